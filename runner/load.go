@@ -1,0 +1,242 @@
+// Package runner loads scenario files, runs their steps against a real
+// Consul agent and the processes the steps start, and owns the lifecycle of
+// everything it started: logged under logs/, stopped in reverse order
+// however the scenario ends.
+package runner
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+	"gopkg.in/yaml.v3"
+
+	"github.com/scenario-tool/scenario/steps"
+)
+
+// Scenario is a loaded, validated scenario file.
+type Scenario struct {
+	File        string
+	Name        string
+	Description string
+	Timeout     time.Duration
+	Items       []Item
+}
+
+// Item is one step of a scenario with its common keys.
+type Item struct {
+	Index   int    // from 0
+	Type    string // the step-type key
+	Label   string // the item's name, or what the step says it does
+	Timeout time.Duration
+	Pos     steps.Pos
+	Step    steps.Step
+}
+
+// DefaultScenarioTimeout bounds a whole scenario that sets no timeout.
+const DefaultScenarioTimeout = 10 * time.Minute
+
+// MaxFileSize bounds what Load reads: a scenario is a page of YAML.
+const MaxFileSize = 1 << 20
+
+var commonKeys = []string{"name", "timeout"}
+
+// Load reads and validates the scenario at path. Every problem found is
+// returned at once, as a *multierror.Error of *steps.Error.
+func Load(path string) (*Scenario, error) {
+	data, err := readLimited(path)
+	if err != nil {
+		return nil, &steps.Error{Pos: steps.Pos{File: path, Line: 1, Col: 1}, Msg: err.Error()}
+	}
+	return Parse(path, data)
+}
+
+func readLimited(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the scenario: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the scenario: %w", err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("the file is larger than %d KiB; is it really a scenario?", MaxFileSize>>10)
+	}
+	return data, nil
+}
+
+// Parse validates a scenario from data; path names it in messages and
+// anchors relative paths.
+func Parse(path string, data []byte) (*Scenario, error) {
+	d := steps.NewDecoder(path)
+	root, err := parseYAML(path, data)
+	if err != nil {
+		return nil, err
+	}
+	sc := &Scenario{File: path, Timeout: DefaultScenarioTimeout}
+	f := d.Fields(root, "a scenario", "name", "description", "timeout", "steps")
+	if f.OK {
+		sc.Name = f.String("name")
+		sc.Description = f.String("description")
+		sc.Timeout = f.Duration("timeout", DefaultScenarioTimeout)
+		f.Require(root, "steps")
+		if n := f.Node("steps"); n != nil {
+			sc.Items = decodeItems(d, n)
+		}
+	}
+	if sc.Name == "" {
+		sc.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	}
+	if errs := d.Errors(); len(errs) > 0 {
+		return nil, &multierror.Error{Errors: errs, ErrorFormat: listErrors}
+	}
+	return sc, nil
+}
+
+func listErrors(errs []error) string {
+	var b strings.Builder
+	for i, e := range errs {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func parseYAML(path string, data []byte) (*yaml.Node, error) {
+	at := func(line int, msg string) error {
+		return &multierror.Error{Errors: []error{&steps.Error{Pos: steps.Pos{File: path, Line: line, Col: 1}, Msg: msg}}, ErrorFormat: listErrors}
+	}
+	if bytes.IndexByte(data, 0) >= 0 {
+		return nil, at(1, "the file holds binary data (a NUL byte), not YAML")
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, at(1, "the file is empty; a scenario needs at least steps")
+		}
+		msg := err.Error()
+		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return nil, at(line, "invalid YAML: "+m[2])
+		}
+		return nil, at(1, "invalid YAML: "+strings.TrimPrefix(msg, "yaml: "))
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, at(extra.Line, "a second YAML document (---); a scenario file holds one")
+	}
+	if len(doc.Content) == 0 {
+		return nil, at(1, "the file is empty; a scenario needs at least steps")
+	}
+	return doc.Content[0], nil
+}
+
+func decodeItems(d *steps.Decoder, n *yaml.Node) []Item {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.Errorf(n, "steps must be a list of steps, each like `- start-agent: {}`")
+		return nil
+	}
+	if len(n.Content) == 0 {
+		d.Errorf(n, "steps is empty; a scenario needs at least one step")
+	}
+	names := steps.Names()
+	var items []Item
+	for i, itemNode := range n.Content {
+		d.BeginStep(i)
+		if itemNode.Kind == yaml.AliasNode {
+			itemNode = itemNode.Alias
+		}
+		if itemNode.Kind != yaml.MappingNode {
+			d.Errorf(itemNode, "step %d must be a mapping with one step type (%s), not a %s", i+1, strings.Join(names, ", "), kindName(itemNode))
+			continue
+		}
+		var typeKey, valueNode *yaml.Node
+		var extra []*yaml.Node
+		common := map[string]*yaml.Node{}
+		for j := 0; j+1 < len(itemNode.Content); j += 2 {
+			k, v := itemNode.Content[j], itemNode.Content[j+1]
+			switch {
+			case containsString(commonKeys, k.Value):
+				if _, dup := common[k.Value]; dup {
+					d.Errorf(k, "step %d: key %q appears twice", i+1, k.Value)
+				}
+				common[k.Value] = v
+			case isStepType(k.Value):
+				if typeKey == nil {
+					typeKey, valueNode = k, v
+				} else {
+					extra = append(extra, k)
+				}
+			default:
+				msg := fmt.Sprintf("unknown step type %q", k.Value)
+				if s := steps.Suggest(k.Value, append(append([]string{}, names...), commonKeys...)); s != "" {
+					msg += fmt.Sprintf(" (did you mean %q?)", s)
+				}
+				d.Errorf(k, "%s; step types: %s; common keys: name, timeout", msg, strings.Join(names, ", "))
+			}
+		}
+		for _, k := range extra {
+			d.Errorf(k, "step %d has two step types, %q and %q; one step per list item: start a new item with `- %s:`", i+1, typeKey.Value, k.Value, k.Value)
+		}
+		if typeKey == nil {
+			d.Errorf(itemNode, "step %d has no step type; give it one of: %s", i+1, strings.Join(names, ", "))
+			continue
+		}
+		t, _ := steps.Lookup(typeKey.Value)
+		item := Item{Index: i, Type: t.Name, Timeout: t.Timeout, Pos: d.Pos(typeKey)}
+		if n := common["timeout"]; n != nil {
+			item.Timeout = d.Duration(n, "timeout", t.Timeout)
+		}
+		if n := common["name"]; n != nil {
+			item.Label, _ = d.String(n, "name")
+		}
+		item.Step = t.Decode(d, valueNode)
+		if item.Step != nil && item.Label == "" {
+			item.Label = item.Step.String()
+		}
+		items = append(items, item)
+	}
+	return items
+}
+
+func isStepType(key string) bool {
+	_, ok := steps.Lookup(key)
+	return ok
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("plain value (%q)", n.Value)
+	}
+	return "value"
+}

@@ -1,0 +1,192 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/scenario-tool/scenario/steps"
+)
+
+// Options configure a run.
+type Options struct {
+	Out     io.Writer // the report; os.Stdout when nil
+	Color   bool      // colour the report
+	LogsDir string    // logs go to LogsDir/<scenario>/; "logs" when empty
+	// Consul is the consul binary, or the error to report if a step needs it.
+	Consul    string
+	ConsulErr error
+	// Grace is how long a stopped process gets between SIGTERM and SIGKILL.
+	Grace time.Duration
+	// Force, once closed, makes every stop a SIGKILL at once (a second Ctrl-C).
+	Force <-chan struct{}
+}
+
+// Outcome of a scenario run.
+type Outcome int
+
+const (
+	Passed Outcome = iota
+	Failed
+	Interrupted
+)
+
+// Result says how a scenario run ended.
+type Result struct {
+	Scenario *Scenario
+	Outcome  Outcome
+	Failed   *Item // the step that failed or was interrupted, if any
+	Err      error
+	Duration time.Duration
+	LogsDir  string
+}
+
+// Interrupt is the cancellation cause the CLI uses for a signal, so that a
+// run can tell an interruption from a failure.
+type Interrupt struct{ Signal os.Signal }
+
+func (i Interrupt) Error() string { return "interrupted by " + i.Signal.String() }
+
+// DefaultGrace is how long processes get to exit after SIGTERM.
+const DefaultGrace = 5 * time.Second
+
+// Run executes sc's steps in order, stopping at the first failure, then
+// stops everything it started, newest first, whatever happened (including a
+// panic in a step, which is re-raised after cleanup).
+func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
+	if opts.Out == nil {
+		opts.Out = os.Stdout
+	}
+	if opts.LogsDir == "" {
+		opts.LogsDir = "logs"
+	}
+	if opts.Grace <= 0 {
+		opts.Grace = DefaultGrace
+	}
+	rep := newReporter(opts.Out, opts.Color)
+	start := time.Now()
+	res = Result{Scenario: sc, LogsDir: filepath.Join(opts.LogsDir, Slug(sc.Name))}
+	rep.begin(sc)
+
+	if err := os.RemoveAll(res.LogsDir); err != nil {
+		return rep.abort(res, fmt.Errorf("cannot clear the log folder: %w", err), start)
+	}
+	if err := os.MkdirAll(res.LogsDir, 0o755); err != nil {
+		return rep.abort(res, fmt.Errorf("cannot create the log folder: %w", err), start)
+	}
+	sess := &session{logsDir: res.LogsDir, consulBin: opts.Consul, consulErr: opts.ConsulErr, grace: opts.Grace, force: opts.Force}
+	defer func() {
+		cleanupStart := time.Now()
+		stopped := sess.closeAll()
+		rep.cleanup(stopped, time.Since(cleanupStart))
+		res.Duration = time.Since(start)
+		rep.end(res)
+	}()
+
+	ctx, cancel := context.WithTimeoutCause(ctx, sc.Timeout, fmt.Errorf("the scenario's timeout of %s passed", sc.Timeout))
+	defer cancel()
+	for i := range sc.Items {
+		item := &sc.Items[i]
+		if ctx.Err() != nil {
+			res.Outcome, res.Failed, res.Err = stopOutcome(ctx), item, context.Cause(ctx)
+			rep.notRun(sc.Items[i:], res.Err)
+			return res
+		}
+		err, elapsed := runStep(ctx, item, sess)
+		if err == nil {
+			rep.passed(item, elapsed)
+			continue
+		}
+		res.Outcome, res.Failed, res.Err = Failed, item, err
+		if ctx.Err() != nil {
+			res.Outcome = stopOutcome(ctx)
+			res.Err = fmt.Errorf("%w (%v)", context.Cause(ctx), err)
+		}
+		rep.failed(item, res.Err, elapsed, sess.tails(steps.RelevantLogs(err), tailLines))
+		rep.notRun(sc.Items[i+1:], nil)
+		return res
+	}
+	return res
+}
+
+const tailLines = 8
+
+func stopOutcome(ctx context.Context) Outcome {
+	var intr Interrupt
+	if errors.As(context.Cause(ctx), &intr) {
+		return Interrupted
+	}
+	return Failed
+}
+
+// runStep runs one step under its own deadline.
+func runStep(ctx context.Context, item *Item, sess *session) (error, time.Duration) {
+	stepCtx := ctx
+	if item.Timeout > 0 {
+		var cancel context.CancelFunc
+		stepCtx, cancel = context.WithTimeoutCause(ctx, item.Timeout,
+			fmt.Errorf("the step's timeout of %s passed (set a longer one with `timeout:` on the step)", item.Timeout))
+		defer cancel()
+	}
+	start := time.Now()
+	err := item.Step.Run(stepCtx, sess)
+	elapsed := time.Since(start)
+	if err != nil && ctx.Err() == nil && stepCtx.Err() != nil {
+		err = fmt.Errorf("%w: %v", context.Cause(stepCtx), err)
+	}
+	return err, elapsed
+}
+
+var unsafeSlug = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// Slug makes a scenario name usable as a folder name.
+func Slug(name string) string {
+	s := strings.Trim(unsafeSlug.ReplaceAllString(name, "-"), "-.")
+	if s == "" {
+		return "scenario"
+	}
+	return s
+}
+
+// FindConsul finds the consul binary: the flag, then $CONSUL, then
+// bin/consul here or beside this executable, then PATH.
+func FindConsul(flag string) (string, error) {
+	if flag != "" {
+		return checkExecutable(flag, "--consul")
+	}
+	if env := os.Getenv("CONSUL"); env != "" {
+		return checkExecutable(env, "$CONSUL")
+	}
+	candidates := []string{filepath.Join("bin", "consul")}
+	if exe, err := os.Executable(); err == nil {
+		candidates = append(candidates, filepath.Join(filepath.Dir(exe), "consul"))
+	}
+	for _, c := range candidates {
+		if st, err := os.Stat(c); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return filepath.Abs(c)
+		}
+	}
+	if p, err := exec.LookPath("consul"); err == nil {
+		return p, nil
+	}
+	return "", errors.New("no consul binary: not given with --consul or $CONSUL, not in bin/consul, not in PATH; " +
+		"run `make setup` to build Consul v1.15.4 into bin/consul")
+}
+
+func checkExecutable(path, from string) (string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("consul binary from %s: %w; run `make setup` to build one into bin/consul", from, err)
+	}
+	if st.IsDir() || st.Mode()&0o111 == 0 {
+		return "", fmt.Errorf("consul binary from %s: %s is not an executable file", from, path)
+	}
+	return filepath.Abs(path)
+}

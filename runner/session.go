@@ -1,0 +1,199 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/scenario-tool/scenario/proc"
+	"github.com/scenario-tool/scenario/steps"
+)
+
+// session is one scenario run's world: the processes and connections its
+// steps opened, in the order they were opened. It implements steps.Env.
+type session struct {
+	logsDir   string
+	consulBin string
+	consulErr error
+	grace     time.Duration
+	force     <-chan struct{}
+
+	mu        sync.Mutex
+	resources []resource // in the order started
+	started   []*proc.Process
+	agent     *proc.Process
+	agentCfg  *api.Config
+	client    *api.Client
+	agentGone string // why the agent is no longer usable
+}
+
+type resource struct {
+	name string
+	proc *proc.Process
+	conn *steps.Conn
+}
+
+var _ steps.Env = (*session)(nil)
+
+func (s *session) ConsulBinary() (string, error) { return s.consulBin, s.consulErr }
+
+func (s *session) SetAgent(p *proc.Process, cfg *api.Config) {
+	client, _ := api.NewClient(cfg)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.agent, s.agentCfg, s.client = p, cfg, client
+}
+
+func (s *session) AgentAddress() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.agentCfg == nil {
+		return ""
+	}
+	return s.agentCfg.Address
+}
+
+func (s *session) Consul() (*api.Client, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.agentGone != "":
+		return nil, errors.New(s.agentGone)
+	case s.agent == nil:
+		return nil, errors.New("no Consul agent is running; add a start-agent step before this one")
+	}
+	if err := s.agent.Alive(); err != nil {
+		return nil, steps.WithLogs(err, steps.AgentName)
+	}
+	return s.client, nil
+}
+
+// logPath names a process's log file: "sidecar/web" logs to sidecar-web.log.
+func (s *session) logPath(name string) string {
+	return filepath.Join(s.logsDir, strings.ReplaceAll(name, "/", "-")+".log")
+}
+
+func (s *session) Start(name string, argv []string) (*proc.Process, error) {
+	path := s.logPath(name)
+	header := fmt.Sprintf("# scenario: %s started %s: %s\n", name, time.Now().Format(time.RFC3339Nano), strings.Join(argv, " "))
+	// Appended, not truncated: a process restarted under the same name
+	// keeps the evidence of its first life.
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	_, err = f.WriteString(header)
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	p, err := proc.Start(proc.Spec{Name: name, Argv: argv, LogPath: path})
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.resources = append(s.resources, resource{name: name, proc: p})
+	s.started = append(s.started, p)
+	return p, nil
+}
+
+func (s *session) Process(name string) (*proc.Process, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.resources {
+		if r.proc != nil && r.name == name {
+			return r.proc, true
+		}
+	}
+	return nil, false
+}
+
+func (s *session) Stop(name string) error {
+	s.mu.Lock()
+	var target *proc.Process
+	for i, r := range s.resources {
+		if r.proc != nil && r.name == name {
+			target = r.proc
+			s.resources = append(s.resources[:i], s.resources[i+1:]...)
+			break
+		}
+	}
+	if target != nil && target == s.agent {
+		s.agentGone = "the Consul agent was stopped by an earlier stop step"
+	}
+	s.mu.Unlock()
+	if target == nil {
+		return fmt.Errorf("nothing called %q is running", name)
+	}
+	target.Stop(s.grace, s.force)
+	return nil
+}
+
+func (s *session) AddConn(name string, c *steps.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.resources = append(s.resources, resource{name: "conn/" + name, conn: c})
+}
+
+func (s *session) Conn(name string) (*steps.Conn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.resources {
+		if r.conn != nil && r.name == "conn/"+name {
+			return r.conn, nil
+		}
+	}
+	return nil, fmt.Errorf("connection %q is not open (its send step failed or did not run)", name)
+}
+
+// closeAll stops every process and closes every connection, newest first,
+// and returns the names of what it stopped.
+func (s *session) closeAll() []string {
+	s.mu.Lock()
+	rs := s.resources
+	s.resources = nil
+	s.mu.Unlock()
+	var stopped []string
+	for i := len(rs) - 1; i >= 0; i-- {
+		r := rs[i]
+		if r.conn != nil {
+			r.conn.Close()
+			continue
+		}
+		r.proc.Stop(s.grace, s.force)
+		stopped = append(stopped, r.name)
+	}
+	return stopped
+}
+
+// tails returns the last lines of the named processes' logs, or of every
+// process started when names is empty.
+func (s *session) tails(names []string, lines int) []logTail {
+	s.mu.Lock()
+	started := append([]*proc.Process(nil), s.started...)
+	s.mu.Unlock()
+	var out []logTail
+	seen := map[string]bool{}
+	for _, p := range started {
+		if (len(names) > 0 && !containsString(names, p.Name)) || seen[p.LogPath] {
+			continue
+		}
+		seen[p.LogPath] = true
+		if t := proc.Tail(p.LogPath, lines); len(t) > 0 {
+			out = append(out, logTail{Path: p.LogPath, Lines: t})
+		}
+	}
+	return out
+}
+
+type logTail struct {
+	Path  string
+	Lines []string
+}

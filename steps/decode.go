@@ -1,0 +1,484 @@
+package steps
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Pos is a place in a scenario file.
+type Pos struct {
+	File      string
+	Line, Col int
+}
+
+func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
+
+// Error is a problem found at a place in a scenario file.
+type Error struct {
+	Pos Pos
+	Msg string
+}
+
+func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
+
+// Decoder reads step values and collects every problem it finds, so that
+// all of them can be reported at once. It also tracks what earlier steps
+// started, opened and registered, which later steps may refer to.
+type Decoder struct {
+	File string // the scenario file, as given by the user
+	Dir  string // relative paths resolve against it
+	// LookPath finds executables; tests may replace it.
+	LookPath func(string) (string, error)
+
+	errs     []error
+	defined  map[string]map[string]Pos // kind -> name -> where it was defined
+	lastConn string
+	step     int
+}
+
+// Names of things that steps define and refer to, for Define and Use.
+const (
+	KindProcess  = "process"  // "agent", a run name, "sidecar/SERVICE"
+	KindConn     = "conn"     // a connection opened by send
+	KindService  = "service"  // a registered service
+	KindUpstream = "upstream" // "SERVICE/UPSTREAM" from a registration
+)
+
+// AgentName is the process name of the agent started by start-agent.
+const AgentName = "agent"
+
+// NewDecoder makes a decoder for the scenario file at path.
+func NewDecoder(path string) *Decoder {
+	return &Decoder{
+		File:     path,
+		Dir:      filepath.Dir(path),
+		LookPath: exec.LookPath,
+		defined:  map[string]map[string]Pos{},
+	}
+}
+
+// Errors returns every problem reported so far, in file order.
+func (d *Decoder) Errors() []error {
+	out := append([]error(nil), d.errs...)
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i].(*Error), out[j].(*Error)
+		if a.Pos.Line != b.Pos.Line {
+			return a.Pos.Line < b.Pos.Line
+		}
+		return a.Pos.Col < b.Pos.Col
+	})
+	return out
+}
+
+// Pos returns the position of n in the scenario file.
+func (d *Decoder) Pos(n *yaml.Node) Pos { return Pos{File: d.File, Line: n.Line, Col: n.Column} }
+
+// Errorf reports a problem at n.
+func (d *Decoder) Errorf(n *yaml.Node, format string, args ...any) {
+	d.errs = append(d.errs, &Error{Pos: d.Pos(n), Msg: fmt.Sprintf(format, args...)})
+}
+
+// BeginStep is called by the loader before each step item is decoded.
+func (d *Decoder) BeginStep(index int) { d.step = index }
+
+// Define records that the current step makes name (of kind) available to
+// later steps. Defining a name that is still defined is an error.
+func (d *Decoder) Define(kind, name string, at *yaml.Node) {
+	if d.defined[kind] == nil {
+		d.defined[kind] = map[string]Pos{}
+	}
+	if prev, dup := d.defined[kind][name]; dup && kind != KindService && kind != KindUpstream {
+		d.Errorf(at, "%s %q is already %s at line %d; stop it first or pick another name", kind, name, definedVerb(kind), prev.Line)
+		return
+	}
+	d.defined[kind][name] = d.Pos(at)
+}
+
+// Undefine records that name is no longer available (it was stopped).
+func (d *Decoder) Undefine(kind, name string) { delete(d.defined[kind], name) }
+
+// Defined reports whether an earlier step made name available.
+func (d *Decoder) Defined(kind, name string) bool {
+	_, ok := d.defined[kind][name]
+	return ok
+}
+
+// Use reports an error at n unless an earlier step defined name.
+func (d *Decoder) Use(kind, name string, n *yaml.Node) bool {
+	if d.Defined(kind, name) {
+		return true
+	}
+	var known []string
+	for k := range d.defined[kind] {
+		known = append(known, k)
+	}
+	sort.Strings(known)
+	msg := fmt.Sprintf("no earlier step %s %s %q", definedVerb(kind), kind, name)
+	if s := suggest(name, known); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	} else if len(known) > 0 {
+		msg += " (known: " + strings.Join(known, ", ") + ")"
+	}
+	d.Errorf(n, "%s", msg)
+	return false
+}
+
+// NeedAgent reports an error at n unless an agent was started earlier.
+func (d *Decoder) NeedAgent(n *yaml.Node, what string) {
+	if !d.Defined(KindProcess, AgentName) {
+		d.Errorf(n, "%s needs a running Consul agent: add a start-agent step before it", what)
+	}
+}
+
+func definedVerb(kind string) string {
+	switch kind {
+	case KindConn:
+		return "opened"
+	case KindService, KindUpstream:
+		return "registered"
+	default:
+		return "started"
+	}
+}
+
+// OpenConn defines a connection for the current send step. An empty name
+// gets one derived from the step's position.
+func (d *Decoder) OpenConn(name string, at *yaml.Node) string {
+	if name == "" {
+		name = fmt.Sprintf("step-%d", d.step+1)
+	}
+	d.Define(KindConn, name, at)
+	d.lastConn = name
+	return name
+}
+
+// LastConn is the connection the latest send opened or wrote on.
+func (d *Decoder) LastConn() string { return d.lastConn }
+
+// SetLastConn records that the current step wrote on conn.
+func (d *Decoder) SetLastConn(conn string) { d.lastConn = conn }
+
+// Resolve n's real node, following YAML aliases.
+func resolve(n *yaml.Node) *yaml.Node {
+	for depth := 0; n != nil && n.Kind == yaml.AliasNode && depth < 32; depth++ {
+		n = n.Alias
+	}
+	return n
+}
+
+// Fields is a mapping whose keys are checked against a known set.
+type Fields struct {
+	d    *Decoder
+	what string
+	keys map[string]*yaml.Node
+	vals map[string]*yaml.Node
+	OK   bool // the value was a mapping
+}
+
+// Fields checks that n is a mapping (what names it in messages) whose keys
+// are all among known and appear once each.
+func (d *Decoder) Fields(n *yaml.Node, what string, known ...string) *Fields {
+	f := &Fields{d: d, what: what, keys: map[string]*yaml.Node{}, vals: map[string]*yaml.Node{}}
+	n = resolve(n)
+	if n == nil || n.Kind != yaml.MappingNode {
+		if n != nil {
+			d.Errorf(n, "%s must be a mapping with keys %s, not %s", what, strings.Join(known, ", "), describe(n))
+		}
+		return f
+	}
+	f.OK = true
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		key := k.Value
+		if k.Kind != yaml.ScalarNode {
+			d.Errorf(k, "%s: keys must be plain words", what)
+			continue
+		}
+		if prev, dup := f.keys[key]; dup {
+			d.Errorf(k, "%s: key %q appears twice (first at line %d)", what, key, prev.Line)
+			continue
+		}
+		if !contains(known, key) {
+			msg := fmt.Sprintf("%s: unknown key %q", what, key)
+			if s := suggest(key, known); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			d.Errorf(k, "%s; known keys: %s", msg, strings.Join(known, ", "))
+			continue
+		}
+		f.keys[key], f.vals[key] = k, resolve(v)
+	}
+	return f
+}
+
+// Has reports whether key is present.
+func (f *Fields) Has(key string) bool { return f.vals[key] != nil }
+
+// Node returns key's value node, or nil.
+func (f *Fields) Node(key string) *yaml.Node { return f.vals[key] }
+
+// Key returns key's own node (for positions), or nil.
+func (f *Fields) Key(key string) *yaml.Node { return f.keys[key] }
+
+// Require reports an error for each key that is missing.
+func (f *Fields) Require(at *yaml.Node, keys ...string) bool {
+	ok := true
+	for _, k := range keys {
+		if f.OK && !f.Has(k) {
+			f.d.Errorf(at, "%s: missing required key %q", f.what, k)
+			ok = false
+		}
+	}
+	return ok
+}
+
+// String returns key's value as a string; "" when absent or not a string.
+func (f *Fields) String(key string) string {
+	n := f.vals[key]
+	if n == nil {
+		return ""
+	}
+	s, _ := f.d.String(n, f.what+"."+key)
+	return s
+}
+
+// Bool returns key's value as a boolean.
+func (f *Fields) Bool(key string) bool {
+	n := f.vals[key]
+	if n == nil {
+		return false
+	}
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
+		f.d.Errorf(n, "%s.%s must be true or false, not %s", f.what, key, describe(n))
+		return false
+	}
+	b, _ := strconv.ParseBool(n.Value)
+	return b
+}
+
+// Int returns key's value as an integer, with def when absent.
+func (f *Fields) Int(key string, def int) int {
+	n := f.vals[key]
+	if n == nil {
+		return def
+	}
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
+		f.d.Errorf(n, "%s.%s must be a whole number, not %s", f.what, key, describe(n))
+		return def
+	}
+	i, err := strconv.Atoi(n.Value)
+	if err != nil {
+		f.d.Errorf(n, "%s.%s: %v", f.what, key, err)
+	}
+	return i
+}
+
+// Duration returns key's value as a positive duration, with def when absent.
+func (f *Fields) Duration(key string, def time.Duration) time.Duration {
+	n := f.vals[key]
+	if n == nil {
+		return def
+	}
+	return f.d.Duration(n, f.what+"."+key, def)
+}
+
+// Duration reads n as a positive Go duration such as "500ms" or "2m".
+func (d *Decoder) Duration(n *yaml.Node, what string, def time.Duration) time.Duration {
+	s, ok := d.String(n, what)
+	if !ok {
+		return def
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		d.Errorf(n, "%s: %q is not a duration; write it like 500ms, 5s or 2m", what, s)
+		return def
+	}
+	if v <= 0 {
+		d.Errorf(n, "%s must be positive, not %s", what, s)
+		return def
+	}
+	return v
+}
+
+// String reads n as a scalar string. Numbers and booleans are refused so
+// that `data: 1` does not silently become "1".
+func (d *Decoder) String(n *yaml.Node, what string) (string, bool) {
+	n = resolve(n)
+	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!str" && n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0) {
+		d.Errorf(n, "%s must be a string, not %s", what, describe(n))
+		return "", false
+	}
+	return n.Value, true
+}
+
+// Command reads a command: a string run by /bin/sh -c, or a list of
+// strings executed directly.
+func (d *Decoder) Command(n *yaml.Node, what string) []string {
+	n = resolve(n)
+	switch n.Kind {
+	case yaml.ScalarNode:
+		s, ok := d.String(n, what)
+		if !ok {
+			return nil
+		}
+		if strings.TrimSpace(s) == "" {
+			d.Errorf(n, "%s is empty", what)
+			return nil
+		}
+		return []string{"/bin/sh", "-c", s}
+	case yaml.SequenceNode:
+		var argv []string
+		for _, item := range n.Content {
+			s, ok := d.String(item, what+" item")
+			if ok {
+				argv = append(argv, s)
+			}
+		}
+		if len(n.Content) == 0 {
+			d.Errorf(n, "%s is an empty list", what)
+		}
+		return argv
+	}
+	d.Errorf(n, "%s must be a string (run by /bin/sh -c) or a list of strings, not %s", what, describe(n))
+	return nil
+}
+
+// Path reads n as a path relative to the scenario file and checks that it
+// exists (a directory when dir is set, a file otherwise).
+func (d *Decoder) Path(n *yaml.Node, what string, dir bool) string {
+	s, ok := d.String(n, what)
+	if !ok {
+		return ""
+	}
+	p := s
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(d.Dir, p)
+	}
+	st, err := os.Stat(p)
+	switch {
+	case err != nil:
+		d.Errorf(n, "%s: %s does not exist (paths are relative to the scenario file's directory %s)", what, p, d.Dir)
+		return ""
+	case dir && !st.IsDir():
+		d.Errorf(n, "%s: %s is not a directory", what, p)
+	case !dir && st.IsDir():
+		d.Errorf(n, "%s: %s is a directory, not a file", what, p)
+	}
+	return p
+}
+
+// Address reads n as host:port.
+func (d *Decoder) Address(n *yaml.Node, what string) string {
+	s, ok := d.String(n, what)
+	if !ok {
+		return ""
+	}
+	if _, port, err := net.SplitHostPort(s); err != nil || port == "" {
+		d.Errorf(n, "%s: %q is not host:port (for example 127.0.0.1:8181)", what, s)
+		return ""
+	}
+	return s
+}
+
+// Regexp reads n as a regular expression.
+func (d *Decoder) Regexp(n *yaml.Node, what string) *regexp.Regexp {
+	s, ok := d.String(n, what)
+	if !ok {
+		return nil
+	}
+	re, err := regexp.Compile(s)
+	if err != nil {
+		d.Errorf(n, "%s: %v", what, err)
+	}
+	return re
+}
+
+// OneOf reads n as one of the allowed words.
+func (d *Decoder) OneOf(n *yaml.Node, what string, allowed ...string) string {
+	s, ok := d.String(n, what)
+	if !ok {
+		return ""
+	}
+	if !contains(allowed, s) {
+		msg := fmt.Sprintf("%s: %q is not one of %s", what, s, strings.Join(allowed, ", "))
+		if g := suggest(s, allowed); g != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", g)
+		}
+		d.Errorf(n, "%s", msg)
+		return ""
+	}
+	return s
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		switch n.ShortTag() {
+		case "!!null":
+			return "nothing (null)"
+		case "!!bool":
+			return "a boolean (" + n.Value + ")"
+		case "!!int", "!!float":
+			return "a number (" + n.Value + ")"
+		}
+		return fmt.Sprintf("the string %q", n.Value)
+	}
+	return "an unexpected YAML node"
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// suggest returns the candidate closest to s when it is a plausible typo.
+func suggest(s string, candidates []string) string {
+	best, bestDist := "", 3
+	for _, c := range candidates {
+		if d := editDistance(strings.ToLower(s), strings.ToLower(c)); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	return best
+}
+
+// Suggest is suggest for the loader's step-type names.
+func Suggest(s string, candidates []string) string { return suggest(s, candidates) }
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,85 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"gopkg.in/yaml.v3"
+)
+
+func init() {
+	Register(Type{
+		Name:    "set-intention",
+		Summary: "creates or updates the one intention source -> destination (others are left alone)",
+		Fields:  "{source, destination, action: allow|deny}",
+		Example: `- set-intention: {source: web, destination: socat, action: deny}`,
+		Timeout: 30 * time.Second,
+		Decode:  decodeSetIntention,
+	})
+	Register(Type{
+		Name:    "delete-intention",
+		Summary: "deletes the intention source -> destination",
+		Fields:  "{source, destination}",
+		Example: `- delete-intention: {source: web, destination: socat}`,
+		Timeout: 30 * time.Second,
+		Decode:  decodeDeleteIntention,
+	})
+}
+
+type setIntention struct {
+	source, destination string
+	action              api.IntentionAction
+}
+
+func decodeSetIntention(d *Decoder, v *yaml.Node) Step {
+	d.NeedAgent(v, "set-intention")
+	f := d.Fields(v, "set-intention", "source", "destination", "action")
+	if !f.Require(v, "source", "destination", "action") {
+		return nil
+	}
+	s := &setIntention{source: f.String("source"), destination: f.String("destination")}
+	s.action = api.IntentionAction(d.OneOf(f.Node("action"), "set-intention.action", "allow", "deny"))
+	return s
+}
+
+func (s *setIntention) String() string {
+	return fmt.Sprintf("%s -> %s %s", s.source, s.destination, s.action)
+}
+
+func (s *setIntention) Run(ctx context.Context, env Env) error {
+	client, err := env.Consul()
+	if err != nil {
+		return err
+	}
+	ixn := &api.Intention{SourceName: s.source, DestinationName: s.destination, SourceType: api.IntentionSourceConsul, Action: s.action}
+	if _, err := client.Connect().IntentionUpsert(ixn, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
+		return WithLogs(fmt.Errorf("setting intention %s: %w", s, err), AgentName)
+	}
+	return nil
+}
+
+type deleteIntention struct{ source, destination string }
+
+func decodeDeleteIntention(d *Decoder, v *yaml.Node) Step {
+	d.NeedAgent(v, "delete-intention")
+	f := d.Fields(v, "delete-intention", "source", "destination")
+	if !f.Require(v, "source", "destination") {
+		return nil
+	}
+	return &deleteIntention{source: f.String("source"), destination: f.String("destination")}
+}
+
+func (s *deleteIntention) String() string { return fmt.Sprintf("%s -> %s", s.source, s.destination) }
+
+func (s *deleteIntention) Run(ctx context.Context, env Env) error {
+	client, err := env.Consul()
+	if err != nil {
+		return err
+	}
+	if _, err := client.Connect().IntentionDeleteExact(s.source, s.destination, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
+		return WithLogs(fmt.Errorf("deleting intention %s: %w", s, err), AgentName)
+	}
+	return nil
+}

@@ -1,0 +1,71 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/scenario-tool/scenario/wait"
+)
+
+func init() {
+	Register(Type{
+		Name:    "run",
+		Summary: "starts a background process (for example the socat echo service) and waits until ready accepts TCP",
+		Fields:  "{name, command, ready}: command a string (run by /bin/sh -c) or a list (executed directly); ready a host:port",
+		Example: `- run: {name: socat, command: "socat TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat", ready: "127.0.0.1:8181"}`,
+		Timeout: 30 * time.Second,
+		Decode:  decodeRun,
+	})
+}
+
+type run struct {
+	name  string
+	argv  []string
+	ready string
+}
+
+func decodeRun(d *Decoder, v *yaml.Node) Step {
+	f := d.Fields(v, "run", "name", "command", "ready")
+	if !f.Require(v, "name", "command") {
+		return nil
+	}
+	r := &run{name: f.String("name"), argv: d.Command(f.Node("command"), "run.command")}
+	if f.Has("ready") {
+		r.ready = d.Address(f.Node("ready"), "run.ready")
+	}
+	switch {
+	case r.name == AgentName || strings.HasPrefix(r.name, "sidecar/"):
+		d.Errorf(f.Node("name"), "run.name %q is reserved for the agent and sidecars; pick another name", r.name)
+	case strings.ContainsAny(r.name, `/\ `) || r.name == "":
+		d.Errorf(f.Node("name"), "run.name %q must be a simple word (it names the log file)", r.name)
+	default:
+		d.Define(KindProcess, r.name, f.Node("name"))
+	}
+	return r
+}
+
+func (r *run) String() string {
+	s := r.name
+	if r.ready != "" {
+		s += ", ready on " + r.ready
+	}
+	return s
+}
+
+func (r *run) Run(ctx context.Context, env Env) error {
+	p, err := env.Start(r.name, r.argv)
+	if err != nil {
+		return err
+	}
+	if r.ready == "" {
+		return nil
+	}
+	if err := wait.For(ctx, wait.TCP(r.ready), wait.Options{Alive: p.Alive}); err != nil {
+		return WithLogs(fmt.Errorf("%s not ready: %w", r.name, err), r.name)
+	}
+	return nil
+}

@@ -1,0 +1,159 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+func init() {
+	Register(Type{
+		Name:    "send",
+		Summary: "opens a TCP connection (or uses the named open one) and writes data; replies are read in the background for later expects",
+		Fields:  "{to, data, conn}: to is SERVICE/UPSTREAM (that service's upstream listener) or host:port; conn names the connection",
+		Example: `- send: {to: web/socat, data: "hello\n", conn: long-lived}`,
+		Timeout: 10 * time.Second,
+		Decode:  decodeSend,
+	})
+}
+
+type send struct {
+	target Target
+	data   string
+	conn   string
+	open   bool // dial a new connection rather than write on conn
+}
+
+func decodeSend(d *Decoder, v *yaml.Node) Step {
+	f := d.Fields(v, "send", "to", "data", "conn")
+	if !f.OK {
+		return nil
+	}
+	s := &send{data: f.String("data"), conn: f.String("conn")}
+	switch {
+	case f.Has("to"):
+		s.open = true
+		s.target = d.Target(f.Node("to"), "send.to")
+		s.conn = d.OpenConn(s.conn, v)
+	case f.Has("conn"):
+		if !f.Has("data") {
+			d.Errorf(v, "send on connection %q needs data to write", s.conn)
+		}
+		if d.Use(KindConn, s.conn, f.Node("conn")) {
+			d.SetLastConn(s.conn)
+		}
+	default:
+		d.Errorf(v, "send needs to (where to connect) or conn (an open connection to write on)")
+	}
+	return s
+}
+
+func (s *send) String() string {
+	where := "on " + s.conn
+	if s.open {
+		where = "to " + s.target.String()
+	}
+	if s.data == "" {
+		return "open " + where
+	}
+	return fmt.Sprintf("%s %s", Quote([]byte(s.data)), where)
+}
+
+func (s *send) Run(ctx context.Context, env Env) error {
+	if s.open {
+		addr, err := s.target.Resolve(ctx, env)
+		if err != nil {
+			return err
+		}
+		var dialer net.Dialer
+		c, err := dialer.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return WithLogs(fmt.Errorf("connecting to %s (%s): %w", s.target, addr, err), s.target.Processes()...)
+		}
+		env.AddConn(s.conn, NewConn(c, s.target.String()))
+	}
+	if s.data == "" {
+		return nil
+	}
+	c, err := env.Conn(s.conn)
+	if err != nil {
+		return err
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		_ = c.SetWriteDeadline(deadline)
+	}
+	if _, err := c.Write([]byte(s.data)); err != nil {
+		return WithLogs(fmt.Errorf("writing to %s: %w", c.Target, err), s.target.Processes()...)
+	}
+	return nil
+}
+
+// Target is where traffic goes: a service's upstream listener, named
+// SERVICE/UPSTREAM and looked up on the agent, or a literal host:port.
+type Target struct {
+	Service, Upstream string
+	Addr              string
+}
+
+// Target reads n as SERVICE/UPSTREAM or host:port.
+func (d *Decoder) Target(n *yaml.Node, what string) Target {
+	s, ok := d.String(n, what)
+	if !ok {
+		return Target{}
+	}
+	if svc, up, found := strings.Cut(s, "/"); found && !strings.Contains(s, ":") {
+		if svc == "" || up == "" {
+			d.Errorf(n, "%s: %q must be SERVICE/UPSTREAM, like web/socat", what, s)
+			return Target{}
+		}
+		d.NeedAgent(n, what+" "+s)
+		if d.Defined(KindService, svc) {
+			d.Use(KindUpstream, s, n)
+		} else {
+			d.Use(KindService, svc, n)
+		}
+		return Target{Service: svc, Upstream: up}
+	}
+	return Target{Addr: d.Address(n, what)}
+}
+
+func (t Target) String() string {
+	if t.Addr != "" {
+		return t.Addr
+	}
+	return t.Service + "/" + t.Upstream
+}
+
+// Processes are those whose logs explain a failure to reach the target.
+func (t Target) Processes() []string {
+	if t.Addr != "" {
+		return nil
+	}
+	return []string{"sidecar/" + t.Service, "sidecar/" + t.Upstream}
+}
+
+// Resolve returns the host:port to dial.
+func (t Target) Resolve(ctx context.Context, env Env) (string, error) {
+	if t.Addr != "" {
+		return t.Addr, nil
+	}
+	client, err := env.Consul()
+	if err != nil {
+		return "", err
+	}
+	proxy, err := SidecarOf(ctx, client, t.Service)
+	if err != nil {
+		return "", err
+	}
+	for _, u := range proxy.Proxy.Upstreams {
+		if u.DestinationName == t.Upstream && u.LocalBindPort != 0 {
+			return net.JoinHostPort(bindHost(u.LocalBindAddress), strconv.Itoa(u.LocalBindPort)), nil
+		}
+	}
+	return "", fmt.Errorf("the sidecar of %s has no upstream %q with a local_bind_port", t.Service, t.Upstream)
+}

@@ -1,0 +1,175 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"gopkg.in/yaml.v3"
+
+	"github.com/scenario-tool/scenario/wait"
+)
+
+func init() {
+	Register(Type{
+		Name:    "sidecar",
+		Summary: "starts the sidecar proxy of a registered service and waits until it listens and its service is passing in the health catalog",
+		Fields:  "SERVICE, or {service, proxy: builtin|envoy}",
+		Example: `- sidecar: web`,
+		// A sidecar's default TCP check first runs at a random moment in its
+		// 10 s interval, so readiness can legitimately take that long.
+		Timeout: 60 * time.Second,
+		Decode:  decodeSidecar,
+	})
+}
+
+type sidecar struct {
+	service string
+	proxy   string
+}
+
+func decodeSidecar(d *Decoder, v *yaml.Node) Step {
+	d.NeedAgent(v, "sidecar")
+	s := &sidecar{proxy: "builtin"}
+	at := resolve(v)
+	if at.Kind == yaml.ScalarNode {
+		s.service, _ = d.String(at, "sidecar")
+	} else {
+		f := d.Fields(at, "sidecar", "service", "proxy")
+		if !f.Require(at, "service") {
+			return nil
+		}
+		at = f.Node("service")
+		s.service = f.String("service")
+		if f.Has("proxy") {
+			s.proxy = d.OneOf(f.Node("proxy"), "sidecar.proxy", "builtin", "envoy")
+			if s.proxy == "envoy" {
+				if _, err := d.LookPath("envoy"); err != nil {
+					d.Errorf(f.Node("proxy"), "sidecar.proxy: envoy is not installed (no envoy in PATH); install Envoy or use proxy: builtin")
+				}
+			}
+		}
+	}
+	if s.service == "" {
+		return nil
+	}
+	if d.Use(KindService, s.service, at) && !d.Defined(KindSidecarRegistration, s.service) {
+		d.Errorf(at, "sidecar: service %q was registered without connect.sidecar_service, so it has no sidecar to start", s.service)
+	}
+	d.Define(KindProcess, "sidecar/"+s.service, at)
+	return s
+}
+
+func (s *sidecar) String() string {
+	if s.proxy != "builtin" {
+		return fmt.Sprintf("%s (%s)", s.service, s.proxy)
+	}
+	return s.service
+}
+
+func (s *sidecar) Run(ctx context.Context, env Env) error {
+	client, err := env.Consul()
+	if err != nil {
+		return err
+	}
+	proxy, err := SidecarOf(ctx, client, s.service)
+	if err != nil {
+		return err
+	}
+	bin, err := env.ConsulBinary()
+	if err != nil {
+		return err
+	}
+	addr := env.AgentAddress()
+	argv := []string{bin, "connect", "proxy", "-sidecar-for", s.service, "-http-addr", addr}
+	if s.proxy == "envoy" {
+		argv = []string{bin, "connect", "envoy", "-sidecar-for", s.service, "-http-addr", addr,
+			"-admin-bind", "127.0.0.1:0"}
+	}
+	name := "sidecar/" + s.service
+	p, err := env.Start(name, argv)
+	if err != nil {
+		return err
+	}
+	agent, _ := env.Process(AgentName)
+	alive := func() error {
+		if err := p.Alive(); err != nil {
+			return err
+		}
+		return agent.Alive()
+	}
+	// Ready to carry traffic: the public mTLS listener and every upstream
+	// listener accept TCP, and the catalog reports the sidecar passing
+	// (other sidecars only route to passing instances).
+	var conds []wait.Condition
+	conds = append(conds, wait.TCP(net.JoinHostPort(publicHost(proxy), strconv.Itoa(proxy.Port))))
+	for _, u := range proxy.Proxy.Upstreams {
+		if u.LocalBindPort != 0 {
+			conds = append(conds, wait.TCP(net.JoinHostPort(bindHost(u.LocalBindAddress), strconv.Itoa(u.LocalBindPort))))
+		}
+	}
+	conds = append(conds, passing(client, proxy.Service, proxy.ID))
+	if err := wait.For(ctx, wait.All(conds...), wait.Options{Alive: alive}); err != nil {
+		return WithLogs(fmt.Errorf("sidecar of %s not ready: %w", s.service, err), name, AgentName)
+	}
+	return nil
+}
+
+// SidecarOf finds the registered sidecar proxy of service on the agent.
+func SidecarOf(ctx context.Context, client *api.Client, service string) (*api.AgentService, error) {
+	services, err := client.Agent().ServicesWithFilterOpts("", (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return nil, WithLogs(fmt.Errorf("listing the agent's services: %w", err), AgentName)
+	}
+	for _, svc := range services {
+		if svc.Kind == api.ServiceKindConnectProxy && svc.Proxy != nil && svc.Proxy.DestinationServiceName == service {
+			return svc, nil
+		}
+	}
+	return nil, fmt.Errorf("service %q has no sidecar proxy registered on the agent; register it with \"connect\": {\"sidecar_service\": {}}", service)
+}
+
+func publicHost(svc *api.AgentService) string {
+	if svc.Address != "" && svc.Address != "0.0.0.0" && svc.Address != "::" {
+		return svc.Address
+	}
+	return "127.0.0.1"
+}
+
+func bindHost(addr string) string {
+	if addr == "" || addr == "0.0.0.0" || addr == "::" {
+		return "127.0.0.1"
+	}
+	return addr
+}
+
+// passing holds when the service instance id is passing in the catalog. It
+// uses Consul's blocking queries, so it returns as soon as health changes.
+func passing(client *api.Client, service, id string) wait.Condition {
+	var index uint64
+	return wait.Func(fmt.Sprintf("%s to be passing in the health catalog", id), func(ctx context.Context) error {
+		q := (&api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Second}).WithContext(ctx)
+		entries, meta, err := client.Health().Service(service, "", false, q)
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				return errors.New("not passing yet")
+			}
+			return err
+		}
+		index = meta.LastIndex
+		for _, e := range entries {
+			if e.Service.ID != id {
+				continue
+			}
+			if st := e.Checks.AggregatedStatus(); st != api.HealthPassing {
+				return fmt.Errorf("health is %s", st)
+			}
+			return nil
+		}
+		return errors.New("not in the catalog yet")
+	})
+}
