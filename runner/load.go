@@ -117,9 +117,10 @@ func listErrors(errs []error) string {
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 func parseYAML(path string, data []byte) (*yaml.Node, error) {
-	at := func(line int, msg string) error {
-		return &multierror.Error{Errors: []error{&steps.Error{Pos: steps.Pos{File: path, Line: line, Col: 1}, Msg: msg}}, ErrorFormat: listErrors}
+	atCol := func(line, col int, msg string) error {
+		return &multierror.Error{Errors: []error{&steps.Error{Pos: steps.Pos{File: path, Line: line, Col: col}, Msg: msg}}, ErrorFormat: listErrors}
 	}
+	at := func(line int, msg string) error { return atCol(line, 1, msg) }
 	if bytes.IndexByte(data, 0) >= 0 {
 		return nil, at(1, "the file holds binary data (a NUL byte), not YAML")
 	}
@@ -129,12 +130,14 @@ func parseYAML(path string, data []byte) (*yaml.Node, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, at(1, "the file is empty; a scenario needs at least steps")
 		}
-		msg := err.Error()
-		if m := yamlLine.FindStringSubmatch(msg); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			return nil, at(line, "invalid YAML: "+m[2])
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		line := 1
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			msg = m[2]
 		}
-		return nil, at(1, "invalid YAML: "+strings.TrimPrefix(msg, "yaml: "))
+		line, col := problemPosition(data, line)
+		return nil, atCol(line, col, "invalid YAML: "+msg)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
@@ -144,6 +147,32 @@ func parseYAML(path string, data []byte) (*yaml.Node, error) {
 		return nil, at(1, "the file is empty; a scenario needs at least steps")
 	}
 	return doc.Content[0], nil
+}
+
+// problemPosition finds where a YAML syntax error is. yaml.v3 reports the
+// line where the enclosing block starts, which can be far above the
+// mistake; the first prefix of the file that fails to parse ends on the
+// line that broke it. Only small files are searched (it parses once per
+// line); larger ones keep yaml's line.
+func problemPosition(data []byte, reported int) (line, col int) {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	line = reported
+	if len(lines) <= 500 {
+		end := 0
+		for i, l := range lines {
+			end += len(l)
+			var n yaml.Node
+			if err := yaml.Unmarshal(data[:end], &n); err != nil {
+				line = i + 1
+				break
+			}
+		}
+	}
+	if line < 1 || line > len(lines) {
+		return max(line, 1), 1
+	}
+	text := lines[line-1]
+	return line, len(text) - len(bytes.TrimLeft(text, " ")) + 1
 }
 
 func decodeItems(d *steps.Decoder, n *yaml.Node) []Item {
@@ -170,6 +199,7 @@ func decodeItems(d *steps.Decoder, n *yaml.Node) []Item {
 		}
 		var typeKey, valueNode *yaml.Node
 		var extra []*yaml.Node
+		unknown := false
 		common := map[string]*yaml.Node{}
 		for j := 0; j+1 < len(itemNode.Content); j += 2 {
 			k, v := itemNode.Content[j], itemNode.Content[j+1]
@@ -186,6 +216,7 @@ func decodeItems(d *steps.Decoder, n *yaml.Node) []Item {
 					extra = append(extra, k)
 				}
 			default:
+				unknown = true
 				msg := fmt.Sprintf("unknown step type %q", k.Value)
 				if s := steps.Suggest(k.Value, append(append([]string{}, names...), commonKeys...)); s != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", s)
@@ -197,6 +228,9 @@ func decodeItems(d *steps.Decoder, n *yaml.Node) []Item {
 			d.Errorf(k, "step %d has two step types, %q and %q; one step per list item: start a new item with `- %s:`", i+1, typeKey.Value, k.Value, k.Value)
 		}
 		if typeKey == nil {
+			if unknown {
+				continue
+			}
 			d.Errorf(itemNode, "step %d has no step type; give it one of: %s", i+1, strings.Join(names, ", "))
 			continue
 		}

@@ -144,7 +144,7 @@ func runStep(ctx context.Context, item *Item, sess *session) (error, time.Durati
 	return err, elapsed
 }
 
-var unsafeSlug = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+var unsafeSlug = regexp.MustCompile(`[^A-Za-z0-9._]+`)
 
 // Slug makes a scenario name usable as a folder name.
 func Slug(name string) string {

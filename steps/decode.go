@@ -97,7 +97,8 @@ func (d *Decoder) Define(kind, name string, at *yaml.Node) {
 	if d.defined[kind] == nil {
 		d.defined[kind] = map[string]Pos{}
 	}
-	if prev, dup := d.defined[kind][name]; dup && kind != KindService && kind != KindUpstream {
+	// Registering again updates a registration; starting twice is a mistake.
+	if prev, dup := d.defined[kind][name]; dup && (kind == KindProcess || kind == KindConn) {
 		d.Errorf(at, "%s %q is already %s at line %d; stop it first or pick another name", kind, name, definedVerb(kind), prev.Line)
 		return
 	}
@@ -252,18 +253,19 @@ func (f *Fields) String(key string) string {
 	return s
 }
 
-// Bool returns key's value as a boolean.
-func (f *Fields) Bool(key string) bool {
+// Bool returns key's value as a boolean; ok is false when it is absent or
+// not a boolean (which is reported).
+func (f *Fields) Bool(key string) (value, ok bool) {
 	n := f.vals[key]
 	if n == nil {
-		return false
+		return false, false
 	}
-	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
+	var b bool
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&b) != nil {
 		f.d.Errorf(n, "%s.%s must be true or false, not %s", f.what, key, describe(n))
-		return false
+		return false, false
 	}
-	b, _ := strconv.ParseBool(n.Value)
-	return b
+	return b, true
 }
 
 // Int returns key's value as an integer, with def when absent.

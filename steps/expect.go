@@ -67,7 +67,7 @@ func decodeExpect(d *Decoder, v *yaml.Node) Step {
 		if !f.Require(v, "allowed") {
 			return nil
 		}
-		e.allowed = f.Bool("allowed")
+		e.allowed, _ = f.Bool("allowed")
 		d.NeedAgent(v, "expect intention")
 		return e
 	case f.Has("to"):
@@ -96,8 +96,9 @@ func decodeExpect(d *Decoder, v *yaml.Node) Step {
 			d.Errorf(f.Node("reply"), "expect.reply is empty; to expect no reply bytes use closed: true")
 		}
 	case f.Has("closed"):
-		e.closed = f.Bool("closed")
-		if !e.closed {
+		closed, ok := f.Bool("closed")
+		e.closed = closed
+		if ok && !closed {
 			d.Errorf(f.Node("closed"), "expect.closed: false asserts nothing; expect a reply instead")
 		}
 	default:

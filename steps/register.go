@@ -184,7 +184,7 @@ func jsonPosError(data []byte, err error) error {
 	off := int64(0)
 	switch {
 	case errors.As(err, &se):
-		off = se.Offset
+		off = se.Offset - 1 // the offending byte is the last one read
 	case errors.As(err, &te):
 		off = te.Offset
 	}

@@ -219,4 +219,3 @@ func printSteps(w io.Writer) {
 	}
 	fmt.Fprintln(w, "\nEvery step item may also have name (its label in the output) and timeout (e.g. 30s).")
 }
-
