@@ -8,10 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"net"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/scenario-tool/scenario/proc"
 	"github.com/scenario-tool/scenario/steps"
 )
 
@@ -105,6 +108,19 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 			continue
 		}
 		res.Outcome, res.Failed, res.Err = Failed, item, err
+		if isConnectionError(err) && !proc.IsExit(err) {
+			if dead := sess.deaths(deathSettle); len(dead) > 0 {
+				res.Err = fmt.Errorf("%w\n%v", errors.Join(dead...), err)
+				names := steps.RelevantLogs(err)
+				for _, d := range dead {
+					var pe *proc.ExitError
+					if errors.As(d, &pe) {
+						names = append(names, pe.Name)
+					}
+				}
+				err = steps.WithLogs(res.Err, names...)
+			}
+		}
 		if ctx.Err() != nil {
 			res.Outcome = stopOutcome(ctx)
 			res.Err = fmt.Errorf("%w (%v)", context.Cause(ctx), err)
@@ -117,6 +133,15 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 }
 
 const tailLines = 8
+
+// deathSettle bounds how long a failed step's connection error waits for
+// the death of a process to be noticed, so that the failure names it.
+const deathSettle = 500 * time.Millisecond
+
+func isConnectionError(err error) bool {
+	var opErr *net.OpError
+	return errors.As(err, &opErr) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, io.EOF)
+}
 
 func stopOutcome(ctx context.Context) Outcome {
 	var intr Interrupt

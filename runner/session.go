@@ -197,3 +197,49 @@ type logTail struct {
 	Path  string
 	Lines []string
 }
+
+// deaths returns an error for each process that has died while the
+// scenario still relied on it. A step that failed on a broken connection
+// may have seen the death before its process was reaped, so when none is
+// dead yet it waits up to settle for one to be.
+func (s *session) deaths(settle time.Duration) []error {
+	s.mu.Lock()
+	var running []*proc.Process
+	for _, r := range s.resources {
+		if r.proc != nil {
+			running = append(running, r.proc)
+		}
+	}
+	s.mu.Unlock()
+	collect := func() []error {
+		var errs []error
+		for _, p := range running {
+			if err := p.Alive(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errs
+	}
+	if errs := collect(); len(errs) > 0 || settle <= 0 || len(running) == 0 {
+		return errs
+	}
+	died := make(chan struct{}, len(running))
+	done := make(chan struct{})
+	defer close(done)
+	for _, p := range running {
+		go func() {
+			select {
+			case <-p.Done():
+				died <- struct{}{}
+			case <-done:
+			}
+		}()
+	}
+	timer := time.NewTimer(settle)
+	defer timer.Stop()
+	select {
+	case <-died:
+	case <-timer.C:
+	}
+	return collect()
+}

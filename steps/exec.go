@@ -74,7 +74,11 @@ func (s *execStep) Run(ctx context.Context, env Env) error {
 		return fmt.Errorf("running %q: %w", s, err)
 	}
 	if code != s.exit {
-		return fmt.Errorf("expected exit status %d, got %d; stdout %s, stderr %s", s.exit, code, Quote(stdout.Bytes()), Quote(stderr.Bytes()))
+		got := fmt.Sprintf("exit status %d", code)
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			got = "killed by signal " + ws.Signal().String()
+		}
+		return fmt.Errorf("expected exit status %d, got %s; stdout %s, stderr %s", s.exit, got, Quote(stdout.Bytes()), Quote(stderr.Bytes()))
 	}
 	if s.stdout != nil && !s.stdout.Match(stdout.Bytes()) {
 		return fmt.Errorf("expected stdout to match %q, got %s", s.stdout, Quote(stdout.Bytes()))

@@ -238,10 +238,25 @@ func (e *expect) failure(where string, got error, timedOut bool) error {
 func (e *expect) runProbe(ctx context.Context, env Env) error {
 	attempts := 0
 	var last error
+	var addr string
 	cond := wait.Func("a probe", func(ctx context.Context) error {
-		attempts++
-		last = e.attempt(ctx, env)
-		return last
+		var err error
+		if addr == "" {
+			// The upstream's address is fixed by its registration.
+			if addr, err = e.probe.Resolve(ctx, env); err != nil {
+				addr = ""
+			}
+		}
+		if err == nil {
+			attempts++
+			err = e.attempt(ctx, addr)
+		}
+		// An attempt cut short by the deadline says nothing about the
+		// mesh; the previous attempt's outcome is the evidence.
+		if ctx.Err() == nil || last == nil {
+			last = err
+		}
+		return err
 	})
 	err := wait.For(ctx, cond, wait.Options{
 		Timeout:     e.within,
@@ -264,11 +279,7 @@ func isTimeout(err error) bool {
 }
 
 // attempt dials afresh, writes, and judges what comes back.
-func (e *expect) attempt(ctx context.Context, env Env) error {
-	addr, err := e.probe.Resolve(ctx, env)
-	if err != nil {
-		return err
-	}
+func (e *expect) attempt(ctx context.Context, addr string) error {
 	ctx, cancel := context.WithTimeout(ctx, probeAttemptLimit)
 	defer cancel()
 	var dialer net.Dialer
