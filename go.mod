@@ -1,6 +1,6 @@
 module github.com/scenario-tool/scenario
 
-go 1.26.8
+go 1.22
 
 require (
 	github.com/fatih/color v1.16.0

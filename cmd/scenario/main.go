@@ -10,7 +10,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/fatih/color"
 
@@ -35,7 +37,7 @@ const usage = `scenario runs YAML scenarios against a real Consul Connect servic
 Usage:
   scenario run [flags] FILE...     validate, then run each scenario in turn
   scenario validate FILE...        check files without starting anything
-  scenario steps                   list the step types a scenario can use
+  scenario steps [--markdown]      list the step types a scenario can use
   scenario help                    show this help
 
 Flags of run:
@@ -58,6 +60,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "validate":
 		return cmdValidate(args[1:], stdout, stderr)
 	case "steps":
+		if len(args) > 1 && args[1] == "--markdown" {
+			fmt.Fprint(stdout, stepsMarkdown())
+			return exitPassed
+		}
 		printSteps(stdout)
 		return exitPassed
 	case "help", "-h", "--help":
@@ -218,4 +224,30 @@ func printSteps(w io.Writer) {
 		fmt.Fprintf(w, "%s\n    %s\n    value: %s\n    e.g.   %s\n", t.Name, t.Summary, t.Fields, t.Example)
 	}
 	fmt.Fprintln(w, "\nEvery step item may also have name (its label in the output) and timeout (e.g. 30s).")
+}
+
+// stepsMarkdown renders the README's step table from the registry.
+func stepsMarkdown() string {
+	var b strings.Builder
+	b.WriteString("| step | value | does | default timeout | example |\n|---|---|---|---|---|\n")
+	cell := func(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
+	for _, t := range steps.Types() {
+		timeout := "the scenario's"
+		if t.Timeout > 0 {
+			timeout = roundDuration(t.Timeout)
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | `%s` |\n", t.Name, cell(t.Fields), cell(t.Summary), timeout, cell(t.Example))
+	}
+	return b.String()
+}
+
+// roundDuration prints 60s as 1m and 30s as 30s, not 1m0s.
+func roundDuration(d time.Duration) string {
+	switch {
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	case d%time.Second == 0:
+		return fmt.Sprintf("%ds", d/time.Second)
+	}
+	return d.String()
 }
