@@ -6,11 +6,13 @@ package proc
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -119,6 +121,39 @@ func (p *Process) Stop(grace time.Duration, force <-chan struct{}) {
 	}
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	<-p.done
+	// SIGKILL is delivered asynchronously: wait until no member of the group
+	// still runs, so that its ports are free when Stop returns.
+	deadline := time.Now().Add(killSettle)
+	for GroupRunning(pgid) && time.Now().Before(deadline) {
+		timer := time.NewTimer(5 * time.Millisecond)
+		<-timer.C
+	}
+}
+
+// killSettle bounds the wait for a killed group's members to exit.
+const killSettle = 2 * time.Second
+
+// GroupRunning reports whether a process of group pgid is still running.
+// A killed member stays a zombie until it is reaped; a zombie holds no
+// ports or files, so it does not count.
+func GroupRunning(pgid int) bool {
+	if syscall.Kill(-pgid, 0) != nil {
+		return false
+	}
+	entries, _ := os.ReadDir("/proc")
+	want := strconv.Itoa(pgid)
+	for _, e := range entries {
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// "pid (comm) state ppid pgrp ..."; comm may hold spaces.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) > 2 && fields[2] == want && fields[0] != "Z" {
+			return true
+		}
+	}
+	return false
 }
 
 // Tail returns up to n last lines of the file at path.

@@ -178,7 +178,7 @@ func TestInvalidScenarios(t *testing.T) {
 
 		{"register before agent", "steps:\n  - register: web.json\n  - start-agent: {}\n", []string{"2:15: register needs a running Consul agent"}},
 		{"register missing file", "steps:\n  - start-agent: {}\n  - register: nope.json\n", []string{"3:15: register: " + dir + "/nope.json does not exist"}},
-		{"register unknown json key", "steps:\n  - start-agent: {}\n  - register: typo.json\n", []string{"3:15: register: " + dir + `/typo.json:2:4: unknown key "prot"`}},
+		{"register unknown json key", "steps:\n  - start-agent: {}\n  - register: typo.json\n", []string{"3:15: register: " + dir + `/typo.json:2:3: unknown key "prot"`}},
 		{"register bad json", "steps:\n  - start-agent: {}\n  - register: broken.json\n", []string{"3:15: register: " + dir + "/broken.json:2:3: invalid character '}'"}},
 		{"register file and service", "steps:\n  - start-agent: {}\n  - register: {file: web.json, service: {name: x}}\n", []string{"3:15: register needs exactly one of file"}},
 		{"register inline no name", "steps:\n  - start-agent: {}\n  - register: {service: {port: 1}}\n", []string{`3:25: register: the service definition has no "name"`}},

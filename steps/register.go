@@ -142,6 +142,13 @@ func parseServiceDefinition(data []byte) (*api.AgentServiceRegistration, error) 
 	if err := dec.Decode(&svc); err != nil {
 		msg := strings.TrimPrefix(err.Error(), "json: ")
 		line, col := 1, 1
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			// Offsets point into the translated text; find the key instead.
+			path := strings.Split(te.Field, ".")
+			line, col = findKey(data, path[len(path)-1])
+			msg = fmt.Sprintf("%s: expected %s, got %s", strings.ToLower(te.Field), te.Type, te.Value)
+		}
 		if field, ok := strings.CutPrefix(msg, "unknown field "); ok {
 			line, col = findKey(data, strings.Trim(field, `"`))
 			msg = "unknown key " + field + " in the service definition"
@@ -212,7 +219,7 @@ func findKey(data []byte, canonical string) (int, int) {
 		}
 		key := strings.ReplaceAll(string(lower[i+1:i+1+end]), "_", "")
 		if key == strings.ToLower(canonical) {
-			return lineCol(data, i+1)
+			return lineCol(data, i)
 		}
 		i += end + 1
 	}

@@ -1,0 +1,100 @@
+package proc
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func start(t *testing.T, script string) *Process {
+	t.Helper()
+	p, err := Start(Spec{Name: "t", Argv: []string{"/bin/sh", "-c", script}, LogPath: filepath.Join(t.TempDir(), "t.log")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Stop(0, closed()) })
+	return p
+}
+
+func closed() <-chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}
+
+func groupAlive(pgid int) bool { return GroupRunning(pgid) }
+
+func TestStopEndsTheWholeGroup(t *testing.T) {
+	// The background child outlives its parent's SIGTERM unless the group
+	// is killed, as socat's forked children do.
+	p := start(t, `trap "" TERM; sleep 100 & echo started; wait`)
+	waitForLog(t, p, "started")
+	begin := time.Now()
+	p.Stop(200*time.Millisecond, nil)
+	if groupAlive(p.Pid()) {
+		t.Fatal("process group still alive after Stop")
+	}
+	if took := time.Since(begin); took > 2*time.Second {
+		t.Errorf("Stop took %s", took)
+	}
+}
+
+func TestForceSkipsTheGrace(t *testing.T) {
+	p := start(t, `trap "" TERM; echo started; while :; do sleep 1; done`)
+	waitForLog(t, p, "started")
+	begin := time.Now()
+	p.Stop(time.Minute, closed())
+	if took := time.Since(begin); took > 2*time.Second {
+		t.Errorf("forced Stop took %s", took)
+	}
+}
+
+func TestAliveReportsHowItEnded(t *testing.T) {
+	p := start(t, "echo bye; exit 3")
+	<-p.Done()
+	err := p.Alive()
+	if err == nil || !strings.Contains(err.Error(), `process "t" is not running: exited with status 3`) || !IsExit(err) {
+		t.Fatalf("Alive() = %v", err)
+	}
+	if got := Tail(p.LogPath, 5); len(got) != 1 || got[0] != "bye" {
+		t.Errorf("Tail = %q", got)
+	}
+}
+
+func TestTailKeepsTheLastLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	var b strings.Builder
+	for i := 0; i < 1000; i++ {
+		b.WriteString("line " + strconv.Itoa(i) + "\n")
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := Tail(path, 3)
+	if strings.Join(got, ",") != "line 997,line 998,line 999" {
+		t.Errorf("Tail = %q", got)
+	}
+	if Tail(filepath.Join(t.TempDir(), "missing"), 3) != nil {
+		t.Error("Tail of a missing file is not empty")
+	}
+}
+
+// waitForLog polls the log until it contains s (no fixed sleep).
+func waitForLog(t *testing.T, p *Process, s string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if data, _ := os.ReadFile(p.LogPath); strings.Contains(string(data), s) {
+			return
+		}
+		select {
+		case <-p.Done():
+			t.Fatalf("process ended before logging %q", s)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	t.Fatalf("log never showed %q", s)
+}

@@ -1,0 +1,180 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/scenario-tool/scenario/proc"
+)
+
+// fakeEnv serves connections only; these tests need no Consul.
+type fakeEnv struct{ conns map[string]*Conn }
+
+func (f *fakeEnv) ConsulBinary() (string, error)       { return "", errors.New("none") }
+func (f *fakeEnv) Consul() (*api.Client, error)        { return nil, errors.New("no agent") }
+func (f *fakeEnv) SetAgent(*proc.Process, *api.Config) {}
+func (f *fakeEnv) AgentAddress() string                { return "" }
+func (f *fakeEnv) Start(string, []string) (*proc.Process, error) {
+	return nil, errors.New("not here")
+}
+func (f *fakeEnv) Process(string) (*proc.Process, bool) { return nil, false }
+func (f *fakeEnv) Stop(string) error                    { return nil }
+func (f *fakeEnv) AddConn(name string, c *Conn)         { f.conns[name] = c }
+func (f *fakeEnv) Conn(name string) (*Conn, error) {
+	if c, ok := f.conns[name]; ok {
+		return c, nil
+	}
+	return nil, errors.New("no conn")
+}
+
+// pipe returns an env holding connection "c" and the peer's end.
+func pipe(t *testing.T) (*fakeEnv, net.Conn) {
+	client, server := net.Pipe()
+	t.Cleanup(func() { client.Close(); server.Close() })
+	env := &fakeEnv{conns: map[string]*Conn{"c": NewConn(client, "peer")}}
+	return env, server
+}
+
+func TestExpectReplyOnConnection(t *testing.T) {
+	cases := []struct {
+		name    string
+		exp     expect
+		peer    func(net.Conn)
+		wantErr string
+	}{
+		{"exact reply", expect{reply: []byte("hello\n")}, func(c net.Conn) { c.Write([]byte("hello\n")) }, ""},
+		{"reply in pieces", expect{reply: []byte("hello\n")}, func(c net.Conn) { c.Write([]byte("hel")); c.Write([]byte("lo\n")) }, ""},
+		{"wrong reply fails at once", expect{reply: []byte("hello\n")}, func(c net.Conn) { c.Write([]byte("nope")) }, `got "nope"`},
+		{"closed instead", expect{reply: []byte("hello\n")}, func(c net.Conn) { c.Close() }, "closed by the peer (EOF) with no reply"},
+		{"partial then closed", expect{reply: []byte("hello\n")}, func(c net.Conn) { c.Write([]byte("he")); c.Close() }, `got only "he", then the connection was closed by the peer`},
+		{"silence", expect{reply: []byte("x")}, func(net.Conn) {}, "no reply, the connection is still open (after 100ms)"},
+		{"closed as expected", expect{closed: true}, func(c net.Conn) { c.Close() }, ""},
+		{"bytes where a close was expected", expect{closed: true}, func(c net.Conn) { c.Write([]byte("hi")) }, `got reply "hi"`},
+		{"open where a close was expected", expect{closed: true}, func(net.Conn) {}, "still open"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			env, peer := pipe(t)
+			go c.peer(peer)
+			e := c.exp
+			e.conn, e.within = "c", 100*time.Millisecond
+			err := e.Run(context.Background(), env)
+			switch {
+			case c.wantErr == "" && err != nil:
+				t.Fatalf("unexpected failure: %v", err)
+			case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
+				t.Fatalf("got %v, want an error containing %q", err, c.wantErr)
+			}
+		})
+	}
+}
+
+func TestExpectConsumesWhatItMatched(t *testing.T) {
+	env, peer := pipe(t)
+	go peer.Write([]byte("one\ntwo\n"))
+	for _, want := range []string{"one\n", "two\n"} {
+		e := expect{conn: "c", within: time.Second, reply: []byte(want)}
+		if err := e.Run(context.Background(), env); err != nil {
+			t.Fatalf("expect %q: %v", want, err)
+		}
+	}
+}
+
+func TestProbeRetriesUntilItHolds(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	// The first two connections are closed without a reply (as a denied
+	// intention does), the third echoes.
+	go func() {
+		for i := 0; ; i++ {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			if i < 2 {
+				c.Close()
+				continue
+			}
+			buf := make([]byte, 64)
+			n, _ := c.Read(buf)
+			c.Write(buf[:n])
+			c.Close()
+		}
+	}()
+	e := expect{probe: &Target{Addr: l.Addr().String()}, send: "ping", reply: []byte("ping"), within: 5 * time.Second}
+	if err := e.Run(context.Background(), &fakeEnv{}); err != nil {
+		t.Fatal(err)
+	}
+	closed := expect{probe: &Target{Addr: l.Addr().String()}, send: "ping", closed: true, within: 300 * time.Millisecond}
+	err = closed.Run(context.Background(), &fakeEnv{})
+	if err == nil || !strings.Contains(err.Error(), `got reply "ping"`) || !strings.Contains(err.Error(), "attempts") {
+		t.Fatalf("a probe expecting a close on an echoing service: %v", err)
+	}
+}
+
+func TestParseServiceDefinition(t *testing.T) {
+	svc, err := parseServiceDefinition([]byte(`{"service": {"name": "web", "port": 8080, "meta": {"some_key": "v"},
+	  "connect": {"sidecar_service": {"proxy": {"upstreams": [{"destination_name": "socat", "local_bind_port": 9191}],
+	  "config": {"bind_address": "127.0.0.1"}}}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := svc.Connect.SidecarService.Proxy.Upstreams[0]
+	if svc.Name != "web" || svc.Port != 8080 || up.DestinationName != "socat" || up.LocalBindPort != 9191 {
+		t.Errorf("decoded %+v / %+v", svc, up)
+	}
+	if svc.Meta["some_key"] != "v" || svc.Connect.SidecarService.Proxy.Config["bind_address"] != "127.0.0.1" {
+		t.Errorf("free-form maps lost their keys: %v %v", svc.Meta, svc.Connect.SidecarService.Proxy.Config)
+	}
+	for src, want := range map[string]string{
+		`{"service": {"name": "x", "prot": 1}}`:               `1:27: unknown key "prot"`,
+		`{"servce": {"name": "x"}}`:                           `1:1: a service definition is one object`,
+		`{"service": {"port": 1}}`:                            `1:1: the service definition has no "name"`,
+		"{\"service\": {\"name\": \"x\",\n\"port\": \"80\"}}": `2:1: port: expected int, got string`,
+	} {
+		_, err := parseServiceDefinition([]byte(src))
+		var je *jsonError
+		if !errors.As(err, &je) {
+			t.Errorf("%s: %v", src, err)
+			continue
+		}
+		if got := fmt.Sprintf("%d:%d: %s", je.line, je.col, je.msg); !strings.HasPrefix(got, want) {
+			t.Errorf("%s:\n got %s\nwant %s", src, got, want)
+		}
+	}
+}
+
+func TestFlagValue(t *testing.T) {
+	args := []string{"-hcl", "x", "-http-port=8600", "--client", "127.0.0.2"}
+	if got := flagValue(args, "http-port"); got != "8600" {
+		t.Errorf("http-port = %q", got)
+	}
+	if got := flagValue(args, "client"); got != "127.0.0.2" {
+		t.Errorf("client = %q", got)
+	}
+	s := &startAgent{args: args}
+	if got := s.httpAddr(); got != "127.0.0.2:8600" {
+		t.Errorf("httpAddr = %q", got)
+	}
+	if got := (&startAgent{}).httpAddr(); got != "127.0.0.1:8500" {
+		t.Errorf("default httpAddr = %q", got)
+	}
+}
+
+func TestRegistryRendersEveryType(t *testing.T) {
+	for _, ty := range Types() {
+		if ty.Fields == "" || ty.Summary == "" || !strings.HasPrefix(ty.Example, "- "+ty.Name+":") {
+			t.Errorf("step type %s is not fully documented: %+v", ty.Name, ty)
+		}
+	}
+}
