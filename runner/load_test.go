@@ -123,7 +123,7 @@ func TestEveryStepTypeDecodes(t *testing.T) {
 		}
 	}
 	for _, name := range steps.Names() {
-		if !seen[name] {
+		if !seen[name] && !strings.HasPrefix(name, "test-") {
 			t.Errorf("step type %s not covered", name)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -161,12 +162,23 @@ func runStep(ctx context.Context, item *Item, sess *session) (error, time.Durati
 		defer cancel()
 	}
 	start := time.Now()
-	err := item.Step.Run(stepCtx, sess)
+	err := runRecovered(stepCtx, item.Step, sess)
 	elapsed := time.Since(start)
 	if err != nil && ctx.Err() == nil && stepCtx.Err() != nil {
 		err = fmt.Errorf("%w: %v", context.Cause(stepCtx), err)
 	}
 	return err, elapsed
+}
+
+// runRecovered turns a panic in a step into that step's failure, so that
+// one bug fails one scenario with its stack, and cleanup still happens.
+func runRecovered(ctx context.Context, step steps.Step, env steps.Env) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the step panicked (a bug in scenario, please report it): %v\n%s", r, debug.Stack())
+		}
+	}()
+	return step.Run(ctx, env)
 }
 
 var unsafeSlug = regexp.MustCompile(`[^A-Za-z0-9._]+`)

@@ -1,0 +1,113 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/scenario-tool/scenario/steps"
+)
+
+// Test-only step types: the registry is the one global, and this test
+// binary is the only place they exist.
+type funcStep struct {
+	label string
+	run   func(ctx context.Context, env steps.Env) error
+}
+
+func (f funcStep) Run(ctx context.Context, env steps.Env) error { return f.run(ctx, env) }
+func (f funcStep) String() string                               { return f.label }
+
+func init() {
+	register := func(name string, run func(ctx context.Context, env steps.Env) error) {
+		steps.Register(steps.Type{Name: name, Summary: "test only", Example: "- " + name + ": {}", Timeout: time.Second,
+			Decode: func(d *steps.Decoder, v *yaml.Node) steps.Step { return funcStep{label: name, run: run} }})
+	}
+	register("test-panic", func(context.Context, steps.Env) error { panic("boom") })
+	register("test-ok", func(context.Context, steps.Env) error { return nil })
+	register("test-start", func(ctx context.Context, env steps.Env) error {
+		_, err := env.Start("sleeper", []string{"sleep", "33.3"})
+		return err
+	})
+	register("test-block", func(ctx context.Context, env steps.Env) error { <-ctx.Done(); return ctx.Err() })
+	register("test-fail", func(context.Context, steps.Env) error { return errors.New("it went wrong") })
+}
+
+func runSource(t *testing.T, src string, ctx context.Context) (Result, string) {
+	t.Helper()
+	dir := t.TempDir()
+	sc, err := Parse(filepath.Join(dir, "s.yaml"), []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	res := Run(ctx, sc, Options{Out: &out, LogsDir: filepath.Join(dir, "logs"), Grace: 100 * time.Millisecond})
+	return res, out.String()
+}
+
+func sleeperRunning() bool {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && strings.Contains(string(b), "33.3") {
+			if st, _ := os.ReadFile("/proc/" + e.Name() + "/stat"); !strings.Contains(string(st), ") Z ") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func TestPanicFailsTheStepAndCleansUp(t *testing.T) {
+	res, out := runSource(t, "name: p\nsteps:\n  - test-start: {}\n  - test-panic: {}\n  - test-ok: {}\n", context.Background())
+	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 1 {
+		t.Fatalf("result %+v", res)
+	}
+	for _, want := range []string{"FAIL  2 test-panic", "the step panicked (a bug in scenario, please report it): boom", "skip  3 test-ok", "cleanup: stopped sleeper", "--- FAIL p: step 2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if sleeperRunning() {
+		t.Error("the started process was left running")
+	}
+}
+
+func TestStepTimeoutIsNamed(t *testing.T) {
+	res, out := runSource(t, "name: t\nsteps:\n  - test-block: {}\n    timeout: 50ms\n", context.Background())
+	if res.Outcome != Failed || !strings.Contains(out, "the step's timeout of 50ms passed") {
+		t.Fatalf("%+v\n%s", res, out)
+	}
+}
+
+func TestScenarioTimeoutIsNamed(t *testing.T) {
+	res, out := runSource(t, "name: t\ntimeout: 50ms\nsteps:\n  - test-ok: {}\n  - test-block: {}\n  - test-ok: {}\n", context.Background())
+	if res.Outcome != Failed || !strings.Contains(out, "the scenario's timeout of 50ms passed") || !strings.Contains(out, "skip  3") {
+		t.Fatalf("%+v\n%s", res, out)
+	}
+}
+
+func TestInterruptIsNotAFailure(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	go func() { cancel(Interrupt{Signal: os.Interrupt}) }()
+	res, out := runSource(t, "name: i\nsteps:\n  - test-start: {}\n  - test-block: {}\n", ctx)
+	if res.Outcome != Interrupted || !strings.Contains(out, "--- INTERRUPTED i") {
+		t.Fatalf("%+v\n%s", res, out)
+	}
+	if sleeperRunning() {
+		t.Error("the started process was left running")
+	}
+}
+
+func TestFailureStopsTheScenario(t *testing.T) {
+	res, out := runSource(t, "name: f\nsteps:\n  - test-fail: {}\n  - test-ok: {}\n", context.Background())
+	if res.Outcome != Failed || !strings.Contains(out, "it went wrong") || !strings.Contains(out, "skip  2 test-ok") {
+		t.Fatalf("%+v\n%s", res, out)
+	}
+}
