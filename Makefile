@@ -5,7 +5,9 @@ CONSUL_VERSION := 1.15.4
 GO ?= go
 export CONSUL := $(CURDIR)/bin/consul
 
-.PHONY: setup deps demo test-service-mesh test unit e2e vet clean
+FUZZTIME ?= 5m
+
+.PHONY: setup deps demo test-service-mesh test unit vet fuzz clean
 
 setup: deps bin/consul bin/scenario
 
@@ -51,9 +53,16 @@ vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt needed" >&2; exit 1; }
 
-# Unit tests, then end-to-end tests against real consul, proxies and socat.
+# Unit tests, end-to-end tests against real consul, proxies and socat, and
+# a short fuzz of the loader.
 test: setup vet
 	$(GO) test -count=1 ./...
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=10s ./runner
+
+# A longer fuzz of the loader and validator; crashers land in
+# runner/testdata/fuzz/FuzzParse and are replayed by every `go test`.
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./runner
 
 unit:
 	$(GO) test -count=1 ./steps ./runner ./wait ./proc

@@ -84,7 +84,7 @@ func Parse(path string, data []byte) (*Scenario, error) {
 		return nil, err
 	}
 	sc := &Scenario{File: path, Timeout: DefaultScenarioTimeout}
-	f := d.Fields(root, "a scenario", "name", "description", "timeout", "steps")
+	f := d.Fields(withoutExtensions(root), "a scenario", "name", "description", "timeout", "steps")
 	if f.OK {
 		sc.Name = f.String("name")
 		sc.Description = f.String("description")
@@ -101,6 +101,22 @@ func Parse(path string, data []byte) (*Scenario, error) {
 		return nil, &multierror.Error{Errors: errs, ErrorFormat: listErrors}
 	}
 	return sc, nil
+}
+
+// withoutExtensions drops top-level keys that start with "x-": they hold
+// YAML anchors for steps to share (as in Compose files) and are not read.
+func withoutExtensions(root *yaml.Node) *yaml.Node {
+	if root.Kind != yaml.MappingNode {
+		return root
+	}
+	kept := *root
+	kept.Content = nil
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if !strings.HasPrefix(root.Content[i].Value, "x-") {
+			kept.Content = append(kept.Content, root.Content[i], root.Content[i+1])
+		}
+	}
+	return &kept
 }
 
 func listErrors(errs []error) string {
@@ -194,7 +210,7 @@ func decodeItems(d *steps.Decoder, n *yaml.Node) []Item {
 			itemNode = itemNode.Alias
 		}
 		if itemNode.Kind != yaml.MappingNode {
-			d.Errorf(itemNode, "step %d must be a mapping with one step type (%s), not a %s", i+1, strings.Join(names, ", "), kindName(itemNode))
+			d.Errorf(itemNode, "step %d must be a mapping with one step type (%s), not %s", i+1, strings.Join(names, ", "), kindName(itemNode))
 			continue
 		}
 		var typeKey, valueNode *yaml.Node
@@ -268,9 +284,12 @@ func containsString(list []string, s string) bool {
 func kindName(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.SequenceNode:
-		return "list"
+		return "a list"
 	case yaml.ScalarNode:
-		return fmt.Sprintf("plain value (%q)", n.Value)
+		if n.ShortTag() == "!!null" {
+			return "an empty item"
+		}
+		return fmt.Sprintf("a plain value (%q)", n.Value)
 	}
-	return "value"
+	return "a value"
 }

@@ -179,8 +179,9 @@ func resolve(n *yaml.Node) *yaml.Node {
 
 // Fields is a mapping whose keys are checked against a known set.
 type Fields struct {
-	d    *Decoder
-	what string
+	d         *Decoder
+	what      string
+	suggested map[string]bool // known keys offered as "did you mean"
 	keys map[string]*yaml.Node
 	vals map[string]*yaml.Node
 	OK   bool // the value was a mapping
@@ -189,7 +190,7 @@ type Fields struct {
 // Fields checks that n is a mapping (what names it in messages) whose keys
 // are all among known and appear once each.
 func (d *Decoder) Fields(n *yaml.Node, what string, known ...string) *Fields {
-	f := &Fields{d: d, what: what, keys: map[string]*yaml.Node{}, vals: map[string]*yaml.Node{}}
+	f := &Fields{d: d, what: what, keys: map[string]*yaml.Node{}, vals: map[string]*yaml.Node{}, suggested: map[string]bool{}}
 	n = resolve(n)
 	if n == nil || n.Kind != yaml.MappingNode {
 		if n != nil {
@@ -213,6 +214,7 @@ func (d *Decoder) Fields(n *yaml.Node, what string, known ...string) *Fields {
 			msg := fmt.Sprintf("%s: unknown key %q", what, key)
 			if s := suggest(key, known); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
+				f.suggested[s] = true
 			}
 			d.Errorf(k, "%s; known keys: %s", msg, strings.Join(known, ", "))
 			continue
@@ -231,12 +233,15 @@ func (f *Fields) Node(key string) *yaml.Node { return f.vals[key] }
 // Key returns key's own node (for positions), or nil.
 func (f *Fields) Key(key string) *yaml.Node { return f.keys[key] }
 
-// Require reports an error for each key that is missing.
+// Require reports an error for each key that is missing, unless a
+// misspelling of it was already reported.
 func (f *Fields) Require(at *yaml.Node, keys ...string) bool {
-	ok := true
+	ok := f.OK
 	for _, k := range keys {
 		if f.OK && !f.Has(k) {
-			f.d.Errorf(at, "%s: missing required key %q", f.what, k)
+			if !f.suggested[k] {
+				f.d.Errorf(at, "%s: missing required key %q", f.what, k)
+			}
 			ok = false
 		}
 	}

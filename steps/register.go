@@ -56,7 +56,8 @@ func decodeRegister(d *Decoder, v *yaml.Node) Step {
 			source = d.Path(errAt, "register.file", false)
 		default:
 			errAt = f.Node("service")
-			generic, err := yamlToGeneric(errAt, 0)
+			budget := maxInlineNodes
+			generic, err := yamlToGeneric(errAt, 0, &budget)
 			if err != nil {
 				d.Errorf(errAt, "register.service: %v", err)
 				return nil
@@ -226,18 +227,25 @@ func findKey(data []byte, canonical string) (int, int) {
 	return 1, 1
 }
 
-// yamlToGeneric converts a YAML value to plain Go values for JSON. Depth is
-// bounded so that a hostile file cannot exhaust the stack.
-func yamlToGeneric(n *yaml.Node, depth int) (any, error) {
+// maxInlineNodes bounds an inline service definition once YAML aliases
+// are expanded, so that an alias bomb is refused instead of expanded.
+const maxInlineNodes = 10000
+
+// yamlToGeneric converts a YAML value to plain Go values for JSON. Depth and
+// size are bounded so that a hostile file cannot exhaust the stack or memory.
+func yamlToGeneric(n *yaml.Node, depth int, budget *int) (any, error) {
 	if depth > 64 {
 		return nil, errors.New("nested too deeply")
+	}
+	if *budget--; *budget < 0 {
+		return nil, fmt.Errorf("more than %d values once aliases are expanded", maxInlineNodes)
 	}
 	n = resolve(n)
 	switch n.Kind {
 	case yaml.MappingNode:
 		m := map[string]any{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			v, err := yamlToGeneric(n.Content[i+1], depth+1)
+			v, err := yamlToGeneric(n.Content[i+1], depth+1, budget)
 			if err != nil {
 				return nil, err
 			}
@@ -247,7 +255,7 @@ func yamlToGeneric(n *yaml.Node, depth int) (any, error) {
 	case yaml.SequenceNode:
 		var l []any
 		for _, c := range n.Content {
-			v, err := yamlToGeneric(c, depth+1)
+			v, err := yamlToGeneric(c, depth+1, budget)
 			if err != nil {
 				return nil, err
 			}
