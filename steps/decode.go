@@ -182,9 +182,9 @@ type Fields struct {
 	d         *Decoder
 	what      string
 	suggested map[string]bool // known keys offered as "did you mean"
-	keys map[string]*yaml.Node
-	vals map[string]*yaml.Node
-	OK   bool // the value was a mapping
+	keys      map[string]*yaml.Node
+	vals      map[string]*yaml.Node
+	OK        bool // the value was a mapping
 }
 
 // Fields checks that n is a mapping (what names it in messages) whose keys
