@@ -65,6 +65,11 @@ func (r *reporter) failed(item *Item, err error, d time.Duration, tails []logTai
 	}
 }
 
+func (r *reporter) interrupted(item *Item, err error, d time.Duration) {
+	r.line("intr", r.skip, item, "("+FormatDuration(d)+")")
+	fmt.Fprintf(r.out, "         %s\n", r.skip.Sprint(strings.SplitN(err.Error(), " (", 2)[0]))
+}
+
 func (r *reporter) notRun(items []Item, why error) {
 	for i := range items {
 		r.line("skip", r.skip, &items[i], "")

@@ -56,7 +56,15 @@ type Result struct {
 // run can tell an interruption from a failure.
 type Interrupt struct{ Signal os.Signal }
 
-func (i Interrupt) Error() string { return "interrupted by " + i.Signal.String() }
+func (i Interrupt) Error() string {
+	switch i.Signal {
+	case syscall.SIGINT:
+		return "interrupted by SIGINT"
+	case syscall.SIGTERM:
+		return "interrupted by SIGTERM"
+	}
+	return "interrupted by " + i.Signal.String()
+}
 
 // DefaultGrace is how long processes get to exit after SIGTERM.
 const DefaultGrace = 5 * time.Second
@@ -126,7 +134,11 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 			res.Outcome = stopOutcome(ctx)
 			res.Err = fmt.Errorf("%w (%v)", context.Cause(ctx), err)
 		}
-		rep.failed(item, res.Err, elapsed, sess.tails(steps.RelevantLogs(err), tailLines))
+		if res.Outcome == Interrupted {
+			rep.interrupted(item, res.Err, elapsed)
+		} else {
+			rep.failed(item, res.Err, elapsed, sess.tails(steps.RelevantLogs(err), tailLines))
+		}
 		rep.notRun(sc.Items[i+1:], nil)
 		return res
 	}
