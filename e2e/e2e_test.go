@@ -363,3 +363,23 @@ func interrupt(t *testing.T, sig syscall.Signal) {
 func TestCtrlCLeavesNothingBehind(t *testing.T) { interrupt(t, syscall.SIGINT) }
 
 func TestSIGTERMLeavesNothingBehind(t *testing.T) { interrupt(t, syscall.SIGTERM) }
+
+func TestSecretsAreRedacted(t *testing.T) {
+	const token = "5f0c6b7e-1b2a-4c3d-9e8f-0a1b2c3d4e5f"
+	r := scenario(t, "run", "testdata/e2e/secret.yaml")
+	r.mustExit(t, 1)
+	if strings.Contains(r.stdout+r.stderr, token) {
+		t.Errorf("the token was printed:\n%s", r.stdout)
+	}
+	if !strings.Contains(r.stdout, `stdout "the token is [redacted]\n"`) {
+		t.Errorf("the failing command's output is not shown redacted:\n%s", r.stdout)
+	}
+	log, err := os.ReadFile(filepath.Join(r.logs, "secret", "agent.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	header, _, _ := strings.Cut(string(log), "\n")
+	if strings.Contains(header, token) || !strings.Contains(header, `initial_management = "[redacted]"`) {
+		t.Errorf("the log header written by the runner shows the token: %s", header)
+	}
+}

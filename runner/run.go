@@ -82,7 +82,8 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 	if opts.Grace <= 0 {
 		opts.Grace = DefaultGrace
 	}
-	rep := newReporter(opts.Out, opts.Color)
+	red := newRedactor()
+	rep := newReporter(red.writer(opts.Out), opts.Color)
 	start := time.Now()
 	res = Result{Scenario: sc, LogsDir: filepath.Join(opts.LogsDir, Slug(sc.Name))}
 	rep.begin(sc)
@@ -93,7 +94,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 	if err := os.MkdirAll(res.LogsDir, 0o755); err != nil {
 		return rep.abort(res, fmt.Errorf("cannot create the log folder: %w", err), start)
 	}
-	sess := &session{logsDir: res.LogsDir, consulBin: opts.Consul, consulErr: opts.ConsulErr, grace: opts.Grace, force: opts.Force}
+	sess := &session{redactor: red, logsDir: res.LogsDir, consulBin: opts.Consul, consulErr: opts.ConsulErr, grace: opts.Grace, force: opts.Force}
 	defer func() {
 		cleanupStart := time.Now()
 		stopped := sess.closeAll()

@@ -18,6 +18,7 @@ import (
 // session is one scenario run's world: the processes and connections its
 // steps opened, in the order they were opened. It implements steps.Env.
 type session struct {
+	redactor  *redactor
 	logsDir   string
 	consulBin string
 	consulErr error
@@ -81,7 +82,9 @@ func (s *session) logPath(name string) string {
 
 func (s *session) Start(name string, argv []string) (*proc.Process, error) {
 	path := s.logPath(name)
-	header := fmt.Sprintf("# scenario: %s started %s: %s\n", name, time.Now().Format(time.RFC3339Nano), strings.Join(argv, " "))
+	command := strings.Join(argv, " ")
+	s.redactor.learnFrom(command)
+	header := s.redactor.redact(fmt.Sprintf("# scenario: %s started %s: %s\n", name, time.Now().Format(time.RFC3339Nano), command))
 	// Appended, not truncated: a process restarted under the same name
 	// keeps the evidence of its first life.
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)

@@ -1,0 +1,44 @@
+package runner
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestRedaction(t *testing.T) {
+	t.Setenv("CONSUL_HTTP_TOKEN", "env-token-1234")
+	r := newRedactor()
+	r.learnFrom(`consul agent -dev -hcl acl { tokens { initial_management = "d2a8b0a6-1d6b-4f4c-9d7c-1e2f3a4b5c6d" } }`)
+	cases := map[string]string{
+		"token is env-token-1234 here":                            "token is [redacted] here",
+		"saw d2a8b0a6-1d6b-4f4c-9d7c-1e2f3a4b5c6d in a reply":     "saw [redacted] in a reply",
+		"consul acl token read -token=abcd-efgh-ijkl":             "consul acl token read -token=[redacted]",
+		`curl -H "X-Consul-Token: s3cr3t-value" localhost:8500`:   `curl -H "X-Consul-Token: [redacted]" localhost:8500`,
+		`{"SecretID": "0f1e2d3c-aaaa-bbbb-cccc-121212121212"}`:    `{"SecretID": "[redacted]"}`,
+		"consul acl token read -token abcd-1234-flag":             "consul acl token read -token [redacted]",
+		"nothing secret in: sidecar web ready on 127.0.0.1:21001": "nothing secret in: sidecar web ready on 127.0.0.1:21001",
+	}
+	for in, want := range cases {
+		if got := r.redact(in); got != want {
+			t.Errorf("redact(%q)\n got %q\nwant %q", in, got, want)
+		}
+	}
+	// A secret learned from one line is hidden in later ones too.
+	if got := r.redact("echo abcd-efgh-ijkl"); got != "echo [redacted]" {
+		t.Errorf("learned secret not hidden: %q", got)
+	}
+}
+
+func TestRedactingWriterHandlesSplitLines(t *testing.T) {
+	r := newRedactor()
+	r.learn("topsecret")
+	var out bytes.Buffer
+	w := r.writer(&out)
+	w.Write([]byte("a top"))
+	w.Write([]byte("secret b\nnext "))
+	w.Write([]byte("line\n"))
+	if got := out.String(); got != "a [redacted] b\nnext line\n" || strings.Contains(got, "topsecret") {
+		t.Errorf("got %q", got)
+	}
+}
