@@ -7,7 +7,9 @@ export CONSUL := $(CURDIR)/bin/consul
 
 FUZZTIME ?= 5m
 
-.PHONY: setup deps demo test-service-mesh test unit vet fuzz clean
+SOAK ?= 30
+
+.PHONY: setup deps demo test-service-mesh test unit vet fuzz soak clean
 
 setup: deps bin/consul bin/scenario
 
@@ -66,6 +68,10 @@ fuzz:
 
 unit:
 	$(GO) test -count=1 ./steps ./runner ./wait ./proc
+
+# Every scenario in scenarios/ passes SOAK runs in a row, no retries.
+soak: setup
+	SCENARIO_REPEAT=$(SOAK) $(GO) test -count=1 -v -run TestScenariosPassRepeatedly -timeout 30m ./e2e
 
 clean:
 	rm -rf logs/*/ bin/scenario

@@ -100,6 +100,8 @@ func TestEveryStepTypeDecodes(t *testing.T) {
   - expect: {to: web/socat, send: "x", closed: true}
   - expect: {to: "127.0.0.1:9191", reply: "x"}
   - expect: {intention: {source: web, destination: socat}, allowed: true}
+  - expect: {cert: socat}
+  - expect: {loopback-only: socat}
   - set-intention: {source: web, destination: socat, action: deny}
   - delete-intention: {source: web, destination: socat}
   - exec: {command: "true", exit: 0, stdout: "^$"}
@@ -222,6 +224,10 @@ func TestInvalidScenarios(t *testing.T) {
 		{"expect empty reply", prelude + "  - expect: {to: web/socat, reply: \"\"}\n", []string{"6:36: expect.reply is empty"}},
 		{"expect duplicate key", prelude + "  - expect: {to: web/socat, reply: x, reply: y}\n", []string{`6:39: expect: key "reply" appears twice`}},
 
+		{"cert before its sidecar", prelude + "  - expect: {cert: socat}\n", []string{`6:20: no earlier step started process "sidecar/socat"`}},
+		{"cert with reply", prelude + "  - sidecar: socat\n  - expect: {cert: socat, reply: x}\n", []string{`7:27: expect cert does not take "reply"`}},
+		{"loopback-only unknown", prelude + "  - expect: {loopback-only: nginx}\n", []string{`6:29: no earlier step started process "nginx"`}},
+		{"loopback-only not string", prelude + "  - expect: {loopback-only: [socat]}\n", []string{"6:29: expect.loopback-only must be a string, not a list"}},
 		{"intention bad action", prelude + "  - set-intention: {source: web, destination: socat, action: permit}\n", []string{`6:62: set-intention.action: "permit" is not one of allow, deny`}},
 		{"intention missing action", prelude + "  - set-intention: {source: web, destination: socat}\n", []string{`6:20: set-intention: missing required key "action"`}},
 		{"delete-intention missing source", prelude + "  - delete-intention: {destination: socat}\n", []string{`6:23: delete-intention: missing required key "source"`}},

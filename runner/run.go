@@ -177,7 +177,11 @@ func runStep(ctx context.Context, item *Item, sess *session) (error, time.Durati
 	start := time.Now()
 	err := runRecovered(stepCtx, item.Step, sess)
 	elapsed := time.Since(start)
-	if err != nil && ctx.Err() == nil && stepCtx.Err() != nil {
+	// I/O deadlines taken from the context can fire a moment before the
+	// context itself is marked done, so compare with the deadline too.
+	deadline, hasDeadline := stepCtx.Deadline()
+	if err != nil && ctx.Err() == nil && (stepCtx.Err() != nil || hasDeadline && !time.Now().Before(deadline)) {
+		<-stepCtx.Done()
 		err = fmt.Errorf("%w: %v", context.Cause(stepCtx), err)
 	}
 	return err, elapsed

@@ -18,9 +18,11 @@ func init() {
 	Register(Type{
 		Name: "expect",
 		Summary: "asserts: bytes or a close on a connection; a fresh probe (dialled again until it holds or within passes); " +
-			"or an intention decision",
+			"an intention decision; that a sidecar presents its service's SPIFFE certificate, chained to the active CA root, " +
+			"and refuses plaintext; that a process listens on loopback only",
 		Fields: "{conn, reply} | {conn, closed: true} | {to, send, reply} | {to, send, closed: true} | " +
-			"{intention: {source, destination}, allowed}; all take within (default 5s)",
+			"{intention: {source, destination}, allowed} (these take within, default 5s) | " +
+			"{cert: SERVICE} | {loopback-only: PROCESS}",
 		Example: `- expect: {to: web/socat, send: "hello\n", reply: "hello\n", within: 10s}`,
 		// Bounded by within; the step timeout only guards against a stuck dial.
 		Decode: decodeExpect,
@@ -48,9 +50,33 @@ type expect struct {
 }
 
 func decodeExpect(d *Decoder, v *yaml.Node) Step {
-	f := d.Fields(v, "expect", "conn", "to", "send", "reply", "closed", "intention", "allowed", "within")
+	f := d.Fields(v, "expect", "conn", "to", "send", "reply", "closed", "intention", "allowed", "within", "cert", "loopback-only")
 	if !f.OK {
 		return nil
+	}
+	others := func(form string, keys ...string) {
+		for _, k := range []string{"conn", "to", "send", "reply", "closed", "intention", "allowed", "within", "cert", "loopback-only"} {
+			if f.Has(k) && !contains(keys, k) {
+				d.Errorf(f.Key(k), "expect %s does not take %q", form, k)
+			}
+		}
+	}
+	switch {
+	case f.Has("cert"):
+		others("cert", "cert")
+		d.NeedAgent(v, "expect cert")
+		svc, _ := d.String(f.Node("cert"), "expect.cert")
+		if svc != "" {
+			d.Use(KindProcess, "sidecar/"+svc, f.Node("cert"))
+		}
+		return &expectCert{service: svc}
+	case f.Has("loopback-only"):
+		others("loopback-only", "loopback-only")
+		name, _ := d.String(f.Node("loopback-only"), "expect.loopback-only")
+		if name != "" {
+			d.Use(KindProcess, name, f.Node("loopback-only"))
+		}
+		return &expectLoopbackOnly{name: name}
 	}
 	e := &expect{within: f.Duration("within", DefaultWithin)}
 	refuse := func(form string, keys ...string) {
