@@ -395,3 +395,30 @@ func TestLoopbackOnlyCatchesAWildcardListener(t *testing.T) {
 		t.Errorf("output:\n%s", r.stdout)
 	}
 }
+
+// Waiting by sleeping is how flaky suites are made: no Go file here may
+// call the sleep function (polls with deadlines and blocking queries only).
+func TestNoSleepUsedAsAWait(t *testing.T) {
+	forbidden := "time." + "Sleep("
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() && (d.Name() == "tools" || d.Name() == ".git") {
+			if err == nil {
+				return filepath.SkipDir
+			}
+			return err
+		}
+		if strings.HasSuffix(path, ".go") {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			if strings.Contains(string(data), forbidden) {
+				t.Errorf("%s calls %s", path, forbidden)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

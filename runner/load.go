@@ -29,6 +29,8 @@ type Scenario struct {
 	Description string
 	Timeout     time.Duration
 	Items       []Item
+	// Warnings are legal but suspicious things, as file:line:col errors.
+	Warnings []error
 }
 
 // Item is one step of a scenario with its common keys.
@@ -100,6 +102,7 @@ func Parse(path string, data []byte) (*Scenario, error) {
 	if errs := d.Errors(); len(errs) > 0 {
 		return nil, &multierror.Error{Errors: errs, ErrorFormat: listErrors}
 	}
+	sc.Warnings = d.Warnings()
 	return sc, nil
 }
 
@@ -167,22 +170,33 @@ func parseYAML(path string, data []byte) (*yaml.Node, error) {
 
 // problemPosition finds where a YAML syntax error is. yaml.v3 reports the
 // line where the enclosing block starts, which can be far above the
-// mistake; the first prefix of the file that fails to parse ends on the
-// line that broke it. Only small files are searched (it parses once per
-// line); larger ones keep yaml's line.
+// mistake; the shortest prefix of the file (in whole lines) that fails to
+// parse ends on the line that broke it. A binary search keeps this to a
+// few parses; files past 64 KiB keep yaml's line.
 func problemPosition(data []byte, reported int) (line, col int) {
 	lines := bytes.SplitAfter(data, []byte("\n"))
 	line = reported
-	if len(lines) <= 500 {
+	if len(data) <= 64<<10 {
+		ends := make([]int, len(lines))
 		end := 0
 		for i, l := range lines {
 			end += len(l)
+			ends[i] = end
+		}
+		fails := func(i int) bool {
 			var n yaml.Node
-			if err := yaml.Unmarshal(data[:end], &n); err != nil {
-				line = i + 1
-				break
+			return yaml.Unmarshal(data[:ends[i]], &n) != nil
+		}
+		lo, hi := 0, len(lines)-1 // the whole file fails
+		for lo < hi {
+			mid := (lo + hi) / 2
+			if fails(mid) {
+				hi = mid
+			} else {
+				lo = mid + 1
 			}
 		}
+		line = lo + 1
 	}
 	if line < 1 || line > len(lines) {
 		return max(line, 1), 1

@@ -99,3 +99,22 @@ func (rw *redactingWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// event returns e with every text field redacted.
+func (r *redactor) event(e Event) Event {
+	e.Description, e.Error = r.redact(e.Description), r.redact(e.Error)
+	if e.Step != nil {
+		st := *e.Step
+		st.Label, st.Error = r.redact(st.Label), r.redact(st.Error)
+		st.Logs = nil
+		for _, t := range e.Step.Logs {
+			lines := make([]string, len(t.Lines))
+			for i, l := range t.Lines {
+				lines[i] = r.redact(l)
+			}
+			st.Logs = append(st.Logs, LogTail{Path: t.Path, Lines: lines})
+		}
+		e.Step = &st
+	}
+	return e
+}

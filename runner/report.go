@@ -4,19 +4,26 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fatih/color"
 )
 
-// reporter prints one line per step as it ends, the evidence of a failure,
-// and a summary line per scenario.
-type reporter struct {
+// Reporter prints the human report: one line per step as it ends, the
+// evidence of a failure, and a summary line per scenario. On a terminal it
+// also shows the running step and its elapsed time while it waits.
+type Reporter struct {
+	mu                         sync.Mutex
 	out                        io.Writer
+	live                       bool // a terminal: show progress
 	ok, fail, skip, dim, title *color.Color
+	progress                   *progress
 }
 
-func newReporter(out io.Writer, useColor bool) *reporter {
+// NewReporter writes to out, coloured when useColor, with live progress
+// when live (both only make sense on a terminal).
+func NewReporter(out io.Writer, useColor, live bool) *Reporter {
 	mk := func(attrs ...color.Attribute) *color.Color {
 		c := color.New(attrs...)
 		if useColor {
@@ -26,8 +33,9 @@ func newReporter(out io.Writer, useColor bool) *reporter {
 		}
 		return c
 	}
-	return &reporter{
+	return &Reporter{
 		out:   out,
+		live:  live,
 		ok:    mk(color.FgGreen),
 		fail:  mk(color.FgRed, color.Bold),
 		skip:  mk(color.FgYellow),
@@ -36,88 +44,84 @@ func newReporter(out io.Writer, useColor bool) *reporter {
 	}
 }
 
-func (r *reporter) begin(sc *Scenario) {
-	fmt.Fprintf(r.out, "%s %s %s\n", r.title.Sprint("=== RUN"), r.title.Sprint(sc.Name), r.dim.Sprintf("(%s)", sc.File))
-	if sc.Description != "" {
-		fmt.Fprintf(r.out, "    %s\n", r.dim.Sprint(strings.TrimSpace(sc.Description)))
+func (r *Reporter) Observe(e Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.progress != nil {
+		r.progress.stop()
+		r.progress = nil
+		fmt.Fprint(r.out, "\r\x1b[K")
+	}
+	switch e.Event {
+	case "scenario-start":
+		fmt.Fprintf(r.out, "%s %s %s\n", r.title.Sprint("=== RUN"), r.title.Sprint(e.Scenario), r.dim.Sprintf("(%s)", e.File))
+		if e.Description != "" {
+			fmt.Fprintf(r.out, "    %s\n", r.dim.Sprint(strings.TrimSpace(e.Description)))
+		}
+	case "step-start":
+		if r.live {
+			r.progress = startProgress(r.out, &r.mu, fmt.Sprintf("  %s %2d %-16s %s", r.dim.Sprint("... "), e.Step.Index, e.Step.Type, e.Step.Label), r.dim)
+		}
+	case "step-end":
+		r.stepEnded(e.Step)
+	case "cleanup":
+		fmt.Fprintf(r.out, "  %s\n", r.dim.Sprintf("cleanup: stopped %s (%s)", strings.Join(e.Stopped, ", "), FormatDuration(fromMS(e.DurationMS))))
+	case "scenario-end":
+		r.scenarioEnded(e)
 	}
 }
 
-func (r *reporter) line(status string, c *color.Color, item *Item, elapsed string) {
-	fmt.Fprintf(r.out, "  %s %2d %-16s %s %s\n", c.Sprintf("%-4s", status), item.Index+1, item.Type, item.Label, r.dim.Sprint(elapsed))
+func (r *Reporter) line(status string, c *color.Color, s *StepEvent, elapsed string) {
+	fmt.Fprintf(r.out, "  %s %2d %-16s %s %s\n", c.Sprintf("%-4s", status), s.Index, s.Type, s.Label, r.dim.Sprint(elapsed))
 }
 
-func (r *reporter) passed(item *Item, d time.Duration) {
-	r.line("ok", r.ok, item, "("+FormatDuration(d)+")")
-}
-
-func (r *reporter) failed(item *Item, err error, d time.Duration, tails []logTail) {
-	r.line("FAIL", r.fail, item, "("+FormatDuration(d)+")")
-	fmt.Fprintf(r.out, "         at %s\n", item.Pos)
-	for _, l := range strings.Split(err.Error(), "\n") {
-		fmt.Fprintf(r.out, "         %s\n", r.fail.Sprint(l))
-	}
-	for _, t := range tails {
-		fmt.Fprintf(r.out, "         %s\n", r.dim.Sprintf("%s (last %d lines):", t.Path, len(t.Lines)))
-		for _, l := range t.Lines {
-			fmt.Fprintf(r.out, "           | %s\n", l)
+func (r *Reporter) stepEnded(s *StepEvent) {
+	elapsed := "(" + FormatDuration(fromMS(s.DurationMS)) + ")"
+	switch s.Outcome {
+	case OutcomePassed:
+		r.line("ok", r.ok, s, elapsed)
+	case OutcomeInterrupted:
+		r.line("intr", r.skip, s, elapsed)
+		fmt.Fprintf(r.out, "         %s\n", r.skip.Sprint(strings.SplitN(s.Error, " (", 2)[0]))
+	case OutcomeSkipped:
+		r.line("skip", r.skip, s, "")
+		if s.Error != "" {
+			fmt.Fprintf(r.out, "         %s\n", r.skip.Sprint(s.Error))
+		}
+	default:
+		r.line("FAIL", r.fail, s, elapsed)
+		fmt.Fprintf(r.out, "         at %s\n", s.Pos)
+		for _, l := range strings.Split(s.Error, "\n") {
+			fmt.Fprintf(r.out, "         %s\n", r.fail.Sprint(l))
+		}
+		for _, t := range s.Logs {
+			fmt.Fprintf(r.out, "         %s\n", r.dim.Sprintf("%s (last %d lines):", t.Path, len(t.Lines)))
+			for _, l := range t.Lines {
+				fmt.Fprintf(r.out, "           | %s\n", l)
+			}
 		}
 	}
 }
 
-func (r *reporter) interrupted(item *Item, err error, d time.Duration) {
-	r.line("intr", r.skip, item, "("+FormatDuration(d)+")")
-	fmt.Fprintf(r.out, "         %s\n", r.skip.Sprint(strings.SplitN(err.Error(), " (", 2)[0]))
-}
-
-func (r *reporter) notRun(items []Item, why error) {
-	for i := range items {
-		r.line("skip", r.skip, &items[i], "")
-	}
-	if why != nil && len(items) > 0 {
-		fmt.Fprintf(r.out, "         %s\n", r.skip.Sprint(why))
-	}
-}
-
-func (r *reporter) cleanup(stopped []string, d time.Duration) {
-	if len(stopped) == 0 {
-		return
-	}
-	fmt.Fprintf(r.out, "  %s\n", r.dim.Sprintf("cleanup: stopped %s (%s)", strings.Join(stopped, ", "), FormatDuration(d)))
-}
-
-func (r *reporter) abort(res Result, err error, start time.Time) Result {
-	res.Outcome, res.Err, res.Duration = Failed, err, time.Since(start)
-	fmt.Fprintf(r.out, "  %s\n", r.fail.Sprint(err))
-	r.end(res)
-	return res
-}
-
-func (r *reporter) end(res Result) {
-	sc := res.Scenario
-	switch res.Outcome {
-	case Passed:
-		fmt.Fprintf(r.out, "%s %s: %d steps in %s %s\n", r.ok.Sprint("--- PASS"), sc.Name, len(sc.Items), FormatDuration(res.Duration), r.dim.Sprintf("(logs: %s)", res.LogsDir))
-	case Interrupted:
-		fmt.Fprintf(r.out, "%s %s: interrupted at step %s after %s %s\n", r.skip.Sprint("--- INTERRUPTED"), sc.Name, stepRef(res.Failed), FormatDuration(res.Duration), r.dim.Sprintf("(logs: %s)", res.LogsDir))
+func (r *Reporter) scenarioEnded(e Event) {
+	took := FormatDuration(fromMS(e.DurationMS))
+	logs := r.dim.Sprintf("(logs: %s)", e.LogsDir)
+	switch e.Outcome {
+	case OutcomePassed:
+		fmt.Fprintf(r.out, "%s %s: %d steps in %s %s\n", r.ok.Sprint("--- PASS"), e.Scenario, e.Steps, took, logs)
+	case OutcomeInterrupted:
+		fmt.Fprintf(r.out, "%s %s: interrupted at step %s after %s %s\n", r.skip.Sprint("--- INTERRUPTED"), e.Scenario, e.Error, took, logs)
 	default:
-		fmt.Fprintf(r.out, "%s %s: %s after %s %s\n", r.fail.Sprint("--- FAIL"), sc.Name, failureRef(res.Failed), FormatDuration(res.Duration), r.dim.Sprintf("(logs: %s)", res.LogsDir))
+		if e.FailedStep == 0 {
+			fmt.Fprintf(r.out, "  %s\n", r.fail.Sprint(e.Error))
+			fmt.Fprintf(r.out, "%s %s: setup failed after %s %s\n", r.fail.Sprint("--- FAIL"), e.Scenario, took, logs)
+			return
+		}
+		fmt.Fprintf(r.out, "%s %s: step %s failed after %s %s\n", r.fail.Sprint("--- FAIL"), e.Scenario, e.Error, took, logs)
 	}
 }
 
-func stepRef(item *Item) string {
-	if item == nil {
-		return "-"
-	}
-	return fmt.Sprintf("%d (%s %s)", item.Index+1, item.Type, item.Label)
-}
-
-func failureRef(item *Item) string {
-	if item == nil {
-		return "setup failed"
-	}
-	return "step " + stepRef(item) + " failed"
-}
+func fromMS(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }
 
 // FormatDuration prints durations as people read them: 8ms, 1.42s, 2m3s.
 func FormatDuration(d time.Duration) string {
@@ -129,3 +133,35 @@ func FormatDuration(d time.Duration) string {
 	}
 	return d.Round(time.Second).String()
 }
+
+// progress redraws "... 6 sidecar web 1.2s" on a terminal while a step
+// waits, so that a person sees what is slow.
+type progress struct{ done chan struct{} }
+
+func startProgress(out io.Writer, mu *sync.Mutex, text string, dim *color.Color) *progress {
+	p := &progress{done: make(chan struct{})}
+	start := time.Now()
+	go func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-p.done:
+				return
+			case <-tick.C:
+				mu.Lock()
+				select {
+				case <-p.done: // stopped while we waited for the lock
+				default:
+					fmt.Fprintf(out, "\r%s %s\x1b[K", text, dim.Sprint(FormatDuration(time.Since(start).Round(100*time.Millisecond))))
+				}
+				mu.Unlock()
+			}
+		}
+	}()
+	return p
+}
+
+// stop ends the redraw. The caller holds the lock the redraw takes, so it
+// does not wait for the goroutine; the goroutine checks done under the lock.
+func (p *progress) stop() { close(p.done) }

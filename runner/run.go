@@ -21,9 +21,9 @@ import (
 
 // Options configure a run.
 type Options struct {
-	Out     io.Writer // the report; os.Stdout when nil
-	Color   bool      // colour the report
-	LogsDir string    // logs go to LogsDir/<scenario>/; "logs" when empty
+	// Observer hears what happens (the text report, JSON, JUnit, ...).
+	Observer Observer
+	LogsDir  string // logs go to LogsDir/<scenario>/; "logs" when empty
 	// Consul is the consul binary, or the error to report if a step needs it.
 	Consul    string
 	ConsulErr error
@@ -31,6 +31,10 @@ type Options struct {
 	Grace time.Duration
 	// Force, once closed, makes every stop a SIGKILL at once (a second Ctrl-C).
 	Force <-chan struct{}
+	// Hold, when set, is called once every step has passed, before cleanup,
+	// with the agent's HTTP address; it returns when the run should end
+	// (`scenario up` waits for Ctrl-C there).
+	Hold func(ctx context.Context, agentAddr string)
 }
 
 // Outcome of a scenario run.
@@ -73,8 +77,8 @@ const DefaultGrace = 5 * time.Second
 // stops everything it started, newest first, whatever happened (including a
 // panic in a step, which is re-raised after cleanup).
 func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
-	if opts.Out == nil {
-		opts.Out = os.Stdout
+	if opts.Observer == nil {
+		opts.Observer = NewReporter(os.Stdout, false, false)
 	}
 	if opts.LogsDir == "" {
 		opts.LogsDir = "logs"
@@ -83,38 +87,76 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 		opts.Grace = DefaultGrace
 	}
 	red := newRedactor()
-	rep := newReporter(red.writer(opts.Out), opts.Color)
+	emit := func(e Event) {
+		e.Time, e.Scenario, e.File = time.Now(), sc.Name, sc.File
+		opts.Observer.Observe(red.event(e))
+	}
 	start := time.Now()
 	res = Result{Scenario: sc, LogsDir: filepath.Join(opts.LogsDir, Slug(sc.Name))}
-	rep.begin(sc)
+	emit(Event{Event: "scenario-start", Description: sc.Description, Steps: len(sc.Items)})
+	defer func() {
+		res.Duration = time.Since(start)
+		end := Event{Event: "scenario-end", Steps: len(sc.Items), DurationMS: milliseconds(res.Duration), LogsDir: res.LogsDir}
+		switch res.Outcome {
+		case Passed:
+			end.Outcome = OutcomePassed
+		case Interrupted:
+			end.Outcome = OutcomeInterrupted
+		default:
+			end.Outcome = OutcomeFailed
+		}
+		if res.Failed != nil {
+			end.FailedStep = res.Failed.Index + 1
+			end.Error = fmt.Sprintf("%d (%s %s)", res.Failed.Index+1, res.Failed.Type, res.Failed.Label)
+		} else if res.Err != nil {
+			end.Error = res.Err.Error()
+		}
+		emit(end)
+	}()
 
 	if err := os.RemoveAll(res.LogsDir); err != nil {
-		return rep.abort(res, fmt.Errorf("cannot clear the log folder: %w", err), start)
+		res.Outcome, res.Err = Failed, fmt.Errorf("cannot clear the log folder: %w", err)
+		return res
 	}
 	if err := os.MkdirAll(res.LogsDir, 0o755); err != nil {
-		return rep.abort(res, fmt.Errorf("cannot create the log folder: %w", err), start)
+		res.Outcome, res.Err = Failed, fmt.Errorf("cannot create the log folder: %w", err)
+		return res
 	}
 	sess := &session{redactor: red, logsDir: res.LogsDir, consulBin: opts.Consul, consulErr: opts.ConsulErr, grace: opts.Grace, force: opts.Force}
 	defer func() {
 		cleanupStart := time.Now()
-		stopped := sess.closeAll()
-		rep.cleanup(stopped, time.Since(cleanupStart))
-		res.Duration = time.Since(start)
-		rep.end(res)
+		if stopped := sess.closeAll(); len(stopped) > 0 {
+			emit(Event{Event: "cleanup", Stopped: stopped, DurationMS: milliseconds(time.Since(cleanupStart))})
+		}
 	}()
 
+	outer := ctx
 	ctx, cancel := context.WithTimeoutCause(ctx, sc.Timeout, fmt.Errorf("the scenario's timeout of %s passed", sc.Timeout))
 	defer cancel()
+	skip := func(items []Item, why error) {
+		for i := range items {
+			ev := stepEvent(&items[i])
+			ev.Outcome = OutcomeSkipped
+			if why != nil && i == 0 {
+				ev.Error = why.Error()
+			}
+			emit(Event{Event: "step-end", Step: ev})
+		}
+	}
 	for i := range sc.Items {
 		item := &sc.Items[i]
 		if ctx.Err() != nil {
 			res.Outcome, res.Failed, res.Err = stopOutcome(ctx), item, context.Cause(ctx)
-			rep.notRun(sc.Items[i:], res.Err)
+			skip(sc.Items[i:], res.Err)
 			return res
 		}
+		emit(Event{Event: "step-start", Step: stepEvent(item)})
 		err, elapsed := runStep(ctx, item, sess)
+		ev := stepEvent(item)
+		ev.DurationMS = milliseconds(elapsed)
 		if err == nil {
-			rep.passed(item, elapsed)
+			ev.Outcome = OutcomePassed
+			emit(Event{Event: "step-end", Step: ev})
 			continue
 		}
 		res.Outcome, res.Failed, res.Err = Failed, item, err
@@ -135,13 +177,19 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 			res.Outcome = stopOutcome(ctx)
 			res.Err = fmt.Errorf("%w (%v)", context.Cause(ctx), err)
 		}
+		ev.Error = res.Err.Error()
 		if res.Outcome == Interrupted {
-			rep.interrupted(item, res.Err, elapsed)
+			ev.Outcome = OutcomeInterrupted
 		} else {
-			rep.failed(item, res.Err, elapsed, sess.tails(steps.RelevantLogs(err), tailLines))
+			ev.Outcome = OutcomeFailed
+			ev.Logs = sess.tails(steps.RelevantLogs(err), tailLines)
 		}
-		rep.notRun(sc.Items[i+1:], nil)
+		emit(Event{Event: "step-end", Step: ev})
+		skip(sc.Items[i+1:], nil)
 		return res
+	}
+	if opts.Hold != nil {
+		opts.Hold(outer, sess.AgentAddress())
 	}
 	return res
 }

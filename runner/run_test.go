@@ -28,6 +28,7 @@ func (f funcStep) String() string                               { return f.label
 func init() {
 	register := func(name string, run func(ctx context.Context, env steps.Env) error) {
 		steps.Register(steps.Type{Name: name, Summary: "test only", Example: "- " + name + ": {}", Timeout: time.Second,
+			Schema: map[string]any{"type": "object"},
 			Decode: func(d *steps.Decoder, v *yaml.Node) steps.Step { return funcStep{label: name, run: run} }})
 	}
 	register("test-panic", func(context.Context, steps.Env) error { panic("boom") })
@@ -48,7 +49,7 @@ func runSource(t *testing.T, src string, ctx context.Context) (Result, string) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	res := Run(ctx, sc, Options{Out: &out, LogsDir: filepath.Join(dir, "logs"), Grace: 100 * time.Millisecond})
+	res := Run(ctx, sc, Options{Observer: NewReporter(&out, false, false), LogsDir: filepath.Join(dir, "logs"), Grace: 100 * time.Millisecond})
 	return res, out.String()
 }
 

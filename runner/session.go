@@ -178,11 +178,11 @@ func (s *session) closeAll() []string {
 
 // tails returns the last lines of the named processes' logs, or of every
 // process started when names is empty.
-func (s *session) tails(names []string, lines int) []logTail {
+func (s *session) tails(names []string, lines int) []LogTail {
 	s.mu.Lock()
 	started := append([]*proc.Process(nil), s.started...)
 	s.mu.Unlock()
-	var out []logTail
+	var out []LogTail
 	seen := map[string]bool{}
 	for _, p := range started {
 		if (len(names) > 0 && !containsString(names, p.Name)) || seen[p.LogPath] {
@@ -190,15 +190,10 @@ func (s *session) tails(names []string, lines int) []logTail {
 		}
 		seen[p.LogPath] = true
 		if t := proc.Tail(p.LogPath, lines); len(t) > 0 {
-			out = append(out, logTail{Path: p.LogPath, Lines: t})
+			out = append(out, LogTail{Path: p.LogPath, Lines: t})
 		}
 	}
 	return out
-}
-
-type logTail struct {
-	Path  string
-	Lines []string
 }
 
 // deaths returns an error for each process that has died while the

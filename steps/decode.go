@@ -40,7 +40,12 @@ type Decoder struct {
 	// LookPath finds executables; tests may replace it.
 	LookPath func(string) (string, error)
 
+	// IntentionChanged is set once a step has changed an intention, after
+	// which the mesh is only eventually consistent.
+	IntentionChanged bool
+
 	errs     []error
+	warnings []error
 	defined  map[string]map[string]Pos // kind -> name -> where it was defined
 	lastConn string
 	step     int
@@ -79,6 +84,15 @@ func (d *Decoder) Errors() []error {
 	})
 	return out
 }
+
+// Warnf reports something legal but suspicious at n: it is shown, and
+// fails nothing.
+func (d *Decoder) Warnf(n *yaml.Node, format string, args ...any) {
+	d.warnings = append(d.warnings, &Error{Pos: d.Pos(n), Msg: "warning: " + fmt.Sprintf(format, args...)})
+}
+
+// Warnings returns what Warnf reported, in file order.
+func (d *Decoder) Warnings() []error { return append([]error(nil), d.warnings...) }
 
 // Pos returns the position of n in the scenario file.
 func (d *Decoder) Pos(n *yaml.Node) Pos { return Pos{File: d.File, Line: n.Line, Col: n.Column} }

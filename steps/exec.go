@@ -22,6 +22,7 @@ func init() {
 		Example: `- exec: {command: "printf 'hi\n' | nc -w 2 127.0.0.1 9191", stdout: "^hi$"}`,
 		Timeout: 60 * time.Second,
 		Decode:  decodeExec,
+		Schema:  object(false, []string{"command"}, props{"command": command(), "exit": map[string]any{"type": "integer", "minimum": 0, "maximum": 255}, "stdout": str()}),
 	})
 }
 

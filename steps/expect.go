@@ -26,6 +26,11 @@ func init() {
 		Example: `- expect: {to: web/socat, send: "hello\n", reply: "hello\n", within: 10s}`,
 		// Bounded by within; the step timeout only guards against a stuck dial.
 		Decode: decodeExpect,
+		Schema: object(false, nil, props{
+			"conn": str(), "to": str(), "send": str(), "reply": str(), "closed": boolean(),
+			"intention": object(false, []string{"source", "destination"}, props{"source": str(), "destination": str()}),
+			"allowed":   boolean(), "within": duration(), "cert": str(), "loopback-only": str(),
+		}),
 	})
 }
 
@@ -79,6 +84,10 @@ func decodeExpect(d *Decoder, v *yaml.Node) Step {
 		return &expectLoopbackOnly{name: name}
 	}
 	e := &expect{within: f.Duration("within", DefaultWithin)}
+	if d.IntentionChanged && !f.Has("within") && !f.Has("conn") && (f.Has("to") || f.Has("intention")) {
+		d.Warnf(v, "expect after an intention change has no within: the mesh is only eventually consistent, "+
+			"so say how long it may take (the default is %s)", DefaultWithin)
+	}
 	refuse := func(form string, keys ...string) {
 		for _, k := range keys {
 			if f.Has(k) {

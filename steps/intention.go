@@ -17,6 +17,7 @@ func init() {
 		Example: `- set-intention: {source: web, destination: socat, action: deny}`,
 		Timeout: 30 * time.Second,
 		Decode:  decodeSetIntention,
+		Schema:  object(false, []string{"source", "destination", "action"}, props{"source": str(), "destination": str(), "action": enum("allow", "deny")}),
 	})
 	Register(Type{
 		Name:    "delete-intention",
@@ -25,6 +26,7 @@ func init() {
 		Example: `- delete-intention: {source: web, destination: socat}`,
 		Timeout: 30 * time.Second,
 		Decode:  decodeDeleteIntention,
+		Schema:  object(false, []string{"source", "destination"}, props{"source": str(), "destination": str()}),
 	})
 }
 
@@ -39,6 +41,7 @@ func decodeSetIntention(d *Decoder, v *yaml.Node) Step {
 	if !f.Require(v, "source", "destination", "action") {
 		return nil
 	}
+	d.IntentionChanged = true
 	s := &setIntention{source: f.String("source"), destination: f.String("destination")}
 	s.action = api.IntentionAction(d.OneOf(f.Node("action"), "set-intention.action", "allow", "deny"))
 	return s
@@ -68,6 +71,7 @@ func decodeDeleteIntention(d *Decoder, v *yaml.Node) Step {
 	if !f.Require(v, "source", "destination") {
 		return nil
 	}
+	d.IntentionChanged = true
 	return &deleteIntention{source: f.String("source"), destination: f.String("destination")}
 }
 

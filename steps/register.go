@@ -22,6 +22,7 @@ func init() {
 		Example: `- register: ../consul.d/socat.json`,
 		Timeout: 30 * time.Second,
 		Decode:  decodeRegister,
+		Schema:  oneOf(str(), object(false, []string{"file"}, props{"file": str()}), object(false, []string{"service"}, props{"service": object(true, []string{"name"}, nil)})),
 	})
 }
 

@@ -28,6 +28,9 @@ type Type struct {
 	Example string // a one-line YAML example of a whole step item
 	// Timeout is the step's default deadline when the item sets none.
 	Timeout time.Duration
+	// Schema is the JSON Schema of the step's value, for editors and for
+	// `scenario schema`; Decode stays the judge of what is valid.
+	Schema map[string]any
 	// Decode reads the step's value. It reports problems through d and may
 	// return nil when it did.
 	Decode func(d *Decoder, value *yaml.Node) Step
@@ -40,8 +43,8 @@ func Register(t Type) {
 	if _, dup := registry[t.Name]; dup {
 		panic(fmt.Sprintf("steps: type %q registered twice", t.Name))
 	}
-	if t.Decode == nil || t.Summary == "" || t.Example == "" {
-		panic(fmt.Sprintf("steps: type %q needs Decode, Summary and Example", t.Name))
+	if t.Decode == nil || t.Summary == "" || t.Example == "" || t.Schema == nil {
+		panic(fmt.Sprintf("steps: type %q needs Decode, Summary, Example and Schema", t.Name))
 	}
 	registry[t.Name] = t
 }

@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ func init() {
 		Example: `- run: {name: socat, command: "socat TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat", ready: "127.0.0.1:8181"}`,
 		Timeout: 30 * time.Second,
 		Decode:  decodeRun,
+		Schema:  object(false, []string{"name", "command"}, props{"name": str(), "command": command(), "ready": str()}),
 	})
 }
 
@@ -36,6 +38,9 @@ func decodeRun(d *Decoder, v *yaml.Node) Step {
 	r := &run{name: f.String("name"), argv: d.Command(f.Node("command"), "run.command")}
 	if f.Has("ready") {
 		r.ready = d.Address(f.Node("ready"), "run.ready")
+	}
+	if why := listensEverywhere(r.argv); why != "" {
+		d.Warnf(f.Node("command"), "run.command %s; services should accept loopback connections only (bind them to 127.0.0.1)", why)
 	}
 	switch {
 	case r.name == AgentName || strings.HasPrefix(r.name, "sidecar/"):
@@ -68,4 +73,22 @@ func (r *run) Run(ctx context.Context, env Env) error {
 		return WithLogs(fmt.Errorf("%s not ready: %w", r.name, err), r.name)
 	}
 	return nil
+}
+
+var (
+	socatListen   = regexp.MustCompile(`(?i)\btcp[46]?-l(isten)?:`)
+	wildcardBinds = regexp.MustCompile(`(^|[\s=:,'"\[])(0\.0\.0\.0|\[::\]|::)([\s:,'"\]]|$)`)
+)
+
+// listensEverywhere says why a command would listen on every address, or
+// "" when it does not seem to.
+func listensEverywhere(argv []string) string {
+	cmd := strings.Join(argv, " ")
+	switch {
+	case wildcardBinds.MatchString(cmd):
+		return "binds a wildcard address (0.0.0.0 or [::])"
+	case socatListen.MatchString(cmd) && !strings.Contains(strings.ToLower(cmd), "bind="):
+		return "is a socat listener without bind=, which listens on every address"
+	}
+	return ""
 }

@@ -19,6 +19,7 @@ func init() {
 		Example: `- send: {to: web/socat, data: "hello\n", conn: long-lived}`,
 		Timeout: 10 * time.Second,
 		Decode:  decodeSend,
+		Schema:  object(false, nil, props{"to": str(), "data": str(), "conn": str()}),
 	})
 }
 

@@ -24,6 +24,7 @@ func init() {
 		// 10 s interval, so readiness can legitimately take that long.
 		Timeout: 60 * time.Second,
 		Decode:  decodeSidecar,
+		Schema:  oneOf(str(), object(false, []string{"service"}, props{"service": str(), "proxy": enum("builtin", "envoy")})),
 	})
 }
 

@@ -22,6 +22,7 @@ func init() {
 		Example: `- start-agent: {args: [-hcl, 'performance { rpc_hold_timeout = "1s" }']}`,
 		Timeout: 60 * time.Second,
 		Decode:  decodeStartAgent,
+		Schema:  object(false, nil, props{"config-dir": str(), "args": list(str()), "node": str()}, "null"),
 	})
 }
 

@@ -15,6 +15,7 @@ func init() {
 		Example: `- stop: sidecar/web`,
 		Timeout: 30 * time.Second,
 		Decode:  decodeStop,
+		Schema:  str(),
 	})
 }
 

@@ -4,17 +4,14 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
+	"path/filepath"
+	"sort"
 	"strings"
-	"syscall"
 	"time"
-
-	"github.com/fatih/color"
 
 	"github.com/scenario-tool/scenario/runner"
 	"github.com/scenario-tool/scenario/steps"
@@ -32,45 +29,63 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `scenario runs YAML scenarios against a real Consul Connect service mesh.
+// A command is one verb of the CLI; the table below also renders the help.
+type command struct {
+	name, args, summary string
+	run                 func(args []string, stdout, stderr io.Writer) int
+}
 
-Usage:
-  scenario run [flags] FILE...     validate, then run each scenario in turn
-  scenario validate FILE...        check files without starting anything
-  scenario steps [--markdown]      list the step types a scenario can use
-  scenario help                    show this help
+func commands() []command {
+	return []command{
+		{"run", "[flags] FILE|DIR...", "validate, then run scenarios (see flags below)", cmdRun},
+		{"up", "[flags] FILE", "run a scenario's steps, keep everything up until Ctrl-C, then clean up", cmdUp},
+		{"validate", "FILE|DIR...", "check files and warn about suspicious ones, starting nothing", cmdValidate},
+		{"list", "[--json] [DIR...]", "one line per scenario (default DIR: scenarios); --json for a CI matrix", cmdList},
+		{"steps", "[--markdown]", "the step types a scenario can use, from the step registry", cmdSteps},
+		{"schema", "", "the JSON Schema of scenario files, from the step registry", cmdSchema},
+		{"graph", "[--svg] FILE", "the scenario's topology as Graphviz DOT (SVG with --svg, needs dot)", cmdGraph},
+		{"help", "", "show this help", func(_ []string, stdout, _ io.Writer) int { fmt.Fprint(stdout, usage()); return exitPassed }},
+	}
+}
 
-Flags of run:
-  --consul PATH   consul binary (default: $CONSUL, bin/consul, then PATH)
-  --logs DIR      process logs go to DIR/<scenario>/ (default logs)
-  --no-color      plain output (also when NO_COLOR is set or not a terminal)
+func usage() string {
+	var b strings.Builder
+	b.WriteString("scenario runs YAML scenarios against a real Consul Connect service mesh.\n\nUsage:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(&b, "  scenario %-8s %-22s %s\n", c.name, c.args, c.summary)
+	}
+	b.WriteString(`
+Flags of run and up:
+  --consul PATH     consul binary (default: $CONSUL, bin/consul, then PATH)
+  --logs DIR        process logs go to DIR/<scenario>/ (default logs)
+  --no-color        plain output (also when NO_COLOR is set or not a terminal)
+  --json            print a stream of JSON events instead of the report
+  --junit FILE      also write a JUnit XML report to FILE
+Flags of run only:
+  --shard I/N       run only the I-th of N disjoint shards of the scenarios
+  --parallel N      run up to N scenarios at once, each in its own network
+                    namespace (needs root; otherwise runs them one by one)
 
 Exit status: 0 all passed, 1 a scenario failed, 2 invalid input or usage,
 130 interrupted (SIGINT or SIGTERM; a second one kills what is left at once).
-`
+`)
+	return b.String()
+}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return exitInvalid
 	}
-	switch args[0] {
-	case "run":
-		return cmdRun(args[1:], stdout, stderr)
-	case "validate":
-		return cmdValidate(args[1:], stdout, stderr)
-	case "steps":
-		if len(args) > 1 && args[1] == "--markdown" {
-			fmt.Fprint(stdout, stepsMarkdown())
-			return exitPassed
-		}
-		printSteps(stdout)
-		return exitPassed
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return exitPassed
+	if args[0] == "-h" || args[0] == "--help" {
+		args[0] = "help"
 	}
-	fmt.Fprintf(stderr, "scenario: unknown command %q\n\n%s", args[0], usage)
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "scenario: unknown command %q\n\n%s", args[0], usage())
 	return exitInvalid
 }
 
@@ -89,8 +104,31 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// loadAll validates every file and prints every problem before anything
-// starts.
+// expand turns directories into the scenario files they hold, sorted.
+func expand(paths []string) ([]string, error) {
+	var files []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil || !st.IsDir() {
+			files = append(files, p) // Load reports a missing file with its position
+			continue
+		}
+		var found []string
+		for _, pattern := range []string{"*.yaml", "*.yml"} {
+			m, _ := filepath.Glob(filepath.Join(p, pattern))
+			found = append(found, m...)
+		}
+		if len(found) == 0 {
+			return nil, fmt.Errorf("%s holds no scenario (*.yaml, *.yml)", p)
+		}
+		sort.Strings(found)
+		files = append(files, found...)
+	}
+	return files, nil
+}
+
+// loadAll validates every file and prints every problem (and warning)
+// before anything starts.
 func loadAll(files []string, stderr io.Writer) ([]*runner.Scenario, bool) {
 	var scenarios []*runner.Scenario
 	ok := true
@@ -101,6 +139,9 @@ func loadAll(files []string, stderr io.Writer) ([]*runner.Scenario, bool) {
 			ok = false
 			continue
 		}
+		for _, w := range sc.Warnings {
+			fmt.Fprintln(stderr, w)
+		}
 		scenarios = append(scenarios, sc)
 	}
 	return scenarios, ok
@@ -109,12 +150,17 @@ func loadAll(files []string, stderr io.Writer) ([]*runner.Scenario, bool) {
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	files, err := parseInterspersed(fs, args)
+	paths, err := parseInterspersed(fs, args)
 	if err != nil {
 		return exitInvalid
 	}
-	if len(files) == 0 {
-		fmt.Fprintln(stderr, "scenario validate: give at least one scenario file")
+	if len(paths) == 0 {
+		fmt.Fprintln(stderr, "scenario validate: give at least one scenario file or folder")
+		return exitInvalid
+	}
+	files, err := expand(paths)
+	if err != nil {
+		fmt.Fprintln(stderr, "scenario validate:", err)
 		return exitInvalid
 	}
 	scenarios, ok := loadAll(files, stderr)
@@ -127,103 +173,16 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	return exitPassed
 }
 
-func cmdRun(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	consulFlag := fs.String("consul", "", "consul binary")
-	logsDir := fs.String("logs", "logs", "log folder")
-	noColor := fs.Bool("no-color", false, "plain output")
-	files, err := parseInterspersed(fs, args)
-	if err != nil {
-		return exitInvalid
+func cmdSteps(args []string, stdout, _ io.Writer) int {
+	if len(args) > 0 && args[0] == "--markdown" {
+		fmt.Fprint(stdout, stepsMarkdown())
+		return exitPassed
 	}
-	if len(files) == 0 {
-		fmt.Fprintln(stderr, "scenario run: give at least one scenario file, e.g. scenario run scenarios/basic.yaml")
-		return exitInvalid
-	}
-	scenarios, ok := loadAll(files, stderr)
-	if !ok {
-		return exitInvalid
-	}
-	consul, consulErr := runner.FindConsul(*consulFlag)
-	if consulErr != nil && needsAgent(scenarios) {
-		fmt.Fprintln(stderr, "scenario:", consulErr)
-		return exitInvalid
-	}
-
-	ctx, cancel := context.WithCancelCause(context.Background())
-	defer cancel(nil)
-	force := make(chan struct{})
-	signals := make(chan os.Signal, 2)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(signals)
-	go func() {
-		sig, ok := <-signals
-		if !ok {
-			return
-		}
-		fmt.Fprintf(stderr, "\nscenario: %s: stopping everything started (again to kill at once)\n", sig)
-		cancel(runner.Interrupt{Signal: sig})
-		if _, ok := <-signals; ok {
-			fmt.Fprintln(stderr, "scenario: killing what is left")
-			close(force)
-		}
-	}()
-
-	opts := runner.Options{
-		Out:       stdout,
-		Color:     !*noColor && !color.NoColor && isTerminal(stdout),
-		LogsDir:   *logsDir,
-		Consul:    consul,
-		ConsulErr: consulErr,
-		Force:     force,
-	}
-	passed, failed := 0, 0
-	for _, sc := range scenarios {
-		res := runner.Run(ctx, sc, opts)
-		switch res.Outcome {
-		case runner.Interrupted:
-			return exitInterrupted
-		case runner.Passed:
-			passed++
-		default:
-			failed++
-		}
-	}
-	if len(scenarios) > 1 {
-		fmt.Fprintf(stdout, "%d passed, %d failed\n", passed, failed)
-	}
-	if failed > 0 {
-		return exitFailed
-	}
-	return exitPassed
-}
-
-func needsAgent(scenarios []*runner.Scenario) bool {
-	for _, sc := range scenarios {
-		for _, it := range sc.Items {
-			if it.Type == "start-agent" {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-func printSteps(w io.Writer) {
 	for _, t := range steps.Types() {
-		fmt.Fprintf(w, "%s\n    %s\n    value: %s\n    e.g.   %s\n", t.Name, t.Summary, t.Fields, t.Example)
+		fmt.Fprintf(stdout, "%s\n    %s\n    value: %s\n    e.g.   %s\n", t.Name, t.Summary, t.Fields, t.Example)
 	}
-	fmt.Fprintln(w, "\nEvery step item may also have name (its label in the output) and timeout (e.g. 30s).")
+	fmt.Fprintln(stdout, "\nEvery step item may also have name (its label in the output) and timeout (e.g. 30s).")
+	return exitPassed
 }
 
 // stepsMarkdown renders the README's step table from the registry.
@@ -250,4 +209,13 @@ func roundDuration(d time.Duration) string {
 		return fmt.Sprintf("%ds", d/time.Second)
 	}
 	return d.String()
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

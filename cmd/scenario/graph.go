@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+
+	"github.com/scenario-tool/scenario/runner"
+	"github.com/scenario-tool/scenario/steps"
+)
+
+func cmdGraph(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("graph", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	svg := fs.Bool("svg", false, "render SVG with Graphviz dot")
+	files, err := parseInterspersed(fs, args)
+	if err != nil {
+		return exitInvalid
+	}
+	if len(files) != 1 {
+		fmt.Fprintln(stderr, "scenario graph: give one scenario file")
+		return exitInvalid
+	}
+	scenarios, ok := loadAll(files, stderr)
+	if !ok {
+		return exitInvalid
+	}
+	dot := graphOf(scenarios[0])
+	if !*svg {
+		fmt.Fprint(stdout, dot)
+		return exitPassed
+	}
+	bin, err := exec.LookPath("dot")
+	if err != nil {
+		fmt.Fprintln(stderr, "scenario graph: --svg needs Graphviz's dot (apt-get install graphviz); without --svg the DOT text is printed")
+		return exitInvalid
+	}
+	cmd := exec.Command(bin, "-Tsvg")
+	cmd.Stdin = strings.NewReader(dot)
+	var errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = stdout, &errb
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintf(stderr, "scenario graph: dot: %v\n%s", err, errb.String())
+		return exitFailed
+	}
+	return exitPassed
+}
+
+// graphOf draws what the scenario's steps say about the mesh.
+func graphOf(sc *runner.Scenario) string {
+	g := steps.NewGraph()
+	for _, it := range sc.Items {
+		if gr, ok := it.Step.(steps.Grapher); ok {
+			gr.Graph(g)
+		}
+	}
+	return g.DOT(sc.Name)
+}

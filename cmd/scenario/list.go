@@ -1,0 +1,61 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// listed is one scenario in `scenario list --json`, ready for a CI matrix
+// (GitHub Actions: fromJSON(needs.list.outputs.scenarios)).
+type listed struct {
+	Name        string `json:"name"`
+	File        string `json:"file"`
+	Steps       int    `json:"steps"`
+	Description string `json:"description"`
+}
+
+func cmdList(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("list", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print a JSON array")
+	paths, err := parseInterspersed(fs, args)
+	if err != nil {
+		return exitInvalid
+	}
+	if len(paths) == 0 {
+		paths = []string{"scenarios"}
+	}
+	files, err := expand(paths)
+	if err != nil {
+		fmt.Fprintln(stderr, "scenario list:", err)
+		return exitInvalid
+	}
+	scenarios, ok := loadAll(files, stderr)
+	if !ok {
+		return exitInvalid
+	}
+	out := []listed{}
+	for _, sc := range scenarios {
+		out = append(out, listed{Name: sc.Name, File: sc.File, Steps: len(sc.Items), Description: strings.Join(strings.Fields(sc.Description), " ")})
+	}
+	if *asJSON {
+		data, _ := json.Marshal(out)
+		fmt.Fprintln(stdout, string(data))
+		return exitPassed
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tFILE\tSTEPS\tDESCRIPTION")
+	for _, l := range out {
+		desc := l.Description
+		if len(desc) > 72 {
+			desc = desc[:69] + "..."
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", l.Name, l.File, l.Steps, desc)
+	}
+	tw.Flush()
+	return exitPassed
+}

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/scenario-tool/scenario/runner"
+)
+
+// runParallel runs each scenario as a child `scenario run` in a network
+// namespace of its own, at most f.parallel at once. Every child has its
+// own loopback, so scenarios keep their fixed ports (8500, 8181, 9191,
+// 21000, ...) without colliding. Children report JSON events, which are
+// passed to the observers. Where namespaces are not permitted, the
+// scenarios run one by one in this process.
+func runParallel(ctx context.Context, scenarios []*runner.Scenario, f *runFlags, consul string,
+	obs runner.Observer, interrupted <-chan os.Signal, stderr io.Writer) []runner.Result {
+	self, err := os.Executable()
+	if err == nil {
+		err = probeNetns(self)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "scenario: network namespaces are not permitted here (%v); running the %d scenarios one by one\n", err, len(scenarios))
+		var results []runner.Result
+		for _, sc := range scenarios {
+			res := runner.Run(ctx, sc, runner.Options{Observer: obs, LogsDir: f.logs, Consul: consul})
+			results = append(results, res)
+			if res.Outcome == runner.Interrupted {
+				break
+			}
+		}
+		return results
+	}
+
+	var (
+		live    = &childSet{running: map[*exec.Cmd]bool{}}
+		results = make([]runner.Result, len(scenarios))
+		slots   = make(chan struct{}, f.parallel)
+		wg      sync.WaitGroup
+	)
+	// Signals reach the children through us: the first asks them to stop,
+	// the second to kill at once, as for a single run.
+	go func() {
+		for sig := range interrupted {
+			live.signal(sig)
+		}
+	}()
+	for i, sc := range scenarios {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = runner.Result{Scenario: sc, Outcome: runner.Interrupted}
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { <-slots }()
+			if ctx.Err() == nil {
+				results[i] = runChild(ctx, childCommand(self, sc.File, f, consul), sc, obs, stderr, live)
+			}
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+// childSet is the children running now, for passing signals on.
+type childSet struct {
+	mu      sync.Mutex
+	running map[*exec.Cmd]bool
+	last    os.Signal
+}
+
+func (c *childSet) add(cmd *exec.Cmd) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.running[cmd] = true
+	if c.last != nil { // a signal came while it was starting
+		_ = cmd.Process.Signal(c.last)
+	}
+}
+
+func (c *childSet) remove(cmd *exec.Cmd) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.running, cmd)
+}
+
+func (c *childSet) signal(sig os.Signal) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.last = sig
+	for cmd := range c.running {
+		_ = cmd.Process.Signal(sig)
+	}
+}
+
+func childCommand(self, file string, f *runFlags, consul string) *exec.Cmd {
+	args := []string{"run", "--in-netns", "--logs", f.logs, "--consul", consul, file}
+	cmd := exec.Command(self, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWNET,
+		// If this runner dies, its children clean up after themselves.
+		Pdeathsig: syscall.SIGTERM,
+	}
+	return cmd
+}
+
+// runChild runs one child, forwarding its events, and derives the result
+// from its scenario-end event.
+func runChild(ctx context.Context, cmd *exec.Cmd, sc *runner.Scenario, obs runner.Observer, stderr io.Writer, live *childSet) runner.Result {
+	res := runner.Result{Scenario: sc, Outcome: runner.Failed}
+	out, err := cmd.StdoutPipe()
+	if err == nil {
+		cmd.Stderr = &prefixWriter{w: stderr, prefix: sc.Name + ": "}
+		err = cmd.Start()
+	}
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	live.add(cmd)
+	defer live.remove(cmd)
+	start := time.Now()
+	sawEnd := false
+	lines := bufio.NewScanner(out)
+	lines.Buffer(make([]byte, 64<<10), 16<<20)
+	for lines.Scan() {
+		var e runner.Event
+		if err := json.Unmarshal(lines.Bytes(), &e); err != nil {
+			continue
+		}
+		obs.Observe(e)
+		if e.Event == "scenario-end" {
+			sawEnd = true
+			res.LogsDir = e.LogsDir
+			switch e.Outcome {
+			case runner.OutcomePassed:
+				res.Outcome = runner.Passed
+			case runner.OutcomeInterrupted:
+				res.Outcome = runner.Interrupted
+			}
+		}
+	}
+	err = cmd.Wait()
+	res.Duration = time.Since(start)
+	var exitErr *exec.ExitError
+	if !sawEnd {
+		res.Err = fmt.Errorf("the run of %s ended without a result: %v", sc.File, err)
+		obs.Observe(runner.Event{Event: "scenario-end", Time: time.Now(), Scenario: sc.Name, File: sc.File,
+			Outcome: runner.OutcomeFailed, Error: res.Err.Error(), DurationMS: float64(res.Duration.Milliseconds())})
+	} else if errors.As(err, &exitErr) && exitErr.ExitCode() == exitInterrupted {
+		res.Outcome = runner.Interrupted
+	}
+	return res
+}
+
+// probeNetns checks that a child can be started in a new network
+// namespace (it needs root or CAP_SYS_ADMIN).
+func probeNetns(self string) error {
+	cmd := exec.Command(self, "help")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+	return cmd.Run()
+}
+
+// loopbackUp brings up lo in this process's (new) network namespace; a new
+// namespace starts with it down.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
+
+// prefixWriter prefixes each line a child writes on stderr with its
+// scenario's name.
+type prefixWriter struct {
+	mu      sync.Mutex
+	w       io.Writer
+	prefix  string
+	pending []byte
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pending = append(p.pending, b...)
+	for {
+		i := bytes.IndexByte(p.pending, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		fmt.Fprintf(p.w, "%s%s", p.prefix, p.pending[:i+1])
+		p.pending = p.pending[i+1:]
+	}
+}

@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/fatih/color"
+
+	"github.com/scenario-tool/scenario/runner"
+)
+
+// runFlags are the flags of run and up.
+type runFlags struct {
+	consul, logs, junit, shard string
+	noColor, json, inNetns     bool
+	parallel                   int
+}
+
+func (f *runFlags) register(fs *flag.FlagSet, withRunOnly bool) {
+	fs.StringVar(&f.consul, "consul", "", "consul binary")
+	fs.StringVar(&f.logs, "logs", "logs", "log folder")
+	fs.BoolVar(&f.noColor, "no-color", false, "plain output")
+	fs.BoolVar(&f.json, "json", false, "JSON events on stdout")
+	fs.StringVar(&f.junit, "junit", "", "JUnit XML report file")
+	if withRunOnly {
+		fs.StringVar(&f.shard, "shard", "", "I/N: run the I-th of N shards")
+		fs.IntVar(&f.parallel, "parallel", 1, "scenarios at once")
+		// Internal: set by a parallel run for its children, which it has
+		// started in a new network namespace.
+		fs.BoolVar(&f.inNetns, "in-netns", false, "")
+	}
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	return runOrUp("run", args, stdout, stderr)
+}
+
+func cmdUp(args []string, stdout, stderr io.Writer) int {
+	return runOrUp("up", args, stdout, stderr)
+}
+
+func runOrUp(verb string, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet(verb, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f runFlags
+	f.register(fs, verb == "run")
+	paths, err := parseInterspersed(fs, args)
+	if err != nil {
+		return exitInvalid
+	}
+	switch {
+	case len(paths) == 0:
+		fmt.Fprintf(stderr, "scenario %s: give a scenario file, e.g. scenario %s scenarios/basic.yaml\n", verb, verb)
+		return exitInvalid
+	case verb == "up" && len(paths) != 1:
+		fmt.Fprintln(stderr, "scenario up: give exactly one scenario file")
+		return exitInvalid
+	case f.parallel < 1:
+		fmt.Fprintln(stderr, "scenario run: --parallel takes a number of at least 1")
+		return exitInvalid
+	}
+	if f.inNetns {
+		if err := loopbackUp(); err != nil {
+			fmt.Fprintln(stderr, "scenario: bringing up loopback in the new network namespace:", err)
+			return exitInvalid
+		}
+	}
+	files, err := expand(paths)
+	if err != nil {
+		fmt.Fprintf(stderr, "scenario %s: %v\n", verb, err)
+		return exitInvalid
+	}
+	if f.shard != "" {
+		if files, err = shardOf(files, f.shard); err != nil {
+			fmt.Fprintln(stderr, "scenario run:", err)
+			return exitInvalid
+		}
+		if len(files) == 0 {
+			fmt.Fprintf(stderr, "scenario run: shard %s holds no scenario (fewer scenarios than shards)\n", f.shard)
+			return exitPassed
+		}
+	}
+	scenarios, ok := loadAll(files, stderr)
+	if !ok {
+		return exitInvalid
+	}
+	consul, consulErr := runner.FindConsul(f.consul)
+	if consulErr != nil && needsAgent(scenarios) {
+		fmt.Fprintln(stderr, "scenario:", consulErr)
+		return exitInvalid
+	}
+
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	force := make(chan struct{})
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(signals)
+	interrupted := make(chan os.Signal, 2) // for parallel runs to pass on
+	go func() {
+		sig, ok := <-signals
+		if !ok {
+			return
+		}
+		interrupted <- sig
+		if verb == "run" || !f.json {
+			fmt.Fprintf(stderr, "\nscenario: %s: stopping everything started (again to kill at once)\n", sigName(sig))
+		}
+		cancel(runner.Interrupt{Signal: sig})
+		if sig, ok := <-signals; ok {
+			interrupted <- sig
+			fmt.Fprintln(stderr, "scenario: killing what is left")
+			close(force)
+		}
+	}()
+
+	observers, finish, err := makeObservers(&f, stdout, f.parallel > 1 && len(scenarios) > 1)
+	if err != nil {
+		fmt.Fprintln(stderr, "scenario:", err)
+		return exitInvalid
+	}
+	opts := runner.Options{Observer: observers, LogsDir: f.logs, Consul: consul, ConsulErr: consulErr, Force: force}
+	if verb == "up" {
+		opts.Hold = func(ctx context.Context, agentAddr string) {
+			if agentAddr != "" {
+				fmt.Fprintf(stderr, "scenario: everything is up; Consul UI at http://%s/ui/ ; press Ctrl-C to stop\n", agentAddr)
+			} else {
+				fmt.Fprintln(stderr, "scenario: everything is up; press Ctrl-C to stop")
+			}
+			<-ctx.Done()
+		}
+	}
+
+	var results []runner.Result
+	if f.parallel > 1 && len(scenarios) > 1 {
+		results = runParallel(ctx, scenarios, &f, consul, observers, interrupted, stderr)
+	} else {
+		for _, sc := range scenarios {
+			res := runner.Run(ctx, sc, opts)
+			results = append(results, res)
+			if res.Outcome == runner.Interrupted {
+				break
+			}
+		}
+	}
+	if err := finish(); err != nil {
+		fmt.Fprintln(stderr, "scenario:", err)
+	}
+	return exitCode(verb, results, stdout, f.json)
+}
+
+func exitCode(verb string, results []runner.Result, stdout io.Writer, quiet bool) int {
+	passed, failed, interrupted := 0, 0, false
+	for _, r := range results {
+		switch r.Outcome {
+		case runner.Passed:
+			passed++
+		case runner.Interrupted:
+			interrupted = true
+		default:
+			failed++
+		}
+	}
+	if len(results) > 1 && !quiet {
+		fmt.Fprintf(stdout, "%d passed, %d failed\n", passed, failed)
+	}
+	switch {
+	case interrupted:
+		return exitInterrupted
+	case failed > 0:
+		return exitFailed
+	case verb == "up":
+		return exitPassed // Ctrl-C is how up ends
+	}
+	return exitPassed
+}
+
+// makeObservers builds the report (text or JSON) and the JUnit writer.
+// finish writes the files once every scenario has ended.
+func makeObservers(f *runFlags, stdout io.Writer, grouped bool) (runner.Observer, func() error, error) {
+	var obs runner.Observers
+	if f.json || f.inNetns {
+		obs = append(obs, runner.NewJSONStream(stdout))
+	} else {
+		tty := isTerminal(stdout)
+		var rep runner.Observer = runner.NewReporter(stdout, tty && !f.noColor && !color.NoColor, tty && !grouped)
+		if grouped {
+			rep = runner.GroupByScenario(rep)
+		}
+		obs = append(obs, rep)
+	}
+	finish := func() error { return nil }
+	if f.junit != "" {
+		out, err := os.Create(f.junit)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--junit: %w", err)
+		}
+		j := runner.NewJUnit()
+		obs = append(obs, j)
+		finish = func() error {
+			defer out.Close()
+			return j.Write(out)
+		}
+	}
+	return obs, finish, nil
+}
+
+// shardOf returns the I-th of N shards: the files sorted, every N-th from
+// the I-th. The same set of files always splits the same way, the shards
+// are disjoint, and together they are the whole set.
+func shardOf(files []string, spec string) ([]string, error) {
+	is, ns, ok := strings.Cut(spec, "/")
+	i, err1 := strconv.Atoi(is)
+	n, err2 := strconv.Atoi(ns)
+	if !ok || err1 != nil || err2 != nil || n < 1 || i < 1 || i > n {
+		return nil, fmt.Errorf("--shard %q: write it as I/N with 1 <= I <= N, e.g. 2/4", spec)
+	}
+	sorted := append([]string(nil), files...)
+	sort.Strings(sorted)
+	var out []string
+	for k, f := range sorted {
+		if k%n == i-1 {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+func needsAgent(scenarios []*runner.Scenario) bool {
+	for _, sc := range scenarios {
+		for _, it := range sc.Items {
+			if it.Type == "start-agent" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func sigName(s os.Signal) string {
+	switch s {
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return s.String()
+}
