@@ -2,10 +2,18 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"gopkg.in/yaml.v3"
+
+	"github.com/scenario-tool/scenario/runner"
 )
 
 var update = flag.Bool("update", false, "rewrite the README's generated step table")
@@ -55,5 +63,111 @@ func TestUsage(t *testing.T) {
 	out.Reset()
 	if code := run([]string{"steps"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "set-intention") {
 		t.Errorf("steps: exit %d, %q", code, out.String())
+	}
+}
+
+// The committed schema is the registry's, and every scenario the project
+// ships is valid against it, checked by a real JSON Schema validator.
+func TestSchemaIsCurrentAndValidatesScenarios(t *testing.T) {
+	committed, err := os.ReadFile("../../scenario.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(committed) != schemaJSON() {
+		if *update {
+			if err := os.WriteFile("../../scenario.schema.json", []byte(schemaJSON()), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			t.Errorf("scenario.schema.json is stale; run `go test ./cmd/scenario -update`")
+		}
+	}
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(schemaJSON()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("scenario.schema.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	schema, err := c.Compile("scenario.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	asJSON := func(path string) any {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v any
+		if err := yaml.Unmarshal(data, &v); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		// Through JSON, so that numbers and maps look as a validator expects.
+		raw, _ := json.Marshal(v)
+		out, _ := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+		return out
+	}
+	valid, _ := filepath.Glob("../../scenarios/*.yaml")
+	e2e, _ := filepath.Glob("../../testdata/e2e/*.yaml")
+	for _, f := range append(valid, e2e...) {
+		if strings.HasSuffix(f, "invalid.yaml") {
+			continue
+		}
+		if err := schema.Validate(asJSON(f)); err != nil {
+			t.Errorf("%s is not valid against the schema: %v", f, err)
+		}
+	}
+	for _, f := range []string{"action-permit", "two-step-keys", "misspelled-key", "unknown-step-type", "bad-step-timeout", "exec-exit-out-of-range"} {
+		if err := schema.Validate(asJSON("../../testdata/invalid/" + f + ".yaml")); err == nil {
+			t.Errorf("testdata/invalid/%s.yaml passes the schema", f)
+		}
+	}
+}
+
+func TestShardOf(t *testing.T) {
+	files := []string{"e.yaml", "a.yaml", "c.yaml", "b.yaml", "d.yaml"}
+	seen := map[string]int{}
+	for i := 1; i <= 3; i++ {
+		got, err := shardOf(files, fmt.Sprintf("%d/3", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, _ := shardOf([]string{"d.yaml", "c.yaml", "b.yaml", "a.yaml", "e.yaml"}, fmt.Sprintf("%d/3", i))
+		if strings.Join(got, ",") != strings.Join(again, ",") {
+			t.Errorf("shard %d depends on the order given: %v vs %v", i, got, again)
+		}
+		for _, f := range got {
+			seen[f]++
+		}
+	}
+	if len(seen) != len(files) {
+		t.Errorf("shards cover %v", seen)
+	}
+	for f, n := range seen {
+		if n != 1 {
+			t.Errorf("%s in %d shards", f, n)
+		}
+	}
+	for _, bad := range []string{"0/3", "4/3", "1", "a/b", "1/0"} {
+		if _, err := shardOf(files, bad); err == nil {
+			t.Errorf("--shard %s accepted", bad)
+		}
+	}
+}
+
+func TestGraphOfIntentions(t *testing.T) {
+	sc, err := runner.Load("../../scenarios/intentions.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dot := graphOf(sc)
+	for _, want := range []string{
+		`"socat" [shape=box`, `label="socat\n127.0.0.1:8181"`,
+		`"web-sidecar" -> "socat-sidecar" [label="upstream socat\nlistens 127.0.0.1:9191\nintention: deny → allow → deleted"`,
+	} {
+		if !strings.Contains(dot, want) {
+			t.Errorf("DOT lacks %s:\n%s", want, dot)
+		}
 	}
 }

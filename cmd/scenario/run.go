@@ -50,7 +50,7 @@ func cmdUp(args []string, stdout, stderr io.Writer) int {
 func runOrUp(verb string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var f runFlags
+	f := runFlags{parallel: 1}
 	f.register(fs, verb == "run")
 	paths, err := parseInterspersed(fs, args)
 	if err != nil {

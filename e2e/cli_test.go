@@ -1,0 +1,262 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/joshdk/go-junit"
+)
+
+// copyScenario writes basic.yaml under another name into dir, with its
+// paths made absolute.
+func copyScenario(t *testing.T, dir, name string) string {
+	t.Helper()
+	data, err := os.ReadFile("scenarios/basic.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(data), "name: basic", "name: "+name, 1)
+	text = strings.ReplaceAll(text, "../consul.d/", filepath.Join(repoRoot, "consul.d")+"/")
+	path := filepath.Join(dir, name+".yaml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// Four scenarios that all use ports 8500, 8181, 9191, 21000 and 21001 run
+// at once, each in its own network namespace, and all pass.
+func TestParallelRunsIsolateScenarios(t *testing.T) {
+	dir := t.TempDir()
+	files := []string{"scenarios/basic.yaml", "scenarios/intentions.yaml", copyScenario(t, dir, "basic-2"), copyScenario(t, dir, "basic-3")}
+	// Something on the host's 8500 must not disturb namespaced runs.
+	l, err := net.Listen("tcp", "127.0.0.1:8500")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := scenario(t, append([]string{"run", "--parallel", "4"}, files...)...)
+	l.Close()
+	r.mustExit(t, 0)
+	if !strings.Contains(r.stdout, "4 passed, 0 failed") {
+		t.Errorf("output:\n%s", r.stdout)
+	}
+	// Each scenario's report is in one piece, not interleaved.
+	for _, name := range []string{"basic", "intentions", "basic-2", "basic-3"} {
+		start := strings.Index(r.stdout, "=== RUN "+name+" ")
+		end := strings.Index(r.stdout, "--- PASS "+name+":")
+		if start < 0 || end < start || strings.Contains(r.stdout[start+1:end], "=== RUN") {
+			t.Errorf("report of %s is missing or interleaved:\n%s", name, r.stdout)
+		}
+	}
+	t.Logf("4 scenarios with the same ports, --parallel 4: %s", r.elapsed)
+}
+
+func TestShardsAreDisjointAndComplete(t *testing.T) {
+	seen := map[string]int{}
+	for i := 1; i <= 2; i++ {
+		r := scenario(t, "run", "--shard", fmt.Sprintf("%d/2", i), "scenarios")
+		r.mustExit(t, 0)
+		for _, line := range strings.Split(r.stdout, "\n") {
+			if strings.HasPrefix(line, "--- PASS ") {
+				seen[strings.Fields(line)[2]]++
+			}
+		}
+	}
+	if seen["basic:"] != 1 || seen["intentions:"] != 1 || len(seen) != 2 {
+		t.Errorf("shards ran %v", seen)
+	}
+	r := scenario(t, "run", "--shard", "3/2", "scenarios")
+	r.mustExit(t, 2)
+}
+
+func TestListForHumansAndCI(t *testing.T) {
+	r := scenario(t, "list", "--json")
+	r.mustExit(t, 0)
+	var list []struct {
+		Name, File, Description string
+		Steps                   int
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil {
+		t.Fatalf("%v:\n%s", err, r.stdout)
+	}
+	if len(list) != 2 || list[0].Name != "basic" || list[0].File != "scenarios/basic.yaml" || list[0].Steps != 9 || list[1].Name != "intentions" || list[1].Description == "" {
+		t.Errorf("list: %+v", list)
+	}
+	text := scenario(t, "list", "scenarios")
+	text.mustExit(t, 0)
+	if !strings.HasPrefix(text.stdout, "NAME") || !strings.Contains(text.stdout, "intentions  scenarios/intentions.yaml  18") {
+		t.Errorf("list:\n%s", text.stdout)
+	}
+}
+
+func TestValidateWarnsAboutSuspiciousScenarios(t *testing.T) {
+	src := "name: suspicious\nsteps:\n  - start-agent: {}\n  - register: " + repoRoot + "/consul.d/socat.json\n" +
+		"  - run: {name: socat, command: 'socat -v tcp-l:8181,fork exec:\"/bin/cat\"'}\n" +
+		"  - set-intention: {source: web, destination: socat, action: deny}\n" +
+		"  - expect: {intention: {source: web, destination: socat}, allowed: false}\n"
+	file := filepath.Join(t.TempDir(), "suspicious.yaml")
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := scenario(t, "validate", file)
+	r.mustExit(t, 0)
+	for _, want := range []string{
+		file + ":5:33: warning: run.command is a socat listener without bind=, which listens on every address",
+		file + ":7:13: warning: expect after an intention change has no within",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	clean := scenario(t, "validate", "scenarios")
+	clean.mustExit(t, 0)
+	if clean.stderr != "" {
+		t.Errorf("the project's own scenarios draw warnings:\n%s", clean.stderr)
+	}
+}
+
+// up brings the mesh up, keeps it (the UI answers, traffic flows) until
+// Ctrl-C, then cleans up and exits 0.
+func TestUpKeepsTheMeshUntilCtrlC(t *testing.T) {
+	cmd := exec.Command(scenarioBin, "up", "--logs", t.TempDir(), "--consul", consulBin, "scenarios/basic.yaml")
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	lines := bufio.NewScanner(stderr)
+	up := false
+	for lines.Scan() {
+		if strings.Contains(lines.Text(), "everything is up; Consul UI at http://127.0.0.1:8500/ui/") {
+			up = true
+			break
+		}
+	}
+	if !up {
+		cmd.Wait()
+		t.Fatalf("never came up:\n%s", stdout.String())
+	}
+	resp, err := http.Get("http://127.0.0.1:8500/ui/")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("UI: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	c, err := net.Dial("tcp", "127.0.0.1:9191")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprint(c, "still up\n")
+	got, _ := bufio.NewReader(c).ReadString('\n')
+	c.Close()
+	if got != "still up\n" {
+		t.Errorf("echo through the mesh while up: %q", got)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	go io.Copy(io.Discard, stderr)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("up ended with %v:\n%s", err, stdout.String())
+	}
+	if !strings.Contains(stdout.String(), "--- PASS basic") {
+		t.Errorf("output:\n%s", stdout.String())
+	}
+	assertNothingLeft(t)
+}
+
+// The JUnit report is read back with a JUnit parser: one suite per
+// scenario, one case per step, the failure with its message and logs.
+func TestJUnitReport(t *testing.T) {
+	report := filepath.Join(t.TempDir(), "junit.xml")
+	r := scenario(t, "run", "--junit", report, "scenarios/basic.yaml", "testdata/e2e/expects-reply-when-denied.yaml")
+	r.mustExit(t, 1)
+	suites, err := junit.IngestFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(suites) != 2 || suites[0].Name != "basic" || len(suites[0].Tests) != 9 || suites[0].Totals.Failed != 0 {
+		t.Fatalf("suites: %+v", suites)
+	}
+	denied := suites[1]
+	if denied.Totals.Failed != 1 || denied.Totals.Skipped != 1 || denied.Totals.Passed != 7 {
+		t.Errorf("totals of %s: %+v", denied.Name, denied.Totals)
+	}
+	failing := denied.Tests[7]
+	if failing.Status != junit.StatusFailed || !strings.Contains(failing.Name, "wrongly expects an echo") ||
+		!strings.Contains(failing.Error.Error(), `expected reply "hello\n" from web/socat`) ||
+		!strings.Contains(failing.SystemOut, "sidecar-socat.log (last") || !strings.Contains(failing.SystemOut, "Action: DENY") {
+		t.Errorf("failing case: %+v", failing)
+	}
+}
+
+// --json prints one event per line: what a machine needs to follow a run.
+func TestJSONEvents(t *testing.T) {
+	r := scenario(t, "run", "--json", "scenarios/basic.yaml")
+	r.mustExit(t, 0)
+	var kinds []string
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var e struct {
+			Event, Scenario, Outcome string
+			Step                     *struct {
+				Index      int
+				Outcome    string
+				DurationMS float64 `json:"duration_ms"`
+			}
+		}
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("not JSON: %q", line)
+		}
+		if e.Scenario != "basic" {
+			t.Errorf("event without its scenario: %s", line)
+		}
+		if e.Event == "step-end" && (e.Step.Outcome != "passed" || e.Step.DurationMS <= 0) {
+			t.Errorf("step-end: %s", line)
+		}
+		kinds = append(kinds, e.Event)
+	}
+	want := "scenario-start" + strings.Repeat(" step-start step-end", 9) + " cleanup scenario-end"
+	if got := strings.Join(kinds, " "); got != want {
+		t.Errorf("events:\n got %s\nwant %s", got, want)
+	}
+}
+
+// The committed picture of basic.yaml is what `graph --svg` draws now.
+func TestGraphPicture(t *testing.T) {
+	r := scenario(t, "graph", "--svg", "scenarios/basic.yaml")
+	r.mustExit(t, 0)
+	committed, err := os.ReadFile("docs/network.svg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.stdout != string(committed) {
+		t.Errorf("docs/network.svg is stale: run `bin/scenario graph --svg scenarios/basic.yaml > docs/network.svg`")
+	}
+}
+
+// The CI workflow cannot run here, so actionlint checks it.
+func TestWorkflowLints(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "run", "github.com/rhysd/actionlint/cmd/actionlint@v1.7.12", "-shellcheck=", "-pyflakes=", ".github/workflows/scenarios.yml")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("actionlint: %v\n%s", err, out)
+	}
+}
