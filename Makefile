@@ -14,12 +14,14 @@ SOAK ?= 30
 setup: deps bin/consul bin/scenario
 
 # socat is the demo's echo service and nc its client; pkill is used by the
-# end-to-end tests. Installed with apt-get when root, else named.
+# end-to-end tests and Graphviz's dot by `scenario graph --svg`. Installed
+# with apt-get when root, else named.
 deps:
 	@missing=""; \
 	command -v socat >/dev/null 2>&1 || missing="$$missing socat"; \
 	command -v nc >/dev/null 2>&1 || missing="$$missing netcat-openbsd"; \
 	command -v pkill >/dev/null 2>&1 || missing="$$missing procps"; \
+	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing:$$missing"; \
