@@ -77,7 +77,7 @@ func decodeRegister(d *Decoder, v *yaml.Node) Step {
 			return nil
 		}
 	}
-	svc, err := parseServiceDefinition(data)
+	svc, err := ParseServiceDefinition(data)
 	if err != nil {
 		where := ""
 		var je *jsonError
@@ -125,10 +125,10 @@ type jsonError struct {
 
 func (e *jsonError) Error() string { return e.msg }
 
-// parseServiceDefinition reads {"service": {...}} as Consul's agent config
+// ParseServiceDefinition reads {"service": {...}} as Consul's agent config
 // files spell it (snake_case keys) into the API's registration type, and
 // refuses keys Consul would not know.
-func parseServiceDefinition(data []byte) (*api.AgentServiceRegistration, error) {
+func ParseServiceDefinition(data []byte) (*api.AgentServiceRegistration, error) {
 	var doc map[string]any
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, jsonPosError(data, err)

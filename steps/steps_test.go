@@ -123,7 +123,7 @@ func TestProbeRetriesUntilItHolds(t *testing.T) {
 }
 
 func TestParseServiceDefinition(t *testing.T) {
-	svc, err := parseServiceDefinition([]byte(`{"service": {"name": "web", "port": 8080, "meta": {"some_key": "v"},
+	svc, err := ParseServiceDefinition([]byte(`{"service": {"name": "web", "port": 8080, "meta": {"some_key": "v"},
 	  "connect": {"sidecar_service": {"proxy": {"upstreams": [{"destination_name": "socat", "local_bind_port": 9191}],
 	  "config": {"bind_address": "127.0.0.1"}}}}}}`))
 	if err != nil {
@@ -142,7 +142,7 @@ func TestParseServiceDefinition(t *testing.T) {
 		`{"service": {"port": 1}}`:                            `1:1: the service definition has no "name"`,
 		"{\"service\": {\"name\": \"x\",\n\"port\": \"80\"}}": `2:1: port: expected int, got string`,
 	} {
-		_, err := parseServiceDefinition([]byte(src))
+		_, err := ParseServiceDefinition([]byte(src))
 		var je *jsonError
 		if !errors.As(err, &je) {
 			t.Errorf("%s: %v", src, err)

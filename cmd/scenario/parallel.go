@@ -11,11 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"sync"
-	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/scenario-tool/scenario/netns"
 	"github.com/scenario-tool/scenario/runner"
 )
 
@@ -29,7 +27,7 @@ func runParallel(ctx context.Context, scenarios []*runner.Scenario, f *runFlags,
 	obs runner.Observer, interrupted <-chan os.Signal, stderr io.Writer) []runner.Result {
 	self, err := os.Executable()
 	if err == nil {
-		err = probeNetns(self)
+		err = netns.Permitted(exec.Command(self, "help"))
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "scenario: network namespaces are not permitted here (%v); running the %d scenarios one by one\n", err, len(scenarios))
@@ -111,11 +109,7 @@ func (c *childSet) signal(sig os.Signal) {
 func childCommand(self, file string, f *runFlags, consul string) *exec.Cmd {
 	args := []string{"run", "--in-netns", "--logs", f.logs, "--consul", consul, file}
 	cmd := exec.Command(self, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags: syscall.CLONE_NEWNET,
-		// If this runner dies, its children clean up after themselves.
-		Pdeathsig: syscall.SIGTERM,
-	}
+	netns.Isolate(cmd)
 	return cmd
 }
 
@@ -166,33 +160,6 @@ func runChild(ctx context.Context, cmd *exec.Cmd, sc *runner.Scenario, obs runne
 		res.Outcome = runner.Interrupted
 	}
 	return res
-}
-
-// probeNetns checks that a child can be started in a new network
-// namespace (it needs root or CAP_SYS_ADMIN).
-func probeNetns(self string) error {
-	cmd := exec.Command(self, "help")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
-	return cmd.Run()
-}
-
-// loopbackUp brings up lo in this process's (new) network namespace; a new
-// namespace starts with it down.
-func loopbackUp() error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return err
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 }
 
 // prefixWriter prefixes each line a child writes on stderr with its

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fatih/color"
 
+	"github.com/scenario-tool/scenario/netns"
 	"github.com/scenario-tool/scenario/runner"
 )
 
@@ -68,7 +69,7 @@ func runOrUp(verb string, args []string, stdout, stderr io.Writer) int {
 		return exitInvalid
 	}
 	if f.inNetns {
-		if err := loopbackUp(); err != nil {
+		if err := netns.LoopbackUp(); err != nil {
 			fmt.Fprintln(stderr, "scenario: bringing up loopback in the new network namespace:", err)
 			return exitInvalid
 		}

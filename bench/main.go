@@ -1,0 +1,286 @@
+// Command bench measures the runner against the floor: the same work done
+// by hand with no runner, as fast as is sane. `make bench` runs
+// `bench compare`, which prints the table recorded in docs/performance.md.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/scenario-tool/scenario/netns"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, errUsage)
+		os.Exit(2)
+	}
+	root, _ := os.Getwd()
+	consul, _ := filepath.Abs(envOr("CONSUL", "bin/consul"))
+	switch os.Args[1] {
+	case "floor":
+		fs := flag.NewFlagSet("floor", flag.ExitOnError)
+		inNetns := fs.Bool("netns", false, "bring up loopback first (started in a new network namespace)")
+		fs.Parse(os.Args[2:])
+		if *inNetns {
+			if err := netns.LoopbackUp(); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+		}
+		flow := fs.Arg(0)
+		if flow != "basic" && flow != "intentions" {
+			fmt.Fprintln(os.Stderr, errUsage)
+			os.Exit(2)
+		}
+		printJSON(floor(flow, root, consul))
+	case "compare":
+		fs := flag.NewFlagSet("compare", flag.ExitOnError)
+		pairs := fs.Int("pairs", 7, "alternating runner/floor pairs per scenario")
+		demoRuns := fs.Int("demo-runs", 3, "runs of the sleep-based demo flow")
+		fs.Parse(os.Args[2:])
+		compare(root, consul, *pairs, *demoRuns)
+	default:
+		fmt.Fprintln(os.Stderr, errUsage)
+		os.Exit(2)
+	}
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+type row struct{ what, measured, target, verdict string }
+
+func compare(root, consul string, pairs, demoRuns int) {
+	self, _ := os.Executable()
+	scenario := filepath.Join(root, "bin", "scenario")
+	logs, _ := os.MkdirTemp("", "bench-logs")
+	defer os.RemoveAll(logs)
+	var rows []row
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "MISSED"
+	}
+
+	runScenario := func(args ...string) (float64, error) {
+		start := time.Now()
+		cmd := exec.Command(scenario, append([]string{"run", "--logs", logs, "--consul", consul}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return 0, fmt.Errorf("%v\n%s", err, out)
+		}
+		return ms(time.Since(start)), nil
+	}
+	runFloor := func(flow string) (floorResult, error) {
+		out, err := exec.Command(self, "floor", flow).Output()
+		var r floorResult
+		if err == nil {
+			err = json.Unmarshal(out, &r)
+		}
+		if err == nil && r.Error != "" {
+			err = fmt.Errorf("%s", r.Error)
+		}
+		return r, err
+	}
+
+	var basicMedian float64
+	for _, flow := range []string{"basic", "intentions"} {
+		var runner, floors, ratios []float64
+		for i := 0; i < pairs; i++ {
+			// Alternate which goes first, so that neither always finds a
+			// warm cache.
+			order := []string{"runner", "floor"}
+			if i%2 == 1 {
+				order = []string{"floor", "runner"}
+			}
+			var r, f float64
+			for _, which := range order {
+				if which == "runner" {
+					v, err := runScenario("scenarios/" + flow + ".yaml")
+					must(err)
+					r = v
+				} else {
+					v, err := runFloor(flow)
+					must(err)
+					f = v.TotalMS
+				}
+			}
+			runner, floors, ratios = append(runner, r), append(floors, f), append(ratios, r/f)
+		}
+		if flow == "basic" {
+			basicMedian = median(runner)
+		}
+		ratio := median(ratios)
+		rows = append(rows, row{
+			fmt.Sprintf("`%s.yaml`: runner (whole process) / floor", flow),
+			fmt.Sprintf("%.0f ms / %.0f ms = **%.2fx** (median of %d pairs)", median(runner), median(floors), ratio, pairs),
+			"<= 1.2x", verdict(ratio <= 1.2),
+		})
+	}
+
+	if demoRuns > 0 {
+		var times []float64
+		failures := 0
+		for i := 0; i < demoRuns; i++ {
+			start := time.Now()
+			cmd := exec.Command("sh", filepath.Join(root, "bench", "demo.sh"))
+			cmd.Env = append(os.Environ(), "CONSUL="+consul)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			out, _ := cmd.Output()
+			times = append(times, ms(time.Since(start)))
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			waitPortsFree()
+			if strings.TrimSpace(string(out)) != "hello" {
+				failures++
+			}
+		}
+		speedup := median(times) / basicMedian
+		rows = append(rows, row{
+			"the demo's sleep-based flow / `basic.yaml`",
+			fmt.Sprintf("%.1f s / %.0f ms = **%.0fx** slower; the demo failed %d of %d runs", median(times)/1000, basicMedian, speedup, failures, demoRuns),
+			">= 10x", verdict(speedup >= 10),
+		})
+	}
+
+	// Parallel scaling: 8 scenarios with the same ports.
+	dir, _ := os.MkdirTemp("", "bench-parallel")
+	defer os.RemoveAll(dir)
+	var files []string
+	basic, _ := os.ReadFile(filepath.Join(root, "scenarios", "basic.yaml"))
+	for i := 1; i <= 8; i++ {
+		text := strings.Replace(string(basic), "name: basic", fmt.Sprintf("name: basic-%d", i), 1)
+		text = strings.ReplaceAll(text, "../consul.d/", filepath.Join(root, "consul.d")+"/")
+		f := filepath.Join(dir, fmt.Sprintf("basic-%d.yaml", i))
+		must(os.WriteFile(f, []byte(text), 0o644))
+		files = append(files, f)
+	}
+	seq, err := runScenario(append([]string{"--parallel", "1"}, files...)...)
+	must(err)
+	par, err := runScenario(append([]string{"--parallel", "8"}, files...)...)
+	must(err)
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command(self, "floor", "--netns", "basic")
+			netns.Isolate(cmd)
+			out, err := cmd.Output()
+			var r floorResult
+			if err == nil {
+				err = json.Unmarshal(out, &r)
+			}
+			if err == nil && r.Error != "" {
+				err = fmt.Errorf("%s", r.Error)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		must(err)
+	}
+	floors8 := ms(time.Since(start))
+	rows = append(rows, row{
+		"8 scenarios: `--parallel 8` / 8 hand-driven flows at once (each in its own netns)",
+		fmt.Sprintf("%.0f ms / %.0f ms = **%.2fx** (`--parallel 1`: %.0f ms, %.1fx slower than `--parallel 8`)", par, floors8, par/floors8, seq, seq/par),
+		"<= 1.2x", verdict(par/floors8 <= 1.2),
+	})
+
+	// Runner overhead, from the Go benchmarks.
+	out, err := exec.Command("go", "test", "-run", "^$", "-bench", ".", "./runner").CombinedOutput()
+	must(err)
+	targets := map[string]string{"BenchmarkLoad1000Steps": "< 20 ms", "BenchmarkValidate500Files": "", "BenchmarkStepOverhead": "< 1 ms a step"}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
+			continue
+		}
+		name := strings.SplitN(f[0], "-", 2)[0]
+		var nsPerOp float64
+		fmt.Sscanf(f[2], "%f", &nsPerOp)
+		measured := fmt.Sprintf("%.3f ms", nsPerOp/1e6)
+		ok := true
+		switch name {
+		case "BenchmarkLoad1000Steps":
+			ok = nsPerOp < 20e6
+		case "BenchmarkStepOverhead":
+			ok = nsPerOp < 1e6
+			measured = fmt.Sprintf("%.1f µs a step", nsPerOp/1e3)
+		}
+		v := verdict(ok)
+		if targets[name] == "" {
+			v = "-"
+		}
+		rows = append(rows, row{"`" + name + "`", measured, targets[name], v})
+	}
+
+	host, _ := os.Hostname()
+	fmt.Printf("Measured %s on %s (%s/%s, %d cores), Consul %s, built-in proxy.\n\n",
+		time.Now().UTC().Format("2006-01-02"), host, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), consulVersion(consul))
+	fmt.Println("| what | measured | target | |")
+	fmt.Println("|---|---|---|---|")
+	for _, r := range rows {
+		fmt.Printf("| %s | %s | %s | %s |\n", r.what, r.measured, r.target, r.verdict)
+	}
+}
+
+func consulVersion(consul string) string {
+	out, _ := exec.Command(consul, "version").Output()
+	line, _, _ := strings.Cut(string(out), "\n")
+	return strings.TrimPrefix(line, "Consul ")
+}
+
+// waitPortsFree waits until the demo's ports can be bound again.
+func waitPortsFree() {
+	deadline := time.Now().Add(10 * time.Second)
+	for _, port := range []string{"8500", "8181", "9191", "21000", "21001"} {
+		for time.Now().Before(deadline) {
+			l, err := net.Listen("tcp", "127.0.0.1:"+port)
+			if err == nil {
+				l.Close()
+				break
+			}
+			<-time.After(10 * time.Millisecond)
+		}
+	}
+}
+
+func must(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
