@@ -143,21 +143,14 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 			emit(Event{Event: "step-end", Step: ev})
 		}
 	}
-	for i := range sc.Items {
-		item := &sc.Items[i]
-		if ctx.Err() != nil {
-			res.Outcome, res.Failed, res.Err = stopOutcome(ctx), item, context.Cause(ctx)
-			skip(sc.Items[i:], res.Err)
-			return res
-		}
-		emit(Event{Event: "step-start", Step: stepEvent(item)})
-		err, elapsed := runStep(ctx, item, sess)
+	// conclude reports how a step ended and says whether the run stops.
+	conclude := func(item *Item, err error, elapsed time.Duration) bool {
 		ev := stepEvent(item)
 		ev.DurationMS = milliseconds(elapsed)
 		if err == nil {
 			ev.Outcome = OutcomePassed
 			emit(Event{Event: "step-end", Step: ev})
-			continue
+			return false
 		}
 		res.Outcome, res.Failed, res.Err = Failed, item, err
 		if isConnectionError(err) && !proc.IsExit(err) {
@@ -185,7 +178,78 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 			ev.Logs = sess.tails(steps.RelevantLogs(err), tailLines)
 		}
 		emit(Event{Event: "step-end", Step: ev})
-		skip(sc.Items[i+1:], nil)
+		return true
+	}
+	// Steps that only start something independent (sidecars) are started
+	// at once and their readiness awaited when a later step needs it, so
+	// that their waits overlap; each still passes or fails as itself, in
+	// order.
+	var pending []pendingStep
+	settle := func() (failedAt int) {
+		defer func() { pending = nil }()
+		for k, p := range pending {
+			err := explain(ctx, p.ctx, runRecovered(func() error { return p.ready(p.ctx) }))
+			p.cancel()
+			if conclude(p.item, err, time.Since(p.start)) {
+				for _, q := range pending[k+1:] {
+					q.cancel()
+				}
+				return p.item.Index
+			}
+		}
+		return -1
+	}
+	defer func() {
+		for _, p := range pending {
+			p.cancel()
+		}
+	}()
+	for i := 0; i < len(sc.Items); i++ {
+		item := &sc.Items[i]
+		starter, overlaps := item.Step.(steps.Starter)
+		if !overlaps || !starter.Independent() {
+			if at := settle(); at >= 0 {
+				skip(sc.Items[at+1:], nil)
+				return res
+			}
+		}
+		if ctx.Err() != nil {
+			if at := settle(); at >= 0 {
+				skip(sc.Items[at+1:], nil)
+				return res
+			}
+			res.Outcome, res.Failed, res.Err = stopOutcome(ctx), item, context.Cause(ctx)
+			skip(sc.Items[i:], res.Err)
+			return res
+		}
+		emit(Event{Event: "step-start", Step: stepEvent(item)})
+		stepCtx, cancel := stepContext(ctx, item)
+		start := time.Now()
+		if overlaps {
+			var ready func(context.Context) error
+			err := runRecovered(func() (err error) { ready, err = starter.Start(stepCtx, sess); return err })
+			if err == nil {
+				pending = append(pending, pendingStep{item: item, ready: ready, ctx: stepCtx, cancel: cancel, start: start})
+				continue
+			}
+			cancel()
+			if at := settle(); at >= 0 {
+				skip(sc.Items[at+1:], nil)
+				return res
+			}
+			conclude(item, explain(ctx, stepCtx, err), time.Since(start))
+			skip(sc.Items[i+1:], nil)
+			return res
+		}
+		err := explain(ctx, stepCtx, runRecovered(func() error { return item.Step.Run(stepCtx, sess) }))
+		cancel()
+		if conclude(item, err, time.Since(start)) {
+			skip(sc.Items[i+1:], nil)
+			return res
+		}
+	}
+	if at := settle(); at >= 0 {
+		skip(sc.Items[at+1:], nil)
 		return res
 	}
 	if opts.Hold != nil {
@@ -213,37 +277,45 @@ func stopOutcome(ctx context.Context) Outcome {
 	return Failed
 }
 
-// runStep runs one step under its own deadline.
-func runStep(ctx context.Context, item *Item, sess *session) (error, time.Duration) {
-	stepCtx := ctx
-	if item.Timeout > 0 {
-		var cancel context.CancelFunc
-		stepCtx, cancel = context.WithTimeoutCause(ctx, item.Timeout,
-			fmt.Errorf("the step's timeout of %s passed (set a longer one with `timeout:` on the step)", item.Timeout))
-		defer cancel()
+// stepContext gives a step its own deadline.
+func stepContext(ctx context.Context, item *Item) (context.Context, context.CancelFunc) {
+	if item.Timeout <= 0 {
+		return context.WithCancel(ctx)
 	}
-	start := time.Now()
-	err := runRecovered(stepCtx, item.Step, sess)
-	elapsed := time.Since(start)
-	// I/O deadlines taken from the context can fire a moment before the
-	// context itself is marked done, so compare with the deadline too.
+	return context.WithTimeoutCause(ctx, item.Timeout,
+		fmt.Errorf("the step's timeout of %s passed (set a longer one with `timeout:` on the step)", item.Timeout))
+}
+
+// explain says that a step failed because its own deadline passed, when it
+// did. I/O deadlines taken from the context can fire a moment before the
+// context itself is marked done, so the deadline is compared too.
+func explain(ctx, stepCtx context.Context, err error) error {
 	deadline, hasDeadline := stepCtx.Deadline()
 	if err != nil && ctx.Err() == nil && (stepCtx.Err() != nil || hasDeadline && !time.Now().Before(deadline)) {
 		<-stepCtx.Done()
 		err = fmt.Errorf("%w: %v", context.Cause(stepCtx), err)
 	}
-	return err, elapsed
+	return err
+}
+
+// pendingStep is a started step whose readiness is awaited later.
+type pendingStep struct {
+	item   *Item
+	ready  func(context.Context) error
+	ctx    context.Context
+	cancel context.CancelFunc
+	start  time.Time
 }
 
 // runRecovered turns a panic in a step into that step's failure, so that
 // one bug fails one scenario with its stack, and cleanup still happens.
-func runRecovered(ctx context.Context, step steps.Step, env steps.Env) (err error) {
+func runRecovered(fn func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("the step panicked (a bug in scenario, please report it): %v\n%s", r, debug.Stack())
 		}
 	}()
-	return step.Run(ctx, env)
+	return fn()
 }
 
 var unsafeSlug = regexp.MustCompile(`[^A-Za-z0-9._]+`)

@@ -112,3 +112,67 @@ func TestFailureStopsTheScenario(t *testing.T) {
 		t.Fatalf("%+v\n%s", res, out)
 	}
 }
+
+// starterStep starts at once and becomes ready (or fails) when told.
+type starterStep struct {
+	funcStep
+	start func() func(ctx context.Context) error
+}
+
+func (s starterStep) Start(context.Context, steps.Env) (func(context.Context) error, error) {
+	return s.start(), nil
+}
+func (s starterStep) Independent() bool { return true }
+
+func init() {
+	slow := func(name string, after time.Duration, fail bool) {
+		steps.Register(steps.Type{Name: name, Summary: "test only", Example: "- " + name + ": {}", Timeout: 5 * time.Second,
+			Schema: map[string]any{"type": "object"},
+			Decode: func(d *steps.Decoder, v *yaml.Node) steps.Step {
+				return starterStep{funcStep: funcStep{label: name}, start: func() func(ctx context.Context) error {
+					readyAt := time.After(after) // it comes up on its own from its start
+					return func(ctx context.Context) error {
+						select {
+						case <-readyAt:
+						case <-ctx.Done():
+							return ctx.Err()
+						}
+						if fail {
+							return errors.New(name + " never became ready")
+						}
+						return nil
+					}
+				}}
+			}})
+	}
+	slow("test-ready-200ms", 200*time.Millisecond, false)
+	slow("test-fails-100ms", 100*time.Millisecond, true)
+}
+
+// Independent starts overlap: three 200 ms readiness waits take about
+// 200 ms, and each step still reports as itself, in order.
+func TestIndependentStartsOverlap(t *testing.T) {
+	begin := time.Now()
+	res, out := runSource(t, "name: o\nsteps:\n  - test-ready-200ms: {}\n  - test-ready-200ms: {}\n  - test-ready-200ms: {}\n  - test-ok: {}\n", context.Background())
+	took := time.Since(begin)
+	if res.Outcome != Passed || strings.Count(out, "\n  ok ") != 4 || !strings.Contains(out, "ok    4 test-ok") {
+		t.Fatalf("%+v\n%s", res, out)
+	}
+	if took > 500*time.Millisecond {
+		t.Errorf("three overlapping 200ms waits took %s", took)
+	}
+}
+
+// A pending step that fails is reported as itself, not as the step that
+// was running when its failure was noticed.
+func TestPendingFailureBlamesItsOwnStep(t *testing.T) {
+	res, out := runSource(t, "name: o\nsteps:\n  - test-ready-200ms: {}\n  - test-fails-100ms: {}\n  - test-ready-200ms: {}\n  - test-ok: {}\n", context.Background())
+	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 1 {
+		t.Fatalf("%+v\n%s", res, out)
+	}
+	for _, want := range []string{"ok    1 test-ready-200ms", "FAIL  2 test-fails-100ms", "test-fails-100ms never became ready", "skip  3 test-ready-200ms", "skip  4 test-ok", "--- FAIL o: step 2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}

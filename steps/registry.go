@@ -20,6 +20,17 @@ type Step interface {
 	String() string
 }
 
+// Starter is a step that starts something and lets the runner await its
+// readiness later. When Independent, the start depends on nothing that an
+// earlier, still pending step provides, so the runner starts it at once and
+// the readiness waits overlap; otherwise earlier pending steps are settled
+// first.
+type Starter interface {
+	Step
+	Start(ctx context.Context, env Env) (ready func(ctx context.Context) error, err error)
+	Independent() bool
+}
+
 // Type describes a step type: how to decode it and how to explain it.
 type Type struct {
 	Name    string

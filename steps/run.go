@@ -61,18 +61,31 @@ func (r *run) String() string {
 	return s
 }
 
+// Independent is false: a command may rely on anything started before it.
+func (r *run) Independent() bool { return false }
+
 func (r *run) Run(ctx context.Context, env Env) error {
-	p, err := env.Start(r.name, r.argv)
+	ready, err := r.Start(ctx, env)
 	if err != nil {
 		return err
 	}
-	if r.ready == "" {
+	return ready(ctx)
+}
+
+func (r *run) Start(ctx context.Context, env Env) (func(context.Context) error, error) {
+	p, err := env.Start(r.name, r.argv)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		if r.ready == "" {
+			return p.Alive()
+		}
+		if err := wait.For(ctx, wait.TCP(r.ready), wait.Options{Alive: p.Alive}); err != nil {
+			return WithLogs(fmt.Errorf("%s not ready: %w", r.name, err), r.name)
+		}
 		return nil
-	}
-	if err := wait.For(ctx, wait.TCP(r.ready), wait.Options{Alive: p.Alive}); err != nil {
-		return WithLogs(fmt.Errorf("%s not ready: %w", r.name, err), r.name)
-	}
-	return nil
+	}, nil
 }
 
 var (

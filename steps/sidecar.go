@@ -72,18 +72,30 @@ func (s *sidecar) String() string {
 	return s.service
 }
 
+// Independent: a sidecar's start needs only the agent and its own
+// registration, so consecutive sidecars come up together.
+func (s *sidecar) Independent() bool { return true }
+
 func (s *sidecar) Run(ctx context.Context, env Env) error {
-	client, err := env.Consul()
+	ready, err := s.Start(ctx, env)
 	if err != nil {
 		return err
+	}
+	return ready(ctx)
+}
+
+func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) error, error) {
+	client, err := env.Consul()
+	if err != nil {
+		return nil, err
 	}
 	proxy, err := SidecarOf(ctx, client, s.service)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	bin, err := env.ConsulBinary()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	addr := env.AgentAddress()
 	argv := []string{bin, "connect", "proxy", "-sidecar-for", s.service, "-http-addr", addr}
@@ -94,7 +106,7 @@ func (s *sidecar) Run(ctx context.Context, env Env) error {
 	name := "sidecar/" + s.service
 	p, err := env.Start(name, argv)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	agent, _ := env.Process(AgentName)
 	alive := func() error {
@@ -114,10 +126,12 @@ func (s *sidecar) Run(ctx context.Context, env Env) error {
 		}
 	}
 	conds = append(conds, passing(client, proxy.Service, proxy.ID))
-	if err := wait.For(ctx, wait.All(conds...), wait.Options{Alive: alive}); err != nil {
-		return WithLogs(fmt.Errorf("sidecar of %s not ready: %w", s.service, err), name, AgentName)
-	}
-	return nil
+	return func(ctx context.Context) error {
+		if err := wait.For(ctx, wait.All(conds...), wait.Options{Alive: alive}); err != nil {
+			return WithLogs(fmt.Errorf("sidecar of %s not ready: %w", s.service, err), name, AgentName)
+		}
+		return nil
+	}, nil
 }
 
 // SidecarOf finds the registered sidecar proxy of service on the agent.
