@@ -8,8 +8,10 @@ export CONSUL := $(CURDIR)/bin/consul
 FUZZTIME ?= 5m
 
 SOAK ?= 30
+PAIRS ?= 7
+DEMO_RUNS ?= 5
 
-.PHONY: setup deps demo test-service-mesh test unit vet fuzz soak clean
+.PHONY: setup deps demo test-service-mesh test unit vet fuzz soak bench clean
 
 setup: deps bin/consul bin/scenario
 
@@ -74,6 +76,12 @@ unit:
 # Every scenario in scenarios/ passes SOAK runs in a row, no retries.
 soak: setup
 	SCENARIO_REPEAT=$(SOAK) $(GO) test -count=1 -v -run TestScenariosPassRepeatedly -timeout 30m ./e2e
+
+# The runner against the floor (the same work by hand), the demo's sleeps,
+# parallel scaling and the runner's own overhead; see docs/performance.md.
+bench: setup
+	$(GO) build -o bin/bench ./bench
+	bin/bench compare -pairs $(PAIRS) -demo-runs $(DEMO_RUNS)
 
 clean:
 	rm -rf logs/*/ bin/scenario

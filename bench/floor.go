@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,6 +90,16 @@ func floor(flow, root, consul string) floorResult {
 			return fmt.Errorf("first round trip: %w", err)
 		}
 		res.FirstTripMS = ms(time.Since(t0))
+		// basic.yaml also checks that socat listens on loopback only and
+		// that socat's sidecar presents socat's certificate: the same
+		// checks, by the same functions.
+		listeners, err := steps.GroupListeners(procs[1].Process.Pid)
+		if err != nil || len(listeners) == 0 || !listeners[0].IP.IsLoopback() {
+			return fmt.Errorf("socat listeners %v: %v", listeners, err)
+		}
+		if err := checkCert(client); err != nil {
+			return err
+		}
 		if flow == "intentions" {
 			return intentionsFlow(client)
 		}
@@ -238,3 +250,26 @@ func printJSON(v any) {
 }
 
 var errUsage = errors.New("usage: bench floor basic|intentions | bench compare [-pairs N] [-demo-runs N]")
+
+func checkCert(client *api.Client) error {
+	roots, _, err := client.Connect().CARoots(nil)
+	if err != nil {
+		return err
+	}
+	var chain []*x509.Certificate
+	conn, _ := tls.Dial("tcp", "127.0.0.1:21000", &tls.Config{InsecureSkipVerify: true,
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			for _, der := range raw {
+				c, err := x509.ParseCertificate(der)
+				if err != nil {
+					return err
+				}
+				chain = append(chain, c)
+			}
+			return nil
+		}})
+	if conn != nil {
+		conn.Close()
+	}
+	return steps.VerifyServiceCert(chain, roots, "socat")
+}

@@ -273,3 +273,28 @@ func TestWorkflowLints(t *testing.T) {
 		t.Fatalf("actionlint: %v\n%s", err, out)
 	}
 }
+
+// The bench's floor, the hand-driven flow the runner is measured against,
+// keeps working.
+func TestBenchFloorRuns(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "bench")
+	if out, err := exec.Command("go", "build", "-o", bin, "./bench").CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, flow := range []string{"basic", "intentions"} {
+		cmd := exec.Command(bin, "floor", flow)
+		cmd.Env = append(os.Environ(), "CONSUL="+consulBin)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s: %v", flow, err)
+		}
+		var r struct {
+			Error   string
+			TotalMS float64 `json:"total_ms"`
+		}
+		if err := json.Unmarshal(out, &r); err != nil || r.Error != "" || r.TotalMS <= 0 {
+			t.Errorf("%s: %s (%v)", flow, out, err)
+		}
+		assertNothingLeft(t)
+	}
+}

@@ -17,7 +17,7 @@ import (
 func init() {
 	Register(Type{
 		Name:    "sidecar",
-		Summary: "starts the sidecar proxy of a registered service and waits until it listens and its service is passing in the health catalog",
+		Summary: "starts the sidecar proxy of a registered service and waits until it listens and its service is passing in the health catalog; consecutive sidecars come up together",
 		Fields:  "SERVICE, or {service, proxy: builtin|envoy}",
 		Example: `- sidecar: web`,
 		// A sidecar's default TCP check first runs at a random moment in its

@@ -34,7 +34,7 @@ type Options struct {
 const (
 	DefaultTimeout     = 60 * time.Second
 	DefaultMinInterval = 5 * time.Millisecond
-	DefaultMaxInterval = 50 * time.Millisecond
+	DefaultMaxInterval = 20 * time.Millisecond
 )
 
 type fatalError struct{ err error }

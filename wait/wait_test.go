@@ -67,3 +67,23 @@ func TestTCPAndAll(t *testing.T) {
 		t.Fatalf("closed port: %v", err)
 	}
 }
+
+// A wait ends soon after its condition becomes true: within 50 ms even
+// after it has backed off to its longest interval.
+func TestForEndsSoonAfterTheConditionHolds(t *testing.T) {
+	for _, after := range []time.Duration{30 * time.Millisecond, 300 * time.Millisecond} {
+		readyAt := time.Now().Add(after)
+		err := For(context.Background(), Func("the clock", func(context.Context) error {
+			if time.Now().Before(readyAt) {
+				return errors.New("not yet")
+			}
+			return nil
+		}), Options{Timeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if late := time.Since(readyAt); late > 50*time.Millisecond {
+			t.Errorf("condition true after %s: the wait ended %s late", after, late)
+		}
+	}
+}
