@@ -247,6 +247,25 @@ func compare(root, consul string, pairs, demoRuns int) {
 		rows = append(rows, row{"`" + name + "`", measured, targets[name], v})
 	}
 
+	// The CLI itself over 500 files, as a CI job would call it.
+	many, _ := os.MkdirTemp("", "bench-validate")
+	defer os.RemoveAll(many)
+	intentions, _ := os.ReadFile(filepath.Join(root, "scenarios", "intentions.yaml"))
+	text := strings.ReplaceAll(string(intentions), "../consul.d/", filepath.Join(root, "consul.d")+"/")
+	for i := 0; i < 500; i++ {
+		must(os.WriteFile(filepath.Join(many, fmt.Sprintf("s%03d.yaml", i)), []byte(text), 0o644))
+	}
+	var validateTimes []float64
+	for i := 0; i < 5; i++ {
+		start := time.Now()
+		out, err := exec.Command(scenario, "validate", many).CombinedOutput()
+		if err != nil {
+			must(fmt.Errorf("validate: %v\n%s", err, out))
+		}
+		validateTimes = append(validateTimes, ms(time.Since(start)))
+	}
+	rows = append(rows, row{"`scenario validate` over 500 files (whole process)", fmt.Sprintf("%.0f ms (median of 5)", median(validateTimes)), "", "-"})
+
 	host, _ := os.Hostname()
 	fmt.Printf("Measured %s on %s (%s/%s, %d cores), Consul %s, built-in proxy.\n\n",
 		time.Now().UTC().Format("2006-01-02"), host, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), consulVersion(consul))

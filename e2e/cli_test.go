@@ -298,3 +298,47 @@ func TestBenchFloorRuns(t *testing.T) {
 		assertNothingLeft(t)
 	}
 }
+
+// Without the right to make network namespaces (not root), --parallel says
+// so and runs the scenarios one by one, and they still pass.
+func TestParallelFallsBackWithoutNamespaces(t *testing.T) {
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Fatal("setpriv (util-linux) is needed to run as another user")
+	}
+	dir, err := os.MkdirTemp("", "unprivileged")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "scenario")
+	data, err := os.ReadFile(scenarioBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	logs := filepath.Join(dir, "logs")
+	if err := os.Mkdir(logs, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{dir, logs} {
+		if err := os.Chmod(p, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+		bin, "run", "--parallel", "2", "--logs", logs, "--consul", consulBin,
+		filepath.Join(repoRoot, "scenarios/basic.yaml"), filepath.Join(repoRoot, "scenarios/intentions.yaml"))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "network namespaces are not permitted here") ||
+		!strings.Contains(stderr.String(), "running the 2 scenarios one by one") ||
+		!strings.Contains(stdout.String(), "2 passed, 0 failed") {
+		t.Errorf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	}
+	assertNothingLeft(t)
+}

@@ -163,6 +163,9 @@ func TestBasicScenarioPasses(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, r.stdout)
 		}
 	}
+	if strings.ContainsAny(r.stdout, "\r\x1b") {
+		t.Errorf("progress or colour written to a pipe:\n%q", r.stdout)
+	}
 	for _, log := range []string{"agent.log", "socat.log", "sidecar-socat.log", "sidecar-web.log"} {
 		st, err := os.Stat(filepath.Join(r.logs, "basic", log))
 		if err != nil || st.Size() == 0 {

@@ -23,8 +23,9 @@ import (
 // 21000, ...) without colliding. Children report JSON events, which are
 // passed to the observers. Where namespaces are not permitted, the
 // scenarios run one by one in this process.
-func runParallel(ctx context.Context, scenarios []*runner.Scenario, f *runFlags, consul string,
-	obs runner.Observer, interrupted <-chan os.Signal, stderr io.Writer) []runner.Result {
+func runParallel(ctx context.Context, scenarios []*runner.Scenario, f *runFlags, opts runner.Options,
+	interrupted <-chan os.Signal, stderr io.Writer) []runner.Result {
+	obs, consul := opts.Observer, opts.Consul
 	self, err := os.Executable()
 	if err == nil {
 		err = netns.Permitted(exec.Command(self, "help"))
@@ -33,7 +34,7 @@ func runParallel(ctx context.Context, scenarios []*runner.Scenario, f *runFlags,
 		fmt.Fprintf(stderr, "scenario: network namespaces are not permitted here (%v); running the %d scenarios one by one\n", err, len(scenarios))
 		var results []runner.Result
 		for _, sc := range scenarios {
-			res := runner.Run(ctx, sc, runner.Options{Observer: obs, LogsDir: f.logs, Consul: consul})
+			res := runner.Run(ctx, sc, opts)
 			results = append(results, res)
 			if res.Outcome == runner.Interrupted {
 				break
@@ -67,7 +68,7 @@ func runParallel(ctx context.Context, scenarios []*runner.Scenario, f *runFlags,
 			}
 			defer func() { <-slots }()
 			if ctx.Err() == nil {
-				results[i] = runChild(ctx, childCommand(self, sc.File, f, consul), sc, obs, stderr, live)
+				results[i] = runChild(childCommand(self, sc.File, f, consul), sc, obs, stderr, live)
 			}
 		}()
 	}
@@ -115,7 +116,7 @@ func childCommand(self, file string, f *runFlags, consul string) *exec.Cmd {
 
 // runChild runs one child, forwarding its events, and derives the result
 // from its scenario-end event.
-func runChild(ctx context.Context, cmd *exec.Cmd, sc *runner.Scenario, obs runner.Observer, stderr io.Writer, live *childSet) runner.Result {
+func runChild(cmd *exec.Cmd, sc *runner.Scenario, obs runner.Observer, stderr io.Writer, live *childSet) runner.Result {
 	res := runner.Result{Scenario: sc, Outcome: runner.Failed}
 	out, err := cmd.StdoutPipe()
 	if err == nil {

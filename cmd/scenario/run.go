@@ -142,7 +142,7 @@ func runOrUp(verb string, args []string, stdout, stderr io.Writer) int {
 
 	var results []runner.Result
 	if f.parallel > 1 && len(scenarios) > 1 {
-		results = runParallel(ctx, scenarios, &f, consul, observers, interrupted, stderr)
+		results = runParallel(ctx, scenarios, &f, opts, interrupted, stderr)
 	} else {
 		for _, sc := range scenarios {
 			res := runner.Run(ctx, sc, opts)
