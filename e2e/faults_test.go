@@ -173,6 +173,9 @@ func TestFaultInjection(t *testing.T) {
 				if took := time.Since(begin); took > 10*time.Second {
 					t.Errorf("ending took %s", took)
 				}
+				if ph.name == "sidecar-health" && f.signal == 0 && !strings.Contains(out.String(), "the agent does serve a leaf certificate for sick") {
+					t.Errorf("a sidecar that is not ready does not say whether the agent had its certificate:\n%s", out.String())
+				}
 				assertNothingLeft(t)
 				if entries, _ := os.ReadDir(filepath.Join(logs, "fault")); ph.name != "send" && len(entries) == 0 {
 					t.Errorf("no logs kept")

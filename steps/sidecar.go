@@ -128,10 +128,24 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 	conds = append(conds, passing(client, proxy.Service, proxy.ID))
 	return func(ctx context.Context) error {
 		if err := wait.For(ctx, wait.All(conds...), wait.Options{Alive: alive}); err != nil {
-			return WithLogs(fmt.Errorf("sidecar of %s not ready: %w", s.service, err), name, AgentName)
+			return WithLogs(fmt.Errorf("sidecar of %s not ready: %w%s", s.service, err, leafEvidence(client, s.service)), name, AgentName)
 		}
 		return nil
 	}, nil
+}
+
+// leafEvidence says whether the agent can hand out the service's leaf
+// certificate: the built-in proxy opens its public listener only once it
+// has one, so this tells a stuck proxy from a stuck agent.
+func leafEvidence(client *api.Client, service string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	leaf, _, err := client.Agent().ConnectCALeaf(service, (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return fmt.Sprintf("\nthe agent gave no leaf certificate for %s within 3s: %v", service, err)
+	}
+	return fmt.Sprintf("\nthe agent does serve a leaf certificate for %s (%s, valid until %s), so the proxy had what it needed from the agent",
+		service, leaf.ServiceURI, leaf.ValidBefore.Format(time.RFC3339))
 }
 
 // SidecarOf finds the registered sidecar proxy of service on the agent.
