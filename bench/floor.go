@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -256,20 +254,9 @@ func checkCert(client *api.Client) error {
 	if err != nil {
 		return err
 	}
-	var chain []*x509.Certificate
-	conn, _ := tls.Dial("tcp", "127.0.0.1:21000", &tls.Config{InsecureSkipVerify: true,
-		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
-			for _, der := range raw {
-				c, err := x509.ParseCertificate(der)
-				if err != nil {
-					return err
-				}
-				chain = append(chain, c)
-			}
-			return nil
-		}})
-	if conn != nil {
-		conn.Close()
+	chain, err := steps.PresentedChain(context.Background(), "127.0.0.1:21000")
+	if err != nil {
+		return err
 	}
 	return steps.VerifyServiceCert(chain, roots, "socat")
 }

@@ -288,17 +288,6 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
-func TestDeadAgentFailsTheNextStepAtOnce(t *testing.T) {
-	r := scenario(t, "run", "testdata/e2e/agent-dies.yaml")
-	r.mustExit(t, 1)
-	if !strings.Contains(r.stdout, `process "agent" is not running: killed by signal killed`) {
-		t.Errorf("the failure does not name the dead agent:\n%s", r.stdout)
-	}
-	if r.elapsed > 5*time.Second {
-		t.Errorf("took %s to notice the dead agent", r.elapsed)
-	}
-}
-
 func TestStepTimeoutFailsAndCleansUp(t *testing.T) {
 	r := scenario(t, "run", "testdata/e2e/step-timeout.yaml")
 	r.mustExit(t, 1)

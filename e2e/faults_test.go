@@ -305,23 +305,28 @@ func (w *watched) waitForFIFO(t *testing.T, path string) {
 	}
 }
 
-// A sidecar killed from outside fails the next step that needs it at once,
-// naming it, instead of after the probe's minute.
-func TestDeadSidecarFailsTheNextStepAtOnce(t *testing.T) {
+// The agent or a sidecar killed from outside fails the next step that
+// needs it at once, naming it and how it ended, instead of after a timeout.
+func TestDeadProcessFailsTheNextStepAtOnce(t *testing.T) {
+	sidecarDies := filepath.Join(t.TempDir(), "sidecar-dies.yaml")
 	src := "name: sidecar-dies\nsteps:\n" + fmt.Sprintf(mesh, repoRoot) +
 		"  - exec: {command: \"pkill -KILL -f 'sidecar-for we[b]'\"}\n" +
 		"  - expect: {to: web/socat, send: \"x\", reply: \"x\", within: 1m}\n"
-	file := filepath.Join(t.TempDir(), "sidecar-dies.yaml")
-	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+	if err := os.WriteFile(sidecarDies, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := scenario(t, "run", file)
-	r.mustExit(t, 1)
-	if !strings.Contains(r.stdout, `process "sidecar/web" is not running: killed by signal killed`) {
-		t.Errorf("the failure does not name the dead sidecar:\n%s", r.stdout)
-	}
-	if r.elapsed > 10*time.Second {
-		t.Errorf("took %s to notice", r.elapsed)
+	for _, c := range []struct{ file, want string }{
+		{"testdata/e2e/agent-dies.yaml", `process "agent" is not running: killed by signal killed`},
+		{sidecarDies, `process "sidecar/web" is not running: killed by signal killed`},
+	} {
+		r := scenario(t, "run", c.file)
+		r.mustExit(t, 1)
+		if !strings.Contains(r.stdout, c.want) {
+			t.Errorf("the failure does not name the dead process:\n%s", r.stdout)
+		}
+		if r.elapsed > 5*time.Second {
+			t.Errorf("took %s to notice", r.elapsed)
+		}
 	}
 }
 

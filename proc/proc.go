@@ -134,15 +134,22 @@ func (p *Process) Stop(grace time.Duration, force <-chan struct{}) {
 const killSettle = 2 * time.Second
 
 // GroupRunning reports whether a process of group pgid is still running.
-// A killed member stays a zombie until it is reaped; a zombie holds no
-// ports or files, so it does not count.
 func GroupRunning(pgid int) bool {
-	if syscall.Kill(-pgid, 0) != nil {
-		return false
-	}
+	return syscall.Kill(-pgid, 0) == nil && len(GroupMembers(pgid)) > 0
+}
+
+// GroupMembers lists the running processes of group pgid, from /proc. A
+// killed member stays a zombie until it is reaped; a zombie holds no ports
+// or files, so it is left out.
+func GroupMembers(pgid int) []int {
 	entries, _ := os.ReadDir("/proc")
 	want := strconv.Itoa(pgid)
+	var pids []int
 	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
 		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
 		if err != nil {
 			continue
@@ -150,10 +157,10 @@ func GroupRunning(pgid int) bool {
 		// "pid (comm) state ppid pgrp ..."; comm may hold spaces.
 		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
 		if len(fields) > 2 && fields[2] == want && fields[0] != "Z" {
-			return true
+			pids = append(pids, pid)
 		}
 	}
-	return false
+	return pids
 }
 
 // Tail returns up to n last lines of the file at path.

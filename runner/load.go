@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -234,7 +235,7 @@ func decodeItems(d *steps.Decoder, n *yaml.Node) []Item {
 		for j := 0; j+1 < len(itemNode.Content); j += 2 {
 			k, v := itemNode.Content[j], itemNode.Content[j+1]
 			switch {
-			case containsString(commonKeys, k.Value):
+			case slices.Contains(commonKeys, k.Value):
 				if _, dup := common[k.Value]; dup {
 					d.Errorf(k, "step %d: key %q appears twice", i+1, k.Value)
 				}
@@ -284,15 +285,6 @@ func decodeItems(d *steps.Decoder, n *yaml.Node) []Item {
 func isStepType(key string) bool {
 	_, ok := steps.Lookup(key)
 	return ok
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func kindName(n *yaml.Node) string {

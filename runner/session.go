@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -185,7 +186,7 @@ func (s *session) tails(names []string, lines int) []LogTail {
 	var out []LogTail
 	seen := map[string]bool{}
 	for _, p := range started {
-		if (len(names) > 0 && !containsString(names, p.Name)) || seen[p.LogPath] {
+		if (len(names) > 0 && !slices.Contains(names, p.Name)) || seen[p.LogPath] {
 			continue
 		}
 		seen[p.LogPath] = true

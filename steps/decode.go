@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -224,7 +225,7 @@ func (d *Decoder) Fields(n *yaml.Node, what string, known ...string) *Fields {
 			d.Errorf(k, "%s: key %q appears twice (first at line %d)", what, key, prev.Line)
 			continue
 		}
-		if !contains(known, key) {
+		if !slices.Contains(known, key) {
 			msg := fmt.Sprintf("%s: unknown key %q", what, key)
 			if s := suggest(key, known); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
@@ -430,7 +431,7 @@ func (d *Decoder) OneOf(n *yaml.Node, what string, allowed ...string) string {
 	if !ok {
 		return ""
 	}
-	if !contains(allowed, s) {
+	if !slices.Contains(allowed, s) {
 		msg := fmt.Sprintf("%s: %q is not one of %s", what, s, strings.Join(allowed, ", "))
 		if g := suggest(s, allowed); g != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", g)
@@ -459,15 +460,6 @@ func describe(n *yaml.Node) string {
 		return fmt.Sprintf("the string %q", n.Value)
 	}
 	return "an unexpected YAML node"
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // suggest returns the candidate closest to s when it is a plausible typo.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -61,7 +62,7 @@ func decodeExpect(d *Decoder, v *yaml.Node) Step {
 	}
 	others := func(form string, keys ...string) {
 		for _, k := range []string{"conn", "to", "send", "reply", "closed", "intention", "allowed", "within", "cert", "loopback-only"} {
-			if f.Has(k) && !contains(keys, k) {
+			if f.Has(k) && !slices.Contains(keys, k) {
 				d.Errorf(f.Key(k), "expect %s does not take %q", form, k)
 			}
 		}

@@ -40,7 +40,7 @@ func (e *expectCert) Run(ctx context.Context, env Env) error {
 	if err != nil {
 		return WithLogs(fmt.Errorf("reading the Connect CA roots: %w", err), AgentName)
 	}
-	chain, err := presentedChain(ctx, addr)
+	chain, err := PresentedChain(ctx, addr)
 	if err != nil {
 		return WithLogs(err, "sidecar/"+e.service)
 	}
@@ -50,10 +50,10 @@ func (e *expectCert) Run(ctx context.Context, env Env) error {
 	return plaintextRefused(ctx, addr)
 }
 
-// presentedChain completes a TLS handshake far enough to see the server's
+// PresentedChain completes a TLS handshake far enough to see the server's
 // certificates. The listener also wants a client certificate, which we do
 // not have; the server's chain arrives before that matters.
-func presentedChain(ctx context.Context, addr string) ([]*x509.Certificate, error) {
+func PresentedChain(ctx context.Context, addr string) ([]*x509.Certificate, error) {
 	var chain []*x509.Certificate
 	cfg := &tls.Config{
 		// Verification is done below against Consul's own CA, not the

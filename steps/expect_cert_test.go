@@ -124,7 +124,7 @@ func TestPlaintextRefused(t *testing.T) {
 	if err := plaintextRefused(context.Background(), l.Addr().String()); err != nil {
 		t.Errorf("TLS server: %v", err)
 	}
-	chain, err := presentedChain(context.Background(), l.Addr().String())
+	chain, err := PresentedChain(context.Background(), l.Addr().String())
 	if err != nil || len(chain) != 1 || chain[0].URIs[0].Path != "/ns/default/dc/dc1/svc/x" {
 		t.Errorf("presented chain: %v %v", chain, err)
 	}

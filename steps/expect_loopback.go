@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/scenario-tool/scenario/proc"
 )
 
 // expectLoopbackOnly checks that every listening socket of a process and
@@ -51,23 +53,11 @@ func (e *expectLoopbackOnly) Run(ctx context.Context, env Env) error {
 // process group pgid, from /proc.
 func GroupListeners(pgid int) ([]*net.TCPAddr, error) {
 	inodes := map[string]bool{}
-	procs, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil, err
-	}
-	want := strconv.Itoa(pgid)
-	for _, e := range procs {
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-		if len(fields) < 3 || fields[2] != want {
-			continue
-		}
-		fds, _ := os.ReadDir(filepath.Join("/proc", e.Name(), "fd"))
+	for _, pid := range proc.GroupMembers(pgid) {
+		dir := filepath.Join("/proc", strconv.Itoa(pid), "fd")
+		fds, _ := os.ReadDir(dir)
 		for _, fd := range fds {
-			link, err := os.Readlink(filepath.Join("/proc", e.Name(), "fd", fd.Name()))
+			link, err := os.Readlink(filepath.Join(dir, fd.Name()))
 			if inode, ok := strings.CutPrefix(link, "socket:["); err == nil && ok {
 				inodes[strings.TrimSuffix(inode, "]")] = true
 			}
