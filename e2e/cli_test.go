@@ -342,3 +342,32 @@ func TestParallelFallsBackWithoutNamespaces(t *testing.T) {
 	}
 	assertNothingLeft(t)
 }
+
+// On a terminal the report is coloured and shows the waiting step live;
+// `script` gives the run a pseudo-terminal.
+func TestTerminalGetsColourAndProgress(t *testing.T) {
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Fatal("script (util-linux) is needed for a pseudo-terminal")
+	}
+	logs := t.TempDir()
+	cmd := exec.Command("script", "-qefc", fmt.Sprintf("%s run --logs %s --consul %s scenarios/basic.yaml", scenarioBin, logs, consulBin), "/dev/null")
+	cmd.Env = append(os.Environ(), "TERM=xterm", "NO_COLOR=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	text := string(out)
+	if !strings.Contains(text, "\x1b[32mok  \x1b[0m") {
+		t.Errorf("no colour on a terminal:\n%q", text)
+	}
+	if !strings.Contains(text, "\r\x1b[K") {
+		t.Errorf("no live progress on a terminal:\n%q", text)
+	}
+	cmd = exec.Command("script", "-qefc", fmt.Sprintf("%s run --logs %s --consul %s scenarios/basic.yaml", scenarioBin, logs, consulBin), "/dev/null")
+	cmd.Env = append(os.Environ(), "TERM=xterm", "NO_COLOR=1")
+	out, _ = cmd.CombinedOutput()
+	if strings.Contains(string(out), "\x1b[32m") {
+		t.Errorf("NO_COLOR is not honoured:\n%q", out)
+	}
+	assertNothingLeft(t)
+}

@@ -287,3 +287,14 @@ func TestSlug(t *testing.T) {
 		}
 	}
 }
+
+// Envoy is the other proxy a sidecar step can run; when it is not
+// installed, validation says so before anything starts.
+func TestEnvoyMissingIsAValidationError(t *testing.T) {
+	dir := writeFixtures(t)
+	t.Setenv("PATH", t.TempDir())
+	_, errs := parseIn(t, dir, prelude+"  - sidecar: {service: web, proxy: envoy}\n")
+	if len(errs) != 1 || !strings.HasPrefix(errs[0], "6:36: sidecar.proxy: envoy is not installed (no envoy in PATH); install Envoy or use proxy: builtin") {
+		t.Errorf("errors: %q", errs)
+	}
+}
