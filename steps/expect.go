@@ -55,21 +55,25 @@ type expect struct {
 	allowed bool
 }
 
+// expectKeys are every key of every form of expect.
+var expectKeys = []string{"conn", "to", "send", "reply", "closed", "intention", "allowed", "within", "cert", "loopback-only"}
+
 func decodeExpect(d *Decoder, v *yaml.Node) Step {
-	f := d.Fields(v, "expect", "conn", "to", "send", "reply", "closed", "intention", "allowed", "within", "cert", "loopback-only")
+	f := d.Fields(v, "expect", expectKeys...)
 	if !f.OK {
 		return nil
 	}
-	others := func(form string, keys ...string) {
-		for _, k := range []string{"conn", "to", "send", "reply", "closed", "intention", "allowed", "within", "cert", "loopback-only"} {
-			if f.Has(k) && !slices.Contains(keys, k) {
+	// only reports the keys that the form does not take.
+	only := func(form string, allowed ...string) {
+		for _, k := range expectKeys {
+			if f.Has(k) && !slices.Contains(allowed, k) {
 				d.Errorf(f.Key(k), "expect %s does not take %q", form, k)
 			}
 		}
 	}
 	switch {
 	case f.Has("cert"):
-		others("cert", "cert")
+		only("cert", "cert")
 		d.NeedAgent(v, "expect cert")
 		svc, _ := d.String(f.Node("cert"), "expect.cert")
 		if svc != "" {
@@ -77,7 +81,7 @@ func decodeExpect(d *Decoder, v *yaml.Node) Step {
 		}
 		return &expectCert{service: svc}
 	case f.Has("loopback-only"):
-		others("loopback-only", "loopback-only")
+		only("loopback-only", "loopback-only")
 		name, _ := d.String(f.Node("loopback-only"), "expect.loopback-only")
 		if name != "" {
 			d.Use(KindProcess, name, f.Node("loopback-only"))
@@ -89,16 +93,9 @@ func decodeExpect(d *Decoder, v *yaml.Node) Step {
 		d.Warnf(v, "expect after an intention change has no within: the mesh is only eventually consistent, "+
 			"so say how long it may take (the default is %s)", DefaultWithin)
 	}
-	refuse := func(form string, keys ...string) {
-		for _, k := range keys {
-			if f.Has(k) {
-				d.Errorf(f.Key(k), "expect %s does not take %q", form, k)
-			}
-		}
-	}
 	switch {
 	case f.Has("intention"):
-		refuse("on an intention", "conn", "to", "send", "reply", "closed")
+		only("on an intention", "intention", "allowed", "within")
 		e.intention = decodeIntentionRef(d, f.Node("intention"), "expect.intention")
 		if !f.Require(v, "allowed") {
 			return nil
@@ -107,12 +104,12 @@ func decodeExpect(d *Decoder, v *yaml.Node) Step {
 		d.NeedAgent(v, "expect intention")
 		return e
 	case f.Has("to"):
-		refuse("with to (a probe)", "conn", "allowed")
+		only("with to (a probe)", "to", "send", "reply", "closed", "within")
 		t := d.Target(f.Node("to"), "expect.to")
 		e.probe = &t
 		e.send = f.String("send")
 	default:
-		refuse("on a connection", "send", "allowed")
+		only("on a connection", "conn", "reply", "closed", "within")
 		e.conn = f.String("conn")
 		if e.conn == "" && !f.Has("conn") {
 			e.conn = d.LastConn()

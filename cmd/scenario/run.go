@@ -155,10 +155,10 @@ func runOrUp(verb string, args []string, stdout, stderr io.Writer) int {
 	if err := finish(); err != nil {
 		fmt.Fprintln(stderr, "scenario:", err)
 	}
-	return exitCode(verb, results, stdout, f.json)
+	return exitCode(results, stdout, f.json)
 }
 
-func exitCode(verb string, results []runner.Result, stdout io.Writer, quiet bool) int {
+func exitCode(results []runner.Result, stdout io.Writer, quiet bool) int {
 	passed, failed, interrupted := 0, 0, false
 	for _, r := range results {
 		switch r.Outcome {
@@ -178,10 +178,8 @@ func exitCode(verb string, results []runner.Result, stdout io.Writer, quiet bool
 		return exitInterrupted
 	case failed > 0:
 		return exitFailed
-	case verb == "up":
-		return exitPassed // Ctrl-C is how up ends
 	}
-	return exitPassed
+	return exitPassed // for up too: Ctrl-C is how up ends
 }
 
 // makeObservers builds the report (text or JSON) and the JUnit writer.
