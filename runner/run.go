@@ -133,129 +133,152 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 	outer := ctx
 	ctx, cancel := context.WithTimeoutCause(ctx, sc.Timeout, fmt.Errorf("the scenario's timeout of %s passed", sc.Timeout))
 	defer cancel()
-	skip := func(items []Item, why error) {
-		for i := range items {
-			ev := stepEvent(&items[i])
-			ev.Outcome = OutcomeSkipped
-			if why != nil && i == 0 {
-				ev.Error = why.Error()
-			}
-			emit(Event{Event: "step-end", Step: ev})
-		}
-	}
-	// conclude reports how a step ended and says whether the run stops.
-	conclude := func(item *Item, err error, elapsed time.Duration) bool {
-		ev := stepEvent(item)
-		ev.DurationMS = milliseconds(elapsed)
-		if err == nil {
-			ev.Outcome = OutcomePassed
-			emit(Event{Event: "step-end", Step: ev})
-			return false
-		}
-		res.Outcome, res.Failed, res.Err = Failed, item, err
-		if isConnectionError(err) && !proc.IsExit(err) {
-			if dead := sess.deaths(deathSettle); len(dead) > 0 {
-				res.Err = fmt.Errorf("%w\n%v", errors.Join(dead...), err)
-				names := steps.RelevantLogs(err)
-				for _, d := range dead {
-					var pe *proc.ExitError
-					if errors.As(d, &pe) {
-						names = append(names, pe.Name)
-					}
-				}
-				err = steps.WithLogs(res.Err, names...)
-			}
-		}
-		if ctx.Err() != nil {
-			res.Outcome = stopOutcome(ctx)
-			res.Err = fmt.Errorf("%w (%v)", context.Cause(ctx), err)
-		}
-		ev.Error = res.Err.Error()
-		if res.Outcome == Interrupted {
-			ev.Outcome = OutcomeInterrupted
-		} else {
-			ev.Outcome = OutcomeFailed
-			ev.Logs = sess.tails(steps.RelevantLogs(err), tailLines)
-		}
-		emit(Event{Event: "step-end", Step: ev})
-		return true
-	}
-	// Steps that only start something independent (sidecars) are started
-	// at once and their readiness awaited when a later step needs it, so
-	// that their waits overlap; each still passes or fails as itself, in
-	// order.
-	var pending []pendingStep
-	settle := func() (failedAt int) {
-		defer func() { pending = nil }()
-		for k, p := range pending {
-			err := explain(ctx, p.ctx, runRecovered(func() error { return p.ready(p.ctx) }))
-			p.cancel()
-			if conclude(p.item, err, time.Since(p.start)) {
-				for _, q := range pending[k+1:] {
-					q.cancel()
-				}
-				return p.item.Index
-			}
-		}
-		return -1
-	}
-	defer func() {
-		for _, p := range pending {
-			p.cancel()
-		}
-	}()
-	for i := 0; i < len(sc.Items); i++ {
-		item := &sc.Items[i]
-		starter, overlaps := item.Step.(steps.Starter)
-		if !overlaps || !starter.Independent() {
-			if at := settle(); at >= 0 {
-				skip(sc.Items[at+1:], nil)
-				return res
-			}
-		}
-		if ctx.Err() != nil {
-			if at := settle(); at >= 0 {
-				skip(sc.Items[at+1:], nil)
-				return res
-			}
-			res.Outcome, res.Failed, res.Err = stopOutcome(ctx), item, context.Cause(ctx)
-			skip(sc.Items[i:], res.Err)
-			return res
-		}
-		emit(Event{Event: "step-start", Step: stepEvent(item)})
-		stepCtx, cancel := stepContext(ctx, item)
-		start := time.Now()
-		if overlaps {
-			var ready func(context.Context) error
-			err := runRecovered(func() (err error) { ready, err = starter.Start(stepCtx, sess); return err })
-			if err == nil {
-				pending = append(pending, pendingStep{item: item, ready: ready, ctx: stepCtx, cancel: cancel, start: start})
-				continue
-			}
-			cancel()
-			if at := settle(); at >= 0 {
-				skip(sc.Items[at+1:], nil)
-				return res
-			}
-			conclude(item, explain(ctx, stepCtx, err), time.Since(start))
-			skip(sc.Items[i+1:], nil)
-			return res
-		}
-		err := explain(ctx, stepCtx, runRecovered(func() error { return item.Step.Run(stepCtx, sess) }))
-		cancel()
-		if conclude(item, err, time.Since(start)) {
-			skip(sc.Items[i+1:], nil)
-			return res
-		}
-	}
-	if at := settle(); at >= 0 {
-		skip(sc.Items[at+1:], nil)
+	x := &execution{ctx: ctx, sc: sc, sess: sess, emit: emit, res: &res}
+	if !x.runSteps() {
 		return res
 	}
 	if opts.Hold != nil {
 		opts.Hold(outer, sess.AgentAddress())
 	}
 	return res
+}
+
+// execution runs one scenario's steps in order. Steps that only start
+// something independent (sidecars) are started at once and their
+// readiness awaited when a later step needs it, so that their waits
+// overlap; each still passes or fails as itself, in order.
+type execution struct {
+	ctx     context.Context // carries the scenario's deadline
+	sc      *Scenario
+	sess    *session
+	emit    func(Event)
+	res     *Result
+	pending []pendingStep // started, readiness not yet awaited
+}
+
+// runSteps reports whether every step passed.
+func (x *execution) runSteps() bool {
+	defer func() {
+		for _, p := range x.pending {
+			p.cancel()
+		}
+	}()
+	for i := range x.sc.Items {
+		if !x.step(i) {
+			return false
+		}
+	}
+	return x.settle()
+}
+
+// step runs (or starts) item i; false means the run stops here, with the
+// rest of the steps already reported as skipped.
+func (x *execution) step(i int) bool {
+	item := &x.sc.Items[i]
+	starter, overlaps := item.Step.(steps.Starter)
+	if (!overlaps || !starter.Independent() || x.ctx.Err() != nil) && !x.settle() {
+		return false
+	}
+	if x.ctx.Err() != nil {
+		x.res.Outcome, x.res.Failed, x.res.Err = stopOutcome(x.ctx), item, context.Cause(x.ctx)
+		x.skipFrom(i, x.res.Err)
+		return false
+	}
+	x.emit(Event{Event: "step-start", Step: stepEvent(item)})
+	stepCtx, cancel := stepContext(x.ctx, item)
+	start := time.Now()
+	var err error
+	if overlaps {
+		var ready func(context.Context) error
+		err = runRecovered(func() (err error) { ready, err = starter.Start(stepCtx, x.sess); return err })
+		if err == nil {
+			x.pending = append(x.pending, pendingStep{item: item, ready: ready, ctx: stepCtx, cancel: cancel, start: start})
+			return true
+		}
+		// Earlier steps come first in the report, and may explain this.
+		if !x.settle() {
+			cancel()
+			return false
+		}
+	} else {
+		err = runRecovered(func() error { return item.Step.Run(stepCtx, x.sess) })
+	}
+	err = explain(x.ctx, stepCtx, err)
+	cancel()
+	if x.conclude(item, err, time.Since(start)) {
+		x.skipFrom(i+1, nil)
+		return false
+	}
+	return true
+}
+
+// settle awaits the pending steps in order; false means one failed, and
+// the steps after it were reported as skipped.
+func (x *execution) settle() bool {
+	pending := x.pending
+	x.pending = nil
+	for k, p := range pending {
+		err := explain(x.ctx, p.ctx, runRecovered(func() error { return p.ready(p.ctx) }))
+		p.cancel()
+		if x.conclude(p.item, err, time.Since(p.start)) {
+			for _, q := range pending[k+1:] {
+				q.cancel()
+			}
+			x.skipFrom(p.item.Index+1, nil)
+			return false
+		}
+	}
+	return true
+}
+
+func (x *execution) skipFrom(index int, why error) {
+	for i := index; i < len(x.sc.Items); i++ {
+		ev := stepEvent(&x.sc.Items[i])
+		ev.Outcome = OutcomeSkipped
+		if why != nil && i == index {
+			ev.Error = why.Error()
+		}
+		x.emit(Event{Event: "step-end", Step: ev})
+	}
+}
+
+// conclude reports how a step ended and says whether the run stops.
+func (x *execution) conclude(item *Item, err error, elapsed time.Duration) bool {
+	ev := stepEvent(item)
+	ev.DurationMS = milliseconds(elapsed)
+	if err == nil {
+		ev.Outcome = OutcomePassed
+		x.emit(Event{Event: "step-end", Step: ev})
+		return false
+	}
+	res := x.res
+	res.Outcome, res.Failed, res.Err = Failed, item, err
+	if isConnectionError(err) && !proc.IsExit(err) {
+		if dead := x.sess.deaths(deathSettle); len(dead) > 0 {
+			res.Err = fmt.Errorf("%w\n%v", errors.Join(dead...), err)
+			names := steps.RelevantLogs(err)
+			for _, d := range dead {
+				var pe *proc.ExitError
+				if errors.As(d, &pe) {
+					names = append(names, pe.Name)
+				}
+			}
+			err = steps.WithLogs(res.Err, names...)
+		}
+	}
+	if x.ctx.Err() != nil {
+		res.Outcome = stopOutcome(x.ctx)
+		res.Err = fmt.Errorf("%w (%v)", context.Cause(x.ctx), err)
+	}
+	ev.Error = res.Err.Error()
+	if res.Outcome == Interrupted {
+		ev.Outcome = OutcomeInterrupted
+	} else {
+		ev.Outcome = OutcomeFailed
+		ev.Logs = x.sess.tails(steps.RelevantLogs(err), tailLines)
+	}
+	x.emit(Event{Event: "step-end", Step: ev})
+	return true
 }
 
 const tailLines = 8
