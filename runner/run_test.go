@@ -120,6 +120,9 @@ type starterStep struct {
 }
 
 func (s starterStep) Start(context.Context, steps.Env) (func(context.Context) error, error) {
+	if s.start == nil {
+		return nil, errors.New(s.label + " could not start")
+	}
 	return s.start(), nil
 }
 func (s starterStep) Independent() bool { return true }
@@ -145,6 +148,11 @@ func init() {
 				}}
 			}})
 	}
+	steps.Register(steps.Type{Name: "test-start-fails", Summary: "test only", Example: "- test-start-fails: {}", Timeout: time.Second,
+		Schema: map[string]any{"type": "object"},
+		Decode: func(d *steps.Decoder, v *yaml.Node) steps.Step {
+			return starterStep{funcStep: funcStep{label: "test-start-fails"}}
+		}})
 	slow("test-ready-200ms", 200*time.Millisecond, false)
 	slow("test-fails-100ms", 100*time.Millisecond, true)
 }
@@ -174,5 +182,18 @@ func TestPendingFailureBlamesItsOwnStep(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// A step that fails to start is reported after the pending steps before
+// it, with its own error.
+func TestStartFailureAfterPendingSteps(t *testing.T) {
+	res, out := runSource(t, "name: o\nsteps:\n  - test-ready-200ms: {}\n  - test-start-fails: {}\n  - test-ok: {}\n", context.Background())
+	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 1 {
+		t.Fatalf("%+v\n%s", res, out)
+	}
+	if !strings.Contains(out, "ok    1 test-ready-200ms") || !strings.Contains(out, "FAIL  2 test-start-fails") ||
+		!strings.Contains(out, "test-start-fails could not start") || strings.Contains(out, "canceled") || !strings.Contains(out, "skip  3 test-ok") {
+		t.Errorf("output:\n%s", out)
 	}
 }
