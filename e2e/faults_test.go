@@ -340,9 +340,26 @@ func TestSecondInterruptKillsAtOnce(t *testing.T) {
 	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(scenarioBin, "run", "--logs", t.TempDir(), file)
+	logs := t.TempDir()
+	cmd := exec.Command(scenarioBin, "run", "--logs", logs, file)
 	out := startAndWatch(t, cmd)
 	out.waitFor(t, "ok    1 run")
+	// The process ignores SIGTERM only once its shell has run the trap,
+	// which it reports in its log.
+	logFile := filepath.Join(logs, "stubborn", "stubborn.log")
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if data, _ := os.ReadFile(logFile); strings.Contains(string(data), "\nready\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stubborn process never got ready:\n%s", out.String())
+		}
+		select {
+		case <-out.done:
+			t.Fatalf("the run ended early:\n%s", out.String())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -365,6 +382,40 @@ func TestSecondInterruptKillsAtOnce(t *testing.T) {
 	}
 	if took := time.Since(second); took > 2*time.Second {
 		t.Errorf("the second interrupt took %s to end the run", took)
+	}
+	assertNothingLeft(t)
+}
+
+// A built-in proxy that never opens its public listener (Consul's
+// hashicorp/consul#12319, seen here about once in a hundred runs under
+// load) is restarted once, and the step says so. The stand-in for consul
+// makes web's first proxy hang without listening, deterministically.
+func TestStuckProxyIsRestartedOnce(t *testing.T) {
+	dir := t.TempDir()
+	stub := filepath.Join(dir, "consul")
+	script := fmt.Sprintf(`#!/bin/sh
+case "$*" in
+  *"connect proxy -sidecar-for web"*)
+    if [ ! -e %[1]s/first ]; then touch %[1]s/first; exec sleep 33.3; fi ;;
+esac
+exec %[2]s "$@"
+`, dir, consulBin)
+	if err := os.WriteFile(stub, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(scenarioBin, "run", "--logs", t.TempDir(), "--consul", stub, "scenarios/basic.yaml")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"ok    6 sidecar          web (5.",
+		"note: the built-in proxy had not opened its public listener after 5s; restarted it once (a known Consul issue: hashicorp/consul#12319); the agent does serve a leaf certificate for web",
+		"--- PASS basic",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
 	assertNothingLeft(t)
 }

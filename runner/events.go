@@ -46,6 +46,7 @@ type StepEvent struct {
 	DurationMS float64   `json:"duration_ms,omitempty"`
 	Error      string    `json:"error,omitempty"`
 	Logs       []LogTail `json:"logs,omitempty"`
+	Notes      []string  `json:"notes,omitempty"` // what the user should know though it passed
 }
 
 // LogTail is the end of one process's log, shown with a failure.

@@ -92,6 +92,9 @@ func (j *JUnit) Observe(e Event) {
 			s.Skipped++
 		}
 		var out strings.Builder
+		for _, n := range st.Notes {
+			out.WriteString("note: " + n + "\n")
+		}
 		for _, t := range st.Logs {
 			fmt.Fprintf(&out, "%s (last %d lines):\n", t.Path, len(t.Lines))
 			for _, l := range t.Lines {

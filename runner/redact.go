@@ -106,6 +106,10 @@ func (r *redactor) event(e Event) Event {
 	if e.Step != nil {
 		st := *e.Step
 		st.Label, st.Error = r.redact(st.Label), r.redact(st.Error)
+		st.Notes = nil
+		for _, n := range e.Step.Notes {
+			st.Notes = append(st.Notes, r.redact(n))
+		}
 		st.Logs = nil
 		for _, t := range e.Step.Logs {
 			lines := make([]string, len(t.Lines))

@@ -76,6 +76,11 @@ func (r *Reporter) line(status string, c *color.Color, s *StepEvent, elapsed str
 }
 
 func (r *Reporter) stepEnded(s *StepEvent) {
+	defer func() {
+		for _, n := range s.Notes {
+			fmt.Fprintf(r.out, "         %s\n", r.skip.Sprint("note: "+n))
+		}
+	}()
 	elapsed := "(" + FormatDuration(fromMS(s.DurationMS)) + ")"
 	switch s.Outcome {
 	case OutcomePassed:

@@ -187,12 +187,14 @@ func (x *execution) step(i int) bool {
 	x.emit(Event{Event: "step-start", Step: stepEvent(item)})
 	stepCtx, cancel := stepContext(x.ctx, item)
 	start := time.Now()
+	notes := new([]string)
+	env := stepEnv{session: x.sess, notes: notes}
 	var err error
 	if overlaps {
 		var ready func(context.Context) error
-		err = runRecovered(func() (err error) { ready, err = starter.Start(stepCtx, x.sess); return err })
+		err = runRecovered(func() (err error) { ready, err = starter.Start(stepCtx, env); return err })
 		if err == nil {
-			x.pending = append(x.pending, pendingStep{item: item, ready: ready, ctx: stepCtx, cancel: cancel, start: start})
+			x.pending = append(x.pending, pendingStep{item: item, notes: notes, ready: ready, ctx: stepCtx, cancel: cancel, start: start})
 			return true
 		}
 		// Earlier steps come first in the report, and may explain this.
@@ -201,11 +203,11 @@ func (x *execution) step(i int) bool {
 			return false
 		}
 	} else {
-		err = runRecovered(func() error { return item.Step.Run(stepCtx, x.sess) })
+		err = runRecovered(func() error { return item.Step.Run(stepCtx, env) })
 	}
 	err = explain(x.ctx, stepCtx, err)
 	cancel()
-	if x.conclude(item, err, time.Since(start)) {
+	if x.conclude(item, err, time.Since(start), *notes) {
 		x.skipFrom(i+1, nil)
 		return false
 	}
@@ -220,7 +222,7 @@ func (x *execution) settle() bool {
 	for k, p := range pending {
 		err := explain(x.ctx, p.ctx, runRecovered(func() error { return p.ready(p.ctx) }))
 		p.cancel()
-		if x.conclude(p.item, err, time.Since(p.start)) {
+		if x.conclude(p.item, err, time.Since(p.start), *p.notes) {
 			for _, q := range pending[k+1:] {
 				q.cancel()
 			}
@@ -243,9 +245,10 @@ func (x *execution) skipFrom(index int, why error) {
 }
 
 // conclude reports how a step ended and says whether the run stops.
-func (x *execution) conclude(item *Item, err error, elapsed time.Duration) bool {
+func (x *execution) conclude(item *Item, err error, elapsed time.Duration, notes []string) bool {
 	ev := stepEvent(item)
 	ev.DurationMS = milliseconds(elapsed)
+	ev.Notes = notes
 	if err == nil {
 		ev.Outcome = OutcomePassed
 		x.emit(Event{Event: "step-end", Step: ev})
@@ -324,6 +327,7 @@ func explain(ctx, stepCtx context.Context, err error) error {
 // pendingStep is a started step whose readiness is awaited later.
 type pendingStep struct {
 	item   *Item
+	notes  *[]string
 	ready  func(context.Context) error
 	ctx    context.Context
 	cancel context.CancelFunc

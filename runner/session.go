@@ -41,7 +41,7 @@ type resource struct {
 	conn *steps.Conn
 }
 
-var _ steps.Env = (*session)(nil)
+var _ steps.Env = stepEnv{}
 
 func (s *session) ConsulBinary() (string, error) { return s.consulBin, s.consulErr }
 
@@ -241,4 +241,14 @@ func (s *session) deaths(settle time.Duration) []error {
 	case <-timer.C:
 	}
 	return collect()
+}
+
+// stepEnv is the session as one step sees it: notes go to that step.
+type stepEnv struct {
+	*session
+	notes *[]string
+}
+
+func (e stepEnv) Notef(format string, args ...any) {
+	*e.notes = append(*e.notes, fmt.Sprintf(format, args...))
 }

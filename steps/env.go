@@ -30,6 +30,10 @@ type Env interface {
 	// Stop stops a process by name and forgets it.
 	Stop(name string) error
 
+	// Notef records something the user should know about how this step
+	// went, though it passed (it is shown under the step's line).
+	Notef(format string, args ...any)
+
 	// AddConn keeps c open until the scenario ends, under name.
 	AddConn(name string, c *Conn)
 	// Conn returns an open connection by name.

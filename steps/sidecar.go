@@ -118,21 +118,44 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 	// Ready to carry traffic: the public mTLS listener and every upstream
 	// listener accept TCP, and the catalog reports the sidecar passing
 	// (other sidecars only route to passing instances).
-	var conds []wait.Condition
-	conds = append(conds, wait.TCP(net.JoinHostPort(publicHost(proxy), strconv.Itoa(proxy.Port))))
+	public := wait.TCP(net.JoinHostPort(publicHost(proxy), strconv.Itoa(proxy.Port)))
+	conds := []wait.Condition{public}
 	for _, u := range proxy.Proxy.Upstreams {
 		if u.LocalBindPort != 0 {
 			conds = append(conds, wait.TCP(net.JoinHostPort(bindHost(u.LocalBindAddress), strconv.Itoa(u.LocalBindPort))))
 		}
 	}
 	conds = append(conds, passing(client, proxy.Service, proxy.ID))
+	ready := wait.All(conds...)
 	return func(ctx context.Context) error {
-		if err := wait.For(ctx, wait.All(conds...), wait.Options{Alive: alive}); err != nil {
-			return WithLogs(fmt.Errorf("sidecar of %s not ready: %w%s", s.service, err, leafEvidence(client, s.service)), name, AgentName)
+		err := wait.For(ctx, ready, wait.Options{Alive: alive, Timeout: stuckProxyAfter})
+		var timedOut *wait.TimeoutError
+		if errors.As(err, &timedOut) && ctx.Err() == nil {
+			if s.proxy == "builtin" && public.Check(ctx) != nil {
+				// The built-in proxy sometimes waits up to ten minutes for
+				// its certificate before opening its public listener
+				// (hashicorp/consul#12319); a new one starts at once.
+				env.Notef("the built-in proxy had not opened its public listener after %s; restarted it once "+
+					"(a known Consul issue: hashicorp/consul#12319); %s", stuckProxyAfter, leafEvidence(client, s.service))
+				if err := env.Stop(name); err != nil {
+					return err
+				}
+				if p, err = env.Start(name, argv); err != nil {
+					return err
+				}
+			}
+			err = wait.For(ctx, ready, wait.Options{Alive: alive})
+		}
+		if err != nil {
+			return WithLogs(fmt.Errorf("sidecar of %s not ready: %w\n%s", s.service, err, leafEvidence(client, s.service)), name, AgentName)
 		}
 		return nil
 	}, nil
 }
+
+// stuckProxyAfter is how long a built-in proxy may take to open its public
+// listener before it is taken to be stuck; it normally takes 0.1-0.4 s.
+const stuckProxyAfter = 5 * time.Second
 
 // leafEvidence says whether the agent can hand out the service's leaf
 // certificate: the built-in proxy opens its public listener only once it
@@ -142,9 +165,9 @@ func leafEvidence(client *api.Client, service string) string {
 	defer cancel()
 	leaf, _, err := client.Agent().ConnectCALeaf(service, (&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return fmt.Sprintf("\nthe agent gave no leaf certificate for %s within 3s: %v", service, err)
+		return fmt.Sprintf("the agent gave no leaf certificate for %s within 3s: %v", service, err)
 	}
-	return fmt.Sprintf("\nthe agent does serve a leaf certificate for %s (%s, valid until %s), so the proxy had what it needed from the agent",
+	return fmt.Sprintf("the agent does serve a leaf certificate for %s (%s, valid until %s), so the proxy had what it needed from the agent",
 		service, leaf.ServiceURI, leaf.ValidBefore.Format(time.RFC3339))
 }
 
