@@ -140,7 +140,7 @@ func (d *Decoder) Use(kind, name string, n *yaml.Node) bool {
 	}
 	sort.Strings(known)
 	msg := fmt.Sprintf("no earlier step %s %s %q", definedVerb(kind), kind, name)
-	if s := suggest(name, known); s != "" {
+	if s := Suggest(name, known); s != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", s)
 	} else if len(known) > 0 {
 		msg += " (known: " + strings.Join(known, ", ") + ")"
@@ -227,7 +227,7 @@ func (d *Decoder) Fields(n *yaml.Node, what string, known ...string) *Fields {
 		}
 		if !slices.Contains(known, key) {
 			msg := fmt.Sprintf("%s: unknown key %q", what, key)
-			if s := suggest(key, known); s != "" {
+			if s := Suggest(key, known); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 				f.suggested[s] = true
 			}
@@ -433,7 +433,7 @@ func (d *Decoder) OneOf(n *yaml.Node, what string, allowed ...string) string {
 	}
 	if !slices.Contains(allowed, s) {
 		msg := fmt.Sprintf("%s: %q is not one of %s", what, s, strings.Join(allowed, ", "))
-		if g := suggest(s, allowed); g != "" {
+		if g := Suggest(s, allowed); g != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", g)
 		}
 		d.Errorf(n, "%s", msg)
@@ -462,8 +462,8 @@ func describe(n *yaml.Node) string {
 	return "an unexpected YAML node"
 }
 
-// suggest returns the candidate closest to s when it is a plausible typo.
-func suggest(s string, candidates []string) string {
+// Suggest returns the candidate closest to s when it is a plausible typo.
+func Suggest(s string, candidates []string) string {
 	best, bestDist := "", 3
 	for _, c := range candidates {
 		if d := editDistance(strings.ToLower(s), strings.ToLower(c)); d < bestDist {
@@ -472,9 +472,6 @@ func suggest(s string, candidates []string) string {
 	}
 	return best
 }
-
-// Suggest is suggest for the loader's step-type names.
-func Suggest(s string, candidates []string) string { return suggest(s, candidates) }
 
 func editDistance(a, b string) int {
 	prev := make([]int, len(b)+1)

@@ -2,7 +2,6 @@ package steps
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 )
 
@@ -153,11 +152,4 @@ func orLoopback(addr string) string {
 		return "127.0.0.1"
 	}
 	return addr
-}
-
-// Services lists the services in the graph, for tests.
-func (g *Graph) Services() []string {
-	out := append([]string(nil), g.order...)
-	sort.Strings(out)
-	return out
 }

@@ -112,9 +112,7 @@ func runOrUp(verb string, args []string, stdout, stderr io.Writer) int {
 			return
 		}
 		interrupted <- sig
-		if verb == "run" || !f.json {
-			fmt.Fprintf(stderr, "\nscenario: %s: stopping everything started (again to kill at once)\n", sigName(sig))
-		}
+		fmt.Fprintf(stderr, "\nscenario: %s: stopping everything started (again to kill at once)\n", sigName(sig))
 		cancel(runner.Interrupt{Signal: sig})
 		if sig, ok := <-signals; ok {
 			interrupted <- sig
