@@ -133,6 +133,11 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 	outer := ctx
 	ctx, cancel := context.WithTimeoutCause(ctx, sc.Timeout, fmt.Errorf("the scenario's timeout of %s passed", sc.Timeout))
 	defer cancel()
+	// A process of the scenario that dies by itself fails the run at once:
+	// a probe in flight ends within milliseconds, not after its within.
+	ctx, died := context.WithCancelCause(ctx)
+	defer died(nil)
+	sess.died = died
 	x := &execution{ctx: ctx, sc: sc, sess: sess, emit: emit, res: &res}
 	if !x.runSteps() {
 		return res
@@ -180,6 +185,14 @@ func (x *execution) step(i int) bool {
 		return false
 	}
 	if x.ctx.Err() != nil {
+		var died *DiedError
+		if errors.As(context.Cause(x.ctx), &died) {
+			// The next step fails, naming the process that died.
+			x.emit(Event{Event: "step-start", Step: stepEvent(item)})
+			x.conclude(item, died, 0, nil)
+			x.skipFrom(i+1, nil)
+			return false
+		}
 		x.res.Outcome, x.res.Failed, x.res.Err = stopOutcome(x.ctx), item, context.Cause(x.ctx)
 		x.skipFrom(i, x.res.Err)
 		return false
@@ -269,16 +282,26 @@ func (x *execution) conclude(item *Item, err error, elapsed time.Duration, notes
 			err = steps.WithLogs(res.Err, names...)
 		}
 	}
+	logs := steps.RelevantLogs(err)
+	var died *DiedError
 	if x.ctx.Err() != nil {
 		res.Outcome = stopOutcome(x.ctx)
-		res.Err = fmt.Errorf("%w (%v)", context.Cause(x.ctx), err)
+		cause := context.Cause(x.ctx)
+		if errors.As(cause, &died) {
+			logs = append([]string{died.Name}, logs...)
+		}
+		if errors.Is(err, cause) {
+			res.Err = err
+		} else {
+			res.Err = fmt.Errorf("%w (%v)", cause, err)
+		}
 	}
 	ev.Error = res.Err.Error()
 	if res.Outcome == Interrupted {
 		ev.Outcome = OutcomeInterrupted
 	} else {
 		ev.Outcome = OutcomeFailed
-		ev.Logs = x.sess.tails(steps.RelevantLogs(err), tailLines)
+		ev.Logs = x.sess.tails(logs, tailLines)
 	}
 	x.emit(Event{Event: "step-end", Step: ev})
 	return true

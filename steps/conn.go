@@ -69,6 +69,14 @@ func (c *Conn) Await(ctx context.Context, check func(received []byte, ended erro
 	}
 }
 
+// Consume takes the first n received bytes off the connection: an expect
+// that matched them.
+func (c *Conn) Consume(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.received = c.received[min(n, len(c.received)):]
+}
+
 // DescribeEnd says in words how a connection ended.
 func DescribeEnd(err error) string {
 	switch {

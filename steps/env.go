@@ -58,7 +58,17 @@ func WithLogs(err error, processes ...string) error {
 	return &LogsError{Err: err, Processes: processes}
 }
 
-// RelevantLogs returns the processes named by err, if any.
+// WithoutLogs marks err as explained by itself: no log tail would help
+// (for example: a port held by a process the scenario did not start).
+func WithoutLogs(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &LogsError{Err: err, Processes: []string{}}
+}
+
+// RelevantLogs returns the processes named by err, if any: nil when err
+// names none, empty when no log is relevant.
 func RelevantLogs(err error) []string {
 	var le *LogsError
 	if errors.As(err, &le) {
