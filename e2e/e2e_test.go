@@ -178,7 +178,7 @@ func TestIntentionsScenarioPasses(t *testing.T) {
 	r := scenario(t, "run", "scenarios/intentions.yaml")
 	r.mustExit(t, 0)
 	for _, want := range []string{
-		"new connections end without a reply",
+		"new connections are denied by the mesh",
 		"the existing connection still echoes",
 		`connection long-lived replies "two\n"`,
 		"--- PASS intentions: 18 steps",

@@ -269,8 +269,14 @@ func (x *execution) conclude(item *Item, err error, elapsed time.Duration, notes
 	}
 	res := x.res
 	res.Outcome, res.Failed, res.Err = Failed, item, err
-	if isConnectionError(err) && !proc.IsExit(err) {
-		if dead := x.sess.deaths(deathSettle); len(dead) > 0 {
+	if !proc.IsExit(err) {
+		// A process that died may explain the failure; a broken
+		// connection may have been seen before the death was reaped.
+		settle := time.Duration(0)
+		if isConnectionError(err) {
+			settle = deathSettle
+		}
+		if dead := x.sess.deaths(settle); len(dead) > 0 {
 			res.Err = fmt.Errorf("%w\n%v", errors.Join(dead...), err)
 			names := steps.RelevantLogs(err)
 			for _, d := range dead {
@@ -290,7 +296,8 @@ func (x *execution) conclude(item *Item, err error, elapsed time.Duration, notes
 		if errors.As(cause, &died) {
 			logs = append([]string{died.Name}, logs...)
 		}
-		if errors.Is(err, cause) {
+		var known *proc.ExitError
+		if errors.Is(err, cause) || died != nil && errors.As(err, &known) && known.Name == died.Name {
 			res.Err = err
 		} else {
 			res.Err = fmt.Errorf("%w (%v)", cause, err)

@@ -78,7 +78,7 @@ func PresentedChain(ctx context.Context, addr string) ([]*x509.Certificate, erro
 		conn.Close()
 	}
 	if len(chain) == 0 {
-		return nil, fmt.Errorf("no certificate presented on %s: %v (the built-in proxy dials its local service before "+
+		return nil, fmt.Errorf("no certificate presented on %s: %w (the built-in proxy dials its local service before "+
 			"the TLS handshake and drops the connection when the service does not answer: is it running?)", addr, err)
 	}
 	return chain, nil
