@@ -22,7 +22,7 @@ func TestEvidenceAgreesOnlyWhenEveryPieceSaysDenied(t *testing.T) {
 			"the backend of socat (127.0.0.1:8181) is down", "backend down"},
 		"one instance accepts": {Evidence{Reason: deny, Handshakes: []Handshake{refused, {Addr: "127.0.0.1:21002", Outcome: Accepted, Detail: "accepted"}}, Backends: []Backend{up, up}},
 			"on 127.0.0.1:21002 accepted", "denied by"},
-		"no sidecar": {Evidence{Reason: deny}, "no passing sidecar of socat", "denied by"},
+		"no sidecar":    {Evidence{Reason: deny}, "no passing sidecar of socat", "denied by"},
 		"authz unknown": {Evidence{AuthzErr: errors.New("403"), Handshakes: []Handshake{refused}, Backends: []Backend{up}}, "could not be read: 403", "unknown"},
 	} {
 		t.Run(name, func(t *testing.T) {
