@@ -9,7 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-		"runtime/debug"
+	"runtime/debug"
 	"syscall"
 	"time"
 
