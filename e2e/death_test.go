@@ -40,8 +40,9 @@ type deathPhase struct {
 	name   string
 	src    string // the scenario's steps
 	step   int
-	gated  bool // start-agent: wait until the (stand-in) agent process runs
-	upOnly bool // the run holds after its steps (up only)
+	gated  bool   // start-agent: wait until the (stand-in) agent process runs
+	busy   string // a process of the step, running once the step is under way
+	upOnly bool   // the run holds after its steps (up only)
 }
 
 func deathPhases() []deathPhase {
@@ -53,6 +54,7 @@ func deathPhases() []deathPhase {
 				"  - register: {service: {name: sick, port: 8282, connect: {sidecar_service: {address: 127.0.0.1, checks: [{name: never, tcp: \"127.0.0.1:1\", interval: 10s, status: critical}]}}}}\n" +
 				"  - sidecar: sick\n",
 			step: 3,
+			busy: "-sidecar-for sick",
 		},
 		{
 			// socat forked by sh, which then waits: the parent-death signal
@@ -60,11 +62,13 @@ func deathPhases() []deathPhase {
 			name: "run",
 			src:  "  - run: {name: bg, command: \"socat TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat & exec sleep 35.5\", ready: \"127.0.0.1:9999\"}\n",
 			step: 1,
+			busy: "socat TCP-LISTEN:8181",
 		},
 		{
 			name: "exec",
-			src:  "  - exec: {command: \"socat TCP-LISTEN:8182,bind=127.0.0.1,reuseaddr,fork EXEC:cat & sleep 36.6\"}\n",
-			step: 1,
+			src:  "  - start-agent: {}\n  - exec: {command: \"socat TCP-LISTEN:8182,bind=127.0.0.1,reuseaddr,fork EXEC:cat & sleep 36.6\"}\n",
+			step: 2,
+			busy: "socat TCP-LISTEN:8182",
 		},
 		{
 			name: "expect",
@@ -160,6 +164,9 @@ func deathCase(t *testing.T, mode string, ph deathPhase, d death) {
 	}
 	if started != "" {
 		run.waitFIFO(t, started)
+	}
+	if ph.busy != "" {
+		run.waitProcess(t, mark, ph.busy)
 	}
 
 	deathRuns.Add(1)
@@ -319,6 +326,29 @@ func (r *runnerUnderTest) waitLine(t *testing.T, parts ...string) {
 		case <-timeout:
 			t.Fatalf("no line with %q within a minute:\n%s", parts, r.stderr.String())
 		}
+	}
+}
+
+// waitProcess blocks until a live process carrying mark has a command
+// line holding s.
+func (r *runnerUnderTest) waitProcess(t *testing.T, mark, s string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		for _, p := range liveMarked(mark) {
+			if strings.Contains(p, s) {
+				return
+			}
+		}
+		select {
+		case <-r.done:
+			t.Fatalf("the run ended before %q ran:\n%s", s, r.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%q never ran:\n%s", s, r.stderr.String())
+		}
+		pause(10 * time.Millisecond)
 	}
 }
 

@@ -12,6 +12,7 @@ package reaper
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -30,6 +31,13 @@ import (
 // Arg is the hidden command line argument that runs the reaper.
 const Arg = "__reaper"
 
+// MarkVar is set in the runner's environment to a value unique to the run,
+// so every process it starts, and whatever they start, inherits it. The
+// reaper also kills the processes carrying the mark: that covers a
+// process started in the instant before its group was registered, and one
+// that left its group (setsid) without clearing its environment.
+const MarkVar = "SCENARIO_RUN"
+
 // Reaper is the runner's end of the pipe.
 type Reaper struct {
 	mu     sync.Mutex
@@ -47,7 +55,12 @@ func Start(exe string, stderr io.Writer) (*Reaper, error) {
 		return nil, err
 	}
 	defer r.Close()
-	cmd := exec.Command(exe, Arg, strconv.Itoa(os.Getpid()))
+	mark := fmt.Sprintf("%d.%d", os.Getpid(), time.Now().UnixNano())
+	if err := os.Setenv(MarkVar, mark); err != nil {
+		w.Close()
+		return nil, err
+	}
+	cmd := exec.Command(exe, Arg, strconv.Itoa(os.Getpid()), mark)
 	cmd.Stdin = r
 	cmd.Stderr = stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -88,16 +101,17 @@ func (r *Reaper) Close() {
 }
 
 // Serve is the reaper's main: it reads registrations from in until in
-// ends, then kills every group still registered, waits (boundedly) until
-// none of their members runs, and returns the exit status.
-func Serve(in io.Reader, stderr io.Writer, runner string) int {
+// ends, then kills every group still registered and every process marked
+// with mark, waits (boundedly) until none of them runs, and returns the
+// exit status. args are the runner's pid and its mark.
+func Serve(in io.Reader, stderr io.Writer, args []string) int {
 	// The reaper must outlive whatever ends the runner: a terminal's
 	// hangup, Ctrl-C sent to the whole session, a closed stderr.
 	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGPIPE)
-	// Orphans of the groups below may be reparented here only if the
-	// reaper is their ancestor; it is not, but being a subreaper costs
-	// nothing and covers a runner started through it.
-	_ = proc.BecomeSubreaper()
+	runner, mark := "", ""
+	if len(args) == 2 {
+		runner, mark = args[0], args[1]
+	}
 	groups := map[int]bool{}
 	lines := bufio.NewScanner(in)
 	for lines.Scan() {
@@ -116,24 +130,21 @@ func Serve(in io.Reader, stderr io.Writer, runner string) int {
 			delete(groups, pgid)
 		}
 	}
-	if len(groups) == 0 {
-		return 0
-	}
-	var killed []string
-	for pgid := range groups {
-		if proc.GroupRunning(pgid) {
-			killed = append(killed, strconv.Itoa(pgid))
-		}
-	}
-	sort.Strings(killed)
+	killed := map[string]bool{}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		running := 0
 		for pgid := range groups {
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 			if proc.GroupRunning(pgid) {
+				killed["group "+strconv.Itoa(pgid)] = true
+				_ = syscall.Kill(-pgid, syscall.SIGKILL)
 				running++
 			}
+		}
+		for _, pid := range marked(mark) {
+			killed["pid "+strconv.Itoa(pid)] = true
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			running++
 		}
 		if running == 0 || time.Now().After(deadline) {
 			break
@@ -142,8 +153,44 @@ func Serve(in io.Reader, stderr io.Writer, runner string) int {
 		<-timer.C
 	}
 	if len(killed) > 0 {
-		fmt.Fprintf(stderr, "scenario: the runner (pid %s) ended without stopping its processes; killed process groups %s\n",
-			runner, strings.Join(killed, ", "))
+		var what []string
+		for k := range killed {
+			what = append(what, k)
+		}
+		sort.Strings(what)
+		fmt.Fprintf(stderr, "scenario: the runner (pid %s) ended without stopping its processes; killed %s\n",
+			runner, strings.Join(what, ", "))
 	}
 	return 0
+}
+
+// marked lists the live processes whose environment holds MarkVar=mark,
+// except scenario processes (this reaper; a --parallel child, which has a
+// reaper of its own and cleans up on its parent's death) and zombies.
+func marked(mark string) []int {
+	if mark == "" {
+		return nil
+	}
+	self, _ := os.Executable()
+	want := []byte("\x00" + MarkVar + "=" + mark + "\x00")
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err != nil || !bytes.Contains(append(append([]byte{0}, env...), 0), want) {
+			continue
+		}
+		if exe, err := os.Readlink("/proc/" + e.Name() + "/exe"); err == nil && exe == self {
+			continue
+		}
+		if stat, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err != nil || bytes.Contains(stat, []byte(") Z ")) {
+			continue
+		}
+		pids = append(pids, pid)
+	}
+	return pids
 }
