@@ -336,7 +336,9 @@ func (r *runnerUnderTest) waitProcess(t *testing.T, mark, s string) {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		for _, p := range liveMarked(mark) {
-			if strings.Contains(p, s) {
+			// The process itself, not the shell whose command line names it.
+			_, cmdline, _ := strings.Cut(p, " ")
+			if strings.Contains(cmdline, s) && !strings.HasPrefix(cmdline, "/bin/sh ") {
 				return
 			}
 		}
