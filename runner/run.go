@@ -249,6 +249,11 @@ func (x *execution) conclude(item *Item, err error, elapsed time.Duration, notes
 	ev.DurationMS = milliseconds(elapsed)
 	ev.Notes = notes
 	if err == nil {
+		// A log that could not be written (a full disk) fails the step
+		// during which it happened: the run's evidence is incomplete.
+		err = x.sess.logFailures()
+	}
+	if err == nil {
 		ev.Outcome = OutcomePassed
 		x.emit(Event{Event: "step-end", Step: ev})
 		return false

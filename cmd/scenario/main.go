@@ -208,7 +208,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	scenarios, ok := loadAll(files, stderr)
 	for _, sc := range scenarios {
-		fmt.Fprintf(stdout, "ok  %s (%s, %d steps)\n", sc.File, sc.Name, len(sc.Items))
+		fmt.Fprintf(stdout, "ok  %s (%s, %d steps)\n", runner.EscapeLine(sc.File), runner.EscapeLine(sc.Name), len(sc.Items))
 	}
 	if !ok {
 		return exitInvalid
