@@ -251,3 +251,44 @@ func TestControlCharactersCannotForgeTheReport(t *testing.T) {
 		}
 	}
 }
+
+// What an exec step leaves running in the background goes when its
+// command returns: the step kills its process group. The step does not
+// wait for the background child either.
+func TestExecLeavesNothingInTheBackground(t *testing.T) {
+	file := writeScenario(t, t.TempDir(), "bg.yaml", "name: bg\nsteps:\n  - exec: {command: \"sleep 39.9 & echo started\", stdout: \"^started\"}\n")
+	r := scenario(t, "run", file)
+	r.mustExit(t, 0)
+	if r.elapsed > 5*time.Second {
+		t.Errorf("the step waited for its background child: %s", r.elapsed)
+	}
+	for _, p := range liveMarked(runMarker) {
+		if strings.Contains(p, "sleep 39.9") {
+			t.Errorf("left running: %s", p)
+		}
+	}
+}
+
+// The JUnit file is written whole as each scenario ends, so a run killed
+// in the middle of its second scenario leaves a valid report of the first.
+func TestJUnitSurvivesAKilledRun(t *testing.T) {
+	dir := t.TempDir()
+	first := writeScenario(t, dir, "a.yaml", "name: first\nsteps:\n  - exec: {command: \"true\"}\n")
+	second := writeScenario(t, dir, "b.yaml", "name: second\nsteps:\n  - exec: {command: \"sleep 41.1\"}\n")
+	report := filepath.Join(dir, "junit.xml")
+	cmd := exec.Command(scenarioBin, "run", "--json", "--logs", t.TempDir(), "--junit", report, first, second)
+	run := startRunner(t, cmd)
+	run.waitLine(t, `"event":"step-start"`, `"scenario":"second"`)
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	run.wait(t, 10*time.Second)
+	suites, err := junit.IngestFile(report)
+	if err != nil || len(suites) != 1 || suites[0].Name != "first" || suites[0].Totals.Passed != 1 {
+		data, _ := os.ReadFile(report)
+		t.Fatalf("%v %+v\n%s", err, suites, data)
+	}
+	if matches, _ := filepath.Glob(filepath.Join(dir, ".junit.xml.tmp*")); len(matches) > 0 {
+		t.Errorf("temporary files left: %v", matches)
+	}
+}
