@@ -33,6 +33,31 @@ func TestMain(m *testing.M) {
 	os.Exit(setup(m))
 }
 
+// runMarker is set in this process's environment, which every process a
+// test starts inherits (runners, consul, socat, what they fork), so that
+// leftovers counts this suite's processes only, not those of other suites
+// running on the same machine.
+var runMarker = fmt.Sprintf("SCENARIO_E2E_RUN=%d-%d", os.Getpid(), time.Now().UnixNano())
+
+func init() {
+	name, value, _ := strings.Cut(runMarker, "=")
+	os.Setenv(name, value)
+}
+
+// startedHere reports whether process pid carries this suite's marker.
+func startedHere(pid string) bool {
+	env, err := os.ReadFile(filepath.Join("/proc", pid, "environ"))
+	if err != nil {
+		return false
+	}
+	for _, kv := range bytes.Split(env, []byte{0}) {
+		if string(kv) == runMarker {
+			return true
+		}
+	}
+	return false
+}
+
 func setup(m *testing.M) int {
 	var err error
 	if repoRoot, err = filepath.Abs(".."); err != nil {
@@ -126,7 +151,7 @@ func leftovers() []string {
 			continue
 		}
 		stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if strings.Contains(string(stat), ") Z ") {
+		if strings.Contains(string(stat), ") Z ") || !startedHere(e.Name()) {
 			continue // a zombie holds no port and is being reaped
 		}
 		cmdline := strings.ReplaceAll(strings.TrimRight(string(raw), "\x00"), "\x00", " ")

@@ -9,9 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime/debug"
-	"strings"
 	"syscall"
 	"time"
 
@@ -92,7 +90,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 		opts.Observer.Observe(red.event(e))
 	}
 	start := time.Now()
-	res = Result{Scenario: sc, LogsDir: filepath.Join(opts.LogsDir, Slug(sc.Name))}
+	res = Result{Scenario: sc, LogsDir: LogFolder(opts.LogsDir, sc.Name)}
 	emit(Event{Event: "scenario-start", Description: sc.Description, Steps: len(sc.Items)})
 	defer func() {
 		res.Duration = time.Since(start)
@@ -114,12 +112,8 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 		emit(end)
 	}()
 
-	if err := os.RemoveAll(res.LogsDir); err != nil {
-		res.Outcome, res.Err = Failed, fmt.Errorf("cannot clear the log folder: %w", err)
-		return res
-	}
-	if err := os.MkdirAll(res.LogsDir, 0o755); err != nil {
-		res.Outcome, res.Err = Failed, fmt.Errorf("cannot create the log folder: %w", err)
+	if err := prepareLogFolder(res.LogsDir); err != nil {
+		res.Outcome, res.Err = Failed, err
 		return res
 	}
 	sess := &session{redactor: red, logsDir: res.LogsDir, consulBin: opts.Consul, consulErr: opts.ConsulErr, grace: opts.Grace, force: opts.Force}
@@ -127,6 +121,11 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 		cleanupStart := time.Now()
 		if stopped := sess.closeAll(); len(stopped) > 0 {
 			emit(Event{Event: "cleanup", Stopped: stopped, DurationMS: milliseconds(time.Since(cleanupStart))})
+		}
+		// A run whose evidence was lost (a full disk) does not pass; once
+		// every process is stopped, all they wrote has been copied.
+		if err := sess.logFailures(); err != nil && res.Outcome == Passed {
+			res.Outcome, res.Err = Failed, err
 		}
 	}()
 
@@ -263,6 +262,11 @@ func (x *execution) conclude(item *Item, err error, elapsed time.Duration, notes
 	ev.DurationMS = milliseconds(elapsed)
 	ev.Notes = notes
 	if err == nil {
+		// A log that could not be written (a full disk) fails the step
+		// during which it happened: the run's evidence is incomplete.
+		err = x.sess.logFailures()
+	}
+	if err == nil {
 		ev.Outcome = OutcomePassed
 		x.emit(Event{Event: "step-end", Step: ev})
 		return false
@@ -373,17 +377,6 @@ func runRecovered(fn func() error) (err error) {
 		}
 	}()
 	return fn()
-}
-
-var unsafeSlug = regexp.MustCompile(`[^A-Za-z0-9._]+`)
-
-// Slug makes a scenario name usable as a folder name.
-func Slug(name string) string {
-	s := strings.Trim(unsafeSlug.ReplaceAllString(name, "-"), "-.")
-	if s == "" {
-		return "scenario"
-	}
-	return s
 }
 
 // FindConsul finds the consul binary: the flag, then $CONSUL, then

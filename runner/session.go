@@ -94,7 +94,7 @@ func (s *session) Start(name string, argv []string) (*proc.Process, error) {
 	header := s.redactor.redact(fmt.Sprintf("# scenario: %s started %s: %s\n", name, time.Now().Format(time.RFC3339Nano), command))
 	// Appended, not truncated: a process restarted under the same name
 	// keeps the evidence of its first life.
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, proc.LogMode)
 	if err != nil {
 		return nil, err
 	}
