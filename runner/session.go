@@ -121,8 +121,9 @@ func (s *session) watch(p *proc.Process) {
 	s.mu.Lock()
 	expected := s.closing || s.stopping[p]
 	s.mu.Unlock()
-	if !expected && s.died != nil {
-		s.died(&DiedError{ExitError: p.Alive().(*proc.ExitError), Tail: proc.Tail(p.LogPath, tailLines)})
+	var exit *proc.ExitError
+	if !expected && s.died != nil && errors.As(p.Alive(), &exit) {
+		s.died(&DiedError{ExitError: exit, Tail: proc.Tail(p.LogPath, tailLines)})
 	}
 }
 
