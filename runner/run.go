@@ -122,7 +122,8 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 		res.Outcome, res.Err = Failed, fmt.Errorf("cannot create the log folder: %w", err)
 		return res
 	}
-	sess := &session{redactor: red, logsDir: res.LogsDir, consulBin: opts.Consul, consulErr: opts.ConsulErr, grace: opts.Grace, force: opts.Force}
+	sess := &session{redactor: red, logsDir: res.LogsDir, consulBin: opts.Consul, consulErr: opts.ConsulErr, grace: opts.Grace, force: opts.Force,
+		workDir: filepath.Dir(sc.File)}
 	defer func() {
 		cleanupStart := time.Now()
 		if stopped := sess.closeAll(); len(stopped) > 0 {
