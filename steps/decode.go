@@ -49,6 +49,10 @@ type Decoder struct {
 	warnings  []error
 	defined   map[string]map[string]Pos // kind -> name -> where it was defined
 	instances map[string]Instance       // service ID -> the instance registered under it
+	// agents counts start-agent steps so far; lastAgentDev says whether
+	// the latest was a dev agent (which keeps nothing across a restart).
+	agents       int
+	lastAgentDev bool
 	lastConn  string
 	step      int
 }

@@ -34,6 +34,7 @@ func cmdList(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "scenario list:", err)
 		return exitInvalid
 	}
+	useConsulJudge("")
 	scenarios, ok := loadAll(files, stderr)
 	if !ok {
 		return exitInvalid

@@ -127,6 +127,14 @@ func expand(paths []string) ([]string, error) {
 	return files, nil
 }
 
+// useConsulJudge lets Consul itself judge service definitions while files
+// load (`consul validate`), when a consul binary can be found.
+func useConsulJudge(flag string) {
+	if bin, err := runner.FindConsul(flag); err == nil {
+		steps.ConsulJudge = bin
+	}
+}
+
 // loadAll validates every file and prints every problem (and warning)
 // before anything starts.
 func loadAll(files []string, stderr io.Writer) ([]*runner.Scenario, bool) {
@@ -163,6 +171,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "scenario validate:", err)
 		return exitInvalid
 	}
+	useConsulJudge("")
 	scenarios, ok := loadAll(files, stderr)
 	for _, sc := range scenarios {
 		fmt.Fprintf(stdout, "ok  %s (%s, %d steps)\n", sc.File, sc.Name, len(sc.Items))

@@ -89,6 +89,7 @@ func runOrUp(verb string, args []string, stdout, stderr io.Writer) int {
 			return exitPassed
 		}
 	}
+	useConsulJudge(f.consul)
 	scenarios, ok := loadAll(files, stderr)
 	if !ok {
 		return exitInvalid
