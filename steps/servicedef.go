@@ -125,7 +125,7 @@ func ParseServiceFile(path string, data []byte, format string, agentConfig bool)
 		return nil, errAt(1, 1, "unknown format %q", format)
 	}
 	if err != nil {
-		line, col, msg := syntaxPosition(err)
+		line, col, msg := syntaxPosition(err, data)
 		return nil, errAt(line, col, "invalid %s: %s", strings.ToUpper(format), msg)
 	}
 	f.positions = indexPositions(tree, data)
@@ -205,14 +205,18 @@ var quotedKey = regexp.MustCompile(`^'([^']*)' (.*)$`)
 
 var posPrefix = regexp.MustCompile(`^(?:At )?(?:[^:\s]*:)?(\d+):(\d+): (.*)$`)
 
-func syntaxPosition(err error) (line, col int, msg string) {
+func syntaxPosition(err error, data []byte) (line, col int, msg string) {
 	var pe *hclparser.PosError
 	if errors.As(err, &pe) {
 		return pe.Pos.Line, pe.Pos.Column, pe.Err.Error()
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return 1, 1, se.Error()
+		// The offending byte is the last one read.
+		off := min(max(int(se.Offset)-1, 0), len(data))
+		line = 1 + strings.Count(string(data[:off]), "\n")
+		col = off - strings.LastIndexByte(string(data[:off]), '\n')
+		return line, col, se.Error()
 	}
 	msg = err.Error()
 	if m := posPrefix.FindStringSubmatch(msg); m != nil {

@@ -49,7 +49,7 @@ func decodeStartAgent(d *Decoder, v *yaml.Node) Step {
 	s.begin(d, v)
 	if f.Has("config-dir") {
 		s.configDir = d.Path(f.Node("config-dir"), "start-agent.config-dir", true)
-		if s.configDir != "" {
+		if st, err := os.Stat(s.configDir); err == nil && st.IsDir() {
 			s.loadConfigDir(d, f.Node("config-dir"))
 		}
 	}
