@@ -53,8 +53,8 @@ type Decoder struct {
 	// the latest was a dev agent (which keeps nothing across a restart).
 	agents       int
 	lastAgentDev bool
-	lastConn  string
-	step      int
+	lastConn     string
+	step         int
 }
 
 // Names of things that steps define and refer to, for Define and Use.
