@@ -71,6 +71,8 @@ func runConsulValidate(bin string, paths []string) error {
 	msg := strings.TrimSpace(string(out))
 	msg = strings.TrimPrefix(msg, "Config validation failed: ")
 	msg = strings.ReplaceAll(msg, base, "(scratch config)")
+	// One line: Consul lists several problems as "\n\t* ...".
+	msg = strings.Join(strings.Fields(msg), " ")
 	if msg == "" {
 		msg = "consul validate failed without a message"
 	}
