@@ -61,7 +61,12 @@ Flags of run and up:
   --no-color        plain output (also when NO_COLOR is set or not a terminal)
   --json            print a stream of JSON events instead of the report
   --junit FILE      also write a JUnit XML report to FILE
+Flags of up only:
+  --keep-on-failure when a step fails, keep everything up as it was until
+                    Ctrl-C, to inspect the mesh (exit 1 after cleanup)
 Flags of run only:
+  --skip-invalid    run the valid scenarios even when other files are invalid
+                    (which are reported, and recorded in --junit; exit 2)
   --shard I/N       run only the I-th of N disjoint shards of the scenarios
   --parallel N      run up to N scenarios at once, each in its own network
                     namespace (needs root; otherwise runs them one by one)
@@ -135,16 +140,23 @@ func useConsulJudge(flag string) {
 	}
 }
 
+// invalidFile is a file that failed validation, and why.
+type invalidFile struct {
+	file string
+	err  error
+}
+
 // loadAll validates every file and prints every problem (and warning)
-// before anything starts.
-func loadAll(files []string, stderr io.Writer) ([]*runner.Scenario, bool) {
+// before anything starts; an invalid file does not stop the others from
+// being read.
+func loadAll(files []string, stderr io.Writer) ([]*runner.Scenario, []invalidFile) {
 	var scenarios []*runner.Scenario
-	ok := true
+	var invalid []invalidFile
 	for _, f := range files {
 		sc, err := runner.Load(f)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
-			ok = false
+			invalid = append(invalid, invalidFile{f, err})
 			continue
 		}
 		for _, w := range sc.Warnings {
@@ -152,7 +164,7 @@ func loadAll(files []string, stderr io.Writer) ([]*runner.Scenario, bool) {
 		}
 		scenarios = append(scenarios, sc)
 	}
-	return scenarios, ok
+	return scenarios, invalid
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
@@ -172,11 +184,12 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		return exitInvalid
 	}
 	useConsulJudge("")
-	scenarios, ok := loadAll(files, stderr)
+	scenarios, invalid := loadAll(files, stderr)
 	for _, sc := range scenarios {
 		fmt.Fprintf(stdout, "ok  %s (%s, %d steps)\n", sc.File, sc.Name, len(sc.Items))
 	}
-	if !ok {
+	if len(invalid) > 0 {
+		fmt.Fprintf(stderr, "%d of %d files are invalid\n", len(invalid), len(files))
 		return exitInvalid
 	}
 	return exitPassed
