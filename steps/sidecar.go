@@ -255,11 +255,23 @@ func bindHost(addr string) string {
 // not passing, with its output: the alias check only says it follows.
 func passing(client *api.Client, service, id, parentID string) wait.Condition {
 	var index uint64
+	var last error // what the catalog last said, kept when a wait is cut short
+	var lastStatus string
 	return wait.Func(fmt.Sprintf("%s to be passing in the health catalog", id), func(ctx context.Context) error {
 		q := (&api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Second}).WithContext(ctx)
 		entries, meta, err := client.Health().Service(service, "", false, q)
 		if err != nil {
-			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				if lastStatus != "" {
+					// Check outputs change without a catalog change: the
+					// agent's latest say why.
+					fresh, cancel := context.WithTimeout(context.Background(), time.Second)
+					defer cancel()
+					return fmt.Errorf("health is %s%s", lastStatus, failingChecks(fresh, client, id, parentID))
+				}
+				if last != nil {
+					return last
+				}
 				return errors.New("not passing yet")
 			}
 			return err
@@ -270,11 +282,15 @@ func passing(client *api.Client, service, id, parentID string) wait.Condition {
 				continue
 			}
 			if st := e.Checks.AggregatedStatus(); st != api.HealthPassing {
-				return fmt.Errorf("health is %s%s", st, failingChecks(ctx, client, id, parentID))
+				lastStatus = st
+				last = fmt.Errorf("health is %s%s", st, failingChecks(ctx, client, id, parentID))
+				return last
 			}
+			lastStatus = ""
 			return nil
 		}
-		return errors.New("not in the catalog yet")
+		lastStatus, last = "", errors.New("not in the catalog yet")
+		return last
 	})
 }
 
