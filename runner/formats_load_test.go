@@ -42,6 +42,8 @@ func TestServicesKnownFromEveryForm(t *testing.T) {
 			[]string{`4:16: no earlier step registered upstream "a-2/x"`}},
 		{"a typo for SERVICE/UPSTREAM", "  - register: " + consulD + "/web.json\n  - send: {to: \"web:socat\", data: x}\n",
 			[]string{`4:16: send.to: "web:socat" is not host:port: the port "socat" is not a number from 1 to 65535 (did you mean web/socat`}},
+		{"inline error at its YAML key", "  - register: {service: {name: x, checks: [{id: a, ttl: 1s}, {id: b, tll: 1s}]}}\n",
+			[]string{"3:70: register: invalid config key service.checks[1].tll"}},
 		{"merge keys in items and values", "  - {<<: {timeout: 5s}, register: " + consulD + "/web.json}\n  - run: {<<: {command: 'true'}, name: x}\n", nil},
 	}
 	for _, c := range cases {

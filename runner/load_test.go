@@ -184,7 +184,7 @@ func TestInvalidScenarios(t *testing.T) {
 		{"register bad json", "steps:\n  - start-agent: {}\n  - register: broken.json\n", []string{"3:15: register: " + dir + "/broken.json:2:3: invalid JSON: invalid character '}'"}},
 		{"register file and service", "steps:\n  - start-agent: {}\n  - register: {file: web.json, service: {name: x}}\n", []string{"3:15: register needs exactly one of file"}},
 		{"register inline no name", "steps:\n  - start-agent: {}\n  - register: {service: {port: 1}}\n", []string{`3:25: register: service has no name`}},
-		{"register inline wrong type", "steps:\n  - start-agent: {}\n  - register: {service: {name: x, port: eighty}}\n", []string{"3:25: register: "}},
+		{"register inline wrong type", "steps:\n  - start-agent: {}\n  - register: {service: {name: x, port: eighty}}\n", []string{"3:35: register: service.port: expected type 'int'"}},
 
 		{"run missing command", "steps:\n  - run: {name: x}\n", []string{`2:10: run: missing required key "command"`}},
 		{"run missing name", "steps:\n  - run: {command: x}\n", []string{`2:10: run: missing required key "name"`}},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -99,7 +100,11 @@ func decodeRegister(d *Decoder, v *yaml.Node) Step {
 		err = judgeServiceFile(file)
 	}
 	if err != nil {
-		reportDefinitionErrors(d, errAt, "register", err)
+		if source == "inline" {
+			reportInlineErrors(d, errAt, err)
+		} else {
+			reportDefinitionErrors(d, errAt, "register", err)
+		}
 		return nil
 	}
 	for _, def := range file.Services {
@@ -120,6 +125,62 @@ func reportDefinitionErrors(d *Decoder, at *yaml.Node, what string, err error) {
 	for _, e := range errs {
 		d.Errorf(at, "%s: %v", what, e)
 	}
+}
+
+// reportInlineErrors reports problems of an inline definition at the YAML
+// key they are about.
+func reportInlineErrors(d *Decoder, root *yaml.Node, err error) {
+	var joined interface{ Unwrap() []error }
+	errs := []error{err}
+	if errors.As(err, &joined) {
+		errs = joined.Unwrap()
+	}
+	for _, e := range errs {
+		at := root
+		var de *DefinitionError
+		if errors.As(e, &de) && de.Key != "" {
+			at = yamlNodeAt(root, de.Key)
+		}
+		d.Errorf(at, "register: %v", e)
+	}
+}
+
+// yamlNodeAt finds the node a key path ("service.checks[1].tll") names
+// under root, the value of the path's first key; the deepest one found.
+func yamlNodeAt(root *yaml.Node, path string) *yaml.Node {
+	segs := strings.Split(strings.NewReplacer("[", ".", "]", "").Replace(normalizeKeyPath(path)), ".")
+	node := resolve(root)
+	for i, seg := range segs {
+		if i == 0 {
+			continue // the root itself: service or services
+		}
+		switch node.Kind {
+		case yaml.MappingNode:
+			var next *yaml.Node
+			for _, kv := range MappingPairs(node) {
+				if strings.EqualFold(kv[0].Value, seg) {
+					next = kv[1]
+					if i == len(segs)-1 {
+						next = kv[0] // point at the key itself
+					}
+					break
+				}
+			}
+			if next == nil {
+				return node
+			}
+			node = resolve(next)
+		case yaml.SequenceNode:
+			n, err := strconv.Atoi(seg)
+			if err != nil || n < 0 || n >= len(node.Content) {
+				return node
+			}
+			node = resolve(node.Content[n])
+		default:
+			return node
+		}
+	}
+	return node
 }
 
 // warnDefaultSidecarChecks warns when a sidecar keeps Consul's default

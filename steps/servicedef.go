@@ -77,6 +77,7 @@ type DefinitionError struct {
 	File      string
 	Line, Col int
 	Msg       string
+	Key       string // the key path it is about, as Consul spells it, when known
 }
 
 func (e *DefinitionError) Error() string {
@@ -152,7 +153,7 @@ func ParseServiceFile(path string, data []byte, format string, agentConfig bool)
 				key, msg = m[1], m[2]
 			}
 			line, col := f.position(key)
-			errs = append(errs, errAt(line, col, "%s: %s", key, msg))
+			errs = append(errs, keyed(errAt(line, col, "%s: %s", key, msg), key))
 		}
 	}
 	sort.Strings(md.Unused)
@@ -163,12 +164,12 @@ func ParseServiceFile(path string, data []byte, format string, agentConfig bool)
 				continue // agent configuration: Consul judges it
 			}
 			line, col := f.position(k)
-			errs = append(errs, errAt(line, col, "%q is not part of a service definition (a definition file holds service or services; agent configuration belongs in start-agent's config-dir)", k))
+			errs = append(errs, keyed(errAt(line, col, "%q is not part of a service definition (a definition file holds service or services; agent configuration belongs in start-agent's config-dir)", k), k))
 			continue
 		}
 		_ = top
 		line, col := f.position(k)
-		errs = append(errs, errAt(line, col, "invalid config key %s (Consul does not know it)", k))
+		errs = append(errs, keyed(errAt(line, col, "invalid config key %s (Consul does not know it)", k), k))
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -187,7 +188,7 @@ func ParseServiceFile(path string, data []byte, format string, agentConfig bool)
 	for i, s := range defs {
 		line, col := f.position(paths[i])
 		if s.Name == nil || *s.Name == "" {
-			return nil, errAt(line, col, "%s has no name", paths[i])
+			return nil, keyed(errAt(line, col, "%s has no name", paths[i]), paths[i])
 		}
 		f.Services = append(f.Services, ServiceDef{Reg: serviceToAPI(s), Token: deref(s.Token), Line: line, Col: col})
 	}
@@ -199,6 +200,13 @@ func ParseServiceFile(path string, data []byte, format string, agentConfig bool)
 		ids[s.ID()] = i
 	}
 	return f, nil
+}
+
+func keyed(err error, key string) error {
+	if de, ok := err.(*DefinitionError); ok {
+		de.Key = key
+	}
+	return err
 }
 
 var quotedKey = regexp.MustCompile(`^'([^']*)' (.*)$`)

@@ -189,7 +189,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "ok  %s (%s, %d steps)\n", sc.File, sc.Name, len(sc.Items))
 	}
 	if len(invalid) > 0 {
-		fmt.Fprintf(stderr, "%d of %d files are invalid\n", len(invalid), len(files))
+		if len(files) > 1 {
+			fmt.Fprintf(stderr, "%d of %d files are invalid\n", len(invalid), len(files))
+		}
 		return exitInvalid
 	}
 	return exitPassed
