@@ -11,7 +11,7 @@ SOAK ?= 30
 PAIRS ?= 7
 DEMO_RUNS ?= 5
 
-.PHONY: setup deps demo test-service-mesh test unit vet fuzz soak bench clean
+.PHONY: setup deps demo test-service-mesh start test unit vet fuzz soak bench clean
 
 setup: deps bin/consul bin/scenario
 
@@ -54,6 +54,11 @@ demo: setup
 
 # The demo's name for the same thing.
 test-service-mesh: demo
+
+# The demo's mesh up with the Consul UI (http://127.0.0.1:8500/ui/) until
+# Ctrl-C, then everything cleaned up; a failed step keeps it up to inspect.
+start: setup
+	bin/scenario up --keep-on-failure scenarios/basic.yaml
 
 vet:
 	$(GO) vet ./...

@@ -299,7 +299,7 @@ func TestInvalidFileStartsNothing(t *testing.T) {
 	}
 	v := scenario(t, "validate", "testdata/e2e/invalid.yaml", "scenarios/basic.yaml")
 	v.mustExit(t, 2)
-	if !strings.Contains(v.stdout, "ok  scenarios/basic.yaml") || strings.Count(v.stderr, "\n") != 4 {
+	if !strings.Contains(v.stdout, "ok  scenarios/basic.yaml") || strings.Count(v.stderr, "\n") != 5 || !strings.Contains(v.stderr, "1 of 2 files are invalid") {
 		t.Errorf("validate output:\n%s\n%s", v.stdout, v.stderr)
 	}
 }

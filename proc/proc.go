@@ -24,6 +24,7 @@ type Spec struct {
 	Name    string   // how the scenario refers to it: "agent", "socat", "sidecar/web"
 	Argv    []string // executed directly
 	Dir     string   // working directory; empty for the caller's
+	Env     []string // the environment; nil for the caller's
 	LogPath string   // stdout and stderr go here
 }
 
@@ -58,6 +59,7 @@ func Start(spec Spec) (*Process, error) {
 	}
 	cmd := exec.Command(spec.Argv[0], spec.Argv[1:]...)
 	cmd.Dir = spec.Dir
+	cmd.Env = spec.Env
 	cmd.Stdout = w
 	cmd.Stderr = w
 	// Setpgid: a terminal's Ctrl-C must reach the runner only, which then

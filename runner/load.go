@@ -115,9 +115,9 @@ func withoutExtensions(root *yaml.Node) *yaml.Node {
 	}
 	kept := *root
 	kept.Content = nil
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		if !strings.HasPrefix(root.Content[i].Value, "x-") {
-			kept.Content = append(kept.Content, root.Content[i], root.Content[i+1])
+	for _, kv := range steps.MappingPairs(root) {
+		if !strings.HasPrefix(kv[0].Value, "x-") {
+			kept.Content = append(kept.Content, kv[0], kv[1])
 		}
 	}
 	return &kept
@@ -232,8 +232,8 @@ func decodeItems(d *steps.Decoder, n *yaml.Node) []Item {
 		var extra []*yaml.Node
 		unknown := false
 		common := map[string]*yaml.Node{}
-		for j := 0; j+1 < len(itemNode.Content); j += 2 {
-			k, v := itemNode.Content[j], itemNode.Content[j+1]
+		for _, kv := range steps.MappingPairs(itemNode) {
+			k, v := kv[0], kv[1]
 			switch {
 			case slices.Contains(commonKeys, k.Value):
 				if _, dup := common[k.Value]; dup {

@@ -33,6 +33,10 @@ type Options struct {
 	// with the agent's HTTP address; it returns when the run should end
 	// (`scenario up` waits for Ctrl-C there).
 	Hold func(ctx context.Context, agentAddr string)
+	// HoldFailed, when set, is called instead of cleaning up at once when a
+	// step has failed (`scenario up --keep-on-failure`), so that the mesh
+	// can be inspected as the failure left it.
+	HoldFailed func(ctx context.Context, agentAddr string)
 }
 
 // Outcome of a scenario run.
@@ -116,7 +120,8 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 		res.Outcome, res.Err = Failed, err
 		return res
 	}
-	sess := &session{redactor: red, logsDir: res.LogsDir, consulBin: opts.Consul, consulErr: opts.ConsulErr, grace: opts.Grace, force: opts.Force}
+	sess := &session{redactor: red, logsDir: res.LogsDir, consulBin: opts.Consul, consulErr: opts.ConsulErr, grace: opts.Grace, force: opts.Force,
+		workDir: filepath.Dir(sc.File)}
 	defer func() {
 		cleanupStart := time.Now()
 		if stopped := sess.closeAll(); len(stopped) > 0 {
@@ -139,6 +144,9 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 	sess.died = died
 	x := &execution{ctx: ctx, sc: sc, sess: sess, emit: emit, res: &res}
 	if !x.runSteps() {
+		if opts.HoldFailed != nil && res.Outcome == Failed && outer.Err() == nil {
+			opts.HoldFailed(outer, sess.AgentAddress())
+		}
 		return res
 	}
 	if opts.Hold != nil {

@@ -21,6 +21,7 @@ import (
 type session struct {
 	redactor  *redactor
 	logsDir   string
+	workDir   string // user commands run here: the scenario file's folder
 	consulBin string
 	consulErr error
 	grace     time.Duration
@@ -55,7 +56,39 @@ func (s *session) SetAgent(p *proc.Process, cfg *api.Config) {
 	client, _ := api.NewClient(cfg)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.agent, s.agentCfg, s.client = p, cfg, client
+	// A new agent after `stop: agent` is usable again.
+	s.agent, s.agentCfg, s.client, s.agentGone = p, cfg, client, ""
+}
+
+func (s *session) RunDir() string {
+	dir, err := filepath.Abs(s.logsDir)
+	if err != nil {
+		return s.logsDir
+	}
+	return dir
+}
+
+func (s *session) CommandEnv() (string, []string) {
+	env := os.Environ()
+	set := func(key, value string) {
+		for i, kv := range env {
+			if strings.HasPrefix(kv, key+"=") {
+				env[i] = key + "=" + value
+				return
+			}
+		}
+		env = append(env, key+"="+value)
+	}
+	if addr := s.AgentAddress(); addr != "" {
+		set("CONSUL_HTTP_ADDR", addr)
+	}
+	if s.consulBin != "" {
+		bin, err := filepath.Abs(s.consulBin)
+		if err == nil {
+			set("PATH", filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+		}
+	}
+	return s.workDir, env
 }
 
 func (s *session) AgentAddress() string {
@@ -103,7 +136,12 @@ func (s *session) Start(name string, argv []string) (*proc.Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := proc.Start(proc.Spec{Name: name, Argv: argv, LogPath: path})
+	spec := proc.Spec{Name: name, Argv: argv, LogPath: path}
+	if name != steps.AgentName && !strings.HasPrefix(name, "sidecar/") {
+		// A user command (run): it gets the mesh, beside the scenario.
+		spec.Dir, spec.Env = s.CommandEnv()
+	}
+	p, err := proc.Start(spec)
 	if err != nil {
 		return nil, err
 	}

@@ -45,11 +45,16 @@ type Decoder struct {
 	// which the mesh is only eventually consistent.
 	IntentionChanged bool
 
-	errs     []error
-	warnings []error
-	defined  map[string]map[string]Pos // kind -> name -> where it was defined
-	lastConn string
-	step     int
+	errs      []error
+	warnings  []error
+	defined   map[string]map[string]Pos // kind -> name -> where it was defined
+	instances map[string]Instance       // service ID -> the instance registered under it
+	// agents counts start-agent steps so far; lastAgentDev says whether
+	// the latest was a dev agent (which keeps nothing across a restart).
+	agents       int
+	lastAgentDev bool
+	lastConn     string
+	step         int
 }
 
 // Names of things that steps define and refer to, for Define and Use.
@@ -66,10 +71,69 @@ const AgentName = "agent"
 // NewDecoder makes a decoder for the scenario file at path.
 func NewDecoder(path string) *Decoder {
 	return &Decoder{
-		File:     path,
-		Dir:      filepath.Dir(path),
-		LookPath: exec.LookPath,
-		defined:  map[string]map[string]Pos{},
+		File:      path,
+		Dir:       filepath.Dir(path),
+		LookPath:  exec.LookPath,
+		defined:   map[string]map[string]Pos{},
+		instances: map[string]Instance{},
+	}
+}
+
+// Instance is a service instance that an earlier step registered, or that
+// the agent loaded from its config dir.
+type Instance struct {
+	ServiceDef
+	Pos Pos // the step that made it known
+}
+
+// AddInstance records a registered service instance: later steps may
+// refer to it by its ID or by its service name, and to its upstreams as
+// ID/UPSTREAM or NAME/UPSTREAM.
+func (d *Decoder) AddInstance(def ServiceDef, at *yaml.Node) {
+	id, name := def.ID(), def.Reg.Name
+	d.instances[id] = Instance{ServiceDef: def, Pos: d.Pos(at)}
+	for _, ref := range []string{name, id} {
+		d.Define(KindService, ref, at)
+		if def.HasSidecar() {
+			d.Define(KindSidecarRegistration, ref, at)
+		}
+		for _, u := range def.Upstreams() {
+			d.Define(KindUpstream, ref+"/"+u.DestinationName, at)
+		}
+	}
+}
+
+// Instances returns the instance whose service ID is ref, or else every
+// instance of the service named ref, by ID.
+func (d *Decoder) Instances(ref string) []Instance {
+	if in, ok := d.instances[ref]; ok {
+		return []Instance{in}
+	}
+	var out []Instance
+	for _, in := range d.instances {
+		if in.Reg.Name == ref {
+			out = append(out, in)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID() < out[j].ID() })
+	return out
+}
+
+// InstanceIDs lists the IDs of instances, for messages.
+func InstanceIDs(ins []Instance) string {
+	var ids []string
+	for _, in := range ins {
+		ids = append(ids, in.ID())
+	}
+	return strings.Join(ids, ", ")
+}
+
+// ForgetServices records that every registration is gone (a dev agent was
+// restarted: it keeps nothing).
+func (d *Decoder) ForgetServices() {
+	d.instances = map[string]Instance{}
+	for _, k := range []string{KindService, KindSidecarRegistration, KindUpstream} {
+		delete(d.defined, k)
 	}
 }
 
@@ -132,6 +196,13 @@ func (d *Decoder) Defined(kind, name string) bool {
 // Use reports an error at n unless an earlier step defined name.
 func (d *Decoder) Use(kind, name string, n *yaml.Node) bool {
 	if d.Defined(kind, name) {
+		if svc, up, ok := strings.Cut(name, "/"); ok && kind == KindUpstream {
+			if ins := d.Instances(svc); len(ins) > 1 {
+				d.Errorf(n, "%q is ambiguous: service %s has %d instances (IDs %s), each with its own upstream listener; name one by its ID, like %s/%s",
+					name, svc, len(ins), InstanceIDs(ins), ins[0].ID(), up)
+				return false
+			}
+		}
 		return true
 	}
 	var known []string
@@ -192,6 +263,48 @@ func resolve(n *yaml.Node) *yaml.Node {
 	return n
 }
 
+// MappingPairs returns n's key/value pairs with YAML merge keys applied:
+// `<<: *defaults` (or a list of aliases) brings in the keys of the merged
+// mappings that n does not set itself, as YAML 1.1 defines.
+func MappingPairs(n *yaml.Node) [][2]*yaml.Node {
+	return mappingPairs(resolve(n), 0)
+}
+
+func mappingPairs(n *yaml.Node, depth int) [][2]*yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode || depth > 16 {
+		return nil
+	}
+	var own, merged [][2]*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+			v = resolve(v)
+			sources := []*yaml.Node{v}
+			if v.Kind == yaml.SequenceNode {
+				sources = v.Content
+			}
+			for _, src := range sources {
+				merged = append(merged, mappingPairs(resolve(src), depth+1)...)
+			}
+			continue
+		}
+		own = append(own, [2]*yaml.Node{k, v})
+	}
+	seen := map[string]bool{}
+	for _, kv := range own {
+		seen[kv[0].Value] = true
+	}
+	out := own
+	for _, kv := range merged {
+		// Earlier merged mappings win over later ones; n's own keys over all.
+		if !seen[kv[0].Value] {
+			seen[kv[0].Value] = true
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
 // Fields is a mapping whose keys are checked against a known set.
 type Fields struct {
 	d         *Decoder
@@ -214,8 +327,8 @@ func (d *Decoder) Fields(n *yaml.Node, what string, known ...string) *Fields {
 		return f
 	}
 	f.OK = true
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
+	for _, kv := range MappingPairs(n) {
+		k, v := kv[0], kv[1]
 		key := k.Value
 		if k.Kind != yaml.ScalarNode {
 			d.Errorf(k, "%s: keys must be plain words", what)
@@ -405,12 +518,29 @@ func (d *Decoder) Address(n *yaml.Node, what string) string {
 	if !ok {
 		return ""
 	}
-	if _, port, err := net.SplitHostPort(s); err != nil || port == "" {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || port == "" {
 		d.Errorf(n, "%s: %q is not host:port (for example 127.0.0.1:8181)", what, s)
+		return ""
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		msg := fmt.Sprintf("%s: %q is not host:port: the port %q is not a number from 1 to 65535", what, s, port)
+		if d.Defined(KindService, host) {
+			msg += fmt.Sprintf(" (did you mean %s/%s, the upstream %s of %s?)", host, port, port, host)
+		}
+		d.Errorf(n, "%s", msg)
+		return ""
+	}
+	if host != "" && net.ParseIP(host) == nil && !validHostname(host) {
+		d.Errorf(n, "%s: %q is not host:port: %q is neither an IP address nor a host name", what, s, host)
 		return ""
 	}
 	return s
 }
+
+var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.?$`)
+
+func validHostname(h string) bool { return len(h) <= 253 && hostnameRE.MatchString(h) }
 
 // Regexp reads n as a regular expression.
 func (d *Decoder) Regexp(n *yaml.Node, what string) *regexp.Regexp {

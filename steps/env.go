@@ -21,6 +21,13 @@ type Env interface {
 	SetAgent(p *proc.Process, cfg *api.Config)
 	// AgentAddress is the agent's HTTP address (host:port).
 	AgentAddress() string
+	// RunDir is the run's log folder (absolute), where steps may keep
+	// state that must outlive a process, such as a non-dev agent's data.
+	RunDir() string
+	// CommandEnv is the working directory (the scenario file's folder) and
+	// the environment of user commands (run, exec): the caller's, with
+	// CONSUL_HTTP_ADDR of the scenario's agent and its consul first on PATH.
+	CommandEnv() (dir string, env []string)
 
 	// Start starts argv as the process called name, logged under the
 	// scenario's log folder.

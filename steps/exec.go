@@ -23,7 +23,7 @@ func init() {
 		Name:    "exec",
 		Summary: "runs a command to completion and checks its exit status and output (for example nc, as the demo did)",
 		Fields:  "{command, exit, stdout}: command as for run; exit the expected status (default 0); stdout a regular expression",
-		Example: `- exec: {command: "printf 'hi\n' | nc -w 2 127.0.0.1 9191", stdout: "^hi$"}`,
+		Example: `- exec: {command: "printf 'hi\n' | nc -w 2 127.0.0.1 9191", stdout: "^hi\n$"}`,
 		Timeout: 60 * time.Second,
 		Decode:  decodeExec,
 		Schema:  object(false, []string{"command"}, props{"command": command(), "exit": map[string]any{"type": "integer", "minimum": 0, "maximum": 255}, "stdout": str()}),
@@ -89,6 +89,7 @@ func (s *execStep) Run(ctx context.Context, env Env) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	// Pipes this step reads itself rather than through exec's copying,
 	// whose Wait would wait for every background child holding them.
+	cmd.Dir, cmd.Env = env.CommandEnv()
 	copied, err := startWithPipes(cmd, stdout, stderr)
 	if err != nil {
 		return fmt.Errorf("running %q: %w", s, err)

@@ -56,12 +56,12 @@ func (g *Graph) intention(source, destination, what string) {
 }
 
 func (r *register) Graph(g *Graph) {
-	s := g.service(r.svc.Name)
-	s.port, s.address = r.svc.Port, r.svc.Address
-	if r.svc.Connect != nil && r.svc.Connect.SidecarService != nil {
-		s.hasSidecar = true
-		if p := r.svc.Connect.SidecarService.Proxy; p != nil {
-			for _, u := range p.Upstreams {
+	for _, def := range r.file.Services {
+		s := g.service(def.Reg.Name)
+		s.port, s.address = def.Reg.Port, def.Reg.Address
+		if def.HasSidecar() {
+			s.hasSidecar = true
+			for _, u := range def.Upstreams() {
 				s.upstreams = append(s.upstreams, graphUpstream{u.DestinationName, fmt.Sprintf("%s:%d", bindHost(u.LocalBindAddress), u.LocalBindPort)})
 				g.service(u.DestinationName)
 			}

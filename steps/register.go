@@ -1,12 +1,12 @@
 package steps
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,12 +17,15 @@ import (
 func init() {
 	Register(Type{
 		Name:    "register",
-		Summary: "registers a service (and its connect.sidecar_service) with the agent, from a Consul service-definition JSON file or inline",
-		Fields:  "PATH, or {file: PATH}, or {service: {...}} in Consul's service-definition format",
+		Summary: "registers the services of a Consul service-definition file (JSON or HCL, `service` or `services`, read as the agent reads its config files and checked by `consul validate`) or of an inline definition, with their connect.sidecar_service",
+		Fields:  "PATH (.json or .hcl), or {file: PATH}, or {service: {...}} or {services: [...]} inline, in Consul's service-definition format",
 		Example: `- register: ../consul.d/socat.json`,
 		Timeout: 30 * time.Second,
 		Decode:  decodeRegister,
-		Schema:  oneOf(str(), object(false, []string{"file"}, props{"file": str()}), object(false, []string{"service"}, props{"service": object(true, []string{"name"}, nil)})),
+		Schema: oneOf(str(),
+			object(false, []string{"file"}, props{"file": str()}),
+			object(false, []string{"service"}, props{"service": object(true, nil, nil)}),
+			object(false, []string{"services"}, props{"services": map[string]any{"type": "array", "minItems": 1, "items": object(true, nil, nil)}})),
 	})
 }
 
@@ -31,7 +34,7 @@ const KindSidecarRegistration = "sidecar registration"
 
 type register struct {
 	source string // file path or "inline"
-	svc    *api.AgentServiceRegistration
+	file   *ServiceFile
 }
 
 func decodeRegister(d *Decoder, v *yaml.Node) Step {
@@ -40,31 +43,42 @@ func decodeRegister(d *Decoder, v *yaml.Node) Step {
 	var (
 		data   []byte
 		source string
+		format string
 		errAt  = v
 	)
 	if v.Kind == yaml.ScalarNode {
 		source = d.Path(v, "register", false)
 	} else {
-		f := d.Fields(v, "register", "file", "service")
+		f := d.Fields(v, "register", "file", "service", "services")
+		count := 0
+		for _, k := range []string{"file", "service", "services"} {
+			if f.Has(k) {
+				count++
+			}
+		}
 		switch {
 		case !f.OK:
 			return nil
-		case f.Has("file") == f.Has("service"):
-			d.Errorf(v, "register needs exactly one of file (a service-definition JSON file) or service (the definition inline)")
+		case count != 1:
+			d.Errorf(v, "register needs exactly one of file (a service-definition file), service (one definition inline) or services (a list of them)")
 			return nil
 		case f.Has("file"):
 			errAt = f.Node("file")
 			source = d.Path(errAt, "register.file", false)
 		default:
-			errAt = f.Node("service")
+			key := "service"
+			if f.Has("services") {
+				key = "services"
+			}
+			errAt = f.Node(key)
 			budget := maxInlineNodes
 			generic, err := yamlToGeneric(errAt, 0, &budget)
 			if err != nil {
-				d.Errorf(errAt, "register.service: %v", err)
+				d.Errorf(errAt, "register.%s: %v", key, err)
 				return nil
 			}
-			data, _ = json.Marshal(map[string]any{"service": generic})
-			source = "inline"
+			data, _ = json.Marshal(map[string]any{key: generic})
+			source, format = "inline", "json"
 		}
 	}
 	if source == "" {
@@ -72,38 +86,132 @@ func decodeRegister(d *Decoder, v *yaml.Node) Step {
 	}
 	if data == nil {
 		var err error
+		if format, err = DefinitionFormat(source); err != nil {
+			d.Errorf(errAt, "register: %v", err)
+			return nil
+		}
 		if data, err = os.ReadFile(source); err != nil {
 			d.Errorf(errAt, "register: %v", err)
 			return nil
 		}
 	}
-	svc, err := ParseServiceDefinition(data)
+	file, err := ParseServiceFile(source, data, format, false)
+	if err == nil {
+		err = judgeServiceFile(file)
+	}
 	if err != nil {
-		where := ""
-		var je *jsonError
-		if errors.As(err, &je) && source != "inline" {
-			where = fmt.Sprintf("%s:%d:%d: ", source, je.line, je.col)
+		if source == "inline" {
+			reportInlineErrors(d, errAt, err)
+		} else {
+			reportDefinitionErrors(d, errAt, "register", err)
 		}
-		d.Errorf(errAt, "register: %s%v", where, err)
 		return nil
 	}
-	d.Define(KindService, svc.Name, errAt)
-	if svc.Connect != nil && svc.Connect.SidecarService != nil {
-		d.Define(KindSidecarRegistration, svc.Name, errAt)
-		if p := svc.Connect.SidecarService.Proxy; p != nil {
-			for _, u := range p.Upstreams {
-				d.Define(KindUpstream, svc.Name+"/"+u.DestinationName, errAt)
+	for _, def := range file.Services {
+		d.AddInstance(def, errAt)
+		warnDefaultSidecarChecks(d, errAt, def)
+	}
+	return &register{source: source, file: file}
+}
+
+// reportDefinitionErrors reports each problem of a definition at the
+// step, each naming its own file:line:col.
+func reportDefinitionErrors(d *Decoder, at *yaml.Node, what string, err error) {
+	var joined interface{ Unwrap() []error }
+	errs := []error{err}
+	if errors.As(err, &joined) {
+		errs = joined.Unwrap()
+	}
+	for _, e := range errs {
+		d.Errorf(at, "%s: %v", what, e)
+	}
+}
+
+// reportInlineErrors reports problems of an inline definition at the YAML
+// key they are about.
+func reportInlineErrors(d *Decoder, root *yaml.Node, err error) {
+	var joined interface{ Unwrap() []error }
+	errs := []error{err}
+	if errors.As(err, &joined) {
+		errs = joined.Unwrap()
+	}
+	for _, e := range errs {
+		at := root
+		var de *DefinitionError
+		if errors.As(e, &de) && de.Key != "" {
+			at = yamlNodeAt(root, de.Key)
+		}
+		d.Errorf(at, "register: %v", e)
+	}
+}
+
+// yamlNodeAt finds the node a key path ("service.checks[1].tll") names
+// under root, the value of the path's first key; the deepest one found.
+func yamlNodeAt(root *yaml.Node, path string) *yaml.Node {
+	segs := strings.Split(strings.NewReplacer("[", ".", "]", "").Replace(normalizeKeyPath(path)), ".")
+	node := resolve(root)
+	for i, seg := range segs {
+		if i == 0 {
+			continue // the root itself: service or services
+		}
+		switch node.Kind {
+		case yaml.MappingNode:
+			var next *yaml.Node
+			for _, kv := range MappingPairs(node) {
+				if strings.EqualFold(kv[0].Value, seg) {
+					next = kv[1]
+					if i == len(segs)-1 {
+						next = kv[0] // point at the key itself
+					}
+					break
+				}
 			}
+			if next == nil {
+				return node
+			}
+			node = resolve(next)
+		case yaml.SequenceNode:
+			n, err := strconv.Atoi(seg)
+			if err != nil || n < 0 || n >= len(node.Content) {
+				return node
+			}
+			node = resolve(node.Content[n])
+		default:
+			return node
 		}
 	}
-	return &register{source: source, svc: svc}
+	return node
+}
+
+// warnDefaultSidecarChecks warns when a sidecar keeps Consul's default
+// checks: a TCP check every 10 s whose first run falls at a random moment
+// in that interval, so the sidecar may take up to ~10 s to be passing.
+func warnDefaultSidecarChecks(d *Decoder, at *yaml.Node, def ServiceDef) {
+	sc := def.sidecar()
+	if sc == nil || sc.Check != nil || len(sc.Checks) > 0 {
+		return
+	}
+	d.Warnf(at, "the sidecar of %s keeps Consul's default checks (a TCP check every 10s, first run at a random moment), so it may need up to ~10s to be passing; "+
+		"give sidecar_service one alias check instead: checks = [{name = \"follows %s\", alias_service = %q}]", def.ID(), def.ID(), def.ID())
 }
 
 func (r *register) String() string {
-	if r.source == "inline" {
-		return "service " + r.svc.Name
+	var names []string
+	for _, s := range r.file.Services {
+		label := s.Reg.Name
+		if s.ID() != s.Reg.Name {
+			label = fmt.Sprintf("%s (id %s)", s.Reg.Name, s.ID())
+		}
+		names = append(names, label)
 	}
-	return fmt.Sprintf("service %s from %s", r.svc.Name, r.source)
+	what := "service " + strings.Join(names, ", ")
+	if len(names) > 1 {
+		what = "services " + strings.Join(names, ", ")
+	}
+	if r.source == "inline" {
+		return what
+	}
+	return fmt.Sprintf("%s from %s", what, r.source)
 }
 
 func (r *register) Run(ctx context.Context, env Env) error {
@@ -111,121 +219,41 @@ func (r *register) Run(ctx context.Context, env Env) error {
 	if err != nil {
 		return err
 	}
-	opts := api.ServiceRegisterOpts{}.WithContext(ctx)
-	if err := client.Agent().ServiceRegisterOpts(r.svc, opts); err != nil {
-		return WithLogs(fmt.Errorf("registering %s: %w", r.svc.Name, err), AgentName)
+	for _, s := range r.file.Services {
+		var err error
+		if s.Token != "" {
+			// The definition's own token, as the agent uses for config files.
+			_, err = client.Raw().Write("/v1/agent/service/register", s.Reg, nil, (&api.WriteOptions{Token: s.Token}).WithContext(ctx))
+		} else {
+			err = client.Agent().ServiceRegisterOpts(s.Reg, api.ServiceRegisterOpts{}.WithContext(ctx))
+		}
+		if err != nil {
+			return WithLogs(fmt.Errorf("registering %s: %w", s.ID(), err), AgentName)
+		}
+	}
+	return confirmRegistered(ctx, client, r.file.Services)
+}
+
+// confirmRegistered checks that the agent holds each instance (and its
+// sidecar) under the ID the definition implies, so that later steps'
+// assumptions are the agent's truth.
+func confirmRegistered(ctx context.Context, client *api.Client, defs []ServiceDef) error {
+	services, err := client.Agent().ServicesWithFilterOpts("", (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return WithLogs(fmt.Errorf("listing the agent's services: %w", err), AgentName)
+	}
+	for _, s := range defs {
+		got, ok := services[s.ID()]
+		if !ok || got.Service != s.Reg.Name {
+			return WithLogs(fmt.Errorf("the agent does not list service %s (ID %s) after registering it", s.Reg.Name, s.ID()), AgentName)
+		}
+		if s.HasSidecar() {
+			if _, ok := services[s.SidecarID()]; !ok {
+				return WithLogs(fmt.Errorf("the agent does not list the sidecar %s of %s after registering it", s.SidecarID(), s.ID()), AgentName)
+			}
+		}
 	}
 	return nil
-}
-
-type jsonError struct {
-	line, col int
-	msg       string
-}
-
-func (e *jsonError) Error() string { return e.msg }
-
-// ParseServiceDefinition reads {"service": {...}} as Consul's agent config
-// files spell it (snake_case keys) into the API's registration type, and
-// refuses keys Consul would not know.
-func ParseServiceDefinition(data []byte) (*api.AgentServiceRegistration, error) {
-	var doc map[string]any
-	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, jsonPosError(data, err)
-	}
-	raw, ok := doc["service"]
-	if !ok || len(doc) != 1 {
-		return nil, &jsonError{1, 1, `a service definition is one object {"service": {...}}`}
-	}
-	translated, _ := json.Marshal(canonicalKeys(raw, ""))
-	dec := json.NewDecoder(bytes.NewReader(translated))
-	dec.DisallowUnknownFields()
-	var svc api.AgentServiceRegistration
-	if err := dec.Decode(&svc); err != nil {
-		msg := strings.TrimPrefix(err.Error(), "json: ")
-		line, col := 1, 1
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			// Offsets point into the translated text; find the key instead.
-			path := strings.Split(te.Field, ".")
-			line, col = findKey(data, path[len(path)-1])
-			msg = fmt.Sprintf("%s: expected %s, got %s", strings.ToLower(te.Field), te.Type, te.Value)
-		}
-		if field, ok := strings.CutPrefix(msg, "unknown field "); ok {
-			line, col = findKey(data, strings.Trim(field, `"`))
-			msg = "unknown key " + field + " in the service definition"
-		}
-		return nil, &jsonError{line, col, msg}
-	}
-	if svc.Name == "" {
-		return nil, &jsonError{1, 1, `the service definition has no "name"`}
-	}
-	return &svc, nil
-}
-
-// canonicalKeys turns Consul's config-file keys (local_bind_port) into the
-// API's (LocalBindPort) by dropping underscores: encoding/json matches
-// field names case-insensitively. Free-form maps keep their keys.
-func canonicalKeys(v any, parent string) any {
-	switch t := v.(type) {
-	case map[string]any:
-		free := parent == "meta" || parent == "config" || parent == "taggedaddresses"
-		out := make(map[string]any, len(t))
-		for k, val := range t {
-			key := k
-			if !free {
-				key = strings.ReplaceAll(k, "_", "")
-			}
-			out[key] = canonicalKeys(val, strings.ToLower(key))
-		}
-		return out
-	case []any:
-		for i := range t {
-			t[i] = canonicalKeys(t[i], "")
-		}
-	}
-	return v
-}
-
-func jsonPosError(data []byte, err error) error {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	off := int64(0)
-	switch {
-	case errors.As(err, &se):
-		off = se.Offset - 1 // the offending byte is the last one read
-	case errors.As(err, &te):
-		off = te.Offset
-	}
-	line, col := lineCol(data, int(off))
-	return &jsonError{line, col, strings.TrimPrefix(err.Error(), "json: ")}
-}
-
-func lineCol(data []byte, off int) (int, int) {
-	off = min(max(off, 0), len(data))
-	line := 1 + bytes.Count(data[:off], []byte("\n"))
-	col := off - bytes.LastIndexByte(data[:off], '\n')
-	return line, col
-}
-
-// findKey locates a key in the original text, whatever its spelling.
-func findKey(data []byte, canonical string) (int, int) {
-	lower := bytes.ToLower(data)
-	for i := 0; i < len(lower); i++ {
-		if lower[i] != '"' {
-			continue
-		}
-		end := bytes.IndexByte(lower[i+1:], '"')
-		if end < 0 {
-			break
-		}
-		key := strings.ReplaceAll(string(lower[i+1:i+1+end]), "_", "")
-		if key == strings.ToLower(canonical) {
-			return lineCol(data, i)
-		}
-		i += end + 1
-	}
-	return 1, 1
 }
 
 // maxInlineNodes bounds an inline service definition once YAML aliases
@@ -245,16 +273,16 @@ func yamlToGeneric(n *yaml.Node, depth int, budget *int) (any, error) {
 	switch n.Kind {
 	case yaml.MappingNode:
 		m := map[string]any{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			v, err := yamlToGeneric(n.Content[i+1], depth+1, budget)
+		for _, kv := range MappingPairs(n) {
+			v, err := yamlToGeneric(kv[1], depth+1, budget)
 			if err != nil {
 				return nil, err
 			}
-			m[n.Content[i].Value] = v
+			m[kv[0].Value] = v
 		}
 		return m, nil
 	case yaml.SequenceNode:
-		var l []any
+		l := []any{}
 		for _, c := range n.Content {
 			v, err := yamlToGeneric(c, depth+1, budget)
 			if err != nil {

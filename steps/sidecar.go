@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -29,8 +32,25 @@ func init() {
 }
 
 type sidecar struct {
-	service string
-	proxy   string
+	service  string // as written: a service ID or a service name
+	id, name string // the instance it resolved to when the file was read
+	proxy    string
+}
+
+// resolveInstance finds the one instance ref names (its ID, or the name
+// of a service with a single instance) and checks it has a sidecar.
+func resolveInstance(d *Decoder, at *yaml.Node, ref string) (id, name string) {
+	ins := d.Instances(ref)
+	switch {
+	case len(ins) > 1:
+		d.Errorf(at, "sidecar: service %q has %d instances (IDs %s); name one by its ID, like `sidecar: %s`", ref, len(ins), InstanceIDs(ins), ins[0].ID())
+		return "", ""
+	case len(ins) == 0:
+		return ref, ref
+	case !ins[0].HasSidecar():
+		d.Errorf(at, "sidecar: service %q was registered without connect.sidecar_service, so it has no sidecar to start", ref)
+	}
+	return ins[0].ID(), ins[0].Reg.Name
 }
 
 func decodeSidecar(d *Decoder, v *yaml.Node) Step {
@@ -58,18 +78,22 @@ func decodeSidecar(d *Decoder, v *yaml.Node) Step {
 	if s.service == "" {
 		return nil
 	}
-	if d.Use(KindService, s.service, at) && !d.Defined(KindSidecarRegistration, s.service) {
-		d.Errorf(at, "sidecar: service %q was registered without connect.sidecar_service, so it has no sidecar to start", s.service)
+	if d.Use(KindService, s.service, at) {
+		s.id, s.name = resolveInstance(d, at, s.service)
 	}
 	d.Define(KindProcess, "sidecar/"+s.service, at)
 	return s
 }
 
 func (s *sidecar) String() string {
-	if s.proxy != "builtin" {
-		return fmt.Sprintf("%s (%s)", s.service, s.proxy)
+	label := s.service
+	if s.id != "" && s.id != s.name {
+		label = fmt.Sprintf("%s (service %s, ID %s)", s.service, s.name, s.id)
 	}
-	return s.service
+	if s.proxy != "builtin" {
+		return fmt.Sprintf("%s (%s)", label, s.proxy)
+	}
+	return label
 }
 
 // Independent: a sidecar's start needs only the agent and its own
@@ -89,7 +113,11 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 	if err != nil {
 		return nil, err
 	}
-	proxy, err := SidecarOf(ctx, client, s.service)
+	ref := s.service
+	if s.id != "" {
+		ref = s.id
+	}
+	proxy, err := SidecarOf(ctx, client, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -98,9 +126,11 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 		return nil, err
 	}
 	addr := env.AgentAddress()
-	argv := []string{bin, "connect", "proxy", "-sidecar-for", s.service, "-http-addr", addr}
+	// -sidecar-for takes the service ID, which the agent confirmed.
+	forID := proxy.Proxy.DestinationServiceID
+	argv := []string{bin, "connect", "proxy", "-sidecar-for", forID, "-http-addr", addr}
 	if s.proxy == "envoy" {
-		argv = []string{bin, "connect", "envoy", "-sidecar-for", s.service, "-http-addr", addr,
+		argv = []string{bin, "connect", "envoy", "-sidecar-for", forID, "-http-addr", addr,
 			"-admin-bind", "127.0.0.1:0"}
 	}
 	name := "sidecar/" + s.service
@@ -137,7 +167,7 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 	for _, addr := range listeners[1:] {
 		conds = append(conds, owned(addr))
 	}
-	conds = append(conds, passing(client, proxy.Service, proxy.ID))
+	conds = append(conds, passing(client, proxy.Service, proxy.ID, proxy.Proxy.DestinationServiceID))
 	ready := wait.All(conds...)
 	return func(ctx context.Context) error {
 		err := wait.For(ctx, ready, wait.Options{Alive: alive, Timeout: stuckProxyAfter})
@@ -148,7 +178,7 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 				// its certificate before opening its public listener
 				// (hashicorp/consul#12319); a new one starts at once.
 				env.Notef("the built-in proxy had not opened its public listener after %s; restarted it once "+
-					"(a known Consul issue: hashicorp/consul#12319); %s", stuckProxyAfter, leafEvidence(client, s.service))
+					"(a known Consul issue: hashicorp/consul#12319); %s", stuckProxyAfter, leafEvidence(client, proxy.Proxy.DestinationServiceName))
 				if err := env.Stop(name); err != nil {
 					return err
 				}
@@ -159,7 +189,7 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 			err = wait.For(ctx, ready, wait.Options{Alive: alive})
 		}
 		if err != nil {
-			return WithLogs(fmt.Errorf("sidecar of %s not ready: %w\n%s", s.service, err, leafEvidence(client, s.service)), name, AgentName)
+			return WithLogs(fmt.Errorf("sidecar of %s not ready: %w\n%s", s.service, err, leafEvidence(client, proxy.Proxy.DestinationServiceName)), name, AgentName)
 		}
 		return nil
 	}, nil
@@ -183,18 +213,38 @@ func leafEvidence(client *api.Client, service string) string {
 		service, leaf.ServiceURI, leaf.ValidBefore.Format(time.RFC3339))
 }
 
-// SidecarOf finds the registered sidecar proxy of service on the agent.
-func SidecarOf(ctx context.Context, client *api.Client, service string) (*api.AgentService, error) {
+// SidecarOf finds the registered sidecar proxy of a service instance on
+// the agent: ref is the instance's service ID, or the name of a service
+// with one instance (several are an error that lists their IDs).
+func SidecarOf(ctx context.Context, client *api.Client, ref string) (*api.AgentService, error) {
 	services, err := client.Agent().ServicesWithFilterOpts("", (&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
 		return nil, WithLogs(fmt.Errorf("listing the agent's services: %w", err), AgentName)
 	}
+	var byName []*api.AgentService
 	for _, svc := range services {
-		if svc.Kind == api.ServiceKindConnectProxy && svc.Proxy != nil && svc.Proxy.DestinationServiceName == service {
+		if svc.Kind != api.ServiceKindConnectProxy || svc.Proxy == nil {
+			continue
+		}
+		if svc.Proxy.DestinationServiceID == ref {
 			return svc, nil
 		}
+		if svc.Proxy.DestinationServiceName == ref {
+			byName = append(byName, svc)
+		}
 	}
-	return nil, fmt.Errorf("service %q has no sidecar proxy registered on the agent; register it with \"connect\": {\"sidecar_service\": {}}", service)
+	switch len(byName) {
+	case 1:
+		return byName[0], nil
+	case 0:
+		return nil, fmt.Errorf("service %q has no sidecar proxy registered on the agent; register it with \"connect\": {\"sidecar_service\": {}}", ref)
+	}
+	var ids []string
+	for _, svc := range byName {
+		ids = append(ids, svc.Proxy.DestinationServiceID)
+	}
+	sort.Strings(ids)
+	return nil, fmt.Errorf("service %q has %d instances with a sidecar on the agent (IDs %s); name one by its ID", ref, len(ids), strings.Join(ids, ", "))
 }
 
 // proxyListeners are the addresses the built-in proxy binds for a sidecar
@@ -236,13 +286,27 @@ func bindHost(addr string) string {
 
 // passing holds when the service instance id is passing in the catalog. It
 // uses Consul's blocking queries, so it returns as soon as health changes.
-func passing(client *api.Client, service, id string) wait.Condition {
+// The error names each check of the sidecar or of its service that is
+// not passing, with its output: the alias check only says it follows.
+func passing(client *api.Client, service, id, parentID string) wait.Condition {
 	var index uint64
+	var last error // what the catalog last said, kept when a wait is cut short
+	var lastStatus string
 	return wait.Func(fmt.Sprintf("%s to be passing in the health catalog", id), func(ctx context.Context) error {
 		q := (&api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Second}).WithContext(ctx)
 		entries, meta, err := client.Health().Service(service, "", false, q)
 		if err != nil {
-			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				if lastStatus != "" {
+					// Check outputs change without a catalog change: the
+					// agent's latest say why.
+					fresh, cancel := context.WithTimeout(context.Background(), time.Second)
+					defer cancel()
+					return fmt.Errorf("health is %s%s", lastStatus, failingChecks(fresh, client, id, parentID))
+				}
+				if last != nil {
+					return last
+				}
 				return errors.New("not passing yet")
 			}
 			return err
@@ -253,10 +317,39 @@ func passing(client *api.Client, service, id string) wait.Condition {
 				continue
 			}
 			if st := e.Checks.AggregatedStatus(); st != api.HealthPassing {
-				return fmt.Errorf("health is %s", st)
+				lastStatus = st
+				last = fmt.Errorf("health is %s%s", st, failingChecks(ctx, client, id, parentID))
+				return last
 			}
+			lastStatus = ""
 			return nil
 		}
-		return errors.New("not in the catalog yet")
+		lastStatus, last = "", errors.New("not in the catalog yet")
+		return last
 	})
+}
+
+// failingChecks describes the agent's checks of the given service IDs that
+// are not passing, with their output.
+func failingChecks(ctx context.Context, client *api.Client, ids ...string) string {
+	checks, err := client.Agent().ChecksWithFilterOpts("", (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return ""
+	}
+	var out []string
+	for _, c := range checks {
+		if c.Status == api.HealthPassing || !slices.Contains(ids, c.ServiceID) {
+			continue
+		}
+		output := strings.TrimSpace(c.Output)
+		if len(output) > 300 {
+			output = output[:300] + "..."
+		}
+		out = append(out, fmt.Sprintf("check %q (ID %s, of %s) is %s: %q", c.Name, c.CheckID, c.ServiceID, c.Status, output))
+	}
+	sort.Strings(out)
+	if len(out) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(out, "; ")
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,12 +19,12 @@ import (
 func init() {
 	Register(Type{
 		Name:    "start-agent",
-		Summary: "starts `consul agent -dev` and waits until it has a leader and an active Connect CA root",
-		Fields:  "{config-dir, args, node}, or {}",
+		Summary: "starts `consul agent -dev` (or, with dev: false, a single server keeping its data in the run's log folder) and waits until it has a leader and an active Connect CA root; services in config-dir are known to later steps",
+		Fields:  "{config-dir, args, node, dev}, or {}",
 		Example: `- start-agent: {args: [-hcl, 'performance { rpc_hold_timeout = "1s" }']}`,
 		Timeout: 60 * time.Second,
 		Decode:  decodeStartAgent,
-		Schema:  object(false, nil, props{"config-dir": str(), "args": list(str()), "node": str()}, "null"),
+		Schema:  object(false, nil, props{"config-dir": str(), "args": list(str()), "node": str(), "dev": boolean()}, "null"),
 	})
 }
 
@@ -30,17 +32,26 @@ type startAgent struct {
 	configDir string
 	args      []string
 	node      string
+	dev       bool
+	services  []ServiceDef // loaded from configDir, confirmed once the agent is up
 }
 
 func decodeStartAgent(d *Decoder, v *yaml.Node) Step {
-	s := &startAgent{}
+	s := &startAgent{dev: true}
 	if v = resolve(v); v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null" {
-		d.Define(KindProcess, AgentName, v)
+		s.begin(d, v)
 		return s
 	}
-	f := d.Fields(v, "start-agent", "config-dir", "args", "node")
+	f := d.Fields(v, "start-agent", "config-dir", "args", "node", "dev")
+	if dev, ok := f.Bool("dev"); ok {
+		s.dev = dev
+	}
+	s.begin(d, v)
 	if f.Has("config-dir") {
 		s.configDir = d.Path(f.Node("config-dir"), "start-agent.config-dir", true)
+		if st, err := os.Stat(s.configDir); err == nil && st.IsDir() {
+			s.loadConfigDir(d, f.Node("config-dir"))
+		}
 	}
 	if f.Has("args") {
 		n := f.Node("args")
@@ -54,18 +65,79 @@ func decodeStartAgent(d *Decoder, v *yaml.Node) Step {
 			}
 		}
 		if flagValue(s.args, "data-dir") != "" {
-			d.Errorf(n, "start-agent.args: -data-dir does not go with -dev (a dev agent keeps its state in memory); remove it")
+			d.Errorf(n, "start-agent.args: -data-dir is set by the runner (a dev agent keeps its state in memory; with dev: false the data lives in the run's log folder); remove it")
 		}
 	}
 	s.node = f.String("node")
-	d.Define(KindProcess, AgentName, v)
 	return s
+}
+
+// begin records the agent. Registrations survive a restart only from a
+// non-dev agent to a non-dev agent (the same data dir); a dev agent
+// starts empty.
+func (s *startAgent) begin(d *Decoder, at *yaml.Node) {
+	if d.agents > 0 && (s.dev || d.lastAgentDev) {
+		d.ForgetServices()
+	}
+	d.agents++
+	d.lastAgentDev = s.dev
+	d.Define(KindProcess, AgentName, at)
+}
+
+// loadConfigDir reads the services the agent will load from its config
+// dir (its .json and .hcl files, in name order, as the agent does), so
+// that later steps know them exactly as if registered.
+func (s *startAgent) loadConfigDir(d *Decoder, at *yaml.Node) {
+	entries, err := os.ReadDir(s.configDir)
+	if err != nil {
+		d.Errorf(at, "start-agent.config-dir: %v", err)
+		return
+	}
+	var files []string
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		path := filepath.Join(s.configDir, e.Name())
+		format, err := DefinitionFormat(path)
+		if err != nil {
+			continue // the agent skips other files too
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			d.Errorf(at, "start-agent.config-dir: %v", err)
+			continue
+		}
+		files = append(files, path)
+		file, err := ParseServiceFile(path, data, format, true)
+		if err != nil {
+			reportDefinitionErrors(d, at, "start-agent.config-dir", err)
+			continue
+		}
+		for _, def := range file.Services {
+			if prev, dup := d.instances[def.ID()]; dup && prev.Pos == d.Pos(at) {
+				d.Errorf(at, "start-agent.config-dir: service ID %q is defined twice in %s", def.ID(), s.configDir)
+			}
+			d.AddInstance(def, at)
+			warnDefaultSidecarChecks(d, at, def)
+			s.services = append(s.services, def)
+		}
+	}
+	if err := judgeConfigDir(s.configDir, files); err != nil {
+		d.Errorf(at, "start-agent.config-dir: %v", err)
+	}
 }
 
 func (s *startAgent) String() string {
 	label := "consul agent -dev"
+	if !s.dev {
+		label = "consul agent -server (non-dev, data in the run's log folder)"
+	}
 	if s.node != "" {
 		label += " (node " + s.node + ")"
+	}
+	if n := len(s.services); n > 0 {
+		label += fmt.Sprintf(", %d services from %s", n, s.configDir)
 	}
 	return label
 }
@@ -96,11 +168,27 @@ func (s *startAgent) Run(ctx context.Context, env Env) error {
 		return fmt.Errorf("%s is already in use, probably by another consul agent; stop it (for example `pkill consul`) and run again", addr)
 	}
 	argv := []string{bin, "agent", "-dev"}
+	if !s.dev {
+		// A single server with what -dev would otherwise give: Connect, the
+		// UI, gRPC for Envoy, loopback addresses and a fast raft. Its data
+		// dir is the same for every start in this run, so services, the CA
+		// and intentions survive a restart.
+		argv = []string{bin, "agent", "-server", "-bootstrap-expect=1",
+			"-data-dir=" + filepath.Join(env.RunDir(), "agent-data"),
+			"-bind=127.0.0.1", "-client=127.0.0.1", "-ui",
+			"-hcl", "connect { enabled = true }",
+			"-hcl", "ports { grpc = 8502 }",
+			"-hcl", "performance { raft_multiplier = 1 }"}
+	}
 	if s.node != "" {
 		argv = append(argv, "-node", s.node)
 	}
 	if s.configDir != "" {
-		argv = append(argv, "-config-dir", s.configDir)
+		dir, err := filepath.Abs(s.configDir)
+		if err != nil {
+			return err
+		}
+		argv = append(argv, "-config-dir", dir)
 	}
 	argv = append(argv, s.args...)
 	p, err := env.Start(AgentName, argv)
@@ -145,6 +233,10 @@ func (s *startAgent) Run(ctx context.Context, env Env) error {
 		return WithLogs(fmt.Errorf("agent at %s not ready: %w", addr, err), AgentName)
 	}
 	env.SetAgent(p, cfg)
+	if len(s.services) > 0 {
+		// What the config dir defines is what the agent loaded.
+		return confirmRegistered(ctx, client, s.services)
+	}
 	return nil
 }
 

@@ -3,7 +3,6 @@ package steps
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"regexp"
 	"strings"
@@ -22,6 +21,8 @@ func (f *fakeEnv) ConsulBinary() (string, error)       { return "", errors.New("
 func (f *fakeEnv) Consul() (*api.Client, error)        { return nil, errors.New("no agent") }
 func (f *fakeEnv) SetAgent(*proc.Process, *api.Config) {}
 func (f *fakeEnv) AgentAddress() string                { return "" }
+func (f *fakeEnv) RunDir() string                      { return "" }
+func (f *fakeEnv) CommandEnv() (string, []string)      { return "", nil }
 func (f *fakeEnv) Start(string, []string) (*proc.Process, error) {
 	return nil, errors.New("not here")
 }
@@ -163,38 +164,6 @@ func TestProbeRetriesUntilItHolds(t *testing.T) {
 	err = closed.Run(context.Background(), &fakeEnv{})
 	if err == nil || !strings.Contains(err.Error(), `got reply "ping"`) || !strings.Contains(err.Error(), "attempts") {
 		t.Fatalf("a probe expecting a close on an echoing service: %v", err)
-	}
-}
-
-func TestParseServiceDefinition(t *testing.T) {
-	svc, err := ParseServiceDefinition([]byte(`{"service": {"name": "web", "port": 8080, "meta": {"some_key": "v"},
-	  "connect": {"sidecar_service": {"proxy": {"upstreams": [{"destination_name": "socat", "local_bind_port": 9191}],
-	  "config": {"bind_address": "127.0.0.1"}}}}}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	up := svc.Connect.SidecarService.Proxy.Upstreams[0]
-	if svc.Name != "web" || svc.Port != 8080 || up.DestinationName != "socat" || up.LocalBindPort != 9191 {
-		t.Errorf("decoded %+v / %+v", svc, up)
-	}
-	if svc.Meta["some_key"] != "v" || svc.Connect.SidecarService.Proxy.Config["bind_address"] != "127.0.0.1" {
-		t.Errorf("free-form maps lost their keys: %v %v", svc.Meta, svc.Connect.SidecarService.Proxy.Config)
-	}
-	for src, want := range map[string]string{
-		`{"service": {"name": "x", "prot": 1}}`:               `1:27: unknown key "prot"`,
-		`{"servce": {"name": "x"}}`:                           `1:1: a service definition is one object`,
-		`{"service": {"port": 1}}`:                            `1:1: the service definition has no "name"`,
-		"{\"service\": {\"name\": \"x\",\n\"port\": \"80\"}}": `2:1: port: expected int, got string`,
-	} {
-		_, err := ParseServiceDefinition([]byte(src))
-		var je *jsonError
-		if !errors.As(err, &je) {
-			t.Errorf("%s: %v", src, err)
-			continue
-		}
-		if got := fmt.Sprintf("%d:%d: %s", je.line, je.col, je.msg); !strings.HasPrefix(got, want) {
-			t.Errorf("%s:\n got %s\nwant %s", src, got, want)
-		}
 	}
 }
 

@@ -24,8 +24,8 @@ func cmdGraph(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "scenario graph: give one scenario file")
 		return exitInvalid
 	}
-	scenarios, ok := loadAll(files, stderr)
-	if !ok {
+	scenarios, invalid := loadAll(files, stderr)
+	if len(invalid) > 0 {
 		return exitInvalid
 	}
 	dot := graphOf(scenarios[0])

@@ -36,9 +36,13 @@ func cmdList(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "scenario list:", err)
 		return exitInvalid
 	}
-	scenarios, ok := loadAll(files, stderr)
-	if !ok {
-		return exitInvalid
+	useConsulJudge("")
+	// Invalid files are reported on stderr and the valid ones still
+	// listed; the exit status says that something was invalid.
+	scenarios, invalid := loadAll(files, stderr)
+	code := exitPassed
+	if len(invalid) > 0 {
+		code = exitInvalid
 	}
 	out := []listed{}
 	for _, sc := range scenarios {
@@ -47,7 +51,7 @@ func cmdList(args []string, stdout, stderr io.Writer) int {
 	if *asJSON {
 		data, _ := json.Marshal(out)
 		fmt.Fprintln(stdout, string(data))
-		return exitPassed
+		return code
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tFILE\tSTEPS\tDESCRIPTION")
@@ -59,5 +63,5 @@ func cmdList(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", runner.EscapeLine(l.Name), runner.EscapeLine(l.File), l.Steps, runner.EscapeLine(desc))
 	}
 	tw.Flush()
-	return exitPassed
+	return code
 }

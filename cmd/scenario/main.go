@@ -71,7 +71,12 @@ Flags of run and up:
   --no-color        plain output (also when NO_COLOR is set or not a terminal)
   --json            print a stream of JSON events instead of the report
   --junit FILE      also write a JUnit XML report to FILE
+Flags of up only:
+  --keep-on-failure when a step fails, keep everything up as it was until
+                    Ctrl-C, to inspect the mesh (exit 1 after cleanup)
 Flags of run only:
+  --skip-invalid    run the valid scenarios even when other files are invalid
+                    (which are reported, and recorded in --junit; exit 2)
   --shard I/N       run only the I-th of N disjoint shards of the scenarios
   --parallel N      run up to N scenarios at once, each in its own network
                     namespace (needs root; otherwise runs them one by one)
@@ -139,39 +144,56 @@ func expand(paths []string) ([]string, error) {
 	return files, nil
 }
 
+// useConsulJudge lets Consul itself judge service definitions while files
+// load (`consul validate`), when a consul binary can be found.
+func useConsulJudge(flag string) {
+	if bin, err := runner.FindConsul(flag); err == nil {
+		steps.ConsulJudge = bin
+	}
+}
+
+// invalidFile is a file that failed validation, and why.
+type invalidFile struct {
+	file string
+	err  error
+}
+
 // loadAll validates every file and prints every problem (and warning)
-// before anything starts. Two scenarios may not share a name: they would
-// share a log folder.
-func loadAll(files []string, stderr io.Writer) ([]*runner.Scenario, bool) {
+// before anything starts; an invalid file does not stop the others from
+// being read. Two scenarios may not share a name: they would share a log
+// folder.
+func loadAll(files []string, stderr io.Writer) ([]*runner.Scenario, []invalidFile) {
 	var scenarios []*runner.Scenario
-	ok := true
+	var invalid []invalidFile
 	byName := map[string]string{}
 	for _, f := range files {
 		// A FIFO or a device would block or never end: only regular files
 		// are read (a missing file is reported by Load).
 		if st, err := os.Stat(f); err == nil && !st.Mode().IsRegular() {
-			fmt.Fprintf(stderr, "%s:1:1: not a regular file (%s); give a scenario file\n", f, fileKind(st.Mode()))
-			ok = false
+			err := fmt.Errorf("%s:1:1: not a regular file (%s); give a scenario file", f, fileKind(st.Mode()))
+			fmt.Fprintln(stderr, err)
+			invalid = append(invalid, invalidFile{f, err})
 			continue
 		}
 		sc, err := runner.Load(f)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
-			ok = false
+			invalid = append(invalid, invalidFile{f, err})
 			continue
 		}
 		for _, w := range sc.Warnings {
 			fmt.Fprintln(stderr, w)
 		}
 		if other, dup := byName[sc.Name]; dup {
-			fmt.Fprintf(stderr, "%s:1:1: the scenario name %q is also the name of %s; two scenarios with one name would share a log folder and a report line: rename one (name: at the top of the file)\n", sc.File, sc.Name, other)
-			ok = false
+			err := fmt.Errorf("%s:1:1: the scenario name %q is also the name of %s; two scenarios with one name would share a log folder and a report line: rename one (name: at the top of the file)", sc.File, sc.Name, other)
+			fmt.Fprintln(stderr, err)
+			invalid = append(invalid, invalidFile{sc.File, err})
 			continue
 		}
 		byName[sc.Name] = sc.File
 		scenarios = append(scenarios, sc)
 	}
-	return scenarios, ok
+	return scenarios, invalid
 }
 
 func fileKind(m os.FileMode) string {
@@ -206,11 +228,15 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "scenario validate:", err)
 		return exitInvalid
 	}
-	scenarios, ok := loadAll(files, stderr)
+	useConsulJudge("")
+	scenarios, invalid := loadAll(files, stderr)
 	for _, sc := range scenarios {
 		fmt.Fprintf(stdout, "ok  %s (%s, %d steps)\n", runner.EscapeLine(sc.File), runner.EscapeLine(sc.Name), len(sc.Items))
 	}
-	if !ok {
+	if len(invalid) > 0 {
+		if len(files) > 1 {
+			fmt.Fprintf(stderr, "%d of %d files are invalid\n", len(invalid), len(files))
+		}
 		return exitInvalid
 	}
 	return exitPassed

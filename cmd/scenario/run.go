@@ -8,10 +8,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/fatih/color"
 	"golang.org/x/sys/unix"
@@ -26,6 +28,7 @@ import (
 type runFlags struct {
 	consul, logs, junit, shard string
 	noColor, json, inNetns     bool
+	skipInvalid, keepOnFailure bool
 	parallel                   int
 }
 
@@ -35,7 +38,11 @@ func (f *runFlags) register(fs *flag.FlagSet, withRunOnly bool) {
 	fs.BoolVar(&f.noColor, "no-color", false, "plain output")
 	fs.BoolVar(&f.json, "json", false, "JSON events on stdout")
 	fs.StringVar(&f.junit, "junit", "", "JUnit XML report file")
+	if !withRunOnly {
+		fs.BoolVar(&f.keepOnFailure, "keep-on-failure", false, "when a step fails, keep the mesh up until Ctrl-C")
+	}
 	if withRunOnly {
+		fs.BoolVar(&f.skipInvalid, "skip-invalid", false, "run the valid scenarios even when some files are invalid")
 		fs.StringVar(&f.shard, "shard", "", "I/N: run the I-th of N shards")
 		fs.IntVar(&f.parallel, "parallel", 1, "scenarios at once")
 		// Internal: set by a parallel run for its children, which it has
@@ -93,8 +100,20 @@ func runOrUp(verb string, args []string, stdout, stderr io.Writer) int {
 			return exitPassed
 		}
 	}
-	scenarios, ok := loadAll(files, stderr)
-	if !ok {
+	useConsulJudge(f.consul)
+	scenarios, invalid := loadAll(files, stderr)
+	if len(invalid) > 0 && (!f.skipInvalid || len(scenarios) == 0) {
+		// Nothing starts: record the invalid files where a CI looks.
+		if f.junit != "" {
+			if _, finish, err := makeObservers(&f, io.Discard, false, invalid); err == nil {
+				if err := finish(); err != nil {
+					fmt.Fprintln(stderr, "scenario:", err)
+				}
+			}
+		}
+		if len(scenarios) > 0 {
+			fmt.Fprintf(stderr, "scenario %s: %d of %d files are invalid; nothing was started (--skip-invalid runs the valid ones)\n", verb, len(invalid), len(files))
+		}
 		return exitInvalid
 	}
 	consul, consulErr := runner.FindConsul(f.consul)
@@ -130,7 +149,7 @@ func runOrUp(verb string, args []string, stdout, stderr io.Writer) int {
 	force := make(chan struct{})
 	interrupted := watchSignals(stdout, stderr, cancel, force)
 
-	observers, finish, err := makeObservers(&f, stdout, f.parallel > 1 && len(scenarios) > 1)
+	observers, finish, err := makeObservers(&f, stdout, f.parallel > 1 && len(scenarios) > 1, invalid)
 	if err != nil {
 		fmt.Fprintln(stderr, "scenario:", err)
 		return exitInvalid
@@ -144,6 +163,12 @@ func runOrUp(verb string, args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintln(stderr, "scenario: everything is up; press Ctrl-C to stop")
 			}
 			<-ctx.Done()
+		}
+		if f.keepOnFailure {
+			opts.HoldFailed = func(ctx context.Context, agentAddr string) {
+				fmt.Fprintf(stderr, "scenario: a step failed; everything is kept up as it was (--keep-on-failure); Consul UI at http://%s/ui/ ; press Ctrl-C to stop and clean up\n", agentAddr)
+				<-ctx.Done()
+			}
 		}
 	}
 
@@ -167,6 +192,10 @@ func runOrUp(verb string, args []string, stdout, stderr io.Writer) int {
 	var intr runner.Interrupt
 	if errors.As(context.Cause(ctx), &intr) && code == exitPassed {
 		code = exitInterrupted
+	}
+	if code == exitPassed && len(invalid) > 0 {
+		fmt.Fprintf(stderr, "scenario run: %d invalid files were skipped\n", len(invalid))
+		return exitInvalid
 	}
 	return code
 }
@@ -277,7 +306,7 @@ func exitCode(results []runner.Result, stdout io.Writer, quiet bool) int {
 
 // makeObservers builds the report (text or JSON) and the JUnit writer.
 // finish writes the files once every scenario has ended.
-func makeObservers(f *runFlags, stdout io.Writer, grouped bool) (runner.Observer, func() error, error) {
+func makeObservers(f *runFlags, stdout io.Writer, grouped bool, invalid []invalidFile) (runner.Observer, func() error, error) {
 	var obs runner.Observers
 	if f.json || f.inNetns {
 		obs = append(obs, runner.NewJSONStream(stdout))
@@ -296,6 +325,14 @@ func makeObservers(f *runFlags, stdout io.Writer, grouped bool) (runner.Observer
 			return nil, nil, fmt.Errorf("--junit: %w", err)
 		}
 		obs = append(obs, j)
+		// An invalid file is a suite with one error: what is wrong, where.
+		for _, inv := range invalid {
+			name := strings.TrimSuffix(filepath.Base(inv.file), filepath.Ext(inv.file))
+			now := time.Now()
+			j.Observe(runner.Event{Event: "scenario-start", Time: now, Scenario: name, File: inv.file})
+			j.Observe(runner.Event{Event: "scenario-end", Time: now, Scenario: name, File: inv.file,
+				Outcome: runner.OutcomeFailed, Error: "invalid scenario file:\n" + inv.err.Error()})
+		}
 		finish = func() error {
 			if err := j.Close(); err != nil {
 				return fmt.Errorf("--junit: %w", err)

@@ -1,0 +1,76 @@
+package runner
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// What the loader knows about services, from every source Consul has:
+// register (any form), an agent's config dir, and across agent restarts.
+func TestServicesKnownFromEveryForm(t *testing.T) {
+	corpus, _ := filepath.Abs("../testdata/consul-formats")
+	consulD, _ := filepath.Abs("../consul.d")
+	dir := t.TempDir()
+	write := func(name, data string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("bad.hcl", "service {\n  name = \"x\"\n  chekcs = []\n}\n")
+	write("def.txt", `{"service": {"name": "x"}}`)
+	instances := "  - register: " + corpus + "/defs/socat-instances.hcl\n  - register: " + corpus + "/defs/web.json\n"
+	cases := []struct {
+		name, steps string
+		want        []string // error prefixes after "s.yaml:"; none: valid
+	}{
+		{"sidecar by ID", instances + "  - sidecar: socat-1\n  - sidecar: socat-2\n  - sidecar: web\n", nil},
+		{"sidecar by a name with two instances", instances + "  - sidecar: socat\n",
+			[]string{"5:14: sidecar: service \"socat\" has 2 instances (IDs socat-1, socat-2); name one by its ID"}},
+		{"upstream by instance ID or single-instance name", instances + "  - send: {to: web-1/socat, data: x}\n  - send: {to: web/socat, data: x}\n", nil},
+		{"tutorial HCL with an id that differs from the name", "  - register: " + corpus + "/tutorial/counting.hcl\n  - sidecar: counting\n  - sidecar: counting-1\n",
+			nil},
+		{"config-dir services are known", "  - stop: agent\n  - start-agent: {config-dir: " + corpus + "/boot.d}\n  - sidecar: web\n  - send: {to: web/socat, data: x}\n", nil},
+		{"a dev agent restarted knows nothing", "  - register: " + consulD + "/web.json\n  - stop: agent\n  - start-agent: {}\n  - sidecar: web\n",
+			[]string{`6:14: no earlier step registered service "web"`}},
+		{"a non-dev agent restarted keeps its services", "  - stop: agent\n  - start-agent: {dev: false}\n  - register: " + consulD + "/web.json\n  - stop: agent\n  - start-agent: {dev: false}\n  - sidecar: web\n", nil},
+		{"HCL error at its key", "  - register: " + dir + "/bad.hcl\n",
+			[]string{"3:15: register: " + dir + "/bad.hcl:3:3: invalid config key service.chekcs"}},
+		{"only .json and .hcl", "  - register: " + dir + "/def.txt\n", []string{"3:15: register: " + dir + "/def.txt: Consul reads definitions from .json and .hcl files only"}},
+		{"inline services list", "  - register: {services: [{name: a, id: a-1}, {name: a, id: a-2, port: 2}]}\n  - send: {to: \"a-2/x\", data: y}\n",
+			[]string{`4:16: no earlier step registered upstream "a-2/x"`}},
+		{"a typo for SERVICE/UPSTREAM", "  - register: " + consulD + "/web.json\n  - send: {to: \"web:socat\", data: x}\n",
+			[]string{`4:16: send.to: "web:socat" is not host:port: the port "socat" is not a number from 1 to 65535 (did you mean web/socat`}},
+		{"inline error at its YAML key", "  - register: {service: {name: x, checks: [{id: a, ttl: 1s}, {id: b, tll: 1s}]}}\n",
+			[]string{"3:70: register: invalid config key service.checks[1].tll"}},
+		{"merge keys in items and values", "  - {<<: {timeout: 5s}, register: " + consulD + "/web.json}\n  - run: {<<: {command: 'true'}, name: x}\n", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, errs := parseIn(t, dir, "steps:\n  - start-agent: {}\n"+c.steps)
+			if len(errs) != len(c.want) {
+				t.Fatalf("got %d errors, want %d:\n%s", len(errs), len(c.want), strings.Join(errs, "\n"))
+			}
+			for i, w := range c.want {
+				if !strings.HasPrefix(errs[i], w) {
+					t.Errorf("error %d:\n got: %s\nwant: %s", i, errs[i], w)
+				}
+			}
+		})
+	}
+}
+
+// Every scenario of the corpus is valid, with the anchors and merge keys
+// it uses, and each names what it registers.
+func TestCorpusLoads(t *testing.T) {
+	files, _ := filepath.Glob("../testdata/consul-formats/*.yaml")
+	if len(files) < 7 {
+		t.Fatalf("corpus has %d scenarios", len(files))
+	}
+	for _, f := range files {
+		if _, err := Load(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}

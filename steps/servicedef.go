@@ -1,0 +1,487 @@
+package steps
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/consul/api"
+	"github.com/hashicorp/hcl"
+	"github.com/hashicorp/hcl/hcl/ast"
+	hclparser "github.com/hashicorp/hcl/hcl/parser"
+	"github.com/hashicorp/hcl/hcl/token"
+	jsonparser "github.com/hashicorp/hcl/json/parser"
+	"github.com/mitchellh/mapstructure"
+)
+
+// ServiceFile is a Consul service-definition file read the way the agent
+// reads its config files: JSON or HCL, `service` or `services`, keys in
+// snake_case or in the other spellings Consul accepts.
+type ServiceFile struct {
+	Path     string // as given; "inline" for a definition inside a scenario
+	Format   string // "json" or "hcl"
+	Data     []byte
+	Services []ServiceDef
+	positions
+}
+
+// ServiceDef is one service of a definition file, in the API's form.
+type ServiceDef struct {
+	Reg   *api.AgentServiceRegistration
+	Token string // the definition's token, used to register it
+	Line  int    // where its definition starts in the file
+	Col   int
+}
+
+// ID is the instance's service ID: its id, or its name when it has none.
+func (s ServiceDef) ID() string {
+	if s.Reg.ID != "" {
+		return s.Reg.ID
+	}
+	return s.Reg.Name
+}
+
+// SidecarID is the ID Consul gives the instance's sidecar registration.
+func (s ServiceDef) SidecarID() string {
+	if sc := s.sidecar(); sc != nil && sc.ID != "" {
+		return sc.ID
+	}
+	return s.ID() + "-sidecar-proxy"
+}
+
+// HasSidecar reports whether the definition has connect.sidecar_service.
+func (s ServiceDef) HasSidecar() bool { return s.sidecar() != nil }
+
+// Upstreams of the instance's sidecar, as declared.
+func (s ServiceDef) Upstreams() []api.Upstream {
+	if sc := s.sidecar(); sc != nil && sc.Proxy != nil {
+		return sc.Proxy.Upstreams
+	}
+	return nil
+}
+
+func (s ServiceDef) sidecar() *api.AgentServiceRegistration {
+	if s.Reg.Connect == nil {
+		return nil
+	}
+	return s.Reg.Connect.SidecarService
+}
+
+// DefinitionError is a problem at a place in a service-definition file.
+type DefinitionError struct {
+	File      string
+	Line, Col int
+	Msg       string
+	Key       string // the key path it is about, as Consul spells it, when known
+}
+
+func (e *DefinitionError) Error() string {
+	if e.File == "inline" || e.File == "" {
+		return e.Msg
+	}
+	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
+}
+
+// DefinitionFormat is the format Consul reads a file in, from its name:
+// the agent loads only .json and .hcl files from a config dir.
+func DefinitionFormat(path string) (string, error) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".json":
+		return "json", nil
+	case ".hcl":
+		return "hcl", nil
+	}
+	return "", fmt.Errorf("%s: Consul reads definitions from .json and .hcl files only; rename it", path)
+}
+
+// ParseServiceFile reads a service-definition file in format ("json" or
+// "hcl"). With agentConfig, the file may also hold agent configuration (a
+// file of a config dir): only its services are read and the rest is left
+// to Consul.
+func ParseServiceFile(path string, data []byte, format string, agentConfig bool) (*ServiceFile, error) {
+	f := &ServiceFile{Path: path, Format: format, Data: data}
+	errAt := func(line, col int, format string, args ...any) error {
+		return &DefinitionError{File: path, Line: max(line, 1), Col: max(col, 1), Msg: fmt.Sprintf(format, args...)}
+	}
+	// The syntax tree gives positions; the agent's own decoding (plain
+	// encoding/json, or hcl.Decode) gives the values, as in Consul.
+	var tree *ast.File
+	var err error
+	var raw map[string]any
+	switch format {
+	case "json":
+		if tree, err = jsonparser.Parse(data); err == nil {
+			err = json.Unmarshal(data, &raw)
+		}
+	case "hcl":
+		if tree, err = hclparser.Parse(data); err == nil {
+			err = hcl.Decode(&raw, string(data))
+		}
+	default:
+		return nil, errAt(1, 1, "unknown format %q", format)
+	}
+	if err != nil {
+		line, col, msg := syntaxPosition(err, data)
+		return nil, errAt(line, col, "invalid %s: %s", strings.ToUpper(format), msg)
+	}
+	f.positions = indexPositions(tree, data)
+
+	var target consulFile
+	var md mapstructure.Metadata
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(hookWeakDecodeFromSlice, hookTranslateKeys),
+		Metadata:   &md,
+		Result:     &target,
+	})
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	if err := dec.Decode(raw); err != nil {
+		var me *mapstructure.Error
+		if !errors.As(err, &me) {
+			return nil, errAt(1, 1, "%v", err)
+		}
+		for _, e := range me.Errors {
+			key, msg := "", e
+			if m := quotedKey.FindStringSubmatch(e); m != nil {
+				key, msg = m[1], m[2]
+			}
+			line, col := f.position(key)
+			errs = append(errs, keyed(errAt(line, col, "%s: %s", key, msg), key))
+		}
+	}
+	sort.Strings(md.Unused)
+	for _, k := range md.Unused {
+		top := strings.ToLower(strings.SplitN(k, ".", 2)[0])
+		if !strings.Contains(k, ".") && !strings.Contains(k, "[") {
+			if agentConfig {
+				continue // agent configuration: Consul judges it
+			}
+			line, col := f.position(k)
+			errs = append(errs, keyed(errAt(line, col, "%q is not part of a service definition (a definition file holds service or services; agent configuration belongs in start-agent's config-dir)", k), k))
+			continue
+		}
+		_ = top
+		line, col := f.position(k)
+		errs = append(errs, keyed(errAt(line, col, "invalid config key %s (Consul does not know it)", k), k))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	var defs []*consulService
+	var paths []string
+	if target.Service != nil {
+		defs, paths = append(defs, target.Service), append(paths, "service")
+	}
+	for i := range target.Services {
+		defs, paths = append(defs, &target.Services[i]), append(paths, fmt.Sprintf("services[%d]", i))
+	}
+	if len(defs) == 0 && !agentConfig {
+		return nil, errAt(1, 1, "no service in it: a service-definition file holds service {...} or services [...]")
+	}
+	for i, s := range defs {
+		line, col := f.position(paths[i])
+		if s.Name == nil || *s.Name == "" {
+			return nil, keyed(errAt(line, col, "%s has no name", paths[i]), paths[i])
+		}
+		f.Services = append(f.Services, ServiceDef{Reg: serviceToAPI(s), Token: deref(s.Token), Line: line, Col: col})
+	}
+	ids := map[string]int{}
+	for i, s := range f.Services {
+		if prev, dup := ids[s.ID()]; dup {
+			return nil, errAt(s.Line, s.Col, "service ID %q is defined twice in this file (also at line %d); give each instance its own id", s.ID(), f.Services[prev].Line)
+		}
+		ids[s.ID()] = i
+	}
+	return f, nil
+}
+
+func keyed(err error, key string) error {
+	if de, ok := err.(*DefinitionError); ok {
+		de.Key = key
+	}
+	return err
+}
+
+var quotedKey = regexp.MustCompile(`^'([^']*)' (.*)$`)
+
+var posPrefix = regexp.MustCompile(`^(?:At )?(?:[^:\s]*:)?(\d+):(\d+): (.*)$`)
+
+func syntaxPosition(err error, data []byte) (line, col int, msg string) {
+	var pe *hclparser.PosError
+	if errors.As(err, &pe) {
+		return pe.Pos.Line, pe.Pos.Column, pe.Err.Error()
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		// The offending byte is the last one read.
+		off := min(max(int(se.Offset)-1, 0), len(data))
+		line = 1 + strings.Count(string(data[:off]), "\n")
+		col = off - strings.LastIndexByte(string(data[:off]), '\n')
+		return line, col, se.Error()
+	}
+	msg = err.Error()
+	if m := posPrefix.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		col, _ = strconv.Atoi(m[2])
+		return line, col, m[3]
+	}
+	return 1, 1, msg
+}
+
+// positions maps key paths as mapstructure spells them (lower case,
+// "services[1].checks[0].id") to where they are in the file.
+type positions map[string]token.Pos
+
+func (p positions) position(path string) (int, int) {
+	path = normalizeKeyPath(path)
+	for path != "" {
+		if pos, ok := p[path]; ok && pos.IsValid() {
+			return pos.Line, pos.Column
+		}
+		cut := max(strings.LastIndexAny(path, ".["), 0)
+		path = path[:cut]
+	}
+	return 1, 1
+}
+
+var mapIndex = regexp.MustCompile(`\[([^\]0-9][^\]]*)\]`)
+
+func normalizeKeyPath(path string) string {
+	return strings.ToLower(mapIndex.ReplaceAllString(path, ".$1"))
+}
+
+func indexPositions(tree *ast.File, data []byte) positions {
+	p := positions{}
+	if list, ok := tree.Node.(*ast.ObjectList); ok {
+		p.walk(list, "", data)
+	}
+	return p
+}
+
+// keyPos is where an item's last key starts. HCL's JSON parser keeps no
+// position for keys, only for the colon after them: the key is the quoted
+// string just before it.
+func keyPos(item *ast.ObjectItem, k *ast.ObjectKey, data []byte) token.Pos {
+	if kp := k.Pos(); kp.IsValid() || !item.Assign.IsValid() {
+		return k.Pos()
+	}
+	i := item.Assign.Offset - 1
+	for i >= 0 && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i--
+	}
+	if i < 0 || data[i] != '"' {
+		return item.Assign
+	}
+	for i--; i >= 0 && !(data[i] == '"' && (i == 0 || data[i-1] != '\\')); i-- {
+	}
+	if i < 0 {
+		return item.Assign
+	}
+	line := 1 + strings.Count(string(data[:i]), "\n")
+	col := i - strings.LastIndexByte(string(data[:i]), '\n')
+	return token.Pos{Offset: i, Line: line, Column: col}
+}
+
+func keyText(k *ast.ObjectKey) string {
+	if s, ok := k.Token.Value().(string); ok {
+		return s
+	}
+	return k.Token.Text
+}
+
+func (p positions) record(path string, pos token.Pos) {
+	if _, ok := p[path]; !ok {
+		p[path] = pos
+	}
+}
+
+func (p positions) walk(list *ast.ObjectList, prefix string, data []byte) {
+	counts := map[string]int{}
+	for _, item := range list.Items {
+		path := prefix
+		var last *ast.ObjectKey
+		for _, k := range item.Keys {
+			if path != "" {
+				path += "."
+			}
+			path += strings.ToLower(keyText(k))
+			last = k
+			p.record(path, keyPos(item, k, data))
+		}
+		if last == nil {
+			continue
+		}
+		switch v := item.Val.(type) {
+		case *ast.ObjectType:
+			// A block: `checks { } checks { }` is a list in HCL.
+			n := counts[path]
+			counts[path]++
+			indexed := fmt.Sprintf("%s[%d]", path, n)
+			p.record(indexed, keyPos(item, last, data))
+			p.walk(v.List, indexed, data)
+			p.walk(v.List, path, data)
+		case *ast.ListType:
+			for i, e := range v.List {
+				indexed := fmt.Sprintf("%s[%d]", path, i)
+				if ep := e.Pos(); ep.IsValid() {
+					p.record(indexed, e.Pos())
+				}
+				if ot, ok := e.(*ast.ObjectType); ok {
+					p.walk(ot.List, indexed, data)
+					if len(v.List) == 1 {
+						p.walk(ot.List, path, data)
+					}
+				}
+			}
+		}
+	}
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+func serviceToAPI(s *consulService) *api.AgentServiceRegistration {
+	r := &api.AgentServiceRegistration{
+		Kind:              api.ServiceKind(deref(s.Kind)),
+		ID:                deref(s.ID),
+		Name:              deref(s.Name),
+		Tags:              s.Tags,
+		Port:              deref(s.Port),
+		Address:           deref(s.Address),
+		SocketPath:        deref(s.SocketPath),
+		EnableTagOverride: deref(s.EnableTagOverride),
+		Meta:              s.Meta,
+	}
+	if len(s.TaggedAddresses) > 0 {
+		r.TaggedAddresses = map[string]api.ServiceAddress{}
+		for k, a := range s.TaggedAddresses {
+			r.TaggedAddresses[k] = api.ServiceAddress{Address: deref(a.Address), Port: deref(a.Port)}
+		}
+	}
+	if s.Weights != nil {
+		r.Weights = &api.AgentWeights{Passing: deref(s.Weights.Passing), Warning: deref(s.Weights.Warning)}
+	}
+	if s.Check != nil {
+		r.Check = checkToAPI(s.Check)
+	}
+	for i := range s.Checks {
+		r.Checks = append(r.Checks, checkToAPI(&s.Checks[i]))
+	}
+	if s.Proxy != nil {
+		r.Proxy = proxyToAPI(s.Proxy)
+	}
+	if s.Connect != nil {
+		r.Connect = &api.AgentServiceConnect{Native: deref(s.Connect.Native)}
+		if s.Connect.SidecarService != nil {
+			r.Connect.SidecarService = serviceToAPI(s.Connect.SidecarService)
+		}
+	}
+	return r
+}
+
+func checkToAPI(c *consulCheck) *api.AgentServiceCheck {
+	return &api.AgentServiceCheck{
+		CheckID:                        deref(c.ID),
+		Name:                           deref(c.Name),
+		Args:                           c.ScriptArgs,
+		DockerContainerID:              deref(c.DockerContainerID),
+		Shell:                          deref(c.Shell),
+		Interval:                       deref(c.Interval),
+		Timeout:                        deref(c.Timeout),
+		TTL:                            deref(c.TTL),
+		HTTP:                           deref(c.HTTP),
+		Header:                         c.Header,
+		Method:                         deref(c.Method),
+		Body:                           deref(c.Body),
+		TCP:                            deref(c.TCP),
+		UDP:                            deref(c.UDP),
+		Status:                         deref(c.Status),
+		Notes:                          deref(c.Notes),
+		TLSServerName:                  deref(c.TLSServerName),
+		TLSSkipVerify:                  deref(c.TLSSkipVerify),
+		GRPC:                           deref(c.GRPC),
+		GRPCUseTLS:                     deref(c.GRPCUseTLS),
+		H2PING:                         deref(c.H2PING),
+		H2PingUseTLS:                   deref(c.H2PingUseTLS),
+		AliasNode:                      deref(c.AliasNode),
+		AliasService:                   deref(c.AliasService),
+		SuccessBeforePassing:           deref(c.SuccessBeforePassing),
+		FailuresBeforeWarning:          deref(c.FailuresBeforeWarning),
+		FailuresBeforeCritical:         deref(c.FailuresBeforeCritical),
+		DeregisterCriticalServiceAfter: deref(c.DeregisterCriticalServiceAfter),
+	}
+}
+
+func proxyToAPI(p *consulProxy) *api.AgentServiceConnectProxyConfig {
+	r := &api.AgentServiceConnectProxyConfig{
+		DestinationServiceName: deref(p.DestinationServiceName),
+		DestinationServiceID:   deref(p.DestinationServiceID),
+		LocalServiceAddress:    deref(p.LocalServiceAddress),
+		LocalServicePort:       deref(p.LocalServicePort),
+		LocalServiceSocketPath: p.LocalServiceSocketPath,
+		Mode:                   api.ProxyMode(deref(p.Mode)),
+		Config:                 p.Config,
+	}
+	if p.TransparentProxy != nil {
+		r.TransparentProxy = &api.TransparentProxyConfig{
+			OutboundListenerPort: deref(p.TransparentProxy.OutboundListenerPort),
+			DialedDirectly:       deref(p.TransparentProxy.DialedDirectly),
+		}
+	}
+	if p.MeshGateway != nil {
+		r.MeshGateway.Mode = api.MeshGatewayMode(deref(p.MeshGateway.Mode))
+	}
+	if p.Expose != nil {
+		r.Expose.Checks = deref(p.Expose.Checks)
+		for _, e := range p.Expose.Paths {
+			r.Expose.Paths = append(r.Expose.Paths, api.ExposePath{
+				ListenerPort: deref(e.ListenerPort), Path: deref(e.Path), LocalPathPort: deref(e.LocalPathPort), Protocol: deref(e.Protocol),
+			})
+		}
+	}
+	for _, u := range p.Upstreams {
+		up := api.Upstream{
+			DestinationType:      api.UpstreamDestType(deref(u.DestinationType)),
+			DestinationNamespace: deref(u.DestinationNamespace),
+			DestinationPartition: deref(u.DestinationPartition),
+			DestinationPeer:      deref(u.DestinationPeer),
+			DestinationName:      deref(u.DestinationName),
+			Datacenter:           deref(u.Datacenter),
+			LocalBindAddress:     deref(u.LocalBindAddress),
+			LocalBindPort:        deref(u.LocalBindPort),
+			LocalBindSocketPath:  deref(u.LocalBindSocketPath),
+			LocalBindSocketMode:  deref(u.LocalBindSocketMode),
+			Config:               u.Config,
+		}
+		if u.MeshGateway != nil {
+			up.MeshGateway.Mode = api.MeshGatewayMode(deref(u.MeshGateway.Mode))
+		}
+		r.Upstreams = append(r.Upstreams, up)
+	}
+	return r
+}
+
+// ParseServiceDefinition reads a JSON file holding one service, as the
+// agent reads it, into the API's registration type.
+func ParseServiceDefinition(data []byte) (*api.AgentServiceRegistration, error) {
+	f, err := ParseServiceFile("definition.json", data, "json", false)
+	if err != nil {
+		return nil, err
+	}
+	if len(f.Services) != 1 {
+		return nil, fmt.Errorf("expected one service, found %d", len(f.Services))
+	}
+	return f.Services[0].Reg, nil
+}
