@@ -70,7 +70,10 @@ const (
 	// record; the built-in proxy does this when its local service does not
 	// accept (it dials the service before the handshake).
 	ClosedBeforeTLS
-	// OtherFailure: anything else (unreachable, a different alert).
+	// Unreachable: nothing accepted the TCP connection (the sidecar is
+	// down, although the catalog may still list it).
+	Unreachable
+	// OtherFailure: anything else (a different alert, a timeout).
 	OtherFailure
 )
 
@@ -142,8 +145,11 @@ func (ev *Evidence) Cause() string {
 		}
 	}
 	for _, h := range ev.Handshakes {
-		if h.Outcome == ClosedBeforeTLS {
+		switch h.Outcome {
+		case ClosedBeforeTLS:
 			return fmt.Sprintf("reset before TLS by %s's sidecar (%s)", ev.Destination, h.Addr)
+		case Unreachable:
+			return fmt.Sprintf("%s's sidecar on %s is down (%s), though the catalog lists it", ev.Destination, h.Addr, h.Detail)
 		}
 	}
 	if ev.AuthzErr == nil && !ev.Authorized {
@@ -268,9 +274,15 @@ func handshakeAs(ctx context.Context, addr string, leaf *api.LeafCert, roots *ap
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	d := tls.Dialer{Config: cfg}
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err == nil {
+	raw, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		h.Outcome, h.Detail = Unreachable, "does not accept connections: "+err.Error()
+		return h
+	}
+	conn := tls.Client(raw, cfg)
+	if err = conn.HandshakeContext(ctx); err != nil {
+		conn.Close()
+	} else {
 		defer conn.Close()
 		// In TLS 1.3 the server judges the client's certificate after the
 		// client has finished its side of the handshake: a refusal arrives

@@ -26,17 +26,17 @@ func init() {
 			"and refuses plaintext; that a process listens on loopback only",
 		Fields: "{conn, OUTCOME} | {to, send, OUTCOME} | {to: SERVICE/UPSTREAM, send, denied: true} | " +
 			"{intention: {source, destination}, allowed} (these take within, default 5s) | " +
-			"{cert: SERVICE} | {loopback-only: PROCESS}; OUTCOME is reply (exactly these bytes, then no more bytes for quiet, default 50ms), " +
+			"{cert: SERVICE, within} | {loopback-only: PROCESS}; a probe's times: N needs N new connections in a row to hold; OUTCOME is reply (exactly these bytes, then no more bytes for quiet, default 50ms), " +
 			"reply-prefix (these bytes first), reply-matches (a regular expression over what came back once quiet) or closed: true",
 		Example: `- expect: {to: web/socat, send: "hello\n", reply: "hello\n", within: 10s}`,
 		// Bounded by within; the step timeout only guards against a stuck dial.
 		Decode: decodeExpect,
 		Schema: oneOf(
-			object(false, []string{"to", "reply"}, props{"to": str(), "send": str(), "reply": str(), "within": duration(), "quiet": duration()}),
-			object(false, []string{"to", "reply-prefix"}, props{"to": str(), "send": str(), "reply-prefix": str(), "within": duration()}),
-			object(false, []string{"to", "reply-matches"}, props{"to": str(), "send": str(), "reply-matches": str(), "within": duration(), "quiet": duration()}),
-			object(false, []string{"to", "closed"}, props{"to": str(), "send": str(), "closed": isTrue(), "within": duration()}),
-			object(false, []string{"to", "denied"}, props{"to": str(), "send": str(), "denied": isTrue(), "within": duration()}),
+			object(false, []string{"to", "reply"}, props{"to": str(), "send": str(), "reply": str(), "within": duration(), "quiet": duration(), "times": positive()}),
+			object(false, []string{"to", "reply-prefix"}, props{"to": str(), "send": str(), "reply-prefix": str(), "within": duration(), "times": positive()}),
+			object(false, []string{"to", "reply-matches"}, props{"to": str(), "send": str(), "reply-matches": str(), "within": duration(), "quiet": duration(), "times": positive()}),
+			object(false, []string{"to", "closed"}, props{"to": str(), "send": str(), "closed": isTrue(), "within": duration(), "times": positive()}),
+			object(false, []string{"to", "denied"}, props{"to": str(), "send": str(), "denied": isTrue(), "within": duration(), "times": positive()}),
 			object(false, []string{"reply"}, props{"conn": str(), "reply": str(), "within": duration(), "quiet": duration()}),
 			object(false, []string{"reply-prefix"}, props{"conn": str(), "reply-prefix": str(), "within": duration()}),
 			object(false, []string{"reply-matches"}, props{"conn": str(), "reply-matches": str(), "within": duration(), "quiet": duration()}),
@@ -45,7 +45,7 @@ func init() {
 				"intention": object(false, []string{"source", "destination"}, props{"source": str(), "destination": str()}),
 				"allowed":   boolean(), "within": duration(),
 			}),
-			object(false, []string{"cert"}, props{"cert": str()}),
+			object(false, []string{"cert"}, props{"cert": str(), "within": duration()}),
 			object(false, []string{"loopback-only"}, props{"loopback-only": str()}),
 		),
 	})
@@ -82,10 +82,14 @@ type expect struct {
 	denied      bool           // closed, and the mesh's authorization refused it
 	allowed     bool
 	quiet       time.Duration
+	// times is how many fresh probes in a row must hold (default 1): with
+	// instances picked at random per connection, "every new connection
+	// goes to a" needs many.
+	times int
 }
 
 // expectKeys are every key of every form of expect.
-var expectKeys = []string{"conn", "to", "send", "reply", "reply-prefix", "reply-matches", "quiet", "closed", "denied",
+var expectKeys = []string{"conn", "to", "send", "reply", "reply-prefix", "reply-matches", "quiet", "closed", "denied", "times",
 	"intention", "allowed", "within", "cert", "loopback-only"}
 
 // outcomeKeys are the keys that say what a probe or connection must show.
@@ -106,13 +110,13 @@ func decodeExpect(d *Decoder, v *yaml.Node) Step {
 	}
 	switch {
 	case f.Has("cert"):
-		only("cert", "cert")
+		only("cert", "cert", "within")
 		d.NeedAgent(v, "expect cert")
 		svc, _ := d.String(f.Node("cert"), "expect.cert")
 		if svc != "" {
 			d.Use(KindProcess, "sidecar/"+svc, f.Node("cert"))
 		}
-		return &expectCert{service: svc}
+		return &expectCert{service: svc, within: f.Duration("within", 0)}
 	case f.Has("loopback-only"):
 		only("loopback-only", "loopback-only")
 		name, _ := d.String(f.Node("loopback-only"), "expect.loopback-only")
@@ -137,10 +141,14 @@ func decodeExpect(d *Decoder, v *yaml.Node) Step {
 		d.NeedAgent(v, "expect intention")
 		return e
 	case f.Has("to"):
-		only("with to (a probe)", "to", "send", "reply", "reply-prefix", "reply-matches", "quiet", "closed", "denied", "within")
+		only("with to (a probe)", "to", "send", "reply", "reply-prefix", "reply-matches", "quiet", "closed", "denied", "within", "times")
 		t := d.Target(f.Node("to"), "expect.to")
 		e.probe = &t
 		e.send = f.String("send")
+		e.times = f.Int("times", 1)
+		if e.times < 1 {
+			d.Errorf(f.Node("times"), "expect.times must be 1 or more, not %d", e.times)
+		}
 	default:
 		only("on a connection", "conn", "reply", "reply-prefix", "reply-matches", "quiet", "closed", "within")
 		e.conn = f.String("conn")
@@ -222,6 +230,9 @@ func (e *expect) String() string {
 		return fmt.Sprintf("intention %s -> %s %s", e.intention.Source, e.intention.Destination, verdict)
 	}
 	outcome := e.outcome()
+	if e.times > 1 {
+		outcome += fmt.Sprintf(", %d new connections in a row", e.times)
+	}
 	if e.probe != nil {
 		if e.send != "" {
 			return fmt.Sprintf("%s to %s %s", Quote([]byte(e.send)), e.probe, outcome)
@@ -427,7 +438,7 @@ func (e *expect) failure(where string, got error, timedOut bool, elapsed time.Du
 }
 
 func (e *expect) runProbe(ctx context.Context, env Env) error {
-	attempts := 0
+	attempts, inARow := 0, 0
 	start := time.Now()
 	var last error
 	var addr string
@@ -459,7 +470,14 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 		if ctx.Err() == nil || last == nil {
 			last = err
 		}
-		return err
+		if err != nil {
+			inARow = 0
+			return err
+		}
+		if inARow++; inARow < e.times {
+			return fmt.Errorf("held %d of %d times in a row so far", inARow, e.times)
+		}
+		return nil
 	})
 	err := wait.For(ctx, cond, wait.Options{
 		Timeout:     e.within,
@@ -474,6 +492,9 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 		return WithLogs(err, e.probe.Processes()...)
 	}
 	where := fmt.Sprintf("from %s (%d attempts)", e.probe, attempts)
+	if e.times > 1 {
+		where = fmt.Sprintf("from %s %d times in a row (%d attempts)", e.probe, e.times, attempts)
+	}
 	return e.failure(where, last, true, time.Since(start))
 }
 
@@ -483,10 +504,13 @@ func (e *expect) report(ctx context.Context, env Env, evidence *Evidence) {
 	if !e.closed && !e.denied {
 		return
 	}
+	var why error
 	if evidence == nil && e.probe.Service != "" {
-		evidence, _ = Gather(ctx, env, *e.probe)
+		evidence, why = Gather(ctx, env, *e.probe)
 	}
 	switch {
+	case evidence == nil && why != nil:
+		env.Notef("observed: the connection ended with no reply; the mesh could not be asked why: %v", why)
 	case evidence == nil:
 		env.Notef("observed: the connection ended with no reply (a bare address: no mesh evidence to say why)")
 	case e.denied:
