@@ -38,8 +38,10 @@ func TestProbeInFlightFailsAtOnceWhenAProcessDies(t *testing.T) {
 			took := killDuringProbe(t, file, victim.name, victim.port)
 			t.Logf("%s killed: the probe failed %s later", victim.name, took)
 			worst = max(worst, took)
-			if took > 100*time.Millisecond {
-				t.Errorf("the probe failed %s after %s died; want within 100ms", took, victim.name)
+			// 10-42 ms here on an idle machine; the bound leaves room for a
+			// loaded CI machine without letting a probe run out its within.
+			if took > 500*time.Millisecond {
+				t.Errorf("the probe failed %s after %s died; want within milliseconds", took, victim.name)
 			}
 		})
 	}
