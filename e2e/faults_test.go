@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"regexp"
 	"bufio"
 	"bytes"
 	"errors"
@@ -11,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
