@@ -105,6 +105,15 @@ func TestEveryStepTypeDecodes(t *testing.T) {
   - set-intention: {source: web, destination: socat, action: deny}
   - delete-intention: {source: web, destination: socat}
   - exec: {command: "true", exit: 0, stdout: "^$"}
+  - check: {id: ttl-socat, status: critical}
+  - config-entry: {entry: {Kind: service-defaults, Name: socat, Protocol: tcp}}
+  - config-entry: {delete: {kind: service-defaults, name: socat}}
+  - prepared-query: {name: socat-pq, service: socat, failover: [dc2]}
+  - rotate-ca: {}
+  - expect: {to: web/socat, send: "x", denied: true, within: 2s}
+  - expect: {to: web/socat, send: "x", reply-prefix: "x", times: 3, others-allowed: true}
+  - expect: {to: web/socat, send: "x", reply-matches: "^x$", quiet: 10ms}
+  - expect: {cert: socat, within: 40s}
   - name: labelled
     timeout: 3s
     stop: sidecar/web

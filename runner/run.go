@@ -141,7 +141,10 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 	// a probe in flight ends within milliseconds, not after its within.
 	ctx, died := context.WithCancelCause(ctx)
 	defer died(nil)
-	sess.died = died
+	// While `up` holds the mesh, a death ends the hold too, as a failure.
+	holdCtx, holdDied := context.WithCancelCause(outer)
+	defer holdDied(nil)
+	sess.died = func(err error) { died(err); holdDied(err) }
 	x := &execution{ctx: ctx, sc: sc, sess: sess, emit: emit, res: &res}
 	if !x.runSteps() {
 		if opts.HoldFailed != nil && res.Outcome == Failed && outer.Err() == nil {
@@ -150,7 +153,11 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 		return res
 	}
 	if opts.Hold != nil {
-		opts.Hold(outer, sess.AgentAddress())
+		opts.Hold(holdCtx, sess.AgentAddress())
+		var dead *DiedError
+		if errors.As(context.Cause(holdCtx), &dead) {
+			res.Outcome, res.Err = Failed, fmt.Errorf("while the mesh was held up: %w", dead)
+		}
 	}
 	return res
 }

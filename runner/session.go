@@ -196,6 +196,17 @@ func (s *session) Process(name string) (*proc.Process, bool) {
 	return nil, false
 }
 
+func (s *session) OwnerOf(pgid int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.resources {
+		if r.proc != nil && r.proc.Pid() == pgid {
+			return r.name
+		}
+	}
+	return ""
+}
+
 func (s *session) Stop(name string) error {
 	s.mu.Lock()
 	var target *proc.Process

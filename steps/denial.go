@@ -70,6 +70,9 @@ const (
 	// record; the built-in proxy does this when its local service does not
 	// accept (it dials the service before the handshake).
 	ClosedBeforeTLS
+	// ClosedAfterTLS: the handshake completed (the certificate was
+	// accepted) and then the connection ended: the backend closed it.
+	ClosedAfterTLS
 	// Unreachable: nothing accepted the TCP connection (the sidecar is
 	// down, although the catalog may still list it).
 	Unreachable
@@ -79,8 +82,9 @@ const (
 
 // Backend is a destination sidecar's local service, as registered.
 type Backend struct {
-	Addr   string
-	Holder string // who listens there; "" when nothing does
+	Addr    string
+	Holder  string // the scenario's process that listens there; "" when none does
+	Foreign string // a process the scenario did not start that listens there
 }
 
 // Denied reports whether every piece of evidence agrees that the mesh's
@@ -102,7 +106,10 @@ func (ev *Evidence) Denied() error {
 		}
 	}
 	for _, b := range ev.Backends {
-		if b.Holder == "" {
+		switch {
+		case b.Holder == "" && b.Foreign != "":
+			problems = append(problems, fmt.Sprintf("the backend of %s (%s) is %s, which this scenario did not start", ev.Destination, b.Addr, b.Foreign))
+		case b.Holder == "":
 			problems = append(problems, fmt.Sprintf("the backend of %s (%s) is down: nothing listens there, so a close cannot be told from a dead backend", ev.Destination, b.Addr))
 		}
 	}
@@ -145,15 +152,20 @@ func (ev *Evidence) Cause() string {
 		}
 	}
 	for _, h := range ev.Handshakes {
-		switch h.Outcome {
-		case ClosedBeforeTLS:
-			return fmt.Sprintf("reset before TLS by %s's sidecar (%s)", ev.Destination, h.Addr)
-		case Unreachable:
+		if h.Outcome == Unreachable {
 			return fmt.Sprintf("%s's sidecar on %s is down (%s), though the catalog lists it", ev.Destination, h.Addr, h.Detail)
 		}
 	}
 	if ev.AuthzErr == nil && !ev.Authorized {
 		return "denied by " + ev.Reason
+	}
+	for _, h := range ev.Handshakes {
+		switch h.Outcome {
+		case ClosedBeforeTLS:
+			return fmt.Sprintf("reset before TLS by %s's sidecar (%s): its local service did not accept", ev.Destination, h.Addr)
+		case ClosedAfterTLS:
+			return fmt.Sprintf("closed by %s's backend after the mesh let it through (%s)", ev.Destination, h.Addr)
+		}
 	}
 	if ev.AuthzErr == nil && ev.Authorized {
 		return fmt.Sprintf("not a denial: the mesh authorizes %s -> %s (%s), so the backend or the path closed it", ev.Source, ev.Destination, ev.Reason)
@@ -183,8 +195,11 @@ func Gather(ctx context.Context, env Env, target Target) (*Evidence, error) {
 	if upstream == nil {
 		return nil, fmt.Errorf("the sidecar of %s has no upstream %q", target.Service, target.Upstream)
 	}
-	if upstream.DestinationType == api.UpstreamDestTypePreparedQuery {
+	switch {
+	case upstream.DestinationType == api.UpstreamDestTypePreparedQuery:
 		return nil, fmt.Errorf("upstream %q of %s is a prepared query: its destination service is not known in advance", target.Upstream, target.Service)
+	case upstream.Datacenter != "" || upstream.DestinationPeer != "" || upstream.DestinationNamespace != "" || upstream.DestinationPartition != "":
+		return nil, fmt.Errorf("upstream %q of %s leads to another datacenter, peer, namespace or partition; the runner gathers evidence about this agent's own services only", target.Upstream, target.Service)
 	}
 	ev := &Evidence{Source: source.Proxy.DestinationServiceName, Destination: upstream.DestinationName}
 	q := (&api.QueryOptions{}).WithContext(ctx)
@@ -210,7 +225,7 @@ func Gather(ctx context.Context, env Env, target Target) (*Evidence, error) {
 		addr := net.JoinHostPort(dialHost(e.Service.Address, e.Node.Address), strconv.Itoa(e.Service.Port))
 		ev.Handshakes = append(ev.Handshakes, handshakeAs(ctx, addr, leaf, roots, ev.Destination))
 		if e.Service.Proxy != nil && e.Service.Proxy.LocalServicePort != 0 {
-			ev.Backends = append(ev.Backends, backendOf(e.Service.Proxy))
+			ev.Backends = append(ev.Backends, backendOf(env, e.Service.Proxy))
 		}
 	}
 	return ev, nil
@@ -227,7 +242,10 @@ func dialHost(addr, nodeAddr string) string {
 	return addr
 }
 
-func backendOf(p *api.AgentServiceConnectProxyConfig) Backend {
+// backendOf finds who listens on a sidecar's local service address. Only a
+// process the scenario started counts as the backend: a stray listener
+// there would make a dead backend look alive.
+func backendOf(env Env, p *api.AgentServiceConnectProxyConfig) Backend {
 	host := p.LocalServiceAddress
 	if host == "" {
 		host = "127.0.0.1"
@@ -238,8 +256,14 @@ func backendOf(p *api.AgentServiceConnectProxyConfig) Backend {
 		return b
 	}
 	found, _ := sockets.On(tcp)
-	if len(found) > 0 {
-		b.Holder = sockets.DescribeHolders(found[0].Inode)
+	for _, l := range found {
+		for _, h := range sockets.Holders(l.Inode) {
+			if name := env.OwnerOf(h.PGID); name != "" {
+				b.Holder = fmt.Sprintf("%s, %s", name, h)
+				return b
+			}
+			b.Foreign = h.String()
+		}
 	}
 	return b
 }
@@ -297,6 +321,10 @@ func handshakeAs(ctx context.Context, addr string, leaf *api.LeafCert, roots *ap
 		}
 		if err == nil {
 			h.Outcome, h.Detail = Accepted, "accepted the source's certificate (bytes came back)"
+			return h
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+			h.Outcome, h.Detail = ClosedAfterTLS, "accepted the source's certificate, then the connection ended ("+DescribeEnd(err)+"): the backend closed it"
 			return h
 		}
 	}

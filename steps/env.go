@@ -34,6 +34,9 @@ type Env interface {
 	Start(name string, argv []string) (*proc.Process, error)
 	// Process returns a running process by name.
 	Process(name string) (*proc.Process, bool)
+	// OwnerOf names the running process of the scenario whose process
+	// group pgid is, or "" when the scenario did not start it.
+	OwnerOf(pgid int) string
 	// Stop stops a process by name and forgets it.
 	Stop(name string) error
 

@@ -26,15 +26,15 @@ func init() {
 			"and refuses plaintext; that a process listens on loopback only",
 		Fields: "{conn, OUTCOME} | {to, send, OUTCOME} | {to: SERVICE/UPSTREAM, send, denied: true} | " +
 			"{intention: {source, destination}, allowed} (these take within, default 5s) | " +
-			"{cert: SERVICE, within} | {loopback-only: PROCESS}; a probe's times: N needs N new connections in a row to hold; OUTCOME is reply (exactly these bytes, then no more bytes for quiet, default 50ms), " +
+			"{cert: SERVICE, within} | {loopback-only: PROCESS}; a probe's times: N needs N new connections in a row to hold, and a wrong reply fails it at once unless others-allowed: true; OUTCOME is reply (exactly these bytes, then no more bytes for quiet, default 50ms), " +
 			"reply-prefix (these bytes first), reply-matches (a regular expression over what came back once quiet) or closed: true",
 		Example: `- expect: {to: web/socat, send: "hello\n", reply: "hello\n", within: 10s}`,
 		// Bounded by within; the step timeout only guards against a stuck dial.
 		Decode: decodeExpect,
 		Schema: oneOf(
-			object(false, []string{"to", "reply"}, props{"to": str(), "send": str(), "reply": str(), "within": duration(), "quiet": duration(), "times": positive()}),
-			object(false, []string{"to", "reply-prefix"}, props{"to": str(), "send": str(), "reply-prefix": str(), "within": duration(), "times": positive()}),
-			object(false, []string{"to", "reply-matches"}, props{"to": str(), "send": str(), "reply-matches": str(), "within": duration(), "quiet": duration(), "times": positive()}),
+			object(false, []string{"to", "reply"}, props{"to": str(), "send": str(), "reply": str(), "within": duration(), "quiet": duration(), "times": positive(), "others-allowed": boolean()}),
+			object(false, []string{"to", "reply-prefix"}, props{"to": str(), "send": str(), "reply-prefix": str(), "within": duration(), "times": positive(), "others-allowed": boolean()}),
+			object(false, []string{"to", "reply-matches"}, props{"to": str(), "send": str(), "reply-matches": str(), "within": duration(), "quiet": duration(), "times": positive(), "others-allowed": boolean()}),
 			object(false, []string{"to", "closed"}, props{"to": str(), "send": str(), "closed": isTrue(), "within": duration(), "times": positive()}),
 			object(false, []string{"to", "denied"}, props{"to": str(), "send": str(), "denied": isTrue(), "within": duration(), "times": positive()}),
 			object(false, []string{"reply"}, props{"conn": str(), "reply": str(), "within": duration(), "quiet": duration()}),
@@ -82,6 +82,9 @@ type expect struct {
 	denied      bool           // closed, and the mesh's authorization refused it
 	allowed     bool
 	quiet       time.Duration
+	// othersAllowed lets a probe go on past wrong replies (another
+	// instance answering, say) until the expected one comes.
+	othersAllowed bool
 	// times is how many fresh probes in a row must hold (default 1): with
 	// instances picked at random per connection, "every new connection
 	// goes to a" needs many.
@@ -89,7 +92,7 @@ type expect struct {
 }
 
 // expectKeys are every key of every form of expect.
-var expectKeys = []string{"conn", "to", "send", "reply", "reply-prefix", "reply-matches", "quiet", "closed", "denied", "times",
+var expectKeys = []string{"conn", "to", "send", "reply", "reply-prefix", "reply-matches", "quiet", "closed", "denied", "times", "others-allowed",
 	"intention", "allowed", "within", "cert", "loopback-only"}
 
 // outcomeKeys are the keys that say what a probe or connection must show.
@@ -141,11 +144,12 @@ func decodeExpect(d *Decoder, v *yaml.Node) Step {
 		d.NeedAgent(v, "expect intention")
 		return e
 	case f.Has("to"):
-		only("with to (a probe)", "to", "send", "reply", "reply-prefix", "reply-matches", "quiet", "closed", "denied", "within", "times")
+		only("with to (a probe)", "to", "send", "reply", "reply-prefix", "reply-matches", "quiet", "closed", "denied", "within", "times", "others-allowed")
 		t := d.Target(f.Node("to"), "expect.to")
 		e.probe = &t
 		e.send = f.String("send")
 		e.times = f.Int("times", 1)
+		e.othersAllowed, _ = f.Bool("others-allowed")
 		if e.times < 1 {
 			d.Errorf(f.Node("times"), "expect.times must be 1 or more, not %d", e.times)
 		}
@@ -343,12 +347,12 @@ func (e *expect) judge(rcv []byte, ended error) (v verdict, consumed int, why er
 		return pending, 0, errors.New("the connection is still open, no reply")
 	case e.replyMatch != nil:
 		switch {
-		case e.replyMatch.Match(rcv):
+		case len(rcv) > 0 && e.replyMatch.Match(rcv):
 			return holds, len(rcv), nil
 		case ended != nil && len(rcv) == 0:
 			return fails, 0, fmt.Errorf("connection %s with no reply", DescribeEnd(ended))
 		case ended != nil:
-			return fails, 0, fmt.Errorf("got %s, which does not match, then the connection was %s", Quote(rcv), DescribeEnd(ended))
+			return fails, 0, wrong("got %s, which does not match, then the connection was %s", Quote(rcv), DescribeEnd(ended))
 		case len(rcv) == 0:
 			return pending, 0, errors.New("no reply, the connection is still open")
 		}
@@ -364,19 +368,30 @@ func (e *expect) judge(rcv []byte, ended error) (v verdict, consumed int, why er
 	case bytes.HasPrefix(rcv, want) && e.replyPrefix != nil:
 		return holds, len(want), nil
 	case bytes.HasPrefix(rcv, want):
-		return fails, 0, fmt.Errorf("got %s: the expected bytes, then %s more (use reply-prefix if more is fine)",
+		return fails, 0, wrong("got %s: the expected bytes, then %s more (use reply-prefix if more is fine)",
 			Quote(rcv), Quote(rcv[len(want):]))
 	case !HasPrefixOf(rcv, want):
-		return fails, 0, fmt.Errorf("got %s", Quote(rcv))
+		return fails, 0, wrong("got %s", Quote(rcv))
 	case ended != nil && len(rcv) == 0:
 		return fails, 0, fmt.Errorf("connection %s with no reply", DescribeEnd(ended))
 	case ended != nil:
-		return fails, 0, fmt.Errorf("got only %s, then the connection was %s", Quote(rcv), DescribeEnd(ended))
+		return fails, 0, wrong("got only %s, then the connection was %s", Quote(rcv), DescribeEnd(ended))
 	case len(rcv) == 0:
 		return pending, 0, errors.New("no reply, the connection is still open")
 	}
 	return pending, 0, fmt.Errorf("got only %s so far", Quote(rcv))
 }
+
+// wrongReply is a reply with bytes that are not the expected ones. A probe
+// fails at once on one (unless others-allowed): retrying until the right
+// bytes happen to come back would hide a service that answers wrongly most
+// of the time. A connection closed with no reply is retried instead: that
+// is what a path looks like until an intention change has taken effect.
+type wrongReply struct{ error }
+
+func (w wrongReply) Unwrap() error { return w.error }
+
+func wrong(format string, args ...any) error { return wrongReply{fmt.Errorf(format, args...)} }
 
 // needsQuiet says whether a match counts only once no more bytes follow.
 func (e *expect) needsQuiet() bool { return e.reply != nil || e.replyMatch != nil }
@@ -438,7 +453,7 @@ func (e *expect) failure(where string, got error, timedOut bool, elapsed time.Du
 }
 
 func (e *expect) runProbe(ctx context.Context, env Env) error {
-	attempts, inARow := 0, 0
+	attempts, inARow, wrongReplies := 0, 0, 0
 	start := time.Now()
 	var last error
 	var addr string
@@ -472,6 +487,13 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 		}
 		if err != nil {
 			inARow = 0
+			var w wrongReply
+			if errors.As(err, &w) {
+				if !e.othersAllowed {
+					return wait.Fatal(fmt.Errorf("%w (a wrong reply fails at once; add others-allowed: true when other replies are expected on the way, e.g. from other instances)", err))
+				}
+				wrongReplies++
+			}
 			return err
 		}
 		if inARow++; inARow < e.times {
@@ -489,8 +511,15 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 		Alive:       aliveAll(env, e.probe.Processes()...),
 	})
 	if err == nil {
+		if wrongReplies > 0 {
+			env.Notef("%d of %d connections got another reply on the way (others-allowed)", wrongReplies, attempts)
+		}
 		e.report(ctx, env, evidence)
 		return nil
+	}
+	var w wrongReply
+	if errors.As(err, &w) {
+		return e.failure(fmt.Sprintf("from %s (attempt %d)", e.probe, attempts), err, false, time.Since(start))
 	}
 	if !isTimeout(err) || last == nil {
 		return WithLogs(err, e.probe.Processes()...)

@@ -191,6 +191,12 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 		if err != nil {
 			return WithLogs(fmt.Errorf("sidecar of %s not ready: %w\n%s", s.service, err, leafEvidence(client, proxy.Proxy.DestinationServiceName)), name, AgentName)
 		}
+		// The proxy hands every connection to its local service: a process
+		// the scenario did not start must not be the one answering there.
+		if b := backendOf(env, proxy.Proxy); proxy.Proxy.LocalServicePort != 0 && b.Holder == "" && b.Foreign != "" {
+			return WithoutLogs(fmt.Errorf("the sidecar of %s hands connections to %s, where %s listens, which this scenario did not start; stop it, or start the service with a run step",
+				s.service, b.Addr, b.Foreign))
+		}
 		return nil
 	}, nil
 }
