@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -163,6 +164,10 @@ func (t Target) Resolve(ctx context.Context, env Env) (string, error) {
 		if u.DestinationName == t.Upstream && u.LocalBindPort != 0 {
 			addr := net.JoinHostPort(bindHost(u.LocalBindAddress), strconv.Itoa(u.LocalBindPort))
 			if err := t.ownedBySidecar(env, proxy, addr); err != nil {
+				var notYet notListening
+				if errors.As(err, &notYet) {
+					return "", err // a new upstream opens a moment after its registration
+				}
 				return "", wait.Fatal(err)
 			}
 			return addr, nil
@@ -170,6 +175,8 @@ func (t Target) Resolve(ctx context.Context, env Env) (string, error) {
 	}
 	return "", fmt.Errorf("the sidecar of %s has no upstream %q with a local_bind_port", t.Service, t.Upstream)
 }
+
+type notListening struct{ error }
 
 // ownedBySidecar checks that the listener on addr belongs to the process
 // group of the sidecar this scenario started for proxy's service.
@@ -194,7 +201,7 @@ func (t Target) ownedBySidecar(env Env, proxy *api.AgentService, addr string) er
 		return err
 	}
 	if len(found) == 0 {
-		return fmt.Errorf("nothing listens on %s, the upstream listener of %s's sidecar", addr, t.Service)
+		return notListening{fmt.Errorf("nothing listens on %s, the upstream listener of %s's sidecar", addr, t.Service)}
 	}
 	mine := sockets.Inodes(proc.GroupMembers(sc.Pid()))
 	for _, l := range found {
