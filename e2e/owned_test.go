@@ -292,3 +292,21 @@ func TestJUnitSurvivesAKilledRun(t *testing.T) {
 		t.Errorf("temporary files left: %v", matches)
 	}
 }
+
+// A FIFO or a device as a service definition is refused at validation,
+// which neither blocks nor reads forever.
+func TestNonRegularDefinitionFilesAreRefused(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "svc.json")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, def := range []string{fifo, "/dev/zero"} {
+		file := writeScenario(t, dir, "def.yaml", "name: def\nsteps:\n  - start-agent: {}\n  - register: "+def+"\n")
+		r := scenario(t, "validate", file)
+		r.mustExit(t, 2)
+		if !strings.Contains(r.stderr, def+" is not a regular file") || r.elapsed > 5*time.Second {
+			t.Errorf("%s (%s):\n%s", def, r.elapsed, r.stderr)
+		}
+	}
+}
