@@ -231,7 +231,7 @@ steps:
 // shown escaped: nothing printed can clear the screen, move the cursor or
 // forge a report line.
 func TestControlCharactersCannotForgeTheReport(t *testing.T) {
-	src := "name: \"evil\\e[2J\\r\\n--- PASS everything\"\nsteps:\n" +
+	src := "name: \"evil\\e[2J\\r\\n--- PASS everything\"\ndescription: \"about\\n--- PASS description\"\nsteps:\n" +
 		"  - name: \"label\\n--- PASS label\"\n    exec: {command: \"true\"}\n" +
 		"  - run: {name: noisy, command: \"printf 'tail\\\\033[2J\\\\r\\\\n--- PASS from-log\\\\n'; exit 1\", ready: \"127.0.0.1:9\"}\n"
 	file := writeScenario(t, t.TempDir(), "evil.yaml", src)
