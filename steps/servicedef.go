@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -169,7 +170,12 @@ func ParseServiceFile(path string, data []byte, format string, agentConfig bool)
 		}
 		_ = top
 		line, col := f.position(k)
-		errs = append(errs, keyed(errAt(line, col, "invalid config key %s (Consul does not know it)", k), k))
+		hint := ""
+		last := k[strings.LastIndexAny(k, ".]")+1:]
+		if s := Suggest(last, knownConsulKeys()); s != "" && !strings.EqualFold(s, last) {
+			hint = fmt.Sprintf("; did you mean %q?", s)
+		}
+		errs = append(errs, keyed(errAt(line, col, "invalid config key %s (Consul does not know it%s)", k, hint), k))
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -200,6 +206,31 @@ func ParseServiceFile(path string, data []byte, format string, agentConfig bool)
 		ids[s.ID()] = i
 	}
 	return f, nil
+}
+
+// knownConsulKeys lists every key of a service definition, for "did you
+// mean".
+func knownConsulKeys() []string {
+	seen := map[string]bool{}
+	var keys []string
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || seen[t.Name()] {
+			return
+		}
+		seen[t.Name()] = true
+		for i := 0; i < t.NumField(); i++ {
+			if name := strings.Split(t.Field(i).Tag.Get("mapstructure"), ",")[0]; name != "" {
+				keys = append(keys, name)
+			}
+			walk(t.Field(i).Type)
+		}
+	}
+	walk(reflect.TypeOf(consulFile{}))
+	return keys
 }
 
 func keyed(err error, key string) error {
