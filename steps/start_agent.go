@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -198,7 +199,9 @@ func (s *startAgent) Run(ctx context.Context, env Env) error {
 	cfg := api.DefaultNonPooledConfig()
 	cfg.Address = addr
 	cfg.Scheme = "http"
-	cfg.Token = ""
+	// With ACLs, the runner's own calls, the sidecars and the commands use
+	// the management token the agent was configured with.
+	cfg.Token = s.managementToken()
 	client, err := api.NewClient(cfg)
 	if err != nil {
 		return err
@@ -238,6 +241,29 @@ func (s *startAgent) Run(ctx context.Context, env Env) error {
 		return confirmRegistered(ctx, client, s.services)
 	}
 	return nil
+}
+
+var managementTokenRE = regexp.MustCompile(`"?(?:initial_management|master)"?\s*[=:]\s*"([^"]+)"`)
+
+// managementToken is the ACL management token set in the agent's flags or
+// config dir (initial_management, or its old name master), if any.
+func (s *startAgent) managementToken() string {
+	texts := []string{strings.Join(s.args, " ")}
+	if s.configDir != "" {
+		entries, _ := os.ReadDir(s.configDir)
+		for _, e := range entries {
+			if _, err := DefinitionFormat(e.Name()); err == nil && !e.IsDir() {
+				data, _ := os.ReadFile(filepath.Join(s.configDir, e.Name()))
+				texts = append(texts, string(data))
+			}
+		}
+	}
+	for _, t := range texts {
+		if m := managementTokenRE.FindStringSubmatch(t); m != nil {
+			return m[1]
+		}
+	}
+	return ""
 }
 
 // flagValue finds -name=value, -name value, --name=value or --name value.
