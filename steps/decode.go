@@ -49,6 +49,7 @@ type Decoder struct {
 	warnings  []error
 	defined   map[string]map[string]Pos // kind -> name -> where it was defined
 	instances map[string]Instance       // service ID -> the instance registered under it
+	sidecars  map[string]sidecarClaim   // service ID -> the sidecar process started for it
 	// agents counts start-agent steps so far; lastAgentDev says whether
 	// the latest was a dev agent (which keeps nothing across a restart).
 	agents       int
@@ -76,6 +77,32 @@ func NewDecoder(path string) *Decoder {
 		LookPath:  exec.LookPath,
 		defined:   map[string]map[string]Pos{},
 		instances: map[string]Instance{},
+		sidecars:  map[string]sidecarClaim{},
+	}
+}
+
+type sidecarClaim struct {
+	process string
+	line    int
+}
+
+// ClaimSidecar records that process is the sidecar of instance id; a
+// second sidecar for the same instance (by its name and by its ID, say)
+// is an error: both would bind the same ports.
+func (d *Decoder) ClaimSidecar(id, process string, at *yaml.Node) {
+	if prev, ok := d.sidecars[id]; ok && prev.process != process {
+		d.Errorf(at, "the sidecar of %s is already started at line %d (as %s); stop it first", id, prev.line, prev.process)
+		return
+	}
+	d.sidecars[id] = sidecarClaim{process: process, line: at.Line}
+}
+
+// ReleaseSidecar records that process was stopped.
+func (d *Decoder) ReleaseSidecar(process string) {
+	for id, c := range d.sidecars {
+		if c.process == process {
+			delete(d.sidecars, id)
+		}
 	}
 }
 
