@@ -355,7 +355,14 @@ func (p positions) walk(list *ast.ObjectList, prefix string, data []byte) {
 			n := counts[path]
 			counts[path]++
 			indexed := fmt.Sprintf("%s[%d]", path, n)
-			p.record(indexed, keyPos(item, last, data))
+			pos := keyPos(item, last, data)
+			if kp := last.Pos(); !kp.IsValid() && len(v.List.Items) > 0 && len(v.List.Items[0].Keys) > 0 {
+				// JSON: a list of objects becomes repeated items sharing one
+				// colon; each object starts at its first key.
+				first := v.List.Items[0]
+				pos = keyPos(first, first.Keys[0], data)
+			}
+			p.record(indexed, pos)
 			p.walk(v.List, indexed, data)
 			p.walk(v.List, path, data)
 		case *ast.ListType:
@@ -363,6 +370,10 @@ func (p positions) walk(list *ast.ObjectList, prefix string, data []byte) {
 				indexed := fmt.Sprintf("%s[%d]", path, i)
 				if ep := e.Pos(); ep.IsValid() {
 					p.record(indexed, e.Pos())
+				} else if ot, ok := e.(*ast.ObjectType); ok && len(ot.List.Items) > 0 && len(ot.List.Items[0].Keys) > 0 {
+					// JSON keeps no position for an object: use its first key's.
+					first := ot.List.Items[0]
+					p.record(indexed, keyPos(first, first.Keys[0], data))
 				}
 				if ot, ok := e.(*ast.ObjectType); ok {
 					p.walk(ot.List, indexed, data)
