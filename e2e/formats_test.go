@@ -93,7 +93,7 @@ func TestConsulJudgesDefinitions(t *testing.T) {
 	r.mustExit(t, 2)
 	for _, want := range []string{
 		"s.yaml:3:15: register: " + dir + "/api-spelling.json:2:13: invalid config key service.check.CheckID",
-		"s.yaml:4:15: register: " + dir + "/no-interval.hcl:1:1: Consul refuses it: service \"x\": check \"\": Interval must be > 0",
+		"s.yaml:4:15: register: " + dir + "/no-interval.hcl:3:3: Consul refuses it: service \"x\": check \"\": Interval must be > 0",
 	} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)

@@ -148,7 +148,26 @@ func runConsulValidate(bin string, paths []string, names map[string]string) erro
 	return fmt.Errorf("%s", msg)
 }
 
+// checkPath finds the check Consul names (by its name; "" when it has
+// none) among a service's checks, when exactly one matches.
+func checkPath(s ServiceDef, name string) string {
+	var found []string
+	if s.Reg.Check != nil && s.Reg.Check.Name == name {
+		found = append(found, s.path+".check")
+	}
+	for i, c := range s.Reg.Checks {
+		if c.Name == name {
+			found = append(found, fmt.Sprintf("%s.checks[%d]", s.path, i))
+		}
+	}
+	if len(found) != 1 {
+		return ""
+	}
+	return found[0]
+}
+
 var (
+	verdictCheck   = regexp.MustCompile(`check "([^"]*)"`)
 	verdictService = regexp.MustCompile(`service "([^"]*)"`)
 	verdictKey     = regexp.MustCompile(`invalid config key (\S+)`)
 )
@@ -185,6 +204,11 @@ func judgeServiceFile(f *ServiceFile) error {
 		for _, s := range f.Services {
 			if s.Reg.Name == m[1] {
 				line, col = s.Line, s.Col
+				if c := verdictCheck.FindStringSubmatch(msg); c != nil {
+					if path := checkPath(s, c[1]); path != "" {
+						line, col = f.position(path)
+					}
+				}
 				break
 			}
 		}

@@ -37,6 +37,7 @@ type ServiceDef struct {
 	Token string // the definition's token, used to register it
 	Line  int    // where its definition starts in the file
 	Col   int
+	path  string // its key path in the file: "service" or "services[2]"
 }
 
 // ID is the instance's service ID: its id, or its name when it has none.
@@ -172,7 +173,7 @@ func ParseServiceFile(path string, data []byte, format string, agentConfig bool)
 		line, col := f.position(k)
 		hint := ""
 		last := k[strings.LastIndexAny(k, ".]")+1:]
-		if s := Suggest(last, knownConsulKeys()); s != "" && !strings.EqualFold(s, last) {
+		if s := suggestConsulKey(last); s != "" {
 			hint = fmt.Sprintf("; did you mean %q?", s)
 		}
 		errs = append(errs, keyed(errAt(line, col, "invalid config key %s (Consul does not know it%s)", k, hint), k))
@@ -196,7 +197,7 @@ func ParseServiceFile(path string, data []byte, format string, agentConfig bool)
 		if s.Name == nil || *s.Name == "" {
 			return nil, keyed(errAt(line, col, "%s has no name", paths[i]), paths[i])
 		}
-		f.Services = append(f.Services, ServiceDef{Reg: serviceToAPI(s), Token: deref(s.Token), Line: line, Col: col})
+		f.Services = append(f.Services, ServiceDef{Reg: serviceToAPI(s), Token: deref(s.Token), Line: line, Col: col, path: paths[i]})
 	}
 	ids := map[string]int{}
 	for i, s := range f.Services {
@@ -206,6 +207,25 @@ func ParseServiceFile(path string, data []byte, format string, agentConfig bool)
 		ids[s.ID()] = i
 	}
 	return f, nil
+}
+
+// suggestConsulKey names the config-file key meant by an unknown one: the
+// API's CamelCase spelling of a snake_case key (DestinationName for
+// destination_name), CheckID for id, or a near miss.
+func suggestConsulKey(key string) string {
+	flat := strings.ToLower(strings.ReplaceAll(key, "_", ""))
+	if flat == "checkid" {
+		return "id"
+	}
+	for _, k := range knownConsulKeys() {
+		if strings.ReplaceAll(k, "_", "") == flat && k != key {
+			return k
+		}
+	}
+	if s := Suggest(key, knownConsulKeys()); !strings.EqualFold(s, key) {
+		return s
+	}
+	return ""
 }
 
 // knownConsulKeys lists every key of a service definition, for "did you
