@@ -62,6 +62,23 @@ func TestServicesKnownFromEveryForm(t *testing.T) {
 	}
 }
 
+// Warnings about sidecar checks that cannot work as meant.
+func TestSidecarCheckWarnings(t *testing.T) {
+	dir := t.TempDir()
+	for src, want := range map[string]string{
+		"  - register: {service: {name: counting, id: counting-1, port: 1, connect: {sidecar_service: {checks: [{alias_service: counting}]}}}}\n": `an alias check on "counting", the service's name; an alias check follows a service ID`,
+		"  - register: {service: {name: web, port: 1, connect: {sidecar_service: {}}}}\n":                                                         "the sidecar of web keeps Consul's default checks",
+	} {
+		sc, errs := parseIn(t, dir, "steps:\n  - start-agent: {}\n"+src)
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		if len(sc.Warnings) != 1 || !strings.Contains(sc.Warnings[0].Error(), want) {
+			t.Errorf("warnings %v, want one with %q", sc.Warnings, want)
+		}
+	}
+}
+
 // Every scenario of the corpus is valid, with the anchors and merge keys
 // it uses, and each names what it registers.
 func TestCorpusLoads(t *testing.T) {

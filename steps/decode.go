@@ -146,6 +146,11 @@ func (d *Decoder) Instances(ref string) []Instance {
 	return out
 }
 
+func (d *Decoder) isInstanceID(id string) bool {
+	_, ok := d.instances[id]
+	return ok
+}
+
 // InstanceIDs lists the IDs of instances, for messages.
 func InstanceIDs(ins []Instance) string {
 	var ids []string
