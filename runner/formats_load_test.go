@@ -1,10 +1,12 @@
 package runner
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // What the loader knows about services, from every source Consul has:
@@ -90,5 +92,33 @@ func TestCorpusLoads(t *testing.T) {
 		if _, err := Load(f); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
+	}
+}
+
+// Merge keys that merge one anchor many times, level after level, load
+// at once instead of expanding exponentially.
+func TestMergeKeyBombLoadsQuickly(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("x-0: &a0 {timeout: 5s}\n")
+	for i := 1; i <= 15; i++ {
+		fmt.Fprintf(&b, "x-%d: &a%d {<<: [", i, i)
+		for j := 0; j < 20; j++ {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "*a%d", i-1)
+		}
+		b.WriteString("]}\n")
+	}
+	b.WriteString("steps:\n  - {<<: *a15, start-agent: {}}\n")
+	done := make(chan error, 1)
+	go func() { _, err := Parse("bomb.yaml", []byte(b.String())); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("merge keys expanded exponentially")
 	}
 }

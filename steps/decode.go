@@ -299,13 +299,19 @@ func resolve(n *yaml.Node) *yaml.Node {
 // `<<: *defaults` (or a list of aliases) brings in the keys of the merged
 // mappings that n does not set itself, as YAML 1.1 defines.
 func MappingPairs(n *yaml.Node) [][2]*yaml.Node {
-	return mappingPairs(resolve(n), 0)
+	return mappingPairs(resolve(n), 0, map[*yaml.Node][][2]*yaml.Node{})
 }
 
-func mappingPairs(n *yaml.Node, depth int) [][2]*yaml.Node {
+// mappingPairs memoizes by node, so that a file merging the same anchor
+// many times over, level after level, costs each mapping once.
+func mappingPairs(n *yaml.Node, depth int, memo map[*yaml.Node][][2]*yaml.Node) [][2]*yaml.Node {
 	if n == nil || n.Kind != yaml.MappingNode || depth > 16 {
 		return nil
 	}
+	if done, ok := memo[n]; ok {
+		return done
+	}
+	memo[n] = nil // a merge that loops back merges nothing
 	var own, merged [][2]*yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
@@ -316,7 +322,7 @@ func mappingPairs(n *yaml.Node, depth int) [][2]*yaml.Node {
 				sources = v.Content
 			}
 			for _, src := range sources {
-				merged = append(merged, mappingPairs(resolve(src), depth+1)...)
+				merged = append(merged, mappingPairs(resolve(src), depth+1, memo)...)
 			}
 			continue
 		}
@@ -334,6 +340,7 @@ func mappingPairs(n *yaml.Node, depth int) [][2]*yaml.Node {
 			out = append(out, kv)
 		}
 	}
+	memo[n] = out
 	return out
 }
 

@@ -323,7 +323,7 @@ func keyPos(item *ast.ObjectItem, k *ast.ObjectKey, data []byte) token.Pos {
 	if kp := k.Pos(); kp.IsValid() || !item.Assign.IsValid() {
 		return k.Pos()
 	}
-	i := item.Assign.Offset - 1
+	i := min(item.Assign.Offset, len(data)) - 1
 	for i >= 0 && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
 		i--
 	}
