@@ -47,6 +47,7 @@ func TestServicesKnownFromEveryForm(t *testing.T) {
 			[]string{`4:16: send.to: "web:socat" is not host:port: the port "socat" is not a number from 1 to 65535 (did you mean web/socat`}},
 		{"inline error at its YAML key", "  - register: {service: {name: x, checks: [{id: a, ttl: 1s}, {id: b, tll: 1s}]}}\n",
 			[]string{"3:70: register: invalid config key service.checks[1].tll"}},
+		{"-dev in args", "  - stop: agent\n  - start-agent: {dev: false, args: [-dev]}\n", []string{"4:37: start-agent.args: -dev is what start-agent runs by default"}},
 		{"merge keys in items and values", "  - {<<: {timeout: 5s}, register: " + consulD + "/web.json}\n  - run: {<<: {command: 'true'}, name: x}\n", nil},
 	}
 	for _, c := range cases {

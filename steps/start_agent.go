@@ -65,6 +65,11 @@ func decodeStartAgent(d *Decoder, v *yaml.Node) Step {
 				}
 			}
 		}
+		for _, a := range s.args {
+			if strings.TrimLeft(a, "-") == "dev" && len(a) > 3 {
+				d.Errorf(n, "start-agent.args: -dev is what start-agent runs by default; remove it (dev: false runs a non-dev server instead)")
+			}
+		}
 		if flagValue(s.args, "data-dir") != "" {
 			d.Errorf(n, "start-agent.args: -data-dir is set by the runner (a dev agent keeps its state in memory; with dev: false the data lives in the run's log folder); remove it")
 		}
