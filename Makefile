@@ -7,7 +7,7 @@ export CONSUL := $(CURDIR)/bin/consul
 
 FUZZTIME ?= 5m
 
-SOAK ?= 30
+SOAK ?= 10
 PAIRS ?= 7
 DEMO_RUNS ?= 5
 
@@ -80,7 +80,7 @@ unit:
 
 # Every scenario in scenarios/ passes SOAK runs in a row, no retries.
 soak: setup
-	SCENARIO_REPEAT=$(SOAK) $(GO) test -count=1 -v -run TestScenariosPassRepeatedly -timeout 30m ./e2e
+	SCENARIO_FILES='scenarios/*.yaml' SCENARIO_REPEAT=$(SOAK) $(GO) test -count=1 -v -run TestScenariosPassRepeatedly -timeout 120m ./e2e
 
 # The runner against the floor (the same work by hand), the demo's sleeps,
 # parallel scaling and the runner's own overhead; see docs/performance.md.

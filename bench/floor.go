@@ -247,7 +247,7 @@ func printJSON(v any) {
 	fmt.Println(string(data))
 }
 
-var errUsage = errors.New("usage: bench floor basic|intentions | bench compare [-pairs N] [-demo-runs N]")
+var errUsage = errors.New("usage: bench floor basic|intentions | bench compare [-pairs N] [-demo-runs N] | bench quiet [-probes N]")
 
 func checkCert(client *api.Client) error {
 	roots, _, err := client.Connect().CARoots(nil)

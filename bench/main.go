@@ -51,6 +51,11 @@ func main() {
 		demoRuns := fs.Int("demo-runs", 3, "runs of the sleep-based demo flow")
 		fs.Parse(os.Args[2:])
 		compare(root, consul, *pairs, *demoRuns)
+	case "quiet":
+		fs := flag.NewFlagSet("quiet", flag.ExitOnError)
+		probes := fs.Int("probes", 500, "probes to time")
+		fs.Parse(os.Args[2:])
+		quiet(envOr("SCENARIO", "bin/scenario"), consul, *probes)
 	default:
 		fmt.Fprintln(os.Stderr, errUsage)
 		os.Exit(2)

@@ -129,7 +129,7 @@ func TestValidateWarnsAboutSuspiciousScenarios(t *testing.T) {
 }
 
 // up brings the mesh up, keeps it (the UI answers, traffic flows) until
-// Ctrl-C, then cleans up and exits 0.
+// Ctrl-C, then cleans up and exits 130, as its help says.
 func TestUpKeepsTheMeshUntilCtrlC(t *testing.T) {
 	cmd := exec.Command(scenarioBin, "up", "--logs", t.TempDir(), "--consul", consulBin, "scenarios/basic.yaml")
 	var stdout bytes.Buffer
@@ -172,8 +172,8 @@ func TestUpKeepsTheMeshUntilCtrlC(t *testing.T) {
 	}
 	cmd.Process.Signal(syscall.SIGINT)
 	go io.Copy(io.Discard, stderr)
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("up ended with %v:\n%s", err, stdout.String())
+	if err := cmd.Wait(); cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 130 {
+		t.Fatalf("up ended with %v, want exit status 130:\n%s", err, stdout.String())
 	}
 	if !strings.Contains(stdout.String(), "--- PASS basic") {
 		t.Errorf("output:\n%s", stdout.String())

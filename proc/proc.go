@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -33,40 +34,115 @@ type Process struct {
 	LogPath string
 	Argv    []string
 	cmd     *exec.Cmd
-	log     *os.File
 	done    chan struct{}
 	waitErr error
+	logged  chan struct{} // closed once the log has its last byte
+	logErr  atomic.Pointer[LogError]
 }
 
-// Start starts spec's command as the leader of a new process group.
+// Start starts spec's command as the leader of a new process group. Its
+// output reaches the log through a pipe that this process copies, so that
+// a failing write (a full disk) is noticed and reported instead of
+// silently truncating the log; the group is reported to the guardian.
 func Start(spec Spec) (*Process, error) {
 	if len(spec.Argv) == 0 {
 		return nil, fmt.Errorf("%s: empty command", spec.Name)
 	}
-	log, err := os.OpenFile(spec.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	log, err := os.OpenFile(spec.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, LogMode)
 	if err != nil {
 		return nil, fmt.Errorf("%s: open log: %w", spec.Name, err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		log.Close()
+		return nil, fmt.Errorf("%s: %w", spec.Name, err)
 	}
 	cmd := exec.Command(spec.Argv[0], spec.Argv[1:]...)
 	cmd.Dir = spec.Dir
 	cmd.Env = spec.Env
-	cmd.Stdout = log
-	cmd.Stderr = log
+	cmd.Stdout = w
+	cmd.Stderr = w
 	// Setpgid: a terminal's Ctrl-C must reach the runner only, which then
 	// stops everything in order. Pdeathsig: if the runner itself is killed
-	// with SIGKILL, the leader does not outlive it.
+	// with SIGKILL, the leader does not outlive it (the guardian kills the
+	// rest of the group: a shell's forked children never see this signal).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		r.Close()
 		log.Close()
 		return nil, fmt.Errorf("%s: start %q: %w", spec.Name, spec.Argv[0], err)
 	}
-	p := &Process{Name: spec.Name, LogPath: spec.LogPath, Argv: spec.Argv, cmd: cmd, log: log, done: make(chan struct{})}
+	Watch(cmd.Process.Pid)
+	p := &Process{Name: spec.Name, LogPath: spec.LogPath, Argv: spec.Argv, cmd: cmd,
+		done: make(chan struct{}), logged: make(chan struct{})}
+	go func() {
+		defer close(p.logged)
+		defer r.Close()
+		defer log.Close()
+		if err := CopyLog(log, r); err != nil {
+			p.logErr.Store(&LogError{Name: spec.Name, LogPath: spec.LogPath, Err: err})
+		}
+	}()
 	go func() {
 		p.waitErr = cmd.Wait()
-		log.Close()
+		// What the leader wrote last explains how it ended: give the
+		// copy a moment to get it into the log (members left in the group
+		// may hold the pipe open longer).
+		select {
+		case <-p.logged:
+		case <-time.After(logSettle):
+		}
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// LogMode and DirMode keep logs private: they may hold what a process
+// printed about its configuration.
+const (
+	LogMode os.FileMode = 0o600
+	DirMode os.FileMode = 0o700
+)
+
+// CopyLog copies r to log until r ends. After a failed write it keeps
+// reading, so that the writer never blocks on a full pipe, and returns the
+// first write error once r ends.
+func CopyLog(log io.Writer, r io.Reader) error {
+	buf := make([]byte, 32<<10)
+	var werr error
+	for {
+		n, err := r.Read(buf)
+		if n > 0 && werr == nil {
+			if _, werr = log.Write(buf[:n]); werr != nil {
+				werr = fmt.Errorf("writing its log failed, the rest of its output is lost: %w", werr)
+			}
+		}
+		if err != nil {
+			return werr
+		}
+	}
+}
+
+// LogError says that a process's output could not be written to its log.
+type LogError struct {
+	Name, LogPath string
+	Err           error
+}
+
+func (e *LogError) Error() string {
+	return fmt.Sprintf("process %q: %v (log: %s); free some space or point --logs at another disk", e.Name, e.Err, e.LogPath)
+}
+
+func (e *LogError) Unwrap() error { return e.Err }
+
+// LogFailed returns the error of a failed write to the log, if any.
+func (p *Process) LogFailed() error {
+	if e := p.logErr.Load(); e != nil {
+		return e
+	}
+	return nil
 }
 
 // Pid is the leader's pid, which is also the process group id.
@@ -77,12 +153,14 @@ func (p *Process) Done() <-chan struct{} { return p.done }
 
 // Alive returns nil while the leader runs, else an error naming the process
 // and how it ended, so that a step waiting on it can fail at once.
+// A process whose log can no longer be written fails too: the evidence a
+// run leaves would be incomplete.
 func (p *Process) Alive() error {
 	select {
 	case <-p.done:
 		return &ExitError{Name: p.Name, State: p.cmd.ProcessState, LogPath: p.LogPath}
 	default:
-		return nil
+		return p.LogFailed()
 	}
 }
 
@@ -110,7 +188,7 @@ func describeExit(s *os.ProcessState) string {
 // Stop ends the process group: SIGTERM, then SIGKILL once grace has passed or
 // force is closed. The group is always sent SIGKILL at the end, so children
 // that ignored SIGTERM or outlived their leader go too. Stop returns once the
-// leader has been reaped.
+// leader has been reaped and no member of the group runs.
 func (p *Process) Stop(grace time.Duration, force <-chan struct{}) {
 	pgid := p.Pid()
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
@@ -121,16 +199,53 @@ func (p *Process) Stop(grace time.Duration, force <-chan struct{}) {
 	case <-timer.C:
 	case <-force:
 	}
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	KillGroup(pgid)
 	<-p.done
-	// SIGKILL is delivered asynchronously: wait until no member of the group
-	// still runs, so that its ports are free when Stop returns.
+	// The log is complete once every writer is gone; a member that left
+	// the group could hold the pipe open, so this wait is bounded.
+	select {
+	case <-p.logged:
+	case <-time.After(killSettle):
+	}
+}
+
+// KillGroup sends SIGKILL to group pgid and waits (boundedly) until no
+// member still runs, so that its ports are free when it returns. Members
+// orphaned to this process (a subreaper) are reaped; the leader is not,
+// since its Wait does that. The guardian forgets the group.
+func KillGroup(pgid int) {
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	// SIGKILL is delivered asynchronously, and a member may fork while it
+	// is; each round kills again.
 	deadline := time.Now().Add(killSettle)
-	for GroupRunning(pgid) && time.Now().Before(deadline) {
+	for {
+		reapOrphans(pgid)
+		if !GroupRunning(pgid) || time.Now().After(deadline) {
+			break
+		}
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		timer := time.NewTimer(5 * time.Millisecond)
 		<-timer.C
 	}
+	Unwatch(pgid)
 }
+
+// reapOrphans reaps zombies of group pgid whose parent is this process
+// but which it did not start (their parent died and this process, a child
+// subreaper, adopted them). Only non-leaders are reaped: every process
+// this runner starts leads its own group and is reaped by its own Wait.
+func reapOrphans(pgid int) {
+	self := os.Getpid()
+	for _, m := range groupProcs(pgid) {
+		if m.state == "Z" && m.ppid == self && m.pid != pgid {
+			var ws syscall.WaitStatus
+			_, _ = syscall.Wait4(m.pid, &ws, syscall.WNOHANG, nil)
+		}
+	}
+}
+
+// logSettle bounds the wait for a dead leader's last output.
+const logSettle = 200 * time.Millisecond
 
 // killSettle bounds the wait for a killed group's members to exit.
 const killSettle = 2 * time.Second
@@ -144,9 +259,24 @@ func GroupRunning(pgid int) bool {
 // killed member stays a zombie until it is reaped; a zombie holds no ports
 // or files, so it is left out.
 func GroupMembers(pgid int) []int {
-	entries, _ := os.ReadDir("/proc")
-	want := strconv.Itoa(pgid)
 	var pids []int
+	for _, m := range groupProcs(pgid) {
+		if m.state != "Z" {
+			pids = append(pids, m.pid)
+		}
+	}
+	return pids
+}
+
+type procInfo struct {
+	pid, ppid int
+	state     string
+}
+
+// groupProcs lists every process of group pgid, zombies included.
+func groupProcs(pgid int) []procInfo {
+	entries, _ := os.ReadDir("/proc")
+	var out []procInfo
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
@@ -158,11 +288,15 @@ func GroupMembers(pgid int) []int {
 		}
 		// "pid (comm) state ppid pgrp ..."; comm may hold spaces.
 		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(fields) > 2 && fields[2] == want && fields[0] != "Z" {
-			pids = append(pids, pid)
+		if len(fields) < 3 {
+			continue
+		}
+		if g, _ := strconv.Atoi(fields[2]); g == pgid {
+			ppid, _ := strconv.Atoi(fields[1])
+			out = append(out, procInfo{pid: pid, ppid: ppid, state: fields[0]})
 		}
 	}
-	return pids
+	return out
 }
 
 // Tail returns up to n last lines of the file at path.

@@ -4,6 +4,8 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 )
@@ -64,6 +66,9 @@ type junitMessage struct {
 func seconds(ms float64) string { return fmt.Sprintf("%.3f", ms/1000) }
 
 func (j *JUnit) Observe(e Event) {
+	// XML 1.0 cannot hold most control characters (an encoder writes
+	// U+FFFD); they are shown escaped, as in the report.
+	e = escapeEvent(e)
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	key := e.File + "\x00" + e.Scenario
@@ -150,4 +155,81 @@ func (j *JUnit) Write(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, "\n")
 	return err
+}
+
+// JUnitFile is a JUnit report kept on disk while the run goes: the file
+// is rewritten each time a scenario ends, by writing a temporary file
+// beside it and renaming it over, so that the file is always whole and
+// valid, and a run killed midway leaves the report of what finished.
+type JUnitFile struct {
+	*JUnit
+	path string
+	mu   sync.Mutex
+	err  error
+}
+
+// NewJUnitFile writes an empty report to path at once, so that a bad path
+// is reported before anything starts.
+func NewJUnitFile(path string) (*JUnitFile, error) {
+	f := &JUnitFile{JUnit: NewJUnit(), path: path}
+	if err := f.save(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *JUnitFile) Observe(e Event) {
+	f.JUnit.Observe(e)
+	if e.Event == "scenario-end" {
+		_ = f.save()
+	}
+}
+
+// Close writes the final report and returns the first error of any write.
+func (f *JUnitFile) Close() error {
+	_ = f.save()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+func (f *JUnitFile) save() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	err := WriteFileAtomic(f.path, f.JUnit.Write)
+	if err != nil && f.err == nil {
+		f.err = err
+	}
+	return err
+}
+
+// WriteFileAtomic replaces path by what write writes, through a temporary
+// file in the same folder and a rename: a reader sees the old file or the
+// new one, never a part.
+func WriteFileAtomic(path string, write func(io.Writer) error) error {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }

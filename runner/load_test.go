@@ -105,6 +105,15 @@ func TestEveryStepTypeDecodes(t *testing.T) {
   - set-intention: {source: web, destination: socat, action: deny}
   - delete-intention: {source: web, destination: socat}
   - exec: {command: "true", exit: 0, stdout: "^$"}
+  - check: {id: ttl-socat, status: critical}
+  - config-entry: {entry: {Kind: service-defaults, Name: socat, Protocol: tcp}}
+  - config-entry: {delete: {kind: service-defaults, name: socat}}
+  - prepared-query: {name: socat-pq, service: socat, failover: [dc2]}
+  - rotate-ca: {}
+  - expect: {to: web/socat, send: "x", denied: true, within: 2s}
+  - expect: {to: web/socat, send: "x", reply-prefix: "x", times: 3, others-allowed: true}
+  - expect: {to: web/socat, send: "x", reply-matches: "^x$", quiet: 10ms}
+  - expect: {cert: socat, within: 40s}
   - name: labelled
     timeout: 3s
     stop: sidecar/web
@@ -212,7 +221,7 @@ func TestInvalidScenarios(t *testing.T) {
 		{"expect no send", prelude + "  - expect: {reply: x}\n", []string{"6:13: expect has no connection to look at"}},
 		{"expect unknown conn", prelude + "  - expect: {conn: c, reply: x}\n", []string{`6:20: no earlier step opened conn "c"`}},
 		{"expect neither", prelude + "  - expect: {to: web/socat, send: x}\n", []string{"6:13: expect needs reply"}},
-		{"expect both", prelude + "  - expect: {to: web/socat, reply: x, closed: true}\n", []string{"6:39: expect takes reply or closed, not both"}},
+		{"expect both", prelude + "  - expect: {to: web/socat, reply: x, closed: true}\n", []string{"6:39: expect takes one outcome (reply, reply-prefix, reply-matches, closed or denied), not both reply and closed"}},
 		{"expect closed false", prelude + "  - expect: {to: web/socat, closed: false}\n", []string{"6:37: expect.closed: false asserts nothing"}},
 		{"expect closed not bool", prelude + "  - expect: {to: web/socat, closed: yes please}\n", []string{"6:37: expect.closed must be true or false"}},
 		{"expect bad within", prelude + "  - expect: {to: web/socat, reply: x, within: 5}\n", []string{"6:47: expect.within must be a string"}},
@@ -281,7 +290,7 @@ func TestLoadRefusesHugeAndBinaryFiles(t *testing.T) {
 }
 
 func TestSlug(t *testing.T) {
-	for in, want := range map[string]string{"basic": "basic", "Deny web -> socat!": "Deny-web-socat", "../..": "scenario"} {
+	for in, want := range map[string]string{"basic": "basic", "Deny web -> socat!": "Deny%20web%20-%3E%20socat%21", "../..": "%2E.%2F..", "café": "café"} {
 		if got := Slug(in); got != want {
 			t.Errorf("Slug(%q) = %q, want %q", in, got, want)
 		}

@@ -2,28 +2,65 @@ package runner
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"regexp"
 	"sort"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // Redacted replaces every secret in what the runner writes.
 const Redacted = "[redacted]"
 
-// secretPatterns find secrets by their names: token = "...",
-// "initial_management": "...", X-Consul-Token: ..., CONSUL_HTTP_TOKEN=...,
-// and flags such as -token=... or -token ....
-var secretPatterns = []*regexp.Regexp{
-	regexp.MustCompile(`(?i)((?:token|secret|password|passwd|initial_management|master|encrypt)[a-z0-9_-]*"?\s*[:=]\s*"?)([^"'\s,;}{]{8,})`),
-	regexp.MustCompile(`(?i)(\s-{1,2}(?:token|encrypt|password)[a-z0-9_-]*\s+)([^-\s"'][^\s"']{7,})`),
+// A secretPattern finds secrets in text: every submatch named "s" is one.
+type secretPattern struct{ re *regexp.Regexp }
+
+func pattern(expr string) secretPattern { return secretPattern{regexp.MustCompile(expr)} }
+
+// A value as configuration and command lines write it: double-quoted,
+// single-quoted, or bare up to a delimiter. Any length: a short secret is
+// still a secret.
+const value = `(?:"(?P<s>[^"\n]*)"|'(?P<s>[^'\n]*)'|(?P<s>[^"'\s,;{}\[\]]+))`
+
+// secretPatterns find secrets by what names them:
+//   - keys of configuration and headers, in HCL, JSON, YAML or flags:
+//     token = "...", "initial_management": "...", X-Consul-Token: ...,
+//     SecretID, password=..., -token=..., -token ...;
+//   - every value in a Consul ACL tokens block (initial_management, agent,
+//     agent_recovery, default, dns, replication,
+//     config_file_service_registration, and whatever Consul adds);
+//   - Authorization headers (Bearer, Basic, ... and the credential);
+//   - the password of a URL's user info (https://user:pass@host);
+//   - environment variables named like secrets: CONSUL_HTTP_TOKEN=...,
+//     MY_API_KEY=..., DB_PASSWORD=...
+var secretPatterns = []secretPattern{
+	pattern(`(?i)authorization"?\s*[:=]\s*"?(?:(?:bearer|basic|token|digest|negotiate)\s+)?(?P<s>[^"'\s,;]+)`),
+	pattern(`(?i)(?:^|[^a-z])(?:token|secret|password|passwd|passphrase|initial_management|agent_recovery|agent_master|master_token|encrypt|private_key|api_?key|access_?key|credentials?)[a-z0-9_-]*"?\s*[:=]\s*` + value),
+	pattern(`(?i)\s-{1,2}(?:token|encrypt|password|secret)[a-z0-9_-]*\s+(?P<s>[^-\s"'][^\s"']*)`),
+	pattern(`(?i)[a-z][a-z0-9+.-]*://[^/\s:@"']*:(?P<s>[^/\s@"']+)@`),
+	pattern(`(?:^|[^A-Za-z0-9_])[A-Z][A-Z0-9_]*(?:TOKEN|SECRET|PASSWORD|PASSWD|PASS|API_KEY|APIKEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS?|AUTH)[A-Z0-9_]*=` + value),
 }
 
+// tokensBlock finds Consul's ACL tokens block in HCL or JSON, whose every
+// value is a token whatever its key.
+var (
+	tokensBlock = regexp.MustCompile(`(?i)"?tokens"?\s*[:=]?\s*\{[^{}]*\}`)
+	blockValue  = pattern(`(?i)"?[a-z_]+"?\s*[:=]\s*` + value)
+)
+
+// secretEnv names environment variables whose values are secrets.
+var secretEnv = regexp.MustCompile(`(?i)token|secret|password|passwd|api_?key|access_?key|private_?key|credential|_auth$|^consul_http_auth$`)
+
+// minLearned is the shortest secret hidden wherever it appears; a
+// shorter one is hidden where a pattern names it.
+const minLearned = 4
+
 // redactor hides secrets in the runner's output and in the lines it adds
-// to process logs. Secrets are learned from the environment and from the
-// command lines of processes it starts, then hidden wherever they appear.
+// to process logs. Secrets are found by the patterns above, where they
+// are named, and learned, to be hidden wherever they appear afterwards.
 type redactor struct {
 	mu      sync.Mutex
 	secrets []string // longest first
@@ -31,16 +68,37 @@ type redactor struct {
 
 func newRedactor() *redactor {
 	r := &redactor{}
-	for _, name := range []string{"CONSUL_HTTP_TOKEN", "CONSUL_TOKEN", "CONSUL_HTTP_AUTH", "CONSUL_AGENT_TOKEN"} {
-		if v := os.Getenv(name); v != "" {
+	for _, kv := range os.Environ() {
+		name, v, _ := strings.Cut(kv, "=")
+		// Short values of loosely named variables (FOO_AUTH=true) would
+		// hide ordinary words; the patterns still catch NAME=value.
+		if secretEnv.MatchString(name) && (len(v) >= 8 || strings.HasPrefix(name, "CONSUL_") && len(v) >= minLearned) {
 			r.learn(v)
 		}
 	}
 	return r
 }
 
+var (
+	defaultOnce     sync.Once
+	defaultRedactor *redactor
+)
+
+// RedactEvent redacts an event with the patterns and the environment's
+// secrets (for events from elsewhere: a --parallel child's).
+func RedactEvent(e Event) Event {
+	defaultOnce.Do(func() { defaultRedactor = newRedactor() })
+	return defaultRedactor.event(e)
+}
+
+// Redact redacts text with the patterns and the environment's secrets.
+func Redact(text string) string {
+	defaultOnce.Do(func() { defaultRedactor = newRedactor() })
+	return defaultRedactor.redact(text)
+}
+
 func (r *redactor) learn(secret string) {
-	if len(secret) < 4 || secret == Redacted {
+	if len(secret) < minLearned || secret == Redacted {
 		return
 	}
 	r.mu.Lock()
@@ -56,16 +114,60 @@ func (r *redactor) learn(secret string) {
 
 // learnFrom remembers the secrets named in text (a command line, say).
 func (r *redactor) learnFrom(text string) {
-	for _, re := range secretPatterns {
-		for _, m := range re.FindAllStringSubmatch(text, -1) {
-			r.learn(m[2])
+	for _, span := range secretSpans(text) {
+		r.learn(text[span[0]:span[1]])
+	}
+}
+
+// secretSpans returns where the patterns find secrets in text.
+func secretSpans(text string) [][2]int {
+	var spans [][2]int
+	add := func(p secretPattern, s string, offset int) {
+		for _, m := range p.re.FindAllStringSubmatchIndex(s, -1) {
+			for i, name := range p.re.SubexpNames() {
+				if name == "s" && m[2*i] >= 0 && m[2*i+1] > m[2*i] {
+					spans = append(spans, [2]int{offset + m[2*i], offset + m[2*i+1]})
+				}
+			}
 		}
 	}
+	for _, p := range secretPatterns {
+		add(p, text, 0)
+	}
+	for _, b := range tokensBlock.FindAllStringIndex(text, -1) {
+		add(blockValue, text[b[0]:b[1]], b[0])
+	}
+	return spans
 }
 
 // redact returns text with every known or recognisable secret replaced.
 func (r *redactor) redact(text string) string {
-	r.learnFrom(text)
+	spans := secretSpans(text)
+	for _, sp := range spans {
+		r.learn(text[sp[0]:sp[1]])
+	}
+	if len(spans) > 0 {
+		// Replace right to left so that the spans stay valid; overlapping
+		// spans (two patterns on one secret) merge.
+		sort.Slice(spans, func(i, j int) bool { return spans[i][0] > spans[j][0] })
+		end := len(text) + 1
+		var b []byte
+		out := text
+		for _, sp := range spans {
+			if sp[1] > end {
+				sp[1] = end
+			}
+			if sp[0] >= sp[1] {
+				continue
+			}
+			b = append(b[:0], out[:sp[0]]...)
+			b = append(b, Redacted...)
+			b = append(b, out[sp[1]:]...)
+			out = string(b)
+			end = sp[0]
+		}
+		text = out
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, s := range r.secrets {
@@ -75,37 +177,67 @@ func (r *redactor) redact(text string) string {
 }
 
 // writer returns w with every line redacted on its way through.
-func (r *redactor) writer(w io.Writer) io.Writer { return &redactingWriter{r: r, w: w} }
+func (r *redactor) writer(w io.Writer) io.Writer {
+	return &SafeWriter{line: r.redact, w: w}
+}
 
-type redactingWriter struct {
-	r       *redactor
+// SafeWriter redacts every line written through it and escapes its
+// control characters, so that nothing written can hide a secret or forge
+// a line of the report. A partial line waits for its end or Flush.
+type SafeWriter struct {
+	mu      sync.Mutex
+	line    func(string) string
 	w       io.Writer
 	pending []byte
 }
 
+// NewSafeWriter makes w safe for the runner's own lines (stderr).
+func NewSafeWriter(w io.Writer) *SafeWriter {
+	return &SafeWriter{line: func(s string) string { return EscapeText(Redact(s)) }, w: w}
+}
+
 // Write redacts whole lines, so that a secret split across two writes is
-// still found; a partial line waits for its end (the reporter ends every
-// line it writes).
-func (rw *redactingWriter) Write(p []byte) (int, error) {
-	rw.pending = append(rw.pending, p...)
-	end := bytes.LastIndexByte(rw.pending, '\n')
+// still found.
+func (sw *SafeWriter) Write(p []byte) (int, error) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	sw.pending = append(sw.pending, p...)
+	end := bytes.LastIndexByte(sw.pending, '\n')
 	if end < 0 {
 		return len(p), nil
 	}
-	out := rw.r.redact(string(rw.pending[:end+1]))
-	rw.pending = append(rw.pending[:0], rw.pending[end+1:]...)
-	if _, err := io.WriteString(rw.w, out); err != nil {
+	out := sw.line(string(sw.pending[:end+1]))
+	sw.pending = append(sw.pending[:0], sw.pending[end+1:]...)
+	if _, err := io.WriteString(sw.w, out); err != nil {
 		return 0, err
 	}
 	return len(p), nil
 }
 
+// Flush writes what is left of a partial line.
+func (sw *SafeWriter) Flush() {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if len(sw.pending) > 0 {
+		_, _ = io.WriteString(sw.w, sw.line(string(sw.pending)))
+		sw.pending = nil
+	}
+}
+
 // event returns e with every text field redacted.
 func (r *redactor) event(e Event) Event {
+	e.Scenario, e.File, e.LogsDir = r.redact(e.Scenario), r.redact(e.File), r.redact(e.LogsDir)
 	e.Description, e.Error = r.redact(e.Description), r.redact(e.Error)
+	if e.Stopped != nil {
+		stopped := make([]string, len(e.Stopped))
+		for i, s := range e.Stopped {
+			stopped[i] = r.redact(s)
+		}
+		e.Stopped = stopped
+	}
 	if e.Step != nil {
 		st := *e.Step
-		st.Label, st.Error = r.redact(st.Label), r.redact(st.Error)
+		st.Label, st.Error, st.Pos, st.Type = r.redact(st.Label), r.redact(st.Error), r.redact(st.Pos), r.redact(st.Type)
 		st.Notes = nil
 		for _, n := range e.Step.Notes {
 			st.Notes = append(st.Notes, r.redact(n))
@@ -116,9 +248,68 @@ func (r *redactor) event(e Event) Event {
 			for i, l := range t.Lines {
 				lines[i] = r.redact(l)
 			}
-			st.Logs = append(st.Logs, LogTail{Path: t.Path, Lines: lines})
+			st.Logs = append(st.Logs, LogTail{Path: r.redact(t.Path), Lines: lines})
 		}
 		e.Step = &st
 	}
 	return e
+}
+
+// EscapeLine shows s on one line: control characters (newlines
+// included), invalid UTF-8 and the invisible characters that reorder or
+// hide text (bidirectional overrides) are written as Go escapes, so that
+// a name or a log line can neither forge a line of the report nor move
+// the cursor.
+func EscapeLine(s string) string { return escape(s, false) }
+
+// EscapeText is EscapeLine that keeps newlines (and the lines they make).
+func EscapeText(s string) string { return escape(s, true) }
+
+func escape(s string, keepNewlines bool) string {
+	clean := true
+	for _, r := range s {
+		if needsEscape(r) && !(keepNewlines && r == '\n') {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case keepNewlines && r == '\n':
+			b.WriteByte('\n')
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case needsEscape(r) && r < 0x80:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case needsEscape(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+func needsEscape(r rune) bool {
+	switch {
+	case r == utf8.RuneError:
+		return true
+	case r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0:
+		return true
+	case r == 0x061c || r == 0x200e || r == 0x200f || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069:
+		return true
+	}
+	return false
 }

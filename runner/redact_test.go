@@ -42,3 +42,37 @@ func TestRedactingWriterHandlesSplitLines(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+// Every form the issue lists, whatever the secret's length.
+func TestRedactionForms(t *testing.T) {
+	r := newRedactor()
+	cases := map[string]string{
+		`acl { tokens { initial_management = "s3c" agent = "ag" agent_recovery = "rec" default = "d" replication = "r" config_file_service_registration = "c" dns = "n" } }`: `acl { tokens { initial_management = "[redacted]" agent = "[redacted]" agent_recovery = "[redacted]" default = "[redacted]" replication = "[redacted]" config_file_service_registration = "[redacted]" dns = "[redacted]" } }`,
+		`{"acl": {"tokens": {"agent": "a1", "default": "d2", "dns": "n3"}}}`:                                                                                                 `{"acl": {"tokens": {"agent": "[redacted]", "default": "[redacted]", "dns": "[redacted]"}}}`,
+		`curl -H "X-Consul-Token: ab" x`:                     `curl -H "X-Consul-Token: [redacted]" x`,
+		`Authorization: Bearer abc.def`:                      `Authorization: Bearer [redacted]`,
+		`-H 'authorization: Basic dXNlcjpwYXNz'`:             `-H 'authorization: Basic [redacted]'`,
+		`http://user:pw@127.0.0.1:8500/v1`:                   `http://user:[redacted]@127.0.0.1:8500/v1`,
+		`MY_API_TOKEN=xy sh -c 'echo'`:                       `MY_API_TOKEN=[redacted] sh -c 'echo'`,
+		`DB_PASSWORD='two words' run`:                        `DB_PASSWORD='[redacted]' run`,
+		`CONSUL_HTTP_AUTH=user:pass consul members`:          `CONSUL_HTTP_AUTH=[redacted] consul members`,
+		`password = "with spaces inside"`:                    `password = "[redacted]"`,
+		`consul agent -dev -encrypt abcd`:                    `consul agent -dev -encrypt [redacted]`,
+		`the agent is up; default policy allow; dns on 8600`: `the agent is up; default policy allow; dns on 8600`,
+		`process "agent": open log: no such file`:            `process "agent": open log: no such file`,
+	}
+	for in, want := range cases {
+		if got := r.redact(in); got != want {
+			t.Errorf("redact(%q)\n got %q\nwant %q", in, got, want)
+		}
+	}
+}
+
+func TestSecretsFromTheEnvironment(t *testing.T) {
+	t.Setenv("GITHUB_TOKEN", "ghp_0123456789abcdef")
+	t.Setenv("SOME_AUTH", "true") // too short for a loosely named variable: not hidden everywhere
+	r := newRedactor()
+	if got := r.redact("cloned with ghp_0123456789abcdef, exit: true"); got != "cloned with [redacted], exit: true" {
+		t.Errorf("got %q", got)
+	}
+}

@@ -45,6 +45,7 @@ func NewReporter(out io.Writer, useColor, live bool) *Reporter {
 }
 
 func (r *Reporter) Observe(e Event) {
+	e = escapeEvent(e)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.progress != nil {
@@ -118,8 +119,10 @@ func (r *Reporter) scenarioEnded(e Event) {
 		fmt.Fprintf(r.out, "%s %s: interrupted at step %s after %s %s\n", r.skip.Sprint("--- INTERRUPTED"), e.Scenario, e.Error, took, logs)
 	default:
 		if e.FailedStep == 0 {
-			fmt.Fprintf(r.out, "  %s\n", r.fail.Sprint(e.Error))
-			fmt.Fprintf(r.out, "%s %s: setup failed after %s %s\n", r.fail.Sprint("--- FAIL"), e.Scenario, took, logs)
+			for _, l := range strings.Split(e.Error, "\n") {
+				fmt.Fprintf(r.out, "  %s\n", r.fail.Sprint(l))
+			}
+			fmt.Fprintf(r.out, "%s %s: failed after %s %s\n", r.fail.Sprint("--- FAIL"), e.Scenario, took, logs)
 			return
 		}
 		fmt.Fprintf(r.out, "%s %s: step %s failed after %s %s\n", r.fail.Sprint("--- FAIL"), e.Scenario, e.Error, took, logs)
@@ -170,3 +173,39 @@ func startProgress(out io.Writer, mu *sync.Mutex, text string, dim *color.Color)
 // stop ends the redraw. The caller holds the lock the redraw takes, so it
 // does not wait for the goroutine; the goroutine checks done under the lock.
 func (p *progress) stop() { close(p.done) }
+
+// escapeEvent escapes what the report prints: names, labels, paths and log
+// lines on one line each; errors and notes keep their own lines, each
+// printed indented under its step.
+func escapeEvent(e Event) Event {
+	e.Scenario, e.File, e.LogsDir = EscapeLine(e.Scenario), EscapeLine(e.File), EscapeLine(e.LogsDir)
+	e.Description, e.Error = EscapeText(e.Description), EscapeText(e.Error)
+	if e.FailedStep > 0 {
+		e.Error = EscapeLine(e.Error)
+	}
+	if e.Stopped != nil {
+		stopped := make([]string, len(e.Stopped))
+		for i, s := range e.Stopped {
+			stopped[i] = EscapeLine(s)
+		}
+		e.Stopped = stopped
+	}
+	if e.Step != nil {
+		st := *e.Step
+		st.Type, st.Label, st.Pos, st.Error = EscapeLine(st.Type), EscapeLine(st.Label), EscapeLine(st.Pos), EscapeText(st.Error)
+		st.Notes = nil
+		for _, n := range e.Step.Notes {
+			st.Notes = append(st.Notes, EscapeLine(n))
+		}
+		st.Logs = nil
+		for _, t := range e.Step.Logs {
+			lines := make([]string, len(t.Lines))
+			for i, l := range t.Lines {
+				lines[i] = EscapeLine(l)
+			}
+			st.Logs = append(st.Logs, LogTail{Path: EscapeLine(t.Path), Lines: lines})
+		}
+		e.Step = &st
+	}
+	return e
+}

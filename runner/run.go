@@ -9,9 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime/debug"
-	"strings"
 	"syscall"
 	"time"
 
@@ -96,7 +94,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 		opts.Observer.Observe(red.event(e))
 	}
 	start := time.Now()
-	res = Result{Scenario: sc, LogsDir: filepath.Join(opts.LogsDir, Slug(sc.Name))}
+	res = Result{Scenario: sc, LogsDir: LogFolder(opts.LogsDir, sc.Name)}
 	emit(Event{Event: "scenario-start", Description: sc.Description, Steps: len(sc.Items)})
 	defer func() {
 		res.Duration = time.Since(start)
@@ -118,12 +116,8 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 		emit(end)
 	}()
 
-	if err := os.RemoveAll(res.LogsDir); err != nil {
-		res.Outcome, res.Err = Failed, fmt.Errorf("cannot clear the log folder: %w", err)
-		return res
-	}
-	if err := os.MkdirAll(res.LogsDir, 0o755); err != nil {
-		res.Outcome, res.Err = Failed, fmt.Errorf("cannot create the log folder: %w", err)
+	if err := prepareLogFolder(res.LogsDir); err != nil {
+		res.Outcome, res.Err = Failed, err
 		return res
 	}
 	sess := &session{redactor: red, logsDir: res.LogsDir, consulBin: opts.Consul, consulErr: opts.ConsulErr, grace: opts.Grace, force: opts.Force,
@@ -133,11 +127,24 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 		if stopped := sess.closeAll(); len(stopped) > 0 {
 			emit(Event{Event: "cleanup", Stopped: stopped, DurationMS: milliseconds(time.Since(cleanupStart))})
 		}
+		// A run whose evidence was lost (a full disk) does not pass; once
+		// every process is stopped, all they wrote has been copied.
+		if err := sess.logFailures(); err != nil && res.Outcome == Passed {
+			res.Outcome, res.Err = Failed, err
+		}
 	}()
 
 	outer := ctx
 	ctx, cancel := context.WithTimeoutCause(ctx, sc.Timeout, fmt.Errorf("the scenario's timeout of %s passed", sc.Timeout))
 	defer cancel()
+	// A process of the scenario that dies by itself fails the run at once:
+	// a probe in flight ends within milliseconds, not after its within.
+	ctx, died := context.WithCancelCause(ctx)
+	defer died(nil)
+	// While `up` holds the mesh, a death ends the hold too, as a failure.
+	holdCtx, holdDied := context.WithCancelCause(outer)
+	defer holdDied(nil)
+	sess.died = func(err error) { died(err); holdDied(err) }
 	x := &execution{ctx: ctx, sc: sc, sess: sess, emit: emit, res: &res}
 	if !x.runSteps() {
 		if opts.HoldFailed != nil && res.Outcome == Failed && outer.Err() == nil {
@@ -146,7 +153,11 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 		return res
 	}
 	if opts.Hold != nil {
-		opts.Hold(outer, sess.AgentAddress())
+		opts.Hold(holdCtx, sess.AgentAddress())
+		var dead *DiedError
+		if errors.As(context.Cause(holdCtx), &dead) {
+			res.Outcome, res.Err = Failed, fmt.Errorf("while the mesh was held up: %w", dead)
+		}
 	}
 	return res
 }
@@ -188,6 +199,14 @@ func (x *execution) step(i int) bool {
 		return false
 	}
 	if x.ctx.Err() != nil {
+		var died *DiedError
+		if errors.As(context.Cause(x.ctx), &died) {
+			// The next step fails, naming the process that died.
+			x.emit(Event{Event: "step-start", Step: stepEvent(item)})
+			x.conclude(item, died, 0, nil)
+			x.skipFrom(i+1, nil)
+			return false
+		}
 		x.res.Outcome, x.res.Failed, x.res.Err = stopOutcome(x.ctx), item, context.Cause(x.ctx)
 		x.skipFrom(i, x.res.Err)
 		return false
@@ -258,14 +277,25 @@ func (x *execution) conclude(item *Item, err error, elapsed time.Duration, notes
 	ev.DurationMS = milliseconds(elapsed)
 	ev.Notes = notes
 	if err == nil {
+		// A log that could not be written (a full disk) fails the step
+		// during which it happened: the run's evidence is incomplete.
+		err = x.sess.logFailures()
+	}
+	if err == nil {
 		ev.Outcome = OutcomePassed
 		x.emit(Event{Event: "step-end", Step: ev})
 		return false
 	}
 	res := x.res
 	res.Outcome, res.Failed, res.Err = Failed, item, err
-	if isConnectionError(err) && !proc.IsExit(err) {
-		if dead := x.sess.deaths(deathSettle); len(dead) > 0 {
+	if !proc.IsExit(err) {
+		// A process that died may explain the failure; a broken
+		// connection may have been seen before the death was reaped.
+		settle := time.Duration(0)
+		if isConnectionError(err) {
+			settle = deathSettle
+		}
+		if dead := x.sess.deaths(settle); len(dead) > 0 {
 			res.Err = fmt.Errorf("%w\n%v", errors.Join(dead...), err)
 			names := steps.RelevantLogs(err)
 			for _, d := range dead {
@@ -277,16 +307,27 @@ func (x *execution) conclude(item *Item, err error, elapsed time.Duration, notes
 			err = steps.WithLogs(res.Err, names...)
 		}
 	}
+	logs := steps.RelevantLogs(err)
+	var died *DiedError
 	if x.ctx.Err() != nil {
 		res.Outcome = stopOutcome(x.ctx)
-		res.Err = fmt.Errorf("%w (%v)", context.Cause(x.ctx), err)
+		cause := context.Cause(x.ctx)
+		if errors.As(cause, &died) {
+			logs = append([]string{died.Name}, logs...)
+		}
+		var known *proc.ExitError
+		if errors.Is(err, cause) || died != nil && errors.As(err, &known) && known.Name == died.Name {
+			res.Err = err
+		} else {
+			res.Err = fmt.Errorf("%w (%v)", cause, err)
+		}
 	}
 	ev.Error = res.Err.Error()
 	if res.Outcome == Interrupted {
 		ev.Outcome = OutcomeInterrupted
 	} else {
 		ev.Outcome = OutcomeFailed
-		ev.Logs = x.sess.tails(steps.RelevantLogs(err), tailLines)
+		ev.Logs = x.sess.tails(logs, tailLines)
 	}
 	x.emit(Event{Event: "step-end", Step: ev})
 	return true
@@ -351,17 +392,6 @@ func runRecovered(fn func() error) (err error) {
 		}
 	}()
 	return fn()
-}
-
-var unsafeSlug = regexp.MustCompile(`[^A-Za-z0-9._]+`)
-
-// Slug makes a scenario name usable as a folder name.
-func Slug(name string) string {
-	s := strings.Trim(unsafeSlug.ReplaceAllString(name, "-"), "-.")
-	if s == "" {
-		return "scenario"
-	}
-	return s
 }
 
 // FindConsul finds the consul binary: the flag, then $CONSUL, then

@@ -27,8 +27,14 @@ type session struct {
 	grace     time.Duration
 	force     <-chan struct{}
 
+	// died hears of a process that ended while the scenario relied on it
+	// (no stop step or cleanup stopped it); the run fails at once.
+	died func(error)
+
 	mu        sync.Mutex
-	resources []resource // in the order started
+	closing   bool                   // cleanup has begun: deaths are expected
+	stopping  map[*proc.Process]bool // stopped on purpose
+	resources []resource             // in the order started
 	started   []*proc.Process
 	agent     *proc.Process
 	agentCfg  *api.Config
@@ -130,7 +136,7 @@ func (s *session) Start(name string, argv []string) (*proc.Process, error) {
 	header := s.redactor.redact(fmt.Sprintf("# scenario: %s started %s: %s\n", name, time.Now().Format(time.RFC3339Nano), command))
 	// Appended, not truncated: a process restarted under the same name
 	// keeps the evidence of its first life.
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, proc.LogMode)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +163,40 @@ func (s *session) Start(name string, argv []string) (*proc.Process, error) {
 	defer s.mu.Unlock()
 	s.resources = append(s.resources, resource{name: name, proc: p})
 	s.started = append(s.started, p)
+	go s.watch(p)
 	return p, nil
+}
+
+// watch reports p's death unless it was stopped on purpose.
+func (s *session) watch(p *proc.Process) {
+	<-p.Done()
+	s.mu.Lock()
+	expected := s.closing || s.stopping[p]
+	s.mu.Unlock()
+	var exit *proc.ExitError
+	if !expected && s.died != nil && errors.As(p.Alive(), &exit) {
+		s.died(&DiedError{ExitError: exit, Tail: proc.Tail(p.LogPath, tailLines)})
+	}
+}
+
+// DiedError says that a process of the scenario ended by itself (or was
+// killed from outside) while later steps relied on it.
+type DiedError struct {
+	*proc.ExitError
+	Tail []string // the last lines of its log
+}
+
+func (e *DiedError) Error() string {
+	return e.ExitError.Error() + " (it was not stopped by a stop step; a process of the scenario must run until stopped)"
+}
+
+func (e *DiedError) Unwrap() error { return e.ExitError }
+
+func (s *session) markStopping(p *proc.Process) {
+	if s.stopping == nil {
+		s.stopping = map[*proc.Process]bool{}
+	}
+	s.stopping[p] = true
 }
 
 func (s *session) Process(name string) (*proc.Process, bool) {
@@ -169,6 +208,17 @@ func (s *session) Process(name string) (*proc.Process, bool) {
 		}
 	}
 	return nil, false
+}
+
+func (s *session) OwnerOf(pgid int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.resources {
+		if r.proc != nil && r.proc.Pid() == pgid {
+			return r.name
+		}
+	}
+	return ""
 }
 
 func (s *session) Stop(name string) error {
@@ -183,6 +233,9 @@ func (s *session) Stop(name string) error {
 	}
 	if target != nil && target == s.agent {
 		s.agentGone = "the Consul agent was stopped by an earlier stop step"
+	}
+	if target != nil {
+		s.markStopping(target)
 	}
 	s.mu.Unlock()
 	if target == nil {
@@ -215,6 +268,7 @@ func (s *session) closeAll() []string {
 	s.mu.Lock()
 	rs := s.resources
 	s.resources = nil
+	s.closing = true
 	s.mu.Unlock()
 	var stopped []string
 	for i := len(rs) - 1; i >= 0; i-- {
@@ -230,8 +284,11 @@ func (s *session) closeAll() []string {
 }
 
 // tails returns the last lines of the named processes' logs, or of every
-// process started when names is empty.
+// process started when names is nil (none when it is empty).
 func (s *session) tails(names []string, lines int) []LogTail {
+	if names != nil && len(names) == 0 {
+		return nil
+	}
 	s.mu.Lock()
 	started := append([]*proc.Process(nil), s.started...)
 	s.mu.Unlock()

@@ -23,6 +23,9 @@ type Conn struct {
 	changed  chan struct{}
 }
 
+// MaxUnread bounds the bytes a connection keeps that no expect has taken.
+const MaxUnread = 16 << 20
+
 // NewConn starts reading c in the background.
 func NewConn(c net.Conn, target string) *Conn {
 	cn := &Conn{Conn: c, Target: target, changed: make(chan struct{})}
@@ -36,6 +39,12 @@ func (c *Conn) readLoop() {
 		n, err := c.Conn.Read(buf)
 		c.mu.Lock()
 		c.received = append(c.received, buf[:n]...)
+		if err == nil && len(c.received) > MaxUnread {
+			// A peer that streams without end must not eat the runner's
+			// memory: stop reading, and say so to the next expect.
+			err = fmt.Errorf("more than %d MiB came back without an expect taking it; the runner stopped reading this connection", MaxUnread>>20)
+			c.Conn.Close()
+		}
 		if err != nil {
 			c.ended = err
 		}
@@ -67,6 +76,14 @@ func (c *Conn) Await(ctx context.Context, check func(received []byte, ended erro
 		case <-changed:
 		}
 	}
+}
+
+// Consume takes the first n received bytes off the connection: an expect
+// that matched them.
+func (c *Conn) Consume(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.received = c.received[min(n, len(c.received)):]
 }
 
 // DescribeEnd says in words how a connection ended.

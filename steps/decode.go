@@ -119,6 +119,7 @@ type Instance struct {
 func (d *Decoder) AddInstance(def ServiceDef, at *yaml.Node) {
 	id, name := def.ID(), def.Reg.Name
 	d.instances[id] = Instance{ServiceDef: def, Pos: d.Pos(at)}
+	warnBuiltinProxyLimits(d, def, at)
 	for _, ref := range []string{name, id} {
 		d.Define(KindService, ref, at)
 		if def.HasSidecar() {

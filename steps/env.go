@@ -34,6 +34,9 @@ type Env interface {
 	Start(name string, argv []string) (*proc.Process, error)
 	// Process returns a running process by name.
 	Process(name string) (*proc.Process, bool)
+	// OwnerOf names the running process of the scenario whose process
+	// group pgid is, or "" when the scenario did not start it.
+	OwnerOf(pgid int) string
 	// Stop stops a process by name and forgets it.
 	Stop(name string) error
 
@@ -65,7 +68,17 @@ func WithLogs(err error, processes ...string) error {
 	return &LogsError{Err: err, Processes: processes}
 }
 
-// RelevantLogs returns the processes named by err, if any.
+// WithoutLogs marks err as explained by itself: no log tail would help
+// (for example: a port held by a process the scenario did not start).
+func WithoutLogs(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &LogsError{Err: err, Processes: []string{}}
+}
+
+// RelevantLogs returns the processes named by err, if any: nil when err
+// names none, empty when no log is relevant.
 func RelevantLogs(err error) []string {
 	var le *LogsError
 	if errors.As(err, &le) {

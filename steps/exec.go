@@ -1,15 +1,19 @@
 package steps
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+
+	"github.com/scenario-tool/scenario/proc"
 
 	"gopkg.in/yaml.v3"
 )
@@ -54,18 +58,59 @@ func (s *execStep) String() string {
 	return strings.Join(s.argv, " ")
 }
 
+// StepLogs is implemented by an Env that gives steps log files of their
+// own (the runner's session does): exec writes the whole output of its
+// commands there, and keeps only the start of it in memory.
+type StepLogs interface {
+	// OpenLog opens the log called name for appending, after a header
+	// line naming command, and returns it with its path.
+	OpenLog(name, command string) (*os.File, string, error)
+}
+
+// OutputKept is how much of each of a command's stdout and stderr exec
+// keeps in memory to match and to show; the rest is only in its log.
+const OutputKept = 1 << 20
+
 func (s *execStep) Run(ctx context.Context, env Env) error {
-	cmd := exec.CommandContext(ctx, s.argv[0], s.argv[1:]...)
-	// Its own group, so that a timeout kills the pipeline, not just sh.
+	log := &logWriter{w: io.Discard}
+	if sl, ok := env.(StepLogs); ok {
+		f, path, err := sl.OpenLog("exec", s.String())
+		if err != nil {
+			return fmt.Errorf("opening the log of exec steps: %w", err)
+		}
+		defer f.Close()
+		log.w, log.path = f, path
+	}
+	stdout, stderr := &capture{log: log}, &capture{log: log}
+	cmd := exec.Command(s.argv[0], s.argv[1:]...)
+	// Its own group, so that a timeout kills the pipeline, not just sh,
+	// and so that what it left running in the background goes when it
+	// returns.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	// Pipes this step reads itself rather than through exec's copying,
+	// whose Wait would wait for every background child holding them.
 	cmd.Dir, cmd.Env = env.CommandEnv()
-	cmd.WaitDelay = time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
+	copied, err := startWithPipes(cmd, stdout, stderr)
+	if err != nil {
+		return fmt.Errorf("running %q: %w", s, err)
+	}
+	pgid := cmd.Process.Pid
+	proc.Watch(pgid)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err = <-exited:
+	case <-ctx.Done():
+		proc.KillGroup(pgid)
+		err = <-exited
+	}
+	proc.KillGroup(pgid)
+	copied()
 	if ctx.Err() != nil {
-		return fmt.Errorf("%q did not finish in time: %w; stdout %s, stderr %s", s, ctx.Err(), Quote(stdout.Bytes()), Quote(stderr.Bytes()))
+		return fmt.Errorf("%q did not finish in time: %w; stdout %s, stderr %s", s, ctx.Err(), stdout, stderr)
+	}
+	if log.err != nil {
+		return fmt.Errorf("%q: writing its output to %s failed: %w; free some space or point --logs at another disk", s, log.path, log.err)
 	}
 	code := 0
 	var exitErr *exec.ExitError
@@ -80,10 +125,110 @@ func (s *execStep) Run(ctx context.Context, env Env) error {
 		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			got = "killed by signal " + ws.Signal().String()
 		}
-		return fmt.Errorf("expected exit status %d, got %s; stdout %s, stderr %s", s.exit, got, Quote(stdout.Bytes()), Quote(stderr.Bytes()))
+		return fmt.Errorf("expected exit status %d, got %s; stdout %s, stderr %s", s.exit, got, stdout, stderr)
 	}
-	if s.stdout != nil && !s.stdout.Match(stdout.Bytes()) {
-		return fmt.Errorf("expected stdout to match %q, got %s", s.stdout, Quote(stdout.Bytes()))
+	if s.stdout != nil && !s.stdout.Match(stdout.head) {
+		return fmt.Errorf("expected stdout to match %q, got %s", s.stdout, stdout)
 	}
 	return nil
+}
+
+// startWithPipes starts cmd with its stdout and stderr read into the
+// captures. copied waits until both pipes ended, which happens once the
+// command's group is gone; a process that left the group may still hold
+// them, so the wait is bounded.
+func startWithPipes(cmd *exec.Cmd, stdout, stderr *capture) (copied func(), err error) {
+	var readers, writers []*os.File
+	for range 2 {
+		r, w, err := os.Pipe()
+		if err != nil {
+			for _, f := range append(readers, writers...) {
+				f.Close()
+			}
+			return nil, err
+		}
+		readers, writers = append(readers, r), append(writers, w)
+	}
+	cmd.Stdout, cmd.Stderr = writers[0], writers[1]
+	err = cmd.Start()
+	for _, w := range writers {
+		w.Close()
+	}
+	if err != nil {
+		for _, r := range readers {
+			r.Close()
+		}
+		return nil, err
+	}
+	done := make(chan struct{}, 2)
+	for i, c := range []*capture{stdout, stderr} {
+		go func() {
+			_, _ = io.Copy(c, readers[i])
+			done <- struct{}{}
+		}()
+	}
+	return func() {
+		timer := time.NewTimer(time.Second)
+		defer timer.Stop()
+		for range 2 {
+			select {
+			case <-done:
+			case <-timer.C:
+				for _, r := range readers {
+					r.Close() // ends the copies
+				}
+				<-done
+			}
+		}
+		for _, r := range readers {
+			r.Close()
+		}
+	}, nil
+}
+
+// logWriter is the exec log, shared by stdout and stderr; it remembers
+// its first write error and writes nothing after it.
+type logWriter struct {
+	mu   sync.Mutex
+	w    io.Writer
+	path string
+	err  error
+}
+
+func (l *logWriter) write(p []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err == nil {
+		_, l.err = l.w.Write(p)
+	}
+}
+
+// capture keeps the first OutputKept bytes of a stream and counts the
+// rest, passing everything on to the log.
+type capture struct {
+	log   *logWriter
+	head  []byte
+	total int64
+}
+
+func (c *capture) Write(p []byte) (int, error) {
+	c.log.write(p)
+	c.total += int64(len(p))
+	if room := OutputKept - len(c.head); room > 0 {
+		c.head = append(c.head, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+// String shows the output quoted, saying when it was cut.
+func (c *capture) String() string {
+	q := Quote(c.head)
+	if c.total > int64(len(c.head)) {
+		where := ""
+		if c.log.path != "" {
+			where = "; all of it is in " + c.log.path
+		}
+		q += fmt.Sprintf(" (cut: %d bytes in all, the first %d kept%s)", c.total, len(c.head), where)
+	}
+	return q
 }

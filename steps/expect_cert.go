@@ -14,19 +14,35 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/scenario-tool/scenario/wait"
 )
 
 // expectCert checks the mesh's identity claim for a service: its sidecar's
 // public listener presents a certificate that names the service (SPIFFE)
 // and chains to the agent's active Connect CA root, and it speaks no
 // plaintext.
-type expectCert struct{ service string }
+type expectCert struct {
+	service string
+	// within, when set, retries until the presented leaf chains to the
+	// active root (after a CA rotation, sidecars get new leaves after a
+	// random 0-30 s); otherwise the check is made once.
+	within time.Duration
+}
 
 func (e *expectCert) String() string {
 	return fmt.Sprintf("sidecar of %s presents its SPIFFE certificate and refuses plaintext", e.service)
 }
 
 func (e *expectCert) Run(ctx context.Context, env Env) error {
+	if e.within <= 0 {
+		return e.check(ctx, env)
+	}
+	cond := wait.Func("the certificate check", func(ctx context.Context) error { return e.check(ctx, env) })
+	return wait.For(ctx, cond, wait.Options{Timeout: e.within, MinInterval: 100 * time.Millisecond, MaxInterval: 500 * time.Millisecond})
+}
+
+func (e *expectCert) check(ctx context.Context, env Env) error {
 	client, err := env.Consul()
 	if err != nil {
 		return err
@@ -79,7 +95,7 @@ func PresentedChain(ctx context.Context, addr string) ([]*x509.Certificate, erro
 		conn.Close()
 	}
 	if len(chain) == 0 {
-		return nil, fmt.Errorf("no certificate presented on %s: %v (the built-in proxy dials its local service before "+
+		return nil, fmt.Errorf("no certificate presented on %s: %w (the built-in proxy dials its local service before "+
 			"the TLS handshake and drops the connection when the service does not answer: is it running?)", addr, err)
 	}
 	return chain, nil

@@ -129,17 +129,3 @@ func TestPlaintextRefused(t *testing.T) {
 		t.Errorf("presented chain: %v %v", chain, err)
 	}
 }
-
-func TestParseProcAddr(t *testing.T) {
-	for in, want := range map[string]string{
-		"0100007F:1FF5":                         "127.0.0.1:8181",
-		"00000000:1F90":                         "0.0.0.0:8080",
-		"00000000000000000000000001000000:23E7": "[::1]:9191",
-		"0000000000000000FFFF00000100007F:0050": "127.0.0.1:80",
-	} {
-		got, err := parseProcAddr(in)
-		if err != nil || got.String() != want {
-			t.Errorf("parseProcAddr(%s) = %v, %v; want %s", in, got, err, want)
-		}
-	}
-}

@@ -43,6 +43,7 @@ func decodeSetIntention(d *Decoder, v *yaml.Node) Step {
 	}
 	d.IntentionChanged = true
 	s := &setIntention{source: f.String("source"), destination: f.String("destination")}
+	warnUnregistered(d, f, "set-intention")
 	s.action = api.IntentionAction(d.OneOf(f.Node("action"), "set-intention.action", "allow", "deny"))
 	return s
 }
@@ -72,6 +73,7 @@ func decodeDeleteIntention(d *Decoder, v *yaml.Node) Step {
 		return nil
 	}
 	d.IntentionChanged = true
+	warnUnregistered(d, f, "delete-intention")
 	return &deleteIntention{source: f.String("source"), destination: f.String("destination")}
 }
 
@@ -86,4 +88,25 @@ func (s *deleteIntention) Run(ctx context.Context, env Env) error {
 		return WithLogs(fmt.Errorf("deleting intention %s: %w", s, err), AgentName)
 	}
 	return nil
+}
+
+// warnUnregistered warns when an intention names a service that no earlier
+// step registered: Consul accepts an intention for any name, so a typo
+// (wbe -> socat) would otherwise pass silently and test nothing.
+func warnUnregistered(d *Decoder, f *Fields, what string) {
+	for _, key := range []string{"source", "destination"} {
+		name := f.String(key)
+		if name == "" || name == "*" || d.Defined(KindService, name) {
+			continue
+		}
+		var known []string
+		for k := range d.defined[KindService] {
+			known = append(known, k)
+		}
+		msg := fmt.Sprintf("%s.%s: no earlier step registers service %q, so this intention applies to nothing the scenario runs", what, key, name)
+		if s := Suggest(name, known); s != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		d.Warnf(f.Node(key), "%s", msg)
+	}
 }

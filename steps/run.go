@@ -15,7 +15,7 @@ import (
 func init() {
 	Register(Type{
 		Name:    "run",
-		Summary: "starts a background process (for example the socat echo service) and waits until ready accepts TCP",
+		Summary: "starts a background process (for example the socat echo service) and waits until it, or a process it forked, listens on ready; a port already held by another process fails at once, naming it",
 		Fields:  "{name, command, ready}: command a string (run by /bin/sh -c) or a list (executed directly); ready a host:port",
 		Example: `- run: {name: socat, command: "socat TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat", ready: "127.0.0.1:8181"}`,
 		Timeout: 30 * time.Second,
@@ -73,6 +73,13 @@ func (r *run) Run(ctx context.Context, env Env) error {
 }
 
 func (r *run) Start(ctx context.Context, env Env) (func(context.Context) error, error) {
+	if r.ready != "" {
+		// A stale listener would answer in its place, and its own bind
+		// would fail: say who holds the port before starting anything.
+		if err := wait.Free(r.ready); err != nil {
+			return nil, WithoutLogs(fmt.Errorf("%s cannot start: %w", r.name, err))
+		}
+	}
 	p, err := env.Start(r.name, r.argv)
 	if err != nil {
 		return nil, err
@@ -81,7 +88,9 @@ func (r *run) Start(ctx context.Context, env Env) (func(context.Context) error, 
 		if r.ready == "" {
 			return p.Alive()
 		}
-		if err := wait.For(ctx, wait.TCP(r.ready), wait.Options{Alive: p.Alive}); err != nil {
+		// Ready when the listening socket belongs to this process group,
+		// not merely when the port accepts TCP.
+		if err := wait.For(ctx, wait.Listening(r.ready, r.name, p.Pid()), wait.Options{Alive: p.Alive}); err != nil {
 			return WithLogs(fmt.Errorf("%s not ready: %w", r.name, err), r.name)
 		}
 		return nil

@@ -2,13 +2,19 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/hashicorp/consul/api"
 	"gopkg.in/yaml.v3"
+
+	"github.com/scenario-tool/scenario/proc"
+	"github.com/scenario-tool/scenario/sockets"
+	"github.com/scenario-tool/scenario/wait"
 )
 
 func init() {
@@ -138,7 +144,10 @@ func (t Target) Processes() []string {
 	return []string{"sidecar/" + t.Service, "sidecar/" + t.Upstream}
 }
 
-// Resolve returns the host:port to dial.
+// Resolve returns the host:port to dial. For SERVICE/UPSTREAM it also
+// checks that the listener there belongs to the scenario's sidecar of that
+// service: another process on the same port (a stale one, another
+// service's sidecar, a plain echo server) would answer in its place.
 func (t Target) Resolve(ctx context.Context, env Env) (string, error) {
 	if t.Addr != "" {
 		return t.Addr, nil
@@ -153,8 +162,53 @@ func (t Target) Resolve(ctx context.Context, env Env) (string, error) {
 	}
 	for _, u := range proxy.Proxy.Upstreams {
 		if u.DestinationName == t.Upstream && u.LocalBindPort != 0 {
-			return net.JoinHostPort(bindHost(u.LocalBindAddress), strconv.Itoa(u.LocalBindPort)), nil
+			addr := net.JoinHostPort(bindHost(u.LocalBindAddress), strconv.Itoa(u.LocalBindPort))
+			if err := t.ownedBySidecar(env, proxy, addr); err != nil {
+				var notYet notListening
+				if errors.As(err, &notYet) {
+					return "", err // a new upstream opens a moment after its registration
+				}
+				return "", wait.Fatal(err)
+			}
+			return addr, nil
 		}
 	}
 	return "", fmt.Errorf("the sidecar of %s has no upstream %q with a local_bind_port", t.Service, t.Upstream)
+}
+
+type notListening struct{ error }
+
+// ownedBySidecar checks that the listener on addr belongs to the process
+// group of the sidecar this scenario started for proxy's service.
+func (t Target) ownedBySidecar(env Env, proxy *api.AgentService, addr string) error {
+	var sc *proc.Process
+	for _, ref := range []string{t.Service, proxy.Proxy.DestinationServiceID, proxy.Proxy.DestinationServiceName} {
+		if p, ok := env.Process("sidecar/" + ref); ok {
+			sc = p
+			break
+		}
+	}
+	if sc == nil {
+		return fmt.Errorf("no sidecar of %s runs in this scenario, so nothing of the mesh listens on %s for %s (start it with `sidecar: %s` first)",
+			t.Service, addr, t, t.Service)
+	}
+	tcp, err := wait.ResolveTCP(addr)
+	if err != nil {
+		return err
+	}
+	found, err := sockets.On(tcp)
+	if err != nil {
+		return err
+	}
+	if len(found) == 0 {
+		return notListening{fmt.Errorf("nothing listens on %s, the upstream listener of %s's sidecar", addr, t.Service)}
+	}
+	mine := sockets.Inodes(proc.GroupMembers(sc.Pid()))
+	for _, l := range found {
+		if !mine[l.Inode] {
+			return fmt.Errorf("%s, the upstream listener of %s's sidecar, is held by %s, not by %s: traffic sent there would not go through %s's sidecar",
+				addr, t.Service, sockets.DescribeHolders(l.Inode), sc.Name, t.Service)
+		}
+	}
+	return nil
 }

@@ -20,7 +20,7 @@ import (
 func init() {
 	Register(Type{
 		Name:    "sidecar",
-		Summary: "starts the sidecar proxy of a registered service and waits until it listens and its service is passing in the health catalog; consecutive sidecars come up together",
+		Summary: "starts the sidecar proxy of a registered service and waits until its own process group holds its public and upstream listeners and its service is passing in the health catalog; a port already held by another process fails at once, naming it; consecutive sidecars come up together",
 		Fields:  "SERVICE, or {service, proxy: builtin|envoy}",
 		Example: `- sidecar: web`,
 		// A sidecar's default TCP check first runs at a random moment in its
@@ -136,6 +136,12 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 			"-admin-bind", "127.0.0.1:0"}
 	}
 	name := "sidecar/" + s.service
+	// The ports the proxy will bind are fixed by its registration: a
+	// process already listening there would take its traffic.
+	listeners := proxyListeners(proxy)
+	if err := wait.Free(listeners...); err != nil {
+		return nil, WithoutLogs(fmt.Errorf("the sidecar of %s cannot start: %w", s.service, err))
+	}
 	p, err := env.Start(name, argv)
 	if err != nil {
 		return nil, err
@@ -148,14 +154,20 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 		return agent.Alive()
 	}
 	// Ready to carry traffic: the public mTLS listener and every upstream
-	// listener accept TCP, and the catalog reports the sidecar passing
-	// (other sidecars only route to passing instances).
-	public := wait.TCP(net.JoinHostPort(publicHost(proxy), strconv.Itoa(proxy.Port)))
+	// listener are open and belong to this proxy's process group (not to
+	// a stale or foreign process on the same port), and the catalog
+	// reports the sidecar passing (other sidecars only route to passing
+	// instances).
+	publicAddr := listeners[0]
+	owned := func(addr string) wait.Condition {
+		return wait.Func(name+" to listen on "+addr, func(ctx context.Context) error {
+			return wait.Listening(addr, name, p.Pid()).Check(ctx)
+		})
+	}
+	public := owned(publicAddr)
 	conds := []wait.Condition{public}
-	for _, u := range proxy.Proxy.Upstreams {
-		if u.LocalBindPort != 0 {
-			conds = append(conds, wait.TCP(net.JoinHostPort(bindHost(u.LocalBindAddress), strconv.Itoa(u.LocalBindPort))))
-		}
+	for _, addr := range listeners[1:] {
+		conds = append(conds, owned(addr))
 	}
 	conds = append(conds, passing(client, proxy.Service, proxy.ID, proxy.Proxy.DestinationServiceID))
 	ready := wait.All(conds...)
@@ -180,6 +192,12 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 		}
 		if err != nil {
 			return WithLogs(fmt.Errorf("sidecar of %s not ready: %w\n%s", s.service, err, leafEvidence(client, proxy.Proxy.DestinationServiceName)), name, AgentName)
+		}
+		// The proxy hands every connection to its local service: a process
+		// the scenario did not start must not be the one answering there.
+		if b := backendOf(env, proxy.Proxy); proxy.Proxy.LocalServicePort != 0 && b.Holder == "" && b.Foreign != "" {
+			return WithoutLogs(fmt.Errorf("the sidecar of %s hands connections to %s, where %s listens, which this scenario did not start; stop it, or start the service with a run step",
+				s.service, b.Addr, b.Foreign))
 		}
 		return nil
 	}, nil
@@ -235,6 +253,29 @@ func SidecarOf(ctx context.Context, client *api.Client, ref string) (*api.AgentS
 	}
 	sort.Strings(ids)
 	return nil, fmt.Errorf("service %q has %d instances with a sidecar on the agent (IDs %s); name one by its ID", ref, len(ids), strings.Join(ids, ", "))
+}
+
+// proxyListeners are the addresses the built-in proxy binds for a sidecar
+// registration, as connect/proxy does: the public listener on the proxy
+// service's address (every address when it has none) and port, then each
+// upstream's local bind address (127.0.0.1 by default) and port.
+func proxyListeners(proxy *api.AgentService) []string {
+	public := proxy.Address
+	if public == "" {
+		public = "0.0.0.0"
+	}
+	out := []string{net.JoinHostPort(public, strconv.Itoa(proxy.Port))}
+	for _, u := range proxy.Proxy.Upstreams {
+		if u.LocalBindPort == 0 || u.LocalBindSocketPath != "" {
+			continue
+		}
+		host := u.LocalBindAddress
+		if host == "" {
+			host = "127.0.0.1"
+		}
+		out = append(out, net.JoinHostPort(host, strconv.Itoa(u.LocalBindPort)))
+	}
+	return out
 }
 
 func publicHost(svc *api.AgentService) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ func (f *fakeEnv) Start(string, []string) (*proc.Process, error) {
 }
 func (f *fakeEnv) Process(string) (*proc.Process, bool) { return nil, false }
 func (f *fakeEnv) Stop(string) error                    { return nil }
+func (f *fakeEnv) OwnerOf(int) string                   { return "" }
 func (f *fakeEnv) Notef(string, ...any)                 {}
 func (f *fakeEnv) AddConn(name string, c *Conn)         { f.conns[name] = c }
 func (f *fakeEnv) Conn(name string) (*Conn, error) {
@@ -81,11 +83,53 @@ func TestExpectReplyOnConnection(t *testing.T) {
 func TestExpectConsumesWhatItMatched(t *testing.T) {
 	env, peer := pipe(t)
 	go peer.Write([]byte("one\ntwo\n"))
-	for _, want := range []string{"one\n", "two\n"} {
-		e := expect{conn: "c", within: time.Second, reply: []byte(want)}
-		if err := e.Run(context.Background(), env); err != nil {
-			t.Fatalf("expect %q: %v", want, err)
-		}
+	first := expect{conn: "c", within: time.Second, replyPrefix: []byte("one\n")}
+	if err := first.Run(context.Background(), env); err != nil {
+		t.Fatalf("expect prefix one: %v", err)
+	}
+	second := expect{conn: "c", within: time.Second, reply: []byte("two\n"), quiet: DefaultQuiet}
+	if err := second.Run(context.Background(), env); err != nil {
+		t.Fatalf("expect two: %v", err)
+	}
+}
+
+// An exact reply is exactly these bytes: more bytes arriving before the
+// connection goes quiet fail it, whether they came in the same write or a
+// moment later.
+func TestExactReplyRefusesExtraBytes(t *testing.T) {
+	for name, tc := range map[string]struct {
+		exp   expect
+		write func(c net.Conn)
+		want  string
+	}{
+		"one write": {expect{reply: []byte("hello")}, func(c net.Conn) { c.Write([]byte("hello ERROR-500\n")) },
+			`got "hello ERROR-500\n": the expected bytes, then " ERROR-500\n" more`},
+		"two writes": {expect{reply: []byte("hello\n")}, func(c net.Conn) {
+			c.Write([]byte("hello\n"))
+			c.Write([]byte("extra\n"))
+		}, `then "extra\n" more`},
+		"prefix allows more": {expect{replyPrefix: []byte("hello")}, func(c net.Conn) { c.Write([]byte("hello ERROR-500\n")) }, ""},
+		"matches once quiet": {expect{replyMatch: regexp.MustCompile(`^hello \d+\n$`)}, func(c net.Conn) {
+			c.Write([]byte("hello "))
+			c.Write([]byte("42\n"))
+		}, ""},
+		"matches refuses a longer reply": {expect{replyMatch: regexp.MustCompile(`^hello\n$`)}, func(c net.Conn) {
+			c.Write([]byte("hello\n"))
+			c.Write([]byte("more\n"))
+		}, "does not match"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			env, peer := pipe(t)
+			tc.exp.conn, tc.exp.within, tc.exp.quiet = "c", 300*time.Millisecond, 50*time.Millisecond
+			go tc.write(peer)
+			err := tc.exp.Run(context.Background(), env)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("unexpected failure: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/scenario-tool/scenario/runner"
 )
 
 // listed is one scenario in `scenario list --json`, ready for a CI matrix
@@ -58,7 +60,7 @@ func cmdList(args []string, stdout, stderr io.Writer) int {
 		if len(desc) > 72 {
 			desc = desc[:69] + "..."
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", l.Name, l.File, l.Steps, desc)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", runner.EscapeLine(l.Name), runner.EscapeLine(l.File), l.Steps, runner.EscapeLine(desc))
 	}
 	tw.Flush()
 	return code

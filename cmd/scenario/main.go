@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scenario-tool/scenario/reaper"
 	"github.com/scenario-tool/scenario/runner"
 	"github.com/scenario-tool/scenario/steps"
 )
@@ -26,7 +27,16 @@ const (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	if len(os.Args) > 1 && os.Args[1] == reaper.Arg {
+		// The hidden mode the runner starts to outlive it (see package reaper).
+		os.Exit(reaper.Serve(os.Stdin, os.Stderr, os.Args[2:]))
+	}
+	// Every line written to stderr is redacted and has its control
+	// characters escaped, whatever wrote it (a child of --parallel too).
+	stderr := runner.NewSafeWriter(os.Stderr)
+	code := run(os.Args[1:], os.Stdout, stderr)
+	stderr.Flush()
+	os.Exit(code)
 }
 
 // A command is one verb of the CLI; the table below also renders the help.
@@ -72,7 +82,9 @@ Flags of run only:
                     namespace (needs root; otherwise runs them one by one)
 
 Exit status: 0 all passed, 1 a scenario failed, 2 invalid input or usage,
-130 interrupted (SIGINT or SIGTERM; a second one kills what is left at once).
+130 interrupted (SIGINT, SIGTERM, SIGHUP, SIGQUIT or stdout closed; a second
+signal kills what is left at once). Whatever ends the runner, even SIGKILL,
+its processes are killed by a watchdog process it starts.
 `)
 	return b.String()
 }
@@ -148,11 +160,21 @@ type invalidFile struct {
 
 // loadAll validates every file and prints every problem (and warning)
 // before anything starts; an invalid file does not stop the others from
-// being read.
+// being read. Two scenarios may not share a name: they would share a log
+// folder.
 func loadAll(files []string, stderr io.Writer) ([]*runner.Scenario, []invalidFile) {
 	var scenarios []*runner.Scenario
 	var invalid []invalidFile
+	byName := map[string]string{}
 	for _, f := range files {
+		// A FIFO or a device would block or never end: only regular files
+		// are read (a missing file is reported by Load).
+		if st, err := os.Stat(f); err == nil && !st.Mode().IsRegular() {
+			err := fmt.Errorf("%s:1:1: not a regular file (%s); give a scenario file", f, fileKind(st.Mode()))
+			fmt.Fprintln(stderr, err)
+			invalid = append(invalid, invalidFile{f, err})
+			continue
+		}
 		sc, err := runner.Load(f)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
@@ -162,9 +184,32 @@ func loadAll(files []string, stderr io.Writer) ([]*runner.Scenario, []invalidFil
 		for _, w := range sc.Warnings {
 			fmt.Fprintln(stderr, w)
 		}
+		if other, dup := byName[sc.Name]; dup {
+			err := fmt.Errorf("%s:1:1: the scenario name %q is also the name of %s; two scenarios with one name would share a log folder and a report line: rename one (name: at the top of the file)", sc.File, sc.Name, other)
+			fmt.Fprintln(stderr, err)
+			invalid = append(invalid, invalidFile{sc.File, err})
+			continue
+		}
+		byName[sc.Name] = sc.File
 		scenarios = append(scenarios, sc)
 	}
 	return scenarios, invalid
+}
+
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	}
+	return "not a regular file"
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
@@ -186,7 +231,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	useConsulJudge("")
 	scenarios, invalid := loadAll(files, stderr)
 	for _, sc := range scenarios {
-		fmt.Fprintf(stdout, "ok  %s (%s, %d steps)\n", sc.File, sc.Name, len(sc.Items))
+		fmt.Fprintf(stdout, "ok  %s (%s, %d steps)\n", runner.EscapeLine(sc.File), runner.EscapeLine(sc.Name), len(sc.Items))
 	}
 	if len(invalid) > 0 {
 		if len(files) > 1 {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/scenario-tool/scenario/netns"
@@ -99,6 +100,9 @@ func (c *childSet) remove(cmd *exec.Cmd) {
 }
 
 func (c *childSet) signal(sig os.Signal) {
+	if sig == syscall.SIGPIPE {
+		sig = syscall.SIGTERM // our stdout is gone, not theirs
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.last = sig
@@ -111,6 +115,9 @@ func childCommand(self, file string, f *runFlags, consul string) *exec.Cmd {
 	args := []string{"run", "--in-netns", "--logs", f.logs, "--consul", consul, file}
 	cmd := exec.Command(self, args...)
 	netns.Isolate(cmd)
+	// A group of its own: a terminal's Ctrl-C reaches this process only,
+	// which passes it on once (twice would kill at once).
+	cmd.SysProcAttr.Setpgid = true
 	return cmd
 }
 
@@ -131,14 +138,23 @@ func runChild(cmd *exec.Cmd, sc *runner.Scenario, obs runner.Observer, stderr io
 	defer live.remove(cmd)
 	start := time.Now()
 	sawEnd := false
-	lines := bufio.NewScanner(out)
-	lines.Buffer(make([]byte, 64<<10), 16<<20)
-	for lines.Scan() {
-		var e runner.Event
-		if err := json.Unmarshal(lines.Bytes(), &e); err != nil {
+	events := &lineReader{r: bufio.NewReaderSize(out, 64<<10), max: maxEventLine}
+	var dropped error
+	for {
+		line, err := events.next()
+		if err != nil {
+			break
+		}
+		if line == nil {
+			dropped = fmt.Errorf("the run of %s sent an event line of more than %d MiB, which was dropped: its report is incomplete", sc.File, maxEventLine>>20)
+			fmt.Fprintf(stderr, "scenario: %s: %v\n", sc.Name, dropped)
 			continue
 		}
-		obs.Observe(e)
+		var e runner.Event
+		if err := json.Unmarshal(line, &e); err != nil {
+			continue
+		}
+		e = runner.RedactEvent(e)
 		if e.Event == "scenario-end" {
 			sawEnd = true
 			res.LogsDir = e.LogsDir
@@ -148,7 +164,11 @@ func runChild(cmd *exec.Cmd, sc *runner.Scenario, obs runner.Observer, stderr io
 			case runner.OutcomeInterrupted:
 				res.Outcome = runner.Interrupted
 			}
+			if dropped != nil && e.Outcome == runner.OutcomePassed {
+				e.Outcome, e.Error, res.Outcome, res.Err = runner.OutcomeFailed, dropped.Error(), runner.Failed, dropped
+			}
 		}
+		obs.Observe(e)
 	}
 	err = cmd.Wait()
 	res.Duration = time.Since(start)
@@ -161,6 +181,43 @@ func runChild(cmd *exec.Cmd, sc *runner.Scenario, obs runner.Observer, stderr io
 		res.Outcome = runner.Interrupted
 	}
 	return res
+}
+
+// maxEventLine bounds one event line of a child. A longer line is read
+// to its end and dropped, failing the scenario visibly; the child is never
+// left blocked on a pipe nobody reads.
+const maxEventLine = 16 << 20
+
+// lineReader reads lines of at most max bytes; next returns nil (and no
+// error) for a longer line, which it skips.
+type lineReader struct {
+	r   *bufio.Reader
+	max int
+	buf []byte
+}
+
+func (l *lineReader) next() ([]byte, error) {
+	l.buf = l.buf[:0]
+	tooLong := false
+	for {
+		chunk, err := l.r.ReadSlice('\n')
+		if !tooLong {
+			if len(l.buf)+len(chunk) > l.max {
+				tooLong, l.buf = true, l.buf[:0]
+			} else {
+				l.buf = append(l.buf, chunk...)
+			}
+		}
+		switch {
+		case err == bufio.ErrBufferFull:
+			continue
+		case err != nil && (tooLong || len(l.buf) == 0):
+			return nil, err
+		case tooLong:
+			return nil, nil
+		}
+		return l.buf, nil
+	}
 }
 
 // prefixWriter prefixes each line a child writes on stderr with its

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,8 +16,11 @@ import (
 	"time"
 
 	"github.com/fatih/color"
+	"golang.org/x/sys/unix"
 
 	"github.com/scenario-tool/scenario/netns"
+	"github.com/scenario-tool/scenario/proc"
+	"github.com/scenario-tool/scenario/reaper"
 	"github.com/scenario-tool/scenario/runner"
 )
 
@@ -118,27 +122,32 @@ func runOrUp(verb string, args []string, stdout, stderr io.Writer) int {
 		return exitInvalid
 	}
 
+	// Nothing may be cleared that the runner did not create: a folder in
+	// the way is an error before anything starts.
+	for _, sc := range scenarios {
+		if err := runner.CheckLogFolder(runner.LogFolder(f.logs, sc.Name)); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", sc.File, err)
+			return exitInvalid
+		}
+	}
+
+	// The reaper kills what this process started if it dies without
+	// stopping it (SIGKILL, a crash); orphans of started processes are
+	// adopted here so that their groups can be reaped.
+	if self, err := os.Executable(); err == nil {
+		if rp, err := reaper.Start(self, os.Stderr); err == nil {
+			proc.SetGuardian(rp)
+			defer rp.Close()
+		} else {
+			fmt.Fprintf(stderr, "scenario: %v; processes may outlive this run if it is killed with SIGKILL\n", err)
+		}
+	}
+	_ = proc.BecomeSubreaper()
+
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	force := make(chan struct{})
-	signals := make(chan os.Signal, 2)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(signals)
-	interrupted := make(chan os.Signal, 2) // for parallel runs to pass on
-	go func() {
-		sig, ok := <-signals
-		if !ok {
-			return
-		}
-		interrupted <- sig
-		fmt.Fprintf(stderr, "\nscenario: %s: stopping everything started (again to kill at once)\n", sigName(sig))
-		cancel(runner.Interrupt{Signal: sig})
-		if sig, ok := <-signals; ok {
-			interrupted <- sig
-			fmt.Fprintln(stderr, "scenario: killing what is left")
-			close(force)
-		}
-	}()
+	interrupted := watchSignals(stdout, stderr, cancel, force)
 
 	observers, finish, err := makeObservers(&f, stdout, f.parallel > 1 && len(scenarios) > 1, invalid)
 	if err != nil {
@@ -179,11 +188,96 @@ func runOrUp(verb string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "scenario:", err)
 	}
 	code := exitCode(results, stdout, f.json)
+	// up ends by an interrupt; it says so, as its help does.
+	var intr runner.Interrupt
+	if errors.As(context.Cause(ctx), &intr) && code == exitPassed {
+		code = exitInterrupted
+	}
 	if code == exitPassed && len(invalid) > 0 {
 		fmt.Fprintf(stderr, "scenario run: %d invalid files were skipped\n", len(invalid))
 		return exitInvalid
 	}
 	return code
+}
+
+// watchSignals turns SIGINT, SIGTERM, SIGHUP (the terminal closed),
+// SIGQUIT and a closed stdout (SIGPIPE, or its reader gone) into an
+// interruption: everything started is stopped, then the run exits 130. A
+// second signal kills what is left at once. The signals are passed on
+// to --parallel children through the returned channel.
+func watchSignals(stdout, stderr io.Writer, cancel context.CancelCauseFunc, force chan struct{}) <-chan os.Signal {
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGPIPE)
+	closed := readerGone(stdout)
+	interrupted := make(chan os.Signal, 2) // for parallel runs to pass on
+	go func() {
+		first := true
+		for {
+			var sig os.Signal
+			select {
+			case sig = <-signals:
+			case <-closed:
+				closed, sig = nil, syscall.SIGPIPE
+			}
+			if sig == syscall.SIGPIPE && !first {
+				continue // each write to the closed stdout says so again
+			}
+			if first {
+				first = false
+				interrupted <- sig
+				if sig == syscall.SIGPIPE {
+					fmt.Fprintf(stderr, "\nscenario: stdout was closed (SIGPIPE): stopping everything started (a signal kills at once)\n")
+				} else {
+					fmt.Fprintf(stderr, "\nscenario: %s: stopping everything started (again to kill at once)\n", sigName(sig))
+				}
+				cancel(runner.Interrupt{Signal: sig})
+				continue
+			}
+			interrupted <- sig
+			fmt.Fprintln(stderr, "scenario: killing what is left")
+			close(force)
+			return
+		}
+	}()
+	return interrupted
+}
+
+// readerGone returns a channel closed once nobody reads w any more, when w
+// is a pipe (`scenario run ... | head -5`), so that a run holding still
+// (up) notices without waiting for its next write; nil otherwise.
+func readerGone(w io.Writer) <-chan struct{} {
+	f, ok := w.(*os.File)
+	if !ok {
+		return nil
+	}
+	if st, err := f.Stat(); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+		return nil
+	}
+	conn, err := f.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	var fd int
+	_ = conn.Control(func(p uintptr) { fd = int(p) })
+	gone := make(chan struct{})
+	go func() {
+		// The write end of a pipe polls as POLLERR once its reader closed.
+		fds := []unix.PollFd{{Fd: int32(fd)}}
+		for {
+			n, err := unix.Poll(fds, -1)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return
+			}
+			if n > 0 && fds[0].Revents&(unix.POLLERR|unix.POLLHUP) != 0 {
+				close(gone)
+				return
+			}
+		}
+	}()
+	return gone
 }
 
 func exitCode(results []runner.Result, stdout io.Writer, quiet bool) int {
@@ -207,7 +301,7 @@ func exitCode(results []runner.Result, stdout io.Writer, quiet bool) int {
 	case failed > 0:
 		return exitFailed
 	}
-	return exitPassed // for up too: Ctrl-C is how up ends
+	return exitPassed
 }
 
 // makeObservers builds the report (text or JSON) and the JUnit writer.
@@ -226,11 +320,10 @@ func makeObservers(f *runFlags, stdout io.Writer, grouped bool, invalid []invali
 	}
 	finish := func() error { return nil }
 	if f.junit != "" {
-		out, err := os.Create(f.junit)
+		j, err := runner.NewJUnitFile(f.junit)
 		if err != nil {
 			return nil, nil, fmt.Errorf("--junit: %w", err)
 		}
-		j := runner.NewJUnit()
 		obs = append(obs, j)
 		// An invalid file is a suite with one error: what is wrong, where.
 		for _, inv := range invalid {
@@ -241,8 +334,10 @@ func makeObservers(f *runFlags, stdout io.Writer, grouped bool, invalid []invali
 				Outcome: runner.OutcomeFailed, Error: "invalid scenario file:\n" + inv.err.Error()})
 		}
 		finish = func() error {
-			defer out.Close()
-			return j.Write(out)
+			if err := j.Close(); err != nil {
+				return fmt.Errorf("--junit: %w", err)
+			}
+			return nil
 		}
 	}
 	return obs, finish, nil
@@ -286,6 +381,12 @@ func sigName(s os.Signal) string {
 		return "SIGINT"
 	case syscall.SIGTERM:
 		return "SIGTERM"
+	case syscall.SIGHUP:
+		return "SIGHUP"
+	case syscall.SIGQUIT:
+		return "SIGQUIT"
+	case syscall.SIGPIPE:
+		return "SIGPIPE"
 	}
 	return s.String()
 }

@@ -1,0 +1,262 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scenario-tool/scenario/runner"
+)
+
+// Mutation testing of the verdicts: every claim a shipped scenario makes is
+// broken in the way the claim is meant to catch, and the run must FAIL
+// (exit 1) at the step that makes the claim, naming the cause. A mutant
+// that passes is a false PASS: the tool said the mesh did something it did
+// not do.
+
+// mutant is one way of breaking the mesh behind a scenario.
+type mutant struct {
+	name string
+	// impostor, when set, is a port a foreign process (this test) listens
+	// on, with an echo server, for the whole run.
+	impostor int
+	// edit changes the scenario's text.
+	edit func(src string) string
+	// failAt lists the steps (from 1, in the mutated file) at which the run
+	// may fail; the first is where the claim is made.
+	failAt []int
+	// want is a part of the failed step's error that names the cause.
+	want string
+}
+
+const socatCommand = "socat -v TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat"
+
+// killListener is a shell command that kills, from outside the runner,
+// the process listening on port: the way a crash or an operator would.
+// SIGKILL lands asynchronously, so the step after the kill or the one after
+// that is the first to see the death.
+func killListener(port int) string {
+	return fmt.Sprintf(`kill -KILL $(ss -Hltnp 'sport = :%d' | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)`, port)
+}
+
+// insertAfter inserts step items (YAML lines, indented as list items) after
+// the step whose text contains marker.
+func insertAfter(marker string, items ...string) func(string) string {
+	return func(src string) string {
+		lines := strings.Split(src, "\n")
+		for i, l := range lines {
+			if !strings.Contains(l, marker) {
+				continue
+			}
+			// The step item ends where the next item or the file ends.
+			end := i + 1
+			for end < len(lines) && !strings.HasPrefix(lines[end], "  - ") && strings.TrimSpace(lines[end]) != "" {
+				end++
+			}
+			out := append(append(slices.Clone(lines[:end]), items...), lines[end:]...)
+			return strings.Join(out, "\n")
+		}
+		panic("no step contains " + marker)
+	}
+}
+
+func replace(old, new string) func(string) string {
+	return func(src string) string {
+		if !strings.Contains(src, old) {
+			panic("the scenario has no " + old)
+		}
+		return strings.ReplaceAll(src, old, new)
+	}
+}
+
+func chain(edits ...func(string) string) func(string) string {
+	return func(src string) string {
+		for _, e := range edits {
+			src = e(src)
+		}
+		return src
+	}
+}
+
+func mutants() map[string][]mutant {
+	exec := func(cmd string) string { return fmt.Sprintf("  - exec: {command: %q}", cmd) }
+	consul := func(args string) string { return exec(consulBin + " " + args) }
+	common := []mutant{
+		{name: "impostor on socat's ready port 8181", impostor: 8181, failAt: []int{4}, want: "127.0.0.1:8181 is already in use: pid"},
+		{name: "impostor on socat's sidecar public port 21000", impostor: 21000, failAt: []int{5}, want: "21000 is already in use: pid"},
+		{name: "impostor on web's sidecar public port 21001", impostor: 21001, failAt: []int{6}, want: "21001 is already in use: pid"},
+		{name: "impostor on web's upstream port 9191", impostor: 9191, failAt: []int{6}, want: "127.0.0.1:9191 is already in use: pid"},
+		{name: "backend accepts and closes", edit: replace("EXEC:cat", "EXEC:true")},
+		{name: "backend answers with extra bytes", edit: replace("EXEC:cat", "EXEC:'sed -u p'"), want: "more (use reply-prefix if more is fine)"},
+	}
+	basic := append(slices.Clone(common),
+		mutant{name: "backend killed mid-run", edit: insertAfter("sidecar: web", exec(killListener(8181))),
+			failAt: []int{7, 8, 9}, want: `process "socat" is not running`},
+		mutant{name: "socat's sidecar killed mid-run", edit: insertAfter("sidecar: web", exec(killListener(21000))),
+			failAt: []int{7, 8, 9}, want: `process "sidecar/socat" is not running`},
+		mutant{name: "socat listens on every address", edit: replace("bind=127.0.0.1", "bind=0.0.0.0"),
+			failAt: []int{7}, want: "socat listens beyond loopback on 0.0.0.0:8181"},
+	)
+	basic[4].failAt, basic[4].want = []int{9}, "with no reply"
+	basic[5].failAt = []int{9}
+
+	intentions := append(slices.Clone(common),
+		mutant{name: "backend killed mid-run", edit: insertAfter("conn: long-lived, reply: \"one", exec(killListener(8181))),
+			failAt: []int{10, 11, 12}, want: `process "socat" is not running`},
+		mutant{name: "web's sidecar killed mid-run", edit: insertAfter("conn: long-lived, reply: \"one", exec(killListener(21001))),
+			failAt: []int{10, 11, 12}, want: `process "sidecar/web" is not running`},
+		mutant{name: "the deny undone behind the runner's back", edit: insertAfter("action: deny}", consul("intention delete web socat")),
+			failAt: []int{12}, want: `expected the mesh to deny the connection from web/socat`},
+		// closed: true passes both of these: the connection ends with no
+		// reply although the mesh allows it. Only the evidence fails them.
+		mutant{name: "the deny undone and the backend stopped", edit: insertAfter("action: deny}", "  - stop: socat", consul("intention delete web socat")),
+			failAt: []int{13}, want: `the mesh authorizes web -> socat`},
+		mutant{name: "the deny undone and a backend that closes on the probe's bytes",
+			edit: chain(
+				replace("EXEC:cat", `SYSTEM:'read l; echo $l | grep -q ^denied && exit; echo $l; exec cat'`),
+				insertAfter("action: deny}", consul("intention delete web socat"))),
+			failAt: []int{12}, want: `the mesh authorizes web -> socat`},
+		mutant{name: "the long-lived connection cut by a sidecar restart", edit: insertAfter("action: deny}", "  - stop: sidecar/web", "  - sidecar: web"),
+			failAt: []int{15, 16}, want: "long-lived"},
+		mutant{name: "the allow undone behind the runner's back", edit: insertAfter("action: allow}", exec(consulBin+" intention delete web socat && "+consulBin+" intention create -deny web socat")),
+			failAt: []int{17}, want: `expected reply "after\n"`},
+	)
+	intentions[4].failAt, intentions[4].want = []int{7}, "with no reply"
+	intentions[5].failAt = []int{7}
+	return map[string][]mutant{"scenarios/basic.yaml": basic, "scenarios/intentions.yaml": intentions}
+}
+
+func TestMutantsOfTheShippedScenariosAllFail(t *testing.T) {
+	for _, file := range []string{"scenarios/basic.yaml", "scenarios/intentions.yaml"} {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Mutated copies live elsewhere: their relative paths must still
+		// reach consul.d.
+		src := strings.ReplaceAll(string(raw), "../consul.d/", filepath.Join(repoRoot, "consul.d")+"/")
+		caught := 0
+		ms := mutants()[file]
+		for _, m := range ms {
+			t.Run(filepath.Base(file)+"/"+m.name, func(t *testing.T) {
+				if runMutant(t, src, m) {
+					caught++
+				}
+			})
+		}
+		t.Logf("mutation score of %s: %d/%d mutants caught", file, caught, len(ms))
+	}
+}
+
+// runMutant runs one mutant and reports whether the run failed as it must.
+func runMutant(t *testing.T, src string, m mutant) bool {
+	if m.edit != nil {
+		src = m.edit(src)
+	}
+	// A mutant fails by running out of time where the claim is eventual;
+	// the claims are the same with a shorter wait.
+	src = strings.ReplaceAll(src, "within: 10s", "within: 3s")
+	if !strings.Contains(src, socatCommand) && !strings.Contains(src, "TCP-LISTEN:8181") {
+		t.Fatalf("the mutant lost the backend:\n%s", src)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "mutant.yaml")
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stop := func() {}
+	if m.impostor != 0 {
+		stop = impostor(t, m.impostor)
+	}
+	failed, exit, out := runJSON(t, dir, file)
+	stop()
+	assertNothingLeft(t)
+	if exit != 1 || failed == nil {
+		t.Errorf("FALSE PASS: the mutant ran with exit status %d, want 1 (failed at a step)\n%s\n%s", exit, src, out)
+		return false
+	}
+	ok := true
+	if !slices.Contains(m.failAt, failed.Index) {
+		t.Errorf("failed at step %d (%s %s), want one of %v: %s", failed.Index, failed.Type, failed.Label, m.failAt, failed.Error)
+		ok = false
+	}
+	if !strings.Contains(failed.Error, m.want) {
+		t.Errorf("the failure does not name the cause %q:\n%s", m.want, failed.Error)
+		ok = false
+	}
+	return ok
+}
+
+// impostor listens on port with an echo server until stop is called.
+func impostor(t *testing.T, port int) (stop func()) {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatalf("impostor on %d: %v", port, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				for {
+					n, err := c.Read(buf)
+					if n > 0 {
+						c.Write(buf[:n])
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return func() {
+		l.Close()
+		<-done
+	}
+}
+
+// runJSON runs a scenario file with --json and returns the failed step.
+func runJSON(t *testing.T, dir, file string) (*runner.StepEvent, int, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, scenarioBin, "run", "--json", "--logs", filepath.Join(dir, "logs"), "--consul", consulBin, file)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	exit := 0
+	var exitErr *exec.ExitError
+	switch {
+	case errors.As(err, &exitErr):
+		exit = exitErr.ExitCode()
+	case err != nil:
+		t.Fatalf("running scenario: %v", err)
+	}
+	var failed *runner.StepEvent
+	sc := bufio.NewScanner(&stdout)
+	sc.Buffer(nil, 16<<20)
+	for sc.Scan() {
+		var ev runner.Event
+		if json.Unmarshal(sc.Bytes(), &ev) == nil && ev.Event == "step-end" && ev.Step.Outcome == runner.OutcomeFailed {
+			failed = ev.Step
+		}
+	}
+	return failed, exit, stdout.String() + stderr.String()
+}

@@ -1,0 +1,111 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/scenario-tool/scenario/runner"
+	"github.com/scenario-tool/scenario/sockets"
+)
+
+// A process of the scenario that dies while a probe is in flight fails the
+// probe within milliseconds, naming it, instead of after the probe's
+// within. The probe here can never hold (it expects a reply the echo
+// service never gives), so only the death can end it early.
+func TestProbeInFlightFailsAtOnceWhenAProcessDies(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "death.yaml")
+	src := "name: death\nsteps:\n" + fmt.Sprintf(mesh, repoRoot) +
+		"  - expect: {to: web/socat, send: \"x\\n\", reply: \"never\\n\", within: 1m}\n"
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var worst time.Duration
+	for _, victim := range []struct {
+		name string
+		port int
+	}{{"socat", 8181}, {"sidecar/socat", 21000}, {"sidecar/web", 9191}, {"agent", 8500}} {
+		t.Run(victim.name, func(t *testing.T) {
+			took := killDuringProbe(t, file, victim.name, victim.port)
+			t.Logf("%s killed: the probe failed %s later", victim.name, took)
+			worst = max(worst, took)
+			// 10-42 ms here on an idle machine; the bound leaves room for a
+			// loaded CI machine without letting a probe run out its within.
+			if took > 500*time.Millisecond {
+				t.Errorf("the probe failed %s after %s died; want within milliseconds", took, victim.name)
+			}
+		})
+	}
+	t.Logf("slowest: %s", worst)
+}
+
+// killDuringProbe runs file, SIGKILLs the process listening on port once
+// the probe has started, and returns how long after the kill the probe's
+// failure was reported.
+func killDuringProbe(t *testing.T, file, victim string, port int) time.Duration {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, scenarioBin, "run", "--json", "--logs", t.TempDir(), "--consul", consulBin, file)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Wait()
+		assertNothingLeft(t)
+	}()
+	var killed time.Time
+	sc := bufio.NewScanner(out)
+	sc.Buffer(nil, 16<<20)
+	for sc.Scan() {
+		var ev runner.Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil || ev.Step == nil {
+			continue
+		}
+		switch {
+		case ev.Event == "step-start" && ev.Step.Type == "expect":
+			// The probe is under way (it can never hold); kill from
+			// outside, as a crash or an operator would.
+			pid := listenerPID(t, port)
+			killed = time.Now()
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+				t.Fatalf("kill %d: %v", pid, err)
+			}
+		case ev.Event == "step-end" && ev.Step.Outcome == runner.OutcomeFailed:
+			if killed.IsZero() {
+				t.Fatalf("step %d failed before the kill: %s", ev.Step.Index, ev.Step.Error)
+			}
+			took := ev.Time.Sub(killed)
+			if want := fmt.Sprintf("process %q is not running", victim); !strings.Contains(ev.Step.Error, want) {
+				t.Errorf("the failure does not name the dead process (%s):\n%s", want, ev.Step.Error)
+			}
+			return took
+		}
+	}
+	t.Fatal("the run ended without a failed step")
+	return 0
+}
+
+func listenerPID(t *testing.T, port int) int {
+	found, err := sockets.On(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+	if err != nil || len(found) == 0 {
+		t.Fatalf("nothing listens on %d: %v", port, err)
+	}
+	holders := sockets.Holders(found[0].Inode)
+	if len(holders) == 0 {
+		t.Fatalf("no holder of the listener on %d", port)
+	}
+	return holders[0].PID
+}

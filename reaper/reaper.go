@@ -1,0 +1,196 @@
+// Package reaper kills what a runner started when the runner cannot: the
+// pattern of testcontainers' Ryuk. The runner starts the reaper (its own
+// binary in a hidden mode) holding the read end of a pipe, and tells it
+// over the pipe of every process group it starts and stops. When the pipe
+// closes, for whatever reason (a clean exit, SIGKILL, a crash, an OOM
+// kill), the reaper kills every group still registered and exits.
+//
+// A parent-death signal is not enough: it reaches only the process the
+// runner started (often sh), not what that process forked (socat's
+// children, a background job), so groups are killed, not pids.
+package reaper
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/scenario-tool/scenario/proc"
+)
+
+// Arg is the hidden command line argument that runs the reaper.
+const Arg = "__reaper"
+
+// MarkVar is set in the runner's environment to a value unique to the run,
+// so every process it starts, and whatever they start, inherits it. The
+// reaper also kills the processes carrying the mark: that covers a
+// process started in the instant before its group was registered, and one
+// that left its group (setsid) without clearing its environment.
+const MarkVar = "SCENARIO_RUN"
+
+// Reaper is the runner's end of the pipe.
+type Reaper struct {
+	mu     sync.Mutex
+	pipe   *os.File
+	cmd    *exec.Cmd
+	broken bool
+}
+
+// Start starts exe with Arg as the reaper of this process. The reaper gets
+// a process group of its own, so that a terminal's Ctrl-C does not reach
+// it, and no parent-death signal, so that it outlives this process.
+func Start(exe string, stderr io.Writer) (*Reaper, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	mark := fmt.Sprintf("%d.%d", os.Getpid(), time.Now().UnixNano())
+	if err := os.Setenv(MarkVar, mark); err != nil {
+		w.Close()
+		return nil, err
+	}
+	cmd := exec.Command(exe, Arg, strconv.Itoa(os.Getpid()), mark)
+	cmd.Stdin = r
+	cmd.Stderr = stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("starting the reaper: %w", err)
+	}
+	rp := &Reaper{pipe: w, cmd: cmd}
+	go func() { _ = cmd.Wait() }() // reaped when it exits
+	return rp, nil
+}
+
+// Watch registers group pgid.
+func (r *Reaper) Watch(pgid int) { r.send('+', pgid) }
+
+// Unwatch forgets group pgid (it was stopped; its id may be reused).
+func (r *Reaper) Unwatch(pgid int) { r.send('-', pgid) }
+
+func (r *Reaper) send(op byte, pgid int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.broken {
+		return
+	}
+	// One short write is atomic on a pipe; the reaper reads line by line.
+	if _, err := fmt.Fprintf(r.pipe, "%c%d\n", op, pgid); err != nil {
+		r.broken = true
+	}
+}
+
+// Close ends the reaper once everything it watched has been stopped; it
+// kills whatever is still registered, as if this process had died.
+func (r *Reaper) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.broken = true
+	r.pipe.Close()
+}
+
+// Serve is the reaper's main: it reads registrations from in until in
+// ends, then kills every group still registered and every process marked
+// with mark, waits (boundedly) until none of them runs, and returns the
+// exit status. args are the runner's pid and its mark.
+func Serve(in io.Reader, stderr io.Writer, args []string) int {
+	// The reaper must outlive whatever ends the runner: a terminal's
+	// hangup, Ctrl-C sent to the whole session, a closed stderr.
+	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGPIPE)
+	runner, mark := "", ""
+	if len(args) == 2 {
+		runner, mark = args[0], args[1]
+	}
+	groups := map[int]bool{}
+	lines := bufio.NewScanner(in)
+	for lines.Scan() {
+		line := lines.Text()
+		if len(line) < 2 {
+			continue
+		}
+		pgid, err := strconv.Atoi(line[1:])
+		if err != nil || pgid <= 1 {
+			continue
+		}
+		switch line[0] {
+		case '+':
+			groups[pgid] = true
+		case '-':
+			delete(groups, pgid)
+		}
+	}
+	killed := map[string]bool{}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		running := 0
+		for pgid := range groups {
+			if proc.GroupRunning(pgid) {
+				killed["group "+strconv.Itoa(pgid)] = true
+				_ = syscall.Kill(-pgid, syscall.SIGKILL)
+				running++
+			}
+		}
+		for _, pid := range marked(mark) {
+			killed["pid "+strconv.Itoa(pid)] = true
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			running++
+		}
+		if running == 0 || time.Now().After(deadline) {
+			break
+		}
+		timer := time.NewTimer(5 * time.Millisecond)
+		<-timer.C
+	}
+	if len(killed) > 0 {
+		var what []string
+		for k := range killed {
+			what = append(what, k)
+		}
+		sort.Strings(what)
+		fmt.Fprintf(stderr, "scenario: the runner (pid %s) ended without stopping its processes; killed %s\n",
+			runner, strings.Join(what, ", "))
+	}
+	return 0
+}
+
+// marked lists the live processes whose environment holds MarkVar=mark,
+// except scenario processes (this reaper; a --parallel child, which has a
+// reaper of its own and cleans up on its parent's death) and zombies.
+func marked(mark string) []int {
+	if mark == "" {
+		return nil
+	}
+	self, _ := os.Executable()
+	want := []byte("\x00" + MarkVar + "=" + mark + "\x00")
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err != nil || !bytes.Contains(append(append([]byte{0}, env...), 0), want) {
+			continue
+		}
+		if exe, err := os.Readlink("/proc/" + e.Name() + "/exe"); err == nil && exe == self {
+			continue
+		}
+		if stat, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err != nil || bytes.Contains(stat, []byte(") Z ")) {
+			continue
+		}
+		pids = append(pids, pid)
+	}
+	return pids
+}

@@ -1,0 +1,160 @@
+package runner
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/scenario-tool/scenario/proc"
+)
+
+// LogsMarker is the file that marks a log folder as the runner's own. The
+// runner clears a scenario's folder at its next run only when the folder
+// holds it: nothing the runner did not create is ever removed.
+const LogsMarker = ".scenario-logs"
+
+const markerText = "This folder was created by `scenario run` for one scenario's logs; the next run of that scenario replaces it.\n"
+
+// LogFolder is where the logs of the scenario called name go under dir.
+func LogFolder(dir, name string) string {
+	if dir == "" {
+		dir = "logs"
+	}
+	return filepath.Join(dir, Slug(name))
+}
+
+// CheckLogFolder returns an error when path exists but is not a log
+// folder the runner created, so that it must not be cleared.
+func CheckLogFolder(path string) error {
+	st, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cannot use the log folder %s: %w", path, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("the log folder %s exists and is not a folder (a %s); scenario removes nothing it did not create: move it away or give another --logs", path, describeMode(st.Mode()))
+	}
+	if m, err := os.Lstat(filepath.Join(path, LogsMarker)); err != nil || !m.Mode().IsRegular() {
+		return fmt.Errorf("the log folder %s exists but was not created by scenario (it has no %s file); scenario removes nothing it did not create: move it away or give another --logs", path, LogsMarker)
+	}
+	return nil
+}
+
+func describeMode(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "symbolic link"
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m.IsRegular():
+		return "regular file"
+	}
+	return "special file"
+}
+
+// prepareLogFolder replaces the runner's own folder at path, from an
+// earlier run, by a fresh, private, marked one.
+func prepareLogFolder(path string) error {
+	if err := CheckLogFolder(path); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(path); err != nil {
+		return fmt.Errorf("cannot clear the log folder of the last run: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), proc.DirMode); err != nil {
+		return fmt.Errorf("cannot create the log folder: %w", err)
+	}
+	// Mkdir, not MkdirAll: if something appeared there meanwhile, it is not ours.
+	if err := os.Mkdir(path, proc.DirMode); err != nil {
+		return fmt.Errorf("cannot create the log folder: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(path, LogsMarker), []byte(markerText), proc.LogMode); err != nil {
+		return fmt.Errorf("cannot mark the log folder as scenario's: %w", err)
+	}
+	return nil
+}
+
+// maxSlug keeps a folder name within every file system's limit (255 bytes).
+const maxSlug = 200
+
+// Slug makes a scenario name a folder name, readably and injectively, so
+// that two scenarios never share a folder: letters (of any script), digits,
+// '-', '_' and '.' (not first) stay; every other byte becomes %XX, '%'
+// included. "Deny web -> socat!" becomes "Deny%20web%20-%3E%20socat%21",
+// ".." becomes "%2E.", "café" stays "café". A name too long for a file
+// name keeps its start and gets a hash of the whole.
+func Slug(name string) string {
+	if name == "" {
+		return "%empty"
+	}
+	var b strings.Builder
+	for i := 0; i < len(name); {
+		r, size := utf8.DecodeRuneInString(name[i:])
+		keep := r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' && i > 0) ||
+			r >= utf8.RuneSelf && r != utf8.RuneError && (unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r))
+		if keep {
+			b.WriteString(name[i : i+size])
+		} else {
+			for _, c := range []byte(name[i : i+size]) {
+				fmt.Fprintf(&b, "%%%02X", c)
+			}
+		}
+		i += size
+	}
+	s := b.String()
+	if len(s) <= maxSlug {
+		return s
+	}
+	// '~' is never kept above, so a shortened name cannot equal a whole one.
+	cut := maxSlug - 18
+	for cut > 0 && (!utf8.RuneStart(s[cut]) || strings.LastIndexByte(s[max(cut-2, 0):cut], '%') >= 0) {
+		cut--
+	}
+	return fmt.Sprintf("%s~%x", s[:cut], sha256.Sum256([]byte(name)))[:cut+17]
+}
+
+// OpenLog opens the log called name in the scenario's folder for appending,
+// after a header line naming command (redacted); steps that run commands
+// without a process of their own (exec) log there.
+func (s *session) OpenLog(name, command string) (*os.File, string, error) {
+	path := s.logPath(name)
+	s.redactor.learnFrom(command)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, proc.LogMode)
+	if err != nil {
+		return nil, "", err
+	}
+	header := s.redactor.redact(fmt.Sprintf("# scenario: %s started %s: %s\n", name, time.Now().Format(time.RFC3339Nano), command))
+	if _, err := f.WriteString(header); err != nil {
+		f.Close()
+		return nil, "", fmt.Errorf("writing %s: %w", path, err)
+	}
+	return f, path, nil
+}
+
+// logFailures returns the log write errors of the processes started, if
+// any: once cleanup has stopped them, every byte they wrote was copied.
+func (s *session) logFailures() error {
+	s.mu.Lock()
+	started := append([]*proc.Process(nil), s.started...)
+	s.mu.Unlock()
+	var errs []error
+	for _, p := range started {
+		if err := p.LogFailed(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,199 @@
+// Package sockets answers "who listens here?" from /proc: the listening TCP
+// sockets of the current network namespace and the processes that hold
+// them. Readiness is judged by ownership, not by "the port accepts TCP":
+// a stale or foreign listener on a port accepts TCP just as well.
+package sockets
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Listener is a listening TCP socket.
+type Listener struct {
+	Addr  *net.TCPAddr
+	Inode string
+}
+
+// Covers reports whether a connection to want would reach l: the same
+// port, and the same address or l bound to a wildcard.
+func (l Listener) Covers(want *net.TCPAddr) bool {
+	if l.Addr.Port != want.Port {
+		return false
+	}
+	return l.Addr.IP.IsUnspecified() || want.IP.IsUnspecified() || l.Addr.IP.Equal(want.IP)
+}
+
+// Listeners lists the listening TCP sockets (IPv4 and IPv6) of the network
+// namespace this process is in.
+func Listeners() ([]Listener, error) {
+	var out []Listener
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		found, err := readTable(table)
+		if err != nil && !os.IsNotExist(err) {
+			return nil, err
+		}
+		out = append(out, found...)
+	}
+	return out, nil
+}
+
+// On lists the listening sockets that a connection to addr would reach.
+func On(addr *net.TCPAddr) ([]Listener, error) {
+	all, err := Listeners()
+	if err != nil {
+		return nil, err
+	}
+	var out []Listener
+	for _, l := range all {
+		if l.Covers(addr) {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+// readTable reads a /proc/net/tcp table: "sl local rem st ... inode".
+func readTable(path string) ([]Listener, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []Listener
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		const listen = "0A"
+		if len(fields) < 10 || fields[3] != listen {
+			continue
+		}
+		if addr, err := ParseProcAddr(fields[1]); err == nil {
+			out = append(out, Listener{Addr: addr, Inode: fields[9]})
+		}
+	}
+	return out, sc.Err()
+}
+
+// ParseProcAddr decodes "0100007F:1F90": an address in host byte order,
+// 32-bit words at a time, and a big-endian hex port.
+func ParseProcAddr(s string) (*net.TCPAddr, error) {
+	hexIP, hexPort, ok := strings.Cut(s, ":")
+	if !ok {
+		return nil, fmt.Errorf("bad address %q", s)
+	}
+	raw, err := hex.DecodeString(hexIP)
+	if err != nil || (len(raw) != 4 && len(raw) != 16) {
+		return nil, fmt.Errorf("bad address %q", s)
+	}
+	for i := 0; i < len(raw); i += 4 {
+		raw[i], raw[i+1], raw[i+2], raw[i+3] = raw[i+3], raw[i+2], raw[i+1], raw[i]
+	}
+	port, err := strconv.ParseUint(hexPort, 16, 16)
+	if err != nil {
+		return nil, err
+	}
+	ip := net.IP(raw)
+	if v4 := ip.To4(); v4 != nil {
+		ip = v4
+	}
+	return &net.TCPAddr{IP: ip, Port: int(port)}, nil
+}
+
+// Inodes returns the socket inodes open in the given processes.
+func Inodes(pids []int) map[string]bool {
+	inodes := map[string]bool{}
+	for _, pid := range pids {
+		for _, inode := range socketInodes(pid) {
+			inodes[inode] = true
+		}
+	}
+	return inodes
+}
+
+func socketInodes(pid int) []string {
+	dir := filepath.Join("/proc", strconv.Itoa(pid), "fd")
+	fds, _ := os.ReadDir(dir)
+	var out []string
+	for _, fd := range fds {
+		link, err := os.Readlink(filepath.Join(dir, fd.Name()))
+		if inode, ok := strings.CutPrefix(link, "socket:["); err == nil && ok {
+			out = append(out, strings.TrimSuffix(inode, "]"))
+		}
+	}
+	return out
+}
+
+// Process describes a process that holds a socket.
+type Process struct {
+	PID     int
+	PGID    int
+	Command string // its command line, arguments joined by spaces
+}
+
+func (p Process) String() string {
+	if p.PID < 0 {
+		return p.Command
+	}
+	return fmt.Sprintf("pid %d (%s)", p.PID, p.Command)
+}
+
+// Holders finds the processes that have the socket with inode open. It
+// scans every process this user may inspect; a socket held only by
+// processes it may not (another user's, as non-root) has no holders.
+func Holders(inode string) []Process {
+	entries, _ := os.ReadDir("/proc")
+	var out []Process
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		for _, in := range socketInodes(pid) {
+			if in == inode {
+				out = append(out, Describe(pid))
+				break
+			}
+		}
+	}
+	return out
+}
+
+// Describe reads a process's group and command line from /proc.
+func Describe(pid int) Process {
+	p := Process{PID: pid, PGID: -1}
+	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		// "pid (comm) state ppid pgrp ..."; comm may hold spaces.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) > 2 {
+			p.PGID, _ = strconv.Atoi(fields[2])
+		}
+	}
+	if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil {
+		p.Command = strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " "))
+	}
+	if p.Command == "" {
+		p.Command = "command line unknown"
+	}
+	return p
+}
+
+// DescribeHolders says in words who holds the socket with inode.
+func DescribeHolders(inode string) string {
+	holders := Holders(inode)
+	if len(holders) == 0 {
+		return "a process this user cannot inspect (run as root to name it)"
+	}
+	parts := make([]string, len(holders))
+	for i, h := range holders {
+		parts[i] = h.String()
+	}
+	return strings.Join(parts, ", ")
+}

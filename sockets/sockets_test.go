@@ -1,0 +1,45 @@
+package sockets
+
+import (
+	"net"
+	"testing"
+)
+
+func TestParseProcAddr(t *testing.T) {
+	for in, want := range map[string]string{
+		"0100007F:1FF5":                         "127.0.0.1:8181",
+		"00000000:1F90":                         "0.0.0.0:8080",
+		"00000000000000000000000001000000:23E7": "[::1]:9191",
+		"0000000000000000FFFF00000100007F:0050": "127.0.0.1:80",
+	} {
+		got, err := ParseProcAddr(in)
+		if err != nil || got.String() != want {
+			t.Errorf("ParseProcAddr(%s) = %v, %v; want %s", in, got, err, want)
+		}
+	}
+}
+
+func TestOnFindsOwnListenerAndHolder(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	addr := l.Addr().(*net.TCPAddr)
+	found, err := On(addr)
+	if err != nil || len(found) != 1 {
+		t.Fatalf("On(%s) = %v, %v; want one listener", addr, found, err)
+	}
+	wildcard := &net.TCPAddr{IP: net.IPv4zero, Port: addr.Port}
+	if got, _ := On(wildcard); len(got) != 1 {
+		t.Errorf("a wildcard address covers the loopback listener; got %v", got)
+	}
+	holders := Holders(found[0].Inode)
+	if len(holders) != 1 || holders[0].PID <= 0 {
+		t.Fatalf("Holders = %v; want this test process", holders)
+	}
+	other := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2), Port: addr.Port}
+	if got, _ := On(other); len(got) != 0 {
+		t.Errorf("127.0.0.2 is not covered by a 127.0.0.1 listener; got %v", got)
+	}
+}

@@ -1,0 +1,342 @@
+package steps
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/scenario-tool/scenario/sockets"
+	"github.com/scenario-tool/scenario/wait"
+)
+
+// A probe that ends with no reply proves nothing by itself: a deny, a dead
+// backend, a backend that closes at once and a broken path all look the
+// same to the client. Evidence gathers, independently of the probe, what
+// the mesh itself says about the path SOURCE -> DESTINATION:
+//
+//   - the agent's authorization decision for the source's identity
+//     (/v1/agent/connect/authorize), with the intention that decided it;
+//   - an mTLS handshake to each destination sidecar's public listener with
+//     the source's own leaf certificate, which the built-in proxy refuses
+//     with a TLS "bad certificate" alert when its authz call is denied;
+//   - whether the destination's backend (the sidecar's local service) has
+//     a listening socket, and whose.
+
+// Evidence is what the runner found out about one source -> destination path.
+type Evidence struct {
+	Source, Destination string
+
+	// Authorized and Reason are the agent's decision for the source's
+	// certificate URI; AuthzErr is set when it could not be asked.
+	Authorized bool
+	Reason     string
+	AuthzErr   error
+
+	// Handshakes says how each destination sidecar treated the source's
+	// certificate.
+	Handshakes []Handshake
+	// Backends says, per destination sidecar, whether its local service
+	// listens.
+	Backends []Backend
+}
+
+// Handshake is the outcome of an mTLS handshake with the source's identity.
+type Handshake struct {
+	Addr    string // the destination sidecar's public listener
+	Outcome HandshakeOutcome
+	Detail  string
+}
+
+// HandshakeOutcome classifies a handshake.
+type HandshakeOutcome int
+
+const (
+	// RefusedByAuthz: the TLS alert "bad certificate" after our
+	// certificate was sent, which is what the proxy's authz denial does.
+	RefusedByAuthz HandshakeOutcome = iota
+	// Accepted: the connection stayed open to the backend.
+	Accepted
+	// ClosedBeforeTLS: the proxy closed the connection before any TLS
+	// record; the built-in proxy does this when its local service does not
+	// accept (it dials the service before the handshake).
+	ClosedBeforeTLS
+	// ClosedAfterTLS: the handshake completed (the certificate was
+	// accepted) and then the connection ended: the backend closed it.
+	ClosedAfterTLS
+	// Unreachable: nothing accepted the TCP connection (the sidecar is
+	// down, although the catalog may still list it).
+	Unreachable
+	// OtherFailure: anything else (a different alert, a timeout).
+	OtherFailure
+)
+
+// Backend is a destination sidecar's local service, as registered.
+type Backend struct {
+	Addr    string
+	Holder  string // the scenario's process that listens there; "" when none does
+	Foreign string // a process the scenario did not start that listens there
+}
+
+// Denied reports whether every piece of evidence agrees that the mesh's
+// authorization refused the path, and says why not otherwise.
+func (ev *Evidence) Denied() error {
+	var problems []string
+	switch {
+	case ev.AuthzErr != nil:
+		problems = append(problems, fmt.Sprintf("the agent's authorization of %s -> %s could not be read: %v", ev.Source, ev.Destination, ev.AuthzErr))
+	case ev.Authorized:
+		problems = append(problems, fmt.Sprintf("the mesh authorizes %s -> %s (%s)", ev.Source, ev.Destination, ev.Reason))
+	}
+	if len(ev.Handshakes) == 0 {
+		problems = append(problems, fmt.Sprintf("no passing sidecar of %s was found in the catalog to confirm the refusal", ev.Destination))
+	}
+	for _, h := range ev.Handshakes {
+		if h.Outcome != RefusedByAuthz {
+			problems = append(problems, fmt.Sprintf("the sidecar of %s on %s %s", ev.Destination, h.Addr, h.Detail))
+		}
+	}
+	for _, b := range ev.Backends {
+		switch {
+		case b.Holder == "" && b.Foreign != "":
+			problems = append(problems, fmt.Sprintf("the backend of %s (%s) is %s, which this scenario did not start", ev.Destination, b.Addr, b.Foreign))
+		case b.Holder == "":
+			problems = append(problems, fmt.Sprintf("the backend of %s (%s) is down: nothing listens there, so a close cannot be told from a dead backend", ev.Destination, b.Addr))
+		}
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// Summary says in one line what the evidence shows.
+func (ev *Evidence) Summary() string {
+	var parts []string
+	switch {
+	case ev.AuthzErr != nil:
+		parts = append(parts, "authorization unknown: "+ev.AuthzErr.Error())
+	case ev.Authorized:
+		parts = append(parts, "authorized: "+ev.Reason)
+	default:
+		parts = append(parts, "denied: "+ev.Reason)
+	}
+	for _, h := range ev.Handshakes {
+		parts = append(parts, fmt.Sprintf("%s's sidecar on %s %s", ev.Destination, h.Addr, h.Detail))
+	}
+	for _, b := range ev.Backends {
+		if b.Holder == "" {
+			parts = append(parts, fmt.Sprintf("backend %s: nothing listens", b.Addr))
+		} else {
+			parts = append(parts, fmt.Sprintf("backend %s up (%s)", b.Addr, b.Holder))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Cause names, for a connection that ended with no reply, what the
+// evidence says ended it.
+func (ev *Evidence) Cause() string {
+	for _, b := range ev.Backends {
+		if b.Holder == "" {
+			return fmt.Sprintf("backend down (nothing listens on %s)", b.Addr)
+		}
+	}
+	for _, h := range ev.Handshakes {
+		if h.Outcome == Unreachable {
+			return fmt.Sprintf("%s's sidecar on %s is down (%s), though the catalog lists it", ev.Destination, h.Addr, h.Detail)
+		}
+	}
+	if ev.AuthzErr == nil && !ev.Authorized {
+		return "denied by " + ev.Reason
+	}
+	for _, h := range ev.Handshakes {
+		switch h.Outcome {
+		case ClosedBeforeTLS:
+			return fmt.Sprintf("reset before TLS by %s's sidecar (%s): its local service did not accept", ev.Destination, h.Addr)
+		case ClosedAfterTLS:
+			return fmt.Sprintf("closed by %s's backend after the mesh let it through (%s)", ev.Destination, h.Addr)
+		}
+	}
+	if ev.AuthzErr == nil && ev.Authorized {
+		return fmt.Sprintf("not a denial: the mesh authorizes %s -> %s (%s), so the backend or the path closed it", ev.Source, ev.Destination, ev.Reason)
+	}
+	return "unknown"
+}
+
+// Gather collects the evidence for the path behind target (SERVICE/UPSTREAM).
+func Gather(ctx context.Context, env Env, target Target) (*Evidence, error) {
+	if target.Service == "" {
+		return nil, fmt.Errorf("%s is an address, not SERVICE/UPSTREAM: there is no mesh identity to check", target)
+	}
+	client, err := env.Consul()
+	if err != nil {
+		return nil, err
+	}
+	source, err := SidecarOf(ctx, client, target.Service)
+	if err != nil {
+		return nil, err
+	}
+	var upstream *api.Upstream
+	for i, u := range source.Proxy.Upstreams {
+		if u.DestinationName == target.Upstream {
+			upstream = &source.Proxy.Upstreams[i]
+		}
+	}
+	if upstream == nil {
+		return nil, fmt.Errorf("the sidecar of %s has no upstream %q", target.Service, target.Upstream)
+	}
+	switch {
+	case upstream.DestinationType == api.UpstreamDestTypePreparedQuery:
+		return nil, fmt.Errorf("upstream %q of %s is a prepared query: its destination service is not known in advance", target.Upstream, target.Service)
+	case upstream.Datacenter != "" || upstream.DestinationPeer != "" || upstream.DestinationNamespace != "" || upstream.DestinationPartition != "":
+		return nil, fmt.Errorf("upstream %q of %s leads to another datacenter, peer, namespace or partition; the runner gathers evidence about this agent's own services only", target.Upstream, target.Service)
+	}
+	ev := &Evidence{Source: source.Proxy.DestinationServiceName, Destination: upstream.DestinationName}
+	q := (&api.QueryOptions{}).WithContext(ctx)
+	leaf, _, err := client.Agent().ConnectCALeaf(ev.Source, q)
+	if err != nil {
+		return nil, WithLogs(fmt.Errorf("getting %s's leaf certificate from the agent: %w", ev.Source, err), AgentName)
+	}
+	roots, _, err := client.Agent().ConnectCARoots(q)
+	if err != nil {
+		return nil, WithLogs(fmt.Errorf("reading the Connect CA roots: %w", err), AgentName)
+	}
+	authz, err := client.Agent().ConnectAuthorize(&api.AgentAuthorizeParams{Target: ev.Destination, ClientCertURI: leaf.ServiceURI})
+	if err != nil {
+		ev.AuthzErr = err
+	} else {
+		ev.Authorized, ev.Reason = authz.Authorized, authz.Reason
+	}
+	entries, _, err := client.Health().Connect(ev.Destination, "", true, q)
+	if err != nil {
+		return nil, WithLogs(fmt.Errorf("looking up the sidecars of %s: %w", ev.Destination, err), AgentName)
+	}
+	for _, e := range entries {
+		addr := net.JoinHostPort(dialHost(e.Service.Address, e.Node.Address), strconv.Itoa(e.Service.Port))
+		ev.Handshakes = append(ev.Handshakes, handshakeAs(ctx, addr, leaf, roots, ev.Destination))
+		if e.Service.Proxy != nil && e.Service.Proxy.LocalServicePort != 0 {
+			ev.Backends = append(ev.Backends, backendOf(env, e.Service.Proxy))
+		}
+	}
+	return ev, nil
+}
+
+func dialHost(addr, nodeAddr string) string {
+	switch addr {
+	case "", "0.0.0.0", "::":
+		if nodeAddr != "" {
+			return nodeAddr
+		}
+		return "127.0.0.1"
+	}
+	return addr
+}
+
+// backendOf finds who listens on a sidecar's local service address. Only a
+// process the scenario started counts as the backend: a stray listener
+// there would make a dead backend look alive.
+func backendOf(env Env, p *api.AgentServiceConnectProxyConfig) Backend {
+	host := p.LocalServiceAddress
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	b := Backend{Addr: net.JoinHostPort(host, strconv.Itoa(p.LocalServicePort))}
+	tcp, err := wait.ResolveTCP(b.Addr)
+	if err != nil {
+		return b
+	}
+	found, _ := sockets.On(tcp)
+	for _, l := range found {
+		for _, h := range sockets.Holders(l.Inode) {
+			if name := env.OwnerOf(h.PGID); name != "" {
+				b.Holder = fmt.Sprintf("%s, %s", name, h)
+				return b
+			}
+			b.Foreign = h.String()
+		}
+	}
+	return b
+}
+
+// handshakeAs dials a destination sidecar's public listener with the
+// source's leaf certificate and classifies what happens.
+func handshakeAs(ctx context.Context, addr string, leaf *api.LeafCert, roots *api.CARootList, destination string) Handshake {
+	h := Handshake{Addr: addr, Outcome: OtherFailure}
+	cert, err := tls.X509KeyPair([]byte(leaf.CertPEM), []byte(leaf.PrivateKeyPEM))
+	if err != nil {
+		h.Detail = "could not be tried: the leaf certificate does not parse: " + err.Error()
+		return h
+	}
+	var serverErr error
+	cfg := &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		// The server is verified against Consul's own roots and its SPIFFE
+		// identity below, as Connect does, not by host name.
+		InsecureSkipVerify: true,
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			var chain []*x509.Certificate
+			for _, der := range raw {
+				c, err := x509.ParseCertificate(der)
+				if err != nil {
+					return err
+				}
+				chain = append(chain, c)
+			}
+			serverErr = VerifyServiceCert(chain, roots, destination)
+			return serverErr
+		},
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	raw, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		h.Outcome, h.Detail = Unreachable, "does not accept connections: "+err.Error()
+		return h
+	}
+	conn := tls.Client(raw, cfg)
+	if err = conn.HandshakeContext(ctx); err != nil {
+		conn.Close()
+	} else {
+		defer conn.Close()
+		// In TLS 1.3 the server judges the client's certificate after the
+		// client has finished its side of the handshake: a refusal arrives
+		// as an alert on the first read.
+		deadline, _ := ctx.Deadline()
+		_ = conn.SetReadDeadline(deadline)
+		_, err = conn.Read(make([]byte, 1))
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			h.Outcome, h.Detail = Accepted, "accepted the source's certificate (the connection stayed open)"
+			return h
+		}
+		if err == nil {
+			h.Outcome, h.Detail = Accepted, "accepted the source's certificate (bytes came back)"
+			return h
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+			h.Outcome, h.Detail = ClosedAfterTLS, "accepted the source's certificate, then the connection ended ("+DescribeEnd(err)+"): the backend closed it"
+			return h
+		}
+	}
+	switch {
+	case serverErr != nil:
+		h.Detail = "presented a certificate that is not " + destination + "'s: " + serverErr.Error()
+	case err != nil && strings.Contains(err.Error(), "bad certificate"):
+		h.Outcome, h.Detail = RefusedByAuthz, "refused the source's certificate (TLS alert: bad certificate)"
+	case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET):
+		h.Outcome, h.Detail = ClosedBeforeTLS, "closed the connection before or during TLS ("+DescribeEnd(err)+"); the built-in proxy does this when its local service does not accept"
+	default:
+		h.Detail = fmt.Sprintf("failed otherwise: %v", err)
+	}
+	return h
+}

@@ -1,0 +1,80 @@
+package wait
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scenario-tool/scenario/proc"
+)
+
+// freePort finds a loopback port nobody listens on.
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func startGroup(t *testing.T, script string) *proc.Process {
+	t.Helper()
+	p, err := proc.Start(proc.Spec{Name: "t", Argv: []string{"/bin/sh", "-c", script}, LogPath: filepath.Join(t.TempDir(), "t.log")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	force := make(chan struct{})
+	close(force)
+	t.Cleanup(func() { p.Stop(0, force) })
+	return p
+}
+
+// A listener that another process (here: this test) holds is fatal at
+// once, naming the holder, although the port accepts TCP.
+func TestListeningRefusesAForeignHolderAtOnce(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	addr := l.Addr().String()
+	p := startGroup(t, "exec sleep 30")
+	begin := time.Now()
+	err = For(context.Background(), Listening(addr, "sleeper", p.Pid()), Options{Timeout: 10 * time.Second})
+	var held *PortHeldError
+	if !errors.As(err, &held) || held.Holder.PID != os.Getpid() {
+		t.Fatalf("err = %v; want a PortHeldError naming this test (pid %d)", err, os.Getpid())
+	}
+	if took := time.Since(begin); took > time.Second {
+		t.Errorf("took %s; a foreign holder must fail at once", took)
+	}
+	if err := Free(addr); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) {
+		t.Errorf("Free(%s) = %v; want it to name this test", addr, err)
+	}
+}
+
+// The group's own listener, opened by a forked child, makes it ready; a
+// wildcard listener covers a loopback address.
+func TestListeningAcceptsTheGroupsOwnListener(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/socat"); err != nil {
+		t.Skip("needs socat (make setup installs it)")
+	}
+	for _, bind := range []string{"127.0.0.1", "0.0.0.0"} {
+		port := freePort(t)
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		if err := Free(addr); err != nil {
+			t.Fatal(err)
+		}
+		p := startGroup(t, fmt.Sprintf("socat TCP-LISTEN:%d,bind=%s,reuseaddr,fork EXEC:cat; true", port, bind))
+		if err := For(context.Background(), Listening(addr, "socat", p.Pid()), Options{Timeout: 10 * time.Second}); err != nil {
+			t.Errorf("bind %s: %v", bind, err)
+		}
+	}
+}
