@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/scenario-tool/scenario/steps"
 )
 
 // The consul-formats corpus: Consul's own tutorial definitions (HCL and
@@ -90,7 +93,7 @@ func TestConsulJudgesDefinitions(t *testing.T) {
 	r.mustExit(t, 2)
 	for _, want := range []string{
 		"s.yaml:3:15: register: " + dir + "/api-spelling.json:2:13: invalid config key service.check.CheckID",
-		"s.yaml:4:15: register: " + dir + "/no-interval.hcl:1:1: Consul refuses it: service \"x\": check \"\": Interval must be > 0",
+		"s.yaml:4:15: register: " + dir + "/no-interval.hcl:3:3: Consul refuses it: service \"x\": check \"\": Interval must be > 0",
 	} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
@@ -210,4 +213,61 @@ func TestUpKeepsTheMeshAfterAFailureWhenAsked(t *testing.T) {
 		t.Errorf("output:\n%s", stdout.String())
 	}
 	assertNothingLeft(t)
+}
+
+// The loader's own reading of service definitions (the mirror of Consul's
+// config decoder, used when no consul binary judges) agrees with `consul
+// validate` on what is a valid definition, form by form. Only Consul's
+// semantic checks (a check's interval, a proxy's destination) are
+// Consul's alone, and the loader asks Consul for those.
+func TestMirrorAgreesWithConsulValidate(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base.hcl")
+	if err := os.WriteFile(base, []byte("data_dir = \""+filepath.Join(dir, "data")+"\"\nbind_addr = \"127.0.0.1\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		format, src string
+		consulOnly  bool // valid to the decoder, refused by Consul's validation
+	}{
+		{"json", `{"service": {"name": "x", "id": "x-1", "port": 1, "check": {"id": "c", "ttl": "1m"}}}`, false},
+		{"json", `{"service": {"Name": "x", "ID": "x-1", "Port": 1, "Tags": ["a"], "Meta": {"k": "v"}}}`, false},
+		{"json", `{"service": {"name": "x", "check": {"CheckID": "c", "ttl": "1m"}}}`, false},
+		{"json", `{"service": {"name": "x", "check": {"ScriptArgs": ["/bin/true"], "interval": "1s"}}}`, false},
+		{"json", `{"service": {"name": "x", "check": {"args": ["/bin/true"], "interval": "1s", "DeregisterCriticalServiceAfter": "1m"}}}`, false},
+		{"json", `{"service": {"name": "x", "check": {"ttl": "1m", "ServiceID": "x", "TLSSkipVerify": true}}}`, false},
+		{"json", `{"service": {"name": "x", "connect": {"SidecarService": {}}}}`, false},
+		{"json", `{"service": {"name": "x", "connect": {"sidecar_service": {"proxy": {"upstreams": [{"DestinationName": "y", "local_bind_port": 1}]}}}}}`, false},
+		{"json", `{"service": {"name": "x", "connect": {"sidecar_service": {"port": 21000, "checks": [{"name": "a", "alias_service": "x"}], "proxy": {"upstreams": [{"destination_name": "y", "destination_type": "prepared_query", "local_bind_port": 1}]}}}}}`, false},
+		{"json", `{"services": [{"name": "a", "port": 1}, {"name": "a", "id": "a-2", "port": 2}]}`, false},
+		{"json", `{"service": {"name": "x", "port": "80"}}`, false},
+		{"json", `{"service": {"name": "x", "tags": "a"}}`, false},
+		{"json", `{"service": {"name": "x", "meta": {"k": 1}}}`, false},
+		{"json", `{"service": {"name": "x", "enable_tag_override": "true"}}`, false},
+		{"json", `{"service": {"name": "x", "weights": {"passing": 3, "warning": 1}, "tagged_addresses": {"lan": {"address": "10.0.0.1", "port": 5}}}}`, false},
+		{"json", `{"service": {"name": "x", "token": "t", "socket_path": "/tmp/x.sock"}}`, false},
+		{"json", `{"service": {"name": "x", "check": {"http": "http://127.0.0.1/"}}}`, true},
+		{"json", `{"service": {"name": "x", "kind": "connect-proxy"}}`, true},
+		{"hcl", "service {\n  name = \"x\"\n  check {\n    id = \"c\"\n    ttl = \"1m\"\n  }\n}\n", false},
+		{"hcl", "services {\n  name = \"a\"\n}\nservices {\n  name = \"b\"\n  checks = [{ id = \"b\", tcp = \"127.0.0.1:1\", interval = \"1s\" }]\n}\n", false},
+		{"hcl", "service {\n  name = \"x\"\n  connect { sidecar_service { proxy { upstreams { destination_name = \"y\"\n local_bind_port = 1 } } } }\n}\n", false},
+		{"hcl", "service {\n  name = \"x\"\n  port = \"80\"\n}\n", false},
+		{"hcl", "service {\n  name = \"x\"\n  chekcs = []\n}\n", false},
+		{"hcl", "# comment\nservice {\n  name = \"x\"\n  meta { a = \"b\" }\n}\n", false},
+	}
+	for i, c := range cases {
+		file := filepath.Join(dir, fmt.Sprintf("def%d.%s", i, c.format))
+		if err := os.WriteFile(file, []byte(c.src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, mirrorErr := steps.ParseServiceFile(file, []byte(c.src), c.format, false)
+		out, consulErr := exec.Command(consulBin, "validate", "-quiet", base, file).CombinedOutput()
+		consulValid, mirrorValid := consulErr == nil, mirrorErr == nil
+		switch {
+		case c.consulOnly && (consulValid || !mirrorValid):
+			t.Errorf("%s: expected valid to the decoder and refused by Consul; decoder: %v; consul: %s", c.src, mirrorErr, out)
+		case !c.consulOnly && consulValid != mirrorValid:
+			t.Errorf("%s: decoder and Consul disagree; decoder: %v; consul: %s", c.src, mirrorErr, out)
+		}
+	}
 }

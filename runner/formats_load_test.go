@@ -1,10 +1,12 @@
 package runner
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // What the loader knows about services, from every source Consul has:
@@ -29,8 +31,9 @@ func TestServicesKnownFromEveryForm(t *testing.T) {
 		{"sidecar by a name with two instances", instances + "  - sidecar: socat\n",
 			[]string{"5:14: sidecar: service \"socat\" has 2 instances (IDs socat-1, socat-2); name one by its ID"}},
 		{"upstream by instance ID or single-instance name", instances + "  - send: {to: web-1/socat, data: x}\n  - send: {to: web/socat, data: x}\n", nil},
-		{"tutorial HCL with an id that differs from the name", "  - register: " + corpus + "/tutorial/counting.hcl\n  - sidecar: counting\n  - sidecar: counting-1\n",
-			nil},
+		{"one instance's sidecar twice, by name and by ID", "  - register: " + corpus + "/tutorial/counting.hcl\n  - sidecar: counting\n  - sidecar: counting-1\n",
+			[]string{"5:14: the sidecar of counting-1 is already started at line 4 (as sidecar/counting); stop it first"}},
+		{"a sidecar stopped, then started by ID", "  - register: " + corpus + "/tutorial/counting.hcl\n  - sidecar: counting\n  - stop: sidecar/counting\n  - sidecar: counting-1\n", nil},
 		{"config-dir services are known", "  - stop: agent\n  - start-agent: {config-dir: " + corpus + "/boot.d}\n  - sidecar: web\n  - send: {to: web/socat, data: x}\n", nil},
 		{"a dev agent restarted knows nothing", "  - register: " + consulD + "/web.json\n  - stop: agent\n  - start-agent: {}\n  - sidecar: web\n",
 			[]string{`6:14: no earlier step registered service "web"`}},
@@ -44,6 +47,7 @@ func TestServicesKnownFromEveryForm(t *testing.T) {
 			[]string{`4:16: send.to: "web:socat" is not host:port: the port "socat" is not a number from 1 to 65535 (did you mean web/socat`}},
 		{"inline error at its YAML key", "  - register: {service: {name: x, checks: [{id: a, ttl: 1s}, {id: b, tll: 1s}]}}\n",
 			[]string{"3:70: register: invalid config key service.checks[1].tll"}},
+		{"-dev in args", "  - stop: agent\n  - start-agent: {dev: false, args: [-dev]}\n", []string{"4:37: start-agent.args: -dev is what start-agent runs by default"}},
 		{"merge keys in items and values", "  - {<<: {timeout: 5s}, register: " + consulD + "/web.json}\n  - run: {<<: {command: 'true'}, name: x}\n", nil},
 	}
 	for _, c := range cases {
@@ -61,6 +65,23 @@ func TestServicesKnownFromEveryForm(t *testing.T) {
 	}
 }
 
+// Warnings about sidecar checks that cannot work as meant.
+func TestSidecarCheckWarnings(t *testing.T) {
+	dir := t.TempDir()
+	for src, want := range map[string]string{
+		"  - register: {service: {name: counting, id: counting-1, port: 1, connect: {sidecar_service: {checks: [{alias_service: counting}]}}}}\n": `an alias check on "counting", the service's name; an alias check follows a service ID`,
+		"  - register: {service: {name: web, port: 1, connect: {sidecar_service: {}}}}\n":                                                         "the sidecar of web keeps Consul's default checks",
+	} {
+		sc, errs := parseIn(t, dir, "steps:\n  - start-agent: {}\n"+src)
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		if len(sc.Warnings) != 1 || !strings.Contains(sc.Warnings[0].Error(), want) {
+			t.Errorf("warnings %v, want one with %q", sc.Warnings, want)
+		}
+	}
+}
+
 // Every scenario of the corpus is valid, with the anchors and merge keys
 // it uses, and each names what it registers.
 func TestCorpusLoads(t *testing.T) {
@@ -72,5 +93,33 @@ func TestCorpusLoads(t *testing.T) {
 		if _, err := Load(f); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
+	}
+}
+
+// Merge keys that merge one anchor many times, level after level, load
+// at once instead of expanding exponentially.
+func TestMergeKeyBombLoadsQuickly(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("x-0: &a0 {timeout: 5s}\n")
+	for i := 1; i <= 15; i++ {
+		fmt.Fprintf(&b, "x-%d: &a%d {<<: [", i, i)
+		for j := 0; j < 20; j++ {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "*a%d", i-1)
+		}
+		b.WriteString("]}\n")
+	}
+	b.WriteString("steps:\n  - {<<: *a15, start-agent: {}}\n")
+	done := make(chan error, 1)
+	go func() { _, err := Parse("bomb.yaml", []byte(b.String())); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("merge keys expanded exponentially")
 	}
 }

@@ -82,6 +82,15 @@ func (s *session) CommandEnv() (string, []string) {
 	if addr := s.AgentAddress(); addr != "" {
 		set("CONSUL_HTTP_ADDR", addr)
 	}
+	s.mu.Lock()
+	token := ""
+	if s.agentCfg != nil {
+		token = s.agentCfg.Token
+	}
+	s.mu.Unlock()
+	if token != "" {
+		set("CONSUL_HTTP_TOKEN", token)
+	}
 	if s.consulBin != "" {
 		bin, err := filepath.Abs(s.consulBin)
 		if err == nil {
@@ -137,9 +146,14 @@ func (s *session) Start(name string, argv []string) (*proc.Process, error) {
 		return nil, err
 	}
 	spec := proc.Spec{Name: name, Argv: argv, LogPath: path}
-	if name != steps.AgentName && !strings.HasPrefix(name, "sidecar/") {
-		// A user command (run): it gets the mesh, beside the scenario.
-		spec.Dir, spec.Env = s.CommandEnv()
+	if name != steps.AgentName {
+		// A user command (run) gets the mesh and runs beside the scenario;
+		// a sidecar gets the mesh (the agent's token, when ACLs are on).
+		dir, env := s.CommandEnv()
+		spec.Env = env
+		if !strings.HasPrefix(name, "sidecar/") {
+			spec.Dir = dir
+		}
 	}
 	p, err := proc.Start(spec)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -27,25 +28,90 @@ var verdicts sync.Map // cache key -> error (nil when valid)
 // consulValidate runs `consul validate` on the given config files and
 // dirs with a scratch data_dir, the way an agent would load them. Each
 // distinct input is judged once per process.
-func consulValidate(bin string, paths []string, fingerprint []byte) error {
+// names maps scratch paths to what messages should call them. The verdict
+// is keyed by the binary and fingerprint (the input's names and contents),
+// never by scratch paths.
+func consulValidate(bin string, fingerprint []byte, prepare func() (paths []string, names map[string]string, cleanup func())) error {
 	if bin == "" {
 		return nil
 	}
 	h := sha256.New()
 	fmt.Fprintln(h, bin)
-	fmt.Fprintln(h, strings.Join(paths, "\x00"))
 	h.Write(fingerprint)
+	// The same consul binary (path, size, modification time) gives the same
+	// verdict on the same input, so verdicts are also kept on disk: `consul
+	// validate` costs ~0.3 s a file, which a repeated run need not pay.
+	if st, err := os.Stat(bin); err == nil {
+		fmt.Fprintln(h, st.Size(), st.ModTime().UnixNano())
+	}
 	key := hex.EncodeToString(h.Sum(nil))
 	if v, ok := verdicts.Load(key); ok {
 		err, _ := v.(error)
 		return err
 	}
-	err := runConsulValidate(bin, paths)
-	verdicts.Store(key, err)
-	return err
+	cached, ok := readVerdict(key)
+	if !ok {
+		paths, names, cleanup := prepare()
+		if paths == nil {
+			return nil // no scratch space: no verdict
+		}
+		cached = runConsulValidate(bin, paths, names)
+		cleanup()
+		writeVerdict(key, cached)
+	}
+	verdicts.Store(key, cached)
+	return cached
 }
 
-func runConsulValidate(bin string, paths []string) error {
+// verdictDir is where verdicts are kept across runs; "" when there is none.
+func verdictDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "scenario", "consul-verdicts")
+}
+
+func readVerdict(key string) (error, bool) {
+	dir := verdictDir()
+	if dir == "" {
+		return nil, false
+	}
+	data, err := os.ReadFile(filepath.Join(dir, key))
+	if err != nil {
+		return nil, false
+	}
+	if msg, bad := strings.CutPrefix(string(data), "invalid\n"); bad {
+		return errors.New(msg), true
+	}
+	return nil, string(data) == "valid\n"
+}
+
+func writeVerdict(key string, verdict error) {
+	dir := verdictDir()
+	if dir == "" || os.MkdirAll(dir, 0o755) != nil {
+		return
+	}
+	data := "valid\n"
+	if verdict != nil {
+		data = "invalid\n" + verdict.Error()
+	}
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return
+	}
+	_, werr := tmp.WriteString(data)
+	if cerr := tmp.Close(); werr != nil || cerr != nil {
+		os.Remove(tmp.Name())
+		return
+	}
+	// Atomic, so that concurrent runs never read half a verdict.
+	if os.Rename(tmp.Name(), filepath.Join(dir, key)) != nil {
+		os.Remove(tmp.Name())
+	}
+}
+
+func runConsulValidate(bin string, paths []string, names map[string]string) error {
 	scratch, err := os.MkdirTemp("", "scenario-validate-")
 	if err != nil {
 		return nil // no verdict is not a failure of the scenario
@@ -71,6 +137,9 @@ func runConsulValidate(bin string, paths []string) error {
 	msg := strings.TrimSpace(string(out))
 	msg = strings.TrimPrefix(msg, "Config validation failed: ")
 	msg = strings.ReplaceAll(msg, base, "(scratch config)")
+	for scratch, name := range names {
+		msg = strings.ReplaceAll(msg, scratch, name)
+	}
 	// One line: Consul lists several problems as "\n\t* ...".
 	msg = strings.Join(strings.Fields(msg), " ")
 	if msg == "" {
@@ -79,7 +148,26 @@ func runConsulValidate(bin string, paths []string) error {
 	return fmt.Errorf("%s", msg)
 }
 
+// checkPath finds the check Consul names (by its name; "" when it has
+// none) among a service's checks, when exactly one matches.
+func checkPath(s ServiceDef, name string) string {
+	var found []string
+	if s.Reg.Check != nil && s.Reg.Check.Name == name {
+		found = append(found, s.path+".check")
+	}
+	for i, c := range s.Reg.Checks {
+		if c.Name == name {
+			found = append(found, fmt.Sprintf("%s.checks[%d]", s.path, i))
+		}
+	}
+	if len(found) != 1 {
+		return ""
+	}
+	return found[0]
+}
+
 var (
+	verdictCheck   = regexp.MustCompile(`check "([^"]*)"`)
 	verdictService = regexp.MustCompile(`service "([^"]*)"`)
 	verdictKey     = regexp.MustCompile(`invalid config key (\S+)`)
 )
@@ -92,20 +180,23 @@ func judgeServiceFile(f *ServiceFile) error {
 	if ConsulJudge == "" {
 		return nil
 	}
-	dir, err := os.MkdirTemp("", "scenario-definition-")
-	if err != nil {
-		return nil
-	}
-	defer os.RemoveAll(dir)
-	copyPath := filepath.Join(dir, "definition."+f.Format)
-	if err := os.WriteFile(copyPath, f.Data, 0o600); err != nil {
-		return nil
-	}
-	verr := consulValidate(ConsulJudge, []string{copyPath}, append([]byte(f.Format), f.Data...))
+	fingerprint := append([]byte(f.Path+"\x00"+f.Format+"\x00"), f.Data...)
+	verr := consulValidate(ConsulJudge, fingerprint, func() ([]string, map[string]string, func()) {
+		dir, err := os.MkdirTemp("", "scenario-definition-")
+		if err != nil {
+			return nil, nil, nil
+		}
+		copyPath := filepath.Join(dir, "definition."+f.Format)
+		if err := os.WriteFile(copyPath, f.Data, 0o600); err != nil {
+			os.RemoveAll(dir)
+			return nil, nil, nil
+		}
+		return []string{copyPath}, map[string]string{copyPath: f.Path}, func() { os.RemoveAll(dir) }
+	})
 	if verr == nil {
 		return nil
 	}
-	msg := strings.ReplaceAll(verr.Error(), copyPath, f.Path)
+	msg := verr.Error()
 	line, col := 1, 1
 	if m := verdictKey.FindStringSubmatch(msg); m != nil {
 		line, col = f.position(m[1])
@@ -113,6 +204,11 @@ func judgeServiceFile(f *ServiceFile) error {
 		for _, s := range f.Services {
 			if s.Reg.Name == m[1] {
 				line, col = s.Line, s.Col
+				if c := verdictCheck.FindStringSubmatch(msg); c != nil {
+					if path := checkPath(s, c[1]); path != "" {
+						line, col = f.position(path)
+					}
+				}
 				break
 			}
 		}
@@ -127,12 +223,15 @@ func judgeConfigDir(dir string, files []string) error {
 		return nil
 	}
 	var fingerprint bytes.Buffer
+	fmt.Fprintln(&fingerprint, dir)
 	for _, f := range files {
 		data, _ := os.ReadFile(f)
 		fmt.Fprintf(&fingerprint, "%s %d\n", f, len(data))
 		fingerprint.Write(data)
 	}
-	if err := consulValidate(ConsulJudge, []string{dir}, fingerprint.Bytes()); err != nil {
+	if err := consulValidate(ConsulJudge, fingerprint.Bytes(), func() ([]string, map[string]string, func()) {
+		return []string{dir}, nil, func() {}
+	}); err != nil {
 		return fmt.Errorf("Consul refuses the config dir %s: %v", dir, err)
 	}
 	return nil

@@ -49,6 +49,7 @@ type Decoder struct {
 	warnings  []error
 	defined   map[string]map[string]Pos // kind -> name -> where it was defined
 	instances map[string]Instance       // service ID -> the instance registered under it
+	sidecars  map[string]sidecarClaim   // service ID -> the sidecar process started for it
 	// agents counts start-agent steps so far; lastAgentDev says whether
 	// the latest was a dev agent (which keeps nothing across a restart).
 	agents       int
@@ -76,6 +77,32 @@ func NewDecoder(path string) *Decoder {
 		LookPath:  exec.LookPath,
 		defined:   map[string]map[string]Pos{},
 		instances: map[string]Instance{},
+		sidecars:  map[string]sidecarClaim{},
+	}
+}
+
+type sidecarClaim struct {
+	process string
+	line    int
+}
+
+// ClaimSidecar records that process is the sidecar of instance id; a
+// second sidecar for the same instance (by its name and by its ID, say)
+// is an error: both would bind the same ports.
+func (d *Decoder) ClaimSidecar(id, process string, at *yaml.Node) {
+	if prev, ok := d.sidecars[id]; ok && prev.process != process {
+		d.Errorf(at, "the sidecar of %s is already started at line %d (as %s); stop it first", id, prev.line, prev.process)
+		return
+	}
+	d.sidecars[id] = sidecarClaim{process: process, line: at.Line}
+}
+
+// ReleaseSidecar records that process was stopped.
+func (d *Decoder) ReleaseSidecar(process string) {
+	for id, c := range d.sidecars {
+		if c.process == process {
+			delete(d.sidecars, id)
+		}
 	}
 }
 
@@ -118,6 +145,11 @@ func (d *Decoder) Instances(ref string) []Instance {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID() < out[j].ID() })
 	return out
+}
+
+func (d *Decoder) isInstanceID(id string) bool {
+	_, ok := d.instances[id]
+	return ok
 }
 
 // InstanceIDs lists the IDs of instances, for messages.
@@ -268,13 +300,19 @@ func resolve(n *yaml.Node) *yaml.Node {
 // `<<: *defaults` (or a list of aliases) brings in the keys of the merged
 // mappings that n does not set itself, as YAML 1.1 defines.
 func MappingPairs(n *yaml.Node) [][2]*yaml.Node {
-	return mappingPairs(resolve(n), 0)
+	return mappingPairs(resolve(n), 0, map[*yaml.Node][][2]*yaml.Node{})
 }
 
-func mappingPairs(n *yaml.Node, depth int) [][2]*yaml.Node {
+// mappingPairs memoizes by node, so that a file merging the same anchor
+// many times over, level after level, costs each mapping once.
+func mappingPairs(n *yaml.Node, depth int, memo map[*yaml.Node][][2]*yaml.Node) [][2]*yaml.Node {
 	if n == nil || n.Kind != yaml.MappingNode || depth > 16 {
 		return nil
 	}
+	if done, ok := memo[n]; ok {
+		return done
+	}
+	memo[n] = nil // a merge that loops back merges nothing
 	var own, merged [][2]*yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
@@ -285,7 +323,7 @@ func mappingPairs(n *yaml.Node, depth int) [][2]*yaml.Node {
 				sources = v.Content
 			}
 			for _, src := range sources {
-				merged = append(merged, mappingPairs(resolve(src), depth+1)...)
+				merged = append(merged, mappingPairs(resolve(src), depth+1, memo)...)
 			}
 			continue
 		}
@@ -303,6 +341,7 @@ func mappingPairs(n *yaml.Node, depth int) [][2]*yaml.Node {
 			out = append(out, kv)
 		}
 	}
+	memo[n] = out
 	return out
 }
 

@@ -60,7 +60,8 @@ func (e *expectCert) check(ctx context.Context, env Env) error {
 	if err != nil {
 		return WithLogs(err, "sidecar/"+e.service)
 	}
-	if err := VerifyServiceCert(chain, roots, e.service); err != nil {
+	// The identity is the service's name, also when e.service is an ID.
+	if err := VerifyServiceCert(chain, roots, proxy.Proxy.DestinationServiceName); err != nil {
 		return fmt.Errorf("the certificate on %s: %w", addr, err)
 	}
 	return plaintextRefused(ctx, addr)

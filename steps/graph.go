@@ -2,6 +2,9 @@ package steps
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 )
 
@@ -11,40 +14,76 @@ type Grapher interface {
 	Graph(g *Graph)
 }
 
-// Graph is a scenario's topology as its steps describe it: services, their
-// sidecars and upstreams, and the intentions between them.
+// Graph is a scenario's topology as its steps declare it: service
+// instances (by ID, grouped by service name), their sidecars with the
+// upstream listeners they open, prepared-query upstreams, and the
+// intentions between services, wildcards included, over the agent's
+// default (allow on a dev agent, deny under an ACL default_policy deny).
 type Graph struct {
-	services   map[string]*graphService
-	order      []string
-	intentions map[[2]string][]string // source, destination -> actions in order
-	ixnOrder   [][2]string
+	instances   map[string]*graphInstance // by service ID
+	byName      map[string][]string       // service name -> IDs, in order
+	names       []string                  // service names, in order
+	wanted      map[string]bool           // upstream destinations, registered or not
+	wantedList  []string
+	queries     []string               // prepared queries used as upstreams
+	intentions  map[[2]string][]string // source, destination -> actions in order
+	ixnOrder    [][2]string
+	defaultDeny bool
 }
 
-type graphService struct {
-	name, address string
-	port          int
-	hasSidecar    bool
-	sidecarUp     bool
-	upstreams     []graphUpstream
+type graphInstance struct {
+	id, name, address string
+	port              int
+	hasSidecar        bool
+	sidecarUp         bool
+	sidecarAddress    string
+	sidecarPort       int
+	upstreams         []graphUpstream
 }
 
 type graphUpstream struct {
 	destination string
+	query       bool // destination_type prepared_query
+	datacenter  string
 	bind        string
 }
 
 func NewGraph() *Graph {
-	return &Graph{services: map[string]*graphService{}, intentions: map[[2]string][]string{}}
+	return &Graph{instances: map[string]*graphInstance{}, byName: map[string][]string{}, wanted: map[string]bool{}, intentions: map[[2]string][]string{}}
 }
 
-func (g *Graph) service(name string) *graphService {
-	s, ok := g.services[name]
+func (g *Graph) addInstance(def ServiceDef) {
+	id, name := def.ID(), def.Reg.Name
+	in, ok := g.instances[id]
 	if !ok {
-		s = &graphService{name: name}
-		g.services[name] = s
-		g.order = append(g.order, name)
+		in = &graphInstance{id: id}
+		g.instances[id] = in
+		if len(g.byName[name]) == 0 {
+			g.names = append(g.names, name)
+		}
+		g.byName[name] = append(g.byName[name], id)
 	}
-	return s
+	in.name, in.port, in.address = name, def.Reg.Port, def.Reg.Address
+	in.upstreams = nil
+	if sc := def.sidecar(); sc != nil {
+		in.hasSidecar = true
+		in.sidecarAddress, in.sidecarPort = sc.Address, sc.Port
+		if in.sidecarAddress == "" {
+			in.sidecarAddress = def.Reg.Address // a sidecar inherits its parent's address
+		}
+		for _, u := range def.Upstreams() {
+			up := graphUpstream{destination: u.DestinationName, datacenter: u.Datacenter,
+				bind: fmt.Sprintf("%s:%d", bindHost(u.LocalBindAddress), u.LocalBindPort)}
+			if u.DestinationType == "prepared_query" {
+				up.query = true
+				g.queries = append(g.queries, u.DestinationName)
+			} else if !g.wanted[u.DestinationName] {
+				g.wanted[u.DestinationName] = true
+				g.wantedList = append(g.wantedList, u.DestinationName)
+			}
+			in.upstreams = append(in.upstreams, up)
+		}
+	}
 }
 
 func (g *Graph) intention(source, destination, what string) {
@@ -57,19 +96,29 @@ func (g *Graph) intention(source, destination, what string) {
 
 func (r *register) Graph(g *Graph) {
 	for _, def := range r.file.Services {
-		s := g.service(def.Reg.Name)
-		s.port, s.address = def.Reg.Port, def.Reg.Address
-		if def.HasSidecar() {
-			s.hasSidecar = true
-			for _, u := range def.Upstreams() {
-				s.upstreams = append(s.upstreams, graphUpstream{u.DestinationName, fmt.Sprintf("%s:%d", bindHost(u.LocalBindAddress), u.LocalBindPort)})
-				g.service(u.DestinationName)
-			}
-		}
+		g.addInstance(def)
 	}
 }
 
-func (s *sidecar) Graph(g *Graph)         { g.service(s.service).sidecarUp = true }
+var aclDeny = regexp.MustCompile(`default_policy"?\s*[=:]\s*"deny"`)
+
+func (s *startAgent) Graph(g *Graph) {
+	for _, def := range s.services {
+		g.addInstance(def)
+	}
+	g.defaultDeny = aclDeny.MatchString(strings.Join(s.args, " ")) || s.configDenies()
+}
+
+func (s *sidecar) Graph(g *Graph) {
+	id := s.id
+	if id == "" {
+		id = s.service
+	}
+	if in, ok := g.instances[id]; ok {
+		in.sidecarUp = true
+	}
+}
+
 func (s *setIntention) Graph(g *Graph)    { g.intention(s.source, s.destination, string(s.action)) }
 func (s *deleteIntention) Graph(g *Graph) { g.intention(s.source, s.destination, "deleted") }
 
@@ -80,65 +129,154 @@ func (g *Graph) DOT(title string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "digraph %s {\n", dotID(title))
 	b.WriteString("  rankdir=LR;\n  fontname=\"Helvetica\"; node [fontname=\"Helvetica\", fontsize=11]; edge [fontname=\"Helvetica\", fontsize=10];\n")
-	fmt.Fprintf(&b, "  label=%s; labelloc=t;\n", dotID(title))
-	for _, name := range g.order {
-		s := g.services[name]
-		label := name
-		if s.port != 0 {
-			label = fmt.Sprintf("%s\n%s:%d", name, orLoopback(s.address), s.port)
-		}
+	fmt.Fprintf(&b, "  label=%s; labelloc=t;\n", dotID(title+"\n"+g.defaultText()))
+	for _, name := range g.names {
 		fmt.Fprintf(&b, "  subgraph %s {\n    label=%s; style=rounded; color=gray60;\n", dotID("cluster_"+name), dotID(name))
-		fmt.Fprintf(&b, "    %s [shape=box, style=filled, fillcolor=\"#e8f0fe\", label=%s];\n", dotID(name), dotID(label))
-		if s.hasSidecar {
+		for _, id := range g.byName[name] {
+			in := g.instances[id]
+			label := id
+			if in.port != 0 {
+				label = fmt.Sprintf("%s\n%s:%d", id, orLoopback(in.address), in.port)
+			}
+			fmt.Fprintf(&b, "    %s [shape=box, style=filled, fillcolor=\"#e8f0fe\", label=%s];\n", dotID(id), dotID(label))
+			if !in.hasSidecar {
+				continue
+			}
 			style := "dashed"
-			if s.sidecarUp {
+			if in.sidecarUp {
 				style = "filled"
 			}
-			fmt.Fprintf(&b, "    %s [shape=hexagon, style=%s, fillcolor=\"#fff4e5\", label=%s];\n", dotID(name+"-sidecar"), style, dotID("sidecar\n(mTLS)"))
-			fmt.Fprintf(&b, "    %s -> %s [dir=none, style=dotted, label=%s];\n", dotID(name), dotID(name+"-sidecar"), dotID("loopback"))
+			sc := "sidecar\n(mTLS " + in.publicAddr() + ")"
+			for _, u := range in.upstreams {
+				what := u.destination
+				if u.query {
+					what = "query " + what
+				}
+				if u.datacenter != "" {
+					what += " in " + u.datacenter
+				}
+				sc += fmt.Sprintf("\n%s → listens %s", what, u.bind)
+			}
+			fmt.Fprintf(&b, "    %s [shape=hexagon, style=%s, fillcolor=\"#fff4e5\", label=%s];\n", dotID(id+"-sidecar"), style, dotID(sc))
+			fmt.Fprintf(&b, "    %s -> %s [dir=none, style=dotted, label=%s];\n", dotID(id), dotID(id+"-sidecar"), dotID("loopback"))
 		}
 		b.WriteString("  }\n")
 	}
-	drawn := map[[2]string]bool{}
-	for _, name := range g.order {
-		s := g.services[name]
-		for _, u := range s.upstreams {
-			key := [2]string{name, u.destination}
-			drawn[key] = true
-			from, to := name+"-sidecar", u.destination
-			if g.services[u.destination].hasSidecar {
-				to = u.destination + "-sidecar"
-			}
-			fmt.Fprintf(&b, "  %s -> %s [label=%s%s];\n", dotID(from), dotID(to),
-				dotID(fmt.Sprintf("upstream %s\nlistens %s%s", u.destination, u.bind, g.intentionLabel(key))), g.intentionStyle(key))
+	for _, name := range g.wantedList {
+		if len(g.byName[name]) == 0 {
+			fmt.Fprintf(&b, "  %s [shape=box, style=dashed, label=%s];\n", dotID(name), dotID(name+"\n(not registered)"))
 		}
 	}
-	for _, key := range g.ixnOrder {
-		if !drawn[key] {
-			fmt.Fprintf(&b, "  %s -> %s [label=%s%s];\n", dotID(key[0]), dotID(key[1]), dotID("intention"+g.intentionLabel(key)), g.intentionStyle(key))
+	seenQuery := map[string]bool{}
+	for _, q := range g.queries {
+		if !seenQuery[q] {
+			seenQuery[q] = true
+			fmt.Fprintf(&b, "  %s [shape=note, label=%s];\n", dotID("query:"+q), dotID("prepared query "+q+"\n(resolved by Consul per connection)"))
 		}
+	}
+	drawn := map[[2]string]bool{}
+	for _, name := range g.names {
+		for _, id := range g.byName[name] {
+			in := g.instances[id]
+			for _, u := range in.upstreams {
+				from := id + "-sidecar"
+				if u.query {
+					fmt.Fprintf(&b, "  %s -> %s [label=%s, style=dashed];\n", dotID(from), dotID("query:"+u.destination), dotID("upstream query "+u.destination))
+					continue
+				}
+				key := [2]string{name, u.destination}
+				drawn[key] = true
+				label, style := g.decision(key)
+				targets := g.byName[u.destination]
+				if len(targets) == 0 {
+					fmt.Fprintf(&b, "  %s -> %s [label=%s%s];\n", dotID(from), dotID(u.destination), dotID("upstream "+u.destination+label), style)
+					continue
+				}
+				for _, tid := range targets {
+					t := g.instances[tid]
+					to, port := tid, "no sidecar"
+					if t.hasSidecar {
+						to, port = tid+"-sidecar", "mTLS "+t.publicAddr()
+					}
+					fmt.Fprintf(&b, "  %s -> %s [label=%s%s];\n", dotID(from), dotID(to), dotID(fmt.Sprintf("upstream %s\n%s%s", u.destination, port, label)), style)
+				}
+			}
+		}
+	}
+	wildcard := false
+	for _, key := range g.ixnOrder {
+		if drawn[key] {
+			continue
+		}
+		if key[0] == "*" || key[1] == "*" {
+			wildcard = true
+		}
+		label, style := g.decision(key)
+		fmt.Fprintf(&b, "  %s -> %s [label=%s%s];\n", dotID(g.nodeOf(key[0])), dotID(g.nodeOf(key[1])), dotID("intention only"+label), style)
+	}
+	if wildcard {
+		fmt.Fprintf(&b, "  %s [shape=plaintext, label=%s];\n", dotID("*"), dotID("* (any service)"))
 	}
 	b.WriteString("}\n")
 	return b.String()
 }
 
-func (g *Graph) intentionLabel(key [2]string) string {
-	actions := g.intentions[key]
-	if len(actions) == 0 {
-		return "\nintention: default (allow on a dev agent)"
+// publicAddr is where the sidecar accepts mTLS: its declared port, or one
+// Consul assigns from 21000-21255 when the definition sets none.
+func (in *graphInstance) publicAddr() string {
+	if in.sidecarPort == 0 {
+		return orLoopback(in.sidecarAddress) + ", port assigned by Consul"
 	}
-	return "\nintention: " + strings.Join(actions, " → ")
+	return fmt.Sprintf("%s:%d", orLoopback(in.sidecarAddress), in.sidecarPort)
 }
 
-// The edge is drawn as the intention ends up: allow solid green, deny
-// dashed red, none (or deleted) solid gray.
-func (g *Graph) intentionStyle(key [2]string) string {
-	actions := g.intentions[key]
-	last := ""
-	if len(actions) > 0 {
-		last = actions[len(actions)-1]
+// nodeOf is the node that stands for a service in an intention: its only
+// instance, the wildcard, or the name itself.
+func (g *Graph) nodeOf(name string) string {
+	if ids := g.byName[name]; len(ids) == 1 {
+		return ids[0]
 	}
-	switch last {
+	return name
+}
+
+func (g *Graph) defaultText() string {
+	if g.defaultDeny {
+		return "default: deny (ACL default_policy)"
+	}
+	return "default: allow (a dev agent without ACLs)"
+}
+
+// decision says which intention decides connections from source to
+// destination, as Consul picks it (an exact name beats a wildcard, a
+// wildcard destination loses to an exact one), and how to draw it:
+// allow solid green, deny dashed red, the default gray (dashed red when
+// it denies).
+func (g *Graph) decision(key [2]string) (label, style string) {
+	candidates := [][2]string{key, {"*", key[1]}, {key[0], "*"}, {"*", "*"}}
+	for _, c := range candidates {
+		actions := g.intentions[c]
+		if len(actions) == 0 || actions[len(actions)-1] == "deleted" {
+			if c == key && len(actions) > 0 {
+				label = "\nintention: " + strings.Join(actions, " → ")
+			}
+			continue
+		}
+		last := actions[len(actions)-1]
+		if c == key {
+			label = "\nintention: " + strings.Join(actions, " → ")
+		} else {
+			label += fmt.Sprintf("\nintention %s → %s: %s", c[0], c[1], strings.Join(actions, " → "))
+		}
+		return label, actionStyle(last)
+	}
+	if g.defaultDeny {
+		return label + "\nintention: default (deny: ACL default_policy)", actionStyle("deny")
+	}
+	return label + "\nintention: default (allow on a dev agent)", ", color=gray40"
+}
+
+func actionStyle(action string) string {
+	switch action {
 	case "allow":
 		return ", color=\"#1e8e3e\", penwidth=2"
 	case "deny":
@@ -152,4 +290,22 @@ func orLoopback(addr string) string {
 		return "127.0.0.1"
 	}
 	return addr
+}
+
+// configDenies reports whether the agent's config dir sets an ACL
+// default_policy of deny.
+func (s *startAgent) configDenies() bool {
+	if s.configDir == "" {
+		return false
+	}
+	entries, _ := os.ReadDir(s.configDir)
+	for _, e := range entries {
+		if _, err := DefinitionFormat(e.Name()); err != nil || e.IsDir() {
+			continue
+		}
+		if data, err := os.ReadFile(filepath.Join(s.configDir, e.Name())); err == nil && aclDeny.Match(data) {
+			return true
+		}
+	}
+	return false
 }

@@ -188,7 +188,23 @@ func yamlNodeAt(root *yaml.Node, path string) *yaml.Node {
 // in that interval, so the sidecar may take up to ~10 s to be passing.
 func warnDefaultSidecarChecks(d *Decoder, at *yaml.Node, def ServiceDef) {
 	sc := def.sidecar()
-	if sc == nil || sc.Check != nil || len(sc.Checks) > 0 {
+	if sc == nil {
+		return
+	}
+	checks := sc.Checks
+	if sc.Check != nil {
+		checks = append(checks, sc.Check)
+	}
+	for _, c := range checks {
+		// An alias check follows a service ID; the name of a service whose
+		// instance has another ID matches nothing, and the sidecar stays
+		// critical.
+		if c.AliasService != "" && c.AliasService == def.Reg.Name && def.ID() != def.Reg.Name && !d.isInstanceID(c.AliasService) {
+			d.Warnf(at, "the sidecar of %s has an alias check on %q, the service's name; an alias check follows a service ID, and no instance has ID %q, so the sidecar will stay critical: write alias_service = %q",
+				def.ID(), c.AliasService, c.AliasService, def.ID())
+		}
+	}
+	if len(checks) > 0 {
 		return
 	}
 	d.Warnf(at, "the sidecar of %s keeps Consul's default checks (a TCP check every 10s, first run at a random moment), so it may need up to ~10s to be passing; "+

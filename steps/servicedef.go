@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -36,6 +37,7 @@ type ServiceDef struct {
 	Token string // the definition's token, used to register it
 	Line  int    // where its definition starts in the file
 	Col   int
+	path  string // its key path in the file: "service" or "services[2]"
 }
 
 // ID is the instance's service ID: its id, or its name when it has none.
@@ -169,7 +171,12 @@ func ParseServiceFile(path string, data []byte, format string, agentConfig bool)
 		}
 		_ = top
 		line, col := f.position(k)
-		errs = append(errs, keyed(errAt(line, col, "invalid config key %s (Consul does not know it)", k), k))
+		hint := ""
+		last := k[strings.LastIndexAny(k, ".]")+1:]
+		if s := suggestConsulKey(last); s != "" {
+			hint = fmt.Sprintf("; did you mean %q?", s)
+		}
+		errs = append(errs, keyed(errAt(line, col, "invalid config key %s (Consul does not know it%s)", k, hint), k))
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -190,7 +197,7 @@ func ParseServiceFile(path string, data []byte, format string, agentConfig bool)
 		if s.Name == nil || *s.Name == "" {
 			return nil, keyed(errAt(line, col, "%s has no name", paths[i]), paths[i])
 		}
-		f.Services = append(f.Services, ServiceDef{Reg: serviceToAPI(s), Token: deref(s.Token), Line: line, Col: col})
+		f.Services = append(f.Services, ServiceDef{Reg: serviceToAPI(s), Token: deref(s.Token), Line: line, Col: col, path: paths[i]})
 	}
 	ids := map[string]int{}
 	for i, s := range f.Services {
@@ -200,6 +207,50 @@ func ParseServiceFile(path string, data []byte, format string, agentConfig bool)
 		ids[s.ID()] = i
 	}
 	return f, nil
+}
+
+// suggestConsulKey names the config-file key meant by an unknown one: the
+// API's CamelCase spelling of a snake_case key (DestinationName for
+// destination_name), CheckID for id, or a near miss.
+func suggestConsulKey(key string) string {
+	flat := strings.ToLower(strings.ReplaceAll(key, "_", ""))
+	if flat == "checkid" {
+		return "id"
+	}
+	for _, k := range knownConsulKeys() {
+		if strings.ReplaceAll(k, "_", "") == flat && k != key {
+			return k
+		}
+	}
+	if s := Suggest(key, knownConsulKeys()); !strings.EqualFold(s, key) {
+		return s
+	}
+	return ""
+}
+
+// knownConsulKeys lists every key of a service definition, for "did you
+// mean".
+func knownConsulKeys() []string {
+	seen := map[string]bool{}
+	var keys []string
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || seen[t.Name()] {
+			return
+		}
+		seen[t.Name()] = true
+		for i := 0; i < t.NumField(); i++ {
+			if name := strings.Split(t.Field(i).Tag.Get("mapstructure"), ",")[0]; name != "" {
+				keys = append(keys, name)
+			}
+			walk(t.Field(i).Type)
+		}
+	}
+	walk(reflect.TypeOf(consulFile{}))
+	return keys
 }
 
 func keyed(err error, key string) error {
@@ -272,7 +323,7 @@ func keyPos(item *ast.ObjectItem, k *ast.ObjectKey, data []byte) token.Pos {
 	if kp := k.Pos(); kp.IsValid() || !item.Assign.IsValid() {
 		return k.Pos()
 	}
-	i := item.Assign.Offset - 1
+	i := min(item.Assign.Offset, len(data)) - 1
 	for i >= 0 && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
 		i--
 	}
@@ -324,7 +375,14 @@ func (p positions) walk(list *ast.ObjectList, prefix string, data []byte) {
 			n := counts[path]
 			counts[path]++
 			indexed := fmt.Sprintf("%s[%d]", path, n)
-			p.record(indexed, keyPos(item, last, data))
+			pos := keyPos(item, last, data)
+			if kp := last.Pos(); !kp.IsValid() && len(v.List.Items) > 0 && len(v.List.Items[0].Keys) > 0 {
+				// JSON: a list of objects becomes repeated items sharing one
+				// colon; each object starts at its first key.
+				first := v.List.Items[0]
+				pos = keyPos(first, first.Keys[0], data)
+			}
+			p.record(indexed, pos)
 			p.walk(v.List, indexed, data)
 			p.walk(v.List, path, data)
 		case *ast.ListType:
@@ -332,6 +390,10 @@ func (p positions) walk(list *ast.ObjectList, prefix string, data []byte) {
 				indexed := fmt.Sprintf("%s[%d]", path, i)
 				if ep := e.Pos(); ep.IsValid() {
 					p.record(indexed, e.Pos())
+				} else if ot, ok := e.(*ast.ObjectType); ok && len(ot.List.Items) > 0 && len(ot.List.Items[0].Keys) > 0 {
+					// JSON keeps no position for an object: use its first key's.
+					first := ot.List.Items[0]
+					p.record(indexed, keyPos(first, first.Keys[0], data))
 				}
 				if ot, ok := e.(*ast.ObjectType); ok {
 					p.walk(ot.List, indexed, data)

@@ -1,6 +1,8 @@
 package steps
 
 import (
+	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 )
@@ -156,5 +158,39 @@ func TestServiceDefinitionInAgentConfig(t *testing.T) {
 	}
 	if _, err := ParseServiceFile("agent.hcl", []byte("log_level = \"info\"\n"), "hcl", true); err != nil {
 		t.Fatalf("an agent config without services: %v", err)
+	}
+}
+
+// Consul's own test fixture of every config key (agent/config/testdata
+// full-config.hcl and .json of v1.15.4, copied unchanged, MPL-2.0): the
+// services in it read the same from HCL and from JSON, as Consul's own
+// tests require of the agent.
+func TestConsulFullConfigFixture(t *testing.T) {
+	var regs [2]string
+	for i, format := range []string{"hcl", "json"} {
+		data, err := os.ReadFile("testdata/consul/full-config." + format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := ParseServiceFile("full-config."+format, data, format, true)
+		if err != nil {
+			t.Fatalf("%s: %v", format, err)
+		}
+		var ids []string
+		for _, s := range f.Services {
+			ids = append(ids, s.ID())
+		}
+		if len(f.Services) != 5 || f.Services[0].Reg.Name != "o1ynPkp0" || f.Services[1].Reg.Name != "7IszXMQ1" {
+			t.Errorf("%s: services %v", format, ids)
+		}
+		var what []any // positions differ between the formats, of course
+		for _, s := range f.Services {
+			what = append(what, s.Reg, s.Token)
+		}
+		out, _ := json.Marshal(what)
+		regs[i] = string(out)
+	}
+	if regs[0] != regs[1] {
+		t.Errorf("HCL and JSON read differently:\nHCL:  %s\nJSON: %s", regs[0], regs[1])
 	}
 }

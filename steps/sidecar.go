@@ -79,7 +79,9 @@ func decodeSidecar(d *Decoder, v *yaml.Node) Step {
 		return nil
 	}
 	if d.Use(KindService, s.service, at) {
-		s.id, s.name = resolveInstance(d, at, s.service)
+		if s.id, s.name = resolveInstance(d, at, s.service); s.id != "" {
+			d.ClaimSidecar(s.id, "sidecar/"+s.service, at)
+		}
 	}
 	d.Define(KindProcess, "sidecar/"+s.service, at)
 	return s

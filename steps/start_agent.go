@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -62,6 +63,11 @@ func decodeStartAgent(d *Decoder, v *yaml.Node) Step {
 				if str, ok := d.String(a, "start-agent.args item"); ok {
 					s.args = append(s.args, str)
 				}
+			}
+		}
+		for _, a := range s.args {
+			if strings.TrimLeft(a, "-") == "dev" && len(a) > 3 {
+				d.Errorf(n, "start-agent.args: -dev is what start-agent runs by default; remove it (dev: false runs a non-dev server instead)")
 			}
 		}
 		if flagValue(s.args, "data-dir") != "" {
@@ -198,7 +204,9 @@ func (s *startAgent) Run(ctx context.Context, env Env) error {
 	cfg := api.DefaultNonPooledConfig()
 	cfg.Address = addr
 	cfg.Scheme = "http"
-	cfg.Token = ""
+	// With ACLs, the runner's own calls, the sidecars and the commands use
+	// the management token the agent was configured with.
+	cfg.Token = s.managementToken()
 	client, err := api.NewClient(cfg)
 	if err != nil {
 		return err
@@ -238,6 +246,29 @@ func (s *startAgent) Run(ctx context.Context, env Env) error {
 		return confirmRegistered(ctx, client, s.services)
 	}
 	return nil
+}
+
+var managementTokenRE = regexp.MustCompile(`"?(?:initial_management|master)"?\s*[=:]\s*"([^"]+)"`)
+
+// managementToken is the ACL management token set in the agent's flags or
+// config dir (initial_management, or its old name master), if any.
+func (s *startAgent) managementToken() string {
+	texts := []string{strings.Join(s.args, " ")}
+	if s.configDir != "" {
+		entries, _ := os.ReadDir(s.configDir)
+		for _, e := range entries {
+			if _, err := DefinitionFormat(e.Name()); err == nil && !e.IsDir() {
+				data, _ := os.ReadFile(filepath.Join(s.configDir, e.Name()))
+				texts = append(texts, string(data))
+			}
+		}
+	}
+	for _, t := range texts {
+		if m := managementTokenRE.FindStringSubmatch(t); m != nil {
+			return m[1]
+		}
+	}
+	return ""
 }
 
 // flagValue finds -name=value, -name value, --name=value or --name value.

@@ -28,6 +28,7 @@ func decodeStop(d *Decoder, v *yaml.Node) Step {
 	}
 	if d.Use(KindProcess, name, v) {
 		d.Undefine(KindProcess, name)
+		d.ReleaseSidecar(name)
 	}
 	return &stop{name: name}
 }

@@ -164,7 +164,7 @@ func TestGraphOfIntentions(t *testing.T) {
 	dot := graphOf(sc)
 	for _, want := range []string{
 		`"socat" [shape=box`, `label="socat\n127.0.0.1:8181"`,
-		`"web-sidecar" -> "socat-sidecar" [label="upstream socat\nlistens 127.0.0.1:9191\nintention: deny → allow → deleted"`,
+		`"web-sidecar" -> "socat-sidecar" [label="upstream socat\nmTLS 127.0.0.1, port assigned by Consul\nintention: deny → allow → deleted\nintention: default (allow on a dev agent)"`,
 	} {
 		if !strings.Contains(dot, want) {
 			t.Errorf("DOT lacks %s:\n%s", want, dot)

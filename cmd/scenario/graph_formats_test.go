@@ -1,0 +1,66 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/scenario-tool/scenario/runner"
+)
+
+// The graph draws what the scenario declares: instances by ID, wildcard
+// intentions as wildcards and as Consul ranks them, the ACL default, and
+// prepared-query upstreams as queries.
+func TestGraphOfInstancesWildcardsAndQueries(t *testing.T) {
+	src := `steps:
+  - start-agent: {args: [-hcl, 'acl { enabled = true
+      default_policy = "deny" }']}
+  - register:
+      services:
+        - {name: socat, id: socat-1, port: 8181, connect: {sidecar_service: {port: 21001}}}
+        - {name: socat, id: socat-2, port: 8182, connect: {sidecar_service: {port: 21002}}}
+  - register:
+      service:
+        name: web
+        port: 8080
+        connect:
+          sidecar_service:
+            proxy:
+              upstreams:
+                - {destination_name: socat, local_bind_port: 9191}
+                - {destination_type: prepared_query, destination_name: socat-pq, local_bind_port: 9192}
+  - sidecar: socat-1
+  - set-intention: {source: "*", destination: socat, action: allow}
+  - set-intention: {source: web, destination: "*", action: deny}
+  - set-intention: {source: api, destination: "*", action: deny}
+`
+	path := filepath.Join(t.TempDir(), "g.yaml")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := runner.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dot := graphOf(sc)
+	for _, want := range []string{
+		`default: deny (ACL default_policy)`,
+		`"socat-1" [shape=box`, `"socat-2" [shape=box`,
+		`"socat-1-sidecar" [shape=hexagon, style=filled`, `"socat-2-sidecar" [shape=hexagon, style=dashed`,
+		`label="sidecar\n(mTLS 127.0.0.1, port assigned by Consul)\nsocat → listens 127.0.0.1:9191\nquery socat-pq → listens 127.0.0.1:9192"`,
+		// *→socat (precedence 8) beats web→* (6): allowed, to each instance.
+		`"web-sidecar" -> "socat-1-sidecar" [label="upstream socat\nmTLS 127.0.0.1:21001\nintention * → socat: allow", color="#1e8e3e"`,
+		`"web-sidecar" -> "socat-2-sidecar" [label="upstream socat\nmTLS 127.0.0.1:21002\nintention * → socat: allow"`,
+		`"web-sidecar" -> "query:socat-pq"`, `"query:socat-pq" [shape=note`,
+		`"*" [shape=plaintext, label="* (any service)"]`,
+		`"web" -> "*" [label="intention only\nintention: deny", color="#d93025"`,
+	} {
+		if !strings.Contains(dot, want) {
+			t.Errorf("DOT lacks %s:\n%s", want, dot)
+		}
+	}
+	if strings.Contains(dot, `"*" [shape=box`) {
+		t.Errorf("the wildcard is drawn as a service:\n%s", dot)
+	}
+}
