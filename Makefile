@@ -67,7 +67,7 @@ vet:
 # Unit tests, end-to-end tests against real consul, proxies and socat, and
 # a short fuzz of the loader.
 test: setup vet
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 30m ./...
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=10s ./runner
 
 # A longer fuzz of the loader and validator; crashers land in
