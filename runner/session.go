@@ -54,6 +54,9 @@ func (s *session) ConsulBinary() (string, error) { return s.consulBin, s.consulE
 
 func (s *session) SetAgent(p *proc.Process, cfg *api.Config) {
 	client, _ := api.NewClient(cfg)
+	// The agent's token goes to commands as CONSUL_HTTP_TOKEN, so they may
+	// print it: hide it wherever it appears, whatever its length.
+	s.redactor.learnToken(cfg.Token)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// A new agent after `stop: agent` is usable again.
