@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -132,7 +133,7 @@ func TestListForHumansAndCI(t *testing.T) {
 	}
 	text := scenario(t, "list", "scenarios")
 	text.mustExit(t, 0)
-	if !strings.HasPrefix(text.stdout, "NAME") || !strings.Contains(text.stdout, "intentions  scenarios/intentions.yaml  18") {
+	if !strings.HasPrefix(text.stdout, "NAME") || !regexp.MustCompile(`(?m)^intentions +scenarios/intentions.yaml +18 `).MatchString(text.stdout) {
 		t.Errorf("list:\n%s", text.stdout)
 	}
 }
