@@ -164,6 +164,10 @@ func mutants() map[string][]mutant {
 			{name: "the sidecar is not stopped", edit: chain(replace("  - stop: sidecar/socat", "  - exec: {command: \"true\"}"), replace("  - sidecar: socat\n  - name: traffic flows", "  - exec: {command: \"true\"}\n  - name: traffic flows")),
 				failAt: []int{11}, want: "still open"},
 		},
+		"scenarios/connect-native-client.yaml": {
+			{name: "the deny names api instead of web", edit: replace("{source: web, destination: socat, action: deny}", "{source: api, destination: socat, action: deny}"),
+				failAt: []int{8}, want: "the mesh authorizes web -> socat"},
+		},
 		"scenarios/prepared-query-upstream.yaml": {
 			{name: "the query selects a service with no instance", edit: replace("{name: socat-pq, service: socat}", "{name: socat-pq, service: nosuch}"),
 				failAt: []int{8}, want: "with no reply"},

@@ -105,6 +105,9 @@ func (s *send) Run(ctx context.Context, env Env) error {
 type Target struct {
 	Service, Upstream string
 	Addr              string
+	// Native: the runner itself is a Connect-native client with Service's
+	// identity, dialling Upstream's sidecars directly (no source sidecar).
+	Native bool
 }
 
 // Target reads n as SERVICE/UPSTREAM or host:port.
@@ -130,16 +133,22 @@ func (d *Decoder) Target(n *yaml.Node, what string) Target {
 }
 
 func (t Target) String() string {
-	if t.Addr != "" {
+	switch {
+	case t.Addr != "":
 		return t.Addr
+	case t.Native:
+		return fmt.Sprintf("%s as %s (Connect-native)", t.Upstream, t.Service)
 	}
 	return t.Service + "/" + t.Upstream
 }
 
 // Processes are those whose logs explain a failure to reach the target.
 func (t Target) Processes() []string {
-	if t.Addr != "" {
+	switch {
+	case t.Addr != "":
 		return nil
+	case t.Native:
+		return []string{"sidecar/" + t.Upstream}
 	}
 	return []string{"sidecar/" + t.Service, "sidecar/" + t.Upstream}
 }
