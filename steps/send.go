@@ -123,13 +123,31 @@ func (d *Decoder) Target(n *yaml.Node, what string) Target {
 		}
 		d.NeedAgent(n, what+" "+s)
 		if d.Defined(KindService, svc) {
-			d.Use(KindUpstream, s, n)
+			if d.Use(KindUpstream, s, n) && !d.sidecarStarted(svc) {
+				// A warning: the probe fails at run time, naming whatever
+				// listens there instead.
+				d.Warnf(n, "%s: no earlier step starts the sidecar of %s, so nothing of the mesh listens for %s (add `sidecar: %s` before)", what, svc, s, svc)
+			}
 		} else {
 			d.Use(KindService, svc, n)
 		}
 		return Target{Service: svc, Upstream: up}
 	}
 	return Target{Addr: d.Address(n, what)}
+}
+
+// sidecarStarted reports whether an earlier step started (and no stop step
+// stopped) the sidecar of ref, by ref itself or by its instance's ID or name.
+func (d *Decoder) sidecarStarted(ref string) bool {
+	if d.Defined(KindProcess, "sidecar/"+ref) {
+		return true
+	}
+	for _, in := range d.Instances(ref) {
+		if d.Defined(KindProcess, "sidecar/"+in.ID()) || d.Defined(KindProcess, "sidecar/"+in.Reg.Name) {
+			return true
+		}
+	}
+	return false
 }
 
 func (t Target) String() string {
