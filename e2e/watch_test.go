@@ -136,3 +136,19 @@ func TestAWrappedServerThatDiesIsNoticed(t *testing.T) {
 		t.Errorf("took %s: the probe waited out its within", r.elapsed)
 	}
 }
+
+// SIGPIPE comes for any write to a broken socket, such as a probe writing
+// to a connection the mesh has just refused: it must not interrupt a run
+// whose stdout is still read.
+func TestASIGPIPEFromASocketDoesNotInterrupt(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "sigpipe.yaml")
+	src := "name: sigpipe\nsteps:\n  - start-agent: {}\n" +
+		"  - exec: {command: \"kill -PIPE $PPID\"}\n" +
+		"  - exec: {command: \"kill -PIPE $PPID\"}\n" +
+		"  - expect: {intention: {source: a, destination: b}, allowed: true}\n"
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := scenario(t, "run", file)
+	r.mustExit(t, 0)
+}
