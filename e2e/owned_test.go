@@ -190,7 +190,7 @@ steps:
   - name: "curl -H 'X-Consul-Token: hdr-secret-7' -H 'Authorization: Bearer bearer-secret-8' http://user:url-pass-9@127.0.0.1:8500/"
     exec: {command: "true"}
   - exec: {command: "MY_API_TOKEN=env-secret-10 sh -c 'echo $MY_API_TOKEN'"}
-  - exec: {command: "echo 'tokens { dns = \"dns-tok-6\" }'; echo token $CONSUL_HTTP_TOKEN; echo env-secret-10; exit 3"}
+  - exec: {command: "echo 'tokens { dns = \"dns-tok-6\" }'; echo token $CONSUL_HTTP_TOKEN; echo env-secret-10; echo s3c; exit 3"}
 `
 	file := writeScenario(t, t.TempDir(), "secrets.yaml", src)
 	var outputs []string
