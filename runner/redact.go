@@ -57,8 +57,9 @@ var secretEnv = regexp.MustCompile(`(?i)token|secret|password|passwd|api_?key|ac
 
 // minLearned is the shortest secret hidden wherever it appears; a
 // shorter one is hidden where a pattern names it. A secret shorter than
-// wordLearned is hidden only as a whole word ("s3c" in "token s3c", not
-// inside "s3cond"), so that a short token does not shred the report.
+// wordLearned is hidden only as a whole word ("s3c" in "token s3c" and in
+// a quoted "...\ns3c\n", not inside "s3cond"), so that a short token does
+// not shred the report.
 const (
 	minLearned  = 3
 	wordLearned = 8
@@ -121,7 +122,7 @@ func (r *redactor) learn(secret string) {
 		if r.words == nil {
 			r.words = map[string]*regexp.Regexp{}
 		}
-		r.words[secret] = regexp.MustCompile(`(^|[^A-Za-z0-9_-])` + regexp.QuoteMeta(secret) + `($|[^A-Za-z0-9_-])`)
+		r.words[secret] = regexp.MustCompile(`(^|[^A-Za-z0-9_-]|\\[nrt])` + regexp.QuoteMeta(secret) + `($|[^A-Za-z0-9_-])`)
 	}
 }
 
