@@ -194,8 +194,12 @@ func watchSignals(stdout, stderr io.Writer, cancel context.CancelCauseFunc, forc
 			case <-closed:
 				closed, sig = nil, syscall.SIGPIPE
 			}
-			if sig == syscall.SIGPIPE && !first {
-				continue // each write to the closed stdout says so again
+			if sig == syscall.SIGPIPE && (!first || !readerIsGone(stdout)) {
+				// Each write to the closed stdout says so again; and as
+				// SIGPIPE is notified, a write to any broken pipe or socket
+				// (a connection the peer closed) raises it too: only a
+				// broken stdout interrupts.
+				continue
 			}
 			if first {
 				first = false
@@ -215,6 +219,27 @@ func watchSignals(stdout, stderr io.Writer, cancel context.CancelCauseFunc, forc
 		}
 	}()
 	return interrupted
+}
+
+// readerIsGone reports whether w is a pipe or socket whose reader has
+// gone, now.
+func readerIsGone(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	conn, err := f.SyscallConn()
+	if err != nil {
+		return false
+	}
+	gone := false
+	_ = conn.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd)}}
+		if n, err := unix.Poll(fds, 0); err == nil && n > 0 {
+			gone = fds[0].Revents&(unix.POLLERR|unix.POLLHUP) != 0
+		}
+	})
+	return gone
 }
 
 // readerGone returns a channel closed once nobody reads w any more, when w
