@@ -38,18 +38,18 @@ func TestLineReaderSkipsOverlongLines(t *testing.T) {
 
 // A SIGPIPE interrupts only when stdout's reader is gone: a write to a
 // connection its peer closed raises it too.
-func TestReaderIsGone(t *testing.T) {
+func TestStdoutBroken(t *testing.T) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	if readerIsGone(w) {
+	if stdoutBroken(w) {
 		t.Error("gone while its reader is open")
 	}
 	gone := readerGone(w)
 	r.Close()
-	if !readerIsGone(w) {
+	if !stdoutBroken(w) {
 		t.Error("not gone once its reader closed")
 	}
 	select {
@@ -57,7 +57,7 @@ func TestReaderIsGone(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Error("the watcher did not notice")
 	}
-	if readerIsGone(&bytes.Buffer{}) {
+	if stdoutBroken(&bytes.Buffer{}) {
 		t.Error("a buffer has no reader to lose")
 	}
 }
