@@ -137,6 +137,9 @@ func Serve(in io.Reader, stderr io.Writer, args []string) int {
 	}
 	killed := map[string]bool{}
 	deadline := time.Now().Add(5 * time.Second)
+	// A process in the middle of an exec shows no environment for an
+	// instant: only two rounds in a row that find nothing end the hunt.
+	quiet := 0
 	for {
 		running := 0
 		for pgid := range groups {
@@ -151,7 +154,12 @@ func Serve(in io.Reader, stderr io.Writer, args []string) int {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 			running++
 		}
-		if running == 0 || time.Now().After(deadline) {
+		if running == 0 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		if quiet == 2 || time.Now().After(deadline) {
 			break
 		}
 		timer := time.NewTimer(5 * time.Millisecond)

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/scenario-tool/scenario/proc"
 )
@@ -59,6 +61,12 @@ func TestServeKillsMarkedProcesses(t *testing.T) {
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	// Until it has exec'd, a new child's /proc environ is its parent's:
+	// wait (boundedly) until it carries the mark, as a started process does.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(marked(mark)) == 0 && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
 	var stderr bytes.Buffer
 	Serve(strings.NewReader(""), &stderr, []string{"123", mark})
 	<-exited
