@@ -1,12 +1,15 @@
 package wait
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 
 	"github.com/scenario-tool/scenario/proc"
+	"github.com/scenario-tool/scenario/reaper"
 	"github.com/scenario-tool/scenario/sockets"
 )
 
@@ -39,9 +42,15 @@ func Listening(addr, owner string, pgid int) Condition {
 			// whose holder is gone by now (or hidden from this user) is
 			// left to the next poll.
 			for _, h := range sockets.Holders(l.Inode) {
-				if h.PGID != pgid {
-					return Fatal(&PortHeldError{Addr: addr, Listener: l.Addr.String(), Holder: h, Wanted: owner})
+				if h.PGID == pgid {
+					continue
 				}
+				if startedByThisRun(h.PID) {
+					return Fatal(fmt.Errorf("%s is held by %s, which this run started but which left the process group of %s "+
+						"(it daemonized or called setsid), so the runner can neither watch it nor stop it with its group: "+
+						"run the server in the foreground", addr, h, owner))
+				}
+				return Fatal(&PortHeldError{Addr: addr, Listener: l.Addr.String(), Holder: h, Wanted: owner})
 			}
 		}
 		if !owned {
@@ -124,4 +133,15 @@ func ResolveTCP(addr string) (*net.TCPAddr, error) {
 		tcp.IP = v4
 	}
 	return tcp, nil
+}
+
+// startedByThisRun reports whether process pid carries this runner's mark
+// (reaper.MarkVar, inherited by everything the run starts).
+func startedByThisRun(pid int) bool {
+	mark := os.Getenv(reaper.MarkVar)
+	if mark == "" {
+		return false
+	}
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	return err == nil && bytes.Contains(append(append([]byte{0}, env...), 0), []byte("\x00"+reaper.MarkVar+"="+mark+"\x00"))
 }
