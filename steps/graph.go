@@ -26,6 +26,7 @@ type Graph struct {
 	wanted      map[string]bool           // upstream destinations, registered or not
 	wantedList  []string
 	queries     []string               // prepared queries used as upstreams
+	queryOf     map[string]string      // prepared query -> the service it returns
 	intentions  map[[2]string][]string // source, destination -> actions in order
 	ixnOrder    [][2]string
 	defaultDeny bool
@@ -49,7 +50,7 @@ type graphUpstream struct {
 }
 
 func NewGraph() *Graph {
-	return &Graph{instances: map[string]*graphInstance{}, byName: map[string][]string{}, wanted: map[string]bool{}, intentions: map[[2]string][]string{}}
+	return &Graph{queryOf: map[string]string{}, instances: map[string]*graphInstance{}, byName: map[string][]string{}, wanted: map[string]bool{}, intentions: map[[2]string][]string{}}
 }
 
 func (g *Graph) addInstance(def ServiceDef) {
@@ -119,6 +120,8 @@ func (s *sidecar) Graph(g *Graph) {
 	}
 }
 
+func (q *preparedQuery) Graph(g *Graph) { g.queryOf[q.def.Name] = q.def.Service.Service }
+
 func (s *setIntention) Graph(g *Graph)    { g.intention(s.source, s.destination, string(s.action)) }
 func (s *deleteIntention) Graph(g *Graph) { g.intention(s.source, s.destination, "deleted") }
 
@@ -172,6 +175,19 @@ func (g *Graph) DOT(title string) string {
 		if !seenQuery[q] {
 			seenQuery[q] = true
 			fmt.Fprintf(&b, "  %s [shape=note, label=%s];\n", dotID("query:"+q), dotID("prepared query "+q+"\n(resolved by Consul per connection)"))
+			if svc := g.queryOf[q]; svc != "" {
+				targets := g.byName[svc]
+				if len(targets) == 0 {
+					fmt.Fprintf(&b, "  %s -> %s [style=dashed, label=%s];\n", dotID("query:"+q), dotID(svc), dotID("returns "+svc))
+				}
+				for _, tid := range targets {
+					to := tid
+					if g.instances[tid].hasSidecar {
+						to = tid + "-sidecar"
+					}
+					fmt.Fprintf(&b, "  %s -> %s [style=dashed, label=%s];\n", dotID("query:"+q), dotID(to), dotID("returns "+svc+" (passing)"))
+				}
+			}
 		}
 	}
 	drawn := map[[2]string]bool{}

@@ -30,6 +30,7 @@ func TestGraphOfInstancesWildcardsAndQueries(t *testing.T) {
               upstreams:
                 - {destination_name: socat, local_bind_port: 9191}
                 - {destination_type: prepared_query, destination_name: socat-pq, local_bind_port: 9192}
+  - prepared-query: {name: socat-pq, service: socat}
   - sidecar: socat-1
   - set-intention: {source: "*", destination: socat, action: allow}
   - set-intention: {source: web, destination: "*", action: deny}
@@ -53,6 +54,8 @@ func TestGraphOfInstancesWildcardsAndQueries(t *testing.T) {
 		`"web-sidecar" -> "socat-1-sidecar" [label="upstream socat\nmTLS 127.0.0.1:21001\nintention * → socat: allow", color="#1e8e3e"`,
 		`"web-sidecar" -> "socat-2-sidecar" [label="upstream socat\nmTLS 127.0.0.1:21002\nintention * → socat: allow"`,
 		`"web-sidecar" -> "query:socat-pq"`, `"query:socat-pq" [shape=note`,
+		`"query:socat-pq" -> "socat-1-sidecar" [style=dashed, label="returns socat (passing)"]`,
+		`"query:socat-pq" -> "socat-2-sidecar"`,
 		`"*" [shape=plaintext, label="* (any service)"]`,
 		`"web" -> "*" [label="intention only\nintention: deny", color="#d93025"`,
 	} {
