@@ -22,6 +22,9 @@ func TestServicesKnownFromEveryForm(t *testing.T) {
 	}
 	write("bad.hcl", "service {\n  name = \"x\"\n  chekcs = []\n}\n")
 	write("def.txt", `{"service": {"name": "x"}}`)
+	if err := os.Symlink("/dev/zero", filepath.Join(dir, "zero.json")); err != nil {
+		t.Fatal(err)
+	}
 	instances := "  - register: " + corpus + "/defs/socat-instances.hcl\n  - register: " + corpus + "/defs/web.json\n"
 	cases := []struct {
 		name, steps string
@@ -48,6 +51,7 @@ func TestServicesKnownFromEveryForm(t *testing.T) {
 		{"inline error at its YAML key", "  - register: {service: {name: x, checks: [{id: a, ttl: 1s}, {id: b, tll: 1s}]}}\n",
 			[]string{"3:70: register: invalid config key service.checks[1].tll"}},
 		{"-dev in args", "  - stop: agent\n  - start-agent: {dev: false, args: [-dev]}\n", []string{"4:37: start-agent.args: -dev is what start-agent runs by default"}},
+		{"a device is not a definition", "  - register: " + dir + "/zero.json\n", []string{"3:15: register: " + dir + "/zero.json is not a regular file"}},
 		{"merge keys in items and values", "  - {<<: {timeout: 5s}, register: " + consulD + "/web.json}\n  - run: {<<: {command: 'true'}, name: x}\n", nil},
 	}
 	for _, c := range cases {
