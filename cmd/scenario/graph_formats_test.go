@@ -67,3 +67,22 @@ func TestGraphOfInstancesWildcardsAndQueries(t *testing.T) {
 		t.Errorf("the wildcard is drawn as a service:\n%s", dot)
 	}
 }
+
+// A proxy registered as a service of its own is drawn as its
+// destination's sidecar, not as a service.
+func TestGraphOfAProxyRegisteredAsAService(t *testing.T) {
+	sc, err := runner.Load("../../testdata/consul-formats/proxy-as-service.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dot := graphOf(sc)
+	for _, want := range []string{`"socat-a-sidecar" [shape=hexagon, style=filled, fillcolor="#fff4e5", label="sidecar\n(mTLS 127.0.0.1:21005)"]`,
+		`"web-sidecar" -> "socat-a-sidecar" [label="upstream socat\nmTLS 127.0.0.1:21005`} {
+		if !strings.Contains(dot, want) {
+			t.Errorf("DOT lacks %s:\n%s", want, dot)
+		}
+	}
+	if strings.Contains(dot, "cluster_socat-proxy") {
+		t.Errorf("the proxy is drawn as a service:\n%s", dot)
+	}
+}
