@@ -15,14 +15,18 @@ DEMO_RUNS ?= 5
 
 setup: deps bin/consul bin/scenario
 
-# socat is the demo's echo service and nc its client; pkill is used by the
-# end-to-end tests and Graphviz's dot by `scenario graph --svg`. Installed
+# socat is the demo's echo service and nc its client; ss (iproute2) finds
+# a listener's process in the end-to-end tests and ip sets up network
+# namespaces; curl reads an API in one library scenario; Graphviz's dot
+# draws `scenario graph --svg`. Installed
 # with apt-get when root, else named.
 deps:
 	@missing=""; \
 	command -v socat >/dev/null 2>&1 || missing="$$missing socat"; \
 	command -v nc >/dev/null 2>&1 || missing="$$missing netcat-openbsd"; \
 	command -v pkill >/dev/null 2>&1 || missing="$$missing procps"; \
+	command -v ss >/dev/null 2>&1 || missing="$$missing iproute2"; \
+	command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
 	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -67,7 +71,7 @@ vet:
 # Unit tests, end-to-end tests against real consul, proxies and socat, and
 # a short fuzz of the loader.
 test: setup vet
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 30m ./...
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=10s ./runner
 
 # A longer fuzz of the loader and validator; crashers land in

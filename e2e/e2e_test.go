@@ -72,7 +72,7 @@ func setup(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e tests need real binaries:", err)
 		return 1
 	}
-	for _, tool := range []string{"socat", "pkill"} {
+	for _, tool := range []string{"socat", "ss"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e tests need %s: run `make setup`\n", tool)
 			return 1

@@ -311,7 +311,9 @@ func (w *watched) waitForFIFO(t *testing.T, path string) {
 func TestDeadProcessFailsTheNextStepAtOnce(t *testing.T) {
 	sidecarDies := filepath.Join(t.TempDir(), "sidecar-dies.yaml")
 	src := "name: sidecar-dies\nsteps:\n" + fmt.Sprintf(mesh, repoRoot) +
-		"  - exec: {command: \"pkill -KILL -f 'sidecar-for we[b]'\"}\n" +
+		// By the listener it holds in this run's network namespace: a
+		// process name would match other runs' sidecars on the machine.
+		fmt.Sprintf("  - exec: {command: %q}\n", killListener(21001)) +
 		"  - expect: {to: web/socat, send: \"x\", reply: \"x\", within: 1m}\n"
 	if err := os.WriteFile(sidecarDies, []byte(src), 0o644); err != nil {
 		t.Fatal(err)

@@ -231,7 +231,7 @@ steps:
 // shown escaped: nothing printed can clear the screen, move the cursor or
 // forge a report line.
 func TestControlCharactersCannotForgeTheReport(t *testing.T) {
-	src := "name: \"evil\\e[2J\\r\\n--- PASS everything\"\nsteps:\n" +
+	src := "name: \"evil\\e[2J\\r\\n--- PASS everything\"\ndescription: \"about\\n--- PASS description\"\nsteps:\n" +
 		"  - name: \"label\\n--- PASS label\"\n    exec: {command: \"true\"}\n" +
 		"  - run: {name: noisy, command: \"printf 'tail\\\\033[2J\\\\r\\\\n--- PASS from-log\\\\n'; exit 1\", ready: \"127.0.0.1:9\"}\n"
 	file := writeScenario(t, t.TempDir(), "evil.yaml", src)
@@ -290,5 +290,23 @@ func TestJUnitSurvivesAKilledRun(t *testing.T) {
 	}
 	if matches, _ := filepath.Glob(filepath.Join(dir, ".junit.xml.tmp*")); len(matches) > 0 {
 		t.Errorf("temporary files left: %v", matches)
+	}
+}
+
+// A FIFO or a device as a service definition is refused at validation,
+// which neither blocks nor reads forever.
+func TestNonRegularDefinitionFilesAreRefused(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "svc.json")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, def := range []string{fifo, "/dev/zero"} {
+		file := writeScenario(t, dir, "def.yaml", "name: def\nsteps:\n  - start-agent: {}\n  - register: "+def+"\n")
+		r := scenario(t, "validate", file)
+		r.mustExit(t, 2)
+		if !strings.Contains(r.stderr, def+" is not a regular file") || r.elapsed > 5*time.Second {
+			t.Errorf("%s (%s):\n%s", def, r.elapsed, r.stderr)
+		}
 	}
 }

@@ -109,3 +109,46 @@ func listenerPID(t *testing.T, port int) int {
 	}
 	return holders[0].PID
 }
+
+// A `run` whose shell forked the real server and runs on after it: the
+// server's death is noticed although the group's leader lives, because
+// the process holding the ready listener is watched too.
+func TestAWrappedServerThatDiesIsNoticed(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "wrapped.yaml")
+	src := "name: wrapped\nsteps:\n" + fmt.Sprintf(strings.Replace(mesh,
+		"command: socat TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat",
+		`command: "echo starting; socat TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat; echo socat ended with $?; sleep 1000"`, 1), repoRoot) +
+		"  - expect: {to: web/socat, send: \"a\\n\", reply: \"a\\n\"}\n" +
+		fmt.Sprintf("  - exec: {command: %q}\n", killListener(8181)) +
+		"  - expect: {to: web/socat, send: \"b\\n\", reply: \"b\\n\", within: 1m}\n"
+	if !strings.Contains(src, "sleep 1000") {
+		t.Fatal("the mesh fixture changed: the wrapped command was not put in")
+	}
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := scenario(t, "run", file)
+	r.mustExit(t, 1)
+	if !strings.Contains(r.stdout, `process "socat" is not running: pid`) || !strings.Contains(r.stdout, "exited, though its group leader runs on") {
+		t.Errorf("the server's death is not named:\n%s", r.stdout)
+	}
+	if r.elapsed > 30*time.Second {
+		t.Errorf("took %s: the probe waited out its within", r.elapsed)
+	}
+}
+
+// SIGPIPE comes for any write to a broken socket, such as a probe writing
+// to a connection the mesh has just refused: it must not interrupt a run
+// whose stdout is still read.
+func TestASIGPIPEFromASocketDoesNotInterrupt(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "sigpipe.yaml")
+	src := "name: sigpipe\nsteps:\n  - start-agent: {}\n" +
+		"  - exec: {command: \"kill -PIPE $PPID\"}\n" +
+		"  - exec: {command: \"kill -PIPE $PPID\"}\n" +
+		"  - expect: {intention: {source: a, destination: b}, allowed: true}\n"
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := scenario(t, "run", file)
+	r.mustExit(t, 0)
+}

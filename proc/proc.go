@@ -211,16 +211,32 @@ func (p *Process) Stop(grace time.Duration, force <-chan struct{}) {
 
 // KillGroup sends SIGKILL to group pgid and waits (boundedly) until no
 // member still runs, so that its ports are free when it returns. Members
-// orphaned to this process (a subreaper) are reaped; the leader is not,
-// since its Wait does that. The guardian forgets the group.
+// orphaned to this process (a subreaper) are reaped. The guardian forgets
+// the group.
 func KillGroup(pgid int) {
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	// SIGKILL is delivered asynchronously, and a member may fork while it
-	// is; each round kills again.
+	// is; each round kills again. One scan of /proc a round both reaps the
+	// adopted zombies and finds the members still running.
+	self := os.Getpid()
 	deadline := time.Now().Add(killSettle)
 	for {
-		reapOrphans(pgid)
-		if !GroupRunning(pgid) || time.Now().After(deadline) {
+		if syscall.Kill(-pgid, 0) == syscall.ESRCH {
+			break // not even a zombie left
+		}
+		running := false
+		for _, m := range groupProcs(pgid) {
+			switch {
+			case m.state != "Z":
+				running = true
+			case m.ppid == self && m.pid != pgid:
+				// Orphaned to this process (a subreaper): reaped here. The
+				// leader is not; its Wait does that.
+				var ws syscall.WaitStatus
+				_, _ = syscall.Wait4(m.pid, &ws, syscall.WNOHANG, nil)
+			}
+		}
+		if !running || time.Now().After(deadline) {
 			break
 		}
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
@@ -228,20 +244,6 @@ func KillGroup(pgid int) {
 		<-timer.C
 	}
 	Unwatch(pgid)
-}
-
-// reapOrphans reaps zombies of group pgid whose parent is this process
-// but which it did not start (their parent died and this process, a child
-// subreaper, adopted them). Only non-leaders are reaped: every process
-// this runner starts leads its own group and is reaped by its own Wait.
-func reapOrphans(pgid int) {
-	self := os.Getpid()
-	for _, m := range groupProcs(pgid) {
-		if m.state == "Z" && m.ppid == self && m.pid != pgid {
-			var ws syscall.WaitStatus
-			_, _ = syscall.Wait4(m.pid, &ws, syscall.WNOHANG, nil)
-		}
-	}
 }
 
 // logSettle bounds the wait for a dead leader's last output.

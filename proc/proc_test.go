@@ -98,3 +98,26 @@ func waitForLog(t *testing.T, p *Process, s string) {
 	}
 	t.Fatalf("log never showed %q", s)
 }
+
+// A shell's background job outlives the shell; as a subreaper this
+// process adopts it, and KillGroup kills and reaps it: neither a live
+// process nor a zombie of the group is left.
+func TestKillGroupReapsAdoptedOrphans(t *testing.T) {
+	if err := BecomeSubreaper(); err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, `sleep 100 & echo started`)
+	<-p.Done()
+	pgid := p.Pid()
+	adopted := false
+	for _, m := range groupProcs(pgid) {
+		adopted = adopted || m.ppid == os.Getpid() && m.pid != pgid
+	}
+	if !adopted {
+		t.Fatalf("the orphan was not adopted: %+v", groupProcs(pgid))
+	}
+	KillGroup(pgid)
+	if left := groupProcs(pgid); len(left) > 0 {
+		t.Errorf("left in the group (zombies included): %+v", left)
+	}
+}

@@ -100,14 +100,19 @@ func (r *Reaper) Close() {
 	r.pipe.Close()
 }
 
+// Main is the hidden mode's entry point: the reaper must outlive whatever
+// ends the runner (a terminal's hangup, Ctrl-C sent to the whole session,
+// a closed stderr), so it ignores those signals, then serves.
+func Main(args []string) int {
+	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGPIPE)
+	return Serve(os.Stdin, os.Stderr, args)
+}
+
 // Serve is the reaper's main: it reads registrations from in until in
 // ends, then kills every group still registered and every process marked
 // with mark, waits (boundedly) until none of them runs, and returns the
 // exit status. args are the runner's pid and its mark.
 func Serve(in io.Reader, stderr io.Writer, args []string) int {
-	// The reaper must outlive whatever ends the runner: a terminal's
-	// hangup, Ctrl-C sent to the whole session, a closed stderr.
-	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGPIPE)
 	runner, mark := "", ""
 	if len(args) == 2 {
 		runner, mark = args[0], args[1]

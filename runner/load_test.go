@@ -114,6 +114,7 @@ func TestEveryStepTypeDecodes(t *testing.T) {
   - expect: {to: web/socat, send: "x", reply-prefix: "x", times: 3, others-allowed: true}
   - expect: {to: web/socat, send: "x", reply-matches: "^x$", quiet: 10ms}
   - expect: {cert: socat, within: 40s}
+  - expect: {from: native, to: socat, send: "x", denied: true}
   - name: labelled
     timeout: 3s
     stop: sidecar/web

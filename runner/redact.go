@@ -98,7 +98,16 @@ func Redact(text string) string {
 }
 
 func (r *redactor) learn(secret string) {
-	if len(secret) < minLearned || secret == Redacted {
+	if len(secret) < minLearned {
+		return
+	}
+	r.learnToken(secret)
+}
+
+// learnToken hides secret wherever it appears, however short: a token the
+// runner itself hands to commands (CONSUL_HTTP_TOKEN) is known to be one.
+func (r *redactor) learnToken(secret string) {
+	if secret == "" || secret == Redacted {
 		return
 	}
 	r.mu.Lock()

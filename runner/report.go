@@ -57,7 +57,10 @@ func (r *Reporter) Observe(e Event) {
 	case "scenario-start":
 		fmt.Fprintf(r.out, "%s %s %s\n", r.title.Sprint("=== RUN"), r.title.Sprint(e.Scenario), r.dim.Sprintf("(%s)", e.File))
 		if e.Description != "" {
-			fmt.Fprintf(r.out, "    %s\n", r.dim.Sprint(strings.TrimSpace(e.Description)))
+			// Every line indented: none can pass for a line of the report.
+			for _, l := range strings.Split(strings.TrimSpace(e.Description), "\n") {
+				fmt.Fprintf(r.out, "    %s\n", r.dim.Sprint(l))
+			}
 		}
 	case "step-start":
 		if r.live {

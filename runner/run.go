@@ -291,7 +291,9 @@ func (x *execution) conclude(item *Item, err error, elapsed time.Duration, notes
 	if !proc.IsExit(err) {
 		// A process that died may explain the failure; a broken
 		// connection may have been seen before the death was reaped.
-		settle := time.Duration(0)
+		// Any failure waits a little for a death to be reaped (a listener
+		// gone before its process was reaped looks like a plain failure).
+		settle := deathSettle / 4
 		if isConnectionError(err) {
 			settle = deathSettle
 		}

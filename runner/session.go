@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	"golang.org/x/sys/unix"
 
 	"github.com/scenario-tool/scenario/proc"
 	"github.com/scenario-tool/scenario/steps"
@@ -54,6 +55,9 @@ func (s *session) ConsulBinary() (string, error) { return s.consulBin, s.consulE
 
 func (s *session) SetAgent(p *proc.Process, cfg *api.Config) {
 	client, _ := api.NewClient(cfg)
+	// The agent's token goes to commands as CONSUL_HTTP_TOKEN, so they may
+	// print it: hide it wherever it appears, whatever its length.
+	s.redactor.learnToken(cfg.Token)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// A new agent after `stop: agent` is usable again.
@@ -181,15 +185,57 @@ func (s *session) watch(p *proc.Process) {
 	}
 }
 
+// WatchMember reports the exit of a member of name's process group (the
+// process holding its listener, under a shell that forked it): the leader
+// may run on while the real server is gone. It uses a pidfd, so the exit
+// is noticed when it happens, with no polling.
+func (s *session) WatchMember(name string, pid int, what string) {
+	p, ok := s.Process(name)
+	if !ok || pid == p.Pid() {
+		return
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return // gone already, or no pidfd on this kernel: the leader's watch remains
+	}
+	go func() {
+		defer unix.Close(fd)
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		for {
+			if _, err := unix.Poll(fds, -1); err != unix.EINTR {
+				break
+			}
+		}
+		select {
+		case <-p.Done():
+			return // the leader's own watch says so
+		default:
+		}
+		s.mu.Lock()
+		expected := s.closing || s.stopping[p]
+		s.mu.Unlock()
+		if !expected && s.died != nil {
+			s.died(&DiedError{ExitError: &proc.ExitError{Name: name, LogPath: p.LogPath}, Member: what, Tail: proc.Tail(p.LogPath, tailLines)})
+		}
+	}()
+}
+
 // DiedError says that a process of the scenario ended by itself (or was
 // killed from outside) while later steps relied on it.
 type DiedError struct {
 	*proc.ExitError
-	Tail []string // the last lines of its log
+	// Member, when set, describes the member of the group that ended
+	// while its leader runs on.
+	Member string
+	Tail   []string // the last lines of its log
 }
 
 func (e *DiedError) Error() string {
-	return e.ExitError.Error() + " (it was not stopped by a stop step; a process of the scenario must run until stopped)"
+	const why = " (it was not stopped by a stop step; a process of the scenario must run until stopped)"
+	if e.Member != "" {
+		return fmt.Sprintf("process %q is not running: %s exited, though its group leader runs on (log: %s)%s", e.Name, e.Member, e.LogPath, why)
+	}
+	return e.ExitError.Error() + why
 }
 
 func (e *DiedError) Unwrap() error { return e.ExitError }

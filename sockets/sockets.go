@@ -134,6 +134,7 @@ func socketInodes(pid int) []string {
 // Process describes a process that holds a socket.
 type Process struct {
 	PID     int
+	PPID    int
 	PGID    int
 	Command string // its command line, arguments joined by spaces
 }
@@ -168,11 +169,12 @@ func Holders(inode string) []Process {
 
 // Describe reads a process's group and command line from /proc.
 func Describe(pid int) Process {
-	p := Process{PID: pid, PGID: -1}
+	p := Process{PID: pid, PPID: -1, PGID: -1}
 	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
 		// "pid (comm) state ppid pgrp ..."; comm may hold spaces.
 		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
 		if len(fields) > 2 {
+			p.PPID, _ = strconv.Atoi(fields[1])
 			p.PGID, _ = strconv.Atoi(fields[2])
 		}
 	}
@@ -196,4 +198,22 @@ func DescribeHolders(inode string) string {
 		parts[i] = h.String()
 	}
 	return strings.Join(parts, ", ")
+}
+
+// Topmost keeps, of the processes holding one socket, those whose parent
+// does not hold it too: the process that opened a listener, not the
+// children it forked for each connection (socat's fork), which inherit it
+// and come and go.
+func Topmost(holders []Process) []Process {
+	held := map[int]bool{}
+	for _, h := range holders {
+		held[h.PID] = true
+	}
+	var out []Process
+	for _, h := range holders {
+		if !held[h.PPID] {
+			out = append(out, h)
+		}
+	}
+	return out
 }

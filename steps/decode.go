@@ -571,6 +571,10 @@ func (d *Decoder) Path(n *yaml.Node, what string, dir bool) string {
 		d.Errorf(n, "%s: %s is not a directory", what, p)
 	case !dir && st.IsDir():
 		d.Errorf(n, "%s: %s is a directory, not a file", what, p)
+	case !dir && !st.Mode().IsRegular():
+		// A FIFO would block validation, a device never end.
+		d.Errorf(n, "%s: %s is not a regular file (a named pipe, device or socket); give a file", what, p)
+		return ""
 	}
 	return p
 }

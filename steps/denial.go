@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"strings"
@@ -178,6 +179,9 @@ func Gather(ctx context.Context, env Env, target Target) (*Evidence, error) {
 	if target.Service == "" {
 		return nil, fmt.Errorf("%s is an address, not SERVICE/UPSTREAM: there is no mesh identity to check", target)
 	}
+	if target.Native {
+		return GatherPath(ctx, env, target.Service, target.Upstream)
+	}
 	client, err := env.Consul()
 	if err != nil {
 		return nil, err
@@ -201,7 +205,17 @@ func Gather(ctx context.Context, env Env, target Target) (*Evidence, error) {
 	case upstream.Datacenter != "" || upstream.DestinationPeer != "" || upstream.DestinationNamespace != "" || upstream.DestinationPartition != "":
 		return nil, fmt.Errorf("upstream %q of %s leads to another datacenter, peer, namespace or partition; the runner gathers evidence about this agent's own services only", target.Upstream, target.Service)
 	}
-	ev := &Evidence{Source: source.Proxy.DestinationServiceName, Destination: upstream.DestinationName}
+	return GatherPath(ctx, env, source.Proxy.DestinationServiceName, upstream.DestinationName)
+}
+
+// GatherPath collects the evidence for the identity source reaching the
+// service destination.
+func GatherPath(ctx context.Context, env Env, source, destination string) (*Evidence, error) {
+	client, err := env.Consul()
+	if err != nil {
+		return nil, err
+	}
+	ev := &Evidence{Source: source, Destination: destination}
 	q := (&api.QueryOptions{}).WithContext(ctx)
 	leaf, _, err := client.Agent().ConnectCALeaf(ev.Source, q)
 	if err != nil {
@@ -268,21 +282,60 @@ func backendOf(env Env, p *api.AgentServiceConnectProxyConfig) Backend {
 	return b
 }
 
-// handshakeAs dials a destination sidecar's public listener with the
-// source's leaf certificate and classifies what happens.
-func handshakeAs(ctx context.Context, addr string, leaf *api.LeafCert, roots *api.CARootList, destination string) Handshake {
-	h := Handshake{Addr: addr, Outcome: OtherFailure}
+// DialNative connects to a passing sidecar of destination as a
+// Connect-native client with source's identity (its leaf certificate from
+// the agent), picking one at random as the built-in proxy does, and checks
+// that the sidecar presents destination's certificate. An authorization
+// refusal arrives later, as a TLS alert on the first read.
+func DialNative(ctx context.Context, env Env, source, destination string) (net.Conn, string, error) {
+	client, err := env.Consul()
+	if err != nil {
+		return nil, "", err
+	}
+	q := (&api.QueryOptions{}).WithContext(ctx)
+	leaf, _, err := client.Agent().ConnectCALeaf(source, q)
+	if err != nil {
+		return nil, "", WithLogs(fmt.Errorf("getting %s's leaf certificate from the agent: %w", source, err), AgentName)
+	}
+	roots, _, err := client.Agent().ConnectCARoots(q)
+	if err != nil {
+		return nil, "", WithLogs(fmt.Errorf("reading the Connect CA roots: %w", err), AgentName)
+	}
+	entries, _, err := client.Health().Connect(destination, "", true, q)
+	if err != nil {
+		return nil, "", WithLogs(fmt.Errorf("looking up the sidecars of %s: %w", destination, err), AgentName)
+	}
+	if len(entries) == 0 {
+		return nil, "", fmt.Errorf("no passing sidecar of %s in the catalog", destination)
+	}
+	e := entries[rand.IntN(len(entries))]
+	addr := net.JoinHostPort(dialHost(e.Service.Address, e.Node.Address), strconv.Itoa(e.Service.Port))
+	cfg, err := clientTLS(leaf, roots, destination)
+	if err != nil {
+		return nil, addr, err
+	}
+	raw, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, addr, fmt.Errorf("could not connect to %s's sidecar on %s: %w", destination, addr, err)
+	}
+	conn := tls.Client(raw, cfg)
+	if err := conn.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, addr, fmt.Errorf("the TLS handshake with %s's sidecar on %s: %w", destination, addr, err)
+	}
+	return conn, addr, nil
+}
+
+// clientTLS is a Connect client's TLS configuration: source's leaf, and the
+// server verified against Consul's roots and destination's SPIFFE identity.
+func clientTLS(leaf *api.LeafCert, roots *api.CARootList, destination string) (*tls.Config, error) {
 	cert, err := tls.X509KeyPair([]byte(leaf.CertPEM), []byte(leaf.PrivateKeyPEM))
 	if err != nil {
-		h.Detail = "could not be tried: the leaf certificate does not parse: " + err.Error()
-		return h
+		return nil, fmt.Errorf("the leaf certificate does not parse: %w", err)
 	}
-	var serverErr error
-	cfg := &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		// The server is verified against Consul's own roots and its SPIFFE
-		// identity below, as Connect does, not by host name.
-		InsecureSkipVerify: true,
+	return &tls.Config{
+		Certificates:       []tls.Certificate{cert},
+		InsecureSkipVerify: true, // verified below, as Connect does
 		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
 			var chain []*x509.Certificate
 			for _, der := range raw {
@@ -292,9 +345,25 @@ func handshakeAs(ctx context.Context, addr string, leaf *api.LeafCert, roots *ap
 				}
 				chain = append(chain, c)
 			}
-			serverErr = VerifyServiceCert(chain, roots, destination)
-			return serverErr
+			return VerifyServiceCert(chain, roots, destination)
 		},
+	}, nil
+}
+
+// handshakeAs dials a destination sidecar's public listener with the
+// source's leaf certificate and classifies what happens.
+func handshakeAs(ctx context.Context, addr string, leaf *api.LeafCert, roots *api.CARootList, destination string) Handshake {
+	h := Handshake{Addr: addr, Outcome: OtherFailure}
+	cfg, err := clientTLS(leaf, roots, destination)
+	if err != nil {
+		h.Detail = "could not be tried: " + err.Error()
+		return h
+	}
+	var serverErr error
+	verify := cfg.VerifyPeerCertificate
+	cfg.VerifyPeerCertificate = func(raw [][]byte, chains [][]*x509.Certificate) error {
+		serverErr = verify(raw, chains)
+		return serverErr
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()

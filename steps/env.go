@@ -34,6 +34,10 @@ type Env interface {
 	Start(name string, argv []string) (*proc.Process, error)
 	// Process returns a running process by name.
 	Process(name string) (*proc.Process, bool)
+	// WatchMember watches a member of the process group of the running
+	// process name (pid, described by what): its exit fails the run as the
+	// leader's does, for a command whose shell forked the real server.
+	WatchMember(name string, pid int, what string)
 	// OwnerOf names the running process of the scenario whose process
 	// group pgid is, or "" when the scenario did not start it.
 	OwnerOf(pgid int) string

@@ -24,7 +24,7 @@ func init() {
 			"the destination sidecar refuses the source's certificate, the backend is up); an intention decision; " +
 			"that a sidecar presents its service's SPIFFE certificate, chained to the active CA root, " +
 			"and refuses plaintext; that a process listens on loopback only",
-		Fields: "{conn, OUTCOME} | {to, send, OUTCOME} | {to: SERVICE/UPSTREAM, send, denied: true} | " +
+		Fields: "{conn, OUTCOME} | {to, send, OUTCOME} | {to: SERVICE/UPSTREAM, send, denied: true} | {from: SERVICE, to: SERVICE, send, OUTCOME or denied: true} (the runner as a Connect-native client with from's certificate, dialling to's sidecars) | " +
 			"{intention: {source, destination}, allowed} (these take within, default 5s) | " +
 			"{cert: SERVICE, within} | {loopback-only: PROCESS}; a probe's times: N needs N new connections in a row to hold, and a wrong reply fails it at once unless others-allowed: true; OUTCOME is reply (exactly these bytes, then no more bytes for quiet, default 50ms), " +
 			"reply-prefix (these bytes first), reply-matches (a regular expression over what came back once quiet) or closed: true",
@@ -32,11 +32,11 @@ func init() {
 		// Bounded by within; the step timeout only guards against a stuck dial.
 		Decode: decodeExpect,
 		Schema: oneOf(
-			object(false, []string{"to", "reply"}, props{"to": str(), "send": str(), "reply": str(), "within": duration(), "quiet": duration(), "times": positive(), "others-allowed": boolean()}),
-			object(false, []string{"to", "reply-prefix"}, props{"to": str(), "send": str(), "reply-prefix": str(), "within": duration(), "times": positive(), "others-allowed": boolean()}),
-			object(false, []string{"to", "reply-matches"}, props{"to": str(), "send": str(), "reply-matches": str(), "within": duration(), "quiet": duration(), "times": positive(), "others-allowed": boolean()}),
-			object(false, []string{"to", "closed"}, props{"to": str(), "send": str(), "closed": isTrue(), "within": duration(), "times": positive()}),
-			object(false, []string{"to", "denied"}, props{"to": str(), "send": str(), "denied": isTrue(), "within": duration(), "times": positive()}),
+			object(false, []string{"to", "reply"}, props{"to": str(), "from": str(), "send": str(), "reply": str(), "within": duration(), "quiet": duration(), "times": positive(), "others-allowed": boolean()}),
+			object(false, []string{"to", "reply-prefix"}, props{"to": str(), "from": str(), "send": str(), "reply-prefix": str(), "within": duration(), "times": positive(), "others-allowed": boolean()}),
+			object(false, []string{"to", "reply-matches"}, props{"to": str(), "from": str(), "send": str(), "reply-matches": str(), "within": duration(), "quiet": duration(), "times": positive(), "others-allowed": boolean()}),
+			object(false, []string{"to", "closed"}, props{"to": str(), "from": str(), "send": str(), "closed": isTrue(), "within": duration(), "times": positive()}),
+			object(false, []string{"to", "denied"}, props{"to": str(), "from": str(), "send": str(), "denied": isTrue(), "within": duration(), "times": positive()}),
 			object(false, []string{"reply"}, props{"conn": str(), "reply": str(), "within": duration(), "quiet": duration()}),
 			object(false, []string{"reply-prefix"}, props{"conn": str(), "reply-prefix": str(), "within": duration()}),
 			object(false, []string{"reply-matches"}, props{"conn": str(), "reply-matches": str(), "within": duration(), "quiet": duration()}),
@@ -92,7 +92,7 @@ type expect struct {
 }
 
 // expectKeys are every key of every form of expect.
-var expectKeys = []string{"conn", "to", "send", "reply", "reply-prefix", "reply-matches", "quiet", "closed", "denied", "times", "others-allowed",
+var expectKeys = []string{"conn", "to", "from", "send", "reply", "reply-prefix", "reply-matches", "quiet", "closed", "denied", "times", "others-allowed",
 	"intention", "allowed", "within", "cert", "loopback-only"}
 
 // outcomeKeys are the keys that say what a probe or connection must show.
@@ -144,9 +144,23 @@ func decodeExpect(d *Decoder, v *yaml.Node) Step {
 		d.NeedAgent(v, "expect intention")
 		return e
 	case f.Has("to"):
-		only("with to (a probe)", "to", "send", "reply", "reply-prefix", "reply-matches", "quiet", "closed", "denied", "within", "times", "others-allowed")
-		t := d.Target(f.Node("to"), "expect.to")
-		e.probe = &t
+		only("with to (a probe)", "to", "from", "send", "reply", "reply-prefix", "reply-matches", "quiet", "closed", "denied", "within", "times", "others-allowed")
+		if f.Has("from") {
+			// The runner as a Connect-native client with from's identity:
+			// to is the destination service, reached at its sidecars.
+			d.NeedAgent(v, "expect from")
+			to, _ := d.String(f.Node("to"), "expect.to")
+			if to != "" {
+				d.Use(KindService, to, f.Node("to"))
+			}
+			e.probe = &Target{Service: f.String("from"), Upstream: to, Native: true}
+			// A Connect-native identity needs no registration; intentions
+			// may name it.
+			d.Define(KindIdentity, e.probe.Service, f.Node("from"))
+		} else {
+			t := d.Target(f.Node("to"), "expect.to")
+			e.probe = &t
+		}
 		e.send = f.String("send")
 		e.times = f.Int("times", 1)
 		e.othersAllowed, _ = f.Bool("others-allowed")
@@ -460,7 +474,7 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 	var evidence *Evidence
 	cond := wait.Func("a probe", func(ctx context.Context) error {
 		var err error
-		if addr == "" {
+		if addr == "" && !e.probe.Native {
 			// The upstream's address is fixed by its registration.
 			if addr, err = e.probe.Resolve(ctx, env); err != nil {
 				addr = ""
@@ -468,7 +482,7 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 		}
 		if err == nil {
 			attempts++
-			err = e.attempt(ctx, addr)
+			err = e.attempt(ctx, env, addr)
 		}
 		if err == nil && e.denied {
 			// The close alone could be a dead backend: the mesh must
@@ -559,12 +573,16 @@ func isTimeout(err error) bool {
 }
 
 // attempt dials afresh, writes, and judges what comes back.
-func (e *expect) attempt(ctx context.Context, addr string) error {
+func (e *expect) attempt(ctx context.Context, env Env, addr string) error {
 	ctx, cancel := context.WithTimeout(ctx, probeAttemptLimit)
 	defer cancel()
-	var dialer net.Dialer
-	raw, err := dialer.DialContext(ctx, "tcp", addr)
-	if err != nil {
+	var raw net.Conn
+	var err error
+	if e.probe.Native {
+		if raw, addr, err = DialNative(ctx, env, e.probe.Service, e.probe.Upstream); err != nil {
+			return err
+		}
+	} else if raw, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr); err != nil {
 		return fmt.Errorf("could not connect to %s: %w", addr, err)
 	}
 	// Never half-close: the built-in proxy drops the whole connection when

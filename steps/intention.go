@@ -90,13 +90,17 @@ func (s *deleteIntention) Run(ctx context.Context, env Env) error {
 	return nil
 }
 
+// KindIdentity is a service identity a Connect-native probe (expect from:)
+// uses without any registration.
+const KindIdentity = "identity"
+
 // warnUnregistered warns when an intention names a service that no earlier
 // step registered: Consul accepts an intention for any name, so a typo
 // (wbe -> socat) would otherwise pass silently and test nothing.
 func warnUnregistered(d *Decoder, f *Fields, what string) {
 	for _, key := range []string{"source", "destination"} {
 		name := f.String(key)
-		if name == "" || name == "*" || d.Defined(KindService, name) {
+		if name == "" || name == "*" || d.Defined(KindService, name) || d.Defined(KindIdentity, name) {
 			continue
 		}
 		var known []string

@@ -9,6 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/scenario-tool/scenario/sockets"
 	"github.com/scenario-tool/scenario/wait"
 )
 
@@ -92,6 +93,17 @@ func (r *run) Start(ctx context.Context, env Env) (func(context.Context) error, 
 		// not merely when the port accepts TCP.
 		if err := wait.For(ctx, wait.Listening(r.ready, r.name, p.Pid()), wait.Options{Alive: p.Alive}); err != nil {
 			return WithLogs(fmt.Errorf("%s not ready: %w", r.name, err), r.name)
+		}
+		// A shell may have forked the real server: watch it too.
+		if tcp, err := wait.ResolveTCP(r.ready); err == nil {
+			found, _ := sockets.On(tcp)
+			for _, l := range found {
+				for _, h := range sockets.Topmost(sockets.Holders(l.Inode)) {
+					if h.PGID == p.Pid() {
+						env.WatchMember(r.name, h.PID, fmt.Sprintf("%s, which listened on %s,", h, r.ready))
+					}
+				}
+			}
 		}
 		return nil
 	}, nil

@@ -105,6 +105,9 @@ func (s *send) Run(ctx context.Context, env Env) error {
 type Target struct {
 	Service, Upstream string
 	Addr              string
+	// Native: the runner itself is a Connect-native client with Service's
+	// identity, dialling Upstream's sidecars directly (no source sidecar).
+	Native bool
 }
 
 // Target reads n as SERVICE/UPSTREAM or host:port.
@@ -120,7 +123,11 @@ func (d *Decoder) Target(n *yaml.Node, what string) Target {
 		}
 		d.NeedAgent(n, what+" "+s)
 		if d.Defined(KindService, svc) {
-			d.Use(KindUpstream, s, n)
+			if d.Use(KindUpstream, s, n) && !d.sidecarStarted(svc) {
+				// A warning: the probe fails at run time, naming whatever
+				// listens there instead.
+				d.Warnf(n, "%s: no earlier step starts the sidecar of %s, so nothing of the mesh listens for %s (add `sidecar: %s` before)", what, svc, s, svc)
+			}
 		} else {
 			d.Use(KindService, svc, n)
 		}
@@ -129,17 +136,37 @@ func (d *Decoder) Target(n *yaml.Node, what string) Target {
 	return Target{Addr: d.Address(n, what)}
 }
 
+// sidecarStarted reports whether an earlier step started (and no stop step
+// stopped) the sidecar of ref, by ref itself or by its instance's ID or name.
+func (d *Decoder) sidecarStarted(ref string) bool {
+	if d.Defined(KindProcess, "sidecar/"+ref) {
+		return true
+	}
+	for _, in := range d.Instances(ref) {
+		if d.Defined(KindProcess, "sidecar/"+in.ID()) || d.Defined(KindProcess, "sidecar/"+in.Reg.Name) {
+			return true
+		}
+	}
+	return false
+}
+
 func (t Target) String() string {
-	if t.Addr != "" {
+	switch {
+	case t.Addr != "":
 		return t.Addr
+	case t.Native:
+		return fmt.Sprintf("%s as %s (Connect-native)", t.Upstream, t.Service)
 	}
 	return t.Service + "/" + t.Upstream
 }
 
 // Processes are those whose logs explain a failure to reach the target.
 func (t Target) Processes() []string {
-	if t.Addr != "" {
+	switch {
+	case t.Addr != "":
 		return nil
+	case t.Native:
+		return []string{"sidecar/" + t.Upstream}
 	}
 	return []string{"sidecar/" + t.Service, "sidecar/" + t.Upstream}
 }

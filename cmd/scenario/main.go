@@ -29,7 +29,7 @@ const (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == reaper.Arg {
 		// The hidden mode the runner starts to outlive it (see package reaper).
-		os.Exit(reaper.Serve(os.Stdin, os.Stderr, os.Args[2:]))
+		os.Exit(reaper.Main(os.Args[2:]))
 	}
 	// Every line written to stderr is redacted and has its control
 	// characters escaped, whatever wrote it (a child of --parallel too).

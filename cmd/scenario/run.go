@@ -219,8 +219,11 @@ func watchSignals(stdout, stderr io.Writer, cancel context.CancelCauseFunc, forc
 			case <-closed:
 				closed, sig = nil, syscall.SIGPIPE
 			}
-			if sig == syscall.SIGPIPE && !first {
-				continue // each write to the closed stdout says so again
+			// SIGPIPE comes for any write to a broken pipe or socket: a
+			// probe writing to a connection the mesh just refused raises it
+			// too. Only a stdout whose reader is gone interrupts the run.
+			if sig == syscall.SIGPIPE && (!first || !stdoutBroken(stdout)) {
+				continue
 			}
 			if first {
 				first = false
@@ -240,6 +243,32 @@ func watchSignals(stdout, stderr io.Writer, cancel context.CancelCauseFunc, forc
 		}
 	}()
 	return interrupted
+}
+
+// stdoutBroken reports whether w is a pipe or socket whose reader has
+// gone (the write end polls as POLLERR or POLLHUP); a file or a terminal
+// never is.
+func stdoutBroken(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	if err != nil || st.Mode()&(os.ModeNamedPipe|os.ModeSocket) == 0 {
+		return false
+	}
+	conn, err := f.SyscallConn()
+	if err != nil {
+		return false
+	}
+	broken := false
+	_ = conn.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd)}}
+		if n, err := unix.Poll(fds, 0); err == nil && n > 0 {
+			broken = fds[0].Revents&(unix.POLLERR|unix.POLLHUP) != 0
+		}
+	})
+	return broken
 }
 
 // readerGone returns a channel closed once nobody reads w any more, when w
