@@ -267,7 +267,9 @@ func compare(root, consul string, pairs, demoRuns int) {
 	intentions, _ := os.ReadFile(filepath.Join(root, "scenarios", "intentions.yaml"))
 	text := strings.ReplaceAll(string(intentions), "../consul.d/", filepath.Join(root, "consul.d")+"/")
 	for i := 0; i < 500; i++ {
-		must(os.WriteFile(filepath.Join(many, fmt.Sprintf("s%03d.yaml", i)), []byte(text), 0o644))
+		// One name each: same-named scenarios are refused (one log folder).
+		named := strings.Replace(text, "name: intentions", fmt.Sprintf("name: intentions-%03d", i), 1)
+		must(os.WriteFile(filepath.Join(many, fmt.Sprintf("s%03d.yaml", i)), []byte(named), 0o644))
 	}
 	var validateTimes []float64
 	for i := 0; i < 5; i++ {

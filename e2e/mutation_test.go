@@ -166,7 +166,7 @@ func mutants() map[string][]mutant {
 		},
 		"scenarios/connect-native-client.yaml": {
 			{name: "the deny names api instead of web", edit: replace("{source: web, destination: socat, action: deny}", "{source: api, destination: socat, action: deny}"),
-				failAt: []int{8}, want: "the mesh authorizes web -> socat"},
+				failAt: []int{8}, want: `got reply "x\n"`},
 		},
 		"scenarios/prepared-query-upstream.yaml": {
 			{name: "the query selects a service with no instance", edit: replace("{name: socat-pq, service: socat}", "{name: socat-pq, service: nosuch}"),

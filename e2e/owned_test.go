@@ -152,16 +152,27 @@ func TestHugeExecOutputIsBounded(t *testing.T) {
 // instead of silently truncating the evidence. The disk is a 16 KiB tmpfs
 // in a mount namespace of the test's own.
 func TestFullDiskFailsTheRun(t *testing.T) {
-	logs := t.TempDir()
+	logs, flag := t.TempDir(), filepath.Join(t.TempDir(), "written")
+	// The exec step waits until chatty has written everything, so that
+	// the write error happens while the run goes, whatever the timing.
 	file := writeScenario(t, t.TempDir(), "full.yaml", "name: full\nsteps:\n"+
-		"  - run: {name: chatty, command: \"head -c 100000 /dev/zero; exec sleep 38.8\"}\n"+
-		"  - exec: {command: \"true\"}\n")
+		"  - run: {name: chatty, command: \"head -c 100000 /dev/zero; touch "+flag+"; exec sleep 38.8\"}\n"+
+		"  - exec: {command: \"while [ ! -e "+flag+" ]; do sleep 0.01; done\"}\n")
 	cmd := exec.Command("unshare", "--mount", "sh", "-c",
 		`mount -t tmpfs -o size=16k tmpfs "$1" && exec "$2" run --logs "$1" "$3"`, "sh", logs, scenarioBin, file)
 	out, _ := cmd.CombinedOutput()
 	text := string(out)
 	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(text, `process "chatty": writing its log failed, the rest of its output is lost`) ||
 		!strings.Contains(text, "no space left on device") || !strings.Contains(text, "--- FAIL full") {
+		t.Errorf("exit %d:\n%s", cmd.ProcessState.ExitCode(), text)
+	}
+	// An exec step whose output cannot be logged fails itself.
+	file = writeScenario(t, t.TempDir(), "full-exec.yaml", "name: full-exec\nsteps:\n  - exec: {command: \"head -c 100000 /dev/zero\"}\n")
+	cmd = exec.Command("unshare", "--mount", "sh", "-c",
+		`mount -t tmpfs -o size=16k tmpfs "$1" && exec "$2" run --logs "$1" "$3"`, "sh", t.TempDir(), scenarioBin, file)
+	out, _ = cmd.CombinedOutput()
+	if text := string(out); cmd.ProcessState.ExitCode() != 1 || !strings.Contains(text, "FAIL  1 exec") ||
+		!strings.Contains(text, "exec.log failed: write") || !strings.Contains(text, "no space left on device") {
 		t.Errorf("exit %d:\n%s", cmd.ProcessState.ExitCode(), text)
 	}
 	assertNothingLeft(t)
@@ -179,7 +190,7 @@ steps:
   - name: "curl -H 'X-Consul-Token: hdr-secret-7' -H 'Authorization: Bearer bearer-secret-8' http://user:url-pass-9@127.0.0.1:8500/"
     exec: {command: "true"}
   - exec: {command: "MY_API_TOKEN=env-secret-10 sh -c 'echo $MY_API_TOKEN'"}
-  - exec: {command: "echo 'tokens { dns = \"dns-tok-6\" }'; echo token $CONSUL_HTTP_TOKEN; echo env-secret-10; exit 3"}
+  - exec: {command: "echo 'tokens { dns = \"dns-tok-6\" }'; echo token $CONSUL_HTTP_TOKEN; echo env-secret-10; echo s3c; exit 3"}
 `
 	file := writeScenario(t, t.TempDir(), "secrets.yaml", src)
 	var outputs []string

@@ -20,10 +20,11 @@ type secretPattern struct{ re *regexp.Regexp }
 
 func pattern(expr string) secretPattern { return secretPattern{regexp.MustCompile(expr)} }
 
-// A value as configuration and command lines write it: double-quoted,
-// single-quoted, or bare up to a delimiter. Any length: a short secret is
+// A value as configuration and command lines write it: double-quoted
+// (also with escaped quotes, as in a quoted command output), single-quoted,
+// or bare up to a delimiter. Any length: a short secret is
 // still a secret.
-const value = `(?:"(?P<s>[^"\n]*)"|'(?P<s>[^'\n]*)'|(?P<s>[^"'\s,;{}\[\]]+))`
+const value = `(?:\\"(?P<s>[^"\\\n]*)\\"|"(?P<s>[^"\n]*)"|'(?P<s>[^'\n]*)'|(?P<s>[^"'\s,;{}\[\]\\]+))`
 
 // secretPatterns find secrets by what names them:
 //   - keys of configuration and headers, in HCL, JSON, YAML or flags:
@@ -55,15 +56,22 @@ var (
 var secretEnv = regexp.MustCompile(`(?i)token|secret|password|passwd|api_?key|access_?key|private_?key|credential|_auth$|^consul_http_auth$`)
 
 // minLearned is the shortest secret hidden wherever it appears; a
-// shorter one is hidden where a pattern names it.
-const minLearned = 4
+// shorter one is hidden where a pattern names it. A secret shorter than
+// wordLearned is hidden only as a whole word ("s3c" in "token s3c" and in
+// a quoted "...\ns3c\n", not inside "s3cond"), so that a short token does
+// not shred the report.
+const (
+	minLearned  = 3
+	wordLearned = 8
+)
 
 // redactor hides secrets in the runner's output and in the lines it adds
 // to process logs. Secrets are found by the patterns above, where they
 // are named, and learned, to be hidden wherever they appear afterwards.
 type redactor struct {
 	mu      sync.Mutex
-	secrets []string // longest first
+	secrets []string                  // longest first
+	words   map[string]*regexp.Regexp // the short ones, as whole words
 }
 
 func newRedactor() *redactor {
@@ -119,6 +127,12 @@ func (r *redactor) learnToken(secret string) {
 	}
 	r.secrets = append(r.secrets, secret)
 	sort.Slice(r.secrets, func(i, j int) bool { return len(r.secrets[i]) > len(r.secrets[j]) })
+	if len(secret) < wordLearned {
+		if r.words == nil {
+			r.words = map[string]*regexp.Regexp{}
+		}
+		r.words[secret] = regexp.MustCompile(`(^|[^A-Za-z0-9_-]|\\[nrt])` + regexp.QuoteMeta(secret) + `($|[^A-Za-z0-9_-])`)
+	}
 }
 
 // learnFrom remembers the secrets named in text (a command line, say).
@@ -180,6 +194,14 @@ func (r *redactor) redact(text string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, s := range r.secrets {
+		if re := r.words[s]; re != nil {
+			// ReplaceAll does not see a match that shares its delimiter
+			// with the previous one ("s3c s3c"): twice does.
+			for i := 0; i < 2; i++ {
+				text = re.ReplaceAllString(text, "${1}"+Redacted+"${2}")
+			}
+			continue
+		}
 		text = strings.ReplaceAll(text, s, Redacted)
 	}
 	return text

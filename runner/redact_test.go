@@ -76,3 +76,20 @@ func TestSecretsFromTheEnvironment(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+// A short secret is hidden as a whole word wherever it appears, not
+// inside other words; a quoted output's escaped quotes still delimit one.
+func TestShortLearnedSecrets(t *testing.T) {
+	r := newRedactor()
+	r.learnFrom(`-hcl 'acl { tokens { initial_management = "s3c" } }'`)
+	for in, want := range map[string]string{
+		"token s3c\n":                      "token [redacted]\n",
+		"s3c s3c":                          "[redacted] [redacted]",
+		"the s3cond try":                   "the s3cond try",
+		`"tokens { dns = \"dns-tok\" }\n"`: `"tokens { dns = \"[redacted]\" }\n"`,
+	} {
+		if got := r.redact(in); got != want {
+			t.Errorf("redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

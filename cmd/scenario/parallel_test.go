@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A line over the limit is skipped, not fatal: the reader goes on to the
@@ -31,5 +33,31 @@ func TestLineReaderSkipsOverlongLines(t *testing.T) {
 	}
 	if want := "first,<dropped>,after,last-without-newline"; strings.Join(got, ",") != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// A SIGPIPE interrupts only when stdout's reader is gone: a write to a
+// connection its peer closed raises it too.
+func TestStdoutBroken(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if stdoutBroken(w) {
+		t.Error("gone while its reader is open")
+	}
+	gone := readerGone(w)
+	r.Close()
+	if !stdoutBroken(w) {
+		t.Error("not gone once its reader closed")
+	}
+	select {
+	case <-gone:
+	case <-time.After(5 * time.Second):
+		t.Error("the watcher did not notice")
+	}
+	if stdoutBroken(&bytes.Buffer{}) {
+		t.Error("a buffer has no reader to lose")
 	}
 }

@@ -124,11 +124,15 @@ func runOrUp(verb string, args []string, stdout, stderr io.Writer) int {
 
 	// Nothing may be cleared that the runner did not create: a folder in
 	// the way is an error before anything starts.
+	inTheWay := false
 	for _, sc := range scenarios {
 		if err := runner.CheckLogFolder(runner.LogFolder(f.logs, sc.Name)); err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", sc.File, err)
-			return exitInvalid
+			inTheWay = true
 		}
+	}
+	if inTheWay {
+		return exitInvalid
 	}
 
 	// The reaper kills what this process started if it dies without
