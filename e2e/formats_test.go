@@ -85,7 +85,8 @@ func TestConsulJudgesDefinitions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	src := "steps:\n  - start-agent: {}\n  - register: api-spelling.json\n  - register: no-interval.hcl\n"
+	src := "steps:\n  - start-agent: {}\n  - register: api-spelling.json\n  - register: no-interval.hcl\n" +
+		"  - register: {service: {name: y, checks: [{name: ok, ttl: 1m}, {name: bad, http: \"http://127.0.0.1:1/\"}]}}\n"
 	if err := os.WriteFile(filepath.Join(dir, "s.yaml"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -94,6 +95,8 @@ func TestConsulJudgesDefinitions(t *testing.T) {
 	for _, want := range []string{
 		"s.yaml:3:15: register: " + dir + "/api-spelling.json:2:13: invalid config key service.check.CheckID",
 		"s.yaml:4:15: register: " + dir + "/no-interval.hcl:3:3: Consul refuses it: service \"x\": check \"\": Interval must be > 0",
+		// Inline: at the YAML of the check Consul names.
+		"s.yaml:5:65: register: Consul refuses it: service \"y\": check \"bad\": Interval must be > 0",
 	} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)

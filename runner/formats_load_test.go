@@ -22,6 +22,9 @@ func TestServicesKnownFromEveryForm(t *testing.T) {
 	}
 	write("bad.hcl", "service {\n  name = \"x\"\n  chekcs = []\n}\n")
 	write("def.txt", `{"service": {"name": "x"}}`)
+	if err := os.Symlink("/dev/zero", filepath.Join(dir, "zero.json")); err != nil {
+		t.Fatal(err)
+	}
 	instances := "  - register: " + corpus + "/defs/socat-instances.hcl\n  - register: " + corpus + "/defs/web.json\n"
 	cases := []struct {
 		name, steps string
@@ -48,6 +51,9 @@ func TestServicesKnownFromEveryForm(t *testing.T) {
 		{"inline error at its YAML key", "  - register: {service: {name: x, checks: [{id: a, ttl: 1s}, {id: b, tll: 1s}]}}\n",
 			[]string{"3:70: register: invalid config key service.checks[1].tll"}},
 		{"-dev in args", "  - stop: agent\n  - start-agent: {dev: false, args: [-dev]}\n", []string{"4:37: start-agent.args: -dev is what start-agent runs by default"}},
+		{"a device is not a definition", "  - register: " + dir + "/zero.json\n", []string{"3:15: register: " + dir + "/zero.json is not a regular file"}},
+		{"a proxy registered as its own service is the sidecar of its destination",
+			"  - register: {services: [{name: api, id: api-1, port: 9001}, {name: api-proxy, kind: connect-proxy, port: 21010, proxy: {destination_service_name: api, destination_service_id: api-1, local_service_port: 9001, upstreams: [{destination_name: socat, local_bind_port: 9292}]}}]}\n  - sidecar: api-1\n  - send: {to: api/socat, data: x}\n", nil},
 		{"merge keys in items and values", "  - {<<: {timeout: 5s}, register: " + consulD + "/web.json}\n  - run: {<<: {command: 'true'}, name: x}\n", nil},
 	}
 	for _, c := range cases {

@@ -92,7 +92,9 @@ func (s *session) CommandEnv() (string, []string) {
 		token = s.agentCfg.Token
 	}
 	s.mu.Unlock()
-	if token != "" {
+	// The caller's own CONSUL_HTTP_TOKEN, when set, is theirs to keep.
+	if token != "" && os.Getenv("CONSUL_HTTP_TOKEN") == "" {
+		s.redactor.learn(token)
 		set("CONSUL_HTTP_TOKEN", token)
 	}
 	if s.consulBin != "" {

@@ -197,15 +197,17 @@ func judgeServiceFile(f *ServiceFile) error {
 		return nil
 	}
 	msg := verr.Error()
-	line, col := 1, 1
+	line, col, key := 1, 1, ""
 	if m := verdictKey.FindStringSubmatch(msg); m != nil {
-		line, col = f.position(m[1])
+		key = m[1]
+		line, col = f.position(key)
 	} else if m := verdictService.FindStringSubmatch(msg); m != nil {
 		for _, s := range f.Services {
 			if s.Reg.Name == m[1] {
-				line, col = s.Line, s.Col
+				line, col, key = s.Line, s.Col, s.path
 				if c := verdictCheck.FindStringSubmatch(msg); c != nil {
 					if path := checkPath(s, c[1]); path != "" {
+						key = path
 						line, col = f.position(path)
 					}
 				}
@@ -213,7 +215,7 @@ func judgeServiceFile(f *ServiceFile) error {
 			}
 		}
 	}
-	return &DefinitionError{File: f.Path, Line: line, Col: col, Msg: "Consul refuses it: " + msg}
+	return &DefinitionError{File: f.Path, Line: line, Col: col, Key: key, Msg: "Consul refuses it: " + msg}
 }
 
 // judgeConfigDir asks Consul about a whole config dir, as the agent

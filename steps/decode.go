@@ -50,6 +50,7 @@ type Decoder struct {
 	defined   map[string]map[string]Pos // kind -> name -> where it was defined
 	instances map[string]Instance       // service ID -> the instance registered under it
 	sidecars  map[string]sidecarClaim   // service ID -> the sidecar process started for it
+	proxyFor  map[string]string         // service ID or name -> the ID of a connect-proxy registered for it
 	// agents counts start-agent steps so far; lastAgentDev says whether
 	// the latest was a dev agent (which keeps nothing across a restart).
 	agents       int
@@ -78,6 +79,7 @@ func NewDecoder(path string) *Decoder {
 		defined:   map[string]map[string]Pos{},
 		instances: map[string]Instance{},
 		sidecars:  map[string]sidecarClaim{},
+		proxyFor:  map[string]string{},
 	}
 }
 
@@ -129,6 +131,26 @@ func (d *Decoder) AddInstance(def ServiceDef, at *yaml.Node) {
 			d.Define(KindUpstream, ref+"/"+u.DestinationName, at)
 		}
 	}
+	// A proxy registered as a service of its own (kind connect-proxy) is
+	// the sidecar of its destination, as connect.sidecar_service would be.
+	if p := def.Reg.Proxy; def.Reg.Kind == "connect-proxy" && p != nil {
+		for _, ref := range []string{p.DestinationServiceID, p.DestinationServiceName} {
+			if ref == "" {
+				continue
+			}
+			d.proxyFor[ref] = id
+			d.Define(KindSidecarRegistration, ref, at)
+			for _, u := range p.Upstreams {
+				d.Define(KindUpstream, ref+"/"+u.DestinationName, at)
+			}
+		}
+	}
+}
+
+// HasProxyFor reports whether a proxy registered as its own service
+// (kind connect-proxy) serves the instance id (or the service name).
+func (d *Decoder) HasProxyFor(id, name string) bool {
+	return d.proxyFor[id] != "" || d.proxyFor[name] != ""
 }
 
 // Instances returns the instance whose service ID is ref, or else every
@@ -165,6 +187,7 @@ func InstanceIDs(ins []Instance) string {
 // restarted: it keeps nothing).
 func (d *Decoder) ForgetServices() {
 	d.instances = map[string]Instance{}
+	d.proxyFor = map[string]string{}
 	for _, k := range []string{KindService, KindSidecarRegistration, KindUpstream} {
 		delete(d.defined, k)
 	}

@@ -26,6 +26,8 @@ type Graph struct {
 	wanted      map[string]bool           // upstream destinations, registered or not
 	wantedList  []string
 	queries     []string               // prepared queries used as upstreams
+	queryOf     map[string]string      // prepared query -> the service it returns
+	proxies     []ServiceDef           // proxies registered as services of their own
 	intentions  map[[2]string][]string // source, destination -> actions in order
 	ixnOrder    [][2]string
 	defaultDeny bool
@@ -49,10 +51,16 @@ type graphUpstream struct {
 }
 
 func NewGraph() *Graph {
-	return &Graph{instances: map[string]*graphInstance{}, byName: map[string][]string{}, wanted: map[string]bool{}, intentions: map[[2]string][]string{}}
+	return &Graph{queryOf: map[string]string{}, instances: map[string]*graphInstance{}, byName: map[string][]string{}, wanted: map[string]bool{}, intentions: map[[2]string][]string{}}
 }
 
 func (g *Graph) addInstance(def ServiceDef) {
+	if p := def.Reg.Proxy; def.Reg.Kind == "connect-proxy" && p != nil && (p.DestinationServiceID != "" || p.DestinationServiceName != "") {
+		// A proxy registered as its own service is drawn as the sidecar of
+		// its destination, which it is.
+		g.proxies = append(g.proxies, def)
+		return
+	}
 	id, name := def.ID(), def.Reg.Name
 	in, ok := g.instances[id]
 	if !ok {
@@ -119,13 +127,48 @@ func (s *sidecar) Graph(g *Graph) {
 	}
 }
 
+func (q *preparedQuery) Graph(g *Graph) { g.queryOf[q.def.Name] = q.def.Service.Service }
+
 func (s *setIntention) Graph(g *Graph)    { g.intention(s.source, s.destination, string(s.action)) }
 func (s *deleteIntention) Graph(g *Graph) { g.intention(s.source, s.destination, "deleted") }
 
 func dotID(s string) string { return fmt.Sprintf("%q", s) }
 
+// attachProxies makes each proxy registered as its own service the sidecar
+// of its destination instance (by ID, else the name's only instance).
+func (g *Graph) attachProxies() {
+	for _, def := range g.proxies {
+		p := def.Reg.Proxy
+		in := g.instances[p.DestinationServiceID]
+		if ids := g.byName[p.DestinationServiceName]; in == nil && len(ids) == 1 {
+			in = g.instances[ids[0]]
+		}
+		if in == nil {
+			continue
+		}
+		in.hasSidecar, in.sidecarAddress, in.sidecarPort, in.upstreams = true, def.Reg.Address, def.Reg.Port, nil
+		if in.sidecarAddress == "" {
+			in.sidecarAddress = in.address
+		}
+		for _, u := range p.Upstreams {
+			up := graphUpstream{destination: u.DestinationName, datacenter: u.Datacenter,
+				bind: fmt.Sprintf("%s:%d", bindHost(u.LocalBindAddress), u.LocalBindPort)}
+			if u.DestinationType == "prepared_query" {
+				up.query = true
+				g.queries = append(g.queries, u.DestinationName)
+			} else if !g.wanted[u.DestinationName] {
+				g.wanted[u.DestinationName] = true
+				g.wantedList = append(g.wantedList, u.DestinationName)
+			}
+			in.upstreams = append(in.upstreams, up)
+		}
+	}
+	g.proxies = nil
+}
+
 // DOT renders the graph for Graphviz.
 func (g *Graph) DOT(title string) string {
+	g.attachProxies()
 	var b strings.Builder
 	fmt.Fprintf(&b, "digraph %s {\n", dotID(title))
 	b.WriteString("  rankdir=LR;\n  fontname=\"Helvetica\"; node [fontname=\"Helvetica\", fontsize=11]; edge [fontname=\"Helvetica\", fontsize=10];\n")
@@ -172,6 +215,19 @@ func (g *Graph) DOT(title string) string {
 		if !seenQuery[q] {
 			seenQuery[q] = true
 			fmt.Fprintf(&b, "  %s [shape=note, label=%s];\n", dotID("query:"+q), dotID("prepared query "+q+"\n(resolved by Consul per connection)"))
+			if svc := g.queryOf[q]; svc != "" {
+				targets := g.byName[svc]
+				if len(targets) == 0 {
+					fmt.Fprintf(&b, "  %s -> %s [style=dashed, label=%s];\n", dotID("query:"+q), dotID(svc), dotID("returns "+svc))
+				}
+				for _, tid := range targets {
+					to := tid
+					if g.instances[tid].hasSidecar {
+						to = tid + "-sidecar"
+					}
+					fmt.Fprintf(&b, "  %s -> %s [style=dashed, label=%s];\n", dotID("query:"+q), dotID(to), dotID("returns "+svc+" (passing)"))
+				}
+			}
 		}
 	}
 	drawn := map[[2]string]bool{}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -90,7 +89,7 @@ func decodeRegister(d *Decoder, v *yaml.Node) Step {
 			d.Errorf(errAt, "register: %v", err)
 			return nil
 		}
-		if data, err = os.ReadFile(source); err != nil {
+		if data, err = ReadDefinition(source); err != nil {
 			d.Errorf(errAt, "register: %v", err)
 			return nil
 		}

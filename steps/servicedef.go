@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -87,6 +89,34 @@ func (e *DefinitionError) Error() string {
 		return e.Msg
 	}
 	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
+}
+
+// MaxDefinitionSize bounds a definition file: a service definition is a
+// page of text, and a device or a huge file must not hang the loader.
+const MaxDefinitionSize = 1 << 20
+
+// ReadDefinition reads a regular file of at most MaxDefinitionSize bytes.
+func ReadDefinition(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxDefinitionSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxDefinitionSize {
+		return nil, fmt.Errorf("%s is larger than %d KiB; is it really a service definition?", path, MaxDefinitionSize>>10)
+	}
+	return data, nil
 }
 
 // DefinitionFormat is the format Consul reads a file in, from its name:

@@ -47,7 +47,7 @@ func resolveInstance(d *Decoder, at *yaml.Node, ref string) (id, name string) {
 		return "", ""
 	case len(ins) == 0:
 		return ref, ref
-	case !ins[0].HasSidecar():
+	case !ins[0].HasSidecar() && !d.HasProxyFor(ins[0].ID(), ins[0].Reg.Name):
 		d.Errorf(at, "sidecar: service %q was registered without connect.sidecar_service, so it has no sidecar to start", ref)
 	}
 	return ins[0].ID(), ins[0].Reg.Name

@@ -109,7 +109,7 @@ func (s *startAgent) loadConfigDir(d *Decoder, at *yaml.Node) {
 		if err != nil {
 			continue // the agent skips other files too
 		}
-		data, err := os.ReadFile(path)
+		data, err := ReadDefinition(path)
 		if err != nil {
 			d.Errorf(at, "start-agent.config-dir: %v", err)
 			continue

@@ -30,6 +30,7 @@ func TestGraphOfInstancesWildcardsAndQueries(t *testing.T) {
               upstreams:
                 - {destination_name: socat, local_bind_port: 9191}
                 - {destination_type: prepared_query, destination_name: socat-pq, local_bind_port: 9192}
+  - prepared-query: {name: socat-pq, service: socat}
   - sidecar: socat-1
   - set-intention: {source: "*", destination: socat, action: allow}
   - set-intention: {source: web, destination: "*", action: deny}
@@ -53,6 +54,8 @@ func TestGraphOfInstancesWildcardsAndQueries(t *testing.T) {
 		`"web-sidecar" -> "socat-1-sidecar" [label="upstream socat\nmTLS 127.0.0.1:21001\nintention * → socat: allow", color="#1e8e3e"`,
 		`"web-sidecar" -> "socat-2-sidecar" [label="upstream socat\nmTLS 127.0.0.1:21002\nintention * → socat: allow"`,
 		`"web-sidecar" -> "query:socat-pq"`, `"query:socat-pq" [shape=note`,
+		`"query:socat-pq" -> "socat-1-sidecar" [style=dashed, label="returns socat (passing)"]`,
+		`"query:socat-pq" -> "socat-2-sidecar"`,
 		`"*" [shape=plaintext, label="* (any service)"]`,
 		`"web" -> "*" [label="intention only\nintention: deny", color="#d93025"`,
 	} {
@@ -62,5 +65,24 @@ func TestGraphOfInstancesWildcardsAndQueries(t *testing.T) {
 	}
 	if strings.Contains(dot, `"*" [shape=box`) {
 		t.Errorf("the wildcard is drawn as a service:\n%s", dot)
+	}
+}
+
+// A proxy registered as a service of its own is drawn as its
+// destination's sidecar, not as a service.
+func TestGraphOfAProxyRegisteredAsAService(t *testing.T) {
+	sc, err := runner.Load("../../testdata/consul-formats/proxy-as-service.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dot := graphOf(sc)
+	for _, want := range []string{`"socat-a-sidecar" [shape=hexagon, style=filled, fillcolor="#fff4e5", label="sidecar\n(mTLS 127.0.0.1:21005)"]`,
+		`"web-sidecar" -> "socat-a-sidecar" [label="upstream socat\nmTLS 127.0.0.1:21005`} {
+		if !strings.Contains(dot, want) {
+			t.Errorf("DOT lacks %s:\n%s", want, dot)
+		}
+	}
+	if strings.Contains(dot, "cluster_socat-proxy") {
+		t.Errorf("the proxy is drawn as a service:\n%s", dot)
 	}
 }
