@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -173,28 +172,7 @@ func TestValidateWarnsAboutSuspiciousScenarios(t *testing.T) {
 // Ctrl-C, then cleans up and exits 130, as its help says.
 func TestUpKeepsTheMeshUntilCtrlC(t *testing.T) {
 	cmd := exec.Command(scenarioBin, "up", "--logs", t.TempDir(), "--consul", consulBin, "scenarios/basic.yaml")
-	var stdout bytes.Buffer
-	cmd.Stdout = &stdout
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	lines := bufio.NewScanner(stderr)
-	up := false
-	for lines.Scan() {
-		if strings.Contains(lines.Text(), "everything is up; Consul UI at http://127.0.0.1:8500/ui/") {
-			up = true
-			break
-		}
-	}
-	if !up {
-		cmd.Wait()
-		t.Fatalf("never came up:\n%s", stdout.String())
-	}
+	stdout, lines := startUntil(t, cmd, "everything is up; Consul UI at http://127.0.0.1:8500/ui/", "never came up")
 	resp, err := http.Get("http://127.0.0.1:8500/ui/")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("UI: %v %v", resp, err)
@@ -212,7 +190,10 @@ func TestUpKeepsTheMeshUntilCtrlC(t *testing.T) {
 		t.Errorf("echo through the mesh while up: %q", got)
 	}
 	cmd.Process.Signal(syscall.SIGINT)
-	go io.Copy(io.Discard, stderr)
+	go func() { // drain stderr so that up never blocks writing it
+		for lines.Scan() {
+		}
+	}()
 	if err := cmd.Wait(); cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 130 {
 		t.Fatalf("up ended with %v, want exit status 130:\n%s", err, stdout.String())
 	}
@@ -411,4 +392,31 @@ func TestTerminalGetsColourAndProgress(t *testing.T) {
 		t.Errorf("NO_COLOR is not honoured:\n%q", out)
 	}
 	assertNothingLeft(t)
+}
+
+// startUntil starts cmd (`scenario up`, say) and reads its stderr until a
+// line holds want, failing with failure and its stdout if it never does.
+// It returns the stdout so far and the rest of stderr, and kills cmd when
+// the test ends.
+func startUntil(t *testing.T, cmd *exec.Cmd, want, failure string) (*bytes.Buffer, *bufio.Scanner) {
+	t.Helper()
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	lines := bufio.NewScanner(stderr)
+	for lines.Scan() {
+		if strings.Contains(lines.Text(), want) {
+			return &stdout, lines
+		}
+	}
+	cmd.Wait()
+	t.Fatalf("%s:\n%s", failure, stdout.String())
+	return nil, nil
 }

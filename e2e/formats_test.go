@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -178,35 +175,17 @@ func TestUpKeepsTheMeshAfterAFailureWhenAsked(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(scenarioBin, "up", "--keep-on-failure", "--logs", t.TempDir(), "--consul", consulBin, path)
-	var stdout bytes.Buffer
-	cmd.Stdout = &stdout
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	lines := bufio.NewScanner(stderr)
-	kept := false
-	for lines.Scan() {
-		if strings.Contains(lines.Text(), "a step failed; everything is kept up as it was (--keep-on-failure)") {
-			kept = true
-			break
-		}
-	}
-	if !kept {
-		cmd.Wait()
-		t.Fatalf("did not keep the mesh up:\n%s", stdout.String())
-	}
+	stdout, lines := startUntil(t, cmd, "a step failed; everything is kept up as it was (--keep-on-failure)", "did not keep the mesh up")
 	resp, err := http.Get("http://127.0.0.1:8500/v1/status/leader")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("the agent is not up after the failure: %v %v", resp, err)
 	}
 	resp.Body.Close()
 	cmd.Process.Signal(syscall.SIGINT)
-	go io.Copy(io.Discard, stderr)
+	go func() { // drain stderr so that up never blocks writing it
+		for lines.Scan() {
+		}
+	}()
 	err = cmd.Wait()
 	var exitErr *exec.ExitError
 	if !errors.As(err, &exitErr) || exitErr.ExitCode() != 1 {

@@ -41,7 +41,7 @@ func CheckLogFolder(path string) error {
 		return fmt.Errorf("cannot use the log folder %s: %w", path, err)
 	}
 	if !st.IsDir() {
-		return fmt.Errorf("the log folder %s exists and is not a folder (a %s); scenario removes nothing it did not create: move it away or give another --logs", path, describeMode(st.Mode()))
+		return fmt.Errorf("the log folder %s exists and is not a folder (a %s); scenario removes nothing it did not create: move it away or give another --logs", path, DescribeMode(st.Mode()))
 	}
 	if m, err := os.Lstat(filepath.Join(path, LogsMarker)); err != nil || !m.Mode().IsRegular() {
 		return fmt.Errorf("the log folder %s exists but was not created by scenario (it has no %s file); scenario removes nothing it did not create: move it away or give another --logs", path, LogsMarker)
@@ -49,12 +49,18 @@ func CheckLogFolder(path string) error {
 	return nil
 }
 
-func describeMode(m fs.FileMode) string {
+// DescribeMode names a kind of file in words, for messages about a file
+// that is not what was wanted.
+func DescribeMode(m fs.FileMode) string {
 	switch {
+	case m.IsDir():
+		return "directory"
 	case m&fs.ModeSymlink != 0:
 		return "symbolic link"
 	case m&fs.ModeNamedPipe != 0:
 		return "named pipe"
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
 	case m&fs.ModeDevice != 0:
 		return "device"
 	case m&fs.ModeSocket != 0:

@@ -170,7 +170,7 @@ func loadAll(files []string, stderr io.Writer) ([]*runner.Scenario, []invalidFil
 		// A FIFO or a device would block or never end: only regular files
 		// are read (a missing file is reported by Load).
 		if st, err := os.Stat(f); err == nil && !st.Mode().IsRegular() {
-			err := fmt.Errorf("%s:1:1: not a regular file (%s); give a scenario file", f, fileKind(st.Mode()))
+			err := fmt.Errorf("%s:1:1: not a regular file (%s); give a scenario file", f, "a "+runner.DescribeMode(st.Mode()))
 			fmt.Fprintln(stderr, err)
 			invalid = append(invalid, invalidFile{f, err})
 			continue
@@ -194,22 +194,6 @@ func loadAll(files []string, stderr io.Writer) ([]*runner.Scenario, []invalidFil
 		scenarios = append(scenarios, sc)
 	}
 	return scenarios, invalid
-}
-
-func fileKind(m os.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&os.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&os.ModeCharDevice != 0:
-		return "a character device"
-	case m&os.ModeDevice != 0:
-		return "a device"
-	case m&os.ModeSocket != 0:
-		return "a socket"
-	}
-	return "not a regular file"
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
