@@ -373,28 +373,7 @@ func (r *runnerUnderTest) waitStderr(t *testing.T, s string) {
 // waitFIFO blocks until something writes to the FIFO at path.
 func (r *runnerUnderTest) waitFIFO(t *testing.T, path string) {
 	t.Helper()
-	opened := make(chan error, 1)
-	go func() {
-		f, err := os.Open(path)
-		if err == nil {
-			_, err = io.ReadAll(f)
-			f.Close()
-		}
-		opened <- err
-	}()
-	select {
-	case err := <-opened:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-r.done:
-		if f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
-			f.Close()
-		}
-		t.Fatalf("the run ended before the agent started:\n%s", r.stderr.String())
-	case <-time.After(time.Minute):
-		t.Fatal("the agent never started")
-	}
+	waitFIFO(t, path, r.done, r.stderr.String)
 }
 
 func (r *runnerUnderTest) wait(t *testing.T, limit time.Duration) *os.ProcessState {

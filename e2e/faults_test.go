@@ -281,6 +281,14 @@ func (w *watched) String() string { return w.buf.String() + w.errb.String() }
 // if the run ends first.
 func (w *watched) waitForFIFO(t *testing.T, path string) {
 	t.Helper()
+	waitFIFO(t, path, w.done, w.String)
+}
+
+// waitFIFO blocks until something writes to the FIFO at path (a step of
+// the run under test has reached it), failing with output() if done is
+// closed first (the run ended).
+func waitFIFO(t *testing.T, path string, done <-chan struct{}, output func() string) {
+	t.Helper()
 	opened := make(chan error, 1)
 	go func() {
 		f, err := os.Open(path) // blocks until a writer opens it
@@ -295,12 +303,12 @@ func (w *watched) waitForFIFO(t *testing.T, path string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-w.done:
+	case <-done:
 		// Unblock the goroutine's open, then report.
 		if f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
 			f.Close()
 		}
-		t.Fatalf("the run ended before the agent started:\n%s", w.String())
+		t.Fatalf("the run ended before the agent started:\n%s", output())
 	case <-time.After(time.Minute):
 		t.Fatal("the agent never started")
 	}

@@ -104,6 +104,9 @@ func mutants() map[string][]mutant {
 			failAt: []int{7, 8, 9}, want: `process "socat" is not running`},
 		mutant{name: "socat's sidecar killed mid-run", edit: insertAfter("sidecar: web", exec(killListener(21000))),
 			failAt: []int{7, 8, 9}, want: `process "sidecar/socat" is not running`},
+		mutant{name: "an echo on web's upstream port instead of web's sidecar", edit: replace("  - sidecar: web\n",
+			"  - run: {name: echo-9191, command: \"socat TCP-LISTEN:9191,bind=127.0.0.1,reuseaddr,fork EXEC:cat\", ready: 127.0.0.1:9191}\n"),
+			failAt: []int{9}, want: "no sidecar of web runs in this scenario"},
 		mutant{name: "socat listens on every address", edit: replace("bind=127.0.0.1", "bind=0.0.0.0"),
 			failAt: []int{7}, want: "socat listens beyond loopback on 0.0.0.0:8181"},
 	)

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/hashicorp/consul/api"
 )
 
 // Grapher is implemented by steps that shape the scenario's topology; a
@@ -80,16 +82,7 @@ func (g *Graph) addInstance(def ServiceDef) {
 			in.sidecarAddress = def.Reg.Address // a sidecar inherits its parent's address
 		}
 		for _, u := range def.Upstreams() {
-			up := graphUpstream{destination: u.DestinationName, datacenter: u.Datacenter,
-				bind: fmt.Sprintf("%s:%d", bindHost(u.LocalBindAddress), u.LocalBindPort)}
-			if u.DestinationType == "prepared_query" {
-				up.query = true
-				g.queries = append(g.queries, u.DestinationName)
-			} else if !g.wanted[u.DestinationName] {
-				g.wanted[u.DestinationName] = true
-				g.wantedList = append(g.wantedList, u.DestinationName)
-			}
-			in.upstreams = append(in.upstreams, up)
+			g.addUpstream(in, u)
 		}
 	}
 }
@@ -151,16 +144,7 @@ func (g *Graph) attachProxies() {
 			in.sidecarAddress = in.address
 		}
 		for _, u := range p.Upstreams {
-			up := graphUpstream{destination: u.DestinationName, datacenter: u.Datacenter,
-				bind: fmt.Sprintf("%s:%d", bindHost(u.LocalBindAddress), u.LocalBindPort)}
-			if u.DestinationType == "prepared_query" {
-				up.query = true
-				g.queries = append(g.queries, u.DestinationName)
-			} else if !g.wanted[u.DestinationName] {
-				g.wanted[u.DestinationName] = true
-				g.wantedList = append(g.wantedList, u.DestinationName)
-			}
-			in.upstreams = append(in.upstreams, up)
+			g.addUpstream(in, u)
 		}
 	}
 	g.proxies = nil
@@ -364,4 +348,19 @@ func (s *startAgent) configDenies() bool {
 		}
 	}
 	return false
+}
+
+// addUpstream records one of in's upstreams, and what it wants: a service,
+// or a prepared query.
+func (g *Graph) addUpstream(in *graphInstance, u api.Upstream) {
+	up := graphUpstream{destination: u.DestinationName, datacenter: u.Datacenter,
+		bind: fmt.Sprintf("%s:%d", bindHost(u.LocalBindAddress), u.LocalBindPort)}
+	if u.DestinationType == api.UpstreamDestTypePreparedQuery {
+		up.query = true
+		g.queries = append(g.queries, u.DestinationName)
+	} else if !g.wanted[u.DestinationName] {
+		g.wanted[u.DestinationName] = true
+		g.wantedList = append(g.wantedList, u.DestinationName)
+	}
+	in.upstreams = append(in.upstreams, up)
 }

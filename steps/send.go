@@ -2,7 +2,6 @@ package steps
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -13,7 +12,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/scenario-tool/scenario/proc"
-	"github.com/scenario-tool/scenario/sockets"
 	"github.com/scenario-tool/scenario/wait"
 )
 
@@ -190,12 +188,8 @@ func (t Target) Resolve(ctx context.Context, env Env) (string, error) {
 	for _, u := range proxy.Proxy.Upstreams {
 		if u.DestinationName == t.Upstream && u.LocalBindPort != 0 {
 			addr := net.JoinHostPort(bindHost(u.LocalBindAddress), strconv.Itoa(u.LocalBindPort))
-			if err := t.ownedBySidecar(env, proxy, addr); err != nil {
-				var notYet notListening
-				if errors.As(err, &notYet) {
-					return "", err // a new upstream opens a moment after its registration
-				}
-				return "", wait.Fatal(err)
+			if err := t.ownedBySidecar(ctx, env, proxy, addr); err != nil {
+				return "", err // fatal when someone else holds it; a new upstream opens a moment after its registration
 			}
 			return addr, nil
 		}
@@ -203,11 +197,11 @@ func (t Target) Resolve(ctx context.Context, env Env) (string, error) {
 	return "", fmt.Errorf("the sidecar of %s has no upstream %q with a local_bind_port", t.Service, t.Upstream)
 }
 
-type notListening struct{ error }
-
-// ownedBySidecar checks that the listener on addr belongs to the process
-// group of the sidecar this scenario started for proxy's service.
-func (t Target) ownedBySidecar(env Env, proxy *api.AgentService, addr string) error {
+// ownedBySidecar checks, with the condition sidecar readiness uses, that
+// the listener on addr belongs to the process group of the sidecar this
+// scenario started for proxy's service. Another holder is fatal; nothing
+// listening yet is not.
+func (t Target) ownedBySidecar(ctx context.Context, env Env, proxy *api.AgentService, addr string) error {
 	var sc *proc.Process
 	for _, ref := range []string{t.Service, proxy.Proxy.DestinationServiceID, proxy.Proxy.DestinationServiceName} {
 		if p, ok := env.Process("sidecar/" + ref); ok {
@@ -216,26 +210,8 @@ func (t Target) ownedBySidecar(env Env, proxy *api.AgentService, addr string) er
 		}
 	}
 	if sc == nil {
-		return fmt.Errorf("no sidecar of %s runs in this scenario, so nothing of the mesh listens on %s for %s (start it with `sidecar: %s` first)",
-			t.Service, addr, t, t.Service)
+		return wait.Fatal(fmt.Errorf("no sidecar of %s runs in this scenario, so nothing of the mesh listens on %s for %s (start it with `sidecar: %s` first)",
+			t.Service, addr, t, t.Service))
 	}
-	tcp, err := wait.ResolveTCP(addr)
-	if err != nil {
-		return err
-	}
-	found, err := sockets.On(tcp)
-	if err != nil {
-		return err
-	}
-	if len(found) == 0 {
-		return notListening{fmt.Errorf("nothing listens on %s, the upstream listener of %s's sidecar", addr, t.Service)}
-	}
-	mine := sockets.Inodes(proc.GroupMembers(sc.Pid()))
-	for _, l := range found {
-		if !mine[l.Inode] {
-			return fmt.Errorf("%s, the upstream listener of %s's sidecar, is held by %s, not by %s: traffic sent there would not go through %s's sidecar",
-				addr, t.Service, sockets.DescribeHolders(l.Inode), sc.Name, t.Service)
-		}
-	}
-	return nil
+	return wait.Listening(addr, sc.Name, sc.Pid()).Check(ctx)
 }

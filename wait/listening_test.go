@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -63,8 +64,8 @@ func TestListeningRefusesAForeignHolderAtOnce(t *testing.T) {
 // The group's own listener, opened by a forked child, makes it ready; a
 // wildcard listener covers a loopback address.
 func TestListeningAcceptsTheGroupsOwnListener(t *testing.T) {
-	if _, err := os.Stat("/usr/bin/socat"); err != nil {
-		t.Skip("needs socat (make setup installs it)")
+	if _, err := exec.LookPath("socat"); err != nil {
+		t.Fatal("needs socat: run `make setup` (it installs it)")
 	}
 	for _, bind := range []string{"127.0.0.1", "0.0.0.0"} {
 		port := freePort(t)

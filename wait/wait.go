@@ -45,6 +45,12 @@ func (f fatalError) Unwrap() error { return f.err }
 // Fatal marks err as final: the condition can never become true.
 func Fatal(err error) error { return fatalError{err} }
 
+// IsFatal reports whether err says its condition can never hold.
+func IsFatal(err error) bool {
+	var f fatalError
+	return errors.As(err, &f)
+}
+
 // TimeoutError says a condition did not hold in time, and the last reason.
 type TimeoutError struct {
 	What    string
