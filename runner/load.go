@@ -30,6 +30,11 @@ type Scenario struct {
 	Description string
 	Timeout     time.Duration
 	Items       []Item
+	// Nodes are the machines of a topology scenario (top-level `nodes`),
+	// each a network namespace of its own; none means the host.
+	Nodes []string
+	// Cluster is who runs which agent on the nodes.
+	Cluster steps.Cluster
 	// Warnings are legal but suspicious things, as file:line:col errors.
 	Warnings []error
 }
@@ -40,6 +45,7 @@ type Item struct {
 	Type    string // the step-type key
 	Label   string // the item's name, or what the step says it does
 	Timeout time.Duration
+	Node    string // the node the step acts on (`node:`), or ""
 	Pos     steps.Pos
 	Step    steps.Step
 }
@@ -50,7 +56,7 @@ const DefaultScenarioTimeout = 10 * time.Minute
 // MaxFileSize bounds what Load reads: a scenario is a page of YAML.
 const MaxFileSize = 1 << 20
 
-var commonKeys = []string{"name", "timeout"}
+var commonKeys = []string{"name", "timeout", "node"}
 
 // Load reads and validates the scenario at path. Every problem found is
 // returned at once, as a *multierror.Error of *steps.Error.
@@ -87,15 +93,20 @@ func Parse(path string, data []byte) (*Scenario, error) {
 		return nil, err
 	}
 	sc := &Scenario{File: path, Timeout: DefaultScenarioTimeout}
-	f := d.Fields(withoutExtensions(root), "a scenario", "name", "description", "timeout", "steps")
+	f := d.Fields(withoutExtensions(root), "a scenario", "name", "description", "timeout", "nodes", "steps")
 	if f.OK {
 		sc.Name = f.String("name")
 		sc.Description = f.String("description")
 		sc.Timeout = f.Duration("timeout", DefaultScenarioTimeout)
+		if n := f.Node("nodes"); n != nil {
+			sc.Nodes = decodeNodes(d, n)
+			d.SetNodes(sc.Nodes)
+		}
 		f.Require(root, "steps")
 		if n := f.Node("steps"); n != nil {
 			sc.Items = decodeItems(d, n)
 		}
+		sc.Cluster = planCluster(d, sc)
 	}
 	if sc.Name == "" {
 		sc.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
@@ -252,7 +263,7 @@ func decodeItems(d *steps.Decoder, n *yaml.Node) []Item {
 				if s := steps.Suggest(k.Value, append(append([]string{}, names...), commonKeys...)); s != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", s)
 				}
-				d.Errorf(k, "%s; step types: %s; common keys: name, timeout", msg, strings.Join(names, ", "))
+				d.Errorf(k, "%s; step types: %s; common keys: %s", msg, strings.Join(names, ", "), strings.Join(commonKeys, ", "))
 			}
 		}
 		for _, k := range extra {
@@ -273,6 +284,8 @@ func decodeItems(d *steps.Decoder, n *yaml.Node) []Item {
 		if n := common["name"]; n != nil {
 			item.Label, _ = d.String(n, "name")
 		}
+		item.Node = decodeItemNode(d, common["node"], t, typeKey, i)
+		d.BeginNode(item.Node)
 		item.Step = t.Decode(d, valueNode)
 		if item.Step != nil && item.Label == "" {
 			item.Label = item.Step.String()

@@ -195,7 +195,9 @@ func (x *execution) runSteps() bool {
 func (x *execution) step(i int) bool {
 	item := &x.sc.Items[i]
 	starter, overlaps := item.Step.(steps.Starter)
-	if (!overlaps || !starter.Independent() || x.ctx.Err() != nil) && !x.settle() {
+	// Only steps of one type overlap: a sidecar started while an agent is
+	// still settling would find no agent to ask.
+	if (!overlaps || !starter.Independent() || x.ctx.Err() != nil || x.pendingOtherThan(item.Type)) && !x.settle() {
 		return false
 	}
 	if x.ctx.Err() != nil {
@@ -215,7 +217,7 @@ func (x *execution) step(i int) bool {
 	stepCtx, cancel := stepContext(x.ctx, item)
 	start := time.Now()
 	notes := new([]string)
-	env := stepEnv{session: x.sess, notes: notes}
+	env := stepEnv{session: x.sess, node: item.Node, notes: notes}
 	var err error
 	if overlaps {
 		var ready func(context.Context) error
@@ -239,6 +241,16 @@ func (x *execution) step(i int) bool {
 		return false
 	}
 	return true
+}
+
+// pendingOtherThan says whether a step of another type is pending.
+func (x *execution) pendingOtherThan(typ string) bool {
+	for _, p := range x.pending {
+		if p.item.Type != typ {
+			return true
+		}
+	}
+	return false
 }
 
 // settle awaits the pending steps in order; false means one failed, and

@@ -12,6 +12,7 @@ import (
 func init() {
 	Register(Type{
 		Name:    "check",
+		OnNode:  true,
 		Summary: "sets a TTL check of the agent to passing, warning or critical (how a scenario makes an instance healthy or not)",
 		Fields:  "{id, status: passing|warning|critical, note}: id is the check's ID as registered",
 		Example: `- check: {id: ttl-socat-2, status: critical}`,

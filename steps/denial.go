@@ -237,9 +237,9 @@ func GatherPath(ctx context.Context, env Env, source, destination string) (*Evid
 	}
 	for _, e := range entries {
 		addr := net.JoinHostPort(dialHost(e.Service.Address, e.Node.Address), strconv.Itoa(e.Service.Port))
-		ev.Handshakes = append(ev.Handshakes, handshakeAs(ctx, addr, leaf, roots, ev.Destination))
+		ev.Handshakes = append(ev.Handshakes, handshakeAs(ctx, env, addr, leaf, roots, ev.Destination))
 		if e.Service.Proxy != nil && e.Service.Proxy.LocalServicePort != 0 {
-			ev.Backends = append(ev.Backends, backendOf(env, e.Service.Proxy))
+			ev.Backends = append(ev.Backends, backendOf(onCatalogNode(env, e.Node.Node), e.Service.Proxy))
 		}
 	}
 	return ev, nil
@@ -269,7 +269,8 @@ func backendOf(env Env, p *api.AgentServiceConnectProxyConfig) Backend {
 	if err != nil {
 		return b
 	}
-	found, _ := sockets.On(tcp)
+	var found []sockets.Listener
+	_ = env.Inside(func() error { found, _ = sockets.On(tcp); return nil })
 	for _, l := range found {
 		for _, h := range sockets.Holders(l.Inode) {
 			if name := env.OwnerOf(h.PGID); name != "" {
@@ -314,7 +315,7 @@ func DialNative(ctx context.Context, env Env, source, destination string) (net.C
 	if err != nil {
 		return nil, addr, err
 	}
-	raw, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	raw, err := env.Dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, addr, fmt.Errorf("could not connect to %s's sidecar on %s: %w", destination, addr, err)
 	}
@@ -352,7 +353,7 @@ func clientTLS(leaf *api.LeafCert, roots *api.CARootList, destination string) (*
 
 // handshakeAs dials a destination sidecar's public listener with the
 // source's leaf certificate and classifies what happens.
-func handshakeAs(ctx context.Context, addr string, leaf *api.LeafCert, roots *api.CARootList, destination string) Handshake {
+func handshakeAs(ctx context.Context, env Env, addr string, leaf *api.LeafCert, roots *api.CARootList, destination string) Handshake {
 	h := Handshake{Addr: addr, Outcome: OtherFailure}
 	cfg, err := clientTLS(leaf, roots, destination)
 	if err != nil {
@@ -367,7 +368,7 @@ func handshakeAs(ctx context.Context, addr string, leaf *api.LeafCert, roots *ap
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	raw, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	raw, err := env.Dial(ctx, "tcp", addr)
 	if err != nil {
 		h.Outcome, h.Detail = Unreachable, "does not accept connections: "+err.Error()
 		return h

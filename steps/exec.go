@@ -21,6 +21,7 @@ import (
 func init() {
 	Register(Type{
 		Name:    "exec",
+		OnNode:  true,
 		Summary: "runs a command to completion and checks its exit status and output (for example nc, as the demo did)",
 		Fields:  "{command, exit, stdout}: command as for run; exit the expected status (default 0); stdout a regular expression",
 		Example: `- exec: {command: "printf 'hi\n' | nc -w 2 127.0.0.1 9191", stdout: "^hi\n$"}`,
@@ -90,7 +91,7 @@ func (s *execStep) Run(ctx context.Context, env Env) error {
 	// Pipes this step reads itself rather than through exec's copying,
 	// whose Wait would wait for every background child holding them.
 	cmd.Dir, cmd.Env = env.CommandEnv()
-	copied, err := startWithPipes(cmd, stdout, stderr)
+	copied, err := startWithPipes(cmd, stdout, stderr, env.Inside)
 	if err != nil {
 		return fmt.Errorf("running %q: %w", s, err)
 	}
@@ -137,7 +138,7 @@ func (s *execStep) Run(ctx context.Context, env Env) error {
 // captures. copied waits until both pipes ended, which happens once the
 // command's group is gone; a process that left the group may still hold
 // them, so the wait is bounded.
-func startWithPipes(cmd *exec.Cmd, stdout, stderr *capture) (copied func(), err error) {
+func startWithPipes(cmd *exec.Cmd, stdout, stderr *capture, launch func(func() error) error) (copied func(), err error) {
 	var readers, writers []*os.File
 	for range 2 {
 		r, w, err := os.Pipe()
@@ -150,7 +151,8 @@ func startWithPipes(cmd *exec.Cmd, stdout, stderr *capture) (copied func(), err 
 		readers, writers = append(readers, r), append(writers, w)
 	}
 	cmd.Stdout, cmd.Stderr = writers[0], writers[1]
-	err = cmd.Start()
+	// On a node, the command is forked from a thread in its namespace.
+	err = launch(cmd.Start)
 	for _, w := range writers {
 		w.Close()
 	}

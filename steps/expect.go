@@ -467,6 +467,8 @@ func (e *expect) failure(where string, got error, timedOut bool, elapsed time.Du
 }
 
 func (e *expect) runProbe(ctx context.Context, env Env) error {
+	// The probe dials from the node of the service's sidecar, or of the step.
+	env = e.probe.From(env)
 	attempts, inARow, wrongReplies := 0, 0, 0
 	start := time.Now()
 	var last error
@@ -582,7 +584,7 @@ func (e *expect) attempt(ctx context.Context, env Env, addr string) error {
 		if raw, addr, err = DialNative(ctx, env, e.probe.Service, e.probe.Upstream); err != nil {
 			return err
 		}
-	} else if raw, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr); err != nil {
+	} else if raw, err = env.Dial(ctx, "tcp", addr); err != nil {
 		return fmt.Errorf("could not connect to %s: %w", addr, err)
 	}
 	// Never half-close: the built-in proxy drops the whole connection when

@@ -37,6 +37,10 @@ type Type struct {
 	Summary string // one line: what the step does
 	Fields  string // the value's shape, e.g. "{name, command, ready}"
 	Example string // a one-line YAML example of a whole step item
+	// OnNode marks a step that acts on one node (it starts a process there
+	// or talks to that node's own agent): in a scenario with nodes, its
+	// item must say which with `node:`.
+	OnNode bool
 	// Timeout is the step's default deadline when the item sets none.
 	Timeout time.Duration
 	// Schema is the JSON Schema of the step's value, for editors and for

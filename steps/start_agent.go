@@ -20,12 +20,13 @@ import (
 func init() {
 	Register(Type{
 		Name:    "start-agent",
+		OnNode:  true,
 		Summary: "starts `consul agent -dev` (or, with dev: false, a single server keeping its data in the run's log folder) and waits until it has a leader and an active Connect CA root; services in config-dir are known to later steps",
-		Fields:  "{config-dir, args, node, dev}, or {}",
+		Fields:  "{config-dir, args, node, dev, server, datacenter}, or {}: on a scenario's node, a client by default (server: true a server, dev: true a dev server), joined to its datacenter's servers by the runner",
 		Example: `- start-agent: {args: [-hcl, 'performance { rpc_hold_timeout = "1s" }']}`,
 		Timeout: 60 * time.Second,
 		Decode:  decodeStartAgent,
-		Schema:  object(false, nil, props{"config-dir": str(), "args": list(str()), "node": str(), "dev": boolean()}, "null"),
+		Schema:  object(false, nil, props{"config-dir": str(), "args": list(str()), "node": str(), "dev": boolean(), "server": boolean(), "datacenter": str()}, "null"),
 	})
 }
 
@@ -35,17 +36,41 @@ type startAgent struct {
 	node      string
 	dev       bool
 	services  []ServiceDef // loaded from configDir, confirmed once the agent is up
+
+	// On a scenario's node (topology): a server or a client of datacenter.
+	topology   bool
+	server     bool
+	datacenter string
 }
 
 func decodeStartAgent(d *Decoder, v *yaml.Node) Step {
 	s := &startAgent{dev: true}
+	if len(d.Nodes()) > 0 {
+		// On a node, an agent is a client unless it says otherwise.
+		s.topology, s.dev, s.datacenter = true, false, DefaultDatacenter
+	}
 	if v = resolve(v); v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null" {
 		s.begin(d, v)
 		return s
 	}
-	f := d.Fields(v, "start-agent", "config-dir", "args", "node", "dev")
+	f := d.Fields(v, "start-agent", "config-dir", "args", "node", "dev", "server", "datacenter")
 	if dev, ok := f.Bool("dev"); ok {
 		s.dev = dev
+	}
+	if server, ok := f.Bool("server"); ok {
+		s.server = server
+		if !s.topology {
+			d.Errorf(f.Node("server"), "start-agent.server: without nodes the agent is always a server (a dev one, or with dev: false a non-dev one); remove server, or list nodes at the top to start clients")
+		}
+	}
+	if f.Has("datacenter") {
+		s.datacenter = f.String("datacenter")
+		if !datacenterName.MatchString(s.datacenter) {
+			d.Errorf(f.Node("datacenter"), "start-agent.datacenter %q must be a short DNS label, like dc2", s.datacenter)
+		}
+	}
+	if s.topology && f.Has("node") {
+		d.Errorf(f.Node("node"), "start-agent.node: on a scenario's node the Consul node is named after it (%s); remove this node", d.Node())
 	}
 	s.begin(d, v)
 	if f.Has("config-dir") {
@@ -75,7 +100,23 @@ func decodeStartAgent(d *Decoder, v *yaml.Node) Step {
 		}
 	}
 	s.node = f.String("node")
+	if s.topology {
+		for _, a := range s.args {
+			for _, owned := range []string{"bind", "client", "retry-join", "join", "retry-join-wan", "join-wan", "bootstrap-expect", "server", "datacenter", "node"} {
+				if strings.TrimLeft(strings.SplitN(a, "=", 2)[0], "-") == owned {
+					d.Errorf(f.Node("args"), "start-agent.args: -%s is set by the runner on a scenario's node (it joins the agents it starts); remove it (use server, dev and datacenter)", owned)
+				}
+			}
+		}
+	}
 	return s
+}
+
+var datacenterName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,30}$`)
+
+// Agent is the agent's place in the scenario's topology.
+func (s *startAgent) Agent(node string) AgentPlan {
+	return AgentPlan{Node: node, Datacenter: s.datacenter, Server: s.server || s.dev, Dev: s.dev}
 }
 
 // begin records the agent. Registrations survive a restart only from a
@@ -135,6 +176,16 @@ func (s *startAgent) loadConfigDir(d *Decoder, at *yaml.Node) {
 }
 
 func (s *startAgent) String() string {
+	if s.topology {
+		role := "client"
+		switch {
+		case s.dev:
+			role = "dev server"
+		case s.server:
+			role = "server"
+		}
+		return fmt.Sprintf("consul agent, %s of %s", role, s.datacenter)
+	}
 	label := "consul agent -dev"
 	if !s.dev {
 		label = "consul agent -server (non-dev, data in the run's log folder)"
@@ -161,7 +212,58 @@ func (s *startAgent) httpAddr() string {
 	return net.JoinHostPort(host, port)
 }
 
+// Independent: on a scenario's nodes, consecutive agents start together,
+// so that servers which need each other to elect a leader can; each is
+// still settled, and reported, in order. On the host an agent is ready
+// before anything after it starts.
+func (s *startAgent) Independent() bool { return s.topology }
+
 func (s *startAgent) Run(ctx context.Context, env Env) error {
+	ready, err := s.Start(ctx, env)
+	if err != nil {
+		return err
+	}
+	return ready(ctx)
+}
+
+func (s *startAgent) Start(ctx context.Context, env Env) (func(context.Context) error, error) {
+	if !s.topology {
+		return func(context.Context) error { return nil }, s.runHost(ctx, env)
+	}
+	return s.startOnNode(ctx, env)
+}
+
+// agentReady is when an agent is usable, as Consul's sdk/testutil has it:
+// it knows a leader (a client: through its servers) and its datacenter's
+// Connect CA has an active root to sign leaf certificates.
+func agentReady(client *api.Client) wait.Condition {
+	return wait.All(
+		wait.Func("a raft leader", func(ctx context.Context) error {
+			leader, err := client.Status().LeaderWithQueryOptions((&api.QueryOptions{}).WithContext(ctx))
+			if err != nil {
+				return err
+			}
+			if leader == "" {
+				return errors.New("no leader yet")
+			}
+			return nil
+		}),
+		wait.Func("an active Connect CA root", func(ctx context.Context) error {
+			roots, _, err := client.Connect().CARoots((&api.QueryOptions{}).WithContext(ctx))
+			if err != nil {
+				return err
+			}
+			for _, r := range roots.Roots {
+				if r.Active {
+					return nil
+				}
+			}
+			return errors.New("no active root yet")
+		}),
+	)
+}
+
+func (s *startAgent) runHost(ctx context.Context, env Env) error {
 	bin, err := env.ConsulBinary()
 	if err != nil {
 		return err
@@ -211,32 +313,7 @@ func (s *startAgent) Run(ctx context.Context, env Env) error {
 	if err != nil {
 		return err
 	}
-	// As Consul's sdk/testutil does: the agent is usable once it knows a
-	// leader and its Connect CA has an active root to sign leaf certificates.
-	ready := wait.All(
-		wait.Func("a raft leader", func(ctx context.Context) error {
-			leader, err := client.Status().LeaderWithQueryOptions((&api.QueryOptions{}).WithContext(ctx))
-			if err != nil {
-				return err
-			}
-			if leader == "" {
-				return errors.New("no leader yet")
-			}
-			return nil
-		}),
-		wait.Func("an active Connect CA root", func(ctx context.Context) error {
-			roots, _, err := client.Connect().CARoots((&api.QueryOptions{}).WithContext(ctx))
-			if err != nil {
-				return err
-			}
-			for _, r := range roots.Roots {
-				if r.Active {
-					return nil
-				}
-			}
-			return errors.New("no active root yet")
-		}),
-	)
+	ready := agentReady(client)
 	if err := wait.For(ctx, ready, wait.Options{Alive: p.Alive}); err != nil {
 		return WithLogs(fmt.Errorf("agent at %s not ready: %w", addr, err), AgentName)
 	}
