@@ -1,0 +1,53 @@
+package runner
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/scenario-tool/scenario/proc"
+	"github.com/scenario-tool/scenario/topology"
+)
+
+// labNetwork is a topology.Lab as the session uses it.
+type labNetwork struct{ lab *topology.Lab }
+
+func (n labNetwork) Node(name string) (netNode, bool) {
+	node, ok := n.lab.Node(name)
+	if !ok {
+		return nil, false
+	}
+	return node, true
+}
+
+// NotRunnableError says why a scenario cannot run on this machine (it
+// needs network namespaces that this process may not create). It is
+// neither a pass nor a failure of the mesh.
+type NotRunnableError struct{ Err error }
+
+func (e *NotRunnableError) Error() string {
+	return "not runnable here: " + e.Err.Error()
+}
+
+func (e *NotRunnableError) Unwrap() error { return e.Err }
+
+// openNetwork builds the scenario's nodes: a namespace each, cabled to a
+// bridge of the run's own. Names carry a prefix unique to the run, so that
+// parallel runs never meet, and the reaper learns each one, so that they
+// are removed even if this process is killed.
+func openNetwork(sc *Scenario) (*topology.Lab, time.Duration, error) {
+	if err := topology.Permitted(); err != nil {
+		return nil, 0, &NotRunnableError{Err: err}
+	}
+	suffix := make([]byte, 3)
+	_, _ = rand.Read(suffix)
+	prefix := fmt.Sprintf("sc%d-%s", os.Getpid(), hex.EncodeToString(suffix))
+	start := time.Now()
+	lab, err := topology.New(prefix, sc.Nodes, topology.WithRegistrar(proc.Namespaces))
+	if err != nil {
+		return nil, 0, fmt.Errorf("building the scenario's network of %d nodes: %w", len(sc.Nodes), err)
+	}
+	return lab, time.Since(start), nil
+}
