@@ -551,6 +551,13 @@ func (e stepEnv) NodeOf(name string) (string, bool)         { return e.nodeOf(na
 func (e stepEnv) Stop(name string) error                    { return e.stop(e.node, name) }
 func (e stepEnv) SetAgent(p *proc.Process, cfg *api.Config) { e.setAgent(e.node, p, cfg) }
 
+func (e stepEnv) Network() steps.Network {
+	if n, ok := e.net.(labNetwork); ok {
+		return n
+	}
+	return nil
+}
+
 func (e stepEnv) Start(name string, argv []string) (*proc.Process, error) {
 	return e.start(e.node, name, argv)
 }

@@ -3,6 +3,7 @@ package runner
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -50,4 +51,53 @@ func openNetwork(sc *Scenario) (*topology.Lab, time.Duration, error) {
 		return nil, 0, fmt.Errorf("building the scenario's network of %d nodes: %w", len(sc.Nodes), err)
 	}
 	return lab, time.Since(start), nil
+}
+
+// faults are what a topology.Lab offers to break its network.
+type faults interface {
+	Disconnect(node string) error
+	Reconnect(node string) error
+}
+
+type nodeFaults interface {
+	SetLoss(percent int) error
+	SetBandwidth(bytesPerSecond uint64) error
+}
+
+var errNoFaults = errors.New("this build's network cannot inject that fault")
+
+func (n labNetwork) Disconnect(node string) error {
+	if f, ok := any(n.lab).(faults); ok {
+		return f.Disconnect(node)
+	}
+	return errNoFaults
+}
+
+func (n labNetwork) Reconnect(node string) error {
+	if f, ok := any(n.lab).(faults); ok {
+		return f.Reconnect(node)
+	}
+	return errNoFaults
+}
+
+func (n labNetwork) SetLoss(node string, percent int) error {
+	x, ok := n.lab.Node(node)
+	if !ok {
+		return fmt.Errorf("no node %q", node)
+	}
+	if f, ok := any(x).(nodeFaults); ok {
+		return f.SetLoss(percent)
+	}
+	return errNoFaults
+}
+
+func (n labNetwork) SetBandwidth(node string, bytesPerSecond uint64) error {
+	x, ok := n.lab.Node(node)
+	if !ok {
+		return fmt.Errorf("no node %q", node)
+	}
+	if f, ok := any(x).(nodeFaults); ok {
+		return f.SetBandwidth(bytesPerSecond)
+	}
+	return errNoFaults
 }

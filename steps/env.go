@@ -67,6 +67,8 @@ type Env interface {
 	Cluster() Cluster
 	// Dial connects from the step's node (from the host without nodes).
 	Dial(ctx context.Context, network, addr string) (net.Conn, error)
+	// Network is the scenario's private network of nodes, nil on the host.
+	Network() Network
 	// Inside runs fn on a thread inside the step's node's network
 	// namespace (directly on the host): sockets it creates, children it
 	// forks and the listeners it reads from /proc are the node's.
@@ -158,4 +160,17 @@ const DefaultDatacenter = "dc1"
 // plans into the Cluster before the run.
 type AgentStarter interface {
 	Agent(node string) AgentPlan
+}
+
+// Network is a scenario's private network of nodes: its faults, by node.
+type Network interface {
+	// Disconnect cuts node's cable: its packets go nowhere, existing TCP
+	// connections stall and nothing is reset. Reconnect restores it.
+	Disconnect(node string) error
+	Reconnect(node string) error
+	// SetLoss drops percent of node's packets, silently (0 stops it).
+	SetLoss(node string, percent int) error
+	// SetBandwidth limits node's outgoing rate in bytes per second (0
+	// lifts the limit).
+	SetBandwidth(node string, bytesPerSecond uint64) error
 }

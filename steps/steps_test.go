@@ -38,6 +38,7 @@ func (f *fakeEnv) NodeOf(string) (string, bool)         { return "", false }
 func (f *fakeEnv) NodeAddr(string) (netip.Addr, bool)   { return netip.Addr{}, false }
 func (f *fakeEnv) Cluster() Cluster                     { return Cluster{} }
 func (f *fakeEnv) Inside(fn func() error) error         { return fn() }
+func (f *fakeEnv) Network() Network                     { return nil }
 func (f *fakeEnv) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	var d net.Dialer
 	return d.DialContext(ctx, network, addr)
