@@ -18,7 +18,7 @@ func init() {
 		OnNode:  true,
 		Summary: "limits how fast the node sends (a tbf qdisc on its link); off lifts the limit",
 		Fields:  "RATE: bits (1mbit, 500kbit) or bytes (100KB/s) per second, or off",
-		Example: "- bandwidth: 1mbit\n  node: app2",
+		Example: "- {bandwidth: 1mbit, node: app2}",
 		Timeout: 10 * time.Second,
 		Decode:  decodeBandwidth,
 		Schema:  str(),

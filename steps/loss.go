@@ -17,7 +17,7 @@ func init() {
 		OnNode:  true,
 		Summary: "drops a percentage of the node's packets, in and out, silently (nftables; this kernel has no netem, so no latency); 0% stops it; 100% is a partition that the agent's loopback does not feel",
 		Fields:  "PERCENT, like 30% (0% stops the loss)",
-		Example: "- loss: 30%\n  node: app2",
+		Example: "- {loss: 30%, node: app2}",
 		Timeout: 10 * time.Second,
 		Decode:  decodeLoss,
 		Schema:  oneOf(str(), map[string]any{"type": "integer", "minimum": 0, "maximum": 100}),

@@ -53,6 +53,7 @@ func Schema() map[string]any {
 				t.Name:    t.Schema,
 				"name":    map[string]any{"type": "string", "description": "the step's label in the output"},
 				"timeout": duration(),
+				"node":    map[string]any{"type": "string", "description": "the node the step acts on (one of the scenario's nodes)"},
 			},
 			"additionalProperties": false,
 		})
@@ -69,6 +70,7 @@ func Schema() map[string]any {
 			"name":        str(),
 			"description": str(),
 			"timeout":     duration(),
+			"nodes":       map[string]any{"type": "array", "minItems": 1, "items": map[string]any{"type": "string", "pattern": "^[a-z][a-z0-9-]{0,14}$"}, "description": "the machines of a topology: each a network namespace of its own"},
 			"steps":       map[string]any{"type": "array", "minItems": 1, "items": map[string]any{"$ref": "#/$defs/step"}},
 		},
 		"$defs": map[string]any{
