@@ -444,15 +444,42 @@ func (s *session) closeAll() []string {
 	s.resources = nil
 	s.closing = true
 	s.mu.Unlock()
-	var stopped []string
+	// Connections first (the runner's own), then each node's processes
+	// newest first. Nodes are separate machines: they stop side by side,
+	// so that a client agent's graceful leave on one node does not hold
+	// up the others.
+	byNode := map[string][]resource{}
+	var order []string
 	for i := len(rs) - 1; i >= 0; i-- {
 		r := rs[i]
 		if r.conn != nil {
 			r.conn.Close()
 			continue
 		}
-		r.proc.Stop(s.grace, s.force)
-		stopped = append(stopped, qualified(r.node, r.name))
+		if _, ok := byNode[r.node]; !ok {
+			order = append(order, r.node)
+		}
+		byNode[r.node] = append(byNode[r.node], r)
+	}
+	stoppedBy := make([][]string, len(order))
+	var wg sync.WaitGroup
+	for k, node := range order {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, r := range byNode[node] {
+				r.proc.Stop(s.grace, s.force)
+				stoppedBy[k] = append(stoppedBy[k], qualified(r.node, r.name))
+			}
+		}()
+	}
+	wg.Wait()
+	// Reported newest first, as they were started.
+	var stopped []string
+	for i := len(rs) - 1; i >= 0; i-- {
+		if rs[i].proc != nil {
+			stopped = append(stopped, qualified(rs[i].node, rs[i].name))
+		}
 	}
 	return stopped
 }
