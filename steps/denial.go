@@ -202,16 +202,49 @@ func Gather(ctx context.Context, env Env, target Target) (*Evidence, error) {
 	switch {
 	case upstream.DestinationType == api.UpstreamDestTypePreparedQuery:
 		return nil, fmt.Errorf("upstream %q of %s is a prepared query: its destination service is not known in advance", target.Upstream, target.Service)
-	case upstream.Datacenter != "" || upstream.DestinationPeer != "" || upstream.DestinationNamespace != "" || upstream.DestinationPartition != "":
-		return nil, fmt.Errorf("upstream %q of %s leads to another datacenter, peer, namespace or partition; the runner gathers evidence about this agent's own services only", target.Upstream, target.Service)
+	case upstream.DestinationPeer != "" || upstream.DestinationNamespace != "" || upstream.DestinationPartition != "":
+		return nil, fmt.Errorf("upstream %q of %s leads to another peer, namespace or partition; the runner gathers evidence about its own datacenters' services only", target.Upstream, target.Service)
 	}
-	return GatherPath(ctx, env, source.Proxy.DestinationServiceName, upstream.DestinationName)
+	dst := env
+	if dc := upstream.Datacenter; dc != "" {
+		// The destination's datacenter judges the path: ask an agent there.
+		node, ok := agentIn(env.Cluster(), dc)
+		if !ok {
+			return nil, fmt.Errorf("upstream %q of %s leads to datacenter %s, where this scenario runs no agent to ask", target.Upstream, target.Service, dc)
+		}
+		dst = env.On(node)
+	}
+	return gatherPath(ctx, env, dst, source.Proxy.DestinationServiceName, upstream.DestinationName)
+}
+
+// agentIn names a node whose agent belongs to datacenter: a server first.
+func agentIn(c Cluster, datacenter string) (string, bool) {
+	for _, server := range []bool{true, false} {
+		for _, a := range c.Agents {
+			if a.Datacenter == datacenter && a.Server == server {
+				return a.Node, true
+			}
+		}
+	}
+	return "", false
 }
 
 // GatherPath collects the evidence for the identity source reaching the
 // service destination.
 func GatherPath(ctx context.Context, env Env, source, destination string) (*Evidence, error) {
-	client, err := env.Consul()
+	return gatherPath(ctx, env, env, source, destination)
+}
+
+// gatherPath asks src's agent for the source's leaf and dst's agent (in
+// the destination's datacenter) for the decision and the destination's
+// sidecars, which it dials from src's node.
+func gatherPath(ctx context.Context, src, dst Env, source, destination string) (*Evidence, error) {
+	env := src
+	client, err := src.Consul()
+	if err != nil {
+		return nil, err
+	}
+	dstClient, err := dst.Consul()
 	if err != nil {
 		return nil, err
 	}
@@ -225,13 +258,13 @@ func GatherPath(ctx context.Context, env Env, source, destination string) (*Evid
 	if err != nil {
 		return nil, WithLogs(fmt.Errorf("reading the Connect CA roots: %w", err), AgentName)
 	}
-	authz, err := client.Agent().ConnectAuthorize(&api.AgentAuthorizeParams{Target: ev.Destination, ClientCertURI: leaf.ServiceURI})
+	authz, err := dstClient.Agent().ConnectAuthorize(&api.AgentAuthorizeParams{Target: ev.Destination, ClientCertURI: leaf.ServiceURI})
 	if err != nil {
 		ev.AuthzErr = err
 	} else {
 		ev.Authorized, ev.Reason = authz.Authorized, authz.Reason
 	}
-	entries, _, err := client.Health().Connect(ev.Destination, "", true, q)
+	entries, _, err := dstClient.Health().Connect(ev.Destination, "", true, q)
 	if err != nil {
 		return nil, WithLogs(fmt.Errorf("looking up the sidecars of %s: %w", ev.Destination, err), AgentName)
 	}
@@ -239,7 +272,7 @@ func GatherPath(ctx context.Context, env Env, source, destination string) (*Evid
 		addr := net.JoinHostPort(dialHost(e.Service.Address, e.Node.Address), strconv.Itoa(e.Service.Port))
 		ev.Handshakes = append(ev.Handshakes, handshakeAs(ctx, env, addr, leaf, roots, ev.Destination))
 		if e.Service.Proxy != nil && e.Service.Proxy.LocalServicePort != 0 {
-			ev.Backends = append(ev.Backends, backendOf(onCatalogNode(env, e.Node.Node), e.Service.Proxy))
+			ev.Backends = append(ev.Backends, backendOf(onCatalogNode(dst, e.Node.Node), e.Service.Proxy))
 		}
 	}
 	return ev, nil

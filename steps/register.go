@@ -265,14 +265,18 @@ func reachableSidecar(env Env, reg *api.AgentServiceRegistration) *api.AgentServ
 	if a := sc.Address; a != "" && !isLoopback(a) {
 		return reg
 	}
-	if sc.Address == "" && reg.Address != "" && !isLoopback(reg.Address) {
-		return reg // inherits a reachable address
+	if sc.Address == "" && !isLoopback(reg.Address) {
+		return reg // inherits a reachable address, or none: the node's
+	}
+	why := fmt.Sprintf("its definition said %s", sc.Address)
+	if sc.Address == "" {
+		why = fmt.Sprintf("it would inherit %s's address, %s", reg.Name, reg.Address)
 	}
 	copied, connect, sidecar := *reg, *reg.Connect, *sc
 	sidecar.Address = ip.String()
 	connect.SidecarService = &sidecar
 	copied.Connect = &connect
-	env.Notef("the sidecar of %s is advertised at %s, node %s's address (its definition said %q, which other nodes cannot reach)", reg.Name, ip, env.Node(), sc.Address)
+	env.Notef("the sidecar of %s is advertised at %s, node %s's address (%s, which other nodes cannot reach)", reg.Name, ip, env.Node(), why)
 	return &copied
 }
 
