@@ -135,7 +135,9 @@ func TestEveryStepTypeDecodes(t *testing.T) {
 		}
 	}
 	for _, name := range steps.Names() {
-		if !seen[name] && !strings.HasPrefix(name, "test-") {
+		// Network steps need nodes: TestTopologyFormat's valid case has them.
+		onNodes := name == "disconnect" || name == "reconnect" || name == "loss" || name == "bandwidth"
+		if !seen[name] && !strings.HasPrefix(name, "test-") && !onNodes {
 			t.Errorf("step type %s not covered", name)
 		}
 	}
