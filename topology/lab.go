@@ -82,12 +82,13 @@ type Lab struct {
 // Node is one machine of the lab: a network namespace with lo and eth0,
 // eth0 cabled to the lab's bridge.
 type Node struct {
-	lab    *Lab
-	name   string
-	ns     string
-	handle netns.NsHandle
-	addr   netip.Addr
-	port   string // the bridge's end of this node's cable
+	lab       *Lab
+	name      string
+	ns        string
+	handle    netns.NsHandle
+	addr      netip.Addr
+	port      string // the bridge's end of this node's cable
+	portIndex int    // its ifindex in the bridge namespace
 
 	mu      sync.Mutex
 	lossSet bool
@@ -172,7 +173,7 @@ func (l *Lab) build(nodes []string) error {
 			return err
 		}
 	}
-	return nil
+	return l.waitForwarding(l.nodes)
 }
 
 func (l *Lab) createNamespace(name string) (netns.NsHandle, error) {
@@ -222,6 +223,7 @@ func (l *Lab) addNode(n *Node, brIndex int) (err error) {
 	if err := l.brLink.LinkSetUp(port); err != nil {
 		return fmt.Errorf("bringing up %s in namespace %s: %w", n.port, l.bridgeNS, err)
 	}
+	n.portIndex = port.Attrs().Index
 	eth, err := h.LinkByName(nodeLink)
 	if err != nil {
 		return fmt.Errorf("finding %s in namespace %s: %w", nodeLink, n.ns, err)
