@@ -308,7 +308,7 @@ func (l *Lab) Close() error {
 
 func (l *Lab) removeNamespace(name string) error {
 	if err := deleteNamed(name); err != nil {
-		return fmt.Errorf("removing network namespace %s: %w (remove it with `ip netns del %s`)", name, err, name)
+		return err
 	}
 	if l.registrar != nil {
 		l.registrar.UnwatchNetns(name)

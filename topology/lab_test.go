@@ -402,3 +402,59 @@ func TestLabCarriesFramesWhenNewReturns(t *testing.T) {
 		}
 	}
 }
+
+// recorder is a Registrar that checks the order: a name is watched before
+// its namespace exists and forgotten once it is gone.
+type recorder struct {
+	t       testing.TB
+	watched map[string]bool
+	log     []string
+}
+
+func (r *recorder) WatchNetns(name string) {
+	if _, err := os.Stat(filepath.Join(RunDir, name)); err == nil && !strings.HasSuffix(name, "-b") {
+		r.t.Errorf("%s was registered after its creation", name)
+	}
+	r.watched[name] = true
+	r.log = append(r.log, "+"+name)
+}
+
+func (r *recorder) UnwatchNetns(name string) {
+	if _, err := os.Stat(filepath.Join(RunDir, name)); err == nil && !strings.HasSuffix(name, "-b") {
+		r.t.Errorf("%s was forgotten while it exists", name)
+	}
+	delete(r.watched, name)
+	r.log = append(r.log, "-"+name)
+}
+
+func TestTheRegistrarHearsOfEveryNamespace(t *testing.T) {
+	requirePermitted(t)
+	rec := &recorder{t: t, watched: map[string]bool{}}
+	prefix := testPrefix()
+	l, err := New(prefix, []string{"a", "c"}, WithRegistrar(rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.watched) != 3 {
+		t.Errorf("registered: %v", rec.log)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.watched) != 0 {
+		t.Errorf("still registered after Close: %v (log %v)", rec.watched, rec.log)
+	}
+	// A failed New forgets what it registered, the foreign name included.
+	taken := filepath.Join(RunDir, prefix+"-b")
+	if err := os.WriteFile(taken, nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(taken)
+	if l, err := New(prefix, []string{"a", "b"}, WithRegistrar(rec)); err == nil {
+		l.Close()
+		t.Fatal("New succeeded over a taken name")
+	}
+	if len(rec.watched) != 0 {
+		t.Errorf("still registered after a failed New: %v (log %v)", rec.watched, rec.log)
+	}
+}
