@@ -316,6 +316,16 @@ func (l *Lab) removeNamespace(name string) error {
 	return nil
 }
 
+// open fails once the lab is closed: the node's handle is gone.
+func (n *Node) open() error {
+	n.lab.mu.Lock()
+	defer n.lab.mu.Unlock()
+	if n.lab.closed {
+		return fmt.Errorf("node %s: the lab is closed", n.name)
+	}
+	return nil
+}
+
 // Name is the node's name.
 func (n *Node) Name() string { return n.name }
 
@@ -335,11 +345,8 @@ func (n *Node) Namespace() string { return n.ns }
 // the thread that forked it ended, which happens only if returning to the
 // original namespace failed.
 func (n *Node) Do(fn func() error) error {
-	n.lab.mu.Lock()
-	closed := n.lab.closed
-	n.lab.mu.Unlock()
-	if closed {
-		return fmt.Errorf("node %s: the lab is closed", n.name)
+	if err := n.open(); err != nil {
+		return err
 	}
 	if err := inNamespace(n.handle, fn); err != nil {
 		return err
