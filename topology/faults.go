@@ -24,6 +24,7 @@ func (l *Lab) Disconnect(node string) error {
 	if err := l.brLink.LinkSetDown(port); err != nil {
 		return fmt.Errorf("disconnecting node %s (link %s down in namespace %s): %w", n.name, n.port, l.bridgeNS, err)
 	}
+	n.setDisconnected(true)
 	return nil
 }
 
@@ -37,7 +38,11 @@ func (l *Lab) Reconnect(node string) error {
 	if err := l.brLink.LinkSetUp(port); err != nil {
 		return fmt.Errorf("reconnecting node %s (link %s up in namespace %s): %w", n.name, n.port, l.bridgeNS, err)
 	}
-	return l.waitForwarding([]*Node{n})
+	if err := l.waitForwarding([]*Node{n}); err != nil {
+		return err
+	}
+	n.setDisconnected(false)
+	return nil
 }
 
 func (l *Lab) port(node string) (*Node, netlink.Link, error) {
@@ -175,4 +180,16 @@ func (n *Node) SetBandwidth(rate uint64) error {
 	}
 	n.bwSet = rate > 0
 	return nil
+}
+
+func (n *Node) setDisconnected(v bool) {
+	n.mu.Lock()
+	n.disconnected = v
+	n.mu.Unlock()
+}
+
+func (n *Node) isDisconnected() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.disconnected
 }

@@ -90,9 +90,10 @@ type Node struct {
 	port      string // the bridge's end of this node's cable
 	portIndex int    // its ifindex in the bridge namespace
 
-	mu      sync.Mutex
-	lossSet bool
-	bwSet   bool
+	mu           sync.Mutex
+	lossSet      bool
+	bwSet        bool
+	disconnected bool
 }
 
 // New builds a lab: a namespace prefix+"-br" holding a bridge, and for
