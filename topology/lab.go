@@ -82,16 +82,18 @@ type Lab struct {
 // Node is one machine of the lab: a network namespace with lo and eth0,
 // eth0 cabled to the lab's bridge.
 type Node struct {
-	lab    *Lab
-	name   string
-	ns     string
-	handle netns.NsHandle
-	addr   netip.Addr
-	port   string // the bridge's end of this node's cable
+	lab       *Lab
+	name      string
+	ns        string
+	handle    netns.NsHandle
+	addr      netip.Addr
+	port      string // the bridge's end of this node's cable
+	portIndex int    // its ifindex in the bridge namespace
 
-	mu      sync.Mutex
-	lossSet bool
-	bwSet   bool
+	mu           sync.Mutex
+	lossSet      bool
+	bwSet        bool
+	disconnected bool
 }
 
 // New builds a lab: a namespace prefix+"-br" holding a bridge, and for
@@ -172,7 +174,7 @@ func (l *Lab) build(nodes []string) error {
 			return err
 		}
 	}
-	return nil
+	return l.waitForwarding(l.nodes)
 }
 
 func (l *Lab) createNamespace(name string) (netns.NsHandle, error) {
@@ -222,6 +224,7 @@ func (l *Lab) addNode(n *Node, brIndex int) (err error) {
 	if err := l.brLink.LinkSetUp(port); err != nil {
 		return fmt.Errorf("bringing up %s in namespace %s: %w", n.port, l.bridgeNS, err)
 	}
+	n.portIndex = port.Attrs().Index
 	eth, err := h.LinkByName(nodeLink)
 	if err != nil {
 		return fmt.Errorf("finding %s in namespace %s: %w", nodeLink, n.ns, err)
@@ -306,10 +309,20 @@ func (l *Lab) Close() error {
 
 func (l *Lab) removeNamespace(name string) error {
 	if err := deleteNamed(name); err != nil {
-		return fmt.Errorf("removing network namespace %s: %w (remove it with `ip netns del %s`)", name, err, name)
+		return err
 	}
 	if l.registrar != nil {
 		l.registrar.UnwatchNetns(name)
+	}
+	return nil
+}
+
+// open fails once the lab is closed: the node's handle is gone.
+func (n *Node) open() error {
+	n.lab.mu.Lock()
+	defer n.lab.mu.Unlock()
+	if n.lab.closed {
+		return fmt.Errorf("node %s: the lab is closed", n.name)
 	}
 	return nil
 }
@@ -333,11 +346,8 @@ func (n *Node) Namespace() string { return n.ns }
 // the thread that forked it ended, which happens only if returning to the
 // original namespace failed.
 func (n *Node) Do(fn func() error) error {
-	n.lab.mu.Lock()
-	closed := n.lab.closed
-	n.lab.mu.Unlock()
-	if closed {
-		return fmt.Errorf("node %s: the lab is closed", n.name)
+	if err := n.open(); err != nil {
+		return err
 	}
 	if err := inNamespace(n.handle, fn); err != nil {
 		return err

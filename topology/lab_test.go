@@ -125,11 +125,13 @@ func TestNodesReachEachOtherOverTheBridge(t *testing.T) {
 	}
 	defer ln.Close()
 	echoOnce(t, ln)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// A frame lost because the lab was not ready when New returned would
+	// cost a 1 s retransmission (ARP or SYN): the first dial must beat it.
+	ctx, cancel := context.WithTimeout(context.Background(), 900*time.Millisecond)
 	defer cancel()
 	c, err := a.DialContext(ctx, "tcp", b.Addr().String()+":8181")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("the first dial right after New: %v", err)
 	}
 	defer c.Close()
 	if got, err := roundTrip(c, "hello over the bridge"); err != nil || got != "hello over the bridge" {
@@ -375,4 +377,84 @@ func BenchmarkLab(b *testing.B) {
 	per := float64(b.N * len(names))
 	b.ReportMetric(float64(setup.Microseconds())/1000/per, "setup-ms/node")
 	b.ReportMetric(float64(teardown.Microseconds())/1000/per, "teardown-ms/node")
+}
+
+// The lab carries frames as soon as New returns: a frame lost to a port not
+// yet forwarding would cost a 1 s retransmission (ARP or SYN). A closed
+// port's reset proves the round trip without any listener set up first.
+func TestLabCarriesFramesWhenNewReturns(t *testing.T) {
+	requirePermitted(t)
+	for i := 0; i < 5; i++ {
+		l, err := New(testPrefix(), []string{"a", "b", "c"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, c := node(t, l, "a"), node(t, l, "c")
+		ctx, cancel := context.WithTimeout(context.Background(), 900*time.Millisecond)
+		conn, err := a.DialContext(ctx, "tcp", c.Addr().String()+":9")
+		cancel()
+		if err == nil {
+			conn.Close()
+		}
+		l.Close()
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Fatalf("lab %d: dialing a closed port of the last node right after New: %v (want connection refused)", i, err)
+		}
+	}
+}
+
+// recorder is a Registrar that checks the order: a name is watched before
+// its namespace exists and forgotten once it is gone.
+type recorder struct {
+	t       testing.TB
+	watched map[string]bool
+	log     []string
+}
+
+func (r *recorder) WatchNetns(name string) {
+	if _, err := os.Stat(filepath.Join(RunDir, name)); err == nil && !strings.HasSuffix(name, "-b") {
+		r.t.Errorf("%s was registered after its creation", name)
+	}
+	r.watched[name] = true
+	r.log = append(r.log, "+"+name)
+}
+
+func (r *recorder) UnwatchNetns(name string) {
+	if _, err := os.Stat(filepath.Join(RunDir, name)); err == nil && !strings.HasSuffix(name, "-b") {
+		r.t.Errorf("%s was forgotten while it exists", name)
+	}
+	delete(r.watched, name)
+	r.log = append(r.log, "-"+name)
+}
+
+func TestTheRegistrarHearsOfEveryNamespace(t *testing.T) {
+	requirePermitted(t)
+	rec := &recorder{t: t, watched: map[string]bool{}}
+	prefix := testPrefix()
+	l, err := New(prefix, []string{"a", "c"}, WithRegistrar(rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.watched) != 3 {
+		t.Errorf("registered: %v", rec.log)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.watched) != 0 {
+		t.Errorf("still registered after Close: %v (log %v)", rec.watched, rec.log)
+	}
+	// A failed New forgets what it registered, the foreign name included.
+	taken := filepath.Join(RunDir, prefix+"-b")
+	if err := os.WriteFile(taken, nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(taken)
+	if l, err := New(prefix, []string{"a", "b"}, WithRegistrar(rec)); err == nil {
+		l.Close()
+		t.Fatal("New succeeded over a taken name")
+	}
+	if len(rec.watched) != 0 {
+		t.Errorf("still registered after a failed New: %v (log %v)", rec.watched, rec.log)
+	}
 }

@@ -9,13 +9,15 @@ import (
 	"sync"
 
 	"github.com/vishvananda/netns"
+
+	scnetns "github.com/scenario-tool/scenario/netns"
 	"golang.org/x/sys/unix"
 )
 
 // RunDir is where named network namespaces live, as `ip netns` keeps them:
 // each name is an empty file with the namespace bind-mounted on it, which
 // keeps the namespace alive without any process in it.
-const RunDir = "/run/netns"
+const RunDir = scnetns.RunDir
 
 var runDirShared struct {
 	sync.Mutex
@@ -86,15 +88,8 @@ func createNamed(name string) (netns.NsHandle, error) {
 // nothing else holds it (no process in it, no open handle or socket); its
 // links end with it. A name already gone is not an error.
 func deleteNamed(name string) error {
-	path := filepath.Join(RunDir, name)
-	err := unix.Unmount(path, unix.MNT_DETACH)
-	if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("unmounting %s: %w", path, err)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return nil
+	_, err := scnetns.RemoveNamed(name)
+	return err
 }
 
 // inNamespace runs fn on a locked OS thread inside the namespace target,
