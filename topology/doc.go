@@ -54,9 +54,11 @@
 //     marks the node failed after its probes go unanswered (about 6 s
 //     with LAN defaults) and the catalog drops its instances; the built-in
 //     proxy's fixed 10 s dial timeout is what a client sees meanwhile.
-//   - Node.SetLoss(percent): nftables drops that share of the node's
-//     packets at random, in and out, on every interface but lo. Gossip
-//     and raft see lost packets, connections see retransmissions and
+//   - Node.SetLoss(percent): nftables drops that share of the IP packets
+//     crossing the node's eth0 at random, in and out, silently (at the
+//     device: no sender is told, unlike a drop in the IP output path,
+//     which answers a UDP sender with EPERM); lo and ARP are spared.
+//     Gossip and raft lose packets, connections see retransmissions and
 //     slow handshakes; 100 % is a partition that leaves the link up.
 //   - Node.SetBandwidth(bytes/s): a token bucket (tbf) on both ends of the
 //     cable, so the node's traffic is limited both ways.
