@@ -160,6 +160,12 @@ func (s *session) commandEnv(node string) (string, []string) {
 		s.redactor.learn(token)
 		set("CONSUL_HTTP_TOKEN", token)
 	}
+	if n, ok := s.node(node); ok {
+		// A command on a node knows where it is: to bind the node's
+		// address, say.
+		set("SCENARIO_NODE", node)
+		set("SCENARIO_NODE_ADDR", n.Addr().String())
+	}
 	if s.consulBin != "" {
 		bin, err := filepath.Abs(s.consulBin)
 		if err == nil {

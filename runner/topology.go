@@ -5,10 +5,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"time"
 
 	"github.com/scenario-tool/scenario/proc"
+	"github.com/scenario-tool/scenario/steps"
 	"github.com/scenario-tool/scenario/topology"
 )
 
@@ -100,4 +102,21 @@ func (n labNetwork) SetBandwidth(node string, bytesPerSecond uint64) error {
 		return f.SetBandwidth(bytesPerSecond)
 	}
 	return errNoFaults
+}
+
+func (n labNetwork) Capture() (steps.WireCapture, error) {
+	c, err := n.lab.Capture()
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (n labNetwork) NodeAt(ip netip.Addr) string {
+	for _, node := range n.lab.Nodes() {
+		if node.Addr() == ip {
+			return node.Name()
+		}
+	}
+	return ""
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/scenario-tool/scenario/proc"
+	"github.com/scenario-tool/scenario/topology"
 )
 
 // Env is what a running step may use. The runner implements it and owns
@@ -173,4 +174,13 @@ type Network interface {
 	// SetBandwidth limits node's outgoing rate in bytes per second (0
 	// lifts the limit).
 	SetBandwidth(node string, bytesPerSecond uint64) error
+	// Capture records what crosses every node's cable until Stop.
+	Capture() (WireCapture, error)
+	// NodeAt names the node whose address ip is ("" for none).
+	NodeAt(ip netip.Addr) string
+}
+
+// WireCapture is a capture in progress.
+type WireCapture interface {
+	Stop() (*topology.WireEvidence, error)
 }

@@ -32,9 +32,9 @@ func init() {
 		// Bounded by within; the step timeout only guards against a stuck dial.
 		Decode: decodeExpect,
 		Schema: oneOf(
-			object(false, []string{"to", "reply"}, props{"to": str(), "from": str(), "send": str(), "reply": str(), "within": duration(), "quiet": duration(), "times": positive(), "others-allowed": boolean()}),
-			object(false, []string{"to", "reply-prefix"}, props{"to": str(), "from": str(), "send": str(), "reply-prefix": str(), "within": duration(), "times": positive(), "others-allowed": boolean()}),
-			object(false, []string{"to", "reply-matches"}, props{"to": str(), "from": str(), "send": str(), "reply-matches": str(), "within": duration(), "quiet": duration(), "times": positive(), "others-allowed": boolean()}),
+			object(false, []string{"to", "reply"}, props{"to": str(), "from": str(), "send": str(), "reply": str(), "within": duration(), "quiet": duration(), "times": positive(), "others-allowed": boolean(), "wire": enum(WireEncrypted, WirePlaintext)}),
+			object(false, []string{"to", "reply-prefix"}, props{"to": str(), "from": str(), "send": str(), "reply-prefix": str(), "within": duration(), "times": positive(), "others-allowed": boolean(), "wire": enum(WireEncrypted, WirePlaintext)}),
+			object(false, []string{"to", "reply-matches"}, props{"to": str(), "from": str(), "send": str(), "reply-matches": str(), "within": duration(), "quiet": duration(), "times": positive(), "others-allowed": boolean(), "wire": enum(WireEncrypted, WirePlaintext)}),
 			object(false, []string{"to", "closed"}, props{"to": str(), "from": str(), "send": str(), "closed": isTrue(), "within": duration(), "times": positive()}),
 			object(false, []string{"to", "denied"}, props{"to": str(), "from": str(), "send": str(), "denied": isTrue(), "within": duration(), "times": positive()}),
 			object(false, []string{"reply"}, props{"conn": str(), "reply": str(), "within": duration(), "quiet": duration()}),
@@ -89,10 +89,13 @@ type expect struct {
 	// instances picked at random per connection, "every new connection
 	// goes to a" needs many.
 	times int
+	// wire is what the probe's bytes must look like on the cables
+	// between nodes: WireEncrypted or WirePlaintext ("" for no claim).
+	wire string
 }
 
 // expectKeys are every key of every form of expect.
-var expectKeys = []string{"conn", "to", "from", "send", "reply", "reply-prefix", "reply-matches", "quiet", "closed", "denied", "times", "others-allowed",
+var expectKeys = []string{"conn", "to", "from", "send", "reply", "reply-prefix", "reply-matches", "quiet", "closed", "denied", "times", "others-allowed", "wire",
 	"intention", "allowed", "within", "cert", "loopback-only"}
 
 // outcomeKeys are the keys that say what a probe or connection must show.
@@ -144,7 +147,7 @@ func decodeExpect(d *Decoder, v *yaml.Node) Step {
 		d.NeedAgent(v, "expect intention")
 		return e
 	case f.Has("to"):
-		only("with to (a probe)", "to", "from", "send", "reply", "reply-prefix", "reply-matches", "quiet", "closed", "denied", "within", "times", "others-allowed")
+		only("with to (a probe)", "to", "from", "send", "reply", "reply-prefix", "reply-matches", "quiet", "closed", "denied", "within", "times", "others-allowed", "wire")
 		if f.Has("from") {
 			// The runner as a Connect-native client with from's identity:
 			// to is the destination service, reached at its sidecars.
@@ -166,6 +169,15 @@ func decodeExpect(d *Decoder, v *yaml.Node) Step {
 		e.othersAllowed, _ = f.Bool("others-allowed")
 		if e.times < 1 {
 			d.Errorf(f.Node("times"), "expect.times must be 1 or more, not %d", e.times)
+		}
+		if f.Has("wire") {
+			e.wire = d.OneOf(f.Node("wire"), "expect.wire", WireEncrypted, WirePlaintext)
+			switch {
+			case len(d.Nodes()) < 2:
+				d.Errorf(f.Node("wire"), "expect.wire: evidence from the wire needs a scenario with two nodes or more (the capture is of the cables between them)")
+			case len(e.send) < minWireMarker:
+				d.Errorf(f.Node("wire"), "expect.wire needs send of %d bytes or more: the capture looks for them in clear, and a shorter one could occur in ciphertext by chance", minWireMarker)
+			}
 		}
 	default:
 		only("on a connection", "conn", "reply", "reply-prefix", "reply-matches", "quiet", "closed", "within")
@@ -521,11 +533,28 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 	if e.times > 1 {
 		maxInterval = 10 * time.Millisecond // a run of holds, one after another
 	}
+	var wire *wireWatch
+	if e.wire != "" {
+		var err error
+		if wire, err = watchWire(env); err != nil {
+			return err
+		}
+	}
 	err := wait.For(ctx, cond, wait.Options{
 		Timeout:     e.within,
 		MaxInterval: maxInterval,
 		Alive:       aliveAll(env, e.probe.Processes()...),
 	})
+	if wire != nil {
+		// Every attempt's bytes were on the wire: judged together.
+		note, werr := wire.judge(e.wire, []byte(e.send), e.reply)
+		if err == nil && werr != nil {
+			return WithLogs(werr, e.probe.Processes()...)
+		}
+		if err == nil {
+			env.Notef("%s", note)
+		}
+	}
 	if err == nil {
 		if wrongReplies > 0 {
 			env.Notef("%d of %d connections got another reply on the way (others-allowed)", wrongReplies, attempts)

@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
 	"time"
@@ -75,6 +76,7 @@ func (r *run) Run(ctx context.Context, env Env) error {
 }
 
 func (r *run) Start(ctx context.Context, env Env) (func(context.Context) error, error) {
+	r = r.onNodes(env)
 	if r.ready != "" {
 		// A stale listener would answer in its place, and its own bind
 		// would fail: say who holds the port before starting anything.
@@ -127,4 +129,18 @@ func listensEverywhere(argv []string) string {
 		return "is a socat listener without bind=, which listens on every address"
 	}
 	return ""
+}
+
+// onNodes is r with a node's name in ready replaced by its address.
+func (r *run) onNodes(env Env) *run {
+	host, port, err := net.SplitHostPort(r.ready)
+	if err != nil {
+		return r
+	}
+	if ip, ok := env.NodeAddr(host); ok {
+		copied := *r
+		copied.ready = net.JoinHostPort(ip.String(), port)
+		return &copied
+	}
+	return r
 }
