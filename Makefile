@@ -94,6 +94,7 @@ soak: setup
 bench: setup
 	$(GO) build -o bin/bench ./bench
 	bin/bench compare -pairs $(PAIRS) -demo-runs $(DEMO_RUNS)
+	bin/bench topology -pairs $(PAIRS)
 
 clean:
 	rm -rf logs/*/ bin/scenario

@@ -51,6 +51,13 @@ func main() {
 		demoRuns := fs.Int("demo-runs", 3, "runs of the sleep-based demo flow")
 		fs.Parse(os.Args[2:])
 		compare(root, consul, *pairs, *demoRuns)
+	case "floor-cluster":
+		printJSON(clusterFloor(root, consul))
+	case "topology":
+		fs := flag.NewFlagSet("topology", flag.ExitOnError)
+		pairs := fs.Int("pairs", 5, "alternating runner/floor pairs")
+		fs.Parse(os.Args[2:])
+		compareTopology(root, consul, *pairs)
 	case "quiet":
 		fs := flag.NewFlagSet("quiet", flag.ExitOnError)
 		probes := fs.Int("probes", 500, "probes to time")
