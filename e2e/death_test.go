@@ -160,7 +160,7 @@ func deathCase(t *testing.T, mode string, ph deathPhase, d death) {
 	case ph.upOnly:
 		run.waitStderr(t, "everything is up")
 	default:
-		run.waitLine(t, fmt.Sprintf(`"event":"step-start","time":`), fmt.Sprintf(`"scenario":"fault"`), fmt.Sprintf(`"index":%d,`, ph.step))
+		run.waitLine(t, `"event":"step-start","time":`, `"scenario":"fault"`, fmt.Sprintf(`"index":%d,`, ph.step))
 	}
 	if started != "" {
 		run.waitFIFO(t, started)
