@@ -26,7 +26,7 @@ DEMO_RUNS ?= 5
 
 .PHONY: setup deps demo test-service-mesh start test unit vet fuzz soak bench clean matrix
 
-setup: deps $(CONSUL_BIN) bin/scenario
+setup: deps $(CONSUL_BIN) bin/consul-$(CONSUL_VERSION) bin/scenario
 
 # socat is the demo's echo service and nc its client; ss (iproute2) finds
 # a listener's process in the end-to-end tests and ip sets up network
