@@ -358,3 +358,24 @@ func TestReadmeShowsTheHelp(t *testing.T) {
 		}
 	}
 }
+
+// Flags may follow file names; after "--" everything is a file name.
+func TestParseInterspersed(t *testing.T) {
+	for _, c := range []struct {
+		args      []string
+		files     string
+		jsonGiven bool
+	}{
+		{[]string{"a.yaml", "--json", "b.yaml"}, "a.yaml b.yaml", true},
+		{[]string{"--json", "a.yaml"}, "a.yaml", true},
+		{[]string{"--", "-a.yaml", "--json"}, "-a.yaml --json", false},
+		{[]string{"a.yaml", "--", "--json"}, "a.yaml --json", false},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		asJSON := fs.Bool("json", false, "")
+		files, err := parseInterspersed(fs, c.args)
+		if err != nil || strings.Join(files, " ") != c.files || *asJSON != c.jsonGiven {
+			t.Errorf("%q: files %q, --json %v, %v", c.args, files, *asJSON, err)
+		}
+	}
+}

@@ -274,18 +274,23 @@ func cmdHelp(args []string, stdout, stderr io.Writer) int {
 	return exitInvalid
 }
 
-// parseInterspersed lets flags come before or after the file names.
+// parseInterspersed lets flags come before or after the file names; after
+// "--" everything is a file name.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var files []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			return nil, err
 		}
-		if fs.NArg() == 0 {
+		rest := fs.Args()
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(files, rest...), nil
+		}
+		if len(rest) == 0 {
 			return files, nil
 		}
-		files = append(files, fs.Arg(0))
-		args = fs.Args()[1:]
+		files = append(files, rest[0])
+		args = rest[1:]
 	}
 }
 
