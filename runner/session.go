@@ -36,6 +36,11 @@ type session struct {
 	net     network
 	cluster steps.Cluster
 
+	// external: the agent is an existing cluster's (run --agent); undos
+	// put back, newest first, what steps changed there.
+	external bool
+	undos    []undo
+
 	// died hears of a process that ended while the scenario relied on it
 	// (no stop step or cleanup stopped it); the run fails at once.
 	died func(error)
@@ -55,6 +60,11 @@ type agentState struct {
 	cfg    *api.Config
 	client *api.Client
 	gone   string // why the agent is no longer usable
+}
+
+type undo struct {
+	what string
+	fn   func(ctx context.Context) error
 }
 
 type resource struct {
@@ -110,7 +120,7 @@ func (s *session) agentOf(node string) (*agentState, string) {
 		return a, node
 	}
 	for _, n := range s.agentSeq {
-		if a := s.agents[n]; a.gone == "" && a.proc.Alive() == nil {
+		if a := s.agents[n]; a.gone == "" && (a.proc == nil || a.proc.Alive() == nil) {
 			return a, n
 		}
 	}
@@ -200,6 +210,9 @@ func (s *session) consul(node string) (*api.Client, error) {
 		return nil, fmt.Errorf("no Consul agent is running on node %s; add a start-agent step with `node: %s` before this one", node, node)
 	case a == nil:
 		return nil, errors.New("no Consul agent is running; add a start-agent step before this one")
+	}
+	if a.proc == nil {
+		return a.client, nil // an existing cluster's agent
 	}
 	if err := a.proc.Alive(); err != nil {
 		return nil, steps.WithLogs(err, qualified(at, steps.AgentName))
@@ -583,6 +596,36 @@ func (e stepEnv) Process(name string) (*proc.Process, bool) { return e.process(e
 func (e stepEnv) NodeOf(name string) (string, bool)         { return e.nodeOf(name) }
 func (e stepEnv) Stop(name string) error                    { return e.stop(e.node, name) }
 func (e stepEnv) SetAgent(p *proc.Process, cfg *api.Config) { e.setAgent(e.node, p, cfg) }
+
+func (e stepEnv) External() bool { return e.external }
+
+func (e stepEnv) Undo(what string, fn func(ctx context.Context) error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.undos = append(e.undos, undo{what, fn})
+}
+
+// undoAll puts back, newest first, what the steps changed in an existing
+// cluster, and says what it did and what it could not.
+func (s *session) undoAll(ctx context.Context) (done []string, err error) {
+	s.mu.Lock()
+	undos := s.undos
+	s.undos = nil
+	s.mu.Unlock()
+	var errs []error
+	for i := len(undos) - 1; i >= 0; i-- {
+		u := undos[i]
+		if e := u.fn(ctx); e != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", u.what, e))
+			continue
+		}
+		done = append(done, u.what)
+	}
+	if len(errs) > 0 {
+		return done, fmt.Errorf("could not put the cluster back as it was; do it by hand: %w", errors.Join(errs...))
+	}
+	return done, nil
+}
 
 func (e stepEnv) Network() steps.Network {
 	if n, ok := e.net.(labNetwork); ok {

@@ -68,6 +68,13 @@ type Env interface {
 	Cluster() Cluster
 	// Dial connects from the step's node (from the host without nodes).
 	Dial(ctx context.Context, network, addr string) (net.Conn, error)
+	// External says the agent is an existing cluster's (`run --agent`):
+	// the scenario started none of its processes, and what it changes
+	// there must be undone.
+	External() bool
+	// Undo registers fn to run at cleanup, newest first, to put back
+	// what a step changed in an existing cluster; what names it.
+	Undo(what string, fn func(ctx context.Context) error)
 	// Network is the scenario's private network of nodes, nil on the host.
 	Network() Network
 	// Inside runs fn on a thread inside the step's node's network

@@ -58,6 +58,9 @@ func (s *setIntention) Run(ctx context.Context, env Env) error {
 		return err
 	}
 	ixn := &api.Intention{SourceName: s.source, DestinationName: s.destination, SourceType: api.IntentionSourceConsul, Action: s.action}
+	if err := undoIntention(ctx, env, client, s.source, s.destination); err != nil {
+		return err
+	}
 	if _, err := client.Connect().IntentionUpsert(ixn, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
 		return WithLogs(fmt.Errorf("setting intention %s: %w", s, err), AgentName)
 	}
@@ -82,6 +85,9 @@ func (s *deleteIntention) String() string { return fmt.Sprintf("%s -> %s", s.sou
 func (s *deleteIntention) Run(ctx context.Context, env Env) error {
 	client, err := env.Consul()
 	if err != nil {
+		return err
+	}
+	if err := undoIntention(ctx, env, client, s.source, s.destination); err != nil {
 		return err
 	}
 	if _, err := client.Connect().IntentionDeleteExact(s.source, s.destination, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
@@ -113,4 +119,32 @@ func warnUnregistered(d *Decoder, f *Fields, what string) {
 		}
 		d.Warnf(f.Node(key), "%s", msg)
 	}
+}
+
+// undoIntention, on an existing cluster, records the intention source ->
+// destination as it is now, so that cleanup puts it back: its old action
+// and description, or no intention at all.
+func undoIntention(ctx context.Context, env Env, client *api.Client, source, destination string) error {
+	if !env.External() {
+		return nil
+	}
+	old, _, err := client.Connect().IntentionGetExact(source, destination, (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("reading intention %s -> %s before changing it (to restore it at the end): %w", source, destination, err)
+	}
+	what := fmt.Sprintf("intention %s -> %s", source, destination)
+	if old == nil {
+		env.Undo(what+" deleted again (it did not exist)", func(ctx context.Context) error {
+			_, err := client.Connect().IntentionDeleteExact(source, destination, (&api.WriteOptions{}).WithContext(ctx))
+			return err
+		})
+		return nil
+	}
+	restore := &api.Intention{SourceName: source, DestinationName: destination, SourceType: old.SourceType,
+		Action: old.Action, Description: old.Description, Meta: old.Meta, Permissions: old.Permissions}
+	env.Undo(fmt.Sprintf("%s restored (%s)", what, old.Action), func(ctx context.Context) error {
+		_, err := client.Connect().IntentionUpsert(restore, (&api.WriteOptions{}).WithContext(ctx))
+		return err
+	})
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/scenario-tool/scenario/proc"
+	"github.com/scenario-tool/scenario/sockets"
 	"github.com/scenario-tool/scenario/wait"
 )
 
@@ -214,6 +215,13 @@ func (t Target) ownedBySidecar(ctx context.Context, env Env, proxy *api.AgentSer
 			break
 		}
 	}
+	if sc == nil && env.External() {
+		// An existing cluster's sidecar: it must listen there, and its
+		// listener belongs to a Connect proxy, not to a stray process.
+		return Inside(env, wait.Func("a Connect proxy on "+addr, func(ctx context.Context) error {
+			return proxyListens(addr)
+		})).Check(ctx)
+	}
 	if sc == nil {
 		return wait.Fatal(fmt.Errorf("no sidecar of %s runs in this scenario, so nothing of the mesh listens on %s for %s (start it with `sidecar: %s` first)",
 			t.Service, addr, t, t.Service))
@@ -254,4 +262,33 @@ func onCatalogNode(env Env, node string) Env {
 		return env.On(node)
 	}
 	return env
+}
+
+// proxyListens checks that what listens on addr is a Connect proxy (the
+// built-in one or Envoy), by its command line: on an existing cluster the
+// runner started nothing, but a plain echo server in the sidecar's place
+// must still not pass for the mesh.
+func proxyListens(addr string) error {
+	tcp, err := wait.ResolveTCP(addr)
+	if err != nil {
+		return wait.Fatal(err)
+	}
+	found, err := sockets.On(tcp)
+	if err != nil {
+		return err
+	}
+	if len(found) == 0 {
+		return fmt.Errorf("nothing listens on %s", addr)
+	}
+	var holders []string
+	for _, l := range found {
+		for _, h := range sockets.Topmost(sockets.Holders(l.Inode)) {
+			cmd := h.String()
+			if strings.Contains(cmd, "connect proxy") || strings.Contains(cmd, "connect envoy") || strings.Contains(cmd, "envoy") {
+				return nil
+			}
+			holders = append(holders, cmd)
+		}
+	}
+	return wait.Fatal(fmt.Errorf("%s is held by %s, which is not a Connect proxy (consul connect proxy or Envoy)", addr, strings.Join(holders, ", ")))
 }
