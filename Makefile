@@ -75,15 +75,15 @@ vet:
 # inputs are minimized briefly, which otherwise stalls a short run.
 test: setup vet
 	$(GO) test -count=1 -timeout 30m ./...
-	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=30000x -fuzzminimizetime=100x ./runner
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=30000x -fuzzminimizetime=100x ./scenariofile
 
 # A longer fuzz of the loader and validator; crashers land in
-# runner/testdata/fuzz/FuzzParse and are replayed by every `go test`.
+# scenariofile/testdata/fuzz/FuzzParse and are replayed by every `go test`.
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./runner
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./scenariofile
 
 unit:
-	$(GO) test -count=1 ./steps ./runner ./wait ./proc
+	$(GO) test -count=1 ./steps ./scenariofile ./runner ./wait ./proc
 
 # Every scenario in scenarios/ passes SOAK runs in a row, no retries.
 soak: setup

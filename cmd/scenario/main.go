@@ -15,6 +15,7 @@ import (
 
 	"github.com/scenario-tool/scenario/reaper"
 	"github.com/scenario-tool/scenario/runner"
+	"github.com/scenario-tool/scenario/scenariofile"
 	"github.com/scenario-tool/scenario/steps"
 )
 
@@ -175,7 +176,7 @@ func loadAll(files []string, stderr io.Writer) ([]*runner.Scenario, []invalidFil
 			invalid = append(invalid, invalidFile{f, err})
 			continue
 		}
-		sc, err := runner.Load(f)
+		sc, err := scenariofile.Load(f, steps.Default())
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			invalid = append(invalid, invalidFile{f, err})
@@ -231,7 +232,7 @@ func cmdSteps(args []string, stdout, _ io.Writer) int {
 		fmt.Fprint(stdout, stepsMarkdown())
 		return exitPassed
 	}
-	for _, t := range steps.Types() {
+	for _, t := range steps.Default().Types() {
 		fmt.Fprintf(stdout, "%s\n    %s\n    value: %s\n    e.g.   %s\n", t.Name, t.Summary, t.Fields, t.Example)
 	}
 	fmt.Fprintln(stdout, "\nEvery step item may also have name (its label in the output) and timeout (e.g. 30s).")
@@ -243,7 +244,7 @@ func stepsMarkdown() string {
 	var b strings.Builder
 	b.WriteString("| step | value | does | default timeout | example |\n|---|---|---|---|---|\n")
 	cell := func(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
-	for _, t := range steps.Types() {
+	for _, t := range steps.Default().Types() {
 		timeout := "the scenario's"
 		if t.Timeout > 0 {
 			timeout = roundDuration(t.Timeout)

@@ -13,7 +13,8 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"gopkg.in/yaml.v3"
 
-	"github.com/scenario-tool/scenario/runner"
+	"github.com/scenario-tool/scenario/scenariofile"
+	"github.com/scenario-tool/scenario/steps"
 )
 
 var update = flag.Bool("update", false, "rewrite the README's generated step table")
@@ -157,7 +158,7 @@ func TestShardOf(t *testing.T) {
 }
 
 func TestGraphOfIntentions(t *testing.T) {
-	sc, err := runner.Load("../../scenarios/intentions.yaml")
+	sc, err := scenariofile.Load("../../scenarios/intentions.yaml", steps.Default())
 	if err != nil {
 		t.Fatal(err)
 	}

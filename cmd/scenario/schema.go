@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/scenario-tool/scenario/scenariofile"
 	"github.com/scenario-tool/scenario/steps"
 )
 
 // schemaJSON is `scenario schema`'s output, also committed as
 // scenario.schema.json for editors (# yaml-language-server: $schema=...).
 func schemaJSON() string {
-	data, _ := json.MarshalIndent(steps.Schema(), "", "  ")
+	data, _ := json.MarshalIndent(scenariofile.Schema(steps.Default()), "", "  ")
 	return string(data) + "\n"
 }
 

@@ -1,4 +1,4 @@
-package runner
+package scenariofile
 
 import (
 	"errors"
@@ -20,6 +20,10 @@ const prelude = `steps:
   - register: web.json
   - run: {name: socat, command: "socat -", ready: "127.0.0.1:8181"}
 `
+
+// parse and load read against the built-in step types.
+func parse(path string, data []byte) (*Scenario, error) { return Parse(path, data, steps.Default()) }
+func load(path string) (*Scenario, error)               { return Load(path, steps.Default()) }
 
 func writeFixtures(t *testing.T) string {
 	t.Helper()
@@ -50,7 +54,7 @@ func writeFixtures(t *testing.T) string {
 func parseIn(t *testing.T, dir, src string) (*Scenario, []string) {
 	t.Helper()
 	path := filepath.Join(dir, "s.yaml")
-	sc, err := Parse(path, []byte(src))
+	sc, err := parse(path, []byte(src))
 	if err == nil {
 		return sc, nil
 	}
@@ -74,7 +78,7 @@ func parseIn(t *testing.T, dir, src string) (*Scenario, []string) {
 
 func TestValidScenariosDecode(t *testing.T) {
 	for _, f := range []string{"../scenarios/basic.yaml", "../scenarios/intentions.yaml"} {
-		sc, err := Load(f)
+		sc, err := load(f)
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
@@ -134,7 +138,7 @@ func TestEveryStepTypeDecodes(t *testing.T) {
 			t.Errorf("step %d (%s) has no label", it.Index+1, it.Type)
 		}
 	}
-	for _, name := range steps.Names() {
+	for _, name := range steps.Default().Names() {
 		if !seen[name] && !strings.HasPrefix(name, "test-") {
 			t.Errorf("step type %s not covered", name)
 		}
@@ -279,22 +283,14 @@ func TestLoadRefusesHugeAndBinaryFiles(t *testing.T) {
 	if err := os.WriteFile(big, make([]byte, MaxFileSize+10), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(big); err == nil || !strings.Contains(err.Error(), "larger than") {
+	if _, err := load(big); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Errorf("big file: %v", err)
 	}
-	if _, err := Parse("bin.yaml", []byte("steps:\x00")); err == nil || !strings.Contains(err.Error(), "binary") {
+	if _, err := parse("bin.yaml", []byte("steps:\x00")); err == nil || !strings.Contains(err.Error(), "binary") {
 		t.Errorf("binary file: %v", err)
 	}
-	if _, err := Load(filepath.Join(dir, "missing.yaml")); err == nil || !strings.Contains(err.Error(), "missing.yaml:1:1: cannot read") {
+	if _, err := load(filepath.Join(dir, "missing.yaml")); err == nil || !strings.Contains(err.Error(), "missing.yaml:1:1: cannot read") {
 		t.Errorf("missing file: %v", err)
-	}
-}
-
-func TestSlug(t *testing.T) {
-	for in, want := range map[string]string{"basic": "basic", "Deny web -> socat!": "Deny%20web%20-%3E%20socat%21", "../..": "%2E.%2F..", "café": "café"} {
-		if got := Slug(in); got != want {
-			t.Errorf("Slug(%q) = %q, want %q", in, got, want)
-		}
 	}
 }
 
