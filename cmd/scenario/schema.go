@@ -1,5 +1,10 @@
 package main
 
+// The generated files (scenario.schema.json, docs/steps.md, the README's
+// step table) are checked by this package's tests, which rewrite them:
+//
+//go:generate go test . -run ^(TestSchemaIsCurrentAndValidatesScenarios|TestStepsReferenceIsCurrent|TestReadmeStepTableIsCurrent)$ -update
+
 import (
 	"encoding/json"
 	"fmt"
