@@ -375,14 +375,18 @@ type Fields struct {
 	suggested map[string]bool // known keys offered as "did you mean"
 	keys      map[string]*yaml.Node
 	vals      map[string]*yaml.Node
+	at        *yaml.Node
 	OK        bool // the value was a mapping
 }
+
+// At is the value's own node: where problems of the whole value are.
+func (f *Fields) At() *yaml.Node { return f.at }
 
 // Fields checks that n is a mapping (what names it in messages) whose keys
 // are all among known and appear once each.
 func (d *Decoder) Fields(n *yaml.Node, what string, known ...string) *Fields {
-	f := &Fields{d: d, what: what, keys: map[string]*yaml.Node{}, vals: map[string]*yaml.Node{}, suggested: map[string]bool{}}
 	n = resolve(n)
+	f := &Fields{d: d, what: what, keys: map[string]*yaml.Node{}, vals: map[string]*yaml.Node{}, suggested: map[string]bool{}, at: n}
 	if n == nil || n.Kind != yaml.MappingNode {
 		if n != nil {
 			d.Errorf(n, "%s must be a mapping with keys %s, not %s", what, strings.Join(known, ", "), describe(n))

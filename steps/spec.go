@@ -146,7 +146,7 @@ func (d *Decoder) decodeValue(v *yaml.Node, what string, out reflect.Value) (*Fi
 	v = resolve(v)
 	if out.Kind() != reflect.Struct || out.Type().Implements(valueType) || reflect.PointerTo(out.Type()).Implements(valueType) {
 		// A value that is not a mapping: the whole value is the field.
-		f := &Fields{d: d, what: what, keys: map[string]*yaml.Node{"": v}, vals: map[string]*yaml.Node{"": v}, suggested: map[string]bool{}, OK: true}
+		f := &Fields{d: d, what: what, keys: map[string]*yaml.Node{"": v}, vals: map[string]*yaml.Node{"": v}, suggested: map[string]bool{}, at: v, OK: true}
 		return f, d.decodeField(v, what, out, field{})
 	}
 	return d.decodeStruct(v, what, out)
@@ -160,7 +160,7 @@ func (d *Decoder) decodeStruct(v *yaml.Node, what string, out reflect.Value) (*F
 		} else {
 			for _, fl := range fields {
 				if fl.short {
-					f := &Fields{d: d, what: what, keys: map[string]*yaml.Node{fl.key: v}, vals: map[string]*yaml.Node{fl.key: v}, suggested: map[string]bool{}, OK: true}
+					f := &Fields{d: d, what: what, keys: map[string]*yaml.Node{fl.key: v}, vals: map[string]*yaml.Node{fl.key: v}, suggested: map[string]bool{}, at: v, OK: true}
 					return f, d.decodeField(v, what, out.Field(fl.index), fl)
 				}
 			}

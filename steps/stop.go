@@ -22,7 +22,7 @@ type StopSpec string
 type stop struct{ name string }
 
 func buildStop(d *Decoder, spec *StopSpec, f *Fields) Step {
-	name, v := string(*spec), f.Node("")
+	name, v := string(*spec), f.At()
 	if d.Use(KindProcess, name, v) {
 		d.Undefine(KindProcess, name)
 		d.ReleaseSidecar(name)
