@@ -233,10 +233,10 @@ func decodeExpect(d *Decoder, v *yaml.Node) Step {
 }
 
 func decodeIntentionRef(d *Decoder, n *yaml.Node, what string) *api.IntentionCheck {
-	f := d.Fields(n, what, "source", "destination")
-	f.Require(n, "source", "destination")
-	warnUnregistered(d, f, what)
-	return &api.IntentionCheck{Source: f.String("source"), Destination: f.String("destination"), SourceType: api.IntentionSourceConsul}
+	var spec IntentionSpec
+	f, _ := d.Decode(n, what, &spec)
+	warnUnregistered(d, f, what, spec.Source, spec.Destination)
+	return &api.IntentionCheck{Source: spec.Source, Destination: spec.Destination, SourceType: api.IntentionSourceConsul}
 }
 
 func (e *expect) String() string {

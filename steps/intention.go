@@ -6,28 +6,35 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
-	"gopkg.in/yaml.v3"
 )
 
 func init() {
-	Register(Type{
+	Register(Typed(Type{
 		Name:    "set-intention",
 		Summary: "creates or updates the one intention source -> destination (others are left alone)",
-		Fields:  "{source, destination, action: allow|deny}",
 		Example: `- set-intention: {source: web, destination: socat, action: deny}`,
 		Timeout: 30 * time.Second,
-		Decode:  decodeSetIntention,
-		Schema:  object(false, []string{"source", "destination", "action"}, props{"source": str(), "destination": str(), "action": enum("allow", "deny")}),
-	})
-	Register(Type{
+	}, buildSetIntention))
+	Register(Typed(Type{
 		Name:    "delete-intention",
 		Summary: "deletes the intention source -> destination",
-		Fields:  "{source, destination}",
 		Example: `- delete-intention: {source: web, destination: socat}`,
 		Timeout: 30 * time.Second,
-		Decode:  decodeDeleteIntention,
-		Schema:  object(false, []string{"source", "destination"}, props{"source": str(), "destination": str()}),
-	})
+	}, buildDeleteIntention))
+}
+
+// IntentionSpec names an intention: the value of delete-intention, and of
+// expect's intention.
+type IntentionSpec struct {
+	Source      string `key:"source,required" doc:"the source service name, or *"`
+	Destination string `key:"destination,required" doc:"the destination service name, or *"`
+}
+
+// SetIntentionSpec is the value of a set-intention step.
+type SetIntentionSpec struct {
+	Source      string `key:"source,required" doc:"the source service name, or *"`
+	Destination string `key:"destination,required" doc:"the destination service name, or *"`
+	Action      string `key:"action,required" enum:"allow,deny" doc:"what the intention decides"`
 }
 
 type setIntention struct {
@@ -35,17 +42,11 @@ type setIntention struct {
 	action              api.IntentionAction
 }
 
-func decodeSetIntention(d *Decoder, v *yaml.Node) Step {
-	d.NeedAgent(v, "set-intention")
-	f := d.Fields(v, "set-intention", "source", "destination", "action")
-	if !f.Require(v, "source", "destination", "action") {
-		return nil
-	}
+func buildSetIntention(d *Decoder, spec *SetIntentionSpec, f *Fields) Step {
+	d.NeedAgent(f.At(), "set-intention")
 	d.IntentionChanged = true
-	s := &setIntention{source: f.String("source"), destination: f.String("destination")}
-	warnUnregistered(d, f, "set-intention")
-	s.action = api.IntentionAction(d.OneOf(f.Node("action"), "set-intention.action", "allow", "deny"))
-	return s
+	warnUnregistered(d, f, "set-intention", spec.Source, spec.Destination)
+	return &setIntention{source: spec.Source, destination: spec.Destination, action: api.IntentionAction(spec.Action)}
 }
 
 func (s *setIntention) String() string {
@@ -66,15 +67,11 @@ func (s *setIntention) Run(ctx context.Context, env Env) error {
 
 type deleteIntention struct{ source, destination string }
 
-func decodeDeleteIntention(d *Decoder, v *yaml.Node) Step {
-	d.NeedAgent(v, "delete-intention")
-	f := d.Fields(v, "delete-intention", "source", "destination")
-	if !f.Require(v, "source", "destination") {
-		return nil
-	}
+func buildDeleteIntention(d *Decoder, spec *IntentionSpec, f *Fields) Step {
+	d.NeedAgent(f.At(), "delete-intention")
 	d.IntentionChanged = true
-	warnUnregistered(d, f, "delete-intention")
-	return &deleteIntention{source: f.String("source"), destination: f.String("destination")}
+	warnUnregistered(d, f, "delete-intention", spec.Source, spec.Destination)
+	return &deleteIntention{source: spec.Source, destination: spec.Destination}
 }
 
 func (s *deleteIntention) String() string { return fmt.Sprintf("%s -> %s", s.source, s.destination) }
@@ -97,9 +94,9 @@ const KindIdentity = "identity"
 // warnUnregistered warns when an intention names a service that no earlier
 // step registered: Consul accepts an intention for any name, so a typo
 // (wbe -> socat) would otherwise pass silently and test nothing.
-func warnUnregistered(d *Decoder, f *Fields, what string) {
-	for _, key := range []string{"source", "destination"} {
-		name := f.String(key)
+func warnUnregistered(d *Decoder, f *Fields, what, source, destination string) {
+	for _, kv := range [][2]string{{"source", source}, {"destination", destination}} {
+		key, name := kv[0], kv[1]
 		if name == "" || name == "*" || d.Defined(KindService, name) || d.Defined(KindIdentity, name) {
 			continue
 		}
