@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/scenario-tool/scenario/proc"
-
 )
 
 func init() {

@@ -3,7 +3,6 @@ package steps
 import (
 	"context"
 	"time"
-
 )
 
 func init() {
