@@ -18,15 +18,22 @@ import (
 )
 
 func init() {
-	Register(Type{
+	Register(Typed(Type{
 		Name:    "start-agent",
 		Summary: "starts `consul agent -dev` (or, with dev: false, a single server keeping its data in the run's log folder) and waits until it has a leader and an active Connect CA root; services in config-dir are known to later steps",
-		Fields:  "{config-dir, args, node, dev}, or {}",
 		Example: `- start-agent: {args: [-hcl, 'performance { rpc_hold_timeout = "1s" }']}`,
 		Timeout: 60 * time.Second,
-		Decode:  decodeStartAgent,
-		Schema:  object(false, nil, props{"config-dir": str(), "args": list(str()), "node": str(), "dev": boolean()}, "null"),
-	})
+	}, buildStartAgent))
+}
+
+// StartAgentSpec is the value of a start-agent step; `start-agent:` alone
+// is {}.
+type StartAgentSpec struct {
+	NullMeansEmpty
+	ConfigDir Dir      `key:"config-dir" doc:"a folder of agent config files (.json, .hcl) the agent loads; its services are known to later steps"`
+	Args      []string `key:"args" doc:"more agent flags, like [-hcl, 'log_level = \"debug\"'] (not -dev or -data-dir, which the runner sets)"`
+	Node      string   `key:"node" doc:"the agent's node name"`
+	Dev       bool     `key:"dev" default:"true" doc:"a dev agent (state in memory); false runs a single server with its data in the run's log folder, kept across a restart"`
 }
 
 type startAgent struct {
@@ -37,34 +44,15 @@ type startAgent struct {
 	services  []ServiceDef // loaded from configDir, confirmed once the agent is up
 }
 
-func decodeStartAgent(d *Decoder, v *yaml.Node) Step {
-	s := &startAgent{dev: true}
-	if v = resolve(v); v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null" {
-		s.begin(d, v)
-		return s
-	}
-	f := d.Fields(v, "start-agent", "config-dir", "args", "node", "dev")
-	if dev, ok := f.Bool("dev"); ok {
-		s.dev = dev
-	}
-	s.begin(d, v)
-	if f.Has("config-dir") {
-		s.configDir = d.Path(f.Node("config-dir"), "start-agent.config-dir", true)
+func buildStartAgent(d *Decoder, spec *StartAgentSpec, f *Fields) Step {
+	s := &startAgent{configDir: string(spec.ConfigDir), args: spec.Args, node: spec.Node, dev: spec.Dev}
+	s.begin(d, f.At())
+	if s.configDir != "" {
 		if st, err := os.Stat(s.configDir); err == nil && st.IsDir() {
 			s.loadConfigDir(d, f.Node("config-dir"))
 		}
 	}
-	if f.Has("args") {
-		n := f.Node("args")
-		if n.Kind != yaml.SequenceNode {
-			d.Errorf(n, "start-agent.args must be a list of agent flags, like [-hcl, 'log_level = \"debug\"'], not %s", describe(n))
-		} else {
-			for _, a := range n.Content {
-				if str, ok := d.String(a, "start-agent.args item"); ok {
-					s.args = append(s.args, str)
-				}
-			}
-		}
+	if n := f.Node("args"); n != nil {
 		for _, a := range s.args {
 			if strings.TrimLeft(a, "-") == "dev" && len(a) > 3 {
 				d.Errorf(n, "start-agent.args: -dev is what start-agent runs by default; remove it (dev: false runs a non-dev server instead)")
@@ -74,7 +62,6 @@ func decodeStartAgent(d *Decoder, v *yaml.Node) Step {
 			d.Errorf(n, "start-agent.args: -data-dir is set by the runner (a dev agent keeps its state in memory; with dev: false the data lives in the run's log folder); remove it")
 		}
 	}
-	s.node = f.String("node")
 	return s
 }
 
