@@ -196,7 +196,7 @@ func TestInvalidScenarios(t *testing.T) {
 		{"register missing file", "steps:\n  - start-agent: {}\n  - register: nope.json\n", []string{"3:15: register: " + dir + "/nope.json does not exist"}},
 		{"register unknown json key", "steps:\n  - start-agent: {}\n  - register: typo.json\n", []string{"3:15: register: " + dir + `/typo.json:2:3: invalid config key service.prot`}},
 		{"register bad json", "steps:\n  - start-agent: {}\n  - register: broken.json\n", []string{"3:15: register: " + dir + "/broken.json:2:3: invalid JSON: invalid character '}'"}},
-		{"register file and service", "steps:\n  - start-agent: {}\n  - register: {file: web.json, service: {name: x}}\n", []string{"3:15: register needs exactly one of file"}},
+		{"register file and service", "steps:\n  - start-agent: {}\n  - register: {file: web.json, service: {name: x}}\n", []string{"3:32: register takes one source (file, service or services), not both file and service"}},
 		{"register inline no name", "steps:\n  - start-agent: {}\n  - register: {service: {port: 1}}\n", []string{`3:25: register: service has no name`}},
 		{"register inline wrong type", "steps:\n  - start-agent: {}\n  - register: {service: {name: x, port: eighty}}\n", []string{"3:35: register: service.port: expected type 'int'"}},
 

@@ -18,6 +18,8 @@ package steps
 //	enum:"allow,deny"      the words a string may be
 //	min:"0" max:"255"      bounds of an integer
 //	const:"true"           the one value a boolean may be, for the schema
+//	oneof:"outcome"        exactly one key of the group "outcome" must be
+//	                       present (the schema has a form per key)
 //
 // yaml.v3's own Node.Decode ignores KnownFields, so unknown and duplicate
 // keys are checked here, by the Decoder, with "did you mean".
@@ -25,6 +27,7 @@ package steps
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -81,11 +84,11 @@ func (d *Decoder) Decode(n *yaml.Node, what string, out any) (f *Fields, ok bool
 
 // field is one keyed struct field.
 type field struct {
-	index               int
-	key, doc, def, enum string
-	required, short     bool
-	min, max            *int
-	constant            string
+	index                      int
+	key, doc, def, enum, oneof string
+	required, short            bool
+	min, max                   *int
+	constant                   string
 }
 
 func fieldsOf(t reflect.Type) []field {
@@ -97,7 +100,7 @@ func fieldsOf(t reflect.Type) []field {
 			continue
 		}
 		parts := strings.Split(tag, ",")
-		f := field{index: i, key: parts[0], doc: sf.Tag.Get("doc"), def: sf.Tag.Get("default"), enum: sf.Tag.Get("enum"), constant: sf.Tag.Get("const")}
+		f := field{index: i, key: parts[0], doc: sf.Tag.Get("doc"), def: sf.Tag.Get("default"), enum: sf.Tag.Get("enum"), constant: sf.Tag.Get("const"), oneof: sf.Tag.Get("oneof")}
 		for _, p := range parts[1:] {
 			switch p {
 			case "required":
@@ -187,7 +190,40 @@ func (d *Decoder) decodeStruct(v *yaml.Node, what string, out reflect.Value) (*F
 			required = append(required, fl.key)
 		}
 	}
-	return f, f.Require(v, required...)
+	return f, f.Require(v, required...) && d.checkOneOf(v, what, f, fields)
+}
+
+// checkOneOf reports a group of keys (tagged oneof) of which not exactly
+// one is present.
+func (d *Decoder) checkOneOf(v *yaml.Node, what string, f *Fields, fields []field) bool {
+	group, members, present := "", []string{}, []string{}
+	for _, fl := range fields {
+		if fl.oneof == "" {
+			continue
+		}
+		group = fl.oneof
+		members = append(members, fl.key)
+		if f.Has(fl.key) {
+			present = append(present, fl.key)
+		}
+	}
+	switch {
+	case group == "" || len(present) == 1:
+		return true
+	case len(present) == 0:
+		d.Errorf(v, "%s needs one %s: %s", what, group, orList(members))
+	default:
+		d.Errorf(f.Key(present[1]), "%s takes one %s (%s), not both %s and %s", what, group, orList(members), present[0], present[1])
+	}
+	return false
+}
+
+// orList is "a, b or c".
+func orList(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }
 
 func join(what, key string) string {
@@ -351,11 +387,38 @@ func structSchema(t reflect.Type) map[string]any {
 	if nullMeansEmpty(t) {
 		also = append(also, "null")
 	}
-	o := object(false, required, properties, also...)
-	if short != nil {
-		return oneOf(short, o)
+	forms := []map[string]any{object(false, required, properties, also...)}
+	if members := oneOfMembers(fields); len(members) > 0 {
+		// One form per member of the group: the member required, the
+		// other members absent.
+		forms = nil
+		for _, m := range members {
+			p := props{}
+			for k, v := range properties {
+				if k == m || !slices.Contains(members, k) {
+					p[k] = v
+				}
+			}
+			forms = append(forms, object(false, append(slices.Clone(required), m), p, also...))
+		}
 	}
-	return o
+	if short != nil {
+		forms = append([]map[string]any{short}, forms...)
+	}
+	if len(forms) == 1 {
+		return forms[0]
+	}
+	return oneOf(forms...)
+}
+
+func oneOfMembers(fields []field) []string {
+	var members []string
+	for _, fl := range fields {
+		if fl.oneof != "" {
+			members = append(members, fl.key)
+		}
+	}
+	return members
 }
 
 // SpecShape is a one-line picture of a value of type t for the docs, such
@@ -391,20 +454,32 @@ func shape(t reflect.Type, fl field) string {
 	case reflect.Slice:
 		return "[" + shape(t.Elem(), field{}) + ", ...]"
 	case reflect.Struct:
-		var keys []string
+		var keys, group []string
 		short := ""
 		for _, f := range fieldsOf(t) {
 			k := f.key
 			ft := t.Field(f.index).Type
-			if f.enum != "" || f.constant != "" || ft.Kind() == reflect.Struct {
+			if f.enum != "" || f.constant != "" || f.oneof != "" || ft.Kind() == reflect.Struct {
 				k += ": " + shape(ft, f)
 			}
-			if !f.required {
-				k = "[" + k + "]"
+			switch {
+			case f.oneof != "":
+				// The group is shown once, where its first member is.
+				if group = append(group, k); len(group) == 1 {
+					keys = append(keys, "")
+				}
+			case !f.required:
+				keys = append(keys, "["+k+"]")
+			default:
+				keys = append(keys, k)
 			}
-			keys = append(keys, k)
 			if f.short {
 				short = shape(ft, f) + ", or "
+			}
+		}
+		for i, k := range keys {
+			if k == "" {
+				keys[i] = strings.Join(group, " | ")
 			}
 		}
 		s := short + "{" + strings.Join(keys, ", ") + "}"

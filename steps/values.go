@@ -63,3 +63,31 @@ func (v *Target) DecodeYAML(d *Decoder, n *yaml.Node, what string) {
 }
 func (*Target) SchemaJSON() map[string]any { return str() }
 func (*Target) Shape() string              { return "SERVICE/UPSTREAM|HOST:PORT" }
+
+// File is an existing regular file, relative to the scenario file's
+// directory.
+type File string
+
+func (v *File) DecodeYAML(d *Decoder, n *yaml.Node, what string) {
+	*v = File(d.Path(n, what, false))
+}
+func (*File) SchemaJSON() map[string]any { return str() }
+func (*File) Shape() string              { return "PATH" }
+
+// ConsulObject is a mapping in one of Consul's own formats (a service
+// definition, a config entry), passed on as YAML for Consul's decoder to
+// judge.
+type ConsulObject struct{ Node *yaml.Node }
+
+func (v *ConsulObject) DecodeYAML(_ *Decoder, n *yaml.Node, _ string) { v.Node = n }
+func (*ConsulObject) SchemaJSON() map[string]any                      { return object(true, nil, nil) }
+func (*ConsulObject) Shape() string                                   { return "{...}" }
+
+// ConsulObjects is a list of ConsulObject.
+type ConsulObjects struct{ Node *yaml.Node }
+
+func (v *ConsulObjects) DecodeYAML(_ *Decoder, n *yaml.Node, _ string) { v.Node = n }
+func (*ConsulObjects) SchemaJSON() map[string]any {
+	return map[string]any{"type": "array", "minItems": 1, "items": object(true, nil, nil)}
+}
+func (*ConsulObjects) Shape() string { return "[{...}, ...]" }
