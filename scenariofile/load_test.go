@@ -225,7 +225,7 @@ func TestInvalidScenarios(t *testing.T) {
 
 		{"expect no send", prelude + "  - expect: {reply: x}\n", []string{"6:13: expect has no connection to look at"}},
 		{"expect unknown conn", prelude + "  - expect: {conn: c, reply: x}\n", []string{`6:20: no earlier step opened conn "c"`}},
-		{"expect neither", prelude + "  - expect: {to: web/socat, send: x}\n", []string{"6:13: expect needs reply"}},
+		{"expect neither", prelude + "  - expect: {to: web/socat, send: x}\n", []string{"6:13: expect needs one outcome: reply, reply-prefix, reply-matches, closed or denied"}},
 		{"expect both", prelude + "  - expect: {to: web/socat, reply: x, closed: true}\n", []string{"6:39: expect takes one outcome (reply, reply-prefix, reply-matches, closed or denied), not both reply and closed"}},
 		{"expect closed false", prelude + "  - expect: {to: web/socat, closed: false}\n", []string{"6:37: expect.closed: false asserts nothing"}},
 		{"expect closed not bool", prelude + "  - expect: {to: web/socat, closed: yes please}\n", []string{"6:37: expect.closed must be true or false"}},

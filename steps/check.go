@@ -19,7 +19,7 @@ func init() {
 
 // CheckSpec is the value of a check step.
 type CheckSpec struct {
-	ID     string `key:"id,required" doc:"the check's ID as registered"`
+	ID     string `key:"id,required" shape:"CHECK-ID" doc:"the check's ID as registered"`
 	Status string `key:"status,required" enum:"passing,warning,critical" doc:"the status to set"`
 	Note   string `key:"note" doc:"the check's output (default: set by scenario)"`
 }

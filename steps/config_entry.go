@@ -35,8 +35,8 @@ type ConfigEntrySpec struct {
 
 // EntryNameSpec names a config entry.
 type EntryNameSpec struct {
-	Kind string `key:"kind,required" doc:"the entry's kind, like service-defaults"`
-	Name string `key:"name,required" doc:"the entry's name"`
+	Kind string `key:"kind,required" shape:"KIND" doc:"the entry's kind, like service-defaults"`
+	Name string `key:"name,required" shape:"NAME" doc:"the entry's name"`
 }
 
 // ConsulEntry is a config entry inline: a mapping with Kind and Name, in

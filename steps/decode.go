@@ -368,6 +368,17 @@ func mappingPairs(n *yaml.Node, depth int, memo map[*yaml.Node][][2]*yaml.Node) 
 	return out
 }
 
+// childNode is the value of key in the mapping n (merge keys applied), or
+// n itself when there is none: where to point at key.
+func childNode(n *yaml.Node, key string) *yaml.Node {
+	for _, kv := range MappingPairs(n) {
+		if kv[0].Value == key {
+			return resolve(kv[1])
+		}
+	}
+	return n
+}
+
 // Fields is a mapping whose keys are checked against a known set.
 type Fields struct {
 	d         *Decoder

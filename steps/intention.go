@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	"gopkg.in/yaml.v3"
 )
 
 func init() {
@@ -26,15 +27,14 @@ func init() {
 // IntentionSpec names an intention: the value of delete-intention, and of
 // expect's intention.
 type IntentionSpec struct {
-	Source      string `key:"source,required" doc:"the source service name, or *"`
-	Destination string `key:"destination,required" doc:"the destination service name, or *"`
+	Source      string `key:"source,required" shape:"SERVICE" doc:"the source service name, or *"`
+	Destination string `key:"destination,required" shape:"SERVICE" doc:"the destination service name, or *"`
 }
 
 // SetIntentionSpec is the value of a set-intention step.
 type SetIntentionSpec struct {
-	Source      string `key:"source,required" doc:"the source service name, or *"`
-	Destination string `key:"destination,required" doc:"the destination service name, or *"`
-	Action      string `key:"action,required" enum:"allow,deny" doc:"what the intention decides"`
+	IntentionSpec
+	Action string `key:"action,required" enum:"allow,deny" doc:"what the intention decides"`
 }
 
 type setIntention struct {
@@ -45,7 +45,7 @@ type setIntention struct {
 func buildSetIntention(d *Decoder, spec *SetIntentionSpec, f *Fields) Step {
 	d.NeedAgent(f.At(), "set-intention")
 	d.IntentionChanged = true
-	warnUnregistered(d, f, "set-intention", spec.Source, spec.Destination)
+	warnUnregistered(d, f.At(), "set-intention", spec.Source, spec.Destination)
 	return &setIntention{source: spec.Source, destination: spec.Destination, action: api.IntentionAction(spec.Action)}
 }
 
@@ -70,7 +70,7 @@ type deleteIntention struct{ source, destination string }
 func buildDeleteIntention(d *Decoder, spec *IntentionSpec, f *Fields) Step {
 	d.NeedAgent(f.At(), "delete-intention")
 	d.IntentionChanged = true
-	warnUnregistered(d, f, "delete-intention", spec.Source, spec.Destination)
+	warnUnregistered(d, f.At(), "delete-intention", spec.Source, spec.Destination)
 	return &deleteIntention{source: spec.Source, destination: spec.Destination}
 }
 
@@ -94,7 +94,7 @@ const KindIdentity = "identity"
 // warnUnregistered warns when an intention names a service that no earlier
 // step registered: Consul accepts an intention for any name, so a typo
 // (wbe -> socat) would otherwise pass silently and test nothing.
-func warnUnregistered(d *Decoder, f *Fields, what, source, destination string) {
+func warnUnregistered(d *Decoder, intention *yaml.Node, what, source, destination string) {
 	for _, kv := range [][2]string{{"source", source}, {"destination", destination}} {
 		key, name := kv[0], kv[1]
 		if name == "" || name == "*" || d.Defined(KindService, name) || d.Defined(KindIdentity, name) {
@@ -108,6 +108,6 @@ func warnUnregistered(d *Decoder, f *Fields, what, source, destination string) {
 		if s := Suggest(name, known); s != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", s)
 		}
-		d.Warnf(f.Node(key), "%s", msg)
+		d.Warnf(childNode(intention, key), "%s", msg)
 	}
 }

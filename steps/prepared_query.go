@@ -20,8 +20,8 @@ func init() {
 
 // PreparedQuerySpec is the value of a prepared-query step.
 type PreparedQuerySpec struct {
-	Name        string   `key:"name,required" doc:"the query's name, which upstreams with destination_type: prepared_query use"`
-	Service     string   `key:"service,required" doc:"the service the query returns"`
+	Name        string   `key:"name,required" shape:"NAME" doc:"the query's name, which upstreams with destination_type: prepared_query use"`
+	Service     string   `key:"service,required" shape:"SERVICE" doc:"the service the query returns"`
 	OnlyPassing bool     `key:"only-passing" default:"true" doc:"return passing instances only"`
 	Failover    []string `key:"failover" doc:"datacenters to fail over to, in order"`
 }

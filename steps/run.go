@@ -22,7 +22,7 @@ func init() {
 
 // RunSpec is the value of a run step.
 type RunSpec struct {
-	Name    string  `key:"name,required" doc:"names the process: its log file, and what stop and loopback-only refer to"`
+	Name    string  `key:"name,required" shape:"NAME" doc:"names the process: its log file, and what stop and loopback-only refer to"`
 	Command Command `key:"command,required" doc:"a string (run by /bin/sh -c) or a list (executed directly)"`
 	Ready   Address `key:"ready" doc:"the host:port the process (or one it forked) must listen on before the step passes"`
 }

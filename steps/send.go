@@ -29,7 +29,7 @@ func init() {
 type SendSpec struct {
 	To   Target `key:"to" doc:"where to connect: SERVICE/UPSTREAM (that service's upstream listener, looked up on the agent) or host:port"`
 	Data string `key:"data" doc:"the bytes to write"`
-	Conn string `key:"conn" doc:"names the connection: the one to open with to (default: named after the step), or the open one to write on"`
+	Conn string `key:"conn" shape:"NAME" doc:"names the connection: the one to open with to (default: named after the step), or the open one to write on"`
 }
 
 type send struct {

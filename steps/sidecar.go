@@ -31,7 +31,7 @@ func init() {
 // SidecarSpec is the value of a sidecar step; `sidecar: web` is
 // {service: web}.
 type SidecarSpec struct {
-	Service string `key:"service,required,shorthand" doc:"the registered service whose sidecar to start: an instance's ID, or the name of a service with one instance"`
+	Service string `key:"service,required,shorthand" shape:"SERVICE" doc:"the registered service whose sidecar to start: an instance's ID, or the name of a service with one instance"`
 	Proxy   string `key:"proxy" enum:"builtin,envoy" default:"builtin" doc:"which proxy runs the sidecar"`
 }
 

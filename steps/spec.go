@@ -17,7 +17,15 @@ package steps
 //	default:"5s"           the value when the key is absent, decoded as if written
 //	enum:"allow,deny"      the words a string may be
 //	min:"0" max:"255"      bounds of an integer
+//	shape:"SERVICE"        how the docs show a string value (default STRING)
 //	const:"true"           the one value a boolean may be, for the schema
+//
+// A struct whose fields are tagged `form:"KEY"` (each a pointer to a
+// value struct) is a choice of forms: the first form whose KEY is present
+// is decoded and set, `form:""` is the form when none is; formname:"..."
+// names it in messages ("expect cert does not take ..."). The schema has
+// one form per field.
+//
 //	oneof:"outcome"        exactly one key of the group "outcome" must be
 //	                       present (the schema has a form per key)
 //
@@ -84,8 +92,9 @@ func (d *Decoder) Decode(n *yaml.Node, what string, out any) (f *Fields, ok bool
 
 // field is one keyed struct field.
 type field struct {
-	index                      int
+	index                      []int
 	key, doc, def, enum, oneof string
+	shape                      string
 	required, short            bool
 	min, max                   *int
 	constant                   string
@@ -97,10 +106,17 @@ func fieldsOf(t reflect.Type) []field {
 		sf := t.Field(i)
 		tag, ok := sf.Tag.Lookup("key")
 		if !ok {
+			if sf.Anonymous && sf.Type.Kind() == reflect.Struct && sf.Type != nullMeansEmptyType {
+				// An embedded value struct's keys are this one's.
+				for _, inner := range fieldsOf(sf.Type) {
+					inner.index = append([]int{i}, inner.index...)
+					out = append(out, inner)
+				}
+			}
 			continue
 		}
 		parts := strings.Split(tag, ",")
-		f := field{index: i, key: parts[0], doc: sf.Tag.Get("doc"), def: sf.Tag.Get("default"), enum: sf.Tag.Get("enum"), constant: sf.Tag.Get("const"), oneof: sf.Tag.Get("oneof")}
+		f := field{index: []int{i}, key: parts[0], doc: sf.Tag.Get("doc"), def: sf.Tag.Get("default"), enum: sf.Tag.Get("enum"), constant: sf.Tag.Get("const"), oneof: sf.Tag.Get("oneof"), shape: sf.Tag.Get("shape")}
 		for _, p := range parts[1:] {
 			switch p {
 			case "required":
@@ -156,6 +172,9 @@ func (d *Decoder) decodeValue(v *yaml.Node, what string, out reflect.Value) (*Fi
 }
 
 func (d *Decoder) decodeStruct(v *yaml.Node, what string, out reflect.Value) (*Fields, bool) {
+	if forms := formsOf(out.Type()); forms != nil {
+		return d.decodeForms(v, what, out, forms)
+	}
 	fields := fieldsOf(out.Type())
 	if v.Kind == yaml.ScalarNode {
 		if v.ShortTag() == "!!null" && nullMeansEmpty(out.Type()) {
@@ -164,7 +183,7 @@ func (d *Decoder) decodeStruct(v *yaml.Node, what string, out reflect.Value) (*F
 			for _, fl := range fields {
 				if fl.short {
 					f := &Fields{d: d, what: what, keys: map[string]*yaml.Node{fl.key: v}, vals: map[string]*yaml.Node{fl.key: v}, suggested: map[string]bool{}, at: v, OK: true}
-					return f, d.decodeField(v, what, out.Field(fl.index), fl)
+					return f, d.decodeField(v, what, out.FieldByIndex(fl.index), fl)
 				}
 			}
 		}
@@ -178,19 +197,89 @@ func (d *Decoder) decodeStruct(v *yaml.Node, what string, out reflect.Value) (*F
 		n := f.Node(fl.key)
 		switch {
 		case n != nil:
-			d.decodeField(n, join(what, fl.key), out.Field(fl.index), fl)
+			d.decodeField(n, join(what, fl.key), out.FieldByIndex(fl.index), fl)
 		case fl.def != "":
 			var doc yaml.Node
 			if err := yaml.Unmarshal([]byte(fl.def), &doc); err != nil || len(doc.Content) == 0 {
 				panic(fmt.Sprintf("steps: %s.%s: bad default %q", what, fl.key, fl.def))
 			}
-			d.decodeField(doc.Content[0], join(what, fl.key), out.Field(fl.index), fl)
+			d.decodeField(doc.Content[0], join(what, fl.key), out.FieldByIndex(fl.index), fl)
 		}
 		if fl.required {
 			required = append(required, fl.key)
 		}
 	}
 	return f, f.Require(v, required...) && d.checkOneOf(v, what, f, fields)
+}
+
+// form is one form of a choice (see the package comment).
+type form struct {
+	index     int
+	key, name string
+	fields    []field
+}
+
+func formsOf(t reflect.Type) []form {
+	var forms []form
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		key, ok := sf.Tag.Lookup("form")
+		if !ok {
+			continue
+		}
+		if sf.Type.Kind() != reflect.Pointer || sf.Type.Elem().Kind() != reflect.Struct {
+			panic(fmt.Sprintf("steps: %s.%s: a form must be a pointer to a struct", t.Name(), sf.Name))
+		}
+		name := sf.Tag.Get("formname")
+		if name == "" {
+			name = key
+		}
+		forms = append(forms, form{index: i, key: key, name: name, fields: fieldsOf(sf.Type.Elem())})
+	}
+	return forms
+}
+
+func (d *Decoder) decodeForms(v *yaml.Node, what string, out reflect.Value, forms []form) (*Fields, bool) {
+	var all []string
+	for _, fm := range forms {
+		for _, k := range keysOf(fm.fields) {
+			if !slices.Contains(all, k) {
+				all = append(all, k)
+			}
+		}
+	}
+	f := d.Fields(v, what, all...)
+	if !f.OK {
+		return f, false
+	}
+	chosen := forms[len(forms)-1]
+	for _, fm := range forms {
+		if fm.key == "" {
+			chosen = fm
+		}
+	}
+	for _, fm := range forms {
+		if fm.key != "" && f.Has(fm.key) {
+			chosen = fm
+			break
+		}
+	}
+	// The chosen form reads only its own keys; the others are reported.
+	own := keysOf(chosen.fields)
+	only := &yaml.Node{Kind: yaml.MappingNode, Line: f.At().Line, Column: f.At().Column}
+	for _, k := range all {
+		switch {
+		case !f.Has(k):
+		case slices.Contains(own, k):
+			only.Content = append(only.Content, f.Key(k), f.Node(k))
+		default:
+			d.Errorf(f.Key(k), "%s %s does not take %q", what, chosen.name, k)
+		}
+	}
+	value := reflect.New(out.Type().Field(chosen.index).Type.Elem())
+	_, ok := d.decodeStruct(only, what, value.Elem())
+	out.Field(chosen.index).Set(value)
+	return f, ok
 }
 
 // checkOneOf reports a group of keys (tagged oneof) of which not exactly
@@ -370,17 +459,29 @@ func typeSchemaOnly(t reflect.Type, fl field) map[string]any {
 }
 
 func structSchema(t reflect.Type) map[string]any {
+	if forms := formsOf(t); forms != nil {
+		var schemas []map[string]any
+		for _, fm := range forms {
+			s := structSchema(t.Field(fm.index).Type.Elem())
+			if nested, ok := s["oneOf"].([]map[string]any); ok && len(s) == 1 {
+				schemas = append(schemas, nested...)
+			} else {
+				schemas = append(schemas, s)
+			}
+		}
+		return oneOf(schemas...)
+	}
 	fields := fieldsOf(t)
 	properties := props{}
 	var required []string
 	var short map[string]any
 	for _, fl := range fields {
-		properties[fl.key] = typeSchema(t.Field(fl.index).Type, fl)
+		properties[fl.key] = typeSchema(t.FieldByIndex(fl.index).Type, fl)
 		if fl.required {
 			required = append(required, fl.key)
 		}
 		if fl.short {
-			short = typeSchema(t.Field(fl.index).Type, fl)
+			short = typeSchema(t.FieldByIndex(fl.index).Type, fl)
 		}
 	}
 	var also []string
@@ -440,8 +541,8 @@ func shape(t reflect.Type, fl field) string {
 		if fl.enum != "" {
 			return strings.ReplaceAll(fl.enum, ",", "|")
 		}
-		if fl.key != "" {
-			return strings.ToUpper(fl.key)
+		if fl.shape != "" {
+			return fl.shape
 		}
 		return "STRING"
 	case reflect.Bool:
@@ -454,11 +555,18 @@ func shape(t reflect.Type, fl field) string {
 	case reflect.Slice:
 		return "[" + shape(t.Elem(), field{}) + ", ...]"
 	case reflect.Struct:
+		if forms := formsOf(t); forms != nil {
+			var shapes []string
+			for _, fm := range forms {
+				shapes = append(shapes, shape(t.Field(fm.index).Type.Elem(), field{}))
+			}
+			return strings.Join(shapes, " | ")
+		}
 		var keys, group []string
 		short := ""
 		for _, f := range fieldsOf(t) {
 			k := f.key
-			ft := t.Field(f.index).Type
+			ft := t.FieldByIndex(f.index).Type
 			if f.enum != "" || f.constant != "" || f.oneof != "" || ft.Kind() == reflect.Struct {
 				k += ": " + shape(ft, f)
 			}
@@ -504,8 +612,13 @@ func SpecKeys(t reflect.Type) []KeyDoc {
 		return nil
 	}
 	var out []KeyDoc
+	for _, fm := range formsOf(t) {
+		ft := t.Field(fm.index).Type.Elem()
+		out = append(out, KeyDoc{Key: "(" + fm.name + ")", Shape: shape(ft, field{}), Doc: fieldDoc(t, fm.index)})
+		out = append(out, SpecKeys(ft)...)
+	}
 	for _, f := range fieldsOf(t) {
-		ft := t.Field(f.index).Type
+		ft := t.FieldByIndex(f.index).Type
 		out = append(out, KeyDoc{Key: f.key, Shape: shape(ft, f), Doc: f.doc, Default: f.def, Required: f.required})
 		for _, inner := range SpecKeys(ft) {
 			inner.Key = f.key + "." + inner.Key
@@ -514,3 +627,5 @@ func SpecKeys(t reflect.Type) []KeyDoc {
 	}
 	return out
 }
+
+func fieldDoc(t reflect.Type, i int) string { return t.Field(i).Tag.Get("doc") }

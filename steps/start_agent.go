@@ -32,7 +32,7 @@ type StartAgentSpec struct {
 	NullMeansEmpty
 	ConfigDir Dir      `key:"config-dir" doc:"a folder of agent config files (.json, .hcl) the agent loads; its services are known to later steps"`
 	Args      []string `key:"args" doc:"more agent flags, like [-hcl, 'log_level = \"debug\"'] (not -dev or -data-dir, which the runner sets)"`
-	Node      string   `key:"node" doc:"the agent's node name"`
+	Node      string   `key:"node" shape:"NODE" doc:"the agent's node name"`
 	Dev       bool     `key:"dev" default:"true" doc:"a dev agent (state in memory); false runs a single server with its data in the run's log folder, kept across a restart"`
 }
 
