@@ -454,57 +454,6 @@ func (f *Fields) Require(at *yaml.Node, keys ...string) bool {
 	return ok
 }
 
-// String returns key's value as a string; "" when absent or not a string.
-func (f *Fields) String(key string) string {
-	n := f.vals[key]
-	if n == nil {
-		return ""
-	}
-	s, _ := f.d.String(n, f.what+"."+key)
-	return s
-}
-
-// Bool returns key's value as a boolean; ok is false when it is absent or
-// not a boolean (which is reported).
-func (f *Fields) Bool(key string) (value, ok bool) {
-	n := f.vals[key]
-	if n == nil {
-		return false, false
-	}
-	var b bool
-	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&b) != nil {
-		f.d.Errorf(n, "%s.%s must be true or false, not %s", f.what, key, describe(n))
-		return false, false
-	}
-	return b, true
-}
-
-// Int returns key's value as an integer, with def when absent.
-func (f *Fields) Int(key string, def int) int {
-	n := f.vals[key]
-	if n == nil {
-		return def
-	}
-	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
-		f.d.Errorf(n, "%s.%s must be a whole number, not %s", f.what, key, describe(n))
-		return def
-	}
-	i, err := strconv.Atoi(n.Value)
-	if err != nil {
-		f.d.Errorf(n, "%s.%s: %v", f.what, key, err)
-	}
-	return i
-}
-
-// Duration returns key's value as a positive duration, with def when absent.
-func (f *Fields) Duration(key string, def time.Duration) time.Duration {
-	n := f.vals[key]
-	if n == nil {
-		return def
-	}
-	return f.d.Duration(n, f.what+"."+key, def)
-}
-
 // Duration reads n as a positive Go duration such as "500ms" or "2m".
 func (d *Decoder) Duration(n *yaml.Node, what string, def time.Duration) time.Duration {
 	s, ok := d.String(n, what)

@@ -10,7 +10,6 @@ func boolean() map[string]any { return map[string]any{"type": "boolean"} }
 func list(items map[string]any) map[string]any {
 	return map[string]any{"type": "array", "items": items}
 }
-func positive() map[string]any             { return map[string]any{"type": "integer", "minimum": 1} }
 func isTrue() map[string]any               { return map[string]any{"const": true} }
 func enum(values ...string) map[string]any { return map[string]any{"type": "string", "enum": values} }
 func oneOf(schemas ...map[string]any) map[string]any {
