@@ -11,7 +11,7 @@ SOAK ?= 10
 PAIRS ?= 7
 DEMO_RUNS ?= 5
 
-.PHONY: setup deps demo test-service-mesh start test unit vet fuzz soak bench clean
+.PHONY: setup deps demo test-service-mesh start test unit vet fuzz soak bench clean generate
 
 setup: deps bin/consul bin/scenario
 
@@ -97,3 +97,8 @@ bench: setup
 
 clean:
 	rm -rf logs/*/ bin/scenario
+
+# The files generated from the step value types: scenario.schema.json,
+# docs/steps.md and README.md's step table (tests fail when they are stale).
+generate:
+	$(GO) generate ./cmd/scenario
