@@ -111,3 +111,9 @@ func warnUnregistered(d *Decoder, intention *yaml.Node, what, source, destinatio
 		d.Warnf(childNode(intention, key), "%s", msg)
 	}
 }
+
+// Graph draws the intention.
+func (s *setIntention) Graph(g *Graph) { g.intention(s.source, s.destination, string(s.action)) }
+
+// Graph draws the intention as deleted.
+func (s *deleteIntention) Graph(g *Graph) { g.intention(s.source, s.destination, "deleted") }

@@ -62,3 +62,6 @@ func (q *preparedQuery) Run(ctx context.Context, env Env) error {
 	}
 	return nil
 }
+
+// Graph records the service the query returns, for upstreams that use it.
+func (q *preparedQuery) Graph(g *Graph) { g.queryOf[q.def.Name] = q.def.Service.Service }

@@ -298,3 +298,10 @@ func yamlToGeneric(n *yaml.Node, depth int, budget *int) (any, error) {
 	}
 	return v, nil
 }
+
+// Graph draws the registered instances.
+func (r *register) Graph(g *Graph) {
+	for _, def := range r.file.Services {
+		g.addInstance(def)
+	}
+}

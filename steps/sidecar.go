@@ -352,3 +352,14 @@ func failingChecks(ctx context.Context, client *api.Client, ids ...string) strin
 	}
 	return "; " + strings.Join(out, "; ")
 }
+
+// Graph marks the instance's sidecar as started.
+func (s *sidecar) Graph(g *Graph) {
+	id := s.id
+	if id == "" {
+		id = s.service
+	}
+	if in, ok := g.instances[id]; ok {
+		in.sidecarUp = true
+	}
+}

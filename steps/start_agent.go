@@ -271,3 +271,32 @@ func flagValue(args []string, name string) string {
 	}
 	return ""
 }
+
+var aclDeny = regexp.MustCompile(`default_policy"?\s*[=:]\s*"deny"`)
+
+// Graph draws the config dir's instances and the agent's default
+// intention.
+func (s *startAgent) Graph(g *Graph) {
+	for _, def := range s.services {
+		g.addInstance(def)
+	}
+	g.defaultDeny = aclDeny.MatchString(strings.Join(s.args, " ")) || s.configDenies()
+}
+
+// configDenies reports whether the agent's config dir sets an ACL
+// default_policy of deny.
+func (s *startAgent) configDenies() bool {
+	if s.configDir == "" {
+		return false
+	}
+	entries, _ := os.ReadDir(s.configDir)
+	for _, e := range entries {
+		if _, err := DefinitionFormat(e.Name()); err != nil || e.IsDir() {
+			continue
+		}
+		if data, err := os.ReadFile(filepath.Join(s.configDir, e.Name())); err == nil && aclDeny.Match(data) {
+			return true
+		}
+	}
+	return false
+}
