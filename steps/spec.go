@@ -183,7 +183,13 @@ func (d *Decoder) decodeStruct(v *yaml.Node, what string, out reflect.Value) (*F
 			for _, fl := range fields {
 				if fl.short {
 					f := &Fields{d: d, what: what, keys: map[string]*yaml.Node{fl.key: v}, vals: map[string]*yaml.Node{fl.key: v}, suggested: map[string]bool{}, at: v, OK: true}
-					return f, d.decodeField(v, what, out.FieldByIndex(fl.index), fl)
+					ok := d.decodeField(v, what, out.FieldByIndex(fl.index), fl)
+					for _, other := range fields {
+						if !other.short {
+							d.decodeDefault(what, out, other)
+						}
+					}
+					return f, ok
 				}
 			}
 		}
@@ -198,18 +204,29 @@ func (d *Decoder) decodeStruct(v *yaml.Node, what string, out reflect.Value) (*F
 		switch {
 		case n != nil:
 			d.decodeField(n, join(what, fl.key), out.FieldByIndex(fl.index), fl)
-		case fl.def != "":
-			var doc yaml.Node
-			if err := yaml.Unmarshal([]byte(fl.def), &doc); err != nil || len(doc.Content) == 0 {
-				panic(fmt.Sprintf("steps: %s.%s: bad default %q", what, fl.key, fl.def))
-			}
-			d.decodeField(doc.Content[0], join(what, fl.key), out.FieldByIndex(fl.index), fl)
+		default:
+			d.decodeDefault(what, out, fl)
 		}
 		if fl.required {
 			required = append(required, fl.key)
 		}
 	}
 	return f, f.Require(v, required...) && d.checkOneOf(v, what, f, fields)
+}
+
+// decodeDefault sets an absent key's field to its default, if it has one,
+// decoded as if written.
+func (d *Decoder) decodeDefault(what string, out reflect.Value, fl field) {
+	if fl.def == "" {
+		return
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(fl.def), &doc); err != nil || len(doc.Content) == 0 {
+		panic(fmt.Sprintf("steps: %s.%s: bad default %q", what, fl.key, fl.def))
+	}
+	if !d.decodeField(doc.Content[0], join(what, fl.key), out.FieldByIndex(fl.index), fl) {
+		panic(fmt.Sprintf("steps: %s.%s: the default %q is not a valid value", what, fl.key, fl.def))
+	}
 }
 
 // form is one form of a choice (see the package comment).
