@@ -243,7 +243,7 @@ func compare(root, consul string, pairs, demoRuns int) {
 	})
 
 	// Runner overhead, from the Go benchmarks.
-	out, err := exec.Command("go", "test", "-run", "^$", "-bench", ".", "./runner").CombinedOutput()
+	out, err := exec.Command("go", "test", "-run", "^$", "-bench", ".", "./runner", "./scenariofile").CombinedOutput()
 	must(err)
 	targets := map[string]string{"BenchmarkLoad1000Steps": "< 20 ms", "BenchmarkValidate500Files": "", "BenchmarkStepOverhead": "< 1 ms a step"}
 	for _, line := range strings.Split(string(out), "\n") {

@@ -18,15 +18,20 @@ import (
 )
 
 func init() {
-	Register(Type{
+	Register(Typed(Type{
 		Name:    "send",
 		Summary: "opens a TCP connection (or uses the named open one) and writes data; replies are read in the background for later expects",
-		Fields:  "{to, data, conn}: to is SERVICE/UPSTREAM (that service's upstream listener) or host:port; conn names the connection",
 		Example: `- send: {to: web/socat, data: "hello\n", conn: long-lived}`,
 		Timeout: 10 * time.Second,
-		Decode:  decodeSend,
-		Schema:  object(false, nil, props{"to": str(), "data": str(), "conn": str()}),
-	})
+	}, buildSend))
+}
+
+// SendSpec is the value of a send step: to opens a connection, conn alone
+// writes on an open one.
+type SendSpec struct {
+	To   Target `key:"to" doc:"where to connect: SERVICE/UPSTREAM (that service's upstream listener, looked up on the agent) or host:port"`
+	Data string `key:"data" doc:"the bytes to write"`
+	Conn string `key:"conn" shape:"NAME" doc:"names the connection: the one to open with to (default: named after the step), or the open one to write on"`
 }
 
 type send struct {
@@ -36,16 +41,13 @@ type send struct {
 	open   bool // dial a new connection rather than write on conn
 }
 
-func decodeSend(d *Decoder, v *yaml.Node) Step {
-	f := d.Fields(v, "send", "to", "data", "conn")
-	if !f.OK {
-		return nil
-	}
-	s := &send{data: f.String("data"), conn: f.String("conn")}
+func buildSend(d *Decoder, spec *SendSpec, f *Fields) Step {
+	v := f.At()
+	s := &send{data: spec.Data, conn: spec.Conn}
 	switch {
 	case f.Has("to"):
 		s.open = true
-		s.target = d.Target(f.Node("to"), "send.to")
+		s.target = spec.To
 		s.conn = d.OpenConn(s.conn, v)
 	case f.Has("conn"):
 		if !f.Has("data") {

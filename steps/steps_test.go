@@ -201,7 +201,7 @@ func TestFlagValue(t *testing.T) {
 }
 
 func TestRegistryRendersEveryType(t *testing.T) {
-	for _, ty := range Types() {
+	for _, ty := range Default().Types() {
 		if ty.Fields == "" || ty.Summary == "" || !strings.HasPrefix(ty.Example, "- "+ty.Name+":") {
 			t.Errorf("step type %s is not fully documented: %+v", ty.Name, ty)
 		}
