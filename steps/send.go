@@ -141,6 +141,9 @@ func (d *Decoder) Target(n *yaml.Node, what string) Target {
 // sidecarStarted reports whether an earlier step started (and no stop step
 // stopped) the sidecar of ref, by ref itself or by its instance's ID or name.
 func (d *Decoder) sidecarStarted(ref string) bool {
+	if d.External {
+		return true // the existing cluster's sidecars run already
+	}
 	if d.Defined(KindProcess, "sidecar/"+ref) {
 		return true
 	}
