@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/scenario-tool/scenario/proc"
 	"github.com/scenario-tool/scenario/scenariofile"
 	"github.com/scenario-tool/scenario/steps"
 )
@@ -36,7 +37,12 @@ func init() {
 	register("test-panic", func(context.Context, steps.Env) error { panic("boom") })
 	register("test-ok", func(context.Context, steps.Env) error { return nil })
 	register("test-start", func(ctx context.Context, env steps.Env) error {
-		_, err := env.Start("sleeper", []string{"sleep", "33.3"})
+		p, err := env.Start("sleeper", []string{"sleep", "33.3"})
+		if err == nil {
+			sleepersMu.Lock()
+			sleepers = append(sleepers, p.Pid())
+			sleepersMu.Unlock()
+		}
 		return err
 	})
 	register("test-block", func(ctx context.Context, env steps.Env) error { <-ctx.Done(); return ctx.Err() })
@@ -61,13 +67,21 @@ func runSource(t *testing.T, src string, ctx context.Context) (Result, string) {
 	return res, out.String()
 }
 
+// sleepers are the process groups the test-start step had the session
+// start (a leader's pid is its group's id).
+var (
+	sleepersMu sync.Mutex
+	sleepers   []int
+)
+
+// sleeperRunning reports whether a member of a group the session started
+// for test-start still runs.
 func sleeperRunning() bool {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		if b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && strings.Contains(string(b), "33.3") {
-			if st, _ := os.ReadFile("/proc/" + e.Name() + "/stat"); !strings.Contains(string(st), ") Z ") {
-				return true
-			}
+	sleepersMu.Lock()
+	defer sleepersMu.Unlock()
+	for _, pgid := range sleepers {
+		if proc.GroupRunning(pgid) {
+			return true
 		}
 	}
 	return false

@@ -30,6 +30,11 @@ type Scenario struct {
 	Description string
 	Timeout     time.Duration
 	Items       []Item
+	// Nodes are the machines of a topology scenario (top-level `nodes`),
+	// each a network namespace of its own; none means the host.
+	Nodes []string
+	// Cluster is who runs which agent on the nodes.
+	Cluster steps.Cluster
 	// Warnings are legal but suspicious things, as file:line:col errors.
 	Warnings []error
 }
@@ -40,6 +45,7 @@ type Item struct {
 	Type    string // the step-type key
 	Label   string // the item's name, or what the step says it does
 	Timeout time.Duration
+	Node    string // the node the step acts on (`node:`), or ""
 	Pos     steps.Pos
 	Step    steps.Step
 }
@@ -57,6 +63,7 @@ type File struct {
 	Name        string         `key:"name" doc:"the scenario's name in reports and its log folder (default: the file name)"`
 	Description string         `key:"description" doc:"what the scenario shows, for list"`
 	Timeout     steps.Duration `key:"timeout" default:"10m" doc:"bounds the whole scenario"`
+	Nodes       NodeNames      `key:"nodes" doc:"the machines of a topology scenario, each a network namespace of its own with its own agent; none means the host"`
 	Steps       *yaml.Node     `key:"steps,required" doc:"the steps, in order: each a list item with one step-type key and the item keys"`
 }
 
@@ -66,6 +73,7 @@ type File struct {
 type ItemKeys struct {
 	Name    string          `key:"name" doc:"the step's label in the output"`
 	Timeout *steps.Duration `key:"timeout" doc:"the step's deadline (each step type has a default)"`
+	Node    string          `key:"node" shape:"NODE" doc:"the node the step acts on, one of the scenario's nodes"`
 }
 
 // applyItemKeys puts an item's decoded common keys into it.
@@ -74,6 +82,16 @@ func applyItemKeys(k ItemKeys, it *Item) {
 	if k.Timeout != nil && *k.Timeout > 0 {
 		it.Timeout = time.Duration(*k.Timeout)
 	}
+}
+
+// childOf is the value of key in the mapping n, or nil.
+func childOf(n *yaml.Node, key string) *yaml.Node {
+	for _, kv := range steps.MappingPairs(n) {
+		if kv[0].Value == key {
+			return kv[1]
+		}
+	}
+	return nil
 }
 
 // itemKeyNames lists ItemKeys' keys, for telling them from step types.
@@ -127,8 +145,15 @@ func Parse(path string, data []byte, reg *steps.Registry) (*Scenario, error) {
 	if top.Timeout > 0 {
 		sc.Timeout = time.Duration(top.Timeout)
 	}
+	if top.Nodes != nil {
+		sc.Nodes = top.Nodes
+		d.SetNodes(sc.Nodes)
+	}
 	if top.Steps != nil {
 		sc.Items = decodeItems(d, reg, top.Steps)
+	}
+	if root.Kind == yaml.MappingNode {
+		sc.Cluster = planCluster(d, sc)
 	}
 	if sc.Name == "" {
 		sc.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
@@ -311,6 +336,8 @@ func decodeItems(d *steps.Decoder, reg *steps.Registry, n *yaml.Node) []Item {
 		var keys ItemKeys
 		d.Decode(common, "", &keys)
 		applyItemKeys(keys, &item)
+		item.Node = checkItemNode(d, keys.Node, childOf(common, "node"), t, typeKey, i)
+		d.BeginNode(item.Node)
 		item.Step = t.Decode(d, valueNode)
 		if item.Step != nil && item.Label == "" {
 			item.Label = item.Step.String()

@@ -139,7 +139,9 @@ func TestEveryStepTypeDecodes(t *testing.T) {
 		}
 	}
 	for _, name := range steps.Default().Names() {
-		if !seen[name] {
+		// Network steps need nodes: TestTopologyFormat's valid case has them.
+		onNodes := name == "disconnect" || name == "reconnect" || name == "loss" || name == "bandwidth"
+		if !seen[name] && !onNodes {
 			t.Errorf("step type %s not covered", name)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 func init() {
 	Register(Typed(Type{
 		Name:    "check",
+		OnNode:  true,
 		Summary: "sets a TTL check of the agent to passing, warning or critical (how a scenario makes an instance healthy or not)",
 		Example: `- check: {id: ttl-socat-2, status: critical}`,
 		Timeout: 30 * time.Second,

@@ -180,7 +180,12 @@ func (c *configEntry) Run(ctx context.Context, env Env) error {
 	cmd.Dir, cmd.Env = env.CommandEnv()
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
+	// On a node, consul reaches the node's agent from inside it.
+	err = env.Inside(cmd.Start)
+	if err == nil {
+		err = cmd.Wait()
+	}
+	if err != nil {
 		return WithLogs(fmt.Errorf("consul %s: %v: %s", strings.Join(args[:2], " "), err, strings.TrimSpace(out.String())), AgentName)
 	}
 	return nil

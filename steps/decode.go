@@ -52,6 +52,10 @@ type Decoder struct {
 	lastAgentDev bool
 	lastConn     string
 	step         int
+	// nodes are the scenario's nodes, node the current step's; process
+	// names are per node then ("app1/agent").
+	nodes []string
+	node  string
 }
 
 // Names of things that steps define and refer to, for Define and Use.
@@ -218,12 +222,18 @@ func (d *Decoder) Errorf(n *yaml.Node, format string, args ...any) {
 	d.errs = append(d.errs, &Error{Pos: d.Pos(n), Msg: fmt.Sprintf(format, args...)})
 }
 
+// ErrorAt reports a problem at pos.
+func (d *Decoder) ErrorAt(pos Pos, format string, args ...any) {
+	d.errs = append(d.errs, &Error{Pos: pos, Msg: fmt.Sprintf(format, args...)})
+}
+
 // BeginStep is called by the loader before each step item is decoded.
 func (d *Decoder) BeginStep(index int) { d.step = index }
 
 // Define records that the current step makes name (of kind) available to
 // later steps. Defining a name that is still defined is an error.
 func (d *Decoder) Define(kind, name string, at *yaml.Node) {
+	name = d.onNode(kind, name)
 	if d.defined[kind] == nil {
 		d.defined[kind] = map[string]Pos{}
 	}
@@ -236,13 +246,51 @@ func (d *Decoder) Define(kind, name string, at *yaml.Node) {
 }
 
 // Undefine records that name is no longer available (it was stopped).
-func (d *Decoder) Undefine(kind, name string) { delete(d.defined[kind], name) }
-
-// Defined reports whether an earlier step made name available.
-func (d *Decoder) Defined(kind, name string) bool {
-	_, ok := d.defined[kind][name]
-	return ok
+func (d *Decoder) Undefine(kind, name string) {
+	for _, k := range d.matching(kind, name) {
+		delete(d.defined[kind], k)
+	}
 }
+
+// Defined reports whether an earlier step made name available (a process
+// on the current step's node, or on any node for a step without one).
+func (d *Decoder) Defined(kind, name string) bool { return len(d.matching(kind, name)) > 0 }
+
+// onNode qualifies a process name with the current step's node.
+func (d *Decoder) onNode(kind, name string) string {
+	if kind == KindProcess && d.node != "" {
+		return d.node + "/" + name
+	}
+	return name
+}
+
+// matching lists the defined keys name refers to from the current step.
+func (d *Decoder) matching(kind, name string) []string {
+	if _, ok := d.defined[kind][d.onNode(kind, name)]; ok {
+		return []string{d.onNode(kind, name)}
+	}
+	var out []string
+	if kind == KindProcess && d.node == "" && len(d.nodes) > 0 {
+		for k := range d.defined[kind] {
+			if _, rest, ok := strings.Cut(k, "/"); ok && rest == name {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
+// SetNodes records the scenario's nodes (its top-level `nodes`).
+func (d *Decoder) SetNodes(nodes []string) { d.nodes = nodes }
+
+// Nodes are the scenario's nodes; none on the host.
+func (d *Decoder) Nodes() []string { return d.nodes }
+
+// BeginNode sets the node the current step acts on ("" for none).
+func (d *Decoder) BeginNode(node string) { d.node = node }
+
+// Node is the node the current step acts on.
+func (d *Decoder) Node() string { return d.node }
 
 // Use reports an error at n unless an earlier step defined name.
 func (d *Decoder) Use(kind, name string, n *yaml.Node) bool {

@@ -19,6 +19,7 @@ import (
 func init() {
 	Register(Typed(Type{
 		Name:    "exec",
+		OnNode:  true,
 		Summary: "runs a command to completion and checks its exit status and output (for example nc, as the demo did)",
 		Example: `- exec: {command: "printf 'hi\n' | nc -w 2 127.0.0.1 9191", stdout: "^hi\n$"}`,
 		Timeout: 60 * time.Second,
@@ -81,7 +82,7 @@ func (s *execStep) Run(ctx context.Context, env Env) error {
 	// Pipes this step reads itself rather than through exec's copying,
 	// whose Wait would wait for every background child holding them.
 	cmd.Dir, cmd.Env = env.CommandEnv()
-	copied, err := startWithPipes(cmd, stdout, stderr)
+	copied, err := startWithPipes(cmd, stdout, stderr, env.Inside)
 	if err != nil {
 		return fmt.Errorf("running %q: %w", s, err)
 	}
@@ -128,7 +129,7 @@ func (s *execStep) Run(ctx context.Context, env Env) error {
 // captures. copied waits until both pipes ended, which happens once the
 // command's group is gone; a process that left the group may still hold
 // them, so the wait is bounded.
-func startWithPipes(cmd *exec.Cmd, stdout, stderr *capture) (copied func(), err error) {
+func startWithPipes(cmd *exec.Cmd, stdout, stderr *capture, launch func(func() error) error) (copied func(), err error) {
 	var readers, writers []*os.File
 	for range 2 {
 		r, w, err := os.Pipe()
@@ -141,7 +142,8 @@ func startWithPipes(cmd *exec.Cmd, stdout, stderr *capture) (copied func(), err 
 		readers, writers = append(readers, r), append(writers, w)
 	}
 	cmd.Stdout, cmd.Stderr = writers[0], writers[1]
-	err = cmd.Start()
+	// On a node, the command is forked from a thread in its namespace.
+	err = launch(cmd.Start)
 	for _, w := range writers {
 		w.Close()
 	}

@@ -71,6 +71,7 @@ type ExpectProbeSpec struct {
 	Quiet         Duration `key:"quiet" default:"50ms" doc:"how long no more bytes may come after reply or reply-matches"`
 	Times         int      `key:"times" min:"1" default:"1" doc:"how many new connections in a row must hold"`
 	OthersAllowed bool     `key:"others-allowed" doc:"go on past wrong replies (another instance answering) until the expected one comes"`
+	Wire          string   `key:"wire" enum:"encrypted,plaintext" doc:"what the probe's bytes must look like on the cables between nodes (two nodes or more): TLS records only, or (a control) in clear"`
 }
 
 // ExpectConnSpec is expect's connection form.
@@ -122,6 +123,9 @@ type expect struct {
 	// instances picked at random per connection, "every new connection
 	// goes to a" needs many.
 	times int
+	// wire is what the probe's bytes must look like on the cables
+	// between nodes: WireEncrypted or WirePlaintext ("" for no claim).
+	wire string
 }
 
 func buildExpect(d *Decoder, spec *ExpectSpec, f *Fields) Step {
@@ -174,6 +178,15 @@ func buildExpect(d *Decoder, spec *ExpectSpec, f *Fields) Step {
 		}
 		e.send, e.times, e.othersAllowed = p.Send, p.Times, p.OthersAllowed
 		o = outcomeSpec{p.Reply, p.ReplyPrefix, p.ReplyMatches, p.Closed, p.Denied}
+		if f.Has("wire") {
+			e.wire = p.Wire
+			switch {
+			case len(d.Nodes()) < 2:
+				d.Errorf(f.Node("wire"), "expect.wire: evidence from the wire needs a scenario with two nodes or more (the capture is of the cables between them)")
+			case len(e.send) < minWireMarker:
+				d.Errorf(f.Node("wire"), "expect.wire needs send of %d bytes or more: the capture looks for them in clear, and a shorter one could occur in ciphertext by chance", minWireMarker)
+			}
+		}
 	default:
 		c := spec.Conn
 		e.within, e.quiet = time.Duration(c.Within), time.Duration(c.Quiet)
@@ -464,6 +477,8 @@ func (e *expect) failure(where string, got error, timedOut bool, elapsed time.Du
 }
 
 func (e *expect) runProbe(ctx context.Context, env Env) error {
+	// The probe dials from the node of the service's sidecar, or of the step.
+	env = e.probe.From(env)
 	attempts, inARow, wrongReplies := 0, 0, 0
 	start := time.Now()
 	var last error
@@ -516,11 +531,28 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 	if e.times > 1 {
 		maxInterval = 10 * time.Millisecond // a run of holds, one after another
 	}
+	var wire *wireWatch
+	if e.wire != "" {
+		var err error
+		if wire, err = watchWire(env); err != nil {
+			return err
+		}
+	}
 	err := wait.For(ctx, cond, wait.Options{
 		Timeout:     e.within,
 		MaxInterval: maxInterval,
 		Alive:       aliveAll(env, e.probe.Processes()...),
 	})
+	if wire != nil {
+		// Every attempt's bytes were on the wire: judged together.
+		note, werr := wire.judge(e.wire, []byte(e.send), e.reply)
+		if err == nil && werr != nil {
+			return WithLogs(werr, e.probe.Processes()...)
+		}
+		if err == nil {
+			env.Notef("%s", note)
+		}
+	}
 	if err == nil {
 		if wrongReplies > 0 {
 			env.Notef("%d of %d connections got another reply on the way (others-allowed)", wrongReplies, attempts)
@@ -579,7 +611,7 @@ func (e *expect) attempt(ctx context.Context, env Env, addr string) error {
 		if raw, addr, err = DialNative(ctx, env, e.probe.Service, e.probe.Upstream); err != nil {
 			return err
 		}
-	} else if raw, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr); err != nil {
+	} else if raw, err = env.Dial(ctx, "tcp", addr); err != nil {
 		return fmt.Errorf("could not connect to %s: %w", addr, err)
 	}
 	// Never half-close: the built-in proxy drops the whole connection when

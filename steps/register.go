@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 func init() {
 	Register(Typed(Type{
 		Name:    "register",
+		OnNode:  true,
 		Summary: "registers the services of a Consul service-definition file (JSON or HCL, `service` or `services`, read as the agent reads its config files and checked by `consul validate`) or of an inline definition, with their connect.sidecar_service",
 		Example: `- register: ../consul.d/socat.json`,
 		Timeout: 30 * time.Second,
@@ -220,18 +222,52 @@ func (r *register) Run(ctx context.Context, env Env) error {
 		return err
 	}
 	for _, s := range r.file.Services {
+		reg := reachableSidecar(env, s.Reg)
 		var err error
 		if s.Token != "" {
 			// The definition's own token, as the agent uses for config files.
-			_, err = client.Raw().Write("/v1/agent/service/register", s.Reg, nil, (&api.WriteOptions{Token: s.Token}).WithContext(ctx))
+			_, err = client.Raw().Write("/v1/agent/service/register", reg, nil, (&api.WriteOptions{Token: s.Token}).WithContext(ctx))
 		} else {
-			err = client.Agent().ServiceRegisterOpts(s.Reg, api.ServiceRegisterOpts{}.WithContext(ctx))
+			err = client.Agent().ServiceRegisterOpts(reg, api.ServiceRegisterOpts{}.WithContext(ctx))
 		}
 		if err != nil {
 			return WithLogs(fmt.Errorf("registering %s: %w", s.ID(), err), AgentName)
 		}
 	}
 	return confirmRegistered(ctx, client, r.file.Services)
+}
+
+// reachableSidecar gives the sidecar of a service registered on a node
+// the node's address when its definition leaves it empty or on loopback:
+// a sidecar inherits its service's address, and other nodes cannot reach
+// 127.0.0.1. The definition itself is not changed.
+func reachableSidecar(env Env, reg *api.AgentServiceRegistration) *api.AgentServiceRegistration {
+	ip, ok := env.NodeAddr(env.Node())
+	if !ok || reg.Connect == nil || reg.Connect.SidecarService == nil {
+		return reg
+	}
+	sc := reg.Connect.SidecarService
+	if a := sc.Address; a != "" && !isLoopback(a) {
+		return reg
+	}
+	if sc.Address == "" && !isLoopback(reg.Address) {
+		return reg // inherits a reachable address, or none: the node's
+	}
+	why := fmt.Sprintf("its definition said %s", sc.Address)
+	if sc.Address == "" {
+		why = fmt.Sprintf("it would inherit %s's address, %s", reg.Name, reg.Address)
+	}
+	copied, connect, sidecar := *reg, *reg.Connect, *sc
+	sidecar.Address = ip.String()
+	connect.SidecarService = &sidecar
+	copied.Connect = &connect
+	env.Notef("the sidecar of %s is advertised at %s, node %s's address (%s, which other nodes cannot reach)", reg.Name, ip, env.Node(), why)
+	return &copied
+}
+
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 // confirmRegistered checks that the agent holds each instance (and its

@@ -45,6 +45,10 @@ type Type struct {
 	// generated from Spec when empty.
 	Fields  string
 	Example string // a one-line YAML example of a whole step item
+	// OnNode marks a step that acts on one node (it starts a process there
+	// or talks to that node's own agent): in a scenario with nodes, its
+	// item must say which with `node:`.
+	OnNode bool
 	// Timeout is the step's default deadline when the item sets none.
 	Timeout time.Duration
 	// Spec is the Go type of the step's value (set by Typed).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -73,12 +74,12 @@ func (s *send) String() string {
 
 func (s *send) Run(ctx context.Context, env Env) error {
 	if s.open {
-		addr, err := s.target.Resolve(ctx, env)
+		from := s.target.From(env)
+		addr, err := s.target.Resolve(ctx, from)
 		if err != nil {
 			return err
 		}
-		var dialer net.Dialer
-		c, err := dialer.DialContext(ctx, "tcp", addr)
+		c, err := from.Dial(ctx, "tcp", addr)
 		if err != nil {
 			return WithLogs(fmt.Errorf("connecting to %s (%s): %w", s.target, addr, err), s.target.Processes()...)
 		}
@@ -177,6 +178,10 @@ func (t Target) Processes() []string {
 // service's sidecar, a plain echo server) would answer in its place.
 func (t Target) Resolve(ctx context.Context, env Env) (string, error) {
 	if t.Addr != "" {
+		host, port, _ := net.SplitHostPort(t.Addr)
+		if ip, ok := env.NodeAddr(host); ok {
+			return net.JoinHostPort(ip.String(), port), nil // HOST is a node's name
+		}
 		return t.Addr, nil
 	}
 	client, err := env.Consul()
@@ -215,5 +220,40 @@ func (t Target) ownedBySidecar(ctx context.Context, env Env, proxy *api.AgentSer
 		return wait.Fatal(fmt.Errorf("no sidecar of %s runs in this scenario, so nothing of the mesh listens on %s for %s (start it with `sidecar: %s` first)",
 			t.Service, addr, t, t.Service))
 	}
-	return wait.Listening(addr, sc.Name, sc.Pid()).Check(ctx)
+	return Inside(env, wait.Listening(addr, sc.Name, sc.Pid())).Check(ctx)
+}
+
+// From is the environment a probe of t dials from, in a scenario with
+// nodes: the node where the sidecar of SERVICE runs (whose upstream
+// listener is on that node's loopback); for HOST:PORT the step's node, or
+// the node HOST names. On the host it is env.
+func (t Target) From(env Env) Env {
+	switch {
+	case len(env.Cluster().Nodes) == 0:
+		return env
+	case t.Addr != "":
+		if env.Node() != "" {
+			return env
+		}
+		host, _, _ := net.SplitHostPort(t.Addr)
+		if _, ok := env.NodeAddr(host); ok {
+			return env.On(host)
+		}
+		return env
+	case t.Native:
+		return env
+	}
+	if node, ok := env.NodeOf("sidecar/" + t.Service); ok {
+		return env.On(node)
+	}
+	return env
+}
+
+// onCatalogNode is env on the scenario's node of that name (the Consul node
+// a catalog entry names), or env itself on the host.
+func onCatalogNode(env Env, node string) Env {
+	if slices.Contains(env.Cluster().Nodes, node) {
+		return env.On(node)
+	}
+	return env
 }

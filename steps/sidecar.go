@@ -20,6 +20,7 @@ import (
 func init() {
 	Register(Typed(Type{
 		Name:    "sidecar",
+		OnNode:  true,
 		Summary: "starts the sidecar proxy of a registered service and waits until its own process group holds its public and upstream listeners and its service is passing in the health catalog; a port already held by another process fails at once, naming it; consecutive sidecars come up together",
 		Example: `- sidecar: web`,
 		// A sidecar's default TCP check first runs at a random moment in its
@@ -130,7 +131,7 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 	// The ports the proxy will bind are fixed by its registration: a
 	// process already listening there would take its traffic.
 	listeners := proxyListeners(proxy)
-	if err := wait.Free(listeners...); err != nil {
+	if err := env.Inside(func() error { return wait.Free(listeners...) }); err != nil {
 		return nil, WithoutLogs(fmt.Errorf("the sidecar of %s cannot start: %w", s.service, err))
 	}
 	p, err := env.Start(name, argv)
@@ -152,7 +153,7 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 	publicAddr := listeners[0]
 	owned := func(addr string) wait.Condition {
 		return wait.Func(name+" to listen on "+addr, func(ctx context.Context) error {
-			return wait.Listening(addr, name, p.Pid()).Check(ctx)
+			return Inside(env, wait.Listening(addr, name, p.Pid())).Check(ctx)
 		})
 	}
 	public := owned(publicAddr)

@@ -20,6 +20,7 @@ import (
 func init() {
 	Register(Typed(Type{
 		Name:    "start-agent",
+		OnNode:  true,
 		Summary: "starts `consul agent -dev` (or, with dev: false, a single server keeping its data in the run's log folder) and waits until it has a leader and an active Connect CA root; services in config-dir are known to later steps",
 		Example: `- start-agent: {args: [-hcl, 'performance { rpc_hold_timeout = "1s" }']}`,
 		Timeout: 60 * time.Second,
@@ -30,10 +31,12 @@ func init() {
 // is {}.
 type StartAgentSpec struct {
 	NullMeansEmpty
-	ConfigDir Dir      `key:"config-dir" doc:"a folder of agent config files (.json, .hcl) the agent loads; its services are known to later steps"`
-	Args      []string `key:"args" doc:"more agent flags, like [-hcl, 'log_level = \"debug\"'] (not -dev or -data-dir, which the runner sets)"`
-	Node      string   `key:"node" shape:"NODE" doc:"the agent's node name"`
-	Dev       bool     `key:"dev" default:"true" doc:"a dev agent (state in memory); false runs a single server with its data in the run's log folder, kept across a restart"`
+	ConfigDir  Dir      `key:"config-dir" doc:"a folder of agent config files (.json, .hcl) the agent loads; its services are known to later steps"`
+	Args       []string `key:"args" doc:"more agent flags, like [-hcl, 'log_level = \"debug\"'] (not -dev or -data-dir, which the runner sets; on a node, not the flags of joining either)"`
+	Node       string   `key:"node" shape:"NODE" doc:"the agent's node name (without nodes; on a scenario's node the Consul node is named after it)"`
+	Dev        *bool    `key:"dev" doc:"a dev agent (state in memory): the default without nodes; false runs a server with its data in the run's log folder, kept across a restart. On a scenario's node the default is false"`
+	Server     *bool    `key:"server" doc:"on a scenario's node: a server (default: a client, joined to its datacenter's servers by the runner)"`
+	Datacenter string   `key:"datacenter" shape:"DATACENTER" doc:"on a scenario's node: the agent's datacenter (default dc1)"`
 }
 
 type startAgent struct {
@@ -42,10 +45,37 @@ type startAgent struct {
 	node      string
 	dev       bool
 	services  []ServiceDef // loaded from configDir, confirmed once the agent is up
+
+	// On a scenario's node (topology): a server or a client of datacenter.
+	topology   bool
+	server     bool
+	datacenter string
 }
 
 func buildStartAgent(d *Decoder, spec *StartAgentSpec, f *Fields) Step {
-	s := &startAgent{configDir: string(spec.ConfigDir), args: spec.Args, node: spec.Node, dev: spec.Dev}
+	s := &startAgent{configDir: string(spec.ConfigDir), args: spec.Args, node: spec.Node, dev: true}
+	if len(d.Nodes()) > 0 {
+		// On a node, an agent is a client unless it says otherwise.
+		s.topology, s.dev, s.datacenter = true, false, DefaultDatacenter
+	}
+	if spec.Dev != nil {
+		s.dev = *spec.Dev
+	}
+	if spec.Server != nil {
+		s.server = *spec.Server
+		if !s.topology {
+			d.Errorf(f.Node("server"), "start-agent.server: without nodes the agent is always a server (a dev one, or with dev: false a non-dev one); remove server, or list nodes at the top to start clients")
+		}
+	}
+	if f.Has("datacenter") {
+		s.datacenter = spec.Datacenter
+		if !datacenterName.MatchString(s.datacenter) {
+			d.Errorf(f.Node("datacenter"), "start-agent.datacenter %q must be a short DNS label, like dc2", s.datacenter)
+		}
+	}
+	if s.topology && f.Has("node") {
+		d.Errorf(f.Node("node"), "start-agent.node: on a scenario's node the Consul node is named after it (%s); remove this node", d.Node())
+	}
 	s.begin(d, f.At())
 	if s.configDir != "" {
 		if st, err := os.Stat(s.configDir); err == nil && st.IsDir() {
@@ -62,7 +92,23 @@ func buildStartAgent(d *Decoder, spec *StartAgentSpec, f *Fields) Step {
 			d.Errorf(n, "start-agent.args: -data-dir is set by the runner (a dev agent keeps its state in memory; with dev: false the data lives in the run's log folder); remove it")
 		}
 	}
+	if s.topology {
+		for _, a := range s.args {
+			for _, owned := range []string{"bind", "client", "retry-join", "join", "retry-join-wan", "join-wan", "bootstrap-expect", "server", "datacenter", "node"} {
+				if strings.TrimLeft(strings.SplitN(a, "=", 2)[0], "-") == owned {
+					d.Errorf(f.Node("args"), "start-agent.args: -%s is set by the runner on a scenario's node (it joins the agents it starts); remove it (use server, dev and datacenter)", owned)
+				}
+			}
+		}
+	}
 	return s
+}
+
+var datacenterName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,30}$`)
+
+// Agent is the agent's place in the scenario's topology.
+func (s *startAgent) Agent(node string) AgentPlan {
+	return AgentPlan{Node: node, Datacenter: s.datacenter, Server: s.server || s.dev, Dev: s.dev}
 }
 
 // begin records the agent. Registrations survive a restart only from a
@@ -122,6 +168,16 @@ func (s *startAgent) loadConfigDir(d *Decoder, at *yaml.Node) {
 }
 
 func (s *startAgent) String() string {
+	if s.topology {
+		role := "client"
+		switch {
+		case s.dev:
+			role = "dev server"
+		case s.server:
+			role = "server"
+		}
+		return fmt.Sprintf("consul agent, %s of %s", role, s.datacenter)
+	}
 	label := "consul agent -dev"
 	if !s.dev {
 		label = "consul agent -server (non-dev, data in the run's log folder)"
@@ -148,7 +204,58 @@ func (s *startAgent) httpAddr() string {
 	return net.JoinHostPort(host, port)
 }
 
+// Independent: on a scenario's nodes, consecutive agents start together,
+// so that servers which need each other to elect a leader can; each is
+// still settled, and reported, in order. On the host an agent is ready
+// before anything after it starts.
+func (s *startAgent) Independent() bool { return s.topology }
+
 func (s *startAgent) Run(ctx context.Context, env Env) error {
+	ready, err := s.Start(ctx, env)
+	if err != nil {
+		return err
+	}
+	return ready(ctx)
+}
+
+func (s *startAgent) Start(ctx context.Context, env Env) (func(context.Context) error, error) {
+	if !s.topology {
+		return func(context.Context) error { return nil }, s.runHost(ctx, env)
+	}
+	return s.startOnNode(ctx, env)
+}
+
+// agentReady is when an agent is usable, as Consul's sdk/testutil has it:
+// it knows a leader (a client: through its servers) and its datacenter's
+// Connect CA has an active root to sign leaf certificates.
+func agentReady(client *api.Client) wait.Condition {
+	return wait.All(
+		wait.Func("a raft leader", func(ctx context.Context) error {
+			leader, err := client.Status().LeaderWithQueryOptions((&api.QueryOptions{}).WithContext(ctx))
+			if err != nil {
+				return err
+			}
+			if leader == "" {
+				return errors.New("no leader yet")
+			}
+			return nil
+		}),
+		wait.Func("an active Connect CA root", func(ctx context.Context) error {
+			roots, _, err := client.Connect().CARoots((&api.QueryOptions{}).WithContext(ctx))
+			if err != nil {
+				return err
+			}
+			for _, r := range roots.Roots {
+				if r.Active {
+					return nil
+				}
+			}
+			return errors.New("no active root yet")
+		}),
+	)
+}
+
+func (s *startAgent) runHost(ctx context.Context, env Env) error {
 	bin, err := env.ConsulBinary()
 	if err != nil {
 		return err
@@ -198,32 +305,7 @@ func (s *startAgent) Run(ctx context.Context, env Env) error {
 	if err != nil {
 		return err
 	}
-	// As Consul's sdk/testutil does: the agent is usable once it knows a
-	// leader and its Connect CA has an active root to sign leaf certificates.
-	ready := wait.All(
-		wait.Func("a raft leader", func(ctx context.Context) error {
-			leader, err := client.Status().LeaderWithQueryOptions((&api.QueryOptions{}).WithContext(ctx))
-			if err != nil {
-				return err
-			}
-			if leader == "" {
-				return errors.New("no leader yet")
-			}
-			return nil
-		}),
-		wait.Func("an active Connect CA root", func(ctx context.Context) error {
-			roots, _, err := client.Connect().CARoots((&api.QueryOptions{}).WithContext(ctx))
-			if err != nil {
-				return err
-			}
-			for _, r := range roots.Roots {
-				if r.Active {
-					return nil
-				}
-			}
-			return errors.New("no active root yet")
-		}),
-	)
+	ready := agentReady(client)
 	if err := wait.For(ctx, ready, wait.Options{Alive: p.Alive}); err != nil {
 		return WithLogs(fmt.Errorf("agent at %s not ready: %w", addr, err), AgentName)
 	}

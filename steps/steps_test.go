@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"regexp"
 	"strings"
 	"testing"
@@ -31,7 +32,18 @@ func (f *fakeEnv) Stop(string) error                    { return nil }
 func (f *fakeEnv) OwnerOf(int) string                   { return "" }
 func (f *fakeEnv) WatchMember(string, int, string)      {}
 func (f *fakeEnv) Notef(string, ...any)                 {}
-func (f *fakeEnv) AddConn(name string, c *Conn)         { f.conns[name] = c }
+func (f *fakeEnv) Node() string                         { return "" }
+func (f *fakeEnv) On(string) Env                        { return f }
+func (f *fakeEnv) NodeOf(string) (string, bool)         { return "", false }
+func (f *fakeEnv) NodeAddr(string) (netip.Addr, bool)   { return netip.Addr{}, false }
+func (f *fakeEnv) Cluster() Cluster                     { return Cluster{} }
+func (f *fakeEnv) Inside(fn func() error) error         { return fn() }
+func (f *fakeEnv) Network() Network                     { return nil }
+func (f *fakeEnv) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
+}
+func (f *fakeEnv) AddConn(name string, c *Conn) { f.conns[name] = c }
 func (f *fakeEnv) Conn(name string) (*Conn, error) {
 	if c, ok := f.conns[name]; ok {
 		return c, nil

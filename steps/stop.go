@@ -8,6 +8,7 @@ import (
 func init() {
 	Register(Typed(Type{
 		Name:    "stop",
+		OnNode:  true,
 		Summary: "stops something the scenario started (its whole process group: SIGTERM, then SIGKILL after a grace period)",
 		Fields:  "agent | a run name | sidecar/SERVICE",
 		Example: `- stop: sidecar/web`,

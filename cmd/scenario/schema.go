@@ -21,7 +21,7 @@ func schemaJSON() string {
 	return string(data) + "\n"
 }
 
-func cmdSchema(_ []string, stdout, _ io.Writer) int {
+func cmdSchema(stdout io.Writer) int {
 	fmt.Fprint(stdout, schemaJSON())
 	return exitPassed
 }
