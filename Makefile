@@ -123,7 +123,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./runner
 
 unit:
-	$(GO) test -count=1 ./steps ./runner ./wait ./proc
+	$(GO) test -count=1 ./steps ./runner ./wait ./proc ./reaper ./cmd/...
 
 # Every scenario in scenarios/ passes SOAK runs in a row, no retries.
 soak: setup
