@@ -24,7 +24,7 @@ SOAK ?= 10
 PAIRS ?= 7
 DEMO_RUNS ?= 5
 
-.PHONY: setup deps demo test-service-mesh start test unit vet fuzz soak bench clean matrix
+.PHONY: setup deps demo test-service-mesh start test unit vet fuzz soak bench clean matrix generate
 
 setup: deps $(CONSUL_BIN) bin/consul-$(CONSUL_VERSION) bin/scenario
 
@@ -115,15 +115,15 @@ vet: bin/staticcheck
 # inputs are minimized briefly, which otherwise stalls a short run.
 test: setup vet
 	$(GO) test -count=1 -timeout 30m ./...
-	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=30000x -fuzzminimizetime=100x ./runner
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=30000x -fuzzminimizetime=100x ./scenariofile
 
 # A longer fuzz of the loader and validator; crashers land in
-# runner/testdata/fuzz/FuzzParse and are replayed by every `go test`.
+# scenariofile/testdata/fuzz/FuzzParse and are replayed by every `go test`.
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./runner
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./scenariofile
 
 unit:
-	$(GO) test -count=1 ./steps ./runner ./wait ./proc ./reaper ./cmd/...
+	$(GO) test -count=1 ./steps ./scenariofile ./runner ./wait ./proc ./reaper ./cmd/...
 
 # Every scenario in scenarios/ passes SOAK runs in a row, no retries.
 soak: setup
@@ -134,6 +134,7 @@ soak: setup
 bench: setup
 	$(GO) build -o bin/bench ./bench
 	bin/bench compare -pairs $(PAIRS) -demo-runs $(DEMO_RUNS)
+	bin/bench topology -pairs $(PAIRS)
 
 # The library (scenarios/*.yaml) against each Consul version of MATRIX, each
 # built first (minutes each, the first time): one report and JUnit file per
@@ -152,3 +153,8 @@ matrix: deps bin/scenario $(addprefix bin/consul-,$(MATRIX))
 
 clean:
 	rm -rf logs/*/ bin/scenario
+
+# The files generated from the step value types: scenario.schema.json,
+# docs/steps.md and README.md's step table (tests fail when they are stale).
+generate:
+	$(GO) generate ./cmd/scenario

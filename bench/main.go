@@ -53,6 +53,13 @@ func main() {
 		demoRuns := fs.Int("demo-runs", 3, "runs of the sleep-based demo flow")
 		fs.Parse(os.Args[2:])
 		compare(root, consul, *pairs, *demoRuns)
+	case "floor-cluster":
+		printJSON(clusterFloor(root, consul))
+	case "topology":
+		fs := flag.NewFlagSet("topology", flag.ExitOnError)
+		pairs := fs.Int("pairs", 5, "alternating runner/floor pairs")
+		fs.Parse(os.Args[2:])
+		compareTopology(root, consul, *pairs)
 	case "quiet":
 		fs := flag.NewFlagSet("quiet", flag.ExitOnError)
 		probes := fs.Int("probes", 500, "probes to time")
@@ -236,7 +243,7 @@ func compare(root, consul string, pairs, demoRuns int) {
 	})
 
 	// Runner overhead, from the Go benchmarks.
-	out, err := exec.Command("go", "test", "-run", "^$", "-bench", ".", "./runner").CombinedOutput()
+	out, err := exec.Command("go", "test", "-run", "^$", "-bench", ".", "./runner", "./scenariofile").CombinedOutput()
 	must(err)
 	targets := map[string]string{"BenchmarkLoad1000Steps": "< 20 ms", "BenchmarkValidate500Files": "", "BenchmarkStepOverhead": "< 1 ms a step"}
 	for _, line := range strings.Split(string(out), "\n") {

@@ -272,19 +272,27 @@ func TestJSONEvents(t *testing.T) {
 	}
 }
 
-// The committed picture of basic.yaml is current: its DOT text is what
-// `graph` prints now (text, not the SVG bytes of one Graphviz version), and
-// the committed SVG draws every node and edge of that DOT, as does what
-// `graph --svg` renders with the dot installed here.
+// The committed pictures (basic.yaml's, and two-datacenters.yaml's for
+// the topologies) are current: their DOT text is what `graph` prints now
+// (text, not the SVG bytes of one Graphviz version), and the committed SVG
+// draws every node and edge of that DOT, as does what `graph --svg`
+// renders with the dot installed here.
 func TestGraphPicture(t *testing.T) {
-	r := scenario(t, "graph", "scenarios/basic.yaml")
+	for scenarioFile, base := range map[string]string{"scenarios/basic.yaml": "docs/network", "scenarios/two-datacenters.yaml": "docs/two-datacenters"} {
+		t.Run(base, func(t *testing.T) { checkPicture(t, scenarioFile, base) })
+	}
+}
+
+func checkPicture(t *testing.T, scenarioFile, base string) {
+	redo := fmt.Sprintf("run `bin/scenario graph %s > %s.dot; bin/scenario graph --svg %s > %s.svg`", scenarioFile, base, scenarioFile, base)
+	r := scenario(t, "graph", scenarioFile)
 	r.mustExit(t, 0)
-	committed, err := os.ReadFile("docs/network.dot")
+	committed, err := os.ReadFile(base + ".dot")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r.stdout != string(committed) {
-		t.Fatalf("docs/network.dot is stale: run `bin/scenario graph scenarios/basic.yaml > docs/network.dot; bin/scenario graph --svg scenarios/basic.yaml > docs/network.svg`")
+		t.Fatalf("%s.dot is stale: %s", base, redo)
 	}
 	// Graphviz titles each node by its ID and each edge "tail->head",
 	// escaping - and > as entities.
@@ -299,16 +307,16 @@ func TestGraphPicture(t *testing.T) {
 	if len(titles) < 5 {
 		t.Fatalf("found %d nodes and edges in the DOT:\n%s", len(titles), r.stdout)
 	}
-	svg, err := os.ReadFile("docs/network.svg")
+	svg, err := os.ReadFile(base + ".svg")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rendered := scenario(t, "graph", "--svg", "scenarios/basic.yaml")
+	rendered := scenario(t, "graph", "--svg", scenarioFile)
 	rendered.mustExit(t, 0)
-	for name, picture := range map[string]string{"docs/network.svg": string(svg), "graph --svg": rendered.stdout} {
+	for name, picture := range map[string]string{base + ".svg": string(svg), "graph --svg": rendered.stdout} {
 		for _, title := range titles {
 			if !strings.Contains(picture, title) {
-				t.Errorf("%s lacks %s; re-render it: `bin/scenario graph --svg scenarios/basic.yaml > docs/network.svg`", name, title)
+				t.Errorf("%s lacks %s; %s", name, title, redo)
 			}
 		}
 	}

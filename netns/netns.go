@@ -3,7 +3,12 @@
 package netns
 
 import (
+	"errors"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -43,4 +48,32 @@ func LoopbackUp() error {
 	}
 	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
 	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
+
+// RunDir is where named network namespaces live, as `ip netns` keeps them:
+// each name is an empty file with the namespace bind-mounted on it.
+const RunDir = "/run/netns"
+
+// RemoveNamed removes the named network namespace RunDir/name, as `ip
+// netns del` does (unmount, then remove the file), and says whether the
+// name existed. A name already gone is not an error. name must be a plain
+// file name, so that nothing outside RunDir is ever touched (the reaper
+// removes names a dead runner sent it). The namespace itself ends when
+// nothing holds it any more: no process in it, no open handle or socket.
+func RemoveNamed(name string) (existed bool, err error) {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00\n") {
+		return false, fmt.Errorf("refusing to remove network namespace %q: not a plain name under %s", name, RunDir)
+	}
+	path := filepath.Join(RunDir, name)
+	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	err = unix.Unmount(path, unix.MNT_DETACH)
+	if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) { // EINVAL: not mounted
+		return true, fmt.Errorf("removing network namespace %s: unmounting %s: %w (try `ip netns del %s`)", name, path, err, name)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return true, fmt.Errorf("removing network namespace %s: %w (try `ip netns del %s`)", name, err, name)
+	}
+	return true, nil
 }

@@ -54,3 +54,34 @@ func Unwatch(pgid int) {
 func BecomeSubreaper() error {
 	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 }
+
+// A NetnsGuardian also removes named network namespaces (a topology's
+// nodes) if this process dies before it does.
+type NetnsGuardian interface {
+	WatchNetns(name string)
+	UnwatchNetns(name string)
+}
+
+// Namespaces is the registrar of a topology's namespaces: it tells the
+// guardian, when it can remove them, of each one created and removed.
+var Namespaces namespaces
+
+type namespaces struct{}
+
+func (namespaces) WatchNetns(name string) {
+	guardianMu.Lock()
+	g, ok := guardian.(NetnsGuardian)
+	guardianMu.Unlock()
+	if ok {
+		g.WatchNetns(name)
+	}
+}
+
+func (namespaces) UnwatchNetns(name string) {
+	guardianMu.Lock()
+	g, ok := guardian.(NetnsGuardian)
+	guardianMu.Unlock()
+	if ok {
+		g.UnwatchNetns(name)
+	}
+}

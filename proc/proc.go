@@ -28,6 +28,10 @@ type Spec struct {
 	Dir     string   // working directory; empty for the caller's
 	Env     []string // the environment; nil for the caller's
 	LogPath string   // stdout and stderr go here
+	// Launch, when set, is called with the function that starts the
+	// command, so that it can run it in another context: a node's network
+	// namespace, which a child inherits from the thread that forks it.
+	Launch func(start func() error) error
 }
 
 // Process is a running (or finished) process group.
@@ -69,7 +73,11 @@ func Start(spec Spec) (*Process, error) {
 	// with SIGKILL, the leader does not outlive it (the guardian kills the
 	// rest of the group: a shell's forked children never see this signal).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	err = cmd.Start()
+	if spec.Launch != nil {
+		err = spec.Launch(cmd.Start)
+	} else {
+		err = cmd.Start()
+	}
 	w.Close()
 	if err != nil {
 		r.Close()

@@ -8,6 +8,18 @@
 // A parent-death signal is not enough: it reaches only the process the
 // runner started (often sh), not what that process forked (socat's
 // children, a background job), so groups are killed, not pids.
+//
+// The runner also registers the named network namespaces of its
+// topologies ("netns NAME", "-netns NAME"); once the processes are dead,
+// the reaper removes the names still registered. Killing comes first: a
+// namespace lives as long as a process is in it.
+//
+// The protocol, one line each:
+//
+//	+PGID        watch process group PGID
+//	-PGID        forget it
+//	netns NAME   watch the network namespace /run/netns/NAME
+//	-netns NAME  forget it
 package reaper
 
 import (
@@ -25,6 +37,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/scenario-tool/scenario/netns"
 	"github.com/scenario-tool/scenario/proc"
 )
 
@@ -79,14 +92,26 @@ func (r *Reaper) Watch(pgid int) { r.send('+', pgid) }
 // Unwatch forgets group pgid (it was stopped; its id may be reused).
 func (r *Reaper) Unwatch(pgid int) { r.send('-', pgid) }
 
-func (r *Reaper) send(op byte, pgid int) {
+// WatchNetns registers the named network namespace /run/netns/name. A
+// topology calls it before creating the namespace, so that no instant
+// passes with the namespace unregistered.
+func (r *Reaper) WatchNetns(name string) { r.sendLine(netnsLine + name) }
+
+// UnwatchNetns forgets the namespace name (it was removed).
+func (r *Reaper) UnwatchNetns(name string) { r.sendLine("-" + netnsLine + name) }
+
+const netnsLine = "netns "
+
+func (r *Reaper) send(op byte, pgid int) { r.sendLine(fmt.Sprintf("%c%d", op, pgid)) }
+
+func (r *Reaper) sendLine(line string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.broken {
+	if r.broken || strings.ContainsAny(line, "\n") {
 		return
 	}
 	// One short write is atomic on a pipe; the reaper reads line by line.
-	if _, err := fmt.Fprintf(r.pipe, "%c%d\n", op, pgid); err != nil {
+	if _, err := io.WriteString(r.pipe, line+"\n"); err != nil {
 		r.broken = true
 	}
 }
@@ -110,17 +135,27 @@ func Main(args []string) int {
 
 // Serve is the reaper's main: it reads registrations from in until in
 // ends, then kills every group still registered and every process marked
-// with mark, waits (boundedly) until none of them runs, and returns the
-// exit status. args are the runner's pid and its mark.
+// with mark, waits (boundedly) until none of them runs, removes the
+// network namespaces still registered, and returns the exit status. args
+// are the runner's pid and its mark.
 func Serve(in io.Reader, stderr io.Writer, args []string) int {
 	runner, mark := "", ""
 	if len(args) == 2 {
 		runner, mark = args[0], args[1]
 	}
 	groups := map[int]bool{}
+	namespaces := map[string]bool{}
 	lines := bufio.NewScanner(in)
 	for lines.Scan() {
 		line := lines.Text()
+		if name, ok := strings.CutPrefix(line, netnsLine); ok {
+			namespaces[name] = true
+			continue
+		}
+		if name, ok := strings.CutPrefix(line, "-"+netnsLine); ok {
+			delete(namespaces, name)
+			continue
+		}
 		if len(line) < 2 {
 			continue
 		}
@@ -174,7 +209,35 @@ func Serve(in io.Reader, stderr io.Writer, args []string) int {
 		fmt.Fprintf(stderr, "scenario: the runner (pid %s) ended without stopping its processes; killed %s\n",
 			runner, strings.Join(what, ", "))
 	}
+	// After the kill: a namespace with a process in it outlives its name.
+	removeNamespaces(namespaces, runner, stderr)
 	return 0
+}
+
+// removeNamespaces removes the named network namespaces still registered:
+// a registered name that no longer exists is no error (it was registered
+// just before its creation, which may not have happened).
+func removeNamespaces(namespaces map[string]bool, runner string, stderr io.Writer) {
+	var names []string
+	for name := range namespaces {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var removed []string
+	for _, name := range names {
+		existed, err := netns.RemoveNamed(name)
+		if err != nil {
+			fmt.Fprintf(stderr, "scenario: reaper: %v\n", err)
+			continue
+		}
+		if existed {
+			removed = append(removed, name)
+		}
+	}
+	if len(removed) > 0 {
+		fmt.Fprintf(stderr, "scenario: the runner (pid %s) ended without removing its network namespaces; removed %s\n",
+			runner, strings.Join(removed, ", "))
+	}
 }
 
 // marked lists the live processes whose environment holds MarkVar=mark,

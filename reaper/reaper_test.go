@@ -2,8 +2,10 @@ package reaper
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scenario-tool/scenario/netns"
 	"github.com/scenario-tool/scenario/proc"
 )
 
@@ -72,5 +75,85 @@ func TestServeKillsMarkedProcesses(t *testing.T) {
 	<-exited
 	if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 		t.Errorf("the marked process ended with %v", cmd.ProcessState)
+	}
+}
+
+// addNetns creates the named network namespace name with `ip netns add`
+// (iproute2 is one of the project's dependencies) and removes it at the
+// end of the test if it is still there.
+func addNetns(t *testing.T, name string) {
+	t.Helper()
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add %s: %v: %s (the reaper's namespace tests need root)", name, err, out)
+	}
+	t.Cleanup(func() { _, _ = netns.RemoveNamed(name) })
+}
+
+func netnsExists(name string) bool {
+	_, err := os.Stat(filepath.Join(netns.RunDir, name))
+	return err == nil
+}
+
+// When the pipe closes, the reaper kills the registered groups first (one
+// runs inside a registered namespace, which would keep it alive), then
+// removes every namespace still registered, and nothing else.
+func TestServeRemovesRegisteredNamespacesAfterTheKill(t *testing.T) {
+	base := "rp" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
+	registered, forgotten, neverMade := base+"-reg", base+"-forgot", base+"-never"
+	addNetns(t, registered)
+	addNetns(t, forgotten)
+	// A process group living in the registered namespace.
+	cmd := exec.Command("ip", "netns", "exec", registered, "sleep", "63.3")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { proc.KillGroup(cmd.Process.Pid) })
+	pgid := strconv.Itoa(cmd.Process.Pid)
+	in := strings.NewReader("+" + pgid + "\nnetns " + registered + "\nnetns " + forgotten + "\n-netns " + forgotten +
+		"\nnetns " + neverMade + "\nnetns ../" + registered + "\n")
+	var stderr bytes.Buffer
+	if code := Serve(in, &stderr, []string{"123", ""}); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	<-exited
+	if netnsExists(registered) {
+		t.Errorf("the registered namespace %s is still there", registered)
+	}
+	if !netnsExists(forgotten) {
+		t.Errorf("the unregistered namespace %s was removed", forgotten)
+	}
+	for _, want := range []string{
+		"killed group " + pgid,
+		"ended without removing its network namespaces; removed " + registered + "\n",
+		`refusing to remove network namespace "../` + registered + `"`,
+	} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+}
+
+// The runner's end writes the namespace lines Serve reads.
+func TestWatchNetnsWritesTheProtocol(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	rp := &Reaper{pipe: w}
+	rp.WatchNetns("sc-1-br")
+	rp.Watch(42)
+	rp.UnwatchNetns("sc-1-br")
+	rp.WatchNetns("bad\nname")
+	rp.Close()
+	got, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "netns sc-1-br\n+42\n-netns sc-1-br\n"; string(got) != want {
+		t.Errorf("wrote %q, want %q", got, want)
 	}
 }

@@ -25,6 +25,12 @@ type Event struct {
 
 	// cleanup
 	Stopped []string `json:"stopped,omitempty"`
+	Undone  []string `json:"undone,omitempty"` // changes put back in an existing cluster (run --agent)
+
+	// network: the scenario's nodes were built (Nodes set) or removed
+	Nodes []NodeInfo `json:"nodes,omitempty"`
+	// network
+	Removed bool `json:"removed,omitempty"`
 
 	// cleanup and scenario-end
 	DurationMS float64 `json:"duration_ms,omitempty"`
@@ -49,6 +55,13 @@ type StepEvent struct {
 	Notes      []string  `json:"notes,omitempty"` // what the user should know though it passed
 }
 
+// NodeInfo is one node of a topology scenario.
+type NodeInfo struct {
+	Name      string `json:"name"`
+	Addr      string `json:"addr"`
+	Namespace string `json:"namespace"` // for `ip netns exec NAMESPACE ...`
+}
+
 // LogTail is the end of one process's log, shown with a failure.
 type LogTail struct {
 	Path  string   `json:"path"`
@@ -61,6 +74,7 @@ const (
 	OutcomeFailed      = "failed"
 	OutcomeInterrupted = "interrupted"
 	OutcomeSkipped     = "skipped"
+	OutcomeNotRunnable = "not-runnable"
 )
 
 // Observer hears the events of runs. Observe may be called from several

@@ -135,8 +135,11 @@ func Slug(name string) string {
 // OpenLog opens the log called name in the scenario's folder for appending,
 // after a header line naming command (redacted); steps that run commands
 // without a process of their own (exec) log there.
-func (s *session) OpenLog(name, command string) (*os.File, string, error) {
-	path := s.logPath(name)
+func (s *session) openLog(node, name, command string) (*os.File, string, error) {
+	path, err := s.logPath(node, name)
+	if err != nil {
+		return nil, "", err
+	}
 	s.redactor.learnFrom(command)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, proc.LogMode)
 	if err != nil {
@@ -154,11 +157,11 @@ func (s *session) OpenLog(name, command string) (*os.File, string, error) {
 // any: once cleanup has stopped them, every byte they wrote was copied.
 func (s *session) logFailures() error {
 	s.mu.Lock()
-	started := append([]*proc.Process(nil), s.started...)
+	started := append([]resource(nil), s.started...)
 	s.mu.Unlock()
 	var errs []error
-	for _, p := range started {
-		if err := p.LogFailed(); err != nil {
+	for _, r := range started {
+		if err := r.proc.LogFailed(); err != nil {
 			errs = append(errs, err)
 		}
 	}

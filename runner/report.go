@@ -68,8 +68,26 @@ func (r *Reporter) Observe(e Event) {
 		}
 	case "step-end":
 		r.stepEnded(e.Step)
+	case "network":
+		var parts []string
+		for _, n := range e.Nodes {
+			parts = append(parts, fmt.Sprintf("%s %s", n.Name, n.Addr))
+		}
+		what := "network: nodes " + strings.Join(parts, ", ")
+		if len(e.Nodes) > 0 {
+			what += " (namespaces " + strings.TrimSuffix(e.Nodes[0].Namespace, e.Nodes[0].Name) + "*)"
+		}
+		if e.Removed {
+			what = "network: removed"
+		}
+		fmt.Fprintf(r.out, "  %s\n", r.dim.Sprintf("%s (%s)", what, FormatDuration(fromMS(e.DurationMS))))
 	case "cleanup":
-		fmt.Fprintf(r.out, "  %s\n", r.dim.Sprintf("cleanup: stopped %s (%s)", strings.Join(e.Stopped, ", "), FormatDuration(fromMS(e.DurationMS))))
+		if len(e.Undone) > 0 {
+			fmt.Fprintf(r.out, "  %s\n", r.dim.Sprintf("cleanup: put back %s (%s)", strings.Join(e.Undone, "; "), FormatDuration(fromMS(e.DurationMS))))
+		}
+		if len(e.Stopped) > 0 {
+			fmt.Fprintf(r.out, "  %s\n", r.dim.Sprintf("cleanup: stopped %s (%s)", strings.Join(e.Stopped, ", "), FormatDuration(fromMS(e.DurationMS))))
+		}
 	case "scenario-end":
 		r.scenarioEnded(e)
 	}
@@ -120,6 +138,10 @@ func (r *Reporter) scenarioEnded(e Event) {
 		fmt.Fprintf(r.out, "%s %s: %d steps in %s %s\n", r.ok.Sprint("--- PASS"), e.Scenario, e.Steps, took, logs)
 	case OutcomeInterrupted:
 		fmt.Fprintf(r.out, "%s %s: interrupted at step %s after %s %s\n", r.skip.Sprint("--- INTERRUPTED"), e.Scenario, e.Error, took, logs)
+	case OutcomeNotRunnable:
+		// Not a pass: the claim was not tested. Counted with the failures.
+		fmt.Fprintf(r.out, "  %s\n", r.skip.Sprint(e.Error))
+		fmt.Fprintf(r.out, "%s %s: not runnable on this machine, so not tested %s\n", r.skip.Sprint("--- NOT RUNNABLE"), e.Scenario, logs)
 	default:
 		if e.FailedStep == 0 {
 			for _, l := range strings.Split(e.Error, "\n") {

@@ -33,6 +33,9 @@ type Options struct {
 	// with the agent's HTTP address; it returns when the run should end
 	// (`scenario up` waits for Ctrl-C there).
 	Hold func(ctx context.Context, agentAddr string)
+	// Agent, when set, is an existing Consul agent to run against instead
+	// of starting one (`run --agent`): scenarios must start no process.
+	Agent *ExternalAgent
 	// HoldFailed, when set, is called instead of cleaning up at once when a
 	// step has failed (`scenario up --keep-on-failure`), so that the mesh
 	// can be inspected as the failure left it.
@@ -46,6 +49,9 @@ const (
 	Passed Outcome = iota
 	Failed
 	Interrupted
+	// NotRunnable: the scenario needs what this machine does not allow
+	// (network namespaces for nodes); it neither passed nor failed.
+	NotRunnable
 )
 
 // Result says how a scenario run ended.
@@ -104,6 +110,8 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 			end.Outcome = OutcomePassed
 		case Interrupted:
 			end.Outcome = OutcomeInterrupted
+		case NotRunnable:
+			end.Outcome = OutcomeNotRunnable
 		default:
 			end.Outcome = OutcomeFailed
 		}
@@ -122,17 +130,66 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 	}
 	sess := &session{redactor: red, logsDir: res.LogsDir, consulBin: opts.Consul, consulErr: opts.ConsulErr, grace: opts.Grace, force: opts.Force,
 		workDir: filepath.Dir(sc.File)}
+	removeNetwork := func() {}
 	defer func() {
 		cleanupStart := time.Now()
+		if sess.external {
+			// What steps changed in the existing cluster is put back
+			// first, whatever happened.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			done, err := sess.undoAll(ctx)
+			cancel()
+			if len(done) > 0 || err != nil {
+				emit(Event{Event: "cleanup", Undone: done, DurationMS: milliseconds(time.Since(cleanupStart))})
+			}
+			if err != nil && res.Outcome != Interrupted {
+				res.Outcome, res.Err = Failed, err
+			}
+		}
 		if stopped := sess.closeAll(); len(stopped) > 0 {
 			emit(Event{Event: "cleanup", Stopped: stopped, DurationMS: milliseconds(time.Since(cleanupStart))})
 		}
+		removeNetwork()
 		// A run whose evidence was lost (a full disk) does not pass; once
 		// every process is stopped, all they wrote has been copied.
 		if err := sess.logFailures(); err != nil && res.Outcome == Passed {
 			res.Outcome, res.Err = Failed, err
 		}
 	}()
+
+	if opts.Agent != nil {
+		if err := sess.useExternal(ctx, *opts.Agent); err != nil {
+			res.Outcome, res.Err = Failed, err
+			return res
+		}
+	}
+	if len(sc.Nodes) > 0 {
+		lab, took, err := openNetwork(sc)
+		var nr *NotRunnableError
+		switch {
+		case errors.As(err, &nr):
+			res.Outcome, res.Err = NotRunnable, err
+			return res
+		case err != nil:
+			res.Outcome, res.Err = Failed, err
+			return res
+		}
+		// Removed once every process in it has stopped (see below).
+		removeNetwork = func() {
+			start := time.Now()
+			err := lab.Close()
+			emit(Event{Event: "network", Removed: true, DurationMS: milliseconds(time.Since(start))})
+			if err != nil && res.Outcome == Passed {
+				res.Outcome, res.Err = Failed, fmt.Errorf("removing the scenario's network: %w", err)
+			}
+		}
+		sess.net, sess.cluster = labNetwork{lab}, sc.Cluster
+		var nodes []NodeInfo
+		for _, n := range lab.Nodes() {
+			nodes = append(nodes, NodeInfo{Name: n.Name(), Addr: n.Addr().String(), Namespace: n.Namespace()})
+		}
+		emit(Event{Event: "network", Nodes: nodes, DurationMS: milliseconds(took)})
+	}
 
 	outer := ctx
 	ctx, cancel := context.WithTimeoutCause(ctx, sc.Timeout, fmt.Errorf("the scenario's timeout of %s passed", sc.Timeout))
@@ -195,7 +252,9 @@ func (x *execution) runSteps() bool {
 func (x *execution) step(i int) bool {
 	item := &x.sc.Items[i]
 	starter, overlaps := item.Step.(steps.Starter)
-	if (!overlaps || !starter.Independent() || x.ctx.Err() != nil) && !x.settle() {
+	// Only steps of one type overlap: a sidecar started while an agent is
+	// still settling would find no agent to ask.
+	if (!overlaps || !starter.Independent() || x.ctx.Err() != nil || x.pendingOtherThan(item.Type)) && !x.settle() {
 		return false
 	}
 	if x.ctx.Err() != nil {
@@ -215,7 +274,7 @@ func (x *execution) step(i int) bool {
 	stepCtx, cancel := stepContext(x.ctx, item)
 	start := time.Now()
 	notes := new([]string)
-	env := stepEnv{session: x.sess, notes: notes}
+	env := stepEnv{session: x.sess, node: item.Node, notes: notes}
 	var err error
 	if overlaps {
 		var ready func(context.Context) error
@@ -239,6 +298,16 @@ func (x *execution) step(i int) bool {
 		return false
 	}
 	return true
+}
+
+// pendingOtherThan says whether a step of another type is pending.
+func (x *execution) pendingOtherThan(typ string) bool {
+	for _, p := range x.pending {
+		if p.item.Type != typ {
+			return true
+		}
+	}
+	return false
 }
 
 // settle awaits the pending steps in order; false means one failed, and

@@ -14,11 +14,12 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/scenario-tool/scenario/proc"
+	"github.com/scenario-tool/scenario/scenariofile"
 	"github.com/scenario-tool/scenario/steps"
 )
 
-// Test-only step types: the registry is the one global, and this test
-// binary is the only place they exist.
+// Test-only step types: they exist in this test binary's own registry
+// (testRegistry), not in the built-in one.
 type funcStep struct {
 	label string
 	run   func(ctx context.Context, env steps.Env) error
@@ -29,7 +30,7 @@ func (f funcStep) String() string                               { return f.label
 
 func init() {
 	register := func(name string, run func(ctx context.Context, env steps.Env) error) {
-		steps.Register(steps.Type{Name: name, Summary: "test only", Example: "- " + name + ": {}", Timeout: time.Second,
+		testTypes = append(testTypes, steps.Type{Name: name, Summary: "test only", Example: "- " + name + ": {}", Timeout: time.Second,
 			Schema: map[string]any{"type": "object"},
 			Decode: func(d *steps.Decoder, v *yaml.Node) steps.Step { return funcStep{label: name, run: run} }})
 	}
@@ -48,10 +49,16 @@ func init() {
 	register("test-fail", func(context.Context, steps.Env) error { return errors.New("it went wrong") })
 }
 
+// testTypes are added by this package's test files' init functions.
+var testTypes []steps.Type
+
+// testRegistry is the built-in step types and the test-only ones.
+var testRegistry = sync.OnceValue(func() *steps.Registry { return steps.Default().With(testTypes...) })
+
 func runSource(t *testing.T, src string, ctx context.Context) (Result, string) {
 	t.Helper()
 	dir := t.TempDir()
-	sc, err := Parse(filepath.Join(dir, "s.yaml"), []byte(src))
+	sc, err := scenariofile.Parse(filepath.Join(dir, "s.yaml"), []byte(src), testRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +158,7 @@ var (
 
 func init() {
 	slow := func(name string, after time.Duration, fail bool) {
-		steps.Register(steps.Type{Name: name, Summary: "test only", Example: "- " + name + ": {}", Timeout: 5 * time.Second,
+		testTypes = append(testTypes, steps.Type{Name: name, Summary: "test only", Example: "- " + name + ": {}", Timeout: 5 * time.Second,
 			Schema: map[string]any{"type": "object"},
 			Decode: func(d *steps.Decoder, v *yaml.Node) steps.Step {
 				return starterStep{funcStep: funcStep{label: name}, start: func() func(ctx context.Context) error {
@@ -173,7 +180,7 @@ func init() {
 				}}
 			}})
 	}
-	steps.Register(steps.Type{Name: "test-start-fails", Summary: "test only", Example: "- test-start-fails: {}", Timeout: time.Second,
+	testTypes = append(testTypes, steps.Type{Name: "test-start-fails", Summary: "test only", Example: "- test-start-fails: {}", Timeout: time.Second,
 		Schema: map[string]any{"type": "object"},
 		Decode: func(d *steps.Decoder, v *yaml.Node) steps.Step {
 			return starterStep{funcStep: funcStep{label: "test-start-fails"}}

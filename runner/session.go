@@ -1,8 +1,11 @@
 package runner
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -28,6 +31,16 @@ type session struct {
 	grace     time.Duration
 	force     <-chan struct{}
 
+	// net is the run's private network when the scenario has nodes, and
+	// cluster who runs which agent there; nil and empty on the host.
+	net     network
+	cluster steps.Cluster
+
+	// external: the agent is an existing cluster's (run --agent); undos
+	// put back, newest first, what steps changed there.
+	external bool
+	undos    []undo
+
 	// died hears of a process that ended while the scenario relied on it
 	// (no stop step or cleanup stopped it); the run fails at once.
 	died func(error)
@@ -36,32 +49,92 @@ type session struct {
 	closing   bool                   // cleanup has begun: deaths are expected
 	stopping  map[*proc.Process]bool // stopped on purpose
 	resources []resource             // in the order started
-	started   []*proc.Process
-	agent     *proc.Process
-	agentCfg  *api.Config
-	client    *api.Client
-	agentGone string // why the agent is no longer usable
+	started   []resource             // every process ever started, for log tails
+	agents    map[string]*agentState // by node; "" is the host
+	agentSeq  []string               // nodes in the order their agents started
+}
+
+// agentState is the Consul agent of one node (or of the host).
+type agentState struct {
+	proc   *proc.Process
+	cfg    *api.Config
+	client *api.Client
+	gone   string // why the agent is no longer usable
+}
+
+type undo struct {
+	what string
+	fn   func(ctx context.Context) error
 }
 
 type resource struct {
 	name string
+	node string // "" on the host
 	proc *proc.Process
 	conn *steps.Conn
+}
+
+// network is the run's private network of nodes (topology.Lab).
+type network interface {
+	Node(name string) (netNode, bool)
+}
+
+// netNode is one node of the network: a network namespace of its own.
+type netNode interface {
+	Addr() netip.Addr
+	Namespace() string
+	// Do runs fn on a thread inside the node's network namespace: sockets
+	// it creates and children it forks belong to the node.
+	Do(fn func() error) error
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 var _ steps.Env = stepEnv{}
 
 func (s *session) ConsulBinary() (string, error) { return s.consulBin, s.consulErr }
 
-func (s *session) SetAgent(p *proc.Process, cfg *api.Config) {
+func (s *session) setAgent(node string, p *proc.Process, cfg *api.Config) {
+	if n, ok := s.node(node); ok && cfg.Transport != nil {
+		// The agent's API listens on the node's own loopback.
+		cfg.Transport.DialContext = n.DialContext
+	}
 	client, _ := api.NewClient(cfg)
 	// The agent's token goes to commands as CONSUL_HTTP_TOKEN, so they may
 	// print it: hide it wherever it appears, whatever its length.
 	s.redactor.learnToken(cfg.Token)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.agents == nil {
+		s.agents = map[string]*agentState{}
+	}
 	// A new agent after `stop: agent` is usable again.
-	s.agent, s.agentCfg, s.client, s.agentGone = p, cfg, client, ""
+	s.agents[node] = &agentState{proc: p, cfg: cfg, client: client}
+	s.agentSeq = append(slices.DeleteFunc(s.agentSeq, func(n string) bool { return n == node }), node)
+}
+
+// agentOf returns the agent a step on node talks to: that node's, or for
+// a step with no node the host's, else the first started agent still up.
+// Call with s.mu held.
+func (s *session) agentOf(node string) (*agentState, string) {
+	if a, ok := s.agents[node]; ok || node != "" || len(s.cluster.Nodes) == 0 {
+		return a, node
+	}
+	for _, n := range s.agentSeq {
+		if a := s.agents[n]; a.gone == "" && (a.proc == nil || a.proc.Alive() == nil) {
+			return a, n
+		}
+	}
+	if len(s.agentSeq) > 0 {
+		return s.agents[s.agentSeq[0]], s.agentSeq[0]
+	}
+	return nil, ""
+}
+
+func (s *session) node(name string) (netNode, bool) {
+	if s.net == nil || name == "" {
+		return nil, false
+	}
+	return s.net.Node(name)
 }
 
 func (s *session) RunDir() string {
@@ -72,7 +145,7 @@ func (s *session) RunDir() string {
 	return dir
 }
 
-func (s *session) CommandEnv() (string, []string) {
+func (s *session) commandEnv(node string) (string, []string) {
 	env := os.Environ()
 	set := func(key, value string) {
 		for i, kv := range env {
@@ -83,19 +156,25 @@ func (s *session) CommandEnv() (string, []string) {
 		}
 		env = append(env, key+"="+value)
 	}
-	if addr := s.AgentAddress(); addr != "" {
-		set("CONSUL_HTTP_ADDR", addr)
-	}
 	s.mu.Lock()
-	token := ""
-	if s.agentCfg != nil {
-		token = s.agentCfg.Token
+	token, addr := "", ""
+	if a, _ := s.agentOf(node); a != nil {
+		token, addr = a.cfg.Token, a.cfg.Address
 	}
 	s.mu.Unlock()
+	if addr != "" {
+		set("CONSUL_HTTP_ADDR", addr)
+	}
 	// The caller's own CONSUL_HTTP_TOKEN, when set, is theirs to keep.
 	if token != "" && os.Getenv("CONSUL_HTTP_TOKEN") == "" {
 		s.redactor.learn(token)
 		set("CONSUL_HTTP_TOKEN", token)
+	}
+	if n, ok := s.node(node); ok {
+		// A command on a node knows where it is: to bind the node's
+		// address, say.
+		set("SCENARIO_NODE", node)
+		set("SCENARIO_NODE_ADDR", n.Addr().String())
 	}
 	if s.consulBin != "" {
 		bin, err := filepath.Abs(s.consulBin)
@@ -106,40 +185,75 @@ func (s *session) CommandEnv() (string, []string) {
 	return s.workDir, env
 }
 
-func (s *session) AgentAddress() string {
+// AgentAddress is the HTTP address of the agent a step with no node talks
+// to (for `scenario up`).
+func (s *session) AgentAddress() string { return s.agentAddress("") }
+
+func (s *session) agentAddress(node string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.agentCfg == nil {
+	a, _ := s.agentOf(node)
+	if a == nil {
 		return ""
 	}
-	return s.agentCfg.Address
+	return a.cfg.Address
 }
 
-func (s *session) Consul() (*api.Client, error) {
+func (s *session) consul(node string) (*api.Client, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	a, at := s.agentOf(node)
 	switch {
-	case s.agentGone != "":
-		return nil, errors.New(s.agentGone)
-	case s.agent == nil:
+	case a != nil && a.gone != "":
+		return nil, errors.New(a.gone)
+	case a == nil && node != "":
+		return nil, fmt.Errorf("no Consul agent is running on node %s; add a start-agent step with `node: %s` before this one", node, node)
+	case a == nil:
 		return nil, errors.New("no Consul agent is running; add a start-agent step before this one")
 	}
-	if err := s.agent.Alive(); err != nil {
-		return nil, steps.WithLogs(err, steps.AgentName)
+	if a.proc == nil {
+		return a.client, nil // an existing cluster's agent
 	}
-	return s.client, nil
+	if err := a.proc.Alive(); err != nil {
+		return nil, steps.WithLogs(err, qualified(at, steps.AgentName))
+	}
+	return a.client, nil
 }
 
-// logPath names a process's log file: "sidecar/web" logs to sidecar-web.log.
-func (s *session) logPath(name string) string {
-	return filepath.Join(s.logsDir, strings.ReplaceAll(name, "/", "-")+".log")
+// qualified names a process for logs and messages: "app1/sidecar/web" on
+// a node, "sidecar/web" on the host.
+func qualified(node, name string) string {
+	if node == "" {
+		return name
+	}
+	return node + "/" + name
 }
 
-func (s *session) Start(name string, argv []string) (*proc.Process, error) {
-	path := s.logPath(name)
+// logPath names a process's log file: "sidecar/web" logs to
+// sidecar-web.log, in a folder of its node's name on a node.
+func (s *session) logPath(node, name string) (string, error) {
+	dir := s.logsDir
+	if node != "" {
+		dir = filepath.Join(dir, node)
+		if err := os.MkdirAll(dir, proc.DirMode); err != nil {
+			return "", err
+		}
+	}
+	return filepath.Join(dir, strings.ReplaceAll(name, "/", "-")+".log"), nil
+}
+
+func (s *session) start(node, name string, argv []string) (*proc.Process, error) {
+	path, err := s.logPath(node, name)
+	if err != nil {
+		return nil, err
+	}
 	command := strings.Join(argv, " ")
 	s.redactor.learnFrom(command)
-	header := s.redactor.redact(fmt.Sprintf("# scenario: %s started %s: %s\n", name, time.Now().Format(time.RFC3339Nano), command))
+	where := ""
+	if node != "" {
+		where = " on node " + node
+	}
+	header := s.redactor.redact(fmt.Sprintf("# scenario: %s started%s %s: %s\n", name, where, time.Now().Format(time.RFC3339Nano), command))
 	// Appended, not truncated: a process restarted under the same name
 	// keeps the evidence of its first life.
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, proc.LogMode)
@@ -151,15 +265,21 @@ func (s *session) Start(name string, argv []string) (*proc.Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	spec := proc.Spec{Name: name, Argv: argv, LogPath: path}
+	spec := proc.Spec{Name: qualified(node, name), Argv: argv, LogPath: path}
 	if name != steps.AgentName {
 		// A user command (run) gets the mesh and runs beside the scenario;
 		// a sidecar gets the mesh (the agent's token, when ACLs are on).
-		dir, env := s.CommandEnv()
+		dir, env := s.commandEnv(node)
 		spec.Env = env
 		if !strings.HasPrefix(name, "sidecar/") {
 			spec.Dir = dir
 		}
+	}
+	if n, ok := s.node(node); ok {
+		// The child inherits the namespace of the thread that forks it.
+		spec.Launch = n.Do
+	} else if node != "" {
+		return nil, fmt.Errorf("%s: no node %q in this scenario", name, node)
 	}
 	p, err := proc.Start(spec)
 	if err != nil {
@@ -167,8 +287,9 @@ func (s *session) Start(name string, argv []string) (*proc.Process, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.resources = append(s.resources, resource{name: name, proc: p})
-	s.started = append(s.started, p)
+	r := resource{name: name, node: node, proc: p}
+	s.resources = append(s.resources, r)
+	s.started = append(s.started, r)
 	go s.watch(p)
 	return p, nil
 }
@@ -189,8 +310,8 @@ func (s *session) watch(p *proc.Process) {
 // process holding its listener, under a shell that forked it): the leader
 // may run on while the real server is gone. It uses a pidfd, so the exit
 // is noticed when it happens, with no polling.
-func (s *session) WatchMember(name string, pid int, what string) {
-	p, ok := s.Process(name)
+func (s *session) watchMember(node, name string, pid int, what string) {
+	p, ok := s.process(node, name)
 	if !ok || pid == p.Pid() {
 		return
 	}
@@ -215,7 +336,7 @@ func (s *session) WatchMember(name string, pid int, what string) {
 		expected := s.closing || s.stopping[p]
 		s.mu.Unlock()
 		if !expected && s.died != nil {
-			s.died(&DiedError{ExitError: &proc.ExitError{Name: name, LogPath: p.LogPath}, Member: what, Tail: proc.Tail(p.LogPath, tailLines)})
+			s.died(&DiedError{ExitError: &proc.ExitError{Name: p.Name, LogPath: p.LogPath}, Member: what, Tail: proc.Tail(p.LogPath, tailLines)})
 		}
 	}()
 }
@@ -247,15 +368,41 @@ func (s *session) markStopping(p *proc.Process) {
 	s.stopping[p] = true
 }
 
-func (s *session) Process(name string) (*proc.Process, bool) {
+// process finds the running process name: on node, or on any node for
+// "" (the host's first, then the only node's that runs one).
+func (s *session) process(node, name string) (*proc.Process, bool) {
+	r, ok := s.find(node, name)
+	if !ok && node != "" {
+		// A probe on one node watches processes on others too.
+		r, ok = s.find("", name)
+	}
+	return r.proc, ok
+}
+
+// find is process's lookup, returning the resource. Call without s.mu.
+func (s *session) find(node, name string) (resource, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var found []resource
 	for _, r := range s.resources {
-		if r.proc != nil && r.name == name {
-			return r.proc, true
+		if r.proc != nil && r.name == name && (r.node == node || node == "") {
+			if r.node == node {
+				return r, true
+			}
+			found = append(found, r)
 		}
 	}
-	return nil, false
+	if len(found) == 1 {
+		return found[0], true
+	}
+	return resource{}, false
+}
+
+// nodeOf names the node where the running process name is, when exactly
+// one node runs it (or the host does).
+func (s *session) nodeOf(name string) (string, bool) {
+	r, ok := s.find("", name)
+	return r.node, ok
 }
 
 func (s *session) OwnerOf(pgid int) string {
@@ -263,33 +410,31 @@ func (s *session) OwnerOf(pgid int) string {
 	defer s.mu.Unlock()
 	for _, r := range s.resources {
 		if r.proc != nil && r.proc.Pid() == pgid {
-			return r.name
+			return qualified(r.node, r.name)
 		}
 	}
 	return ""
 }
 
-func (s *session) Stop(name string) error {
+func (s *session) stop(node, name string) error {
+	r, ok := s.find(node, name)
+	if !ok {
+		if node != "" {
+			return fmt.Errorf("nothing called %q is running on node %s", name, node)
+		}
+		return fmt.Errorf("nothing called %q is running (on several nodes? say which with `node:`)", name)
+	}
 	s.mu.Lock()
-	var target *proc.Process
-	for i, r := range s.resources {
-		if r.proc != nil && r.name == name {
-			target = r.proc
-			s.resources = append(s.resources[:i], s.resources[i+1:]...)
-			break
+	s.resources = slices.DeleteFunc(s.resources, func(x resource) bool { return x.proc == r.proc })
+	if a := s.agents[r.node]; a != nil && a.proc == r.proc {
+		a.gone = "the Consul agent was stopped by an earlier stop step"
+		if r.node != "" {
+			a.gone = "the Consul agent of node " + r.node + " was stopped by an earlier stop step"
 		}
 	}
-	if target != nil && target == s.agent {
-		s.agentGone = "the Consul agent was stopped by an earlier stop step"
-	}
-	if target != nil {
-		s.markStopping(target)
-	}
+	s.markStopping(r.proc)
 	s.mu.Unlock()
-	if target == nil {
-		return fmt.Errorf("nothing called %q is running", name)
-	}
-	target.Stop(s.grace, s.force)
+	r.proc.Stop(s.grace, s.force)
 	return nil
 }
 
@@ -318,15 +463,42 @@ func (s *session) closeAll() []string {
 	s.resources = nil
 	s.closing = true
 	s.mu.Unlock()
-	var stopped []string
+	// Connections first (the runner's own), then each node's processes
+	// newest first. Nodes are separate machines: they stop side by side,
+	// so that a client agent's graceful leave on one node does not hold
+	// up the others.
+	byNode := map[string][]resource{}
+	var order []string
 	for i := len(rs) - 1; i >= 0; i-- {
 		r := rs[i]
 		if r.conn != nil {
 			r.conn.Close()
 			continue
 		}
-		r.proc.Stop(s.grace, s.force)
-		stopped = append(stopped, r.name)
+		if _, ok := byNode[r.node]; !ok {
+			order = append(order, r.node)
+		}
+		byNode[r.node] = append(byNode[r.node], r)
+	}
+	stoppedBy := make([][]string, len(order))
+	var wg sync.WaitGroup
+	for k, node := range order {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, r := range byNode[node] {
+				r.proc.Stop(s.grace, s.force)
+				stoppedBy[k] = append(stoppedBy[k], qualified(r.node, r.name))
+			}
+		}()
+	}
+	wg.Wait()
+	// Reported newest first, as they were started.
+	var stopped []string
+	for i := len(rs) - 1; i >= 0; i-- {
+		if rs[i].proc != nil {
+			stopped = append(stopped, qualified(rs[i].node, rs[i].name))
+		}
 	}
 	return stopped
 }
@@ -338,12 +510,14 @@ func (s *session) tails(names []string, lines int) []LogTail {
 		return nil
 	}
 	s.mu.Lock()
-	started := append([]*proc.Process(nil), s.started...)
+	started := append([]resource(nil), s.started...)
 	s.mu.Unlock()
 	var out []LogTail
 	seen := map[string]bool{}
-	for _, p := range started {
-		if (len(names) > 0 && !slices.Contains(names, p.Name)) || seen[p.LogPath] {
+	for _, r := range started {
+		p := r.proc
+		named := slices.Contains(names, r.name) || slices.Contains(names, p.Name)
+		if (len(names) > 0 && !named) || seen[p.LogPath] {
 			continue
 		}
 		seen[p.LogPath] = true
@@ -400,12 +574,109 @@ func (s *session) deaths(settle time.Duration) []error {
 	return collect()
 }
 
-// stepEnv is the session as one step sees it: notes go to that step.
+// stepEnv is the session as one step sees it: it acts on the step's node
+// (if any), and its notes go to that step.
 type stepEnv struct {
 	*session
+	node  string
 	notes *[]string
 }
 
 func (e stepEnv) Notef(format string, args ...any) {
 	*e.notes = append(*e.notes, fmt.Sprintf(format, args...))
+}
+
+func (e stepEnv) Node() string                              { return e.node }
+func (e stepEnv) On(node string) steps.Env                  { e.node = node; return e }
+func (e stepEnv) Cluster() steps.Cluster                    { return e.cluster }
+func (e stepEnv) Consul() (*api.Client, error)              { return e.consul(e.node) }
+func (e stepEnv) AgentAddress() string                      { return e.agentAddress(e.node) }
+func (e stepEnv) CommandEnv() (string, []string)            { return e.commandEnv(e.node) }
+func (e stepEnv) Process(name string) (*proc.Process, bool) { return e.process(e.node, name) }
+func (e stepEnv) NodeOf(name string) (string, bool)         { return e.nodeOf(name) }
+func (e stepEnv) Stop(name string) error                    { return e.stop(e.node, name) }
+func (e stepEnv) SetAgent(p *proc.Process, cfg *api.Config) { e.setAgent(e.node, p, cfg) }
+
+func (e stepEnv) External() bool { return e.external }
+
+func (e stepEnv) Undo(what string, fn func(ctx context.Context) error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.undos = append(e.undos, undo{what, fn})
+}
+
+// undoAll puts back, newest first, what the steps changed in an existing
+// cluster, and says what it did and what it could not.
+func (s *session) undoAll(ctx context.Context) (done []string, err error) {
+	s.mu.Lock()
+	undos := s.undos
+	s.undos = nil
+	s.mu.Unlock()
+	var errs []error
+	for i := len(undos) - 1; i >= 0; i-- {
+		u := undos[i]
+		if e := u.fn(ctx); e != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", u.what, e))
+			continue
+		}
+		done = append(done, u.what)
+	}
+	if len(errs) > 0 {
+		return done, fmt.Errorf("could not put the cluster back as it was; do it by hand: %w", errors.Join(errs...))
+	}
+	return done, nil
+}
+
+func (e stepEnv) Network() steps.Network {
+	if n, ok := e.net.(labNetwork); ok {
+		return n
+	}
+	return nil
+}
+
+func (e stepEnv) Start(name string, argv []string) (*proc.Process, error) {
+	return e.start(e.node, name, argv)
+}
+
+func (e stepEnv) OpenLog(name, command string) (*os.File, string, error) {
+	return e.openLog(e.node, name, command)
+}
+
+func (e stepEnv) WatchMember(name string, pid int, what string) {
+	e.watchMember(e.node, name, pid, what)
+}
+
+func (e stepEnv) NodeAddr(node string) (netip.Addr, bool) {
+	n, ok := e.session.node(node)
+	if !ok {
+		return netip.Addr{}, false
+	}
+	return n.Addr(), true
+}
+
+// where is the node the step acts on: its own, or for a step without one
+// in a scenario with nodes, the node of the agent it talks to.
+func (e stepEnv) where() string {
+	if e.node != "" || len(e.cluster.Nodes) == 0 {
+		return e.node
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, node := e.agentOf("")
+	return node
+}
+
+func (e stepEnv) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	if n, ok := e.session.node(e.where()); ok {
+		return n.DialContext(ctx, network, addr)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
+}
+
+func (e stepEnv) Inside(fn func() error) error {
+	if n, ok := e.session.node(e.where()); ok {
+		return n.Do(fn)
+	}
+	return fn()
 }

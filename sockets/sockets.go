@@ -32,10 +32,12 @@ func (l Listener) Covers(want *net.TCPAddr) bool {
 }
 
 // Listeners lists the listening TCP sockets (IPv4 and IPv6) of the network
-// namespace this process is in.
+// namespace the calling thread is in: /proc/thread-self/net, not
+// /proc/net, which shows the main thread's. A caller that has locked its
+// thread into a node's namespace thus sees that node's listeners.
 func Listeners() ([]Listener, error) {
 	var out []Listener
-	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+	for _, table := range []string{"/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"} {
 		found, err := readTable(table)
 		if err != nil && !os.IsNotExist(err) {
 			return nil, err

@@ -47,8 +47,10 @@ type Evidence struct {
 	// certificate.
 	Handshakes []Handshake
 	// Backends says, per destination sidecar, whether its local service
-	// listens.
-	Backends []Backend
+	// listens. BackendsUnchecked says why they were not looked at (the
+	// mesh of an existing cluster: its backends run elsewhere).
+	Backends          []Backend
+	BackendsUnchecked string
 }
 
 // Handshake is the outcome of an mTLS handshake with the source's identity.
@@ -141,6 +143,9 @@ func (ev *Evidence) Summary() string {
 			parts = append(parts, fmt.Sprintf("backend %s up (%s)", b.Addr, b.Holder))
 		}
 	}
+	if ev.BackendsUnchecked != "" {
+		parts = append(parts, ev.BackendsUnchecked)
+	}
 	return strings.Join(parts, "; ")
 }
 
@@ -202,16 +207,49 @@ func Gather(ctx context.Context, env Env, target Target) (*Evidence, error) {
 	switch {
 	case upstream.DestinationType == api.UpstreamDestTypePreparedQuery:
 		return nil, fmt.Errorf("upstream %q of %s is a prepared query: its destination service is not known in advance", target.Upstream, target.Service)
-	case upstream.Datacenter != "" || upstream.DestinationPeer != "" || upstream.DestinationNamespace != "" || upstream.DestinationPartition != "":
-		return nil, fmt.Errorf("upstream %q of %s leads to another datacenter, peer, namespace or partition; the runner gathers evidence about this agent's own services only", target.Upstream, target.Service)
+	case upstream.DestinationPeer != "" || upstream.DestinationNamespace != "" || upstream.DestinationPartition != "":
+		return nil, fmt.Errorf("upstream %q of %s leads to another peer, namespace or partition; the runner gathers evidence about its own datacenters' services only", target.Upstream, target.Service)
 	}
-	return GatherPath(ctx, env, source.Proxy.DestinationServiceName, upstream.DestinationName)
+	dst := env
+	if dc := upstream.Datacenter; dc != "" {
+		// The destination's datacenter judges the path: ask an agent there.
+		node, ok := agentIn(env.Cluster(), dc)
+		if !ok {
+			return nil, fmt.Errorf("upstream %q of %s leads to datacenter %s, where this scenario runs no agent to ask", target.Upstream, target.Service, dc)
+		}
+		dst = env.On(node)
+	}
+	return gatherPath(ctx, env, dst, source.Proxy.DestinationServiceName, upstream.DestinationName)
+}
+
+// agentIn names a node whose agent belongs to datacenter: a server first.
+func agentIn(c Cluster, datacenter string) (string, bool) {
+	for _, server := range []bool{true, false} {
+		for _, a := range c.Agents {
+			if a.Datacenter == datacenter && a.Server == server {
+				return a.Node, true
+			}
+		}
+	}
+	return "", false
 }
 
 // GatherPath collects the evidence for the identity source reaching the
 // service destination.
 func GatherPath(ctx context.Context, env Env, source, destination string) (*Evidence, error) {
-	client, err := env.Consul()
+	return gatherPath(ctx, env, env, source, destination)
+}
+
+// gatherPath asks src's agent for the source's leaf and dst's agent (in
+// the destination's datacenter) for the decision and the destination's
+// sidecars, which it dials from src's node.
+func gatherPath(ctx context.Context, src, dst Env, source, destination string) (*Evidence, error) {
+	env := src
+	client, err := src.Consul()
+	if err != nil {
+		return nil, err
+	}
+	dstClient, err := dst.Consul()
 	if err != nil {
 		return nil, err
 	}
@@ -225,21 +263,25 @@ func GatherPath(ctx context.Context, env Env, source, destination string) (*Evid
 	if err != nil {
 		return nil, WithLogs(fmt.Errorf("reading the Connect CA roots: %w", err), AgentName)
 	}
-	authz, err := client.Agent().ConnectAuthorize(&api.AgentAuthorizeParams{Target: ev.Destination, ClientCertURI: leaf.ServiceURI})
+	authz, err := dstClient.Agent().ConnectAuthorize(&api.AgentAuthorizeParams{Target: ev.Destination, ClientCertURI: leaf.ServiceURI})
 	if err != nil {
 		ev.AuthzErr = err
 	} else {
 		ev.Authorized, ev.Reason = authz.Authorized, authz.Reason
 	}
-	entries, _, err := client.Health().Connect(ev.Destination, "", true, q)
+	entries, _, err := dstClient.Health().Connect(ev.Destination, "", true, q)
 	if err != nil {
 		return nil, WithLogs(fmt.Errorf("looking up the sidecars of %s: %w", ev.Destination, err), AgentName)
 	}
 	for _, e := range entries {
 		addr := net.JoinHostPort(dialHost(e.Service.Address, e.Node.Address), strconv.Itoa(e.Service.Port))
-		ev.Handshakes = append(ev.Handshakes, handshakeAs(ctx, addr, leaf, roots, ev.Destination))
+		ev.Handshakes = append(ev.Handshakes, handshakeAs(ctx, env, addr, leaf, roots, ev.Destination))
+		if dst.External() {
+			ev.BackendsUnchecked = "the backends of an existing cluster's sidecars run on its machines, not checked here"
+			continue
+		}
 		if e.Service.Proxy != nil && e.Service.Proxy.LocalServicePort != 0 {
-			ev.Backends = append(ev.Backends, backendOf(env, e.Service.Proxy))
+			ev.Backends = append(ev.Backends, backendOf(onCatalogNode(dst, e.Node.Node), e.Service.Proxy))
 		}
 	}
 	return ev, nil
@@ -269,7 +311,8 @@ func backendOf(env Env, p *api.AgentServiceConnectProxyConfig) Backend {
 	if err != nil {
 		return b
 	}
-	found, _ := sockets.On(tcp)
+	var found []sockets.Listener
+	_ = env.Inside(func() error { found, _ = sockets.On(tcp); return nil })
 	for _, l := range found {
 		for _, h := range sockets.Holders(l.Inode) {
 			if name := env.OwnerOf(h.PGID); name != "" {
@@ -314,7 +357,7 @@ func DialNative(ctx context.Context, env Env, source, destination string) (net.C
 	if err != nil {
 		return nil, addr, err
 	}
-	raw, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	raw, err := env.Dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, addr, fmt.Errorf("could not connect to %s's sidecar on %s: %w", destination, addr, err)
 	}
@@ -352,7 +395,7 @@ func clientTLS(leaf *api.LeafCert, roots *api.CARootList, destination string) (*
 
 // handshakeAs dials a destination sidecar's public listener with the
 // source's leaf certificate and classifies what happens.
-func handshakeAs(ctx context.Context, addr string, leaf *api.LeafCert, roots *api.CARootList, destination string) Handshake {
+func handshakeAs(ctx context.Context, env Env, addr string, leaf *api.LeafCert, roots *api.CARootList, destination string) Handshake {
 	h := Handshake{Addr: addr, Outcome: OtherFailure}
 	cfg, err := clientTLS(leaf, roots, destination)
 	if err != nil {
@@ -367,7 +410,7 @@ func handshakeAs(ctx context.Context, addr string, leaf *api.LeafCert, roots *ap
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	raw, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	raw, err := env.Dial(ctx, "tcp", addr)
 	if err != nil {
 		h.Outcome, h.Detail = Unreachable, "does not accept connections: "+err.Error()
 		return h

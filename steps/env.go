@@ -1,11 +1,16 @@
 package steps
 
 import (
+	"context"
 	"errors"
+	"net"
+	"net/netip"
+	"slices"
 
 	"github.com/hashicorp/consul/api"
 
 	"github.com/scenario-tool/scenario/proc"
+	"github.com/scenario-tool/scenario/topology"
 )
 
 // Env is what a running step may use. The runner implements it and owns
@@ -48,6 +53,35 @@ type Env interface {
 	// went, though it passed (it is shown under the step's line).
 	Notef(format string, args ...any)
 
+	// Node is the node this step acts on (its `node:` key), or "" for the
+	// host, or, for an API step in a scenario with nodes, any live agent.
+	Node() string
+	// On is the environment of a step acting on node.
+	On(node string) Env
+	// NodeOf names the node the running process name runs on ("" on the
+	// host); false when none, or several nodes, run it.
+	NodeOf(name string) (string, bool)
+	// NodeAddr is node's address on the scenario's network.
+	NodeAddr(node string) (netip.Addr, bool)
+	// Cluster is the scenario's topology: its nodes and who runs which
+	// agent (empty on the host).
+	Cluster() Cluster
+	// Dial connects from the step's node (from the host without nodes).
+	Dial(ctx context.Context, network, addr string) (net.Conn, error)
+	// External says the agent is an existing cluster's (`run --agent`):
+	// the scenario started none of its processes, and what it changes
+	// there must be undone.
+	External() bool
+	// Undo registers fn to run at cleanup, newest first, to put back
+	// what a step changed in an existing cluster; what names it.
+	Undo(what string, fn func(ctx context.Context) error)
+	// Network is the scenario's private network of nodes, nil on the host.
+	Network() Network
+	// Inside runs fn on a thread inside the step's node's network
+	// namespace (directly on the host): sockets it creates, children it
+	// forks and the listeners it reads from /proc are the node's.
+	Inside(fn func() error) error
+
 	// AddConn keeps c open until the scenario ends, under name.
 	AddConn(name string, c *Conn)
 	// Conn returns an open connection by name.
@@ -89,4 +123,71 @@ func RelevantLogs(err error) []string {
 		return le.Processes
 	}
 	return nil
+}
+
+// Cluster is a scenario's topology, known before it runs: its nodes and
+// the agents its start-agent steps start there, so that each agent knows
+// whom to join.
+type Cluster struct {
+	Nodes  []string
+	Agents []AgentPlan // in scenario order
+}
+
+// AgentPlan is one agent a start-agent step starts on a node.
+type AgentPlan struct {
+	Node, Datacenter string
+	Server, Dev      bool
+}
+
+// Servers lists the nodes whose agents are servers of datacenter, in
+// scenario order, once each.
+func (c Cluster) Servers(datacenter string) []string {
+	var out []string
+	for _, a := range c.Agents {
+		if a.Server && a.Datacenter == datacenter && !slices.Contains(out, a.Node) {
+			out = append(out, a.Node)
+		}
+	}
+	return out
+}
+
+// Primary is the primary datacenter: the first server's.
+func (c Cluster) Primary() string {
+	for _, a := range c.Agents {
+		if a.Server {
+			return a.Datacenter
+		}
+	}
+	return DefaultDatacenter
+}
+
+// DefaultDatacenter is Consul's.
+const DefaultDatacenter = "dc1"
+
+// AgentStarter is a step that starts an agent; the runner collects their
+// plans into the Cluster before the run.
+type AgentStarter interface {
+	Agent(node string) AgentPlan
+}
+
+// Network is a scenario's private network of nodes: its faults, by node.
+type Network interface {
+	// Disconnect cuts node's cable: its packets go nowhere, existing TCP
+	// connections stall and nothing is reset. Reconnect restores it.
+	Disconnect(node string) error
+	Reconnect(node string) error
+	// SetLoss drops percent of node's packets, silently (0 stops it).
+	SetLoss(node string, percent int) error
+	// SetBandwidth limits node's outgoing rate in bytes per second (0
+	// lifts the limit).
+	SetBandwidth(node string, bytesPerSecond uint64) error
+	// Capture records what crosses every node's cable until Stop.
+	Capture() (WireCapture, error)
+	// NodeAt names the node whose address ip is ("" for none).
+	NodeAt(ip netip.Addr) string
+}
+
+// WireCapture is a capture in progress.
+type WireCapture interface {
+	Stop() (*topology.WireEvidence, error)
 }

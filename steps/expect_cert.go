@@ -35,6 +35,10 @@ func (e *expectCert) String() string {
 }
 
 func (e *expectCert) Run(ctx context.Context, env Env) error {
+	// The sidecar is registered with the agent of its own node.
+	if node, ok := env.NodeOf("sidecar/" + e.service); ok && node != "" {
+		env = env.On(node)
+	}
 	if e.within <= 0 {
 		return e.check(ctx, env)
 	}
@@ -56,7 +60,7 @@ func (e *expectCert) check(ctx context.Context, env Env) error {
 	if err != nil {
 		return WithLogs(fmt.Errorf("reading the Connect CA roots: %w", err), AgentName)
 	}
-	chain, err := PresentedChain(ctx, addr)
+	chain, err := PresentedChainVia(ctx, env.Dial, addr)
 	if err != nil {
 		return WithLogs(err, "sidecar/"+e.service)
 	}
@@ -64,13 +68,21 @@ func (e *expectCert) check(ctx context.Context, env Env) error {
 	if err := VerifyServiceCert(chain, roots, proxy.Proxy.DestinationServiceName); err != nil {
 		return fmt.Errorf("the certificate on %s: %w", addr, err)
 	}
-	return plaintextRefused(ctx, addr)
+	return plaintextRefusedVia(ctx, env.Dial, addr)
 }
 
 // PresentedChain completes a TLS handshake far enough to see the server's
 // certificates. The listener also wants a client certificate, which we do
 // not have; the server's chain arrives before that matters.
 func PresentedChain(ctx context.Context, addr string) ([]*x509.Certificate, error) {
+	return PresentedChainVia(ctx, (&net.Dialer{}).DialContext, addr)
+}
+
+// Dial opens a connection: a net.Dialer's, or one from a scenario's node.
+type Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// PresentedChainVia is PresentedChain over connections from dial.
+func PresentedChainVia(ctx context.Context, dial Dial, addr string) ([]*x509.Certificate, error) {
 	var chain []*x509.Certificate
 	cfg := &tls.Config{
 		// Verification is done below against Consul's own CA, not the
@@ -89,9 +101,10 @@ func PresentedChain(ctx context.Context, addr string) ([]*x509.Certificate, erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	d := tls.Dialer{Config: cfg}
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if conn != nil {
+	raw, err := dial(ctx, "tcp", addr)
+	if err == nil {
+		conn := tls.Client(raw, cfg)
+		err = conn.HandshakeContext(ctx)
 		conn.Close()
 	}
 	if len(chain) == 0 {
@@ -152,8 +165,11 @@ func checkSPIFFE(uris []*url.URL, trustDomain, service string) error {
 // plaintextRefused sends plain bytes to the mTLS listener: at most a TLS
 // alert may come back, never application bytes.
 func plaintextRefused(ctx context.Context, addr string) error {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	return plaintextRefusedVia(ctx, (&net.Dialer{}).DialContext, addr)
+}
+
+func plaintextRefusedVia(ctx context.Context, dial Dial, addr string) error {
+	conn, err := dial(ctx, "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("connecting to %s in plain TCP: %w", addr, err)
 	}

@@ -2,9 +2,7 @@ package steps
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/consul/api"
@@ -33,9 +31,20 @@ type Graph struct {
 	intentions  map[[2]string][]string // source, destination -> actions in order
 	ixnOrder    [][2]string
 	defaultDeny bool
+	// On a topology: the nodes and their agents, and the node of the
+	// step being drawn.
+	cluster Cluster
+	node    string
 }
 
+// SetCluster draws the scenario's nodes, grouped by datacenter.
+func (g *Graph) SetCluster(c Cluster) { g.cluster = c }
+
+// OnNode says which node the next step acts on.
+func (g *Graph) OnNode(node string) { g.node = node }
+
 type graphInstance struct {
+	node              string // on a topology
 	id, name, address string
 	port              int
 	hasSidecar        bool
@@ -73,7 +82,7 @@ func (g *Graph) addInstance(def ServiceDef) {
 		}
 		g.byName[name] = append(g.byName[name], id)
 	}
-	in.name, in.port, in.address = name, def.Reg.Port, def.Reg.Address
+	in.name, in.port, in.address, in.node = name, def.Reg.Port, def.Reg.Address, g.node
 	in.upstreams = nil
 	if sc := def.sidecar(); sc != nil {
 		in.hasSidecar = true
@@ -94,36 +103,6 @@ func (g *Graph) intention(source, destination, what string) {
 	}
 	g.intentions[key] = append(g.intentions[key], what)
 }
-
-func (r *register) Graph(g *Graph) {
-	for _, def := range r.file.Services {
-		g.addInstance(def)
-	}
-}
-
-var aclDeny = regexp.MustCompile(`default_policy"?\s*[=:]\s*"deny"`)
-
-func (s *startAgent) Graph(g *Graph) {
-	for _, def := range s.services {
-		g.addInstance(def)
-	}
-	g.defaultDeny = aclDeny.MatchString(strings.Join(s.args, " ")) || s.configDenies()
-}
-
-func (s *sidecar) Graph(g *Graph) {
-	id := s.id
-	if id == "" {
-		id = s.service
-	}
-	if in, ok := g.instances[id]; ok {
-		in.sidecarUp = true
-	}
-}
-
-func (q *preparedQuery) Graph(g *Graph) { g.queryOf[q.def.Name] = q.def.Service.Service }
-
-func (s *setIntention) Graph(g *Graph)    { g.intention(s.source, s.destination, string(s.action)) }
-func (s *deleteIntention) Graph(g *Graph) { g.intention(s.source, s.destination, "deleted") }
 
 func dotID(s string) string { return fmt.Sprintf("%q", s) }
 
@@ -157,9 +136,9 @@ func (g *Graph) DOT(title string) string {
 	fmt.Fprintf(&b, "digraph %s {\n", dotID(title))
 	b.WriteString("  rankdir=LR;\n  fontname=\"Helvetica\"; node [fontname=\"Helvetica\", fontsize=11]; edge [fontname=\"Helvetica\", fontsize=10];\n")
 	fmt.Fprintf(&b, "  label=%s; labelloc=t;\n", dotID(title+"\n"+g.defaultText()))
-	for _, name := range g.names {
-		fmt.Fprintf(&b, "  subgraph %s {\n    label=%s; style=rounded; color=gray60;\n", dotID("cluster_"+name), dotID(name))
-		for _, id := range g.byName[name] {
+	for _, group := range g.groups() {
+		b.WriteString(group.open)
+		for _, id := range group.ids {
 			in := g.instances[id]
 			label := id
 			if in.port != 0 {
@@ -187,7 +166,7 @@ func (g *Graph) DOT(title string) string {
 			fmt.Fprintf(&b, "    %s [shape=hexagon, style=%s, fillcolor=\"#fff4e5\", label=%s];\n", dotID(id+"-sidecar"), style, dotID(sc))
 			fmt.Fprintf(&b, "    %s -> %s [dir=none, style=dotted, label=%s];\n", dotID(id), dotID(id+"-sidecar"), dotID("loopback"))
 		}
-		b.WriteString("  }\n")
+		b.WriteString(group.close)
 	}
 	for _, name := range g.wantedList {
 		if len(g.byName[name]) == 0 {
@@ -261,13 +240,101 @@ func (g *Graph) DOT(title string) string {
 	return b.String()
 }
 
+// graphGroup is a cluster of instances in the picture, with the DOT that
+// opens and closes it.
+type graphGroup struct {
+	open, close string
+	ids         []string
+}
+
+// groups clusters the instances by service name on the host; on a
+// topology by node, inside a cluster per datacenter, each node labelled
+// with its agent's role.
+func (g *Graph) groups() []graphGroup {
+	var out []graphGroup
+	if len(g.cluster.Nodes) == 0 {
+		for _, name := range g.names {
+			out = append(out, graphGroup{
+				open:  fmt.Sprintf("  subgraph %s {\n    label=%s; style=rounded; color=gray60;\n", dotID("cluster_"+name), dotID(name)),
+				close: "  }\n", ids: g.byName[name]})
+		}
+		return out
+	}
+	roles := map[string]AgentPlan{}
+	var dcs []string
+	for _, a := range g.cluster.Agents {
+		roles[a.Node] = a
+		if !slices.Contains(dcs, a.Datacenter) {
+			dcs = append(dcs, a.Datacenter)
+		}
+	}
+	dcOf := func(node string) string {
+		if a, ok := roles[node]; ok {
+			return a.Datacenter
+		}
+		return ""
+	}
+	if slices.Contains(g.cluster.Nodes, "") || len(dcs) == 0 {
+		dcs = append(dcs, "")
+	}
+	for _, dc := range append(dcs, "") {
+		var nodes []string
+		for _, n := range g.cluster.Nodes {
+			if dcOf(n) == dc {
+				nodes = append(nodes, n)
+			}
+		}
+		if len(nodes) == 0 {
+			continue
+		}
+		for i, n := range nodes {
+			a := roles[n]
+			role := "no agent"
+			switch {
+			case a.Dev:
+				role = "dev server"
+			case a.Server:
+				role = "server"
+			case a.Node != "":
+				role = "client"
+			}
+			group := graphGroup{close: "    }\n"}
+			if i == 0 && dc != "" {
+				group.open = fmt.Sprintf("  subgraph %s {\n    label=%s; style=dashed; color=gray40;\n", dotID("cluster_dc_"+dc), dotID("datacenter "+dc))
+			} else if i == 0 {
+				group.open = "  subgraph {\n"
+			}
+			group.open += fmt.Sprintf("    subgraph %s {\n    label=%s; style=rounded; color=gray60;\n", dotID("cluster_node_"+n), dotID("node "+n+" ("+role+")"))
+			// Graphviz drops an empty cluster: a node with no service
+			// still shows, as its agent.
+			group.open += fmt.Sprintf("    %s [shape=cylinder, label=%s];\n", dotID("agent:"+n), dotID("consul "+role))
+			if i == len(nodes)-1 {
+				group.close += "  }\n"
+			}
+			for _, name := range g.names {
+				for _, id := range g.byName[name] {
+					if g.instances[id].node == n {
+						group.ids = append(group.ids, id)
+					}
+				}
+			}
+			out = append(out, group)
+		}
+	}
+	return out
+}
+
 // publicAddr is where the sidecar accepts mTLS: its declared port, or one
 // Consul assigns from 21000-21255 when the definition sets none.
 func (in *graphInstance) publicAddr() string {
-	if in.sidecarPort == 0 {
-		return orLoopback(in.sidecarAddress) + ", port assigned by Consul"
+	host := orLoopback(in.sidecarAddress)
+	if in.node != "" && isLoopback(host) {
+		host = in.node // the runner advertises it at the node's address
 	}
-	return fmt.Sprintf("%s:%d", orLoopback(in.sidecarAddress), in.sidecarPort)
+	if in.sidecarPort == 0 {
+		return host + ", port assigned by Consul"
+	}
+	return fmt.Sprintf("%s:%d", host, in.sidecarPort)
 }
 
 // nodeOf is the node that stands for a service in an intention: its only
@@ -330,24 +397,6 @@ func orLoopback(addr string) string {
 		return "127.0.0.1"
 	}
 	return addr
-}
-
-// configDenies reports whether the agent's config dir sets an ACL
-// default_policy of deny.
-func (s *startAgent) configDenies() bool {
-	if s.configDir == "" {
-		return false
-	}
-	entries, _ := os.ReadDir(s.configDir)
-	for _, e := range entries {
-		if _, err := DefinitionFormat(e.Name()); err != nil || e.IsDir() {
-			continue
-		}
-		if data, err := os.ReadFile(filepath.Join(s.configDir, e.Name())); err == nil && aclDeny.Match(data) {
-			return true
-		}
-	}
-	return false
 }
 
 // addUpstream records one of in's upstreams, and what it wants: a service,

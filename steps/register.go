@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -14,18 +15,21 @@ import (
 )
 
 func init() {
-	Register(Type{
+	Register(Typed(Type{
 		Name:    "register",
+		OnNode:  true,
 		Summary: "registers the services of a Consul service-definition file (JSON or HCL, `service` or `services`, read as the agent reads its config files and checked by `consul validate`) or of an inline definition, with their connect.sidecar_service",
-		Fields:  "PATH (.json or .hcl), or {file: PATH}, or {service: {...}} or {services: [...]} inline, in Consul's service-definition format",
 		Example: `- register: ../consul.d/socat.json`,
 		Timeout: 30 * time.Second,
-		Decode:  decodeRegister,
-		Schema: oneOf(str(),
-			object(false, []string{"file"}, props{"file": str()}),
-			object(false, []string{"service"}, props{"service": object(true, nil, nil)}),
-			object(false, []string{"services"}, props{"services": map[string]any{"type": "array", "minItems": 1, "items": object(true, nil, nil)}})),
-	})
+	}, buildRegister))
+}
+
+// RegisterSpec is the value of a register step; `register: PATH` is
+// {file: PATH}.
+type RegisterSpec struct {
+	File     File          `key:"file,shorthand" oneof:"source" doc:"a service-definition file (.json or .hcl) in Consul's format, as the agent reads its config files"`
+	Service  ConsulObject  `key:"service" oneof:"source" doc:"one service definition inline, in Consul's format"`
+	Services ConsulObjects `key:"services" oneof:"source" doc:"a list of service definitions inline, in Consul's format"`
 }
 
 // KindSidecarRegistration names services registered with a sidecar_service.
@@ -36,49 +40,32 @@ type register struct {
 	file   *ServiceFile
 }
 
-func decodeRegister(d *Decoder, v *yaml.Node) Step {
-	d.NeedAgent(v, "register")
-	v = resolve(v)
+func buildRegister(d *Decoder, spec *RegisterSpec, f *Fields) Step {
+	d.NeedAgent(f.At(), "register")
 	var (
 		data   []byte
 		source string
 		format string
-		errAt  = v
+		errAt  = f.At()
 	)
-	if v.Kind == yaml.ScalarNode {
-		source = d.Path(v, "register", false)
-	} else {
-		f := d.Fields(v, "register", "file", "service", "services")
-		count := 0
-		for _, k := range []string{"file", "service", "services"} {
-			if f.Has(k) {
-				count++
-			}
+	switch {
+	case f.Has("file"):
+		errAt = f.Node("file")
+		source = string(spec.File)
+	default:
+		key := "service"
+		if f.Has("services") {
+			key = "services"
 		}
-		switch {
-		case !f.OK:
+		errAt = f.Node(key)
+		budget := maxInlineNodes
+		generic, err := yamlToGeneric(errAt, 0, &budget)
+		if err != nil {
+			d.Errorf(errAt, "register.%s: %v", key, err)
 			return nil
-		case count != 1:
-			d.Errorf(v, "register needs exactly one of file (a service-definition file), service (one definition inline) or services (a list of them)")
-			return nil
-		case f.Has("file"):
-			errAt = f.Node("file")
-			source = d.Path(errAt, "register.file", false)
-		default:
-			key := "service"
-			if f.Has("services") {
-				key = "services"
-			}
-			errAt = f.Node(key)
-			budget := maxInlineNodes
-			generic, err := yamlToGeneric(errAt, 0, &budget)
-			if err != nil {
-				d.Errorf(errAt, "register.%s: %v", key, err)
-				return nil
-			}
-			data, _ = json.Marshal(map[string]any{key: generic})
-			source, format = "inline", "json"
 		}
+		data, _ = json.Marshal(map[string]any{key: generic})
+		source, format = "inline", "json"
 	}
 	if source == "" {
 		return nil
@@ -235,18 +222,52 @@ func (r *register) Run(ctx context.Context, env Env) error {
 		return err
 	}
 	for _, s := range r.file.Services {
+		reg := reachableSidecar(env, s.Reg)
 		var err error
 		if s.Token != "" {
 			// The definition's own token, as the agent uses for config files.
-			_, err = client.Raw().Write("/v1/agent/service/register", s.Reg, nil, (&api.WriteOptions{Token: s.Token}).WithContext(ctx))
+			_, err = client.Raw().Write("/v1/agent/service/register", reg, nil, (&api.WriteOptions{Token: s.Token}).WithContext(ctx))
 		} else {
-			err = client.Agent().ServiceRegisterOpts(s.Reg, api.ServiceRegisterOpts{}.WithContext(ctx))
+			err = client.Agent().ServiceRegisterOpts(reg, api.ServiceRegisterOpts{}.WithContext(ctx))
 		}
 		if err != nil {
 			return WithLogs(fmt.Errorf("registering %s: %w", s.ID(), err), AgentName)
 		}
 	}
 	return confirmRegistered(ctx, client, r.file.Services)
+}
+
+// reachableSidecar gives the sidecar of a service registered on a node
+// the node's address when its definition leaves it empty or on loopback:
+// a sidecar inherits its service's address, and other nodes cannot reach
+// 127.0.0.1. The definition itself is not changed.
+func reachableSidecar(env Env, reg *api.AgentServiceRegistration) *api.AgentServiceRegistration {
+	ip, ok := env.NodeAddr(env.Node())
+	if !ok || reg.Connect == nil || reg.Connect.SidecarService == nil {
+		return reg
+	}
+	sc := reg.Connect.SidecarService
+	if a := sc.Address; a != "" && !isLoopback(a) {
+		return reg
+	}
+	if sc.Address == "" && !isLoopback(reg.Address) {
+		return reg // inherits a reachable address, or none: the node's
+	}
+	why := fmt.Sprintf("its definition said %s", sc.Address)
+	if sc.Address == "" {
+		why = fmt.Sprintf("it would inherit %s's address, %s", reg.Name, reg.Address)
+	}
+	copied, connect, sidecar := *reg, *reg.Connect, *sc
+	sidecar.Address = ip.String()
+	connect.SidecarService = &sidecar
+	copied.Connect = &connect
+	env.Notef("the sidecar of %s is advertised at %s, node %s's address (%s, which other nodes cannot reach)", reg.Name, ip, env.Node(), why)
+	return &copied
+}
+
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 // confirmRegistered checks that the agent holds each instance (and its
@@ -312,4 +333,11 @@ func yamlToGeneric(n *yaml.Node, depth int, budget *int) (any, error) {
 		return nil, err
 	}
 	return v, nil
+}
+
+// Graph draws the registered instances.
+func (r *register) Graph(g *Graph) {
+	for _, def := range r.file.Services {
+		g.addInstance(def)
+	}
 }

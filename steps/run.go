@@ -3,26 +3,30 @@ package steps
 import (
 	"context"
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/scenario-tool/scenario/sockets"
 	"github.com/scenario-tool/scenario/wait"
 )
 
 func init() {
-	Register(Type{
+	Register(Typed(Type{
 		Name:    "run",
+		OnNode:  true,
 		Summary: "starts a background process (for example the socat echo service) and waits until it, or a process it forked, listens on ready; a port already held by another process fails at once, naming it",
-		Fields:  "{name, command, ready}: command a string (run by /bin/sh -c) or a list (executed directly); ready a host:port",
 		Example: `- run: {name: socat, command: "socat TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat", ready: "127.0.0.1:8181"}`,
 		Timeout: 30 * time.Second,
-		Decode:  decodeRun,
-		Schema:  object(false, []string{"name", "command"}, props{"name": str(), "command": command(), "ready": str()}),
-	})
+	}, buildRun))
+}
+
+// RunSpec is the value of a run step.
+type RunSpec struct {
+	Name    string  `key:"name,required" shape:"NAME" doc:"names the process: its log file, and what stop and loopback-only refer to"`
+	Command Command `key:"command,required" doc:"a string (run by /bin/sh -c) or a list (executed directly)"`
+	Ready   Address `key:"ready" doc:"the host:port the process (or one it forked) must listen on before the step passes"`
 }
 
 type run struct {
@@ -31,15 +35,8 @@ type run struct {
 	ready string
 }
 
-func decodeRun(d *Decoder, v *yaml.Node) Step {
-	f := d.Fields(v, "run", "name", "command", "ready")
-	if !f.Require(v, "name", "command") {
-		return nil
-	}
-	r := &run{name: f.String("name"), argv: d.Command(f.Node("command"), "run.command")}
-	if f.Has("ready") {
-		r.ready = d.Address(f.Node("ready"), "run.ready")
-	}
+func buildRun(d *Decoder, spec *RunSpec, f *Fields) Step {
+	r := &run{name: spec.Name, argv: spec.Command, ready: string(spec.Ready)}
 	if why := listensEverywhere(r.argv); why != "" {
 		d.Warnf(f.Node("command"), "run.command %s; services should accept loopback connections only (bind them to 127.0.0.1)", why)
 	}
@@ -74,10 +71,11 @@ func (r *run) Run(ctx context.Context, env Env) error {
 }
 
 func (r *run) Start(ctx context.Context, env Env) (func(context.Context) error, error) {
+	r = r.onNodes(env)
 	if r.ready != "" {
 		// A stale listener would answer in its place, and its own bind
 		// would fail: say who holds the port before starting anything.
-		if err := wait.Free(r.ready); err != nil {
+		if err := env.Inside(func() error { return wait.Free(r.ready) }); err != nil {
 			return nil, WithoutLogs(fmt.Errorf("%s cannot start: %w", r.name, err))
 		}
 	}
@@ -91,12 +89,13 @@ func (r *run) Start(ctx context.Context, env Env) (func(context.Context) error, 
 		}
 		// Ready when the listening socket belongs to this process group,
 		// not merely when the port accepts TCP.
-		if err := wait.For(ctx, wait.Listening(r.ready, r.name, p.Pid()), wait.Options{Alive: p.Alive}); err != nil {
+		if err := wait.For(ctx, Inside(env, wait.Listening(r.ready, r.name, p.Pid())), wait.Options{Alive: p.Alive}); err != nil {
 			return WithLogs(fmt.Errorf("%s not ready: %w", r.name, err), r.name)
 		}
 		// A shell may have forked the real server: watch it too.
 		if tcp, err := wait.ResolveTCP(r.ready); err == nil {
-			found, _ := sockets.On(tcp)
+			var found []sockets.Listener
+			_ = env.Inside(func() error { found, _ = sockets.On(tcp); return nil })
 			for _, l := range found {
 				for _, h := range sockets.Topmost(sockets.Holders(l.Inode)) {
 					if h.PGID == p.Pid() {
@@ -125,4 +124,18 @@ func listensEverywhere(argv []string) string {
 		return "is a socat listener without bind=, which listens on every address"
 	}
 	return ""
+}
+
+// onNodes is r with a node's name in ready replaced by its address.
+func (r *run) onNodes(env Env) *run {
+	host, port, err := net.SplitHostPort(r.ready)
+	if err != nil {
+		return r
+	}
+	if ip, ok := env.NodeAddr(host); ok {
+		copied := *r
+		copied.ready = net.JoinHostPort(ip.String(), port)
+		return &copied
+	}
+	return r
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,19 +13,25 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/scenario-tool/scenario/proc"
+	"github.com/scenario-tool/scenario/sockets"
 	"github.com/scenario-tool/scenario/wait"
 )
 
 func init() {
-	Register(Type{
+	Register(Typed(Type{
 		Name:    "send",
 		Summary: "opens a TCP connection (or uses the named open one) and writes data; replies are read in the background for later expects",
-		Fields:  "{to, data, conn}: to is SERVICE/UPSTREAM (that service's upstream listener) or host:port; conn names the connection",
 		Example: `- send: {to: web/socat, data: "hello\n", conn: long-lived}`,
 		Timeout: 10 * time.Second,
-		Decode:  decodeSend,
-		Schema:  object(false, nil, props{"to": str(), "data": str(), "conn": str()}),
-	})
+	}, buildSend))
+}
+
+// SendSpec is the value of a send step: to opens a connection, conn alone
+// writes on an open one.
+type SendSpec struct {
+	To   Target `key:"to" doc:"where to connect: SERVICE/UPSTREAM (that service's upstream listener, looked up on the agent) or host:port"`
+	Data string `key:"data" doc:"the bytes to write"`
+	Conn string `key:"conn" shape:"NAME" doc:"names the connection: the one to open with to (default: named after the step), or the open one to write on"`
 }
 
 type send struct {
@@ -34,16 +41,13 @@ type send struct {
 	open   bool // dial a new connection rather than write on conn
 }
 
-func decodeSend(d *Decoder, v *yaml.Node) Step {
-	f := d.Fields(v, "send", "to", "data", "conn")
-	if !f.OK {
-		return nil
-	}
-	s := &send{data: f.String("data"), conn: f.String("conn")}
+func buildSend(d *Decoder, spec *SendSpec, f *Fields) Step {
+	v := f.At()
+	s := &send{data: spec.Data, conn: spec.Conn}
 	switch {
 	case f.Has("to"):
 		s.open = true
-		s.target = d.Target(f.Node("to"), "send.to")
+		s.target = spec.To
 		s.conn = d.OpenConn(s.conn, v)
 	case f.Has("conn"):
 		if !f.Has("data") {
@@ -71,12 +75,12 @@ func (s *send) String() string {
 
 func (s *send) Run(ctx context.Context, env Env) error {
 	if s.open {
-		addr, err := s.target.Resolve(ctx, env)
+		from := s.target.From(env)
+		addr, err := s.target.Resolve(ctx, from)
 		if err != nil {
 			return err
 		}
-		var dialer net.Dialer
-		c, err := dialer.DialContext(ctx, "tcp", addr)
+		c, err := from.Dial(ctx, "tcp", addr)
 		if err != nil {
 			return WithLogs(fmt.Errorf("connecting to %s (%s): %w", s.target, addr, err), s.target.Processes()...)
 		}
@@ -175,6 +179,10 @@ func (t Target) Processes() []string {
 // service's sidecar, a plain echo server) would answer in its place.
 func (t Target) Resolve(ctx context.Context, env Env) (string, error) {
 	if t.Addr != "" {
+		host, port, _ := net.SplitHostPort(t.Addr)
+		if ip, ok := env.NodeAddr(host); ok {
+			return net.JoinHostPort(ip.String(), port), nil // HOST is a node's name
+		}
 		return t.Addr, nil
 	}
 	client, err := env.Consul()
@@ -209,9 +217,80 @@ func (t Target) ownedBySidecar(ctx context.Context, env Env, proxy *api.AgentSer
 			break
 		}
 	}
+	if sc == nil && env.External() {
+		// An existing cluster's sidecar: it must listen there, and its
+		// listener belongs to a Connect proxy, not to a stray process.
+		return Inside(env, wait.Func("a Connect proxy on "+addr, func(ctx context.Context) error {
+			return proxyListens(addr)
+		})).Check(ctx)
+	}
 	if sc == nil {
 		return wait.Fatal(fmt.Errorf("no sidecar of %s runs in this scenario, so nothing of the mesh listens on %s for %s (start it with `sidecar: %s` first)",
 			t.Service, addr, t, t.Service))
 	}
-	return wait.Listening(addr, sc.Name, sc.Pid()).Check(ctx)
+	return Inside(env, wait.Listening(addr, sc.Name, sc.Pid())).Check(ctx)
+}
+
+// From is the environment a probe of t dials from, in a scenario with
+// nodes: the node where the sidecar of SERVICE runs (whose upstream
+// listener is on that node's loopback); for HOST:PORT the step's node, or
+// the node HOST names. On the host it is env.
+func (t Target) From(env Env) Env {
+	switch {
+	case len(env.Cluster().Nodes) == 0:
+		return env
+	case t.Addr != "":
+		if env.Node() != "" {
+			return env
+		}
+		host, _, _ := net.SplitHostPort(t.Addr)
+		if _, ok := env.NodeAddr(host); ok {
+			return env.On(host)
+		}
+		return env
+	case t.Native:
+		return env
+	}
+	if node, ok := env.NodeOf("sidecar/" + t.Service); ok {
+		return env.On(node)
+	}
+	return env
+}
+
+// onCatalogNode is env on the scenario's node of that name (the Consul node
+// a catalog entry names), or env itself on the host.
+func onCatalogNode(env Env, node string) Env {
+	if slices.Contains(env.Cluster().Nodes, node) {
+		return env.On(node)
+	}
+	return env
+}
+
+// proxyListens checks that what listens on addr is a Connect proxy (the
+// built-in one or Envoy), by its command line: on an existing cluster the
+// runner started nothing, but a plain echo server in the sidecar's place
+// must still not pass for the mesh.
+func proxyListens(addr string) error {
+	tcp, err := wait.ResolveTCP(addr)
+	if err != nil {
+		return wait.Fatal(err)
+	}
+	found, err := sockets.On(tcp)
+	if err != nil {
+		return err
+	}
+	if len(found) == 0 {
+		return fmt.Errorf("nothing listens on %s", addr)
+	}
+	var holders []string
+	for _, l := range found {
+		for _, h := range sockets.Topmost(sockets.Holders(l.Inode)) {
+			cmd := h.String()
+			if strings.Contains(cmd, "connect proxy") || strings.Contains(cmd, "connect envoy") || strings.Contains(cmd, "envoy") {
+				return nil
+			}
+			holders = append(holders, cmd)
+		}
+	}
+	return wait.Fatal(fmt.Errorf("%s is held by %s, which is not a Connect proxy (consul connect proxy or Envoy)", addr, strings.Join(holders, ", ")))
 }

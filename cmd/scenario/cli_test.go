@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/scenario-tool/scenario/runner"
+	"github.com/scenario-tool/scenario/scenariofile"
+	"github.com/scenario-tool/scenario/steps"
 )
 
 func runCLI(args ...string) (code int, stdout, stderr string) {
@@ -291,7 +293,7 @@ func TestCompletion(t *testing.T) {
 func TestRunSelects(t *testing.T) {
 	var scenarios []*runner.Scenario
 	for _, f := range []string{"../../scenarios/basic.yaml", "../../scenarios/intentions.yaml"} {
-		sc, err := runner.Load(f)
+		sc, err := scenariofile.Load(f, steps.Default())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -44,8 +44,10 @@ func cmdGraph(files []string, svg bool, stdout, stderr io.Writer) int {
 // graphOf draws what the scenario's steps say about the mesh.
 func graphOf(sc *runner.Scenario) string {
 	g := steps.NewGraph()
+	g.SetCluster(sc.Cluster)
 	for _, it := range sc.Items {
 		if gr, ok := it.Step.(steps.Grapher); ok {
+			g.OnNode(it.Node)
 			gr.Graph(g)
 		}
 	}

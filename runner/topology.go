@@ -1,0 +1,122 @@
+package runner
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/scenario-tool/scenario/proc"
+	"github.com/scenario-tool/scenario/steps"
+	"github.com/scenario-tool/scenario/topology"
+)
+
+// labNetwork is a topology.Lab as the session uses it.
+type labNetwork struct{ lab *topology.Lab }
+
+func (n labNetwork) Node(name string) (netNode, bool) {
+	node, ok := n.lab.Node(name)
+	if !ok {
+		return nil, false
+	}
+	return node, true
+}
+
+// NotRunnableError says why a scenario cannot run on this machine (it
+// needs network namespaces that this process may not create). It is
+// neither a pass nor a failure of the mesh.
+type NotRunnableError struct{ Err error }
+
+func (e *NotRunnableError) Error() string {
+	return "not runnable here: " + e.Err.Error()
+}
+
+func (e *NotRunnableError) Unwrap() error { return e.Err }
+
+// openNetwork builds the scenario's nodes: a namespace each, cabled to a
+// bridge of the run's own. Names carry a prefix unique to the run, so that
+// parallel runs never meet, and the reaper learns each one, so that they
+// are removed even if this process is killed.
+func openNetwork(sc *Scenario) (*topology.Lab, time.Duration, error) {
+	if err := topology.Permitted(); err != nil {
+		return nil, 0, &NotRunnableError{Err: err}
+	}
+	suffix := make([]byte, 3)
+	_, _ = rand.Read(suffix)
+	prefix := fmt.Sprintf("sc%d-%s", os.Getpid(), hex.EncodeToString(suffix))
+	start := time.Now()
+	lab, err := topology.New(prefix, sc.Nodes, topology.WithRegistrar(proc.Namespaces))
+	if err != nil {
+		return nil, 0, fmt.Errorf("building the scenario's network of %d nodes: %w", len(sc.Nodes), err)
+	}
+	return lab, time.Since(start), nil
+}
+
+// faults are what a topology.Lab offers to break its network.
+type faults interface {
+	Disconnect(node string) error
+	Reconnect(node string) error
+}
+
+type nodeFaults interface {
+	SetLoss(percent int) error
+	SetBandwidth(bytesPerSecond uint64) error
+}
+
+var errNoFaults = errors.New("this build's network cannot inject that fault")
+
+func (n labNetwork) Disconnect(node string) error {
+	if f, ok := any(n.lab).(faults); ok {
+		return f.Disconnect(node)
+	}
+	return errNoFaults
+}
+
+func (n labNetwork) Reconnect(node string) error {
+	if f, ok := any(n.lab).(faults); ok {
+		return f.Reconnect(node)
+	}
+	return errNoFaults
+}
+
+func (n labNetwork) SetLoss(node string, percent int) error {
+	x, ok := n.lab.Node(node)
+	if !ok {
+		return fmt.Errorf("no node %q", node)
+	}
+	if f, ok := any(x).(nodeFaults); ok {
+		return f.SetLoss(percent)
+	}
+	return errNoFaults
+}
+
+func (n labNetwork) SetBandwidth(node string, bytesPerSecond uint64) error {
+	x, ok := n.lab.Node(node)
+	if !ok {
+		return fmt.Errorf("no node %q", node)
+	}
+	if f, ok := any(x).(nodeFaults); ok {
+		return f.SetBandwidth(bytesPerSecond)
+	}
+	return errNoFaults
+}
+
+func (n labNetwork) Capture() (steps.WireCapture, error) {
+	c, err := n.lab.Capture()
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (n labNetwork) NodeAt(ip netip.Addr) string {
+	for _, node := range n.lab.Nodes() {
+		if node.Addr() == ip {
+			return node.Name()
+		}
+	}
+	return ""
+}

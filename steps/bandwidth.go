@@ -1,0 +1,69 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func init() {
+	Register(Typed(Type{
+		Name:    "bandwidth",
+		OnNode:  true,
+		Summary: "limits how fast the node sends (a tbf qdisc on its link); off lifts the limit",
+		Fields:  "RATE: bits (1mbit, 500kbit) or bytes (100KB/s) per second, or off; on the node the item names with node:",
+		Example: "- bandwidth: 1mbit",
+		Timeout: 10 * time.Second,
+	}, buildBandwidth))
+}
+
+// BandwidthSpec is the value of a bandwidth step: a rate, or off.
+type BandwidthSpec string
+
+type bandwidth struct {
+	rate    string
+	perSecB uint64 // bytes per second; 0 lifts the limit
+}
+
+var rateRE = regexp.MustCompile(`^(\d+(?:\.\d+)?)\s*(bit|kbit|mbit|gbit|B/s|KB/s|MB/s|GB/s)$`)
+
+func buildBandwidth(d *Decoder, spec *BandwidthSpec, f *Fields) Step {
+	s, v := string(*spec), f.At()
+	b := &bandwidth{rate: strings.TrimSpace(s)}
+	if b.rate != "off" {
+		m := rateRE.FindStringSubmatch(b.rate)
+		if m == nil {
+			d.Errorf(v, "bandwidth: %q is not a rate like 1mbit, 500kbit or 100KB/s (or off)", s)
+			return nil
+		}
+		n, _ := strconv.ParseFloat(m[1], 64)
+		scale := map[string]float64{"bit": 1.0 / 8, "kbit": 1e3 / 8, "mbit": 1e6 / 8, "gbit": 1e9 / 8,
+			"B/s": 1, "KB/s": 1e3, "MB/s": 1e6, "GB/s": 1e9}[m[2]]
+		if b.perSecB = uint64(n * scale); b.perSecB < 1000 {
+			d.Errorf(v, "bandwidth: %q is below 1000 bytes per second; the agents' gossip alone needs more", s)
+		}
+	}
+	if d.Node() != "" || len(d.Nodes()) == 0 {
+		knownNode(d, v, "bandwidth", d.Node())
+	}
+	return b
+}
+
+func (b *bandwidth) String() string {
+	if b.perSecB == 0 {
+		return "no rate limit"
+	}
+	return fmt.Sprintf("at most %s", b.rate)
+}
+
+func (b *bandwidth) Run(ctx context.Context, env Env) error {
+	net := env.Network()
+	if net == nil {
+		return errors.New("this scenario has no network of nodes")
+	}
+	return net.SetBandwidth(env.Node(), b.perSecB)
+}

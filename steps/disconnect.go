@@ -1,0 +1,85 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+func init() {
+	Register(Typed(Type{
+		Name:    "disconnect",
+		Summary: "cuts a node's network cable: its packets go nowhere, existing TCP connections stall (nothing is reset) and serf marks the node failed after ~4-6 s; reconnect restores it",
+		Fields:  "NODE",
+		Example: `- disconnect: app2`,
+		Timeout: 10 * time.Second,
+	}, func(d *Decoder, spec *CableSpec, f *Fields) Step {
+		return buildCable(d, string(*spec), f.At(), "disconnect")
+	}))
+}
+
+// CableSpec is the value of a disconnect or reconnect step: the node.
+type CableSpec string
+
+// kindDisconnected names the nodes whose cable is cut, for validation.
+const kindDisconnected = "disconnected node"
+
+// cable is a disconnect or reconnect step.
+type cable struct {
+	node string
+	cut  bool
+}
+
+func buildCable(d *Decoder, node string, v *yaml.Node, verb string) Step {
+	if !knownNode(d, v, verb, node) {
+		return nil
+	}
+	c := &cable{node: node, cut: verb == "disconnect"}
+	switch {
+	case c.cut && d.Defined(kindDisconnected, node):
+		d.Errorf(v, "disconnect: node %s is already disconnected by an earlier step; reconnect it first", node)
+	case c.cut:
+		d.Define(kindDisconnected, node, v)
+	case !d.Defined(kindDisconnected, node):
+		d.Errorf(v, "reconnect: node %s is not disconnected (no earlier disconnect step cut it)", node)
+	default:
+		d.Undefine(kindDisconnected, node)
+	}
+	return c
+}
+
+// knownNode reports an error unless node is one of the scenario's nodes.
+func knownNode(d *Decoder, at *yaml.Node, what, node string) bool {
+	nodes := d.Nodes()
+	switch {
+	case len(nodes) == 0:
+		d.Errorf(at, "%s needs nodes: list them at the top (`nodes: [server, app1]`) and start their agents with `node:`", what)
+		return false
+	case !slices.Contains(nodes, node):
+		msg := fmt.Sprintf("%s: unknown node %q", what, node)
+		if s := Suggest(node, nodes); s != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		d.Errorf(at, "%s; the scenario's nodes are %s", msg, strings.Join(nodes, ", "))
+		return false
+	}
+	return true
+}
+
+func (c *cable) String() string { return c.node }
+
+func (c *cable) Run(ctx context.Context, env Env) error {
+	net := env.Network()
+	if net == nil {
+		return errors.New("this scenario has no network of nodes")
+	}
+	if c.cut {
+		return net.Disconnect(c.node)
+	}
+	return net.Reconnect(c.node)
+}

@@ -1,0 +1,54 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func init() {
+	Register(Typed(Type{
+		Name:    "loss",
+		OnNode:  true,
+		Summary: "drops a percentage of the node's packets, in and out, silently (nftables; this kernel has no netem, so no latency); 0% stops it; 100% is a partition that the agent's loopback does not feel",
+		Fields:  "PERCENT, like 30% (0% stops the loss), on the node the item names with node:",
+		Example: "- loss: 30%",
+		Timeout: 10 * time.Second,
+	}, buildLoss))
+}
+
+// LossSpec is the value of a loss step: a percentage, like 30%.
+type LossSpec string
+
+type loss struct{ percent int }
+
+func buildLoss(d *Decoder, spec *LossSpec, f *Fields) Step {
+	s, v := string(*spec), f.At()
+	p, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), "%")))
+	if err != nil || p < 0 || p > 100 {
+		d.Errorf(v, "loss: %q is not a percentage from 0%% to 100%%, like 30%%", s)
+		return nil
+	}
+	if d.Node() != "" || len(d.Nodes()) == 0 {
+		knownNode(d, v, "loss", d.Node())
+	}
+	return &loss{percent: p}
+}
+
+func (l *loss) String() string {
+	if l.percent == 0 {
+		return "no more loss"
+	}
+	return fmt.Sprintf("%d%% of packets dropped", l.percent)
+}
+
+func (l *loss) Run(ctx context.Context, env Env) error {
+	net := env.Network()
+	if net == nil {
+		return errors.New("this scenario has no network of nodes")
+	}
+	return net.SetLoss(env.Node(), l.percent)
+}

@@ -1,0 +1,17 @@
+package steps
+
+import (
+	"time"
+)
+
+func init() {
+	Register(Typed(Type{
+		Name:    "reconnect",
+		Summary: "restores the cable of a node cut by disconnect; serf takes the node back when it next tries a failed member (every 30 s)",
+		Fields:  "NODE",
+		Example: `- reconnect: app2`,
+		Timeout: 10 * time.Second,
+	}, func(d *Decoder, spec *CableSpec, f *Fields) Step {
+		return buildCable(d, string(*spec), f.At(), "reconnect")
+	}))
+}

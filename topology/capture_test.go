@@ -1,0 +1,308 @@
+package topology
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"io"
+	"math/big"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// checkClean fails the test if the capture may have missed frames.
+func checkClean(t *testing.T, ev *WireEvidence) {
+	t.Helper()
+	if ev.Dropped != 0 || ev.Truncated != 0 || len(ev.Incomplete) != 0 {
+		t.Errorf("the capture lost frames: %d dropped, %d truncated, %v", ev.Dropped, ev.Truncated, ev.Incomplete)
+	}
+}
+
+// sendInPieces writes msg in two writes (so that it crosses a segment
+// boundary on the wire) and reads its echo.
+func sendInPieces(t *testing.T, c net.Conn, msg string) {
+	t.Helper()
+	if err := c.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	half := len(msg) / 2
+	for _, part := range []string{msg[:half], msg[half:]} {
+		if _, err := io.WriteString(c, part); err != nil {
+			t.Fatal(err)
+		}
+		// Wait for the echo of each part, so the parts leave separately.
+		buf := make([]byte, len(part))
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != part {
+			t.Fatalf("echo: %q, %v", buf, err)
+		}
+	}
+}
+
+func TestCaptureSeesPlaintextBetweenNodes(t *testing.T) {
+	l := newLab(t, "a", "b", "c")
+	a, b := node(t, l, "a"), node(t, l, "b")
+	ln, err := b.Listen("tcp", b.Addr().String()+":8181")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	echoServer(ln)
+	capture, err := l.Capture("a", "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := dialWithin(a, b.Addr().String()+":8181", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const marker = "PLAINTEXT-MARKER-4f2a"
+	sendInPieces(t, c, marker)
+	c.Close()
+	start := time.Now()
+	ev, err := capture.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Stop took %v; %s", time.Since(start), ev.Summary())
+	checkClean(t, ev)
+	refs := ev.Contains([]byte(marker))
+	if len(refs) != 2 {
+		t.Fatalf("the marker was found %d times, want twice (sent and echoed): %v\n%s", len(refs), refs, ev.Summary())
+	}
+	flow := refs[0].Flow
+	if flow.Proto != "tcp" || flow.Client.Addr() != a.Addr() || flow.Server.String() != "10.77.0.2:8181" {
+		t.Errorf("flow %v, want tcp from a to 10.77.0.2:8181", flow)
+	}
+	if !refs[0].ToServer || refs[1].ToServer || refs[0].Offset != 0 || refs[1].Offset != 0 {
+		t.Errorf("refs %v, want one each way at offset 0", refs)
+	}
+	// Seen on both cables, kept once.
+	s, _ := ev.Stream(flow)
+	if string(s.ToServer) != marker || string(s.ToClient) != marker {
+		t.Errorf("reassembled: %q to the server, %q back; want the marker once each way", s.ToServer, s.ToClient)
+	}
+	if strings.Join(s.Nodes, ",") != "a,b" {
+		t.Errorf("seen on %v, want a and b", s.Nodes)
+	}
+	if got := ev.BytesBetween("a", "b"); got != 2*len(marker) {
+		t.Errorf("%d bytes between a and b, want %d", got, 2*len(marker))
+	}
+	if got := ev.BytesBetween("a", "c"); got != 0 {
+		t.Errorf("%d bytes between a and c", got)
+	}
+	if ok, why := ev.TLSRecords(flow); ok || !strings.Contains(why, "offset 0: content type 80") {
+		t.Errorf("TLSRecords on plaintext: %v, %q", ok, why)
+	}
+	// A second Stop gives the same evidence.
+	if again, err := capture.Stop(); again != ev || err != nil {
+		t.Errorf("a second Stop: %p, %v", again, err)
+	}
+}
+
+func selfSignedTLS(t *testing.T) *tls.Config {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "b"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), DNSNames: []string{"b"}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+}
+
+func TestCaptureSeesOnlyTLSRecordsInATLSExchange(t *testing.T) {
+	l := newLab(t, "a", "b")
+	a, b := node(t, l, "a"), node(t, l, "b")
+	raw, err := b.Listen("tcp", b.Addr().String()+":21000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := tls.NewListener(raw, selfSignedTLS(t))
+	defer ln.Close()
+	echoServer(ln)
+	capture, err := l.Capture() // every node
+	if err != nil {
+		t.Fatal(err)
+	}
+	rawConn, err := dialWithin(a, b.Addr().String()+":21000", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := tls.Client(rawConn, &tls.Config{InsecureSkipVerify: true})
+	const marker = "SECRET-MARKER-91c3"
+	sendInPieces(t, c, strings.Repeat(marker, 3000)) // 54 KB: many records
+	c.Close()
+	ev, err := capture.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(ev.Summary())
+	checkClean(t, ev)
+	if refs := ev.Contains([]byte(marker)); len(refs) != 0 {
+		t.Fatalf("the marker is in clear on the wire: %v", refs)
+	}
+	var flow Flow
+	for _, s := range ev.Streams() {
+		if s.Flow.Proto == "tcp" && s.Flow.Server.Port() == 21000 {
+			flow = s.Flow
+		}
+	}
+	if !flow.Server.IsValid() {
+		t.Fatalf("the TLS flow was not captured:\n%s", ev.Summary())
+	}
+	if ok, why := ev.TLSRecords(flow); !ok {
+		t.Errorf("TLSRecords: %s", why)
+	}
+	if got := ev.BytesBetween("a", "b"); got < 2*3000*len(marker) {
+		t.Errorf("%d bytes between a and b, want at least the payload both ways (%d)", got, 2*3000*len(marker))
+	}
+	// The same exchange, shown in clear to TLSRecords, fails it.
+	s, _ := ev.Stream(flow)
+	if why := tlsRecords(append(append([]byte(nil), s.ToServer...), "junk"...)); !strings.Contains(why, "too few for a TLS record header") {
+		t.Errorf("trailing junk: %q", why)
+	}
+	if why := tlsRecords([]byte{23, 3, 3, 0x50, 0}); !strings.Contains(why, "exceeds") {
+		t.Errorf("an oversized record: %q", why)
+	}
+}
+
+// Loopback traffic inside a node never reaches its cable.
+func TestCaptureIgnoresLoopback(t *testing.T) {
+	l := newLab(t, "a", "b")
+	a := node(t, l, "a")
+	ln, err := a.Listen("tcp", "127.0.0.1:8181")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	echoServer(ln)
+	own, err := a.Listen("tcp", a.Addr().String()+":8182") // its own address: routed through lo too
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Close()
+	echoServer(own)
+	capture, err := l.Capture("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const marker = "LOOPBACK-MARKER-77e0"
+	for _, addr := range []string{"127.0.0.1:8181", a.Addr().String() + ":8182"} {
+		c, err := dialWithin(a, addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sendInPieces(t, c, marker)
+		c.Close()
+	}
+	ev, err := capture.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if refs := ev.Contains([]byte(marker)); len(refs) != 0 {
+		t.Errorf("loopback traffic was captured: %v", refs)
+	}
+	for _, s := range ev.Streams() {
+		if s.Flow.Proto == "tcp" {
+			t.Errorf("a TCP flow on a's cable: %v", s.Flow)
+		}
+	}
+}
+
+// A bulk transfer between two captured nodes, stopped right after: no frame
+// is lost (the kernel's drop counter and the reassembled stream agree),
+// on both ends.
+func TestCaptureLosesNothingOfABulkTransfer(t *testing.T) {
+	l := newLab(t, "a", "b")
+	a, b := node(t, l, "a"), node(t, l, "b")
+	ln, err := b.Listen("tcp", b.Addr().String()+":8181")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const size = 16 << 20
+	received := make(chan []byte, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			received <- nil
+			return
+		}
+		defer c.Close()
+		data, _ := io.ReadAll(c)
+		received <- data
+	}()
+	capture, err := l.Capture("a", "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := make([]byte, size)
+	_, _ = rand.Read(payload)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := a.DialContext(ctx, "tcp", b.Addr().String()+":8181")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := c.Write(payload); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if got := <-received; !bytes.Equal(got, payload) {
+		t.Fatalf("the receiver got %d bytes", len(got))
+	}
+	sent := time.Since(start)
+	stopStart := time.Now()
+	ev, err := capture.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("16 MB sent in %v; Stop took %v; %d frames, %d dropped, %d truncated", sent, time.Since(stopStart), ev.Frames, ev.Dropped, ev.Truncated)
+	checkClean(t, ev)
+	for _, s := range ev.Streams() {
+		if s.Flow.Proto == "tcp" {
+			if !bytes.Equal(s.ToServer, payload) || len(s.GapsToServer) != 0 {
+				t.Errorf("reassembled %d bytes with gaps %v; want the %d sent, whole", len(s.ToServer), s.GapsToServer, size)
+			}
+			return
+		}
+	}
+	t.Fatalf("no TCP flow captured:\n%s", ev.Summary())
+}
+
+// A node disconnected during the capture sends no end marker and expects
+// none: Stop does not wait for what cannot come.
+func TestCaptureStopsPromptlyWithANodeDisconnected(t *testing.T) {
+	l := newLab(t, "a", "b", "c")
+	capture, err := l.Capture()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Disconnect("b"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	ev, err := capture.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > stopDeadline/2 {
+		t.Errorf("Stop took %v", d)
+	}
+	checkClean(t, ev)
+	if _, err := l.Capture("nosuch"); err == nil {
+		t.Error("Capture accepted an unknown node")
+	}
+}

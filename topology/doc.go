@@ -1,0 +1,88 @@
+// Package topology builds a run's private network: several "machines" on
+// one host, each a Linux network namespace, cabled to one bridge, so that
+// a scenario can run a real multi-node Consul cluster (servers, clients,
+// datacenters) and break its network on purpose.
+//
+// # Why network namespaces
+//
+// A namespace has its own interfaces, addresses, routes, firewall and
+// port space, and costs a few milliseconds. Every node therefore runs
+// Consul and its proxies on the stock ports (8500, 8301, 21000...) with
+// the same service definitions, and traffic between nodes crosses a real
+// link where it can be cut, slowed, dropped and captured. Containers or
+// VMs would add an image, a daemon and seconds per node for nothing more.
+//
+// # Layout
+//
+// New(prefix, nodes) makes a namespace prefix+"-br" holding a bridge br0,
+// and for the i-th node a namespace prefix+"-"+node with lo up and eth0 at
+// 10.77.0.(i+1)/24. Each eth0 is one end of a veth pair whose other end
+// (p1, p2, ...) is created directly in the bridge namespace and enslaved
+// to br0: nothing ever appears in the host's namespace, and every run has
+// its own bridge, so parallel runs can all use the same subnet. Namespace
+// names are files under /run/netns, as `ip netns` keeps them, so
+// `ip netns exec NAME ...` works on a live lab; they are machine-wide,
+// hence the run-unique prefix.
+//
+// New returns once every bridge port forwards: the kernel notices a new
+// link's carrier asynchronously, and a frame sent before that is dropped,
+// which costs the sender a whole second (its ARP or SYN retransmission).
+//
+// Close removes the namespaces, the bridge's first: each cable's bridge
+// end lives there, so every link goes with it even if a process the
+// runner failed to stop still holds a node's namespace. WithRegistrar
+// lets the runner's reaper hear of each namespace before it is created
+// and after it is removed, so that a runner killed by SIGKILL leaves none
+// behind (the reaper kills the processes first, then removes the names).
+//
+// # Acting inside a node
+//
+// Node.Do runs a function on an OS thread moved into the node's namespace
+// (setns) and moved back afterwards; exec.Cmd.Start called there starts
+// the child inside the node, and a socket made there belongs to the node
+// for its whole life. Node.DialContext and Node.Listen are built on it
+// (DialContext fits http.Transport). The thread is always moved back
+// rather than discarded: a locked thread that Go cannot end (the main
+// thread) would be parked forever in the namespace and keep it alive.
+//
+// # Faults, in Consul terms
+//
+//   - Lab.Disconnect(node) / Reconnect(node): the node's cable is pulled at
+//     the bridge (its port goes down). Nothing is reset: established TCP
+//     connections (a proxy's long-lived upstream connection) stall and
+//     resume after Reconnect; new connections to the node time out. Serf
+//     marks the node failed after its probes go unanswered (about 6 s
+//     with LAN defaults) and the catalog drops its instances; the built-in
+//     proxy's fixed 10 s dial timeout is what a client sees meanwhile.
+//   - Node.SetLoss(percent): nftables drops that share of the IP packets
+//     crossing the node's eth0 at random, in and out, silently (at the
+//     device: no sender is told, unlike a drop in the IP output path,
+//     which answers a UDP sender with EPERM); lo and ARP are spared.
+//     Gossip and raft lose packets, connections see retransmissions and
+//     slow handshakes; 100 % is a partition that leaves the link up.
+//   - Node.SetBandwidth(bytes/s): a token bucket (tbf) on both ends of the
+//     cable, so the node's traffic is limited both ways.
+//
+// The kernel decides which faults exist. The one this was written on has
+// no sch_netem (and no NFQUEUE), so there is no added latency, jitter,
+// reordering or duplication: a scenario cannot make a link slow, only
+// lossy, narrow or cut. tbf and nftables are what the kernel offers.
+//
+// # Wire evidence
+//
+// Lab.Capture(nodes...) opens an AF_PACKET socket on each named node's
+// eth0 (never lo: traffic between a sidecar and its local app, inside one
+// node, is not on the wire) and records every frame until Stop. Stop
+// sends an end marker frame (EtherType 0x88B5, local experimental) out
+// of each captured node and reads each socket until the others' markers
+// have come and it has gone quiet, so frames still in flight at the stop
+// are kept; the kernel's drop counter is reported. The WireEvidence
+// reassembles each TCP flow per direction by sequence number, each byte
+// once (a flow between two captured nodes is seen on both cables), and
+// answers: where does a plaintext marker appear (Contains), is a flow
+// made only of TLS records (TLSRecords), how many payload bytes crossed
+// between two nodes (BytesBetween).
+//
+// Everything here needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN); Permitted
+// says cheaply whether this process has what it takes, and if not, why.
+package topology

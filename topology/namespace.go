@@ -1,0 +1,152 @@
+package topology
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	"github.com/vishvananda/netns"
+
+	scnetns "github.com/scenario-tool/scenario/netns"
+	"golang.org/x/sys/unix"
+)
+
+// RunDir is where named network namespaces live, as `ip netns` keeps them:
+// each name is an empty file with the namespace bind-mounted on it, which
+// keeps the namespace alive without any process in it.
+const RunDir = scnetns.RunDir
+
+var runDirShared struct {
+	sync.Mutex
+	done bool
+}
+
+// shareRunDir makes RunDir a shared mount point, as `ip netns add` does:
+// a process that copies the mount table (unshare --mount, ip netns exec)
+// then sees a namespace's unmount too, instead of keeping a copy of its
+// bind mount that would keep the namespace alive behind our back.
+func shareRunDir() error {
+	runDirShared.Lock()
+	defer runDirShared.Unlock()
+	if runDirShared.done {
+		return nil
+	}
+	if err := os.MkdirAll(RunDir, 0o755); err != nil {
+		return err
+	}
+	err := unix.Mount("", RunDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+	if errors.Is(err, unix.EINVAL) { // not a mount point yet
+		if err = unix.Mount(RunDir, RunDir, "none", unix.MS_BIND|unix.MS_REC, ""); err == nil {
+			err = unix.Mount("", RunDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("making %s a shared mount point: %w", RunDir, err)
+	}
+	runDirShared.done = true
+	return nil
+}
+
+// createNamed creates a network namespace and names it: RunDir/name,
+// which must not exist. It returns an open handle to the namespace. On
+// error nothing is left behind. The calling goroutine's thread is not
+// changed.
+func createNamed(name string) (netns.NsHandle, error) {
+	if err := shareRunDir(); err != nil {
+		return netns.None(), err
+	}
+	path := filepath.Join(RunDir, name)
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
+	if err != nil {
+		return netns.None(), err // EEXIST: someone else's; not ours to remove
+	}
+	f.Close()
+	var handle netns.NsHandle
+	err = onOwnThread(func() error {
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("unshare(CLONE_NEWNET): %w", err)
+		}
+		if err := unix.Mount("/proc/thread-self/ns/net", path, "none", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind-mounting the new namespace on %s: %w", path, err)
+		}
+		var err error
+		handle, err = netns.GetFromPath(path)
+		return err
+	})
+	if err != nil {
+		_ = unix.Unmount(path, unix.MNT_DETACH)
+		_ = os.Remove(path)
+		return netns.None(), err
+	}
+	return handle, nil
+}
+
+// deleteNamed removes the name RunDir/name. The namespace itself ends when
+// nothing else holds it (no process in it, no open handle or socket); its
+// links end with it. A name already gone is not an error.
+func deleteNamed(name string) error {
+	_, err := scnetns.RemoveNamed(name)
+	return err
+}
+
+// inNamespace runs fn on a locked OS thread inside the namespace target,
+// then returns the thread to the namespace it had (see onOwnThread).
+func inNamespace(target netns.NsHandle, fn func() error) error {
+	return onOwnThread(func() error {
+		if err := unix.Setns(int(target), unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("entering the network namespace: setns: %w", err)
+		}
+		return fn()
+	})
+}
+
+// onOwnThread runs fn on a goroutine locked to its OS thread, fn being
+// free to move the thread to another network namespace; afterwards the
+// thread is returned to the namespace it had and unlocked. If that return
+// fails the thread stays locked, and Go ends it with the goroutine, so no
+// caller is ever left in the wrong namespace. Returning is the rule, not
+// letting the thread go: the thread a locked goroutine ends on may be the
+// main thread, which Go cannot end but parks forever, still holding the
+// namespace it was in (the namespace then outlives its name).
+// A panic in fn is raised again in the caller.
+func onOwnThread(fn func() error) error {
+	type result struct {
+		err      error
+		panicked any
+		didPanic bool
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		origin, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- result{err: fmt.Errorf("opening this thread's network namespace: %w", err)}
+			return
+		}
+		defer origin.Close()
+		var r result
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					r.panicked, r.didPanic = p, true
+				}
+			}()
+			r.err = fn()
+		}()
+		// A failed return is not fn's error: what fn did stands (a child it
+		// started runs). The thread just must not serve anyone else.
+		if unix.Setns(int(origin), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		done <- r
+	}()
+	r := <-done
+	if r.didPanic {
+		panic(r.panicked)
+	}
+	return r.err
+}
