@@ -30,6 +30,14 @@ steps:
   - {start-agent: {dev: true}, node: server}
   - run: {name: x, command: "true"}
 `, []string{`4:5: step 2 (run) acts on one node: say which with ` + "`node:`" + ` (one of server)`}},
+		{"a probe to an address without the node it dials from", `nodes: [server, app1]
+steps:
+  - {start-agent: {dev: true}, node: server}
+  - {start-agent: {}, node: app1}
+  - expect: {to: "app1:8282", send: "hello", reply: "hello"}
+  - send: {to: "127.0.0.1:8282", data: "x"}
+  - {expect: {to: "app1:8282", send: "hello", reply: "hello"}, node: server}
+`, []string{`5:18: expect.to: app1:8282 is an address, and in a scenario with nodes a probe to an address dials from the node the item names: say which with ` + "`node:`", `6:16: send.to: 127.0.0.1:8282 is an address`}},
 		{"node without nodes", `steps:
   - {start-agent: {}, node: server}
 `, []string{`2:29: node "server": this scenario has no nodes`}},
