@@ -499,3 +499,51 @@ func TestTopologyNotRunnableWithoutPrivileges(t *testing.T) {
 		}
 	}
 }
+
+// The network steps do what they say, to the node they name, measured
+// from another node: a cut node's echo does not answer (while a third
+// node's does) and answers again once reconnected; 100% loss on app2
+// makes it unreachable and spares app3; 1mbit on app2 makes 250 KB take
+// about 2 s. No agents: the faults are the network's.
+func TestTopologyFaultsAreAppliedToTheirNode(t *testing.T) {
+	needsNamespaces(t)
+	t.Parallel()
+	topoSlot(t)
+	echo := func(node string) string {
+		return fmt.Sprintf("  - run: {name: echo, command: \"socat TCP-LISTEN:8282,bind=$SCENARIO_NODE_ADDR,reuseaddr,fork EXEC:cat\", ready: \"%[1]s:8282\"}\n    node: %[1]s\n", node)
+	}
+	reaches := func(node string) string {
+		return fmt.Sprintf("  - {expect: {to: \"%s:8282\", send: \"hello\\n\", reply: \"hello\\n\"}, node: app1}\n", node)
+	}
+	// A dial that must time out: socat exits 1. (Commands cannot
+	// resolve node names: the address.)
+	unreachable := func(addr string) string {
+		return fmt.Sprintf("  - {exec: {command: \"echo x | socat - TCP:%s:8282,connect-timeout=1 && echo reached\", exit: 1, stdout: \"^$\"}, node: app1}\n", addr)
+	}
+	// Prints how long fetching 250 KB from app2 took, and whether that
+	// is under 1.5 s (2 s at 1mbit).
+	fetch := "s=$(date +%s%N); n=$(socat -u TCP:10.77.0.2:8383 - | wc -c); e=$(date +%s%N); ms=$(( (e-s)/1000000 )); " +
+		"echo bytes=$n ms=$ms; if [ $ms -ge 1500 ]; then echo limited; else echo unlimited; fi"
+	src := "nodes: [app1, app2, app3]\nsteps:\n" + echo("app2") + echo("app3") +
+		"  - run: {name: source, command: \"socat TCP-LISTEN:8383,bind=$SCENARIO_NODE_ADDR,reuseaddr,fork SYSTEM:'head -c 250000 /dev/zero'\", ready: \"app2:8383\"}\n    node: app2\n" +
+		reaches("app2") + reaches("app3") +
+		"  - disconnect: app2\n" + unreachable(app2Addr) + reaches("app3") +
+		"  - reconnect: app2\n" + reaches("app2") +
+		"  - {loss: 100%, node: app2}\n" + unreachable(app2Addr) + reaches("app3") +
+		"  - {loss: 0%, node: app2}\n" + reaches("app2") +
+		"  - {bandwidth: 1mbit, node: app2}\n" +
+		"  - {exec: {command: \"" + fetch + "\", stdout: \"bytes=250000 ms=[0-9]+\\nlimited\\n\"}, node: app1, timeout: 30s}\n" +
+		"  - {bandwidth: 'off', node: app2}\n" +
+		"  - {exec: {command: \"" + fetch + "\", stdout: \"bytes=250000 \"}, node: app1}\n"
+	file := writeTopo(t, "faults", src)
+	r := runTopo(t, nil, file)
+	t.Logf("faults in %s", r.took.Round(100*time.Millisecond))
+	if r.exit != 0 {
+		t.Fatalf("exit %d, want 0\n%s", r.exit, r.out)
+	}
+	for _, ev := range r.events {
+		if ev.Event == "step-end" && ev.Step.Type == "exec" && strings.Contains(ev.Step.Label, "wc -c") {
+			t.Logf("step %d: %.0f ms", ev.Step.Index, ev.Step.DurationMS)
+		}
+	}
+}
