@@ -38,6 +38,13 @@ steps:
   - send: {to: "127.0.0.1:8282", data: "x"}
   - {expect: {to: "app1:8282", send: "hello", reply: "hello"}, node: server}
 `, []string{`5:18: expect.to: app1:8282 is an address, and in a scenario with nodes a probe to an address dials from the node the item names: say which with ` + "`node:`", `6:16: send.to: 127.0.0.1:8282 is an address`}},
+		{"services registered before another node's agent starts stay known", `nodes: [app1, app2]
+steps:
+  - {start-agent: {dev: true}, node: app1}
+  - {register: socat.json, node: app1}
+  - {start-agent: {}, node: app2}
+  - {sidecar: socat, node: app1}
+`, nil},
 		{"node without nodes", `steps:
   - {start-agent: {}, node: server}
 `, []string{`2:29: node "server": this scenario has no nodes`}},

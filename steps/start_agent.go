@@ -122,8 +122,13 @@ func (s *startAgent) Agent(node string) AgentPlan {
 // begin records the agent. Registrations survive a restart only from a
 // non-dev agent to a non-dev agent (the same data dir); a dev agent
 // starts empty.
+//
+// On a scenario's nodes each agent is another machine's: starting one
+// forgets nothing registered with the others (services are not tracked
+// per node, so what a dev agent restarted on its node loses is left to
+// the run to find).
 func (s *startAgent) begin(d *Decoder, at *yaml.Node) {
-	if d.agents > 0 && (s.dev || d.lastAgentDev) {
+	if d.agents > 0 && (s.dev || d.lastAgentDev) && len(d.Nodes()) == 0 {
 		d.ForgetServices()
 	}
 	d.agents++
