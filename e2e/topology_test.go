@@ -204,9 +204,10 @@ func tlsCert(t *testing.T) string {
 	return pem
 }
 
-// A wire claim made while it is false fails at its step, naming why.
-// The unbroken claims pass in TestTopologyParallelRunsDoNotCollide.
-func TestTopologyWireEvidenceCannotBeFaked(t *testing.T) {
+// A claim made on nodes while it is false fails at its step, naming
+// why: wire evidence above all. The unbroken claims pass in
+// TestTopologyParallelRunsDoNotCollide.
+func TestTopologyFalseClaimsFail(t *testing.T) {
 	needsNamespaces(t)
 	pem := tlsCert(t)
 	// A TLS server of socat's, with a certificate no Consul CA signed, on
@@ -282,6 +283,14 @@ func TestTopologyWireEvidenceCannotBeFaked(t *testing.T) {
 				"  - expect: {to: web/socat, send: \"hello\\n\", reply: \"hello\\n\", wire: encrypted}\n",
 			failAt: 11, want: "no connection from node app1 to a Connect sidecar of socat",
 		},
+		{
+			// The listener is in the node's socket table, not the runner's.
+			name: "a wildcard listener on a node claimed loopback-only",
+			src: "nodes: [app1]\nsteps:\n" +
+				"  - run: {name: wide, command: \"socat TCP-LISTEN:8282,bind=0.0.0.0,reuseaddr,fork EXEC:cat\", ready: \"127.0.0.1:8282\"}\n    node: app1\n" +
+				"  - expect: {loopback-only: wide}\n",
+			failAt: 2, want: "wide listens beyond loopback on 0.0.0.0:8282",
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -306,7 +315,9 @@ func TestTopologyWireEvidenceCannotBeFaked(t *testing.T) {
 // Two topology scenarios run side by side: both pass, in networks with
 // distinct namespace prefixes, and nothing of either is left. Their
 // steps are the unbroken claims: the mesh path is encrypted on the wire,
-// a plain echo across nodes is in clear, and `stop: agent` stops the
+// a plain echo across nodes is in clear, socat on app2 listens on
+// loopback only and its sidecar presents socat's certificate (both judged
+// on app2, where they run), and `stop: agent` stops the
 // agent of the node it names only.
 func TestTopologyParallelRunsDoNotCollide(t *testing.T) {
 	needsNamespaces(t)
@@ -317,6 +328,9 @@ func TestTopologyParallelRunsDoNotCollide(t *testing.T) {
 		"  - {expect: {to: \"app2:8282\", send: \"hello\\n\", reply: \"hello\\n\", wire: plaintext}, node: app1}\n"
 	a := writeTopo(t, "topo-a", topoMesh("app2")+claims)
 	b := writeTopo(t, "topo-b", topoMesh("app2")+claims+
+		// Judged on the node where each runs (the items name none).
+		"  - expect: {loopback-only: socat}\n"+
+		"  - expect: {cert: socat}\n"+
 		"  - {stop: agent, node: app1}\n"+
 		// Asked of app2's agent, which must still run: app1's left.
 		"  - {exec: {command: \"consul members\", stdout: \"app1 +10.77.0.1:8301 +left\"}, node: app2}\n")

@@ -43,6 +43,11 @@ func (e *expectCert) Run(ctx context.Context, env Env) error {
 }
 
 func (e *expectCert) check(ctx context.Context, env Env) error {
+	// On a scenario's nodes, the sidecar's own node has its registration
+	// and reaches its listener.
+	if node, ok := env.NodeOf("sidecar/" + e.service); ok {
+		env = env.On(node)
+	}
 	client, err := env.Consul()
 	if err != nil {
 		return err
@@ -56,7 +61,7 @@ func (e *expectCert) check(ctx context.Context, env Env) error {
 	if err != nil {
 		return WithLogs(fmt.Errorf("reading the Connect CA roots: %w", err), AgentName)
 	}
-	chain, err := PresentedChain(ctx, addr)
+	chain, err := presentedChainVia(ctx, env.Dial, addr)
 	if err != nil {
 		return WithLogs(err, "sidecar/"+e.service)
 	}
@@ -64,13 +69,25 @@ func (e *expectCert) check(ctx context.Context, env Env) error {
 	if err := VerifyServiceCert(chain, roots, proxy.Proxy.DestinationServiceName); err != nil {
 		return fmt.Errorf("the certificate on %s: %w", addr, err)
 	}
-	return plaintextRefused(ctx, addr)
+	return plaintextRefusedVia(ctx, env.Dial, addr)
+}
+
+// dialFunc dials from somewhere: the host, or a scenario's node.
+type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+func hostDial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
 }
 
 // PresentedChain completes a TLS handshake far enough to see the server's
 // certificates. The listener also wants a client certificate, which we do
 // not have; the server's chain arrives before that matters.
 func PresentedChain(ctx context.Context, addr string) ([]*x509.Certificate, error) {
+	return presentedChainVia(ctx, hostDial, addr)
+}
+
+func presentedChainVia(ctx context.Context, dial dialFunc, addr string) ([]*x509.Certificate, error) {
 	var chain []*x509.Certificate
 	cfg := &tls.Config{
 		// Verification is done below against Consul's own CA, not the
@@ -89,9 +106,10 @@ func PresentedChain(ctx context.Context, addr string) ([]*x509.Certificate, erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	d := tls.Dialer{Config: cfg}
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if conn != nil {
+	raw, err := dial(ctx, "tcp", addr)
+	if err == nil {
+		conn := tls.Client(raw, cfg)
+		err = conn.HandshakeContext(ctx)
 		conn.Close()
 	}
 	if len(chain) == 0 {
@@ -152,8 +170,11 @@ func checkSPIFFE(uris []*url.URL, trustDomain, service string) error {
 // plaintextRefused sends plain bytes to the mTLS listener: at most a TLS
 // alert may come back, never application bytes.
 func plaintextRefused(ctx context.Context, addr string) error {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	return plaintextRefusedVia(ctx, hostDial, addr)
+}
+
+func plaintextRefusedVia(ctx context.Context, dial dialFunc, addr string) error {
+	conn, err := dial(ctx, "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("connecting to %s in plain TCP: %w", addr, err)
 	}

@@ -26,7 +26,17 @@ func (e *expectLoopbackOnly) Run(ctx context.Context, env Env) error {
 	if err := p.Alive(); err != nil {
 		return err
 	}
-	listeners, err := GroupListeners(p.Pid())
+	// The process's sockets are in its node's table: read it there.
+	on := env
+	if node, ok := env.NodeOf(e.name); ok {
+		on = env.On(node)
+	}
+	var listeners []*net.TCPAddr
+	err := on.Inside(func() error {
+		var err error
+		listeners, err = GroupListeners(p.Pid())
+		return err
+	})
 	if err != nil {
 		return err
 	}
