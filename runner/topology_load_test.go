@@ -1,6 +1,8 @@
 package runner
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -141,5 +143,44 @@ steps:
 	}
 	if sc.Items[2].Node != "app1" {
 		t.Errorf("item node %q", sc.Items[2].Node)
+	}
+}
+
+// An agent on a node that loads a sidecar at a loopback address from its
+// config dir is warned about: other nodes could never reach it. The same
+// config dir on the host, or a sidecar at the node's address, is not.
+func TestConfigDirLoopbackSidecarOnANodeWarns(t *testing.T) {
+	dir := writeFixtures(t)
+	loopback := filepath.Join(dir, "conf-loopback")
+	reachable := filepath.Join(dir, "conf-reachable")
+	for d, body := range map[string]string{
+		loopback:  `{"service": {"name": "socat", "port": 8181, "address": "127.0.0.1", "connect": {"sidecar_service": {"checks": [{"alias_service": "socat"}]}}}}`,
+		reachable: `{"service": {"name": "socat", "port": 8181, "connect": {"sidecar_service": {"checks": [{"alias_service": "socat"}]}}}}`,
+	} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "socat.json"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		src  string
+		want string // "" for no warning
+	}{
+		{"nodes: [app1]\nsteps:\n  - {start-agent: {dev: true, config-dir: conf-loopback}, node: app1}\n", "the sidecar of socat would be advertised at 127.0.0.1, which sidecars on other nodes cannot reach"},
+		{"nodes: [app1]\nsteps:\n  - {start-agent: {dev: true, config-dir: conf-reachable}, node: app1}\n", ""},
+		{"steps:\n  - start-agent: {config-dir: conf-loopback}\n", ""},
+	} {
+		sc, errs := parseIn(t, dir, c.src)
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		switch {
+		case c.want == "" && len(sc.Warnings) > 0:
+			t.Errorf("%s: warnings %v, want none", c.src, sc.Warnings)
+		case c.want != "" && (len(sc.Warnings) != 1 || !strings.Contains(sc.Warnings[0].Error(), c.want)):
+			t.Errorf("%s: warnings %v, want one with %q", c.src, sc.Warnings, c.want)
+		}
 	}
 }

@@ -172,6 +172,7 @@ func (s *startAgent) loadConfigDir(d *Decoder, at *yaml.Node) {
 			}
 			d.AddInstance(def, at)
 			warnDefaultSidecarChecks(d, at, def)
+			warnLoopbackSidecarOnNode(d, at, def)
 			s.services = append(s.services, def)
 		}
 	}
@@ -365,4 +366,25 @@ func flagValue(args []string, name string) string {
 		}
 	}
 	return ""
+}
+
+// warnLoopbackSidecarOnNode warns about a sidecar that an agent on a
+// scenario's node loads from its config dir at a loopback address (its
+// own, or inherited from its service): Consul advertises it there, and
+// other nodes' sidecars dial 127.0.0.1 on their own node. A register
+// step gives such a sidecar the node's address; a config dir is the
+// agent's own, so it is left as written.
+func warnLoopbackSidecarOnNode(d *Decoder, at *yaml.Node, def ServiceDef) {
+	reg := def.Reg
+	if len(d.Nodes()) == 0 || reg.Connect == nil || reg.Connect.SidecarService == nil {
+		return
+	}
+	addr := reg.Connect.SidecarService.Address
+	if addr == "" {
+		addr = reg.Address
+	}
+	if !isLoopback(addr) {
+		return
+	}
+	d.Warnf(at, "start-agent.config-dir: the sidecar of %s would be advertised at %s, which sidecars on other nodes cannot reach (they dial their own loopback): register it with a register step instead, which advertises the sidecar at the node's address (a config dir cannot know it)", reg.Name, addr)
 }
