@@ -295,7 +295,7 @@ func (x *execution) step(i int) bool {
 			return false
 		}
 	} else {
-		err = runRecovered(func() error { return item.Step.Run(stepCtx, env) })
+		err = runRecovered(func() error { return steps.Run(stepCtx, env, item.Step) })
 	}
 	err = explain(x.ctx, stepCtx, err)
 	cancel()

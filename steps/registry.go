@@ -16,12 +16,19 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Step is one decoded, validated step, ready to run.
+// Step is one decoded, validated step, ready to run: a Runner, which does
+// its work in one call, or a Starter, which starts something whose
+// readiness is awaited later. Run derives the one call for a Starter.
 type Step interface {
-	// Run performs the step. ctx carries the step's deadline.
-	Run(ctx context.Context, env Env) error
 	// String is the step's label in output: what it does, in a few words.
 	String() string
+}
+
+// Runner is a step that does its work in one call. ctx carries the
+// step's deadline.
+type Runner interface {
+	Step
+	Run(ctx context.Context, env Env) error
 }
 
 // Starter is a step that starts something and lets the runner await its
@@ -33,6 +40,22 @@ type Starter interface {
 	Step
 	Start(ctx context.Context, env Env) (ready func(ctx context.Context) error, err error)
 	Independent() bool
+}
+
+// Run performs s in one go: a Runner's Run, or a Starter's start, then its
+// readiness.
+func Run(ctx context.Context, env Env, s Step) error {
+	switch s := s.(type) {
+	case Starter:
+		ready, err := s.Start(ctx, env)
+		if err != nil {
+			return err
+		}
+		return ready(ctx)
+	case Runner:
+		return s.Run(ctx, env)
+	}
+	return fmt.Errorf("step %q can neither run nor start (a bug in its step type)", s)
 }
 
 // Type describes a step type: how to decode it and how to explain it.

@@ -62,14 +62,6 @@ func (r *run) String() string {
 // Independent is false: a command may rely on anything started before it.
 func (r *run) Independent() bool { return false }
 
-func (r *run) Run(ctx context.Context, env Env) error {
-	ready, err := r.Start(ctx, env)
-	if err != nil {
-		return err
-	}
-	return ready(ctx)
-}
-
 func (r *run) Start(ctx context.Context, env Env) (func(context.Context) error, error) {
 	r = r.onNodes(env)
 	if r.ready != "" {

@@ -99,14 +99,6 @@ func (s *sidecar) String() string {
 // registration, so consecutive sidecars come up together.
 func (s *sidecar) Independent() bool { return true }
 
-func (s *sidecar) Run(ctx context.Context, env Env) error {
-	ready, err := s.Start(ctx, env)
-	if err != nil {
-		return err
-	}
-	return ready(ctx)
-}
-
 func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) error, error) {
 	client, err := env.Consul()
 	if err != nil {

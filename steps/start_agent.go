@@ -215,14 +215,6 @@ func (s *startAgent) httpAddr() string {
 // before anything after it starts.
 func (s *startAgent) Independent() bool { return s.topology }
 
-func (s *startAgent) Run(ctx context.Context, env Env) error {
-	ready, err := s.Start(ctx, env)
-	if err != nil {
-		return err
-	}
-	return ready(ctx)
-}
-
 func (s *startAgent) Start(ctx context.Context, env Env) (func(context.Context) error, error) {
 	if !s.topology {
 		return func(context.Context) error { return nil }, s.runHost(ctx, env)
