@@ -183,13 +183,41 @@ func (s *session) commandEnv(node string) (string, []string) {
 		set("SCENARIO_NODE", node)
 		set("SCENARIO_NODE_ADDR", n.Addr().String())
 	}
-	if s.consulBin != "" {
-		bin, err := filepath.Abs(s.consulBin)
-		if err == nil {
-			set("PATH", filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
-		}
+	if dir := s.consulDir(); dir != "" {
+		set("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
 	}
 	return s.workDir, env
+}
+
+// consulDir is a folder whose `consul` is the scenario's consul binary,
+// for commands' PATH: the binary's own folder when it is called consul,
+// else a link in the run's log folder (bin/consul-1.14.11 beside a
+// bin/consul of another version: a CLI of one version against an agent of
+// another fails in ways that test nothing).
+func (s *session) consulDir() string {
+	if s.consulBin == "" {
+		return ""
+	}
+	bin, err := filepath.Abs(s.consulBin)
+	if err != nil {
+		return ""
+	}
+	if filepath.Base(bin) == "consul" {
+		return filepath.Dir(bin)
+	}
+	dir := filepath.Join(s.RunDir(), ".bin")
+	link := filepath.Join(dir, "consul")
+	if target, err := os.Readlink(link); err == nil && target == bin {
+		return dir
+	}
+	if err := os.MkdirAll(dir, proc.DirMode); err != nil {
+		return filepath.Dir(bin)
+	}
+	_ = os.Remove(link)
+	if err := os.Symlink(bin, link); err != nil {
+		return filepath.Dir(bin)
+	}
+	return dir
 }
 
 // AgentAddress is the HTTP address of the agent a step with no node talks
