@@ -283,7 +283,10 @@ func TestTopologyFalseClaimsFail(t *testing.T) {
 				"  - run: {name: decoy, command: \"while :; do echo decoy; sleep 0.01; done | socat - OPENSSL:" + app2Addr + ":4433,verify=0\"}\n    node: app1\n" +
 				"  - exec: {command: \"for i in $(seq 200); do ss -Htn state established '( dport = :4433 )' | grep -q . && exit 0; sleep 0.05; done; exit 1\"}\n    node: app1\n" +
 				"  - expect: {to: web/socat, send: \"hello\\n\", reply: \"hello\\n\", wire: encrypted}\n",
-			failAt: 11, want: "no connection from node app1 to a Connect sidecar of socat",
+			// Whether the decoy's bytes fall in the capture's window depends
+			// on the machine's load; either way no connection from app1 to
+			// a sidecar carried the probe.
+			failAt: 11, want: "carried the probe",
 		},
 		{
 			// The listener is in the node's socket table, not the runner's.
