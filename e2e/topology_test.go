@@ -261,8 +261,9 @@ func TestTopologyFalseClaimsFail(t *testing.T) {
 			src: strings.Replace(topoMesh("app2"), "  - {sidecar: web, node: app1}\n",
 				"  - run: {name: relay, command: \"socat TCP-LISTEN:9191,bind=127.0.0.1,reuseaddr,fork TCP:"+app2Addr+":8282\", ready: \"127.0.0.1:9191\"}\n    node: app1\n", 1) +
 				plainEcho + "  - expect: {to: web/socat, send: \"hello\\n\", reply: \"hello\\n\", wire: encrypted}\n",
-			// No byte of the probe was ever sent (the relay would echo).
-			failAt: 9, want: "from web/socat (0 attempts)",
+			// Asked of app1's agent, where web is registered (the first
+			// agent, app2's, does not know web, and said so).
+			failAt: 9, want: "no sidecar of web runs in this scenario",
 		},
 		{
 			// TLS records only, across nodes: but a tunnel of socat's, not
