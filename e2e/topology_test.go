@@ -254,7 +254,7 @@ func TestTopologyFalseClaimsFail(t *testing.T) {
 		{
 			name:   "both services on one node",
 			src:    topoMesh("app1") + "  - expect: {to: web/socat, send: \"hello\\n\", reply: \"hello\\n\", wire: encrypted}\n",
-			failAt: 8, want: "no connection",
+			failAt: 8, want: "no connection between two nodes carried the probe",
 		},
 		{
 			name: "a plain relay across nodes in place of web's sidecar",
@@ -305,6 +305,11 @@ func TestTopologyFalseClaimsFail(t *testing.T) {
 			}
 			if r.failed.Index != c.failAt || !strings.Contains(r.failed.Error, c.want) {
 				t.Fatalf("failed at step %d (%s), want step %d with %q:\n%s", r.failed.Index, r.failed.Label, c.failAt, c.want, r.failed.Error)
+			}
+			// The evidence is shown whole: "encrypted: 34 frames" once
+			// looked like a secret named encrypt... to the redactor.
+			if strings.Contains(r.failed.Error, "[redacted]") {
+				t.Errorf("the evidence is redacted:\n%s", r.failed.Error)
 			}
 			if c.also != nil {
 				c.also(t, r.failed)

@@ -97,7 +97,7 @@ func (w *wireWatch) judge(ctx context.Context, claim string, sent, got []byte) (
 		return "", fmt.Errorf("wire: expected %s to cross between nodes in clear, but it did not: %s", Quote(sent), ev.Summary())
 	case WireEncrypted:
 		if len(crossing) == 0 {
-			return "", fmt.Errorf("wire: no connection between two nodes carried the probe (outside Consul's own ports), so nothing shows it crossed the network encrypted: %s", ev.Summary())
+			return "", fmt.Errorf("wire: no connection between two nodes carried the probe (outside Consul's own ports), so nothing shows it crossed the network encrypted (what the capture saw: %s)", ev.Summary())
 		}
 		if len(clear) > 0 {
 			return "", fmt.Errorf("wire: the probe's bytes appear in clear on the wire: %s", clear[0])
