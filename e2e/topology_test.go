@@ -285,6 +285,23 @@ func TestTopologyFalseClaimsFail(t *testing.T) {
 			failAt: 11, want: "no connection from node app1 held by the sidecar of web to a Connect sidecar of socat",
 		},
 		{
+			// TLS to socat's own sidecar on app2 crosses from app1 while the
+			// probe is answered on app1 (app2's instance is critical): it
+			// is not the probe's, for web's sidecar did not hold it.
+			name: "a local probe while other TLS to the destination's sidecar crosses",
+			src: strings.Replace(topoMesh("app1"), "  - {sidecar: socat, node: app1}\n",
+				"  - {sidecar: socat, node: app1}\n"+
+					"  - run: {name: socat, command: \"socat TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork SYSTEM:'sed -u s/^/far-/'\", ready: \"127.0.0.1:8181\"}\n    node: app2\n"+
+					"  - {register: "+repoRoot+"/scenarios/defs/socat-ttl.hcl, node: app2}\n"+
+					"  - {sidecar: socat, node: app2}\n"+
+					"  - {check: {id: ttl-socat, status: critical}, node: app2}\n", 1) +
+				"  - run: {name: decoy, command: \"while :; do socat -T1 /dev/null OPENSSL:" + app2Addr + ":21000,verify=0; sleep 0.01; done\"}\n    node: app1\n" +
+				// Until the critical instance is out of web's picks.
+				"  - expect: {to: web/socat, send: \"x\\n\", reply: \"x\\n\", others-allowed: true, times: 10, within: 20s}\n" +
+				"  - expect: {to: web/socat, send: \"hello\\n\", reply: \"hello\\n\", wire: encrypted, times: 3}\n",
+			failAt: 14, want: "no connection from node app1 held by the sidecar of web to a Connect sidecar of socat",
+		},
+		{
 			// The listener is in the node's socket table, not the runner's.
 			name: "a wildcard listener on a node claimed loopback-only",
 			src: "nodes: [app1]\nsteps:\n" +
