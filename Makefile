@@ -1,9 +1,22 @@
 # scenario: run YAML scenarios against a real Consul Connect mesh.
 # `make demo` and `make test` set everything up first on a fresh machine.
 
-CONSUL_VERSION := 1.15.4
+# The Consul that `make setup`, `make test` and the scenarios use. 1.15.4 is
+# bin/consul (tools/consul); any other version X is bin/consul-X, built from
+# tools/consul-X, which tools/consul/gen.sh X makes from that release's own
+# go.mod (MPL releases only; 1.14.11 and 1.13.9 are committed).
+CONSUL_VERSION ?= 1.15.4
+DEFAULT_CONSUL_VERSION := 1.15.4
 GO ?= go
-export CONSUL := $(CURDIR)/bin/consul
+ifeq ($(CONSUL_VERSION),$(DEFAULT_CONSUL_VERSION))
+CONSUL_BIN := bin/consul
+else
+CONSUL_BIN := bin/consul-$(CONSUL_VERSION)
+endif
+export CONSUL := $(CURDIR)/$(CONSUL_BIN)
+
+# The versions `make matrix` runs the library against.
+MATRIX ?= 1.15.4 1.14.11 1.13.9
 
 FUZZTIME ?= 5m
 
@@ -11,14 +24,15 @@ SOAK ?= 10
 PAIRS ?= 7
 DEMO_RUNS ?= 5
 
-.PHONY: setup deps demo test-service-mesh start test unit vet fuzz soak bench clean
+.PHONY: setup deps demo test-service-mesh start test unit vet fuzz soak bench clean matrix generate
 
-setup: deps bin/consul bin/scenario
+setup: deps $(CONSUL_BIN) bin/consul-$(CONSUL_VERSION) bin/scenario
 
 # socat is the demo's echo service and nc its client; ss (iproute2) finds
 # a listener's process in the end-to-end tests and ip sets up network
 # namespaces; curl reads an API in one library scenario; Graphviz's dot
-# draws `scenario graph --svg`. Installed
+# draws `scenario graph --svg`; zsh and fish check the completion scripts
+# `scenario completion` prints. Installed
 # with apt-get when root, else named.
 deps:
 	@missing=""; \
@@ -28,6 +42,8 @@ deps:
 	command -v ss >/dev/null 2>&1 || missing="$$missing iproute2"; \
 	command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
 	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
+	command -v zsh >/dev/null 2>&1 || missing="$$missing zsh"; \
+	command -v fish >/dev/null 2>&1 || missing="$$missing fish"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing:$$missing"; \
@@ -46,9 +62,29 @@ bin/consul:
 	cd tools/consul && $(GO) build -mod=mod -trimpath -o ../../bin/consul github.com/hashicorp/consul
 	@bin/consul version | head -1
 
+# bin/consul-1.15.4 is bin/consul, so that every version has a bin/consul-X.
+bin/consul-$(DEFAULT_CONSUL_VERSION): bin/consul
+	ln -sf consul $@
+
+# Any other version: its module is generated when missing (needs only the
+# Go module proxy), then built; a few minutes of CPU each.
+bin/consul-%:
+	@mkdir -p bin
+	@test -f tools/consul-$*/go.mod || tools/consul/gen.sh $*
+	@echo "building Consul v$* into $@ (a few minutes the first time)"
+	cd tools/consul-$* && $(GO) build -mod=mod -trimpath -o ../../$@ github.com/hashicorp/consul
+	@$@ version | head -1
+
+# -buildvcs=auto: `scenario version` names the commit when built from a
+# git clone, whatever GOFLAGS says.
 bin/scenario: FORCE
 	@mkdir -p bin
-	$(GO) build -o bin/scenario ./cmd/scenario
+	$(GO) build -buildvcs=auto -o bin/scenario ./cmd/scenario
+
+# Developer tools pinned by tools/dev/go.mod, built from the module cache.
+bin/staticcheck: tools/dev/go.mod tools/dev/go.sum
+	@mkdir -p bin
+	$(GO) build -C tools/dev -o $(CURDIR)/bin/staticcheck honnef.co/go/tools/cmd/staticcheck
 
 FORCE:
 
@@ -64,8 +100,12 @@ test-service-mesh: demo
 start: setup
 	bin/scenario up --keep-on-failure scenarios/basic.yaml
 
-vet:
+# go vet, staticcheck (pinned in tools/dev; a few seconds once its cache is
+# warm), go.mod and go.sum tidy, gofmt.
+vet: bin/staticcheck
 	$(GO) vet ./...
+	bin/staticcheck ./...
+	$(GO) mod tidy -diff
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt needed" >&2; exit 1; }
 
 # Unit tests, end-to-end tests against real consul, proxies and socat, and
@@ -75,15 +115,15 @@ vet:
 # inputs are minimized briefly, which otherwise stalls a short run.
 test: setup vet
 	$(GO) test -count=1 -timeout 30m ./...
-	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=30000x -fuzzminimizetime=100x ./runner
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=30000x -fuzzminimizetime=100x ./scenariofile
 
 # A longer fuzz of the loader and validator; crashers land in
-# runner/testdata/fuzz/FuzzParse and are replayed by every `go test`.
+# scenariofile/testdata/fuzz/FuzzParse and are replayed by every `go test`.
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./runner
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./scenariofile
 
 unit:
-	$(GO) test -count=1 ./steps ./runner ./wait ./proc
+	$(GO) test -count=1 ./steps ./scenariofile ./runner ./wait ./proc ./reaper ./cmd/...
 
 # Every scenario in scenarios/ passes SOAK runs in a row, no retries.
 soak: setup
@@ -94,6 +134,27 @@ soak: setup
 bench: setup
 	$(GO) build -o bin/bench ./bench
 	bin/bench compare -pairs $(PAIRS) -demo-runs $(DEMO_RUNS)
+	bin/bench topology -pairs $(PAIRS)
+
+# The library (scenarios/*.yaml) against each Consul version of MATRIX, each
+# built first (minutes each, the first time): one report and JUnit file per
+# version under logs/matrix/, then a table of which scenario passed where.
+# Not part of `make test`: building Consul costs minutes.
+matrix: deps bin/scenario $(addprefix bin/consul-,$(MATRIX))
+	@mkdir -p logs/matrix
+	@for v in $(MATRIX); do \
+	  echo "=== Consul $$v"; \
+	  bin/consul-$$v version | head -1; \
+	  bin/scenario run --no-color --parallel 2 --consul bin/consul-$$v --logs logs/matrix/$$v \
+	    --junit logs/matrix/$$v.xml scenarios/*.yaml > logs/matrix/$$v.txt 2>&1; \
+	  echo "exit status $$?"; grep -E '^(--- |[0-9]+ passed)' logs/matrix/$$v.txt; \
+	done
+	@bash tools/matrix-table.sh $(MATRIX)
 
 clean:
 	rm -rf logs/*/ bin/scenario
+
+# The files generated from the step value types: scenario.schema.json,
+# docs/steps.md and README.md's step table (tests fail when they are stale).
+generate:
+	$(GO) generate ./cmd/scenario

@@ -1,6 +1,6 @@
 module github.com/scenario-tool/scenario
 
-go 1.22
+go 1.24.0
 
 require (
 	github.com/fatih/color v1.16.0
@@ -14,7 +14,8 @@ require (
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.2
 	github.com/vishvananda/netlink v1.3.1
 	github.com/vishvananda/netns v0.0.5
-	golang.org/x/sys v0.28.0
+	golang.org/x/sys v0.36.0
+	golang.org/x/term v0.35.0
 	gopkg.in/yaml.v3 v3.0.1
 )
 

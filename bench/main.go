@@ -4,6 +4,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/scenario-tool/scenario/netns"
+	"github.com/scenario-tool/scenario/wait"
 )
 
 func main() {
@@ -51,6 +53,13 @@ func main() {
 		demoRuns := fs.Int("demo-runs", 3, "runs of the sleep-based demo flow")
 		fs.Parse(os.Args[2:])
 		compare(root, consul, *pairs, *demoRuns)
+	case "floor-cluster":
+		printJSON(clusterFloor(root, consul))
+	case "topology":
+		fs := flag.NewFlagSet("topology", flag.ExitOnError)
+		pairs := fs.Int("pairs", 5, "alternating runner/floor pairs")
+		fs.Parse(os.Args[2:])
+		compareTopology(root, consul, *pairs)
 	case "quiet":
 		fs := flag.NewFlagSet("quiet", flag.ExitOnError)
 		probes := fs.Int("probes", 500, "probes to time")
@@ -234,7 +243,7 @@ func compare(root, consul string, pairs, demoRuns int) {
 	})
 
 	// Runner overhead, from the Go benchmarks.
-	out, err := exec.Command("go", "test", "-run", "^$", "-bench", ".", "./runner").CombinedOutput()
+	out, err := exec.Command("go", "test", "-run", "^$", "-bench", ".", "./runner", "./scenariofile").CombinedOutput()
 	must(err)
 	targets := map[string]string{"BenchmarkLoad1000Steps": "< 20 ms", "BenchmarkValidate500Files": "", "BenchmarkStepOverhead": "< 1 ms a step"}
 	for _, line := range strings.Split(string(out), "\n") {
@@ -300,17 +309,17 @@ func consulVersion(consul string) string {
 
 // waitPortsFree waits until the demo's ports can be bound again.
 func waitPortsFree() {
-	deadline := time.Now().Add(10 * time.Second)
-	for _, port := range []string{"8500", "8181", "9191", "21000", "21001"} {
-		for time.Now().Before(deadline) {
+	free := wait.Func("the demo's ports to be free", func(context.Context) error {
+		for _, port := range []string{"8500", "8181", "9191", "21000", "21001"} {
 			l, err := net.Listen("tcp", "127.0.0.1:"+port)
-			if err == nil {
-				l.Close()
-				break
+			if err != nil {
+				return err
 			}
-			<-time.After(10 * time.Millisecond)
+			l.Close()
 		}
-	}
+		return nil
+	})
+	_ = wait.For(context.Background(), free, wait.Options{Timeout: 10 * time.Second})
 }
 
 func must(err error) {

@@ -158,10 +158,11 @@ func TestValidateWarnsAboutSuspiciousScenarios(t *testing.T) {
 	}
 	clean := scenario(t, "validate", "scenarios")
 	clean.mustExit(t, 0)
-	// Two library scenarios exist to show what the built-in proxy ignores:
+	// Three library scenarios exist to show what the built-in proxy ignores:
 	// their warnings are the point. Nothing else may warn.
 	for _, line := range strings.Split(strings.TrimSpace(clean.stderr), "\n") {
-		shows := strings.HasPrefix(line, "scenarios/l7-intentions-deny.yaml:") || strings.HasPrefix(line, "scenarios/resolver-ignored.yaml:")
+		shows := strings.HasPrefix(line, "scenarios/l7-intentions-deny.yaml:") || strings.HasPrefix(line, "scenarios/resolver-ignored.yaml:") ||
+			strings.HasPrefix(line, "scenarios/connect-timeout-ignored.yaml:")
 		if line != "" && !(shows && strings.Contains(line, "the built-in proxy")) {
 			t.Errorf("the project's own scenarios draw a warning: %s", line)
 		}
@@ -272,24 +273,62 @@ func TestJSONEvents(t *testing.T) {
 	}
 }
 
-// The committed picture of basic.yaml is what `graph --svg` draws now.
+// The committed pictures (basic.yaml's, and two-datacenters.yaml's for
+// the topologies) are current: their DOT text is what `graph` prints now
+// (text, not the SVG bytes of one Graphviz version), and the committed SVG
+// draws every node and edge of that DOT, as does what `graph --svg`
+// renders with the dot installed here.
 func TestGraphPicture(t *testing.T) {
-	r := scenario(t, "graph", "--svg", "scenarios/basic.yaml")
+	for scenarioFile, base := range map[string]string{"scenarios/basic.yaml": "docs/network", "scenarios/two-datacenters.yaml": "docs/two-datacenters"} {
+		t.Run(base, func(t *testing.T) { checkPicture(t, scenarioFile, base) })
+	}
+}
+
+func checkPicture(t *testing.T, scenarioFile, base string) {
+	redo := fmt.Sprintf("run `bin/scenario graph %s > %s.dot; bin/scenario graph --svg %s > %s.svg`", scenarioFile, base, scenarioFile, base)
+	r := scenario(t, "graph", scenarioFile)
 	r.mustExit(t, 0)
-	committed, err := os.ReadFile("docs/network.svg")
+	committed, err := os.ReadFile(base + ".dot")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r.stdout != string(committed) {
-		t.Errorf("docs/network.svg is stale: run `bin/scenario graph --svg scenarios/basic.yaml > docs/network.svg`")
+		t.Fatalf("%s.dot is stale: %s", base, redo)
+	}
+	// Graphviz titles each node by its ID and each edge "tail->head",
+	// escaping - and > as entities.
+	var titles []string
+	for _, m := range regexp.MustCompile(`(?m)^\s*"([^"]+)"(?: -> "([^"]+)")? \[`).FindAllStringSubmatch(r.stdout, -1) {
+		title := m[1]
+		if m[2] != "" {
+			title += "->" + m[2]
+		}
+		titles = append(titles, "<title>"+strings.NewReplacer("-", "&#45;", ">", "&gt;").Replace(title)+"</title>")
+	}
+	if len(titles) < 5 {
+		t.Fatalf("found %d nodes and edges in the DOT:\n%s", len(titles), r.stdout)
+	}
+	svg, err := os.ReadFile(base + ".svg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rendered := scenario(t, "graph", "--svg", scenarioFile)
+	rendered.mustExit(t, 0)
+	for name, picture := range map[string]string{base + ".svg": string(svg), "graph --svg": rendered.stdout} {
+		for _, title := range titles {
+			if !strings.Contains(picture, title) {
+				t.Errorf("%s lacks %s; %s", name, title, redo)
+			}
+		}
 	}
 }
 
-// The CI workflow cannot run here, so actionlint checks it.
+// The CI workflow cannot run here, so actionlint checks it: the version
+// pinned in tools/dev/go.mod, built from the module cache.
 func TestWorkflowLints(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "run", "github.com/rhysd/actionlint/cmd/actionlint@v1.7.12", "-shellcheck=", "-pyflakes=", ".github/workflows/scenarios.yml")
+	cmd := exec.CommandContext(ctx, "go", "tool", "-modfile=tools/dev/go.mod", "actionlint", "-shellcheck=", "-pyflakes=", ".github/workflows/scenarios.yml")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("actionlint: %v\n%s", err, out)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"github.com/joshdk/go-junit"
+
+	"github.com/scenario-tool/scenario/wait"
 )
 
 // A death is how a run ends from outside, with nobody to clean up after it
@@ -160,7 +163,7 @@ func deathCase(t *testing.T, mode string, ph deathPhase, d death) {
 	case ph.upOnly:
 		run.waitStderr(t, "everything is up")
 	default:
-		run.waitLine(t, fmt.Sprintf(`"event":"step-start","time":`), fmt.Sprintf(`"scenario":"fault"`), fmt.Sprintf(`"index":%d,`, ph.step))
+		run.waitLine(t, `"event":"step-start","time":`, `"scenario":"fault"`, fmt.Sprintf(`"index":%d,`, ph.step))
 	}
 	if started != "" {
 		run.waitFIFO(t, started)
@@ -189,14 +192,13 @@ func deathCase(t *testing.T, mode string, ph deathPhase, d death) {
 	// Nothing of the run may live on: the reaper needs a moment after a
 	// SIGKILL, so this polls.
 	var left []string
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		left = liveMarked(mark)
-		if len(left) == 0 || time.Now().After(deadline) {
-			break
+	gone := wait.Func("the run's processes to be gone", func(context.Context) error {
+		if left = liveMarked(mark); len(left) > 0 {
+			return fmt.Errorf("%d still running", len(left))
 		}
-		pause(20 * time.Millisecond)
-	}
+		return nil
+	})
+	_ = wait.For(context.Background(), gone, wait.Options{Timeout: 10 * time.Second, MinInterval: 20 * time.Millisecond})
 	if len(left) > 0 {
 		deathLeaks.Add(1)
 		t.Errorf("processes of the run left behind:\n%s", strings.Join(left, "\n"))
@@ -255,12 +257,6 @@ func listeners(t *testing.T, ns string) []string {
 		}
 	}
 	return ports
-}
-
-// pause waits d without the sleep function the suite forbids.
-func pause(d time.Duration) {
-	timer := time.NewTimer(d)
-	<-timer.C
 }
 
 // runnerUnderTest is a run whose stdout lines and stderr are collected.
@@ -329,44 +325,46 @@ func (r *runnerUnderTest) waitLine(t *testing.T, parts ...string) {
 	}
 }
 
+// notYet is a wait's answer while what it awaits has not happened: fatal
+// once the run has ended, which can then never do it.
+func (r *runnerUnderTest) notYet() error {
+	select {
+	case <-r.done:
+		return wait.Fatal(errors.New("the run ended first"))
+	default:
+		return errors.New("not yet")
+	}
+}
+
 // waitProcess blocks until a live process carrying mark has a command
 // line holding s.
 func (r *runnerUnderTest) waitProcess(t *testing.T, mark, s string) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
+	running := wait.Func(fmt.Sprintf("%q to run", s), func(context.Context) error {
 		for _, p := range liveMarked(mark) {
 			// The process itself, not the shell whose command line names it.
 			_, cmdline, _ := strings.Cut(p, " ")
 			if strings.Contains(cmdline, s) && !strings.HasPrefix(cmdline, "/bin/sh ") {
-				return
+				return nil
 			}
 		}
-		select {
-		case <-r.done:
-			t.Fatalf("the run ended before %q ran:\n%s", s, r.stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%q never ran:\n%s", s, r.stderr.String())
-		}
-		pause(10 * time.Millisecond)
+		return r.notYet()
+	})
+	if err := wait.For(context.Background(), running, wait.Options{Timeout: time.Minute, MaxInterval: 10 * time.Millisecond}); err != nil {
+		t.Fatalf("%v:\n%s", err, r.stderr.String())
 	}
 }
 
 func (r *runnerUnderTest) waitStderr(t *testing.T, s string) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !strings.Contains(r.stderr.String(), s) {
-		select {
-		case <-r.done:
-			t.Fatalf("the run ended before printing %q:\n%s", s, r.stderr.String())
-		default:
+	printed := wait.Func(fmt.Sprintf("%q on stderr", s), func(context.Context) error {
+		if !strings.Contains(r.stderr.String(), s) {
+			return r.notYet()
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q within a minute:\n%s", s, r.stderr.String())
-		}
-		pause(10 * time.Millisecond)
+		return nil
+	})
+	if err := wait.For(context.Background(), printed, wait.Options{Timeout: time.Minute, MaxInterval: 10 * time.Millisecond}); err != nil {
+		t.Fatalf("%v:\n%s", err, r.stderr.String())
 	}
 }
 

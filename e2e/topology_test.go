@@ -18,6 +18,7 @@ import (
 
 	"github.com/scenario-tool/scenario/runner"
 	"github.com/scenario-tool/scenario/topology"
+	"github.com/scenario-tool/scenario/wait"
 )
 
 // Adversarial tests of topologies (issue 11): each claim a topology
@@ -141,25 +142,26 @@ func prefixOf(ev runner.Event) string {
 func assertTopoGone(t *testing.T, mark string, prefixes []string, grace time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
-	for {
-		procs, names := liveMarked(mark), namespacesWith(prefixes)
-		if len(procs)+len(names) == 0 {
-			return time.Since(start)
+	gone := wait.Func("the run's processes and namespaces gone", func(context.Context) error {
+		if procs, names := liveMarked(mark), namespacesWith(prefixes); len(procs)+len(names) > 0 {
+			return fmt.Errorf("%d processes, %d namespaces left", len(procs), len(names))
 		}
-		if time.Since(start) >= grace {
-			t.Errorf("left behind after %s:\nprocesses: %s\nnamespaces: %s", grace, strings.Join(procs, "\n"), strings.Join(names, " "))
-			for _, l := range procs {
-				var pid int
-				fmt.Sscanf(l, "%d", &pid)
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-			for _, n := range names {
-				_ = exec.Command("ip", "netns", "del", n).Run()
-			}
-			return time.Since(start)
-		}
-		pause(20 * time.Millisecond)
+		return nil
+	})
+	if wait.For(context.Background(), gone, wait.Options{Timeout: grace, MaxInterval: 20 * time.Millisecond}) == nil {
+		return time.Since(start)
 	}
+	procs, names := liveMarked(mark), namespacesWith(prefixes)
+	t.Errorf("left behind after %s:\nprocesses: %s\nnamespaces: %s", grace, strings.Join(procs, "\n"), strings.Join(names, " "))
+	for _, l := range procs {
+		var pid int
+		fmt.Sscanf(l, "%d", &pid)
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	for _, n := range names {
+		_ = exec.Command("ip", "netns", "del", n).Run()
+	}
+	return time.Since(start)
 }
 
 func namespacesWith(prefixes []string) []string {

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Spec says what to start.
@@ -222,21 +224,22 @@ func (p *Process) Stop(grace time.Duration, force <-chan struct{}) {
 // orphaned to this process (a subreaper) are reaped. The guardian forgets
 // the group.
 func KillGroup(pgid int) {
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	// SIGKILL is delivered asynchronously, and a member may fork while it
-	// is; each round kills again. One scan of /proc a round both reaps the
-	// adopted zombies and finds the members still running.
+	// is: each round kills the group, scans it once (reaping the adopted
+	// zombies and finding the members still running), then blocks until
+	// those have exited.
 	self := os.Getpid()
 	deadline := time.Now().Add(killSettle)
 	for {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		if syscall.Kill(-pgid, 0) == syscall.ESRCH {
 			break // not even a zombie left
 		}
-		running := false
+		var running []int
 		for _, m := range groupProcs(pgid) {
 			switch {
 			case m.state != "Z":
-				running = true
+				running = append(running, m.pid)
 			case m.ppid == self && m.pid != pgid:
 				// Orphaned to this process (a subreaper): reaped here. The
 				// leader is not; its Wait does that.
@@ -244,14 +247,53 @@ func KillGroup(pgid int) {
 				_, _ = syscall.Wait4(m.pid, &ws, syscall.WNOHANG, nil)
 			}
 		}
-		if !running || time.Now().After(deadline) {
+		if len(running) == 0 || !time.Now().Before(deadline) {
 			break
 		}
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		timer := time.NewTimer(5 * time.Millisecond)
-		<-timer.C
+		_ = AwaitExit(running, time.Until(deadline))
 	}
 	Unwatch(pgid)
+}
+
+// AwaitExit blocks until every process of pids has exited (become a
+// zombie or gone), or timeout passes, and reports whether they all did. It
+// waits on pidfds, which become readable when their process exits,
+// whichever process is its parent (Linux 5.3 or later).
+func AwaitExit(pids []int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var fds []unix.PollFd
+	for _, pid := range pids {
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err == unix.ESRCH {
+			continue // gone already
+		}
+		if err != nil {
+			return fmt.Errorf("pidfd_open(%d): %w", pid, err)
+		}
+		defer unix.Close(fd)
+		fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
+	}
+	for len(fds) > 0 {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return fmt.Errorf("%d of %d processes still running after %s", len(fds), len(pids), timeout)
+		}
+		_, err := unix.Poll(fds, int(left.Milliseconds())+1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("poll: %w", err)
+		}
+		waiting := fds[:0]
+		for _, f := range fds {
+			if f.Revents == 0 {
+				waiting = append(waiting, f)
+			}
+		}
+		fds = waiting
+	}
+	return nil
 }
 
 // logSettle bounds the wait for a dead leader's last output.

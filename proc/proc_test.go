@@ -93,7 +93,7 @@ func waitForLog(t *testing.T, p *Process, s string) {
 		select {
 		case <-p.Done():
 			t.Fatalf("process ended before logging %q", s)
-		case <-time.After(5 * time.Millisecond):
+		case <-time.After(5 * time.Millisecond): // a poll's interval, with a deadline
 		}
 	}
 	t.Fatalf("log never showed %q", s)
@@ -119,5 +119,33 @@ func TestKillGroupReapsAdoptedOrphans(t *testing.T) {
 	KillGroup(pgid)
 	if left := groupProcs(pgid); len(left) > 0 {
 		t.Errorf("left in the group (zombies included): %+v", left)
+	}
+}
+
+// AwaitExit blocks until the processes exit, whoever their parent is (a
+// grandchild here), and says when they did not within the timeout.
+func TestAwaitExit(t *testing.T) {
+	p := start(t, "sleep 31.7 & echo started $!; wait")
+	waitForLog(t, p, "started")
+	data, _ := os.ReadFile(p.LogPath)
+	pid, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(string(data), "started ")))
+	if err != nil {
+		t.Fatalf("log %q: %v", data, err)
+	}
+	if err := AwaitExit([]int{pid}, 50*time.Millisecond); err == nil {
+		t.Fatal("a running process counted as exited")
+	}
+	begin := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- AwaitExit([]int{pid, p.Pid()}, 10*time.Second) }()
+	KillGroup(p.Pid())
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(begin); took > 2*time.Second {
+		t.Errorf("took %s to notice the exits", took)
+	}
+	if err := AwaitExit([]int{pid}, time.Millisecond); err != nil {
+		t.Errorf("an exited process: %v", err)
 	}
 }

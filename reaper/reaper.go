@@ -174,31 +174,31 @@ func Serve(in io.Reader, stderr io.Writer, args []string) int {
 	deadline := time.Now().Add(5 * time.Second)
 	// A process in the middle of an exec shows no environment for an
 	// instant: only two rounds in a row that find nothing end the hunt.
+	// Between rounds it blocks until what it killed has exited.
 	quiet := 0
 	for {
-		running := 0
+		var running []int
 		for pgid := range groups {
-			if proc.GroupRunning(pgid) {
+			if members := proc.GroupMembers(pgid); len(members) > 0 {
 				killed["group "+strconv.Itoa(pgid)] = true
 				_ = syscall.Kill(-pgid, syscall.SIGKILL)
-				running++
+				running = append(running, members...)
 			}
 		}
 		for _, pid := range marked(mark) {
 			killed["pid "+strconv.Itoa(pid)] = true
 			_ = syscall.Kill(pid, syscall.SIGKILL)
-			running++
+			running = append(running, pid)
 		}
-		if running == 0 {
+		if len(running) == 0 {
 			quiet++
 		} else {
 			quiet = 0
 		}
-		if quiet == 2 || time.Now().After(deadline) {
+		if quiet == 2 || !time.Now().Before(deadline) {
 			break
 		}
-		timer := time.NewTimer(5 * time.Millisecond)
-		<-timer.C
+		_ = proc.AwaitExit(running, time.Until(deadline))
 	}
 	if len(killed) > 0 {
 		var what []string

@@ -25,6 +25,7 @@ type Event struct {
 
 	// cleanup
 	Stopped []string `json:"stopped,omitempty"`
+	Undone  []string `json:"undone,omitempty"` // changes put back in an existing cluster (run --agent)
 
 	// network: the scenario's nodes were built (Nodes set) or removed
 	Nodes []NodeInfo `json:"nodes,omitempty"`

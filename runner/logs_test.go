@@ -84,3 +84,11 @@ func TestEscapeLine(t *testing.T) {
 		t.Errorf("EscapeText keeps lines: %q", got)
 	}
 }
+
+func TestSlug(t *testing.T) {
+	for in, want := range map[string]string{"basic": "basic", "Deny web -> socat!": "Deny%20web%20-%3E%20socat%21", "../..": "%2E.%2F..", "café": "café"} {
+		if got := Slug(in); got != want {
+			t.Errorf("Slug(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

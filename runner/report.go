@@ -82,7 +82,12 @@ func (r *Reporter) Observe(e Event) {
 		}
 		fmt.Fprintf(r.out, "  %s\n", r.dim.Sprintf("%s (%s)", what, FormatDuration(fromMS(e.DurationMS))))
 	case "cleanup":
-		fmt.Fprintf(r.out, "  %s\n", r.dim.Sprintf("cleanup: stopped %s (%s)", strings.Join(e.Stopped, ", "), FormatDuration(fromMS(e.DurationMS))))
+		if len(e.Undone) > 0 {
+			fmt.Fprintf(r.out, "  %s\n", r.dim.Sprintf("cleanup: put back %s (%s)", strings.Join(e.Undone, "; "), FormatDuration(fromMS(e.DurationMS))))
+		}
+		if len(e.Stopped) > 0 {
+			fmt.Fprintf(r.out, "  %s\n", r.dim.Sprintf("cleanup: stopped %s (%s)", strings.Join(e.Stopped, ", "), FormatDuration(fromMS(e.DurationMS))))
+		}
 	case "scenario-end":
 		r.scenarioEnded(e)
 	}

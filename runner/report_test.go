@@ -1,10 +1,14 @@
 package runner
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/scenario-tool/scenario/wait"
 )
 
 type syncBuilder struct {
@@ -32,10 +36,15 @@ func TestProgressOnlyOnATerminal(t *testing.T) {
 		var out syncBuilder
 		r := NewReporter(&out, false, live)
 		r.Observe(Event{Event: "step-start", Scenario: "s", Step: step})
-		deadline := time.Now().Add(3 * time.Second)
-		for live && !strings.Contains(out.String(), "\r") && time.Now().Before(deadline) {
-			select {
-			case <-time.After(10 * time.Millisecond):
+		if live {
+			drawn := wait.Func("the progress line to be drawn", func(context.Context) error {
+				if !strings.Contains(out.String(), "\r") {
+					return errors.New("not drawn yet")
+				}
+				return nil
+			})
+			if err := wait.For(context.Background(), drawn, wait.Options{Timeout: 3 * time.Second}); err != nil {
+				t.Fatal(err)
 			}
 		}
 		ended := *step

@@ -33,6 +33,9 @@ type Options struct {
 	// with the agent's HTTP address; it returns when the run should end
 	// (`scenario up` waits for Ctrl-C there).
 	Hold func(ctx context.Context, agentAddr string)
+	// Agent, when set, is an existing Consul agent to run against instead
+	// of starting one (`run --agent`): scenarios must start no process.
+	Agent *ExternalAgent
 	// HoldFailed, when set, is called instead of cleaning up at once when a
 	// step has failed (`scenario up --keep-on-failure`), so that the mesh
 	// can be inspected as the failure left it.
@@ -130,6 +133,19 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 	removeNetwork := func() {}
 	defer func() {
 		cleanupStart := time.Now()
+		if sess.external {
+			// What steps changed in the existing cluster is put back
+			// first, whatever happened.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			done, err := sess.undoAll(ctx)
+			cancel()
+			if len(done) > 0 || err != nil {
+				emit(Event{Event: "cleanup", Undone: done, DurationMS: milliseconds(time.Since(cleanupStart))})
+			}
+			if err != nil && res.Outcome != Interrupted {
+				res.Outcome, res.Err = Failed, err
+			}
+		}
 		if stopped := sess.closeAll(); len(stopped) > 0 {
 			emit(Event{Event: "cleanup", Stopped: stopped, DurationMS: milliseconds(time.Since(cleanupStart))})
 		}
@@ -141,6 +157,12 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 		}
 	}()
 
+	if opts.Agent != nil {
+		if err := sess.useExternal(ctx, *opts.Agent); err != nil {
+			res.Outcome, res.Err = Failed, err
+			return res
+		}
+	}
 	if len(sc.Nodes) > 0 {
 		lab, took, err := openNetwork(sc)
 		var nr *NotRunnableError
@@ -188,7 +210,13 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 		return res
 	}
 	if opts.Hold != nil {
-		opts.Hold(holdCtx, sess.AgentAddress())
+		addr := sess.AgentAddress()
+		if len(sc.Nodes) > 0 {
+			// The agents listen inside their nodes, not on the host: the
+			// network event names the namespaces to enter instead.
+			addr = ""
+		}
+		opts.Hold(holdCtx, addr)
 		var dead *DiedError
 		if errors.As(context.Cause(holdCtx), &dead) {
 			res.Outcome, res.Err = Failed, fmt.Errorf("while the mesh was held up: %w", dead)
@@ -267,7 +295,7 @@ func (x *execution) step(i int) bool {
 			return false
 		}
 	} else {
-		err = runRecovered(func() error { return item.Step.Run(stepCtx, env) })
+		err = runRecovered(func() error { return steps.Run(stepCtx, env, item.Step) })
 	}
 	err = explain(x.ctx, stepCtx, err)
 	cancel()

@@ -13,11 +13,13 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/scenario-tool/scenario/proc"
+	"github.com/scenario-tool/scenario/scenariofile"
 	"github.com/scenario-tool/scenario/steps"
 )
 
-// Test-only step types: the registry is the one global, and this test
-// binary is the only place they exist.
+// Test-only step types: they exist in this test binary's own registry
+// (testRegistry), not in the built-in one.
 type funcStep struct {
 	label string
 	run   func(ctx context.Context, env steps.Env) error
@@ -28,24 +30,35 @@ func (f funcStep) String() string                               { return f.label
 
 func init() {
 	register := func(name string, run func(ctx context.Context, env steps.Env) error) {
-		steps.Register(steps.Type{Name: name, Summary: "test only", Example: "- " + name + ": {}", Timeout: time.Second,
+		testTypes = append(testTypes, steps.Type{Name: name, Summary: "test only", Example: "- " + name + ": {}", Timeout: time.Second,
 			Schema: map[string]any{"type": "object"},
 			Decode: func(d *steps.Decoder, v *yaml.Node) steps.Step { return funcStep{label: name, run: run} }})
 	}
 	register("test-panic", func(context.Context, steps.Env) error { panic("boom") })
 	register("test-ok", func(context.Context, steps.Env) error { return nil })
 	register("test-start", func(ctx context.Context, env steps.Env) error {
-		_, err := env.Start("sleeper", []string{"sleep", "33.3"})
+		p, err := env.Start("sleeper", []string{"sleep", "33.3"})
+		if err == nil {
+			sleepersMu.Lock()
+			sleepers = append(sleepers, p.Pid())
+			sleepersMu.Unlock()
+		}
 		return err
 	})
 	register("test-block", func(ctx context.Context, env steps.Env) error { <-ctx.Done(); return ctx.Err() })
 	register("test-fail", func(context.Context, steps.Env) error { return errors.New("it went wrong") })
 }
 
+// testTypes are added by this package's test files' init functions.
+var testTypes []steps.Type
+
+// testRegistry is the built-in step types and the test-only ones.
+var testRegistry = sync.OnceValue(func() *steps.Registry { return steps.Default().With(testTypes...) })
+
 func runSource(t *testing.T, src string, ctx context.Context) (Result, string) {
 	t.Helper()
 	dir := t.TempDir()
-	sc, err := Parse(filepath.Join(dir, "s.yaml"), []byte(src))
+	sc, err := scenariofile.Parse(filepath.Join(dir, "s.yaml"), []byte(src), testRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,13 +67,21 @@ func runSource(t *testing.T, src string, ctx context.Context) (Result, string) {
 	return res, out.String()
 }
 
+// sleepers are the process groups the test-start step had the session
+// start (a leader's pid is its group's id).
+var (
+	sleepersMu sync.Mutex
+	sleepers   []int
+)
+
+// sleeperRunning reports whether a member of a group the session started
+// for test-start still runs.
 func sleeperRunning() bool {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		if b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && strings.Contains(string(b), "33.3") {
-			if st, _ := os.ReadFile("/proc/" + e.Name() + "/stat"); !strings.Contains(string(st), ") Z ") {
-				return true
-			}
+	sleepersMu.Lock()
+	defer sleepersMu.Unlock()
+	for _, pgid := range sleepers {
+		if proc.GroupRunning(pgid) {
+			return true
 		}
 	}
 	return false
@@ -137,7 +158,7 @@ var (
 
 func init() {
 	slow := func(name string, after time.Duration, fail bool) {
-		steps.Register(steps.Type{Name: name, Summary: "test only", Example: "- " + name + ": {}", Timeout: 5 * time.Second,
+		testTypes = append(testTypes, steps.Type{Name: name, Summary: "test only", Example: "- " + name + ": {}", Timeout: 5 * time.Second,
 			Schema: map[string]any{"type": "object"},
 			Decode: func(d *steps.Decoder, v *yaml.Node) steps.Step {
 				return starterStep{funcStep: funcStep{label: name}, start: func() func(ctx context.Context) error {
@@ -159,7 +180,7 @@ func init() {
 				}}
 			}})
 	}
-	steps.Register(steps.Type{Name: "test-start-fails", Summary: "test only", Example: "- test-start-fails: {}", Timeout: time.Second,
+	testTypes = append(testTypes, steps.Type{Name: "test-start-fails", Summary: "test only", Example: "- test-start-fails: {}", Timeout: time.Second,
 		Schema: map[string]any{"type": "object"},
 		Decode: func(d *steps.Decoder, v *yaml.Node) steps.Step {
 			return starterStep{funcStep: funcStep{label: "test-start-fails"}}

@@ -36,6 +36,13 @@ type session struct {
 	net     network
 	cluster steps.Cluster
 
+	// external: the agent is an existing cluster's (run --agent); undos
+	// put back, newest first, what steps changed there.
+	external bool
+	undos    []undo
+	// tokens are the ACL tokens acl-token steps made, by name.
+	tokens map[string]string
+
 	// died hears of a process that ended while the scenario relied on it
 	// (no stop step or cleanup stopped it); the run fails at once.
 	died func(error)
@@ -55,6 +62,11 @@ type agentState struct {
 	cfg    *api.Config
 	client *api.Client
 	gone   string // why the agent is no longer usable
+}
+
+type undo struct {
+	what string
+	fn   func(ctx context.Context) error
 }
 
 type resource struct {
@@ -110,7 +122,7 @@ func (s *session) agentOf(node string) (*agentState, string) {
 		return a, node
 	}
 	for _, n := range s.agentSeq {
-		if a := s.agents[n]; a.gone == "" && a.proc.Alive() == nil {
+		if a := s.agents[n]; a.gone == "" && (a.proc == nil || a.proc.Alive() == nil) {
 			return a, n
 		}
 	}
@@ -151,6 +163,11 @@ func (s *session) commandEnv(node string) (string, []string) {
 	if a, _ := s.agentOf(node); a != nil {
 		token, addr = a.cfg.Token, a.cfg.Address
 	}
+	// The tokens acl-token steps made, for commands that need one:
+	// SCENARIO_TOKEN_WEB_TOKEN for web-token.
+	for name, secret := range s.tokens {
+		set("SCENARIO_TOKEN_"+strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(name)), secret)
+	}
 	s.mu.Unlock()
 	if addr != "" {
 		set("CONSUL_HTTP_ADDR", addr)
@@ -166,13 +183,41 @@ func (s *session) commandEnv(node string) (string, []string) {
 		set("SCENARIO_NODE", node)
 		set("SCENARIO_NODE_ADDR", n.Addr().String())
 	}
-	if s.consulBin != "" {
-		bin, err := filepath.Abs(s.consulBin)
-		if err == nil {
-			set("PATH", filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
-		}
+	if dir := s.consulDir(); dir != "" {
+		set("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
 	}
 	return s.workDir, env
+}
+
+// consulDir is a folder whose `consul` is the scenario's consul binary,
+// for commands' PATH: the binary's own folder when it is called consul,
+// else a link in the run's log folder (bin/consul-1.14.11 beside a
+// bin/consul of another version: a CLI of one version against an agent of
+// another fails in ways that test nothing).
+func (s *session) consulDir() string {
+	if s.consulBin == "" {
+		return ""
+	}
+	bin, err := filepath.Abs(s.consulBin)
+	if err != nil {
+		return ""
+	}
+	if filepath.Base(bin) == "consul" {
+		return filepath.Dir(bin)
+	}
+	dir := filepath.Join(s.RunDir(), ".bin")
+	link := filepath.Join(dir, "consul")
+	if target, err := os.Readlink(link); err == nil && target == bin {
+		return dir
+	}
+	if err := os.MkdirAll(dir, proc.DirMode); err != nil {
+		return filepath.Dir(bin)
+	}
+	_ = os.Remove(link)
+	if err := os.Symlink(bin, link); err != nil {
+		return filepath.Dir(bin)
+	}
+	return dir
 }
 
 // AgentAddress is the HTTP address of the agent a step with no node talks
@@ -200,6 +245,9 @@ func (s *session) consul(node string) (*api.Client, error) {
 		return nil, fmt.Errorf("no Consul agent is running on node %s; add a start-agent step with `node: %s` before this one", node, node)
 	case a == nil:
 		return nil, errors.New("no Consul agent is running; add a start-agent step before this one")
+	}
+	if a.proc == nil {
+		return a.client, nil // an existing cluster's agent
 	}
 	if err := a.proc.Alive(); err != nil {
 		return nil, steps.WithLogs(err, qualified(at, steps.AgentName))
@@ -229,7 +277,7 @@ func (s *session) logPath(node, name string) (string, error) {
 	return filepath.Join(dir, strings.ReplaceAll(name, "/", "-")+".log"), nil
 }
 
-func (s *session) start(node, name string, argv []string) (*proc.Process, error) {
+func (s *session) start(node, name string, argv []string, opts ...steps.StartOption) (*proc.Process, error) {
 	path, err := s.logPath(node, name)
 	if err != nil {
 		return nil, err
@@ -257,6 +305,11 @@ func (s *session) start(node, name string, argv []string) (*proc.Process, error)
 		// A user command (run) gets the mesh and runs beside the scenario;
 		// a sidecar gets the mesh (the agent's token, when ACLs are on).
 		dir, env := s.commandEnv(node)
+		for _, o := range opts {
+			if o.Token != "" {
+				env = withVar(env, "CONSUL_HTTP_TOKEN", o.Token)
+			}
+		}
 		spec.Env = env
 		if !strings.HasPrefix(name, "sidecar/") {
 			spec.Dir = dir
@@ -584,6 +637,36 @@ func (e stepEnv) NodeOf(name string) (string, bool)         { return e.nodeOf(na
 func (e stepEnv) Stop(name string) error                    { return e.stop(e.node, name) }
 func (e stepEnv) SetAgent(p *proc.Process, cfg *api.Config) { e.setAgent(e.node, p, cfg) }
 
+func (e stepEnv) External() bool { return e.external }
+
+func (e stepEnv) Undo(what string, fn func(ctx context.Context) error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.undos = append(e.undos, undo{what, fn})
+}
+
+// undoAll puts back, newest first, what the steps changed in an existing
+// cluster, and says what it did and what it could not.
+func (s *session) undoAll(ctx context.Context) (done []string, err error) {
+	s.mu.Lock()
+	undos := s.undos
+	s.undos = nil
+	s.mu.Unlock()
+	var errs []error
+	for i := len(undos) - 1; i >= 0; i-- {
+		u := undos[i]
+		if e := u.fn(ctx); e != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", u.what, e))
+			continue
+		}
+		done = append(done, u.what)
+	}
+	if len(errs) > 0 {
+		return done, fmt.Errorf("could not put the cluster back as it was; do it by hand: %w", errors.Join(errs...))
+	}
+	return done, nil
+}
+
 func (e stepEnv) Network() steps.Network {
 	if n, ok := e.net.(labNetwork); ok {
 		return n
@@ -591,8 +674,25 @@ func (e stepEnv) Network() steps.Network {
 	return nil
 }
 
-func (e stepEnv) Start(name string, argv []string) (*proc.Process, error) {
-	return e.start(e.node, name, argv)
+func (e stepEnv) Start(name string, argv []string, opts ...steps.StartOption) (*proc.Process, error) {
+	return e.start(e.node, name, argv, opts...)
+}
+
+func (e stepEnv) SetToken(name, secret string) {
+	e.redactor.learnToken(secret)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.tokens == nil {
+		e.tokens = map[string]string{}
+	}
+	e.tokens[name] = secret
+}
+
+func (e stepEnv) Token(name string) (string, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	secret, ok := e.tokens[name]
+	return secret, ok
 }
 
 func (e stepEnv) OpenLog(name, command string) (*os.File, string, error) {
@@ -636,4 +736,15 @@ func (e stepEnv) Inside(fn func() error) error {
 		return n.Do(fn)
 	}
 	return fn()
+}
+
+// withVar is env with key set to value.
+func withVar(env []string, key, value string) []string {
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, key+"=") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, key+"="+value)
 }

@@ -8,22 +8,21 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 )
 
 func init() {
-	Register(Type{
+	Register(Typed(Type{
 		Name:    "bandwidth",
 		OnNode:  true,
 		Summary: "limits how fast the node sends (a tbf qdisc on its link); off lifts the limit",
 		Fields:  "RATE: bits (1mbit, 500kbit) or bytes (100KB/s) per second, or off; on the node the item names with node:",
 		Example: "- bandwidth: 1mbit",
 		Timeout: 10 * time.Second,
-		Decode:  decodeBandwidth,
-		Schema:  str(),
-	})
+	}, buildBandwidth))
 }
+
+// BandwidthSpec is the value of a bandwidth step: a rate, or off.
+type BandwidthSpec string
 
 type bandwidth struct {
 	rate    string
@@ -32,11 +31,8 @@ type bandwidth struct {
 
 var rateRE = regexp.MustCompile(`^(\d+(?:\.\d+)?)\s*(bit|kbit|mbit|gbit|B/s|KB/s|MB/s|GB/s)$`)
 
-func decodeBandwidth(d *Decoder, v *yaml.Node) Step {
-	s, ok := d.String(v, "bandwidth")
-	if !ok {
-		return nil
-	}
+func buildBandwidth(d *Decoder, spec *BandwidthSpec, f *Fields) Step {
+	s, v := string(*spec), f.At()
 	b := &bandwidth{rate: strings.TrimSpace(s)}
 	if b.rate != "off" {
 		m := rateRE.FindStringSubmatch(b.rate)

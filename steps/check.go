@@ -6,39 +6,32 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
-	"gopkg.in/yaml.v3"
 )
 
 func init() {
-	Register(Type{
+	Register(Typed(Type{
 		Name:    "check",
 		OnNode:  true,
 		Summary: "sets a TTL check of the agent to passing, warning or critical (how a scenario makes an instance healthy or not)",
-		Fields:  "{id, status: passing|warning|critical, note}: id is the check's ID as registered",
 		Example: `- check: {id: ttl-socat-2, status: critical}`,
 		Timeout: 30 * time.Second,
-		Decode:  decodeCheck,
-		Schema: object(false, []string{"id", "status"}, props{
-			"id": str(), "status": enum("passing", "warning", "critical"), "note": str(),
-		}),
-	})
+	}, buildCheck))
+}
+
+// CheckSpec is the value of a check step.
+type CheckSpec struct {
+	ID     string `key:"id,required" shape:"CHECK-ID" doc:"the check's ID as registered"`
+	Status string `key:"status,required" enum:"passing,warning,critical" doc:"the status to set"`
+	Note   string `key:"note" doc:"the check's output (default: set by scenario)"`
 }
 
 type checkStep struct {
 	id, status, note string
 }
 
-func decodeCheck(d *Decoder, v *yaml.Node) Step {
-	d.NeedAgent(v, "check")
-	f := d.Fields(v, "check", "id", "status", "note")
-	if !f.Require(v, "id", "status") {
-		return nil
-	}
-	return &checkStep{
-		id:     f.String("id"),
-		status: d.OneOf(f.Node("status"), "check.status", "passing", "warning", "critical"),
-		note:   f.String("note"),
-	}
+func buildCheck(d *Decoder, spec *CheckSpec, f *Fields) Step {
+	d.NeedAgent(f.At(), "check")
+	return &checkStep{id: spec.ID, status: spec.Status, note: spec.Note}
 }
 
 func (c *checkStep) String() string { return fmt.Sprintf("%s %s", c.id, c.status) }

@@ -16,21 +16,36 @@ import (
 )
 
 func init() {
-	Register(Type{
+	Register(Typed(Type{
 		Name: "config-entry",
 		Summary: "writes a Consul config entry (service-defaults, service-intentions, service-resolver, proxy-defaults, ...) " +
 			"from a file (HCL or JSON) or inline, with `consul config write`, or deletes one; validate warns about entries the built-in proxy ignores",
-		Fields:  "PATH (.hcl or .json), or {file: PATH}, or {entry: {Kind, Name, ...}} inline, or {delete: {kind, name}}",
 		Example: `- config-entry: {entry: {Kind: service-defaults, Name: socat, Protocol: tcp}}`,
 		Timeout: 30 * time.Second,
-		Decode:  decodeConfigEntry,
-		Schema: oneOf(str(),
-			object(false, []string{"file"}, props{"file": str()}),
-			object(false, []string{"entry"}, props{"entry": object(true, []string{"Kind", "Name"}, nil)}),
-			object(false, []string{"delete"}, props{"delete": object(false, []string{"kind", "name"}, props{"kind": str(), "name": str()})}),
-		),
-	})
+	}, buildConfigEntry))
 }
+
+// ConfigEntrySpec is the value of a config-entry step; `config-entry:
+// PATH` is {file: PATH}.
+type ConfigEntrySpec struct {
+	File   File          `key:"file,shorthand" oneof:"action" doc:"a config entry file (.hcl or .json) to write"`
+	Entry  ConsulEntry   `key:"entry" oneof:"action" doc:"a config entry inline, in Consul's format, to write"`
+	Delete EntryNameSpec `key:"delete" oneof:"action" doc:"the config entry to delete"`
+}
+
+// EntryNameSpec names a config entry.
+type EntryNameSpec struct {
+	Kind string `key:"kind,required" shape:"KIND" doc:"the entry's kind, like service-defaults"`
+	Name string `key:"name,required" shape:"NAME" doc:"the entry's name"`
+}
+
+// ConsulEntry is a config entry inline: a mapping with Kind and Name, in
+// Consul's format, which Consul judges.
+type ConsulEntry struct{ Node *yaml.Node }
+
+func (v *ConsulEntry) DecodeYAML(_ *Decoder, n *yaml.Node, _ string) { v.Node = n }
+func (*ConsulEntry) SchemaJSON() map[string]any                      { return object(true, []string{"Kind", "Name"}, nil) }
+func (*ConsulEntry) Shape() string                                   { return "{Kind, Name, ...}" }
 
 type configEntry struct {
 	file   string         // a file to write, as given
@@ -39,42 +54,25 @@ type configEntry struct {
 	label  string
 }
 
-func decodeConfigEntry(d *Decoder, v *yaml.Node) Step {
+func buildConfigEntry(d *Decoder, spec *ConfigEntrySpec, f *Fields) Step {
+	v := f.At()
 	d.NeedAgent(v, "config-entry")
-	at := resolve(v)
-	c := &configEntry{}
-	if at.Kind == yaml.ScalarNode {
-		c.file = d.Path(at, "config-entry", false)
-	} else {
-		f := d.Fields(at, "config-entry", "file", "entry", "delete")
-		if !f.OK {
+	c := &configEntry{file: string(spec.File)}
+	switch {
+	case f.Has("entry"):
+		if err := spec.Entry.Node.Decode(&c.entry); err != nil || c.entry == nil {
+			d.Errorf(f.Node("entry"), "config-entry.entry must be a mapping with Kind and Name: %v", err)
 			return nil
 		}
-		switch {
-		case f.Has("file"):
-			c.file = d.Path(f.Node("file"), "config-entry.file", false)
-		case f.Has("entry"):
-			if err := f.Node("entry").Decode(&c.entry); err != nil || c.entry == nil {
-				d.Errorf(f.Node("entry"), "config-entry.entry must be a mapping with Kind and Name: %v", err)
-				return nil
+		for _, k := range []string{"Kind", "Name"} {
+			if _, ok := lookupFold(c.entry, k); !ok {
+				d.Errorf(f.Node("entry"), "config-entry.entry needs %s", k)
 			}
-			for _, k := range []string{"Kind", "Name"} {
-				if _, ok := lookupFold(c.entry, k); !ok {
-					d.Errorf(f.Node("entry"), "config-entry.entry needs %s", k)
-				}
-			}
-		case f.Has("delete"):
-			g := d.Fields(f.Node("delete"), "config-entry.delete", "kind", "name")
-			if !g.Require(f.Node("delete"), "kind", "name") {
-				return nil
-			}
-			c.delete = [2]string{g.String("kind"), g.String("name")}
-			c.label = fmt.Sprintf("delete %s %s", c.delete[0], c.delete[1])
-			return c
-		default:
-			d.Errorf(at, "config-entry needs file, entry or delete")
-			return nil
 		}
+	case f.Has("delete"):
+		c.delete = [2]string{spec.Delete.Kind, spec.Delete.Name}
+		c.label = fmt.Sprintf("delete %s %s", c.delete[0], c.delete[1])
+		return c
 	}
 	if c.file != "" {
 		c.label = filepath.Base(c.file)

@@ -234,7 +234,7 @@ func judgeConfigDir(dir string, files []string) error {
 	if err := consulValidate(ConsulJudge, fingerprint.Bytes(), func() ([]string, map[string]string, func()) {
 		return []string{dir}, nil, func() {}
 	}); err != nil {
-		return fmt.Errorf("Consul refuses the config dir %s: %v", dir, err)
+		return fmt.Errorf("the config dir %s is refused by Consul: %v", dir, err)
 	}
 	return nil
 }

@@ -2,16 +2,11 @@ package steps
 
 import (
 	"fmt"
-	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
-	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -36,8 +31,12 @@ func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
 // all of them can be reported at once. It also tracks what earlier steps
 // started, opened and registered, which later steps may refer to.
 type Decoder struct {
-	File string // the scenario file, as given by the user
-	Dir  string // relative paths resolve against it
+	// External: the scenario runs against an existing cluster (`run
+	// --agent`), whose agent, services and sidecars it did not make: what
+	// it refers to there is checked when it runs, against the cluster.
+	External bool
+	File     string // the scenario file, as given by the user
+	Dir      string // relative paths resolve against it
 	// LookPath finds executables; tests may replace it.
 	LookPath func(string) (string, error)
 
@@ -299,6 +298,9 @@ func (d *Decoder) Node() string { return d.node }
 
 // Use reports an error at n unless an earlier step defined name.
 func (d *Decoder) Use(kind, name string, n *yaml.Node) bool {
+	if d.External && (kind == KindService || kind == KindUpstream || kind == KindProcess && strings.HasPrefix(name, "sidecar/")) {
+		return true // the existing cluster's: the run asks it
+	}
 	if d.Defined(kind, name) {
 		if svc, up, ok := strings.Cut(name, "/"); ok && kind == KindUpstream {
 			if ins := d.Instances(svc); len(ins) > 1 {
@@ -326,7 +328,7 @@ func (d *Decoder) Use(kind, name string, n *yaml.Node) bool {
 
 // NeedAgent reports an error at n unless an agent was started earlier.
 func (d *Decoder) NeedAgent(n *yaml.Node, what string) {
-	if !d.Defined(KindProcess, AgentName) {
+	if !d.External && !d.Defined(KindProcess, AgentName) {
 		d.Errorf(n, "%s needs a running Consul agent: add a start-agent step before it", what)
 	}
 }
@@ -416,6 +418,17 @@ func mappingPairs(n *yaml.Node, depth int, memo map[*yaml.Node][][2]*yaml.Node) 
 	return out
 }
 
+// childNode is the value of key in the mapping n (merge keys applied), or
+// n itself when there is none: where to point at key.
+func childNode(n *yaml.Node, key string) *yaml.Node {
+	for _, kv := range MappingPairs(n) {
+		if kv[0].Value == key {
+			return resolve(kv[1])
+		}
+	}
+	return n
+}
+
 // Fields is a mapping whose keys are checked against a known set.
 type Fields struct {
 	d         *Decoder
@@ -423,14 +436,18 @@ type Fields struct {
 	suggested map[string]bool // known keys offered as "did you mean"
 	keys      map[string]*yaml.Node
 	vals      map[string]*yaml.Node
+	at        *yaml.Node
 	OK        bool // the value was a mapping
 }
+
+// At is the value's own node: where problems of the whole value are.
+func (f *Fields) At() *yaml.Node { return f.at }
 
 // Fields checks that n is a mapping (what names it in messages) whose keys
 // are all among known and appear once each.
 func (d *Decoder) Fields(n *yaml.Node, what string, known ...string) *Fields {
-	f := &Fields{d: d, what: what, keys: map[string]*yaml.Node{}, vals: map[string]*yaml.Node{}, suggested: map[string]bool{}}
 	n = resolve(n)
+	f := &Fields{d: d, what: what, keys: map[string]*yaml.Node{}, vals: map[string]*yaml.Node{}, suggested: map[string]bool{}, at: n}
 	if n == nil || n.Kind != yaml.MappingNode {
 		if n != nil {
 			d.Errorf(n, "%s must be a mapping with keys %s, not %s", what, strings.Join(known, ", "), describe(n))
@@ -485,206 +502,6 @@ func (f *Fields) Require(at *yaml.Node, keys ...string) bool {
 		}
 	}
 	return ok
-}
-
-// String returns key's value as a string; "" when absent or not a string.
-func (f *Fields) String(key string) string {
-	n := f.vals[key]
-	if n == nil {
-		return ""
-	}
-	s, _ := f.d.String(n, f.what+"."+key)
-	return s
-}
-
-// Bool returns key's value as a boolean; ok is false when it is absent or
-// not a boolean (which is reported).
-func (f *Fields) Bool(key string) (value, ok bool) {
-	n := f.vals[key]
-	if n == nil {
-		return false, false
-	}
-	var b bool
-	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&b) != nil {
-		f.d.Errorf(n, "%s.%s must be true or false, not %s", f.what, key, describe(n))
-		return false, false
-	}
-	return b, true
-}
-
-// Int returns key's value as an integer, with def when absent.
-func (f *Fields) Int(key string, def int) int {
-	n := f.vals[key]
-	if n == nil {
-		return def
-	}
-	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
-		f.d.Errorf(n, "%s.%s must be a whole number, not %s", f.what, key, describe(n))
-		return def
-	}
-	i, err := strconv.Atoi(n.Value)
-	if err != nil {
-		f.d.Errorf(n, "%s.%s: %v", f.what, key, err)
-	}
-	return i
-}
-
-// Duration returns key's value as a positive duration, with def when absent.
-func (f *Fields) Duration(key string, def time.Duration) time.Duration {
-	n := f.vals[key]
-	if n == nil {
-		return def
-	}
-	return f.d.Duration(n, f.what+"."+key, def)
-}
-
-// Duration reads n as a positive Go duration such as "500ms" or "2m".
-func (d *Decoder) Duration(n *yaml.Node, what string, def time.Duration) time.Duration {
-	s, ok := d.String(n, what)
-	if !ok {
-		return def
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		d.Errorf(n, "%s: %q is not a duration; write it like 500ms, 5s or 2m", what, s)
-		return def
-	}
-	if v <= 0 {
-		d.Errorf(n, "%s must be positive, not %s", what, s)
-		return def
-	}
-	return v
-}
-
-// String reads n as a scalar string. Numbers and booleans are refused so
-// that `data: 1` does not silently become "1".
-func (d *Decoder) String(n *yaml.Node, what string) (string, bool) {
-	n = resolve(n)
-	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!str" && n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0) {
-		d.Errorf(n, "%s must be a string, not %s", what, describe(n))
-		return "", false
-	}
-	return n.Value, true
-}
-
-// Command reads a command: a string run by /bin/sh -c, or a list of
-// strings executed directly.
-func (d *Decoder) Command(n *yaml.Node, what string) []string {
-	n = resolve(n)
-	switch n.Kind {
-	case yaml.ScalarNode:
-		s, ok := d.String(n, what)
-		if !ok {
-			return nil
-		}
-		if strings.TrimSpace(s) == "" {
-			d.Errorf(n, "%s is empty", what)
-			return nil
-		}
-		return []string{"/bin/sh", "-c", s}
-	case yaml.SequenceNode:
-		var argv []string
-		for _, item := range n.Content {
-			s, ok := d.String(item, what+" item")
-			if ok {
-				argv = append(argv, s)
-			}
-		}
-		if len(n.Content) == 0 {
-			d.Errorf(n, "%s is an empty list", what)
-		}
-		return argv
-	}
-	d.Errorf(n, "%s must be a string (run by /bin/sh -c) or a list of strings, not %s", what, describe(n))
-	return nil
-}
-
-// Path reads n as a path relative to the scenario file and checks that it
-// exists (a directory when dir is set, a file otherwise).
-func (d *Decoder) Path(n *yaml.Node, what string, dir bool) string {
-	s, ok := d.String(n, what)
-	if !ok {
-		return ""
-	}
-	p := s
-	if !filepath.IsAbs(p) {
-		p = filepath.Join(d.Dir, p)
-	}
-	st, err := os.Stat(p)
-	switch {
-	case err != nil:
-		d.Errorf(n, "%s: %s does not exist (paths are relative to the scenario file's directory %s)", what, p, d.Dir)
-		return ""
-	case dir && !st.IsDir():
-		d.Errorf(n, "%s: %s is not a directory", what, p)
-	case !dir && st.IsDir():
-		d.Errorf(n, "%s: %s is a directory, not a file", what, p)
-	case !dir && !st.Mode().IsRegular():
-		// A FIFO would block validation, a device never end.
-		d.Errorf(n, "%s: %s is not a regular file (a named pipe, device or socket); give a file", what, p)
-		return ""
-	}
-	return p
-}
-
-// Address reads n as host:port.
-func (d *Decoder) Address(n *yaml.Node, what string) string {
-	s, ok := d.String(n, what)
-	if !ok {
-		return ""
-	}
-	host, port, err := net.SplitHostPort(s)
-	if err != nil || port == "" {
-		d.Errorf(n, "%s: %q is not host:port (for example 127.0.0.1:8181)", what, s)
-		return ""
-	}
-	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-		msg := fmt.Sprintf("%s: %q is not host:port: the port %q is not a number from 1 to 65535", what, s, port)
-		if d.Defined(KindService, host) {
-			msg += fmt.Sprintf(" (did you mean %s/%s, the upstream %s of %s?)", host, port, port, host)
-		}
-		d.Errorf(n, "%s", msg)
-		return ""
-	}
-	if host != "" && net.ParseIP(host) == nil && !validHostname(host) {
-		d.Errorf(n, "%s: %q is not host:port: %q is neither an IP address nor a host name", what, s, host)
-		return ""
-	}
-	return s
-}
-
-var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.?$`)
-
-func validHostname(h string) bool { return len(h) <= 253 && hostnameRE.MatchString(h) }
-
-// Regexp reads n as a regular expression.
-func (d *Decoder) Regexp(n *yaml.Node, what string) *regexp.Regexp {
-	s, ok := d.String(n, what)
-	if !ok {
-		return nil
-	}
-	re, err := regexp.Compile(s)
-	if err != nil {
-		d.Errorf(n, "%s: %v", what, err)
-	}
-	return re
-}
-
-// OneOf reads n as one of the allowed words.
-func (d *Decoder) OneOf(n *yaml.Node, what string, allowed ...string) string {
-	s, ok := d.String(n, what)
-	if !ok {
-		return ""
-	}
-	if !slices.Contains(allowed, s) {
-		msg := fmt.Sprintf("%s: %q is not one of %s", what, s, strings.Join(allowed, ", "))
-		if g := Suggest(s, allowed); g != "" {
-			msg += fmt.Sprintf(" (did you mean %q?)", g)
-		}
-		d.Errorf(n, "%s", msg)
-		return ""
-	}
-	return s
 }
 
 func describe(n *yaml.Node) string {

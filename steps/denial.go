@@ -47,8 +47,10 @@ type Evidence struct {
 	// certificate.
 	Handshakes []Handshake
 	// Backends says, per destination sidecar, whether its local service
-	// listens.
-	Backends []Backend
+	// listens. BackendsUnchecked says why they were not looked at (the
+	// mesh of an existing cluster: its backends run elsewhere).
+	Backends          []Backend
+	BackendsUnchecked string
 }
 
 // Handshake is the outcome of an mTLS handshake with the source's identity.
@@ -140,6 +142,9 @@ func (ev *Evidence) Summary() string {
 		} else {
 			parts = append(parts, fmt.Sprintf("backend %s up (%s)", b.Addr, b.Holder))
 		}
+	}
+	if ev.BackendsUnchecked != "" {
+		parts = append(parts, ev.BackendsUnchecked)
 	}
 	return strings.Join(parts, "; ")
 }
@@ -271,6 +276,10 @@ func gatherPath(ctx context.Context, src, dst Env, source, destination string) (
 	for _, e := range entries {
 		addr := net.JoinHostPort(dialHost(e.Service.Address, e.Node.Address), strconv.Itoa(e.Service.Port))
 		ev.Handshakes = append(ev.Handshakes, handshakeAs(ctx, env, addr, leaf, roots, ev.Destination))
+		if dst.External() {
+			ev.BackendsUnchecked = "the backends of an existing cluster's sidecars run on its machines, not checked here"
+			continue
+		}
 		if e.Service.Proxy != nil && e.Service.Proxy.LocalServicePort != 0 {
 			ev.Backends = append(ev.Backends, backendOf(onCatalogNode(dst, e.Node.Node), e.Service.Proxy))
 		}

@@ -12,16 +12,19 @@ import (
 )
 
 func init() {
-	Register(Type{
+	Register(Typed(Type{
 		Name:    "disconnect",
-		Summary: "cuts a node's network cable: its packets go nowhere, existing TCP connections stall (nothing is reset) and serf marks the node failed after ~6 s; reconnect restores it",
+		Summary: "cuts a node's network cable: its packets go nowhere, existing TCP connections stall (nothing is reset) and serf marks the node failed after ~4-6 s; reconnect restores it",
 		Fields:  "NODE",
 		Example: `- disconnect: app2`,
 		Timeout: 10 * time.Second,
-		Decode:  func(d *Decoder, v *yaml.Node) Step { return decodeCable(d, v, "disconnect") },
-		Schema:  str(),
-	})
+	}, func(d *Decoder, spec *CableSpec, f *Fields) Step {
+		return buildCable(d, string(*spec), f.At(), "disconnect")
+	}))
 }
+
+// CableSpec is the value of a disconnect or reconnect step: the node.
+type CableSpec string
 
 // kindDisconnected names the nodes whose cable is cut, for validation.
 const kindDisconnected = "disconnected node"
@@ -32,9 +35,8 @@ type cable struct {
 	cut  bool
 }
 
-func decodeCable(d *Decoder, v *yaml.Node, verb string) Step {
-	node, ok := d.String(v, verb)
-	if !ok || !knownNode(d, v, verb, node) {
+func buildCable(d *Decoder, node string, v *yaml.Node, verb string) Step {
+	if !knownNode(d, v, verb, node) {
 		return nil
 	}
 	c := &cable{node: node, cut: verb == "disconnect"}

@@ -36,7 +36,7 @@ type Env interface {
 
 	// Start starts argv as the process called name, logged under the
 	// scenario's log folder.
-	Start(name string, argv []string) (*proc.Process, error)
+	Start(name string, argv []string, opts ...StartOption) (*proc.Process, error)
 	// Process returns a running process by name.
 	Process(name string) (*proc.Process, bool)
 	// WatchMember watches a member of the process group of the running
@@ -68,12 +68,24 @@ type Env interface {
 	Cluster() Cluster
 	// Dial connects from the step's node (from the host without nodes).
 	Dial(ctx context.Context, network, addr string) (net.Conn, error)
+	// External says the agent is an existing cluster's (`run --agent`):
+	// the scenario started none of its processes, and what it changes
+	// there must be undone.
+	External() bool
+	// Undo registers fn to run at cleanup, newest first, to put back
+	// what a step changed in an existing cluster; what names it.
+	Undo(what string, fn func(ctx context.Context) error)
 	// Network is the scenario's private network of nodes, nil on the host.
 	Network() Network
 	// Inside runs fn on a thread inside the step's node's network
 	// namespace (directly on the host): sockets it creates, children it
 	// forks and the listeners it reads from /proc are the node's.
 	Inside(fn func() error) error
+
+	// SetToken keeps an ACL token's secret under name (an acl-token
+	// step's), redacted from every output; Token returns it.
+	SetToken(name, secret string)
+	Token(name string) (string, bool)
 
 	// AddConn keeps c open until the scenario ends, under name.
 	AddConn(name string, c *Conn)
@@ -183,4 +195,12 @@ type Network interface {
 // WireCapture is a capture in progress.
 type WireCapture interface {
 	Stop() (*topology.WireEvidence, error)
+}
+
+// StartOption changes how Env.Start starts a process.
+type StartOption struct {
+	// Token replaces the scenario's token (the management token under
+	// ACLs) in the process's CONSUL_HTTP_TOKEN: a sidecar with its own
+	// service identity.
+	Token string
 }

@@ -14,21 +14,23 @@ import (
 	"time"
 
 	"github.com/scenario-tool/scenario/proc"
-
-	"gopkg.in/yaml.v3"
 )
 
 func init() {
-	Register(Type{
+	Register(Typed(Type{
 		Name:    "exec",
 		OnNode:  true,
 		Summary: "runs a command to completion and checks its exit status and output (for example nc, as the demo did)",
-		Fields:  "{command, exit, stdout}: command as for run; exit the expected status (default 0); stdout a regular expression",
 		Example: `- exec: {command: "printf 'hi\n' | nc -w 2 127.0.0.1 9191", stdout: "^hi\n$"}`,
 		Timeout: 60 * time.Second,
-		Decode:  decodeExec,
-		Schema:  object(false, []string{"command"}, props{"command": command(), "exit": map[string]any{"type": "integer", "minimum": 0, "maximum": 255}, "stdout": str()}),
-	})
+	}, buildExec))
+}
+
+// ExecSpec is the value of an exec step.
+type ExecSpec struct {
+	Command Command `key:"command,required" doc:"a string (run by /bin/sh -c) or a list (executed directly)"`
+	Exit    int     `key:"exit" min:"0" max:"255" default:"0" doc:"the exit status expected"`
+	Stdout  Pattern `key:"stdout" doc:"a regular expression (RE2) the standard output must match somewhere; anchor it (^...$) to mean all of it"`
 }
 
 type execStep struct {
@@ -37,19 +39,8 @@ type execStep struct {
 	stdout *regexp.Regexp
 }
 
-func decodeExec(d *Decoder, v *yaml.Node) Step {
-	f := d.Fields(v, "exec", "command", "exit", "stdout")
-	if !f.Require(v, "command") {
-		return nil
-	}
-	s := &execStep{argv: d.Command(f.Node("command"), "exec.command"), exit: f.Int("exit", 0)}
-	if s.exit < 0 || s.exit > 255 {
-		d.Errorf(f.Node("exit"), "exec.exit must be between 0 and 255, not %d", s.exit)
-	}
-	if f.Has("stdout") {
-		s.stdout = d.Regexp(f.Node("stdout"), "exec.stdout")
-	}
-	return s
+func buildExec(_ *Decoder, spec *ExecSpec, _ *Fields) Step {
+	return &execStep{argv: spec.Command, exit: spec.Exit, stdout: spec.Stdout.Regexp}
 }
 
 func (s *execStep) String() string {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"regexp"
-	"slices"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -17,38 +16,73 @@ import (
 )
 
 func init() {
-	Register(Type{
+	Register(Typed(Type{
 		Name: "expect",
 		Summary: "asserts: bytes or a close on a connection; a fresh probe (dialled again until it holds or within passes); " +
 			"a denial proven by the mesh (the probe ends with no reply, the agent's authorization names the deciding intention, " +
 			"the destination sidecar refuses the source's certificate, the backend is up); an intention decision; " +
 			"that a sidecar presents its service's SPIFFE certificate, chained to the active CA root, " +
 			"and refuses plaintext; that a process listens on loopback only",
-		Fields: "{conn, OUTCOME} | {to, send, OUTCOME} | {to: SERVICE/UPSTREAM, send, denied: true} | {from: SERVICE, to: SERVICE, send, OUTCOME or denied: true} (the runner as a Connect-native client with from's certificate, dialling to's sidecars) | " +
-			"{intention: {source, destination}, allowed} (these take within, default 5s) | " +
-			"{cert: SERVICE, within} | {loopback-only: PROCESS}; a probe's times: N needs N new connections in a row to hold, and a wrong reply fails it at once unless others-allowed: true; OUTCOME is reply (exactly these bytes, then no more bytes for quiet, default 50ms), " +
-			"reply-prefix (these bytes first), reply-matches (a regular expression over what came back once quiet) or closed: true",
 		Example: `- expect: {to: web/socat, send: "hello\n", reply: "hello\n", within: 10s}`,
 		// Bounded by within; the step timeout only guards against a stuck dial.
-		Decode: decodeExpect,
-		Schema: oneOf(
-			object(false, []string{"to", "reply"}, props{"to": str(), "from": str(), "send": str(), "reply": str(), "within": duration(), "quiet": duration(), "times": positive(), "others-allowed": boolean(), "wire": enum(WireEncrypted, WirePlaintext)}),
-			object(false, []string{"to", "reply-prefix"}, props{"to": str(), "from": str(), "send": str(), "reply-prefix": str(), "within": duration(), "times": positive(), "others-allowed": boolean(), "wire": enum(WireEncrypted, WirePlaintext)}),
-			object(false, []string{"to", "reply-matches"}, props{"to": str(), "from": str(), "send": str(), "reply-matches": str(), "within": duration(), "quiet": duration(), "times": positive(), "others-allowed": boolean(), "wire": enum(WireEncrypted, WirePlaintext)}),
-			object(false, []string{"to", "closed"}, props{"to": str(), "from": str(), "send": str(), "closed": isTrue(), "within": duration(), "times": positive()}),
-			object(false, []string{"to", "denied"}, props{"to": str(), "from": str(), "send": str(), "denied": isTrue(), "within": duration(), "times": positive()}),
-			object(false, []string{"reply"}, props{"conn": str(), "reply": str(), "within": duration(), "quiet": duration()}),
-			object(false, []string{"reply-prefix"}, props{"conn": str(), "reply-prefix": str(), "within": duration()}),
-			object(false, []string{"reply-matches"}, props{"conn": str(), "reply-matches": str(), "within": duration(), "quiet": duration()}),
-			object(false, []string{"closed"}, props{"conn": str(), "closed": isTrue(), "within": duration()}),
-			object(false, []string{"intention", "allowed"}, props{
-				"intention": object(false, []string{"source", "destination"}, props{"source": str(), "destination": str()}),
-				"allowed":   boolean(), "within": duration(),
-			}),
-			object(false, []string{"cert"}, props{"cert": str(), "within": duration()}),
-			object(false, []string{"loopback-only"}, props{"loopback-only": str()}),
-		),
-	})
+	}, buildExpect))
+}
+
+// ExpectSpec is the value of an expect step: one of its forms, chosen by
+// the key present (cert, loopback-only, intention, to), else a look at a
+// connection.
+type ExpectSpec struct {
+	Cert      *ExpectCertSpec      `form:"cert" doc:"that a sidecar presents its service's SPIFFE certificate, chained to the active CA root, and refuses plaintext"`
+	Loopback  *ExpectLoopbackSpec  `form:"loopback-only" doc:"that a process and its group listen on loopback addresses only"`
+	Intention *ExpectIntentionSpec `form:"intention" formname:"on an intention" doc:"the agent's decision for an intention"`
+	Probe     *ExpectProbeSpec     `form:"to" formname:"with to (a probe)" doc:"a fresh connection, dialled again until the outcome holds or within passes"`
+	Conn      *ExpectConnSpec      `form:"" formname:"on a connection" doc:"what comes back on a connection a send opened"`
+}
+
+// ExpectCertSpec is expect's cert form.
+type ExpectCertSpec struct {
+	Cert   string   `key:"cert,required" shape:"SERVICE" doc:"the service whose sidecar's certificate to check"`
+	Within Duration `key:"within" doc:"retry until the presented leaf chains to the active root (after a CA rotation)"`
+}
+
+// ExpectLoopbackSpec is expect's loopback-only form.
+type ExpectLoopbackSpec struct {
+	LoopbackOnly string `key:"loopback-only,required" shape:"PROCESS" doc:"a process the scenario started (a run name, agent, sidecar/SERVICE)"`
+}
+
+// ExpectIntentionSpec is expect's intention form.
+type ExpectIntentionSpec struct {
+	Intention IntentionSpec `key:"intention,required" doc:"the intention source -> destination to ask the agent about"`
+	Allowed   bool          `key:"allowed,required" doc:"whether the agent must authorize it"`
+	Within    Duration      `key:"within" default:"5s" doc:"how long the decision may take to hold"`
+}
+
+// ExpectProbeSpec is expect's probe form.
+type ExpectProbeSpec struct {
+	To            string   `key:"to,required" shape:"SERVICE/UPSTREAM|HOST:PORT|SERVICE" doc:"SERVICE/UPSTREAM (that service's upstream listener) or host:port; with from, the destination service"`
+	From          string   `key:"from" shape:"SERVICE" doc:"probe as a Connect-native client with this service's certificate, dialling to's sidecars directly"`
+	Send          string   `key:"send" doc:"the bytes to write"`
+	Reply         string   `key:"reply" oneof:"outcome" doc:"exactly these bytes come back, then nothing more for quiet"`
+	ReplyPrefix   string   `key:"reply-prefix" oneof:"outcome" doc:"the reply starts with these bytes"`
+	ReplyMatches  Pattern  `key:"reply-matches" oneof:"outcome" doc:"a regular expression over what came back once quiet"`
+	Closed        bool     `key:"closed" oneof:"outcome" const:"true" doc:"the connection ends with no reply bytes (a deny, a dead or closing backend)"`
+	Denied        bool     `key:"denied" oneof:"outcome" const:"true" doc:"the mesh's authorization refused the connection, proven by the agent, the destination sidecar and the backend (to: SERVICE/UPSTREAM or from only)"`
+	Within        Duration `key:"within" default:"5s" doc:"how long the probe may take to hold"`
+	Quiet         Duration `key:"quiet" default:"50ms" doc:"how long no more bytes may come after reply or reply-matches"`
+	Times         int      `key:"times" min:"1" default:"1" doc:"how many new connections in a row must hold"`
+	OthersAllowed bool     `key:"others-allowed" doc:"go on past wrong replies (another instance answering) until the expected one comes"`
+	Wire          string   `key:"wire" enum:"encrypted,plaintext" doc:"on a scenario's nodes: capture every node's cable during the probe; encrypted passes only if it crossed between nodes as TLS records and never in clear, plaintext only if it crossed in clear (a control)"`
+}
+
+// ExpectConnSpec is expect's connection form.
+type ExpectConnSpec struct {
+	Conn         string   `key:"conn" shape:"NAME" doc:"the connection (default: the one the last send used)"`
+	Reply        string   `key:"reply" oneof:"outcome" doc:"exactly these bytes come next, then nothing more for quiet"`
+	ReplyPrefix  string   `key:"reply-prefix" oneof:"outcome" doc:"these bytes come next; the rest stays for the next expect"`
+	ReplyMatches Pattern  `key:"reply-matches" oneof:"outcome" doc:"a regular expression over what came, once quiet; what it matched is taken"`
+	Closed       bool     `key:"closed" oneof:"outcome" const:"true" doc:"the connection ends with no more bytes"`
+	Within       Duration `key:"within" default:"5s" doc:"how long the outcome may take"`
+	Quiet        Duration `key:"quiet" default:"50ms" doc:"how long no more bytes may come after reply or reply-matches"`
 }
 
 // DefaultWithin is how long an expectation may take to hold.
@@ -94,69 +128,47 @@ type expect struct {
 	wire string
 }
 
-// expectKeys are every key of every form of expect.
-var expectKeys = []string{"conn", "to", "from", "send", "reply", "reply-prefix", "reply-matches", "quiet", "closed", "denied", "times", "others-allowed", "wire",
-	"intention", "allowed", "within", "cert", "loopback-only"}
-
-// outcomeKeys are the keys that say what a probe or connection must show.
-var outcomeKeys = []string{"reply", "reply-prefix", "reply-matches", "closed", "denied"}
-
-func decodeExpect(d *Decoder, v *yaml.Node) Step {
-	f := d.Fields(v, "expect", expectKeys...)
-	if !f.OK {
-		return nil
-	}
-	// only reports the keys that the form does not take.
-	only := func(form string, allowed ...string) {
-		for _, k := range expectKeys {
-			if f.Has(k) && !slices.Contains(allowed, k) {
-				d.Errorf(f.Key(k), "expect %s does not take %q", form, k)
-			}
-		}
-	}
+func buildExpect(d *Decoder, spec *ExpectSpec, f *Fields) Step {
+	v := f.At()
 	switch {
-	case f.Has("cert"):
-		only("cert", "cert", "within")
+	case spec.Cert != nil:
 		d.NeedAgent(v, "expect cert")
-		svc, _ := d.String(f.Node("cert"), "expect.cert")
-		if svc != "" {
+		if svc := spec.Cert.Cert; svc != "" {
 			d.Use(KindProcess, "sidecar/"+svc, f.Node("cert"))
 		}
-		return &expectCert{service: svc, within: f.Duration("within", 0)}
-	case f.Has("loopback-only"):
-		only("loopback-only", "loopback-only")
-		name, _ := d.String(f.Node("loopback-only"), "expect.loopback-only")
-		if name != "" {
+		return &expectCert{service: spec.Cert.Cert, within: time.Duration(spec.Cert.Within)}
+	case spec.Loopback != nil:
+		if name := spec.Loopback.LoopbackOnly; name != "" {
 			d.Use(KindProcess, name, f.Node("loopback-only"))
 		}
-		return &expectLoopbackOnly{name: name}
+		return &expectLoopbackOnly{name: spec.Loopback.LoopbackOnly}
 	}
-	e := &expect{within: f.Duration("within", DefaultWithin), quiet: f.Duration("quiet", DefaultQuiet)}
 	if d.IntentionChanged && !f.Has("within") && !f.Has("conn") && (f.Has("to") || f.Has("intention")) {
 		d.Warnf(v, "expect after an intention change has no within: the mesh is only eventually consistent, "+
 			"so say how long it may take (the default is %s)", DefaultWithin)
 	}
+	e := &expect{}
+	var o outcomeSpec
 	switch {
-	case f.Has("intention"):
-		only("on an intention", "intention", "allowed", "within")
-		e.intention = decodeIntentionRef(d, f.Node("intention"), "expect.intention")
-		if !f.Require(v, "allowed") {
-			return nil
-		}
-		e.allowed, _ = f.Bool("allowed")
+	case spec.Intention != nil:
+		in := spec.Intention
+		e.within, e.quiet = time.Duration(in.Within), DefaultQuiet
+		e.intention = &api.IntentionCheck{Source: in.Intention.Source, Destination: in.Intention.Destination, SourceType: api.IntentionSourceConsul}
+		warnUnregistered(d, f.Node("intention"), "expect.intention", in.Intention.Source, in.Intention.Destination)
+		e.allowed = in.Allowed
 		d.NeedAgent(v, "expect intention")
 		return e
-	case f.Has("to"):
-		only("with to (a probe)", "to", "from", "send", "reply", "reply-prefix", "reply-matches", "quiet", "closed", "denied", "within", "times", "others-allowed", "wire")
-		if f.Has("from") {
+	case spec.Probe != nil:
+		p := spec.Probe
+		e.within, e.quiet = time.Duration(p.Within), time.Duration(p.Quiet)
+		if p.From != "" {
 			// The runner as a Connect-native client with from's identity:
 			// to is the destination service, reached at its sidecars.
 			d.NeedAgent(v, "expect from")
-			to, _ := d.String(f.Node("to"), "expect.to")
-			if to != "" {
-				d.Use(KindService, to, f.Node("to"))
+			if p.To != "" {
+				d.Use(KindService, p.To, f.Node("to"))
 			}
-			e.probe = &Target{Service: f.String("from"), Upstream: to, Native: true}
+			e.probe = &Target{Service: p.From, Upstream: p.To, Native: true}
 			// A Connect-native identity needs no registration; intentions
 			// may name it.
 			d.Define(KindIdentity, e.probe.Service, f.Node("from"))
@@ -164,14 +176,10 @@ func decodeExpect(d *Decoder, v *yaml.Node) Step {
 			t := d.Target(f.Node("to"), "expect.to")
 			e.probe = &t
 		}
-		e.send = f.String("send")
-		e.times = f.Int("times", 1)
-		e.othersAllowed, _ = f.Bool("others-allowed")
-		if e.times < 1 {
-			d.Errorf(f.Node("times"), "expect.times must be 1 or more, not %d", e.times)
-		}
-		if f.Has("wire") {
-			e.wire = d.OneOf(f.Node("wire"), "expect.wire", WireEncrypted, WirePlaintext)
+		e.send, e.times, e.othersAllowed = p.Send, p.Times, p.OthersAllowed
+		o = outcomeSpec{p.Reply, p.ReplyPrefix, p.ReplyMatches, p.Closed, p.Denied}
+		if p.Wire != "" {
+			e.wire = p.Wire
 			switch {
 			case len(d.Nodes()) < 2:
 				d.Errorf(f.Node("wire"), "expect.wire: evidence from the wire needs a scenario with two nodes or more (the capture is of the cables between them)")
@@ -180,8 +188,9 @@ func decodeExpect(d *Decoder, v *yaml.Node) Step {
 			}
 		}
 	default:
-		only("on a connection", "conn", "reply", "reply-prefix", "reply-matches", "quiet", "closed", "within")
-		e.conn = f.String("conn")
+		c := spec.Conn
+		e.within, e.quiet = time.Duration(c.Within), time.Duration(c.Quiet)
+		e.conn = c.Conn
 		if e.conn == "" && !f.Has("conn") {
 			e.conn = d.LastConn()
 			if e.conn == "" {
@@ -190,49 +199,34 @@ func decodeExpect(d *Decoder, v *yaml.Node) Step {
 		} else {
 			d.Use(KindConn, e.conn, f.Node("conn"))
 		}
+		o = outcomeSpec{c.Reply, c.ReplyPrefix, c.ReplyMatches, c.Closed, false}
 	}
-	var given []string
-	for _, k := range outcomeKeys {
-		if f.Has(k) {
-			given = append(given, k)
-		}
-	}
-	if len(given) == 0 {
-		d.Errorf(v, "expect needs reply (the exact bytes that must come back), reply-prefix, reply-matches, closed: true or denied: true")
-		return e
-	}
-	if len(given) > 1 {
-		d.Errorf(f.Key(given[1]), "expect takes one outcome (reply, reply-prefix, reply-matches, closed or denied), not both %s and %s", given[0], given[1])
-		return e
-	}
-	switch given[0] {
-	case "reply":
-		e.reply = []byte(f.String("reply"))
+	switch {
+	case f.Has("reply"):
+		e.reply = []byte(o.reply)
 		if len(e.reply) == 0 {
 			d.Errorf(f.Node("reply"), "expect.reply is empty; to expect no reply bytes use closed: true")
 		}
-	case "reply-prefix":
-		e.replyPrefix = []byte(f.String("reply-prefix"))
+	case f.Has("reply-prefix"):
+		e.replyPrefix = []byte(o.replyPrefix)
 		if len(e.replyPrefix) == 0 {
 			d.Errorf(f.Node("reply-prefix"), "expect.reply-prefix is empty, which asserts nothing")
 		}
-	case "reply-matches":
-		e.replyMatch = d.Regexp(f.Node("reply-matches"), "expect.reply-matches")
-	case "closed":
-		closed, ok := f.Bool("closed")
-		e.closed = closed
-		if ok && !closed {
+	case f.Has("reply-matches"):
+		e.replyMatch = o.replyMatches.Regexp
+	case f.Has("closed"):
+		e.closed = o.closed
+		if !o.closed && isBool(f.Node("closed")) {
 			d.Errorf(f.Node("closed"), "expect.closed: false asserts nothing; expect a reply instead")
 		}
-		if ok && closed && d.IntentionChanged && e.probe != nil && e.probe.Service != "" {
+		if o.closed && d.IntentionChanged && e.probe != nil && e.probe.Service != "" {
 			d.Warnf(f.Key("closed"), "closed: true after an intention change passes for a dead or closing backend too; "+
 				"use denied: true to have the mesh prove the deny")
 		}
-	case "denied":
-		denied, ok := f.Bool("denied")
-		e.denied = denied
+	case f.Has("denied"):
+		e.denied = o.denied
 		switch {
-		case ok && !denied:
+		case !o.denied && isBool(f.Node("denied")):
 			d.Errorf(f.Node("denied"), "expect.denied: false asserts nothing; expect a reply instead")
 		case e.probe != nil && e.probe.Addr != "":
 			d.Errorf(f.Node("to"), "expect.denied needs to: SERVICE/UPSTREAM (a mesh path whose identities the runner can check), not the address %s", e.probe.Addr)
@@ -244,11 +238,15 @@ func decodeExpect(d *Decoder, v *yaml.Node) Step {
 	return e
 }
 
-func decodeIntentionRef(d *Decoder, n *yaml.Node, what string) *api.IntentionCheck {
-	f := d.Fields(n, what, "source", "destination")
-	f.Require(n, "source", "destination")
-	warnUnregistered(d, f, what)
-	return &api.IntentionCheck{Source: f.String("source"), Destination: f.String("destination"), SourceType: api.IntentionSourceConsul}
+// isBool reports whether n is a YAML boolean (a wrong type was reported
+// already).
+func isBool(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!bool" }
+
+// outcomeSpec is what a probe or a connection must show: one of these.
+type outcomeSpec struct {
+	reply, replyPrefix string
+	replyMatches       Pattern
+	closed, denied     bool
 }
 
 func (e *expect) String() string {

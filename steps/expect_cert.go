@@ -35,6 +35,10 @@ func (e *expectCert) String() string {
 }
 
 func (e *expectCert) Run(ctx context.Context, env Env) error {
+	// The sidecar is registered with the agent of its own node.
+	if node, ok := env.NodeOf("sidecar/" + e.service); ok && node != "" {
+		env = env.On(node)
+	}
 	if e.within <= 0 {
 		return e.check(ctx, env)
 	}
@@ -61,7 +65,7 @@ func (e *expectCert) check(ctx context.Context, env Env) error {
 	if err != nil {
 		return WithLogs(fmt.Errorf("reading the Connect CA roots: %w", err), AgentName)
 	}
-	chain, err := presentedChainVia(ctx, env.Dial, addr)
+	chain, err := PresentedChainVia(ctx, env.Dial, addr)
 	if err != nil {
 		return WithLogs(err, "sidecar/"+e.service)
 	}
@@ -72,22 +76,18 @@ func (e *expectCert) check(ctx context.Context, env Env) error {
 	return plaintextRefusedVia(ctx, env.Dial, addr)
 }
 
-// dialFunc dials from somewhere: the host, or a scenario's node.
-type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
-
-func hostDial(ctx context.Context, network, addr string) (net.Conn, error) {
-	var d net.Dialer
-	return d.DialContext(ctx, network, addr)
-}
-
 // PresentedChain completes a TLS handshake far enough to see the server's
 // certificates. The listener also wants a client certificate, which we do
 // not have; the server's chain arrives before that matters.
 func PresentedChain(ctx context.Context, addr string) ([]*x509.Certificate, error) {
-	return presentedChainVia(ctx, hostDial, addr)
+	return PresentedChainVia(ctx, (&net.Dialer{}).DialContext, addr)
 }
 
-func presentedChainVia(ctx context.Context, dial dialFunc, addr string) ([]*x509.Certificate, error) {
+// Dial opens a connection: a net.Dialer's, or one from a scenario's node.
+type Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// PresentedChainVia is PresentedChain over connections from dial.
+func PresentedChainVia(ctx context.Context, dial Dial, addr string) ([]*x509.Certificate, error) {
 	var chain []*x509.Certificate
 	cfg := &tls.Config{
 		// Verification is done below against Consul's own CA, not the
@@ -170,10 +170,10 @@ func checkSPIFFE(uris []*url.URL, trustDomain, service string) error {
 // plaintextRefused sends plain bytes to the mTLS listener: at most a TLS
 // alert may come back, never application bytes.
 func plaintextRefused(ctx context.Context, addr string) error {
-	return plaintextRefusedVia(ctx, hostDial, addr)
+	return plaintextRefusedVia(ctx, (&net.Dialer{}).DialContext, addr)
 }
 
-func plaintextRefusedVia(ctx context.Context, dial dialFunc, addr string) error {
+func plaintextRefusedVia(ctx context.Context, dial Dial, addr string) error {
 	conn, err := dial(ctx, "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("connecting to %s in plain TCP: %w", addr, err)

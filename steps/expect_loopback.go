@@ -19,6 +19,9 @@ func (e *expectLoopbackOnly) String() string {
 }
 
 func (e *expectLoopbackOnly) Run(ctx context.Context, env Env) error {
+	if node, ok := env.NodeOf(e.name); ok && node != "" {
+		env = env.On(node) // its sockets are in its node's namespace
+	}
 	p, ok := env.Process(e.name)
 	if !ok {
 		return fmt.Errorf("%q is not running", e.name)
@@ -26,17 +29,8 @@ func (e *expectLoopbackOnly) Run(ctx context.Context, env Env) error {
 	if err := p.Alive(); err != nil {
 		return err
 	}
-	// The process's sockets are in its node's table: read it there.
-	on := env
-	if node, ok := env.NodeOf(e.name); ok {
-		on = env.On(node)
-	}
 	var listeners []*net.TCPAddr
-	err := on.Inside(func() error {
-		var err error
-		listeners, err = GroupListeners(p.Pid())
-		return err
-	})
+	err := env.Inside(func() (err error) { listeners, err = GroupListeners(p.Pid()); return err })
 	if err != nil {
 		return err
 	}

@@ -2,9 +2,6 @@ package steps
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -106,36 +103,6 @@ func (g *Graph) intention(source, destination, what string) {
 	}
 	g.intentions[key] = append(g.intentions[key], what)
 }
-
-func (r *register) Graph(g *Graph) {
-	for _, def := range r.file.Services {
-		g.addInstance(def)
-	}
-}
-
-var aclDeny = regexp.MustCompile(`default_policy"?\s*[=:]\s*"deny"`)
-
-func (s *startAgent) Graph(g *Graph) {
-	for _, def := range s.services {
-		g.addInstance(def)
-	}
-	g.defaultDeny = aclDeny.MatchString(strings.Join(s.args, " ")) || s.configDenies()
-}
-
-func (s *sidecar) Graph(g *Graph) {
-	id := s.id
-	if id == "" {
-		id = s.service
-	}
-	if in, ok := g.instances[id]; ok {
-		in.sidecarUp = true
-	}
-}
-
-func (q *preparedQuery) Graph(g *Graph) { g.queryOf[q.def.Name] = q.def.Service.Service }
-
-func (s *setIntention) Graph(g *Graph)    { g.intention(s.source, s.destination, string(s.action)) }
-func (s *deleteIntention) Graph(g *Graph) { g.intention(s.source, s.destination, "deleted") }
 
 func dotID(s string) string { return fmt.Sprintf("%q", s) }
 
@@ -430,24 +397,6 @@ func orLoopback(addr string) string {
 		return "127.0.0.1"
 	}
 	return addr
-}
-
-// configDenies reports whether the agent's config dir sets an ACL
-// default_policy of deny.
-func (s *startAgent) configDenies() bool {
-	if s.configDir == "" {
-		return false
-	}
-	entries, _ := os.ReadDir(s.configDir)
-	for _, e := range entries {
-		if _, err := DefinitionFormat(e.Name()); err != nil || e.IsDir() {
-			continue
-		}
-		if data, err := os.ReadFile(filepath.Join(s.configDir, e.Name())); err == nil && aclDeny.Match(data) {
-			return true
-		}
-	}
-	return false
 }
 
 // addUpstream records one of in's upstreams, and what it wants: a service,

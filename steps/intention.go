@@ -10,24 +10,31 @@ import (
 )
 
 func init() {
-	Register(Type{
+	Register(Typed(Type{
 		Name:    "set-intention",
 		Summary: "creates or updates the one intention source -> destination (others are left alone)",
-		Fields:  "{source, destination, action: allow|deny}",
 		Example: `- set-intention: {source: web, destination: socat, action: deny}`,
 		Timeout: 30 * time.Second,
-		Decode:  decodeSetIntention,
-		Schema:  object(false, []string{"source", "destination", "action"}, props{"source": str(), "destination": str(), "action": enum("allow", "deny")}),
-	})
-	Register(Type{
+	}, buildSetIntention))
+	Register(Typed(Type{
 		Name:    "delete-intention",
 		Summary: "deletes the intention source -> destination",
-		Fields:  "{source, destination}",
 		Example: `- delete-intention: {source: web, destination: socat}`,
 		Timeout: 30 * time.Second,
-		Decode:  decodeDeleteIntention,
-		Schema:  object(false, []string{"source", "destination"}, props{"source": str(), "destination": str()}),
-	})
+	}, buildDeleteIntention))
+}
+
+// IntentionSpec names an intention: the value of delete-intention, and of
+// expect's intention.
+type IntentionSpec struct {
+	Source      string `key:"source,required" shape:"SERVICE" doc:"the source service name, or *"`
+	Destination string `key:"destination,required" shape:"SERVICE" doc:"the destination service name, or *"`
+}
+
+// SetIntentionSpec is the value of a set-intention step.
+type SetIntentionSpec struct {
+	IntentionSpec
+	Action string `key:"action,required" enum:"allow,deny" doc:"what the intention decides"`
 }
 
 type setIntention struct {
@@ -35,17 +42,11 @@ type setIntention struct {
 	action              api.IntentionAction
 }
 
-func decodeSetIntention(d *Decoder, v *yaml.Node) Step {
-	d.NeedAgent(v, "set-intention")
-	f := d.Fields(v, "set-intention", "source", "destination", "action")
-	if !f.Require(v, "source", "destination", "action") {
-		return nil
-	}
+func buildSetIntention(d *Decoder, spec *SetIntentionSpec, f *Fields) Step {
+	d.NeedAgent(f.At(), "set-intention")
 	d.IntentionChanged = true
-	s := &setIntention{source: f.String("source"), destination: f.String("destination")}
-	warnUnregistered(d, f, "set-intention")
-	s.action = api.IntentionAction(d.OneOf(f.Node("action"), "set-intention.action", "allow", "deny"))
-	return s
+	warnUnregistered(d, f.At(), "set-intention", spec.Source, spec.Destination)
+	return &setIntention{source: spec.Source, destination: spec.Destination, action: api.IntentionAction(spec.Action)}
 }
 
 func (s *setIntention) String() string {
@@ -58,6 +59,9 @@ func (s *setIntention) Run(ctx context.Context, env Env) error {
 		return err
 	}
 	ixn := &api.Intention{SourceName: s.source, DestinationName: s.destination, SourceType: api.IntentionSourceConsul, Action: s.action}
+	if err := undoIntention(ctx, env, client, s.source, s.destination); err != nil {
+		return err
+	}
 	if _, err := client.Connect().IntentionUpsert(ixn, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
 		return WithLogs(fmt.Errorf("setting intention %s: %w", s, err), AgentName)
 	}
@@ -66,15 +70,11 @@ func (s *setIntention) Run(ctx context.Context, env Env) error {
 
 type deleteIntention struct{ source, destination string }
 
-func decodeDeleteIntention(d *Decoder, v *yaml.Node) Step {
-	d.NeedAgent(v, "delete-intention")
-	f := d.Fields(v, "delete-intention", "source", "destination")
-	if !f.Require(v, "source", "destination") {
-		return nil
-	}
+func buildDeleteIntention(d *Decoder, spec *IntentionSpec, f *Fields) Step {
+	d.NeedAgent(f.At(), "delete-intention")
 	d.IntentionChanged = true
-	warnUnregistered(d, f, "delete-intention")
-	return &deleteIntention{source: f.String("source"), destination: f.String("destination")}
+	warnUnregistered(d, f.At(), "delete-intention", spec.Source, spec.Destination)
+	return &deleteIntention{source: spec.Source, destination: spec.Destination}
 }
 
 func (s *deleteIntention) String() string { return fmt.Sprintf("%s -> %s", s.source, s.destination) }
@@ -82,6 +82,9 @@ func (s *deleteIntention) String() string { return fmt.Sprintf("%s -> %s", s.sou
 func (s *deleteIntention) Run(ctx context.Context, env Env) error {
 	client, err := env.Consul()
 	if err != nil {
+		return err
+	}
+	if err := undoIntention(ctx, env, client, s.source, s.destination); err != nil {
 		return err
 	}
 	if _, err := client.Connect().IntentionDeleteExact(s.source, s.destination, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
@@ -97,9 +100,9 @@ const KindIdentity = "identity"
 // warnUnregistered warns when an intention names a service that no earlier
 // step registered: Consul accepts an intention for any name, so a typo
 // (wbe -> socat) would otherwise pass silently and test nothing.
-func warnUnregistered(d *Decoder, f *Fields, what string) {
-	for _, key := range []string{"source", "destination"} {
-		name := f.String(key)
+func warnUnregistered(d *Decoder, intention *yaml.Node, what, source, destination string) {
+	for _, kv := range [][2]string{{"source", source}, {"destination", destination}} {
+		key, name := kv[0], kv[1]
 		if name == "" || name == "*" || d.Defined(KindService, name) || d.Defined(KindIdentity, name) {
 			continue
 		}
@@ -111,6 +114,40 @@ func warnUnregistered(d *Decoder, f *Fields, what string) {
 		if s := Suggest(name, known); s != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", s)
 		}
-		d.Warnf(f.Node(key), "%s", msg)
+		d.Warnf(childNode(intention, key), "%s", msg)
 	}
 }
+
+// undoIntention, on an existing cluster, records the intention source ->
+// destination as it is now, so that cleanup puts it back: its old action
+// and description, or no intention at all.
+func undoIntention(ctx context.Context, env Env, client *api.Client, source, destination string) error {
+	if !env.External() {
+		return nil
+	}
+	old, _, err := client.Connect().IntentionGetExact(source, destination, (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("reading intention %s -> %s before changing it (to restore it at the end): %w", source, destination, err)
+	}
+	what := fmt.Sprintf("intention %s -> %s", source, destination)
+	if old == nil {
+		env.Undo(what+" deleted again (it did not exist)", func(ctx context.Context) error {
+			_, err := client.Connect().IntentionDeleteExact(source, destination, (&api.WriteOptions{}).WithContext(ctx))
+			return err
+		})
+		return nil
+	}
+	restore := &api.Intention{SourceName: source, DestinationName: destination, SourceType: old.SourceType,
+		Action: old.Action, Description: old.Description, Meta: old.Meta, Permissions: old.Permissions}
+	env.Undo(fmt.Sprintf("%s restored (%s)", what, old.Action), func(ctx context.Context) error {
+		_, err := client.Connect().IntentionUpsert(restore, (&api.WriteOptions{}).WithContext(ctx))
+		return err
+	})
+	return nil
+}
+
+// Graph draws the intention.
+func (s *setIntention) Graph(g *Graph) { g.intention(s.source, s.destination, string(s.action)) }
+
+// Graph draws the intention as deleted.
+func (s *deleteIntention) Graph(g *Graph) { g.intention(s.source, s.destination, "deleted") }

@@ -7,30 +7,26 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 )
 
 func init() {
-	Register(Type{
+	Register(Typed(Type{
 		Name:    "loss",
 		OnNode:  true,
 		Summary: "drops a percentage of the node's packets, in and out, silently (nftables; this kernel has no netem, so no latency); 0% stops it; 100% is a partition that the agent's loopback does not feel",
 		Fields:  "PERCENT, like 30% (0% stops the loss), on the node the item names with node:",
 		Example: "- loss: 30%",
 		Timeout: 10 * time.Second,
-		Decode:  decodeLoss,
-		Schema:  oneOf(str(), map[string]any{"type": "integer", "minimum": 0, "maximum": 100}),
-	})
+	}, buildLoss))
 }
+
+// LossSpec is the value of a loss step: a percentage, like 30%.
+type LossSpec string
 
 type loss struct{ percent int }
 
-func decodeLoss(d *Decoder, v *yaml.Node) Step {
-	s, ok := d.String(v, "loss")
-	if !ok {
-		return nil
-	}
+func buildLoss(d *Decoder, spec *LossSpec, f *Fields) Step {
+	s, v := string(*spec), f.At()
 	p, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), "%")))
 	if err != nil || p < 0 || p > 100 {
 		d.Errorf(v, "loss: %q is not a percentage from 0%% to 100%%, like 30%%", s)

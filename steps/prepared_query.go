@@ -6,53 +6,37 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
-	"gopkg.in/yaml.v3"
 )
 
 func init() {
-	Register(Type{
+	Register(Typed(Type{
 		Name: "prepared-query",
 		Summary: "creates a prepared query over a service (passing instances only by default, with failover datacenters), " +
 			"for upstreams with destination_type: prepared_query",
-		Fields:  "{name, service, only-passing (default true), failover: [DATACENTER, ...]}",
 		Example: `- prepared-query: {name: socat-pq, service: socat}`,
 		Timeout: 30 * time.Second,
-		Decode:  decodePreparedQuery,
-		Schema: object(false, []string{"name", "service"}, props{
-			"name": str(), "service": str(), "only-passing": boolean(), "failover": list(str()),
-		}),
-	})
+	}, buildPreparedQuery))
+}
+
+// PreparedQuerySpec is the value of a prepared-query step.
+type PreparedQuerySpec struct {
+	Name        string   `key:"name,required" shape:"NAME" doc:"the query's name, which upstreams with destination_type: prepared_query use"`
+	Service     string   `key:"service,required" shape:"SERVICE" doc:"the service the query returns"`
+	OnlyPassing bool     `key:"only-passing" default:"true" doc:"return passing instances only"`
+	Failover    []string `key:"failover" doc:"datacenters to fail over to, in order"`
 }
 
 type preparedQuery struct {
 	def api.PreparedQueryDefinition
 }
 
-func decodePreparedQuery(d *Decoder, v *yaml.Node) Step {
-	d.NeedAgent(v, "prepared-query")
-	f := d.Fields(v, "prepared-query", "name", "service", "only-passing", "failover")
-	if !f.Require(v, "name", "service") {
-		return nil
-	}
+func buildPreparedQuery(d *Decoder, spec *PreparedQuerySpec, f *Fields) Step {
+	d.NeedAgent(f.At(), "prepared-query")
 	q := &preparedQuery{}
-	q.def.Name = f.String("name")
-	q.def.Service.Service = f.String("service")
-	q.def.Service.OnlyPassing = true
-	if f.Has("only-passing") {
-		q.def.Service.OnlyPassing, _ = f.Bool("only-passing")
-	}
-	if f.Has("failover") {
-		n := resolve(f.Node("failover"))
-		if n.Kind != yaml.SequenceNode {
-			d.Errorf(n, "prepared-query.failover must be a list of datacenters")
-		} else {
-			for _, item := range n.Content {
-				if dc, ok := d.String(item, "prepared-query.failover"); ok {
-					q.def.Service.Failover.Datacenters = append(q.def.Service.Failover.Datacenters, dc)
-				}
-			}
-		}
-	}
+	q.def.Name = spec.Name
+	q.def.Service.Service = spec.Service
+	q.def.Service.OnlyPassing = spec.OnlyPassing
+	q.def.Service.Failover.Datacenters = spec.Failover
 	if !d.Defined(KindService, q.def.Service.Service) {
 		d.Warnf(f.Node("service"), "prepared-query.service: no earlier step registers service %q", q.def.Service.Service)
 	}
@@ -78,3 +62,6 @@ func (q *preparedQuery) Run(ctx context.Context, env Env) error {
 	}
 	return nil
 }
+
+// Graph records the service the query returns, for upstreams that use it.
+func (q *preparedQuery) Graph(g *Graph) { g.queryOf[q.def.Name] = q.def.Service.Service }

@@ -2,18 +2,16 @@ package steps
 
 import (
 	"time"
-
-	"gopkg.in/yaml.v3"
 )
 
 func init() {
-	Register(Type{
+	Register(Typed(Type{
 		Name:    "reconnect",
-		Summary: "restores the cable of a node cut by disconnect; serf takes the node back after ~5-11 s",
+		Summary: "restores the cable of a node cut by disconnect; serf takes the node back when it next tries a failed member (every 30 s)",
 		Fields:  "NODE",
 		Example: `- reconnect: app2`,
 		Timeout: 10 * time.Second,
-		Decode:  func(d *Decoder, v *yaml.Node) Step { return decodeCable(d, v, "reconnect") },
-		Schema:  str(),
-	})
+	}, func(d *Decoder, spec *CableSpec, f *Fields) Step {
+		return buildCable(d, string(*spec), f.At(), "reconnect")
+	}))
 }

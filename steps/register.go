@@ -15,19 +15,22 @@ import (
 )
 
 func init() {
-	Register(Type{
+	Register(Typed(Type{
 		Name:    "register",
 		OnNode:  true,
 		Summary: "registers the services of a Consul service-definition file (JSON or HCL, `service` or `services`, read as the agent reads its config files and checked by `consul validate`) or of an inline definition, with their connect.sidecar_service",
-		Fields:  "PATH (.json or .hcl), or {file: PATH}, or {service: {...}} or {services: [...]} inline, in Consul's service-definition format",
 		Example: `- register: ../consul.d/socat.json`,
 		Timeout: 30 * time.Second,
-		Decode:  decodeRegister,
-		Schema: oneOf(str(),
-			object(false, []string{"file"}, props{"file": str()}),
-			object(false, []string{"service"}, props{"service": object(true, nil, nil)}),
-			object(false, []string{"services"}, props{"services": map[string]any{"type": "array", "minItems": 1, "items": object(true, nil, nil)}})),
-	})
+	}, buildRegister))
+}
+
+// RegisterSpec is the value of a register step; `register: PATH` is
+// {file: PATH}.
+type RegisterSpec struct {
+	File     File          `key:"file,shorthand" oneof:"source" doc:"a service-definition file (.json or .hcl) in Consul's format, as the agent reads its config files"`
+	Service  ConsulObject  `key:"service" oneof:"source" doc:"one service definition inline, in Consul's format"`
+	Services ConsulObjects `key:"services" oneof:"source" doc:"a list of service definitions inline, in Consul's format"`
+	Token    string        `key:"token" shape:"TOKEN-NAME" doc:"register with this acl-token's secret instead of the scenario's token (under ACLs, a service-identity token for the service)"`
 }
 
 // KindSidecarRegistration names services registered with a sidecar_service.
@@ -36,51 +39,35 @@ const KindSidecarRegistration = "sidecar registration"
 type register struct {
 	source string // file path or "inline"
 	file   *ServiceFile
+	token  string // an acl-token's name, or ""
 }
 
-func decodeRegister(d *Decoder, v *yaml.Node) Step {
-	d.NeedAgent(v, "register")
-	v = resolve(v)
+func buildRegister(d *Decoder, spec *RegisterSpec, f *Fields) Step {
+	d.NeedAgent(f.At(), "register")
 	var (
 		data   []byte
 		source string
 		format string
-		errAt  = v
+		errAt  = f.At()
 	)
-	if v.Kind == yaml.ScalarNode {
-		source = d.Path(v, "register", false)
-	} else {
-		f := d.Fields(v, "register", "file", "service", "services")
-		count := 0
-		for _, k := range []string{"file", "service", "services"} {
-			if f.Has(k) {
-				count++
-			}
+	switch {
+	case f.Has("file"):
+		errAt = f.Node("file")
+		source = string(spec.File)
+	default:
+		key := "service"
+		if f.Has("services") {
+			key = "services"
 		}
-		switch {
-		case !f.OK:
+		errAt = f.Node(key)
+		budget := maxInlineNodes
+		generic, err := yamlToGeneric(errAt, 0, &budget)
+		if err != nil {
+			d.Errorf(errAt, "register.%s: %v", key, err)
 			return nil
-		case count != 1:
-			d.Errorf(v, "register needs exactly one of file (a service-definition file), service (one definition inline) or services (a list of them)")
-			return nil
-		case f.Has("file"):
-			errAt = f.Node("file")
-			source = d.Path(errAt, "register.file", false)
-		default:
-			key := "service"
-			if f.Has("services") {
-				key = "services"
-			}
-			errAt = f.Node(key)
-			budget := maxInlineNodes
-			generic, err := yamlToGeneric(errAt, 0, &budget)
-			if err != nil {
-				d.Errorf(errAt, "register.%s: %v", key, err)
-				return nil
-			}
-			data, _ = json.Marshal(map[string]any{key: generic})
-			source, format = "inline", "json"
 		}
+		data, _ = json.Marshal(map[string]any{key: generic})
+		source, format = "inline", "json"
 	}
 	if source == "" {
 		return nil
@@ -112,7 +99,10 @@ func decodeRegister(d *Decoder, v *yaml.Node) Step {
 		d.AddInstance(def, errAt)
 		warnDefaultSidecarChecks(d, errAt, def)
 	}
-	return &register{source: source, file: file}
+	if spec.Token != "" {
+		d.Use(KindToken, spec.Token, f.Node("token"))
+	}
+	return &register{source: source, file: file, token: spec.Token}
 }
 
 // reportDefinitionErrors reports each problem of a definition at the
@@ -236,12 +226,19 @@ func (r *register) Run(ctx context.Context, env Env) error {
 	if err != nil {
 		return err
 	}
+	stepToken, err := tokenFor(env, r.token)
+	if err != nil {
+		return err
+	}
 	for _, s := range r.file.Services {
 		reg := reachableSidecar(env, s.Reg)
 		var err error
-		if s.Token != "" {
-			// The definition's own token, as the agent uses for config files.
-			_, err = client.Raw().Write("/v1/agent/service/register", reg, nil, (&api.WriteOptions{Token: s.Token}).WithContext(ctx))
+		token := s.Token // the definition's own token, as the agent uses for config files
+		if stepToken != "" {
+			token = stepToken
+		}
+		if token != "" {
+			_, err = client.Raw().Write("/v1/agent/service/register", reg, nil, (&api.WriteOptions{Token: token}).WithContext(ctx))
 		} else {
 			err = client.Agent().ServiceRegisterOpts(reg, api.ServiceRegisterOpts{}.WithContext(ctx))
 		}
@@ -348,4 +345,11 @@ func yamlToGeneric(n *yaml.Node, depth int, budget *int) (any, error) {
 		return nil, err
 	}
 	return v, nil
+}
+
+// Graph draws the registered instances.
+func (r *register) Graph(g *Graph) {
+	for _, def := range r.file.Services {
+		g.addInstance(def)
+	}
 }

@@ -1,23 +1,34 @@
-// Package steps holds the scenario step types. Each type lives in one file,
-// decodes its own YAML strictly and registers itself in init; the registry
-// is the single source for decoding, validation and the help text.
+// Package steps holds the scenario step types. Each type lives in one file:
+// the Go type of its value (from which its decoder, JSON Schema and docs
+// are generated, see spec.go), its behaviour, and one Register call in
+// init; Default() is the registry of them all, the single source for
+// decoding, validation and the help text.
 package steps
 
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sort"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
 )
 
-// Step is one decoded, validated step, ready to run.
+// Step is one decoded, validated step, ready to run: a Runner, which does
+// its work in one call, or a Starter, which starts something whose
+// readiness is awaited later. Run derives the one call for a Starter.
 type Step interface {
-	// Run performs the step. ctx carries the step's deadline.
-	Run(ctx context.Context, env Env) error
 	// String is the step's label in output: what it does, in a few words.
 	String() string
+}
+
+// Runner is a step that does its work in one call. ctx carries the
+// step's deadline.
+type Runner interface {
+	Step
+	Run(ctx context.Context, env Env) error
 }
 
 // Starter is a step that starts something and lets the runner await its
@@ -31,11 +42,31 @@ type Starter interface {
 	Independent() bool
 }
 
+// Run performs s in one go: a Runner's Run, or a Starter's start, then its
+// readiness.
+func Run(ctx context.Context, env Env, s Step) error {
+	switch s := s.(type) {
+	case Starter:
+		ready, err := s.Start(ctx, env)
+		if err != nil {
+			return err
+		}
+		return ready(ctx)
+	case Runner:
+		return s.Run(ctx, env)
+	}
+	return fmt.Errorf("step %q can neither run nor start (a bug in its step type)", s)
+}
+
 // Type describes a step type: how to decode it and how to explain it.
+// Make one with Typed, from the Go type of the step's value, which gives
+// Decode, Schema and Fields; Summary, Example and Timeout are written.
 type Type struct {
 	Name    string
 	Summary string // one line: what the step does
-	Fields  string // the value's shape, e.g. "{name, command, ready}"
+	// Fields is the value's shape, e.g. "{name, command, [ready]}";
+	// generated from Spec when empty.
+	Fields  string
 	Example string // a one-line YAML example of a whole step item
 	// OnNode marks a step that acts on one node (it starts a process there
 	// or talks to that node's own agent): in a scenario with nodes, its
@@ -43,47 +74,106 @@ type Type struct {
 	OnNode bool
 	// Timeout is the step's default deadline when the item sets none.
 	Timeout time.Duration
+	// Spec is the Go type of the step's value (set by Typed).
+	Spec reflect.Type
 	// Schema is the JSON Schema of the step's value, for editors and for
 	// `scenario schema`; Decode stays the judge of what is valid.
+	// Generated from Spec when nil.
 	Schema map[string]any
 	// Decode reads the step's value. It reports problems through d and may
 	// return nil when it did.
 	Decode func(d *Decoder, value *yaml.Node) Step
 }
 
-var registry = map[string]Type{}
-
-// Register adds a step type; it is meant to be called from init.
-func Register(t Type) {
-	if _, dup := registry[t.Name]; dup {
-		panic(fmt.Sprintf("steps: type %q registered twice", t.Name))
+// complete fills in what Spec gives and checks the rest is there.
+func (t Type) complete() (Type, error) {
+	if t.Spec != nil {
+		if t.Schema == nil {
+			t.Schema = SpecSchema(t.Spec)
+		}
+		if t.Fields == "" {
+			t.Fields = SpecShape(t.Spec)
+		}
 	}
-	if t.Decode == nil || t.Summary == "" || t.Example == "" || t.Schema == nil {
-		panic(fmt.Sprintf("steps: type %q needs Decode, Summary, Example and Schema", t.Name))
+	if t.Name == "" || t.Decode == nil || t.Summary == "" || t.Example == "" || t.Schema == nil {
+		return t, fmt.Errorf("steps: type %q needs a Name, Decode (or Typed), Summary, Example and Schema", t.Name)
 	}
-	registry[t.Name] = t
+	return t, nil
 }
 
-// Lookup finds a registered step type by its key.
-func Lookup(name string) (Type, bool) {
-	t, ok := registry[name]
+// Registry is a set of step types: what a scenario may use. Load reads a
+// file against one; Default holds the built-in types, and a test builds
+// its own with Default().With(extra types).
+type Registry struct {
+	types map[string]Type
+}
+
+// NewRegistry makes a registry of types; a type twice, or an incomplete
+// one, is an error.
+func NewRegistry(types ...Type) (*Registry, error) {
+	r := &Registry{types: map[string]Type{}}
+	for _, t := range types {
+		t, err := t.complete()
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := r.types[t.Name]; dup {
+			return nil, fmt.Errorf("steps: type %q registered twice", t.Name)
+		}
+		r.types[t.Name] = t
+	}
+	return r, nil
+}
+
+// With returns a new registry of r's types and more; it panics when one
+// is incomplete or already there (a programming error).
+func (r *Registry) With(types ...Type) *Registry {
+	out, err := NewRegistry(append(r.Types(), types...)...)
+	if err != nil {
+		panic(err)
+	}
+	return out
+}
+
+// builtin are the types of the steps package, each added by its own
+// file's init.
+var builtin []Type
+
+// Register adds a built-in step type; it is meant to be called from init,
+// once per type, in the type's own file.
+func Register(t Type) { builtin = append(builtin, t) }
+
+var defaultRegistry = sync.OnceValue(func() *Registry {
+	r, err := NewRegistry(builtin...)
+	if err != nil {
+		panic(err)
+	}
+	return r
+})
+
+// Default returns the registry of the built-in step types.
+func Default() *Registry { return defaultRegistry() }
+
+// Lookup finds a step type by its key.
+func (r *Registry) Lookup(name string) (Type, bool) {
+	t, ok := r.types[name]
 	return t, ok
 }
 
-// Types lists the registered step types in name order.
-func Types() []Type {
-	out := make([]Type, 0, len(registry))
-	for _, t := range registry {
+// Types lists the step types in name order.
+func (r *Registry) Types() []Type {
+	out := make([]Type, 0, len(r.types))
+	for _, t := range r.types {
 		out = append(out, t)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
-// Names lists the registered step type keys in name order.
-func Names() []string {
+// Names lists the step type keys in name order.
+func (r *Registry) Names() []string {
 	var names []string
-	for _, t := range Types() {
+	for _, t := range r.Types() {
 		names = append(names, t.Name)
 	}
 	return names

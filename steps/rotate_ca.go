@@ -11,29 +11,25 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
-	"gopkg.in/yaml.v3"
 )
 
 func init() {
-	Register(Type{
+	Register(Typed(Type{
 		Name: "rotate-ca",
 		Summary: "rotates the Connect CA root: a new private key for Consul's built-in CA provider, which makes a new active root " +
 			"at once while the old one stays trusted; sidecars get leaves from the new root after Consul's 0-30 s jitter",
-		Fields:  "{} (no options)",
 		Example: `- rotate-ca: {}`,
 		Timeout: 30 * time.Second,
-		Decode:  decodeRotateCA,
-		Schema:  object(false, nil, props{}, "null"),
-	})
+	}, buildRotateCA))
 }
+
+// RotateCASpec is the value of a rotate-ca step: no options.
+type RotateCASpec struct{ NullMeansEmpty }
 
 type rotateCA struct{}
 
-func decodeRotateCA(d *Decoder, v *yaml.Node) Step {
-	d.NeedAgent(v, "rotate-ca")
-	if at := resolve(v); at.Kind == yaml.MappingNode {
-		d.Fields(at, "rotate-ca")
-	}
+func buildRotateCA(d *Decoder, _ *RotateCASpec, f *Fields) Step {
+	d.NeedAgent(f.At(), "rotate-ca")
 	return rotateCA{}
 }
 

@@ -8,23 +8,25 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/scenario-tool/scenario/sockets"
 	"github.com/scenario-tool/scenario/wait"
 )
 
 func init() {
-	Register(Type{
+	Register(Typed(Type{
 		Name:    "run",
 		OnNode:  true,
 		Summary: "starts a background process (for example the socat echo service) and waits until it, or a process it forked, listens on ready; a port already held by another process fails at once, naming it",
-		Fields:  "{name, command, ready}: command a string (run by /bin/sh -c) or a list (executed directly); ready a host:port",
 		Example: `- run: {name: socat, command: "socat TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat", ready: "127.0.0.1:8181"}`,
 		Timeout: 30 * time.Second,
-		Decode:  decodeRun,
-		Schema:  object(false, []string{"name", "command"}, props{"name": str(), "command": command(), "ready": str()}),
-	})
+	}, buildRun))
+}
+
+// RunSpec is the value of a run step.
+type RunSpec struct {
+	Name    string  `key:"name,required" shape:"NAME" doc:"names the process: its log file, and what stop and loopback-only refer to"`
+	Command Command `key:"command,required" doc:"a string (run by /bin/sh -c) or a list (executed directly)"`
+	Ready   Address `key:"ready" doc:"the host:port the process (or one it forked) must listen on before the step passes"`
 }
 
 type run struct {
@@ -33,15 +35,8 @@ type run struct {
 	ready string
 }
 
-func decodeRun(d *Decoder, v *yaml.Node) Step {
-	f := d.Fields(v, "run", "name", "command", "ready")
-	if !f.Require(v, "name", "command") {
-		return nil
-	}
-	r := &run{name: f.String("name"), argv: d.Command(f.Node("command"), "run.command")}
-	if f.Has("ready") {
-		r.ready = d.Address(f.Node("ready"), "run.ready")
-	}
+func buildRun(d *Decoder, spec *RunSpec, f *Fields) Step {
+	r := &run{name: spec.Name, argv: spec.Command, ready: string(spec.Ready)}
 	if why := listensEverywhere(r.argv); why != "" {
 		d.Warnf(f.Node("command"), "run.command %s; services should accept loopback connections only (bind them to 127.0.0.1)", why)
 	}
@@ -66,14 +61,6 @@ func (r *run) String() string {
 
 // Independent is false: a command may rely on anything started before it.
 func (r *run) Independent() bool { return false }
-
-func (r *run) Run(ctx context.Context, env Env) error {
-	ready, err := r.Start(ctx, env)
-	if err != nil {
-		return err
-	}
-	return ready(ctx)
-}
 
 func (r *run) Start(ctx context.Context, env Env) (func(context.Context) error, error) {
 	r = r.onNodes(env)

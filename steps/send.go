@@ -13,19 +13,25 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/scenario-tool/scenario/proc"
+	"github.com/scenario-tool/scenario/sockets"
 	"github.com/scenario-tool/scenario/wait"
 )
 
 func init() {
-	Register(Type{
+	Register(Typed(Type{
 		Name:    "send",
 		Summary: "opens a TCP connection (or uses the named open one) and writes data; replies are read in the background for later expects",
-		Fields:  "{to, data, conn}: to is SERVICE/UPSTREAM (that service's upstream listener) or host:port; conn names the connection",
 		Example: `- send: {to: web/socat, data: "hello\n", conn: long-lived}`,
 		Timeout: 10 * time.Second,
-		Decode:  decodeSend,
-		Schema:  object(false, nil, props{"to": str(), "data": str(), "conn": str()}),
-	})
+	}, buildSend))
+}
+
+// SendSpec is the value of a send step: to opens a connection, conn alone
+// writes on an open one.
+type SendSpec struct {
+	To   Target `key:"to" doc:"where to connect: SERVICE/UPSTREAM (that service's upstream listener, looked up on the agent) or host:port"`
+	Data string `key:"data" doc:"the bytes to write"`
+	Conn string `key:"conn" shape:"NAME" doc:"names the connection: the one to open with to (default: named after the step), or the open one to write on"`
 }
 
 type send struct {
@@ -35,16 +41,13 @@ type send struct {
 	open   bool // dial a new connection rather than write on conn
 }
 
-func decodeSend(d *Decoder, v *yaml.Node) Step {
-	f := d.Fields(v, "send", "to", "data", "conn")
-	if !f.OK {
-		return nil
-	}
-	s := &send{data: f.String("data"), conn: f.String("conn")}
+func buildSend(d *Decoder, spec *SendSpec, f *Fields) Step {
+	v := f.At()
+	s := &send{data: spec.Data, conn: spec.Conn}
 	switch {
 	case f.Has("to"):
 		s.open = true
-		s.target = d.Target(f.Node("to"), "send.to")
+		s.target = spec.To
 		s.conn = d.OpenConn(s.conn, v)
 	case f.Has("conn"):
 		if !f.Has("data") {
@@ -146,6 +149,9 @@ func (d *Decoder) Target(n *yaml.Node, what string) Target {
 // sidecarStarted reports whether an earlier step started (and no stop step
 // stopped) the sidecar of ref, by ref itself or by its instance's ID or name.
 func (d *Decoder) sidecarStarted(ref string) bool {
+	if d.External {
+		return true // the existing cluster's sidecars run already
+	}
 	if d.Defined(KindProcess, "sidecar/"+ref) {
 		return true
 	}
@@ -222,6 +228,13 @@ func (t Target) ownedBySidecar(ctx context.Context, env Env, proxy *api.AgentSer
 			break
 		}
 	}
+	if sc == nil && env.External() {
+		// An existing cluster's sidecar: it must listen there, and its
+		// listener belongs to a Connect proxy, not to a stray process.
+		return Inside(env, wait.Func("a Connect proxy on "+addr, func(ctx context.Context) error {
+			return proxyListens(addr)
+		})).Check(ctx)
+	}
 	if sc == nil {
 		return wait.Fatal(fmt.Errorf("no sidecar of %s runs in this scenario, so nothing of the mesh listens on %s for %s (start it with `sidecar: %s` first)",
 			t.Service, addr, t, t.Service))
@@ -275,4 +288,33 @@ func onCatalogNode(env Env, node string) Env {
 		return env.On(node)
 	}
 	return env
+}
+
+// proxyListens checks that what listens on addr is a Connect proxy (the
+// built-in one or Envoy), by its command line: on an existing cluster the
+// runner started nothing, but a plain echo server in the sidecar's place
+// must still not pass for the mesh.
+func proxyListens(addr string) error {
+	tcp, err := wait.ResolveTCP(addr)
+	if err != nil {
+		return wait.Fatal(err)
+	}
+	found, err := sockets.On(tcp)
+	if err != nil {
+		return err
+	}
+	if len(found) == 0 {
+		return fmt.Errorf("nothing listens on %s", addr)
+	}
+	var holders []string
+	for _, l := range found {
+		for _, h := range sockets.Topmost(sockets.Holders(l.Inode)) {
+			cmd := h.String()
+			if strings.Contains(cmd, "connect proxy") || strings.Contains(cmd, "connect envoy") || strings.Contains(cmd, "envoy") {
+				return nil
+			}
+			holders = append(holders, cmd)
+		}
+	}
+	return wait.Fatal(fmt.Errorf("%s is held by %s, which is not a Connect proxy (consul connect proxy or Envoy)", addr, strings.Join(holders, ", ")))
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/hashicorp/hcl/hcl/ast"
 	hclparser "github.com/hashicorp/hcl/hcl/parser"
 	"github.com/hashicorp/hcl/hcl/token"
-	jsonparser "github.com/hashicorp/hcl/json/parser"
 	"github.com/mitchellh/mapstructure"
 )
 
@@ -140,16 +139,15 @@ func ParseServiceFile(path string, data []byte, format string, agentConfig bool)
 	errAt := func(line, col int, format string, args ...any) error {
 		return &DefinitionError{File: path, Line: max(line, 1), Col: max(col, 1), Msg: fmt.Sprintf(format, args...)}
 	}
-	// The syntax tree gives positions; the agent's own decoding (plain
-	// encoding/json, or hcl.Decode) gives the values, as in Consul.
+	// A syntax tree gives positions (HCL's AST, or encoding/json's
+	// tokens); the agent's own decoding (plain encoding/json, or
+	// hcl.Decode) gives the values, as in Consul.
 	var tree *ast.File
 	var err error
 	var raw map[string]any
 	switch format {
 	case "json":
-		if tree, err = jsonparser.Parse(data); err == nil {
-			err = json.Unmarshal(data, &raw)
-		}
+		err = json.Unmarshal(data, &raw)
 	case "hcl":
 		if tree, err = hclparser.Parse(data); err == nil {
 			err = hcl.Decode(&raw, string(data))
@@ -161,7 +159,11 @@ func ParseServiceFile(path string, data []byte, format string, agentConfig bool)
 		line, col, msg := syntaxPosition(err, data)
 		return nil, errAt(line, col, "invalid %s: %s", strings.ToUpper(format), msg)
 	}
-	f.positions = indexPositions(tree, data)
+	if format == "json" {
+		f.positions = jsonPositions(data)
+	} else {
+		f.positions = indexPositions(tree)
+	}
 
 	var target consulFile
 	var md mapstructure.Metadata
@@ -338,36 +340,14 @@ func normalizeKeyPath(path string) string {
 	return strings.ToLower(mapIndex.ReplaceAllString(path, ".$1"))
 }
 
-func indexPositions(tree *ast.File, data []byte) positions {
+// indexPositions indexes an HCL file by key path, from its syntax tree
+// (JSON files are indexed by jsonPositions).
+func indexPositions(tree *ast.File) positions {
 	p := positions{}
 	if list, ok := tree.Node.(*ast.ObjectList); ok {
-		p.walk(list, "", data)
+		p.walk(list, "")
 	}
 	return p
-}
-
-// keyPos is where an item's last key starts. HCL's JSON parser keeps no
-// position for keys, only for the colon after them: the key is the quoted
-// string just before it.
-func keyPos(item *ast.ObjectItem, k *ast.ObjectKey, data []byte) token.Pos {
-	if kp := k.Pos(); kp.IsValid() || !item.Assign.IsValid() {
-		return k.Pos()
-	}
-	i := min(item.Assign.Offset, len(data)) - 1
-	for i >= 0 && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
-		i--
-	}
-	if i < 0 || data[i] != '"' {
-		return item.Assign
-	}
-	for i--; i >= 0 && !(data[i] == '"' && (i == 0 || data[i-1] != '\\')); i-- {
-	}
-	if i < 0 {
-		return item.Assign
-	}
-	line := 1 + strings.Count(string(data[:i]), "\n")
-	col := i - strings.LastIndexByte(string(data[:i]), '\n')
-	return token.Pos{Offset: i, Line: line, Column: col}
 }
 
 func keyText(k *ast.ObjectKey) string {
@@ -383,7 +363,7 @@ func (p positions) record(path string, pos token.Pos) {
 	}
 }
 
-func (p positions) walk(list *ast.ObjectList, prefix string, data []byte) {
+func (p positions) walk(list *ast.ObjectList, prefix string) {
 	counts := map[string]int{}
 	for _, item := range list.Items {
 		path := prefix
@@ -394,7 +374,7 @@ func (p positions) walk(list *ast.ObjectList, prefix string, data []byte) {
 			}
 			path += strings.ToLower(keyText(k))
 			last = k
-			p.record(path, keyPos(item, k, data))
+			p.record(path, k.Pos())
 		}
 		if last == nil {
 			continue
@@ -405,30 +385,17 @@ func (p positions) walk(list *ast.ObjectList, prefix string, data []byte) {
 			n := counts[path]
 			counts[path]++
 			indexed := fmt.Sprintf("%s[%d]", path, n)
-			pos := keyPos(item, last, data)
-			if kp := last.Pos(); !kp.IsValid() && len(v.List.Items) > 0 && len(v.List.Items[0].Keys) > 0 {
-				// JSON: a list of objects becomes repeated items sharing one
-				// colon; each object starts at its first key.
-				first := v.List.Items[0]
-				pos = keyPos(first, first.Keys[0], data)
-			}
-			p.record(indexed, pos)
-			p.walk(v.List, indexed, data)
-			p.walk(v.List, path, data)
+			p.record(indexed, last.Pos())
+			p.walk(v.List, indexed)
+			p.walk(v.List, path)
 		case *ast.ListType:
 			for i, e := range v.List {
 				indexed := fmt.Sprintf("%s[%d]", path, i)
-				if ep := e.Pos(); ep.IsValid() {
-					p.record(indexed, e.Pos())
-				} else if ot, ok := e.(*ast.ObjectType); ok && len(ot.List.Items) > 0 && len(ot.List.Items[0].Keys) > 0 {
-					// JSON keeps no position for an object: use its first key's.
-					first := ot.List.Items[0]
-					p.record(indexed, keyPos(first, first.Keys[0], data))
-				}
+				p.record(indexed, e.Pos())
 				if ot, ok := e.(*ast.ObjectType); ok {
-					p.walk(ot.List, indexed, data)
+					p.walk(ot.List, indexed)
 					if len(v.List) == 1 {
-						p.walk(ot.List, path, data)
+						p.walk(ot.List, path)
 					}
 				}
 			}

@@ -18,24 +18,30 @@ import (
 )
 
 func init() {
-	Register(Type{
+	Register(Typed(Type{
 		Name:    "sidecar",
 		OnNode:  true,
 		Summary: "starts the sidecar proxy of a registered service and waits until its own process group holds its public and upstream listeners and its service is passing in the health catalog; a port already held by another process fails at once, naming it; consecutive sidecars come up together",
-		Fields:  "SERVICE, or {service, proxy: builtin|envoy}",
 		Example: `- sidecar: web`,
 		// A sidecar's default TCP check first runs at a random moment in its
 		// 10 s interval, so readiness can legitimately take that long.
 		Timeout: 60 * time.Second,
-		Decode:  decodeSidecar,
-		Schema:  oneOf(str(), object(false, []string{"service"}, props{"service": str(), "proxy": enum("builtin", "envoy")})),
-	})
+	}, buildSidecar))
+}
+
+// SidecarSpec is the value of a sidecar step; `sidecar: web` is
+// {service: web}.
+type SidecarSpec struct {
+	Service string `key:"service,required,shorthand" shape:"SERVICE" doc:"the registered service whose sidecar to start: an instance's ID, or the name of a service with one instance"`
+	Proxy   string `key:"proxy" enum:"builtin,envoy" default:"builtin" doc:"which proxy runs the sidecar"`
+	Token   string `key:"token" shape:"TOKEN-NAME" doc:"the proxy's ACL token: this acl-token's secret instead of the scenario's (under ACLs, its service's identity)"`
 }
 
 type sidecar struct {
 	service  string // as written: a service ID or a service name
 	id, name string // the instance it resolved to when the file was read
 	proxy    string
+	token    string // an acl-token's name, or ""
 }
 
 // resolveInstance finds the one instance ref names (its ID, or the name
@@ -54,31 +60,21 @@ func resolveInstance(d *Decoder, at *yaml.Node, ref string) (id, name string) {
 	return ins[0].ID(), ins[0].Reg.Name
 }
 
-func decodeSidecar(d *Decoder, v *yaml.Node) Step {
-	d.NeedAgent(v, "sidecar")
-	s := &sidecar{proxy: "builtin"}
-	at := resolve(v)
-	if at.Kind == yaml.ScalarNode {
-		s.service, _ = d.String(at, "sidecar")
-	} else {
-		f := d.Fields(at, "sidecar", "service", "proxy")
-		if !f.Require(at, "service") {
-			return nil
-		}
-		at = f.Node("service")
-		s.service = f.String("service")
-		if f.Has("proxy") {
-			s.proxy = d.OneOf(f.Node("proxy"), "sidecar.proxy", "builtin", "envoy")
-			if s.proxy == "envoy" {
-				if _, err := d.LookPath("envoy"); err != nil {
-					d.Errorf(f.Node("proxy"), "sidecar.proxy: envoy is not installed (no envoy in PATH); install Envoy or use proxy: builtin")
-				}
-			}
+func buildSidecar(d *Decoder, spec *SidecarSpec, f *Fields) Step {
+	d.NeedAgent(f.At(), "sidecar")
+	s := &sidecar{service: spec.Service, proxy: spec.Proxy, token: spec.Token}
+	if s.token != "" {
+		d.Use(KindToken, s.token, f.Node("token"))
+	}
+	if s.proxy == "envoy" {
+		if _, err := d.LookPath("envoy"); err != nil {
+			d.Errorf(f.Node("proxy"), "sidecar.proxy: envoy is not installed (no envoy in PATH); install Envoy or use proxy: builtin")
 		}
 	}
 	if s.service == "" {
 		return nil
 	}
+	at := f.Node("service")
 	if d.Use(KindService, s.service, at) {
 		if s.id, s.name = resolveInstance(d, at, s.service); s.id != "" {
 			d.ClaimSidecar(s.id, "sidecar/"+s.service, at)
@@ -102,14 +98,6 @@ func (s *sidecar) String() string {
 // Independent: a sidecar's start needs only the agent and its own
 // registration, so consecutive sidecars come up together.
 func (s *sidecar) Independent() bool { return true }
-
-func (s *sidecar) Run(ctx context.Context, env Env) error {
-	ready, err := s.Start(ctx, env)
-	if err != nil {
-		return err
-	}
-	return ready(ctx)
-}
 
 func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) error, error) {
 	client, err := env.Consul()
@@ -143,7 +131,11 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 	if err := env.Inside(func() error { return wait.Free(listeners...) }); err != nil {
 		return nil, WithoutLogs(fmt.Errorf("the sidecar of %s cannot start: %w", s.service, err))
 	}
-	p, err := env.Start(name, argv)
+	secret, err := tokenFor(env, s.token)
+	if err != nil {
+		return nil, err
+	}
+	p, err := env.Start(name, argv, StartOption{Token: secret})
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +177,7 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 				if err := env.Stop(name); err != nil {
 					return err
 				}
-				if p, err = env.Start(name, argv); err != nil {
+				if p, err = env.Start(name, argv, StartOption{Token: secret}); err != nil {
 					return err
 				}
 			}
@@ -361,4 +353,15 @@ func failingChecks(ctx context.Context, client *api.Client, ids ...string) strin
 		return ""
 	}
 	return "; " + strings.Join(out, "; ")
+}
+
+// Graph marks the instance's sidecar as started.
+func (s *sidecar) Graph(g *Graph) {
+	id := s.id
+	if id == "" {
+		id = s.service
+	}
+	if in, ok := g.instances[id]; ok {
+		in.sidecarUp = true
+	}
 }

@@ -18,16 +18,25 @@ import (
 )
 
 func init() {
-	Register(Type{
+	Register(Typed(Type{
 		Name:    "start-agent",
 		OnNode:  true,
 		Summary: "starts `consul agent -dev` (or, with dev: false, a single server keeping its data in the run's log folder) and waits until it has a leader and an active Connect CA root; services in config-dir are known to later steps",
-		Fields:  "{config-dir, args, node, dev, server, datacenter}, or {}: on a scenario's node, a client by default (server: true a server, dev: true a dev server), joined to its datacenter's servers by the runner",
 		Example: `- start-agent: {args: [-hcl, 'performance { rpc_hold_timeout = "1s" }']}`,
 		Timeout: 60 * time.Second,
-		Decode:  decodeStartAgent,
-		Schema:  object(false, nil, props{"config-dir": str(), "args": list(str()), "node": str(), "dev": boolean(), "server": boolean(), "datacenter": str()}, "null"),
-	})
+	}, buildStartAgent))
+}
+
+// StartAgentSpec is the value of a start-agent step; `start-agent:` alone
+// is {}.
+type StartAgentSpec struct {
+	NullMeansEmpty
+	ConfigDir  Dir      `key:"config-dir" doc:"a folder of agent config files (.json, .hcl) the agent loads; its services are known to later steps"`
+	Args       []string `key:"args" doc:"more agent flags, like [-hcl, 'log_level = \"debug\"'] (not -dev or -data-dir, which the runner sets)"`
+	Node       string   `key:"node" shape:"NODE" doc:"the agent's node name (on a scenario's nodes, the node's own name, set by the runner)"`
+	Dev        *bool    `key:"dev" doc:"a dev agent (state in memory), the default on the host; false runs a single server with its data in the run's log folder, kept across a restart. On a scenario's node: a dev server bound to the node's address"`
+	Server     bool     `key:"server" doc:"on a scenario's node: a server of its datacenter (the default there is a client); the runner bootstraps a datacenter's servers together"`
+	Datacenter string   `key:"datacenter" shape:"NAME" doc:"on a scenario's node: the agent's datacenter (default dc1); the first server's is the primary, which the others join over the WAN"`
 }
 
 type startAgent struct {
@@ -43,53 +52,36 @@ type startAgent struct {
 	datacenter string
 }
 
-func decodeStartAgent(d *Decoder, v *yaml.Node) Step {
-	s := &startAgent{dev: true}
+func buildStartAgent(d *Decoder, spec *StartAgentSpec, f *Fields) Step {
+	s := &startAgent{configDir: string(spec.ConfigDir), args: spec.Args, node: spec.Node, dev: true,
+		server: spec.Server, datacenter: spec.Datacenter}
 	if len(d.Nodes()) > 0 {
 		// On a node, an agent is a client unless it says otherwise.
-		s.topology, s.dev, s.datacenter = true, false, DefaultDatacenter
-	}
-	if v = resolve(v); v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null" {
-		s.begin(d, v)
-		return s
-	}
-	f := d.Fields(v, "start-agent", "config-dir", "args", "node", "dev", "server", "datacenter")
-	if dev, ok := f.Bool("dev"); ok {
-		s.dev = dev
-	}
-	if server, ok := f.Bool("server"); ok {
-		s.server = server
-		if !s.topology {
-			d.Errorf(f.Node("server"), "start-agent.server: without nodes the agent is always a server (a dev one, or with dev: false a non-dev one); remove server, or list nodes at the top to start clients")
+		s.topology, s.dev = true, false
+		if s.datacenter == "" {
+			s.datacenter = DefaultDatacenter
 		}
 	}
-	if f.Has("datacenter") {
-		s.datacenter = f.String("datacenter")
-		if !datacenterName.MatchString(s.datacenter) {
-			d.Errorf(f.Node("datacenter"), "start-agent.datacenter %q must be a short DNS label, like dc2", s.datacenter)
-		}
+	if spec.Dev != nil {
+		s.dev = *spec.Dev
 	}
-	if s.topology && f.Has("node") {
+	switch {
+	case s.server && !s.topology:
+		d.Errorf(f.Node("server"), "start-agent.server: without nodes the agent is always a server (a dev one, or with dev: false a non-dev one); remove server, or list nodes at the top to start clients")
+	case spec.Datacenter != "" && !datacenterName.MatchString(spec.Datacenter):
+		d.Errorf(f.Node("datacenter"), "start-agent.datacenter %q must be a short DNS label, like dc2", spec.Datacenter)
+	case spec.Datacenter != "" && !s.topology:
+		d.Errorf(f.Node("datacenter"), "start-agent.datacenter: datacenters need nodes (list them at the top); the host's single agent is in dc1")
+	case s.topology && spec.Node != "":
 		d.Errorf(f.Node("node"), "start-agent.node: on a scenario's node the Consul node is named after it (%s); remove this node", d.Node())
 	}
-	s.begin(d, v)
-	if f.Has("config-dir") {
-		s.configDir = d.Path(f.Node("config-dir"), "start-agent.config-dir", true)
+	s.begin(d, f.At())
+	if s.configDir != "" {
 		if st, err := os.Stat(s.configDir); err == nil && st.IsDir() {
 			s.loadConfigDir(d, f.Node("config-dir"))
 		}
 	}
-	if f.Has("args") {
-		n := f.Node("args")
-		if n.Kind != yaml.SequenceNode {
-			d.Errorf(n, "start-agent.args must be a list of agent flags, like [-hcl, 'log_level = \"debug\"'], not %s", describe(n))
-		} else {
-			for _, a := range n.Content {
-				if str, ok := d.String(a, "start-agent.args item"); ok {
-					s.args = append(s.args, str)
-				}
-			}
-		}
+	if n := f.Node("args"); n != nil {
 		for _, a := range s.args {
 			if strings.TrimLeft(a, "-") == "dev" && len(a) > 3 {
 				d.Errorf(n, "start-agent.args: -dev is what start-agent runs by default; remove it (dev: false runs a non-dev server instead)")
@@ -99,7 +91,6 @@ func decodeStartAgent(d *Decoder, v *yaml.Node) Step {
 			d.Errorf(n, "start-agent.args: -data-dir is set by the runner (a dev agent keeps its state in memory; with dev: false the data lives in the run's log folder); remove it")
 		}
 	}
-	s.node = f.String("node")
 	if s.topology {
 		for _, a := range s.args {
 			for _, owned := range []string{"bind", "client", "retry-join", "join", "retry-join-wan", "join-wan", "bootstrap-expect", "server", "datacenter", "node"} {
@@ -223,14 +214,6 @@ func (s *startAgent) httpAddr() string {
 // still settled, and reported, in order. On the host an agent is ready
 // before anything after it starts.
 func (s *startAgent) Independent() bool { return s.topology }
-
-func (s *startAgent) Run(ctx context.Context, env Env) error {
-	ready, err := s.Start(ctx, env)
-	if err != nil {
-		return err
-	}
-	return ready(ctx)
-}
 
 func (s *startAgent) Start(ctx context.Context, env Env) (func(context.Context) error, error) {
 	if !s.topology {
@@ -366,6 +349,35 @@ func flagValue(args []string, name string) string {
 		}
 	}
 	return ""
+}
+
+var aclDeny = regexp.MustCompile(`default_policy"?\s*[=:]\s*"deny"`)
+
+// Graph draws the config dir's instances and the agent's default
+// intention.
+func (s *startAgent) Graph(g *Graph) {
+	for _, def := range s.services {
+		g.addInstance(def)
+	}
+	g.defaultDeny = aclDeny.MatchString(strings.Join(s.args, " ")) || s.configDenies()
+}
+
+// configDenies reports whether the agent's config dir sets an ACL
+// default_policy of deny.
+func (s *startAgent) configDenies() bool {
+	if s.configDir == "" {
+		return false
+	}
+	entries, _ := os.ReadDir(s.configDir)
+	for _, e := range entries {
+		if _, err := DefinitionFormat(e.Name()); err != nil || e.IsDir() {
+			continue
+		}
+		if data, err := os.ReadFile(filepath.Join(s.configDir, e.Name())); err == nil && aclDeny.Match(data) {
+			return true
+		}
+	}
+	return false
 }
 
 // warnLoopbackSidecarOnNode warns about a sidecar that an agent on a

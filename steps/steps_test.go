@@ -24,21 +24,25 @@ func (f *fakeEnv) SetAgent(*proc.Process, *api.Config) {}
 func (f *fakeEnv) AgentAddress() string                { return "" }
 func (f *fakeEnv) RunDir() string                      { return "" }
 func (f *fakeEnv) CommandEnv() (string, []string)      { return "", nil }
-func (f *fakeEnv) Start(string, []string) (*proc.Process, error) {
+func (f *fakeEnv) SetToken(string, string)             {}
+func (f *fakeEnv) Token(string) (string, bool)         { return "", false }
+func (f *fakeEnv) Start(string, []string, ...StartOption) (*proc.Process, error) {
 	return nil, errors.New("not here")
 }
-func (f *fakeEnv) Process(string) (*proc.Process, bool) { return nil, false }
-func (f *fakeEnv) Stop(string) error                    { return nil }
-func (f *fakeEnv) OwnerOf(int) string                   { return "" }
-func (f *fakeEnv) WatchMember(string, int, string)      {}
-func (f *fakeEnv) Notef(string, ...any)                 {}
-func (f *fakeEnv) Node() string                         { return "" }
-func (f *fakeEnv) On(string) Env                        { return f }
-func (f *fakeEnv) NodeOf(string) (string, bool)         { return "", false }
-func (f *fakeEnv) NodeAddr(string) (netip.Addr, bool)   { return netip.Addr{}, false }
-func (f *fakeEnv) Cluster() Cluster                     { return Cluster{} }
-func (f *fakeEnv) Inside(fn func() error) error         { return fn() }
-func (f *fakeEnv) Network() Network                     { return nil }
+func (f *fakeEnv) Process(string) (*proc.Process, bool)     { return nil, false }
+func (f *fakeEnv) Stop(string) error                        { return nil }
+func (f *fakeEnv) OwnerOf(int) string                       { return "" }
+func (f *fakeEnv) WatchMember(string, int, string)          {}
+func (f *fakeEnv) Notef(string, ...any)                     {}
+func (f *fakeEnv) Node() string                             { return "" }
+func (f *fakeEnv) On(string) Env                            { return f }
+func (f *fakeEnv) NodeOf(string) (string, bool)             { return "", false }
+func (f *fakeEnv) NodeAddr(string) (netip.Addr, bool)       { return netip.Addr{}, false }
+func (f *fakeEnv) Cluster() Cluster                         { return Cluster{} }
+func (f *fakeEnv) Inside(fn func() error) error             { return fn() }
+func (f *fakeEnv) Network() Network                         { return nil }
+func (f *fakeEnv) External() bool                           { return false }
+func (f *fakeEnv) Undo(string, func(context.Context) error) {}
 func (f *fakeEnv) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	var d net.Dialer
 	return d.DialContext(ctx, network, addr)
@@ -199,7 +203,7 @@ func TestFlagValue(t *testing.T) {
 }
 
 func TestRegistryRendersEveryType(t *testing.T) {
-	for _, ty := range Types() {
+	for _, ty := range Default().Types() {
 		if ty.Fields == "" || ty.Summary == "" || !strings.HasPrefix(ty.Example, "- "+ty.Name+":") {
 			t.Errorf("step type %s is not fully documented: %+v", ty.Name, ty)
 		}

@@ -3,30 +3,26 @@ package steps
 import (
 	"context"
 	"time"
-
-	"gopkg.in/yaml.v3"
 )
 
 func init() {
-	Register(Type{
+	Register(Typed(Type{
 		Name:    "stop",
 		OnNode:  true,
 		Summary: "stops something the scenario started (its whole process group: SIGTERM, then SIGKILL after a grace period)",
 		Fields:  "agent | a run name | sidecar/SERVICE",
 		Example: `- stop: sidecar/web`,
 		Timeout: 30 * time.Second,
-		Decode:  decodeStop,
-		Schema:  str(),
-	})
+	}, buildStop))
 }
+
+// StopSpec is the value of a stop step: what to stop, as started.
+type StopSpec string
 
 type stop struct{ name string }
 
-func decodeStop(d *Decoder, v *yaml.Node) Step {
-	name, ok := d.String(v, "stop")
-	if !ok {
-		return nil
-	}
+func buildStop(d *Decoder, spec *StopSpec, f *Fields) Step {
+	name, v := string(*spec), f.At()
 	if d.Use(KindProcess, name, v) {
 		d.Undefine(KindProcess, name)
 		d.ReleaseSidecar(name)

@@ -11,7 +11,8 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"gopkg.in/yaml.v3"
 
-	"github.com/scenario-tool/scenario/runner"
+	"github.com/scenario-tool/scenario/scenariofile"
+	"github.com/scenario-tool/scenario/steps"
 )
 
 // The JSON Schema and the loader agree on the consul-formats corpus, both
@@ -46,7 +47,7 @@ func TestSchemaAgreesWithLoaderOnCorpus(t *testing.T) {
 	}
 	for _, f := range files {
 		data, _ := os.ReadFile(f)
-		_, loadErr := runner.Parse(f, data)
+		_, loadErr := scenariofile.Parse(f, data, steps.Default())
 		if loadErr != nil || schemaOK(data) != nil {
 			t.Errorf("%s: loader: %v; schema: %v", f, loadErr, schemaOK(data))
 		}
@@ -65,7 +66,7 @@ func TestSchemaAgreesWithLoaderOnCorpus(t *testing.T) {
 		"x-a: &a {name: n}\n<<: *a\nsteps: [{start-agent: {}}]\nbogus: 1\n",
 	} {
 		path := filepath.Join(corpus, "variant.yaml")
-		_, loadErr := runner.Parse(path, []byte(bad))
+		_, loadErr := scenariofile.Parse(path, []byte(bad), steps.Default())
 		if loadErr == nil || schemaOK([]byte(bad)) == nil {
 			t.Errorf("%q: loader: %v; schema: %v; both should refuse it", bad, loadErr, schemaOK([]byte(bad)))
 		}
@@ -77,7 +78,7 @@ func TestSchemaAgreesWithLoaderOnCorpus(t *testing.T) {
 		"x-a: &a {timeout: 5s}\nsteps:\n  - {<<: *a, start-agent: {}}\n",
 	} {
 		path := filepath.Join(corpus, "variant.yaml")
-		_, loadErr := runner.Parse(path, []byte(good))
+		_, loadErr := scenariofile.Parse(path, []byte(good), steps.Default())
 		if loadErr != nil || schemaOK([]byte(good)) != nil {
 			t.Errorf("%q: loader: %v; schema: %v; both should accept it", good, loadErr, schemaOK([]byte(good)))
 		}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"io"
 	"os/exec"
@@ -12,14 +11,7 @@ import (
 	"github.com/scenario-tool/scenario/steps"
 )
 
-func cmdGraph(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("graph", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	svg := fs.Bool("svg", false, "render SVG with Graphviz dot")
-	files, err := parseInterspersed(fs, args)
-	if err != nil {
-		return exitInvalid
-	}
+func cmdGraph(files []string, svg bool, stdout, stderr io.Writer) int {
 	if len(files) != 1 {
 		fmt.Fprintln(stderr, "scenario graph: give one scenario file")
 		return exitInvalid
@@ -29,7 +21,7 @@ func cmdGraph(args []string, stdout, stderr io.Writer) int {
 		return exitInvalid
 	}
 	dot := graphOf(scenarios[0])
-	if !*svg {
+	if !svg {
 		fmt.Fprint(stdout, dot)
 		return exitPassed
 	}

@@ -6,7 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/scenario-tool/scenario/runner"
+	"github.com/scenario-tool/scenario/scenariofile"
+	"github.com/scenario-tool/scenario/steps"
 )
 
 // The graph draws what the scenario declares: instances by ID, wildcard
@@ -40,7 +41,7 @@ func TestGraphOfInstancesWildcardsAndQueries(t *testing.T) {
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sc, err := runner.Load(path)
+	sc, err := scenariofile.Load(path, steps.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func TestGraphOfInstancesWildcardsAndQueries(t *testing.T) {
 // A proxy registered as a service of its own is drawn as its
 // destination's sidecar, not as a service.
 func TestGraphOfAProxyRegisteredAsAService(t *testing.T) {
-	sc, err := runner.Load("../../testdata/consul-formats/proxy-as-service.yaml")
+	sc, err := scenariofile.Load("../../testdata/consul-formats/proxy-as-service.yaml", steps.Default())
 	if err != nil {
 		t.Fatal(err)
 	}

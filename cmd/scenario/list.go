@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -20,14 +19,7 @@ type listed struct {
 	Description string `json:"description"`
 }
 
-func cmdList(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("list", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	asJSON := fs.Bool("json", false, "print a JSON array")
-	paths, err := parseInterspersed(fs, args)
-	if err != nil {
-		return exitInvalid
-	}
+func cmdList(paths []string, asJSON bool, stdout, stderr io.Writer) int {
 	if len(paths) == 0 {
 		paths = []string{"scenarios"}
 	}
@@ -48,7 +40,7 @@ func cmdList(args []string, stdout, stderr io.Writer) int {
 	for _, sc := range scenarios {
 		out = append(out, listed{Name: sc.Name, File: sc.File, Steps: len(sc.Items), Description: strings.Join(strings.Fields(sc.Description), " ")})
 	}
-	if *asJSON {
+	if asJSON {
 		data, _ := json.Marshal(out)
 		fmt.Fprintln(stdout, string(data))
 		return code

@@ -4,17 +4,23 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/scenario-tool/scenario/reaper"
 	"github.com/scenario-tool/scenario/runner"
+	"github.com/scenario-tool/scenario/scenariofile"
 	"github.com/scenario-tool/scenario/steps"
 )
 
@@ -39,47 +45,126 @@ func main() {
 	os.Exit(code)
 }
 
-// A command is one verb of the CLI; the table below also renders the help.
+// A command is one verb of the CLI. The table renders the help, each
+// command's own help (`scenario help run`, `scenario run --help`) and the
+// shell completions, so that none of them can forget a flag.
 type command struct {
 	name, args, summary string
-	run                 func(args []string, stdout, stderr io.Writer) int
+	// detail says more in the command's own help, above its flags.
+	detail string
+	// flags defines the command's flags; run gets the arguments left once
+	// they are parsed. commands() makes both fresh, bound to one another.
+	flags func(fs *flag.FlagSet)
+	run   func(args []string, stdout, stderr io.Writer) int
+	// operands says what the arguments are, for completion: "files"
+	// (scenario files and folders), a list of words, or "" for none.
+	operands string
 }
 
 func commands() []command {
+	var rf, uf runFlags
+	var listJSON, validateJSON, markdown, svg bool
+	var versionConsul string
 	return []command{
-		{"run", "[flags] FILE|DIR...", "validate, then run scenarios (see flags below)", cmdRun},
-		{"up", "[flags] FILE", "run a scenario's steps, keep everything up until Ctrl-C, then clean up", cmdUp},
-		{"validate", "FILE|DIR...", "check files and warn about suspicious ones, starting nothing", cmdValidate},
-		{"list", "[--json] [DIR...]", "one line per scenario (default DIR: scenarios); --json for a CI matrix", cmdList},
-		{"steps", "[--markdown]", "the step types a scenario can use, from the step registry", cmdSteps},
-		{"schema", "", "the JSON Schema of scenario files, from the step registry", cmdSchema},
-		{"graph", "[--svg] FILE", "the scenario's topology as Graphviz DOT (SVG with --svg, needs dot)", cmdGraph},
-		{"help", "", "show this help", func(_ []string, stdout, _ io.Writer) int { fmt.Fprint(stdout, usage()); return exitPassed }},
+		{name: "run", args: "[flags] FILE|DIR...", summary: "validate, then run scenarios",
+			detail: "Runs each scenario file given (a folder means its *.yaml and *.yml), reporting\n" +
+				"step by step; nothing starts unless every file is valid (see --skip-invalid).\n" +
+				"--run selects scenarios by name, and steps: SCENARIO/STEP runs a scenario up\n" +
+				"to and including the last step whose name matches STEP (a step's name is\n" +
+				"NN_TYPE_LABEL, e.g. 11_expect_new_connections_are_denied; the steps after it\n" +
+				"are not run, the steps before it are, as the steps depend on them).",
+			flags: func(fs *flag.FlagSet) { rf.register(fs, "run") }, operands: "files",
+			run: func(args []string, stdout, stderr io.Writer) int { return runOrUp("run", &rf, args, stdout, stderr) }},
+		{name: "up", args: "[flags] FILE", summary: "run a scenario's steps, keep everything up until Ctrl-C, then clean up",
+			detail: "Runs a scenario's steps, then keeps the agent, the proxies and the services\n" +
+				"running until Ctrl-C (or SIGTERM), then stops everything it started.",
+			flags: func(fs *flag.FlagSet) { uf.register(fs, "up") }, operands: "files",
+			run: func(args []string, stdout, stderr io.Writer) int { return runOrUp("up", &uf, args, stdout, stderr) }},
+		{name: "validate", args: "[--json] FILE|DIR...", summary: "check files and warn about suspicious ones, starting nothing",
+			detail: "Checks everything run checks and starts nothing; warnings (legal but\n" +
+				"suspicious) leave the exit status 0, an invalid file makes it 2.",
+			flags: func(fs *flag.FlagSet) {
+				fs.BoolVar(&validateJSON, "json", false, "print one JSON object per file (file, name, steps, valid, errors, warnings)")
+			},
+			operands: "files",
+			run: func(args []string, stdout, stderr io.Writer) int {
+				return cmdValidate(args, validateJSON, stdout, stderr)
+			}},
+		{name: "list", args: "[--json] [DIR...]", summary: "one line per scenario (default DIR: scenarios); --json for a CI matrix",
+			flags: func(fs *flag.FlagSet) {
+				fs.BoolVar(&listJSON, "json", false, "print a JSON array of {name, file, steps, description}, for a CI matrix")
+			},
+			operands: "files",
+			run:      func(args []string, stdout, stderr io.Writer) int { return cmdList(args, listJSON, stdout, stderr) }},
+		{name: "steps", args: "[--markdown]", summary: "the step types a scenario can use, from the step registry",
+			flags: func(fs *flag.FlagSet) {
+				fs.BoolVar(&markdown, "markdown", false, "print the README's table of step types")
+			},
+			run: func(args []string, stdout, stderr io.Writer) int {
+				if !noOperands("steps", args, stderr) {
+					return exitInvalid
+				}
+				return cmdSteps(markdown, stdout)
+			}},
+		{name: "schema", summary: "the JSON Schema of scenario files, from the step registry",
+			run: func(args []string, stdout, stderr io.Writer) int {
+				if !noOperands("schema", args, stderr) {
+					return exitInvalid
+				}
+				return cmdSchema(stdout)
+			}},
+		{name: "graph", args: "[--svg] FILE", summary: "the scenario's topology as Graphviz DOT (SVG with --svg, needs dot)",
+			flags: func(fs *flag.FlagSet) {
+				fs.BoolVar(&svg, "svg", false, "render SVG with Graphviz's dot instead of printing DOT")
+			},
+			operands: "files",
+			run:      func(args []string, stdout, stderr io.Writer) int { return cmdGraph(args, svg, stdout, stderr) }},
+		{name: "version", args: "[--consul PATH]", summary: "this build's version and the Consul version it would run",
+			detail: "Prints scenario's module version, VCS revision and Go version (from the\n" +
+				"build information), then the first line of `consul version` of the consul\n" +
+				"binary run would use. Also `scenario --version`.",
+			flags: func(fs *flag.FlagSet) {
+				fs.StringVar(&versionConsul, "consul", "", "consul `PATH` to ask (default: $CONSUL, bin/consul, then PATH)")
+			},
+			run: func(args []string, stdout, stderr io.Writer) int {
+				if !noOperands("version", args, stderr) {
+					return exitInvalid
+				}
+				return cmdVersion(versionConsul, stdout)
+			}},
+		{name: "completion", args: "bash|zsh|fish", summary: "a shell completion script, e.g. source <(scenario completion bash)",
+			detail: "Prints a completion script for the shell named. bash: source <(scenario\n" +
+				"completion bash); zsh: source <(scenario completion zsh) after compinit; fish:\n" +
+				"scenario completion fish > ~/.config/fish/completions/scenario.fish",
+			operands: "bash zsh fish", run: cmdCompletion},
+		{name: "help", args: "[COMMAND]", summary: "show this help, or a command's help and flags",
+			operands: "commands", run: cmdHelp},
 	}
+}
+
+// hiddenFlags are internal: defined, but never shown or completed.
+// --in-netns is how a parallel run starts its children.
+// --deadline passes its --timeout on to them.
+var hiddenFlags = map[string]bool{"in-netns": true, "deadline": true}
+
+func findCommand(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
 }
 
 func usage() string {
 	var b strings.Builder
 	b.WriteString("scenario runs YAML scenarios against a real Consul Connect service mesh.\n\nUsage:\n")
 	for _, c := range commands() {
-		fmt.Fprintf(&b, "  scenario %-8s %-22s %s\n", c.name, c.args, c.summary)
+		fmt.Fprintf(&b, "  scenario %-10s %-22s %s\n", c.name, c.args, c.summary)
 	}
 	b.WriteString(`
-Flags of run and up:
-  --consul PATH     consul binary (default: $CONSUL, bin/consul, then PATH)
-  --logs DIR        process logs go to DIR/<scenario>/ (default logs)
-  --no-color        plain output (also when NO_COLOR is set or not a terminal)
-  --json            print a stream of JSON events instead of the report
-  --junit FILE      also write a JUnit XML report to FILE
-Flags of up only:
-  --keep-on-failure when a step fails, keep everything up as it was until
-                    Ctrl-C, to inspect the mesh (exit 1 after cleanup)
-Flags of run only:
-  --skip-invalid    run the valid scenarios even when other files are invalid
-                    (which are reported, and recorded in --junit; exit 2)
-  --shard I/N       run only the I-th of N disjoint shards of the scenarios
-  --parallel N      run up to N scenarios at once, each in its own network
-                    namespace (needs root; otherwise runs them one by one)
+scenario help COMMAND (or scenario COMMAND --help) shows a command's flags;
+scenario --version is scenario version.
 
 Exit status: 0 all passed, 1 a scenario failed, 2 invalid input or usage,
 130 interrupted (SIGINT, SIGTERM, SIGHUP, SIGQUIT or stdout closed; a second
@@ -89,35 +174,125 @@ its processes are killed by a watchdog process it starts.
 	return b.String()
 }
 
+// commandHelp is a command's own help: usage, what it does, its public
+// flags with their defaults.
+func commandHelp(c command) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Usage: scenario %s %s\n\n", c.name, c.args)
+	b.WriteString(strings.ToUpper(c.summary[:1]) + c.summary[1:] + ".\n")
+	if c.detail != "" {
+		b.WriteString("\n" + c.detail + "\n")
+	}
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	if c.flags != nil {
+		c.flags(fs)
+	}
+	var lines [][2]string
+	fs.VisitAll(func(f *flag.Flag) {
+		if hiddenFlags[f.Name] {
+			return
+		}
+		placeholder, text := flag.UnquoteUsage(f)
+		left := "--" + f.Name
+		if placeholder != "" {
+			left += " " + strings.ToUpper(placeholder)
+		}
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
+			text += " (default " + f.DefValue + ")"
+		}
+		lines = append(lines, [2]string{left, text})
+	})
+	if len(lines) > 0 {
+		b.WriteString("\nFlags:\n")
+		width := 0
+		for _, l := range lines {
+			width = max(width, len(l[0]))
+		}
+		for _, l := range lines {
+			text := strings.ReplaceAll(l[1], "\n", "\n"+strings.Repeat(" ", width+4))
+			fmt.Fprintf(&b, "  %-*s  %s\n", width, l[0], text)
+		}
+	}
+	return b.String()
+}
+
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage())
 		return exitInvalid
 	}
-	if args[0] == "-h" || args[0] == "--help" {
-		args[0] = "help"
+	switch args[0] {
+	case "-h", "-help", "--help":
+		args = append([]string{"help"}, args[1:]...)
+	case "-version", "--version":
+		args = append([]string{"version"}, args[1:]...)
 	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			return c.run(args[1:], stdout, stderr)
+	c, ok := findCommand(args[0])
+	if !ok {
+		fmt.Fprintf(stderr, "scenario: unknown command %q\n\n%s", args[0], usage())
+		return exitInvalid
+	}
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {} // the error is printed by flag, the hint below
+	if c.flags != nil {
+		c.flags(fs)
+	}
+	operands, err := parseInterspersed(fs, args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, commandHelp(c))
+		return exitPassed
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "scenario %s: see scenario help %s\n", c.name, c.name)
+		return exitInvalid
+	}
+	return c.run(operands, stdout, stderr)
+}
+
+// noOperands says so when a command that takes no arguments got some.
+func noOperands(name string, args []string, stderr io.Writer) bool {
+	if len(args) == 0 {
+		return true
+	}
+	fmt.Fprintf(stderr, "scenario %s: unexpected argument %q; it takes none (see scenario help %s)\n", name, args[0], name)
+	return false
+}
+
+func cmdHelp(args []string, stdout, stderr io.Writer) int {
+	switch len(args) {
+	case 0:
+		fmt.Fprint(stdout, usage())
+		return exitPassed
+	case 1:
+		if c, ok := findCommand(args[0]); ok {
+			fmt.Fprint(stdout, commandHelp(c))
+			return exitPassed
 		}
+		fmt.Fprintf(stderr, "scenario help: unknown command %q\n\n%s", args[0], usage())
+	default:
+		fmt.Fprintf(stderr, "scenario help: give at most one command, not %q\n", args)
 	}
-	fmt.Fprintf(stderr, "scenario: unknown command %q\n\n%s", args[0], usage())
 	return exitInvalid
 }
 
-// parseInterspersed lets flags come before or after the file names.
+// parseInterspersed lets flags come before or after the file names; after
+// "--" everything is a file name.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var files []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			return nil, err
 		}
-		if fs.NArg() == 0 {
+		rest := fs.Args()
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(files, rest...), nil
+		}
+		if len(rest) == 0 {
 			return files, nil
 		}
-		files = append(files, fs.Arg(0))
-		args = fs.Args()[1:]
+		files = append(files, rest[0])
+		args = rest[1:]
 	}
 }
 
@@ -162,7 +337,7 @@ type invalidFile struct {
 // before anything starts; an invalid file does not stop the others from
 // being read. Two scenarios may not share a name: they would share a log
 // folder.
-func loadAll(files []string, stderr io.Writer) ([]*runner.Scenario, []invalidFile) {
+func loadAll(files []string, stderr io.Writer, opts ...scenariofile.Option) ([]*runner.Scenario, []invalidFile) {
 	var scenarios []*runner.Scenario
 	var invalid []invalidFile
 	byName := map[string]string{}
@@ -175,7 +350,7 @@ func loadAll(files []string, stderr io.Writer) ([]*runner.Scenario, []invalidFil
 			invalid = append(invalid, invalidFile{f, err})
 			continue
 		}
-		sc, err := runner.Load(f)
+		sc, err := scenariofile.Load(f, steps.Default(), opts...)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			invalid = append(invalid, invalidFile{f, err})
@@ -196,13 +371,17 @@ func loadAll(files []string, stderr io.Writer) ([]*runner.Scenario, []invalidFil
 	return scenarios, invalid
 }
 
-func cmdValidate(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	paths, err := parseInterspersed(fs, args)
-	if err != nil {
-		return exitInvalid
-	}
+// validated is one file in `scenario validate --json`.
+type validated struct {
+	File     string   `json:"file"`
+	Name     string   `json:"name,omitempty"`
+	Steps    int      `json:"steps,omitempty"`
+	Valid    bool     `json:"valid"`
+	Errors   []string `json:"errors,omitempty"`   // file:line:col: what is wrong
+	Warnings []string `json:"warnings,omitempty"` // file:line:col: what is suspicious
+}
+
+func cmdValidate(paths []string, asJSON bool, stdout, stderr io.Writer) int {
 	if len(paths) == 0 {
 		fmt.Fprintln(stderr, "scenario validate: give at least one scenario file or folder")
 		return exitInvalid
@@ -214,8 +393,47 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	useConsulJudge("")
 	scenarios, invalid := loadAll(files, stderr)
-	for _, sc := range scenarios {
-		fmt.Fprintf(stdout, "ok  %s (%s, %d steps)\n", runner.EscapeLine(sc.File), runner.EscapeLine(sc.Name), len(sc.Items))
+	if asJSON {
+		// In the order given, each file once: valid ones with their
+		// warnings, invalid ones with every problem, one per line.
+		byFile := map[string]validated{}
+		for _, sc := range scenarios {
+			v := validated{File: sc.File, Name: sc.Name, Steps: len(sc.Items), Valid: true}
+			for _, w := range sc.Warnings {
+				v.Warnings = append(v.Warnings, w.Error())
+			}
+			byFile[sc.File] = v
+		}
+		for _, inv := range invalid {
+			v := validated{File: inv.file}
+			for _, l := range strings.Split(strings.TrimSpace(inv.err.Error()), "\n") {
+				if l = strings.TrimSpace(l); l != "" {
+					v.Errors = append(v.Errors, l)
+				}
+			}
+			byFile[inv.file] = v
+		}
+		out := []validated{}
+		for _, f := range files {
+			if v, ok := byFile[f]; ok {
+				out = append(out, v)
+				delete(byFile, f)
+			}
+		}
+		rest := make([]string, 0, len(byFile)) // a path Load spelled otherwise
+		for f := range byFile {
+			rest = append(rest, f)
+		}
+		sort.Strings(rest)
+		for _, f := range rest {
+			out = append(out, byFile[f])
+		}
+		data, _ := json.Marshal(out)
+		fmt.Fprintln(stdout, string(data))
+	} else {
+		for _, sc := range scenarios {
+			fmt.Fprintf(stdout, "ok  %s (%s, %d steps)\n", runner.EscapeLine(sc.File), runner.EscapeLine(sc.Name), len(sc.Items))
+		}
 	}
 	if len(invalid) > 0 {
 		if len(files) > 1 {
@@ -226,16 +444,38 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	return exitPassed
 }
 
-func cmdSteps(args []string, stdout, _ io.Writer) int {
-	if len(args) > 0 && args[0] == "--markdown" {
+func cmdSteps(markdown bool, stdout io.Writer) int {
+	if markdown {
 		fmt.Fprint(stdout, stepsMarkdown())
 		return exitPassed
 	}
-	for _, t := range steps.Types() {
-		fmt.Fprintf(stdout, "%s\n    %s\n    value: %s\n    e.g.   %s\n", t.Name, t.Summary, t.Fields, t.Example)
+	for _, t := range steps.Default().Types() {
+		fmt.Fprintf(stdout, "%s\n    %s\n    value: %s\n", t.Name, t.Summary, t.Fields)
+		for _, k := range steps.SpecKeys(t.Spec) {
+			fmt.Fprintf(stdout, "      %s: %s\n", k.Key, keyLine(k))
+		}
+		fmt.Fprintf(stdout, "    e.g.   %s\n", t.Example)
 	}
-	fmt.Fprintln(stdout, "\nEvery step item may also have name (its label in the output) and timeout (e.g. 30s).")
+	fmt.Fprintln(stdout, "\nEvery step item may also have:")
+	for _, k := range steps.SpecKeys(reflect.TypeOf(scenariofile.ItemKeys{})) {
+		fmt.Fprintf(stdout, "  %s: %s\n", k.Key, keyLine(k))
+	}
 	return exitPassed
+}
+
+// keyLine describes a key of a step's value in one line.
+func keyLine(k steps.KeyDoc) string {
+	s := k.Shape
+	switch {
+	case k.Required:
+		s += ", required"
+	case k.Default != "":
+		s += ", default " + k.Default
+	}
+	if k.Doc != "" {
+		s += "; " + k.Doc
+	}
+	return s
 }
 
 // stepsMarkdown renders the README's step table from the registry.
@@ -243,14 +483,56 @@ func stepsMarkdown() string {
 	var b strings.Builder
 	b.WriteString("| step | value | does | default timeout | example |\n|---|---|---|---|---|\n")
 	cell := func(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
-	for _, t := range steps.Types() {
+	for _, t := range steps.Default().Types() {
 		timeout := "the scenario's"
 		if t.Timeout > 0 {
 			timeout = roundDuration(t.Timeout)
 		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | `%s` |\n", t.Name, cell(t.Fields), cell(t.Summary), timeout, cell(t.Example))
+		value := cell(t.Fields)
+		if t.Spec != nil {
+			value += fmt.Sprintf(" ([keys](docs/steps.md#%s))", t.Name)
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | `%s` |\n", t.Name, value, cell(t.Summary), timeout, cell(t.Example))
 	}
 	return b.String()
+}
+
+// stepsReference renders docs/steps.md: every step type with the keys of
+// its value, from the value's Go type.
+func stepsReference() string {
+	var b strings.Builder
+	b.WriteString("# Step types\n\n<!-- generated by `go generate ./cmd/scenario` from the step value types in steps/; do not edit -->\n\n")
+	b.WriteString("Every step item is a list item with one step-type key, whose value is described below, and these item keys:\n\n")
+	keyTable(&b, steps.SpecKeys(reflect.TypeOf(scenariofile.ItemKeys{})))
+	cell := func(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
+	for _, t := range steps.Default().Types() {
+		fmt.Fprintf(&b, "\n## %s\n\n%s\n\nValue: `%s`\n\n", t.Name, t.Summary, t.Fields)
+		if keys := steps.SpecKeys(t.Spec); len(keys) > 0 {
+			keyTable(&b, keys)
+			b.WriteString("\n")
+		}
+		timeout := "the scenario's"
+		if t.Timeout > 0 {
+			timeout = roundDuration(t.Timeout)
+		}
+		fmt.Fprintf(&b, "Default timeout: %s. Example: `%s`\n", timeout, cell(t.Example))
+	}
+	return b.String()
+}
+
+func keyTable(b *strings.Builder, keys []steps.KeyDoc) {
+	cell := func(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
+	b.WriteString("| key | value | | meaning |\n|---|---|---|---|\n")
+	for _, k := range keys {
+		req := ""
+		switch {
+		case k.Required:
+			req = "required"
+		case k.Default != "":
+			req = "default `" + k.Default + "`"
+		}
+		fmt.Fprintf(b, "| `%s` | `%s` | %s | %s |\n", k.Key, cell(k.Shape), req, cell(k.Doc))
+	}
 }
 
 // roundDuration prints 60s as 1m and 30s as 30s, not 1m0s.
@@ -264,11 +546,9 @@ func roundDuration(d time.Duration) string {
 	return d.String()
 }
 
+// isTerminal reports whether w is a terminal (not merely a character
+// device: /dev/null is one too).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -23,9 +24,11 @@ import (
 // own loopback, so scenarios keep their fixed ports (8500, 8181, 9191,
 // 21000, ...) without colliding. Children report JSON events, which are
 // passed to the observers. Where namespaces are not permitted, the
-// scenarios run one by one in this process.
+// scenarios run one by one in this process. Once stop says so, no further
+// scenario starts; the results are those of the scenarios started, in
+// order, and ended hears each as it ends.
 func runParallel(ctx context.Context, scenarios []*runner.Scenario, f *runFlags, opts runner.Options,
-	interrupted <-chan os.Signal, stderr io.Writer) []runner.Result {
+	interrupted <-chan os.Signal, stderr io.Writer, stop func() bool, ended func(runner.Result)) []runner.Result {
 	obs, consul := opts.Observer, opts.Consul
 	self, err := os.Executable()
 	if err == nil {
@@ -33,20 +36,13 @@ func runParallel(ctx context.Context, scenarios []*runner.Scenario, f *runFlags,
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "scenario: network namespaces are not permitted here (%v); running the %d scenarios one by one\n", err, len(scenarios))
-		var results []runner.Result
-		for _, sc := range scenarios {
-			res := runner.Run(ctx, sc, opts)
-			results = append(results, res)
-			if res.Outcome == runner.Interrupted {
-				break
-			}
-		}
-		return results
+		return runInTurn(ctx, scenarios, opts, stop, ended)
 	}
 
 	var (
 		live    = &childSet{running: map[*exec.Cmd]bool{}}
 		results = make([]runner.Result, len(scenarios))
+		started = make([]bool, len(scenarios))
 		slots   = make(chan struct{}, f.parallel)
 		wg      sync.WaitGroup
 	)
@@ -61,20 +57,27 @@ func runParallel(ctx context.Context, scenarios []*runner.Scenario, f *runFlags,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = runner.Result{Scenario: sc, Outcome: runner.Interrupted}
 			select {
 			case slots <- struct{}{}:
 			case <-ctx.Done():
 				return
 			}
 			defer func() { <-slots }()
-			if ctx.Err() == nil {
-				results[i] = runChild(childCommand(self, sc.File, f, consul), sc, obs, stderr, live)
+			if !stop() {
+				started[i] = true
+				results[i] = runChild(childCommand(self, sc, f, consul), sc, obs, stderr, live)
+				ended(results[i])
 			}
 		}()
 	}
 	wg.Wait()
-	return results
+	var out []runner.Result
+	for i, r := range results {
+		if started[i] {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // childSet is the children running now, for passing signals on.
@@ -111,8 +114,16 @@ func (c *childSet) signal(sig os.Signal) {
 	}
 }
 
-func childCommand(self, file string, f *runFlags, consul string) *exec.Cmd {
-	args := []string{"run", "--in-netns", "--logs", f.logs, "--consul", consul, file}
+func childCommand(self string, sc *runner.Scenario, f *runFlags, consul string) *exec.Cmd {
+	args := []string{"run", "--in-netns", "--logs", f.logs, "--consul", consul}
+	if !f.deadline.IsZero() {
+		args = append(args, "--deadline", strconv.FormatInt(f.deadline.UnixMilli(), 10))
+	}
+	if f.runPattern != "" {
+		// The child loads the file again: the same steps are cut.
+		args = append(args, "--run", f.runPattern)
+	}
+	args = append(args, "--", sc.File)
 	cmd := exec.Command(self, args...)
 	netns.Isolate(cmd)
 	// A group of its own: a terminal's Ctrl-C reaches this process only,

@@ -12,62 +12,85 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/fatih/color"
 	"golang.org/x/sys/unix"
 
 	"github.com/scenario-tool/scenario/netns"
 	"github.com/scenario-tool/scenario/proc"
 	"github.com/scenario-tool/scenario/reaper"
 	"github.com/scenario-tool/scenario/runner"
+	"github.com/scenario-tool/scenario/scenariofile"
 )
 
 // runFlags are the flags of run and up.
 type runFlags struct {
-	consul, logs, junit, shard string
-	noColor, json, inNetns     bool
-	skipInvalid, keepOnFailure bool
-	parallel                   int
+	consul, logs, junit, shard, format string
+	runPattern                         string
+	agent                              string // an existing cluster's agent (--agent)
+	allowWrites                        bool
+	noColor, json, inNetns, failFast   bool
+	skipInvalid, keepOnFailure         bool
+	parallel, count                    int
+	timeout                            time.Duration
+	// deadline is --timeout from the start; a --parallel child gets its
+	// parent's as Unix milliseconds (--deadline, internal).
+	deadline   time.Time
+	deadlineMS int64
 }
 
-func (f *runFlags) register(fs *flag.FlagSet, withRunOnly bool) {
-	fs.StringVar(&f.consul, "consul", "", "consul binary")
-	fs.StringVar(&f.logs, "logs", "logs", "log folder")
-	fs.BoolVar(&f.noColor, "no-color", false, "plain output")
-	fs.BoolVar(&f.json, "json", false, "JSON events on stdout")
-	fs.StringVar(&f.junit, "junit", "", "JUnit XML report file")
-	if !withRunOnly {
-		fs.BoolVar(&f.keepOnFailure, "keep-on-failure", false, "when a step fails, keep the mesh up until Ctrl-C")
+// Output formats of run and up (--format).
+const (
+	formatText      = "text"
+	formatJSON      = "json"
+	formatTest2JSON = "test2json"
+)
+
+func (f *runFlags) register(fs *flag.FlagSet, verb string) {
+	fs.StringVar(&f.consul, "consul", "", "consul binary `PATH` (default: $CONSUL, bin/consul, then PATH)")
+	fs.StringVar(&f.logs, "logs", "logs", "process logs go to `DIR`/<scenario>/")
+	fs.BoolVar(&f.noColor, "no-color", false, "plain output (also when NO_COLOR is set, or when not a terminal\nunless FORCE_COLOR is set)")
+	fs.StringVar(&f.format, "format", formatText, "`FORMAT` of the report on stdout: text; json, a stream of JSON\nevents; test2json, the events of go test -json (scenarios as\ntests, steps as subtests) for gotestsum, tparse and the like")
+	fs.BoolVar(&f.json, "json", false, "the same as --format json")
+	fs.StringVar(&f.junit, "junit", "", "also write a JUnit XML report to `FILE`")
+	if verb == "up" {
+		fs.BoolVar(&f.keepOnFailure, "keep-on-failure", false, "when a step fails, keep everything up as it was until Ctrl-C,\nto inspect the mesh (exit 1 after cleanup)")
+		return
 	}
-	if withRunOnly {
-		fs.BoolVar(&f.skipInvalid, "skip-invalid", false, "run the valid scenarios even when some files are invalid")
-		fs.StringVar(&f.shard, "shard", "", "I/N: run the I-th of N shards")
-		fs.IntVar(&f.parallel, "parallel", 1, "scenarios at once")
-		// Internal: set by a parallel run for its children, which it has
-		// started in a new network namespace.
-		fs.BoolVar(&f.inNetns, "in-netns", false, "")
+	fs.BoolVar(&f.skipInvalid, "skip-invalid", false, "run the valid scenarios even when other files are invalid\n(which are reported, and recorded in --junit; exit 2)")
+	fs.StringVar(&f.shard, "shard", "", "run only the I-th of N disjoint shards of the scenarios\n(`I/N`, e.g. 2/4)")
+	fs.IntVar(&f.parallel, "parallel", 1, "run up to `N` scenarios at once, each in its own network\nnamespace (needs root; otherwise runs them one by one)")
+	fs.StringVar(&f.runPattern, "run", "", "run only the scenarios whose name matches `REGEX`; SCENARIO/STEP\nalso stops each after the last step whose name matches STEP")
+	fs.IntVar(&f.count, "count", 1, "run each scenario `N` times (one round after another)")
+	fs.BoolVar(&f.failFast, "fail-fast", false, "start no further scenario once one has failed")
+	fs.DurationVar(&f.timeout, "timeout", 0, "stop the whole run after `DURATION` (e.g. 10m): the scenario\nrunning fails, naming the timeout, and no further one starts")
+	// Internal: set by a parallel run for its children, which it has
+	// started in a new network namespace.
+	if verb == "run" {
+		fs.StringVar(&f.agent, "agent", "", "run against an existing Consul agent at `ADDR` (host:port; its token\nfrom $CONSUL_HTTP_TOKEN) instead of starting one: scenarios may\nnot start processes; probes go through the sidecars running there")
+		fs.BoolVar(&f.allowWrites, "allow-writes", false, "with --agent: let set-intention and delete-intention change the\nlive cluster; each change is undone at the end")
 	}
+	fs.BoolVar(&f.inNetns, "in-netns", false, "")
+	fs.Int64Var(&f.deadlineMS, "deadline", 0, "")
 }
 
-func cmdRun(args []string, stdout, stderr io.Writer) int {
-	return runOrUp("run", args, stdout, stderr)
-}
-
-func cmdUp(args []string, stdout, stderr io.Writer) int {
-	return runOrUp("up", args, stdout, stderr)
-}
-
-func runOrUp(verb string, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet(verb, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	f := runFlags{parallel: 1}
-	f.register(fs, verb == "run")
-	paths, err := parseInterspersed(fs, args)
-	if err != nil {
-		return exitInvalid
+func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer) int {
+	if f.parallel == 0 {
+		f.parallel = 1
 	}
+	if f.count == 0 && verb == "up" {
+		f.count = 1
+	}
+	if f.json {
+		if f.format != formatText && f.format != formatJSON {
+			fmt.Fprintf(stderr, "scenario %s: --json and --format %s contradict each other; give one\n", verb, f.format)
+			return exitInvalid
+		}
+		f.format = formatJSON
+	}
+	var selection *selector
 	switch {
 	case len(paths) == 0:
 		fmt.Fprintf(stderr, "scenario %s: give a scenario file, e.g. scenario %s scenarios/basic.yaml\n", verb, verb)
@@ -78,6 +101,29 @@ func runOrUp(verb string, args []string, stdout, stderr io.Writer) int {
 	case f.parallel < 1:
 		fmt.Fprintln(stderr, "scenario run: --parallel takes a number of at least 1")
 		return exitInvalid
+	case f.count < 1:
+		fmt.Fprintln(stderr, "scenario run: --count takes a number of at least 1")
+		return exitInvalid
+	case f.timeout < 0:
+		fmt.Fprintln(stderr, "scenario run: --timeout takes a positive duration, e.g. 10m")
+		return exitInvalid
+	case f.format != formatText && f.format != formatJSON && f.format != formatTest2JSON:
+		fmt.Fprintf(stderr, "scenario %s: --format %q: give text, json or test2json\n", verb, f.format)
+		return exitInvalid
+	}
+	if f.runPattern != "" {
+		var err error
+		if selection, err = newSelector(f.runPattern); err != nil {
+			fmt.Fprintln(stderr, "scenario run:", err)
+			return exitInvalid
+		}
+	}
+	// The whole invocation's deadline starts now, before anything is read.
+	switch {
+	case f.deadlineMS > 0:
+		f.deadline = time.UnixMilli(f.deadlineMS)
+	case f.timeout > 0:
+		f.deadline = time.Now().Add(f.timeout)
 	}
 	if f.inNetns {
 		if err := netns.LoopbackUp(); err != nil {
@@ -101,11 +147,38 @@ func runOrUp(verb string, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	useConsulJudge(f.consul)
-	scenarios, invalid := loadAll(files, stderr)
+	var loadOpts []scenariofile.Option
+	var external *runner.ExternalAgent
+	if f.agent != "" {
+		if f.parallel > 1 {
+			fmt.Fprintln(stderr, "scenario run: --agent runs against one existing cluster: --parallel does not apply (it gives each scenario a network of its own)")
+			return exitInvalid
+		}
+		loadOpts = append(loadOpts, scenariofile.AgainstExistingCluster())
+		external = &runner.ExternalAgent{Address: f.agent, Token: os.Getenv("CONSUL_HTTP_TOKEN"), AllowWrites: f.allowWrites}
+	} else if f.allowWrites {
+		fmt.Fprintln(stderr, "scenario run: --allow-writes goes with --agent (a scenario's own agent is always writable)")
+		return exitInvalid
+	}
+	scenarios, invalid := loadAll(files, stderr, loadOpts...)
+	if external != nil {
+		// What cannot run against a live cluster is refused before
+		// anything is asked of it.
+		kept := scenarios[:0]
+		for _, sc := range scenarios {
+			if err := runner.CheckExternal(sc, *external); err != nil {
+				fmt.Fprintln(stderr, err)
+				invalid = append(invalid, invalidFile{sc.File, err})
+				continue
+			}
+			kept = append(kept, sc)
+		}
+		scenarios = kept
+	}
 	if len(invalid) > 0 && (!f.skipInvalid || len(scenarios) == 0) {
 		// Nothing starts: record the invalid files where a CI looks.
 		if f.junit != "" {
-			if _, finish, err := makeObservers(&f, io.Discard, false, invalid); err == nil {
+			if _, finish, err := makeObservers(f, io.Discard, false, invalid); err == nil {
 				if err := finish(); err != nil {
 					fmt.Fprintln(stderr, "scenario:", err)
 				}
@@ -115,6 +188,12 @@ func runOrUp(verb string, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "scenario %s: %d of %d files are invalid; nothing was started (--skip-invalid runs the valid ones)\n", verb, len(invalid), len(files))
 		}
 		return exitInvalid
+	}
+	if selection != nil {
+		if scenarios, err = selection.apply(scenarios, stderr); err != nil {
+			fmt.Fprintln(stderr, "scenario run:", err)
+			return exitInvalid
+		}
 	}
 	consul, consulErr := runner.FindConsul(f.consul)
 	if consulErr != nil && needsAgent(scenarios) {
@@ -153,12 +232,12 @@ func runOrUp(verb string, args []string, stdout, stderr io.Writer) int {
 	force := make(chan struct{})
 	interrupted := watchSignals(stdout, stderr, cancel, force)
 
-	observers, finish, err := makeObservers(&f, stdout, f.parallel > 1 && len(scenarios) > 1, invalid)
+	observers, finish, err := makeObservers(f, stdout, f.parallel > 1 && len(scenarios) > 1, invalid)
 	if err != nil {
 		fmt.Fprintln(stderr, "scenario:", err)
 		return exitInvalid
 	}
-	opts := runner.Options{Observer: observers, LogsDir: f.logs, Consul: consul, ConsulErr: consulErr, Force: force}
+	opts := runner.Options{Observer: observers, LogsDir: f.logs, Consul: consul, ConsulErr: consulErr, Force: force, Agent: external}
 	if verb == "up" {
 		opts.Hold = func(ctx context.Context, agentAddr string) {
 			if agentAddr != "" {
@@ -176,24 +255,51 @@ func runOrUp(verb string, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	var results []runner.Result
-	if f.parallel > 1 && len(scenarios) > 1 {
-		results = runParallel(ctx, scenarios, &f, opts, interrupted, stderr)
-	} else {
-		for _, sc := range scenarios {
-			res := runner.Run(ctx, sc, opts)
-			results = append(results, res)
-			if res.Outcome == runner.Interrupted {
-				break
-			}
+	// The whole run's --timeout: the scenario running when it passes fails
+	// with it as the cause, and no further scenario starts.
+	runCtx := ctx
+	if !f.deadline.IsZero() {
+		var cancelRun context.CancelFunc
+		runCtx, cancelRun = context.WithDeadlineCause(ctx, f.deadline, timeoutCause(f))
+		defer cancelRun()
+	}
+	var anyFailed atomic.Bool
+	stopStarting := func() bool { return runCtx.Err() != nil || f.failFast && anyFailed.Load() }
+	ended := func(res runner.Result) {
+		if res.Outcome == runner.Failed {
+			anyFailed.Store(true)
 		}
+	}
+	var results []runner.Result
+	notRun := 0
+	// --count N: N rounds, one after another, so that two runs of one
+	// scenario never share its log folder (or its ports, without --parallel).
+	for round := 0; round < f.count; round++ {
+		var rs []runner.Result
+		switch {
+		case stopStarting():
+		case f.parallel > 1 && len(scenarios) > 1:
+			rs = runParallel(runCtx, scenarios, f, opts, interrupted, stderr, stopStarting, ended)
+		default:
+			rs = runInTurn(runCtx, scenarios, opts, stopStarting, ended)
+		}
+		notRun += len(scenarios) - len(rs)
+		results = append(results, rs...)
 	}
 	if err := finish(); err != nil {
 		fmt.Fprintln(stderr, "scenario:", err)
 	}
-	code := exitCode(results, stdout, f.json)
-	// up ends by an interrupt; it says so, as its help does.
+	code := exitCode(results, notRun, stdout, f.format != formatText)
 	var intr runner.Interrupt
+	switch {
+	case errors.As(context.Cause(ctx), &intr):
+	case notRun > 0 && runCtx.Err() != nil:
+		fmt.Fprintf(stderr, "scenario run: %v; %d scenario runs did not start\n", context.Cause(runCtx), notRun)
+		code = max(code, exitFailed)
+	case notRun > 0:
+		fmt.Fprintf(stderr, "scenario run: a scenario failed; %d scenario runs did not start (--fail-fast)\n", notRun)
+	}
+	// up ends by an interrupt; it says so, as its help does.
 	if errors.As(context.Cause(ctx), &intr) && code == exitPassed {
 		code = exitInterrupted
 	}
@@ -202,6 +308,33 @@ func runOrUp(verb string, args []string, stdout, stderr io.Writer) int {
 		return exitInvalid
 	}
 	return code
+}
+
+// runInTurn runs scenarios one after another until one is interrupted or
+// stop says no further one may start.
+func runInTurn(ctx context.Context, scenarios []*runner.Scenario, opts runner.Options, stop func() bool, ended func(runner.Result)) []runner.Result {
+	var results []runner.Result
+	for _, sc := range scenarios {
+		if stop() {
+			break
+		}
+		res := runner.Run(ctx, sc, opts)
+		results = append(results, res)
+		ended(res)
+		if res.Outcome == runner.Interrupted {
+			break
+		}
+	}
+	return results
+}
+
+// timeoutCause is what a scenario cut short by --timeout fails with. A
+// --parallel child knows only the deadline its parent passed on.
+func timeoutCause(f *runFlags) error {
+	if f.inNetns {
+		return errors.New("the run's --timeout passed")
+	}
+	return fmt.Errorf("the run's --timeout of %s passed", f.timeout)
 }
 
 // watchSignals turns SIGINT, SIGTERM, SIGHUP (the terminal closed),
@@ -313,7 +446,7 @@ func readerGone(w io.Writer) <-chan struct{} {
 	return gone
 }
 
-func exitCode(results []runner.Result, stdout io.Writer, quiet bool) int {
+func exitCode(results []runner.Result, notRun int, stdout io.Writer, quiet bool) int {
 	passed, failed, interrupted := 0, 0, false
 	for _, r := range results {
 		switch r.Outcome {
@@ -325,7 +458,11 @@ func exitCode(results []runner.Result, stdout io.Writer, quiet bool) int {
 			failed++
 		}
 	}
-	if len(results) > 1 && !quiet {
+	switch {
+	case quiet:
+	case notRun > 0:
+		fmt.Fprintf(stdout, "%d passed, %d failed, %d skipped\n", passed, failed, notRun)
+	case len(results) > 1:
 		fmt.Fprintf(stdout, "%d passed, %d failed\n", passed, failed)
 	}
 	switch {
@@ -341,17 +478,22 @@ func exitCode(results []runner.Result, stdout io.Writer, quiet bool) int {
 // finish writes the files once every scenario has ended.
 func makeObservers(f *runFlags, stdout io.Writer, grouped bool, invalid []invalidFile) (runner.Observer, func() error, error) {
 	var obs runner.Observers
-	if f.json || f.inNetns {
+	finish := func() error { return nil }
+	switch {
+	case f.format == formatJSON || f.inNetns:
 		obs = append(obs, runner.NewJSONStream(stdout))
-	} else {
+	case f.format == formatTest2JSON:
+		t2j := runner.NewTest2JSON(stdout)
+		obs = append(obs, t2j)
+		finish = func() error { t2j.Close(); return nil }
+	default:
 		tty := isTerminal(stdout)
-		var rep runner.Observer = runner.NewReporter(stdout, tty && !f.noColor && !color.NoColor, tty && !grouped)
+		var rep runner.Observer = runner.NewReporter(stdout, useColor(f.noColor, tty), tty && !grouped)
 		if grouped {
 			rep = runner.GroupByScenario(rep)
 		}
 		obs = append(obs, rep)
 	}
-	finish := func() error { return nil }
 	if f.junit != "" {
 		j, err := runner.NewJUnitFile(f.junit)
 		if err != nil {
@@ -366,7 +508,9 @@ func makeObservers(f *runFlags, stdout io.Writer, grouped bool, invalid []invali
 			j.Observe(runner.Event{Event: "scenario-end", Time: now, Scenario: name, File: inv.file,
 				Outcome: runner.OutcomeFailed, Error: "invalid scenario file:\n" + inv.err.Error()})
 		}
+		before := finish
 		finish = func() error {
+			_ = before()
 			if err := j.Close(); err != nil {
 				return fmt.Errorf("--junit: %w", err)
 			}
@@ -395,6 +539,20 @@ func shardOf(files []string, spec string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// useColor decides whether the report is coloured: never with --no-color
+// or NO_COLOR (https://no-color.org), always with FORCE_COLOR (a CI log
+// that shows colours, https://force-color.org; 0 or false do not force),
+// else on a terminal that is not dumb.
+func useColor(noColorFlag, tty bool) bool {
+	if noColorFlag || os.Getenv("NO_COLOR") != "" {
+		return false
+	}
+	if force := os.Getenv("FORCE_COLOR"); force != "" && force != "0" && force != "false" {
+		return true
+	}
+	return tty && os.Getenv("TERM") != "dumb"
 }
 
 func needsAgent(scenarios []*runner.Scenario) bool {

@@ -1,21 +1,27 @@
 package main
 
+// The generated files (scenario.schema.json, docs/steps.md, the README's
+// step table) are checked by this package's tests, which rewrite them:
+//
+//go:generate go test . -run ^(TestSchemaIsCurrentAndValidatesScenarios|TestStepsReferenceIsCurrent|TestReadmeStepTableIsCurrent)$ -update
+
 import (
 	"encoding/json"
 	"fmt"
 	"io"
 
+	"github.com/scenario-tool/scenario/scenariofile"
 	"github.com/scenario-tool/scenario/steps"
 )
 
 // schemaJSON is `scenario schema`'s output, also committed as
 // scenario.schema.json for editors (# yaml-language-server: $schema=...).
 func schemaJSON() string {
-	data, _ := json.MarshalIndent(steps.Schema(), "", "  ")
+	data, _ := json.MarshalIndent(scenariofile.Schema(steps.Default()), "", "  ")
 	return string(data) + "\n"
 }
 
-func cmdSchema(_ []string, stdout, _ io.Writer) int {
+func cmdSchema(stdout io.Writer) int {
 	fmt.Fprint(stdout, schemaJSON())
 	return exitPassed
 }

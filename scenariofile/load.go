@@ -1,8 +1,9 @@
-// Package runner loads scenario files, runs their steps against a real
-// Consul agent and the processes the steps start, and owns the lifecycle of
-// everything it started: logged under logs/, stopped in reverse order
-// however the scenario ends.
-package runner
+// Package scenariofile is the scenario file format: YAML in, a typed,
+// positioned, validated Scenario out, through one door, Load. The keys of
+// the file and of each step item are Go structs here (File, ItemKeys);
+// each step type's value is its own struct in package steps, decoded by
+// the same strict decoder.
+package scenariofile
 
 import (
 	"bytes"
@@ -12,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -56,16 +56,60 @@ const DefaultScenarioTimeout = 10 * time.Minute
 // MaxFileSize bounds what Load reads: a scenario is a page of YAML.
 const MaxFileSize = 1 << 20
 
-var commonKeys = []string{"name", "timeout", "node"}
+// File is the top level of a scenario file. A new top-level key is a
+// field here (and, if the runner needs it, a line in Parse copying it
+// into Scenario); the decoder, the schema and the docs follow.
+type File struct {
+	Name        string         `key:"name" doc:"the scenario's name in reports and its log folder (default: the file name)"`
+	Description string         `key:"description" doc:"what the scenario shows, for list"`
+	Timeout     steps.Duration `key:"timeout" default:"10m" doc:"bounds the whole scenario"`
+	Nodes       *yaml.Node     `key:"nodes" shape:"[NODE, ...]" doc:"the machines of a topology: each a network namespace of its own, node i at 10.77.0.(i+1); steps say which they act on with node:"`
+	Steps       *yaml.Node     `key:"steps,required" doc:"the steps, in order: each a list item with one step-type key and the item keys"`
+}
 
-// Load reads and validates the scenario at path. Every problem found is
-// returned at once, as a *multierror.Error of *steps.Error.
-func Load(path string) (*Scenario, error) {
+// ItemKeys are the keys a step item may have beside its step-type key. A
+// new one is a field here and a line in applyItemKeys; the decoder, the
+// schema and the docs follow.
+type ItemKeys struct {
+	Name    string          `key:"name" doc:"the step's label in the output"`
+	Timeout *steps.Duration `key:"timeout" doc:"the step's deadline (each step type has a default)"`
+	Node    string          `key:"node" shape:"NODE" doc:"the node the step acts on, one of the scenario's nodes (process steps and a node's own agent's steps must say it)"`
+}
+
+// applyItemKeys puts an item's decoded common keys into it.
+func applyItemKeys(k ItemKeys, it *Item) {
+	it.Label = k.Name
+	if k.Timeout != nil && *k.Timeout > 0 {
+		it.Timeout = time.Duration(*k.Timeout)
+	}
+}
+
+// itemKeyNames lists ItemKeys' keys, for telling them from step types.
+var itemKeyNames = func() []string {
+	var names []string
+	for _, k := range steps.SpecKeys(reflectTypeOf[ItemKeys]()) {
+		names = append(names, k.Key)
+	}
+	return names
+}()
+
+// Option changes how a scenario is read.
+type Option func(*steps.Decoder)
+
+// AgainstExistingCluster reads a scenario meant for `run --agent`: the
+// agent, services and sidecars it refers to are the cluster's, not made
+// by earlier steps, so they are checked when it runs.
+func AgainstExistingCluster() Option { return func(d *steps.Decoder) { d.External = true } }
+
+// Load reads and validates the scenario at path against the step types of
+// reg. Every problem found is returned at once, as a *multierror.Error of
+// *steps.Error, each at its file:line:col.
+func Load(path string, reg *steps.Registry, opts ...Option) (*Scenario, error) {
 	data, err := readLimited(path)
 	if err != nil {
 		return nil, &steps.Error{Pos: steps.Pos{File: path, Line: 1, Col: 1}, Msg: err.Error()}
 	}
-	return Parse(path, data)
+	return Parse(path, data, reg, opts...)
 }
 
 func readLimited(path string) ([]byte, error) {
@@ -86,26 +130,28 @@ func readLimited(path string) ([]byte, error) {
 
 // Parse validates a scenario from data; path names it in messages and
 // anchors relative paths.
-func Parse(path string, data []byte) (*Scenario, error) {
+func Parse(path string, data []byte, reg *steps.Registry, opts ...Option) (*Scenario, error) {
 	d := steps.NewDecoder(path)
+	for _, o := range opts {
+		o(d)
+	}
 	root, err := parseYAML(path, data)
 	if err != nil {
 		return nil, err
 	}
 	sc := &Scenario{File: path, Timeout: DefaultScenarioTimeout}
-	f := d.Fields(withoutExtensions(root), "a scenario", "name", "description", "timeout", "nodes", "steps")
-	if f.OK {
-		sc.Name = f.String("name")
-		sc.Description = f.String("description")
-		sc.Timeout = f.Duration("timeout", DefaultScenarioTimeout)
-		if n := f.Node("nodes"); n != nil {
-			sc.Nodes = decodeNodes(d, n)
-			d.SetNodes(sc.Nodes)
-		}
-		f.Require(root, "steps")
-		if n := f.Node("steps"); n != nil {
-			sc.Items = decodeItems(d, n)
-		}
+	var top File
+	d.Decode(withoutExtensions(root), "a scenario", &top)
+	sc.Name, sc.Description = top.Name, top.Description
+	if top.Timeout > 0 {
+		sc.Timeout = time.Duration(top.Timeout)
+	}
+	if top.Nodes != nil {
+		sc.Nodes = decodeNodes(d, top.Nodes)
+		d.SetNodes(sc.Nodes)
+	}
+	if top.Steps != nil {
+		sc.Items = decodeItems(d, reg, top.Steps)
 		sc.Cluster = planCluster(d, sc)
 	}
 	if sc.Name == "" {
@@ -147,6 +193,10 @@ func listErrors(errs []error) string {
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
+// parseYAML parses the file into yaml.v3's tree, whose nodes carry every
+// later position. A syntax error has no tree: yaml.v3 gives only text
+// ("yaml: line N: ..."), so its line is read from that text and refined
+// by problemPosition.
 func parseYAML(path string, data []byte) (*yaml.Node, error) {
 	atCol := func(line, col int, msg string) error {
 		return &multierror.Error{Errors: []error{&steps.Error{Pos: steps.Pos{File: path, Line: line, Col: col}, Msg: msg}}, ErrorFormat: listErrors}
@@ -217,7 +267,7 @@ func problemPosition(data []byte, reported int) (line, col int) {
 	return line, len(text) - len(bytes.TrimLeft(text, " ")) + 1
 }
 
-func decodeItems(d *steps.Decoder, n *yaml.Node) []Item {
+func decodeItems(d *steps.Decoder, reg *steps.Registry, n *yaml.Node) []Item {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
@@ -228,7 +278,7 @@ func decodeItems(d *steps.Decoder, n *yaml.Node) []Item {
 	if len(n.Content) == 0 {
 		d.Errorf(n, "steps is empty; a scenario needs at least one step")
 	}
-	names := steps.Names()
+	names := reg.Names()
 	var items []Item
 	for i, itemNode := range n.Content {
 		d.BeginStep(i)
@@ -242,16 +292,20 @@ func decodeItems(d *steps.Decoder, n *yaml.Node) []Item {
 		var typeKey, valueNode *yaml.Node
 		var extra []*yaml.Node
 		unknown := false
-		common := map[string]*yaml.Node{}
+		common := &yaml.Node{Kind: yaml.MappingNode, Line: itemNode.Line, Column: itemNode.Column}
+		seen := map[string]bool{}
 		for _, kv := range steps.MappingPairs(itemNode) {
 			k, v := kv[0], kv[1]
+			_, isType := reg.Lookup(k.Value)
 			switch {
-			case slices.Contains(commonKeys, k.Value):
-				if _, dup := common[k.Value]; dup {
+			case isItemKey(k.Value):
+				if seen[k.Value] {
 					d.Errorf(k, "step %d: key %q appears twice", i+1, k.Value)
+					continue
 				}
-				common[k.Value] = v
-			case isStepType(k.Value):
+				seen[k.Value] = true
+				common.Content = append(common.Content, k, v)
+			case isType:
 				if typeKey == nil {
 					typeKey, valueNode = k, v
 				} else {
@@ -260,10 +314,10 @@ func decodeItems(d *steps.Decoder, n *yaml.Node) []Item {
 			default:
 				unknown = true
 				msg := fmt.Sprintf("unknown step type %q", k.Value)
-				if s := steps.Suggest(k.Value, append(append([]string{}, names...), commonKeys...)); s != "" {
+				if s := steps.Suggest(k.Value, append(append([]string{}, names...), itemKeyNames...)); s != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", s)
 				}
-				d.Errorf(k, "%s; step types: %s; common keys: %s", msg, strings.Join(names, ", "), strings.Join(commonKeys, ", "))
+				d.Errorf(k, "%s; step types: %s; common keys: %s", msg, strings.Join(names, ", "), strings.Join(itemKeyNames, ", "))
 			}
 		}
 		for _, k := range extra {
@@ -276,15 +330,16 @@ func decodeItems(d *steps.Decoder, n *yaml.Node) []Item {
 			d.Errorf(itemNode, "step %d has no step type; give it one of: %s", i+1, strings.Join(names, ", "))
 			continue
 		}
-		t, _ := steps.Lookup(typeKey.Value)
+		t, _ := reg.Lookup(typeKey.Value)
 		item := Item{Index: i, Type: t.Name, Timeout: t.Timeout, Pos: d.Pos(typeKey)}
-		if n := common["timeout"]; n != nil {
-			item.Timeout = d.Duration(n, "timeout", t.Timeout)
+		var keys ItemKeys
+		keyFields, _ := d.Decode(common, "", &keys)
+		applyItemKeys(keys, &item)
+		var nodeAt *yaml.Node
+		if keyFields != nil {
+			nodeAt = keyFields.Node("node")
 		}
-		if n := common["name"]; n != nil {
-			item.Label, _ = d.String(n, "name")
-		}
-		item.Node = decodeItemNode(d, common["node"], t, typeKey, i)
+		item.Node = decodeItemNode(d, nodeAt, keys.Node, t, typeKey, i)
 		d.BeginNode(item.Node)
 		item.Step = t.Decode(d, valueNode)
 		if item.Step != nil && item.Label == "" {
@@ -295,9 +350,13 @@ func decodeItems(d *steps.Decoder, n *yaml.Node) []Item {
 	return items
 }
 
-func isStepType(key string) bool {
-	_, ok := steps.Lookup(key)
-	return ok
+func isItemKey(key string) bool {
+	for _, k := range itemKeyNames {
+		if k == key {
+			return true
+		}
+	}
+	return false
 }
 
 func kindName(n *yaml.Node) string {

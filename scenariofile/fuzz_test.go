@@ -1,4 +1,4 @@
-package runner
+package scenariofile
 
 import (
 	"errors"
@@ -36,7 +36,7 @@ func FuzzParse(f *testing.F) {
 	}
 	path := filepath.Join(dir, "fuzz.yaml")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		sc, err := Parse(path, data)
+		sc, err := parse(path, data)
 		if err == nil {
 			if sc == nil || len(sc.Items) == 0 {
 				t.Fatalf("accepted without steps: %q", data)

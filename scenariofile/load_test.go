@@ -1,4 +1,4 @@
-package runner
+package scenariofile
 
 import (
 	"errors"
@@ -20,6 +20,10 @@ const prelude = `steps:
   - register: web.json
   - run: {name: socat, command: "socat -", ready: "127.0.0.1:8181"}
 `
+
+// parse and load read against the built-in step types.
+func parse(path string, data []byte) (*Scenario, error) { return Parse(path, data, steps.Default()) }
+func load(path string) (*Scenario, error)               { return Load(path, steps.Default()) }
 
 func writeFixtures(t *testing.T) string {
 	t.Helper()
@@ -50,7 +54,7 @@ func writeFixtures(t *testing.T) string {
 func parseIn(t *testing.T, dir, src string) (*Scenario, []string) {
 	t.Helper()
 	path := filepath.Join(dir, "s.yaml")
-	sc, err := Parse(path, []byte(src))
+	sc, err := parse(path, []byte(src))
 	if err == nil {
 		return sc, nil
 	}
@@ -74,7 +78,7 @@ func parseIn(t *testing.T, dir, src string) (*Scenario, []string) {
 
 func TestValidScenariosDecode(t *testing.T) {
 	for _, f := range []string{"../scenarios/basic.yaml", "../scenarios/intentions.yaml"} {
-		sc, err := Load(f)
+		sc, err := load(f)
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
@@ -110,6 +114,8 @@ func TestEveryStepTypeDecodes(t *testing.T) {
   - config-entry: {delete: {kind: service-defaults, name: socat}}
   - prepared-query: {name: socat-pq, service: socat, failover: [dc2]}
   - rotate-ca: {}
+  - acl-token: {name: web-token, service-identities: [web]}
+  - register: {file: web.json, token: web-token}
   - expect: {to: web/socat, send: "x", denied: true, within: 2s}
   - expect: {to: web/socat, send: "x", reply-prefix: "x", times: 3, others-allowed: true}
   - expect: {to: web/socat, send: "x", reply-matches: "^x$", quiet: 10ms}
@@ -134,10 +140,10 @@ func TestEveryStepTypeDecodes(t *testing.T) {
 			t.Errorf("step %d (%s) has no label", it.Index+1, it.Type)
 		}
 	}
-	for _, name := range steps.Names() {
+	for _, name := range steps.Default().Names() {
 		// Network steps need nodes: TestTopologyFormat's valid case has them.
 		onNodes := name == "disconnect" || name == "reconnect" || name == "loss" || name == "bandwidth"
-		if !seen[name] && !strings.HasPrefix(name, "test-") && !onNodes {
+		if !seen[name] && !onNodes {
 			t.Errorf("step type %s not covered", name)
 		}
 	}
@@ -194,7 +200,7 @@ func TestInvalidScenarios(t *testing.T) {
 		{"register missing file", "steps:\n  - start-agent: {}\n  - register: nope.json\n", []string{"3:15: register: " + dir + "/nope.json does not exist"}},
 		{"register unknown json key", "steps:\n  - start-agent: {}\n  - register: typo.json\n", []string{"3:15: register: " + dir + `/typo.json:2:3: invalid config key service.prot`}},
 		{"register bad json", "steps:\n  - start-agent: {}\n  - register: broken.json\n", []string{"3:15: register: " + dir + "/broken.json:2:3: invalid JSON: invalid character '}'"}},
-		{"register file and service", "steps:\n  - start-agent: {}\n  - register: {file: web.json, service: {name: x}}\n", []string{"3:15: register needs exactly one of file"}},
+		{"register file and service", "steps:\n  - start-agent: {}\n  - register: {file: web.json, service: {name: x}}\n", []string{"3:32: register takes one source (file, service or services), not both file and service"}},
 		{"register inline no name", "steps:\n  - start-agent: {}\n  - register: {service: {port: 1}}\n", []string{`3:25: register: service has no name`}},
 		{"register inline wrong type", "steps:\n  - start-agent: {}\n  - register: {service: {name: x, port: eighty}}\n", []string{"3:35: register: service.port: expected type 'int'"}},
 
@@ -223,7 +229,7 @@ func TestInvalidScenarios(t *testing.T) {
 
 		{"expect no send", prelude + "  - expect: {reply: x}\n", []string{"6:13: expect has no connection to look at"}},
 		{"expect unknown conn", prelude + "  - expect: {conn: c, reply: x}\n", []string{`6:20: no earlier step opened conn "c"`}},
-		{"expect neither", prelude + "  - expect: {to: web/socat, send: x}\n", []string{"6:13: expect needs reply"}},
+		{"expect neither", prelude + "  - expect: {to: web/socat, send: x}\n", []string{"6:13: expect needs one outcome: reply, reply-prefix, reply-matches, closed or denied"}},
 		{"expect both", prelude + "  - expect: {to: web/socat, reply: x, closed: true}\n", []string{"6:39: expect takes one outcome (reply, reply-prefix, reply-matches, closed or denied), not both reply and closed"}},
 		{"expect closed false", prelude + "  - expect: {to: web/socat, closed: false}\n", []string{"6:37: expect.closed: false asserts nothing"}},
 		{"expect closed not bool", prelude + "  - expect: {to: web/socat, closed: yes please}\n", []string{"6:37: expect.closed must be true or false"}},
@@ -281,22 +287,14 @@ func TestLoadRefusesHugeAndBinaryFiles(t *testing.T) {
 	if err := os.WriteFile(big, make([]byte, MaxFileSize+10), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(big); err == nil || !strings.Contains(err.Error(), "larger than") {
+	if _, err := load(big); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Errorf("big file: %v", err)
 	}
-	if _, err := Parse("bin.yaml", []byte("steps:\x00")); err == nil || !strings.Contains(err.Error(), "binary") {
+	if _, err := parse("bin.yaml", []byte("steps:\x00")); err == nil || !strings.Contains(err.Error(), "binary") {
 		t.Errorf("binary file: %v", err)
 	}
-	if _, err := Load(filepath.Join(dir, "missing.yaml")); err == nil || !strings.Contains(err.Error(), "missing.yaml:1:1: cannot read") {
+	if _, err := load(filepath.Join(dir, "missing.yaml")); err == nil || !strings.Contains(err.Error(), "missing.yaml:1:1: cannot read") {
 		t.Errorf("missing file: %v", err)
-	}
-}
-
-func TestSlug(t *testing.T) {
-	for in, want := range map[string]string{"basic": "basic", "Deny web -> socat!": "Deny%20web%20-%3E%20socat%21", "../..": "%2E.%2F..", "café": "café"} {
-		if got := Slug(in); got != want {
-			t.Errorf("Slug(%q) = %q, want %q", in, got, want)
-		}
 	}
 }
 

@@ -1,4 +1,4 @@
-package runner
+package scenariofile
 
 import (
 	"fmt"
@@ -96,7 +96,7 @@ func TestCorpusLoads(t *testing.T) {
 		t.Fatalf("corpus has %d scenarios", len(files))
 	}
 	for _, f := range files {
-		if _, err := Load(f); err != nil {
+		if _, err := load(f); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
@@ -119,7 +119,7 @@ func TestMergeKeyBombLoadsQuickly(t *testing.T) {
 	}
 	b.WriteString("steps:\n  - {<<: *a15, start-agent: {}}\n")
 	done := make(chan error, 1)
-	go func() { _, err := Parse("bomb.yaml", []byte(b.String())); done <- err }()
+	go func() { _, err := parse("bomb.yaml", []byte(b.String())); done <- err }()
 	select {
 	case err := <-done:
 		if err != nil {

@@ -1,4 +1,4 @@
-package runner
+package scenariofile
 
 import (
 	"fmt"
@@ -48,7 +48,7 @@ func decodeNodes(d *steps.Decoder, n *yaml.Node) []string {
 
 // decodeItemNode reads an item's `node:` and checks it against the
 // scenario's nodes and the step type.
-func decodeItemNode(d *steps.Decoder, n *yaml.Node, t steps.Type, at *yaml.Node, index int) string {
+func decodeItemNode(d *steps.Decoder, n *yaml.Node, name string, t steps.Type, at *yaml.Node, index int) string {
 	nodes := d.Nodes()
 	if n == nil {
 		if len(nodes) > 0 && t.OnNode {
@@ -56,10 +56,7 @@ func decodeItemNode(d *steps.Decoder, n *yaml.Node, t steps.Type, at *yaml.Node,
 		}
 		return ""
 	}
-	name, ok := d.String(n, "node")
 	switch {
-	case !ok:
-		return ""
 	case len(nodes) == 0:
 		d.Errorf(n, "node %q: this scenario has no nodes; list them at the top with `nodes: [%s, ...]`, or remove `node:`", name, name)
 		return ""

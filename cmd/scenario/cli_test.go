@@ -1,0 +1,383 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/scenario-tool/scenario/runner"
+	"github.com/scenario-tool/scenario/scenariofile"
+	"github.com/scenario-tool/scenario/steps"
+)
+
+func runCLI(args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = run(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// Every command answers -h, --help and `help NAME` with its own help on
+// stdout and exit 0, listing its public flags and never a hidden one.
+func TestEveryCommandHasHelp(t *testing.T) {
+	for _, c := range commands() {
+		var helps []string
+		for _, args := range [][]string{{c.name, "-h"}, {c.name, "--help"}, {"help", c.name}} {
+			code, stdout, stderr := runCLI(args...)
+			if code != exitPassed || stderr != "" {
+				t.Errorf("%q: exit %d, stderr %q", args, code, stderr)
+			}
+			if !strings.HasPrefix(stdout, "Usage: scenario "+c.name+" ") {
+				t.Errorf("%q: %q", args, stdout)
+			}
+			for hidden := range hiddenFlags {
+				if strings.Contains(stdout, "--"+hidden) {
+					t.Errorf("%q shows the hidden flag --%s:\n%s", args, hidden, stdout)
+				}
+			}
+			for _, f := range publicFlags(c) {
+				if !strings.Contains(stdout, "  --"+f.Name+" ") && !strings.Contains(stdout, "  --"+f.Name+"\n") {
+					t.Errorf("%q does not list --%s:\n%s", args, f.Name, stdout)
+				}
+			}
+			helps = append(helps, stdout)
+		}
+		if helps[0] != helps[1] || helps[1] != helps[2] {
+			t.Errorf("%s: -h, --help and help %s differ", c.name, c.name)
+		}
+	}
+	// run has hidden flags to hide.
+	run, _ := findCommand("run")
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	run.flags(fs)
+	if fs.Lookup("in-netns") == nil || fs.Lookup("deadline") == nil {
+		t.Error("run lost its internal flags; the check above proves nothing")
+	}
+	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}} {
+		code, stdout, _ := runCLI(args...)
+		if code != exitPassed || !strings.Contains(stdout, "Exit status") || !strings.Contains(stdout, "scenario completion") {
+			t.Errorf("%q: exit %d, %q", args, code, stdout)
+		}
+	}
+}
+
+// Anything a command does not take is an error (exit 2) that says so.
+func TestUnknownArgumentsAreErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"nosuch"}, {"--nosuch"}, {"schema", "extra"}, {"steps", "extra"}, {"steps", "--bogus"},
+		{"version", "extra"}, {"version", "--bogus"}, {"help", "nosuch"}, {"help", "run", "up"},
+		{"completion"}, {"completion", "tcsh"}, {"completion", "bash", "zsh"},
+		{"run", "--bogus", "f.yaml"}, {"run"}, {"up", "a.yaml", "b.yaml"}, {"up", "--parallel", "2", "a.yaml"},
+		{"list", "--bogus"}, {"validate"}, {"validate", "--markdown", "f"}, {"graph", "a", "b"}, {"graph", "--json", "a"},
+		{"run", "--count", "0", "f.yaml"}, {"run", "--format", "xml", "f.yaml"}, {"run", "--json", "--format", "test2json", "f.yaml"},
+		{"run", "--timeout", "-1s", "f.yaml"}, {"run", "--run", "(", "f.yaml"}, {"run", "--run", "a/(", "f.yaml"},
+	} {
+		code, stdout, stderr := runCLI(args...)
+		if code != exitInvalid || strings.TrimSpace(stderr) == "" || stdout != "" {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, stdout, stderr)
+		}
+	}
+}
+
+// --version and version print the build's version and the first line of
+// `consul version` of the consul binary a run would use.
+func TestVersion(t *testing.T) {
+	fake := filepath.Join(t.TempDir(), "consul")
+	script := "#!/bin/sh\n[ \"$1\" = version ] || exit 3\necho 'Consul v9.8.7-test'\necho 'Revision 0123'\n"
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CONSUL", fake)
+	for _, args := range [][]string{{"--version"}, {"version"}, {"-version"}} {
+		code, stdout, stderr := runCLI(args...)
+		lines := strings.Split(strings.TrimSpace(stdout), "\n")
+		if code != exitPassed || stderr != "" || len(lines) != 2 {
+			t.Fatalf("%q: exit %d, stdout %q, stderr %q", args, code, stdout, stderr)
+		}
+		if !strings.HasPrefix(lines[0], "scenario ") || !strings.Contains(lines[0], runtime.Version()) {
+			t.Errorf("%q: the build line is %q", args, lines[0])
+		}
+		if lines[1] != "consul: Consul v9.8.7-test ("+fake+")" {
+			t.Errorf("%q: the consul line is %q", args, lines[1])
+		}
+	}
+	other := filepath.Join(t.TempDir(), "consul")
+	if err := os.WriteFile(other, []byte("#!/bin/sh\necho 'Consul v1.2.3'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, stdout, _ := runCLI("version", "--consul", other); !strings.Contains(stdout, "consul: Consul v1.2.3 ("+other+")") {
+		t.Errorf("--consul is not asked: %q", stdout)
+	}
+	broken := filepath.Join(t.TempDir(), "consul")
+	if err := os.WriteFile(broken, []byte("#!/bin/sh\necho oops; exit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, stdout, _ := runCLI("version", "--consul", broken); !strings.Contains(stdout, "`consul version` failed") {
+		t.Errorf("a failing consul is not named: %q", stdout)
+	}
+}
+
+// validate --json: one object per file, in the order given, valid ones
+// with their warnings, invalid ones with every problem at file:line:col.
+func TestValidateJSON(t *testing.T) {
+	dir := t.TempDir()
+	suspicious := filepath.Join(dir, "suspicious.yaml")
+	src := "name: sus\nsteps:\n  - run: {name: socat, command: \"socat TCP-LISTEN:8181,fork EXEC:cat\", ready: \"127.0.0.1:8181\"}\n"
+	if err := os.WriteFile(suspicious, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	invalid := "../../testdata/invalid/misspelled-key.yaml"
+	code, stdout, _ := runCLI("validate", "--json", "../../scenarios/basic.yaml", invalid, suspicious)
+	if code != exitInvalid {
+		t.Errorf("exit %d, want 2", code)
+	}
+	var got []validated
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&got); err != nil {
+		t.Fatalf("%v:\n%s", err, stdout)
+	}
+	if len(got) != 3 {
+		t.Fatalf("%d entries: %+v", len(got), got)
+	}
+	if g := got[0]; g.File != "../../scenarios/basic.yaml" || !g.Valid || g.Name != "basic" || g.Steps != 9 || len(g.Errors) != 0 {
+		t.Errorf("basic: %+v", g)
+	}
+	if g := got[1]; g.File != invalid || g.Valid || len(g.Errors) == 0 || !strings.HasPrefix(g.Errors[0], invalid+":") {
+		t.Errorf("invalid: %+v", g)
+	}
+	if g := got[2]; !g.Valid || len(g.Warnings) == 0 || !strings.Contains(g.Warnings[0], "every address") {
+		t.Errorf("suspicious: %+v", g)
+	}
+	code, stdout, _ = runCLI("validate", "--json", "../../scenarios/basic.yaml")
+	if code != exitPassed || !strings.HasPrefix(stdout, `[{"file":"../../scenarios/basic.yaml","name":"basic","steps":9,"valid":true}`) {
+		t.Errorf("exit %d: %s", code, stdout)
+	}
+}
+
+// Colour: --no-color and NO_COLOR always win; FORCE_COLOR colours a CI
+// log; otherwise a terminal that is not dumb gets colour.
+func TestUseColor(t *testing.T) {
+	for _, c := range []struct {
+		noColor, force, term string
+		flag, tty, want      bool
+	}{
+		{tty: true, term: "xterm", want: true},
+		{tty: false, term: "xterm", want: false},
+		{tty: true, term: "dumb", want: false},
+		{force: "1", tty: false, want: true},
+		{force: "true", tty: false, term: "dumb", want: true},
+		{force: "0", tty: false, want: false},
+		{force: "1", noColor: "1", want: false},
+		{force: "1", flag: true, want: false},
+		{noColor: "1", tty: true, term: "xterm", want: false},
+	} {
+		t.Setenv("NO_COLOR", c.noColor)
+		t.Setenv("FORCE_COLOR", c.force)
+		t.Setenv("TERM", c.term)
+		if got := useColor(c.flag, c.tty); got != c.want {
+			t.Errorf("%+v: useColor = %v", c, got)
+		}
+	}
+}
+
+// /dev/null is a character device but no terminal; a pseudo-terminal is.
+func TestIsTerminal(t *testing.T) {
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	if isTerminal(null) {
+		t.Error("/dev/null taken for a terminal")
+	}
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatalf("no pseudo-terminal to test with: %v", err)
+	}
+	defer ptmx.Close()
+	if !isTerminal(ptmx) {
+		t.Error("a pseudo-terminal not taken for a terminal")
+	}
+	if isTerminal(&bytes.Buffer{}) {
+		t.Error("a buffer taken for a terminal")
+	}
+}
+
+// The completion scripts parse in their shells and complete commands,
+// flags (no hidden one), --format's values and scenario files.
+func TestCompletion(t *testing.T) {
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		if _, err := exec.LookPath(shell); err != nil {
+			t.Fatalf("%s is needed to check its completion script (make deps installs it)", shell)
+		}
+	}
+	dir := t.TempDir()
+	write := func(shell string) string {
+		code, stdout, stderr := runCLI("completion", shell)
+		if code != exitPassed || stderr != "" {
+			t.Fatalf("completion %s: exit %d, %s", shell, code, stderr)
+		}
+		for hidden := range hiddenFlags {
+			if strings.Contains(stdout, hidden) {
+				t.Errorf("the %s script offers the hidden --%s", shell, hidden)
+			}
+		}
+		path := filepath.Join(dir, "scenario."+shell)
+		if err := os.WriteFile(path, []byte(stdout), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	shellOut := func(name string, args ...string) string {
+		cmd := exec.Command(name, args...)
+		cmd.Dir = "../.."
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %q: %v\n%s", name, args, err, out)
+		}
+		return string(out)
+	}
+	bash := write("bash")
+	complete := func(words ...string) string {
+		script := "source " + bash + "; COMP_WORDS=(" + strings.Join(words, " ") + "); COMP_CWORD=" +
+			strconv.Itoa(len(words)-1) + "; _scenario; echo \"${COMPREPLY[*]}\""
+		return strings.TrimSpace(shellOut("bash", "-c", script))
+	}
+	for _, c := range []struct {
+		words []string
+		want  string
+	}{
+		{[]string{"scenario", "ru"}, "run"},
+		{[]string{"scenario", "v"}, "validate version"},
+		{[]string{"scenario", "--v"}, "--version"},
+		{[]string{"scenario", "run", "--fa"}, "--fail-fast"},
+		{[]string{"scenario", "run", "--in"}, ""},
+		{[]string{"scenario", "up", "--ke"}, "--keep-on-failure"},
+		{[]string{"scenario", "run", "--format", "te"}, "text test2json"},
+		{[]string{"scenario", "run", "scenarios/bas"}, "scenarios/basic.yaml"},
+		{[]string{"scenario", "help", "com"}, "completion"},
+		{[]string{"scenario", "completion", "f"}, "fish"},
+	} {
+		if got := complete(c.words...); got != c.want {
+			t.Errorf("bash completes %q to %q, want %q", c.words, got, c.want)
+		}
+	}
+	zsh := write("zsh")
+	shellOut("zsh", "-n", zsh)
+	if got := shellOut("zsh", "-c", "autoload -U compinit && compinit -u -D && source "+zsh+" && print $_comps[scenario]"); strings.TrimSpace(got) != "_scenario" {
+		t.Errorf("zsh: scenario completes with %q", got)
+	}
+	fish := write("fish")
+	shellOut("fish", "-n", fish)
+	got := shellOut("fish", "-c", "source "+fish+"; complete -C 'scenario ru'; complete -C 'scenario run --fail'; complete -C 'scenario run --format te'; complete -C 'scenario run --in'")
+	for _, want := range []string{"run\t", "--fail-fast\t", "test2json\t", "text\t"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("fish completions lack %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "in-netns") {
+		t.Errorf("fish completes a hidden flag:\n%s", got)
+	}
+}
+
+// --run SCENARIO/STEP keeps the scenarios whose name matches and cuts
+// each after its last step whose name matches; matching nothing is an
+// error.
+func TestRunSelects(t *testing.T) {
+	var scenarios []*runner.Scenario
+	for _, f := range []string{"../../scenarios/basic.yaml", "../../scenarios/intentions.yaml"} {
+		sc, err := scenariofile.Load(f, steps.Default())
+		if err != nil {
+			t.Fatal(err)
+		}
+		scenarios = append(scenarios, sc)
+	}
+	pick := func(pattern string) ([]*runner.Scenario, string, error) {
+		s, err := newSelector(pattern)
+		if err != nil {
+			return nil, "", err
+		}
+		var note bytes.Buffer
+		out, err := s.apply(scenarios, &note)
+		return out, note.String(), err
+	}
+	summary := func(scs []*runner.Scenario) string {
+		var parts []string
+		for _, sc := range scs {
+			parts = append(parts, sc.Name+":"+strconv.Itoa(len(sc.Items)))
+		}
+		return strings.Join(parts, " ")
+	}
+	for _, c := range []struct{ pattern, want string }{
+		{"basic", "basic:9"},
+		{"^intentions$", "intentions:18"},
+		{"", "basic:9 intentions:18"},
+		{"i", "basic:9 intentions:18"},
+		{"intentions/denied_by", "intentions:11"},
+		{"intentions/^05_", "intentions:5"},
+		{"/sidecar_web", "basic:6 intentions:6"},
+		{"basic/expect", "basic:9"},
+	} {
+		got, _, err := pick(c.pattern)
+		if err != nil || summary(got) != c.want {
+			t.Errorf("--run %q: %s (%v), want %s", c.pattern, summary(got), err, c.want)
+		}
+	}
+	if _, note, _ := pick("intentions/denied_by"); !strings.Contains(note, "intentions stops after step 11 of 18 (11_expect_new_connections_are_denied_by_the_mesh)") {
+		t.Errorf("the cut is not reported: %q", note)
+	}
+	if scenarios[1].Name != "intentions" || len(scenarios[1].Items) != 18 {
+		t.Error("selecting changed the loaded scenario")
+	}
+	for _, bad := range []string{"nosuch", "basic/nosuch", "(", "x/["} {
+		if got, _, err := pick(bad); err == nil {
+			t.Errorf("--run %q selected %s", bad, summary(got))
+		}
+	}
+}
+
+// The README's Commands section shows the commands' own help, verbatim.
+func TestReadmeShowsTheHelp(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := map[string]string{"help": usage()}
+	for _, name := range []string{"run", "up"} {
+		c, _ := findCommand(name)
+		blocks["help "+name] = commandHelp(c)
+	}
+	for args, text := range blocks {
+		if want := "```\n$ bin/scenario " + args + "\n" + text + "```\n"; !strings.Contains(string(readme), want) {
+			t.Errorf("README.md does not show `scenario %s` as it is now:\n%s", args, want)
+		}
+	}
+}
+
+// Flags may follow file names; after "--" everything is a file name.
+func TestParseInterspersed(t *testing.T) {
+	for _, c := range []struct {
+		args      []string
+		files     string
+		jsonGiven bool
+	}{
+		{[]string{"a.yaml", "--json", "b.yaml"}, "a.yaml b.yaml", true},
+		{[]string{"--json", "a.yaml"}, "a.yaml", true},
+		{[]string{"--", "-a.yaml", "--json"}, "-a.yaml --json", false},
+		{[]string{"a.yaml", "--", "--json"}, "a.yaml --json", false},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		asJSON := fs.Bool("json", false, "")
+		files, err := parseInterspersed(fs, c.args)
+		if err != nil || strings.Join(files, " ") != c.files || *asJSON != c.jsonGiven {
+			t.Errorf("%q: files %q, --json %v, %v", c.args, files, *asJSON, err)
+		}
+	}
+}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+
+	"github.com/scenario-tool/scenario/runner"
+)
+
+// selector is run's --run REGEX[/STEP]: which scenarios run, and where
+// each stops. The scenario part is matched against scenario names; the
+// step part against step names as test2json reports them
+// (runner.StepName: NN_TYPE_LABEL). Steps depend on the ones before them
+// (an expect needs its sidecars), so a step pattern does not pick steps
+// out: it ends the scenario after the last step it matches.
+type selector struct {
+	pattern    string
+	scenario   *regexp.Regexp
+	step       *regexp.Regexp // nil: every step
+	stepSource string
+}
+
+func newSelector(pattern string) (*selector, error) {
+	scen, step, hasStep := strings.Cut(pattern, "/")
+	s := &selector{pattern: pattern}
+	var err error
+	if s.scenario, err = regexp.Compile(scen); err != nil {
+		return nil, fmt.Errorf("--run %q: the scenario pattern: %v", pattern, err)
+	}
+	if hasStep {
+		if s.step, err = regexp.Compile(step); err != nil {
+			return nil, fmt.Errorf("--run %q: the step pattern: %v", pattern, err)
+		}
+		s.stepSource = step
+	}
+	return s, nil
+}
+
+// apply keeps the scenarios selected, each cut after its last selected
+// step, and says on w where each stops. Selecting nothing is an error: a
+// run that passes without running anything would pass for a test.
+func (s *selector) apply(scenarios []*runner.Scenario, w io.Writer) ([]*runner.Scenario, error) {
+	var out []*runner.Scenario
+	var names []string
+	for _, sc := range scenarios {
+		names = append(names, sc.Name)
+		if !s.scenario.MatchString(sc.Name) {
+			continue
+		}
+		if s.step == nil {
+			out = append(out, sc)
+			continue
+		}
+		last := -1
+		for i, it := range sc.Items {
+			if s.step.MatchString(runner.StepName(it.Index+1, it.Type, it.Label)) {
+				last = i
+			}
+		}
+		if last < 0 {
+			continue
+		}
+		cut := *sc
+		cut.Items = sc.Items[:last+1]
+		if last+1 < len(sc.Items) {
+			it := sc.Items[last]
+			fmt.Fprintf(w, "scenario run: --run %s: %s stops after step %d of %d (%s)\n", s.pattern, runner.EscapeLine(sc.Name), last+1, len(sc.Items),
+				runner.EscapeLine(runner.StepName(it.Index+1, it.Type, it.Label)))
+		}
+		out = append(out, &cut)
+	}
+	if len(out) == 0 {
+		what := "no scenario"
+		if s.step != nil {
+			what = "no step of a scenario"
+		}
+		return nil, fmt.Errorf("--run %q matches %s (scenarios: %s); a step's name is NN_TYPE_LABEL, as `--format test2json` shows it", s.pattern, what, strings.Join(names, ", "))
+	}
+	return out, nil
+}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/scenario-tool/scenario/runner"
+)
+
+// buildVersion describes this binary from its build information: the
+// module version ("(devel)" for a build from a checkout), the VCS revision
+// and time when the build recorded them, and the Go version.
+func buildVersion() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "scenario (no build information) " + runtime.Version()
+	}
+	parts := []string{"scenario", info.Main.Version}
+	settings := map[string]string{}
+	for _, s := range info.Settings {
+		settings[s.Key] = s.Value
+	}
+	if rev := settings["vcs.revision"]; rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if settings["vcs.modified"] == "true" {
+			rev += "+modified"
+		}
+		parts = append(parts, rev)
+		if at := settings["vcs.time"]; at != "" {
+			parts = append(parts, at)
+		}
+	}
+	parts = append(parts, info.GoVersion, runtime.GOOS+"/"+runtime.GOARCH)
+	return strings.Join(parts, " ")
+}
+
+// consulVersion asks the consul binary run would use for its version.
+func consulVersion(flagValue string) string {
+	bin, err := runner.FindConsul(flagValue)
+	if err != nil {
+		return "consul: " + err.Error()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "version").Output()
+	first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	if err != nil || !strings.HasPrefix(first, "Consul ") {
+		return fmt.Sprintf("consul: %s: `consul version` failed (%v): %q", bin, err, first)
+	}
+	return fmt.Sprintf("consul: %s (%s)", first, bin)
+}
+
+func cmdVersion(consulFlag string, stdout io.Writer) int {
+	fmt.Fprintln(stdout, buildVersion())
+	fmt.Fprintln(stdout, consulVersion(consulFlag))
+	return exitPassed
+}
