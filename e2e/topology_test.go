@@ -256,15 +256,16 @@ func TestTopologyFalseClaimsFail(t *testing.T) {
 		{
 			name:   "both services on one node",
 			src:    topoMesh("app1") + "  - expect: {to: web/socat, send: \"hello\\n\", reply: \"hello\\n\", wire: encrypted}\n",
-			failAt: 8, want: "no connection",
+			failAt: 8, want: "no connection between two nodes carried the probe",
 		},
 		{
 			name: "a plain relay across nodes in place of web's sidecar",
 			src: strings.Replace(topoMesh("app2"), "  - {sidecar: web, node: app1}\n",
 				"  - run: {name: relay, command: \"socat TCP-LISTEN:9191,bind=127.0.0.1,reuseaddr,fork TCP:"+app2Addr+":8282\", ready: \"127.0.0.1:9191\"}\n    node: app1\n", 1) +
 				plainEcho + "  - expect: {to: web/socat, send: \"hello\\n\", reply: \"hello\\n\", wire: encrypted}\n",
-			// No byte of the probe was ever sent (the relay would echo).
-			failAt: 9, want: "from web/socat (0 attempts)",
+			// Asked of app1's agent, where web is registered (the first
+			// agent, app2's, does not know web, and said so).
+			failAt: 9, want: "no sidecar of web runs in this scenario",
 		},
 		{
 			// TLS records only, across nodes: but a tunnel of socat's, not
@@ -284,9 +285,26 @@ func TestTopologyFalseClaimsFail(t *testing.T) {
 				"  - exec: {command: \"for i in $(seq 200); do ss -Htn state established '( dport = :4433 )' | grep -q . && exit 0; sleep 0.05; done; exit 1\"}\n    node: app1\n" +
 				"  - expect: {to: web/socat, send: \"hello\\n\", reply: \"hello\\n\", wire: encrypted}\n",
 			// Whether the decoy's bytes fall in the capture's window depends
-			// on the machine's load; either way no connection from app1 to
-			// a sidecar carried the probe.
+			// on the machine's load; either way no connection of the probe's
+			// sidecar to a sidecar carried the probe.
 			failAt: 11, want: "carried the probe",
+		},
+		{
+			// TLS to socat's own sidecar on app2 crosses from app1 while the
+			// probe is answered on app1 (app2's instance is critical): it
+			// is not the probe's, for web's sidecar did not hold it.
+			name: "a local probe while other TLS to the destination's sidecar crosses",
+			src: strings.Replace(topoMesh("app1"), "  - {sidecar: socat, node: app1}\n",
+				"  - {sidecar: socat, node: app1}\n"+
+					"  - run: {name: socat, command: \"socat TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork SYSTEM:'sed -u s/^/far-/'\", ready: \"127.0.0.1:8181\"}\n    node: app2\n"+
+					"  - {register: "+repoRoot+"/scenarios/defs/socat-ttl.hcl, node: app2}\n"+
+					"  - {sidecar: socat, node: app2}\n"+
+					"  - {check: {id: ttl-socat, status: critical}, node: app2}\n", 1) +
+				"  - run: {name: decoy, command: \"while :; do socat -T1 /dev/null OPENSSL:" + app2Addr + ":21000,verify=0; sleep 0.01; done\"}\n    node: app1\n" +
+				// Until the critical instance is out of web's picks.
+				"  - expect: {to: web/socat, send: \"x\\n\", reply: \"x\\n\", others-allowed: true, times: 10, within: 20s}\n" +
+				"  - expect: {to: web/socat, send: \"hello\\n\", reply: \"hello\\n\", wire: encrypted, times: 3}\n",
+			failAt: 14, want: "no connection from node app1 held by the sidecar of web to a Connect sidecar of socat",
 		},
 		{
 			// The listener is in the node's socket table, not the runner's.
@@ -309,6 +327,11 @@ func TestTopologyFalseClaimsFail(t *testing.T) {
 			}
 			if r.failed.Index != c.failAt || !strings.Contains(r.failed.Error, c.want) {
 				t.Fatalf("failed at step %d (%s), want step %d with %q:\n%s", r.failed.Index, r.failed.Label, c.failAt, c.want, r.failed.Error)
+			}
+			// The evidence is shown whole: "encrypted: 34 frames" once
+			// looked like a secret named encrypt... to the redactor.
+			if strings.Contains(r.failed.Error, "[redacted]") {
+				t.Errorf("the evidence is redacted:\n%s", r.failed.Error)
 			}
 			if c.also != nil {
 				c.also(t, r.failed)
@@ -482,7 +505,6 @@ func TestTopologyNotRunnableWithoutPrivileges(t *testing.T) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	before, _ := os.ReadDir(topology.RunDir)
 	cmd := exec.Command(bin, "run", "--json", "--logs", logs, "--consul", consulBin, topo, host)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "HOME="+logs, "XDG_CACHE_HOME="+logs)
@@ -508,8 +530,10 @@ func TestTopologyNotRunnableWithoutPrivileges(t *testing.T) {
 	if ev := outcomes["host"]; ev.Outcome != runner.OutcomePassed {
 		t.Errorf("the host scenario ended %q (%s), want it to run and pass\n%s", ev.Outcome, ev.Error, stdout.String())
 	}
-	if after, _ := os.ReadDir(topology.RunDir); len(after) > len(before) {
-		t.Errorf("namespaces appeared: %d before, %d after", len(before), len(after))
+	// Its namespaces would carry its pid (other runs on the machine
+	// make theirs meanwhile).
+	if left := namespacesWith([]string{fmt.Sprintf("sc%d-", cmd.Process.Pid)}); len(left) > 0 {
+		t.Errorf("namespaces of the unprivileged run: %v", left)
 	}
 	// The report says so in words.
 	text := exec.Command(bin, "run", "--logs", logs, "--consul", consulBin, topo, host)

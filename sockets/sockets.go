@@ -219,3 +219,44 @@ func Topmost(holders []Process) []Process {
 	}
 	return out
 }
+
+// Conn is an established TCP connection of the calling thread's network
+// namespace.
+type Conn struct {
+	Local, Remote *net.TCPAddr
+	Inode         string
+}
+
+// Established lists the established TCP connections (IPv4 and IPv6) of
+// the network namespace the calling thread is in (see Listeners).
+func Established() ([]Conn, error) {
+	var out []Conn
+	for _, table := range []string{"/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"} {
+		f, err := os.Open(table)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			const established = "01"
+			if len(fields) < 10 || fields[3] != established {
+				continue
+			}
+			local, err1 := ParseProcAddr(fields[1])
+			remote, err2 := ParseProcAddr(fields[2])
+			if err1 == nil && err2 == nil {
+				out = append(out, Conn{Local: local, Remote: remote, Inode: fields[9]})
+			}
+		}
+		err = sc.Err()
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

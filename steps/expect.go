@@ -484,6 +484,7 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 	var last error
 	var addr string
 	var evidence *Evidence
+	var wire *wireWatch // the capture, for wire: claims
 	cond := wait.Func("a probe", func(ctx context.Context) error {
 		var err error
 		if addr == "" && !e.probe.Native {
@@ -494,7 +495,7 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 		}
 		if err == nil {
 			attempts++
-			err = e.attempt(ctx, env, addr)
+			err = e.attempt(ctx, env, addr, wire.noteSidecarConns)
 		}
 		if err == nil && e.denied {
 			// The close alone could be a dead backend: the mesh must
@@ -531,7 +532,6 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 	if e.times > 1 {
 		maxInterval = 10 * time.Millisecond // a run of holds, one after another
 	}
-	var wire *wireWatch
 	if e.wire != "" {
 		var err error
 		if wire, err = watchWire(env, *e.probe); err != nil {
@@ -601,8 +601,9 @@ func isTimeout(err error) bool {
 	return errors.As(err, &te)
 }
 
-// attempt dials afresh, writes, and judges what comes back.
-func (e *expect) attempt(ctx context.Context, env Env, addr string) error {
+// attempt dials afresh, writes, and judges what comes back; replied is
+// called once the reply is judged, while the connection is still open.
+func (e *expect) attempt(ctx context.Context, env Env, addr string, replied func()) error {
 	ctx, cancel := context.WithTimeout(ctx, probeAttemptLimit)
 	defer cancel()
 	var raw net.Conn
@@ -624,6 +625,7 @@ func (e *expect) attempt(ctx context.Context, env Env, addr string) error {
 		}
 	}
 	why, _ := e.observe(ctx, c, false)
+	replied()
 	return why
 }
 

@@ -265,6 +265,19 @@ func (t Target) From(env Env) Env {
 	if node, ok := env.NodeOf("sidecar/" + t.Service); ok {
 		return env.On(node)
 	}
+	// No sidecar of the service runs: the node whose agent has it
+	// registered still says where it would be (the first agent may not
+	// know the service at all, and would say so, which misleads).
+	for _, node := range env.Cluster().Nodes {
+		on := env.On(node)
+		client, err := on.Consul()
+		if err != nil {
+			continue
+		}
+		if _, err := SidecarOf(context.Background(), client, t.Service); err == nil {
+			return on
+		}
+	}
 	return env
 }
 

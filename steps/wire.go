@@ -7,9 +7,12 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/scenario-tool/scenario/proc"
+	"github.com/scenario-tool/scenario/sockets"
 	"github.com/scenario-tool/scenario/topology"
 )
 
@@ -34,6 +37,57 @@ type wireWatch struct {
 	// env is the probe's: on the node it dials from.
 	env    Env
 	target Target
+
+	// mine are the connections between nodes that the probe's own
+	// sidecar held while a reply came back (local, remote), for a
+	// SERVICE/UPSTREAM probe; other traffic that crossed meanwhile (of
+	// another downstream of the same destination) is not the probe's.
+	mu        sync.Mutex
+	mine      map[[2]netip.AddrPort]bool
+	mineKnown bool
+}
+
+// noteSidecarConns records the connections that the sidecar of the
+// probe's service holds to other addresses than loopback, on the probe's
+// node: called while the probe's connection is open and has had its
+// reply, so the sidecar's upstream connection that carried it is open.
+func (w *wireWatch) noteSidecarConns() {
+	if w == nil || w.target.Service == "" || w.target.Native {
+		return
+	}
+	p, ok := w.env.Process("sidecar/" + w.target.Service)
+	if !ok {
+		return
+	}
+	inodes := sockets.Inodes(proc.GroupMembers(p.Pid()))
+	var conns []sockets.Conn
+	_ = w.env.Inside(func() error {
+		var err error
+		conns, err = sockets.Established()
+		return err
+	})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.mine == nil {
+		w.mine = map[[2]netip.AddrPort]bool{}
+	}
+	w.mineKnown = true
+	for _, c := range conns {
+		if !inodes[c.Inode] || c.Remote.IP.IsLoopback() {
+			continue
+		}
+		local, _ := netip.AddrFromSlice(c.Local.IP.To4())
+		remote, _ := netip.AddrFromSlice(c.Remote.IP.To4())
+		w.mine[[2]netip.AddrPort{netip.AddrPortFrom(local, uint16(c.Local.Port)), netip.AddrPortFrom(remote, uint16(c.Remote.Port))}] = true
+	}
+}
+
+// isMine says whether flow is one the probe's sidecar held (true when
+// that could not be known: an address probe).
+func (w *wireWatch) isMine(f topology.Flow) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return !w.mineKnown || w.mine[[2]netip.AddrPort{f.Client, f.Server}]
 }
 
 func watchWire(env Env, target Target) (*wireWatch, error) {
@@ -114,7 +168,7 @@ func (w *wireWatch) judge(ctx context.Context, claim string, sent, got []byte) (
 		from := w.env.Node()
 		var flows []string
 		for _, s := range crossing {
-			if (from == "" || w.net.NodeAt(s.Flow.Client.Addr()) == from) && slices.Contains(sidecars, s.Flow.Server) {
+			if (from == "" || w.net.NodeAt(s.Flow.Client.Addr()) == from) && slices.Contains(sidecars, s.Flow.Server) && w.isMine(s.Flow) {
 				flows = append(flows, describe(s))
 			}
 		}
@@ -123,8 +177,12 @@ func (w *wireWatch) judge(ctx context.Context, claim string, sent, got []byte) (
 			for _, s := range crossing {
 				seen = append(seen, describe(s))
 			}
-			return "", fmt.Errorf("wire: no connection from node %s to %s (%s, as the catalog has them) carried the probe: TLS between nodes is only the mesh's when a sidecar ends it; the connections between nodes were: %s",
-				orAnyNode(from), what, joinAddrPorts(sidecars), strings.Join(seen, "; "))
+			held := ""
+			if w.target.Service != "" && !w.target.Native {
+				held = " held by the sidecar of " + w.target.Service
+			}
+			return "", fmt.Errorf("wire: no connection from node %s%s to %s (%s, as the catalog has them) carried the probe: TLS between nodes is only the mesh's when a sidecar ends it, and other traffic crossing meanwhile is not the probe's; the connections between nodes were: %s",
+				orAnyNode(from), held, what, joinAddrPorts(sidecars), strings.Join(seen, "; "))
 		}
 		return fmt.Sprintf("wire: %d connection(s) between nodes to %s, TLS records only, and %s nowhere in clear: %s",
 			len(flows), what, Quote(sent), strings.Join(flows, "; ")), nil
