@@ -447,28 +447,35 @@ func readerGone(w io.Writer) <-chan struct{} {
 }
 
 func exitCode(results []runner.Result, notRun int, stdout io.Writer, quiet bool) int {
-	passed, failed, interrupted := 0, 0, false
+	passed, failed, notRunnable, interrupted := 0, 0, 0, false
 	for _, r := range results {
 		switch r.Outcome {
 		case runner.Passed:
 			passed++
 		case runner.Interrupted:
 			interrupted = true
+		case runner.NotRunnable:
+			notRunnable++
 		default:
 			failed++
 		}
 	}
+	summary := fmt.Sprintf("%d passed, %d failed", passed, failed)
+	if notRunnable > 0 {
+		summary += fmt.Sprintf(", %d not runnable here", notRunnable)
+	}
 	switch {
 	case quiet:
 	case notRun > 0:
-		fmt.Fprintf(stdout, "%d passed, %d failed, %d skipped\n", passed, failed, notRun)
+		fmt.Fprintf(stdout, "%s, %d skipped\n", summary, notRun)
 	case len(results) > 1:
-		fmt.Fprintf(stdout, "%d passed, %d failed\n", passed, failed)
+		fmt.Fprintln(stdout, summary)
 	}
 	switch {
 	case interrupted:
 		return exitInterrupted
-	case failed > 0:
+	case failed > 0 || notRunnable > 0:
+		// Not a pass: what could not run here proved nothing.
 		return exitFailed
 	}
 	return exitPassed
