@@ -171,6 +171,12 @@ func mutants() map[string][]mutant {
 			{name: "the deny names api instead of web", edit: replace("{source: web, destination: socat, action: deny}", "{source: api, destination: socat, action: deny}"),
 				failAt: []int{8}, want: `got reply "x\n"`},
 		},
+		"scenarios/acl-service-identities.yaml": {
+			{name: "web registered with its own token where api's is claimed", edit: replace("$SCENARIO_TOKEN_API_TOKEN", "$SCENARIO_TOKEN_WEB_TOKEN"),
+				failAt: []int{5}, want: "exit status"},
+			{name: "an allow for api too", edit: insertAfter("{source: web, destination: socat, action: allow}", "  - set-intention: {source: api, destination: socat, action: allow}"),
+				failAt: []int{17}, want: `got reply "api\n"`},
+		},
 		"scenarios/prepared-query-upstream.yaml": {
 			{name: "the query selects a service with no instance", edit: replace("{name: socat-pq, service: socat}", "{name: socat-pq, service: nosuch}"),
 				failAt: []int{8}, want: "with no reply"},
@@ -195,6 +201,7 @@ func TestMutantsOfTheShippedScenariosAllFail(t *testing.T) {
 		// Mutated copies live elsewhere: their relative paths must still
 		// reach consul.d and the library's definitions.
 		src := strings.ReplaceAll(string(raw), "../consul.d/", filepath.Join(repoRoot, "consul.d")+"/")
+		src = strings.ReplaceAll(src, "file: defs/", "file: "+filepath.Join(repoRoot, "scenarios", "defs")+"/")
 		sources[file] = strings.ReplaceAll(src, "register: defs/", "register: "+filepath.Join(repoRoot, "scenarios", "defs")+"/")
 		caught[file] = new(atomic.Int32)
 	}

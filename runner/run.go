@@ -210,7 +210,13 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 		return res
 	}
 	if opts.Hold != nil {
-		opts.Hold(holdCtx, sess.AgentAddress())
+		addr := sess.AgentAddress()
+		if len(sc.Nodes) > 0 {
+			// The agents listen inside their nodes, not on the host: the
+			// network event names the namespaces to enter instead.
+			addr = ""
+		}
+		opts.Hold(holdCtx, addr)
 		var dead *DiedError
 		if errors.As(context.Cause(holdCtx), &dead) {
 			res.Outcome, res.Err = Failed, fmt.Errorf("while the mesh was held up: %w", dead)

@@ -40,6 +40,8 @@ type session struct {
 	// put back, newest first, what steps changed there.
 	external bool
 	undos    []undo
+	// tokens are the ACL tokens acl-token steps made, by name.
+	tokens map[string]string
 
 	// died hears of a process that ended while the scenario relied on it
 	// (no stop step or cleanup stopped it); the run fails at once.
@@ -161,6 +163,11 @@ func (s *session) commandEnv(node string) (string, []string) {
 	if a, _ := s.agentOf(node); a != nil {
 		token, addr = a.cfg.Token, a.cfg.Address
 	}
+	// The tokens acl-token steps made, for commands that need one:
+	// SCENARIO_TOKEN_WEB_TOKEN for web-token.
+	for name, secret := range s.tokens {
+		set("SCENARIO_TOKEN_"+strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(name)), secret)
+	}
 	s.mu.Unlock()
 	if addr != "" {
 		set("CONSUL_HTTP_ADDR", addr)
@@ -242,7 +249,7 @@ func (s *session) logPath(node, name string) (string, error) {
 	return filepath.Join(dir, strings.ReplaceAll(name, "/", "-")+".log"), nil
 }
 
-func (s *session) start(node, name string, argv []string) (*proc.Process, error) {
+func (s *session) start(node, name string, argv []string, opts ...steps.StartOption) (*proc.Process, error) {
 	path, err := s.logPath(node, name)
 	if err != nil {
 		return nil, err
@@ -270,6 +277,11 @@ func (s *session) start(node, name string, argv []string) (*proc.Process, error)
 		// A user command (run) gets the mesh and runs beside the scenario;
 		// a sidecar gets the mesh (the agent's token, when ACLs are on).
 		dir, env := s.commandEnv(node)
+		for _, o := range opts {
+			if o.Token != "" {
+				env = withVar(env, "CONSUL_HTTP_TOKEN", o.Token)
+			}
+		}
 		spec.Env = env
 		if !strings.HasPrefix(name, "sidecar/") {
 			spec.Dir = dir
@@ -634,8 +646,25 @@ func (e stepEnv) Network() steps.Network {
 	return nil
 }
 
-func (e stepEnv) Start(name string, argv []string) (*proc.Process, error) {
-	return e.start(e.node, name, argv)
+func (e stepEnv) Start(name string, argv []string, opts ...steps.StartOption) (*proc.Process, error) {
+	return e.start(e.node, name, argv, opts...)
+}
+
+func (e stepEnv) SetToken(name, secret string) {
+	e.redactor.learnToken(secret)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.tokens == nil {
+		e.tokens = map[string]string{}
+	}
+	e.tokens[name] = secret
+}
+
+func (e stepEnv) Token(name string) (string, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	secret, ok := e.tokens[name]
+	return secret, ok
 }
 
 func (e stepEnv) OpenLog(name, command string) (*os.File, string, error) {
@@ -679,4 +708,15 @@ func (e stepEnv) Inside(fn func() error) error {
 		return n.Do(fn)
 	}
 	return fn()
+}
+
+// withVar is env with key set to value.
+func withVar(env []string, key, value string) []string {
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, key+"=") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, key+"="+value)
 }

@@ -93,15 +93,23 @@ var itemKeyNames = func() []string {
 	return names
 }()
 
+// Option changes how a scenario is read.
+type Option func(*steps.Decoder)
+
+// AgainstExistingCluster reads a scenario meant for `run --agent`: the
+// agent, services and sidecars it refers to are the cluster's, not made
+// by earlier steps, so they are checked when it runs.
+func AgainstExistingCluster() Option { return func(d *steps.Decoder) { d.External = true } }
+
 // Load reads and validates the scenario at path against the step types of
 // reg. Every problem found is returned at once, as a *multierror.Error of
 // *steps.Error, each at its file:line:col.
-func Load(path string, reg *steps.Registry) (*Scenario, error) {
+func Load(path string, reg *steps.Registry, opts ...Option) (*Scenario, error) {
 	data, err := readLimited(path)
 	if err != nil {
 		return nil, &steps.Error{Pos: steps.Pos{File: path, Line: 1, Col: 1}, Msg: err.Error()}
 	}
-	return Parse(path, data, reg)
+	return Parse(path, data, reg, opts...)
 }
 
 func readLimited(path string) ([]byte, error) {
@@ -122,8 +130,11 @@ func readLimited(path string) ([]byte, error) {
 
 // Parse validates a scenario from data; path names it in messages and
 // anchors relative paths.
-func Parse(path string, data []byte, reg *steps.Registry) (*Scenario, error) {
+func Parse(path string, data []byte, reg *steps.Registry, opts ...Option) (*Scenario, error) {
 	d := steps.NewDecoder(path)
+	for _, o := range opts {
+		o(d)
+	}
 	root, err := parseYAML(path, data)
 	if err != nil {
 		return nil, err

@@ -114,6 +114,8 @@ func TestEveryStepTypeDecodes(t *testing.T) {
   - config-entry: {delete: {kind: service-defaults, name: socat}}
   - prepared-query: {name: socat-pq, service: socat, failover: [dc2]}
   - rotate-ca: {}
+  - acl-token: {name: web-token, service-identities: [web]}
+  - register: {file: web.json, token: web-token}
   - expect: {to: web/socat, send: "x", denied: true, within: 2s}
   - expect: {to: web/socat, send: "x", reply-prefix: "x", times: 3, others-allowed: true}
   - expect: {to: web/socat, send: "x", reply-matches: "^x$", quiet: 10ms}

@@ -1,6 +1,8 @@
 package scenariofile
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -30,6 +32,21 @@ steps:
   - {start-agent: {dev: true}, node: server}
   - run: {name: x, command: "true"}
 `, []string{`4:5: step 2 (run) acts on one node: say which with ` + "`node:`" + ` (one of server)`}},
+		{"a probe to an address without the node it dials from", `nodes: [server, app1]
+steps:
+  - {start-agent: {dev: true}, node: server}
+  - {start-agent: {}, node: app1}
+  - expect: {to: "app1:8282", send: "hello", reply: "hello"}
+  - send: {to: "127.0.0.1:8282", data: "x"}
+  - {expect: {to: "app1:8282", send: "hello", reply: "hello"}, node: server}
+`, []string{`5:18: expect.to: app1:8282 is an address, and in a scenario with nodes a probe to an address dials from the node the item names: say which with ` + "`node:`", `6:16: send.to: 127.0.0.1:8282 is an address`}},
+		{"services registered before another node's agent starts stay known", `nodes: [app1, app2]
+steps:
+  - {start-agent: {dev: true}, node: app1}
+  - {register: socat.json, node: app1}
+  - {start-agent: {}, node: app2}
+  - {sidecar: socat, node: app1}
+`, nil},
 		{"node without nodes", `steps:
   - {start-agent: {}, node: server}
 `, []string{`2:29: node "server": this scenario has no nodes`}},
@@ -126,5 +143,44 @@ steps:
 	}
 	if sc.Items[2].Node != "app1" {
 		t.Errorf("item node %q", sc.Items[2].Node)
+	}
+}
+
+// An agent on a node that loads a sidecar at a loopback address from its
+// config dir is warned about: other nodes could never reach it. The same
+// config dir on the host, or a sidecar at the node's address, is not.
+func TestConfigDirLoopbackSidecarOnANodeWarns(t *testing.T) {
+	dir := writeFixtures(t)
+	loopback := filepath.Join(dir, "conf-loopback")
+	reachable := filepath.Join(dir, "conf-reachable")
+	for d, body := range map[string]string{
+		loopback:  `{"service": {"name": "socat", "port": 8181, "address": "127.0.0.1", "connect": {"sidecar_service": {"checks": [{"alias_service": "socat"}]}}}}`,
+		reachable: `{"service": {"name": "socat", "port": 8181, "connect": {"sidecar_service": {"checks": [{"alias_service": "socat"}]}}}}`,
+	} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "socat.json"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		src  string
+		want string // "" for no warning
+	}{
+		{"nodes: [app1]\nsteps:\n  - {start-agent: {dev: true, config-dir: conf-loopback}, node: app1}\n", "the sidecar of socat would be advertised at 127.0.0.1, which sidecars on other nodes cannot reach"},
+		{"nodes: [app1]\nsteps:\n  - {start-agent: {dev: true, config-dir: conf-reachable}, node: app1}\n", ""},
+		{"steps:\n  - start-agent: {config-dir: conf-loopback}\n", ""},
+	} {
+		sc, errs := parseIn(t, dir, c.src)
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		switch {
+		case c.want == "" && len(sc.Warnings) > 0:
+			t.Errorf("%s: warnings %v, want none", c.src, sc.Warnings)
+		case c.want != "" && (len(sc.Warnings) != 1 || !strings.Contains(sc.Warnings[0].Error(), c.want)):
+			t.Errorf("%s: warnings %v, want one with %q", c.src, sc.Warnings, c.want)
+		}
 	}
 }

@@ -31,8 +31,12 @@ func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
 // all of them can be reported at once. It also tracks what earlier steps
 // started, opened and registered, which later steps may refer to.
 type Decoder struct {
-	File string // the scenario file, as given by the user
-	Dir  string // relative paths resolve against it
+	// External: the scenario runs against an existing cluster (`run
+	// --agent`), whose agent, services and sidecars it did not make: what
+	// it refers to there is checked when it runs, against the cluster.
+	External bool
+	File     string // the scenario file, as given by the user
+	Dir      string // relative paths resolve against it
 	// LookPath finds executables; tests may replace it.
 	LookPath func(string) (string, error)
 
@@ -294,6 +298,9 @@ func (d *Decoder) Node() string { return d.node }
 
 // Use reports an error at n unless an earlier step defined name.
 func (d *Decoder) Use(kind, name string, n *yaml.Node) bool {
+	if d.External && (kind == KindService || kind == KindUpstream || kind == KindProcess && strings.HasPrefix(name, "sidecar/")) {
+		return true // the existing cluster's: the run asks it
+	}
 	if d.Defined(kind, name) {
 		if svc, up, ok := strings.Cut(name, "/"); ok && kind == KindUpstream {
 			if ins := d.Instances(svc); len(ins) > 1 {
@@ -321,7 +328,7 @@ func (d *Decoder) Use(kind, name string, n *yaml.Node) bool {
 
 // NeedAgent reports an error at n unless an agent was started earlier.
 func (d *Decoder) NeedAgent(n *yaml.Node, what string) {
-	if !d.Defined(KindProcess, AgentName) {
+	if !d.External && !d.Defined(KindProcess, AgentName) {
 		d.Errorf(n, "%s needs a running Consul agent: add a start-agent step before it", what)
 	}
 }

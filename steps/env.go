@@ -36,7 +36,7 @@ type Env interface {
 
 	// Start starts argv as the process called name, logged under the
 	// scenario's log folder.
-	Start(name string, argv []string) (*proc.Process, error)
+	Start(name string, argv []string, opts ...StartOption) (*proc.Process, error)
 	// Process returns a running process by name.
 	Process(name string) (*proc.Process, bool)
 	// WatchMember watches a member of the process group of the running
@@ -81,6 +81,11 @@ type Env interface {
 	// namespace (directly on the host): sockets it creates, children it
 	// forks and the listeners it reads from /proc are the node's.
 	Inside(fn func() error) error
+
+	// SetToken keeps an ACL token's secret under name (an acl-token
+	// step's), redacted from every output; Token returns it.
+	SetToken(name, secret string)
+	Token(name string) (string, bool)
 
 	// AddConn keeps c open until the scenario ends, under name.
 	AddConn(name string, c *Conn)
@@ -190,4 +195,12 @@ type Network interface {
 // WireCapture is a capture in progress.
 type WireCapture interface {
 	Stop() (*topology.WireEvidence, error)
+}
+
+// StartOption changes how Env.Start starts a process.
+type StartOption struct {
+	// Token replaces the scenario's token (the management token under
+	// ACLs) in the process's CONSUL_HTTP_TOKEN: a sidecar with its own
+	// service identity.
+	Token string
 }

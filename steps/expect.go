@@ -534,7 +534,7 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 	var wire *wireWatch
 	if e.wire != "" {
 		var err error
-		if wire, err = watchWire(env); err != nil {
+		if wire, err = watchWire(env, *e.probe); err != nil {
 			return err
 		}
 	}
@@ -545,7 +545,7 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 	})
 	if wire != nil {
 		// Every attempt's bytes were on the wire: judged together.
-		note, werr := wire.judge(e.wire, []byte(e.send), e.reply)
+		note, werr := wire.judge(ctx, e.wire, []byte(e.send), e.reply)
 		if err == nil && werr != nil {
 			return WithLogs(werr, e.probe.Processes()...)
 		}

@@ -47,6 +47,11 @@ func (e *expectCert) Run(ctx context.Context, env Env) error {
 }
 
 func (e *expectCert) check(ctx context.Context, env Env) error {
+	// On a scenario's nodes, the sidecar's own node has its registration
+	// and reaches its listener.
+	if node, ok := env.NodeOf("sidecar/" + e.service); ok {
+		env = env.On(node)
+	}
 	client, err := env.Consul()
 	if err != nil {
 		return err

@@ -30,6 +30,7 @@ type RegisterSpec struct {
 	File     File          `key:"file,shorthand" oneof:"source" doc:"a service-definition file (.json or .hcl) in Consul's format, as the agent reads its config files"`
 	Service  ConsulObject  `key:"service" oneof:"source" doc:"one service definition inline, in Consul's format"`
 	Services ConsulObjects `key:"services" oneof:"source" doc:"a list of service definitions inline, in Consul's format"`
+	Token    string        `key:"token" shape:"TOKEN-NAME" doc:"register with this acl-token's secret instead of the scenario's token (under ACLs, a service-identity token for the service)"`
 }
 
 // KindSidecarRegistration names services registered with a sidecar_service.
@@ -38,6 +39,7 @@ const KindSidecarRegistration = "sidecar registration"
 type register struct {
 	source string // file path or "inline"
 	file   *ServiceFile
+	token  string // an acl-token's name, or ""
 }
 
 func buildRegister(d *Decoder, spec *RegisterSpec, f *Fields) Step {
@@ -97,7 +99,10 @@ func buildRegister(d *Decoder, spec *RegisterSpec, f *Fields) Step {
 		d.AddInstance(def, errAt)
 		warnDefaultSidecarChecks(d, errAt, def)
 	}
-	return &register{source: source, file: file}
+	if spec.Token != "" {
+		d.Use(KindToken, spec.Token, f.Node("token"))
+	}
+	return &register{source: source, file: file, token: spec.Token}
 }
 
 // reportDefinitionErrors reports each problem of a definition at the
@@ -221,12 +226,19 @@ func (r *register) Run(ctx context.Context, env Env) error {
 	if err != nil {
 		return err
 	}
+	stepToken, err := tokenFor(env, r.token)
+	if err != nil {
+		return err
+	}
 	for _, s := range r.file.Services {
 		reg := reachableSidecar(env, s.Reg)
 		var err error
-		if s.Token != "" {
-			// The definition's own token, as the agent uses for config files.
-			_, err = client.Raw().Write("/v1/agent/service/register", reg, nil, (&api.WriteOptions{Token: s.Token}).WithContext(ctx))
+		token := s.Token // the definition's own token, as the agent uses for config files
+		if stepToken != "" {
+			token = stepToken
+		}
+		if token != "" {
+			_, err = client.Raw().Write("/v1/agent/service/register", reg, nil, (&api.WriteOptions{Token: token}).WithContext(ctx))
 		} else {
 			err = client.Agent().ServiceRegisterOpts(reg, api.ServiceRegisterOpts{}.WithContext(ctx))
 		}

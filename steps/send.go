@@ -135,12 +135,23 @@ func (d *Decoder) Target(n *yaml.Node, what string) Target {
 		}
 		return Target{Service: svc, Upstream: up}
 	}
-	return Target{Addr: d.Address(n, what)}
+	t := Target{Addr: d.Address(n, what)}
+	if t.Addr != "" && len(d.Nodes()) > 0 && d.Node() == "" {
+		// Dialled from nowhere in particular, the probe would start on the
+		// node it names (or the first agent's) and prove nothing about the
+		// network between nodes: it answers even with that node cut off.
+		d.Errorf(n, "%s: %s is an address, and in a scenario with nodes a probe to an address dials from the node the item names: say which with `node:` (one of %s)",
+			what, t.Addr, strings.Join(d.Nodes(), ", "))
+	}
+	return t
 }
 
 // sidecarStarted reports whether an earlier step started (and no stop step
 // stopped) the sidecar of ref, by ref itself or by its instance's ID or name.
 func (d *Decoder) sidecarStarted(ref string) bool {
+	if d.External {
+		return true // the existing cluster's sidecars run already
+	}
 	if d.Defined(KindProcess, "sidecar/"+ref) {
 		return true
 	}

@@ -34,12 +34,14 @@ func init() {
 type SidecarSpec struct {
 	Service string `key:"service,required,shorthand" shape:"SERVICE" doc:"the registered service whose sidecar to start: an instance's ID, or the name of a service with one instance"`
 	Proxy   string `key:"proxy" enum:"builtin,envoy" default:"builtin" doc:"which proxy runs the sidecar"`
+	Token   string `key:"token" shape:"TOKEN-NAME" doc:"the proxy's ACL token: this acl-token's secret instead of the scenario's (under ACLs, its service's identity)"`
 }
 
 type sidecar struct {
 	service  string // as written: a service ID or a service name
 	id, name string // the instance it resolved to when the file was read
 	proxy    string
+	token    string // an acl-token's name, or ""
 }
 
 // resolveInstance finds the one instance ref names (its ID, or the name
@@ -60,7 +62,10 @@ func resolveInstance(d *Decoder, at *yaml.Node, ref string) (id, name string) {
 
 func buildSidecar(d *Decoder, spec *SidecarSpec, f *Fields) Step {
 	d.NeedAgent(f.At(), "sidecar")
-	s := &sidecar{service: spec.Service, proxy: spec.Proxy}
+	s := &sidecar{service: spec.Service, proxy: spec.Proxy, token: spec.Token}
+	if s.token != "" {
+		d.Use(KindToken, s.token, f.Node("token"))
+	}
 	if s.proxy == "envoy" {
 		if _, err := d.LookPath("envoy"); err != nil {
 			d.Errorf(f.Node("proxy"), "sidecar.proxy: envoy is not installed (no envoy in PATH); install Envoy or use proxy: builtin")
@@ -134,7 +139,11 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 	if err := env.Inside(func() error { return wait.Free(listeners...) }); err != nil {
 		return nil, WithoutLogs(fmt.Errorf("the sidecar of %s cannot start: %w", s.service, err))
 	}
-	p, err := env.Start(name, argv)
+	secret, err := tokenFor(env, s.token)
+	if err != nil {
+		return nil, err
+	}
+	p, err := env.Start(name, argv, StartOption{Token: secret})
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +185,7 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 				if err := env.Stop(name); err != nil {
 					return err
 				}
-				if p, err = env.Start(name, argv); err != nil {
+				if p, err = env.Start(name, argv, StartOption{Token: secret}); err != nil {
 					return err
 				}
 			}

@@ -113,8 +113,13 @@ func (s *startAgent) Agent(node string) AgentPlan {
 // begin records the agent. Registrations survive a restart only from a
 // non-dev agent to a non-dev agent (the same data dir); a dev agent
 // starts empty.
+//
+// On a scenario's nodes each agent is another machine's: starting one
+// forgets nothing registered with the others (services are not tracked
+// per node, so what a dev agent restarted on its node loses is left to
+// the run to find).
 func (s *startAgent) begin(d *Decoder, at *yaml.Node) {
-	if d.agents > 0 && (s.dev || d.lastAgentDev) {
+	if d.agents > 0 && (s.dev || d.lastAgentDev) && len(d.Nodes()) == 0 {
 		d.ForgetServices()
 	}
 	d.agents++
@@ -158,6 +163,7 @@ func (s *startAgent) loadConfigDir(d *Decoder, at *yaml.Node) {
 			}
 			d.AddInstance(def, at)
 			warnDefaultSidecarChecks(d, at, def)
+			warnLoopbackSidecarOnNode(d, at, def)
 			s.services = append(s.services, def)
 		}
 	}
@@ -380,4 +386,25 @@ func (s *startAgent) configDenies() bool {
 		}
 	}
 	return false
+}
+
+// warnLoopbackSidecarOnNode warns about a sidecar that an agent on a
+// scenario's node loads from its config dir at a loopback address (its
+// own, or inherited from its service): Consul advertises it there, and
+// other nodes' sidecars dial 127.0.0.1 on their own node. A register
+// step gives such a sidecar the node's address; a config dir is the
+// agent's own, so it is left as written.
+func warnLoopbackSidecarOnNode(d *Decoder, at *yaml.Node, def ServiceDef) {
+	reg := def.Reg
+	if len(d.Nodes()) == 0 || reg.Connect == nil || reg.Connect.SidecarService == nil {
+		return
+	}
+	addr := reg.Connect.SidecarService.Address
+	if addr == "" {
+		addr = reg.Address
+	}
+	if !isLoopback(addr) {
+		return
+	}
+	d.Warnf(at, "start-agent.config-dir: the sidecar of %s would be advertised at %s, which sidecars on other nodes cannot reach (they dial their own loopback): register it with a register step instead, which advertises the sidecar at the node's address (a config dir cannot know it)", reg.Name, addr)
 }

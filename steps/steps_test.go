@@ -24,7 +24,9 @@ func (f *fakeEnv) SetAgent(*proc.Process, *api.Config) {}
 func (f *fakeEnv) AgentAddress() string                { return "" }
 func (f *fakeEnv) RunDir() string                      { return "" }
 func (f *fakeEnv) CommandEnv() (string, []string)      { return "", nil }
-func (f *fakeEnv) Start(string, []string) (*proc.Process, error) {
+func (f *fakeEnv) SetToken(string, string)             {}
+func (f *fakeEnv) Token(string) (string, bool)         { return "", false }
+func (f *fakeEnv) Start(string, []string, ...StartOption) (*proc.Process, error) {
 	return nil, errors.New("not here")
 }
 func (f *fakeEnv) Process(string) (*proc.Process, bool)     { return nil, false }

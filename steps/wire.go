@@ -1,10 +1,14 @@
 package steps
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/hashicorp/consul/api"
 
 	"github.com/scenario-tool/scenario/topology"
 )
@@ -27,9 +31,12 @@ const minWireMarker = 4
 type wireWatch struct {
 	net     Network
 	capture WireCapture
+	// env is the probe's: on the node it dials from.
+	env    Env
+	target Target
 }
 
-func watchWire(env Env) (*wireWatch, error) {
+func watchWire(env Env, target Target) (*wireWatch, error) {
 	net := env.Network()
 	if net == nil {
 		return nil, errors.New("wire: evidence from the wire needs a scenario with nodes")
@@ -38,16 +45,22 @@ func watchWire(env Env) (*wireWatch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wire: starting the capture: %w", err)
 	}
-	return &wireWatch{net: net, capture: c}, nil
+	return &wireWatch{net: net, capture: c, env: env, target: target}, nil
 }
 
 // judge stops the capture and checks claim against what crossed between
 // nodes: for encrypted, the probe's bytes crossed between two nodes, every
 // flow between nodes but Consul's own is TLS records from end to end, and
 // neither what was sent nor what came back appears in clear on any cable;
-// for plaintext, what was sent crossed between nodes in clear. It returns
-// a summary of the evidence for the step's notes.
-func (w *wireWatch) judge(claim string, sent, got []byte) (string, error) {
+// for plaintext, what was sent crossed between nodes in clear. For
+// encrypted, the connections that count as carrying the probe are those
+// from the probe's node to the public listener of a Connect sidecar (of
+// the probe's destination, when it names one) as the catalog has it: TLS
+// between two nodes proves nothing about the mesh when a tunnel of
+// someone else's made it, or when it was another connection that crossed
+// while the probe stayed on its node. It returns a summary of the
+// evidence for the step's notes.
+func (w *wireWatch) judge(ctx context.Context, claim string, sent, got []byte) (string, error) {
 	ev, err := w.capture.Stop()
 	if err != nil {
 		return "", fmt.Errorf("wire: stopping the capture: %w", err)
@@ -89,15 +102,120 @@ func (w *wireWatch) judge(claim string, sent, got []byte) (string, error) {
 		if len(clear) > 0 {
 			return "", fmt.Errorf("wire: the probe's bytes appear in clear on the wire: %s", clear[0])
 		}
-		var flows []string
 		for _, s := range crossing {
 			if ok, why := ev.TLSRecords(s.Flow); !ok {
 				return "", fmt.Errorf("wire: %s is not TLS from end to end: %s", describe(s), why)
 			}
-			flows = append(flows, describe(s))
 		}
-		return fmt.Sprintf("wire: %d connection(s) between nodes, TLS records only, and %s nowhere in clear: %s",
-			len(crossing), Quote(sent), strings.Join(flows, "; ")), nil
+		sidecars, what, err := w.sidecarListeners(ctx)
+		if err != nil {
+			return "", fmt.Errorf("wire: asking the catalog where the Connect sidecars listen: %w", err)
+		}
+		from := w.env.Node()
+		var flows []string
+		for _, s := range crossing {
+			if (from == "" || w.net.NodeAt(s.Flow.Client.Addr()) == from) && slices.Contains(sidecars, s.Flow.Server) {
+				flows = append(flows, describe(s))
+			}
+		}
+		if len(flows) == 0 {
+			var seen []string
+			for _, s := range crossing {
+				seen = append(seen, describe(s))
+			}
+			return "", fmt.Errorf("wire: no connection from node %s to %s (%s, as the catalog has them) carried the probe: TLS between nodes is only the mesh's when a sidecar ends it; the connections between nodes were: %s",
+				orAnyNode(from), what, joinAddrPorts(sidecars), strings.Join(seen, "; "))
+		}
+		return fmt.Sprintf("wire: %d connection(s) between nodes to %s, TLS records only, and %s nowhere in clear: %s",
+			len(flows), what, Quote(sent), strings.Join(flows, "; ")), nil
 	}
 	return "", fmt.Errorf("wire: unknown claim %q", claim)
+}
+
+// sidecarListeners lists, from the catalog, the public listeners of the
+// Connect sidecars a probe of w.target may reach across nodes: those of
+// its destination service for a SERVICE/UPSTREAM probe whose upstream is
+// a service, or for a Connect-native probe; otherwise (a prepared query,
+// an address) those of every sidecar in every datacenter. what describes
+// them for messages.
+func (w *wireWatch) sidecarListeners(ctx context.Context) (addrs []netip.AddrPort, what string, err error) {
+	client, err := w.env.Consul()
+	if err != nil {
+		return nil, "", err
+	}
+	destination, datacenter := "", ""
+	switch {
+	case w.target.Native:
+		destination = w.target.Upstream
+	case w.target.Service != "":
+		proxy, err := SidecarOf(ctx, client, w.target.Service)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, u := range proxy.Proxy.Upstreams {
+			if u.DestinationName == w.target.Upstream && (u.DestinationType == "" || u.DestinationType == api.UpstreamDestTypeService) {
+				destination, datacenter = u.DestinationName, u.Datacenter
+			}
+		}
+	}
+	add := func(svc *api.CatalogService) {
+		host := svc.ServiceAddress
+		if host == "" {
+			host = svc.Address
+		}
+		if ip, err := netip.ParseAddr(host); err == nil {
+			addrs = append(addrs, netip.AddrPortFrom(ip, uint16(svc.ServicePort)))
+		}
+	}
+	if destination != "" {
+		proxies, _, err := client.Catalog().Connect(destination, "", (&api.QueryOptions{Datacenter: datacenter}).WithContext(ctx))
+		if err != nil {
+			return nil, "", err
+		}
+		for _, p := range proxies {
+			add(p)
+		}
+		return addrs, "a Connect sidecar of " + destination, nil
+	}
+	dcs, err := client.Catalog().Datacenters()
+	if err != nil {
+		return nil, "", err
+	}
+	for _, dc := range dcs {
+		opts := (&api.QueryOptions{Datacenter: dc}).WithContext(ctx)
+		names, _, err := client.Catalog().Services(opts)
+		if err != nil {
+			return nil, "", err
+		}
+		for name := range names {
+			instances, _, err := client.Catalog().Service(name, "", opts)
+			if err != nil {
+				return nil, "", err
+			}
+			for _, svc := range instances {
+				if svc.ServiceProxy != nil && svc.ServiceProxy.DestinationServiceName != "" { // a sidecar (the catalog omits the kind)
+					add(svc)
+				}
+			}
+		}
+	}
+	return addrs, "a Connect sidecar", nil
+}
+
+func orAnyNode(node string) string {
+	if node == "" {
+		return "any node"
+	}
+	return node
+}
+
+func joinAddrPorts(addrs []netip.AddrPort) string {
+	if len(addrs) == 0 {
+		return "none registered"
+	}
+	var out []string
+	for _, a := range addrs {
+		out = append(out, a.String())
+	}
+	return strings.Join(out, ", ")
 }

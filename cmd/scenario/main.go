@@ -337,7 +337,7 @@ type invalidFile struct {
 // before anything starts; an invalid file does not stop the others from
 // being read. Two scenarios may not share a name: they would share a log
 // folder.
-func loadAll(files []string, stderr io.Writer) ([]*runner.Scenario, []invalidFile) {
+func loadAll(files []string, stderr io.Writer, opts ...scenariofile.Option) ([]*runner.Scenario, []invalidFile) {
 	var scenarios []*runner.Scenario
 	var invalid []invalidFile
 	byName := map[string]string{}
@@ -350,7 +350,7 @@ func loadAll(files []string, stderr io.Writer) ([]*runner.Scenario, []invalidFil
 			invalid = append(invalid, invalidFile{f, err})
 			continue
 		}
-		sc, err := scenariofile.Load(f, steps.Default())
+		sc, err := scenariofile.Load(f, steps.Default(), opts...)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			invalid = append(invalid, invalidFile{f, err})

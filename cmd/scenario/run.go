@@ -22,12 +22,15 @@ import (
 	"github.com/scenario-tool/scenario/proc"
 	"github.com/scenario-tool/scenario/reaper"
 	"github.com/scenario-tool/scenario/runner"
+	"github.com/scenario-tool/scenario/scenariofile"
 )
 
 // runFlags are the flags of run and up.
 type runFlags struct {
 	consul, logs, junit, shard, format string
 	runPattern                         string
+	agent                              string // an existing cluster's agent (--agent)
+	allowWrites                        bool
 	noColor, json, inNetns, failFast   bool
 	skipInvalid, keepOnFailure         bool
 	parallel, count                    int
@@ -65,6 +68,10 @@ func (f *runFlags) register(fs *flag.FlagSet, verb string) {
 	fs.DurationVar(&f.timeout, "timeout", 0, "stop the whole run after `DURATION` (e.g. 10m): the scenario\nrunning fails, naming the timeout, and no further one starts")
 	// Internal: set by a parallel run for its children, which it has
 	// started in a new network namespace.
+	if verb == "run" {
+		fs.StringVar(&f.agent, "agent", "", "run against an existing Consul agent at `ADDR` (host:port; its token\nfrom $CONSUL_HTTP_TOKEN) instead of starting one: scenarios may\nnot start processes; probes go through the sidecars running there")
+		fs.BoolVar(&f.allowWrites, "allow-writes", false, "with --agent: let set-intention and delete-intention change the\nlive cluster; each change is undone at the end")
+	}
 	fs.BoolVar(&f.inNetns, "in-netns", false, "")
 	fs.Int64Var(&f.deadlineMS, "deadline", 0, "")
 }
@@ -140,7 +147,34 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 		}
 	}
 	useConsulJudge(f.consul)
-	scenarios, invalid := loadAll(files, stderr)
+	var loadOpts []scenariofile.Option
+	var external *runner.ExternalAgent
+	if f.agent != "" {
+		if f.parallel > 1 {
+			fmt.Fprintln(stderr, "scenario run: --agent runs against one existing cluster: --parallel does not apply (it gives each scenario a network of its own)")
+			return exitInvalid
+		}
+		loadOpts = append(loadOpts, scenariofile.AgainstExistingCluster())
+		external = &runner.ExternalAgent{Address: f.agent, Token: os.Getenv("CONSUL_HTTP_TOKEN"), AllowWrites: f.allowWrites}
+	} else if f.allowWrites {
+		fmt.Fprintln(stderr, "scenario run: --allow-writes goes with --agent (a scenario's own agent is always writable)")
+		return exitInvalid
+	}
+	scenarios, invalid := loadAll(files, stderr, loadOpts...)
+	if external != nil {
+		// What cannot run against a live cluster is refused before
+		// anything is asked of it.
+		kept := scenarios[:0]
+		for _, sc := range scenarios {
+			if err := runner.CheckExternal(sc, *external); err != nil {
+				fmt.Fprintln(stderr, err)
+				invalid = append(invalid, invalidFile{sc.File, err})
+				continue
+			}
+			kept = append(kept, sc)
+		}
+		scenarios = kept
+	}
 	if len(invalid) > 0 && (!f.skipInvalid || len(scenarios) == 0) {
 		// Nothing starts: record the invalid files where a CI looks.
 		if f.junit != "" {
@@ -203,7 +237,7 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stderr, "scenario:", err)
 		return exitInvalid
 	}
-	opts := runner.Options{Observer: observers, LogsDir: f.logs, Consul: consul, ConsulErr: consulErr, Force: force}
+	opts := runner.Options{Observer: observers, LogsDir: f.logs, Consul: consul, ConsulErr: consulErr, Force: force, Agent: external}
 	if verb == "up" {
 		opts.Hold = func(ctx context.Context, agentAddr string) {
 			if agentAddr != "" {

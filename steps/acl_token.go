@@ -1,0 +1,101 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+)
+
+func init() {
+	Register(Typed(Type{
+		Name:    "acl-token",
+		Summary: "creates an ACL token with service identities and policies (with the scenario's management token) and keeps its secret under a name for register and sidecar's token:, and for commands as $SCENARIO_TOKEN_<NAME>; the secret is redacted everywhere",
+		Example: `- acl-token: {name: web-token, service-identities: [web]}`,
+		Timeout: 30 * time.Second,
+	}, buildACLToken))
+}
+
+// ACLTokenSpec is the value of an acl-token step.
+type ACLTokenSpec struct {
+	Name              string   `key:"name,required" shape:"NAME" doc:"what register, sidecar and commands call the token"`
+	ServiceIdentities []string `key:"service-identities" shape:"[SERVICE, ...]" doc:"services the token may register and act as (Consul's service identities: service:write on each, read on the catalog)"`
+	Policies          []string `key:"policies" shape:"[POLICY, ...]" doc:"existing ACL policies, by name"`
+	Description       string   `key:"description" doc:"the token's description in Consul (default: made by scenario, with its name)"`
+}
+
+// KindToken names the tokens acl-token steps made.
+const KindToken = "token"
+
+var tokenName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,62}$`)
+
+type aclToken struct {
+	name, description string
+	identities        []string
+	policies          []string
+}
+
+func buildACLToken(d *Decoder, spec *ACLTokenSpec, f *Fields) Step {
+	d.NeedAgent(f.At(), "acl-token")
+	if !tokenName.MatchString(spec.Name) {
+		d.Errorf(f.Node("name"), "acl-token.name %q must be a word of letters, digits, - and _ (it becomes $SCENARIO_TOKEN_<NAME>)", spec.Name)
+		return nil
+	}
+	if len(spec.ServiceIdentities) == 0 && len(spec.Policies) == 0 {
+		d.Errorf(f.At(), "acl-token %s grants nothing: give it service-identities or policies", spec.Name)
+	}
+	d.Define(KindToken, spec.Name, f.Node("name"))
+	desc := spec.Description
+	if desc == "" {
+		desc = "made by scenario: " + spec.Name
+	}
+	return &aclToken{name: spec.Name, description: desc, identities: spec.ServiceIdentities, policies: spec.Policies}
+}
+
+func (t *aclToken) String() string {
+	var grants []string
+	if len(t.identities) > 0 {
+		grants = append(grants, "service identities "+strings.Join(t.identities, ", "))
+	}
+	if len(t.policies) > 0 {
+		grants = append(grants, "policies "+strings.Join(t.policies, ", "))
+	}
+	// Not "NAME: ...": the redactor takes what follows "token:" for a secret.
+	return fmt.Sprintf("%s with %s", t.name, strings.Join(grants, "; "))
+}
+
+func (t *aclToken) Run(ctx context.Context, env Env) error {
+	client, err := env.Consul()
+	if err != nil {
+		return err
+	}
+	tok := &api.ACLToken{Description: t.description}
+	for _, s := range t.identities {
+		tok.ServiceIdentities = append(tok.ServiceIdentities, &api.ACLServiceIdentity{ServiceName: s})
+	}
+	for _, p := range t.policies {
+		tok.Policies = append(tok.Policies, &api.ACLTokenPolicyLink{Name: p})
+	}
+	made, _, err := client.ACL().TokenCreate(tok, (&api.WriteOptions{}).WithContext(ctx))
+	if err != nil {
+		return WithLogs(fmt.Errorf("creating ACL token %s: %w (are ACLs enabled, and does the scenario's agent have a management token?)", t.name, err), AgentName)
+	}
+	env.SetToken(t.name, made.SecretID)
+	env.Notef("%s has accessor ID %s (its secret is redacted)", t.name, made.AccessorID)
+	return nil
+}
+
+// tokenFor returns the secret of the token name, for a step that uses it.
+func tokenFor(env Env, name string) (string, error) {
+	if name == "" {
+		return "", nil
+	}
+	secret, ok := env.Token(name)
+	if !ok {
+		return "", fmt.Errorf("no token %q: its acl-token step did not run", name)
+	}
+	return secret, nil
+}
