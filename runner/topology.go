@@ -3,7 +3,6 @@ package runner
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -55,53 +54,24 @@ func openNetwork(sc *Scenario) (*topology.Lab, time.Duration, error) {
 	return lab, time.Since(start), nil
 }
 
-// faults are what a topology.Lab offers to break its network.
-type faults interface {
-	Disconnect(node string) error
-	Reconnect(node string) error
-}
-
-type nodeFaults interface {
-	SetLoss(percent int) error
-	SetBandwidth(bytesPerSecond uint64) error
-}
-
-var errNoFaults = errors.New("this build's network cannot inject that fault")
-
-func (n labNetwork) Disconnect(node string) error {
-	if f, ok := any(n.lab).(faults); ok {
-		return f.Disconnect(node)
-	}
-	return errNoFaults
-}
-
-func (n labNetwork) Reconnect(node string) error {
-	if f, ok := any(n.lab).(faults); ok {
-		return f.Reconnect(node)
-	}
-	return errNoFaults
-}
+func (n labNetwork) Disconnect(node string) error { return n.lab.Disconnect(node) }
+func (n labNetwork) Reconnect(node string) error  { return n.lab.Reconnect(node) }
 
 func (n labNetwork) SetLoss(node string, percent int) error {
-	x, ok := n.lab.Node(node)
-	if !ok {
-		return fmt.Errorf("no node %q", node)
-	}
-	if f, ok := any(x).(nodeFaults); ok {
-		return f.SetLoss(percent)
-	}
-	return errNoFaults
+	return n.onNode(node, func(x *topology.Node) error { return x.SetLoss(percent) })
 }
 
 func (n labNetwork) SetBandwidth(node string, bytesPerSecond uint64) error {
+	return n.onNode(node, func(x *topology.Node) error { return x.SetBandwidth(bytesPerSecond) })
+}
+
+// onNode applies a fault to node.
+func (n labNetwork) onNode(node string, fault func(*topology.Node) error) error {
 	x, ok := n.lab.Node(node)
 	if !ok {
-		return fmt.Errorf("no node %q", node)
+		return fmt.Errorf("no node %q in this scenario's network", node)
 	}
-	if f, ok := any(x).(nodeFaults); ok {
-		return f.SetBandwidth(bytesPerSecond)
-	}
-	return errNoFaults
+	return fault(x)
 }
 
 func (n labNetwork) Capture() (steps.WireCapture, error) {
