@@ -38,6 +38,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -100,7 +101,30 @@ type field struct {
 	constant                   string
 }
 
+// fieldsOf and formsOf read a value struct's tags once per type: a
+// scenario of a thousand steps would otherwise parse them a thousand
+// times (they were a third of loading). Callers only read the slices.
+var fieldsCache, formsCache sync.Map // reflect.Type -> []field, []form
+
 func fieldsOf(t reflect.Type) []field {
+	if f, ok := fieldsCache.Load(t); ok {
+		return f.([]field)
+	}
+	f := readFields(t)
+	fieldsCache.Store(t, f)
+	return f
+}
+
+func formsOf(t reflect.Type) []form {
+	if f, ok := formsCache.Load(t); ok {
+		return f.([]form)
+	}
+	f := readForms(t)
+	formsCache.Store(t, f)
+	return f
+}
+
+func readFields(t reflect.Type) []field {
 	var out []field
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
@@ -236,7 +260,7 @@ type form struct {
 	fields    []field
 }
 
-func formsOf(t reflect.Type) []form {
+func readForms(t reflect.Type) []form {
 	var forms []form
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
