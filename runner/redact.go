@@ -39,7 +39,9 @@ const value = `(?:\\"(?P<s>[^"\\\n]*)\\"|"(?P<s>[^"\n]*)"|'(?P<s>[^'\n]*)'|(?P<s
 //     MY_API_KEY=..., DB_PASSWORD=...
 var secretPatterns = []secretPattern{
 	pattern(`(?i)authorization"?\s*[:=]\s*"?(?:(?:bearer|basic|token|digest|negotiate)\s+)?(?P<s>[^"'\s,;]+)`),
-	pattern(`(?i)(?:^|[^a-z])(?:token|secret|password|passwd|passphrase|initial_management|agent_recovery|agent_master|master_token|encrypt|private_key|api_?key|access_?key|credentials?)[a-z0-9_-]*"?\s*[:=]\s*` + value),
+	// encrypt is Consul's gossip key, a key of that exact name: "wire:
+	// encrypted" and "encryption: on" name no secret.
+	pattern(`(?i)(?:^|[^a-z])(?:(?:token|secret|password|passwd|passphrase|initial_management|agent_recovery|agent_master|master_token|private_key|api_?key|access_?key|credentials?)[a-z0-9_-]*|encrypt)"?\s*[:=]\s*` + value),
 	pattern(`(?i)\s-{1,2}(?:token|encrypt|password|secret)[a-z0-9_-]*\s+(?P<s>[^-\s"'][^\s"']*)`),
 	pattern(`(?i)[a-z][a-z0-9+.-]*://[^/\s:@"']*:(?P<s>[^/\s@"']+)@`),
 	pattern(`(?:^|[^A-Za-z0-9_])[A-Z][A-Z0-9_]*(?:TOKEN|SECRET|PASSWORD|PASSWD|PASS|API_KEY|APIKEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS?|AUTH)[A-Z0-9_]*=` + value),

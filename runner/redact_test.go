@@ -58,6 +58,10 @@ func TestRedactionForms(t *testing.T) {
 		`CONSUL_HTTP_AUTH=user:pass consul members`:          `CONSUL_HTTP_AUTH=[redacted] consul members`,
 		`password = "with spaces inside"`:                    `password = "[redacted]"`,
 		`consul agent -dev -encrypt abcd`:                    `consul agent -dev -encrypt [redacted]`,
+		`encrypt = "pUqJrVyVRj5jsiYEkM/tFQ=="`:               `encrypt = "[redacted]"`,
+		`{"encrypt": "k3y"}`:                                 `{"encrypt": "[redacted]"}`,
+		`expect: {to: web/socat, wire: encrypted}`:           `expect: {to: web/socat, wire: encrypted}`,
+		`wire: the network encrypted: 34 frames`:             `wire: the network encrypted: 34 frames`,
 		`the agent is up; default policy allow; dns on 8600`: `the agent is up; default policy allow; dns on 8600`,
 		`process "agent": open log: no such file`:            `process "agent": open log: no such file`,
 	}
