@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -53,6 +54,27 @@ func TestAgainstAnExistingCluster(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("after the run, the intention web -> socat answers %d, want 404 (deleted again)", resp.StatusCode)
+	}
+	// An intention that existed is put back as it was: allow, not deleted.
+	req, _ := http.NewRequest(http.MethodPut, "http://127.0.0.1:8500/v1/connect/intentions/exact?source=web&destination=socat",
+		strings.NewReader(`{"Action": "allow", "Description": "the team's"}`))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("writing the cluster's own intention: %v %v", resp, err)
+	}
+	again := scenario(t, "run", "--agent", "127.0.0.1:8500", "--allow-writes", "testdata/agent/gate.yaml")
+	again.mustExit(t, 0)
+	if !strings.Contains(again.stdout, "put back intention web -> socat restored (allow)") {
+		t.Errorf("output:\n%s", again.stdout)
+	}
+	resp, err = http.Get("http://127.0.0.1:8500/v1/connect/intentions/exact?source=web&destination=socat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ixn struct{ Action, Description string }
+	err = json.NewDecoder(resp.Body).Decode(&ixn)
+	resp.Body.Close()
+	if err != nil || ixn.Action != "allow" || ixn.Description != "the team's" {
+		t.Errorf("after the run the intention is %+v (%v), want the team's allow back", ixn, err)
 	}
 	// And the cluster's processes were not touched: up still holds them.
 	if up.ProcessState != nil {

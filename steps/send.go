@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -309,12 +311,30 @@ func proxyListens(addr string) error {
 	var holders []string
 	for _, l := range found {
 		for _, h := range sockets.Topmost(sockets.Holders(l.Inode)) {
-			cmd := h.String()
-			if strings.Contains(cmd, "connect proxy") || strings.Contains(cmd, "connect envoy") || strings.Contains(cmd, "envoy") {
+			if isConnectProxy(h) {
 				return nil
 			}
-			holders = append(holders, cmd)
+			holders = append(holders, h.String())
 		}
 	}
 	return wait.Fatal(fmt.Errorf("%s is held by %s, which is not a Connect proxy (consul connect proxy or Envoy)", addr, strings.Join(holders, ", ")))
+}
+
+// isConnectProxy says whether h is `consul connect proxy` or Envoy, by the
+// executable the kernel ran (/proc/PID/exe, which a process cannot set)
+// and, for consul, its subcommand: a command line alone can say anything.
+func isConnectProxy(h sockets.Process) bool {
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", h.PID))
+	if err != nil {
+		return false
+	}
+	base := filepath.Base(strings.TrimSuffix(exe, " (deleted)"))
+	args := strings.Fields(h.Command)
+	switch {
+	case base == "envoy":
+		return true
+	case base == "consul" || strings.HasPrefix(base, "consul-"):
+		return len(args) >= 3 && args[1] == "connect" && (args[2] == "proxy" || args[2] == "envoy")
+	}
+	return false
 }
