@@ -2,7 +2,6 @@ package steps
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -47,9 +46,8 @@ func buildBandwidth(d *Decoder, spec *BandwidthSpec, f *Fields) Step {
 			d.Errorf(v, "bandwidth: %q is below 1000 bytes per second; the agents' gossip alone needs more", s)
 		}
 	}
-	if d.Node() != "" || len(d.Nodes()) == 0 {
-		knownNode(d, v, "bandwidth", d.Node())
-	}
+	// Its node was checked with the item's node:; without nodes it has none.
+	needsNodes(d, v, "bandwidth")
 	return b
 }
 
@@ -61,9 +59,9 @@ func (b *bandwidth) String() string {
 }
 
 func (b *bandwidth) Run(ctx context.Context, env Env) error {
-	net := env.Network()
-	if net == nil {
-		return errors.New("this scenario has no network of nodes")
+	net, err := networkOf(env)
+	if err != nil {
+		return err
 	}
 	return net.SetBandwidth(env.Node(), b.perSecB)
 }

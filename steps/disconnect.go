@@ -2,7 +2,6 @@ package steps
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -57,8 +56,7 @@ func buildCable(d *Decoder, node string, v *yaml.Node, verb string) Step {
 func knownNode(d *Decoder, at *yaml.Node, what, node string) bool {
 	nodes := d.Nodes()
 	switch {
-	case len(nodes) == 0:
-		d.Errorf(at, "%s needs nodes: list them at the top (`nodes: [server, app1]`) and start their agents with `node:`", what)
+	case !needsNodes(d, at, what):
 		return false
 	case !slices.Contains(nodes, node):
 		msg := fmt.Sprintf("%s: unknown node %q", what, node)
@@ -74,9 +72,9 @@ func knownNode(d *Decoder, at *yaml.Node, what, node string) bool {
 func (c *cable) String() string { return c.node }
 
 func (c *cable) Run(ctx context.Context, env Env) error {
-	net := env.Network()
-	if net == nil {
-		return errors.New("this scenario has no network of nodes")
+	net, err := networkOf(env)
+	if err != nil {
+		return err
 	}
 	if c.cut {
 		return net.Disconnect(c.node)

@@ -2,7 +2,6 @@ package steps
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -32,9 +31,8 @@ func buildLoss(d *Decoder, spec *LossSpec, f *Fields) Step {
 		d.Errorf(v, "loss: %q is not a percentage from 0%% to 100%%, like 30%%", s)
 		return nil
 	}
-	if d.Node() != "" || len(d.Nodes()) == 0 {
-		knownNode(d, v, "loss", d.Node())
-	}
+	// Its node was checked with the item's node:; without nodes it has none.
+	needsNodes(d, v, "loss")
 	return &loss{percent: p}
 }
 
@@ -46,9 +44,9 @@ func (l *loss) String() string {
 }
 
 func (l *loss) Run(ctx context.Context, env Env) error {
-	net := env.Network()
-	if net == nil {
-		return errors.New("this scenario has no network of nodes")
+	net, err := networkOf(env)
+	if err != nil {
+		return err
 	}
 	return net.SetLoss(env.Node(), l.percent)
 }
