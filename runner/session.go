@@ -149,15 +149,7 @@ func (s *session) RunDir() string {
 
 func (s *session) commandEnv(node string) (string, []string) {
 	env := os.Environ()
-	set := func(key, value string) {
-		for i, kv := range env {
-			if strings.HasPrefix(kv, key+"=") {
-				env[i] = key + "=" + value
-				return
-			}
-		}
-		env = append(env, key+"="+value)
-	}
+	set := func(key, value string) { env = withVar(env, key, value) }
 	s.mu.Lock()
 	token, addr := "", ""
 	if a, _ := s.agentOf(node); a != nil {

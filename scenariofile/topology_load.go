@@ -110,7 +110,7 @@ func planCluster(d *steps.Decoder, sc *Scenario) steps.Cluster {
 		at = append(at, item.Pos)
 	}
 	for k, a := range c.Agents {
-		servers := c.Servers(a.Datacenter)
+		servers := c.Servers(a.Datacenter, true)
 		if len(servers) == 0 {
 			d.ErrorAt(at[k], "node %s runs a client of datacenter %s, which has no server: add a start-agent step with `server: true` (or `dev: true`) in %s", a.Node, a.Datacenter, a.Datacenter)
 			continue

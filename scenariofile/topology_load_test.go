@@ -132,10 +132,13 @@ steps:
 		t.Fatal(errs)
 	}
 	c := sc.Cluster
-	if got := strings.Join(c.Servers("dc1"), ","); got != "s1,s2" {
+	if got := strings.Join(c.Servers("dc1", true), ","); got != "s1,s2" {
 		t.Errorf("dc1 servers %q", got)
 	}
-	if got := strings.Join(c.Servers("dc2"), ","); got != "d2" {
+	if got := strings.Join(c.Servers("dc2", false), ","); got != "" {
+		t.Errorf("dc2 non-dev servers %q (its only server is a dev one)", got)
+	}
+	if got := strings.Join(c.Servers("dc2", true), ","); got != "d2" {
 		t.Errorf("dc2 servers %q", got)
 	}
 	if c.Primary() != "dc1" {

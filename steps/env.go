@@ -145,15 +145,26 @@ type AgentPlan struct {
 }
 
 // Servers lists the nodes whose agents are servers of datacenter, in
-// scenario order, once each.
-func (c Cluster) Servers(datacenter string) []string {
+// scenario order, once each; dev servers only when withDev.
+func (c Cluster) Servers(datacenter string, withDev bool) []string {
 	var out []string
 	for _, a := range c.Agents {
-		if a.Server && a.Datacenter == datacenter && !slices.Contains(out, a.Node) {
+		if a.Server && (withDev || !a.Dev) && a.Datacenter == datacenter && !slices.Contains(out, a.Node) {
 			out = append(out, a.Node)
 		}
 	}
 	return out
+}
+
+// Datacenters lists the datacenters of the scenario's agents, in order.
+func (c Cluster) Datacenters() []string {
+	var dcs []string
+	for _, a := range c.Agents {
+		if !slices.Contains(dcs, a.Datacenter) {
+			dcs = append(dcs, a.Datacenter)
+		}
+	}
+	return dcs
 }
 
 // Primary is the primary datacenter: the first server's.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"time"
 
@@ -52,9 +51,7 @@ func (s *startAgent) startOnNode(ctx context.Context, env Env) (func(context.Con
 	cfg := api.DefaultNonPooledConfig()
 	cfg.Address, cfg.Scheme = addr, "http"
 	cfg.Token = s.managementToken()
-	cfg.Transport.DialContext = func(ctx context.Context, network, addr string) (netConn, error) {
-		return env.Dial(ctx, network, addr)
-	}
+	cfg.Transport.DialContext = env.Dial
 	client, err := api.NewClient(cfg)
 	if err != nil {
 		return nil, err
@@ -97,23 +94,23 @@ func (s *startAgent) nodeArgv(bin string, env Env, node, ip string) []string {
 			"-hcl", "ports { grpc = 8502 }",
 			"-hcl", `performance { raft_multiplier = 1, rpc_hold_timeout = "1s" }`)
 		if s.server {
-			expect := len(nonDevServers(cluster, s.datacenter))
+			expect := len(cluster.Servers(s.datacenter, false))
 			argv = append(argv, "-server", "-bootstrap-expect="+strconv.Itoa(expect), "-ui",
 				"-hcl", "connect { enabled = true }")
 		}
 	}
-	join := s.addrsOf(env, cluster.Servers(s.datacenter), node)
+	join := s.addrsOf(env, cluster.Servers(s.datacenter, true), node)
 	for _, a := range join {
 		argv = append(argv, "-retry-join", a)
 	}
 	if len(join) > 0 {
 		argv = append(argv, "-retry-interval", retryInterval)
 	}
-	if datacenters(cluster) > 1 {
+	if len(cluster.Datacenters()) > 1 {
 		primary := cluster.Primary()
 		argv = append(argv, "-hcl", fmt.Sprintf("primary_datacenter = %q", primary))
 		if (s.server || s.dev) && s.datacenter != primary {
-			for _, a := range s.addrsOf(env, cluster.Servers(primary), node) {
+			for _, a := range s.addrsOf(env, cluster.Servers(primary, true), node) {
 				argv = append(argv, "-retry-join-wan", a)
 			}
 			argv = append(argv, "-retry-interval-wan", retryInterval)
@@ -133,37 +130,13 @@ func (s *startAgent) addrsOf(env Env, nodes []string, self string) []string {
 	return out
 }
 
-// nonDevServers lists the nodes running non-dev servers of datacenter.
-func nonDevServers(c Cluster, datacenter string) []string {
-	var out []string
-	for _, a := range c.Agents {
-		if a.Server && !a.Dev && a.Datacenter == datacenter && !slices.Contains(out, a.Node) {
-			out = append(out, a.Node)
-		}
-	}
-	return out
-}
-
-func datacenters(c Cluster) int {
-	var dcs []string
-	for _, a := range c.Agents {
-		if !slices.Contains(dcs, a.Datacenter) {
-			dcs = append(dcs, a.Datacenter)
-		}
-	}
-	return len(dcs)
-}
-
 // dialBriefly checks whether something accepts on addr from the step's
 // node, within a second.
-func dialBriefly(ctx context.Context, env Env, addr string) (netConn, error) {
+func dialBriefly(ctx context.Context, env Env, addr string) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	return env.Dial(ctx, "tcp", addr)
 }
-
-// netConn is a connection dialled from a node.
-type netConn = net.Conn
 
 // retryInterval is how soon an agent tries again to join: agents that
 // start together find each other's ports closed at first, and Consul's
