@@ -30,7 +30,8 @@ setup: deps $(CONSUL_BIN) bin/consul-$(CONSUL_VERSION) bin/scenario
 
 # socat is the demo's echo service and nc its client; ss (iproute2) finds
 # a listener's process in the end-to-end tests and ip sets up network
-# namespaces; curl reads an API in one library scenario; Graphviz's dot
+# namespaces; curl reads an API in one library scenario; perl plays a
+# process that only calls itself a Connect proxy in a unit test; Graphviz's dot
 # draws `scenario graph --svg`; zsh and fish check the completion scripts
 # `scenario completion` prints. Installed
 # with apt-get when root, else named.
@@ -41,6 +42,7 @@ deps:
 	command -v pkill >/dev/null 2>&1 || missing="$$missing procps"; \
 	command -v ss >/dev/null 2>&1 || missing="$$missing iproute2"; \
 	command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
+	command -v perl >/dev/null 2>&1 || missing="$$missing perl"; \
 	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
 	command -v zsh >/dev/null 2>&1 || missing="$$missing zsh"; \
 	command -v fish >/dev/null 2>&1 || missing="$$missing fish"; \
