@@ -258,9 +258,10 @@ func (x *execution) runSteps() bool {
 func (x *execution) step(i int) bool {
 	item := &x.sc.Items[i]
 	starter, overlaps := item.Step.(steps.Starter)
-	// Only steps of one type overlap: a sidecar started while an agent is
+	// A step goes beside pending ones only when it neither needs nor
+	// disturbs what they wait for: a sidecar started while its agent is
 	// still settling would find no agent to ask.
-	if (!overlaps || !starter.Independent() || x.ctx.Err() != nil || x.pendingOtherThan(item.Type)) && !x.settle() {
+	if (x.ctx.Err() != nil || !x.goesBeside(item.Step)) && !x.settle() {
 		return false
 	}
 	if x.ctx.Err() != nil {
@@ -299,6 +300,17 @@ func (x *execution) step(i int) bool {
 	}
 	err = explain(x.ctx, stepCtx, err)
 	cancel()
+	if len(x.pending) > 0 {
+		// It ran beside steps still settling: its outcome is reported
+		// after theirs, in order; a failure stops the run there.
+		elapsed := time.Since(start)
+		x.pending = append(x.pending, pendingStep{item: item, notes: notes, ctx: stepCtx, cancel: cancel, start: start,
+			done: true, err: err, elapsed: elapsed})
+		if err != nil {
+			return x.settle()
+		}
+		return true
+	}
 	if x.conclude(item, err, time.Since(start), *notes) {
 		x.skipFrom(i+1, nil)
 		return false
@@ -306,14 +318,18 @@ func (x *execution) step(i int) bool {
 	return true
 }
 
-// pendingOtherThan says whether a step of another type is pending.
-func (x *execution) pendingOtherThan(typ string) bool {
+// goesBeside says whether s may begin while the pending steps settle.
+func (x *execution) goesBeside(s steps.Step) bool {
+	b, ok := s.(steps.Beside)
 	for _, p := range x.pending {
-		if p.item.Type != typ {
-			return true
+		if p.done {
+			continue // it ran already; only its report waits
+		}
+		if !ok || !b.Beside(p.item.Step) {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 // settle awaits the pending steps in order; false means one failed, and
@@ -322,17 +338,42 @@ func (x *execution) settle() bool {
 	pending := x.pending
 	x.pending = nil
 	for k, p := range pending {
-		err := explain(x.ctx, p.ctx, runRecovered(func() error { return p.ready(p.ctx) }))
+		err, elapsed := p.err, p.elapsed
+		if !p.done {
+			err = explain(x.ctx, p.ctx, runRecovered(func() error { return p.ready(p.ctx) }))
+			elapsed = time.Since(p.start)
+		}
 		p.cancel()
-		if x.conclude(p.item, err, time.Since(p.start), *p.notes) {
+		if x.conclude(p.item, err, elapsed, *p.notes) {
+			next := p.item.Index + 1
 			for _, q := range pending[k+1:] {
 				q.cancel()
+				if q.done {
+					// It ran beside the failed step, before the failure
+					// showed: say what it did rather than call it skipped.
+					x.reportRan(q, p.item)
+					next = q.item.Index + 1
+				}
 			}
-			x.skipFrom(p.item.Index+1, nil)
+			x.skipFrom(next, nil)
 			return false
 		}
 	}
 	return true
+}
+
+// reportRan reports a step that ran beside failed, an earlier step whose
+// failure showed only after it had run, without letting its outcome stand
+// for the scenario's.
+func (x *execution) reportRan(q pendingStep, failed *Item) {
+	ev := stepEvent(q.item)
+	ev.DurationMS = milliseconds(q.elapsed)
+	ev.Notes = append(*q.notes, fmt.Sprintf("it ran while step %d was still settling, before that step failed", failed.Index+1))
+	ev.Outcome = OutcomePassed
+	if q.err != nil {
+		ev.Outcome, ev.Error = OutcomeFailed, q.err.Error()
+	}
+	x.emit(Event{Event: "step-end", Step: ev})
 }
 
 func (x *execution) skipFrom(index int, why error) {
@@ -458,6 +499,11 @@ type pendingStep struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	start  time.Time
+	// done: the step ran beside earlier pending ones and has its
+	// outcome; only its report waits for theirs.
+	done    bool
+	err     error
+	elapsed time.Duration
 }
 
 // runRecovered turns a panic in a step into that step's failure, so that

@@ -147,7 +147,10 @@ func (s starterStep) Start(context.Context, steps.Env) (func(context.Context) er
 	}
 	return s.start(), nil
 }
-func (s starterStep) Independent() bool { return true }
+func (s starterStep) Beside(pending steps.Step) bool {
+	_, starter := pending.(starterStep)
+	return starter
+}
 
 // started records when the test starters started, to tell overlapping
 // starts from one-by-one ones without timing the whole run.
@@ -189,9 +192,9 @@ func init() {
 	slow("test-fails-100ms", 100*time.Millisecond, true)
 }
 
-// Independent starts overlap: three 200 ms readiness waits take about
+// Starts beside pending steps overlap: three 200 ms readiness waits take about
 // 200 ms, and each step still reports as itself, in order.
-func TestIndependentStartsOverlap(t *testing.T) {
+func TestStartsBesidePendingStepsOverlap(t *testing.T) {
 	startedMu.Lock()
 	started = nil
 	startedMu.Unlock()
@@ -216,6 +219,80 @@ func TestPendingFailureBlamesItsOwnStep(t *testing.T) {
 		t.Fatalf("%+v\n%s", res, out)
 	}
 	for _, want := range []string{"ok    1 test-ready-200ms", "FAIL  2 test-fails-100ms", "test-fails-100ms never became ready", "skip  3 test-ready-200ms", "skip  4 test-ok", "--- FAIL o: step 2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// besideStep is a one-call step that may run beside pending starters.
+type besideStep struct{ funcStep }
+
+func (besideStep) Beside(steps.Step) bool { return true }
+
+func init() {
+	for name, fail := range map[string]bool{"test-beside-ok": false, "test-beside-fails": true} {
+		testTypes = append(testTypes, steps.Type{Name: name, Summary: "test only", Example: "- " + name + ": {}", Timeout: time.Second,
+			Schema: map[string]any{"type": "object"},
+			Decode: func(d *steps.Decoder, v *yaml.Node) steps.Step {
+				return besideStep{funcStep{label: name, run: func(context.Context, steps.Env) error {
+					startedMu.Lock()
+					started = append(started, time.Now())
+					startedMu.Unlock()
+					if fail {
+						return errors.New(name + " went wrong")
+					}
+					return nil
+				}}}
+			}})
+	}
+}
+
+// A one-call step that may go beside a pending one runs at once, and is
+// reported after it, in order.
+func TestRunnerStepsGoBesidePendingOnes(t *testing.T) {
+	startedMu.Lock()
+	started = nil
+	startedMu.Unlock()
+	begin := time.Now()
+	res, out := runSource(t, "name: o\nsteps:\n  - test-ready-200ms: {}\n  - test-beside-ok: {}\n  - test-beside-ok: {}\n  - test-ok: {}\n", context.Background())
+	if res.Outcome != Passed {
+		t.Fatalf("%+v\n%s", res, out)
+	}
+	if i, j := strings.Index(out, "ok    1 test-ready-200ms"), strings.Index(out, "ok    2 test-beside-ok"); i < 0 || j < i || !strings.Contains(out, "ok    3 test-beside-ok") {
+		t.Errorf("not reported in order:\n%s", out)
+	}
+	startedMu.Lock()
+	defer startedMu.Unlock()
+	// started: the starter, then the two beside steps.
+	if len(started) != 3 || started[2].Sub(begin) >= 200*time.Millisecond {
+		t.Errorf("the beside steps ran at %v, %v after the run began: they waited for the pending one", started, started[len(started)-1].Sub(begin))
+	}
+}
+
+// When a pending step fails after steps beside it ran, those are reported
+// as what they did, the scenario fails at the pending step, and nothing
+// after them runs.
+func TestPendingFailureAfterStepsBesideIt(t *testing.T) {
+	res, out := runSource(t, "name: o\nsteps:\n  - test-fails-100ms: {}\n  - test-beside-ok: {}\n  - test-ok: {}\n", context.Background())
+	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 0 {
+		t.Fatalf("%+v\n%s", res, out)
+	}
+	for _, want := range []string{"FAIL  1 test-fails-100ms", "ok    2 test-beside-ok", "it ran while step 1 was still settling", "skip  3 test-ok", "--- FAIL o: step 1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// A step beside a pending one that fails waits for the pending one's
+// report, then fails as itself.
+func TestStepBesideFailsAfterPendingReport(t *testing.T) {
+	res, out := runSource(t, "name: o\nsteps:\n  - test-ready-200ms: {}\n  - test-beside-fails: {}\n  - test-ok: {}\n", context.Background())
+	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 1 {
+		t.Fatalf("%+v\n%s", res, out)
+	}
+	for _, want := range []string{"ok    1 test-ready-200ms", "FAIL  2 test-beside-fails", "test-beside-fails went wrong", "skip  3 test-ok"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

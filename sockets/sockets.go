@@ -1,19 +1,23 @@
-// Package sockets answers "who listens here?" from /proc: the listening TCP
-// sockets of the current network namespace and the processes that hold
-// them. Readiness is judged by ownership, not by "the port accepts TCP":
-// a stale or foreign listener on a port accepts TCP just as well.
+// Package sockets answers "who listens here?" from the kernel: the
+// listening TCP sockets of the current network namespace (socket
+// diagnostics, or /proc/net/tcp) and the processes that hold them
+// (/proc). Readiness is judged by ownership, not by "the port accepts
+// TCP": a stale or foreign listener on a port accepts TCP just as well.
 package sockets
 
 import (
 	"bufio"
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Listener is a listening TCP socket.
@@ -36,6 +40,32 @@ func (l Listener) Covers(want *net.TCPAddr) bool {
 // /proc/net, which shows the main thread's. A caller that has locked its
 // thread into a node's namespace thus sees that node's listeners.
 func Listeners() ([]Listener, error) {
+	if out, err := diagAll(); err == nil {
+		return out, nil
+	}
+	// No socket diagnostics here (a kernel without inet_diag): the tables.
+	return tableListeners()
+}
+
+// diagAll lists the listeners of both families by socket diagnostics; a
+// family the kernel does not have (IPv6 disabled) has none.
+func diagAll() ([]Listener, error) {
+	var out []Listener
+	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
+		found, err := diagListeners(family)
+		if family == unix.AF_INET6 && (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EAFNOSUPPORT)) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, found...)
+	}
+	return out, nil
+}
+
+// tableListeners reads /proc/thread-self/net/tcp and tcp6.
+func tableListeners() ([]Listener, error) {
 	var out []Listener
 	for _, table := range []string{"/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"} {
 		found, err := readTable(table)

@@ -2,6 +2,7 @@ package sockets
 
 import (
 	"net"
+	"slices"
 	"testing"
 )
 
@@ -41,5 +42,42 @@ func TestOnFindsOwnListenerAndHolder(t *testing.T) {
 	other := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2), Port: addr.Port}
 	if got, _ := On(other); len(got) != 0 {
 		t.Errorf("127.0.0.2 is not covered by a 127.0.0.1 listener; got %v", got)
+	}
+}
+
+// The socket diagnostics and the /proc tables agree on every listener.
+func TestDiagnosticsAgreeWithTables(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	l6, err := net.Listen("tcp", "[::]:0")
+	if err == nil {
+		defer l6.Close()
+	}
+	fromDiag, err := diagAll()
+	if err != nil {
+		t.Fatalf("socket diagnostics: %v", err)
+	}
+	fromTables, err := tableListeners()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := func(ls []Listener) []string {
+		var out []string
+		for _, l := range ls {
+			out = append(out, l.Addr.String()+" "+l.Inode)
+		}
+		slices.Sort(out)
+		return out
+	}
+	if a, b := key(fromDiag), key(fromTables); !slices.Equal(a, b) {
+		t.Fatalf("socket diagnostics say\n%v\nthe tables say\n%v", a, b)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	found, err := On(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+	if err != nil || len(found) != 1 {
+		t.Fatalf("On found %v, %v; want the one listener on port %d", found, err, port)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -255,33 +256,66 @@ func gatherPath(ctx context.Context, src, dst Env, source, destination string) (
 	}
 	ev := &Evidence{Source: source, Destination: destination}
 	q := (&api.QueryOptions{}).WithContext(ctx)
-	leaf, _, err := client.Agent().ConnectCALeaf(ev.Source, q)
-	if err != nil {
-		return nil, WithLogs(fmt.Errorf("getting %s's leaf certificate from the agent: %w", ev.Source, err), AgentName)
+	// The questions are independent, and so are the sidecars: asked side
+	// by side, a deny's evidence costs its slowest answer, not their sum.
+	var (
+		wg                sync.WaitGroup
+		leaf              *api.LeafCert
+		roots             *api.CARootList
+		entries           []*api.ServiceEntry
+		leafErr, rootsErr error
+		healthErr         error
+	)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		if leaf, _, leafErr = client.Agent().ConnectCALeaf(ev.Source, q); leafErr != nil {
+			return
+		}
+		authz, err := dstClient.Agent().ConnectAuthorize(&api.AgentAuthorizeParams{Target: ev.Destination, ClientCertURI: leaf.ServiceURI})
+		if err != nil {
+			ev.AuthzErr = err
+		} else {
+			ev.Authorized, ev.Reason = authz.Authorized, authz.Reason
+		}
+	}()
+	go func() { defer wg.Done(); roots, _, rootsErr = client.Agent().ConnectCARoots(q) }()
+	go func() {
+		defer wg.Done()
+		entries, _, healthErr = dstClient.Health().Connect(ev.Destination, "", true, q)
+	}()
+	wg.Wait()
+	switch {
+	case leafErr != nil:
+		return nil, WithLogs(fmt.Errorf("getting %s's leaf certificate from the agent: %w", ev.Source, leafErr), AgentName)
+	case rootsErr != nil:
+		return nil, WithLogs(fmt.Errorf("reading the Connect CA roots: %w", rootsErr), AgentName)
+	case healthErr != nil:
+		return nil, WithLogs(fmt.Errorf("looking up the sidecars of %s: %w", ev.Destination, healthErr), AgentName)
 	}
-	roots, _, err := client.Agent().ConnectCARoots(q)
-	if err != nil {
-		return nil, WithLogs(fmt.Errorf("reading the Connect CA roots: %w", err), AgentName)
-	}
-	authz, err := dstClient.Agent().ConnectAuthorize(&api.AgentAuthorizeParams{Target: ev.Destination, ClientCertURI: leaf.ServiceURI})
-	if err != nil {
-		ev.AuthzErr = err
-	} else {
-		ev.Authorized, ev.Reason = authz.Authorized, authz.Reason
-	}
-	entries, _, err := dstClient.Health().Connect(ev.Destination, "", true, q)
-	if err != nil {
-		return nil, WithLogs(fmt.Errorf("looking up the sidecars of %s: %w", ev.Destination, err), AgentName)
-	}
-	for _, e := range entries {
+	ev.Handshakes = make([]Handshake, len(entries))
+	backends := make([]*Backend, len(entries))
+	for i, e := range entries {
 		addr := net.JoinHostPort(dialHost(e.Service.Address, e.Node.Address), strconv.Itoa(e.Service.Port))
-		ev.Handshakes = append(ev.Handshakes, handshakeAs(ctx, env, addr, leaf, roots, ev.Destination))
-		if dst.External() {
-			ev.BackendsUnchecked = "the backends of an existing cluster's sidecars run on its machines, not checked here"
+		wg.Add(1)
+		go func() { defer wg.Done(); ev.Handshakes[i] = handshakeAs(ctx, env, addr, leaf, roots, ev.Destination) }()
+		if dst.External() || e.Service.Proxy == nil || e.Service.Proxy.LocalServicePort == 0 {
 			continue
 		}
-		if e.Service.Proxy != nil && e.Service.Proxy.LocalServicePort != 0 {
-			ev.Backends = append(ev.Backends, backendOf(onCatalogNode(dst, e.Node.Node), e.Service.Proxy))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := backendOf(onCatalogNode(dst, e.Node.Node), e.Service.Proxy)
+			backends[i] = &b
+		}()
+	}
+	wg.Wait()
+	if dst.External() && len(entries) > 0 {
+		ev.BackendsUnchecked = "the backends of an existing cluster's sidecars run on its machines, not checked here"
+	}
+	for _, b := range backends {
+		if b != nil {
+			ev.Backends = append(ev.Backends, *b)
 		}
 	}
 	return ev, nil

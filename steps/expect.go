@@ -300,14 +300,32 @@ func (e *expect) want() string {
 	return "reply " + Quote(e.reply)
 }
 
-func (e *expect) Run(ctx context.Context, env Env) error {
+// Start judges what comes back. An exact reply (or a reply-matches) counts
+// only once the connection has stayed quiet for a while; that window is
+// left to settle, so that the steps that may go Beside it begin meanwhile.
+func (e *expect) Start(ctx context.Context, env Env) (settle func(context.Context) error, err error) {
 	switch {
 	case e.intention != nil:
-		return e.runIntention(ctx, env)
+		return settled, e.runIntention(ctx, env)
 	case e.probe != nil:
 		return e.runProbe(ctx, env)
 	}
 	return e.runConn(ctx, env)
+}
+
+func settled(context.Context) error { return nil }
+
+// Beside: an expect may begin while an earlier expect's quiet window
+// runs, unless it looks at that same connection (it would take the bytes
+// the window watches) or claims what crosses the wire (the capture would
+// see the other connection's traffic, if any came). A probe opens a
+// connection of its own, and an intention check only asks the agent.
+func (e *expect) Beside(pending Step) bool {
+	p, ok := pending.(*expect)
+	if !ok || e.wire != "" {
+		return false
+	}
+	return e.conn == "" || e.conn != p.conn
 }
 
 func (e *expect) runIntention(ctx context.Context, env Env) error {
@@ -332,19 +350,31 @@ func (e *expect) runIntention(ctx context.Context, env Env) error {
 	return nil
 }
 
-func (e *expect) runConn(ctx context.Context, env Env) error {
+func (e *expect) runConn(ctx context.Context, env Env) (func(context.Context) error, error) {
 	c, err := env.Conn(e.conn)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, e.within)
+	deadline := start.Add(e.within)
+	where := fmt.Sprintf("on connection %s to %s", e.conn, c.Target)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	verdict, decided := e.observe(ctx, c, true)
+	verdict, decided, quiet := e.match(ctx, c, true)
 	if !decided || verdict != nil {
-		return e.failure(fmt.Sprintf("on connection %s to %s", e.conn, c.Target), verdict, !decided, time.Since(start))
+		return nil, e.failure(where, verdict, !decided, time.Since(start))
 	}
-	return nil
+	if quiet == nil {
+		return settled, nil
+	}
+	return func(ctx context.Context) error {
+		ctx, cancel := context.WithDeadline(ctx, deadline)
+		defer cancel()
+		if verdict, decided := quiet(ctx); !decided || verdict != nil {
+			return e.failure(where, verdict, !decided, time.Since(start))
+		}
+		return nil
+	}, nil
 }
 
 // verdict of judging what a connection returned so far.
@@ -420,31 +450,40 @@ func wrong(format string, args ...any) error { return wrongReply{fmt.Errorf(form
 // needsQuiet says whether a match counts only once no more bytes follow.
 func (e *expect) needsQuiet() bool { return e.reply != nil || e.replyMatch != nil }
 
-// observe waits on c until the expectation holds or fails. decided is
-// false when ctx ended first; verdict then says what was seen. When consume
-// is set, the bytes the expectation matched are taken off the connection.
+// observe waits on c until the expectation holds or fails, quiet window
+// included. decided is false when ctx ended first; verdict then says what
+// was seen. When consume is set, the bytes the expectation matched are
+// taken off the connection.
 func (e *expect) observe(ctx context.Context, c *Conn, consume bool) (why error, decided bool) {
-	for {
-		var v verdict
-		var consumed int
-		waitErr := c.Await(ctx, func(rcv []byte, ended error) (int, bool) {
-			v, consumed, why = e.judge(rcv, ended)
-			return 0, v != pending
-		})
-		if waitErr != nil {
-			if why == nil {
-				why = errors.New("nothing came back")
-			}
-			return why, false
+	why, decided, quiet := e.match(ctx, c, consume)
+	if quiet != nil {
+		return quiet(ctx)
+	}
+	return why, decided
+}
+
+// match is observe up to the quiet window: when what came back holds so
+// far and counts only once the connection stays quiet, quiet is that
+// window, to be awaited now or while later steps begin. The bytes stay on
+// the connection until the window has passed.
+func (e *expect) match(ctx context.Context, c *Conn, consume bool) (why error, decided bool, quiet func(context.Context) (error, bool)) {
+	v, consumed, why, ok := e.await(ctx, c)
+	switch {
+	case !ok:
+		return why, false, nil
+	case v == fails:
+		return why, true, nil
+	case !e.needsQuiet():
+		if consume {
+			c.Consume(consumed)
 		}
-		if v == fails {
-			return why, true
-		}
-		if e.needsQuiet() {
-			// Holds so far: it counts once the connection stays quiet.
-			quiet, cancel := context.WithTimeout(ctx, e.quiet)
+		return nil, true, nil
+	}
+	return nil, true, func(ctx context.Context) (error, bool) {
+		for {
+			window, cancel := context.WithTimeout(ctx, e.quiet)
 			grew := false
-			_ = c.Await(quiet, func(rcv []byte, ended error) (int, bool) {
+			_ = c.Await(window, func(rcv []byte, ended error) (int, bool) {
 				grew = len(rcv) > consumed
 				return 0, grew || ended != nil
 			})
@@ -452,15 +491,37 @@ func (e *expect) observe(ctx context.Context, c *Conn, consume bool) (why error,
 			if ctx.Err() != nil {
 				return fmt.Errorf("the reply came, but the time ran out before %s of quiet", e.quiet), false
 			}
-			if grew {
-				continue // judge again with everything that came
+			if !grew {
+				if consume {
+					c.Consume(consumed)
+				}
+				return nil, true
+			}
+			// More came: judge again with everything.
+			if v, consumed, why, ok = e.await(ctx, c); !ok {
+				return why, false
+			}
+			if v == fails {
+				return why, true
 			}
 		}
-		if consume {
-			c.Consume(consumed)
-		}
-		return nil, true
 	}
+}
+
+// await waits until the expectation is decided on what c has received so
+// far; ok is false when ctx ended first.
+func (e *expect) await(ctx context.Context, c *Conn) (v verdict, consumed int, why error, ok bool) {
+	waitErr := c.Await(ctx, func(rcv []byte, ended error) (int, bool) {
+		v, consumed, why = e.judge(rcv, ended)
+		return 0, v != pending
+	})
+	if waitErr != nil {
+		if why == nil {
+			why = errors.New("nothing came back")
+		}
+		return v, consumed, why, false
+	}
+	return v, consumed, why, true
 }
 
 func (e *expect) failure(where string, got error, timedOut bool, elapsed time.Duration) error {
@@ -476,10 +537,19 @@ func (e *expect) failure(where string, got error, timedOut bool, elapsed time.Du
 	return WithLogs(errors.New(msg), procs...)
 }
 
-func (e *expect) runProbe(ctx context.Context, env Env) error {
+// deferQuiet says whether a probe's quiet window may settle while later
+// steps begin: not when the probe must hold several times in a row or may
+// see other replies first (each attempt's window decides whether to go
+// on), nor when the wire is watched (its capture ends with the probe).
+func (e *expect) deferQuiet() bool {
+	return e.needsQuiet() && !e.othersAllowed && e.times <= 1 && e.wire == ""
+}
+
+func (e *expect) runProbe(ctx context.Context, env Env) (func(context.Context) error, error) {
 	// The probe dials from the node of the service's sidecar, or of the step.
 	env = e.probe.From(env)
 	attempts, inARow, wrongReplies := 0, 0, 0
+	var quiet func(context.Context) error // the holding attempt's window, when deferred
 	start := time.Now()
 	var last error
 	var addr string
@@ -493,18 +563,32 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 				addr = ""
 			}
 		}
+		// The close alone could be a dead backend: the mesh must show
+		// that its authorization refused this path. Its evidence is
+		// gathered while the attempt runs (they ask different things of
+		// the same mesh at the same moment), and used if the attempt ends
+		// with no reply.
+		var gathered chan gatherResult
+		if err == nil && e.denied {
+			gathered = make(chan gatherResult, 1)
+			go func() {
+				ev, err := Gather(ctx, env, *e.probe)
+				gathered <- gatherResult{ev, err}
+			}()
+		}
 		if err == nil {
 			attempts++
-			err = e.attempt(ctx, env, addr, wire.noteSidecarConns)
+			quiet, err = e.attempt(ctx, env, addr, wire.noteSidecarConns, e.deferQuiet())
+		}
+		if gathered != nil {
+			g := <-gathered
+			if err == nil {
+				evidence, err = g.evidence, g.err
+			}
 		}
 		if err == nil && e.denied {
-			// The close alone could be a dead backend: the mesh must
-			// show that its authorization refused this path.
-			evidence, err = Gather(ctx, env, *e.probe)
-			if err == nil {
-				if contra := evidence.Denied(); contra != nil {
-					err = fmt.Errorf("the connection closed with no reply, but that was not the mesh denying it: %w", contra)
-				}
+			if contra := evidence.Denied(); contra != nil {
+				err = fmt.Errorf("the connection closed with no reply, but that was not the mesh denying it: %w", contra)
 			}
 		}
 		// An attempt cut short by the deadline says nothing about the
@@ -535,7 +619,7 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 	if e.wire != "" {
 		var err error
 		if wire, err = watchWire(env, *e.probe); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	err := wait.For(ctx, cond, wait.Options{
@@ -543,11 +627,18 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 		MaxInterval: maxInterval,
 		Alive:       aliveAll(env, e.probe.Processes()...),
 	})
+	if err != nil && quiet != nil {
+		// Not the holding attempt after all: close its connection.
+		done, cancel := context.WithCancel(ctx)
+		cancel()
+		_ = quiet(done)
+		quiet = nil
+	}
 	if wire != nil {
 		// Every attempt's bytes were on the wire: judged together.
 		note, werr := wire.judge(ctx, e.wire, []byte(e.send), e.reply)
 		if err == nil && werr != nil {
-			return WithLogs(werr, e.probe.Processes()...)
+			return nil, WithLogs(werr, e.probe.Processes()...)
 		}
 		if err == nil {
 			env.Notef("%s", note)
@@ -558,20 +649,41 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 			env.Notef("%d of %d connections got another reply on the way (others-allowed)", wrongReplies, attempts)
 		}
 		e.report(ctx, env, evidence)
-		return nil
+		if quiet == nil {
+			return settled, nil
+		}
+		return func(ctx context.Context) error {
+			err := quiet(ctx)
+			var w wrongReply
+			switch {
+			case err == nil:
+				return nil
+			case errors.As(err, &w):
+				err = fmt.Errorf("%w (a wrong reply fails at once; add others-allowed: true when other replies are expected on the way, e.g. from other instances)", err)
+				return e.failure(fmt.Sprintf("from %s (attempt %d)", e.probe, attempts), err, false, time.Since(start))
+			case ctx.Err() != nil:
+				return e.failure(fmt.Sprintf("from %s (attempt %d)", e.probe, attempts), err, true, time.Since(start))
+			}
+			return WithLogs(err, e.probe.Processes()...)
+		}, nil
 	}
 	var w wrongReply
 	if errors.As(err, &w) && !e.othersAllowed {
-		return e.failure(fmt.Sprintf("from %s (attempt %d)", e.probe, attempts), err, false, time.Since(start))
+		return nil, e.failure(fmt.Sprintf("from %s (attempt %d)", e.probe, attempts), err, false, time.Since(start))
 	}
 	if !isTimeout(err) || last == nil {
-		return WithLogs(err, e.probe.Processes()...)
+		return nil, WithLogs(err, e.probe.Processes()...)
 	}
 	where := fmt.Sprintf("from %s (%d attempts)", e.probe, attempts)
 	if e.times > 1 {
 		where = fmt.Sprintf("from %s %d times in a row (%d attempts)", e.probe, e.times, attempts)
 	}
-	return e.failure(where, last, true, time.Since(start))
+	return nil, e.failure(where, last, true, time.Since(start))
+}
+
+type gatherResult struct {
+	evidence *Evidence
+	err      error
 }
 
 // report notes what ended a connection that was expected to end: which
@@ -603,30 +715,44 @@ func isTimeout(err error) bool {
 
 // attempt dials afresh, writes, and judges what comes back; replied is
 // called once the reply is judged, while the connection is still open.
-func (e *expect) attempt(ctx context.Context, env Env, addr string, replied func()) error {
+// With deferQuiet, a reply that holds so far leaves its quiet window to
+// quiet, which keeps the connection open until the window has passed.
+func (e *expect) attempt(ctx context.Context, env Env, addr string, replied func(), deferQuiet bool) (quiet func(context.Context) error, why error) {
 	ctx, cancel := context.WithTimeout(ctx, probeAttemptLimit)
 	defer cancel()
 	var raw net.Conn
 	var err error
 	if e.probe.Native {
 		if raw, addr, err = DialNative(ctx, env, e.probe.Service, e.probe.Upstream); err != nil {
-			return err
+			return nil, err
 		}
 	} else if raw, err = env.Dial(ctx, "tcp", addr); err != nil {
-		return fmt.Errorf("could not connect to %s: %w", addr, err)
+		return nil, fmt.Errorf("could not connect to %s: %w", addr, err)
 	}
 	// Never half-close: the built-in proxy drops the whole connection when
 	// the client shuts down its write side, before the reply is read.
 	c := NewConn(raw, addr)
-	defer c.Close()
 	if e.send != "" {
 		if _, err := c.Write([]byte(e.send)); err != nil {
-			return fmt.Errorf("writing to %s: %w", addr, err)
+			c.Close()
+			return nil, fmt.Errorf("writing to %s: %w", addr, err)
 		}
 	}
-	why, _ := e.observe(ctx, c, false)
+	why, _, window := e.match(ctx, c, false)
+	if window != nil && !deferQuiet {
+		why, _ = window(ctx)
+		window = nil
+	}
 	replied()
-	return why
+	if window == nil {
+		c.Close()
+		return nil, why
+	}
+	return func(ctx context.Context) error {
+		defer c.Close()
+		why, _ := window(ctx)
+		return why
+	}, nil
 }
 
 // aliveAll fails as soon as one of the named running processes has died.

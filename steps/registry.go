@@ -31,19 +31,29 @@ type Runner interface {
 	Run(ctx context.Context, env Env) error
 }
 
-// Starter is a step that starts something and lets the runner await its
-// readiness later. When Independent, the start depends on nothing that an
-// earlier, still pending step provides, so the runner starts it at once and
-// the readiness waits overlap; otherwise earlier pending steps are settled
-// first.
+// Starter is a step whose outcome settles after Start returns: it started
+// a process whose readiness is still to come, or saw the reply it expects
+// and must still see the connection stay quiet. The runner calls settle
+// later, when a step needs it settled or at the latest at the end, and
+// meanwhile begins the steps that may go Beside it.
 type Starter interface {
 	Step
-	Start(ctx context.Context, env Env) (ready func(ctx context.Context) error, err error)
-	Independent() bool
+	Start(ctx context.Context, env Env) (settle func(ctx context.Context) error, err error)
+}
+
+// Beside is a step that may begin while pending, an earlier Starter, has
+// not settled yet: it neither needs what pending waits for nor disturbs
+// it (sidecars beside each other and beside the services they front; an
+// expect beside another expect's quiet window on another connection). A
+// step without it, or whose Beside says no, begins only once every
+// pending step has settled. Every step still passes or fails, and is
+// reported, in order.
+type Beside interface {
+	Beside(pending Step) bool
 }
 
 // Run performs s in one go: a Runner's Run, or a Starter's start, then its
-// readiness.
+// settling.
 func Run(ctx context.Context, env Env, s Step) error {
 	switch s := s.(type) {
 	case Starter:

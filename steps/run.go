@@ -59,9 +59,8 @@ func (r *run) String() string {
 	return s
 }
 
-// Independent is false: a command may rely on anything started before it.
-func (r *run) Independent() bool { return false }
-
+// Start starts the command. A run is never Beside a pending step: its
+// command may rely on anything started before it.
 func (r *run) Start(ctx context.Context, env Env) (func(context.Context) error, error) {
 	r = r.onNodes(env)
 	if r.ready != "" {

@@ -95,9 +95,17 @@ func (s *sidecar) String() string {
 	return label
 }
 
-// Independent: a sidecar's start needs only the agent and its own
-// registration, so consecutive sidecars come up together.
-func (s *sidecar) Independent() bool { return true }
+// Beside: a sidecar's start needs only the agent and its own
+// registration, so consecutive sidecars come up together, and beside the
+// services they front: a proxy dials its local service only when a
+// connection comes, so a service still coming up delays nothing of it.
+func (s *sidecar) Beside(pending Step) bool {
+	switch pending.(type) {
+	case *sidecar, *run:
+		return true
+	}
+	return false
+}
 
 func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) error, error) {
 	client, err := env.Consul()

@@ -209,11 +209,14 @@ func (s *startAgent) httpAddr() string {
 	return net.JoinHostPort(host, port)
 }
 
-// Independent: on a scenario's nodes, consecutive agents start together,
+// Beside: on a scenario's nodes, consecutive agents start together,
 // so that servers which need each other to elect a leader can; each is
 // still settled, and reported, in order. On the host an agent is ready
 // before anything after it starts.
-func (s *startAgent) Independent() bool { return s.topology }
+func (s *startAgent) Beside(pending Step) bool {
+	_, agent := pending.(*startAgent)
+	return s.topology && agent
+}
 
 func (s *startAgent) Start(ctx context.Context, env Env) (func(context.Context) error, error) {
 	if !s.topology {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/scenario-tool/scenario/proc"
 	"github.com/scenario-tool/scenario/reaper"
 	"github.com/scenario-tool/scenario/sockets"
@@ -31,7 +33,19 @@ func Listening(addr, owner string, pgid int) Condition {
 		if len(found) == 0 {
 			return fmt.Errorf("nothing listens on %s yet", addr)
 		}
-		mine := sockets.Inodes(proc.GroupMembers(pgid))
+		// The group's leader (pid pgid) usually holds the listener itself;
+		// only when it does not are the other members looked for, which
+		// means reading every process's stat.
+		var mine map[string]bool
+		if g, err := unix.Getpgid(pgid); err == nil && g == pgid {
+			mine = sockets.Inodes([]int{pgid})
+		}
+		for _, l := range found {
+			if !mine[l.Inode] {
+				mine = sockets.Inodes(proc.GroupMembers(pgid))
+				break
+			}
+		}
 		owned := false
 		for _, l := range found {
 			if mine[l.Inode] {
