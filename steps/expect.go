@@ -360,7 +360,7 @@ func (e *expect) runConn(ctx context.Context, env Env) (func(context.Context) er
 	where := fmt.Sprintf("on connection %s to %s", e.conn, c.Target)
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	verdict, decided, quiet := e.match(ctx, c, true)
+	decided, quiet, verdict := e.match(ctx, c, true)
 	if !decided || verdict != nil {
 		return nil, e.failure(where, verdict, !decided, time.Since(start))
 	}
@@ -370,7 +370,7 @@ func (e *expect) runConn(ctx context.Context, env Env) (func(context.Context) er
 	return func(ctx context.Context) error {
 		ctx, cancel := context.WithDeadline(ctx, deadline)
 		defer cancel()
-		if verdict, decided := quiet(ctx); !decided || verdict != nil {
+		if decided, verdict := quiet(ctx); !decided || verdict != nil {
 			return e.failure(where, verdict, !decided, time.Since(start))
 		}
 		return nil
@@ -450,36 +450,26 @@ func wrong(format string, args ...any) error { return wrongReply{fmt.Errorf(form
 // needsQuiet says whether a match counts only once no more bytes follow.
 func (e *expect) needsQuiet() bool { return e.reply != nil || e.replyMatch != nil }
 
-// observe waits on c until the expectation holds or fails, quiet window
-// included. decided is false when ctx ended first; verdict then says what
-// was seen. When consume is set, the bytes the expectation matched are
-// taken off the connection.
-func (e *expect) observe(ctx context.Context, c *Conn, consume bool) (why error, decided bool) {
-	why, decided, quiet := e.match(ctx, c, consume)
-	if quiet != nil {
-		return quiet(ctx)
-	}
-	return why, decided
-}
-
-// match is observe up to the quiet window: when what came back holds so
-// far and counts only once the connection stays quiet, quiet is that
-// window, to be awaited now or while later steps begin. The bytes stay on
-// the connection until the window has passed.
-func (e *expect) match(ctx context.Context, c *Conn, consume bool) (why error, decided bool, quiet func(context.Context) (error, bool)) {
+// match waits on c until the expectation holds or fails. decided is false
+// when ctx ended first; why then says what was seen. When consume is set,
+// the bytes the expectation matched are taken off the connection. When
+// what came back holds so far but counts only once the connection stays
+// quiet, quiet is that window, to be awaited now or while later steps
+// begin; the bytes stay on the connection until it has passed.
+func (e *expect) match(ctx context.Context, c *Conn, consume bool) (decided bool, quiet func(context.Context) (decided bool, why error), why error) {
 	v, consumed, why, ok := e.await(ctx, c)
 	switch {
 	case !ok:
-		return why, false, nil
+		return false, nil, why
 	case v == fails:
-		return why, true, nil
+		return true, nil, why
 	case !e.needsQuiet():
 		if consume {
 			c.Consume(consumed)
 		}
-		return nil, true, nil
+		return true, nil, nil
 	}
-	return nil, true, func(ctx context.Context) (error, bool) {
+	return true, func(ctx context.Context) (bool, error) {
 		for {
 			window, cancel := context.WithTimeout(ctx, e.quiet)
 			grew := false
@@ -489,23 +479,23 @@ func (e *expect) match(ctx context.Context, c *Conn, consume bool) (why error, d
 			})
 			cancel()
 			if ctx.Err() != nil {
-				return fmt.Errorf("the reply came, but the time ran out before %s of quiet", e.quiet), false
+				return false, fmt.Errorf("the reply came, but the time ran out before %s of quiet", e.quiet)
 			}
 			if !grew {
 				if consume {
 					c.Consume(consumed)
 				}
-				return nil, true
+				return true, nil
 			}
 			// More came: judge again with everything.
 			if v, consumed, why, ok = e.await(ctx, c); !ok {
-				return why, false
+				return false, why
 			}
 			if v == fails {
-				return why, true
+				return true, why
 			}
 		}
-	}
+	}, nil
 }
 
 // await waits until the expectation is decided on what c has received so
@@ -738,9 +728,9 @@ func (e *expect) attempt(ctx context.Context, env Env, addr string, replied func
 			return nil, fmt.Errorf("writing to %s: %w", addr, err)
 		}
 	}
-	why, _, window := e.match(ctx, c, false)
+	_, window, why := e.match(ctx, c, false)
 	if window != nil && !deferQuiet {
-		why, _ = window(ctx)
+		_, why = window(ctx)
 		window = nil
 	}
 	replied()
@@ -750,7 +740,7 @@ func (e *expect) attempt(ctx context.Context, env Env, addr string, replied func
 	}
 	return func(ctx context.Context) error {
 		defer c.Close()
-		why, _ := window(ctx)
+		_, why := window(ctx)
 		return why
 	}, nil
 }
