@@ -221,6 +221,13 @@ func (r *register) String() string {
 	return fmt.Sprintf("%s from %s", what, r.source)
 }
 
+// Beside: a registration needs the agent's API only, so it goes while the
+// agent's Connect CA is still coming up.
+func (r *register) Beside(pending Step) bool {
+	agent, ok := pending.(*startAgent)
+	return ok && agent.APIServed()
+}
+
 func (r *register) Run(ctx context.Context, env Env) error {
 	client, err := env.Consul()
 	if err != nil {

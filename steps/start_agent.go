@@ -211,16 +211,24 @@ func (s *startAgent) httpAddr() string {
 
 // Beside: on a scenario's nodes, consecutive agents start together,
 // so that servers which need each other to elect a leader can; each is
-// still settled, and reported, in order. On the host an agent is ready
-// before anything after it starts.
+// still settled, and reported, in order. On the host, the agent's API
+// answers and it knows a leader before anything after it starts; only its
+// Connect CA may still be coming up, beside the steps that need just the
+// API (see APIServed).
 func (s *startAgent) Beside(pending Step) bool {
 	_, agent := pending.(*startAgent)
 	return s.topology && agent
 }
 
+// APIServed says whether, while this step is pending, the agent's API
+// already answers with a leader known: on the host, Start returns only
+// then and leaves the CA's first root to settle; on a node, Start only
+// starts the process.
+func (s *startAgent) APIServed() bool { return !s.topology }
+
 func (s *startAgent) Start(ctx context.Context, env Env) (func(context.Context) error, error) {
 	if !s.topology {
-		return func(context.Context) error { return nil }, s.runHost(ctx, env)
+		return s.runHost(ctx, env)
 	}
 	return s.startOnNode(ctx, env)
 }
@@ -229,43 +237,61 @@ func (s *startAgent) Start(ctx context.Context, env Env) (func(context.Context) 
 // it knows a leader (a client: through its servers) and its datacenter's
 // Connect CA has an active root to sign leaf certificates.
 func agentReady(client *api.Client) wait.Condition {
-	return wait.All(
-		wait.Func("a raft leader", func(ctx context.Context) error {
-			leader, err := client.Status().LeaderWithQueryOptions((&api.QueryOptions{}).WithContext(ctx))
-			if err != nil {
-				return err
-			}
-			if leader == "" {
-				return errors.New("no leader yet")
-			}
-			return nil
-		}),
-		wait.Func("an active Connect CA root", func(ctx context.Context) error {
-			roots, _, err := client.Connect().CARoots((&api.QueryOptions{}).WithContext(ctx))
-			if err != nil {
-				return err
-			}
-			for _, r := range roots.Roots {
-				if r.Active {
-					return nil
-				}
-			}
-			return errors.New("no active root yet")
-		}),
-	)
+	return wait.All(leaderKnown(client), activeRoot(client))
 }
 
-func (s *startAgent) runHost(ctx context.Context, env Env) error {
+// leaderKnown holds once the agent knows its datacenter's raft leader.
+func leaderKnown(client *api.Client) wait.Condition {
+	return wait.Func("a raft leader", func(ctx context.Context) error {
+		leader, err := client.Status().LeaderWithQueryOptions((&api.QueryOptions{}).WithContext(ctx))
+		if err != nil {
+			return err
+		}
+		if leader == "" {
+			return errors.New("no leader yet")
+		}
+		return nil
+	})
+}
+
+// activeRoot holds once the Connect CA has an active root. Each check is
+// a blocking query (up to rootWait) that returns as soon as the roots
+// change, so the wait ends when the root appears, not at the next poll.
+func activeRoot(client *api.Client) wait.Condition {
+	var index uint64
+	return wait.Func("an active Connect CA root", func(ctx context.Context) error {
+		q := &api.QueryOptions{WaitIndex: index, WaitTime: rootWait}
+		roots, meta, err := client.Connect().CARoots(q.WithContext(ctx))
+		if err != nil {
+			index = 0
+			return err
+		}
+		for _, r := range roots.Roots {
+			if r.Active {
+				return nil
+			}
+		}
+		index = meta.LastIndex
+		return errors.New("no active root yet")
+	})
+}
+
+// rootWait bounds one blocking query for the CA roots.
+const rootWait = 2 * time.Second
+
+// runHost starts the agent on the host and returns once its API answers
+// with a leader known; settle awaits the CA's first active root.
+func (s *startAgent) runHost(ctx context.Context, env Env) (settle func(context.Context) error, err error) {
 	bin, err := env.ConsulBinary()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	addr := s.httpAddr()
 	// A consul already listening there would answer our readiness checks
 	// and take our registrations: refuse rather than test the wrong agent.
 	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		c.Close()
-		return fmt.Errorf("%s is already in use, probably by another consul agent; stop it (for example `pkill consul`) and run again", addr)
+		return nil, fmt.Errorf("%s is already in use, probably by another consul agent; stop it (for example `pkill consul`) and run again", addr)
 	}
 	argv := []string{bin, "agent", "-dev"}
 	if !s.dev {
@@ -286,14 +312,14 @@ func (s *startAgent) runHost(ctx context.Context, env Env) error {
 	if s.configDir != "" {
 		dir, err := filepath.Abs(s.configDir)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		argv = append(argv, "-config-dir", dir)
 	}
 	argv = append(argv, s.args...)
 	p, err := env.Start(AgentName, argv)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cfg := api.DefaultNonPooledConfig()
 	cfg.Address = addr
@@ -303,19 +329,26 @@ func (s *startAgent) runHost(ctx context.Context, env Env) error {
 	cfg.Token = s.managementToken()
 	client, err := api.NewClient(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	ready := agentReady(client)
-	if err := wait.For(ctx, ready, wait.Options{Alive: p.Alive}); err != nil {
-		return WithLogs(fmt.Errorf("agent at %s not ready: %w", addr, err), AgentName)
+	if err := wait.For(ctx, leaderKnown(client), wait.Options{Alive: p.Alive}); err != nil {
+		return nil, WithLogs(fmt.Errorf("agent at %s not ready: %w", addr, err), AgentName)
 	}
 	env.SetAgent(p, cfg)
 	if len(s.services) > 0 {
 		// What the config dir defines is what the agent loaded.
-		return confirmRegistered(ctx, client, s.services)
+		if err := confirmRegistered(ctx, client, s.services); err != nil {
+			return nil, err
+		}
 	}
-	return nil
+	return func(ctx context.Context) error {
+		if err := wait.For(ctx, activeRoot(client), wait.Options{Alive: p.Alive}); err != nil {
+			return WithLogs(fmt.Errorf("agent at %s not ready: %w", addr, err), AgentName)
+		}
+		return nil
+	}, nil
 }
+
 
 var managementTokenRE = regexp.MustCompile(`"?(?:initial_management|master)"?\s*[=:]\s*"([^"]+)"`)
 
