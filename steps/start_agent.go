@@ -349,7 +349,6 @@ func (s *startAgent) runHost(ctx context.Context, env Env) (settle func(context.
 	}, nil
 }
 
-
 var managementTokenRE = regexp.MustCompile(`"?(?:initial_management|master)"?\s*[=:]\s*"([^"]+)"`)
 
 // managementToken is the ACL management token set in the agent's flags or
