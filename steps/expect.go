@@ -455,7 +455,9 @@ func (e *expect) needsQuiet() bool { return e.reply != nil || e.replyMatch != ni
 // the bytes the expectation matched are taken off the connection. When
 // what came back holds so far but counts only once the connection stays
 // quiet, quiet is that window, to be awaited now or while later steps
-// begin; the bytes stay on the connection until it has passed.
+// begin; the bytes stay on the connection until it has passed. The window
+// runs from the moment the reply held, not from the call to quiet: what
+// arrived meanwhile is in the connection's buffer and counts.
 func (e *expect) match(ctx context.Context, c *Conn, consume bool) (decided bool, quiet func(context.Context) (decided bool, why error), why error) {
 	v, consumed, why, ok := e.await(ctx, c)
 	switch {
@@ -469,15 +471,22 @@ func (e *expect) match(ctx context.Context, c *Conn, consume bool) (decided bool
 		}
 		return true, nil, nil
 	}
+	heldAt := time.Now()
 	return true, func(ctx context.Context) (bool, error) {
 		for {
-			window, cancel := context.WithTimeout(ctx, e.quiet)
+			closes := heldAt.Add(e.quiet)
+			window, cancel := context.WithDeadline(ctx, closes)
 			grew := false
 			_ = c.Await(window, func(rcv []byte, ended error) (int, bool) {
 				grew = len(rcv) > consumed
 				return 0, grew || ended != nil
 			})
 			cancel()
+			if at, ok := c.ArrivedAt(consumed); grew && ok && at.After(closes) {
+				// Judged late (the window was left to settle): these
+				// bytes came after it, as if it had been watched live.
+				grew = false
+			}
 			if ctx.Err() != nil {
 				return false, fmt.Errorf("the reply came, but the time ran out before %s of quiet", e.quiet)
 			}
@@ -491,6 +500,7 @@ func (e *expect) match(ctx context.Context, c *Conn, consume bool) (decided bool
 			if v, consumed, why, ok = e.await(ctx, c); !ok {
 				return false, why
 			}
+			heldAt = time.Now()
 			if v == fails {
 				return true, why
 			}

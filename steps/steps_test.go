@@ -269,3 +269,29 @@ func TestBesideOnlyOtherConnections(t *testing.T) {
 		t.Error("a send went beside a sidecar becoming ready")
 	}
 }
+
+// A quiet window judged after it has passed counts only the bytes that
+// came within it: what came later is left for the next expect, as when
+// the window is watched live.
+func TestLateSettledWindowIgnoresLaterBytes(t *testing.T) {
+	env, peer := pipe(t)
+	go peer.Write([]byte("hello\n"))
+	e := &expect{conn: "c", within: time.Second, reply: []byte("hello\n"), quiet: 30 * time.Millisecond}
+	settle, err := e.Start(context.Background(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := env.Conn("c")
+	// Bytes after the window, before it is judged.
+	time.AfterFunc(60*time.Millisecond, func() { peer.Write([]byte("later\n")) })
+	if err := c.Await(context.Background(), func(rcv []byte, _ error) (int, bool) { return 0, len(rcv) > len("hello\n") }); err != nil {
+		t.Fatal(err)
+	}
+	if err := settle(context.Background()); err != nil {
+		t.Fatalf("bytes after the window failed it: %v", err)
+	}
+	next := &expect{conn: "c", within: time.Second, reply: []byte("later\n"), quiet: 30 * time.Millisecond}
+	if err := Run(context.Background(), env, next); err != nil {
+		t.Fatalf("the later bytes were not left for the next expect: %v", err)
+	}
+}
