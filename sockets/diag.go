@@ -26,6 +26,10 @@ const (
 	diagInodeOff   = 68
 	diagReqLen     = 56 // struct inet_diag_req_v2
 	tcpListenState = 10 // TCP_LISTEN
+	// INET_DIAG_SKV6ONLY: the attribute saying whether an IPv6 socket
+	// refuses IPv4 (IPV6_V6ONLY); the kernel sends it for every IPv6
+	// socket, unasked.
+	diagV6Only = 11
 )
 
 // diagListeners lists the listening TCP sockets of family (AF_INET or
@@ -89,9 +93,27 @@ func diagListeners(family uint8) ([]Listener, error) {
 				ip = v4 // ::ffff:a.b.c.d, as ParseProcAddr gives it
 			}
 			out = append(out, Listener{
-				Addr:  &net.TCPAddr{IP: ip, Port: int(binary.BigEndian.Uint16(d[diagSportOff:]))},
-				Inode: strconv.FormatUint(uint64(binary.NativeEndian.Uint32(d[diagInodeOff:])), 10),
+				Addr:   &net.TCPAddr{IP: ip, Port: int(binary.BigEndian.Uint16(d[diagSportOff:]))},
+				Inode:  strconv.FormatUint(uint64(binary.NativeEndian.Uint32(d[diagInodeOff:])), 10),
+				V6Only: d[0] == unix.AF_INET6 && v6Only(d[diagMsgLen:]),
 			})
 		}
 	}
+}
+
+// v6Only reads the INET_DIAG_SKV6ONLY attribute among attrs (rtattrs:
+// length, type, value, padded to 4 bytes).
+func v6Only(attrs []byte) bool {
+	for len(attrs) >= 4 {
+		n := int(binary.NativeEndian.Uint16(attrs[0:]))
+		typ := binary.NativeEndian.Uint16(attrs[2:])
+		if n < 4 || n > len(attrs) {
+			return false
+		}
+		if typ == diagV6Only && n > 4 {
+			return attrs[4] != 0
+		}
+		attrs = attrs[min((n+3)&^3, len(attrs)):]
+	}
+	return false
 }

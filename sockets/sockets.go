@@ -24,12 +24,19 @@ import (
 type Listener struct {
 	Addr  *net.TCPAddr
 	Inode string
+	// V6Only: an IPv6 socket that takes no IPv4 connection (IPV6_V6ONLY;
+	// known from socket diagnostics only).
+	V6Only bool
 }
 
 // Covers reports whether a connection to want would reach l: the same
-// port, and the same address or l bound to a wildcard.
+// port, and the same address or l bound to a wildcard (an IPv6 one only
+// for IPv4 when it is not v6-only).
 func (l Listener) Covers(want *net.TCPAddr) bool {
 	if l.Addr.Port != want.Port {
+		return false
+	}
+	if l.V6Only && want.IP.To4() != nil {
 		return false
 	}
 	return l.Addr.IP.IsUnspecified() || want.IP.IsUnspecified() || l.Addr.IP.Equal(want.IP)

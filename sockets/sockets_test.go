@@ -4,6 +4,8 @@ import (
 	"net"
 	"slices"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestParseProcAddr(t *testing.T) {
@@ -65,6 +67,7 @@ func TestDiagnosticsAgreeWithTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := func(ls []Listener) []string {
+		// The tables cannot tell v6-only sockets; compare the rest.
 		var out []string
 		for _, l := range ls {
 			out = append(out, l.Addr.String()+" "+l.Inode)
@@ -79,5 +82,37 @@ func TestDiagnosticsAgreeWithTables(t *testing.T) {
 	found, err := On(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
 	if err != nil || len(found) != 1 {
 		t.Fatalf("On found %v, %v; want the one listener on port %d", found, err, port)
+	}
+}
+
+// A v6-only wildcard listener takes no IPv4 connection, so it does not
+// cover 127.0.0.1 (a dual-stack one does).
+func TestV6OnlyListenerDoesNotCoverIPv4(t *testing.T) {
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Skipf("no IPv6 here: %v", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet6{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 1); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := unix.Getsockname(fd)
+	port := sa.(*unix.SockaddrInet6).Port
+	v4, err := On(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1).To4(), Port: port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v4) != 0 {
+		t.Errorf("a v6-only [::]:%d was taken to cover 127.0.0.1: %+v", port, v4)
+	}
+	v6, err := On(&net.TCPAddr{IP: net.IPv6loopback, Port: port})
+	if err != nil || len(v6) != 1 || !v6[0].V6Only {
+		t.Errorf("[::1]:%d: %+v, %v; want the one v6-only listener", port, v6, err)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"net"
 	"sync"
 	"syscall"
-	"time"
 )
 
 // Conn is a TCP connection whose replies are read in the background, so
@@ -22,18 +21,6 @@ type Conn struct {
 	received []byte // not yet consumed by an expect
 	ended    error  // io.EOF, a reset, ...; nil while open
 	changed  chan struct{}
-	// taken counts the bytes consumed so far, and arrivals says when the
-	// unconsumed ones came: a quiet window judged after it has passed
-	// counts only what arrived within it.
-	taken    int64
-	arrivals []arrival
-}
-
-// arrival is one read: the count of all bytes received once it was in,
-// and when.
-type arrival struct {
-	through int64
-	at      time.Time
 }
 
 // MaxUnread bounds the bytes a connection keeps that no expect has taken.
@@ -52,9 +39,6 @@ func (c *Conn) readLoop() {
 		n, err := c.Conn.Read(buf)
 		c.mu.Lock()
 		c.received = append(c.received, buf[:n]...)
-		if n > 0 {
-			c.arrivals = append(c.arrivals, arrival{through: c.taken + int64(len(c.received)), at: time.Now()})
-		}
 		if err == nil && len(c.received) > MaxUnread {
 			// A peer that streams without end must not eat the runner's
 			// memory: stop reading, and say so to the next expect.
@@ -80,7 +64,7 @@ func (c *Conn) Await(ctx context.Context, check func(received []byte, ended erro
 	for {
 		c.mu.Lock()
 		n, done := check(c.received, c.ended)
-		c.consumeLocked(n)
+		c.received = c.received[n:]
 		changed := c.changed
 		c.mu.Unlock()
 		if done {
@@ -99,31 +83,7 @@ func (c *Conn) Await(ctx context.Context, check func(received []byte, ended erro
 func (c *Conn) Consume(n int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.consumeLocked(n)
-}
-
-func (c *Conn) consumeLocked(n int) {
-	n = min(n, len(c.received))
-	c.received = c.received[n:]
-	c.taken += int64(n)
-	k := 0
-	for k < len(c.arrivals) && c.arrivals[k].through <= c.taken {
-		k++
-	}
-	c.arrivals = c.arrivals[k:]
-}
-
-// ArrivedAt says when the unconsumed byte at offset came in (false when
-// it has not).
-func (c *Conn) ArrivedAt(offset int) (time.Time, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, a := range c.arrivals {
-		if a.through > c.taken+int64(offset) {
-			return a.at, true
-		}
-	}
-	return time.Time{}, false
+	c.received = c.received[min(n, len(c.received)):]
 }
 
 // DescribeEnd says in words how a connection ended.

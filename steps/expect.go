@@ -300,32 +300,14 @@ func (e *expect) want() string {
 	return "reply " + Quote(e.reply)
 }
 
-// Start judges what comes back. An exact reply (or a reply-matches) counts
-// only once the connection has stayed quiet for a while; that window is
-// left to settle, so that the steps that may go Beside it begin meanwhile.
-func (e *expect) Start(ctx context.Context, env Env) (settle func(context.Context) error, err error) {
+func (e *expect) Run(ctx context.Context, env Env) error {
 	switch {
 	case e.intention != nil:
-		return settled, e.runIntention(ctx, env)
+		return e.runIntention(ctx, env)
 	case e.probe != nil:
 		return e.runProbe(ctx, env)
 	}
 	return e.runConn(ctx, env)
-}
-
-func settled(context.Context) error { return nil }
-
-// Beside: an expect may begin while an earlier expect's quiet window
-// runs, unless it looks at that same connection (it would take the bytes
-// the window watches) or claims what crosses the wire (the capture would
-// see the other connection's traffic, if any came). A probe opens a
-// connection of its own, and an intention check only asks the agent.
-func (e *expect) Beside(pending Step) bool {
-	p, ok := pending.(*expect)
-	if !ok || e.wire != "" {
-		return false
-	}
-	return e.conn == "" || e.conn != p.conn
 }
 
 func (e *expect) runIntention(ctx context.Context, env Env) error {
@@ -350,31 +332,19 @@ func (e *expect) runIntention(ctx context.Context, env Env) error {
 	return nil
 }
 
-func (e *expect) runConn(ctx context.Context, env Env) (func(context.Context) error, error) {
+func (e *expect) runConn(ctx context.Context, env Env) error {
 	c, err := env.Conn(e.conn)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	start := time.Now()
-	deadline := start.Add(e.within)
-	where := fmt.Sprintf("on connection %s to %s", e.conn, c.Target)
-	ctx, cancel := context.WithDeadline(ctx, deadline)
+	ctx, cancel := context.WithTimeout(ctx, e.within)
 	defer cancel()
-	decided, quiet, verdict := e.match(ctx, c, true)
+	verdict, decided := e.observe(ctx, c, true)
 	if !decided || verdict != nil {
-		return nil, e.failure(where, verdict, !decided, time.Since(start))
+		return e.failure(fmt.Sprintf("on connection %s to %s", e.conn, c.Target), verdict, !decided, time.Since(start))
 	}
-	if quiet == nil {
-		return settled, nil
-	}
-	return func(ctx context.Context) error {
-		ctx, cancel := context.WithDeadline(ctx, deadline)
-		defer cancel()
-		if decided, verdict := quiet(ctx); !decided || verdict != nil {
-			return e.failure(where, verdict, !decided, time.Since(start))
-		}
-		return nil
-	}, nil
+	return nil
 }
 
 // verdict of judging what a connection returned so far.
@@ -450,78 +420,47 @@ func wrong(format string, args ...any) error { return wrongReply{fmt.Errorf(form
 // needsQuiet says whether a match counts only once no more bytes follow.
 func (e *expect) needsQuiet() bool { return e.reply != nil || e.replyMatch != nil }
 
-// match waits on c until the expectation holds or fails. decided is false
-// when ctx ended first; why then says what was seen. When consume is set,
-// the bytes the expectation matched are taken off the connection. When
-// what came back holds so far but counts only once the connection stays
-// quiet, quiet is that window, to be awaited now or while later steps
-// begin; the bytes stay on the connection until it has passed. The window
-// runs from the moment the reply held, not from the call to quiet: what
-// arrived meanwhile is in the connection's buffer and counts.
-func (e *expect) match(ctx context.Context, c *Conn, consume bool) (decided bool, quiet func(context.Context) (decided bool, why error), why error) {
-	v, consumed, why, ok := e.await(ctx, c)
-	switch {
-	case !ok:
-		return false, nil, why
-	case v == fails:
-		return true, nil, why
-	case !e.needsQuiet():
-		if consume {
-			c.Consume(consumed)
+// observe waits on c until the expectation holds or fails. decided is
+// false when ctx ended first; verdict then says what was seen. When consume
+// is set, the bytes the expectation matched are taken off the connection.
+func (e *expect) observe(ctx context.Context, c *Conn, consume bool) (why error, decided bool) {
+	for {
+		var v verdict
+		var consumed int
+		waitErr := c.Await(ctx, func(rcv []byte, ended error) (int, bool) {
+			v, consumed, why = e.judge(rcv, ended)
+			return 0, v != pending
+		})
+		if waitErr != nil {
+			if why == nil {
+				why = errors.New("nothing came back")
+			}
+			return why, false
 		}
-		return true, nil, nil
-	}
-	heldAt := time.Now()
-	return true, func(ctx context.Context) (bool, error) {
-		for {
-			closes := heldAt.Add(e.quiet)
-			window, cancel := context.WithDeadline(ctx, closes)
+		if v == fails {
+			return why, true
+		}
+		if e.needsQuiet() {
+			// Holds so far: it counts once the connection stays quiet.
+			quiet, cancel := context.WithTimeout(ctx, e.quiet)
 			grew := false
-			_ = c.Await(window, func(rcv []byte, ended error) (int, bool) {
+			_ = c.Await(quiet, func(rcv []byte, ended error) (int, bool) {
 				grew = len(rcv) > consumed
 				return 0, grew || ended != nil
 			})
 			cancel()
-			if at, ok := c.ArrivedAt(consumed); grew && ok && at.After(closes) {
-				// Judged late (the window was left to settle): these
-				// bytes came after it, as if it had been watched live.
-				grew = false
-			}
 			if ctx.Err() != nil {
-				return false, fmt.Errorf("the reply came, but the time ran out before %s of quiet", e.quiet)
+				return fmt.Errorf("the reply came, but the time ran out before %s of quiet", e.quiet), false
 			}
-			if !grew {
-				if consume {
-					c.Consume(consumed)
-				}
-				return true, nil
-			}
-			// More came: judge again with everything.
-			if v, consumed, why, ok = e.await(ctx, c); !ok {
-				return false, why
-			}
-			heldAt = time.Now()
-			if v == fails {
-				return true, why
+			if grew {
+				continue // judge again with everything that came
 			}
 		}
-	}, nil
-}
-
-// await waits until the expectation is decided on what c has received so
-// far; ok is false when ctx ended first.
-func (e *expect) await(ctx context.Context, c *Conn) (v verdict, consumed int, why error, ok bool) {
-	waitErr := c.Await(ctx, func(rcv []byte, ended error) (int, bool) {
-		v, consumed, why = e.judge(rcv, ended)
-		return 0, v != pending
-	})
-	if waitErr != nil {
-		if why == nil {
-			why = errors.New("nothing came back")
+		if consume {
+			c.Consume(consumed)
 		}
-		return v, consumed, why, false
+		return nil, true
 	}
-	return v, consumed, why, true
 }
 
 func (e *expect) failure(where string, got error, timedOut bool, elapsed time.Duration) error {
@@ -537,19 +476,10 @@ func (e *expect) failure(where string, got error, timedOut bool, elapsed time.Du
 	return WithLogs(errors.New(msg), procs...)
 }
 
-// deferQuiet says whether a probe's quiet window may settle while later
-// steps begin: not when the probe must hold several times in a row or may
-// see other replies first (each attempt's window decides whether to go
-// on), nor when the wire is watched (its capture ends with the probe).
-func (e *expect) deferQuiet() bool {
-	return e.needsQuiet() && !e.othersAllowed && e.times <= 1 && e.wire == ""
-}
-
-func (e *expect) runProbe(ctx context.Context, env Env) (func(context.Context) error, error) {
+func (e *expect) runProbe(ctx context.Context, env Env) error {
 	// The probe dials from the node of the service's sidecar, or of the step.
 	env = e.probe.From(env)
 	attempts, inARow, wrongReplies := 0, 0, 0
-	var quiet func(context.Context) error // the holding attempt's window, when deferred
 	start := time.Now()
 	var last error
 	var addr string
@@ -578,7 +508,7 @@ func (e *expect) runProbe(ctx context.Context, env Env) (func(context.Context) e
 		}
 		if err == nil {
 			attempts++
-			quiet, err = e.attempt(ctx, env, addr, wire.noteSidecarConns, e.deferQuiet())
+			err = e.attempt(ctx, env, addr, wire.noteSidecarConns)
 		}
 		if gathered != nil {
 			g := <-gathered
@@ -619,7 +549,7 @@ func (e *expect) runProbe(ctx context.Context, env Env) (func(context.Context) e
 	if e.wire != "" {
 		var err error
 		if wire, err = watchWire(env, *e.probe); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	err := wait.For(ctx, cond, wait.Options{
@@ -627,18 +557,11 @@ func (e *expect) runProbe(ctx context.Context, env Env) (func(context.Context) e
 		MaxInterval: maxInterval,
 		Alive:       aliveAll(env, e.probe.Processes()...),
 	})
-	if err != nil && quiet != nil {
-		// Not the holding attempt after all: close its connection.
-		done, cancel := context.WithCancel(ctx)
-		cancel()
-		_ = quiet(done)
-		quiet = nil
-	}
 	if wire != nil {
 		// Every attempt's bytes were on the wire: judged together.
 		note, werr := wire.judge(ctx, e.wire, []byte(e.send), e.reply)
 		if err == nil && werr != nil {
-			return nil, WithLogs(werr, e.probe.Processes()...)
+			return WithLogs(werr, e.probe.Processes()...)
 		}
 		if err == nil {
 			env.Notef("%s", note)
@@ -649,36 +572,20 @@ func (e *expect) runProbe(ctx context.Context, env Env) (func(context.Context) e
 			env.Notef("%d of %d connections got another reply on the way (others-allowed)", wrongReplies, attempts)
 		}
 		e.report(ctx, env, evidence)
-		if quiet == nil {
-			return settled, nil
-		}
-		return func(ctx context.Context) error {
-			err := quiet(ctx)
-			var w wrongReply
-			switch {
-			case err == nil:
-				return nil
-			case errors.As(err, &w):
-				err = fmt.Errorf("%w (a wrong reply fails at once; add others-allowed: true when other replies are expected on the way, e.g. from other instances)", err)
-				return e.failure(fmt.Sprintf("from %s (attempt %d)", e.probe, attempts), err, false, time.Since(start))
-			case ctx.Err() != nil:
-				return e.failure(fmt.Sprintf("from %s (attempt %d)", e.probe, attempts), err, true, time.Since(start))
-			}
-			return WithLogs(err, e.probe.Processes()...)
-		}, nil
+		return nil
 	}
 	var w wrongReply
 	if errors.As(err, &w) && !e.othersAllowed {
-		return nil, e.failure(fmt.Sprintf("from %s (attempt %d)", e.probe, attempts), err, false, time.Since(start))
+		return e.failure(fmt.Sprintf("from %s (attempt %d)", e.probe, attempts), err, false, time.Since(start))
 	}
 	if !isTimeout(err) || last == nil {
-		return nil, WithLogs(err, e.probe.Processes()...)
+		return WithLogs(err, e.probe.Processes()...)
 	}
 	where := fmt.Sprintf("from %s (%d attempts)", e.probe, attempts)
 	if e.times > 1 {
 		where = fmt.Sprintf("from %s %d times in a row (%d attempts)", e.probe, e.times, attempts)
 	}
-	return nil, e.failure(where, last, true, time.Since(start))
+	return e.failure(where, last, true, time.Since(start))
 }
 
 type gatherResult struct {
@@ -715,44 +622,30 @@ func isTimeout(err error) bool {
 
 // attempt dials afresh, writes, and judges what comes back; replied is
 // called once the reply is judged, while the connection is still open.
-// With deferQuiet, a reply that holds so far leaves its quiet window to
-// quiet, which keeps the connection open until the window has passed.
-func (e *expect) attempt(ctx context.Context, env Env, addr string, replied func(), deferQuiet bool) (quiet func(context.Context) error, why error) {
+func (e *expect) attempt(ctx context.Context, env Env, addr string, replied func()) error {
 	ctx, cancel := context.WithTimeout(ctx, probeAttemptLimit)
 	defer cancel()
 	var raw net.Conn
 	var err error
 	if e.probe.Native {
 		if raw, addr, err = DialNative(ctx, env, e.probe.Service, e.probe.Upstream); err != nil {
-			return nil, err
+			return err
 		}
 	} else if raw, err = env.Dial(ctx, "tcp", addr); err != nil {
-		return nil, fmt.Errorf("could not connect to %s: %w", addr, err)
+		return fmt.Errorf("could not connect to %s: %w", addr, err)
 	}
 	// Never half-close: the built-in proxy drops the whole connection when
 	// the client shuts down its write side, before the reply is read.
 	c := NewConn(raw, addr)
+	defer c.Close()
 	if e.send != "" {
 		if _, err := c.Write([]byte(e.send)); err != nil {
-			c.Close()
-			return nil, fmt.Errorf("writing to %s: %w", addr, err)
+			return fmt.Errorf("writing to %s: %w", addr, err)
 		}
 	}
-	_, window, why := e.match(ctx, c, false)
-	if window != nil && !deferQuiet {
-		_, why = window(ctx)
-		window = nil
-	}
+	why, _ := e.observe(ctx, c, false)
 	replied()
-	if window == nil {
-		c.Close()
-		return nil, why
-	}
-	return func(ctx context.Context) error {
-		defer c.Close()
-		_, why := window(ctx)
-		return why
-	}, nil
+	return why
 }
 
 // aliveAll fails as soon as one of the named running processes has died.

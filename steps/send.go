@@ -75,15 +75,6 @@ func (s *send) String() string {
 	return fmt.Sprintf("%s %s", Quote([]byte(s.data)), where)
 }
 
-// Beside: a send may go while an earlier expect's quiet window runs on
-// another connection; on the same one, its reply would break the quiet
-// (and opening a new connection under that name would close the one
-// watched).
-func (s *send) Beside(pending Step) bool {
-	p, ok := pending.(*expect)
-	return ok && (p.conn == "" || p.conn != s.conn)
-}
-
 func (s *send) Run(ctx context.Context, env Env) error {
 	if s.open {
 		from := s.target.From(env)

@@ -86,7 +86,7 @@ func TestExpectReplyOnConnection(t *testing.T) {
 			go c.peer(peer)
 			e := c.exp
 			e.conn, e.within = "c", 100*time.Millisecond
-			err := Run(context.Background(), env, &e)
+			err := e.Run(context.Background(), env)
 			switch {
 			case c.wantErr == "" && err != nil:
 				t.Fatalf("unexpected failure: %v", err)
@@ -101,11 +101,11 @@ func TestExpectConsumesWhatItMatched(t *testing.T) {
 	env, peer := pipe(t)
 	go peer.Write([]byte("one\ntwo\n"))
 	first := expect{conn: "c", within: time.Second, replyPrefix: []byte("one\n")}
-	if err := Run(context.Background(), env, &first); err != nil {
+	if err := first.Run(context.Background(), env); err != nil {
 		t.Fatalf("expect prefix one: %v", err)
 	}
 	second := expect{conn: "c", within: time.Second, reply: []byte("two\n"), quiet: DefaultQuiet}
-	if err := Run(context.Background(), env, &second); err != nil {
+	if err := second.Run(context.Background(), env); err != nil {
 		t.Fatalf("expect two: %v", err)
 	}
 }
@@ -139,7 +139,7 @@ func TestExactReplyRefusesExtraBytes(t *testing.T) {
 			env, peer := pipe(t)
 			tc.exp.conn, tc.exp.within, tc.exp.quiet = "c", 300*time.Millisecond, 50*time.Millisecond
 			go tc.write(peer)
-			err := Run(context.Background(), env, &tc.exp)
+			err := tc.exp.Run(context.Background(), env)
 			switch {
 			case tc.want == "" && err != nil:
 				t.Fatalf("unexpected failure: %v", err)
@@ -175,11 +175,11 @@ func TestProbeRetriesUntilItHolds(t *testing.T) {
 		}
 	}()
 	e := expect{probe: &Target{Addr: l.Addr().String()}, send: "ping", reply: []byte("ping"), within: 5 * time.Second}
-	if err := Run(context.Background(), &fakeEnv{}, &e); err != nil {
+	if err := e.Run(context.Background(), &fakeEnv{}); err != nil {
 		t.Fatal(err)
 	}
 	closed := expect{probe: &Target{Addr: l.Addr().String()}, send: "ping", closed: true, within: 300 * time.Millisecond}
-	err = Run(context.Background(), &fakeEnv{}, &closed)
+	err = closed.Run(context.Background(), &fakeEnv{})
 	if err == nil || !strings.Contains(err.Error(), `got reply "ping"`) || !strings.Contains(err.Error(), "attempts") {
 		t.Fatalf("a probe expecting a close on an echoing service: %v", err)
 	}
@@ -207,91 +207,5 @@ func TestRegistryRendersEveryType(t *testing.T) {
 		if ty.Fields == "" || ty.Summary == "" || !strings.HasPrefix(ty.Example, "- "+ty.Name+":") {
 			t.Errorf("step type %s is not fully documented: %+v", ty.Name, ty)
 		}
-	}
-}
-
-// An exact reply's quiet window is left to settle, and still catches the
-// bytes that come after the reply: the step fails when it settles, not
-// when it started. What arrives after the window is left for the next
-// expect.
-func TestExpectQuietWindowSettlesLater(t *testing.T) {
-	env, peer := pipe(t)
-	go peer.Write([]byte("hello\n"))
-	e := &expect{conn: "c", within: time.Second, reply: []byte("hello\n"), quiet: 200 * time.Millisecond}
-	settle, err := e.Start(context.Background(), env)
-	if err != nil {
-		t.Fatalf("the reply came, yet the start failed: %v", err)
-	}
-	go peer.Write([]byte("ERROR-500\n")) // after the reply, within the window
-	err = settle(context.Background())
-	if err == nil || !strings.Contains(err.Error(), `the expected bytes, then "ERROR-500\n" more`) {
-		t.Fatalf("settling: got %v, want the extra bytes named", err)
-	}
-
-	env, peer = pipe(t)
-	go peer.Write([]byte("hello\n"))
-	e = &expect{conn: "c", within: time.Second, reply: []byte("hello\n"), quiet: 50 * time.Millisecond}
-	settle, err = e.Start(context.Background(), env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := settle(context.Background()); err != nil {
-		t.Fatalf("a quiet connection: %v", err)
-	}
-	go peer.Write([]byte("next\n"))
-	next := &expect{conn: "c", within: time.Second, reply: []byte("next\n"), quiet: 50 * time.Millisecond}
-	if err := Run(context.Background(), env, next); err != nil {
-		t.Fatalf("the reply was not taken off the connection when its window passed: %v", err)
-	}
-}
-
-// An expect goes beside another's quiet window only on another
-// connection; a send likewise; nothing goes beside a wire claim.
-func TestBesideOnlyOtherConnections(t *testing.T) {
-	onC := &expect{conn: "c", reply: []byte("x")}
-	for _, c := range []struct {
-		step Beside
-		want bool
-	}{
-		{&expect{conn: "d"}, true},
-		{&expect{probe: &Target{Service: "web", Upstream: "socat"}}, true},
-		{&expect{conn: "c"}, false},
-		{&expect{probe: &Target{Service: "web", Upstream: "socat"}, wire: WireEncrypted}, false},
-		{&send{conn: "d", open: true}, true},
-		{&send{conn: "c"}, false},
-		{&send{conn: "c", open: true}, false},
-	} {
-		if got := c.step.Beside(onC); got != c.want {
-			t.Errorf("%s beside an expect on c: %t, want %t", c.step, got, c.want)
-		}
-	}
-	if (&send{conn: "d"}).Beside(&sidecar{service: "web"}) {
-		t.Error("a send went beside a sidecar becoming ready")
-	}
-}
-
-// A quiet window judged after it has passed counts only the bytes that
-// came within it: what came later is left for the next expect, as when
-// the window is watched live.
-func TestLateSettledWindowIgnoresLaterBytes(t *testing.T) {
-	env, peer := pipe(t)
-	go peer.Write([]byte("hello\n"))
-	e := &expect{conn: "c", within: time.Second, reply: []byte("hello\n"), quiet: 30 * time.Millisecond}
-	settle, err := e.Start(context.Background(), env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := env.Conn("c")
-	// Bytes after the window, before it is judged.
-	time.AfterFunc(60*time.Millisecond, func() { peer.Write([]byte("later\n")) })
-	if err := c.Await(context.Background(), func(rcv []byte, _ error) (int, bool) { return 0, len(rcv) > len("hello\n") }); err != nil {
-		t.Fatal(err)
-	}
-	if err := settle(context.Background()); err != nil {
-		t.Fatalf("bytes after the window failed it: %v", err)
-	}
-	next := &expect{conn: "c", within: time.Second, reply: []byte("later\n"), quiet: 30 * time.Millisecond}
-	if err := Run(context.Background(), env, next); err != nil {
-		t.Fatalf("the later bytes were not left for the next expect: %v", err)
 	}
 }
