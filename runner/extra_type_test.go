@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scenario-tool/scenario/scenariofile"
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/steps"
 )
 
@@ -19,9 +20,9 @@ import (
 
 // greetSpec is the value of the test-only step greet.
 type greetSpec struct {
-	Who   string         `key:"who,required" shape:"NAME" doc:"whom to greet"`
-	Times int            `key:"times" min:"1" default:"1" doc:"how often"`
-	Pause steps.Duration `key:"pause" default:"1ms" doc:"between greetings"`
+	Who   string        `key:"who,required" shape:"NAME" doc:"whom to greet"`
+	Times int           `key:"times" min:"1" default:"1" doc:"how often"`
+	Pause spec.Duration `key:"pause" default:"1ms" doc:"between greetings"`
 }
 
 type greet struct{ spec greetSpec }
@@ -37,7 +38,7 @@ var greetType = steps.Typed(steps.Type{
 	Summary: "greets someone (test only)",
 	Example: "- greet: {who: web}",
 	Timeout: time.Second,
-}, func(d *steps.Decoder, s *greetSpec, f *steps.Fields) steps.Step { return greet{*s} })
+}, func(d *spec.Decoder, s *greetSpec, f *spec.Fields) steps.Step { return greet{*s} })
 
 func TestAStepTypeDefinedInATestFile(t *testing.T) {
 	reg := steps.Default().With(greetType)
@@ -54,7 +55,7 @@ func TestAStepTypeDefinedInATestFile(t *testing.T) {
 	if got := sc.Items[0]; got.Label != "greet web 2 times" || got.Timeout != time.Second {
 		t.Errorf("item: %+v", got)
 	}
-	if g := sc.Items[0].Step.(greet); g.spec.Pause != steps.Duration(time.Millisecond) {
+	if g := sc.Items[0].Step.(greet); g.spec.Pause != spec.Duration(time.Millisecond) {
 		t.Errorf("default pause not applied: %+v", g.spec)
 	}
 	var out strings.Builder
@@ -87,7 +88,7 @@ func TestAStepTypeDefinedInATestFile(t *testing.T) {
 			t.Errorf("schema lacks %q", w)
 		}
 	}
-	keys := steps.SpecKeys(reflect.TypeOf(greetSpec{}))
+	keys := spec.Keys(reflect.TypeOf(greetSpec{}))
 	if len(keys) != 3 || keys[0].Key != "who" || !keys[0].Required || keys[1].Default != "1" {
 		t.Errorf("docs: %+v", keys)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/scenario-tool/scenario/proc"
 	"github.com/scenario-tool/scenario/scenariofile"
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/steps"
 )
 
@@ -32,7 +33,7 @@ func init() {
 	register := func(name string, run func(ctx context.Context, env steps.Env) error) {
 		testTypes = append(testTypes, steps.Type{Name: name, Summary: "test only", Example: "- " + name + ": {}", Timeout: time.Second,
 			Schema: map[string]any{"type": "object"},
-			Decode: func(d *steps.Decoder, v *yaml.Node) steps.Step { return funcStep{label: name, run: run} }})
+			Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step { return funcStep{label: name, run: run} }})
 	}
 	register("test-panic", func(context.Context, steps.Env) error { panic("boom") })
 	register("test-ok", func(context.Context, steps.Env) error { return nil })
@@ -163,7 +164,7 @@ func init() {
 	slow := func(name string, after time.Duration, fail bool) {
 		testTypes = append(testTypes, steps.Type{Name: name, Summary: "test only", Example: "- " + name + ": {}", Timeout: 5 * time.Second,
 			Schema: map[string]any{"type": "object"},
-			Decode: func(d *steps.Decoder, v *yaml.Node) steps.Step {
+			Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
 				return starterStep{funcStep: funcStep{label: name}, start: func() func(ctx context.Context) error {
 					startedMu.Lock()
 					started = append(started, time.Now())
@@ -185,7 +186,7 @@ func init() {
 	}
 	testTypes = append(testTypes, steps.Type{Name: "test-start-fails", Summary: "test only", Example: "- test-start-fails: {}", Timeout: time.Second,
 		Schema: map[string]any{"type": "object"},
-		Decode: func(d *steps.Decoder, v *yaml.Node) steps.Step {
+		Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
 			return starterStep{funcStep: funcStep{label: "test-start-fails"}}
 		}})
 	slow("test-ready-200ms", 200*time.Millisecond, false)
@@ -234,7 +235,7 @@ func init() {
 	for name, fail := range map[string]bool{"test-beside-ok": false, "test-beside-fails": true} {
 		testTypes = append(testTypes, steps.Type{Name: name, Summary: "test only", Example: "- " + name + ": {}", Timeout: time.Second,
 			Schema: map[string]any{"type": "object"},
-			Decode: func(d *steps.Decoder, v *yaml.Node) steps.Step {
+			Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
 				return besideStep{funcStep{label: name, run: func(context.Context, steps.Env) error {
 					startedMu.Lock()
 					started = append(started, time.Now())

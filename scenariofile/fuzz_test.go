@@ -8,7 +8,7 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 
-	"github.com/scenario-tool/scenario/steps"
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
 // FuzzParse feeds the loader and validator arbitrary bytes: it must never
@@ -48,7 +48,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("error of type %T: %v", err, err)
 		}
 		for _, e := range merr.Errors {
-			var se *steps.Error
+			var se *spec.Error
 			if !errors.As(e, &se) || se.Pos.Line < 1 || se.Pos.Col < 1 || se.Pos.File != path {
 				t.Fatalf("error without a position: %v", e)
 			}

@@ -1,8 +1,9 @@
 // Package scenariofile is the scenario file format: YAML in, a typed,
 // positioned, validated Scenario out, through one door, Load. The keys of
 // the file and of each step item are Go structs here (File, ItemKeys);
-// each step type's value is its own struct in package steps, decoded by
-// the same strict decoder.
+// each step type's value is its own struct in package steps; all of them
+// are decoded by the same strict decoder, package spec, which also
+// generates their schema and docs.
 package scenariofile
 
 import (
@@ -20,6 +21,7 @@ import (
 	"github.com/hashicorp/go-multierror"
 	"gopkg.in/yaml.v3"
 
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/steps"
 )
 
@@ -46,7 +48,7 @@ type Item struct {
 	Label   string // the item's name, or what the step says it does
 	Timeout time.Duration
 	Node    string // the node the step acts on (`node:`), or ""
-	Pos     steps.Pos
+	Pos     spec.Pos
 	Step    steps.Step
 }
 
@@ -60,20 +62,20 @@ const MaxFileSize = 1 << 20
 // field here (and, if the runner needs it, a line in Parse copying it
 // into Scenario); the decoder, the schema and the docs follow.
 type File struct {
-	Name        string         `key:"name" doc:"the scenario's name in reports and its log folder (default: the file name)"`
-	Description string         `key:"description" doc:"what the scenario shows, for list"`
-	Timeout     steps.Duration `key:"timeout" default:"10m" doc:"bounds the whole scenario"`
-	Nodes       *yaml.Node     `key:"nodes" shape:"[NODE, ...]" doc:"the machines of a topology: each a network namespace of its own, node i at 10.77.0.(i+1); steps say which they act on with node:"`
-	Steps       *yaml.Node     `key:"steps,required" doc:"the steps, in order: each a list item with one step-type key and the item keys"`
+	Name        string        `key:"name" doc:"the scenario's name in reports and its log folder (default: the file name)"`
+	Description string        `key:"description" doc:"what the scenario shows, for list"`
+	Timeout     spec.Duration `key:"timeout" default:"10m" doc:"bounds the whole scenario"`
+	Nodes       *yaml.Node    `key:"nodes" shape:"[NODE, ...]" doc:"the machines of a topology: each a network namespace of its own, node i at 10.77.0.(i+1); steps say which they act on with node:"`
+	Steps       *yaml.Node    `key:"steps,required" doc:"the steps, in order: each a list item with one step-type key and the item keys"`
 }
 
 // ItemKeys are the keys a step item may have beside its step-type key. A
 // new one is a field here and a line in applyItemKeys; the decoder, the
 // schema and the docs follow.
 type ItemKeys struct {
-	Name    string          `key:"name" doc:"the step's label in the output"`
-	Timeout *steps.Duration `key:"timeout" doc:"the step's deadline (each step type has a default)"`
-	Node    string          `key:"node" shape:"NODE" doc:"the node the step acts on, one of the scenario's nodes (process steps and a node's own agent's steps must say it)"`
+	Name    string         `key:"name" doc:"the step's label in the output"`
+	Timeout *spec.Duration `key:"timeout" doc:"the step's deadline (each step type has a default)"`
+	Node    string         `key:"node" shape:"NODE" doc:"the node the step acts on, one of the scenario's nodes (process steps and a node's own agent's steps must say it)"`
 }
 
 // applyItemKeys puts an item's decoded common keys into it.
@@ -87,27 +89,27 @@ func applyItemKeys(k ItemKeys, it *Item) {
 // itemKeyNames lists ItemKeys' keys, for telling them from step types.
 var itemKeyNames = func() []string {
 	var names []string
-	for _, k := range steps.SpecKeys(reflectTypeOf[ItemKeys]()) {
+	for _, k := range spec.Keys(reflectTypeOf[ItemKeys]()) {
 		names = append(names, k.Key)
 	}
 	return names
 }()
 
 // Option changes how a scenario is read.
-type Option func(*steps.Decoder)
+type Option func(*spec.Decoder)
 
 // AgainstExistingCluster reads a scenario meant for `run --agent`: the
 // agent, services and sidecars it refers to are the cluster's, not made
 // by earlier steps, so they are checked when it runs.
-func AgainstExistingCluster() Option { return func(d *steps.Decoder) { d.External = true } }
+func AgainstExistingCluster() Option { return func(d *spec.Decoder) { d.External = true } }
 
 // Load reads and validates the scenario at path against the step types of
 // reg. Every problem found is returned at once, as a *multierror.Error of
-// *steps.Error, each at its file:line:col.
+// *spec.Error, each at its file:line:col.
 func Load(path string, reg *steps.Registry, opts ...Option) (*Scenario, error) {
 	data, err := readLimited(path)
 	if err != nil {
-		return nil, &steps.Error{Pos: steps.Pos{File: path, Line: 1, Col: 1}, Msg: err.Error()}
+		return nil, &spec.Error{Pos: spec.Pos{File: path, Line: 1, Col: 1}, Msg: err.Error()}
 	}
 	return Parse(path, data, reg, opts...)
 }
@@ -131,7 +133,7 @@ func readLimited(path string) ([]byte, error) {
 // Parse validates a scenario from data; path names it in messages and
 // anchors relative paths.
 func Parse(path string, data []byte, reg *steps.Registry, opts ...Option) (*Scenario, error) {
-	d := steps.NewDecoder(path)
+	d := spec.NewDecoder(path)
 	for _, o := range opts {
 		o(d)
 	}
@@ -172,7 +174,7 @@ func withoutExtensions(root *yaml.Node) *yaml.Node {
 	}
 	kept := *root
 	kept.Content = nil
-	for _, kv := range steps.MappingPairs(root) {
+	for _, kv := range spec.MappingPairs(root) {
 		if !strings.HasPrefix(kv[0].Value, "x-") {
 			kept.Content = append(kept.Content, kv[0], kv[1])
 		}
@@ -199,7 +201,7 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // by problemPosition.
 func parseYAML(path string, data []byte) (*yaml.Node, error) {
 	atCol := func(line, col int, msg string) error {
-		return &multierror.Error{Errors: []error{&steps.Error{Pos: steps.Pos{File: path, Line: line, Col: col}, Msg: msg}}, ErrorFormat: listErrors}
+		return &multierror.Error{Errors: []error{&spec.Error{Pos: spec.Pos{File: path, Line: line, Col: col}, Msg: msg}}, ErrorFormat: listErrors}
 	}
 	at := func(line int, msg string) error { return atCol(line, 1, msg) }
 	if bytes.IndexByte(data, 0) >= 0 {
@@ -267,7 +269,7 @@ func problemPosition(data []byte, reported int) (line, col int) {
 	return line, len(text) - len(bytes.TrimLeft(text, " ")) + 1
 }
 
-func decodeItems(d *steps.Decoder, reg *steps.Registry, n *yaml.Node) []Item {
+func decodeItems(d *spec.Decoder, reg *steps.Registry, n *yaml.Node) []Item {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
@@ -294,7 +296,7 @@ func decodeItems(d *steps.Decoder, reg *steps.Registry, n *yaml.Node) []Item {
 		unknown := false
 		common := &yaml.Node{Kind: yaml.MappingNode, Line: itemNode.Line, Column: itemNode.Column}
 		seen := map[string]bool{}
-		for _, kv := range steps.MappingPairs(itemNode) {
+		for _, kv := range spec.MappingPairs(itemNode) {
 			k, v := kv[0], kv[1]
 			_, isType := reg.Lookup(k.Value)
 			switch {
@@ -314,7 +316,7 @@ func decodeItems(d *steps.Decoder, reg *steps.Registry, n *yaml.Node) []Item {
 			default:
 				unknown = true
 				msg := fmt.Sprintf("unknown step type %q", k.Value)
-				if s := steps.Suggest(k.Value, append(append([]string{}, names...), itemKeyNames...)); s != "" {
+				if s := spec.Suggest(k.Value, append(append([]string{}, names...), itemKeyNames...)); s != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", s)
 				}
 				d.Errorf(k, "%s; step types: %s; common keys: %s", msg, strings.Join(names, ", "), strings.Join(itemKeyNames, ", "))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/steps"
 )
 
@@ -64,9 +65,9 @@ func parseIn(t *testing.T, dir, src string) (*Scenario, []string) {
 	}
 	var msgs []string
 	for _, e := range merr.Errors {
-		var se *steps.Error
+		var se *spec.Error
 		if !errors.As(e, &se) {
-			t.Fatalf("error is %T, want *steps.Error: %v", e, e)
+			t.Fatalf("error is %T, want *spec.Error: %v", e, e)
 		}
 		if se.Pos.File != path || se.Pos.Line < 1 || se.Pos.Col < 1 {
 			t.Errorf("error without a proper position: %v", se)

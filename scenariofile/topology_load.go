@@ -8,6 +8,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/steps"
 )
 
@@ -19,7 +20,7 @@ var nodeName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,14}$`)
 // about five (see docs/topologies in the README).
 const maxNodes = 16
 
-func decodeNodes(d *steps.Decoder, n *yaml.Node) []string {
+func decodeNodes(d *spec.Decoder, n *yaml.Node) []string {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
@@ -48,7 +49,7 @@ func decodeNodes(d *steps.Decoder, n *yaml.Node) []string {
 
 // decodeItemNode reads an item's `node:` and checks it against the
 // scenario's nodes and the step type.
-func decodeItemNode(d *steps.Decoder, n *yaml.Node, name string, t steps.Type, at *yaml.Node, index int) string {
+func decodeItemNode(d *spec.Decoder, n *yaml.Node, name string, t steps.Type, at *yaml.Node, index int) string {
 	nodes := d.Nodes()
 	if n == nil {
 		if len(nodes) > 0 && t.OnNode {
@@ -62,7 +63,7 @@ func decodeItemNode(d *steps.Decoder, n *yaml.Node, name string, t steps.Type, a
 		return ""
 	case !slices.Contains(nodes, name):
 		msg := fmt.Sprintf("unknown node %q", name)
-		if s := steps.Suggest(name, nodes); s != "" {
+		if s := spec.Suggest(name, nodes); s != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", s)
 		}
 		d.Errorf(n, "%s; the scenario's nodes are %s", msg, strings.Join(nodes, ", "))
@@ -76,7 +77,7 @@ func decodeItemNode(d *steps.Decoder, n *yaml.Node, name string, t steps.Type, a
 // dev server is alone in its datacenter, and the servers of a datacenter
 // start in consecutive steps (the first cannot elect a leader until the
 // others have started, so nothing may wait for it in between).
-func planCluster(d *steps.Decoder, sc *Scenario) steps.Cluster {
+func planCluster(d *spec.Decoder, sc *Scenario) steps.Cluster {
 	c := steps.Cluster{Nodes: sc.Nodes}
 	if len(sc.Nodes) == 0 {
 		return c
@@ -86,7 +87,7 @@ func planCluster(d *steps.Decoder, sc *Scenario) steps.Cluster {
 		index int
 	}
 	lastServer := map[string]seen{}
-	var at []steps.Pos // of each agent's step
+	var at []spec.Pos // of each agent's step
 	for i := range sc.Items {
 		item := &sc.Items[i]
 		starter, ok := item.Step.(steps.AgentStarter)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
 func init() {
@@ -38,21 +40,21 @@ type aclToken struct {
 	policies          []string
 }
 
-func buildACLToken(d *Decoder, spec *ACLTokenSpec, f *Fields) Step {
-	d.NeedAgent(f.At(), "acl-token")
-	if !tokenName.MatchString(spec.Name) {
-		d.Errorf(f.Node("name"), "acl-token.name %q must be a word of letters, digits, - and _ (it becomes $SCENARIO_TOKEN_<NAME>)", spec.Name)
+func buildACLToken(d *spec.Decoder, val *ACLTokenSpec, f *spec.Fields) Step {
+	needAgent(d, f.At(), "acl-token")
+	if !tokenName.MatchString(val.Name) {
+		d.Errorf(f.Node("name"), "acl-token.name %q must be a word of letters, digits, - and _ (it becomes $SCENARIO_TOKEN_<NAME>)", val.Name)
 		return nil
 	}
-	if len(spec.ServiceIdentities) == 0 && len(spec.Policies) == 0 {
-		d.Errorf(f.At(), "acl-token %s grants nothing: give it service-identities or policies", spec.Name)
+	if len(val.ServiceIdentities) == 0 && len(val.Policies) == 0 {
+		d.Errorf(f.At(), "acl-token %s grants nothing: give it service-identities or policies", val.Name)
 	}
-	d.Define(KindToken, spec.Name, f.Node("name"))
-	desc := spec.Description
+	define(d, KindToken, val.Name, f.Node("name"))
+	desc := val.Description
 	if desc == "" {
-		desc = "made by scenario: " + spec.Name
+		desc = "made by scenario: " + val.Name
 	}
-	return &aclToken{name: spec.Name, description: desc, identities: spec.ServiceIdentities, policies: spec.Policies}
+	return &aclToken{name: val.Name, description: desc, identities: val.ServiceIdentities, policies: val.Policies}
 }
 
 func (t *aclToken) String() string {

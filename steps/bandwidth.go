@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
 func init() {
@@ -30,8 +32,8 @@ type bandwidth struct {
 
 var rateRE = regexp.MustCompile(`^(\d+(?:\.\d+)?)\s*(bit|kbit|mbit|gbit|B/s|KB/s|MB/s|GB/s)$`)
 
-func buildBandwidth(d *Decoder, spec *BandwidthSpec, f *Fields) Step {
-	s, v := string(*spec), f.At()
+func buildBandwidth(d *spec.Decoder, val *BandwidthSpec, f *spec.Fields) Step {
+	s, v := string(*val), f.At()
 	b := &bandwidth{rate: strings.TrimSpace(s)}
 	if b.rate != "off" {
 		m := rateRE.FindStringSubmatch(b.rate)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
 // warnBuiltinProxyLimits warns about parts of a sidecar registration that
@@ -13,7 +15,7 @@ import (
 // connect_timeout_ms is never read from a JSON-registered upstream (the
 // dial timeout stays 10 s); unix-socket upstreams are refused;
 // handshake_timeout_ms is parsed and never used.
-func warnBuiltinProxyLimits(d *Decoder, def ServiceDef, at *yaml.Node) {
+func warnBuiltinProxyLimits(d *spec.Decoder, def ServiceDef, at *yaml.Node) {
 	for _, u := range def.Upstreams() {
 		name := fmt.Sprintf("%s's upstream %s", def.ID(), u.DestinationName)
 		if u.DestinationPeer != "" {

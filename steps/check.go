@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
 func init() {
@@ -29,9 +31,9 @@ type checkStep struct {
 	id, status, note string
 }
 
-func buildCheck(d *Decoder, spec *CheckSpec, f *Fields) Step {
-	d.NeedAgent(f.At(), "check")
-	return &checkStep{id: spec.ID, status: spec.Status, note: spec.Note}
+func buildCheck(d *spec.Decoder, val *CheckSpec, f *spec.Fields) Step {
+	needAgent(d, f.At(), "check")
+	return &checkStep{id: val.ID, status: val.Status, note: val.Note}
 }
 
 func (c *checkStep) String() string { return fmt.Sprintf("%s %s", c.id, c.status) }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/hashicorp/hcl"
 	"gopkg.in/yaml.v3"
+
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
 func init() {
@@ -28,7 +30,7 @@ func init() {
 // ConfigEntrySpec is the value of a config-entry step; `config-entry:
 // PATH` is {file: PATH}.
 type ConfigEntrySpec struct {
-	File   File          `key:"file,shorthand" oneof:"action" doc:"a config entry file (.hcl or .json) to write"`
+	File   spec.File     `key:"file,shorthand" oneof:"action" doc:"a config entry file (.hcl or .json) to write"`
 	Entry  ConsulEntry   `key:"entry" oneof:"action" doc:"a config entry inline, in Consul's format, to write"`
 	Delete EntryNameSpec `key:"delete" oneof:"action" doc:"the config entry to delete"`
 }
@@ -43,9 +45,11 @@ type EntryNameSpec struct {
 // Consul's format, which Consul judges.
 type ConsulEntry struct{ Node *yaml.Node }
 
-func (v *ConsulEntry) DecodeYAML(_ *Decoder, n *yaml.Node, _ string) { v.Node = n }
-func (*ConsulEntry) SchemaJSON() map[string]any                      { return object(true, []string{"Kind", "Name"}, nil) }
-func (*ConsulEntry) Shape() string                                   { return "{Kind, Name, ...}" }
+func (v *ConsulEntry) DecodeYAML(_ *spec.Decoder, n *yaml.Node, _ string) { v.Node = n }
+func (*ConsulEntry) SchemaJSON() map[string]any {
+	return map[string]any{"type": "object", "required": []string{"Kind", "Name"}}
+}
+func (*ConsulEntry) Shape() string { return "{Kind, Name, ...}" }
 
 type configEntry struct {
 	file   string         // a file to write, as given
@@ -54,13 +58,13 @@ type configEntry struct {
 	label  string
 }
 
-func buildConfigEntry(d *Decoder, spec *ConfigEntrySpec, f *Fields) Step {
+func buildConfigEntry(d *spec.Decoder, val *ConfigEntrySpec, f *spec.Fields) Step {
 	v := f.At()
-	d.NeedAgent(v, "config-entry")
-	c := &configEntry{file: string(spec.File)}
+	needAgent(d, v, "config-entry")
+	c := &configEntry{file: string(val.File)}
 	switch {
 	case f.Has("entry"):
-		if err := spec.Entry.Node.Decode(&c.entry); err != nil || c.entry == nil {
+		if err := val.Entry.Node.Decode(&c.entry); err != nil || c.entry == nil {
 			d.Errorf(f.Node("entry"), "config-entry.entry must be a mapping with Kind and Name: %v", err)
 			return nil
 		}
@@ -70,7 +74,7 @@ func buildConfigEntry(d *Decoder, spec *ConfigEntrySpec, f *Fields) Step {
 			}
 		}
 	case f.Has("delete"):
-		c.delete = [2]string{spec.Delete.Kind, spec.Delete.Name}
+		c.delete = [2]string{val.Delete.Kind, val.Delete.Name}
 		c.label = fmt.Sprintf("delete %s %s", c.delete[0], c.delete[1])
 		return c
 	}
@@ -90,7 +94,7 @@ func buildConfigEntry(d *Decoder, spec *ConfigEntrySpec, f *Fields) Step {
 			d.Warnf(v, "config-entry %v %v: %s", kind, name, why)
 		}
 		if fmt.Sprint(kind) == "service-intentions" {
-			d.IntentionChanged = true
+			bookOf(d).intentionChanged = true
 		}
 	}
 	return c

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
 func init() {
@@ -17,8 +19,8 @@ func init() {
 		Fields:  "NODE",
 		Example: `- disconnect: app2`,
 		Timeout: 10 * time.Second,
-	}, func(d *Decoder, spec *CableSpec, f *Fields) Step {
-		return buildCable(d, string(*spec), f.At(), "disconnect")
+	}, func(d *spec.Decoder, val *CableSpec, f *spec.Fields) Step {
+		return buildCable(d, string(*val), f.At(), "disconnect")
 	}))
 }
 
@@ -34,33 +36,33 @@ type cable struct {
 	cut  bool
 }
 
-func buildCable(d *Decoder, node string, v *yaml.Node, verb string) Step {
+func buildCable(d *spec.Decoder, node string, v *yaml.Node, verb string) Step {
 	if !knownNode(d, v, verb, node) {
 		return nil
 	}
 	c := &cable{node: node, cut: verb == "disconnect"}
 	switch {
-	case c.cut && d.Defined(kindDisconnected, node):
+	case c.cut && defined(d, kindDisconnected, node):
 		d.Errorf(v, "disconnect: node %s is already disconnected by an earlier step; reconnect it first", node)
 	case c.cut:
-		d.Define(kindDisconnected, node, v)
-	case !d.Defined(kindDisconnected, node):
+		define(d, kindDisconnected, node, v)
+	case !defined(d, kindDisconnected, node):
 		d.Errorf(v, "reconnect: node %s is not disconnected (no earlier disconnect step cut it)", node)
 	default:
-		d.Undefine(kindDisconnected, node)
+		undefine(d, kindDisconnected, node)
 	}
 	return c
 }
 
 // knownNode reports an error unless node is one of the scenario's nodes.
-func knownNode(d *Decoder, at *yaml.Node, what, node string) bool {
+func knownNode(d *spec.Decoder, at *yaml.Node, what, node string) bool {
 	nodes := d.Nodes()
 	switch {
 	case !needsNodes(d, at, what):
 		return false
 	case !slices.Contains(nodes, node):
 		msg := fmt.Sprintf("%s: unknown node %q", what, node)
-		if s := Suggest(node, nodes); s != "" {
+		if s := spec.Suggest(node, nodes); s != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", s)
 		}
 		d.Errorf(at, "%s; the scenario's nodes are %s", msg, strings.Join(nodes, ", "))

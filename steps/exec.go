@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/scenario-tool/scenario/proc"
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
 func init() {
@@ -28,9 +29,9 @@ func init() {
 
 // ExecSpec is the value of an exec step.
 type ExecSpec struct {
-	Command Command `key:"command,required" doc:"a string (run by /bin/sh -c) or a list (executed directly)"`
-	Exit    int     `key:"exit" min:"0" max:"255" default:"0" doc:"the exit status expected"`
-	Stdout  Pattern `key:"stdout" doc:"a regular expression (RE2) the standard output must match somewhere; anchor it (^...$) to mean all of it"`
+	Command spec.Command `key:"command,required" doc:"a string (run by /bin/sh -c) or a list (executed directly)"`
+	Exit    int          `key:"exit" min:"0" max:"255" default:"0" doc:"the exit status expected"`
+	Stdout  spec.Pattern `key:"stdout" doc:"a regular expression (RE2) the standard output must match somewhere; anchor it (^...$) to mean all of it"`
 }
 
 type execStep struct {
@@ -39,8 +40,8 @@ type execStep struct {
 	stdout *regexp.Regexp
 }
 
-func buildExec(_ *Decoder, spec *ExecSpec, _ *Fields) Step {
-	return &execStep{argv: spec.Command, exit: spec.Exit, stdout: spec.Stdout.Regexp}
+func buildExec(_ *spec.Decoder, val *ExecSpec, _ *spec.Fields) Step {
+	return &execStep{argv: val.Command, exit: val.Exit, stdout: val.Stdout.Regexp}
 }
 
 func (s *execStep) String() string {

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/consul/api"
 	"gopkg.in/yaml.v3"
 
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/wait"
 )
 
@@ -41,8 +42,8 @@ type ExpectSpec struct {
 
 // ExpectCertSpec is expect's cert form.
 type ExpectCertSpec struct {
-	Cert   string   `key:"cert,required" shape:"SERVICE" doc:"the service whose sidecar's certificate to check"`
-	Within Duration `key:"within" doc:"retry until the presented leaf chains to the active root (after a CA rotation)"`
+	Cert   string        `key:"cert,required" shape:"SERVICE" doc:"the service whose sidecar's certificate to check"`
+	Within spec.Duration `key:"within" doc:"retry until the presented leaf chains to the active root (after a CA rotation)"`
 }
 
 // ExpectLoopbackSpec is expect's loopback-only form.
@@ -54,35 +55,35 @@ type ExpectLoopbackSpec struct {
 type ExpectIntentionSpec struct {
 	Intention IntentionSpec `key:"intention,required" doc:"the intention source -> destination to ask the agent about"`
 	Allowed   bool          `key:"allowed,required" doc:"whether the agent must authorize it"`
-	Within    Duration      `key:"within" default:"5s" doc:"how long the decision may take to hold"`
+	Within    spec.Duration `key:"within" default:"5s" doc:"how long the decision may take to hold"`
 }
 
 // ExpectProbeSpec is expect's probe form.
 type ExpectProbeSpec struct {
-	To            string   `key:"to,required" shape:"SERVICE/UPSTREAM|HOST:PORT|SERVICE" doc:"SERVICE/UPSTREAM (that service's upstream listener) or host:port; with from, the destination service"`
-	From          string   `key:"from" shape:"SERVICE" doc:"probe as a Connect-native client with this service's certificate, dialling to's sidecars directly"`
-	Send          string   `key:"send" doc:"the bytes to write"`
-	Reply         string   `key:"reply" oneof:"outcome" doc:"exactly these bytes come back, then nothing more for quiet"`
-	ReplyPrefix   string   `key:"reply-prefix" oneof:"outcome" doc:"the reply starts with these bytes"`
-	ReplyMatches  Pattern  `key:"reply-matches" oneof:"outcome" doc:"a regular expression over what came back once quiet"`
-	Closed        bool     `key:"closed" oneof:"outcome" const:"true" doc:"the connection ends with no reply bytes (a deny, a dead or closing backend)"`
-	Denied        bool     `key:"denied" oneof:"outcome" const:"true" doc:"the mesh's authorization refused the connection, proven by the agent, the destination sidecar and the backend (to: SERVICE/UPSTREAM or from only)"`
-	Within        Duration `key:"within" default:"5s" doc:"how long the probe may take to hold"`
-	Quiet         Duration `key:"quiet" default:"50ms" doc:"how long no more bytes may come after reply or reply-matches"`
-	Times         int      `key:"times" min:"1" default:"1" doc:"how many new connections in a row must hold"`
-	OthersAllowed bool     `key:"others-allowed" doc:"go on past wrong replies (another instance answering) until the expected one comes"`
-	Wire          string   `key:"wire" enum:"encrypted,plaintext" doc:"on a scenario's nodes: capture every node's cable during the probe; encrypted passes only if it crossed between nodes as TLS records and never in clear, plaintext only if it crossed in clear (a control)"`
+	To            string        `key:"to,required" shape:"SERVICE/UPSTREAM|HOST:PORT|SERVICE" doc:"SERVICE/UPSTREAM (that service's upstream listener) or host:port; with from, the destination service"`
+	From          string        `key:"from" shape:"SERVICE" doc:"probe as a Connect-native client with this service's certificate, dialling to's sidecars directly"`
+	Send          string        `key:"send" doc:"the bytes to write"`
+	Reply         string        `key:"reply" oneof:"outcome" doc:"exactly these bytes come back, then nothing more for quiet"`
+	ReplyPrefix   string        `key:"reply-prefix" oneof:"outcome" doc:"the reply starts with these bytes"`
+	ReplyMatches  spec.Pattern  `key:"reply-matches" oneof:"outcome" doc:"a regular expression over what came back once quiet"`
+	Closed        bool          `key:"closed" oneof:"outcome" const:"true" doc:"the connection ends with no reply bytes (a deny, a dead or closing backend)"`
+	Denied        bool          `key:"denied" oneof:"outcome" const:"true" doc:"the mesh's authorization refused the connection, proven by the agent, the destination sidecar and the backend (to: SERVICE/UPSTREAM or from only)"`
+	Within        spec.Duration `key:"within" default:"5s" doc:"how long the probe may take to hold"`
+	Quiet         spec.Duration `key:"quiet" default:"50ms" doc:"how long no more bytes may come after reply or reply-matches"`
+	Times         int           `key:"times" min:"1" default:"1" doc:"how many new connections in a row must hold"`
+	OthersAllowed bool          `key:"others-allowed" doc:"go on past wrong replies (another instance answering) until the expected one comes"`
+	Wire          string        `key:"wire" enum:"encrypted,plaintext" doc:"on a scenario's nodes: capture every node's cable during the probe; encrypted passes only if it crossed between nodes as TLS records and never in clear, plaintext only if it crossed in clear (a control)"`
 }
 
 // ExpectConnSpec is expect's connection form.
 type ExpectConnSpec struct {
-	Conn         string   `key:"conn" shape:"NAME" doc:"the connection (default: the one the last send used)"`
-	Reply        string   `key:"reply" oneof:"outcome" doc:"exactly these bytes come next, then nothing more for quiet"`
-	ReplyPrefix  string   `key:"reply-prefix" oneof:"outcome" doc:"these bytes come next; the rest stays for the next expect"`
-	ReplyMatches Pattern  `key:"reply-matches" oneof:"outcome" doc:"a regular expression over what came, once quiet; what it matched is taken"`
-	Closed       bool     `key:"closed" oneof:"outcome" const:"true" doc:"the connection ends with no more bytes"`
-	Within       Duration `key:"within" default:"5s" doc:"how long the outcome may take"`
-	Quiet        Duration `key:"quiet" default:"50ms" doc:"how long no more bytes may come after reply or reply-matches"`
+	Conn         string        `key:"conn" shape:"NAME" doc:"the connection (default: the one the last send used)"`
+	Reply        string        `key:"reply" oneof:"outcome" doc:"exactly these bytes come next, then nothing more for quiet"`
+	ReplyPrefix  string        `key:"reply-prefix" oneof:"outcome" doc:"these bytes come next; the rest stays for the next expect"`
+	ReplyMatches spec.Pattern  `key:"reply-matches" oneof:"outcome" doc:"a regular expression over what came, once quiet; what it matched is taken"`
+	Closed       bool          `key:"closed" oneof:"outcome" const:"true" doc:"the connection ends with no more bytes"`
+	Within       spec.Duration `key:"within" default:"5s" doc:"how long the outcome may take"`
+	Quiet        spec.Duration `key:"quiet" default:"50ms" doc:"how long no more bytes may come after reply or reply-matches"`
 }
 
 // DefaultWithin is how long an expectation may take to hold.
@@ -128,52 +129,52 @@ type expect struct {
 	wire string
 }
 
-func buildExpect(d *Decoder, spec *ExpectSpec, f *Fields) Step {
+func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
 	v := f.At()
 	switch {
-	case spec.Cert != nil:
-		d.NeedAgent(v, "expect cert")
-		if svc := spec.Cert.Cert; svc != "" {
-			d.Use(KindProcess, "sidecar/"+svc, f.Node("cert"))
+	case val.Cert != nil:
+		needAgent(d, v, "expect cert")
+		if svc := val.Cert.Cert; svc != "" {
+			use(d, KindProcess, "sidecar/"+svc, f.Node("cert"))
 		}
-		return &expectCert{service: spec.Cert.Cert, within: time.Duration(spec.Cert.Within)}
-	case spec.Loopback != nil:
-		if name := spec.Loopback.LoopbackOnly; name != "" {
-			d.Use(KindProcess, name, f.Node("loopback-only"))
+		return &expectCert{service: val.Cert.Cert, within: time.Duration(val.Cert.Within)}
+	case val.Loopback != nil:
+		if name := val.Loopback.LoopbackOnly; name != "" {
+			use(d, KindProcess, name, f.Node("loopback-only"))
 		}
-		return &expectLoopbackOnly{name: spec.Loopback.LoopbackOnly}
+		return &expectLoopbackOnly{name: val.Loopback.LoopbackOnly}
 	}
-	if d.IntentionChanged && !f.Has("within") && !f.Has("conn") && (f.Has("to") || f.Has("intention")) {
+	if bookOf(d).intentionChanged && !f.Has("within") && !f.Has("conn") && (f.Has("to") || f.Has("intention")) {
 		d.Warnf(v, "expect after an intention change has no within: the mesh is only eventually consistent, "+
 			"so say how long it may take (the default is %s)", DefaultWithin)
 	}
 	e := &expect{}
 	var o outcomeSpec
 	switch {
-	case spec.Intention != nil:
-		in := spec.Intention
+	case val.Intention != nil:
+		in := val.Intention
 		e.within, e.quiet = time.Duration(in.Within), DefaultQuiet
 		e.intention = &api.IntentionCheck{Source: in.Intention.Source, Destination: in.Intention.Destination, SourceType: api.IntentionSourceConsul}
 		warnUnregistered(d, f.Node("intention"), "expect.intention", in.Intention.Source, in.Intention.Destination)
 		e.allowed = in.Allowed
-		d.NeedAgent(v, "expect intention")
+		needAgent(d, v, "expect intention")
 		return e
-	case spec.Probe != nil:
-		p := spec.Probe
+	case val.Probe != nil:
+		p := val.Probe
 		e.within, e.quiet = time.Duration(p.Within), time.Duration(p.Quiet)
 		if p.From != "" {
 			// The runner as a Connect-native client with from's identity:
 			// to is the destination service, reached at its sidecars.
-			d.NeedAgent(v, "expect from")
+			needAgent(d, v, "expect from")
 			if p.To != "" {
-				d.Use(KindService, p.To, f.Node("to"))
+				use(d, KindService, p.To, f.Node("to"))
 			}
 			e.probe = &Target{Service: p.From, Upstream: p.To, Native: true}
 			// A Connect-native identity needs no registration; intentions
 			// may name it.
-			d.Define(KindIdentity, e.probe.Service, f.Node("from"))
+			define(d, KindIdentity, e.probe.Service, f.Node("from"))
 		} else {
-			t := d.Target(f.Node("to"), "expect.to")
+			t := readTarget(d, f.Node("to"), "expect.to")
 			e.probe = &t
 		}
 		e.send, e.times, e.othersAllowed = p.Send, p.Times, p.OthersAllowed
@@ -188,16 +189,16 @@ func buildExpect(d *Decoder, spec *ExpectSpec, f *Fields) Step {
 			}
 		}
 	default:
-		c := spec.Conn
+		c := val.Conn
 		e.within, e.quiet = time.Duration(c.Within), time.Duration(c.Quiet)
 		e.conn = c.Conn
 		if e.conn == "" && !f.Has("conn") {
-			e.conn = d.LastConn()
+			e.conn = lastConn(d)
 			if e.conn == "" {
 				d.Errorf(v, "expect has no connection to look at: give it to (a fresh probe) or conn, or put a send before it")
 			}
 		} else {
-			d.Use(KindConn, e.conn, f.Node("conn"))
+			use(d, KindConn, e.conn, f.Node("conn"))
 		}
 		o = outcomeSpec{c.Reply, c.ReplyPrefix, c.ReplyMatches, c.Closed, false}
 	}
@@ -219,7 +220,7 @@ func buildExpect(d *Decoder, spec *ExpectSpec, f *Fields) Step {
 		if !o.closed && isBool(f.Node("closed")) {
 			d.Errorf(f.Node("closed"), "expect.closed: false asserts nothing; expect a reply instead")
 		}
-		if o.closed && d.IntentionChanged && e.probe != nil && e.probe.Service != "" {
+		if o.closed && bookOf(d).intentionChanged && e.probe != nil && e.probe.Service != "" {
 			d.Warnf(f.Key("closed"), "closed: true after an intention change passes for a dead or closing backend too; "+
 				"use denied: true to have the mesh prove the deny")
 		}
@@ -245,7 +246,7 @@ func isBool(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag(
 // outcomeSpec is what a probe or a connection must show: one of these.
 type outcomeSpec struct {
 	reply, replyPrefix string
-	replyMatches       Pattern
+	replyMatches       spec.Pattern
 	closed, denied     bool
 }
 

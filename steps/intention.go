@@ -7,6 +7,8 @@ import (
 
 	"github.com/hashicorp/consul/api"
 	"gopkg.in/yaml.v3"
+
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
 func init() {
@@ -42,11 +44,11 @@ type setIntention struct {
 	action              api.IntentionAction
 }
 
-func buildSetIntention(d *Decoder, spec *SetIntentionSpec, f *Fields) Step {
-	d.NeedAgent(f.At(), "set-intention")
-	d.IntentionChanged = true
-	warnUnregistered(d, f.At(), "set-intention", spec.Source, spec.Destination)
-	return &setIntention{source: spec.Source, destination: spec.Destination, action: api.IntentionAction(spec.Action)}
+func buildSetIntention(d *spec.Decoder, val *SetIntentionSpec, f *spec.Fields) Step {
+	needAgent(d, f.At(), "set-intention")
+	bookOf(d).intentionChanged = true
+	warnUnregistered(d, f.At(), "set-intention", val.Source, val.Destination)
+	return &setIntention{source: val.Source, destination: val.Destination, action: api.IntentionAction(val.Action)}
 }
 
 func (s *setIntention) String() string {
@@ -70,11 +72,11 @@ func (s *setIntention) Run(ctx context.Context, env Env) error {
 
 type deleteIntention struct{ source, destination string }
 
-func buildDeleteIntention(d *Decoder, spec *IntentionSpec, f *Fields) Step {
-	d.NeedAgent(f.At(), "delete-intention")
-	d.IntentionChanged = true
-	warnUnregistered(d, f.At(), "delete-intention", spec.Source, spec.Destination)
-	return &deleteIntention{source: spec.Source, destination: spec.Destination}
+func buildDeleteIntention(d *spec.Decoder, val *IntentionSpec, f *spec.Fields) Step {
+	needAgent(d, f.At(), "delete-intention")
+	bookOf(d).intentionChanged = true
+	warnUnregistered(d, f.At(), "delete-intention", val.Source, val.Destination)
+	return &deleteIntention{source: val.Source, destination: val.Destination}
 }
 
 func (s *deleteIntention) String() string { return fmt.Sprintf("%s -> %s", s.source, s.destination) }
@@ -100,22 +102,30 @@ const KindIdentity = "identity"
 // warnUnregistered warns when an intention names a service that no earlier
 // step registered: Consul accepts an intention for any name, so a typo
 // (wbe -> socat) would otherwise pass silently and test nothing.
-func warnUnregistered(d *Decoder, intention *yaml.Node, what, source, destination string) {
+func warnUnregistered(d *spec.Decoder, intention *yaml.Node, what, source, destination string) {
 	for _, kv := range [][2]string{{"source", source}, {"destination", destination}} {
 		key, name := kv[0], kv[1]
-		if name == "" || name == "*" || d.Defined(KindService, name) || d.Defined(KindIdentity, name) {
+		if name == "" || name == "*" || defined(d, KindService, name) || defined(d, KindIdentity, name) {
 			continue
 		}
-		var known []string
-		for k := range d.defined[KindService] {
-			known = append(known, k)
-		}
+		known := definedNames(d, KindService)
 		msg := fmt.Sprintf("%s.%s: no earlier step registers service %q, so this intention applies to nothing the scenario runs", what, key, name)
-		if s := Suggest(name, known); s != "" {
+		if s := spec.Suggest(name, known); s != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", s)
 		}
 		d.Warnf(childNode(intention, key), "%s", msg)
 	}
+}
+
+// childNode is the value of key in the mapping n (merge keys applied), or
+// n itself when there is none: where to point at key.
+func childNode(n *yaml.Node, key string) *yaml.Node {
+	for _, kv := range spec.MappingPairs(n) {
+		if kv[0].Value == key {
+			return spec.Resolve(kv[1])
+		}
+	}
+	return n
 }
 
 // undoIntention, on an existing cluster, records the intention source ->

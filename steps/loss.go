@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
 func init() {
@@ -24,8 +26,8 @@ type LossSpec string
 
 type loss struct{ percent int }
 
-func buildLoss(d *Decoder, spec *LossSpec, f *Fields) Step {
-	s, v := string(*spec), f.At()
+func buildLoss(d *spec.Decoder, val *LossSpec, f *spec.Fields) Step {
+	s, v := string(*val), f.At()
 	p, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), "%")))
 	if err != nil || p < 0 || p > 100 {
 		d.Errorf(v, "loss: %q is not a percentage from 0%% to 100%%, like 30%%", s)

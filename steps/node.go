@@ -6,6 +6,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/wait"
 )
 
@@ -27,7 +28,7 @@ func networkOf(env Env) (Network, error) {
 }
 
 // needsNodes reports an error at at unless the scenario has nodes.
-func needsNodes(d *Decoder, at *yaml.Node, what string) bool {
+func needsNodes(d *spec.Decoder, at *yaml.Node, what string) bool {
 	if len(d.Nodes()) == 0 {
 		d.Errorf(at, "%s needs nodes: list them at the top (`nodes: [server, app1]`) and start their agents with `node:`", what)
 		return false

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
 func init() {
@@ -30,14 +32,14 @@ type preparedQuery struct {
 	def api.PreparedQueryDefinition
 }
 
-func buildPreparedQuery(d *Decoder, spec *PreparedQuerySpec, f *Fields) Step {
-	d.NeedAgent(f.At(), "prepared-query")
+func buildPreparedQuery(d *spec.Decoder, val *PreparedQuerySpec, f *spec.Fields) Step {
+	needAgent(d, f.At(), "prepared-query")
 	q := &preparedQuery{}
-	q.def.Name = spec.Name
-	q.def.Service.Service = spec.Service
-	q.def.Service.OnlyPassing = spec.OnlyPassing
-	q.def.Service.Failover.Datacenters = spec.Failover
-	if !d.Defined(KindService, q.def.Service.Service) {
+	q.def.Name = val.Name
+	q.def.Service.Service = val.Service
+	q.def.Service.OnlyPassing = val.OnlyPassing
+	q.def.Service.Failover.Datacenters = val.Failover
+	if !defined(d, KindService, q.def.Service.Service) {
 		d.Warnf(f.Node("service"), "prepared-query.service: no earlier step registers service %q", q.def.Service.Service)
 	}
 	return q

@@ -2,6 +2,8 @@ package steps
 
 import (
 	"time"
+
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
 func init() {
@@ -11,7 +13,7 @@ func init() {
 		Fields:  "NODE",
 		Example: `- reconnect: app2`,
 		Timeout: 10 * time.Second,
-	}, func(d *Decoder, spec *CableSpec, f *Fields) Step {
-		return buildCable(d, string(*spec), f.At(), "reconnect")
+	}, func(d *spec.Decoder, val *CableSpec, f *spec.Fields) Step {
+		return buildCable(d, string(*val), f.At(), "reconnect")
 	}))
 }

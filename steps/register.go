@@ -12,6 +12,8 @@ import (
 
 	"github.com/hashicorp/consul/api"
 	"gopkg.in/yaml.v3"
+
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
 func init() {
@@ -27,7 +29,7 @@ func init() {
 // RegisterSpec is the value of a register step; `register: PATH` is
 // {file: PATH}.
 type RegisterSpec struct {
-	File     File          `key:"file,shorthand" oneof:"source" doc:"a service-definition file (.json or .hcl) in Consul's format, as the agent reads its config files"`
+	File     spec.File     `key:"file,shorthand" oneof:"source" doc:"a service-definition file (.json or .hcl) in Consul's format, as the agent reads its config files"`
 	Service  ConsulObject  `key:"service" oneof:"source" doc:"one service definition inline, in Consul's format"`
 	Services ConsulObjects `key:"services" oneof:"source" doc:"a list of service definitions inline, in Consul's format"`
 	Token    string        `key:"token" shape:"TOKEN-NAME" doc:"register with this acl-token's secret instead of the scenario's token (under ACLs, a service-identity token for the service)"`
@@ -42,8 +44,8 @@ type register struct {
 	token  string // an acl-token's name, or ""
 }
 
-func buildRegister(d *Decoder, spec *RegisterSpec, f *Fields) Step {
-	d.NeedAgent(f.At(), "register")
+func buildRegister(d *spec.Decoder, val *RegisterSpec, f *spec.Fields) Step {
+	needAgent(d, f.At(), "register")
 	var (
 		data   []byte
 		source string
@@ -53,7 +55,7 @@ func buildRegister(d *Decoder, spec *RegisterSpec, f *Fields) Step {
 	switch {
 	case f.Has("file"):
 		errAt = f.Node("file")
-		source = string(spec.File)
+		source = string(val.File)
 	default:
 		key := "service"
 		if f.Has("services") {
@@ -96,18 +98,18 @@ func buildRegister(d *Decoder, spec *RegisterSpec, f *Fields) Step {
 		return nil
 	}
 	for _, def := range file.Services {
-		d.AddInstance(def, errAt)
+		addInstance(d, def, errAt)
 		warnDefaultSidecarChecks(d, errAt, def)
 	}
-	if spec.Token != "" {
-		d.Use(KindToken, spec.Token, f.Node("token"))
+	if val.Token != "" {
+		use(d, KindToken, val.Token, f.Node("token"))
 	}
-	return &register{source: source, file: file, token: spec.Token}
+	return &register{source: source, file: file, token: val.Token}
 }
 
 // reportDefinitionErrors reports each problem of a definition at the
 // step, each naming its own file:line:col.
-func reportDefinitionErrors(d *Decoder, at *yaml.Node, what string, err error) {
+func reportDefinitionErrors(d *spec.Decoder, at *yaml.Node, what string, err error) {
 	var joined interface{ Unwrap() []error }
 	errs := []error{err}
 	if errors.As(err, &joined) {
@@ -120,7 +122,7 @@ func reportDefinitionErrors(d *Decoder, at *yaml.Node, what string, err error) {
 
 // reportInlineErrors reports problems of an inline definition at the YAML
 // key they are about.
-func reportInlineErrors(d *Decoder, root *yaml.Node, err error) {
+func reportInlineErrors(d *spec.Decoder, root *yaml.Node, err error) {
 	var joined interface{ Unwrap() []error }
 	errs := []error{err}
 	if errors.As(err, &joined) {
@@ -140,7 +142,7 @@ func reportInlineErrors(d *Decoder, root *yaml.Node, err error) {
 // under root, the value of the path's first key; the deepest one found.
 func yamlNodeAt(root *yaml.Node, path string) *yaml.Node {
 	segs := strings.Split(strings.NewReplacer("[", ".", "]", "").Replace(normalizeKeyPath(path)), ".")
-	node := resolve(root)
+	node := spec.Resolve(root)
 	for i, seg := range segs {
 		if i == 0 {
 			continue // the root itself: service or services
@@ -148,7 +150,7 @@ func yamlNodeAt(root *yaml.Node, path string) *yaml.Node {
 		switch node.Kind {
 		case yaml.MappingNode:
 			var next *yaml.Node
-			for _, kv := range MappingPairs(node) {
+			for _, kv := range spec.MappingPairs(node) {
 				if strings.EqualFold(kv[0].Value, seg) {
 					next = kv[1]
 					if i == len(segs)-1 {
@@ -160,13 +162,13 @@ func yamlNodeAt(root *yaml.Node, path string) *yaml.Node {
 			if next == nil {
 				return node
 			}
-			node = resolve(next)
+			node = spec.Resolve(next)
 		case yaml.SequenceNode:
 			n, err := strconv.Atoi(seg)
 			if err != nil || n < 0 || n >= len(node.Content) {
 				return node
 			}
-			node = resolve(node.Content[n])
+			node = spec.Resolve(node.Content[n])
 		default:
 			return node
 		}
@@ -177,7 +179,7 @@ func yamlNodeAt(root *yaml.Node, path string) *yaml.Node {
 // warnDefaultSidecarChecks warns when a sidecar keeps Consul's default
 // checks: a TCP check every 10 s whose first run falls at a random moment
 // in that interval, so the sidecar may take up to ~10 s to be passing.
-func warnDefaultSidecarChecks(d *Decoder, at *yaml.Node, def ServiceDef) {
+func warnDefaultSidecarChecks(d *spec.Decoder, at *yaml.Node, def ServiceDef) {
 	sc := def.sidecar()
 	if sc == nil {
 		return
@@ -190,7 +192,7 @@ func warnDefaultSidecarChecks(d *Decoder, at *yaml.Node, def ServiceDef) {
 		// An alias check follows a service ID; the name of a service whose
 		// instance has another ID matches nothing, and the sidecar stays
 		// critical.
-		if c.AliasService != "" && c.AliasService == def.Reg.Name && def.ID() != def.Reg.Name && !d.isInstanceID(c.AliasService) {
+		if c.AliasService != "" && c.AliasService == def.Reg.Name && def.ID() != def.Reg.Name && !isInstanceID(d, c.AliasService) {
 			d.Warnf(at, "the sidecar of %s has an alias check on %q, the service's name; an alias check follows a service ID, and no instance has ID %q, so the sidecar will stay critical: write alias_service = %q",
 				def.ID(), c.AliasService, c.AliasService, def.ID())
 		}
@@ -324,11 +326,11 @@ func yamlToGeneric(n *yaml.Node, depth int, budget *int) (any, error) {
 	if *budget--; *budget < 0 {
 		return nil, fmt.Errorf("more than %d values once aliases are expanded", maxInlineNodes)
 	}
-	n = resolve(n)
+	n = spec.Resolve(n)
 	switch n.Kind {
 	case yaml.MappingNode:
 		m := map[string]any{}
-		for _, kv := range MappingPairs(n) {
+		for _, kv := range spec.MappingPairs(n) {
 			v, err := yamlToGeneric(kv[1], depth+1, budget)
 			if err != nil {
 				return nil, err

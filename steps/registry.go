@@ -1,8 +1,10 @@
 // Package steps holds the scenario step types. Each type lives in one file:
-// the Go type of its value (from which its decoder, JSON Schema and docs
-// are generated, see spec.go), its behaviour, and one Register call in
-// init; Default() is the registry of them all, the single source for
-// decoding, validation and the help text.
+// the Go type of its value (from which package spec generates its decoder,
+// JSON Schema and docs), its build function (what only the scenario as a
+// whole can tell: names defined by earlier steps, kept in the decoder's
+// book), its behaviour, and one Register call in init; Default() is the
+// registry of them all, the single source for decoding, validation and
+// the help text.
 package steps
 
 import (
@@ -14,6 +16,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
 // Step is one decoded, validated step, ready to run: a Runner, which does
@@ -92,17 +96,35 @@ type Type struct {
 	Schema map[string]any
 	// Decode reads the step's value. It reports problems through d and may
 	// return nil when it did.
-	Decode func(d *Decoder, value *yaml.Node) Step
+	Decode func(d *spec.Decoder, value *yaml.Node) Step
+}
+
+// Typed makes a step type whose value is an S, a Go type described by
+// its field tags (see package spec). build turns a decoded, complete S
+// (every required key present) into the step; f gives the nodes of the
+// keys, for positions. build may return nil when it reported a problem.
+func Typed[S any](t Type, build func(d *spec.Decoder, s *S, f *spec.Fields) Step) Type {
+	t.Spec = reflect.TypeFor[S]()
+	name := t.Name
+	t.Decode = func(d *spec.Decoder, v *yaml.Node) Step {
+		var s S
+		f, ok := d.Decode(v, name, &s)
+		if !ok {
+			return nil
+		}
+		return build(d, &s, f)
+	}
+	return t
 }
 
 // complete fills in what Spec gives and checks the rest is there.
 func (t Type) complete() (Type, error) {
 	if t.Spec != nil {
 		if t.Schema == nil {
-			t.Schema = SpecSchema(t.Spec)
+			t.Schema = spec.Schema(t.Spec)
 		}
 		if t.Fields == "" {
-			t.Fields = SpecShape(t.Spec)
+			t.Fields = spec.Shape(t.Spec)
 		}
 	}
 	if t.Name == "" || t.Decode == nil || t.Summary == "" || t.Example == "" || t.Schema == nil {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
 func init() {
@@ -24,12 +26,12 @@ func init() {
 }
 
 // RotateCASpec is the value of a rotate-ca step: no options.
-type RotateCASpec struct{ NullMeansEmpty }
+type RotateCASpec struct{ spec.NullMeansEmpty }
 
 type rotateCA struct{}
 
-func buildRotateCA(d *Decoder, _ *RotateCASpec, f *Fields) Step {
-	d.NeedAgent(f.At(), "rotate-ca")
+func buildRotateCA(d *spec.Decoder, _ *RotateCASpec, f *spec.Fields) Step {
+	needAgent(d, f.At(), "rotate-ca")
 	return rotateCA{}
 }
 

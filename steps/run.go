@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/sockets"
 	"github.com/scenario-tool/scenario/wait"
 )
@@ -24,9 +25,9 @@ func init() {
 
 // RunSpec is the value of a run step.
 type RunSpec struct {
-	Name    string  `key:"name,required" shape:"NAME" doc:"names the process: its log file, and what stop and loopback-only refer to"`
-	Command Command `key:"command,required" doc:"a string (run by /bin/sh -c) or a list (executed directly)"`
-	Ready   Address `key:"ready" doc:"the host:port the process (or one it forked) must listen on before the step passes"`
+	Name    string       `key:"name,required" shape:"NAME" doc:"names the process: its log file, and what stop and loopback-only refer to"`
+	Command spec.Command `key:"command,required" doc:"a string (run by /bin/sh -c) or a list (executed directly)"`
+	Ready   Address      `key:"ready" doc:"the host:port the process (or one it forked) must listen on before the step passes"`
 }
 
 type run struct {
@@ -35,8 +36,8 @@ type run struct {
 	ready string
 }
 
-func buildRun(d *Decoder, spec *RunSpec, f *Fields) Step {
-	r := &run{name: spec.Name, argv: spec.Command, ready: string(spec.Ready)}
+func buildRun(d *spec.Decoder, val *RunSpec, f *spec.Fields) Step {
+	r := &run{name: val.Name, argv: val.Command, ready: string(val.Ready)}
 	if why := listensEverywhere(r.argv); why != "" {
 		d.Warnf(f.Node("command"), "run.command %s; services should accept loopback connections only (bind them to 127.0.0.1)", why)
 	}
@@ -46,7 +47,7 @@ func buildRun(d *Decoder, spec *RunSpec, f *Fields) Step {
 	case strings.ContainsAny(r.name, `/\ `) || r.name == "":
 		d.Errorf(f.Node("name"), "run.name %q must be a simple word (it names the log file)", r.name)
 	default:
-		d.Define(KindProcess, r.name, f.Node("name"))
+		define(d, KindProcess, r.name, f.Node("name"))
 	}
 	return r
 }

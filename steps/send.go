@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/scenario-tool/scenario/proc"
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/sockets"
 	"github.com/scenario-tool/scenario/wait"
 )
@@ -43,20 +44,20 @@ type send struct {
 	open   bool // dial a new connection rather than write on conn
 }
 
-func buildSend(d *Decoder, spec *SendSpec, f *Fields) Step {
+func buildSend(d *spec.Decoder, val *SendSpec, f *spec.Fields) Step {
 	v := f.At()
-	s := &send{data: spec.Data, conn: spec.Conn}
+	s := &send{data: val.Data, conn: val.Conn}
 	switch {
 	case f.Has("to"):
 		s.open = true
-		s.target = spec.To
-		s.conn = d.OpenConn(s.conn, v)
+		s.target = val.To
+		s.conn = openConn(d, s.conn, v)
 	case f.Has("conn"):
 		if !f.Has("data") {
 			d.Errorf(v, "send on connection %q needs data to write", s.conn)
 		}
-		if d.Use(KindConn, s.conn, f.Node("conn")) {
-			d.SetLastConn(s.conn)
+		if use(d, KindConn, s.conn, f.Node("conn")) {
+			setLastConn(d, s.conn)
 		}
 	default:
 		d.Errorf(v, "send needs to (where to connect) or conn (an open connection to write on)")
@@ -115,7 +116,7 @@ type Target struct {
 }
 
 // Target reads n as SERVICE/UPSTREAM or host:port.
-func (d *Decoder) Target(n *yaml.Node, what string) Target {
+func readTarget(d *spec.Decoder, n *yaml.Node, what string) Target {
 	s, ok := d.String(n, what)
 	if !ok {
 		return Target{}
@@ -125,19 +126,19 @@ func (d *Decoder) Target(n *yaml.Node, what string) Target {
 			d.Errorf(n, "%s: %q must be SERVICE/UPSTREAM, like web/socat", what, s)
 			return Target{}
 		}
-		d.NeedAgent(n, what+" "+s)
-		if d.Defined(KindService, svc) {
-			if d.Use(KindUpstream, s, n) && !d.sidecarStarted(svc) {
+		needAgent(d, n, what+" "+s)
+		if defined(d, KindService, svc) {
+			if use(d, KindUpstream, s, n) && !sidecarStarted(d, svc) {
 				// A warning: the probe fails at run time, naming whatever
 				// listens there instead.
 				d.Warnf(n, "%s: no earlier step starts the sidecar of %s, so nothing of the mesh listens for %s (add `sidecar: %s` before)", what, svc, s, svc)
 			}
 		} else {
-			d.Use(KindService, svc, n)
+			use(d, KindService, svc, n)
 		}
 		return Target{Service: svc, Upstream: up}
 	}
-	t := Target{Addr: d.Address(n, what)}
+	t := Target{Addr: readAddress(d, n, what)}
 	if t.Addr != "" && len(d.Nodes()) > 0 && d.Node() == "" {
 		// Dialled from nowhere in particular, the probe would start on the
 		// node it names (or the first agent's) and prove nothing about the
@@ -150,15 +151,15 @@ func (d *Decoder) Target(n *yaml.Node, what string) Target {
 
 // sidecarStarted reports whether an earlier step started (and no stop step
 // stopped) the sidecar of ref, by ref itself or by its instance's ID or name.
-func (d *Decoder) sidecarStarted(ref string) bool {
+func sidecarStarted(d *spec.Decoder, ref string) bool {
 	if d.External {
 		return true // the existing cluster's sidecars run already
 	}
-	if d.Defined(KindProcess, "sidecar/"+ref) {
+	if defined(d, KindProcess, "sidecar/"+ref) {
 		return true
 	}
-	for _, in := range d.Instances(ref) {
-		if d.Defined(KindProcess, "sidecar/"+in.ID()) || d.Defined(KindProcess, "sidecar/"+in.Reg.Name) {
+	for _, in := range instances(d, ref) {
+		if defined(d, KindProcess, "sidecar/"+in.ID()) || defined(d, KindProcess, "sidecar/"+in.Reg.Name) {
 			return true
 		}
 	}

@@ -19,6 +19,8 @@ import (
 	hclparser "github.com/hashicorp/hcl/hcl/parser"
 	"github.com/hashicorp/hcl/hcl/token"
 	"github.com/mitchellh/mapstructure"
+
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
 // ServiceFile is a Consul service-definition file read the way the agent
@@ -254,7 +256,7 @@ func suggestConsulKey(key string) string {
 			return k
 		}
 	}
-	if s := Suggest(key, knownConsulKeys()); !strings.EqualFold(s, key) {
+	if s := spec.Suggest(key, knownConsulKeys()); !strings.EqualFold(s, key) {
 		return s
 	}
 	return ""

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os/exec"
 	"slices"
 	"sort"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/hashicorp/consul/api"
 	"gopkg.in/yaml.v3"
 
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/wait"
 )
 
@@ -46,28 +48,28 @@ type sidecar struct {
 
 // resolveInstance finds the one instance ref names (its ID, or the name
 // of a service with a single instance) and checks it has a sidecar.
-func resolveInstance(d *Decoder, at *yaml.Node, ref string) (id, name string) {
-	ins := d.Instances(ref)
+func resolveInstance(d *spec.Decoder, at *yaml.Node, ref string) (id, name string) {
+	ins := instances(d, ref)
 	switch {
 	case len(ins) > 1:
 		d.Errorf(at, "sidecar: service %q has %d instances (IDs %s); name one by its ID, like `sidecar: %s`", ref, len(ins), InstanceIDs(ins), ins[0].ID())
 		return "", ""
 	case len(ins) == 0:
 		return ref, ref
-	case !ins[0].HasSidecar() && !d.HasProxyFor(ins[0].ID(), ins[0].Reg.Name):
+	case !ins[0].HasSidecar() && !hasProxyFor(d, ins[0].ID(), ins[0].Reg.Name):
 		d.Errorf(at, "sidecar: service %q was registered without connect.sidecar_service, so it has no sidecar to start", ref)
 	}
 	return ins[0].ID(), ins[0].Reg.Name
 }
 
-func buildSidecar(d *Decoder, spec *SidecarSpec, f *Fields) Step {
-	d.NeedAgent(f.At(), "sidecar")
-	s := &sidecar{service: spec.Service, proxy: spec.Proxy, token: spec.Token}
+func buildSidecar(d *spec.Decoder, val *SidecarSpec, f *spec.Fields) Step {
+	needAgent(d, f.At(), "sidecar")
+	s := &sidecar{service: val.Service, proxy: val.Proxy, token: val.Token}
 	if s.token != "" {
-		d.Use(KindToken, s.token, f.Node("token"))
+		use(d, KindToken, s.token, f.Node("token"))
 	}
 	if s.proxy == "envoy" {
-		if _, err := d.LookPath("envoy"); err != nil {
+		if _, err := exec.LookPath("envoy"); err != nil {
 			d.Errorf(f.Node("proxy"), "sidecar.proxy: envoy is not installed (no envoy in PATH); install Envoy or use proxy: builtin")
 		}
 	}
@@ -75,12 +77,12 @@ func buildSidecar(d *Decoder, spec *SidecarSpec, f *Fields) Step {
 		return nil
 	}
 	at := f.Node("service")
-	if d.Use(KindService, s.service, at) {
+	if use(d, KindService, s.service, at) {
 		if s.id, s.name = resolveInstance(d, at, s.service); s.id != "" {
-			d.ClaimSidecar(s.id, "sidecar/"+s.service, at)
+			claimSidecar(d, s.id, "sidecar/"+s.service, at)
 		}
 	}
-	d.Define(KindProcess, "sidecar/"+s.service, at)
+	define(d, KindProcess, "sidecar/"+s.service, at)
 	return s
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/consul/api"
 	"gopkg.in/yaml.v3"
 
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/wait"
 )
 
@@ -30,8 +31,8 @@ func init() {
 // StartAgentSpec is the value of a start-agent step; `start-agent:` alone
 // is {}.
 type StartAgentSpec struct {
-	NullMeansEmpty
-	ConfigDir  Dir      `key:"config-dir" doc:"a folder of agent config files (.json, .hcl) the agent loads; its services are known to later steps"`
+	spec.NullMeansEmpty
+	ConfigDir  spec.Dir `key:"config-dir" doc:"a folder of agent config files (.json, .hcl) the agent loads; its services are known to later steps"`
 	Args       []string `key:"args" doc:"more agent flags, like [-hcl, 'log_level = \"debug\"'] (not -dev or -data-dir, which the runner sets)"`
 	Node       string   `key:"node" shape:"NODE" doc:"the agent's node name (on a scenario's nodes, the node's own name, set by the runner)"`
 	Dev        *bool    `key:"dev" doc:"a dev agent (state in memory), the default on the host; false runs a single server with its data in the run's log folder, kept across a restart. On a scenario's node: a dev server bound to the node's address"`
@@ -52,9 +53,9 @@ type startAgent struct {
 	datacenter string
 }
 
-func buildStartAgent(d *Decoder, spec *StartAgentSpec, f *Fields) Step {
-	s := &startAgent{configDir: string(spec.ConfigDir), args: spec.Args, node: spec.Node, dev: true,
-		server: spec.Server, datacenter: spec.Datacenter}
+func buildStartAgent(d *spec.Decoder, val *StartAgentSpec, f *spec.Fields) Step {
+	s := &startAgent{configDir: string(val.ConfigDir), args: val.Args, node: val.Node, dev: true,
+		server: val.Server, datacenter: val.Datacenter}
 	if len(d.Nodes()) > 0 {
 		// On a node, an agent is a client unless it says otherwise.
 		s.topology, s.dev = true, false
@@ -62,17 +63,17 @@ func buildStartAgent(d *Decoder, spec *StartAgentSpec, f *Fields) Step {
 			s.datacenter = DefaultDatacenter
 		}
 	}
-	if spec.Dev != nil {
-		s.dev = *spec.Dev
+	if val.Dev != nil {
+		s.dev = *val.Dev
 	}
 	switch {
 	case s.server && !s.topology:
 		d.Errorf(f.Node("server"), "start-agent.server: without nodes the agent is always a server (a dev one, or with dev: false a non-dev one); remove server, or list nodes at the top to start clients")
-	case spec.Datacenter != "" && !datacenterName.MatchString(spec.Datacenter):
-		d.Errorf(f.Node("datacenter"), "start-agent.datacenter %q must be a short DNS label, like dc2", spec.Datacenter)
-	case spec.Datacenter != "" && !s.topology:
+	case val.Datacenter != "" && !datacenterName.MatchString(val.Datacenter):
+		d.Errorf(f.Node("datacenter"), "start-agent.datacenter %q must be a short DNS label, like dc2", val.Datacenter)
+	case val.Datacenter != "" && !s.topology:
 		d.Errorf(f.Node("datacenter"), "start-agent.datacenter: datacenters need nodes (list them at the top); the host's single agent is in dc1")
-	case s.topology && spec.Node != "":
+	case s.topology && val.Node != "":
 		d.Errorf(f.Node("node"), "start-agent.node: on a scenario's node the Consul node is named after it (%s); remove this node", d.Node())
 	}
 	s.begin(d, f.At())
@@ -118,19 +119,20 @@ func (s *startAgent) Agent(node string) AgentPlan {
 // forgets nothing registered with the others (services are not tracked
 // per node, so what a dev agent restarted on its node loses is left to
 // the run to find).
-func (s *startAgent) begin(d *Decoder, at *yaml.Node) {
-	if d.agents > 0 && (s.dev || d.lastAgentDev) && len(d.Nodes()) == 0 {
-		d.ForgetServices()
+func (s *startAgent) begin(d *spec.Decoder, at *yaml.Node) {
+	b := bookOf(d)
+	if b.agents > 0 && (s.dev || b.lastAgentDev) && len(d.Nodes()) == 0 {
+		forgetServices(d)
 	}
-	d.agents++
-	d.lastAgentDev = s.dev
-	d.Define(KindProcess, AgentName, at)
+	b.agents++
+	b.lastAgentDev = s.dev
+	define(d, KindProcess, AgentName, at)
 }
 
 // loadConfigDir reads the services the agent will load from its config
 // dir (its .json and .hcl files, in name order, as the agent does), so
 // that later steps know them exactly as if registered.
-func (s *startAgent) loadConfigDir(d *Decoder, at *yaml.Node) {
+func (s *startAgent) loadConfigDir(d *spec.Decoder, at *yaml.Node) {
 	entries, err := os.ReadDir(s.configDir)
 	if err != nil {
 		d.Errorf(at, "start-agent.config-dir: %v", err)
@@ -158,10 +160,10 @@ func (s *startAgent) loadConfigDir(d *Decoder, at *yaml.Node) {
 			continue
 		}
 		for _, def := range file.Services {
-			if prev, dup := d.instances[def.ID()]; dup && prev.Pos == d.Pos(at) {
+			if prev, dup := bookOf(d).instances[def.ID()]; dup && prev.Pos == d.Pos(at) {
 				d.Errorf(at, "start-agent.config-dir: service ID %q is defined twice in %s", def.ID(), s.configDir)
 			}
-			d.AddInstance(def, at)
+			addInstance(d, def, at)
 			warnDefaultSidecarChecks(d, at, def)
 			warnLoopbackSidecarOnNode(d, at, def)
 			s.services = append(s.services, def)
@@ -421,7 +423,7 @@ func (s *startAgent) configDenies() bool {
 // other nodes' sidecars dial 127.0.0.1 on their own node. A register
 // step gives such a sidecar the node's address; a config dir is the
 // agent's own, so it is left as written.
-func warnLoopbackSidecarOnNode(d *Decoder, at *yaml.Node, def ServiceDef) {
+func warnLoopbackSidecarOnNode(d *spec.Decoder, at *yaml.Node, def ServiceDef) {
 	reg := def.Reg
 	if len(d.Nodes()) == 0 || reg.Connect == nil || reg.Connect.SidecarService == nil {
 		return

@@ -3,6 +3,8 @@ package steps
 import (
 	"context"
 	"time"
+
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
 func init() {
@@ -21,11 +23,11 @@ type StopSpec string
 
 type stop struct{ name string }
 
-func buildStop(d *Decoder, spec *StopSpec, f *Fields) Step {
-	name, v := string(*spec), f.At()
-	if d.Use(KindProcess, name, v) {
-		d.Undefine(KindProcess, name)
-		d.ReleaseSidecar(name)
+func buildStop(d *spec.Decoder, val *StopSpec, f *spec.Fields) Step {
+	name, v := string(*val), f.At()
+	if use(d, KindProcess, name, v) {
+		undefine(d, KindProcess, name)
+		releaseSidecar(d, name)
 	}
 	return &stop{name: name}
 }

@@ -1,7 +1,7 @@
-package steps
+package spec
 
-// JSON Schema fragments, for the schemas generated from step value types
-// (spec.go) and for the few hand-written ones.
+// JSON Schema fragments, for the schemas generated from value types
+// (typed.go) and for the value types' own (values.go).
 
 type props map[string]any
 
@@ -20,9 +20,9 @@ func command() map[string]any {
 	return oneOf(map[string]any{"type": "string", "minLength": 1}, map[string]any{"type": "array", "items": str(), "minItems": 1})
 }
 
-// object is a mapping with the given properties; open allows others (for
-// Consul's own service definitions), alsoTypes adds e.g. "null".
-func object(open bool, required []string, properties props, alsoTypes ...string) map[string]any {
+// object is a mapping with the given properties and no others;
+// alsoTypes adds e.g. "null".
+func object(required []string, properties props, alsoTypes ...string) map[string]any {
 	o := map[string]any{"type": "object"}
 	if len(alsoTypes) > 0 {
 		o["type"] = append([]string{"object"}, alsoTypes...)
@@ -30,9 +30,7 @@ func object(open bool, required []string, properties props, alsoTypes ...string)
 	if properties != nil {
 		o["properties"] = map[string]any(properties)
 	}
-	if !open {
-		o["additionalProperties"] = false
-	}
+	o["additionalProperties"] = false
 	if len(required) > 0 {
 		o["required"] = required
 	}

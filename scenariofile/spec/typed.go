@@ -1,12 +1,18 @@
-package steps
-
+// Package spec is the machinery of the scenario file format: a strict
+// decoder from YAML to Go values that reports every problem at its
+// file:line:col (Decoder, Pos, Error), the value types any step may use
+// (Duration, Command, Pattern, Dir, File), and the JSON Schema and docs
+// generated from the same Go types. Package scenariofile is the format's
+// one door (Load); the step types, in package steps, declare their values
+// with it and know nothing of YAML positions or schemas.
+//
 // A step type's value is a Go type, usually a struct: its fields with their
 // `key` and `doc` tags are the one definition from which the value is
 // decoded (strictly, every problem at its file:line:col), described in the
 // JSON Schema and documented (`scenario steps`, docs/steps.md). A step type
-// made with Typed writes no decoder, schema or key list of its own; its
-// build function gets the decoded value and checks what only the scenario
-// as a whole can tell (names defined by earlier steps, say).
+// writes no decoder, schema or key list of its own; its build function
+// gets the decoded value and checks what only the scenario as a whole can
+// tell (names defined by earlier steps, say).
 //
 // Field tags:
 //
@@ -31,6 +37,7 @@ package steps
 //
 // yaml.v3's own Node.Decode ignores KnownFields, so unknown and duplicate
 // keys are checked here, by the Decoder, with "did you mean".
+package spec
 
 import (
 	"fmt"
@@ -65,28 +72,11 @@ var (
 	nullMeansEmptyType = reflect.TypeOf(NullMeansEmpty{})
 )
 
-// Typed makes a step type whose value is an S. build turns a decoded,
-// complete S (every required key present) into the step; f gives the
-// nodes of the keys, for positions. build may return nil when it reported
-// a problem.
-func Typed[S any](t Type, build func(d *Decoder, s *S, f *Fields) Step) Type {
-	t.Spec = reflect.TypeOf((*S)(nil)).Elem()
-	name := t.Name
-	t.Decode = func(d *Decoder, v *yaml.Node) Step {
-		var s S
-		f, ok := d.decodeValue(v, name, reflect.ValueOf(&s).Elem())
-		if !ok {
-			return nil
-		}
-		return build(d, &s, f)
-	}
-	return t
-}
-
-// Decode reads n into out, a pointer to a value struct (or any type
-// Typed takes), reporting every problem through d. ok is false when the
-// value is unusable; f gives the nodes of its keys. what names the value
-// in messages ("" for keys named alone, as an item's common keys are).
+// Decode reads n into out, a pointer to a value struct (or to any type a
+// step's value may be), reporting every problem through d. ok is false
+// when the value is unusable: not the right shape, or a required key is
+// missing; f gives the nodes of its keys. what names the value in
+// messages ("" for keys named alone, as an item's common keys are).
 func (d *Decoder) Decode(n *yaml.Node, what string, out any) (f *Fields, ok bool) {
 	return d.decodeValue(n, what, reflect.ValueOf(out).Elem())
 }
@@ -148,14 +138,14 @@ func readFields(t reflect.Type) []field {
 			case "shorthand":
 				f.short = true
 			default:
-				panic(fmt.Sprintf("steps: %s.%s: unknown key option %q", t.Name(), sf.Name, p))
+				panic(fmt.Sprintf("spec: %s.%s: unknown key option %q", t.Name(), sf.Name, p))
 			}
 		}
 		for tagName, dst := range map[string]**int{"min": &f.min, "max": &f.max} {
 			if s, ok := sf.Tag.Lookup(tagName); ok {
 				n, err := strconv.Atoi(s)
 				if err != nil {
-					panic(fmt.Sprintf("steps: %s.%s: %s:%q is not a number", t.Name(), sf.Name, tagName, s))
+					panic(fmt.Sprintf("spec: %s.%s: %s:%q is not a number", t.Name(), sf.Name, tagName, s))
 				}
 				*dst = &n
 			}
@@ -186,7 +176,7 @@ func nullMeansEmpty(t reflect.Type) bool {
 // type). ok is false when the value is unusable: not the right shape, or
 // a required key is missing.
 func (d *Decoder) decodeValue(v *yaml.Node, what string, out reflect.Value) (*Fields, bool) {
-	v = resolve(v)
+	v = Resolve(v)
 	if out.Kind() != reflect.Struct || out.Type().Implements(valueType) || reflect.PointerTo(out.Type()).Implements(valueType) {
 		// A value that is not a mapping: the whole value is the field.
 		f := &Fields{d: d, what: what, keys: map[string]*yaml.Node{"": v}, vals: map[string]*yaml.Node{"": v}, suggested: map[string]bool{}, at: v, OK: true}
@@ -246,10 +236,10 @@ func (d *Decoder) decodeDefault(what string, out reflect.Value, fl field) {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal([]byte(fl.def), &doc); err != nil || len(doc.Content) == 0 {
-		panic(fmt.Sprintf("steps: %s.%s: bad default %q", what, fl.key, fl.def))
+		panic(fmt.Sprintf("spec: %s.%s: bad default %q", what, fl.key, fl.def))
 	}
 	if !d.decodeField(doc.Content[0], join(what, fl.key), out.FieldByIndex(fl.index), fl) {
-		panic(fmt.Sprintf("steps: %s.%s: the default %q is not a valid value", what, fl.key, fl.def))
+		panic(fmt.Sprintf("spec: %s.%s: the default %q is not a valid value", what, fl.key, fl.def))
 	}
 }
 
@@ -269,7 +259,7 @@ func readForms(t reflect.Type) []form {
 			continue
 		}
 		if sf.Type.Kind() != reflect.Pointer || sf.Type.Elem().Kind() != reflect.Struct {
-			panic(fmt.Sprintf("steps: %s.%s: a form must be a pointer to a struct", t.Name(), sf.Name))
+			panic(fmt.Sprintf("spec: %s.%s: a form must be a pointer to a struct", t.Name(), sf.Name))
 		}
 		name := sf.Tag.Get("formname")
 		if name == "" {
@@ -365,7 +355,7 @@ func join(what, key string) string {
 
 // decodeField reads n into out; false when it was not usable.
 func (d *Decoder) decodeField(n *yaml.Node, what string, out reflect.Value, fl field) bool {
-	n = resolve(n)
+	n = Resolve(n)
 	if out.Type() == nodeType {
 		out.Set(reflect.ValueOf(n))
 		return true
@@ -434,11 +424,11 @@ func (d *Decoder) decodeField(n *yaml.Node, what string, out reflect.Value, fl f
 		_, ok := d.decodeStruct(n, what, out)
 		return ok
 	}
-	panic(fmt.Sprintf("steps: %s: cannot decode into %s", what, out.Type()))
+	panic(fmt.Sprintf("spec: %s: cannot decode into %s", what, out.Type()))
 }
 
-// SpecSchema is the JSON Schema of a value of type t.
-func SpecSchema(t reflect.Type) map[string]any { return typeSchema(t, field{}) }
+// Schema is the JSON Schema of a value of type t.
+func Schema(t reflect.Type) map[string]any { return typeSchema(t, field{}) }
 
 func typeSchema(t reflect.Type, fl field) map[string]any {
 	s := typeSchemaOnly(t, fl)
@@ -496,7 +486,7 @@ func typeSchemaOnly(t reflect.Type, fl field) map[string]any {
 	case reflect.Struct:
 		return structSchema(t)
 	}
-	panic(fmt.Sprintf("steps: no schema for %s", t))
+	panic(fmt.Sprintf("spec: no schema for %s", t))
 }
 
 func structSchema(t reflect.Type) map[string]any {
@@ -529,7 +519,7 @@ func structSchema(t reflect.Type) map[string]any {
 	if nullMeansEmpty(t) {
 		also = append(also, "null")
 	}
-	forms := []map[string]any{object(false, required, properties, also...)}
+	forms := []map[string]any{object(required, properties, also...)}
 	if members := oneOfMembers(fields); len(members) > 0 {
 		// One form per member of the group: the member required, the
 		// other members absent.
@@ -541,7 +531,7 @@ func structSchema(t reflect.Type) map[string]any {
 					p[k] = v
 				}
 			}
-			forms = append(forms, object(false, append(slices.Clone(required), m), p, also...))
+			forms = append(forms, object(append(slices.Clone(required), m), p, also...))
 		}
 	}
 	if short != nil {
@@ -563,10 +553,10 @@ func oneOfMembers(fields []field) []string {
 	return members
 }
 
-// SpecShape is a one-line picture of a value of type t for the docs, such
+// Shape is a one-line picture of a value of type t for the docs, such
 // as "SERVICE, or {service, [proxy: builtin|envoy]}": brackets mark
 // optional keys.
-func SpecShape(t reflect.Type) string { return shape(t, field{}) }
+func Shape(t reflect.Type) string { return shape(t, field{}) }
 
 func shape(t reflect.Type, fl field) string {
 	if t == nodeType {
@@ -646,9 +636,9 @@ type KeyDoc struct {
 	Required                 bool
 }
 
-// SpecKeys lists the keys of a value of type t (nested mappings as
+// Keys lists the keys of a value of type t (nested mappings as
 // "outer.inner"), in their declared order.
-func SpecKeys(t reflect.Type) []KeyDoc {
+func Keys(t reflect.Type) []KeyDoc {
 	if t == nil || t.Kind() != reflect.Struct || reflect.PointerTo(t).Implements(valueType) {
 		return nil
 	}
@@ -656,12 +646,12 @@ func SpecKeys(t reflect.Type) []KeyDoc {
 	for _, fm := range formsOf(t) {
 		ft := t.Field(fm.index).Type.Elem()
 		out = append(out, KeyDoc{Key: "(" + fm.name + ")", Shape: shape(ft, field{}), Doc: fieldDoc(t, fm.index)})
-		out = append(out, SpecKeys(ft)...)
+		out = append(out, Keys(ft)...)
 	}
 	for _, f := range fieldsOf(t) {
 		ft := t.FieldByIndex(f.index).Type
 		out = append(out, KeyDoc{Key: f.key, Shape: shape(ft, f), Doc: f.doc, Default: f.def, Required: f.required})
-		for _, inner := range SpecKeys(ft) {
+		for _, inner := range Keys(ft) {
 			inner.Key = f.key + "." + inner.Key
 			out = append(out, inner)
 		}

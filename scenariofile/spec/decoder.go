@@ -1,0 +1,309 @@
+package spec
+
+import (
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Pos is a place in a scenario file.
+type Pos struct {
+	File      string
+	Line, Col int
+}
+
+func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
+
+// Error is a problem found at a place in a scenario file.
+type Error struct {
+	Pos Pos
+	Msg string
+}
+
+func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
+
+// Decoder reads one scenario file's values and collects every problem it
+// finds, so that all of them can be reported at once. The loader tells it
+// where it is (BeginStep, SetNodes, BeginNode); what the steps read so far
+// taught about the scenario is kept by the step types themselves, in
+// State, since only they know what a step defines.
+type Decoder struct {
+	// External: the scenario runs against an existing cluster (`run
+	// --agent`), whose agent, services and sidecars it did not make: what
+	// it refers to there is checked when it runs, against the cluster.
+	External bool
+	File     string // the scenario file, as given by the user
+	Dir      string // relative paths resolve against it
+
+	errs     []error
+	warnings []error
+	step     int
+	// nodes are the scenario's nodes, node the current step's.
+	nodes []string
+	node  string
+	state map[reflect.Type]any // see State
+}
+
+// NewDecoder makes a decoder for the scenario file at path.
+func NewDecoder(path string) *Decoder {
+	return &Decoder{File: path, Dir: filepath.Dir(path)}
+}
+
+// State returns d's T, made by newT on first use. A package of step types
+// keeps there what earlier steps of the scenario being read made known
+// (names defined, services registered), to check later steps against;
+// the decoder never looks inside, and each package has its own T, so the
+// format holds no knowledge of any step type.
+func State[T any](d *Decoder, newT func() *T) *T {
+	key := reflect.TypeFor[T]()
+	if s, ok := d.state[key]; ok {
+		return s.(*T)
+	}
+	if d.state == nil {
+		d.state = map[reflect.Type]any{}
+	}
+	s := newT()
+	d.state[key] = s
+	return s
+}
+
+// Errors returns every problem reported so far, in file order.
+func (d *Decoder) Errors() []error {
+	out := append([]error(nil), d.errs...)
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i].(*Error), out[j].(*Error)
+		if a.Pos.Line != b.Pos.Line {
+			return a.Pos.Line < b.Pos.Line
+		}
+		return a.Pos.Col < b.Pos.Col
+	})
+	return out
+}
+
+// Warnf reports something legal but suspicious at n: it is shown, and
+// fails nothing.
+func (d *Decoder) Warnf(n *yaml.Node, format string, args ...any) {
+	d.warnings = append(d.warnings, &Error{Pos: d.Pos(n), Msg: "warning: " + fmt.Sprintf(format, args...)})
+}
+
+// Warnings returns what Warnf reported, in file order.
+func (d *Decoder) Warnings() []error { return append([]error(nil), d.warnings...) }
+
+// Pos returns the position of n in the scenario file.
+func (d *Decoder) Pos(n *yaml.Node) Pos { return Pos{File: d.File, Line: n.Line, Col: n.Column} }
+
+// Errorf reports a problem at n.
+func (d *Decoder) Errorf(n *yaml.Node, format string, args ...any) {
+	d.errs = append(d.errs, &Error{Pos: d.Pos(n), Msg: fmt.Sprintf(format, args...)})
+}
+
+// ErrorAt reports a problem at pos.
+func (d *Decoder) ErrorAt(pos Pos, format string, args ...any) {
+	d.errs = append(d.errs, &Error{Pos: pos, Msg: fmt.Sprintf(format, args...)})
+}
+
+// BeginStep is called by the loader before each step item is decoded.
+func (d *Decoder) BeginStep(index int) { d.step = index }
+
+// StepIndex is the index of the step item being decoded, from 0.
+func (d *Decoder) StepIndex() int { return d.step }
+
+// SetNodes records the scenario's nodes (its top-level `nodes`).
+func (d *Decoder) SetNodes(nodes []string) { d.nodes = nodes }
+
+// Nodes are the scenario's nodes; none on the host.
+func (d *Decoder) Nodes() []string { return d.nodes }
+
+// BeginNode sets the node the current step acts on ("" for none).
+func (d *Decoder) BeginNode(node string) { d.node = node }
+
+// Node is the node the current step acts on.
+func (d *Decoder) Node() string { return d.node }
+
+// Resolve returns n's real node, following YAML aliases.
+func Resolve(n *yaml.Node) *yaml.Node {
+	for depth := 0; n != nil && n.Kind == yaml.AliasNode && depth < 32; depth++ {
+		n = n.Alias
+	}
+	return n
+}
+
+// MappingPairs returns n's key/value pairs with YAML merge keys applied:
+// `<<: *defaults` (or a list of aliases) brings in the keys of the merged
+// mappings that n does not set itself, as YAML 1.1 defines.
+func MappingPairs(n *yaml.Node) [][2]*yaml.Node {
+	return mappingPairs(Resolve(n), 0, map[*yaml.Node][][2]*yaml.Node{})
+}
+
+// mappingPairs memoizes by node, so that a file merging the same anchor
+// many times over, level after level, costs each mapping once.
+func mappingPairs(n *yaml.Node, depth int, memo map[*yaml.Node][][2]*yaml.Node) [][2]*yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode || depth > 16 {
+		return nil
+	}
+	if done, ok := memo[n]; ok {
+		return done
+	}
+	memo[n] = nil // a merge that loops back merges nothing
+	var own, merged [][2]*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+			v = Resolve(v)
+			sources := []*yaml.Node{v}
+			if v.Kind == yaml.SequenceNode {
+				sources = v.Content
+			}
+			for _, src := range sources {
+				merged = append(merged, mappingPairs(Resolve(src), depth+1, memo)...)
+			}
+			continue
+		}
+		own = append(own, [2]*yaml.Node{k, v})
+	}
+	seen := map[string]bool{}
+	for _, kv := range own {
+		seen[kv[0].Value] = true
+	}
+	out := own
+	for _, kv := range merged {
+		// Earlier merged mappings win over later ones; n's own keys over all.
+		if !seen[kv[0].Value] {
+			seen[kv[0].Value] = true
+			out = append(out, kv)
+		}
+	}
+	memo[n] = out
+	return out
+}
+
+// Fields is a mapping whose keys are checked against a known set.
+type Fields struct {
+	d         *Decoder
+	what      string
+	suggested map[string]bool // known keys offered as "did you mean"
+	keys      map[string]*yaml.Node
+	vals      map[string]*yaml.Node
+	at        *yaml.Node
+	OK        bool // the value was a mapping
+}
+
+// At is the value's own node: where problems of the whole value are.
+func (f *Fields) At() *yaml.Node { return f.at }
+
+// Fields checks that n is a mapping (what names it in messages) whose keys
+// are all among known and appear once each.
+func (d *Decoder) Fields(n *yaml.Node, what string, known ...string) *Fields {
+	n = Resolve(n)
+	f := &Fields{d: d, what: what, keys: map[string]*yaml.Node{}, vals: map[string]*yaml.Node{}, suggested: map[string]bool{}, at: n}
+	if n == nil || n.Kind != yaml.MappingNode {
+		if n != nil {
+			d.Errorf(n, "%s must be a mapping with keys %s, not %s", what, strings.Join(known, ", "), describe(n))
+		}
+		return f
+	}
+	f.OK = true
+	for _, kv := range MappingPairs(n) {
+		k, v := kv[0], kv[1]
+		key := k.Value
+		if k.Kind != yaml.ScalarNode {
+			d.Errorf(k, "%s: keys must be plain words", what)
+			continue
+		}
+		if prev, dup := f.keys[key]; dup {
+			d.Errorf(k, "%s: key %q appears twice (first at line %d)", what, key, prev.Line)
+			continue
+		}
+		if !slices.Contains(known, key) {
+			msg := fmt.Sprintf("%s: unknown key %q", what, key)
+			if s := Suggest(key, known); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+				f.suggested[s] = true
+			}
+			d.Errorf(k, "%s; known keys: %s", msg, strings.Join(known, ", "))
+			continue
+		}
+		f.keys[key], f.vals[key] = k, Resolve(v)
+	}
+	return f
+}
+
+// Has reports whether key is present.
+func (f *Fields) Has(key string) bool { return f.vals[key] != nil }
+
+// Node returns key's value node, or nil.
+func (f *Fields) Node(key string) *yaml.Node { return f.vals[key] }
+
+// Key returns key's own node (for positions), or nil.
+func (f *Fields) Key(key string) *yaml.Node { return f.keys[key] }
+
+// Require reports an error for each key that is missing, unless a
+// misspelling of it was already reported.
+func (f *Fields) Require(at *yaml.Node, keys ...string) bool {
+	ok := f.OK
+	for _, k := range keys {
+		if f.OK && !f.Has(k) {
+			if !f.suggested[k] {
+				f.d.Errorf(at, "%s: missing required key %q", f.what, k)
+			}
+			ok = false
+		}
+	}
+	return ok
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		switch n.ShortTag() {
+		case "!!null":
+			return "nothing (null)"
+		case "!!bool":
+			return "a boolean (" + n.Value + ")"
+		case "!!int", "!!float":
+			return "a number (" + n.Value + ")"
+		}
+		return fmt.Sprintf("the string %q", n.Value)
+	}
+	return "an unexpected YAML node"
+}
+
+// Suggest returns the candidate closest to s when it is a plausible typo.
+func Suggest(s string, candidates []string) string {
+	best, bestDist := "", 3
+	for _, c := range candidates {
+		if d := editDistance(strings.ToLower(s), strings.ToLower(c)); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

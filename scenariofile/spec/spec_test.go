@@ -1,0 +1,82 @@
+package spec
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// probe is a value struct of the kind step types declare, to show the
+// package on its own: the loader's tests (package scenariofile) cover
+// the format as a whole.
+type probe struct {
+	To     string   `key:"to,required" shape:"SERVICE" doc:"where"`
+	Action string   `key:"action" enum:"allow,deny" default:"allow" doc:"what"`
+	Within Duration `key:"within" default:"5s" doc:"how long"`
+}
+
+func decodeProbe(t *testing.T, src string) (probe, []string) {
+	t.Helper()
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
+		t.Fatal(err)
+	}
+	d := NewDecoder("dir/f.yaml")
+	var p probe
+	d.Decode(doc.Content[0], "probe", &p)
+	var errs []string
+	for _, e := range d.Errors() {
+		errs = append(errs, e.Error())
+	}
+	return p, errs
+}
+
+func TestDecodeReportsEveryProblemAtItsPlace(t *testing.T) {
+	p, errs := decodeProbe(t, "to: web\n")
+	if len(errs) != 0 || p.To != "web" || p.Action != "allow" || time.Duration(p.Within) != 5*time.Second {
+		t.Errorf("defaults: %+v %q", p, errs)
+	}
+	_, errs = decodeProbe(t, "action: alow\nwithin: -1s\ntoo: web\n")
+	// "to" is misspelt, so its absence is not reported a second time.
+	want := []string{
+		`dir/f.yaml:1:9: probe.action: "alow" is not one of allow, deny (did you mean "allow"?)`,
+		`dir/f.yaml:2:9: probe.within must be positive, not -1s`,
+		`dir/f.yaml:3:1: probe: unknown key "too" (did you mean "to"?); known keys: to, action, within`,
+	}
+	if strings.Join(errs, "\n") != strings.Join(want, "\n") {
+		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(errs, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestSchemaShapeAndKeysComeFromTheTags(t *testing.T) {
+	typ := reflect.TypeFor[probe]()
+	if got := Shape(typ); got != "{to, [action: allow|deny], [within]}" {
+		t.Errorf("shape: %s", got)
+	}
+	s := Schema(typ)
+	if s["additionalProperties"] != false || !reflect.DeepEqual(s["required"], []string{"to"}) {
+		t.Errorf("schema: %v", s)
+	}
+	keys := Keys(typ)
+	if len(keys) != 3 || keys[0].Key != "to" || !keys[0].Required || keys[2].Shape != "DURATION" || keys[2].Default != "5s" {
+		t.Errorf("keys: %+v", keys)
+	}
+}
+
+// Each package of step types has its own state on a decoder, made once.
+func TestStateIsPerDecoderAndType(t *testing.T) {
+	type a struct{ n int }
+	type b struct{ n int }
+	d, other := NewDecoder("f.yaml"), NewDecoder("g.yaml")
+	made := 0
+	newA := func() *a { made++; return &a{} }
+	State(d, newA).n = 1
+	State(d, newA).n++
+	State(d, func() *b { return &b{n: 7} })
+	if State(d, newA).n != 2 || made != 1 || State(other, newA).n != 0 || State(d, func() *b { return nil }).n != 7 {
+		t.Errorf("state: a=%d made=%d", State(d, newA).n, made)
+	}
+}
