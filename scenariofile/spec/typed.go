@@ -234,13 +234,30 @@ func (d *Decoder) decodeDefault(what string, out reflect.Value, fl field) {
 	if fl.def == "" {
 		return
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(fl.def), &doc); err != nil || len(doc.Content) == 0 {
+	n, ok := defaultNode(fl.def)
+	if !ok {
 		panic(fmt.Sprintf("spec: %s.%s: bad default %q", what, fl.key, fl.def))
 	}
-	if !d.decodeField(doc.Content[0], join(what, fl.key), out.FieldByIndex(fl.index), fl) {
+	if !d.decodeField(n, join(what, fl.key), out.FieldByIndex(fl.index), fl) {
 		panic(fmt.Sprintf("spec: %s.%s: the default %q is not a valid value", what, fl.key, fl.def))
 	}
+}
+
+// defaultNodes keeps each default's parsed text: a loader of many steps
+// would otherwise parse the same few defaults for every one of them.
+// Decoding only reads a node, so one parse serves every decoder.
+var defaultNodes sync.Map // the default's text -> *yaml.Node
+
+func defaultNode(def string) (*yaml.Node, bool) {
+	if n, ok := defaultNodes.Load(def); ok {
+		return n.(*yaml.Node), true
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(def), &doc); err != nil || len(doc.Content) == 0 {
+		return nil, false
+	}
+	defaultNodes.Store(def, doc.Content[0])
+	return doc.Content[0], true
 }
 
 // form is one form of a choice (see the package comment).
