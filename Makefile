@@ -125,7 +125,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./scenariofile
 
 unit:
-	$(GO) test -count=1 ./steps ./scenariofile ./runner ./wait ./proc ./reaper ./cmd/...
+	$(GO) test -count=1 ./consuldef ./steps ./scenariofile ./runner ./wait ./proc ./reaper ./cmd/...
 
 # Every scenario in scenarios/ passes SOAK runs in a row, no retries.
 soak: setup

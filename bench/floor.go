@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/scenario-tool/scenario/consuldef"
 	"github.com/scenario-tool/scenario/steps"
 )
 
@@ -68,7 +69,7 @@ func floor(flow, root, consul string) floorResult {
 			if err != nil {
 				return err
 			}
-			svc, err := steps.ParseServiceDefinition(data)
+			svc, err := consuldef.ParseServiceDefinition(data)
 			if err != nil {
 				return err
 			}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
-	"github.com/scenario-tool/scenario/steps"
+	"github.com/scenario-tool/scenario/consuldef"
 	"github.com/scenario-tool/scenario/topology"
 )
 
@@ -95,7 +95,7 @@ func clusterFloor(root, consul string) floorResult {
 			if err != nil {
 				return err
 			}
-			svc, err := steps.ParseServiceDefinition(raw)
+			svc, err := consuldef.ParseServiceDefinition(raw)
 			if err != nil {
 				return err
 			}

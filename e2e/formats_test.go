@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/scenario-tool/scenario/steps"
+	"github.com/scenario-tool/scenario/consuldef"
 )
 
 // The consul-formats corpus: Consul's own tutorial definitions (HCL and
@@ -242,7 +242,7 @@ func TestMirrorAgreesWithConsulValidate(t *testing.T) {
 		if err := os.WriteFile(file, []byte(c.src), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, mirrorErr := steps.ParseServiceFile(file, []byte(c.src), c.format, false)
+		_, mirrorErr := consuldef.ParseServiceFile(file, []byte(c.src), c.format, false)
 		out, consulErr := exec.Command(consulBin, "validate", "-quiet", base, file).CombinedOutput()
 		consulValid, mirrorValid := consulErr == nil, mirrorErr == nil
 		switch {

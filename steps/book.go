@@ -7,6 +7,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/scenario-tool/scenario/consuldef"
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
@@ -84,14 +85,14 @@ func releaseSidecar(d *spec.Decoder, process string) {
 // Instance is a service instance that an earlier step registered, or that
 // the agent loaded from its config dir.
 type Instance struct {
-	ServiceDef
+	consuldef.ServiceDef
 	Pos spec.Pos // the step that made it known
 }
 
 // addInstance records a registered service instance: later steps may
 // refer to it by its ID or by its service name, and to its upstreams as
 // ID/UPSTREAM or NAME/UPSTREAM.
-func addInstance(d *spec.Decoder, def ServiceDef, at *yaml.Node) {
+func addInstance(d *spec.Decoder, def consuldef.ServiceDef, at *yaml.Node) {
 	b := bookOf(d)
 	id, name := def.ID(), def.Reg.Name
 	b.instances[id] = Instance{ServiceDef: def, Pos: d.Pos(at)}

@@ -5,6 +5,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/scenario-tool/scenario/consuldef"
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
@@ -15,7 +16,7 @@ import (
 // connect_timeout_ms is never read from a JSON-registered upstream (the
 // dial timeout stays 10 s); unix-socket upstreams are refused;
 // handshake_timeout_ms is parsed and never used.
-func warnBuiltinProxyLimits(d *spec.Decoder, def ServiceDef, at *yaml.Node) {
+func warnBuiltinProxyLimits(d *spec.Decoder, def consuldef.ServiceDef, at *yaml.Node) {
 	for _, u := range def.Upstreams() {
 		name := fmt.Sprintf("%s's upstream %s", def.ID(), u.DestinationName)
 		if u.DestinationPeer != "" {
@@ -28,7 +29,7 @@ func warnBuiltinProxyLimits(d *spec.Decoder, def ServiceDef, at *yaml.Node) {
 			d.Warnf(at, "%s: the built-in proxy does not support local_bind_socket_path (unix-socket upstreams)", name)
 		}
 	}
-	if sc := def.sidecar(); sc != nil && sc.Proxy != nil {
+	if sc := def.Sidecar(); sc != nil && sc.Proxy != nil {
 		if _, ok := sc.Proxy.Config["handshake_timeout_ms"]; ok {
 			d.Warnf(at, "%s's sidecar: the built-in proxy parses handshake_timeout_ms and never uses it", def.ID())
 		}

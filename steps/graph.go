@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/scenario-tool/scenario/consuldef"
 )
 
 // Grapher is implemented by steps that shape the scenario's topology; a
@@ -27,7 +29,7 @@ type Graph struct {
 	wantedList  []string
 	queries     []string               // prepared queries used as upstreams
 	queryOf     map[string]string      // prepared query -> the service it returns
-	proxies     []ServiceDef           // proxies registered as services of their own
+	proxies     []consuldef.ServiceDef // proxies registered as services of their own
 	intentions  map[[2]string][]string // source, destination -> actions in order
 	ixnOrder    [][2]string
 	defaultDeny bool
@@ -65,7 +67,7 @@ func NewGraph() *Graph {
 	return &Graph{queryOf: map[string]string{}, instances: map[string]*graphInstance{}, byName: map[string][]string{}, wanted: map[string]bool{}, intentions: map[[2]string][]string{}}
 }
 
-func (g *Graph) addInstance(def ServiceDef) {
+func (g *Graph) addInstance(def consuldef.ServiceDef) {
 	if p := def.Reg.Proxy; def.Reg.Kind == "connect-proxy" && p != nil && (p.DestinationServiceID != "" || p.DestinationServiceName != "") {
 		// A proxy registered as its own service is drawn as the sidecar of
 		// its destination, which it is.
@@ -84,7 +86,7 @@ func (g *Graph) addInstance(def ServiceDef) {
 	}
 	in.name, in.port, in.address, in.node = name, def.Reg.Port, def.Reg.Address, g.node
 	in.upstreams = nil
-	if sc := def.sidecar(); sc != nil {
+	if sc := def.Sidecar(); sc != nil {
 		in.hasSidecar = true
 		in.sidecarAddress, in.sidecarPort = sc.Address, sc.Port
 		if in.sidecarAddress == "" {

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/consul/api"
 	"gopkg.in/yaml.v3"
 
+	"github.com/scenario-tool/scenario/consuldef"
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
@@ -40,7 +41,7 @@ const KindSidecarRegistration = "sidecar registration"
 
 type register struct {
 	source string // file path or "inline"
-	file   *ServiceFile
+	file   *consuldef.ServiceFile
 	token  string // an acl-token's name, or ""
 }
 
@@ -76,18 +77,18 @@ func buildRegister(d *spec.Decoder, val *RegisterSpec, f *spec.Fields) Step {
 	}
 	if data == nil {
 		var err error
-		if format, err = DefinitionFormat(source); err != nil {
+		if format, err = consuldef.DefinitionFormat(source); err != nil {
 			d.Errorf(errAt, "register: %v", err)
 			return nil
 		}
-		if data, err = ReadDefinition(source); err != nil {
+		if data, err = consuldef.ReadDefinition(source); err != nil {
 			d.Errorf(errAt, "register: %v", err)
 			return nil
 		}
 	}
-	file, err := ParseServiceFile(source, data, format, false)
+	file, err := consuldef.ParseServiceFile(source, data, format, false)
 	if err == nil {
-		err = judgeServiceFile(file)
+		err = consuldef.JudgeServiceFile(file)
 	}
 	if err != nil {
 		if source == "inline" {
@@ -130,7 +131,7 @@ func reportInlineErrors(d *spec.Decoder, root *yaml.Node, err error) {
 	}
 	for _, e := range errs {
 		at := root
-		var de *DefinitionError
+		var de *consuldef.DefinitionError
 		if errors.As(e, &de) && de.Key != "" {
 			at = yamlNodeAt(root, de.Key)
 		}
@@ -141,7 +142,7 @@ func reportInlineErrors(d *spec.Decoder, root *yaml.Node, err error) {
 // yamlNodeAt finds the node a key path ("service.checks[1].tll") names
 // under root, the value of the path's first key; the deepest one found.
 func yamlNodeAt(root *yaml.Node, path string) *yaml.Node {
-	segs := strings.Split(strings.NewReplacer("[", ".", "]", "").Replace(normalizeKeyPath(path)), ".")
+	segs := consuldef.KeySegments(path)
 	node := spec.Resolve(root)
 	for i, seg := range segs {
 		if i == 0 {
@@ -179,8 +180,8 @@ func yamlNodeAt(root *yaml.Node, path string) *yaml.Node {
 // warnDefaultSidecarChecks warns when a sidecar keeps Consul's default
 // checks: a TCP check every 10 s whose first run falls at a random moment
 // in that interval, so the sidecar may take up to ~10 s to be passing.
-func warnDefaultSidecarChecks(d *spec.Decoder, at *yaml.Node, def ServiceDef) {
-	sc := def.sidecar()
+func warnDefaultSidecarChecks(d *spec.Decoder, at *yaml.Node, def consuldef.ServiceDef) {
+	sc := def.Sidecar()
 	if sc == nil {
 		return
 	}
@@ -294,7 +295,7 @@ func isLoopback(host string) bool {
 // confirmRegistered checks that the agent holds each instance (and its
 // sidecar) under the ID the definition implies, so that later steps'
 // assumptions are the agent's truth.
-func confirmRegistered(ctx context.Context, client *api.Client, defs []ServiceDef) error {
+func confirmRegistered(ctx context.Context, client *api.Client, defs []consuldef.ServiceDef) error {
 	services, err := client.Agent().ServicesWithFilterOpts("", (&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
 		return WithLogs(fmt.Errorf("listing the agent's services: %w", err), AgentName)

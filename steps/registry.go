@@ -4,7 +4,8 @@
 // whole can tell: names defined by earlier steps, kept in the decoder's
 // book), its behaviour, and one Register call in init; Default() is the
 // registry of them all, the single source for decoding, validation and
-// the help text.
+// the help text. Consul's own definition files (register's, start-agent's
+// config-dir) are read by package consuldef.
 package steps
 
 import (

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/consul/api"
 	"gopkg.in/yaml.v3"
 
+	"github.com/scenario-tool/scenario/consuldef"
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/wait"
 )
@@ -45,7 +46,7 @@ type startAgent struct {
 	args      []string
 	node      string
 	dev       bool
-	services  []ServiceDef // loaded from configDir, confirmed once the agent is up
+	services  []consuldef.ServiceDef // loaded from configDir, confirmed once the agent is up
 
 	// On a scenario's node (topology): a server or a client of datacenter.
 	topology   bool
@@ -144,17 +145,17 @@ func (s *startAgent) loadConfigDir(d *spec.Decoder, at *yaml.Node) {
 			continue
 		}
 		path := filepath.Join(s.configDir, e.Name())
-		format, err := DefinitionFormat(path)
+		format, err := consuldef.DefinitionFormat(path)
 		if err != nil {
 			continue // the agent skips other files too
 		}
-		data, err := ReadDefinition(path)
+		data, err := consuldef.ReadDefinition(path)
 		if err != nil {
 			d.Errorf(at, "start-agent.config-dir: %v", err)
 			continue
 		}
 		files = append(files, path)
-		file, err := ParseServiceFile(path, data, format, true)
+		file, err := consuldef.ParseServiceFile(path, data, format, true)
 		if err != nil {
 			reportDefinitionErrors(d, at, "start-agent.config-dir", err)
 			continue
@@ -169,7 +170,7 @@ func (s *startAgent) loadConfigDir(d *spec.Decoder, at *yaml.Node) {
 			s.services = append(s.services, def)
 		}
 	}
-	if err := judgeConfigDir(s.configDir, files); err != nil {
+	if err := consuldef.JudgeConfigDir(s.configDir, files); err != nil {
 		d.Errorf(at, "start-agent.config-dir: %v", err)
 	}
 }
@@ -360,7 +361,7 @@ func (s *startAgent) managementToken() string {
 	if s.configDir != "" {
 		entries, _ := os.ReadDir(s.configDir)
 		for _, e := range entries {
-			if _, err := DefinitionFormat(e.Name()); err == nil && !e.IsDir() {
+			if _, err := consuldef.DefinitionFormat(e.Name()); err == nil && !e.IsDir() {
 				data, _ := os.ReadFile(filepath.Join(s.configDir, e.Name()))
 				texts = append(texts, string(data))
 			}
@@ -407,7 +408,7 @@ func (s *startAgent) configDenies() bool {
 	}
 	entries, _ := os.ReadDir(s.configDir)
 	for _, e := range entries {
-		if _, err := DefinitionFormat(e.Name()); err != nil || e.IsDir() {
+		if _, err := consuldef.DefinitionFormat(e.Name()); err != nil || e.IsDir() {
 			continue
 		}
 		if data, err := os.ReadFile(filepath.Join(s.configDir, e.Name())); err == nil && aclDeny.Match(data) {
@@ -423,7 +424,7 @@ func (s *startAgent) configDenies() bool {
 // other nodes' sidecars dial 127.0.0.1 on their own node. A register
 // step gives such a sidecar the node's address; a config dir is the
 // agent's own, so it is left as written.
-func warnLoopbackSidecarOnNode(d *spec.Decoder, at *yaml.Node, def ServiceDef) {
+func warnLoopbackSidecarOnNode(d *spec.Decoder, at *yaml.Node, def consuldef.ServiceDef) {
 	reg := def.Reg
 	if len(d.Nodes()) == 0 || reg.Connect == nil || reg.Connect.SidecarService == nil {
 		return

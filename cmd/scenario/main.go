@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/scenario-tool/scenario/consuldef"
 	"github.com/scenario-tool/scenario/reaper"
 	"github.com/scenario-tool/scenario/runner"
 	"github.com/scenario-tool/scenario/scenariofile"
@@ -324,7 +325,7 @@ func expand(paths []string) ([]string, error) {
 // load (`consul validate`), when a consul binary can be found.
 func useConsulJudge(flag string) {
 	if bin, err := runner.FindConsul(flag); err == nil {
-		steps.ConsulJudge = bin
+		consuldef.ConsulJudge = bin
 	}
 }
 

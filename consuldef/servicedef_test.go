@@ -1,4 +1,4 @@
-package steps
+package consuldef
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package steps
+package consuldef
 
 import (
 	"bytes"
@@ -172,22 +172,22 @@ var (
 	verdictKey     = regexp.MustCompile(`invalid config key (\S+)`)
 )
 
-// judgeServiceFile asks Consul about a parsed definition. The file is
+// JudgeServiceFile asks Consul about a parsed definition. The file is
 // copied to a scratch dir under a name with its format's extension (an
 // inline definition is written as JSON). The error points at the service
 // or key Consul names.
-func judgeServiceFile(f *ServiceFile) error {
+func JudgeServiceFile(f *ServiceFile) error {
 	if ConsulJudge == "" {
 		return nil
 	}
-	fingerprint := append([]byte(f.Path+"\x00"+f.Format+"\x00"), f.Data...)
+	fingerprint := append([]byte(f.Path+"\x00"+f.format+"\x00"), f.data...)
 	verr := consulValidate(ConsulJudge, fingerprint, func() ([]string, map[string]string, func()) {
 		dir, err := os.MkdirTemp("", "scenario-definition-")
 		if err != nil {
 			return nil, nil, nil
 		}
-		copyPath := filepath.Join(dir, "definition."+f.Format)
-		if err := os.WriteFile(copyPath, f.Data, 0o600); err != nil {
+		copyPath := filepath.Join(dir, "definition."+f.format)
+		if err := os.WriteFile(copyPath, f.data, 0o600); err != nil {
 			os.RemoveAll(dir)
 			return nil, nil, nil
 		}
@@ -218,9 +218,9 @@ func judgeServiceFile(f *ServiceFile) error {
 	return &DefinitionError{File: f.Path, Line: line, Col: col, Key: key, Msg: "Consul refuses it: " + msg}
 }
 
-// judgeConfigDir asks Consul about a whole config dir, as the agent
+// JudgeConfigDir asks Consul about a whole config dir, as the agent
 // started with -config-dir would load it.
-func judgeConfigDir(dir string, files []string) error {
+func JudgeConfigDir(dir string, files []string) error {
 	if ConsulJudge == "" {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package steps
+package consuldef
 
 import (
 	"encoding/json"
@@ -28,9 +28,9 @@ import (
 // snake_case or in the other spellings Consul accepts.
 type ServiceFile struct {
 	Path     string // as given; "inline" for a definition inside a scenario
-	Format   string // "json" or "hcl"
-	Data     []byte
 	Services []ServiceDef
+	format   string // "json" or "hcl"
+	data     []byte
 	positions
 }
 
@@ -53,24 +53,26 @@ func (s ServiceDef) ID() string {
 
 // SidecarID is the ID Consul gives the instance's sidecar registration.
 func (s ServiceDef) SidecarID() string {
-	if sc := s.sidecar(); sc != nil && sc.ID != "" {
+	if sc := s.Sidecar(); sc != nil && sc.ID != "" {
 		return sc.ID
 	}
 	return s.ID() + "-sidecar-proxy"
 }
 
 // HasSidecar reports whether the definition has connect.sidecar_service.
-func (s ServiceDef) HasSidecar() bool { return s.sidecar() != nil }
+func (s ServiceDef) HasSidecar() bool { return s.Sidecar() != nil }
 
 // Upstreams of the instance's sidecar, as declared.
 func (s ServiceDef) Upstreams() []api.Upstream {
-	if sc := s.sidecar(); sc != nil && sc.Proxy != nil {
+	if sc := s.Sidecar(); sc != nil && sc.Proxy != nil {
 		return sc.Proxy.Upstreams
 	}
 	return nil
 }
 
-func (s ServiceDef) sidecar() *api.AgentServiceRegistration {
+// Sidecar is the definition's connect.sidecar_service; nil when it has
+// none.
+func (s ServiceDef) Sidecar() *api.AgentServiceRegistration {
 	if s.Reg.Connect == nil {
 		return nil
 	}
@@ -92,11 +94,11 @@ func (e *DefinitionError) Error() string {
 	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
 }
 
-// MaxDefinitionSize bounds a definition file: a service definition is a
+// maxDefinitionSize bounds a definition file: a service definition is a
 // page of text, and a device or a huge file must not hang the loader.
-const MaxDefinitionSize = 1 << 20
+const maxDefinitionSize = 1 << 20
 
-// ReadDefinition reads a regular file of at most MaxDefinitionSize bytes.
+// ReadDefinition reads a regular file of at most maxDefinitionSize bytes.
 func ReadDefinition(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -110,12 +112,12 @@ func ReadDefinition(path string) ([]byte, error) {
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file", path)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxDefinitionSize+1))
+	data, err := io.ReadAll(io.LimitReader(f, maxDefinitionSize+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(data) > MaxDefinitionSize {
-		return nil, fmt.Errorf("%s is larger than %d KiB; is it really a service definition?", path, MaxDefinitionSize>>10)
+	if len(data) > maxDefinitionSize {
+		return nil, fmt.Errorf("%s is larger than %d KiB; is it really a service definition?", path, maxDefinitionSize>>10)
 	}
 	return data, nil
 }
@@ -137,7 +139,7 @@ func DefinitionFormat(path string) (string, error) {
 // file of a config dir): only its services are read and the rest is left
 // to Consul.
 func ParseServiceFile(path string, data []byte, format string, agentConfig bool) (*ServiceFile, error) {
-	f := &ServiceFile{Path: path, Format: format, Data: data}
+	f := &ServiceFile{Path: path, format: format, data: data}
 	errAt := func(line, col int, format string, args ...any) error {
 		return &DefinitionError{File: path, Line: max(line, 1), Col: max(col, 1), Msg: fmt.Sprintf(format, args...)}
 	}
@@ -340,6 +342,13 @@ var mapIndex = regexp.MustCompile(`\[([^\]0-9][^\]]*)\]`)
 
 func normalizeKeyPath(path string) string {
 	return strings.ToLower(mapIndex.ReplaceAllString(path, ".$1"))
+}
+
+// KeySegments splits a key path as Consul spells it (a DefinitionError's
+// Key, "service.checks[1].tll" or "service.meta[k]") into its keys and
+// list indexes, in lower case: service, checks, 1, tll.
+func KeySegments(path string) []string {
+	return strings.Split(strings.NewReplacer("[", ".", "]", "").Replace(normalizeKeyPath(path)), ".")
 }
 
 // indexPositions indexes an HCL file by key path, from its syntax tree

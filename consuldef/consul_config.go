@@ -1,4 +1,4 @@
-package steps
+package consuldef
 
 // The types and decode hooks below mirror Consul v1.15.4's agent/config
 // (config.go, config_oss.go) and lib/decode (decode.go), so that a service

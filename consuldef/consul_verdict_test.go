@@ -1,4 +1,4 @@
-package steps
+package consuldef
 
 import (
 	"os"
@@ -30,12 +30,12 @@ func TestConsulVerdictIsMappedAndKept(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = judgeServiceFile(f)
+		err = JudgeServiceFile(f)
 		if err == nil || err.Error() != `defs/two.hcl:5:1: Consul refuses it: service "web": Port or SocketPath must be set` {
 			t.Fatalf("run %d: %v", i, err)
 		}
 		j, _ := ParseServiceFile("defs/one.json", []byte(`{"service": {"name": "x"}}`), "json", false)
-		if err := judgeServiceFile(j); err != nil {
+		if err := JudgeServiceFile(j); err != nil {
 			t.Fatalf("valid: %v", err)
 		}
 	}
