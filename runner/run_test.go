@@ -93,11 +93,7 @@ func TestPanicFailsTheStepAndCleansUp(t *testing.T) {
 	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 1 {
 		t.Fatalf("result %+v", res)
 	}
-	for _, want := range []string{"FAIL  2 test-panic", "the step panicked (a bug in scenario, please report it): boom", "skip  3 test-ok", "cleanup: stopped sleeper", "--- FAIL p: step 2"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
-	}
+	outputHas(t, out, "FAIL  2 test-panic", "the step panicked (a bug in scenario, please report it): boom", "skip  3 test-ok", "cleanup: stopped sleeper", "--- FAIL p: step 2")
 	if sleeperRunning() {
 		t.Error("the started process was left running")
 	}
@@ -219,11 +215,7 @@ func TestPendingFailureBlamesItsOwnStep(t *testing.T) {
 	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 1 {
 		t.Fatalf("%+v\n%s", res, out)
 	}
-	for _, want := range []string{"ok    1 test-ready-200ms", "FAIL  2 test-fails-100ms", "test-fails-100ms never became ready", "skip  3 test-ready-200ms", "skip  4 test-ok", "--- FAIL o: step 2"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
-	}
+	outputHas(t, out, "ok    1 test-ready-200ms", "FAIL  2 test-fails-100ms", "test-fails-100ms never became ready", "skip  3 test-ready-200ms", "skip  4 test-ok", "--- FAIL o: step 2")
 }
 
 // besideStep is a one-call step that may run beside pending starters.
@@ -279,11 +271,7 @@ func TestPendingFailureAfterStepsBesideIt(t *testing.T) {
 	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 0 {
 		t.Fatalf("%+v\n%s", res, out)
 	}
-	for _, want := range []string{"FAIL  1 test-fails-100ms", "ok    2 test-beside-ok", "it ran while step 1 was still settling", "skip  3 test-ok", "--- FAIL o: step 1"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
-	}
+	outputHas(t, out, "FAIL  1 test-fails-100ms", "ok    2 test-beside-ok", "it ran while step 1 was still settling", "skip  3 test-ok", "--- FAIL o: step 1")
 }
 
 // A step beside a pending one that fails waits for the pending one's
@@ -293,11 +281,7 @@ func TestStepBesideFailsAfterPendingReport(t *testing.T) {
 	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 1 {
 		t.Fatalf("%+v\n%s", res, out)
 	}
-	for _, want := range []string{"ok    1 test-ready-200ms", "FAIL  2 test-beside-fails", "test-beside-fails went wrong", "skip  3 test-ok"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
-	}
+	outputHas(t, out, "ok    1 test-ready-200ms", "FAIL  2 test-beside-fails", "test-beside-fails went wrong", "skip  3 test-ok")
 }
 
 // A step that fails to start is reported after the pending steps before
@@ -310,5 +294,15 @@ func TestStartFailureAfterPendingSteps(t *testing.T) {
 	if !strings.Contains(out, "ok    1 test-ready-200ms") || !strings.Contains(out, "FAIL  2 test-start-fails") ||
 		!strings.Contains(out, "test-start-fails could not start") || strings.Contains(out, "canceled") || !strings.Contains(out, "skip  3 test-ok") {
 		t.Errorf("output:\n%s", out)
+	}
+}
+
+// outputHas fails t for each of wants that out lacks.
+func outputHas(t *testing.T, out string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
 }
