@@ -146,6 +146,11 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 				res.Outcome, res.Err = Failed, err
 			}
 		}
+		if sess.net != nil {
+			// Faults the scenario made are undone first, so that agents
+			// on a cut node leave at once instead of timing out.
+			_ = sess.net.Heal()
+		}
 		if stopped := sess.closeAll(); len(stopped) > 0 {
 			emit(Event{Event: "cleanup", Stopped: stopped, DurationMS: milliseconds(time.Since(cleanupStart))})
 		}

@@ -79,6 +79,8 @@ type resource struct {
 // network is the run's private network of nodes (topology.Lab).
 type network interface {
 	Node(name string) (netNode, bool)
+	// Heal undoes the faults steps made (cut cables, loss) before cleanup.
+	Heal() error
 }
 
 // netNode is one node of the network: a network namespace of its own.
@@ -498,7 +500,9 @@ func (s *session) closeAll() []string {
 	// Connections first (the runner's own), then each node's processes
 	// newest first. Nodes are separate machines: they stop side by side,
 	// so that a client agent's graceful leave on one node does not hold
-	// up the others.
+	// up the others; but servers only once every other node has stopped,
+	// since a client's leave waits for a server to hear it (seconds,
+	// when the servers are already gone).
 	byNode := map[string][]resource{}
 	var order []string
 	for i := len(rs) - 1; i >= 0; i-- {
@@ -512,19 +516,22 @@ func (s *session) closeAll() []string {
 		}
 		byNode[r.node] = append(byNode[r.node], r)
 	}
-	stoppedBy := make([][]string, len(order))
-	var wg sync.WaitGroup
-	for k, node := range order {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for _, r := range byNode[node] {
-				r.proc.Stop(s.grace, s.force)
-				stoppedBy[k] = append(stoppedBy[k], qualified(r.node, r.name))
+	for _, servers := range []bool{false, true} {
+		var wg sync.WaitGroup
+		for _, node := range order {
+			if s.cluster.RunsServer(node) != servers {
+				continue
 			}
-		}()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for _, r := range byNode[node] {
+					r.proc.Stop(s.grace, s.force)
+				}
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 	// Reported newest first, as they were started.
 	var stopped []string
 	for i := len(rs) - 1; i >= 0; i-- {

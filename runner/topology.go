@@ -55,6 +55,7 @@ func openNetwork(sc *Scenario) (*topology.Lab, time.Duration, error) {
 }
 
 func (n labNetwork) Disconnect(node string) error { return n.lab.Disconnect(node) }
+func (n labNetwork) Heal() error                  { return n.lab.Heal() }
 func (n labNetwork) Reconnect(node string) error  { return n.lab.Reconnect(node) }
 
 func (n labNetwork) SetLoss(node string, percent int) error {

@@ -144,6 +144,16 @@ type AgentPlan struct {
 	Server, Dev      bool
 }
 
+// RunsServer says whether node's agent is a server (of any datacenter).
+func (c Cluster) RunsServer(node string) bool {
+	for _, a := range c.Agents {
+		if a.Node == node && a.Server {
+			return true
+		}
+	}
+	return false
+}
+
 // Servers lists the nodes whose agents are servers of datacenter, in
 // scenario order, once each; dev servers only when withDev.
 func (c Cluster) Servers(datacenter string, withDev bool) []string {

@@ -45,6 +45,26 @@ func (l *Lab) Reconnect(node string) error {
 	return nil
 }
 
+// Heal undoes every cut cable and every loss, so that what still runs in
+// the lab can reach the others: a client agent stopped on a cut node
+// would otherwise spend seconds trying to tell its servers it leaves.
+// Bandwidth limits stay: they slow nothing that cleanup waits for.
+func (l *Lab) Heal() error {
+	var errs []error
+	for _, n := range l.Nodes() {
+		n.mu.Lock()
+		cut, lossy := n.disconnected, n.lossSet
+		n.mu.Unlock()
+		if cut {
+			errs = append(errs, l.Reconnect(n.name))
+		}
+		if lossy {
+			errs = append(errs, n.SetLoss(0))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func (l *Lab) port(node string) (*Node, netlink.Link, error) {
 	l.mu.Lock()
 	closed := l.closed

@@ -288,3 +288,41 @@ func TestBandwidthLimitsBothDirections(t *testing.T) {
 		t.Errorf("removing no limit: %v", err)
 	}
 }
+
+// Heal undoes cut cables and loss: the run's cleanup calls it, so that
+// agents on a faulted node can still reach the others while they stop.
+func TestHealUndoesCutsAndLoss(t *testing.T) {
+	l := newLab(t, "a", "b", "c")
+	a, b, c := node(t, l, "a"), node(t, l, "b"), node(t, l, "c")
+	for _, n := range []*Node{b, c} {
+		ln, err := n.Listen("tcp", n.Addr().String()+":8181")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		echoServer(ln)
+	}
+	if err := l.Disconnect("b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetLoss(100); err != nil {
+		t.Fatal(err)
+	}
+	if conn, err := dialWithin(a, c.Addr().String()+":8181", 300*time.Millisecond); err == nil {
+		conn.Close()
+		t.Fatal("a connection crossed 100% loss")
+	}
+	if err := l.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*Node{b, c} {
+		conn, err := dialWithin(a, n.Addr().String()+":8181", 5*time.Second)
+		if err != nil {
+			t.Fatalf("after Heal, %s: %v", n.Name(), err)
+		}
+		if got, err := roundTrip(conn, "healed"); err != nil || got != "healed" {
+			t.Errorf("after Heal, %s echoed %q, %v", n.Name(), got, err)
+		}
+		conn.Close()
+	}
+}
