@@ -230,10 +230,10 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 	return res
 }
 
-// execution runs one scenario's steps in order. Steps that only start
-// something independent (sidecars) are started at once and their
-// readiness awaited when a later step needs it, so that their waits
-// overlap; each still passes or fails as itself, in order.
+// execution runs one scenario's steps in order. A Starter's readiness is
+// awaited when a later step needs it, and the steps that may go Beside it
+// (steps.Beside) begin meanwhile, so that waits overlap; each step still
+// passes or fails as itself, and is reported, in order.
 type execution struct {
 	ctx     context.Context // carries the scenario's deadline
 	sc      *Scenario

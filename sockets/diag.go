@@ -58,6 +58,9 @@ func diagListeners(family uint8) ([]Listener, error) {
 		return nil, err
 	}
 
+	// The socket is this call's alone, bound and closed here, so every
+	// reply on it answers this one request: sequence numbers and the
+	// sender need no checking.
 	var out []Listener
 	buf := make([]byte, 32<<10)
 	for {

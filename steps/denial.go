@@ -293,31 +293,27 @@ func gatherPath(ctx context.Context, src, dst Env, source, destination string) (
 	case healthErr != nil:
 		return nil, WithLogs(fmt.Errorf("looking up the sidecars of %s: %w", ev.Destination, healthErr), AgentName)
 	}
+	// Each backend is looked at before any handshake: the built-in proxy
+	// dials its local service when a connection comes, even one it then
+	// refuses, and a backend that a connection kills must not be seen
+	// alive. This runs after the probe's connection closed, so "the
+	// backend was up" holds for the moment of the deny.
+	for _, e := range entries {
+		switch {
+		case dst.External():
+			ev.BackendsUnchecked = "the backends of an existing cluster's sidecars run on its machines, not checked here"
+		case e.Service.Proxy != nil && e.Service.Proxy.LocalServicePort != 0:
+			ev.Backends = append(ev.Backends, backendOf(onCatalogNode(dst, e.Node.Node), e.Service.Proxy))
+		}
+	}
+	// The handshakes, one per destination sidecar, side by side.
 	ev.Handshakes = make([]Handshake, len(entries))
-	backends := make([]*Backend, len(entries))
 	for i, e := range entries {
 		addr := net.JoinHostPort(dialHost(e.Service.Address, e.Node.Address), strconv.Itoa(e.Service.Port))
 		wg.Add(1)
 		go func() { defer wg.Done(); ev.Handshakes[i] = handshakeAs(ctx, env, addr, leaf, roots, ev.Destination) }()
-		if dst.External() || e.Service.Proxy == nil || e.Service.Proxy.LocalServicePort == 0 {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			b := backendOf(onCatalogNode(dst, e.Node.Node), e.Service.Proxy)
-			backends[i] = &b
-		}()
 	}
 	wg.Wait()
-	if dst.External() && len(entries) > 0 {
-		ev.BackendsUnchecked = "the backends of an existing cluster's sidecars run on its machines, not checked here"
-	}
-	for _, b := range backends {
-		if b != nil {
-			ev.Backends = append(ev.Backends, *b)
-		}
-	}
 	return ev, nil
 }
 

@@ -494,32 +494,20 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 				addr = ""
 			}
 		}
-		// The close alone could be a dead backend: the mesh must show
-		// that its authorization refused this path. Its evidence is
-		// gathered while the attempt runs (they ask different things of
-		// the same mesh at the same moment), and used if the attempt ends
-		// with no reply.
-		var gathered chan gatherResult
-		if err == nil && e.denied {
-			gathered = make(chan gatherResult, 1)
-			go func() {
-				ev, err := Gather(ctx, env, *e.probe)
-				gathered <- gatherResult{ev, err}
-			}()
-		}
 		if err == nil {
 			attempts++
 			err = e.attempt(ctx, env, addr, wire.noteSidecarConns)
 		}
-		if gathered != nil {
-			g := <-gathered
-			if err == nil {
-				evidence, err = g.evidence, g.err
-			}
-		}
 		if err == nil && e.denied {
-			if contra := evidence.Denied(); contra != nil {
-				err = fmt.Errorf("the connection closed with no reply, but that was not the mesh denying it: %w", contra)
+			// The close alone could be a dead backend: the mesh must
+			// show that its authorization refused this path. Asked once
+			// the connection has closed, so that "the backend was up"
+			// speaks of that moment.
+			evidence, err = Gather(ctx, env, *e.probe)
+			if err == nil {
+				if contra := evidence.Denied(); contra != nil {
+					err = fmt.Errorf("the connection closed with no reply, but that was not the mesh denying it: %w", contra)
+				}
 			}
 		}
 		// An attempt cut short by the deadline says nothing about the
@@ -587,11 +575,6 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 		where = fmt.Sprintf("from %s %d times in a row (%d attempts)", e.probe, e.times, attempts)
 	}
 	return e.failure(where, last, true, time.Since(start))
-}
-
-type gatherResult struct {
-	evidence *Evidence
-	err      error
 }
 
 // report notes what ended a connection that was expected to end: which

@@ -37,10 +37,9 @@ type Runner interface {
 }
 
 // Starter is a step whose outcome settles after Start returns: it started
-// a process whose readiness is still to come, or saw the reply it expects
-// and must still see the connection stay quiet. The runner calls settle
-// later, when a step needs it settled or at the latest at the end, and
-// meanwhile begins the steps that may go Beside it.
+// something (a process, an agent) whose readiness is still to come. The
+// runner calls settle later, when a step needs it settled or at the
+// latest at the end, and meanwhile begins the steps that may go Beside it.
 type Starter interface {
 	Step
 	Start(ctx context.Context, env Env) (settle func(ctx context.Context) error, err error)
@@ -48,11 +47,12 @@ type Starter interface {
 
 // Beside is a step that may begin while pending, an earlier Starter, has
 // not settled yet: it neither needs what pending waits for nor disturbs
-// it (sidecars beside each other and beside the services they front; an
-// expect beside another expect's quiet window on another connection). A
-// step without it, or whose Beside says no, begins only once every
-// pending step has settled. Every step still passes or fails, and is
-// reported, in order.
+// it (sidecars beside each other and beside the services they front; a
+// registration beside an agent whose API answers but whose CA is still
+// coming up). A step without it, or whose Beside says no, begins only
+// once every pending step has settled. Every step still passes or fails,
+// and is reported, in order. An exact reply's quiet window is never left
+// pending: a step beside it could make the backend write into it.
 type Beside interface {
 	Beside(pending Step) bool
 }
