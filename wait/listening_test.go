@@ -61,21 +61,24 @@ func TestListeningRefusesAForeignHolderAtOnce(t *testing.T) {
 	}
 }
 
-// The group's own listener, opened by a forked child, makes it ready; a
-// wildcard listener covers a loopback address.
+// The group's own listener makes it ready, whether the leader holds it
+// (exec) or a forked child does (the shell stays leader); a wildcard
+// listener covers a loopback address.
 func TestListeningAcceptsTheGroupsOwnListener(t *testing.T) {
 	if _, err := exec.LookPath("socat"); err != nil {
 		t.Fatal("needs socat: run `make setup` (it installs it)")
 	}
-	for _, bind := range []string{"127.0.0.1", "0.0.0.0"} {
-		port := freePort(t)
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		if err := Free(addr); err != nil {
-			t.Fatal(err)
-		}
-		p := startGroup(t, fmt.Sprintf("socat TCP-LISTEN:%d,bind=%s,reuseaddr,fork EXEC:cat; true", port, bind))
-		if err := For(context.Background(), Listening(addr, "socat", p.Pid()), Options{Timeout: 10 * time.Second}); err != nil {
-			t.Errorf("bind %s: %v", bind, err)
+	for _, holder := range []struct{ name, prefix, suffix string }{{"leader", "exec ", ""}, {"child", "", "; true"}} {
+		for _, bind := range []string{"127.0.0.1", "0.0.0.0"} {
+			port := freePort(t)
+			addr := fmt.Sprintf("127.0.0.1:%d", port)
+			if err := Free(addr); err != nil {
+				t.Fatal(err)
+			}
+			p := startGroup(t, fmt.Sprintf("%ssocat TCP-LISTEN:%d,bind=%s,reuseaddr,fork EXEC:cat%s", holder.prefix, port, bind, holder.suffix))
+			if err := For(context.Background(), Listening(addr, "socat", p.Pid()), Options{Timeout: 10 * time.Second}); err != nil {
+				t.Errorf("%s, bind %s: %v", holder.name, bind, err)
+			}
 		}
 	}
 }
