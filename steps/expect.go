@@ -414,6 +414,12 @@ func (e *expect) judge(rcv []byte, ended error) (v verdict, consumed int, why er
 // is what a path looks like until an intention change has taken effect.
 type wrongReply struct{ error }
 
+// notConnected is an attempt that never reached the listener: it says
+// nothing of what the mesh does with a connection.
+type notConnected struct{ error }
+
+func (n notConnected) Unwrap() error { return n.error }
+
 func (w wrongReply) Unwrap() error { return w.error }
 
 func wrong(format string, args ...any) error { return wrongReply{fmt.Errorf(format, args...)} }
@@ -483,6 +489,10 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 	attempts, inARow, wrongReplies := 0, 0, 0
 	start := time.Now()
 	var last error
+	// reached is the last outcome of an attempt that connected. A lost SYN
+	// (a dial timing out on loopback) between attempts that reached the
+	// mesh must not hide what the mesh did with those.
+	var reached error
 	var addr string
 	var evidence *Evidence
 	var wire *wireWatch // the capture, for wire: claims
@@ -514,6 +524,10 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 		// mesh; the previous attempt's outcome is the evidence.
 		if ctx.Err() == nil || last == nil {
 			last = err
+			var nc notConnected
+			if !errors.As(err, &nc) {
+				reached = err
+			}
 		}
 		if err != nil {
 			inARow = 0
@@ -574,6 +588,10 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 	if e.times > 1 {
 		where = fmt.Sprintf("from %s %d times in a row (%d attempts)", e.probe, e.times, attempts)
 	}
+	var nc notConnected
+	if reached != nil && errors.As(last, &nc) {
+		last = fmt.Errorf("%w; the last attempt that connected: %w", last, reached)
+	}
 	return e.failure(where, last, true, time.Since(start))
 }
 
@@ -616,7 +634,7 @@ func (e *expect) attempt(ctx context.Context, env Env, addr string, replied func
 			return err
 		}
 	} else if raw, err = env.Dial(ctx, "tcp", addr); err != nil {
-		return fmt.Errorf("could not connect to %s: %w", addr, err)
+		return notConnected{fmt.Errorf("could not connect to %s: %w", addr, err)}
 	}
 	// Never half-close: the built-in proxy drops the whole connection when
 	// the client shuts down its write side, before the reply is read.

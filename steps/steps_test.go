@@ -185,6 +185,49 @@ func TestProbeRetriesUntilItHolds(t *testing.T) {
 	}
 }
 
+// lossyDialEnv loses every dial after the first few, as a SYN lost on
+// loopback does (the dial times out).
+type lossyDialEnv struct {
+	fakeEnv
+	dials, connecting int
+}
+
+func (f *lossyDialEnv) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	if f.dials++; f.dials > f.connecting {
+		<-ctx.Done()
+		return nil, &net.OpError{Op: "dial", Net: network, Err: ctx.Err()}
+	}
+	return f.fakeEnv.Dial(ctx, network, addr)
+}
+
+// A failure names what the mesh did with the attempts that connected, not
+// only that the last dial was lost.
+func TestProbeFailureNamesTheLastAttemptThatConnected(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 64)
+			n, _ := c.Read(buf)
+			c.Write(buf[:n])
+			c.Close()
+		}
+	}()
+	closed := expect{probe: &Target{Addr: l.Addr().String()}, send: "ping", closed: true, within: 1500 * time.Millisecond}
+	err = closed.Run(context.Background(), &lossyDialEnv{connecting: 2})
+	if err == nil || !strings.Contains(err.Error(), "could not connect") ||
+		!strings.Contains(err.Error(), `the last attempt that connected: got reply "ping"`) {
+		t.Fatalf("a probe whose last dial was lost: %v", err)
+	}
+}
+
 func TestFlagValue(t *testing.T) {
 	args := []string{"-hcl", "x", "-http-port=8600", "--client", "127.0.0.2"}
 	if got := flagValue(args, "http-port"); got != "8600" {
