@@ -584,14 +584,15 @@ func TestTopologyFaultsAreAppliedToTheirNode(t *testing.T) {
 	reaches := func(node string) string {
 		return fmt.Sprintf("  - {expect: {to: \"%s:8282\", send: \"hello\\n\", reply: \"hello\\n\"}, node: app1}\n", node)
 	}
-	// A dial that must time out: socat exits 1. (Commands cannot
-	// resolve node names: the address.)
+	// A dial that must time out: socat exits 1. Commands reach another
+	// node by $SCENARIO_NODE_<NAME>_ADDR (checked first: an empty one
+	// would fail the dial too).
 	unreachable := func(addr string) string {
-		return fmt.Sprintf("  - {exec: {command: \"echo x | socat - TCP:%s:8282,connect-timeout=1 && echo reached\", exit: 1, stdout: \"^$\"}, node: app1}\n", addr)
+		return fmt.Sprintf("  - {exec: {command: \"[ $SCENARIO_NODE_APP2_ADDR = %s ] || exit 3; echo x | socat - TCP:$SCENARIO_NODE_APP2_ADDR:8282,connect-timeout=1 && echo reached\", exit: 1, stdout: \"^$\"}, node: app1}\n", addr)
 	}
 	// Prints how long fetching 250 KB from app2 took, and whether that
 	// is under 1.5 s (2 s at 1mbit).
-	fetch := "s=$(date +%s%N); n=$(socat -u TCP:10.77.0.2:8383 - | wc -c); e=$(date +%s%N); ms=$(( (e-s)/1000000 )); " +
+	fetch := "s=$(date +%s%N); n=$(socat -u TCP:$SCENARIO_NODE_APP2_ADDR:8383 - | wc -c); e=$(date +%s%N); ms=$(( (e-s)/1000000 )); " +
 		"echo bytes=$n ms=$ms; if [ $ms -ge 1500 ]; then echo limited; else echo unlimited; fi"
 	src := "nodes: [app1, app2, app3]\nsteps:\n" + echo("app2") + echo("app3") +
 		"  - run: {name: source, command: \"socat TCP-LISTEN:8383,bind=$SCENARIO_NODE_ADDR,reuseaddr,fork SYSTEM:'head -c 250000 /dev/zero'\", ready: \"app2:8383\"}\n    node: app2\n" +

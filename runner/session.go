@@ -160,7 +160,7 @@ func (s *session) commandEnv(node string) (string, []string) {
 	// The tokens acl-token steps made, for commands that need one:
 	// SCENARIO_TOKEN_WEB_TOKEN for web-token.
 	for name, secret := range s.tokens {
-		set("SCENARIO_TOKEN_"+strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(name)), secret)
+		set("SCENARIO_TOKEN_"+envName(name), secret)
 	}
 	s.mu.Unlock()
 	if addr != "" {
@@ -177,10 +177,23 @@ func (s *session) commandEnv(node string) (string, []string) {
 		set("SCENARIO_NODE", node)
 		set("SCENARIO_NODE_ADDR", n.Addr().String())
 	}
+	// Every node's address, for commands that reach another node:
+	// SCENARIO_NODE_APP2_ADDR for app2.
+	for _, name := range s.cluster.Nodes {
+		if n, ok := s.node(name); ok {
+			set("SCENARIO_NODE_"+envName(name)+"_ADDR", n.Addr().String())
+		}
+	}
 	if dir := s.consulDir(); dir != "" {
 		set("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
 	}
 	return s.workDir, env
+}
+
+// envName is name as a part of an environment variable's name:
+// upper case, with - and . as _.
+func envName(name string) string {
+	return strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(name))
 }
 
 // consulDir is a folder whose `consul` is the scenario's consul binary,
