@@ -179,6 +179,10 @@ func mutants() map[string][]mutant {
 			{name: "an allow for api too", edit: insertAfter("{source: web, destination: socat, action: allow}", "  - set-intention: {source: api, destination: socat, action: allow}"),
 				failAt: []int{17}, want: `got reply "api\n"`},
 		},
+		"scenarios/connect-timeout-ignored.yaml": {
+			{name: "socat's node never cut off", edit: replace("  - disconnect: app2\n", ""),
+				failAt: []int{11}, want: `expected the connection to stay open with nothing back for 9.5s on connection blackholed to web/socat; got "x\n" after`},
+		},
 		"scenarios/prepared-query-upstream.yaml": {
 			{name: "the query selects a service with no instance", edit: replace("{name: socat-pq, service: socat}", "{name: socat-pq, service: nosuch}"),
 				failAt: []int{8}, want: "with no reply"},

@@ -19,7 +19,7 @@ import (
 func init() {
 	Register(Typed(Type{
 		Name: "expect",
-		Summary: "asserts: bytes or a close on a connection; a fresh probe (dialled again until it holds or within passes); " +
+		Summary: "asserts: bytes, a close or silence (open, nothing back) on a connection; a fresh probe (dialled again until it holds or within passes); " +
 			"a denial proven by the mesh (the probe ends with no reply, the agent's authorization names the deciding intention, " +
 			"the destination sidecar refuses the source's certificate, the backend is up); an intention decision; " +
 			"that a sidecar presents its service's SPIFFE certificate, chained to the active CA root, " +
@@ -82,6 +82,7 @@ type ExpectConnSpec struct {
 	ReplyPrefix  string        `key:"reply-prefix" oneof:"outcome" doc:"these bytes come next; the rest stays for the next expect"`
 	ReplyMatches spec.Pattern  `key:"reply-matches" oneof:"outcome" doc:"a regular expression over what came, once quiet; what it matched is taken"`
 	Closed       bool          `key:"closed" oneof:"outcome" const:"true" doc:"the connection ends with no more bytes"`
+	Silent       spec.Duration `key:"silent" oneof:"outcome" doc:"for this long from the step's start, nothing comes and the connection stays open (a proxy still dialling a black-holed destination, a stalled path); takes no within"`
 	Within       spec.Duration `key:"within" default:"5s" doc:"how long the outcome may take"`
 	Quiet        spec.Duration `key:"quiet" default:"50ms" doc:"how long no more bytes may come after reply or reply-matches"`
 }
@@ -114,6 +115,7 @@ type expect struct {
 	replyPrefix []byte         // these bytes first; the rest is left on the connection
 	replyMatch  *regexp.Regexp // what came back, once quiet, matches
 	closed      bool           // ends with no reply bytes
+	silent      time.Duration  // nothing comes and it stays open this long
 	denied      bool           // closed, and the mesh's authorization refused it
 	allowed     bool
 	quiet       time.Duration
@@ -201,6 +203,12 @@ func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
 			use(d, KindConn, e.conn, f.Node("conn"))
 		}
 		o = outcomeSpec{c.Reply, c.ReplyPrefix, c.ReplyMatches, c.Closed, false}
+		if f.Has("silent") {
+			e.silent = time.Duration(c.Silent) // positive: spec.Duration checks it
+			if f.Has("within") {
+				d.Errorf(f.Key("within"), "expect.silent takes no within: the connection must stay silent and open for all of silent")
+			}
+		}
 	}
 	switch {
 	case f.Has("reply"):
@@ -278,6 +286,8 @@ func (e *expect) outcome() string {
 		return "is denied by the mesh"
 	case e.closed:
 		return "closes with no reply"
+	case e.silent > 0:
+		return fmt.Sprintf("stays open with nothing back for %s", e.silent)
 	case e.replyPrefix != nil:
 		return "replies starting with " + Quote(e.replyPrefix)
 	case e.replyMatch != nil:
@@ -293,6 +303,8 @@ func (e *expect) want() string {
 		return "the mesh to deny the connection"
 	case e.closed:
 		return "the connection to close with no reply"
+	case e.silent > 0:
+		return fmt.Sprintf("the connection to stay open with nothing back for %s", e.silent)
 	case e.replyPrefix != nil:
 		return "a reply starting with " + Quote(e.replyPrefix)
 	case e.replyMatch != nil:
@@ -339,6 +351,12 @@ func (e *expect) runConn(ctx context.Context, env Env) error {
 		return err
 	}
 	start := time.Now()
+	if e.silent > 0 {
+		if why := e.observeSilence(ctx, c, start); why != nil {
+			return e.failure(fmt.Sprintf("on connection %s to %s", e.conn, c.Target), why, false, time.Since(start))
+		}
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, e.within)
 	defer cancel()
 	verdict, decided := e.observe(ctx, c, true)
@@ -346,6 +364,30 @@ func (e *expect) runConn(ctx context.Context, env Env) error {
 		return e.failure(fmt.Sprintf("on connection %s to %s", e.conn, c.Target), verdict, !decided, time.Since(start))
 	}
 	return nil
+}
+
+// observeSilence watches c until e.silent has passed since start: a byte
+// or the connection's end fails it at once.
+func (e *expect) observeSilence(ctx context.Context, c *Conn, start time.Time) error {
+	window, cancel := context.WithDeadline(ctx, start.Add(e.silent))
+	defer cancel()
+	var why error
+	_ = c.Await(window, func(rcv []byte, ended error) (int, bool) {
+		after := time.Since(start).Round(time.Millisecond)
+		switch {
+		case len(rcv) > 0:
+			why = fmt.Errorf("got %s after %s", Quote(rcv), after)
+		case ended != nil:
+			why = fmt.Errorf("the connection was %s after %s, with nothing back", DescribeEnd(ended), after)
+		}
+		return 0, why != nil
+	})
+	if why == nil && ctx.Err() != nil {
+		// The step's own deadline, not silence, ended the watch.
+		return fmt.Errorf("the step ended after %s, before %s of silence could be seen: %w",
+			time.Since(start).Round(time.Millisecond), e.silent, context.Cause(ctx))
+	}
+	return why
 }
 
 // verdict of judging what a connection returned so far.

@@ -79,6 +79,11 @@ func TestExpectReplyOnConnection(t *testing.T) {
 		{"closed as expected", expect{closed: true}, func(c net.Conn) { c.Close() }, ""},
 		{"bytes where a close was expected", expect{closed: true}, func(c net.Conn) { c.Write([]byte("hi")) }, `got reply "hi"`},
 		{"open where a close was expected", expect{closed: true}, func(net.Conn) {}, "still open"},
+		{"silent and open", expect{silent: 80 * time.Millisecond}, func(net.Conn) {}, ""},
+		{"bytes where silence was expected", expect{silent: 80 * time.Millisecond}, func(c net.Conn) { c.Write([]byte("hi")) },
+			`expected the connection to stay open with nothing back for 80ms on connection c to peer; got "hi" after`},
+		{"a close where silence was expected", expect{silent: 80 * time.Millisecond}, func(c net.Conn) { c.Close() },
+			"the connection was closed by the peer (EOF) after"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
