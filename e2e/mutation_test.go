@@ -183,6 +183,11 @@ func mutants() map[string][]mutant {
 			{name: "socat's node never cut off", edit: replace("  - disconnect: app2\n", ""),
 				failAt: []int{11}, want: `expected the connection to stay open with nothing back for 9.5s on connection blackholed to web/socat; got "x\n" after`},
 		},
+		"scenarios/handshake-timeout-ignored.yaml": {
+			// Five bytes or more: the sidecar waits for a whole TLS record header.
+			{name: "the client speaks plaintext at once", edit: replace(`send: {to: "127.0.0.1:21000", conn: idle}`, `send: {to: "127.0.0.1:21000", conn: idle, data: "hello\n"}`),
+				failAt: []int{6}, want: "the connection was closed by the peer"},
+		},
 		"scenarios/prepared-query-upstream.yaml": {
 			{name: "the query selects a service with no instance", edit: replace("{name: socat-pq, service: socat}", "{name: socat-pq, service: nosuch}"),
 				failAt: []int{8}, want: "with no reply"},

@@ -337,22 +337,30 @@ func backendOf(env Env, p *api.AgentServiceConnectProxyConfig) Backend {
 		host = "127.0.0.1"
 	}
 	b := Backend{Addr: net.JoinHostPort(host, strconv.Itoa(p.LocalServicePort))}
-	tcp, err := wait.ResolveTCP(b.Addr)
+	b.Holder, b.Foreign = listenerHolder(env, b.Addr)
+	return b
+}
+
+// listenerHolder says who listens on addr in env's node: ours names a
+// process the scenario started (with the holder's pid and command), else
+// foreign describes a holder the scenario did not start; both are empty
+// when nothing listens there.
+func listenerHolder(env Env, addr string) (ours, foreign string) {
+	tcp, err := wait.ResolveTCP(addr)
 	if err != nil {
-		return b
+		return "", ""
 	}
 	var found []sockets.Listener
 	_ = env.Inside(func() error { found, _ = sockets.On(tcp); return nil })
 	for _, l := range found {
 		for _, h := range sockets.Holders(l.Inode) {
 			if name := env.OwnerOf(h.PGID); name != "" {
-				b.Holder = fmt.Sprintf("%s, %s", name, h)
-				return b
+				return fmt.Sprintf("%s, %s", name, h), ""
 			}
-			b.Foreign = h.String()
+			foreign = h.String()
 		}
 	}
-	return b
+	return "", foreign
 }
 
 // DialNative connects to a passing sidecar of destination as a

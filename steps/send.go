@@ -88,6 +88,15 @@ func (s *send) Run(ctx context.Context, env Env) error {
 			return WithLogs(fmt.Errorf("connecting to %s (%s): %w", s.target, addr, err), s.target.Processes()...)
 		}
 		env.AddConn(s.conn, NewConn(c, s.target.String()))
+		if s.target.Addr != "" {
+			// A bare address says nothing of who answers it: the notes do.
+			switch ours, foreign := listenerHolder(from, addr); {
+			case ours != "":
+				env.Notef("%s is held by %s", addr, ours)
+			case foreign != "":
+				env.Notef("%s is held by %s, which this scenario did not start", addr, foreign)
+			}
+		}
 	}
 	if s.data == "" {
 		return nil
