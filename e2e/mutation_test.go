@@ -188,6 +188,10 @@ func mutants() map[string][]mutant {
 			{name: "the client speaks plaintext at once", edit: replace(`send: {to: "127.0.0.1:21000", conn: idle}`, `send: {to: "127.0.0.1:21000", conn: idle, data: "hello\n"}`),
 				failAt: []int{6}, want: "the connection was closed by the peer"},
 		},
+		"scenarios/sidecar-port-change-needs-restart.yaml": {
+			{name: "the sidecar restarted with its new registration", edit: insertAfter("socat-sidecar-21010.json", "  - stop: sidecar/socat", "  - sidecar: socat"),
+				failAt: []int{11}, want: `got reply "b\n"`},
+		},
 		"scenarios/prepared-query-upstream.yaml": {
 			{name: "the query selects a service with no instance", edit: replace("{name: socat-pq, service: socat}", "{name: socat-pq, service: nosuch}"),
 				failAt: []int{8}, want: "with no reply"},
