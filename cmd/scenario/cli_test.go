@@ -381,3 +381,18 @@ func TestParseInterspersed(t *testing.T) {
 		}
 	}
 }
+
+// A step type's keys, alone: scenario steps TYPE and scenario help TYPE.
+func TestStepsOfOneType(t *testing.T) {
+	for _, args := range [][]string{{"steps", "expect"}, {"help", "expect"}} {
+		code, stdout, stderr := runCLI(args...)
+		if code != exitPassed || !strings.HasPrefix(stdout, "expect\n") || !strings.Contains(stdout, "silent: DURATION") ||
+			strings.Contains(stdout, "\nsidecar\n") || stderr != "" {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, stdout, stderr)
+		}
+	}
+	code, _, stderr := runCLI("steps", "expec")
+	if code != exitInvalid || !strings.Contains(stderr, `no step type "expec"; did you mean expect?`) {
+		t.Errorf("steps expec: exit %d, stderr %q", code, stderr)
+	}
+}

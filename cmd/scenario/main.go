@@ -98,15 +98,16 @@ func commands() []command {
 			},
 			operands: "files",
 			run:      func(args []string, stdout, stderr io.Writer) int { return cmdList(args, listJSON, stdout, stderr) }},
-		{name: "steps", args: "[--markdown]", summary: "the step types a scenario can use, from the step registry",
+		{name: "steps", args: "[--markdown|TYPE...]", summary: "the step types a scenario can use (or only TYPE's keys), from the step registry",
 			flags: func(fs *flag.FlagSet) {
 				fs.BoolVar(&markdown, "markdown", false, "print the README's table of step types")
 			},
 			run: func(args []string, stdout, stderr io.Writer) int {
-				if !noOperands("steps", args, stderr) {
+				if markdown && len(args) > 0 {
+					fmt.Fprintf(stderr, "scenario steps: --markdown prints the whole table; it takes no step type (got %q)\n", args[0])
 					return exitInvalid
 				}
-				return cmdSteps(markdown, stdout)
+				return cmdSteps(markdown, args, stdout, stderr)
 			}},
 		{name: "schema", summary: "the JSON Schema of scenario files, from the step registry",
 			run: func(args []string, stdout, stderr io.Writer) int {
@@ -139,7 +140,7 @@ func commands() []command {
 				"completion bash); zsh: source <(scenario completion zsh) after compinit; fish:\n" +
 				"scenario completion fish > ~/.config/fish/completions/scenario.fish",
 			operands: "bash zsh fish", run: cmdCompletion},
-		{name: "help", args: "[COMMAND]", summary: "show this help, or a command's help and flags",
+		{name: "help", args: "[COMMAND|STEP]", summary: "show this help, a command's help and flags, or a step type's keys",
 			operands: "commands", run: cmdHelp},
 	}
 }
@@ -166,7 +167,8 @@ func usage() string {
 	}
 	b.WriteString(`
 scenario help COMMAND (or scenario COMMAND --help) shows a command's flags;
-scenario --version is scenario version.
+scenario help STEP (or scenario steps STEP), a step type's keys, like
+scenario help expect; scenario --version is scenario version.
 
 Exit status: 0 all passed, 1 a scenario failed, 2 invalid input or usage,
 130 interrupted (SIGINT, SIGTERM, SIGHUP, SIGQUIT or stdout closed; a second
@@ -271,7 +273,11 @@ func cmdHelp(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprint(stdout, commandHelp(c))
 			return exitPassed
 		}
-		fmt.Fprintf(stderr, "scenario help: unknown command %q\n\n%s", args[0], usage())
+		if _, ok := steps.Default().Lookup(args[0]); ok {
+			// help expect: a step type's keys, as scenario steps expect.
+			return cmdSteps(false, args, stdout, stderr)
+		}
+		fmt.Fprintf(stderr, "scenario help: %q is neither a command nor a step type (scenario steps lists those)\n\n%s", args[0], usage())
 	default:
 		fmt.Fprintf(stderr, "scenario help: give at most one command, not %q\n", args)
 	}
@@ -446,12 +452,30 @@ func cmdValidate(paths []string, asJSON bool, stdout, stderr io.Writer) int {
 	return exitPassed
 }
 
-func cmdSteps(markdown bool, stdout io.Writer) int {
+// cmdSteps prints every step type, or only those named, with their keys.
+func cmdSteps(markdown bool, names []string, stdout, stderr io.Writer) int {
 	if markdown {
 		fmt.Fprint(stdout, stepsMarkdown())
 		return exitPassed
 	}
-	for _, t := range steps.Default().Types() {
+	registry := steps.Default()
+	types := registry.Types()
+	if len(names) > 0 {
+		types = nil
+		for _, name := range names {
+			t, ok := registry.Lookup(name)
+			if !ok {
+				hint := ""
+				if g := spec.Suggest(name, registry.Names()); g != "" {
+					hint = fmt.Sprintf("; did you mean %s?", g)
+				}
+				fmt.Fprintf(stderr, "scenario steps: no step type %q%s (scenario steps lists them all)\n", name, hint)
+				return exitInvalid
+			}
+			types = append(types, t)
+		}
+	}
+	for _, t := range types {
 		fmt.Fprintf(stdout, "%s\n    %s\n    value: %s\n", t.Name, t.Summary, t.Fields)
 		for _, k := range spec.Keys(t.Spec) {
 			fmt.Fprintf(stdout, "      %s: %s\n", k.Key, keyLine(k))

@@ -278,14 +278,27 @@ func describe(n *yaml.Node) string {
 }
 
 // Suggest returns the candidate closest to s when it is a plausible typo.
+// Between equally close candidates, the one sharing the longest prefix
+// with s wins: "expec" is a cut-off "expect" before it is "exec".
 func Suggest(s string, candidates []string) string {
-	best, bestDist := "", 3
+	best, bestDist, bestPrefix := "", 3, -1
+	low := strings.ToLower(s)
 	for _, c := range candidates {
-		if d := editDistance(strings.ToLower(s), strings.ToLower(c)); d < bestDist {
-			best, bestDist = c, d
+		lc := strings.ToLower(c)
+		d := editDistance(low, lc)
+		if p := commonPrefix(low, lc); d < bestDist || (d == bestDist && d < 3 && p > bestPrefix) {
+			best, bestDist, bestPrefix = c, d, p
 		}
 	}
 	return best
+}
+
+func commonPrefix(a, b string) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
 }
 
 func editDistance(a, b string) int {
