@@ -40,6 +40,7 @@ type Process struct {
 	LogPath string
 	Argv    []string
 	cmd     *exec.Cmd
+	family  string // FamilyVar's value in its environment
 	done    chan struct{}
 	waitErr error
 	logged  chan struct{} // closed once the log has its last byte
@@ -65,7 +66,8 @@ func Start(spec Spec) (*Process, error) {
 	}
 	cmd := exec.Command(spec.Argv[0], spec.Argv[1:]...)
 	cmd.Dir = spec.Dir
-	cmd.Env = spec.Env
+	family := NewFamily()
+	cmd.Env = WithFamily(spec.Env, family)
 	cmd.Stdout = w
 	cmd.Stderr = w
 	// Setpgid: a terminal's Ctrl-C must reach the runner only, which then
@@ -85,7 +87,7 @@ func Start(spec Spec) (*Process, error) {
 		return nil, fmt.Errorf("%s: start %q: %w", spec.Name, spec.Argv[0], err)
 	}
 	Watch(cmd.Process.Pid)
-	p := &Process{Name: spec.Name, LogPath: spec.LogPath, Argv: spec.Argv, cmd: cmd,
+	p := &Process{Name: spec.Name, LogPath: spec.LogPath, Argv: spec.Argv, cmd: cmd, family: family,
 		done: make(chan struct{}), logged: make(chan struct{})}
 	go func() {
 		defer close(p.logged)
@@ -210,6 +212,7 @@ func (p *Process) Stop(grace time.Duration, force <-chan struct{}) {
 	case <-force:
 	}
 	KillGroup(pgid)
+	p.killStrays()
 	<-p.done
 	// The log is complete once every writer is gone; a member that left
 	// the group could hold the pipe open, so this wait is bounded.

@@ -297,3 +297,37 @@ func Established() ([]Conn, error) {
 	}
 	return out, nil
 }
+
+// UDPBound lists the UDP sockets of the calling thread's network namespace
+// that are bound and not connected: those that take datagrams from anyone,
+// the UDP counterpart of a listener (/proc/thread-self/net/udp and udp6).
+func UDPBound() ([]Listener, error) {
+	var out []Listener
+	for _, table := range []string{"/proc/thread-self/net/udp", "/proc/thread-self/net/udp6"} {
+		f, err := os.Open(table)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			// "sl local rem st ... inode"; an unconnected socket's remote
+			// port is 0.
+			fields := strings.Fields(sc.Text())
+			if len(fields) < 10 || !strings.HasSuffix(fields[2], ":0000") {
+				continue
+			}
+			if addr, err := ParseProcAddr(fields[1]); err == nil {
+				out = append(out, Listener{Addr: addr, Inode: fields[9]})
+			}
+		}
+		err = sc.Err()
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

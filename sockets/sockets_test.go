@@ -116,3 +116,32 @@ func TestV6OnlyListenerDoesNotCoverIPv4(t *testing.T) {
 		t.Errorf("[::1]:%d: %+v, %v; want the one v6-only listener", port, v6, err)
 	}
 }
+
+// A bound, unconnected UDP socket counts (it takes datagrams from anyone);
+// a connected one does not.
+func TestUDPBoundListsUnconnectedSockets(t *testing.T) {
+	l, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := net.Dial("udp", l.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	bound, err := UDPBound()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[int]bool{}
+	for _, b := range bound {
+		found[b.Addr.Port] = true
+	}
+	if !found[l.LocalAddr().(*net.UDPAddr).Port] {
+		t.Errorf("the bound socket %s is missing from %v", l.LocalAddr(), bound)
+	}
+	if found[c.LocalAddr().(*net.UDPAddr).Port] {
+		t.Errorf("the connected socket %s is listed", c.LocalAddr())
+	}
+}

@@ -83,6 +83,9 @@ func (s *execStep) Run(ctx context.Context, env Env) error {
 	// Pipes this step reads itself rather than through exec's copying,
 	// whose Wait would wait for every background child holding them.
 	cmd.Dir, cmd.Env = env.CommandEnv()
+	// What it starts in a session of its own goes too: by its mark.
+	family := proc.NewFamily()
+	cmd.Env = proc.WithFamily(cmd.Env, family)
 	copied, err := startWithPipes(cmd, stdout, stderr, env.Inside)
 	if err != nil {
 		return fmt.Errorf("running %q: %w", s, err)
@@ -98,6 +101,7 @@ func (s *execStep) Run(ctx context.Context, env Env) error {
 		err = <-exited
 	}
 	proc.KillGroup(pgid)
+	proc.KillFamily(family)
 	copied()
 	if ctx.Err() != nil {
 		return fmt.Errorf("%q did not finish in time: %w; stdout %s, stderr %s", s, ctx.Err(), stdout, stderr)

@@ -34,7 +34,7 @@ func init() {
 // connection.
 type ExpectSpec struct {
 	Cert      *ExpectCertSpec      `form:"cert" doc:"that a sidecar presents its service's SPIFFE certificate, chained to the active CA root, and refuses plaintext"`
-	Loopback  *ExpectLoopbackSpec  `form:"loopback-only" doc:"that a process and its group listen on loopback addresses only"`
+	Loopback  *ExpectLoopbackSpec  `form:"loopback-only" doc:"that a process and its family (its group, and what it started that left the group) listen on loopback addresses only, TCP and UDP"`
 	Intention *ExpectIntentionSpec `form:"intention" formname:"on an intention" doc:"the agent's decision for an intention"`
 	Probe     *ExpectProbeSpec     `form:"to" formname:"with to (a probe)" doc:"a fresh connection, dialled again until the outcome holds or within passes"`
 	Conn      *ExpectConnSpec      `form:"" formname:"on a connection" doc:"what comes back on a connection a send opened"`

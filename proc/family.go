@@ -1,0 +1,110 @@
+package proc
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+)
+
+// FamilyVar is set in the environment of every process Start starts, to a
+// value unique to that process. Its descendants inherit it, also those
+// that leave its process group (setsid, setpgid): Family finds them by it,
+// and Stop kills them too. A descendant that clears its environment is
+// not found; nothing else names it as the process's.
+const FamilyVar = "SCENARIO_FAMILY"
+
+var familySeq atomic.Int64
+
+// NewFamily returns a family mark unique among this runner's processes and
+// those of other runners alive at once (their pids differ).
+func NewFamily() string {
+	return fmt.Sprintf("%d.%d", os.Getpid(), familySeq.Add(1))
+}
+
+// WithFamily returns env (the caller's when nil) with FamilyVar=mark in
+// place of any inherited one (a runner started by a scenario's command).
+func WithFamily(env []string, mark string) []string {
+	if env == nil {
+		env = os.Environ()
+	}
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !bytes.HasPrefix([]byte(kv), []byte(FamilyVar+"=")) {
+			out = append(out, kv)
+		}
+	}
+	return append(out, FamilyVar+"="+mark)
+}
+
+// Family lists the running processes of p's family: its process group's
+// members and every process that inherited p's family mark, wherever its
+// process group or session.
+func (p *Process) Family() []int {
+	pids := GroupMembers(p.Pid())
+	for _, pid := range FamilyMembers(p.family) {
+		if !slices.Contains(pids, pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// FamilyMembers lists the running (not zombie) processes whose environment
+// holds FamilyVar=mark.
+func FamilyMembers(mark string) []int {
+	if mark == "" {
+		return nil
+	}
+	want := []byte("\x00" + FamilyVar + "=" + mark + "\x00")
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err != nil || !bytes.Contains(append(append([]byte{0}, env...), 0), want) {
+			continue
+		}
+		if stat, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err != nil || bytes.Contains(stat, []byte(") Z ")) {
+			continue
+		}
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// killStrays kills the members of p's family that left its process group.
+func (p *Process) killStrays() { KillFamily(p.family) }
+
+// KillFamily kills the running processes marked with family mark (with
+// their own groups, when they lead one) and waits, boundedly, until they
+// have exited: a setsid'd child holds ports like any other.
+func KillFamily(mark string) {
+	strays := FamilyMembers(mark)
+	if len(strays) == 0 {
+		return
+	}
+	for _, pid := range strays {
+		if pgid, err := syscall.Getpgid(pid); err == nil && pgid == pid {
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+		}
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	_ = AwaitExit(strays, killSettle)
+	reapAdopted(strays)
+}
+
+// reapAdopted reaps those of pids that were orphaned to this process (a
+// subreaper) and are now zombies.
+func reapAdopted(pids []int) {
+	for _, pid := range pids {
+		var ws syscall.WaitStatus
+		_, _ = syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+	}
+}
