@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"regexp"
 	"time"
@@ -71,7 +72,7 @@ type ExpectProbeSpec struct {
 	Within        spec.Duration `key:"within" default:"5s" doc:"how long the probe may take to hold"`
 	Quiet         spec.Duration `key:"quiet" default:"50ms" doc:"how long no more bytes may come after reply or reply-matches"`
 	Times         int           `key:"times" min:"1" default:"1" doc:"how many new connections in a row must hold"`
-	OthersAllowed bool          `key:"others-allowed" doc:"go on past wrong replies (another instance answering) until the expected one comes"`
+	OthersAllowed bool          `key:"others-allowed" doc:"go on past wrong replies (another instance answering) until the expected one comes; with times, the run must also be longer than the mix of replies before it could make by chance"`
 	Wire          string        `key:"wire" enum:"encrypted,plaintext" doc:"on a scenario's nodes: capture every node's cable during the probe; encrypted passes only if it crossed between nodes as TLS records and never in clear, plaintext only if it crossed in clear (a control)"`
 }
 
@@ -423,7 +424,9 @@ func (e *expect) judge(rcv []byte, ended error) (v verdict, consumed int, why er
 		case len(rcv) == 0:
 			return pending, 0, errors.New("no reply, the connection is still open")
 		}
-		return pending, 0, fmt.Errorf("got %s so far, which does not match", Quote(rcv))
+		// Pending: more may come and match. If the wait ends here, it was
+		// a wrong reply, which fails at once like one to an exact reply.
+		return pending, 0, wrong("got %s, which does not match", Quote(rcv))
 	}
 	want := e.reply
 	if e.replyPrefix != nil {
@@ -455,6 +458,39 @@ func (e *expect) judge(rcv []byte, ended error) (v verdict, consumed int, why er
 // of the time. A connection closed with no reply is retried instead: that
 // is what a path looks like until an intention change has taken effect.
 type wrongReply struct{ error }
+
+// streakOdds counts the replies seen before a probe's current streak:
+// those that were the expected one and those that were another's (with
+// others-allowed). With instances picked at random, a run of the expected
+// reply turns up by chance; a streak counts only once chance is unlikely
+// to have made it at the mix seen before it.
+type streakOdds struct{ right, wrong int }
+
+// streakChance is the chance, at most, that a streak which passes was made
+// by the mix of replies before it: the union bound over where it could
+// have started.
+const streakChance = 1e-4
+
+// maxStreak bounds the streak asked for, so that a claim against a mix of
+// nearly only expected replies asks for a long run, not an endless one.
+const maxStreak = 1000
+
+// needed is how many expected replies in a row show more than chance,
+// given times asked for: times itself when no other reply came before;
+// else the n with (before+1) * p^n <= streakChance, p being the share of
+// expected replies before the streak.
+func (o streakOdds) needed(times int) int {
+	total := o.right + o.wrong
+	if o.wrong == 0 || times <= 1 {
+		return times // no other reply yet, or a claim that one comes
+	}
+	p := float64(o.right) / float64(total)
+	if p == 0 {
+		return times // never by chance before: the streak is the change
+	}
+	n := int(math.Ceil(math.Log(streakChance/float64(total+1)) / math.Log(p)))
+	return min(max(n, times), maxStreak)
+}
 
 // notConnected is an attempt that never reached the listener: it says
 // nothing of what the mesh does with a connection.
@@ -529,6 +565,10 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 	// The probe dials from the node of the service's sidecar, or of the step.
 	env = e.probe.From(env)
 	attempts, inARow, wrongReplies := 0, 0, 0
+	// The replies before the current streak: how often the expected one
+	// came by itself, for judging whether a streak could be chance.
+	var streaks streakOdds
+	var chance error // why a run of times did not count
 	start := time.Now()
 	var last error
 	// reached is the last outcome of an attempt that connected. A lost SYN
@@ -564,7 +604,9 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 		}
 		// An attempt cut short by the deadline says nothing about the
 		// mesh; the previous attempt's outcome is the evidence.
-		if ctx.Err() == nil || last == nil {
+		// last is the last attempt that failed: in a run of holds that the
+		// deadline cut, the failure before it says what broke the runs.
+		if err != nil && (ctx.Err() == nil || last == nil) {
 			last = err
 			var nc notConnected
 			if !errors.As(err, &nc) {
@@ -572,6 +614,7 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 			}
 		}
 		if err != nil {
+			streaks.right += inARow
 			inARow = 0
 			var w wrongReply
 			if errors.As(err, &w) {
@@ -579,11 +622,17 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 					return wait.Fatal(fmt.Errorf("%w (a wrong reply fails at once; add others-allowed: true when other replies are expected on the way, e.g. from other instances)", err))
 				}
 				wrongReplies++
+				streaks.wrong++
 			}
 			return err
 		}
 		if inARow++; inARow < e.times {
 			return fmt.Errorf("held %d of %d times in a row so far", inARow, e.times)
+		}
+		if need := streaks.needed(e.times); inARow < need {
+			chance = fmt.Errorf("runs of %d came, but before them %d of %d replies were another's: at that mix a run of %d comes by chance, so it takes %d in a row to show more than chance",
+				e.times, streaks.wrong, streaks.right+streaks.wrong, e.times, need)
+			return fmt.Errorf("held %d times in a row so far; %w", inARow, chance)
 		}
 		return nil
 	})
@@ -616,6 +665,9 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 		if wrongReplies > 0 {
 			env.Notef("%d of %d connections got another reply on the way (others-allowed)", wrongReplies, attempts)
 		}
+		if need := streaks.needed(e.times); need > e.times {
+			env.Notef("%d held in a row: before the run %d of %d replies were another's, at which mix a run of %d could be chance", inARow, streaks.wrong, streaks.right+streaks.wrong, e.times)
+		}
 		e.report(ctx, env, evidence)
 		return nil
 	}
@@ -633,6 +685,12 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 	var nc notConnected
 	if reached != nil && errors.As(last, &nc) {
 		last = fmt.Errorf("%w; the last attempt that connected: %w", last, reached)
+	}
+	if inARow > 0 {
+		last = fmt.Errorf("%w; then %d held in a row before the time ran out", last, inARow)
+	}
+	if chance != nil && !errors.Is(last, chance) {
+		last = fmt.Errorf("%w; %w", last, chance)
 	}
 	return e.failure(where, last, true, time.Since(start))
 }

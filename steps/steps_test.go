@@ -257,3 +257,101 @@ func TestRegistryRendersEveryType(t *testing.T) {
 		}
 	}
 }
+
+func TestStreakNeededGrowsWithChance(t *testing.T) {
+	for _, c := range []struct {
+		odds       streakOdds
+		times, min int
+		max        int
+	}{
+		{streakOdds{}, 20, 20, 20},                    // nothing else came: as asked
+		{streakOdds{right: 0, wrong: 7}, 5, 5, 5},     // never by chance before
+		{streakOdds{right: 1, wrong: 1}, 20, 20, 20},  // health-instances' usual mix: 15 would do
+		{streakOdds{right: 20, wrong: 23}, 5, 17, 17}, // a steady 50/50: 5 is chance
+		{streakOdds{right: 49, wrong: 1}, 20, 600, 700},
+		{streakOdds{right: 9999, wrong: 1}, 20, maxStreak, maxStreak},
+	} {
+		if got := c.odds.needed(c.times); got < c.min || got > c.max {
+			t.Errorf("%+v.needed(%d) = %d, want %d..%d", c.odds, c.times, got, c.min, c.max)
+		}
+	}
+}
+
+// replyPattern serves one connection after another, answering each with
+// the next reply of pattern (the last one forever after).
+func replyPattern(t *testing.T, pattern func(i int) string) string {
+	return replyPatternHolding(t, pattern, false)
+}
+
+// replyPatternHolding is replyPattern; with hold, it keeps each connection
+// open after its reply.
+func replyPatternHolding(t *testing.T, pattern func(i int) string, hold bool) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for i := 0; ; i++ {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 64)
+			c.Read(buf)
+			c.Write([]byte(pattern(i)))
+			if hold {
+				t.Cleanup(func() { c.Close() })
+				continue
+			}
+			c.Close()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// times with others-allowed: a streak that a steady mix of replies makes
+// by chance does not pass; one after the mix changed does.
+func TestStreakMustBeMoreThanChance(t *testing.T) {
+	probe := func(addr string) error {
+		e := expect{probe: &Target{Addr: addr}, send: "x", reply: []byte("one"), times: 5, othersAllowed: true,
+			within: 3 * time.Second, quiet: time.Millisecond}
+		return e.Run(context.Background(), &fakeEnv{})
+	}
+	// Ten "two"s among the first twenty, then runs of six "one"s with a
+	// "two" between: every run passes times: 5, none is more than chance.
+	steady := replyPattern(t, func(i int) string {
+		if i < 20 {
+			return []string{"one", "two"}[i%2]
+		}
+		if (i-20)%7 == 6 {
+			return "two"
+		}
+		return "one"
+	})
+	if err := probe(steady); err == nil || !strings.Contains(err.Error(), "more than chance") {
+		t.Fatalf("a steady mix passed 5 in a row: %q", err)
+	}
+	// The same twenty, then only "one": the change shows after 18 in a row.
+	changed := replyPattern(t, func(i int) string {
+		if i < 20 {
+			return []string{"one", "two"}[i%2]
+		}
+		return "one"
+	})
+	if err := probe(changed); err != nil {
+		t.Fatalf("a real change failed: %v", err)
+	}
+}
+
+// reply-matches: a reply that does not match and stays is a wrong reply,
+// which fails at once without others-allowed.
+func TestReplyMatchesWrongReplyFailsAtOnce(t *testing.T) {
+	addr := replyPatternHolding(t, func(int) string { return "two" }, true)
+	e := expect{probe: &Target{Addr: addr}, send: "x", replyMatch: regexp.MustCompile("^one$"), within: 3 * time.Second, quiet: time.Millisecond}
+	start := time.Now()
+	err := e.Run(context.Background(), &fakeEnv{})
+	if err == nil || !strings.Contains(err.Error(), "a wrong reply fails at once") || time.Since(start) > 2*time.Second {
+		t.Fatalf("after %s: %v", time.Since(start), err)
+	}
+}
