@@ -129,3 +129,20 @@ func TestMergeKeyBombLoadsQuickly(t *testing.T) {
 		t.Fatal("merge keys expanded exponentially")
 	}
 }
+
+// An instance ID that is another service's name is warned about, whichever
+// is registered first: steps naming it mean the instance.
+func TestInstanceIDThatIsAnotherServicesName(t *testing.T) {
+	dir := t.TempDir()
+	socat := "  - register: {service: {name: socat, id: api, port: 1, connect: {sidecar_service: {checks: [{alias_service: api}]}}}}\n"
+	api := "  - register: {service: {name: api, id: api-1, port: 2, connect: {sidecar_service: {checks: [{alias_service: api-1}]}}}}\n"
+	for _, order := range []string{socat + api, api + socat} {
+		sc, errs := parseIn(t, dir, "steps:\n  - start-agent: {}\n"+order)
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		if len(sc.Warnings) != 1 || !strings.Contains(sc.Warnings[0].Error(), `mean`) || !strings.Contains(sc.Warnings[0].Error(), "give") {
+			t.Errorf("warnings %v, want one about api being both", sc.Warnings)
+		}
+	}
+}

@@ -95,6 +95,20 @@ type Instance struct {
 func addInstance(d *spec.Decoder, def consuldef.ServiceDef, at *yaml.Node) {
 	b := bookOf(d)
 	id, name := def.ID(), def.Reg.Name
+	// An ID that is another service's name makes every step that names it
+	// mean the instance (as consul connect proxy -sidecar-for does), so a
+	// claim written about that service would be about this one.
+	for _, other := range b.instances {
+		switch {
+		case other.ID() == id:
+		case id != name && other.Reg.Name == id:
+			d.Warnf(at, "the instance ID %q of %s is also the name of the service %s (registered at %s): steps that say %s mean this instance of %s, not service %s; give the instance another ID",
+				id, name, id, other.Pos, id, name, id)
+		case other.ID() != other.Reg.Name && other.ID() == name:
+			d.Warnf(at, "the service name %q is also the ID of an instance of %s (registered at %s): steps that say %s mean that instance of %s, not this service; give that instance another ID",
+				name, other.Reg.Name, other.Pos, name, other.Reg.Name)
+		}
+	}
 	b.instances[id] = Instance{ServiceDef: def, Pos: d.Pos(at)}
 	warnBuiltinProxyLimits(d, def, at)
 	for _, ref := range []string{name, id} {
