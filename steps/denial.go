@@ -196,14 +196,10 @@ func Gather(ctx context.Context, env Env, target Target) (*Evidence, error) {
 	if err != nil {
 		return nil, err
 	}
-	var upstream *api.Upstream
-	for i, u := range source.Proxy.Upstreams {
-		if u.DestinationName == target.Upstream {
-			upstream = &source.Proxy.Upstreams[i]
-		}
-	}
-	if upstream == nil {
-		return nil, fmt.Errorf("the sidecar of %s has no upstream %q", target.Service, target.Upstream)
+	// The upstream the probe dialled (Target.Resolve picks the same way).
+	upstream, err := pickUpstream(source.Proxy.Upstreams, target.Upstream, target.Datacenter)
+	if err != nil {
+		return nil, fmt.Errorf("the sidecar of %s: %w", target.Service, err)
 	}
 	switch {
 	case upstream.DestinationType == api.UpstreamDestTypePreparedQuery:

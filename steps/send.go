@@ -118,7 +118,11 @@ func (s *send) Run(ctx context.Context, env Env) error {
 // SERVICE/UPSTREAM and looked up on the agent, or a literal host:port.
 type Target struct {
 	Service, Upstream string
-	Addr              string
+	// Datacenter picks, among upstreams of one name, the one to that
+	// datacenter (SERVICE/UPSTREAM@DC); empty for the only one, or the
+	// local one.
+	Datacenter string
+	Addr       string
 	// Native: the runner itself is a Connect-native client with Service's
 	// identity, dialling Upstream's sidecars directly (no source sidecar).
 	Native bool
@@ -131,13 +135,21 @@ func readTarget(d *spec.Decoder, n *yaml.Node, what string) Target {
 		return Target{}
 	}
 	if svc, up, found := strings.Cut(s, "/"); found && !strings.Contains(s, ":") {
-		if svc == "" || up == "" {
-			d.Errorf(n, "%s: %q must be SERVICE/UPSTREAM, like web/socat", what, s)
+		up, dc, hasDC := strings.Cut(up, "@")
+		if svc == "" || up == "" || (hasDC && dc == "") {
+			d.Errorf(n, "%s: %q must be SERVICE/UPSTREAM, like web/socat (or SERVICE/UPSTREAM@DC, like web/socat@dc2, to pick among upstreams of one name)", what, s)
 			return Target{}
 		}
 		needAgent(d, n, what+" "+s)
 		if defined(d, KindService, svc) {
-			if use(d, KindUpstream, s, n) && !sidecarStarted(d, svc) {
+			for _, in := range instances(d, svc) {
+				if ups := in.Upstreams(); len(ups) > 0 {
+					if _, err := pickUpstream(ups, up, dc); err != nil && hasUpstreamNamed(ups, up) {
+						d.Errorf(n, "%s: %s has %v", what, svc, err)
+					}
+				}
+			}
+			if use(d, KindUpstream, svc+"/"+up, n) && !sidecarStarted(d, svc) {
 				// A warning: the probe fails at run time, naming whatever
 				// listens there instead.
 				d.Warnf(n, "%s: no earlier step starts the sidecar of %s, so nothing of the mesh listens for %s (add `sidecar: %s` before)", what, svc, s, svc)
@@ -145,7 +157,7 @@ func readTarget(d *spec.Decoder, n *yaml.Node, what string) Target {
 		} else {
 			use(d, KindService, svc, n)
 		}
-		return Target{Service: svc, Upstream: up}
+		return Target{Service: svc, Upstream: up, Datacenter: dc}
 	}
 	t := Target{Addr: readAddress(d, n, what)}
 	if t.Addr != "" && len(d.Nodes()) > 0 && d.Node() == "" {
@@ -182,7 +194,20 @@ func (t Target) String() string {
 	case t.Native:
 		return fmt.Sprintf("%s as %s (Connect-native)", t.Upstream, t.Service)
 	}
+	if t.Datacenter != "" {
+		return t.Service + "/" + t.Upstream + "@" + t.Datacenter
+	}
 	return t.Service + "/" + t.Upstream
+}
+
+// hasUpstreamNamed reports whether ups has an upstream to name.
+func hasUpstreamNamed(ups []api.Upstream, name string) bool {
+	for _, u := range ups {
+		if u.DestinationName == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Processes are those whose logs explain a failure to reach the target.
@@ -216,16 +241,18 @@ func (t Target) Resolve(ctx context.Context, env Env) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, u := range proxy.Proxy.Upstreams {
-		if u.DestinationName == t.Upstream && u.LocalBindPort != 0 {
-			addr := net.JoinHostPort(bindHost(u.LocalBindAddress), strconv.Itoa(u.LocalBindPort))
-			if err := t.ownedBySidecar(ctx, env, proxy, addr); err != nil {
-				return "", err // fatal when someone else holds it; a new upstream opens a moment after its registration
-			}
-			return addr, nil
-		}
+	u, err := pickUpstream(proxy.Proxy.Upstreams, t.Upstream, t.Datacenter)
+	if err != nil {
+		return "", fmt.Errorf("the sidecar of %s: %w", t.Service, err)
 	}
-	return "", fmt.Errorf("the sidecar of %s has no upstream %q with a local_bind_port", t.Service, t.Upstream)
+	if u.LocalBindPort == 0 {
+		return "", fmt.Errorf("the sidecar of %s has no local_bind_port for its upstream %q", t.Service, t.Upstream)
+	}
+	addr := net.JoinHostPort(bindHost(u.LocalBindAddress), strconv.Itoa(u.LocalBindPort))
+	if err := t.ownedBySidecar(ctx, env, proxy, addr); err != nil {
+		return "", err // fatal when someone else holds it; a new upstream opens a moment after its registration
+	}
+	return addr, nil
 }
 
 // ownedBySidecar checks, with the condition sidecar readiness uses, that

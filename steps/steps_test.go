@@ -355,3 +355,36 @@ func TestReplyMatchesWrongReplyFailsAtOnce(t *testing.T) {
 		t.Fatalf("after %s: %v", time.Since(start), err)
 	}
 }
+
+// SERVICE/UPSTREAM means the only upstream of that name, or of several the
+// local one; @DC picks by datacenter; what stays ambiguous is an error.
+func TestPickUpstream(t *testing.T) {
+	ups := []api.Upstream{
+		{DestinationName: "orders", Datacenter: "dc9", LocalBindPort: 6001},
+		{DestinationName: "orders", LocalBindPort: 6004},
+		{DestinationName: "billing", Datacenter: "dc2", LocalBindPort: 6002},
+		{DestinationName: "stock", LocalBindPort: 6005},
+		{DestinationName: "stock", LocalBindPort: 6006},
+	}
+	for _, c := range []struct {
+		name, dc string
+		port     int
+		err      string
+	}{
+		{"orders", "", 6004, ""},
+		{"orders", "dc9", 6001, ""},
+		{"billing", "", 6002, ""},
+		{"billing", "dc2", 6002, ""},
+		{"orders", "dc7", 0, `no upstream "orders" in datacenter dc7 (there are: orders @dc9 on 127.0.0.1:6001, orders local on 127.0.0.1:6004)`},
+		{"stock", "", 0, `2 upstreams "stock" in the local datacenter`},
+		{"nosuch", "", 0, `no upstream "nosuch"`},
+	} {
+		u, err := pickUpstream(ups, c.name, c.dc)
+		switch {
+		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+			t.Errorf("%s@%s: %v, want an error with %q", c.name, c.dc, err, c.err)
+		case c.err == "" && (err != nil || u.LocalBindPort != c.port):
+			t.Errorf("%s@%s: %v, %v; want port %d", c.name, c.dc, u, err, c.port)
+		}
+	}
+}

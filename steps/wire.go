@@ -210,10 +210,10 @@ func (w *wireWatch) sidecarListeners(ctx context.Context) (addrs []netip.AddrPor
 		if err != nil {
 			return nil, "", err
 		}
-		for _, u := range proxy.Proxy.Upstreams {
-			if u.DestinationName == w.target.Upstream && (u.DestinationType == "" || u.DestinationType == api.UpstreamDestTypeService) {
-				destination, datacenter = u.DestinationName, u.Datacenter
-			}
+		// The upstream the probe dialled (Target.Resolve picks the same way).
+		if u, err := pickUpstream(proxy.Proxy.Upstreams, w.target.Upstream, w.target.Datacenter); err == nil &&
+			(u.DestinationType == "" || u.DestinationType == api.UpstreamDestTypeService) {
+			destination, datacenter = u.DestinationName, u.Datacenter
 		}
 	}
 	add := func(svc *api.CatalogService) {
