@@ -3,6 +3,7 @@ package steps
 import (
 	"fmt"
 
+	"github.com/hashicorp/consul/api"
 	"gopkg.in/yaml.v3"
 
 	"github.com/scenario-tool/scenario/consuldef"
@@ -23,7 +24,7 @@ func warnBuiltinProxyLimits(d *spec.Decoder, def consuldef.ServiceDef, at *yaml.
 			d.Warnf(at, "%s: the built-in proxy ignores destination_peer %q and dials the local cluster's %s instead (peering needs mesh gateways, which need Envoy)", name, u.DestinationPeer, u.DestinationName)
 		}
 		if _, ok := u.Config["connect_timeout_ms"]; ok {
-			d.Warnf(at, "%s: the built-in proxy ignores connect_timeout_ms; its dial timeout stays 10s", name)
+			d.Warnf(at, "%s: %s", name, ignoredConnectTimeout)
 		}
 		if u.LocalBindSocketPath != "" {
 			d.Warnf(at, "%s: the built-in proxy does not support local_bind_socket_path (unix-socket upstreams)", name)
@@ -31,7 +32,54 @@ func warnBuiltinProxyLimits(d *spec.Decoder, def consuldef.ServiceDef, at *yaml.
 	}
 	if sc := def.Sidecar(); sc != nil && sc.Proxy != nil {
 		if _, ok := sc.Proxy.Config["handshake_timeout_ms"]; ok {
-			d.Warnf(at, "%s's sidecar: the built-in proxy parses handshake_timeout_ms and never uses it", def.ID())
+			d.Warnf(at, "%s's sidecar: %s", def.ID(), ignoredHandshakeTimeout)
 		}
 	}
+}
+
+const (
+	ignoredConnectTimeout   = "the built-in proxy ignores connect_timeout_ms; its dial timeout stays 10s"
+	ignoredHandshakeTimeout = "the built-in proxy parses handshake_timeout_ms and never uses it"
+)
+
+// entryIgnoredByBuiltinProxy says what of a config entry the built-in
+// proxy does not do, each as a sentence; none when it does all of it.
+// Measured with Consul 1.15.4: resolver, router and splitter entries are
+// ignored, and any intention with permissions (L7) denies. The agent
+// hands a proxy what service-defaults' UpstreamConfig sets as each
+// upstream's config (ConnectTimeoutMs as connect_timeout_ms) and what
+// proxy-defaults' Config sets as its own config (handshake_timeout_ms as
+// is), where the built-in proxy ignores them as it does in a
+// registration. The entry is the API's type, decoded as consul config
+// write decodes it, so HCL blocks, lists, JSON and either spelling of a
+// key all arrive here alike.
+func entryIgnoredByBuiltinProxy(entry api.ConfigEntry) []string {
+	var why []string
+	switch e := entry.(type) {
+	case *api.ServiceResolverConfigEntry, *api.ServiceRouterConfigEntry, *api.ServiceSplitterConfigEntry:
+		why = append(why, fmt.Sprintf("the built-in proxy ignores %s entries (they are Envoy-only): traffic goes on to the service itself", entry.GetKind()))
+	case *api.ServiceIntentionsConfigEntry:
+		for _, s := range e.Sources {
+			if s != nil && len(s.Permissions) > 0 {
+				why = append(why, "the built-in proxy treats any intention with Permissions (L7) as a deny, even one that allows everything")
+				break
+			}
+		}
+	case *api.ServiceConfigEntry:
+		if u := e.UpstreamConfig; u != nil {
+			if u.Defaults != nil && u.Defaults.ConnectTimeoutMs != 0 {
+				why = append(why, fmt.Sprintf("UpstreamConfig.Defaults.ConnectTimeoutMs reaches each upstream of %s's proxy as connect_timeout_ms, and %s", e.Name, ignoredConnectTimeout))
+			}
+			for _, o := range u.Overrides {
+				if o != nil && o.ConnectTimeoutMs != 0 {
+					why = append(why, fmt.Sprintf("UpstreamConfig.Overrides' ConnectTimeoutMs for %s reaches %s's upstream %s as connect_timeout_ms, and %s", o.Name, e.Name, o.Name, ignoredConnectTimeout))
+				}
+			}
+		}
+	case *api.ProxyConfigEntry:
+		if _, ok := e.Config["handshake_timeout_ms"]; ok {
+			why = append(why, fmt.Sprintf("Config.handshake_timeout_ms reaches every proxy's config, and %s", ignoredHandshakeTimeout))
+		}
+	}
+	return why
 }
