@@ -8,9 +8,11 @@ import (
 )
 
 // Warnings about what the built-in proxy ignores, wherever a scenario
-// says it: in a config entry file in HCL block syntax, in an entry with both Kind and kind, in
+// says it: in a proxy registered as a service of its own, in a config
+// entry file in HCL block syntax, in an entry with both Kind and kind, in
 // service-defaults' UpstreamConfig and in proxy-defaults. Each at the step
-// (file:line:col) that says it, and the same on every run.
+// (file:line:col) that says it, at the very key of an inline definition,
+// and the same on every run.
 func TestBuiltinProxyLimitWarnings(t *testing.T) {
 	dir := t.TempDir()
 	for name, src := range map[string]string{
@@ -22,10 +24,30 @@ func TestBuiltinProxyLimitWarnings(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	proxy := `  - register:
+      services:
+        - {name: web, port: 8080}
+        - kind: connect-proxy
+          name: web-sidecar-proxy
+          port: 21001
+          proxy:
+            destination_service_name: web
+            config: {handshake_timeout_ms: 500}
+            upstreams:
+              - {destination_name: socat, destination_peer: cluster-02, local_bind_port: 9191}
+              - {destination_name: db, local_bind_port: 9192, config: {connect_timeout_ms: 500}}
+              - {destination_name: cache, local_bind_socket_path: /tmp/cache.sock}
+`
 	for _, c := range []struct {
 		steps string
 		want  []string
 	}{
+		{proxy, []string{
+			`13:43: warning: web-sidecar-proxy's upstream socat: the built-in proxy ignores destination_peer "cluster-02" and dials the local cluster's socat instead (peering needs mesh gateways, which need Envoy)`,
+			"14:72: warning: web-sidecar-proxy's upstream db: the built-in proxy ignores connect_timeout_ms; its dial timeout stays 10s",
+			"15:43: warning: web-sidecar-proxy's upstream cache: the built-in proxy does not support local_bind_socket_path (unix-socket upstreams)",
+			"11:22: warning: web-sidecar-proxy: the built-in proxy parses handshake_timeout_ms and never uses it",
+		}},
 		{"  - config-entry: l7.hcl\n", []string{
 			"3:19: warning: config-entry service-intentions socat: the built-in proxy treats any intention with Permissions (L7) as a deny, even one that allows everything",
 		}},

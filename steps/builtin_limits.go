@@ -10,30 +10,46 @@ import (
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
-// warnBuiltinProxyLimits warns about parts of a sidecar registration that
+// warnBuiltinProxyLimits warns about parts of a proxy registration that
 // the built-in proxy (consul connect proxy, Consul 1.15.4) ignores, so that
 // a scenario relying on them does not pass for the wrong reason. Measured:
 // destination_peer resolves to the local service of the same name;
 // connect_timeout_ms is never read from a JSON-registered upstream (the
 // dial timeout stays 10 s); unix-socket upstreams are refused;
-// handshake_timeout_ms is parsed and never used.
+// handshake_timeout_ms is parsed and never used. The proxy reads the same
+// registration fields whether Consul made them from
+// connect.sidecar_service or they were registered as a service of kind
+// connect-proxy, so both are looked at. at is the step's definition: a
+// file, or an inline definition, whose key each warning then points at.
 func warnBuiltinProxyLimits(d *spec.Decoder, def consuldef.ServiceDef, at *yaml.Node) {
-	for _, u := range def.Upstreams() {
-		name := fmt.Sprintf("%s's upstream %s", def.ID(), u.DestinationName)
+	if sc := def.Sidecar(); sc != nil && sc.Proxy != nil {
+		warnProxyConfig(d, at, def.KeyPath()+".connect.sidecar_service.proxy", def.ID(), def.ID()+"'s sidecar", sc.Proxy)
+	}
+	if p := def.Reg.Proxy; def.Reg.Kind == api.ServiceKindConnectProxy && p != nil {
+		warnProxyConfig(d, at, def.KeyPath()+".proxy", def.ID(), def.ID(), p)
+	}
+}
+
+// warnProxyConfig warns about one proxy's upstreams (named as owner's)
+// and its own config (named as proxy); path is the proxy's key path in
+// the definition.
+func warnProxyConfig(d *spec.Decoder, at *yaml.Node, path, owner, proxy string, p *api.AgentServiceConnectProxyConfig) {
+	// yamlNodeAt stays at a file's name: a file has no YAML inside.
+	key := func(format string, args ...any) *yaml.Node { return yamlNodeAt(at, path+fmt.Sprintf(format, args...)) }
+	for i, u := range p.Upstreams {
+		name := fmt.Sprintf("%s's upstream %s", owner, u.DestinationName)
 		if u.DestinationPeer != "" {
-			d.Warnf(at, "%s: the built-in proxy ignores destination_peer %q and dials the local cluster's %s instead (peering needs mesh gateways, which need Envoy)", name, u.DestinationPeer, u.DestinationName)
+			d.Warnf(key(".upstreams[%d].destination_peer", i), "%s: the built-in proxy ignores destination_peer %q and dials the local cluster's %s instead (peering needs mesh gateways, which need Envoy)", name, u.DestinationPeer, u.DestinationName)
 		}
 		if _, ok := u.Config["connect_timeout_ms"]; ok {
-			d.Warnf(at, "%s: %s", name, ignoredConnectTimeout)
+			d.Warnf(key(".upstreams[%d].config.connect_timeout_ms", i), "%s: %s", name, ignoredConnectTimeout)
 		}
 		if u.LocalBindSocketPath != "" {
-			d.Warnf(at, "%s: the built-in proxy does not support local_bind_socket_path (unix-socket upstreams)", name)
+			d.Warnf(key(".upstreams[%d].local_bind_socket_path", i), "%s: the built-in proxy does not support local_bind_socket_path (unix-socket upstreams)", name)
 		}
 	}
-	if sc := def.Sidecar(); sc != nil && sc.Proxy != nil {
-		if _, ok := sc.Proxy.Config["handshake_timeout_ms"]; ok {
-			d.Warnf(at, "%s's sidecar: %s", def.ID(), ignoredHandshakeTimeout)
-		}
+	if _, ok := p.Config["handshake_timeout_ms"]; ok {
+		d.Warnf(key(".config.handshake_timeout_ms"), "%s: %s", proxy, ignoredHandshakeTimeout)
 	}
 }
 
