@@ -1,8 +1,13 @@
 package steps
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/consul/api"
 
 	"github.com/scenario-tool/scenario/consuldef"
 )
@@ -38,5 +43,43 @@ func TestEntryIgnoredByBuiltinProxyInEveryShape(t *testing.T) {
 		if (c.want == "") != (why == "") || !strings.Contains(why, c.want) {
 			t.Errorf("%s:\n got %q\nwant %q", c.src, why, c.want)
 		}
+	}
+}
+
+// consulEnv hands config-entry a consul that records where it ran and
+// whether the file it was given is there.
+type consulEnv struct {
+	*fakeEnv
+	bin, dir string
+}
+
+func (e *consulEnv) ConsulBinary() (string, error)  { return e.bin, nil }
+func (e *consulEnv) Consul() (*api.Client, error)   { return api.NewClient(api.DefaultConfig()) }
+func (e *consulEnv) CommandEnv() (string, []string) { return e.dir, nil }
+
+// A config entry file is named relative to the scenario file's folder;
+// validation resolves it from the current folder, and consul, which runs
+// in the scenario's folder, must still find that same file (not the path
+// joined twice).
+func TestConfigEntryFileFoundFromTheScenarioFolder(t *testing.T) {
+	root := t.TempDir()
+	t.Chdir(root)
+	if err := os.MkdirAll("adv", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile("adv/deny.hcl", []byte("Kind = \"service-intentions\"\nName = \"socat\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(root, "consul")
+	// The stand-in fails unless its last argument names a readable file.
+	script := "#!/bin/sh\nfor a; do last=$a; done\ntest -r \"$last\" || { echo \"open $last: no such file or directory\"; exit 1; }\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// As validation leaves it for adv/s.yaml run from root: adv/deny.hcl.
+	c := &configEntry{file: filepath.Join("adv", "deny.hcl")}
+	env := &consulEnv{fakeEnv: &fakeEnv{}, bin: bin, dir: filepath.Join(root, "adv")}
+	if err := c.Run(context.Background(), env); err != nil {
+		t.Fatal(err)
 	}
 }

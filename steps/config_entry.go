@@ -170,7 +170,14 @@ func (c *configEntry) Run(ctx context.Context, env Env) error {
 	case c.delete != [2]string{}:
 		args = []string{"config", "delete", "-http-addr", env.AgentAddress(), "-kind", c.delete[0], "-name", c.delete[1]}
 	case c.file != "":
-		args = append(args, c.file)
+		// The path is relative to the scenario file's folder as validation
+		// resolved it, from here; consul runs in that folder, where the
+		// same relative path would name another file.
+		path, err := filepath.Abs(c.file)
+		if err != nil {
+			return err
+		}
+		args = append(args, path)
 	default:
 		// Consul reads the inline entry from a file, as any other.
 		data, err := json.Marshal(c.entry)
