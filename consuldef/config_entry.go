@@ -42,7 +42,7 @@ func RawConfigEntry(data []byte) (map[string]any, error) {
 		err = json.Unmarshal(data, &raw)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("Failed to decode config entry input: %v", err)
+		return nil, fmt.Errorf("failed to decode config entry input: %v", err)
 	}
 	return raw, nil
 }
@@ -59,7 +59,7 @@ func isHCL(data []byte) bool {
 }
 
 // ErrNoKind is EntryKind's error for an entry with neither Kind nor kind.
-var ErrNoKind = errors.New("Payload does not contain a kind/Kind key at the top level")
+var ErrNoKind = errors.New("payload does not contain a kind/Kind key at the top level")
 
 // EntryKind is the kind Consul reads from a raw entry: "Kind", else
 // "kind", and no other spelling (command/helpers.newDecodeConfigEntry).
@@ -75,7 +75,7 @@ func EntryKind(raw map[string]any) (string, error) {
 	}
 	s, ok := v.(string)
 	if !ok {
-		return "", errors.New("Kind value in payload is not a string")
+		return "", errors.New("kind value in payload is not a string")
 	}
 	return s, nil
 }

@@ -121,7 +121,7 @@ func TestEntryKindIsConsuls(t *testing.T) {
 		t.Errorf("kind: %q, %v", k, err)
 	}
 	if _, err := EntryKind(map[string]any{"KIND": "service-router"}); !errors.Is(err, ErrNoKind) {
-		t.Errorf("KIND: %v, want ErrNoKind (Consul: Payload does not contain a kind/Kind key)", err)
+		t.Errorf("KIND: %v, want ErrNoKind (Consul: payload does not contain a kind/Kind key)", err)
 	}
 	if _, err := EntryKind(map[string]any{"Kind": 3}); err == nil || errors.Is(err, ErrNoKind) {
 		t.Errorf("Kind 3: %v", err)
