@@ -51,6 +51,10 @@ func (s ServiceDef) ID() string {
 	return s.Reg.Name
 }
 
+// KeyPath is where the definition is in its file, as Consul spells key
+// paths: "service" or "services[2]".
+func (s ServiceDef) KeyPath() string { return s.path }
+
 // SidecarID is the ID Consul gives the instance's sidecar registration.
 func (s ServiceDef) SidecarID() string {
 	if sc := s.Sidecar(); sc != nil && sc.ID != "" {

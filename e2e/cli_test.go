@@ -158,11 +158,11 @@ func TestValidateWarnsAboutSuspiciousScenarios(t *testing.T) {
 	}
 	clean := scenario(t, "validate", "scenarios")
 	clean.mustExit(t, 0)
-	// Three library scenarios exist to show what the built-in proxy ignores:
+	// Four library scenarios exist to show what the built-in proxy ignores:
 	// their warnings are the point. Nothing else may warn.
 	for _, line := range strings.Split(strings.TrimSpace(clean.stderr), "\n") {
 		shows := strings.HasPrefix(line, "scenarios/l7-intentions-deny.yaml:") || strings.HasPrefix(line, "scenarios/resolver-ignored.yaml:") ||
-			strings.HasPrefix(line, "scenarios/connect-timeout-ignored.yaml:")
+			strings.HasPrefix(line, "scenarios/connect-timeout-ignored.yaml:") || strings.HasPrefix(line, "scenarios/handshake-timeout-ignored.yaml:")
 		if line != "" && !(shows && strings.Contains(line, "the built-in proxy")) {
 			t.Errorf("the project's own scenarios draw a warning: %s", line)
 		}

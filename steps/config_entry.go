@@ -4,16 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
-	"github.com/hashicorp/hcl"
+	"github.com/hashicorp/consul/api"
 	"gopkg.in/yaml.v3"
 
+	"github.com/scenario-tool/scenario/consuldef"
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
@@ -68,10 +71,18 @@ func buildConfigEntry(d *spec.Decoder, val *ConfigEntrySpec, f *spec.Fields) Ste
 			d.Errorf(f.Node("entry"), "config-entry.entry must be a mapping with Kind and Name: %v", err)
 			return nil
 		}
-		for _, k := range []string{"Kind", "Name"} {
-			if _, ok := lookupFold(c.entry, k); !ok {
-				d.Errorf(f.Node("entry"), "config-entry.entry needs %s", k)
+		// Consul reads the kind from Kind, else kind, and nothing else.
+		if _, err := consuldef.EntryKind(c.entry); errors.Is(err, consuldef.ErrNoKind) {
+			if k, ok := foldKey(c.entry, "Kind"); ok {
+				d.Errorf(f.Node("entry"), "config-entry.entry needs Kind: Consul reads the kind from Kind or kind only, not %s", k)
+			} else {
+				d.Errorf(f.Node("entry"), "config-entry.entry needs Kind")
 			}
+		} else if err != nil {
+			d.Errorf(f.Node("entry"), "config-entry.entry: Kind must be a string, like service-defaults")
+		}
+		if _, ok := lookupFold(c.entry, "Name"); !ok {
+			d.Errorf(f.Node("entry"), "config-entry.entry needs Name")
 		}
 	case f.Has("delete"):
 		c.delete = [2]string{val.Delete.Kind, val.Delete.Name}
@@ -85,65 +96,63 @@ func buildConfigEntry(d *spec.Decoder, val *ConfigEntrySpec, f *spec.Fields) Ste
 		}
 	}
 	if c.entry != nil {
-		kind, _ := lookupFold(c.entry, "Kind")
+		kind, _ := consuldef.EntryKind(c.entry)
 		name, _ := lookupFold(c.entry, "Name")
 		if c.label == "" {
 			c.label = fmt.Sprintf("%v %v", kind, name)
 		}
-		if why := ignoredByBuiltinProxy(c.entry); why != "" {
-			d.Warnf(v, "config-entry %v %v: %s", kind, name, why)
+		// Read into the API's type as consul config write reads it, so
+		// that every spelling Consul accepts is seen; an entry it would
+		// not decode is left to consul config write, which says why at
+		// run time.
+		if entry, err := consuldef.DecodeConfigEntry(c.entry); err == nil {
+			for _, why := range entryIgnoredByBuiltinProxy(entry) {
+				d.Warnf(v, "config-entry %v %v: %s", kind, name, why)
+			}
 		}
-		if fmt.Sprint(kind) == "service-intentions" {
+		if kind == api.ServiceIntentions {
 			bookOf(d).intentionChanged = true
 		}
 	}
 	return c
 }
 
-// readEntryFile reads a config entry file as `consul config write` does:
-// JSON, or else HCL.
+// readEntryFile reads a config entry file as `consul config write` does
+// (JSON when it starts with "{", else HCL), into a raw map.
 func readEntryFile(path string) (map[string]any, error) {
-	data, err := os.ReadFile(path)
+	data, err := consuldef.ReadDefinition(path)
 	if err != nil {
 		return nil, err
 	}
-	var m map[string]any
-	if json.Unmarshal(data, &m) == nil {
-		return m, nil
-	}
-	err = hcl.Decode(&m, string(data))
-	return m, err
+	return consuldef.RawConfigEntry(data)
 }
 
+// lookupFold finds key as mapstructure does when it decodes an entry:
+// the exact key first, else one equal to it but for case.
 func lookupFold(m map[string]any, key string) (any, bool) {
-	for k, v := range m {
-		if strings.EqualFold(strings.ReplaceAll(k, "_", ""), key) {
-			return v, true
-		}
+	if v, ok := m[key]; ok {
+		return v, true
+	}
+	if k, ok := foldKey(m, key); ok {
+		return m[k], true
 	}
 	return nil, false
 }
 
-// ignoredByBuiltinProxy says what of an entry the built-in proxy does not
-// do, or "": measured with Consul 1.15.4, resolver, router and splitter
-// entries are ignored and any intention with permissions (L7) denies.
-func ignoredByBuiltinProxy(entry map[string]any) string {
-	kind, _ := lookupFold(entry, "Kind")
-	switch fmt.Sprint(kind) {
-	case "service-resolver", "service-router", "service-splitter":
-		return fmt.Sprintf("the built-in proxy ignores %s entries (they are Envoy-only): traffic goes on to the service itself", kind)
-	case "service-intentions":
-		sources, _ := lookupFold(entry, "Sources")
-		list, _ := sources.([]any)
-		for _, s := range list {
-			if src, ok := s.(map[string]any); ok {
-				if perms, ok := lookupFold(src, "Permissions"); ok && perms != nil {
-					return "the built-in proxy treats any intention with Permissions (L7) as a deny, even one that allows everything"
-				}
-			}
+// foldKey is the first key of m, in sorted order, equal to key but for
+// case: sorted, so that the answer does not depend on Go's map order.
+func foldKey(m map[string]any, key string) (string, bool) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if strings.EqualFold(k, key) {
+			return k, true
 		}
 	}
-	return ""
+	return "", false
 }
 
 func (c *configEntry) String() string { return c.label }
@@ -161,7 +170,14 @@ func (c *configEntry) Run(ctx context.Context, env Env) error {
 	case c.delete != [2]string{}:
 		args = []string{"config", "delete", "-http-addr", env.AgentAddress(), "-kind", c.delete[0], "-name", c.delete[1]}
 	case c.file != "":
-		args = append(args, c.file)
+		// The path is relative to the scenario file's folder as validation
+		// resolved it, from here; consul runs in that folder, where the
+		// same relative path would name another file.
+		path, err := filepath.Abs(c.file)
+		if err != nil {
+			return err
+		}
+		args = append(args, path)
 	default:
 		// Consul reads the inline entry from a file, as any other.
 		data, err := json.Marshal(c.entry)
