@@ -55,9 +55,10 @@ func (*ConsulEntry) SchemaJSON() map[string]any {
 func (*ConsulEntry) Shape() string { return "{Kind, Name, ...}" }
 
 type configEntry struct {
-	file   string         // a file to write, as given
-	entry  map[string]any // an inline entry
-	delete [2]string      // kind, name
+	file   string          // a file to write, as given
+	entry  map[string]any  // an inline entry
+	typed  api.ConfigEntry // the entry as Consul decodes it; nil if it does not
+	delete [2]string       // kind, name
 	label  string
 }
 
@@ -106,6 +107,7 @@ func buildConfigEntry(d *spec.Decoder, val *ConfigEntrySpec, f *spec.Fields) Ste
 		// not decode is left to consul config write, which says why at
 		// run time.
 		if entry, err := consuldef.DecodeConfigEntry(c.entry); err == nil {
+			c.typed = entry
 			for _, why := range entryIgnoredByBuiltinProxy(entry) {
 				d.Warnf(v, "config-entry %v %v: %s", kind, name, why)
 			}
@@ -209,4 +211,28 @@ func (c *configEntry) Run(ctx context.Context, env Env) error {
 		return WithLogs(fmt.Errorf("consul %s: %v: %s", strings.Join(args[:2], " "), err, strings.TrimSpace(out.String())), AgentName)
 	}
 	return nil
+}
+
+// Graph draws a service-intentions entry as the intentions it makes: it
+// replaces every source of its destination, so a source it no longer
+// lists is drawn as deleted. An intention with L7 permissions is drawn as
+// the deny the built-in proxy makes of it.
+func (c *configEntry) Graph(g *Graph) {
+	if c.delete[0] == api.ServiceIntentions {
+		g.replaceSources(c.delete[1], nil)
+		return
+	}
+	e, ok := c.typed.(*api.ServiceIntentionsConfigEntry)
+	if !ok {
+		return
+	}
+	sources := map[string]string{}
+	for _, src := range e.Sources {
+		action := string(src.Action)
+		if len(src.Permissions) > 0 {
+			action = l7Action
+		}
+		sources[src.Name] = action
+	}
+	g.replaceSources(e.Name, sources)
 }

@@ -2,6 +2,7 @@ package steps
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -104,6 +105,30 @@ func (g *Graph) intention(source, destination, what string) {
 		g.ixnOrder = append(g.ixnOrder, key)
 	}
 	g.intentions[key] = append(g.intentions[key], what)
+}
+
+// l7Action stands for an intention with L7 permissions: the built-in
+// proxy denies every connection it decides.
+const l7Action = "L7 permissions (the built-in proxy denies)"
+
+// replaceSources makes sources (source name -> action) the intentions to
+// destination, as a service-intentions entry does: those it does not list
+// are deleted.
+func (g *Graph) replaceSources(destination string, sources map[string]string) {
+	var gone []string
+	for key, actions := range g.intentions {
+		if _, kept := sources[key[0]]; key[1] == destination && !kept && actions[len(actions)-1] != "deleted" {
+			gone = append(gone, key[0])
+		}
+	}
+	slices.Sort(gone)
+	for _, src := range gone {
+		g.intention(src, destination, "deleted")
+	}
+	names := slices.Sorted(maps.Keys(sources))
+	for _, src := range names {
+		g.intention(src, destination, sources[src])
+	}
 }
 
 func dotID(s string) string { return fmt.Sprintf("%q", s) }
@@ -388,7 +413,7 @@ func actionStyle(action string) string {
 	switch action {
 	case "allow":
 		return ", color=\"#1e8e3e\", penwidth=2"
-	case "deny":
+	case "deny", l7Action:
 		return ", color=\"#d93025\", style=dashed, penwidth=2"
 	}
 	return ", color=gray40"

@@ -87,3 +87,41 @@ func TestGraphOfAProxyRegisteredAsAService(t *testing.T) {
 		t.Errorf("the proxy is drawn as a service:\n%s", dot)
 	}
 }
+
+// A service-intentions entry draws the intentions it makes, replacing its
+// destination's earlier ones; L7 permissions draw as the deny they are.
+func TestGraphOfServiceIntentionsEntries(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "s.yaml")
+	src := `steps:
+  - start-agent: {}
+  - register: {service: {name: socat, port: 8181, connect: {sidecar_service: {}}}}
+  - register: {service: {name: web, port: 8080, connect: {sidecar_service: {proxy: {upstreams: [{destination_name: socat, local_bind_port: 9191}]}}}}}
+  - register: {service: {name: api, port: 8090, connect: {sidecar_service: {proxy: {upstreams: [{destination_name: socat, local_bind_port: 9192}]}}}}}
+  - set-intention: {source: api, destination: socat, action: allow}
+  - config-entry:
+      entry:
+        Kind: service-intentions
+        Name: socat
+        Sources:
+          - {Name: web, Action: allow}
+          - Name: "*"
+            Permissions: [{Action: allow, HTTP: {PathPrefix: /}}]
+`
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := scenariofile.Load(file, steps.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dot := graphOf(sc)
+	for _, want := range []string{
+		`"web-sidecar" -> "socat-sidecar" [label="upstream socat\nmTLS 127.0.0.1, port assigned by Consul\nintention: allow", color="#1e8e3e"`,
+		`"api-sidecar" -> "socat-sidecar" [label="upstream socat\nmTLS 127.0.0.1, port assigned by Consul\nintention: allow → deleted\nintention * → socat: L7 permissions (the built-in proxy denies)", color="#d93025"`,
+	} {
+		if !strings.Contains(dot, want) {
+			t.Errorf("DOT lacks %s:\n%s", want, dot)
+		}
+	}
+}
