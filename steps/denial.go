@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -335,6 +336,52 @@ func backendOf(env Env, p *api.AgentServiceConnectProxyConfig) Backend {
 	b := Backend{Addr: net.JoinHostPort(host, strconv.Itoa(p.LocalServicePort))}
 	b.Holder, b.Foreign = listenerHolder(env, b.Addr)
 	return b
+}
+
+// backendProcesses names the processes this scenario started that serve
+// the destination of a SERVICE/UPSTREAM target: whoever listens on each of
+// its sidecars' local service address, on the sidecar's node. Their logs
+// explain a probe that failed behind the mesh (a backend that crashed on
+// its input). Best effort: nil when the catalog cannot say.
+func backendProcesses(ctx context.Context, env Env, t Target) []string {
+	if t.Service == "" || t.Native {
+		return nil
+	}
+	client, err := env.Consul()
+	if err != nil {
+		return nil
+	}
+	source, err := SidecarOf(ctx, client, t.Service)
+	if err != nil {
+		return nil
+	}
+	u, err := pickUpstream(source.Proxy.Upstreams, t.Upstream, t.Datacenter)
+	if err != nil || (u.DestinationType != "" && u.DestinationType != api.UpstreamDestTypeService) {
+		return nil
+	}
+	proxies, _, err := client.Catalog().Connect(u.DestinationName, "", (&api.QueryOptions{Datacenter: u.Datacenter}).WithContext(ctx))
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, p := range proxies {
+		if p.ServiceProxy == nil {
+			continue
+		}
+		at := env
+		if _, ok := env.NodeAddr(p.Node); ok {
+			at = env.On(p.Node)
+		}
+		host := p.ServiceProxy.LocalServiceAddress
+		if host == "" {
+			host = "127.0.0.1"
+		}
+		ours, _ := listenerHolder(at, net.JoinHostPort(host, strconv.Itoa(p.ServiceProxy.LocalServicePort)))
+		if name, _, _ := strings.Cut(ours, ", "); name != "" && !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 // listenerHolder says who listens on addr in env's node: ours names a

@@ -548,7 +548,10 @@ func (e *expect) observe(ctx context.Context, c *Conn, consume bool) (why error,
 	}
 }
 
-func (e *expect) failure(where string, got error, timedOut bool, elapsed time.Duration) error {
+// failure says what was expected and what came instead, with the logs of
+// the probe's sidecars and of backends (the processes serving a failed
+// probe's destination, found at failure time).
+func (e *expect) failure(where string, got error, timedOut bool, elapsed time.Duration, backends ...string) error {
 	msg := fmt.Sprintf("expected %s %s; %v", e.want(), where, got)
 	if timedOut {
 		// Cut short (a process died) or the whole within.
@@ -556,7 +559,7 @@ func (e *expect) failure(where string, got error, timedOut bool, elapsed time.Du
 	}
 	var procs []string
 	if e.probe != nil {
-		procs = e.probe.Processes()
+		procs = append(e.probe.Processes(), backends...)
 	}
 	return WithLogs(errors.New(msg), procs...)
 }
@@ -671,12 +674,17 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 		e.report(ctx, env, evidence)
 		return nil
 	}
+	elapsed := time.Since(start)
+	// Asked even when the step's time is up: bounded on its own.
+	lookup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	backends := backendProcesses(lookup, env, *e.probe)
 	var w wrongReply
 	if errors.As(err, &w) && !e.othersAllowed {
-		return e.failure(fmt.Sprintf("from %s (attempt %d)", e.probe, attempts), err, false, time.Since(start))
+		return e.failure(fmt.Sprintf("from %s (attempt %d)", e.probe, attempts), err, false, elapsed, backends...)
 	}
 	if !isTimeout(err) || last == nil {
-		return WithLogs(err, e.probe.Processes()...)
+		return WithLogs(err, append(e.probe.Processes(), backends...)...)
 	}
 	where := fmt.Sprintf("from %s (%d attempts)", e.probe, attempts)
 	if e.times > 1 {
@@ -692,7 +700,7 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 	if chance != nil && !errors.Is(last, chance) {
 		last = fmt.Errorf("%w; %w", last, chance)
 	}
-	return e.failure(where, last, true, time.Since(start))
+	return e.failure(where, last, true, elapsed, backends...)
 }
 
 // report notes what ended a connection that was expected to end: which
