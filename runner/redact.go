@@ -213,7 +213,11 @@ func (r *redactor) redact(text string) string {
 			}
 			continue
 		}
-		text = replaceSpans(text, pieceSpans(text, s))
+		if tokenShaped(s) {
+			text = replaceSpans(text, pieceSpans(text, s))
+			continue
+		}
+		text = strings.ReplaceAll(text, s, Redacted)
 	}
 	return text
 }
@@ -256,8 +260,8 @@ const minPiece = 8
 // is a prefix of secret (minPiece bytes or more) that ends where the text
 // ends or goes on with a byte that cannot continue a secret (a quote, a
 // space, "..."), or likewise a suffix that starts where the text starts or
-// after such a byte. A longer word sharing the secret's start (a path
-// beside the secret path /tmp/t/x, as /tmp/t/xy) is not a piece of it.
+// after such a byte. A longer token that only shares the secret's start
+// (5b7d3f0a-1c2e-ffff... for 5b7d3f0a-1c2e-4d6f...) is not a piece of it.
 func pieceSpans(text, secret string) [][2]int {
 	if len(secret) < minPiece {
 		return nil
@@ -297,6 +301,20 @@ func pieceSpans(text, secret string) [][2]int {
 	return spans
 }
 
+// tokenShaped reports whether secret is made of secretBytes only, as
+// tokens are (Consul's are UUIDs), so that its pieces are hidden too. A
+// path or a phrase is hidden whole only: the pieces of a token file's
+// path (CONSUL_HTTP_TOKEN_FILE=/tmp/t/management) are words and paths
+// ("the management token", the log folder beside it).
+func tokenShaped(secret string) bool {
+	for i := 0; i < len(secret); i++ {
+		if !secretByte(secret[i]) {
+			return false
+		}
+	}
+	return true
+}
+
 // secretByte reports whether b may be part of a token: a letter, a digit,
 // - or _ (UUIDs, base64 and hex tokens).
 func secretByte(b byte) bool {
@@ -304,7 +322,7 @@ func secretByte(b byte) bool {
 }
 
 // writer returns w with every line redacted on its way through.
-func (r *redactor) writer(w io.Writer) io.Writer {
+func (r *redactor) writer(w io.Writer) *SafeWriter {
 	return &SafeWriter{line: r.redact, w: w}
 }
 
@@ -323,18 +341,31 @@ func NewSafeWriter(w io.Writer) *SafeWriter {
 	return &SafeWriter{line: func(s string) string { return EscapeText(Redact(s)) }, w: w}
 }
 
+// maxPending bounds a partial line held back: a process may write
+// megabytes with no newline (head -c 1G /dev/zero).
+const maxPending = 64 << 10
+
 // Write redacts whole lines, so that a secret split across two writes is
 // still found.
 func (sw *SafeWriter) Write(p []byte) (int, error) {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
 	sw.pending = append(sw.pending, p...)
-	end := bytes.LastIndexByte(sw.pending, '\n')
-	if end < 0 {
+	end := bytes.LastIndexByte(sw.pending, '\n') + 1
+	if end == 0 && len(sw.pending) > maxPending {
+		// A line too long to hold: cut it after the last byte that cannot
+		// be inside a secret (a space, a quote), so that none is split,
+		// or, with none in its second half, where it is.
+		end = bytes.LastIndexAny(sw.pending, " \t\r\"',;{}[]") + 1
+		if end <= len(sw.pending)/2 {
+			end = len(sw.pending)
+		}
+	}
+	if end == 0 {
 		return len(p), nil
 	}
-	out := sw.line(string(sw.pending[:end+1]))
-	sw.pending = append(sw.pending[:0], sw.pending[end+1:]...)
+	out := sw.line(string(sw.pending[:end]))
+	sw.pending = append(sw.pending[:0], sw.pending[end:]...)
 	if _, err := io.WriteString(sw.w, out); err != nil {
 		return 0, err
 	}
@@ -342,13 +373,16 @@ func (sw *SafeWriter) Write(p []byte) (int, error) {
 }
 
 // Flush writes what is left of a partial line.
-func (sw *SafeWriter) Flush() {
+func (sw *SafeWriter) Flush() error {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
-	if len(sw.pending) > 0 {
-		_, _ = io.WriteString(sw.w, sw.line(string(sw.pending)))
-		sw.pending = nil
+	if len(sw.pending) == 0 {
+		return nil
 	}
+	out := sw.line(string(sw.pending))
+	sw.pending = nil
+	_, err := io.WriteString(sw.w, out)
+	return err
 }
 
 // event returns e with every text field redacted.

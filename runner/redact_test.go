@@ -154,6 +154,7 @@ func longestPiece(text, secret string) string {
 func TestEscapedAndCutForms(t *testing.T) {
 	r := newRedactor()
 	r.learn("/tmp/run-1/token-file")
+	r.learn("/tmp/run-2/management")
 	for in, want := range map[string]string{
 		`"{\n  \"SecretID\": \"0f1e2d3c-aaaa\",\n"`:        `"{\n  \"SecretID\": \"[redacted]\",\n"`,
 		`"  \"SecretID\": \"0f1e2d3c-aa"... (526 bytes)`:   `"  \"SecretID\": \"[redacted]"... (526 bytes)`,
@@ -168,5 +169,29 @@ func TestEscapedAndCutForms(t *testing.T) {
 		if got := r.redact(in); got != want {
 			t.Errorf("redact(%q)\n got %q\nwant %q", in, got, want)
 		}
+	}
+}
+
+// A line too long to hold back is written in parts, cut where no secret
+// can be (after a space), so that a secret in it is still whole when
+// redacted.
+func TestRedactingWriterCutsLongLines(t *testing.T) {
+	r := newRedactor()
+	r.learn("topsecret-0123456789")
+	var out bytes.Buffer
+	w := r.writer(&out)
+	chunk := []byte(strings.Repeat("x", 1000) + " topsecret-0123456789 ")
+	for out.Len() == 0 {
+		w.Write(chunk)
+	}
+	w.Flush()
+	if got := out.String(); strings.Contains(got, "topsecret") || strings.Count(got, Redacted) == 0 || len(got) > 2*maxPending+len(chunk) {
+		t.Errorf("got %d bytes: %.300q", len(got), got)
+	}
+	// With nowhere to cut, it is cut where it is.
+	out.Reset()
+	w.Write(bytes.Repeat([]byte{0}, maxPending+1))
+	if out.Len() != maxPending+1 {
+		t.Errorf("%d bytes written of %d with no newline", out.Len(), maxPending+1)
 	}
 }
