@@ -1,11 +1,54 @@
 package runner
 
 import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/consul/api"
+	"gopkg.in/yaml.v3"
+
+	"github.com/scenario-tool/scenario/scenariofile/spec"
+	"github.com/scenario-tool/scenario/steps"
 )
+
+// testEnvsSecret is the token test-envs makes.
+const testEnvsSecret = "b5b4d046-9265-673f-817f-416fa5d98ff6"
+
+func init() {
+	// test-token makes a token; test-envs starts an "agent" and a sidecar
+	// with it that print their environment, and then a partial line with
+	// the secret cut to 20 bytes, and end.
+	testTypes = append(testTypes, steps.Type{Name: "test-token", Summary: "test only", Example: "- test-token: {}", Timeout: time.Second,
+		Schema: map[string]any{"type": "object"},
+		Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
+			return funcStep{label: "test-token", run: func(ctx context.Context, env steps.Env) error {
+				env.SetToken("web-token", testEnvsSecret)
+				return nil
+			}}
+		}})
+	testTypes = append(testTypes, steps.Type{Name: "test-envs", Summary: "test only", Example: "- test-envs: {}", Timeout: 5 * time.Second,
+		Schema: map[string]any{"type": "object"},
+		Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
+			return funcStep{label: "test-envs", run: func(ctx context.Context, env steps.Env) error {
+				for _, start := range []struct {
+					name string
+					opts []steps.StartOption
+				}{{steps.AgentName, nil}, {"sidecar/web", []steps.StartOption{{Token: testEnvsSecret}}}} {
+					p, err := env.Start(start.name, []string{"/bin/sh", "-c", `env; printf 'SecretID: %.20s' ` + testEnvsSecret}, start.opts...)
+					if err != nil {
+						return err
+					}
+					<-p.Done()
+				}
+				return nil
+			}}
+		}})
+}
 
 // callerConsulEnv sets, as a caller's shell might, every Consul client
 // variable, aimed at another cluster and identity.
@@ -82,5 +125,57 @@ func TestProcessEnvironments(t *testing.T) {
 	side := envMap(newSession(false).processEnv("", asRunner, ""))
 	if wrong := only(side, own); len(wrong) > 0 {
 		t.Errorf("sidecar with the caller's token set: %s", strings.Join(wrong, ", "))
+	}
+}
+
+// The agent the runner starts inherits none of the caller's Consul
+// variables; a sidecar's only the runner's; and what processes print
+// reaches their logs redacted, as what exec's commands print does, a
+// partial last line and a secret cut short included.
+func TestProcessesAndLogsUnderACallersEnvironment(t *testing.T) {
+	const secret = testEnvsSecret
+	callerConsulEnv(t)
+	t.Setenv("CONSUL_HTTP_TOKEN", "")
+	src := "name: s\nsteps:\n  - test-token: {}\n" +
+		"  - exec: {command: 'echo \"token is $SCENARIO_TOKEN_WEB_TOKEN\"; printf \"%.12s\" \"$SCENARIO_TOKEN_WEB_TOKEN\"'}\n" +
+		"  - test-envs: {}\n"
+	// The processes of the last step end by themselves: the run fails for
+	// it, which is not what this test looks at.
+	res, out := runSource(t, src, context.Background())
+	logs := res.LogsDir
+	for _, name := range []string{"agent.log", "sidecar-web.log", "exec.log"} {
+		data, err := os.ReadFile(filepath.Join(logs, name))
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		text := string(data)
+		if piece := longestPiece(text, secret); len(piece) >= minPiece {
+			t.Errorf("%s shows %q of the secret:\n%s", name, piece, text)
+		}
+		if !strings.Contains(text, Redacted) {
+			t.Errorf("%s has nothing redacted:\n%s", name, text)
+		}
+		if name == "exec.log" {
+			continue
+		}
+		env := map[string]string{}
+		for _, line := range strings.Split(text, "\n") {
+			if k, v, ok := strings.Cut(line, "="); ok && strings.HasPrefix(k, "CONSUL_") {
+				env[k] = v
+			}
+		}
+		for _, v := range consulClientVars {
+			_, has := env[v]
+			// No agent was started: no address.
+			if want := name == "sidecar-web.log" && v == "CONSUL_HTTP_TOKEN"; has != want {
+				t.Errorf("%s: %s set: %v, want %v", name, v, has, want)
+			}
+		}
+		if !slices.Contains(strings.Split(text, "\n"), "SecretID: "+Redacted) {
+			t.Errorf("%s: the partial last line is not there, redacted:\n%s", name, text)
+		}
+	}
+	if strings.Contains(out, secret[:minPiece]) {
+		t.Errorf("the report shows the secret:\n%s", out)
 	}
 }

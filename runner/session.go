@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -379,7 +380,11 @@ func (s *session) start(node, name string, argv []string, opts ...steps.StartOpt
 	if err != nil {
 		return nil, err
 	}
-	spec := proc.Spec{Name: qualified(node, name), Argv: argv, LogPath: path}
+	// What the process writes passes through the runner on its way to the
+	// log (proc copies the pipe): hide the secrets there too, so that the
+	// log folder holds no token a step's output or a command printed.
+	spec := proc.Spec{Name: qualified(node, name), Argv: argv, LogPath: path,
+		LogFilter: func(w io.Writer) proc.LogFilter { return s.redactor.writer(w) }}
 	token := ""
 	for _, o := range opts {
 		if o.Token != "" {
@@ -774,11 +779,30 @@ func (e stepEnv) Start(name string, argv []string, opts ...steps.StartOption) (*
 func (e stepEnv) SetToken(name, secret string) {
 	e.redactor.learnToken(secret)
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	first := len(e.tokens) == 0
 	if e.tokens == nil {
 		e.tokens = map[string]string{}
 	}
 	e.tokens[name] = secret
+	e.mu.Unlock()
+	if first {
+		// Said once per scenario: where a secret is hidden and where not.
+		e.Notef("%s", e.secretsNote())
+	}
+}
+
+// secretsNote says where the scenario's secrets are hidden: everything
+// the runner writes, and what processes print (it copies that into their
+// logs), but not the files Consul itself keeps, which hold every token as
+// Consul stores them.
+func (s *session) secretsNote() string {
+	note := "secrets are redacted in the report (text, --json, JUnit, test2json) and in the logs the runner writes, what processes print included"
+	dirs, _ := filepath.Glob(filepath.Join(s.RunDir(), "agent-data"))
+	more, _ := filepath.Glob(filepath.Join(s.RunDir(), "*", "agent-data"))
+	if dirs = append(dirs, more...); len(dirs) > 0 {
+		note += ", but not in Consul's own data, which keeps them as Consul stores them: " + strings.Join(dirs, ", ")
+	}
+	return note
 }
 
 func (e stepEnv) Token(name string) (string, bool) {
@@ -788,7 +812,7 @@ func (e stepEnv) Token(name string) (string, bool) {
 	return secret, ok
 }
 
-func (e stepEnv) OpenLog(name, command string) (*os.File, string, error) {
+func (e stepEnv) OpenLog(name, command string) (io.WriteCloser, string, error) {
 	return e.openLog(e.node, name, command)
 }
 
