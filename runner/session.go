@@ -223,9 +223,12 @@ func (s *session) processEnv(node string, as int, token string) []string {
 	case as == asRunner:
 		env = withoutVars(env, consulClientVars...)
 	case !s.external:
+		// The scenario's own agent: the caller's variables are about
+		// another cluster. Their CONSUL_HTTP_TOKEN alone is kept, used
+		// as is, so that a user may run commands as themselves; their
+		// token file goes, or it would win over that token.
 		env = withoutVars(env, slices.DeleteFunc(slices.Clone(consulClientVars), func(v string) bool { return v == "CONSUL_HTTP_TOKEN" })...)
 		if callerToken != "" {
-			// The caller's token on its own, as they would use it.
 			agentToken = ""
 		}
 	case callerToken != "":
