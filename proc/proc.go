@@ -28,10 +28,21 @@ type Spec struct {
 	Dir     string   // working directory; empty for the caller's
 	Env     []string // the environment; nil for the caller's
 	LogPath string   // stdout and stderr go here
+	// LogFilter, when set, is what the output goes through on its way to
+	// the log (the runner hides secrets there, line by line); its Flush
+	// writes what it held back once the output ends.
+	LogFilter func(log io.Writer) LogFilter
 	// Launch, when set, is called with the function that starts the
 	// command, so that it can run it in another context: a node's network
 	// namespace, which a child inherits from the thread that forks it.
 	Launch func(start func() error) error
+}
+
+// LogFilter changes a process's output on its way to the log. It may hold
+// back a partial line until its end.
+type LogFilter interface {
+	io.Writer
+	Flush() error
 }
 
 // Process is a running (or finished) process group.
@@ -50,7 +61,8 @@ type Process struct {
 // Start starts spec's command as the leader of a new process group. Its
 // output reaches the log through a pipe that this process copies, so that
 // a failing write (a full disk) is noticed and reported instead of
-// silently truncating the log; the group is reported to the guardian.
+// silently truncating the log, and so that spec.LogFilter sees every byte
+// before the file does; the group is reported to the guardian.
 func Start(spec Spec) (*Process, error) {
 	if len(spec.Argv) == 0 {
 		return nil, fmt.Errorf("%s: empty command", spec.Name)
@@ -93,7 +105,19 @@ func Start(spec Spec) (*Process, error) {
 		defer close(p.logged)
 		defer r.Close()
 		defer log.Close()
-		if err := CopyLog(log, r); err != nil {
+		var dst io.Writer = log
+		var filter LogFilter
+		if spec.LogFilter != nil {
+			filter = spec.LogFilter(log)
+			dst = filter
+		}
+		err := CopyLog(dst, r)
+		if filter != nil && err == nil {
+			if err = filter.Flush(); err != nil {
+				err = fmt.Errorf("writing its log failed, the rest of its output is lost: %w", err)
+			}
+		}
+		if err != nil {
 			p.logErr.Store(&LogError{Name: spec.Name, LogPath: spec.LogPath, Err: err})
 		}
 	}()

@@ -1,6 +1,8 @@
 package proc
 
 import (
+	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -147,5 +149,34 @@ func TestAwaitExit(t *testing.T) {
 	}
 	if err := AwaitExit([]int{pid}, time.Millisecond); err != nil {
 		t.Errorf("an exited process: %v", err)
+	}
+}
+
+// upperFilter holds everything back until Flush, then writes it in upper
+// case: what a LogFilter writes is what the log gets, at the latest when
+// the output ends.
+type upperFilter struct {
+	w       io.Writer
+	pending []byte
+}
+
+func (u *upperFilter) Write(p []byte) (int, error) { u.pending = append(u.pending, p...); return len(p), nil }
+func (u *upperFilter) Flush() error {
+	_, err := u.w.Write(bytes.ToUpper(u.pending))
+	return err
+}
+
+func TestLogFilterSeesEveryByte(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.log")
+	p, err := Start(Spec{Name: "t", Argv: []string{"/bin/sh", "-c", "echo one; printf two"}, LogPath: path,
+		LogFilter: func(w io.Writer) LogFilter { return &upperFilter{w: w} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-p.Done()
+	p.Stop(time.Second, nil) // returns once the log is complete
+	data, _ := os.ReadFile(path)
+	if string(data) != "ONE\nTWO" || p.LogFailed() != nil {
+		t.Errorf("log %q, %v", data, p.LogFailed())
 	}
 }

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -85,6 +86,14 @@ func (s *session) useExternal(ctx context.Context, a ExternalAgent) error {
 		return fmt.Errorf("--agent %s does not answer as a Consul agent with Connect: %w (is the address right? is a token needed, in $CONSUL_HTTP_TOKEN?)", a.Address, err)
 	}
 	s.redactor.learnToken(a.Token)
+	if file := os.Getenv("CONSUL_HTTP_TOKEN_FILE"); file != "" {
+		// The client sends the token of the caller's file (it wins over
+		// CONSUL_HTTP_TOKEN), and commands inherit the variable: hide that
+		// token as well.
+		if data, err := os.ReadFile(file); err == nil {
+			s.redactor.learnToken(strings.TrimSpace(string(data)))
+		}
+	}
 	s.external = true
 	s.setAgent("", nil, cfg)
 	return nil

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -134,8 +135,10 @@ func Slug(name string) string {
 
 // OpenLog opens the log called name in the scenario's folder for appending,
 // after a header line naming command (redacted); steps that run commands
-// without a process of their own (exec) log there.
-func (s *session) openLog(node, name, command string) (*os.File, string, error) {
+// without a process of their own (exec) log there. What is written
+// through it is redacted line by line, as a process's output is; Close
+// writes a partial last line and closes the file.
+func (s *session) openLog(node, name, command string) (io.WriteCloser, string, error) {
 	path, err := s.logPath(node, name)
 	if err != nil {
 		return nil, "", err
@@ -150,7 +153,21 @@ func (s *session) openLog(node, name, command string) (*os.File, string, error) 
 		f.Close()
 		return nil, "", fmt.Errorf("writing %s: %w", path, err)
 	}
-	return f, path, nil
+	return &redactedLog{SafeWriter: s.redactor.writer(f), f: f}, path, nil
+}
+
+// redactedLog is a log file written through the redactor.
+type redactedLog struct {
+	*SafeWriter
+	f *os.File
+}
+
+func (l *redactedLog) Close() error {
+	err := l.Flush()
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // logFailures returns the log write errors of the processes started, if

@@ -21,10 +21,17 @@ type secretPattern struct{ re *regexp.Regexp }
 func pattern(expr string) secretPattern { return secretPattern{regexp.MustCompile(expr)} }
 
 // A value as configuration and command lines write it: double-quoted
-// (also with escaped quotes, as in a quoted command output), single-quoted,
-// or bare up to a delimiter. Any length: a short secret is
-// still a secret.
-const value = `(?:\\"(?P<s>[^"\\\n]*)\\"|"(?P<s>[^"\n]*)"|'(?P<s>[^'\n]*)'|(?P<s>[^"'\s,;{}\[\]\\]+))`
+// (also with escaped quotes, once or more, as in a quoted command output
+// or JSON inside JSON), single-quoted, or bare up to a delimiter. Any
+// length: a short secret is still a secret. A double-quoted value need not
+// be closed: output cut before the closing quote ("SecretID": "5b7d3f0a-1c
+// and the end of a quoted excerpt) still names a secret.
+const value = `(?:\\+"(?P<s>[^"\\\n]*)(?:\\+")?|"(?P<s>[^"\n]*)"?|'(?P<s>[^'\n]*)'|(?P<s>[^"'\s,;{}\[\]\\]+))`
+
+// keyEnd is what may close a key and its quote before the colon or equals
+// sign: nothing, a quote, or an escaped quote (\"SecretID\": \"...\" in a
+// quoted JSON output).
+const keyEnd = `(?:\\*")?`
 
 // secretPatterns find secrets by what names them:
 //   - keys of configuration and headers, in HCL, JSON, YAML or flags:
@@ -38,11 +45,11 @@ const value = `(?:\\"(?P<s>[^"\\\n]*)\\"|"(?P<s>[^"\n]*)"|'(?P<s>[^'\n]*)'|(?P<s
 //   - environment variables named like secrets: CONSUL_HTTP_TOKEN=...,
 //     MY_API_KEY=..., DB_PASSWORD=...
 var secretPatterns = []secretPattern{
-	pattern(`(?i)authorization"?\s*[:=]\s*"?(?:(?:bearer|basic|token|digest|negotiate)\s+)?(?P<s>[^"'\s,;]+)`),
+	pattern(`(?i)authorization` + keyEnd + `\s*[:=]\s*(?:\\*")?(?:(?:bearer|basic|token|digest|negotiate)\s+)?(?P<s>[^"'\s,;\\]+)`),
 	// encrypt is Consul's gossip key, a key of that exact name: "wire:
 	// encrypted" and "encryption: on" name no secret.
-	pattern(`(?i)(?:^|[^a-z])(?:(?:token|secret|password|passwd|passphrase|initial_management|agent_recovery|agent_master|master_token|private_key|api_?key|access_?key|credentials?)[a-z0-9_-]*|encrypt)"?\s*[:=]\s*` + value),
-	pattern(`(?i)\s-{1,2}(?:token|encrypt|password|secret)[a-z0-9_-]*\s+(?P<s>[^-\s"'][^\s"']*)`),
+	pattern(`(?i)(?:^|[^a-z])(?:(?:token|secret|password|passwd|passphrase|initial_management|agent_recovery|agent_master|master_token|private_key|api_?key|access_?key|credentials?)[a-z0-9_-]*|encrypt)` + keyEnd + `\s*[:=]\s*` + value),
+	pattern(`(?i)\s-{1,2}(?:token|encrypt|password|secret)[a-z0-9_-]*\s+(?:\\*"(?P<s>[^"\\\n]*)|'(?P<s>[^'\n]*)'|(?P<s>[^-\s"'\\][^\s"'\\]*))`),
 	pattern(`(?i)[a-z][a-z0-9+.-]*://[^/\s:@"']*:(?P<s>[^/\s@"']+)@`),
 	pattern(`(?:^|[^A-Za-z0-9_])[A-Z][A-Z0-9_]*(?:TOKEN|SECRET|PASSWORD|PASSWD|PASS|API_KEY|APIKEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS?|AUTH)[A-Z0-9_]*=` + value),
 }
@@ -165,38 +172,40 @@ func secretSpans(text string) [][2]int {
 	return spans
 }
 
+// namingWords are, in lower case, words of which every secretPattern and
+// tokensBlock needs one to match: text with none of them names no secret,
+// and the patterns (slow on megabytes of a process's output) are skipped.
+// A word added to a pattern must be added here.
+var namingWords = []string{"auth", "token", "secret", "pass", "initial_management", "agent_recovery",
+	"agent_master", "key", "credential", "encrypt", "://"}
+
+// mayNameSecret reports whether text holds one of the namingWords.
+func mayNameSecret(text string) bool {
+	lower := strings.ToLower(text)
+	for _, w := range namingWords {
+		if strings.Contains(lower, w) {
+			return true
+		}
+	}
+	return false
+}
+
 // redact returns text with every known or recognisable secret replaced.
 func (r *redactor) redact(text string) string {
-	spans := secretSpans(text)
-	for _, sp := range spans {
-		r.learn(text[sp[0]:sp[1]])
-	}
-	if len(spans) > 0 {
-		// Replace right to left so that the spans stay valid; overlapping
-		// spans (two patterns on one secret) merge.
-		sort.Slice(spans, func(i, j int) bool { return spans[i][0] > spans[j][0] })
-		end := len(text) + 1
-		var b []byte
-		out := text
+	if mayNameSecret(text) {
+		spans := secretSpans(text)
 		for _, sp := range spans {
-			if sp[1] > end {
-				sp[1] = end
-			}
-			if sp[0] >= sp[1] {
-				continue
-			}
-			b = append(b[:0], out[:sp[0]]...)
-			b = append(b, Redacted...)
-			b = append(b, out[sp[1]:]...)
-			out = string(b)
-			end = sp[0]
+			r.learn(text[sp[0]:sp[1]])
 		}
-		text = out
+		text = replaceSpans(text, spans)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, s := range r.secrets {
 		if re := r.words[s]; re != nil {
+			if !strings.Contains(text, s) {
+				continue
+			}
 			// ReplaceAll does not see a match that shares its delimiter
 			// with the previous one ("s3c s3c"): twice does.
 			for i := 0; i < 2; i++ {
@@ -204,13 +213,116 @@ func (r *redactor) redact(text string) string {
 			}
 			continue
 		}
+		if tokenShaped(s) {
+			text = replaceSpans(text, pieceSpans(text, s))
+			continue
+		}
 		text = strings.ReplaceAll(text, s, Redacted)
 	}
 	return text
 }
 
+// replaceSpans returns text with each span replaced by Redacted;
+// overlapping spans (two patterns on one secret) merge.
+func replaceSpans(text string, spans [][2]int) string {
+	if len(spans) == 0 {
+		return text
+	}
+	// Right to left, so that the spans stay valid.
+	sort.Slice(spans, func(i, j int) bool { return spans[i][0] > spans[j][0] })
+	end := len(text) + 1
+	var b []byte
+	out := text
+	for _, sp := range spans {
+		if sp[1] > end {
+			sp[1] = end
+		}
+		if sp[0] >= sp[1] {
+			continue
+		}
+		b = append(b[:0], out[:sp[0]]...)
+		b = append(b, Redacted...)
+		b = append(b, out[sp[1]:]...)
+		out = string(b)
+		end = sp[0]
+	}
+	return out
+}
+
+// minPiece is the shortest piece of a learned secret that is hidden on its
+// own: what is left of a secret that a cut went through.
+const minPiece = 8
+
+// pieceSpans finds secret in text, whole, and also cut: the text is cut
+// short wherever the runner shows only part of an output (a quoted excerpt
+// ends after 200 bytes, a log tail starts inside a line), and a secret
+// astride the cut must not show its first or last 28 characters. A piece
+// is a prefix of secret (minPiece bytes or more) that ends where the text
+// ends or goes on with a byte that cannot continue a secret (a quote, a
+// space, "..."), or likewise a suffix that starts where the text starts or
+// after such a byte. A longer token that only shares the secret's start
+// (5b7d3f0a-1c2e-ffff... for 5b7d3f0a-1c2e-4d6f...) is not a piece of it.
+func pieceSpans(text, secret string) [][2]int {
+	if len(secret) < minPiece {
+		return nil
+	}
+	var spans [][2]int
+	head, tail := secret[:minPiece], secret[len(secret)-minPiece:]
+	for from := 0; ; {
+		i := strings.Index(text[from:], head)
+		if i < 0 {
+			break
+		}
+		i += from
+		n := minPiece
+		for n < len(secret) && i+n < len(text) && text[i+n] == secret[n] {
+			n++
+		}
+		if end := i + n; n == len(secret) || end == len(text) || !secretByte(text[end]) {
+			spans = append(spans, [2]int{i, end})
+		}
+		from = i + 1
+	}
+	for from := 0; ; {
+		j := strings.Index(text[from:], tail)
+		if j < 0 {
+			break
+		}
+		end := from + j + minPiece
+		n := minPiece
+		for n < len(secret) && end-n > 0 && text[end-n-1] == secret[len(secret)-n-1] {
+			n++
+		}
+		if start := end - n; n == len(secret) || start == 0 || !secretByte(text[start-1]) {
+			spans = append(spans, [2]int{start, end})
+		}
+		from = from + j + 1
+	}
+	return spans
+}
+
+// tokenShaped reports whether secret is made of secretBytes only, as
+// tokens are (Consul's are UUIDs), so that its pieces are hidden too. A
+// path or a phrase is hidden whole only: the pieces of a token file's
+// path (CONSUL_HTTP_TOKEN_FILE=/tmp/t/management) are words and paths
+// ("the management token", the log folder beside it).
+func tokenShaped(secret string) bool {
+	for i := 0; i < len(secret); i++ {
+		if !secretByte(secret[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// secretByte reports whether b may be part of a token: a letter, a digit,
+// - or _ (UUIDs, base64 and hex tokens).
+func secretByte(b byte) bool {
+	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_'
+}
+
 // writer returns w with every line redacted on its way through.
-func (r *redactor) writer(w io.Writer) io.Writer {
+func (r *redactor) writer(w io.Writer) *SafeWriter {
 	return &SafeWriter{line: r.redact, w: w}
 }
 
@@ -229,18 +341,31 @@ func NewSafeWriter(w io.Writer) *SafeWriter {
 	return &SafeWriter{line: func(s string) string { return EscapeText(Redact(s)) }, w: w}
 }
 
+// maxPending bounds a partial line held back: a process may write
+// megabytes with no newline (head -c 1G /dev/zero).
+const maxPending = 64 << 10
+
 // Write redacts whole lines, so that a secret split across two writes is
 // still found.
 func (sw *SafeWriter) Write(p []byte) (int, error) {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
 	sw.pending = append(sw.pending, p...)
-	end := bytes.LastIndexByte(sw.pending, '\n')
-	if end < 0 {
+	end := bytes.LastIndexByte(sw.pending, '\n') + 1
+	if end == 0 && len(sw.pending) > maxPending {
+		// A line too long to hold: cut it after the last byte that cannot
+		// be inside a secret (a space, a quote), so that none is split,
+		// or, with none in its second half, where it is.
+		end = bytes.LastIndexAny(sw.pending, " \t\r\"',;{}[]") + 1
+		if end <= len(sw.pending)/2 {
+			end = len(sw.pending)
+		}
+	}
+	if end == 0 {
 		return len(p), nil
 	}
-	out := sw.line(string(sw.pending[:end+1]))
-	sw.pending = append(sw.pending[:0], sw.pending[end+1:]...)
+	out := sw.line(string(sw.pending[:end]))
+	sw.pending = append(sw.pending[:0], sw.pending[end:]...)
 	if _, err := io.WriteString(sw.w, out); err != nil {
 		return 0, err
 	}
@@ -248,13 +373,16 @@ func (sw *SafeWriter) Write(p []byte) (int, error) {
 }
 
 // Flush writes what is left of a partial line.
-func (sw *SafeWriter) Flush() {
+func (sw *SafeWriter) Flush() error {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
-	if len(sw.pending) > 0 {
-		_, _ = io.WriteString(sw.w, sw.line(string(sw.pending)))
-		sw.pending = nil
+	if len(sw.pending) == 0 {
+		return nil
 	}
+	out := sw.line(string(sw.pending))
+	sw.pending = nil
+	_, err := io.WriteString(sw.w, out)
+	return err
 }
 
 // event returns e with every text field redacted.

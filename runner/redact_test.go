@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/scenario-tool/scenario/steps"
 )
 
 func TestRedaction(t *testing.T) {
@@ -95,5 +97,101 @@ func TestShortLearnedSecrets(t *testing.T) {
 		if got := r.redact(in); got != want {
 			t.Errorf("redact(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// A quoted excerpt ends after 200 bytes: a secret astride the cut must not
+// show its start, wherever the cut falls, whether the runner learned the
+// secret (an acl-token's) or only a pattern names it (escaped JSON in a
+// quoted output). Likewise a log tail that starts inside a line must not
+// show a secret's end.
+func TestCutSecretsAreHidden(t *testing.T) {
+	const secret = "b5b4d046-9265-673f-817f-416fa5d98ff6"
+	learned := newRedactor()
+	learned.learnToken(secret)
+	for cut := 0; cut <= 200; cut++ {
+		// 200 bytes before the secret's end: the cut falls cut bytes
+		// before it ends.
+		out := `{"AccessorID": "efb2daee-f950-2e2d-6a27-7b6217ff8200", "SecretID": "` + secret + `"}`
+		pad := 200 - strings.Index(out, secret) - len(secret) + cut
+		if pad < 0 {
+			continue
+		}
+		shown := steps.Quote([]byte(strings.Repeat(" ", pad) + out))
+		for name, r := range map[string]*redactor{"learned": learned, "named only": newRedactor()} {
+			got := r.redact(shown)
+			if piece := longestPiece(got, secret); len(piece) >= minPiece {
+				t.Errorf("%s, cut %d bytes before the secret's end: %q of the secret shown in %s", name, cut, piece, got)
+			}
+		}
+	}
+	for k := 1; k < len(secret)-minPiece; k++ {
+		// A log tail whose first line starts k bytes into the secret.
+		line := secret[k:] + " was the token"
+		if got := learned.redact(line); got != Redacted+" was the token" {
+			t.Errorf("tail %q: got %q", line, got)
+		}
+	}
+}
+
+// longestPiece is the longest substring of secret in text.
+func longestPiece(text, secret string) string {
+	best := ""
+	for i := range secret {
+		for j := len(secret); j > i+len(best); j-- {
+			if strings.Contains(text, secret[i:j]) {
+				best = secret[i:j]
+				break
+			}
+		}
+	}
+	return best
+}
+
+// Escaped JSON (a quoted output, JSON inside JSON) and cut values are
+// named secrets too; a word that only shares a learned secret's start is
+// not a piece of it.
+func TestEscapedAndCutForms(t *testing.T) {
+	r := newRedactor()
+	r.learn("/tmp/run-1/token-file")
+	r.learn("/tmp/run-2/management")
+	for in, want := range map[string]string{
+		`"{\n  \"SecretID\": \"0f1e2d3c-aaaa\",\n"`:        `"{\n  \"SecretID\": \"[redacted]\",\n"`,
+		`"  \"SecretID\": \"0f1e2d3c-aa"... (526 bytes)`:   `"  \"SecretID\": \"[redacted]"... (526 bytes)`,
+		`{\\\"SecretID\\\": \\\"0f1e2d3c\\\"}`:             `{\\\"SecretID\\\": \\\"[redacted]\\\"}`,
+		`"SecretID": "0f1e2d3c-aa`:                         `"SecretID": "[redacted]`,
+		`"{\"Authorization\": \"Bearer abc.def\"}"`:        `"{\"Authorization\": \"Bearer [redacted]\"}"`,
+		`consul acl token read -token "abc-def" -self`:     `consul acl token read -token "[redacted]" -self`,
+		`"consul acl token read -token \"abc-def\" -self"`: `"consul acl token read -token \"[redacted]\" -self"`,
+		"logs in /tmp/run-1/token-log and /tmp/run-12":     "logs in /tmp/run-1/token-log and /tmp/run-12",
+		"read /tmp/run-1/token-file":                       "read [redacted]",
+	} {
+		if got := r.redact(in); got != want {
+			t.Errorf("redact(%q)\n got %q\nwant %q", in, got, want)
+		}
+	}
+}
+
+// A line too long to hold back is written in parts, cut where no secret
+// can be (after a space), so that a secret in it is still whole when
+// redacted.
+func TestRedactingWriterCutsLongLines(t *testing.T) {
+	r := newRedactor()
+	r.learn("topsecret-0123456789")
+	var out bytes.Buffer
+	w := r.writer(&out)
+	chunk := []byte(strings.Repeat("x", 1000) + " topsecret-0123456789 ")
+	for out.Len() == 0 {
+		w.Write(chunk)
+	}
+	w.Flush()
+	if got := out.String(); strings.Contains(got, "topsecret") || strings.Count(got, Redacted) == 0 || len(got) > 2*maxPending+len(chunk) {
+		t.Errorf("got %d bytes: %.300q", len(got), got)
+	}
+	// With nowhere to cut, it is cut where it is.
+	out.Reset()
+	w.Write(bytes.Repeat([]byte{0}, maxPending+1))
+	if out.Len() != maxPending+1 {
+		t.Errorf("%d bytes written of %d with no newline", out.Len(), maxPending+1)
 	}
 }

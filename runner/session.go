@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -102,7 +103,16 @@ func (s *session) setAgent(node string, p *proc.Process, cfg *api.Config) {
 		// The agent's API listens on the node's own loopback.
 		cfg.Transport.DialContext = n.DialContext
 	}
-	client, _ := api.NewClient(cfg)
+	var client *api.Client
+	if s.external {
+		// An existing cluster: how to reach it (TLS, a token file) may
+		// well be in the caller's CONSUL_* variables.
+		client, _ = api.NewClient(cfg)
+	} else {
+		// The runner's own agent: as the step said, and nothing of the
+		// caller's environment.
+		client, _ = steps.AgentClient(cfg)
+	}
 	// The agent's token goes to commands as CONSUL_HTTP_TOKEN, so they may
 	// print it: hide it wherever it appears, whatever its length.
 	s.redactor.learnToken(cfg.Token)
@@ -149,13 +159,58 @@ func (s *session) RunDir() string {
 	return dir
 }
 
+// consulClientVars are the variables through which Consul's CLI and its
+// Go API client (api.DefaultConfig, which api.NewClient reads again)
+// choose the agent they talk to (CONSUL_HTTP_ADDR), as whom
+// (CONSUL_HTTP_TOKEN, CONSUL_HTTP_TOKEN_FILE, CONSUL_HTTP_AUTH), over what
+// (CONSUL_HTTP_SSL and _SSL_VERIFY, CONSUL_CACERT, CONSUL_CAPATH,
+// CONSUL_CLIENT_CERT and _KEY, CONSUL_TLS_SERVER_NAME), in which namespace
+// and partition, and, for consul connect envoy, the agent's gRPC port
+// (CONSUL_GRPC_*). The caller's are about the caller's cluster: a process
+// aimed at the scenario's own agent must not get them, or the caller's
+// environment decides what the scenario claims. CONSUL_HTTP_TOKEN_FILE,
+// for one, wins over the CONSUL_HTTP_TOKEN the runner sets: a sidecar
+// given a service's token ran as the management token the caller's file
+// held, and a scenario claiming that each sidecar runs with its own
+// identity passed while false.
+var consulClientVars = []string{
+	"CONSUL_HTTP_ADDR", "CONSUL_HTTP_TOKEN", "CONSUL_HTTP_TOKEN_FILE", "CONSUL_HTTP_AUTH",
+	"CONSUL_HTTP_SSL", "CONSUL_HTTP_SSL_VERIFY", "CONSUL_CACERT", "CONSUL_CAPATH",
+	"CONSUL_CLIENT_CERT", "CONSUL_CLIENT_KEY", "CONSUL_TLS_SERVER_NAME",
+	"CONSUL_NAMESPACE", "CONSUL_PARTITION",
+	"CONSUL_GRPC_ADDR", "CONSUL_GRPC_CACERT", "CONSUL_GRPC_CAPATH",
+}
+
+// Whose Consul identity a process of the scenario acts with.
+const (
+	// asCommand: a user command (run, exec). Against the scenario's own
+	// agent it gets the agent's token, or the caller's CONSUL_HTTP_TOKEN
+	// when set (a user may run commands as themselves), and no other of
+	// the caller's Consul variables; against an existing cluster (run
+	// --agent), the caller's variables are how to reach that cluster and
+	// are all kept.
+	asCommand = iota
+	// asRunner: a process acting as the runner chooses, whatever the
+	// caller's environment says: a sidecar (with its step's token, else
+	// the agent's), or a consul command the runner runs itself
+	// (config-entry).
+	asRunner
+)
+
 func (s *session) commandEnv(node string) (string, []string) {
+	return s.workDir, s.processEnv(node, asCommand, "")
+}
+
+// processEnv is the environment of a process on node: the caller's, with
+// the scenario's agent, tokens, nodes and consul. token, when set, is the
+// one the process acts with instead of the agent's.
+func (s *session) processEnv(node string, as int, token string) []string {
 	env := os.Environ()
 	set := func(key, value string) { env = withVar(env, key, value) }
 	s.mu.Lock()
-	token, addr := "", ""
+	agentToken, addr := "", ""
 	if a, _ := s.agentOf(node); a != nil {
-		token, addr = a.cfg.Token, a.cfg.Address
+		agentToken, addr = a.cfg.Token, a.cfg.Address
 	}
 	// The tokens acl-token steps made, for commands that need one:
 	// SCENARIO_TOKEN_WEB_TOKEN for web-token.
@@ -163,13 +218,34 @@ func (s *session) commandEnv(node string) (string, []string) {
 		set("SCENARIO_TOKEN_"+envName(name), secret)
 	}
 	s.mu.Unlock()
+	callerToken := os.Getenv("CONSUL_HTTP_TOKEN")
+	switch {
+	case as == asRunner:
+		env = withoutVars(env, consulClientVars...)
+	case !s.external:
+		// The scenario's own agent: the caller's variables are about
+		// another cluster. Their CONSUL_HTTP_TOKEN alone is kept, used
+		// as is, so that a user may run commands as themselves; their
+		// token file goes, or it would win over that token.
+		env = withoutVars(env, slices.DeleteFunc(slices.Clone(consulClientVars), func(v string) bool { return v == "CONSUL_HTTP_TOKEN" })...)
+		if callerToken != "" {
+			agentToken = ""
+		}
+	case callerToken != "":
+		// The existing cluster's token is the caller's, already there.
+		agentToken = ""
+	}
 	if addr != "" {
 		set("CONSUL_HTTP_ADDR", addr)
 	}
-	// The caller's own CONSUL_HTTP_TOKEN, when set, is theirs to keep.
-	if token != "" && os.Getenv("CONSUL_HTTP_TOKEN") == "" {
+	if token == "" {
+		token = agentToken
+	}
+	if token != "" {
 		s.redactor.learn(token)
 		set("CONSUL_HTTP_TOKEN", token)
+		// A token file would win over it.
+		env = withoutVars(env, "CONSUL_HTTP_TOKEN_FILE")
 	}
 	if n, ok := s.node(node); ok {
 		// A command on a node knows where it is: to bind the node's
@@ -187,7 +263,7 @@ func (s *session) commandEnv(node string) (string, []string) {
 	if dir := s.consulDir(); dir != "" {
 		set("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
 	}
-	return s.workDir, env
+	return env
 }
 
 // envName is name as a part of an environment variable's name:
@@ -307,20 +383,30 @@ func (s *session) start(node, name string, argv []string, opts ...steps.StartOpt
 	if err != nil {
 		return nil, err
 	}
-	spec := proc.Spec{Name: qualified(node, name), Argv: argv, LogPath: path}
-	if name != steps.AgentName {
-		// A user command (run) gets the mesh and runs beside the scenario;
-		// a sidecar gets the mesh (the agent's token, when ACLs are on).
-		dir, env := s.commandEnv(node)
-		for _, o := range opts {
-			if o.Token != "" {
-				env = withVar(env, "CONSUL_HTTP_TOKEN", o.Token)
-			}
+	// What the process writes passes through the runner on its way to the
+	// log (proc copies the pipe): hide the secrets there too, so that the
+	// log folder holds no token a step's output or a command printed.
+	spec := proc.Spec{Name: qualified(node, name), Argv: argv, LogPath: path,
+		LogFilter: func(w io.Writer) proc.LogFilter { return s.redactor.writer(w) }}
+	token := ""
+	for _, o := range opts {
+		if o.Token != "" {
+			token = o.Token
 		}
-		spec.Env = env
-		if !strings.HasPrefix(name, "sidecar/") {
-			spec.Dir = dir
-		}
+	}
+	switch {
+	case name == steps.AgentName:
+		// The agent is the runner's: what it runs (script checks, watch
+		// handlers) inherits its environment and must reach it, not the
+		// caller's cluster or identity.
+		spec.Env = withoutVars(os.Environ(), consulClientVars...)
+	case strings.HasPrefix(name, "sidecar/"):
+		// A sidecar gets the mesh as the runner chooses: its step's
+		// token, else the agent's (when ACLs are on).
+		spec.Env = s.processEnv(node, asRunner, token)
+	default:
+		// A user command (run) gets the mesh and runs beside the scenario.
+		spec.Env, spec.Dir = s.processEnv(node, asCommand, token), s.workDir
 	}
 	if n, ok := s.node(node); ok {
 		// The child inherits the namespace of the thread that forks it.
@@ -638,12 +724,15 @@ func (e stepEnv) Notef(format string, args ...any) {
 	*e.notes = append(*e.notes, fmt.Sprintf(format, args...))
 }
 
-func (e stepEnv) Node() string                              { return e.node }
-func (e stepEnv) On(node string) steps.Env                  { e.node = node; return e }
-func (e stepEnv) Cluster() steps.Cluster                    { return e.cluster }
-func (e stepEnv) Consul() (*api.Client, error)              { return e.consul(e.node) }
-func (e stepEnv) AgentAddress() string                      { return e.agentAddress(e.node) }
-func (e stepEnv) CommandEnv() (string, []string)            { return e.commandEnv(e.node) }
+func (e stepEnv) Node() string                   { return e.node }
+func (e stepEnv) On(node string) steps.Env       { e.node = node; return e }
+func (e stepEnv) Cluster() steps.Cluster         { return e.cluster }
+func (e stepEnv) Consul() (*api.Client, error)   { return e.consul(e.node) }
+func (e stepEnv) AgentAddress() string           { return e.agentAddress(e.node) }
+func (e stepEnv) CommandEnv() (string, []string) { return e.commandEnv(e.node) }
+func (e stepEnv) ConsulEnv() (string, []string) {
+	return e.workDir, e.processEnv(e.node, asRunner, "")
+}
 func (e stepEnv) Process(name string) (*proc.Process, bool) { return e.process(e.node, name) }
 func (e stepEnv) NodeOf(name string) (string, bool)         { return e.nodeOf(name) }
 func (e stepEnv) Stop(name string) error                    { return e.stop(e.node, name) }
@@ -693,11 +782,30 @@ func (e stepEnv) Start(name string, argv []string, opts ...steps.StartOption) (*
 func (e stepEnv) SetToken(name, secret string) {
 	e.redactor.learnToken(secret)
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	first := len(e.tokens) == 0
 	if e.tokens == nil {
 		e.tokens = map[string]string{}
 	}
 	e.tokens[name] = secret
+	e.mu.Unlock()
+	if first {
+		// Said once per scenario: where a secret is hidden and where not.
+		e.Notef("%s", e.secretsNote())
+	}
+}
+
+// secretsNote says where the scenario's secrets are hidden: everything
+// the runner writes, and what processes print (it copies that into their
+// logs), but not the files Consul itself keeps, which hold every token as
+// Consul stores them.
+func (s *session) secretsNote() string {
+	note := "secrets are redacted in the report (text, --json, JUnit, test2json) and in the logs the runner writes, what processes print included"
+	dirs, _ := filepath.Glob(filepath.Join(s.RunDir(), "agent-data"))
+	more, _ := filepath.Glob(filepath.Join(s.RunDir(), "*", "agent-data"))
+	if dirs = append(dirs, more...); len(dirs) > 0 {
+		note += ", but not in Consul's own data, which keeps them as Consul stores them: " + strings.Join(dirs, ", ")
+	}
+	return note
 }
 
 func (e stepEnv) Token(name string) (string, bool) {
@@ -707,7 +815,7 @@ func (e stepEnv) Token(name string) (string, bool) {
 	return secret, ok
 }
 
-func (e stepEnv) OpenLog(name, command string) (*os.File, string, error) {
+func (e stepEnv) OpenLog(name, command string) (io.WriteCloser, string, error) {
 	return e.openLog(e.node, name, command)
 }
 
@@ -748,6 +856,14 @@ func (e stepEnv) Inside(fn func() error) error {
 		return n.Do(fn)
 	}
 	return fn()
+}
+
+// withoutVars is env without the variables named.
+func withoutVars(env []string, names ...string) []string {
+	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		return slices.Contains(names, name)
+	})
 }
 
 // withVar is env with key set to value.

@@ -199,7 +199,9 @@ func (c *configEntry) Run(ctx context.Context, env Env) error {
 		args = append(args, tmp.Name())
 	}
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Dir, cmd.Env = env.CommandEnv()
+	// As the runner, with the agent's token, whatever the caller's
+	// environment says.
+	cmd.Dir, cmd.Env = env.ConsulEnv()
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// On a node, consul reaches the node's agent from inside it.

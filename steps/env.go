@@ -31,8 +31,16 @@ type Env interface {
 	RunDir() string
 	// CommandEnv is the working directory (the scenario file's folder) and
 	// the environment of user commands (run, exec): the caller's, with
-	// CONSUL_HTTP_ADDR of the scenario's agent and its consul first on PATH.
+	// CONSUL_HTTP_ADDR and CONSUL_HTTP_TOKEN of the scenario's agent and
+	// its consul first on PATH, and without the caller's other Consul
+	// client variables (CONSUL_HTTP_TOKEN_FILE, CONSUL_CACERT, ...), which
+	// are about another cluster (kept under run --agent).
 	CommandEnv() (dir string, env []string)
+	// ConsulEnv is CommandEnv for a consul command a step runs itself
+	// against the scenario's agent (config-entry): with the agent's token
+	// and none of the caller's Consul variables (CONSUL_HTTP_TOKEN_FILE
+	// would win over the token).
+	ConsulEnv() (dir string, env []string)
 
 	// Start starts argv as the process called name, logged under the
 	// scenario's log folder.

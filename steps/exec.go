@@ -56,8 +56,10 @@ func (s *execStep) String() string {
 // commands there, and keeps only the start of it in memory.
 type StepLogs interface {
 	// OpenLog opens the log called name for appending, after a header
-	// line naming command, and returns it with its path.
-	OpenLog(name, command string) (*os.File, string, error)
+	// line naming command, and returns it with its path. What is written
+	// may be changed on its way (the runner hides secrets) and held back
+	// until Close.
+	OpenLog(name, command string) (io.WriteCloser, string, error)
 }
 
 // OutputKept is how much of each of a command's stdout and stderr exec
@@ -66,12 +68,21 @@ const OutputKept = 1 << 20
 
 func (s *execStep) Run(ctx context.Context, env Env) error {
 	log := &logWriter{w: io.Discard}
+	closeLog := func() {}
 	if sl, ok := env.(StepLogs); ok {
 		f, path, err := sl.OpenLog("exec", s.String())
 		if err != nil {
 			return fmt.Errorf("opening the log of exec steps: %w", err)
 		}
-		defer f.Close()
+		var once sync.Once
+		// Closing writes what the log held back: before its errors are
+		// looked at, and at the latest on return.
+		closeLog = func() {
+			once.Do(func() {
+				log.fail(f.Close())
+			})
+		}
+		defer closeLog()
 		log.w, log.path = f, path
 	}
 	stdout, stderr := &capture{log: log}, &capture{log: log}
@@ -103,6 +114,7 @@ func (s *execStep) Run(ctx context.Context, env Env) error {
 	proc.KillGroup(pgid)
 	proc.KillFamily(family)
 	copied()
+	closeLog()
 	if ctx.Err() != nil {
 		return fmt.Errorf("%q did not finish in time: %w; stdout %s, stderr %s", s, ctx.Err(), stdout, stderr)
 	}
@@ -191,6 +203,15 @@ type logWriter struct {
 	w    io.Writer
 	path string
 	err  error
+}
+
+// fail records err (if any) unless an earlier write failed.
+func (l *logWriter) fail(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err == nil {
+		l.err = err
+	}
 }
 
 func (l *logWriter) write(p []byte) {

@@ -324,13 +324,11 @@ func (s *startAgent) runHost(ctx context.Context, env Env) (settle func(context.
 	if err != nil {
 		return nil, err
 	}
-	cfg := api.DefaultNonPooledConfig()
-	cfg.Address = addr
-	cfg.Scheme = "http"
 	// With ACLs, the runner's own calls, the sidecars and the commands use
-	// the management token the agent was configured with.
-	cfg.Token = s.managementToken()
-	client, err := api.NewClient(cfg)
+	// the management token the agent was configured with, whatever the
+	// caller's CONSUL_* variables say (AgentClient).
+	cfg := AgentConfig(addr, s.managementToken())
+	client, err := AgentClient(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/hashicorp/consul/api"
-
 	"github.com/scenario-tool/scenario/wait"
 )
 
@@ -48,11 +46,9 @@ func (s *startAgent) startOnNode(ctx context.Context, env Env) (func(context.Con
 	if err != nil {
 		return nil, err
 	}
-	cfg := api.DefaultNonPooledConfig()
-	cfg.Address, cfg.Scheme = addr, "http"
-	cfg.Token = s.managementToken()
+	cfg := AgentConfig(addr, s.managementToken())
 	cfg.Transport.DialContext = env.Dial
-	client, err := api.NewClient(cfg)
+	client, err := AgentClient(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,7 @@ func (f *fakeEnv) SetAgent(*proc.Process, *api.Config) {}
 func (f *fakeEnv) AgentAddress() string                { return "" }
 func (f *fakeEnv) RunDir() string                      { return "" }
 func (f *fakeEnv) CommandEnv() (string, []string)      { return "", nil }
+func (f *fakeEnv) ConsulEnv() (string, []string)       { return "", nil }
 func (f *fakeEnv) SetToken(string, string)             {}
 func (f *fakeEnv) Token(string) (string, bool)         { return "", false }
 func (f *fakeEnv) Start(string, []string, ...StartOption) (*proc.Process, error) {
