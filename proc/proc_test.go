@@ -160,7 +160,10 @@ type upperFilter struct {
 	pending []byte
 }
 
-func (u *upperFilter) Write(p []byte) (int, error) { u.pending = append(u.pending, p...); return len(p), nil }
+func (u *upperFilter) Write(p []byte) (int, error) {
+	u.pending = append(u.pending, p...)
+	return len(p), nil
+}
 func (u *upperFilter) Flush() error {
 	_, err := u.w.Write(bytes.ToUpper(u.pending))
 	return err
