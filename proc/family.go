@@ -3,11 +3,13 @@ package proc
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // FamilyVar is set in the environment of every process Start starts, to a
@@ -19,10 +21,14 @@ const FamilyVar = "SCENARIO_FAMILY"
 
 var familySeq atomic.Int64
 
+// familyNonce tells this runner's marks from another's with the same pid
+// (a runner in another pid namespace).
+var familyNonce = rand.Uint64()
+
 // NewFamily returns a family mark unique among this runner's processes and
-// those of other runners alive at once (their pids differ).
+// those of other runners alive at once.
 func NewFamily() string {
-	return fmt.Sprintf("%d.%d", os.Getpid(), familySeq.Add(1))
+	return fmt.Sprintf("%d.%x.%d", os.Getpid(), familyNonce, familySeq.Add(1))
 }
 
 // WithFamily returns env (the caller's when nil) with FamilyVar=mark in
@@ -86,18 +92,25 @@ func (p *Process) killStrays() { KillFamily(p.family) }
 // their own groups, when they lead one) and waits, boundedly, until they
 // have exited: a setsid'd child holds ports like any other.
 func KillFamily(mark string) {
-	strays := FamilyMembers(mark)
-	if len(strays) == 0 {
-		return
-	}
-	for _, pid := range strays {
-		if pgid, err := syscall.Getpgid(pid); err == nil && pgid == pid {
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
+	// Rounds, as KillGroup's: a stray may fork between a scan and its kill.
+	deadline := time.Now().Add(killSettle)
+	for {
+		strays := FamilyMembers(mark)
+		if len(strays) == 0 {
+			return
 		}
-		_ = syscall.Kill(pid, syscall.SIGKILL)
+		for _, pid := range strays {
+			if pgid, err := syscall.Getpgid(pid); err == nil && pgid == pid {
+				_ = syscall.Kill(-pid, syscall.SIGKILL)
+			}
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		_ = AwaitExit(strays, time.Until(deadline))
+		reapAdopted(strays)
+		if !time.Now().Before(deadline) {
+			return
+		}
 	}
-	_ = AwaitExit(strays, killSettle)
-	reapAdopted(strays)
 }
 
 // reapAdopted reaps those of pids that were orphaned to this process (a

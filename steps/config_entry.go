@@ -230,6 +230,9 @@ func (c *configEntry) Graph(g *Graph) {
 	}
 	sources := map[string]string{}
 	for _, src := range e.Sources {
+		if src == nil {
+			continue // a null source (Consul decodes it as nil)
+		}
 		action := string(src.Action)
 		if len(src.Permissions) > 0 {
 			action = l7Action

@@ -466,36 +466,39 @@ func (e *expect) judge(rcv []byte, ended error) (v verdict, consumed int, why er
 // is what a path looks like until an intention change has taken effect.
 type wrongReply struct{ error }
 
-// streakOdds counts the replies seen before a probe's current streak:
-// those that were the expected one and those that were another's (with
-// others-allowed). With instances picked at random, a run of the expected
-// reply turns up by chance; a streak counts only once chance is unlikely
-// to have made it at the mix seen before it.
-type streakOdds struct{ right, wrong int }
+// streakOdds counts the outcomes of a probe's attempts before its current
+// run of holds: those that held, and the others (another's reply, a close,
+// a stall: any attempt that reached the listener and did not hold). With
+// instances picked at random, a run of the expected outcome turns up by
+// chance; a run counts only once chance is unlikely to have made it.
+type streakOdds struct{ right, other int }
 
-// streakChance is the chance, at most, that a streak which passes was made
-// by the mix of replies before it: the union bound over where it could
-// have started.
+// streakChance bounds the chance that a passing run was made by a path
+// that still does something else: each check of a run after a attempts
+// spends streakChance/((a+1)(a+2)) of it, which sums to streakChance over
+// every check a probe makes.
 const streakChance = 1e-4
 
-// maxStreak bounds the streak asked for, so that a claim against a mix of
-// nearly only expected replies asks for a long run, not an endless one.
+// maxStreak bounds the run asked for, so that a claim against a mix of
+// nearly only expected outcomes asks for a long run, not an endless one.
 const maxStreak = 1000
 
-// needed is how many expected replies in a row show more than chance,
-// given times asked for: times itself when no other reply came before;
-// else the n with (before+1) * p^n <= streakChance, p being the share of
-// expected replies before the streak.
-func (o streakOdds) needed(times int) int {
-	total := o.right + o.wrong
-	if o.wrong == 0 || times <= 1 {
-		return times // no other reply yet, or a claim that one comes
+// needed is how many holds in a row show more than chance, given times
+// asked for. It is times itself when the claim is that one holds (times
+// 1), or when nothing else was seen and others-allowed does not say that
+// something else answers. Otherwise the run is judged against the null
+// that something else still answers, at random as the built-in proxy
+// picks (never more than half the time for the expected one when another
+// instance is in rotation) or as often as seen so far if more (with one
+// hold and one other added, so that a few lucky attempts do not make it
+// look rare): the n with p^n <= streakChance/((a+1)(a+2)).
+func (o streakOdds) needed(times int, othersAllowed bool) int {
+	a := o.right + o.other
+	if times <= 1 || (o.other == 0 && !othersAllowed) {
+		return times
 	}
-	p := float64(o.right) / float64(total)
-	if p == 0 {
-		return times // never by chance before: the streak is the change
-	}
-	n := int(math.Ceil(math.Log(streakChance/float64(total+1)) / math.Log(p)))
+	p := max(0.5, float64(o.right+1)/float64(a+2))
+	n := int(math.Ceil(math.Log(streakChance/float64((a+1)*(a+2))) / math.Log(p)))
 	return min(max(n, times), maxStreak)
 }
 
@@ -593,7 +596,7 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 		if addr == "" && !e.probe.Native {
 			// The upstream's address is fixed by its registration.
 			if addr, err = e.probe.Resolve(ctx, env); err != nil {
-				addr = ""
+				addr, err = "", notConnected{err}
 			}
 		}
 		if err == nil {
@@ -632,16 +635,19 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 					return wait.Fatal(fmt.Errorf("%w (a wrong reply fails at once; add others-allowed: true when other replies are expected on the way, e.g. from other instances)", err))
 				}
 				wrongReplies++
-				streaks.wrong++
+			}
+			var nc notConnected
+			if !errors.As(err, &nc) && ctx.Err() == nil {
+				streaks.other++ // it reached the path, which did something else
 			}
 			return err
 		}
 		if inARow++; inARow < e.times {
 			return fmt.Errorf("held %d of %d times in a row so far", inARow, e.times)
 		}
-		if need := streaks.needed(e.times); inARow < need {
-			chance = fmt.Errorf("runs of %d came, but before them %d of %d replies were another's: at that mix a run of %d comes by chance, so it takes %d in a row to show more than chance",
-				e.times, streaks.wrong, streaks.right+streaks.wrong, e.times, need)
+		if need := streaks.needed(e.times, e.othersAllowed); inARow < need {
+			chance = fmt.Errorf("a run of %d could be chance (before it, %d of %d attempts did something else; others-allowed says something else answers): it takes %d in a row to show more than chance",
+				e.times, streaks.other, streaks.right+streaks.other, need)
 			return fmt.Errorf("held %d times in a row so far; %w", inARow, chance)
 		}
 		return nil
@@ -675,8 +681,8 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 		if wrongReplies > 0 {
 			env.Notef("%d of %d connections got another reply on the way (others-allowed)", wrongReplies, attempts)
 		}
-		if need := streaks.needed(e.times); need > e.times {
-			env.Notef("%d held in a row: before the run %d of %d replies were another's, at which mix a run of %d could be chance", inARow, streaks.wrong, streaks.right+streaks.wrong, e.times)
+		if need := streaks.needed(e.times, e.othersAllowed); need > e.times {
+			env.Notef("%d held in a row, not just %d: before the run %d of %d attempts did something else, and a run of %d could be chance", inARow, e.times, streaks.other, streaks.right+streaks.other, e.times)
 		}
 		e.report(ctx, env, evidence)
 		return nil
@@ -746,7 +752,7 @@ func (e *expect) attempt(ctx context.Context, env Env, addr string, replied func
 	var err error
 	if e.probe.Native {
 		if raw, addr, err = DialNative(ctx, env, e.probe.Service, e.probe.Upstream); err != nil {
-			return err
+			return notConnected{err}
 		}
 	} else if raw, err = env.Dial(ctx, "tcp", addr); err != nil {
 		return notConnected{fmt.Errorf("could not connect to %s: %w", addr, err)}

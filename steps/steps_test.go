@@ -261,19 +261,23 @@ func TestRegistryRendersEveryType(t *testing.T) {
 
 func TestStreakNeededGrowsWithChance(t *testing.T) {
 	for _, c := range []struct {
-		odds       streakOdds
-		times, min int
-		max        int
+		odds     streakOdds
+		times    int
+		others   bool
+		min, max int
 	}{
-		{streakOdds{}, 20, 20, 20},                    // nothing else came: as asked
-		{streakOdds{right: 0, wrong: 7}, 5, 5, 5},     // never by chance before
-		{streakOdds{right: 1, wrong: 1}, 20, 20, 20},  // health-instances' usual mix: 15 would do
-		{streakOdds{right: 20, wrong: 23}, 5, 17, 17}, // a steady 50/50: 5 is chance
-		{streakOdds{right: 49, wrong: 1}, 20, 600, 700},
-		{streakOdds{right: 9999, wrong: 1}, 20, maxStreak, maxStreak},
+		{streakOdds{}, 20, false, 20, 20},                     // nothing else seen or said: as asked
+		{streakOdds{right: 3}, 10, false, 10, 10},             // ca-rotation's "none fails"
+		{streakOdds{}, 5, true, 15, 15},                       // others-allowed: something else answers
+		{streakOdds{right: 0, other: 7}, 5, true, 20, 20},     // a change after only others
+		{streakOdds{right: 1, other: 1}, 20, true, 20, 20},    // health-instances' usual mix: 17 would do
+		{streakOdds{right: 20, other: 23}, 5, true, 25, 25},   // a steady 50/50: 5 is chance
+		{streakOdds{right: 0, other: 5}, 20, false, 20, 20},   // servers-lost: closes before, 19 would do
+		{streakOdds{right: 49, other: 1}, 20, true, 400, 440}, // mostly expected already
+		{streakOdds{right: 9999, other: 1}, 20, true, maxStreak, maxStreak},
 	} {
-		if got := c.odds.needed(c.times); got < c.min || got > c.max {
-			t.Errorf("%+v.needed(%d) = %d, want %d..%d", c.odds, c.times, got, c.min, c.max)
+		if got := c.odds.needed(c.times, c.others); got < c.min || got > c.max {
+			t.Errorf("%+v.needed(%d, %t) = %d, want %d..%d", c.odds, c.times, c.others, got, c.min, c.max)
 		}
 	}
 }
@@ -333,7 +337,19 @@ func TestStreakMustBeMoreThanChance(t *testing.T) {
 	if err := probe(steady); err == nil || !strings.Contains(err.Error(), "more than chance") {
 		t.Fatalf("a steady mix passed 5 in a row: %q", err)
 	}
-	// The same twenty, then only "one": the change shows after 18 in a row.
+	// A close (no reply), then runs of six "one"s with a close between:
+	// the closes count as something else too, even without others-allowed.
+	closing := replyPattern(t, func(i int) string {
+		if i%7 == 0 {
+			return ""
+		}
+		return "one"
+	})
+	e := expect{probe: &Target{Addr: closing}, send: "x", reply: []byte("one"), times: 5, within: 2 * time.Second, quiet: time.Millisecond}
+	if err := e.Run(context.Background(), &fakeEnv{}); err == nil || !strings.Contains(err.Error(), "more than chance") {
+		t.Fatalf("runs between closes passed 5 in a row: %v", err)
+	}
+	// The same twenty, then only "one": the change shows after 23 in a row.
 	changed := replyPattern(t, func(i int) string {
 		if i < 20 {
 			return []string{"one", "two"}[i%2]

@@ -32,6 +32,8 @@ func pickUpstream(ups []api.Upstream, name, dc string) (*api.Upstream, error) {
 	switch {
 	case len(picked) == 1:
 		return &ups[picked[0]], nil
+	case len(picked) == 0 && dc == "":
+		return nil, fmt.Errorf("%d upstreams %q, none of them local (%s): say which with SERVICE/%s@DC", len(named), name, describeUpstreams(ups, named), name)
 	case len(picked) == 0:
 		return nil, fmt.Errorf("no upstream %q in datacenter %s (there are: %s)", name, dc, describeUpstreams(ups, named))
 	}
