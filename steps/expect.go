@@ -473,6 +473,14 @@ type wrongReply struct{ error }
 // chance; a run counts only once chance is unlikely to have made it.
 type streakOdds struct{ right, other int }
 
+// seen says what came before the run, for messages.
+func (o streakOdds) seen() string {
+	if o.other == 0 {
+		return "others-allowed says something else may answer"
+	}
+	return fmt.Sprintf("before it, %d of %d attempts did something else", o.other, o.right+o.other)
+}
+
 // streakChance bounds the chance that a passing run was made by a path
 // that still does something else: each check of a run after a attempts
 // spends streakChance/((a+1)(a+2)) of it, which sums to streakChance over
@@ -646,8 +654,8 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 			return fmt.Errorf("held %d of %d times in a row so far", inARow, e.times)
 		}
 		if need := streaks.needed(e.times, e.othersAllowed); inARow < need {
-			chance = fmt.Errorf("a run of %d could be chance (before it, %d of %d attempts did something else; others-allowed says something else answers): it takes %d in a row to show more than chance",
-				e.times, streaks.other, streaks.right+streaks.other, need)
+			chance = fmt.Errorf("a run of %d could be chance (%s): it takes %d in a row to show more than chance",
+				e.times, streaks.seen(), need)
 			return fmt.Errorf("held %d times in a row so far; %w", inARow, chance)
 		}
 		return nil
@@ -682,7 +690,7 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 			env.Notef("%d of %d connections got another reply on the way (others-allowed)", wrongReplies, attempts)
 		}
 		if need := streaks.needed(e.times, e.othersAllowed); need > e.times {
-			env.Notef("%d held in a row, not just %d: before the run %d of %d attempts did something else, and a run of %d could be chance", inARow, e.times, streaks.other, streaks.right+streaks.other, e.times)
+			env.Notef("%d held in a row, not just %d: a run of %d could be chance (%s)", inARow, e.times, e.times, streaks.seen())
 		}
 		e.report(ctx, env, evidence)
 		return nil
