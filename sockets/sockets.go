@@ -268,34 +268,18 @@ type Conn struct {
 // the network namespace the calling thread is in (see Listeners).
 func Established() ([]Conn, error) {
 	var out []Conn
-	for _, table := range []string{"/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"} {
-		f, err := os.Open(table)
-		if os.IsNotExist(err) {
-			continue
+	err := scanTables(func(fields []string) {
+		const established = "01"
+		if fields[3] != established {
+			return
 		}
-		if err != nil {
-			return nil, err
+		local, err1 := ParseProcAddr(fields[1])
+		remote, err2 := ParseProcAddr(fields[2])
+		if err1 == nil && err2 == nil {
+			out = append(out, Conn{Local: local, Remote: remote, Inode: fields[9]})
 		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			fields := strings.Fields(sc.Text())
-			const established = "01"
-			if len(fields) < 10 || fields[3] != established {
-				continue
-			}
-			local, err1 := ParseProcAddr(fields[1])
-			remote, err2 := ParseProcAddr(fields[2])
-			if err1 == nil && err2 == nil {
-				out = append(out, Conn{Local: local, Remote: remote, Inode: fields[9]})
-			}
-		}
-		err = sc.Err()
-		f.Close()
-		if err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	}, "/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6")
+	return out, err
 }
 
 // UDPBound lists the UDP sockets of the calling thread's network namespace
@@ -303,31 +287,41 @@ func Established() ([]Conn, error) {
 // the UDP counterpart of a listener (/proc/thread-self/net/udp and udp6).
 func UDPBound() ([]Listener, error) {
 	var out []Listener
-	for _, table := range []string{"/proc/thread-self/net/udp", "/proc/thread-self/net/udp6"} {
+	err := scanTables(func(fields []string) {
+		// An unconnected socket's remote port is 0.
+		if !strings.HasSuffix(fields[2], ":0000") {
+			return
+		}
+		if addr, err := ParseProcAddr(fields[1]); err == nil {
+			out = append(out, Listener{Addr: addr, Inode: fields[9]})
+		}
+	}, "/proc/thread-self/net/udp", "/proc/thread-self/net/udp6")
+	return out, err
+}
+
+// scanTables calls row with the fields of every socket row ("sl local rem
+// st ... inode", 10 fields or more) of the /proc/net tables; a table the
+// kernel does not have (IPv6 disabled) has no rows.
+func scanTables(row func(fields []string), tables ...string) error {
+	for _, table := range tables {
 		f, err := os.Open(table)
 		if os.IsNotExist(err) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
-			// "sl local rem st ... inode"; an unconnected socket's remote
-			// port is 0.
-			fields := strings.Fields(sc.Text())
-			if len(fields) < 10 || !strings.HasSuffix(fields[2], ":0000") {
-				continue
-			}
-			if addr, err := ParseProcAddr(fields[1]); err == nil {
-				out = append(out, Listener{Addr: addr, Inode: fields[9]})
+			if fields := strings.Fields(sc.Text()); len(fields) >= 10 {
+				row(fields)
 			}
 		}
 		err = sc.Err()
 		f.Close()
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }

@@ -10,7 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
-	"net"
 	"net/url"
 	"strings"
 	"testing"
@@ -84,24 +83,7 @@ func must(c *x509.Certificate, _ *ecdsa.PrivateKey) *x509.Certificate { return c
 
 func TestPlaintextRefused(t *testing.T) {
 	// A plaintext echo service gives application bytes back: that fails.
-	echo, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer echo.Close()
-	go func() {
-		for {
-			c, err := echo.Accept()
-			if err != nil {
-				return
-			}
-			buf := make([]byte, 64)
-			n, _ := c.Read(buf)
-			c.Write(buf[:n])
-			c.Close()
-		}
-	}()
-	if err := plaintextRefused(context.Background(), echo.Addr().String()); err == nil || !strings.Contains(err.Error(), "application bytes") {
+	if err := plaintextRefused(context.Background(), echoServer(t)); err == nil || !strings.Contains(err.Error(), "application bytes") {
 		t.Errorf("plaintext echo: %v", err)
 	}
 	// A TLS server answers plaintext with at most an alert: that passes.

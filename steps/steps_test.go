@@ -209,25 +209,9 @@ func (f *lossyDialEnv) Dial(ctx context.Context, network, addr string) (net.Conn
 // A failure names what the mesh did with the attempts that connected, not
 // only that the last dial was lost.
 func TestProbeFailureNamesTheLastAttemptThatConnected(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			buf := make([]byte, 64)
-			n, _ := c.Read(buf)
-			c.Write(buf[:n])
-			c.Close()
-		}
-	}()
-	closed := expect{probe: &Target{Addr: l.Addr().String()}, send: "ping", closed: true, within: 1500 * time.Millisecond}
-	err = closed.Run(context.Background(), &lossyDialEnv{connecting: 2})
+	echo := echoServer(t)
+	closed := expect{probe: &Target{Addr: echo}, send: "ping", closed: true, within: 1500 * time.Millisecond}
+	err := closed.Run(context.Background(), &lossyDialEnv{connecting: 2})
 	if err == nil || !strings.Contains(err.Error(), "could not connect") ||
 		!strings.Contains(err.Error(), `the last attempt that connected: got reply "ping"`) {
 		t.Fatalf("a probe whose last dial was lost: %v", err)
@@ -404,4 +388,27 @@ func TestPickUpstream(t *testing.T) {
 			t.Errorf("%s@%s: %v, %v; want port %d", c.name, c.dc, u, err, c.port)
 		}
 	}
+}
+
+// echoServer answers each connection's first read with the same bytes and
+// closes it; it returns its address.
+func echoServer(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 64)
+			n, _ := c.Read(buf)
+			c.Write(buf[:n])
+			c.Close()
+		}
+	}()
+	return l.Addr().String()
 }
