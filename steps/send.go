@@ -35,6 +35,8 @@ type SendSpec struct {
 	To   Target `key:"to" doc:"where to connect: SERVICE/UPSTREAM (that service's upstream listener, looked up on the agent) or host:port"`
 	Data string `key:"data" doc:"the bytes to write"`
 	Conn string `key:"conn" shape:"NAME" doc:"names the connection: the one to open with to (default: named after the step), or the open one to write on"`
+	// HeldBy turns the note about who holds a bare address into a claim.
+	HeldBy string `key:"held-by" shape:"PROCESS" doc:"with to: HOST:PORT, the process the scenario started (a run name, agent, sidecar/SERVICE) whose family must hold the listener there, else the step fails naming the holder"`
 }
 
 type send struct {
@@ -42,6 +44,7 @@ type send struct {
 	data   string
 	conn   string
 	open   bool // dial a new connection rather than write on conn
+	heldBy string
 }
 
 func buildSend(d *spec.Decoder, val *SendSpec, f *spec.Fields) Step {
@@ -52,7 +55,17 @@ func buildSend(d *spec.Decoder, val *SendSpec, f *spec.Fields) Step {
 		s.open = true
 		s.target = val.To
 		s.conn = openConn(d, s.conn, v)
+		if s.heldBy = val.HeldBy; f.Has("held-by") {
+			if s.target.Addr == "" && s.target.Service != "" {
+				d.Errorf(f.Key("held-by"), "send.held-by is for to: HOST:PORT; to: SERVICE/UPSTREAM is checked to be that service's sidecar already")
+			} else if s.heldBy != "" {
+				use(d, KindProcess, s.heldBy, f.Node("held-by"))
+			}
+		}
 	case f.Has("conn"):
+		if f.Has("held-by") {
+			d.Errorf(f.Key("held-by"), "send.held-by goes with to: HOST:PORT (the connection it opens)")
+		}
 		if !f.Has("data") {
 			d.Errorf(v, "send on connection %q needs data to write", s.conn)
 		}
@@ -89,8 +102,15 @@ func (s *send) Run(ctx context.Context, env Env) error {
 		}
 		env.AddConn(s.conn, NewConn(c, s.target.String()))
 		if s.target.Addr != "" {
-			// A bare address says nothing of who answers it: the notes do.
-			switch ours, foreign := listenerHolder(from, addr); {
+			// A bare address says nothing of who answers it: the notes
+			// do, and held-by makes it a claim.
+			ours, foreign := listenerHolder(from, addr)
+			switch {
+			case s.heldBy != "":
+				if err := heldBy(from, addr, s.heldBy); err != nil {
+					return err
+				}
+				env.Notef("%s is held by %s", addr, ours)
 			case ours != "":
 				env.Notef("%s is held by %s", addr, ours)
 			case foreign != "":
@@ -374,4 +394,36 @@ func isConnectProxy(h sockets.Process) bool {
 		return len(args) >= 3 && args[1] == "connect" && (args[2] == "proxy" || args[2] == "envoy")
 	}
 	return false
+}
+
+// heldBy checks that the listener on addr (in env's node) belongs to the
+// family of the process the scenario started as name: its process group
+// or what it started that left the group.
+func heldBy(env Env, addr, name string) error {
+	p, ok := env.Process(name)
+	if !ok {
+		return fmt.Errorf("held-by: %q is not running", name)
+	}
+	tcp, err := wait.ResolveTCP(addr)
+	if err != nil {
+		return err
+	}
+	var found []sockets.Listener
+	if err := env.Inside(func() (err error) { found, err = sockets.On(tcp); return err }); err != nil {
+		return err
+	}
+	family := p.Family()
+	var holders []string
+	for _, l := range found {
+		for _, h := range sockets.Holders(l.Inode) {
+			if h.PGID == p.Pid() || slices.Contains(family, h.PID) {
+				return nil
+			}
+			holders = append(holders, h.String())
+		}
+	}
+	if len(holders) == 0 {
+		return fmt.Errorf("held-by: expected %s to hold the listener on %s, but nothing listens there (the connection went to a listener that has gone)", name, addr)
+	}
+	return WithoutLogs(fmt.Errorf("held-by: expected %s to hold the listener on %s, but %s holds it", name, addr, strings.Join(holders, "; ")))
 }
