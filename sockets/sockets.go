@@ -99,6 +99,37 @@ func On(addr *net.TCPAddr) ([]Listener, error) {
 	return out, nil
 }
 
+// Taking lists the listening sockets that take a connection to addr, as
+// the kernel picks them: a dial to an unspecified address goes to
+// loopback; a listener bound to the address itself wins over wildcard
+// ones (which then take nothing); several at one level (SO_REUSEPORT)
+// share the connections, so each takes some.
+func Taking(addr *net.TCPAddr) ([]Listener, error) {
+	dial := *addr
+	if dial.IP.IsUnspecified() {
+		dial.IP = net.IPv4(127, 0, 0, 1)
+		if addr.IP.To4() == nil {
+			dial.IP = net.IPv6loopback
+		}
+	}
+	covering, err := On(&dial)
+	if err != nil {
+		return nil, err
+	}
+	var exact, wildcard []Listener
+	for _, l := range covering {
+		if l.Addr.IP.Equal(dial.IP) {
+			exact = append(exact, l)
+		} else {
+			wildcard = append(wildcard, l)
+		}
+	}
+	if len(exact) > 0 {
+		return exact, nil
+	}
+	return wildcard, nil
+}
+
 // readTable reads a /proc/net/tcp table: "sl local rem st ... inode".
 func readTable(path string) ([]Listener, error) {
 	f, err := os.Open(path)
@@ -295,7 +326,8 @@ func UDPBound() ([]Listener, error) {
 		if addr, err := ParseProcAddr(fields[1]); err == nil {
 			out = append(out, Listener{Addr: addr, Inode: fields[9]})
 		}
-	}, "/proc/thread-self/net/udp", "/proc/thread-self/net/udp6")
+	}, "/proc/thread-self/net/udp", "/proc/thread-self/net/udp6",
+		"/proc/thread-self/net/udplite", "/proc/thread-self/net/udplite6")
 	return out, err
 }
 

@@ -1,8 +1,11 @@
 package sockets
 
 import (
+	"context"
 	"net"
 	"slices"
+	"strconv"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -143,5 +146,39 @@ func TestUDPBoundListsUnconnectedSockets(t *testing.T) {
 	}
 	if found[c.LocalAddr().(*net.UDPAddr).Port] {
 		t.Errorf("the connected socket %s is listed", c.LocalAddr())
+	}
+}
+
+// Taking picks as the kernel does: a listener on the address itself wins
+// over a wildcard one on the same port, and a dial to 0.0.0.0 goes to
+// 127.0.0.1.
+func TestTakingPrefersTheExactAddress(t *testing.T) {
+	reuse := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1) })
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	wild, err := reuse.Listen(context.Background(), "tcp4", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wild.Close()
+	port := wild.Addr().(*net.TCPAddr).Port
+	exact, err := reuse.Listen(context.Background(), "tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exact.Close()
+	for _, to := range []string{"127.0.0.1", "0.0.0.0"} {
+		got, err := Taking(&net.TCPAddr{IP: net.ParseIP(to), Port: port})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || !got[0].Addr.IP.Equal(net.IPv4(127, 0, 0, 1)) {
+			t.Errorf("Taking(%s:%d) = %v, want the 127.0.0.1 listener only", to, port, got)
+		}
 	}
 }

@@ -28,6 +28,15 @@ const MaxUnread = 16 << 20
 
 // NewConn starts reading c in the background.
 func NewConn(c net.Conn, target string) *Conn {
+	// Urgent (out-of-band) bytes come inline, so that no byte the peer
+	// sends escapes the expectations (silent, closed).
+	if sc, ok := c.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			_ = raw.Control(func(fd uintptr) {
+				_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_OOBINLINE, 1)
+			})
+		}
+	}
 	cn := &Conn{Conn: c, Target: target, changed: make(chan struct{})}
 	go cn.readLoop()
 	return cn

@@ -393,17 +393,25 @@ func listenerHolder(env Env, addr string) (ours, foreign string) {
 	if err != nil {
 		return "", ""
 	}
+	// The listeners that take the connections, as the kernel picks them;
+	// a foreign one among them is named before any of ours.
 	var found []sockets.Listener
-	_ = env.Inside(func() error { found, _ = sockets.On(tcp); return nil })
+	_ = env.Inside(func() error { found, _ = sockets.Taking(tcp); return nil })
 	for _, l := range found {
 		for _, h := range sockets.Holders(l.Inode) {
 			if name := env.OwnerOf(h.PGID); name != "" {
-				return fmt.Sprintf("%s, %s", name, h), ""
+				if ours == "" {
+					ours = fmt.Sprintf("%s, %s", name, h)
+				}
+				continue
 			}
 			foreign = h.String()
 		}
 	}
-	return "", foreign
+	if foreign != "" {
+		return "", foreign
+	}
+	return ours, ""
 }
 
 // DialNative connects to a passing sidecar of destination as a

@@ -408,22 +408,33 @@ func heldBy(env Env, addr, name string) error {
 	if err != nil {
 		return err
 	}
-	var found []sockets.Listener
-	if err := env.Inside(func() (err error) { found, err = sockets.On(tcp); return err }); err != nil {
+	// The listeners that take connections to addr as the kernel picks
+	// them: every one must be the family's (a twin of another's with
+	// SO_REUSEPORT takes some of them, a more specific one takes all).
+	var taking []sockets.Listener
+	if err := env.Inside(func() (err error) { taking, err = sockets.Taking(tcp); return err }); err != nil {
 		return err
 	}
-	family := p.Family()
-	var holders []string
-	for _, l := range found {
-		for _, h := range sockets.Holders(l.Inode) {
-			if h.PGID == p.Pid() || slices.Contains(family, h.PID) {
-				return nil
-			}
-			holders = append(holders, h.String())
-		}
-	}
-	if len(holders) == 0 {
+	if len(taking) == 0 {
 		return fmt.Errorf("held-by: expected %s to hold the listener on %s, but nothing listens there (the connection went to a listener that has gone)", name, addr)
 	}
-	return WithoutLogs(fmt.Errorf("held-by: expected %s to hold the listener on %s, but %s holds it", name, addr, strings.Join(holders, "; ")))
+	family := p.Family()
+	var foreign []string
+	for _, l := range taking {
+		ours := false
+		for _, h := range sockets.Holders(l.Inode) {
+			if h.PGID == p.Pid() || slices.Contains(family, h.PID) {
+				ours = true
+			} else {
+				foreign = append(foreign, fmt.Sprintf("%s on %s", h, l.Addr))
+			}
+		}
+		if !ours && len(foreign) == 0 {
+			foreign = append(foreign, "a socket no process holds any more, on "+l.Addr.String())
+		}
+	}
+	if len(foreign) > 0 {
+		return WithoutLogs(fmt.Errorf("held-by: expected %s to hold the listener that takes connections to %s, but %s holds one", name, addr, strings.Join(foreign, "; ")))
+	}
+	return nil
 }
