@@ -188,7 +188,7 @@ func mutants() map[string][]mutant {
 			{name: "the client speaks plaintext at once", edit: replace(`conn: idle, held-by: sidecar/socat}`, `conn: idle, held-by: sidecar/socat, data: "hello\n"}`),
 				failAt: []int{6}, want: "the connection was closed by the peer"},
 			{name: "the listener claimed for socat itself", edit: replace(`conn: idle, held-by: sidecar/socat}`, `conn: idle, held-by: socat}`),
-				failAt: []int{5}, want: "held-by: expected socat to hold the listener on 127.0.0.1:21000, but pid"},
+				failAt: []int{5}, want: "held-by: expected socat to hold the listener that takes connections to 127.0.0.1:21000, but pid"},
 		},
 		"scenarios/sidecar-port-change-needs-restart.yaml": {
 			{name: "the sidecar restarted with its new registration", edit: insertAfter("socat-sidecar-21010.json", "  - stop: sidecar/socat", "  - sidecar: socat"),
