@@ -109,6 +109,11 @@ func mutants() map[string][]mutant {
 			failAt: []int{9}, want: "no sidecar of web runs in this scenario"},
 		mutant{name: "socat listens on every address", edit: replace("bind=127.0.0.1", "bind=0.0.0.0"),
 			failAt: []int{7}, want: "socat listens beyond loopback on 0.0.0.0:8181"},
+		// A child that left socat's process group, on UDP: the family and
+		// UDP both count. The shell waits until it is bound (0x1FF8 = 8184).
+		mutant{name: "a setsid'd child of socat's on UDP 0.0.0.0", edit: replace("command: socat -v TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat",
+			`command: sh -c 'setsid socat UDP-RECVFROM:8184,fork EXEC:cat & until grep -q ":1FF8 " /proc/net/udp; do :; done; exec socat -v TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat'`),
+			failAt: []int{7}, want: "socat listens beyond loopback on udp 0.0.0.0:8184"},
 	)
 	basic[4].failAt, basic[4].want = []int{9}, "with no reply"
 	basic[5].failAt = []int{9}

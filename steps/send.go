@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -164,7 +165,7 @@ func readTarget(d *spec.Decoder, n *yaml.Node, what string) Target {
 		if defined(d, KindService, svc) {
 			for _, in := range instances(d, svc) {
 				if ups := in.Upstreams(); len(ups) > 0 {
-					if _, err := pickUpstream(ups, up, dc); err != nil && hasUpstreamNamed(ups, up) {
+					if _, err := pickUpstream(ups, up, dc); err != nil && !errors.Is(err, errNoUpstream) {
 						d.Errorf(n, "%s: %s has %v", what, svc, err)
 					}
 				}
@@ -218,16 +219,6 @@ func (t Target) String() string {
 		return t.Service + "/" + t.Upstream + "@" + t.Datacenter
 	}
 	return t.Service + "/" + t.Upstream
-}
-
-// hasUpstreamNamed reports whether ups has an upstream to name.
-func hasUpstreamNamed(ups []api.Upstream, name string) bool {
-	for _, u := range ups {
-		if u.DestinationName == name {
-			return true
-		}
-	}
-	return false
 }
 
 // Processes are those whose logs explain a failure to reach the target.

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -411,4 +412,41 @@ func echoServer(t *testing.T) string {
 		}
 	}()
 	return l.Addr().String()
+}
+
+// An urgent (out-of-band) byte is a byte back too: silent fails on it (an
+// adversarial tester's server sent one with MSG_OOB and silent passed).
+func TestSilentSeesUrgentBytes(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	raw, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &fakeEnv{conns: map[string]*Conn{"c": NewConn(raw, "peer")}}
+	defer raw.Close()
+	server := <-accepted
+	defer server.Close()
+	sc, err := server.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sendErr error
+	if err := sc.Control(func(fd uintptr) { sendErr = syscall.Sendto(int(fd), []byte("!"), syscall.MSG_OOB, nil) }); err != nil || sendErr != nil {
+		t.Fatal(err, sendErr)
+	}
+	e := expect{conn: "c", silent: 500 * time.Millisecond}
+	if err := e.Run(context.Background(), env); err == nil || !strings.Contains(err.Error(), `got "!"`) {
+		t.Fatalf("silent with an urgent byte back: %v", err)
+	}
 }

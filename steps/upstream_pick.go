@@ -1,11 +1,16 @@
 package steps
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/hashicorp/consul/api"
 )
+
+// errNoUpstream: no upstream has the name at all (validation reports that
+// as an unknown upstream, apart from an ambiguous one).
+var errNoUpstream = errors.New("no upstream")
 
 // pickUpstream finds the upstream that SERVICE/NAME (or NAME@DC, when dc
 // is set) means among a sidecar's upstreams: the only one named NAME; of
@@ -21,7 +26,7 @@ func pickUpstream(ups []api.Upstream, name, dc string) (*api.Upstream, error) {
 		}
 	}
 	if len(named) == 0 {
-		return nil, fmt.Errorf("no upstream %q", name)
+		return nil, fmt.Errorf("%w %q", errNoUpstream, name)
 	}
 	var picked []int
 	for _, i := range named {
