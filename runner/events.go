@@ -53,6 +53,18 @@ type StepEvent struct {
 	Error      string    `json:"error,omitempty"`
 	Logs       []LogTail `json:"logs,omitempty"`
 	Notes      []string  `json:"notes,omitempty"` // what the user should know though it passed
+	// Table and Cells are what a step that judges many things at once
+	// found (a truth table): lines shown under the step, and a verdict per
+	// cell, each a test case of its own in JUnit and test2json.
+	Table []string    `json:"table,omitempty"`
+	Cells []CellEvent `json:"cells,omitempty"`
+}
+
+// CellEvent is one cell of a step's table.
+type CellEvent struct {
+	Name    string `json:"name"`
+	Outcome string `json:"outcome"` // passed or failed
+	Detail  string `json:"detail,omitempty"`
 }
 
 // NodeInfo is one node of a topology scenario.

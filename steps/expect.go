@@ -23,6 +23,7 @@ func init() {
 		Summary: "asserts: bytes, a close or silence (open, nothing back) on a connection; a fresh probe (dialled again until it holds or within passes); " +
 			"a denial proven by the mesh (the probe ends with no reply, the agent's authorization names the deciding intention, " +
 			"the destination sidecar refuses the source's certificate, the backend is up); an intention decision; " +
+			"the mesh's truth table (who may reach whom: Consul's prediction against every instance's sidecar, and the declared table); " +
 			"that a sidecar presents its service's SPIFFE certificate, chained to the active CA root, " +
 			"and refuses plaintext; that a process listens on loopback only",
 		Example: `- expect: {to: web/socat, send: "hello\n", reply: "hello\n", within: 10s}`,
@@ -31,14 +32,15 @@ func init() {
 }
 
 // ExpectSpec is the value of an expect step: one of its forms, chosen by
-// the key present (cert, loopback-only, intention, to), else a look at a
-// connection.
+// the key present (cert, loopback-only, intention, reachability, to), else
+// a look at a connection.
 type ExpectSpec struct {
-	Cert      *ExpectCertSpec      `form:"cert" doc:"that a sidecar presents its service's SPIFFE certificate, chained to the active CA root, and refuses plaintext"`
-	Loopback  *ExpectLoopbackSpec  `form:"loopback-only" doc:"that a process and its family (its group, and what it started that left the group) listen on loopback addresses only, TCP and UDP"`
-	Intention *ExpectIntentionSpec `form:"intention" formname:"on an intention" doc:"the agent's decision for an intention"`
-	Probe     *ExpectProbeSpec     `form:"to" formname:"with to (a probe)" doc:"a fresh connection, dialled again until the outcome holds or within passes"`
-	Conn      *ExpectConnSpec      `form:"" formname:"on a connection" doc:"what comes back on a connection a send opened"`
+	Cert      *ExpectCertSpec         `form:"cert" doc:"that a sidecar presents its service's SPIFFE certificate, chained to the active CA root, and refuses plaintext"`
+	Loopback  *ExpectLoopbackSpec     `form:"loopback-only" doc:"that a process and its family (its group, and what it started that left the group) listen on loopback addresses only, TCP and UDP"`
+	Intention *ExpectIntentionSpec    `form:"intention" formname:"on an intention" doc:"the agent's decision for an intention"`
+	Reach     *ExpectReachabilitySpec `form:"reachability" formname:"reachability" doc:"the mesh's truth table: every source against every destination, Consul's authorization against what each passing instance does with the source's leaf certificate, and against the declared table when given"`
+	Probe     *ExpectProbeSpec        `form:"to" formname:"with to (a probe)" doc:"a fresh connection, dialled again until the outcome holds or within passes"`
+	Conn      *ExpectConnSpec         `form:"" formname:"on a connection" doc:"what comes back on a connection a send opened"`
 }
 
 // ExpectCertSpec is expect's cert form.
@@ -147,9 +149,12 @@ func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
 		}
 		return &expectLoopbackOnly{name: val.Loopback.LoopbackOnly}
 	}
-	if bookOf(d).intentionChanged && !f.Has("within") && !f.Has("conn") && (f.Has("to") || f.Has("intention")) {
+	if bookOf(d).intentionChanged && !f.Has("within") && !f.Has("conn") && (f.Has("to") || f.Has("intention") || f.Has("reachability")) {
 		d.Warnf(v, "expect after an intention change has no within: the mesh is only eventually consistent, "+
 			"so say how long it may take (the default is %s)", DefaultWithin)
+	}
+	if val.Reach != nil {
+		return buildReachability(d, val.Reach, f)
 	}
 	e := &expect{}
 	var o outcomeSpec

@@ -58,6 +58,9 @@ type command struct {
 	// they are parsed. commands() makes both fresh, bound to one another.
 	flags func(fs *flag.FlagSet)
 	run   func(args []string, stdout, stderr io.Writer) int
+	// formats are the values of its --format, for completion (default
+	// "text json test2json").
+	formats string
 	// operands says what the arguments are, for completion: "files"
 	// (scenario files and folders), a list of words, or "" for none.
 	operands string
@@ -65,6 +68,7 @@ type command struct {
 
 func commands() []command {
 	var rf, uf runFlags
+	var af auditFlags
 	var listJSON, validateJSON, markdown, svg bool
 	var versionConsul string
 	return []command{
@@ -82,6 +86,10 @@ func commands() []command {
 				"running until Ctrl-C (or SIGTERM), then stops everything it started.",
 			flags: func(fs *flag.FlagSet) { uf.register(fs, "up") }, operands: "files",
 			run: func(args []string, stdout, stderr io.Writer) int { return runOrUp("up", &uf, args, stdout, stderr) }},
+		{name: "audit", args: "--agent ADDR [flags]", summary: "a live cluster's reachability table: Consul's authorization against every sidecar, read-only",
+			detail: auditDetail, formats: "text json junit test2json",
+			flags: func(fs *flag.FlagSet) { af.register(fs) },
+			run:   func(args []string, stdout, stderr io.Writer) int { return cmdAudit(&af, args, stdout, stderr) }},
 		{name: "validate", args: "[--json] FILE|DIR...", summary: "check files and warn about suspicious ones, starting nothing",
 			detail: "Checks everything run checks and starts nothing; warnings (legal but\n" +
 				"suspicious) leave the exit status 0, an invalid file makes it 2.",
