@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -218,7 +219,7 @@ type expectReachability struct {
 	within time.Duration
 	token  string          // an acl-token's name, or ""
 	envoy  map[string]bool // the instance IDs whose sidecar the scenario started as Envoy
-	known  map[string]bool // the sources the scenario registered or used as identities
+	known  map[string]bool // the sources the scenario registered as services
 }
 
 // DefaultReachabilitySend is what a table's probe writes when send is not
@@ -243,7 +244,7 @@ func buildReachability(d *spec.Decoder, val *ExpectReachabilitySpec, f *spec.Fie
 	for _, s := range t.Sources {
 		// A source is any identity: a registered service, or a stranger
 		// with a valid leaf (intentions may then name it).
-		e.known[s] = defined(d, KindService, s) || defined(d, KindIdentity, s)
+		e.known[s] = defined(d, KindService, s)
 		define(d, KindIdentity, s, t.Node(s))
 	}
 	for _, dest := range t.Destinations {
@@ -263,7 +264,8 @@ func (e *expectReachability) String() string {
 	if e.table.Declared != nil {
 		what = "the declared table and Consul's prediction"
 	}
-	return fmt.Sprintf("reachability of %d sources to %d destinations (%d cells) matches %s at every instance", len(e.table.Sources), len(e.table.Destinations), n, what)
+	return fmt.Sprintf("reachability of %s to %s (%s) matches %s at every instance",
+		plural(len(e.table.Sources), "source"), plural(len(e.table.Destinations), "destination"), plural(n, "cell"), what)
 }
 
 // reachabilityProbeTimeout bounds one probe of one instance within the
@@ -313,22 +315,41 @@ func (e *expectReachability) Run(ctx context.Context, env Env) error {
 	env.Table(append([]string{Legend}, last.Render()...), tableCells(last))
 	failing := last.Failing()
 	if err == nil && len(failing) == 0 {
-		env.Notef("%d cells hold at every passing instance (%s); evidence: %s", len(last.Cells), pluralRounds(rounds), levelsOf(last))
+		env.Notef("%s hold at every passing instance (%s; %s); evidence: %s", plural(len(last.Cells), "cell"), instanceCounts(last), pluralRounds(rounds), levelsOf(last))
+		env.Notef("decided by Consul: %s", decidedBy(last))
 		return nil
 	}
 	var lines []string
 	for _, c := range failing {
 		lines = append(lines, "  "+cellFailure(c))
 	}
-	return fmt.Errorf("the reachability table does not hold after %s (%s): %d of %d cells:\n%s",
-		e.within, pluralRounds(rounds), len(failing), len(last.Cells), strings.Join(lines, "\n"))
+	// The sidecars of the failing destinations logged their side of it
+	// (the built-in proxy logs each authorization it denies, and why).
+	logs := []string{}
+	for _, c := range failing {
+		for _, o := range c.Observed {
+			id, _, _ := strings.Cut(o.Instance, "@")
+			for _, name := range []string{"sidecar/" + c.Destination, "sidecar/" + id} {
+				if !slices.Contains(logs, name) {
+					logs = append(logs, name)
+				}
+			}
+		}
+	}
+	if len(logs) == 0 {
+		logs = append(logs, AgentName)
+	}
+	return WithLogs(fmt.Errorf("the reachability table does not hold after %s (%s): %d of %d cells:\n%s",
+		e.within, pluralRounds(rounds), len(failing), len(last.Cells), strings.Join(lines, "\n")), logs...)
 }
 
-func pluralRounds(n int) string {
+func pluralRounds(n int) string { return plural(n, "round") + " of probes" }
+
+func plural(n int, word string) string {
 	if n == 1 {
-		return "1 round of probes"
+		return "1 " + word
 	}
-	return fmt.Sprintf("%d rounds of probes", n)
+	return fmt.Sprintf("%d %ss", n, word)
 }
 
 // levelsOf says which levels of evidence the cells have.
@@ -344,9 +365,46 @@ func levelsOf(r *Result) string {
 	}
 	var parts []string
 	for _, l := range order {
-		parts = append(parts, fmt.Sprintf("%d cells %s", counts[l], l))
+		parts = append(parts, fmt.Sprintf("%s %s", plural(counts[l], "cell"), l))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// instanceCounts says how many instances of each destination were dialled.
+func instanceCounts(r *Result) string {
+	n := map[string]int{}
+	for _, c := range r.Cells {
+		n[c.Destination] = max(n[c.Destination], len(c.Observed))
+	}
+	var parts []string
+	for _, d := range r.Table.Destinations {
+		parts = append(parts, fmt.Sprintf("%s: %d", d, n[d]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// decidedBy groups the cells by what Consul says decided them.
+func decidedBy(r *Result) string {
+	const shown = 4
+	cells := map[string][]string{}
+	var order []string
+	for _, c := range r.Cells {
+		why := c.Predicted.Explain()
+		if cells[why] == nil {
+			order = append(order, why)
+		}
+		cells[why] = append(cells[why], c.Pair.String())
+	}
+	var parts []string
+	for _, why := range order {
+		list := cells[why]
+		names := strings.Join(list[:min(len(list), shown)], ", ")
+		if len(list) > shown {
+			names += fmt.Sprintf(" and %d more", len(list)-shown)
+		}
+		parts = append(parts, fmt.Sprintf("%s for %s", why, names))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // cellFailure names a cell that does not hold, why, and its evidence.
