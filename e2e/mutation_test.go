@@ -207,7 +207,7 @@ func mutants() map[string][]mutant {
 		"scenarios/deny-all-allow-one.yaml": {
 			{name: "one wrong declared cell", edit: replace("api:   {socat: deny,  web: deny, api: deny}", "api:   {socat: allow, web: deny, api: deny}"),
 				failAt: []int{19}, want: "api -> socat: observed deny, declared allow"},
-			{name: "an allow for api written behind the runner's back", edit: insertAfter("every other path stays closed", consul("intention create -allow api socat")),
+			{name: "the deny-all deleted behind the runner's back", edit: insertAfter("every other path stays closed", consul("intention delete '*' '*'")),
 				failAt: []int{20}, want: "api -> socat: observed allow, declared deny"},
 		},
 		"scenarios/intention-precedence.yaml": {

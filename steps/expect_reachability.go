@@ -315,8 +315,8 @@ func (e *expectReachability) Run(ctx context.Context, env Env) error {
 	env.Table(append([]string{Legend}, last.Render()...), tableCells(last))
 	failing := last.Failing()
 	if err == nil && len(failing) == 0 {
-		env.Notef("%s hold at every passing instance (%s; %s); evidence: %s", plural(len(last.Cells), "cell"), instanceCounts(last), pluralRounds(rounds), levelsOf(last))
-		env.Notef("decided by Consul: %s", decidedBy(last))
+		env.Notef("%s hold at every passing instance (%s; %s); evidence: %s", plural(len(last.Cells), "cell"), last.Instances(), pluralRounds(rounds), levelsOf(last))
+		env.Notef("decided by Consul: %s", last.DecidedBy())
 		return nil
 	}
 	var lines []string
@@ -368,43 +368,6 @@ func levelsOf(r *Result) string {
 		parts = append(parts, fmt.Sprintf("%s %s", plural(counts[l], "cell"), l))
 	}
 	return strings.Join(parts, ", ")
-}
-
-// instanceCounts says how many instances of each destination were dialled.
-func instanceCounts(r *Result) string {
-	n := map[string]int{}
-	for _, c := range r.Cells {
-		n[c.Destination] = max(n[c.Destination], len(c.Observed))
-	}
-	var parts []string
-	for _, d := range r.Table.Destinations {
-		parts = append(parts, fmt.Sprintf("%s: %d", d, n[d]))
-	}
-	return strings.Join(parts, ", ")
-}
-
-// decidedBy groups the cells by what Consul says decided them.
-func decidedBy(r *Result) string {
-	const shown = 4
-	cells := map[string][]string{}
-	var order []string
-	for _, c := range r.Cells {
-		why := c.Predicted.Explain()
-		if cells[why] == nil {
-			order = append(order, why)
-		}
-		cells[why] = append(cells[why], c.Pair.String())
-	}
-	var parts []string
-	for _, why := range order {
-		list := cells[why]
-		names := strings.Join(list[:min(len(list), shown)], ", ")
-		if len(list) > shown {
-			names += fmt.Sprintf(" and %d more", len(list)-shown)
-		}
-		parts = append(parts, fmt.Sprintf("%s for %s", why, names))
-	}
-	return strings.Join(parts, "; ")
 }
 
 // cellFailure names a cell that does not hold, why, and its evidence.

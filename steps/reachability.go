@@ -321,6 +321,43 @@ func (r *Result) Failing() []Cell {
 	return out
 }
 
+// Instances says how many instances of each destination were dialled.
+func (r *Result) Instances() string {
+	n := map[string]int{}
+	for _, c := range r.Cells {
+		n[c.Destination] = max(n[c.Destination], len(c.Observed))
+	}
+	var parts []string
+	for _, d := range r.Table.Destinations {
+		parts = append(parts, fmt.Sprintf("%s: %d", d, n[d]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// DecidedBy groups the cells by what Consul says decided them.
+func (r *Result) DecidedBy() string {
+	const shown = 4
+	cells := map[string][]string{}
+	var order []string
+	for _, c := range r.Cells {
+		why := c.Predicted.Explain()
+		if cells[why] == nil {
+			order = append(order, why)
+		}
+		cells[why] = append(cells[why], c.Pair.String())
+	}
+	var parts []string
+	for _, why := range order {
+		list := cells[why]
+		names := strings.Join(list[:min(len(list), shown)], ", ")
+		if len(list) > shown {
+			names += fmt.Sprintf(" and %d more", len(list)-shown)
+		}
+		parts = append(parts, fmt.Sprintf("%s for %s", why, names))
+	}
+	return strings.Join(parts, "; ")
+}
+
 // Render draws the table: rows are sources, columns destinations, each
 // cell the observed verdict, and a mark where it differs from the
 // prediction (P) or the declaration (D).
