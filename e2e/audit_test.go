@@ -295,3 +295,18 @@ func TestAuditOf400CellsTakesUnder10Seconds(t *testing.T) {
 		}
 	}
 }
+
+// An instance that does not enforce (a TLS server holding socat's valid
+// leaf that accepts any client, in place of one of socat's two sidecars)
+// shows as a split cell from outside: the real sidecar refuses api and a
+// stranger, the impostor lets them through; web, allowed, agrees.
+func TestAuditCatchesAnInstanceThatDoesNotEnforce(t *testing.T) {
+	defer holdUp(t, "testdata/e2e/lax-instance.yaml")()
+	table := writeFile(t, "table.yaml", "web:   {socat: allow}\napi:   {socat: deny}\nrogue: {socat: deny}\n")
+	for _, args := range [][]string{nil, {"--send", `ping\n`}} {
+		r := audit(t, append([]string{"--expect", table}, args...)...)
+		r.mustExit(t, 1)
+		outputHas(t, fmt.Sprintf("audit %v", args), r.stdout, "web    allow\n", "api    split(allow:1,deny:1)!(P:deny D:deny)", "rogue  split(allow:1,deny:1)!(P:deny D:deny)",
+			"api -> socat: split: the instances disagree", "socat-1@", "refused the source's certificate (TLS alert: bad certificate)", "socat-2@", "1 agree, 2 do not")
+	}
+}

@@ -642,24 +642,39 @@ func (p *Prober) observe(ctx context.Context, cert tls.Certificate, roots *api.C
 	envoy := p.Envoy != nil && p.Envoy(e)
 	pr := Probe{Dial: p.Dial, Cert: cert, Roots: roots, Destination: destination, Send: p.Send, Envoy: envoy, Timeout: timeout}
 	o.Verdict, o.Level, o.Detail = pr.Run(ctx, o.Addr)
-	if haveLocal {
-		o.Detail += fmt.Sprintf("; listener held by %s", lc.ListenerHolder)
-		if o.Verdict == Allow && o.Level == LevelRoundTrip {
-			// The bytes must have come from a backend the scenario
-			// knows: a stray echo in its place would make a path look open.
-			switch {
-			case lc.BackendForeign != "":
-				o.Verdict = Unknown
-				o.Detail += fmt.Sprintf("; but the backend %s is %s, which the scenario did not start", lc.BackendAddr, lc.BackendForeign)
-			case lc.BackendHolder == "" && lc.BackendAddr != "":
-				o.Verdict = Unknown
-				o.Detail += fmt.Sprintf("; but nothing the scenario started listens on the backend %s", lc.BackendAddr)
-			case lc.BackendHolder != "":
-				o.Detail += fmt.Sprintf("; backend %s up (%s)", lc.BackendAddr, lc.BackendHolder)
-			}
+	if !haveLocal {
+		return o
+	}
+	o.Detail += fmt.Sprintf("; listener held by %s", lc.ListenerHolder)
+	unknown := func(why string) { o.Verdict, o.Level, o.Detail = Unknown, "", o.Detail+"; but "+why }
+	switch {
+	case o.Verdict == Unknown:
+	case e.Service.Kind == api.ServiceKindConnectProxy && !isSidecarProcess(lc.ListenerHolder):
+		// The verdict is the mesh's only when the destination's own
+		// sidecar gave it: another process holding a valid leaf proves
+		// nothing about the sidecars.
+		unknown("that is not a sidecar the scenario started, so its verdict is not the mesh's")
+	case o.Verdict == Allow && o.Level == LevelRoundTrip:
+		// The bytes must have come from a backend the scenario knows: a
+		// stray echo in its place would make a path look open.
+		switch {
+		case lc.BackendForeign != "":
+			unknown(fmt.Sprintf("the backend %s is %s, which the scenario did not start", lc.BackendAddr, lc.BackendForeign))
+		case lc.BackendHolder == "" && lc.BackendAddr != "":
+			unknown(fmt.Sprintf("nothing the scenario started listens on the backend %s", lc.BackendAddr))
+		case lc.BackendHolder != "":
+			o.Detail += fmt.Sprintf("; backend %s up (%s)", lc.BackendAddr, lc.BackendHolder)
 		}
 	}
 	return o
+}
+
+// isSidecarProcess says whether a listener's holder, as listenerHolder
+// names it ("sidecar/web, pid ..." or "app1/sidecar/web, pid ..." on a
+// node), is a sidecar step's process: a run step's name has no slash.
+func isSidecarProcess(holder string) bool {
+	name, _, _ := strings.Cut(holder, ", ")
+	return strings.HasPrefix(name, "sidecar/") || strings.Contains(name, "/sidecar/")
 }
 
 // Probe is one connection with a source's certificate to one listener of
@@ -723,9 +738,15 @@ func (pr Probe) Run(ctx context.Context, addr string) (v Verdict, level, detail 
 		return Unknown, "", "does not accept connections: " + err.Error()
 	}
 	var serverErr error
+	// asked: the server asked for a client certificate (one that does not
+	// lets any TLS client in).
+	asked := false
 	tickets := &ticketSignal{got: make(chan struct{})}
 	cfg := &tls.Config{
-		Certificates:       []tls.Certificate{pr.Cert},
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			asked = true
+			return &pr.Cert, nil
+		},
 		InsecureSkipVerify: true, // verified below against Consul's roots and the destination's identity
 		VerifyPeerCertificate: func(rawCerts [][]byte, _ [][]*x509.Certificate) error {
 			var chain []*x509.Certificate
@@ -753,6 +774,10 @@ func (pr Probe) Run(ctx context.Context, addr string) (v Verdict, level, detail 
 		return pr.ended(err, false, false, nil)
 	}
 	state := conn.ConnectionState()
+	if !asked && pr.Send == nil {
+		// Nothing to authorize: anyone may connect.
+		return Allow, LevelHandshake, "asked for no client certificate: it lets any TLS client in (handshake completed; no application bytes sent)"
+	}
 	if pr.Send == nil {
 		if state.Version < tls.VersionTLS13 {
 			// In TLS 1.2 the server verifies the client's certificate before
@@ -764,7 +789,7 @@ func (pr Probe) Run(ctx context.Context, addr string) (v Verdict, level, detail 
 		tickets.onTicket = func() { _ = conn.SetReadDeadline(time.Now()) }
 		_, err := conn.Read(make([]byte, 1))
 		if tickets.received() {
-			return Allow, LevelHandshake, "accepted the source's certificate (TLS 1.3: it sent a session ticket, which it does only after verifying the client's certificate; no application bytes sent)"
+			return Allow, LevelHandshake, "accepted the source's certificate (TLS 1.3: it sent a session ticket, which a server sends only once it has verified the certificate it asked for; no application bytes sent)"
 		}
 		return pr.ended(err, true, false, nil)
 	}
@@ -784,13 +809,14 @@ func (pr Probe) Run(ctx context.Context, addr string) (v Verdict, level, detail 
 		if pr.Envoy && bytes.Contains(got, rbacDenied) && bytes.HasPrefix(got, []byte("HTTP/1.1 403")) {
 			return Deny, LevelEnvoyL7, fmt.Sprintf("answered HTTP 403 %q, Envoy's L7 RBAC denial", rbacDenied)
 		}
-		if len(got) > 0 && !pr.mayBeRBAC(got) {
-			return Allow, LevelRoundTrip, fmt.Sprintf("accepted the source's certificate and answered %s", Quote(got))
+		if len(got) > 0 && !pr.mayBeRBAC(got) || len(got) > 0 && err != nil {
+			what := "accepted the source's certificate"
+			if !asked {
+				what = "asked for no client certificate (it lets any TLS client in)"
+			}
+			return Allow, LevelRoundTrip, fmt.Sprintf("%s and answered %s", what, Quote(got))
 		}
 		if err != nil {
-			if len(got) > 0 {
-				return Allow, LevelRoundTrip, fmt.Sprintf("accepted the source's certificate and answered %s", Quote(got))
-			}
 			return pr.ended(err, true, tickets.received(), got)
 		}
 	}

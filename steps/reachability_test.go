@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -148,8 +149,8 @@ func TestProbeVerdictsFollowTheListenersEvidence(t *testing.T) {
 		{"the built-in proxy accepts web on a round trip", builtinProxy, 0, "web", "socat", send, false, Allow, LevelRoundTrip, `answered "hello\n"`},
 		{"TLS 1.2: a refusal in the handshake", builtinProxy, tls.VersionTLS12, "api", "socat", nil, false, Deny, LevelRefused, "bad certificate"},
 		{"TLS 1.2: a completed handshake accepts", builtinProxy, tls.VersionTLS12, "web", "socat", nil, false, Allow, LevelHandshake, "TLS 1.2 handshake completed"},
-		{"a lax server lets api in", laxServer, 0, "api", "socat", send, false, Allow, LevelRoundTrip, "answered"},
-		{"a lax server lets api in at the handshake", laxServer, 0, "api", "socat", nil, false, Allow, LevelHandshake, "session ticket"},
+		{"a lax server lets api in", laxServer, 0, "api", "socat", send, false, Allow, LevelRoundTrip, "asked for no client certificate (it lets any TLS client in) and answered"},
+		{"a lax server lets api in at the handshake", laxServer, 0, "api", "socat", nil, false, Allow, LevelHandshake, "asked for no client certificate"},
 		{"another identity presented", builtinProxy, 0, "web", "db", send, false, Unknown, "", "not socat's"},
 		{"no ticket: the handshake alone shows nothing", noTickets, 0, "web", "socat", nil, false, Unknown, "", "neither refused the certificate nor sent a session ticket"},
 		{"no ticket, but a round trip", noTickets, 0, "web", "socat", send, false, Allow, LevelRoundTrip, "answered"},
@@ -309,4 +310,47 @@ func TestRenderDrawsRowsOfSourcesAndMarksFailures(t *testing.T) {
 	if f := res.Failing(); len(f) != 2 || f[0].Pair != (Pair{"web", "db"}) {
 		t.Errorf("failing: %+v", f)
 	}
+}
+
+// On a mesh the runner started, a verdict counts only when the
+// destination's own sidecar gave it, and an allow only with a backend the
+// scenario started: another process holding a valid leaf, or a stray
+// backend, makes the instance unknown.
+func TestObservationsNeedTheScenariosSidecarAndBackend(t *testing.T) {
+	m := newTestMesh(t)
+	addr := m.serve(t, "socat", laxServer, 0)
+	host, port, _ := net.SplitHostPort(addr)
+	entry := &api.ServiceEntry{Node: &api.Node{Node: "app3", Address: host}, Service: &api.AgentService{
+		Kind: api.ServiceKindConnectProxy, ID: "socat-sidecar-proxy", Address: host, Port: atoi(t, port),
+		Proxy: &api.AgentServiceConnectProxyConfig{DestinationServiceID: "socat", LocalServicePort: 8181}}}
+	p := &Prober{Dial: (&net.Dialer{}).DialContext, Send: []byte("hi\n"), Timeout: 500 * time.Millisecond}
+	sidecar := "app3/sidecar/socat, pid 1 (consul connect proxy)"
+	backend := "app3/socat, pid 2 (socat)"
+	for _, c := range []struct {
+		name    string
+		lc      LocalCheck
+		verdict Verdict
+		detail  string
+	}{
+		{"the scenario's sidecar, its backend up", LocalCheck{ListenerHolder: sidecar, BackendAddr: "127.0.0.1:8181", BackendHolder: backend}, Allow, "backend 127.0.0.1:8181 up"},
+		{"a process of the scenario that is no sidecar", LocalCheck{ListenerHolder: "app3/lax-sidecar, pid 3 (socat OPENSSL-LISTEN)", BackendAddr: "127.0.0.1:8181", BackendHolder: backend}, Unknown, "not a sidecar the scenario started"},
+		{"a listener the scenario did not start", LocalCheck{ListenerForeign: "pid 4 (nc)"}, Unknown, "which the scenario did not start: its answer is no evidence"},
+		{"nothing listens", LocalCheck{}, Unknown, "nothing listening"},
+		{"a stray backend", LocalCheck{ListenerHolder: sidecar, BackendAddr: "127.0.0.1:8181", BackendForeign: "pid 5 (nc -l)"}, Unknown, "which the scenario did not start"},
+		{"no backend", LocalCheck{ListenerHolder: sidecar, BackendAddr: "127.0.0.1:8181"}, Unknown, "nothing the scenario started listens on the backend"},
+	} {
+		o := p.observe(context.Background(), m.leaf(t, "api"), m.roots, "socat", entry, c.lc, true)
+		if o.Verdict != c.verdict || !strings.Contains(o.Detail, c.detail) || (o.Verdict == Unknown) != (o.Level == "") {
+			t.Errorf("%s: %s [%s] %q, want %s with %q", c.name, o.Verdict, o.Level, o.Detail, c.verdict, c.detail)
+		}
+	}
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
