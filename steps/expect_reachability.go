@@ -295,6 +295,9 @@ func (e *expectReachability) Run(ctx context.Context, env Env) error {
 	}
 	var last *Result
 	rounds := 0
+	// The cells that did not hold in some round: a table that holds at
+	// last says which cells it waited for (or which flapped).
+	var disagreed []string
 	// A round runs to its end even when within passes during it: the last
 	// whole round is the evidence.
 	cond := wait.Func("the reachability table to hold", func(context.Context) error {
@@ -304,6 +307,11 @@ func (e *expectReachability) Run(ctx context.Context, env Env) error {
 		}
 		last, rounds = res, rounds+1
 		if failing := res.Failing(); len(failing) > 0 {
+			for _, c := range failing {
+				if !slices.Contains(disagreed, c.Pair.String()) {
+					disagreed = append(disagreed, c.Pair.String())
+				}
+			}
 			return fmt.Errorf("%d of %d cells do not hold", len(failing), len(res.Cells))
 		}
 		return nil
@@ -317,6 +325,9 @@ func (e *expectReachability) Run(ctx context.Context, env Env) error {
 	if err == nil && len(failing) == 0 {
 		env.Notef("%s hold at every passing instance (%s; %s); evidence: %s", plural(len(last.Cells), "cell"), last.Instances(), pluralRounds(rounds), levelsOf(last))
 		env.Notef("decided by Consul: %s", last.DecidedBy())
+		if len(disagreed) > 0 {
+			env.Notef("before the round that held, %s did not: %s", plural(len(disagreed), "cell"), strings.Join(disagreed, ", "))
+		}
 		return nil
 	}
 	var lines []string
