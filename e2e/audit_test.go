@@ -142,7 +142,7 @@ func TestAuditOfALiveClusterIsReadOnly(t *testing.T) {
 	good := writeFile(t, "good.yaml", "web:   {socat: allow}\napi:   {socat: deny}\nrogue: {socat: deny}\n")
 	r := audit(t, "--token", aclManagement, "--expect", good)
 	r.mustExit(t, 0)
-	outputHas(t, "a true table", r.stdout, "read-only", "evidence: handshake", "web    allow", "api    deny", "rogue  deny",
+	outputHas(t, "a true table", r.stdout, "read-only", "evidence: handshake", "web               allow", "api               deny", "rogue (stranger)  deny",
 		"intention web => socat allow (precedence 9) for web -> socat", "no intention matches: Consul's default, deny (acl default_policy is deny) for api -> socat, rogue -> socat",
 		"3 cells in", "3 agree, 0 do not, 0 not probed")
 	if strings.Contains(r.stdout+r.stderr, aclManagement) {
@@ -152,13 +152,13 @@ func TestAuditOfALiveClusterIsReadOnly(t *testing.T) {
 	wrong := writeFile(t, "wrong.yaml", "web:   {socat: allow}\napi:   {socat: allow}\nrogue: {socat: deny}\n")
 	r = audit(t, "--token", aclManagement, "--expect", wrong)
 	r.mustExit(t, 1)
-	outputHas(t, "a wrong declared cell", r.stdout, "api    deny!(D:allow)", "api -> socat: observed deny, declared allow",
+	outputHas(t, "a wrong declared cell", r.stdout, "api               deny!(D:allow)", "api -> socat: observed deny, declared allow",
 		"refused the source's certificate (TLS alert: bad certificate)", "2 agree, 1 do not")
 
 	// The restricted token may get web's leaf, not api's or a stranger's.
 	r = audit(t, "--token", restricted.SecretID, "--from", "web,api,rogue", "--to", "socat")
 	r.mustExit(t, 1)
-	outputHas(t, "a token without api's leaf", r.stdout, "api    not-probed!", "not probed (a source whose leaf certificate the token may not get is never passed)",
+	outputHas(t, "a token without api's leaf", r.stdout, "api               not-probed!", "not probed (a source whose leaf certificate the token may not get is never passed)",
 		"api: the agent gave no leaf certificate for api", "Permission denied", "1 agree, 0 do not, 2 not probed")
 	r = audit(t, "--token", restricted.SecretID, "--from", "web,api,rogue", "--to", "socat", "--allow-unprobed")
 	r.mustExit(t, 0)
@@ -230,6 +230,12 @@ func TestAuditOfALiveClusterIsReadOnly(t *testing.T) {
 	r = scenario(t, "audit", "--agent", "127.0.0.1:1")
 	r.mustExit(t, 2)
 	outputHas(t, "no agent", r.stderr, "does not answer as a Consul agent")
+
+	// The step does the same through run --agent.
+	t.Setenv("CONSUL_HTTP_TOKEN", aclManagement)
+	r = scenario(t, "run", "--agent", "127.0.0.1:8500", "testdata/agent/table.yaml")
+	r.mustExit(t, 0)
+	outputHas(t, "run --agent", r.stdout, "web               allow", "rogue (stranger)  deny", "3 cells hold at every passing instance (socat: 1;", "not checked from here")
 
 	if after := clusterState(t, aclManagement); !reflect.DeepEqual(before, after) {
 		for k := range before {
@@ -306,7 +312,7 @@ func TestAuditCatchesAnInstanceThatDoesNotEnforce(t *testing.T) {
 	for _, args := range [][]string{nil, {"--send", `ping\n`}} {
 		r := audit(t, append([]string{"--expect", table}, args...)...)
 		r.mustExit(t, 1)
-		outputHas(t, fmt.Sprintf("audit %v", args), r.stdout, "web    allow\n", "api    split(allow:1,deny:1)!(P:deny D:deny)", "rogue  split(allow:1,deny:1)!(P:deny D:deny)",
+		outputHas(t, fmt.Sprintf("audit %v", args), r.stdout, "web               allow\n", "api               split(allow:1,deny:1)!(P:deny D:deny)", "rogue (stranger)  split(allow:1,deny:1)!(P:deny D:deny)",
 			"api -> socat: split: the instances disagree", "socat-1@", "refused the source's certificate (TLS alert: bad certificate)", "socat-2@", "1 agree, 2 do not")
 	}
 }

@@ -219,7 +219,6 @@ type expectReachability struct {
 	within time.Duration
 	token  string          // an acl-token's name, or ""
 	envoy  map[string]bool // the instance IDs whose sidecar the scenario started as Envoy
-	known  map[string]bool // the sources the scenario registered as services
 }
 
 // DefaultReachabilitySend is what a table's probe writes when send is not
@@ -229,8 +228,7 @@ const DefaultReachabilitySend = "scenario reachability probe\n"
 func buildReachability(d *spec.Decoder, val *ExpectReachabilitySpec, f *spec.Fields) Step {
 	needAgent(d, f.At(), "expect reachability")
 	t := &val.Reachability
-	e := &expectReachability{table: t.Table, within: time.Duration(val.Within), token: val.Token,
-		envoy: map[string]bool{}, known: map[string]bool{}}
+	e := &expectReachability{table: t.Table, within: time.Duration(val.Within), token: val.Token, envoy: map[string]bool{}}
 	e.send = []byte(DefaultReachabilitySend)
 	if f.Has("send") {
 		if val.Send == "" {
@@ -244,11 +242,23 @@ func buildReachability(d *spec.Decoder, val *ExpectReachabilitySpec, f *spec.Fie
 	for _, s := range t.Sources {
 		// A source is any identity: a registered service, or a stranger
 		// with a valid leaf (intentions may then name it).
-		e.known[s] = defined(d, KindService, s)
 		define(d, KindIdentity, s, t.Node(s))
 	}
 	for _, dest := range t.Destinations {
-		use(d, KindService, dest, t.Node(dest))
+		if !use(d, KindService, dest, t.Node(dest)) || d.External {
+			continue
+		}
+		// A destination nothing fronts has no public listener to dial:
+		// every cell of its column would be unknown.
+		ins := instances(d, dest)
+		fronted := false
+		for _, in := range ins {
+			native := in.Reg.Connect != nil && in.Reg.Connect.Native
+			fronted = fronted || in.HasSidecar() || native || hasProxyFor(d, in.ID(), in.Reg.Name)
+		}
+		if len(ins) > 0 && !fronted {
+			d.Warnf(t.Node(dest), "expect.reachability: %s has no sidecar (no connect.sidecar_service, no connect-proxy for it) and is not Connect-native, so no instance of it can be dialled and its cells will be unknown", dest)
+		}
 	}
 	for id, claim := range bookOf(d).sidecars {
 		if claim.envoy {
@@ -281,7 +291,6 @@ func (e *expectReachability) Run(ctx context.Context, env Env) error {
 		Envoy: func(en *api.ServiceEntry) bool {
 			return en.Service.Proxy != nil && e.envoy[en.Service.Proxy.DestinationServiceID]
 		},
-		Known: func(source string) bool { return e.known[source] },
 	}
 	if e.token != "" {
 		secret, ok := env.Token(e.token)
@@ -327,6 +336,9 @@ func (e *expectReachability) Run(ctx context.Context, env Env) error {
 		env.Notef("decided by Consul: %s", last.DecidedBy())
 		if len(disagreed) > 0 {
 			env.Notef("before the round that held, %s did not: %s", plural(len(disagreed), "cell"), strings.Join(disagreed, ", "))
+		}
+		if env.External() {
+			env.Notef("an existing cluster's: who holds its listeners and backends is not checked from here (they run on its machines)")
 		}
 		return nil
 	}

@@ -157,7 +157,7 @@ type Cell struct {
 	Predicted  Prediction
 	Observed   []Observation // one per passing instance of the destination
 	NotProbed  string        // why the source could not be probed ("" when it was)
-	Stranger   bool          // the source is no service the runner knows of
+	Stranger   bool          // the catalog has no service of the source's name
 	NoInstance string        // why the destination had no instance to dial ("" when it had)
 }
 
@@ -424,9 +424,6 @@ type Prober struct {
 	// runner started (its public listener and its backend), for the rule
 	// that only the scenario's own processes give evidence.
 	Local func(e *api.ServiceEntry) LocalCheck
-	// Known says whether a source is a service the runner knows of (for
-	// the table's "stranger" mark); nil marks none.
-	Known func(source string) bool
 }
 
 // LocalCheck is who listens behind one instance, on a mesh the runner
@@ -513,12 +510,16 @@ func (p *Prober) Check(ctx context.Context, t Table) (*Result, error) {
 		wg.Wait()
 	}
 
+	// A source the catalog has no service of is a stranger (with a
+	// valid leaf): the table marks it.
+	services, _, servicesErr := p.Client.Catalog().Services(q)
 	res := &Result{Table: t, Send: p.Send}
 	res.Cells = make([]Cell, 0, len(t.Sources)*len(t.Destinations))
 	for _, pair := range t.Pairs() {
 		c := Cell{Pair: pair, Declared: t.Declared[pair]}
-		if p.Known != nil {
-			c.Stranger = !p.Known(pair.Source)
+		if servicesErr == nil {
+			_, known := services[pair.Source]
+			c.Stranger = !known
 		}
 		if err := leafErrs[pair.Source]; err != nil {
 			c.NotProbed = fmt.Sprintf("the agent gave no leaf certificate for %s: %v", pair.Source, err)
