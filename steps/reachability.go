@@ -655,6 +655,9 @@ func (p *Prober) observe(ctx context.Context, cert tls.Certificate, roots *api.C
 		// sidecar gave it: another process holding a valid leaf proves
 		// nothing about the sidecars.
 		unknown("that is not a sidecar the scenario started, so its verdict is not the mesh's")
+	case o.Level == LevelEnvoyL4 && (lc.BackendHolder == "" || lc.BackendForeign != ""):
+		// Envoy closes in the same way when its backend does not answer.
+		unknown(fmt.Sprintf("the backend %s is not a live process of the scenario, so a close cannot be told from a dead backend", lc.BackendAddr))
 	case o.Verdict == Allow && o.Level == LevelRoundTrip:
 		// The bytes must have come from a backend the scenario knows: a
 		// stray echo in its place would make a path look open.

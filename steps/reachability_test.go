@@ -344,6 +344,26 @@ func TestObservationsNeedTheScenariosSidecarAndBackend(t *testing.T) {
 			t.Errorf("%s: %s [%s] %q, want %s with %q", c.name, o.Verdict, o.Level, o.Detail, c.verdict, c.detail)
 		}
 	}
+	// Envoy closes on a dead backend as on its L4 deny: the close counts
+	// only with the scenario's backend up.
+	closing := m.serve(t, "socat", closesAfter, 0)
+	host, port, _ = net.SplitHostPort(closing)
+	entry.Service.Port = atoi(t, port)
+	envoy := &Prober{Dial: p.Dial, Send: p.Send, Timeout: p.Timeout, Envoy: func(*api.ServiceEntry) bool { return true }}
+	for _, c := range []struct {
+		name    string
+		lc      LocalCheck
+		verdict Verdict
+		detail  string
+	}{
+		{"Envoy's close with the backend up", LocalCheck{ListenerHolder: sidecar, BackendAddr: "127.0.0.1:8181", BackendHolder: backend}, Deny, "as Envoy's L4 RBAC does"},
+		{"Envoy's close with the backend down", LocalCheck{ListenerHolder: sidecar, BackendAddr: "127.0.0.1:8181"}, Unknown, "cannot be told from a dead backend"},
+	} {
+		o := envoy.observe(context.Background(), m.leaf(t, "api"), m.roots, "socat", entry, c.lc, true)
+		if o.Verdict != c.verdict || !strings.Contains(o.Detail, c.detail) || (o.Verdict == Unknown) != (o.Level == "") {
+			t.Errorf("%s: %s [%s] %q, want %s with %q", c.name, o.Verdict, o.Level, o.Detail, c.verdict, c.detail)
+		}
+	}
 }
 
 func atoi(t *testing.T, s string) int {
