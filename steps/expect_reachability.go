@@ -332,7 +332,7 @@ func (e *expectReachability) Run(ctx context.Context, env Env) error {
 	env.Table(append([]string{Legend}, last.Render()...), tableCells(last))
 	failing := last.Failing()
 	if err == nil && len(failing) == 0 {
-		env.Notef("%s hold at every passing instance (%s; %s); evidence: %s", plural(len(last.Cells), "cell"), last.Instances(), pluralRounds(rounds), levelsOf(last))
+		env.Notef("%s hold at every passing instance (%s; %s); evidence: %s", plural(len(last.Cells), "cell"), last.Instances(), pluralRounds(rounds), last.Levels())
 		env.Notef("decided by Consul: %s", last.DecidedBy())
 		if len(disagreed) > 0 {
 			env.Notef("before the round that held, %s did not: %s", plural(len(disagreed), "cell"), strings.Join(disagreed, ", "))
@@ -373,24 +373,6 @@ func plural(n int, word string) string {
 		return "1 " + word
 	}
 	return fmt.Sprintf("%d %ss", n, word)
-}
-
-// levelsOf says which levels of evidence the cells have.
-func levelsOf(r *Result) string {
-	counts := map[string]int{}
-	var order []string
-	for _, c := range r.Cells {
-		l := c.Level()
-		if counts[l] == 0 {
-			order = append(order, l)
-		}
-		counts[l]++
-	}
-	var parts []string
-	for _, l := range order {
-		parts = append(parts, fmt.Sprintf("%s %s", plural(counts[l], "cell"), l))
-	}
-	return strings.Join(parts, ", ")
 }
 
 // cellFailure names a cell that does not hold, why, and its evidence.

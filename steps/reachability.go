@@ -187,7 +187,7 @@ func (c Cell) Level() string {
 	if len(levels) == 0 {
 		return "none"
 	}
-	return strings.Join(levels, ", ")
+	return strings.Join(levels, " + ")
 }
 
 func contains(list []string, s string) bool {
@@ -356,6 +356,24 @@ func (r *Result) DecidedBy() string {
 		parts = append(parts, fmt.Sprintf("%s for %s", why, names))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// Levels says which levels of evidence the cells have, and how many of each.
+func (r *Result) Levels() string {
+	counts := map[string]int{}
+	var order []string
+	for _, c := range r.Cells {
+		l := c.Level()
+		if counts[l] == 0 {
+			order = append(order, l)
+		}
+		counts[l]++
+	}
+	var parts []string
+	for _, l := range order {
+		parts = append(parts, fmt.Sprintf("%s %s", plural(counts[l], "cell"), l))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Render draws the table: rows are sources, columns destinations, each

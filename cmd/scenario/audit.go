@@ -365,7 +365,7 @@ func (a audit) writeText(w io.Writer) {
 	for _, l := range a.res.Render() {
 		fmt.Fprintln(w, l)
 	}
-	fmt.Fprintf(w, "\ninstances dialled: %s\ndecided by Consul: %s\n", a.res.Instances(), a.res.DecidedBy())
+	fmt.Fprintf(w, "\ninstances dialled: %s\nevidence per cell: %s\ndecided by Consul: %s\n", a.res.Instances(), a.res.Levels(), a.res.DecidedBy())
 	_, disagree, _ := a.counts()
 	if len(disagree) > 0 {
 		fmt.Fprintf(w, "\ncells that do not hold (%d):\n", len(disagree))
