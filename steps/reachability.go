@@ -380,6 +380,9 @@ func (r *Result) Levels() string {
 // cell the observed verdict, and a mark where it differs from the
 // prediction (P) or the declaration (D).
 func (r *Result) Render() []string {
+	if len(r.Table.Sources) == 0 || len(r.Table.Destinations) == 0 {
+		return nil
+	}
 	header := append([]string{""}, r.Table.Destinations...)
 	rows := [][]string{header}
 	for _, s := range r.Table.Sources {
