@@ -343,24 +343,6 @@ func TestRunSelects(t *testing.T) {
 	}
 }
 
-// The README's Commands section shows the commands' own help, verbatim.
-func TestReadmeShowsTheHelp(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	blocks := map[string]string{"help": usage()}
-	for _, name := range []string{"run", "up"} {
-		c, _ := findCommand(name)
-		blocks["help "+name] = commandHelp(c)
-	}
-	for args, text := range blocks {
-		if want := "```\n$ bin/scenario " + args + "\n" + text + "```\n"; !strings.Contains(string(readme), want) {
-			t.Errorf("README.md does not show `scenario %s` as it is now:\n%s", args, want)
-		}
-	}
-}
-
 // Flags may follow file names; after "--" everything is a file name.
 func TestParseInterspersed(t *testing.T) {
 	for _, c := range []struct {
