@@ -157,19 +157,15 @@ func usage() string {
 	for _, c := range commands() {
 		fmt.Fprintf(&b, "  scenario %-10s %-22s %s\n", c.name, c.args, c.summary)
 	}
-	b.WriteString(`
-scenario help COMMAND (or scenario COMMAND --help) shows a command's flags;
-scenario help STEP (or scenario steps STEP), a step type's keys, like
-scenario help expect; scenario --version is scenario version.
-`)
-	b.WriteString("scenario help TOPIC explains a part of the file format:")
-	for i, t := range topics() {
-		if i > 0 {
-			b.WriteString(",")
-		}
-		b.WriteString(" " + t.name)
+	var names []string
+	for _, t := range topics() {
+		names = append(names, t.name)
 	}
-	b.WriteString(".\n\n" + exitSummary())
+	b.WriteString("\n" + wrap("scenario help COMMAND (or scenario COMMAND --help) shows a command's flags; "+
+		"scenario help STEP (or scenario steps STEP), a step type's keys, like scenario help expect; "+
+		"scenario help TOPIC, a part of the file format: "+strings.Join(names, ", ")+
+		". scenario --version is scenario version.", 78))
+	b.WriteString("\n" + exitSummary())
 	return b.String()
 }
 
