@@ -142,6 +142,8 @@ func Parse(path string, data []byte, reg *steps.Registry, opts ...Option) (*Scen
 		return nil, err
 	}
 	sc := &Scenario{File: path, Timeout: DefaultScenarioTimeout}
+	d.SetRoot(root)
+	d.Scope(root)
 	var top File
 	d.Decode(withoutExtensions(root), "a scenario", &top)
 	sc.Name, sc.Description = top.Name, top.Description
@@ -284,6 +286,7 @@ func decodeItems(d *spec.Decoder, reg *steps.Registry, n *yaml.Node) []Item {
 	var items []Item
 	for i, itemNode := range n.Content {
 		d.BeginStep(i)
+		d.Scope(itemNode)
 		if itemNode.Kind == yaml.AliasNode {
 			itemNode = itemNode.Alias
 		}
