@@ -123,8 +123,9 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-// validate --json: one object per file, in the order given, valid ones
-// with their warnings, invalid ones with every problem at file:line:col.
+// validate --json: one object per file, one per line (JSON Lines), in
+// the order given, valid ones with their warnings, invalid ones with
+// every problem at file:line:col.
 func TestValidateJSON(t *testing.T) {
 	dir := t.TempDir()
 	suspicious := filepath.Join(dir, "suspicious.yaml")
@@ -138,10 +139,14 @@ func TestValidateJSON(t *testing.T) {
 		t.Errorf("exit %d, want 2", code)
 	}
 	var got []validated
-	dec := json.NewDecoder(strings.NewReader(stdout))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&got); err != nil {
-		t.Fatalf("%v:\n%s", err, stdout)
+	for _, line := range strings.Split(strings.TrimSuffix(stdout, "\n"), "\n") {
+		var v validated
+		dec := json.NewDecoder(strings.NewReader(line))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&v); err != nil || dec.More() {
+			t.Fatalf("%v: not one object on the line %s", err, line)
+		}
+		got = append(got, v)
 	}
 	if len(got) != 3 {
 		t.Fatalf("%d entries: %+v", len(got), got)
@@ -156,7 +161,7 @@ func TestValidateJSON(t *testing.T) {
 		t.Errorf("suspicious: %+v", g)
 	}
 	code, stdout, _ = runCLI("validate", "--json", "../../scenarios/basic.yaml")
-	if code != exitPassed || !strings.HasPrefix(stdout, `[{"file":"../../scenarios/basic.yaml","name":"basic","steps":9,"valid":true}`) {
+	if code != exitPassed || stdout != `{"file":"../../scenarios/basic.yaml","name":"basic","steps":9,"valid":true}`+"\n" {
 		t.Errorf("exit %d: %s", code, stdout)
 	}
 }

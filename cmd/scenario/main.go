@@ -78,7 +78,7 @@ func commands() []command {
 			detail: "Checks everything run checks and starts nothing; warnings (legal but\n" +
 				"suspicious) leave the exit status 0, an invalid file makes it 2.",
 			flags: func(fs *flag.FlagSet) {
-				fs.BoolVar(&validateJSON, "json", false, "print one JSON object per file (file, name, steps, valid, errors, warnings)")
+				fs.BoolVar(&validateJSON, "json", false, "print one JSON object per file, one per line (JSON Lines): file, name,\nsteps, valid, errors, warnings")
 			},
 			operands: "files",
 			run: func(args []string, stdout, stderr io.Writer) int {
@@ -397,8 +397,10 @@ func cmdValidate(paths []string, asJSON bool, stdout, stderr io.Writer) int {
 	useConsulJudge("")
 	scenarios, invalid := loadAll(files, stderr)
 	if asJSON {
-		// In the order given, each file once: valid ones with their
-		// warnings, invalid ones with every problem, one per line.
+		// JSON Lines: one object per file, in the order given, each file
+		// once: valid ones with their warnings, invalid ones with every
+		// problem. A line per file reads with jq -c, grep or a line
+		// reader, as --format json's events do.
 		byFile := map[string]validated{}
 		for _, sc := range scenarios {
 			v := validated{File: sc.File, Name: sc.Name, Steps: len(sc.Items), Valid: true}
@@ -416,7 +418,7 @@ func cmdValidate(paths []string, asJSON bool, stdout, stderr io.Writer) int {
 			}
 			byFile[inv.file] = v
 		}
-		out := []validated{}
+		var out []validated
 		for _, f := range files {
 			if v, ok := byFile[f]; ok {
 				out = append(out, v)
@@ -431,8 +433,10 @@ func cmdValidate(paths []string, asJSON bool, stdout, stderr io.Writer) int {
 		for _, f := range rest {
 			out = append(out, byFile[f])
 		}
-		data, _ := json.Marshal(out)
-		fmt.Fprintln(stdout, string(data))
+		for _, v := range out {
+			data, _ := json.Marshal(v)
+			fmt.Fprintln(stdout, string(data))
+		}
 	} else {
 		for _, sc := range scenarios {
 			fmt.Fprintf(stdout, "ok  %s (%s, %d steps)\n", runner.EscapeLine(sc.File), runner.EscapeLine(sc.Name), len(sc.Items))
