@@ -20,8 +20,9 @@ type Event struct {
 	Scenario string    `json:"scenario" doc:"the scenario's name"`
 	File     string    `json:"file,omitempty" doc:"the scenario's file"`
 
-	Description string `json:"description,omitempty" in:"scenario-start" doc:"the scenario's description"`
-	Steps       int    `json:"steps,omitempty" in:"scenario-start,scenario-end" doc:"how many steps the scenario has"`
+	Description string   `json:"description,omitempty" in:"scenario-start" doc:"the scenario's description"`
+	Steps       int      `json:"steps,omitempty" in:"scenario-start,scenario-end" doc:"how many steps the scenario has"`
+	Warnings    []string `json:"warnings,omitempty" in:"scenario-start" doc:"what validation found legal but suspicious in the file, file:line:col each"`
 
 	Step *StepEvent `json:"step,omitempty" in:"step-start,step-end" doc:"the step (see StepEvent)"`
 

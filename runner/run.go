@@ -101,7 +101,11 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 	}
 	start := time.Now()
 	res = Result{Scenario: sc, LogsDir: LogFolder(opts.LogsDir, sc.Name)}
-	emit(Event{Event: "scenario-start", Description: sc.Description, Steps: len(sc.Items)})
+	var warnings []string
+	for _, w := range sc.Warnings {
+		warnings = append(warnings, w.Error())
+	}
+	emit(Event{Event: "scenario-start", Description: sc.Description, Steps: len(sc.Items), Warnings: warnings})
 	defer func() {
 		res.Duration = time.Since(start)
 		end := Event{Event: "scenario-end", Steps: len(sc.Items), DurationMS: milliseconds(res.Duration), LogsDir: res.LogsDir}

@@ -383,3 +383,48 @@ func TestStepsOfOneType(t *testing.T) {
 		t.Errorf("steps expec: exit %d, stderr %q", code, stderr)
 	}
 }
+
+// run --format test2json: an invalid file is a failing test of its own in
+// the stream, named after the file, with every problem as its output; a
+// valid file's warnings are output of its test, never on stderr.
+func TestTest2JSONStreamHasInvalidFilesAndWarnings(t *testing.T) {
+	dir := t.TempDir()
+	suspicious := filepath.Join(dir, "suspicious.yaml")
+	src := "name: sus\nsteps:\n  - run: {name: socat, command: \"socat TCP-LISTEN:8181,fork EXEC:cat\", ready: \"127.0.0.1:8181\"}\n"
+	if err := os.WriteFile(suspicious, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	invalid := "../../testdata/invalid/misspelled-key.yaml"
+	outputOf := func(stdout string) map[string]string {
+		out := map[string]string{}
+		for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+			var e runner.TestEvent
+			if err := json.Unmarshal([]byte(line), &e); err != nil {
+				t.Fatalf("%v: %s", err, line)
+			}
+			switch {
+			case e.Action == "output":
+				out[e.Package+" "+e.Test] += *e.Output
+			case e.Test != "" && (e.Action == "pass" || e.Action == "fail"):
+				out[e.Package+" "+e.Test+" verdict"] = e.Action
+			}
+		}
+		return out
+	}
+	code, stdout, stderr := runCLI("run", "--format", "test2json", invalid, suspicious)
+	if code != exitInvalid {
+		t.Errorf("exit %d, want 2", code)
+	}
+	out := outputOf(stdout)
+	if out["../../testdata/invalid misspelled-key verdict"] != "fail" ||
+		!strings.Contains(out["../../testdata/invalid misspelled-key"], invalid+":2:20: run: unknown key \"comand\"") {
+		t.Errorf("the invalid file is not a failing test with its problem:\n%s", stdout)
+	}
+	if strings.Contains(stderr, "warning:") {
+		t.Errorf("a warning went to stderr under test2json:\n%s", stderr)
+	}
+	// The control: in text, the warning is on stderr.
+	if _, _, stderr := runCLI("run", invalid, suspicious); !strings.Contains(stderr, "warning:") {
+		t.Errorf("no warning on stderr in text: %s", stderr)
+	}
+}

@@ -336,10 +336,11 @@ type invalidFile struct {
 	err  error
 }
 
-// loadAll validates every file and prints every problem (and warning)
-// before anything starts; an invalid file does not stop the others from
-// being read. Two scenarios may not share a name: they would share a log
-// folder.
+// loadAll validates every file and prints every problem before anything
+// starts; an invalid file does not stop the others from being read. Two
+// scenarios may not share a name: they would share a log folder. The
+// warnings stay in each scenario, for the command to show (validate and
+// run do; list and graph do not).
 func loadAll(files []string, stderr io.Writer, opts ...scenariofile.Option) ([]*runner.Scenario, []invalidFile) {
 	var scenarios []*runner.Scenario
 	var invalid []invalidFile
@@ -359,9 +360,6 @@ func loadAll(files []string, stderr io.Writer, opts ...scenariofile.Option) ([]*
 			invalid = append(invalid, invalidFile{f, err})
 			continue
 		}
-		for _, w := range sc.Warnings {
-			fmt.Fprintln(stderr, w)
-		}
 		if other, dup := byName[sc.Name]; dup {
 			err := fmt.Errorf("%s:1:1: the scenario name %q is also the name of %s; two scenarios with one name would share a log folder and a report line: rename one (name: at the top of the file)", sc.File, sc.Name, other)
 			fmt.Fprintln(stderr, err)
@@ -372,6 +370,15 @@ func loadAll(files []string, stderr io.Writer, opts ...scenariofile.Option) ([]*
 		scenarios = append(scenarios, sc)
 	}
 	return scenarios, invalid
+}
+
+// printWarnings prints the scenarios' warnings, one per line.
+func printWarnings(scenarios []*runner.Scenario, w io.Writer) {
+	for _, sc := range scenarios {
+		for _, warning := range sc.Warnings {
+			fmt.Fprintln(w, warning)
+		}
+	}
 }
 
 // validated is one file in `scenario validate --json`.
@@ -396,6 +403,7 @@ func cmdValidate(paths []string, asJSON bool, stdout, stderr io.Writer) int {
 	}
 	useConsulJudge("")
 	scenarios, invalid := loadAll(files, stderr)
+	printWarnings(scenarios, stderr)
 	if asJSON {
 		// JSON Lines: one object per file, in the order given, each file
 		// once: valid ones with their warnings, invalid ones with every

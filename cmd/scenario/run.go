@@ -161,6 +161,11 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 		return exitInvalid
 	}
 	scenarios, invalid := loadAll(files, stderr, loadOpts...)
+	if !f.inNetns && f.format != formatTest2JSON {
+		// A --parallel child's parent has shown them; test2json puts them
+		// in the stream, as output of each scenario's test.
+		printWarnings(scenarios, stderr)
+	}
 	if external != nil {
 		// What cannot run against a live cluster is refused before
 		// anything is asked of it.
@@ -177,8 +182,12 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 	}
 	if len(invalid) > 0 && (!f.skipInvalid || len(scenarios) == 0) {
 		// Nothing starts: record the invalid files where a CI looks.
-		if f.junit != "" {
-			if _, finish, err := makeObservers(f, io.Discard, false, invalid); err == nil {
+		if f.junit != "" || f.format == formatTest2JSON {
+			out := io.Discard
+			if f.format == formatTest2JSON {
+				out = stdout
+			}
+			if _, finish, err := makeObservers(f, out, false, invalid); err == nil {
 				if err := finish(); err != nil {
 					fmt.Fprintln(stderr, "scenario:", err)
 				}
@@ -493,6 +502,10 @@ func makeObservers(f *runFlags, stdout io.Writer, grouped bool, invalid []invali
 		t2j := runner.NewTest2JSON(stdout)
 		obs = append(obs, t2j)
 		finish = func() error { t2j.Close(); return nil }
+		// An invalid file is a failing test: what is wrong, where.
+		for _, e := range invalidEvents(invalid) {
+			t2j.Observe(e)
+		}
 	default:
 		tty := isTerminal(stdout)
 		var rep runner.Observer = runner.NewReporter(stdout, useColor(f.noColor, tty), tty && !grouped)
@@ -508,12 +521,8 @@ func makeObservers(f *runFlags, stdout io.Writer, grouped bool, invalid []invali
 		}
 		obs = append(obs, j)
 		// An invalid file is a suite with one error: what is wrong, where.
-		for _, inv := range invalid {
-			name := strings.TrimSuffix(filepath.Base(inv.file), filepath.Ext(inv.file))
-			now := time.Now()
-			j.Observe(runner.Event{Event: "scenario-start", Time: now, Scenario: name, File: inv.file})
-			j.Observe(runner.Event{Event: "scenario-end", Time: now, Scenario: name, File: inv.file,
-				Outcome: runner.OutcomeFailed, Error: "invalid scenario file:\n" + inv.err.Error()})
+		for _, e := range invalidEvents(invalid) {
+			j.Observe(e)
 		}
 		before := finish
 		finish = func() error {
@@ -525,6 +534,22 @@ func makeObservers(f *runFlags, stdout io.Writer, grouped bool, invalid []invali
 		}
 	}
 	return obs, finish, nil
+}
+
+// invalidEvents are the events of a scenario that failed before it
+// started, one for each invalid file, named after the file (its name is
+// not known).
+func invalidEvents(invalid []invalidFile) []runner.Event {
+	var events []runner.Event
+	for _, inv := range invalid {
+		name := strings.TrimSuffix(filepath.Base(inv.file), filepath.Ext(inv.file))
+		now := time.Now()
+		events = append(events,
+			runner.Event{Event: "scenario-start", Time: now, Scenario: name, File: inv.file},
+			runner.Event{Event: "scenario-end", Time: now, Scenario: name, File: inv.file,
+				Outcome: runner.OutcomeFailed, Error: "invalid scenario file:\n" + inv.err.Error()})
+	}
+	return events
 }
 
 // shardOf returns the I-th of N shards: the files sorted, every N-th from
