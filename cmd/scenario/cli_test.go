@@ -428,3 +428,15 @@ func TestTest2JSONStreamHasInvalidFilesAndWarnings(t *testing.T) {
 		t.Errorf("no warning on stderr in text: %s", stderr)
 	}
 }
+
+// list lists: the library's warnings (four scenarios exist to show what
+// the built-in proxy ignores) are validate's to print, not list's.
+func TestListPrintsNoWarnings(t *testing.T) {
+	code, stdout, stderr := runCLI("list", "../../scenarios")
+	if code != exitPassed || stderr != "" || !strings.Contains(stdout, "l7-intentions-deny") {
+		t.Errorf("exit %d, stderr:\n%s", code, stderr)
+	}
+	if _, _, stderr := runCLI("validate", "../../scenarios/l7-intentions-deny.yaml"); !strings.Contains(stderr, "warning:") {
+		t.Errorf("validate shows no warning for l7-intentions-deny: %s", stderr)
+	}
+}
