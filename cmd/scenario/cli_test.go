@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -289,6 +290,49 @@ func TestCompletion(t *testing.T) {
 	}
 	if strings.Contains(got, "in-netns") {
 		t.Errorf("fish completes a hidden flag:\n%s", got)
+	}
+}
+
+// --skip leaves out the scenarios whose name it matches, after --run
+// selected; leaving none, a step pattern or a bad one is an error.
+func TestSkipLeavesOutScenarios(t *testing.T) {
+	var scenarios []*runner.Scenario
+	for _, f := range []string{"../../scenarios/basic.yaml", "../../scenarios/intentions.yaml", "../../scenarios/intention-precedence.yaml"} {
+		sc, err := scenariofile.Load(f, steps.Default())
+		if err != nil {
+			t.Fatal(err)
+		}
+		scenarios = append(scenarios, sc)
+	}
+	pick := func(run, skip string) (string, error) {
+		s, err := newSelection(run, skip)
+		if err != nil {
+			return "", err
+		}
+		out, err := s.apply(scenarios, io.Discard)
+		var names []string
+		for _, sc := range out {
+			names = append(names, sc.Name+":"+strconv.Itoa(len(sc.Items)))
+		}
+		return strings.Join(names, " "), err
+	}
+	for _, c := range []struct{ run, skip, want string }{
+		{"", "basic", "intentions:18 intention-precedence:" + strconv.Itoa(len(scenarios[2].Items))},
+		{"", "intention", "basic:9"},
+		{"intention", "^intentions$", "intention-precedence:" + strconv.Itoa(len(scenarios[2].Items))},
+		{"intentions/denied_by", "basic", "intentions:11"},
+	} {
+		if got, err := pick(c.run, c.skip); err != nil || got != c.want {
+			t.Errorf("--run %q --skip %q: %s (%v), want %s", c.run, c.skip, got, err, c.want)
+		}
+	}
+	for _, bad := range [][2]string{{"", "."}, {"basic", "basic"}, {"", "basic/expect"}, {"", "("}} {
+		if got, err := pick(bad[0], bad[1]); err == nil {
+			t.Errorf("--run %q --skip %q selected %s", bad[0], bad[1], got)
+		}
+	}
+	if code, _, stderr := runCLI("run", "--skip", ".", "../../scenarios/basic.yaml"); code != exitInvalid || !strings.Contains(stderr, `--skip "." leave no scenario`) {
+		t.Errorf("exit %d: %s", code, stderr)
 	}
 }
 

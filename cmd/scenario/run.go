@@ -28,7 +28,7 @@ import (
 // runFlags are the flags of run and up.
 type runFlags struct {
 	consul, logs, junit, shard, format string
-	runPattern                         string
+	runPattern, skipPattern            string
 	agent                              string // an existing cluster's agent (--agent)
 	allowWrites                        bool
 	noColor, json, inNetns, failFast   bool
@@ -63,6 +63,7 @@ func (f *runFlags) register(fs *flag.FlagSet, verb string) {
 	fs.StringVar(&f.shard, "shard", "", "run only the I-th of N disjoint shards of the scenarios\n(`I/N`, e.g. 2/4)")
 	fs.IntVar(&f.parallel, "parallel", 1, "run up to `N` scenarios at once, each in its own network\nnamespace (needs root; otherwise runs them one by one)")
 	fs.StringVar(&f.runPattern, "run", "", "run only the scenarios whose name matches `REGEX`; SCENARIO/STEP\nalso stops each after the last step whose name matches STEP")
+	fs.StringVar(&f.skipPattern, "skip", "", "run none of the scenarios whose name matches `REGEX` (as go test -skip;\nwith --run, what --run selects less what --skip matches)")
 	fs.IntVar(&f.count, "count", 1, "run each scenario `N` times (one round after another)")
 	fs.BoolVar(&f.failFast, "fail-fast", false, "start no further scenario once one has failed")
 	fs.DurationVar(&f.timeout, "timeout", 0, "stop the whole run after `DURATION` (e.g. 10m): the scenario\nrunning fails, naming the timeout, and no further one starts")
@@ -111,9 +112,9 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "scenario %s: --format %q: give text, json or test2json\n", verb, f.format)
 		return exitInvalid
 	}
-	if f.runPattern != "" {
+	if f.runPattern != "" || f.skipPattern != "" {
 		var err error
-		if selection, err = newSelector(f.runPattern); err != nil {
+		if selection, err = newSelection(f.runPattern, f.skipPattern); err != nil {
 			fmt.Fprintln(stderr, "scenario run:", err)
 			return exitInvalid
 		}
