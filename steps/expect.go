@@ -689,8 +689,12 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 		if wrongReplies > 0 {
 			env.Notef("%d of %d connections got another reply on the way (others-allowed)", wrongReplies, attempts)
 		}
-		if need := streaks.needed(e.times, e.othersAllowed); need > e.times {
-			env.Notef("%d held in a row, not just %d: a run of %d could be chance (%s)", inARow, e.times, e.times, streaks.seen())
+		took := fmt.Sprintf("%d attempts in all, in %s", attempts, time.Since(start).Round(time.Millisecond))
+		switch need := streaks.needed(e.times, e.othersAllowed); {
+		case need > e.times:
+			env.Notef("%d held in a row, not just %d: a run of %d could be chance (%s); %s", inARow, e.times, e.times, streaks.seen(), took)
+		case e.times > 1:
+			env.Notef("%d held in a row; %s", inARow, took)
 		}
 		e.report(ctx, env, evidence)
 		return nil
