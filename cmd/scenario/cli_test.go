@@ -484,3 +484,30 @@ func TestListPrintsNoWarnings(t *testing.T) {
 		t.Errorf("validate shows no warning for l7-intentions-deny: %s", stderr)
 	}
 }
+
+// validate --agent checks a deploy gate offline as run --agent reads it:
+// services and sidecars are the cluster's, no process may start, a write
+// needs --allow-writes; without --agent the same gate is invalid.
+func TestValidateAgentChecksAsRunAgentWould(t *testing.T) {
+	gate, starts := "../../testdata/agent/gate.yaml", "../../testdata/agent/starts-things.yaml"
+	if code, _, stderr := runCLI("validate", gate); code != exitInvalid || !strings.Contains(stderr, `no earlier step registered service "web"`) {
+		t.Errorf("without --agent: exit %d: %s", code, stderr)
+	}
+	if code, _, stderr := runCLI("validate", "--agent", gate); code != exitInvalid ||
+		!strings.Contains(stderr, gate+":8:5: step 3 (set-intention) writes to the live cluster: add --allow-writes") ||
+		strings.Contains(stderr, "no earlier step registered") {
+		t.Errorf("--agent: exit %d: %s", code, stderr)
+	}
+	if code, stdout, stderr := runCLI("validate", "--agent", "--allow-writes", gate); code != exitPassed || !strings.Contains(stdout, "ok  "+gate) {
+		t.Errorf("--agent --allow-writes: exit %d: %s%s", code, stdout, stderr)
+	}
+	if code, _, stderr := runCLI("validate", "--agent", starts); code != exitInvalid || !strings.Contains(stderr, "step 1 (start-agent) cannot run with --agent") {
+		t.Errorf("--agent on a file that starts things: exit %d: %s", code, stderr)
+	}
+	if code, stdout, _ := runCLI("validate", "--agent", "--json", starts); code != exitInvalid || !strings.Contains(stdout, `"valid":false`) {
+		t.Errorf("--agent --json: exit %d: %s", code, stdout)
+	}
+	if code, _, stderr := runCLI("validate", "--allow-writes", gate); code != exitInvalid || !strings.Contains(stderr, "--allow-writes goes with --agent") {
+		t.Errorf("--allow-writes alone: exit %d: %s", code, stderr)
+	}
+}

@@ -57,7 +57,7 @@ type command struct {
 
 func commands() []command {
 	var rf, uf runFlags
-	var listJSON, validateJSON, markdown, svg bool
+	var listJSON, validateJSON, validateAgent, validateWrites, markdown, svg bool
 	var versionConsul string
 	return []command{
 		{name: "run", args: "[flags] FILE|DIR...", summary: "validate, then run scenarios",
@@ -74,15 +74,27 @@ func commands() []command {
 				"running until Ctrl-C (or SIGTERM), then stops everything it started.",
 			flags: func(fs *flag.FlagSet) { uf.register(fs, "up") }, operands: "files",
 			run: func(args []string, stdout, stderr io.Writer) int { return runOrUp("up", &uf, args, stdout, stderr) }},
-		{name: "validate", args: "[--json] FILE|DIR...", summary: "check files and warn about suspicious ones, starting nothing",
+		{name: "validate", args: "[--json] [--agent] FILE|DIR...", summary: "check files and warn about suspicious ones, starting nothing",
 			detail: "Checks everything run checks and starts nothing; warnings (legal but\n" +
-				"suspicious) leave the exit status 0, an invalid file makes it 2.",
+				"suspicious) leave the exit status 0, an invalid file makes it 2. --agent\n" +
+				"checks files as run --agent reads them (a deploy gate for an existing\n" +
+				"cluster), without asking any agent.",
 			flags: func(fs *flag.FlagSet) {
 				fs.BoolVar(&validateJSON, "json", false, "print one JSON object per file, one per line (JSON Lines): file, name,\nsteps, valid, errors, warnings")
+				fs.BoolVar(&validateAgent, "agent", false, "check the files as run --agent ADDR would: against an existing cluster,\nwhose services and sidecars no step needs to make, and where no\nprocess may start")
+				fs.BoolVar(&validateWrites, "allow-writes", false, "with --agent: as run --agent --allow-writes would")
 			},
 			operands: "files",
 			run: func(args []string, stdout, stderr io.Writer) int {
-				return cmdValidate(args, validateJSON, stdout, stderr)
+				if validateWrites && !validateAgent {
+					fmt.Fprintln(stderr, "scenario validate: --allow-writes goes with --agent")
+					return exitInvalid
+				}
+				var against *runner.ExternalAgent
+				if validateAgent {
+					against = &runner.ExternalAgent{AllowWrites: validateWrites}
+				}
+				return cmdValidate(args, validateJSON, against, stdout, stderr)
 			}},
 		{name: "list", args: "[--json] [DIR...]", summary: "one line per scenario (default DIR: scenarios); --json for a CI matrix",
 			flags: func(fs *flag.FlagSet) {
@@ -391,7 +403,9 @@ type validated struct {
 	Warnings []string `json:"warnings,omitempty"` // file:line:col: what is suspicious
 }
 
-func cmdValidate(paths []string, asJSON bool, stdout, stderr io.Writer) int {
+// cmdValidate checks files as run reads them; with against, as run
+// --agent reads them for that existing cluster.
+func cmdValidate(paths []string, asJSON bool, against *runner.ExternalAgent, stdout, stderr io.Writer) int {
 	if len(paths) == 0 {
 		fmt.Fprintln(stderr, "scenario validate: give at least one scenario file or folder")
 		return exitInvalid
@@ -402,7 +416,14 @@ func cmdValidate(paths []string, asJSON bool, stdout, stderr io.Writer) int {
 		return exitInvalid
 	}
 	useConsulJudge("")
-	scenarios, invalid := loadAll(files, stderr)
+	var opts []scenariofile.Option
+	if against != nil {
+		opts = append(opts, scenariofile.AgainstExistingCluster())
+	}
+	scenarios, invalid := loadAll(files, stderr, opts...)
+	if against != nil {
+		scenarios, invalid = refuseOffCluster(scenarios, invalid, *against, stderr)
+	}
 	printWarnings(scenarios, stderr)
 	if asJSON {
 		// JSON Lines: one object per file, in the order given, each file

@@ -168,18 +168,7 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 		printWarnings(scenarios, stderr)
 	}
 	if external != nil {
-		// What cannot run against a live cluster is refused before
-		// anything is asked of it.
-		kept := scenarios[:0]
-		for _, sc := range scenarios {
-			if err := runner.CheckExternal(sc, *external); err != nil {
-				fmt.Fprintln(stderr, err)
-				invalid = append(invalid, invalidFile{sc.File, err})
-				continue
-			}
-			kept = append(kept, sc)
-		}
-		scenarios = kept
+		scenarios, invalid = refuseOffCluster(scenarios, invalid, *external, stderr)
 	}
 	if len(invalid) > 0 && (!f.skipInvalid || len(scenarios) == 0) {
 		// Nothing starts: record the invalid files where a CI looks.
@@ -318,6 +307,23 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 		return exitInvalid
 	}
 	return code
+}
+
+// refuseOffCluster moves the scenarios that cannot run against an
+// existing cluster (run --agent) to the invalid ones, saying why: what
+// cannot run against a live cluster is refused before anything is asked
+// of it. validate --agent judges the same, offline.
+func refuseOffCluster(scenarios []*runner.Scenario, invalid []invalidFile, a runner.ExternalAgent, stderr io.Writer) ([]*runner.Scenario, []invalidFile) {
+	var kept []*runner.Scenario
+	for _, sc := range scenarios {
+		if err := runner.CheckExternal(sc, a); err != nil {
+			fmt.Fprintln(stderr, err)
+			invalid = append(invalid, invalidFile{sc.File, err})
+			continue
+		}
+		kept = append(kept, sc)
+	}
+	return kept, invalid
 }
 
 // runInTurn runs scenarios one after another until one is interrupted or
