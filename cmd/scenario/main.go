@@ -58,7 +58,7 @@ type command struct {
 func commands() []command {
 	var rf, uf runFlags
 	var listJSON, validateJSON, validateAgent, validateWrites, markdown, svg bool
-	var versionConsul string
+	var versionConsul, execLogs, execScenario string
 	return []command{
 		{name: "run", args: "[flags] FILE|DIR...", summary: "validate, then run scenarios",
 			detail: "Runs each scenario file given (a folder means its *.yaml and *.yml), reporting\n" +
@@ -71,10 +71,27 @@ func commands() []command {
 			run: func(args []string, stdout, stderr io.Writer) int { return runOrUp("run", &rf, args, stdout, stderr) }},
 		{name: "up", args: "[flags] FILE", summary: "run a scenario's steps, keep everything up until Ctrl-C, then clean up",
 			detail: "Runs a scenario's steps, then keeps the agent, the proxies and the services\n" +
-				"running until Ctrl-C (or SIGTERM), then stops everything it started.",
+				"running until Ctrl-C (or SIGTERM), then stops everything it started. While\n" +
+				"it holds the mesh it says how to reach each node's agent (and a server's UI)\n" +
+				"from the host, and scenario exec NODE -- COMMAND runs a command on a node.",
 			flags: func(fs *flag.FlagSet) { uf.register(fs, "up") }, operands: "files",
 			run: func(args []string, stdout, stderr io.Writer) int { return runOrUp("up", &uf, args, stdout, stderr) }},
-		{name: "validate", args: "[--json] [--agent] FILE|DIR...", summary: "check files and warn about suspicious ones, starting nothing",
+		{name: "exec", args: "NODE -- COMMAND...", summary: "run a command on a node of the mesh scenario up holds (e.g. consul members)",
+			detail: "Runs COMMAND on NODE of a mesh that `scenario up` holds, as an exec step\n" +
+				"there would: in the node's network namespace, with its agent as\n" +
+				"CONSUL_HTTP_ADDR, the scenario's token as CONSUL_HTTP_TOKEN, SCENARIO_NODE\n" +
+				"and the nodes' addresses, consul on the PATH, in the scenario file's folder.\n" +
+				"A scenario without nodes is the node " + hostNode + ". The command is yours, as with\n" +
+				"ip netns exec: its output is not redacted, and up's cleanup does not stop it.\n" +
+				"Exits with the command's status.",
+			flags: func(fs *flag.FlagSet) {
+				fs.StringVar(&execLogs, "logs", "logs", "the --logs `DIR` of the up that holds the mesh")
+				fs.StringVar(&execScenario, "scenario", "", "the held scenario's `NAME`, when several held meshes have NODE")
+			},
+			run: func(args []string, stdout, stderr io.Writer) int {
+				return cmdExec(args, execLogs, execScenario, stdout, stderr)
+			}},
+		{name: "validate", args: "[flags] FILE|DIR...", summary: "check files and warn about suspicious ones, starting nothing",
 			detail: "Checks everything run checks and starts nothing; warnings (legal but\n" +
 				"suspicious) leave the exit status 0, an invalid file makes it 2. --agent\n" +
 				"checks files as run --agent reads them (a deploy gate for an existing\n" +

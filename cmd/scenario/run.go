@@ -238,18 +238,12 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 	}
 	opts := runner.Options{Observer: observers, LogsDir: f.logs, Consul: consul, ConsulErr: consulErr, Force: force, Agent: external}
 	if verb == "up" {
-		opts.Hold = func(ctx context.Context, agentAddr string) {
-			if agentAddr != "" {
-				fmt.Fprintf(stderr, "scenario: everything is up; Consul UI at http://%s/ui/ ; press Ctrl-C to stop\n", agentAddr)
-			} else {
-				fmt.Fprintln(stderr, "scenario: everything is up; press Ctrl-C to stop")
-			}
-			<-ctx.Done()
+		opts.Hold = func(ctx context.Context, h runner.Held) {
+			holdUntilDone(ctx, f.logs, "everything is up", h, stderr)
 		}
 		if f.keepOnFailure {
-			opts.HoldFailed = func(ctx context.Context, agentAddr string) {
-				fmt.Fprintf(stderr, "scenario: a step failed; everything is kept up as it was (--keep-on-failure); Consul UI at http://%s/ui/ ; press Ctrl-C to stop and clean up\n", agentAddr)
-				<-ctx.Done()
+			opts.HoldFailed = func(ctx context.Context, h runner.Held) {
+				holdUntilDone(ctx, f.logs, "a step failed; everything is kept up as it was (--keep-on-failure)", h, stderr)
 			}
 		}
 	}
