@@ -422,6 +422,12 @@ func TestStepsOfOneType(t *testing.T) {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, stdout, stderr)
 		}
 	}
+	// exec is a command and a step type: help shows the command and names
+	// the step.
+	if code, stdout, _ := runCLI("help", "exec"); code != exitPassed || !strings.HasPrefix(stdout, "Usage: scenario exec NODE -- COMMAND...") ||
+		!strings.Contains(stdout, "exec is also a step type: scenario steps exec shows its keys.") {
+		t.Errorf("help exec: exit %d: %s", code, stdout)
+	}
 	code, _, stderr := runCLI("steps", "expec")
 	if code != exitInvalid || !strings.Contains(stderr, `no step type "expec"; did you mean expect?`) {
 		t.Errorf("steps expec: exit %d, stderr %q", code, stderr)

@@ -237,6 +237,11 @@ func commandHelp(c command) string {
 			fmt.Fprintf(&b, "  %-*s  %s\n", width, l[0], text)
 		}
 	}
+	if _, isStep := steps.Default().Lookup(c.name); isStep {
+		// run and exec are both: help NAME shows the command, and names
+		// the step.
+		fmt.Fprintf(&b, "\n%s is also a step type: scenario steps %s shows its keys.\n", c.name, c.name)
+	}
 	return b.String()
 }
 
