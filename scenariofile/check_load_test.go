@@ -59,3 +59,54 @@ steps:
 		t.Errorf("errors:\n%s", strings.Join(msgs, "\n"))
 	}
 }
+
+// expect health reads an instance's ID first, else a service's name (then
+// every instance); it needs a registered service, a status, and no keys
+// of other forms.
+func TestExpectHealthDecodes(t *testing.T) {
+	dir := writeFixtures(t)
+	src := `steps:
+  - start-agent: {}
+  - register:
+      services:
+        - {name: api, id: api-1, port: 9001, check: {id: t1, ttl: 10m}}
+        - {name: api, id: api-2, port: 9002, check: {id: t2, ttl: 10m}}
+  - register: socat.json
+  - expect: {health: api, status: passing}
+  - expect: {health: api-2, status: critical, within: 30s}
+  - expect: {health: socat, status: warning}
+`
+	sc, msgs := parseIn(t, dir, src)
+	if len(msgs) > 0 {
+		t.Fatalf("errors:\n%s", strings.Join(msgs, "\n"))
+	}
+	var labels []string
+	for _, it := range sc.Items[3:] {
+		labels = append(labels, it.Label)
+	}
+	if got := strings.Join(labels, "; "); got != "api is passing (every instance); instance api-2 of api is critical; socat is warning (every instance)" {
+		t.Errorf("labels: %s", got)
+	}
+	_, msgs = parseIn(t, dir, `steps:
+  - start-agent: {}
+  - register: socat.json
+  - expect: {health: sokat, status: passing}
+  - expect: {health: socat, status: sick}
+  - expect: {health: socat}
+  - expect: {health: socat, status: passing, send: "x"}
+`)
+	want := []string{
+		`4:22: no earlier step registered service "sokat" (did you mean "socat"?)`,
+		`5:37: expect.status: "sick" is not one of passing, warning, critical`,
+		`6:13: expect: missing required key "status"`,
+		`7:46: expect on health does not take "send"`,
+	}
+	if len(msgs) != len(want) {
+		t.Fatalf("errors:\n%s", strings.Join(msgs, "\n"))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(msgs[i], w) {
+			t.Errorf("error %d: %s\nwant: %s...", i, msgs[i], w)
+		}
+	}
+}
