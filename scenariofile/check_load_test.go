@@ -84,7 +84,7 @@ func TestExpectHealthDecodes(t *testing.T) {
 	for _, it := range sc.Items[3:] {
 		labels = append(labels, it.Label)
 	}
-	if got := strings.Join(labels, "; "); got != "api is passing (every instance); instance api-2 of api is critical; socat is warning (every instance)" {
+	if got := strings.Join(labels, "; "); got != "every instance of api is passing; instance api-2 of api is critical; instance socat is warning" {
 		t.Errorf("labels: %s", got)
 	}
 	_, msgs = parseIn(t, dir, `steps:

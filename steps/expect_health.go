@@ -48,21 +48,16 @@ func buildExpectHealth(d *spec.Decoder, val *ExpectHealthSpec, f *spec.Fields) S
 		return e
 	}
 	// An instance ID first, as sidecar and the probes read a name: an ID
-	// that is another service's name means the instance.
+	// that is another service's name means the instance. One ID may run
+	// on several nodes: each of those instances is checked.
 	if in, ok := bookOf(d).instances[val.Health]; ok && !d.External {
-		e.name = in.Reg.Name
-		if in.ID() != in.Reg.Name {
-			e.id = in.ID()
-		}
+		e.name, e.id = in.Reg.Name, in.ID()
 	}
 	return e
 }
 
 func (e *expectHealth) String() string {
-	if e.id != "" {
-		return fmt.Sprintf("instance %s of %s is %s", e.id, e.name, e.status)
-	}
-	return fmt.Sprintf("%s is %s (every instance)", e.name, e.status)
+	return fmt.Sprintf("%s is %s", e.what(), e.status)
 }
 
 // healthOf is one instance's health as the catalog gives it.
@@ -184,9 +179,9 @@ func (e *expectHealth) Run(ctx context.Context, env Env) error {
 	for _, h := range seen {
 		parts = append(parts, h.String())
 	}
-	who := fmt.Sprintf("instance %s", e.id)
-	if e.id == "" {
-		who = fmt.Sprintf("every instance of %s (%d)", e.name, len(seen))
+	who := e.what()
+	if len(seen) > 1 {
+		who += fmt.Sprintf(" (%d)", len(seen))
 	}
 	env.Notef("health endpoint: %s %s: %s", who, e.status, strings.Join(parts, "; "))
 	return nil
@@ -194,8 +189,11 @@ func (e *expectHealth) Run(ctx context.Context, env Env) error {
 
 // what names what is checked, for messages.
 func (e *expectHealth) what() string {
-	if e.id != "" {
-		return "instance " + e.id + " of " + e.name
+	switch {
+	case e.id == "":
+		return "every instance of " + e.name
+	case e.id == e.name:
+		return "instance " + e.id // on each node it runs on
 	}
-	return "every instance of " + e.name
+	return "instance " + e.id + " of " + e.name
 }
