@@ -112,6 +112,13 @@ func TestUpSaysHowToReachEachNodeAndExecRunsThere(t *testing.T) {
 		t.Errorf("an unknown node: exit %d:\n%s", code, out)
 	}
 
+	// Another run of the same scenario leaves the held mesh's folder alone.
+	again := scenario(t, "run", "--logs", logs, file)
+	again.mustExit(t, 2)
+	if !strings.Contains(again.stderr, "is that of a mesh scenario up (pid ") {
+		t.Errorf("a second run of a held scenario: %s", again.stderr)
+	}
+
 	up.Process.Signal(syscall.SIGINT)
 	up.Wait()
 	stopped = true

@@ -2,13 +2,41 @@ package runner
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 )
+
+// HeldFile, in a scenario's log folder, says that `scenario up` holds the
+// scenario's mesh: its pid, and how to reach the mesh (cmd/scenario writes
+// it). The folder is not cleared while that process lives.
+const HeldFile = "held.json"
+
+// HeldBy returns the pid of the live process that holds the mesh whose
+// log folder is folder, if one does.
+func HeldBy(folder string) (int, bool) {
+	data, err := os.ReadFile(filepath.Join(folder, HeldFile))
+	if err != nil {
+		return 0, false
+	}
+	var st struct {
+		PID int `json:"pid"`
+	}
+	if json.Unmarshal(data, &st) != nil || st.PID <= 0 || st.PID == os.Getpid() {
+		return 0, false
+	}
+	if err := syscall.Kill(st.PID, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return 0, false // left by an up that was killed
+	}
+	return st.PID, true
+}
 
 // Held is a mesh that `scenario up` holds after its steps: where each
 // agent listens, and what a command started beside it needs.

@@ -24,7 +24,7 @@ import (
 // never touches the disk. Both are removed when up ends; a file left by an
 // up that was killed names a process that is gone.
 const (
-	heldFile   = "held.json"
+	heldFile   = runner.HeldFile
 	heldSocket = "held.sock"
 	// hostNode is how `scenario exec` names the host of a scenario
 	// without nodes.
