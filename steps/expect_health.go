@@ -147,7 +147,10 @@ func (e *expectHealth) Run(ctx context.Context, env Env) error {
 		return err
 	}
 	var seen []healthOf
-	cond := wait.Func(fmt.Sprintf("%s to be %s", e.what(), e.status), func(ctx context.Context) error {
+	// verdict is the last look that completed: a look cut short by the
+	// deadline says nothing about the catalog, the one before it does.
+	var verdict error
+	judge := func(ctx context.Context) error {
 		got, err := e.look(ctx, client)
 		if err != nil {
 			return err
@@ -166,12 +169,19 @@ func (e *expectHealth) Run(ctx context.Context, env Env) error {
 			return fmt.Errorf("%d of %d not %s: %s", len(off), len(got), e.status, strings.Join(off, "; "))
 		}
 		return nil
+	}
+	cond := wait.Func(fmt.Sprintf("%s to be %s", e.what(), e.status), func(ctx context.Context) error {
+		err := judge(ctx)
+		if err != nil && (ctx.Err() == nil || verdict == nil) {
+			verdict = err
+		}
+		return err
 	})
 	err = wait.For(ctx, cond, wait.Options{Timeout: e.within, MinInterval: 50 * time.Millisecond, MaxInterval: 250 * time.Millisecond})
 	if err != nil {
 		var te *wait.TimeoutError
-		if errors.As(err, &te) && te.Last != nil {
-			err = fmt.Errorf("expected %s %s within %s; %w", e.what(), e.status, e.within, te.Last)
+		if errors.As(err, &te) && verdict != nil {
+			err = fmt.Errorf("expected %s %s within %s; %w", e.what(), e.status, e.within, verdict)
 		}
 		return WithLogs(err, AgentName)
 	}

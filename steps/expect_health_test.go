@@ -1,7 +1,14 @@
 package steps
 
 import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/consul/api"
 )
@@ -34,5 +41,39 @@ func TestHealthStatusAndTheChecksThatDecide(t *testing.T) {
 		if h.status != c.status || h.String() != c.want {
 			t.Errorf("%s\nwant %s (%s)", h, c.want, c.status)
 		}
+	}
+}
+
+// catalogEnv is a fakeEnv whose agent is client.
+type catalogEnv struct {
+	notingEnv
+	client *api.Client
+}
+
+func (c *catalogEnv) Consul() (*api.Client, error) { return c.client, nil }
+
+// A look at the catalog cut short by the deadline says nothing: the
+// failure shows the last answer that came, with its checks.
+func TestHealthFailureShowsTheLastAnswerNotTheDeadline(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) > 1 {
+			<-r.Context().Done() // every later answer comes too late
+			return
+		}
+		fmt.Fprint(w, `[{"Node": {"Node": "app1"}, "Service": {"ID": "socat", "Service": "socat"},
+			"Checks": [{"CheckID": "ttl-socat", "Name": "socat is healthy", "Status": "passing", "ServiceID": "socat"}]}]`)
+	}))
+	defer srv.Close()
+	cfg := api.DefaultConfig()
+	cfg.Address = srv.URL
+	client, err := api.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &expectHealth{ref: "socat", name: "socat", id: "socat", status: api.HealthCritical, within: 300 * time.Millisecond}
+	err = e.Run(context.Background(), &catalogEnv{client: client})
+	if err == nil || !strings.Contains(err.Error(), `expected instance socat critical within 300ms; 1 of 1 not critical: socat on node app1: passing by ttl-socat "socat is healthy" (passing)`) {
+		t.Errorf("error: %v", err)
 	}
 }
