@@ -1,7 +1,6 @@
 package scenariofile
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -61,21 +60,8 @@ steps:
 // A problem deep inside merge keys that merge one anchor many times is
 // reported at the step's alias at once, without expanding the merges.
 func TestProblemInAMergeKeyBombIsReportedQuickly(t *testing.T) {
-	var b strings.Builder
-	b.WriteString("x-0: &a0 {timeout: 5s, tiemout: 1s}\n")
-	for i := 1; i <= 15; i++ {
-		fmt.Fprintf(&b, "x-%d: &a%d {<<: [", i, i)
-		for j := 0; j < 20; j++ {
-			if j > 0 {
-				b.WriteString(", ")
-			}
-			fmt.Fprintf(&b, "*a%d", i-1)
-		}
-		b.WriteString("]}\n")
-	}
-	b.WriteString("steps:\n  - {<<: *a15, start-agent: {}}\n")
 	done := make(chan error, 1)
-	go func() { _, err := parse("bomb.yaml", []byte(b.String())); done <- err }()
+	go func() { _, err := parse("bomb.yaml", []byte(mergeBomb("timeout: 5s, tiemout: 1s"))); done <- err }()
 	select {
 	case err := <-done:
 		if err == nil || !strings.Contains(err.Error(), "bomb.yaml:18:10: *a15 brings in line 1, column 24:") {

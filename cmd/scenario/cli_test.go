@@ -124,16 +124,23 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-// validate --json: one object per file, one per line (JSON Lines), in
-// the order given, valid ones with their warnings, invalid ones with
-// every problem at file:line:col.
-func TestValidateJSON(t *testing.T) {
-	dir := t.TempDir()
-	suspicious := filepath.Join(dir, "suspicious.yaml")
+// writeSuspicious writes a valid scenario that draws a warning: a socat
+// listener on every address.
+func writeSuspicious(t *testing.T) string {
+	t.Helper()
+	suspicious := filepath.Join(t.TempDir(), "suspicious.yaml")
 	src := "name: sus\nsteps:\n  - run: {name: socat, command: \"socat TCP-LISTEN:8181,fork EXEC:cat\", ready: \"127.0.0.1:8181\"}\n"
 	if err := os.WriteFile(suspicious, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return suspicious
+}
+
+// validate --json: one object per file, one per line (JSON Lines), in
+// the order given, valid ones with their warnings, invalid ones with
+// every problem at file:line:col.
+func TestValidateJSON(t *testing.T) {
+	suspicious := writeSuspicious(t)
 	invalid := "../../testdata/invalid/misspelled-key.yaml"
 	code, stdout, _ := runCLI("validate", "--json", "../../scenarios/basic.yaml", invalid, suspicious)
 	if code != exitInvalid {
@@ -438,12 +445,7 @@ func TestStepsOfOneType(t *testing.T) {
 // the stream, named after the file, with every problem as its output; a
 // valid file's warnings are output of its test, never on stderr.
 func TestTest2JSONStreamHasInvalidFilesAndWarnings(t *testing.T) {
-	dir := t.TempDir()
-	suspicious := filepath.Join(dir, "suspicious.yaml")
-	src := "name: sus\nsteps:\n  - run: {name: socat, command: \"socat TCP-LISTEN:8181,fork EXEC:cat\", ready: \"127.0.0.1:8181\"}\n"
-	if err := os.WriteFile(suspicious, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	suspicious := writeSuspicious(t)
 	invalid := "../../testdata/invalid/misspelled-key.yaml"
 	outputOf := func(stdout string) map[string]string {
 		out := map[string]string{}

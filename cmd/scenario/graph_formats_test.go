@@ -6,9 +6,24 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scenario-tool/scenario/runner"
 	"github.com/scenario-tool/scenario/scenariofile"
 	"github.com/scenario-tool/scenario/steps"
 )
+
+// loadSource loads a scenario written out from src.
+func loadSource(t *testing.T, src string) *runner.Scenario {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "g.yaml")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := scenariofile.Load(path, steps.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
 
 // The graph draws what the scenario declares: instances by ID, wildcard
 // intentions as wildcards and as Consul ranks them, the ACL default, and
@@ -37,15 +52,7 @@ func TestGraphOfInstancesWildcardsAndQueries(t *testing.T) {
   - set-intention: {source: web, destination: "*", action: deny}
   - set-intention: {source: api, destination: "*", action: deny}
 `
-	path := filepath.Join(t.TempDir(), "g.yaml")
-	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sc, err := scenariofile.Load(path, steps.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
-	dot := graphOf(sc)
+	dot := graphOf(loadSource(t, src))
 	for _, want := range []string{
 		`default: deny (ACL default_policy)`,
 		`"socat-1" [shape=box`, `"socat-2" [shape=box`,
@@ -181,15 +188,7 @@ steps:
       service: {name: web, port: 8080, connect: {sidecar_service: {proxy: {upstreams: [{destination_name: socat, datacenter: dc2, local_bind_port: 9191}]}}}}
     node: a1
 `
-	path := filepath.Join(t.TempDir(), "g.yaml")
-	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sc, err := scenariofile.Load(path, steps.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
-	dot := graphOf(sc)
+	dot := graphOf(loadSource(t, src))
 	for _, want := range []string{`"socat in dc2" [shape=box, style=dashed, label="socat\n(not registered in dc2)"]`, `"a1/web-sidecar" -> "socat in dc2"`} {
 		if !strings.Contains(dot, want) {
 			t.Errorf("DOT lacks %s:\n%s", want, dot)
