@@ -519,3 +519,25 @@ func TestValidateAgentChecksAsRunAgentWould(t *testing.T) {
 		t.Errorf("--allow-writes alone: exit %d: %s", code, stderr)
 	}
 }
+
+// exec needs a node and a command, and a mesh that up holds: a held.json
+// left by an up that was killed is no mesh.
+func TestExecWithoutAHeldMesh(t *testing.T) {
+	logs := t.TempDir()
+	if code, _, stderr := runCLI("exec", "--logs", logs, "app1"); code != exitInvalid || !strings.Contains(stderr, "give a node and a command") {
+		t.Errorf("no command: exit %d: %s", code, stderr)
+	}
+	if code, _, stderr := runCLI("exec", "--logs", logs, "app1", "--", "true"); code != exitInvalid || !strings.Contains(stderr, "no mesh is held under "+logs) {
+		t.Errorf("nothing held: exit %d: %s", code, stderr)
+	}
+	stale := filepath.Join(logs, "gone")
+	if err := os.MkdirAll(stale, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(stale, heldFile), []byte(`{"scenario": "gone", "pid": 1073741824, "nodes": [{"name": "app1"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runCLI("exec", "--logs", logs, "app1", "--", "true"); code != exitInvalid || !strings.Contains(stderr, "no mesh is held under "+logs) {
+		t.Errorf("a stale held.json: exit %d: %s", code, stderr)
+	}
+}
