@@ -280,6 +280,10 @@ func removeTree(dir string) error {
 	return errors.Join(errs...)
 }
 
+// CellTreeMembers lists the running processes of the cgroup dir and those
+// nested in it.
+func CellTreeMembers(dir string) []int { return treeMembers(dir) }
+
 // KillCellTree kills every process in the cgroup dir (a run's, with its
 // cells) and removes it, for the reaper and the sweep of dead runs.
 func KillCellTree(dir string) error {
