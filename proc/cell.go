@@ -179,11 +179,25 @@ func (c *Cell) Holds(pid int) bool {
 // The freezer cell is frozen while it is killed, so that no member can
 // fork in between; pids cells are killed in rounds until empty.
 func (c *Cell) Kill() error {
+	c.evictSelf()
 	err := killTree(c.dir, c.kind, killSettle)
 	if rerr := removeTree(c.dir); rerr != nil && err == nil {
 		err = rerr
 	}
 	return err
+}
+
+// evictSelf moves any thread of this process still in the cell back home:
+// none should be (Fork moves its thread back, and Go makes the threads a
+// locked thread needs from a thread of its own), but a cell is killed
+// whole, and this process must never be.
+func (c *Cell) evictSelf() {
+	raw, _ := os.ReadFile(filepath.Join(c.dir, "tasks"))
+	for _, f := range strings.Fields(string(raw)) {
+		if _, err := os.Stat(fmt.Sprintf("/proc/self/task/%s", f)); err == nil {
+			_ = os.WriteFile(filepath.Join(c.home, "tasks"), []byte(f), 0)
+		}
+	}
 }
 
 // killTree kills every process in the cgroup dir and those nested in it,
@@ -245,7 +259,7 @@ func treeMembers(dir string) []int {
 		}
 		for _, f := range strings.Fields(string(raw)) {
 			pid, err := strconv.Atoi(f)
-			if err != nil || slices.Contains(pids, pid) || zombie(pid) {
+			if err != nil || pid == os.Getpid() || slices.Contains(pids, pid) || zombie(pid) {
 				continue
 			}
 			pids = append(pids, pid)
