@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -102,10 +103,11 @@ func TestHeldByJudgesTheNamespaceThatTakesTheConnection(t *testing.T) {
 	if want := "held-by: expected wide to hold the listener that takes connections to " + app2Addr + ":8282, but pid"; !strings.Contains(r.stdout, want) {
 		t.Errorf("the failure does not say %q:\n%s", want, r.stdout)
 	}
-	// The same send, held by the one that takes it, passes.
+	// Held by the one that takes it (a node dialing its own address), it
+	// passes.
 	file = writeScenario(t, dir, "held2.yaml", "name: held2\nnodes: [app1, app2]\nsteps:\n"+
 		"  - run: {name: wide, command: \"socat TCP-LISTEN:8282,bind=0.0.0.0,reuseaddr,fork EXEC:cat\", ready: \"127.0.0.1:8282\"}\n    node: app2\n"+
-		"  - send: {to: \""+app2Addr+":8282\", data: \"x\\n\", held-by: wide}\n    node: app1\n")
+		"  - send: {to: \""+app2Addr+":8282\", data: \"x\\n\", held-by: wide}\n    node: app2\n")
 	scenario(t, "run", file).mustExit(t, 0)
 }
 
@@ -126,6 +128,11 @@ func sleepArg() string {
 
 // running lists the live processes whose command line is cmdline.
 func running(cmdline string) []int {
+	return runningWhere(func(c string) bool { return c == cmdline })
+}
+
+// runningWhere lists the live processes whose command line matches.
+func runningWhere(match func(cmdline string) bool) []int {
 	var pids []int
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
@@ -135,7 +142,7 @@ func running(cmdline string) []int {
 		}
 		raw, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
 		stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if strings.ReplaceAll(strings.TrimRight(string(raw), "\x00"), "\x00", " ") == cmdline && !strings.Contains(string(stat), ") Z ") {
+		if match(strings.ReplaceAll(strings.TrimRight(string(raw), "\x00"), "\x00", " ")) && !strings.Contains(string(stat), ") Z ") {
 			pids = append(pids, pid)
 		}
 	}
@@ -304,14 +311,15 @@ func runNamespaces(pid int) []string {
 // cgroup; `scenario clean` removes them, saying what it removed, and the
 // next run does the same before it starts.
 func TestNamespacesOfARunKilledWithItsReaperAreSwept(t *testing.T) {
-	for _, sweeper := range []string{"clean", "next run"} {
-		t.Run(sweeper, func(t *testing.T) {
+	for _, c := range []struct{ sweeper, kill string }{{"clean", "job"}, {"next run", "job"}, {"clean", "runner and reaper"}} {
+		sweeper := c.sweeper
+		t.Run(sweeper+"/"+c.kill, func(t *testing.T) {
 			job := newCIJob(t)
 			arg := sleepArg()
 			killOnCleanup(t, "sleep "+arg)
 			file := writeScenario(t, t.TempDir(), "lab.yaml", "name: lab\nnodes: [app1, app2]\nsteps:\n"+
 				"  - run: {name: bg, command: "+strconvQuote(fmt.Sprintf("env -i setsid sleep %s & exec sleep 31.7", arg))+"}\n    node: app1\n"+
-				"  - exec: {command: \"sleep 33.3\"}\n")
+				"  - exec: {command: \"sleep 33.3\"}\n    node: app1\n")
 			cmd := job.start(t, scenarioBin, "run", "--logs", t.TempDir(), "--consul", consulBin, file)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
@@ -332,7 +340,21 @@ func TestNamespacesOfARunKilledWithItsReaperAreSwept(t *testing.T) {
 			if len(left) != 3 {
 				t.Fatalf("the run's namespaces: %v, want a bridge and two nodes", left)
 			}
-			job.cancel(t)
+			if c.kill == "job" {
+				job.cancel(t)
+			} else {
+				// The runner and its reaper alone, at once: the leaders of what
+				// it started die with it (their parent-death signal); the
+				// escaped sleep lives on in the run's cgroup.
+				reaper := runningWhere(func(c string) bool {
+					return strings.HasPrefix(c, fmt.Sprintf("%s __reaper %d ", scenarioBin, runnerPid))
+				})
+				if len(reaper) != 1 {
+					t.Fatalf("the runner's reaper: %v", reaper)
+				}
+				_ = syscall.Kill(reaper[0], syscall.SIGKILL)
+				_ = syscall.Kill(runnerPid, syscall.SIGKILL)
+			}
 			_ = cmd.Wait()
 			if now := runNamespaces(runnerPid); len(now) != 3 {
 				t.Fatalf("after the cancel: %v; the test proves nothing", now)
@@ -362,6 +384,15 @@ func TestNamespacesOfARunKilledWithItsReaperAreSwept(t *testing.T) {
 			if !strings.Contains(out, fmt.Sprintf("scenario-%d-", runnerPid)) {
 				t.Errorf("%s does not say it removed the run's cgroup:\n%s", sweeper, out)
 			}
+			// Killed: the escaped sleep, and maybe a leader whose parent-death
+			// signal had not landed yet.
+			if c.kill != "job" && !regexp.MustCompile(`\(killed [0-9]+ processes\)`).MatchString(out) {
+				t.Errorf("%s does not say it killed the escaped sleep:\n%s", sweeper, out)
+			}
+			if left := running("sleep " + arg); len(left) > 0 {
+				t.Errorf("the escaped sleep %v outlived %s", left, sweeper)
+			}
+			t.Logf("%s said:\n%s", sweeper, out)
 			entries, _ := os.ReadDir(job.dir)
 			for _, e := range entries {
 				if e.IsDir() {
