@@ -386,7 +386,7 @@ func TestNamespacesOfARunKilledWithItsReaperAreSwept(t *testing.T) {
 			}
 			// Killed: the escaped sleep, and maybe a leader whose parent-death
 			// signal had not landed yet.
-			if c.kill != "job" && !regexp.MustCompile(`\(killed [0-9]+ processes\)`).MatchString(out) {
+			if c.kill != "job" && !regexp.MustCompile(`\(killed [0-9]+ process(es)?\)`).MatchString(out) {
 				t.Errorf("%s does not say it killed the escaped sleep:\n%s", sweeper, out)
 			}
 			if left := running("sleep " + arg); len(left) > 0 {

@@ -195,7 +195,7 @@ func Serve(in io.Reader, stderr io.Writer, args []string) int {
 	// the run goes, wherever it went.
 	for _, dir := range cells {
 		if n := len(proc.CellTreeMembers(dir)); n > 0 {
-			killed[fmt.Sprintf("%d processes of cgroup %s", n, dir)] = true
+			killed[fmt.Sprintf("%s of cgroup %s", processes(n), dir)] = true
 		}
 		if err := proc.KillCellTree(dir); err != nil {
 			fmt.Fprintf(stderr, "scenario: reaper: %v\n", err)

@@ -49,7 +49,7 @@ func Sweep() (Swept, error) {
 			}
 			what := "cgroup " + dir
 			if n > 0 {
-				what += fmt.Sprintf(" (killed %d processes)", n)
+				what += fmt.Sprintf(" (killed %s)", processes(n))
 			}
 			s.Removed = append(s.Removed, what)
 		}
@@ -130,4 +130,12 @@ func namespaceUsers() map[nsKey][]int {
 		}
 	}
 	return users
+}
+
+// processes is "1 process" or "N processes".
+func processes(n int) string {
+	if n == 1 {
+		return "1 process"
+	}
+	return fmt.Sprintf("%d processes", n)
 }
