@@ -238,8 +238,18 @@ func newCIJob(t *testing.T) ciJob {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatalf("this test needs a cgroup v1 freezer hierarchy (root): %v", err)
 	}
-	t.Cleanup(func() { _ = syscall.Rmdir(dir) })
+	t.Cleanup(func() {
+		// Killed members leave it once they are reaped, which takes a moment.
+		if !await(func() bool { err := syscall.Rmdir(dir); return err == nil || errors.Is(err, syscall.ENOENT) }, 10*time.Second) {
+			t.Errorf("cgroup %s could not be removed: %s", dir, readProcs(dir))
+		}
+	})
 	return ciJob{dir: dir}
+}
+
+func readProcs(dir string) string {
+	b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	return strings.Join(strings.Fields(string(b)), " ")
 }
 
 // start starts cmd inside the job's cgroup: a shell joins it, then execs.
