@@ -287,11 +287,29 @@ func removeTree(dir string) error {
 	})
 	var errs []error
 	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := unix.Rmdir(dirs[i]); err != nil && !errors.Is(err, unix.ENOENT) {
+		if err := rmdirCgroup(dirs[i]); err != nil {
 			errs = append(errs, fmt.Errorf("removing cgroup %s: %w", dirs[i], err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// rmdirCgroup removes an empty cgroup; it may be busy for a moment after
+// its last member was killed (until that member has fully exited).
+func rmdirCgroup(dir string) error {
+	deadline := time.Now().Add(time.Second)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := unix.Rmdir(dir)
+		if err == nil || errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		if !errors.Is(err, unix.EBUSY) || !time.Now().Before(deadline) {
+			return err
+		}
+		<-tick.C
+	}
 }
 
 // CellTreeMembers lists the running processes of the cgroup dir and those
