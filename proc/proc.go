@@ -1,7 +1,8 @@
-// Package proc starts processes in their own process group, logs their
-// output to a file, and stops the whole group: consul connect proxies keep
-// running after their agent dies and socat's forked children survive a
-// SIGTERM to their parent, so stopping only the leader leaks processes.
+// Package proc starts processes in their own process group and cgroup (a
+// Cell), logs their output to a file, and stops the whole family: consul
+// connect proxies keep running after their agent dies, socat's forked
+// children survive a SIGTERM to their parent, and a daemon leaves its
+// group, so stopping only the leader leaks processes.
 package proc
 
 import (

@@ -131,10 +131,10 @@ func commands() []command {
 			detail: "Removes the network namespaces and cgroups of runs whose runner is gone (a\n" +
 				"CI job cancelled with its whole process tree), killing the processes left in\n" +
 				"those cgroups, and says what it removed. It removes only what a runner made:\n" +
-				"names carry the runner's pid and start time (sc<pid>-<start>-... in\n" +
-				"/run/netns, scenario-<pid>-<start> cgroups), so a live run's are never\n" +
+				"names carry the runner's pid and start time (sc<pid>-<start>.<hex>-<node>\n" +
+				"in /run/netns, scenario-<pid>-<start> cgroups), so a live run's are never\n" +
 				"touched; a namespace a live process is in is kept and named. Every run does\n" +
-				"the same before it starts.",
+				"the same before it starts (needs root).",
 			run: func(args []string, stdout, stderr io.Writer) int {
 				if !noOperands("clean", args, stderr) {
 					return exitInvalid
