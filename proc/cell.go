@@ -109,6 +109,11 @@ func NewCell(name string) (*Cell, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The run's cgroup is made again if it was removed (RemoveRunCell) and
+	// the process goes on starting processes (a test binary).
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("creating the run's cgroup: %w", err)
+	}
 	leaf := fmt.Sprintf("p%d-%s", cellSeq.Add(1), cellLeafName(name))
 	c := &Cell{dir: filepath.Join(dir, leaf), path: filepath.Join(runCellPath, leaf), home: home, kind: kind}
 	if err := os.Mkdir(c.dir, 0o755); err != nil {
