@@ -6,6 +6,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/scenario-tool/scenario/steps"
 )
 
 // Completion scripts are generated from the command table, so that a new
@@ -44,7 +46,7 @@ func formatsOf(c command) string {
 var fileFlags = map[string]bool{"consul": true, "logs": true, "junit": true, "expect": true}
 
 // operandWords are the words a command's operands complete to, when they
-// are words rather than files.
+// are words rather than files; help's are commands, topics and step types.
 func operandWords(c command) []string {
 	switch c.operands {
 	case "", "files":
@@ -54,7 +56,10 @@ func operandWords(c command) []string {
 		for _, other := range commands() {
 			names = append(names, other.name)
 		}
-		return names
+		for _, t := range topics() {
+			names = append(names, t.name)
+		}
+		return append(names, steps.Default().Names()...)
 	}
 	return strings.Fields(c.operands)
 }
