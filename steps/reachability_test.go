@@ -347,7 +347,7 @@ func TestObservationsNeedTheScenariosSidecarAndBackend(t *testing.T) {
 	// Envoy closes on a dead backend as on its L4 deny: the close counts
 	// only with the scenario's backend up.
 	closing := m.serve(t, "socat", closesAfter, 0)
-	host, port, _ = net.SplitHostPort(closing)
+	_, port, _ = net.SplitHostPort(closing)
 	entry.Service.Port = atoi(t, port)
 	envoy := &Prober{Dial: p.Dial, Send: p.Send, Timeout: p.Timeout, Envoy: func(*api.ServiceEntry) bool { return true }}
 	for _, c := range []struct {
