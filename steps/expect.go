@@ -582,7 +582,7 @@ func (e *expect) failure(where string, got error, timedOut bool, elapsed time.Du
 	return WithLogs(errors.New(msg), procs...)
 }
 
-func (e *expect) runProbe(ctx context.Context, env Env) error {
+func (e *expect) runProbe(ctx context.Context, env Env) (failed error) {
 	// The probe dials from the node of the service's sidecar, or of the step.
 	env = e.probe.From(env)
 	attempts, inARow, wrongReplies := 0, 0, 0
@@ -609,7 +609,7 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 		}
 		if err == nil {
 			attempts++
-			err = e.attempt(ctx, env, addr, wire.noteSidecarConns)
+			err = wire.settle(e.attempt(ctx, env, addr, wire))
 		}
 		if err == nil && e.denied {
 			// The close alone could be a dead backend: the mesh must
@@ -666,7 +666,7 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 	}
 	if e.wire != "" {
 		var err error
-		if wire, err = watchWire(env, *e.probe); err != nil {
+		if wire, err = watchWire(ctx, env, *e.probe, e.wire); err != nil {
 			return err
 		}
 	}
@@ -676,13 +676,20 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 		Alive:       aliveAll(env, e.probe.Processes()...),
 	})
 	if wire != nil {
-		// Every attempt's bytes were on the wire: judged together.
-		note, werr := wire.judge(ctx, e.wire, []byte(e.send), e.reply)
+		// Every attempt's bytes were on the wire: judged together. A
+		// failed claim keeps the capture, named in the failure.
+		note, werr := wire.judge(ctx, []byte(e.send), e.reply)
 		if err == nil && werr != nil {
-			return WithLogs(werr, e.probe.Processes()...)
+			return wire.keep(WithLogs(werr, e.probe.Processes()...))
 		}
 		if err == nil {
 			env.Notef("%s", note)
+		} else {
+			defer func() { failed = wire.keep(failed) }()
+			if werr != nil {
+				// What the wire showed, beside the probe's own failure.
+				defer func() { failed = fmt.Errorf("%w\nand %w", failed, werr) }()
+			}
 		}
 	}
 	if err == nil {
@@ -751,13 +758,15 @@ func isTimeout(err error) bool {
 	return errors.As(err, &te)
 }
 
-// attempt dials afresh, writes, and judges what comes back; replied is
-// called once the reply is judged, while the connection is still open.
-func (e *expect) attempt(ctx context.Context, env Env, addr string, replied func()) error {
+// attempt dials afresh, writes, and judges what comes back; wire (when
+// set) records the connections that carried it, once dialled and before
+// anything is written.
+func (e *expect) attempt(ctx context.Context, env Env, addr string, wire *wireWatch) error {
 	ctx, cancel := context.WithTimeout(ctx, probeAttemptLimit)
 	defer cancel()
 	var raw net.Conn
 	var err error
+	wire.dialing()
 	if e.probe.Native {
 		if raw, addr, err = DialNative(ctx, env, e.probe.Service, e.probe.Upstream); err != nil {
 			return notConnected{err}
@@ -765,6 +774,7 @@ func (e *expect) attempt(ctx context.Context, env Env, addr string, replied func
 	} else if raw, err = env.Dial(ctx, "tcp", addr); err != nil {
 		return notConnected{fmt.Errorf("could not connect to %s: %w", addr, err)}
 	}
+	wire.dialed(ctx, raw, addr)
 	// Never half-close: the built-in proxy drops the whole connection when
 	// the client shuts down its write side, before the reply is read.
 	c := NewConn(raw, addr)
@@ -775,7 +785,6 @@ func (e *expect) attempt(ctx context.Context, env Env, addr string, replied func
 		}
 	}
 	why, _ := e.observe(ctx, c, false)
-	replied()
 	return why
 }
 

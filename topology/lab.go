@@ -91,9 +91,10 @@ type Node struct {
 	portIndex int    // its ifindex in the bridge namespace
 
 	mu           sync.Mutex
-	lossSet      bool
-	bwSet        bool
-	disconnected bool
+	lossSet       bool
+	bwSet         bool
+	disconnected  bool
+	sendersTagged bool // the agents' and proxies' frames are marked (Capture)
 }
 
 // New builds a lab: a namespace prefix+"-br" holding a bridge, and for
