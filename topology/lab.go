@@ -90,7 +90,7 @@ type Node struct {
 	port      string // the bridge's end of this node's cable
 	portIndex int    // its ifindex in the bridge namespace
 
-	mu           sync.Mutex
+	mu            sync.Mutex
 	lossSet       bool
 	bwSet         bool
 	disconnected  bool
