@@ -341,7 +341,11 @@ func (w *wireWatch) settle(attemptErr error) error {
 		// No Connect proxy carries this probe: dialling again changes
 		// nothing.
 		return wait.Fatal(fmt.Errorf("wire: %s", why))
+	case !slices.ContainsFunc(w.destination, w.crosses):
+		return wait.Fatal(fmt.Errorf("wire: %s; the catalog has %s only on node %s (%s), so no attempt can cross a cable",
+			why, w.what, orAnyNode(w.node), joinAddrPorts(w.destination)))
 	}
+	// Another attempt may be sent to another node.
 	return fmt.Errorf("wire: %s", why)
 }
 
