@@ -9,12 +9,18 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
+	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/scenario-tool/scenario/wait"
 )
 
 // checkClean fails the test if the capture may have missed frames.
@@ -304,5 +310,88 @@ func TestCaptureStopsPromptlyWithANodeDisconnected(t *testing.T) {
 	checkClean(t, ev)
 	if _, err := l.Capture("nosuch"); err == nil {
 		t.Error("Capture accepted an unknown node")
+	}
+}
+
+// peer starts the test binary in node n as a wire peer (see wirePeer)
+// with group gid, and stops it when the test ends.
+func peer(t *testing.T, n *Node, gid uint32, mark int, what string) *exec.Cmd {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), "TOPOLOGY_TEST_ROLE=wire-peer", "WIRE_PEER="+what, fmt.Sprintf("WIRE_PEER_MARK=%d", mark))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL,
+		Credential: &syscall.Credential{Uid: uint32(os.Geteuid()), Gid: gid, NoSetGroups: true}}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := n.Do(cmd.Start); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return cmd
+}
+
+// Every frame is known by whose socket sent it, as the node's kernel
+// tagged it: a proxy's, an agent's, or neither's (a process that sets
+// the proxies' mark on its own socket is still neither).
+func TestCaptureTellsTheAgentsAndProxiesFramesFromOthers(t *testing.T) {
+	l := newLab(t, "a", "b")
+	a, b := node(t, l, "a"), node(t, l, "b")
+	capture, err := l.Capture()
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer(t, b, ProxyGroup, 0, "echo 10.77.0.2:9000")
+	listening := wait.Func("the echo peer to listen", func(context.Context) error {
+		c, err := dialWithin(a, "10.77.0.2:9000", time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+	if err := wait.For(context.Background(), listening, wait.Options{Timeout: 10 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []struct {
+		gid  uint32
+		mark int
+		what string
+	}{
+		{ProxyGroup, 0, "send 10.77.0.2:9000 proxy-to-proxy"},
+		{0, int(ProxyGroup), "send 10.77.0.2:9000 forged-mark"},
+		{AgentGroup, 0, "udp 10.77.0.2:9002 gossip"},
+		{0, 0, "udp 10.77.0.2:9003 nobodys"},
+	} {
+		if err := peer(t, a, p.gid, p.mark, p.what).Wait(); err != nil {
+			t.Fatalf("%s: %v", p.what, err)
+		}
+	}
+	ev, err := capture.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, ev)
+	want := map[string]Sender{
+		"proxy-to-proxy": SenderProxy,
+		"forged-mark":    SenderOther | SenderProxy,
+		"gossip":         SenderAgent,
+		"nobodys":        SenderOther,
+	}
+	for msg, carrier := range want {
+		refs := ev.Contains([]byte(msg))
+		if len(refs) == 0 {
+			t.Errorf("%s: not captured\n%s", msg, ev.Summary())
+			continue
+		}
+		s, _ := ev.Stream(refs[0].Flow)
+		if s.Carrier() != carrier {
+			t.Errorf("%s: carried by %v, want %v\n%s", msg, s.Carrier(), carrier, ev.Summary())
+		}
 	}
 }
