@@ -319,7 +319,7 @@ func TestTopologyFalseClaimsFail(t *testing.T) {
 				// Until the critical instance is out of web's picks.
 				"  - expect: {to: web/socat, send: \"x\\n\", reply: \"x\\n\", others-allowed: true, times: 10, within: 20s}\n" +
 				"  - expect: {to: web/socat, send: \"hello\\n\", reply: \"hello\\n\", wire: encrypted, times: 3}\n",
-			failAt: 14, want: "the probe was answered on node app1 itself: sidecar/web's connection for the probe went to 10.77.0.1:21001 (socat's sidecar on node app1)",
+			failAt: 14, want: "the probe was answered on node app1 itself: sidecar/web's connection for the probe went to 10.77.0.1:21000 (socat's sidecar on node app1)",
 		},
 		{
 			// The listener is in the node's socket table, not the runner's.

@@ -73,7 +73,7 @@ type ExpectProbeSpec struct {
 	Quiet         spec.Duration `key:"quiet" default:"50ms" doc:"how long no more bytes may come after reply or reply-matches"`
 	Times         int           `key:"times" min:"1" default:"1" doc:"how many new connections in a row must hold"`
 	OthersAllowed bool          `key:"others-allowed" doc:"go on past wrong replies (another instance answering) until the expected one comes; with times, the run must also be longer than the mix of replies before it could make by chance"`
-	Wire          string        `key:"wire" enum:"encrypted,plaintext" doc:"on a scenario's nodes: capture every node's cable during the probe; encrypted passes only if it crossed between nodes as TLS records and never in clear, plaintext only if it crossed in clear (a control)"`
+	Wire          string        `key:"wire" enum:"encrypted,plaintext" doc:"on a scenario's nodes: capture every node's links during the probe; encrypted passes only if the probe's own connection crossed to another node as TLS between Connect proxies, every other flow that crossed was TLS between the scenario's proxies or its agents' own, and the probe's bytes appear nowhere in clear (a failure keeps the capture as wire-N.pcap); plaintext only if it crossed in clear (a control)"`
 }
 
 // ExpectConnSpec is expect's connection form.

@@ -30,6 +30,9 @@ const (
 // means something: a shorter one could appear in ciphertext by chance.
 const minWireMarker = 4
 
+// shownFlows is how many offending flows or frames a failure names.
+const shownFlows = 3
+
 // ownConnWait bounds how long an attempt waits, before it writes, to see
 // the connection its source proxy opens for it. The built-in proxy and
 // Envoy dial as soon as they accept, in a few milliseconds.
@@ -429,7 +432,7 @@ func (w *wireWatch) judge(ctx context.Context, sent, got []byte) (string, error)
 	}
 	if len(ev.Unclassified) > 0 {
 		return "", fmt.Errorf("wire: the capture saw %d frame(s) it cannot account for byte by byte, so it cannot show that nothing crossed in clear: %s",
-			len(ev.Unclassified), strings.Join(firstN(ev.Unclassified, 5), "; "))
+			len(ev.Unclassified), strings.Join(firstN(ev.Unclassified, shownFlows), "; "))
 	}
 	for _, marker := range [][]byte{sent, got} {
 		if len(marker) < minWireMarker {
@@ -449,7 +452,7 @@ func (w *wireWatch) judge(ctx context.Context, sent, got []byte) (string, error)
 			owned[topology.Flow{Proto: "tcp", Client: c.local, Server: c.remote}] = true
 		}
 	}
-	var unaccounted []string
+	var unaccounted []*topology.Stream
 	agents, proxies := 0, 0
 	for _, s := range ev.Streams() {
 		if s.Payload() == 0 {
@@ -465,12 +468,21 @@ func (w *wireWatch) judge(ctx context.Context, sent, got []byte) (string, error)
 			}
 			proxies++
 		default:
-			unaccounted = append(unaccounted, w.describe(s, true))
+			unaccounted = append(unaccounted, s)
 		}
 	}
 	if len(unaccounted) > 0 {
+		// The first few, with the processes holding their ends (a look
+		// through every process for each).
+		var named []string
+		for _, s := range unaccounted[:min(len(unaccounted), shownFlows)] {
+			named = append(named, w.describe(s, true))
+		}
+		if more := len(unaccounted) - len(named); more > 0 {
+			named = append(named, fmt.Sprintf("and %d more", more))
+		}
 		return "", fmt.Errorf("wire: %d flow(s) crossed a cable during the probe that neither TLS between the scenario's Connect proxies nor its agents' own traffic accounts for: %s",
-			len(unaccounted), strings.Join(firstN(unaccounted, 5), "; "))
+			len(unaccounted), strings.Join(named, "; "))
 	}
 	var mine []string
 	for f := range owned {

@@ -199,7 +199,7 @@ func (ev *WireEvidence) finish() {
 
 // decode files one frame under its flow, with gopacket's decoders; what
 // it cannot file is Unclassified, except the control traffic that carries
-// nothing of anyone's (ARP, ICMP errors, neighbour discovery, MLD).
+// nothing of anyone's (ARP, IGMP, ICMP errors, neighbour discovery, MLD).
 func (ev *WireEvidence) decode(f frame) {
 	p := gopacket.NewPacket(f.data, layers.LayerTypeEthernet, gopacket.DecodeOptions{NoCopy: true})
 	eth, _ := p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
@@ -242,6 +242,9 @@ func (ev *WireEvidence) decode(f frame) {
 		return
 	}
 	switch {
+	case proto == layers.IPProtocolIGMP.String():
+		// Multicast membership (the bridge's own reports among them):
+		// group addresses, nobody's payload.
 	case p.Layer(layers.LayerTypeTCP) != nil:
 		tcp := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
 		from, to := netip.AddrPortFrom(src, uint16(tcp.SrcPort)), netip.AddrPortFrom(dst, uint16(tcp.DstPort))

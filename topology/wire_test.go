@@ -171,6 +171,8 @@ func TestEvidenceNamesWhatItCannotClassify(t *testing.T) {
 		leaving("a", 0, build(t, eth(macA, layers.EthernetTypeIPv6), ip6("fe80::1", "ff02::1:ff00:2", layers.IPProtocolICMPv6),
 			&layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypeNeighborSolicitation, 0)},
 			&layers.ICMPv6NeighborSolicitation{TargetAddress: net.ParseIP("fe80::2")})),
+		leaving("a", 0, build(t, eth(macA, layers.EthernetTypeIPv4), ip4("0.0.0.0", "224.0.0.22", layers.IPProtocolIGMP),
+			gopacket.Payload([]byte{0x22, 0, 0xf9, 0x02, 0, 0, 0, 0}))),
 		// An echo request with a payload is a flow like any other.
 		leaving("a", 0, build(t, eth(macA, layers.EthernetTypeIPv4), ip4("10.77.0.1", "10.77.0.2", layers.IPProtocolICMPv4),
 			&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 9, Seq: 1}, gopacket.Payload("hello over ping"))),
