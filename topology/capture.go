@@ -49,18 +49,26 @@ const (
 	SenderOutside
 )
 
+// String names a kind of sender, or every kind in a set.
 func (s Sender) String() string {
-	switch s {
-	case SenderAgent:
-		return "a consul agent of the scenario"
-	case SenderProxy:
-		return "a Connect proxy of the scenario"
-	case SenderOther:
-		return "neither the scenario's agents nor its proxies"
-	case SenderOutside:
-		return "a sender outside the capture"
+	var names []string
+	for _, k := range []struct {
+		kind Sender
+		name string
+	}{
+		{SenderAgent, "a consul agent of the scenario"},
+		{SenderProxy, "a Connect proxy of the scenario"},
+		{SenderOther, "neither the scenario's agents nor its proxies"},
+		{SenderOutside, "a sender outside the capture"},
+	} {
+		if s&k.kind != 0 {
+			names = append(names, k.name)
+		}
 	}
-	return "nobody"
+	if len(names) == 0 {
+		return "nobody"
+	}
+	return strings.Join(names, " and ")
 }
 
 // Capture records every frame that leaves the nodes on any link but lo,
@@ -230,11 +238,18 @@ func (nt *nodeTaps) macs() []net.HardwareAddr {
 }
 
 // tagSenders makes the node's kernel mark every packet that a socket of
-// group AgentGroup or ProxyGroup sends (nftables: `meta mark set 0`, then
-// `meta skgid G meta mark set G` for each), so that a capture socket's
-// filter can tell them apart. A socket's own mark (SO_MARK) is overwritten:
-// no process can pass for an agent or a proxy by setting it. Once per node;
-// the table goes with the namespace.
+// group AgentGroup or ProxyGroup sends, so that a capture socket's filter
+// can tell them apart. In nftables terms, on the output hook:
+//
+//	meta mark set 0
+//	meta skgid G meta mark set G ct mark set G   (G: each group)
+//	meta mark 0 meta mark set ct mark
+//
+// A socket's own mark (SO_MARK) is overwritten: no process can pass for
+// an agent or a proxy by setting it. The connection's mark carries the tag
+// to what the kernel sends for a socket its process has closed already
+// (the rest of a reply written just before close, a retransmission), which
+// no longer has a group. Once per node; the table goes with the namespace.
 func (n *Node) tagSenders() error {
 	if err := n.open(); err != nil {
 		return err
@@ -261,8 +276,15 @@ func (n *Node) tagSenders() error {
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(g)},
 			&expr.Immediate{Register: 1, Data: binaryutil.NativeEndian.PutUint32(g)},
 			&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
+			&expr.Ct{Key: expr.CtKeyMARK, SourceRegister: true, Register: 1},
 		}})
 	}
+	conn.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(0)},
+		&expr.Ct{Key: expr.CtKeyMARK, Register: 1},
+		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
+	}})
 	if err := conn.Flush(); err != nil {
 		return fmt.Errorf("node %s: tagging the agents' and proxies' frames with nftables: %w", n.name, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -20,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scenario-tool/scenario/sockets"
 	"github.com/scenario-tool/scenario/wait"
 )
 
@@ -317,6 +319,11 @@ func TestCaptureStopsPromptlyWithANodeDisconnected(t *testing.T) {
 // with group gid, and stops it when the test ends.
 func peer(t *testing.T, n *Node, gid uint32, mark int, what string) *exec.Cmd {
 	t.Helper()
+	return peerWith(t, n, gid, mark, what, nil)
+}
+
+func peerWith(t *testing.T, n *Node, gid uint32, mark int, what string, stdin io.Reader) *exec.Cmd {
+	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -326,7 +333,7 @@ func peer(t *testing.T, n *Node, gid uint32, mark int, what string) *exec.Cmd {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL,
 		Credential: &syscall.Credential{Uid: uint32(os.Geteuid()), Gid: gid, NoSetGroups: true}}
 	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Stdout, cmd.Stderr, cmd.Stdin = &out, &out, stdin
 	if err := n.Do(cmd.Start); err != nil {
 		t.Fatal(err)
 	}
@@ -394,4 +401,55 @@ func TestCaptureTellsTheAgentsAndProxiesFramesFromOthers(t *testing.T) {
 			t.Errorf("%s: carried by %v, want %v\n%s", msg, s.Carrier(), carrier, ev.Summary())
 		}
 	}
+}
+
+// What the kernel sends for a proxy's socket after the proxy closed it
+// (the rest of a reply written just before the close) is still the
+// proxy's: the connection's mark carries the tag.
+func TestCaptureKeepsTheTagOfWhatLeavesAfterTheClose(t *testing.T) {
+	l := newLab(t, "a", "b")
+	a, b := node(t, l, "a"), node(t, l, "b")
+	capture, err := l.Capture()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, release := io.Pipe()
+	sink := peerWith(t, b, ProxyGroup, 0, "sink 10.77.0.2:9004", start)
+	listening := wait.Func("the sink to listen", func(context.Context) error {
+		return b.Do(func() error {
+			ls, err := sockets.On(&net.TCPAddr{IP: net.IPv4(10, 77, 0, 2), Port: 9004})
+			if err == nil && len(ls) == 0 {
+				err = errors.New("not yet")
+			}
+			return err
+		})
+	})
+	if err := wait.For(context.Background(), listening, wait.Options{Timeout: 10 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	const size = 1 << 20 // far more than the sink's window (most leaves after the close), less than a send buffer
+	if err := peer(t, a, ProxyGroup, 0, fmt.Sprintf("blast 10.77.0.2:9004 %d", size)).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(release, "go\n"); err != nil {
+		t.Fatal(err)
+	}
+	release.Close() // Wait waits for stdin's end
+	if err := sink.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := capture.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, ev)
+	for _, s := range ev.Streams() {
+		if s.Flow.Server.Port() == 9004 {
+			if len(s.ToServer) != size || s.Carrier() != SenderProxy {
+				t.Errorf("%d bytes carried by %v; want %d, all a proxy's\n%s", len(s.ToServer), s.Carrier(), size, ev.Summary())
+			}
+			return
+		}
+	}
+	t.Fatalf("the flow was not captured\n%s", ev.Summary())
 }

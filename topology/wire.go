@@ -586,15 +586,9 @@ func (e Endpoint) Describe() string {
 	if e.Node == "" {
 		return fmt.Sprintf("%s (sent nothing the capture saw)", e.Addr)
 	}
-	var kinds []string
-	for _, k := range []Sender{SenderAgent, SenderProxy, SenderOther, SenderOutside} {
-		if e.Sent&k != 0 {
-			kinds = append(kinds, k.String())
-		}
-	}
 	who := "sent nothing that counts"
-	if len(kinds) > 0 {
-		who = "sent by " + strings.Join(kinds, " and ")
+	if e.Sent != 0 {
+		who = "sent by " + e.Sent.String()
 	}
 	where := "node " + e.Node
 	if e.Link != nodeLink {
