@@ -149,8 +149,15 @@ func mutants() map[string][]mutant {
 		"scenarios/intentions.yaml": intentions,
 		// The library's own claims, broken one each.
 		"scenarios/health-instances.yaml": {
+			// The health catalog says so first, then the probes would.
 			{name: "instance 2 never goes critical", edit: replace("{id: ttl-socat-2, status: critical}", "{id: ttl-socat-2, status: passing}"),
-				failAt: []int{12}, want: "20 times in a row"},
+				failAt: []int{12}, want: "expected instance socat-2 of socat critical within 10s; 1 of 1 not critical: socat-2 on node"},
+			{name: "instance 2 never goes critical, unasked of the catalog", edit: chain(
+				replace("{id: ttl-socat-2, status: critical}", "{id: ttl-socat-2, status: passing}"),
+				replace("    expect: {health: socat-2, status: critical}\n", "    exec: {command: \"true\"}\n")),
+				failAt: []int{13}, want: "20 times in a row"},
+			{name: "instance 1 in maintenance when every instance should pass", edit: insertAfter("{id: ttl-socat-2, status: passing}", consul("maint -enable -service socat-1")),
+				failAt: []int{16}, want: "_service_maintenance:socat-1"},
 			{name: "instance 2 answers as instance 1", edit: replace("s/^/two-/", "s/^/one-/"),
 				failAt: []int{10}, want: `expected reply "two-b\n"`},
 		},

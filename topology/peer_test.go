@@ -78,7 +78,9 @@ func wirePeer() int {
 		// Room for all of it: the write returns, though the sink reads
 		// nothing yet.
 		raw, _ := c.(*net.TCPConn).SyscallConn()
-		_ = raw.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUFFORCE, 4*size) })
+		_ = raw.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUFFORCE, 4*size)
+		})
 		if _, err := c.Write(make([]byte, size)); err != nil {
 			fmt.Println(err)
 			return 1

@@ -120,7 +120,9 @@ func TestEvidenceFilesIPv6TCPByWhoseSocketsSentIt(t *testing.T) {
 }
 
 func TestEvidenceTellsOtherSendersAndOutsiders(t *testing.T) {
-	udp := func(src, dst uint16) *layers.UDP { return &layers.UDP{SrcPort: layers.UDPPort(src), DstPort: layers.UDPPort(dst)} }
+	udp := func(src, dst uint16) *layers.UDP {
+		return &layers.UDP{SrcPort: layers.UDPPort(src), DstPort: layers.UDPPort(dst)}
+	}
 	ev := evidenceOf(
 		// Gossip between agents, both ways.
 		leaving("a", SenderAgent, build(t, eth(macA, layers.EthernetTypeIPv4), ip4("10.77.0.1", "10.77.0.2", layers.IPProtocolUDP), udp(8301, 8301), gopacket.Payload("ping"))),
