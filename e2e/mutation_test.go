@@ -114,6 +114,12 @@ func mutants() map[string][]mutant {
 		mutant{name: "a setsid'd child of socat's on UDP 0.0.0.0", edit: replace("command: socat -v TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat",
 			`command: sh -c 'setsid socat UDP-RECVFROM:8184,fork EXEC:cat & until grep -q ":1FF8 " /proc/net/udp; do :; done; exec socat -v TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat'`),
 			failAt: []int{7}, want: "socat listens beyond loopback on udp 0.0.0.0:8184"},
+		// A member of socat's family (same group, same environment) in a
+		// network namespace of its own: every namespace of the family is
+		// read. The shell waits until it is bound (0x2124 = 8484).
+		mutant{name: "a member of socat's family on 0.0.0.0 in another network namespace", edit: replace("command: socat -v TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat",
+			`command: sh -c 'unshare --net socat TCP-LISTEN:8484,bind=0.0.0.0,reuseaddr,fork EXEC:cat & until grep -q ":2124 " /proc/$!/net/tcp; do :; done; exec socat -v TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat'`),
+			failAt: []int{7}, want: "socat listens beyond loopback on 0.0.0.0:8484 in network namespace net:["},
 	)
 	basic[4].failAt, basic[4].want = []int{9}, "with no reply"
 	basic[5].failAt = []int{9}

@@ -35,7 +35,7 @@ func (f *fakeEnv) Start(string, []string, ...StartOption) (*proc.Process, error)
 }
 func (f *fakeEnv) Process(string) (*proc.Process, bool)     { return nil, false }
 func (f *fakeEnv) Stop(string) error                        { return nil }
-func (f *fakeEnv) OwnerOf(int) string                       { return "" }
+func (f *fakeEnv) OwnerOf(int, int) string                  { return "" }
 func (f *fakeEnv) WatchMember(string, int, string)          {}
 func (f *fakeEnv) Notef(string, ...any)                     {}
 func (f *fakeEnv) Node() string                             { return "" }

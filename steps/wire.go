@@ -229,7 +229,7 @@ func (w *wireWatch) findSource(ctx context.Context, dialled netip.AddrPort) {
 		return err
 	})
 	for _, h := range holders {
-		owner := w.env.OwnerOf(h.PGID)
+		owner := w.env.OwnerOf(h.PID, h.PGID)
 		_, name, _ := strings.Cut(owner, "/") // node/name on a node
 		if name == "" {
 			name = owner
@@ -595,7 +595,7 @@ func (w *wireWatch) owner(e topology.Endpoint, peer netip.AddrPort, proto string
 func (w *wireWatch) describeHolders(hs []sockets.Process) string {
 	var parts []string
 	for _, h := range hs {
-		if name := w.env.OwnerOf(h.PGID); name != "" {
+		if name := w.env.OwnerOf(h.PID, h.PGID); name != "" {
 			parts = append(parts, fmt.Sprintf("%s (%s)", name, h))
 			continue
 		}

@@ -156,6 +156,20 @@ func commands() []command {
 				}
 				return cmdVersion(versionConsul, stdout)
 			}},
+		{name: "clean", summary: "remove what runs killed with their reaper left (namespaces, cgroups), saying what",
+			detail: "Removes the network namespaces and cgroups of runs whose runner is gone (a\n" +
+				"CI job cancelled with its whole process tree), killing the processes left in\n" +
+				"those cgroups, and says what it removed. It removes only what a runner made:\n" +
+				"names carry the runner's pid and start time (sc<pid>-<start>.<hex>-<node>\n" +
+				"in /run/netns, scenario-<pid>-<start> cgroups), so a live run's are never\n" +
+				"touched; a namespace a live process is in is kept and named. Every run does\n" +
+				"the same before it starts (needs root).",
+			run: func(args []string, stdout, stderr io.Writer) int {
+				if !noOperands("clean", args, stderr) {
+					return exitInvalid
+				}
+				return cmdClean(stdout, stderr)
+			}},
 		{name: "completion", args: "bash|zsh|fish", summary: "a shell completion script, e.g. source <(scenario completion bash)",
 			detail: "Prints a completion script for the shell named. bash: source <(scenario\n" +
 				"completion bash); zsh: source <(scenario completion zsh) after compinit; fish:\n" +

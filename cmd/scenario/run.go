@@ -213,6 +213,10 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 		return exitInvalid
 	}
 
+	// What runs killed together with their reaper left (their namespaces
+	// and cgroups) goes before this one adds its own.
+	sweepLeftovers(stderr)
+
 	// The reaper kills what this process started if it dies without
 	// stopping it (SIGKILL, a crash); orphans of started processes are
 	// adopted here so that their groups can be reaped.
@@ -220,11 +224,21 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 		if rp, err := reaper.Start(self, os.Stderr); err == nil {
 			proc.SetGuardian(rp)
 			defer rp.Close()
+			// Every process the run starts is born in a cgroup of the
+			// run's: the reaper kills what is in it if this process dies.
+			if dir := proc.RunCell(); dir != "" {
+				rp.WatchCell(dir)
+			}
 		} else {
 			fmt.Fprintf(stderr, "scenario: %v; processes may outlive this run if it is killed with SIGKILL\n", err)
 		}
 	}
 	_ = proc.BecomeSubreaper()
+	defer func() {
+		if err := proc.RemoveRunCell(); err != nil {
+			fmt.Fprintln(stderr, "scenario:", err)
+		}
+	}()
 
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
