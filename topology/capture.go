@@ -538,7 +538,10 @@ func (c *Capture) Stop() (*WireEvidence, error) {
 			if stats, err := unix.GetsockoptTpacketStats(t.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS); err == nil {
 				ev.Dropped += int(stats.Drops)
 			}
-			unix.Close(t.fd)
+			// Closing a packet socket waits for an RCU grace period
+			// (packet_release): tens of milliseconds each on a busy
+			// machine, of no use to the evidence.
+			go unix.Close(t.fd)
 			if t.err != nil {
 				errs = append(errs, t.err)
 			}
