@@ -76,12 +76,11 @@ type wireWatch struct {
 // sourceProxy is the Connect proxy a probe dials: the connections it
 // opens for the probe are the probe's own.
 type sourceProxy struct {
-	name     string // as the scenario names it: sidecar/web
-	pids     []int
-	public   uint16 // its public listener's port (what it accepts there is inbound)
-	listens  []netip.AddrPort
-	before   map[string]bool // its socket inodes when the attempt dialled
-	dialling netip.AddrPort  // the listener the probe dials
+	name    string // as the scenario names it: sidecar/web
+	pids    []int
+	public  uint16 // its public listener's port (what it accepts there is inbound)
+	listens []netip.AddrPort
+	before  map[string]bool // its socket inodes when the attempt dialled
 }
 
 // ownAttempt is what carried one attempt of the probe.
@@ -213,7 +212,6 @@ func (w *wireWatch) dialed(ctx context.Context, conn net.Conn, addr string) {
 		w.current.conns = []ownConn{c}
 		return
 	}
-	w.source.dialling = remote
 	w.current.conns, w.current.why = w.source.follow(ctx, w, local)
 }
 

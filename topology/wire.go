@@ -370,10 +370,8 @@ func (ev *WireEvidence) flow(proto string, from, to netip.AddrPort, f frame) *bu
 		ev.order = append(ev.order, k)
 	}
 	b.nodes[f.node] = true
-	end, ok := b.ends[from]
-	if !ok {
-		end = &Endpoint{Addr: from, Node: f.node, Link: ev.linkName(f)}
-		b.ends[from] = end
+	if _, ok := b.ends[from]; !ok {
+		b.ends[from] = &Endpoint{Addr: from, Node: f.node, Link: ev.linkName(f)}
 	}
 	return b
 }
