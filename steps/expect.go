@@ -690,7 +690,8 @@ func (e *expect) runProbe(ctx context.Context, env Env) (failed error) {
 			env.Notef("%s", note)
 		} else {
 			defer func() { failed = wire.keep(failed) }()
-			if werr != nil {
+			var nc notCrossed
+			if werr != nil && !errors.As(werr, &nc) {
 				// What the wire showed, beside the probe's own failure.
 				defer func() { failed = fmt.Errorf("%w\nand %w", failed, werr) }()
 			}

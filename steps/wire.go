@@ -496,12 +496,18 @@ func (w *wireWatch) judge(ctx context.Context, sent, got []byte) (string, error)
 		mine = append(mine, w.describe(s, false))
 	}
 	if len(mine) == 0 {
-		return "", fmt.Errorf("wire: no connection that carried the probe crossed a cable: %s; what the capture saw: %s", w.attemptsSummary(), ev.Summary())
+		return "", notCrossed{fmt.Errorf("wire: no connection that carried the probe crossed a cable: %s; what the capture saw: %s", w.attemptsSummary(), ev.Summary())}
 	}
 	slices.Sort(mine)
 	return fmt.Sprintf("wire: the probe's own connection(s) crossed as TLS records only, between %s: %s; the %d other flow(s) that crossed meanwhile were the scenario's proxies' (TLS) or agents' own; %s nowhere in clear",
 		w.carriers(), strings.Join(mine, "; "), agents+proxies-len(mine), Quote(sent)), nil
 }
+
+// notCrossed is a judgement that found nothing wrong on the wire but
+// the probe's own connection missing: said already when the probe failed.
+type notCrossed struct{ error }
+
+func (n notCrossed) Unwrap() error { return n.error }
 
 func (w *wireWatch) carriers() string {
 	if w.source == nil {

@@ -620,6 +620,9 @@ func (e Endpoint) Describe() string {
 	return fmt.Sprintf("%s on %s, %s", e.Addr, where, who)
 }
 
+// summaryFlows is how many flows Summary lists.
+const summaryFlows = 12
+
 // Summary lists the flows, one a line, for a failure message.
 func (ev *WireEvidence) Summary() string {
 	var sb strings.Builder
@@ -627,9 +630,13 @@ func (ev *WireEvidence) Summary() string {
 	if ev.Dropped > 0 || ev.Truncated > 0 {
 		fmt.Fprintf(&sb, " (%d dropped, %d truncated)", ev.Dropped, ev.Truncated)
 	}
-	for _, s := range ev.Streams() {
+	streams := ev.Streams()
+	for _, s := range streams[:min(len(streams), summaryFlows)] {
 		fmt.Fprintf(&sb, "\n  %s: %d bytes to the server, %d back; client %s; server %s",
 			s.Flow, len(s.ToServer), len(s.ToClient), s.Client.Describe(), s.Server.Describe())
+	}
+	if len(streams) > summaryFlows {
+		fmt.Fprintf(&sb, "\n  and %d more flows (the pcap has them all)", len(streams)-summaryFlows)
 	}
 	for _, why := range ev.Unclassified {
 		fmt.Fprintf(&sb, "\n  unclassified: %s", why)
