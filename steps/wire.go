@@ -432,14 +432,30 @@ func (w *wireWatch) judge(ctx context.Context, sent, got []byte) (string, error)
 		return "", fmt.Errorf("wire: the capture saw %d frame(s) it cannot account for byte by byte, so it cannot show that nothing crossed in clear: %s",
 			len(ev.Unclassified), strings.Join(firstN(ev.Unclassified, shownFlows), "; "))
 	}
+	// Where the probe's bytes are in clear, as sent or as they came back,
+	// in either case.
+	clear := map[topology.Flow]topology.FlowRef{}
+	var clearOrder []topology.FlowRef
 	for _, marker := range [][]byte{sent, got} {
 		if len(marker) < minWireMarker {
 			continue
 		}
-		if refs := ev.ContainsFold(marker); len(refs) > 0 {
-			s, _ := ev.Stream(refs[0].Flow)
-			return "", fmt.Errorf("wire: the probe's bytes %s appear in clear on the wire: %s (%s)", Quote(marker), refs[0], w.describe(s, false))
+		for _, ref := range ev.ContainsFold(marker) {
+			if _, ok := clear[ref.Flow]; !ok {
+				clear[ref.Flow] = ref
+				clearOrder = append(clearOrder, ref)
+			}
 		}
+	}
+	inClear := func(s *topology.Stream) string {
+		if ref, ok := clear[s.Flow]; ok {
+			dir := "to the server"
+			if !ref.ToServer {
+				dir = "to the client"
+			}
+			return fmt.Sprintf(", with the probe's bytes in clear (%s, at byte %d)", dir, ref.Offset)
+		}
+		return ""
 	}
 	owned := map[topology.Flow]bool{} // the probe's own flows, of attempts that held
 	for _, a := range w.attempts {
@@ -474,13 +490,20 @@ func (w *wireWatch) judge(ctx context.Context, sent, got []byte) (string, error)
 		// through every process for each).
 		var named []string
 		for _, s := range unaccounted[:min(len(unaccounted), shownFlows)] {
-			named = append(named, w.describe(s, true))
+			named = append(named, w.describe(s, true)+inClear(s))
 		}
 		if more := len(unaccounted) - len(named); more > 0 {
 			named = append(named, fmt.Sprintf("and %d more", more))
 		}
 		return "", fmt.Errorf("wire: %d flow(s) crossed a cable during the probe that neither TLS between the scenario's Connect proxies nor its agents' own traffic accounts for: %s",
 			len(unaccounted), strings.Join(named, "; "))
+	}
+	// Accounted for, yet in clear: the agents' own traffic carrying what
+	// a backend handed to its agent.
+	if len(clearOrder) > 0 {
+		ref := clearOrder[0]
+		s, _ := ev.Stream(ref.Flow)
+		return "", fmt.Errorf("wire: the probe's bytes appear in clear on the wire, in the scenario's own traffic: %s (%s)", ref, w.describe(s, true))
 	}
 	var mine []string
 	for f := range owned {
