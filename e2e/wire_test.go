@@ -60,6 +60,7 @@ func TestWireFalseClaimsFail(t *testing.T) {
 	needsNamespaces(t)
 	dir := t.TempDir()
 	linkLocal := filepath.Join(dir, "app1-link-local")
+	seen := filepath.Join(dir, "watch-saw") // the KV watch's last value
 	// Echo servers on app1 that are neither a proxy nor an agent.
 	echo6 := onNode("app1", `run: {name: echo6, command: "socat TCP6-LISTEN:7777,bind=[`+ula1+`],reuseaddr,fork EXEC:cat", ready: "[`+ula1+`]:7777"}`)
 	ula := onNode("app1", `exec: {command: "ip -6 addr add `+ula1+`/64 dev eth0 nodad"}`) +
@@ -112,6 +113,19 @@ func TestWireFalseClaimsFail(t *testing.T) {
 				onNode("app1", `run: {name: udp-echo, command: "socat UDP4-RECVFROM:8302,bind=10.77.0.1,fork EXEC:cat"}`),
 				onNode("app1", `exec: {command: "for i in $(seq 100); do ss -Hlun 'sport = :8302' | grep -q . && exit 0; sleep 0.05; done; exit 1"}`)),
 			want: "accounts for: udp 10.77.0.2:",
+		},
+		{
+			// The agents' own traffic is theirs, but not a hiding place: the
+			// backend stores each line in the KV store (app2 runs the
+			// server) before it answers, and a watch on app1 reads it back
+			// through app1's agent, over the agents' RPC.
+			name: "the backend hands the probe to the agents",
+			src: relayed(script(t, "relay-kv.sh", `while IFS= read -r line; do printf '%s\n' "$line" | consul kv put leak - >/dev/null; printf '%s\n' "$line"; done`),
+				onNode("app1", `run: {name: watcher, command: "consul watch -type=key -key=leak sh -c 'cat > `+seen+`'"}`),
+				// Until the watch holds a blocking query (it saw "ready").
+				onNode("app1", `exec: {command: "consul kv put leak ready && for i in $(seq 100); do grep -q cmVhZHk `+seen+` 2>/dev/null && exit 0; sleep 0.1; done; exit 1"}`)),
+			want: "wire: the probe's bytes appear in clear on the wire, in the scenario's own traffic: tcp 10.77.0.1:",
+			also: "sent by a consul agent of the scenario",
 		},
 	}
 	// Finding 3: the remote instance is critical, so web's sidecar picks
