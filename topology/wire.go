@@ -478,7 +478,20 @@ func (ev *WireEvidence) Contains(marker []byte) []FlowRef {
 // ContainsFold is Contains with ASCII letters matched in either case: a
 // relay that upper-cases what it passes on still shows it.
 func (ev *WireEvidence) ContainsFold(marker []byte) []FlowRef {
-	return ev.find(marker, bytes.ToLower)
+	return ev.find(marker, asciiLower)
+}
+
+// asciiLower lowers ASCII letters only, byte for byte: offsets stay
+// those of the payload (bytes.ToLower would read it as UTF-8).
+func asciiLower(b []byte) []byte {
+	out := make([]byte, len(b))
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		out[i] = c
+	}
+	return out
 }
 
 func (ev *WireEvidence) find(marker []byte, norm func([]byte) []byte) []FlowRef {

@@ -117,6 +117,10 @@ func TestEvidenceFilesIPv6TCPByWhoseSocketsSentIt(t *testing.T) {
 	if refs := ev.ContainsFold([]byte("hello\n")); len(refs) != 2 {
 		t.Errorf("ContainsFold: %v, want both ways", refs)
 	}
+	// Offsets are the payload's, whatever bytes come before (not UTF-8).
+	if got := asciiLower([]byte("\xff\xfeHeLLo")); string(got) != "\xff\xfehello" {
+		t.Errorf("asciiLower: %q", got)
+	}
 }
 
 func TestEvidenceTellsOtherSendersAndOutsiders(t *testing.T) {
