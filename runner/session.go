@@ -19,6 +19,7 @@ import (
 
 	"github.com/scenario-tool/scenario/proc"
 	"github.com/scenario-tool/scenario/steps"
+	"github.com/scenario-tool/scenario/topology"
 )
 
 // session is one scenario run's world: the processes and connections its
@@ -411,6 +412,14 @@ func (s *session) start(node, name string, argv []string, opts ...steps.StartOpt
 	if n, ok := s.node(node); ok {
 		// The child inherits the namespace of the thread that forks it.
 		spec.Launch = n.Do
+		// On a node, the agent's and the sidecars' every frame is known
+		// as theirs by their group (wire evidence).
+		switch {
+		case name == steps.AgentName:
+			spec.Group = topology.AgentGroup
+		case strings.HasPrefix(name, "sidecar/"):
+			spec.Group = topology.ProxyGroup
+		}
 	} else if node != "" {
 		return nil, fmt.Errorf("%s: no node %q in this scenario", name, node)
 	}

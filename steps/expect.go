@@ -77,7 +77,7 @@ type ExpectProbeSpec struct {
 	Quiet         spec.Duration `key:"quiet" default:"50ms" doc:"how long no more bytes may come after reply or reply-matches"`
 	Times         int           `key:"times" min:"1" default:"1" doc:"how many new connections in a row must hold"`
 	OthersAllowed bool          `key:"others-allowed" doc:"go on past wrong replies (another instance answering) until the expected one comes; with times, the run must also be longer than the mix of replies before it could make by chance"`
-	Wire          string        `key:"wire" enum:"encrypted,plaintext" doc:"on a scenario's nodes: capture every node's cable during the probe; encrypted passes only if it crossed between nodes as TLS records and never in clear, plaintext only if it crossed in clear (a control)"`
+	Wire          string        `key:"wire" enum:"encrypted,plaintext" doc:"on a scenario's nodes: capture every node's links during the probe; encrypted passes only if the probe's own connection crossed to another node as TLS between Connect proxies, every other flow that crossed was TLS between the scenario's proxies or its agents' own, and the probe's bytes appear nowhere in clear (a failure keeps the capture as wire-N.pcap); plaintext only if it crossed in clear (a control)"`
 }
 
 // ExpectConnSpec is expect's connection form.
@@ -591,7 +591,7 @@ func (e *expect) failure(where string, got error, timedOut bool, elapsed time.Du
 	return WithLogs(errors.New(msg), procs...)
 }
 
-func (e *expect) runProbe(ctx context.Context, env Env) error {
+func (e *expect) runProbe(ctx context.Context, env Env) (failed error) {
 	// The probe dials from the node of the service's sidecar, or of the step.
 	env = e.probe.From(env)
 	attempts, inARow, wrongReplies := 0, 0, 0
@@ -618,7 +618,7 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 		}
 		if err == nil {
 			attempts++
-			err = e.attempt(ctx, env, addr, wire.noteSidecarConns)
+			err = wire.settle(e.attempt(ctx, env, addr, wire))
 		}
 		if err == nil && e.denied {
 			// The close alone could be a dead backend: the mesh must
@@ -675,7 +675,7 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 	}
 	if e.wire != "" {
 		var err error
-		if wire, err = watchWire(env, *e.probe); err != nil {
+		if wire, err = watchWire(ctx, env, *e.probe, e.wire); err != nil {
 			return err
 		}
 	}
@@ -685,13 +685,21 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 		Alive:       aliveAll(env, e.probe.Processes()...),
 	})
 	if wire != nil {
-		// Every attempt's bytes were on the wire: judged together.
-		note, werr := wire.judge(ctx, e.wire, []byte(e.send), e.reply)
+		// Every attempt's bytes were on the wire: judged together. A
+		// failed claim keeps the capture, named in the failure.
+		note, werr := wire.judge(ctx, []byte(e.send), e.reply)
 		if err == nil && werr != nil {
-			return WithLogs(werr, e.probe.Processes()...)
+			return wire.keep(WithLogs(werr, e.probe.Processes()...))
 		}
 		if err == nil {
 			env.Notef("%s", note)
+		} else {
+			defer func() { failed = wire.keep(failed) }()
+			var nc notCrossed
+			if werr != nil && !errors.As(werr, &nc) {
+				// What the wire showed, beside the probe's own failure.
+				defer func() { failed = fmt.Errorf("%w\nand %w", failed, werr) }()
+			}
 		}
 	}
 	if err == nil {
@@ -764,13 +772,15 @@ func isTimeout(err error) bool {
 	return errors.As(err, &te)
 }
 
-// attempt dials afresh, writes, and judges what comes back; replied is
-// called once the reply is judged, while the connection is still open.
-func (e *expect) attempt(ctx context.Context, env Env, addr string, replied func()) error {
+// attempt dials afresh, writes, and judges what comes back; wire (when
+// set) records the connections that carried it, once dialled and before
+// anything is written.
+func (e *expect) attempt(ctx context.Context, env Env, addr string, wire *wireWatch) error {
 	ctx, cancel := context.WithTimeout(ctx, probeAttemptLimit)
 	defer cancel()
 	var raw net.Conn
 	var err error
+	wire.dialing()
 	if e.probe.Native {
 		if raw, addr, err = DialNative(ctx, env, e.probe.Service, e.probe.Upstream); err != nil {
 			return notConnected{err}
@@ -778,6 +788,7 @@ func (e *expect) attempt(ctx context.Context, env Env, addr string, replied func
 	} else if raw, err = env.Dial(ctx, "tcp", addr); err != nil {
 		return notConnected{fmt.Errorf("could not connect to %s: %w", addr, err)}
 	}
+	wire.dialed(ctx, raw, addr)
 	// Never half-close: the built-in proxy drops the whole connection when
 	// the client shuts down its write side, before the reply is read.
 	c := NewConn(raw, addr)
@@ -788,7 +799,6 @@ func (e *expect) attempt(ctx context.Context, env Env, addr string, replied func
 		}
 	}
 	why, _ := e.observe(ctx, c, false)
-	replied()
 	return why
 }
 

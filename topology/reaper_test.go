@@ -33,6 +33,8 @@ func TestMain(m *testing.M) {
 	switch os.Getenv(roleVar) {
 	case "runner":
 		os.Exit(actAsRunner())
+	case "wire-peer":
+		os.Exit(wirePeer())
 	case "permitted":
 		if err := topology.Permitted(); err != nil {
 			fmt.Println(err)
