@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scenario-tool/scenario/internal/testenv"
 	"github.com/scenario-tool/scenario/runner"
 )
 
@@ -33,6 +34,7 @@ func writeScenarios(t *testing.T, steps string, names ...string) []string {
 // test -json would be: scenarios as tests, steps as subtests, failures
 // and skips counted, the failing step's evidence shown.
 func TestTest2JSONReadByGotestsum(t *testing.T) {
+	needMesh(t)
 	r := scenario(t, "run", "--format", "test2json", "scenarios/basic.yaml", "testdata/e2e/expects-reply-when-denied.yaml")
 	r.mustExit(t, 1)
 	lines := bufio.NewScanner(strings.NewReader(r.stdout))
@@ -79,6 +81,7 @@ func TestTest2JSONReadByGotestsum(t *testing.T) {
 // --run SCENARIO/STEP and --count: the scenarios selected, each cut after
 // its last matching step, run once per round.
 func TestRunSelectionAndCount(t *testing.T) {
+	needMesh(t)
 	r := scenario(t, "run", "--count", "2", "--run", "basic/sidecar_web", "scenarios/basic.yaml", "scenarios/intentions.yaml")
 	r.mustExit(t, 0)
 	if got := strings.Count(r.stdout, "--- PASS basic: 6 steps"); got != 2 {
@@ -164,6 +167,7 @@ func TestForceColor(t *testing.T) {
 // version names the consul binary a run would use and its version, as
 // that binary says it.
 func TestVersionAsksConsul(t *testing.T) {
+	testenv.Need(t, consul)
 	out, err := exec.Command(consulBin, "version").Output()
 	if err != nil {
 		t.Fatal(err)

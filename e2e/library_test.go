@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scenario-tool/scenario/internal/testenv"
 	"github.com/scenario-tool/scenario/runner"
 )
 
@@ -20,6 +21,7 @@ import (
 // must stay under 2 minutes; the topology scenarios (several nodes, each
 // in a namespace of its own) run apart, bounded by serf's own timers.
 func TestLibraryPassesInParallel(t *testing.T) {
+	needMesh(t, namespaces, testenv.Program("curl"))
 	files, err := filepath.Glob("scenarios/*.yaml")
 	if err != nil || len(files) < 20 {
 		t.Fatalf("the library has %d scenarios, want 20 or more: %v", len(files), err)
@@ -70,21 +72,5 @@ func runLibrary(t *testing.T, files []string, limit time.Duration) {
 	t.Logf("%d scenarios with --parallel 2 in %s", len(files), took.Round(100*time.Millisecond))
 	if took > limit {
 		t.Errorf("these %d scenarios took %s; they must stay under %s", len(files), took, limit)
-	}
-}
-
-// The README's catalogue lists every scenario of the library, so that a
-// reader finds each fact and how long it takes to prove.
-func TestReadmeCatalogueListsEveryScenario(t *testing.T) {
-	readme, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, _ := filepath.Glob("scenarios/*.yaml")
-	for _, f := range files {
-		row := regexp.MustCompile("(?m)^\\| \\[`" + regexp.QuoteMeta(strings.TrimSuffix(filepath.Base(f), ".yaml")) + "`\\]")
-		if !row.Match(readme) {
-			t.Errorf("README.md's catalogue has no row for %s", f)
-		}
 	}
 }

@@ -207,6 +207,7 @@ func mutants() map[string][]mutant {
 }
 
 func TestMutantsOfTheShippedScenariosAllFail(t *testing.T) {
+	needMesh(t)
 	all := mutants()
 	var files []string
 	for f := range all {

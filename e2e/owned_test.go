@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/joshdk/go-junit"
+
+	"github.com/scenario-tool/scenario/internal/testenv"
 )
 
 func writeScenario(t *testing.T, dir, file, src string) string {
@@ -127,6 +129,7 @@ func TestNonRegularScenarioFilesAreRefused(t *testing.T) {
 // to its log, and the report says it was cut. 1 GB of output keeps the
 // runner under 100 MB.
 func TestHugeExecOutputIsBounded(t *testing.T) {
+	testenv.Long(t, "a gigabyte of output through the runner")
 	file := writeScenario(t, t.TempDir(), "big.yaml", "name: big\nsteps:\n  - exec: {command: \"yes | head -c 1000000000; exit 3\"}\n")
 	logs := t.TempDir()
 	cmd := exec.Command(scenarioBin, "run", "--logs", logs, file)
@@ -152,6 +155,7 @@ func TestHugeExecOutputIsBounded(t *testing.T) {
 // instead of silently truncating the evidence. The disk is a 16 KiB tmpfs
 // in a mount namespace of the test's own.
 func TestFullDiskFailsTheRun(t *testing.T) {
+	testenv.Need(t, testenv.Root, testenv.Program("unshare"))
 	logs, flag := t.TempDir(), filepath.Join(t.TempDir(), "written")
 	// The exec step waits until chatty has written everything, so that
 	// the write error happens while the run goes, whatever the timing.
@@ -181,6 +185,7 @@ func TestFullDiskFailsTheRun(t *testing.T) {
 // Every form of secret is absent from every output: the report, --json,
 // JUnit, stderr and the lines the runner writes into logs.
 func TestEverySecretFormIsRedacted(t *testing.T) {
+	needMesh(t)
 	secrets := []string{"s3c", "agent-tok-1", "recovery-tok-2", "default-tok-3", "repl-tok-4", "cfsr-tok-5",
 		"dns-tok-6", "hdr-secret-7", "bearer-secret-8", "url-pass-9", "env-secret-10", "envtok-11"}
 	src := `name: secrets

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scenario-tool/scenario/internal/testenv"
 	"github.com/scenario-tool/scenario/netns"
 	"github.com/scenario-tool/scenario/proc"
 )
@@ -102,6 +103,7 @@ func netnsExists(name string) bool {
 // runs inside a registered namespace, which would keep it alive), then
 // removes every namespace still registered, and nothing else.
 func TestServeRemovesRegisteredNamespacesAfterTheKill(t *testing.T) {
+	testenv.Need(t, testenv.Root, testenv.Program("ip"))
 	base := "rp" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
 	registered, forgotten, neverMade := base+"-reg", base+"-forgot", base+"-never"
 	addNetns(t, registered)

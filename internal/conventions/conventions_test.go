@@ -1,0 +1,119 @@
+package conventions
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain runs the tests from the repository's root, where the paths
+// they read and report are relative to.
+func TestMain(m *testing.M) {
+	if err := os.Chdir("../.."); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}
+
+// goFiles calls visit with the path and contents of every Go file of the
+// project (tools/, which pins others' code, aside).
+func goFiles(t *testing.T, visit func(path string, data []byte)) {
+	t.Helper()
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "tools" || d.Name() == ".git") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(path, ".go") {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			visit(path, data)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Waiting by sleeping is how flaky suites are made: no Go file here may
+// call the sleep function (polls with deadlines and blocking queries only).
+func TestNoSleepUsedAsAWait(t *testing.T) {
+	forbidden := "time." + "Sleep("
+	// A sleep in disguise: a timer made only to be waited for, or a bare
+	// receive from time.After, waits a fixed time just the same.
+	disguised := regexp.MustCompile(`(?m)(time\.NewTimer\([^\n]*\)\n\s*<-\s*\w+\.C\s*$|^\s*<-\s*time\.After\()`)
+	goFiles(t, func(path string, data []byte) {
+		if strings.Contains(string(data), forbidden) {
+			t.Errorf("%s calls %s", path, forbidden)
+		}
+		if m := disguised.Find(data); m != nil {
+			t.Errorf("%s waits a fixed time: %q; wait for a condition (wait.For) or the event itself", path, m)
+		}
+	})
+}
+
+// A test skips only through testenv, which fails instead in the full
+// tier (`make test`): a skip of its own would let the full tier pass
+// without running it, and a test that looks for its own tools would
+// decide for itself what their absence means.
+func TestSkipsGoThroughTestenv(t *testing.T) {
+	// Spelt in pieces, so that this file does not match itself.
+	own := regexp.MustCompile(`\.` + `Skip(f|Now)?\(|testing\.` + `Short\(\)|exec\.` + `LookPath\(`)
+	goFiles(t, func(path string, data []byte) {
+		if !strings.HasSuffix(path, "_test.go") || filepath.Dir(path) == filepath.Join("internal", "testenv") {
+			return
+		}
+		for i, line := range strings.Split(string(data), "\n") {
+			if m := own.FindString(line); m != "" {
+				t.Errorf("%s:%d: %s: a test states what it needs with testenv.Need (or testenv.Long), which skips or fails by the tier", path, i+1, m)
+			}
+		}
+	})
+}
+
+// The README's catalogue lists every scenario of the library, so that a
+// reader finds each fact and how long it takes to prove.
+func TestReadmeCatalogueListsEveryScenario(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob("scenarios/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no scenarios/*.yaml")
+	}
+	for _, f := range files {
+		row := regexp.MustCompile("(?m)^\\| \\[`" + regexp.QuoteMeta(strings.TrimSuffix(filepath.Base(f), ".yaml")) + "`\\]")
+		if !row.Match(readme) {
+			t.Errorf("README.md's catalogue has no row for %s", f)
+		}
+	}
+}
+
+// The CI workflows cannot run here, so actionlint checks them: the
+// version pinned in tools/dev/go.mod, built from the module cache.
+func TestWorkflowsLint(t *testing.T) {
+	workflows, _ := filepath.Glob(".github/workflows/*.yml")
+	if len(workflows) == 0 {
+		t.Fatal("no .github/workflows/*.yml")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	args := append([]string{"tool", "-modfile=tools/dev/go.mod", "actionlint", "-shellcheck=", "-pyflakes="}, workflows...)
+	out, err := exec.CommandContext(ctx, "go", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("actionlint: %v\n%s", err, out)
+	}
+}
