@@ -38,8 +38,7 @@ var (
 // finds one; $CONSUL naming none is a mistake, not an absence.
 var consul = testenv.Requirement{
 	Name: "consul",
-	How:  "`make setup` builds Consul into bin/consul",
-	Missing: func() error {
+	Missing: func() error { // its errors say to run `make setup`
 		if consulMissing != nil && os.Getenv("CONSUL") != "" {
 			return testenv.Wrong(consulMissing)
 		}

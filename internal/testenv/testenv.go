@@ -44,7 +44,8 @@ func Full() (bool, error) {
 type Requirement struct {
 	// Name says what is needed: "consul", "socat", "root".
 	Name string
-	// How says how to meet it, for the message of a test that lacks it.
+	// How says how to meet it, for the message of a test that lacks it;
+	// empty when Missing's errors say so themselves.
 	How string
 	// Missing returns nil when the requirement is met, else why not. An
 	// error made by Wrong fails the test even outside the full tier.
@@ -68,11 +69,7 @@ var Root = Requirement{
 // (topologies, parallel runs that share ports), as permitted judges it:
 // topology.Permitted, which this package cannot import.
 func Namespaces(permitted func() error) Requirement {
-	return Requirement{
-		Name:    "network namespaces",
-		How:     "run the tests as root (sudo), as `make test` in CI does",
-		Missing: permitted,
-	}
+	return Requirement{Name: "network namespaces", Missing: permitted}
 }
 
 // install says where each program the tests run comes from (Debian's
@@ -138,16 +135,21 @@ func Need(t testing.TB, needs ...Requirement) {
 	}
 	for _, n := range needs {
 		missing := n.Missing()
+		if missing == nil {
+			continue
+		}
+		why := fmt.Sprintf("needs %s: %v", n.Name, missing)
+		if n.How != "" {
+			why += "; " + n.How
+		}
 		var wrong wrongError
 		switch {
-		case missing == nil:
-			continue
 		case errors.As(missing, &wrong):
-			t.Fatalf("needs %s: %v", n.Name, missing)
+			t.Fatal(why)
 		case full:
-			t.Fatalf("needs %s: %v; %s (the full tier, %s=1, fails what it cannot run)", n.Name, missing, n.How, FullVar)
+			t.Fatalf("%s (the full tier, %s=1, fails what it cannot run)", why, FullVar)
 		default:
-			t.Skipf("needs %s: %v; %s (`make test` fails here instead of skipping)", n.Name, missing, n.How)
+			t.Skipf("%s (`make test` fails here instead of skipping)", why)
 		}
 	}
 }
