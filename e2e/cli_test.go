@@ -112,6 +112,7 @@ func TestShardsAreDisjointAndComplete(t *testing.T) {
 }
 
 func TestListForHumansAndCI(t *testing.T) {
+	needScenarioOnly(t)
 	r := scenario(t, "list", "--json")
 	r.mustExit(t, 0)
 	var list []struct {
@@ -141,6 +142,7 @@ func TestListForHumansAndCI(t *testing.T) {
 }
 
 func TestValidateWarnsAboutSuspiciousScenarios(t *testing.T) {
+	needScenarioOnly(t)
 	src := "name: suspicious\nsteps:\n  - start-agent: {}\n  - register: " + repoRoot + "/consul.d/socat.json\n" +
 		"  - run: {name: socat, command: 'socat -v tcp-l:8181,fork exec:\"/bin/cat\"'}\n" +
 		"  - set-intention: {source: web, destination: socat, action: deny}\n" +
@@ -285,6 +287,7 @@ func TestJSONEvents(t *testing.T) {
 // draws every node and edge of that DOT, as does what `graph --svg`
 // renders with the dot installed here.
 func TestGraphPicture(t *testing.T) {
+	needScenarioOnly(t)
 	for scenarioFile, base := range map[string]string{"scenarios/basic.yaml": "docs/network", "scenarios/two-datacenters.yaml": "docs/two-datacenters"} {
 		t.Run(base, func(t *testing.T) { checkPicture(t, scenarioFile, base) })
 	}

@@ -103,6 +103,7 @@ func TestRunSelectionAndCount(t *testing.T) {
 // --fail-fast starts nothing after a failure; the skipped runs are
 // counted in the closing line.
 func TestFailFast(t *testing.T) {
+	needScenarioOnly(t)
 	files := writeScenarios(t, "  - exec: {command: \"exit 3\"}\n", "first-fails", "second")
 	r := scenario(t, "run", "--fail-fast", files[0], files[1])
 	r.mustExit(t, 1)
@@ -120,6 +121,7 @@ func TestFailFast(t *testing.T) {
 // --timeout bounds the whole run: the scenario running fails naming it,
 // no further one starts, one by one and with --parallel alike.
 func TestWholeRunTimeout(t *testing.T) {
+	needScenarioOnly(t)
 	files := writeScenarios(t, "  - exec: {command: \"sleep 32.3\"}\n", "slow-a", "slow-b", "slow-c")
 	r := scenario(t, "run", "--timeout", "1s", files[0], files[1])
 	r.mustExit(t, 1)
@@ -140,6 +142,7 @@ func TestWholeRunTimeout(t *testing.T) {
 // FORCE_COLOR colours a report that goes to a pipe (a CI log) without the
 // live progress of a terminal; NO_COLOR and --no-color still win.
 func TestForceColor(t *testing.T) {
+	needScenarioOnly(t)
 	files := writeScenarios(t, "  - exec: {command: \"true\"}\n", "quick")
 	for _, c := range []struct {
 		env   []string

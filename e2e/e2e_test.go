@@ -50,17 +50,24 @@ var consul = testenv.Requirement{
 // topologies, and parallel runs that share ports.
 var namespaces = testenv.Namespaces(topology.Permitted)
 
-// meshTests holds the names of the top-level tests that start a mesh
-// (needMesh), whose ports assertNothingLeft checks are free again.
-var meshTests sync.Map
-
-// needMesh says that t starts a mesh: consul, socat (the echo service) and
-// ss, and what else t names.
+// needMesh says that t starts a mesh: it needs consul, socat (the echo
+// service) and ss, and what else t names.
 func needMesh(t *testing.T, more ...testenv.Requirement) {
 	t.Helper()
 	testenv.Need(t, append([]testenv.Requirement{consul, testenv.Program("socat"), testenv.Program("ss")}, more...)...)
+}
+
+// scenarioOnly holds the names of the top-level tests that said
+// needScenarioOnly.
+var scenarioOnly sync.Map
+
+// needScenarioOnly says that t needs nothing but the scenario binary (built
+// from this tree by TestMain): its scenarios start no mesh, so the short
+// tier runs it, and assertNothingLeft leaves the mesh ports alone (a
+// developer's own Consul may hold 8500).
+func needScenarioOnly(t *testing.T) {
 	top, _, _ := strings.Cut(t.Name(), "/")
-	meshTests.Store(top, true)
+	scenarioOnly.Store(top, true)
 }
 
 func TestMain(m *testing.M) {
@@ -190,16 +197,16 @@ func leftovers() []string {
 	return found
 }
 
-// assertNothingLeft checks that no process is left and, after a test that
-// started a mesh, that every mesh port can be bound again (a test without
-// one has no claim on them: a developer's own Consul may hold 8500).
+// assertNothingLeft checks that no process is left and, unless the test
+// starts no mesh (needScenarioOnly), that every mesh port can be bound
+// again.
 func assertNothingLeft(t *testing.T) {
 	t.Helper()
 	if left := leftovers(); len(left) > 0 {
 		t.Errorf("processes left behind:\n%s", strings.Join(left, "\n"))
 	}
 	top, _, _ := strings.Cut(t.Name(), "/")
-	if _, ok := meshTests.Load(top); !ok {
+	if _, ok := scenarioOnly.Load(top); ok {
 		return
 	}
 	for _, port := range meshPorts {
@@ -332,6 +339,7 @@ func TestExpectingAReplyWhereTheMeshDeniesFails(t *testing.T) {
 }
 
 func TestInvalidFileStartsNothing(t *testing.T) {
+	needScenarioOnly(t)
 	r := scenario(t, "run", "testdata/e2e/invalid.yaml")
 	r.mustExit(t, 2)
 	want := []string{
@@ -363,6 +371,7 @@ func TestInvalidFileStartsNothing(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
+	needScenarioOnly(t)
 	scenario(t, "run").mustExit(t, 2)
 	scenario(t, "frobnicate").mustExit(t, 2)
 	r := scenario(t, "run", "scenarios/basic.yaml", "--consul", "/nonexistent/consul")

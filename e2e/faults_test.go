@@ -352,6 +352,7 @@ func TestDeadProcessFailsTheNextStepAtOnce(t *testing.T) {
 // A second SIGINT while cleanup waits for a process that ignores SIGTERM
 // kills what is left at once, still leaving nothing behind.
 func TestSecondInterruptKillsAtOnce(t *testing.T) {
+	needScenarioOnly(t)
 	src := "name: stubborn\nsteps:\n" +
 		"  - run: {name: stubborn, command: \"trap '' TERM; echo ready; exec sleep 31.7\"}\n" +
 		"  - exec: {command: \"sleep 32.3\"}\n"

@@ -3,6 +3,9 @@ package conventions
 import (
 	"context"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -116,4 +119,120 @@ func TestWorkflowsLint(t *testing.T) {
 	if err != nil {
 		t.Fatalf("actionlint: %v\n%s", err, out)
 	}
+}
+
+// A test the Makefile selects by name (`make soak`'s -run, `make fuzz`'s
+// -fuzz) exists in the package it names: go test selecting nothing runs
+// nothing and passes.
+func TestMakefileSelectsTestsThatExist(t *testing.T) {
+	makefile, err := os.ReadFile("Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	selected := regexp.MustCompile(`-(?:run|fuzz)[= ]'?\^?((?:Test|Fuzz)\w+)`)
+	checked := 0
+	for i, line := range strings.Split(string(makefile), "\n") {
+		m := selected.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		fields := strings.Fields(line)
+		pkg := fields[len(fields)-1]
+		files, _ := filepath.Glob(filepath.Join(pkg, "*_test.go"))
+		found := false
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			found = found || regexp.MustCompile(`(?m)^func `+m[1]+`\(`).Match(data)
+		}
+		if !found {
+			t.Errorf("Makefile:%d selects %s, which %s does not have", i+1, m[1], pkg)
+		}
+		checked++
+	}
+	if checked < 2 {
+		t.Errorf("found %d tests selected by name in the Makefile (make soak's, make fuzz's), want 2 or more", checked)
+	}
+}
+
+// needCalls are the calls by which an end-to-end test states what it
+// needs: the short tier runs the tests that need the scenario binary
+// only, and skips the others.
+var needCalls = map[string]bool{"needMesh": true, "needScenarioOnly": true, "testenv.Need": true, "testenv.Long": true}
+
+// Every end-to-end test states what it needs in its own body (or in the
+// function its first statement hands t to). One that does not would run
+// in the short tier without Consul and fail there, or, needing Consul,
+// get no skip that says why.
+func TestEveryEndToEndTestStatesItsNeeds(t *testing.T) {
+	fset := token.NewFileSet()
+	files, _ := filepath.Glob("e2e/*.go")
+	funcs := map[string]*ast.FuncDecl{}
+	for _, path := range files {
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			if fn, ok := d.(*ast.FuncDecl); ok && fn.Recv == nil && fn.Body != nil {
+				funcs[fn.Name.Name] = fn
+			}
+		}
+	}
+	tests := 0
+	for name, fn := range funcs {
+		if !strings.HasPrefix(name, "Test") || name == "TestMain" {
+			continue
+		}
+		tests++
+		states := statesNeeds(fn.Body)
+		// A test may hand t straight to a helper that states them.
+		if !states && len(fn.Body.List) > 0 {
+			if callee := calledName(fn.Body.List[0]); funcs[callee] != nil {
+				states = statesNeeds(funcs[callee].Body)
+			}
+		}
+		if !states {
+			t.Errorf("%s: %s states no needs: begin it with needMesh(t) if it starts a mesh, or needScenarioOnly(t) if it runs the scenario binary alone (testenv.Need for more)",
+				fset.Position(fn.Pos()), name)
+		}
+	}
+	if tests < 50 {
+		t.Errorf("found %d end-to-end tests, want 50 or more", tests)
+	}
+}
+
+// statesNeeds reports whether a statement of body itself (not a closure)
+// is one of needCalls.
+func statesNeeds(body *ast.BlockStmt) bool {
+	for _, stmt := range body.List {
+		if needCalls[calledName(stmt)] {
+			return true
+		}
+	}
+	return false
+}
+
+// calledName is the function an expression statement calls, "" for
+// other statements.
+func calledName(stmt ast.Stmt) string {
+	expr, ok := stmt.(*ast.ExprStmt)
+	if !ok {
+		return ""
+	}
+	call, ok := expr.X.(*ast.CallExpr)
+	if !ok {
+		return ""
+	}
+	switch f := call.Fun.(type) {
+	case *ast.Ident:
+		return f.Name
+	case *ast.SelectorExpr:
+		if pkg, ok := f.X.(*ast.Ident); ok {
+			return pkg.Name + "." + f.Sel.Name
+		}
+	}
+	return ""
 }
