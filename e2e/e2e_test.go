@@ -189,7 +189,7 @@ func leftovers() []string {
 			continue // a zombie holds no port and is being reaped
 		}
 		cmdline := strings.ReplaceAll(strings.TrimRight(string(raw), "\x00"), "\x00", " ")
-		if strings.Contains(cmdline, consulBin) || strings.HasPrefix(cmdline, "socat ") ||
+		if consulBin != "" && strings.Contains(cmdline, consulBin) || strings.HasPrefix(cmdline, "socat ") ||
 			strings.Contains(cmdline, "sleep 31.7") || strings.Contains(cmdline, "sleep 32.3") || strings.Contains(cmdline, "sleep 33.3") {
 			found = append(found, fmt.Sprintf("%d %s", pid, cmdline))
 		}
