@@ -30,7 +30,9 @@ setup: deps $(CONSUL_BIN) bin/consul-$(CONSUL_VERSION) bin/scenario
 
 # socat is the demo's echo service and nc its client; ss (iproute2) finds
 # a listener's process in the end-to-end tests and ip sets up network
-# namespaces; curl reads an API in one library scenario; Graphviz's dot
+# namespaces; curl reads an API in one library scenario; perl and setsid
+# (util-linux) play descendants that escape their group in the cgroup
+# tests; Graphviz's dot
 # draws `scenario graph --svg`; zsh and fish check the completion scripts
 # `scenario completion` prints. Installed with apt-get when root, else
 # named. `make unit` needs none of them.
@@ -41,6 +43,7 @@ deps:
 	command -v pkill >/dev/null 2>&1 || missing="$$missing procps"; \
 	command -v ss >/dev/null 2>&1 || missing="$$missing iproute2"; \
 	command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
+	command -v perl >/dev/null 2>&1 || missing="$$missing perl"; \
 	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
 	command -v zsh >/dev/null 2>&1 || missing="$$missing zsh"; \
 	command -v fish >/dev/null 2>&1 || missing="$$missing fish"; \
@@ -160,7 +163,8 @@ matrix: deps bin/scenario $(addprefix bin/consul-,$(MATRIX))
 clean:
 	rm -rf logs/*/ bin/scenario
 
-# The files generated from the step value types: scenario.schema.json,
-# docs/steps.md and README.md's step table (tests fail when they are stale).
+# The generated files (tests fail when they are stale): scenario.schema.json,
+# docs/reference/*.md and docs/library.md from the code (cmd/scenario), and
+# the package picture docs/internals/packages.{dot,svg} (docs).
 generate:
-	$(GO) generate ./cmd/scenario
+	$(GO) generate ./cmd/scenario ./docs

@@ -12,20 +12,18 @@ import (
 
 // setsidVar makes this test binary do what setsid(1) does, with no
 // util-linux needed: leave its process group for a session of its own,
-// then become a shell that says its pid and sleeps.
+// then become a shell that says its pid and sleeps (TestMain).
 const setsidVar = "PROC_TEST_SETSID"
 
-func TestMain(m *testing.M) {
-	if os.Getenv(setsidVar) != "" {
-		if _, err := syscall.Setsid(); err != nil {
-			fmt.Fprintln(os.Stderr, "setsid:", err)
-			os.Exit(1)
-		}
-		err := syscall.Exec("/bin/sh", []string{"sh", "-c", `echo "child $$"; exec sleep 100`}, os.Environ())
-		fmt.Fprintln(os.Stderr, "exec:", err)
+// playSetsid is what this test binary does when setsidVar is set.
+func playSetsid() {
+	if _, err := syscall.Setsid(); err != nil {
+		fmt.Fprintln(os.Stderr, "setsid:", err)
 		os.Exit(1)
 	}
-	os.Exit(m.Run())
+	err := syscall.Exec("/bin/sh", []string{"sh", "-c", `echo "child $$"; exec sleep 100`}, os.Environ())
+	fmt.Fprintln(os.Stderr, "exec:", err)
+	os.Exit(1)
 }
 
 // A child that left the process group (setsid) is still of the family:

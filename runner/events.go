@@ -10,62 +10,71 @@ import (
 // Event is one thing that happened in a run. The text report, the JSON
 // stream (--json), the JUnit file and parallel runs (whose children send
 // their events to the parent) are all made from events.
+//
+// The doc and in tags document each field for docs/reference/events.md
+// (in: the kinds of event that carry it; none: every kind); a test fails
+// when a field has no doc.
 type Event struct {
-	Event    string    `json:"event"` // scenario-start, step-start, step-end, cleanup, scenario-end
-	Time     time.Time `json:"time"`
-	Scenario string    `json:"scenario"`
-	File     string    `json:"file,omitempty"`
+	Event    string    `json:"event" doc:"the kind of event (see EventKinds)"`
+	Time     time.Time `json:"time" doc:"when it happened (RFC 3339, nanoseconds)"`
+	Scenario string    `json:"scenario" doc:"the scenario's name"`
+	File     string    `json:"file,omitempty" doc:"the scenario's file"`
 
-	// scenario-start
-	Description string `json:"description,omitempty"`
-	Steps       int    `json:"steps,omitempty"`
+	Description string   `json:"description,omitempty" in:"scenario-start" doc:"the scenario's description"`
+	Steps       int      `json:"steps,omitempty" in:"scenario-start,scenario-end" doc:"how many steps the scenario has"`
+	Warnings    []string `json:"warnings,omitempty" in:"scenario-start" doc:"what validation found legal but suspicious in the file, file:line:col each"`
 
-	// step-start and step-end
-	Step *StepEvent `json:"step,omitempty"`
+	Step *StepEvent `json:"step,omitempty" in:"step-start,step-end" doc:"the step (see StepEvent)"`
 
-	// cleanup
-	Stopped []string `json:"stopped,omitempty"`
-	Undone  []string `json:"undone,omitempty"` // changes put back in an existing cluster (run --agent)
+	Stopped []string `json:"stopped,omitempty" in:"cleanup" doc:"the processes stopped, in the order they were stopped (newest first)"`
+	Undone  []string `json:"undone,omitempty" in:"cleanup" doc:"the changes put back in an existing cluster (run --agent --allow-writes)"`
 
-	// network: the scenario's nodes were built (Nodes set) or removed
-	Nodes []NodeInfo `json:"nodes,omitempty"`
-	// network
-	Removed bool `json:"removed,omitempty"`
+	Nodes   []NodeInfo `json:"nodes,omitempty" in:"network" doc:"the scenario's nodes, once they are built (see NodeInfo)"`
+	Removed bool       `json:"removed,omitempty" in:"network" doc:"true once the scenario's nodes and links are removed"`
 
-	// cleanup and scenario-end
-	DurationMS float64 `json:"duration_ms,omitempty"`
+	DurationMS float64 `json:"duration_ms,omitempty" in:"network,cleanup,scenario-end" doc:"how long it took, in milliseconds"`
 
-	// scenario-end
-	Outcome    string `json:"outcome,omitempty"` // passed, failed, interrupted
-	FailedStep int    `json:"failed_step,omitempty"`
-	Error      string `json:"error,omitempty"`
-	LogsDir    string `json:"logs_dir,omitempty"`
+	Outcome    string `json:"outcome,omitempty" in:"scenario-end" doc:"passed, failed, interrupted or not-runnable"`
+	FailedStep int    `json:"failed_step,omitempty" in:"scenario-end" doc:"the failed step's index, from 1"`
+	Error      string `json:"error,omitempty" in:"scenario-end" doc:"the failed step, as INDEX (TYPE LABEL), or what else failed the scenario"`
+	LogsDir    string `json:"logs_dir,omitempty" in:"scenario-end" doc:"the scenario's log folder"`
+}
+
+// EventKinds are the kinds of Event, in the order a scenario's run emits
+// them.
+var EventKinds = []struct{ Name, Doc string }{
+	{"scenario-start", "a scenario begins"},
+	{"network", "a scenario with nodes: its network namespaces and links were built (nodes), or removed at the end (removed)"},
+	{"step-start", "a step begins (steps may begin before earlier ones have settled; see steps.Beside)"},
+	{"step-end", "a step passed, failed, was interrupted or was skipped after a failure; every step ends once, in order"},
+	{"cleanup", "what the scenario started was stopped (stopped), or what it changed in an existing cluster was put back (undone)"},
+	{"scenario-end", "the scenario's outcome"},
 }
 
 // StepEvent describes a step in step-start and step-end events.
 type StepEvent struct {
-	Index      int       `json:"index"` // from 1
-	Type       string    `json:"type"`
-	Label      string    `json:"label"`
-	Pos        string    `json:"pos"`
-	Outcome    string    `json:"outcome,omitempty"` // passed, failed, interrupted, skipped
-	DurationMS float64   `json:"duration_ms,omitempty"`
-	Error      string    `json:"error,omitempty"`
-	Logs       []LogTail `json:"logs,omitempty"`
-	Notes      []string  `json:"notes,omitempty"` // what the user should know though it passed
+	Index      int       `json:"index" doc:"the step's place in the scenario, from 1"`
+	Type       string    `json:"type" doc:"the step type"`
+	Label      string    `json:"label" doc:"the step's label: its name, or what it does"`
+	Pos        string    `json:"pos" doc:"where the step is: file:line:col"`
+	Outcome    string    `json:"outcome,omitempty" in:"step-end" doc:"passed, failed, interrupted or skipped"`
+	DurationMS float64   `json:"duration_ms,omitempty" in:"step-end" doc:"how long the step took, in milliseconds"`
+	Error      string    `json:"error,omitempty" in:"step-end" doc:"why it failed: what was expected and what happened"`
+	Logs       []LogTail `json:"logs,omitempty" in:"step-end" doc:"a failed step's log tails, of the processes involved (see LogTail)"`
+	Notes      []string  `json:"notes,omitempty" in:"step-end" doc:"what the user should know though it passed: the evidence a verdict rests on"`
 }
 
 // NodeInfo is one node of a topology scenario.
 type NodeInfo struct {
-	Name      string `json:"name"`
-	Addr      string `json:"addr"`
-	Namespace string `json:"namespace"` // for `ip netns exec NAMESPACE ...`
+	Name      string `json:"name" doc:"the node's name, as the scenario lists it"`
+	Addr      string `json:"addr" doc:"its address on the scenario's network"`
+	Namespace string `json:"namespace" doc:"its network namespace, for ip netns exec NAMESPACE ..."`
 }
 
 // LogTail is the end of one process's log, shown with a failure.
 type LogTail struct {
-	Path  string   `json:"path"`
-	Lines []string `json:"lines"`
+	Path  string   `json:"path" doc:"the log file"`
+	Lines []string `json:"lines" doc:"its last lines"`
 }
 
 // Outcomes as the events spell them.

@@ -389,6 +389,13 @@ func (sw *SafeWriter) Flush() error {
 func (r *redactor) event(e Event) Event {
 	e.Scenario, e.File, e.LogsDir = r.redact(e.Scenario), r.redact(e.File), r.redact(e.LogsDir)
 	e.Description, e.Error = r.redact(e.Description), r.redact(e.Error)
+	if e.Warnings != nil {
+		warnings := make([]string, len(e.Warnings))
+		for i, w := range e.Warnings {
+			warnings[i] = r.redact(w)
+		}
+		e.Warnings = warnings
+	}
 	if e.Stopped != nil {
 		stopped := make([]string, len(e.Stopped))
 		for i, s := range e.Stopped {

@@ -538,11 +538,18 @@ func (s *session) nodeOf(name string) (string, bool) {
 	return r.node, ok
 }
 
-func (s *session) OwnerOf(pgid int) string {
+func (s *session) OwnerOf(pid, pgid int) string {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, r := range s.resources {
+	rs := slices.Clone(s.resources)
+	s.mu.Unlock()
+	for _, r := range rs {
 		if r.proc != nil && r.proc.Pid() == pgid {
+			return qualified(r.node, r.name)
+		}
+	}
+	// A member that left the group: its cgroup (or mark) says whose it is.
+	for _, r := range rs {
+		if r.proc != nil && r.proc.Owns(pid, pgid) {
 			return qualified(r.node, r.name)
 		}
 	}

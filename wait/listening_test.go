@@ -64,13 +64,6 @@ func TestListeningRefusesAForeignHolderAtOnce(t *testing.T) {
 // killed (TestMain): a server of the group under test that needs no socat.
 const listenVar = "WAIT_TEST_LISTEN"
 
-func TestMain(m *testing.M) {
-	if addr := os.Getenv(listenVar); addr != "" {
-		os.Exit(listen(addr))
-	}
-	os.Exit(m.Run())
-}
-
 func listen(addr string) int {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {

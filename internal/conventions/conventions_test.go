@@ -86,25 +86,6 @@ func TestSkipsGoThroughTestenv(t *testing.T) {
 	})
 }
 
-// The README's catalogue lists every scenario of the library, so that a
-// reader finds each fact and how long it takes to prove.
-func TestReadmeCatalogueListsEveryScenario(t *testing.T) {
-	readme, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, _ := filepath.Glob("scenarios/*.yaml")
-	if len(files) == 0 {
-		t.Fatal("no scenarios/*.yaml")
-	}
-	for _, f := range files {
-		row := regexp.MustCompile("(?m)^\\| \\[`" + regexp.QuoteMeta(strings.TrimSuffix(filepath.Base(f), ".yaml")) + "`\\]")
-		if !row.Match(readme) {
-			t.Errorf("README.md's catalogue has no row for %s", f)
-		}
-	}
-}
-
 // The CI workflows cannot run here, so actionlint checks them: the
 // version pinned in tools/dev/go.mod, built from the module cache.
 func TestWorkflowsLint(t *testing.T) {

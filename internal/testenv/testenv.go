@@ -72,6 +72,13 @@ func Namespaces(permitted func() error) Requirement {
 	return Requirement{Name: "network namespaces", Missing: permitted}
 }
 
+// Cells is the requirement of cgroup cells (a writable cgroup v1
+// hierarchy, so root), as available judges it: proc.CellsAvailable, which
+// this package cannot import.
+func Cells(available func() error) Requirement {
+	return Requirement{Name: "cgroup cells", Missing: available}
+}
+
 // install says where each program the tests run comes from (Debian's
 // package); `make deps` installs them all.
 var install = map[string]string{
@@ -81,8 +88,10 @@ var install = map[string]string{
 	"fish":    "fish",
 	"ip":      "iproute2",
 	"nc":      "netcat-openbsd",
+	"perl":    "perl",
 	"script":  "util-linux",
 	"setpriv": "util-linux",
+	"setsid":  "util-linux",
 	"socat":   "socat",
 	"ss":      "iproute2",
 	"unshare": "util-linux",
