@@ -62,6 +62,17 @@ type StepEvent struct {
 	Error      string    `json:"error,omitempty" in:"step-end" doc:"why it failed: what was expected and what happened"`
 	Logs       []LogTail `json:"logs,omitempty" in:"step-end" doc:"a failed step's log tails, of the processes involved (see LogTail)"`
 	Notes      []string  `json:"notes,omitempty" in:"step-end" doc:"what the user should know though it passed: the evidence a verdict rests on"`
+	// Table and Cells are what a step that judges many things at once
+	// found (a truth table).
+	Table []string    `json:"table,omitempty" in:"step-end" doc:"a step's table as lines of text, shown under it (a truth table: rows sources, columns destinations)"`
+	Cells []CellEvent `json:"cells,omitempty" in:"step-end" doc:"a verdict per cell of the step's table, each a test case of its own in JUnit and test2json (see CellEvent)"`
+}
+
+// CellEvent is one cell of a step's table.
+type CellEvent struct {
+	Name    string `json:"name" doc:"what the cell judges, like web -> socat"`
+	Outcome string `json:"outcome" doc:"passed, failed, or skipped (scenario audit's cells not probed, under --allow-unprobed)"`
+	Detail  string `json:"detail,omitempty" doc:"the cell's evidence: declared, predicted and observed, instance by instance"`
 }
 
 // NodeInfo is one node of a topology scenario.

@@ -296,14 +296,14 @@ func (x *execution) step(i int) bool {
 	x.emit(Event{Event: "step-start", Step: stepEvent(item)})
 	stepCtx, cancel := stepContext(x.ctx, item)
 	start := time.Now()
-	notes := new([]string)
-	env := stepEnv{session: x.sess, node: item.Node, notes: notes}
+	out := new(stepOutput)
+	env := stepEnv{session: x.sess, node: item.Node, out: out}
 	var err error
 	if overlaps {
 		var ready func(context.Context) error
 		err = runRecovered(func() (err error) { ready, err = starter.Start(stepCtx, env); return err })
 		if err == nil {
-			x.pending = append(x.pending, pendingStep{item: item, notes: notes, ready: ready, ctx: stepCtx, cancel: cancel, start: start})
+			x.pending = append(x.pending, pendingStep{item: item, out: out, ready: ready, ctx: stepCtx, cancel: cancel, start: start})
 			return true
 		}
 		// Earlier steps come first in the report, and may explain this.
@@ -320,14 +320,14 @@ func (x *execution) step(i int) bool {
 		// It ran beside steps still settling: its outcome is reported
 		// after theirs, in order; a failure stops the run there.
 		elapsed := time.Since(start)
-		x.pending = append(x.pending, pendingStep{item: item, notes: notes, ctx: stepCtx, cancel: cancel, start: start,
+		x.pending = append(x.pending, pendingStep{item: item, out: out, ctx: stepCtx, cancel: cancel, start: start,
 			done: true, err: err, elapsed: elapsed})
 		if err != nil {
 			return x.settle()
 		}
 		return true
 	}
-	if x.conclude(item, err, time.Since(start), *notes) {
+	if x.conclude(item, err, time.Since(start), out) {
 		x.skipFrom(i+1, nil)
 		return false
 	}
@@ -360,7 +360,7 @@ func (x *execution) settle() bool {
 			elapsed = time.Since(p.start)
 		}
 		p.cancel()
-		if x.conclude(p.item, err, elapsed, *p.notes) {
+		if x.conclude(p.item, err, elapsed, p.out) {
 			next := p.item.Index + 1
 			for _, q := range pending[k+1:] {
 				q.cancel()
@@ -384,7 +384,8 @@ func (x *execution) settle() bool {
 func (x *execution) reportRan(q pendingStep, failed *Item) {
 	ev := stepEvent(q.item)
 	ev.DurationMS = milliseconds(q.elapsed)
-	ev.Notes = append(*q.notes, fmt.Sprintf("it ran while step %d was still settling, before that step failed", failed.Index+1))
+	q.out.fill(ev)
+	ev.Notes = append(ev.Notes, fmt.Sprintf("it ran while step %d was still settling, before that step failed", failed.Index+1))
 	ev.Outcome = OutcomePassed
 	if q.err != nil {
 		ev.Outcome, ev.Error = OutcomeFailed, q.err.Error()
@@ -404,10 +405,10 @@ func (x *execution) skipFrom(index int, why error) {
 }
 
 // conclude reports how a step ended and says whether the run stops.
-func (x *execution) conclude(item *Item, err error, elapsed time.Duration, notes []string) bool {
+func (x *execution) conclude(item *Item, err error, elapsed time.Duration, out *stepOutput) bool {
 	ev := stepEvent(item)
 	ev.DurationMS = milliseconds(elapsed)
-	ev.Notes = notes
+	out.fill(ev)
 	if err == nil {
 		// A log that could not be written (a full disk) fails the step
 		// during which it happened: the run's evidence is incomplete.
@@ -510,7 +511,7 @@ func explain(ctx, stepCtx context.Context, err error) error {
 // pendingStep is a started step whose readiness is awaited later.
 type pendingStep struct {
 	item   *Item
-	notes  *[]string
+	out    *stepOutput
 	ready  func(context.Context) error
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -729,15 +729,49 @@ func (s *session) deaths(settle time.Duration) []error {
 }
 
 // stepEnv is the session as one step sees it: it acts on the step's node
-// (if any), and its notes go to that step.
+// (if any), and its notes and table go to that step.
 type stepEnv struct {
 	*session
-	node  string
-	notes *[]string
+	node string
+	out  *stepOutput
+}
+
+// stepOutput is what a step tells the report besides its error.
+type stepOutput struct {
+	mu    sync.Mutex
+	notes []string
+	table []string
+	cells []CellEvent
+}
+
+// fill puts the step's output in its step-end event (o may be nil).
+func (o *stepOutput) fill(ev *StepEvent) {
+	if o == nil {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	ev.Notes, ev.Table, ev.Cells = slices.Clone(o.notes), slices.Clone(o.table), slices.Clone(o.cells)
 }
 
 func (e stepEnv) Notef(format string, args ...any) {
-	*e.notes = append(*e.notes, fmt.Sprintf(format, args...))
+	e.out.mu.Lock()
+	defer e.out.mu.Unlock()
+	e.out.notes = append(e.out.notes, fmt.Sprintf(format, args...))
+}
+
+func (e stepEnv) Table(lines []string, cells []steps.TableCell) {
+	e.out.mu.Lock()
+	defer e.out.mu.Unlock()
+	e.out.table = slices.Clone(lines)
+	e.out.cells = nil
+	for _, c := range cells {
+		outcome := OutcomePassed
+		if !c.Passed {
+			outcome = OutcomeFailed
+		}
+		e.out.cells = append(e.out.cells, CellEvent{Name: c.Name, Outcome: outcome, Detail: c.Detail})
+	}
 }
 
 func (e stepEnv) Node() string                   { return e.node }

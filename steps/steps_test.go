@@ -38,6 +38,7 @@ func (f *fakeEnv) Stop(string) error                        { return nil }
 func (f *fakeEnv) OwnerOf(int, int) string                  { return "" }
 func (f *fakeEnv) WatchMember(string, int, string)          {}
 func (f *fakeEnv) Notef(string, ...any)                     {}
+func (f *fakeEnv) Table([]string, []TableCell)              {}
 func (f *fakeEnv) Node() string                             { return "" }
 func (f *fakeEnv) On(string) Env                            { return f }
 func (f *fakeEnv) NodeOf(string) (string, bool)             { return "", false }

@@ -168,7 +168,7 @@ func eventsReference() string {
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", k.Name, cell(k.Doc), strings.Join(keys, ", "))
 	}
-	for _, typ := range []reflect.Type{reflect.TypeOf(runner.Event{}), reflect.TypeOf(runner.StepEvent{}), reflect.TypeOf(runner.NodeInfo{}), reflect.TypeOf(runner.LogTail{})} {
+	for _, typ := range []reflect.Type{reflect.TypeOf(runner.Event{}), reflect.TypeOf(runner.StepEvent{}), reflect.TypeOf(runner.NodeInfo{}), reflect.TypeOf(runner.LogTail{}), reflect.TypeOf(runner.CellEvent{})} {
 		fmt.Fprintf(&b, "\n## %s\n\n| key | type | in | meaning |\n|---|---|---|---|\n", typ.Name())
 		for _, f := range eventFields(typ) {
 			in := "every event"
