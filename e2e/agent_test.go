@@ -13,6 +13,7 @@ import (
 // one `scenario up` holds), through the sidecars running there; its
 // intention change needs --allow-writes and is put back at the end.
 func TestAgainstAnExistingCluster(t *testing.T) {
+	needMesh(t)
 	up := exec.Command(scenarioBin, "up", "--logs", t.TempDir(), "--consul", consulBin, "scenarios/basic.yaml")
 	_, lines := startUntil(t, up, "everything is up", "the cluster never came up")
 	go func() {

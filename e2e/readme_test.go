@@ -12,6 +12,7 @@ import (
 // README shows: the same lines, step for step, but for times, process ids
 // and paths.
 func TestReadmeFirstScenarioPassesAsShown(t *testing.T) {
+	needMesh(t)
 	readme, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)

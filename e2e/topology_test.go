@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scenario-tool/scenario/internal/testenv"
 	"github.com/scenario-tool/scenario/runner"
 	"github.com/scenario-tool/scenario/topology"
 	"github.com/scenario-tool/scenario/wait"
@@ -77,14 +78,6 @@ type topoResult struct {
 	prefixes []string // of the namespaces of each scenario's network
 	out      string
 	took     time.Duration
-}
-
-// needsNamespaces fails where topologies cannot run at all: a skip would
-// prove nothing, and `make test` runs as root (CI does).
-func needsNamespaces(t *testing.T) {
-	if err := topology.Permitted(); err != nil {
-		t.Fatalf("the topology tests need network namespaces (run make test as root): %v", err)
-	}
 }
 
 var topoSeq atomic.Int64
@@ -225,7 +218,7 @@ func tlsCert(t *testing.T) string {
 // why: wire evidence above all. The unbroken claims pass in
 // TestTopologyParallelRunsDoNotCollide.
 func TestTopologyFalseClaimsFail(t *testing.T) {
-	needsNamespaces(t)
+	needMesh(t, namespaces)
 	certFile := tlsCert(t)
 	// A TLS server of socat's, with a certificate no Consul CA signed, on
 	// app2's address: TLS between nodes that is not the mesh.
@@ -363,7 +356,7 @@ func TestTopologyFalseClaimsFail(t *testing.T) {
 // on app2, where they run), and `stop: agent` stops the
 // agent of the node it names only.
 func TestTopologyParallelRunsDoNotCollide(t *testing.T) {
-	needsNamespaces(t)
+	needMesh(t, namespaces)
 	t.Parallel()
 	topoSlot(t)
 	topoSlot(t) // two runs
@@ -400,7 +393,7 @@ func TestTopologyParallelRunsDoNotCollide(t *testing.T) {
 // its reaper kills the processes and removes the namespaces within
 // seconds. SIGINT cleans up as usual and exits 130.
 func TestTopologyRunnerDeathLeavesNoNamespace(t *testing.T) {
-	needsNamespaces(t)
+	needMesh(t, namespaces)
 	// A probe that never holds (others-allowed keeps it trying).
 	probe := "  - expect: {to: web/socat, send: \"x\\n\", reply: \"never\\n\", others-allowed: true, within: 5m}\n"
 	cases := []struct {
@@ -480,6 +473,7 @@ func TestTopologyRunnerDeathLeavesNoNamespace(t *testing.T) {
 // reported NOT RUNNABLE with the reason (never a pass), the exit status
 // says not everything passed, and a host scenario given beside it runs.
 func TestTopologyNotRunnableWithoutPrivileges(t *testing.T) {
+	testenv.Need(t, consul)
 	// As root, the runner runs as nobody; otherwise as this unprivileged
 	// user, which is the case itself.
 	const nobody = 65534
@@ -575,7 +569,7 @@ func TestTopologyNotRunnableWithoutPrivileges(t *testing.T) {
 // makes it unreachable and spares app3; 1mbit on app2 makes 250 KB take
 // about 2 s. No agents: the faults are the network's.
 func TestTopologyFaultsAreAppliedToTheirNode(t *testing.T) {
-	needsNamespaces(t)
+	needMesh(t, namespaces)
 	t.Parallel()
 	topoSlot(t)
 	echo := func(node string) string {
