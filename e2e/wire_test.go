@@ -57,7 +57,7 @@ const (
 )
 
 func TestWireFalseClaimsFail(t *testing.T) {
-	needsNamespaces(t)
+	needMesh(t, namespaces)
 	dir := t.TempDir()
 	linkLocal := filepath.Join(dir, "app1-link-local")
 	seen := filepath.Join(dir, "watch-saw") // the KV watch's last value
@@ -211,7 +211,7 @@ func checkPcap(t *testing.T, failed *runner.StepEvent) {
 // the probe across nodes as TLS; the claim is true and passes, naming the
 // probe's own connection, which was gone by the time the reply was read.
 func TestWireTrueRequestResponseClaimsPass(t *testing.T) {
-	needsNamespaces(t)
+	needMesh(t, namespaces)
 	http10 := script(t, "http10.sh", `read -r line; printf 'HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nhi\n'`)
 	cases := []struct{ name, src string }{
 		{"a line, answered and closed", strings.Replace(topoMesh("app2"), "fork EXEC:cat", "fork SYSTEM:'head -n1'", 1) + wireProbe},
