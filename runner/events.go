@@ -2,7 +2,9 @@ package runner
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 )
@@ -28,6 +30,9 @@ type Event struct {
 
 	Stopped []string `json:"stopped,omitempty" in:"cleanup" doc:"the processes stopped, in the order they were stopped (newest first)"`
 	Undone  []string `json:"undone,omitempty" in:"cleanup" doc:"the changes put back in an existing cluster (run --agent --allow-writes)"`
+	// NotUndone are the steps that ran commands against an existing
+	// cluster: what they changed there stays.
+	NotUndone []string `json:"not_undone,omitempty" in:"cleanup" doc:"the steps that ran commands against an existing cluster (run --agent --allow-writes), whose changes the runner cannot put back"`
 
 	Nodes   []NodeInfo `json:"nodes,omitempty" in:"network" doc:"the scenario's nodes, once they are built (see NodeInfo)"`
 	Removed bool       `json:"removed,omitempty" in:"network" doc:"true once the scenario's nodes and links are removed"`
@@ -47,7 +52,7 @@ var EventKinds = []struct{ Name, Doc string }{
 	{"network", "a scenario with nodes: its network namespaces and links were built (nodes), or removed at the end (removed)"},
 	{"step-start", "a step begins (steps may begin before earlier ones have settled; see steps.Beside)"},
 	{"step-end", "a step passed, failed, was interrupted or was skipped after a failure; every step ends once, in order"},
-	{"cleanup", "what the scenario started was stopped (stopped), or what it changed in an existing cluster was put back (undone)"},
+	{"cleanup", "what the scenario started was stopped (stopped), or what it changed in an existing cluster was put back (undone) or could not be (not_undone)"},
 	{"scenario-end", "the scenario's outcome"},
 }
 
@@ -157,4 +162,20 @@ func (g *grouper) Observe(e Event) {
 		g.next.Observe(held)
 	}
 	delete(g.held, key)
+}
+
+// cleanupLines says in lines what a cleanup event did: what it put back
+// in an existing cluster, what it could not, and what it stopped.
+func cleanupLines(e Event) []string {
+	var lines []string
+	if len(e.Undone) > 0 {
+		lines = append(lines, "cleanup: put back "+strings.Join(e.Undone, "; "))
+	}
+	for _, step := range e.NotUndone {
+		lines = append(lines, "cleanup: NOT undone: "+step+" (the runner cannot undo what a command changed)")
+	}
+	if len(e.Stopped) > 0 {
+		lines = append(lines, fmt.Sprintf("cleanup: stopped %s (%s)", strings.Join(e.Stopped, ", "), FormatDuration(fromMS(e.DurationMS))))
+	}
+	return lines
 }

@@ -393,23 +393,22 @@ func (sw *SafeWriter) Flush() error {
 }
 
 // event returns e with every text field redacted.
+func (r *redactor) redactAll(lines []string) []string {
+	if lines == nil {
+		return nil
+	}
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = r.redact(l)
+	}
+	return out
+}
+
 func (r *redactor) event(e Event) Event {
 	e.Scenario, e.File, e.LogsDir = r.redact(e.Scenario), r.redact(e.File), r.redact(e.LogsDir)
 	e.Description, e.Error = r.redact(e.Description), r.redact(e.Error)
-	if e.Warnings != nil {
-		warnings := make([]string, len(e.Warnings))
-		for i, w := range e.Warnings {
-			warnings[i] = r.redact(w)
-		}
-		e.Warnings = warnings
-	}
-	if e.Stopped != nil {
-		stopped := make([]string, len(e.Stopped))
-		for i, s := range e.Stopped {
-			stopped[i] = r.redact(s)
-		}
-		e.Stopped = stopped
-	}
+	e.Warnings = r.redactAll(e.Warnings)
+	e.Stopped, e.Undone, e.NotUndone = r.redactAll(e.Stopped), r.redactAll(e.Undone), r.redactAll(e.NotUndone)
 	if e.Step != nil {
 		st := *e.Step
 		st.Label, st.Error, st.Pos, st.Type = r.redact(st.Label), r.redact(st.Error), r.redact(st.Pos), r.redact(st.Type)

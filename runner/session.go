@@ -42,6 +42,9 @@ type session struct {
 	// put back, newest first, what steps changed there.
 	external bool
 	undos    []undo
+	// notUndone names the steps that ran commands against the existing
+	// cluster: what they changed there stays, and the report says so.
+	notUndone []string
 	// tokens are the ACL tokens acl-token steps made, by name.
 	tokens map[string]string
 
@@ -803,6 +806,13 @@ func (e stepEnv) Undo(what string, fn func(ctx context.Context) error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.undos = append(e.undos, undo{what, fn})
+}
+
+// undoCount is how many undos the steps have registered so far.
+func (s *session) undoCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.undos)
 }
 
 // undoAll puts back, newest first, what the steps changed in an existing

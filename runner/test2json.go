@@ -176,7 +176,9 @@ func (t *Test2JSON) Observe(e Event) {
 		t.output(at, pkgName, name, "    --- %s: %s (%.2fs)\n", word, name, s.DurationMS/1000)
 		t.emit(at, action, pkgName, name, elapsedSeconds(s.DurationMS), nil)
 	case "cleanup":
-		t.output(at, pkgName, test, "    cleanup: stopped %s (%s)\n", strings.Join(e.Stopped, ", "), FormatDuration(fromMS(e.DurationMS)))
+		for _, line := range cleanupLines(e) {
+			t.output(at, pkgName, test, "    %s\n", line)
+		}
 	case "scenario-end":
 		if e.FailedStep == 0 && e.Error != "" {
 			for _, l := range strings.Split(e.Error, "\n") {

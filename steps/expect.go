@@ -19,7 +19,8 @@ import (
 
 func init() {
 	Register(Typed(Type{
-		Name: "expect",
+		Name:    "expect",
+		Cluster: Reads(),
 		Summary: "asserts: bytes, a close or silence (open, nothing back) on a connection; a fresh probe (dialled again until it holds or within passes); " +
 			"a denial proven by the mesh (the probe ends with no reply, the agent's authorization names the deciding intention, " +
 			"the destination sidecar refuses the source's certificate, the backend is up); an intention decision; " +

@@ -24,6 +24,7 @@ import (
 func init() {
 	Register(Typed(Type{
 		Name:    "send",
+		Cluster: Reads(),
 		Summary: "opens a TCP connection (or uses the named open one) and writes data; replies are read in the background for later expects",
 		Example: `- send: {to: web/socat, data: "hello\n", conn: long-lived}`,
 		Timeout: 10 * time.Second,

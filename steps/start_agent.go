@@ -22,6 +22,7 @@ import (
 func init() {
 	Register(Typed(Type{
 		Name:    "start-agent",
+		Cluster: OwnClusterOnly("the cluster's agents are already running"),
 		OnNode:  true,
 		Summary: "starts `consul agent -dev` (or, with dev: false, a single server keeping its data in the run's log folder) and waits until it has a leader and an active Connect CA root; services in config-dir are known to later steps",
 		Example: `- start-agent: {args: [-hcl, 'performance { rpc_hold_timeout = "1s" }']}`,
