@@ -41,7 +41,7 @@ type Decoder struct {
 	// (`run --agent --allow-writes`); without it they are refused.
 	AllowWrites bool
 	File        string // the scenario file, as given by the user
-	Dir      string // relative paths resolve against it
+	Dir         string // relative paths resolve against it
 
 	errs     []error
 	warnings []error
