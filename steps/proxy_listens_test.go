@@ -29,6 +29,12 @@ func listenUntilStdinCloses() int {
 	return 0
 }
 
+// proxyListens checks, on the host, that addr is a Connect proxy's.
+func proxyListens(addr string) error {
+	_, err := connectProxyHolders(func(fn func() error) error { return fn() }, addr)
+	return err
+}
+
 // On an existing cluster (run --agent) a probe's upstream listener must be
 // a Connect proxy's: a plain listener in its place fails at once, and so
 // does a process that only calls itself one on its command line.
