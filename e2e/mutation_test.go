@@ -95,6 +95,12 @@ func chain(edits ...func(string) string) func(string) string {
 
 func mutants() map[string][]mutant {
 	exec := func(cmd string) string { return fmt.Sprintf("  - exec: {command: %q}", cmd) }
+	// flap starts a process that flips the intention web -> socat between
+	// two actions, each held for its seconds, until the run ends.
+	flap := func(first, firstFor, second, secondFor string) string {
+		script := filepath.Join(repoRoot, "testdata", "e2e", "flap-intention.sh")
+		return fmt.Sprintf("  - run: {name: flapper, command: %q}", fmt.Sprintf("bash %s web socat %s %s %s %s", script, first, firstFor, second, secondFor))
+	}
 	consul := func(args string) string { return exec(consulBin + " " + args) }
 	common := []mutant{
 		{name: "impostor on socat's ready port 8181", impostor: 8181, failAt: []int{4}, want: "127.0.0.1:8181 is already in use: pid"},
@@ -153,6 +159,15 @@ func mutants() map[string][]mutant {
 			failAt: []int{15, 16}, want: "long-lived"},
 		mutant{name: "the allow undone behind the runner's back", edit: insertAfter("action: allow}", exec(consulBin+" intention delete web socat && "+consulBin+" intention create -deny web socat")),
 			failAt: []int{17}, want: `expected a reply starting with "after\n"`},
+		// Issue 18, finding 8: a process flips the intention between allow
+		// (1.5 s) and deny (0.3 s). The claim sees both outcomes, whatever
+		// the phase it starts in: the other one before its own first holds
+		// (propagation) and after it (contrary evidence), or its own at once
+		// and the other within the settle window.
+		mutant{name: "the intention flaps (allow 1.5 s, deny 0.3 s) under denied: true", edit: insertAfter("action: deny}", flap("allow", "1.5", "deny", "0.3")),
+			failAt: []int{12}, want: "once it has held fails the step"},
+		mutant{name: "the intention flaps (allow 1.5 s, deny 0.3 s) under allowed: false", edit: insertAfter("denied: true, within: 10s}", flap("allow", "1.5", "deny", "0.3")),
+			failAt: []int{13}, want: "once it has held fails the step"},
 	)
 	intentions[4].failAt, intentions[4].want = []int{7}, "with no reply"
 	// The replies before the long-lived connection's last are prefixes:
