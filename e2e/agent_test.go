@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -219,6 +220,23 @@ func TestAgainstAnExistingClusterEveryWriteIsUndoneOrReported(t *testing.T) {
 	// What the command wrote stays, as the report says.
 	if code, _ := agentAPI(t, "GET", agent, "/v1/kv/gate/written", ""); code != http.StatusOK {
 		t.Errorf("the KV key gate/written answers %d; the command did write it", code)
+	}
+
+	// A registration the cluster has is not replaced (it could not be
+	// put back exactly): the step fails, and the cluster's stays.
+	replace := filepath.Join(t.TempDir(), "replace.yaml")
+	if err := os.WriteFile(replace, []byte("name: replace\nsteps:\n  - register: {service: {name: team, id: team-1, port: 7778}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	refused := scenario(t, "run", "--agent", agent, "--allow-writes", replace)
+	refused.mustExit(t, 1)
+	if !strings.Contains(refused.stdout, "the agent already has a service with ID team-1 (team): registering would replace the cluster's own") {
+		t.Errorf("output:\n%s", refused.stdout)
+	}
+	_, body = consulAPI(t, "GET", agent, "/v1/agent/service/team-1", "")
+	var team struct{ Port int }
+	if json.Unmarshal(body, &team); team.Port != 7777 {
+		t.Errorf("team-1 is now %s, want the cluster's own (port 7777)", body)
 	}
 }
 

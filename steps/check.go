@@ -16,7 +16,7 @@ import (
 func init() {
 	Register(Typed(Type{
 		Name:    "check",
-		Cluster: Undone(),
+		Cluster: Undone("the check's status and output are set back as they were"),
 		OnNode:  true,
 		Summary: "sets a TTL check of the agent to passing, warning or critical (how a scenario makes an instance healthy or not)",
 		Example: `- check: {id: ttl-socat-2, status: critical}`,

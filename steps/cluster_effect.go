@@ -13,8 +13,9 @@ import (
 // NotUndone or OwnClusterOnly.
 type ClusterEffect struct {
 	Use ClusterUse
-	// Why says, for NotUndone, what stays changed, and for
-	// OwnClusterOnly, why the step cannot run against an existing cluster.
+	// Why says, for Undone, how the change is put back; for NotUndone,
+	// what stays changed; for OwnClusterOnly, why the step cannot run
+	// against an existing cluster.
 	Why string
 }
 
@@ -44,8 +45,8 @@ const (
 func Reads() ClusterEffect { return ClusterEffect{Use: UseReads} }
 
 // Undone is the effect of a step whose change the runner puts back on an
-// existing cluster.
-func Undone() ClusterEffect { return ClusterEffect{Use: UseUndone} }
+// existing cluster, and how.
+func Undone(how string) ClusterEffect { return ClusterEffect{Use: UseUndone, Why: how} }
 
 // NotUndone is the effect of a step whose changes the runner cannot put
 // back; stays says what stays changed.
@@ -58,12 +59,12 @@ func OwnClusterOnly(why string) ClusterEffect { return ClusterEffect{Use: UseOwn
 func (c ClusterEffect) check() error {
 	switch c.Use {
 	case useUnset:
-		return errors.New("it must say what it does to a cluster (Cluster: Reads(), Undone(), NotUndone(...) or OwnClusterOnly(...))")
-	case UseNotUndone, UseOwnCluster:
+		return errors.New("it must say what it does to a cluster (Cluster: Reads(), Undone(how), NotUndone(why) or OwnClusterOnly(why))")
+	case UseUndone, UseNotUndone, UseOwnCluster:
 		if c.Why == "" {
-			return errors.New("its Cluster effect must say why")
+			return errors.New("its Cluster effect must say why (or how it is undone)")
 		}
-	case UseReads, UseUndone:
+	case UseReads:
 	default:
 		return fmt.Errorf("unknown cluster use %d", c.Use)
 	}

@@ -14,14 +14,14 @@ import (
 func init() {
 	Register(Typed(Type{
 		Name:    "set-intention",
-		Cluster: Undone(),
+		Cluster: Undone("the intention is put back as it was (its action, description and permissions), or deleted when there was none"),
 		Summary: "creates or updates the one intention source -> destination (others are left alone)",
 		Example: `- set-intention: {source: web, destination: socat, action: deny}`,
 		Timeout: 30 * time.Second,
 	}, buildSetIntention))
 	Register(Typed(Type{
 		Name:    "delete-intention",
-		Cluster: Undone(),
+		Cluster: Undone("the intention is put back as it was (its action, description and permissions), or deleted when there was none"),
 		Summary: "deletes the intention source -> destination",
 		Example: `- delete-intention: {source: web, destination: socat}`,
 		Timeout: 30 * time.Second,

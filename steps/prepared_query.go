@@ -13,7 +13,7 @@ import (
 func init() {
 	Register(Typed(Type{
 		Name:    "prepared-query",
-		Cluster: Undone(),
+		Cluster: Undone("the query is deleted"),
 		Summary: "creates a prepared query over a service (passing instances only by default, with failover datacenters), " +
 			"for upstreams with destination_type: prepared_query",
 		Example: `- prepared-query: {name: socat-pq, service: socat}`,

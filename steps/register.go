@@ -21,7 +21,7 @@ import (
 func init() {
 	Register(Typed(Type{
 		Name:    "register",
-		Cluster: Undone(),
+		Cluster: Undone("each instance it registers is deregistered with its sidecar (an ID the agent already has is refused, not replaced)"),
 		OnNode:  true,
 		Summary: "registers the services of a Consul service-definition file (JSON or HCL, `service` or `services`, read as the agent reads its config files and checked by `consul validate`) or of an inline definition, with their connect.sidecar_service",
 		Example: `- register: ../consul.d/socat.json`,
