@@ -388,6 +388,8 @@ func (e *expect) runIntention(ctx context.Context, env Env) error {
 			})
 			err = wait.For(ctx, confirm, wait.Options{Timeout: window + e.within, MinInterval: settleInterval, MaxInterval: settleInterval,
 				Alive: aliveAll(env, AgentName)})
+		}
+		if window > 0 {
 			counts.watched = time.Since(firstHold)
 		}
 	}
@@ -666,6 +668,7 @@ func (e *expect) runProbe(ctx context.Context, env Env) (failed error) {
 	// contrary outcome fails the step (see expect_settle.go).
 	var firstHold time.Time
 	var counts settleCounts
+	confirming := false // in the settle window
 	// try makes one attempt and judges it, with the evidence of a deny
 	// when gather says to.
 	try := func(ctx context.Context, gather bool) error {
@@ -777,7 +780,7 @@ func (e *expect) runProbe(ctx context.Context, env Env) (failed error) {
 		// every new connection until it has been watched long enough.
 		window := e.settleWindow(counts.untilFirst, counts.contraryBefore)
 		settled := firstHold.Add(window)
-		if time.Now().Before(settled) {
+		if confirming = time.Now().Before(settled); confirming {
 			confirm := wait.Func("the outcome to keep holding", func(ctx context.Context) error {
 				final := !time.Now().Before(settled)
 				err := try(ctx, final)
@@ -803,6 +806,8 @@ func (e *expect) runProbe(ctx context.Context, env Env) (failed error) {
 				MaxInterval: settleInterval,
 				Alive:       aliveAll(env, e.probe.Processes()...),
 			})
+		}
+		if window > 0 {
 			counts.watched = time.Since(firstHold)
 		}
 	}
@@ -847,12 +852,15 @@ func (e *expect) runProbe(ctx context.Context, env Env) (failed error) {
 	defer cancel()
 	backends := backendProcesses(lookup, env, *e.probe)
 	var w wrongReply
-	if errors.As(err, &w) && !e.othersAllowed && firstHold.IsZero() {
+	var ce contraryError
+	if errors.As(err, &w) && !e.othersAllowed || errors.As(err, &ce) {
 		return e.failure(fmt.Sprintf("from %s (attempt %d)", e.probe, attempts), err, false, elapsed, backends...)
 	}
-	var ce contraryError
-	if errors.As(err, &ce) {
-		return e.failure(fmt.Sprintf("from %s (attempt %d)", e.probe, attempts), err, false, elapsed, backends...)
+	if confirming && isTimeout(err) {
+		// It held, then no new connection could show it still did.
+		return e.failure(fmt.Sprintf("from %s (attempt %d)", e.probe, attempts),
+			fmt.Errorf("it held, then for %s no new connection showed it still did (%d held since it first held): %w",
+				counts.watched.Round(time.Millisecond), counts.holdsAfter, err), false, elapsed, backends...)
 	}
 	if !isTimeout(err) || last == nil {
 		return WithLogs(err, append(e.probe.Processes(), backends...)...)

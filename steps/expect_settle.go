@@ -61,22 +61,14 @@ type settleCounts struct {
 }
 
 // note says, for a step that passed, what came before its outcome held
-// and how long it was then watched; "" when there is nothing to say.
+// and how long it was then watched, in one shape whatever the counts;
+// "" when it was neither watched nor preceded by the opposite outcome.
 func (c settleCounts) note(what string, within time.Duration) string {
-	var s string
-	if c.contraryBefore > 0 {
-		s = fmt.Sprintf("before the outcome first held (after %s), %d %s did otherwise: taken as the change propagating, within %s",
-			c.untilFirst.Round(time.Millisecond), c.contraryBefore, what, within)
+	if c.watched <= 0 && c.contraryBefore == 0 {
+		return ""
 	}
-	if c.watched > 0 {
-		then := fmt.Sprintf("it then held on all %d %s in the %s after (a contrary one would have failed the step)",
-			c.holdsAfter, what, c.watched.Round(time.Millisecond))
-		if s == "" {
-			return then
-		}
-		return s + "; " + then
-	}
-	return s
+	return fmt.Sprintf("settled: it first held after %s, %d %s having done otherwise before (the change propagating, allowed within %s); then it held on all %d in the %s after, where one contrary would have failed the step",
+		c.untilFirst.Round(time.Millisecond), c.contraryBefore, what, within, c.holdsAfter, c.watched.Round(time.Millisecond))
 }
 
 // contraryError is a contrary outcome after the claim held: it fails the

@@ -64,7 +64,10 @@ func TestContraryOutcomesBeforeTheFirstHoldAreCountedAsPropagation(t *testing.T)
 		t.Fatal(err)
 	}
 	note := strings.Join(env.notes, "\n")
-	for _, want := range []string{"connections did otherwise: taken as the change propagating, within 3s", "it then held on all"} {
+	if strings.Contains(note, ", 0 connections having done otherwise") {
+		t.Errorf("the note does not count the replies before the close:\n%s", note)
+	}
+	for _, want := range []string{"settled: it first held after ", "connections having done otherwise before (the change propagating, allowed within 3s); then it held on all "} {
 		if !strings.Contains(note, want) {
 			t.Errorf("the note lacks %q:\n%s", want, note)
 		}
