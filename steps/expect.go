@@ -787,6 +787,7 @@ func (e *expect) runProbe(ctx context.Context, env Env) (failed error) {
 				switch {
 				case err == nil:
 					counts.holdsAfter++
+					inARow++ // the run goes on
 					if final {
 						return nil
 					}
