@@ -233,7 +233,7 @@ func TestAgainstAnExistingClusterEveryWriteIsUndoneOrReported(t *testing.T) {
 	if !strings.Contains(refused.stdout, "the agent already has a service with ID team-1 (team): registering would replace the cluster's own") {
 		t.Errorf("output:\n%s", refused.stdout)
 	}
-	_, body = consulAPI(t, "GET", agent, "/v1/agent/service/team-1", "")
+	_, body = agentAPI(t, "GET", agent, "/v1/agent/service/team-1", "")
 	var team struct{ Port int }
 	if json.Unmarshal(body, &team); team.Port != 7777 {
 		t.Errorf("team-1 is now %s, want the cluster's own (port 7777)", body)

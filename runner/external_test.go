@@ -23,11 +23,12 @@ func TestAgainstAnExistingClusterAStepIsHeldToItsDeclaredEffect(t *testing.T) {
 		t.Errorf("a write that registered its undo: %v", err)
 	}
 
-	var notes []string
-	x.noteNotUndone(&Item{Index: 4, Type: "exec", Label: "consul kv put a b", Cluster: steps.NotUndone("commands")}, &notes)
-	x.noteNotUndone(&Item{Index: 5, Type: "expect", Label: "reads", Cluster: steps.Reads()}, &notes)
-	if len(x.sess.notUndone) != 1 || x.sess.notUndone[0] != "step 5 (exec) consul kv put a b" || len(notes) != 1 {
-		t.Errorf("not undone: %q, notes %q", x.sess.notUndone, notes)
+	out := new(stepOutput)
+	env := stepEnv{session: x.sess, out: out}
+	x.noteNotUndone(&Item{Index: 4, Type: "exec", Label: "consul kv put a b", Cluster: steps.NotUndone("commands")}, env)
+	x.noteNotUndone(&Item{Index: 5, Type: "expect", Label: "reads", Cluster: steps.Reads()}, env)
+	if len(x.sess.notUndone) != 1 || x.sess.notUndone[0] != "step 5 (exec) consul kv put a b" || len(out.notes) != 1 {
+		t.Errorf("not undone: %q, notes %q", x.sess.notUndone, out.notes)
 	}
 
 	// On the scenario's own cluster nothing of this applies.
