@@ -48,6 +48,9 @@ type startAgent struct {
 	node      string
 	dev       bool
 	services  []consuldef.ServiceDef // loaded from configDir, confirmed once the agent is up
+	// settings are read back from the config dir and the -hcl flags the
+	// way the agent reads them: the management token, the ACL default.
+	settings consuldef.AgentSettings
 
 	// On a scenario's node (topology): a server or a client of datacenter.
 	topology   bool
@@ -79,10 +82,8 @@ func buildStartAgent(d *spec.Decoder, val *StartAgentSpec, f *spec.Fields) Step 
 		d.Errorf(f.Node("node"), "start-agent.node: on a scenario's node the Consul node is named after it (%s); remove this node", d.Node())
 	}
 	s.begin(d, f.At())
-	if s.configDir != "" {
-		if st, err := os.Stat(s.configDir); err == nil && st.IsDir() {
-			s.loadConfigDir(d, f.Node("config-dir"))
-		}
+	if s.existingConfigDir() != "" {
+		s.loadConfigDir(d, f.Node("config-dir"))
 	}
 	if n := f.Node("args"); n != nil {
 		for _, a := range s.args {
@@ -93,7 +94,14 @@ func buildStartAgent(d *spec.Decoder, val *StartAgentSpec, f *spec.Fields) Step 
 		if flagValue(s.args, "data-dir") != "" {
 			d.Errorf(n, "start-agent.args: -data-dir is set by the runner (a dev agent keeps its state in memory; with dev: false the data lives in the run's log folder); remove it")
 		}
+		for _, h := range hclFlags(s.args) {
+			if _, err := consuldef.ReadAgentSettings("", []string{h}); err != nil {
+				d.Errorf(n, "start-agent.args: %v; Consul would refuse it, so fix the HCL", err)
+			}
+		}
 	}
+	// A config dir's own errors are reported by loadConfigDir above.
+	s.settings, _ = consuldef.ReadAgentSettings(s.existingConfigDir(), hclFlags(s.args))
 	if s.topology {
 		for _, a := range s.args {
 			for _, owned := range []string{"bind", "client", "retry-join", "join", "retry-join-wan", "join-wan", "bootstrap-expect", "server", "datacenter", "node"} {
@@ -104,6 +112,15 @@ func buildStartAgent(d *spec.Decoder, val *StartAgentSpec, f *spec.Fields) Step 
 		}
 	}
 	return s
+}
+
+// existingConfigDir is the config dir if it is one ("" otherwise: a
+// missing one is the agent's to refuse).
+func (s *startAgent) existingConfigDir() string {
+	if st, err := os.Stat(s.configDir); s.configDir == "" || err != nil || !st.IsDir() {
+		return ""
+	}
+	return s.configDir
 }
 
 var datacenterName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,30}$`)
@@ -311,30 +328,25 @@ func (s *startAgent) runHost(ctx context.Context, env Env) (settle func(context.
 		c.Close()
 		return nil, fmt.Errorf("%s is already in use, probably by another consul agent; stop it (for example `pkill consul`) and run again", addr)
 	}
-	argv := []string{bin, "agent", "-dev"}
+	cmd := agentCommand{Dev: s.dev, Node: s.node, Args: s.args}
 	if !s.dev {
 		// A single server with what -dev would otherwise give: Connect, the
 		// UI, gRPC for Envoy, loopback addresses and a fast raft. Its data
 		// dir is the same for every start in this run, so services, the CA
 		// and intentions survive a restart.
-		argv = []string{bin, "agent", "-server", "-bootstrap-expect=1",
-			"-data-dir=" + filepath.Join(env.RunDir(), "agent-data"),
-			"-bind=127.0.0.1", "-client=127.0.0.1", "-ui",
-			"-hcl", "connect { enabled = true }",
-			"-hcl", "ports { grpc = 8502 }",
-			"-hcl", "performance { raft_multiplier = 1 }"}
-	}
-	if s.node != "" {
-		argv = append(argv, "-node", s.node)
+		cmd.Server, cmd.BootstrapExpect, cmd.UI = true, 1, true
+		cmd.DataDir = filepath.Join(env.RunDir(), "agent-data")
+		cmd.Bind, cmd.Client = "127.0.0.1", "127.0.0.1"
+		cmd.Connect, cmd.GRPCPort, cmd.RaftMultiplier = true, 8502, 1
 	}
 	if s.configDir != "" {
 		dir, err := filepath.Abs(s.configDir)
 		if err != nil {
 			return nil, err
 		}
-		argv = append(argv, "-config-dir", dir)
+		cmd.ConfigDir = dir
 	}
-	argv = append(argv, s.args...)
+	argv := cmd.argv(bin)
 	p, err := env.Start(AgentName, argv)
 	if err != nil {
 		return nil, err
@@ -342,7 +354,7 @@ func (s *startAgent) runHost(ctx context.Context, env Env) (settle func(context.
 	// With ACLs, the runner's own calls, the sidecars and the commands use
 	// the management token the agent was configured with, whatever the
 	// caller's CONSUL_* variables say (AgentClient).
-	cfg := AgentConfig(addr, s.managementToken())
+	cfg := AgentConfig(addr, s.settings.ManagementToken)
 	client, err := AgentClient(cfg)
 	if err != nil {
 		return nil, err
@@ -377,27 +389,20 @@ func (s *startAgent) runHost(ctx context.Context, env Env) (settle func(context.
 	}, nil
 }
 
-var managementTokenRE = regexp.MustCompile(`"?(?:initial_management|master)"?\s*[=:]\s*"([^"]+)"`)
-
-// managementToken is the ACL management token set in the agent's flags or
-// config dir (initial_management, or its old name master), if any.
-func (s *startAgent) managementToken() string {
-	texts := []string{strings.Join(s.args, " ")}
-	if s.configDir != "" {
-		entries, _ := os.ReadDir(s.configDir)
-		for _, e := range entries {
-			if _, err := consuldef.DefinitionFormat(e.Name()); err == nil && !e.IsDir() {
-				data, _ := os.ReadFile(filepath.Join(s.configDir, e.Name()))
-				texts = append(texts, string(data))
-			}
+// hclFlags are the values of the -hcl flags in args.
+func hclFlags(args []string) []string {
+	var out []string
+	for i, a := range args {
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		switch {
+		case name != "hcl" || !strings.HasPrefix(a, "-"):
+		case hasValue:
+			out = append(out, value)
+		case i+1 < len(args):
+			out = append(out, args[i+1])
 		}
 	}
-	for _, t := range texts {
-		if m := managementTokenRE.FindStringSubmatch(t); m != nil {
-			return m[1]
-		}
-	}
-	return ""
+	return out
 }
 
 // flagValue finds -name=value, -name value, --name=value or --name value.
@@ -414,33 +419,13 @@ func flagValue(args []string, name string) string {
 	return ""
 }
 
-var aclDeny = regexp.MustCompile(`default_policy"?\s*[=:]\s*"deny"`)
-
 // Graph draws the config dir's instances and the agent's default
 // intention.
 func (s *startAgent) Graph(g *Graph) {
 	for _, def := range s.services {
 		g.addInstance(def)
 	}
-	g.defaultDeny = aclDeny.MatchString(strings.Join(s.args, " ")) || s.configDenies()
-}
-
-// configDenies reports whether the agent's config dir sets an ACL
-// default_policy of deny.
-func (s *startAgent) configDenies() bool {
-	if s.configDir == "" {
-		return false
-	}
-	entries, _ := os.ReadDir(s.configDir)
-	for _, e := range entries {
-		if _, err := consuldef.DefinitionFormat(e.Name()); err != nil || e.IsDir() {
-			continue
-		}
-		if data, err := os.ReadFile(filepath.Join(s.configDir, e.Name())); err == nil && aclDeny.Match(data) {
-			return true
-		}
-	}
-	return false
+	g.defaultDeny = s.settings.DefaultPolicy == "deny"
 }
 
 // warnLoopbackSidecarOnNode warns about a sidecar that an agent on a

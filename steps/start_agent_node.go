@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/scenario-tool/scenario/wait"
@@ -34,20 +32,20 @@ func (s *startAgent) startOnNode(ctx context.Context, env Env) (func(context.Con
 		c.Close()
 		return nil, fmt.Errorf("%s on node %s is already in use, probably by the node's earlier agent; stop it first (`stop: agent` with `node: %s`)", addr, node, node)
 	}
-	argv := s.nodeArgv(bin, env, node, ip.String())
-	argv = append(argv, s.args...)
+	cmd := s.nodeCommand(env, node, ip.String())
 	if s.configDir != "" {
 		dir, err := filepath.Abs(s.configDir)
 		if err != nil {
 			return nil, err
 		}
-		argv = append(argv, "-config-dir", dir)
+		cmd.ConfigDir = dir
 	}
+	argv := cmd.argv(bin)
 	p, err := env.Start(AgentName, argv)
 	if err != nil {
 		return nil, err
 	}
-	cfg := AgentConfig(addr, s.managementToken())
+	cfg := AgentConfig(addr, s.settings.ManagementToken)
 	cfg.Transport.DialContext = env.Dial
 	client, err := AgentClient(cfg)
 	if err != nil {
@@ -75,52 +73,39 @@ func (s *startAgent) role() string {
 	return "client"
 }
 
-// nodeArgv is the agent's command line on node (address ip), following
-// the recipes measured in docs: servers of a datacenter bootstrap
-// together, clients retry-join them, and a second datacenter's servers
-// join the primary's over the WAN.
-func (s *startAgent) nodeArgv(bin string, env Env, node, ip string) []string {
+// nodeCommand is the agent's command line on node (address ip),
+// following the recipes measured in docs: servers of a datacenter
+// bootstrap together, clients retry-join them, and a second datacenter's
+// servers join the primary's over the WAN.
+func (s *startAgent) nodeCommand(env Env, node, ip string) agentCommand {
 	cluster := env.Cluster()
-	argv := []string{bin, "agent", "-node", node, "-datacenter", s.datacenter,
-		"-bind", ip, "-client", "127.0.0.1"}
-	if s.dev {
-		argv = append(argv, "-dev")
-	} else {
-		argv = append(argv,
-			"-data-dir", filepath.Join(env.RunDir(), node, "agent-data"),
-			"-hcl", "ports { grpc = 8502 }",
-			"-hcl", `performance { raft_multiplier = 1, rpc_hold_timeout = "1s" }`)
-		if !s.server && !flagSetsHCL(s.args, "leave_on_terminate") {
+	cmd := agentCommand{Node: node, Datacenter: s.datacenter, Bind: ip, Client: "127.0.0.1",
+		Dev: s.dev, RetryInterval: retryInterval, Args: s.args}
+	if !s.dev {
+		cmd.DataDir = filepath.Join(env.RunDir(), node, "agent-data")
+		cmd.GRPCPort, cmd.RaftMultiplier, cmd.RPCHoldTimeout = 8502, 1, "1s"
+		if !s.server && s.settings.LeaveOnTerminate == nil {
 			// A client leaves the cluster on SIGTERM by default, which waits
 			// seconds for the servers to hear it. At cleanup the whole
 			// cluster goes, so nobody needs to hear it; a stop step asks for
 			// the leave itself (Env.Stop), keeping Consul's default there.
-			argv = append(argv, "-hcl", "leave_on_terminate = false")
+			leave := false
+			cmd.LeaveOnTerminate = &leave
 		}
 		if s.server {
-			expect := len(cluster.Servers(s.datacenter, false))
-			argv = append(argv, "-server", "-bootstrap-expect="+strconv.Itoa(expect), "-ui",
-				"-hcl", "connect { enabled = true }")
+			cmd.Server, cmd.UI, cmd.Connect = true, true, true
+			cmd.BootstrapExpect = len(cluster.Servers(s.datacenter, false))
 		}
 	}
-	join := s.addrsOf(env, cluster.Servers(s.datacenter, true), node)
-	for _, a := range join {
-		argv = append(argv, "-retry-join", a)
-	}
-	if len(join) > 0 {
-		argv = append(argv, "-retry-interval", retryInterval)
-	}
+	cmd.RetryJoin = s.addrsOf(env, cluster.Servers(s.datacenter, true), node)
 	if len(cluster.Datacenters()) > 1 {
 		primary := cluster.Primary()
-		argv = append(argv, "-hcl", fmt.Sprintf("primary_datacenter = %q", primary))
+		cmd.PrimaryDatacenter = primary
 		if (s.server || s.dev) && s.datacenter != primary {
-			for _, a := range s.addrsOf(env, cluster.Servers(primary, true), node) {
-				argv = append(argv, "-retry-join-wan", a)
-			}
-			argv = append(argv, "-retry-interval-wan", retryInterval)
+			cmd.RetryJoinWAN = s.addrsOf(env, cluster.Servers(primary, true), node)
 		}
 	}
-	return argv
+	return cmd
 }
 
 // addrsOf are the addresses of nodes, but for self.
@@ -147,18 +132,3 @@ func dialBriefly(ctx context.Context, env Env, addr string) (net.Conn, error) {
 // default of 30 s (1 s in the measured recipes) would be most of the
 // cluster's formation time.
 const retryInterval = "250ms"
-
-// flagSetsHCL reports whether args set key through an -hcl flag, so that a
-// scenario's own choice wins over the runner's default.
-func flagSetsHCL(args []string, key string) bool {
-	for i, a := range args {
-		v, hasValue := strings.CutPrefix(strings.TrimLeft(a, "-"), "hcl=")
-		if !hasValue && strings.TrimLeft(a, "-") == "hcl" && i+1 < len(args) {
-			v = args[i+1]
-		}
-		if (hasValue || strings.TrimLeft(a, "-") == "hcl") && strings.Contains(v, key) {
-			return true
-		}
-	}
-	return false
-}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/scenario-tool/scenario/consuldef"
 	"github.com/scenario-tool/scenario/proc"
 )
 
@@ -500,5 +501,40 @@ func TestPassingTimesSaysHowManyAttemptsItTook(t *testing.T) {
 	// times: 1 keeps its note as it was: none.
 	if notes := probe(steady, 1); len(notes) != 0 {
 		t.Errorf("times 1: notes %q", notes)
+	}
+}
+
+func TestAgentCommandPutsTheScenarioFlagsLast(t *testing.T) {
+	leave := false
+	cmd := agentCommand{Server: true, BootstrapExpect: 3, Node: "n1", RetryJoin: []string{"10.0.0.2"},
+		RetryInterval: "250ms", GRPCPort: 8502, RaftMultiplier: 1, RPCHoldTimeout: "1s",
+		LeaveOnTerminate: &leave, Args: []string{"-hcl", "leave_on_terminate = true"}}
+	got := strings.Join(cmd.argv("consul"), " ")
+	want := `consul agent -server -bootstrap-expect=3 -node n1 -retry-join 10.0.0.2 -retry-interval 250ms -hcl ports { grpc = 8502 } -hcl performance { raft_multiplier = 1, rpc_hold_timeout = "1s" } -hcl leave_on_terminate = false -hcl leave_on_terminate = true`
+	if got != want {
+		t.Errorf("argv =\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestStartAgentReadsItsSettingsAsConsulDoes(t *testing.T) {
+	cases := []struct {
+		args      []string
+		token     string
+		denies    bool
+		leaveSets bool
+	}{
+		{[]string{"-hcl", `acl { default_policy = "deny" tokens { initial_management = "root" } }`}, "root", true, false},
+		{[]string{"-hcl=# acl { default_policy = \"deny\" }"}, "", false, false},
+		{[]string{"--hcl", "leave_on_terminate = true"}, "", false, true},
+		{[]string{"-node", "hcl", "-log-level", `default_policy = "deny"`}, "", false, false},
+	}
+	for _, c := range cases {
+		settings, err := consuldef.ReadAgentSettings("", hclFlags(c.args))
+		if err != nil {
+			t.Fatalf("%q: %v", c.args, err)
+		}
+		if settings.ManagementToken != c.token || (settings.DefaultPolicy == "deny") != c.denies || (settings.LeaveOnTerminate != nil) != c.leaveSets {
+			t.Errorf("%q: settings %+v", c.args, settings)
+		}
 	}
 }
