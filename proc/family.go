@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
-	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -90,27 +89,7 @@ func (p *Process) killCell() {
 // FamilyMembers lists the running (not zombie) processes whose environment
 // holds FamilyVar=mark.
 func FamilyMembers(mark string) []int {
-	if mark == "" {
-		return nil
-	}
-	want := []byte("\x00" + FamilyVar + "=" + mark + "\x00")
-	var pids []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
-		if err != nil || !bytes.Contains(append(append([]byte{0}, env...), 0), want) {
-			continue
-		}
-		if stat, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err != nil || bytes.Contains(stat, []byte(") Z ")) {
-			continue
-		}
-		pids = append(pids, pid)
-	}
-	return pids
+	return Mark{Var: FamilyVar, Value: mark}.Processes(nil)
 }
 
 // killStrays kills the members of p's family that left its process group.

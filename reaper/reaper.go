@@ -30,7 +30,6 @@ package reaper
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -56,7 +55,7 @@ const Arg = "__reaper"
 // reaper also kills the processes carrying the mark: that covers a
 // process started in the instant before its group was registered, and one
 // that left its group (setsid) without clearing its environment.
-const MarkVar = "SCENARIO_RUN"
+const MarkVar = proc.RunMarkVar
 
 // Reaper is the runner's end of the pipe.
 type Reaper struct {
@@ -274,29 +273,12 @@ func removeNamespaces(namespaces map[string]bool, runner string, stderr io.Write
 // except scenario processes (this reaper; a --parallel child, which has a
 // reaper of its own and cleans up on its parent's death) and zombies.
 func marked(mark string) []int {
-	if mark == "" {
-		return nil
-	}
 	self, _ := os.Executable()
-	want := []byte("\x00" + MarkVar + "=" + mark + "\x00")
-	var pids []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
+	return proc.Mark{Var: MarkVar, Value: mark}.Processes(func(pid int) bool {
+		if pid == os.Getpid() {
+			return true
 		}
-		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
-		if err != nil || !bytes.Contains(append(append([]byte{0}, env...), 0), want) {
-			continue
-		}
-		if exe, err := os.Readlink("/proc/" + e.Name() + "/exe"); err == nil && exe == self {
-			continue
-		}
-		if stat, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err != nil || bytes.Contains(stat, []byte(") Z ")) {
-			continue
-		}
-		pids = append(pids, pid)
-	}
-	return pids
+		exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+		return err == nil && exe == self
+	})
 }

@@ -1,7 +1,6 @@
 package wait
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -11,7 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/scenario-tool/scenario/proc"
-	"github.com/scenario-tool/scenario/reaper"
 	"github.com/scenario-tool/scenario/sockets"
 )
 
@@ -150,12 +148,7 @@ func ResolveTCP(addr string) (*net.TCPAddr, error) {
 }
 
 // startedByThisRun reports whether process pid carries this runner's mark
-// (reaper.MarkVar, inherited by everything the run starts).
+// (proc.RunMarkVar, inherited by everything the run starts).
 func startedByThisRun(pid int) bool {
-	mark := os.Getenv(reaper.MarkVar)
-	if mark == "" {
-		return false
-	}
-	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-	return err == nil && bytes.Contains(append(append([]byte{0}, env...), 0), []byte("\x00"+reaper.MarkVar+"="+mark+"\x00"))
+	return proc.Mark{Var: proc.RunMarkVar, Value: os.Getenv(proc.RunMarkVar)}.On(pid)
 }
