@@ -16,12 +16,12 @@ import (
 	"time"
 )
 
-// ConsulJudge is the consul binary whose `consul validate` has the last
-// word on service definitions and config dirs when a scenario is loaded;
-// empty when there is none (the definitions are then read by the mirror
-// of Consul's decoder only). The CLI sets it from --consul, $CONSUL,
-// bin/consul or PATH.
-var ConsulJudge string
+// A ConsulJudge is the consul binary whose `consul validate` has the last
+// word on service definitions and config dirs when a scenario is loaded.
+// The zero value judges nothing (the definitions are then read by the
+// mirror of Consul's decoder only). The CLI passes one, found from
+// --consul, $CONSUL, bin/consul or PATH, as a load option.
+type ConsulJudge struct{ Consul string }
 
 var verdicts sync.Map // cache key -> error (nil when valid)
 
@@ -176,12 +176,12 @@ var (
 // copied to a scratch dir under a name with its format's extension (an
 // inline definition is written as JSON). The error points at the service
 // or key Consul names.
-func JudgeServiceFile(f *ServiceFile) error {
-	if ConsulJudge == "" {
+func (j ConsulJudge) JudgeServiceFile(f *ServiceFile) error {
+	if j.Consul == "" {
 		return nil
 	}
 	fingerprint := append([]byte(f.Path+"\x00"+f.format+"\x00"), f.data...)
-	verr := consulValidate(ConsulJudge, fingerprint, func() ([]string, map[string]string, func()) {
+	verr := consulValidate(j.Consul, fingerprint, func() ([]string, map[string]string, func()) {
 		dir, err := os.MkdirTemp("", "scenario-definition-")
 		if err != nil {
 			return nil, nil, nil
@@ -220,8 +220,8 @@ func JudgeServiceFile(f *ServiceFile) error {
 
 // JudgeConfigDir asks Consul about a whole config dir, as the agent
 // started with -config-dir would load it.
-func JudgeConfigDir(dir string, files []string) error {
-	if ConsulJudge == "" {
+func (j ConsulJudge) JudgeConfigDir(dir string, files []string) error {
+	if j.Consul == "" {
 		return nil
 	}
 	var fingerprint bytes.Buffer
@@ -231,7 +231,7 @@ func JudgeConfigDir(dir string, files []string) error {
 		fmt.Fprintf(&fingerprint, "%s %d\n", f, len(data))
 		fingerprint.Write(data)
 	}
-	if err := consulValidate(ConsulJudge, fingerprint.Bytes(), func() ([]string, map[string]string, func()) {
+	if err := consulValidate(j.Consul, fingerprint.Bytes(), func() ([]string, map[string]string, func()) {
 		return []string{dir}, nil, func() {}
 	}); err != nil {
 		return fmt.Errorf("the config dir %s is refused by Consul: %v", dir, err)

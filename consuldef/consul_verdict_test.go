@@ -19,9 +19,8 @@ func TestConsulVerdictIsMappedAndKept(t *testing.T) {
 	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	old := ConsulJudge
-	ConsulJudge = fake
-	t.Cleanup(func() { ConsulJudge = old; forgetVerdicts() })
+	judge := ConsulJudge{Consul: fake}
+	t.Cleanup(forgetVerdicts)
 
 	hcl := []byte("# two services\nservices {\n  name = \"api\"\n}\nservices {\n  name = \"web\"\n}\n")
 	for i := 0; i < 2; i++ {
@@ -30,12 +29,12 @@ func TestConsulVerdictIsMappedAndKept(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = JudgeServiceFile(f)
+		err = judge.JudgeServiceFile(f)
 		if err == nil || err.Error() != `defs/two.hcl:5:1: Consul refuses it: service "web": Port or SocketPath must be set` {
 			t.Fatalf("run %d: %v", i, err)
 		}
 		j, _ := ParseServiceFile("defs/one.json", []byte(`{"service": {"name": "x"}}`), "json", false)
-		if err := JudgeServiceFile(j); err != nil {
+		if err := judge.JudgeServiceFile(j); err != nil {
 			t.Fatalf("valid: %v", err)
 		}
 	}

@@ -3,8 +3,8 @@
 // `services`, keys in any spelling the agent accepts, every problem at its
 // file:line:col and key path (DefinitionError), the services in the API's
 // registration type (ServiceDef). consul_config.go mirrors the decoder of
-// Consul's agent/config; when a consul binary is at hand (ConsulJudge),
-// JudgeServiceFile and JudgeConfigDir ask its `consul validate` for the
+// Consul's agent/config; when a consul binary is at hand (a ConsulJudge),
+// its JudgeServiceFile and JudgeConfigDir ask its `consul validate` for the
 // last word, each verdict kept in memory and on disk.
 //
 // It knows no step type (of the scenario format it uses only spec.Suggest,

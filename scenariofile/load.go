@@ -21,6 +21,7 @@ import (
 	"github.com/hashicorp/go-multierror"
 	"gopkg.in/yaml.v3"
 
+	"github.com/scenario-tool/scenario/consuldef"
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/steps"
 )
@@ -109,6 +110,12 @@ type Option func(*spec.Decoder)
 // its file:line:col, before anything runs.
 func AgainstExistingCluster(allowWrites bool) Option {
 	return func(d *spec.Decoder) { d.External, d.AllowWrites = true, allowWrites }
+}
+
+// JudgedBy makes judge (`consul validate`) the last word on the Consul
+// definitions the scenario refers to.
+func JudgedBy(judge consuldef.ConsulJudge) Option {
+	return func(d *spec.Decoder) { steps.JudgeWith(d, judge) }
 }
 
 // Load reads and validates the scenario at path against the step types of

@@ -29,7 +29,14 @@ type book struct {
 	// intentionChanged is set once a step has changed an intention, after
 	// which the mesh is only eventually consistent.
 	intentionChanged bool
+	// judge has the last word on Consul definitions (JudgeWith); the
+	// zero judge leaves them to consuldef's mirror of Consul's decoder.
+	judge consuldef.ConsulJudge
 }
+
+// JudgeWith makes judge the last word on the Consul definitions that the
+// file being decoded by d refers to.
+func JudgeWith(d *spec.Decoder, judge consuldef.ConsulJudge) { bookOf(d).judge = judge }
 
 func newBook() *book {
 	return &book{

@@ -90,7 +90,7 @@ func buildRegister(d *spec.Decoder, val *RegisterSpec, f *spec.Fields) Step {
 	}
 	file, err := consuldef.ParseServiceFile(source, data, format, false)
 	if err == nil {
-		err = consuldef.JudgeServiceFile(file)
+		err = bookOf(d).judge.JudgeServiceFile(file)
 	}
 	if err != nil {
 		if source == "inline" {

@@ -188,7 +188,7 @@ func (s *startAgent) loadConfigDir(d *spec.Decoder, at *yaml.Node) {
 			s.services = append(s.services, def)
 		}
 	}
-	if err := consuldef.JudgeConfigDir(s.configDir, files); err != nil {
+	if err := bookOf(d).judge.JudgeConfigDir(s.configDir, files); err != nil {
 		d.Errorf(at, "start-agent.config-dir: %v", err)
 	}
 }

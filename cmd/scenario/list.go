@@ -28,10 +28,9 @@ func cmdList(paths []string, asJSON bool, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "scenario list:", err)
 		return exitInvalid
 	}
-	useConsulJudge("")
 	// Invalid files are reported on stderr and the valid ones still
 	// listed; the exit status says that something was invalid.
-	scenarios, invalid := loadAll(files, stderr)
+	scenarios, invalid := loadAll(files, stderr, consulJudge(""))
 	code := exitPassed
 	if len(invalid) > 0 {
 		code = exitInvalid

@@ -378,12 +378,14 @@ func expand(paths []string) ([]string, error) {
 	return files, nil
 }
 
-// useConsulJudge lets Consul itself judge service definitions while files
+// consulJudge lets Consul itself judge service definitions while files
 // load (`consul validate`), when a consul binary can be found.
-func useConsulJudge(flag string) {
+func consulJudge(flag string) scenariofile.Option {
+	var judge consuldef.ConsulJudge
 	if bin, err := runner.FindConsul(flag); err == nil {
-		consuldef.ConsulJudge = bin
+		judge.Consul = bin
 	}
+	return scenariofile.JudgedBy(judge)
 }
 
 // invalidFile is a file that failed validation, and why.
@@ -459,7 +461,7 @@ func cmdValidate(paths []string, asJSON bool, stdout, stderr io.Writer, opts ...
 		fmt.Fprintln(stderr, "scenario validate:", err)
 		return exitInvalid
 	}
-	useConsulJudge("")
+	opts = append([]scenariofile.Option{consulJudge("")}, opts...)
 	scenarios, invalid := loadAll(files, stderr, opts...)
 	printWarnings(scenarios, stderr)
 	if asJSON {

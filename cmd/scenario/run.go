@@ -184,8 +184,7 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 			return exitPassed
 		}
 	}
-	useConsulJudge(f.consul)
-	var loadOpts []scenariofile.Option
+	loadOpts := []scenariofile.Option{consulJudge(f.consul)}
 	var external *runner.ExternalAgent
 	if f.agent != "" {
 		if f.parallel > 1 {
