@@ -12,15 +12,14 @@ import (
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
-func init() {
-	Register(Typed(Type{
-		Name:    "acl-token",
-		Cluster: Undone("the token is deleted"),
-		Summary: "creates an ACL token with service identities and policies (with the scenario's management token) and keeps its secret under a name for register and sidecar's token:, and for commands as $SCENARIO_TOKEN_<NAME>; the secret is redacted in the report (text, --json, JUnit, test2json) and in the logs the runner writes, not in Consul's own data dir (a non-dev agent's agent-data)",
-		Example: `- acl-token: {name: web-token, service-identities: [web]}`,
-		Timeout: 30 * time.Second,
-	}, buildACLToken))
-}
+// aclTokenType is the acl-token step.
+var aclTokenType = Typed(Type{
+	Name:    "acl-token",
+	Cluster: Undone("the token is deleted"),
+	Summary: "creates an ACL token with service identities and policies (with the scenario's management token) and keeps its secret under a name for register and sidecar's token:, and for commands as $SCENARIO_TOKEN_<NAME>; the secret is redacted in the report (text, --json, JUnit, test2json) and in the logs the runner writes, not in Consul's own data dir (a non-dev agent's agent-data)",
+	Example: `- acl-token: {name: web-token, service-identities: [web]}`,
+	Timeout: 30 * time.Second,
+}, buildACLToken)
 
 // ACLTokenSpec is the value of an acl-token step.
 type ACLTokenSpec struct {

@@ -11,17 +11,16 @@ import (
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
-func init() {
-	Register(Typed(Type{
-		Name:    "bandwidth",
-		Cluster: OwnClusterOnly("it shapes the links of the scenario's own nodes"),
-		OnNode:  true,
-		Summary: "limits how fast the node sends (a tbf qdisc on its link); off lifts the limit",
-		Fields:  "RATE: bits (1mbit, 500kbit) or bytes (100KB/s) per second, or off; on the node the item names with node:",
-		Example: "- bandwidth: 1mbit",
-		Timeout: 10 * time.Second,
-	}, buildBandwidth))
-}
+// bandwidthType is the bandwidth step.
+var bandwidthType = Typed(Type{
+	Name:    "bandwidth",
+	Cluster: OwnClusterOnly("it shapes the links of the scenario's own nodes"),
+	OnNode:  true,
+	Summary: "limits how fast the node sends (a tbf qdisc on its link); off lifts the limit",
+	Fields:  "RATE: bits (1mbit, 500kbit) or bytes (100KB/s) per second, or off; on the node the item names with node:",
+	Example: "- bandwidth: 1mbit",
+	Timeout: 10 * time.Second,
+}, buildBandwidth)
 
 // BandwidthSpec is the value of a bandwidth step: a rate, or off.
 type BandwidthSpec string

@@ -13,16 +13,15 @@ import (
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
-func init() {
-	Register(Typed(Type{
-		Name:    "check",
-		Cluster: Undone("the check's status and output are set back as they were"),
-		OnNode:  true,
-		Summary: "sets a TTL check of the agent to passing, warning or critical (how a scenario makes an instance healthy or not)",
-		Example: `- check: {id: ttl-socat-2, status: critical}`,
-		Timeout: 30 * time.Second,
-	}, buildCheck))
-}
+// checkType is the check step.
+var checkType = Typed(Type{
+	Name:    "check",
+	Cluster: Undone("the check's status and output are set back as they were"),
+	OnNode:  true,
+	Summary: "sets a TTL check of the agent to passing, warning or critical (how a scenario makes an instance healthy or not)",
+	Example: `- check: {id: ttl-socat-2, status: critical}`,
+	Timeout: 30 * time.Second,
+}, buildCheck)
 
 // CheckSpec is the value of a check step.
 type CheckSpec struct {

@@ -21,16 +21,15 @@ import (
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
-func init() {
-	Register(Typed(Type{
-		Name:    "config-entry",
-		Cluster: Undone("the entry is written back as it was, or deleted when there was none"),
-		Summary: "writes a Consul config entry (service-defaults, service-intentions, service-resolver, proxy-defaults, ...) " +
-			"from a file (HCL or JSON) or inline, with `consul config write`, or deletes one; validate warns about entries the built-in proxy ignores",
-		Example: `- config-entry: {entry: {Kind: service-defaults, Name: socat, Protocol: tcp}}`,
-		Timeout: 30 * time.Second,
-	}, buildConfigEntry))
-}
+// configEntryType is the config-entry step.
+var configEntryType = Typed(Type{
+	Name:    "config-entry",
+	Cluster: Undone("the entry is written back as it was, or deleted when there was none"),
+	Summary: "writes a Consul config entry (service-defaults, service-intentions, service-resolver, proxy-defaults, ...) " +
+		"from a file (HCL or JSON) or inline, with `consul config write`, or deletes one; validate warns about entries the built-in proxy ignores",
+	Example: `- config-entry: {entry: {Kind: service-defaults, Name: socat, Protocol: tcp}}`,
+	Timeout: 30 * time.Second,
+}, buildConfigEntry)
 
 // ConfigEntrySpec is the value of a config-entry step; `config-entry:
 // PATH` is {file: PATH}.

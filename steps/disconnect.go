@@ -12,17 +12,24 @@ import (
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
-func init() {
-	Register(Typed(Type{
-		Name:    "disconnect",
-		Cluster: OwnClusterOnly("it cuts the cables of the scenario's own nodes"),
-		Summary: "cuts a node's network cable: its packets go nowhere, existing TCP connections stall (nothing is reset) and serf marks the node failed after ~4-6 s; reconnect restores it",
+// disconnectType is the disconnect step.
+var disconnectType = cableType("disconnect", "it cuts the cables of the scenario's own nodes",
+	"cuts a node's network cable: its packets go nowhere, existing TCP connections stall (nothing is reset) and serf marks the node failed after ~4-6 s; reconnect restores it")
+
+// cableType is the type of disconnect or reconnect, whose value is the
+// node whose cable they act on; why says why it cannot run against an
+// existing cluster.
+func cableType(name, why, summary string) Type {
+	return Typed(Type{
+		Name:    name,
+		Cluster: OwnClusterOnly(why),
+		Summary: summary,
 		Fields:  "NODE",
-		Example: `- disconnect: app2`,
+		Example: "- " + name + ": app2",
 		Timeout: 10 * time.Second,
 	}, func(d *spec.Decoder, val *CableSpec, f *spec.Fields) Step {
-		return buildCable(d, string(*val), f.At(), "disconnect")
-	}))
+		return buildCable(d, string(*val), f.At(), name)
+	})
 }
 
 // CableSpec is the value of a disconnect or reconnect step: the node.

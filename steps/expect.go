@@ -17,21 +17,20 @@ import (
 	"github.com/scenario-tool/scenario/wait"
 )
 
-func init() {
-	Register(Typed(Type{
-		Name:    "expect",
-		Cluster: Reads(),
-		Summary: "asserts: bytes, a close or silence (open, nothing back) on a connection; a fresh probe (dialled again until it holds or within passes); " +
-			"a denial proven by the mesh (the probe ends with no reply, the agent's authorization names the deciding intention, " +
-			"the destination sidecar refuses the source's certificate, the backend is up); an intention decision; " +
-			"the mesh's truth table (who may reach whom: Consul's prediction against every instance's sidecar, and the declared table); " +
-			"that a sidecar presents its service's SPIFFE certificate, chained to the active CA root, " +
-			"and refuses plaintext; that a process listens on loopback only; " +
-			"that an instance, or every instance of a service, is passing, warning or critical in the health catalog, naming the checks that decided",
-		Example: `- expect: {to: web/socat, send: "hello\n", reply: "hello\n", within: 10s}`,
-		// Bounded by within; the step timeout only guards against a stuck dial.
-	}, buildExpect))
-}
+// expectType is the expect step.
+var expectType = Typed(Type{
+	Name:    "expect",
+	Cluster: Reads(),
+	Summary: "asserts: bytes, a close or silence (open, nothing back) on a connection; a fresh probe (dialled again until it holds or within passes); " +
+		"a denial proven by the mesh (the probe ends with no reply, the agent's authorization names the deciding intention, " +
+		"the destination sidecar refuses the source's certificate, the backend is up); an intention decision; " +
+		"the mesh's truth table (who may reach whom: Consul's prediction against every instance's sidecar, and the declared table); " +
+		"that a sidecar presents its service's SPIFFE certificate, chained to the active CA root, " +
+		"and refuses plaintext; that a process listens on loopback only; " +
+		"that an instance, or every instance of a service, is passing, warning or critical in the health catalog, naming the checks that decided",
+	Example: `- expect: {to: web/socat, send: "hello\n", reply: "hello\n", within: 10s}`,
+	// Bounded by within; the step timeout only guards against a stuck dial.
+}, buildExpect)
 
 // ExpectSpec is the value of an expect step: one of its forms, chosen by
 // the key present (cert, loopback-only, intention, health, reachability,

@@ -11,22 +11,23 @@ import (
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
-func init() {
-	Register(Typed(Type{
-		Name:    "set-intention",
-		Cluster: Undone("the intention is put back as it was (its action, description and permissions), or deleted when there was none"),
-		Summary: "creates or updates the one intention source -> destination (others are left alone)",
-		Example: `- set-intention: {source: web, destination: socat, action: deny}`,
-		Timeout: 30 * time.Second,
-	}, buildSetIntention))
-	Register(Typed(Type{
-		Name:    "delete-intention",
-		Cluster: Undone("the intention is put back as it was (its action, description and permissions), or deleted when there was none"),
-		Summary: "deletes the intention source -> destination",
-		Example: `- delete-intention: {source: web, destination: socat}`,
-		Timeout: 30 * time.Second,
-	}, buildDeleteIntention))
-}
+// setIntentionType is the set-intention step.
+var setIntentionType = Typed(Type{
+	Name:    "set-intention",
+	Cluster: Undone("the intention is put back as it was (its action, description and permissions), or deleted when there was none"),
+	Summary: "creates or updates the one intention source -> destination (others are left alone)",
+	Example: `- set-intention: {source: web, destination: socat, action: deny}`,
+	Timeout: 30 * time.Second,
+}, buildSetIntention)
+
+// deleteIntentionType is the delete-intention step.
+var deleteIntentionType = Typed(Type{
+	Name:    "delete-intention",
+	Cluster: Undone("the intention is put back as it was (its action, description and permissions), or deleted when there was none"),
+	Summary: "deletes the intention source -> destination",
+	Example: `- delete-intention: {source: web, destination: socat}`,
+	Timeout: 30 * time.Second,
+}, buildDeleteIntention)
 
 // IntentionSpec names an intention: the value of delete-intention, and of
 // expect's intention.

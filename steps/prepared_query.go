@@ -10,16 +10,15 @@ import (
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
-func init() {
-	Register(Typed(Type{
-		Name:    "prepared-query",
-		Cluster: Undone("the query is deleted"),
-		Summary: "creates a prepared query over a service (passing instances only by default, with failover datacenters), " +
-			"for upstreams with destination_type: prepared_query",
-		Example: `- prepared-query: {name: socat-pq, service: socat}`,
-		Timeout: 30 * time.Second,
-	}, buildPreparedQuery))
-}
+// preparedQueryType is the prepared-query step.
+var preparedQueryType = Typed(Type{
+	Name:    "prepared-query",
+	Cluster: Undone("the query is deleted"),
+	Summary: "creates a prepared query over a service (passing instances only by default, with failover datacenters), " +
+		"for upstreams with destination_type: prepared_query",
+	Example: `- prepared-query: {name: socat-pq, service: socat}`,
+	Timeout: 30 * time.Second,
+}, buildPreparedQuery)
 
 // PreparedQuerySpec is the value of a prepared-query step.
 type PreparedQuerySpec struct {

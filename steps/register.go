@@ -18,16 +18,15 @@ import (
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
-func init() {
-	Register(Typed(Type{
-		Name:    "register",
-		Cluster: Undone("each instance it registers is deregistered with its sidecar (an ID the agent already has is refused, not replaced)"),
-		OnNode:  true,
-		Summary: "registers the services of a Consul service-definition file (JSON or HCL, `service` or `services`, read as the agent reads its config files and checked by `consul validate`) or of an inline definition, with their connect.sidecar_service",
-		Example: `- register: ../consul.d/socat.json`,
-		Timeout: 30 * time.Second,
-	}, buildRegister))
-}
+// registerType is the register step.
+var registerType = Typed(Type{
+	Name:    "register",
+	Cluster: Undone("each instance it registers is deregistered with its sidecar (an ID the agent already has is refused, not replaced)"),
+	OnNode:  true,
+	Summary: "registers the services of a Consul service-definition file (JSON or HCL, `service` or `services`, read as the agent reads its config files and checked by `consul validate`) or of an inline definition, with their connect.sidecar_service",
+	Example: `- register: ../consul.d/socat.json`,
+	Timeout: 30 * time.Second,
+}, buildRegister)
 
 // RegisterSpec is the value of a register step; `register: PATH` is
 // {file: PATH}.

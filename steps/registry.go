@@ -2,9 +2,9 @@
 // the Go type of its value (from which package spec generates its decoder,
 // JSON Schema and docs), its build function (what only the scenario as a
 // whole can tell: names defined by earlier steps, kept in the decoder's
-// book), its behaviour, and one Register call in init; Default() is the
-// registry of them all, the single source for decoding, validation and
-// the help text. Consul's own definition files (register's, start-agent's
+// book), its behaviour, and one Type value; Default() is the registry of
+// them all, listed once in builtin, the single source for decoding,
+// validation and the help text. Consul's own definition files (register's, start-agent's
 // config-dir) are read by package consuldef.
 package steps
 
@@ -175,16 +175,34 @@ func (r *Registry) With(types ...Type) *Registry {
 	return out
 }
 
-// builtin are the types of the steps package, each added by its own
-// file's init.
-var builtin []Type
-
-// Register adds a built-in step type; it is meant to be called from init,
-// once per type, in the type's own file.
-func Register(t Type) { builtin = append(builtin, t) }
+// builtin are the types of the steps package, each defined once in its
+// own file: this list is the one place a step type is made available.
+func builtin() []Type {
+	return []Type{
+		aclTokenType,
+		bandwidthType,
+		checkType,
+		configEntryType,
+		deleteIntentionType,
+		disconnectType,
+		execType,
+		expectType,
+		lossType,
+		preparedQueryType,
+		reconnectType,
+		registerType,
+		rotateCAType,
+		runType,
+		sendType,
+		setIntentionType,
+		sidecarType,
+		startAgentType,
+		stopType,
+	}
+}
 
 var defaultRegistry = sync.OnceValue(func() *Registry {
-	r, err := NewRegistry(builtin...)
+	r, err := NewRegistry(builtin()...)
 	if err != nil {
 		panic(err)
 	}

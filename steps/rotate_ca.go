@@ -15,16 +15,15 @@ import (
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
-func init() {
-	Register(Typed(Type{
-		Name:    "rotate-ca",
-		Cluster: OwnClusterOnly("a CA rotation cannot be put back: the old root's key stays inside Consul, and every sidecar gets new leaves"),
-		Summary: "rotates the Connect CA root: a new private key for Consul's built-in CA provider, which makes a new active root " +
-			"at once while the old one stays trusted; sidecars get leaves from the new root after Consul's 0-30 s jitter",
-		Example: `- rotate-ca: {}`,
-		Timeout: 30 * time.Second,
-	}, buildRotateCA))
-}
+// rotateCAType is the rotate-ca step.
+var rotateCAType = Typed(Type{
+	Name:    "rotate-ca",
+	Cluster: OwnClusterOnly("a CA rotation cannot be put back: the old root's key stays inside Consul, and every sidecar gets new leaves"),
+	Summary: "rotates the Connect CA root: a new private key for Consul's built-in CA provider, which makes a new active root " +
+		"at once while the old one stays trusted; sidecars get leaves from the new root after Consul's 0-30 s jitter",
+	Example: `- rotate-ca: {}`,
+	Timeout: 30 * time.Second,
+}, buildRotateCA)
 
 // RotateCASpec is the value of a rotate-ca step: no options.
 type RotateCASpec struct{ spec.NullMeansEmpty }

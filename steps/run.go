@@ -13,16 +13,15 @@ import (
 	"github.com/scenario-tool/scenario/wait"
 )
 
-func init() {
-	Register(Typed(Type{
-		Name:    "run",
-		Cluster: NotUndone("its process runs with the cluster's address and token; it is stopped at the end, but what it did stays"),
-		OnNode:  true,
-		Summary: "starts a background process (for example the socat echo service) and waits until it, or a process it forked, listens on ready; a port already held by another process fails at once, naming it",
-		Example: `- run: {name: socat, command: "socat TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat", ready: "127.0.0.1:8181"}`,
-		Timeout: 30 * time.Second,
-	}, buildRun))
-}
+// runType is the run step.
+var runType = Typed(Type{
+	Name:    "run",
+	Cluster: NotUndone("its process runs with the cluster's address and token; it is stopped at the end, but what it did stays"),
+	OnNode:  true,
+	Summary: "starts a background process (for example the socat echo service) and waits until it, or a process it forked, listens on ready; a port already held by another process fails at once, naming it",
+	Example: `- run: {name: socat, command: "socat TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat", ready: "127.0.0.1:8181"}`,
+	Timeout: 30 * time.Second,
+}, buildRun)
 
 // RunSpec is the value of a run step.
 type RunSpec struct {

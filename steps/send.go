@@ -21,15 +21,14 @@ import (
 	"github.com/scenario-tool/scenario/wait"
 )
 
-func init() {
-	Register(Typed(Type{
-		Name:    "send",
-		Cluster: Reads(),
-		Summary: "opens a TCP connection (or uses the named open one) and writes data; replies are read in the background for later expects",
-		Example: `- send: {to: web/socat, data: "hello\n", conn: long-lived}`,
-		Timeout: 10 * time.Second,
-	}, buildSend))
-}
+// sendType is the send step.
+var sendType = Typed(Type{
+	Name:    "send",
+	Cluster: Reads(),
+	Summary: "opens a TCP connection (or uses the named open one) and writes data; replies are read in the background for later expects",
+	Example: `- send: {to: web/socat, data: "hello\n", conn: long-lived}`,
+	Timeout: 10 * time.Second,
+}, buildSend)
 
 // SendSpec is the value of a send step: to opens a connection, conn alone
 // writes on an open one.

@@ -19,18 +19,17 @@ import (
 	"github.com/scenario-tool/scenario/wait"
 )
 
-func init() {
-	Register(Typed(Type{
-		Name:    "sidecar",
-		Cluster: OwnClusterOnly("the cluster's sidecars are already running, and a second one would take their ports"),
-		OnNode:  true,
-		Summary: "starts the sidecar proxy of a registered service and waits until its own process group holds its public and upstream listeners and its service is passing in the health catalog; a port already held by another process fails at once, naming it; consecutive sidecars come up together",
-		Example: `- sidecar: web`,
-		// A sidecar's default TCP check first runs at a random moment in its
-		// 10 s interval, so readiness can legitimately take that long.
-		Timeout: 60 * time.Second,
-	}, buildSidecar))
-}
+// sidecarType is the sidecar step.
+var sidecarType = Typed(Type{
+	Name:    "sidecar",
+	Cluster: OwnClusterOnly("the cluster's sidecars are already running, and a second one would take their ports"),
+	OnNode:  true,
+	Summary: "starts the sidecar proxy of a registered service and waits until its own process group holds its public and upstream listeners and its service is passing in the health catalog; a port already held by another process fails at once, naming it; consecutive sidecars come up together",
+	Example: `- sidecar: web`,
+	// A sidecar's default TCP check first runs at a random moment in its
+	// 10 s interval, so readiness can legitimately take that long.
+	Timeout: 60 * time.Second,
+}, buildSidecar)
 
 // SidecarSpec is the value of a sidecar step; `sidecar: web` is
 // {service: web}.

@@ -19,16 +19,15 @@ import (
 	"github.com/scenario-tool/scenario/wait"
 )
 
-func init() {
-	Register(Typed(Type{
-		Name:    "start-agent",
-		Cluster: OwnClusterOnly("the cluster's agents are already running"),
-		OnNode:  true,
-		Summary: "starts `consul agent -dev` (or, with dev: false, a single server keeping its data in the run's log folder) and waits until it has a leader and an active Connect CA root; services in config-dir are known to later steps",
-		Example: `- start-agent: {args: [-hcl, 'performance { rpc_hold_timeout = "1s" }']}`,
-		Timeout: 60 * time.Second,
-	}, buildStartAgent))
-}
+// startAgentType is the start-agent step.
+var startAgentType = Typed(Type{
+	Name:    "start-agent",
+	Cluster: OwnClusterOnly("the cluster's agents are already running"),
+	OnNode:  true,
+	Summary: "starts `consul agent -dev` (or, with dev: false, a single server keeping its data in the run's log folder) and waits until it has a leader and an active Connect CA root; services in config-dir are known to later steps",
+	Example: `- start-agent: {args: [-hcl, 'performance { rpc_hold_timeout = "1s" }']}`,
+	Timeout: 60 * time.Second,
+}, buildStartAgent)
 
 // StartAgentSpec is the value of a start-agent step; `start-agent:` alone
 // is {}.

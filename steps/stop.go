@@ -7,17 +7,16 @@ import (
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
-func init() {
-	Register(Typed(Type{
-		Name:    "stop",
-		Cluster: OwnClusterOnly("it would stop one of the cluster's processes"),
-		OnNode:  true,
-		Summary: "stops something the scenario started (its whole process group: SIGTERM, then SIGKILL after a grace period)",
-		Fields:  "agent | a run name | sidecar/SERVICE",
-		Example: `- stop: sidecar/web`,
-		Timeout: 30 * time.Second,
-	}, buildStop))
-}
+// stopType is the stop step.
+var stopType = Typed(Type{
+	Name:    "stop",
+	Cluster: OwnClusterOnly("it would stop one of the cluster's processes"),
+	OnNode:  true,
+	Summary: "stops something the scenario started (its whole process group: SIGTERM, then SIGKILL after a grace period)",
+	Fields:  "agent | a run name | sidecar/SERVICE",
+	Example: `- stop: sidecar/web`,
+	Timeout: 30 * time.Second,
+}, buildStop)
 
 // StopSpec is the value of a stop step: what to stop, as started.
 type StopSpec string

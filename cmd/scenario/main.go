@@ -14,7 +14,6 @@ import (
 	"reflect"
 	"sort"
 	"strings"
-	"time"
 
 	"golang.org/x/term"
 
@@ -522,7 +521,7 @@ func cmdValidate(paths []string, asJSON bool, stdout, stderr io.Writer, opts ...
 // cmdSteps prints every step type, or only those named, with their keys.
 func cmdSteps(markdown bool, names []string, stdout, stderr io.Writer) int {
 	if markdown {
-		fmt.Fprint(stdout, stepsMarkdown(func(name string) string { return "docs/reference/steps.md#" + name }))
+		fmt.Fprint(stdout, steps.Default().MarkdownTable(func(name string) string { return "docs/reference/steps.md#" + name }))
 		return exitPassed
 	}
 	registry := steps.Default()
@@ -543,43 +542,13 @@ func cmdSteps(markdown bool, names []string, stdout, stderr io.Writer) int {
 		}
 	}
 	for _, t := range types {
-		fmt.Fprintf(stdout, "%s\n    %s\n    value: %s\n", t.Name, t.Summary, t.Fields)
-		for _, k := range spec.Keys(t.Spec) {
-			fmt.Fprintf(stdout, "      %s: %s\n", k.Key, keyLine(k))
-		}
-		fmt.Fprintf(stdout, "    e.g.   %s\n", t.Example)
+		fmt.Fprint(stdout, t.Text())
 	}
 	fmt.Fprintln(stdout, "\nEvery step item may also have:")
 	for _, k := range spec.Keys(reflect.TypeOf(scenariofile.ItemKeys{})) {
-		fmt.Fprintf(stdout, "  %s: %s\n", k.Key, keyLine(k))
+		fmt.Fprintf(stdout, "  %s: %s\n", k.Key, k.Line())
 	}
 	return exitPassed
-}
-
-// keyLine describes a key of a step's value in one line.
-func keyLine(k spec.KeyDoc) string {
-	s := k.Shape
-	switch {
-	case k.Required:
-		s += ", required"
-	case k.Default != "":
-		s += ", default " + k.Default
-	}
-	if k.Doc != "" {
-		s += "; " + k.Doc
-	}
-	return s
-}
-
-// roundDuration prints 60s as 1m and 30s as 30s, not 1m0s.
-func roundDuration(d time.Duration) string {
-	switch {
-	case d%time.Minute == 0:
-		return fmt.Sprintf("%dm", d/time.Minute)
-	case d%time.Second == 0:
-		return fmt.Sprintf("%ds", d/time.Second)
-	}
-	return d.String()
 }
 
 // isTerminal reports whether w is a terminal (not merely a character

@@ -46,72 +46,20 @@ func referencePages(root string) (map[string]string, error) {
 	}, nil
 }
 
-func cell(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
+func cell(s string) string { return spec.MarkdownCell(s) }
 
-// stepsMarkdown renders the table of step types from the registry; link
-// turns a type's name into the link to its keys.
-func stepsMarkdown(link func(name string) string) string {
-	var b strings.Builder
-	b.WriteString("| step | value | does | default timeout | example |\n|---|---|---|---|---|\n")
-	for _, t := range steps.Default().Types() {
-		value := cell(t.Fields)
-		if t.Spec != nil {
-			value += fmt.Sprintf(" ([keys](%s))", link(t.Name))
-		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | `%s` |\n", t.Name, value, cell(t.Summary), stepTimeout(t), cell(t.Example))
-	}
-	return b.String()
-}
-
-func stepTimeout(t steps.Type) string {
-	if t.Timeout > 0 {
-		return roundDuration(t.Timeout)
-	}
-	return "the scenario's"
-}
-
-// stepsReference renders docs/reference/steps.md: the table of step types,
-// then every type with the keys of its value, from the value's Go type.
+// stepsReference renders docs/reference/steps.md from the registry: the
+// table of step types, then every type with the keys of its value.
 func stepsReference() string {
 	var b strings.Builder
 	b.WriteString("# Step types\n\n" + generatedNote("the step value types in steps/"))
 	b.WriteString("A scenario's `steps` is a list; each item has exactly one step-type key, whose value is described below, ")
 	b.WriteString("and the item keys of [the file format](file-format.md#file). `scenario steps` prints the same from the registry, ")
 	b.WriteString("and `scenario help TYPE` one type.\n\n")
-	b.WriteString(stepsMarkdown(func(name string) string { return "#" + name }))
+	b.WriteString(steps.Default().MarkdownTable(func(name string) string { return "#" + name }))
 	b.WriteString("\nEvery step item may also have these keys:\n\n")
-	keyTable(&b, spec.Keys(reflect.TypeOf(scenariofile.ItemKeys{})))
-	for _, t := range steps.Default().Types() {
-		fmt.Fprintf(&b, "\n## %s\n\n%s\n\nValue: `%s`\n\n", t.Name, t.Summary, t.Fields)
-		if keys := spec.Keys(t.Spec); len(keys) > 0 {
-			keyTable(&b, keys)
-			b.WriteString("\n")
-		}
-		if t.OnNode {
-			b.WriteString("In a scenario with nodes, the item says which node with `node:`.\n\n")
-		}
-		fmt.Fprintf(&b, "Default timeout: %s. Example: `%s`\n", stepTimeout(t), cell(t.Example))
-	}
-	return b.String()
-}
-
-func keyTable(b *strings.Builder, keys []spec.KeyDoc) {
-	b.WriteString("| key | value | | meaning |\n|---|---|---|---|\n")
-	for _, k := range keys {
-		req := ""
-		switch {
-		case k.Required:
-			req = "required"
-		case k.Default != "":
-			req = "default `" + k.Default + "`"
-		}
-		fmt.Fprintf(b, "| `%s` | `%s` | %s | %s |\n", k.Key, cell(k.Shape), req, cell(k.Doc))
-	}
-}
-
-func markdownKeys(keys []spec.KeyDoc) string {
-	var b strings.Builder
-	keyTable(&b, keys)
+	b.WriteString(spec.MarkdownKeys(spec.Keys(reflect.TypeOf(scenariofile.ItemKeys{}))))
+	b.WriteString(steps.Default().MarkdownSections())
 	return b.String()
 }
 
@@ -126,7 +74,7 @@ func fileFormatReference() string {
 		fmt.Fprintf(&b, "- [%s](#%s): %s\n", t.name, t.name, t.summary)
 	}
 	for _, t := range topics() {
-		fmt.Fprintf(&b, "\n## %s\n\n%s\n", t.name, topicText(t, markdownKeys))
+		fmt.Fprintf(&b, "\n## %s\n\n%s\n", t.name, topicText(t, spec.MarkdownKeys))
 	}
 	return b.String()
 }

@@ -70,7 +70,7 @@ func topicText(t topic, keys func([]spec.KeyDoc) string) string {
 func plainKeys(keys []spec.KeyDoc) string {
 	var b strings.Builder
 	for _, k := range keys {
-		fmt.Fprintf(&b, "    %s: %s\n", k.Key, keyLine(k))
+		fmt.Fprintf(&b, "    %s: %s\n", k.Key, k.Line())
 	}
 	return b.String()
 }
