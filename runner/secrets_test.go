@@ -38,7 +38,7 @@ func init() {
 				for _, start := range []struct {
 					name string
 					opts []steps.StartOption
-				}{{steps.AgentName, nil}, {"sidecar/web", []steps.StartOption{{Token: testEnvsSecret}}}} {
+				}{{steps.AgentName, []steps.StartOption{{Role: steps.RoleAgent}}}, {steps.SidecarProcess("web"), []steps.StartOption{{Token: testEnvsSecret, Role: steps.RoleSidecar}}}} {
 					p, err := env.Start(start.name, []string{"/bin/sh", "-c", `env; printf 'SecretID: %.20s' ` + testEnvsSecret}, start.opts...)
 					if err != nil {
 						return err
@@ -177,5 +177,34 @@ func TestProcessesAndLogsUnderACallersEnvironment(t *testing.T) {
 	}
 	if strings.Contains(out, secret[:minPiece]) {
 		t.Errorf("the report shows the secret:\n%s", out)
+	}
+}
+
+// A process's environment follows its typed role, whatever its name: the
+// agent gets none of the caller's Consul variables, a sidecar the
+// runner's choice, a command the caller's token and the scenario's
+// folder.
+func TestProcessEnvironmentFollowsTheRole(t *testing.T) {
+	const mgmt = "mgmt-5b7d3f0a-1c2e"
+	s := &session{redactor: newRedactor(), workDir: "/scenario-dir",
+		agents: map[string]*agentState{"": {cfg: &api.Config{Address: "127.0.0.1:8500", Token: mgmt}}}}
+	callerConsulEnv(t)
+	t.Setenv("CONSUL_HTTP_TOKEN", "callers-token")
+	agent, agentDir := s.environment("", steps.RoleAgent, "")
+	for _, v := range consulClientVars {
+		if _, ok := envMap(agent)[v]; ok {
+			t.Errorf("the agent's environment has %s", v)
+		}
+	}
+	sidecar, sidecarDir := s.environment("", steps.RoleSidecar, "")
+	if got := envMap(sidecar)["CONSUL_HTTP_TOKEN"]; got != mgmt {
+		t.Errorf("a sidecar's token is %q, want the agent's", got)
+	}
+	command, commandDir := s.environment("", steps.RoleCommand, "")
+	if got := envMap(command)["CONSUL_HTTP_TOKEN"]; got != "callers-token" {
+		t.Errorf("a command's token is %q, want the caller's", got)
+	}
+	if agentDir != "" || sidecarDir != "" || commandDir != "/scenario-dir" {
+		t.Errorf("working dirs: agent %q, sidecar %q, command %q; only a command runs in the scenario's folder", agentDir, sidecarDir, commandDir)
 	}
 }

@@ -364,6 +364,25 @@ func (s *session) logPath(node, name string) (string, error) {
 	return filepath.Join(dir, strings.ReplaceAll(name, "/", "-")+".log"), nil
 }
 
+// environment is the environment and working directory ("": the
+// runner's) of a process of role on node; token, when set, is its step's.
+func (s *session) environment(node string, role steps.Role, token string) (env []string, dir string) {
+	switch role {
+	case steps.RoleAgent:
+		// The agent is the runner's: what it runs (script checks, watch
+		// handlers) inherits its environment and must reach it, not the
+		// caller's cluster or identity.
+		return withoutVars(os.Environ(), consulClientVars...), ""
+	case steps.RoleSidecar:
+		// A sidecar gets the mesh as the runner chooses: its step's
+		// token, else the agent's (when ACLs are on).
+		return s.processEnv(node, asRunner, token), ""
+	default:
+		// A user command (run) gets the mesh and runs beside the scenario.
+		return s.processEnv(node, asCommand, token), s.workDir
+	}
+}
+
 func (s *session) start(node, name string, argv []string, opts ...steps.StartOption) (*proc.Process, error) {
 	path, err := s.logPath(node, name)
 	if err != nil {
@@ -392,26 +411,16 @@ func (s *session) start(node, name string, argv []string, opts ...steps.StartOpt
 	// log folder holds no token a step's output or a command printed.
 	spec := proc.Spec{Name: qualified(node, name), Argv: argv, LogPath: path,
 		LogFilter: func(w io.Writer) proc.LogFilter { return s.redactor.writer(w) }}
-	token := ""
+	token, role := "", steps.RoleCommand
 	for _, o := range opts {
 		if o.Token != "" {
 			token = o.Token
 		}
+		if o.Role != steps.RoleCommand {
+			role = o.Role
+		}
 	}
-	switch {
-	case name == steps.AgentName:
-		// The agent is the runner's: what it runs (script checks, watch
-		// handlers) inherits its environment and must reach it, not the
-		// caller's cluster or identity.
-		spec.Env = withoutVars(os.Environ(), consulClientVars...)
-	case strings.HasPrefix(name, "sidecar/"):
-		// A sidecar gets the mesh as the runner chooses: its step's
-		// token, else the agent's (when ACLs are on).
-		spec.Env = s.processEnv(node, asRunner, token)
-	default:
-		// A user command (run) gets the mesh and runs beside the scenario.
-		spec.Env, spec.Dir = s.processEnv(node, asCommand, token), s.workDir
-	}
+	spec.Env, spec.Dir = s.environment(node, role, token)
 	if n, ok := s.node(node); ok {
 		// The child inherits the namespace of the thread that forks it.
 		spec.Launch = n.Do

@@ -259,7 +259,7 @@ func matching(d *spec.Decoder, kind, name string) []string {
 
 // use reports an error at n unless an earlier step defined name.
 func use(d *spec.Decoder, kind, name string, n *yaml.Node) bool {
-	if d.External && (kind == KindService || kind == KindUpstream || kind == KindProcess && strings.HasPrefix(name, "sidecar/")) {
+	if d.External && (kind == KindService || kind == KindUpstream || kind == KindProcess && isSidecar(name)) {
 		return true // the existing cluster's: the run asks it
 	}
 	if defined(d, kind, name) {

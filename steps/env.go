@@ -245,4 +245,7 @@ type StartOption struct {
 	// ACLs) in the process's CONSUL_HTTP_TOKEN: a sidecar with its own
 	// service identity.
 	Token string
+	// Role decides the process's environment; a scenario's command by
+	// default.
+	Role Role
 }

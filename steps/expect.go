@@ -145,7 +145,7 @@ func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
 	case val.Cert != nil:
 		needAgent(d, v, "expect cert")
 		if svc := val.Cert.Cert; svc != "" {
-			use(d, KindProcess, "sidecar/"+svc, f.Node("cert"))
+			use(d, KindProcess, SidecarProcess(svc), f.Node("cert"))
 		}
 		return &expectCert{service: val.Cert.Cert, within: time.Duration(val.Cert.Within)}
 	case val.Loopback != nil:

@@ -36,7 +36,7 @@ func (e *expectCert) String() string {
 
 func (e *expectCert) Run(ctx context.Context, env Env) error {
 	// The sidecar is registered with the agent of its own node.
-	if node, ok := env.NodeOf("sidecar/" + e.service); ok && node != "" {
+	if node, ok := env.NodeOf(SidecarProcess(e.service)); ok && node != "" {
 		env = env.On(node)
 	}
 	if e.within <= 0 {
@@ -49,7 +49,7 @@ func (e *expectCert) Run(ctx context.Context, env Env) error {
 func (e *expectCert) check(ctx context.Context, env Env) error {
 	// On a scenario's nodes, the sidecar's own node has its registration
 	// and reaches its listener.
-	if node, ok := env.NodeOf("sidecar/" + e.service); ok {
+	if node, ok := env.NodeOf(SidecarProcess(e.service)); ok {
 		env = env.On(node)
 	}
 	client, err := env.Consul()
@@ -67,7 +67,7 @@ func (e *expectCert) check(ctx context.Context, env Env) error {
 	}
 	chain, err := PresentedChainVia(ctx, env.Dial, addr)
 	if err != nil {
-		return WithLogs(err, "sidecar/"+e.service)
+		return WithLogs(err, SidecarProcess(e.service))
 	}
 	// The identity is the service's name, also when e.service is an ID.
 	if err := VerifyServiceCert(chain, roots, proxy.Proxy.DestinationServiceName); err != nil {

@@ -352,7 +352,7 @@ func (e *expectReachability) Run(ctx context.Context, env Env) error {
 	for _, c := range failing {
 		for _, o := range c.Observed {
 			id, _, _ := strings.Cut(o.Instance, "@")
-			for _, name := range []string{"sidecar/" + c.Destination, "sidecar/" + id} {
+			for _, name := range []string{SidecarProcess(c.Destination), SidecarProcess(id)} {
 				if !slices.Contains(logs, name) {
 					logs = append(logs, name)
 				}

@@ -699,7 +699,7 @@ func (p *Prober) observe(ctx context.Context, cert tls.Certificate, roots *api.C
 // node), is a sidecar step's process: a run step's name has no slash.
 func isSidecarProcess(holder string) bool {
 	name, _, _ := strings.Cut(holder, ", ")
-	return strings.HasPrefix(name, "sidecar/") || strings.Contains(name, "/sidecar/")
+	return isSidecar(name) || strings.Contains(name, "/"+sidecarPrefix)
 }
 
 // Probe is one connection with a source's certificate to one listener of

@@ -42,7 +42,7 @@ func buildRun(d *spec.Decoder, val *RunSpec, f *spec.Fields) Step {
 		d.Warnf(f.Node("command"), "run.command %s; services should accept loopback connections only (bind them to 127.0.0.1)", why)
 	}
 	switch {
-	case r.name == AgentName || strings.HasPrefix(r.name, "sidecar/"):
+	case r.name == AgentName || isSidecar(r.name):
 		d.Errorf(f.Node("name"), "run.name %q is reserved for the agent and sidecars; pick another name", r.name)
 	case strings.ContainsAny(r.name, `/\ `) || r.name == "":
 		d.Errorf(f.Node("name"), "run.name %q must be a simple word (it names the log file)", r.name)

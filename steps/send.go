@@ -197,11 +197,11 @@ func sidecarStarted(d *spec.Decoder, ref string) bool {
 	if d.External {
 		return true // the existing cluster's sidecars run already
 	}
-	if defined(d, KindProcess, "sidecar/"+ref) {
+	if defined(d, KindProcess, SidecarProcess(ref)) {
 		return true
 	}
 	for _, in := range instances(d, ref) {
-		if defined(d, KindProcess, "sidecar/"+in.ID()) || defined(d, KindProcess, "sidecar/"+in.Reg.Name) {
+		if defined(d, KindProcess, SidecarProcess(in.ID())) || defined(d, KindProcess, SidecarProcess(in.Reg.Name)) {
 			return true
 		}
 	}
@@ -227,9 +227,9 @@ func (t Target) Processes() []string {
 	case t.Addr != "":
 		return nil
 	case t.Native:
-		return []string{"sidecar/" + t.Upstream}
+		return []string{SidecarProcess(t.Upstream)}
 	}
-	return []string{"sidecar/" + t.Service, "sidecar/" + t.Upstream}
+	return []string{SidecarProcess(t.Service), SidecarProcess(t.Upstream)}
 }
 
 // Resolve returns the host:port to dial. For SERVICE/UPSTREAM it also
@@ -273,7 +273,7 @@ func (t Target) Resolve(ctx context.Context, env Env) (string, error) {
 func (t Target) ownedBySidecar(ctx context.Context, env Env, proxy *api.AgentService, addr string) error {
 	var sc *proc.Process
 	for _, ref := range []string{t.Service, proxy.Proxy.DestinationServiceID, proxy.Proxy.DestinationServiceName} {
-		if p, ok := env.Process("sidecar/" + ref); ok {
+		if p, ok := env.Process(SidecarProcess(ref)); ok {
 			sc = p
 			break
 		}
@@ -314,7 +314,7 @@ func (t Target) From(env Env) Env {
 	case t.Native:
 		return env
 	}
-	if node, ok := env.NodeOf("sidecar/" + t.Service); ok {
+	if node, ok := env.NodeOf(SidecarProcess(t.Service)); ok {
 		return env.On(node)
 	}
 	// No sidecar of the service runs: the node whose agent has it

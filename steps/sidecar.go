@@ -79,10 +79,10 @@ func buildSidecar(d *spec.Decoder, val *SidecarSpec, f *spec.Fields) Step {
 	at := f.Node("service")
 	if use(d, KindService, s.service, at) {
 		if s.id, s.name = resolveInstance(d, at, s.service); s.id != "" {
-			claimSidecar(d, s.id, "sidecar/"+s.service, s.proxy == "envoy", at)
+			claimSidecar(d, s.id, SidecarProcess(s.service), s.proxy == "envoy", at)
 		}
 	}
-	define(d, KindProcess, "sidecar/"+s.service, at)
+	define(d, KindProcess, SidecarProcess(s.service), at)
 	return s
 }
 
@@ -134,7 +134,7 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 		argv = []string{bin, "connect", "envoy", "-sidecar-for", forID, "-http-addr", addr,
 			"-admin-bind", "127.0.0.1:0"}
 	}
-	name := "sidecar/" + s.service
+	name := SidecarProcess(s.service)
 	// The ports the proxy will bind are fixed by its registration: a
 	// process already listening there would take its traffic.
 	listeners := proxyListeners(proxy)
@@ -145,7 +145,7 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 	if err != nil {
 		return nil, err
 	}
-	p, err := env.Start(name, argv, StartOption{Token: secret})
+	p, err := env.Start(name, argv, StartOption{Token: secret, Role: RoleSidecar})
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +187,7 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 				if err := env.Stop(name); err != nil {
 					return err
 				}
-				if p, err = env.Start(name, argv, StartOption{Token: secret}); err != nil {
+				if p, err = env.Start(name, argv, StartOption{Token: secret, Role: RoleSidecar}); err != nil {
 					return err
 				}
 			}

@@ -346,7 +346,7 @@ func (s *startAgent) runHost(ctx context.Context, env Env) (settle func(context.
 		cmd.ConfigDir = dir
 	}
 	argv := cmd.argv(bin)
-	p, err := env.Start(AgentName, argv)
+	p, err := env.Start(AgentName, argv, StartOption{Role: RoleAgent})
 	if err != nil {
 		return nil, err
 	}

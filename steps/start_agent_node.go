@@ -41,7 +41,7 @@ func (s *startAgent) startOnNode(ctx context.Context, env Env) (func(context.Con
 		cmd.ConfigDir = dir
 	}
 	argv := cmd.argv(bin)
-	p, err := env.Start(AgentName, argv)
+	p, err := env.Start(AgentName, argv, StartOption{Role: RoleAgent})
 	if err != nil {
 		return nil, err
 	}
