@@ -1,8 +1,6 @@
 package proc
 
 import (
-	"sync"
-
 	"golang.org/x/sys/unix"
 )
 
@@ -14,34 +12,15 @@ type Guardian interface {
 	Unwatch(pgid int)
 }
 
-var (
-	guardianMu sync.Mutex
-	guardian   Guardian
-)
-
-// SetGuardian makes g hear of every process group started from now on.
-func SetGuardian(g Guardian) {
-	guardianMu.Lock()
-	defer guardianMu.Unlock()
-	guardian = g
-}
-
-// Watch tells the guardian, if any, that group pgid was started. Code that
-// starts a process group itself (exec steps) calls it; Start does.
-func Watch(pgid int) {
-	guardianMu.Lock()
-	g := guardian
-	guardianMu.Unlock()
+// watch tells g, if any, that group pgid was started.
+func watch(g Guardian, pgid int) {
 	if g != nil {
 		g.Watch(pgid)
 	}
 }
 
-// Unwatch tells the guardian that group pgid is gone.
-func Unwatch(pgid int) {
-	guardianMu.Lock()
-	g := guardian
-	guardianMu.Unlock()
+// unwatch tells g, if any, that group pgid is gone.
+func unwatch(g Guardian, pgid int) {
 	if g != nil {
 		g.Unwatch(pgid)
 	}
@@ -62,26 +41,24 @@ type NetnsGuardian interface {
 	UnwatchNetns(name string)
 }
 
-// Namespaces is the registrar of a topology's namespaces: it tells the
-// guardian, when it can remove them, of each one created and removed.
-var Namespaces namespaces
+// NamespacesOf is the registrar of a topology's namespaces for g: it
+// tells g, when g can remove them (a NetnsGuardian), of each one created
+// and removed. g may be nil: nobody is told.
+func NamespacesOf(g Guardian) NetnsGuardian {
+	ng, _ := g.(NetnsGuardian)
+	return namespaces{ng}
+}
 
-type namespaces struct{}
+type namespaces struct{ g NetnsGuardian }
 
-func (namespaces) WatchNetns(name string) {
-	guardianMu.Lock()
-	g, ok := guardian.(NetnsGuardian)
-	guardianMu.Unlock()
-	if ok {
-		g.WatchNetns(name)
+func (n namespaces) WatchNetns(name string) {
+	if n.g != nil {
+		n.g.WatchNetns(name)
 	}
 }
 
-func (namespaces) UnwatchNetns(name string) {
-	guardianMu.Lock()
-	g, ok := guardian.(NetnsGuardian)
-	guardianMu.Unlock()
-	if ok {
-		g.UnwatchNetns(name)
+func (n namespaces) UnwatchNetns(name string) {
+	if n.g != nil {
+		n.g.UnwatchNetns(name)
 	}
 }

@@ -41,6 +41,9 @@ type Spec struct {
 	// command, so that it can run it in another context: a node's network
 	// namespace, which a child inherits from the thread that forks it.
 	Launch func(start func() error) error
+	// Guardian, when set, hears of the process group from its start until
+	// Stop has killed it, to kill it if this process dies first.
+	Guardian Guardian
 }
 
 // LogFilter changes a process's output on its way to the log. It may hold
@@ -58,17 +61,19 @@ type Process struct {
 	cmd     *exec.Cmd
 	family  string // FamilyVar's value in its environment
 	cell    *Cell  // its cgroup, holding everything it starts; nil without cgroups
-	done    chan struct{}
-	waitErr error
-	logged  chan struct{} // closed once the log has its last byte
-	logErr  atomic.Pointer[LogError]
+	// guardian heard of the group at Start and forgets it once killed.
+	guardian Guardian
+	done     chan struct{}
+	waitErr  error
+	logged   chan struct{} // closed once the log has its last byte
+	logErr   atomic.Pointer[LogError]
 }
 
 // Start starts spec's command as the leader of a new process group. Its
 // output reaches the log through a pipe that this process copies, so that
 // a failing write (a full disk) is noticed and reported instead of
 // silently truncating the log, and so that spec.LogFilter sees every byte
-// before the file does; the group is reported to the guardian.
+// before the file does; the group is reported to spec.Guardian.
 func Start(spec Spec) (*Process, error) {
 	if len(spec.Argv) == 0 {
 		return nil, fmt.Errorf("%s: empty command", spec.Name)
@@ -124,8 +129,8 @@ func Start(spec Spec) (*Process, error) {
 		}
 		return nil, fmt.Errorf("%s: start %q: %w", spec.Name, spec.Argv[0], err)
 	}
-	Watch(cmd.Process.Pid)
-	p := &Process{Name: spec.Name, LogPath: spec.LogPath, Argv: spec.Argv, cmd: cmd, family: family, cell: cell,
+	watch(spec.Guardian, cmd.Process.Pid)
+	p := &Process{Name: spec.Name, LogPath: spec.LogPath, Argv: spec.Argv, cmd: cmd, family: family, cell: cell, guardian: spec.Guardian,
 		done: make(chan struct{}), logged: make(chan struct{})}
 	go func() {
 		defer close(p.logged)
@@ -268,6 +273,7 @@ func (p *Process) Stop(grace time.Duration, force <-chan struct{}) {
 	case <-force:
 	}
 	KillGroup(pgid)
+	unwatch(p.guardian, pgid)
 	p.killStrays()
 	p.killCell()
 	<-p.done
@@ -281,8 +287,8 @@ func (p *Process) Stop(grace time.Duration, force <-chan struct{}) {
 
 // KillGroup sends SIGKILL to group pgid and waits (boundedly) until no
 // member still runs, so that its ports are free when it returns. Members
-// orphaned to this process (a subreaper) are reaped. The guardian forgets
-// the group.
+// orphaned to this process (a subreaper) are reaped. The caller tells
+// its guardian, if any, that the group is gone.
 func KillGroup(pgid int) {
 	// SIGKILL is delivered asynchronously, and a member may fork while it
 	// is: each round kills the group, scans it once (reaping the adopted
@@ -312,7 +318,6 @@ func KillGroup(pgid int) {
 		}
 		_ = AwaitExit(running, time.Until(deadline))
 	}
-	Unwatch(pgid)
 }
 
 // AwaitExit blocks until every process of pids has exited (become a

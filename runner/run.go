@@ -40,6 +40,10 @@ type Options struct {
 	// step has failed (`scenario up --keep-on-failure`), so that the mesh
 	// can be inspected as the failure left it.
 	HoldFailed func(ctx context.Context, h Held)
+	// Guardian, when set, hears of every process group and network
+	// namespace the run makes, to remove them if the runner dies first
+	// (the reaper).
+	Guardian proc.Guardian
 }
 
 // Outcome of a scenario run.
@@ -132,7 +136,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 		res.Outcome, res.Err = Failed, err
 		return res
 	}
-	sess := &session{redactor: red, logsDir: res.LogsDir, consulBin: opts.Consul, consulErr: opts.ConsulErr, grace: opts.Grace, force: opts.Force,
+	sess := &session{guardian: opts.Guardian, redactor: red, logsDir: res.LogsDir, consulBin: opts.Consul, consulErr: opts.ConsulErr, grace: opts.Grace, force: opts.Force,
 		workDir: filepath.Dir(sc.File)}
 	removeNetwork := func() {}
 	defer func() {
@@ -177,7 +181,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 		}
 	}
 	if len(sc.Nodes) > 0 {
-		lab, took, err := openNetwork(sc)
+		lab, took, err := openNetwork(sc, opts.Guardian)
 		var nr *NotRunnableError
 		switch {
 		case errors.As(err, &nr):

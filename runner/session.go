@@ -28,6 +28,7 @@ type session struct {
 	redactor  *redactor
 	logsDir   string
 	workDir   string // user commands run here: the scenario file's folder
+	guardian  proc.Guardian
 	consulBin string
 	consulErr error
 	grace     time.Duration
@@ -409,7 +410,7 @@ func (s *session) start(node, name string, argv []string, opts ...steps.StartOpt
 	// What the process writes passes through the runner on its way to the
 	// log (proc copies the pipe): hide the secrets there too, so that the
 	// log folder holds no token a step's output or a command printed.
-	spec := proc.Spec{Name: qualified(node, name), Argv: argv, LogPath: path,
+	spec := proc.Spec{Name: qualified(node, name), Argv: argv, LogPath: path, Guardian: s.guardian,
 		LogFilter: func(w io.Writer) proc.LogFilter { return s.redactor.writer(w) }}
 	token, role := "", steps.RoleCommand
 	for _, o := range opts {
@@ -748,6 +749,9 @@ func (s *session) deaths(settle time.Duration) []error {
 	}
 	return collect()
 }
+
+// Guardian is who kills what the run's steps start if the runner dies.
+func (s *session) Guardian() proc.Guardian { return s.guardian }
 
 // stepEnv is the session as one step sees it: it acts on the step's node
 // (if any), and its notes and table go to that step.

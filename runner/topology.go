@@ -40,7 +40,7 @@ func (e *NotRunnableError) Unwrap() error { return e.Err }
 // bridge of the run's own. Names carry a prefix unique to the run, so that
 // parallel runs never meet, and the reaper learns each one, so that they
 // are removed even if this process is killed.
-func openNetwork(sc *Scenario) (*topology.Lab, time.Duration, error) {
+func openNetwork(sc *Scenario, guardian proc.Guardian) (*topology.Lab, time.Duration, error) {
 	if err := topology.Permitted(); err != nil {
 		return nil, 0, &NotRunnableError{Err: err}
 	}
@@ -55,7 +55,7 @@ func openNetwork(sc *Scenario) (*topology.Lab, time.Duration, error) {
 	}
 	prefix := scnetns.RunPrefix(os.Getpid(), self, hex.EncodeToString(suffix))
 	start := time.Now()
-	lab, err := topology.New(prefix, sc.Nodes, topology.WithRegistrar(proc.Namespaces))
+	lab, err := topology.New(prefix, sc.Nodes, topology.WithRegistrar(proc.NamespacesOf(guardian)))
 	if err != nil {
 		return nil, 0, fmt.Errorf("building the scenario's network of %d nodes: %w", len(sc.Nodes), err)
 	}

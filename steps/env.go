@@ -57,6 +57,9 @@ type Env interface {
 	OwnerOf(pid, pgid int) string
 	// Stop stops a process by name and forgets it.
 	Stop(name string) error
+	// Guardian is who kills the process groups a step starts itself
+	// (exec) if the runner dies first; nil when nobody does.
+	Guardian() proc.Guardian
 
 	// Notef records something the user should know about how this step
 	// went, though it passed (it is shown under the step's line).

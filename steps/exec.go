@@ -112,7 +112,10 @@ func (s *execStep) Run(ctx context.Context, env Env) error {
 		return fmt.Errorf("running %q: %w", s, err)
 	}
 	pgid := cmd.Process.Pid
-	proc.Watch(pgid)
+	if g := env.Guardian(); g != nil {
+		g.Watch(pgid)
+		defer g.Unwatch(pgid) // after the kills below
+	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	select {

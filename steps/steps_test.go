@@ -23,6 +23,7 @@ import (
 type fakeEnv struct{ conns map[string]*Conn }
 
 func (f *fakeEnv) ConsulBinary() (string, error)       { return "", errors.New("none") }
+func (f *fakeEnv) Guardian() proc.Guardian             { return nil }
 func (f *fakeEnv) Consul() (*api.Client, error)        { return nil, errors.New("no agent") }
 func (f *fakeEnv) SetAgent(*proc.Process, *api.Config) {}
 func (f *fakeEnv) AgentAddress() string                { return "" }

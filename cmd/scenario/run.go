@@ -255,9 +255,10 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 	// The reaper kills what this process started if it dies without
 	// stopping it (SIGKILL, a crash); orphans of started processes are
 	// adopted here so that their groups can be reaped.
+	var guardian proc.Guardian
 	if self, err := os.Executable(); err == nil {
 		if rp, err := reaper.Start(self, os.Stderr); err == nil {
-			proc.SetGuardian(rp)
+			guardian = rp
 			defer rp.Close()
 			// Every process the run starts is born in a cgroup of the
 			// run's: the reaper kills what is in it if this process dies.
@@ -285,7 +286,7 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stderr, "scenario:", err)
 		return exitInvalid
 	}
-	opts := runner.Options{Observer: observers, LogsDir: f.logs, Consul: consul, ConsulErr: consulErr, Force: force, Agent: external}
+	opts := runner.Options{Observer: observers, LogsDir: f.logs, Consul: consul, ConsulErr: consulErr, Force: force, Agent: external, Guardian: guardian}
 	if verb == "up" {
 		opts.Hold = func(ctx context.Context, h runner.Held) {
 			holdUntilDone(ctx, f.logs, "everything is up", h, stderr)
