@@ -36,7 +36,7 @@ func runParallel(ctx context.Context, scenarios []*runner.Scenario, f *runFlags,
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "scenario: network namespaces are not permitted here (%v); running the %d scenarios one by one\n", err, len(scenarios))
-		return runInTurn(ctx, scenarios, opts, stop, ended)
+		return runner.InTurn(ctx, scenarios, opts, stop, ended)
 	}
 
 	var (

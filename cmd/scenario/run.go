@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -300,35 +299,15 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 
 	// The whole run's --timeout: the scenario running when it passes fails
 	// with it as the cause, and no further scenario starts.
-	runCtx := ctx
-	if !f.deadline.IsZero() {
-		var cancelRun context.CancelFunc
-		runCtx, cancelRun = context.WithDeadlineCause(ctx, f.deadline, timeoutCause(f))
-		defer cancelRun()
-	}
-	var anyFailed atomic.Bool
-	stopStarting := func() bool { return runCtx.Err() != nil || f.failFast && anyFailed.Load() }
-	ended := func(res runner.Result) {
-		if res.Outcome == runner.Failed {
-			anyFailed.Store(true)
+	suite := runner.Suite{Scenarios: scenarios, Options: opts, Count: f.count, FailFast: f.failFast,
+		Deadline: f.deadline, DeadlineCause: timeoutCause(f)}
+	if f.parallel > 1 {
+		suite.Parallel = func(ctx context.Context, scenarios []*runner.Scenario, stop func() bool, ended func(runner.Result)) []runner.Result {
+			return runParallel(ctx, scenarios, f, opts, interrupted, stderr, stop, ended)
 		}
 	}
-	var results []runner.Result
-	notRun := 0
-	// --count N: N rounds, one after another, so that two runs of one
-	// scenario never share its log folder (or its ports, without --parallel).
-	for round := 0; round < f.count; round++ {
-		var rs []runner.Result
-		switch {
-		case stopStarting():
-		case f.parallel > 1 && len(scenarios) > 1:
-			rs = runParallel(runCtx, scenarios, f, opts, interrupted, stderr, stopStarting, ended)
-		default:
-			rs = runInTurn(runCtx, scenarios, opts, stopStarting, ended)
-		}
-		notRun += len(scenarios) - len(rs)
-		results = append(results, rs...)
-	}
+	ran := suite.Run(ctx)
+	results, notRun := ran.Results, ran.NotRun
 	if err := finish(); err != nil {
 		fmt.Fprintln(stderr, "scenario:", err)
 	}
@@ -336,8 +315,8 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 	var intr runner.Interrupt
 	switch {
 	case errors.As(context.Cause(ctx), &intr):
-	case notRun > 0 && runCtx.Err() != nil:
-		fmt.Fprintf(stderr, "scenario run: %v; %d scenario runs did not start\n", context.Cause(runCtx), notRun)
+	case ran.Cut != nil:
+		fmt.Fprintf(stderr, "scenario run: %v; %d scenario runs did not start\n", ran.Cut, notRun)
 		code = max(code, exitFailed)
 	case notRun > 0:
 		fmt.Fprintf(stderr, "scenario run: a scenario failed; %d scenario runs did not start (--fail-fast)\n", notRun)
@@ -351,24 +330,6 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 		return exitInvalid
 	}
 	return code
-}
-
-// runInTurn runs scenarios one after another until one is interrupted or
-// stop says no further one may start.
-func runInTurn(ctx context.Context, scenarios []*runner.Scenario, opts runner.Options, stop func() bool, ended func(runner.Result)) []runner.Result {
-	var results []runner.Result
-	for _, sc := range scenarios {
-		if stop() {
-			break
-		}
-		res := runner.Run(ctx, sc, opts)
-		results = append(results, res)
-		ended(res)
-		if res.Outcome == runner.Interrupted {
-			break
-		}
-	}
-	return results
 }
 
 // timeoutCause is what a scenario cut short by --timeout fails with. A
