@@ -85,10 +85,10 @@ func (s *session) start(node, name string, argv []string, opts ...steps.StartOpt
 		spec.Launch = n.Do
 		// On a node, the agent's and the sidecars' every frame is known
 		// as theirs by their group (wire evidence).
-		switch {
-		case name == steps.AgentName:
+		switch role {
+		case steps.RoleAgent:
 			spec.Group = topology.AgentGroup
-		case strings.HasPrefix(name, "sidecar/"):
+		case steps.RoleSidecar:
 			spec.Group = topology.ProxyGroup
 		}
 	} else if node != "" {
