@@ -109,6 +109,10 @@ func (j *JUnit) Observe(e Event) {
 		c.SystemOut = out.String()
 		s.Cases = append(s.Cases, c)
 		s.Tests++
+	case "bundle":
+		if s := j.open[key]; s != nil {
+			s.SystemOut += fmt.Sprintf("debug bundle: %s\n", e.Bundle)
+		}
 	case "cleanup":
 		if s := j.open[key]; s != nil {
 			s.SystemOut += fmt.Sprintf("cleanup: stopped %s\n", strings.Join(e.Stopped, ", "))

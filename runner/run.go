@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -40,6 +41,9 @@ type Options struct {
 	// step has failed (`scenario up --keep-on-failure`), so that the mesh
 	// can be inspected as the failure left it.
 	HoldFailed func(ctx context.Context, agentAddr string)
+	// ConsulVersion and Command go into each scenario-start event, for
+	// the reports made from events (the HTML report).
+	ConsulVersion, Command string
 }
 
 // Outcome of a scenario run.
@@ -62,6 +66,7 @@ type Result struct {
 	Err      error
 	Duration time.Duration
 	LogsDir  string
+	Bundle   string // the debug bundle of a failed scenario, if written
 }
 
 // Interrupt is the cancellation cause the CLI uses for a signal, so that a
@@ -96,15 +101,19 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 	}
 	red := newRedactor()
 	emit := func(e Event) {
-		e.Time, e.Scenario, e.File = time.Now(), sc.Name, sc.File
+		if e.Time.IsZero() {
+			e.Time = time.Now()
+		}
+		e.Scenario, e.File = sc.Name, sc.File
 		opts.Observer.Observe(red.event(e))
 	}
 	start := time.Now()
 	res = Result{Scenario: sc, LogsDir: LogFolder(opts.LogsDir, sc.Name)}
-	emit(Event{Event: "scenario-start", Description: sc.Description, Steps: len(sc.Items)})
+	emit(Event{Event: "scenario-start", Description: sc.Description, Steps: len(sc.Items),
+		ConsulVersion: opts.ConsulVersion, Command: opts.Command, Graph: Graph(sc)})
 	defer func() {
 		res.Duration = time.Since(start)
-		end := Event{Event: "scenario-end", Steps: len(sc.Items), DurationMS: milliseconds(res.Duration), LogsDir: res.LogsDir}
+		end := Event{Event: "scenario-end", Steps: len(sc.Items), DurationMS: milliseconds(res.Duration), LogsDir: res.LogsDir, Bundle: res.Bundle}
 		switch res.Outcome {
 		case Passed:
 			end.Outcome = OutcomePassed
@@ -129,7 +138,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 		return res
 	}
 	sess := &session{redactor: red, logsDir: res.LogsDir, consulBin: opts.Consul, consulErr: opts.ConsulErr, grace: opts.Grace, force: opts.Force,
-		workDir: filepath.Dir(sc.File)}
+		workDir: filepath.Dir(sc.File), emit: emit}
 	removeNetwork := func() {}
 	defer func() {
 		cleanupStart := time.Now()
@@ -151,7 +160,10 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 			// on a cut node leave at once instead of timing out.
 			_ = sess.net.Heal()
 		}
-		if stopped := sess.closeAll(); len(stopped) > 0 {
+		stopped := sess.closeAll()
+		// Every end is reported before the scenario's.
+		sess.watchers.Wait()
+		if len(stopped) > 0 {
 			emit(Event{Event: "cleanup", Stopped: stopped, DurationMS: milliseconds(time.Since(cleanupStart))})
 		}
 		removeNetwork()
@@ -209,6 +221,14 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 	sess.died = func(err error) { died(err); holdDied(err) }
 	x := &execution{ctx: ctx, sc: sc, sess: sess, emit: emit, res: &res}
 	if !x.runSteps() {
+		if res.Outcome == Failed && sess.hasAgent() {
+			// What the mesh looked like, before anything is torn down.
+			bundleStart := time.Now()
+			dir := filepath.Join(res.LogsDir, BundleFolder)
+			problems := sess.writeBundle(dir)
+			res.Bundle = dir
+			emit(Event{Event: "bundle", Bundle: dir, DurationMS: milliseconds(time.Since(bundleStart)), Error: strings.Join(problems, "\n")})
+		}
 		if opts.HoldFailed != nil && res.Outcome == Failed && outer.Err() == nil {
 			opts.HoldFailed(outer, sess.AgentAddress())
 		}
@@ -285,14 +305,14 @@ func (x *execution) step(i int) bool {
 	x.emit(Event{Event: "step-start", Step: stepEvent(item)})
 	stepCtx, cancel := stepContext(x.ctx, item)
 	start := time.Now()
-	notes := new([]string)
-	env := stepEnv{session: x.sess, node: item.Node, notes: notes}
+	rec := &stepRecord{start: start}
+	env := stepEnv{session: x.sess, node: item.Node, step: item.Index + 1, rec: rec}
 	var err error
 	if overlaps {
 		var ready func(context.Context) error
 		err = runRecovered(func() (err error) { ready, err = starter.Start(stepCtx, env); return err })
 		if err == nil {
-			x.pending = append(x.pending, pendingStep{item: item, notes: notes, ready: ready, ctx: stepCtx, cancel: cancel, start: start})
+			x.pending = append(x.pending, pendingStep{item: item, rec: rec, ready: ready, ctx: stepCtx, cancel: cancel, start: start})
 			return true
 		}
 		// Earlier steps come first in the report, and may explain this.
@@ -309,14 +329,14 @@ func (x *execution) step(i int) bool {
 		// It ran beside steps still settling: its outcome is reported
 		// after theirs, in order; a failure stops the run there.
 		elapsed := time.Since(start)
-		x.pending = append(x.pending, pendingStep{item: item, notes: notes, ctx: stepCtx, cancel: cancel, start: start,
+		x.pending = append(x.pending, pendingStep{item: item, rec: rec, ctx: stepCtx, cancel: cancel, start: start,
 			done: true, err: err, elapsed: elapsed})
 		if err != nil {
 			return x.settle()
 		}
 		return true
 	}
-	if x.conclude(item, err, time.Since(start), *notes) {
+	if x.conclude(item, err, time.Since(start), rec) {
 		x.skipFrom(i+1, nil)
 		return false
 	}
@@ -349,7 +369,7 @@ func (x *execution) settle() bool {
 			elapsed = time.Since(p.start)
 		}
 		p.cancel()
-		if x.conclude(p.item, err, elapsed, *p.notes) {
+		if x.conclude(p.item, err, elapsed, p.rec) {
 			next := p.item.Index + 1
 			for _, q := range pending[k+1:] {
 				q.cancel()
@@ -373,10 +393,14 @@ func (x *execution) settle() bool {
 func (x *execution) reportRan(q pendingStep, failed *Item) {
 	ev := stepEvent(q.item)
 	ev.DurationMS = milliseconds(q.elapsed)
-	ev.Notes = append(*q.notes, fmt.Sprintf("it ran while step %d was still settling, before that step failed", failed.Index+1))
+	notes, probe := q.rec.results()
+	ev.Notes = append(notes, fmt.Sprintf("it ran while step %d was still settling, before that step failed", failed.Index+1))
+	ev.Probe = probe
 	ev.Outcome = OutcomePassed
 	if q.err != nil {
 		ev.Outcome, ev.Error = OutcomeFailed, q.err.Error()
+	} else {
+		x.changed(q.item, q.start.Add(q.elapsed))
 	}
 	x.emit(Event{Event: "step-end", Step: ev})
 }
@@ -393,10 +417,10 @@ func (x *execution) skipFrom(index int, why error) {
 }
 
 // conclude reports how a step ended and says whether the run stops.
-func (x *execution) conclude(item *Item, err error, elapsed time.Duration, notes []string) bool {
+func (x *execution) conclude(item *Item, err error, elapsed time.Duration, rec *stepRecord) bool {
 	ev := stepEvent(item)
 	ev.DurationMS = milliseconds(elapsed)
-	ev.Notes = notes
+	ev.Notes, ev.Probe = rec.results()
 	if err == nil {
 		// A log that could not be written (a full disk) fails the step
 		// during which it happened: the run's evidence is incomplete.
@@ -404,6 +428,7 @@ func (x *execution) conclude(item *Item, err error, elapsed time.Duration, notes
 	}
 	if err == nil {
 		ev.Outcome = OutcomePassed
+		x.changed(item, rec.start.Add(elapsed))
 		x.emit(Event{Event: "step-end", Step: ev})
 		return false
 	}
@@ -499,7 +524,7 @@ func explain(ctx, stepCtx context.Context, err error) error {
 // pendingStep is a started step whose readiness is awaited later.
 type pendingStep struct {
 	item   *Item
-	notes  *[]string
+	rec    *stepRecord
 	ready  func(context.Context) error
 	ctx    context.Context
 	cancel context.CancelFunc

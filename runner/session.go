@@ -19,6 +19,7 @@ import (
 
 	"github.com/scenario-tool/scenario/proc"
 	"github.com/scenario-tool/scenario/steps"
+	"github.com/scenario-tool/scenario/topology"
 )
 
 // session is one scenario run's world: the processes and connections its
@@ -47,6 +48,11 @@ type session struct {
 	// died hears of a process that ended while the scenario relied on it
 	// (no stop step or cleanup stopped it); the run fails at once.
 	died func(error)
+	// emit reports processes and held connections starting and ending
+	// (nil: not reported). watchers are the goroutines that report an
+	// end, awaited before the scenario ends.
+	emit     func(Event)
+	watchers sync.WaitGroup
 
 	mu        sync.Mutex
 	closing   bool                   // cleanup has begun: deaths are expected
@@ -55,6 +61,13 @@ type session struct {
 	started   []resource             // every process ever started, for log tails
 	agents    map[string]*agentState // by node; "" is the host
 	agentSeq  []string               // nodes in the order their agents started
+	captures  []capture              // wire captures steps took, for the debug bundle
+}
+
+// capture is a wire capture a step took.
+type capture struct {
+	step int
+	ev   *topology.WireEvidence
 }
 
 // agentState is the Consul agent of one node (or of the host).
@@ -360,7 +373,7 @@ func (s *session) logPath(node, name string) (string, error) {
 	return filepath.Join(dir, strings.ReplaceAll(name, "/", "-")+".log"), nil
 }
 
-func (s *session) start(node, name string, argv []string, opts ...steps.StartOption) (*proc.Process, error) {
+func (s *session) start(node string, step int, name string, argv []string, opts ...steps.StartOption) (*proc.Process, error) {
 	path, err := s.logPath(node, name)
 	if err != nil {
 		return nil, err
@@ -423,16 +436,27 @@ func (s *session) start(node, name string, argv []string, opts ...steps.StartOpt
 	r := resource{name: name, node: node, proc: p}
 	s.resources = append(s.resources, r)
 	s.started = append(s.started, r)
-	go s.watch(p)
+	s.processStarted(node, name, step, p)
+	s.watchers.Add(1)
+	go s.watch(node, name, p)
 	return p, nil
 }
 
-// watch reports p's death unless it was stopped on purpose.
-func (s *session) watch(p *proc.Process) {
+// watch reports p's end, and its death unless it was stopped on purpose.
+func (s *session) watch(node, name string, p *proc.Process) {
+	defer s.watchers.Done()
 	<-p.Done()
 	s.mu.Lock()
 	expected := s.closing || s.stopping[p]
+	why := EndedDied
+	switch {
+	case s.stopping[p]:
+		why = EndedStopped
+	case s.closing:
+		why = EndedCleanup
+	}
 	s.mu.Unlock()
+	s.processEnded(node, name, p, why)
 	var exit *proc.ExitError
 	if !expected && s.died != nil && errors.As(p.Alive(), &exit) {
 		s.died(&DiedError{ExitError: exit, Tail: proc.Tail(p.LogPath, tailLines)})
@@ -571,10 +595,29 @@ func (s *session) stop(node, name string) error {
 	return nil
 }
 
-func (s *session) AddConn(name string, c *steps.Conn) {
+func (s *session) addConn(node string, step int, name string, c *steps.Conn) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.resources = append(s.resources, resource{name: "conn/" + name, conn: c})
+	s.mu.Unlock()
+	if s.emit == nil {
+		return
+	}
+	s.emit(Event{Event: "conn-open", Conn: &ConnEvent{Name: name, Target: c.Target, Node: node, Step: step}})
+	s.watchers.Add(1)
+	go func() {
+		defer s.watchers.Done()
+		var how error
+		// Only looks: takes no byte off the connection.
+		_ = c.Await(context.Background(), func(_ []byte, ended error) (int, bool) { how = ended; return 0, ended != nil })
+		s.mu.Lock()
+		closing := s.closing
+		s.mu.Unlock()
+		end := steps.DescribeEnd(how)
+		if closing && errors.Is(how, net.ErrClosed) {
+			end = "closed at cleanup"
+		}
+		s.emit(Event{Event: "conn-end", Conn: &ConnEvent{Name: name, Target: c.Target, Node: node, End: end}})
+	}()
 }
 
 func (s *session) Conn(name string) (*steps.Conn, error) {
@@ -716,13 +759,22 @@ func (s *session) deaths(settle time.Duration) []error {
 // (if any), and its notes go to that step.
 type stepEnv struct {
 	*session
-	node  string
-	notes *[]string
+	node string
+	step int // from 1
+	rec  *stepRecord
 }
 
-func (e stepEnv) Notef(format string, args ...any) {
-	*e.notes = append(*e.notes, fmt.Sprintf(format, args...))
+func (e stepEnv) Notef(format string, args ...any) { e.rec.note(fmt.Sprintf(format, args...)) }
+
+func (e stepEnv) Attempted(a steps.Attempt) { e.rec.attempted(a) }
+
+func (e stepEnv) Captured(ev *topology.WireEvidence) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.captures = append(e.captures, capture{step: e.step, ev: ev})
 }
+
+func (e stepEnv) AddConn(name string, c *steps.Conn) { e.addConn(e.where(), e.step, name, c) }
 
 func (e stepEnv) Node() string                   { return e.node }
 func (e stepEnv) On(node string) steps.Env       { e.node = node; return e }
@@ -776,7 +828,7 @@ func (e stepEnv) Network() steps.Network {
 }
 
 func (e stepEnv) Start(name string, argv []string, opts ...steps.StartOption) (*proc.Process, error) {
-	return e.start(e.node, name, argv, opts...)
+	return e.start(e.node, e.step, name, argv, opts...)
 }
 
 func (e stepEnv) SetToken(name, secret string) {

@@ -60,6 +60,11 @@ type Env interface {
 	// Notef records something the user should know about how this step
 	// went, though it passed (it is shown under the step's line).
 	Notef(format string, args ...any)
+	// Attempted records one probe attempt, for the report's timeline.
+	Attempted(a Attempt)
+	// Captured keeps a wire capture a step took, for the debug bundle a
+	// failed scenario leaves.
+	Captured(ev *topology.WireEvidence)
 
 	// Node is the node this step acts on (its `node:` key), or "" for the
 	// host, or, for an API step in a scenario with nodes, any live agent.

@@ -607,9 +607,12 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 				addr, err = "", notConnected{err}
 			}
 		}
-		if err == nil {
+		dialled := err == nil
+		var seen string
+		began := time.Now()
+		if dialled {
 			attempts++
-			err = e.attempt(ctx, env, addr, wire.noteSidecarConns)
+			seen, err = e.attempt(ctx, env, addr, wire.noteSidecarConns)
 		}
 		if err == nil && e.denied {
 			// The close alone could be a dead backend: the mesh must
@@ -620,8 +623,13 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 			if err == nil {
 				if contra := evidence.Denied(); contra != nil {
 					err = fmt.Errorf("the connection closed with no reply, but that was not the mesh denying it: %w", contra)
+				} else {
+					seen = AttemptDeny
 				}
 			}
+		}
+		if dialled {
+			env.Attempted(Attempt{Start: began, Took: time.Since(began), Outcome: seen, Held: err == nil})
 		}
 		// An attempt cut short by the deadline says nothing about the
 		// mesh; the previous attempt's outcome is the evidence.
@@ -753,17 +761,18 @@ func isTimeout(err error) bool {
 
 // attempt dials afresh, writes, and judges what comes back; replied is
 // called once the reply is judged, while the connection is still open.
-func (e *expect) attempt(ctx context.Context, env Env, addr string, replied func()) error {
+// seen says what came of it, for the report's timeline (an Attempt
+// outcome).
+func (e *expect) attempt(ctx context.Context, env Env, addr string, replied func()) (seen string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, probeAttemptLimit)
 	defer cancel()
 	var raw net.Conn
-	var err error
 	if e.probe.Native {
 		if raw, addr, err = DialNative(ctx, env, e.probe.Service, e.probe.Upstream); err != nil {
-			return notConnected{err}
+			return AttemptNoConnect, notConnected{err}
 		}
 	} else if raw, err = env.Dial(ctx, "tcp", addr); err != nil {
-		return notConnected{fmt.Errorf("could not connect to %s: %w", addr, err)}
+		return AttemptNoConnect, notConnected{fmt.Errorf("could not connect to %s: %w", addr, err)}
 	}
 	// Never half-close: the built-in proxy drops the whole connection when
 	// the client shuts down its write side, before the reply is read.
@@ -771,12 +780,12 @@ func (e *expect) attempt(ctx context.Context, env Env, addr string, replied func
 	defer c.Close()
 	if e.send != "" {
 		if _, err := c.Write([]byte(e.send)); err != nil {
-			return fmt.Errorf("writing to %s: %w", addr, err)
+			return AttemptClose, fmt.Errorf("writing to %s: %w", addr, err)
 		}
 	}
 	why, _ := e.observe(ctx, c, false)
 	replied()
-	return why
+	return c.seen(), why
 }
 
 // aliveAll fails as soon as one of the named running processes has died.

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/scenario-tool/scenario/proc"
+	"github.com/scenario-tool/scenario/topology"
 )
 
 // fakeEnv serves connections only; these tests need no Consul.
@@ -36,6 +37,8 @@ func (f *fakeEnv) Stop(string) error                        { return nil }
 func (f *fakeEnv) OwnerOf(int) string                       { return "" }
 func (f *fakeEnv) WatchMember(string, int, string)          {}
 func (f *fakeEnv) Notef(string, ...any)                     {}
+func (f *fakeEnv) Attempted(Attempt)                        {}
+func (f *fakeEnv) Captured(*topology.WireEvidence)          {}
 func (f *fakeEnv) Node() string                             { return "" }
 func (f *fakeEnv) On(string) Env                            { return f }
 func (f *fakeEnv) NodeOf(string) (string, bool)             { return "", false }

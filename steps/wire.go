@@ -119,6 +119,7 @@ func (w *wireWatch) judge(ctx context.Context, claim string, sent, got []byte) (
 	if err != nil {
 		return "", fmt.Errorf("wire: stopping the capture: %w", err)
 	}
+	w.env.Captured(ev)
 	if ev.Dropped > 0 || ev.Truncated > 0 || len(ev.Incomplete) > 0 {
 		return "", fmt.Errorf("wire: the capture is incomplete, so it proves nothing: %s", ev.Summary())
 	}
