@@ -29,7 +29,7 @@ import (
 // order, and ended hears each as it ends.
 func runParallel(ctx context.Context, scenarios []*runner.Scenario, f *runFlags, opts runner.Options,
 	interrupted <-chan os.Signal, stderr io.Writer, stop func() bool, ended func(runner.Result)) []runner.Result {
-	obs, consul := opts.Observer, opts.Consul
+	obs, consul := stamped{next: opts.Observer, consulVersion: opts.ConsulVersion, command: runner.Redact(opts.Command)}, opts.Consul
 	self, err := os.Executable()
 	if err == nil {
 		err = netns.Permitted(exec.Command(self, "help"))
@@ -78,6 +78,21 @@ func runParallel(ctx context.Context, scenarios []*runner.Scenario, f *runFlags,
 		}
 	}
 	return out
+}
+
+// stamped gives the scenario-start events of children this run's Consul
+// version and command line: a child's own command line is internal, and
+// it does not ask Consul's version again.
+type stamped struct {
+	next                   runner.Observer
+	consulVersion, command string
+}
+
+func (s stamped) Observe(e runner.Event) {
+	if e.Event == "scenario-start" {
+		e.ConsulVersion, e.Command = s.consulVersion, s.command
+	}
+	s.next.Observe(e)
 }
 
 // childSet is the children running now, for passing signals on.

@@ -22,12 +22,14 @@ import (
 	"github.com/scenario-tool/scenario/proc"
 	"github.com/scenario-tool/scenario/reaper"
 	"github.com/scenario-tool/scenario/runner"
+	"github.com/scenario-tool/scenario/runner/htmlreport"
 	"github.com/scenario-tool/scenario/scenariofile"
 )
 
 // runFlags are the flags of run and up.
 type runFlags struct {
 	consul, logs, junit, shard, format string
+	html                               string
 	runPattern                         string
 	agent                              string // an existing cluster's agent (--agent)
 	allowWrites                        bool
@@ -55,6 +57,7 @@ func (f *runFlags) register(fs *flag.FlagSet, verb string) {
 	fs.StringVar(&f.format, "format", formatText, "`FORMAT` of the report on stdout: text; json, a stream of JSON\nevents; test2json, the events of go test -json (scenarios as\ntests, steps as subtests) for gotestsum, tparse and the like")
 	fs.BoolVar(&f.json, "json", false, "the same as --format json")
 	fs.StringVar(&f.junit, "junit", "", "also write a JUnit XML report to `FILE`")
+	fs.StringVar(&f.html, "html", "", "also write a self-contained HTML report to `FILE`: a timeline per\nscenario, the topology, each step's evidence (docs/guides/html-report.md)")
 	if verb == "up" {
 		fs.BoolVar(&f.keepOnFailure, "keep-on-failure", false, "when a step fails, keep everything up as it was until Ctrl-C,\nto inspect the mesh (exit 1 after cleanup)")
 		return
@@ -237,7 +240,12 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stderr, "scenario:", err)
 		return exitInvalid
 	}
-	opts := runner.Options{Observer: observers, LogsDir: f.logs, Consul: consul, ConsulErr: consulErr, Force: force, Agent: external}
+	opts := runner.Options{Observer: observers, LogsDir: f.logs, Consul: consul, ConsulErr: consulErr, Force: force, Agent: external,
+		Command: commandLine}
+	if !f.inNetns && consulErr == nil && (f.html != "" || f.format == formatJSON) {
+		// Said once in the events, for the reports made from them.
+		opts.ConsulVersion, _ = consulVersionOf(consul)
+	}
 	if verb == "up" {
 		opts.Hold = func(ctx context.Context, agentAddr string) {
 			if agentAddr != "" {
@@ -500,6 +508,18 @@ func makeObservers(f *runFlags, stdout io.Writer, grouped bool, invalid []invali
 			rep = runner.GroupByScenario(rep)
 		}
 		obs = append(obs, rep)
+	}
+	if f.html != "" {
+		c := &htmlreport.Collector{}
+		obs = append(obs, c)
+		before := finish
+		finish = func() error {
+			err := before()
+			if werr := htmlreport.WriteFile(f.html, c.Events(), htmlreport.Options{}); werr != nil {
+				return errors.Join(err, fmt.Errorf("--html: %w", werr))
+			}
+			return err
+		}
 	}
 	if f.junit != "" {
 		j, err := runner.NewJUnitFile(f.junit)
