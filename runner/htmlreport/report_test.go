@@ -113,8 +113,8 @@ func TestReportDrawsEveryStepProcessConnectionAndChange(t *testing.T) {
 		`class="fault"`:              1,
 		`class="change k-intention"`: 1,
 		`<details class="step st-failed" id="s1-step-12" open>`: 1,
-		`href="./logs/small/bundle/"`:                          1,
-		`class="tick a-reply h-true"`:                          1,
+		`href="./logs/small/bundle/"`:                           1,
+		`class="tick a-reply h-true"`:                           1,
 	} {
 		if got := strings.Count(html, what); got != want {
 			t.Errorf("%s: %d, want %d", what, got, want)
