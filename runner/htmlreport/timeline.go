@@ -20,7 +20,7 @@ const (
 	tlBar      = 12.0
 	tlAxis     = 26.0
 	tlMinWidth = 2.0 // the narrowest bar, so that a 1 ms step still shows
-	tlLabelMax = 48  // characters of a row name; the whole is in its title
+	tlLabelMax = 44  // characters of a row name; the whole is in its title
 )
 
 // timeline draws one scenario on one time axis, top to bottom: changes
