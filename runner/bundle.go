@@ -81,11 +81,11 @@ func (s *session) writeBundle(dir string) []string {
 	s.mu.Lock()
 	type agentAt struct {
 		node string
-		a    *agentState
+		a    agentState // as it is now: a stop step may have changed it
 	}
 	var agents []agentAt
 	for _, node := range s.agentSeq {
-		agents = append(agents, agentAt{node, s.agents[node]})
+		agents = append(agents, agentAt{node, *s.agents[node]})
 	}
 	captures := slices.Clone(s.captures)
 	s.mu.Unlock()
@@ -101,7 +101,7 @@ func (s *session) writeBundle(dir string) []string {
 			if folder == "" {
 				folder = "host"
 			}
-			errs := s.bundleAgent(ctx, filepath.Join(dir, folder), at.node, at.a)
+			errs := s.bundleAgent(ctx, filepath.Join(dir, folder), at.node, &at.a)
 			mu.Lock()
 			for _, e := range errs {
 				problems = append(problems, folder+": "+e)
@@ -136,8 +136,31 @@ func (s *session) bundleAgent(ctx context.Context, dir, node string, a *agentSta
 	}
 	var problems []string
 	fail := func(what string, err error) { problems = append(problems, fmt.Sprintf("%s: %v", what, err)) }
-	for _, q := range bundleQuestions {
+	copyLog := func() {
+		switch {
+		case a.proc != nil:
+			if err := s.copyLog(filepath.Join(dir, "agent.log"), a.proc.LogPath); err != nil {
+				fail("agent.log", err)
+			}
+		case s.external:
+			s.writeBundleFile(filepath.Join(dir, "agent.log"), "an existing cluster's agent (run --agent): its log is not the runner's to copy\n")
+		}
+	}
+	// An agent that is gone answers nothing: said once, with its log.
+	switch {
+	case a.gone != "":
+		copyLog()
+		return append(problems, "nothing asked: "+a.gone)
+	case a.proc != nil && a.proc.Alive() != nil:
+		copyLog()
+		return append(problems, fmt.Sprintf("nothing asked: %v", a.proc.Alive()))
+	}
+	for i, q := range bundleQuestions {
 		raw, err := ask(ctx, a.client, q.path)
+		if err != nil && i == 0 && isConnectionError(err) {
+			copyLog()
+			return append(problems, fmt.Sprintf("nothing asked: the agent's API does not answer: %v", err))
+		}
 		if err != nil {
 			fail(q.file, err)
 			continue
@@ -188,14 +211,7 @@ func (s *session) bundleAgent(ctx context.Context, dir, node string, a *agentSta
 	} else {
 		s.writeBundleFile(filepath.Join(dir, "members.txt"), out)
 	}
-	switch {
-	case a.proc != nil:
-		if err := s.copyLog(filepath.Join(dir, "agent.log"), a.proc.LogPath); err != nil {
-			fail("agent.log", err)
-		}
-	case s.external:
-		s.writeBundleFile(filepath.Join(dir, "agent.log"), "an existing cluster's agent (run --agent): its log is not the runner's to copy\n")
-	}
+	copyLog()
 	return problems
 }
 

@@ -33,6 +33,9 @@ func (r *stepRecord) attempted(a steps.Attempt) {
 // results are the step's notes and the sum of its probe attempts (nil
 // when it made none).
 func (r *stepRecord) results() ([]string, *ProbeEvent) {
+	if r == nil { // a step that failed before it began
+		return nil, nil
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]string(nil), r.notes...), probeEvent(r.start, r.attempts)
