@@ -158,7 +158,8 @@ matrix: deps bin/scenario $(addprefix bin/consul-,$(MATRIX))
 clean:
 	rm -rf logs/*/ bin/scenario
 
-# The files generated from the step value types: scenario.schema.json,
-# docs/steps.md and README.md's step table (tests fail when they are stale).
+# The generated files (tests fail when they are stale): scenario.schema.json,
+# docs/reference/*.md and docs/library.md from the code (cmd/scenario), and
+# the package picture docs/internals/packages.{dot,svg} (docs).
 generate:
-	$(GO) generate ./cmd/scenario
+	$(GO) generate ./cmd/scenario ./docs

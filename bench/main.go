@@ -1,6 +1,6 @@
 // Command bench measures the runner against the floor: the same work done
 // by hand with no runner, as fast as is sane. `make bench` runs
-// `bench compare`, which prints the table recorded in docs/performance.md.
+// `bench compare`, which prints the table recorded in docs/internals/performance.md.
 package main
 
 import (

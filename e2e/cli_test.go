@@ -172,8 +172,14 @@ func TestValidateWarnsAboutSuspiciousScenarios(t *testing.T) {
 // up brings the mesh up, keeps it (the UI answers, traffic flows) until
 // Ctrl-C, then cleans up and exits 130, as its help says.
 func TestUpKeepsTheMeshUntilCtrlC(t *testing.T) {
-	cmd := exec.Command(scenarioBin, "up", "--logs", t.TempDir(), "--consul", consulBin, "scenarios/basic.yaml")
+	logs := t.TempDir()
+	cmd := exec.Command(scenarioBin, "up", "--logs", logs, "--consul", consulBin, "scenarios/basic.yaml")
 	stdout, lines := startUntil(t, cmd, "everything is up; Consul UI at http://127.0.0.1:8500/ui/", "never came up")
+	// A command beside a mesh on the host: scenario exec host.
+	if out, code := execIn(t, "--logs", logs, "host", "--", "sh", "-c", `echo "$CONSUL_HTTP_ADDR"; consul catalog services`); code != 0 ||
+		!strings.HasPrefix(out, "127.0.0.1:8500\n") || !strings.Contains(out, "socat-sidecar-proxy") {
+		t.Errorf("exec host: exit %d:\n%s", code, out)
+	}
 	resp, err := http.Get("http://127.0.0.1:8500/ui/")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("UI: %v %v", resp, err)

@@ -76,6 +76,39 @@ func TestTest2JSONReadByGotestsum(t *testing.T) {
 	}
 }
 
+// gotestsum running `scenario run --format test2json` itself counts an
+// invalid file as a failing test and a scenario's warnings as its output,
+// not as errors: nothing lands on stderr but the invalid file's problems.
+func TestTest2JSONInvalidFilesAndWarningsReadByGotestsum(t *testing.T) {
+	warned := writeScenarios(t, "  - run: {name: echo, command: \"socat TCP-LISTEN:8181,reuseaddr,fork EXEC:cat\", ready: \"127.0.0.1:8181\"}\n", "warned")[0]
+	gotestsum := filepath.Join(t.TempDir(), "gotestsum")
+	if out, err := exec.Command("go", "build", "-C", "tools/dev", "-o", gotestsum, "gotest.tools/gotestsum").CombinedOutput(); err != nil {
+		t.Fatalf("building gotestsum from tools/dev: %v\n%s", err, out)
+	}
+	cmd := exec.Command(gotestsum, "--format", "testname", "--no-color", "--raw-command", "--",
+		scenarioBin, "run", "--format", "test2json", "--skip-invalid", "--logs", t.TempDir(), warned, "testdata/invalid/misspelled-key.yaml")
+	out, _ := cmd.CombinedOutput()
+	for _, want := range []string{
+		".warned/01_run_echo",
+		"FAIL testdata/invalid.misspelled-key",
+		// The errors: the invalid file's problem and the count of
+		// skipped files, on stderr as ever; the warning is not one.
+		"DONE 3 tests, 1 failure, 2 errors",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("gotestsum's report lacks %q:\n%s", want, out)
+		}
+	}
+	if _, errs, _ := strings.Cut(string(out), "=== Errors"); strings.Contains(errs, "warning") {
+		t.Errorf("gotestsum counts the warning as an error:\n%s", out)
+	}
+	r := scenario(t, "run", "--format", "test2json", warned)
+	r.mustExit(t, 0)
+	if strings.Contains(r.stderr, "warning") || !strings.Contains(r.stdout, `"Test":"warned","Output":"    `+warned+`:3:`) {
+		t.Errorf("the warning is not output of its test:\nstdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	}
+}
+
 // --run SCENARIO/STEP and --count: the scenarios selected, each cut after
 // its last matching step, run once per round.
 func TestRunSelectionAndCount(t *testing.T) {

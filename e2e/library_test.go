@@ -72,19 +72,3 @@ func runLibrary(t *testing.T, files []string, limit time.Duration) {
 		t.Errorf("these %d scenarios took %s; they must stay under %s", len(files), took, limit)
 	}
 }
-
-// The README's catalogue lists every scenario of the library, so that a
-// reader finds each fact and how long it takes to prove.
-func TestReadmeCatalogueListsEveryScenario(t *testing.T) {
-	readme, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, _ := filepath.Glob("scenarios/*.yaml")
-	for _, f := range files {
-		row := regexp.MustCompile("(?m)^\\| \\[`" + regexp.QuoteMeta(strings.TrimSuffix(filepath.Base(f), ".yaml")) + "`\\]")
-		if !row.Match(readme) {
-			t.Errorf("README.md's catalogue has no row for %s", f)
-		}
-	}
-}

@@ -114,6 +114,12 @@ func mutants() map[string][]mutant {
 		mutant{name: "a setsid'd child of socat's on UDP 0.0.0.0", edit: replace("command: socat -v TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat",
 			`command: sh -c 'setsid socat UDP-RECVFROM:8184,fork EXEC:cat & until grep -q ":1FF8 " /proc/net/udp; do :; done; exec socat -v TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat'`),
 			failAt: []int{7}, want: "socat listens beyond loopback on udp 0.0.0.0:8184"},
+		// A member of socat's family (same group, same environment) in a
+		// network namespace of its own: every namespace of the family is
+		// read. The shell waits until it is bound (0x2124 = 8484).
+		mutant{name: "a member of socat's family on 0.0.0.0 in another network namespace", edit: replace("command: socat -v TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat",
+			`command: sh -c 'unshare --net socat TCP-LISTEN:8484,bind=0.0.0.0,reuseaddr,fork EXEC:cat & until grep -q ":2124 " /proc/$!/net/tcp; do :; done; exec socat -v TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat'`),
+			failAt: []int{7}, want: "socat listens beyond loopback on 0.0.0.0:8484 in network namespace net:["},
 	)
 	basic[4].failAt, basic[4].want = []int{9}, "with no reply"
 	basic[5].failAt = []int{9}
@@ -149,8 +155,15 @@ func mutants() map[string][]mutant {
 		"scenarios/intentions.yaml": intentions,
 		// The library's own claims, broken one each.
 		"scenarios/health-instances.yaml": {
+			// The health catalog says so first, then the probes would.
 			{name: "instance 2 never goes critical", edit: replace("{id: ttl-socat-2, status: critical}", "{id: ttl-socat-2, status: passing}"),
-				failAt: []int{12}, want: "20 times in a row"},
+				failAt: []int{12}, want: "expected instance socat-2 of socat critical within 10s; 1 of 1 not critical: socat-2 on node"},
+			{name: "instance 2 never goes critical, unasked of the catalog", edit: chain(
+				replace("{id: ttl-socat-2, status: critical}", "{id: ttl-socat-2, status: passing}"),
+				replace("    expect: {health: socat-2, status: critical}\n", "    exec: {command: \"true\"}\n")),
+				failAt: []int{13}, want: "20 times in a row"},
+			{name: "instance 1 in maintenance when every instance should pass", edit: insertAfter("{id: ttl-socat-2, status: passing}", consul("maint -enable -service socat-1")),
+				failAt: []int{16}, want: "_service_maintenance:socat-1"},
 			{name: "instance 2 answers as instance 1", edit: replace("s/^/two-/", "s/^/one-/"),
 				failAt: []int{10}, want: `expected reply "two-b\n"`},
 		},

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -76,4 +78,30 @@ func RemoveNamed(name string) (existed bool, err error) {
 		return true, fmt.Errorf("removing network namespace %s: %w (try `ip netns del %s`)", name, err, name)
 	}
 	return true, nil
+}
+
+// runName matches the name of a network namespace a runner created:
+// sc<runner pid>-<runner start time>.<6 hex digits>-<node or "br">. The
+// dot tells it from the names of older runners (sc<pid>-<hex>-<node>),
+// which carry no start time and so are never swept.
+var runName = regexp.MustCompile(`^sc([0-9]+)-([0-9]+)\.[0-9a-f]{6}-[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+
+// RunPrefix is the prefix of a run's namespace names: the runner's pid
+// and start time (clock ticks since boot), which together name the runner
+// for good (a pid is reused, never with the same start time), and suffix
+// (6 hex digits), which tells the runner's labs apart.
+func RunPrefix(pid int, start uint64, suffix string) string {
+	return fmt.Sprintf("sc%d-%d.%s", pid, start, suffix)
+}
+
+// ParseRunName returns the pid and start time of the runner that created
+// the namespace name, if name is one a runner creates.
+func ParseRunName(name string) (pid int, start uint64, ok bool) {
+	m := runName.FindStringSubmatch(name)
+	if m == nil {
+		return 0, 0, false
+	}
+	pid, err1 := strconv.Atoi(m[1])
+	start, err2 := strconv.ParseUint(m[2], 10, 64)
+	return pid, start, err1 == nil && err2 == nil
 }

@@ -47,16 +47,44 @@ func WithFamily(env []string, mark string) []string {
 }
 
 // Family lists the running processes of p's family: its process group's
-// members and every process that inherited p's family mark, wherever its
-// process group or session.
+// members, every process of its cell (whatever it did with its
+// environment, session, group or parent) and every process that inherited
+// p's family mark (the family where there are no cells).
 func (p *Process) Family() []int {
 	pids := GroupMembers(p.Pid())
-	for _, pid := range FamilyMembers(p.family) {
+	for _, pid := range append(p.cellMembers(), FamilyMembers(p.family)...) {
 		if !slices.Contains(pids, pid) {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
+}
+
+// Owns says whether the running process pid (with process group pgid) is
+// of p's family.
+func (p *Process) Owns(pid, pgid int) bool {
+	if pgid == p.Pid() || p.cell != nil && p.cell.Holds(pid) {
+		return true
+	}
+	return slices.Contains(FamilyMembers(p.family), pid)
+}
+
+// Contained says whether p's family is held by a cell (a cgroup), which
+// it cannot leave; else only its group and family mark find it.
+func (p *Process) Contained() bool { return p.cell != nil }
+
+func (p *Process) cellMembers() []int {
+	if p.cell == nil {
+		return nil
+	}
+	return p.cell.Members()
+}
+
+// killCell kills every process of p's cell and removes it.
+func (p *Process) killCell() {
+	if p.cell != nil {
+		_ = p.cell.Kill()
+	}
 }
 
 // FamilyMembers lists the running (not zombie) processes whose environment

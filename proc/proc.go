@@ -1,7 +1,8 @@
-// Package proc starts processes in their own process group, logs their
-// output to a file, and stops the whole group: consul connect proxies keep
-// running after their agent dies and socat's forked children survive a
-// SIGTERM to their parent, so stopping only the leader leaks processes.
+// Package proc starts processes in their own process group and cgroup (a
+// Cell), logs their output to a file, and stops the whole family: consul
+// connect proxies keep running after their agent dies, socat's forked
+// children survive a SIGTERM to their parent, and a daemon leaves its
+// group, so stopping only the leader leaks processes.
 package proc
 
 import (
@@ -52,6 +53,7 @@ type Process struct {
 	Argv    []string
 	cmd     *exec.Cmd
 	family  string // FamilyVar's value in its environment
+	cell    *Cell  // its cgroup, holding everything it starts; nil without cgroups
 	done    chan struct{}
 	waitErr error
 	logged  chan struct{} // closed once the log has its last byte
@@ -87,19 +89,36 @@ func Start(spec Spec) (*Process, error) {
 	// with SIGKILL, the leader does not outlive it (the guardian kills the
 	// rest of the group: a shell's forked children never see this signal).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if spec.Launch != nil {
-		err = spec.Launch(cmd.Start)
-	} else {
-		err = cmd.Start()
+	// Born in a cell of its own, the process cannot take anything it
+	// starts out of the kernel's reach (see Cell). Without cgroups (not
+	// root), its group and family mark are all there is.
+	cell, _ := NewCell(spec.Name)
+	start := cmd.Start
+	switch {
+	case cell != nil && spec.Launch != nil:
+		err = spec.Launch(func() error { return cell.Fork(cmd.Start) })
+	case cell != nil:
+		err = cell.ForkOnOwnThread(start)
+	case spec.Launch != nil:
+		err = spec.Launch(start)
+	default:
+		err = start()
 	}
 	w.Close()
 	if err != nil {
 		r.Close()
 		log.Close()
+		if cell != nil {
+			if cmd.Process != nil {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+			}
+			_ = cell.Kill()
+		}
 		return nil, fmt.Errorf("%s: start %q: %w", spec.Name, spec.Argv[0], err)
 	}
 	Watch(cmd.Process.Pid)
-	p := &Process{Name: spec.Name, LogPath: spec.LogPath, Argv: spec.Argv, cmd: cmd, family: family,
+	p := &Process{Name: spec.Name, LogPath: spec.LogPath, Argv: spec.Argv, cmd: cmd, family: family, cell: cell,
 		done: make(chan struct{}), logged: make(chan struct{})}
 	go func() {
 		defer close(p.logged)
@@ -228,6 +247,12 @@ func describeExit(s *os.ProcessState) string {
 func (p *Process) Stop(grace time.Duration, force <-chan struct{}) {
 	pgid := p.Pid()
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	// Members that left the group (a daemon) are asked too.
+	for _, pid := range p.cellMembers() {
+		if pgid, err := syscall.Getpgid(pid); err == nil && pgid != p.Pid() {
+			_ = syscall.Kill(pid, syscall.SIGTERM)
+		}
+	}
 	timer := time.NewTimer(grace)
 	defer timer.Stop()
 	select {
@@ -237,6 +262,7 @@ func (p *Process) Stop(grace time.Duration, force <-chan struct{}) {
 	}
 	KillGroup(pgid)
 	p.killStrays()
+	p.killCell()
 	<-p.done
 	// The log is complete once every writer is gone; a member that left
 	// the group could hold the pipe open, so this wait is bounded.

@@ -14,12 +14,18 @@
 // the reaper removes the names still registered. Killing comes first: a
 // namespace lives as long as a process is in it.
 //
+// The runner registers its run's cgroup too ("cgroup DIR", see proc.Cell),
+// which holds every process it started and all their descendants: the
+// reaper kills them all, whatever they did with their environment,
+// session, group or parent, then removes the cgroups.
+//
 // The protocol, one line each:
 //
 //	+PGID        watch process group PGID
 //	-PGID        forget it
 //	netns NAME   watch the network namespace /run/netns/NAME
 //	-netns NAME  forget it
+//	cgroup DIR   watch the run's cgroup directory DIR
 package reaper
 
 import (
@@ -30,6 +36,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -102,6 +109,11 @@ func (r *Reaper) UnwatchNetns(name string) { r.sendLine("-" + netnsLine + name) 
 
 const netnsLine = "netns "
 
+// WatchCell registers the run's cgroup dir (proc.RunCell).
+func (r *Reaper) WatchCell(dir string) { r.sendLine(cgroupLine + dir) }
+
+const cgroupLine = "cgroup "
+
 func (r *Reaper) send(op byte, pgid int) { r.sendLine(fmt.Sprintf("%c%d", op, pgid)) }
 
 func (r *Reaper) sendLine(line string) {
@@ -145,9 +157,17 @@ func Serve(in io.Reader, stderr io.Writer, args []string) int {
 	}
 	groups := map[int]bool{}
 	namespaces := map[string]bool{}
+	var cells []string
 	lines := bufio.NewScanner(in)
 	for lines.Scan() {
 		line := lines.Text()
+		if dir, ok := strings.CutPrefix(line, cgroupLine); ok {
+			// Only a run's cgroup: nothing else is ever removed.
+			if filepath.IsAbs(dir) && proc.RunCellPattern.MatchString(filepath.Base(dir)) {
+				cells = append(cells, filepath.Clean(dir))
+			}
+			continue
+		}
 		if name, ok := strings.CutPrefix(line, netnsLine); ok {
 			namespaces[name] = true
 			continue
@@ -171,6 +191,16 @@ func Serve(in io.Reader, stderr io.Writer, args []string) int {
 		}
 	}
 	killed := map[string]bool{}
+	// The cgroup first: frozen and killed at once, every descendant of
+	// the run goes, wherever it went.
+	for _, dir := range cells {
+		if n := len(proc.CellTreeMembers(dir)); n > 0 {
+			killed[fmt.Sprintf("%s of cgroup %s", processes(n), dir)] = true
+		}
+		if err := proc.KillCellTree(dir); err != nil {
+			fmt.Fprintf(stderr, "scenario: reaper: %v\n", err)
+		}
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	// A process in the middle of an exec shows no environment for an
 	// instant: only two rounds in a row that find nothing end the hunt.

@@ -161,3 +161,52 @@ func TestWatchNetnsWritesTheProtocol(t *testing.T) {
 		t.Errorf("wrote %q, want %q", got, want)
 	}
 }
+
+// The run's cgroup, once registered, is killed whole when the pipe closes
+// (a member that cleared its environment and left its group included) and
+// removed; a registered path that is not a run's cgroup is never touched.
+func TestServeKillsAndRemovesTheRunsCgroup(t *testing.T) {
+	if err := proc.CellsAvailable(); err != nil {
+		t.Skipf("needs a writable cgroup v1 hierarchy (root): %v", err)
+	}
+	cell, err := proc.NewCell("reaper-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/bin/sh", "-c", "env -i setsid sleep 61.3 & wait")
+	if err := cell.ForkOnOwnThread(cmd.Start); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = cmd.Wait() }()
+	t.Cleanup(func() { _ = cell.Kill() })
+	deadline := time.Now().Add(5 * time.Second)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for len(cell.Members()) < 2 && time.Now().Before(deadline) {
+		<-tick.C
+	}
+	members := cell.Members()
+	if len(members) < 2 {
+		t.Fatalf("the cell's members: %v", members)
+	}
+	notARun := t.TempDir()
+	in := strings.NewReader("cgroup " + proc.RunCell() + "\ncgroup " + notARun + "\n")
+	var stderr bytes.Buffer
+	if code := Serve(in, &stderr, []string{"123", ""}); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, pid := range members {
+		if stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil && !strings.Contains(string(stat), ") Z ") {
+			t.Errorf("member %d survived: %s", pid, stat)
+		}
+	}
+	if _, err := os.Stat(proc.RunCell()); !os.IsNotExist(err) {
+		t.Errorf("the run's cgroup %s is still there: %v", proc.RunCell(), err)
+	}
+	if _, err := os.Stat(notARun); err != nil {
+		t.Errorf("a registered path that is not a run's cgroup was removed: %v", err)
+	}
+	if !strings.Contains(stderr.String(), "of cgroup "+proc.RunCell()) {
+		t.Errorf("stderr: %q", stderr.String())
+	}
+}

@@ -3,6 +3,7 @@ package runner
 import (
 	"encoding/json"
 	"io"
+	"reflect"
 	"sync"
 	"time"
 )
@@ -11,92 +12,85 @@ import (
 // stream (--json), the JUnit file and parallel runs (whose children send
 // their events to the parent) are all made from events.
 //
-// Event kinds, in the order a scenario makes them: scenario-start,
-// network (its nodes built), step-start and step-end for each step, and
-// between them process-start and process-end (a process's lifetime),
-// conn-open and conn-end (a connection a send holds open) and change (an
-// intention, a config entry, the CA, a fault); then bundle (a failed
-// scenario's debug bundle), cleanup, network (removed) and scenario-end.
-// Consumers ignore the kinds they do not know; every field but event,
-// time and scenario may be absent.
+// The doc and in tags document each field for docs/reference/events.md
+// (in: the kinds of event that carry it; none: every kind); a test fails
+// when a field has no doc.
 type Event struct {
-	Event    string    `json:"event"`
-	Time     time.Time `json:"time"`
-	Scenario string    `json:"scenario"`
-	File     string    `json:"file,omitempty"`
+	Event    string    `json:"event" doc:"the kind of event (see EventKinds)"`
+	Time     time.Time `json:"time" doc:"when it happened (RFC 3339, nanoseconds)"`
+	Scenario string    `json:"scenario" doc:"the scenario's name"`
+	File     string    `json:"file,omitempty" doc:"the scenario's file"`
 
-	// scenario-start
-	Description string `json:"description,omitempty"`
-	Steps       int    `json:"steps,omitempty"`
-	// ConsulVersion is the first line of `consul version` of the binary
-	// the run uses; Command, the run's command line.
-	ConsulVersion string `json:"consul_version,omitempty"`
-	Command       string `json:"command,omitempty"`
-	// Graph is the scenario's topology as `scenario graph` draws it
-	// (Graphviz DOT).
-	Graph string `json:"graph,omitempty"`
+	Description string   `json:"description,omitempty" in:"scenario-start" doc:"the scenario's description"`
+	Steps       int      `json:"steps,omitempty" in:"scenario-start,scenario-end" doc:"how many steps the scenario has"`
+	Warnings    []string `json:"warnings,omitempty" in:"scenario-start" doc:"what validation found legal but suspicious in the file, file:line:col each"`
+	// For the reports made from events (the HTML report).
+	ConsulVersion string `json:"consul_version,omitempty" in:"scenario-start" doc:"the first line of consul version of the binary the run uses"`
+	Command       string `json:"command,omitempty" in:"scenario-start" doc:"the run's command line (redacted)"`
+	Graph         string `json:"graph,omitempty" in:"scenario-start" doc:"the scenario's topology as scenario graph draws it (Graphviz DOT)"`
 
-	// step-start and step-end
-	Step *StepEvent `json:"step,omitempty"`
+	Step *StepEvent `json:"step,omitempty" in:"step-start,step-end" doc:"the step (see StepEvent)"`
 
-	// process-start and process-end
-	Process *ProcessEvent `json:"process,omitempty"`
-	// conn-open and conn-end
-	Conn *ConnEvent `json:"conn,omitempty"`
-	// change
-	Change *ChangeEvent `json:"change,omitempty"`
-	// bundle and scenario-end: the folder of the debug bundle a failed
-	// scenario left (bundle's Error says what could not be gathered).
-	Bundle string `json:"bundle,omitempty"`
+	Process *ProcessEvent `json:"process,omitempty" in:"process-start,process-end" doc:"the process (see ProcessEvent)"`
+	Conn    *ConnEvent    `json:"conn,omitempty" in:"conn-open,conn-end" doc:"the connection (see ConnEvent)"`
+	Change  *ChangeEvent  `json:"change,omitempty" in:"change" doc:"what changed (see ChangeEvent)"`
+	Bundle  string        `json:"bundle,omitempty" in:"bundle,scenario-end" doc:"the folder of the debug bundle a failed scenario left (on bundle, error says what could not be gathered)"`
 
-	// cleanup
-	Stopped []string `json:"stopped,omitempty"`
-	Undone  []string `json:"undone,omitempty"` // changes put back in an existing cluster (run --agent)
+	Stopped []string `json:"stopped,omitempty" in:"cleanup" doc:"the processes stopped, in the order they were stopped (newest first)"`
+	Undone  []string `json:"undone,omitempty" in:"cleanup" doc:"the changes put back in an existing cluster (run --agent --allow-writes)"`
 
-	// network: the scenario's nodes were built (Nodes set) or removed
-	Nodes []NodeInfo `json:"nodes,omitempty"`
-	// network
-	Removed bool `json:"removed,omitempty"`
+	Nodes   []NodeInfo `json:"nodes,omitempty" in:"network" doc:"the scenario's nodes, once they are built (see NodeInfo)"`
+	Removed bool       `json:"removed,omitempty" in:"network" doc:"true once the scenario's nodes and links are removed"`
 
-	// cleanup and scenario-end
-	DurationMS float64 `json:"duration_ms,omitempty"`
+	DurationMS float64 `json:"duration_ms,omitempty" in:"network,bundle,cleanup,scenario-end" doc:"how long it took, in milliseconds"`
 
-	// scenario-end
-	Outcome    string `json:"outcome,omitempty"` // passed, failed, interrupted
-	FailedStep int    `json:"failed_step,omitempty"`
-	Error      string `json:"error,omitempty"`
-	LogsDir    string `json:"logs_dir,omitempty"`
+	Outcome    string `json:"outcome,omitempty" in:"scenario-end" doc:"passed, failed, interrupted or not-runnable"`
+	FailedStep int    `json:"failed_step,omitempty" in:"scenario-end" doc:"the failed step's index, from 1"`
+	Error      string `json:"error,omitempty" in:"bundle,scenario-end" doc:"the failed step, as INDEX (TYPE LABEL), or what else failed the scenario; on bundle, what could not be gathered, a line each"`
+	LogsDir    string `json:"logs_dir,omitempty" in:"scenario-end" doc:"the scenario's log folder"`
+}
+
+// EventKinds are the kinds of Event, in the order a scenario's run emits
+// them.
+var EventKinds = []struct{ Name, Doc string }{
+	{"scenario-start", "a scenario begins"},
+	{"network", "a scenario with nodes: its network namespaces and links were built (nodes), or removed at the end (removed)"},
+	{"step-start", "a step begins (steps may begin before earlier ones have settled; see steps.Beside)"},
+	{"step-end", "a step passed, failed, was interrupted or was skipped after a failure; every step ends once, in order"},
+	{"process-start", "a process of the scenario started (between its step's start and end)"},
+	{"process-end", "a process of the scenario ended: stopped by a stop step, at cleanup, or by itself; every end comes before scenario-end"},
+	{"conn-open", "a send step opened a connection that it holds open"},
+	{"conn-end", "a held connection ended: by the peer, or at cleanup"},
+	{"change", "a passing step changed an intention, a config entry or the CA, or made or ended a fault (before its step-end)"},
+	{"bundle", "a failed scenario's debug bundle was written, before anything was stopped"},
+	{"cleanup", "what the scenario started was stopped (stopped), or what it changed in an existing cluster was put back (undone)"},
+	{"scenario-end", "the scenario's outcome"},
 }
 
 // StepEvent describes a step in step-start and step-end events.
 type StepEvent struct {
-	Index      int       `json:"index"` // from 1
-	Type       string    `json:"type"`
-	Label      string    `json:"label"`
-	Pos        string    `json:"pos"`
-	Outcome    string    `json:"outcome,omitempty"` // passed, failed, interrupted, skipped
-	DurationMS float64   `json:"duration_ms,omitempty"`
-	Error      string    `json:"error,omitempty"`
-	Logs       []LogTail `json:"logs,omitempty"`
-	Notes      []string  `json:"notes,omitempty"` // what the user should know though it passed
-	// Probe is what the step's probe attempts saw (expect to:), on
-	// step-end.
-	Probe *ProbeEvent `json:"probe,omitempty"`
+	Index      int         `json:"index" doc:"the step's place in the scenario, from 1"`
+	Type       string      `json:"type" doc:"the step type"`
+	Label      string      `json:"label" doc:"the step's label: its name, or what it does"`
+	Pos        string      `json:"pos" doc:"where the step is: file:line:col"`
+	Outcome    string      `json:"outcome,omitempty" in:"step-end" doc:"passed, failed, interrupted or skipped"`
+	DurationMS float64     `json:"duration_ms,omitempty" in:"step-end" doc:"how long the step took, in milliseconds"`
+	Error      string      `json:"error,omitempty" in:"step-end" doc:"why it failed: what was expected and what happened"`
+	Logs       []LogTail   `json:"logs,omitempty" in:"step-end" doc:"a failed step's log tails, of the processes involved (see LogTail)"`
+	Notes      []string    `json:"notes,omitempty" in:"step-end" doc:"what the user should know though it passed: the evidence a verdict rests on"`
+	Probe      *ProbeEvent `json:"probe,omitempty" in:"step-end" doc:"what a probe's attempts saw (expect with to; see ProbeEvent)"`
 }
 
 // ProcessEvent is a process of the scenario starting or ending.
 type ProcessEvent struct {
-	Name string `json:"name"` // agent, sidecar/SERVICE, a run step's name
-	Node string `json:"node,omitempty"`
-	Role string `json:"role"` // agent, sidecar or service (what a run step started)
-	PID  int    `json:"pid"`
-	Log  string `json:"log,omitempty"`
-	Step int    `json:"step,omitempty"` // the step that started it, from 1
-	// process-end: how it ended (exit status 0, signal: killed), and why:
-	// stopped (by a stop step), cleanup, or died (by itself, while the
-	// scenario relied on it).
-	Exit  string `json:"exit,omitempty"`
-	Ended string `json:"ended,omitempty"`
+	Name  string `json:"name" doc:"agent, sidecar/SERVICE, or a run step's name"`
+	Node  string `json:"node,omitempty" doc:"the node it runs on (none: the host)"`
+	Role  string `json:"role" doc:"agent, sidecar or service (what a run step started)"`
+	PID   int    `json:"pid" doc:"its process (and process group) id"`
+	Log   string `json:"log,omitempty" doc:"its log file"`
+	Step  int    `json:"step,omitempty" in:"process-start" doc:"the step that started it, from 1"`
+	Exit  string `json:"exit,omitempty" in:"process-end" doc:"how it ended: exit status 0, signal: killed"`
+	Ended string `json:"ended,omitempty" in:"process-end" doc:"why: stopped (by a stop step), cleanup, or died (by itself, while the scenario relied on it)"`
 }
 
 // Why a process ended.
@@ -108,60 +102,60 @@ const (
 
 // ConnEvent is a connection a send step holds open, opened or ended.
 type ConnEvent struct {
-	Name   string `json:"name"`
-	Target string `json:"target"`
-	Node   string `json:"node,omitempty"` // the node it was dialled from
-	Step   int    `json:"step,omitempty"` // the step that opened it
-	End    string `json:"end,omitempty"`  // conn-end: how it ended
+	Name   string `json:"name" doc:"the connection's name (send's conn)"`
+	Target string `json:"target" doc:"where it goes: SERVICE/UPSTREAM or host:port"`
+	Node   string `json:"node,omitempty" doc:"the node it was dialled from"`
+	Step   int    `json:"step,omitempty" in:"conn-open" doc:"the step that opened it, from 1"`
+	End    string `json:"end,omitempty" in:"conn-end" doc:"how it ended: closed by the peer (EOF), reset by the peer, closed at cleanup"`
 }
 
-// ChangeEvent is something a passing step changed: an intention, a
-// config entry, the CA, or a fault on a node (see steps.Change).
+// ChangeEvent is something a passing step changed (see steps.Change).
 type ChangeEvent struct {
-	Kind string `json:"kind"` // intention, config-entry, ca, fault
-	What string `json:"what"`
-	Node string `json:"node,omitempty"`
-	// Span names a fault that lasts until a change with the same span and
-	// node ends it (end), or the scenario ends.
-	Span string `json:"span,omitempty"`
-	End  bool   `json:"end,omitempty"`
-	Step int    `json:"step,omitempty"`
+	Kind string `json:"kind" doc:"intention, config-entry, ca or fault"`
+	What string `json:"what" doc:"what changed, in a few words: web -> api deny, loss 30%"`
+	Node string `json:"node,omitempty" doc:"the node of a fault"`
+	Span string `json:"span,omitempty" doc:"a fault that lasts (cable, loss, bandwidth) until a change with the same span and node ends it, or the scenario ends"`
+	End  bool   `json:"end,omitempty" doc:"true when it ends its span's fault"`
+	Step int    `json:"step,omitempty" doc:"the step that made it, from 1"`
 }
 
-// ProbeEvent sums up a probe's attempts: their number, how many saw each
-// outcome (reply, close, deny, stall, no-connect) and how many held, and
-// the attempts themselves as runs of one outcome, in order.
+// ProbeEvent sums up a probe's attempts.
 type ProbeEvent struct {
-	Attempts int            `json:"attempts"`
-	Held     int            `json:"held"`
-	Outcomes map[string]int `json:"outcomes"`
-	Runs     []AttemptRun   `json:"runs,omitempty"`
-	// Omitted counts the runs left out after the first maxAttemptRuns,
-	// which bounds the event.
-	Omitted int `json:"omitted,omitempty"`
+	Attempts int            `json:"attempts" doc:"how many connections the probe made"`
+	Held     int            `json:"held" doc:"how many of them showed what the probe expects"`
+	Outcomes map[string]int `json:"outcomes" doc:"how many saw each outcome: reply, close, deny (closed, and the mesh showed it denied it), stall, no-connect"`
+	Runs     []AttemptRun   `json:"runs,omitempty" doc:"the attempts in order, as runs of one outcome (see AttemptRun); at most 200"`
+	Omitted  int            `json:"omitted,omitempty" doc:"the attempts after the 200th run, counted but not listed"`
 }
 
-// AttemptRun is one or more attempts in a row with the same outcome: the
-// first began at_ms after the step began, the last ended span_ms later.
+// AttemptRun is one or more attempts in a row with the same outcome.
 type AttemptRun struct {
-	AtMS    float64 `json:"at_ms"`
-	SpanMS  float64 `json:"span_ms"`
-	Outcome string  `json:"outcome"`
-	Held    bool    `json:"held,omitempty"`
-	Count   int     `json:"count"`
+	AtMS    float64 `json:"at_ms" doc:"when the first began, in milliseconds after the step began"`
+	SpanMS  float64 `json:"span_ms" doc:"from the first's start to the last's end, in milliseconds"`
+	Outcome string  `json:"outcome" doc:"what each saw: reply, close, deny, stall or no-connect"`
+	Held    bool    `json:"held,omitempty" doc:"true when that is what the probe expects"`
+	Count   int     `json:"count" doc:"how many attempts in a row"`
+}
+
+// EventTypes are the types events are made of, for their reference
+// (docs/reference/events.md).
+var EventTypes = []reflect.Type{
+	reflect.TypeFor[Event](), reflect.TypeFor[StepEvent](), reflect.TypeFor[NodeInfo](), reflect.TypeFor[LogTail](),
+	reflect.TypeFor[ProcessEvent](), reflect.TypeFor[ConnEvent](), reflect.TypeFor[ChangeEvent](),
+	reflect.TypeFor[ProbeEvent](), reflect.TypeFor[AttemptRun](),
 }
 
 // NodeInfo is one node of a topology scenario.
 type NodeInfo struct {
-	Name      string `json:"name"`
-	Addr      string `json:"addr"`
-	Namespace string `json:"namespace"` // for `ip netns exec NAMESPACE ...`
+	Name      string `json:"name" doc:"the node's name, as the scenario lists it"`
+	Addr      string `json:"addr" doc:"its address on the scenario's network"`
+	Namespace string `json:"namespace" doc:"its network namespace, for ip netns exec NAMESPACE ..."`
 }
 
 // LogTail is the end of one process's log, shown with a failure.
 type LogTail struct {
-	Path  string   `json:"path"`
-	Lines []string `json:"lines"`
+	Path  string   `json:"path" doc:"the log file"`
+	Lines []string `json:"lines" doc:"its last lines"`
 }
 
 // Outcomes as the events spell them.

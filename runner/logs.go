@@ -47,6 +47,9 @@ func CheckLogFolder(path string) error {
 	if m, err := os.Lstat(filepath.Join(path, LogsMarker)); err != nil || !m.Mode().IsRegular() {
 		return fmt.Errorf("the log folder %s exists but was not created by scenario (it has no %s file); scenario removes nothing it did not create: move it away or give another --logs", path, LogsMarker)
 	}
+	if pid, held := HeldBy(path); held {
+		return fmt.Errorf("the log folder %s is that of a mesh scenario up (pid %d) holds; stop it first (Ctrl-C there) or give another --logs", path, pid)
+	}
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,5 +91,27 @@ func TestSlug(t *testing.T) {
 		if got := Slug(in); got != want {
 			t.Errorf("Slug(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// A log folder whose mesh `scenario up` holds (its held.json names a live
+// process) is not cleared; one left by an up that was killed is.
+func TestCheckLogFolderRefusesAHeldMesh(t *testing.T) {
+	folder := filepath.Join(t.TempDir(), "held")
+	if err := prepareLogFolder(folder); err != nil {
+		t.Fatal(err)
+	}
+	write := func(pid int) {
+		if err := os.WriteFile(filepath.Join(folder, HeldFile), []byte(fmt.Sprintf(`{"pid": %d}`, pid)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(os.Getppid()) // alive, and not this process
+	if err := CheckLogFolder(folder); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("scenario up (pid %d) holds", os.Getppid())) {
+		t.Errorf("a held mesh's folder: %v", err)
+	}
+	write(1 << 30) // no such process
+	if err := CheckLogFolder(folder); err != nil {
+		t.Errorf("a folder left by a killed up: %v", err)
 	}
 }

@@ -215,6 +215,13 @@ func escapeEvent(e Event) Event {
 	if e.FailedStep > 0 {
 		e.Error = EscapeLine(e.Error)
 	}
+	if e.Warnings != nil {
+		warnings := make([]string, len(e.Warnings))
+		for i, w := range e.Warnings {
+			warnings[i] = EscapeLine(w)
+		}
+		e.Warnings = warnings
+	}
 	if e.Stopped != nil {
 		stopped := make([]string, len(e.Stopped))
 		for i, s := range e.Stopped {

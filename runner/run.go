@@ -31,16 +31,16 @@ type Options struct {
 	// Force, once closed, makes every stop a SIGKILL at once (a second Ctrl-C).
 	Force <-chan struct{}
 	// Hold, when set, is called once every step has passed, before cleanup,
-	// with the agent's HTTP address; it returns when the run should end
+	// with how to reach the mesh; it returns when the run should end
 	// (`scenario up` waits for Ctrl-C there).
-	Hold func(ctx context.Context, agentAddr string)
+	Hold func(ctx context.Context, h Held)
 	// Agent, when set, is an existing Consul agent to run against instead
 	// of starting one (`run --agent`): scenarios must start no process.
 	Agent *ExternalAgent
 	// HoldFailed, when set, is called instead of cleaning up at once when a
 	// step has failed (`scenario up --keep-on-failure`), so that the mesh
 	// can be inspected as the failure left it.
-	HoldFailed func(ctx context.Context, agentAddr string)
+	HoldFailed func(ctx context.Context, h Held)
 	// ConsulVersion and Command go into each scenario-start event, for
 	// the reports made from events (the HTML report).
 	ConsulVersion, Command string
@@ -109,7 +109,11 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 	}
 	start := time.Now()
 	res = Result{Scenario: sc, LogsDir: LogFolder(opts.LogsDir, sc.Name)}
-	emit(Event{Event: "scenario-start", Description: sc.Description, Steps: len(sc.Items),
+	var warnings []string
+	for _, w := range sc.Warnings {
+		warnings = append(warnings, w.Error())
+	}
+	emit(Event{Event: "scenario-start", Description: sc.Description, Steps: len(sc.Items), Warnings: warnings,
 		ConsulVersion: opts.ConsulVersion, Command: opts.Command, Graph: Graph(sc)})
 	defer func() {
 		res.Duration = time.Since(start)
@@ -220,6 +224,15 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 	defer holdDied(nil)
 	sess.died = func(err error) { died(err); holdDied(err) }
 	x := &execution{ctx: ctx, sc: sc, sess: sess, emit: emit, res: &res}
+	// The agents of nodes listen inside their nodes, not on the host:
+	// each node is described instead.
+	heldMesh := func() (Held, func()) {
+		addr := sess.AgentAddress()
+		if len(sc.Nodes) > 0 {
+			addr = ""
+		}
+		return sess.held(sc, addr)
+	}
 	if !x.runSteps() {
 		if res.Outcome == Failed && sess.hasAgent() {
 			// What the mesh looked like, before anything is torn down.
@@ -230,18 +243,16 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 			emit(Event{Event: "bundle", Bundle: dir, DurationMS: milliseconds(time.Since(bundleStart)), Error: strings.Join(problems, "\n")})
 		}
 		if opts.HoldFailed != nil && res.Outcome == Failed && outer.Err() == nil {
-			opts.HoldFailed(outer, sess.AgentAddress())
+			h, stop := heldMesh()
+			opts.HoldFailed(outer, h)
+			stop()
 		}
 		return res
 	}
 	if opts.Hold != nil {
-		addr := sess.AgentAddress()
-		if len(sc.Nodes) > 0 {
-			// The agents listen inside their nodes, not on the host: the
-			// network event names the namespaces to enter instead.
-			addr = ""
-		}
-		opts.Hold(holdCtx, addr)
+		h, stop := heldMesh()
+		opts.Hold(holdCtx, h)
+		stop()
 		var dead *DiedError
 		if errors.As(context.Cause(holdCtx), &dead) {
 			res.Outcome, res.Err = Failed, fmt.Errorf("while the mesh was held up: %w", dead)

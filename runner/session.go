@@ -562,11 +562,18 @@ func (s *session) nodeOf(name string) (string, bool) {
 	return r.node, ok
 }
 
-func (s *session) OwnerOf(pgid int) string {
+func (s *session) OwnerOf(pid, pgid int) string {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, r := range s.resources {
+	rs := slices.Clone(s.resources)
+	s.mu.Unlock()
+	for _, r := range rs {
 		if r.proc != nil && r.proc.Pid() == pgid {
+			return qualified(r.node, r.name)
+		}
+	}
+	// A member that left the group: its cgroup (or mark) says whose it is.
+	for _, r := range rs {
+		if r.proc != nil && r.proc.Owns(pid, pgid) {
 			return qualified(r.node, r.name)
 		}
 	}
@@ -589,8 +596,17 @@ func (s *session) stop(node, name string) error {
 			a.gone = "the Consul agent of node " + r.node + " was stopped by an earlier stop step"
 		}
 	}
+	a := s.agents[r.node]
+	leaves := a != nil && a.proc == r.proc && a.client != nil && r.node != "" && !s.cluster.RunsServer(r.node)
 	s.markStopping(r.proc)
 	s.mu.Unlock()
+	if leaves {
+		// Clients run with leave_on_terminate = false so that cleanup need
+		// not wait for their leave; a stop step keeps Consul's default for
+		// a client, a graceful leave, which the agent then follows by
+		// shutting down. If the leave fails the stop goes on as a crash.
+		_ = a.client.Agent().Leave()
+	}
 	r.proc.Stop(s.grace, s.force)
 	return nil
 }

@@ -123,6 +123,11 @@ func (t *Test2JSON) Observe(e Event) {
 				t.output(at, pkgName, test, "    %s\n", l)
 			}
 		}
+		// Warnings are the test's output, not stderr, where tools that
+		// read go test -json count each line as an error.
+		for _, w := range e.Warnings {
+			t.output(at, pkgName, test, "    %s\n", w)
+		}
 	case "step-start":
 		name := test + "/" + StepName(e.Step.Index, e.Step.Type, e.Step.Label)
 		t.started[name] = true

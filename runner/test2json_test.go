@@ -95,3 +95,30 @@ func TestTest2JSONStream(t *testing.T) {
 		t.Error("an error line passes for a verdict")
 	}
 }
+
+// A scenario's warnings are output of its test, under it, where tools
+// that read go test -json show them without counting them as errors.
+func TestTest2JSONPutsWarningsInTheTestsOutput(t *testing.T) {
+	var out bytes.Buffer
+	t2j := NewTest2JSON(&out)
+	warning := "scenarios/x.yaml:4:7: warning: something suspicious"
+	t2j.Observe(Event{Event: "scenario-start", Scenario: "x", File: "scenarios/x.yaml", Warnings: []string{warning}})
+	t2j.Observe(Event{Event: "scenario-end", Scenario: "x", File: "scenarios/x.yaml", Outcome: OutcomePassed})
+	t2j.Close()
+	found := false
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var e TestEvent
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Action == "output" && *e.Output == "    "+warning+"\n" {
+			found = true
+			if e.Test != "x" || e.Package != "scenarios" {
+				t.Errorf("the warning is output of %q in %q, not of the scenario's test", e.Test, e.Package)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no output event with the warning:\n%s", out.String())
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	scnetns "github.com/scenario-tool/scenario/netns"
 	"github.com/scenario-tool/scenario/proc"
 	"github.com/scenario-tool/scenario/steps"
 	"github.com/scenario-tool/scenario/topology"
@@ -45,7 +46,14 @@ func openNetwork(sc *Scenario) (*topology.Lab, time.Duration, error) {
 	}
 	suffix := make([]byte, 3)
 	_, _ = rand.Read(suffix)
-	prefix := fmt.Sprintf("sc%d-%s", os.Getpid(), hex.EncodeToString(suffix))
+	// The runner's pid and start time: a later run (or `scenario clean`)
+	// knows the names of a runner that is gone, and a reused pid is not
+	// mistaken for it.
+	self, err := proc.StartTime(os.Getpid())
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading this process's start time for the namespace names: %w", err)
+	}
+	prefix := scnetns.RunPrefix(os.Getpid(), self, hex.EncodeToString(suffix))
 	start := time.Now()
 	lab, err := topology.New(prefix, sc.Nodes, topology.WithRegistrar(proc.Namespaces))
 	if err != nil {

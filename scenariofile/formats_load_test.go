@@ -102,11 +102,11 @@ func TestCorpusLoads(t *testing.T) {
 	}
 }
 
-// Merge keys that merge one anchor many times, level after level, load
-// at once instead of expanding exponentially.
-func TestMergeKeyBombLoadsQuickly(t *testing.T) {
+// mergeBomb is a file whose one step merges anchor a15, which merges a14
+// twenty times, and so on down to a0 = {first}: 20^15 merges if expanded.
+func mergeBomb(first string) string {
 	var b strings.Builder
-	b.WriteString("x-0: &a0 {timeout: 5s}\n")
+	b.WriteString("x-0: &a0 {" + first + "}\n")
 	for i := 1; i <= 15; i++ {
 		fmt.Fprintf(&b, "x-%d: &a%d {<<: [", i, i)
 		for j := 0; j < 20; j++ {
@@ -118,8 +118,14 @@ func TestMergeKeyBombLoadsQuickly(t *testing.T) {
 		b.WriteString("]}\n")
 	}
 	b.WriteString("steps:\n  - {<<: *a15, start-agent: {}}\n")
+	return b.String()
+}
+
+// Merge keys that merge one anchor many times, level after level, load
+// at once instead of expanding exponentially.
+func TestMergeKeyBombLoadsQuickly(t *testing.T) {
 	done := make(chan error, 1)
-	go func() { _, err := parse("bomb.yaml", []byte(b.String())); done <- err }()
+	go func() { _, err := parse("bomb.yaml", []byte(mergeBomb("timeout: 5s"))); done <- err }()
 	select {
 	case err := <-done:
 		if err != nil {

@@ -66,7 +66,7 @@ type File struct {
 	Description string        `key:"description" doc:"what the scenario shows, for list"`
 	Timeout     spec.Duration `key:"timeout" default:"10m" doc:"bounds the whole scenario"`
 	Nodes       *yaml.Node    `key:"nodes" shape:"[NODE, ...]" doc:"the machines of a topology: each a network namespace of its own, node i at 10.77.0.(i+1); steps say which they act on with node:"`
-	Steps       *yaml.Node    `key:"steps,required" doc:"the steps, in order: each a list item with one step-type key and the item keys"`
+	Steps       *yaml.Node    `key:"steps,required" shape:"[STEP-ITEM, ...]" doc:"the steps, in order: each a list item with one step-type key and the item keys"`
 }
 
 // ItemKeys are the keys a step item may have beside its step-type key. A
@@ -142,6 +142,8 @@ func Parse(path string, data []byte, reg *steps.Registry, opts ...Option) (*Scen
 		return nil, err
 	}
 	sc := &Scenario{File: path, Timeout: DefaultScenarioTimeout}
+	d.SetRoot(root)
+	d.Scope(root)
 	var top File
 	d.Decode(withoutExtensions(root), "a scenario", &top)
 	sc.Name, sc.Description = top.Name, top.Description
@@ -284,6 +286,7 @@ func decodeItems(d *spec.Decoder, reg *steps.Registry, n *yaml.Node) []Item {
 	var items []Item
 	for i, itemNode := range n.Content {
 		d.BeginStep(i)
+		d.Scope(itemNode)
 		if itemNode.Kind == yaml.AliasNode {
 			itemNode = itemNode.Alias
 		}

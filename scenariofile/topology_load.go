@@ -17,7 +17,7 @@ import (
 var nodeName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,14}$`)
 
 // maxNodes bounds a topology: every node runs an agent, and 2 cores carry
-// about five (see docs/topologies in the README).
+// about five (see docs/internals/performance.md).
 const maxNodes = 16
 
 func decodeNodes(d *spec.Decoder, n *yaml.Node) []string {

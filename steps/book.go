@@ -110,6 +110,7 @@ func addInstance(d *spec.Decoder, def consuldef.ServiceDef, at *yaml.Node) {
 		}
 	}
 	b.instances[id] = Instance{ServiceDef: def, Pos: d.Pos(at)}
+	recordChecks(d, def, at)
 	warnBuiltinProxyLimits(d, def, at)
 	for _, ref := range []string{name, id} {
 		define(d, KindService, ref, at)
@@ -180,6 +181,7 @@ func forgetServices(d *spec.Decoder) {
 	b := bookOf(d)
 	b.instances = map[string]Instance{}
 	b.proxyFor = map[string]string{}
+	forgetChecks(d)
 	for _, k := range []string{KindService, KindSidecarRegistration, KindUpstream} {
 		delete(b.defined, k)
 	}

@@ -393,13 +393,16 @@ func listenerHolder(env Env, addr string) (ours, foreign string) {
 	if err != nil {
 		return "", ""
 	}
+	if env, err = receiver(env, tcp.IP); err != nil {
+		return "", ""
+	}
 	// The listeners that take the connections, as the kernel picks them;
 	// a foreign one among them is named before any of ours.
 	var found []sockets.Listener
 	_ = env.Inside(func() error { found, _ = sockets.Taking(tcp); return nil })
 	for _, l := range found {
 		for _, h := range sockets.Holders(l.Inode) {
-			if name := env.OwnerOf(h.PGID); name != "" {
+			if name := env.OwnerOf(h.PID, h.PGID); name != "" {
 				if ours == "" {
 					ours = fmt.Sprintf("%s, %s", name, h)
 				}

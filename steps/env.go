@@ -51,9 +51,10 @@ type Env interface {
 	// process name (pid, described by what): its exit fails the run as the
 	// leader's does, for a command whose shell forked the real server.
 	WatchMember(name string, pid int, what string)
-	// OwnerOf names the running process of the scenario whose process
-	// group pgid is, or "" when the scenario did not start it.
-	OwnerOf(pgid int) string
+	// OwnerOf names the running process of the scenario whose family
+	// process pid (of process group pgid) is of, or "" when the scenario
+	// did not start it.
+	OwnerOf(pid, pgid int) string
 	// Stop stops a process by name and forgets it.
 	Stop(name string) error
 

@@ -97,7 +97,17 @@ func (s *execStep) Run(ctx context.Context, env Env) error {
 	// What it starts in a session of its own goes too: by its mark.
 	family := proc.NewFamily()
 	cmd.Env = proc.WithFamily(cmd.Env, family)
-	copied, err := startWithPipes(cmd, stdout, stderr, env.Inside)
+	// And what it starts whatever it does (clears its environment too): by
+	// its cgroup, where there are cgroups (see proc.Cell).
+	launch := env.Inside
+	cell, _ := proc.NewCell("exec")
+	if cell != nil {
+		defer func() { _ = cell.Kill() }()
+		launch = func(start func() error) error {
+			return env.Inside(func() error { return cell.Fork(start) })
+		}
+	}
+	copied, err := startWithPipes(cmd, stdout, stderr, launch)
 	if err != nil {
 		return fmt.Errorf("running %q: %w", s, err)
 	}
@@ -113,6 +123,9 @@ func (s *execStep) Run(ctx context.Context, env Env) error {
 	}
 	proc.KillGroup(pgid)
 	proc.KillFamily(family)
+	if cell != nil {
+		_ = cell.Kill()
+	}
 	copied()
 	closeLog()
 	if ctx.Err() != nil {

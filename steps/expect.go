@@ -24,19 +24,21 @@ func init() {
 			"a denial proven by the mesh (the probe ends with no reply, the agent's authorization names the deciding intention, " +
 			"the destination sidecar refuses the source's certificate, the backend is up); an intention decision; " +
 			"that a sidecar presents its service's SPIFFE certificate, chained to the active CA root, " +
-			"and refuses plaintext; that a process listens on loopback only",
+			"and refuses plaintext; that a process listens on loopback only; " +
+			"that an instance, or every instance of a service, is passing, warning or critical in the health catalog, naming the checks that decided",
 		Example: `- expect: {to: web/socat, send: "hello\n", reply: "hello\n", within: 10s}`,
 		// Bounded by within; the step timeout only guards against a stuck dial.
 	}, buildExpect))
 }
 
 // ExpectSpec is the value of an expect step: one of its forms, chosen by
-// the key present (cert, loopback-only, intention, to), else a look at a
-// connection.
+// the key present (cert, loopback-only, intention, health, to), else a
+// look at a connection.
 type ExpectSpec struct {
 	Cert      *ExpectCertSpec      `form:"cert" doc:"that a sidecar presents its service's SPIFFE certificate, chained to the active CA root, and refuses plaintext"`
 	Loopback  *ExpectLoopbackSpec  `form:"loopback-only" doc:"that a process and its family (its group, and what it started that left the group) listen on loopback addresses only, TCP and UDP"`
 	Intention *ExpectIntentionSpec `form:"intention" formname:"on an intention" doc:"the agent's decision for an intention"`
+	Health    *ExpectHealthSpec    `form:"health" formname:"on health" doc:"an instance's health, or every instance's of a service, as the health catalog gives it, with the checks that decided"`
 	Probe     *ExpectProbeSpec     `form:"to" formname:"with to (a probe)" doc:"a fresh connection, dialled again until the outcome holds or within passes"`
 	Conn      *ExpectConnSpec      `form:"" formname:"on a connection" doc:"what comes back on a connection a send opened"`
 }
@@ -146,6 +148,8 @@ func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
 			use(d, KindProcess, name, f.Node("loopback-only"))
 		}
 		return &expectLoopbackOnly{name: val.Loopback.LoopbackOnly}
+	case val.Health != nil:
+		return buildExpectHealth(d, val.Health, f)
 	}
 	if bookOf(d).intentionChanged && !f.Has("within") && !f.Has("conn") && (f.Has("to") || f.Has("intention")) {
 		d.Warnf(v, "expect after an intention change has no within: the mesh is only eventually consistent, "+
@@ -697,8 +701,12 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 		if wrongReplies > 0 {
 			env.Notef("%d of %d connections got another reply on the way (others-allowed)", wrongReplies, attempts)
 		}
-		if need := streaks.needed(e.times, e.othersAllowed); need > e.times {
-			env.Notef("%d held in a row, not just %d: a run of %d could be chance (%s)", inARow, e.times, e.times, streaks.seen())
+		took := fmt.Sprintf("%d attempts in all, in %s", attempts, time.Since(start).Round(time.Millisecond))
+		switch need := streaks.needed(e.times, e.othersAllowed); {
+		case need > e.times:
+			env.Notef("%d held in a row, not just %d: a run of %d could be chance (%s); %s", inARow, e.times, e.times, streaks.seen(), took)
+		case e.times > 1:
+			env.Notef("%d held in a row; %s", inARow, took)
 		}
 		e.report(ctx, env, evidence)
 		return nil

@@ -12,8 +12,10 @@ import (
 
 // expectLoopbackOnly checks that every listening TCP socket and every
 // bound, unconnected UDP socket of a process's family (its process group,
-// and whatever it started that left the group: proc.Family) is bound to
-// a loopback address.
+// its cgroup, whatever it started: proc.Family) is bound to a loopback
+// address, in every network namespace a member of the family is in: a
+// member that moved to another namespace with a link to a LAN is reached
+// there, whatever the node's own namespace shows.
 type expectLoopbackOnly struct{ name string }
 
 func (e *expectLoopbackOnly) String() string {
@@ -31,8 +33,11 @@ func (e *expectLoopbackOnly) Run(ctx context.Context, env Env) error {
 	if err := p.Alive(); err != nil {
 		return err
 	}
-	var bound []boundSocket
-	err := env.Inside(func() (err error) { bound, err = familySockets(p.Family()); return err })
+	var home sockets.Namespace
+	if err := env.Inside(func() (err error) { home, err = sockets.ThisThreadsNamespace(); return err }); err != nil {
+		return err
+	}
+	bound, err := sockets.BoundBy(p.Family())
 	if err != nil {
 		return err
 	}
@@ -41,9 +46,14 @@ func (e *expectLoopbackOnly) Run(ctx context.Context, env Env) error {
 	}
 	var exposed []string
 	for _, b := range bound {
-		if !b.addr.IP.IsLoopback() {
-			exposed = append(exposed, b.String())
+		if b.Addr.IP.IsLoopback() {
+			continue
 		}
+		where := ""
+		if !b.Netns.Same(home) {
+			where = fmt.Sprintf(" in %s, not the one it runs in, where its family's %s is", b.Netns, describePids(b.Netns.Pids))
+		}
+		exposed = append(exposed, b.String()+where)
 	}
 	if len(exposed) > 0 {
 		return WithLogs(fmt.Errorf("%s listens beyond loopback on %s (bind it to 127.0.0.1)", e.name, strings.Join(exposed, ", ")), e.name)
@@ -51,42 +61,17 @@ func (e *expectLoopbackOnly) Run(ctx context.Context, env Env) error {
 	return nil
 }
 
-// boundSocket is a listening TCP or bound UDP socket.
-type boundSocket struct {
-	proto string
-	addr  *net.TCPAddr
-}
-
-func (b boundSocket) String() string {
-	if b.proto == "tcp" {
-		return b.addr.String()
-	}
-	return b.proto + " " + b.addr.String()
-}
-
-// familySockets lists the listening TCP and bound UDP sockets held by pids.
-func familySockets(pids []int) ([]boundSocket, error) {
-	inodes := sockets.Inodes(pids)
-	tcp, err := sockets.Listeners()
-	if err != nil {
-		return nil, err
-	}
-	udp, err := sockets.UDPBound()
-	if err != nil {
-		return nil, err
-	}
-	var out []boundSocket
-	for _, l := range tcp {
-		if inodes[l.Inode] {
-			out = append(out, boundSocket{"tcp", l.Addr})
+// describePids names processes with their command lines (the first three).
+func describePids(pids []int) string {
+	var parts []string
+	for i, pid := range pids {
+		if i == 3 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(pids)-3))
+			break
 		}
+		parts = append(parts, sockets.Describe(pid).String())
 	}
-	for _, l := range udp {
-		if inodes[l.Inode] {
-			out = append(out, boundSocket{"udp", l.Addr})
-		}
-	}
-	return out, nil
+	return strings.Join(parts, ", ")
 }
 
 // GroupListeners lists the listening TCP sockets of the processes in

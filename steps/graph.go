@@ -18,19 +18,20 @@ type Grapher interface {
 }
 
 // Graph is a scenario's topology as its steps declare it: service
-// instances (by ID, grouped by service name), their sidecars with the
+// instances (by node and ID, grouped by service name: one service ID may
+// run on several nodes), their sidecars with the
 // upstream listeners they open, prepared-query upstreams, and the
 // intentions between services, wildcards included, over the agent's
 // default (allow on a dev agent, deny under an ACL default_policy deny).
 type Graph struct {
-	instances   map[string]*graphInstance // by service ID
-	byName      map[string][]string       // service name -> IDs, in order
-	names       []string                  // service names, in order
-	wanted      map[string]bool           // upstream destinations, registered or not
+	instances   map[instanceKey]*graphInstance
+	byName      map[string][]instanceKey // service name -> instances, in order
+	names       []string                 // service names, in order
+	wanted      map[string]bool          // upstream destinations, registered or not
 	wantedList  []string
 	queries     []string               // prepared queries used as upstreams
-	queryOf     map[string]string      // prepared query -> the service it returns
-	proxies     []consuldef.ServiceDef // proxies registered as services of their own
+	queryOf     map[string]graphQuery  // prepared query -> what it returns
+	proxies     []graphProxy           // proxies registered as services of their own
 	intentions  map[[2]string][]string // source, destination -> actions in order
 	ixnOrder    [][2]string
 	defaultDeny bool
@@ -45,6 +46,32 @@ func (g *Graph) SetCluster(c Cluster) { g.cluster = c }
 
 // OnNode says which node the next step acts on.
 func (g *Graph) OnNode(node string) { g.node = node }
+
+// graphProxy is a proxy registered as a service of its own, on its node.
+type graphProxy struct {
+	node string
+	def  consuldef.ServiceDef
+}
+
+// instanceKey names a service instance in the picture: its node ("" on
+// the host) and its service ID, which is unique per agent only.
+type instanceKey struct{ node, id string }
+
+// dot is the instance's DOT node ID: its service ID on the host, NODE/ID
+// on a topology.
+func (k instanceKey) dot() string {
+	if k.node == "" {
+		return k.id
+	}
+	return k.node + "/" + k.id
+}
+
+// graphQuery is a prepared query as created: the service it returns, the
+// datacenter it lives in (a query is not replicated) and its failover.
+type graphQuery struct {
+	service, datacenter string
+	failover            []string
+}
 
 type graphInstance struct {
 	node              string // on a topology
@@ -65,25 +92,26 @@ type graphUpstream struct {
 }
 
 func NewGraph() *Graph {
-	return &Graph{queryOf: map[string]string{}, instances: map[string]*graphInstance{}, byName: map[string][]string{}, wanted: map[string]bool{}, intentions: map[[2]string][]string{}}
+	return &Graph{queryOf: map[string]graphQuery{}, instances: map[instanceKey]*graphInstance{}, byName: map[string][]instanceKey{}, wanted: map[string]bool{}, intentions: map[[2]string][]string{}}
 }
 
 func (g *Graph) addInstance(def consuldef.ServiceDef) {
 	if p := def.Reg.Proxy; def.Reg.Kind == "connect-proxy" && p != nil && (p.DestinationServiceID != "" || p.DestinationServiceName != "") {
 		// A proxy registered as its own service is drawn as the sidecar of
 		// its destination, which it is.
-		g.proxies = append(g.proxies, def)
+		g.proxies = append(g.proxies, graphProxy{g.node, def})
 		return
 	}
 	id, name := def.ID(), def.Reg.Name
-	in, ok := g.instances[id]
+	key := instanceKey{g.node, id}
+	in, ok := g.instances[key]
 	if !ok {
 		in = &graphInstance{id: id}
-		g.instances[id] = in
+		g.instances[key] = in
 		if len(g.byName[name]) == 0 {
 			g.names = append(g.names, name)
 		}
-		g.byName[name] = append(g.byName[name], id)
+		g.byName[name] = append(g.byName[name], key)
 	}
 	in.name, in.port, in.address, in.node = name, def.Reg.Port, def.Reg.Address, g.node
 	in.upstreams = nil
@@ -134,13 +162,14 @@ func (g *Graph) replaceSources(destination string, sources map[string]string) {
 func dotID(s string) string { return fmt.Sprintf("%q", s) }
 
 // attachProxies makes each proxy registered as its own service the sidecar
-// of its destination instance (by ID, else the name's only instance).
+// of its destination instance on its node (by ID, else the name's only
+// instance there).
 func (g *Graph) attachProxies() {
-	for _, def := range g.proxies {
-		p := def.Reg.Proxy
-		in := g.instances[p.DestinationServiceID]
-		if ids := g.byName[p.DestinationServiceName]; in == nil && len(ids) == 1 {
-			in = g.instances[ids[0]]
+	for _, gp := range g.proxies {
+		def, p := gp.def, gp.def.Reg.Proxy
+		in := g.instances[instanceKey{gp.node, p.DestinationServiceID}]
+		if keys := g.onNode(g.byName[p.DestinationServiceName], gp.node); in == nil && len(keys) == 1 {
+			in = g.instances[keys[0]]
 		}
 		if in == nil {
 			continue
@@ -165,11 +194,11 @@ func (g *Graph) DOT(title string) string {
 	fmt.Fprintf(&b, "  label=%s; labelloc=t;\n", dotID(title+"\n"+g.defaultText()))
 	for _, group := range g.groups() {
 		b.WriteString(group.open)
-		for _, id := range group.ids {
-			in := g.instances[id]
-			label := id
+		for _, key := range group.keys {
+			in, id := g.instances[key], key.dot()
+			label := key.id
 			if in.port != 0 {
-				label = fmt.Sprintf("%s\n%s:%d", id, orLoopback(in.address), in.port)
+				label = fmt.Sprintf("%s\n%s:%d", key.id, orLoopback(in.address), in.port)
 			}
 			fmt.Fprintf(&b, "    %s [shape=box, style=filled, fillcolor=\"#e8f0fe\", label=%s];\n", dotID(id), dotID(label))
 			if !in.hasSidecar {
@@ -205,44 +234,74 @@ func (g *Graph) DOT(title string) string {
 		if !seenQuery[q] {
 			seenQuery[q] = true
 			fmt.Fprintf(&b, "  %s [shape=note, label=%s];\n", dotID("query:"+q), dotID("prepared query "+q+"\n(resolved by Consul per connection)"))
-			if svc := g.queryOf[q]; svc != "" {
-				targets := g.byName[svc]
-				if len(targets) == 0 {
-					fmt.Fprintf(&b, "  %s -> %s [style=dashed, label=%s];\n", dotID("query:"+q), dotID(svc), dotID("returns "+svc))
+			gq, ok := g.queryOf[q]
+			if !ok || gq.service == "" {
+				continue
+			}
+			svc := gq.service
+			if len(g.byName[svc]) == 0 {
+				fmt.Fprintf(&b, "  %s -> %s [style=dashed, label=%s];\n", dotID("query:"+q), dotID(svc), dotID("returns "+svc))
+			}
+			// A query answers from its own datacenter's passing instances,
+			// then from each failover datacenter's in turn.
+			dcs := []string{gq.datacenter}
+			if len(g.cluster.Nodes) > 0 {
+				dcs = append(dcs, gq.failover...) // the host has one datacenter
+			}
+			for i, dc := range dcs {
+				label := "returns " + svc + " (passing)"
+				if i > 0 {
+					label = fmt.Sprintf("failover to %s\n(when no %s in %s passes)", dc, svc, strings.Join(dcs[:i], ", "))
 				}
-				for _, tid := range targets {
-					to := tid
-					if g.instances[tid].hasSidecar {
-						to = tid + "-sidecar"
+				for _, tkey := range g.inDatacenter(g.byName[svc], dc) {
+					to := tkey.dot()
+					if g.instances[tkey].hasSidecar {
+						to += "-sidecar"
 					}
-					fmt.Fprintf(&b, "  %s -> %s [style=dashed, label=%s];\n", dotID("query:"+q), dotID(to), dotID("returns "+svc+" (passing)"))
+					fmt.Fprintf(&b, "  %s -> %s [style=dashed, label=%s];\n", dotID("query:"+q), dotID(to), dotID(label))
 				}
 			}
 		}
 	}
 	drawn := map[[2]string]bool{}
+	missing := map[string]bool{} // "SERVICE in DC" boxes drawn
 	for _, name := range g.names {
-		for _, id := range g.byName[name] {
-			in := g.instances[id]
+		for _, key := range g.byName[name] {
+			in := g.instances[key]
 			for _, u := range in.upstreams {
-				from := id + "-sidecar"
+				from := key.dot() + "-sidecar"
 				if u.query {
 					fmt.Fprintf(&b, "  %s -> %s [label=%s, style=dashed];\n", dotID(from), dotID("query:"+u.destination), dotID("upstream query "+u.destination))
 					continue
 				}
-				key := [2]string{name, u.destination}
-				drawn[key] = true
-				label, style := g.decision(key)
-				targets := g.byName[u.destination]
+				ixn := [2]string{name, u.destination}
+				drawn[ixn] = true
+				label, style := g.decision(ixn)
+				// An upstream reaches its destination's instances in its
+				// datacenter: the one it names, else its own agent's.
+				dc := u.datacenter
+				if dc == "" {
+					dc = g.datacenterOf(key.node)
+				}
+				targets := g.inDatacenter(g.byName[u.destination], dc)
 				if len(targets) == 0 {
-					fmt.Fprintf(&b, "  %s -> %s [label=%s%s];\n", dotID(from), dotID(u.destination), dotID("upstream "+u.destination+label), style)
+					to := u.destination
+					if len(g.byName[u.destination]) > 0 {
+						// Registered, but elsewhere: none where it looks.
+						to = u.destination + " in " + dc
+						if !missing[to] {
+							missing[to] = true
+							fmt.Fprintf(&b, "  %s [shape=box, style=dashed, label=%s];\n", dotID(to), dotID(u.destination+"\n(not registered in "+dc+")"))
+						}
+					}
+					fmt.Fprintf(&b, "  %s -> %s [label=%s%s];\n", dotID(from), dotID(to), dotID("upstream "+u.destination+label), style)
 					continue
 				}
-				for _, tid := range targets {
-					t := g.instances[tid]
-					to, port := tid, "no sidecar"
+				for _, tkey := range targets {
+					t := g.instances[tkey]
+					to, port := tkey.dot(), "no sidecar"
 					if t.hasSidecar {
-						to, port = tid+"-sidecar", "mTLS "+t.publicAddr()
+						to, port = tkey.dot()+"-sidecar", "mTLS "+t.publicAddr()
 					}
 					fmt.Fprintf(&b, "  %s -> %s [label=%s%s];\n", dotID(from), dotID(to), dotID(fmt.Sprintf("upstream %s\n%s%s", u.destination, port, label)), style)
 				}
@@ -271,7 +330,7 @@ func (g *Graph) DOT(title string) string {
 // opens and closes it.
 type graphGroup struct {
 	open, close string
-	ids         []string
+	keys        []instanceKey
 }
 
 // groups clusters the instances by service name on the host; on a
@@ -283,7 +342,7 @@ func (g *Graph) groups() []graphGroup {
 		for _, name := range g.names {
 			out = append(out, graphGroup{
 				open:  fmt.Sprintf("  subgraph %s {\n    label=%s; style=rounded; color=gray60;\n", dotID("cluster_"+name), dotID(name)),
-				close: "  }\n", ids: g.byName[name]})
+				close: "  }\n", keys: g.byName[name]})
 		}
 		return out
 	}
@@ -339,11 +398,7 @@ func (g *Graph) groups() []graphGroup {
 				group.close += "  }\n"
 			}
 			for _, name := range g.names {
-				for _, id := range g.byName[name] {
-					if g.instances[id].node == n {
-						group.ids = append(group.ids, id)
-					}
-				}
+				group.keys = append(group.keys, g.onNode(g.byName[name], n)...)
 			}
 			out = append(out, group)
 		}
@@ -367,10 +422,70 @@ func (in *graphInstance) publicAddr() string {
 // nodeOf is the node that stands for a service in an intention: its only
 // instance, the wildcard, or the name itself.
 func (g *Graph) nodeOf(name string) string {
-	if ids := g.byName[name]; len(ids) == 1 {
-		return ids[0]
+	if keys := g.byName[name]; len(keys) == 1 {
+		return keys[0].dot()
 	}
 	return name
+}
+
+// onNode keeps the instances of keys that run on node.
+func (g *Graph) onNode(keys []instanceKey, node string) []instanceKey {
+	var out []instanceKey
+	for _, k := range keys {
+		if k.node == node {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// datacenterOf is the datacenter of node's agent ("" on the host, or for
+// a node without an agent).
+func (g *Graph) datacenterOf(node string) string {
+	for _, a := range g.cluster.Agents {
+		if a.Node == node {
+			return a.Datacenter
+		}
+	}
+	return ""
+}
+
+// inDatacenter keeps the instances of keys whose node's agent is in
+// datacenter dc. On the host there is one agent, and every instance is
+// its.
+func (g *Graph) inDatacenter(keys []instanceKey, dc string) []instanceKey {
+	if len(g.cluster.Nodes) == 0 {
+		return keys
+	}
+	var out []instanceKey
+	for _, k := range keys {
+		if g.datacenterOf(k.node) == dc {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// markSidecarUp records that the sidecar of ref (an instance's ID, or a
+// service's name) runs on the current node.
+func (g *Graph) markSidecarUp(ref string) {
+	if in, ok := g.instances[instanceKey{g.node, ref}]; ok {
+		in.sidecarUp = true
+		return
+	}
+	if keys := g.onNode(g.byName[ref], g.node); len(keys) == 1 {
+		g.instances[keys[0]].sidecarUp = true
+	}
+}
+
+// addQuery records a prepared query created from the current node: it
+// lives in that node's datacenter.
+func (g *Graph) addQuery(def api.PreparedQueryDefinition) {
+	dc := g.datacenterOf(g.node)
+	if dc == "" && g.node == "" && len(g.cluster.Agents) > 0 {
+		dc = g.cluster.Agents[0].Datacenter // an API step uses the first agent up
+	}
+	g.queryOf[def.Name] = graphQuery{service: def.Service.Service, datacenter: dc, failover: def.Service.Failover.Datacenters}
 }
 
 func (g *Graph) defaultText() string {

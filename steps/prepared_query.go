@@ -66,4 +66,4 @@ func (q *preparedQuery) Run(ctx context.Context, env Env) error {
 }
 
 // Graph records the service the query returns, for upstreams that use it.
-func (q *preparedQuery) Graph(g *Graph) { g.queryOf[q.def.Name] = q.def.Service.Service }
+func (q *preparedQuery) Graph(g *Graph) { g.addQuery(q.def) }

@@ -387,9 +387,10 @@ func isConnectProxy(h sockets.Process) bool {
 	return false
 }
 
-// heldBy checks that the listener on addr (in env's node) belongs to the
-// family of the process the scenario started as name: its process group
-// or what it started that left the group.
+// heldBy checks that the listener that takes connections env's node
+// opens to addr (in the namespace that has addr: env's own, or another
+// node's) belongs to the family of the process the scenario started as
+// name: its process group, its cgroup, what it started wherever it went.
 func heldBy(env Env, addr, name string) error {
 	p, ok := env.Process(name)
 	if !ok {
@@ -398,6 +399,9 @@ func heldBy(env Env, addr, name string) error {
 	tcp, err := wait.ResolveTCP(addr)
 	if err != nil {
 		return err
+	}
+	if env, err = receiver(env, tcp.IP); err != nil {
+		return fmt.Errorf("held-by: %w", err)
 	}
 	// The listeners that take connections to addr as the kernel picks
 	// them: every one must be the family's (a twin of another's with
@@ -414,7 +418,7 @@ func heldBy(env Env, addr, name string) error {
 	for _, l := range taking {
 		ours := false
 		for _, h := range sockets.Holders(l.Inode) {
-			if h.PGID == p.Pid() || slices.Contains(family, h.PID) {
+			if slices.Contains(family, h.PID) || p.Owns(h.PID, h.PGID) {
 				ours = true
 			} else {
 				foreign = append(foreign, fmt.Sprintf("%s on %s", h, l.Addr))

@@ -371,7 +371,5 @@ func (s *sidecar) Graph(g *Graph) {
 	if id == "" {
 		id = s.service
 	}
-	if in, ok := g.instances[id]; ok {
-		in.sidecarUp = true
-	}
+	g.markSidecarUp(id)
 }

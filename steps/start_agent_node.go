@@ -6,6 +6,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/scenario-tool/scenario/wait"
@@ -89,6 +90,13 @@ func (s *startAgent) nodeArgv(bin string, env Env, node, ip string) []string {
 			"-data-dir", filepath.Join(env.RunDir(), node, "agent-data"),
 			"-hcl", "ports { grpc = 8502 }",
 			"-hcl", `performance { raft_multiplier = 1, rpc_hold_timeout = "1s" }`)
+		if !s.server && !flagSetsHCL(s.args, "leave_on_terminate") {
+			// A client leaves the cluster on SIGTERM by default, which waits
+			// seconds for the servers to hear it. At cleanup the whole
+			// cluster goes, so nobody needs to hear it; a stop step asks for
+			// the leave itself (Env.Stop), keeping Consul's default there.
+			argv = append(argv, "-hcl", "leave_on_terminate = false")
+		}
 		if s.server {
 			expect := len(cluster.Servers(s.datacenter, false))
 			argv = append(argv, "-server", "-bootstrap-expect="+strconv.Itoa(expect), "-ui",
@@ -139,3 +147,18 @@ func dialBriefly(ctx context.Context, env Env, addr string) (net.Conn, error) {
 // default of 30 s (1 s in the measured recipes) would be most of the
 // cluster's formation time.
 const retryInterval = "250ms"
+
+// flagSetsHCL reports whether args set key through an -hcl flag, so that a
+// scenario's own choice wins over the runner's default.
+func flagSetsHCL(args []string, key string) bool {
+	for i, a := range args {
+		v, hasValue := strings.CutPrefix(strings.TrimLeft(a, "-"), "hcl=")
+		if !hasValue && strings.TrimLeft(a, "-") == "hcl" && i+1 < len(args) {
+			v = args[i+1]
+		}
+		if (hasValue || strings.TrimLeft(a, "-") == "hcl") && strings.Contains(v, key) {
+			return true
+		}
+	}
+	return false
+}

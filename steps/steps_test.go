@@ -3,9 +3,11 @@ package steps
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -34,7 +36,7 @@ func (f *fakeEnv) Start(string, []string, ...StartOption) (*proc.Process, error)
 }
 func (f *fakeEnv) Process(string) (*proc.Process, bool)     { return nil, false }
 func (f *fakeEnv) Stop(string) error                        { return nil }
-func (f *fakeEnv) OwnerOf(int) string                       { return "" }
+func (f *fakeEnv) OwnerOf(int, int) string                  { return "" }
 func (f *fakeEnv) WatchMember(string, int, string)          {}
 func (f *fakeEnv) Notef(string, ...any)                     {}
 func (f *fakeEnv) Attempted(Attempt)                        {}
@@ -451,5 +453,53 @@ func TestSilentSeesUrgentBytes(t *testing.T) {
 	e := expect{conn: "c", silent: 500 * time.Millisecond}
 	if err := e.Run(context.Background(), env); err == nil || !strings.Contains(err.Error(), `got "!"`) {
 		t.Fatalf("silent with an urgent byte back: %v", err)
+	}
+}
+
+// notingEnv keeps the notes a step makes.
+type notingEnv struct {
+	fakeEnv
+	notes []string
+}
+
+func (n *notingEnv) Notef(format string, args ...any) {
+	n.notes = append(n.notes, fmt.Sprintf(format, args...))
+}
+
+// A passing times: N says how many attempts the run took: five replies in
+// a row at once, or a run after two closes (which, being something else,
+// make chance ask for a longer run).
+func TestPassingTimesSaysHowManyAttemptsItTook(t *testing.T) {
+	probe := func(addr string, times int) []string {
+		env := &notingEnv{}
+		e := expect{probe: &Target{Addr: addr}, send: "x", reply: []byte("one"), times: times, within: 5 * time.Second, quiet: time.Millisecond}
+		if err := e.Run(context.Background(), env); err != nil {
+			t.Fatal(err)
+		}
+		return env.notes
+	}
+	steady := replyPattern(t, func(int) string { return "one" })
+	if notes := probe(steady, 5); len(notes) != 1 || !strings.HasPrefix(notes[0], "5 held in a row; 5 attempts in all, in ") {
+		t.Errorf("notes: %q", notes)
+	}
+	afterCloses := replyPattern(t, func(i int) string {
+		if i < 2 {
+			return ""
+		}
+		return "one"
+	})
+	notes := probe(afterCloses, 5)
+	m := regexp.MustCompile(`^(\d+) held in a row, not just 5: .*; (\d+) attempts in all, in `).FindStringSubmatch(strings.Join(notes, "|"))
+	if m == nil {
+		t.Fatalf("notes: %q", notes)
+	}
+	held, _ := strconv.Atoi(m[1])
+	attempts, _ := strconv.Atoi(m[2])
+	if attempts != held+2 {
+		t.Errorf("%d held after 2 closes, but %d attempts: %q", held, attempts, notes)
+	}
+	// times: 1 keeps its note as it was: none.
+	if notes := probe(steady, 1); len(notes) != 0 {
+		t.Errorf("times 1: notes %q", notes)
 	}
 }

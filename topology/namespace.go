@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 
 	"github.com/vishvananda/netns"
@@ -149,4 +150,19 @@ func onOwnThread(fn func() error) error {
 		panic(r.panicked)
 	}
 	return r.err
+}
+
+// InNamed runs fn on a thread inside the network namespace named name
+// (RunDir/name, as `ip netns` names them): sockets it creates and
+// children it starts belong to that namespace.
+func InNamed(name string, fn func() error) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+		return fmt.Errorf("%q is not the name of a network namespace", name)
+	}
+	handle, err := netns.GetFromPath(filepath.Join(RunDir, name))
+	if err != nil {
+		return fmt.Errorf("opening network namespace %s: %w", name, err)
+	}
+	defer handle.Close()
+	return inNamespace(handle, fn)
 }

@@ -203,6 +203,13 @@ func (ev *WireEvidence) finish() {
 			client = b.synFrom
 		case b.synAckTo.IsValid():
 			client = b.synAckTo
+		default:
+			// No handshake seen (a UDP conversation, or a TCP connection
+			// older than the capture): the first sender may be the server
+			// answering. The client is the end on an ephemeral port.
+			if c, ok := ephemeralEnd(k.a, k.b); ok {
+				client = c
+			}
 		}
 		server := k.a
 		if server == client {
@@ -224,6 +231,24 @@ func (ev *WireEvidence) finish() {
 		}
 		b.stream = s
 	}
+}
+
+// Linux's default ip_local_port_range: where a connecting socket's port
+// comes from when it binds none.
+const ephemeralLow, ephemeralHigh = 32768, 60999
+
+// ephemeralEnd picks the end of a flow whose port is ephemeral (a
+// client's) while the other's is not (a listener's); false when that does
+// not tell them apart.
+func ephemeralEnd(a, b netip.AddrPort) (netip.AddrPort, bool) {
+	ephemeral := func(p netip.AddrPort) bool { return p.Port() >= ephemeralLow && p.Port() <= ephemeralHigh }
+	switch {
+	case ephemeral(a) && !ephemeral(b):
+		return a, true
+	case ephemeral(b) && !ephemeral(a):
+		return b, true
+	}
+	return netip.AddrPort{}, false
 }
 
 // reassemble puts one direction's segments in sequence order, each byte

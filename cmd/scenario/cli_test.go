@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -123,25 +124,37 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-// validate --json: one object per file, in the order given, valid ones
-// with their warnings, invalid ones with every problem at file:line:col.
-func TestValidateJSON(t *testing.T) {
-	dir := t.TempDir()
-	suspicious := filepath.Join(dir, "suspicious.yaml")
+// writeSuspicious writes a valid scenario that draws a warning: a socat
+// listener on every address.
+func writeSuspicious(t *testing.T) string {
+	t.Helper()
+	suspicious := filepath.Join(t.TempDir(), "suspicious.yaml")
 	src := "name: sus\nsteps:\n  - run: {name: socat, command: \"socat TCP-LISTEN:8181,fork EXEC:cat\", ready: \"127.0.0.1:8181\"}\n"
 	if err := os.WriteFile(suspicious, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return suspicious
+}
+
+// validate --json: one object per file, one per line (JSON Lines), in
+// the order given, valid ones with their warnings, invalid ones with
+// every problem at file:line:col.
+func TestValidateJSON(t *testing.T) {
+	suspicious := writeSuspicious(t)
 	invalid := "../../testdata/invalid/misspelled-key.yaml"
 	code, stdout, _ := runCLI("validate", "--json", "../../scenarios/basic.yaml", invalid, suspicious)
 	if code != exitInvalid {
 		t.Errorf("exit %d, want 2", code)
 	}
 	var got []validated
-	dec := json.NewDecoder(strings.NewReader(stdout))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&got); err != nil {
-		t.Fatalf("%v:\n%s", err, stdout)
+	for _, line := range strings.Split(strings.TrimSuffix(stdout, "\n"), "\n") {
+		var v validated
+		dec := json.NewDecoder(strings.NewReader(line))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&v); err != nil || dec.More() {
+			t.Fatalf("%v: not one object on the line %s", err, line)
+		}
+		got = append(got, v)
 	}
 	if len(got) != 3 {
 		t.Fatalf("%d entries: %+v", len(got), got)
@@ -156,7 +169,7 @@ func TestValidateJSON(t *testing.T) {
 		t.Errorf("suspicious: %+v", g)
 	}
 	code, stdout, _ = runCLI("validate", "--json", "../../scenarios/basic.yaml")
-	if code != exitPassed || !strings.HasPrefix(stdout, `[{"file":"../../scenarios/basic.yaml","name":"basic","steps":9,"valid":true}`) {
+	if code != exitPassed || stdout != `{"file":"../../scenarios/basic.yaml","name":"basic","steps":9,"valid":true}`+"\n" {
 		t.Errorf("exit %d: %s", code, stdout)
 	}
 }
@@ -287,6 +300,49 @@ func TestCompletion(t *testing.T) {
 	}
 }
 
+// --skip leaves out the scenarios whose name it matches, after --run
+// selected; leaving none, a step pattern or a bad one is an error.
+func TestSkipLeavesOutScenarios(t *testing.T) {
+	var scenarios []*runner.Scenario
+	for _, f := range []string{"../../scenarios/basic.yaml", "../../scenarios/intentions.yaml", "../../scenarios/intention-precedence.yaml"} {
+		sc, err := scenariofile.Load(f, steps.Default())
+		if err != nil {
+			t.Fatal(err)
+		}
+		scenarios = append(scenarios, sc)
+	}
+	pick := func(run, skip string) (string, error) {
+		s, err := newSelection(run, skip)
+		if err != nil {
+			return "", err
+		}
+		out, err := s.apply(scenarios, io.Discard)
+		var names []string
+		for _, sc := range out {
+			names = append(names, sc.Name+":"+strconv.Itoa(len(sc.Items)))
+		}
+		return strings.Join(names, " "), err
+	}
+	for _, c := range []struct{ run, skip, want string }{
+		{"", "basic", "intentions:18 intention-precedence:" + strconv.Itoa(len(scenarios[2].Items))},
+		{"", "intention", "basic:9"},
+		{"intention", "^intentions$", "intention-precedence:" + strconv.Itoa(len(scenarios[2].Items))},
+		{"intentions/denied_by", "basic", "intentions:11"},
+	} {
+		if got, err := pick(c.run, c.skip); err != nil || got != c.want {
+			t.Errorf("--run %q --skip %q: %s (%v), want %s", c.run, c.skip, got, err, c.want)
+		}
+	}
+	for _, bad := range [][2]string{{"", "."}, {"basic", "basic"}, {"", "basic/expect"}, {"", "("}} {
+		if got, err := pick(bad[0], bad[1]); err == nil {
+			t.Errorf("--run %q --skip %q selected %s", bad[0], bad[1], got)
+		}
+	}
+	if code, _, stderr := runCLI("run", "--skip", ".", "../../scenarios/basic.yaml"); code != exitInvalid || !strings.Contains(stderr, `--skip "." leave no scenario`) {
+		t.Errorf("exit %d: %s", code, stderr)
+	}
+}
+
 // --run SCENARIO/STEP keeps the scenarios whose name matches and cuts
 // each after its last step whose name matches; matching nothing is an
 // error.
@@ -343,24 +399,6 @@ func TestRunSelects(t *testing.T) {
 	}
 }
 
-// The README's Commands section shows the commands' own help, verbatim.
-func TestReadmeShowsTheHelp(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	blocks := map[string]string{"help": usage()}
-	for _, name := range []string{"run", "up"} {
-		c, _ := findCommand(name)
-		blocks["help "+name] = commandHelp(c)
-	}
-	for args, text := range blocks {
-		if want := "```\n$ bin/scenario " + args + "\n" + text + "```\n"; !strings.Contains(string(readme), want) {
-			t.Errorf("README.md does not show `scenario %s` as it is now:\n%s", args, want)
-		}
-	}
-}
-
 // Flags may follow file names; after "--" everything is a file name.
 func TestParseInterspersed(t *testing.T) {
 	for _, c := range []struct {
@@ -391,8 +429,115 @@ func TestStepsOfOneType(t *testing.T) {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, stdout, stderr)
 		}
 	}
+	// exec is a command and a step type: help shows the command and names
+	// the step.
+	if code, stdout, _ := runCLI("help", "exec"); code != exitPassed || !strings.HasPrefix(stdout, "Usage: scenario exec NODE -- COMMAND...") ||
+		!strings.Contains(stdout, "exec is also a step type: scenario steps exec shows its keys.") {
+		t.Errorf("help exec: exit %d: %s", code, stdout)
+	}
 	code, _, stderr := runCLI("steps", "expec")
 	if code != exitInvalid || !strings.Contains(stderr, `no step type "expec"; did you mean expect?`) {
 		t.Errorf("steps expec: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// run --format test2json: an invalid file is a failing test of its own in
+// the stream, named after the file, with every problem as its output; a
+// valid file's warnings are output of its test, never on stderr.
+func TestTest2JSONStreamHasInvalidFilesAndWarnings(t *testing.T) {
+	suspicious := writeSuspicious(t)
+	invalid := "../../testdata/invalid/misspelled-key.yaml"
+	outputOf := func(stdout string) map[string]string {
+		out := map[string]string{}
+		for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+			var e runner.TestEvent
+			if err := json.Unmarshal([]byte(line), &e); err != nil {
+				t.Fatalf("%v: %s", err, line)
+			}
+			switch {
+			case e.Action == "output":
+				out[e.Package+" "+e.Test] += *e.Output
+			case e.Test != "" && (e.Action == "pass" || e.Action == "fail"):
+				out[e.Package+" "+e.Test+" verdict"] = e.Action
+			}
+		}
+		return out
+	}
+	code, stdout, stderr := runCLI("run", "--format", "test2json", invalid, suspicious)
+	if code != exitInvalid {
+		t.Errorf("exit %d, want 2", code)
+	}
+	out := outputOf(stdout)
+	if out["../../testdata/invalid misspelled-key verdict"] != "fail" ||
+		!strings.Contains(out["../../testdata/invalid misspelled-key"], invalid+":2:20: run: unknown key \"comand\"") {
+		t.Errorf("the invalid file is not a failing test with its problem:\n%s", stdout)
+	}
+	if strings.Contains(stderr, "warning:") {
+		t.Errorf("a warning went to stderr under test2json:\n%s", stderr)
+	}
+	// The control: in text, the warning is on stderr.
+	if _, _, stderr := runCLI("run", invalid, suspicious); !strings.Contains(stderr, "warning:") {
+		t.Errorf("no warning on stderr in text: %s", stderr)
+	}
+}
+
+// list lists: the library's warnings (four scenarios exist to show what
+// the built-in proxy ignores) are validate's to print, not list's.
+func TestListPrintsNoWarnings(t *testing.T) {
+	code, stdout, stderr := runCLI("list", "../../scenarios")
+	if code != exitPassed || stderr != "" || !strings.Contains(stdout, "l7-intentions-deny") {
+		t.Errorf("exit %d, stderr:\n%s", code, stderr)
+	}
+	if _, _, stderr := runCLI("validate", "../../scenarios/l7-intentions-deny.yaml"); !strings.Contains(stderr, "warning:") {
+		t.Errorf("validate shows no warning for l7-intentions-deny: %s", stderr)
+	}
+}
+
+// validate --agent checks a deploy gate offline as run --agent reads it:
+// services and sidecars are the cluster's, no process may start, a write
+// needs --allow-writes; without --agent the same gate is invalid.
+func TestValidateAgentChecksAsRunAgentWould(t *testing.T) {
+	gate, starts := "../../testdata/agent/gate.yaml", "../../testdata/agent/starts-things.yaml"
+	if code, _, stderr := runCLI("validate", gate); code != exitInvalid || !strings.Contains(stderr, `no earlier step registered service "web"`) {
+		t.Errorf("without --agent: exit %d: %s", code, stderr)
+	}
+	if code, _, stderr := runCLI("validate", "--agent", gate); code != exitInvalid ||
+		!strings.Contains(stderr, gate+":8:5: step 3 (set-intention) writes to the live cluster: add --allow-writes") ||
+		strings.Contains(stderr, "no earlier step registered") {
+		t.Errorf("--agent: exit %d: %s", code, stderr)
+	}
+	if code, stdout, stderr := runCLI("validate", "--agent", "--allow-writes", gate); code != exitPassed || !strings.Contains(stdout, "ok  "+gate) {
+		t.Errorf("--agent --allow-writes: exit %d: %s%s", code, stdout, stderr)
+	}
+	if code, _, stderr := runCLI("validate", "--agent", starts); code != exitInvalid || !strings.Contains(stderr, "step 1 (start-agent) cannot run with --agent") {
+		t.Errorf("--agent on a file that starts things: exit %d: %s", code, stderr)
+	}
+	if code, stdout, _ := runCLI("validate", "--agent", "--json", starts); code != exitInvalid || !strings.Contains(stdout, `"valid":false`) {
+		t.Errorf("--agent --json: exit %d: %s", code, stdout)
+	}
+	if code, _, stderr := runCLI("validate", "--allow-writes", gate); code != exitInvalid || !strings.Contains(stderr, "--allow-writes goes with --agent") {
+		t.Errorf("--allow-writes alone: exit %d: %s", code, stderr)
+	}
+}
+
+// exec needs a node and a command, and a mesh that up holds: a held.json
+// left by an up that was killed is no mesh.
+func TestExecWithoutAHeldMesh(t *testing.T) {
+	logs := t.TempDir()
+	if code, _, stderr := runCLI("exec", "--logs", logs, "app1"); code != exitInvalid || !strings.Contains(stderr, "give a node and a command") {
+		t.Errorf("no command: exit %d: %s", code, stderr)
+	}
+	if code, _, stderr := runCLI("exec", "--logs", logs, "app1", "--", "true"); code != exitInvalid || !strings.Contains(stderr, "no mesh is held under "+logs) {
+		t.Errorf("nothing held: exit %d: %s", code, stderr)
+	}
+	stale := filepath.Join(logs, "gone")
+	if err := os.MkdirAll(stale, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(stale, heldFile), []byte(`{"scenario": "gone", "pid": 1073741824, "nodes": [{"name": "app1"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runCLI("exec", "--logs", logs, "app1", "--", "true"); code != exitInvalid || !strings.Contains(stderr, "no mesh is held under "+logs) {
+		t.Errorf("a stale held.json: exit %d: %s", code, stderr)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/scenario-tool/scenario/steps"
 )
 
 // Completion scripts are generated from the command table, so that a new
@@ -33,7 +35,7 @@ func takesValue(f *flag.Flag) bool {
 }
 
 // operandWords are the words a command's operands complete to, when they
-// are words rather than files.
+// are words rather than files; help's are commands, topics and step types.
 func operandWords(c command) []string {
 	switch c.operands {
 	case "", "files":
@@ -43,7 +45,10 @@ func operandWords(c command) []string {
 		for _, other := range commands() {
 			names = append(names, other.name)
 		}
-		return names
+		for _, t := range topics() {
+			names = append(names, t.name)
+		}
+		return append(names, steps.Default().Names()...)
 	}
 	return strings.Fields(c.operands)
 }

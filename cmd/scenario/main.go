@@ -26,14 +26,6 @@ import (
 	"github.com/scenario-tool/scenario/steps"
 )
 
-// Exit statuses, as documented in the README.
-const (
-	exitPassed      = 0
-	exitFailed      = 1
-	exitInvalid     = 2
-	exitInterrupted = 130
-)
-
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == reaper.Arg {
 		// The hidden mode the runner starts to outlive it (see package reaper).
@@ -65,8 +57,8 @@ type command struct {
 
 func commands() []command {
 	var rf, uf runFlags
-	var listJSON, validateJSON, markdown, svg bool
-	var versionConsul, reportOut string
+	var listJSON, validateJSON, validateAgent, validateWrites, markdown, svg bool
+	var versionConsul, execLogs, execScenario, reportOut string
 	return []command{
 		{name: "run", args: "[flags] FILE|DIR...", summary: "validate, then run scenarios",
 			detail: "Runs each scenario file given (a folder means its *.yaml and *.yml), reporting\n" +
@@ -79,18 +71,47 @@ func commands() []command {
 			run: func(args []string, stdout, stderr io.Writer) int { return runOrUp("run", &rf, args, stdout, stderr) }},
 		{name: "up", args: "[flags] FILE", summary: "run a scenario's steps, keep everything up until Ctrl-C, then clean up",
 			detail: "Runs a scenario's steps, then keeps the agent, the proxies and the services\n" +
-				"running until Ctrl-C (or SIGTERM), then stops everything it started.",
+				"running until Ctrl-C (or SIGTERM), then stops everything it started. While\n" +
+				"it holds the mesh it says how to reach each node's agent (and a server's UI)\n" +
+				"from the host, and scenario exec NODE -- COMMAND runs a command on a node.",
 			flags: func(fs *flag.FlagSet) { uf.register(fs, "up") }, operands: "files",
 			run: func(args []string, stdout, stderr io.Writer) int { return runOrUp("up", &uf, args, stdout, stderr) }},
-		{name: "validate", args: "[--json] FILE|DIR...", summary: "check files and warn about suspicious ones, starting nothing",
-			detail: "Checks everything run checks and starts nothing; warnings (legal but\n" +
-				"suspicious) leave the exit status 0, an invalid file makes it 2.",
+		{name: "exec", args: "NODE -- COMMAND...", summary: "run a command on a node of the mesh scenario up holds (e.g. consul members)",
+			detail: "Runs COMMAND on NODE of a mesh that `scenario up` holds, as an exec step\n" +
+				"there would: in the node's network namespace, with its agent as\n" +
+				"CONSUL_HTTP_ADDR, the scenario's token as CONSUL_HTTP_TOKEN, SCENARIO_NODE\n" +
+				"and the nodes' addresses, consul on the PATH, in the scenario file's folder.\n" +
+				"A scenario without nodes is the node " + hostNode + ". The command is yours, as with\n" +
+				"ip netns exec: its output is not redacted, and up's cleanup does not stop it.\n" +
+				"Exits with the command's status.",
 			flags: func(fs *flag.FlagSet) {
-				fs.BoolVar(&validateJSON, "json", false, "print one JSON object per file (file, name, steps, valid, errors, warnings)")
+				fs.StringVar(&execLogs, "logs", "logs", "the --logs `DIR` of the up that holds the mesh")
+				fs.StringVar(&execScenario, "scenario", "", "the held scenario's `NAME`, when several held meshes have NODE")
+			},
+			run: func(args []string, stdout, stderr io.Writer) int {
+				return cmdExec(args, execLogs, execScenario, stdout, stderr)
+			}},
+		{name: "validate", args: "[flags] FILE|DIR...", summary: "check files and warn about suspicious ones, starting nothing",
+			detail: "Checks everything run checks and starts nothing; warnings (legal but\n" +
+				"suspicious) leave the exit status 0, an invalid file makes it 2. --agent\n" +
+				"checks files as run --agent reads them (a deploy gate for an existing\n" +
+				"cluster), without asking any agent.",
+			flags: func(fs *flag.FlagSet) {
+				fs.BoolVar(&validateJSON, "json", false, "print one JSON object per file, one per line (JSON Lines): file, name,\nsteps, valid, errors, warnings")
+				fs.BoolVar(&validateAgent, "agent", false, "check the files as run --agent ADDR would: against an existing cluster,\nwhose services and sidecars no step needs to make, and where no\nprocess may start")
+				fs.BoolVar(&validateWrites, "allow-writes", false, "with --agent: as run --agent --allow-writes would")
 			},
 			operands: "files",
 			run: func(args []string, stdout, stderr io.Writer) int {
-				return cmdValidate(args, validateJSON, stdout, stderr)
+				if validateWrites && !validateAgent {
+					fmt.Fprintln(stderr, "scenario validate: --allow-writes goes with --agent")
+					return exitInvalid
+				}
+				var against *runner.ExternalAgent
+				if validateAgent {
+					against = &runner.ExternalAgent{AllowWrites: validateWrites}
+				}
+				return cmdValidate(args, validateJSON, against, stdout, stderr)
 			}},
 		{name: "list", args: "[--json] [DIR...]", summary: "one line per scenario (default DIR: scenarios); --json for a CI matrix",
 			flags: func(fs *flag.FlagSet) {
@@ -100,7 +121,7 @@ func commands() []command {
 			run:      func(args []string, stdout, stderr io.Writer) int { return cmdList(args, listJSON, stdout, stderr) }},
 		{name: "steps", args: "[--markdown|TYPE...]", summary: "the step types a scenario can use (or only TYPE's keys), from the step registry",
 			flags: func(fs *flag.FlagSet) {
-				fs.BoolVar(&markdown, "markdown", false, "print the README's table of step types")
+				fs.BoolVar(&markdown, "markdown", false, "print the table of step types in Markdown, as docs/reference/steps.md shows it")
 			},
 			run: func(args []string, stdout, stderr io.Writer) int {
 				if markdown && len(args) > 0 {
@@ -144,12 +165,26 @@ func commands() []command {
 				}
 				return cmdVersion(versionConsul, stdout)
 			}},
+		{name: "clean", summary: "remove what runs killed with their reaper left (namespaces, cgroups), saying what",
+			detail: "Removes the network namespaces and cgroups of runs whose runner is gone (a\n" +
+				"CI job cancelled with its whole process tree), killing the processes left in\n" +
+				"those cgroups, and says what it removed. It removes only what a runner made:\n" +
+				"names carry the runner's pid and start time (sc<pid>-<start>.<hex>-<node>\n" +
+				"in /run/netns, scenario-<pid>-<start> cgroups), so a live run's are never\n" +
+				"touched; a namespace a live process is in is kept and named. Every run does\n" +
+				"the same before it starts (needs root).",
+			run: func(args []string, stdout, stderr io.Writer) int {
+				if !noOperands("clean", args, stderr) {
+					return exitInvalid
+				}
+				return cmdClean(stdout, stderr)
+			}},
 		{name: "completion", args: "bash|zsh|fish", summary: "a shell completion script, e.g. source <(scenario completion bash)",
 			detail: "Prints a completion script for the shell named. bash: source <(scenario\n" +
 				"completion bash); zsh: source <(scenario completion zsh) after compinit; fish:\n" +
 				"scenario completion fish > ~/.config/fish/completions/scenario.fish",
 			operands: "bash zsh fish", run: cmdCompletion},
-		{name: "help", args: "[COMMAND|STEP]", summary: "show this help, a command's help and flags, or a step type's keys",
+		{name: "help", args: "[COMMAND|STEP|TOPIC]", summary: "show this help, a command's flags, a step type's keys, or a topic of the file format",
 			operands: "commands", run: cmdHelp},
 	}
 }
@@ -183,16 +218,15 @@ func usage() string {
 	for _, c := range commands() {
 		fmt.Fprintf(&b, "  scenario %-10s %-22s %s\n", c.name, c.args, c.summary)
 	}
-	b.WriteString(`
-scenario help COMMAND (or scenario COMMAND --help) shows a command's flags;
-scenario help STEP (or scenario steps STEP), a step type's keys, like
-scenario help expect; scenario --version is scenario version.
-
-Exit status: 0 all passed, 1 a scenario failed, 2 invalid input or usage,
-130 interrupted (SIGINT, SIGTERM, SIGHUP, SIGQUIT or stdout closed; a second
-signal kills what is left at once). Whatever ends the runner, even SIGKILL,
-its processes are killed by a watchdog process it starts.
-`)
+	var names []string
+	for _, t := range topics() {
+		names = append(names, t.name)
+	}
+	b.WriteString("\n" + wrap("scenario help COMMAND (or scenario COMMAND --help) shows a command's flags; "+
+		"scenario help STEP (or scenario steps STEP), a step type's keys, like scenario help expect; "+
+		"scenario help TOPIC, a part of the file format: "+strings.Join(names, ", ")+
+		". scenario --version is scenario version.", 78))
+	b.WriteString("\n" + exitSummary())
 	return b.String()
 }
 
@@ -234,6 +268,11 @@ func commandHelp(c command) string {
 			text := strings.ReplaceAll(l[1], "\n", "\n"+strings.Repeat(" ", width+4))
 			fmt.Fprintf(&b, "  %-*s  %s\n", width, l[0], text)
 		}
+	}
+	if _, isStep := steps.Default().Lookup(c.name); isStep {
+		// run and exec are both: help NAME shows the command, and names
+		// the step.
+		fmt.Fprintf(&b, "\n%s is also a step type: scenario steps %s shows its keys.\n", c.name, c.name)
 	}
 	return b.String()
 }
@@ -296,7 +335,11 @@ func cmdHelp(args []string, stdout, stderr io.Writer) int {
 			// help expect: a step type's keys, as scenario steps expect.
 			return cmdSteps(false, args, stdout, stderr)
 		}
-		fmt.Fprintf(stderr, "scenario help: %q is neither a command nor a step type (scenario steps lists those)\n\n%s", args[0], usage())
+		if t, ok := findTopic(args[0]); ok {
+			fmt.Fprint(stdout, topicHelp(t))
+			return exitPassed
+		}
+		fmt.Fprintf(stderr, "scenario help: %q is neither a command, a step type (scenario steps lists those) nor a topic\n\n%s", args[0], usage())
 	default:
 		fmt.Fprintf(stderr, "scenario help: give at most one command, not %q\n", args)
 	}
@@ -360,10 +403,11 @@ type invalidFile struct {
 	err  error
 }
 
-// loadAll validates every file and prints every problem (and warning)
-// before anything starts; an invalid file does not stop the others from
-// being read. Two scenarios may not share a name: they would share a log
-// folder.
+// loadAll validates every file and prints every problem before anything
+// starts; an invalid file does not stop the others from being read. Two
+// scenarios may not share a name: they would share a log folder. The
+// warnings stay in each scenario, for the command to show (validate and
+// run do; list and graph do not).
 func loadAll(files []string, stderr io.Writer, opts ...scenariofile.Option) ([]*runner.Scenario, []invalidFile) {
 	var scenarios []*runner.Scenario
 	var invalid []invalidFile
@@ -383,9 +427,6 @@ func loadAll(files []string, stderr io.Writer, opts ...scenariofile.Option) ([]*
 			invalid = append(invalid, invalidFile{f, err})
 			continue
 		}
-		for _, w := range sc.Warnings {
-			fmt.Fprintln(stderr, w)
-		}
 		if other, dup := byName[sc.Name]; dup {
 			err := fmt.Errorf("%s:1:1: the scenario name %q is also the name of %s; two scenarios with one name would share a log folder and a report line: rename one (name: at the top of the file)", sc.File, sc.Name, other)
 			fmt.Fprintln(stderr, err)
@@ -398,6 +439,15 @@ func loadAll(files []string, stderr io.Writer, opts ...scenariofile.Option) ([]*
 	return scenarios, invalid
 }
 
+// printWarnings prints the scenarios' warnings, one per line.
+func printWarnings(scenarios []*runner.Scenario, w io.Writer) {
+	for _, sc := range scenarios {
+		for _, warning := range sc.Warnings {
+			fmt.Fprintln(w, warning)
+		}
+	}
+}
+
 // validated is one file in `scenario validate --json`.
 type validated struct {
 	File     string   `json:"file"`
@@ -408,7 +458,9 @@ type validated struct {
 	Warnings []string `json:"warnings,omitempty"` // file:line:col: what is suspicious
 }
 
-func cmdValidate(paths []string, asJSON bool, stdout, stderr io.Writer) int {
+// cmdValidate checks files as run reads them; with against, as run
+// --agent reads them for that existing cluster.
+func cmdValidate(paths []string, asJSON bool, against *runner.ExternalAgent, stdout, stderr io.Writer) int {
 	if len(paths) == 0 {
 		fmt.Fprintln(stderr, "scenario validate: give at least one scenario file or folder")
 		return exitInvalid
@@ -419,10 +471,20 @@ func cmdValidate(paths []string, asJSON bool, stdout, stderr io.Writer) int {
 		return exitInvalid
 	}
 	useConsulJudge("")
-	scenarios, invalid := loadAll(files, stderr)
+	var opts []scenariofile.Option
+	if against != nil {
+		opts = append(opts, scenariofile.AgainstExistingCluster())
+	}
+	scenarios, invalid := loadAll(files, stderr, opts...)
+	if against != nil {
+		scenarios, invalid = refuseOffCluster(scenarios, invalid, *against, stderr)
+	}
+	printWarnings(scenarios, stderr)
 	if asJSON {
-		// In the order given, each file once: valid ones with their
-		// warnings, invalid ones with every problem, one per line.
+		// JSON Lines: one object per file, in the order given, each file
+		// once: valid ones with their warnings, invalid ones with every
+		// problem. A line per file reads with jq -c, grep or a line
+		// reader, as --format json's events do.
 		byFile := map[string]validated{}
 		for _, sc := range scenarios {
 			v := validated{File: sc.File, Name: sc.Name, Steps: len(sc.Items), Valid: true}
@@ -440,7 +502,7 @@ func cmdValidate(paths []string, asJSON bool, stdout, stderr io.Writer) int {
 			}
 			byFile[inv.file] = v
 		}
-		out := []validated{}
+		var out []validated
 		for _, f := range files {
 			if v, ok := byFile[f]; ok {
 				out = append(out, v)
@@ -455,8 +517,10 @@ func cmdValidate(paths []string, asJSON bool, stdout, stderr io.Writer) int {
 		for _, f := range rest {
 			out = append(out, byFile[f])
 		}
-		data, _ := json.Marshal(out)
-		fmt.Fprintln(stdout, string(data))
+		for _, v := range out {
+			data, _ := json.Marshal(v)
+			fmt.Fprintln(stdout, string(data))
+		}
 	} else {
 		for _, sc := range scenarios {
 			fmt.Fprintf(stdout, "ok  %s (%s, %d steps)\n", runner.EscapeLine(sc.File), runner.EscapeLine(sc.Name), len(sc.Items))
@@ -474,7 +538,7 @@ func cmdValidate(paths []string, asJSON bool, stdout, stderr io.Writer) int {
 // cmdSteps prints every step type, or only those named, with their keys.
 func cmdSteps(markdown bool, names []string, stdout, stderr io.Writer) int {
 	if markdown {
-		fmt.Fprint(stdout, stepsMarkdown())
+		fmt.Fprint(stdout, stepsMarkdown(func(name string) string { return "docs/reference/steps.md#" + name }))
 		return exitPassed
 	}
 	registry := steps.Default()
@@ -521,63 +585,6 @@ func keyLine(k spec.KeyDoc) string {
 		s += "; " + k.Doc
 	}
 	return s
-}
-
-// stepsMarkdown renders the README's step table from the registry.
-func stepsMarkdown() string {
-	var b strings.Builder
-	b.WriteString("| step | value | does | default timeout | example |\n|---|---|---|---|---|\n")
-	cell := func(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
-	for _, t := range steps.Default().Types() {
-		timeout := "the scenario's"
-		if t.Timeout > 0 {
-			timeout = roundDuration(t.Timeout)
-		}
-		value := cell(t.Fields)
-		if t.Spec != nil {
-			value += fmt.Sprintf(" ([keys](docs/steps.md#%s))", t.Name)
-		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | `%s` |\n", t.Name, value, cell(t.Summary), timeout, cell(t.Example))
-	}
-	return b.String()
-}
-
-// stepsReference renders docs/steps.md: every step type with the keys of
-// its value, from the value's Go type.
-func stepsReference() string {
-	var b strings.Builder
-	b.WriteString("# Step types\n\n<!-- generated by `go generate ./cmd/scenario` from the step value types in steps/; do not edit -->\n\n")
-	b.WriteString("Every step item is a list item with one step-type key, whose value is described below, and these item keys:\n\n")
-	keyTable(&b, spec.Keys(reflect.TypeOf(scenariofile.ItemKeys{})))
-	cell := func(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
-	for _, t := range steps.Default().Types() {
-		fmt.Fprintf(&b, "\n## %s\n\n%s\n\nValue: `%s`\n\n", t.Name, t.Summary, t.Fields)
-		if keys := spec.Keys(t.Spec); len(keys) > 0 {
-			keyTable(&b, keys)
-			b.WriteString("\n")
-		}
-		timeout := "the scenario's"
-		if t.Timeout > 0 {
-			timeout = roundDuration(t.Timeout)
-		}
-		fmt.Fprintf(&b, "Default timeout: %s. Example: `%s`\n", timeout, cell(t.Example))
-	}
-	return b.String()
-}
-
-func keyTable(b *strings.Builder, keys []spec.KeyDoc) {
-	cell := func(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
-	b.WriteString("| key | value | | meaning |\n|---|---|---|---|\n")
-	for _, k := range keys {
-		req := ""
-		switch {
-		case k.Required:
-			req = "required"
-		case k.Default != "":
-			req = "default `" + k.Default + "`"
-		}
-		fmt.Fprintf(b, "| `%s` | `%s` | %s | %s |\n", k.Key, cell(k.Shape), req, cell(k.Doc))
-	}
 }
 
 // roundDuration prints 60s as 1m and 30s as 30s, not 1m0s.

@@ -30,7 +30,7 @@ import (
 type runFlags struct {
 	consul, logs, junit, shard, format string
 	html                               string
-	runPattern                         string
+	runPattern, skipPattern            string
 	agent                              string // an existing cluster's agent (--agent)
 	allowWrites                        bool
 	noColor, json, inNetns, failFast   bool
@@ -66,6 +66,7 @@ func (f *runFlags) register(fs *flag.FlagSet, verb string) {
 	fs.StringVar(&f.shard, "shard", "", "run only the I-th of N disjoint shards of the scenarios\n(`I/N`, e.g. 2/4)")
 	fs.IntVar(&f.parallel, "parallel", 1, "run up to `N` scenarios at once, each in its own network\nnamespace (needs root; otherwise runs them one by one)")
 	fs.StringVar(&f.runPattern, "run", "", "run only the scenarios whose name matches `REGEX`; SCENARIO/STEP\nalso stops each after the last step whose name matches STEP")
+	fs.StringVar(&f.skipPattern, "skip", "", "run none of the scenarios whose name matches `REGEX` (as go test -skip;\nwith --run, what --run selects less what --skip matches)")
 	fs.IntVar(&f.count, "count", 1, "run each scenario `N` times (one round after another)")
 	fs.BoolVar(&f.failFast, "fail-fast", false, "start no further scenario once one has failed")
 	fs.DurationVar(&f.timeout, "timeout", 0, "stop the whole run after `DURATION` (e.g. 10m): the scenario\nrunning fails, naming the timeout, and no further one starts")
@@ -114,9 +115,9 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "scenario %s: --format %q: give text, json or test2json\n", verb, f.format)
 		return exitInvalid
 	}
-	if f.runPattern != "" {
+	if f.runPattern != "" || f.skipPattern != "" {
 		var err error
-		if selection, err = newSelector(f.runPattern); err != nil {
+		if selection, err = newSelection(f.runPattern, f.skipPattern); err != nil {
 			fmt.Fprintln(stderr, "scenario run:", err)
 			return exitInvalid
 		}
@@ -164,24 +165,22 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 		return exitInvalid
 	}
 	scenarios, invalid := loadAll(files, stderr, loadOpts...)
+	if !f.inNetns && f.format != formatTest2JSON {
+		// A --parallel child's parent has shown them; test2json puts them
+		// in the stream, as output of each scenario's test.
+		printWarnings(scenarios, stderr)
+	}
 	if external != nil {
-		// What cannot run against a live cluster is refused before
-		// anything is asked of it.
-		kept := scenarios[:0]
-		for _, sc := range scenarios {
-			if err := runner.CheckExternal(sc, *external); err != nil {
-				fmt.Fprintln(stderr, err)
-				invalid = append(invalid, invalidFile{sc.File, err})
-				continue
-			}
-			kept = append(kept, sc)
-		}
-		scenarios = kept
+		scenarios, invalid = refuseOffCluster(scenarios, invalid, *external, stderr)
 	}
 	if len(invalid) > 0 && (!f.skipInvalid || len(scenarios) == 0) {
 		// Nothing starts: record the invalid files where a CI looks.
-		if f.junit != "" {
-			if _, finish, err := makeObservers(f, io.Discard, false, invalid); err == nil {
+		if f.junit != "" || f.format == formatTest2JSON {
+			out := io.Discard
+			if f.format == formatTest2JSON {
+				out = stdout
+			}
+			if _, finish, err := makeObservers(f, out, false, invalid); err == nil {
 				if err := finish(); err != nil {
 					fmt.Fprintln(stderr, "scenario:", err)
 				}
@@ -217,6 +216,10 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 		return exitInvalid
 	}
 
+	// What runs killed together with their reaper left (their namespaces
+	// and cgroups) goes before this one adds its own.
+	sweepLeftovers(stderr)
+
 	// The reaper kills what this process started if it dies without
 	// stopping it (SIGKILL, a crash); orphans of started processes are
 	// adopted here so that their groups can be reaped.
@@ -224,11 +227,21 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 		if rp, err := reaper.Start(self, os.Stderr); err == nil {
 			proc.SetGuardian(rp)
 			defer rp.Close()
+			// Every process the run starts is born in a cgroup of the
+			// run's: the reaper kills what is in it if this process dies.
+			if dir := proc.RunCell(); dir != "" {
+				rp.WatchCell(dir)
+			}
 		} else {
 			fmt.Fprintf(stderr, "scenario: %v; processes may outlive this run if it is killed with SIGKILL\n", err)
 		}
 	}
 	_ = proc.BecomeSubreaper()
+	defer func() {
+		if err := proc.RemoveRunCell(); err != nil {
+			fmt.Fprintln(stderr, "scenario:", err)
+		}
+	}()
 
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
@@ -247,18 +260,12 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 		opts.ConsulVersion, _ = consulVersionOf(consul)
 	}
 	if verb == "up" {
-		opts.Hold = func(ctx context.Context, agentAddr string) {
-			if agentAddr != "" {
-				fmt.Fprintf(stderr, "scenario: everything is up; Consul UI at http://%s/ui/ ; press Ctrl-C to stop\n", agentAddr)
-			} else {
-				fmt.Fprintln(stderr, "scenario: everything is up; press Ctrl-C to stop")
-			}
-			<-ctx.Done()
+		opts.Hold = func(ctx context.Context, h runner.Held) {
+			holdUntilDone(ctx, f.logs, "everything is up", h, stderr)
 		}
 		if f.keepOnFailure {
-			opts.HoldFailed = func(ctx context.Context, agentAddr string) {
-				fmt.Fprintf(stderr, "scenario: a step failed; everything is kept up as it was (--keep-on-failure); Consul UI at http://%s/ui/ ; press Ctrl-C to stop and clean up\n", agentAddr)
-				<-ctx.Done()
+			opts.HoldFailed = func(ctx context.Context, h runner.Held) {
+				holdUntilDone(ctx, f.logs, "a step failed; everything is kept up as it was (--keep-on-failure)", h, stderr)
 			}
 		}
 	}
@@ -316,6 +323,23 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 		return exitInvalid
 	}
 	return code
+}
+
+// refuseOffCluster moves the scenarios that cannot run against an
+// existing cluster (run --agent) to the invalid ones, saying why: what
+// cannot run against a live cluster is refused before anything is asked
+// of it. validate --agent judges the same, offline.
+func refuseOffCluster(scenarios []*runner.Scenario, invalid []invalidFile, a runner.ExternalAgent, stderr io.Writer) ([]*runner.Scenario, []invalidFile) {
+	var kept []*runner.Scenario
+	for _, sc := range scenarios {
+		if err := runner.CheckExternal(sc, a); err != nil {
+			fmt.Fprintln(stderr, err)
+			invalid = append(invalid, invalidFile{sc.File, err})
+			continue
+		}
+		kept = append(kept, sc)
+	}
+	return kept, invalid
 }
 
 // runInTurn runs scenarios one after another until one is interrupted or
@@ -501,6 +525,10 @@ func makeObservers(f *runFlags, stdout io.Writer, grouped bool, invalid []invali
 		t2j := runner.NewTest2JSON(stdout)
 		obs = append(obs, t2j)
 		finish = func() error { t2j.Close(); return nil }
+		// An invalid file is a failing test: what is wrong, where.
+		for _, e := range invalidEvents(invalid) {
+			t2j.Observe(e)
+		}
 	default:
 		tty := isTerminal(stdout)
 		var rep runner.Observer = runner.NewReporter(stdout, useColor(f.noColor, tty), tty && !grouped)
@@ -528,12 +556,8 @@ func makeObservers(f *runFlags, stdout io.Writer, grouped bool, invalid []invali
 		}
 		obs = append(obs, j)
 		// An invalid file is a suite with one error: what is wrong, where.
-		for _, inv := range invalid {
-			name := strings.TrimSuffix(filepath.Base(inv.file), filepath.Ext(inv.file))
-			now := time.Now()
-			j.Observe(runner.Event{Event: "scenario-start", Time: now, Scenario: name, File: inv.file})
-			j.Observe(runner.Event{Event: "scenario-end", Time: now, Scenario: name, File: inv.file,
-				Outcome: runner.OutcomeFailed, Error: "invalid scenario file:\n" + inv.err.Error()})
+		for _, e := range invalidEvents(invalid) {
+			j.Observe(e)
 		}
 		before := finish
 		finish = func() error {
@@ -545,6 +569,22 @@ func makeObservers(f *runFlags, stdout io.Writer, grouped bool, invalid []invali
 		}
 	}
 	return obs, finish, nil
+}
+
+// invalidEvents are the events of a scenario that failed before it
+// started, one for each invalid file, named after the file (its name is
+// not known).
+func invalidEvents(invalid []invalidFile) []runner.Event {
+	var events []runner.Event
+	for _, inv := range invalid {
+		name := strings.TrimSuffix(filepath.Base(inv.file), filepath.Ext(inv.file))
+		now := time.Now()
+		events = append(events,
+			runner.Event{Event: "scenario-start", Time: now, Scenario: name, File: inv.file},
+			runner.Event{Event: "scenario-end", Time: now, Scenario: name, File: inv.file,
+				Outcome: runner.OutcomeFailed, Error: "invalid scenario file:\n" + inv.err.Error()})
+	}
+	return events
 }
 
 // shardOf returns the I-th of N shards: the files sorted, every N-th from

@@ -1,9 +1,9 @@
 package main
 
-// The generated files (scenario.schema.json, docs/steps.md, the README's
-// step table) are checked by this package's tests, which rewrite them:
+// The generated files (scenario.schema.json, docs/reference/*.md,
+// docs/library.md) are checked by this package's tests, which rewrite them:
 //
-//go:generate go test . -run ^(TestSchemaIsCurrentAndValidatesScenarios|TestStepsReferenceIsCurrent|TestReadmeStepTableIsCurrent)$ -update
+//go:generate go test . -run ^(TestSchemaIsCurrentAndValidatesScenarios|TestReferencePagesAreCurrent)$ -update
 
 import (
 	"encoding/json"

@@ -9,17 +9,36 @@ import (
 	"github.com/scenario-tool/scenario/runner"
 )
 
-// selector is run's --run REGEX[/STEP]: which scenarios run, and where
-// each stops. The scenario part is matched against scenario names; the
-// step part against step names as test2json reports them
-// (runner.StepName: NN_TYPE_LABEL). Steps depend on the ones before them
-// (an expect needs its sidecars), so a step pattern does not pick steps
-// out: it ends the scenario after the last step it matches.
+// selector is run's --run REGEX[/STEP] and --skip REGEX: which scenarios
+// run, and where each stops. The scenario part is matched against
+// scenario names; the step part against step names as test2json reports
+// them (runner.StepName: NN_TYPE_LABEL). Steps depend on the ones before
+// them (an expect needs its sidecars), so a step pattern does not pick
+// steps out: it ends the scenario after the last step it matches. --skip,
+// as go test -skip, leaves out the scenarios whose name it matches.
 type selector struct {
 	pattern    string
 	scenario   *regexp.Regexp
 	step       *regexp.Regexp // nil: every step
 	stepSource string
+	skip       *regexp.Regexp // nil: none
+	skipSource string
+}
+
+// newSelection is --run run --skip skip; either may be "".
+func newSelection(run, skip string) (*selector, error) {
+	s, err := newSelector(run)
+	if err != nil || skip == "" {
+		return s, err
+	}
+	if strings.Contains(skip, "/") {
+		return nil, fmt.Errorf("--skip %q: --skip leaves out whole scenarios; a step cannot be left out alone, since the steps after it depend on it (--run SCENARIO/STEP stops a scenario after a step)", skip)
+	}
+	if s.skip, err = regexp.Compile(skip); err != nil {
+		return nil, fmt.Errorf("--skip %q: %v", skip, err)
+	}
+	s.skipSource = skip
+	return s, nil
 }
 
 func newSelector(pattern string) (*selector, error) {
@@ -46,7 +65,7 @@ func (s *selector) apply(scenarios []*runner.Scenario, w io.Writer) ([]*runner.S
 	var names []string
 	for _, sc := range scenarios {
 		names = append(names, sc.Name)
-		if !s.scenario.MatchString(sc.Name) {
+		if !s.scenario.MatchString(sc.Name) || s.skip != nil && s.skip.MatchString(sc.Name) {
 			continue
 		}
 		if s.step == nil {
@@ -70,6 +89,9 @@ func (s *selector) apply(scenarios []*runner.Scenario, w io.Writer) ([]*runner.S
 				runner.EscapeLine(runner.StepName(it.Index+1, it.Type, it.Label)))
 		}
 		out = append(out, &cut)
+	}
+	if len(out) == 0 && s.skip != nil {
+		return nil, fmt.Errorf("--run %q --skip %q leave no scenario to run (scenarios: %s)", s.pattern, s.skipSource, strings.Join(names, ", "))
 	}
 	if len(out) == 0 {
 		what := "no scenario"

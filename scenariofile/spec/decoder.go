@@ -47,6 +47,11 @@ type Decoder struct {
 	nodes []string
 	node  string
 	state map[reflect.Type]any // see State
+	// root is the file's tree and scope the part being read, for
+	// reporting a problem inside an anchor at its aliases (anchors.go).
+	root, scope  *yaml.Node
+	anchors      *anchorIndex
+	scopeAliases []*yaml.Node
 }
 
 // NewDecoder makes a decoder for the scenario file at path.
@@ -72,9 +77,18 @@ func State[T any](d *Decoder, newT func() *T) *T {
 	return s
 }
 
-// Errors returns every problem reported so far, in file order.
+// Errors returns every problem reported so far, in file order, each
+// once: a value inside an anchor is read once per alias, and reports
+// the same problem at the same place each time.
 func (d *Decoder) Errors() []error {
-	out := append([]error(nil), d.errs...)
+	var out []error
+	seen := map[Error]bool{}
+	for _, e := range d.errs {
+		if k := *e.(*Error); !seen[k] {
+			seen[k] = true
+			out = append(out, e)
+		}
+	}
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i].(*Error), out[j].(*Error)
 		if a.Pos.Line != b.Pos.Line {
@@ -97,9 +111,12 @@ func (d *Decoder) Warnings() []error { return append([]error(nil), d.warnings...
 // Pos returns the position of n in the scenario file.
 func (d *Decoder) Pos(n *yaml.Node) Pos { return Pos{File: d.File, Line: n.Line, Col: n.Column} }
 
-// Errorf reports a problem at n.
+// Errorf reports a problem at n, and, when n is inside an anchor, at the
+// aliases that brought it into the part of the file being read.
 func (d *Decoder) Errorf(n *yaml.Node, format string, args ...any) {
-	d.errs = append(d.errs, &Error{Pos: d.Pos(n), Msg: fmt.Sprintf(format, args...)})
+	msg := fmt.Sprintf(format, args...)
+	d.errs = append(d.errs, &Error{Pos: d.Pos(n), Msg: msg})
+	d.atAliases(n, msg, func(e *Error) { d.errs = append(d.errs, e) })
 }
 
 // ErrorAt reports a problem at pos.

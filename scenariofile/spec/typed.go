@@ -577,6 +577,9 @@ func Shape(t reflect.Type) string { return shape(t, field{}) }
 
 func shape(t reflect.Type, fl field) string {
 	if t == nodeType {
+		if fl.shape != "" {
+			return fl.shape
+		}
 		return "{...}"
 	}
 	if reflect.PointerTo(t).Implements(valueType) {

@@ -1,0 +1,448 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/scenario-tool/scenario/wait"
+)
+
+// What the kernel can vouch for: a family of processes judged in every
+// network namespace it is in, ended whatever its members did, and no
+// namespace or cgroup outliving its run.
+
+var kernelSeq atomic.Int64
+
+// lanNamespace makes a named network namespace with a LAN-facing link (a
+// veth cable to the test's own namespace, 192.0.2.7 at its end) for the
+// test, removed after it.
+func lanNamespace(t *testing.T) string {
+	t.Helper()
+	seq := kernelSeq.Add(1)
+	ns := fmt.Sprintf("scn-lan-%d-%d", os.Getpid(), seq)
+	near := fmt.Sprintf("scl%d-%d", os.Getpid()%100000, seq)
+	for _, args := range [][]string{
+		{"netns", "add", ns},
+		{"link", "add", near, "type", "veth", "peer", "name", "lan0", "netns", ns},
+		{"addr", "add", "192.0.2.1/24", "dev", near},
+		{"link", "set", near, "up"},
+		{"-n", ns, "addr", "add", "192.0.2.7/24", "dev", "lan0"},
+		{"-n", ns, "link", "set", "lan0", "up"},
+		{"-n", ns, "link", "set", "lo", "up"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		if args[0] == "netns" {
+			t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+		}
+	}
+	return ns
+}
+
+// A member of socat's family (same group, or one that cleared its
+// environment and left the group) listening beyond loopback in another
+// network namespace, on TCP or UDP, fails loopback-only, naming the
+// namespace and the listener: only the step's own namespace was read.
+func TestLoopbackOnlyJudgesEveryNamespaceOfTheFamily(t *testing.T) {
+	if err := exec.Command("ip", "netns", "list").Run(); err != nil {
+		t.Fatalf("this test needs ip netns (root, iproute2): %v", err)
+	}
+	for _, c := range []struct {
+		name, member, table, want string
+	}{
+		{"tcp in the group", "socat TCP-LISTEN:8484,bind=0.0.0.0,reuseaddr,fork EXEC:cat", "tcp", "0.0.0.0:8484 in network namespace %s"},
+		{"udp in the group", "socat UDP-RECVFROM:8484,fork EXEC:cat", "udp", "udp 0.0.0.0:8484 in network namespace %s"},
+		{"tcp, environment cleared, own session", "env -i /usr/bin/setsid /usr/bin/socat TCP-LISTEN:8484,bind=0.0.0.0,reuseaddr,fork EXEC:cat", "tcp", "0.0.0.0:8484 in network namespace %s"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ns := lanNamespace(t)
+			dir := t.TempDir()
+			// The shell waits until the member is bound there (0x2124 = 8484).
+			cmd := fmt.Sprintf(`ip netns exec %[1]s %[2]s & until ip netns exec %[1]s grep -q ":2124 " /proc/net/%[3]s; do :; done; exec socat TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat`, ns, c.member, c.table)
+			file := writeScenario(t, dir, "lan.yaml", "name: lan\nsteps:\n"+
+				"  - run: {name: socat, command: "+strconvQuote(cmd)+", ready: \"127.0.0.1:8181\"}\n"+
+				"  - expect: {loopback-only: socat}\n")
+			r := scenario(t, "run", file)
+			r.mustExit(t, 1)
+			if want := "socat listens beyond loopback on " + fmt.Sprintf(c.want, ns); !strings.Contains(r.stdout, want) {
+				t.Errorf("the failure does not say %q:\n%s", want, r.stdout)
+			}
+			if !strings.Contains(r.stdout, "2 expect") && !strings.Contains(r.stdout, "FAIL") {
+				t.Errorf("output:\n%s", r.stdout)
+			}
+		})
+	}
+}
+
+// held-by judges the listener where the connection goes: a send from
+// app1 to app2's address reaches app2's listener, whatever app1 has on
+// that port. The family's wildcard listener on app1 does not make an
+// impostor's on app2 the family's.
+func TestHeldByJudgesTheNamespaceThatTakesTheConnection(t *testing.T) {
+	dir := t.TempDir()
+	file := writeScenario(t, dir, "held.yaml", "name: held\nnodes: [app1, app2]\nsteps:\n"+
+		"  - run: {name: wide, command: \"socat TCP-LISTEN:8282,bind=0.0.0.0,reuseaddr,fork EXEC:cat\", ready: \"127.0.0.1:8282\"}\n    node: app1\n"+
+		"  - run: {name: impostor, command: \"socat TCP-LISTEN:8282,bind=0.0.0.0,reuseaddr,fork EXEC:cat\", ready: \"127.0.0.1:8282\"}\n    node: app2\n"+
+		"  - send: {to: \""+app2Addr+":8282\", data: \"x\\n\", held-by: wide}\n    node: app1\n")
+	r := scenario(t, "run", file)
+	r.mustExit(t, 1)
+	if want := "held-by: expected wide to hold the listener that takes connections to " + app2Addr + ":8282, but pid"; !strings.Contains(r.stdout, want) {
+		t.Errorf("the failure does not say %q:\n%s", want, r.stdout)
+	}
+	// Held by the one that takes it (a node dialing its own address), it
+	// passes.
+	file = writeScenario(t, dir, "held2.yaml", "name: held2\nnodes: [app1, app2]\nsteps:\n"+
+		"  - run: {name: wide, command: \"socat TCP-LISTEN:8282,bind=0.0.0.0,reuseaddr,fork EXEC:cat\", ready: \"127.0.0.1:8282\"}\n    node: app2\n"+
+		"  - send: {to: \""+app2Addr+":8282\", data: \"x\\n\", held-by: wide}\n    node: app2\n")
+	scenario(t, "run", file).mustExit(t, 0)
+}
+
+// escapes are the ways a descendant of a run command leaves everything
+// but its cgroup: its environment, its session, its process group, its
+// parent. Each leaves a sleep with a unique argument (%s).
+var escapes = []struct{ name, command string }{
+	{"env -i setsid", `env -i setsid sleep %s &`},
+	{"daemonizing double fork", `(setsid sh -c 'env -i sleep %s &' &)`},
+	{"own process group, environment cleared", `env -i perl -e 'setpgrp(0,0); exec "sleep", "%s"' &`},
+	{"setsid -f", `env -i setsid -f sleep %s`},
+}
+
+// sleepArg is a sleep duration no other test uses, to find the process.
+func sleepArg() string {
+	return fmt.Sprintf("%d.%d", 900+kernelSeq.Add(1), os.Getpid()%100000)
+}
+
+// running lists the live processes whose command line is cmdline.
+func running(cmdline string) []int {
+	return runningWhere(func(c string) bool { return c == cmdline })
+}
+
+// runningWhere lists the live processes whose command line matches.
+func runningWhere(match func(cmdline string) bool) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		raw, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if match(strings.ReplaceAll(strings.TrimRight(string(raw), "\x00"), "\x00", " ")) && !strings.Contains(string(stat), ") Z ") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// killOnCleanup kills what a failed case left, so that it does not linger.
+func killOnCleanup(t *testing.T, cmdline string) {
+	t.Cleanup(func() {
+		for _, pid := range running(cmdline) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+}
+
+// A descendant that escaped its environment, session, group and parent
+// does not outlive the run: not its cleanup, not a stop step, not an
+// exec step's return, not a SIGKILL of the runner (the reaper's job).
+func TestEscapedDescendantsDoNotOutliveTheRun(t *testing.T) {
+	for _, e := range escapes {
+		t.Run(e.name+"/cleanup", func(t *testing.T) {
+			arg := sleepArg()
+			killOnCleanup(t, "sleep "+arg)
+			file := writeScenario(t, t.TempDir(), "esc.yaml", "name: esc\nsteps:\n"+
+				"  - run: {name: bg, command: "+strconvQuote(fmt.Sprintf(e.command, arg)+"\nexec sleep 31.7")+"}\n"+
+				"  - exec: {command: "+strconvQuote("until pgrep -f '^sleep "+arg+"$'; do :; done")+"}\n")
+			scenario(t, "run", file).mustExit(t, 0)
+			if left := running("sleep " + arg); len(left) > 0 {
+				t.Errorf("the escaped sleep %v outlived the run", left)
+			}
+		})
+		t.Run(e.name+"/stop", func(t *testing.T) {
+			arg := sleepArg()
+			killOnCleanup(t, "sleep "+arg)
+			file := writeScenario(t, t.TempDir(), "esc.yaml", "name: esc\nsteps:\n"+
+				"  - run: {name: bg, command: "+strconvQuote(fmt.Sprintf(e.command, arg)+"\nexec sleep 31.7")+"}\n"+
+				"  - exec: {command: "+strconvQuote("until pgrep -f '^sleep "+arg+"$'; do :; done")+"}\n"+
+				"  - stop: bg\n"+
+				"  - exec: {command: "+strconvQuote("! pgrep -f '^sleep "+arg+"$'")+"}\n")
+			scenario(t, "run", file).mustExit(t, 0)
+		})
+		t.Run(e.name+"/exec", func(t *testing.T) {
+			arg := sleepArg()
+			killOnCleanup(t, "sleep "+arg)
+			file := writeScenario(t, t.TempDir(), "esc.yaml", "name: esc\nsteps:\n"+
+				"  - exec: {command: "+strconvQuote(fmt.Sprintf(e.command, arg)+"\nuntil pgrep -f '^sleep "+arg+"$'; do :; done")+"}\n"+
+				"  - exec: {command: "+strconvQuote("! pgrep -f '^sleep "+arg+"$'")+"}\n")
+			scenario(t, "run", file).mustExit(t, 0)
+		})
+		t.Run(e.name+"/SIGKILL", func(t *testing.T) {
+			arg := sleepArg()
+			killOnCleanup(t, "sleep "+arg)
+			file := writeScenario(t, t.TempDir(), "esc.yaml", "name: esc\nsteps:\n"+
+				"  - run: {name: bg, command: "+strconvQuote(fmt.Sprintf(e.command, arg)+"\nexec sleep 31.7")+"}\n"+
+				"  - exec: {command: \"sleep 33.3\"}\n")
+			cmd := exec.Command(scenarioBin, "run", "--logs", t.TempDir(), "--consul", consulBin, file)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			if !await(func() bool { return len(running("sleep "+arg)) > 0 }, 20*time.Second) {
+				_ = cmd.Process.Kill()
+				t.Fatalf("the escaped sleep never started")
+			}
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			if !await(func() bool { return len(running("sleep "+arg)) == 0 }, 15*time.Second) {
+				t.Errorf("the escaped sleep %v outlived the runner's SIGKILL (and its reaper)\nstderr:\n%s", running("sleep "+arg), stderr.String())
+			}
+		})
+	}
+}
+
+// await polls cond until it holds or limit passes.
+func await(cond func() bool, limit time.Duration) bool {
+	return wait.For(context.Background(), wait.Func("condition", func(context.Context) error {
+		if cond() {
+			return nil
+		}
+		return errors.New("not yet")
+	}), wait.Options{Timeout: limit}) == nil
+}
+
+// ciJob is a cgroup standing for a CI job's: the runner is started in it,
+// and the job is cancelled by freezing it and killing every process of it
+// and of the cgroups nested in it (the run's own) at once.
+type ciJob struct{ dir string }
+
+func newCIJob(t *testing.T) ciJob {
+	t.Helper()
+	dir := fmt.Sprintf("/sys/fs/cgroup/freezer/scn-ci-%d-%d", os.Getpid(), kernelSeq.Add(1))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatalf("this test needs a cgroup v1 freezer hierarchy (root): %v", err)
+	}
+	t.Cleanup(func() {
+		// Killed members leave it once they are reaped, which takes a moment.
+		if !await(func() bool { err := syscall.Rmdir(dir); return err == nil || errors.Is(err, syscall.ENOENT) }, 10*time.Second) {
+			t.Errorf("cgroup %s could not be removed: %s", dir, readProcs(dir))
+		}
+	})
+	return ciJob{dir: dir}
+}
+
+func readProcs(dir string) string {
+	b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	return strings.Join(strings.Fields(string(b)), " ")
+}
+
+// start starts cmd inside the job's cgroup: a shell joins it, then execs.
+func (j ciJob) start(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("sh", append([]string{"-c", `echo $$ > "$0/cgroup.procs" && exec "$@"`, j.dir}, args...)...)
+	return cmd
+}
+
+// cancel freezes the job, kills every process in it and its nested
+// cgroups, thaws it, and waits until they are gone.
+func (j ciJob) cancel(t *testing.T) {
+	t.Helper()
+	state := filepath.Join(j.dir, "freezer.state")
+	if err := os.WriteFile(state, []byte("FROZEN"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if !await(func() bool { b, _ := os.ReadFile(state); return strings.TrimSpace(string(b)) == "FROZEN" }, 10*time.Second) {
+		t.Fatalf("the job's cgroup did not freeze")
+	}
+	var pids []int
+	_ = filepath.WalkDir(j.dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			f, _ := os.Open(filepath.Join(path, "cgroup.procs"))
+			if f != nil {
+				sc := bufio.NewScanner(f)
+				for sc.Scan() {
+					if pid, err := strconv.Atoi(sc.Text()); err == nil {
+						pids = append(pids, pid)
+					}
+				}
+				f.Close()
+			}
+		}
+		return nil
+	})
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	_ = os.WriteFile(state, []byte("THAWED"), 0)
+	if !await(func() bool {
+		for _, pid := range pids {
+			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			if err == nil && !strings.Contains(string(stat), ") Z ") {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second) {
+		t.Fatalf("the job's processes outlived its cancel")
+	}
+	t.Logf("cancelled the job: killed %d processes at once", len(pids))
+}
+
+// runNamespaces lists the namespaces under /run/netns of the runner pid.
+func runNamespaces(pid int) []string {
+	entries, _ := os.ReadDir("/run/netns")
+	var out []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), fmt.Sprintf("sc%d-", pid)) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// A run killed together with its reaper and agents (a cancelled CI job:
+// the whole cgroup SIGKILLed) leaves its sc<pid>-* namespaces and its
+// cgroup; `scenario clean` removes them, saying what it removed, and the
+// next run does the same before it starts.
+func TestNamespacesOfARunKilledWithItsReaperAreSwept(t *testing.T) {
+	for _, c := range []struct{ sweeper, kill string }{{"clean", "job"}, {"next run", "job"}, {"clean", "runner and reaper"}} {
+		sweeper := c.sweeper
+		t.Run(sweeper+"/"+c.kill, func(t *testing.T) {
+			job := newCIJob(t)
+			arg := sleepArg()
+			killOnCleanup(t, "sleep "+arg)
+			file := writeScenario(t, t.TempDir(), "lab.yaml", "name: lab\nnodes: [app1, app2]\nsteps:\n"+
+				"  - run: {name: bg, command: "+strconvQuote(fmt.Sprintf("env -i setsid sleep %s & exec sleep 31.7", arg))+"}\n    node: app1\n"+
+				"  - exec: {command: \"sleep 33.3\"}\n    node: app1\n")
+			cmd := job.start(t, scenarioBin, "run", "--logs", t.TempDir(), "--consul", consulBin, file)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			runnerPid := cmd.Process.Pid
+			t.Cleanup(func() {
+				for _, ns := range runNamespaces(runnerPid) {
+					_ = exec.Command("ip", "netns", "del", ns).Run()
+				}
+			})
+			if !await(func() bool { return len(running("sleep 33.3")) > 0 && len(running("sleep "+arg)) > 0 }, 30*time.Second) {
+				_ = cmd.Process.Kill()
+				t.Fatalf("the run never reached its exec step\nstderr:\n%s", stderr.String())
+			}
+			left := runNamespaces(runnerPid)
+			if len(left) != 3 {
+				t.Fatalf("the run's namespaces: %v, want a bridge and two nodes", left)
+			}
+			if c.kill == "job" {
+				job.cancel(t)
+			} else {
+				// The runner and its reaper alone, at once: the leaders of what
+				// it started die with it (their parent-death signal); the
+				// escaped sleep lives on in the run's cgroup.
+				reaper := runningWhere(func(c string) bool {
+					return strings.HasPrefix(c, fmt.Sprintf("%s __reaper %d ", scenarioBin, runnerPid))
+				})
+				if len(reaper) != 1 {
+					t.Fatalf("the runner's reaper: %v", reaper)
+				}
+				_ = syscall.Kill(reaper[0], syscall.SIGKILL)
+				_ = syscall.Kill(runnerPid, syscall.SIGKILL)
+			}
+			_ = cmd.Wait()
+			if now := runNamespaces(runnerPid); len(now) != 3 {
+				t.Fatalf("after the cancel: %v; the test proves nothing", now)
+			}
+			var out string
+			if sweeper == "clean" {
+				c := exec.Command(scenarioBin, "clean")
+				b, err := c.CombinedOutput()
+				out = string(b)
+				if err != nil {
+					t.Fatalf("scenario clean: %v\n%s", err, out)
+				}
+			} else {
+				host := writeScenario(t, t.TempDir(), "host.yaml", "name: host\nsteps:\n  - exec: {command: \"true\"}\n")
+				r := scenario(t, "run", host)
+				r.mustExit(t, 0)
+				out = r.stderr
+			}
+			for _, ns := range left {
+				if !strings.Contains(out, "network namespace "+ns) {
+					t.Errorf("%s does not say it removed %s:\n%s", sweeper, ns, out)
+				}
+			}
+			if now := runNamespaces(runnerPid); len(now) > 0 {
+				t.Errorf("namespaces left after %s: %v\n%s", sweeper, now, out)
+			}
+			if !strings.Contains(out, fmt.Sprintf("scenario-%d-", runnerPid)) {
+				t.Errorf("%s does not say it removed the run's cgroup:\n%s", sweeper, out)
+			}
+			// Killed: the escaped sleep, and maybe a leader whose parent-death
+			// signal had not landed yet.
+			if c.kill != "job" && !regexp.MustCompile(`\(killed [0-9]+ process(es)?\)`).MatchString(out) {
+				t.Errorf("%s does not say it killed the escaped sleep:\n%s", sweeper, out)
+			}
+			if left := running("sleep " + arg); len(left) > 0 {
+				t.Errorf("the escaped sleep %v outlived %s", left, sweeper)
+			}
+			t.Logf("%s said:\n%s", sweeper, out)
+			entries, _ := os.ReadDir(job.dir)
+			for _, e := range entries {
+				if e.IsDir() {
+					t.Errorf("cgroup %s left in the job's", e.Name())
+				}
+			}
+		})
+	}
+}
+
+// Clean never touches what is not a dead runner's: a live run's
+// namespaces, another tool's, and names of the runner's form whose runner
+// is alive.
+func TestCleanRemovesNothingOfALiveRun(t *testing.T) {
+	foreign := fmt.Sprintf("scn-foreign-%d", os.Getpid())
+	// The form of a runner's name, but the runner (this test) is alive.
+	start, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := strings.Fields(string(start[bytes.LastIndexByte(start, ')')+1:]))
+	alive := fmt.Sprintf("sc%d-%s.abcdef-app1", os.Getpid(), fields[19])
+	// And one whose pid lives but started later: a reused pid.
+	reused := fmt.Sprintf("sc%d-1.abcdef-app1", os.Getpid())
+	for _, ns := range []string{foreign, alive, reused} {
+		if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+			t.Fatalf("ip netns add: %v\n%s", err, out)
+		}
+		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	}
+	out, err := exec.Command(scenarioBin, "clean").CombinedOutput()
+	if err != nil {
+		t.Fatalf("scenario clean: %v\n%s", err, out)
+	}
+	for _, ns := range []string{foreign, alive} {
+		if _, err := os.Stat(filepath.Join("/run/netns", ns)); err != nil {
+			t.Errorf("clean removed %s: %v\n%s", ns, err, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join("/run/netns", reused)); err == nil || !strings.Contains(string(out), "removed network namespace "+reused) {
+		t.Errorf("clean kept %s, whose runner (same pid, other start time) is gone:\n%s", reused, out)
+	}
+}

@@ -1,0 +1,113 @@
+package proc
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if err := RemoveRunCell(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+func needCells(t *testing.T) {
+	t.Helper()
+	if err := CellsAvailable(); err != nil {
+		t.Skipf("cells need a writable cgroup v1 hierarchy (root): %v", err)
+	}
+}
+
+// escapees are the ways a descendant leaves everything but its cgroup:
+// its environment, its session, its process group, its parent.
+var escapees = []struct{ name, script string }{
+	{"env -i setsid", `env -i setsid sleep %s & echo started; wait`},
+	{"daemonizing double fork", `(setsid sh -c 'env -i sleep %s &' &); echo started; exec sleep 100`},
+	{"own process group, no environment", `env -i perl -e 'setpgrp(0,0); exec "sleep", "%s"' & echo started; wait`},
+	{"setsid -f, reparented", `env -i setsid -f sleep %s; echo started; exec sleep 100`},
+}
+
+// A descendant that clears its environment and leaves its group, session
+// and parent is still of the family (Family lists it, Owns says so), and
+// Stop kills it: the kernel's cgroup holds it, not a mark it can drop.
+func TestStopEndsDescendantsThatEscapedEverythingButTheirCgroup(t *testing.T) {
+	needCells(t)
+	for i, e := range escapees {
+		t.Run(e.name, func(t *testing.T) {
+			arg := fmt.Sprintf("%d.%d", 4000+i, os.Getpid()%1000)
+			p := start(t, fmt.Sprintf(e.script, arg))
+			waitForLog(t, p, "started")
+			pid := awaitCmdline(t, "sleep "+arg)
+			stat := describeStat(pid)
+			if pgid, _ := syscall.Getpgid(pid); pgid == p.Pid() {
+				t.Fatalf("the escapee %d (%s) is still in the group: the test proves nothing", pid, stat)
+			}
+			if slices.Contains(FamilyMembers(p.family), pid) {
+				t.Fatalf("the escapee %d still has the family mark: the test proves nothing", pid)
+			}
+			if !slices.Contains(p.Family(), pid) {
+				t.Fatalf("Family() = %v, without the escapee %d (%s)", p.Family(), pid, stat)
+			}
+			pgid, _ := syscall.Getpgid(pid)
+			if !p.Owns(pid, pgid) {
+				t.Fatalf("Owns(%d) is false for the escapee", pid)
+			}
+			p.Stop(0, closed())
+			if !zombie(pid) {
+				t.Fatalf("the escapee %d (%s) outlived Stop", pid, stat)
+			}
+			if _, err := os.Stat(p.cell.Dir()); !os.IsNotExist(err) {
+				t.Fatalf("the cell %s outlived Stop: %v", p.cell.Dir(), err)
+			}
+		})
+	}
+}
+
+// A process not started by p is not of its family.
+func TestOwnsRefusesAStranger(t *testing.T) {
+	needCells(t)
+	p := start(t, "echo started; exec sleep 100")
+	waitForLog(t, p, "started")
+	if p.Owns(os.Getpid(), syscall.Getpgrp()) {
+		t.Fatal("the test process is taken for the family of a process it started")
+	}
+}
+
+// awaitCmdline finds the running process whose command line is cmdline.
+func awaitCmdline(t *testing.T, cmdline string) int {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for time.Now().Before(deadline) {
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			raw, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			if strings.ReplaceAll(strings.TrimRight(string(raw), "\x00"), "\x00", " ") == cmdline && !zombie(pid) {
+				return pid
+			}
+		}
+		<-tick.C
+	}
+	t.Fatalf("no process %q appeared", cmdline)
+	return 0
+}
+
+func describeStat(pid int) string {
+	raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	return strings.TrimSpace(string(raw))
+}
