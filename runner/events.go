@@ -25,9 +25,8 @@ type Event struct {
 	Steps       int      `json:"steps,omitempty" in:"scenario-start,scenario-end" doc:"how many steps the scenario has"`
 	Warnings    []string `json:"warnings,omitempty" in:"scenario-start" doc:"what validation found legal but suspicious in the file, file:line:col each"`
 	// For the reports made from events (the HTML report).
-	ConsulVersion string `json:"consul_version,omitempty" in:"scenario-start" doc:"the first line of consul version of the binary the run uses"`
-	Command       string `json:"command,omitempty" in:"scenario-start" doc:"the run's command line (redacted)"`
-	Graph         string `json:"graph,omitempty" in:"scenario-start" doc:"the scenario's topology as scenario graph draws it (Graphviz DOT)"`
+	Command string `json:"command,omitempty" in:"scenario-start" doc:"the run's command line (redacted)"`
+	Graph   string `json:"graph,omitempty" in:"scenario-start" doc:"the scenario's topology as scenario graph draws it (Graphviz DOT)"`
 
 	Step *StepEvent `json:"step,omitempty" in:"step-start,step-end" doc:"the step (see StepEvent)"`
 
@@ -48,6 +47,8 @@ type Event struct {
 	FailedStep int    `json:"failed_step,omitempty" in:"scenario-end" doc:"the failed step's index, from 1"`
 	Error      string `json:"error,omitempty" in:"bundle,scenario-end" doc:"the failed step, as INDEX (TYPE LABEL), or what else failed the scenario; on bundle, what could not be gathered, a line each"`
 	LogsDir    string `json:"logs_dir,omitempty" in:"scenario-end" doc:"the scenario's log folder"`
+	// Asked while the first scenario runs: so on the end.
+	ConsulVersion string `json:"consul_version,omitempty" in:"scenario-end" doc:"the first line of consul version of the binary the run used (with --html or --json)"`
 }
 
 // EventKinds are the kinds of Event, in the order a scenario's run emits

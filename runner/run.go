@@ -41,9 +41,12 @@ type Options struct {
 	// step has failed (`scenario up --keep-on-failure`), so that the mesh
 	// can be inspected as the failure left it.
 	HoldFailed func(ctx context.Context, h Held)
-	// ConsulVersion and Command go into each scenario-start event, for
-	// the reports made from events (the HTML report).
-	ConsulVersion, Command string
+	// Command goes into each scenario-start event, and what ConsulVersion
+	// says into each scenario-end, for the reports made from events (the
+	// HTML report). ConsulVersion is asked at the end so that it can be
+	// found out while the first scenario runs.
+	Command       string
+	ConsulVersion func() string
 }
 
 // Outcome of a scenario run.
@@ -114,10 +117,13 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 		warnings = append(warnings, w.Error())
 	}
 	emit(Event{Event: "scenario-start", Description: sc.Description, Steps: len(sc.Items), Warnings: warnings,
-		ConsulVersion: opts.ConsulVersion, Command: opts.Command, Graph: Graph(sc)})
+		Command: opts.Command, Graph: Graph(sc)})
 	defer func() {
 		res.Duration = time.Since(start)
 		end := Event{Event: "scenario-end", Steps: len(sc.Items), DurationMS: milliseconds(res.Duration), LogsDir: res.LogsDir, Bundle: res.Bundle}
+		if opts.ConsulVersion != nil {
+			end.ConsulVersion = opts.ConsulVersion()
+		}
 		switch res.Outcome {
 		case Passed:
 			end.Outcome = OutcomePassed

@@ -73,7 +73,7 @@ func runEvents(t *testing.T, src string) (Result, []Event) {
 	}
 	var got events
 	res := Run(context.Background(), sc, Options{Observer: &got, LogsDir: filepath.Join(dir, "logs"), Grace: 100 * time.Millisecond,
-		ConsulVersion: "Consul v0.0.0-test", Command: "scenario run s.yaml"})
+		ConsulVersion: func() string { return "Consul v0.0.0-test" }, Command: "scenario run s.yaml"})
 	return res, got.all
 }
 
@@ -100,9 +100,9 @@ func TestProcessLifetimesAreEventsBeforeTheScenarioEnds(t *testing.T) {
 	if end == nil || end.PID != start.PID || end.Ended != EndedCleanup || end.Exit == "" {
 		t.Errorf("process-end: %+v", end)
 	}
-	first := evs[0]
-	if first.ConsulVersion != "Consul v0.0.0-test" || first.Command != "scenario run s.yaml" || !strings.HasPrefix(first.Graph, "digraph") {
-		t.Errorf("scenario-start lacks what the report's summary needs: %+v", first)
+	first, last := evs[0], evs[len(evs)-1]
+	if first.Command != "scenario run s.yaml" || !strings.HasPrefix(first.Graph, "digraph") || last.ConsulVersion != "Consul v0.0.0-test" {
+		t.Errorf("the scenario's start and end lack what the report's summary needs: %+v\n%+v", first, last)
 	}
 }
 

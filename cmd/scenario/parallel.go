@@ -80,17 +80,21 @@ func runParallel(ctx context.Context, scenarios []*runner.Scenario, f *runFlags,
 	return out
 }
 
-// stamped gives the scenario-start events of children this run's Consul
-// version and command line: a child's own command line is internal, and
-// it does not ask Consul's version again.
+// stamped gives the events of children this run's command line (a
+// child's own is internal) and Consul version (a child does not ask it
+// again).
 type stamped struct {
-	next                   runner.Observer
-	consulVersion, command string
+	next          runner.Observer
+	command       string
+	consulVersion func() string
 }
 
 func (s stamped) Observe(e runner.Event) {
-	if e.Event == "scenario-start" {
-		e.ConsulVersion, e.Command = s.consulVersion, s.command
+	switch {
+	case e.Event == "scenario-start":
+		e.Command = s.command
+	case e.Event == "scenario-end" && s.consulVersion != nil:
+		e.ConsulVersion = s.consulVersion()
 	}
 	s.next.Observe(e)
 }

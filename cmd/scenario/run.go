@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -256,8 +257,11 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 	opts := runner.Options{Observer: observers, LogsDir: f.logs, Consul: consul, ConsulErr: consulErr, Force: force, Agent: external,
 		Command: commandLine}
 	if !f.inNetns && consulErr == nil && (f.html != "" || f.format == formatJSON) {
-		// Said once in the events, for the reports made from them.
-		opts.ConsulVersion, _ = consulVersionOf(consul)
+		// For the reports made from the events; asked beside the first
+		// scenario rather than before it.
+		version := make(chan string, 1)
+		go func() { v, _ := consulVersionOf(consul); version <- v }()
+		opts.ConsulVersion = sync.OnceValue(func() string { return <-version })
 	}
 	if verb == "up" {
 		opts.Hold = func(ctx context.Context, h runner.Held) {

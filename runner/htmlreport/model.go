@@ -122,7 +122,7 @@ func (sc *scenario) add(e runner.Event) {
 	}
 	switch e.Event {
 	case "scenario-start":
-		sc.description, sc.consulVersion, sc.command, sc.graph = e.Description, e.ConsulVersion, e.Command, e.Graph
+		sc.description, sc.command, sc.graph = e.Description, e.Command, e.Graph
 		for i := 0; i < e.Steps; i++ {
 			sc.stepAt(i + 1)
 		}
@@ -190,7 +190,7 @@ func (sc *scenario) add(e runner.Event) {
 		sc.bundle, sc.bundleErr = e.Bundle, e.Error
 	case "scenario-end":
 		sc.ended = true
-		sc.outcome, sc.err, sc.failedStep, sc.logsDir = e.Outcome, e.Error, e.FailedStep, e.LogsDir
+		sc.outcome, sc.err, sc.failedStep, sc.logsDir, sc.consulVersion = e.Outcome, e.Error, e.FailedStep, e.LogsDir, e.ConsulVersion
 		sc.duration = msDuration(e.DurationMS)
 		if e.Bundle != "" {
 			sc.bundle = e.Bundle

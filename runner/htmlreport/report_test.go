@@ -29,7 +29,7 @@ func synthetic(name string, n int) []runner.Event {
 		return e
 	}
 	out := []runner.Event{
-		ev(0, runner.Event{Event: "scenario-start", Steps: n, Description: "synthetic", ConsulVersion: "Consul v1.15.4",
+		ev(0, runner.Event{Event: "scenario-start", Steps: n, Description: "synthetic",
 			Command: "scenario run --html r.html " + file, Graph: `digraph "x" { subgraph "cluster_a" { label="a"; "web" [shape=box]; } "web" -> "api" [label="upstream api"]; }`}),
 		ev(1, runner.Event{Event: "network", Nodes: []runner.NodeInfo{{Name: "app1"}, {Name: "app2"}}}),
 	}
@@ -71,7 +71,8 @@ func synthetic(name string, n int) []runner.Event {
 			ev(last+3, runner.Event{Event: "process-end", Process: &runner.ProcessEvent{Name: "agent", Node: node, Role: "agent", PID: 100 + i, Ended: runner.EndedCleanup, Exit: "exit status 0"}}))
 	}
 	out = append(out, ev(last+4, runner.Event{Event: "scenario-end", Steps: n, Outcome: runner.OutcomeFailed, FailedStep: n,
-		Error: fmt.Sprintf("%d (expect step number %d)", n, n), DurationMS: float64(last + 4), LogsDir: "logs/" + name, Bundle: "logs/" + name + "/bundle"}))
+		Error: fmt.Sprintf("%d (expect step number %d)", n, n), DurationMS: float64(last + 4), LogsDir: "logs/" + name, Bundle: "logs/" + name + "/bundle",
+		ConsulVersion: "Consul v1.15.4"}))
 	return out
 }
 
@@ -115,6 +116,7 @@ func TestReportDrawsEveryStepProcessConnectionAndChange(t *testing.T) {
 		`<details class="step st-failed" id="s1-step-12" open>`: 1,
 		`href="./logs/small/bundle/"`:                           1,
 		`class="tick a-reply h-true"`:                           1,
+		`<dt>consul</dt><dd>Consul v1.15.4</dd>`:                1,
 	} {
 		if got := strings.Count(html, what); got != want {
 			t.Errorf("%s: %d, want %d", what, got, want)
