@@ -196,6 +196,8 @@ func mutants() map[string][]mutant {
 				failAt: []int{5}, want: "exit status"},
 			{name: "an allow for api too", edit: insertAfter("{source: web, destination: socat, action: allow}", "  - set-intention: {source: api, destination: socat, action: allow}"),
 				failAt: []int{17}, want: `got reply "api\n"`},
+			{name: "the table's leaves asked with web's token, which may not get api's", edit: replace("        rogue: {socat: deny}\n      within: 10s\n", "        rogue: {socat: deny}\n      within: 10s\n      token: web-token\n"),
+				failAt: []int{17}, want: "api -> socat: not probed: the agent gave no leaf certificate for api"},
 		},
 		"scenarios/connect-timeout-ignored.yaml": {
 			{name: "socat's node never cut off", edit: replace("  - disconnect: app2\n", ""),
@@ -211,6 +213,24 @@ func mutants() map[string][]mutant {
 		"scenarios/sidecar-port-change-needs-restart.yaml": {
 			{name: "the sidecar restarted with its new registration", edit: insertAfter("socat-sidecar-21010.json", "  - stop: sidecar/socat", "  - sidecar: socat"),
 				failAt: []int{11}, want: `got reply "b\n"`},
+		},
+		// The truth table's claims: a cell declared wrong, intentions
+		// changed behind the runner's back, leaves the token may not get,
+		// and an instance whose "sidecar" does not enforce.
+		"scenarios/deny-all-allow-one.yaml": {
+			{name: "one wrong declared cell", edit: replace("api:   {socat: deny,  web: deny, api: deny}", "api:   {socat: allow, web: deny, api: deny}"),
+				failAt: []int{19}, want: "api -> socat: observed deny, declared allow"},
+			{name: "the deny-all deleted behind the runner's back", edit: insertAfter("every other path stays closed", consul("intention delete '*' '*'")),
+				failAt: []int{20}, want: "api -> socat: observed allow, declared deny"},
+		},
+		"scenarios/intention-precedence.yaml": {
+			{name: "the wildcard deny deleted behind the runner's back", edit: insertAfter("{source: api, destination: socat}, allowed: false", consul("intention delete '*' socat")),
+				failAt: []int{20}, want: "api -> socat: observed allow, declared deny"},
+		},
+		"scenarios/reachability-across-nodes.yaml": {
+			{name: "app3's sidecar replaced by a TLS server with socat's leaf that enforces nothing",
+				edit:   replace("  - {sidecar: socat, node: app3}\n", "  - run: {name: lax-sidecar, command: \"sh "+filepath.Join(repoRoot, "testdata", "e2e", "lax-sidecar.sh")+" socat 21000 127.0.0.1:8181\", ready: \"app3:21000\"}\n    node: app3\n"),
+				failAt: []int{15}, want: "api -> socat: split: the instances disagree"},
 		},
 		"scenarios/prepared-query-upstream.yaml": {
 			{name: "the query selects a service with no instance", edit: replace("{name: socat-pq, service: socat}", "{name: socat-pq, service: nosuch}"),

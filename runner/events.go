@@ -70,16 +70,27 @@ var EventKinds = []struct{ Name, Doc string }{
 
 // StepEvent describes a step in step-start and step-end events.
 type StepEvent struct {
-	Index      int         `json:"index" doc:"the step's place in the scenario, from 1"`
-	Type       string      `json:"type" doc:"the step type"`
-	Label      string      `json:"label" doc:"the step's label: its name, or what it does"`
-	Pos        string      `json:"pos" doc:"where the step is: file:line:col"`
-	Outcome    string      `json:"outcome,omitempty" in:"step-end" doc:"passed, failed, interrupted or skipped"`
-	DurationMS float64     `json:"duration_ms,omitempty" in:"step-end" doc:"how long the step took, in milliseconds"`
-	Error      string      `json:"error,omitempty" in:"step-end" doc:"why it failed: what was expected and what happened"`
-	Logs       []LogTail   `json:"logs,omitempty" in:"step-end" doc:"a failed step's log tails, of the processes involved (see LogTail)"`
-	Notes      []string    `json:"notes,omitempty" in:"step-end" doc:"what the user should know though it passed: the evidence a verdict rests on"`
-	Probe      *ProbeEvent `json:"probe,omitempty" in:"step-end" doc:"what a probe's attempts saw (expect with to; see ProbeEvent)"`
+	Index      int       `json:"index" doc:"the step's place in the scenario, from 1"`
+	Type       string    `json:"type" doc:"the step type"`
+	Label      string    `json:"label" doc:"the step's label: its name, or what it does"`
+	Pos        string    `json:"pos" doc:"where the step is: file:line:col"`
+	Outcome    string    `json:"outcome,omitempty" in:"step-end" doc:"passed, failed, interrupted or skipped"`
+	DurationMS float64   `json:"duration_ms,omitempty" in:"step-end" doc:"how long the step took, in milliseconds"`
+	Error      string    `json:"error,omitempty" in:"step-end" doc:"why it failed: what was expected and what happened"`
+	Logs       []LogTail `json:"logs,omitempty" in:"step-end" doc:"a failed step's log tails, of the processes involved (see LogTail)"`
+	Notes      []string  `json:"notes,omitempty" in:"step-end" doc:"what the user should know though it passed: the evidence a verdict rests on"`
+	// Table and Cells are what a step that judges many things at once
+	// found (a truth table).
+	Table []string    `json:"table,omitempty" in:"step-end" doc:"a step's table as lines of text, shown under it (a truth table: rows sources, columns destinations)"`
+	Cells []CellEvent `json:"cells,omitempty" in:"step-end" doc:"a verdict per cell of the step's table, each a test case of its own in JUnit and test2json (see CellEvent)"`
+	Probe *ProbeEvent `json:"probe,omitempty" in:"step-end" doc:"what a probe's attempts saw (expect with to; see ProbeEvent)"`
+}
+
+// CellEvent is one cell of a step's table.
+type CellEvent struct {
+	Name    string `json:"name" doc:"what the cell judges, like web -> socat"`
+	Outcome string `json:"outcome" doc:"passed, failed, or skipped (scenario audit's cells not probed, under --allow-unprobed)"`
+	Detail  string `json:"detail,omitempty" doc:"the cell's evidence: declared, predicted and observed, instance by instance"`
 }
 
 // ProcessEvent is a process of the scenario starting or ending.
@@ -142,7 +153,7 @@ type AttemptRun struct {
 // (docs/reference/events.md).
 var EventTypes = []reflect.Type{
 	reflect.TypeFor[Event](), reflect.TypeFor[StepEvent](), reflect.TypeFor[NodeInfo](), reflect.TypeFor[LogTail](),
-	reflect.TypeFor[ProcessEvent](), reflect.TypeFor[ConnEvent](), reflect.TypeFor[ChangeEvent](),
+	reflect.TypeFor[CellEvent](), reflect.TypeFor[ProcessEvent](), reflect.TypeFor[ConnEvent](), reflect.TypeFor[ChangeEvent](),
 	reflect.TypeFor[ProbeEvent](), reflect.TypeFor[AttemptRun](),
 }
 

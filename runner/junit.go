@@ -109,6 +109,21 @@ func (j *JUnit) Observe(e Event) {
 		c.SystemOut = out.String()
 		s.Cases = append(s.Cases, c)
 		s.Tests++
+		// A table's cells are test cases of their own, after their step.
+		for _, cell := range st.Cells {
+			cc := &junitCase{Name: c.Name + " / " + cell.Name, Classname: e.Scenario, Time: "0", File: e.File, SystemOut: cell.Detail + "\n"}
+			switch cell.Outcome {
+			case OutcomePassed:
+			case OutcomeSkipped:
+				cc.Skipped = &junitMessage{Message: cell.Detail}
+				s.Skipped++
+			default:
+				cc.Failure = &junitMessage{Message: cell.Name + ": " + strings.SplitN(cell.Detail, " -- ", 2)[0], Type: "cell failed", Text: "at " + st.Pos + "\n" + cell.Detail}
+				s.Failures++
+			}
+			s.Cases = append(s.Cases, cc)
+			s.Tests++
+		}
 	case "bundle":
 		if s := j.open[key]; s != nil {
 			s.SystemOut += fmt.Sprintf("debug bundle: %s\n", e.Bundle)

@@ -115,6 +115,13 @@ func Redact(text string) string {
 	return defaultRedactor.redact(text)
 }
 
+// LearnSecret hides secret wherever Redact and RedactEvent look, however
+// short: a token given on the command line.
+func LearnSecret(secret string) {
+	defaultOnce.Do(func() { defaultRedactor = newRedactor() })
+	defaultRedactor.learnToken(secret)
+}
+
 func (r *redactor) learn(secret string) {
 	if len(secret) < minLearned {
 		return

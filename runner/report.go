@@ -114,6 +114,7 @@ func (r *Reporter) stepEnded(s *StepEvent) {
 	switch s.Outcome {
 	case OutcomePassed:
 		r.line("ok", r.ok, s, elapsed)
+		r.table(s)
 	case OutcomeInterrupted:
 		r.line("intr", r.skip, s, elapsed)
 		fmt.Fprintf(r.out, "         %s\n", r.skip.Sprint(strings.SplitN(s.Error, " (", 2)[0]))
@@ -125,6 +126,7 @@ func (r *Reporter) stepEnded(s *StepEvent) {
 	default:
 		r.line("FAIL", r.fail, s, elapsed)
 		fmt.Fprintf(r.out, "         at %s\n", s.Pos)
+		r.table(s)
 		for _, l := range strings.Split(s.Error, "\n") {
 			fmt.Fprintf(r.out, "         %s\n", r.fail.Sprint(l))
 		}
@@ -134,6 +136,21 @@ func (r *Reporter) stepEnded(s *StepEvent) {
 				fmt.Fprintf(r.out, "           | %s\n", l)
 			}
 		}
+	}
+}
+
+// table prints a step's table under it, cells that do not hold in the
+// failure colour.
+func (r *Reporter) table(s *StepEvent) {
+	for i, l := range s.Table {
+		c := r.dim
+		if i > 0 {
+			c = r.title
+		}
+		if i > 0 && strings.Contains(l, "!") {
+			c = r.fail
+		}
+		fmt.Fprintf(r.out, "         %s\n", c.Sprint(l))
 	}
 }
 
@@ -235,6 +252,14 @@ func escapeEvent(e Event) Event {
 		st.Notes = nil
 		for _, n := range e.Step.Notes {
 			st.Notes = append(st.Notes, EscapeLine(n))
+		}
+		st.Table = nil
+		for _, l := range e.Step.Table {
+			st.Table = append(st.Table, EscapeLine(l))
+		}
+		st.Cells = nil
+		for _, c := range e.Step.Cells {
+			st.Cells = append(st.Cells, CellEvent{Name: EscapeLine(c.Name), Outcome: c.Outcome, Detail: EscapeLine(c.Detail)})
 		}
 		st.Logs = nil
 		for _, t := range e.Step.Logs {

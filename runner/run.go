@@ -322,14 +322,14 @@ func (x *execution) step(i int) bool {
 	x.emit(Event{Event: "step-start", Step: stepEvent(item)})
 	stepCtx, cancel := stepContext(x.ctx, item)
 	start := time.Now()
-	rec := &stepRecord{start: start}
-	env := stepEnv{session: x.sess, node: item.Node, step: item.Index + 1, rec: rec}
+	out := &stepOutput{start: start}
+	env := stepEnv{session: x.sess, node: item.Node, step: item.Index + 1, out: out}
 	var err error
 	if overlaps {
 		var ready func(context.Context) error
 		err = runRecovered(func() (err error) { ready, err = starter.Start(stepCtx, env); return err })
 		if err == nil {
-			x.pending = append(x.pending, pendingStep{item: item, rec: rec, ready: ready, ctx: stepCtx, cancel: cancel, start: start})
+			x.pending = append(x.pending, pendingStep{item: item, out: out, ready: ready, ctx: stepCtx, cancel: cancel, start: start})
 			return true
 		}
 		// Earlier steps come first in the report, and may explain this.
@@ -346,14 +346,14 @@ func (x *execution) step(i int) bool {
 		// It ran beside steps still settling: its outcome is reported
 		// after theirs, in order; a failure stops the run there.
 		elapsed := time.Since(start)
-		x.pending = append(x.pending, pendingStep{item: item, rec: rec, ctx: stepCtx, cancel: cancel, start: start,
+		x.pending = append(x.pending, pendingStep{item: item, out: out, ctx: stepCtx, cancel: cancel, start: start,
 			done: true, err: err, elapsed: elapsed})
 		if err != nil {
 			return x.settle()
 		}
 		return true
 	}
-	if x.conclude(item, err, time.Since(start), rec) {
+	if x.conclude(item, err, time.Since(start), out) {
 		x.skipFrom(i+1, nil)
 		return false
 	}
@@ -386,7 +386,7 @@ func (x *execution) settle() bool {
 			elapsed = time.Since(p.start)
 		}
 		p.cancel()
-		if x.conclude(p.item, err, elapsed, p.rec) {
+		if x.conclude(p.item, err, elapsed, p.out) {
 			next := p.item.Index + 1
 			for _, q := range pending[k+1:] {
 				q.cancel()
@@ -410,9 +410,8 @@ func (x *execution) settle() bool {
 func (x *execution) reportRan(q pendingStep, failed *Item) {
 	ev := stepEvent(q.item)
 	ev.DurationMS = milliseconds(q.elapsed)
-	notes, probe := q.rec.results()
-	ev.Notes = append(notes, fmt.Sprintf("it ran while step %d was still settling, before that step failed", failed.Index+1))
-	ev.Probe = probe
+	q.out.fill(ev)
+	ev.Notes = append(ev.Notes, fmt.Sprintf("it ran while step %d was still settling, before that step failed", failed.Index+1))
 	ev.Outcome = OutcomePassed
 	if q.err != nil {
 		ev.Outcome, ev.Error = OutcomeFailed, q.err.Error()
@@ -434,10 +433,10 @@ func (x *execution) skipFrom(index int, why error) {
 }
 
 // conclude reports how a step ended and says whether the run stops.
-func (x *execution) conclude(item *Item, err error, elapsed time.Duration, rec *stepRecord) bool {
+func (x *execution) conclude(item *Item, err error, elapsed time.Duration, out *stepOutput) bool {
 	ev := stepEvent(item)
 	ev.DurationMS = milliseconds(elapsed)
-	ev.Notes, ev.Probe = rec.results()
+	out.fill(ev)
 	if err == nil {
 		// A log that could not be written (a full disk) fails the step
 		// during which it happened: the run's evidence is incomplete.
@@ -445,7 +444,11 @@ func (x *execution) conclude(item *Item, err error, elapsed time.Duration, rec *
 	}
 	if err == nil {
 		ev.Outcome = OutcomePassed
-		x.changed(item, rec.start.Add(elapsed))
+		at := time.Now()
+		if out != nil {
+			at = out.start.Add(elapsed)
+		}
+		x.changed(item, at)
 		x.emit(Event{Event: "step-end", Step: ev})
 		return false
 	}
@@ -541,7 +544,7 @@ func explain(ctx, stepCtx context.Context, err error) error {
 // pendingStep is a started step whose readiness is awaited later.
 type pendingStep struct {
 	item   *Item
-	rec    *stepRecord
+	out    *stepOutput
 	ready  func(context.Context) error
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -772,17 +772,60 @@ func (s *session) deaths(settle time.Duration) []error {
 }
 
 // stepEnv is the session as one step sees it: it acts on the step's node
-// (if any), and its notes go to that step.
+// (if any), and its notes and table go to that step.
 type stepEnv struct {
 	*session
 	node string
 	step int // from 1
-	rec  *stepRecord
+	out  *stepOutput
 }
 
-func (e stepEnv) Notef(format string, args ...any) { e.rec.note(fmt.Sprintf(format, args...)) }
+// stepOutput is what a step tells the report besides its error.
+type stepOutput struct {
+	start    time.Time // when the step began
+	mu       sync.Mutex
+	notes    []string
+	table    []string
+	cells    []CellEvent
+	attempts []steps.Attempt // a probe's
+}
 
-func (e stepEnv) Attempted(a steps.Attempt) { e.rec.attempted(a) }
+// fill puts the step's output in its step-end event (o may be nil).
+func (o *stepOutput) fill(ev *StepEvent) {
+	if o == nil {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	ev.Notes, ev.Table, ev.Cells = slices.Clone(o.notes), slices.Clone(o.table), slices.Clone(o.cells)
+	ev.Probe = probeEvent(o.start, o.attempts)
+}
+
+func (e stepEnv) Notef(format string, args ...any) {
+	e.out.mu.Lock()
+	defer e.out.mu.Unlock()
+	e.out.notes = append(e.out.notes, fmt.Sprintf(format, args...))
+}
+
+func (e stepEnv) Table(lines []string, cells []steps.TableCell) {
+	e.out.mu.Lock()
+	defer e.out.mu.Unlock()
+	e.out.table = slices.Clone(lines)
+	e.out.cells = nil
+	for _, c := range cells {
+		outcome := OutcomePassed
+		if !c.Passed {
+			outcome = OutcomeFailed
+		}
+		e.out.cells = append(e.out.cells, CellEvent{Name: c.Name, Outcome: outcome, Detail: c.Detail})
+	}
+}
+
+func (e stepEnv) Attempted(a steps.Attempt) {
+	e.out.mu.Lock()
+	defer e.out.mu.Unlock()
+	e.out.attempts = append(e.out.attempts, a)
+}
 
 func (e stepEnv) Captured(ev *topology.WireEvidence) {
 	e.mu.Lock()

@@ -158,6 +158,20 @@ func (t *Test2JSON) Observe(e Event) {
 				t.output(at, pkgName, name, "      | %s\n", l)
 			}
 		}
+		for _, l := range s.Table {
+			t.output(at, pkgName, name, "    %s\n", l)
+		}
+		// A table's cells are subtests of their step.
+		for _, cell := range s.Cells {
+			sub := name + "/" + testName(cell.Name)
+			t.emit(at, "run", pkgName, sub, nil, nil)
+			t.output(at, pkgName, sub, "=== RUN   %s\n", sub)
+			t.output(at, pkgName, sub, "    %s\n", cell.Detail)
+			action, word := verdict(cell.Outcome)
+			zero := 0.0
+			t.output(at, pkgName, sub, "    --- %s: %s (0.00s)\n", word, sub)
+			t.emit(at, action, pkgName, sub, &zero, nil)
+		}
 		action, word := verdict(s.Outcome)
 		t.output(at, pkgName, name, "    --- %s: %s (%.2fs)\n", word, name, s.DurationMS/1000)
 		t.emit(at, action, pkgName, name, elapsedSeconds(s.DurationMS), nil)

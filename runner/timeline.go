@@ -2,44 +2,11 @@ package runner
 
 import (
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/scenario-tool/scenario/proc"
 	"github.com/scenario-tool/scenario/steps"
 )
-
-// stepRecord is what one step reports besides its outcome: its notes and
-// its probe attempts. A step's goroutines may add to it.
-type stepRecord struct {
-	start    time.Time
-	mu       sync.Mutex
-	notes    []string
-	attempts []steps.Attempt
-}
-
-func (r *stepRecord) note(s string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.notes = append(r.notes, s)
-}
-
-func (r *stepRecord) attempted(a steps.Attempt) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.attempts = append(r.attempts, a)
-}
-
-// results are the step's notes and the sum of its probe attempts (nil
-// when it made none).
-func (r *stepRecord) results() ([]string, *ProbeEvent) {
-	if r == nil { // a step that failed before it began
-		return nil, nil
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.notes...), probeEvent(r.start, r.attempts)
-}
 
 // maxAttemptRuns bounds the runs a probe event lists: a probe of
 // `times: 1000` whose replies alternate would otherwise list each.

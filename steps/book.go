@@ -58,18 +58,19 @@ const AgentName = "agent"
 type sidecarClaim struct {
 	process string
 	line    int
+	envoy   bool // the sidecar is Envoy, not the built-in proxy
 }
 
 // claimSidecar records that process is the sidecar of instance id; a
 // second sidecar for the same instance (by its name and by its ID, say)
 // is an error: both would bind the same ports.
-func claimSidecar(d *spec.Decoder, id, process string, at *yaml.Node) {
+func claimSidecar(d *spec.Decoder, id, process string, envoy bool, at *yaml.Node) {
 	b := bookOf(d)
 	if prev, ok := b.sidecars[id]; ok && prev.process != process {
 		d.Errorf(at, "the sidecar of %s is already started at line %d (as %s); stop it first", id, prev.line, prev.process)
 		return
 	}
-	b.sidecars[id] = sidecarClaim{process: process, line: at.Line}
+	b.sidecars[id] = sidecarClaim{process: process, line: at.Line, envoy: envoy}
 }
 
 // releaseSidecar records that process was stopped.

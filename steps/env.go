@@ -66,6 +66,10 @@ type Env interface {
 	// Captured keeps a wire capture a step took, for the debug bundle a
 	// failed scenario leaves.
 	Captured(ev *topology.WireEvidence)
+	// Table records what a step that judges many things at once found:
+	// lines of text shown under the step, and its cells, each a test case
+	// of its own in JUnit and test2json. A later call replaces an earlier.
+	Table(lines []string, cells []TableCell)
 
 	// Node is the node this step acts on (its `node:` key), or "" for the
 	// host, or, for an API step in a scenario with nodes, any live agent.
@@ -105,6 +109,14 @@ type Env interface {
 	AddConn(name string, c *Conn)
 	// Conn returns an open connection by name.
 	Conn(name string) (*Conn, error)
+}
+
+// TableCell is one verdict of a step that judges many things at once (a
+// truth table's cell).
+type TableCell struct {
+	Name   string // what it judges, like "web -> socat"
+	Passed bool
+	Detail string // the evidence
 }
 
 // LogsError is a step failure that names the processes whose logs explain

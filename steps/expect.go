@@ -23,6 +23,7 @@ func init() {
 		Summary: "asserts: bytes, a close or silence (open, nothing back) on a connection; a fresh probe (dialled again until it holds or within passes); " +
 			"a denial proven by the mesh (the probe ends with no reply, the agent's authorization names the deciding intention, " +
 			"the destination sidecar refuses the source's certificate, the backend is up); an intention decision; " +
+			"the mesh's truth table (who may reach whom: Consul's prediction against every instance's sidecar, and the declared table); " +
 			"that a sidecar presents its service's SPIFFE certificate, chained to the active CA root, " +
 			"and refuses plaintext; that a process listens on loopback only; " +
 			"that an instance, or every instance of a service, is passing, warning or critical in the health catalog, naming the checks that decided",
@@ -32,15 +33,16 @@ func init() {
 }
 
 // ExpectSpec is the value of an expect step: one of its forms, chosen by
-// the key present (cert, loopback-only, intention, health, to), else a
-// look at a connection.
+// the key present (cert, loopback-only, intention, health, reachability,
+// to), else a look at a connection.
 type ExpectSpec struct {
-	Cert      *ExpectCertSpec      `form:"cert" doc:"that a sidecar presents its service's SPIFFE certificate, chained to the active CA root, and refuses plaintext"`
-	Loopback  *ExpectLoopbackSpec  `form:"loopback-only" doc:"that a process and its family (its group, and what it started that left the group) listen on loopback addresses only, TCP and UDP"`
-	Intention *ExpectIntentionSpec `form:"intention" formname:"on an intention" doc:"the agent's decision for an intention"`
-	Health    *ExpectHealthSpec    `form:"health" formname:"on health" doc:"an instance's health, or every instance's of a service, as the health catalog gives it, with the checks that decided"`
-	Probe     *ExpectProbeSpec     `form:"to" formname:"with to (a probe)" doc:"a fresh connection, dialled again until the outcome holds or within passes"`
-	Conn      *ExpectConnSpec      `form:"" formname:"on a connection" doc:"what comes back on a connection a send opened"`
+	Cert      *ExpectCertSpec         `form:"cert" doc:"that a sidecar presents its service's SPIFFE certificate, chained to the active CA root, and refuses plaintext"`
+	Loopback  *ExpectLoopbackSpec     `form:"loopback-only" doc:"that a process and its family (its group, and what it started that left the group) listen on loopback addresses only, TCP and UDP"`
+	Intention *ExpectIntentionSpec    `form:"intention" formname:"on an intention" doc:"the agent's decision for an intention"`
+	Health    *ExpectHealthSpec       `form:"health" formname:"on health" doc:"an instance's health, or every instance's of a service, as the health catalog gives it, with the checks that decided"`
+	Reach     *ExpectReachabilitySpec `form:"reachability" formname:"reachability" doc:"the mesh's truth table: every source against every destination, Consul's authorization against what each passing instance does with the source's leaf certificate, and against the declared table when given"`
+	Probe     *ExpectProbeSpec        `form:"to" formname:"with to (a probe)" doc:"a fresh connection, dialled again until the outcome holds or within passes"`
+	Conn      *ExpectConnSpec         `form:"" formname:"on a connection" doc:"what comes back on a connection a send opened"`
 }
 
 // ExpectCertSpec is expect's cert form.
@@ -151,9 +153,12 @@ func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
 	case val.Health != nil:
 		return buildExpectHealth(d, val.Health, f)
 	}
-	if bookOf(d).intentionChanged && !f.Has("within") && !f.Has("conn") && (f.Has("to") || f.Has("intention")) {
+	if bookOf(d).intentionChanged && !f.Has("within") && !f.Has("conn") && (f.Has("to") || f.Has("intention") || f.Has("reachability")) {
 		d.Warnf(v, "expect after an intention change has no within: the mesh is only eventually consistent, "+
 			"so say how long it may take (the default is %s)", DefaultWithin)
+	}
+	if val.Reach != nil {
+		return buildReachability(d, val.Reach, f)
 	}
 	e := &expect{}
 	var o outcomeSpec

@@ -79,7 +79,7 @@ func buildSidecar(d *spec.Decoder, val *SidecarSpec, f *spec.Fields) Step {
 	at := f.Node("service")
 	if use(d, KindService, s.service, at) {
 		if s.id, s.name = resolveInstance(d, at, s.service); s.id != "" {
-			claimSidecar(d, s.id, "sidecar/"+s.service, at)
+			claimSidecar(d, s.id, "sidecar/"+s.service, s.proxy == "envoy", at)
 		}
 	}
 	define(d, KindProcess, "sidecar/"+s.service, at)

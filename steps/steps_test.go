@@ -41,6 +41,7 @@ func (f *fakeEnv) WatchMember(string, int, string)          {}
 func (f *fakeEnv) Notef(string, ...any)                     {}
 func (f *fakeEnv) Attempted(Attempt)                        {}
 func (f *fakeEnv) Captured(*topology.WireEvidence)          {}
+func (f *fakeEnv) Table([]string, []TableCell)              {}
 func (f *fakeEnv) Node() string                             { return "" }
 func (f *fakeEnv) On(string) Env                            { return f }
 func (f *fakeEnv) NodeOf(string) (string, bool)             { return "", false }

@@ -34,6 +34,17 @@ func takesValue(f *flag.Flag) bool {
 	return !ok || !b.IsBoolFlag()
 }
 
+// formatsOf are the values of a command's --format.
+func formatsOf(c command) string {
+	if c.formats != "" {
+		return c.formats
+	}
+	return "text json test2json"
+}
+
+// fileFlags take a path.
+var fileFlags = map[string]bool{"consul": true, "logs": true, "junit": true, "expect": true}
+
 // operandWords are the words a command's operands complete to, when they
 // are words rather than files; help's are commands, topics and step types.
 func operandWords(c command) []string {
@@ -84,7 +95,7 @@ func bashCompletion() string {
 	b.WriteString("    if [ \"$COMP_CWORD\" -eq 1 ]; then\n")
 	fmt.Fprintf(&b, "        COMPREPLY=($(compgen -W %q -- \"$cur\"))\n", strings.Join(names, " ")+" --help --version")
 	b.WriteString("        return\n    fi\n")
-	b.WriteString("    local flags='' valued='' words='' files=''\n")
+	b.WriteString("    local flags='' valued='' words='' files='' formats=''\n")
 	b.WriteString("    case \"${COMP_WORDS[1]}\" in\n")
 	for _, c := range commands() {
 		var flags, valued []string
@@ -99,14 +110,14 @@ func bashCompletion() string {
 		if c.operands == "files" {
 			files = "1"
 		}
-		fmt.Fprintf(&b, "    %s) flags=%q; valued=%q; words=%q; files=%q ;;\n", c.name,
-			strings.Join(flags, " "), " "+strings.Join(valued, " ")+" ", strings.Join(operandWords(c), " "), files)
+		fmt.Fprintf(&b, "    %s) flags=%q; valued=%q; words=%q; files=%q; formats=%q ;;\n", c.name,
+			strings.Join(flags, " "), " "+strings.Join(valued, " ")+" ", strings.Join(operandWords(c), " "), files, formatsOf(c))
 	}
 	b.WriteString("    esac\n")
 	b.WriteString(`    case "$valued" in
         *" $prev "*)
             if [ "$prev" = --format ]; then
-                COMPREPLY=($(compgen -W "text json test2json" -- "$cur"))
+                COMPREPLY=($(compgen -W "$formats" -- "$cur"))
             else
                 compopt -o filenames 2>/dev/null
                 COMPREPLY=($(compgen -f -- "$cur"))
@@ -158,8 +169,8 @@ func zshCompletion() string {
 			if takesValue(f) {
 				action := "_files"
 				if f.Name == "format" {
-					action = "(text json test2json)"
-				} else if f.Name != "consul" && f.Name != "logs" && f.Name != "junit" {
+					action = "(" + formatsOf(c) + ")"
+				} else if !fileFlags[f.Name] {
 					action = " "
 				}
 				spec += ":" + f.Name + ":" + action
@@ -205,10 +216,10 @@ func fishCompletion() string {
 			}
 			line := fmt.Sprintf("complete -c scenario -n %s %s %s -d %s", cond, long, f.Name, fishQuote(firstLine(usage)))
 			if takesValue(f) {
-				switch f.Name {
-				case "format":
-					line += " -x -a 'text json test2json'"
-				case "consul", "logs", "junit":
+				switch {
+				case f.Name == "format":
+					line += " -x -a " + fishQuote(formatsOf(c))
+				case fileFlags[f.Name]:
 					line += " -r -F"
 				default:
 					line += " -x"

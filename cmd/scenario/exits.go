@@ -22,11 +22,11 @@ type exitStatus struct {
 
 var exitStatuses = []exitStatus{
 	{exitPassed, "all passed",
-		"every scenario passed; `validate` and `list`: every file is valid; `help` and `--help`"},
+		"every scenario passed; `validate` and `list`: every file is valid; `audit`: every probed cell of the table agrees, and every source was probed (or `--allow-unprobed`); `help` and `--help`"},
 	{exitFailed, "a scenario failed",
-		"a scenario failed: a step failed or timed out, a process of the scenario died, or a log could not be written; also `up` after a failed step (with or without `--keep-on-failure`), and `up` when a process died while the mesh was held"},
+		"a scenario failed: a step failed or timed out, a process of the scenario died, or a log could not be written; also `up` after a failed step (with or without `--keep-on-failure`), and `up` when a process died while the mesh was held; `audit`: a cell does not agree (observed against predicted or declared, a split, an unknown), or a source was not probed (without `--allow-unprobed`)"},
 	{exitInvalid, "invalid input or usage",
-		"invalid input or usage, and nothing was started: an invalid scenario or definition file, an unknown command or flag, two scenarios with one name, a scenario or definition file that is not a regular file, a log folder in the way that `scenario` did not create, a `--run` that selects nothing; with `run --skip-invalid`, some files were invalid and every valid one passed; `list` and `validate`: some file was invalid"},
+		"invalid input or usage, and nothing was started: an invalid scenario or definition file, an unknown command or flag, two scenarios with one name, a scenario or definition file that is not a regular file, a log folder in the way that `scenario` did not create, a `--run` that selects nothing; with `run --skip-invalid`, some files were invalid and every valid one passed; `list` and `validate`: some file was invalid; `audit`: bad flags, an invalid `--expect` file, or an agent that does not answer as a Consul agent with Connect"},
 	{exitInterrupted, "interrupted (SIGINT, SIGTERM, SIGHUP, SIGQUIT or stdout closed; a second signal kills what is left at once)",
 		"interrupted: SIGINT (Ctrl-C), SIGTERM, SIGHUP (the terminal closed), SIGQUIT, or stdout closed (`scenario run ... | head -5`: SIGPIPE, or its reader gone); everything started was stopped first. `up` ends this way too: Ctrl-C is how it ends. A second signal during cleanup kills what is left at once (still 130)"},
 }

@@ -50,6 +50,9 @@ type command struct {
 	// they are parsed. commands() makes both fresh, bound to one another.
 	flags func(fs *flag.FlagSet)
 	run   func(args []string, stdout, stderr io.Writer) int
+	// formats are the values of its --format, for completion (default
+	// "text json test2json").
+	formats string
 	// operands says what the arguments are, for completion: "files"
 	// (scenario files and folders), a list of words, or "" for none.
 	operands string
@@ -57,6 +60,7 @@ type command struct {
 
 func commands() []command {
 	var rf, uf runFlags
+	var af auditFlags
 	var listJSON, validateJSON, validateAgent, validateWrites, markdown, svg bool
 	var versionConsul, execLogs, execScenario, reportOut string
 	return []command{
@@ -76,6 +80,10 @@ func commands() []command {
 				"from the host, and scenario exec NODE -- COMMAND runs a command on a node.",
 			flags: func(fs *flag.FlagSet) { uf.register(fs, "up") }, operands: "files",
 			run: func(args []string, stdout, stderr io.Writer) int { return runOrUp("up", &uf, args, stdout, stderr) }},
+		{name: "audit", args: "--agent ADDR [flags]", summary: "a live cluster's reachability table: Consul's authorization against every sidecar, read-only",
+			detail: auditDetail, formats: "text json junit test2json",
+			flags: func(fs *flag.FlagSet) { af.register(fs) },
+			run:   func(args []string, stdout, stderr io.Writer) int { return cmdAudit(&af, args, stdout, stderr) }},
 		{name: "exec", args: "NODE -- COMMAND...", summary: "run a command on a node of the mesh scenario up holds (e.g. consul members)",
 			detail: "Runs COMMAND on NODE of a mesh that `scenario up` holds, as an exec step\n" +
 				"there would: in the node's network namespace, with its agent as\n" +

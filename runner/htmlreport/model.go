@@ -50,6 +50,8 @@ type step struct {
 	notes           []string
 	logs            []runner.LogTail
 	probe           *runner.ProbeEvent
+	table           []string
+	cells           []runner.CellEvent
 	start           time.Time // zero when it never began (skipped)
 	duration        time.Duration
 	ended           bool
@@ -141,6 +143,7 @@ func (sc *scenario) add(e runner.Event) {
 			st := sc.stepAt(e.Step.Index)
 			st.fill(e.Step)
 			st.outcome, st.err, st.notes, st.logs, st.probe = e.Step.Outcome, e.Step.Error, e.Step.Notes, e.Step.Logs, e.Step.Probe
+			st.table, st.cells = e.Step.Table, e.Step.Cells
 			st.duration = msDuration(e.Step.DurationMS)
 			st.ended = true
 			if st.start.IsZero() && e.Step.Outcome != runner.OutcomeSkipped {

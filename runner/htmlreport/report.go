@@ -238,6 +238,8 @@ type pageStep struct {
 	Error, Probe, Duration    string
 	Notes                     []string
 	Logs                      []runner.LogTail
+	Table                     string
+	Cells                     []runner.CellEvent
 	Open, Evidence            bool
 }
 
@@ -261,7 +263,15 @@ func pageStepOf(sc *scenario, st *step) pageStep {
 		}
 		ps.Logs = append(ps.Logs, runner.LogTail{Path: t.Path, Lines: lines})
 	}
-	ps.Evidence = ps.Error != "" || len(ps.Notes) > 0 || len(ps.Logs) > 0 || ps.Probe != ""
+	ps.Table = cut(strings.Join(st.table, "\n"), maxText)
+	for i, c := range st.cells {
+		if i == maxNotes {
+			ps.Cells = append(ps.Cells, runner.CellEvent{Name: fmt.Sprintf("(%d more cells not shown)", len(st.cells)-maxNotes)})
+			break
+		}
+		ps.Cells = append(ps.Cells, runner.CellEvent{Name: c.Name, Outcome: c.Outcome, Detail: cut(c.Detail, maxText)})
+	}
+	ps.Evidence = ps.Error != "" || len(ps.Notes) > 0 || len(ps.Logs) > 0 || ps.Probe != "" || ps.Table != "" || len(ps.Cells) > 0
 	ps.Open = st.outcome == runner.OutcomeFailed || st.outcome == runner.OutcomeInterrupted
 	return ps
 }

@@ -129,6 +129,23 @@ func TestReportDrawsEveryStepProcessConnectionAndChange(t *testing.T) {
 	}
 }
 
+// A step's table and its cells (a truth table) are part of its evidence.
+func TestReportShowsAStepsTableAndCells(t *testing.T) {
+	events := synthetic("table", 3)
+	for _, e := range events {
+		if e.Event == "step-end" && e.Step.Index == 2 {
+			e.Step.Table = []string{"        socat", "web     allow"}
+			e.Step.Cells = []runner.CellEvent{{Name: "web -> socat", Outcome: runner.OutcomeFailed, Detail: "declared allow, observed deny"}}
+		}
+	}
+	html := render(t, events)
+	for _, want := range []string{`<pre class="table">        socat` + "\n" + `web     allow</pre>`, `<span class="badge o-failed">failed</span> web -&gt; socat: <span class="detail">declared allow, observed deny</span>`} {
+		if !strings.Contains(html, want) {
+			t.Errorf("the report lacks %s", want)
+		}
+	}
+}
+
 // The same events make the same report, whether they come straight from
 // the run (--html) or through a saved --json stream (scenario report).
 func TestReportFromSavedEventsIsTheSame(t *testing.T) {
