@@ -92,6 +92,9 @@ func build(events []runner.Event) *run {
 	r := &run{}
 	open := map[string]*scenario{}
 	for _, e := range events {
+		// Wall clock only: a saved stream has no monotonic readings, and
+		// the report from it must be the same as the one from the run.
+		e.Time = e.Time.Round(0)
 		if !e.Time.IsZero() {
 			if r.first.IsZero() || e.Time.Before(r.first) {
 				r.first = e.Time
