@@ -30,12 +30,13 @@ setup: deps $(CONSUL_BIN) bin/consul-$(CONSUL_VERSION) bin/scenario
 
 # socat is the demo's echo service and nc its client; ss (iproute2) finds
 # a listener's process in the end-to-end tests and ip sets up network
-# namespaces; curl reads an API in one library scenario; perl plays a
-# process that only calls itself a Connect proxy in a unit test; Graphviz's dot
-# draws `scenario graph --svg` and the HTML report's topology; zsh and fish
-# check the completion scripts `scenario completion` prints; Debian's
-# chromium is the headless browser the HTML report's test drives. Installed
-# with apt-get when root, else named.
+# namespaces; curl reads an API in one library scenario; perl and setsid
+# (util-linux) play descendants that escape their group in the cgroup
+# tests; Graphviz's dot draws `scenario graph --svg` and the HTML report's
+# topology; zsh and fish check the completion scripts `scenario completion`
+# prints; Debian's chromium is the headless browser the HTML report's test
+# drives. Installed with apt-get when root, else named. `make unit` needs
+# none of them.
 deps:
 	@missing=""; \
 	command -v socat >/dev/null 2>&1 || missing="$$missing socat"; \
@@ -112,13 +113,16 @@ vet: bin/staticcheck
 	$(GO) mod tidy -diff
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt needed" >&2; exit 1; }
 
-# Unit tests, end-to-end tests against real consul, proxies and socat, and
-# a short fuzz of the loader: 30,000 inputs (about 10 s), counted rather
-# than timed, since a timed -fuzztime can end in a spurious "context
-# deadline exceeded" on a loaded machine (golang/go#75804, in go1.26); new
-# inputs are minimized briefly, which otherwise stalls a short run.
+# The full tier: every test, end-to-end ones against real consul, proxies
+# and socat included, where a test that lacks what it needs fails rather
+# than skips (SCENARIO_TEST_FULL=1, see internal/testenv); then a short
+# fuzz of the loader: 30,000 inputs (about 10 s), counted rather than
+# timed, since a timed -fuzztime can end in a spurious "context deadline
+# exceeded" on a loaded machine (golang/go#75804, in go1.26); new inputs
+# are minimized briefly, which otherwise stalls a short run. Needs root
+# (network namespaces); see docs/guides/testing.md.
 test: setup vet
-	$(GO) test -count=1 -timeout 30m ./...
+	SCENARIO_TEST_FULL=1 $(GO) test -count=1 -timeout 30m ./...
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=30000x -fuzzminimizetime=100x ./scenariofile
 
 # A longer fuzz of the loader and validator; crashers land in
@@ -126,12 +130,15 @@ test: setup vet
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./scenariofile
 
+# The short tier: every package, needing Go alone (no Consul, socat or
+# root); the tests that need more are skipped, saying what they need.
+# Under a minute; CI runs it beside the scenarios.
 unit:
-	$(GO) test -count=1 ./consuldef ./steps ./scenariofile ./runner ./wait ./proc ./reaper ./cmd/...
+	$(GO) test -short ./...
 
 # Every scenario in scenarios/ passes SOAK runs in a row, no retries.
 soak: setup
-	SCENARIO_FILES='scenarios/*.yaml' SCENARIO_REPEAT=$(SOAK) $(GO) test -count=1 -v -run TestScenariosPassRepeatedly -timeout 120m ./e2e
+	SCENARIO_TEST_FULL=1 SCENARIO_FILES='scenarios/*.yaml' SCENARIO_REPEAT=$(SOAK) $(GO) test -count=1 -v -run '^TestScenariosPassRepeatedly$$' -timeout 120m ./e2e
 
 # The runner against the floor (the same work by hand), the demo's sleeps,
 # parallel scaling and the runner's own overhead; see docs/performance.md.

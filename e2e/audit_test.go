@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scenario-tool/scenario/internal/testenv"
 	"github.com/scenario-tool/scenario/runner"
 )
 
@@ -125,6 +126,7 @@ func outputHas(t *testing.T, what, out string, wants ...string) {
 // the cluster's intentions, config entries, catalog and tokens are as
 // they were before.
 func TestAuditOfALiveClusterIsReadOnly(t *testing.T) {
+	needMesh(t)
 	defer holdUp(t, "scenarios/acl-service-identities.yaml")()
 	// A token with service:write on web and socat only, made before the
 	// cluster's state is taken.
@@ -273,6 +275,7 @@ func meshOf(t *testing.T, n int) string {
 // cells, each service found in the catalog), takes under 10 s on this
 // 2-core machine, at the handshake and with a round trip.
 func TestAuditOf400CellsTakesUnder10Seconds(t *testing.T) {
+	needMesh(t)
 	defer holdUp(t, meshOf(t, 20))()
 	for _, args := range [][]string{nil, {"--send", `ping\n`}} {
 		start := time.Now()
@@ -307,6 +310,7 @@ func TestAuditOf400CellsTakesUnder10Seconds(t *testing.T) {
 // shows as a split cell from outside: the real sidecar refuses api and a
 // stranger, the impostor lets them through; web, allowed, agrees.
 func TestAuditCatchesAnInstanceThatDoesNotEnforce(t *testing.T) {
+	needMesh(t, testenv.Programs("curl", "perl")...)
 	defer holdUp(t, "testdata/e2e/lax-instance.yaml")()
 	table := writeFile(t, "table.yaml", "web:   {socat: allow}\napi:   {socat: deny}\nrogue: {socat: deny}\n")
 	for _, args := range [][]string{nil, {"--send", `ping\n`}} {

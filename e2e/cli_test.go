@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	"github.com/joshdk/go-junit"
+
+	"github.com/scenario-tool/scenario/internal/testenv"
 )
 
 // copyScenario writes basic.yaml under another name into dir, with its
@@ -40,6 +41,7 @@ func copyScenario(t *testing.T, dir, name string) string {
 // Four scenarios that all use ports 8500, 8181, 9191, 21000 and 21001 run
 // at once, each in its own network namespace, and all pass.
 func TestParallelRunsIsolateScenarios(t *testing.T) {
+	needMesh(t, namespaces)
 	dir := t.TempDir()
 	files := []string{"scenarios/basic.yaml", "scenarios/intentions.yaml", copyScenario(t, dir, "basic-2"), copyScenario(t, dir, "basic-3")}
 	// Something on the host's 8500 must not disturb namespaced runs.
@@ -65,6 +67,7 @@ func TestParallelRunsIsolateScenarios(t *testing.T) {
 }
 
 func TestShardsAreDisjointAndComplete(t *testing.T) {
+	needMesh(t)
 	// Four quick scenarios, not the whole library: the shards' split is
 	// what is under test.
 	dir := t.TempDir()
@@ -109,6 +112,7 @@ func TestShardsAreDisjointAndComplete(t *testing.T) {
 }
 
 func TestListForHumansAndCI(t *testing.T) {
+	needScenarioOnly(t)
 	r := scenario(t, "list", "--json")
 	r.mustExit(t, 0)
 	var list []struct {
@@ -138,6 +142,7 @@ func TestListForHumansAndCI(t *testing.T) {
 }
 
 func TestValidateWarnsAboutSuspiciousScenarios(t *testing.T) {
+	needScenarioOnly(t)
 	src := "name: suspicious\nsteps:\n  - start-agent: {}\n  - register: " + repoRoot + "/consul.d/socat.json\n" +
 		"  - run: {name: socat, command: 'socat -v tcp-l:8181,fork exec:\"/bin/cat\"'}\n" +
 		"  - set-intention: {source: web, destination: socat, action: deny}\n" +
@@ -172,6 +177,7 @@ func TestValidateWarnsAboutSuspiciousScenarios(t *testing.T) {
 // up brings the mesh up, keeps it (the UI answers, traffic flows) until
 // Ctrl-C, then cleans up and exits 130, as its help says.
 func TestUpKeepsTheMeshUntilCtrlC(t *testing.T) {
+	needMesh(t)
 	logs := t.TempDir()
 	cmd := exec.Command(scenarioBin, "up", "--logs", logs, "--consul", consulBin, "scenarios/basic.yaml")
 	stdout, lines := startUntil(t, cmd, "everything is up; Consul UI at http://127.0.0.1:8500/ui/", "never came up")
@@ -213,6 +219,7 @@ func TestUpKeepsTheMeshUntilCtrlC(t *testing.T) {
 // The JUnit report is read back with a JUnit parser: one suite per
 // scenario, one case per step, the failure with its message and logs.
 func TestJUnitReport(t *testing.T) {
+	needMesh(t)
 	report := filepath.Join(t.TempDir(), "junit.xml")
 	r := scenario(t, "run", "--junit", report, "scenarios/basic.yaml", "testdata/e2e/expects-reply-when-denied.yaml")
 	r.mustExit(t, 1)
@@ -237,6 +244,7 @@ func TestJUnitReport(t *testing.T) {
 
 // --json prints one event per line: what a machine needs to follow a run.
 func TestJSONEvents(t *testing.T) {
+	needMesh(t)
 	r := scenario(t, "run", "--json", "scenarios/basic.yaml")
 	r.mustExit(t, 0)
 	starts, ends, processes := map[int]int{}, []int{}, map[string]int{}
@@ -295,6 +303,7 @@ func TestJSONEvents(t *testing.T) {
 // draws every node and edge of that DOT, as does what `graph --svg`
 // renders with the dot installed here.
 func TestGraphPicture(t *testing.T) {
+	needScenarioOnly(t)
 	for scenarioFile, base := range map[string]string{"scenarios/basic.yaml": "docs/network", "scenarios/two-datacenters.yaml": "docs/two-datacenters"} {
 		t.Run(base, func(t *testing.T) { checkPicture(t, scenarioFile, base) })
 	}
@@ -328,32 +337,26 @@ func checkPicture(t *testing.T, scenarioFile, base string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rendered := scenario(t, "graph", "--svg", scenarioFile)
-	rendered.mustExit(t, 0)
-	for name, picture := range map[string]string{base + ".svg": string(svg), "graph --svg": rendered.stdout} {
+	drawsAll := func(name, picture string) {
 		for _, title := range titles {
 			if !strings.Contains(picture, title) {
 				t.Errorf("%s lacks %s; %s", name, title, redo)
 			}
 		}
 	}
-}
-
-// The CI workflow cannot run here, so actionlint checks it: the version
-// pinned in tools/dev/go.mod, built from the module cache.
-func TestWorkflowLints(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "tool", "-modfile=tools/dev/go.mod", "actionlint", "-shellcheck=", "-pyflakes=", ".github/workflows/scenarios.yml")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("actionlint: %v\n%s", err, out)
-	}
+	drawsAll(base+".svg", string(svg))
+	t.Run("rendered", func(t *testing.T) {
+		testenv.Need(t, testenv.Program("dot"))
+		rendered := scenario(t, "graph", "--svg", scenarioFile)
+		rendered.mustExit(t, 0)
+		drawsAll("graph --svg", rendered.stdout)
+	})
 }
 
 // The bench's floor, the hand-driven flow the runner is measured against,
 // keeps working.
 func TestBenchFloorRuns(t *testing.T) {
+	needMesh(t)
 	bin := filepath.Join(t.TempDir(), "bench")
 	if out, err := exec.Command("go", "build", "-o", bin, "./bench").CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
@@ -379,9 +382,7 @@ func TestBenchFloorRuns(t *testing.T) {
 // Without the right to make network namespaces (not root), --parallel says
 // so and runs the scenarios one by one, and they still pass.
 func TestParallelFallsBackWithoutNamespaces(t *testing.T) {
-	if _, err := exec.LookPath("setpriv"); err != nil {
-		t.Fatal("setpriv (util-linux) is needed to run as another user")
-	}
+	needMesh(t, testenv.Root, testenv.Program("setpriv"))
 	dir, err := os.MkdirTemp("", "unprivileged")
 	if err != nil {
 		t.Fatal(err)
@@ -423,9 +424,7 @@ func TestParallelFallsBackWithoutNamespaces(t *testing.T) {
 // On a terminal the report is coloured and shows the waiting step live;
 // `script` gives the run a pseudo-terminal.
 func TestTerminalGetsColourAndProgress(t *testing.T) {
-	if _, err := exec.LookPath("script"); err != nil {
-		t.Fatal("script (util-linux) is needed for a pseudo-terminal")
-	}
+	needMesh(t, testenv.Program("script"))
 	logs := t.TempDir()
 	cmd := exec.Command("script", "-qefc", fmt.Sprintf("%s run --logs %s --consul %s scenarios/basic.yaml", scenarioBin, logs, consulBin), "/dev/null")
 	cmd.Env = append(os.Environ(), "TERM=xterm", "NO_COLOR=")

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scenario-tool/scenario/internal/testenv"
 	"github.com/scenario-tool/scenario/runner"
 )
 
@@ -33,6 +34,7 @@ func writeScenarios(t *testing.T, steps string, names ...string) []string {
 // test -json would be: scenarios as tests, steps as subtests, failures
 // and skips counted, the failing step's evidence shown.
 func TestTest2JSONReadByGotestsum(t *testing.T) {
+	needMesh(t)
 	r := scenario(t, "run", "--format", "test2json", "scenarios/basic.yaml", "testdata/e2e/expects-reply-when-denied.yaml")
 	r.mustExit(t, 1)
 	lines := bufio.NewScanner(strings.NewReader(r.stdout))
@@ -80,6 +82,7 @@ func TestTest2JSONReadByGotestsum(t *testing.T) {
 // invalid file as a failing test and a scenario's warnings as its output,
 // not as errors: nothing lands on stderr but the invalid file's problems.
 func TestTest2JSONInvalidFilesAndWarningsReadByGotestsum(t *testing.T) {
+	testenv.Need(t, testenv.Program("socat"))
 	warned := writeScenarios(t, "  - run: {name: echo, command: \"socat TCP-LISTEN:8181,reuseaddr,fork EXEC:cat\", ready: \"127.0.0.1:8181\"}\n", "warned")[0]
 	gotestsum := filepath.Join(t.TempDir(), "gotestsum")
 	if out, err := exec.Command("go", "build", "-C", "tools/dev", "-o", gotestsum, "gotest.tools/gotestsum").CombinedOutput(); err != nil {
@@ -112,6 +115,7 @@ func TestTest2JSONInvalidFilesAndWarningsReadByGotestsum(t *testing.T) {
 // --run SCENARIO/STEP and --count: the scenarios selected, each cut after
 // its last matching step, run once per round.
 func TestRunSelectionAndCount(t *testing.T) {
+	needMesh(t)
 	r := scenario(t, "run", "--count", "2", "--run", "basic/sidecar_web", "scenarios/basic.yaml", "scenarios/intentions.yaml")
 	r.mustExit(t, 0)
 	if got := strings.Count(r.stdout, "--- PASS basic: 6 steps"); got != 2 {
@@ -133,6 +137,7 @@ func TestRunSelectionAndCount(t *testing.T) {
 // --fail-fast starts nothing after a failure; the skipped runs are
 // counted in the closing line.
 func TestFailFast(t *testing.T) {
+	needScenarioOnly(t)
 	files := writeScenarios(t, "  - exec: {command: \"exit 3\"}\n", "first-fails", "second")
 	r := scenario(t, "run", "--fail-fast", files[0], files[1])
 	r.mustExit(t, 1)
@@ -150,6 +155,7 @@ func TestFailFast(t *testing.T) {
 // --timeout bounds the whole run: the scenario running fails naming it,
 // no further one starts, one by one and with --parallel alike.
 func TestWholeRunTimeout(t *testing.T) {
+	needScenarioOnly(t)
 	files := writeScenarios(t, "  - exec: {command: \"sleep 32.3\"}\n", "slow-a", "slow-b", "slow-c")
 	r := scenario(t, "run", "--timeout", "1s", files[0], files[1])
 	r.mustExit(t, 1)
@@ -157,16 +163,20 @@ func TestWholeRunTimeout(t *testing.T) {
 		!strings.Contains(r.stdout, "0 passed, 1 failed, 1 skipped\n") || r.elapsed > 15*time.Second {
 		t.Errorf("after %s:\nstdout:\n%s\nstderr:\n%s", r.elapsed, r.stdout, r.stderr)
 	}
-	r = scenario(t, append([]string{"run", "--parallel", "2", "--timeout", "2s"}, files...)...)
-	r.mustExit(t, 1)
-	if strings.Count(r.stdout, "the run's --timeout passed") != 2 || !strings.Contains(r.stdout, "0 passed, 2 failed, 1 skipped\n") || r.elapsed > 20*time.Second {
-		t.Errorf("--parallel 2, after %s:\nstdout:\n%s\nstderr:\n%s", r.elapsed, r.stdout, r.stderr)
-	}
+	t.Run("parallel", func(t *testing.T) {
+		testenv.Need(t, namespaces) // else --parallel runs them one by one
+		r := scenario(t, append([]string{"run", "--parallel", "2", "--timeout", "2s"}, files...)...)
+		r.mustExit(t, 1)
+		if strings.Count(r.stdout, "the run's --timeout passed") != 2 || !strings.Contains(r.stdout, "0 passed, 2 failed, 1 skipped\n") || r.elapsed > 20*time.Second {
+			t.Errorf("--parallel 2, after %s:\nstdout:\n%s\nstderr:\n%s", r.elapsed, r.stdout, r.stderr)
+		}
+	})
 }
 
 // FORCE_COLOR colours a report that goes to a pipe (a CI log) without the
 // live progress of a terminal; NO_COLOR and --no-color still win.
 func TestForceColor(t *testing.T) {
+	needScenarioOnly(t)
 	files := writeScenarios(t, "  - exec: {command: \"true\"}\n", "quick")
 	for _, c := range []struct {
 		env   []string
@@ -197,6 +207,7 @@ func TestForceColor(t *testing.T) {
 // version names the consul binary a run would use and its version, as
 // that binary says it.
 func TestVersionAsksConsul(t *testing.T) {
+	testenv.Need(t, consul)
 	out, err := exec.Command(consulBin, "version").Output()
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/joshdk/go-junit"
 
+	"github.com/scenario-tool/scenario/internal/testenv"
 	"github.com/scenario-tool/scenario/wait"
 )
 
@@ -95,6 +96,7 @@ var deathRuns, deathLeaks atomic.Int64
 // reaper included), nothing listens in the namespace, the log folder is
 // kept, and the JUnit file parses.
 func TestRunnerDeathLeavesNothing(t *testing.T) {
+	needMesh(t, testenv.Root, testenv.Program("ip"))
 	if err := exec.Command("ip", "netns", "list").Run(); err != nil {
 		t.Fatalf("these tests need ip netns (root, iproute2): %v", err)
 	}

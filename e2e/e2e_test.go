@@ -16,18 +16,59 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/scenario-tool/scenario/internal/testenv"
 	"github.com/scenario-tool/scenario/runner"
+	"github.com/scenario-tool/scenario/topology"
 )
 
 var (
 	scenarioBin string // built by TestMain
-	consulBin   string
+	consulBin   string // "" when consulMissing says why
 	repoRoot    string
+
+	consulMissing error
 )
+
+// consul is the requirement of a consul binary, found as `scenario run`
+// finds one; $CONSUL naming none is a mistake, not an absence.
+var consul = testenv.Requirement{
+	Name: "consul",
+	Missing: func() error { // its errors say to run `make setup`
+		if consulMissing != nil && os.Getenv("CONSUL") != "" {
+			return testenv.Wrong(consulMissing)
+		}
+		return consulMissing
+	},
+}
+
+// namespaces is the requirement of the right to make network namespaces:
+// topologies, and parallel runs that share ports.
+var namespaces = testenv.Namespaces(topology.Permitted)
+
+// needMesh says that t starts a mesh: it needs consul, socat (the echo
+// service) and ss, and what else t names.
+func needMesh(t *testing.T, more ...testenv.Requirement) {
+	t.Helper()
+	testenv.Need(t, append([]testenv.Requirement{consul, testenv.Program("socat"), testenv.Program("ss")}, more...)...)
+}
+
+// scenarioOnly holds the names of the top-level tests that said
+// needScenarioOnly.
+var scenarioOnly sync.Map
+
+// needScenarioOnly says that t needs nothing but the scenario binary (built
+// from this tree by TestMain): its scenarios start no mesh, so the short
+// tier runs it, and assertNothingLeft leaves the mesh ports alone (a
+// developer's own Consul may hold 8500).
+func needScenarioOnly(t *testing.T) {
+	top, _, _ := strings.Cut(t.Name(), "/")
+	scenarioOnly.Store(top, true)
+}
 
 func TestMain(m *testing.M) {
 	os.Exit(setup(m))
@@ -68,16 +109,9 @@ func setup(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if consulBin, err = runner.FindConsul(""); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e tests need real binaries:", err)
-		return 1
-	}
-	for _, tool := range []string{"socat", "ss"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			fmt.Fprintf(os.Stderr, "e2e tests need %s: run `make setup`\n", tool)
-			return 1
-		}
-	}
+	// Each test that needs consul says so (needMesh); the others, which
+	// exercise the command line, run without it.
+	consulBin, consulMissing = runner.FindConsul("")
 	dir, err := os.MkdirTemp("", "scenario-e2e")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -155,7 +189,7 @@ func leftovers() []string {
 			continue // a zombie holds no port and is being reaped
 		}
 		cmdline := strings.ReplaceAll(strings.TrimRight(string(raw), "\x00"), "\x00", " ")
-		if strings.Contains(cmdline, consulBin) || strings.HasPrefix(cmdline, "socat ") ||
+		if consulBin != "" && strings.Contains(cmdline, consulBin) || strings.HasPrefix(cmdline, "socat ") ||
 			strings.Contains(cmdline, "sleep 31.7") || strings.Contains(cmdline, "sleep 32.3") || strings.Contains(cmdline, "sleep 33.3") {
 			found = append(found, fmt.Sprintf("%d %s", pid, cmdline))
 		}
@@ -163,12 +197,17 @@ func leftovers() []string {
 	return found
 }
 
-// assertNothingLeft checks that no process is left and every mesh port can
-// be bound again.
+// assertNothingLeft checks that no process is left and, unless the test
+// starts no mesh (needScenarioOnly), that every mesh port can be bound
+// again.
 func assertNothingLeft(t *testing.T) {
 	t.Helper()
 	if left := leftovers(); len(left) > 0 {
 		t.Errorf("processes left behind:\n%s", strings.Join(left, "\n"))
+	}
+	top, _, _ := strings.Cut(t.Name(), "/")
+	if _, ok := scenarioOnly.Load(top); ok {
+		return
 	}
 	for _, port := range meshPorts {
 		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
@@ -181,6 +220,7 @@ func assertNothingLeft(t *testing.T) {
 }
 
 func TestBasicScenarioPasses(t *testing.T) {
+	needMesh(t)
 	r := scenario(t, "run", "scenarios/basic.yaml")
 	r.mustExit(t, 0)
 	for _, want := range []string{"ok    9 expect           hello comes back through the mesh", "--- PASS basic: 9 steps"} {
@@ -200,6 +240,7 @@ func TestBasicScenarioPasses(t *testing.T) {
 }
 
 func TestIntentionsScenarioPasses(t *testing.T) {
+	needMesh(t)
 	r := scenario(t, "run", "scenarios/intentions.yaml")
 	r.mustExit(t, 0)
 	for _, want := range []string{
@@ -220,6 +261,7 @@ func TestIntentionsScenarioPasses(t *testing.T) {
 }
 
 func TestBothScenariosInOneRun(t *testing.T) {
+	needMesh(t)
 	r := scenario(t, "run", "scenarios/basic.yaml", "scenarios/intentions.yaml")
 	r.mustExit(t, 0)
 	if !strings.Contains(r.stdout, "2 passed, 0 failed") {
@@ -227,24 +269,42 @@ func TestBothScenariosInOneRun(t *testing.T) {
 	}
 }
 
-// Every scenario in scenarios/ passes 10 runs in a row, with no retry;
-// SCENARIO_REPEAT changes the count (`make soak` runs 30).
-func TestScenariosPassRepeatedly(t *testing.T) {
-	n := 10
-	if s := os.Getenv("SCENARIO_REPEAT"); s != "" {
-		n, _ = strconv.Atoi(s)
-	}
-	if testing.Short() {
-		n = 2
-	}
-	// The demo's two scenarios by default; `make soak` names them all.
-	files := []string{"scenarios/basic.yaml", "scenarios/intentions.yaml"}
-	if glob := os.Getenv("SCENARIO_FILES"); glob != "" {
-		var err error
-		if files, err = filepath.Glob(glob); err != nil || len(files) == 0 {
-			t.Fatalf("SCENARIO_FILES=%s: %v %v", glob, files, err)
+// soakSettings reads the soak's knobs: SCENARIO_REPEAT, the runs of each
+// scenario in a row (10 when unset), and SCENARIO_FILES, a glob of the
+// scenarios (the demo's two when unset). A value that would run nothing
+// is an error, never a pass.
+func soakSettings() (runs int, files []string, err error) {
+	runs, files = 10, []string{"scenarios/basic.yaml", "scenarios/intentions.yaml"}
+	if s, ok := os.LookupEnv("SCENARIO_REPEAT"); ok {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return 0, nil, fmt.Errorf("SCENARIO_REPEAT=%q: want the number of runs in a row, 1 or more (`make soak SOAK=30`)", s)
 		}
+		runs = n
 	}
+	if glob, ok := os.LookupEnv("SCENARIO_FILES"); ok {
+		matches, err := filepath.Glob(glob)
+		if err != nil {
+			return 0, nil, fmt.Errorf("SCENARIO_FILES=%q: %v", glob, err)
+		}
+		if len(matches) == 0 {
+			return 0, nil, fmt.Errorf("SCENARIO_FILES=%q matches no file (from %s); want a glob of scenarios such as 'scenarios/*.yaml'", glob, repoRoot)
+		}
+		files = matches
+	}
+	return runs, files, nil
+}
+
+// Every scenario in scenarios/ passes 10 runs in a row, with no retry;
+// SCENARIO_REPEAT changes the count and SCENARIO_FILES the scenarios
+// (`make soak` runs the whole library SOAK times).
+func TestScenariosPassRepeatedly(t *testing.T) {
+	// The knobs first: a wrong one fails even where the mesh cannot run.
+	n, files, err := soakSettings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	needMesh(t)
 	for _, f := range files {
 		var times []string
 		for i := 0; i < n; i++ {
@@ -258,6 +318,7 @@ func TestScenariosPassRepeatedly(t *testing.T) {
 }
 
 func TestExpectingAReplyWhereTheMeshDeniesFails(t *testing.T) {
+	needMesh(t)
 	r := scenario(t, "run", "testdata/e2e/expects-reply-when-denied.yaml")
 	r.mustExit(t, 1)
 	for _, want := range []string{
@@ -278,6 +339,7 @@ func TestExpectingAReplyWhereTheMeshDeniesFails(t *testing.T) {
 }
 
 func TestInvalidFileStartsNothing(t *testing.T) {
+	needScenarioOnly(t)
 	r := scenario(t, "run", "testdata/e2e/invalid.yaml")
 	r.mustExit(t, 2)
 	want := []string{
@@ -309,6 +371,7 @@ func TestInvalidFileStartsNothing(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
+	needScenarioOnly(t)
 	scenario(t, "run").mustExit(t, 2)
 	scenario(t, "frobnicate").mustExit(t, 2)
 	r := scenario(t, "run", "scenarios/basic.yaml", "--consul", "/nonexistent/consul")
@@ -319,6 +382,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestStepTimeoutFailsAndCleansUp(t *testing.T) {
+	needMesh(t)
 	r := scenario(t, "run", "testdata/e2e/step-timeout.yaml")
 	r.mustExit(t, 1)
 	if !strings.Contains(r.stdout, "the step's timeout of 300ms passed") {
@@ -334,6 +398,7 @@ var sidecarWebReady = regexp.MustCompile(`ok\s+7 send`)
 // interrupt runs the interrupt scenario, sends sig once the mesh is up and
 // a connection is open, and checks that everything is gone afterwards.
 func interrupt(t *testing.T, sig syscall.Signal) {
+	needMesh(t)
 	logs := t.TempDir()
 	cmd := exec.Command(scenarioBin, "run", "--logs", logs, "--consul", consulBin, "testdata/e2e/interrupt.yaml")
 	stdout, err := cmd.StdoutPipe()
@@ -391,6 +456,7 @@ func TestCtrlCLeavesNothingBehind(t *testing.T) { interrupt(t, syscall.SIGINT) }
 func TestSIGTERMLeavesNothingBehind(t *testing.T) { interrupt(t, syscall.SIGTERM) }
 
 func TestSecretsAreRedacted(t *testing.T) {
+	needMesh(t)
 	const token = "5f0c6b7e-1b2a-4c3d-9e8f-0a1b2c3d4e5f"
 	r := scenario(t, "run", "testdata/e2e/secret.yaml")
 	r.mustExit(t, 1)
@@ -411,42 +477,10 @@ func TestSecretsAreRedacted(t *testing.T) {
 }
 
 func TestLoopbackOnlyCatchesAWildcardListener(t *testing.T) {
+	needMesh(t)
 	r := scenario(t, "run", "testdata/e2e/exposed.yaml")
 	r.mustExit(t, 1)
 	if !strings.Contains(r.stdout, "socat listens beyond loopback on 0.0.0.0:8181 (bind it to 127.0.0.1)") {
 		t.Errorf("output:\n%s", r.stdout)
-	}
-}
-
-// Waiting by sleeping is how flaky suites are made: no Go file here may
-// call the sleep function (polls with deadlines and blocking queries only).
-func TestNoSleepUsedAsAWait(t *testing.T) {
-	forbidden := "time." + "Sleep("
-	// A sleep in disguise: a timer made only to be waited for, or a bare
-	// receive from time.After, waits a fixed time just the same.
-	disguised := regexp.MustCompile(`(?m)(time\.NewTimer\([^\n]*\)\n\s*<-\s*\w+\.C\s*$|^\s*<-\s*time\.After\()`)
-	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() && (d.Name() == "tools" || d.Name() == ".git") {
-			if err == nil {
-				return filepath.SkipDir
-			}
-			return err
-		}
-		if strings.HasSuffix(path, ".go") {
-			data, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			if strings.Contains(string(data), forbidden) {
-				t.Errorf("%s calls %s", path, forbidden)
-			}
-			if m := disguised.Find(data); m != nil {
-				t.Errorf("%s waits a fixed time: %q; wait for a condition (wait.For) or the event itself", path, m)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 }

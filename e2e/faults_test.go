@@ -124,6 +124,7 @@ var faults = []fault{{"SIGINT", syscall.SIGINT}, {"SIGTERM", syscall.SIGTERM}, {
 // status, that nothing is left running, every port is free, and the logs
 // were kept.
 func TestFaultInjection(t *testing.T) {
+	needMesh(t)
 	for _, ph := range faultPhases(t) {
 		for _, f := range faults {
 			t.Run(ph.name+"/"+f.name, func(t *testing.T) {
@@ -317,6 +318,7 @@ func waitFIFO(t *testing.T, path string, done <-chan struct{}, output func() str
 // The agent or a sidecar killed from outside fails the next step that
 // needs it at once, naming it and how it ended, instead of after a timeout.
 func TestDeadProcessFailsTheNextStepAtOnce(t *testing.T) {
+	needMesh(t)
 	sidecarDies := filepath.Join(t.TempDir(), "sidecar-dies.yaml")
 	src := "name: sidecar-dies\nsteps:\n" + fmt.Sprintf(mesh, repoRoot) +
 		// By the listener it holds in this run's network namespace: a
@@ -360,6 +362,7 @@ func TestDeadProcessFailsTheNextStepAtOnce(t *testing.T) {
 // A second SIGINT while cleanup waits for a process that ignores SIGTERM
 // kills what is left at once, still leaving nothing behind.
 func TestSecondInterruptKillsAtOnce(t *testing.T) {
+	needScenarioOnly(t)
 	src := "name: stubborn\nsteps:\n" +
 		"  - run: {name: stubborn, command: \"trap '' TERM; echo ready; exec sleep 31.7\"}\n" +
 		"  - exec: {command: \"sleep 32.3\"}\n"
@@ -418,6 +421,7 @@ func TestSecondInterruptKillsAtOnce(t *testing.T) {
 // load) is restarted once, and the step says so. The stand-in for consul
 // makes web's first proxy hang without listening, deterministically.
 func TestStuckProxyIsRestartedOnce(t *testing.T) {
+	needMesh(t)
 	dir := t.TempDir()
 	stub := filepath.Join(dir, "consul")
 	script := fmt.Sprintf(`#!/bin/sh

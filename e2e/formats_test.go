@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/scenario-tool/scenario/consuldef"
+	"github.com/scenario-tool/scenario/internal/testenv"
 )
 
 // The consul-formats corpus: Consul's own tutorial definitions (HCL and
@@ -20,6 +21,7 @@ import (
 // services lists, a config-dir boot, merge keys, dev and non-dev agent
 // restarts and commands calling the consul CLI, all against the real mesh.
 func TestConsulFormatsCorpus(t *testing.T) {
+	needMesh(t, testenv.Program("nc"))
 	files, _ := filepath.Glob("testdata/consul-formats/*.yaml")
 	if len(files) < 7 {
 		t.Fatalf("the corpus has %d scenarios", len(files))
@@ -70,6 +72,7 @@ func TestConsulFormatsCorpus(t *testing.T) {
 // A definition Consul refuses is refused before anything starts, at the
 // offending key, with Consul's own words when its parser and ours agree.
 func TestConsulJudgesDefinitions(t *testing.T) {
+	testenv.Need(t, consul)
 	dir := t.TempDir()
 	files := map[string]string{
 		// Consul's config files refuse CheckID (the API's spelling).
@@ -104,6 +107,7 @@ func TestConsulJudgesDefinitions(t *testing.T) {
 // A folder with one invalid file: every command reports it and goes on
 // with the valid one where that is safe; run starts nothing unless asked.
 func TestFolderWithAnInvalidFile(t *testing.T) {
+	needMesh(t)
 	dir := t.TempDir()
 	good := copyScenario(t, dir, "basic")
 	bad := filepath.Join(dir, "broken.yaml")
@@ -142,6 +146,7 @@ func TestFolderWithAnInvalidFile(t *testing.T) {
 // A sidecar that never gets healthy names the critical check and what it
 // printed, not just "critical".
 func TestSidecarWaitNamesTheCriticalCheck(t *testing.T) {
+	needMesh(t)
 	dir := t.TempDir()
 	src := `steps:
   - start-agent: {}
@@ -169,6 +174,7 @@ func TestSidecarWaitNamesTheCriticalCheck(t *testing.T) {
 // up --keep-on-failure keeps the mesh as a failed step left it until
 // Ctrl-C, then cleans up and exits 1.
 func TestUpKeepsTheMeshAfterAFailureWhenAsked(t *testing.T) {
+	needMesh(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "fails.yaml")
 	if err := os.WriteFile(path, []byte("steps:\n  - start-agent: {}\n  - exec: {command: \"false\"}\n"), 0o644); err != nil {
@@ -203,6 +209,7 @@ func TestUpKeepsTheMeshAfterAFailureWhenAsked(t *testing.T) {
 // semantic checks (a check's interval, a proxy's destination) are
 // Consul's alone, and the loader asks Consul for those.
 func TestMirrorAgreesWithConsulValidate(t *testing.T) {
+	testenv.Need(t, consul)
 	dir := t.TempDir()
 	base := filepath.Join(dir, "base.hcl")
 	if err := os.WriteFile(base, []byte("data_dir = \""+filepath.Join(dir, "data")+"\"\nbind_addr = \"127.0.0.1\"\n"), 0o644); err != nil {

@@ -12,6 +12,7 @@ import (
 // means every instance, and the note says how many; a false claim fails
 // within its time, naming the instance and the check that contradict it.
 func TestExpectHealthNamesTheChecksThatDecided(t *testing.T) {
+	needMesh(t)
 	src := "name: health\nsteps:\n" +
 		"  - start-agent: {}\n" +
 		"  - register: " + repoRoot + "/scenarios/defs/socat-instances.hcl\n" +

@@ -37,6 +37,7 @@ func execIn(t *testing.T, args ...string) (string, int) {
 // runs a command in the node with its agent as CONSUL_HTTP_ADDR; once up
 // has ended, nothing is held.
 func TestUpSaysHowToReachEachNodeAndExecRunsThere(t *testing.T) {
+	needMesh(t, namespaces)
 	src := "name: held-nodes\nnodes: [server, app1]\nsteps:\n" +
 		"  - {start-agent: {dev: true}, node: server}\n" +
 		"  - {start-agent: {}, node: app1}\n"

@@ -19,6 +19,7 @@ var updateGolden = flag.Bool("update", false, "rewrite testdata/invalid/*.golden
 // status 2, the messages in its .golden file (file:line:col each), no
 // panic, no hang, no log folder.
 func TestInvalidCorpus(t *testing.T) {
+	needScenarioOnly(t)
 	files, err := filepath.Glob("testdata/invalid/*.yaml")
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scenario-tool/scenario/internal/testenv"
+	"github.com/scenario-tool/scenario/proc"
 	"github.com/scenario-tool/scenario/wait"
 )
 
@@ -58,6 +60,7 @@ func lanNamespace(t *testing.T) string {
 // network namespace, on TCP or UDP, fails loopback-only, naming the
 // namespace and the listener: only the step's own namespace was read.
 func TestLoopbackOnlyJudgesEveryNamespaceOfTheFamily(t *testing.T) {
+	needMesh(t, testenv.Root, testenv.Program("ip"), testenv.Program("setsid"))
 	if err := exec.Command("ip", "netns", "list").Run(); err != nil {
 		t.Fatalf("this test needs ip netns (root, iproute2): %v", err)
 	}
@@ -93,6 +96,7 @@ func TestLoopbackOnlyJudgesEveryNamespaceOfTheFamily(t *testing.T) {
 // that port. The family's wildcard listener on app1 does not make an
 // impostor's on app2 the family's.
 func TestHeldByJudgesTheNamespaceThatTakesTheConnection(t *testing.T) {
+	needMesh(t, namespaces)
 	dir := t.TempDir()
 	file := writeScenario(t, dir, "held.yaml", "name: held\nnodes: [app1, app2]\nsteps:\n"+
 		"  - run: {name: wide, command: \"socat TCP-LISTEN:8282,bind=0.0.0.0,reuseaddr,fork EXEC:cat\", ready: \"127.0.0.1:8282\"}\n    node: app1\n"+
@@ -162,6 +166,8 @@ func killOnCleanup(t *testing.T, cmdline string) {
 // does not outlive the run: not its cleanup, not a stop step, not an
 // exec step's return, not a SIGKILL of the runner (the reaper's job).
 func TestEscapedDescendantsDoNotOutliveTheRun(t *testing.T) {
+	needScenarioOnly(t)
+	testenv.Need(t, append(testenv.Programs("setsid", "perl", "pgrep"), testenv.Cells(proc.CellsAvailable))...)
 	for _, e := range escapes {
 		t.Run(e.name+"/cleanup", func(t *testing.T) {
 			arg := sleepArg()
@@ -321,6 +327,7 @@ func runNamespaces(pid int) []string {
 // cgroup; `scenario clean` removes them, saying what it removed, and the
 // next run does the same before it starts.
 func TestNamespacesOfARunKilledWithItsReaperAreSwept(t *testing.T) {
+	needMesh(t, namespaces, testenv.Program("setsid"))
 	for _, c := range []struct{ sweeper, kill string }{{"clean", "job"}, {"next run", "job"}, {"clean", "runner and reaper"}} {
 		sweeper := c.sweeper
 		t.Run(sweeper+"/"+c.kill, func(t *testing.T) {
@@ -417,6 +424,8 @@ func TestNamespacesOfARunKilledWithItsReaperAreSwept(t *testing.T) {
 // namespaces, another tool's, and names of the runner's form whose runner
 // is alive.
 func TestCleanRemovesNothingOfALiveRun(t *testing.T) {
+	needScenarioOnly(t)
+	testenv.Need(t, testenv.Root, testenv.Program("ip"))
 	foreign := fmt.Sprintf("scn-foreign-%d", os.Getpid())
 	// The form of a runner's name, but the runner (this test) is alive.
 	start, err := os.ReadFile("/proc/self/stat")

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scenario-tool/scenario/internal/testenv"
 	"github.com/scenario-tool/scenario/runner"
 )
 
@@ -20,6 +21,7 @@ import (
 // must stay under 2 minutes; the topology scenarios (several nodes, each
 // in a namespace of its own) run apart, bounded by serf's own timers.
 func TestLibraryPassesInParallel(t *testing.T) {
+	needMesh(t, namespaces, testenv.Program("curl"))
 	files, err := filepath.Glob("scenarios/*.yaml")
 	if err != nil || len(files) < 20 {
 		t.Fatalf("the library has %d scenarios, want 20 or more: %v", len(files), err)

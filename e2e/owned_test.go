@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/joshdk/go-junit"
+
+	"github.com/scenario-tool/scenario/internal/testenv"
 )
 
 func writeScenario(t *testing.T, dir, file, src string) string {
@@ -26,6 +28,7 @@ func writeScenario(t *testing.T, dir, file, src string) string {
 // it intact: the run is refused before anything starts (the issue: a
 // scenario named cmd run with --logs . deleted the project's cmd/).
 func TestLogsNeverRemoveForeignFiles(t *testing.T) {
+	needScenarioOnly(t)
 	logs := t.TempDir()
 	foreign := filepath.Join(logs, "cmd", "main.go")
 	if err := os.MkdirAll(filepath.Dir(foreign), 0o755); err != nil {
@@ -61,6 +64,7 @@ func TestLogsNeverRemoveForeignFiles(t *testing.T) {
 // Names become folders injectively: non-ASCII names, "..", "." and names
 // that differ only in punctuation get folders of their own, inside --logs.
 func TestLogFoldersAreOnePerName(t *testing.T) {
+	needScenarioOnly(t)
 	dir, logs := t.TempDir(), t.TempDir()
 	names := []string{"..", ".", "é", "ë", "a/b", "a b", "a-b", "日本"}
 	var files []string
@@ -92,6 +96,7 @@ func strconvQuote(s string) string {
 // Two scenarios with one name would share a log folder: refused at
 // validation, before anything starts.
 func TestSameNamedScenariosAreRefused(t *testing.T) {
+	needScenarioOnly(t)
 	dir := t.TempDir()
 	a := writeScenario(t, dir, "a.yaml", "name: twin\nsteps:\n  - exec: {command: \"true\"}\n")
 	b := writeScenario(t, dir, "b.yaml", "name: twin\nsteps:\n  - exec: {command: \"true\"}\n")
@@ -110,6 +115,7 @@ func TestSameNamedScenariosAreRefused(t *testing.T) {
 // A FIFO or a device as a scenario file is refused at once, not read
 // forever.
 func TestNonRegularScenarioFilesAreRefused(t *testing.T) {
+	needScenarioOnly(t)
 	fifo := filepath.Join(t.TempDir(), "fifo.yaml")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
@@ -127,6 +133,8 @@ func TestNonRegularScenarioFilesAreRefused(t *testing.T) {
 // to its log, and the report says it was cut. 1 GB of output keeps the
 // runner under 100 MB.
 func TestHugeExecOutputIsBounded(t *testing.T) {
+	needScenarioOnly(t)
+	testenv.Long(t, "a gigabyte of output through the runner")
 	file := writeScenario(t, t.TempDir(), "big.yaml", "name: big\nsteps:\n  - exec: {command: \"yes | head -c 1000000000; exit 3\"}\n")
 	logs := t.TempDir()
 	cmd := exec.Command(scenarioBin, "run", "--logs", logs, file)
@@ -152,6 +160,8 @@ func TestHugeExecOutputIsBounded(t *testing.T) {
 // instead of silently truncating the evidence. The disk is a 16 KiB tmpfs
 // in a mount namespace of the test's own.
 func TestFullDiskFailsTheRun(t *testing.T) {
+	needScenarioOnly(t)
+	testenv.Need(t, testenv.Root, testenv.Program("unshare"))
 	logs, flag := t.TempDir(), filepath.Join(t.TempDir(), "written")
 	// The exec step waits until chatty has written everything, so that
 	// the write error happens while the run goes, whatever the timing.
@@ -181,6 +191,7 @@ func TestFullDiskFailsTheRun(t *testing.T) {
 // Every form of secret is absent from every output: the report, --json,
 // JUnit, stderr and the lines the runner writes into logs.
 func TestEverySecretFormIsRedacted(t *testing.T) {
+	needMesh(t)
 	secrets := []string{"s3c", "agent-tok-1", "recovery-tok-2", "default-tok-3", "repl-tok-4", "cfsr-tok-5",
 		"dns-tok-6", "hdr-secret-7", "bearer-secret-8", "url-pass-9", "env-secret-10", "envtok-11"}
 	src := `name: secrets
@@ -242,6 +253,7 @@ steps:
 // shown escaped: nothing printed can clear the screen, move the cursor or
 // forge a report line.
 func TestControlCharactersCannotForgeTheReport(t *testing.T) {
+	needScenarioOnly(t)
 	src := "name: \"evil\\e[2J\\r\\n--- PASS everything\"\ndescription: \"about\\n--- PASS description\"\nsteps:\n" +
 		"  - name: \"label\\n--- PASS label\"\n    exec: {command: \"true\"}\n" +
 		"  - run: {name: noisy, command: \"printf 'tail\\\\033[2J\\\\r\\\\n--- PASS from-log\\\\n'; exit 1\", ready: \"127.0.0.1:9\"}\n"
@@ -267,6 +279,7 @@ func TestControlCharactersCannotForgeTheReport(t *testing.T) {
 // command returns: the step kills its process group. The step does not
 // wait for the background child either.
 func TestExecLeavesNothingInTheBackground(t *testing.T) {
+	needScenarioOnly(t)
 	file := writeScenario(t, t.TempDir(), "bg.yaml", "name: bg\nsteps:\n  - exec: {command: \"sleep 39.9 & echo started\", stdout: \"^started\"}\n")
 	r := scenario(t, "run", file)
 	r.mustExit(t, 0)
@@ -283,6 +296,7 @@ func TestExecLeavesNothingInTheBackground(t *testing.T) {
 // The JUnit file is written whole as each scenario ends, so a run killed
 // in the middle of its second scenario leaves a valid report of the first.
 func TestJUnitSurvivesAKilledRun(t *testing.T) {
+	needScenarioOnly(t)
 	dir := t.TempDir()
 	first := writeScenario(t, dir, "a.yaml", "name: first\nsteps:\n  - exec: {command: \"true\"}\n")
 	second := writeScenario(t, dir, "b.yaml", "name: second\nsteps:\n  - exec: {command: \"sleep 41.1\"}\n")
@@ -307,6 +321,7 @@ func TestJUnitSurvivesAKilledRun(t *testing.T) {
 // A FIFO or a device as a service definition is refused at validation,
 // which neither blocks nor reads forever.
 func TestNonRegularDefinitionFilesAreRefused(t *testing.T) {
+	needScenarioOnly(t)
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "svc.json")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {

@@ -37,6 +37,7 @@ func runWithEnv(t *testing.T, env []string, args ...string) (out string, exit in
 // file and basic auth in the environment that the dev agent has nothing
 // to do with).
 func TestCallersConsulVariablesDoNotDecide(t *testing.T) {
+	needMesh(t)
 	dir := t.TempDir()
 	files := map[string]string{}
 	for name, token := range map[string]string{"management": managementToken, "wrong": wrongToken} {
@@ -71,6 +72,7 @@ func TestCallersConsulVariablesDoNotDecide(t *testing.T) {
 // `consul acl token read` output); Consul's own data is a dev agent's, in
 // memory. The first acl-token says where secrets are redacted.
 func TestCutSecretsShowInNoOutput(t *testing.T) {
+	needMesh(t)
 	dir := t.TempDir()
 	secretFile, junitFile := filepath.Join(dir, "secret"), filepath.Join(dir, "junit.xml")
 	env := []string{"SECRET_OUT=" + secretFile}

@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scenario-tool/scenario/internal/testenv"
 	"github.com/scenario-tool/scenario/runner"
 	"github.com/scenario-tool/scenario/topology"
 	"github.com/scenario-tool/scenario/wait"
@@ -77,14 +78,6 @@ type topoResult struct {
 	prefixes []string // of the namespaces of each scenario's network
 	out      string
 	took     time.Duration
-}
-
-// needsNamespaces fails where topologies cannot run at all: a skip would
-// prove nothing, and `make test` runs as root (CI does).
-func needsNamespaces(t *testing.T) {
-	if err := topology.Permitted(); err != nil {
-		t.Fatalf("the topology tests need network namespaces (run make test as root): %v", err)
-	}
 }
 
 var topoSeq atomic.Int64
@@ -225,7 +218,7 @@ func tlsCert(t *testing.T) string {
 // why: wire evidence above all. The unbroken claims pass in
 // TestTopologyParallelRunsDoNotCollide.
 func TestTopologyFalseClaimsFail(t *testing.T) {
-	needsNamespaces(t)
+	needMesh(t, namespaces)
 	certFile := tlsCert(t)
 	// A TLS server of socat's, with a certificate no Consul CA signed, on
 	// app2's address: TLS between nodes that is not the mesh.
@@ -245,7 +238,7 @@ func TestTopologyFalseClaimsFail(t *testing.T) {
 			name: "plain echo across nodes claimed encrypted",
 			src: topoMesh("app2") + plainEcho +
 				"  - {expect: {to: \"app2:8282\", send: \"hello\\n\", reply: \"hello\\n\", wire: encrypted}, node: app1}\n",
-			failAt: 9, want: `the probe's bytes appear in clear on the wire: tcp 10.77.0.1:`,
+			failAt: 9, want: `with the probe's bytes in clear (to the server, at byte 0)`,
 		},
 		{
 			name:   "mesh path claimed plaintext",
@@ -271,7 +264,7 @@ func TestTopologyFalseClaimsFail(t *testing.T) {
 		{
 			name:   "both services on one node",
 			src:    topoMesh("app1") + "  - expect: {to: web/socat, send: \"hello\\n\", reply: \"hello\\n\", wire: encrypted}\n",
-			failAt: 8, want: "no connection between two nodes carried the probe",
+			failAt: 8, want: "so it crossed no cable; the catalog has a Connect sidecar of socat only on node app1",
 		},
 		{
 			name: "a plain relay across nodes in place of web's sidecar",
@@ -289,7 +282,7 @@ func TestTopologyFalseClaimsFail(t *testing.T) {
 			src: topoMesh("app2") + tlsFront("TCP:127.0.0.1:8181") +
 				"  - run: {name: tls-back, command: \"socat TCP-LISTEN:9393,bind=127.0.0.1,reuseaddr,fork OPENSSL:" + app2Addr + ":4433,verify=0\", ready: \"127.0.0.1:9393\"}\n    node: app1\n" +
 				"  - {expect: {to: \"127.0.0.1:9393\", send: \"hello\\n\", reply: \"hello\\n\", wire: encrypted}, node: app1}\n",
-			failAt: 10, want: "no connection from node app1 to a Connect sidecar",
+			failAt: 10, want: "the probe dials 127.0.0.1:9393 on node app1, held by app1/tls-back (pid ",
 		},
 		{
 			// The probe stays on app1, while a TLS connection of someone
@@ -302,7 +295,7 @@ func TestTopologyFalseClaimsFail(t *testing.T) {
 			// Whether the decoy's bytes fall in the capture's window depends
 			// on the machine's load; either way no connection of the probe's
 			// sidecar to a sidecar carried the probe.
-			failAt: 11, want: "carried the probe",
+			failAt: 11, want: "the probe was answered on node app1 itself",
 		},
 		{
 			// TLS to socat's own sidecar on app2 crosses from app1 while the
@@ -319,7 +312,7 @@ func TestTopologyFalseClaimsFail(t *testing.T) {
 				// Until the critical instance is out of web's picks.
 				"  - expect: {to: web/socat, send: \"x\\n\", reply: \"x\\n\", others-allowed: true, times: 10, within: 20s}\n" +
 				"  - expect: {to: web/socat, send: \"hello\\n\", reply: \"hello\\n\", wire: encrypted, times: 3}\n",
-			failAt: 14, want: "no connection from node app1 held by the sidecar of web to a Connect sidecar of socat",
+			failAt: 14, want: "the probe was answered on node app1 itself: sidecar/web's connection for the probe went to 10.77.0.1:21000 (socat's sidecar on node app1)",
 		},
 		{
 			// The listener is in the node's socket table, not the runner's.
@@ -363,7 +356,7 @@ func TestTopologyFalseClaimsFail(t *testing.T) {
 // on app2, where they run), and `stop: agent` stops the
 // agent of the node it names only.
 func TestTopologyParallelRunsDoNotCollide(t *testing.T) {
-	needsNamespaces(t)
+	needMesh(t, namespaces)
 	t.Parallel()
 	topoSlot(t)
 	topoSlot(t) // two runs
@@ -400,7 +393,7 @@ func TestTopologyParallelRunsDoNotCollide(t *testing.T) {
 // its reaper kills the processes and removes the namespaces within
 // seconds. SIGINT cleans up as usual and exits 130.
 func TestTopologyRunnerDeathLeavesNoNamespace(t *testing.T) {
-	needsNamespaces(t)
+	needMesh(t, namespaces)
 	// A probe that never holds (others-allowed keeps it trying).
 	probe := "  - expect: {to: web/socat, send: \"x\\n\", reply: \"never\\n\", others-allowed: true, within: 5m}\n"
 	cases := []struct {
@@ -480,6 +473,7 @@ func TestTopologyRunnerDeathLeavesNoNamespace(t *testing.T) {
 // reported NOT RUNNABLE with the reason (never a pass), the exit status
 // says not everything passed, and a host scenario given beside it runs.
 func TestTopologyNotRunnableWithoutPrivileges(t *testing.T) {
+	testenv.Need(t, consul)
 	// As root, the runner runs as nobody; otherwise as this unprivileged
 	// user, which is the case itself.
 	const nobody = 65534
@@ -575,7 +569,7 @@ func TestTopologyNotRunnableWithoutPrivileges(t *testing.T) {
 // makes it unreachable and spares app3; 1mbit on app2 makes 250 KB take
 // about 2 s. No agents: the faults are the network's.
 func TestTopologyFaultsAreAppliedToTheirNode(t *testing.T) {
-	needsNamespaces(t)
+	needMesh(t, namespaces)
 	t.Parallel()
 	topoSlot(t)
 	echo := func(node string) string {

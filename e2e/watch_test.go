@@ -23,6 +23,7 @@ import (
 // within. The probe here can never hold (it expects a reply the echo
 // service never gives), so only the death can end it early.
 func TestProbeInFlightFailsAtOnceWhenAProcessDies(t *testing.T) {
+	needMesh(t)
 	file := filepath.Join(t.TempDir(), "death.yaml")
 	src := "name: death\nsteps:\n" + fmt.Sprintf(mesh, repoRoot) +
 		"  - expect: {to: web/socat, send: \"x\\n\", reply: \"never\\n\", within: 1m}\n"
@@ -114,6 +115,7 @@ func listenerPID(t *testing.T, port int) int {
 // server's death is noticed although the group's leader lives, because
 // the process holding the ready listener is watched too.
 func TestAWrappedServerThatDiesIsNoticed(t *testing.T) {
+	needMesh(t)
 	file := filepath.Join(t.TempDir(), "wrapped.yaml")
 	src := "name: wrapped\nsteps:\n" + fmt.Sprintf(strings.Replace(mesh,
 		"command: socat TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat",
@@ -141,6 +143,7 @@ func TestAWrappedServerThatDiesIsNoticed(t *testing.T) {
 // to a connection the mesh has just refused: it must not interrupt a run
 // whose stdout is still read.
 func TestASIGPIPEFromASocketDoesNotInterrupt(t *testing.T) {
+	needMesh(t)
 	file := filepath.Join(t.TempDir(), "sigpipe.yaml")
 	src := "name: sigpipe\nsteps:\n  - start-agent: {}\n" +
 		"  - exec: {command: \"kill -PIPE $PPID\"}\n" +

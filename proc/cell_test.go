@@ -10,9 +10,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/scenario-tool/scenario/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(setsidVar) != "" {
+		playSetsid()
+	}
 	code := m.Run()
 	if err := RemoveRunCell(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -21,11 +26,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func needCells(t *testing.T) {
+// needCells lets a test that makes cells go on only where cells can be
+// made (root, a writable cgroup v1 hierarchy), and what else it names.
+func needCells(t *testing.T, more ...testenv.Requirement) {
 	t.Helper()
-	if err := CellsAvailable(); err != nil {
-		t.Skipf("cells need a writable cgroup v1 hierarchy (root): %v", err)
-	}
+	testenv.Need(t, append([]testenv.Requirement{testenv.Cells(CellsAvailable)}, more...)...)
 }
 
 // escapees are the ways a descendant leaves everything but its cgroup:
@@ -41,7 +46,7 @@ var escapees = []struct{ name, script string }{
 // and parent is still of the family (Family lists it, Owns says so), and
 // Stop kills it: the kernel's cgroup holds it, not a mark it can drop.
 func TestStopEndsDescendantsThatEscapedEverythingButTheirCgroup(t *testing.T) {
-	needCells(t)
+	needCells(t, testenv.Programs("setsid", "perl")...)
 	for i, e := range escapees {
 		t.Run(e.name, func(t *testing.T) {
 			arg := fmt.Sprintf("%d.%d", 4000+i, os.Getpid()%1000)

@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
@@ -9,12 +10,30 @@ import (
 	"testing"
 )
 
+// setsidVar makes this test binary do what setsid(1) does, with no
+// util-linux needed: leave its process group for a session of its own,
+// then become a shell that says its pid and sleeps (TestMain).
+const setsidVar = "PROC_TEST_SETSID"
+
+// playSetsid is what this test binary does when setsidVar is set.
+func playSetsid() {
+	if _, err := syscall.Setsid(); err != nil {
+		fmt.Fprintln(os.Stderr, "setsid:", err)
+		os.Exit(1)
+	}
+	err := syscall.Exec("/bin/sh", []string{"sh", "-c", `echo "child $$"; exec sleep 100`}, os.Environ())
+	fmt.Fprintln(os.Stderr, "exec:", err)
+	os.Exit(1)
+}
+
 // A child that left the process group (setsid) is still of the family:
 // Family lists it and Stop kills it.
 func TestFamilyFollowsAChildIntoItsOwnSession(t *testing.T) {
-	// The child says its pid once setsid has moved it (setsid execs in
+	// The child says its pid once setsid has moved it (it execs in
 	// place: a & child leads no group, so it need not fork).
-	p := start(t, `setsid sh -c 'echo "child $$"; exec sleep 100' & wait`)
+	t.Setenv(setsidVar, "1")
+	t.Setenv("PROC_TEST_BINARY", os.Args[0])
+	p := start(t, `"$PROC_TEST_BINARY" & wait`)
 	waitForLog(t, p, "child ")
 	line := strings.TrimSpace(strings.TrimPrefix(strings.Join(Tail(p.LogPath, 1), ""), "child "))
 	child, err := strconv.Atoi(line)

@@ -33,6 +33,10 @@ type Spec struct {
 	// the log (the runner hides secrets there, line by line); its Flush
 	// writes what it held back once the output ends.
 	LogFilter func(log io.Writer) LogFilter
+	// Group, when set, is the group ID the process runs with (its user
+	// stays this process's): a lab's kernel tags the frames of its
+	// sockets by it (topology.AgentGroup, topology.ProxyGroup).
+	Group uint32
 	// Launch, when set, is called with the function that starts the
 	// command, so that it can run it in another context: a node's network
 	// namespace, which a child inherits from the thread that forks it.
@@ -89,6 +93,9 @@ func Start(spec Spec) (*Process, error) {
 	// with SIGKILL, the leader does not outlive it (the guardian kills the
 	// rest of the group: a shell's forked children never see this signal).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if spec.Group != 0 {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(os.Geteuid()), Gid: spec.Group, NoSetGroups: true}
+	}
 	// Born in a cell of its own, the process cannot take anything it
 	// starts out of the kernel's reach (see Cell). Without cgroups (not
 	// root), its group and family mark are all there is.

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scenario-tool/scenario/internal/testenv"
 	"github.com/scenario-tool/scenario/netns"
 	"github.com/scenario-tool/scenario/proc"
 )
@@ -102,6 +103,7 @@ func netnsExists(name string) bool {
 // runs inside a registered namespace, which would keep it alive), then
 // removes every namespace still registered, and nothing else.
 func TestServeRemovesRegisteredNamespacesAfterTheKill(t *testing.T) {
+	testenv.Need(t, testenv.Root, testenv.Program("ip"))
 	base := "rp" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
 	registered, forgotten, neverMade := base+"-reg", base+"-forgot", base+"-never"
 	addNetns(t, registered)
@@ -166,9 +168,7 @@ func TestWatchNetnsWritesTheProtocol(t *testing.T) {
 // (a member that cleared its environment and left its group included) and
 // removed; a registered path that is not a run's cgroup is never touched.
 func TestServeKillsAndRemovesTheRunsCgroup(t *testing.T) {
-	if err := proc.CellsAvailable(); err != nil {
-		t.Skipf("needs a writable cgroup v1 hierarchy (root): %v", err)
-	}
+	testenv.Need(t, testenv.Cells(proc.CellsAvailable), testenv.Program("setsid"))
 	cell, err := proc.NewCell("reaper-test")
 	if err != nil {
 		t.Fatal(err)

@@ -2,8 +2,10 @@ package runner
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 )
@@ -37,6 +39,9 @@ type Event struct {
 
 	Stopped []string `json:"stopped,omitempty" in:"cleanup" doc:"the processes stopped, in the order they were stopped (newest first)"`
 	Undone  []string `json:"undone,omitempty" in:"cleanup" doc:"the changes put back in an existing cluster (run --agent --allow-writes)"`
+	// NotUndone are the steps that ran commands against an existing
+	// cluster: what they changed there stays.
+	NotUndone []string `json:"not_undone,omitempty" in:"cleanup" doc:"the steps that ran commands against an existing cluster (run --agent --allow-writes), whose changes the runner cannot put back"`
 
 	Nodes   []NodeInfo `json:"nodes,omitempty" in:"network" doc:"the scenario's nodes, once they are built (see NodeInfo)"`
 	Removed bool       `json:"removed,omitempty" in:"network" doc:"true once the scenario's nodes and links are removed"`
@@ -64,7 +69,7 @@ var EventKinds = []struct{ Name, Doc string }{
 	{"conn-end", "a held connection ended: by the peer, or at cleanup"},
 	{"change", "a passing step changed an intention, a config entry or the CA, or made or ended a fault (before its step-end)"},
 	{"bundle", "a failed scenario's debug bundle was written, before anything was stopped"},
-	{"cleanup", "what the scenario started was stopped (stopped), or what it changed in an existing cluster was put back (undone)"},
+	{"cleanup", "what the scenario started was stopped (stopped), or what it changed in an existing cluster was put back (undone) or could not be (not_undone)"},
 	{"scenario-end", "the scenario's outcome"},
 }
 
@@ -239,4 +244,20 @@ func (g *grouper) Observe(e Event) {
 		g.next.Observe(held)
 	}
 	delete(g.held, key)
+}
+
+// cleanupLines says in lines what a cleanup event did: what it put back
+// in an existing cluster, what it could not, and what it stopped.
+func cleanupLines(e Event) []string {
+	var lines []string
+	if len(e.Undone) > 0 {
+		lines = append(lines, "cleanup: put back "+strings.Join(e.Undone, "; "))
+	}
+	for _, step := range e.NotUndone {
+		lines = append(lines, "cleanup: NOT undone: "+step+" (the runner cannot undo what a command changed)")
+	}
+	if len(e.Stopped) > 0 {
+		lines = append(lines, fmt.Sprintf("cleanup: stopped %s (%s)", strings.Join(e.Stopped, ", "), FormatDuration(fromMS(e.DurationMS))))
+	}
+	return lines
 }

@@ -13,52 +13,26 @@ import (
 // ExternalAgent is an existing cluster's agent a run talks to (`scenario
 // run --agent`), so that a team can gate a deploy on what the live mesh
 // does: probes through the sidecars that already run there, intention
-// decisions, and, when AllowWrites, intention changes that are undone at
-// the end.
+// decisions, and, when AllowWrites, changes that are undone at the end
+// (and commands, whose changes are not, which the report says).
 type ExternalAgent struct {
 	Address     string // host:port of its HTTP API
 	Token       string // an ACL token, from the environment; may be empty
 	AllowWrites bool
 }
 
-// writeSteps change an existing cluster; with --agent they need
-// --allow-writes, and each is undone at the end.
-var writeSteps = []string{"set-intention", "delete-intention"}
-
-// refusedOnAgent cannot run against an existing cluster at all: they start
-// or stop processes, or change what cannot be put back exactly.
-var refusedOnAgent = map[string]string{
-	"start-agent":    "the cluster's agents are already running",
-	"run":            "it would start a process beside a live cluster",
-	"sidecar":        "the cluster's sidecars are already running",
-	"stop":           "it would stop one of the cluster's processes",
-	"register":       "it would register a service in the live catalog",
-	"check":          "it would change a live health check",
-	"config-entry":   "a config entry cannot be put back exactly",
-	"prepared-query": "it would change a live prepared query",
-	"rotate-ca":      "it would rotate the live cluster's CA",
-	"disconnect":     "it needs the scenario's own nodes",
-	"reconnect":      "it needs the scenario's own nodes",
-	"loss":           "it needs the scenario's own nodes",
-	"bandwidth":      "it needs the scenario's own nodes",
-}
-
-// CheckExternal says why sc cannot run against an existing cluster, every
-// offending step at its file:line:col, or nil.
-func CheckExternal(sc *Scenario, a ExternalAgent) error {
+// checkExternal says why sc cannot run against an existing cluster,
+// every offending step at its file:line:col, or nil. Loading with
+// scenariofile.AgainstExistingCluster refuses the same steps before
+// anything runs; this holds for a scenario loaded otherwise too.
+func checkExternal(sc *Scenario, a ExternalAgent) error {
 	var problems []string
 	if len(sc.Nodes) > 0 {
 		problems = append(problems, fmt.Sprintf("%s: the scenario has nodes of its own; --agent runs scenarios against an existing cluster", sc.File))
 	}
 	for _, it := range sc.Items {
-		if why, refused := refusedOnAgent[it.Type]; refused {
-			problems = append(problems, fmt.Sprintf("%s: step %d (%s) cannot run with --agent: %s", it.Pos, it.Index+1, it.Type, why))
-			continue
-		}
-		for _, w := range writeSteps {
-			if it.Type == w && !a.AllowWrites {
-				problems = append(problems, fmt.Sprintf("%s: step %d (%s) writes to the live cluster: add --allow-writes to let it (it is undone at the end)", it.Pos, it.Index+1, it.Type))
-			}
+		if why := it.Cluster.RefusedOnExistingCluster(a.AllowWrites); why != "" {
+			problems = append(problems, fmt.Sprintf("%s: step %d (%s) %s", it.Pos, it.Index+1, it.Type, why))
 		}
 	}
 	if len(problems) > 0 {

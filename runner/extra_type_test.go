@@ -38,6 +38,7 @@ var greetType = steps.Typed(steps.Type{
 	Summary: "greets someone (test only)",
 	Example: "- greet: {who: web}",
 	Timeout: time.Second,
+	Cluster: steps.Reads(),
 }, func(d *spec.Decoder, s *greetSpec, f *spec.Fields) steps.Step { return greet{*s} })
 
 func TestAStepTypeDefinedInATestFile(t *testing.T) {

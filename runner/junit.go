@@ -130,7 +130,9 @@ func (j *JUnit) Observe(e Event) {
 		}
 	case "cleanup":
 		if s := j.open[key]; s != nil {
-			s.SystemOut += fmt.Sprintf("cleanup: stopped %s\n", strings.Join(e.Stopped, ", "))
+			for _, line := range cleanupLines(e) {
+				s.SystemOut += line + "\n"
+			}
 		}
 	case "scenario-end":
 		s := j.open[key]

@@ -92,6 +92,10 @@ func (r *Reporter) Observe(e Event) {
 		if len(e.Undone) > 0 {
 			fmt.Fprintf(r.out, "  %s\n", r.dim.Sprintf("cleanup: put back %s (%s)", strings.Join(e.Undone, "; "), FormatDuration(fromMS(e.DurationMS))))
 		}
+		for _, step := range e.NotUndone {
+			// Not dimmed: the cluster is not as it was.
+			fmt.Fprintf(r.out, "  cleanup: NOT undone: %s (the runner cannot undo what a command changed)\n", EscapeLine(step))
+		}
 		if len(e.Stopped) > 0 {
 			fmt.Fprintf(r.out, "  %s\n", r.dim.Sprintf("cleanup: stopped %s (%s)", strings.Join(e.Stopped, ", "), FormatDuration(fromMS(e.DurationMS))))
 		}

@@ -158,8 +158,8 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			done, err := sess.undoAll(ctx)
 			cancel()
-			if len(done) > 0 || err != nil {
-				emit(Event{Event: "cleanup", Undone: done, DurationMS: milliseconds(time.Since(cleanupStart))})
+			if len(done) > 0 || len(sess.notUndone) > 0 || err != nil {
+				emit(Event{Event: "cleanup", Undone: done, NotUndone: sess.notUndone, DurationMS: milliseconds(time.Since(cleanupStart))})
 			}
 			if err != nil && res.Outcome != Interrupted {
 				res.Outcome, res.Err = Failed, err
@@ -185,6 +185,10 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 	}()
 
 	if opts.Agent != nil {
+		if err := checkExternal(sc, *opts.Agent); err != nil {
+			res.Outcome, res.Err = Failed, err
+			return res
+		}
 		if err := sess.useExternal(ctx, *opts.Agent); err != nil {
 			res.Outcome, res.Err = Failed, err
 			return res
@@ -324,6 +328,7 @@ func (x *execution) step(i int) bool {
 	start := time.Now()
 	out := &stepOutput{start: start}
 	env := stepEnv{session: x.sess, node: item.Node, step: item.Index + 1, out: out}
+	x.noteNotUndone(item, env)
 	var err error
 	if overlaps {
 		var ready func(context.Context) error
@@ -338,7 +343,9 @@ func (x *execution) step(i int) bool {
 			return false
 		}
 	} else {
+		undos := x.sess.undoCount()
 		err = runRecovered(func() error { return steps.Run(stepCtx, env, item.Step) })
+		err = x.checkUndoable(item, err, undos)
 	}
 	err = explain(x.ctx, stepCtx, err)
 	cancel()
@@ -358,6 +365,29 @@ func (x *execution) step(i int) bool {
 		return false
 	}
 	return true
+}
+
+// Against an existing cluster, a step is held to its type's declared
+// effect. One whose changes are undone must have said how (registered an
+// undo) when it passed: checkUndoable fails it otherwise. One that runs a
+// command is listed, in its notes and at cleanup, as a change that stays:
+// noteNotUndone, before it runs, since even a failed command may have
+// changed something.
+
+// checkUndoable fails a passed step that declares its changes undone but
+// registered no undo; undos is how many there were before it ran.
+func (x *execution) checkUndoable(item *Item, err error, undos int) error {
+	if x.sess.external && item.Cluster.Use == steps.UseUndone && err == nil && x.sess.undoCount() == undos {
+		return fmt.Errorf("step %d (%s) changed the live cluster but left no way to put it back (a bug in its step type): put back what it did by hand", item.Index+1, item.Type)
+	}
+	return err
+}
+
+func (x *execution) noteNotUndone(item *Item, env steps.Env) {
+	if x.sess.external && item.Cluster.Use == steps.UseNotUndone {
+		x.sess.notUndone = append(x.sess.notUndone, fmt.Sprintf("step %d (%s) %s", item.Index+1, item.Type, item.Label))
+		env.Notef("what this command changes in the live cluster stays changed: the runner cannot undo it (--allow-writes)")
+	}
 }
 
 // goesBeside says whether s may begin while the pending steps settle.

@@ -31,7 +31,7 @@ func (f funcStep) String() string                               { return f.label
 
 func init() {
 	register := func(name string, run func(ctx context.Context, env steps.Env) error) {
-		testTypes = append(testTypes, steps.Type{Name: name, Summary: "test only", Example: "- " + name + ": {}", Timeout: time.Second,
+		testTypes = append(testTypes, steps.Type{Name: name, Summary: "test only", Cluster: steps.Reads(), Example: "- " + name + ": {}", Timeout: time.Second,
 			Schema: map[string]any{"type": "object"},
 			Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step { return funcStep{label: name, run: run} }})
 	}
@@ -158,7 +158,7 @@ var (
 
 func init() {
 	slow := func(name string, after time.Duration, fail bool) {
-		testTypes = append(testTypes, steps.Type{Name: name, Summary: "test only", Example: "- " + name + ": {}", Timeout: 5 * time.Second,
+		testTypes = append(testTypes, steps.Type{Name: name, Summary: "test only", Cluster: steps.Reads(), Example: "- " + name + ": {}", Timeout: 5 * time.Second,
 			Schema: map[string]any{"type": "object"},
 			Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
 				return starterStep{funcStep: funcStep{label: name}, start: func() func(ctx context.Context) error {
@@ -180,7 +180,7 @@ func init() {
 				}}
 			}})
 	}
-	testTypes = append(testTypes, steps.Type{Name: "test-start-fails", Summary: "test only", Example: "- test-start-fails: {}", Timeout: time.Second,
+	testTypes = append(testTypes, steps.Type{Name: "test-start-fails", Summary: "test only", Cluster: steps.Reads(), Example: "- test-start-fails: {}", Timeout: time.Second,
 		Schema: map[string]any{"type": "object"},
 		Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
 			return starterStep{funcStep: funcStep{label: "test-start-fails"}}
@@ -225,7 +225,7 @@ func (besideStep) Beside(steps.Step) bool { return true }
 
 func init() {
 	for name, fail := range map[string]bool{"test-beside-ok": false, "test-beside-fails": true} {
-		testTypes = append(testTypes, steps.Type{Name: name, Summary: "test only", Example: "- " + name + ": {}", Timeout: time.Second,
+		testTypes = append(testTypes, steps.Type{Name: name, Summary: "test only", Cluster: steps.Reads(), Example: "- " + name + ": {}", Timeout: time.Second,
 			Schema: map[string]any{"type": "object"},
 			Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
 				return besideStep{funcStep{label: name, run: func(context.Context, steps.Env) error {

@@ -23,7 +23,7 @@ func init() {
 	// test-token makes a token; test-envs starts an "agent" and a sidecar
 	// with it that print their environment, and then a partial line with
 	// the secret cut to 20 bytes, and end.
-	testTypes = append(testTypes, steps.Type{Name: "test-token", Summary: "test only", Example: "- test-token: {}", Timeout: time.Second,
+	testTypes = append(testTypes, steps.Type{Name: "test-token", Summary: "test only", Cluster: steps.Reads(), Example: "- test-token: {}", Timeout: time.Second,
 		Schema: map[string]any{"type": "object"},
 		Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
 			return funcStep{label: "test-token", run: func(ctx context.Context, env steps.Env) error {
@@ -31,7 +31,7 @@ func init() {
 				return nil
 			}}
 		}})
-	testTypes = append(testTypes, steps.Type{Name: "test-envs", Summary: "test only", Example: "- test-envs: {}", Timeout: 5 * time.Second,
+	testTypes = append(testTypes, steps.Type{Name: "test-envs", Summary: "test only", Cluster: steps.Reads(), Example: "- test-envs: {}", Timeout: 5 * time.Second,
 		Schema: map[string]any{"type": "object"},
 		Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
 			return funcStep{label: "test-envs", run: func(ctx context.Context, env steps.Env) error {

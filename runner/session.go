@@ -42,6 +42,9 @@ type session struct {
 	// put back, newest first, what steps changed there.
 	external bool
 	undos    []undo
+	// notUndone names the steps that ran commands against the existing
+	// cluster: what they changed there stays, and the report says so.
+	notUndone []string
 	// tokens are the ACL tokens acl-token steps made, by name.
 	tokens map[string]string
 
@@ -424,6 +427,14 @@ func (s *session) start(node string, step int, name string, argv []string, opts 
 	if n, ok := s.node(node); ok {
 		// The child inherits the namespace of the thread that forks it.
 		spec.Launch = n.Do
+		// On a node, the agent's and the sidecars' every frame is known
+		// as theirs by their group (wire evidence).
+		switch {
+		case name == steps.AgentName:
+			spec.Group = topology.AgentGroup
+		case strings.HasPrefix(name, "sidecar/"):
+			spec.Group = topology.ProxyGroup
+		}
 	} else if node != "" {
 		return nil, fmt.Errorf("%s: no node %q in this scenario", name, node)
 	}
@@ -855,6 +866,13 @@ func (e stepEnv) Undo(what string, fn func(ctx context.Context) error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.undos = append(e.undos, undo{what, fn})
+}
+
+// undoCount is how many undos the steps have registered so far.
+func (s *session) undoCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.undos)
 }
 
 // undoAll puts back, newest first, what the steps changed in an existing

@@ -26,7 +26,7 @@ func init() {
 		})
 		return errors.New("1 of 2 cells do not hold")
 	}
-	testTypes = append(testTypes, steps.Type{Name: "test-table", Summary: "test only", Example: "- test-table: {}", Timeout: time.Second,
+	testTypes = append(testTypes, steps.Type{Name: "test-table", Summary: "test only", Cluster: steps.Reads(), Example: "- test-table: {}", Timeout: time.Second,
 		Schema: map[string]any{"type": "object"},
 		Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step { return funcStep{label: "test-table", run: run} }})
 }

@@ -178,7 +178,9 @@ func (t *Test2JSON) Observe(e Event) {
 	case "bundle":
 		t.output(at, pkgName, test, "    debug bundle: %s\n", e.Bundle)
 	case "cleanup":
-		t.output(at, pkgName, test, "    cleanup: stopped %s (%s)\n", strings.Join(e.Stopped, ", "), FormatDuration(fromMS(e.DurationMS)))
+		for _, line := range cleanupLines(e) {
+			t.output(at, pkgName, test, "    %s\n", line)
+		}
 	case "scenario-end":
 		if e.FailedStep == 0 && e.Error != "" {
 			for _, l := range strings.Split(e.Error, "\n") {

@@ -33,14 +33,14 @@ func init() {
 		name string
 		err  error
 	}{{"test-change", nil}, {"test-change-fails", errors.New("it did not change")}} {
-		testTypes = append(testTypes, steps.Type{Name: t.name, Summary: "test only", Example: "- " + t.name + ": {}", Timeout: time.Second,
+		testTypes = append(testTypes, steps.Type{Name: t.name, Summary: "test only", Cluster: steps.Reads(), Example: "- " + t.name + ": {}", Timeout: time.Second,
 			Schema: map[string]any{"type": "object"},
 			Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
 				return changeStep{funcStep{label: t.name, run: func(context.Context, steps.Env) error { return t.err }},
 					steps.Change{Kind: steps.ChangeFault, What: "loss 30%", Span: "loss"}}
 			}})
 	}
-	testTypes = append(testTypes, steps.Type{Name: "test-probe", Summary: "test only", Example: "- test-probe: {}", Timeout: time.Second,
+	testTypes = append(testTypes, steps.Type{Name: "test-probe", Summary: "test only", Cluster: steps.Reads(), Example: "- test-probe: {}", Timeout: time.Second,
 		Schema: map[string]any{"type": "object"},
 		Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
 			return funcStep{label: "test-probe", run: func(ctx context.Context, env steps.Env) error {

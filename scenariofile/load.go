@@ -50,6 +50,9 @@ type Item struct {
 	Node    string // the node the step acts on (`node:`), or ""
 	Pos     spec.Pos
 	Step    steps.Step
+	// Cluster is what the step does to the cluster it runs against (its
+	// type's), which decides what the runner does under --agent.
+	Cluster steps.ClusterEffect
 }
 
 // DefaultScenarioTimeout bounds a whole scenario that sets no timeout.
@@ -100,8 +103,13 @@ type Option func(*spec.Decoder)
 
 // AgainstExistingCluster reads a scenario meant for `run --agent`: the
 // agent, services and sidecars it refers to are the cluster's, not made
-// by earlier steps, so they are checked when it runs.
-func AgainstExistingCluster() Option { return func(d *spec.Decoder) { d.External = true } }
+// by earlier steps, so they are checked when it runs. A step that would
+// change the cluster is refused unless allowWrites (--allow-writes), and a
+// step that needs the scenario's own cluster is refused always, each at
+// its file:line:col, before anything runs.
+func AgainstExistingCluster(allowWrites bool) Option {
+	return func(d *spec.Decoder) { d.External, d.AllowWrites = true, allowWrites }
+}
 
 // Load reads and validates the scenario at path against the step types of
 // reg. Every problem found is returned at once, as a *multierror.Error of
@@ -151,6 +159,9 @@ func Parse(path string, data []byte, reg *steps.Registry, opts ...Option) (*Scen
 		sc.Timeout = time.Duration(top.Timeout)
 	}
 	if top.Nodes != nil {
+		if d.External {
+			d.Errorf(top.Nodes, "the scenario has nodes of its own; --agent runs scenarios against an existing cluster")
+		}
 		sc.Nodes = decodeNodes(d, top.Nodes)
 		d.SetNodes(sc.Nodes)
 	}
@@ -336,7 +347,12 @@ func decodeItems(d *spec.Decoder, reg *steps.Registry, n *yaml.Node) []Item {
 			continue
 		}
 		t, _ := reg.Lookup(typeKey.Value)
-		item := Item{Index: i, Type: t.Name, Timeout: t.Timeout, Pos: d.Pos(typeKey)}
+		item := Item{Index: i, Type: t.Name, Timeout: t.Timeout, Pos: d.Pos(typeKey), Cluster: t.Cluster}
+		if d.External {
+			if why := t.Cluster.RefusedOnExistingCluster(d.AllowWrites); why != "" {
+				d.Errorf(typeKey, "step %d (%s) %s", i+1, t.Name, why)
+			}
+		}
 		var keys ItemKeys
 		keyFields, _ := d.Decode(common, "", &keys)
 		applyItemKeys(keys, &item)

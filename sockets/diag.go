@@ -22,7 +22,9 @@ import (
 const (
 	diagMsgLen     = 72
 	diagSportOff   = 4
+	diagDportOff   = 6
 	diagSrcOff     = 8
+	diagDstOff     = 24
 	diagInodeOff   = 68
 	diagReqLen     = 56 // struct inet_diag_req_v2
 	tcpListenState = 10 // TCP_LISTEN
@@ -36,13 +38,61 @@ const (
 // AF_INET6) in the network namespace of the calling thread (a netlink
 // socket belongs to the namespace it was made in).
 func diagListeners(family uint8) ([]Listener, error) {
+	var out []Listener
+	err := diagDump(family, 1<<tcpListenState, func(d []byte) {
+		out = append(out, Listener{
+			Addr:   &net.TCPAddr{IP: diagIP(d, diagSrcOff), Port: int(binary.BigEndian.Uint16(d[diagSportOff:]))},
+			Inode:  diagInode(d),
+			V6Only: d[0] == unix.AF_INET6 && v6Only(d[diagMsgLen:]),
+		})
+	})
+	return out, err
+}
+
+// diagConns lists the TCP sockets of family in the calling thread's
+// network namespace that have a peer (every state but listening and
+// closed), with their state.
+func diagConns(family uint8) ([]Conn, error) {
+	var out []Conn
+	const closed, listen = 7, tcpListenState
+	err := diagDump(family, ^uint32(1<<closed|1<<listen), func(d []byte) {
+		out = append(out, Conn{
+			Local:  &net.TCPAddr{IP: diagIP(d, diagSrcOff), Port: int(binary.BigEndian.Uint16(d[diagSportOff:]))},
+			Remote: &net.TCPAddr{IP: diagIP(d, diagDstOff), Port: int(binary.BigEndian.Uint16(d[diagDportOff:]))},
+			Inode:  diagInode(d),
+			State:  int(d[1]),
+		})
+	})
+	return out, err
+}
+
+func diagIP(d []byte, off int) net.IP {
+	ip := make(net.IP, 16)
+	copy(ip, d[off:off+16])
+	if d[0] == unix.AF_INET {
+		return ip[:4]
+	}
+	if v4 := ip.To4(); v4 != nil {
+		return v4 // ::ffff:a.b.c.d, as ParseProcAddr gives it
+	}
+	return ip
+}
+
+func diagInode(d []byte) string {
+	return strconv.FormatUint(uint64(binary.NativeEndian.Uint32(d[diagInodeOff:])), 10)
+}
+
+// diagDump asks socket diagnostics for the TCP sockets of family in the
+// given states (a bit per TCP state) and calls row with each message
+// (struct inet_diag_msg and its attributes).
+func diagDump(family uint8, states uint32, row func(d []byte)) error {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer unix.Close(fd)
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return nil, err
+		return err
 	}
 
 	req := make([]byte, unix.NLMSG_HDRLEN+diagReqLen)
@@ -53,53 +103,40 @@ func diagListeners(family uint8) ([]Listener, error) {
 	body := req[unix.NLMSG_HDRLEN:]
 	body[0] = family
 	body[1] = unix.IPPROTO_TCP
-	binary.NativeEndian.PutUint32(body[4:], 1<<tcpListenState)
+	binary.NativeEndian.PutUint32(body[4:], states)
 	if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return nil, err
+		return err
 	}
 
 	// The socket is this call's alone, bound and closed here, so every
 	// reply on it answers this one request: sequence numbers and the
 	// sender need no checking.
-	var out []Listener
 	buf := make([]byte, 32<<10)
 	for {
 		n, _, err := unix.Recvfrom(fd, buf, 0)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, m := range msgs {
 			switch m.Header.Type {
 			case unix.NLMSG_DONE:
-				return out, nil
+				return nil
 			case unix.NLMSG_ERROR:
 				if len(m.Data) >= 4 {
 					if errno := -int32(binary.NativeEndian.Uint32(m.Data)); errno != 0 {
-						return nil, syscall.Errno(errno)
+						return syscall.Errno(errno)
 					}
 				}
-				return out, nil
+				return nil
 			}
 			if len(m.Data) < diagMsgLen {
-				return nil, fmt.Errorf("socket diagnostics: a message of %d bytes", len(m.Data))
+				return fmt.Errorf("socket diagnostics: a message of %d bytes", len(m.Data))
 			}
-			d := m.Data
-			ip := make(net.IP, 16)
-			copy(ip, d[diagSrcOff:diagSrcOff+16])
-			if d[0] == unix.AF_INET {
-				ip = ip[:4]
-			} else if v4 := ip.To4(); v4 != nil {
-				ip = v4 // ::ffff:a.b.c.d, as ParseProcAddr gives it
-			}
-			out = append(out, Listener{
-				Addr:   &net.TCPAddr{IP: ip, Port: int(binary.BigEndian.Uint16(d[diagSportOff:]))},
-				Inode:  strconv.FormatUint(uint64(binary.NativeEndian.Uint32(d[diagInodeOff:])), 10),
-				V6Only: d[0] == unix.AF_INET6 && v6Only(d[diagMsgLen:]),
-			})
+			row(m.Data)
 		}
 	}
 }

@@ -289,11 +289,32 @@ func Topmost(holders []Process) []Process {
 	return out
 }
 
-// Conn is an established TCP connection of the calling thread's network
-// namespace.
+// Conn is a TCP connection of the calling thread's network namespace.
 type Conn struct {
 	Local, Remote *net.TCPAddr
 	Inode         string
+	// State is the TCP state (1 established, 2 SYN sent, ...; see
+	// include/net/tcp_states.h); 0 when not read.
+	State int
+}
+
+// Connections lists the TCP sockets of the calling thread's network
+// namespace that have a peer, in any state but listening (a connection
+// still being made, open, or closing), IPv4 and IPv6, from socket
+// diagnostics: tens of microseconds, where Established parses tables.
+func Connections() ([]Conn, error) {
+	var out []Conn
+	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
+		found, err := diagConns(family)
+		if family == unix.AF_INET6 && (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EAFNOSUPPORT)) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, found...)
+	}
+	return out, nil
 }
 
 // Established lists the established TCP connections (IPv4 and IPv6) of
@@ -329,6 +350,20 @@ func UDPBound() ([]Listener, error) {
 		}
 	}, "/proc/thread-self/net/udp", "/proc/thread-self/net/udp6",
 		"/proc/thread-self/net/udplite", "/proc/thread-self/net/udplite6")
+	return out, err
+}
+
+// UDPSockets lists every UDP socket of the calling thread's network
+// namespace, bound or connected (Remote's port is 0 when not connected).
+func UDPSockets() ([]Conn, error) {
+	var out []Conn
+	err := scanTables(func(fields []string) {
+		local, err1 := ParseProcAddr(fields[1])
+		remote, err2 := ParseProcAddr(fields[2])
+		if err1 == nil && err2 == nil {
+			out = append(out, Conn{Local: local, Remote: remote, Inode: fields[9]})
+		}
+	}, "/proc/thread-self/net/udp", "/proc/thread-self/net/udp6")
 	return out, err
 }
 

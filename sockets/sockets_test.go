@@ -182,3 +182,53 @@ func TestTakingPrefersTheExactAddress(t *testing.T) {
 		}
 	}
 }
+
+// Connections sees an open connection from both of its ends, with their
+// inodes and states, as the tables do; and one over IPv6.
+func TestConnectionsSeesBothEnds(t *testing.T) {
+	for _, network := range []string{"tcp4", "tcp6"} {
+		host := "127.0.0.1"
+		if network == "tcp6" {
+			host = "[::1]"
+		}
+		l, err := net.Listen(network, host+":0")
+		if err != nil {
+			t.Fatalf("%s: %v", network, err)
+		}
+		defer l.Close()
+		c, err := net.Dial(network, l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		s, err := l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		conns, err := Connections()
+		if err != nil {
+			t.Fatal(err)
+		}
+		established, err := Established()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, end := range []net.Conn{c, s} {
+			local, remote := end.LocalAddr().String(), end.RemoteAddr().String()
+			var inode string
+			for _, cn := range conns {
+				if cn.Local.String() == local && cn.Remote.String() == remote && cn.State == 1 {
+					inode = cn.Inode
+				}
+			}
+			if inode == "" || inode == "0" {
+				t.Errorf("%s: no established connection %s → %s among %d", network, local, remote, len(conns))
+				continue
+			}
+			if !slices.ContainsFunc(established, func(e Conn) bool { return e.Inode == inode }) {
+				t.Errorf("%s: the tables do not have inode %s", network, inode)
+			}
+		}
+	}
+}

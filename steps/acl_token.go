@@ -15,6 +15,7 @@ import (
 func init() {
 	Register(Typed(Type{
 		Name:    "acl-token",
+		Cluster: Undone("the token is deleted"),
 		Summary: "creates an ACL token with service identities and policies (with the scenario's management token) and keeps its secret under a name for register and sidecar's token:, and for commands as $SCENARIO_TOKEN_<NAME>; the secret is redacted in the report (text, --json, JUnit, test2json) and in the logs the runner writes, not in Consul's own data dir (a non-dev agent's agent-data)",
 		Example: `- acl-token: {name: web-token, service-identities: [web]}`,
 		Timeout: 30 * time.Second,
@@ -84,6 +85,13 @@ func (t *aclToken) Run(ctx context.Context, env Env) error {
 	made, _, err := client.ACL().TokenCreate(tok, (&api.WriteOptions{}).WithContext(ctx))
 	if err != nil {
 		return WithLogs(fmt.Errorf("creating ACL token %s: %w (are ACLs enabled, and does the scenario's agent have a management token?)", t.name, err), AgentName)
+	}
+	if env.External() {
+		accessor := made.AccessorID
+		env.Undo(fmt.Sprintf("ACL token %s deleted (accessor ID %s)", t.name, accessor), func(ctx context.Context) error {
+			_, err := client.ACL().TokenDelete(accessor, (&api.WriteOptions{}).WithContext(ctx))
+			return err
+		})
 	}
 	env.Notef("%s has accessor ID %s (its secret is redacted)", t.name, made.AccessorID)
 	env.SetToken(t.name, made.SecretID)

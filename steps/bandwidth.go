@@ -14,6 +14,7 @@ import (
 func init() {
 	Register(Typed(Type{
 		Name:    "bandwidth",
+		Cluster: OwnClusterOnly("it shapes the links of the scenario's own nodes"),
 		OnNode:  true,
 		Summary: "limits how fast the node sends (a tbf qdisc on its link); off lifts the limit",
 		Fields:  "RATE: bits (1mbit, 500kbit) or bytes (100KB/s) per second, or off; on the node the item names with node:",

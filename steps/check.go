@@ -16,6 +16,7 @@ import (
 func init() {
 	Register(Typed(Type{
 		Name:    "check",
+		Cluster: Undone("the check's status and output are set back as they were"),
 		OnNode:  true,
 		Summary: "sets a TTL check of the agent to passing, warning or critical (how a scenario makes an instance healthy or not)",
 		Example: `- check: {id: ttl-socat-2, status: critical}`,
@@ -148,8 +149,31 @@ func (c *checkStep) Run(ctx context.Context, env Env) error {
 	if note == "" {
 		note = "set by scenario"
 	}
+	if env.External() {
+		if err := c.undoable(ctx, env, client); err != nil {
+			return err
+		}
+	}
 	if err := client.Agent().UpdateTTLOpts(c.id, note, c.status, (&api.QueryOptions{}).WithContext(ctx)); err != nil {
 		return WithLogs(fmt.Errorf("setting check %q to %s: %w (is it a TTL check registered on this agent?)", c.id, c.status, err), AgentName)
 	}
+	return nil
+}
+
+// undoable records, on an existing cluster, the check's status and output
+// as they are now, so that cleanup puts them back.
+func (c *checkStep) undoable(ctx context.Context, env Env, client *api.Client) error {
+	checks, err := client.Agent().ChecksWithFilterOpts("", (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("reading check %q before changing it (to restore it at the end): %w", c.id, err)
+	}
+	old, ok := checks[c.id]
+	if !ok {
+		return fmt.Errorf("the agent has no check %q (checks are the agent's own: is it registered on this agent?)", c.id)
+	}
+	status, output := old.Status, old.Output
+	env.Undo(fmt.Sprintf("check %s set back to %s", c.id, status), func(ctx context.Context) error {
+		return client.Agent().UpdateTTLOpts(c.id, output, status, (&api.QueryOptions{}).WithContext(ctx))
+	})
 	return nil
 }

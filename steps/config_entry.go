@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,7 +23,8 @@ import (
 
 func init() {
 	Register(Typed(Type{
-		Name: "config-entry",
+		Name:    "config-entry",
+		Cluster: Undone("the entry is written back as it was, or deleted when there was none"),
 		Summary: "writes a Consul config entry (service-defaults, service-intentions, service-resolver, proxy-defaults, ...) " +
 			"from a file (HCL or JSON) or inline, with `consul config write`, or deletes one; validate warns about entries the built-in proxy ignores",
 		Example: `- config-entry: {entry: {Kind: service-defaults, Name: socat, Protocol: tcp}}`,
@@ -168,8 +170,14 @@ func (c *configEntry) Change() Change {
 }
 
 func (c *configEntry) Run(ctx context.Context, env Env) error {
-	if _, err := env.Consul(); err != nil {
+	client, err := env.Consul()
+	if err != nil {
 		return err
+	}
+	if env.External() {
+		if err := c.undoable(ctx, env, client); err != nil {
+			return err
+		}
 	}
 	bin, err := env.ConsulBinary()
 	if err != nil {
@@ -220,6 +228,48 @@ func (c *configEntry) Run(ctx context.Context, env Env) error {
 	if err != nil {
 		return WithLogs(fmt.Errorf("consul %s: %v: %s", strings.Join(args[:2], " "), err, strings.TrimSpace(out.String())), AgentName)
 	}
+	return nil
+}
+
+// kindName is the kind and name of the entry the step writes or deletes,
+// as Consul reads them from it.
+func (c *configEntry) kindName() (kind, name string, ok bool) {
+	if c.delete != [2]string{} {
+		return c.delete[0], c.delete[1], true
+	}
+	if c.entry == nil {
+		return "", "", false
+	}
+	k, err := consuldef.EntryKind(c.entry)
+	n, found := lookupFold(c.entry, "Name")
+	name, isString := n.(string)
+	return k, name, err == nil && found && isString
+}
+
+// undoable records, on an existing cluster, the entry as it is now, so
+// that cleanup puts it back: written again as it was, or deleted when
+// there was none.
+func (c *configEntry) undoable(ctx context.Context, env Env, client *api.Client) error {
+	kind, name, ok := c.kindName()
+	if !ok {
+		return fmt.Errorf("config-entry %s: the runner cannot tell which entry the file writes (its Kind and Name), so it could not put it back at the end", c.label)
+	}
+	old, _, err := client.ConfigEntries().Get(kind, name, (&api.QueryOptions{}).WithContext(ctx))
+	var status api.StatusError
+	switch {
+	case errors.As(err, &status) && status.Code == http.StatusNotFound:
+		env.Undo(fmt.Sprintf("config entry %s %s deleted again (it did not exist)", kind, name), func(ctx context.Context) error {
+			_, err := client.ConfigEntries().Delete(kind, name, (&api.WriteOptions{}).WithContext(ctx))
+			return err
+		})
+		return nil
+	case err != nil:
+		return WithLogs(fmt.Errorf("reading config entry %s %s before changing it (to restore it at the end): %w", kind, name, err), AgentName)
+	}
+	env.Undo(fmt.Sprintf("config entry %s %s written back as it was", kind, name), func(ctx context.Context) error {
+		_, _, err := client.ConfigEntries().Set(old, (&api.WriteOptions{}).WithContext(ctx))
+		return err
+	})
 	return nil
 }
 

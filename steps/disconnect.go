@@ -15,6 +15,7 @@ import (
 func init() {
 	Register(Typed(Type{
 		Name:    "disconnect",
+		Cluster: OwnClusterOnly("it cuts the cables of the scenario's own nodes"),
 		Summary: "cuts a node's network cable: its packets go nowhere, existing TCP connections stall (nothing is reset) and serf marks the node failed after ~4-6 s; reconnect restores it",
 		Fields:  "NODE",
 		Example: `- disconnect: app2`,

@@ -20,6 +20,7 @@ import (
 func init() {
 	Register(Typed(Type{
 		Name:    "exec",
+		Cluster: NotUndone("its command runs with the cluster's address and token, and what the command does is its own"),
 		OnNode:  true,
 		Summary: "runs a command to completion and checks its exit status and output (for example nc, as the demo did)",
 		Example: `- exec: {command: "printf 'hi\n' | nc -w 2 127.0.0.1 9191", stdout: "^hi\n$"}`,

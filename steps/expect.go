@@ -19,7 +19,8 @@ import (
 
 func init() {
 	Register(Typed(Type{
-		Name: "expect",
+		Name:    "expect",
+		Cluster: Reads(),
 		Summary: "asserts: bytes, a close or silence (open, nothing back) on a connection; a fresh probe (dialled again until it holds or within passes); " +
 			"a denial proven by the mesh (the probe ends with no reply, the agent's authorization names the deciding intention, " +
 			"the destination sidecar refuses the source's certificate, the backend is up); an intention decision; " +
@@ -60,7 +61,7 @@ type ExpectLoopbackSpec struct {
 type ExpectIntentionSpec struct {
 	Intention IntentionSpec `key:"intention,required" doc:"the intention source -> destination to ask the agent about"`
 	Allowed   bool          `key:"allowed,required" doc:"whether the agent must authorize it"`
-	Within    spec.Duration `key:"within" default:"5s" doc:"how long the decision may take to hold"`
+	Within    spec.Duration `key:"within" default:"5s" doc:"how long the decision may take to hold; it is then watched as long as that took when the other decision came first, and at least 500ms when within is given: the other decision then fails the step"`
 }
 
 // ExpectProbeSpec is expect's probe form.
@@ -73,11 +74,11 @@ type ExpectProbeSpec struct {
 	ReplyMatches  spec.Pattern  `key:"reply-matches" oneof:"outcome" doc:"a regular expression over what came back once quiet"`
 	Closed        bool          `key:"closed" oneof:"outcome" const:"true" doc:"the connection ends with no reply bytes (a deny, a dead or closing backend)"`
 	Denied        bool          `key:"denied" oneof:"outcome" const:"true" doc:"the mesh's authorization refused the connection, proven by the agent, the destination sidecar and the backend (to: SERVICE/UPSTREAM or from only)"`
-	Within        spec.Duration `key:"within" default:"5s" doc:"how long the probe may take to hold"`
+	Within        spec.Duration `key:"within" default:"5s" doc:"how long the probe may take to hold; it is then watched as long as that took when the opposite outcome came first, and at least 500ms when within is given: the opposite outcome (a reply to closed or denied, a connection ended with no reply to a reply) then fails the step"`
 	Quiet         spec.Duration `key:"quiet" default:"50ms" doc:"how long no more bytes may come after reply or reply-matches"`
 	Times         int           `key:"times" min:"1" default:"1" doc:"how many new connections in a row must hold"`
-	OthersAllowed bool          `key:"others-allowed" doc:"go on past wrong replies (another instance answering) until the expected one comes; with times, the run must also be longer than the mix of replies before it could make by chance"`
-	Wire          string        `key:"wire" enum:"encrypted,plaintext" doc:"on a scenario's nodes: capture every node's cable during the probe; encrypted passes only if it crossed between nodes as TLS records and never in clear, plaintext only if it crossed in clear (a control)"`
+	OthersAllowed bool          `key:"others-allowed" doc:"go on past other outcomes (another instance's reply, a close from a path still changing) until the expected one comes, before and after it first holds; with times, the run must also be longer than the mix of outcomes before it could make by chance"`
+	Wire          string        `key:"wire" enum:"encrypted,plaintext" doc:"on a scenario's nodes: capture every node's links during the probe; encrypted passes only if the probe's own connection crossed to another node as TLS between Connect proxies, every other flow that crossed was TLS between the scenario's proxies or its agents' own, and the probe's bytes appear nowhere in clear (a failure keeps the capture as wire-N.pcap); plaintext only if it crossed in clear (a control)"`
 }
 
 // ExpectConnSpec is expect's connection form.
@@ -134,6 +135,9 @@ type expect struct {
 	// wire is what the probe's bytes must look like on the cables
 	// between nodes: WireEncrypted or WirePlaintext ("" for no claim).
 	wire string
+	// eventual: the claim gives within, saying the mesh is converging to
+	// it; it is watched settling for at least SettleFloor.
+	eventual bool
 }
 
 func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
@@ -166,6 +170,7 @@ func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
 	case val.Intention != nil:
 		in := val.Intention
 		e.within, e.quiet = time.Duration(in.Within), DefaultQuiet
+		e.eventual = f.Has("within")
 		e.intention = &api.IntentionCheck{Source: in.Intention.Source, Destination: in.Intention.Destination, SourceType: api.IntentionSourceConsul}
 		warnUnregistered(d, f.Node("intention"), "expect.intention", in.Intention.Source, in.Intention.Destination)
 		e.allowed = in.Allowed
@@ -174,6 +179,7 @@ func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
 	case val.Probe != nil:
 		p := val.Probe
 		e.within, e.quiet = time.Duration(p.Within), time.Duration(p.Quiet)
+		e.eventual = f.Has("within")
 		if p.From != "" {
 			// The runner as a Connect-native client with from's identity:
 			// to is the destination service, reached at its sidecars.
@@ -345,19 +351,53 @@ func (e *expect) runIntention(ctx context.Context, env Env) error {
 	if err != nil {
 		return err
 	}
-	var got bool
-	cond := wait.Func("the intention decision", func(ctx context.Context) error {
+	start := time.Now()
+	var firstHold time.Time
+	var counts settleCounts
+	// check asks for the decision once: nil when it is the claimed one,
+	// the contrary error once the claimed one has been seen.
+	check := func(ctx context.Context) error {
 		allowed, _, err := client.Connect().IntentionCheck(e.intention, (&api.QueryOptions{}).WithContext(ctx))
-		if err != nil {
+		switch {
+		case err != nil:
 			return err
-		}
-		if got = allowed; got != e.allowed {
-			return fmt.Errorf("allowed is %t", got)
+		case allowed == e.allowed && firstHold.IsZero():
+			firstHold = time.Now()
+			counts.untilFirst = firstHold.Sub(start)
+		case allowed == e.allowed:
+			counts.holdsAfter++
+		case !firstHold.IsZero():
+			return wait.Fatal(counts.contrary(fmt.Errorf("allowed is %t", allowed), time.Since(firstHold), "checks"))
+		default:
+			counts.contraryBefore++
+			return fmt.Errorf("allowed is %t", allowed)
 		}
 		return nil
-	})
-	if err := wait.For(ctx, cond, wait.Options{Timeout: e.within, Alive: aliveAll(env, AgentName)}); err != nil {
+	}
+	err = wait.For(ctx, wait.Func("the intention decision", check), wait.Options{Timeout: e.within, Alive: aliveAll(env, AgentName)})
+	if err == nil {
+		// The settle window, as for a probe.
+		window := e.settleWindow(counts.untilFirst, counts.contraryBefore)
+		if settled := firstHold.Add(window); time.Now().Before(settled) {
+			confirm := wait.Func("the decision to stay", func(ctx context.Context) error {
+				final := !time.Now().Before(settled)
+				if err := check(ctx); err != nil || final {
+					return err
+				}
+				return fmt.Errorf("held %d times since it first held, watching until %s after", counts.holdsAfter, window)
+			})
+			err = wait.For(ctx, confirm, wait.Options{Timeout: window + e.within, MinInterval: settleInterval, MaxInterval: settleInterval,
+				Alive: aliveAll(env, AgentName)})
+		}
+		if window > 0 {
+			counts.watched = time.Since(firstHold)
+		}
+	}
+	if err != nil {
 		return WithLogs(fmt.Errorf("expected %s -> %s allowed: %t, got %w", e.intention.Source, e.intention.Destination, e.allowed, err), AgentName)
+	}
+	if note := counts.note("checks", e.within); note != "" {
+		env.Notef("%s", note)
 	}
 	return nil
 }
@@ -424,7 +464,7 @@ func (e *expect) judge(rcv []byte, ended error) (v verdict, consumed int, why er
 	case e.closed || e.denied:
 		switch {
 		case len(rcv) > 0:
-			return fails, 0, fmt.Errorf("got reply %s", Quote(rcv))
+			return fails, 0, opposite{fmt.Errorf("got reply %s", Quote(rcv))}
 		case ended != nil:
 			return holds, 0, nil
 		}
@@ -434,7 +474,7 @@ func (e *expect) judge(rcv []byte, ended error) (v verdict, consumed int, why er
 		case len(rcv) > 0 && e.replyMatch.Match(rcv):
 			return holds, len(rcv), nil
 		case ended != nil && len(rcv) == 0:
-			return fails, 0, fmt.Errorf("connection %s with no reply", DescribeEnd(ended))
+			return fails, 0, opposite{fmt.Errorf("connection %s with no reply", DescribeEnd(ended))}
 		case ended != nil:
 			return fails, 0, wrong("got %s, which does not match, then the connection was %s", Quote(rcv), DescribeEnd(ended))
 		case len(rcv) == 0:
@@ -459,7 +499,7 @@ func (e *expect) judge(rcv []byte, ended error) (v verdict, consumed int, why er
 	case !HasPrefixOf(rcv, want):
 		return fails, 0, wrong("got %s", Quote(rcv))
 	case ended != nil && len(rcv) == 0:
-		return fails, 0, fmt.Errorf("connection %s with no reply", DescribeEnd(ended))
+		return fails, 0, opposite{fmt.Errorf("connection %s with no reply", DescribeEnd(ended))}
 	case ended != nil:
 		return fails, 0, wrong("got only %s, then the connection was %s", Quote(rcv), DescribeEnd(ended))
 	case len(rcv) == 0:
@@ -518,6 +558,22 @@ func (o streakOdds) needed(times int, othersAllowed bool) int {
 	n := int(math.Ceil(math.Log(streakChance/float64((a+1)*(a+2))) / math.Log(p)))
 	return min(max(n, times), maxStreak)
 }
+
+// opposite is an attempt whose outcome is the opposite of the claimed
+// one: a reply where none is claimed (closed, denied), a connection ended
+// with no reply where a reply is claimed, a close the mesh's own
+// authorization says it allows where a deny is claimed. Once the claim
+// has held, it fails the step (see expect_settle.go).
+type opposite struct{ error }
+
+func (o opposite) Unwrap() error { return o.error }
+
+// stalled is an attempt that neither held nor ended within its limit: the
+// connection stayed open with no (complete) reply. It is retried; it is
+// not the opposite of any claim.
+type stalled struct{ error }
+
+func (s stalled) Unwrap() error { return s.error }
 
 // notConnected is an attempt that never reached the listener: it says
 // nothing of what the mesh does with a connection.
@@ -591,7 +647,7 @@ func (e *expect) failure(where string, got error, timedOut bool, elapsed time.Du
 	return WithLogs(errors.New(msg), procs...)
 }
 
-func (e *expect) runProbe(ctx context.Context, env Env) error {
+func (e *expect) runProbe(ctx context.Context, env Env) (failed error) {
 	// The probe dials from the node of the service's sidecar, or of the step.
 	env = e.probe.From(env)
 	attempts, inARow, wrongReplies := 0, 0, 0
@@ -608,7 +664,14 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 	var addr string
 	var evidence *Evidence
 	var wire *wireWatch // the capture, for wire: claims
-	cond := wait.Func("a probe", func(ctx context.Context) error {
+	// firstHold is when the claimed outcome was first seen; from then on a
+	// contrary outcome fails the step (see expect_settle.go).
+	var firstHold time.Time
+	var counts settleCounts
+	confirming := false // in the settle window
+	// try makes one attempt and judges it, with the evidence of a deny
+	// when gather says to.
+	try := func(ctx context.Context, gather bool) error {
 		var err error
 		if addr == "" && !e.probe.Native {
 			// The upstream's address is fixed by its registration.
@@ -621,9 +684,10 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 		began := time.Now()
 		if dialled {
 			attempts++
-			seen, err = e.attempt(ctx, env, addr, wire.noteSidecarConns)
+			seen, err = e.attempt(ctx, env, addr, wire)
+			err = wire.settle(err)
 		}
-		if err == nil && e.denied {
+		if err == nil && e.denied && gather {
 			// The close alone could be a dead backend: the mesh must
 			// show that its authorization refused this path. Asked once
 			// the connection has closed, so that "the backend was up"
@@ -632,6 +696,9 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 			if err == nil {
 				if contra := evidence.Denied(); contra != nil {
 					err = fmt.Errorf("the connection closed with no reply, but that was not the mesh denying it: %w", contra)
+					if evidence.AuthzErr == nil && evidence.Authorized {
+						err = opposite{err} // the mesh says it allows the path
+					}
 				} else {
 					seen = AttemptDeny
 				}
@@ -640,6 +707,19 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 		if dialled {
 			env.Attempted(Attempt{Start: began, Took: time.Since(began), Outcome: seen, Held: err == nil})
 		}
+		return err
+	}
+	// contrary says whether err, an attempt's failure, is the outcome
+	// opposite to the claimed one (see opposite), not cut short by the
+	// deadline, and others-allowed does not make it one of the expected
+	// others.
+	contrary := func(ctx context.Context, err error) bool {
+		var o opposite
+		var w wrongReply
+		return !e.othersAllowed && ctx.Err() == nil && (errors.As(err, &o) || errors.As(err, &w))
+	}
+	cond := wait.Func("a probe", func(ctx context.Context) error {
+		err := try(ctx, true)
 		// An attempt cut short by the deadline says nothing about the
 		// mesh; the previous attempt's outcome is the evidence.
 		// last is the last attempt that failed: in a run of holds that the
@@ -665,7 +745,19 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 			if !errors.As(err, &nc) && ctx.Err() == nil {
 				streaks.other++ // it reached the path, which did something else
 			}
+			if contrary(ctx, err) {
+				if !firstHold.IsZero() {
+					return wait.Fatal(counts.contrary(err, time.Since(firstHold), "connections"))
+				}
+				counts.contraryBefore++
+			}
 			return err
+		}
+		if firstHold.IsZero() {
+			firstHold = time.Now()
+			counts.untilFirst = firstHold.Sub(start)
+		} else {
+			counts.holdsAfter++
 		}
 		if inARow++; inARow < e.times {
 			return fmt.Errorf("held %d of %d times in a row so far", inARow, e.times)
@@ -683,7 +775,7 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 	}
 	if e.wire != "" {
 		var err error
-		if wire, err = watchWire(env, *e.probe); err != nil {
+		if wire, err = watchWire(ctx, env, *e.probe, e.wire); err != nil {
 			return err
 		}
 	}
@@ -692,14 +784,59 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 		MaxInterval: maxInterval,
 		Alive:       aliveAll(env, e.probe.Processes()...),
 	})
+	if err == nil && !e.othersAllowed {
+		// The settle window: the claimed outcome must go on holding on
+		// every new connection until it has been watched long enough.
+		window := e.settleWindow(counts.untilFirst, counts.contraryBefore)
+		settled := firstHold.Add(window)
+		if confirming = time.Now().Before(settled); confirming {
+			confirm := wait.Func("the outcome to keep holding", func(ctx context.Context) error {
+				final := !time.Now().Before(settled)
+				err := try(ctx, final)
+				switch {
+				case err == nil:
+					counts.holdsAfter++
+					inARow++ // the run goes on
+					if final {
+						return nil
+					}
+					return fmt.Errorf("held %d times since it first held, watching until %s after", counts.holdsAfter, window)
+				case contrary(ctx, err):
+					var w wrongReply
+					if errors.As(err, &w) {
+						err = fmt.Errorf("%w (a wrong reply fails at once)", err)
+					}
+					return wait.Fatal(counts.contrary(err, time.Since(firstHold), "connections"))
+				}
+				return err // a failed dial says nothing of the mesh
+			})
+			err = wait.For(ctx, confirm, wait.Options{
+				Timeout:     window + e.within,
+				MinInterval: settleInterval,
+				MaxInterval: settleInterval,
+				Alive:       aliveAll(env, e.probe.Processes()...),
+			})
+		}
+		if window > 0 {
+			counts.watched = time.Since(firstHold)
+		}
+	}
 	if wire != nil {
-		// Every attempt's bytes were on the wire: judged together.
-		note, werr := wire.judge(ctx, e.wire, []byte(e.send), e.reply)
+		// Every attempt's bytes were on the wire: judged together. A
+		// failed claim keeps the capture, named in the failure.
+		note, werr := wire.judge(ctx, []byte(e.send), e.reply)
 		if err == nil && werr != nil {
-			return WithLogs(werr, e.probe.Processes()...)
+			return wire.keep(WithLogs(werr, e.probe.Processes()...))
 		}
 		if err == nil {
 			env.Notef("%s", note)
+		} else {
+			defer func() { failed = wire.keep(failed) }()
+			var nc notCrossed
+			if werr != nil && !errors.As(werr, &nc) {
+				// What the wire showed, beside the probe's own failure.
+				defer func() { failed = fmt.Errorf("%w\nand %w", failed, werr) }()
+			}
 		}
 	}
 	if err == nil {
@@ -713,6 +850,9 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 		case e.times > 1:
 			env.Notef("%d held in a row; %s", inARow, took)
 		}
+		if note := counts.note("connections", e.within); note != "" {
+			env.Notef("%s", note)
+		}
 		e.report(ctx, env, evidence)
 		return nil
 	}
@@ -722,8 +862,15 @@ func (e *expect) runProbe(ctx context.Context, env Env) error {
 	defer cancel()
 	backends := backendProcesses(lookup, env, *e.probe)
 	var w wrongReply
-	if errors.As(err, &w) && !e.othersAllowed {
+	var ce contraryError
+	if errors.As(err, &w) && !e.othersAllowed || errors.As(err, &ce) {
 		return e.failure(fmt.Sprintf("from %s (attempt %d)", e.probe, attempts), err, false, elapsed, backends...)
+	}
+	if confirming && isTimeout(err) {
+		// It held, then no new connection could show it still did.
+		return e.failure(fmt.Sprintf("from %s (attempt %d)", e.probe, attempts),
+			fmt.Errorf("it held, then for %s no new connection showed it still did (%d held since it first held): %w",
+				counts.watched.Round(time.Millisecond), counts.holdsAfter, err), false, elapsed, backends...)
 	}
 	if !isTimeout(err) || last == nil {
 		return WithLogs(err, append(e.probe.Processes(), backends...)...)
@@ -772,14 +919,15 @@ func isTimeout(err error) bool {
 	return errors.As(err, &te)
 }
 
-// attempt dials afresh, writes, and judges what comes back; replied is
-// called once the reply is judged, while the connection is still open.
-// seen says what came of it, for the report's timeline (an Attempt
-// outcome).
-func (e *expect) attempt(ctx context.Context, env Env, addr string, replied func()) (seen string, err error) {
+// attempt dials afresh, writes, and judges what comes back; wire (when
+// set) records the connections that carried it, once dialled and before
+// anything is written. seen says what came of it, for the report's
+// timeline (an Attempt outcome).
+func (e *expect) attempt(ctx context.Context, env Env, addr string, wire *wireWatch) (seen string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, probeAttemptLimit)
 	defer cancel()
 	var raw net.Conn
+	wire.dialing()
 	if e.probe.Native {
 		if raw, addr, err = DialNative(ctx, env, e.probe.Service, e.probe.Upstream); err != nil {
 			return AttemptNoConnect, notConnected{err}
@@ -787,6 +935,7 @@ func (e *expect) attempt(ctx context.Context, env Env, addr string, replied func
 	} else if raw, err = env.Dial(ctx, "tcp", addr); err != nil {
 		return AttemptNoConnect, notConnected{fmt.Errorf("could not connect to %s: %w", addr, err)}
 	}
+	wire.dialed(ctx, raw, addr)
 	// Never half-close: the built-in proxy drops the whole connection when
 	// the client shuts down its write side, before the reply is read.
 	c := NewConn(raw, addr)
@@ -796,8 +945,10 @@ func (e *expect) attempt(ctx context.Context, env Env, addr string, replied func
 			return AttemptClose, fmt.Errorf("writing to %s: %w", addr, err)
 		}
 	}
-	why, _ := e.observe(ctx, c, false)
-	replied()
+	why, decided := e.observe(ctx, c, false)
+	if why != nil && !decided {
+		return c.seen(), stalled{why}
+	}
 	return c.seen(), why
 }
 

@@ -14,12 +14,14 @@ import (
 func init() {
 	Register(Typed(Type{
 		Name:    "set-intention",
+		Cluster: Undone("the intention is put back as it was (its action, description and permissions), or deleted when there was none"),
 		Summary: "creates or updates the one intention source -> destination (others are left alone)",
 		Example: `- set-intention: {source: web, destination: socat, action: deny}`,
 		Timeout: 30 * time.Second,
 	}, buildSetIntention))
 	Register(Typed(Type{
 		Name:    "delete-intention",
+		Cluster: Undone("the intention is put back as it was (its action, description and permissions), or deleted when there was none"),
 		Summary: "deletes the intention source -> destination",
 		Example: `- delete-intention: {source: web, destination: socat}`,
 		Timeout: 30 * time.Second,
@@ -107,8 +109,13 @@ const KindIdentity = "identity"
 
 // warnUnregistered warns when an intention names a service that no earlier
 // step registered: Consul accepts an intention for any name, so a typo
-// (wbe -> socat) would otherwise pass silently and test nothing.
+// (wbe -> socat) would otherwise pass silently and test nothing. Against
+// an existing cluster (--agent) the services are its own, and nothing is
+// said.
 func warnUnregistered(d *spec.Decoder, intention *yaml.Node, what, source, destination string) {
+	if d.External {
+		return // the services are the existing cluster's, unknown until it runs
+	}
 	for _, kv := range [][2]string{{"source", source}, {"destination", destination}} {
 		key, name := kv[0], kv[1]
 		if name == "" || name == "*" || defined(d, KindService, name) || defined(d, KindIdentity, name) {

@@ -13,6 +13,7 @@ import (
 func init() {
 	Register(Typed(Type{
 		Name:    "loss",
+		Cluster: OwnClusterOnly("it drops packets on the links of the scenario's own nodes"),
 		OnNode:  true,
 		Summary: "drops a percentage of the node's packets, in and out, silently (nftables; this kernel has no netem, so no latency); 0% stops it; 100% is a partition that the agent's loopback does not feel",
 		Fields:  "PERCENT, like 30% (0% stops the loss), on the node the item names with node:",

@@ -12,7 +12,8 @@ import (
 
 func init() {
 	Register(Typed(Type{
-		Name: "prepared-query",
+		Name:    "prepared-query",
+		Cluster: Undone("the query is deleted"),
 		Summary: "creates a prepared query over a service (passing instances only by default, with failover datacenters), " +
 			"for upstreams with destination_type: prepared_query",
 		Example: `- prepared-query: {name: socat-pq, service: socat}`,
@@ -39,7 +40,7 @@ func buildPreparedQuery(d *spec.Decoder, val *PreparedQuerySpec, f *spec.Fields)
 	q.def.Service.Service = val.Service
 	q.def.Service.OnlyPassing = val.OnlyPassing
 	q.def.Service.Failover.Datacenters = val.Failover
-	if !defined(d, KindService, q.def.Service.Service) {
+	if !d.External && !defined(d, KindService, q.def.Service.Service) {
 		d.Warnf(f.Node("service"), "prepared-query.service: no earlier step registers service %q", q.def.Service.Service)
 	}
 	return q
@@ -59,8 +60,15 @@ func (q *preparedQuery) Run(ctx context.Context, env Env) error {
 		return err
 	}
 	def := q.def
-	if _, _, err := client.PreparedQuery().Create(&def, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
+	id, _, err := client.PreparedQuery().Create(&def, (&api.WriteOptions{}).WithContext(ctx))
+	if err != nil {
 		return WithLogs(fmt.Errorf("creating prepared query %s: %w", q.def.Name, err), AgentName)
+	}
+	if env.External() {
+		env.Undo(fmt.Sprintf("prepared query %s deleted (ID %s)", q.def.Name, id), func(ctx context.Context) error {
+			_, err := client.PreparedQuery().Delete(id, (&api.WriteOptions{}).WithContext(ctx))
+			return err
+		})
 	}
 	return nil
 }

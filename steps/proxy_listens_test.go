@@ -1,13 +1,39 @@
 package steps
 
 import (
+	"fmt"
+	"io"
 	"net"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/scenario-tool/scenario/wait"
 )
+
+// impostorVar makes this test binary play a process that only calls itself
+// a Connect proxy: it listens on a loopback port, prints the port and
+// keeps listening until its stdin closes.
+const impostorVar = "STEPS_TEST_IMPOSTOR"
+
+func listenUntilStdinCloses() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer l.Close()
+	fmt.Println(l.Addr().(*net.TCPAddr).Port)
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return 0
+}
+
+// proxyListens checks, on the host, that addr is a Connect proxy's.
+func proxyListens(addr string) error {
+	_, err := connectProxyHolders(func(fn func() error) error { return fn() }, addr)
+	return err
+}
 
 // On an existing cluster (run --agent) a probe's upstream listener must be
 // a Connect proxy's: a plain listener in its place fails at once, and so
@@ -23,12 +49,12 @@ func TestProxyListensRefusesWhatIsNotAProxy(t *testing.T) {
 		t.Fatalf("a plain listener: %v", err)
 	}
 
-	// perl renames itself "consul connect proxy" (its $0), then listens.
-	if _, err := exec.LookPath("perl"); err != nil {
-		t.Fatalf("this test needs perl: %v", err)
-	}
-	impostor := exec.Command("perl", "-MIO::Socket::INET", "-e",
-		`$0 = "consul connect proxy -sidecar-for web"; my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 0, Listen => 5) or die; print $s->sockport, "\n"; $| = 1; <STDIN>;`)
+	// This test binary, started under the name "consul connect proxy",
+	// listens (TestMain): /proc shows that command line, and its
+	// executable is no consul.
+	impostor := exec.Command(os.Args[0])
+	impostor.Args = []string{"consul", "connect", "proxy", "-sidecar-for", "web"}
+	impostor.Env = append(os.Environ(), impostorVar+"=1")
 	stdin, _ := impostor.StdinPipe()
 	out, _ := impostor.StdoutPipe()
 	if err := impostor.Start(); err != nil {

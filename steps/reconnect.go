@@ -9,6 +9,7 @@ import (
 func init() {
 	Register(Typed(Type{
 		Name:    "reconnect",
+		Cluster: OwnClusterOnly("it mends the cables of the scenario's own nodes"),
 		Summary: "restores the cable of a node cut by disconnect; serf takes the node back when it next tries a failed member (every 30 s)",
 		Fields:  "NODE",
 		Example: `- reconnect: app2`,

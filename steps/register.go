@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ import (
 func init() {
 	Register(Typed(Type{
 		Name:    "register",
+		Cluster: Undone("each instance it registers is deregistered with its sidecar (an ID the agent already has is refused, not replaced)"),
 		OnNode:  true,
 		Summary: "registers the services of a Consul service-definition file (JSON or HCL, `service` or `services`, read as the agent reads its config files and checked by `consul validate`) or of an inline definition, with their connect.sidecar_service",
 		Example: `- register: ../consul.d/socat.json`,
@@ -240,6 +242,11 @@ func (r *register) Run(ctx context.Context, env Env) error {
 	if err != nil {
 		return err
 	}
+	if env.External() {
+		if err := r.undoable(ctx, env, client); err != nil {
+			return err
+		}
+	}
 	for _, s := range r.file.Services {
 		reg := reachableSidecar(env, s.Reg)
 		var err error
@@ -257,6 +264,50 @@ func (r *register) Run(ctx context.Context, env Env) error {
 		}
 	}
 	return confirmRegistered(ctx, client, r.file.Services)
+}
+
+// undoable, on an existing cluster, refuses to replace a registration
+// the agent already has (the runner could not put it back exactly), and
+// records that each instance it registers, with its sidecar, is
+// deregistered at the end.
+func (r *register) undoable(ctx context.Context, env Env, client *api.Client) error {
+	services, err := client.Agent().ServicesWithFilterOpts("", (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return WithLogs(fmt.Errorf("listing the agent's services before registering: %w", err), AgentName)
+	}
+	for _, s := range r.file.Services {
+		ids := []string{s.ID()}
+		if s.HasSidecar() {
+			ids = append(ids, s.SidecarID())
+		}
+		for _, id := range ids {
+			if got, ok := services[id]; ok {
+				return fmt.Errorf("the agent already has a service with ID %s (%s): registering would replace the cluster's own, "+
+					"which the runner could not put back exactly; give the scenario's instance another id", id, got.Service)
+			}
+		}
+	}
+	for _, s := range r.file.Services {
+		// Deregistering an instance takes the sidecar registered with it
+		// along; the sidecar is named too, for one registered otherwise.
+		ids := []string{s.ID()}
+		if s.HasSidecar() {
+			ids = []string{s.SidecarID(), s.ID()}
+		}
+		env.Undo(fmt.Sprintf("service %s deregistered", strings.Join(ids, " and ")), func(ctx context.Context) error {
+			var errs []error
+			for _, id := range ids {
+				err := client.Agent().ServiceDeregisterOpts(id, (&api.QueryOptions{}).WithContext(ctx))
+				var status api.StatusError
+				if errors.As(err, &status) && status.Code == http.StatusNotFound {
+					continue // gone with its instance
+				}
+				errs = append(errs, err)
+			}
+			return errors.Join(errs...)
+		})
+	}
+	return nil
 }
 
 // reachableSidecar gives the sidecar of a service registered on a node

@@ -89,6 +89,10 @@ type Type struct {
 	OnNode bool
 	// Timeout is the step's default deadline when the item sets none.
 	Timeout time.Duration
+	// Cluster is what the step does to the Consul cluster it runs
+	// against. Every type must say: `run --agent` runs scenarios against
+	// a live cluster and refuses, allows or undoes each step by it.
+	Cluster ClusterEffect
 	// Spec is the Go type of the step's value (set by Typed).
 	Spec reflect.Type
 	// Schema is the JSON Schema of the step's value, for editors and for
@@ -130,6 +134,9 @@ func (t Type) complete() (Type, error) {
 	}
 	if t.Name == "" || t.Decode == nil || t.Summary == "" || t.Example == "" || t.Schema == nil {
 		return t, fmt.Errorf("steps: type %q needs a Name, Decode (or Typed), Summary, Example and Schema", t.Name)
+	}
+	if err := t.Cluster.check(); err != nil {
+		return t, fmt.Errorf("steps: type %q: %w", t.Name, err)
 	}
 	return t, nil
 }

@@ -17,7 +17,8 @@ import (
 
 func init() {
 	Register(Typed(Type{
-		Name: "rotate-ca",
+		Name:    "rotate-ca",
+		Cluster: OwnClusterOnly("a CA rotation cannot be put back: the old root's key stays inside Consul, and every sidecar gets new leaves"),
 		Summary: "rotates the Connect CA root: a new private key for Consul's built-in CA provider, which makes a new active root " +
 			"at once while the old one stays trusted; sidecars get leaves from the new root after Consul's 0-30 s jitter",
 		Example: `- rotate-ca: {}`,

@@ -16,6 +16,7 @@ import (
 func init() {
 	Register(Typed(Type{
 		Name:    "run",
+		Cluster: NotUndone("its process runs with the cluster's address and token; it is stopped at the end, but what it did stays"),
 		OnNode:  true,
 		Summary: "starts a background process (for example the socat echo service) and waits until it, or a process it forked, listens on ready; a port already held by another process fails at once, naming it",
 		Example: `- run: {name: socat, command: "socat TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat", ready: "127.0.0.1:8181"}`,

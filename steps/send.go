@@ -24,6 +24,7 @@ import (
 func init() {
 	Register(Typed(Type{
 		Name:    "send",
+		Cluster: Reads(),
 		Summary: "opens a TCP connection (or uses the named open one) and writes data; replies are read in the background for later expects",
 		Example: `- send: {to: web/socat, data: "hello\n", conn: long-lived}`,
 		Timeout: 10 * time.Second,
@@ -279,11 +280,13 @@ func (t Target) ownedBySidecar(ctx context.Context, env Env, proxy *api.AgentSer
 		}
 	}
 	if sc == nil && env.External() {
-		// An existing cluster's sidecar: it must listen there, and its
-		// listener belongs to a Connect proxy, not to a stray process.
-		return Inside(env, wait.Func("a Connect proxy on "+addr, func(ctx context.Context) error {
-			return proxyListens(addr)
-		})).Check(ctx)
+		// An existing cluster's sidecar: it must be shown to be that
+		// cluster's sidecar of the service, not merely a Connect proxy.
+		client, err := env.Consul()
+		if err != nil {
+			return err
+		}
+		return proveClusterProxy(ctx, env, client, proxy, addr)
 	}
 	if sc == nil {
 		return wait.Fatal(fmt.Errorf("no sidecar of %s runs in this scenario, so nothing of the mesh listens on %s for %s (start it with `sidecar: %s` first)",
@@ -338,34 +341,6 @@ func onCatalogNode(env Env, node string) Env {
 		return env.On(node)
 	}
 	return env
-}
-
-// proxyListens checks that what listens on addr is a Connect proxy (the
-// built-in one or Envoy), by its command line: on an existing cluster the
-// runner started nothing, but a plain echo server in the sidecar's place
-// must still not pass for the mesh.
-func proxyListens(addr string) error {
-	tcp, err := wait.ResolveTCP(addr)
-	if err != nil {
-		return wait.Fatal(err)
-	}
-	found, err := sockets.On(tcp)
-	if err != nil {
-		return err
-	}
-	if len(found) == 0 {
-		return fmt.Errorf("nothing listens on %s", addr)
-	}
-	var holders []string
-	for _, l := range found {
-		for _, h := range sockets.Topmost(sockets.Holders(l.Inode)) {
-			if isConnectProxy(h) {
-				return nil
-			}
-			holders = append(holders, h.String())
-		}
-	}
-	return wait.Fatal(fmt.Errorf("%s is held by %s, which is not a Connect proxy (consul connect proxy or Envoy)", addr, strings.Join(holders, ", ")))
 }
 
 // isConnectProxy says whether h is `consul connect proxy` or Envoy, by the

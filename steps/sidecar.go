@@ -22,6 +22,7 @@ import (
 func init() {
 	Register(Typed(Type{
 		Name:    "sidecar",
+		Cluster: OwnClusterOnly("the cluster's sidecars are already running, and a second one would take their ports"),
 		OnNode:  true,
 		Summary: "starts the sidecar proxy of a registered service and waits until its own process group holds its public and upstream listeners and its service is passing in the health catalog; a port already held by another process fails at once, naming it; consecutive sidecars come up together",
 		Example: `- sidecar: web`,

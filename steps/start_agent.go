@@ -22,6 +22,7 @@ import (
 func init() {
 	Register(Typed(Type{
 		Name:    "start-agent",
+		Cluster: OwnClusterOnly("the cluster's agents are already running"),
 		OnNode:  true,
 		Summary: "starts `consul agent -dev` (or, with dev: false, a single server keeping its data in the run's log folder) and waits until it has a leader and an active Connect CA root; services in config-dir are known to later steps",
 		Example: `- start-agent: {args: [-hcl, 'performance { rpc_hold_timeout = "1s" }']}`,
@@ -243,6 +244,20 @@ func agentReady(client *api.Client) wait.Condition {
 	return wait.All(leaderKnown(client), activeRoot(client))
 }
 
+// aclReady holds once the agent's ACL system is bootstrapped: a new
+// leader bootstraps its ACLs a moment after it is elected, and a request
+// with a token before that is refused ("ACL system must be bootstrapped
+// before making any requests that require authorization").
+func aclReady(client *api.Client) wait.Condition {
+	return wait.Func("the ACL system to be bootstrapped", func(ctx context.Context) error {
+		_, _, err := client.ACL().TokenReadSelf((&api.QueryOptions{}).WithContext(ctx))
+		if err != nil && strings.Contains(err.Error(), "must be bootstrapped") {
+			return err
+		}
+		return nil // bootstrapped (or no ACLs): what else the token meets is the steps' to say
+	})
+}
+
 // leaderKnown holds once the agent knows its datacenter's raft leader.
 func leaderKnown(client *api.Client) wait.Condition {
 	return wait.Func("a raft leader", func(ctx context.Context) error {
@@ -332,7 +347,12 @@ func (s *startAgent) runHost(ctx context.Context, env Env) (settle func(context.
 	if err != nil {
 		return nil, err
 	}
-	if err := wait.For(ctx, leaderKnown(client), wait.Options{Alive: p.Alive}); err != nil {
+	served := leaderKnown(client)
+	if cfg.Token != "" {
+		// The steps that go beside the CA's settling use the token.
+		served = wait.All(served, aclReady(client))
+	}
+	if err := wait.For(ctx, served, wait.Options{Alive: p.Alive}); err != nil {
 		return nil, WithLogs(fmt.Errorf("agent at %s not ready: %w", addr, err), AgentName)
 	}
 	env.SetAgent(p, cfg)

@@ -10,6 +10,7 @@ import (
 func init() {
 	Register(Typed(Type{
 		Name:    "stop",
+		Cluster: OwnClusterOnly("it would stop one of the cluster's processes"),
 		OnNode:  true,
 		Summary: "stops something the scenario started (its whole process group: SIGTERM, then SIGKILL after a grace period)",
 		Fields:  "agent | a run name | sidecar/SERVICE",

@@ -10,38 +10,111 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
-// Capture records every frame crossing the eth0 of some nodes, from
-// sockets of its own (AF_PACKET, like tcpdump's, without a tcpdump).
+// AgentGroup and ProxyGroup are the group IDs that a lab's consul agents
+// and Connect proxies run with (the runner starts them so). While a
+// capture runs, each node's kernel tags every frame that leaves a socket
+// of theirs, so that the capture knows whose every byte on a cable is
+// when it crosses, without asking afterwards who held a socket that may
+// be gone by then.
+const (
+	AgentGroup uint32 = 7_700_001
+	ProxyGroup uint32 = 7_700_002
+)
+
+// Sender says whose socket sent a frame out of a node, as that node's
+// kernel tagged it when it left.
+type Sender uint8
+
+const (
+	// SenderAgent is a socket of a process of group AgentGroup: the
+	// scenario's consul agents.
+	SenderAgent Sender = 1 << iota
+	// SenderProxy is a socket of a process of group ProxyGroup: the
+	// Connect proxies the scenario started.
+	SenderProxy
+	// SenderOther is any other socket of a node, or the node's kernel
+	// itself (a reset, an ICMP answer).
+	SenderOther
+	// SenderOutside is a frame that arrived on a node from a link whose
+	// other end the capture does not cover: its sender is unknown.
+	SenderOutside
+)
+
+// String names a kind of sender, or every kind in a set.
+func (s Sender) String() string {
+	var names []string
+	for _, k := range []struct {
+		kind Sender
+		name string
+	}{
+		{SenderAgent, "a consul agent of the scenario"},
+		{SenderProxy, "a Connect proxy of the scenario"},
+		{SenderOther, "neither the scenario's agents nor its proxies"},
+		{SenderOutside, "a sender outside the capture"},
+	} {
+		if s&k.kind != 0 {
+			names = append(names, k.name)
+		}
+	}
+	if len(names) == 0 {
+		return "nobody"
+	}
+	return strings.Join(names, " and ")
+}
+
+// Capture records every frame that leaves the nodes on any link but lo,
+// IPv4, IPv6 or anything else, from sockets of its own (AF_PACKET, like
+// tcpdump's, without a tcpdump), with whose socket sent it; and what
+// arrives on a node from a link that no captured node sent on.
 type Capture struct {
 	lab    *Lab
 	token  string
-	taps   []*tap
+	nodes  []*nodeTaps
 	stopMu sync.Mutex
 	result *WireEvidence
 	err    error
 }
 
+// nodeTaps are a node's capture sockets: one per kind of sender, each
+// with a kernel filter (so the kind comes with the socket a frame is read
+// from).
+type nodeTaps struct {
+	node  *Node
+	eth   int              // eth0's ifindex: where end markers leave
+	mac   net.HardwareAddr // eth0's
+	lo    int
+	taps  []*tap
+	links map[int]string // ifindex → name, read at the start and at Stop
+}
+
 type tap struct {
-	node    *Node
-	fd      int
-	ifindex int
-	mac     net.HardwareAddr
-	expect  map[string]bool // end markers still awaited, by the sending node
-	stop    chan struct{}   // closed by Stop
-	done    chan struct{}   // closed when the reader has finished
-	frames  []frame
-	trunc   int
-	err     error
-	token   string // this capture's, in its end markers
+	node   *Node
+	kind   Sender // SenderAgent, SenderProxy, or SenderOther for the rest
+	fd     int
+	expect map[string]bool // end markers still awaited, by the sending node
+	stop   chan struct{}   // closed by Stop
+	done   chan struct{}   // closed when the reader has finished
+	frames []frame
+	trunc  int
+	err    error
+	token  string // this capture's, in its end markers
 }
 
 type frame struct {
 	node     string
+	link     int // ifindex in the node
 	outgoing bool
+	sender   Sender
+	at       time.Time
 	data     []byte
 }
 
@@ -60,10 +133,13 @@ const (
 	stopDeadline = 2 * time.Second
 	frameMax     = 256 << 10 // a GSO frame on a veth can reach 64 KB
 	markerPrefix = "scenario-capture-end:"
+	// wireTable is the nftables table that tags the frames of the
+	// scenario's agents and proxies in a node's namespace.
+	wireTable = "scenario_wire"
 )
 
-// Capture starts capturing on the eth0 of the named nodes (all of them if
-// none is named). Stop it to get the evidence.
+// Capture starts capturing on every link but lo of the named nodes (all of
+// them if none is named). Stop it to get the evidence.
 func (l *Lab) Capture(nodes ...string) (*Capture, error) {
 	if len(nodes) == 0 {
 		for _, n := range l.Nodes() {
@@ -79,76 +155,261 @@ func (l *Lab) Capture(nodes ...string) (*Capture, error) {
 	for _, name := range nodes {
 		n, ok := l.Node(name)
 		if !ok {
-			c.closeAll()
 			return nil, fmt.Errorf("capturing: no node %q in this lab", name)
 		}
 		if seen[name] {
 			continue
 		}
 		seen[name] = true
-		t, err := openTap(n)
+		nt, err := readLinks(n)
 		if err != nil {
+			return nil, err
+		}
+		c.nodes = append(c.nodes, nt)
+	}
+	// The frames of a captured node reach the others too: those copies
+	// are left out in the kernel, by the sender's address.
+	var macs []net.HardwareAddr
+	for _, nt := range c.nodes {
+		macs = append(macs, nt.macs()...)
+	}
+	for _, nt := range c.nodes {
+		if err := nt.node.tagSenders(); err != nil {
 			c.closeAll()
 			return nil, err
 		}
-		t.token = c.token
-		c.taps = append(c.taps, t)
+		if err := nt.open(macs, c.token); err != nil {
+			c.closeAll()
+			return nil, err
+		}
 	}
-	for _, t := range c.taps {
-		go t.read()
+	for _, nt := range c.nodes {
+		for _, t := range nt.taps {
+			go t.read()
+		}
 	}
 	return c, nil
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-// openTap opens a packet socket inside n, bound to its eth0. It is made
-// with protocol 0, which receives nothing, and only then bound to
-// ETH_P_ALL on eth0: a socket made with ETH_P_ALL would receive from
-// every interface (lo included) until bound.
-func openTap(n *Node) (*tap, error) {
-	t := &tap{node: n, fd: -1, stop: make(chan struct{}), done: make(chan struct{})}
+// readLinks reads the node's links: their indexes, names and addresses.
+func readLinks(n *Node) (*nodeTaps, error) {
+	nt := &nodeTaps{node: n}
 	err := n.Do(func() error {
-		eth, err := net.InterfaceByName(nodeLink)
+		ifs, err := net.Interfaces()
 		if err != nil {
 			return err
 		}
-		t.ifindex, t.mac = eth.Index, eth.HardwareAddr
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("packet socket: %w", err)
-		}
-		t.fd = fd
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, captureBuffer); err != nil {
-			return fmt.Errorf("packet socket: SO_RCVBUFFORCE: %w", err)
-		}
-		tv := unix.NsecToTimeval(readTimeout.Nanoseconds())
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			return fmt.Errorf("packet socket: SO_RCVTIMEO: %w", err)
-		}
-		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: t.ifindex}); err != nil {
-			return fmt.Errorf("binding a packet socket to %s: %w", nodeLink, err)
+		nt.links = map[int]string{}
+		for _, i := range ifs {
+			nt.links[i.Index] = i.Name
+			switch {
+			case i.Flags&net.FlagLoopback != 0:
+				nt.lo = i.Index
+			case i.Name == nodeLink:
+				nt.eth, nt.mac = i.Index, i.HardwareAddr
+			}
 		}
 		return nil
 	})
-	if err != nil {
-		if t.fd >= 0 {
-			unix.Close(t.fd)
-		}
-		return nil, fmt.Errorf("capturing on node %s: %w", n.name, err)
+	if err == nil && (nt.lo == 0 || nt.eth == 0) {
+		err = fmt.Errorf("lo or %s is missing", nodeLink)
 	}
-	return t, nil
+	if err != nil {
+		return nil, fmt.Errorf("capturing on node %s: reading its links: %w", n.name, err)
+	}
+	return nt, nil
+}
+
+// macs lists the hardware addresses of the node's links (lo's is none).
+func (nt *nodeTaps) macs() []net.HardwareAddr {
+	var out []net.HardwareAddr
+	_ = nt.node.Do(func() error {
+		ifs, err := net.Interfaces()
+		for _, i := range ifs {
+			if i.Index != nt.lo && len(i.HardwareAddr) == 6 {
+				out = append(out, i.HardwareAddr)
+			}
+		}
+		return err
+	})
+	return out
+}
+
+// tagSenders makes the node's kernel mark every packet that a socket of
+// group AgentGroup or ProxyGroup sends, so that a capture socket's filter
+// can tell them apart. In nftables terms, on the output hook:
+//
+//	meta mark set 0
+//	meta skgid G meta mark set G ct mark set G   (G: each group)
+//	meta mark 0 meta mark set ct mark
+//
+// A socket's own mark (SO_MARK) is overwritten: no process can pass for
+// an agent or a proxy by setting it. The connection's mark carries the tag
+// to what the kernel sends for a socket its process has closed already
+// (the rest of a reply written just before close, a retransmission), which
+// no longer has a group. Once per node; the table goes with the namespace.
+func (n *Node) tagSenders() error {
+	if err := n.open(); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.sendersTagged {
+		return nil
+	}
+	conn, err := nftables.New(nftables.WithNetNSFd(int(n.handle)))
+	if err != nil {
+		return fmt.Errorf("node %s: nftables: %w", n.name, err)
+	}
+	table := conn.AddTable(&nftables.Table{Name: wireTable, Family: nftables.TableFamilyINet})
+	chain := conn.AddChain(&nftables.Chain{Name: "output", Table: table, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityFilter})
+	conn.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: []expr.Any{
+		&expr.Immediate{Register: 1, Data: binaryutil.NativeEndian.PutUint32(0)},
+		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
+	}})
+	for _, g := range []uint32{AgentGroup, ProxyGroup} {
+		conn.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: []expr.Any{
+			&expr.Meta{Key: expr.MetaKeySKGID, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(g)},
+			&expr.Immediate{Register: 1, Data: binaryutil.NativeEndian.PutUint32(g)},
+			&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
+			&expr.Ct{Key: expr.CtKeyMARK, SourceRegister: true, Register: 1},
+		}})
+	}
+	conn.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(0)},
+		&expr.Ct{Key: expr.CtKeyMARK, Register: 1},
+		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
+	}})
+	if err := conn.Flush(); err != nil {
+		return fmt.Errorf("node %s: tagging the agents' and proxies' frames with nftables: %w", n.name, err)
+	}
+	n.sendersTagged = true
+	return nil
+}
+
+// open opens the node's three capture sockets (agents', proxies', the
+// rest). Each is made with protocol 0, which receives nothing, given its
+// filter, and only then bound to ETH_P_ALL on every link (ifindex 0, so
+// that a link made during the capture is seen too): a socket made with
+// ETH_P_ALL would receive before its filter is in place.
+func (nt *nodeTaps) open(labMACs []net.HardwareAddr, token string) error {
+	for _, kind := range []Sender{SenderAgent, SenderProxy, SenderOther} {
+		prog, err := tapFilter(kind, nt.lo, labMACs)
+		if err != nil {
+			return fmt.Errorf("capturing on node %s: %w", nt.node.name, err)
+		}
+		t := &tap{node: nt.node, kind: kind, fd: -1, stop: make(chan struct{}), done: make(chan struct{}), token: token}
+		err = nt.node.Do(func() error {
+			fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return fmt.Errorf("packet socket: %w", err)
+			}
+			t.fd = fd
+			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, captureBuffer); err != nil {
+				return fmt.Errorf("packet socket: SO_RCVBUFFORCE: %w", err)
+			}
+			tv := unix.NsecToTimeval(readTimeout.Nanoseconds())
+			if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+				return fmt.Errorf("packet socket: SO_RCVTIMEO: %w", err)
+			}
+			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
+				return fmt.Errorf("packet socket: SO_TIMESTAMPNS: %w", err)
+			}
+			filter := make([]unix.SockFilter, len(prog))
+			for i, r := range prog {
+				filter[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
+			}
+			if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER,
+				&unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}); err != nil {
+				return fmt.Errorf("packet socket: attaching its filter: %w", err)
+			}
+			if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL)}); err != nil {
+				return fmt.Errorf("binding a packet socket: %w", err)
+			}
+			return nil
+		})
+		if t.fd >= 0 {
+			nt.taps = append(nt.taps, t) // closed by closeAll on error
+		}
+		if err != nil {
+			return fmt.Errorf("capturing on node %s: %w", nt.node.name, err)
+		}
+	}
+	return nil
+}
+
+// tapFilter is the kernel filter of a node's capture socket for kind: never
+// lo; always this capture's end markers; frames leaving the node, by the
+// sender's mark (AgentGroup, ProxyGroup, or neither for SenderOther); and,
+// for SenderOther only, frames arriving from a link no captured node sent
+// on (their sender address is not one of labMACs: the lab's own frames
+// are kept once, where they leave).
+func tapFilter(kind Sender, lo int, labMACs []net.HardwareAddr) ([]bpf.RawInstruction, error) {
+	keep, drop := bpf.RetConstant{Val: frameMax}, bpf.RetConstant{Val: 0}
+	prog := []bpf.Instruction{
+		bpf.LoadExtension{Num: bpf.ExtInterfaceIndex},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(lo), SkipFalse: 1},
+		drop,
+		bpf.LoadAbsolute{Off: 12, Size: 2},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: markerType, SkipFalse: 1},
+		keep,
+		bpf.LoadExtension{Num: bpf.ExtType},
+	}
+	var leaving, arriving []bpf.Instruction
+	switch kind {
+	case SenderAgent, SenderProxy:
+		mark := AgentGroup
+		if kind == SenderProxy {
+			mark = ProxyGroup
+		}
+		leaving = []bpf.Instruction{
+			bpf.LoadExtension{Num: bpf.ExtMark},
+			bpf.JumpIf{Cond: bpf.JumpEqual, Val: mark, SkipFalse: 1},
+			keep,
+			drop,
+		}
+		arriving = []bpf.Instruction{drop}
+	default:
+		leaving = []bpf.Instruction{
+			bpf.LoadExtension{Num: bpf.ExtMark},
+			bpf.JumpIf{Cond: bpf.JumpEqual, Val: AgentGroup, SkipFalse: 1},
+			drop,
+			bpf.JumpIf{Cond: bpf.JumpEqual, Val: ProxyGroup, SkipFalse: 1},
+			drop,
+			keep,
+		}
+		for _, mac := range labMACs {
+			arriving = append(arriving,
+				bpf.LoadAbsolute{Off: 6, Size: 4},
+				bpf.JumpIf{Cond: bpf.JumpEqual, Val: binary.BigEndian.Uint32(mac[0:4]), SkipFalse: 3},
+				bpf.LoadAbsolute{Off: 10, Size: 2},
+				bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(binary.BigEndian.Uint16(mac[4:6])), SkipFalse: 1},
+				drop)
+		}
+		arriving = append(arriving, keep)
+	}
+	prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.PACKET_OUTGOING, SkipFalse: uint8(len(leaving))})
+	prog = append(append(prog, leaving...), arriving...)
+	return bpf.Assemble(prog)
 }
 
 func (c *Capture) closeAll() {
-	for _, t := range c.taps {
-		unix.Close(t.fd)
+	for _, nt := range c.nodes {
+		for _, t := range nt.taps {
+			unix.Close(t.fd)
+		}
 	}
 }
 
 func (t *tap) read() {
 	defer close(t.done)
 	buf := make([]byte, frameMax)
+	oob := make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{}))))
 	var stopAt time.Time
 	stopping := false
 	for {
@@ -159,16 +420,16 @@ func (t *tap) read() {
 			default:
 			}
 		}
-		n, from, err := unix.Recvfrom(t.fd, buf, unix.MSG_TRUNC)
+		n, oobn, _, from, err := unix.Recvmsg(t.fd, buf, oob, unix.MSG_TRUNC)
 		switch {
 		case err == nil:
 			if n > len(buf) {
 				t.trunc++
 				n = len(buf)
 			}
-			outgoing := false
+			f := frame{node: t.node.name, at: timestamp(oob[:oobn])}
 			if ll, ok := from.(*unix.SockaddrLinklayer); ok {
-				outgoing = ll.Pkttype == unix.PACKET_OUTGOING
+				f.link, f.outgoing = ll.Ifindex, ll.Pkttype == unix.PACKET_OUTGOING
 			}
 			if sender, ok := t.marker(buf[:n]); ok {
 				// Markers are sent only after Stop closed t.stop, which
@@ -180,7 +441,12 @@ func (t *tap) read() {
 				delete(t.expect, sender)
 				continue
 			}
-			t.frames = append(t.frames, frame{node: t.node.name, outgoing: outgoing, data: append([]byte(nil), buf[:n]...)})
+			f.sender = t.kind
+			if !f.outgoing {
+				f.sender = SenderOutside
+			}
+			f.data = append([]byte(nil), buf[:n]...)
+			t.frames = append(t.frames, f)
 		case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR):
 			// A quiet socket: done once stopping, with every marker in
 			// (or the deadline past).
@@ -192,6 +458,22 @@ func (t *tap) read() {
 			return
 		}
 	}
+}
+
+// timestamp reads the kernel's receive time of a frame (SO_TIMESTAMPNS);
+// the time of reading when there is none.
+func timestamp(oob []byte) time.Time {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err == nil {
+		for _, m := range msgs {
+			if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SO_TIMESTAMPNS &&
+				len(m.Data) >= int(unsafe.Sizeof(unix.Timespec{})) {
+				ts := (*unix.Timespec)(unsafe.Pointer(&m.Data[0]))
+				return time.Unix(int64(ts.Sec), int64(ts.Nsec))
+			}
+		}
+	}
+	return time.Now()
 }
 
 // marker recognizes an end marker of this capture and names its sender.
@@ -217,51 +499,76 @@ func (c *Capture) Stop() (*WireEvidence, error) {
 		return c.result, c.err
 	}
 	// Which markers each socket should see: every other captured node's,
-	// if both ends are connected; its own goes out on the socket's own
-	// interface, which does not show a socket its own frames.
+	// if both ends are connected; its own node's it may see or not.
 	connected := map[string]bool{}
-	for _, t := range c.taps {
-		connected[t.node.name] = !t.node.isDisconnected()
+	for _, nt := range c.nodes {
+		connected[nt.node.name] = !nt.node.isDisconnected()
 	}
-	for _, t := range c.taps {
-		t.expect = map[string]bool{}
-		if !connected[t.node.name] {
-			continue
-		}
-		for _, o := range c.taps {
-			if o != t && connected[o.node.name] {
-				t.expect[o.node.name] = true
+	for _, nt := range c.nodes {
+		for _, t := range nt.taps {
+			t.expect = map[string]bool{}
+			if !connected[nt.node.name] {
+				continue
+			}
+			for _, o := range c.nodes {
+				if o != nt && connected[o.node.name] {
+					t.expect[o.node.name] = true
+				}
 			}
 		}
 	}
-	for _, t := range c.taps {
-		close(t.stop)
+	for _, nt := range c.nodes {
+		for _, t := range nt.taps {
+			close(t.stop)
+		}
 	}
 	var errs []error
-	for _, t := range c.taps {
-		if !connected[t.node.name] {
+	for _, nt := range c.nodes {
+		if !connected[nt.node.name] {
 			continue // its cable is cut: nobody would see the marker
 		}
-		if err := t.sendMarker(c.token); err != nil {
+		if err := nt.sendMarker(c.token); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	ev := newEvidence(c.lab)
-	for _, t := range c.taps {
-		<-t.done
-		if stats, err := unix.GetsockoptTpacketStats(t.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS); err == nil {
-			ev.Dropped += int(stats.Drops)
+	for _, nt := range c.nodes {
+		for _, t := range nt.taps {
+			<-t.done
+			if stats, err := unix.GetsockoptTpacketStats(t.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS); err == nil {
+				ev.Dropped += int(stats.Drops)
+			}
+			// Closing a packet socket waits for an RCU grace period
+			// (packet_release): tens of milliseconds each on a busy
+			// machine, of no use to the evidence.
+			go unix.Close(t.fd)
+			if t.err != nil {
+				errs = append(errs, t.err)
+			}
+			for sender := range t.expect {
+				ev.Incomplete = append(ev.Incomplete, fmt.Sprintf("node %s never saw node %s's end marker: frames still in flight to it may be missing", t.node.name, sender))
+			}
+			ev.Truncated += t.trunc
 		}
-		unix.Close(t.fd)
-		if t.err != nil {
-			errs = append(errs, t.err)
+	}
+	// The links as they are now: one made during the capture is named,
+	// and its frames at the other end are known as the lab's own.
+	for _, nt := range c.nodes {
+		if later, err := readLinks(nt.node); err == nil {
+			for i, name := range later.links {
+				nt.links[i] = name
+			}
 		}
-		for sender := range t.expect {
-			ev.Incomplete = append(ev.Incomplete, fmt.Sprintf("node %s never saw node %s's end marker: frames still in flight to it may be missing", t.node.name, sender))
+		for _, mac := range nt.macs() {
+			ev.labMACs[string(mac)] = true
 		}
-		ev.Truncated += t.trunc
-		for _, f := range t.frames {
-			ev.add(f)
+	}
+	for _, nt := range c.nodes {
+		ev.links[nt.node.name] = nt.links
+		for _, t := range nt.taps {
+			for _, f := range t.frames {
+				ev.add(f)
+			}
 		}
 	}
 	ev.finish()
@@ -270,21 +577,22 @@ func (c *Capture) Stop() (*WireEvidence, error) {
 }
 
 // sendMarker sends this capture's end marker, a broadcast frame, out of
-// the node's eth0.
-func (t *tap) sendMarker(token string) error {
-	payload := markerPrefix + token + " " + t.node.name
+// the node's eth0 (from its first socket, which does not see it; the
+// node's other sockets do, and ignore their own node's marker).
+func (nt *nodeTaps) sendMarker(token string) error {
+	payload := markerPrefix + token + " " + nt.node.name
 	f := make([]byte, 14, 14+len(payload)+46)
 	copy(f[0:6], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
-	copy(f[6:12], t.mac) // a bridge drops a frame from an invalid (zero) address
+	copy(f[6:12], nt.mac) // a bridge drops a frame from an invalid (zero) address
 	binary.BigEndian.PutUint16(f[12:14], markerType)
 	f = append(f, payload...)
 	for len(f) < 60 {
 		f = append(f, 0)
 	}
-	addr := &unix.SockaddrLinklayer{Protocol: htons(markerType), Ifindex: t.ifindex, Halen: 6,
+	addr := &unix.SockaddrLinklayer{Protocol: htons(markerType), Ifindex: nt.eth, Halen: 6,
 		Addr: [8]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
-	if err := unix.Sendto(t.fd, f, 0, addr); err != nil {
-		return fmt.Errorf("sending the capture's end marker from node %s: %w", t.node.name, err)
+	if err := unix.Sendto(nt.taps[0].fd, f, 0, addr); err != nil {
+		return fmt.Errorf("sending the capture's end marker from node %s: %w", nt.node.name, err)
 	}
 	return nil
 }

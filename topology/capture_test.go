@@ -9,12 +9,20 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
+	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/scenario-tool/scenario/sockets"
+	"github.com/scenario-tool/scenario/wait"
 )
 
 // checkClean fails the test if the capture may have missed frames.
@@ -305,4 +313,143 @@ func TestCaptureStopsPromptlyWithANodeDisconnected(t *testing.T) {
 	if _, err := l.Capture("nosuch"); err == nil {
 		t.Error("Capture accepted an unknown node")
 	}
+}
+
+// peer starts the test binary in node n as a wire peer (see wirePeer)
+// with group gid, and stops it when the test ends.
+func peer(t *testing.T, n *Node, gid uint32, mark int, what string) *exec.Cmd {
+	t.Helper()
+	return peerWith(t, n, gid, mark, what, nil)
+}
+
+func peerWith(t *testing.T, n *Node, gid uint32, mark int, what string, stdin io.Reader) *exec.Cmd {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), "TOPOLOGY_TEST_ROLE=wire-peer", "WIRE_PEER="+what, fmt.Sprintf("WIRE_PEER_MARK=%d", mark))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL,
+		Credential: &syscall.Credential{Uid: uint32(os.Geteuid()), Gid: gid, NoSetGroups: true}}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr, cmd.Stdin = &out, &out, stdin
+	if err := n.Do(cmd.Start); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return cmd
+}
+
+// Every frame is known by whose socket sent it, as the node's kernel
+// tagged it: a proxy's, an agent's, or neither's (a process that sets
+// the proxies' mark on its own socket is still neither).
+func TestCaptureTellsTheAgentsAndProxiesFramesFromOthers(t *testing.T) {
+	l := newLab(t, "a", "b")
+	a, b := node(t, l, "a"), node(t, l, "b")
+	capture, err := l.Capture()
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer(t, b, ProxyGroup, 0, "echo 10.77.0.2:9000")
+	listening := wait.Func("the echo peer to listen", func(context.Context) error {
+		c, err := dialWithin(a, "10.77.0.2:9000", time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+	if err := wait.For(context.Background(), listening, wait.Options{Timeout: 10 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []struct {
+		gid  uint32
+		mark int
+		what string
+	}{
+		{ProxyGroup, 0, "send 10.77.0.2:9000 proxy-to-proxy"},
+		{0, int(ProxyGroup), "send 10.77.0.2:9000 forged-mark"},
+		{AgentGroup, 0, "udp 10.77.0.2:9002 gossip"},
+		{0, 0, "udp 10.77.0.2:9003 nobodys"},
+	} {
+		if err := peer(t, a, p.gid, p.mark, p.what).Wait(); err != nil {
+			t.Fatalf("%s: %v", p.what, err)
+		}
+	}
+	ev, err := capture.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, ev)
+	want := map[string]Sender{
+		"proxy-to-proxy": SenderProxy,
+		"forged-mark":    SenderOther | SenderProxy,
+		"gossip":         SenderAgent,
+		"nobodys":        SenderOther,
+	}
+	for msg, carrier := range want {
+		refs := ev.Contains([]byte(msg))
+		if len(refs) == 0 {
+			t.Errorf("%s: not captured\n%s", msg, ev.Summary())
+			continue
+		}
+		s, _ := ev.Stream(refs[0].Flow)
+		if s.Carrier() != carrier {
+			t.Errorf("%s: carried by %v, want %v\n%s", msg, s.Carrier(), carrier, ev.Summary())
+		}
+	}
+}
+
+// What the kernel sends for a proxy's socket after the proxy closed it
+// (the rest of a reply written just before the close) is still the
+// proxy's: the connection's mark carries the tag.
+func TestCaptureKeepsTheTagOfWhatLeavesAfterTheClose(t *testing.T) {
+	l := newLab(t, "a", "b")
+	a, b := node(t, l, "a"), node(t, l, "b")
+	capture, err := l.Capture()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, release := io.Pipe()
+	sink := peerWith(t, b, ProxyGroup, 0, "sink 10.77.0.2:9004", start)
+	listening := wait.Func("the sink to listen", func(context.Context) error {
+		return b.Do(func() error {
+			ls, err := sockets.On(&net.TCPAddr{IP: net.IPv4(10, 77, 0, 2), Port: 9004})
+			if err == nil && len(ls) == 0 {
+				err = errors.New("not yet")
+			}
+			return err
+		})
+	})
+	if err := wait.For(context.Background(), listening, wait.Options{Timeout: 10 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	const size = 1 << 20 // far more than the sink's window (most leaves after the close), less than a send buffer
+	if err := peer(t, a, ProxyGroup, 0, fmt.Sprintf("blast 10.77.0.2:9004 %d", size)).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(release, "go\n"); err != nil {
+		t.Fatal(err)
+	}
+	release.Close() // Wait waits for stdin's end
+	if err := sink.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := capture.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, ev)
+	for _, s := range ev.Streams() {
+		if s.Flow.Server.Port() == 9004 {
+			if len(s.ToServer) != size || s.Carrier() != SenderProxy {
+				t.Errorf("%d bytes carried by %v; want %d, all a proxy's\n%s", len(s.ToServer), s.Carrier(), size, ev.Summary())
+			}
+			return
+		}
+	}
+	t.Fatalf("the flow was not captured\n%s", ev.Summary())
 }

@@ -70,18 +70,33 @@
 //
 // # Wire evidence
 //
-// Lab.Capture(nodes...) opens an AF_PACKET socket on each named node's
-// eth0 (never lo: traffic between a sidecar and its local app, inside one
-// node, is not on the wire) and records every frame until Stop. Stop
-// sends an end marker frame (EtherType 0x88B5, local experimental) out
-// of each captured node and reads each socket until the others' markers
-// have come and it has gone quiet, so frames still in flight at the stop
-// are kept; the kernel's drop counter is reported. The WireEvidence
-// reassembles each TCP flow per direction by sequence number, each byte
-// once (a flow between two captured nodes is seen on both cables), and
-// answers: where does a plaintext marker appear (Contains), is a flow
-// made only of TLS records (TLSRecords), how many payload bytes crossed
-// between two nodes (BytesBetween).
+// Lab.Capture(nodes...) records every frame that leaves a captured node on
+// any link but lo (eth0, and any link made inside the node, during the
+// capture too), IPv4, IPv6 or any other EtherType, with AF_PACKET sockets
+// of its own: traffic between a sidecar and its local app, inside one
+// node, is not on the wire. Whose socket sent each frame comes from the
+// node's kernel: the runner starts the agents with group AgentGroup and
+// the Connect proxies with ProxyGroup, and an nftables rule in each node
+// (`meta mark set 0`, then `meta skgid G meta mark set G`) marks what
+// their sockets send, so no process can pass for them by setting a mark;
+// each node has one capture socket per kind of sender, whose kernel
+// filter reads the mark. So the owner of every byte is known when it
+// crosses, even for a connection gone by the time anyone could look.
+// A frame arriving from a link no captured node sent on is kept too (its
+// sender is outside the capture); the lab's own frames are kept once,
+// where they leave. Stop sends an end marker frame (EtherType 0x88B5,
+// local experimental) out of each captured node and reads each socket
+// until the others' markers have come and it has gone quiet, so frames
+// still in flight at the stop are kept; the kernel's drop counter is
+// reported. The WireEvidence decodes the frames with gopacket, files
+// TCP, UDP and ICMP echo flows (each TCP direction reassembled by
+// sequence number, each byte once) with each end's node and kinds of
+// sender, lists what it cannot file (another protocol, an IP fragment,
+// bytes after a datagram) as Unclassified, and answers: where does a
+// plaintext marker appear (Contains, ContainsFold), is a flow made only
+// of TLS records (TLSRecords), who carried a flow (Stream.Carrier), how
+// many payload bytes crossed between two nodes (BytesBetween). WritePcap
+// writes the frames as a pcap file.
 //
 // Everything here needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN); Permitted
 // says cheaply whether this process has what it takes, and if not, why.

@@ -90,10 +90,11 @@ type Node struct {
 	port      string // the bridge's end of this node's cable
 	portIndex int    // its ifindex in the bridge namespace
 
-	mu           sync.Mutex
-	lossSet      bool
-	bwSet        bool
-	disconnected bool
+	mu            sync.Mutex
+	lossSet       bool
+	bwSet         bool
+	disconnected  bool
+	sendersTagged bool // the agents' and proxies' frames are marked (Capture)
 }
 
 // New builds a lab: a namespace prefix+"-br" holding a bridge, and for

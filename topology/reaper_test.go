@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scenario-tool/scenario/internal/testenv"
 	"github.com/scenario-tool/scenario/proc"
 	"github.com/scenario-tool/scenario/reaper"
 	"github.com/scenario-tool/scenario/topology"
@@ -33,6 +34,8 @@ func TestMain(m *testing.M) {
 	switch os.Getenv(roleVar) {
 	case "runner":
 		os.Exit(actAsRunner())
+	case "wire-peer":
+		os.Exit(wirePeer())
 	case "permitted":
 		if err := topology.Permitted(); err != nil {
 			fmt.Println(err)
@@ -90,9 +93,7 @@ func namespacesWithPrefix(prefix string) []string {
 // A runner that dies by SIGKILL leaves no namespace behind: its reaper
 // kills what ran in the nodes, then removes the namespaces.
 func TestTheReaperRemovesADeadRunnersNamespaces(t *testing.T) {
-	if err := topology.Permitted(); err != nil {
-		t.Fatal(err)
-	}
+	testenv.Need(t, testenv.Namespaces(topology.Permitted), testenv.Program("ip"))
 	prefix := fmt.Sprintf("tr%d-%04x", os.Getpid(), rand.Intn(1<<16))
 	runner := exec.Command(os.Args[0])
 	runner.Env = append(os.Environ(), roleVar+"=runner", "TOPOLOGY_TEST_PREFIX="+prefix)
@@ -144,9 +145,7 @@ func TestTheReaperRemovesADeadRunnersNamespaces(t *testing.T) {
 // Without the privileges, Permitted says what is missing and what to do.
 // The test binary runs as nobody: it is copied where nobody may run it.
 func TestPermittedExplainsARefusal(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("this test starts a process as nobody, which needs root")
-	}
+	testenv.Need(t, testenv.Root) // to start a process as nobody
 	dir, err := os.MkdirTemp("", "topology-nobody-")
 	if err != nil {
 		t.Fatal(err)

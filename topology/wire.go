@@ -5,15 +5,21 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"os"
 	"sort"
 	"strings"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
 )
 
-// Flow is one TCP connection or one UDP conversation seen on the wire.
-// Client is the endpoint that sent the TCP SYN; when no SYN was captured
-// (or for UDP), the sender of the first frame seen.
+// Flow is one TCP connection, UDP conversation or ICMP echo exchange seen
+// on the wire, IPv4 or IPv6. Client is the endpoint that sent the TCP SYN
+// (the echo request); when none was captured (or for UDP), the sender of
+// the first frame seen.
 type Flow struct {
-	Proto  string // "tcp" or "udp"
+	Proto  string // "tcp", "udp", "icmp" or "icmpv6" (ports: the echo identifier)
 	Client netip.AddrPort
 	Server netip.AddrPort
 }
@@ -36,29 +42,56 @@ func (r FlowRef) String() string {
 	return fmt.Sprintf("%s, %s, at byte %d", r.Flow, dir, r.Offset)
 }
 
+// Endpoint is one end of a flow, as the frames it sent show it.
+type Endpoint struct {
+	Addr netip.AddrPort
+	// Node and Link are where its frames were captured: the node and link
+	// they left by, or for an end outside the capture, those they reached;
+	// "" when it sent nothing that was captured.
+	Node, Link string
+	// Sent is every kind of sender its frames came from (a set): a frame
+	// counts when its socket was tagged (an agent's, a proxy's), or when it
+	// carries payload or a SYN. Pure ACKs and resets from elsewhere do not
+	// count: the kernel sends those for a socket already closed, untagged.
+	Sent Sender
+}
+
 // Stream is what a flow carried: the payload in each direction, in order
 // (TCP: reassembled by sequence number, each byte once however often it
-// was sent or seen; UDP: the datagrams one after another, each once).
+// was sent; UDP and ICMP: the datagrams one after another).
 type Stream struct {
-	Flow               Flow
+	Flow           Flow
+	Client, Server Endpoint
+	// ToServer and ToClient are the payload each way.
 	ToServer, ToClient []byte
 	// Gaps lists the byte ranges of the TCP stream that no captured
 	// segment carried (zero bytes stand in for them), per direction.
 	GapsToServer, GapsToClient []Gap
-	// Nodes are the captured nodes whose eth0 the flow crossed.
+	// Nodes are the captured nodes where its frames were seen.
 	Nodes []string
 	// datagrams keep UDP message boundaries: Contains looks inside each.
 	udpToServer, udpToClient [][]byte
 }
 
+// Payload is how many bytes the flow carried, both ways.
+func (s *Stream) Payload() int { return len(s.ToServer) + len(s.ToClient) }
+
+// Carrier is every kind of sender that the flow's two ends sent from: just
+// SenderAgent when only the scenario's agents' sockets sent anything on
+// it, just SenderProxy when only its Connect proxies' did. An end that
+// sent nothing that counts adds nothing: the bytes on the wire were the
+// other end's.
+func (s *Stream) Carrier() Sender { return s.Client.Sent | s.Server.Sent }
+
 // Gap is a range of a stream that the capture did not see.
 type Gap struct{ Offset, Length int }
 
-// WireEvidence is what a capture saw on the nodes' cables.
+// WireEvidence is what a capture saw on the nodes' links: every frame that
+// left a captured node (with whose socket sent it) and every frame that
+// reached one from a link no captured node sent on.
 type WireEvidence struct {
-	// Frames counts the frames captured (end markers excluded), on all
-	// the captured nodes together: a frame between two captured nodes
-	// counts twice, once on each cable.
+	// Frames counts the frames kept (end markers excluded): each frame
+	// once, where it left a node.
 	Frames int
 	// Dropped counts the frames the kernel dropped because a capture
 	// socket's buffer was full; Truncated, frames larger than the read
@@ -66,11 +99,19 @@ type WireEvidence struct {
 	Dropped, Truncated int
 	// Incomplete says why frames might be missing at the end.
 	Incomplete []string
+	// Unclassified describes the frames that carried something the
+	// capture cannot account for byte by byte (another protocol than
+	// TCP, UDP, ICMP echo, ARP and ICMP's control messages; an IP
+	// fragment; bytes after an IP datagram): any such frame leaves the
+	// evidence incomplete.
+	Unclassified []string
 
 	lab     *Lab
 	streams map[flowKey]*building
 	order   []flowKey
-	nodes   map[netip.Addr]string
+	labMACs map[string]bool           // every link of a captured node
+	links   map[string]map[int]string // node → ifindex → link name
+	kept    []frame
 }
 
 type flowKey struct {
@@ -83,118 +124,40 @@ type segment struct {
 	payload []byte
 }
 
-type datagram struct {
-	node     string
-	outgoing bool
-	payload  []byte
-}
-
 type building struct {
 	key       flowKey
 	first     netip.AddrPort // sender of the first frame seen
-	synFrom   netip.AddrPort // sender of the SYN (without ACK), if seen
+	synFrom   netip.AddrPort // sender of the SYN (without ACK) or echo request, if seen
 	synAckTo  netip.AddrPort // receiver of a SYN+ACK, if seen
 	isn       map[netip.AddrPort]uint32
 	segs      map[netip.AddrPort][]segment
-	datagrams map[netip.AddrPort][]datagram
+	datagrams map[netip.AddrPort][][]byte
+	ends      map[netip.AddrPort]*Endpoint
 	nodes     map[string]bool
 	stream    *Stream
 }
 
 func newEvidence(l *Lab) *WireEvidence {
-	ev := &WireEvidence{lab: l, streams: map[flowKey]*building{}, nodes: map[netip.Addr]string{}}
-	for _, n := range l.Nodes() {
-		ev.nodes[n.addr] = n.name
-	}
-	return ev
+	return &WireEvidence{lab: l, streams: map[flowKey]*building{}, labMACs: map[string]bool{}, links: map[string]map[int]string{}}
 }
 
-// add parses one Ethernet frame: IPv4 carrying TCP or UDP is kept, the
-// rest (ARP, IPv6 neighbour discovery) is only counted.
+// add keeps a frame, unless it is a captured node's frame seen arriving
+// at another (it was kept where it left).
 func (ev *WireEvidence) add(f frame) {
+	if !f.outgoing && len(f.data) >= 12 && ev.labMACs[string(f.data[6:12])] {
+		return
+	}
 	ev.Frames++
-	d := f.data
-	if len(d) < 14 {
-		return
-	}
-	etherType := binary.BigEndian.Uint16(d[12:14])
-	d = d[14:]
-	if etherType == 0x8100 && len(d) >= 4 { // a VLAN tag, in case
-		etherType, d = binary.BigEndian.Uint16(d[2:4]), d[4:]
-	}
-	if etherType != 0x0800 || len(d) < 20 || d[0]>>4 != 4 {
-		return
-	}
-	ihl := int(d[0]&0x0f) * 4
-	total := int(binary.BigEndian.Uint16(d[2:4]))
-	if total == 0 || total > len(d) { // 0: a large GSO frame
-		total = len(d)
-	}
-	if ihl < 20 || total < ihl {
-		return
-	}
-	if fragOff := binary.BigEndian.Uint16(d[6:8]) & 0x3fff; fragOff != 0 {
-		return // a fragment: never seen on these links (no MTU change)
-	}
-	proto := d[9]
-	src, _ := netip.AddrFromSlice(d[12:16])
-	dst, _ := netip.AddrFromSlice(d[16:20])
-	l4 := d[ihl:total]
-	switch proto {
-	case 6: // TCP
-		if len(l4) < 20 {
-			return
-		}
-		off := int(l4[12]>>4) * 4
-		if off < 20 || off > len(l4) {
-			return
-		}
-		from := netip.AddrPortFrom(src, binary.BigEndian.Uint16(l4[0:2]))
-		to := netip.AddrPortFrom(dst, binary.BigEndian.Uint16(l4[2:4]))
-		b := ev.flow("tcp", from, to, f.node)
-		seq, flags := binary.BigEndian.Uint32(l4[4:8]), l4[13]
-		const fin, syn, ack = 0x01, 0x02, 0x10
-		if flags&syn != 0 {
-			b.isn[from] = seq
-			if flags&ack == 0 {
-				b.synFrom = from
-			} else {
-				b.synAckTo = to
-			}
-			seq++ // the SYN takes one sequence number
-		}
-		if payload := l4[off:]; len(payload) > 0 {
-			b.segs[from] = append(b.segs[from], segment{seq, payload}) // the frame is the capture's own copy
-		}
-	case 17: // UDP
-		if len(l4) < 8 {
-			return
-		}
-		from := netip.AddrPortFrom(src, binary.BigEndian.Uint16(l4[0:2]))
-		to := netip.AddrPortFrom(dst, binary.BigEndian.Uint16(l4[2:4]))
-		b := ev.flow("udp", from, to, f.node)
-		b.datagrams[from] = append(b.datagrams[from], datagram{f.node, f.outgoing, l4[8:]})
-	}
+	ev.kept = append(ev.kept, f)
 }
 
-func (ev *WireEvidence) flow(proto string, from, to netip.AddrPort, node string) *building {
-	k := flowKey{proto, from, to}
-	if to.Compare(from) < 0 {
-		k.a, k.b = to, from
-	}
-	b, ok := ev.streams[k]
-	if !ok {
-		b = &building{key: k, first: from, isn: map[netip.AddrPort]uint32{},
-			segs: map[netip.AddrPort][]segment{}, datagrams: map[netip.AddrPort][]datagram{}, nodes: map[string]bool{}}
-		ev.streams[k] = b
-		ev.order = append(ev.order, k)
-	}
-	b.nodes[node] = true
-	return b
-}
-
-// finish reassembles every flow.
+// finish decodes every frame kept, in the order the kernel saw them, and
+// reassembles every flow.
 func (ev *WireEvidence) finish() {
+	sort.SliceStable(ev.kept, func(i, j int) bool { return ev.kept[i].at.Before(ev.kept[j].at) })
+	for _, f := range ev.kept {
+		ev.decode(f)
+	}
 	for _, k := range ev.order {
 		b := ev.streams[k]
 		client := b.first
@@ -216,6 +179,15 @@ func (ev *WireEvidence) finish() {
 			server = k.b
 		}
 		s := &Stream{Flow: Flow{Proto: k.proto, Client: client, Server: server}}
+		for _, e := range []struct {
+			addr netip.AddrPort
+			dst  *Endpoint
+		}{{client, &s.Client}, {server, &s.Server}} {
+			*e.dst = Endpoint{Addr: e.addr}
+			if end, ok := b.ends[e.addr]; ok {
+				*e.dst = *end
+			}
+		}
 		for n := range b.nodes {
 			s.Nodes = append(s.Nodes, n)
 		}
@@ -224,12 +196,191 @@ func (ev *WireEvidence) finish() {
 			s.ToServer, s.GapsToServer = reassemble(b.segs[client], b.isn, client)
 			s.ToClient, s.GapsToClient = reassemble(b.segs[server], b.isn, server)
 		} else {
-			s.udpToServer = dedupDatagrams(b.datagrams[client])
-			s.udpToClient = dedupDatagrams(b.datagrams[server])
+			s.udpToServer, s.udpToClient = b.datagrams[client], b.datagrams[server]
 			s.ToServer = bytes.Join(s.udpToServer, nil)
 			s.ToClient = bytes.Join(s.udpToClient, nil)
 		}
 		b.stream = s
+	}
+}
+
+// decode files one frame under its flow, with gopacket's decoders; what
+// it cannot file is Unclassified, except the control traffic that carries
+// nothing of anyone's (ARP, IGMP, ICMP errors, neighbour discovery, MLD).
+func (ev *WireEvidence) decode(f frame) {
+	p := gopacket.NewPacket(f.data, layers.LayerTypeEthernet, gopacket.DecodeOptions{NoCopy: true})
+	eth, _ := p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
+	if eth == nil {
+		ev.unclassified(f, fmt.Sprintf("a frame of %d bytes that does not decode as Ethernet", len(f.data)))
+		return
+	}
+	if arp, ok := p.Layer(layers.LayerTypeARP).(*layers.ARP); ok {
+		if len(arp.Payload) > 0 && !allZero(arp.Payload) {
+			ev.unclassified(f, fmt.Sprintf("an ARP frame with %d bytes after it", len(arp.Payload)))
+		}
+		return
+	}
+	var src, dst netip.Addr
+	var l4 []byte // the IP payload
+	var proto string
+	switch ip := p.NetworkLayer().(type) {
+	case *layers.IPv4:
+		src, _ = netip.AddrFromSlice(ip.SrcIP.To4())
+		dst, _ = netip.AddrFromSlice(ip.DstIP.To4())
+		if ip.Flags&layers.IPv4MoreFragments != 0 || ip.FragOffset != 0 {
+			ev.unclassified(f, fmt.Sprintf("an IPv4 fragment %s → %s (protocol %s, offset %d): its bytes cannot be filed under a flow", src, dst, ip.Protocol, ip.FragOffset*8))
+			return
+		}
+		l4, proto = ip.Payload, ip.Protocol.String()
+	case *layers.IPv6:
+		src, _ = netip.AddrFromSlice(ip.SrcIP)
+		dst, _ = netip.AddrFromSlice(ip.DstIP)
+		if p.Layer(layers.LayerTypeIPv6Fragment) != nil {
+			ev.unclassified(f, fmt.Sprintf("an IPv6 fragment %s → %s: its bytes cannot be filed under a flow", src, dst))
+			return
+		}
+		l4, proto = ip.Payload, ip.NextHeader.String()
+	default:
+		ev.unclassified(f, fmt.Sprintf("a frame of EtherType %s (0x%04x), %d bytes", eth.EthernetType, uint16(eth.EthernetType), len(f.data)))
+		return
+	}
+	if trailer := eth.Payload[min(len(eth.Payload), ipEnd(p)):]; !allZero(trailer) {
+		ev.unclassified(f, fmt.Sprintf("%d bytes after the IP datagram %s → %s", len(trailer), src, dst))
+		return
+	}
+	switch {
+	case proto == layers.IPProtocolIGMP.String():
+		// Multicast membership (the bridge's own reports among them):
+		// group addresses, nobody's payload.
+	case p.Layer(layers.LayerTypeTCP) != nil:
+		tcp := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
+		from, to := netip.AddrPortFrom(src, uint16(tcp.SrcPort)), netip.AddrPortFrom(dst, uint16(tcp.DstPort))
+		b := ev.flow("tcp", from, to, f)
+		seq := tcp.Seq
+		if tcp.SYN {
+			b.isn[from] = seq
+			if !tcp.ACK {
+				b.synFrom = from
+			} else {
+				b.synAckTo = to
+			}
+			seq++ // the SYN takes one sequence number
+		}
+		b.sentBy(from, f, len(tcp.Payload) > 0 || tcp.SYN)
+		if len(tcp.Payload) > 0 {
+			b.segs[from] = append(b.segs[from], segment{seq, tcp.Payload}) // the frame is the capture's own copy
+		}
+	case p.Layer(layers.LayerTypeUDP) != nil:
+		udp := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
+		from, to := netip.AddrPortFrom(src, uint16(udp.SrcPort)), netip.AddrPortFrom(dst, uint16(udp.DstPort))
+		b := ev.flow("udp", from, to, f)
+		b.sentBy(from, f, len(udp.Payload) > 0)
+		b.datagrams[from] = append(b.datagrams[from], udp.Payload)
+	case p.Layer(layers.LayerTypeICMPv4) != nil:
+		icmp := p.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4)
+		switch icmp.TypeCode.Type() {
+		case layers.ICMPv4TypeEchoRequest, layers.ICMPv4TypeEchoReply:
+			ev.echo("icmp", src, dst, icmp.Id, icmp.TypeCode.Type() == layers.ICMPv4TypeEchoRequest, icmp.Payload, f)
+		case layers.ICMPv4TypeDestinationUnreachable, layers.ICMPv4TypeSourceQuench, layers.ICMPv4TypeRedirect,
+			layers.ICMPv4TypeTimeExceeded, layers.ICMPv4TypeParameterProblem:
+			// An error quotes a datagram that crossed itself, judged there.
+		default:
+			ev.unclassified(f, fmt.Sprintf("an ICMP message %s → %s of type %s", src, dst, icmp.TypeCode))
+		}
+	case p.Layer(layers.LayerTypeICMPv6) != nil:
+		icmp := p.Layer(layers.LayerTypeICMPv6).(*layers.ICMPv6)
+		switch t := icmp.TypeCode.Type(); {
+		case t == layers.ICMPv6TypeEchoRequest || t == layers.ICMPv6TypeEchoReply:
+			echo, ok := p.Layer(layers.LayerTypeICMPv6Echo).(*layers.ICMPv6Echo)
+			if !ok {
+				ev.unclassified(f, fmt.Sprintf("an ICMPv6 echo %s → %s that does not decode", src, dst))
+				return
+			}
+			ev.echo("icmpv6", src, dst, echo.Identifier, t == layers.ICMPv6TypeEchoRequest, echo.Payload, f)
+		case t < 128, // errors, quoting what crossed itself
+			t == 130, t == 131, t == 132, t == 143, // multicast listener discovery
+			t >= layers.ICMPv6TypeRouterSolicitation && t <= layers.ICMPv6TypeRedirect: // neighbour discovery
+		default:
+			ev.unclassified(f, fmt.Sprintf("an ICMPv6 message %s → %s of type %s", src, dst, icmp.TypeCode))
+		}
+	default:
+		ev.unclassified(f, fmt.Sprintf("an IP datagram %s → %s of protocol %s, %d bytes", src, dst, proto, len(l4)))
+	}
+}
+
+// ipEnd is where the IP datagram ends in the Ethernet payload (its stated
+// length; all of it for a GSO frame, whose length field may be 0).
+func ipEnd(p gopacket.Packet) int {
+	switch ip := p.NetworkLayer().(type) {
+	case *layers.IPv4:
+		return int(ip.Length)
+	case *layers.IPv6:
+		if ip.Length == 0 {
+			return len(ip.Contents) + len(ip.Payload)
+		}
+		return 40 + int(ip.Length)
+	}
+	return 0
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (ev *WireEvidence) echo(proto string, src, dst netip.Addr, id uint16, request bool, payload []byte, f frame) {
+	from, to := netip.AddrPortFrom(src, id), netip.AddrPortFrom(dst, id)
+	b := ev.flow(proto, from, to, f)
+	if request {
+		b.synFrom = from
+	}
+	b.sentBy(from, f, len(payload) > 0)
+	b.datagrams[from] = append(b.datagrams[from], payload)
+}
+
+func (ev *WireEvidence) unclassified(f frame, what string) {
+	dir := "left"
+	if !f.outgoing {
+		dir = "reached"
+	}
+	ev.Unclassified = append(ev.Unclassified, fmt.Sprintf("%s (it %s node %s by %s)", what, dir, f.node, ev.linkName(f)))
+}
+
+func (ev *WireEvidence) linkName(f frame) string {
+	if name := ev.links[f.node][f.link]; name != "" {
+		return name
+	}
+	return fmt.Sprintf("link %d", f.link)
+}
+
+func (ev *WireEvidence) flow(proto string, from, to netip.AddrPort, f frame) *building {
+	k := flowKey{proto, from, to}
+	if to.Compare(from) < 0 {
+		k.a, k.b = to, from
+	}
+	b, ok := ev.streams[k]
+	if !ok {
+		b = &building{key: k, first: from, isn: map[netip.AddrPort]uint32{}, segs: map[netip.AddrPort][]segment{},
+			datagrams: map[netip.AddrPort][][]byte{}, ends: map[netip.AddrPort]*Endpoint{}, nodes: map[string]bool{}}
+		ev.streams[k] = b
+		ev.order = append(ev.order, k)
+	}
+	b.nodes[f.node] = true
+	if _, ok := b.ends[from]; !ok {
+		b.ends[from] = &Endpoint{Addr: from, Node: f.node, Link: ev.linkName(f)}
+	}
+	return b
+}
+
+// sentBy records whose socket sent a frame from an end: a tagged frame
+// always speaks for it; an untagged one when it carries something.
+func (b *building) sentBy(from netip.AddrPort, f frame, carries bool) {
+	if carries || f.sender&(SenderAgent|SenderProxy) != 0 {
+		b.ends[from].Sent |= f.sender
 	}
 }
 
@@ -252,9 +403,9 @@ func ephemeralEnd(a, b netip.AddrPort) (netip.AddrPort, bool) {
 }
 
 // reassemble puts one direction's segments in sequence order, each byte
-// once: a retransmission, or the same segment seen on both ends of a
-// flow, overlaps what is already there. The stream starts after the SYN
-// if it was seen, else at the lowest sequence number captured.
+// once: a retransmission overlaps what is already there. The stream
+// starts after the SYN if it was seen, else at the lowest sequence number
+// captured.
 func reassemble(segs []segment, isn map[netip.AddrPort]uint32, sender netip.AddrPort) ([]byte, []Gap) {
 	if len(segs) == 0 {
 		return nil, nil
@@ -296,28 +447,6 @@ func reassemble(segs []segment, isn map[netip.AddrPort]uint32, sender netip.Addr
 	return out, gaps
 }
 
-// dedupDatagrams keeps each datagram once: a datagram between two
-// captured nodes is seen leaving one and entering the other, so the
-// sender's copies are kept if the sender was captured, else those of the
-// first receiving node.
-func dedupDatagrams(ds []datagram) [][]byte {
-	var out [][]byte
-	for _, d := range ds {
-		if d.outgoing {
-			out = append(out, d.payload)
-		}
-	}
-	if len(out) > 0 || len(ds) == 0 {
-		return out
-	}
-	for _, d := range ds {
-		if d.node == ds[0].node {
-			out = append(out, d.payload)
-		}
-	}
-	return out
-}
-
 // Streams lists every flow seen, in the order of their first frame.
 func (ev *WireEvidence) Streams() []*Stream {
 	out := make([]*Stream, 0, len(ev.order))
@@ -343,9 +472,33 @@ func (ev *WireEvidence) Stream(f Flow) (*Stream, bool) {
 // Contains says where marker appears in any payload, across TCP segment
 // boundaries (within each UDP datagram): every occurrence.
 func (ev *WireEvidence) Contains(marker []byte) []FlowRef {
+	return ev.find(marker, func(b []byte) []byte { return b })
+}
+
+// ContainsFold is Contains with ASCII letters matched in either case: a
+// relay that upper-cases what it passes on still shows it.
+func (ev *WireEvidence) ContainsFold(marker []byte) []FlowRef {
+	return ev.find(marker, asciiLower)
+}
+
+// asciiLower lowers ASCII letters only, byte for byte: offsets stay
+// those of the payload (bytes.ToLower would read it as UTF-8).
+func asciiLower(b []byte) []byte {
+	out := make([]byte, len(b))
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		out[i] = c
+	}
+	return out
+}
+
+func (ev *WireEvidence) find(marker []byte, norm func([]byte) []byte) []FlowRef {
 	if len(marker) == 0 {
 		return nil
 	}
+	marker = norm(marker)
 	var refs []FlowRef
 	for _, s := range ev.Streams() {
 		for _, dir := range []struct {
@@ -353,17 +506,17 @@ func (ev *WireEvidence) Contains(marker []byte) []FlowRef {
 			data     []byte
 			parts    [][]byte
 		}{{true, s.ToServer, s.udpToServer}, {false, s.ToClient, s.udpToClient}} {
-			if s.Flow.Proto == "udp" {
+			if s.Flow.Proto != "tcp" {
 				base := 0
 				for _, d := range dir.parts {
-					for _, off := range indexAll(d, marker) {
+					for _, off := range indexAll(norm(d), marker) {
 						refs = append(refs, FlowRef{s.Flow, dir.toServer, base + off})
 					}
 					base += len(d)
 				}
 				continue
 			}
-			for _, off := range indexAll(dir.data, marker) {
+			for _, off := range indexAll(norm(dir.data), marker) {
 				refs = append(refs, FlowRef{s.Flow, dir.toServer, off})
 			}
 		}
@@ -451,18 +604,37 @@ func preview(b []byte) string {
 	return string(b)
 }
 
-// BytesBetween counts the payload bytes (TCP and UDP, both directions)
-// of the flows between node a and node b.
+// BytesBetween counts the payload bytes (both directions) of the flows
+// between an end on node a and an end on node b.
 func (ev *WireEvidence) BytesBetween(a, b string) int {
 	total := 0
 	for _, s := range ev.Streams() {
-		c, sv := ev.nodes[s.Flow.Client.Addr()], ev.nodes[s.Flow.Server.Addr()]
+		c, sv := s.Client.Node, s.Server.Node
 		if (c == a && sv == b) || (c == b && sv == a) {
-			total += len(s.ToServer) + len(s.ToClient)
+			total += s.Payload()
 		}
 	}
 	return total
 }
+
+// Describe says in words where an end sent from and whose socket it was.
+func (e Endpoint) Describe() string {
+	if e.Node == "" {
+		return fmt.Sprintf("%s (sent nothing the capture saw)", e.Addr)
+	}
+	who := "sent nothing that counts"
+	if e.Sent != 0 {
+		who = "sent by " + e.Sent.String()
+	}
+	where := "node " + e.Node
+	if e.Link != nodeLink {
+		where += " (link " + e.Link + ")"
+	}
+	return fmt.Sprintf("%s on %s, %s", e.Addr, where, who)
+}
+
+// summaryFlows is how many flows Summary lists.
+const summaryFlows = 12
 
 // Summary lists the flows, one a line, for a failure message.
 func (ev *WireEvidence) Summary() string {
@@ -471,11 +643,16 @@ func (ev *WireEvidence) Summary() string {
 	if ev.Dropped > 0 || ev.Truncated > 0 {
 		fmt.Fprintf(&sb, " (%d dropped, %d truncated)", ev.Dropped, ev.Truncated)
 	}
-	for _, s := range ev.Streams() {
-		fmt.Fprintf(&sb, "\n  %s: %d bytes to the server, %d back", s.Flow, len(s.ToServer), len(s.ToClient))
-		if c, sv := ev.nodes[s.Flow.Client.Addr()], ev.nodes[s.Flow.Server.Addr()]; c != "" || sv != "" {
-			fmt.Fprintf(&sb, " (node %s → node %s)", orDash(c), orDash(sv))
-		}
+	streams := ev.Streams()
+	for _, s := range streams[:min(len(streams), summaryFlows)] {
+		fmt.Fprintf(&sb, "\n  %s: %d bytes to the server, %d back; client %s; server %s",
+			s.Flow, len(s.ToServer), len(s.ToClient), s.Client.Describe(), s.Server.Describe())
+	}
+	if len(streams) > summaryFlows {
+		fmt.Fprintf(&sb, "\n  and %d more flows (the pcap has them all)", len(streams)-summaryFlows)
+	}
+	for _, why := range ev.Unclassified {
+		fmt.Fprintf(&sb, "\n  unclassified: %s", why)
 	}
 	for _, why := range ev.Incomplete {
 		fmt.Fprintf(&sb, "\n  incomplete: %s", why)
@@ -483,9 +660,28 @@ func (ev *WireEvidence) Summary() string {
 	return sb.String()
 }
 
-func orDash(s string) string {
-	if s == "" {
-		return "-"
+// WritePcap writes every frame kept to path as a pcap file (Ethernet,
+// nanosecond timestamps), in the order the kernel saw them: each frame
+// once, as it left its node (and those that arrived from outside the
+// capture). tcpdump -r and Wireshark read it.
+func (ev *WireEvidence) WritePcap(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
 	}
-	return s
+	w := pcapgo.NewWriterNanos(f)
+	err = w.WriteFileHeader(frameMax, layers.LinkTypeEthernet)
+	for _, fr := range ev.kept {
+		if err != nil {
+			break
+		}
+		err = w.WritePacket(gopacket.CaptureInfo{Timestamp: fr.at, CaptureLength: len(fr.data), Length: len(fr.data)}, fr.data)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("writing the capture to %s: %w", path, err)
+	}
+	return nil
 }

@@ -55,7 +55,7 @@ func TestFlowDirectionWithoutItsHandshake(t *testing.T) {
 			ipv4Frame(6, server, client, ack|psh, 900, "reply"),
 		},
 	} {
-		ev := &WireEvidence{streams: map[flowKey]*building{}, nodes: map[netip.Addr]string{client.Addr(): "app1", server.Addr(): "app2"}}
+		ev := newEvidence(nil)
 		for _, f := range frames {
 			ev.add(f)
 		}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -61,13 +60,31 @@ func TestListeningRefusesAForeignHolderAtOnce(t *testing.T) {
 	}
 }
 
+// listenVar makes this test binary a listener on its address, until it is
+// killed (TestMain): a server of the group under test that needs no socat.
+const listenVar = "WAIT_TEST_LISTEN"
+
+func listen(addr string) int {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		c.Close()
+	}
+}
+
 // The group's own listener makes it ready, whether the leader holds it
 // (exec) or a forked child does (the shell stays leader); a wildcard
 // listener covers a loopback address.
 func TestListeningAcceptsTheGroupsOwnListener(t *testing.T) {
-	if _, err := exec.LookPath("socat"); err != nil {
-		t.Fatal("needs socat: run `make setup` (it installs it)")
-	}
+	t.Setenv("WAIT_TEST_BINARY", os.Args[0])
 	for _, holder := range []struct{ name, prefix, suffix string }{{"leader", "exec ", ""}, {"child", "", "; true"}} {
 		for _, bind := range []string{"127.0.0.1", "0.0.0.0"} {
 			port := freePort(t)
@@ -75,8 +92,9 @@ func TestListeningAcceptsTheGroupsOwnListener(t *testing.T) {
 			if err := Free(addr); err != nil {
 				t.Fatal(err)
 			}
-			p := startGroup(t, fmt.Sprintf("%ssocat TCP-LISTEN:%d,bind=%s,reuseaddr,fork EXEC:cat%s", holder.prefix, port, bind, holder.suffix))
-			if err := For(context.Background(), Listening(addr, "socat", p.Pid()), Options{Timeout: 10 * time.Second}); err != nil {
+			t.Setenv(listenVar, fmt.Sprintf("%s:%d", bind, port))
+			p := startGroup(t, fmt.Sprintf(`%s"$WAIT_TEST_BINARY"%s`, holder.prefix, holder.suffix))
+			if err := For(context.Background(), Listening(addr, "the listener", p.Pid()), Options{Timeout: 10 * time.Second}); err != nil {
 				t.Errorf("%s, bind %s: %v", holder.name, bind, err)
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scenario-tool/scenario/internal/testenv"
 	"github.com/scenario-tool/scenario/runner"
 	"github.com/scenario-tool/scenario/scenariofile"
 	"github.com/scenario-tool/scenario/steps"
@@ -223,16 +224,12 @@ func TestIsTerminal(t *testing.T) {
 	}
 }
 
-// The completion scripts parse in their shells and complete commands,
-// flags (no hidden one), --format's values and scenario files.
+// The completion scripts offer no hidden flag, parse in their shells and
+// complete commands, flags, --format's values and scenario files.
 func TestCompletion(t *testing.T) {
-	for _, shell := range []string{"bash", "zsh", "fish"} {
-		if _, err := exec.LookPath(shell); err != nil {
-			t.Fatalf("%s is needed to check its completion script (make deps installs it)", shell)
-		}
-	}
 	dir := t.TempDir()
-	write := func(shell string) string {
+	scripts := map[string]string{}
+	for _, shell := range []string{"bash", "zsh", "fish"} {
 		code, stdout, stderr := runCLI("completion", shell)
 		if code != exitPassed || stderr != "" {
 			t.Fatalf("completion %s: exit %d, %s", shell, code, stderr)
@@ -242,13 +239,13 @@ func TestCompletion(t *testing.T) {
 				t.Errorf("the %s script offers the hidden --%s", shell, hidden)
 			}
 		}
-		path := filepath.Join(dir, "scenario."+shell)
-		if err := os.WriteFile(path, []byte(stdout), 0o644); err != nil {
+		scripts[shell] = filepath.Join(dir, "scenario."+shell)
+		if err := os.WriteFile(scripts[shell], []byte(stdout), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		return path
 	}
-	shellOut := func(name string, args ...string) string {
+	shellOut := func(t *testing.T, name string, args ...string) string {
+		t.Helper()
 		cmd := exec.Command(name, args...)
 		cmd.Dir = "../.."
 		out, err := cmd.CombinedOutput()
@@ -257,50 +254,58 @@ func TestCompletion(t *testing.T) {
 		}
 		return string(out)
 	}
-	bash := write("bash")
-	complete := func(words ...string) string {
-		script := "source " + bash + "; COMP_WORDS=(" + strings.Join(words, " ") + "); COMP_CWORD=" +
-			strconv.Itoa(len(words)-1) + "; _scenario; echo \"${COMPREPLY[*]}\""
-		return strings.TrimSpace(shellOut("bash", "-c", script))
-	}
-	for _, c := range []struct {
-		words []string
-		want  string
-	}{
-		{[]string{"scenario", "ru"}, "run"},
-		{[]string{"scenario", "v"}, "validate version"},
-		{[]string{"scenario", "--v"}, "--version"},
-		{[]string{"scenario", "run", "--fa"}, "--fail-fast"},
-		{[]string{"scenario", "run", "--in"}, ""},
-		{[]string{"scenario", "up", "--ke"}, "--keep-on-failure"},
-		{[]string{"scenario", "run", "--format", "te"}, "text test2json"},
-		{[]string{"scenario", "au"}, "audit"},
-		{[]string{"scenario", "audit", "--format", "j"}, "json junit"},
-		{[]string{"scenario", "audit", "--allow"}, "--allow-unprobed"},
-		{[]string{"scenario", "run", "scenarios/bas"}, "scenarios/basic.yaml"},
-		{[]string{"scenario", "help", "com"}, "completion"},
-		{[]string{"scenario", "completion", "f"}, "fish"},
-	} {
-		if got := complete(c.words...); got != c.want {
-			t.Errorf("bash completes %q to %q, want %q", c.words, got, c.want)
+	t.Run("bash", func(t *testing.T) {
+		testenv.Need(t, testenv.Program("bash"))
+		complete := func(words ...string) string {
+			script := "source " + scripts["bash"] + "; COMP_WORDS=(" + strings.Join(words, " ") + "); COMP_CWORD=" +
+				strconv.Itoa(len(words)-1) + "; _scenario; echo \"${COMPREPLY[*]}\""
+			return strings.TrimSpace(shellOut(t, "bash", "-c", script))
 		}
-	}
-	zsh := write("zsh")
-	shellOut("zsh", "-n", zsh)
-	if got := shellOut("zsh", "-c", "autoload -U compinit && compinit -u -D && source "+zsh+" && print $_comps[scenario]"); strings.TrimSpace(got) != "_scenario" {
-		t.Errorf("zsh: scenario completes with %q", got)
-	}
-	fish := write("fish")
-	shellOut("fish", "-n", fish)
-	got := shellOut("fish", "-c", "source "+fish+"; complete -C 'scenario ru'; complete -C 'scenario run --fail'; complete -C 'scenario run --format te'; complete -C 'scenario run --in'")
-	for _, want := range []string{"run\t", "--fail-fast\t", "test2json\t", "text\t"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("fish completions lack %q:\n%s", want, got)
+		for _, c := range []struct {
+			words []string
+			want  string
+		}{
+			{[]string{"scenario", "ru"}, "run"},
+			{[]string{"scenario", "v"}, "validate version"},
+			{[]string{"scenario", "--v"}, "--version"},
+			{[]string{"scenario", "run", "--fa"}, "--fail-fast"},
+			{[]string{"scenario", "run", "--in"}, ""},
+			{[]string{"scenario", "up", "--ke"}, "--keep-on-failure"},
+			{[]string{"scenario", "run", "--format", "te"}, "text test2json"},
+			{[]string{"scenario", "au"}, "audit"},
+			{[]string{"scenario", "audit", "--format", "j"}, "json junit"},
+			{[]string{"scenario", "audit", "--allow"}, "--allow-unprobed"},
+			{[]string{"scenario", "run", "scenarios/bas"}, "scenarios/basic.yaml"},
+			{[]string{"scenario", "help", "com"}, "completion"},
+			{[]string{"scenario", "completion", "f"}, "fish"},
+		} {
+			if got := complete(c.words...); got != c.want {
+				t.Errorf("bash completes %q to %q, want %q", c.words, got, c.want)
+			}
 		}
-	}
-	if strings.Contains(got, "in-netns") {
-		t.Errorf("fish completes a hidden flag:\n%s", got)
-	}
+	})
+	t.Run("zsh", func(t *testing.T) {
+		testenv.Need(t, testenv.Program("zsh"))
+		zsh := scripts["zsh"]
+		shellOut(t, "zsh", "-n", zsh)
+		if got := shellOut(t, "zsh", "-c", "autoload -U compinit && compinit -u -D && source "+zsh+" && print $_comps[scenario]"); strings.TrimSpace(got) != "_scenario" {
+			t.Errorf("zsh: scenario completes with %q", got)
+		}
+	})
+	t.Run("fish", func(t *testing.T) {
+		testenv.Need(t, testenv.Program("fish"))
+		fish := scripts["fish"]
+		shellOut(t, "fish", "-n", fish)
+		got := shellOut(t, "fish", "-c", "source "+fish+"; complete -C 'scenario ru'; complete -C 'scenario run --fail'; complete -C 'scenario run --format te'; complete -C 'scenario run --in'")
+		for _, want := range []string{"run\t", "--fail-fast\t", "test2json\t", "text\t"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("fish completions lack %q:\n%s", want, got)
+			}
+		}
+		if strings.Contains(got, "in-netns") {
+			t.Errorf("fish completes a hidden flag:\n%s", got)
+		}
+	})
 }
 
 // --skip leaves out the scenarios whose name it matches, after --run

@@ -106,7 +106,7 @@ func commands() []command {
 				"cluster), without asking any agent.",
 			flags: func(fs *flag.FlagSet) {
 				fs.BoolVar(&validateJSON, "json", false, "print one JSON object per file, one per line (JSON Lines): file, name,\nsteps, valid, errors, warnings")
-				fs.BoolVar(&validateAgent, "agent", false, "check the files as run --agent ADDR would: against an existing cluster,\nwhose services and sidecars no step needs to make, and where no\nprocess may start")
+				fs.BoolVar(&validateAgent, "agent", false, "check the files as run --agent ADDR would: against an existing cluster,\nwhose services and sidecars no step needs to make, and where a step\nthat would change it is refused unless --allow-writes")
 				fs.BoolVar(&validateWrites, "allow-writes", false, "with --agent: as run --agent --allow-writes would")
 			},
 			operands: "files",
@@ -115,11 +115,11 @@ func commands() []command {
 					fmt.Fprintln(stderr, "scenario validate: --allow-writes goes with --agent")
 					return exitInvalid
 				}
-				var against *runner.ExternalAgent
+				var opts []scenariofile.Option
 				if validateAgent {
-					against = &runner.ExternalAgent{AllowWrites: validateWrites}
+					opts = append(opts, scenariofile.AgainstExistingCluster(validateWrites))
 				}
-				return cmdValidate(args, validateJSON, against, stdout, stderr)
+				return cmdValidate(args, validateJSON, stdout, stderr, opts...)
 			}},
 		{name: "list", args: "[--json] [DIR...]", summary: "one line per scenario (default DIR: scenarios); --json for a CI matrix",
 			flags: func(fs *flag.FlagSet) {
@@ -466,9 +466,9 @@ type validated struct {
 	Warnings []string `json:"warnings,omitempty"` // file:line:col: what is suspicious
 }
 
-// cmdValidate checks files as run reads them; with against, as run
-// --agent reads them for that existing cluster.
-func cmdValidate(paths []string, asJSON bool, against *runner.ExternalAgent, stdout, stderr io.Writer) int {
+// cmdValidate checks files as run reads them; with
+// scenariofile.AgainstExistingCluster among opts, as run --agent does.
+func cmdValidate(paths []string, asJSON bool, stdout, stderr io.Writer, opts ...scenariofile.Option) int {
 	if len(paths) == 0 {
 		fmt.Fprintln(stderr, "scenario validate: give at least one scenario file or folder")
 		return exitInvalid
@@ -479,14 +479,7 @@ func cmdValidate(paths []string, asJSON bool, against *runner.ExternalAgent, std
 		return exitInvalid
 	}
 	useConsulJudge("")
-	var opts []scenariofile.Option
-	if against != nil {
-		opts = append(opts, scenariofile.AgainstExistingCluster())
-	}
 	scenarios, invalid := loadAll(files, stderr, opts...)
-	if against != nil {
-		scenarios, invalid = refuseOffCluster(scenarios, invalid, *against, stderr)
-	}
 	printWarnings(scenarios, stderr)
 	if asJSON {
 		// JSON Lines: one object per file, in the order given, each file

@@ -45,6 +45,39 @@ func TestReferencePagesAreCurrent(t *testing.T) {
 	}
 }
 
+const (
+	beginEffects = "<!-- effects:begin (generated from each step type's declared effect; `go test ./cmd/scenario -update` rewrites it) -->\n"
+	endEffects   = "<!-- effects:end -->"
+)
+
+// The guide to run --agent shows what each step type does there, from the
+// effect its registration declares.
+func TestExistingClusterGuideTableIsCurrent(t *testing.T) {
+	const path = "../../docs/guides/existing-cluster.md"
+	guide, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(guide)
+	begin := strings.Index(text, beginEffects)
+	end := strings.Index(text, endEffects)
+	if begin < 0 || end < begin {
+		t.Fatalf("%s lacks the markers %q ... %q", path, beginEffects, endEffects)
+	}
+	want := agentEffectsMarkdown()
+	if text[begin+len(beginEffects):end] == want {
+		return
+	}
+	if *update {
+		text = text[:begin+len(beginEffects)] + want + text[end:]
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Errorf("%s's table of step types is stale; run `go generate ./cmd/scenario`.\nwant:\n%s", path, want)
+}
+
 // Every field of the JSON events is documented, for docs/reference/events.md.
 func TestEveryEventFieldIsDocumented(t *testing.T) {
 	kinds := map[string]bool{}

@@ -25,6 +25,7 @@ import (
 	"github.com/scenario-tool/scenario/runner"
 	"github.com/scenario-tool/scenario/runner/htmlreport"
 	"github.com/scenario-tool/scenario/scenariofile"
+	"github.com/scenario-tool/scenario/steps"
 )
 
 // runFlags are the flags of run and up.
@@ -74,11 +75,47 @@ func (f *runFlags) register(fs *flag.FlagSet, verb string) {
 	// Internal: set by a parallel run for its children, which it has
 	// started in a new network namespace.
 	if verb == "run" {
-		fs.StringVar(&f.agent, "agent", "", "run against an existing Consul agent at `ADDR` (host:port; its token\nfrom $CONSUL_HTTP_TOKEN) instead of starting one: scenarios may\nnot start processes; probes go through the sidecars running there")
-		fs.BoolVar(&f.allowWrites, "allow-writes", false, "with --agent: let set-intention and delete-intention change the\nlive cluster; each change is undone at the end")
+		fs.StringVar(&f.agent, "agent", "", "run against an existing Consul agent at `ADDR` (host:port; its token\nfrom $CONSUL_HTTP_TOKEN) instead of starting one: read-only unless\n--allow-writes; probes go through the sidecars running there, each\nshown to be that cluster's (its leaf chains to the cluster's CA)")
+		fs.BoolVar(&f.allowWrites, "allow-writes", false, allowWritesHelp())
 	}
 	fs.BoolVar(&f.inNetns, "in-netns", false, "")
 	fs.Int64Var(&f.deadlineMS, "deadline", 0, "")
+}
+
+// allowWritesHelp says, from the step registry, which steps --allow-writes
+// lets change the live cluster, and which of their changes stay.
+func allowWritesHelp() string {
+	undone, notUndone := steps.Default().AgentHelp()
+	return wrapWords("with --agent: let steps change the live cluster. What "+listWords(undone)+
+		" change is undone at the end; what "+listWords(notUndone)+" commands change is NOT undone (the report lists those steps)", 64)
+}
+
+// listWords joins names as "a, b and c".
+func listWords(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// wrapWords breaks text into lines of at most width characters, at spaces.
+func wrapWords(text string, width int) string {
+	var b strings.Builder
+	line := 0
+	for i, w := range strings.Fields(text) {
+		switch {
+		case i == 0:
+		case line+1+len(w) > width:
+			b.WriteByte('\n')
+			line = 0
+		default:
+			b.WriteByte(' ')
+			line++
+		}
+		b.WriteString(w)
+		line += len(w)
+	}
+	return b.String()
 }
 
 func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer) int {
@@ -159,20 +196,19 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 			fmt.Fprintln(stderr, "scenario run: --agent runs against one existing cluster: --parallel does not apply (it gives each scenario a network of its own)")
 			return exitInvalid
 		}
-		loadOpts = append(loadOpts, scenariofile.AgainstExistingCluster())
+		loadOpts = append(loadOpts, scenariofile.AgainstExistingCluster(f.allowWrites))
 		external = &runner.ExternalAgent{Address: f.agent, Token: os.Getenv("CONSUL_HTTP_TOKEN"), AllowWrites: f.allowWrites}
 	} else if f.allowWrites {
 		fmt.Fprintln(stderr, "scenario run: --allow-writes goes with --agent (a scenario's own agent is always writable)")
 		return exitInvalid
 	}
+	// Under --agent, what cannot run against a live cluster (or needs
+	// --allow-writes) is refused here, before anything is asked of it.
 	scenarios, invalid := loadAll(files, stderr, loadOpts...)
 	if !f.inNetns && f.format != formatTest2JSON {
 		// A --parallel child's parent has shown them; test2json puts them
 		// in the stream, as output of each scenario's test.
 		printWarnings(scenarios, stderr)
-	}
-	if external != nil {
-		scenarios, invalid = refuseOffCluster(scenarios, invalid, *external, stderr)
 	}
 	if len(invalid) > 0 && (!f.skipInvalid || len(scenarios) == 0) {
 		// Nothing starts: record the invalid files where a CI looks.
@@ -327,23 +363,6 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 		return exitInvalid
 	}
 	return code
-}
-
-// refuseOffCluster moves the scenarios that cannot run against an
-// existing cluster (run --agent) to the invalid ones, saying why: what
-// cannot run against a live cluster is refused before anything is asked
-// of it. validate --agent judges the same, offline.
-func refuseOffCluster(scenarios []*runner.Scenario, invalid []invalidFile, a runner.ExternalAgent, stderr io.Writer) ([]*runner.Scenario, []invalidFile) {
-	var kept []*runner.Scenario
-	for _, sc := range scenarios {
-		if err := runner.CheckExternal(sc, a); err != nil {
-			fmt.Fprintln(stderr, err)
-			invalid = append(invalid, invalidFile{sc.File, err})
-			continue
-		}
-		kept = append(kept, sc)
-	}
-	return kept, invalid
 }
 
 // runInTurn runs scenarios one after another until one is interrupted or

@@ -1,9 +1,10 @@
 package main
 
 // The generated files (scenario.schema.json, docs/reference/*.md,
-// docs/library.md) are checked by this package's tests, which rewrite them:
+// docs/library.md, the table of docs/guides/existing-cluster.md) are
+// checked by this package's tests, which rewrite them:
 //
-//go:generate go test . -run ^(TestSchemaIsCurrentAndValidatesScenarios|TestReferencePagesAreCurrent)$ -update
+//go:generate go test . -run ^(TestSchemaIsCurrentAndValidatesScenarios|TestReferencePagesAreCurrent|TestExistingClusterGuideTableIsCurrent)$ -update
 
 import (
 	"encoding/json"

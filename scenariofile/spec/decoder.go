@@ -37,8 +37,11 @@ type Decoder struct {
 	// --agent`), whose agent, services and sidecars it did not make: what
 	// it refers to there is checked when it runs, against the cluster.
 	External bool
-	File     string // the scenario file, as given by the user
-	Dir      string // relative paths resolve against it
+	// AllowWrites: with External, steps that change the cluster may run
+	// (`run --agent --allow-writes`); without it they are refused.
+	AllowWrites bool
+	File        string // the scenario file, as given by the user
+	Dir         string // relative paths resolve against it
 
 	errs     []error
 	warnings []error
