@@ -16,9 +16,7 @@ import (
 // the token appears nowhere in it. Across nodes it has a folder per node,
 // and says which step captured the wire.
 func TestFailedScenarioLeavesADebugBundle(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs real agents, proxies and network namespaces; the full tier runs it")
-	}
+	needMesh(t, namespaces)
 	const token = "0c1d7c6e-5b5a-4b7e-9d55-8f4e3f6a2b10"
 	r := scenario(t, "run", "testdata/e2e/bundle-acl.yaml", "testdata/e2e/bundle-nodes.yaml")
 	r.mustExit(t, 1)

@@ -21,6 +21,7 @@ import (
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/scenario-tool/scenario/internal/testenv"
 	"github.com/scenario-tool/scenario/runner"
 	"github.com/scenario-tool/scenario/runner/htmlreport"
 )
@@ -39,10 +40,8 @@ var reportFiles = []string{"testdata/e2e/report-topology.yaml", "testdata/e2e/ex
 // what passed. scenario report makes the same file from the --json
 // stream. The test also writes the README's screenshot, docs/report.png.
 func TestHTMLReportWorksInABrowser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives a real Chromium over a real run's report; the full tier runs it")
-	}
-	chromium := findChromium(t)
+	needMesh(t, namespaces, testenv.Program("chromium"))
+	const chromium = "chromium" // Debian's, found on PATH
 	dir := t.TempDir()
 	report := filepath.Join(dir, "report.html")
 	r := scenario(t, append([]string{"run", "--json", "--html", report}, reportFiles...)...)
@@ -183,17 +182,6 @@ func expectations(events []runner.Event) []scenarioWant {
 		}
 	}
 	return out
-}
-
-// findChromium finds Debian's chromium; the full tier needs it.
-func findChromium(t *testing.T) string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("the browser test needs Chromium: run `make setup` (apt-get install chromium)")
-	return ""
 }
 
 // browser is a headless Chromium tab that records every request the page
