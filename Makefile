@@ -32,10 +32,11 @@ setup: deps $(CONSUL_BIN) bin/consul-$(CONSUL_VERSION) bin/scenario
 # a listener's process in the end-to-end tests and ip sets up network
 # namespaces; curl reads an API in one library scenario; perl and setsid
 # (util-linux) play descendants that escape their group in the cgroup
-# tests; Graphviz's dot
-# draws `scenario graph --svg`; zsh and fish check the completion scripts
-# `scenario completion` prints. Installed with apt-get when root, else
-# named. `make unit` needs none of them.
+# tests; Graphviz's dot draws `scenario graph --svg` and the HTML report's
+# topology; zsh and fish check the completion scripts `scenario completion`
+# prints; Debian's chromium is the headless browser the HTML report's test
+# drives. Installed with apt-get when root, else named. `make unit` needs
+# none of them.
 deps:
 	@missing=""; \
 	command -v socat >/dev/null 2>&1 || missing="$$missing socat"; \
@@ -47,6 +48,7 @@ deps:
 	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
 	command -v zsh >/dev/null 2>&1 || missing="$$missing zsh"; \
 	command -v fish >/dev/null 2>&1 || missing="$$missing fish"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing:$$missing"; \

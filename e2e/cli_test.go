@@ -247,7 +247,7 @@ func TestJSONEvents(t *testing.T) {
 	needMesh(t)
 	r := scenario(t, "run", "--json", "scenarios/basic.yaml")
 	r.mustExit(t, 0)
-	starts, ends := map[int]int{}, []int{}
+	starts, ends, processes := map[int]int{}, []int{}, map[string]int{}
 	var kinds []string
 	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
 		var e struct {
@@ -265,6 +265,13 @@ func TestJSONEvents(t *testing.T) {
 			t.Errorf("event without its scenario: %s", line)
 		}
 		switch e.Event {
+		case "process-start", "process-end":
+			// The timeline's: each process's lifetime, by pid.
+			if !strings.Contains(line, `"pid":`) {
+				t.Errorf("%s without its process: %s", e.Event, line)
+			}
+			processes[e.Event]++
+			continue
 		case "step-start":
 			starts[e.Step.Index]++
 			continue
@@ -279,6 +286,9 @@ func TestJSONEvents(t *testing.T) {
 	}
 	if got := strings.Join(kinds, " "); got != "scenario-start cleanup scenario-end" {
 		t.Errorf("events: %s", got)
+	}
+	if processes["process-start"] != 4 || processes["process-end"] != 4 {
+		t.Errorf("process events: %v, want the agent, socat and two sidecars starting and ending", processes)
 	}
 	// Steps may start before earlier ones are ready (sidecars overlap),
 	// but every step ends once, in order.

@@ -346,6 +346,16 @@ func TestDeadProcessFailsTheNextStepAtOnce(t *testing.T) {
 		if took, err := time.ParseDuration(m[1]); err != nil || took > 5*time.Second {
 			t.Errorf("the failing step took %s to notice (%v)", m[1], err)
 		}
+		// The debug bundle asks a dead agent nothing, says so once, and
+		// keeps its log.
+		if strings.Contains(c.file, "agent-dies") {
+			if n := strings.Count(r.stdout, "bundle: could not gather"); n != 1 || !strings.Contains(r.stdout, `bundle: could not gather host: nothing asked: process "agent" is not running`) {
+				t.Errorf("the bundle of a dead agent (%d problems):\n%s", n, r.stdout)
+			}
+			if st, err := os.Stat(filepath.Join(r.logs, "agent-dies", "bundle", "host", "agent.log")); err != nil || st.Size() == 0 {
+				t.Errorf("the dead agent's log is not in the bundle: %v", err)
+			}
+		}
 	}
 }
 

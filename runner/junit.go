@@ -124,6 +124,10 @@ func (j *JUnit) Observe(e Event) {
 			s.Cases = append(s.Cases, cc)
 			s.Tests++
 		}
+	case "bundle":
+		if s := j.open[key]; s != nil {
+			s.SystemOut += fmt.Sprintf("debug bundle: %s\n", e.Bundle)
+		}
 	case "cleanup":
 		if s := j.open[key]; s != nil {
 			for _, line := range cleanupLines(e) {

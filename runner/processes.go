@@ -42,7 +42,7 @@ func (s *session) logPath(node, name string) (string, error) {
 	return filepath.Join(dir, strings.ReplaceAll(name, "/", "-")+".log"), nil
 }
 
-func (s *session) start(node, name string, argv []string, opts ...steps.StartOption) (*proc.Process, error) {
+func (s *session) start(node string, step int, name string, argv []string, opts ...steps.StartOption) (*proc.Process, error) {
 	path, err := s.logPath(node, name)
 	if err != nil {
 		return nil, err
@@ -103,16 +103,27 @@ func (s *session) start(node, name string, argv []string, opts ...steps.StartOpt
 	r := resource{name: name, node: node, proc: p}
 	s.resources = append(s.resources, r)
 	s.started = append(s.started, r)
-	go s.watch(p)
+	s.processStarted(node, name, step, p)
+	s.watchers.Add(1)
+	go s.watch(node, name, p)
 	return p, nil
 }
 
-// watch reports p's death unless it was stopped on purpose.
-func (s *session) watch(p *proc.Process) {
+// watch reports p's end, and its death unless it was stopped on purpose.
+func (s *session) watch(node, name string, p *proc.Process) {
+	defer s.watchers.Done()
 	<-p.Done()
 	s.mu.Lock()
 	expected := s.closing || s.stopping[p]
+	why := EndedDied
+	switch {
+	case s.stopping[p]:
+		why = EndedStopped
+	case s.closing:
+		why = EndedCleanup
+	}
 	s.mu.Unlock()
+	s.processEnded(node, name, p, why)
 	var exit *proc.ExitError
 	if !expected && s.died != nil && errors.As(p.Alive(), &exit) {
 		s.died(&DiedError{ExitError: exit, Tail: proc.Tail(p.LogPath, tailLines)})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -392,41 +393,57 @@ func (sw *SafeWriter) Flush() error {
 	return err
 }
 
-// event returns e with every text field redacted.
-func (r *redactor) redactAll(lines []string) []string {
-	if lines == nil {
-		return nil
-	}
-	out := make([]string, len(lines))
-	for i, l := range lines {
-		out[i] = r.redact(l)
-	}
-	return out
+// event returns e with every text field redacted, those of the values
+// it points to included (copied, not changed in place): a field added to
+// Event is redacted without being named here.
+func (r *redactor) event(e Event) Event {
+	r.redactValue(reflect.ValueOf(&e).Elem())
+	return e
 }
 
-func (r *redactor) event(e Event) Event {
-	e.Scenario, e.File, e.LogsDir = r.redact(e.Scenario), r.redact(e.File), r.redact(e.LogsDir)
-	e.Description, e.Error = r.redact(e.Description), r.redact(e.Error)
-	e.Warnings = r.redactAll(e.Warnings)
-	e.Stopped, e.Undone, e.NotUndone = r.redactAll(e.Stopped), r.redactAll(e.Undone), r.redactAll(e.NotUndone)
-	if e.Step != nil {
-		st := *e.Step
-		st.Label, st.Error, st.Pos, st.Type = r.redact(st.Label), r.redact(st.Error), r.redact(st.Pos), r.redact(st.Type)
-		st.Notes = nil
-		for _, n := range e.Step.Notes {
-			st.Notes = append(st.Notes, r.redact(n))
-		}
-		st.Logs = nil
-		for _, t := range e.Step.Logs {
-			lines := make([]string, len(t.Lines))
-			for i, l := range t.Lines {
-				lines[i] = r.redact(l)
+func (r *redactor) redactValue(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(r.redact(v.String()))
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if f := v.Field(i); f.CanSet() {
+				r.redactValue(f)
 			}
-			st.Logs = append(st.Logs, LogTail{Path: r.redact(t.Path), Lines: lines})
 		}
-		e.Step = &st
+	case reflect.Pointer:
+		if v.IsNil() {
+			return
+		}
+		c := reflect.New(v.Elem().Type())
+		c.Elem().Set(v.Elem())
+		r.redactValue(c.Elem())
+		v.Set(c)
+	case reflect.Slice:
+		if v.IsNil() {
+			return
+		}
+		c := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		reflect.Copy(c, v)
+		for i := 0; i < c.Len(); i++ {
+			r.redactValue(c.Index(i))
+		}
+		v.Set(c)
+	case reflect.Map:
+		if v.IsNil() {
+			return
+		}
+		c := reflect.MakeMapWithSize(v.Type(), v.Len())
+		for it := v.MapRange(); it.Next(); {
+			k, val := reflect.New(it.Key().Type()).Elem(), reflect.New(it.Value().Type()).Elem()
+			k.Set(it.Key())
+			val.Set(it.Value())
+			r.redactValue(k)
+			r.redactValue(val)
+			c.SetMapIndex(k, val)
+		}
+		v.Set(c)
 	}
-	return e
 }
 
 // EscapeLine shows s on one line: control characters (newlines
@@ -486,4 +503,23 @@ func needsEscape(r rune) bool {
 		return true
 	}
 	return false
+}
+
+// mask overwrites, in place, every secret the redactor has learned with X
+// of the same length: for binary evidence (a wire capture), whose layout
+// must not change.
+func (r *redactor) mask(b []byte) []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.secrets {
+		for i := 0; ; {
+			j := bytes.Index(b[i:], []byte(s))
+			if j < 0 {
+				break
+			}
+			copy(b[i+j:], bytes.Repeat([]byte("X"), len(s)))
+			i += j + len(s)
+		}
+	}
+	return b
 }

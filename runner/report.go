@@ -81,6 +81,13 @@ func (r *Reporter) Observe(e Event) {
 			what = "network: removed"
 		}
 		fmt.Fprintf(r.out, "  %s\n", r.dim.Sprintf("%s (%s)", what, FormatDuration(fromMS(e.DurationMS))))
+	case "bundle":
+		fmt.Fprintf(r.out, "  %s\n", r.dim.Sprintf("debug bundle: %s (%s)", e.Bundle, FormatDuration(fromMS(e.DurationMS))))
+		for _, l := range strings.Split(e.Error, "\n") {
+			if l != "" {
+				fmt.Fprintf(r.out, "  %s\n", r.skip.Sprint("bundle: could not gather "+l))
+			}
+		}
 	case "cleanup":
 		if len(e.Undone) > 0 {
 			fmt.Fprintf(r.out, "  %s\n", r.dim.Sprintf("cleanup: put back %s (%s)", strings.Join(e.Undone, "; "), FormatDuration(fromMS(e.DurationMS))))
@@ -224,7 +231,7 @@ func (p *progress) stop() { close(p.done) }
 // lines on one line each; errors and notes keep their own lines, each
 // printed indented under its step.
 func escapeEvent(e Event) Event {
-	e.Scenario, e.File, e.LogsDir = EscapeLine(e.Scenario), EscapeLine(e.File), EscapeLine(e.LogsDir)
+	e.Scenario, e.File, e.LogsDir, e.Bundle = EscapeLine(e.Scenario), EscapeLine(e.File), EscapeLine(e.LogsDir), EscapeLine(e.Bundle)
 	e.Description, e.Error = EscapeText(e.Description), EscapeText(e.Error)
 	if e.FailedStep > 0 {
 		e.Error = EscapeLine(e.Error)

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -44,6 +45,12 @@ type Options struct {
 	// namespace the run makes, to remove them if the runner dies first
 	// (the reaper).
 	Guardian proc.Guardian
+	// Command goes into each scenario-start event, and what ConsulVersion
+	// says into each scenario-end, for the reports made from events (the
+	// HTML report). ConsulVersion is asked at the end so that it can be
+	// found out while the first scenario runs.
+	Command       string
+	ConsulVersion func() string
 }
 
 // Outcome of a scenario run.
@@ -66,6 +73,7 @@ type Result struct {
 	Err      error
 	Duration time.Duration
 	LogsDir  string
+	Bundle   string // the debug bundle of a failed scenario, if written
 }
 
 // Interrupt is the cancellation cause the CLI uses for a signal, so that a
@@ -100,7 +108,10 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 	}
 	red := newRedactor()
 	emit := func(e Event) {
-		e.Time, e.Scenario, e.File = time.Now(), sc.Name, sc.File
+		if e.Time.IsZero() {
+			e.Time = time.Now()
+		}
+		e.Scenario, e.File = sc.Name, sc.File
 		opts.Observer.Observe(red.event(e))
 	}
 	start := time.Now()
@@ -109,10 +120,14 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 	for _, w := range sc.Warnings {
 		warnings = append(warnings, w.Error())
 	}
-	emit(Event{Event: "scenario-start", Description: sc.Description, Steps: len(sc.Items), Warnings: warnings})
+	emit(Event{Event: "scenario-start", Description: sc.Description, Steps: len(sc.Items), Warnings: warnings,
+		Command: opts.Command, Graph: Graph(sc)})
 	defer func() {
 		res.Duration = time.Since(start)
-		end := Event{Event: "scenario-end", Steps: len(sc.Items), DurationMS: milliseconds(res.Duration), LogsDir: res.LogsDir}
+		end := Event{Event: "scenario-end", Steps: len(sc.Items), DurationMS: milliseconds(res.Duration), LogsDir: res.LogsDir, Bundle: res.Bundle}
+		if opts.ConsulVersion != nil {
+			end.ConsulVersion = opts.ConsulVersion()
+		}
 		switch res.Outcome {
 		case Passed:
 			end.Outcome = OutcomePassed
@@ -137,7 +152,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 		return res
 	}
 	sess := &session{guardian: opts.Guardian, redactor: red, logsDir: res.LogsDir, consulBin: opts.Consul, consulErr: opts.ConsulErr, grace: opts.Grace, force: opts.Force,
-		workDir: filepath.Dir(sc.File)}
+		workDir: filepath.Dir(sc.File), emit: emit}
 	removeNetwork := func() {}
 	defer func() {
 		cleanupStart := time.Now()
@@ -159,7 +174,10 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 			// on a cut node leave at once instead of timing out.
 			_ = sess.net.Heal()
 		}
-		if stopped := sess.closeAll(); len(stopped) > 0 {
+		stopped := sess.closeAll()
+		// Every end is reported before the scenario's.
+		sess.watchers.Wait()
+		if len(stopped) > 0 {
 			emit(Event{Event: "cleanup", Stopped: stopped, DurationMS: milliseconds(time.Since(cleanupStart))})
 		}
 		removeNetwork()
@@ -230,6 +248,14 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 		return sess.held(sc, addr)
 	}
 	if !x.runSteps() {
+		if res.Outcome == Failed && sess.hasAgent() {
+			// What the mesh looked like, before anything is torn down.
+			bundleStart := time.Now()
+			dir := filepath.Join(res.LogsDir, BundleFolder)
+			problems := sess.writeBundle(dir)
+			res.Bundle = dir
+			emit(Event{Event: "bundle", Bundle: dir, DurationMS: milliseconds(time.Since(bundleStart)), Error: strings.Join(problems, "\n")})
+		}
 		if opts.HoldFailed != nil && res.Outcome == Failed && outer.Err() == nil {
 			h, stop := heldMesh()
 			opts.HoldFailed(outer, h)
@@ -304,8 +330,8 @@ func (x *execution) step(i int) bool {
 	x.emit(Event{Event: "step-start", Step: stepEvent(item)})
 	stepCtx, cancel := stepContext(x.ctx, item)
 	start := time.Now()
-	out := new(stepOutput)
-	env := stepEnv{session: x.sess, node: item.Node, out: out}
+	out := &stepOutput{start: start}
+	env := stepEnv{session: x.sess, node: item.Node, step: item.Index + 1, out: out}
 	x.noteNotUndone(item, env)
 	var err error
 	if overlaps {
@@ -423,6 +449,8 @@ func (x *execution) reportRan(q pendingStep, failed *Item) {
 	ev.Outcome = OutcomePassed
 	if q.err != nil {
 		ev.Outcome, ev.Error = OutcomeFailed, q.err.Error()
+	} else {
+		x.changed(q.item, q.start.Add(q.elapsed))
 	}
 	x.emit(Event{Event: "step-end", Step: ev})
 }
@@ -450,6 +478,11 @@ func (x *execution) conclude(item *Item, err error, elapsed time.Duration, out *
 	}
 	if err == nil {
 		ev.Outcome = OutcomePassed
+		at := time.Now()
+		if out != nil {
+			at = out.start.Add(elapsed)
+		}
+		x.changed(item, at)
 		x.emit(Event{Event: "step-end", Step: ev})
 		return false
 	}

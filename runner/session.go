@@ -15,6 +15,7 @@ import (
 
 	"github.com/scenario-tool/scenario/proc"
 	"github.com/scenario-tool/scenario/steps"
+	"github.com/scenario-tool/scenario/topology"
 )
 
 // session is one scenario run's world: the processes and connections its
@@ -47,6 +48,11 @@ type session struct {
 	// died hears of a process that ended while the scenario relied on it
 	// (no stop step or cleanup stopped it); the run fails at once.
 	died func(error)
+	// emit reports processes and held connections starting and ending
+	// (nil: not reported). watchers are the goroutines that report an
+	// end, awaited before the scenario ends.
+	emit     func(Event)
+	watchers sync.WaitGroup
 
 	mu        sync.Mutex
 	closing   bool                   // cleanup has begun: deaths are expected
@@ -55,6 +61,13 @@ type session struct {
 	started   []resource             // every process ever started, for log tails
 	agents    map[string]*agentState // by node; "" is the host
 	agentSeq  []string               // nodes in the order their agents started
+	captures  []capture              // wire captures steps took, for the debug bundle
+}
+
+// capture is a wire capture a step took.
+type capture struct {
+	step int
+	ev   *topology.WireEvidence
 }
 
 // agentState is the Consul agent of one node (or of the host).
@@ -192,10 +205,29 @@ func (s *session) consul(node string) (*api.Client, error) {
 	return a.client, nil
 }
 
-func (s *session) AddConn(name string, c *steps.Conn) {
+func (s *session) addConn(node string, step int, name string, c *steps.Conn) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.resources = append(s.resources, resource{name: "conn/" + name, conn: c})
+	s.mu.Unlock()
+	if s.emit == nil {
+		return
+	}
+	s.emit(Event{Event: "conn-open", Conn: &ConnEvent{Name: name, Target: c.Target, Node: node, Step: step}})
+	s.watchers.Add(1)
+	go func() {
+		defer s.watchers.Done()
+		var how error
+		// Only looks: takes no byte off the connection.
+		_ = c.Await(context.Background(), func(_ []byte, ended error) (int, bool) { how = ended; return 0, ended != nil })
+		s.mu.Lock()
+		closing := s.closing
+		s.mu.Unlock()
+		end := steps.DescribeEnd(how)
+		if closing && errors.Is(how, net.ErrClosed) {
+			end = "closed at cleanup"
+		}
+		s.emit(Event{Event: "conn-end", Conn: &ConnEvent{Name: name, Target: c.Target, Node: node, End: end}})
+	}()
 }
 
 func (s *session) Conn(name string) (*steps.Conn, error) {

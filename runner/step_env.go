@@ -11,11 +11,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/consul/api"
 
 	"github.com/scenario-tool/scenario/proc"
 	"github.com/scenario-tool/scenario/steps"
+	"github.com/scenario-tool/scenario/topology"
 )
 
 // The step environment: the session as one step sees it (steps.Env), on
@@ -31,15 +33,18 @@ func (s *session) Guardian() proc.Guardian { return s.guardian }
 type stepEnv struct {
 	*session
 	node string
+	step int // from 1
 	out  *stepOutput
 }
 
 // stepOutput is what a step tells the report besides its error.
 type stepOutput struct {
-	mu    sync.Mutex
-	notes []string
-	table []string
-	cells []CellEvent
+	start    time.Time // when the step began
+	mu       sync.Mutex
+	notes    []string
+	table    []string
+	cells    []CellEvent
+	attempts []steps.Attempt // a probe's
 }
 
 // fill puts the step's output in its step-end event (o may be nil).
@@ -50,6 +55,7 @@ func (o *stepOutput) fill(ev *StepEvent) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	ev.Notes, ev.Table, ev.Cells = slices.Clone(o.notes), slices.Clone(o.table), slices.Clone(o.cells)
+	ev.Probe = probeEvent(o.start, o.attempts)
 }
 
 func (e stepEnv) Notef(format string, args ...any) {
@@ -71,6 +77,20 @@ func (e stepEnv) Table(lines []string, cells []steps.TableCell) {
 		e.out.cells = append(e.out.cells, CellEvent{Name: c.Name, Outcome: outcome, Detail: c.Detail})
 	}
 }
+
+func (e stepEnv) Attempted(a steps.Attempt) {
+	e.out.mu.Lock()
+	defer e.out.mu.Unlock()
+	e.out.attempts = append(e.out.attempts, a)
+}
+
+func (e stepEnv) Captured(ev *topology.WireEvidence) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.captures = append(e.captures, capture{step: e.step, ev: ev})
+}
+
+func (e stepEnv) AddConn(name string, c *steps.Conn) { e.addConn(e.where(), e.step, name, c) }
 
 func (e stepEnv) Node() string                   { return e.node }
 func (e stepEnv) On(node string) steps.Env       { e.node = node; return e }
@@ -131,7 +151,7 @@ func (e stepEnv) Network() steps.Network {
 }
 
 func (e stepEnv) Start(name string, argv []string, opts ...steps.StartOption) (*proc.Process, error) {
-	return e.start(e.node, name, argv, opts...)
+	return e.start(e.node, e.step, name, argv, opts...)
 }
 
 func (e stepEnv) SetToken(name, secret string) {

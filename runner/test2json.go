@@ -175,6 +175,8 @@ func (t *Test2JSON) Observe(e Event) {
 		action, word := verdict(s.Outcome)
 		t.output(at, pkgName, name, "    --- %s: %s (%.2fs)\n", word, name, s.DurationMS/1000)
 		t.emit(at, action, pkgName, name, elapsedSeconds(s.DurationMS), nil)
+	case "bundle":
+		t.output(at, pkgName, test, "    debug bundle: %s\n", e.Bundle)
 	case "cleanup":
 		for _, line := range cleanupLines(e) {
 			t.output(at, pkgName, test, "    %s\n", line)

@@ -60,6 +60,10 @@ func (b *bandwidth) String() string {
 	return fmt.Sprintf("at most %s", b.rate)
 }
 
+func (b *bandwidth) Change() Change {
+	return Change{Kind: ChangeFault, What: "bandwidth " + b.rate, Span: "bandwidth", End: b.perSecB == 0}
+}
+
 func (b *bandwidth) Run(ctx context.Context, env Env) error {
 	net, err := networkOf(env)
 	if err != nil {

@@ -160,6 +160,14 @@ func foldKey(m map[string]any, key string) (string, bool) {
 
 func (c *configEntry) String() string { return c.label }
 
+func (c *configEntry) Change() Change {
+	what := c.label
+	if c.typed != nil {
+		what = c.typed.GetKind() + " " + c.typed.GetName()
+	}
+	return Change{Kind: ChangeConfigEntry, What: what}
+}
+
 func (c *configEntry) Run(ctx context.Context, env Env) error {
 	client, err := env.Consul()
 	if err != nil {

@@ -95,6 +95,20 @@ func (c *Conn) Consume(n int) {
 	c.received = c.received[min(n, len(c.received)):]
 }
 
+// seen says what the connection showed so far, as an Attempt outcome:
+// bytes, an end with none, or neither.
+func (c *Conn) seen() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case len(c.received) > 0:
+		return AttemptReply
+	case c.ended != nil:
+		return AttemptClose
+	}
+	return AttemptStall
+}
+
 // DescribeEnd says in words how a connection ended.
 func DescribeEnd(err error) string {
 	switch {

@@ -81,6 +81,14 @@ func knownNode(d *spec.Decoder, at *yaml.Node, what, node string) bool {
 
 func (c *cable) String() string { return c.node }
 
+// Change: the cut lasts until the reconnect of the same node.
+func (c *cable) Change() Change {
+	if c.cut {
+		return Change{Kind: ChangeFault, What: "disconnect " + c.node, Node: c.node, Span: "cable"}
+	}
+	return Change{Kind: ChangeFault, What: "reconnect " + c.node, Node: c.node, Span: "cable", End: true}
+}
+
 func (c *cable) Run(ctx context.Context, env Env) error {
 	net, err := networkOf(env)
 	if err != nil {

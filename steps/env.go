@@ -64,6 +64,11 @@ type Env interface {
 	// Notef records something the user should know about how this step
 	// went, though it passed (it is shown under the step's line).
 	Notef(format string, args ...any)
+	// Attempted records one probe attempt, for the report's timeline.
+	Attempted(a Attempt)
+	// Captured keeps a wire capture a step took, for the debug bundle a
+	// failed scenario leaves.
+	Captured(ev *topology.WireEvidence)
 	// Table records what a step that judges many things at once found:
 	// lines of text shown under the step, and its cells, each a test case
 	// of its own in JUnit and test2json. A later call replaces an earlier.

@@ -538,9 +538,13 @@ func (e *expect) runProbe(ctx context.Context, env Env) (failed error) {
 				addr, err = "", notConnected{err}
 			}
 		}
-		if err == nil {
+		dialled := err == nil
+		var seen string
+		began := time.Now()
+		if dialled {
 			attempts++
-			err = wire.settle(e.attempt(ctx, env, addr, wire))
+			seen, err = e.attempt(ctx, env, addr, wire)
+			err = wire.settle(err)
 		}
 		if err == nil && e.denied && gather {
 			// The close alone could be a dead backend: the mesh must
@@ -554,8 +558,13 @@ func (e *expect) runProbe(ctx context.Context, env Env) (failed error) {
 					if evidence.AuthzErr == nil && evidence.Authorized {
 						err = opposite{err} // the mesh says it allows the path
 					}
+				} else {
+					seen = AttemptDeny
 				}
 			}
+		}
+		if dialled {
+			env.Attempted(Attempt{Start: began, Took: time.Since(began), Outcome: seen, Held: err == nil})
 		}
 		return err
 	}
@@ -771,19 +780,19 @@ func isTimeout(err error) bool {
 
 // attempt dials afresh, writes, and judges what comes back; wire (when
 // set) records the connections that carried it, once dialled and before
-// anything is written.
-func (e *expect) attempt(ctx context.Context, env Env, addr string, wire *wireWatch) error {
+// anything is written. seen says what came of it, for the report's
+// timeline (an Attempt outcome).
+func (e *expect) attempt(ctx context.Context, env Env, addr string, wire *wireWatch) (seen string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, probeAttemptLimit)
 	defer cancel()
 	var raw net.Conn
-	var err error
 	wire.dialing()
 	if e.probe.Native {
 		if raw, addr, err = DialNative(ctx, env, e.probe.Service, e.probe.Upstream); err != nil {
-			return notConnected{err}
+			return AttemptNoConnect, notConnected{err}
 		}
 	} else if raw, err = env.Dial(ctx, "tcp", addr); err != nil {
-		return notConnected{fmt.Errorf("could not connect to %s: %w", addr, err)}
+		return AttemptNoConnect, notConnected{fmt.Errorf("could not connect to %s: %w", addr, err)}
 	}
 	wire.dialed(ctx, raw, addr)
 	// Never half-close: the built-in proxy drops the whole connection when
@@ -792,14 +801,14 @@ func (e *expect) attempt(ctx context.Context, env Env, addr string, wire *wireWa
 	defer c.Close()
 	if e.send != "" {
 		if _, err := c.Write([]byte(e.send)); err != nil {
-			return fmt.Errorf("writing to %s: %w", addr, err)
+			return AttemptClose, fmt.Errorf("writing to %s: %w", addr, err)
 		}
 	}
 	why, decided := e.observe(ctx, c, false)
 	if why != nil && !decided {
-		return stalled{why}
+		return c.seen(), stalled{why}
 	}
-	return why
+	return c.seen(), why
 }
 
 // aliveAll fails as soon as one of the named running processes has died.

@@ -58,6 +58,8 @@ func (s *setIntention) String() string {
 	return fmt.Sprintf("%s -> %s %s", s.source, s.destination, s.action)
 }
 
+func (s *setIntention) Change() Change { return Change{Kind: ChangeIntention, What: s.String()} }
+
 func (s *setIntention) Run(ctx context.Context, env Env) error {
 	client, err := env.Consul()
 	if err != nil {
@@ -83,6 +85,10 @@ func buildDeleteIntention(d *spec.Decoder, val *IntentionSpec, f *spec.Fields) S
 }
 
 func (s *deleteIntention) String() string { return fmt.Sprintf("%s -> %s", s.source, s.destination) }
+
+func (s *deleteIntention) Change() Change {
+	return Change{Kind: ChangeIntention, What: "delete " + s.String()}
+}
 
 func (s *deleteIntention) Run(ctx context.Context, env Env) error {
 	client, err := env.Consul()

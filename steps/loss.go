@@ -45,6 +45,10 @@ func (l *loss) String() string {
 	return fmt.Sprintf("%d%% of packets dropped", l.percent)
 }
 
+func (l *loss) Change() Change {
+	return Change{Kind: ChangeFault, What: fmt.Sprintf("loss %d%%", l.percent), Span: "loss", End: l.percent == 0}
+}
+
 func (l *loss) Run(ctx context.Context, env Env) error {
 	net, err := networkOf(env)
 	if err != nil {

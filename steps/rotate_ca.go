@@ -37,6 +37,8 @@ func buildRotateCA(d *spec.Decoder, _ *RotateCASpec, f *spec.Fields) Step {
 
 func (rotateCA) String() string { return "new Connect CA root" }
 
+func (r rotateCA) Change() Change { return Change{Kind: ChangeCA, What: r.String()} }
+
 func (rotateCA) Run(ctx context.Context, env Env) error {
 	client, err := env.Consul()
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/scenario-tool/scenario/consuldef"
 	"github.com/scenario-tool/scenario/proc"
+	"github.com/scenario-tool/scenario/topology"
 )
 
 // fakeEnv serves connections only; these tests need no Consul.
@@ -40,6 +41,8 @@ func (f *fakeEnv) Stop(string) error                        { return nil }
 func (f *fakeEnv) OwnerOf(int, int) string                  { return "" }
 func (f *fakeEnv) WatchMember(string, int, string)          {}
 func (f *fakeEnv) Notef(string, ...any)                     {}
+func (f *fakeEnv) Attempted(Attempt)                        {}
+func (f *fakeEnv) Captured(*topology.WireEvidence)          {}
 func (f *fakeEnv) Table([]string, []TableCell)              {}
 func (f *fakeEnv) Node() string                             { return "" }
 func (f *fakeEnv) On(string) Env                            { return f }

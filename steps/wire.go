@@ -417,6 +417,7 @@ func (w *wireWatch) judge(ctx context.Context, sent, got []byte) (string, error)
 	if err != nil {
 		return "", err
 	}
+	w.env.Captured(ev)
 	if ev.Dropped > 0 || ev.Truncated > 0 || len(ev.Incomplete) > 0 {
 		return "", fmt.Errorf("wire: the capture is incomplete, so it proves nothing: %s", ev.Summary())
 	}

@@ -44,7 +44,7 @@ func TestEveryCommandHasHelp(t *testing.T) {
 				}
 			}
 			for _, f := range publicFlags(c) {
-				if !strings.Contains(stdout, "  --"+f.Name+" ") && !strings.Contains(stdout, "  --"+f.Name+"\n") {
+				if !strings.Contains(stdout, "  "+dashed(f.Name)+" ") && !strings.Contains(stdout, "  "+dashed(f.Name)+"\n") {
 					t.Errorf("%q does not list --%s:\n%s", args, f.Name, stdout)
 				}
 			}

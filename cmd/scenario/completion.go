@@ -100,9 +100,9 @@ func bashCompletion() string {
 	for _, c := range commands() {
 		var flags, valued []string
 		for _, f := range publicFlags(c) {
-			flags = append(flags, "--"+f.Name)
+			flags = append(flags, dashed(f.Name))
 			if takesValue(f) {
-				valued = append(valued, "--"+f.Name)
+				valued = append(valued, dashed(f.Name))
 			}
 		}
 		flags = append(flags, "--help")
@@ -165,7 +165,7 @@ func zshCompletion() string {
 		fmt.Fprintf(&b, "    %s)\n        _arguments -s \\\n", c.name)
 		for _, f := range publicFlags(c) {
 			_, usage := flag.UnquoteUsage(f)
-			spec := fmt.Sprintf("--%s[%s]", f.Name, zshQuote(firstLine(usage)))
+			spec := fmt.Sprintf("%s[%s]", dashed(f.Name), zshQuote(firstLine(usage)))
 			if takesValue(f) {
 				action := "_files"
 				if f.Name == "format" {
@@ -210,7 +210,11 @@ func fishCompletion() string {
 		cond := fishQuote("__fish_seen_subcommand_from " + c.name)
 		for _, f := range publicFlags(c) {
 			_, usage := flag.UnquoteUsage(f)
-			line := fmt.Sprintf("complete -c scenario -n %s -l %s -d %s", cond, f.Name, fishQuote(firstLine(usage)))
+			long := "-l"
+			if len(f.Name) == 1 {
+				long = "-s"
+			}
+			line := fmt.Sprintf("complete -c scenario -n %s %s %s -d %s", cond, long, f.Name, fishQuote(firstLine(usage)))
 			if takesValue(f) {
 				switch {
 				case f.Name == "format":

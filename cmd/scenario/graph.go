@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/scenario-tool/scenario/runner"
-	"github.com/scenario-tool/scenario/steps"
 )
 
 func cmdGraph(files []string, svg bool, stdout, stderr io.Writer) int {
@@ -42,14 +41,4 @@ func cmdGraph(files []string, svg bool, stdout, stderr io.Writer) int {
 }
 
 // graphOf draws what the scenario's steps say about the mesh.
-func graphOf(sc *runner.Scenario) string {
-	g := steps.NewGraph()
-	g.SetCluster(sc.Cluster)
-	for _, it := range sc.Items {
-		if gr, ok := it.Step.(steps.Grapher); ok {
-			g.OnNode(it.Node)
-			gr.Graph(g)
-		}
-	}
-	return g.DOT(sc.Name)
-}
+func graphOf(sc *runner.Scenario) string { return runner.Graph(sc) }

@@ -61,7 +61,7 @@ func commands() []command {
 	var rf, uf runFlags
 	var af auditFlags
 	var listJSON, validateJSON, validateAgent, validateWrites, markdown, svg bool
-	var versionConsul, execLogs, execScenario string
+	var versionConsul, execLogs, execScenario, reportOut string
 	return []command{
 		{name: "run", args: "[flags] FILE|DIR...", summary: "validate, then run scenarios",
 			detail: "Runs each scenario file given (a folder means its *.yaml and *.yml), reporting\n" +
@@ -150,6 +150,15 @@ func commands() []command {
 			},
 			operands: "files",
 			run:      func(args []string, stdout, stderr io.Writer) int { return cmdGraph(args, svg, stdout, stderr) }},
+		{name: "report", args: "[-o FILE] EVENTS.json", summary: "render a saved run --json event stream as the HTML report run --html writes",
+			detail: "Reads the events of a run (scenario run --json > events.json; - reads stdin) and\n" +
+				"writes the self-contained HTML report: summary, a timeline per scenario, the\n" +
+				"topology and each step's evidence (see docs/guides/html-report.md).",
+			flags: func(fs *flag.FlagSet) {
+				fs.StringVar(&reportOut, "o", "", "write the report to `FILE` (default: stdout)")
+			},
+			operands: "files",
+			run:      func(args []string, stdout, stderr io.Writer) int { return cmdReport(args, reportOut, stdout, stderr) }},
 		{name: "version", args: "[--consul PATH]", summary: "this build's version and the Consul version it would run",
 			detail: "Prints scenario's module version, VCS revision and Go version (from the\n" +
 				"build information), then the first line of `consul version` of the consul\n" +
@@ -185,6 +194,15 @@ func commands() []command {
 		{name: "help", args: "[COMMAND|STEP|TOPIC]", summary: "show this help, a command's flags, a step type's keys, or a topic of the file format",
 			operands: "commands", run: cmdHelp},
 	}
+}
+
+// dashed spells a flag as the help shows it: -o for a one-letter name,
+// --name for the others (the flag package takes either).
+func dashed(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
 }
 
 // hiddenFlags are internal: defined, but never shown or completed.
@@ -238,7 +256,7 @@ func commandHelp(c command) string {
 			return
 		}
 		placeholder, text := flag.UnquoteUsage(f)
-		left := "--" + f.Name
+		left := dashed(f.Name)
 		if placeholder != "" {
 			left += " " + strings.ToUpper(placeholder)
 		}
@@ -277,6 +295,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "-version", "--version":
 		args = append([]string{"version"}, args[1:]...)
 	}
+	commandLine = shellWords(append([]string{"scenario"}, args...))
 	c, ok := findCommand(args[0])
 	if !ok {
 		fmt.Fprintf(stderr, "scenario: unknown command %q\n\n%s", args[0], usage())

@@ -29,7 +29,7 @@ import (
 // order, and ended hears each as it ends.
 func runParallel(ctx context.Context, scenarios []*runner.Scenario, f *runFlags, opts runner.Options,
 	interrupted <-chan os.Signal, stderr io.Writer, stop func() bool, ended func(runner.Result)) []runner.Result {
-	obs, consul := opts.Observer, opts.Consul
+	obs, consul := stamped{next: opts.Observer, consulVersion: opts.ConsulVersion, command: runner.Redact(opts.Command)}, opts.Consul
 	self, err := os.Executable()
 	if err == nil {
 		err = netns.Permitted(exec.Command(self, "help"))
@@ -78,6 +78,25 @@ func runParallel(ctx context.Context, scenarios []*runner.Scenario, f *runFlags,
 		}
 	}
 	return out
+}
+
+// stamped gives the events of children this run's command line (a
+// child's own is internal) and Consul version (a child does not ask it
+// again).
+type stamped struct {
+	next          runner.Observer
+	command       string
+	consulVersion func() string
+}
+
+func (s stamped) Observe(e runner.Event) {
+	switch {
+	case e.Event == "scenario-start":
+		e.Command = s.command
+	case e.Event == "scenario-end" && s.consulVersion != nil:
+		e.ConsulVersion = s.consulVersion()
+	}
+	s.next.Observe(e)
 }
 
 // childSet is the children running now, for passing signals on.

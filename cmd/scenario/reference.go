@@ -116,7 +116,7 @@ func eventsReference() string {
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", k.Name, cell(k.Doc), strings.Join(keys, ", "))
 	}
-	for _, typ := range []reflect.Type{reflect.TypeOf(runner.Event{}), reflect.TypeOf(runner.StepEvent{}), reflect.TypeOf(runner.NodeInfo{}), reflect.TypeOf(runner.LogTail{}), reflect.TypeOf(runner.CellEvent{})} {
+	for _, typ := range runner.EventTypes {
 		fmt.Fprintf(&b, "\n## %s\n\n| key | type | in | meaning |\n|---|---|---|---|\n", typ.Name())
 		for _, f := range eventFields(typ) {
 			in := "every event"
@@ -196,10 +196,19 @@ func exampleEvents() []runner.Event {
 	step := runner.StepEvent{Index: 1, Type: "start-agent", Label: "consul agent -dev", Pos: "scenarios/basic.yaml:7:5"}
 	ended := step
 	ended.Outcome, ended.DurationMS = runner.OutcomePassed, 151.2
+	probed := runner.StepEvent{Index: 11, Type: "expect", Label: "new connections are denied by the mesh", Pos: "scenarios/intentions.yaml:30:5",
+		Outcome: runner.OutcomePassed, DurationMS: 312.5, Probe: &runner.ProbeEvent{Attempts: 3, Held: 1, Outcomes: map[string]int{"reply": 2, "deny": 1},
+			Runs: []runner.AttemptRun{{AtMS: 0.2, SpanMS: 208.1, Outcome: "reply", Count: 2}, {AtMS: 310.4, SpanMS: 1.9, Outcome: "deny", Held: true, Count: 1}}}}
 	return []runner.Event{
 		with(runner.Event{Event: "scenario-start", Description: "web reaches socat through both sidecars over mTLS.", Steps: 9}),
 		with(runner.Event{Event: "step-start", Step: &step}),
+		with(runner.Event{Event: "process-start", Process: &runner.ProcessEvent{Name: "agent", Role: "agent", PID: 31470, Log: "logs/basic/agent.log", Step: 1}}),
 		with(runner.Event{Event: "step-end", Step: &ended}),
+		with(runner.Event{Event: "conn-open", Conn: &runner.ConnEvent{Name: "long-lived", Target: "web/socat", Step: 8}}),
+		with(runner.Event{Event: "change", Change: &runner.ChangeEvent{Kind: "intention", What: "web -> socat deny", Step: 10}}),
+		with(runner.Event{Event: "step-end", Step: &probed}),
+		with(runner.Event{Event: "conn-end", Conn: &runner.ConnEvent{Name: "long-lived", Target: "web/socat", End: "closed at cleanup"}}),
+		with(runner.Event{Event: "process-end", Process: &runner.ProcessEvent{Name: "agent", Role: "agent", PID: 31470, Log: "logs/basic/agent.log", Exit: "exit status 0", Ended: runner.EndedCleanup}}),
 		with(runner.Event{Event: "cleanup", Stopped: []string{"sidecar/web", "sidecar/socat", "socat", "agent"}, DurationMS: 52.1}),
 		with(runner.Event{Event: "scenario-end", Steps: 9, DurationMS: 1203.4, Outcome: runner.OutcomePassed, LogsDir: "logs/basic"}),
 	}

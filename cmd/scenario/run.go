@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/scenario-tool/scenario/proc"
 	"github.com/scenario-tool/scenario/reaper"
 	"github.com/scenario-tool/scenario/runner"
+	"github.com/scenario-tool/scenario/runner/htmlreport"
 	"github.com/scenario-tool/scenario/scenariofile"
 	"github.com/scenario-tool/scenario/steps"
 )
@@ -28,6 +30,7 @@ import (
 // runFlags are the flags of run and up.
 type runFlags struct {
 	consul, logs, junit, shard, format string
+	html                               string
 	runPattern, skipPattern            string
 	agent                              string // an existing cluster's agent (--agent)
 	allowWrites                        bool
@@ -55,6 +58,7 @@ func (f *runFlags) register(fs *flag.FlagSet, verb string) {
 	fs.StringVar(&f.format, "format", formatText, "`FORMAT` of the report on stdout: text; json, a stream of JSON\nevents; test2json, the events of go test -json (scenarios as\ntests, steps as subtests) for gotestsum, tparse and the like")
 	fs.BoolVar(&f.json, "json", false, "the same as --format json")
 	fs.StringVar(&f.junit, "junit", "", "also write a JUnit XML report to `FILE`")
+	fs.StringVar(&f.html, "html", "", "also write a self-contained HTML report to `FILE`: a timeline per\nscenario, the topology, each step's evidence (docs/guides/html-report.md)")
 	if verb == "up" {
 		fs.BoolVar(&f.keepOnFailure, "keep-on-failure", false, "when a step fails, keep everything up as it was until Ctrl-C,\nto inspect the mesh (exit 1 after cleanup)")
 		return
@@ -285,7 +289,15 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stderr, "scenario:", err)
 		return exitInvalid
 	}
-	opts := runner.Options{Observer: observers, LogsDir: f.logs, Consul: consul, ConsulErr: consulErr, Force: force, Agent: external, Guardian: guardian}
+	opts := runner.Options{Observer: observers, LogsDir: f.logs, Consul: consul, ConsulErr: consulErr, Force: force, Agent: external,
+		Guardian: guardian, Command: commandLine}
+	if !f.inNetns && consulErr == nil && (f.html != "" || f.format == formatJSON) {
+		// For the reports made from the events; asked beside the first
+		// scenario rather than before it.
+		version := make(chan string, 1)
+		go func() { v, _ := consulVersionOf(consul); version <- v }()
+		opts.ConsulVersion = sync.OnceValue(func() string { return <-version })
+	}
 	if verb == "up" {
 		opts.Hold = func(ctx context.Context, h runner.Held) {
 			holdUntilDone(ctx, f.logs, "everything is up", h, stderr)
@@ -508,6 +520,18 @@ func makeObservers(f *runFlags, stdout io.Writer, grouped bool, invalid []invali
 			rep = runner.GroupByScenario(rep)
 		}
 		obs = append(obs, rep)
+	}
+	if f.html != "" {
+		c := &htmlreport.Collector{}
+		obs = append(obs, c)
+		before := finish
+		finish = func() error {
+			err := before()
+			if werr := htmlreport.WriteFile(f.html, c.Events(), htmlreport.Options{}); werr != nil {
+				return errors.Join(err, fmt.Errorf("--html: %w", werr))
+			}
+			return err
+		}
 	}
 	if f.junit != "" {
 		j, err := runner.NewJUnitFile(f.junit)

@@ -48,14 +48,24 @@ func consulVersion(flagValue string) string {
 	if err != nil {
 		return "consul: " + err.Error()
 	}
+	first, err := consulVersionOf(bin)
+	if err != nil {
+		return fmt.Sprintf("consul: %s: %v", bin, err)
+	}
+	return fmt.Sprintf("consul: %s (%s)", first, bin)
+}
+
+// consulVersionOf is the first line of `consul version` of bin: "Consul
+// v1.15.4".
+func consulVersionOf(bin string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, bin, "version").Output()
 	first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
 	if err != nil || !strings.HasPrefix(first, "Consul ") {
-		return fmt.Sprintf("consul: %s: `consul version` failed (%v): %q", bin, err, first)
+		return "", fmt.Errorf("`consul version` failed (%v): %q", err, first)
 	}
-	return fmt.Sprintf("consul: %s (%s)", first, bin)
+	return first, nil
 }
 
 func cmdVersion(consulFlag string, stdout io.Writer) int {

@@ -82,20 +82,21 @@ func Cells(available func() error) Requirement {
 // install says where each program the tests run comes from (Debian's
 // package); `make deps` installs them all.
 var install = map[string]string{
-	"bash":    "bash",
-	"curl":    "curl",
-	"dot":     "graphviz",
-	"fish":    "fish",
-	"ip":      "iproute2",
-	"nc":      "netcat-openbsd",
-	"perl":    "perl",
-	"script":  "util-linux",
-	"setpriv": "util-linux",
-	"setsid":  "util-linux",
-	"socat":   "socat",
-	"ss":      "iproute2",
-	"unshare": "util-linux",
-	"zsh":     "zsh",
+	"bash":     "bash",
+	"chromium": "chromium",
+	"curl":     "curl",
+	"dot":      "graphviz",
+	"fish":     "fish",
+	"ip":       "iproute2",
+	"nc":       "netcat-openbsd",
+	"perl":     "perl",
+	"script":   "util-linux",
+	"setpriv":  "util-linux",
+	"setsid":   "util-linux",
+	"socat":    "socat",
+	"ss":       "iproute2",
+	"unshare":  "util-linux",
+	"zsh":      "zsh",
 }
 
 // Program is the requirement of a program in PATH.
