@@ -57,9 +57,8 @@ var bundleQuestions = []struct{ file, path string }{
 	{"agent-services.json", "/v1/agent/services"},
 }
 
-// pcapWriter is a wire capture that can write itself as a pcap file.
-// topology.WireEvidence gains it with gopacket's pcapgo (issue 18); until
-// then the bundle says which steps took a capture that it could not write.
+// pcapWriter is a wire capture that can write itself as a pcap file
+// (topology.WireEvidence).
 type pcapWriter interface {
 	WritePcap(w io.Writer) error
 }
@@ -114,12 +113,7 @@ func (s *session) writeBundle(dir string) []string {
 	var wire []string
 	for _, c := range captures {
 		name := fmt.Sprintf("wire-step-%02d.pcap", c.step)
-		pw, ok := any(c.ev).(pcapWriter)
-		if !ok {
-			wire = append(wire, fmt.Sprintf("step %d captured the wire; this build cannot write a capture as pcap yet", c.step))
-			continue
-		}
-		if err := s.writePcap(filepath.Join(dir, name), pw); err != nil {
+		if err := s.writePcap(filepath.Join(dir, name), c.ev); err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", name, err))
 			continue
 		}

@@ -667,7 +667,7 @@ func (w *wireWatch) WritePcap() (string, error) {
 			return "", err
 		}
 		f.Close()
-		return path, ev.WritePcap(path)
+		return path, ev.WritePcapFile(path)
 	}
 }
 

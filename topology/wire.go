@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"sort"
@@ -660,23 +661,29 @@ func (ev *WireEvidence) Summary() string {
 	return sb.String()
 }
 
-// WritePcap writes every frame kept to path as a pcap file (Ethernet,
+// WritePcap writes every frame kept to w as a pcap file (Ethernet,
 // nanosecond timestamps), in the order the kernel saw them: each frame
 // once, as it left its node (and those that arrived from outside the
 // capture). tcpdump -r and Wireshark read it.
-func (ev *WireEvidence) WritePcap(path string) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	w := pcapgo.NewWriterNanos(f)
-	err = w.WriteFileHeader(frameMax, layers.LinkTypeEthernet)
+func (ev *WireEvidence) WritePcap(out io.Writer) error {
+	w := pcapgo.NewWriterNanos(out)
+	err := w.WriteFileHeader(frameMax, layers.LinkTypeEthernet)
 	for _, fr := range ev.kept {
 		if err != nil {
 			break
 		}
 		err = w.WritePacket(gopacket.CaptureInfo{Timestamp: fr.at, CaptureLength: len(fr.data), Length: len(fr.data)}, fr.data)
 	}
+	return err
+}
+
+// WritePcapFile writes the capture (WritePcap) to path, privately.
+func (ev *WireEvidence) WritePcapFile(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	err = ev.WritePcap(f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -206,7 +206,7 @@ func TestWritePcapKeepsEachFrameOnce(t *testing.T) {
 	}
 	ev := evidenceOf(frames...)
 	path := filepath.Join(t.TempDir(), "wire.pcap")
-	if err := ev.WritePcap(path); err != nil {
+	if err := ev.WritePcapFile(path); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.Open(path)
