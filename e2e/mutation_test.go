@@ -485,6 +485,7 @@ func runJSON(t *testing.T, dir, file string, ownNetns bool) (*runner.StepEvent, 
 }
 
 func TestShortenWithinShortensOnlyTheStepsAMutantMustFailAt(t *testing.T) {
+	needScenarioOnly(t) // Go alone: it edits text
 	src := `name: s
 steps:
   - start-agent: {}
