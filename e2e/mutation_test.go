@@ -11,11 +11,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/scenario-tool/scenario/internal/testenv"
 	"github.com/scenario-tool/scenario/runner"
@@ -323,10 +326,7 @@ func runMutant(t *testing.T, src string, m mutant, ownNetns bool) bool {
 	if m.edit != nil {
 		src = m.edit(src)
 	}
-	// A mutant fails by running out of time where the claim is eventual;
-	// the claims are the same with a shorter wait.
-	src = strings.ReplaceAll(src, "within: 10s", "within: 3s")
-	src = strings.ReplaceAll(src, "within: 15s", "within: 3s")
+	src = shortenWithin(t, src, m.failAt)
 	if !strings.Contains(src, "TCP-LISTEN:") {
 		t.Fatalf("the mutant lost the backend:\n%s", src)
 	}
@@ -363,6 +363,58 @@ func runMutant(t *testing.T, src string, m mutant, ownNetns bool) bool {
 	}
 	return ok
 }
+
+// mutantWithin is the within of the steps at which a mutant must fail: a
+// mutant fails by running out of time where the claim is eventual, and
+// the claim is the same with a shorter wait.
+const mutantWithin = "within: 3s"
+
+// shortenWithin gives the steps numbered in failAt (from 1, as the runner
+// numbers them) the within mutantWithin, and leaves every other step's
+// alone: the steps before them must pass, under the mutant as without it,
+// and a shorter wait makes them fail where the mesh is only slow (the
+// built-in proxy routes to a critical instance for a few seconds after the
+// catalog says critical, and load stretches each attempt).
+func shortenWithin(t *testing.T, src string, failAt []int) string {
+	t.Helper()
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(src), &doc); err != nil || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		t.Fatalf("the mutant is not a YAML mapping (%v):\n%s", err, src)
+	}
+	lines := strings.Split(src, "\n")
+	top := doc.Content[0].Content
+	for i := 0; i+1 < len(top); i += 2 {
+		if top[i].Value != "steps" || top[i+1].Kind != yaml.SequenceNode {
+			continue
+		}
+		// A step's text runs from its line to the next step's, or to the
+		// next top-level key's, or to the end.
+		end := len(lines) + 1
+		if i+2 < len(top) {
+			end = top[i+2].Line
+		}
+		items := top[i+1].Content
+		for _, n := range failAt {
+			if n < 1 || n > len(items) {
+				t.Fatalf("failAt names step %d; the mutant has %d steps", n, len(items))
+			}
+			last := end
+			if n < len(items) {
+				last = items[n].Line
+			}
+			for l := items[n-1].Line - 1; l < last-1; l++ {
+				lines[l] = withinPattern.ReplaceAllString(lines[l], mutantWithin)
+			}
+		}
+		return strings.Join(lines, "\n")
+	}
+	t.Fatalf("the mutant has no steps:\n%s", src)
+	return ""
+}
+
+// withinPattern is a within longer than mutantWithin, as the shipped
+// scenarios write it.
+var withinPattern = regexp.MustCompile(`within: (10|15)s\b`)
 
 // impostor listens on port with an echo server until stop is called.
 func impostor(t *testing.T, port int) (stop func()) {
@@ -430,4 +482,28 @@ func runJSON(t *testing.T, dir, file string, ownNetns bool) (*runner.StepEvent, 
 		}
 	}
 	return failed, exit, stdout.String() + stderr.String()
+}
+
+func TestShortenWithinShortensOnlyTheStepsAMutantMustFailAt(t *testing.T) {
+	needScenarioOnly(t) // Go alone: it edits text
+	src := `name: s
+steps:
+  - start-agent: {}
+  - expect: {to: web/socat, reply: "a\n", within: 10s}
+  - name: the claim
+    expect: {to: web/socat, reply: "b\n", times: 20, within: 15s}
+  - expect:
+      reachability: {web: {socat: allow}}
+      within: 10s
+description: >-
+  within: 10s here is not a step's
+`
+	got := shortenWithin(t, src, []int{3, 4})
+	want := strings.NewReplacer(`times: 20, within: 15s`, `times: 20, within: 3s`, "      within: 10s", "      within: 3s").Replace(src)
+	if got != want {
+		t.Errorf("shortened\n%s\nwant\n%s", got, want)
+	}
+	if got := shortenWithin(t, src, []int{2}); !strings.Contains(got, `reply: "a\n", within: 3s}`) || strings.Count(got, "within: 3s") != 1 {
+		t.Errorf("failAt 2 shortened\n%s", got)
+	}
 }
