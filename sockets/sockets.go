@@ -58,9 +58,15 @@ func Listeners() ([]Listener, error) {
 // diagAll lists the listeners of both families by socket diagnostics; a
 // family the kernel does not have (IPv6 disabled) has none.
 func diagAll() ([]Listener, error) {
-	var out []Listener
+	return bothFamilies(diagListeners)
+}
+
+// bothFamilies lists by socket diagnostics in IPv4 and IPv6; a family the
+// kernel does not have (IPv6 disabled) has none.
+func bothFamilies[T any](list func(family uint8) ([]T, error)) ([]T, error) {
+	var out []T
 	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
-		found, err := diagListeners(family)
+		found, err := list(family)
 		if family == unix.AF_INET6 && (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EAFNOSUPPORT)) {
 			continue
 		}
@@ -303,18 +309,7 @@ type Conn struct {
 // still being made, open, or closing), IPv4 and IPv6, from socket
 // diagnostics: tens of microseconds, where Established parses tables.
 func Connections() ([]Conn, error) {
-	var out []Conn
-	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
-		found, err := diagConns(family)
-		if family == unix.AF_INET6 && (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EAFNOSUPPORT)) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, found...)
-	}
-	return out, nil
+	return bothFamilies(diagConns)
 }
 
 // Established lists the established TCP connections (IPv4 and IPv6) of
