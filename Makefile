@@ -144,8 +144,7 @@ soak: setup
 # parallel scaling and the runner's own overhead; see docs/performance.md.
 bench: setup
 	$(GO) build -o bin/bench ./bench
-	bin/bench compare -pairs $(PAIRS) -demo-runs $(DEMO_RUNS)
-	bin/bench topology -pairs $(PAIRS)
+	bin/bench all -pairs $(PAIRS) -demo-runs $(DEMO_RUNS)
 
 # The library (scenarios/*.yaml) against each Consul version of MATRIX, each
 # built first (minutes each, the first time): one report and JUnit file per

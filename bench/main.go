@@ -1,27 +1,30 @@
 // Command bench measures the runner against the floor: the same work done
-// by hand with no runner, as fast as is sane. `make bench` runs
-// `bench compare`, which prints the table recorded in docs/internals/performance.md.
+// by hand with no runner, as fast as is sane. `make bench` runs `bench
+// all`, which prints the tables recorded in docs/internals/performance.md.
+//
+// Every measurement of one invocation runs inside one network namespace,
+// created once when bench starts (as root): neither side pays for a
+// namespace of its own, and both find the same ports free.
 package main
 
 import (
-	"context"
-	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"sort"
-	"strings"
-	"sync"
 	"syscall"
-	"time"
 
 	"github.com/scenario-tool/scenario/netns"
-	"github.com/scenario-tool/scenario/wait"
 )
+
+var errUsage = errors.New("usage: bench all [-pairs N] [-demo-runs N] | bench ratios [-pairs N] [-only basic,intentions,topology] | " +
+	"bench extras [-demo-runs N] | bench floor basic|intentions | bench floor-cluster | bench quiet [-probes N]")
+
+// inNamespaceVar marks the bench process that runs inside the namespace
+// its parent made for it.
+const inNamespaceVar = "BENCH_IN_NETNS"
 
 func main() {
 	if len(os.Args) < 2 {
@@ -36,30 +39,40 @@ func main() {
 		inNetns := fs.Bool("netns", false, "bring up loopback first (started in a new network namespace)")
 		fs.Parse(os.Args[2:])
 		if *inNetns {
-			if err := netns.LoopbackUp(); err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				os.Exit(1)
-			}
+			must(netns.LoopbackUp())
 		}
 		flow := fs.Arg(0)
 		if flow != "basic" && flow != "intentions" {
 			fmt.Fprintln(os.Stderr, errUsage)
 			os.Exit(2)
 		}
-		printJSON(floor(flow, root, consul))
-	case "compare":
-		fs := flag.NewFlagSet("compare", flag.ExitOnError)
-		pairs := fs.Int("pairs", 7, "alternating runner/floor pairs per scenario")
-		demoRuns := fs.Int("demo-runs", 3, "runs of the sleep-based demo flow")
-		fs.Parse(os.Args[2:])
-		compare(root, consul, *pairs, *demoRuns)
+		res := floor(flow, root, consul)
+		printJSON(res)
+		if res.Error != "" {
+			os.Exit(1)
+		}
 	case "floor-cluster":
-		printJSON(clusterFloor(root, consul))
-	case "topology":
-		fs := flag.NewFlagSet("topology", flag.ExitOnError)
-		pairs := fs.Int("pairs", 5, "alternating runner/floor pairs")
+		res := clusterFloor(root, consul)
+		printJSON(res)
+		if res.Error != "" {
+			os.Exit(1)
+		}
+	case "all", "ratios", "extras":
+		fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
+		pairs := fs.Int("pairs", 7, "alternating runner/floor pairs per ratio")
+		only := fs.String("only", "basic,intentions,topology", "the ratios to measure")
+		demoRuns := fs.Int("demo-runs", 5, "runs of the sleep-based demo flow")
 		fs.Parse(os.Args[2:])
-		compareTopology(root, consul, *pairs)
+		enterNamespace()
+		env := describeEnvironment(consul)
+		fmt.Println(env)
+		var basicRunner float64
+		if os.Args[1] != "extras" {
+			basicRunner = ratios(root, consul, *pairs, *only)
+		}
+		if os.Args[1] != "ratios" {
+			extras(root, consul, *demoRuns, basicRunner)
+		}
 	case "quiet":
 		fs := flag.NewFlagSet("quiet", flag.ExitOnError)
 		probes := fs.Int("probes", 500, "probes to time")
@@ -71,260 +84,31 @@ func main() {
 	}
 }
 
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
+// enterNamespace runs this command again inside a new network namespace
+// with loopback up, once, and exits with its status; in that child it
+// brings loopback up and returns. Without root it says so and measures in
+// the current namespace, where the scenarios' ports must be free.
+func enterNamespace() {
+	if os.Getenv(inNamespaceVar) != "" {
+		must(netns.LoopbackUp())
+		return
 	}
-	return def
-}
-
-func median(xs []float64) float64 {
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	if len(s) == 0 {
-		return 0
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "bench: not root, so measuring in this network namespace (ports 8500, 8181, 9191, 21000 and 21001 must be free; topologies need root)")
+		return
 	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-type row struct{ what, measured, target, verdict string }
-
-func compare(root, consul string, pairs, demoRuns int) {
-	self, _ := os.Executable()
-	scenario := filepath.Join(root, "bin", "scenario")
-	logs, _ := os.MkdirTemp("", "bench-logs")
-	defer os.RemoveAll(logs)
-	var rows []row
-	verdict := func(ok bool) string {
-		if ok {
-			return "met"
-		}
-		return "MISSED"
-	}
-
-	runScenario := func(args ...string) (float64, error) {
-		start := time.Now()
-		cmd := exec.Command(scenario, append([]string{"run", "--logs", logs, "--consul", consul}, args...)...)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return 0, fmt.Errorf("%v\n%s", err, out)
-		}
-		return ms(time.Since(start)), nil
-	}
-	runFloor := func(flow string) (floorResult, error) {
-		out, err := exec.Command(self, "floor", flow).Output()
-		var r floorResult
-		if err == nil {
-			err = json.Unmarshal(out, &r)
-		}
-		if err == nil && r.Error != "" {
-			err = fmt.Errorf("%s", r.Error)
-		}
-		return r, err
-	}
-
-	var basicMedian float64
-	for _, flow := range []string{"basic", "intentions"} {
-		var runner, floors, ratios, strictRatios []float64
-		for i := 0; i < pairs; i++ {
-			// Alternate which goes first, so that neither always finds a
-			// warm cache.
-			order := []string{"runner", "floor"}
-			if i%2 == 1 {
-				order = []string{"floor", "runner"}
-			}
-			var r, f, strict float64
-			for _, which := range order {
-				if which == "runner" {
-					v, err := runScenario("scenarios/" + flow + ".yaml")
-					must(err)
-					r = v
-				} else {
-					v, err := runFloor(flow)
-					must(err)
-					f = v.TotalMS
-					strict = v.FirstTripMS + v.TeardownMS
-				}
-			}
-			runner, floors, ratios = append(runner, r), append(floors, f), append(ratios, r/f)
-			strictRatios = append(strictRatios, r/strict)
-		}
-		if flow == "basic" {
-			basicMedian = median(runner)
-		}
-		ratio := median(ratios)
-		rows = append(rows, row{
-			fmt.Sprintf("`%s.yaml`: runner (whole process) / floor", flow),
-			fmt.Sprintf("%.0f ms / %.0f ms = **%.2fx** (median of %d pairs)", median(runner), median(floors), ratio, pairs),
-			"<= 1.2x", verdict(ratio <= 1.2),
-		})
-		if flow == "basic" {
-			strict := median(strictRatios)
-			rows = append(rows, row{
-				"`basic.yaml`: runner / floor counted to its first round trip only (plus teardown), without the checks basic.yaml adds",
-				fmt.Sprintf("**%.2fx** (median of %d pairs)", strict, pairs), "<= 1.2x", verdict(strict <= 1.2),
-			})
-		}
-	}
-
-	if demoRuns > 0 {
-		var times []float64
-		failures := 0
-		for i := 0; i < demoRuns; i++ {
-			start := time.Now()
-			cmd := exec.Command("sh", filepath.Join(root, "bench", "demo.sh"))
-			cmd.Env = append(os.Environ(), "CONSUL="+consul)
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-			out, _ := cmd.Output()
-			times = append(times, ms(time.Since(start)))
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			waitPortsFree()
-			if strings.TrimSpace(string(out)) != "hello" {
-				failures++
-			}
-		}
-		speedup := median(times) / basicMedian
-		rows = append(rows, row{
-			"the demo's sleep-based flow / `basic.yaml`",
-			fmt.Sprintf("%.1f s / %.0f ms = **%.0fx** slower; the demo failed %d of %d runs", median(times)/1000, basicMedian, speedup, failures, demoRuns),
-			">= 10x", verdict(speedup >= 10),
-		})
-	}
-
-	// Parallel scaling: 8 scenarios with the same ports.
-	dir, _ := os.MkdirTemp("", "bench-parallel")
-	defer os.RemoveAll(dir)
-	var files []string
-	basic, _ := os.ReadFile(filepath.Join(root, "scenarios", "basic.yaml"))
-	for i := 1; i <= 8; i++ {
-		text := strings.Replace(string(basic), "name: basic", fmt.Sprintf("name: basic-%d", i), 1)
-		text = strings.ReplaceAll(text, "../consul.d/", filepath.Join(root, "consul.d")+"/")
-		f := filepath.Join(dir, fmt.Sprintf("basic-%d.yaml", i))
-		must(os.WriteFile(f, []byte(text), 0o644))
-		files = append(files, f)
-	}
-	seq, err := runScenario(append([]string{"--parallel", "1"}, files...)...)
+	self, err := os.Executable()
 	must(err)
-	par, err := runScenario(append([]string{"--parallel", "8"}, files...)...)
+	cmd := exec.Command(self, os.Args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), inNamespaceVar+"=1")
+	netns.Isolate(cmd)
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		os.Exit(exit.ExitCode())
+	}
 	must(err)
-	start := time.Now()
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for i := 0; i < 8; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cmd := exec.Command(self, "floor", "--netns", "basic")
-			netns.Isolate(cmd)
-			out, err := cmd.Output()
-			var r floorResult
-			if err == nil {
-				err = json.Unmarshal(out, &r)
-			}
-			if err == nil && r.Error != "" {
-				err = fmt.Errorf("%s", r.Error)
-			}
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		must(err)
-	}
-	floors8 := ms(time.Since(start))
-	rows = append(rows, row{
-		"8 scenarios: `--parallel 8` / 8 hand-driven flows at once (each in its own netns)",
-		fmt.Sprintf("%.0f ms / %.0f ms = **%.2fx** (`--parallel 1`: %.0f ms, %.1fx slower than `--parallel 8`)", par, floors8, par/floors8, seq, seq/par),
-		"<= 1.2x", verdict(par/floors8 <= 1.2),
-	})
-
-	// Runner overhead, from the Go benchmarks.
-	out, err := exec.Command("go", "test", "-run", "^$", "-bench", ".", "./runner", "./scenariofile").CombinedOutput()
-	must(err)
-	targets := map[string]string{"BenchmarkLoad1000Steps": "< 20 ms", "BenchmarkValidate500Files": "", "BenchmarkStepOverhead": "< 1 ms a step"}
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
-			continue
-		}
-		name := strings.SplitN(f[0], "-", 2)[0]
-		var nsPerOp float64
-		fmt.Sscanf(f[2], "%f", &nsPerOp)
-		measured := fmt.Sprintf("%.3f ms", nsPerOp/1e6)
-		ok := true
-		switch name {
-		case "BenchmarkLoad1000Steps":
-			ok = nsPerOp < 20e6
-		case "BenchmarkStepOverhead":
-			ok = nsPerOp < 1e6
-			measured = fmt.Sprintf("%.1f µs a step", nsPerOp/1e3)
-		}
-		v := verdict(ok)
-		if targets[name] == "" {
-			v = "-"
-		}
-		rows = append(rows, row{"`" + name + "`", measured, targets[name], v})
-	}
-
-	// The CLI itself over 500 files, as a CI job would call it.
-	many, _ := os.MkdirTemp("", "bench-validate")
-	defer os.RemoveAll(many)
-	intentions, _ := os.ReadFile(filepath.Join(root, "scenarios", "intentions.yaml"))
-	text := strings.ReplaceAll(string(intentions), "../consul.d/", filepath.Join(root, "consul.d")+"/")
-	for i := 0; i < 500; i++ {
-		// One name each: same-named scenarios are refused (one log folder).
-		named := strings.Replace(text, "name: intentions", fmt.Sprintf("name: intentions-%03d", i), 1)
-		must(os.WriteFile(filepath.Join(many, fmt.Sprintf("s%03d.yaml", i)), []byte(named), 0o644))
-	}
-	var validateTimes []float64
-	for i := 0; i < 5; i++ {
-		start := time.Now()
-		out, err := exec.Command(scenario, "validate", many).CombinedOutput()
-		if err != nil {
-			must(fmt.Errorf("validate: %v\n%s", err, out))
-		}
-		validateTimes = append(validateTimes, ms(time.Since(start)))
-	}
-	rows = append(rows, row{"`scenario validate` over 500 files (whole process)", fmt.Sprintf("%.0f ms (median of 5)", median(validateTimes)), "", "-"})
-
-	host, _ := os.Hostname()
-	fmt.Printf("Measured %s on %s (%s/%s, %d cores), Consul %s, built-in proxy.\n\n",
-		time.Now().UTC().Format("2006-01-02"), host, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), consulVersion(consul))
-	fmt.Println("| what | measured | target | |")
-	fmt.Println("|---|---|---|---|")
-	for _, r := range rows {
-		fmt.Printf("| %s | %s | %s | %s |\n", r.what, r.measured, r.target, r.verdict)
-	}
-}
-
-func consulVersion(consul string) string {
-	out, _ := exec.Command(consul, "version").Output()
-	line, _, _ := strings.Cut(string(out), "\n")
-	return strings.TrimPrefix(line, "Consul ")
-}
-
-// waitPortsFree waits until the demo's ports can be bound again.
-func waitPortsFree() {
-	free := wait.Func("the demo's ports to be free", func(context.Context) error {
-		for _, port := range []string{"8500", "8181", "9191", "21000", "21001"} {
-			l, err := net.Listen("tcp", "127.0.0.1:"+port)
-			if err != nil {
-				return err
-			}
-			l.Close()
-		}
-		return nil
-	})
-	_ = wait.For(context.Background(), free, wait.Options{Timeout: 10 * time.Second})
-}
-
-func must(err error) {
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
-	}
+	os.Exit(0)
 }

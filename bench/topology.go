@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -19,38 +18,41 @@ import (
 	"github.com/scenario-tool/scenario/topology"
 )
 
-// clusterFloor does bench/testdata/cluster.yaml's work with no runner, as
-// fast as is sane: the same namespaces (built with the same package), the
-// same agent flags, every process started as soon as what it needs
-// answers, readiness and the round trip polled every 5 ms.
+// clusterFloor does bench/testdata/cluster.yaml's work by hand with no
+// runner, as fast as is sane: the same namespaces (built with the same
+// package) and agent flags; the server first, and each client once the
+// server's API answers, joining it; socat at once; each service
+// registered as soon as its client's API answers, and its sidecar started
+// right after; the cross-node round trip polled every 5 ms. At the end
+// every process is killed (nothing of this cluster is kept), then the
+// namespaces go.
 func clusterFloor(root, consul string) floorResult {
 	res := floorResult{Flow: "cluster"}
-	data, _ := os.MkdirTemp("", "floor-cluster")
-	defer os.RemoveAll(data)
+	data := logFolder("floor-cluster")
 	t0 := time.Now()
 	lab, err := topology.New(fmt.Sprintf("fl%d", os.Getpid()), []string{"server", "app1", "app2"})
 	if err != nil {
 		res.Error = err.Error()
 		return res
 	}
-	type started struct {
-		node string
-		cmd  *exec.Cmd
-	}
-	var procs []started
+	var mu sync.Mutex
+	var procs []*exec.Cmd
 	start := func(node, name string, argv ...string) error {
 		n, _ := lab.Node(node)
 		log, err := os.Create(filepath.Join(data, node+"-"+name+".log"))
 		if err != nil {
 			return err
 		}
+		defer log.Close()
 		cmd := exec.Command(argv[0], argv[1:]...)
 		cmd.Stdout, cmd.Stderr = log, log
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 		if err := n.Do(cmd.Start); err != nil {
 			return err
 		}
-		procs = append(procs, started{node, cmd})
+		mu.Lock()
+		procs = append(procs, cmd)
+		mu.Unlock()
 		return nil
 	}
 	client := func(node string) *api.Client {
@@ -60,52 +62,52 @@ func clusterFloor(root, consul string) floorResult {
 		c, _ := api.NewClient(cfg)
 		return c
 	}
+	answers := func(node string) error {
+		c := client(node)
+		return poll(30*time.Second, func() error { _, err := c.Agent().Self(); return err })
+	}
 	addr := func(node string) string { n, _ := lab.Node(node); return n.Addr().String() }
 	err = func() error {
 		if err := start("server", "agent", consul, "agent", "-node", "server", "-datacenter", "dc1", "-bind", addr("server"), "-client", "127.0.0.1", "-dev"); err != nil {
 			return err
 		}
-		for _, node := range []string{"app1", "app2"} {
-			if err := start(node, "agent", consul, "agent", "-node", node, "-datacenter", "dc1", "-bind", addr(node), "-client", "127.0.0.1",
-				"-data-dir", filepath.Join(data, node), "-hcl", "ports { grpc = 8502 }", "-hcl", `performance { raft_multiplier = 1, rpc_hold_timeout = "1s" }`,
-				"-retry-join", addr("server"), "-retry-interval", "250ms"); err != nil {
-				return err
-			}
-		}
-		for _, node := range []string{"server", "app1", "app2"} {
-			c := client(node)
-			if err := poll(30*time.Second, func() error {
-				if l, err := c.Status().Leader(); err != nil || l == "" {
-					return fmt.Errorf("no leader: %v", err)
-				}
-				roots, _, err := c.Connect().CARoots(nil)
-				if err != nil || len(roots.Roots) == 0 {
-					return fmt.Errorf("no CA root: %v", err)
-				}
-				return nil
-			}); err != nil {
-				return fmt.Errorf("agent %s: %w", node, err)
-			}
-		}
 		if err := start("app2", "socat", "socat", "TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork", "EXEC:cat"); err != nil {
 			return err
 		}
-		for node, f := range map[string]string{"app2": "socat.json", "app1": "web.json"} {
-			raw, err := os.ReadFile(filepath.Join(root, "consul.d", f))
-			if err != nil {
-				return err
-			}
-			svc, err := consuldef.ParseServiceDefinition(raw)
-			if err != nil {
-				return err
-			}
-			svc.Connect.SidecarService.Address = addr(node) // reachable from the other nodes
-			if err := client(node).Agent().ServiceRegister(svc); err != nil {
-				return err
-			}
+		if err := answers("server"); err != nil {
+			return fmt.Errorf("server: %w", err)
 		}
-		for node, svc := range map[string]string{"app2": "socat", "app1": "web"} {
-			if err := start(node, "sidecar-"+svc, consul, "connect", "proxy", "-sidecar-for", svc); err != nil {
+		res.AnsweredMS = ms(time.Since(t0))
+		errs := make(chan error, 2)
+		for node, svc := range map[string]string{"app1": "web", "app2": "socat"} {
+			go func() {
+				errs <- func() error {
+					if err := start(node, "agent", consul, "agent", "-node", node, "-datacenter", "dc1", "-bind", addr(node), "-client", "127.0.0.1",
+						"-data-dir", filepath.Join(data, node), "-hcl", "ports { grpc = 8502 }", "-hcl", `performance { raft_multiplier = 1, rpc_hold_timeout = "1s" }`,
+						"-retry-join", addr("server"), "-retry-interval", "250ms"); err != nil {
+						return err
+					}
+					if err := answers(node); err != nil {
+						return fmt.Errorf("%s: %w", node, err)
+					}
+					raw, err := os.ReadFile(filepath.Join(root, "consul.d", svc+".json"))
+					if err != nil {
+						return err
+					}
+					def, err := consuldef.ParseServiceDefinition(raw)
+					if err != nil {
+						return err
+					}
+					def.Connect.SidecarService.Address = addr(node) // reachable from the other nodes
+					if err := client(node).Agent().ServiceRegister(def); err != nil {
+						return err
+					}
+					return start(node, "sidecar-"+svc, consul, "connect", "proxy", "-sidecar-for", svc)
+				}()
+			}()
+		}
+		for range 2 {
+			if err := <-errs; err != nil {
 				return err
 			}
 		}
@@ -134,83 +136,13 @@ func clusterFloor(root, consul string) floorResult {
 	if err != nil {
 		res.Error = err.Error()
 	}
-	// Torn down as the runner does: nodes side by side, each newest first.
 	tear := time.Now()
-	var wg sync.WaitGroup
-	for _, node := range []string{"server", "app1", "app2"} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := len(procs) - 1; i >= 0; i-- {
-				if procs[i].node == node {
-					stopGroup(procs[i].cmd)
-				}
-			}
-		}()
+	stopAll(procs, syscall.SIGKILL)
+	if err := lab.Close(); err != nil && res.Error == "" {
+		res.Error = err.Error()
 	}
-	wg.Wait()
-	lab.Close()
 	res.TeardownMS = ms(time.Since(tear))
 	res.TotalMS = ms(time.Since(t0))
 	res.StartedProcs = len(procs)
 	return res
-}
-
-// compareTopology times the runner on bench/testdata/cluster.yaml against
-// clusterFloor, in alternating pairs, and the namespaces' own cost.
-func compareTopology(root, consul string, pairs int) {
-	self, _ := os.Executable()
-	scenario := filepath.Join(root, "bin", "scenario")
-	logs, _ := os.MkdirTemp("", "bench-logs")
-	defer os.RemoveAll(logs)
-	var runner, floors, firsts, ratios []float64
-	for i := 0; i < pairs; i++ {
-		order := []string{"runner", "floor"}
-		if i%2 == 1 {
-			order = []string{"floor", "runner"}
-		}
-		var r, f float64
-		for _, which := range order {
-			if which == "runner" {
-				t := time.Now()
-				out, err := exec.Command(scenario, "run", "--logs", logs, "--consul", consul, "bench/testdata/cluster.yaml").CombinedOutput()
-				if err != nil {
-					must(fmt.Errorf("runner: %v\n%s", err, out))
-				}
-				r = ms(time.Since(t))
-			} else {
-				out, err := exec.Command(self, "floor-cluster").Output()
-				var fr floorResult
-				if err == nil {
-					err = json.Unmarshal(out, &fr)
-				}
-				if err == nil && fr.Error != "" {
-					err = fmt.Errorf("%s", fr.Error)
-				}
-				must(err)
-				f = fr.TotalMS
-				firsts = append(firsts, fr.FirstTripMS)
-			}
-		}
-		runner, floors, ratios = append(runner, r), append(floors, f), append(ratios, r/f)
-	}
-	// The namespaces alone: build and remove a lab of 3 and of 5 nodes.
-	var perNode []float64
-	for i := 0; i < 5; i++ {
-		for _, n := range []int{3, 5} {
-			var nodes []string
-			for k := 0; k < n; k++ {
-				nodes = append(nodes, fmt.Sprintf("n%d", k))
-			}
-			t := time.Now()
-			lab, err := topology.New(fmt.Sprintf("bn%d-%d", os.Getpid(), i), nodes)
-			must(err)
-			must(lab.Close())
-			perNode = append(perNode, ms(time.Since(t))/float64(n))
-		}
-	}
-	fmt.Printf("| what | measured | target |\n|---|---|---|\n")
-	fmt.Printf("| cluster formation to the first cross-node round trip, then teardown: runner / floor (median of %d pairs) | %.2fx (runner %.0f ms, floor %.0f ms; floor's first round trip %.0f ms) | ≤ 1.2x |\n",
-		pairs, median(ratios), median(runner), median(floors), median(firsts))
-	fmt.Printf("| namespaces and links, setup + teardown per node (median of 10 labs of 3 and 5 nodes) | %.1f ms | < 50 ms |\n", median(perNode))
 }
