@@ -53,6 +53,7 @@ func floor(flow, root, consul string) floorResult {
 			return err
 		}
 		defer log.Close()
+		fmt.Fprintf(log, "# bench: %s started %s\n", name, time.Now().UTC().Format(time.RFC3339Nano))
 		cmd := exec.Command(argv[0], argv[1:]...)
 		cmd.Stdout, cmd.Stderr = log, log
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
