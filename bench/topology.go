@@ -22,8 +22,8 @@ import (
 // runner, as fast as is sane: the same namespaces (built with the same
 // package) and agent flags; the server first, and each client once the
 // server's API answers, joining it; socat at once; each service
-// registered as soon as its client's API answers, and its sidecar started
-// right after; the cross-node round trip polled every 5 ms. At the end
+// registered as soon as its client's API answers (retried every 5 ms until
+// the client has joined), and its sidecar started right after; the cross-node round trip polled every 5 ms. At the end
 // every process is killed (nothing of this cluster is kept), then the
 // namespaces go.
 func clusterFloor(root, consul string) floorResult {
@@ -99,8 +99,12 @@ func clusterFloor(root, consul string) floorResult {
 						return err
 					}
 					def.Connect.SidecarService.Address = addr(node) // reachable from the other nodes
-					if err := client(node).Agent().ServiceRegister(def); err != nil {
-						return err
+					// A sidecar's registration needs the servers (its
+					// central config): it fails until the client has
+					// joined, and is retried every 5 ms.
+					c := client(node)
+					if err := poll(30*time.Second, func() error { return c.Agent().ServiceRegister(def) }); err != nil {
+						return fmt.Errorf("registering %s on %s: %w", svc, node, err)
 					}
 					return start(node, "sidecar-"+svc, consul, "connect", "proxy", "-sidecar-for", svc)
 				}()
