@@ -23,9 +23,9 @@ import (
 // package) and agent flags; the server first, and each client once the
 // server's API answers, joining it; socat at once; each service
 // registered as soon as its client's API answers (retried every 5 ms until
-// the client has joined), and its sidecar started right after; the cross-node round trip polled every 5 ms. At the end
-// every process is killed (nothing of this cluster is kept), then the
-// namespaces go.
+// the client has joined), and its sidecar started right after; the
+// cross-node round trip polled every 5 ms. At the end every process is
+// killed (nothing of this cluster is kept), then the namespaces go.
 func clusterFloor(root, consul string) floorResult {
 	res := floorResult{Flow: "cluster"}
 	data := logFolder("floor-cluster")
