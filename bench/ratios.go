@@ -17,11 +17,10 @@ import (
 // goes first alternating, so that both see about the same load and
 // neither always finds the other's caches warm.
 type ratioSpec struct {
-	name     string // as -only names it
-	what     string // the table's first column
-	runner   []string
-	floor    []string
-	floorSay string // what the floor does, for the note under the table
+	name   string // as -only names it
+	what   string // the table's first column
+	runner []string
+	floor  []string
 }
 
 // ratios measures the ratios -only names, prints their table, and returns
