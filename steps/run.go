@@ -84,11 +84,17 @@ func (r *run) Start(ctx context.Context, env Env) (func(context.Context) error, 
 		if err := wait.For(ctx, Inside(env, wait.Listening(r.ready, r.name, p.Pid())), wait.Options{Alive: p.Alive}); err != nil {
 			return WithLogs(fmt.Errorf("%s not ready: %w", r.name, err), r.name)
 		}
-		// A shell may have forked the real server: watch it too.
+		// A shell may have forked the real server: watch it too. A
+		// listener the leader holds itself is watched with the leader,
+		// without a look at every process's sockets.
 		if tcp, err := wait.ResolveTCP(r.ready); err == nil {
 			var found []sockets.Listener
 			_ = env.Inside(func() error { found, _ = sockets.On(tcp); return nil })
+			leaders := sockets.Inodes([]int{p.Pid()})
 			for _, l := range found {
+				if leaders[l.Inode] {
+					continue
+				}
 				for _, h := range sockets.Topmost(sockets.Holders(l.Inode)) {
 					if h.PGID == p.Pid() {
 						env.WatchMember(r.name, h.PID, fmt.Sprintf("%s, which listened on %s,", h, r.ready))
