@@ -178,6 +178,11 @@ func mutants() map[string][]mutant {
 			failAt: []int{12}, want: "once it has held fails the step", orWant: "the mesh authorizes web -> socat (Matched L4 intention: default/web => default/socat (Precedence: 9, Action: ALLOW))"},
 		mutant{name: "the intention flaps (allow 1.5 s, deny 0.3 s) under allowed: false", edit: insertAfter("denied: true, within: 10s}", flap("allow", "1.5", "deny", "0.3")),
 			failAt: []int{13}, want: "once it has held fails the step"},
+		// The exact reply's quiet window runs while the steps after it do:
+		// bytes that come within it still fail the step that claimed it.
+		mutant{name: "more bytes a moment after the long-lived connection's exact reply",
+			edit:   replace("EXEC:cat", `SYSTEM:'while read -r l; do echo "$l"; [ "$l" = two ] && sleep 0.01 && echo extra; done'`),
+			failAt: []int{14}, want: `got "two\nextra\n": the expected bytes, then "extra\n" more`},
 	)
 	intentions[4].failAt, intentions[4].want = []int{7}, "with no reply"
 	// The replies before the long-lived connection's last are prefixes:

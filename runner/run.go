@@ -396,12 +396,15 @@ func (x *execution) noteNotUndone(item *Item, env steps.Env) {
 
 // goesBeside says whether s may begin while the pending steps settle.
 func (x *execution) goesBeside(s steps.Step) bool {
-	b, ok := s.(steps.Beside)
+	b, beside := s.(steps.Beside)
 	for _, p := range x.pending {
 		if p.done {
 			continue // it ran already; only its report waits
 		}
-		if !ok || !b.Beside(p.item.Step) {
+		if w, ok := p.item.Step.(steps.Passable); ok && w.Passes(s) {
+			continue // it only watches, and s cannot disturb that
+		}
+		if !beside || !b.Beside(p.item.Step) {
 			return false
 		}
 	}

@@ -306,3 +306,90 @@ func outputHas(t *testing.T, out string, wants ...string) {
 		}
 	}
 }
+
+// watchStep is a pending step that only watches (steps.Passable): it lets
+// test-noted pass, nothing else.
+type watchStep struct{ starterStep }
+
+func (watchStep) Passes(next steps.Step) bool {
+	f, ok := next.(funcStep)
+	return ok && f.label == "test-noted"
+}
+
+func init() {
+	testTypes = append(testTypes, steps.Type{Name: "test-noted", Summary: "test only", Example: "- test-noted: {}", Timeout: time.Second,
+		Schema: map[string]any{"type": "object"},
+		Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
+			return funcStep{label: "test-noted", run: func(context.Context, steps.Env) error {
+				startedMu.Lock()
+				started = append(started, time.Now())
+				startedMu.Unlock()
+				return nil
+			}}
+		}})
+	watch := func(name string, after time.Duration, fail bool) {
+		testTypes = append(testTypes, steps.Type{Name: name, Summary: "test only", Example: "- " + name + ": {}", Timeout: 5 * time.Second,
+			Schema: map[string]any{"type": "object"},
+			Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
+				return watchStep{starterStep{funcStep: funcStep{label: name}, start: func() func(ctx context.Context) error {
+					over := time.After(after) // the watch runs from its start
+					return func(ctx context.Context) error {
+						select {
+						case <-over:
+						case <-ctx.Done():
+							return ctx.Err()
+						}
+						if fail {
+							return errors.New(name + " saw something")
+						}
+						return nil
+					}
+				}}}
+			}})
+	}
+	watch("test-watch-200ms", 200*time.Millisecond, false)
+	watch("test-watch-fails-100ms", 100*time.Millisecond, true)
+}
+
+// The steps a pending watch lets pass run while it watches, and are
+// reported after it, in order.
+func TestStepsAWatchLetsPassRunWhileItWatches(t *testing.T) {
+	startedMu.Lock()
+	started = nil
+	startedMu.Unlock()
+	begin := time.Now()
+	res, out := runSource(t, "name: w\nsteps:\n  - test-watch-200ms: {}\n  - test-noted: {}\n  - test-noted: {}\n  - test-ok: {}\n", context.Background())
+	if res.Outcome != Passed {
+		t.Fatalf("%+v\n%s", res, out)
+	}
+	if i, j, k := strings.Index(out, "ok    1 test-watch-200ms"), strings.Index(out, "ok    2 test-noted"), strings.Index(out, "ok    4 test-ok"); i < 0 || j < i || k < j {
+		t.Errorf("not reported in order:\n%s", out)
+	}
+	startedMu.Lock()
+	defer startedMu.Unlock()
+	if len(started) != 2 || started[1].Sub(begin) >= 200*time.Millisecond {
+		t.Errorf("the passing steps ran at %v after the run began: they waited for the watch", started)
+	}
+}
+
+// A watch that sees something fails the scenario at its own step; the
+// steps that passed it are reported as what they did, and the next one
+// does not run.
+func TestAWatchFailureFailsTheScenarioAtItsStep(t *testing.T) {
+	res, out := runSource(t, "name: w\nsteps:\n  - test-watch-fails-100ms: {}\n  - test-noted: {}\n  - test-ok: {}\n", context.Background())
+	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 0 {
+		t.Fatalf("%+v\n%s", res, out)
+	}
+	outputHas(t, out, "FAIL  1 test-watch-fails-100ms", "test-watch-fails-100ms saw something", "ok    2 test-noted",
+		"it ran while step 1 was still settling", "skip  3 test-ok", "--- FAIL w: step 1")
+}
+
+// A step the watch does not let pass waits for its verdict: after a
+// failed watch it never runs.
+func TestAStepAWatchDoesNotLetPassWaitsForIt(t *testing.T) {
+	res, out := runSource(t, "name: w\nsteps:\n  - test-watch-fails-100ms: {}\n  - test-fail: {}\n", context.Background())
+	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 0 || strings.Contains(out, "it went wrong") {
+		t.Fatalf("%+v\n%s", res, out)
+	}
+	outputHas(t, out, "FAIL  1 test-watch-fails-100ms", "skip  2 test-fail")
+}

@@ -264,7 +264,7 @@ func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
 	if f.Has("quiet") && e.reply == nil && e.replyMatch == nil {
 		d.Errorf(f.Key("quiet"), "expect.quiet applies to reply and reply-matches only")
 	}
-	return e
+	return e.held()
 }
 
 // isBool reports whether n is a YAML boolean (a wrong type was reported

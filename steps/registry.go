@@ -50,11 +50,20 @@ type Starter interface {
 // it (sidecars beside each other and beside the services they front; a
 // registration beside an agent whose API answers but whose CA is still
 // coming up). A step without it, or whose Beside says no, begins only
-// once every pending step has settled. Every step still passes or fails,
-// and is reported, in order. An exact reply's quiet window is never left
-// pending: a step beside it could make the backend write into it.
+// once every pending step has settled, unless the pending step is
+// Passable and lets it. Every step still passes or fails, and is
+// reported, in order.
 type Beside interface {
 	Beside(pending Step) bool
+}
+
+// Passable is a pending step that only watches: an exact reply's quiet
+// window on a held connection. Passes says whether next may begin while it
+// watches: only a step that can neither touch what it watches nor cut it
+// short. Its verdict still lands, in order, before the scenario's, and a
+// failure there fails the scenario at that step.
+type Passable interface {
+	Passes(next Step) bool
 }
 
 // Run performs s in one go: a Runner's Run, or a Starter's start, then its

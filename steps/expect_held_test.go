@@ -1,0 +1,83 @@
+package steps
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// An exact reply's quiet window, left to settle after Start, still fails
+// the step when more bytes come within it.
+func TestHeldReplyFailsOnBytesWithinItsWindow(t *testing.T) {
+	env, peer := pipe(t)
+	h := &heldReply{&expect{conn: "c", within: time.Second, reply: []byte("hello\n"), quiet: 200 * time.Millisecond}}
+	go peer.Write([]byte("hello\n"))
+	settle, err := h.Start(context.Background(), env)
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	go peer.Write([]byte("extra\n"))
+	if err := settle(context.Background()); err == nil || !strings.Contains(err.Error(), `then "extra\n" more`) {
+		t.Fatalf("settle: %v, want the extra bytes named", err)
+	}
+}
+
+// The window is judged when it ends, however late the runner asks: bytes
+// that came after it are left on the connection for the next expect.
+func TestHeldReplyJudgesItsWindowWhenItEnds(t *testing.T) {
+	env, peer := pipe(t)
+	h := &heldReply{&expect{conn: "c", within: time.Second, reply: []byte("one\n"), quiet: 30 * time.Millisecond}}
+	go peer.Write([]byte("one\n"))
+	settle, err := h.Start(context.Background(), env)
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	c, _ := env.Conn("c")
+	written := make(chan struct{})
+	go func() {
+		// After the window: the next expect's bytes.
+		<-time.After(100 * time.Millisecond)
+		peer.Write([]byte("two\n"))
+		close(written)
+	}()
+	<-written
+	if err := c.Await(context.Background(), func(rcv []byte, _ error) (int, bool) { return 0, strings.Contains(string(rcv), "two") }); err != nil {
+		t.Fatal(err)
+	}
+	if err := settle(context.Background()); err != nil {
+		t.Fatalf("settle after the window: %v", err)
+	}
+	next := expect{conn: "c", within: time.Second, reply: []byte("two\n"), quiet: 30 * time.Millisecond}
+	if err := next.Run(context.Background(), env); err != nil {
+		t.Fatalf("the next expect: %v", err)
+	}
+}
+
+// Only steps that can neither touch the watched connection nor cut it
+// short may begin while its window is open.
+func TestHeldReplyLetsOnlyHarmlessStepsPass(t *testing.T) {
+	h := &heldReply{&expect{conn: "long", reply: []byte("x")}}
+	for _, c := range []struct {
+		name string
+		next Step
+		want bool
+	}{
+		{"a probe", &expect{probe: &Target{Service: "web", Upstream: "socat"}}, true},
+		{"an intention check", &expect{}, true},
+		{"an expect on another connection", &expect{conn: "other"}, true},
+		{"an expect on the same connection", &expect{conn: "long"}, false},
+		{"an exact reply on the same connection", &heldReply{&expect{conn: "long"}}, false},
+		{"a send on another connection", &send{conn: "other"}, true},
+		{"a send on the same connection", &send{conn: "long"}, false},
+		{"an intention change", &setIntention{}, true},
+		{"an intention deleted", &deleteIntention{}, true},
+		{"a stop", &stop{}, false},
+		{"a command", &run{}, false},
+		{"a registration", &register{}, false},
+	} {
+		if got := h.Passes(c.next); got != c.want {
+			t.Errorf("%s: Passes is %t, want %t", c.name, got, c.want)
+		}
+	}
+}
