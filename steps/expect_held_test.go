@@ -2,9 +2,12 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scenario-tool/scenario/wait"
 )
 
 // An exact reply's quiet window, left to settle after Start, still fails
@@ -34,14 +37,21 @@ func TestHeldReplyJudgesItsWindowWhenItEnds(t *testing.T) {
 		t.Fatalf("start: %v", err)
 	}
 	c, _ := env.Conn("c")
-	written := make(chan struct{})
-	go func() {
-		// After the window: the next expect's bytes.
-		<-time.After(100 * time.Millisecond)
-		peer.Write([]byte("two\n"))
-		close(written)
-	}()
-	<-written
+	// The window has ended once the reply is taken off the connection.
+	taken := wait.Func("the reply to be taken off the connection", func(ctx context.Context) error {
+		still := true
+		_ = c.Await(ctx, func(rcv []byte, _ error) (int, bool) { still = strings.HasPrefix(string(rcv), "one\n"); return 0, true })
+		if still {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	if err := wait.For(context.Background(), taken, wait.Options{Timeout: 2 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	// After the window: the next expect's bytes, there before the
+	// runner asks for the window's verdict.
+	go peer.Write([]byte("two\n"))
 	if err := c.Await(context.Background(), func(rcv []byte, _ error) (int, bool) { return 0, strings.Contains(string(rcv), "two") }); err != nil {
 		t.Fatal(err)
 	}
