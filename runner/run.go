@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -310,8 +311,17 @@ func (x *execution) step(i int) bool {
 	starter, overlaps := item.Step.(steps.Starter)
 	// A step goes beside pending ones only when it neither needs nor
 	// disturbs what they wait for: a sidecar started while its agent is
-	// still settling would find no agent to ask.
-	if (x.ctx.Err() != nil || !x.goesBeside(item.Step)) && !x.settle() {
+	// still settling would find no agent to ask. The pending steps up to
+	// the last one it may not go beside settle first, in order.
+	last := len(x.pending) - 1
+	if x.ctx.Err() == nil {
+		last = x.lastBlocking(item.Step)
+		// Those that ran already after it are reported now too.
+		for last+1 < len(x.pending) && x.pending[last+1].done {
+			last++
+		}
+	}
+	if last >= 0 && !x.settleThrough(last) {
 		return false
 	}
 	if x.ctx.Err() != nil {
@@ -394,29 +404,34 @@ func (x *execution) noteNotUndone(item *Item, env steps.Env) {
 	}
 }
 
-// goesBeside says whether s may begin while the pending steps settle.
-func (x *execution) goesBeside(s steps.Step) bool {
+// lastBlocking is the index of the last pending step that s may not
+// begin beside, or -1 when it may begin beside them all.
+func (x *execution) lastBlocking(s steps.Step) int {
 	b, beside := s.(steps.Beside)
-	for _, p := range x.pending {
-		if p.done {
-			continue // it ran already; only its report waits
-		}
-		if w, ok := p.item.Step.(steps.Passable); ok && w.Passes(s) {
-			continue // it only watches, and s cannot disturb that
-		}
-		if !beside || !b.Beside(p.item.Step) {
-			return false
+	last := -1
+	for i, p := range x.pending {
+		switch w, passable := p.item.Step.(steps.Passable); {
+		case p.done: // it ran already; only its report waits
+		case passable && w.Passes(s): // it only watches, and s cannot disturb that
+		case beside && b.Beside(p.item.Step):
+		default:
+			last = i
 		}
 	}
-	return true
+	return last
 }
 
 // settle awaits the pending steps in order; false means one failed, and
 // the steps after it were reported as skipped.
-func (x *execution) settle() bool {
+func (x *execution) settle() bool { return x.settleThrough(len(x.pending) - 1) }
+
+// settleThrough awaits the pending steps up to index last, in order, and
+// keeps the others pending; false means one failed: the steps after it
+// were reported, as having run beside it or as skipped.
+func (x *execution) settleThrough(last int) bool {
 	pending := x.pending
-	x.pending = nil
-	for k, p := range pending {
+	x.pending = slices.Clone(pending[last+1:])
+	for k, p := range pending[:last+1] {
 		err, elapsed := p.err, p.elapsed
 		if !p.done {
 			err = explain(x.ctx, p.ctx, runRecovered(func() error { return p.ready(p.ctx) }))
@@ -424,6 +439,7 @@ func (x *execution) settle() bool {
 		}
 		p.cancel()
 		if x.conclude(p.item, err, elapsed, p.out) {
+			x.pending = nil
 			next := p.item.Index + 1
 			for _, q := range pending[k+1:] {
 				q.cancel()
@@ -431,8 +447,10 @@ func (x *execution) settle() bool {
 					// It ran beside the failed step, before the failure
 					// showed: say what it did rather than call it skipped.
 					x.reportRan(q, p.item)
-					next = q.item.Index + 1
+				} else {
+					x.skip(q.item, nil)
 				}
+				next = q.item.Index + 1
 			}
 			x.skipFrom(next, nil)
 			return false
@@ -460,13 +478,22 @@ func (x *execution) reportRan(q pendingStep, failed *Item) {
 
 func (x *execution) skipFrom(index int, why error) {
 	for i := index; i < len(x.sc.Items); i++ {
-		ev := stepEvent(&x.sc.Items[i])
-		ev.Outcome = OutcomeSkipped
-		if why != nil && i == index {
-			ev.Error = why.Error()
+		var err error
+		if i == index {
+			err = why
 		}
-		x.emit(Event{Event: "step-end", Step: ev})
+		x.skip(&x.sc.Items[i], err)
 	}
+}
+
+// skip reports item as skipped, with why when set.
+func (x *execution) skip(item *Item, why error) {
+	ev := stepEvent(item)
+	ev.Outcome = OutcomeSkipped
+	if why != nil {
+		ev.Error = why.Error()
+	}
+	x.emit(Event{Event: "step-end", Step: ev})
 }
 
 // conclude reports how a step ended and says whether the run stops.

@@ -187,6 +187,7 @@ func init() {
 		}})
 	slow("test-ready-200ms", 200*time.Millisecond, false)
 	slow("test-fails-100ms", 100*time.Millisecond, true)
+	slow("test-ready-600ms", 600*time.Millisecond, false)
 }
 
 // Starts beside pending steps overlap: three 200 ms readiness waits take about
@@ -392,4 +393,73 @@ func TestAStepAWatchDoesNotLetPassWaitsForIt(t *testing.T) {
 		t.Fatalf("%+v\n%s", res, out)
 	}
 	outputHas(t, out, "FAIL  1 test-watch-fails-100ms", "skip  2 test-fail")
+}
+
+// besideSlowStep may go beside test-ready-600ms only.
+type besideSlowStep struct{ funcStep }
+
+func (besideSlowStep) Beside(pending steps.Step) bool {
+	s, ok := pending.(starterStep)
+	return ok && s.label == "test-ready-600ms"
+}
+
+func init() {
+	testTypes = append(testTypes, steps.Type{Name: "test-beside-slow", Summary: "test only", Example: "- test-beside-slow: {}", Timeout: time.Second,
+		Schema: map[string]any{"type": "object"},
+		Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
+			return besideSlowStep{funcStep{label: "test-beside-slow", run: func(context.Context, steps.Env) error {
+				startedMu.Lock()
+				started = append(started, time.Now())
+				startedMu.Unlock()
+				return nil
+			}}}
+		}})
+}
+
+// A step settles only the pending steps up to the last one it may not go
+// beside, and runs beside the ones after that.
+func TestAStepSettlesOnlyThePendingStepsItMayNotGoBeside(t *testing.T) {
+	startedMu.Lock()
+	started = nil
+	startedMu.Unlock()
+	begin := time.Now()
+	res, out := runSource(t, "name: p\nsteps:\n  - test-ready-200ms: {}\n  - test-ready-600ms: {}\n  - test-beside-slow: {}\n  - test-ok: {}\n", context.Background())
+	if res.Outcome != Passed {
+		t.Fatalf("%+v\n%s", res, out)
+	}
+	if i, j, k := strings.Index(out, "ok    1 test-ready-200ms"), strings.Index(out, "ok    2 test-ready-600ms"), strings.Index(out, "ok    3 test-beside-slow"); i < 0 || j < i || k < j {
+		t.Errorf("not reported in order:\n%s", out)
+	}
+	startedMu.Lock()
+	defer startedMu.Unlock()
+	// started: the two starters, then the step beside the second.
+	if len(started) != 3 {
+		t.Fatalf("started %v", started)
+	}
+	if at := started[2].Sub(begin); at < 200*time.Millisecond || at >= 600*time.Millisecond {
+		t.Errorf("the step ran %v after the run began: it should wait for the first starter (200 ms) and not the second (600 ms)", at)
+	}
+}
+
+// When a pending step that a later one waited for fails, the pending
+// steps after it are reported as skipped, in order, and nothing more runs.
+func TestAFailureAmongTheSettledStepsSkipsThePendingRest(t *testing.T) {
+	res, out := runSource(t, "name: p\nsteps:\n  - test-fails-100ms: {}\n  - test-ready-600ms: {}\n  - test-beside-slow: {}\n  - test-ok: {}\n", context.Background())
+	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 0 {
+		t.Fatalf("%+v\n%s", res, out)
+	}
+	outputHas(t, out, "FAIL  1 test-fails-100ms", "skip  2 test-ready-600ms", "skip  3 test-beside-slow", "skip  4 test-ok")
+	if i, j := strings.Index(out, "skip  2"), strings.Index(out, "skip  3"); j < i {
+		t.Errorf("not reported in order:\n%s", out)
+	}
+	// A starter still pending between the failed step and one that ran
+	// beside them both is reported too, in its place.
+	res, out = runSource(t, "name: p\nsteps:\n  - test-fails-100ms: {}\n  - test-ready-600ms: {}\n  - test-beside-ok: {}\n  - test-ok: {}\n", context.Background())
+	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 0 {
+		t.Fatalf("%+v\n%s", res, out)
+	}
+	outputHas(t, out, "FAIL  1 test-fails-100ms", "skip  2 test-ready-600ms", "ok    3 test-beside-ok", "skip  4 test-ok")
+	if i, j := strings.Index(out, "skip  2"), strings.Index(out, "ok    3"); i < 0 || j < i {
+		t.Errorf("not reported in order:\n%s", out)
+	}
 }

@@ -34,6 +34,14 @@ func (e *expectCert) String() string {
 	return fmt.Sprintf("sidecar of %s presents its SPIFFE certificate and refuses plaintext", e.service)
 }
 
+// Beside: the check needs its own sidecar settled (and, behind it, its
+// service: the built-in proxy dials it before the handshake), not the
+// sidecars of other services still coming up.
+func (e *expectCert) Beside(pending Step) bool {
+	p, ok := pending.(*sidecar)
+	return ok && e.service != p.service && e.service != p.id && e.service != p.name
+}
+
 func (e *expectCert) Run(ctx context.Context, env Env) error {
 	// The sidecar is registered with the agent of its own node.
 	if node, ok := env.NodeOf(SidecarProcess(e.service)); ok && node != "" {

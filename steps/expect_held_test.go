@@ -91,3 +91,31 @@ func TestHeldReplyLetsOnlyHarmlessStepsPass(t *testing.T) {
 		}
 	}
 }
+
+// The identity and loopback checks go beside what they do not look at,
+// and wait for what they do.
+func TestChecksGoBesideOnlyWhatTheyDoNotLookAt(t *testing.T) {
+	socatSidecar := &sidecar{service: "socat", id: "socat", name: "socat"}
+	webSidecar := &sidecar{service: "web", id: "web", name: "web"}
+	socat := &run{name: "socat"}
+	for _, c := range []struct {
+		name    string
+		check   Beside
+		pending Step
+		want    bool
+	}{
+		{"loopback-only of socat beside web's sidecar", &expectLoopbackOnly{name: "socat"}, webSidecar, true},
+		{"loopback-only of socat beside another command", &expectLoopbackOnly{name: "socat"}, &run{name: "echo"}, true},
+		{"loopback-only of socat beside socat coming up", &expectLoopbackOnly{name: "socat"}, socat, false},
+		{"loopback-only of socat's sidecar beside it coming up", &expectLoopbackOnly{name: "sidecar/socat"}, socatSidecar, false},
+		{"loopback-only beside an agent", &expectLoopbackOnly{name: "socat"}, &startAgent{}, false},
+		{"cert of socat beside web's sidecar", &expectCert{service: "socat"}, webSidecar, true},
+		{"cert of socat beside its own sidecar", &expectCert{service: "socat"}, socatSidecar, false},
+		{"cert of socat beside socat coming up", &expectCert{service: "socat"}, socat, false},
+		{"cert beside an agent", &expectCert{service: "socat"}, &startAgent{}, false},
+	} {
+		if got := c.check.Beside(c.pending); got != c.want {
+			t.Errorf("%s: Beside is %t, want %t", c.name, got, c.want)
+		}
+	}
+}

@@ -22,6 +22,19 @@ func (e *expectLoopbackOnly) String() string {
 	return fmt.Sprintf("%s listens on loopback only", e.name)
 }
 
+// Beside: the sockets of a process's family do not depend on another
+// process still coming up, so the check goes beside a sidecar or a
+// command whose readiness is awaited, unless that is the process checked.
+func (e *expectLoopbackOnly) Beside(pending Step) bool {
+	switch p := pending.(type) {
+	case *sidecar:
+		return e.name != "sidecar/"+p.service
+	case *run:
+		return e.name != p.name
+	}
+	return false
+}
+
 func (e *expectLoopbackOnly) Run(ctx context.Context, env Env) error {
 	if node, ok := env.NodeOf(e.name); ok && node != "" {
 		env = env.On(node) // its sockets are in its node's namespace
