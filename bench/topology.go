@@ -84,7 +84,7 @@ func clusterFloor(root, consul string) floorResult {
 				errs <- func() error {
 					if err := start(node, "agent", consul, "agent", "-node", node, "-datacenter", "dc1", "-bind", addr(node), "-client", "127.0.0.1",
 						"-data-dir", filepath.Join(data, node), "-hcl", "ports { grpc = 8502 }", "-hcl", `performance { raft_multiplier = 1, rpc_hold_timeout = "1s" }`,
-						"-retry-join", addr("server"), "-retry-interval", "250ms"); err != nil {
+						"-retry-join", addr("server"), "-retry-interval", "50ms"); err != nil {
 						return err
 					}
 					if err := answers(node); err != nil {

@@ -318,7 +318,7 @@ func (watchStep) Passes(next steps.Step) bool {
 }
 
 func init() {
-	testTypes = append(testTypes, steps.Type{Name: "test-noted", Summary: "test only", Example: "- test-noted: {}", Timeout: time.Second,
+	testTypes = append(testTypes, steps.Type{Name: "test-noted", Summary: "test only", Cluster: steps.Reads(), Example: "- test-noted: {}", Timeout: time.Second,
 		Schema: map[string]any{"type": "object"},
 		Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
 			return funcStep{label: "test-noted", run: func(context.Context, steps.Env) error {
@@ -329,7 +329,7 @@ func init() {
 			}}
 		}})
 	watch := func(name string, after time.Duration, fail bool) {
-		testTypes = append(testTypes, steps.Type{Name: name, Summary: "test only", Example: "- " + name + ": {}", Timeout: 5 * time.Second,
+		testTypes = append(testTypes, steps.Type{Name: name, Summary: "test only", Cluster: steps.Reads(), Example: "- " + name + ": {}", Timeout: 5 * time.Second,
 			Schema: map[string]any{"type": "object"},
 			Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
 				return watchStep{starterStep{funcStep: funcStep{label: name}, start: func() func(ctx context.Context) error {
@@ -404,7 +404,7 @@ func (besideSlowStep) Beside(pending steps.Step) bool {
 }
 
 func init() {
-	testTypes = append(testTypes, steps.Type{Name: "test-beside-slow", Summary: "test only", Example: "- test-beside-slow: {}", Timeout: time.Second,
+	testTypes = append(testTypes, steps.Type{Name: "test-beside-slow", Summary: "test only", Cluster: steps.Reads(), Example: "- test-beside-slow: {}", Timeout: time.Second,
 		Schema: map[string]any{"type": "object"},
 		Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
 			return besideSlowStep{funcStep{label: "test-beside-slow", run: func(context.Context, steps.Env) error {

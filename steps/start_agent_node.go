@@ -130,5 +130,8 @@ func dialBriefly(ctx context.Context, env Env, addr string) (net.Conn, error) {
 // retryInterval is how soon an agent tries again to join: agents that
 // start together find each other's ports closed at first, and Consul's
 // default of 30 s (1 s in the measured recipes) would be most of the
-// cluster's formation time.
-const retryInterval = "250ms"
+// cluster's formation time. A client joins at most this long after its
+// server's serf port opens, and its services reach the catalog only
+// after it has joined; a failed attempt costs a refused connection and
+// one log line.
+const retryInterval = "50ms"
