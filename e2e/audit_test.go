@@ -96,6 +96,26 @@ func clusterState(t *testing.T, token string) map[string]string {
 	return state
 }
 
+// settledClusterState is clusterState once it has stayed the same across
+// a blocking query's wait of 2 s: a cluster just up still syncs (virtual
+// addresses, check updates), which is not an audit's doing.
+func settledClusterState(t *testing.T, token string) map[string]string {
+	t.Helper()
+	state := clusterState(t, token)
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		// Paces the comparison: returns after 2 s, or sooner if the
+		// service list changes.
+		consulAPI(t, http.MethodGet, "/v1/catalog/services?wait=2s&index="+state["/v1/catalog/services index"], token, "")
+		next := clusterState(t, token)
+		if reflect.DeepEqual(state, next) {
+			return next
+		}
+		state = next
+	}
+	t.Fatal("the cluster's state did not settle for 2 s within 30 s")
+	return nil
+}
+
 func writeFile(t *testing.T, name, text string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), name)
@@ -139,7 +159,7 @@ func TestAuditOfALiveClusterIsReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer consulAPI(t, http.MethodDelete, "/v1/acl/token/"+restricted.AccessorID, aclManagement, "")
-	before := clusterState(t, aclManagement)
+	before := settledClusterState(t, aclManagement)
 
 	good := writeFile(t, "good.yaml", "web:   {socat: allow}\napi:   {socat: deny}\nrogue: {socat: deny}\n")
 	r := audit(t, "--token", aclManagement, "--expect", good)
