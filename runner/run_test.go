@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -31,9 +32,7 @@ func (f funcStep) String() string                               { return f.label
 
 func init() {
 	register := func(name string, run func(ctx context.Context, env steps.Env) error) {
-		testTypes = append(testTypes, steps.Type{Name: name, Summary: "test only", Cluster: steps.Reads(), Example: "- " + name + ": {}", Timeout: time.Second,
-			Schema: map[string]any{"type": "object"},
-			Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step { return funcStep{label: name, run: run} }})
+		testTypes = append(testTypes, funcType(name, run))
 	}
 	register("test-panic", func(context.Context, steps.Env) error { panic("boom") })
 	register("test-ok", func(context.Context, steps.Env) error { return nil })
@@ -52,6 +51,18 @@ func init() {
 
 // testTypes are added by this package's test files' init functions.
 var testTypes []steps.Type
+
+// testType is a test-only step type without keys, whose steps newStep makes.
+func testType(name string, timeout time.Duration, newStep func() steps.Step) steps.Type {
+	return steps.Type{Name: name, Summary: "test only", Cluster: steps.Reads(), Example: "- " + name + ": {}", Timeout: timeout,
+		Schema: map[string]any{"type": "object"},
+		Decode: func(*spec.Decoder, *yaml.Node) steps.Step { return newStep() }}
+}
+
+// funcType is a test-only step type whose steps call run.
+func funcType(name string, run func(ctx context.Context, env steps.Env) error) steps.Type {
+	return testType(name, time.Second, func() steps.Step { return funcStep{label: name, run: run} })
+}
 
 // testRegistry is the built-in step types and the test-only ones.
 var testRegistry = sync.OnceValue(func() *steps.Registry { return steps.Default().With(testTypes...) })
@@ -156,35 +167,61 @@ var (
 	started   []time.Time
 )
 
+// recordStart notes that a test step started now.
+func recordStart() {
+	startedMu.Lock()
+	started = append(started, time.Now())
+	startedMu.Unlock()
+}
+
+// forgetStarts clears the starts recorded so far.
+func forgetStarts() {
+	startedMu.Lock()
+	started = nil
+	startedMu.Unlock()
+}
+
+// startTimes is a copy of the starts recorded so far.
+func startTimes() []time.Time {
+	startedMu.Lock()
+	defer startedMu.Unlock()
+	return slices.Clone(started)
+}
+
+// endsAfter is a wait that ends d from now with err, or earlier with
+// ctx's error.
+func endsAfter(d time.Duration, err error) func(ctx context.Context) error {
+	at := time.After(d)
+	return func(ctx context.Context) error {
+		select {
+		case <-at:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// failure is errors.New(text) if fail, else nil.
+func failure(fail bool, text string) error {
+	if fail {
+		return errors.New(text)
+	}
+	return nil
+}
+
 func init() {
 	slow := func(name string, after time.Duration, fail bool) {
-		testTypes = append(testTypes, steps.Type{Name: name, Summary: "test only", Cluster: steps.Reads(), Example: "- " + name + ": {}", Timeout: 5 * time.Second,
-			Schema: map[string]any{"type": "object"},
-			Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
-				return starterStep{funcStep: funcStep{label: name}, start: func() func(ctx context.Context) error {
-					startedMu.Lock()
-					started = append(started, time.Now())
-					startedMu.Unlock()
-					readyAt := time.After(after) // it comes up on its own from its start
-					return func(ctx context.Context) error {
-						select {
-						case <-readyAt:
-						case <-ctx.Done():
-							return ctx.Err()
-						}
-						if fail {
-							return errors.New(name + " never became ready")
-						}
-						return nil
-					}
-				}}
-			}})
+		testTypes = append(testTypes, testType(name, 5*time.Second, func() steps.Step {
+			return starterStep{funcStep: funcStep{label: name}, start: func() func(ctx context.Context) error {
+				recordStart()
+				return endsAfter(after, failure(fail, name+" never became ready")) // it comes up on its own from its start
+			}}
+		}))
 	}
-	testTypes = append(testTypes, steps.Type{Name: "test-start-fails", Summary: "test only", Cluster: steps.Reads(), Example: "- test-start-fails: {}", Timeout: time.Second,
-		Schema: map[string]any{"type": "object"},
-		Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
-			return starterStep{funcStep: funcStep{label: "test-start-fails"}}
-		}})
+	testTypes = append(testTypes, testType("test-start-fails", time.Second, func() steps.Step {
+		return starterStep{funcStep: funcStep{label: "test-start-fails"}}
+	}))
 	slow("test-ready-200ms", 200*time.Millisecond, false)
 	slow("test-fails-100ms", 100*time.Millisecond, true)
 	slow("test-ready-600ms", 600*time.Millisecond, false)
@@ -193,19 +230,16 @@ func init() {
 // Starts beside pending steps overlap: three 200 ms readiness waits take about
 // 200 ms, and each step still reports as itself, in order.
 func TestStartsBesidePendingStepsOverlap(t *testing.T) {
-	startedMu.Lock()
-	started = nil
-	startedMu.Unlock()
+	forgetStarts()
 	res, out := runSource(t, "name: o\nsteps:\n  - test-ready-200ms: {}\n  - test-ready-200ms: {}\n  - test-ready-200ms: {}\n  - test-ok: {}\n", context.Background())
 	if res.Outcome != Passed || strings.Count(out, "\n  ok ") != 4 || !strings.Contains(out, "ok    4 test-ok") {
 		t.Fatalf("%+v\n%s", res, out)
 	}
 	// One by one, each start would come 200 ms after the one before; they
 	// overlap when all three start before the first is ready.
-	startedMu.Lock()
-	defer startedMu.Unlock()
-	if len(started) != 3 || started[2].Sub(started[0]) >= 200*time.Millisecond {
-		t.Errorf("the three starts came at %v: they did not overlap", started)
+	starts := startTimes()
+	if len(starts) != 3 || starts[2].Sub(starts[0]) >= 200*time.Millisecond {
+		t.Errorf("the three starts came at %v: they did not overlap", starts)
 	}
 }
 
@@ -226,28 +260,19 @@ func (besideStep) Beside(steps.Step) bool { return true }
 
 func init() {
 	for name, fail := range map[string]bool{"test-beside-ok": false, "test-beside-fails": true} {
-		testTypes = append(testTypes, steps.Type{Name: name, Summary: "test only", Cluster: steps.Reads(), Example: "- " + name + ": {}", Timeout: time.Second,
-			Schema: map[string]any{"type": "object"},
-			Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
-				return besideStep{funcStep{label: name, run: func(context.Context, steps.Env) error {
-					startedMu.Lock()
-					started = append(started, time.Now())
-					startedMu.Unlock()
-					if fail {
-						return errors.New(name + " went wrong")
-					}
-					return nil
-				}}}
-			}})
+		testTypes = append(testTypes, testType(name, time.Second, func() steps.Step {
+			return besideStep{funcStep{label: name, run: func(context.Context, steps.Env) error {
+				recordStart()
+				return failure(fail, name+" went wrong")
+			}}}
+		}))
 	}
 }
 
 // A one-call step that may go beside a pending one runs at once, and is
 // reported after it, in order.
 func TestRunnerStepsGoBesidePendingOnes(t *testing.T) {
-	startedMu.Lock()
-	started = nil
-	startedMu.Unlock()
+	forgetStarts()
 	begin := time.Now()
 	res, out := runSource(t, "name: o\nsteps:\n  - test-ready-200ms: {}\n  - test-beside-ok: {}\n  - test-beside-ok: {}\n  - test-ok: {}\n", context.Background())
 	if res.Outcome != Passed {
@@ -256,11 +281,10 @@ func TestRunnerStepsGoBesidePendingOnes(t *testing.T) {
 	if i, j := strings.Index(out, "ok    1 test-ready-200ms"), strings.Index(out, "ok    2 test-beside-ok"); i < 0 || j < i || !strings.Contains(out, "ok    3 test-beside-ok") {
 		t.Errorf("not reported in order:\n%s", out)
 	}
-	startedMu.Lock()
-	defer startedMu.Unlock()
-	// started: the starter, then the two beside steps.
-	if len(started) != 3 || started[2].Sub(begin) >= 200*time.Millisecond {
-		t.Errorf("the beside steps ran at %v, %v after the run began: they waited for the pending one", started, started[len(started)-1].Sub(begin))
+	starts := startTimes()
+	// starts: the starter, then the two beside steps.
+	if len(starts) != 3 || starts[2].Sub(begin) >= 200*time.Millisecond {
+		t.Errorf("the beside steps ran at %v, %v after the run began: they waited for the pending one", starts, starts[len(starts)-1].Sub(begin))
 	}
 }
 
@@ -318,35 +342,16 @@ func (watchStep) Passes(next steps.Step) bool {
 }
 
 func init() {
-	testTypes = append(testTypes, steps.Type{Name: "test-noted", Summary: "test only", Cluster: steps.Reads(), Example: "- test-noted: {}", Timeout: time.Second,
-		Schema: map[string]any{"type": "object"},
-		Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
-			return funcStep{label: "test-noted", run: func(context.Context, steps.Env) error {
-				startedMu.Lock()
-				started = append(started, time.Now())
-				startedMu.Unlock()
-				return nil
-			}}
-		}})
+	testTypes = append(testTypes, funcType("test-noted", func(context.Context, steps.Env) error {
+		recordStart()
+		return nil
+	}))
 	watch := func(name string, after time.Duration, fail bool) {
-		testTypes = append(testTypes, steps.Type{Name: name, Summary: "test only", Cluster: steps.Reads(), Example: "- " + name + ": {}", Timeout: 5 * time.Second,
-			Schema: map[string]any{"type": "object"},
-			Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
-				return watchStep{starterStep{funcStep: funcStep{label: name}, start: func() func(ctx context.Context) error {
-					over := time.After(after) // the watch runs from its start
-					return func(ctx context.Context) error {
-						select {
-						case <-over:
-						case <-ctx.Done():
-							return ctx.Err()
-						}
-						if fail {
-							return errors.New(name + " saw something")
-						}
-						return nil
-					}
-				}}}
-			}})
+		testTypes = append(testTypes, testType(name, 5*time.Second, func() steps.Step {
+			return watchStep{starterStep{funcStep: funcStep{label: name}, start: func() func(ctx context.Context) error {
+				return endsAfter(after, failure(fail, name+" saw something")) // the watch runs from its start
+			}}}
+		}))
 	}
 	watch("test-watch-200ms", 200*time.Millisecond, false)
 	watch("test-watch-fails-100ms", 100*time.Millisecond, true)
@@ -355,9 +360,7 @@ func init() {
 // The steps a pending watch lets pass run while it watches, and are
 // reported after it, in order.
 func TestStepsAWatchLetsPassRunWhileItWatches(t *testing.T) {
-	startedMu.Lock()
-	started = nil
-	startedMu.Unlock()
+	forgetStarts()
 	begin := time.Now()
 	res, out := runSource(t, "name: w\nsteps:\n  - test-watch-200ms: {}\n  - test-noted: {}\n  - test-noted: {}\n  - test-ok: {}\n", context.Background())
 	if res.Outcome != Passed {
@@ -366,10 +369,9 @@ func TestStepsAWatchLetsPassRunWhileItWatches(t *testing.T) {
 	if i, j, k := strings.Index(out, "ok    1 test-watch-200ms"), strings.Index(out, "ok    2 test-noted"), strings.Index(out, "ok    4 test-ok"); i < 0 || j < i || k < j {
 		t.Errorf("not reported in order:\n%s", out)
 	}
-	startedMu.Lock()
-	defer startedMu.Unlock()
-	if len(started) != 2 || started[1].Sub(begin) >= 200*time.Millisecond {
-		t.Errorf("the passing steps ran at %v after the run began: they waited for the watch", started)
+	starts := startTimes()
+	if len(starts) != 2 || starts[1].Sub(begin) >= 200*time.Millisecond {
+		t.Errorf("the passing steps ran at %v after the run began: they waited for the watch", starts)
 	}
 }
 
@@ -404,24 +406,18 @@ func (besideSlowStep) Beside(pending steps.Step) bool {
 }
 
 func init() {
-	testTypes = append(testTypes, steps.Type{Name: "test-beside-slow", Summary: "test only", Cluster: steps.Reads(), Example: "- test-beside-slow: {}", Timeout: time.Second,
-		Schema: map[string]any{"type": "object"},
-		Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
-			return besideSlowStep{funcStep{label: "test-beside-slow", run: func(context.Context, steps.Env) error {
-				startedMu.Lock()
-				started = append(started, time.Now())
-				startedMu.Unlock()
-				return nil
-			}}}
-		}})
+	testTypes = append(testTypes, testType("test-beside-slow", time.Second, func() steps.Step {
+		return besideSlowStep{funcStep{label: "test-beside-slow", run: func(context.Context, steps.Env) error {
+			recordStart()
+			return nil
+		}}}
+	}))
 }
 
 // A step settles only the pending steps up to the last one it may not go
 // beside, and runs beside the ones after that.
 func TestAStepSettlesOnlyThePendingStepsItMayNotGoBeside(t *testing.T) {
-	startedMu.Lock()
-	started = nil
-	startedMu.Unlock()
+	forgetStarts()
 	begin := time.Now()
 	res, out := runSource(t, "name: p\nsteps:\n  - test-ready-200ms: {}\n  - test-ready-600ms: {}\n  - test-beside-slow: {}\n  - test-ok: {}\n", context.Background())
 	if res.Outcome != Passed {
@@ -430,13 +426,12 @@ func TestAStepSettlesOnlyThePendingStepsItMayNotGoBeside(t *testing.T) {
 	if i, j, k := strings.Index(out, "ok    1 test-ready-200ms"), strings.Index(out, "ok    2 test-ready-600ms"), strings.Index(out, "ok    3 test-beside-slow"); i < 0 || j < i || k < j {
 		t.Errorf("not reported in order:\n%s", out)
 	}
-	startedMu.Lock()
-	defer startedMu.Unlock()
-	// started: the two starters, then the step beside the second.
-	if len(started) != 3 {
-		t.Fatalf("started %v", started)
+	starts := startTimes()
+	// starts: the two starters, then the step beside the second.
+	if len(starts) != 3 {
+		t.Fatalf("starts %v", starts)
 	}
-	if at := started[2].Sub(begin); at < 200*time.Millisecond || at >= 600*time.Millisecond {
+	if at := starts[2].Sub(begin); at < 200*time.Millisecond || at >= 600*time.Millisecond {
 		t.Errorf("the step ran %v after the run began: it should wait for the first starter (200 ms) and not the second (600 ms)", at)
 	}
 }
