@@ -219,15 +219,22 @@ func assertNothingLeft(t *testing.T) {
 	}
 }
 
+// outputHas fails t for each of wants that out (what, for the message)
+// lacks.
+func outputHas(t *testing.T, what, out string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(out, w) {
+			t.Errorf("%s lacks %q:\n%s", what, w, out)
+		}
+	}
+}
+
 func TestBasicScenarioPasses(t *testing.T) {
 	needMesh(t)
 	r := scenario(t, "run", "scenarios/basic.yaml")
 	r.mustExit(t, 0)
-	for _, want := range []string{"ok    9 expect           hello comes back through the mesh", "--- PASS basic: 9 steps"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("output lacks %q:\n%s", want, r.stdout)
-		}
-	}
+	outputHas(t, "output", r.stdout, "ok    9 expect           hello comes back through the mesh", "--- PASS basic: 9 steps")
 	if strings.ContainsAny(r.stdout, "\r\x1b") {
 		t.Errorf("progress or colour written to a pipe:\n%q", r.stdout)
 	}
@@ -243,16 +250,12 @@ func TestIntentionsScenarioPasses(t *testing.T) {
 	needMesh(t)
 	r := scenario(t, "run", "scenarios/intentions.yaml")
 	r.mustExit(t, 0)
-	for _, want := range []string{
+	outputHas(t, "output", r.stdout,
 		"new connections are denied by the mesh",
 		"the existing connection still echoes",
 		`connection long-lived replies "two\n"`,
 		"--- PASS intentions: 18 steps",
-	} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("output lacks %q:\n%s", want, r.stdout)
-		}
-	}
+	)
 	// The evidence is in the logs: socat's sidecar refused web by intention.
 	log, _ := os.ReadFile(filepath.Join(r.logs, "intentions", "sidecar-socat.log"))
 	if !strings.Contains(string(log), "Action: DENY") {
@@ -321,7 +324,7 @@ func TestExpectingAReplyWhereTheMeshDeniesFails(t *testing.T) {
 	needMesh(t)
 	r := scenario(t, "run", "testdata/e2e/expects-reply-when-denied.yaml")
 	r.mustExit(t, 1)
-	for _, want := range []string{
+	outputHas(t, "output", r.stdout,
 		"FAIL  8 expect           wrongly expects an echo through a denied intention",
 		"at testdata/e2e/expects-reply-when-denied.yaml:16:5",
 		`expected reply "hello\n" from web/socat`,
@@ -331,11 +334,7 @@ func TestExpectingAReplyWhereTheMeshDeniesFails(t *testing.T) {
 		"Action: DENY",
 		"skip  9 expect           never reached",
 		"--- FAIL expects-reply-when-denied: step 8 (expect wrongly expects an echo through a denied intention) failed",
-	} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("output lacks %q:\n%s", want, r.stdout)
-		}
-	}
+	)
 }
 
 func TestInvalidFileStartsNothing(t *testing.T) {
@@ -440,11 +439,7 @@ func interrupt(t *testing.T, sig syscall.Signal) {
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("stopping took %s", took)
 	}
-	for _, want := range []string{"cleanup: stopped sidecar/web, sidecar/socat, socat, agent", "--- INTERRUPTED interrupt: interrupted at step 8"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
-		}
-	}
+	outputHas(t, "output", out.String(), "cleanup: stopped sidecar/web, sidecar/socat, socat, agent", "--- INTERRUPTED interrupt: interrupted at step 8")
 	assertNothingLeft(t)
 	if st, err := os.Stat(filepath.Join(logs, "interrupt", "agent.log")); err != nil || st.Size() == 0 {
 		t.Errorf("agent log not kept: %v", err)
