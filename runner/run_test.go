@@ -6,7 +6,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -174,18 +173,35 @@ func recordStart() {
 	startedMu.Unlock()
 }
 
-// forgetStarts clears the starts recorded so far.
-func forgetStarts() {
+// runPassing runs src from no recorded starts: it must pass, reporting
+// wants in their order. It returns when each start was recorded, from
+// the run's beginning.
+func runPassing(t *testing.T, src string, wants ...string) []time.Duration {
+	t.Helper()
 	startedMu.Lock()
 	started = nil
 	startedMu.Unlock()
-}
-
-// startTimes is a copy of the starts recorded so far.
-func startTimes() []time.Time {
+	begin := time.Now()
+	res, out := runSource(t, src, context.Background())
+	if res.Outcome != Passed {
+		t.Fatalf("%+v\n%s", res, out)
+	}
+	rest := out
+	for _, want := range wants {
+		_, after, ok := strings.Cut(rest, want)
+		if !ok {
+			t.Errorf("%q is not reported, or not in order:\n%s", want, out)
+			break
+		}
+		rest = after
+	}
 	startedMu.Lock()
 	defer startedMu.Unlock()
-	return slices.Clone(started)
+	var at []time.Duration
+	for _, s := range started {
+		at = append(at, s.Sub(begin))
+	}
+	return at
 }
 
 // endsAfter is a wait that ends d from now with err, or earlier with
@@ -230,15 +246,11 @@ func init() {
 // Starts beside pending steps overlap: three 200 ms readiness waits take about
 // 200 ms, and each step still reports as itself, in order.
 func TestStartsBesidePendingStepsOverlap(t *testing.T) {
-	forgetStarts()
-	res, out := runSource(t, "name: o\nsteps:\n  - test-ready-200ms: {}\n  - test-ready-200ms: {}\n  - test-ready-200ms: {}\n  - test-ok: {}\n", context.Background())
-	if res.Outcome != Passed || strings.Count(out, "\n  ok ") != 4 || !strings.Contains(out, "ok    4 test-ok") {
-		t.Fatalf("%+v\n%s", res, out)
-	}
+	starts := runPassing(t, "name: o\nsteps:\n  - test-ready-200ms: {}\n  - test-ready-200ms: {}\n  - test-ready-200ms: {}\n  - test-ok: {}\n",
+		"ok    1 test-ready-200ms", "ok    2 test-ready-200ms", "ok    3 test-ready-200ms", "ok    4 test-ok")
 	// One by one, each start would come 200 ms after the one before; they
 	// overlap when all three start before the first is ready.
-	starts := startTimes()
-	if len(starts) != 3 || starts[2].Sub(starts[0]) >= 200*time.Millisecond {
+	if len(starts) != 3 || starts[2]-starts[0] >= 200*time.Millisecond {
 		t.Errorf("the three starts came at %v: they did not overlap", starts)
 	}
 }
@@ -272,19 +284,11 @@ func init() {
 // A one-call step that may go beside a pending one runs at once, and is
 // reported after it, in order.
 func TestRunnerStepsGoBesidePendingOnes(t *testing.T) {
-	forgetStarts()
-	begin := time.Now()
-	res, out := runSource(t, "name: o\nsteps:\n  - test-ready-200ms: {}\n  - test-beside-ok: {}\n  - test-beside-ok: {}\n  - test-ok: {}\n", context.Background())
-	if res.Outcome != Passed {
-		t.Fatalf("%+v\n%s", res, out)
-	}
-	if i, j := strings.Index(out, "ok    1 test-ready-200ms"), strings.Index(out, "ok    2 test-beside-ok"); i < 0 || j < i || !strings.Contains(out, "ok    3 test-beside-ok") {
-		t.Errorf("not reported in order:\n%s", out)
-	}
-	starts := startTimes()
+	starts := runPassing(t, "name: o\nsteps:\n  - test-ready-200ms: {}\n  - test-beside-ok: {}\n  - test-beside-ok: {}\n  - test-ok: {}\n",
+		"ok    1 test-ready-200ms", "ok    2 test-beside-ok", "ok    3 test-beside-ok")
 	// starts: the starter, then the two beside steps.
-	if len(starts) != 3 || starts[2].Sub(begin) >= 200*time.Millisecond {
-		t.Errorf("the beside steps ran at %v, %v after the run began: they waited for the pending one", starts, starts[len(starts)-1].Sub(begin))
+	if len(starts) != 3 || starts[2] >= 200*time.Millisecond {
+		t.Errorf("the starter and the beside steps ran %v after the run began: they waited for the pending one", starts)
 	}
 }
 
@@ -360,17 +364,9 @@ func init() {
 // The steps a pending watch lets pass run while it watches, and are
 // reported after it, in order.
 func TestStepsAWatchLetsPassRunWhileItWatches(t *testing.T) {
-	forgetStarts()
-	begin := time.Now()
-	res, out := runSource(t, "name: w\nsteps:\n  - test-watch-200ms: {}\n  - test-noted: {}\n  - test-noted: {}\n  - test-ok: {}\n", context.Background())
-	if res.Outcome != Passed {
-		t.Fatalf("%+v\n%s", res, out)
-	}
-	if i, j, k := strings.Index(out, "ok    1 test-watch-200ms"), strings.Index(out, "ok    2 test-noted"), strings.Index(out, "ok    4 test-ok"); i < 0 || j < i || k < j {
-		t.Errorf("not reported in order:\n%s", out)
-	}
-	starts := startTimes()
-	if len(starts) != 2 || starts[1].Sub(begin) >= 200*time.Millisecond {
+	starts := runPassing(t, "name: w\nsteps:\n  - test-watch-200ms: {}\n  - test-noted: {}\n  - test-noted: {}\n  - test-ok: {}\n",
+		"ok    1 test-watch-200ms", "ok    2 test-noted", "ok    4 test-ok")
+	if len(starts) != 2 || starts[1] >= 200*time.Millisecond {
 		t.Errorf("the passing steps ran at %v after the run began: they waited for the watch", starts)
 	}
 }
@@ -417,21 +413,13 @@ func init() {
 // A step settles only the pending steps up to the last one it may not go
 // beside, and runs beside the ones after that.
 func TestAStepSettlesOnlyThePendingStepsItMayNotGoBeside(t *testing.T) {
-	forgetStarts()
-	begin := time.Now()
-	res, out := runSource(t, "name: p\nsteps:\n  - test-ready-200ms: {}\n  - test-ready-600ms: {}\n  - test-beside-slow: {}\n  - test-ok: {}\n", context.Background())
-	if res.Outcome != Passed {
-		t.Fatalf("%+v\n%s", res, out)
-	}
-	if i, j, k := strings.Index(out, "ok    1 test-ready-200ms"), strings.Index(out, "ok    2 test-ready-600ms"), strings.Index(out, "ok    3 test-beside-slow"); i < 0 || j < i || k < j {
-		t.Errorf("not reported in order:\n%s", out)
-	}
-	starts := startTimes()
+	starts := runPassing(t, "name: p\nsteps:\n  - test-ready-200ms: {}\n  - test-ready-600ms: {}\n  - test-beside-slow: {}\n  - test-ok: {}\n",
+		"ok    1 test-ready-200ms", "ok    2 test-ready-600ms", "ok    3 test-beside-slow")
 	// starts: the two starters, then the step beside the second.
 	if len(starts) != 3 {
 		t.Fatalf("starts %v", starts)
 	}
-	if at := starts[2].Sub(begin); at < 200*time.Millisecond || at >= 600*time.Millisecond {
+	if at := starts[2]; at < 200*time.Millisecond || at >= 600*time.Millisecond {
 		t.Errorf("the step ran %v after the run began: it should wait for the first starter (200 ms) and not the second (600 ms)", at)
 	}
 }
