@@ -99,11 +99,8 @@ func sleeperRunning() bool {
 }
 
 func TestPanicFailsTheStepAndCleansUp(t *testing.T) {
-	res, out := runSource(t, "name: p\nsteps:\n  - test-start: {}\n  - test-panic: {}\n  - test-ok: {}\n", context.Background())
-	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 1 {
-		t.Fatalf("result %+v", res)
-	}
-	outputHas(t, out, "FAIL  2 test-panic", "the step panicked (a bug in scenario, please report it): boom", "skip  3 test-ok", "cleanup: stopped sleeper", "--- FAIL p: step 2")
+	runFailing(t, "name: p\nsteps:\n  - test-start: {}\n  - test-panic: {}\n  - test-ok: {}\n", 1,
+		"FAIL  2 test-panic", "the step panicked (a bug in scenario, please report it): boom", "skip  3 test-ok", "cleanup: stopped sleeper", "--- FAIL p: step 2")
 	if sleeperRunning() {
 		t.Error("the started process was left running")
 	}
@@ -258,11 +255,8 @@ func TestStartsBesidePendingStepsOverlap(t *testing.T) {
 // A pending step that fails is reported as itself, not as the step that
 // was running when its failure was noticed.
 func TestPendingFailureBlamesItsOwnStep(t *testing.T) {
-	res, out := runSource(t, "name: o\nsteps:\n  - test-ready-200ms: {}\n  - test-fails-100ms: {}\n  - test-ready-200ms: {}\n  - test-ok: {}\n", context.Background())
-	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 1 {
-		t.Fatalf("%+v\n%s", res, out)
-	}
-	outputHas(t, out, "ok    1 test-ready-200ms", "FAIL  2 test-fails-100ms", "test-fails-100ms never became ready", "skip  3 test-ready-200ms", "skip  4 test-ok", "--- FAIL o: step 2")
+	runFailing(t, "name: o\nsteps:\n  - test-ready-200ms: {}\n  - test-fails-100ms: {}\n  - test-ready-200ms: {}\n  - test-ok: {}\n", 1,
+		"ok    1 test-ready-200ms", "FAIL  2 test-fails-100ms", "test-fails-100ms never became ready", "skip  3 test-ready-200ms", "skip  4 test-ok", "--- FAIL o: step 2")
 }
 
 // besideStep is a one-call step that may run beside pending starters.
@@ -296,34 +290,37 @@ func TestRunnerStepsGoBesidePendingOnes(t *testing.T) {
 // as what they did, the scenario fails at the pending step, and nothing
 // after them runs.
 func TestPendingFailureAfterStepsBesideIt(t *testing.T) {
-	res, out := runSource(t, "name: o\nsteps:\n  - test-fails-100ms: {}\n  - test-beside-ok: {}\n  - test-ok: {}\n", context.Background())
-	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 0 {
-		t.Fatalf("%+v\n%s", res, out)
-	}
-	outputHas(t, out, "FAIL  1 test-fails-100ms", "ok    2 test-beside-ok", "it ran while step 1 was still settling", "skip  3 test-ok", "--- FAIL o: step 1")
+	runFailing(t, "name: o\nsteps:\n  - test-fails-100ms: {}\n  - test-beside-ok: {}\n  - test-ok: {}\n", 0,
+		"FAIL  1 test-fails-100ms", "ok    2 test-beside-ok", "it ran while step 1 was still settling", "skip  3 test-ok", "--- FAIL o: step 1")
 }
 
 // A step beside a pending one that fails waits for the pending one's
 // report, then fails as itself.
 func TestStepBesideFailsAfterPendingReport(t *testing.T) {
-	res, out := runSource(t, "name: o\nsteps:\n  - test-ready-200ms: {}\n  - test-beside-fails: {}\n  - test-ok: {}\n", context.Background())
-	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 1 {
-		t.Fatalf("%+v\n%s", res, out)
-	}
-	outputHas(t, out, "ok    1 test-ready-200ms", "FAIL  2 test-beside-fails", "test-beside-fails went wrong", "skip  3 test-ok")
+	runFailing(t, "name: o\nsteps:\n  - test-ready-200ms: {}\n  - test-beside-fails: {}\n  - test-ok: {}\n", 1,
+		"ok    1 test-ready-200ms", "FAIL  2 test-beside-fails", "test-beside-fails went wrong", "skip  3 test-ok")
 }
 
 // A step that fails to start is reported after the pending steps before
 // it, with its own error.
 func TestStartFailureAfterPendingSteps(t *testing.T) {
-	res, out := runSource(t, "name: o\nsteps:\n  - test-ready-200ms: {}\n  - test-start-fails: {}\n  - test-ok: {}\n", context.Background())
-	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 1 {
+	out := runFailing(t, "name: o\nsteps:\n  - test-ready-200ms: {}\n  - test-start-fails: {}\n  - test-ok: {}\n", 1,
+		"ok    1 test-ready-200ms", "FAIL  2 test-start-fails", "test-start-fails could not start", "skip  3 test-ok")
+	if strings.Contains(out, "canceled") {
+		t.Errorf("the failure to start is reported as a cancel:\n%s", out)
+	}
+}
+
+// runFailing runs src, which must fail at the step of index (from 0) with
+// each of wants in its report; it returns the report.
+func runFailing(t *testing.T, src string, index int, wants ...string) string {
+	t.Helper()
+	res, out := runSource(t, src, context.Background())
+	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != index {
 		t.Fatalf("%+v\n%s", res, out)
 	}
-	if !strings.Contains(out, "ok    1 test-ready-200ms") || !strings.Contains(out, "FAIL  2 test-start-fails") ||
-		!strings.Contains(out, "test-start-fails could not start") || strings.Contains(out, "canceled") || !strings.Contains(out, "skip  3 test-ok") {
-		t.Errorf("output:\n%s", out)
-	}
+	outputHas(t, out, wants...)
+	return out
 }
 
 // outputHas fails t for each of wants that out lacks.
@@ -375,22 +372,19 @@ func TestStepsAWatchLetsPassRunWhileItWatches(t *testing.T) {
 // steps that passed it are reported as what they did, and the next one
 // does not run.
 func TestAWatchFailureFailsTheScenarioAtItsStep(t *testing.T) {
-	res, out := runSource(t, "name: w\nsteps:\n  - test-watch-fails-100ms: {}\n  - test-noted: {}\n  - test-ok: {}\n", context.Background())
-	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 0 {
-		t.Fatalf("%+v\n%s", res, out)
-	}
-	outputHas(t, out, "FAIL  1 test-watch-fails-100ms", "test-watch-fails-100ms saw something", "ok    2 test-noted",
+	runFailing(t, "name: w\nsteps:\n  - test-watch-fails-100ms: {}\n  - test-noted: {}\n  - test-ok: {}\n", 0,
+		"FAIL  1 test-watch-fails-100ms", "test-watch-fails-100ms saw something", "ok    2 test-noted",
 		"it ran while step 1 was still settling", "skip  3 test-ok", "--- FAIL w: step 1")
 }
 
 // A step the watch does not let pass waits for its verdict: after a
 // failed watch it never runs.
 func TestAStepAWatchDoesNotLetPassWaitsForIt(t *testing.T) {
-	res, out := runSource(t, "name: w\nsteps:\n  - test-watch-fails-100ms: {}\n  - test-fail: {}\n", context.Background())
-	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 0 || strings.Contains(out, "it went wrong") {
-		t.Fatalf("%+v\n%s", res, out)
+	out := runFailing(t, "name: w\nsteps:\n  - test-watch-fails-100ms: {}\n  - test-fail: {}\n", 0,
+		"FAIL  1 test-watch-fails-100ms", "skip  2 test-fail")
+	if strings.Contains(out, "it went wrong") {
+		t.Errorf("test-fail ran:\n%s", out)
 	}
-	outputHas(t, out, "FAIL  1 test-watch-fails-100ms", "skip  2 test-fail")
 }
 
 // besideSlowStep may go beside test-ready-600ms only.
@@ -427,21 +421,15 @@ func TestAStepSettlesOnlyThePendingStepsItMayNotGoBeside(t *testing.T) {
 // When a pending step that a later one waited for fails, the pending
 // steps after it are reported as skipped, in order, and nothing more runs.
 func TestAFailureAmongTheSettledStepsSkipsThePendingRest(t *testing.T) {
-	res, out := runSource(t, "name: p\nsteps:\n  - test-fails-100ms: {}\n  - test-ready-600ms: {}\n  - test-beside-slow: {}\n  - test-ok: {}\n", context.Background())
-	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 0 {
-		t.Fatalf("%+v\n%s", res, out)
-	}
-	outputHas(t, out, "FAIL  1 test-fails-100ms", "skip  2 test-ready-600ms", "skip  3 test-beside-slow", "skip  4 test-ok")
+	out := runFailing(t, "name: p\nsteps:\n  - test-fails-100ms: {}\n  - test-ready-600ms: {}\n  - test-beside-slow: {}\n  - test-ok: {}\n", 0,
+		"FAIL  1 test-fails-100ms", "skip  2 test-ready-600ms", "skip  3 test-beside-slow", "skip  4 test-ok")
 	if i, j := strings.Index(out, "skip  2"), strings.Index(out, "skip  3"); j < i {
 		t.Errorf("not reported in order:\n%s", out)
 	}
 	// A starter still pending between the failed step and one that ran
 	// beside them both is reported too, in its place.
-	res, out = runSource(t, "name: p\nsteps:\n  - test-fails-100ms: {}\n  - test-ready-600ms: {}\n  - test-beside-ok: {}\n  - test-ok: {}\n", context.Background())
-	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 0 {
-		t.Fatalf("%+v\n%s", res, out)
-	}
-	outputHas(t, out, "FAIL  1 test-fails-100ms", "skip  2 test-ready-600ms", "ok    3 test-beside-ok", "skip  4 test-ok")
+	out = runFailing(t, "name: p\nsteps:\n  - test-fails-100ms: {}\n  - test-ready-600ms: {}\n  - test-beside-ok: {}\n  - test-ok: {}\n", 0,
+		"FAIL  1 test-fails-100ms", "skip  2 test-ready-600ms", "ok    3 test-beside-ok", "skip  4 test-ok")
 	if i, j := strings.Index(out, "skip  2"), strings.Index(out, "ok    3"); i < 0 || j < i {
 		t.Errorf("not reported in order:\n%s", out)
 	}
