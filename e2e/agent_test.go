@@ -45,18 +45,25 @@ func holdCluster(t *testing.T, file string) (stop func()) {
 // agentAPI asks the agent at addr, with the cluster's management token.
 func agentAPI(t *testing.T, method, addr, path, body string) (int, []byte) {
 	t.Helper()
+	code, data, _ := askAgent(t, method, addr, path, clusterToken, body)
+	return code, data
+}
+
+// askAgent sends body to the HTTP API of the agent at addr with token.
+func askAgent(t *testing.T, method, addr, path, token, body string) (int, []byte, http.Header) {
+	t.Helper()
 	req, err := http.NewRequest(method, "http://"+addr+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("X-Consul-Token", clusterToken)
+	req.Header.Set("X-Consul-Token", token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, data
+	return resp.StatusCode, data, resp.Header
 }
 
 // run --agent: a scenario runs against a cluster it did not start (here,
@@ -77,19 +84,11 @@ func TestAgainstAnExistingCluster(t *testing.T) {
 	// at all; a command needs --allow-writes.
 	starts := scenario(t, "run", "--agent", "127.0.0.1:8500", "testdata/agent/starts-things.yaml")
 	starts.mustExit(t, 2)
-	for _, want := range []string{"step 1 (start-agent) cannot run with --agent", "step 2 (run) can change the live cluster in ways the runner cannot undo"} {
-		if !strings.Contains(starts.stderr, want) {
-			t.Errorf("stderr lacks %q:\n%s", want, starts.stderr)
-		}
-	}
+	outputHas(t, "stderr", starts.stderr, "step 1 (start-agent) cannot run with --agent", "step 2 (run) can change the live cluster in ways the runner cannot undo")
 
 	r := scenario(t, "run", "--agent", "127.0.0.1:8500", "--allow-writes", "testdata/agent/gate.yaml")
 	r.mustExit(t, 0)
-	for _, want := range []string{"--- PASS gate", "refused the source's certificate", "put back intention web -> socat deleted again (it did not exist)"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("output lacks %q:\n%s", want, r.stdout)
-		}
-	}
+	outputHas(t, "output", r.stdout, "--- PASS gate", "refused the source's certificate", "put back intention web -> socat deleted again (it did not exist)")
 	// The cluster is as it was: no intention web -> socat.
 	if code, _ := agentAPI(t, "GET", "127.0.0.1:8500", "/v1/connect/intentions/exact?source=web&destination=socat", ""); code != http.StatusNotFound {
 		t.Errorf("after the run, the intention web -> socat answers %d, want 404 (deleted again)", code)
@@ -123,15 +122,11 @@ func TestAgainstAnExistingClusterWritesAreRefusedWithoutAllowWrites(t *testing.T
 
 	r := scenario(t, "run", "--agent", "127.0.0.1:8500", "testdata/agent/writes.yaml")
 	r.mustExit(t, 2)
-	for _, want := range []string{
+	outputHas(t, "stderr", r.stderr,
 		"writes.yaml:6:5: step 1 (exec) can change the live cluster in ways the runner cannot undo",
 		"add --allow-writes to let it, knowing that what it changes stays changed",
 		"writes.yaml:7:5: step 2 (acl-token) writes to the live cluster: add --allow-writes to let it (it is undone at the end)",
-	} {
-		if !strings.Contains(r.stderr, want) {
-			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
-		}
-	}
+	)
 	if strings.Contains(r.stdout, "=== RUN") {
 		t.Errorf("the scenario ran:\n%s", r.stdout)
 	}
@@ -176,7 +171,7 @@ func TestAgainstAnExistingClusterEveryWriteIsUndoneOrReported(t *testing.T) {
 
 	r := scenario(t, "run", "--agent", agent, "--allow-writes", "testdata/agent/writes-undone.yaml")
 	r.mustExit(t, 0)
-	for _, want := range []string{
+	outputHas(t, "output", r.stdout,
 		"cleanup: NOT undone: step 9 (exec) consul kv put gate/written yes (the runner cannot undo what a command changed)",
 		"what this command changes in the live cluster stays changed",
 		"ACL token gate-token deleted",
@@ -186,11 +181,7 @@ func TestAgainstAnExistingClusterEveryWriteIsUndoneOrReported(t *testing.T) {
 		"check team-ttl set back to passing",
 		"prepared query gate-pq deleted",
 		"intention web -> socat deleted again",
-	} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("output lacks %q:\n%s", want, r.stdout)
-		}
-	}
+	)
 	if after := tokenDescriptions(t); len(after) != len(tokensBefore) {
 		t.Errorf("tokens before %q, after %q: the gate's token was not deleted", tokensBefore, after)
 	}
@@ -280,16 +271,12 @@ func TestAgainstTheWrongClusterAProbeFailsNamingWhatAnswered(t *testing.T) {
 		r := scenario(t, "run", "--agent", "127.0.0.1:8510", "testdata/agent/reach.yaml")
 		stop()
 		r.mustExit(t, 1)
-		for _, want := range []string{
+		outputHas(t, "with "+c.cluster+" beside: output", r.stdout,
 			"FAIL  1 expect           web reaches socat through the running sidecars",
 			"the Connect proxy on 127.0.0.1:9191 (pid ",
 			"connect proxy -sidecar-for web",
 			c.want,
-		} {
-			if !strings.Contains(r.stdout, want) {
-				t.Errorf("with %s beside: output lacks %q:\n%s", c.cluster, want, r.stdout)
-			}
-		}
+		)
 	}
 }
 
@@ -324,11 +311,7 @@ func TestAgainstAnExistingClusterAnotherServicesProxyFails(t *testing.T) {
 		}
 		r := scenario(t, "run", "--agent", agent, file)
 		r.mustExit(t, 1)
-		for _, w := range []string{"is not the sidecar of " + service, want} {
-			if !strings.Contains(r.stdout, w) {
-				t.Errorf("%s: output lacks %q:\n%s", service, w, r.stdout)
-			}
-		}
+		outputHas(t, service+": output", r.stdout, "is not the sidecar of "+service, want)
 		if service == "web2" && !strings.Contains(r.stdout, "/svc/web, not spiffe://") {
 			t.Errorf("web2: the failure does not name web's identity:\n%s", r.stdout)
 		}

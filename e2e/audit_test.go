@@ -5,15 +5,12 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,37 +22,10 @@ import (
 // its agent.
 const aclManagement = "5b7d3f0a-1c2e-4d6f-8a9b-0c1d2e3f4a5b"
 
-// holdUp starts `scenario up FILE` and returns once everything is up;
-// stop ends it (deferred: before the test's cleanups look for leftovers).
-func holdUp(t *testing.T, file string) (stop func()) {
-	t.Helper()
-	up := exec.Command(scenarioBin, "up", "--logs", t.TempDir(), "--consul", consulBin, file)
-	_, lines := startUntil(t, up, "everything is up", "the mesh never came up")
-	go func() {
-		for lines.Scan() {
-		}
-	}()
-	return func() {
-		_ = up.Process.Signal(syscall.SIGINT)
-		_ = up.Wait()
-	}
-}
-
 // consulAPI asks the agent at 127.0.0.1:8500 with token.
 func consulAPI(t *testing.T, method, path, token, body string) (int, []byte, http.Header) {
 	t.Helper()
-	req, err := http.NewRequest(method, "http://127.0.0.1:8500"+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("X-Consul-Token", token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, data, resp.Header
+	return askAgent(t, method, "127.0.0.1:8500", path, token, body)
 }
 
 // clusterState is what an audit must not change: intentions, config
@@ -130,15 +100,6 @@ func audit(t *testing.T, args ...string) result {
 	return scenario(t, append([]string{"audit", "--agent", "127.0.0.1:8500"}, args...)...)
 }
 
-func outputHas(t *testing.T, what, out string, wants ...string) {
-	t.Helper()
-	for _, w := range wants {
-		if !strings.Contains(out, w) {
-			t.Errorf("%s lacks %q:\n%s", what, w, out)
-		}
-	}
-}
-
 // scenario audit against a live cluster (one `scenario up` holds, with
 // ACLs on): a true table passes, a wrong declared cell fails naming it, a
 // token that may not get a source's leaf leaves that source not probed
@@ -147,7 +108,7 @@ func outputHas(t *testing.T, what, out string, wants ...string) {
 // they were before.
 func TestAuditOfALiveClusterIsReadOnly(t *testing.T) {
 	needMesh(t)
-	defer holdUp(t, "scenarios/acl-service-identities.yaml")()
+	defer holdCluster(t, "scenarios/acl-service-identities.yaml")()
 	// A token with service:write on web and socat only, made before the
 	// cluster's state is taken.
 	code, data, _ := consulAPI(t, http.MethodPut, "/v1/acl/token", aclManagement, `{"Description": "audit e2e", "ServiceIdentities": [{"ServiceName": "web"}, {"ServiceName": "socat"}]}`)
@@ -296,7 +257,7 @@ func meshOf(t *testing.T, n int) string {
 // 2-core machine, at the handshake and with a round trip.
 func TestAuditOf400CellsTakesUnder10Seconds(t *testing.T) {
 	needMesh(t)
-	defer holdUp(t, meshOf(t, 20))()
+	defer holdCluster(t, meshOf(t, 20))()
 	for _, args := range [][]string{nil, {"--send", `ping\n`}} {
 		start := time.Now()
 		r := audit(t, append([]string{"--format", "json"}, args...)...)
@@ -331,7 +292,7 @@ func TestAuditOf400CellsTakesUnder10Seconds(t *testing.T) {
 // stranger, the impostor lets them through; web, allowed, agrees.
 func TestAuditCatchesAnInstanceThatDoesNotEnforce(t *testing.T) {
 	needMesh(t, testenv.Programs("curl", "perl")...)
-	defer holdUp(t, "testdata/e2e/lax-instance.yaml")()
+	defer holdCluster(t, "testdata/e2e/lax-instance.yaml")()
 	table := writeFile(t, "table.yaml", "web:   {socat: allow}\napi:   {socat: deny}\nrogue: {socat: deny}\n")
 	for _, args := range [][]string{nil, {"--send", `ping\n`}} {
 		r := audit(t, append([]string{"--expect", table}, args...)...)

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -220,29 +219,6 @@ func deathCase(t *testing.T, mode string, ph deathPhase, d death) {
 		data, _ := os.ReadFile(report)
 		t.Errorf("the JUnit file does not parse: %v\n%s", err, data)
 	}
-}
-
-// liveMarked lists the live (not zombie) processes whose environment
-// holds mark.
-func liveMarked(mark string) []string {
-	var found []string
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		if e.Name()[0] < '0' || e.Name()[0] > '9' {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil || strings.Contains(string(stat), ") Z ") {
-			continue
-		}
-		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if err != nil || !bytes.Contains(append(append([]byte{0}, env...), 0), []byte("\x00"+mark+"\x00")) {
-			continue
-		}
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		found = append(found, e.Name()+" "+strings.ReplaceAll(strings.TrimRight(string(cmdline), "\x00"), "\x00", " "))
-	}
-	return found
 }
 
 // listeners returns the TCP ports listening in network namespace ns.

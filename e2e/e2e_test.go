@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/scenario-tool/scenario/internal/testenv"
+	"github.com/scenario-tool/scenario/proc"
 	"github.com/scenario-tool/scenario/runner"
 	"github.com/scenario-tool/scenario/topology"
 )
@@ -81,22 +82,31 @@ func TestMain(m *testing.M) {
 var runMarker = fmt.Sprintf("SCENARIO_E2E_RUN=%d-%d", os.Getpid(), time.Now().UnixNano())
 
 func init() {
-	name, value, _ := strings.Cut(runMarker, "=")
-	os.Setenv(name, value)
+	m := marked(runMarker)
+	os.Setenv(m.Var, m.Value)
 }
 
-// startedHere reports whether process pid carries this suite's marker.
-func startedHere(pid string) bool {
-	env, err := os.ReadFile(filepath.Join("/proc", pid, "environ"))
-	if err != nil {
-		return false
+// marked is the mark of a "VAR=value" marker, to find its processes.
+func marked(marker string) proc.Mark {
+	name, value, _ := strings.Cut(marker, "=")
+	return proc.Mark{Var: name, Value: value}
+}
+
+// cmdlineOf is process pid's command line, its arguments joined by
+// spaces ("" for a kernel thread, or a process that is gone).
+func cmdlineOf(pid int) string {
+	raw, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+	return strings.ReplaceAll(strings.TrimRight(string(raw), "\x00"), "\x00", " ")
+}
+
+// liveMarked lists the live (not zombie) processes whose environment
+// holds marker, each as its pid and command line.
+func liveMarked(marker string) []string {
+	var found []string
+	for _, pid := range marked(marker).Processes(nil) {
+		found = append(found, strconv.Itoa(pid)+" "+cmdlineOf(pid))
 	}
-	for _, kv := range bytes.Split(env, []byte{0}) {
-		if string(kv) == runMarker {
-			return true
-		}
-	}
-	return false
+	return found
 }
 
 func setup(m *testing.M) int {
@@ -174,21 +184,9 @@ var meshPorts = []int{8500, 8502, 8503, 8600, 8300, 8301, 8302, 8181, 9191, 2100
 // leftovers lists running processes that a scenario may have started.
 func leftovers() []string {
 	var found []string
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || len(raw) == 0 {
-			continue
-		}
-		stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if strings.Contains(string(stat), ") Z ") || !startedHere(e.Name()) {
-			continue // a zombie holds no port and is being reaped
-		}
-		cmdline := strings.ReplaceAll(strings.TrimRight(string(raw), "\x00"), "\x00", " ")
+	// A zombie holds no port and is being reaped: Processes leaves it out.
+	for _, pid := range marked(runMarker).Processes(func(pid int) bool { return pid == os.Getpid() }) {
+		cmdline := cmdlineOf(pid)
 		if consulBin != "" && strings.Contains(cmdline, consulBin) || strings.HasPrefix(cmdline, "socat ") ||
 			strings.Contains(cmdline, "sleep 31.7") || strings.Contains(cmdline, "sleep 32.3") || strings.Contains(cmdline, "sleep 33.3") {
 			found = append(found, fmt.Sprintf("%d %s", pid, cmdline))
@@ -219,15 +217,22 @@ func assertNothingLeft(t *testing.T) {
 	}
 }
 
+// outputHas fails t for each of wants that out (what, for the message)
+// lacks.
+func outputHas(t *testing.T, what, out string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(out, w) {
+			t.Errorf("%s lacks %q:\n%s", what, w, out)
+		}
+	}
+}
+
 func TestBasicScenarioPasses(t *testing.T) {
 	needMesh(t)
 	r := scenario(t, "run", "scenarios/basic.yaml")
 	r.mustExit(t, 0)
-	for _, want := range []string{"ok    9 expect           hello comes back through the mesh", "--- PASS basic: 9 steps"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("output lacks %q:\n%s", want, r.stdout)
-		}
-	}
+	outputHas(t, "output", r.stdout, "ok    9 expect           hello comes back through the mesh", "--- PASS basic: 9 steps")
 	if strings.ContainsAny(r.stdout, "\r\x1b") {
 		t.Errorf("progress or colour written to a pipe:\n%q", r.stdout)
 	}
@@ -243,16 +248,12 @@ func TestIntentionsScenarioPasses(t *testing.T) {
 	needMesh(t)
 	r := scenario(t, "run", "scenarios/intentions.yaml")
 	r.mustExit(t, 0)
-	for _, want := range []string{
+	outputHas(t, "output", r.stdout,
 		"new connections are denied by the mesh",
 		"the existing connection still echoes",
 		`connection long-lived replies "two\n"`,
 		"--- PASS intentions: 18 steps",
-	} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("output lacks %q:\n%s", want, r.stdout)
-		}
-	}
+	)
 	// The evidence is in the logs: socat's sidecar refused web by intention.
 	log, _ := os.ReadFile(filepath.Join(r.logs, "intentions", "sidecar-socat.log"))
 	if !strings.Contains(string(log), "Action: DENY") {
@@ -321,7 +322,7 @@ func TestExpectingAReplyWhereTheMeshDeniesFails(t *testing.T) {
 	needMesh(t)
 	r := scenario(t, "run", "testdata/e2e/expects-reply-when-denied.yaml")
 	r.mustExit(t, 1)
-	for _, want := range []string{
+	outputHas(t, "output", r.stdout,
 		"FAIL  8 expect           wrongly expects an echo through a denied intention",
 		"at testdata/e2e/expects-reply-when-denied.yaml:16:5",
 		`expected reply "hello\n" from web/socat`,
@@ -331,11 +332,7 @@ func TestExpectingAReplyWhereTheMeshDeniesFails(t *testing.T) {
 		"Action: DENY",
 		"skip  9 expect           never reached",
 		"--- FAIL expects-reply-when-denied: step 8 (expect wrongly expects an echo through a denied intention) failed",
-	} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("output lacks %q:\n%s", want, r.stdout)
-		}
-	}
+	)
 }
 
 func TestInvalidFileStartsNothing(t *testing.T) {
@@ -440,11 +437,7 @@ func interrupt(t *testing.T, sig syscall.Signal) {
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("stopping took %s", took)
 	}
-	for _, want := range []string{"cleanup: stopped sidecar/web, sidecar/socat, socat, agent", "--- INTERRUPTED interrupt: interrupted at step 8"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
-		}
-	}
+	outputHas(t, "output", out.String(), "cleanup: stopped sidecar/web, sidecar/socat, socat, agent", "--- INTERRUPTED interrupt: interrupted at step 8")
 	assertNothingLeft(t)
 	if st, err := os.Stat(filepath.Join(logs, "interrupt", "agent.log")); err != nil || st.Size() == 0 {
 		t.Errorf("agent log not kept: %v", err)

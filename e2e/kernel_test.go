@@ -141,12 +141,10 @@ func runningWhere(match func(cmdline string) bool) []int {
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
+		if err != nil || !match(cmdlineOf(pid)) {
 			continue
 		}
-		raw, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if match(strings.ReplaceAll(strings.TrimRight(string(raw), "\x00"), "\x00", " ")) && !strings.Contains(string(stat), ") Z ") {
+		if stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); !strings.Contains(string(stat), ") Z ") {
 			pids = append(pids, pid)
 		}
 	}
@@ -162,6 +160,37 @@ func killOnCleanup(t *testing.T, cmdline string) {
 	})
 }
 
+// escape is one case's escape: the command line of the sleep it leaves,
+// and the shell command that leaves it.
+type escape struct{ sleep, command string }
+
+// newEscape makes an escape with command (from escapes) and a sleep of its
+// own, and kills that sleep at the test's end if a failed case left it.
+func newEscape(t *testing.T, command string) escape {
+	arg := sleepArg()
+	killOnCleanup(t, "sleep "+arg)
+	return escape{sleep: "sleep " + arg, command: fmt.Sprintf(command, arg)}
+}
+
+// scenario writes the scenario esc of steps, and returns its path.
+func (e escape) scenario(t *testing.T, steps ...string) string {
+	return writeScenario(t, t.TempDir(), "esc.yaml", "name: esc\nsteps:\n"+strings.Join(steps, ""))
+}
+
+// runStep is the run step bg: it escapes, then holds the step.
+func (e escape) runStep() string {
+	return "  - run: {name: bg, command: " + strconvQuote(e.command+"\nexec sleep 31.7") + "}\n"
+}
+
+// untilEscaped is shell that waits until the escaped sleep runs.
+func (e escape) untilEscaped() string { return "until pgrep -f '^" + e.sleep + "$'; do :; done" }
+
+// goneStep is an exec step that fails while the escaped sleep runs.
+func (e escape) goneStep() string { return execStep("! pgrep -f '^" + e.sleep + "$'") }
+
+// execStep is an exec step of command.
+func execStep(command string) string { return "  - exec: {command: " + strconvQuote(command) + "}\n" }
+
 // A descendant that escaped its environment, session, group and parent
 // does not outlive the run: not its cleanup, not a stop step, not an
 // exec step's return, not a SIGKILL of the runner (the reaper's job).
@@ -170,54 +199,37 @@ func TestEscapedDescendantsDoNotOutliveTheRun(t *testing.T) {
 	testenv.Need(t, append(testenv.Programs("setsid", "perl", "pgrep"), testenv.Cells(proc.CellsAvailable))...)
 	for _, e := range escapes {
 		t.Run(e.name+"/cleanup", func(t *testing.T) {
-			arg := sleepArg()
-			killOnCleanup(t, "sleep "+arg)
-			file := writeScenario(t, t.TempDir(), "esc.yaml", "name: esc\nsteps:\n"+
-				"  - run: {name: bg, command: "+strconvQuote(fmt.Sprintf(e.command, arg)+"\nexec sleep 31.7")+"}\n"+
-				"  - exec: {command: "+strconvQuote("until pgrep -f '^sleep "+arg+"$'; do :; done")+"}\n")
-			scenario(t, "run", file).mustExit(t, 0)
-			if left := running("sleep " + arg); len(left) > 0 {
+			esc := newEscape(t, e.command)
+			scenario(t, "run", esc.scenario(t, esc.runStep(), execStep(esc.untilEscaped()))).mustExit(t, 0)
+			if left := running(esc.sleep); len(left) > 0 {
 				t.Errorf("the escaped sleep %v outlived the run", left)
 			}
 		})
 		t.Run(e.name+"/stop", func(t *testing.T) {
-			arg := sleepArg()
-			killOnCleanup(t, "sleep "+arg)
-			file := writeScenario(t, t.TempDir(), "esc.yaml", "name: esc\nsteps:\n"+
-				"  - run: {name: bg, command: "+strconvQuote(fmt.Sprintf(e.command, arg)+"\nexec sleep 31.7")+"}\n"+
-				"  - exec: {command: "+strconvQuote("until pgrep -f '^sleep "+arg+"$'; do :; done")+"}\n"+
-				"  - stop: bg\n"+
-				"  - exec: {command: "+strconvQuote("! pgrep -f '^sleep "+arg+"$'")+"}\n")
-			scenario(t, "run", file).mustExit(t, 0)
+			esc := newEscape(t, e.command)
+			scenario(t, "run", esc.scenario(t, esc.runStep(), execStep(esc.untilEscaped()), "  - stop: bg\n", esc.goneStep())).mustExit(t, 0)
 		})
 		t.Run(e.name+"/exec", func(t *testing.T) {
-			arg := sleepArg()
-			killOnCleanup(t, "sleep "+arg)
-			file := writeScenario(t, t.TempDir(), "esc.yaml", "name: esc\nsteps:\n"+
-				"  - exec: {command: "+strconvQuote(fmt.Sprintf(e.command, arg)+"\nuntil pgrep -f '^sleep "+arg+"$'; do :; done")+"}\n"+
-				"  - exec: {command: "+strconvQuote("! pgrep -f '^sleep "+arg+"$'")+"}\n")
-			scenario(t, "run", file).mustExit(t, 0)
+			esc := newEscape(t, e.command)
+			scenario(t, "run", esc.scenario(t, execStep(esc.command+"\n"+esc.untilEscaped()), esc.goneStep())).mustExit(t, 0)
 		})
 		t.Run(e.name+"/SIGKILL", func(t *testing.T) {
-			arg := sleepArg()
-			killOnCleanup(t, "sleep "+arg)
-			file := writeScenario(t, t.TempDir(), "esc.yaml", "name: esc\nsteps:\n"+
-				"  - run: {name: bg, command: "+strconvQuote(fmt.Sprintf(e.command, arg)+"\nexec sleep 31.7")+"}\n"+
-				"  - exec: {command: \"sleep 33.3\"}\n")
+			esc := newEscape(t, e.command)
+			file := esc.scenario(t, esc.runStep(), execStep("sleep 33.3"))
 			cmd := exec.Command(scenarioBin, "run", "--logs", t.TempDir(), "--consul", consulBin, file)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			if !await(func() bool { return len(running("sleep "+arg)) > 0 }, 20*time.Second) {
+			if !await(func() bool { return len(running(esc.sleep)) > 0 }, 20*time.Second) {
 				_ = cmd.Process.Kill()
 				t.Fatalf("the escaped sleep never started")
 			}
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
-			if !await(func() bool { return len(running("sleep "+arg)) == 0 }, 15*time.Second) {
-				t.Errorf("the escaped sleep %v outlived the runner's SIGKILL (and its reaper)\nstderr:\n%s", running("sleep "+arg), stderr.String())
+			if !await(func() bool { return len(running(esc.sleep)) == 0 }, 15*time.Second) {
+				t.Errorf("the escaped sleep %v outlived the runner's SIGKILL (and its reaper)\nstderr:\n%s", running(esc.sleep), stderr.String())
 			}
 		})
 	}

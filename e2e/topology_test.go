@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -178,6 +179,25 @@ func namespacesWith(prefixes []string) []string {
 	return found
 }
 
+// topoFailsAt runs src as the topology scenario name, in a slot, and
+// returns its failed step: the run must fail at step failAt (1-based) with
+// an error holding each of wants, or the claim passed falsely.
+func topoFailsAt(t *testing.T, name, src string, failAt int, wants ...string) *runner.StepEvent {
+	t.Helper()
+	topoSlot(t)
+	r := runTopo(t, nil, writeTopo(t, name, src))
+	t.Logf("ran in %s", r.took.Round(100*time.Millisecond))
+	if r.exit != 1 || r.failed == nil {
+		t.Fatalf("FALSE PASS: exit %d, want 1 with a failed step\n%s", r.exit, r.out)
+	}
+	t.Logf("step %d failed: %s", r.failed.Index, r.failed.Error)
+	lacks := slices.IndexFunc(wants, func(w string) bool { return !strings.Contains(r.failed.Error, w) })
+	if r.failed.Index != failAt || lacks >= 0 {
+		t.Fatalf("failed at step %d (%s), want step %d with %q:\n%s", r.failed.Index, r.failed.Label, failAt, wants, r.failed.Error)
+	}
+	return r.failed
+}
+
 func writeTopo(t *testing.T, name, src string) string {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), name+".yaml")
@@ -326,23 +346,14 @@ func TestTopologyFalseClaimsFail(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			topoSlot(t)
-			file := writeTopo(t, "wire", c.src)
-			r := runTopo(t, nil, file)
-			t.Logf("%s in %s", c.name, r.took.Round(100*time.Millisecond))
-			if r.exit != 1 || r.failed == nil {
-				t.Fatalf("FALSE PASS: exit %d, want 1 with a failed step\n%s", r.exit, r.out)
-			}
-			if r.failed.Index != c.failAt || !strings.Contains(r.failed.Error, c.want) {
-				t.Fatalf("failed at step %d (%s), want step %d with %q:\n%s", r.failed.Index, r.failed.Label, c.failAt, c.want, r.failed.Error)
-			}
+			failed := topoFailsAt(t, "wire", c.src, c.failAt, c.want)
 			// The evidence is shown whole: "encrypted: 34 frames" once
 			// looked like a secret named encrypt... to the redactor.
-			if strings.Contains(r.failed.Error, "[redacted]") {
-				t.Errorf("the evidence is redacted:\n%s", r.failed.Error)
+			if strings.Contains(failed.Error, "[redacted]") {
+				t.Errorf("the evidence is redacted:\n%s", failed.Error)
 			}
 			if c.also != nil {
-				c.also(t, r.failed)
+				c.also(t, failed)
 			}
 		})
 	}

@@ -154,21 +154,8 @@ func TestWireFalseClaimsFail(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			topoSlot(t)
-			file := writeTopo(t, "wire", c.src)
-			r := runTopo(t, nil, file)
-			t.Logf("%s in %s", c.name, r.took.Round(100*time.Millisecond))
-			if r.failed != nil {
-				t.Logf("step %d failed: %s", r.failed.Index, r.failed.Error)
-			}
-			if r.exit != 1 || r.failed == nil {
-				t.Fatalf("FALSE PASS: exit %d, want 1 with a failed step\n%s", r.exit, r.out)
-			}
-			last := strings.Count(c.src, "\n  - ")
-			if r.failed.Index != last || !strings.Contains(r.failed.Error, c.want) || !strings.Contains(r.failed.Error, c.also) {
-				t.Fatalf("failed at step %d (%s), want step %d with %q and %q:\n%s", r.failed.Index, r.failed.Label, last, c.want, c.also, r.failed.Error)
-			}
-			checkPcap(t, r.failed)
+			failed := topoFailsAt(t, "wire", c.src, strings.Count(c.src, "\n  - "), c.want, c.also)
+			checkPcap(t, failed)
 		})
 	}
 }

@@ -31,9 +31,7 @@ func (f funcStep) String() string                               { return f.label
 
 func init() {
 	register := func(name string, run func(ctx context.Context, env steps.Env) error) {
-		testTypes = append(testTypes, steps.Type{Name: name, Summary: "test only", Cluster: steps.Reads(), Example: "- " + name + ": {}", Timeout: time.Second,
-			Schema: map[string]any{"type": "object"},
-			Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step { return funcStep{label: name, run: run} }})
+		testTypes = append(testTypes, funcType(name, run))
 	}
 	register("test-panic", func(context.Context, steps.Env) error { panic("boom") })
 	register("test-ok", func(context.Context, steps.Env) error { return nil })
@@ -52,6 +50,18 @@ func init() {
 
 // testTypes are added by this package's test files' init functions.
 var testTypes []steps.Type
+
+// testType is a test-only step type without keys, whose steps newStep makes.
+func testType(name string, timeout time.Duration, newStep func() steps.Step) steps.Type {
+	return steps.Type{Name: name, Summary: "test only", Cluster: steps.Reads(), Example: "- " + name + ": {}", Timeout: timeout,
+		Schema: map[string]any{"type": "object"},
+		Decode: func(*spec.Decoder, *yaml.Node) steps.Step { return newStep() }}
+}
+
+// funcType is a test-only step type whose steps call run.
+func funcType(name string, run func(ctx context.Context, env steps.Env) error) steps.Type {
+	return testType(name, time.Second, func() steps.Step { return funcStep{label: name, run: run} })
+}
 
 // testRegistry is the built-in step types and the test-only ones.
 var testRegistry = sync.OnceValue(func() *steps.Registry { return steps.Default().With(testTypes...) })
@@ -89,11 +99,8 @@ func sleeperRunning() bool {
 }
 
 func TestPanicFailsTheStepAndCleansUp(t *testing.T) {
-	res, out := runSource(t, "name: p\nsteps:\n  - test-start: {}\n  - test-panic: {}\n  - test-ok: {}\n", context.Background())
-	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 1 {
-		t.Fatalf("result %+v", res)
-	}
-	outputHas(t, out, "FAIL  2 test-panic", "the step panicked (a bug in scenario, please report it): boom", "skip  3 test-ok", "cleanup: stopped sleeper", "--- FAIL p: step 2")
+	runFailing(t, "name: p\nsteps:\n  - test-start: {}\n  - test-panic: {}\n  - test-ok: {}\n", 1,
+		"FAIL  2 test-panic", "the step panicked (a bug in scenario, please report it): boom", "skip  3 test-ok", "cleanup: stopped sleeper", "--- FAIL p: step 2")
 	if sleeperRunning() {
 		t.Error("the started process was left running")
 	}
@@ -156,35 +163,78 @@ var (
 	started   []time.Time
 )
 
+// recordStart notes that a test step started now.
+func recordStart() {
+	startedMu.Lock()
+	started = append(started, time.Now())
+	startedMu.Unlock()
+}
+
+// runPassing runs src from no recorded starts: it must pass, reporting
+// wants in their order. It returns when each start was recorded, from
+// the run's beginning.
+func runPassing(t *testing.T, src string, wants ...string) []time.Duration {
+	t.Helper()
+	startedMu.Lock()
+	started = nil
+	startedMu.Unlock()
+	begin := time.Now()
+	res, out := runSource(t, src, context.Background())
+	if res.Outcome != Passed {
+		t.Fatalf("%+v\n%s", res, out)
+	}
+	rest := out
+	for _, want := range wants {
+		_, after, ok := strings.Cut(rest, want)
+		if !ok {
+			t.Errorf("%q is not reported, or not in order:\n%s", want, out)
+			break
+		}
+		rest = after
+	}
+	startedMu.Lock()
+	defer startedMu.Unlock()
+	var at []time.Duration
+	for _, s := range started {
+		at = append(at, s.Sub(begin))
+	}
+	return at
+}
+
+// endsAfter is a wait that ends d from now with err, or earlier with
+// ctx's error.
+func endsAfter(d time.Duration, err error) func(ctx context.Context) error {
+	at := time.After(d)
+	return func(ctx context.Context) error {
+		select {
+		case <-at:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// failure is errors.New(text) if fail, else nil.
+func failure(fail bool, text string) error {
+	if fail {
+		return errors.New(text)
+	}
+	return nil
+}
+
 func init() {
 	slow := func(name string, after time.Duration, fail bool) {
-		testTypes = append(testTypes, steps.Type{Name: name, Summary: "test only", Cluster: steps.Reads(), Example: "- " + name + ": {}", Timeout: 5 * time.Second,
-			Schema: map[string]any{"type": "object"},
-			Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
-				return starterStep{funcStep: funcStep{label: name}, start: func() func(ctx context.Context) error {
-					startedMu.Lock()
-					started = append(started, time.Now())
-					startedMu.Unlock()
-					readyAt := time.After(after) // it comes up on its own from its start
-					return func(ctx context.Context) error {
-						select {
-						case <-readyAt:
-						case <-ctx.Done():
-							return ctx.Err()
-						}
-						if fail {
-							return errors.New(name + " never became ready")
-						}
-						return nil
-					}
-				}}
-			}})
+		testTypes = append(testTypes, testType(name, 5*time.Second, func() steps.Step {
+			return starterStep{funcStep: funcStep{label: name}, start: func() func(ctx context.Context) error {
+				recordStart()
+				return endsAfter(after, failure(fail, name+" never became ready")) // it comes up on its own from its start
+			}}
+		}))
 	}
-	testTypes = append(testTypes, steps.Type{Name: "test-start-fails", Summary: "test only", Cluster: steps.Reads(), Example: "- test-start-fails: {}", Timeout: time.Second,
-		Schema: map[string]any{"type": "object"},
-		Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
-			return starterStep{funcStep: funcStep{label: "test-start-fails"}}
-		}})
+	testTypes = append(testTypes, testType("test-start-fails", time.Second, func() steps.Step {
+		return starterStep{funcStep: funcStep{label: "test-start-fails"}}
+	}))
 	slow("test-ready-200ms", 200*time.Millisecond, false)
 	slow("test-fails-100ms", 100*time.Millisecond, true)
 	slow("test-ready-600ms", 600*time.Millisecond, false)
@@ -193,30 +243,20 @@ func init() {
 // Starts beside pending steps overlap: three 200 ms readiness waits take about
 // 200 ms, and each step still reports as itself, in order.
 func TestStartsBesidePendingStepsOverlap(t *testing.T) {
-	startedMu.Lock()
-	started = nil
-	startedMu.Unlock()
-	res, out := runSource(t, "name: o\nsteps:\n  - test-ready-200ms: {}\n  - test-ready-200ms: {}\n  - test-ready-200ms: {}\n  - test-ok: {}\n", context.Background())
-	if res.Outcome != Passed || strings.Count(out, "\n  ok ") != 4 || !strings.Contains(out, "ok    4 test-ok") {
-		t.Fatalf("%+v\n%s", res, out)
-	}
+	starts := runPassing(t, "name: o\nsteps:\n  - test-ready-200ms: {}\n  - test-ready-200ms: {}\n  - test-ready-200ms: {}\n  - test-ok: {}\n",
+		"ok    1 test-ready-200ms", "ok    2 test-ready-200ms", "ok    3 test-ready-200ms", "ok    4 test-ok")
 	// One by one, each start would come 200 ms after the one before; they
 	// overlap when all three start before the first is ready.
-	startedMu.Lock()
-	defer startedMu.Unlock()
-	if len(started) != 3 || started[2].Sub(started[0]) >= 200*time.Millisecond {
-		t.Errorf("the three starts came at %v: they did not overlap", started)
+	if len(starts) != 3 || starts[2]-starts[0] >= 200*time.Millisecond {
+		t.Errorf("the three starts came at %v: they did not overlap", starts)
 	}
 }
 
 // A pending step that fails is reported as itself, not as the step that
 // was running when its failure was noticed.
 func TestPendingFailureBlamesItsOwnStep(t *testing.T) {
-	res, out := runSource(t, "name: o\nsteps:\n  - test-ready-200ms: {}\n  - test-fails-100ms: {}\n  - test-ready-200ms: {}\n  - test-ok: {}\n", context.Background())
-	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 1 {
-		t.Fatalf("%+v\n%s", res, out)
-	}
-	outputHas(t, out, "ok    1 test-ready-200ms", "FAIL  2 test-fails-100ms", "test-fails-100ms never became ready", "skip  3 test-ready-200ms", "skip  4 test-ok", "--- FAIL o: step 2")
+	runFailing(t, "name: o\nsteps:\n  - test-ready-200ms: {}\n  - test-fails-100ms: {}\n  - test-ready-200ms: {}\n  - test-ok: {}\n", 1,
+		"ok    1 test-ready-200ms", "FAIL  2 test-fails-100ms", "test-fails-100ms never became ready", "skip  3 test-ready-200ms", "skip  4 test-ok", "--- FAIL o: step 2")
 }
 
 // besideStep is a one-call step that may run beside pending starters.
@@ -226,41 +266,23 @@ func (besideStep) Beside(steps.Step) bool { return true }
 
 func init() {
 	for name, fail := range map[string]bool{"test-beside-ok": false, "test-beside-fails": true} {
-		testTypes = append(testTypes, steps.Type{Name: name, Summary: "test only", Cluster: steps.Reads(), Example: "- " + name + ": {}", Timeout: time.Second,
-			Schema: map[string]any{"type": "object"},
-			Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
-				return besideStep{funcStep{label: name, run: func(context.Context, steps.Env) error {
-					startedMu.Lock()
-					started = append(started, time.Now())
-					startedMu.Unlock()
-					if fail {
-						return errors.New(name + " went wrong")
-					}
-					return nil
-				}}}
-			}})
+		testTypes = append(testTypes, testType(name, time.Second, func() steps.Step {
+			return besideStep{funcStep{label: name, run: func(context.Context, steps.Env) error {
+				recordStart()
+				return failure(fail, name+" went wrong")
+			}}}
+		}))
 	}
 }
 
 // A one-call step that may go beside a pending one runs at once, and is
 // reported after it, in order.
 func TestRunnerStepsGoBesidePendingOnes(t *testing.T) {
-	startedMu.Lock()
-	started = nil
-	startedMu.Unlock()
-	begin := time.Now()
-	res, out := runSource(t, "name: o\nsteps:\n  - test-ready-200ms: {}\n  - test-beside-ok: {}\n  - test-beside-ok: {}\n  - test-ok: {}\n", context.Background())
-	if res.Outcome != Passed {
-		t.Fatalf("%+v\n%s", res, out)
-	}
-	if i, j := strings.Index(out, "ok    1 test-ready-200ms"), strings.Index(out, "ok    2 test-beside-ok"); i < 0 || j < i || !strings.Contains(out, "ok    3 test-beside-ok") {
-		t.Errorf("not reported in order:\n%s", out)
-	}
-	startedMu.Lock()
-	defer startedMu.Unlock()
-	// started: the starter, then the two beside steps.
-	if len(started) != 3 || started[2].Sub(begin) >= 200*time.Millisecond {
-		t.Errorf("the beside steps ran at %v, %v after the run began: they waited for the pending one", started, started[len(started)-1].Sub(begin))
+	starts := runPassing(t, "name: o\nsteps:\n  - test-ready-200ms: {}\n  - test-beside-ok: {}\n  - test-beside-ok: {}\n  - test-ok: {}\n",
+		"ok    1 test-ready-200ms", "ok    2 test-beside-ok", "ok    3 test-beside-ok")
+	// starts: the starter, then the two beside steps.
+	if len(starts) != 3 || starts[2] >= 200*time.Millisecond {
+		t.Errorf("the starter and the beside steps ran %v after the run began: they waited for the pending one", starts)
 	}
 }
 
@@ -268,34 +290,37 @@ func TestRunnerStepsGoBesidePendingOnes(t *testing.T) {
 // as what they did, the scenario fails at the pending step, and nothing
 // after them runs.
 func TestPendingFailureAfterStepsBesideIt(t *testing.T) {
-	res, out := runSource(t, "name: o\nsteps:\n  - test-fails-100ms: {}\n  - test-beside-ok: {}\n  - test-ok: {}\n", context.Background())
-	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 0 {
-		t.Fatalf("%+v\n%s", res, out)
-	}
-	outputHas(t, out, "FAIL  1 test-fails-100ms", "ok    2 test-beside-ok", "it ran while step 1 was still settling", "skip  3 test-ok", "--- FAIL o: step 1")
+	runFailing(t, "name: o\nsteps:\n  - test-fails-100ms: {}\n  - test-beside-ok: {}\n  - test-ok: {}\n", 0,
+		"FAIL  1 test-fails-100ms", "ok    2 test-beside-ok", "it ran while step 1 was still settling", "skip  3 test-ok", "--- FAIL o: step 1")
 }
 
 // A step beside a pending one that fails waits for the pending one's
 // report, then fails as itself.
 func TestStepBesideFailsAfterPendingReport(t *testing.T) {
-	res, out := runSource(t, "name: o\nsteps:\n  - test-ready-200ms: {}\n  - test-beside-fails: {}\n  - test-ok: {}\n", context.Background())
-	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 1 {
-		t.Fatalf("%+v\n%s", res, out)
-	}
-	outputHas(t, out, "ok    1 test-ready-200ms", "FAIL  2 test-beside-fails", "test-beside-fails went wrong", "skip  3 test-ok")
+	runFailing(t, "name: o\nsteps:\n  - test-ready-200ms: {}\n  - test-beside-fails: {}\n  - test-ok: {}\n", 1,
+		"ok    1 test-ready-200ms", "FAIL  2 test-beside-fails", "test-beside-fails went wrong", "skip  3 test-ok")
 }
 
 // A step that fails to start is reported after the pending steps before
 // it, with its own error.
 func TestStartFailureAfterPendingSteps(t *testing.T) {
-	res, out := runSource(t, "name: o\nsteps:\n  - test-ready-200ms: {}\n  - test-start-fails: {}\n  - test-ok: {}\n", context.Background())
-	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 1 {
+	out := runFailing(t, "name: o\nsteps:\n  - test-ready-200ms: {}\n  - test-start-fails: {}\n  - test-ok: {}\n", 1,
+		"ok    1 test-ready-200ms", "FAIL  2 test-start-fails", "test-start-fails could not start", "skip  3 test-ok")
+	if strings.Contains(out, "canceled") {
+		t.Errorf("the failure to start is reported as a cancel:\n%s", out)
+	}
+}
+
+// runFailing runs src, which must fail at the step of index (from 0) with
+// each of wants in its report; it returns the report.
+func runFailing(t *testing.T, src string, index int, wants ...string) string {
+	t.Helper()
+	res, out := runSource(t, src, context.Background())
+	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != index {
 		t.Fatalf("%+v\n%s", res, out)
 	}
-	if !strings.Contains(out, "ok    1 test-ready-200ms") || !strings.Contains(out, "FAIL  2 test-start-fails") ||
-		!strings.Contains(out, "test-start-fails could not start") || strings.Contains(out, "canceled") || !strings.Contains(out, "skip  3 test-ok") {
-		t.Errorf("output:\n%s", out)
-	}
+	outputHas(t, out, wants...)
+	return out
 }
 
 // outputHas fails t for each of wants that out lacks.
@@ -318,35 +343,16 @@ func (watchStep) Passes(next steps.Step) bool {
 }
 
 func init() {
-	testTypes = append(testTypes, steps.Type{Name: "test-noted", Summary: "test only", Cluster: steps.Reads(), Example: "- test-noted: {}", Timeout: time.Second,
-		Schema: map[string]any{"type": "object"},
-		Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
-			return funcStep{label: "test-noted", run: func(context.Context, steps.Env) error {
-				startedMu.Lock()
-				started = append(started, time.Now())
-				startedMu.Unlock()
-				return nil
-			}}
-		}})
+	testTypes = append(testTypes, funcType("test-noted", func(context.Context, steps.Env) error {
+		recordStart()
+		return nil
+	}))
 	watch := func(name string, after time.Duration, fail bool) {
-		testTypes = append(testTypes, steps.Type{Name: name, Summary: "test only", Cluster: steps.Reads(), Example: "- " + name + ": {}", Timeout: 5 * time.Second,
-			Schema: map[string]any{"type": "object"},
-			Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
-				return watchStep{starterStep{funcStep: funcStep{label: name}, start: func() func(ctx context.Context) error {
-					over := time.After(after) // the watch runs from its start
-					return func(ctx context.Context) error {
-						select {
-						case <-over:
-						case <-ctx.Done():
-							return ctx.Err()
-						}
-						if fail {
-							return errors.New(name + " saw something")
-						}
-						return nil
-					}
-				}}}
-			}})
+		testTypes = append(testTypes, testType(name, 5*time.Second, func() steps.Step {
+			return watchStep{starterStep{funcStep: funcStep{label: name}, start: func() func(ctx context.Context) error {
+				return endsAfter(after, failure(fail, name+" saw something")) // the watch runs from its start
+			}}}
+		}))
 	}
 	watch("test-watch-200ms", 200*time.Millisecond, false)
 	watch("test-watch-fails-100ms", 100*time.Millisecond, true)
@@ -355,21 +361,10 @@ func init() {
 // The steps a pending watch lets pass run while it watches, and are
 // reported after it, in order.
 func TestStepsAWatchLetsPassRunWhileItWatches(t *testing.T) {
-	startedMu.Lock()
-	started = nil
-	startedMu.Unlock()
-	begin := time.Now()
-	res, out := runSource(t, "name: w\nsteps:\n  - test-watch-200ms: {}\n  - test-noted: {}\n  - test-noted: {}\n  - test-ok: {}\n", context.Background())
-	if res.Outcome != Passed {
-		t.Fatalf("%+v\n%s", res, out)
-	}
-	if i, j, k := strings.Index(out, "ok    1 test-watch-200ms"), strings.Index(out, "ok    2 test-noted"), strings.Index(out, "ok    4 test-ok"); i < 0 || j < i || k < j {
-		t.Errorf("not reported in order:\n%s", out)
-	}
-	startedMu.Lock()
-	defer startedMu.Unlock()
-	if len(started) != 2 || started[1].Sub(begin) >= 200*time.Millisecond {
-		t.Errorf("the passing steps ran at %v after the run began: they waited for the watch", started)
+	starts := runPassing(t, "name: w\nsteps:\n  - test-watch-200ms: {}\n  - test-noted: {}\n  - test-noted: {}\n  - test-ok: {}\n",
+		"ok    1 test-watch-200ms", "ok    2 test-noted", "ok    4 test-ok")
+	if len(starts) != 2 || starts[1] >= 200*time.Millisecond {
+		t.Errorf("the passing steps ran at %v after the run began: they waited for the watch", starts)
 	}
 }
 
@@ -377,22 +372,19 @@ func TestStepsAWatchLetsPassRunWhileItWatches(t *testing.T) {
 // steps that passed it are reported as what they did, and the next one
 // does not run.
 func TestAWatchFailureFailsTheScenarioAtItsStep(t *testing.T) {
-	res, out := runSource(t, "name: w\nsteps:\n  - test-watch-fails-100ms: {}\n  - test-noted: {}\n  - test-ok: {}\n", context.Background())
-	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 0 {
-		t.Fatalf("%+v\n%s", res, out)
-	}
-	outputHas(t, out, "FAIL  1 test-watch-fails-100ms", "test-watch-fails-100ms saw something", "ok    2 test-noted",
+	runFailing(t, "name: w\nsteps:\n  - test-watch-fails-100ms: {}\n  - test-noted: {}\n  - test-ok: {}\n", 0,
+		"FAIL  1 test-watch-fails-100ms", "test-watch-fails-100ms saw something", "ok    2 test-noted",
 		"it ran while step 1 was still settling", "skip  3 test-ok", "--- FAIL w: step 1")
 }
 
 // A step the watch does not let pass waits for its verdict: after a
 // failed watch it never runs.
 func TestAStepAWatchDoesNotLetPassWaitsForIt(t *testing.T) {
-	res, out := runSource(t, "name: w\nsteps:\n  - test-watch-fails-100ms: {}\n  - test-fail: {}\n", context.Background())
-	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 0 || strings.Contains(out, "it went wrong") {
-		t.Fatalf("%+v\n%s", res, out)
+	out := runFailing(t, "name: w\nsteps:\n  - test-watch-fails-100ms: {}\n  - test-fail: {}\n", 0,
+		"FAIL  1 test-watch-fails-100ms", "skip  2 test-fail")
+	if strings.Contains(out, "it went wrong") {
+		t.Errorf("test-fail ran:\n%s", out)
 	}
-	outputHas(t, out, "FAIL  1 test-watch-fails-100ms", "skip  2 test-fail")
 }
 
 // besideSlowStep may go beside test-ready-600ms only.
@@ -404,39 +396,24 @@ func (besideSlowStep) Beside(pending steps.Step) bool {
 }
 
 func init() {
-	testTypes = append(testTypes, steps.Type{Name: "test-beside-slow", Summary: "test only", Cluster: steps.Reads(), Example: "- test-beside-slow: {}", Timeout: time.Second,
-		Schema: map[string]any{"type": "object"},
-		Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
-			return besideSlowStep{funcStep{label: "test-beside-slow", run: func(context.Context, steps.Env) error {
-				startedMu.Lock()
-				started = append(started, time.Now())
-				startedMu.Unlock()
-				return nil
-			}}}
-		}})
+	testTypes = append(testTypes, testType("test-beside-slow", time.Second, func() steps.Step {
+		return besideSlowStep{funcStep{label: "test-beside-slow", run: func(context.Context, steps.Env) error {
+			recordStart()
+			return nil
+		}}}
+	}))
 }
 
 // A step settles only the pending steps up to the last one it may not go
 // beside, and runs beside the ones after that.
 func TestAStepSettlesOnlyThePendingStepsItMayNotGoBeside(t *testing.T) {
-	startedMu.Lock()
-	started = nil
-	startedMu.Unlock()
-	begin := time.Now()
-	res, out := runSource(t, "name: p\nsteps:\n  - test-ready-200ms: {}\n  - test-ready-600ms: {}\n  - test-beside-slow: {}\n  - test-ok: {}\n", context.Background())
-	if res.Outcome != Passed {
-		t.Fatalf("%+v\n%s", res, out)
+	starts := runPassing(t, "name: p\nsteps:\n  - test-ready-200ms: {}\n  - test-ready-600ms: {}\n  - test-beside-slow: {}\n  - test-ok: {}\n",
+		"ok    1 test-ready-200ms", "ok    2 test-ready-600ms", "ok    3 test-beside-slow")
+	// starts: the two starters, then the step beside the second.
+	if len(starts) != 3 {
+		t.Fatalf("starts %v", starts)
 	}
-	if i, j, k := strings.Index(out, "ok    1 test-ready-200ms"), strings.Index(out, "ok    2 test-ready-600ms"), strings.Index(out, "ok    3 test-beside-slow"); i < 0 || j < i || k < j {
-		t.Errorf("not reported in order:\n%s", out)
-	}
-	startedMu.Lock()
-	defer startedMu.Unlock()
-	// started: the two starters, then the step beside the second.
-	if len(started) != 3 {
-		t.Fatalf("started %v", started)
-	}
-	if at := started[2].Sub(begin); at < 200*time.Millisecond || at >= 600*time.Millisecond {
+	if at := starts[2]; at < 200*time.Millisecond || at >= 600*time.Millisecond {
 		t.Errorf("the step ran %v after the run began: it should wait for the first starter (200 ms) and not the second (600 ms)", at)
 	}
 }
@@ -444,21 +421,15 @@ func TestAStepSettlesOnlyThePendingStepsItMayNotGoBeside(t *testing.T) {
 // When a pending step that a later one waited for fails, the pending
 // steps after it are reported as skipped, in order, and nothing more runs.
 func TestAFailureAmongTheSettledStepsSkipsThePendingRest(t *testing.T) {
-	res, out := runSource(t, "name: p\nsteps:\n  - test-fails-100ms: {}\n  - test-ready-600ms: {}\n  - test-beside-slow: {}\n  - test-ok: {}\n", context.Background())
-	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 0 {
-		t.Fatalf("%+v\n%s", res, out)
-	}
-	outputHas(t, out, "FAIL  1 test-fails-100ms", "skip  2 test-ready-600ms", "skip  3 test-beside-slow", "skip  4 test-ok")
+	out := runFailing(t, "name: p\nsteps:\n  - test-fails-100ms: {}\n  - test-ready-600ms: {}\n  - test-beside-slow: {}\n  - test-ok: {}\n", 0,
+		"FAIL  1 test-fails-100ms", "skip  2 test-ready-600ms", "skip  3 test-beside-slow", "skip  4 test-ok")
 	if i, j := strings.Index(out, "skip  2"), strings.Index(out, "skip  3"); j < i {
 		t.Errorf("not reported in order:\n%s", out)
 	}
 	// A starter still pending between the failed step and one that ran
 	// beside them both is reported too, in its place.
-	res, out = runSource(t, "name: p\nsteps:\n  - test-fails-100ms: {}\n  - test-ready-600ms: {}\n  - test-beside-ok: {}\n  - test-ok: {}\n", context.Background())
-	if res.Outcome != Failed || res.Failed == nil || res.Failed.Index != 0 {
-		t.Fatalf("%+v\n%s", res, out)
-	}
-	outputHas(t, out, "FAIL  1 test-fails-100ms", "skip  2 test-ready-600ms", "ok    3 test-beside-ok", "skip  4 test-ok")
+	out = runFailing(t, "name: p\nsteps:\n  - test-fails-100ms: {}\n  - test-ready-600ms: {}\n  - test-beside-ok: {}\n  - test-ok: {}\n", 0,
+		"FAIL  1 test-fails-100ms", "skip  2 test-ready-600ms", "ok    3 test-beside-ok", "skip  4 test-ok")
 	if i, j := strings.Index(out, "skip  2"), strings.Index(out, "ok    3"); i < 0 || j < i {
 		t.Errorf("not reported in order:\n%s", out)
 	}

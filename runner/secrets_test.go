@@ -10,9 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
-	"gopkg.in/yaml.v3"
 
-	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/steps"
 )
 
@@ -23,31 +21,25 @@ func init() {
 	// test-token makes a token; test-envs starts an "agent" and a sidecar
 	// with it that print their environment, and then a partial line with
 	// the secret cut to 20 bytes, and end.
-	testTypes = append(testTypes, steps.Type{Name: "test-token", Summary: "test only", Cluster: steps.Reads(), Example: "- test-token: {}", Timeout: time.Second,
-		Schema: map[string]any{"type": "object"},
-		Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
-			return funcStep{label: "test-token", run: func(ctx context.Context, env steps.Env) error {
-				env.SetToken("web-token", testEnvsSecret)
-				return nil
-			}}
-		}})
-	testTypes = append(testTypes, steps.Type{Name: "test-envs", Summary: "test only", Cluster: steps.Reads(), Example: "- test-envs: {}", Timeout: 5 * time.Second,
-		Schema: map[string]any{"type": "object"},
-		Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
-			return funcStep{label: "test-envs", run: func(ctx context.Context, env steps.Env) error {
-				for _, start := range []struct {
-					name string
-					opts []steps.StartOption
-				}{{steps.AgentName, []steps.StartOption{{Role: steps.RoleAgent}}}, {steps.SidecarProcess("web"), []steps.StartOption{{Token: testEnvsSecret, Role: steps.RoleSidecar}}}} {
-					p, err := env.Start(start.name, []string{"/bin/sh", "-c", `env; printf 'SecretID: %.20s' ` + testEnvsSecret}, start.opts...)
-					if err != nil {
-						return err
-					}
-					<-p.Done()
+	testTypes = append(testTypes, funcType("test-token", func(ctx context.Context, env steps.Env) error {
+		env.SetToken("web-token", testEnvsSecret)
+		return nil
+	}))
+	testTypes = append(testTypes, testType("test-envs", 5*time.Second, func() steps.Step {
+		return funcStep{label: "test-envs", run: func(ctx context.Context, env steps.Env) error {
+			for _, start := range []struct {
+				name string
+				opts []steps.StartOption
+			}{{steps.AgentName, []steps.StartOption{{Role: steps.RoleAgent}}}, {steps.SidecarProcess("web"), []steps.StartOption{{Token: testEnvsSecret, Role: steps.RoleSidecar}}}} {
+				p, err := env.Start(start.name, []string{"/bin/sh", "-c", `env; printf 'SecretID: %.20s' ` + testEnvsSecret}, start.opts...)
+				if err != nil {
+					return err
 				}
-				return nil
-			}}
-		}})
+				<-p.Done()
+			}
+			return nil
+		}}
+	}))
 }
 
 // callerConsulEnv sets, as a caller's shell might, every Consul client

@@ -11,10 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/scenario-tool/scenario/scenariofile"
-	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/steps"
 )
 
@@ -26,9 +23,7 @@ func init() {
 		})
 		return errors.New("1 of 2 cells do not hold")
 	}
-	testTypes = append(testTypes, steps.Type{Name: "test-table", Summary: "test only", Cluster: steps.Reads(), Example: "- test-table: {}", Timeout: time.Second,
-		Schema: map[string]any{"type": "object"},
-		Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step { return funcStep{label: "test-table", run: run} }})
+	testTypes = append(testTypes, funcType("test-table", run))
 }
 
 // A step's table is shown under it in the report, and each of its cells

@@ -13,10 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/scenario-tool/scenario/scenariofile"
-	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/steps"
 )
 
@@ -33,23 +30,17 @@ func init() {
 		name string
 		err  error
 	}{{"test-change", nil}, {"test-change-fails", errors.New("it did not change")}} {
-		testTypes = append(testTypes, steps.Type{Name: t.name, Summary: "test only", Cluster: steps.Reads(), Example: "- " + t.name + ": {}", Timeout: time.Second,
-			Schema: map[string]any{"type": "object"},
-			Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
-				return changeStep{funcStep{label: t.name, run: func(context.Context, steps.Env) error { return t.err }},
-					steps.Change{Kind: steps.ChangeFault, What: "loss 30%", Span: "loss"}}
-			}})
+		testTypes = append(testTypes, testType(t.name, time.Second, func() steps.Step {
+			return changeStep{funcStep{label: t.name, run: func(context.Context, steps.Env) error { return t.err }},
+				steps.Change{Kind: steps.ChangeFault, What: "loss 30%", Span: "loss"}}
+		}))
 	}
-	testTypes = append(testTypes, steps.Type{Name: "test-probe", Summary: "test only", Cluster: steps.Reads(), Example: "- test-probe: {}", Timeout: time.Second,
-		Schema: map[string]any{"type": "object"},
-		Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
-			return funcStep{label: "test-probe", run: func(ctx context.Context, env steps.Env) error {
-				now := time.Now()
-				env.Attempted(steps.Attempt{Start: now, Took: time.Millisecond, Outcome: steps.AttemptClose})
-				env.Attempted(steps.Attempt{Start: now.Add(time.Millisecond), Took: time.Millisecond, Outcome: steps.AttemptReply, Held: true})
-				return nil
-			}}
-		}})
+	testTypes = append(testTypes, funcType("test-probe", func(ctx context.Context, env steps.Env) error {
+		now := time.Now()
+		env.Attempted(steps.Attempt{Start: now, Took: time.Millisecond, Outcome: steps.AttemptClose})
+		env.Attempted(steps.Attempt{Start: now.Add(time.Millisecond), Took: time.Millisecond, Outcome: steps.AttemptReply, Held: true})
+		return nil
+	}))
 }
 
 // events collects what a run reports.

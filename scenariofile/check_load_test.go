@@ -26,19 +26,11 @@ func TestCheckOnACheckThatIsNotTTLIsInvalid(t *testing.T) {
   - check: {id: defined-elsewhere, status: passing}
 `
 	_, msgs := parseIn(t, dir, src)
-	want := []string{
-		`10:17: check: "api-http" is an HTTP check of api (registered at ` + dir + `/s.yaml:5:9), not a TTL check`,
+	errorsStartWith(t, msgs,
+		`10:17: check: "api-http" is an HTTP check of api (registered at `+dir+`/s.yaml:5:9), not a TTL check`,
 		`12:17: check: "service:db" is a TCP check of db`,
 		`13:17: check: "service:api-sidecar-proxy:2" is an alias check of api-sidecar-proxy`,
-	}
-	if len(msgs) != len(want) {
-		t.Fatalf("errors:\n%s", strings.Join(msgs, "\n"))
-	}
-	for i, w := range want {
-		if !strings.HasPrefix(msgs[i], w) {
-			t.Errorf("error %d: %s\nwant: %s...", i, msgs[i], w)
-		}
-	}
+	)
 }
 
 // On a scenario's nodes, a check ID is the one the node's own agent has.
@@ -95,16 +87,22 @@ func TestExpectHealthDecodes(t *testing.T) {
   - expect: {health: socat}
   - expect: {health: socat, status: passing, send: "x"}
 `)
-	want := []string{
+	errorsStartWith(t, msgs,
 		`4:22: no earlier step registered service "sokat" (did you mean "socat"?)`,
 		`5:37: expect.status: "sick" is not one of passing, warning, critical`,
 		`6:13: expect: missing required key "status"`,
 		`7:46: expect on health does not take "send"`,
-	}
-	if len(msgs) != len(want) {
+	)
+}
+
+// errorsStartWith fails t unless msgs are as many as wants, and each
+// starts with its want.
+func errorsStartWith(t *testing.T, msgs []string, wants ...string) {
+	t.Helper()
+	if len(msgs) != len(wants) {
 		t.Fatalf("errors:\n%s", strings.Join(msgs, "\n"))
 	}
-	for i, w := range want {
+	for i, w := range wants {
 		if !strings.HasPrefix(msgs[i], w) {
 			t.Errorf("error %d: %s\nwant: %s...", i, msgs[i], w)
 		}

@@ -315,19 +315,9 @@ func Connections() ([]Conn, error) {
 // Established lists the established TCP connections (IPv4 and IPv6) of
 // the network namespace the calling thread is in (see Listeners).
 func Established() ([]Conn, error) {
-	var out []Conn
-	err := scanTables(func(fields []string) {
-		const established = "01"
-		if fields[3] != established {
-			return
-		}
-		local, err1 := ParseProcAddr(fields[1])
-		remote, err2 := ParseProcAddr(fields[2])
-		if err1 == nil && err2 == nil {
-			out = append(out, Conn{Local: local, Remote: remote, Inode: fields[9]})
-		}
-	}, "/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6")
-	return out, err
+	const established = "01"
+	return tableConns(func(fields []string) bool { return fields[3] == established },
+		"/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6")
 }
 
 // UDPBound lists the UDP sockets of the calling thread's network namespace
@@ -351,14 +341,22 @@ func UDPBound() ([]Listener, error) {
 // UDPSockets lists every UDP socket of the calling thread's network
 // namespace, bound or connected (Remote's port is 0 when not connected).
 func UDPSockets() ([]Conn, error) {
+	return tableConns(func([]string) bool { return true }, "/proc/thread-self/net/udp", "/proc/thread-self/net/udp6")
+}
+
+// tableConns lists the sockets of the rows of tables that keep takes.
+func tableConns(keep func(fields []string) bool, tables ...string) ([]Conn, error) {
 	var out []Conn
 	err := scanTables(func(fields []string) {
+		if !keep(fields) {
+			return
+		}
 		local, err1 := ParseProcAddr(fields[1])
 		remote, err2 := ParseProcAddr(fields[2])
 		if err1 == nil && err2 == nil {
 			out = append(out, Conn{Local: local, Remote: remote, Inode: fields[9]})
 		}
-	}, "/proc/thread-self/net/udp", "/proc/thread-self/net/udp6")
+	}, tables...)
 	return out, err
 }
 

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net"
 	"net/url"
 	"strings"
 	"testing"
@@ -89,24 +90,12 @@ func TestPlaintextRefused(t *testing.T) {
 	// A TLS server answers plaintext with at most an alert: that passes.
 	ca, caKey, _ := newCA(t, "CA")
 	leaf, key := newLeaf(t, ca, caKey, "spiffe://"+trustDomain+"/ns/default/dc/dc1/svc/x")
-	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{leaf.Raw}, PrivateKey: key}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _ = c.(*tls.Conn).Handshake(); c.Close() }()
-		}
-	}()
-	if err := plaintextRefused(context.Background(), l.Addr().String()); err != nil {
+	addr := acceptEach(t, tls.NewListener(listenLocal(t), &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{leaf.Raw}, PrivateKey: key}}}),
+		func(_ int, c net.Conn) { _ = c.(*tls.Conn).Handshake(); c.Close() })
+	if err := plaintextRefused(context.Background(), addr); err != nil {
 		t.Errorf("TLS server: %v", err)
 	}
-	chain, err := PresentedChain(context.Background(), l.Addr().String())
+	chain, err := PresentedChain(context.Background(), addr)
 	if err != nil || len(chain) != 1 || chain[0].URIs[0].Path != "/ns/default/dc/dc1/svc/x" {
 		t.Errorf("presented chain: %v %v", chain, err)
 	}

@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -10,16 +11,25 @@ import (
 	"github.com/scenario-tool/scenario/wait"
 )
 
-// An exact reply's quiet window, left to settle after Start, still fails
-// the step when more bytes come within it.
-func TestHeldReplyFailsOnBytesWithinItsWindow(t *testing.T) {
+// startHeldReply starts an exact reply on connection c that expects
+// reply, held for quiet, with the peer sending reply; it returns what
+// settles the step.
+func startHeldReply(t *testing.T, reply string, quiet time.Duration) (*fakeEnv, net.Conn, func(context.Context) error) {
+	t.Helper()
 	env, peer := pipe(t)
-	h := &heldReply{&expect{conn: "c", within: time.Second, reply: []byte("hello\n"), quiet: 200 * time.Millisecond}}
-	go peer.Write([]byte("hello\n"))
+	h := &heldReply{&expect{conn: "c", within: time.Second, reply: []byte(reply), quiet: quiet}}
+	go peer.Write([]byte(reply))
 	settle, err := h.Start(context.Background(), env)
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
+	return env, peer, settle
+}
+
+// An exact reply's quiet window, left to settle after Start, still fails
+// the step when more bytes come within it.
+func TestHeldReplyFailsOnBytesWithinItsWindow(t *testing.T) {
+	_, peer, settle := startHeldReply(t, "hello\n", 200*time.Millisecond)
 	go peer.Write([]byte("extra\n"))
 	if err := settle(context.Background()); err == nil || !strings.Contains(err.Error(), `then "extra\n" more`) {
 		t.Fatalf("settle: %v, want the extra bytes named", err)
@@ -29,13 +39,7 @@ func TestHeldReplyFailsOnBytesWithinItsWindow(t *testing.T) {
 // The window is judged when it ends, however late the runner asks: bytes
 // that came after it are left on the connection for the next expect.
 func TestHeldReplyJudgesItsWindowWhenItEnds(t *testing.T) {
-	env, peer := pipe(t)
-	h := &heldReply{&expect{conn: "c", within: time.Second, reply: []byte("one\n"), quiet: 30 * time.Millisecond}}
-	go peer.Write([]byte("one\n"))
-	settle, err := h.Start(context.Background(), env)
-	if err != nil {
-		t.Fatalf("start: %v", err)
-	}
+	env, peer, settle := startHeldReply(t, "one\n", 30*time.Millisecond)
 	c, _ := env.Conn("c")
 	// The window has ended once the reply is taken off the connection.
 	taken := wait.Func("the reply to be taken off the connection", func(ctx context.Context) error {

@@ -75,48 +75,34 @@ func (m *testMesh) serve(t *testing.T, service string, kind serverKind, maxVersi
 	case noTickets, silentServer:
 		cfg.SessionTicketsDisabled = true
 	}
-	l, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
+	return acceptEach(t, tls.NewListener(listenLocal(t), cfg), func(_ int, c net.Conn) {
+		defer c.Close()
+		if err := c.(*tls.Conn).Handshake(); err != nil {
+			return
+		}
+		buf := make([]byte, 4096)
+		switch kind {
+		case silentServer:
+			_, _ = io.Copy(io.Discard, c)
+			return
+		case closesAfter:
+			_, _ = c.Read(buf)
+			return
+		case envoy403:
+			_, _ = c.Read(buf)
+			_, _ = c.Write([]byte("HTTP/1.1 403 Forbidden\r\ncontent-length: 19\r\ncontent-type: text/plain\r\nserver: envoy\r\n\r\nRBAC: access denied"))
+			return
+		}
 		for {
-			c, err := l.Accept()
+			n, err := c.Read(buf)
+			if n > 0 {
+				_, _ = c.Write(buf[:n])
+			}
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				if err := c.(*tls.Conn).Handshake(); err != nil {
-					return
-				}
-				buf := make([]byte, 4096)
-				switch kind {
-				case silentServer:
-					_, _ = io.Copy(io.Discard, c)
-					return
-				case closesAfter:
-					_, _ = c.Read(buf)
-					return
-				case envoy403:
-					_, _ = c.Read(buf)
-					_, _ = c.Write([]byte("HTTP/1.1 403 Forbidden\r\ncontent-length: 19\r\ncontent-type: text/plain\r\nserver: envoy\r\n\r\nRBAC: access denied"))
-					return
-				}
-				for {
-					n, err := c.Read(buf)
-					if n > 0 {
-						_, _ = c.Write(buf[:n])
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
-	return l.Addr().String()
+	})
 }
 
 func (m *testMesh) probe(t *testing.T, source, destination, addr string, send []byte, envoy bool) (Verdict, string, string) {
@@ -326,40 +312,41 @@ func TestObservationsNeedTheScenariosSidecarAndBackend(t *testing.T) {
 	p := &Prober{Dial: (&net.Dialer{}).DialContext, Send: []byte("hi\n"), Timeout: 500 * time.Millisecond}
 	sidecar := "app3/sidecar/socat, pid 1 (consul connect proxy)"
 	backend := "app3/socat, pid 2 (socat)"
-	for _, c := range []struct {
-		name    string
-		lc      LocalCheck
-		verdict Verdict
-		detail  string
-	}{
+	observeEach(t, m, p, entry, []observationCase{
 		{"the scenario's sidecar, its backend up", LocalCheck{ListenerHolder: sidecar, BackendAddr: "127.0.0.1:8181", BackendHolder: backend}, Allow, "backend 127.0.0.1:8181 up"},
 		{"a process of the scenario that is no sidecar", LocalCheck{ListenerHolder: "app3/lax-sidecar, pid 3 (socat OPENSSL-LISTEN)", BackendAddr: "127.0.0.1:8181", BackendHolder: backend}, Unknown, "not a sidecar the scenario started"},
 		{"a listener the scenario did not start", LocalCheck{ListenerForeign: "pid 4 (nc)"}, Unknown, "which the scenario did not start: its answer is no evidence"},
 		{"nothing listens", LocalCheck{}, Unknown, "nothing listening"},
 		{"a stray backend", LocalCheck{ListenerHolder: sidecar, BackendAddr: "127.0.0.1:8181", BackendForeign: "pid 5 (nc -l)"}, Unknown, "which the scenario did not start"},
 		{"no backend", LocalCheck{ListenerHolder: sidecar, BackendAddr: "127.0.0.1:8181"}, Unknown, "nothing the scenario started listens on the backend"},
-	} {
-		o := p.observe(context.Background(), m.leaf(t, "api"), m.roots, "socat", entry, c.lc, true)
-		if o.Verdict != c.verdict || !strings.Contains(o.Detail, c.detail) || (o.Verdict == Unknown) != (o.Level == "") {
-			t.Errorf("%s: %s [%s] %q, want %s with %q", c.name, o.Verdict, o.Level, o.Detail, c.verdict, c.detail)
-		}
-	}
+	})
 	// Envoy closes on a dead backend as on its L4 deny: the close counts
 	// only with the scenario's backend up.
 	closing := m.serve(t, "socat", closesAfter, 0)
 	_, port, _ = net.SplitHostPort(closing)
 	entry.Service.Port = atoi(t, port)
 	envoy := &Prober{Dial: p.Dial, Send: p.Send, Timeout: p.Timeout, Envoy: func(*api.ServiceEntry) bool { return true }}
-	for _, c := range []struct {
-		name    string
-		lc      LocalCheck
-		verdict Verdict
-		detail  string
-	}{
+	observeEach(t, m, envoy, entry, []observationCase{
 		{"Envoy's close with the backend up", LocalCheck{ListenerHolder: sidecar, BackendAddr: "127.0.0.1:8181", BackendHolder: backend}, Deny, "as Envoy's L4 RBAC does"},
 		{"Envoy's close with the backend down", LocalCheck{ListenerHolder: sidecar, BackendAddr: "127.0.0.1:8181"}, Unknown, "cannot be told from a dead backend"},
-	} {
-		o := envoy.observe(context.Background(), m.leaf(t, "api"), m.roots, "socat", entry, c.lc, true)
+	})
+}
+
+// observationCase is what the local checks lc should make of api's probe
+// of socat's instance.
+type observationCase struct {
+	name    string
+	lc      LocalCheck
+	verdict Verdict
+	detail  string
+}
+
+// observeEach has p observe entry as api with each case's local checks,
+// and checks the verdict and its detail; an unknown verdict has no level.
+func observeEach(t *testing.T, m *testMesh, p *Prober, entry *api.ServiceEntry, cases []observationCase) {
+	t.Helper()
+	for _, c := range cases {
+		o := p.observe(context.Background(), m.leaf(t, "api"), m.roots, "socat", entry, c.lc, true)
 		if o.Verdict != c.verdict || !strings.Contains(o.Detail, c.detail) || (o.Verdict == Unknown) != (o.Level == "") {
 			t.Errorf("%s: %s [%s] %q, want %s with %q", c.name, o.Verdict, o.Level, o.Detail, c.verdict, c.detail)
 		}

@@ -166,35 +166,23 @@ func TestExactReplyRefusesExtraBytes(t *testing.T) {
 }
 
 func TestProbeRetriesUntilItHolds(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
 	// The first two connections are closed without a reply (as a denied
 	// intention does), the third echoes.
-	go func() {
-		for i := 0; ; i++ {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			if i < 2 {
-				c.Close()
-				continue
-			}
-			buf := make([]byte, 64)
-			n, _ := c.Read(buf)
-			c.Write(buf[:n])
-			c.Close()
+	addr := acceptEach(t, listenLocal(t), func(i int, c net.Conn) {
+		defer c.Close()
+		if i < 2 {
+			return
 		}
-	}()
-	e := expect{probe: &Target{Addr: l.Addr().String()}, send: "ping", reply: []byte("ping"), within: 5 * time.Second}
+		buf := make([]byte, 64)
+		n, _ := c.Read(buf)
+		c.Write(buf[:n])
+	})
+	e := expect{probe: &Target{Addr: addr}, send: "ping", reply: []byte("ping"), within: 5 * time.Second}
 	if err := e.Run(context.Background(), &fakeEnv{}); err != nil {
 		t.Fatal(err)
 	}
-	closed := expect{probe: &Target{Addr: l.Addr().String()}, send: "ping", closed: true, within: 300 * time.Millisecond}
-	err = closed.Run(context.Background(), &fakeEnv{})
+	closed := expect{probe: &Target{Addr: addr}, send: "ping", closed: true, within: 300 * time.Millisecond}
+	err := closed.Run(context.Background(), &fakeEnv{})
 	if err == nil || !strings.Contains(err.Error(), `got reply "ping"`) || !strings.Contains(err.Error(), "attempts") {
 		t.Fatalf("a probe expecting a close on an echoing service: %v", err)
 	}
@@ -284,28 +272,16 @@ func replyPattern(t *testing.T, pattern func(i int) string) string {
 // replyPatternHolding is replyPattern; with hold, it keeps each connection
 // open after its reply.
 func replyPatternHolding(t *testing.T, pattern func(i int) string, hold bool) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for i := 0; ; i++ {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			buf := make([]byte, 64)
-			c.Read(buf)
-			c.Write([]byte(pattern(i)))
-			if hold {
-				t.Cleanup(func() { c.Close() })
-				continue
-			}
-			c.Close()
+	return acceptEach(t, listenLocal(t), func(i int, c net.Conn) {
+		buf := make([]byte, 64)
+		c.Read(buf)
+		c.Write([]byte(pattern(i)))
+		if hold {
+			t.Cleanup(func() { c.Close() })
+			return
 		}
-	}()
-	return l.Addr().String()
+		c.Close()
+	})
 }
 
 // times with others-allowed: a streak that a steady mix of replies makes
@@ -400,36 +376,48 @@ func TestPickUpstream(t *testing.T) {
 	}
 }
 
-// echoServer answers each connection's first read with the same bytes and
-// closes it; it returns its address.
-func echoServer(t *testing.T) string {
+// listenLocal listens on a free loopback port.
+func listenLocal(t *testing.T) net.Listener {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return l
+}
+
+// acceptEach hands each connection l accepts, numbered from 0, to handle
+// in a goroutine of its own until l closes at the end of the test; it
+// returns l's address.
+func acceptEach(t *testing.T, l net.Listener, handle func(i int, c net.Conn)) string {
 	t.Cleanup(func() { l.Close() })
 	go func() {
-		for {
+		for i := 0; ; i++ {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
-			buf := make([]byte, 64)
-			n, _ := c.Read(buf)
-			c.Write(buf[:n])
-			c.Close()
+			go handle(i, c)
 		}
 	}()
 	return l.Addr().String()
 }
 
+// echoServer answers each connection's first read with the same bytes and
+// closes it; it returns its address.
+func echoServer(t *testing.T) string {
+	return acceptEach(t, listenLocal(t), func(_ int, c net.Conn) {
+		defer c.Close()
+		buf := make([]byte, 64)
+		n, _ := c.Read(buf)
+		c.Write(buf[:n])
+	})
+}
+
 // An urgent (out-of-band) byte is a byte back too: silent fails on it (an
 // adversarial tester's server sent one with MSG_OOB and silent passed).
 func TestSilentSeesUrgentBytes(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := listenLocal(t)
 	defer l.Close()
 	accepted := make(chan net.Conn, 1)
 	go func() {

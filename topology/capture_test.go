@@ -33,6 +33,45 @@ func checkClean(t *testing.T, ev *WireEvidence) {
 	}
 }
 
+// startCapture starts capturing on nodes of l (none: every node).
+func startCapture(t *testing.T, l *Lab, nodes ...string) *Capture {
+	t.Helper()
+	c, err := l.Capture(nodes...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// stopCapture stops c and returns what it captured.
+func stopCapture(t *testing.T, c *Capture) *WireEvidence {
+	t.Helper()
+	ev, err := c.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// listenOn listens on TCP addr in node n until the test ends.
+func listenOn(t *testing.T, n *Node, addr string) net.Listener {
+	t.Helper()
+	ln, err := n.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// awaitPeer waits, 10 s at the most, for a wire peer to be up.
+func awaitPeer(t *testing.T, up wait.Condition) {
+	t.Helper()
+	if err := wait.For(context.Background(), up, wait.Options{Timeout: 10 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // sendInPieces writes msg in two writes (so that it crosses a segment
 // boundary on the wire) and reads its echo.
 func sendInPieces(t *testing.T, c net.Conn, msg string) {
@@ -56,16 +95,9 @@ func sendInPieces(t *testing.T, c net.Conn, msg string) {
 func TestCaptureSeesPlaintextBetweenNodes(t *testing.T) {
 	l := newLab(t, "a", "b", "c")
 	a, b := node(t, l, "a"), node(t, l, "b")
-	ln, err := b.Listen("tcp", b.Addr().String()+":8181")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := listenOn(t, b, b.Addr().String()+":8181")
 	echoServer(ln)
-	capture, err := l.Capture("a", "b")
-	if err != nil {
-		t.Fatal(err)
-	}
+	capture := startCapture(t, l, "a", "b")
 	c, err := dialWithin(a, b.Addr().String()+":8181", 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -74,10 +106,7 @@ func TestCaptureSeesPlaintextBetweenNodes(t *testing.T) {
 	sendInPieces(t, c, marker)
 	c.Close()
 	start := time.Now()
-	ev, err := capture.Stop()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := stopCapture(t, capture)
 	t.Logf("Stop took %v; %s", time.Since(start), ev.Summary())
 	checkClean(t, ev)
 	refs := ev.Contains([]byte(marker))
@@ -132,17 +161,8 @@ func selfSignedTLS(t *testing.T) *tls.Config {
 func TestCaptureSeesOnlyTLSRecordsInATLSExchange(t *testing.T) {
 	l := newLab(t, "a", "b")
 	a, b := node(t, l, "a"), node(t, l, "b")
-	raw, err := b.Listen("tcp", b.Addr().String()+":21000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := tls.NewListener(raw, selfSignedTLS(t))
-	defer ln.Close()
-	echoServer(ln)
-	capture, err := l.Capture() // every node
-	if err != nil {
-		t.Fatal(err)
-	}
+	echoServer(tls.NewListener(listenOn(t, b, b.Addr().String()+":21000"), selfSignedTLS(t)))
+	capture := startCapture(t, l) // every node
 	rawConn, err := dialWithin(a, b.Addr().String()+":21000", 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -151,10 +171,7 @@ func TestCaptureSeesOnlyTLSRecordsInATLSExchange(t *testing.T) {
 	const marker = "SECRET-MARKER-91c3"
 	sendInPieces(t, c, strings.Repeat(marker, 3000)) // 54 KB: many records
 	c.Close()
-	ev, err := capture.Stop()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := stopCapture(t, capture)
 	t.Log(ev.Summary())
 	checkClean(t, ev)
 	if refs := ev.Contains([]byte(marker)); len(refs) != 0 {
@@ -189,22 +206,11 @@ func TestCaptureSeesOnlyTLSRecordsInATLSExchange(t *testing.T) {
 func TestCaptureIgnoresLoopback(t *testing.T) {
 	l := newLab(t, "a", "b")
 	a := node(t, l, "a")
-	ln, err := a.Listen("tcp", "127.0.0.1:8181")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := listenOn(t, a, "127.0.0.1:8181")
 	echoServer(ln)
-	own, err := a.Listen("tcp", a.Addr().String()+":8182") // its own address: routed through lo too
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer own.Close()
+	own := listenOn(t, a, a.Addr().String()+":8182") // its own address: routed through lo too
 	echoServer(own)
-	capture, err := l.Capture("a")
-	if err != nil {
-		t.Fatal(err)
-	}
+	capture := startCapture(t, l, "a")
 	const marker = "LOOPBACK-MARKER-77e0"
 	for _, addr := range []string{"127.0.0.1:8181", a.Addr().String() + ":8182"} {
 		c, err := dialWithin(a, addr, 5*time.Second)
@@ -214,10 +220,7 @@ func TestCaptureIgnoresLoopback(t *testing.T) {
 		sendInPieces(t, c, marker)
 		c.Close()
 	}
-	ev, err := capture.Stop()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := stopCapture(t, capture)
 	if refs := ev.Contains([]byte(marker)); len(refs) != 0 {
 		t.Errorf("loopback traffic was captured: %v", refs)
 	}
@@ -234,11 +237,7 @@ func TestCaptureIgnoresLoopback(t *testing.T) {
 func TestCaptureLosesNothingOfABulkTransfer(t *testing.T) {
 	l := newLab(t, "a", "b")
 	a, b := node(t, l, "a"), node(t, l, "b")
-	ln, err := b.Listen("tcp", b.Addr().String()+":8181")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := listenOn(t, b, b.Addr().String()+":8181")
 	const size = 16 << 20
 	received := make(chan []byte, 1)
 	go func() {
@@ -251,10 +250,7 @@ func TestCaptureLosesNothingOfABulkTransfer(t *testing.T) {
 		data, _ := io.ReadAll(c)
 		received <- data
 	}()
-	capture, err := l.Capture("a", "b")
-	if err != nil {
-		t.Fatal(err)
-	}
+	capture := startCapture(t, l, "a", "b")
 	payload := make([]byte, size)
 	_, _ = rand.Read(payload)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -273,10 +269,7 @@ func TestCaptureLosesNothingOfABulkTransfer(t *testing.T) {
 	}
 	sent := time.Since(start)
 	stopStart := time.Now()
-	ev, err := capture.Stop()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := stopCapture(t, capture)
 	t.Logf("16 MB sent in %v; Stop took %v; %d frames, %d dropped, %d truncated", sent, time.Since(stopStart), ev.Frames, ev.Dropped, ev.Truncated)
 	checkClean(t, ev)
 	for _, s := range ev.Streams() {
@@ -294,18 +287,12 @@ func TestCaptureLosesNothingOfABulkTransfer(t *testing.T) {
 // none: Stop does not wait for what cannot come.
 func TestCaptureStopsPromptlyWithANodeDisconnected(t *testing.T) {
 	l := newLab(t, "a", "b", "c")
-	capture, err := l.Capture()
-	if err != nil {
-		t.Fatal(err)
-	}
+	capture := startCapture(t, l)
 	if err := l.Disconnect("b"); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	ev, err := capture.Stop()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := stopCapture(t, capture)
 	if d := time.Since(start); d > stopDeadline/2 {
 		t.Errorf("Stop took %v", d)
 	}
@@ -350,10 +337,7 @@ func peerWith(t *testing.T, n *Node, gid uint32, mark int, what string, stdin io
 func TestCaptureTellsTheAgentsAndProxiesFramesFromOthers(t *testing.T) {
 	l := newLab(t, "a", "b")
 	a, b := node(t, l, "a"), node(t, l, "b")
-	capture, err := l.Capture()
-	if err != nil {
-		t.Fatal(err)
-	}
+	capture := startCapture(t, l)
 	peer(t, b, ProxyGroup, 0, "echo 10.77.0.2:9000")
 	listening := wait.Func("the echo peer to listen", func(context.Context) error {
 		c, err := dialWithin(a, "10.77.0.2:9000", time.Second)
@@ -362,9 +346,7 @@ func TestCaptureTellsTheAgentsAndProxiesFramesFromOthers(t *testing.T) {
 		}
 		return err
 	})
-	if err := wait.For(context.Background(), listening, wait.Options{Timeout: 10 * time.Second}); err != nil {
-		t.Fatal(err)
-	}
+	awaitPeer(t, listening)
 	for _, p := range []struct {
 		gid  uint32
 		mark int
@@ -379,10 +361,7 @@ func TestCaptureTellsTheAgentsAndProxiesFramesFromOthers(t *testing.T) {
 			t.Fatalf("%s: %v", p.what, err)
 		}
 	}
-	ev, err := capture.Stop()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := stopCapture(t, capture)
 	checkClean(t, ev)
 	want := map[string]Sender{
 		"proxy-to-proxy": SenderProxy,
@@ -409,10 +388,7 @@ func TestCaptureTellsTheAgentsAndProxiesFramesFromOthers(t *testing.T) {
 func TestCaptureKeepsTheTagOfWhatLeavesAfterTheClose(t *testing.T) {
 	l := newLab(t, "a", "b")
 	a, b := node(t, l, "a"), node(t, l, "b")
-	capture, err := l.Capture()
-	if err != nil {
-		t.Fatal(err)
-	}
+	capture := startCapture(t, l)
 	start, release := io.Pipe()
 	sink := peerWith(t, b, ProxyGroup, 0, "sink 10.77.0.2:9004", start)
 	listening := wait.Func("the sink to listen", func(context.Context) error {
@@ -424,9 +400,7 @@ func TestCaptureKeepsTheTagOfWhatLeavesAfterTheClose(t *testing.T) {
 			return err
 		})
 	})
-	if err := wait.For(context.Background(), listening, wait.Options{Timeout: 10 * time.Second}); err != nil {
-		t.Fatal(err)
-	}
+	awaitPeer(t, listening)
 	const size = 1 << 20 // far more than the sink's window (most leaves after the close), less than a send buffer
 	if err := peer(t, a, ProxyGroup, 0, fmt.Sprintf("blast 10.77.0.2:9004 %d", size)).Wait(); err != nil {
 		t.Fatal(err)
@@ -438,10 +412,7 @@ func TestCaptureKeepsTheTagOfWhatLeavesAfterTheClose(t *testing.T) {
 	if err := sink.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	ev, err := capture.Stop()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := stopCapture(t, capture)
 	checkClean(t, ev)
 	for _, s := range ev.Streams() {
 		if s.Flow.Server.Port() == 9004 {

@@ -31,14 +31,31 @@ func wirePeer() int {
 		_ = c.Control(func(fd uintptr) { err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_MARK, mark) })
 		return err
 	}}
-	switch mode {
-	case "echo":
+	// listen listens on addr and says so, dial dials it; each prints what
+	// went wrong, and returns nil then.
+	listen := func() net.Listener {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			fmt.Println(err)
-			return 1
+			return nil
 		}
 		fmt.Println("listening")
+		return ln
+	}
+	dial := func(network string) net.Conn {
+		c, err := d.Dial(network, addr)
+		if err != nil {
+			fmt.Println(err)
+			return nil
+		}
+		return c
+	}
+	switch mode {
+	case "echo":
+		ln := listen()
+		if ln == nil {
+			return 1
+		}
 		for {
 			c, err := ln.Accept()
 			if err != nil {
@@ -50,9 +67,8 @@ func wirePeer() int {
 			}()
 		}
 	case "send":
-		c, err := d.Dial("tcp", addr)
-		if err != nil {
-			fmt.Println(err)
+		c := dial("tcp")
+		if c == nil {
 			return 1
 		}
 		defer c.Close()
@@ -70,9 +86,8 @@ func wirePeer() int {
 		// Writes msg's number of bytes and closes at once: most of them
 		// leave after the close, sent for a socket no process holds.
 		size, _ := strconv.Atoi(msg)
-		c, err := d.Dial("tcp", addr)
-		if err != nil {
-			fmt.Println(err)
+		c := dial("tcp")
+		if c == nil {
 			return 1
 		}
 		// Room for all of it: the write returns, though the sink reads
@@ -90,12 +105,10 @@ func wirePeer() int {
 	case "sink":
 		// Accepts one connection, reads nothing until a line comes on
 		// stdin, then reads it to its end.
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			fmt.Println(err)
+		ln := listen()
+		if ln == nil {
 			return 1
 		}
-		fmt.Println("listening")
 		c, err := ln.Accept()
 		if err != nil {
 			return 1
@@ -105,14 +118,12 @@ func wirePeer() int {
 		fmt.Println(n, err)
 		return 0
 	case "udp":
-		c, err := d.Dial("udp", addr)
-		if err != nil {
-			fmt.Println(err)
+		c := dial("udp")
+		if c == nil {
 			return 1
 		}
 		defer c.Close()
-		_, err = io.WriteString(c, msg)
-		if err != nil {
+		if _, err := io.WriteString(c, msg); err != nil {
 			return 1
 		}
 		return 0
