@@ -147,10 +147,7 @@ func TestValidateWarnsAboutSuspiciousScenarios(t *testing.T) {
 		"  - run: {name: socat, command: 'socat -v tcp-l:8181,fork exec:\"/bin/cat\"'}\n" +
 		"  - set-intention: {source: web, destination: socat, action: deny}\n" +
 		"  - expect: {intention: {source: web, destination: socat}, allowed: false}\n"
-	file := filepath.Join(t.TempDir(), "suspicious.yaml")
-	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file := writeScenario(t, t.TempDir(), "suspicious.yaml", src)
 	r := scenario(t, "validate", file)
 	r.mustExit(t, 0)
 	for _, want := range []string{

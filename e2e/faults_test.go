@@ -140,10 +140,7 @@ func TestFaultInjection(t *testing.T) {
 				}
 				step := strings.NewReplacer("{{timeout}}", timeoutLine, "{{addr}}", extra).Replace(ph.step)
 				src := "name: fault\nsteps:\n" + ph.before + step
-				file := filepath.Join(t.TempDir(), "fault.yaml")
-				if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
-					t.Fatal(err)
-				}
+				file := writeScenario(t, t.TempDir(), "fault.yaml", src)
 				consul, started := consulBin, ""
 				if ph.name == "start-agent" {
 					consul, started = gatedConsul(t)
@@ -368,10 +365,7 @@ func TestSecondInterruptKillsAtOnce(t *testing.T) {
 	src := "name: stubborn\nsteps:\n" +
 		"  - run: {name: stubborn, command: \"trap '' TERM; echo ready; exec sleep 31.7\"}\n" +
 		"  - exec: {command: \"sleep 32.3\"}\n"
-	file := filepath.Join(t.TempDir(), "stubborn.yaml")
-	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file := writeScenario(t, t.TempDir(), "stubborn.yaml", src)
 	logs := t.TempDir()
 	cmd := exec.Command(scenarioBin, "run", "--logs", logs, file)
 	out := startAndWatch(t, cmd)

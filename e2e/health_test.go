@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -21,10 +19,7 @@ func TestExpectHealthNamesTheChecksThatDecided(t *testing.T) {
 		"  - expect: {health: socat-2, status: critical}\n" +
 		"  - name: a false claim\n" +
 		"    expect: {health: socat, status: critical, within: 1s}\n"
-	file := filepath.Join(t.TempDir(), "health.yaml")
-	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file := writeScenario(t, t.TempDir(), "health.yaml", src)
 	r := scenario(t, "run", file)
 	r.mustExit(t, 1)
 	for _, want := range []string{

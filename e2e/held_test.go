@@ -41,10 +41,7 @@ func TestUpSaysHowToReachEachNodeAndExecRunsThere(t *testing.T) {
 	src := "name: held-nodes\nnodes: [server, app1]\nsteps:\n" +
 		"  - {start-agent: {dev: true}, node: server}\n" +
 		"  - {start-agent: {}, node: app1}\n"
-	file := filepath.Join(t.TempDir(), "held-nodes.yaml")
-	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file := writeScenario(t, t.TempDir(), "held-nodes.yaml", src)
 	logs := t.TempDir()
 	up := exec.Command(scenarioBin, "up", "--logs", logs, "--consul", consulBin, file)
 	_, lines := startUntil(t, up, "everything is up", "the mesh never came up")
