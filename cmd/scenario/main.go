@@ -406,20 +406,14 @@ func consulJudge(flag string) scenariofile.Option {
 	return scenariofile.JudgedBy(judge)
 }
 
-// invalidFile is a file that failed validation, and why.
-type invalidFile struct {
-	file string
-	err  error
-}
-
 // loadAll validates every file and prints every problem before anything
 // starts; an invalid file does not stop the others from being read. Two
 // scenarios may not share a name: they would share a log folder. The
 // warnings stay in each scenario, for the command to show (validate and
 // run do; list and graph do not).
-func loadAll(files []string, stderr io.Writer, opts ...scenariofile.Option) ([]*runner.Scenario, []invalidFile) {
+func loadAll(files []string, stderr io.Writer, opts ...scenariofile.Option) ([]*runner.Scenario, []runner.InvalidFile) {
 	var scenarios []*runner.Scenario
-	var invalid []invalidFile
+	var invalid []runner.InvalidFile
 	byName := map[string]string{}
 	for _, f := range files {
 		// A FIFO or a device would block or never end: only regular files
@@ -427,19 +421,19 @@ func loadAll(files []string, stderr io.Writer, opts ...scenariofile.Option) ([]*
 		if st, err := os.Stat(f); err == nil && !st.Mode().IsRegular() {
 			err := fmt.Errorf("%s:1:1: not a regular file (%s); give a scenario file", f, "a "+runner.DescribeMode(st.Mode()))
 			fmt.Fprintln(stderr, err)
-			invalid = append(invalid, invalidFile{f, err})
+			invalid = append(invalid, runner.InvalidFile{File: f, Err: err})
 			continue
 		}
 		sc, err := scenariofile.Load(f, steps.Default(), opts...)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
-			invalid = append(invalid, invalidFile{f, err})
+			invalid = append(invalid, runner.InvalidFile{File: f, Err: err})
 			continue
 		}
 		if other, dup := byName[sc.Name]; dup {
 			err := fmt.Errorf("%s:1:1: the scenario name %q is also the name of %s; two scenarios with one name would share a log folder and a report line: rename one (name: at the top of the file)", sc.File, sc.Name, other)
 			fmt.Fprintln(stderr, err)
-			invalid = append(invalid, invalidFile{sc.File, err})
+			invalid = append(invalid, runner.InvalidFile{File: sc.File, Err: err})
 			continue
 		}
 		byName[sc.Name] = sc.File
@@ -496,13 +490,13 @@ func cmdValidate(paths []string, asJSON bool, stdout, stderr io.Writer, opts ...
 			byFile[sc.File] = v
 		}
 		for _, inv := range invalid {
-			v := validated{File: inv.file}
-			for _, l := range strings.Split(strings.TrimSpace(inv.err.Error()), "\n") {
+			v := validated{File: inv.File}
+			for _, l := range strings.Split(strings.TrimSpace(inv.Err.Error()), "\n") {
 				if l = strings.TrimSpace(l); l != "" {
 					v.Errors = append(v.Errors, l)
 				}
 			}
-			byFile[inv.file] = v
+			byFile[inv.File] = v
 		}
 		var out []validated
 		for _, f := range files {
