@@ -69,6 +69,9 @@ func (r Reports) open(grouped bool, invalid []InvalidFile) (Observer, func() err
 		obs = append(obs, rep)
 	}
 	if r.HTML != "" {
+		if r.WriteHTML == nil {
+			return nil, nil, errors.New("--html: this command cannot write HTML reports (Reports.WriteHTML is not set)")
+		}
 		c := &collector{}
 		obs = append(obs, c)
 		before := finish
