@@ -27,6 +27,15 @@ func suiteOf(t *testing.T, sources ...string) Suite {
 		Options: Options{Observer: NewReporter(&out, false, false), LogsDir: filepath.Join(dir, "logs"), Grace: 100 * time.Millisecond}}
 }
 
+func run(t *testing.T, s Suite) SuiteResult {
+	t.Helper()
+	got, err := s.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
 const (
 	passing = "name: passes\nsteps:\n  - exec: {command: 'true'}\n"
 	failing = "name: fails\nsteps:\n  - exec: {command: 'false'}\n"
@@ -37,12 +46,12 @@ const (
 func TestSuiteRunsItsRoundsAndStopsStartingAfterAFailureWhenAsked(t *testing.T) {
 	s := suiteOf(t, passing)
 	s.Count = 3
-	if got := s.Run(context.Background()); len(got.Results) != 3 || got.NotRun != 0 {
+	if got := run(t, s); len(got.Results) != 3 || got.NotRun != 0 {
 		t.Errorf("3 rounds of one scenario: %d results, %d not run", len(got.Results), got.NotRun)
 	}
 	s = suiteOf(t, failing, passing)
 	s.Count, s.FailFast = 2, true
-	got := s.Run(context.Background())
+	got := run(t, s)
 	if len(got.Results) != 1 || got.Results[0].Outcome != Failed || got.NotRun != 3 || got.Cut != nil {
 		t.Errorf("fail-fast: %d results, %d not run, cut %v; want the failure alone and 3 not run", len(got.Results), got.NotRun, got.Cut)
 	}
@@ -53,7 +62,7 @@ func TestSuitePastItsDeadlineStartsNothingAndSaysWhy(t *testing.T) {
 	s := suiteOf(t, passing, passing)
 	cause := errors.New("the run's --timeout passed")
 	s.Deadline, s.DeadlineCause = time.Now().Add(-time.Second), cause
-	got := s.Run(context.Background())
+	got := run(t, s)
 	if len(got.Results) != 0 || got.NotRun != 2 || !errors.Is(got.Cut, cause) {
 		t.Errorf("past the deadline: %d results, %d not run, cut %v", len(got.Results), got.NotRun, got.Cut)
 	}

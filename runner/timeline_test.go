@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,16 +43,7 @@ func init() {
 }
 
 // events collects what a run reports.
-type events struct {
-	mu  sync.Mutex
-	all []Event
-}
-
-func (e *events) Observe(ev Event) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.all = append(e.all, ev)
-}
+type events = collector
 
 func runEvents(t *testing.T, src string) (Result, []Event) {
 	t.Helper()
@@ -65,7 +55,7 @@ func runEvents(t *testing.T, src string) (Result, []Event) {
 	var got events
 	res := Run(context.Background(), sc, Options{Observer: &got, LogsDir: filepath.Join(dir, "logs"), Grace: 100 * time.Millisecond,
 		ConsulVersion: func() string { return "Consul v0.0.0-test" }, Command: "scenario run s.yaml"})
-	return res, got.all
+	return res, got.events()
 }
 
 func kinds(evs []Event) string {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -197,37 +196,6 @@ func TestSchemaIsCurrentAndValidatesScenarios(t *testing.T) {
 	for _, f := range []string{"action-permit", "two-step-keys", "misspelled-key", "unknown-step-type", "bad-step-timeout", "exec-exit-out-of-range"} {
 		if err := schema.Validate(asJSON("../../testdata/invalid/" + f + ".yaml")); err == nil {
 			t.Errorf("testdata/invalid/%s.yaml passes the schema", f)
-		}
-	}
-}
-
-func TestShardOf(t *testing.T) {
-	files := []string{"e.yaml", "a.yaml", "c.yaml", "b.yaml", "d.yaml"}
-	seen := map[string]int{}
-	for i := 1; i <= 3; i++ {
-		got, err := shardOf(files, fmt.Sprintf("%d/3", i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		again, _ := shardOf([]string{"d.yaml", "c.yaml", "b.yaml", "a.yaml", "e.yaml"}, fmt.Sprintf("%d/3", i))
-		if strings.Join(got, ",") != strings.Join(again, ",") {
-			t.Errorf("shard %d depends on the order given: %v vs %v", i, got, again)
-		}
-		for _, f := range got {
-			seen[f]++
-		}
-	}
-	if len(seen) != len(files) {
-		t.Errorf("shards cover %v", seen)
-	}
-	for f, n := range seen {
-		if n != 1 {
-			t.Errorf("%s in %d shards", f, n)
-		}
-	}
-	for _, bad := range []string{"0/3", "4/3", "1", "a/b", "1/0"} {
-		if _, err := shardOf(files, bad); err == nil {
-			t.Errorf("--shard %s accepted", bad)
 		}
 	}
 }

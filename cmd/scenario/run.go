@@ -7,16 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/scenario-tool/scenario/netns"
 	"github.com/scenario-tool/scenario/proc"
@@ -42,13 +35,14 @@ type runFlags struct {
 	// parent's as Unix milliseconds (--deadline, internal).
 	deadline   time.Time
 	deadlineMS int64
+	selection  *runner.Selection // --run and --skip, once checked
 }
 
 // Output formats of run and up (--format).
 const (
-	formatText      = "text"
-	formatJSON      = "json"
-	formatTest2JSON = "test2json"
+	formatText      = runner.FormatText
+	formatJSON      = runner.FormatJSON
+	formatTest2JSON = runner.FormatTest2JSON
 )
 
 func (f *runFlags) register(fs *flag.FlagSet, verb string) {
@@ -117,7 +111,52 @@ func wrapWords(text string, width int) string {
 	return b.String()
 }
 
+// runOrUp checks the flags, builds the Suite of the files given, runs it
+// under this process's guard (the reaper, signals) and returns the exit
+// status.
 func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer) int {
+	if err := f.begin(verb, paths); err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitInvalid
+	}
+	suite, code := f.suite(verb, paths, stdout, stderr)
+	if suite == nil {
+		return code
+	}
+	// What runs killed together with their reaper left (their namespaces
+	// and cgroups) goes before this one adds its own.
+	sweepLeftovers(stderr)
+	var release func()
+	suite.Options.Guardian, release = guard(stderr)
+	defer release()
+
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	force := make(chan struct{})
+	interrupted := watchSignals(stdout, stderr, cancel, force)
+	suite.Options.Force = force
+	if !f.inNetns && suite.Options.ConsulErr == nil && (f.html != "" || f.format == formatJSON) {
+		suite.Options.ConsulVersion = consulVersionLater(suite.Options.Consul)
+	}
+	if f.parallel > 1 {
+		suite.Parallel = func(ctx context.Context, scenarios []*runner.Scenario, opts runner.Options, stop func() bool, ended func(runner.Result)) []runner.Result {
+			return runParallel(ctx, scenarios, f, opts, interrupted, stderr, stop, ended)
+		}
+	}
+	ran, err := suite.Run(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "scenario:", err)
+		return exitInvalid
+	}
+	if ran.ReportErr != nil {
+		fmt.Fprintln(stderr, "scenario:", ran.ReportErr)
+	}
+	return f.exitStatus(context.Cause(ctx), ran, len(suite.Invalid), stdout, stderr)
+}
+
+// begin settles the flags' defaults and checks them before anything is
+// read; the invocation's --timeout starts now.
+func (f *runFlags) begin(verb string, paths []string) error {
 	if f.parallel == 0 {
 		f.parallel = 1
 	}
@@ -126,40 +165,30 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 	}
 	if f.json {
 		if f.format != formatText && f.format != formatJSON {
-			fmt.Fprintf(stderr, "scenario %s: --json and --format %s contradict each other; give one\n", verb, f.format)
-			return exitInvalid
+			return fmt.Errorf("scenario %s: --json and --format %s contradict each other; give one", verb, f.format)
 		}
 		f.format = formatJSON
 	}
-	var selection *selector
 	switch {
 	case len(paths) == 0:
-		fmt.Fprintf(stderr, "scenario %s: give a scenario file, e.g. scenario %s scenarios/basic.yaml\n", verb, verb)
-		return exitInvalid
+		return fmt.Errorf("scenario %s: give a scenario file, e.g. scenario %s scenarios/basic.yaml", verb, verb)
 	case verb == "up" && len(paths) != 1:
-		fmt.Fprintln(stderr, "scenario up: give exactly one scenario file")
-		return exitInvalid
+		return errors.New("scenario up: give exactly one scenario file")
 	case f.parallel < 1:
-		fmt.Fprintln(stderr, "scenario run: --parallel takes a number of at least 1")
-		return exitInvalid
+		return errors.New("scenario run: --parallel takes a number of at least 1")
 	case f.count < 1:
-		fmt.Fprintln(stderr, "scenario run: --count takes a number of at least 1")
-		return exitInvalid
+		return errors.New("scenario run: --count takes a number of at least 1")
 	case f.timeout < 0:
-		fmt.Fprintln(stderr, "scenario run: --timeout takes a positive duration, e.g. 10m")
-		return exitInvalid
+		return errors.New("scenario run: --timeout takes a positive duration, e.g. 10m")
 	case f.format != formatText && f.format != formatJSON && f.format != formatTest2JSON:
-		fmt.Fprintf(stderr, "scenario %s: --format %q: give text, json or test2json\n", verb, f.format)
-		return exitInvalid
+		return fmt.Errorf("scenario %s: --format %q: give text, json or test2json", verb, f.format)
 	}
 	if f.runPattern != "" || f.skipPattern != "" {
 		var err error
-		if selection, err = newSelection(f.runPattern, f.skipPattern); err != nil {
-			fmt.Fprintln(stderr, "scenario run:", err)
-			return exitInvalid
+		if f.selection, err = runner.NewSelection(f.runPattern, f.skipPattern); err != nil {
+			return fmt.Errorf("scenario run: %w", err)
 		}
 	}
-	// The whole invocation's deadline starts now, before anything is read.
 	switch {
 	case f.deadlineMS > 0:
 		f.deadline = time.UnixMilli(f.deadlineMS)
@@ -168,37 +197,35 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 	}
 	if f.inNetns {
 		if err := netns.LoopbackUp(); err != nil {
-			fmt.Fprintln(stderr, "scenario: bringing up loopback in the new network namespace:", err)
-			return exitInvalid
+			return fmt.Errorf("scenario: bringing up loopback in the new network namespace: %w", err)
 		}
 	}
+	return nil
+}
+
+// suite reads the files given and builds the Suite that runs them. A nil
+// Suite starts nothing, for the reasons said on stderr, and exits with
+// the status returned.
+func (f *runFlags) suite(verb string, paths []string, stdout, stderr io.Writer) (*runner.Suite, int) {
 	files, err := expand(paths)
 	if err != nil {
 		fmt.Fprintf(stderr, "scenario %s: %v\n", verb, err)
-		return exitInvalid
+		return nil, exitInvalid
 	}
 	if f.shard != "" {
-		if files, err = shardOf(files, f.shard); err != nil {
+		if files, err = runner.Shard(files, f.shard); err != nil {
 			fmt.Fprintln(stderr, "scenario run:", err)
-			return exitInvalid
+			return nil, exitInvalid
 		}
 		if len(files) == 0 {
 			fmt.Fprintf(stderr, "scenario run: shard %s holds no scenario (fewer scenarios than shards)\n", f.shard)
-			return exitPassed
+			return nil, exitPassed
 		}
 	}
-	loadOpts := []scenariofile.Option{consulJudge(f.consul)}
-	var external *runner.ExternalAgent
-	if f.agent != "" {
-		if f.parallel > 1 {
-			fmt.Fprintln(stderr, "scenario run: --agent runs against one existing cluster: --parallel does not apply (it gives each scenario a network of its own)")
-			return exitInvalid
-		}
-		loadOpts = append(loadOpts, scenariofile.AgainstExistingCluster(f.allowWrites))
-		external = &runner.ExternalAgent{Address: f.agent, Token: os.Getenv("CONSUL_HTTP_TOKEN"), AllowWrites: f.allowWrites}
-	} else if f.allowWrites {
-		fmt.Fprintln(stderr, "scenario run: --allow-writes goes with --agent (a scenario's own agent is always writable)")
-		return exitInvalid
+	loadOpts, external, err := f.against()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, exitInvalid
 	}
 	// Under --agent, what cannot run against a live cluster (or needs
 	// --allow-writes) is refused here, before anything is asked of it.
@@ -208,96 +235,69 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 		// in the stream, as output of each scenario's test.
 		printWarnings(scenarios, stderr)
 	}
+	suite := &runner.Suite{Scenarios: scenarios, Invalid: invalid, Selection: f.selection, Reports: f.reports(stdout),
+		Count: f.count, FailFast: f.failFast, Deadline: f.deadline, DeadlineCause: timeoutCause(f)}
 	if len(invalid) > 0 && (!f.skipInvalid || len(scenarios) == 0) {
 		// Nothing starts: record the invalid files where a CI looks.
-		if f.junit != "" || f.format == formatTest2JSON {
-			out := io.Discard
-			if f.format == formatTest2JSON {
-				out = stdout
-			}
-			if _, finish, err := makeObservers(f, out, false, invalid); err == nil {
-				if err := finish(); err != nil {
-					fmt.Fprintln(stderr, "scenario:", err)
-				}
-			}
+		if err := suite.Reports.RecordInvalid(invalid); err != nil {
+			fmt.Fprintln(stderr, "scenario:", err)
 		}
 		if len(scenarios) > 0 {
 			fmt.Fprintf(stderr, "scenario %s: %d of %d files are invalid; nothing was started (--skip-invalid runs the valid ones)\n", verb, len(invalid), len(files))
 		}
-		return exitInvalid
+		return nil, exitInvalid
 	}
-	if selection != nil {
-		if scenarios, err = selection.apply(scenarios, stderr); err != nil {
-			fmt.Fprintln(stderr, "scenario run:", err)
-			return exitInvalid
-		}
+	if err := suite.Select(stderr); err != nil {
+		fmt.Fprintln(stderr, "scenario run:", err)
+		return nil, exitInvalid
 	}
 	consul, consulErr := runner.FindConsul(f.consul)
-	if consulErr != nil && needsAgent(scenarios) {
+	if consulErr != nil && needsAgent(suite.Scenarios) {
 		fmt.Fprintln(stderr, "scenario:", consulErr)
-		return exitInvalid
+		return nil, exitInvalid
 	}
+	suite.Options = f.options(verb, consul, consulErr, external, stderr)
+	if !suite.CheckLogFolders(stderr) {
+		return nil, exitInvalid
+	}
+	return suite, exitPassed
+}
 
-	// Nothing may be cleared that the runner did not create: a folder in
-	// the way is an error before anything starts.
-	inTheWay := false
-	for _, sc := range scenarios {
-		if err := runner.CheckLogFolder(runner.LogFolder(f.logs, sc.Name)); err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", sc.File, err)
-			inTheWay = true
-		}
+// against is what --agent and --allow-writes make of loading and running:
+// Consul judges the definitions, and under --agent the scenarios run
+// against an existing cluster.
+func (f *runFlags) against() ([]scenariofile.Option, *runner.ExternalAgent, error) {
+	loadOpts := []scenariofile.Option{consulJudge(f.consul)}
+	switch {
+	case f.agent != "" && f.parallel > 1:
+		return nil, nil, errors.New("scenario run: --agent runs against one existing cluster: --parallel does not apply (it gives each scenario a network of its own)")
+	case f.agent != "":
+		return append(loadOpts, scenariofile.AgainstExistingCluster(f.allowWrites)),
+			&runner.ExternalAgent{Address: f.agent, Token: os.Getenv("CONSUL_HTTP_TOKEN"), AllowWrites: f.allowWrites}, nil
+	case f.allowWrites:
+		return nil, nil, errors.New("scenario run: --allow-writes goes with --agent (a scenario's own agent is always writable)")
 	}
-	if inTheWay {
-		return exitInvalid
-	}
+	return loadOpts, nil, nil
+}
 
-	// What runs killed together with their reaper left (their namespaces
-	// and cgroups) goes before this one adds its own.
-	sweepLeftovers(stderr)
-
-	// The reaper kills what this process started if it dies without
-	// stopping it (SIGKILL, a crash); orphans of started processes are
-	// adopted here so that their groups can be reaped.
-	var guardian proc.Guardian
-	if self, err := os.Executable(); err == nil {
-		if rp, err := reaper.Start(self, os.Stderr); err == nil {
-			guardian = rp
-			defer rp.Close()
-			// Every process the run starts is born in a cgroup of the
-			// run's: the reaper kills what is in it if this process dies.
-			if dir := proc.RunCell(); dir != "" {
-				rp.WatchCell(dir)
-			}
-		} else {
-			fmt.Fprintf(stderr, "scenario: %v; processes may outlive this run if it is killed with SIGKILL\n", err)
-		}
+// reports are --format, --junit and --html; whether stdout is a terminal,
+// and coloured, is the CLI's to say.
+func (f *runFlags) reports(stdout io.Writer) runner.Reports {
+	tty := isTerminal(stdout)
+	r := runner.Reports{Out: stdout, Format: f.format, Color: useColor(f.noColor, tty), Terminal: tty,
+		JUnit: f.junit, HTML: f.html, WriteHTML: func(file string, events []runner.Event) error {
+			return htmlreport.WriteFile(file, events, htmlreport.Options{})
+		}}
+	if f.inNetns {
+		r.Format = formatJSON // a --parallel child's events go to its parent
 	}
-	_ = proc.BecomeSubreaper()
-	defer func() {
-		if err := proc.RemoveRunCell(); err != nil {
-			fmt.Fprintln(stderr, "scenario:", err)
-		}
-	}()
+	return r
+}
 
-	ctx, cancel := context.WithCancelCause(context.Background())
-	defer cancel(nil)
-	force := make(chan struct{})
-	interrupted := watchSignals(stdout, stderr, cancel, force)
-
-	observers, finish, err := makeObservers(f, stdout, f.parallel > 1 && len(scenarios) > 1, invalid)
-	if err != nil {
-		fmt.Fprintln(stderr, "scenario:", err)
-		return exitInvalid
-	}
-	opts := runner.Options{Observer: observers, LogsDir: f.logs, Consul: consul, ConsulErr: consulErr, Force: force, Agent: external,
-		Guardian: guardian, Command: commandLine}
-	if !f.inNetns && consulErr == nil && (f.html != "" || f.format == formatJSON) {
-		// For the reports made from the events; asked beside the first
-		// scenario rather than before it.
-		version := make(chan string, 1)
-		go func() { v, _ := consulVersionOf(consul); version <- v }()
-		opts.ConsulVersion = sync.OnceValue(func() string { return <-version })
-	}
+// options are each scenario run's; up holds the mesh once its steps are
+// done (or, with --keep-on-failure, once one failed).
+func (f *runFlags) options(verb, consul string, consulErr error, external *runner.ExternalAgent, stderr io.Writer) runner.Options {
+	opts := runner.Options{LogsDir: f.logs, Consul: consul, ConsulErr: consulErr, Agent: external, Command: commandLine}
 	if verb == "up" {
 		opts.Hold = func(ctx context.Context, h runner.Held) {
 			holdUntilDone(ctx, f.logs, "everything is up", h, stderr)
@@ -308,37 +308,67 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 			}
 		}
 	}
+	return opts
+}
 
-	// The whole run's --timeout: the scenario running when it passes fails
-	// with it as the cause, and no further scenario starts.
-	suite := runner.Suite{Scenarios: scenarios, Options: opts, Count: f.count, FailFast: f.failFast,
-		Deadline: f.deadline, DeadlineCause: timeoutCause(f)}
-	if f.parallel > 1 {
-		suite.Parallel = func(ctx context.Context, scenarios []*runner.Scenario, stop func() bool, ended func(runner.Result)) []runner.Result {
-			return runParallel(ctx, scenarios, f, opts, interrupted, stderr, stop, ended)
+// guard starts the reaper, which kills what this process started if it
+// dies without stopping it (SIGKILL, a crash); orphans of started
+// processes are adopted here so that their groups can be reaped. release
+// removes the run's cgroup, then stops the reaper.
+func guard(stderr io.Writer) (guardian proc.Guardian, release func()) {
+	var closeReaper func()
+	if self, err := os.Executable(); err == nil {
+		if rp, err := reaper.Start(self, os.Stderr); err == nil {
+			guardian, closeReaper = rp, rp.Close
+			// Every process the run starts is born in a cgroup of the
+			// run's: the reaper kills what is in it if this process dies.
+			if dir := proc.RunCell(); dir != "" {
+				rp.WatchCell(dir)
+			}
+		} else {
+			fmt.Fprintf(stderr, "scenario: %v; processes may outlive this run if it is killed with SIGKILL\n", err)
 		}
 	}
-	ran := suite.Run(ctx)
-	results, notRun := ran.Results, ran.NotRun
-	if err := finish(); err != nil {
-		fmt.Fprintln(stderr, "scenario:", err)
+	_ = proc.BecomeSubreaper()
+	return guardian, func() {
+		if err := proc.RemoveRunCell(); err != nil {
+			fmt.Fprintln(stderr, "scenario:", err)
+		}
+		if closeReaper != nil {
+			closeReaper()
+		}
 	}
-	code := exitCode(results, notRun, stdout, f.format != formatText)
+}
+
+// consulVersionLater asks consul's version beside the first scenario
+// rather than before it, for the reports made from the events.
+func consulVersionLater(consul string) func() string {
+	version := make(chan string, 1)
+	go func() { v, _ := consulVersionOf(consul); version <- v }()
+	return sync.OnceValue(func() string { return <-version })
+}
+
+// exitStatus says how the suite ended (the summary on stdout, the runs
+// that did not start on stderr) and returns the exit status; cause is
+// why the run's context ended, if it did.
+func (f *runFlags) exitStatus(cause error, ran runner.SuiteResult, invalid int, stdout, stderr io.Writer) int {
+	code := exitCode(ran.Results, ran.NotRun, stdout, f.format != formatText)
 	var intr runner.Interrupt
+	interrupted := errors.As(cause, &intr)
 	switch {
-	case errors.As(context.Cause(ctx), &intr):
+	case interrupted:
 	case ran.Cut != nil:
-		fmt.Fprintf(stderr, "scenario run: %v; %d scenario runs did not start\n", ran.Cut, notRun)
+		fmt.Fprintf(stderr, "scenario run: %v; %d scenario runs did not start\n", ran.Cut, ran.NotRun)
 		code = max(code, exitFailed)
-	case notRun > 0:
-		fmt.Fprintf(stderr, "scenario run: a scenario failed; %d scenario runs did not start (--fail-fast)\n", notRun)
+	case ran.NotRun > 0:
+		fmt.Fprintf(stderr, "scenario run: a scenario failed; %d scenario runs did not start (--fail-fast)\n", ran.NotRun)
 	}
 	// up ends by an interrupt; it says so, as its help does.
-	if errors.As(context.Cause(ctx), &intr) && code == exitPassed {
+	if interrupted && code == exitPassed {
 		code = exitInterrupted
 	}
-	if code == exitPassed && len(invalid) > 0 {
-		fmt.Fprintf(stderr, "scenario run: %d invalid files were skipped\n", len(invalid))
+	if code == exitPassed && invalid > 0 {
+		fmt.Fprintf(stderr, "scenario run: %d invalid files were skipped\n", invalid)
 		return exitInvalid
 	}
 	return code
@@ -351,115 +381,6 @@ func timeoutCause(f *runFlags) error {
 		return errors.New("the run's --timeout passed")
 	}
 	return fmt.Errorf("the run's --timeout of %s passed", f.timeout)
-}
-
-// watchSignals turns SIGINT, SIGTERM, SIGHUP (the terminal closed),
-// SIGQUIT and a closed stdout (SIGPIPE, or its reader gone) into an
-// interruption: everything started is stopped, then the run exits 130. A
-// second signal kills what is left at once. The signals are passed on
-// to --parallel children through the returned channel.
-func watchSignals(stdout, stderr io.Writer, cancel context.CancelCauseFunc, force chan struct{}) <-chan os.Signal {
-	signals := make(chan os.Signal, 4)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGPIPE)
-	closed := readerGone(stdout)
-	interrupted := make(chan os.Signal, 2) // for parallel runs to pass on
-	go func() {
-		first := true
-		for {
-			var sig os.Signal
-			select {
-			case sig = <-signals:
-			case <-closed:
-				closed, sig = nil, syscall.SIGPIPE
-			}
-			// SIGPIPE comes for any write to a broken pipe or socket: a
-			// probe writing to a connection the mesh just refused raises it
-			// too. Only a stdout whose reader is gone interrupts the run.
-			if sig == syscall.SIGPIPE && (!first || !stdoutBroken(stdout)) {
-				continue
-			}
-			if first {
-				first = false
-				interrupted <- sig
-				if sig == syscall.SIGPIPE {
-					fmt.Fprintf(stderr, "\nscenario: stdout was closed (SIGPIPE): stopping everything started (a signal kills at once)\n")
-				} else {
-					fmt.Fprintf(stderr, "\nscenario: %s: stopping everything started (again to kill at once)\n", sigName(sig))
-				}
-				cancel(runner.Interrupt{Signal: sig})
-				continue
-			}
-			interrupted <- sig
-			fmt.Fprintln(stderr, "scenario: killing what is left")
-			close(force)
-			return
-		}
-	}()
-	return interrupted
-}
-
-// stdoutBroken reports whether w is a pipe or socket whose reader has
-// gone (the write end polls as POLLERR or POLLHUP); a file or a terminal
-// never is.
-func stdoutBroken(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	if err != nil || st.Mode()&(os.ModeNamedPipe|os.ModeSocket) == 0 {
-		return false
-	}
-	conn, err := f.SyscallConn()
-	if err != nil {
-		return false
-	}
-	broken := false
-	_ = conn.Control(func(fd uintptr) {
-		fds := []unix.PollFd{{Fd: int32(fd)}}
-		if n, err := unix.Poll(fds, 0); err == nil && n > 0 {
-			broken = fds[0].Revents&(unix.POLLERR|unix.POLLHUP) != 0
-		}
-	})
-	return broken
-}
-
-// readerGone returns a channel closed once nobody reads w any more, when w
-// is a pipe (`scenario run ... | head -5`), so that a run holding still
-// (up) notices without waiting for its next write; nil otherwise.
-func readerGone(w io.Writer) <-chan struct{} {
-	f, ok := w.(*os.File)
-	if !ok {
-		return nil
-	}
-	if st, err := f.Stat(); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
-		return nil
-	}
-	conn, err := f.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	var fd int
-	_ = conn.Control(func(p uintptr) { fd = int(p) })
-	gone := make(chan struct{})
-	go func() {
-		// The write end of a pipe polls as POLLERR once its reader closed.
-		fds := []unix.PollFd{{Fd: int32(fd)}}
-		for {
-			n, err := unix.Poll(fds, -1)
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil {
-				return
-			}
-			if n > 0 && fds[0].Revents&(unix.POLLERR|unix.POLLHUP) != 0 {
-				close(gone)
-				return
-			}
-		}
-	}()
-	return gone
 }
 
 func exitCode(results []runner.Result, notRun int, stdout io.Writer, quiet bool) int {
@@ -497,115 +418,6 @@ func exitCode(results []runner.Result, notRun int, stdout io.Writer, quiet bool)
 	return exitPassed
 }
 
-// makeObservers builds the report (text or JSON) and the JUnit writer.
-// finish writes the files once every scenario has ended.
-func makeObservers(f *runFlags, stdout io.Writer, grouped bool, invalid []invalidFile) (runner.Observer, func() error, error) {
-	var obs runner.Observers
-	finish := func() error { return nil }
-	switch {
-	case f.format == formatJSON || f.inNetns:
-		obs = append(obs, runner.NewJSONStream(stdout))
-	case f.format == formatTest2JSON:
-		t2j := runner.NewTest2JSON(stdout)
-		obs = append(obs, t2j)
-		finish = func() error { t2j.Close(); return nil }
-		// An invalid file is a failing test: what is wrong, where.
-		for _, e := range invalidEvents(invalid) {
-			t2j.Observe(e)
-		}
-	default:
-		tty := isTerminal(stdout)
-		var rep runner.Observer = runner.NewReporter(stdout, useColor(f.noColor, tty), tty && !grouped)
-		if grouped {
-			rep = runner.GroupByScenario(rep)
-		}
-		obs = append(obs, rep)
-	}
-	if f.html != "" {
-		c := &htmlreport.Collector{}
-		obs = append(obs, c)
-		before := finish
-		finish = func() error {
-			err := before()
-			if werr := htmlreport.WriteFile(f.html, c.Events(), htmlreport.Options{}); werr != nil {
-				return errors.Join(err, fmt.Errorf("--html: %w", werr))
-			}
-			return err
-		}
-	}
-	if f.junit != "" {
-		j, err := runner.NewJUnitFile(f.junit)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--junit: %w", err)
-		}
-		obs = append(obs, j)
-		// An invalid file is a suite with one error: what is wrong, where.
-		for _, e := range invalidEvents(invalid) {
-			j.Observe(e)
-		}
-		before := finish
-		finish = func() error {
-			_ = before()
-			if err := j.Close(); err != nil {
-				return fmt.Errorf("--junit: %w", err)
-			}
-			return nil
-		}
-	}
-	return obs, finish, nil
-}
-
-// invalidEvents are the events of a scenario that failed before it
-// started, one for each invalid file, named after the file (its name is
-// not known).
-func invalidEvents(invalid []invalidFile) []runner.Event {
-	var events []runner.Event
-	for _, inv := range invalid {
-		name := strings.TrimSuffix(filepath.Base(inv.file), filepath.Ext(inv.file))
-		now := time.Now()
-		events = append(events,
-			runner.Event{Event: "scenario-start", Time: now, Scenario: name, File: inv.file},
-			runner.Event{Event: "scenario-end", Time: now, Scenario: name, File: inv.file,
-				Outcome: runner.OutcomeFailed, Error: "invalid scenario file:\n" + inv.err.Error()})
-	}
-	return events
-}
-
-// shardOf returns the I-th of N shards: the files sorted, every N-th from
-// the I-th. The same set of files always splits the same way, the shards
-// are disjoint, and together they are the whole set.
-func shardOf(files []string, spec string) ([]string, error) {
-	is, ns, ok := strings.Cut(spec, "/")
-	i, err1 := strconv.Atoi(is)
-	n, err2 := strconv.Atoi(ns)
-	if !ok || err1 != nil || err2 != nil || n < 1 || i < 1 || i > n {
-		return nil, fmt.Errorf("--shard %q: write it as I/N with 1 <= I <= N, e.g. 2/4", spec)
-	}
-	sorted := append([]string(nil), files...)
-	sort.Strings(sorted)
-	var out []string
-	for k, f := range sorted {
-		if k%n == i-1 {
-			out = append(out, f)
-		}
-	}
-	return out, nil
-}
-
-// useColor decides whether the report is coloured: never with --no-color
-// or NO_COLOR (https://no-color.org), always with FORCE_COLOR (a CI log
-// that shows colours, https://force-color.org; 0 or false do not force),
-// else on a terminal that is not dumb.
-func useColor(noColorFlag, tty bool) bool {
-	if noColorFlag || os.Getenv("NO_COLOR") != "" {
-		return false
-	}
-	if force := os.Getenv("FORCE_COLOR"); force != "" && force != "0" && force != "false" {
-		return true
-	}
-	return tty && os.Getenv("TERM") != "dumb"
-}
-
 func needsAgent(scenarios []*runner.Scenario) bool {
 	for _, sc := range scenarios {
 		for _, it := range sc.Items {
@@ -615,20 +427,4 @@ func needsAgent(scenarios []*runner.Scenario) bool {
 		}
 	}
 	return false
-}
-
-func sigName(s os.Signal) string {
-	switch s {
-	case syscall.SIGINT:
-		return "SIGINT"
-	case syscall.SIGTERM:
-		return "SIGTERM"
-	case syscall.SIGHUP:
-		return "SIGHUP"
-	case syscall.SIGQUIT:
-		return "SIGQUIT"
-	case syscall.SIGPIPE:
-		return "SIGPIPE"
-	}
-	return s.String()
 }

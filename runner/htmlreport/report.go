@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/scenario-tool/scenario/runner"
 )
@@ -53,26 +52,6 @@ const (
 	maxNotes = 50
 	maxLine  = 500
 )
-
-// Collector keeps the events of a run as they come, for Write once it has
-// ended (run --html).
-type Collector struct {
-	mu     sync.Mutex
-	events []runner.Event
-}
-
-func (c *Collector) Observe(e runner.Event) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.events = append(c.events, e)
-}
-
-// Events returns the events so far.
-func (c *Collector) Events() []runner.Event {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.events)
-}
 
 // ReadEvents reads a saved event stream (run --json: one JSON object a
 // line). A line that is not an event is an error naming it; blank lines

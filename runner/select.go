@@ -1,22 +1,20 @@
-package main
+package runner
 
 import (
 	"fmt"
 	"io"
 	"regexp"
 	"strings"
-
-	"github.com/scenario-tool/scenario/runner"
 )
 
-// selector is run's --run REGEX[/STEP] and --skip REGEX: which scenarios
-// run, and where each stops. The scenario part is matched against
-// scenario names; the step part against step names as test2json reports
-// them (runner.StepName: NN_TYPE_LABEL). Steps depend on the ones before
+// A Selection is run's --run REGEX[/STEP] and --skip REGEX: which
+// scenarios run, and where each stops. The scenario part is matched
+// against scenario names; the step part against step names as test2json
+// reports them (StepName: NN_TYPE_LABEL). Steps depend on the ones before
 // them (an expect needs its sidecars), so a step pattern does not pick
 // steps out: it ends the scenario after the last step it matches. --skip,
 // as go test -skip, leaves out the scenarios whose name it matches.
-type selector struct {
+type Selection struct {
 	pattern    string
 	scenario   *regexp.Regexp
 	step       *regexp.Regexp // nil: every step
@@ -25,8 +23,8 @@ type selector struct {
 	skipSource string
 }
 
-// newSelection is --run run --skip skip; either may be "".
-func newSelection(run, skip string) (*selector, error) {
+// NewSelection is --run run --skip skip; either may be "".
+func NewSelection(run, skip string) (*Selection, error) {
 	s, err := newSelector(run)
 	if err != nil || skip == "" {
 		return s, err
@@ -41,9 +39,9 @@ func newSelection(run, skip string) (*selector, error) {
 	return s, nil
 }
 
-func newSelector(pattern string) (*selector, error) {
+func newSelector(pattern string) (*Selection, error) {
 	scen, step, hasStep := strings.Cut(pattern, "/")
-	s := &selector{pattern: pattern}
+	s := &Selection{pattern: pattern}
 	var err error
 	if s.scenario, err = regexp.Compile(scen); err != nil {
 		return nil, fmt.Errorf("--run %q: the scenario pattern: %v", pattern, err)
@@ -57,11 +55,11 @@ func newSelector(pattern string) (*selector, error) {
 	return s, nil
 }
 
-// apply keeps the scenarios selected, each cut after its last selected
+// Apply keeps the scenarios selected, each cut after its last selected
 // step, and says on w where each stops. Selecting nothing is an error: a
 // run that passes without running anything would pass for a test.
-func (s *selector) apply(scenarios []*runner.Scenario, w io.Writer) ([]*runner.Scenario, error) {
-	var out []*runner.Scenario
+func (s *Selection) Apply(scenarios []*Scenario, w io.Writer) ([]*Scenario, error) {
+	var out []*Scenario
 	var names []string
 	for _, sc := range scenarios {
 		names = append(names, sc.Name)
@@ -74,7 +72,7 @@ func (s *selector) apply(scenarios []*runner.Scenario, w io.Writer) ([]*runner.S
 		}
 		last := -1
 		for i, it := range sc.Items {
-			if s.step.MatchString(runner.StepName(it.Index+1, it.Type, it.Label)) {
+			if s.step.MatchString(StepName(it.Index+1, it.Type, it.Label)) {
 				last = i
 			}
 		}
@@ -85,8 +83,8 @@ func (s *selector) apply(scenarios []*runner.Scenario, w io.Writer) ([]*runner.S
 		cut.Items = sc.Items[:last+1]
 		if last+1 < len(sc.Items) {
 			it := sc.Items[last]
-			fmt.Fprintf(w, "scenario run: --run %s: %s stops after step %d of %d (%s)\n", s.pattern, runner.EscapeLine(sc.Name), last+1, len(sc.Items),
-				runner.EscapeLine(runner.StepName(it.Index+1, it.Type, it.Label)))
+			fmt.Fprintf(w, "scenario run: --run %s: %s stops after step %d of %d (%s)\n", s.pattern, EscapeLine(sc.Name), last+1, len(sc.Items),
+				EscapeLine(StepName(it.Index+1, it.Type, it.Label)))
 		}
 		out = append(out, &cut)
 	}
