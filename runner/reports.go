@@ -52,7 +52,13 @@ func (r Reports) open(grouped bool, invalid []InvalidFile) (Observer, func() err
 	switch {
 	case r.Out == nil:
 	case r.Format == FormatJSON:
-		obs = append(obs, NewJSONStream(r.Out))
+		js := NewJSONStream(r.Out)
+		obs = append(obs, js)
+		// An invalid file is a failed scenario in the stream too, so that
+		// `scenario report` of it shows what the run skipped.
+		for _, e := range invalidEvents(invalid) {
+			js.Observe(e)
+		}
 	case r.Format == FormatTest2JSON:
 		t2j := NewTest2JSON(r.Out)
 		obs = append(obs, t2j)
@@ -74,6 +80,9 @@ func (r Reports) open(grouped bool, invalid []InvalidFile) (Observer, func() err
 		}
 		c := &collector{}
 		obs = append(obs, c)
+		for _, e := range invalidEvents(invalid) {
+			c.Observe(e)
+		}
 		before := finish
 		finish = func() error {
 			err := before()
@@ -106,13 +115,14 @@ func (r Reports) open(grouped bool, invalid []InvalidFile) (Observer, func() err
 }
 
 // RecordInvalid writes the reports of a suite that starts nothing because
-// files are invalid, where a CI looks: the JUnit file, and the test2json
-// stream.
+// files are invalid, where a CI or a person looks: the JUnit file, the
+// HTML report, and the test2json or JSON stream.
 func (r Reports) RecordInvalid(invalid []InvalidFile) error {
-	if r.JUnit == "" && r.Format != FormatTest2JSON {
+	streams := r.Format == FormatTest2JSON || r.Format == FormatJSON
+	if r.JUnit == "" && r.HTML == "" && !streams {
 		return nil
 	}
-	if r.Format != FormatTest2JSON {
+	if !streams {
 		r.Out, r.Terminal = io.Discard, false
 	}
 	_, finish, err := r.open(false, invalid)

@@ -39,6 +39,28 @@ func TestSuiteReportsRecordInvalidFilesBesideItsRuns(t *testing.T) {
 	if len(html) == 0 || html[len(html)-1].Event != "scenario-end" || html[len(html)-1].Scenario != "passes" {
 		t.Errorf("the HTML report got %+v", html)
 	}
+	if len(html) < 2 || html[1].Scenario != "broken" || html[1].Outcome != OutcomeFailed || !strings.Contains(html[1].Error, `no step type "exe"`) {
+		t.Errorf("the HTML report does not show the invalid file as failed: %+v", html)
+	}
+}
+
+// An invalid file is a failed scenario in the JSON stream and the HTML
+// report too, whether the valid files ran beside it or nothing started.
+func TestInvalidFilesAreInTheJSONStreamAndTheHTMLReport(t *testing.T) {
+	invalid := []InvalidFile{{File: "broken.yaml", Err: errors.New("broken.yaml:1:1: not a scenario")}}
+	var out bytes.Buffer
+	var html []Event
+	r := Reports{Out: &out, Format: FormatJSON, HTML: filepath.Join(t.TempDir(), "report.html"),
+		WriteHTML: func(_ string, events []Event) error { html = events; return nil }}
+	if err := r.RecordInvalid(invalid); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"scenario":"broken","file":"broken.yaml","outcome":"failed","error":"invalid scenario file:\nbroken.yaml:1:1: not a scenario"`) {
+		t.Errorf("the JSON stream: %s", out.String())
+	}
+	if len(html) != 2 || html[1].Outcome != OutcomeFailed || !strings.Contains(html[1].Error, "not a scenario") {
+		t.Errorf("the HTML report got %+v", html)
+	}
 }
 
 // When invalid files start nothing, the JUnit file still records them,
