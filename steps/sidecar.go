@@ -44,6 +44,8 @@ type sidecar struct {
 	id, name string // the instance it resolved to when the file was read
 	proxy    string
 	token    string // an acl-token's name, or ""
+	// aliases are the sidecar's alias checks as registered, by check ID
+	aliases map[string]aliasTarget
 }
 
 // resolveInstance finds the one instance ref names (its ID, or the name
@@ -80,6 +82,9 @@ func buildSidecar(d *spec.Decoder, val *SidecarSpec, f *spec.Fields) Step {
 	if use(d, KindService, s.service, at) {
 		if s.id, s.name = resolveInstance(d, at, s.service); s.id != "" {
 			claimSidecar(d, s.id, SidecarProcess(s.service), s.proxy == "envoy", at)
+			if in, ok := bookOf(d).instances[s.id]; ok {
+				s.aliases = aliasTargetsOf(in.ServiceDef)
+			}
 		}
 	}
 	define(d, KindProcess, SidecarProcess(s.service), at)
@@ -158,9 +163,12 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 	}
 	// Ready to carry traffic: the public mTLS listener and every upstream
 	// listener are open and belong to this proxy's process group (not to
-	// a stale or foreign process on the same port), and the catalog
-	// reports the sidecar passing (other sidecars only route to passing
-	// instances).
+	// a stale or foreign process on the same port), the agent has the
+	// sidecar passing, its alias checks saying what the services they
+	// follow say (an alias starts at its declared status), and then the catalog reports
+	// the sidecar passing (other sidecars only route to passing
+	// instances): the agent read first, so that a catalog still showing
+	// an alias's declared status is not taken for its computed one.
 	publicAddr := listeners[0]
 	owned := func(addr string) wait.Condition {
 		return wait.Func(name+" to listen on "+addr, func(ctx context.Context) error {
@@ -172,7 +180,8 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 	for _, addr := range listeners[1:] {
 		conds = append(conds, owned(addr))
 	}
-	conds = append(conds, passing(client, proxy.Service, proxy.ID, proxy.Proxy.DestinationServiceID))
+	conds = append(conds, agentPassing(client, proxy.ID, proxy.Proxy.DestinationServiceID, s.aliases),
+		passing(client, proxy.Service, proxy.ID, proxy.Proxy.DestinationServiceID))
 	ready := wait.All(conds...)
 	return func(ctx context.Context) error {
 		err := wait.For(ctx, ready, wait.Options{Alive: alive, Timeout: stuckProxyAfter})
@@ -337,6 +346,21 @@ func passing(client *api.Client, service, id, parentID string) wait.Condition {
 		}
 		lastStatus, last = "", errors.New("not in the catalog yet")
 		return last
+	})
+}
+
+// agentPassing holds when the agent has the sidecar id passing, its
+// alias checks saying what the checks they follow say (agentNotPassing).
+func agentPassing(client *api.Client, id, parent string, targets map[string]aliasTarget) wait.Condition {
+	return wait.Func(fmt.Sprintf("%s to be passing on the agent", id), func(ctx context.Context) error {
+		off, err := agentNotPassing(ctx, client, id, parent, targets)
+		if err != nil {
+			return err
+		}
+		if off != "" {
+			return fmt.Errorf("%s", off)
+		}
+		return nil
 	})
 }
 
