@@ -42,6 +42,7 @@ func buildCheck(d *spec.Decoder, val *CheckSpec, f *spec.Fields) Step {
 		d.Errorf(f.Node("id"), "check: %q is %s check of %s (registered at %s), not a TTL check: the agent runs it, and only a TTL check's status can be set; "+
 			"to drive the service's health from the scenario, give it a check with ttl (e.g. ttl = \"10m\") and set that one", val.ID, c.kind, c.service, c.pos)
 	}
+	noteTTLUpdate(d, val.ID, val.Status, f.At())
 	return &checkStep{id: val.ID, status: val.Status, note: val.Note}
 }
 

@@ -4,11 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"net"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	"gopkg.in/yaml.v3"
+
+	"github.com/scenario-tool/scenario/consuldef"
 
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/wait"
@@ -36,24 +42,109 @@ type expectHealth struct {
 	id     string // the instance's service ID, or "" for every instance
 	status string
 	within time.Duration
+	// eventual: the claim gives within, saying Consul is converging to
+	// it: a status that Consul gives before the evidence agrees is waited
+	// out, and once both agree it is watched settling (SettleFloor).
+	eventual bool
+	// checks are the definitions of the checks the scenario registered
+	// for the instances, by service ID then check ID: what a check tests.
+	checks map[string]map[string]*api.AgentServiceCheck
+	// ttlSet is where a check step last set each TTL check, by check ID.
+	ttlSet map[string]ttlUpdate
 }
 
 func buildExpectHealth(d *spec.Decoder, val *ExpectHealthSpec, f *spec.Fields) Step {
 	needAgent(d, f.At(), "expect health")
-	e := &expectHealth{ref: val.Health, name: val.Health, status: val.Status, within: time.Duration(val.Within)}
+	e := &expectHealth{ref: val.Health, name: val.Health, status: val.Status, within: time.Duration(val.Within),
+		eventual: f.Has("within"), ttlSet: maps.Clone(*ttlUpdatesOf(d))}
 	if val.Health == "" {
 		return e
 	}
-	if !use(d, KindService, val.Health, f.Node("health")) {
-		return e
-	}
+	b := bookOf(d)
 	// An instance ID first, as sidecar and the probes read a name: an ID
 	// that is another service's name means the instance. One ID may run
 	// on several nodes: each of those instances is checked.
-	if in, ok := bookOf(d).instances[val.Health]; ok && !d.External {
+	if in, ok := b.instances[val.Health]; ok && !d.External {
 		e.name, e.id = in.Reg.Name, in.ID()
+	} else if name, id, ok := sidecarNamed(b, val.Health); ok && !d.External {
+		// A sidecar registered with its service (connect.sidecar_service)
+		// is a service of the catalog too, by the ID and name Consul gives it.
+		e.name, e.id = name, id
+	} else if !use(d, KindService, val.Health, f.Node("health")) {
+		return e
 	}
+	e.checks = registeredChecks(b)
 	return e
+}
+
+// sidecarNamed finds the sidecar registration (connect.sidecar_service)
+// whose service ID or name is ref: its name, and its ID when ref is one.
+func sidecarNamed(b *book, ref string) (name, id string, ok bool) {
+	for _, in := range b.instances {
+		if !in.HasSidecar() {
+			continue
+		}
+		sc := sidecarName(in.ServiceDef)
+		switch ref {
+		case in.SidecarID():
+			return sc, ref, true
+		case sc:
+			name, ok = sc, true
+		}
+	}
+	return name, "", ok
+}
+
+// sidecarName is the service name Consul gives an instance's sidecar.
+func sidecarName(def consuldef.ServiceDef) string {
+	if n := def.Sidecar().Name; n != "" {
+		return n
+	}
+	return def.Reg.Name + "-sidecar-proxy"
+}
+
+// registeredChecks are the checks the book's registrations give their
+// instances and sidecars (an alias check's evidence is another
+// instance's), by service ID and then by the check ID the agent gives
+// them. A sidecar without checks of its own gets Consul's defaults: a TCP
+// check of its registered address and an alias.
+func registeredChecks(b *book) map[string]map[string]*api.AgentServiceCheck {
+	out := map[string]map[string]*api.AgentServiceCheck{}
+	add := func(serviceID string, checks []*api.AgentServiceCheck) {
+		byID := map[string]*api.AgentServiceCheck{}
+		for i, c := range checks {
+			byID[checkIDOf(c, serviceID, i, len(checks))] = c
+		}
+		out[serviceID] = byID
+	}
+	for _, in := range b.instances {
+		add(in.ID(), serviceChecks(in.Reg))
+		if in.HasSidecar() {
+			checks := serviceChecks(in.Sidecar())
+			if len(checks) == 0 {
+				checks = []*api.AgentServiceCheck{{Name: "Connect Sidecar Listening"}, {AliasService: in.ID()}}
+			}
+			add(in.SidecarID(), checks)
+		}
+	}
+	return out
+}
+
+// ttlUpdate is a check step's setting of a TTL check.
+type ttlUpdate struct {
+	status string
+	pos    spec.Pos
+}
+
+type ttlUpdates map[string]ttlUpdate
+
+func ttlUpdatesOf(d *spec.Decoder) *ttlUpdates {
+	return spec.State(d, func() *ttlUpdates { return &ttlUpdates{} })
+}
+
+// noteTTLUpdate records that the check step at n sets TTL check id.
+func noteTTLUpdate(d *spec.Decoder, id, status string, n *yaml.Node) {
+	(*ttlUpdatesOf(d))[id] = ttlUpdate{status: status, pos: d.Pos(n)}
 }
 
 func (e *expectHealth) String() string {
@@ -65,6 +156,7 @@ type healthOf struct {
 	id, node string
 	status   string // passing, warning or critical
 	checks   api.HealthChecks
+	addr     string // the instance's registered address and port
 }
 
 // deciding names the checks that make the instance's status: those in
@@ -130,7 +222,8 @@ func (e *expectHealth) look(ctx context.Context, client *api.Client) ([]healthOf
 		if e.id != "" && en.Service.ID != e.id {
 			continue
 		}
-		out = append(out, healthOf{id: en.Service.ID, node: en.Node.Node, status: aggregate(en.Checks), checks: en.Checks})
+		addr := net.JoinHostPort(dialHost(en.Service.Address, en.Node.Address), strconv.Itoa(en.Service.Port))
+		out = append(out, healthOf{id: en.Service.ID, node: en.Node.Node, status: aggregate(en.Checks), checks: en.Checks, addr: addr})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].node != out[j].node {
@@ -146,14 +239,23 @@ func (e *expectHealth) Run(ctx context.Context, env Env) error {
 	if err != nil {
 		return err
 	}
+	start := time.Now()
+	var firstHold time.Time
+	var counts settleCounts
 	var seen []healthOf
+	var evidence []string
 	// verdict is the last look that completed: a look cut short by the
 	// deadline says nothing about the catalog, the one before it does.
-	var verdict error
+	// stale is the first time Consul gave the claimed status while the
+	// evidence said otherwise.
+	var verdict, stale error
+	decided := false // contrary evidence failed the step before its time
+	// judge looks once: nil when Consul gives the claimed status and the
+	// evidence agrees.
 	judge := func(ctx context.Context) error {
 		got, err := e.look(ctx, client)
 		if err != nil {
-			return err
+			return lookError{err}
 		}
 		seen = got
 		if len(got) == 0 {
@@ -168,20 +270,92 @@ func (e *expectHealth) Run(ctx context.Context, env Env) error {
 		if len(off) > 0 {
 			return fmt.Errorf("%d of %d not %s: %s", len(off), len(got), e.status, strings.Join(off, "; "))
 		}
+		var contrary []string
+		var interval time.Duration
+		evidence = evidence[:0]
+		for _, h := range got {
+			ev := e.evidenceOf(ctx, env, client, h, 0)
+			evidence = append(evidence, ev.notes...)
+			for _, c := range ev.contrary {
+				contrary = append(contrary, fmt.Sprintf("%s on node %s: its %s", h.id, h.node, c))
+			}
+			interval = max(interval, ev.interval)
+		}
+		if len(contrary) > 0 {
+			err := &staleError{claim: fmt.Sprintf("Consul gives %s %s", e.what(), e.status), contrary: contrary, interval: interval}
+			if stale == nil {
+				stale = err
+			}
+			return err
+		}
 		return nil
 	}
-	cond := wait.Func(fmt.Sprintf("%s to be %s", e.what(), e.status), func(ctx context.Context) error {
+	check := func(ctx context.Context) error {
 		err := judge(ctx)
-		if err != nil && (ctx.Err() == nil || verdict == nil) {
+		var unread lookError
+		switch {
+		case ctx.Err() != nil && verdict != nil:
+			return verdict
+		case errors.As(err, &unread):
+			return err // says nothing about the catalog
+		}
+		switch {
+		case err == nil && firstHold.IsZero():
+			firstHold = time.Now()
+			counts.untilFirst = firstHold.Sub(start)
+		case err == nil:
+			counts.holdsAfter++
+		case !firstHold.IsZero():
+			decided = true
+			return wait.Fatal(counts.contrary(err, time.Since(firstHold), "looks"))
+		default:
 			verdict = err
+			counts.contraryBefore++
+			var se *staleError
+			if errors.As(err, &se) && !e.eventual {
+				// Consul's word against the evidence, and the claim does
+				// not say it is converging: contrary evidence fails it.
+				decided = true
+				return wait.Fatal(err)
+			}
 		}
 		return err
-	})
-	err = wait.For(ctx, cond, wait.Options{Timeout: e.within, MinInterval: 50 * time.Millisecond, MaxInterval: 250 * time.Millisecond})
+	}
+	opts := wait.Options{Timeout: e.within, MinInterval: 50 * time.Millisecond, MaxInterval: 250 * time.Millisecond}
+	err = wait.For(ctx, wait.Func(fmt.Sprintf("%s to be %s", e.what(), e.status), check), opts)
+	if err == nil {
+		// A claim that gives within is watched as a probe's is (expect_settle.go):
+		// at least SettleFloor, and as long as it took when Consul first said
+		// otherwise, so that a flapping status fails whatever its phase. One
+		// without within reads the status once it holds, as Consul has it.
+		var window time.Duration
+		if e.eventual {
+			window = (&expect{eventual: true, within: e.within}).settleWindow(counts.untilFirst, counts.contraryBefore)
+		}
+		if settled := firstHold.Add(window); time.Now().Before(settled) {
+			confirm := wait.Func(fmt.Sprintf("%s to stay %s", e.what(), e.status), func(ctx context.Context) error {
+				final := !time.Now().Before(settled)
+				if err := check(ctx); err != nil || final {
+					return err
+				}
+				return fmt.Errorf("held %d times since it first held, watching until %s after", counts.holdsAfter, window)
+			})
+			err = wait.For(ctx, confirm, wait.Options{Timeout: window + e.within, MinInterval: settleInterval, MaxInterval: 4 * settleInterval})
+		}
+		if window > 0 {
+			counts.watched = time.Since(firstHold)
+		}
+	}
 	if err != nil {
 		var te *wait.TimeoutError
-		if errors.As(err, &te) && verdict != nil {
+		switch {
+		case errors.As(err, &te) && verdict != nil:
 			err = fmt.Errorf("expected %s %s within %s; %w", e.what(), e.status, e.within, verdict)
+			if stale != nil && stale != verdict {
+				err = fmt.Errorf("%w; before that, %v", err, stale)
+			}
+		case decided:
+			err = fmt.Errorf("expected %s %s: %w", e.what(), e.status, err)
 		}
 		return WithLogs(err, AgentName)
 	}
@@ -194,8 +368,19 @@ func (e *expectHealth) Run(ctx context.Context, env Env) error {
 		who += fmt.Sprintf(" (%d)", len(seen))
 	}
 	env.Notef("health endpoint: %s %s: %s", who, e.status, strings.Join(parts, "; "))
+	if len(evidence) > 0 {
+		env.Notef("evidence: %s", strings.Join(evidence, "; "))
+	}
+	if note := counts.note("looks", e.within); note != "" {
+		env.Notef("%s", note)
+	}
 	return nil
 }
+
+// lookError is a look at the catalog that got no answer.
+type lookError struct{ error }
+
+func (l lookError) Unwrap() error { return l.error }
 
 // what names what is checked, for messages.
 func (e *expectHealth) what() string {
