@@ -290,5 +290,3 @@ func (s *staleError) Error() string {
 		"a claim about the status after a change must give Consul time to see it: add within (e.g. within: %s), and the step waits until Consul's status and the evidence agree",
 		s.claim, strings.Join(s.contrary, "; "), every, suggest)
 }
-
-
