@@ -122,7 +122,7 @@ func registeredChecks(b *book) map[string]map[string]*api.AgentServiceCheck {
 		if in.HasSidecar() {
 			checks := serviceChecks(in.Sidecar())
 			if len(checks) == 0 {
-				checks = []*api.AgentServiceCheck{{Name: "Connect Sidecar Listening"}, {AliasService: in.ID()}}
+				checks = []*api.AgentServiceCheck{{Name: "Connect Sidecar Listening", Interval: "10s"}, {AliasService: in.ID()}}
 			}
 			add(in.SidecarID(), checks)
 		}
@@ -371,8 +371,12 @@ func (e *expectHealth) Run(ctx context.Context, env Env) error {
 	if len(evidence) > 0 {
 		env.Notef("evidence: %s", strings.Join(evidence, "; "))
 	}
-	if note := counts.note("looks", e.within); note != "" {
-		env.Notef("%s", note)
+	switch {
+	case counts.watched > 0:
+		env.Notef("%s", counts.note("looks", e.within))
+	case counts.contraryBefore > 0:
+		env.Notef("it first held after %s, %d looks having found otherwise before (allowed within %s)",
+			counts.untilFirst.Round(time.Millisecond), counts.contraryBefore, e.within)
 	}
 	return nil
 }

@@ -41,6 +41,15 @@ type healthEvidence struct {
 // hops: an alias's followed service is looked at once, not its aliases).
 func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Client, h healthOf, depth int) healthEvidence {
 	var ev healthEvidence
+	own := 0
+	for _, c := range h.checks {
+		if c.ServiceID == h.id {
+			own++
+		}
+	}
+	if own == 0 && e.status == api.HealthPassing {
+		ev.notes = append(ev.notes, fmt.Sprintf("%s has no check of its own: Consul counts it passing whatever runs, so nothing was tested", h.id))
+	}
 	for _, c := range h.checks {
 		if c.ServiceID != h.id {
 			continue // the node's own (serfHealth): Consul's gossip
