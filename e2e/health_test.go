@@ -96,17 +96,13 @@ func writeShop(t *testing.T, steps string) string {
 func writeShopWith(t *testing.T, inventory, steps string) string {
 	t.Helper()
 	dir := t.TempDir()
-	for name, src := range map[string]string{"inventory.hcl": inventory, "checkout.json": checkoutDef,
-		"shop.yaml": "name: shop\nsteps:\n" +
-			"  - start-agent: {}\n" +
-			"  - register: inventory.hcl\n" +
-			"  - register: checkout.json\n" +
-			steps} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return filepath.Join(dir, "shop.yaml")
+	writeScenario(t, dir, "inventory.hcl", inventory)
+	writeScenario(t, dir, "checkout.json", checkoutDef)
+	return writeScenario(t, dir, "shop.yaml", "name: shop\nsteps:\n"+
+		"  - start-agent: {}\n"+
+		"  - register: inventory.hcl\n"+
+		"  - register: checkout.json\n"+
+		steps)
 }
 
 // A sidecar whose alias check is declared passing is registered with
