@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -168,7 +169,11 @@ func agentNotPassing(ctx context.Context, client *api.Client, id, parent string,
 		want, why := aliasStatus(checks, target, exists)
 		switch {
 		case want == c.Status && want != api.HealthPassing:
-			out = append(out, fmt.Sprintf("the agent has its alias check %q (%s) %s, following %s: %s", c.Name, c.CheckID, c.Status, target, why))
+			detail := ": " + why
+			if d := describeChecks(agentChecks, target.service); target.node == "" && d != "" {
+				detail = d
+			}
+			out = append(out, fmt.Sprintf("the agent has its alias check %q (%s) %s, following %s%s", c.Name, c.CheckID, c.Status, target, detail))
 		case want != c.Status:
 			out = append(out, fmt.Sprintf("its alias check %q (%s) is %s, but %s, which it follows, is %s by %s as the agent has them: the alias has not caught up yet (Consul sets an alias check from its declared status, then follows)",
 				c.Name, c.CheckID, c.Status, target, want, why))
@@ -176,6 +181,27 @@ func agentNotPassing(ctx context.Context, client *api.Client, id, parent string,
 	}
 	sort.Strings(out)
 	return strings.Join(out, "; "), nil
+}
+
+// describeChecks names the checks of the given service IDs that are not
+// passing, with their output, as the agent has them.
+func describeChecks(checks map[string]*api.AgentCheck, ids ...string) string {
+	var out []string
+	for _, c := range checks {
+		if c.Status == api.HealthPassing || !slices.Contains(ids, c.ServiceID) {
+			continue
+		}
+		output := strings.TrimSpace(c.Output)
+		if len(output) > 300 {
+			output = output[:300] + "..."
+		}
+		out = append(out, fmt.Sprintf("check %q (ID %s, of %s) is %s: %q", c.Name, c.CheckID, c.ServiceID, c.Status, output))
+	}
+	sort.Strings(out)
+	if len(out) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(out, "; ")
 }
 
 func hasCheckOf(checks []*api.HealthCheck, serviceID string) bool {

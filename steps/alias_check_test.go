@@ -113,7 +113,7 @@ func TestSidecarIsNotReadyWhileItsAliasHasNotFollowed(t *testing.T) {
 		t.Errorf("ready while the alias had not followed: %v", err)
 	}
 	critical := fakeAgent(t, map[string]string{"/v1/agent/checks": checks(api.HealthCritical, api.HealthCritical)})
-	if err := ready(critical); err == nil || !strings.Contains(err.Error(), `the agent has its alias check "inventory sidecar follows inventory" (service:inventory-sidecar-proxy) critical, following service inventory: its checks "inventory tcp" critical`) {
+	if err := ready(critical); err == nil || !strings.Contains(err.Error(), `the agent has its alias check "inventory sidecar follows inventory" (service:inventory-sidecar-proxy) critical, following service inventory; check "inventory tcp" (ID service:inventory, of inventory) is critical: ""`) {
 		t.Errorf("ready while the alias was critical: %v", err)
 	}
 	followed := fakeAgent(t, map[string]string{"/v1/agent/checks": checks(api.HealthPassing, api.HealthPassing)})

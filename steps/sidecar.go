@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -352,13 +351,17 @@ func passing(client *api.Client, service, id, parentID string) wait.Condition {
 // agentPassing holds when the agent has the sidecar id passing, its
 // alias checks saying what the checks they follow say (agentNotPassing).
 func agentPassing(client *api.Client, id, parent string, targets map[string]aliasTarget) wait.Condition {
+	var last error // what the agent last said, kept when a read is cut short
 	return wait.Func(fmt.Sprintf("%s to be passing on the agent", id), func(ctx context.Context) error {
 		off, err := agentNotPassing(ctx, client, id, parent, targets)
-		if err != nil {
+		switch {
+		case err != nil && ctx.Err() != nil && last != nil:
+			return last
+		case err != nil:
 			return err
-		}
-		if off != "" {
-			return fmt.Errorf("%s", off)
+		case off != "":
+			last = fmt.Errorf("%s", off)
+			return last
 		}
 		return nil
 	})
@@ -371,22 +374,7 @@ func failingChecks(ctx context.Context, client *api.Client, ids ...string) strin
 	if err != nil {
 		return ""
 	}
-	var out []string
-	for _, c := range checks {
-		if c.Status == api.HealthPassing || !slices.Contains(ids, c.ServiceID) {
-			continue
-		}
-		output := strings.TrimSpace(c.Output)
-		if len(output) > 300 {
-			output = output[:300] + "..."
-		}
-		out = append(out, fmt.Sprintf("check %q (ID %s, of %s) is %s: %q", c.Name, c.CheckID, c.ServiceID, c.Status, output))
-	}
-	sort.Strings(out)
-	if len(out) == 0 {
-		return ""
-	}
-	return "; " + strings.Join(out, "; ")
+	return describeChecks(checks, ids...)
 }
 
 // Graph marks the instance's sidecar as started.
