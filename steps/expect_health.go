@@ -340,7 +340,9 @@ func (e *expectHealth) Run(ctx context.Context, env Env) error {
 				}
 				return fmt.Errorf("held %d times since it first held, watching until %s after", counts.holdsAfter, window)
 			})
-			err = wait.For(ctx, confirm, wait.Options{Timeout: window + e.within, MinInterval: settleInterval, MaxInterval: 4 * settleInterval})
+			// Each look may connect to the checks' targets, as their checks
+			// do: looked at every 50 ms, not every 20 as a probe is.
+			err = wait.For(ctx, confirm, wait.Options{Timeout: window + e.within, MinInterval: 50 * time.Millisecond, MaxInterval: 50 * time.Millisecond})
 		}
 		if window > 0 {
 			counts.watched = time.Since(firstHold)
