@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"fmt"
+	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -180,5 +183,18 @@ func TestHealthPassingNeedsTheCheckTargetAnsweredNow(t *testing.T) {
 			}
 		}
 		t.Logf("%s: failed in %s", c.name, r.elapsed.Round(time.Millisecond))
+	}
+
+	// An impostor: this test, not the scenario, listens at the target.
+	impostor, err := net.Listen("tcp", "127.0.0.1:7301")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer impostor.Close()
+	r = scenario(t, "run", writeShopWith(t, slowInventoryDef, "  - expect: {health: inventory, status: passing}\n"))
+	r.mustExit(t, 1)
+	if want := fmt.Sprintf("tests 127.0.0.1:7301, where pid %d (", os.Getpid()); !strings.Contains(r.stdout, want) ||
+		!strings.Contains(r.stdout, "listens, which this scenario did not start: Consul's passing may be that process's doing, not the scenario's service's; stop it, or start the service with a run step") {
+		t.Errorf("an impostor at the target is not named as such (%q):\n%s", want, r.stdout)
 	}
 }

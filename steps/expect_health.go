@@ -272,6 +272,7 @@ func (e *expectHealth) Run(ctx context.Context, env Env) error {
 		}
 		var contrary []string
 		var interval time.Duration
+		foreign := false
 		evidence = evidence[:0]
 		for _, h := range got {
 			ev := e.evidenceOf(ctx, env, client, h, 0)
@@ -280,9 +281,10 @@ func (e *expectHealth) Run(ctx context.Context, env Env) error {
 				contrary = append(contrary, fmt.Sprintf("%s on node %s: its %s", h.id, h.node, c))
 			}
 			interval = max(interval, ev.interval)
+			foreign = foreign || ev.foreign
 		}
 		if len(contrary) > 0 {
-			err := &staleError{claim: fmt.Sprintf("Consul gives %s %s", e.what(), e.status), contrary: contrary, interval: interval}
+			err := &staleError{claim: fmt.Sprintf("Consul gives %s %s", e.what(), e.status), contrary: contrary, interval: interval, foreign: foreign}
 			if stale == nil {
 				stale = err
 			}

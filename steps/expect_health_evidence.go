@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -35,7 +36,12 @@ type healthEvidence struct {
 	notes    []string
 	contrary []string
 	interval time.Duration // the longest interval of the contrary checks
+	foreign  bool          // a contrary target is answered by a process the scenario did not start
 }
+
+// foreignError is a check's target answered by a process the scenario
+// did not start.
+type foreignError struct{ error }
 
 // evidenceOf gathers the evidence about h's checks (depth counts alias
 // hops: an alias's followed service is looked at once, not its aliases).
@@ -76,6 +82,8 @@ func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Clie
 					every = " (every " + def.Interval + ")"
 				}
 				ev.contrary = append(ev.contrary, fmt.Sprintf("%s check %s%s tests %s%s, where %v", c.Type, label, every, target, how, err))
+				var fe foreignError
+				ev.foreign = ev.foreign || errors.As(err, &fe)
 				if def != nil {
 					if d, err := time.ParseDuration(def.Interval); err == nil {
 						ev.interval = max(ev.interval, d)
@@ -114,6 +122,7 @@ func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Clie
 				ev.contrary = append(ev.contrary, fmt.Sprintf("alias check %s follows %s, whose %s", label, followed, c))
 			}
 			ev.interval = max(ev.interval, more.interval)
+			ev.foreign = ev.foreign || more.foreign
 		default:
 			ev.notes = append(ev.notes, fmt.Sprintf("%s: a %s check the agent runs, whose status is Consul's word only (nothing the runner can test)", label, orUnknown(c.Type)))
 		}
@@ -207,7 +216,7 @@ func answered(ctx context.Context, at Env, typ string, def *api.AgentServiceChec
 	ours, foreign := listenerHolder(at, addr)
 	switch {
 	case foreign != "":
-		return "", fmt.Errorf("%s listens, which this scenario did not start", foreign)
+		return "", foreignError{fmt.Errorf("%s listens, which this scenario did not start", foreign)}
 	case ours == "":
 		return "", fmt.Errorf("no process this scenario started listens now")
 	}
@@ -275,7 +284,7 @@ func udpHolder(at Env, addr string) (string, error) {
 		}
 	}
 	if foreign != "" {
-		return "", fmt.Errorf("%s holds the UDP socket, which this scenario did not start", foreign)
+		return "", foreignError{fmt.Errorf("%s holds the UDP socket, which this scenario did not start", foreign)}
 	}
 	return "", fmt.Errorf("no process this scenario started has a UDP socket bound there now")
 }
@@ -286,9 +295,14 @@ type staleError struct {
 	claim    string
 	contrary []string
 	interval time.Duration // the longest interval of the checks, as registered; 0 if unknown
+	foreign  bool          // a target is answered, by a process the scenario did not start
 }
 
 func (s *staleError) Error() string {
+	if s.foreign {
+		return fmt.Sprintf("%s, but %s: Consul's passing may be that process's doing, not the scenario's service's; stop it, or start the service with a run step",
+			s.claim, strings.Join(s.contrary, "; "))
+	}
 	every := ""
 	suggest := 10 * time.Second
 	if s.interval > 0 {
