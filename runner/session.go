@@ -13,9 +13,9 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/scenario-tool/scenario/flows"
 	"github.com/scenario-tool/scenario/proc"
 	"github.com/scenario-tool/scenario/steps"
-	"github.com/scenario-tool/scenario/topology"
 )
 
 // session is one scenario run's world: the processes and connections its
@@ -67,7 +67,7 @@ type session struct {
 // capture is a wire capture a step took.
 type capture struct {
 	step int
-	ev   *topology.WireEvidence
+	ev   flows.Evidence
 }
 
 // agentState is the Consul agent of one node (or of the host).

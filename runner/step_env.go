@@ -15,9 +15,9 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/scenario-tool/scenario/flows"
 	"github.com/scenario-tool/scenario/proc"
 	"github.com/scenario-tool/scenario/steps"
-	"github.com/scenario-tool/scenario/topology"
 )
 
 // The step environment: the session as one step sees it (steps.Env), on
@@ -84,7 +84,7 @@ func (e stepEnv) Attempted(a steps.Attempt) {
 	e.out.attempts = append(e.out.attempts, a)
 }
 
-func (e stepEnv) Captured(ev *topology.WireEvidence) {
+func (e stepEnv) Captured(ev flows.Evidence) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.captures = append(e.captures, capture{step: e.step, ev: ev})

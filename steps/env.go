@@ -9,8 +9,8 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/scenario-tool/scenario/flows"
 	"github.com/scenario-tool/scenario/proc"
-	"github.com/scenario-tool/scenario/topology"
 )
 
 // Env is what a running step may use. The runner implements it and owns
@@ -68,7 +68,7 @@ type Env interface {
 	Attempted(a Attempt)
 	// Captured keeps a wire capture a step took, for the debug bundle a
 	// failed scenario leaves.
-	Captured(ev *topology.WireEvidence)
+	Captured(ev flows.Evidence)
 	// Table records what a step that judges many things at once found:
 	// lines of text shown under the step, and its cells, each a test case
 	// of its own in JUnit and test2json. A later call replaces an earlier.
@@ -244,7 +244,7 @@ type Network interface {
 
 // WireCapture is a capture in progress.
 type WireCapture interface {
-	Stop() (*topology.WireEvidence, error)
+	Stop() (flows.Evidence, error)
 }
 
 // StartOption changes how Env.Start starts a process.

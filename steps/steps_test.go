@@ -16,8 +16,8 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/scenario-tool/scenario/consuldef"
+	"github.com/scenario-tool/scenario/flows"
 	"github.com/scenario-tool/scenario/proc"
-	"github.com/scenario-tool/scenario/topology"
 )
 
 // fakeEnv serves connections only; these tests need no Consul.
@@ -42,7 +42,7 @@ func (f *fakeEnv) OwnerOf(int, int) string                  { return "" }
 func (f *fakeEnv) WatchMember(string, int, string)          {}
 func (f *fakeEnv) Notef(string, ...any)                     {}
 func (f *fakeEnv) Attempted(Attempt)                        {}
-func (f *fakeEnv) Captured(*topology.WireEvidence)          {}
+func (f *fakeEnv) Captured(flows.Evidence)                  {}
 func (f *fakeEnv) Table([]string, []TableCell)              {}
 func (f *fakeEnv) Node() string                             { return "" }
 func (f *fakeEnv) On(string) Env                            { return f }
