@@ -34,9 +34,9 @@ var configEntryType = Typed(Type{
 // ConfigEntrySpec is the value of a config-entry step; `config-entry:
 // PATH` is {file: PATH}.
 type ConfigEntrySpec struct {
-	File   spec.File     `key:"file,shorthand" oneof:"action" doc:"a config entry file (.hcl or .json) to write"`
-	Entry  ConsulEntry   `key:"entry" oneof:"action" doc:"a config entry inline, in Consul's format, to write"`
-	Delete EntryNameSpec `key:"delete" oneof:"action" doc:"the config entry to delete"`
+	File   spec.File      `key:"file,shorthand" oneof:"action" doc:"a config entry file (.hcl or .json) to write"`
+	Entry  ConsulEntry    `key:"entry" oneof:"action" doc:"a config entry inline, in Consul's format, to write"`
+	Delete *EntryNameSpec `key:"delete" oneof:"action" doc:"the config entry to delete"`
 }
 
 // EntryNameSpec names a config entry.
@@ -68,7 +68,7 @@ func buildConfigEntry(d *spec.Decoder, val *ConfigEntrySpec, f *spec.Fields) Ste
 	needAgent(d, v, "config-entry")
 	c := &configEntry{file: string(val.File)}
 	switch {
-	case f.Has("entry"):
+	case val.Entry.Node != nil:
 		if err := val.Entry.Node.Decode(&c.entry); err != nil || c.entry == nil {
 			d.Errorf(f.Node("entry"), "config-entry.entry must be a mapping with Kind and Name: %v", err)
 			return nil
@@ -86,7 +86,7 @@ func buildConfigEntry(d *spec.Decoder, val *ConfigEntrySpec, f *spec.Fields) Ste
 		if _, ok := lookupFold(c.entry, "Name"); !ok {
 			d.Errorf(f.Node("entry"), "config-entry.entry needs Name")
 		}
-	case f.Has("delete"):
+	case val.Delete != nil:
 		c.delete = [2]string{val.Delete.Kind, val.Delete.Name}
 		c.label = fmt.Sprintf("delete %s %s", c.delete[0], c.delete[1])
 		return c

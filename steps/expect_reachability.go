@@ -17,10 +17,10 @@ import (
 // ExpectReachabilitySpec is expect's reachability form: the mesh's truth
 // table (see reachability.go).
 type ExpectReachabilitySpec struct {
-	Reachability ReachabilityTable `key:"reachability,required" doc:"the table: SOURCE: {DESTINATION: allow|deny, ...} per row (declared), or {from: [SOURCE, ...], to: [DESTINATION, ...]} (Consul's prediction against the data plane only); a source may be any identity, registered or not"`
-	Send         string            `key:"send" doc:"the bytes each probe writes for its round trip (default: \"scenario reachability probe\\n\"); an allow needs bytes back"`
-	Within       spec.Duration     `key:"within" default:"5s" doc:"how long the whole table may take to hold, probed afresh each time"`
-	Token        string            `key:"token" shape:"TOKEN-NAME" doc:"ask for the sources' leaf certificates with this acl-token's secret (default: the scenario's token); a source it gets none for is not probed, which fails the step"`
+	Reachability ReachabilityTable            `key:"reachability,required" doc:"the table: SOURCE: {DESTINATION: allow|deny, ...} per row (declared), or {from: [SOURCE, ...], to: [DESTINATION, ...]} (Consul's prediction against the data plane only); a source may be any identity, registered or not"`
+	Send         *string                      `key:"send" doc:"the bytes each probe writes for its round trip (default: \"scenario reachability probe\\n\"); an allow needs bytes back"`
+	Within       spec.Optional[spec.Duration] `key:"within" default:"5s" doc:"how long the whole table may take to hold, probed afresh each time"`
+	Token        string                       `key:"token" shape:"TOKEN-NAME" doc:"ask for the sources' leaf certificates with this acl-token's secret (default: the scenario's token); a source it gets none for is not probed, which fails the step"`
 }
 
 // ReachabilityTable is the value of reachability: (and of `scenario audit
@@ -228,13 +228,13 @@ const DefaultReachabilitySend = "scenario reachability probe\n"
 func buildReachability(d *spec.Decoder, val *ExpectReachabilitySpec, f *spec.Fields) Step {
 	needAgent(d, f.At(), "expect reachability")
 	t := &val.Reachability
-	e := &expectReachability{table: t.Table, within: time.Duration(val.Within), token: val.Token, envoy: map[string]bool{}}
+	e := &expectReachability{table: t.Table, within: time.Duration(val.Within.Value), token: val.Token, envoy: map[string]bool{}}
 	e.send = []byte(DefaultReachabilitySend)
-	if f.Has("send") {
-		if val.Send == "" {
+	if val.Send != nil {
+		if *val.Send == "" {
 			d.Errorf(f.Node("send"), "expect.send is empty: an allow needs a round trip, so a probe must write something")
 		}
-		e.send = []byte(val.Send)
+		e.send = []byte(*val.Send)
 	}
 	if e.token != "" {
 		use(d, KindToken, e.token, f.Node("token"))

@@ -11,9 +11,10 @@ import (
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
-// A key looked up by name (f.Has, f.Node, f.Key on a step value's
-// *spec.Fields) repeats a struct tag; a misspelt one would make Has say
-// "absent" forever, silently disabling its check. Inside a build function
+// A key looked up by name (f.Node, f.Key on a step value's *spec.Fields,
+// for a position) repeats a struct tag; a misspelt one would give no
+// position, or a check that never fires. (Presence is typed: pointer and
+// spec.Optional fields, not lookups.) Inside a build function
 // (one that takes the value as *XSpec), every looked-up key must be a key
 // of XSpec; elsewhere, a key of some step value.
 func TestEveryLookedUpKeyIsDeclaredByItsStepValue(t *testing.T) {
@@ -59,7 +60,7 @@ func TestEveryLookedUpKeyIsDeclaredByItsStepValue(t *testing.T) {
 					return true
 				}
 				sel, ok := call.Fun.(*ast.SelectorExpr)
-				if !ok || (sel.Sel.Name != "Has" && sel.Sel.Name != "Node" && sel.Sel.Name != "Key") {
+				if !ok || (sel.Sel.Name != "Node" && sel.Sel.Name != "Key") {
 					return true
 				}
 				if x, ok := sel.X.(*ast.Ident); !ok || x.Name != "f" {

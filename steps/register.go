@@ -31,7 +31,7 @@ var registerType = Typed(Type{
 // RegisterSpec is the value of a register step; `register: PATH` is
 // {file: PATH}.
 type RegisterSpec struct {
-	File     spec.File     `key:"file,shorthand" oneof:"source" doc:"a service-definition file (.json or .hcl) in Consul's format, as the agent reads its config files"`
+	File     *spec.File    `key:"file,shorthand" oneof:"source" doc:"a service-definition file (.json or .hcl) in Consul's format, as the agent reads its config files"`
 	Service  ConsulObject  `key:"service" oneof:"source" doc:"one service definition inline, in Consul's format"`
 	Services ConsulObjects `key:"services" oneof:"source" doc:"a list of service definitions inline, in Consul's format"`
 	Token    string        `key:"token" shape:"TOKEN-NAME" doc:"register with this acl-token's secret instead of the scenario's token (under ACLs, a service-identity token for the service)"`
@@ -55,12 +55,12 @@ func buildRegister(d *spec.Decoder, val *RegisterSpec, f *spec.Fields) Step {
 		errAt  = f.At()
 	)
 	switch {
-	case f.Has("file"):
+	case val.File != nil:
 		errAt = f.Node("file")
-		source = string(val.File)
+		source = string(*val.File)
 	default:
 		key := "service"
-		if f.Has("services") {
+		if val.Services.Node != nil {
 			key = "services"
 		}
 		errAt = f.Node(key)

@@ -33,11 +33,11 @@ var sendType = Typed(Type{
 // SendSpec is the value of a send step: to opens a connection, conn alone
 // writes on an open one.
 type SendSpec struct {
-	To   Target `key:"to" doc:"where to connect: SERVICE/UPSTREAM (that service's upstream listener, looked up on the agent) or host:port"`
-	Data string `key:"data" doc:"the bytes to write"`
-	Conn string `key:"conn" shape:"NAME" doc:"names the connection: the one to open with to (default: named after the step), or the open one to write on"`
+	To   *Target `key:"to" doc:"where to connect: SERVICE/UPSTREAM (that service's upstream listener, looked up on the agent) or host:port"`
+	Data *string `key:"data" doc:"the bytes to write"`
+	Conn *string `key:"conn" shape:"NAME" doc:"names the connection: the one to open with to (default: named after the step), or the open one to write on"`
 	// HeldBy turns the note about who holds a bare address into a claim.
-	HeldBy string `key:"held-by" shape:"PROCESS" doc:"with to: HOST:PORT, the process the scenario started (a run name, agent, sidecar/SERVICE) whose family must hold the listener there, else the step fails naming the holder"`
+	HeldBy *string `key:"held-by" shape:"PROCESS" doc:"with to: HOST:PORT, the process the scenario started (a run name, agent, sidecar/SERVICE) whose family must hold the listener there, else the step fails naming the holder"`
 }
 
 type send struct {
@@ -50,24 +50,25 @@ type send struct {
 
 func buildSend(d *spec.Decoder, val *SendSpec, f *spec.Fields) Step {
 	v := f.At()
-	s := &send{data: val.Data, conn: val.Conn}
+	s := &send{data: deref(val.Data), conn: deref(val.Conn)}
 	switch {
-	case f.Has("to"):
+	case val.To != nil:
 		s.open = true
-		s.target = val.To
+		s.target = *val.To
 		s.conn = openConn(d, s.conn, v)
-		if s.heldBy = val.HeldBy; f.Has("held-by") {
+		if val.HeldBy != nil {
+			s.heldBy = *val.HeldBy
 			if s.target.Addr == "" && s.target.Service != "" {
 				d.Errorf(f.Key("held-by"), "send.held-by is for to: HOST:PORT; to: SERVICE/UPSTREAM is checked to be that service's sidecar already")
 			} else if s.heldBy != "" {
 				use(d, KindProcess, s.heldBy, f.Node("held-by"))
 			}
 		}
-	case f.Has("conn"):
-		if f.Has("held-by") {
+	case val.Conn != nil:
+		if val.HeldBy != nil {
 			d.Errorf(f.Key("held-by"), "send.held-by goes with to: HOST:PORT (the connection it opens)")
 		}
-		if !f.Has("data") {
+		if val.Data == nil {
 			d.Errorf(v, "send on connection %q needs data to write", s.conn)
 		}
 		if use(d, KindConn, s.conn, f.Node("conn")) {

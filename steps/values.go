@@ -80,3 +80,12 @@ func readAddress(d *spec.Decoder, n *yaml.Node, what string) string {
 var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.?$`)
 
 func validHostname(h string) bool { return len(h) <= 253 && hostnameRE.MatchString(h) }
+
+// deref is what p points to, or T's zero value for nil (a key left out).
+func deref[T any](p *T) T {
+	if p == nil {
+		var zero T
+		return zero
+	}
+	return *p
+}

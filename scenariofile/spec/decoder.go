@@ -253,8 +253,10 @@ func (d *Decoder) Fields(n *yaml.Node, what string, known ...string) *Fields {
 	return f
 }
 
-// Has reports whether key is present.
-func (f *Fields) Has(key string) bool { return f.vals[key] != nil }
+// has reports whether key is present. A step type's build function asks
+// its value instead (a pointer or Optional field), whose presence is
+// typed: a misspelt key name cannot be asked for.
+func (f *Fields) has(key string) bool { return f.vals[key] != nil }
 
 // Node returns key's value node, or nil.
 func (f *Fields) Node(key string) *yaml.Node { return f.vals[key] }
@@ -267,7 +269,7 @@ func (f *Fields) Key(key string) *yaml.Node { return f.keys[key] }
 func (f *Fields) Require(at *yaml.Node, keys ...string) bool {
 	ok := f.OK
 	for _, k := range keys {
-		if f.OK && !f.Has(k) {
+		if f.OK && !f.has(k) {
 			if !f.suggested[k] {
 				f.d.Errorf(at, "%s: missing required key %q", f.what, k)
 			}

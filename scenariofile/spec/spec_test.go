@@ -80,3 +80,49 @@ func TestStateIsPerDecoderAndType(t *testing.T) {
 		t.Errorf("state: a=%d made=%d", State(d, newA).n, made)
 	}
 }
+
+// presence is a value whose keys' presence is typed: a pointer for a key
+// without a default, an Optional for one with.
+type presence struct {
+	Reply  *string            `key:"reply" doc:"what comes back"`
+	Within Optional[Duration] `key:"within" default:"5s" doc:"how long"`
+}
+
+func TestPresenceIsTypedAndLeavesTheSchemaAsIfPlain(t *testing.T) {
+	decode := func(src string) presence {
+		t.Helper()
+		var doc yaml.Node
+		if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
+			t.Fatal(err)
+		}
+		d := NewDecoder("f.yaml")
+		var p presence
+		d.Decode(doc.Content[0], "presence", &p)
+		if errs := d.Errors(); len(errs) > 0 {
+			t.Fatalf("%s: %v", src, errs)
+		}
+		return p
+	}
+	if p := decode("{}"); p.Reply != nil || p.Within.Set || time.Duration(p.Within.Value) != 5*time.Second {
+		t.Errorf("absent keys: reply %v, within %+v; want nil, the default and not set", p.Reply, p.Within)
+	}
+	if p := decode(`{reply: "", within: 5s}`); p.Reply == nil || *p.Reply != "" || !p.Within.Set {
+		t.Errorf("written keys: reply %v, within %+v; want an empty reply and within set, though both equal their zero or default", p.Reply, p.Within)
+	}
+	type plain struct {
+		Reply  string   `key:"reply" doc:"what comes back"`
+		Within Duration `key:"within" default:"5s" doc:"how long"`
+	}
+	for _, c := range []struct {
+		what      string
+		got, want any
+	}{
+		{"schema", Schema(reflect.TypeFor[presence]()), Schema(reflect.TypeFor[plain]())},
+		{"shape", Shape(reflect.TypeFor[presence]()), Shape(reflect.TypeFor[plain]())},
+		{"keys", Keys(reflect.TypeFor[presence]()), Keys(reflect.TypeFor[plain]())},
+	} {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s of typed presence: %v; want the plain value's %v", c.what, c.got, c.want)
+		}
+	}
+}

@@ -89,6 +89,44 @@ type field struct {
 	required, short            bool
 	min, max                   *int
 	constant                   string
+	optional                   bool // an Optional[T]: the value is its Value
+}
+
+// Optional is a key's value when whether the key was written matters
+// beyond its value: a default still fills Value, and Set says whether the
+// file gave it. (A key without a default whose absence matters is a
+// pointer field, nil when absent.) Schema, shape and docs are T's.
+type Optional[T any] struct {
+	Value T
+	Set   bool
+}
+
+func (*Optional[T]) isOptional() {}
+
+var optionalType = reflect.TypeOf((*interface{ isOptional() })(nil)).Elem()
+
+// fieldType is the type a field's key holds: an Optional's Value's, a
+// pointer's element's (a pointer only says whether the key was there).
+func fieldType(t reflect.Type, fl field) reflect.Type {
+	ft := t.FieldByIndex(fl.index).Type
+	if fl.optional {
+		return ft.Field(0).Type
+	}
+	if ft.Kind() == reflect.Pointer && ft != nodeType {
+		return ft.Elem()
+	}
+	return ft
+}
+
+// fieldValue is where a field's key is decoded to; written says the file
+// gave the key (an Optional's Set), as opposed to its default.
+func fieldValue(out reflect.Value, fl field, written bool) reflect.Value {
+	v := out.FieldByIndex(fl.index)
+	if fl.optional {
+		v.Field(1).SetBool(written)
+		return v.Field(0)
+	}
+	return v
 }
 
 // fieldsOf and formsOf read a value struct's tags once per type: a
@@ -130,7 +168,8 @@ func readFields(t reflect.Type) []field {
 			continue
 		}
 		parts := strings.Split(tag, ",")
-		f := field{index: []int{i}, key: parts[0], doc: sf.Tag.Get("doc"), def: sf.Tag.Get("default"), enum: sf.Tag.Get("enum"), constant: sf.Tag.Get("const"), oneof: sf.Tag.Get("oneof"), shape: sf.Tag.Get("shape")}
+		f := field{index: []int{i}, key: parts[0], doc: sf.Tag.Get("doc"), def: sf.Tag.Get("default"), enum: sf.Tag.Get("enum"), constant: sf.Tag.Get("const"), oneof: sf.Tag.Get("oneof"), shape: sf.Tag.Get("shape"),
+			optional: reflect.PointerTo(sf.Type).Implements(optionalType)}
 		for _, p := range parts[1:] {
 			switch p {
 			case "required":
@@ -197,7 +236,7 @@ func (d *Decoder) decodeStruct(v *yaml.Node, what string, out reflect.Value) (*F
 			for _, fl := range fields {
 				if fl.short {
 					f := &Fields{d: d, what: what, keys: map[string]*yaml.Node{fl.key: v}, vals: map[string]*yaml.Node{fl.key: v}, suggested: map[string]bool{}, at: v, OK: true}
-					ok := d.decodeField(v, what, out.FieldByIndex(fl.index), fl)
+					ok := d.decodeField(v, what, fieldValue(out, fl, true), fl)
 					for _, other := range fields {
 						if !other.short {
 							d.decodeDefault(what, out, other)
@@ -217,7 +256,7 @@ func (d *Decoder) decodeStruct(v *yaml.Node, what string, out reflect.Value) (*F
 		n := f.Node(fl.key)
 		switch {
 		case n != nil:
-			d.decodeField(n, join(what, fl.key), out.FieldByIndex(fl.index), fl)
+			d.decodeField(n, join(what, fl.key), fieldValue(out, fl, true), fl)
 		default:
 			d.decodeDefault(what, out, fl)
 		}
@@ -238,7 +277,7 @@ func (d *Decoder) decodeDefault(what string, out reflect.Value, fl field) {
 	if !ok {
 		panic(fmt.Sprintf("spec: %s.%s: bad default %q", what, fl.key, fl.def))
 	}
-	if !d.decodeField(n, join(what, fl.key), out.FieldByIndex(fl.index), fl) {
+	if !d.decodeField(n, join(what, fl.key), fieldValue(out, fl, false), fl) {
 		panic(fmt.Sprintf("spec: %s.%s: the default %q is not a valid value", what, fl.key, fl.def))
 	}
 }
@@ -307,7 +346,7 @@ func (d *Decoder) decodeForms(v *yaml.Node, what string, out reflect.Value, form
 		}
 	}
 	for _, fm := range forms {
-		if fm.key != "" && f.Has(fm.key) {
+		if fm.key != "" && f.has(fm.key) {
 			chosen = fm
 			break
 		}
@@ -317,7 +356,7 @@ func (d *Decoder) decodeForms(v *yaml.Node, what string, out reflect.Value, form
 	only := &yaml.Node{Kind: yaml.MappingNode, Line: f.At().Line, Column: f.At().Column}
 	for _, k := range all {
 		switch {
-		case !f.Has(k):
+		case !f.has(k):
 		case slices.Contains(own, k):
 			only.Content = append(only.Content, f.Key(k), f.Node(k))
 		default:
@@ -340,7 +379,7 @@ func (d *Decoder) checkOneOf(v *yaml.Node, what string, f *Fields, fields []fiel
 		}
 		group = fl.oneof
 		members = append(members, fl.key)
-		if f.Has(fl.key) {
+		if f.has(fl.key) {
 			present = append(present, fl.key)
 		}
 	}
@@ -524,12 +563,12 @@ func structSchema(t reflect.Type) map[string]any {
 	var required []string
 	var short map[string]any
 	for _, fl := range fields {
-		properties[fl.key] = typeSchema(t.FieldByIndex(fl.index).Type, fl)
+		properties[fl.key] = typeSchema(fieldType(t, fl), fl)
 		if fl.required {
 			required = append(required, fl.key)
 		}
 		if fl.short {
-			short = typeSchema(t.FieldByIndex(fl.index).Type, fl)
+			short = typeSchema(fieldType(t, fl), fl)
 		}
 	}
 	var also []string
@@ -617,7 +656,7 @@ func shape(t reflect.Type, fl field) string {
 		short := ""
 		for _, f := range fieldsOf(t) {
 			k := f.key
-			ft := t.FieldByIndex(f.index).Type
+			ft := fieldType(t, f)
 			if f.enum != "" || f.constant != "" || f.oneof != "" || ft.Kind() == reflect.Struct {
 				k += ": " + shape(ft, f)
 			}
@@ -669,7 +708,7 @@ func Keys(t reflect.Type) []KeyDoc {
 		out = append(out, Keys(ft)...)
 	}
 	for _, f := range fieldsOf(t) {
-		ft := t.FieldByIndex(f.index).Type
+		ft := fieldType(t, f)
 		out = append(out, KeyDoc{Key: f.key, Shape: shape(ft, f), Doc: f.doc, Default: f.def, Required: f.required})
 		for _, inner := range Keys(ft) {
 			inner.Key = f.key + "." + inner.Key
