@@ -22,6 +22,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/scenario-tool/scenario/consuldef"
+	"github.com/scenario-tool/scenario/internal/suggest"
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/steps"
 )
@@ -337,7 +338,7 @@ func decodeItems(d *spec.Decoder, reg *steps.Registry, n *yaml.Node) []Item {
 			default:
 				unknown = true
 				msg := fmt.Sprintf("unknown step type %q", k.Value)
-				if s := spec.Suggest(k.Value, append(append([]string{}, names...), itemKeyNames...)); s != "" {
+				if s := suggest.Closest(k.Value, append(append([]string{}, names...), itemKeyNames...)); s != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", s)
 				}
 				d.Errorf(k, "%s; step types: %s; common keys: %s", msg, strings.Join(names, ", "), strings.Join(itemKeyNames, ", "))

@@ -8,6 +8,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/scenario-tool/scenario/internal/suggest"
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/steps"
 )
@@ -63,7 +64,7 @@ func decodeItemNode(d *spec.Decoder, n *yaml.Node, name string, t steps.Type, at
 		return ""
 	case !slices.Contains(nodes, name):
 		msg := fmt.Sprintf("unknown node %q", name)
-		if s := spec.Suggest(name, nodes); s != "" {
+		if s := suggest.Closest(name, nodes); s != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", s)
 		}
 		d.Errorf(n, "%s; the scenario's nodes are %s", msg, strings.Join(nodes, ", "))

@@ -8,6 +8,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/scenario-tool/scenario/consuldef"
+	"github.com/scenario-tool/scenario/internal/suggest"
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
@@ -275,7 +276,7 @@ func use(d *spec.Decoder, kind, name string, n *yaml.Node) bool {
 	known := definedNames(d, kind)
 	sort.Strings(known)
 	msg := fmt.Sprintf("no earlier step %s %s %q", definedVerb(kind), kind, name)
-	if s := spec.Suggest(name, known); s != "" {
+	if s := suggest.Closest(name, known); s != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", s)
 	} else if len(known) > 0 {
 		msg += " (known: " + strings.Join(known, ", ") + ")"

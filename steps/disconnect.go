@@ -9,6 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/scenario-tool/scenario/internal/suggest"
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
@@ -70,7 +71,7 @@ func knownNode(d *spec.Decoder, at *yaml.Node, what, node string) bool {
 		return false
 	case !slices.Contains(nodes, node):
 		msg := fmt.Sprintf("%s: unknown node %q", what, node)
-		if s := spec.Suggest(node, nodes); s != "" {
+		if s := suggest.Closest(node, nodes); s != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", s)
 		}
 		d.Errorf(at, "%s; the scenario's nodes are %s", msg, strings.Join(nodes, ", "))

@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/consul/api"
 	"gopkg.in/yaml.v3"
 
+	"github.com/scenario-tool/scenario/internal/suggest"
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
@@ -124,7 +125,7 @@ func warnUnregistered(d *spec.Decoder, intention *yaml.Node, what, source, desti
 		}
 		known := definedNames(d, KindService)
 		msg := fmt.Sprintf("%s.%s: no earlier step registers service %q, so this intention applies to nothing the scenario runs", what, key, name)
-		if s := spec.Suggest(name, known); s != "" {
+		if s := suggest.Closest(name, known); s != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", s)
 		}
 		d.Warnf(childNode(intention, key), "%s", msg)

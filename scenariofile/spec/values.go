@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/scenario-tool/scenario/internal/suggest"
 )
 
 // Duration is a positive Go duration such as "500ms" or "2m".
@@ -177,7 +179,7 @@ func (d *Decoder) OneOf(n *yaml.Node, what string, allowed ...string) string {
 	}
 	if !slices.Contains(allowed, s) {
 		msg := fmt.Sprintf("%s: %q is not one of %s", what, s, strings.Join(allowed, ", "))
-		if g := Suggest(s, allowed); g != "" {
+		if g := suggest.Closest(s, allowed); g != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", g)
 		}
 		d.Errorf(n, "%s", msg)
