@@ -65,7 +65,7 @@ type configEntry struct {
 
 func buildConfigEntry(d *spec.Decoder, val *ConfigEntrySpec, f *spec.Fields) Step {
 	v := f.At()
-	needAgent(d, v, "config-entry")
+	d.NeedAgent(v, "config-entry")
 	c := &configEntry{file: string(val.File)}
 	switch {
 	case val.Entry.Node != nil:
@@ -114,7 +114,7 @@ func buildConfigEntry(d *spec.Decoder, val *ConfigEntrySpec, f *spec.Fields) Ste
 			}
 		}
 		if kind == api.ServiceIntentions {
-			bookOf(d).intentionChanged = true
+			d.ChangeIntentions()
 		}
 	}
 	return c
@@ -225,7 +225,7 @@ func (c *configEntry) Run(ctx context.Context, env Env) error {
 		err = cmd.Wait()
 	}
 	if err != nil {
-		return WithLogs(fmt.Errorf("consul %s: %v: %s", strings.Join(args[:2], " "), err, strings.TrimSpace(out.String())), AgentName)
+		return WithLogs(fmt.Errorf("consul %s: %v: %s", strings.Join(args[:2], " "), err, strings.TrimSpace(out.String())), spec.AgentName)
 	}
 	return nil
 }
@@ -263,7 +263,7 @@ func (c *configEntry) undoable(ctx context.Context, env Env, client *api.Client)
 		})
 		return nil
 	case err != nil:
-		return WithLogs(fmt.Errorf("reading config entry %s %s before changing it (to restore it at the end): %w", kind, name, err), AgentName)
+		return WithLogs(fmt.Errorf("reading config entry %s %s before changing it (to restore it at the end): %w", kind, name, err), spec.AgentName)
 	}
 	env.Undo(fmt.Sprintf("config entry %s %s written back as it was", kind, name), func(ctx context.Context) error {
 		_, _, err := client.ConfigEntries().Set(old, (&api.WriteOptions{}).WithContext(ctx))

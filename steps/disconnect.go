@@ -51,14 +51,14 @@ func buildCable(d *spec.Decoder, node string, v *yaml.Node, verb string) Step {
 	}
 	c := &cable{node: node, cut: verb == "disconnect"}
 	switch {
-	case c.cut && defined(d, kindDisconnected, node):
+	case c.cut && d.Defined(kindDisconnected, node):
 		d.Errorf(v, "disconnect: node %s is already disconnected by an earlier step; reconnect it first", node)
 	case c.cut:
-		define(d, kindDisconnected, node, v)
-	case !defined(d, kindDisconnected, node):
+		d.Define(kindDisconnected, node, v)
+	case !d.Defined(kindDisconnected, node):
 		d.Errorf(v, "reconnect: node %s is not disconnected (no earlier disconnect step cut it)", node)
 	default:
-		undefine(d, kindDisconnected, node)
+		d.Undefine(kindDisconnected, node)
 	}
 	return c
 }

@@ -140,21 +140,21 @@ func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
 	v := f.At()
 	switch {
 	case val.Cert != nil:
-		needAgent(d, v, "expect cert")
+		d.NeedAgent(v, "expect cert")
 		if svc := val.Cert.Cert; svc != "" {
-			use(d, KindProcess, SidecarProcess(svc), f.Node("cert"))
+			d.Use(spec.KindProcess, spec.SidecarProcess(svc), f.Node("cert"))
 		}
 		return &expectCert{service: val.Cert.Cert, within: time.Duration(val.Cert.Within)}
 	case val.Loopback != nil:
 		if name := val.Loopback.LoopbackOnly; name != "" {
-			use(d, KindProcess, name, f.Node("loopback-only"))
+			d.Use(spec.KindProcess, name, f.Node("loopback-only"))
 		}
 		return &expectLoopbackOnly{name: val.Loopback.LoopbackOnly}
 	case val.Health != nil:
 		return buildExpectHealth(d, val.Health, f)
 	}
 	probeWithoutWithin := val.Probe != nil && !val.Probe.Within.Set || val.Intention != nil && !val.Intention.Within.Set || val.Reach != nil && !val.Reach.Within.Set
-	if bookOf(d).intentionChanged && probeWithoutWithin {
+	if d.IntentionsChanged() && probeWithoutWithin {
 		d.Warnf(v, "expect after an intention change has no within: the mesh is only eventually consistent, "+
 			"so say how long it may take (the default is %s)", DefaultWithin)
 	}
@@ -171,7 +171,7 @@ func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
 		e.intention = &api.IntentionCheck{Source: in.Intention.Source, Destination: in.Intention.Destination, SourceType: api.IntentionSourceConsul}
 		warnUnregistered(d, f.Node("intention"), "expect.intention", in.Intention.Source, in.Intention.Destination)
 		e.allowed = in.Allowed
-		needAgent(d, v, "expect intention")
+		d.NeedAgent(v, "expect intention")
 		return e
 	case val.Probe != nil:
 		p := val.Probe
@@ -180,14 +180,14 @@ func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
 		if p.From != "" {
 			// The runner as a Connect-native client with from's identity:
 			// to is the destination service, reached at its sidecars.
-			needAgent(d, v, "expect from")
+			d.NeedAgent(v, "expect from")
 			if p.To != "" {
-				use(d, KindService, p.To, f.Node("to"))
+				d.Use(spec.KindService, p.To, f.Node("to"))
 			}
 			e.probe = &Target{Service: p.From, Upstream: p.To, Native: true}
 			// A Connect-native identity needs no registration; intentions
 			// may name it.
-			define(d, KindIdentity, e.probe.Service, f.Node("from"))
+			d.Define(spec.KindIdentity, e.probe.Service, f.Node("from"))
 		} else {
 			t := readTarget(d, f.Node("to"), "expect.to")
 			e.probe = &t
@@ -208,12 +208,12 @@ func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
 		e.within, e.quiet = time.Duration(c.Within.Value), time.Duration(c.Quiet.Value)
 		e.conn = deref(c.Conn)
 		if c.Conn == nil {
-			e.conn = lastConn(d)
+			e.conn = d.LastConn()
 			if e.conn == "" {
 				d.Errorf(v, "expect has no connection to look at: give it to (a fresh probe) or conn, or put a send before it")
 			}
 		} else {
-			use(d, KindConn, e.conn, f.Node("conn"))
+			d.Use(spec.KindConn, e.conn, f.Node("conn"))
 		}
 		o = outcomeSpec{c.Reply, c.ReplyPrefix, c.ReplyMatches, c.Closed, nil, c.Quiet.Set}
 		if c.Silent != nil {
@@ -241,7 +241,7 @@ func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
 		if !e.closed && isBool(f.Node("closed")) {
 			d.Errorf(f.Node("closed"), "expect.closed: false asserts nothing; expect a reply instead")
 		}
-		if e.closed && bookOf(d).intentionChanged && e.probe != nil && e.probe.Service != "" {
+		if e.closed && d.IntentionsChanged() && e.probe != nil && e.probe.Service != "" {
 			d.Warnf(f.Key("closed"), "closed: true after an intention change passes for a dead or closing backend too; "+
 				"use denied: true to have the mesh prove the deny")
 		}
@@ -253,7 +253,7 @@ func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
 		case e.probe != nil && e.probe.Addr != "":
 			d.Errorf(f.Node("to"), "expect.denied needs to: SERVICE/UPSTREAM (a mesh path whose identities the runner can check), not the address %s", e.probe.Addr)
 		case e.probe != nil && e.probe.Service != "" && !e.probe.Native:
-			for _, in := range instances(d, e.probe.Service) {
+			for _, in := range d.Instances(e.probe.Service) {
 				if u, err := pickUpstream(in.Upstreams(), e.probe.Upstream, e.probe.Datacenter); err == nil && u.DestinationType == api.UpstreamDestTypePreparedQuery {
 					d.Errorf(f.Node("to"), "expect.denied: the upstream %s of %s is a prepared query, which picks its destination per connection, so the runner cannot name the service whose authorization refused it; use closed: true, and expect intention for the decision", e.probe.Upstream, e.probe.Service)
 					break
@@ -373,7 +373,7 @@ func (e *expect) runIntention(ctx context.Context, env Env) error {
 		}
 		return nil
 	}
-	err = wait.For(ctx, wait.Func("the intention decision", check), wait.Options{Timeout: e.within, Alive: aliveAll(env, AgentName)})
+	err = wait.For(ctx, wait.Func("the intention decision", check), wait.Options{Timeout: e.within, Alive: aliveAll(env, spec.AgentName)})
 	if err == nil {
 		// The settle window, as for a probe.
 		window := e.settleWindow(counts.untilFirst, counts.contraryBefore)
@@ -386,14 +386,14 @@ func (e *expect) runIntention(ctx context.Context, env Env) error {
 				return fmt.Errorf("held %d times since it first held, watching until %s after", counts.holdsAfter, window)
 			})
 			err = wait.For(ctx, confirm, wait.Options{Timeout: window + e.within, MinInterval: settleInterval, MaxInterval: settleInterval,
-				Alive: aliveAll(env, AgentName)})
+				Alive: aliveAll(env, spec.AgentName)})
 		}
 		if window > 0 {
 			counts.watched = time.Since(firstHold)
 		}
 	}
 	if err != nil {
-		return WithLogs(fmt.Errorf("expected %s -> %s allowed: %t, got %w", e.intention.Source, e.intention.Destination, e.allowed, err), AgentName)
+		return WithLogs(fmt.Errorf("expected %s -> %s allowed: %t, got %w", e.intention.Source, e.intention.Destination, e.allowed, err), spec.AgentName)
 	}
 	if note := counts.note("checks", e.within); note != "" {
 		env.Notef("%s", note)

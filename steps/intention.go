@@ -49,8 +49,8 @@ type setIntention struct {
 }
 
 func buildSetIntention(d *spec.Decoder, val *SetIntentionSpec, f *spec.Fields) Step {
-	needAgent(d, f.At(), "set-intention")
-	bookOf(d).intentionChanged = true
+	d.NeedAgent(f.At(), "set-intention")
+	d.ChangeIntentions()
 	warnUnregistered(d, f.At(), "set-intention", val.Source, val.Destination)
 	return &setIntention{source: val.Source, destination: val.Destination, action: api.IntentionAction(val.Action)}
 }
@@ -71,7 +71,7 @@ func (s *setIntention) Run(ctx context.Context, env Env) error {
 		return err
 	}
 	if _, err := client.Connect().IntentionUpsert(ixn, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
-		return WithLogs(fmt.Errorf("setting intention %s: %w", s, err), AgentName)
+		return WithLogs(fmt.Errorf("setting intention %s: %w", s, err), spec.AgentName)
 	}
 	return nil
 }
@@ -79,8 +79,8 @@ func (s *setIntention) Run(ctx context.Context, env Env) error {
 type deleteIntention struct{ source, destination string }
 
 func buildDeleteIntention(d *spec.Decoder, val *IntentionSpec, f *spec.Fields) Step {
-	needAgent(d, f.At(), "delete-intention")
-	bookOf(d).intentionChanged = true
+	d.NeedAgent(f.At(), "delete-intention")
+	d.ChangeIntentions()
 	warnUnregistered(d, f.At(), "delete-intention", val.Source, val.Destination)
 	return &deleteIntention{source: val.Source, destination: val.Destination}
 }
@@ -100,14 +100,10 @@ func (s *deleteIntention) Run(ctx context.Context, env Env) error {
 		return err
 	}
 	if _, err := client.Connect().IntentionDeleteExact(s.source, s.destination, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
-		return WithLogs(fmt.Errorf("deleting intention %s: %w", s, err), AgentName)
+		return WithLogs(fmt.Errorf("deleting intention %s: %w", s, err), spec.AgentName)
 	}
 	return nil
 }
-
-// KindIdentity is a service identity a Connect-native probe (expect from:)
-// uses without any registration.
-const KindIdentity = "identity"
 
 // warnUnregistered warns when an intention names a service that no earlier
 // step registered: Consul accepts an intention for any name, so a typo
@@ -120,10 +116,10 @@ func warnUnregistered(d *spec.Decoder, intention *yaml.Node, what, source, desti
 	}
 	for _, kv := range [][2]string{{"source", source}, {"destination", destination}} {
 		key, name := kv[0], kv[1]
-		if name == "" || name == "*" || defined(d, KindService, name) || defined(d, KindIdentity, name) {
+		if name == "" || name == "*" || d.Defined(spec.KindService, name) || d.Defined(spec.KindIdentity, name) {
 			continue
 		}
-		known := definedNames(d, KindService)
+		known := d.DefinedNames(spec.KindService)
 		msg := fmt.Sprintf("%s.%s: no earlier step registers service %q, so this intention applies to nothing the scenario runs", what, key, name)
 		if s := suggest.Closest(name, known); s != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", s)

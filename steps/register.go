@@ -37,9 +37,6 @@ type RegisterSpec struct {
 	Token    string        `key:"token" shape:"TOKEN-NAME" doc:"register with this acl-token's secret instead of the scenario's token (under ACLs, a service-identity token for the service)"`
 }
 
-// KindSidecarRegistration names services registered with a sidecar_service.
-const KindSidecarRegistration = "sidecar registration"
-
 type register struct {
 	source string // file path or "inline"
 	file   *consuldef.ServiceFile
@@ -47,7 +44,7 @@ type register struct {
 }
 
 func buildRegister(d *spec.Decoder, val *RegisterSpec, f *spec.Fields) Step {
-	needAgent(d, f.At(), "register")
+	d.NeedAgent(f.At(), "register")
 	var (
 		data   []byte
 		source string
@@ -89,7 +86,7 @@ func buildRegister(d *spec.Decoder, val *RegisterSpec, f *spec.Fields) Step {
 	}
 	file, err := consuldef.ParseServiceFile(source, data, format, false)
 	if err == nil {
-		err = bookOf(d).judge.JudgeServiceFile(file)
+		err = d.Judge().JudgeServiceFile(file)
 	}
 	if err != nil {
 		if source == "inline" {
@@ -100,11 +97,12 @@ func buildRegister(d *spec.Decoder, val *RegisterSpec, f *spec.Fields) Step {
 		return nil
 	}
 	for _, def := range file.Services {
-		addInstance(d, def, errAt)
+		d.AddInstance(def, errAt)
+		warnBuiltinProxyLimits(d, def, errAt)
 		warnDefaultSidecarChecks(d, errAt, def)
 	}
 	if val.Token != "" {
-		use(d, KindToken, val.Token, f.Node("token"))
+		d.Use(spec.KindToken, val.Token, f.Node("token"))
 	}
 	return &register{source: source, file: file, token: val.Token}
 }
@@ -194,7 +192,8 @@ func warnDefaultSidecarChecks(d *spec.Decoder, at *yaml.Node, def consuldef.Serv
 		// An alias check follows a service ID; the name of a service whose
 		// instance has another ID matches nothing, and the sidecar stays
 		// critical.
-		if c.AliasService != "" && c.AliasService == def.Reg.Name && def.ID() != def.Reg.Name && !isInstanceID(d, c.AliasService) {
+		_, isID := d.InstanceByID(c.AliasService)
+		if c.AliasService != "" && c.AliasService == def.Reg.Name && def.ID() != def.Reg.Name && !isID {
 			d.Warnf(at, "the sidecar of %s has an alias check on %q, the service's name; an alias check follows a service ID, and no instance has ID %q, so the sidecar will stay critical: write alias_service = %q",
 				def.ID(), c.AliasService, c.AliasService, def.ID())
 		}
@@ -259,7 +258,7 @@ func (r *register) Run(ctx context.Context, env Env) error {
 			err = client.Agent().ServiceRegisterOpts(reg, api.ServiceRegisterOpts{}.WithContext(ctx))
 		}
 		if err != nil {
-			return WithLogs(fmt.Errorf("registering %s: %w", s.ID(), err), AgentName)
+			return WithLogs(fmt.Errorf("registering %s: %w", s.ID(), err), spec.AgentName)
 		}
 	}
 	return confirmRegistered(ctx, client, r.file.Services)
@@ -272,7 +271,7 @@ func (r *register) Run(ctx context.Context, env Env) error {
 func (r *register) undoable(ctx context.Context, env Env, client *api.Client) error {
 	services, err := client.Agent().ServicesWithFilterOpts("", (&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return WithLogs(fmt.Errorf("listing the agent's services before registering: %w", err), AgentName)
+		return WithLogs(fmt.Errorf("listing the agent's services before registering: %w", err), spec.AgentName)
 	}
 	for _, s := range r.file.Services {
 		ids := []string{s.ID()}
@@ -348,16 +347,16 @@ func isLoopback(host string) bool {
 func confirmRegistered(ctx context.Context, client *api.Client, defs []consuldef.ServiceDef) error {
 	services, err := client.Agent().ServicesWithFilterOpts("", (&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return WithLogs(fmt.Errorf("listing the agent's services: %w", err), AgentName)
+		return WithLogs(fmt.Errorf("listing the agent's services: %w", err), spec.AgentName)
 	}
 	for _, s := range defs {
 		got, ok := services[s.ID()]
 		if !ok || got.Service != s.Reg.Name {
-			return WithLogs(fmt.Errorf("the agent does not list service %s (ID %s) after registering it", s.Reg.Name, s.ID()), AgentName)
+			return WithLogs(fmt.Errorf("the agent does not list service %s (ID %s) after registering it", s.Reg.Name, s.ID()), spec.AgentName)
 		}
 		if s.HasSidecar() {
 			if _, ok := services[s.SidecarID()]; !ok {
-				return WithLogs(fmt.Errorf("the agent does not list the sidecar %s of %s after registering it", s.SidecarID(), s.ID()), AgentName)
+				return WithLogs(fmt.Errorf("the agent does not list the sidecar %s of %s after registering it", s.SidecarID(), s.ID()), spec.AgentName)
 			}
 		}
 	}

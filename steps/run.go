@@ -42,12 +42,12 @@ func buildRun(d *spec.Decoder, val *RunSpec, f *spec.Fields) Step {
 		d.Warnf(f.Node("command"), "run.command %s; services should accept loopback connections only (bind them to 127.0.0.1)", why)
 	}
 	switch {
-	case r.name == AgentName || isSidecar(r.name):
+	case r.name == spec.AgentName || spec.IsSidecar(r.name):
 		d.Errorf(f.Node("name"), "run.name %q is reserved for the agent and sidecars; pick another name", r.name)
 	case strings.ContainsAny(r.name, `/\ `) || r.name == "":
 		d.Errorf(f.Node("name"), "run.name %q must be a simple word (it names the log file)", r.name)
 	default:
-		define(d, KindProcess, r.name, f.Node("name"))
+		d.Define(spec.KindProcess, r.name, f.Node("name"))
 	}
 	return r
 }

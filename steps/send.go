@@ -55,13 +55,13 @@ func buildSend(d *spec.Decoder, val *SendSpec, f *spec.Fields) Step {
 	case val.To != nil:
 		s.open = true
 		s.target = *val.To
-		s.conn = openConn(d, s.conn, v)
+		s.conn = d.OpenConn(s.conn, v)
 		if val.HeldBy != nil {
 			s.heldBy = *val.HeldBy
 			if s.target.Addr == "" && s.target.Service != "" {
 				d.Errorf(f.Key("held-by"), "send.held-by is for to: HOST:PORT; to: SERVICE/UPSTREAM is checked to be that service's sidecar already")
 			} else if s.heldBy != "" {
-				use(d, KindProcess, s.heldBy, f.Node("held-by"))
+				d.Use(spec.KindProcess, s.heldBy, f.Node("held-by"))
 			}
 		}
 	case val.Conn != nil:
@@ -71,8 +71,8 @@ func buildSend(d *spec.Decoder, val *SendSpec, f *spec.Fields) Step {
 		if val.Data == nil {
 			d.Errorf(v, "send on connection %q needs data to write", s.conn)
 		}
-		if use(d, KindConn, s.conn, f.Node("conn")) {
-			setLastConn(d, s.conn)
+		if d.Use(spec.KindConn, s.conn, f.Node("conn")) {
+			d.SetLastConn(s.conn)
 		}
 	default:
 		d.Errorf(v, "send needs to (where to connect) or conn (an open connection to write on)")
@@ -162,22 +162,22 @@ func readTarget(d *spec.Decoder, n *yaml.Node, what string) Target {
 			d.Errorf(n, "%s: %q must be SERVICE/UPSTREAM, like web/socat (or SERVICE/UPSTREAM@DC, like web/socat@dc2, to pick among upstreams of one name)", what, s)
 			return Target{}
 		}
-		needAgent(d, n, what+" "+s)
-		if defined(d, KindService, svc) {
-			for _, in := range instances(d, svc) {
+		d.NeedAgent(n, what+" "+s)
+		if d.Defined(spec.KindService, svc) {
+			for _, in := range d.Instances(svc) {
 				if ups := in.Upstreams(); len(ups) > 0 {
 					if _, err := pickUpstream(ups, up, dc); err != nil && !errors.Is(err, errNoUpstream) {
 						d.Errorf(n, "%s: %s has %v", what, svc, err)
 					}
 				}
 			}
-			if use(d, KindUpstream, svc+"/"+up, n) && !sidecarStarted(d, svc) {
+			if d.Use(spec.KindUpstream, svc+"/"+up, n) && !sidecarStarted(d, svc) {
 				// A warning: the probe fails at run time, naming whatever
 				// listens there instead.
 				d.Warnf(n, "%s: no earlier step starts the sidecar of %s, so nothing of the mesh listens for %s (add `sidecar: %s` before)", what, svc, s, svc)
 			}
 		} else {
-			use(d, KindService, svc, n)
+			d.Use(spec.KindService, svc, n)
 		}
 		return Target{Service: svc, Upstream: up, Datacenter: dc}
 	}
@@ -198,11 +198,11 @@ func sidecarStarted(d *spec.Decoder, ref string) bool {
 	if d.External {
 		return true // the existing cluster's sidecars run already
 	}
-	if defined(d, KindProcess, SidecarProcess(ref)) {
+	if d.Defined(spec.KindProcess, spec.SidecarProcess(ref)) {
 		return true
 	}
-	for _, in := range instances(d, ref) {
-		if defined(d, KindProcess, SidecarProcess(in.ID())) || defined(d, KindProcess, SidecarProcess(in.Reg.Name)) {
+	for _, in := range d.Instances(ref) {
+		if d.Defined(spec.KindProcess, spec.SidecarProcess(in.ID())) || d.Defined(spec.KindProcess, spec.SidecarProcess(in.Reg.Name)) {
 			return true
 		}
 	}
@@ -228,9 +228,9 @@ func (t Target) Processes() []string {
 	case t.Addr != "":
 		return nil
 	case t.Native:
-		return []string{SidecarProcess(t.Upstream)}
+		return []string{spec.SidecarProcess(t.Upstream)}
 	}
-	return []string{SidecarProcess(t.Service), SidecarProcess(t.Upstream)}
+	return []string{spec.SidecarProcess(t.Service), spec.SidecarProcess(t.Upstream)}
 }
 
 // Resolve returns the host:port to dial. For SERVICE/UPSTREAM it also
@@ -274,7 +274,7 @@ func (t Target) Resolve(ctx context.Context, env Env) (string, error) {
 func (t Target) ownedBySidecar(ctx context.Context, env Env, proxy *api.AgentService, addr string) error {
 	var sc *proc.Process
 	for _, ref := range []string{t.Service, proxy.Proxy.DestinationServiceID, proxy.Proxy.DestinationServiceName} {
-		if p, ok := env.Process(SidecarProcess(ref)); ok {
+		if p, ok := env.Process(spec.SidecarProcess(ref)); ok {
 			sc = p
 			break
 		}
@@ -315,7 +315,7 @@ func (t Target) From(env Env) Env {
 	case t.Native:
 		return env
 	}
-	if node, ok := env.NodeOf(SidecarProcess(t.Service)); ok {
+	if node, ok := env.NodeOf(spec.SidecarProcess(t.Service)); ok {
 		return env.On(node)
 	}
 	// No sidecar of the service runs: the node whose agent has it

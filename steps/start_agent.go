@@ -64,7 +64,7 @@ func buildStartAgent(d *spec.Decoder, val *StartAgentSpec, f *spec.Fields) Step 
 		// On a node, an agent is a client unless it says otherwise.
 		s.topology, s.dev = true, false
 		if s.datacenter == "" {
-			s.datacenter = DefaultDatacenter
+			s.datacenter = spec.DefaultDatacenter
 		}
 	}
 	if val.Dev != nil {
@@ -80,7 +80,10 @@ func buildStartAgent(d *spec.Decoder, val *StartAgentSpec, f *spec.Fields) Step 
 	case s.topology && val.Node != "":
 		d.Errorf(f.Node("node"), "start-agent.node: on a scenario's node the Consul node is named after it (%s); remove this node", d.Node())
 	}
-	s.begin(d, f.At())
+	// What survives a restart, and the agent's place in the cluster,
+	// are the book's to judge (spec.Decoder.StartAgent, PlanAgent).
+	d.StartAgent(s.dev, f.At())
+	d.PlanAgent(spec.AgentPlan{Datacenter: s.datacenter, Server: s.server || s.dev, Dev: s.dev})
 	if s.existingConfigDir() != "" {
 		s.loadConfigDir(d, f.Node("config-dir"))
 	}
@@ -124,29 +127,6 @@ func (s *startAgent) existingConfigDir() string {
 
 var datacenterName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,30}$`)
 
-// Agent is the agent's place in the scenario's topology.
-func (s *startAgent) Agent(node string) AgentPlan {
-	return AgentPlan{Node: node, Datacenter: s.datacenter, Server: s.server || s.dev, Dev: s.dev}
-}
-
-// begin records the agent. Registrations survive a restart only from a
-// non-dev agent to a non-dev agent (the same data dir); a dev agent
-// starts empty.
-//
-// On a scenario's nodes each agent is another machine's: starting one
-// forgets nothing registered with the others (services are not tracked
-// per node, so what a dev agent restarted on its node loses is left to
-// the run to find).
-func (s *startAgent) begin(d *spec.Decoder, at *yaml.Node) {
-	b := bookOf(d)
-	if b.agents > 0 && (s.dev || b.lastAgentDev) && len(d.Nodes()) == 0 {
-		forgetServices(d)
-	}
-	b.agents++
-	b.lastAgentDev = s.dev
-	define(d, KindProcess, AgentName, at)
-}
-
 // loadConfigDir reads the services the agent will load from its config
 // dir (its .json and .hcl files, in name order, as the agent does), so
 // that later steps know them exactly as if registered.
@@ -178,16 +158,17 @@ func (s *startAgent) loadConfigDir(d *spec.Decoder, at *yaml.Node) {
 			continue
 		}
 		for _, def := range file.Services {
-			if prev, dup := bookOf(d).instances[def.ID()]; dup && prev.Pos == d.Pos(at) {
+			if prev, dup := d.InstanceByID(def.ID()); dup && prev.Pos == d.Pos(at) {
 				d.Errorf(at, "start-agent.config-dir: service ID %q is defined twice in %s", def.ID(), s.configDir)
 			}
-			addInstance(d, def, at)
+			d.AddInstance(def, at)
+			warnBuiltinProxyLimits(d, def, at)
 			warnDefaultSidecarChecks(d, at, def)
 			warnLoopbackSidecarOnNode(d, at, def)
 			s.services = append(s.services, def)
 		}
 	}
-	if err := bookOf(d).judge.JudgeConfigDir(s.configDir, files); err != nil {
+	if err := d.Judge().JudgeConfigDir(s.configDir, files); err != nil {
 		d.Errorf(at, "start-agent.config-dir: %v", err)
 	}
 }
@@ -346,7 +327,7 @@ func (s *startAgent) runHost(ctx context.Context, env Env) (settle func(context.
 		cmd.ConfigDir = dir
 	}
 	argv := cmd.argv(bin)
-	p, err := env.Start(AgentName, argv, StartOption{Role: RoleAgent})
+	p, err := env.Start(spec.AgentName, argv, StartOption{Role: RoleAgent})
 	if err != nil {
 		return nil, err
 	}
@@ -364,7 +345,7 @@ func (s *startAgent) runHost(ctx context.Context, env Env) (settle func(context.
 		served = wait.All(served, aclReady(client))
 	}
 	if err := wait.For(ctx, served, wait.Options{Alive: p.Alive}); err != nil {
-		return nil, WithLogs(fmt.Errorf("agent at %s not ready: %w", addr, err), AgentName)
+		return nil, WithLogs(fmt.Errorf("agent at %s not ready: %w", addr, err), spec.AgentName)
 	}
 	env.SetAgent(p, cfg)
 	if len(s.services) > 0 {
@@ -382,7 +363,7 @@ func (s *startAgent) runHost(ctx context.Context, env Env) (settle func(context.
 			return nil
 		}
 		if err := wait.For(ctx, activeRoot(client), wait.Options{Alive: p.Alive}); err != nil {
-			return WithLogs(fmt.Errorf("agent at %s not ready: %w", addr, err), AgentName)
+			return WithLogs(fmt.Errorf("agent at %s not ready: %w", addr, err), spec.AgentName)
 		}
 		return nil
 	}, nil

@@ -18,6 +18,7 @@ import (
 	"github.com/scenario-tool/scenario/consuldef"
 	"github.com/scenario-tool/scenario/flows"
 	"github.com/scenario-tool/scenario/proc"
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
 // fakeEnv serves connections only; these tests need no Consul.
@@ -48,7 +49,7 @@ func (f *fakeEnv) Node() string                             { return "" }
 func (f *fakeEnv) On(string) Env                            { return f }
 func (f *fakeEnv) NodeOf(string) (string, bool)             { return "", false }
 func (f *fakeEnv) NodeAddr(string) (netip.Addr, bool)       { return netip.Addr{}, false }
-func (f *fakeEnv) Cluster() Cluster                         { return Cluster{} }
+func (f *fakeEnv) Cluster() spec.Cluster                    { return spec.Cluster{} }
 func (f *fakeEnv) Inside(fn func() error) error             { return fn() }
 func (f *fakeEnv) Network() Network                         { return nil }
 func (f *fakeEnv) External() bool                           { return false }

@@ -64,7 +64,7 @@ func readAddress(d *spec.Decoder, n *yaml.Node, what string) string {
 	}
 	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
 		msg := fmt.Sprintf("%s: %q is not host:port: the port %q is not a number from 1 to 65535", what, s, port)
-		if defined(d, KindService, host) {
+		if d.Defined(spec.KindService, host) {
 			msg += fmt.Sprintf(" (did you mean %s/%s, the upstream %s of %s?)", host, port, port, host)
 		}
 		d.Errorf(n, "%s", msg)

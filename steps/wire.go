@@ -16,6 +16,7 @@ import (
 
 	"github.com/scenario-tool/scenario/flows"
 	"github.com/scenario-tool/scenario/proc"
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/sockets"
 	"github.com/scenario-tool/scenario/wait"
 )
@@ -144,7 +145,7 @@ func (w *wireWatch) prepare(ctx context.Context) error {
 	case w.target.Native:
 		return nil // the runner is the Connect client
 	case w.target.Service != "":
-		return w.useSource(ctx, SidecarProcess(w.target.Service))
+		return w.useSource(ctx, spec.SidecarProcess(w.target.Service))
 	}
 	return nil // an address: its holder is found at the first dial
 }
@@ -158,7 +159,7 @@ func (w *wireWatch) useSource(ctx context.Context, name string) error {
 		return nil
 	}
 	s := &sourceProxy{name: name, pids: proc.GroupMembers(p.Pid())}
-	if svc, ok := strings.CutPrefix(name, sidecarPrefix); ok {
+	if svc, ok := strings.CutPrefix(name, spec.SidecarPrefix); ok {
 		if client, err := w.env.Consul(); err == nil {
 			if reg, err := SidecarOf(ctx, client, svc); err == nil {
 				s.public = uint16(reg.Port)
@@ -232,7 +233,7 @@ func (w *wireWatch) findSource(ctx context.Context, dialled netip.AddrPort) {
 		if name == "" {
 			name = owner
 		}
-		if isSidecar(name) {
+		if spec.IsSidecar(name) {
 			if err := w.useSource(ctx, name); err == nil && w.source != nil {
 				return
 			}

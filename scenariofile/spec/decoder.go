@@ -3,7 +3,6 @@ package spec
 import (
 	"fmt"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -31,9 +30,11 @@ func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
 
 // Decoder reads one scenario file's values and collects every problem it
 // finds, so that all of them can be reported at once. The loader tells it
-// where it is (BeginStep, SetNodes, BeginNode); what the steps read so far
-// taught about the scenario is kept by the step types themselves, in
-// State, since only they know what a step defines.
+// where it is (BeginStep, StepType, BeginNode). It is the one home of
+// validation: beside each problem and warning, it keeps what the steps
+// read so far made known (the book: names defined, services registered,
+// sidecars claimed, book.go) and the topology (nodes, the agents on them,
+// topology.go), against which later steps and the whole are checked.
 type Decoder struct {
 	// External: the scenario runs against an existing cluster (`run
 	// --agent`), whose agent, services and sidecars it did not make: what
@@ -47,11 +48,17 @@ type Decoder struct {
 
 	errs     []error
 	warnings []error
-	step     int
-	// nodes are the scenario's nodes, node the current step's.
-	nodes []string
-	node  string
-	state map[reflect.Type]any // see State
+	// step is the step item being read, steps every one read so far
+	// (with a known step type).
+	step  stepInfo
+	steps []stepInfo
+	// nodes are the scenario's nodes, node the current step's; agents
+	// are those the steps start on the nodes (topology.go).
+	nodes  []string
+	node   string
+	agents []plannedAgent
+	// book is what the steps read so far made known (book.go).
+	book *book
 	// root is the file's tree and scope the part being read, for
 	// reporting a problem inside an anchor at its aliases (anchors.go).
 	root, scope  *yaml.Node
@@ -61,25 +68,7 @@ type Decoder struct {
 
 // NewDecoder makes a decoder for the scenario file at path.
 func NewDecoder(path string) *Decoder {
-	return &Decoder{File: path, Dir: filepath.Dir(path)}
-}
-
-// State returns d's T, made by newT on first use. A package of step types
-// keeps there what earlier steps of the scenario being read made known
-// (names defined, services registered), to check later steps against;
-// the decoder never looks inside, and each package has its own T, so the
-// format holds no knowledge of any step type.
-func State[T any](d *Decoder, newT func() *T) *T {
-	key := reflect.TypeFor[T]()
-	if s, ok := d.state[key]; ok {
-		return s.(*T)
-	}
-	if d.state == nil {
-		d.state = map[reflect.Type]any{}
-	}
-	s := newT()
-	d.state[key] = s
-	return s
+	return &Decoder{File: path, Dir: filepath.Dir(path), book: newBook()}
 }
 
 // Errors returns every problem reported so far, in file order, each
@@ -129,14 +118,26 @@ func (d *Decoder) ErrorAt(pos Pos, format string, args ...any) {
 	d.errs = append(d.errs, &Error{Pos: pos, Msg: fmt.Sprintf(format, args...)})
 }
 
+// stepInfo is a step item: its index (from 0), its step type and where
+// its step-type key is.
+type stepInfo struct {
+	index    int
+	typeName string
+	pos      Pos
+}
+
 // BeginStep is called by the loader before each step item is decoded.
-func (d *Decoder) BeginStep(index int) { d.step = index }
+func (d *Decoder) BeginStep(index int) { d.step = stepInfo{index: index} }
+
+// StepType records the current step's type, once the loader found its
+// key at.
+func (d *Decoder) StepType(name string, at *yaml.Node) {
+	d.step.typeName, d.step.pos = name, d.Pos(at)
+	d.steps = append(d.steps, d.step)
+}
 
 // StepIndex is the index of the step item being decoded, from 0.
-func (d *Decoder) StepIndex() int { return d.step }
-
-// SetNodes records the scenario's nodes (its top-level `nodes`).
-func (d *Decoder) SetNodes(nodes []string) { d.nodes = nodes }
+func (d *Decoder) StepIndex() int { return d.step.index }
 
 // Nodes are the scenario's nodes; none on the host.
 func (d *Decoder) Nodes() []string { return d.nodes }

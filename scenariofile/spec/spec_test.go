@@ -66,18 +66,33 @@ func TestSchemaShapeAndKeysComeFromTheTags(t *testing.T) {
 	}
 }
 
-// Each package of step types has its own state on a decoder, made once.
-func TestStateIsPerDecoderAndType(t *testing.T) {
-	type a struct{ n int }
-	type b struct{ n int }
+// The book is the decoder's: what one step defines, a later step of the
+// same file may use, once; another file's decoder knows nothing of it.
+func TestTheBookHoldsWhatEarlierStepsDefined(t *testing.T) {
 	d, other := NewDecoder("f.yaml"), NewDecoder("g.yaml")
-	made := 0
-	newA := func() *a { made++; return &a{} }
-	State(d, newA).n = 1
-	State(d, newA).n++
-	State(d, func() *b { return &b{n: 7} })
-	if State(d, newA).n != 2 || made != 1 || State(other, newA).n != 0 || State(d, func() *b { return nil }).n != 7 {
-		t.Errorf("state: a=%d made=%d", State(d, newA).n, made)
+	at := &yaml.Node{Line: 3, Column: 5}
+	if d.Use(KindConn, "step-1", at) {
+		t.Fatal("a connection no step opened is usable")
+	}
+	d.BeginStep(0)
+	if name := d.OpenConn("", at); name != "step-1" || !d.Use(KindConn, "step-1", at) || d.LastConn() != "step-1" {
+		t.Errorf("OpenConn named %q; usable %v, last %q", name, d.Use(KindConn, name, at), d.LastConn())
+	}
+	d.Define(KindConn, "step-1", at)
+	d.Define(KindProcess, AgentName, at)
+	d.NeedAgent(at, "check")
+	other.NeedAgent(at, "check")
+	var got []string
+	for _, e := range append(d.Errors(), other.Errors()...) {
+		got = append(got, e.Error())
+	}
+	want := []string{
+		`f.yaml:3:5: no earlier step opened conn "step-1"`,
+		`f.yaml:3:5: conn "step-1" is already opened at line 3; stop it first or pick another name`,
+		`g.yaml:3:5: check needs a running Consul agent: add a start-agent step before it`,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 

@@ -1,10 +1,23 @@
-// Package spec is the machinery of the scenario file format: a strict
-// decoder from YAML to Go values that reports every problem at its
-// file:line:col (Decoder, Pos, Error), the value types any step may use
-// (Duration, Command, Pattern, Dir, File), and the JSON Schema and docs
-// generated from the same Go types. Package scenariofile is the format's
-// one door (Load); the step types, in package steps, declare their values
-// with it and know nothing of YAML positions or schemas.
+// Package spec is the scenario file format's specification and the one
+// home of its validation: a strict decoder from YAML to Go values that
+// reports every problem at its file:line:col, all at once, and every
+// warning (Decoder, Pos, Error); the book, what earlier steps of the file
+// defined (processes, connections, registered instances and their checks,
+// sidecars, tokens), against which later steps are checked (book.go); the
+// topology checks (nodes, each step's node, whether the agents on them
+// form clusters: topology.go); the value types any step may use
+// (Duration, Command, Pattern, Dir, File, Optional); and the JSON Schema
+// and docs generated from the same Go types.
+//
+// It is one package, not a decoder here and checks elsewhere, because the
+// checks need the decoder's state (where it is, what it reported) and the
+// decoder's values need the checks (a target names a registered
+// upstream): split, each half reached into the other. Package
+// scenariofile is the format's one door (Load); each step type, in
+// package steps, keeps its value and its build function in its own file
+// and checks what only it knows through this package's API (Define, Use,
+// NeedAgent, AddInstance, Errorf, Warnf). Consul's own formats are read
+// by package consuldef, Consul's decoder, which the book uses.
 //
 // A step type's value is a Go type, usually a struct: its fields with their
 // `key` and `doc` tags are the one definition from which the value is
