@@ -109,7 +109,7 @@ func buildConfigEntry(d *spec.Decoder, val *ConfigEntrySpec, f *spec.Fields) Ste
 		// run time.
 		if entry, err := consuldef.DecodeConfigEntry(c.entry); err == nil {
 			c.typed = entry
-			for _, why := range entryIgnoredByBuiltinProxy(entry) {
+			for _, why := range spec.EntryIgnoredByBuiltinProxy(entry) {
 				d.Warnf(v, "config-entry %v %v: %s", kind, name, why)
 			}
 		}

@@ -2,14 +2,10 @@ package steps
 
 import (
 	"context"
-	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/scenario-tool/scenario/internal/suggest"
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
@@ -46,7 +42,7 @@ type cable struct {
 }
 
 func buildCable(d *spec.Decoder, node string, v *yaml.Node, verb string) Step {
-	if !knownNode(d, v, verb, node) {
+	if !d.KnownNode(v, verb, node) {
 		return nil
 	}
 	c := &cable{node: node, cut: verb == "disconnect"}
@@ -61,23 +57,6 @@ func buildCable(d *spec.Decoder, node string, v *yaml.Node, verb string) Step {
 		d.Undefine(kindDisconnected, node)
 	}
 	return c
-}
-
-// knownNode reports an error unless node is one of the scenario's nodes.
-func knownNode(d *spec.Decoder, at *yaml.Node, what, node string) bool {
-	nodes := d.Nodes()
-	switch {
-	case !needsNodes(d, at, what):
-		return false
-	case !slices.Contains(nodes, node):
-		msg := fmt.Sprintf("%s: unknown node %q", what, node)
-		if s := suggest.Closest(node, nodes); s != "" {
-			msg += fmt.Sprintf(" (did you mean %q?)", s)
-		}
-		d.Errorf(at, "%s; the scenario's nodes are %s", msg, strings.Join(nodes, ", "))
-		return false
-	}
-	return true
 }
 
 func (c *cable) String() string { return c.node }

@@ -169,7 +169,7 @@ func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
 		e.within, e.quiet = time.Duration(in.Within.Value), DefaultQuiet
 		e.eventual = in.Within.Set
 		e.intention = &api.IntentionCheck{Source: in.Intention.Source, Destination: in.Intention.Destination, SourceType: api.IntentionSourceConsul}
-		warnUnregistered(d, f.Node("intention"), "expect.intention", in.Intention.Source, in.Intention.Destination)
+		d.WarnUnregistered(f.Node("intention"), "expect.intention", in.Intention.Source, in.Intention.Destination)
 		e.allowed = in.Allowed
 		d.NeedAgent(v, "expect intention")
 		return e

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -90,119 +89,19 @@ func buildRegister(d *spec.Decoder, val *RegisterSpec, f *spec.Fields) Step {
 	}
 	if err != nil {
 		if source == "inline" {
-			reportInlineErrors(d, errAt, err)
+			d.ReportInlineErrors(errAt, "register", err)
 		} else {
-			reportDefinitionErrors(d, errAt, "register", err)
+			d.ReportDefinitionErrors(errAt, "register", err)
 		}
 		return nil
 	}
 	for _, def := range file.Services {
 		d.AddInstance(def, errAt)
-		warnBuiltinProxyLimits(d, def, errAt)
-		warnDefaultSidecarChecks(d, errAt, def)
 	}
 	if val.Token != "" {
 		d.Use(spec.KindToken, val.Token, f.Node("token"))
 	}
 	return &register{source: source, file: file, token: val.Token}
-}
-
-// reportDefinitionErrors reports each problem of a definition at the
-// step, each naming its own file:line:col.
-func reportDefinitionErrors(d *spec.Decoder, at *yaml.Node, what string, err error) {
-	var joined interface{ Unwrap() []error }
-	errs := []error{err}
-	if errors.As(err, &joined) {
-		errs = joined.Unwrap()
-	}
-	for _, e := range errs {
-		d.Errorf(at, "%s: %v", what, e)
-	}
-}
-
-// reportInlineErrors reports problems of an inline definition at the YAML
-// key they are about.
-func reportInlineErrors(d *spec.Decoder, root *yaml.Node, err error) {
-	var joined interface{ Unwrap() []error }
-	errs := []error{err}
-	if errors.As(err, &joined) {
-		errs = joined.Unwrap()
-	}
-	for _, e := range errs {
-		at := root
-		var de *consuldef.DefinitionError
-		if errors.As(e, &de) && de.Key != "" {
-			at = yamlNodeAt(root, de.Key)
-		}
-		d.Errorf(at, "register: %v", e)
-	}
-}
-
-// yamlNodeAt finds the node a key path ("service.checks[1].tll") names
-// under root, the value of the path's first key; the deepest one found.
-func yamlNodeAt(root *yaml.Node, path string) *yaml.Node {
-	segs := consuldef.KeySegments(path)
-	node := spec.Resolve(root)
-	for i, seg := range segs {
-		if i == 0 {
-			continue // the root itself: service or services
-		}
-		switch node.Kind {
-		case yaml.MappingNode:
-			var next *yaml.Node
-			for _, kv := range spec.MappingPairs(node) {
-				if strings.EqualFold(kv[0].Value, seg) {
-					next = kv[1]
-					if i == len(segs)-1 {
-						next = kv[0] // point at the key itself
-					}
-					break
-				}
-			}
-			if next == nil {
-				return node
-			}
-			node = spec.Resolve(next)
-		case yaml.SequenceNode:
-			n, err := strconv.Atoi(seg)
-			if err != nil || n < 0 || n >= len(node.Content) {
-				return node
-			}
-			node = spec.Resolve(node.Content[n])
-		default:
-			return node
-		}
-	}
-	return node
-}
-
-// warnDefaultSidecarChecks warns when a sidecar keeps Consul's default
-// checks: a TCP check every 10 s whose first run falls at a random moment
-// in that interval, so the sidecar may take up to ~10 s to be passing.
-func warnDefaultSidecarChecks(d *spec.Decoder, at *yaml.Node, def consuldef.ServiceDef) {
-	sc := def.Sidecar()
-	if sc == nil {
-		return
-	}
-	checks := sc.Checks
-	if sc.Check != nil {
-		checks = append(checks, sc.Check)
-	}
-	for _, c := range checks {
-		// An alias check follows a service ID; the name of a service whose
-		// instance has another ID matches nothing, and the sidecar stays
-		// critical.
-		_, isID := d.InstanceByID(c.AliasService)
-		if c.AliasService != "" && c.AliasService == def.Reg.Name && def.ID() != def.Reg.Name && !isID {
-			d.Warnf(at, "the sidecar of %s has an alias check on %q, the service's name; an alias check follows a service ID, and no instance has ID %q, so the sidecar will stay critical: write alias_service = %q",
-				def.ID(), c.AliasService, c.AliasService, def.ID())
-		}
-	}
-	if len(checks) > 0 {
-		return
-	}
-	d.Warnf(at, "the sidecar of %s keeps Consul's default checks (a TCP check every 10s, first run at a random moment), so it may need up to ~10s to be passing; "+
-		"give sidecar_service one alias check instead: checks = [{name = \"follows %s\", alias_service = %q}]", def.ID(), def.ID(), def.ID())
 }
 
 func (r *register) String() string {

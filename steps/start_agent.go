@@ -154,7 +154,7 @@ func (s *startAgent) loadConfigDir(d *spec.Decoder, at *yaml.Node) {
 		files = append(files, path)
 		file, err := consuldef.ParseServiceFile(path, data, format, true)
 		if err != nil {
-			reportDefinitionErrors(d, at, "start-agent.config-dir", err)
+			d.ReportDefinitionErrors(at, "start-agent.config-dir", err)
 			continue
 		}
 		for _, def := range file.Services {
@@ -162,8 +162,6 @@ func (s *startAgent) loadConfigDir(d *spec.Decoder, at *yaml.Node) {
 				d.Errorf(at, "start-agent.config-dir: service ID %q is defined twice in %s", def.ID(), s.configDir)
 			}
 			d.AddInstance(def, at)
-			warnBuiltinProxyLimits(d, def, at)
-			warnDefaultSidecarChecks(d, at, def)
 			warnLoopbackSidecarOnNode(d, at, def)
 			s.services = append(s.services, def)
 		}

@@ -158,6 +158,7 @@ func (d *Decoder) AddInstance(def consuldef.ServiceDef, at *yaml.Node) {
 	}
 	b.instances[id] = Instance{ServiceDef: def, Pos: d.Pos(at)}
 	d.recordChecks(def, at)
+	d.warnBuiltinProxyLimits(def, at)
 	for _, ref := range []string{name, id} {
 		d.Define(KindService, ref, at)
 		if def.HasSidecar() {
@@ -181,6 +182,7 @@ func (d *Decoder) AddInstance(def consuldef.ServiceDef, at *yaml.Node) {
 			}
 		}
 	}
+	d.warnDefaultSidecarChecks(at, def)
 }
 
 // HasProxyFor reports whether a proxy registered as its own service

@@ -127,14 +127,41 @@ func (d *Decoder) ItemNode(at *yaml.Node, name string, onNode bool) string {
 		d.Errorf(at, "node %q: this scenario has no nodes; list them at the top with `nodes: [%s, ...]`, or remove `node:`", name, name)
 		return ""
 	case !slices.Contains(nodes, name):
-		msg := fmt.Sprintf("unknown node %q", name)
-		if s := suggest.Closest(name, nodes); s != "" {
-			msg += fmt.Sprintf(" (did you mean %q?)", s)
-		}
-		d.Errorf(at, "%s; the scenario's nodes are %s", msg, strings.Join(nodes, ", "))
+		d.unknownNode(at, "", name)
 		return ""
 	}
 	return name
+}
+
+// NeedNodes reports an error at at unless the scenario has nodes; what
+// names the step.
+func (d *Decoder) NeedNodes(at *yaml.Node, what string) bool {
+	if len(d.nodes) == 0 {
+		d.Errorf(at, "%s needs nodes: list them at the top (`nodes: [server, app1]`) and start their agents with `node:`", what)
+		return false
+	}
+	return true
+}
+
+// KnownNode reports an error at at unless node is one of the scenario's
+// nodes; what names the step.
+func (d *Decoder) KnownNode(at *yaml.Node, what, node string) bool {
+	switch {
+	case !d.NeedNodes(at, what):
+		return false
+	case !slices.Contains(d.nodes, node):
+		d.unknownNode(at, what+": ", node)
+		return false
+	}
+	return true
+}
+
+func (d *Decoder) unknownNode(at *yaml.Node, prefix, name string) {
+	msg := fmt.Sprintf("%sunknown node %q", prefix, name)
+	if s := suggest.Closest(name, d.nodes); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	d.Errorf(at, "%s; the scenario's nodes are %s", msg, strings.Join(d.nodes, ", "))
 }
 
 // plannedAgent is an agent a step starts on a node, with that step.
