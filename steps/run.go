@@ -27,7 +27,7 @@ var runType = Typed(Type{
 type RunSpec struct {
 	Name    string       `key:"name,required" shape:"NAME" doc:"names the process: its log file, and what stop and loopback-only refer to"`
 	Command spec.Command `key:"command,required" doc:"a string (run by /bin/sh -c) or a list (executed directly)"`
-	Ready   Address      `key:"ready" doc:"the host:port the process (or one it forked) must listen on before the step passes"`
+	Ready   spec.Address `key:"ready" doc:"the host:port the process (or one it forked) must listen on before the step passes"`
 }
 
 type run struct {

@@ -181,7 +181,7 @@ func readTarget(d *spec.Decoder, n *yaml.Node, what string) Target {
 		}
 		return Target{Service: svc, Upstream: up, Datacenter: dc}
 	}
-	t := Target{Addr: readAddress(d, n, what)}
+	t := Target{Addr: d.Address(n, what)}
 	if t.Addr != "" && len(d.Nodes()) > 0 && d.Node() == "" {
 		// Dialled from nowhere in particular, the probe would start on the
 		// node it names (or the first agent's) and prove nothing about the

@@ -5,14 +5,15 @@
 // defined (processes, connections, registered instances and their checks,
 // sidecars, tokens), against which later steps are checked (book.go); the
 // topology checks (nodes, each step's node, whether the agents on them
-// form clusters: topology.go); the value types any step may use
-// (Duration, Command, Pattern, Dir, File, Optional); and the JSON Schema
+// form clusters: topology.go); what a registration or an intention
+// implies (registration.go); the value types any step may use (Duration,
+// Command, Pattern, Dir, File, Address, Optional); and the JSON Schema
 // and docs generated from the same Go types.
 //
 // It is one package, not a decoder here and checks elsewhere, because the
 // checks need the decoder's state (where it is, what it reported) and the
-// decoder's values need the checks (a target names a registered
-// upstream): split, each half reached into the other. Package
+// decoder's values need the checks (an address's mistake may name a
+// registered service): split, each half reached into the other. Package
 // scenariofile is the format's one door (Load); each step type, in
 // package steps, keeps its value and its build function in its own file
 // and checks what only it knows through this package's API (Define, Use,
