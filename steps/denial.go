@@ -199,7 +199,7 @@ func Gather(ctx context.Context, env Env, target Target) (*Evidence, error) {
 		return nil, err
 	}
 	// The upstream the probe dialled (Target.Resolve picks the same way).
-	upstream, err := pickUpstream(source.Proxy.Upstreams, target.Upstream, target.Datacenter)
+	upstream, err := spec.PickUpstream(source.Proxy.Upstreams, target.Upstream, target.Datacenter)
 	if err != nil {
 		return nil, fmt.Errorf("the sidecar of %s: %w", target.Service, err)
 	}
@@ -356,7 +356,7 @@ func backendProcesses(ctx context.Context, env Env, t Target) []string {
 	if err != nil {
 		return nil
 	}
-	u, err := pickUpstream(source.Proxy.Upstreams, t.Upstream, t.Datacenter)
+	u, err := spec.PickUpstream(source.Proxy.Upstreams, t.Upstream, t.Datacenter)
 	if err != nil || (u.DestinationType != "" && u.DestinationType != api.UpstreamDestTypeService) {
 		return nil
 	}

@@ -254,7 +254,7 @@ func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
 			d.Errorf(f.Node("to"), "expect.denied needs to: SERVICE/UPSTREAM (a mesh path whose identities the runner can check), not the address %s", e.probe.Addr)
 		case e.probe != nil && e.probe.Service != "" && !e.probe.Native:
 			for _, in := range d.Instances(e.probe.Service) {
-				if u, err := pickUpstream(in.Upstreams(), e.probe.Upstream, e.probe.Datacenter); err == nil && u.DestinationType == api.UpstreamDestTypePreparedQuery {
+				if u, err := spec.PickUpstream(in.Upstreams(), e.probe.Upstream, e.probe.Datacenter); err == nil && u.DestinationType == api.UpstreamDestTypePreparedQuery {
 					d.Errorf(f.Node("to"), "expect.denied: the upstream %s of %s is a prepared query, which picks its destination per connection, so the runner cannot name the service whose authorization refused it; use closed: true, and expect intention for the decision", e.probe.Upstream, e.probe.Service)
 					break
 				}

@@ -546,7 +546,7 @@ func orLoopback(addr string) string {
 // or a prepared query.
 func (g *Graph) addUpstream(in *graphInstance, u api.Upstream) {
 	up := graphUpstream{destination: u.DestinationName, datacenter: u.Datacenter,
-		bind: fmt.Sprintf("%s:%d", bindHost(u.LocalBindAddress), u.LocalBindPort)}
+		bind: fmt.Sprintf("%s:%d", spec.BindHost(u.LocalBindAddress), u.LocalBindPort)}
 	if u.DestinationType == api.UpstreamDestTypePreparedQuery {
 		up.query = true
 		g.queries = append(g.queries, u.DestinationName)

@@ -2,7 +2,6 @@ package steps
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -150,63 +149,11 @@ type Target struct {
 	Native bool
 }
 
-// Target reads n as SERVICE/UPSTREAM or host:port.
+// readTarget reads n as SERVICE/UPSTREAM or host:port, checked by the
+// book (spec.Decoder.Target).
 func readTarget(d *spec.Decoder, n *yaml.Node, what string) Target {
-	s, ok := d.String(n, what)
-	if !ok {
-		return Target{}
-	}
-	if svc, up, found := strings.Cut(s, "/"); found && !strings.Contains(s, ":") {
-		up, dc, hasDC := strings.Cut(up, "@")
-		if svc == "" || up == "" || (hasDC && dc == "") {
-			d.Errorf(n, "%s: %q must be SERVICE/UPSTREAM, like web/socat (or SERVICE/UPSTREAM@DC, like web/socat@dc2, to pick among upstreams of one name)", what, s)
-			return Target{}
-		}
-		d.NeedAgent(n, what+" "+s)
-		if d.Defined(spec.KindService, svc) {
-			for _, in := range d.Instances(svc) {
-				if ups := in.Upstreams(); len(ups) > 0 {
-					if _, err := pickUpstream(ups, up, dc); err != nil && !errors.Is(err, errNoUpstream) {
-						d.Errorf(n, "%s: %s has %v", what, svc, err)
-					}
-				}
-			}
-			if d.Use(spec.KindUpstream, svc+"/"+up, n) && !sidecarStarted(d, svc) {
-				// A warning: the probe fails at run time, naming whatever
-				// listens there instead.
-				d.Warnf(n, "%s: no earlier step starts the sidecar of %s, so nothing of the mesh listens for %s (add `sidecar: %s` before)", what, svc, s, svc)
-			}
-		} else {
-			d.Use(spec.KindService, svc, n)
-		}
-		return Target{Service: svc, Upstream: up, Datacenter: dc}
-	}
-	t := Target{Addr: d.Address(n, what)}
-	if t.Addr != "" && len(d.Nodes()) > 0 && d.Node() == "" {
-		// Dialled from nowhere in particular, the probe would start on the
-		// node it names (or the first agent's) and prove nothing about the
-		// network between nodes: it answers even with that node cut off.
-		d.Errorf(n, "%s: %s is an address, and in a scenario with nodes a probe to an address dials from the node the item names: say which with `node:` (one of %s)",
-			what, t.Addr, strings.Join(d.Nodes(), ", "))
-	}
-	return t
-}
-
-// sidecarStarted reports whether an earlier step started (and no stop step
-// stopped) the sidecar of ref, by ref itself or by its instance's ID or name.
-func sidecarStarted(d *spec.Decoder, ref string) bool {
-	if d.External {
-		return true // the existing cluster's sidecars run already
-	}
-	if d.Defined(spec.KindProcess, spec.SidecarProcess(ref)) {
-		return true
-	}
-	for _, in := range d.Instances(ref) {
-		if d.Defined(spec.KindProcess, spec.SidecarProcess(in.ID())) || d.Defined(spec.KindProcess, spec.SidecarProcess(in.Reg.Name)) {
-			return true
-		}
-	}
-	return false
+	r := d.Target(n, what)
+	return Target{Service: r.Service, Upstream: r.Upstream, Datacenter: r.Datacenter, Addr: r.Addr}
 }
 
 func (t Target) String() string {
@@ -253,14 +200,14 @@ func (t Target) Resolve(ctx context.Context, env Env) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	u, err := pickUpstream(proxy.Proxy.Upstreams, t.Upstream, t.Datacenter)
+	u, err := spec.PickUpstream(proxy.Proxy.Upstreams, t.Upstream, t.Datacenter)
 	if err != nil {
 		return "", fmt.Errorf("the sidecar of %s: %w", t.Service, err)
 	}
 	if u.LocalBindPort == 0 {
 		return "", fmt.Errorf("the sidecar of %s has no local_bind_port for its upstream %q", t.Service, t.Upstream)
 	}
-	addr := net.JoinHostPort(bindHost(u.LocalBindAddress), strconv.Itoa(u.LocalBindPort))
+	addr := net.JoinHostPort(spec.BindHost(u.LocalBindAddress), strconv.Itoa(u.LocalBindPort))
 	if err := t.ownedBySidecar(ctx, env, proxy, addr); err != nil {
 		return "", err // fatal when someone else holds it; a new upstream opens a moment after its registration
 	}

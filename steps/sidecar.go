@@ -288,13 +288,6 @@ func publicHost(svc *api.AgentService) string {
 	return "127.0.0.1"
 }
 
-func bindHost(addr string) string {
-	if addr == "" || addr == "0.0.0.0" || addr == "::" {
-		return "127.0.0.1"
-	}
-	return addr
-}
-
 // passing holds when the service instance id is passing in the catalog. It
 // uses Consul's blocking queries, so it returns as soon as health changes.
 // The error names each check of the sidecar or of its service that is

@@ -367,7 +367,7 @@ func TestPickUpstream(t *testing.T) {
 		{"stock", "", 0, `2 upstreams "stock" in the local datacenter`},
 		{"nosuch", "", 0, `no upstream "nosuch"`},
 	} {
-		u, err := pickUpstream(ups, c.name, c.dc)
+		u, err := spec.PickUpstream(ups, c.name, c.dc)
 		switch {
 		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
 			t.Errorf("%s@%s: %v, want an error with %q", c.name, c.dc, err, c.err)

@@ -694,7 +694,7 @@ func (w *wireWatch) sidecarListeners(ctx context.Context) (addrs []netip.AddrPor
 			return nil, "", err
 		}
 		// The upstream the probe dialled (Target.Resolve picks the same way).
-		if u, err := pickUpstream(proxy.Proxy.Upstreams, w.target.Upstream, w.target.Datacenter); err == nil &&
+		if u, err := spec.PickUpstream(proxy.Proxy.Upstreams, w.target.Upstream, w.target.Datacenter); err == nil &&
 			(u.DestinationType == "" || u.DestinationType == api.UpstreamDestTypeService) {
 			destination, datacenter = u.DestinationName, u.Datacenter
 		}
