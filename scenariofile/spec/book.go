@@ -313,25 +313,23 @@ func serviceChecks(reg *api.AgentServiceRegistration) []*api.AgentServiceCheck {
 
 // checkKind names a check's kind, with its article, for messages.
 func checkKind(c *api.AgentServiceCheck) string {
-	switch {
-	case c.TTL != "":
-		return "TTL"
-	case c.HTTP != "":
-		return "an HTTP"
-	case c.TCP != "":
-		return "a TCP"
-	case c.UDP != "":
-		return "a UDP"
-	case c.GRPC != "":
-		return "a gRPC"
-	case c.H2PING != "":
-		return "an H2 ping"
-	case c.AliasService != "" || c.AliasNode != "":
-		return "an alias"
-	case c.DockerContainerID != "":
-		return "a Docker"
-	case len(c.Args) > 0:
-		return "a script"
+	for _, k := range []struct {
+		is   bool
+		name string
+	}{
+		{c.TTL != "", "TTL"},
+		{c.HTTP != "", "an HTTP"},
+		{c.TCP != "", "a TCP"},
+		{c.UDP != "", "a UDP"},
+		{c.GRPC != "", "a gRPC"},
+		{c.H2PING != "", "an H2 ping"},
+		{c.AliasService != "" || c.AliasNode != "", "an alias"},
+		{c.DockerContainerID != "", "a Docker"},
+		{len(c.Args) > 0, "a script"},
+	} {
+		if k.is {
+			return k.name
+		}
 	}
 	return "a non-TTL"
 }

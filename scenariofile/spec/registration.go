@@ -21,25 +21,24 @@ import (
 // ReportDefinitionErrors reports each problem of a definition at the
 // step, each naming its own file:line:col.
 func (d *Decoder) ReportDefinitionErrors(at *yaml.Node, what string, err error) {
-	var joined interface{ Unwrap() []error }
-	errs := []error{err}
-	if errors.As(err, &joined) {
-		errs = joined.Unwrap()
-	}
-	for _, e := range errs {
+	for _, e := range unjoin(err) {
 		d.Errorf(at, "%s: %v", what, e)
 	}
+}
+
+// unjoin lists the errors err joins, or err alone.
+func unjoin(err error) []error {
+	var joined interface{ Unwrap() []error }
+	if errors.As(err, &joined) {
+		return joined.Unwrap()
+	}
+	return []error{err}
 }
 
 // ReportInlineErrors reports problems of an inline definition at the YAML
 // key they are about.
 func (d *Decoder) ReportInlineErrors(root *yaml.Node, what string, err error) {
-	var joined interface{ Unwrap() []error }
-	errs := []error{err}
-	if errors.As(err, &joined) {
-		errs = joined.Unwrap()
-	}
-	for _, e := range errs {
+	for _, e := range unjoin(err) {
 		at := root
 		var de *consuldef.DefinitionError
 		if errors.As(e, &de) && de.Key != "" {

@@ -20,18 +20,24 @@ type probe struct {
 
 func decodeProbe(t *testing.T, src string) (probe, []string) {
 	t.Helper()
+	return decodeAs[probe](t, src, "probe")
+}
+
+// decodeAs decodes src, a value of what, into a T.
+func decodeAs[T any](t *testing.T, src, what string) (T, []string) {
+	t.Helper()
 	var doc yaml.Node
 	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
 		t.Fatal(err)
 	}
 	d := NewDecoder("dir/f.yaml")
-	var p probe
-	d.Decode(doc.Content[0], "probe", &p)
+	var v T
+	d.Decode(doc.Content[0], what, &v)
 	var errs []string
 	for _, e := range d.Errors() {
 		errs = append(errs, e.Error())
 	}
-	return p, errs
+	return v, errs
 }
 
 func TestDecodeReportsEveryProblemAtItsPlace(t *testing.T) {
@@ -106,14 +112,8 @@ type presence struct {
 func TestPresenceIsTypedAndLeavesTheSchemaAsIfPlain(t *testing.T) {
 	decode := func(src string) presence {
 		t.Helper()
-		var doc yaml.Node
-		if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-			t.Fatal(err)
-		}
-		d := NewDecoder("f.yaml")
-		var p presence
-		d.Decode(doc.Content[0], "presence", &p)
-		if errs := d.Errors(); len(errs) > 0 {
+		p, errs := decodeAs[presence](t, src, "presence")
+		if len(errs) > 0 {
 			t.Fatalf("%s: %v", src, errs)
 		}
 		return p
