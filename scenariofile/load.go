@@ -367,7 +367,7 @@ func decodeItems(d *spec.Decoder, reg *steps.Registry, n *yaml.Node) []Item {
 		applyItemKeys(keys, &item)
 		var nodeAt *yaml.Node
 		if keyFields != nil {
-			nodeAt = keyFields.Node("node")
+			nodeAt = keyFields.NodeOf(&keys.Node)
 		}
 		item.Node = d.ItemNode(nodeAt, keys.Node, t.OnNode)
 		d.BeginNode(item.Node)

@@ -40,13 +40,13 @@ type aclToken struct {
 func buildACLToken(d *spec.Decoder, val *ACLTokenSpec, f *spec.Fields) Step {
 	d.NeedAgent(f.At(), "acl-token")
 	if !tokenName.MatchString(val.Name) {
-		d.Errorf(f.Node("name"), "acl-token.name %q must be a word of letters, digits, - and _ (it becomes $SCENARIO_TOKEN_<NAME>)", val.Name)
+		d.Errorf(f.NodeOf(&val.Name), "acl-token.name %q must be a word of letters, digits, - and _ (it becomes $SCENARIO_TOKEN_<NAME>)", val.Name)
 		return nil
 	}
 	if len(val.ServiceIdentities) == 0 && len(val.Policies) == 0 {
 		d.Errorf(f.At(), "acl-token %s grants nothing: give it service-identities or policies", val.Name)
 	}
-	d.Define(spec.KindToken, val.Name, f.Node("name"))
+	d.Define(spec.KindToken, val.Name, f.NodeOf(&val.Name))
 	desc := val.Description
 	if desc == "" {
 		desc = "made by scenario: " + val.Name

@@ -70,21 +70,21 @@ func buildConfigEntry(d *spec.Decoder, val *ConfigEntrySpec, f *spec.Fields) Ste
 	switch {
 	case val.Entry.Node != nil:
 		if err := val.Entry.Node.Decode(&c.entry); err != nil || c.entry == nil {
-			d.Errorf(f.Node("entry"), "config-entry.entry must be a mapping with Kind and Name: %v", err)
+			d.Errorf(val.Entry.Node, "config-entry.entry must be a mapping with Kind and Name: %v", err)
 			return nil
 		}
 		// Consul reads the kind from Kind, else kind, and nothing else.
 		if _, err := consuldef.EntryKind(c.entry); errors.Is(err, consuldef.ErrNoKind) {
 			if k, ok := foldKey(c.entry, "Kind"); ok {
-				d.Errorf(f.Node("entry"), "config-entry.entry needs Kind: Consul reads the kind from Kind or kind only, not %s", k)
+				d.Errorf(val.Entry.Node, "config-entry.entry needs Kind: Consul reads the kind from Kind or kind only, not %s", k)
 			} else {
-				d.Errorf(f.Node("entry"), "config-entry.entry needs Kind")
+				d.Errorf(val.Entry.Node, "config-entry.entry needs Kind")
 			}
 		} else if err != nil {
-			d.Errorf(f.Node("entry"), "config-entry.entry: Kind must be a string, like service-defaults")
+			d.Errorf(val.Entry.Node, "config-entry.entry: Kind must be a string, like service-defaults")
 		}
 		if _, ok := lookupFold(c.entry, "Name"); !ok {
-			d.Errorf(f.Node("entry"), "config-entry.entry needs Name")
+			d.Errorf(val.Entry.Node, "config-entry.entry needs Name")
 		}
 	case val.Delete != nil:
 		c.delete = [2]string{val.Delete.Kind, val.Delete.Name}

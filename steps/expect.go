@@ -142,12 +142,12 @@ func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
 	case val.Cert != nil:
 		d.NeedAgent(v, "expect cert")
 		if svc := val.Cert.Cert; svc != "" {
-			d.Use(spec.KindProcess, spec.SidecarProcess(svc), f.Node("cert"))
+			d.Use(spec.KindProcess, spec.SidecarProcess(svc), f.NodeOf(&val.Cert.Cert))
 		}
 		return &expectCert{service: val.Cert.Cert, within: time.Duration(val.Cert.Within)}
 	case val.Loopback != nil:
 		if name := val.Loopback.LoopbackOnly; name != "" {
-			d.Use(spec.KindProcess, name, f.Node("loopback-only"))
+			d.Use(spec.KindProcess, name, f.NodeOf(&val.Loopback.LoopbackOnly))
 		}
 		return &expectLoopbackOnly{name: val.Loopback.LoopbackOnly}
 	case val.Health != nil:
@@ -169,7 +169,7 @@ func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
 		e.within, e.quiet = time.Duration(in.Within.Value), DefaultQuiet
 		e.eventual = in.Within.Set
 		e.intention = &api.IntentionCheck{Source: in.Intention.Source, Destination: in.Intention.Destination, SourceType: api.IntentionSourceConsul}
-		d.WarnUnregistered(f.Node("intention"), "expect.intention", in.Intention.Source, in.Intention.Destination)
+		d.WarnUnregistered(f.NodeOf(&in.Intention), "expect.intention", in.Intention.Source, in.Intention.Destination)
 		e.allowed = in.Allowed
 		d.NeedAgent(v, "expect intention")
 		return e
@@ -182,25 +182,25 @@ func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
 			// to is the destination service, reached at its sidecars.
 			d.NeedAgent(v, "expect from")
 			if p.To != "" {
-				d.Use(spec.KindService, p.To, f.Node("to"))
+				d.Use(spec.KindService, p.To, f.NodeOf(&p.To))
 			}
 			e.probe = &Target{Service: p.From, Upstream: p.To, Native: true}
 			// A Connect-native identity needs no registration; intentions
 			// may name it.
-			d.Define(spec.KindIdentity, e.probe.Service, f.Node("from"))
+			d.Define(spec.KindIdentity, e.probe.Service, f.NodeOf(&p.From))
 		} else {
-			t := readTarget(d, f.Node("to"), "expect.to")
+			t := readTarget(d, f.NodeOf(&p.To), "expect.to")
 			e.probe = &t
 		}
 		e.send, e.times, e.othersAllowed = p.Send, p.Times, p.OthersAllowed
-		o = outcomeSpec{p.Reply, p.ReplyPrefix, p.ReplyMatches, p.Closed, p.Denied, p.Quiet.Set}
+		o = outcomeSpec{p.Reply, p.ReplyPrefix, p.ReplyMatches, p.Closed, p.Denied, &p.Quiet}
 		if p.Wire != "" {
 			e.wire = p.Wire
 			switch {
 			case len(d.Nodes()) < 2:
-				d.Errorf(f.Node("wire"), "expect.wire: evidence from the wire needs a scenario with two nodes or more (the capture is of the cables between them)")
+				d.Errorf(f.NodeOf(&p.Wire), "expect.wire: evidence from the wire needs a scenario with two nodes or more (the capture is of the cables between them)")
 			case len(e.send) < minWireMarker:
-				d.Errorf(f.Node("wire"), "expect.wire needs send of %d bytes or more: the capture looks for them in clear, and a shorter one could occur in ciphertext by chance", minWireMarker)
+				d.Errorf(f.NodeOf(&p.Wire), "expect.wire needs send of %d bytes or more: the capture looks for them in clear, and a shorter one could occur in ciphertext by chance", minWireMarker)
 			}
 		}
 	default:
@@ -213,13 +213,13 @@ func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
 				d.Errorf(v, "expect has no connection to look at: give it to (a fresh probe) or conn, or put a send before it")
 			}
 		} else {
-			d.Use(spec.KindConn, e.conn, f.Node("conn"))
+			d.Use(spec.KindConn, e.conn, f.NodeOf(&c.Conn))
 		}
-		o = outcomeSpec{c.Reply, c.ReplyPrefix, c.ReplyMatches, c.Closed, nil, c.Quiet.Set}
+		o = outcomeSpec{c.Reply, c.ReplyPrefix, c.ReplyMatches, c.Closed, nil, &c.Quiet}
 		if c.Silent != nil {
 			e.silent = time.Duration(*c.Silent) // positive: spec.Duration checks it
 			if c.Within.Set {
-				d.Errorf(f.Key("within"), "expect.silent takes no within: the connection must stay silent and open for all of silent")
+				d.Errorf(f.KeyOf(&c.Within), "expect.silent takes no within: the connection must stay silent and open for all of silent")
 			}
 		}
 	}
@@ -227,42 +227,42 @@ func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
 	case o.reply != nil:
 		e.reply = []byte(*o.reply)
 		if len(e.reply) == 0 {
-			d.Errorf(f.Node("reply"), "expect.reply is empty; to expect no reply bytes use closed: true")
+			d.Errorf(f.NodeOf(o.reply), "expect.reply is empty; to expect no reply bytes use closed: true")
 		}
 	case o.replyPrefix != nil:
 		e.replyPrefix = []byte(*o.replyPrefix)
 		if len(e.replyPrefix) == 0 {
-			d.Errorf(f.Node("reply-prefix"), "expect.reply-prefix is empty, which asserts nothing")
+			d.Errorf(f.NodeOf(o.replyPrefix), "expect.reply-prefix is empty, which asserts nothing")
 		}
 	case o.replyMatches != nil:
 		e.replyMatch = o.replyMatches.Regexp
 	case o.closed != nil:
 		e.closed = *o.closed
-		if !e.closed && isBool(f.Node("closed")) {
-			d.Errorf(f.Node("closed"), "expect.closed: false asserts nothing; expect a reply instead")
+		if !e.closed && isBool(f.NodeOf(o.closed)) {
+			d.Errorf(f.NodeOf(o.closed), "expect.closed: false asserts nothing; expect a reply instead")
 		}
 		if e.closed && d.IntentionsChanged() && e.probe != nil && e.probe.Service != "" {
-			d.Warnf(f.Key("closed"), "closed: true after an intention change passes for a dead or closing backend too; "+
+			d.Warnf(f.KeyOf(o.closed), "closed: true after an intention change passes for a dead or closing backend too; "+
 				"use denied: true to have the mesh prove the deny")
 		}
 	case o.denied != nil:
 		e.denied = *o.denied
 		switch {
-		case !e.denied && isBool(f.Node("denied")):
-			d.Errorf(f.Node("denied"), "expect.denied: false asserts nothing; expect a reply instead")
+		case !e.denied && isBool(f.NodeOf(o.denied)):
+			d.Errorf(f.NodeOf(o.denied), "expect.denied: false asserts nothing; expect a reply instead")
 		case e.probe != nil && e.probe.Addr != "":
-			d.Errorf(f.Node("to"), "expect.denied needs to: SERVICE/UPSTREAM (a mesh path whose identities the runner can check), not the address %s", e.probe.Addr)
+			d.Errorf(f.NodeOf(&val.Probe.To), "expect.denied needs to: SERVICE/UPSTREAM (a mesh path whose identities the runner can check), not the address %s", e.probe.Addr)
 		case e.probe != nil && e.probe.Service != "" && !e.probe.Native:
 			for _, in := range d.Instances(e.probe.Service) {
 				if u, err := spec.PickUpstream(in.Upstreams(), e.probe.Upstream, e.probe.Datacenter); err == nil && u.DestinationType == api.UpstreamDestTypePreparedQuery {
-					d.Errorf(f.Node("to"), "expect.denied: the upstream %s of %s is a prepared query, which picks its destination per connection, so the runner cannot name the service whose authorization refused it; use closed: true, and expect intention for the decision", e.probe.Upstream, e.probe.Service)
+					d.Errorf(f.NodeOf(&val.Probe.To), "expect.denied: the upstream %s of %s is a prepared query, which picks its destination per connection, so the runner cannot name the service whose authorization refused it; use closed: true, and expect intention for the decision", e.probe.Upstream, e.probe.Service)
 					break
 				}
 			}
 		}
 	}
-	if o.quietSet && e.reply == nil && e.replyMatch == nil {
-		d.Errorf(f.Key("quiet"), "expect.quiet applies to reply and reply-matches only")
+	if o.quiet != nil && o.quiet.Set && e.reply == nil && e.replyMatch == nil {
+		d.Errorf(f.KeyOf(o.quiet), "expect.quiet applies to reply and reply-matches only")
 	}
 	return e.held()
 }
@@ -272,12 +272,13 @@ func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
 func isBool(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!bool" }
 
 // outcomeSpec is what a probe or a connection must show: the one of
-// these that was written (nil when left out). quietSet says quiet was.
+// these that was written (nil when left out), and its quiet. They point
+// into the form decoded, so that f.NodeOf finds their keys.
 type outcomeSpec struct {
 	reply, replyPrefix *string
 	replyMatches       *spec.Pattern
 	closed, denied     *bool
-	quietSet           bool
+	quiet              *spec.Optional[spec.Duration]
 }
 
 func (e *expect) String() string {

@@ -44,7 +44,7 @@ func buildExpectHealth(d *spec.Decoder, val *ExpectHealthSpec, f *spec.Fields) S
 	if val.Health == "" {
 		return e
 	}
-	if !d.Use(spec.KindService, val.Health, f.Node("health")) {
+	if !d.Use(spec.KindService, val.Health, f.NodeOf(&val.Health)) {
 		return e
 	}
 	// An instance ID first, as sidecar and the probes read a name: an ID

@@ -232,12 +232,12 @@ func buildReachability(d *spec.Decoder, val *ExpectReachabilitySpec, f *spec.Fie
 	e.send = []byte(DefaultReachabilitySend)
 	if val.Send != nil {
 		if *val.Send == "" {
-			d.Errorf(f.Node("send"), "expect.send is empty: an allow needs a round trip, so a probe must write something")
+			d.Errorf(f.NodeOf(&val.Send), "expect.send is empty: an allow needs a round trip, so a probe must write something")
 		}
 		e.send = []byte(*val.Send)
 	}
 	if e.token != "" {
-		d.Use(spec.KindToken, e.token, f.Node("token"))
+		d.Use(spec.KindToken, e.token, f.NodeOf(&val.Token))
 	}
 	for _, s := range t.Sources {
 		// A source is any identity: a registered service, or a stranger

@@ -40,7 +40,7 @@ func buildPreparedQuery(d *spec.Decoder, val *PreparedQuerySpec, f *spec.Fields)
 	q.def.Service.OnlyPassing = val.OnlyPassing
 	q.def.Service.Failover.Datacenters = val.Failover
 	if !d.External && !d.Defined(spec.KindService, q.def.Service.Service) {
-		d.Warnf(f.Node("service"), "prepared-query.service: no earlier step registers service %q", q.def.Service.Service)
+		d.Warnf(f.NodeOf(&val.Service), "prepared-query.service: no earlier step registers service %q", q.def.Service.Service)
 	}
 	return q
 }

@@ -49,17 +49,17 @@ func buildRegister(d *spec.Decoder, val *RegisterSpec, f *spec.Fields) Step {
 		source string
 		format string
 		errAt  = f.At()
+		key    string // service or services, for an inline definition
 	)
 	switch {
 	case val.File != nil:
-		errAt = f.Node("file")
+		errAt = f.NodeOf(&val.File)
 		source = string(*val.File)
 	default:
-		key := "service"
+		key, errAt = "service", val.Service.Node
 		if val.Services.Node != nil {
-			key = "services"
+			key, errAt = "services", val.Services.Node
 		}
-		errAt = f.Node(key)
 		budget := maxInlineNodes
 		generic, err := yamlToGeneric(errAt, 0, &budget)
 		if err != nil {
@@ -99,7 +99,7 @@ func buildRegister(d *spec.Decoder, val *RegisterSpec, f *spec.Fields) Step {
 		d.AddInstance(def, errAt)
 	}
 	if val.Token != "" {
-		d.Use(spec.KindToken, val.Token, f.Node("token"))
+		d.Use(spec.KindToken, val.Token, f.NodeOf(&val.Token))
 	}
 	return &register{source: source, file: file, token: val.Token}
 }

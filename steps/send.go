@@ -58,19 +58,19 @@ func buildSend(d *spec.Decoder, val *SendSpec, f *spec.Fields) Step {
 		if val.HeldBy != nil {
 			s.heldBy = *val.HeldBy
 			if s.target.Addr == "" && s.target.Service != "" {
-				d.Errorf(f.Key("held-by"), "send.held-by is for to: HOST:PORT; to: SERVICE/UPSTREAM is checked to be that service's sidecar already")
+				d.Errorf(f.KeyOf(&val.HeldBy), "send.held-by is for to: HOST:PORT; to: SERVICE/UPSTREAM is checked to be that service's sidecar already")
 			} else if s.heldBy != "" {
-				d.Use(spec.KindProcess, s.heldBy, f.Node("held-by"))
+				d.Use(spec.KindProcess, s.heldBy, f.NodeOf(&val.HeldBy))
 			}
 		}
 	case val.Conn != nil:
 		if val.HeldBy != nil {
-			d.Errorf(f.Key("held-by"), "send.held-by goes with to: HOST:PORT (the connection it opens)")
+			d.Errorf(f.KeyOf(&val.HeldBy), "send.held-by goes with to: HOST:PORT (the connection it opens)")
 		}
 		if val.Data == nil {
 			d.Errorf(v, "send on connection %q needs data to write", s.conn)
 		}
-		if d.Use(spec.KindConn, s.conn, f.Node("conn")) {
+		if d.Use(spec.KindConn, s.conn, f.NodeOf(&val.Conn)) {
 			d.SetLastConn(s.conn)
 		}
 	default:

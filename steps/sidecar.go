@@ -66,17 +66,17 @@ func buildSidecar(d *spec.Decoder, val *SidecarSpec, f *spec.Fields) Step {
 	d.NeedAgent(f.At(), "sidecar")
 	s := &sidecar{service: val.Service, proxy: val.Proxy, token: val.Token}
 	if s.token != "" {
-		d.Use(spec.KindToken, s.token, f.Node("token"))
+		d.Use(spec.KindToken, s.token, f.NodeOf(&val.Token))
 	}
 	if s.proxy == "envoy" {
 		if _, err := exec.LookPath("envoy"); err != nil {
-			d.Errorf(f.Node("proxy"), "sidecar.proxy: envoy is not installed (no envoy in PATH); install Envoy or use proxy: builtin")
+			d.Errorf(f.NodeOf(&val.Proxy), "sidecar.proxy: envoy is not installed (no envoy in PATH); install Envoy or use proxy: builtin")
 		}
 	}
 	if s.service == "" {
 		return nil
 	}
-	at := f.Node("service")
+	at := f.NodeOf(&val.Service)
 	if d.Use(spec.KindService, s.service, at) {
 		if s.id, s.name = resolveInstance(d, at, s.service); s.id != "" {
 			d.ClaimSidecar(s.id, spec.SidecarProcess(s.service), s.proxy == "envoy", at)

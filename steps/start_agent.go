@@ -72,22 +72,22 @@ func buildStartAgent(d *spec.Decoder, val *StartAgentSpec, f *spec.Fields) Step 
 	}
 	switch {
 	case s.server && !s.topology:
-		d.Errorf(f.Node("server"), "start-agent.server: without nodes the agent is always a server (a dev one, or with dev: false a non-dev one); remove server, or list nodes at the top to start clients")
+		d.Errorf(f.NodeOf(&val.Server), "start-agent.server: without nodes the agent is always a server (a dev one, or with dev: false a non-dev one); remove server, or list nodes at the top to start clients")
 	case val.Datacenter != "" && !datacenterName.MatchString(val.Datacenter):
-		d.Errorf(f.Node("datacenter"), "start-agent.datacenter %q must be a short DNS label, like dc2", val.Datacenter)
+		d.Errorf(f.NodeOf(&val.Datacenter), "start-agent.datacenter %q must be a short DNS label, like dc2", val.Datacenter)
 	case val.Datacenter != "" && !s.topology:
-		d.Errorf(f.Node("datacenter"), "start-agent.datacenter: datacenters need nodes (list them at the top); the host's single agent is in dc1")
+		d.Errorf(f.NodeOf(&val.Datacenter), "start-agent.datacenter: datacenters need nodes (list them at the top); the host's single agent is in dc1")
 	case s.topology && val.Node != "":
-		d.Errorf(f.Node("node"), "start-agent.node: on a scenario's node the Consul node is named after it (%s); remove this node", d.Node())
+		d.Errorf(f.NodeOf(&val.Node), "start-agent.node: on a scenario's node the Consul node is named after it (%s); remove this node", d.Node())
 	}
 	// What survives a restart, and the agent's place in the cluster,
 	// are the book's to judge (spec.Decoder.StartAgent, PlanAgent).
 	d.StartAgent(s.dev, f.At())
 	d.PlanAgent(spec.AgentPlan{Datacenter: s.datacenter, Server: s.server || s.dev, Dev: s.dev})
 	if s.existingConfigDir() != "" {
-		s.loadConfigDir(d, f.Node("config-dir"))
+		s.loadConfigDir(d, f.NodeOf(&val.ConfigDir))
 	}
-	if n := f.Node("args"); n != nil {
+	if n := f.NodeOf(&val.Args); n != nil {
 		for _, a := range s.args {
 			if strings.TrimLeft(a, "-") == "dev" && len(a) > 3 {
 				d.Errorf(n, "start-agent.args: -dev is what start-agent runs by default; remove it (dev: false runs a non-dev server instead)")
@@ -108,7 +108,7 @@ func buildStartAgent(d *spec.Decoder, val *StartAgentSpec, f *spec.Fields) Step 
 		for _, a := range s.args {
 			for _, owned := range []string{"bind", "client", "retry-join", "join", "retry-join-wan", "join-wan", "bootstrap-expect", "server", "datacenter", "node"} {
 				if strings.TrimLeft(strings.SplitN(a, "=", 2)[0], "-") == owned {
-					d.Errorf(f.Node("args"), "start-agent.args: -%s is set by the runner on a scenario's node (it joins the agents it starts); remove it (use server, dev and datacenter)", owned)
+					d.Errorf(f.NodeOf(&val.Args), "start-agent.args: -%s is set by the runner on a scenario's node (it joins the agents it starts); remove it (use server, dev and datacenter)", owned)
 				}
 			}
 		}

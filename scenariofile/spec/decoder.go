@@ -3,6 +3,7 @@ package spec
 import (
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -214,6 +215,9 @@ type Fields struct {
 	vals      map[string]*yaml.Node
 	at        *yaml.Node
 	OK        bool // the value was a mapping
+	// structs are the value structs decoded (a choice of forms: its
+	// chosen form's too), whose fields NodeOf and KeyOf name keys by.
+	structs []reflect.Value
 }
 
 // At is the value's own node: where problems of the whole value are.
@@ -261,11 +265,42 @@ func (d *Decoder) Fields(n *yaml.Node, what string, known ...string) *Fields {
 // typed: a misspelt key name cannot be asked for.
 func (f *Fields) has(key string) bool { return f.vals[key] != nil }
 
-// Node returns key's value node, or nil.
-func (f *Fields) Node(key string) *yaml.Node { return f.vals[key] }
+func (f *Fields) node(key string) *yaml.Node { return f.vals[key] }
 
-// Key returns key's own node (for positions), or nil.
-func (f *Fields) Key(key string) *yaml.Node { return f.keys[key] }
+func (f *Fields) key(key string) *yaml.Node { return f.keys[key] }
+
+// NodeOf returns the value node of the key that field (a pointer to a
+// keyed field of the value decoded, &value.Key, or the value of such a
+// pointer field itself) was decoded from; nil when the key was left out.
+// The field names the key, so that a misspelt key is a compile error,
+// not a position that is never found.
+func (f *Fields) NodeOf(field any) *yaml.Node { return f.vals[f.keyOf(field)] }
+
+// KeyOf is NodeOf's key node (where the key itself is written).
+func (f *Fields) KeyOf(field any) *yaml.Node { return f.keys[f.keyOf(field)] }
+
+// keyOf finds the key of field among the structs decoded; a pointer to
+// anything else is a programming error.
+func (f *Fields) keyOf(field any) string {
+	p := reflect.ValueOf(field)
+	if p.Kind() != reflect.Pointer || p.IsNil() {
+		panic(fmt.Sprintf("spec: %s: NodeOf and KeyOf take a pointer to a field of the value, not %T", f.what, field))
+	}
+	for _, v := range f.structs {
+		for _, fl := range fieldsOf(v.Type()) {
+			fv := v.FieldByIndex(fl.index)
+			// A field's address; the first field shares its struct's, so
+			// the type must match too.
+			if fv.Addr().Pointer() == p.Pointer() && fv.Addr().Type() == p.Type() {
+				return fl.key
+			}
+			if fv.Kind() == reflect.Pointer && !fv.IsNil() && fv.Pointer() == p.Pointer() && fv.Type() == p.Type() {
+				return fl.key
+			}
+		}
+	}
+	panic(fmt.Sprintf("spec: %s: NodeOf and KeyOf take a pointer to a keyed field of the value decoded, not this %T", f.what, field))
+}
 
 // Require reports an error for each key that is missing, unless a
 // misspelling of it was already reported.

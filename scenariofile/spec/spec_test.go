@@ -141,3 +141,31 @@ func TestPresenceIsTypedAndLeavesTheSchemaAsIfPlain(t *testing.T) {
 		}
 	}
 }
+
+// A key's position is asked for by the field it was decoded into, so a
+// misspelt key cannot compile; a pointer to anything else is a bug.
+func TestNodeOfNamesAKeyByItsField(t *testing.T) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte("reply: hi\nwithin: 2s\n"), &doc); err != nil {
+		t.Fatal(err)
+	}
+	d := NewDecoder("f.yaml")
+	var p presence
+	f, ok := d.Decode(doc.Content[0], "presence", &p)
+	if !ok {
+		t.Fatal(d.Errors())
+	}
+	if n := f.NodeOf(&p.Reply); n == nil || n.Value != "hi" || f.NodeOf(p.Reply) != n {
+		t.Errorf("reply: %v; want its value node, by the field's address or by the pointer it holds", n)
+	}
+	if k := f.KeyOf(&p.Within); k == nil || k.Value != "within" || k.Line != 2 {
+		t.Errorf("within's key: %v", k)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("NodeOf took a pointer to a local variable")
+		}
+	}()
+	local := "hi"
+	f.NodeOf(&local)
+}

@@ -249,7 +249,7 @@ func (d *Decoder) decodeStruct(v *yaml.Node, what string, out reflect.Value) (*F
 		} else {
 			for _, fl := range fields {
 				if fl.short {
-					f := &Fields{d: d, what: what, keys: map[string]*yaml.Node{fl.key: v}, vals: map[string]*yaml.Node{fl.key: v}, suggested: map[string]bool{}, at: v, OK: true}
+					f := &Fields{d: d, what: what, keys: map[string]*yaml.Node{fl.key: v}, vals: map[string]*yaml.Node{fl.key: v}, suggested: map[string]bool{}, at: v, OK: true, structs: []reflect.Value{out}}
 					ok := d.decodeField(v, what, fieldValue(out, fl, true), fl)
 					for _, other := range fields {
 						if !other.short {
@@ -262,12 +262,13 @@ func (d *Decoder) decodeStruct(v *yaml.Node, what string, out reflect.Value) (*F
 		}
 	}
 	f := d.Fields(v, what, keysOf(fields)...)
+	f.structs = []reflect.Value{out}
 	if !f.OK {
 		return f, false
 	}
 	var required []string
 	for _, fl := range fields {
-		n := f.Node(fl.key)
+		n := f.node(fl.key)
 		switch {
 		case n != nil:
 			d.decodeField(n, join(what, fl.key), fieldValue(out, fl, true), fl)
@@ -372,14 +373,15 @@ func (d *Decoder) decodeForms(v *yaml.Node, what string, out reflect.Value, form
 		switch {
 		case !f.has(k):
 		case slices.Contains(own, k):
-			only.Content = append(only.Content, f.Key(k), f.Node(k))
+			only.Content = append(only.Content, f.key(k), f.node(k))
 		default:
-			d.Errorf(f.Key(k), "%s %s does not take %q", what, chosen.name, k)
+			d.Errorf(f.key(k), "%s %s does not take %q", what, chosen.name, k)
 		}
 	}
 	value := reflect.New(out.Type().Field(chosen.index).Type.Elem())
 	_, ok := d.decodeStruct(only, what, value.Elem())
 	out.Field(chosen.index).Set(value)
+	f.structs = append(f.structs, value.Elem())
 	return f, ok
 }
 
@@ -403,7 +405,7 @@ func (d *Decoder) checkOneOf(v *yaml.Node, what string, f *Fields, fields []fiel
 	case len(present) == 0:
 		d.Errorf(v, "%s needs one %s: %s", what, group, orList(members))
 	default:
-		d.Errorf(f.Key(present[1]), "%s takes one %s (%s), not both %s and %s", what, group, orList(members), present[0], present[1])
+		d.Errorf(f.key(present[1]), "%s takes one %s (%s), not both %s and %s", what, group, orList(members), present[0], present[1])
 	}
 	return false
 }
