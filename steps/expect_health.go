@@ -39,18 +39,18 @@ type expectHealth struct {
 }
 
 func buildExpectHealth(d *spec.Decoder, val *ExpectHealthSpec, f *spec.Fields) Step {
-	needAgent(d, f.At(), "expect health")
+	d.NeedAgent(f.At(), "expect health")
 	e := &expectHealth{ref: val.Health, name: val.Health, status: val.Status, within: time.Duration(val.Within)}
 	if val.Health == "" {
 		return e
 	}
-	if !use(d, KindService, val.Health, f.Node("health")) {
+	if !d.Use(spec.KindService, val.Health, f.NodeOf(&val.Health)) {
 		return e
 	}
 	// An instance ID first, as sidecar and the probes read a name: an ID
 	// that is another service's name means the instance. One ID may run
 	// on several nodes: each of those instances is checked.
-	if in, ok := bookOf(d).instances[val.Health]; ok && !d.External {
+	if in, ok := d.InstanceByID(val.Health); ok && !d.External {
 		e.name, e.id = in.Reg.Name, in.ID()
 	}
 	return e
@@ -183,7 +183,7 @@ func (e *expectHealth) Run(ctx context.Context, env Env) error {
 		if errors.As(err, &te) && verdict != nil {
 			err = fmt.Errorf("expected %s %s within %s; %w", e.what(), e.status, e.within, verdict)
 		}
-		return WithLogs(err, AgentName)
+		return WithLogs(err, spec.AgentName)
 	}
 	var parts []string
 	for _, h := range seen {

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/scenario-tool/scenario/internal/suggest"
 	"github.com/scenario-tool/scenario/scenariofile"
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/steps"
@@ -148,7 +149,7 @@ func cmdSteps(markdown bool, names []string, stdout, stderr io.Writer) int {
 			t, ok := registry.Lookup(name)
 			if !ok {
 				hint := ""
-				if g := spec.Suggest(name, registry.Names()); g != "" {
+				if g := suggest.Closest(name, registry.Names()); g != "" {
 					hint = fmt.Sprintf("; did you mean %s?", g)
 				}
 				fmt.Fprintf(stderr, "scenario steps: no step type %q%s (scenario steps lists them all)\n", name, hint)
