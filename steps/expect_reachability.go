@@ -70,7 +70,7 @@ func (r *ReachabilityTable) DecodeYAML(d *spec.Decoder, n *yaml.Node, what strin
 	r.where, r.at = n, map[string]*yaml.Node{}
 	r.Declared = nil
 	if n.Kind != yaml.MappingNode {
-		d.Errorf(n, "%s must be a mapping: SOURCE: {DESTINATION: allow|deny} per row, or {from: [...], to: [...]}; not %s", what, describeNode(n))
+		d.Errorf(n, "%s must be a mapping: SOURCE: {DESTINATION: allow|deny} per row, or {from: [...], to: [...]}; not %s", what, spec.Describe(n))
 		return
 	}
 	pairs := spec.MappingPairs(n)
@@ -96,7 +96,7 @@ func (r *ReachabilityTable) DecodeYAML(d *spec.Decoder, n *yaml.Node, what strin
 			continue
 		}
 		if row.Kind != yaml.MappingNode {
-			d.Errorf(row, "%s.%s must be a mapping of destinations to allow or deny, like {socat: allow, db: deny}; not %s", what, source, describeNode(row))
+			d.Errorf(row, "%s.%s must be a mapping of destinations to allow or deny, like {socat: allow, db: deny}; not %s", what, source, spec.Describe(row))
 			continue
 		}
 		if _, dup := r.at[source]; dup && contains(r.Sources, source) {
@@ -155,7 +155,7 @@ func (r *ReachabilityTable) decodeLists(d *spec.Decoder, pairs [][2]*yaml.Node, 
 		got[key] = true
 		list := spec.Resolve(kv[1])
 		if list.Kind != yaml.SequenceNode || len(list.Content) == 0 {
-			d.Errorf(list, "%s.%s must be a list of one or more service names, not %s", what, key, describeNode(list))
+			d.Errorf(list, "%s.%s must be a list of one or more service names, not %s", what, key, spec.Describe(list))
 			continue
 		}
 		role := map[string]string{"from": "source", "to": "destination"}[key]
@@ -199,16 +199,6 @@ func (r *ReachabilityTable) name(d *spec.Decoder, n *yaml.Node, what, role strin
 		return "", false
 	}
 	return s, true
-}
-
-func describeNode(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	}
-	return fmt.Sprintf("%q", n.Value)
 }
 
 // expectReachability checks the table, afresh until it holds or within

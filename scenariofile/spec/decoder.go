@@ -230,7 +230,7 @@ func (d *Decoder) Fields(n *yaml.Node, what string, known ...string) *Fields {
 	f := &Fields{d: d, what: what, keys: map[string]*yaml.Node{}, vals: map[string]*yaml.Node{}, suggested: map[string]bool{}, at: n}
 	if n == nil || n.Kind != yaml.MappingNode {
 		if n != nil {
-			d.Errorf(n, "%s must be a mapping with keys %s, not %s", what, strings.Join(known, ", "), describe(n))
+			d.Errorf(n, "%s must be a mapping with keys %s, not %s", what, strings.Join(known, ", "), Describe(n))
 		}
 		return f
 	}
@@ -317,7 +317,9 @@ func (f *Fields) Require(at *yaml.Node, keys ...string) bool {
 	return ok
 }
 
-func describe(n *yaml.Node) string {
+// Describe names what kind of YAML value n is, for errors: "a list", "the
+// string \"x\"", "a number (3)".
+func Describe(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
 		return "a mapping"

@@ -455,14 +455,14 @@ func (d *Decoder) decodeField(n *yaml.Node, what string, out reflect.Value, fl f
 	case reflect.Bool:
 		var b bool
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&b) != nil {
-			d.Errorf(n, "%s must be true or false, not %s", what, describe(n))
+			d.Errorf(n, "%s must be true or false, not %s", what, Describe(n))
 			return false
 		}
 		out.SetBool(b)
 		return true
 	case reflect.Int:
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
-			d.Errorf(n, "%s must be a whole number, not %s", what, describe(n))
+			d.Errorf(n, "%s must be a whole number, not %s", what, Describe(n))
 			return false
 		}
 		i, err := strconv.Atoi(n.Value)
@@ -482,7 +482,7 @@ func (d *Decoder) decodeField(n *yaml.Node, what string, out reflect.Value, fl f
 		return true
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			d.Errorf(n, "%s must be a list, not %s", what, describe(n))
+			d.Errorf(n, "%s must be a list, not %s", what, Describe(n))
 			return false
 		}
 		s := reflect.MakeSlice(out.Type(), len(n.Content), len(n.Content))

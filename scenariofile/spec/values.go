@@ -94,7 +94,7 @@ func (d *Decoder) Duration(n *yaml.Node, what string, def time.Duration) time.Du
 func (d *Decoder) String(n *yaml.Node, what string) (string, bool) {
 	n = Resolve(n)
 	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!str" && n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0) {
-		d.Errorf(n, "%s must be a string, not %s", what, describe(n))
+		d.Errorf(n, "%s must be a string, not %s", what, Describe(n))
 		return "", false
 	}
 	return n.Value, true
@@ -128,7 +128,7 @@ func (d *Decoder) Command(n *yaml.Node, what string) []string {
 		}
 		return argv
 	}
-	d.Errorf(n, "%s must be a string (run by /bin/sh -c) or a list of strings, not %s", what, describe(n))
+	d.Errorf(n, "%s must be a string (run by /bin/sh -c) or a list of strings, not %s", what, Describe(n))
 	return nil
 }
 
