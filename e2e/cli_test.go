@@ -146,17 +146,24 @@ func TestValidateWarnsAboutSuspiciousScenarios(t *testing.T) {
 	src := "name: suspicious\nsteps:\n  - start-agent: {}\n  - register: " + repoRoot + "/consul.d/socat.json\n" +
 		"  - run: {name: socat, command: 'socat -v tcp-l:8181,fork exec:\"/bin/cat\"'}\n" +
 		"  - set-intention: {source: web, destination: socat, action: deny}\n" +
-		"  - expect: {intention: {source: web, destination: socat}, allowed: false}\n"
+		"  - expect: {intention: {source: web, destination: socat}, allowed: false}\n" +
+		"  - register: " + repoRoot + "/consul.d/web.json\n  - sidecar: web\n" +
+		"  - expect: {to: web/socat, send: \"x\\n\", denied: true}\n"
 	file := writeScenario(t, t.TempDir(), "suspicious.yaml", src)
 	r := scenario(t, "validate", file)
 	r.mustExit(t, 0)
 	for _, want := range []string{
 		file + ":5:33: warning: run.command is a socat listener without bind=, which listens on every address",
-		file + ":7:13: warning: expect after an intention change has no within",
+		file + ":10:13: warning: expect after an intention change has no within",
 	} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}
+	}
+	// The intention check reads the servers, which have the write: no
+	// within needed (scenariofile.TestAnIntentionCheckAfterAWriteWarnsOnlyWhereItMayLag).
+	if strings.Contains(r.stderr, file+":7:13: warning") {
+		t.Errorf("the intention check right after the write draws a warning:\n%s", r.stderr)
 	}
 	clean := scenario(t, "validate", "scenarios")
 	clean.mustExit(t, 0)

@@ -29,6 +29,10 @@ type book struct {
 	// intentionChanged is set once a step has changed an intention, after
 	// which the mesh is only eventually consistent.
 	intentionChanged bool
+	// datacenters holds those of the agents started so far; joinsOthers
+	// says that one of them joins agents the scenario did not start.
+	datacenters map[string]bool
+	joinsOthers bool
 	// judge has the last word on Consul definitions (JudgeWith); the
 	// zero judge leaves them to consuldef's mirror of Consul's decoder.
 	judge consuldef.ConsulJudge
@@ -40,11 +44,25 @@ func JudgeWith(d *spec.Decoder, judge consuldef.ConsulJudge) { bookOf(d).judge =
 
 func newBook() *book {
 	return &book{
-		defined:   map[string]map[string]spec.Pos{},
-		instances: map[string]Instance{},
-		sidecars:  map[string]sidecarClaim{},
-		proxyFor:  map[string]string{},
+		defined:     map[string]map[string]spec.Pos{},
+		instances:   map[string]Instance{},
+		sidecars:    map[string]sidecarClaim{},
+		proxyFor:    map[string]string{},
+		datacenters: map[string]bool{},
 	}
+}
+
+// intentionChecksReadTheirWrites says whether an intention check
+// (Consul's Intention.Check, /v1/connect/intentions/check) sees every
+// intention written before it: the check is forwarded to the leader of
+// the agent's datacenter (unless asked stale, which expect does not),
+// which reads its own state, where a write has been applied before it
+// returned. That holds in a scenario whose agents are all its own and in
+// one datacenter; a secondary datacenter gets its intentions by
+// replication from the primary, eventually, and a cluster the scenario
+// did not start (--agent, an agent that joins others) may have several.
+func (b *book) intentionChecksReadTheirWrites() bool {
+	return b.agents > 0 && len(b.datacenters) == 1 && !b.joinsOthers
 }
 
 // bookOf is d's book, made on first use.

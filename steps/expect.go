@@ -153,7 +153,11 @@ func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
 	case val.Health != nil:
 		return buildExpectHealth(d, val.Health, f)
 	}
-	if bookOf(d).intentionChanged && !f.Has("within") && !f.Has("conn") && (f.Has("to") || f.Has("intention") || f.Has("reachability")) {
+	// A probe goes through proxies that learn of a change eventually; an
+	// intention check reads the servers, at once where they are the
+	// scenario's own, in one datacenter.
+	eventual := f.Has("to") || f.Has("reachability") || f.Has("intention") && !bookOf(d).intentionChecksReadTheirWrites()
+	if bookOf(d).intentionChanged && !f.Has("within") && !f.Has("conn") && eventual {
 		d.Warnf(v, "expect after an intention change has no within: the mesh is only eventually consistent, "+
 			"so say how long it may take (the default is %s)", DefaultWithin)
 	}

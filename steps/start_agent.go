@@ -81,6 +81,16 @@ func buildStartAgent(d *spec.Decoder, val *StartAgentSpec, f *spec.Fields) Step 
 		d.Errorf(f.Node("node"), "start-agent.node: on a scenario's node the Consul node is named after it (%s); remove this node", d.Node())
 	}
 	s.begin(d, f.At())
+	dc := s.datacenter
+	if dc == "" {
+		dc = DefaultDatacenter
+	}
+	bookOf(d).datacenters[dc] = true
+	for _, a := range s.args {
+		if strings.Contains(strings.SplitN(a, "=", 2)[0], "join") {
+			bookOf(d).joinsOthers = true
+		}
+	}
 	if s.existingConfigDir() != "" {
 		s.loadConfigDir(d, f.Node("config-dir"))
 	}
