@@ -478,3 +478,26 @@ func startUntil(t *testing.T, cmd *exec.Cmd, want, failure string) (*bytes.Buffe
 	t.Fatalf("%s:\n%s", failure, stdout.String())
 	return nil, nil
 }
+
+// run --run prints the warnings of the scenarios it selected, not of every
+// file it read: the others do not run.
+func TestRunWarnsOnlyAboutTheScenariosItRuns(t *testing.T) {
+	needScenarioOnly(t)
+	dir := t.TempDir()
+	writeScenario(t, dir, "quiet.yaml", "name: quiet\nsteps:\n  - exec: {command: \"true\"}\n")
+	noisy := writeScenario(t, dir, "noisy.yaml", "name: noisy\nsteps:\n"+
+		"  - run: {name: echo, command: \"socat TCP-LISTEN:7392,reuseaddr,fork EXEC:cat\", ready: 127.0.0.1:7392}\n")
+	// By the scenario's name, and by a step's: noisy's name matches, but
+	// no step of it does.
+	for _, pattern := range []string{"quiet", "./exec"} {
+		r := scenario(t, "run", "--run", pattern, dir)
+		r.mustExit(t, 0)
+		if strings.Contains(r.stderr, "warning:") || !strings.Contains(r.stdout, "--- PASS quiet") || strings.Contains(r.stdout, "noisy") {
+			t.Errorf("run --run %s warned about what it did not run:\n%s%s", pattern, r.stdout, r.stderr)
+		}
+	}
+	// The warning is there for a run of noisy.
+	if v := scenario(t, "validate", noisy); !strings.Contains(v.stderr, noisy+":3:32:") || !strings.Contains(v.stderr, "warning: run.command is a socat listener without bind=") {
+		t.Errorf("noisy.yaml draws no warning:\n%s", v.stderr)
+	}
+}
