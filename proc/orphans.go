@@ -71,8 +71,47 @@ func adopted(m procInfo, group int) bool {
 	return m.pgid != m.pid && m.pgid != group
 }
 
-// childZombies lists the zombies whose parent is ppid, from /proc.
-func childZombies(ppid int) []procInfo {
+// childZombies lists the zombies among this process's children (whose
+// pid is self). The kernel lists each thread's children, adopted ones
+// included, in /proc/self/task/TID/children: reading those, and the stat
+// of each child, costs far less than reading every process's stat, which
+// a SIGCHLD per connection of a forking server would repeat. A child stays
+// on its list until it is reaped; each list is read in one read(2), as the
+// kernel builds one read from one walk of the list. Without those lists
+// (a kernel without CONFIG_PROC_CHILDREN), every process is looked at.
+func childZombies(self int) []procInfo {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return zombiesAmongAll(self)
+	}
+	var out []procInfo
+	buf := make([]byte, 64<<10)
+	for _, task := range tasks {
+		f, err := os.Open("/proc/self/task/" + task.Name() + "/children")
+		if err != nil {
+			if os.IsNotExist(err) {
+				return zombiesAmongAll(self)
+			}
+			continue // the thread has ended
+		}
+		n, _ := f.Read(buf)
+		f.Close()
+		for _, field := range strings.Fields(string(buf[:n])) {
+			pid, err := strconv.Atoi(field)
+			if err != nil {
+				continue
+			}
+			if m, ok := readStat(pid); ok && m.state == "Z" && m.ppid == self {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// zombiesAmongAll lists the zombies whose parent is ppid, from every
+// process's stat.
+func zombiesAmongAll(ppid int) []procInfo {
 	entries, _ := os.ReadDir("/proc")
 	var out []procInfo
 	for _, e := range entries {

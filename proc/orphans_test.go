@@ -66,6 +66,19 @@ func TestReapingOrphansLeavesOwnChildrenTheirExitStatus(t *testing.T) {
 		if err := AwaitExit([]int{inGroup.Process.Pid, leader.Process.Pid}, 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
+		// Both are found as zombies, by the threads' lists of children as
+		// by every process's stat.
+		for how, find := range map[string]func(int) []procInfo{"children": childZombies, "all": zombiesAmongAll} {
+			found := 0
+			for _, m := range find(os.Getpid()) {
+				if m.pid == inGroup.Process.Pid || m.pid == leader.Process.Pid {
+					found++
+				}
+			}
+			if found != 2 {
+				t.Fatalf("round %d: %s found %d of the 2 zombie children: %+v", i, how, found, find(os.Getpid()))
+			}
+		}
 		ReapOrphans()
 		for want, c := range map[int]*exec.Cmd{3: inGroup, 4: leader} {
 			var exitErr *exec.ExitError
