@@ -153,8 +153,12 @@ func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
 	case val.Health != nil:
 		return buildExpectHealth(d, val.Health, f)
 	}
-	probeWithoutWithin := val.Probe != nil && !val.Probe.Within.Set || val.Intention != nil && !val.Intention.Within.Set || val.Reach != nil && !val.Reach.Within.Set
-	if d.IntentionsChanged() && probeWithoutWithin {
+	// A probe goes through proxies that learn of a change eventually; an
+	// intention check reads the servers, at once where they are the
+	// scenario's own, in one datacenter.
+	eventualWithoutWithin := val.Probe != nil && !val.Probe.Within.Set || val.Reach != nil && !val.Reach.Within.Set ||
+		val.Intention != nil && !val.Intention.Within.Set && !d.IntentionChecksReadTheirWrites()
+	if d.IntentionsChanged() && eventualWithoutWithin {
 		d.Warnf(v, "expect after an intention change has no within: the mesh is only eventually consistent, "+
 			"so say how long it may take (the default is %s)", DefaultWithin)
 	}

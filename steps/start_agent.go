@@ -84,6 +84,15 @@ func buildStartAgent(d *spec.Decoder, val *StartAgentSpec, f *spec.Fields) Step 
 	// are the book's to judge (spec.Decoder.StartAgent, PlanAgent).
 	d.StartAgent(s.dev, f.At())
 	d.PlanAgent(spec.AgentPlan{Datacenter: s.datacenter, Server: s.server || s.dev, Dev: s.dev})
+	dc := s.datacenter
+	if dc == "" {
+		dc = spec.DefaultDatacenter
+	}
+	joins := false
+	for _, a := range s.args {
+		joins = joins || strings.Contains(strings.SplitN(a, "=", 2)[0], "join")
+	}
+	d.AgentIn(dc, joins)
 	if s.existingConfigDir() != "" {
 		s.loadConfigDir(d, f.NodeOf(&val.ConfigDir))
 	}

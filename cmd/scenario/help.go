@@ -128,7 +128,7 @@ func cmdHelp(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprint(stdout, topicHelp(t))
 			return exitPassed
 		}
-		fmt.Fprintf(stderr, "scenario help: %q is neither a command, a step type (scenario steps lists those) nor a topic\n\n%s", args[0], usage())
+		fmt.Fprint(stderr, unknownHelp(args[0]))
 	default:
 		fmt.Fprintf(stderr, "scenario help: give at most one command, not %q\n", args)
 	}

@@ -31,6 +31,10 @@ type book struct {
 	// intentionChanged is set once a step has changed an intention, after
 	// which the mesh is only eventually consistent.
 	intentionChanged bool
+	// datacenters holds those of the agents started so far; joinsOthers
+	// says that one of them joins agents the scenario did not start.
+	datacenters map[string]bool
+	joinsOthers bool
 	// judge has the last word on Consul definitions (JudgeWith); the
 	// zero judge leaves them to consuldef's mirror of Consul's decoder.
 	judge consuldef.ConsulJudge
@@ -43,6 +47,8 @@ func newBook() *book {
 		sidecars:  map[string]sidecarClaim{},
 		proxyFor:  map[string]string{},
 		checks:    map[checkKey]RegisteredCheck{},
+
+		datacenters: map[string]bool{},
 	}
 }
 
@@ -238,6 +244,27 @@ func (d *Decoder) StartAgent(dev bool, at *yaml.Node) {
 	b.agents++
 	b.lastAgentDev = dev
 	d.Define(KindProcess, AgentName, at)
+}
+
+// AgentIn records the datacenter of the agent the current step starts,
+// and whether it joins agents the scenario did not start.
+func (d *Decoder) AgentIn(datacenter string, joinsOthers bool) {
+	d.book.datacenters[datacenter] = true
+	d.book.joinsOthers = d.book.joinsOthers || joinsOthers
+}
+
+// IntentionChecksReadTheirWrites says whether an intention check
+// (Consul's Intention.Check, /v1/connect/intentions/check) sees every
+// intention written before it: the check is forwarded to the leader of
+// the agent's datacenter (unless asked stale, which expect does not),
+// which reads its own state, where a write has been applied before it
+// returned. That holds in a scenario whose agents are all its own and in
+// one datacenter; a secondary datacenter gets its intentions by
+// replication from the primary, eventually, and a cluster the scenario
+// did not start (--agent, an agent that joins others) may have several.
+func (d *Decoder) IntentionChecksReadTheirWrites() bool {
+	b := d.book
+	return b.agents > 0 && len(b.datacenters) == 1 && !b.joinsOthers
 }
 
 // forgetServices records that every registration is gone (a dev agent was
