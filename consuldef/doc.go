@@ -7,7 +7,8 @@
 // its JudgeServiceFile and JudgeConfigDir ask its `consul validate` for the
 // last word, each verdict kept in memory and on disk.
 //
-// It knows no step type (of the scenario format it uses only spec.Suggest,
-// for "did you mean"): package steps builds register and start-agent on it,
-// and bench reads the demo's definitions with ParseServiceDefinition.
+// It knows nothing of the scenario format (it shares only "did you mean",
+// package suggest): the scenario's validation (package spec's book of
+// registered instances) and the register and start-agent steps build on
+// it, and bench reads the demo's definitions with ParseServiceDefinition.
 package consuldef

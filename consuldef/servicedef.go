@@ -20,7 +20,7 @@ import (
 	"github.com/hashicorp/hcl/hcl/token"
 	"github.com/mitchellh/mapstructure"
 
-	"github.com/scenario-tool/scenario/scenariofile/spec"
+	"github.com/scenario-tool/scenario/internal/suggest"
 )
 
 // ServiceFile is a Consul service-definition file read the way the agent
@@ -262,7 +262,7 @@ func suggestConsulKey(key string) string {
 			return k
 		}
 	}
-	if s := spec.Suggest(key, knownConsulKeys()); !strings.EqualFold(s, key) {
+	if s := suggest.Closest(key, knownConsulKeys()); !strings.EqualFold(s, key) {
 		return s
 	}
 	return ""

@@ -146,17 +146,24 @@ func TestValidateWarnsAboutSuspiciousScenarios(t *testing.T) {
 	src := "name: suspicious\nsteps:\n  - start-agent: {}\n  - register: " + repoRoot + "/consul.d/socat.json\n" +
 		"  - run: {name: socat, command: 'socat -v tcp-l:8181,fork exec:\"/bin/cat\"'}\n" +
 		"  - set-intention: {source: web, destination: socat, action: deny}\n" +
-		"  - expect: {intention: {source: web, destination: socat}, allowed: false}\n"
+		"  - expect: {intention: {source: web, destination: socat}, allowed: false}\n" +
+		"  - register: " + repoRoot + "/consul.d/web.json\n  - sidecar: web\n" +
+		"  - expect: {to: web/socat, send: \"x\\n\", denied: true}\n"
 	file := writeScenario(t, t.TempDir(), "suspicious.yaml", src)
 	r := scenario(t, "validate", file)
 	r.mustExit(t, 0)
 	for _, want := range []string{
 		file + ":5:33: warning: run.command is a socat listener without bind=, which listens on every address",
-		file + ":7:13: warning: expect after an intention change has no within",
+		file + ":10:13: warning: expect after an intention change has no within",
 	} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}
+	}
+	// The intention check reads the servers, which have the write: no
+	// within needed (scenariofile.TestAnIntentionCheckAfterAWriteWarnsOnlyWhereItMayLag).
+	if strings.Contains(r.stderr, file+":7:13: warning") {
+		t.Errorf("the intention check right after the write draws a warning:\n%s", r.stderr)
 	}
 	clean := scenario(t, "validate", "scenarios")
 	clean.mustExit(t, 0)
@@ -470,4 +477,27 @@ func startUntil(t *testing.T, cmd *exec.Cmd, want, failure string) (*bytes.Buffe
 	cmd.Wait()
 	t.Fatalf("%s:\n%s", failure, stdout.String())
 	return nil, nil
+}
+
+// run --run prints the warnings of the scenarios it selected, not of every
+// file it read: the others do not run.
+func TestRunWarnsOnlyAboutTheScenariosItRuns(t *testing.T) {
+	needScenarioOnly(t)
+	dir := t.TempDir()
+	writeScenario(t, dir, "quiet.yaml", "name: quiet\nsteps:\n  - exec: {command: \"true\"}\n")
+	noisy := writeScenario(t, dir, "noisy.yaml", "name: noisy\nsteps:\n"+
+		"  - run: {name: echo, command: \"socat TCP-LISTEN:7392,reuseaddr,fork EXEC:cat\", ready: 127.0.0.1:7392}\n")
+	// By the scenario's name, and by a step's: noisy's name matches, but
+	// no step of it does.
+	for _, pattern := range []string{"quiet", "./exec"} {
+		r := scenario(t, "run", "--run", pattern, dir)
+		r.mustExit(t, 0)
+		if strings.Contains(r.stderr, "warning:") || !strings.Contains(r.stdout, "--- PASS quiet") || strings.Contains(r.stdout, "noisy") {
+			t.Errorf("run --run %s warned about what it did not run:\n%s%s", pattern, r.stdout, r.stderr)
+		}
+	}
+	// The warning is there for a run of noisy.
+	if v := scenario(t, "validate", noisy); !strings.Contains(v.stderr, noisy+":3:32:") || !strings.Contains(v.stderr, "warning: run.command is a socat listener without bind=") {
+		t.Errorf("noisy.yaml draws no warning:\n%s", v.stderr)
+	}
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/scenario-tool/scenario/internal/testenv"
 )
 
 // execIn runs `scenario exec` with args and returns its output and exit
@@ -133,4 +136,44 @@ func TestUpSaysHowToReachEachNodeAndExecRunsThere(t *testing.T) {
 		t.Errorf("the forward of app1 still answers after up ended")
 	}
 	assertNothingLeft(t)
+}
+
+// up started in a network namespace of its own (unshare --net, as the
+// install guide suggests) holds a mesh whose host is that namespace:
+// `scenario exec host` runs its command there, where the agent answers,
+// not in the caller's namespace.
+func TestExecOnTheHostRunsInTheNamespaceUpRunsIn(t *testing.T) {
+	needMesh(t, namespaces, testenv.Program("unshare"))
+	file := writeScenario(t, t.TempDir(), "held-apart.yaml", "name: held-apart\nsteps:\n  - start-agent: {dev: true}\n")
+	logs := t.TempDir()
+	up := exec.Command("unshare", "--net", "sh", "-c", `ip link set lo up && exec "$@"`, "sh",
+		scenarioBin, "up", "--logs", logs, "--consul", consulBin, file)
+	_, lines := startUntil(t, up, "everything is up", "the mesh never came up")
+	go func() {
+		for lines.Scan() {
+		}
+	}()
+	defer func() {
+		up.Process.Signal(syscall.SIGINT)
+		up.Wait()
+		assertNothingLeft(t)
+	}()
+	out, code := execIn(t, "--logs", logs, "host", "--", "consul", "members")
+	if code != 0 || !regexp.MustCompile(`(?m)^\S+\s+127\.0\.0\.1:8301\s+alive\s+server`).MatchString(out) {
+		t.Errorf("exec host -- consul members, up in another namespace: exit %d:\n%s", code, out)
+	}
+	// And this namespace is not where the agent is.
+	if out, code := execIn(t, "--logs", logs, "host", "--", "sh", "-c", `readlink /proc/self/ns/net`); code != 0 ||
+		strings.TrimSpace(out) != nsOf(t, up.Process.Pid) || nsOf(t, os.Getpid()) == nsOf(t, up.Process.Pid) {
+		t.Errorf("the command ran in %q; up's namespace is %s, this test's %s", out, nsOf(t, up.Process.Pid), nsOf(t, os.Getpid()))
+	}
+}
+
+func nsOf(t *testing.T, pid int) string {
+	t.Helper()
+	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns
 }

@@ -29,9 +29,14 @@ func unwatch(g Guardian, pgid int) {
 // BecomeSubreaper makes this process adopt its descendants orphaned by
 // their parent (socat's forked children, a shell's background jobs), so
 // that they stay within reach instead of moving to init; KillGroup reaps
-// the ones of a group it kills.
+// the ones of a group it kills, and ReapOrphans, run each time a child
+// ends, those that end while the run goes on.
 func BecomeSubreaper() error {
-	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return err
+	}
+	reapOrphansAsTheyEnd()
+	return nil
 }
 
 // A NetnsGuardian also removes named network namespaces (a topology's

@@ -7,7 +7,6 @@ package proc
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -386,8 +385,8 @@ func GroupMembers(pgid int) []int {
 }
 
 type procInfo struct {
-	pid, ppid int
-	state     string
+	pid, ppid, pgid int
+	state           string
 }
 
 // groupProcs lists every process of group pgid, zombies included.
@@ -399,18 +398,8 @@ func groupProcs(pgid int) []procInfo {
 		if err != nil {
 			continue
 		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// "pid (comm) state ppid pgrp ..."; comm may hold spaces.
-		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(fields) < 3 {
-			continue
-		}
-		if g, _ := strconv.Atoi(fields[2]); g == pgid {
-			ppid, _ := strconv.Atoi(fields[1])
-			out = append(out, procInfo{pid: pid, ppid: ppid, state: fields[0]})
+		if m, ok := readStat(pid); ok && m.pgid == pgid {
+			out = append(out, m)
 		}
 	}
 	return out

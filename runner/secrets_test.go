@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/steps"
 )
 
@@ -30,7 +31,7 @@ func init() {
 			for _, start := range []struct {
 				name string
 				opts []steps.StartOption
-			}{{steps.AgentName, []steps.StartOption{{Role: steps.RoleAgent}}}, {steps.SidecarProcess("web"), []steps.StartOption{{Token: testEnvsSecret, Role: steps.RoleSidecar}}}} {
+			}{{spec.AgentName, []steps.StartOption{{Role: steps.RoleAgent}}}, {spec.SidecarProcess("web"), []steps.StartOption{{Token: testEnvsSecret, Role: steps.RoleSidecar}}}} {
 				p, err := env.Start(start.name, []string{"/bin/sh", "-c", `env; printf 'SecretID: %.20s' ` + testEnvsSecret}, start.opts...)
 				if err != nil {
 					return err

@@ -55,6 +55,30 @@ func newSelector(pattern string) (*Selection, error) {
 	return s, nil
 }
 
+// Picks says whether scenario sc runs: its name is selected and, with a
+// step pattern, a step of it is. A nil Selection picks every one.
+func (s *Selection) Picks(sc *Scenario) bool {
+	if s == nil {
+		return true
+	}
+	if !s.scenario.MatchString(sc.Name) || s.skip != nil && s.skip.MatchString(sc.Name) {
+		return false
+	}
+	return s.step == nil || s.lastStep(sc) >= 0
+}
+
+// lastStep is the index of sc's last item the step pattern selects, -1
+// for none.
+func (s *Selection) lastStep(sc *Scenario) int {
+	last := -1
+	for i, it := range sc.Items {
+		if s.step.MatchString(StepName(it.Index+1, it.Type, it.Label)) {
+			last = i
+		}
+	}
+	return last
+}
+
 // Apply keeps the scenarios selected, each cut after its last selected
 // step, and says on w where each stops. Selecting nothing is an error: a
 // run that passes without running anything would pass for a test.
@@ -63,22 +87,14 @@ func (s *Selection) Apply(scenarios []*Scenario, w io.Writer) ([]*Scenario, erro
 	var names []string
 	for _, sc := range scenarios {
 		names = append(names, sc.Name)
-		if !s.scenario.MatchString(sc.Name) || s.skip != nil && s.skip.MatchString(sc.Name) {
+		if !s.Picks(sc) {
 			continue
 		}
 		if s.step == nil {
 			out = append(out, sc)
 			continue
 		}
-		last := -1
-		for i, it := range sc.Items {
-			if s.step.MatchString(StepName(it.Index+1, it.Type, it.Label)) {
-				last = i
-			}
-		}
-		if last < 0 {
-			continue
-		}
+		last := s.lastStep(sc)
 		cut := *sc
 		cut.Items = sc.Items[:last+1]
 		if last+1 < len(sc.Items) {

@@ -13,9 +13,10 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/scenario-tool/scenario/flows"
 	"github.com/scenario-tool/scenario/proc"
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/steps"
-	"github.com/scenario-tool/scenario/topology"
 )
 
 // session is one scenario run's world: the processes and connections its
@@ -33,7 +34,7 @@ type session struct {
 	// net is the run's private network when the scenario has nodes, and
 	// cluster who runs which agent there; nil and empty on the host.
 	net     network
-	cluster steps.Cluster
+	cluster spec.Cluster
 
 	// external: the agent is an existing cluster's (run --agent); undos
 	// put back, newest first, what steps changed there.
@@ -67,7 +68,7 @@ type session struct {
 // capture is a wire capture a step took.
 type capture struct {
 	step int
-	ev   *topology.WireEvidence
+	ev   flows.Evidence
 }
 
 // agentState is the Consul agent of one node (or of the host).
@@ -200,7 +201,7 @@ func (s *session) consul(node string) (*api.Client, error) {
 		return a.client, nil // an existing cluster's agent
 	}
 	if err := a.proc.Alive(); err != nil {
-		return nil, steps.WithLogs(err, qualified(at, steps.AgentName))
+		return nil, steps.WithLogs(err, qualified(at, spec.AgentName))
 	}
 	return a.client, nil
 }

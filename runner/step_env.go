@@ -15,9 +15,10 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/scenario-tool/scenario/flows"
 	"github.com/scenario-tool/scenario/proc"
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/steps"
-	"github.com/scenario-tool/scenario/topology"
 )
 
 // The step environment: the session as one step sees it (steps.Env), on
@@ -84,7 +85,7 @@ func (e stepEnv) Attempted(a steps.Attempt) {
 	e.out.attempts = append(e.out.attempts, a)
 }
 
-func (e stepEnv) Captured(ev *topology.WireEvidence) {
+func (e stepEnv) Captured(ev flows.Evidence) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.captures = append(e.captures, capture{step: e.step, ev: ev})
@@ -94,7 +95,7 @@ func (e stepEnv) AddConn(name string, c *steps.Conn) { e.addConn(e.where(), e.st
 
 func (e stepEnv) Node() string                   { return e.node }
 func (e stepEnv) On(node string) steps.Env       { e.node = node; return e }
-func (e stepEnv) Cluster() steps.Cluster         { return e.cluster }
+func (e stepEnv) Cluster() spec.Cluster          { return e.cluster }
 func (e stepEnv) Consul() (*api.Client, error)   { return e.consul(e.node) }
 func (e stepEnv) AgentAddress() string           { return e.agentAddress(e.node) }
 func (e stepEnv) CommandEnv() (string, []string) { return e.commandEnv(e.node) }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/scenario-tool/scenario/proc"
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/steps"
 )
 
@@ -59,7 +60,7 @@ func (x *execution) changed(item *Item, at time.Time) {
 // roleOf says what part a process plays, by the name the steps gave it.
 func roleOf(name string) string {
 	switch {
-	case name == steps.AgentName:
+	case name == spec.AgentName:
 		return "agent"
 	case strings.HasPrefix(name, "sidecar/"):
 		return "sidecar"

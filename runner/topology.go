@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/scenario-tool/scenario/flows"
 	scnetns "github.com/scenario-tool/scenario/netns"
 	"github.com/scenario-tool/scenario/proc"
 	"github.com/scenario-tool/scenario/steps"
@@ -88,7 +89,19 @@ func (n labNetwork) Capture() (steps.WireCapture, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c, nil
+	return labCapture{c}, nil
+}
+
+// labCapture hands a capture's evidence to the steps as the values they
+// read (flows.Evidence), which keeps them free of the capture's code.
+type labCapture struct{ c *topology.Capture }
+
+func (l labCapture) Stop() (flows.Evidence, error) {
+	ev, err := l.c.Stop()
+	if err != nil {
+		return nil, err
+	}
+	return ev, nil
 }
 
 func (n labNetwork) NodeAt(ip netip.Addr) string {

@@ -2,8 +2,9 @@
 // positioned, validated Scenario out, through one door, Load. The keys of
 // the file and of each step item are Go structs here (File, ItemKeys);
 // each step type's value is its own struct in package steps; all of them
-// are decoded by the same strict decoder, package spec, which also
-// generates their schema and docs.
+// are decoded and checked by package spec, validation's one home (the
+// decoder, the book of what earlier steps defined, the warnings, the
+// topology checks), which also generates their schema and docs.
 package scenariofile
 
 import (
@@ -22,6 +23,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/scenario-tool/scenario/consuldef"
+	"github.com/scenario-tool/scenario/internal/suggest"
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/steps"
 )
@@ -37,7 +39,7 @@ type Scenario struct {
 	// each a network namespace of its own; none means the host.
 	Nodes []string
 	// Cluster is who runs which agent on the nodes.
-	Cluster steps.Cluster
+	Cluster spec.Cluster
 	// Warnings are legal but suspicious things, as file:line:col errors.
 	Warnings []error
 }
@@ -115,7 +117,7 @@ func AgainstExistingCluster(allowWrites bool) Option {
 // JudgedBy makes judge (`consul validate`) the last word on the Consul
 // definitions the scenario refers to.
 func JudgedBy(judge consuldef.ConsulJudge) Option {
-	return func(d *spec.Decoder) { steps.JudgeWith(d, judge) }
+	return func(d *spec.Decoder) { d.JudgeWith(judge) }
 }
 
 // Load reads and validates the scenario at path against the step types of
@@ -169,12 +171,11 @@ func Parse(path string, data []byte, reg *steps.Registry, opts ...Option) (*Scen
 		if d.External {
 			d.Errorf(top.Nodes, "the scenario has nodes of its own; --agent runs scenarios against an existing cluster")
 		}
-		sc.Nodes = decodeNodes(d, top.Nodes)
-		d.SetNodes(sc.Nodes)
+		sc.Nodes = d.DecodeNodes(top.Nodes)
 	}
 	if top.Steps != nil {
 		sc.Items = decodeItems(d, reg, top.Steps)
-		sc.Cluster = planCluster(d, sc)
+		sc.Cluster = d.Cluster()
 	}
 	if sc.Name == "" {
 		sc.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
@@ -337,7 +338,7 @@ func decodeItems(d *spec.Decoder, reg *steps.Registry, n *yaml.Node) []Item {
 			default:
 				unknown = true
 				msg := fmt.Sprintf("unknown step type %q", k.Value)
-				if s := spec.Suggest(k.Value, append(append([]string{}, names...), itemKeyNames...)); s != "" {
+				if s := suggest.Closest(k.Value, append(append([]string{}, names...), itemKeyNames...)); s != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", s)
 				}
 				d.Errorf(k, "%s; step types: %s; common keys: %s", msg, strings.Join(names, ", "), strings.Join(itemKeyNames, ", "))
@@ -354,6 +355,7 @@ func decodeItems(d *spec.Decoder, reg *steps.Registry, n *yaml.Node) []Item {
 			continue
 		}
 		t, _ := reg.Lookup(typeKey.Value)
+		d.StepType(t.Name, typeKey)
 		item := Item{Index: i, Type: t.Name, Timeout: t.Timeout, Pos: d.Pos(typeKey), Cluster: t.Cluster}
 		if d.External {
 			if why := t.Cluster.RefusedOnExistingCluster(d.AllowWrites); why != "" {
@@ -365,9 +367,9 @@ func decodeItems(d *spec.Decoder, reg *steps.Registry, n *yaml.Node) []Item {
 		applyItemKeys(keys, &item)
 		var nodeAt *yaml.Node
 		if keyFields != nil {
-			nodeAt = keyFields.Node("node")
+			nodeAt = keyFields.NodeOf(&keys.Node)
 		}
-		item.Node = decodeItemNode(d, nodeAt, keys.Node, t, typeKey, i)
+		item.Node = d.ItemNode(nodeAt, keys.Node, t.OnNode)
 		d.BeginNode(item.Node)
 		item.Step = t.Decode(d, valueNode)
 		if item.Step != nil && item.Label == "" {

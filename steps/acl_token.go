@@ -29,9 +29,6 @@ type ACLTokenSpec struct {
 	Description       string   `key:"description" doc:"the token's description in Consul (default: made by scenario, with its name)"`
 }
 
-// KindToken names the tokens acl-token steps made.
-const KindToken = "token"
-
 var tokenName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,62}$`)
 
 type aclToken struct {
@@ -41,15 +38,15 @@ type aclToken struct {
 }
 
 func buildACLToken(d *spec.Decoder, val *ACLTokenSpec, f *spec.Fields) Step {
-	needAgent(d, f.At(), "acl-token")
+	d.NeedAgent(f.At(), "acl-token")
 	if !tokenName.MatchString(val.Name) {
-		d.Errorf(f.Node("name"), "acl-token.name %q must be a word of letters, digits, - and _ (it becomes $SCENARIO_TOKEN_<NAME>)", val.Name)
+		d.Errorf(f.NodeOf(&val.Name), "acl-token.name %q must be a word of letters, digits, - and _ (it becomes $SCENARIO_TOKEN_<NAME>)", val.Name)
 		return nil
 	}
 	if len(val.ServiceIdentities) == 0 && len(val.Policies) == 0 {
 		d.Errorf(f.At(), "acl-token %s grants nothing: give it service-identities or policies", val.Name)
 	}
-	define(d, KindToken, val.Name, f.Node("name"))
+	d.Define(spec.KindToken, val.Name, f.NodeOf(&val.Name))
 	desc := val.Description
 	if desc == "" {
 		desc = "made by scenario: " + val.Name
@@ -83,7 +80,7 @@ func (t *aclToken) Run(ctx context.Context, env Env) error {
 	}
 	made, _, err := client.ACL().TokenCreate(tok, (&api.WriteOptions{}).WithContext(ctx))
 	if err != nil {
-		return WithLogs(fmt.Errorf("creating ACL token %s: %w (are ACLs enabled, and does the scenario's agent have a management token?)", t.name, err), AgentName)
+		return WithLogs(fmt.Errorf("creating ACL token %s: %w (are ACLs enabled, and does the scenario's agent have a management token?)", t.name, err), spec.AgentName)
 	}
 	if env.External() {
 		accessor := made.AccessorID

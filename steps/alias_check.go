@@ -8,8 +8,6 @@ import (
 	"strings"
 
 	"github.com/hashicorp/consul/api"
-
-	"github.com/scenario-tool/scenario/consuldef"
 )
 
 // An alias check's status is not its aliased service's status at every
@@ -42,42 +40,16 @@ func (a aliasTarget) String() string {
 	return s
 }
 
-// aliasTargetsOf are the alias checks of a registration's sidecar, by the
-// check IDs the agent gives them (recordChecks' rule); a sidecar without
-// checks of its own gets Consul's defaults, whose alias follows the
-// instance.
-func aliasTargetsOf(def consuldef.ServiceDef) map[string]aliasTarget {
-	sc := def.Sidecar()
-	if sc == nil {
-		return nil
-	}
+// aliasTargetsOf are the alias checks among a service's registered
+// checks (by check ID, as the book has them).
+func aliasTargetsOf(checks map[string]*api.AgentServiceCheck) map[string]aliasTarget {
 	out := map[string]aliasTarget{}
-	checks := serviceChecks(sc)
-	if len(checks) == 0 {
-		out["service:"+def.SidecarID()+":2"] = aliasTarget{service: def.ID()}
-		return out
-	}
-	for i, c := range checks {
-		if c.AliasService == "" && c.AliasNode == "" {
-			continue
+	for id, c := range checks {
+		if c.AliasService != "" || c.AliasNode != "" {
+			out[id] = aliasTarget{service: c.AliasService, node: c.AliasNode}
 		}
-		out[checkIDOf(c, def.SidecarID(), i, len(checks))] = aliasTarget{service: c.AliasService, node: c.AliasNode}
 	}
 	return out
-}
-
-// checkIDOf is the ID the agent gives the i-th of n checks of a service:
-// its id, else service:SERVICE-ID, with :N (from 1) when there are
-// several (Consul's agent.addServiceInternal).
-func checkIDOf(c *api.AgentServiceCheck, serviceID string, i, n int) string {
-	if c.CheckID != "" {
-		return c.CheckID
-	}
-	id := "service:" + serviceID
-	if n > 1 {
-		id += fmt.Sprintf(":%d", i+1)
-	}
-	return id
 }
 
 // aliasStatus is the status Consul's alias check computes from checks

@@ -9,8 +9,6 @@ import (
 	"testing"
 
 	"github.com/hashicorp/consul/api"
-
-	"github.com/scenario-tool/scenario/consuldef"
 )
 
 // An alias check's status is Consul's (CheckAlias.processChecks): the
@@ -46,23 +44,15 @@ func TestAliasStatusIsWhatConsulComputes(t *testing.T) {
 	}
 }
 
-// A sidecar's alias checks are found under the IDs the agent gives them,
-// Consul's default alias included.
-func TestAliasTargetsOfASidecarAreFoundByCheckID(t *testing.T) {
-	withChecks := consuldef.ServiceDef{Reg: &api.AgentServiceRegistration{Name: "inventory", Connect: &api.AgentServiceConnect{
-		SidecarService: &api.AgentServiceRegistration{Checks: api.AgentServiceChecks{{TCP: "127.0.0.1:21000"}, {AliasService: "inventory"}}}}}}
-	defaults := consuldef.ServiceDef{Reg: &api.AgentServiceRegistration{Name: "web", ID: "web-1", Connect: &api.AgentServiceConnect{
-		SidecarService: &api.AgentServiceRegistration{}}}}
-	for _, c := range []struct {
-		def  consuldef.ServiceDef
-		want string
-	}{
-		{withChecks, "map[service:inventory-sidecar-proxy:2:service inventory]"},
-		{defaults, "map[service:web-1-sidecar-proxy:2:service web-1]"},
-	} {
-		if got := fmt.Sprint(aliasTargetsOf(c.def)); got != c.want {
-			t.Errorf("aliasTargetsOf = %s, want %s", got, c.want)
-		}
+// A sidecar's alias checks are read from its registered checks, by ID.
+func TestAliasTargetsAreTheAliasChecksOfARegistration(t *testing.T) {
+	got := aliasTargetsOf(map[string]*api.AgentServiceCheck{
+		"service:inventory-sidecar-proxy:1": {TCP: "127.0.0.1:21000"},
+		"service:inventory-sidecar-proxy:2": {AliasService: "inventory"},
+		"follows-db":                        {AliasService: "db", AliasNode: "app2"},
+	})
+	if want := "map[follows-db:service db on node app2 service:inventory-sidecar-proxy:2:service inventory]"; fmt.Sprint(got) != want {
+		t.Errorf("aliasTargetsOf = %v, want %s", got, want)
 	}
 }
 

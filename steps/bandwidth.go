@@ -49,7 +49,7 @@ func buildBandwidth(d *spec.Decoder, val *BandwidthSpec, f *spec.Fields) Step {
 		}
 	}
 	// Its node was checked with the item's node:; without nodes it has none.
-	needsNodes(d, v, "bandwidth")
+	d.NeedNodes(v, "bandwidth")
 	return b
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/scenario-tool/scenario/consuldef"
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
 // What the built-in proxy ignores is found in every shape Consul reads an
@@ -39,7 +40,7 @@ func TestEntryIgnoredByBuiltinProxyInEveryShape(t *testing.T) {
 			t.Errorf("%s: %v", c.src, err)
 			continue
 		}
-		why := strings.Join(entryIgnoredByBuiltinProxy(entry), "\n")
+		why := strings.Join(spec.EntryIgnoredByBuiltinProxy(entry), "\n")
 		if (c.want == "") != (why == "") || !strings.Contains(why, c.want) {
 			t.Errorf("%s:\n got %q\nwant %q", c.src, why, c.want)
 		}

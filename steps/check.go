@@ -3,13 +3,10 @@ package steps
 import (
 	"context"
 	"fmt"
-	"reflect"
 	"time"
 
 	"github.com/hashicorp/consul/api"
-	"gopkg.in/yaml.v3"
 
-	"github.com/scenario-tool/scenario/consuldef"
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
@@ -35,107 +32,15 @@ type checkStep struct {
 }
 
 func buildCheck(d *spec.Decoder, val *CheckSpec, f *spec.Fields) Step {
-	needAgent(d, f.At(), "check")
-	if c, ok := checksOf(d).byID[checkKey{d.Node(), val.ID}]; ok && c.kind != "TTL" {
+	d.NeedAgent(f.At(), "check")
+	if c, ok := d.Check(val.ID); ok && c.Kind != "TTL" {
 		// Consul sets only a TTL check's status from outside
 		// (/v1/agent/check/update); the others are run by the agent.
-		d.Errorf(f.Node("id"), "check: %q is %s check of %s (registered at %s), not a TTL check: the agent runs it, and only a TTL check's status can be set; "+
-			"to drive the service's health from the scenario, give it a check with ttl (e.g. ttl = \"10m\") and set that one", val.ID, c.kind, c.service, c.pos)
+		d.Errorf(f.NodeOf(&val.ID), "check: %q is %s check of %s (registered at %s), not a TTL check: the agent runs it, and only a TTL check's status can be set; "+
+			"to drive the service's health from the scenario, give it a check with ttl (e.g. ttl = \"10m\") and set that one", val.ID, c.Kind, c.Service, c.Pos)
 	}
-	noteTTLUpdate(d, val.ID, val.Status, f.At())
+	d.SetTTL(val.ID, val.Status, f.At())
 	return &checkStep{id: val.ID, status: val.Status, note: val.Note}
-}
-
-// definedCheck is a check that a registration defines, by the ID the
-// agent gives it.
-type definedCheck struct {
-	kind    string // "TTL", "an HTTP", "an alias", ...
-	service string // the ID of the service it belongs to
-	pos     spec.Pos
-}
-
-type checkKey struct{ node, id string }
-
-// checkBook holds the checks registered so far, per node ("" on the host).
-type checkBook struct{ byID map[checkKey]definedCheck }
-
-func checksOf(d *spec.Decoder) *checkBook {
-	return spec.State(d, func() *checkBook { return &checkBook{byID: map[checkKey]definedCheck{}} })
-}
-
-// recordChecks records the checks of a registered instance and of its
-// sidecar, by the IDs the agent gives them: a check's id, else
-// service:SERVICE-ID, with :N (from 1) when the service has several
-// checks (Consul's agent.addServiceInternal); a sidecar without checks
-// of its own gets two, a TCP check of its public port and an alias check.
-func recordChecks(d *spec.Decoder, def consuldef.ServiceDef, at *yaml.Node) {
-	book := checksOf(d)
-	add := func(serviceID string, checks []*api.AgentServiceCheck) {
-		for i, c := range checks {
-			id := c.CheckID
-			if id == "" {
-				id = "service:" + serviceID
-				if len(checks) > 1 {
-					id += fmt.Sprintf(":%d", i+1)
-				}
-			}
-			book.byID[checkKey{d.Node(), id}] = definedCheck{kind: checkKind(c), service: serviceID, pos: d.Pos(at)}
-		}
-	}
-	add(def.ID(), serviceChecks(def.Reg))
-	if sc := def.Sidecar(); sc != nil {
-		checks := serviceChecks(sc)
-		if len(checks) == 0 {
-			checks = []*api.AgentServiceCheck{{TCP: "its public port"}, {AliasService: def.ID()}}
-		}
-		add(def.SidecarID(), checks)
-	}
-}
-
-// serviceChecks are a registration's check then its checks, as the agent
-// reads them (an empty check is none).
-func serviceChecks(reg *api.AgentServiceRegistration) []*api.AgentServiceCheck {
-	var out []*api.AgentServiceCheck
-	if reg.Check != nil && !reflect.ValueOf(*reg.Check).IsZero() {
-		out = append(out, reg.Check)
-	}
-	return append(out, reg.Checks...)
-}
-
-// forgetChecks records that the agent on the current node lost its
-// registrations (a dev agent restarted).
-func forgetChecks(d *spec.Decoder) {
-	book := checksOf(d)
-	for k := range book.byID {
-		if k.node == d.Node() {
-			delete(book.byID, k)
-		}
-	}
-}
-
-// checkKind names a check's kind, with its article, for messages.
-func checkKind(c *api.AgentServiceCheck) string {
-	switch {
-	case c.TTL != "":
-		return "TTL"
-	case c.HTTP != "":
-		return "an HTTP"
-	case c.TCP != "":
-		return "a TCP"
-	case c.UDP != "":
-		return "a UDP"
-	case c.GRPC != "":
-		return "a gRPC"
-	case c.H2PING != "":
-		return "an H2 ping"
-	case c.AliasService != "" || c.AliasNode != "":
-		return "an alias"
-	case c.DockerContainerID != "":
-		return "a Docker"
-	case len(c.Args) > 0:
-		return "a script"
-	}
-	return "a non-TTL"
 }
 
 func (c *checkStep) String() string { return fmt.Sprintf("%s %s", c.id, c.status) }
@@ -155,7 +60,7 @@ func (c *checkStep) Run(ctx context.Context, env Env) error {
 		}
 	}
 	if err := client.Agent().UpdateTTLOpts(c.id, note, c.status, (&api.QueryOptions{}).WithContext(ctx)); err != nil {
-		return WithLogs(fmt.Errorf("setting check %q to %s: %w (is it a TTL check registered on this agent?)", c.id, c.status, err), AgentName)
+		return WithLogs(fmt.Errorf("setting check %q to %s: %w (is it a TTL check registered on this agent?)", c.id, c.status, err), spec.AgentName)
 	}
 	return nil
 }

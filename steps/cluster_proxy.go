@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/sockets"
 	"github.com/scenario-tool/scenario/wait"
 )
@@ -73,11 +74,11 @@ func proveClusterProxy(ctx context.Context, env Env, client *api.Client, proxy *
 	q := (&api.QueryOptions{}).WithContext(ctx)
 	roots, _, err := client.Agent().ConnectCARoots(q)
 	if err != nil {
-		return WithLogs(fmt.Errorf("reading the Connect CA roots of the agent at %s: %w", agent, err), AgentName)
+		return WithLogs(fmt.Errorf("reading the Connect CA roots of the agent at %s: %w", agent, err), spec.AgentName)
 	}
 	self, err := client.Agent().Self()
 	if err != nil {
-		return WithLogs(fmt.Errorf("asking the agent at %s for its datacenter: %w", agent, err), AgentName)
+		return WithLogs(fmt.Errorf("asking the agent at %s for its datacenter: %w", agent, err), spec.AgentName)
 	}
 	datacenter, _ := self["Config"]["Datacenter"].(string)
 	if err := verifyClusterLeaf(chain, roots, datacenter, service); err != nil {

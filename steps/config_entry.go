@@ -34,9 +34,9 @@ var configEntryType = Typed(Type{
 // ConfigEntrySpec is the value of a config-entry step; `config-entry:
 // PATH` is {file: PATH}.
 type ConfigEntrySpec struct {
-	File   spec.File     `key:"file,shorthand" oneof:"action" doc:"a config entry file (.hcl or .json) to write"`
-	Entry  ConsulEntry   `key:"entry" oneof:"action" doc:"a config entry inline, in Consul's format, to write"`
-	Delete EntryNameSpec `key:"delete" oneof:"action" doc:"the config entry to delete"`
+	File   spec.File      `key:"file,shorthand" oneof:"action" doc:"a config entry file (.hcl or .json) to write"`
+	Entry  ConsulEntry    `key:"entry" oneof:"action" doc:"a config entry inline, in Consul's format, to write"`
+	Delete *EntryNameSpec `key:"delete" oneof:"action" doc:"the config entry to delete"`
 }
 
 // EntryNameSpec names a config entry.
@@ -65,28 +65,28 @@ type configEntry struct {
 
 func buildConfigEntry(d *spec.Decoder, val *ConfigEntrySpec, f *spec.Fields) Step {
 	v := f.At()
-	needAgent(d, v, "config-entry")
+	d.NeedAgent(v, "config-entry")
 	c := &configEntry{file: string(val.File)}
 	switch {
-	case f.Has("entry"):
+	case val.Entry.Node != nil:
 		if err := val.Entry.Node.Decode(&c.entry); err != nil || c.entry == nil {
-			d.Errorf(f.Node("entry"), "config-entry.entry must be a mapping with Kind and Name: %v", err)
+			d.Errorf(val.Entry.Node, "config-entry.entry must be a mapping with Kind and Name: %v", err)
 			return nil
 		}
 		// Consul reads the kind from Kind, else kind, and nothing else.
 		if _, err := consuldef.EntryKind(c.entry); errors.Is(err, consuldef.ErrNoKind) {
 			if k, ok := foldKey(c.entry, "Kind"); ok {
-				d.Errorf(f.Node("entry"), "config-entry.entry needs Kind: Consul reads the kind from Kind or kind only, not %s", k)
+				d.Errorf(val.Entry.Node, "config-entry.entry needs Kind: Consul reads the kind from Kind or kind only, not %s", k)
 			} else {
-				d.Errorf(f.Node("entry"), "config-entry.entry needs Kind")
+				d.Errorf(val.Entry.Node, "config-entry.entry needs Kind")
 			}
 		} else if err != nil {
-			d.Errorf(f.Node("entry"), "config-entry.entry: Kind must be a string, like service-defaults")
+			d.Errorf(val.Entry.Node, "config-entry.entry: Kind must be a string, like service-defaults")
 		}
 		if _, ok := lookupFold(c.entry, "Name"); !ok {
-			d.Errorf(f.Node("entry"), "config-entry.entry needs Name")
+			d.Errorf(val.Entry.Node, "config-entry.entry needs Name")
 		}
-	case f.Has("delete"):
+	case val.Delete != nil:
 		c.delete = [2]string{val.Delete.Kind, val.Delete.Name}
 		c.label = fmt.Sprintf("delete %s %s", c.delete[0], c.delete[1])
 		return c
@@ -109,12 +109,12 @@ func buildConfigEntry(d *spec.Decoder, val *ConfigEntrySpec, f *spec.Fields) Ste
 		// run time.
 		if entry, err := consuldef.DecodeConfigEntry(c.entry); err == nil {
 			c.typed = entry
-			for _, why := range entryIgnoredByBuiltinProxy(entry) {
+			for _, why := range spec.EntryIgnoredByBuiltinProxy(entry) {
 				d.Warnf(v, "config-entry %v %v: %s", kind, name, why)
 			}
 		}
 		if kind == api.ServiceIntentions {
-			bookOf(d).intentionChanged = true
+			d.ChangeIntentions()
 		}
 	}
 	return c
@@ -225,7 +225,7 @@ func (c *configEntry) Run(ctx context.Context, env Env) error {
 		err = cmd.Wait()
 	}
 	if err != nil {
-		return WithLogs(fmt.Errorf("consul %s: %v: %s", strings.Join(args[:2], " "), err, strings.TrimSpace(out.String())), AgentName)
+		return WithLogs(fmt.Errorf("consul %s: %v: %s", strings.Join(args[:2], " "), err, strings.TrimSpace(out.String())), spec.AgentName)
 	}
 	return nil
 }
@@ -263,7 +263,7 @@ func (c *configEntry) undoable(ctx context.Context, env Env, client *api.Client)
 		})
 		return nil
 	case err != nil:
-		return WithLogs(fmt.Errorf("reading config entry %s %s before changing it (to restore it at the end): %w", kind, name, err), AgentName)
+		return WithLogs(fmt.Errorf("reading config entry %s %s before changing it (to restore it at the end): %w", kind, name, err), spec.AgentName)
 	}
 	env.Undo(fmt.Sprintf("config entry %s %s written back as it was", kind, name), func(ctx context.Context) error {
 		_, _, err := client.ConfigEntries().Set(old, (&api.WriteOptions{}).WithContext(ctx))

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/sockets"
 	"github.com/scenario-tool/scenario/wait"
 )
@@ -198,7 +199,7 @@ func Gather(ctx context.Context, env Env, target Target) (*Evidence, error) {
 		return nil, err
 	}
 	// The upstream the probe dialled (Target.Resolve picks the same way).
-	upstream, err := pickUpstream(source.Proxy.Upstreams, target.Upstream, target.Datacenter)
+	upstream, err := spec.PickUpstream(source.Proxy.Upstreams, target.Upstream, target.Datacenter)
 	if err != nil {
 		return nil, fmt.Errorf("the sidecar of %s: %w", target.Service, err)
 	}
@@ -221,7 +222,7 @@ func Gather(ctx context.Context, env Env, target Target) (*Evidence, error) {
 }
 
 // agentIn names a node whose agent belongs to datacenter: a server first.
-func agentIn(c Cluster, datacenter string) (string, bool) {
+func agentIn(c spec.Cluster, datacenter string) (string, bool) {
 	for _, server := range []bool{true, false} {
 		for _, a := range c.Agents {
 			if a.Datacenter == datacenter && a.Server == server {
@@ -284,11 +285,11 @@ func gatherPath(ctx context.Context, src, dst Env, source, destination string) (
 	wg.Wait()
 	switch {
 	case leafErr != nil:
-		return nil, WithLogs(fmt.Errorf("getting %s's leaf certificate from the agent: %w", ev.Source, leafErr), AgentName)
+		return nil, WithLogs(fmt.Errorf("getting %s's leaf certificate from the agent: %w", ev.Source, leafErr), spec.AgentName)
 	case rootsErr != nil:
-		return nil, WithLogs(fmt.Errorf("reading the Connect CA roots: %w", rootsErr), AgentName)
+		return nil, WithLogs(fmt.Errorf("reading the Connect CA roots: %w", rootsErr), spec.AgentName)
 	case healthErr != nil:
-		return nil, WithLogs(fmt.Errorf("looking up the sidecars of %s: %w", ev.Destination, healthErr), AgentName)
+		return nil, WithLogs(fmt.Errorf("looking up the sidecars of %s: %w", ev.Destination, healthErr), spec.AgentName)
 	}
 	// Each backend is looked at before any handshake: the built-in proxy
 	// dials its local service when a connection comes, even one it then
@@ -355,7 +356,7 @@ func backendProcesses(ctx context.Context, env Env, t Target) []string {
 	if err != nil {
 		return nil
 	}
-	u, err := pickUpstream(source.Proxy.Upstreams, t.Upstream, t.Datacenter)
+	u, err := spec.PickUpstream(source.Proxy.Upstreams, t.Upstream, t.Datacenter)
 	if err != nil || (u.DestinationType != "" && u.DestinationType != api.UpstreamDestTypeService) {
 		return nil
 	}
@@ -430,15 +431,15 @@ func DialNative(ctx context.Context, env Env, source, destination string) (net.C
 	q := (&api.QueryOptions{}).WithContext(ctx)
 	leaf, _, err := client.Agent().ConnectCALeaf(source, q)
 	if err != nil {
-		return nil, "", WithLogs(fmt.Errorf("getting %s's leaf certificate from the agent: %w", source, err), AgentName)
+		return nil, "", WithLogs(fmt.Errorf("getting %s's leaf certificate from the agent: %w", source, err), spec.AgentName)
 	}
 	roots, _, err := client.Agent().ConnectCARoots(q)
 	if err != nil {
-		return nil, "", WithLogs(fmt.Errorf("reading the Connect CA roots: %w", err), AgentName)
+		return nil, "", WithLogs(fmt.Errorf("reading the Connect CA roots: %w", err), spec.AgentName)
 	}
 	entries, _, err := client.Health().Connect(destination, "", true, q)
 	if err != nil {
-		return nil, "", WithLogs(fmt.Errorf("looking up the sidecars of %s: %w", destination, err), AgentName)
+		return nil, "", WithLogs(fmt.Errorf("looking up the sidecars of %s: %w", destination, err), spec.AgentName)
 	}
 	if len(entries) == 0 {
 		return nil, "", fmt.Errorf("no passing sidecar of %s in the catalog", destination)

@@ -2,9 +2,6 @@ package steps
 
 import (
 	"context"
-	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -45,38 +42,21 @@ type cable struct {
 }
 
 func buildCable(d *spec.Decoder, node string, v *yaml.Node, verb string) Step {
-	if !knownNode(d, v, verb, node) {
+	if !d.KnownNode(v, verb, node) {
 		return nil
 	}
 	c := &cable{node: node, cut: verb == "disconnect"}
 	switch {
-	case c.cut && defined(d, kindDisconnected, node):
+	case c.cut && d.Defined(kindDisconnected, node):
 		d.Errorf(v, "disconnect: node %s is already disconnected by an earlier step; reconnect it first", node)
 	case c.cut:
-		define(d, kindDisconnected, node, v)
-	case !defined(d, kindDisconnected, node):
+		d.Define(kindDisconnected, node, v)
+	case !d.Defined(kindDisconnected, node):
 		d.Errorf(v, "reconnect: node %s is not disconnected (no earlier disconnect step cut it)", node)
 	default:
-		undefine(d, kindDisconnected, node)
+		d.Undefine(kindDisconnected, node)
 	}
 	return c
-}
-
-// knownNode reports an error unless node is one of the scenario's nodes.
-func knownNode(d *spec.Decoder, at *yaml.Node, what, node string) bool {
-	nodes := d.Nodes()
-	switch {
-	case !needsNodes(d, at, what):
-		return false
-	case !slices.Contains(nodes, node):
-		msg := fmt.Sprintf("%s: unknown node %q", what, node)
-		if s := spec.Suggest(node, nodes); s != "" {
-			msg += fmt.Sprintf(" (did you mean %q?)", s)
-		}
-		d.Errorf(at, "%s; the scenario's nodes are %s", msg, strings.Join(nodes, ", "))
-		return false
-	}
-	return true
 }
 
 func (c *cable) String() string { return c.node }

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"slices"
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/scenario-tool/scenario/flows"
 	"github.com/scenario-tool/scenario/proc"
-	"github.com/scenario-tool/scenario/topology"
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
 // Env is what a running step may use. The runner implements it and owns
@@ -68,7 +68,7 @@ type Env interface {
 	Attempted(a Attempt)
 	// Captured keeps a wire capture a step took, for the debug bundle a
 	// failed scenario leaves.
-	Captured(ev *topology.WireEvidence)
+	Captured(ev flows.Evidence)
 	// Table records what a step that judges many things at once found:
 	// lines of text shown under the step, and its cells, each a test case
 	// of its own in JUnit and test2json. A later call replaces an earlier.
@@ -86,7 +86,7 @@ type Env interface {
 	NodeAddr(node string) (netip.Addr, bool)
 	// Cluster is the scenario's topology: its nodes and who runs which
 	// agent (empty on the host).
-	Cluster() Cluster
+	Cluster() spec.Cluster
 	// Dial connects from the step's node (from the host without nodes).
 	Dial(ctx context.Context, network, addr string) (net.Conn, error)
 	// External says the agent is an existing cluster's (`run --agent`):
@@ -159,72 +159,6 @@ func RelevantLogs(err error) []string {
 	return nil
 }
 
-// Cluster is a scenario's topology, known before it runs: its nodes and
-// the agents its start-agent steps start there, so that each agent knows
-// whom to join.
-type Cluster struct {
-	Nodes  []string
-	Agents []AgentPlan // in scenario order
-}
-
-// AgentPlan is one agent a start-agent step starts on a node.
-type AgentPlan struct {
-	Node, Datacenter string
-	Server, Dev      bool
-}
-
-// RunsServer says whether node's agent is a server (of any datacenter).
-func (c Cluster) RunsServer(node string) bool {
-	for _, a := range c.Agents {
-		if a.Node == node && a.Server {
-			return true
-		}
-	}
-	return false
-}
-
-// Servers lists the nodes whose agents are servers of datacenter, in
-// scenario order, once each; dev servers only when withDev.
-func (c Cluster) Servers(datacenter string, withDev bool) []string {
-	var out []string
-	for _, a := range c.Agents {
-		if a.Server && (withDev || !a.Dev) && a.Datacenter == datacenter && !slices.Contains(out, a.Node) {
-			out = append(out, a.Node)
-		}
-	}
-	return out
-}
-
-// Datacenters lists the datacenters of the scenario's agents, in order.
-func (c Cluster) Datacenters() []string {
-	var dcs []string
-	for _, a := range c.Agents {
-		if !slices.Contains(dcs, a.Datacenter) {
-			dcs = append(dcs, a.Datacenter)
-		}
-	}
-	return dcs
-}
-
-// Primary is the primary datacenter: the first server's.
-func (c Cluster) Primary() string {
-	for _, a := range c.Agents {
-		if a.Server {
-			return a.Datacenter
-		}
-	}
-	return DefaultDatacenter
-}
-
-// DefaultDatacenter is Consul's.
-const DefaultDatacenter = "dc1"
-
-// AgentStarter is a step that starts an agent; the runner collects their
-// plans into the Cluster before the run.
-type AgentStarter interface {
-	Agent(node string) AgentPlan
-}
-
 // Network is a scenario's private network of nodes: its faults, by node.
 type Network interface {
 	// Disconnect cuts node's cable: its packets go nowhere, existing TCP
@@ -244,7 +178,7 @@ type Network interface {
 
 // WireCapture is a capture in progress.
 type WireCapture interface {
-	Stop() (*topology.WireEvidence, error)
+	Stop() (flows.Evidence, error)
 }
 
 // StartOption changes how Env.Start starts a process.

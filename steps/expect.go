@@ -55,38 +55,38 @@ type ExpectLoopbackSpec struct {
 
 // ExpectIntentionSpec is expect's intention form.
 type ExpectIntentionSpec struct {
-	Intention IntentionSpec `key:"intention,required" doc:"the intention source -> destination to ask the agent about"`
-	Allowed   bool          `key:"allowed,required" doc:"whether the agent must authorize it"`
-	Within    spec.Duration `key:"within" default:"5s" doc:"how long the decision may take to hold; it is then watched as long as that took when the other decision came first, and at least 500ms when within is given: the other decision then fails the step"`
+	Intention IntentionSpec                `key:"intention,required" doc:"the intention source -> destination to ask the agent about"`
+	Allowed   bool                         `key:"allowed,required" doc:"whether the agent must authorize it"`
+	Within    spec.Optional[spec.Duration] `key:"within" default:"5s" doc:"how long the decision may take to hold; it is then watched as long as that took when the other decision came first, and at least 500ms when within is given: the other decision then fails the step"`
 }
 
 // ExpectProbeSpec is expect's probe form.
 type ExpectProbeSpec struct {
-	To            string        `key:"to,required" shape:"SERVICE/UPSTREAM|HOST:PORT|SERVICE" doc:"SERVICE/UPSTREAM (that service's upstream listener) or host:port; with from, the destination service"`
-	From          string        `key:"from" shape:"SERVICE" doc:"probe as a Connect-native client with this service's certificate, dialling to's sidecars directly"`
-	Send          string        `key:"send" doc:"the bytes to write"`
-	Reply         string        `key:"reply" oneof:"outcome" doc:"exactly these bytes come back, then nothing more for quiet"`
-	ReplyPrefix   string        `key:"reply-prefix" oneof:"outcome" doc:"the reply starts with these bytes"`
-	ReplyMatches  spec.Pattern  `key:"reply-matches" oneof:"outcome" doc:"a regular expression over what came back once quiet"`
-	Closed        bool          `key:"closed" oneof:"outcome" const:"true" doc:"the connection ends with no reply bytes (a deny, a dead or closing backend)"`
-	Denied        bool          `key:"denied" oneof:"outcome" const:"true" doc:"the mesh's authorization refused the connection, proven by the agent, the destination sidecar and the backend (to: SERVICE/UPSTREAM or from only)"`
-	Within        spec.Duration `key:"within" default:"5s" doc:"how long the probe may take to hold; it is then watched as long as that took when the opposite outcome came first, and at least 500ms when within is given: the opposite outcome (a reply to closed or denied, a connection ended with no reply to a reply) then fails the step"`
-	Quiet         spec.Duration `key:"quiet" default:"50ms" doc:"how long no more bytes may come after reply or reply-matches"`
-	Times         int           `key:"times" min:"1" default:"1" doc:"how many new connections in a row must hold"`
-	OthersAllowed bool          `key:"others-allowed" doc:"go on past other outcomes (another instance's reply, a close from a path still changing) until the expected one comes, before and after it first holds; with times, the run must also be longer than the mix of outcomes before it could make by chance"`
-	Wire          string        `key:"wire" enum:"encrypted,plaintext" doc:"on a scenario's nodes: capture every node's links during the probe; encrypted passes only if the probe's own connection crossed to another node as TLS between Connect proxies, every other flow that crossed was TLS between the scenario's proxies or its agents' own, and the probe's bytes appear nowhere in clear (a failure keeps the capture as wire-N.pcap); plaintext only if it crossed in clear (a control)"`
+	To            string                       `key:"to,required" shape:"SERVICE/UPSTREAM|HOST:PORT|SERVICE" doc:"SERVICE/UPSTREAM (that service's upstream listener) or host:port; with from, the destination service"`
+	From          string                       `key:"from" shape:"SERVICE" doc:"probe as a Connect-native client with this service's certificate, dialling to's sidecars directly"`
+	Send          string                       `key:"send" doc:"the bytes to write"`
+	Reply         *string                      `key:"reply" oneof:"outcome" doc:"exactly these bytes come back, then nothing more for quiet"`
+	ReplyPrefix   *string                      `key:"reply-prefix" oneof:"outcome" doc:"the reply starts with these bytes"`
+	ReplyMatches  *spec.Pattern                `key:"reply-matches" oneof:"outcome" doc:"a regular expression over what came back once quiet"`
+	Closed        *bool                        `key:"closed" oneof:"outcome" const:"true" doc:"the connection ends with no reply bytes (a deny, a dead or closing backend)"`
+	Denied        *bool                        `key:"denied" oneof:"outcome" const:"true" doc:"the mesh's authorization refused the connection, proven by the agent, the destination sidecar and the backend (to: SERVICE/UPSTREAM or from only)"`
+	Within        spec.Optional[spec.Duration] `key:"within" default:"5s" doc:"how long the probe may take to hold; it is then watched as long as that took when the opposite outcome came first, and at least 500ms when within is given: the opposite outcome (a reply to closed or denied, a connection ended with no reply to a reply) then fails the step"`
+	Quiet         spec.Optional[spec.Duration] `key:"quiet" default:"50ms" doc:"how long no more bytes may come after reply or reply-matches"`
+	Times         int                          `key:"times" min:"1" default:"1" doc:"how many new connections in a row must hold"`
+	OthersAllowed bool                         `key:"others-allowed" doc:"go on past other outcomes (another instance's reply, a close from a path still changing) until the expected one comes, before and after it first holds; with times, the run must also be longer than the mix of outcomes before it could make by chance"`
+	Wire          string                       `key:"wire" enum:"encrypted,plaintext" doc:"on a scenario's nodes: capture every node's links during the probe; encrypted passes only if the probe's own connection crossed to another node as TLS between Connect proxies, every other flow that crossed was TLS between the scenario's proxies or its agents' own, and the probe's bytes appear nowhere in clear (a failure keeps the capture as wire-N.pcap); plaintext only if it crossed in clear (a control)"`
 }
 
 // ExpectConnSpec is expect's connection form.
 type ExpectConnSpec struct {
-	Conn         string        `key:"conn" shape:"NAME" doc:"the connection (default: the one the last send used)"`
-	Reply        string        `key:"reply" oneof:"outcome" doc:"exactly these bytes come next, then nothing more for quiet"`
-	ReplyPrefix  string        `key:"reply-prefix" oneof:"outcome" doc:"these bytes come next; the rest stays for the next expect"`
-	ReplyMatches spec.Pattern  `key:"reply-matches" oneof:"outcome" doc:"a regular expression over what came, once quiet; what it matched is taken"`
-	Closed       bool          `key:"closed" oneof:"outcome" const:"true" doc:"the connection ends with no more bytes"`
-	Silent       spec.Duration `key:"silent" oneof:"outcome" doc:"for this long from the step's start, nothing comes and the connection stays open (a proxy still dialling a black-holed destination, a stalled path); takes no within"`
-	Within       spec.Duration `key:"within" default:"5s" doc:"how long the outcome may take"`
-	Quiet        spec.Duration `key:"quiet" default:"50ms" doc:"how long no more bytes may come after reply or reply-matches"`
+	Conn         *string                      `key:"conn" shape:"NAME" doc:"the connection (default: the one the last send used)"`
+	Reply        *string                      `key:"reply" oneof:"outcome" doc:"exactly these bytes come next, then nothing more for quiet"`
+	ReplyPrefix  *string                      `key:"reply-prefix" oneof:"outcome" doc:"these bytes come next; the rest stays for the next expect"`
+	ReplyMatches *spec.Pattern                `key:"reply-matches" oneof:"outcome" doc:"a regular expression over what came, once quiet; what it matched is taken"`
+	Closed       *bool                        `key:"closed" oneof:"outcome" const:"true" doc:"the connection ends with no more bytes"`
+	Silent       *spec.Duration               `key:"silent" oneof:"outcome" doc:"for this long from the step's start, nothing comes and the connection stays open (a proxy still dialling a black-holed destination, a stalled path); takes no within"`
+	Within       spec.Optional[spec.Duration] `key:"within" default:"5s" doc:"how long the outcome may take"`
+	Quiet        spec.Optional[spec.Duration] `key:"quiet" default:"50ms" doc:"how long no more bytes may come after reply or reply-matches"`
 }
 
 // DefaultWithin is how long an expectation may take to hold.
@@ -140,20 +140,25 @@ func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
 	v := f.At()
 	switch {
 	case val.Cert != nil:
-		needAgent(d, v, "expect cert")
+		d.NeedAgent(v, "expect cert")
 		if svc := val.Cert.Cert; svc != "" {
-			use(d, KindProcess, SidecarProcess(svc), f.Node("cert"))
+			d.Use(spec.KindProcess, spec.SidecarProcess(svc), f.NodeOf(&val.Cert.Cert))
 		}
 		return &expectCert{service: val.Cert.Cert, within: time.Duration(val.Cert.Within)}
 	case val.Loopback != nil:
 		if name := val.Loopback.LoopbackOnly; name != "" {
-			use(d, KindProcess, name, f.Node("loopback-only"))
+			d.Use(spec.KindProcess, name, f.NodeOf(&val.Loopback.LoopbackOnly))
 		}
 		return &expectLoopbackOnly{name: val.Loopback.LoopbackOnly}
 	case val.Health != nil:
 		return buildExpectHealth(d, val.Health, f)
 	}
-	if bookOf(d).intentionChanged && !f.Has("within") && !f.Has("conn") && (f.Has("to") || f.Has("intention") || f.Has("reachability")) {
+	// A probe goes through proxies that learn of a change eventually; an
+	// intention check reads the servers, at once where they are the
+	// scenario's own, in one datacenter.
+	eventualWithoutWithin := val.Probe != nil && !val.Probe.Within.Set || val.Reach != nil && !val.Reach.Within.Set ||
+		val.Intention != nil && !val.Intention.Within.Set && !d.IntentionChecksReadTheirWrites()
+	if d.IntentionsChanged() && eventualWithoutWithin {
 		d.Warnf(v, "expect after an intention change has no within: the mesh is only eventually consistent, "+
 			"so say how long it may take (the default is %s)", DefaultWithin)
 	}
@@ -165,103 +170,103 @@ func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
 	switch {
 	case val.Intention != nil:
 		in := val.Intention
-		e.within, e.quiet = time.Duration(in.Within), DefaultQuiet
-		e.eventual = f.Has("within")
+		e.within, e.quiet = time.Duration(in.Within.Value), DefaultQuiet
+		e.eventual = in.Within.Set
 		e.intention = &api.IntentionCheck{Source: in.Intention.Source, Destination: in.Intention.Destination, SourceType: api.IntentionSourceConsul}
-		warnUnregistered(d, f.Node("intention"), "expect.intention", in.Intention.Source, in.Intention.Destination)
+		d.WarnUnregistered(f.NodeOf(&in.Intention), "expect.intention", in.Intention.Source, in.Intention.Destination)
 		e.allowed = in.Allowed
-		needAgent(d, v, "expect intention")
+		d.NeedAgent(v, "expect intention")
 		return e
 	case val.Probe != nil:
 		p := val.Probe
-		e.within, e.quiet = time.Duration(p.Within), time.Duration(p.Quiet)
-		e.eventual = f.Has("within")
+		e.within, e.quiet = time.Duration(p.Within.Value), time.Duration(p.Quiet.Value)
+		e.eventual = p.Within.Set
 		if p.From != "" {
 			// The runner as a Connect-native client with from's identity:
 			// to is the destination service, reached at its sidecars.
-			needAgent(d, v, "expect from")
+			d.NeedAgent(v, "expect from")
 			if p.To != "" {
-				use(d, KindService, p.To, f.Node("to"))
+				d.Use(spec.KindService, p.To, f.NodeOf(&p.To))
 			}
 			e.probe = &Target{Service: p.From, Upstream: p.To, Native: true}
 			// A Connect-native identity needs no registration; intentions
 			// may name it.
-			define(d, KindIdentity, e.probe.Service, f.Node("from"))
+			d.Define(spec.KindIdentity, e.probe.Service, f.NodeOf(&p.From))
 		} else {
-			t := readTarget(d, f.Node("to"), "expect.to")
+			t := readTarget(d, f.NodeOf(&p.To), "expect.to")
 			e.probe = &t
 		}
 		e.send, e.times, e.othersAllowed = p.Send, p.Times, p.OthersAllowed
-		o = outcomeSpec{p.Reply, p.ReplyPrefix, p.ReplyMatches, p.Closed, p.Denied}
+		o = outcomeSpec{p.Reply, p.ReplyPrefix, p.ReplyMatches, p.Closed, p.Denied, &p.Quiet}
 		if p.Wire != "" {
 			e.wire = p.Wire
 			switch {
 			case len(d.Nodes()) < 2:
-				d.Errorf(f.Node("wire"), "expect.wire: evidence from the wire needs a scenario with two nodes or more (the capture is of the cables between them)")
+				d.Errorf(f.NodeOf(&p.Wire), "expect.wire: evidence from the wire needs a scenario with two nodes or more (the capture is of the cables between them)")
 			case len(e.send) < minWireMarker:
-				d.Errorf(f.Node("wire"), "expect.wire needs send of %d bytes or more: the capture looks for them in clear, and a shorter one could occur in ciphertext by chance", minWireMarker)
+				d.Errorf(f.NodeOf(&p.Wire), "expect.wire needs send of %d bytes or more: the capture looks for them in clear, and a shorter one could occur in ciphertext by chance", minWireMarker)
 			}
 		}
 	default:
 		c := val.Conn
-		e.within, e.quiet = time.Duration(c.Within), time.Duration(c.Quiet)
-		e.conn = c.Conn
-		if e.conn == "" && !f.Has("conn") {
-			e.conn = lastConn(d)
+		e.within, e.quiet = time.Duration(c.Within.Value), time.Duration(c.Quiet.Value)
+		e.conn = deref(c.Conn)
+		if c.Conn == nil {
+			e.conn = d.LastConn()
 			if e.conn == "" {
 				d.Errorf(v, "expect has no connection to look at: give it to (a fresh probe) or conn, or put a send before it")
 			}
 		} else {
-			use(d, KindConn, e.conn, f.Node("conn"))
+			d.Use(spec.KindConn, e.conn, f.NodeOf(&c.Conn))
 		}
-		o = outcomeSpec{c.Reply, c.ReplyPrefix, c.ReplyMatches, c.Closed, false}
-		if f.Has("silent") {
-			e.silent = time.Duration(c.Silent) // positive: spec.Duration checks it
-			if f.Has("within") {
-				d.Errorf(f.Key("within"), "expect.silent takes no within: the connection must stay silent and open for all of silent")
+		o = outcomeSpec{c.Reply, c.ReplyPrefix, c.ReplyMatches, c.Closed, nil, &c.Quiet}
+		if c.Silent != nil {
+			e.silent = time.Duration(*c.Silent) // positive: spec.Duration checks it
+			if c.Within.Set {
+				d.Errorf(f.KeyOf(&c.Within), "expect.silent takes no within: the connection must stay silent and open for all of silent")
 			}
 		}
 	}
 	switch {
-	case f.Has("reply"):
-		e.reply = []byte(o.reply)
+	case o.reply != nil:
+		e.reply = []byte(*o.reply)
 		if len(e.reply) == 0 {
-			d.Errorf(f.Node("reply"), "expect.reply is empty; to expect no reply bytes use closed: true")
+			d.Errorf(f.NodeOf(o.reply), "expect.reply is empty; to expect no reply bytes use closed: true")
 		}
-	case f.Has("reply-prefix"):
-		e.replyPrefix = []byte(o.replyPrefix)
+	case o.replyPrefix != nil:
+		e.replyPrefix = []byte(*o.replyPrefix)
 		if len(e.replyPrefix) == 0 {
-			d.Errorf(f.Node("reply-prefix"), "expect.reply-prefix is empty, which asserts nothing")
+			d.Errorf(f.NodeOf(o.replyPrefix), "expect.reply-prefix is empty, which asserts nothing")
 		}
-	case f.Has("reply-matches"):
+	case o.replyMatches != nil:
 		e.replyMatch = o.replyMatches.Regexp
-	case f.Has("closed"):
-		e.closed = o.closed
-		if !o.closed && isBool(f.Node("closed")) {
-			d.Errorf(f.Node("closed"), "expect.closed: false asserts nothing; expect a reply instead")
+	case o.closed != nil:
+		e.closed = *o.closed
+		if !e.closed && isBool(f.NodeOf(o.closed)) {
+			d.Errorf(f.NodeOf(o.closed), "expect.closed: false asserts nothing; expect a reply instead")
 		}
-		if o.closed && bookOf(d).intentionChanged && e.probe != nil && e.probe.Service != "" {
-			d.Warnf(f.Key("closed"), "closed: true after an intention change passes for a dead or closing backend too; "+
+		if e.closed && d.IntentionsChanged() && e.probe != nil && e.probe.Service != "" {
+			d.Warnf(f.KeyOf(o.closed), "closed: true after an intention change passes for a dead or closing backend too; "+
 				"use denied: true to have the mesh prove the deny")
 		}
-	case f.Has("denied"):
-		e.denied = o.denied
+	case o.denied != nil:
+		e.denied = *o.denied
 		switch {
-		case !o.denied && isBool(f.Node("denied")):
-			d.Errorf(f.Node("denied"), "expect.denied: false asserts nothing; expect a reply instead")
+		case !e.denied && isBool(f.NodeOf(o.denied)):
+			d.Errorf(f.NodeOf(o.denied), "expect.denied: false asserts nothing; expect a reply instead")
 		case e.probe != nil && e.probe.Addr != "":
-			d.Errorf(f.Node("to"), "expect.denied needs to: SERVICE/UPSTREAM (a mesh path whose identities the runner can check), not the address %s", e.probe.Addr)
+			d.Errorf(f.NodeOf(&val.Probe.To), "expect.denied needs to: SERVICE/UPSTREAM (a mesh path whose identities the runner can check), not the address %s", e.probe.Addr)
 		case e.probe != nil && e.probe.Service != "" && !e.probe.Native:
-			for _, in := range instances(d, e.probe.Service) {
-				if u, err := pickUpstream(in.Upstreams(), e.probe.Upstream, e.probe.Datacenter); err == nil && u.DestinationType == api.UpstreamDestTypePreparedQuery {
-					d.Errorf(f.Node("to"), "expect.denied: the upstream %s of %s is a prepared query, which picks its destination per connection, so the runner cannot name the service whose authorization refused it; use closed: true, and expect intention for the decision", e.probe.Upstream, e.probe.Service)
+			for _, in := range d.Instances(e.probe.Service) {
+				if u, err := spec.PickUpstream(in.Upstreams(), e.probe.Upstream, e.probe.Datacenter); err == nil && u.DestinationType == api.UpstreamDestTypePreparedQuery {
+					d.Errorf(f.NodeOf(&val.Probe.To), "expect.denied: the upstream %s of %s is a prepared query, which picks its destination per connection, so the runner cannot name the service whose authorization refused it; use closed: true, and expect intention for the decision", e.probe.Upstream, e.probe.Service)
 					break
 				}
 			}
 		}
 	}
-	if f.Has("quiet") && e.reply == nil && e.replyMatch == nil {
-		d.Errorf(f.Key("quiet"), "expect.quiet applies to reply and reply-matches only")
+	if o.quiet != nil && o.quiet.Set && e.reply == nil && e.replyMatch == nil {
+		d.Errorf(f.KeyOf(o.quiet), "expect.quiet applies to reply and reply-matches only")
 	}
 	return e.held()
 }
@@ -270,11 +275,14 @@ func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
 // already).
 func isBool(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!bool" }
 
-// outcomeSpec is what a probe or a connection must show: one of these.
+// outcomeSpec is what a probe or a connection must show: the one of
+// these that was written (nil when left out), and its quiet. They point
+// into the form decoded, so that f.NodeOf finds their keys.
 type outcomeSpec struct {
-	reply, replyPrefix string
-	replyMatches       spec.Pattern
-	closed, denied     bool
+	reply, replyPrefix *string
+	replyMatches       *spec.Pattern
+	closed, denied     *bool
+	quiet              *spec.Optional[spec.Duration]
 }
 
 func (e *expect) String() string {
@@ -370,7 +378,7 @@ func (e *expect) runIntention(ctx context.Context, env Env) error {
 		}
 		return nil
 	}
-	err = wait.For(ctx, wait.Func("the intention decision", check), wait.Options{Timeout: e.within, Alive: aliveAll(env, AgentName)})
+	err = wait.For(ctx, wait.Func("the intention decision", check), wait.Options{Timeout: e.within, Alive: aliveAll(env, spec.AgentName)})
 	if err == nil {
 		// The settle window, as for a probe.
 		window := e.settleWindow(counts.untilFirst, counts.contraryBefore)
@@ -383,14 +391,14 @@ func (e *expect) runIntention(ctx context.Context, env Env) error {
 				return fmt.Errorf("held %d times since it first held, watching until %s after", counts.holdsAfter, window)
 			})
 			err = wait.For(ctx, confirm, wait.Options{Timeout: window + e.within, MinInterval: settleInterval, MaxInterval: settleInterval,
-				Alive: aliveAll(env, AgentName)})
+				Alive: aliveAll(env, spec.AgentName)})
 		}
 		if window > 0 {
 			counts.watched = time.Since(firstHold)
 		}
 	}
 	if err != nil {
-		return WithLogs(fmt.Errorf("expected %s -> %s allowed: %t, got %w", e.intention.Source, e.intention.Destination, e.allowed, err), AgentName)
+		return WithLogs(fmt.Errorf("expected %s -> %s allowed: %t, got %w", e.intention.Source, e.intention.Destination, e.allowed, err), spec.AgentName)
 	}
 	if note := counts.note("checks", e.within); note != "" {
 		env.Notef("%s", note)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/wait"
 )
 
@@ -44,7 +45,7 @@ func (e *expectCert) Beside(pending Step) bool {
 
 func (e *expectCert) Run(ctx context.Context, env Env) error {
 	// The sidecar is registered with the agent of its own node.
-	if node, ok := env.NodeOf(SidecarProcess(e.service)); ok && node != "" {
+	if node, ok := env.NodeOf(spec.SidecarProcess(e.service)); ok && node != "" {
 		env = env.On(node)
 	}
 	if e.within <= 0 {
@@ -57,7 +58,7 @@ func (e *expectCert) Run(ctx context.Context, env Env) error {
 func (e *expectCert) check(ctx context.Context, env Env) error {
 	// On a scenario's nodes, the sidecar's own node has its registration
 	// and reaches its listener.
-	if node, ok := env.NodeOf(SidecarProcess(e.service)); ok {
+	if node, ok := env.NodeOf(spec.SidecarProcess(e.service)); ok {
 		env = env.On(node)
 	}
 	client, err := env.Consul()
@@ -71,11 +72,11 @@ func (e *expectCert) check(ctx context.Context, env Env) error {
 	addr := net.JoinHostPort(publicHost(proxy), strconv.Itoa(proxy.Port))
 	roots, _, err := client.Connect().CARoots((&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return WithLogs(fmt.Errorf("reading the Connect CA roots: %w", err), AgentName)
+		return WithLogs(fmt.Errorf("reading the Connect CA roots: %w", err), spec.AgentName)
 	}
 	chain, err := PresentedChainVia(ctx, env.Dial, addr)
 	if err != nil {
-		return WithLogs(err, SidecarProcess(e.service))
+		return WithLogs(err, spec.SidecarProcess(e.service))
 	}
 	// The identity is the service's name, also when e.service is an ID.
 	if err := VerifyServiceCert(chain, roots, proxy.Proxy.DestinationServiceName); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net"
 	"sort"
 	"strconv"
@@ -12,9 +11,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
-	"gopkg.in/yaml.v3"
-
-	"github.com/scenario-tool/scenario/consuldef"
 
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/wait"
@@ -22,9 +18,9 @@ import (
 
 // ExpectHealthSpec is expect's health form.
 type ExpectHealthSpec struct {
-	Health string        `key:"health,required" shape:"SERVICE|ID" doc:"an instance's service ID, or a service's name: then every instance of it (a sidecar's, from connect.sidecar_service, too)"`
-	Status string        `key:"status,required" enum:"passing,warning,critical" doc:"the status the health catalog must give: its checks' worst, the node's own checks included (maintenance counts as critical); passing also needs each check's target (TCP, HTTP, gRPC, H2 ping, UDP; else the instance's address) answered now by a process the scenario started, or Consul's status is stale and fails the step"`
-	Within spec.Duration `key:"within" default:"10s" doc:"how long the status may take to hold (a client agent's check reaches the catalog when the agent syncs); written, the step also waits out a stale status until the evidence agrees, then watches it settle (at least 500ms)"`
+	Health string                       `key:"health,required" shape:"SERVICE|ID" doc:"an instance's service ID, or a service's name: then every instance of it (a sidecar's, from connect.sidecar_service, too)"`
+	Status string                       `key:"status,required" enum:"passing,warning,critical" doc:"the status the health catalog must give: its checks' worst, the node's own checks included (maintenance counts as critical); passing also needs each check's target (TCP, HTTP, gRPC, H2 ping, UDP; else the instance's address) answered now by a process the scenario started, or Consul's status is stale and fails the step"`
+	Within spec.Optional[spec.Duration] `key:"within" default:"10s" doc:"how long the status may take to hold (a client agent's check reaches the catalog when the agent syncs); written, the step also waits out a stale status until the evidence agrees, then watches it settle (at least 500ms)"`
 }
 
 // DefaultHealthWithin is how long a health expectation may take: a check
@@ -50,101 +46,30 @@ type expectHealth struct {
 	// for the instances, by service ID then check ID: what a check tests.
 	checks map[string]map[string]*api.AgentServiceCheck
 	// ttlSet is where a check step last set each TTL check, by check ID.
-	ttlSet map[string]ttlUpdate
+	ttlSet map[string]spec.TTLSetting
 }
 
 func buildExpectHealth(d *spec.Decoder, val *ExpectHealthSpec, f *spec.Fields) Step {
-	needAgent(d, f.At(), "expect health")
-	e := &expectHealth{ref: val.Health, name: val.Health, status: val.Status, within: time.Duration(val.Within),
-		eventual: f.Has("within"), ttlSet: maps.Clone(*ttlUpdatesOf(d))}
+	d.NeedAgent(f.At(), "expect health")
+	e := &expectHealth{ref: val.Health, name: val.Health, status: val.Status, within: time.Duration(val.Within.Value),
+		eventual: val.Within.Set, ttlSet: d.TTLSettings()}
 	if val.Health == "" {
 		return e
 	}
-	b := bookOf(d)
 	// An instance ID first, as sidecar and the probes read a name: an ID
 	// that is another service's name means the instance. One ID may run
 	// on several nodes: each of those instances is checked.
-	if in, ok := b.instances[val.Health]; ok && !d.External {
+	if in, ok := d.InstanceByID(val.Health); ok && !d.External {
 		e.name, e.id = in.Reg.Name, in.ID()
-	} else if name, id, ok := sidecarNamed(b, val.Health); ok && !d.External {
+	} else if name, id, ok := d.SidecarService(val.Health); ok && !d.External {
 		// A sidecar registered with its service (connect.sidecar_service)
 		// is a service of the catalog too, by the ID and name Consul gives it.
 		e.name, e.id = name, id
-	} else if !use(d, KindService, val.Health, f.Node("health")) {
+	} else if !d.Use(spec.KindService, val.Health, f.NodeOf(&val.Health)) {
 		return e
 	}
-	e.checks = registeredChecks(b)
+	e.checks = d.RegisteredChecks()
 	return e
-}
-
-// sidecarNamed finds the sidecar registration (connect.sidecar_service)
-// whose service ID or name is ref: its name, and its ID when ref is one.
-func sidecarNamed(b *book, ref string) (name, id string, ok bool) {
-	for _, in := range b.instances {
-		if !in.HasSidecar() {
-			continue
-		}
-		sc := sidecarName(in.ServiceDef)
-		switch ref {
-		case in.SidecarID():
-			return sc, ref, true
-		case sc:
-			name, ok = sc, true
-		}
-	}
-	return name, "", ok
-}
-
-// sidecarName is the service name Consul gives an instance's sidecar.
-func sidecarName(def consuldef.ServiceDef) string {
-	if n := def.Sidecar().Name; n != "" {
-		return n
-	}
-	return def.Reg.Name + "-sidecar-proxy"
-}
-
-// registeredChecks are the checks the book's registrations give their
-// instances and sidecars (an alias check's evidence is another
-// instance's), by service ID and then by the check ID the agent gives
-// them. A sidecar without checks of its own gets Consul's defaults: a TCP
-// check of its registered address and an alias.
-func registeredChecks(b *book) map[string]map[string]*api.AgentServiceCheck {
-	out := map[string]map[string]*api.AgentServiceCheck{}
-	add := func(serviceID string, checks []*api.AgentServiceCheck) {
-		byID := map[string]*api.AgentServiceCheck{}
-		for i, c := range checks {
-			byID[checkIDOf(c, serviceID, i, len(checks))] = c
-		}
-		out[serviceID] = byID
-	}
-	for _, in := range b.instances {
-		add(in.ID(), serviceChecks(in.Reg))
-		if in.HasSidecar() {
-			checks := serviceChecks(in.Sidecar())
-			if len(checks) == 0 {
-				checks = []*api.AgentServiceCheck{{Name: "Connect Sidecar Listening", Interval: "10s"}, {AliasService: in.ID()}}
-			}
-			add(in.SidecarID(), checks)
-		}
-	}
-	return out
-}
-
-// ttlUpdate is a check step's setting of a TTL check.
-type ttlUpdate struct {
-	status string
-	pos    spec.Pos
-}
-
-type ttlUpdates map[string]ttlUpdate
-
-func ttlUpdatesOf(d *spec.Decoder) *ttlUpdates {
-	return spec.State(d, func() *ttlUpdates { return &ttlUpdates{} })
-}
-
-// noteTTLUpdate records that the check step at n sets TTL check id.
-func noteTTLUpdate(d *spec.Decoder, id, status string, n *yaml.Node) {
-	(*ttlUpdatesOf(d))[id] = ttlUpdate{status: status, pos: d.Pos(n)}
 }
 
 func (e *expectHealth) String() string {
@@ -361,7 +286,7 @@ func (e *expectHealth) Run(ctx context.Context, env Env) error {
 		case decided:
 			err = fmt.Errorf("expected %s %s: %w", e.what(), e.status, err)
 		}
-		return WithLogs(err, AgentName)
+		return WithLogs(err, spec.AgentName)
 	}
 	var parts []string
 	for _, h := range seen {

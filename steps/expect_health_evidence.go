@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/sockets"
 	"github.com/scenario-tool/scenario/wait"
 )
@@ -95,7 +96,7 @@ func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Clie
 		case "ttl":
 			n := label + ": a TTL check, whose status is Consul's word only (nothing to test)"
 			if u, ok := e.ttlSet[c.CheckID]; ok {
-				n += fmt.Sprintf("; a check step of this scenario last set it %s, at %s", u.status, u.pos)
+				n += fmt.Sprintf("; a check step of this scenario last set it %s, at %s", u.Status, u.Pos)
 			} else {
 				n += "; no check step of this scenario set it"
 			}
@@ -166,6 +167,9 @@ func followedHealth(ctx context.Context, client *api.Client, node, id string) (h
 // registration the scenario read, else the instance's registered address
 // (how says which, when not the check's own).
 func checkTarget(typ string, def *api.AgentServiceCheck, registered string) (target, how string) {
+	if def != nil && def.TCP == spec.DefaultSidecarTCPTarget {
+		return registered, " (the sidecar's registered address, as Consul's default sidecar check)"
+	}
 	if def != nil {
 		switch typ {
 		case "tcp":
@@ -180,11 +184,8 @@ func checkTarget(typ string, def *api.AgentServiceCheck, registered string) (tar
 			target = def.HTTP
 		}
 	}
-	switch {
-	case target != "":
+	if target != "" {
 		return target, ""
-	case def != nil && def.Name == "Connect Sidecar Listening":
-		return registered, " (the sidecar's registered address, as Consul's default sidecar check)"
 	}
 	return registered, " (the instance's registered address: the check's own target is not among the scenario's registrations)"
 }

@@ -123,7 +123,7 @@ func TestHealthWithinFailsAFlappingStatus(t *testing.T) {
 			"Checks": [{"CheckID": "ttl-socat", "Name": "socat is healthy", "Status": "passing", "ServiceID": "socat", "Type": "ttl"}]}]`
 	})
 	env := &catalogEnv{client: steady}
-	e.ttlSet = map[string]ttlUpdate{"ttl-socat": {status: "passing", pos: spec.Pos{File: "s.yaml", Line: 7, Col: 5}}}
+	e.ttlSet = map[string]spec.TTLSetting{"ttl-socat": {Status: "passing", Pos: spec.Pos{File: "s.yaml", Line: 7, Col: 5}}}
 	start := time.Now()
 	if err := e.Run(context.Background(), env); err != nil {
 		t.Fatalf("a steady status: %v", err)

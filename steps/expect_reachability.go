@@ -17,10 +17,10 @@ import (
 // ExpectReachabilitySpec is expect's reachability form: the mesh's truth
 // table (see reachability.go).
 type ExpectReachabilitySpec struct {
-	Reachability ReachabilityTable `key:"reachability,required" doc:"the table: SOURCE: {DESTINATION: allow|deny, ...} per row (declared), or {from: [SOURCE, ...], to: [DESTINATION, ...]} (Consul's prediction against the data plane only); a source may be any identity, registered or not"`
-	Send         string            `key:"send" doc:"the bytes each probe writes for its round trip (default: \"scenario reachability probe\\n\"); an allow needs bytes back"`
-	Within       spec.Duration     `key:"within" default:"5s" doc:"how long the whole table may take to hold, probed afresh each time"`
-	Token        string            `key:"token" shape:"TOKEN-NAME" doc:"ask for the sources' leaf certificates with this acl-token's secret (default: the scenario's token); a source it gets none for is not probed, which fails the step"`
+	Reachability ReachabilityTable            `key:"reachability,required" doc:"the table: SOURCE: {DESTINATION: allow|deny, ...} per row (declared), or {from: [SOURCE, ...], to: [DESTINATION, ...]} (Consul's prediction against the data plane only); a source may be any identity, registered or not"`
+	Send         *string                      `key:"send" doc:"the bytes each probe writes for its round trip (default: \"scenario reachability probe\\n\"); an allow needs bytes back"`
+	Within       spec.Optional[spec.Duration] `key:"within" default:"5s" doc:"how long the whole table may take to hold, probed afresh each time"`
+	Token        string                       `key:"token" shape:"TOKEN-NAME" doc:"ask for the sources' leaf certificates with this acl-token's secret (default: the scenario's token); a source it gets none for is not probed, which fails the step"`
 }
 
 // ReachabilityTable is the value of reachability: (and of `scenario audit
@@ -70,7 +70,7 @@ func (r *ReachabilityTable) DecodeYAML(d *spec.Decoder, n *yaml.Node, what strin
 	r.where, r.at = n, map[string]*yaml.Node{}
 	r.Declared = nil
 	if n.Kind != yaml.MappingNode {
-		d.Errorf(n, "%s must be a mapping: SOURCE: {DESTINATION: allow|deny} per row, or {from: [...], to: [...]}; not %s", what, describeNode(n))
+		d.Errorf(n, "%s must be a mapping: SOURCE: {DESTINATION: allow|deny} per row, or {from: [...], to: [...]}; not %s", what, spec.Describe(n))
 		return
 	}
 	pairs := spec.MappingPairs(n)
@@ -96,7 +96,7 @@ func (r *ReachabilityTable) DecodeYAML(d *spec.Decoder, n *yaml.Node, what strin
 			continue
 		}
 		if row.Kind != yaml.MappingNode {
-			d.Errorf(row, "%s.%s must be a mapping of destinations to allow or deny, like {socat: allow, db: deny}; not %s", what, source, describeNode(row))
+			d.Errorf(row, "%s.%s must be a mapping of destinations to allow or deny, like {socat: allow, db: deny}; not %s", what, source, spec.Describe(row))
 			continue
 		}
 		if _, dup := r.at[source]; dup && contains(r.Sources, source) {
@@ -155,7 +155,7 @@ func (r *ReachabilityTable) decodeLists(d *spec.Decoder, pairs [][2]*yaml.Node, 
 		got[key] = true
 		list := spec.Resolve(kv[1])
 		if list.Kind != yaml.SequenceNode || len(list.Content) == 0 {
-			d.Errorf(list, "%s.%s must be a list of one or more service names, not %s", what, key, describeNode(list))
+			d.Errorf(list, "%s.%s must be a list of one or more service names, not %s", what, key, spec.Describe(list))
 			continue
 		}
 		role := map[string]string{"from": "source", "to": "destination"}[key]
@@ -201,16 +201,6 @@ func (r *ReachabilityTable) name(d *spec.Decoder, n *yaml.Node, what, role strin
 	return s, true
 }
 
-func describeNode(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	}
-	return fmt.Sprintf("%q", n.Value)
-}
-
 // expectReachability checks the table, afresh until it holds or within
 // passes.
 type expectReachability struct {
@@ -226,44 +216,42 @@ type expectReachability struct {
 const DefaultReachabilitySend = "scenario reachability probe\n"
 
 func buildReachability(d *spec.Decoder, val *ExpectReachabilitySpec, f *spec.Fields) Step {
-	needAgent(d, f.At(), "expect reachability")
+	d.NeedAgent(f.At(), "expect reachability")
 	t := &val.Reachability
-	e := &expectReachability{table: t.Table, within: time.Duration(val.Within), token: val.Token, envoy: map[string]bool{}}
+	e := &expectReachability{table: t.Table, within: time.Duration(val.Within.Value), token: val.Token, envoy: map[string]bool{}}
 	e.send = []byte(DefaultReachabilitySend)
-	if f.Has("send") {
-		if val.Send == "" {
-			d.Errorf(f.Node("send"), "expect.send is empty: an allow needs a round trip, so a probe must write something")
+	if val.Send != nil {
+		if *val.Send == "" {
+			d.Errorf(f.NodeOf(&val.Send), "expect.send is empty: an allow needs a round trip, so a probe must write something")
 		}
-		e.send = []byte(val.Send)
+		e.send = []byte(*val.Send)
 	}
 	if e.token != "" {
-		use(d, KindToken, e.token, f.Node("token"))
+		d.Use(spec.KindToken, e.token, f.NodeOf(&val.Token))
 	}
 	for _, s := range t.Sources {
 		// A source is any identity: a registered service, or a stranger
 		// with a valid leaf (intentions may then name it).
-		define(d, KindIdentity, s, t.Node(s))
+		d.Define(spec.KindIdentity, s, t.Node(s))
 	}
 	for _, dest := range t.Destinations {
-		if !use(d, KindService, dest, t.Node(dest)) || d.External {
+		if !d.Use(spec.KindService, dest, t.Node(dest)) || d.External {
 			continue
 		}
 		// A destination nothing fronts has no public listener to dial:
 		// every cell of its column would be unknown.
-		ins := instances(d, dest)
+		ins := d.Instances(dest)
 		fronted := false
 		for _, in := range ins {
 			native := in.Reg.Connect != nil && in.Reg.Connect.Native
-			fronted = fronted || in.HasSidecar() || native || hasProxyFor(d, in.ID(), in.Reg.Name)
+			fronted = fronted || in.HasSidecar() || native || d.HasProxyFor(in.ID(), in.Reg.Name)
 		}
 		if len(ins) > 0 && !fronted {
 			d.Warnf(t.Node(dest), "expect.reachability: %s has no sidecar (no connect.sidecar_service, no connect-proxy for it) and is not Connect-native, so no instance of it can be dialled and its cells will be unknown", dest)
 		}
 	}
-	for id, claim := range bookOf(d).sidecars {
-		if claim.envoy {
-			e.envoy[id] = true
-		}
+	for _, id := range d.EnvoySidecars() {
+		e.envoy[id] = true
 	}
 	return e
 }
@@ -312,7 +300,7 @@ func (e *expectReachability) Run(ctx context.Context, env Env) error {
 	cond := wait.Func("the reachability table to hold", func(context.Context) error {
 		res, err := prober.Check(ctx, e.table)
 		if err != nil {
-			return wait.Fatal(WithLogs(err, AgentName))
+			return wait.Fatal(WithLogs(err, spec.AgentName))
 		}
 		last, rounds = res, rounds+1
 		if failing := res.Failing(); len(failing) > 0 {
@@ -352,7 +340,7 @@ func (e *expectReachability) Run(ctx context.Context, env Env) error {
 	for _, c := range failing {
 		for _, o := range c.Observed {
 			id, _, _ := strings.Cut(o.Instance, "@")
-			for _, name := range []string{SidecarProcess(c.Destination), SidecarProcess(id)} {
+			for _, name := range []string{spec.SidecarProcess(c.Destination), spec.SidecarProcess(id)} {
 				if !slices.Contains(logs, name) {
 					logs = append(logs, name)
 				}
@@ -360,7 +348,7 @@ func (e *expectReachability) Run(ctx context.Context, env Env) error {
 		}
 	}
 	if len(logs) == 0 {
-		logs = append(logs, AgentName)
+		logs = append(logs, spec.AgentName)
 	}
 	return WithLogs(fmt.Errorf("the reachability table does not hold after %s (%s): %d of %d cells:\n%s",
 		e.within, pluralRounds(rounds), len(failing), len(last.Cells), strings.Join(lines, "\n")), logs...)

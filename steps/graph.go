@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/scenario-tool/scenario/consuldef"
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
 // Grapher is implemented by steps that shape the scenario's topology; a
@@ -37,12 +38,12 @@ type Graph struct {
 	defaultDeny bool
 	// On a topology: the nodes and their agents, and the node of the
 	// step being drawn.
-	cluster Cluster
+	cluster spec.Cluster
 	node    string
 }
 
 // SetCluster draws the scenario's nodes, grouped by datacenter.
-func (g *Graph) SetCluster(c Cluster) { g.cluster = c }
+func (g *Graph) SetCluster(c spec.Cluster) { g.cluster = c }
 
 // OnNode says which node the next step acts on.
 func (g *Graph) OnNode(node string) { g.node = node }
@@ -346,7 +347,7 @@ func (g *Graph) groups() []graphGroup {
 		}
 		return out
 	}
-	roles := map[string]AgentPlan{}
+	roles := map[string]spec.AgentPlan{}
 	var dcs []string
 	for _, a := range g.cluster.Agents {
 		roles[a.Node] = a
@@ -545,7 +546,7 @@ func orLoopback(addr string) string {
 // or a prepared query.
 func (g *Graph) addUpstream(in *graphInstance, u api.Upstream) {
 	up := graphUpstream{destination: u.DestinationName, datacenter: u.Datacenter,
-		bind: fmt.Sprintf("%s:%d", bindHost(u.LocalBindAddress), u.LocalBindPort)}
+		bind: fmt.Sprintf("%s:%d", spec.BindHost(u.LocalBindAddress), u.LocalBindPort)}
 	if u.DestinationType == api.UpstreamDestTypePreparedQuery {
 		up.query = true
 		g.queries = append(g.queries, u.DestinationName)

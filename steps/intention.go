@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
-	"gopkg.in/yaml.v3"
 
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
@@ -48,9 +47,9 @@ type setIntention struct {
 }
 
 func buildSetIntention(d *spec.Decoder, val *SetIntentionSpec, f *spec.Fields) Step {
-	needAgent(d, f.At(), "set-intention")
-	bookOf(d).intentionChanged = true
-	warnUnregistered(d, f.At(), "set-intention", val.Source, val.Destination)
+	d.NeedAgent(f.At(), "set-intention")
+	d.ChangeIntentions()
+	d.WarnUnregistered(f.At(), "set-intention", val.Source, val.Destination)
 	return &setIntention{source: val.Source, destination: val.Destination, action: api.IntentionAction(val.Action)}
 }
 
@@ -70,7 +69,7 @@ func (s *setIntention) Run(ctx context.Context, env Env) error {
 		return err
 	}
 	if _, err := client.Connect().IntentionUpsert(ixn, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
-		return WithLogs(fmt.Errorf("setting intention %s: %w", s, err), AgentName)
+		return WithLogs(fmt.Errorf("setting intention %s: %w", s, err), spec.AgentName)
 	}
 	return nil
 }
@@ -78,9 +77,9 @@ func (s *setIntention) Run(ctx context.Context, env Env) error {
 type deleteIntention struct{ source, destination string }
 
 func buildDeleteIntention(d *spec.Decoder, val *IntentionSpec, f *spec.Fields) Step {
-	needAgent(d, f.At(), "delete-intention")
-	bookOf(d).intentionChanged = true
-	warnUnregistered(d, f.At(), "delete-intention", val.Source, val.Destination)
+	d.NeedAgent(f.At(), "delete-intention")
+	d.ChangeIntentions()
+	d.WarnUnregistered(f.At(), "delete-intention", val.Source, val.Destination)
 	return &deleteIntention{source: val.Source, destination: val.Destination}
 }
 
@@ -99,47 +98,9 @@ func (s *deleteIntention) Run(ctx context.Context, env Env) error {
 		return err
 	}
 	if _, err := client.Connect().IntentionDeleteExact(s.source, s.destination, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
-		return WithLogs(fmt.Errorf("deleting intention %s: %w", s, err), AgentName)
+		return WithLogs(fmt.Errorf("deleting intention %s: %w", s, err), spec.AgentName)
 	}
 	return nil
-}
-
-// KindIdentity is a service identity a Connect-native probe (expect from:)
-// uses without any registration.
-const KindIdentity = "identity"
-
-// warnUnregistered warns when an intention names a service that no earlier
-// step registered: Consul accepts an intention for any name, so a typo
-// (wbe -> socat) would otherwise pass silently and test nothing. Against
-// an existing cluster (--agent) the services are its own, and nothing is
-// said.
-func warnUnregistered(d *spec.Decoder, intention *yaml.Node, what, source, destination string) {
-	if d.External {
-		return // the services are the existing cluster's, unknown until it runs
-	}
-	for _, kv := range [][2]string{{"source", source}, {"destination", destination}} {
-		key, name := kv[0], kv[1]
-		if name == "" || name == "*" || defined(d, KindService, name) || defined(d, KindIdentity, name) {
-			continue
-		}
-		known := definedNames(d, KindService)
-		msg := fmt.Sprintf("%s.%s: no earlier step registers service %q, so this intention applies to nothing the scenario runs", what, key, name)
-		if s := spec.Suggest(name, known); s != "" {
-			msg += fmt.Sprintf(" (did you mean %q?)", s)
-		}
-		d.Warnf(childNode(intention, key), "%s", msg)
-	}
-}
-
-// childNode is the value of key in the mapping n (merge keys applied), or
-// n itself when there is none: where to point at key.
-func childNode(n *yaml.Node, key string) *yaml.Node {
-	for _, kv := range spec.MappingPairs(n) {
-		if kv[0].Value == key {
-			return spec.Resolve(kv[1])
-		}
-	}
-	return n
 }
 
 // undoIntention, on an existing cluster, records the intention source ->

@@ -34,7 +34,7 @@ func buildLoss(d *spec.Decoder, val *LossSpec, f *spec.Fields) Step {
 		return nil
 	}
 	// Its node was checked with the item's node:; without nodes it has none.
-	needsNodes(d, v, "loss")
+	d.NeedNodes(v, "loss")
 	return &loss{percent: p}
 }
 

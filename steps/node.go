@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 
-	"gopkg.in/yaml.v3"
-
-	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/wait"
 )
 
@@ -25,13 +22,4 @@ func networkOf(env Env) (Network, error) {
 		return net, nil
 	}
 	return nil, errors.New("this scenario has no network of nodes")
-}
-
-// needsNodes reports an error at at unless the scenario has nodes.
-func needsNodes(d *spec.Decoder, at *yaml.Node, what string) bool {
-	if len(d.Nodes()) == 0 {
-		d.Errorf(at, "%s needs nodes: list them at the top (`nodes: [server, app1]`) and start their agents with `node:`", what)
-		return false
-	}
-	return true
 }

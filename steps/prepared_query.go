@@ -33,14 +33,14 @@ type preparedQuery struct {
 }
 
 func buildPreparedQuery(d *spec.Decoder, val *PreparedQuerySpec, f *spec.Fields) Step {
-	needAgent(d, f.At(), "prepared-query")
+	d.NeedAgent(f.At(), "prepared-query")
 	q := &preparedQuery{}
 	q.def.Name = val.Name
 	q.def.Service.Service = val.Service
 	q.def.Service.OnlyPassing = val.OnlyPassing
 	q.def.Service.Failover.Datacenters = val.Failover
-	if !d.External && !defined(d, KindService, q.def.Service.Service) {
-		d.Warnf(f.Node("service"), "prepared-query.service: no earlier step registers service %q", q.def.Service.Service)
+	if !d.External && !d.Defined(spec.KindService, q.def.Service.Service) {
+		d.Warnf(f.NodeOf(&val.Service), "prepared-query.service: no earlier step registers service %q", q.def.Service.Service)
 	}
 	return q
 }
@@ -61,7 +61,7 @@ func (q *preparedQuery) Run(ctx context.Context, env Env) error {
 	def := q.def
 	id, _, err := client.PreparedQuery().Create(&def, (&api.WriteOptions{}).WithContext(ctx))
 	if err != nil {
-		return WithLogs(fmt.Errorf("creating prepared query %s: %w", q.def.Name, err), AgentName)
+		return WithLogs(fmt.Errorf("creating prepared query %s: %w", q.def.Name, err), spec.AgentName)
 	}
 	if env.External() {
 		env.Undo(fmt.Sprintf("prepared query %s deleted (ID %s)", q.def.Name, id), func(ctx context.Context) error {

@@ -1,7 +1,5 @@
 package steps
 
-import "strings"
-
 // Role is what a process started by a step is to the run; the runner
 // chooses its environment by it (Env.Start), not by its name.
 type Role int
@@ -28,13 +26,3 @@ func (r Role) String() string {
 	}
 	return "command"
 }
-
-// sidecarPrefix begins the process name of a sidecar, as scenarios refer
-// to it (`stop: sidecar/web`).
-const sidecarPrefix = "sidecar/"
-
-// SidecarProcess is the process name of service's sidecar.
-func SidecarProcess(service string) string { return sidecarPrefix + service }
-
-// isSidecar reports whether a scenario's process name names a sidecar.
-func isSidecar(name string) bool { return strings.HasPrefix(name, sidecarPrefix) }

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
 // The mesh's truth table: for each source identity and destination
@@ -699,7 +701,7 @@ func (p *Prober) observe(ctx context.Context, cert tls.Certificate, roots *api.C
 // node), is a sidecar step's process: a run step's name has no slash.
 func isSidecarProcess(holder string) bool {
 	name, _, _ := strings.Cut(holder, ", ")
-	return isSidecar(name) || strings.Contains(name, "/"+sidecarPrefix)
+	return spec.IsSidecar(name) || strings.Contains(name, "/"+spec.SidecarPrefix)
 }
 
 // Probe is one connection with a source's certificate to one listener of

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -31,14 +30,11 @@ var registerType = Typed(Type{
 // RegisterSpec is the value of a register step; `register: PATH` is
 // {file: PATH}.
 type RegisterSpec struct {
-	File     spec.File     `key:"file,shorthand" oneof:"source" doc:"a service-definition file (.json or .hcl) in Consul's format, as the agent reads its config files"`
+	File     *spec.File    `key:"file,shorthand" oneof:"source" doc:"a service-definition file (.json or .hcl) in Consul's format, as the agent reads its config files"`
 	Service  ConsulObject  `key:"service" oneof:"source" doc:"one service definition inline, in Consul's format"`
 	Services ConsulObjects `key:"services" oneof:"source" doc:"a list of service definitions inline, in Consul's format"`
 	Token    string        `key:"token" shape:"TOKEN-NAME" doc:"register with this acl-token's secret instead of the scenario's token (under ACLs, a service-identity token for the service)"`
 }
-
-// KindSidecarRegistration names services registered with a sidecar_service.
-const KindSidecarRegistration = "sidecar registration"
 
 type register struct {
 	source string // file path or "inline"
@@ -47,23 +43,23 @@ type register struct {
 }
 
 func buildRegister(d *spec.Decoder, val *RegisterSpec, f *spec.Fields) Step {
-	needAgent(d, f.At(), "register")
+	d.NeedAgent(f.At(), "register")
 	var (
 		data   []byte
 		source string
 		format string
 		errAt  = f.At()
+		key    string // service or services, for an inline definition
 	)
 	switch {
-	case f.Has("file"):
-		errAt = f.Node("file")
-		source = string(val.File)
+	case val.File != nil:
+		errAt = f.NodeOf(&val.File)
+		source = string(*val.File)
 	default:
-		key := "service"
-		if f.Has("services") {
-			key = "services"
+		key, errAt = "service", val.Service.Node
+		if val.Services.Node != nil {
+			key, errAt = "services", val.Services.Node
 		}
-		errAt = f.Node(key)
 		budget := maxInlineNodes
 		generic, err := yamlToGeneric(errAt, 0, &budget)
 		if err != nil {
@@ -89,121 +85,23 @@ func buildRegister(d *spec.Decoder, val *RegisterSpec, f *spec.Fields) Step {
 	}
 	file, err := consuldef.ParseServiceFile(source, data, format, false)
 	if err == nil {
-		err = bookOf(d).judge.JudgeServiceFile(file)
+		err = d.Judge().JudgeServiceFile(file)
 	}
 	if err != nil {
 		if source == "inline" {
-			reportInlineErrors(d, errAt, err)
+			d.ReportInlineErrors(errAt, "register", err)
 		} else {
-			reportDefinitionErrors(d, errAt, "register", err)
+			d.ReportDefinitionErrors(errAt, "register", err)
 		}
 		return nil
 	}
 	for _, def := range file.Services {
-		addInstance(d, def, errAt)
-		warnDefaultSidecarChecks(d, errAt, def)
+		d.AddInstance(def, errAt)
 	}
 	if val.Token != "" {
-		use(d, KindToken, val.Token, f.Node("token"))
+		d.Use(spec.KindToken, val.Token, f.NodeOf(&val.Token))
 	}
 	return &register{source: source, file: file, token: val.Token}
-}
-
-// reportDefinitionErrors reports each problem of a definition at the
-// step, each naming its own file:line:col.
-func reportDefinitionErrors(d *spec.Decoder, at *yaml.Node, what string, err error) {
-	var joined interface{ Unwrap() []error }
-	errs := []error{err}
-	if errors.As(err, &joined) {
-		errs = joined.Unwrap()
-	}
-	for _, e := range errs {
-		d.Errorf(at, "%s: %v", what, e)
-	}
-}
-
-// reportInlineErrors reports problems of an inline definition at the YAML
-// key they are about.
-func reportInlineErrors(d *spec.Decoder, root *yaml.Node, err error) {
-	var joined interface{ Unwrap() []error }
-	errs := []error{err}
-	if errors.As(err, &joined) {
-		errs = joined.Unwrap()
-	}
-	for _, e := range errs {
-		at := root
-		var de *consuldef.DefinitionError
-		if errors.As(e, &de) && de.Key != "" {
-			at = yamlNodeAt(root, de.Key)
-		}
-		d.Errorf(at, "register: %v", e)
-	}
-}
-
-// yamlNodeAt finds the node a key path ("service.checks[1].tll") names
-// under root, the value of the path's first key; the deepest one found.
-func yamlNodeAt(root *yaml.Node, path string) *yaml.Node {
-	segs := consuldef.KeySegments(path)
-	node := spec.Resolve(root)
-	for i, seg := range segs {
-		if i == 0 {
-			continue // the root itself: service or services
-		}
-		switch node.Kind {
-		case yaml.MappingNode:
-			var next *yaml.Node
-			for _, kv := range spec.MappingPairs(node) {
-				if strings.EqualFold(kv[0].Value, seg) {
-					next = kv[1]
-					if i == len(segs)-1 {
-						next = kv[0] // point at the key itself
-					}
-					break
-				}
-			}
-			if next == nil {
-				return node
-			}
-			node = spec.Resolve(next)
-		case yaml.SequenceNode:
-			n, err := strconv.Atoi(seg)
-			if err != nil || n < 0 || n >= len(node.Content) {
-				return node
-			}
-			node = spec.Resolve(node.Content[n])
-		default:
-			return node
-		}
-	}
-	return node
-}
-
-// warnDefaultSidecarChecks warns when a sidecar keeps Consul's default
-// checks: a TCP check every 10 s whose first run falls at a random moment
-// in that interval, so the sidecar may take up to ~10 s to be passing.
-func warnDefaultSidecarChecks(d *spec.Decoder, at *yaml.Node, def consuldef.ServiceDef) {
-	sc := def.Sidecar()
-	if sc == nil {
-		return
-	}
-	checks := sc.Checks
-	if sc.Check != nil {
-		checks = append(checks, sc.Check)
-	}
-	for _, c := range checks {
-		// An alias check follows a service ID; the name of a service whose
-		// instance has another ID matches nothing, and the sidecar stays
-		// critical.
-		if c.AliasService != "" && c.AliasService == def.Reg.Name && def.ID() != def.Reg.Name && !isInstanceID(d, c.AliasService) {
-			d.Warnf(at, "the sidecar of %s has an alias check on %q, the service's name; an alias check follows a service ID, and no instance has ID %q, so the sidecar will stay critical: write alias_service = %q",
-				def.ID(), c.AliasService, c.AliasService, def.ID())
-		}
-	}
-	if len(checks) > 0 {
-		return
-	}
-	d.Warnf(at, "the sidecar of %s keeps Consul's default checks (a TCP check every 10s, first run at a random moment), so it may need up to ~10s to be passing; "+
-		"give sidecar_service one alias check instead: checks = [{name = \"follows %s\", alias_service = %q}]", def.ID(), def.ID(), def.ID())
 }
 
 func (r *register) String() string {
@@ -259,7 +157,7 @@ func (r *register) Run(ctx context.Context, env Env) error {
 			err = client.Agent().ServiceRegisterOpts(reg, api.ServiceRegisterOpts{}.WithContext(ctx))
 		}
 		if err != nil {
-			return WithLogs(fmt.Errorf("registering %s: %w", s.ID(), err), AgentName)
+			return WithLogs(fmt.Errorf("registering %s: %w", s.ID(), err), spec.AgentName)
 		}
 	}
 	return confirmRegistered(ctx, client, r.file.Services)
@@ -272,7 +170,7 @@ func (r *register) Run(ctx context.Context, env Env) error {
 func (r *register) undoable(ctx context.Context, env Env, client *api.Client) error {
 	services, err := client.Agent().ServicesWithFilterOpts("", (&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return WithLogs(fmt.Errorf("listing the agent's services before registering: %w", err), AgentName)
+		return WithLogs(fmt.Errorf("listing the agent's services before registering: %w", err), spec.AgentName)
 	}
 	for _, s := range r.file.Services {
 		ids := []string{s.ID()}
@@ -348,16 +246,16 @@ func isLoopback(host string) bool {
 func confirmRegistered(ctx context.Context, client *api.Client, defs []consuldef.ServiceDef) error {
 	services, err := client.Agent().ServicesWithFilterOpts("", (&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return WithLogs(fmt.Errorf("listing the agent's services: %w", err), AgentName)
+		return WithLogs(fmt.Errorf("listing the agent's services: %w", err), spec.AgentName)
 	}
 	for _, s := range defs {
 		got, ok := services[s.ID()]
 		if !ok || got.Service != s.Reg.Name {
-			return WithLogs(fmt.Errorf("the agent does not list service %s (ID %s) after registering it", s.Reg.Name, s.ID()), AgentName)
+			return WithLogs(fmt.Errorf("the agent does not list service %s (ID %s) after registering it", s.Reg.Name, s.ID()), spec.AgentName)
 		}
 		if s.HasSidecar() {
 			if _, ok := services[s.SidecarID()]; !ok {
-				return WithLogs(fmt.Errorf("the agent does not list the sidecar %s of %s after registering it", s.SidecarID(), s.ID()), AgentName)
+				return WithLogs(fmt.Errorf("the agent does not list the sidecar %s of %s after registering it", s.SidecarID(), s.ID()), spec.AgentName)
 			}
 		}
 	}

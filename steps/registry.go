@@ -1,8 +1,9 @@
 // Package steps holds the scenario step types. Each type lives in one file:
 // the Go type of its value (from which package spec generates its decoder,
 // JSON Schema and docs), its build function (what only the scenario as a
-// whole can tell: names defined by earlier steps, kept in the decoder's
-// book), its behaviour, and one Type value; Default() is the registry of
+// whole can tell, asked of package spec, validation's one home: names
+// defined by earlier steps, kept in the decoder's book), its behaviour,
+// and one Type value; Default() is the registry of
 // them all, listed once in builtin, the single source for decoding,
 // validation and the help text. Consul's own definition files (register's, start-agent's
 // config-dir) are read by package consuldef.

@@ -31,7 +31,7 @@ type RotateCASpec struct{ spec.NullMeansEmpty }
 type rotateCA struct{}
 
 func buildRotateCA(d *spec.Decoder, _ *RotateCASpec, f *spec.Fields) Step {
-	needAgent(d, f.At(), "rotate-ca")
+	d.NeedAgent(f.At(), "rotate-ca")
 	return rotateCA{}
 }
 
@@ -47,11 +47,11 @@ func (rotateCA) Run(ctx context.Context, env Env) error {
 	q := (&api.QueryOptions{}).WithContext(ctx)
 	before, _, err := client.Connect().CARoots(q)
 	if err != nil {
-		return WithLogs(fmt.Errorf("reading the CA roots: %w", err), AgentName)
+		return WithLogs(fmt.Errorf("reading the CA roots: %w", err), spec.AgentName)
 	}
 	conf, _, err := client.Connect().CAGetConfig(q)
 	if err != nil {
-		return WithLogs(fmt.Errorf("reading the CA configuration: %w", err), AgentName)
+		return WithLogs(fmt.Errorf("reading the CA configuration: %w", err), spec.AgentName)
 	}
 	if conf.Provider != "consul" {
 		return fmt.Errorf("rotate-ca rotates Consul's built-in CA provider; this agent uses %q", conf.Provider)
@@ -71,11 +71,11 @@ func (rotateCA) Run(ctx context.Context, env Env) error {
 	// A new key and no root certificate: Consul makes a new root from it.
 	delete(conf.Config, "RootCert")
 	if _, err := client.Connect().CASetConfig(conf, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
-		return WithLogs(fmt.Errorf("setting the new CA configuration: %w", err), AgentName)
+		return WithLogs(fmt.Errorf("setting the new CA configuration: %w", err), spec.AgentName)
 	}
 	after, _, err := client.Connect().CARoots(q)
 	if err != nil {
-		return WithLogs(fmt.Errorf("reading the CA roots: %w", err), AgentName)
+		return WithLogs(fmt.Errorf("reading the CA roots: %w", err), spec.AgentName)
 	}
 	if after.ActiveRootID == before.ActiveRootID {
 		return fmt.Errorf("the active root is still %s after the new configuration", before.ActiveRootID)

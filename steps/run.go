@@ -27,7 +27,7 @@ var runType = Typed(Type{
 type RunSpec struct {
 	Name    string       `key:"name,required" shape:"NAME" doc:"names the process: its log file, and what stop and loopback-only refer to"`
 	Command spec.Command `key:"command,required" doc:"a string (run by /bin/sh -c) or a list (executed directly)"`
-	Ready   Address      `key:"ready" doc:"the host:port the process (or one it forked) must listen on before the step passes"`
+	Ready   spec.Address `key:"ready" doc:"the host:port the process (or one it forked) must listen on before the step passes"`
 }
 
 type run struct {
@@ -39,15 +39,15 @@ type run struct {
 func buildRun(d *spec.Decoder, val *RunSpec, f *spec.Fields) Step {
 	r := &run{name: val.Name, argv: val.Command, ready: string(val.Ready)}
 	if why := listensEverywhere(r.argv); why != "" {
-		d.Warnf(f.Node("command"), "run.command %s; services should accept loopback connections only (bind them to 127.0.0.1)", why)
+		d.Warnf(f.NodeOf(&val.Command), "run.command %s; services should accept loopback connections only (bind them to 127.0.0.1)", why)
 	}
 	switch {
-	case r.name == AgentName || isSidecar(r.name):
-		d.Errorf(f.Node("name"), "run.name %q is reserved for the agent and sidecars; pick another name", r.name)
+	case r.name == spec.AgentName || spec.IsSidecar(r.name):
+		d.Errorf(f.NodeOf(&val.Name), "run.name %q is reserved for the agent and sidecars; pick another name", r.name)
 	case strings.ContainsAny(r.name, `/\ `) || r.name == "":
-		d.Errorf(f.Node("name"), "run.name %q must be a simple word (it names the log file)", r.name)
+		d.Errorf(f.NodeOf(&val.Name), "run.name %q must be a simple word (it names the log file)", r.name)
 	default:
-		define(d, KindProcess, r.name, f.Node("name"))
+		d.Define(spec.KindProcess, r.name, f.NodeOf(&val.Name))
 	}
 	return r
 }

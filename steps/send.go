@@ -2,7 +2,6 @@ package steps
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -33,11 +32,11 @@ var sendType = Typed(Type{
 // SendSpec is the value of a send step: to opens a connection, conn alone
 // writes on an open one.
 type SendSpec struct {
-	To   Target `key:"to" doc:"where to connect: SERVICE/UPSTREAM (that service's upstream listener, looked up on the agent) or host:port"`
-	Data string `key:"data" doc:"the bytes to write"`
-	Conn string `key:"conn" shape:"NAME" doc:"names the connection: the one to open with to (default: named after the step), or the open one to write on"`
+	To   *Target `key:"to" doc:"where to connect: SERVICE/UPSTREAM (that service's upstream listener, looked up on the agent) or host:port"`
+	Data *string `key:"data" doc:"the bytes to write"`
+	Conn *string `key:"conn" shape:"NAME" doc:"names the connection: the one to open with to (default: named after the step), or the open one to write on"`
 	// HeldBy turns the note about who holds a bare address into a claim.
-	HeldBy string `key:"held-by" shape:"PROCESS" doc:"with to: HOST:PORT, the process the scenario started (a run name, agent, sidecar/SERVICE) whose family must hold the listener there, else the step fails naming the holder"`
+	HeldBy *string `key:"held-by" shape:"PROCESS" doc:"with to: HOST:PORT, the process the scenario started (a run name, agent, sidecar/SERVICE) whose family must hold the listener there, else the step fails naming the holder"`
 }
 
 type send struct {
@@ -50,28 +49,29 @@ type send struct {
 
 func buildSend(d *spec.Decoder, val *SendSpec, f *spec.Fields) Step {
 	v := f.At()
-	s := &send{data: val.Data, conn: val.Conn}
+	s := &send{data: deref(val.Data), conn: deref(val.Conn)}
 	switch {
-	case f.Has("to"):
+	case val.To != nil:
 		s.open = true
-		s.target = val.To
-		s.conn = openConn(d, s.conn, v)
-		if s.heldBy = val.HeldBy; f.Has("held-by") {
+		s.target = *val.To
+		s.conn = d.OpenConn(s.conn, v)
+		if val.HeldBy != nil {
+			s.heldBy = *val.HeldBy
 			if s.target.Addr == "" && s.target.Service != "" {
-				d.Errorf(f.Key("held-by"), "send.held-by is for to: HOST:PORT; to: SERVICE/UPSTREAM is checked to be that service's sidecar already")
+				d.Errorf(f.KeyOf(&val.HeldBy), "send.held-by is for to: HOST:PORT; to: SERVICE/UPSTREAM is checked to be that service's sidecar already")
 			} else if s.heldBy != "" {
-				use(d, KindProcess, s.heldBy, f.Node("held-by"))
+				d.Use(spec.KindProcess, s.heldBy, f.NodeOf(&val.HeldBy))
 			}
 		}
-	case f.Has("conn"):
-		if f.Has("held-by") {
-			d.Errorf(f.Key("held-by"), "send.held-by goes with to: HOST:PORT (the connection it opens)")
+	case val.Conn != nil:
+		if val.HeldBy != nil {
+			d.Errorf(f.KeyOf(&val.HeldBy), "send.held-by goes with to: HOST:PORT (the connection it opens)")
 		}
-		if !f.Has("data") {
+		if val.Data == nil {
 			d.Errorf(v, "send on connection %q needs data to write", s.conn)
 		}
-		if use(d, KindConn, s.conn, f.Node("conn")) {
-			setLastConn(d, s.conn)
+		if d.Use(spec.KindConn, s.conn, f.NodeOf(&val.Conn)) {
+			d.SetLastConn(s.conn)
 		}
 	default:
 		d.Errorf(v, "send needs to (where to connect) or conn (an open connection to write on)")
@@ -149,63 +149,11 @@ type Target struct {
 	Native bool
 }
 
-// Target reads n as SERVICE/UPSTREAM or host:port.
+// readTarget reads n as SERVICE/UPSTREAM or host:port, checked by the
+// book (spec.Decoder.Target).
 func readTarget(d *spec.Decoder, n *yaml.Node, what string) Target {
-	s, ok := d.String(n, what)
-	if !ok {
-		return Target{}
-	}
-	if svc, up, found := strings.Cut(s, "/"); found && !strings.Contains(s, ":") {
-		up, dc, hasDC := strings.Cut(up, "@")
-		if svc == "" || up == "" || (hasDC && dc == "") {
-			d.Errorf(n, "%s: %q must be SERVICE/UPSTREAM, like web/socat (or SERVICE/UPSTREAM@DC, like web/socat@dc2, to pick among upstreams of one name)", what, s)
-			return Target{}
-		}
-		needAgent(d, n, what+" "+s)
-		if defined(d, KindService, svc) {
-			for _, in := range instances(d, svc) {
-				if ups := in.Upstreams(); len(ups) > 0 {
-					if _, err := pickUpstream(ups, up, dc); err != nil && !errors.Is(err, errNoUpstream) {
-						d.Errorf(n, "%s: %s has %v", what, svc, err)
-					}
-				}
-			}
-			if use(d, KindUpstream, svc+"/"+up, n) && !sidecarStarted(d, svc) {
-				// A warning: the probe fails at run time, naming whatever
-				// listens there instead.
-				d.Warnf(n, "%s: no earlier step starts the sidecar of %s, so nothing of the mesh listens for %s (add `sidecar: %s` before)", what, svc, s, svc)
-			}
-		} else {
-			use(d, KindService, svc, n)
-		}
-		return Target{Service: svc, Upstream: up, Datacenter: dc}
-	}
-	t := Target{Addr: readAddress(d, n, what)}
-	if t.Addr != "" && len(d.Nodes()) > 0 && d.Node() == "" {
-		// Dialled from nowhere in particular, the probe would start on the
-		// node it names (or the first agent's) and prove nothing about the
-		// network between nodes: it answers even with that node cut off.
-		d.Errorf(n, "%s: %s is an address, and in a scenario with nodes a probe to an address dials from the node the item names: say which with `node:` (one of %s)",
-			what, t.Addr, strings.Join(d.Nodes(), ", "))
-	}
-	return t
-}
-
-// sidecarStarted reports whether an earlier step started (and no stop step
-// stopped) the sidecar of ref, by ref itself or by its instance's ID or name.
-func sidecarStarted(d *spec.Decoder, ref string) bool {
-	if d.External {
-		return true // the existing cluster's sidecars run already
-	}
-	if defined(d, KindProcess, SidecarProcess(ref)) {
-		return true
-	}
-	for _, in := range instances(d, ref) {
-		if defined(d, KindProcess, SidecarProcess(in.ID())) || defined(d, KindProcess, SidecarProcess(in.Reg.Name)) {
-			return true
-		}
-	}
-	return false
+	r := d.Target(n, what)
+	return Target{Service: r.Service, Upstream: r.Upstream, Datacenter: r.Datacenter, Addr: r.Addr}
 }
 
 func (t Target) String() string {
@@ -227,9 +175,9 @@ func (t Target) Processes() []string {
 	case t.Addr != "":
 		return nil
 	case t.Native:
-		return []string{SidecarProcess(t.Upstream)}
+		return []string{spec.SidecarProcess(t.Upstream)}
 	}
-	return []string{SidecarProcess(t.Service), SidecarProcess(t.Upstream)}
+	return []string{spec.SidecarProcess(t.Service), spec.SidecarProcess(t.Upstream)}
 }
 
 // Resolve returns the host:port to dial. For SERVICE/UPSTREAM it also
@@ -252,14 +200,14 @@ func (t Target) Resolve(ctx context.Context, env Env) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	u, err := pickUpstream(proxy.Proxy.Upstreams, t.Upstream, t.Datacenter)
+	u, err := spec.PickUpstream(proxy.Proxy.Upstreams, t.Upstream, t.Datacenter)
 	if err != nil {
 		return "", fmt.Errorf("the sidecar of %s: %w", t.Service, err)
 	}
 	if u.LocalBindPort == 0 {
 		return "", fmt.Errorf("the sidecar of %s has no local_bind_port for its upstream %q", t.Service, t.Upstream)
 	}
-	addr := net.JoinHostPort(bindHost(u.LocalBindAddress), strconv.Itoa(u.LocalBindPort))
+	addr := net.JoinHostPort(spec.BindHost(u.LocalBindAddress), strconv.Itoa(u.LocalBindPort))
 	if err := t.ownedBySidecar(ctx, env, proxy, addr); err != nil {
 		return "", err // fatal when someone else holds it; a new upstream opens a moment after its registration
 	}
@@ -273,7 +221,7 @@ func (t Target) Resolve(ctx context.Context, env Env) (string, error) {
 func (t Target) ownedBySidecar(ctx context.Context, env Env, proxy *api.AgentService, addr string) error {
 	var sc *proc.Process
 	for _, ref := range []string{t.Service, proxy.Proxy.DestinationServiceID, proxy.Proxy.DestinationServiceName} {
-		if p, ok := env.Process(SidecarProcess(ref)); ok {
+		if p, ok := env.Process(spec.SidecarProcess(ref)); ok {
 			sc = p
 			break
 		}
@@ -314,7 +262,7 @@ func (t Target) From(env Env) Env {
 	case t.Native:
 		return env
 	}
-	if node, ok := env.NodeOf(SidecarProcess(t.Service)); ok {
+	if node, ok := env.NodeOf(spec.SidecarProcess(t.Service)); ok {
 		return env.On(node)
 	}
 	// No sidecar of the service runs: the node whose agent has it

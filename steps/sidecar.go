@@ -50,43 +50,43 @@ type sidecar struct {
 // resolveInstance finds the one instance ref names (its ID, or the name
 // of a service with a single instance) and checks it has a sidecar.
 func resolveInstance(d *spec.Decoder, at *yaml.Node, ref string) (id, name string) {
-	ins := instances(d, ref)
+	ins := d.Instances(ref)
 	switch {
 	case len(ins) > 1:
-		d.Errorf(at, "sidecar: service %q has %d instances (IDs %s); name one by its ID, like `sidecar: %s`", ref, len(ins), InstanceIDs(ins), ins[0].ID())
+		d.Errorf(at, "sidecar: service %q has %d instances (IDs %s); name one by its ID, like `sidecar: %s`", ref, len(ins), spec.InstanceIDs(ins), ins[0].ID())
 		return "", ""
 	case len(ins) == 0:
 		return ref, ref
-	case !ins[0].HasSidecar() && !hasProxyFor(d, ins[0].ID(), ins[0].Reg.Name):
+	case !ins[0].HasSidecar() && !d.HasProxyFor(ins[0].ID(), ins[0].Reg.Name):
 		d.Errorf(at, "sidecar: service %q was registered without connect.sidecar_service, so it has no sidecar to start", ref)
 	}
 	return ins[0].ID(), ins[0].Reg.Name
 }
 
 func buildSidecar(d *spec.Decoder, val *SidecarSpec, f *spec.Fields) Step {
-	needAgent(d, f.At(), "sidecar")
+	d.NeedAgent(f.At(), "sidecar")
 	s := &sidecar{service: val.Service, proxy: val.Proxy, token: val.Token}
 	if s.token != "" {
-		use(d, KindToken, s.token, f.Node("token"))
+		d.Use(spec.KindToken, s.token, f.NodeOf(&val.Token))
 	}
 	if s.proxy == "envoy" {
 		if _, err := exec.LookPath("envoy"); err != nil {
-			d.Errorf(f.Node("proxy"), "sidecar.proxy: envoy is not installed (no envoy in PATH); install Envoy or use proxy: builtin")
+			d.Errorf(f.NodeOf(&val.Proxy), "sidecar.proxy: envoy is not installed (no envoy in PATH); install Envoy or use proxy: builtin")
 		}
 	}
 	if s.service == "" {
 		return nil
 	}
-	at := f.Node("service")
-	if use(d, KindService, s.service, at) {
+	at := f.NodeOf(&val.Service)
+	if d.Use(spec.KindService, s.service, at) {
 		if s.id, s.name = resolveInstance(d, at, s.service); s.id != "" {
-			claimSidecar(d, s.id, SidecarProcess(s.service), s.proxy == "envoy", at)
-			if in, ok := bookOf(d).instances[s.id]; ok {
-				s.aliases = aliasTargetsOf(in.ServiceDef)
+			d.ClaimSidecar(s.id, spec.SidecarProcess(s.service), s.proxy == "envoy", at)
+			if in, ok := d.InstanceByID(s.id); ok && in.HasSidecar() {
+				s.aliases = aliasTargetsOf(d.RegisteredChecks()[in.SidecarID()])
 			}
 		}
 	}
-	define(d, KindProcess, SidecarProcess(s.service), at)
+	d.Define(spec.KindProcess, spec.SidecarProcess(s.service), at)
 	return s
 }
 
@@ -138,7 +138,7 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 		argv = []string{bin, "connect", "envoy", "-sidecar-for", forID, "-http-addr", addr,
 			"-admin-bind", "127.0.0.1:0"}
 	}
-	name := SidecarProcess(s.service)
+	name := spec.SidecarProcess(s.service)
 	// The ports the proxy will bind are fixed by its registration: a
 	// process already listening there would take its traffic.
 	listeners := proxyListeners(proxy)
@@ -153,7 +153,7 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 	if err != nil {
 		return nil, err
 	}
-	agent, _ := env.Process(AgentName)
+	agent, _ := env.Process(spec.AgentName)
 	alive := func() error {
 		if err := p.Alive(); err != nil {
 			return err
@@ -202,7 +202,7 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 			err = wait.For(ctx, ready, wait.Options{Alive: alive})
 		}
 		if err != nil {
-			return WithLogs(fmt.Errorf("sidecar of %s not ready: %w\n%s", s.service, err, leafEvidence(client, proxy.Proxy.DestinationServiceName)), name, AgentName)
+			return WithLogs(fmt.Errorf("sidecar of %s not ready: %w\n%s", s.service, err, leafEvidence(client, proxy.Proxy.DestinationServiceName)), name, spec.AgentName)
 		}
 		// The proxy hands every connection to its local service: a process
 		// the scenario did not start must not be the one answering there.
@@ -238,7 +238,7 @@ func leafEvidence(client *api.Client, service string) string {
 func SidecarOf(ctx context.Context, client *api.Client, ref string) (*api.AgentService, error) {
 	services, err := client.Agent().ServicesWithFilterOpts("", (&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return nil, WithLogs(fmt.Errorf("listing the agent's services: %w", err), AgentName)
+		return nil, WithLogs(fmt.Errorf("listing the agent's services: %w", err), spec.AgentName)
 	}
 	var byName []*api.AgentService
 	for _, svc := range services {
@@ -294,13 +294,6 @@ func publicHost(svc *api.AgentService) string {
 		return svc.Address
 	}
 	return "127.0.0.1"
-}
-
-func bindHost(addr string) string {
-	if addr == "" || addr == "0.0.0.0" || addr == "::" {
-		return "127.0.0.1"
-	}
-	return addr
 }
 
 // passing holds when the service instance id is passing in the catalog. It

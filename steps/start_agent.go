@@ -64,7 +64,7 @@ func buildStartAgent(d *spec.Decoder, val *StartAgentSpec, f *spec.Fields) Step 
 		// On a node, an agent is a client unless it says otherwise.
 		s.topology, s.dev = true, false
 		if s.datacenter == "" {
-			s.datacenter = DefaultDatacenter
+			s.datacenter = spec.DefaultDatacenter
 		}
 	}
 	if val.Dev != nil {
@@ -72,19 +72,31 @@ func buildStartAgent(d *spec.Decoder, val *StartAgentSpec, f *spec.Fields) Step 
 	}
 	switch {
 	case s.server && !s.topology:
-		d.Errorf(f.Node("server"), "start-agent.server: without nodes the agent is always a server (a dev one, or with dev: false a non-dev one); remove server, or list nodes at the top to start clients")
+		d.Errorf(f.NodeOf(&val.Server), "start-agent.server: without nodes the agent is always a server (a dev one, or with dev: false a non-dev one); remove server, or list nodes at the top to start clients")
 	case val.Datacenter != "" && !datacenterName.MatchString(val.Datacenter):
-		d.Errorf(f.Node("datacenter"), "start-agent.datacenter %q must be a short DNS label, like dc2", val.Datacenter)
+		d.Errorf(f.NodeOf(&val.Datacenter), "start-agent.datacenter %q must be a short DNS label, like dc2", val.Datacenter)
 	case val.Datacenter != "" && !s.topology:
-		d.Errorf(f.Node("datacenter"), "start-agent.datacenter: datacenters need nodes (list them at the top); the host's single agent is in dc1")
+		d.Errorf(f.NodeOf(&val.Datacenter), "start-agent.datacenter: datacenters need nodes (list them at the top); the host's single agent is in dc1")
 	case s.topology && val.Node != "":
-		d.Errorf(f.Node("node"), "start-agent.node: on a scenario's node the Consul node is named after it (%s); remove this node", d.Node())
+		d.Errorf(f.NodeOf(&val.Node), "start-agent.node: on a scenario's node the Consul node is named after it (%s); remove this node", d.Node())
 	}
-	s.begin(d, f.At())
+	// What survives a restart, and the agent's place in the cluster,
+	// are the book's to judge (spec.Decoder.StartAgent, PlanAgent).
+	d.StartAgent(s.dev, f.At())
+	d.PlanAgent(spec.AgentPlan{Datacenter: s.datacenter, Server: s.server || s.dev, Dev: s.dev})
+	dc := s.datacenter
+	if dc == "" {
+		dc = spec.DefaultDatacenter
+	}
+	joins := false
+	for _, a := range s.args {
+		joins = joins || strings.Contains(strings.SplitN(a, "=", 2)[0], "join")
+	}
+	d.AgentIn(dc, joins)
 	if s.existingConfigDir() != "" {
-		s.loadConfigDir(d, f.Node("config-dir"))
+		s.loadConfigDir(d, f.NodeOf(&val.ConfigDir))
 	}
-	if n := f.Node("args"); n != nil {
+	if n := f.NodeOf(&val.Args); n != nil {
 		for _, a := range s.args {
 			if strings.TrimLeft(a, "-") == "dev" && len(a) > 3 {
 				d.Errorf(n, "start-agent.args: -dev is what start-agent runs by default; remove it (dev: false runs a non-dev server instead)")
@@ -105,7 +117,7 @@ func buildStartAgent(d *spec.Decoder, val *StartAgentSpec, f *spec.Fields) Step 
 		for _, a := range s.args {
 			for _, owned := range []string{"bind", "client", "retry-join", "join", "retry-join-wan", "join-wan", "bootstrap-expect", "server", "datacenter", "node"} {
 				if strings.TrimLeft(strings.SplitN(a, "=", 2)[0], "-") == owned {
-					d.Errorf(f.Node("args"), "start-agent.args: -%s is set by the runner on a scenario's node (it joins the agents it starts); remove it (use server, dev and datacenter)", owned)
+					d.Errorf(f.NodeOf(&val.Args), "start-agent.args: -%s is set by the runner on a scenario's node (it joins the agents it starts); remove it (use server, dev and datacenter)", owned)
 				}
 			}
 		}
@@ -123,29 +135,6 @@ func (s *startAgent) existingConfigDir() string {
 }
 
 var datacenterName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,30}$`)
-
-// Agent is the agent's place in the scenario's topology.
-func (s *startAgent) Agent(node string) AgentPlan {
-	return AgentPlan{Node: node, Datacenter: s.datacenter, Server: s.server || s.dev, Dev: s.dev}
-}
-
-// begin records the agent. Registrations survive a restart only from a
-// non-dev agent to a non-dev agent (the same data dir); a dev agent
-// starts empty.
-//
-// On a scenario's nodes each agent is another machine's: starting one
-// forgets nothing registered with the others (services are not tracked
-// per node, so what a dev agent restarted on its node loses is left to
-// the run to find).
-func (s *startAgent) begin(d *spec.Decoder, at *yaml.Node) {
-	b := bookOf(d)
-	if b.agents > 0 && (s.dev || b.lastAgentDev) && len(d.Nodes()) == 0 {
-		forgetServices(d)
-	}
-	b.agents++
-	b.lastAgentDev = s.dev
-	define(d, KindProcess, AgentName, at)
-}
 
 // loadConfigDir reads the services the agent will load from its config
 // dir (its .json and .hcl files, in name order, as the agent does), so
@@ -174,20 +163,19 @@ func (s *startAgent) loadConfigDir(d *spec.Decoder, at *yaml.Node) {
 		files = append(files, path)
 		file, err := consuldef.ParseServiceFile(path, data, format, true)
 		if err != nil {
-			reportDefinitionErrors(d, at, "start-agent.config-dir", err)
+			d.ReportDefinitionErrors(at, "start-agent.config-dir", err)
 			continue
 		}
 		for _, def := range file.Services {
-			if prev, dup := bookOf(d).instances[def.ID()]; dup && prev.Pos == d.Pos(at) {
+			if prev, dup := d.InstanceByID(def.ID()); dup && prev.Pos == d.Pos(at) {
 				d.Errorf(at, "start-agent.config-dir: service ID %q is defined twice in %s", def.ID(), s.configDir)
 			}
-			addInstance(d, def, at)
-			warnDefaultSidecarChecks(d, at, def)
+			d.AddInstance(def, at)
 			warnLoopbackSidecarOnNode(d, at, def)
 			s.services = append(s.services, def)
 		}
 	}
-	if err := bookOf(d).judge.JudgeConfigDir(s.configDir, files); err != nil {
+	if err := d.Judge().JudgeConfigDir(s.configDir, files); err != nil {
 		d.Errorf(at, "start-agent.config-dir: %v", err)
 	}
 }
@@ -346,7 +334,7 @@ func (s *startAgent) runHost(ctx context.Context, env Env) (settle func(context.
 		cmd.ConfigDir = dir
 	}
 	argv := cmd.argv(bin)
-	p, err := env.Start(AgentName, argv, StartOption{Role: RoleAgent})
+	p, err := env.Start(spec.AgentName, argv, StartOption{Role: RoleAgent})
 	if err != nil {
 		return nil, err
 	}
@@ -364,7 +352,7 @@ func (s *startAgent) runHost(ctx context.Context, env Env) (settle func(context.
 		served = wait.All(served, aclReady(client))
 	}
 	if err := wait.For(ctx, served, wait.Options{Alive: p.Alive}); err != nil {
-		return nil, WithLogs(fmt.Errorf("agent at %s not ready: %w", addr, err), AgentName)
+		return nil, WithLogs(fmt.Errorf("agent at %s not ready: %w", addr, err), spec.AgentName)
 	}
 	env.SetAgent(p, cfg)
 	if len(s.services) > 0 {
@@ -382,7 +370,7 @@ func (s *startAgent) runHost(ctx context.Context, env Env) (settle func(context.
 			return nil
 		}
 		if err := wait.For(ctx, activeRoot(client), wait.Options{Alive: p.Alive}); err != nil {
-			return WithLogs(fmt.Errorf("agent at %s not ready: %w", addr, err), AgentName)
+			return WithLogs(fmt.Errorf("agent at %s not ready: %w", addr, err), spec.AgentName)
 		}
 		return nil
 	}, nil

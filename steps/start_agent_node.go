@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/wait"
 )
 
@@ -41,7 +42,7 @@ func (s *startAgent) startOnNode(ctx context.Context, env Env) (func(context.Con
 		cmd.ConfigDir = dir
 	}
 	argv := cmd.argv(bin)
-	p, err := env.Start(AgentName, argv, StartOption{Role: RoleAgent})
+	p, err := env.Start(spec.AgentName, argv, StartOption{Role: RoleAgent})
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +54,7 @@ func (s *startAgent) startOnNode(ctx context.Context, env Env) (func(context.Con
 	}
 	return func(ctx context.Context) error {
 		if err := wait.For(ctx, agentReady(client), wait.Options{Alive: p.Alive}); err != nil {
-			return WithLogs(fmt.Errorf("the agent of node %s (%s of %s) not ready: %w", node, s.role(), s.datacenter, err), AgentName)
+			return WithLogs(fmt.Errorf("the agent of node %s (%s of %s) not ready: %w", node, s.role(), s.datacenter, err), spec.AgentName)
 		}
 		env.SetAgent(p, cfg)
 		if len(s.services) > 0 {

@@ -16,8 +16,9 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/scenario-tool/scenario/consuldef"
+	"github.com/scenario-tool/scenario/flows"
 	"github.com/scenario-tool/scenario/proc"
-	"github.com/scenario-tool/scenario/topology"
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
 // fakeEnv serves connections only; these tests need no Consul.
@@ -42,13 +43,13 @@ func (f *fakeEnv) OwnerOf(int, int) string                  { return "" }
 func (f *fakeEnv) WatchMember(string, int, string)          {}
 func (f *fakeEnv) Notef(string, ...any)                     {}
 func (f *fakeEnv) Attempted(Attempt)                        {}
-func (f *fakeEnv) Captured(*topology.WireEvidence)          {}
+func (f *fakeEnv) Captured(flows.Evidence)                  {}
 func (f *fakeEnv) Table([]string, []TableCell)              {}
 func (f *fakeEnv) Node() string                             { return "" }
 func (f *fakeEnv) On(string) Env                            { return f }
 func (f *fakeEnv) NodeOf(string) (string, bool)             { return "", false }
 func (f *fakeEnv) NodeAddr(string) (netip.Addr, bool)       { return netip.Addr{}, false }
-func (f *fakeEnv) Cluster() Cluster                         { return Cluster{} }
+func (f *fakeEnv) Cluster() spec.Cluster                    { return spec.Cluster{} }
 func (f *fakeEnv) Inside(fn func() error) error             { return fn() }
 func (f *fakeEnv) Network() Network                         { return nil }
 func (f *fakeEnv) External() bool                           { return false }
@@ -366,7 +367,7 @@ func TestPickUpstream(t *testing.T) {
 		{"stock", "", 0, `2 upstreams "stock" in the local datacenter`},
 		{"nosuch", "", 0, `no upstream "nosuch"`},
 	} {
-		u, err := pickUpstream(ups, c.name, c.dc)
+		u, err := spec.PickUpstream(ups, c.name, c.dc)
 		switch {
 		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
 			t.Errorf("%s@%s: %v, want an error with %q", c.name, c.dc, err, c.err)

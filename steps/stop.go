@@ -25,9 +25,9 @@ type stop struct{ name string }
 
 func buildStop(d *spec.Decoder, val *StopSpec, f *spec.Fields) Step {
 	name, v := string(*val), f.At()
-	if use(d, KindProcess, name, v) {
-		undefine(d, KindProcess, name)
-		releaseSidecar(d, name)
+	if d.Use(spec.KindProcess, name, v) {
+		d.Undefine(spec.KindProcess, name)
+		d.ReleaseSidecar(name)
 	}
 	return &stop{name: name}
 }

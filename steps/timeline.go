@@ -1,6 +1,8 @@
 package steps
 
-import "time"
+import (
+	"time"
+)
 
 // Changer is a step that changes the mesh in a way the report's timeline
 // marks (an intention, a config entry, the CA, a fault on a node): the

@@ -14,9 +14,10 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/scenario-tool/scenario/flows"
 	"github.com/scenario-tool/scenario/proc"
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/sockets"
-	"github.com/scenario-tool/scenario/topology"
 	"github.com/scenario-tool/scenario/wait"
 )
 
@@ -70,7 +71,7 @@ type wireWatch struct {
 
 	attempts []*ownAttempt
 	current  *ownAttempt
-	evidence *topology.WireEvidence
+	evidence flows.Evidence
 }
 
 // sourceProxy is the Connect proxy a probe dials: the connections it
@@ -144,7 +145,7 @@ func (w *wireWatch) prepare(ctx context.Context) error {
 	case w.target.Native:
 		return nil // the runner is the Connect client
 	case w.target.Service != "":
-		return w.useSource(ctx, SidecarProcess(w.target.Service))
+		return w.useSource(ctx, spec.SidecarProcess(w.target.Service))
 	}
 	return nil // an address: its holder is found at the first dial
 }
@@ -158,7 +159,7 @@ func (w *wireWatch) useSource(ctx context.Context, name string) error {
 		return nil
 	}
 	s := &sourceProxy{name: name, pids: proc.GroupMembers(p.Pid())}
-	if svc, ok := strings.CutPrefix(name, sidecarPrefix); ok {
+	if svc, ok := strings.CutPrefix(name, spec.SidecarPrefix); ok {
 		if client, err := w.env.Consul(); err == nil {
 			if reg, err := SidecarOf(ctx, client, svc); err == nil {
 				s.public = uint16(reg.Port)
@@ -232,7 +233,7 @@ func (w *wireWatch) findSource(ctx context.Context, dialled netip.AddrPort) {
 		if name == "" {
 			name = owner
 		}
-		if isSidecar(name) {
+		if spec.IsSidecar(name) {
 			if err := w.useSource(ctx, name); err == nil && w.source != nil {
 				return
 			}
@@ -390,7 +391,7 @@ func (w *wireWatch) nodeOf(a netip.Addr) string {
 }
 
 // stop ends the capture once.
-func (w *wireWatch) stop() (*topology.WireEvidence, error) {
+func (w *wireWatch) stop() (flows.Evidence, error) {
 	if w.evidence != nil {
 		return w.evidence, nil
 	}
@@ -418,7 +419,8 @@ func (w *wireWatch) judge(ctx context.Context, sent, got []byte) (string, error)
 		return "", err
 	}
 	w.env.Captured(ev)
-	if ev.Dropped > 0 || ev.Truncated > 0 || len(ev.Incomplete) > 0 {
+	tally := ev.Tallied()
+	if tally.Dropped > 0 || tally.Truncated > 0 || len(tally.Incomplete) > 0 {
 		return "", fmt.Errorf("wire: the capture is incomplete, so it proves nothing: %s", ev.Summary())
 	}
 	if w.claim == WirePlaintext {
@@ -429,14 +431,14 @@ func (w *wireWatch) judge(ctx context.Context, sent, got []byte) (string, error)
 		}
 		return "", fmt.Errorf("wire: expected %s to cross between nodes in clear, but it did not: %s", Quote(sent), ev.Summary())
 	}
-	if len(ev.Unclassified) > 0 {
+	if len(tally.Unclassified) > 0 {
 		return "", fmt.Errorf("wire: the capture saw %d frame(s) it cannot account for byte by byte, so it cannot show that nothing crossed in clear: %s",
-			len(ev.Unclassified), strings.Join(firstN(ev.Unclassified, shownFlows), "; "))
+			len(tally.Unclassified), strings.Join(firstN(tally.Unclassified, shownFlows), "; "))
 	}
 	// Where the probe's bytes are in clear, as sent or as they came back,
 	// in either case.
-	clear := map[topology.Flow]topology.FlowRef{}
-	var clearOrder []topology.FlowRef
+	clear := map[flows.Flow]flows.Ref{}
+	var clearOrder []flows.Ref
 	for _, marker := range [][]byte{sent, got} {
 		if len(marker) < minWireMarker {
 			continue
@@ -448,7 +450,7 @@ func (w *wireWatch) judge(ctx context.Context, sent, got []byte) (string, error)
 			}
 		}
 	}
-	inClear := func(s *topology.Stream) string {
+	inClear := func(s *flows.Stream) string {
 		if ref, ok := clear[s.Flow]; ok {
 			dir := "to the server"
 			if !ref.ToServer {
@@ -458,26 +460,26 @@ func (w *wireWatch) judge(ctx context.Context, sent, got []byte) (string, error)
 		}
 		return ""
 	}
-	owned := map[topology.Flow]bool{} // the probe's own flows, of attempts that held
+	owned := map[flows.Flow]bool{} // the probe's own flows, of attempts that held
 	for _, a := range w.attempts {
 		if !a.held || w.stayed(a) != "" {
 			continue
 		}
 		for _, c := range a.conns {
-			owned[topology.Flow{Proto: "tcp", Client: c.local, Server: c.remote}] = true
+			owned[flows.Flow{Proto: "tcp", Client: c.local, Server: c.remote}] = true
 		}
 	}
-	var unaccounted []*topology.Stream
+	var unaccounted []*flows.Stream
 	agents, proxies := 0, 0
 	for _, s := range ev.Streams() {
 		if s.Payload() == 0 {
 			continue
 		}
-		runnerOwn := owned[s.Flow] && w.source == nil && s.Client.Sent&^topology.SenderOther == 0
+		runnerOwn := owned[s.Flow] && w.source == nil && s.Client.Sent&^flows.SenderOther == 0
 		switch carrier := s.Carrier(); {
-		case carrier == topology.SenderAgent:
+		case carrier == flows.SenderAgent:
 			agents++
-		case carrier == topology.SenderProxy || (runnerOwn && s.Server.Sent == topology.SenderProxy):
+		case carrier == flows.SenderProxy || (runnerOwn && s.Server.Sent == flows.SenderProxy):
 			if ok, why := ev.TLSRecords(s.Flow); !ok {
 				return "", fmt.Errorf("wire: %s is between Connect proxies, but not TLS from end to end: %s", w.describe(s, false), why)
 			}
@@ -564,7 +566,7 @@ func (w *wireWatch) attemptsSummary() string {
 // describe says what a flow carried and, for each end, where it sent from,
 // whose socket that was as the kernel tagged it, and (owners) which
 // process holds it now.
-func (w *wireWatch) describe(s *topology.Stream, owners bool) string {
+func (w *wireWatch) describe(s *flows.Stream, owners bool) string {
 	if s == nil {
 		return "?"
 	}
@@ -577,7 +579,7 @@ func (w *wireWatch) describe(s *topology.Stream, owners bool) string {
 
 // owner describes an end of a flow, naming the process that holds its
 // socket now if it is still open.
-func (w *wireWatch) owner(e topology.Endpoint, peer netip.AddrPort, proto string) string {
+func (w *wireWatch) owner(e flows.Endpoint, peer netip.AddrPort, proto string) string {
 	out := e.Describe()
 	if e.Node == "" || (proto != "tcp" && proto != "udp") {
 		return out
@@ -646,7 +648,7 @@ func (w *wireWatch) keep(err error) error {
 	if perr != nil {
 		return fmt.Errorf("%w\n(the capture could not be kept: %v)", err, perr)
 	}
-	return fmt.Errorf("%w\nthe capture of every node's links during the probe (%d frames): %s (tcpdump -r, or Wireshark)", err, ev.Frames, path)
+	return fmt.Errorf("%w\nthe capture of every node's links during the probe (%d frames): %s (tcpdump -r, or Wireshark)", err, ev.Tallied().Frames, path)
 }
 
 // WritePcap writes the probe's capture into the run's log folder, as
@@ -692,7 +694,7 @@ func (w *wireWatch) sidecarListeners(ctx context.Context) (addrs []netip.AddrPor
 			return nil, "", err
 		}
 		// The upstream the probe dialled (Target.Resolve picks the same way).
-		if u, err := pickUpstream(proxy.Proxy.Upstreams, w.target.Upstream, w.target.Datacenter); err == nil &&
+		if u, err := spec.PickUpstream(proxy.Proxy.Upstreams, w.target.Upstream, w.target.Datacenter); err == nil &&
 			(u.DestinationType == "" || u.DestinationType == api.UpstreamDestTypeService) {
 			destination, datacenter = u.DestinationName, u.Datacenter
 		}

@@ -17,6 +17,8 @@ import (
 	"github.com/google/nftables/expr"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/scenario-tool/scenario/flows"
 )
 
 // AgentGroup and ProxyGroup are the group IDs that a lab's consul agents
@@ -29,47 +31,6 @@ const (
 	AgentGroup uint32 = 7_700_001
 	ProxyGroup uint32 = 7_700_002
 )
-
-// Sender says whose socket sent a frame out of a node, as that node's
-// kernel tagged it when it left.
-type Sender uint8
-
-const (
-	// SenderAgent is a socket of a process of group AgentGroup: the
-	// scenario's consul agents.
-	SenderAgent Sender = 1 << iota
-	// SenderProxy is a socket of a process of group ProxyGroup: the
-	// Connect proxies the scenario started.
-	SenderProxy
-	// SenderOther is any other socket of a node, or the node's kernel
-	// itself (a reset, an ICMP answer).
-	SenderOther
-	// SenderOutside is a frame that arrived on a node from a link whose
-	// other end the capture does not cover: its sender is unknown.
-	SenderOutside
-)
-
-// String names a kind of sender, or every kind in a set.
-func (s Sender) String() string {
-	var names []string
-	for _, k := range []struct {
-		kind Sender
-		name string
-	}{
-		{SenderAgent, "a consul agent of the scenario"},
-		{SenderProxy, "a Connect proxy of the scenario"},
-		{SenderOther, "neither the scenario's agents nor its proxies"},
-		{SenderOutside, "a sender outside the capture"},
-	} {
-		if s&k.kind != 0 {
-			names = append(names, k.name)
-		}
-	}
-	if len(names) == 0 {
-		return "nobody"
-	}
-	return strings.Join(names, " and ")
-}
 
 // Capture records every frame that leaves the nodes on any link but lo,
 // IPv4, IPv6 or anything else, from sockets of its own (AF_PACKET, like
@@ -98,7 +59,7 @@ type nodeTaps struct {
 
 type tap struct {
 	node   *Node
-	kind   Sender // SenderAgent, SenderProxy, or SenderOther for the rest
+	kind   flows.Sender // SenderAgent, SenderProxy, or SenderOther for the rest
 	fd     int
 	expect map[string]bool // end markers still awaited, by the sending node
 	stop   chan struct{}   // closed by Stop
@@ -113,7 +74,7 @@ type frame struct {
 	node     string
 	link     int // ifindex in the node
 	outgoing bool
-	sender   Sender
+	sender   flows.Sender
 	at       time.Time
 	data     []byte
 }
@@ -298,7 +259,7 @@ func (n *Node) tagSenders() error {
 // that a link made during the capture is seen too): a socket made with
 // ETH_P_ALL would receive before its filter is in place.
 func (nt *nodeTaps) open(labMACs []net.HardwareAddr, token string) error {
-	for _, kind := range []Sender{SenderAgent, SenderProxy, SenderOther} {
+	for _, kind := range []flows.Sender{flows.SenderAgent, flows.SenderProxy, flows.SenderOther} {
 		prog, err := tapFilter(kind, nt.lo, labMACs)
 		if err != nil {
 			return fmt.Errorf("capturing on node %s: %w", nt.node.name, err)
@@ -349,7 +310,7 @@ func (nt *nodeTaps) open(labMACs []net.HardwareAddr, token string) error {
 // for SenderOther only, frames arriving from a link no captured node sent
 // on (their sender address is not one of labMACs: the lab's own frames
 // are kept once, where they leave).
-func tapFilter(kind Sender, lo int, labMACs []net.HardwareAddr) ([]bpf.RawInstruction, error) {
+func tapFilter(kind flows.Sender, lo int, labMACs []net.HardwareAddr) ([]bpf.RawInstruction, error) {
 	keep, drop := bpf.RetConstant{Val: frameMax}, bpf.RetConstant{Val: 0}
 	prog := []bpf.Instruction{
 		bpf.LoadExtension{Num: bpf.ExtInterfaceIndex},
@@ -362,9 +323,9 @@ func tapFilter(kind Sender, lo int, labMACs []net.HardwareAddr) ([]bpf.RawInstru
 	}
 	var leaving, arriving []bpf.Instruction
 	switch kind {
-	case SenderAgent, SenderProxy:
+	case flows.SenderAgent, flows.SenderProxy:
 		mark := AgentGroup
-		if kind == SenderProxy {
+		if kind == flows.SenderProxy {
 			mark = ProxyGroup
 		}
 		leaving = []bpf.Instruction{
@@ -443,7 +404,7 @@ func (t *tap) read() {
 			}
 			f.sender = t.kind
 			if !f.outgoing {
-				f.sender = SenderOutside
+				f.sender = flows.SenderOutside
 			}
 			f.data = append([]byte(nil), buf[:n]...)
 			t.frames = append(t.frames, f)

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scenario-tool/scenario/flows"
 	"github.com/scenario-tool/scenario/sockets"
 	"github.com/scenario-tool/scenario/wait"
 )
@@ -177,7 +178,7 @@ func TestCaptureSeesOnlyTLSRecordsInATLSExchange(t *testing.T) {
 	if refs := ev.Contains([]byte(marker)); len(refs) != 0 {
 		t.Fatalf("the marker is in clear on the wire: %v", refs)
 	}
-	var flow Flow
+	var flow flows.Flow
 	for _, s := range ev.Streams() {
 		if s.Flow.Proto == "tcp" && s.Flow.Server.Port() == 21000 {
 			flow = s.Flow
@@ -363,11 +364,11 @@ func TestCaptureTellsTheAgentsAndProxiesFramesFromOthers(t *testing.T) {
 	}
 	ev := stopCapture(t, capture)
 	checkClean(t, ev)
-	want := map[string]Sender{
-		"proxy-to-proxy": SenderProxy,
-		"forged-mark":    SenderOther | SenderProxy,
-		"gossip":         SenderAgent,
-		"nobodys":        SenderOther,
+	want := map[string]flows.Sender{
+		"proxy-to-proxy": flows.SenderProxy,
+		"forged-mark":    flows.SenderOther | flows.SenderProxy,
+		"gossip":         flows.SenderAgent,
+		"nobodys":        flows.SenderOther,
 	}
 	for msg, carrier := range want {
 		refs := ev.Contains([]byte(msg))
@@ -416,7 +417,7 @@ func TestCaptureKeepsTheTagOfWhatLeavesAfterTheClose(t *testing.T) {
 	checkClean(t, ev)
 	for _, s := range ev.Streams() {
 		if s.Flow.Server.Port() == 9004 {
-			if len(s.ToServer) != size || s.Carrier() != SenderProxy {
+			if len(s.ToServer) != size || s.Carrier() != flows.SenderProxy {
 				t.Errorf("%d bytes carried by %v; want %d, all a proxy's\n%s", len(s.ToServer), s.Carrier(), size, ev.Summary())
 			}
 			return

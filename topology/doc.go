@@ -96,7 +96,9 @@
 // plaintext marker appear (Contains, ContainsFold), is a flow made only
 // of TLS records (TLSRecords), who carried a flow (Stream.Carrier), how
 // many payload bytes crossed between two nodes (BytesBetween). WritePcap
-// writes the frames as a pcap file.
+// writes the frames as a pcap file. The values it answers with (Flow,
+// Stream, Endpoint, Sender) are package flows', which the steps read
+// without linking any of this.
 //
 // Everything here needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN); Permitted
 // says cheaply whether this process has what it takes, and if not, why.

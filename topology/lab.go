@@ -12,6 +12,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/scenario-tool/scenario/flows"
 )
 
 // Subnet is the network every lab's nodes share. Every run uses the same
@@ -24,8 +26,8 @@ const MaxNodes = 254
 
 const (
 	bridgeSuffix = "br"
-	bridgeName   = "br0"  // the bridge, inside the bridge namespace
-	nodeLink     = "eth0" // a node's end of its cable
+	bridgeName   = "br0" // the bridge, inside the bridge namespace
+	nodeLink     = flows.NodeLink
 )
 
 var nodeNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)

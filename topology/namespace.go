@@ -166,3 +166,27 @@ func InNamed(name string, fn func() error) error {
 	defer handle.Close()
 	return inNamespace(handle, fn)
 }
+
+// InNamespaceOf runs fn on a thread inside the network namespace of
+// process pid (/proc/PID/ns/net), as InNamed does.
+func InNamespaceOf(pid int, fn func() error) error {
+	handle, err := netns.GetFromPid(pid)
+	if err != nil {
+		return fmt.Errorf("opening the network namespace of process %d: %w", pid, err)
+	}
+	defer handle.Close()
+	return inNamespace(handle, fn)
+}
+
+// SameNamespace says whether process pid is in this process's network
+// namespace; an error says that pid's cannot be looked at.
+func SameNamespace(pid int) (bool, error) {
+	var own, its unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/net", &own); err != nil {
+		return false, err
+	}
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &its); err != nil {
+		return false, err
+	}
+	return own.Dev == its.Dev && own.Ino == its.Ino, nil
+}

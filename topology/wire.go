@@ -13,99 +13,15 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
+
+	"github.com/scenario-tool/scenario/flows"
 )
-
-// Flow is one TCP connection, UDP conversation or ICMP echo exchange seen
-// on the wire, IPv4 or IPv6. Client is the endpoint that sent the TCP SYN
-// (the echo request); when none was captured (or for UDP), the sender of
-// the first frame seen.
-type Flow struct {
-	Proto  string // "tcp", "udp", "icmp" or "icmpv6" (ports: the echo identifier)
-	Client netip.AddrPort
-	Server netip.AddrPort
-}
-
-func (f Flow) String() string { return fmt.Sprintf("%s %s → %s", f.Proto, f.Client, f.Server) }
-
-// FlowRef points into a flow's payload: the direction and the byte offset
-// in that direction's reassembled stream.
-type FlowRef struct {
-	Flow     Flow
-	ToServer bool
-	Offset   int
-}
-
-func (r FlowRef) String() string {
-	dir := "to the server"
-	if !r.ToServer {
-		dir = "to the client"
-	}
-	return fmt.Sprintf("%s, %s, at byte %d", r.Flow, dir, r.Offset)
-}
-
-// Endpoint is one end of a flow, as the frames it sent show it.
-type Endpoint struct {
-	Addr netip.AddrPort
-	// Node and Link are where its frames were captured: the node and link
-	// they left by, or for an end outside the capture, those they reached;
-	// "" when it sent nothing that was captured.
-	Node, Link string
-	// Sent is every kind of sender its frames came from (a set): a frame
-	// counts when its socket was tagged (an agent's, a proxy's), or when it
-	// carries payload or a SYN. Pure ACKs and resets from elsewhere do not
-	// count: the kernel sends those for a socket already closed, untagged.
-	Sent Sender
-}
-
-// Stream is what a flow carried: the payload in each direction, in order
-// (TCP: reassembled by sequence number, each byte once however often it
-// was sent; UDP and ICMP: the datagrams one after another).
-type Stream struct {
-	Flow           Flow
-	Client, Server Endpoint
-	// ToServer and ToClient are the payload each way.
-	ToServer, ToClient []byte
-	// Gaps lists the byte ranges of the TCP stream that no captured
-	// segment carried (zero bytes stand in for them), per direction.
-	GapsToServer, GapsToClient []Gap
-	// Nodes are the captured nodes where its frames were seen.
-	Nodes []string
-	// datagrams keep UDP message boundaries: Contains looks inside each.
-	udpToServer, udpToClient [][]byte
-}
-
-// Payload is how many bytes the flow carried, both ways.
-func (s *Stream) Payload() int { return len(s.ToServer) + len(s.ToClient) }
-
-// Carrier is every kind of sender that the flow's two ends sent from: just
-// SenderAgent when only the scenario's agents' sockets sent anything on
-// it, just SenderProxy when only its Connect proxies' did. An end that
-// sent nothing that counts adds nothing: the bytes on the wire were the
-// other end's.
-func (s *Stream) Carrier() Sender { return s.Client.Sent | s.Server.Sent }
-
-// Gap is a range of a stream that the capture did not see.
-type Gap struct{ Offset, Length int }
 
 // WireEvidence is what a capture saw on the nodes' links: every frame that
 // left a captured node (with whose socket sent it) and every frame that
 // reached one from a link no captured node sent on.
 type WireEvidence struct {
-	// Frames counts the frames kept (end markers excluded): each frame
-	// once, where it left a node.
-	Frames int
-	// Dropped counts the frames the kernel dropped because a capture
-	// socket's buffer was full; Truncated, frames larger than the read
-	// buffer. Both should be 0.
-	Dropped, Truncated int
-	// Incomplete says why frames might be missing at the end.
-	Incomplete []string
-	// Unclassified describes the frames that carried something the
-	// capture cannot account for byte by byte (another protocol than
-	// TCP, UDP, ICMP echo, ARP and ICMP's control messages; an IP
-	// fragment; bytes after an IP datagram): any such frame leaves the
-	// evidence incomplete.
-	Unclassified []string
+	flows.Tally
 
 	lab     *Lab
 	streams map[flowKey]*building
@@ -133,9 +49,9 @@ type building struct {
 	isn       map[netip.AddrPort]uint32
 	segs      map[netip.AddrPort][]segment
 	datagrams map[netip.AddrPort][][]byte
-	ends      map[netip.AddrPort]*Endpoint
+	ends      map[netip.AddrPort]*flows.Endpoint
 	nodes     map[string]bool
-	stream    *Stream
+	stream    *flows.Stream
 }
 
 func newEvidence(l *Lab) *WireEvidence {
@@ -179,12 +95,12 @@ func (ev *WireEvidence) finish() {
 		if server == client {
 			server = k.b
 		}
-		s := &Stream{Flow: Flow{Proto: k.proto, Client: client, Server: server}}
+		s := &flows.Stream{Flow: flows.Flow{Proto: k.proto, Client: client, Server: server}}
 		for _, e := range []struct {
 			addr netip.AddrPort
-			dst  *Endpoint
+			dst  *flows.Endpoint
 		}{{client, &s.Client}, {server, &s.Server}} {
-			*e.dst = Endpoint{Addr: e.addr}
+			*e.dst = flows.Endpoint{Addr: e.addr}
 			if end, ok := b.ends[e.addr]; ok {
 				*e.dst = *end
 			}
@@ -197,9 +113,8 @@ func (ev *WireEvidence) finish() {
 			s.ToServer, s.GapsToServer = reassemble(b.segs[client], b.isn, client)
 			s.ToClient, s.GapsToClient = reassemble(b.segs[server], b.isn, server)
 		} else {
-			s.udpToServer, s.udpToClient = b.datagrams[client], b.datagrams[server]
-			s.ToServer = bytes.Join(s.udpToServer, nil)
-			s.ToClient = bytes.Join(s.udpToClient, nil)
+			s.ToServer = bytes.Join(b.datagrams[client], nil)
+			s.ToClient = bytes.Join(b.datagrams[server], nil)
 		}
 		b.stream = s
 	}
@@ -366,13 +281,13 @@ func (ev *WireEvidence) flow(proto string, from, to netip.AddrPort, f frame) *bu
 	b, ok := ev.streams[k]
 	if !ok {
 		b = &building{key: k, first: from, isn: map[netip.AddrPort]uint32{}, segs: map[netip.AddrPort][]segment{},
-			datagrams: map[netip.AddrPort][][]byte{}, ends: map[netip.AddrPort]*Endpoint{}, nodes: map[string]bool{}}
+			datagrams: map[netip.AddrPort][][]byte{}, ends: map[netip.AddrPort]*flows.Endpoint{}, nodes: map[string]bool{}}
 		ev.streams[k] = b
 		ev.order = append(ev.order, k)
 	}
 	b.nodes[f.node] = true
 	if _, ok := b.ends[from]; !ok {
-		b.ends[from] = &Endpoint{Addr: from, Node: f.node, Link: ev.linkName(f)}
+		b.ends[from] = &flows.Endpoint{Addr: from, Node: f.node, Link: ev.linkName(f)}
 	}
 	return b
 }
@@ -380,7 +295,7 @@ func (ev *WireEvidence) flow(proto string, from, to netip.AddrPort, f frame) *bu
 // sentBy records whose socket sent a frame from an end: a tagged frame
 // always speaks for it; an untagged one when it carries something.
 func (b *building) sentBy(from netip.AddrPort, f frame, carries bool) {
-	if carries || f.sender&(SenderAgent|SenderProxy) != 0 {
+	if carries || f.sender&(flows.SenderAgent|flows.SenderProxy) != 0 {
 		b.ends[from].Sent |= f.sender
 	}
 }
@@ -407,7 +322,7 @@ func ephemeralEnd(a, b netip.AddrPort) (netip.AddrPort, bool) {
 // once: a retransmission overlaps what is already there. The stream
 // starts after the SYN if it was seen, else at the lowest sequence number
 // captured.
-func reassemble(segs []segment, isn map[netip.AddrPort]uint32, sender netip.AddrPort) ([]byte, []Gap) {
+func reassemble(segs []segment, isn map[netip.AddrPort]uint32, sender netip.AddrPort) ([]byte, []flows.Gap) {
 	if len(segs) == 0 {
 		return nil, nil
 	}
@@ -433,14 +348,14 @@ func reassemble(segs []segment, isn map[netip.AddrPort]uint32, sender netip.Addr
 	sort.SliceStable(ps, func(i, j int) bool { return ps[i].off < ps[j].off })
 	last := ps[len(ps)-1]
 	out := make([]byte, 0, max(0, last.off+int64(len(last.payload))))
-	var gaps []Gap
+	var gaps []flows.Gap
 	for _, p := range ps {
 		end := p.off + int64(len(p.payload))
 		if end <= int64(len(out)) {
 			continue // already there
 		}
 		if p.off > int64(len(out)) {
-			gaps = append(gaps, Gap{len(out), int(p.off) - len(out)})
+			gaps = append(gaps, flows.Gap{Offset: len(out), Length: int(p.off) - len(out)})
 			out = append(out, make([]byte, int(p.off)-len(out))...)
 		}
 		out = append(out, p.payload[int64(len(out))-p.off:]...)
@@ -448,9 +363,12 @@ func reassemble(segs []segment, isn map[netip.AddrPort]uint32, sender netip.Addr
 	return out, gaps
 }
 
+// Tallied is how whole the capture is.
+func (ev *WireEvidence) Tallied() flows.Tally { return ev.Tally }
+
 // Streams lists every flow seen, in the order of their first frame.
-func (ev *WireEvidence) Streams() []*Stream {
-	out := make([]*Stream, 0, len(ev.order))
+func (ev *WireEvidence) Streams() []*flows.Stream {
+	out := make([]*flows.Stream, 0, len(ev.order))
 	for _, k := range ev.order {
 		out = append(out, ev.streams[k].stream)
 	}
@@ -458,7 +376,7 @@ func (ev *WireEvidence) Streams() []*Stream {
 }
 
 // Stream returns what flow carried.
-func (ev *WireEvidence) Stream(f Flow) (*Stream, bool) {
+func (ev *WireEvidence) Stream(f flows.Flow) (*flows.Stream, bool) {
 	k := flowKey{f.Proto, f.Client, f.Server}
 	if k.b.Compare(k.a) < 0 {
 		k.a, k.b = k.b, k.a
@@ -472,13 +390,13 @@ func (ev *WireEvidence) Stream(f Flow) (*Stream, bool) {
 
 // Contains says where marker appears in any payload, across TCP segment
 // boundaries (within each UDP datagram): every occurrence.
-func (ev *WireEvidence) Contains(marker []byte) []FlowRef {
+func (ev *WireEvidence) Contains(marker []byte) []flows.Ref {
 	return ev.find(marker, func(b []byte) []byte { return b })
 }
 
 // ContainsFold is Contains with ASCII letters matched in either case: a
 // relay that upper-cases what it passes on still shows it.
-func (ev *WireEvidence) ContainsFold(marker []byte) []FlowRef {
+func (ev *WireEvidence) ContainsFold(marker []byte) []flows.Ref {
 	return ev.find(marker, asciiLower)
 }
 
@@ -495,30 +413,34 @@ func asciiLower(b []byte) []byte {
 	return out
 }
 
-func (ev *WireEvidence) find(marker []byte, norm func([]byte) []byte) []FlowRef {
+func (ev *WireEvidence) find(marker []byte, norm func([]byte) []byte) []flows.Ref {
 	if len(marker) == 0 {
 		return nil
 	}
 	marker = norm(marker)
-	var refs []FlowRef
-	for _, s := range ev.Streams() {
+	var refs []flows.Ref
+	for _, k := range ev.order {
+		b := ev.streams[k]
+		s := b.stream
+		// A UDP flow's datagrams keep their message boundaries: a marker
+		// is looked for inside each.
 		for _, dir := range []struct {
 			toServer bool
 			data     []byte
 			parts    [][]byte
-		}{{true, s.ToServer, s.udpToServer}, {false, s.ToClient, s.udpToClient}} {
+		}{{true, s.ToServer, b.datagrams[s.Flow.Client]}, {false, s.ToClient, b.datagrams[s.Flow.Server]}} {
 			if s.Flow.Proto != "tcp" {
 				base := 0
 				for _, d := range dir.parts {
 					for _, off := range indexAll(norm(d), marker) {
-						refs = append(refs, FlowRef{s.Flow, dir.toServer, base + off})
+						refs = append(refs, flows.Ref{Flow: s.Flow, ToServer: dir.toServer, Offset: base + off})
 					}
 					base += len(d)
 				}
 				continue
 			}
 			for _, off := range indexAll(norm(dir.data), marker) {
-				refs = append(refs, FlowRef{s.Flow, dir.toServer, off})
+				refs = append(refs, flows.Ref{Flow: s.Flow, ToServer: dir.toServer, Offset: off})
 			}
 		}
 	}
@@ -549,7 +471,7 @@ const (
 // alert, handshake, application_data), legacy version 0x0301–0x0303,
 // length at most 2^14+256, nothing left over. why names the first
 // offending direction and offset.
-func (ev *WireEvidence) TLSRecords(f Flow) (ok bool, why string) {
+func (ev *WireEvidence) TLSRecords(f flows.Flow) (ok bool, why string) {
 	s, found := ev.Stream(f)
 	if !found {
 		return false, fmt.Sprintf("no flow %s was captured", f)
@@ -563,7 +485,7 @@ func (ev *WireEvidence) TLSRecords(f Flow) (ok bool, why string) {
 	for _, dir := range []struct {
 		name string
 		data []byte
-		gaps []Gap
+		gaps []flows.Gap
 	}{{"to the server", s.ToServer, s.GapsToServer}, {"to the client", s.ToClient, s.GapsToClient}} {
 		if len(dir.gaps) > 0 {
 			return false, fmt.Sprintf("%s, %s: bytes %d to %d were not captured", f, dir.name, dir.gaps[0].Offset, dir.gaps[0].Offset+dir.gaps[0].Length)
@@ -616,22 +538,6 @@ func (ev *WireEvidence) BytesBetween(a, b string) int {
 		}
 	}
 	return total
-}
-
-// Describe says in words where an end sent from and whose socket it was.
-func (e Endpoint) Describe() string {
-	if e.Node == "" {
-		return fmt.Sprintf("%s (sent nothing the capture saw)", e.Addr)
-	}
-	who := "sent nothing that counts"
-	if e.Sent != 0 {
-		who = "sent by " + e.Sent.String()
-	}
-	where := "node " + e.Node
-	if e.Link != nodeLink {
-		where += " (link " + e.Link + ")"
-	}
-	return fmt.Sprintf("%s on %s, %s", e.Addr, where, who)
 }
 
 // summaryFlows is how many flows Summary lists.

@@ -11,6 +11,8 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
+
+	"github.com/scenario-tool/scenario/flows"
 )
 
 // Pure logic: frames built with gopacket, filed as a capture would file
@@ -66,7 +68,7 @@ func evidenceOf(frames ...frame) *WireEvidence {
 	for i, f := range frames {
 		f.at, f.link = at.Add(time.Duration(i)*time.Millisecond), 2
 		if f.sender == 0 {
-			f.sender = SenderOther
+			f.sender = flows.SenderOther
 		}
 		ev.add(f)
 	}
@@ -74,7 +76,7 @@ func evidenceOf(frames ...frame) *WireEvidence {
 	return ev
 }
 
-func leaving(node string, sender Sender, data []byte) frame {
+func leaving(node string, sender flows.Sender, data []byte) frame {
 	return frame{node: node, outgoing: true, sender: sender, data: data}
 }
 
@@ -86,15 +88,15 @@ func TestEvidenceFilesIPv6TCPByWhoseSocketsSentIt(t *testing.T) {
 	back := &layers.TCP{SrcPort: 21000, DstPort: 40000, Seq: 501, Ack: 107, ACK: true, PSH: true, Window: 1000}
 	rst := &layers.TCP{SrcPort: 21000, DstPort: 40000, Seq: 507, RST: true, Window: 0}
 	frames := []frame{
-		leaving("a", SenderProxy, build(t, eth(macA, layers.EthernetTypeIPv6), ip6(client, server, layers.IPProtocolTCP), syn)),
+		leaving("a", flows.SenderProxy, build(t, eth(macA, layers.EthernetTypeIPv6), ip6(client, server, layers.IPProtocolTCP), syn)),
 		// The same frame arriving at b: a duplicate, left out.
-		{node: "b", sender: SenderOutside, data: build(t, eth(macA, layers.EthernetTypeIPv6), ip6(client, server, layers.IPProtocolTCP), syn)},
-		leaving("b", SenderProxy, build(t, eth(macB, layers.EthernetTypeIPv6), ip6(server, client, layers.IPProtocolTCP), synAck)),
-		leaving("a", SenderProxy, build(t, eth(macA, layers.EthernetTypeIPv6), ip6(client, server, layers.IPProtocolTCP), hello, gopacket.Payload("HELLO\n"))),
-		leaving("b", SenderProxy, build(t, eth(macB, layers.EthernetTypeIPv6), ip6(server, client, layers.IPProtocolTCP), back, gopacket.Payload("hello\n"))),
+		{node: "b", sender: flows.SenderOutside, data: build(t, eth(macA, layers.EthernetTypeIPv6), ip6(client, server, layers.IPProtocolTCP), syn)},
+		leaving("b", flows.SenderProxy, build(t, eth(macB, layers.EthernetTypeIPv6), ip6(server, client, layers.IPProtocolTCP), synAck)),
+		leaving("a", flows.SenderProxy, build(t, eth(macA, layers.EthernetTypeIPv6), ip6(client, server, layers.IPProtocolTCP), hello, gopacket.Payload("HELLO\n"))),
+		leaving("b", flows.SenderProxy, build(t, eth(macB, layers.EthernetTypeIPv6), ip6(server, client, layers.IPProtocolTCP), back, gopacket.Payload("hello\n"))),
 		// An untagged reset without payload (the kernel's, for a closed
 		// socket) does not make b's end anyone else's.
-		leaving("b", SenderOther, build(t, eth(macB, layers.EthernetTypeIPv6), ip6(server, client, layers.IPProtocolTCP), rst)),
+		leaving("b", flows.SenderOther, build(t, eth(macB, layers.EthernetTypeIPv6), ip6(server, client, layers.IPProtocolTCP), rst)),
 	}
 	ev := evidenceOf(frames...)
 	if ev.Frames != 5 || len(ev.Unclassified) != 0 {
@@ -108,7 +110,7 @@ func TestEvidenceFilesIPv6TCPByWhoseSocketsSentIt(t *testing.T) {
 	if s.Flow.String() != "tcp [fd77::1]:40000 → [fd77::2]:21000" || string(s.ToServer) != "HELLO\n" || string(s.ToClient) != "hello\n" {
 		t.Errorf("flow %s carried %q and %q", s.Flow, s.ToServer, s.ToClient)
 	}
-	if s.Carrier() != SenderProxy || s.Client.Node != "a" || s.Server.Node != "b" {
+	if s.Carrier() != flows.SenderProxy || s.Client.Node != "a" || s.Server.Node != "b" {
 		t.Errorf("carrier %v, ends on %q and %q; want proxies, a and b\n%s", s.Carrier(), s.Client.Node, s.Server.Node, ev.Summary())
 	}
 	if refs := ev.Contains([]byte("hello\n")); len(refs) != 1 || refs[0].ToServer {
@@ -129,17 +131,17 @@ func TestEvidenceTellsOtherSendersAndOutsiders(t *testing.T) {
 	}
 	ev := evidenceOf(
 		// Gossip between agents, both ways.
-		leaving("a", SenderAgent, build(t, eth(macA, layers.EthernetTypeIPv4), ip4("10.77.0.1", "10.77.0.2", layers.IPProtocolUDP), udp(8301, 8301), gopacket.Payload("ping"))),
-		leaving("b", SenderAgent, build(t, eth(macB, layers.EthernetTypeIPv4), ip4("10.77.0.2", "10.77.0.1", layers.IPProtocolUDP), udp(8301, 8301), gopacket.Payload("ack!"))),
+		leaving("a", flows.SenderAgent, build(t, eth(macA, layers.EthernetTypeIPv4), ip4("10.77.0.1", "10.77.0.2", layers.IPProtocolUDP), udp(8301, 8301), gopacket.Payload("ping"))),
+		leaving("b", flows.SenderAgent, build(t, eth(macB, layers.EthernetTypeIPv4), ip4("10.77.0.2", "10.77.0.1", layers.IPProtocolUDP), udp(8301, 8301), gopacket.Payload("ack!"))),
 		// A relay that is nobody's, to the same port number.
-		leaving("b", SenderOther, build(t, eth(macB, layers.EthernetTypeIPv4), ip4("10.77.0.2", "10.77.0.1", layers.IPProtocolUDP), udp(5555, 8301), gopacket.Payload("uryyb"))),
+		leaving("b", flows.SenderOther, build(t, eth(macB, layers.EthernetTypeIPv4), ip4("10.77.0.2", "10.77.0.1", layers.IPProtocolUDP), udp(5555, 8301), gopacket.Payload("uryyb"))),
 		// From a link no captured node sent on.
-		frame{node: "a", sender: SenderOutside, data: build(t, eth(macX, layers.EthernetTypeIPv4), ip4("10.77.0.9", "10.77.0.1", layers.IPProtocolUDP), udp(6666, 7777), gopacket.Payload("from outside"))},
+		frame{node: "a", sender: flows.SenderOutside, data: build(t, eth(macX, layers.EthernetTypeIPv4), ip4("10.77.0.9", "10.77.0.1", layers.IPProtocolUDP), udp(6666, 7777), gopacket.Payload("from outside"))},
 	)
-	want := map[string]Sender{
-		"udp 10.77.0.1:8301 → 10.77.0.2:8301": SenderAgent,
-		"udp 10.77.0.2:5555 → 10.77.0.1:8301": SenderOther,
-		"udp 10.77.0.9:6666 → 10.77.0.1:7777": SenderOutside,
+	want := map[string]flows.Sender{
+		"udp 10.77.0.1:8301 → 10.77.0.2:8301": flows.SenderAgent,
+		"udp 10.77.0.2:5555 → 10.77.0.1:8301": flows.SenderOther,
+		"udp 10.77.0.9:6666 → 10.77.0.1:7777": flows.SenderOutside,
 	}
 	for _, s := range ev.Streams() {
 		w, ok := want[s.Flow.String()]
@@ -201,8 +203,8 @@ func TestEvidenceNamesWhatItCannotClassify(t *testing.T) {
 func TestWritePcapKeepsEachFrameOnce(t *testing.T) {
 	syn := &layers.TCP{SrcPort: 40000, DstPort: 21000, Seq: 100, SYN: true, Window: 1000}
 	frames := []frame{
-		leaving("a", SenderProxy, build(t, eth(macA, layers.EthernetTypeIPv4), ip4("10.77.0.1", "10.77.0.2", layers.IPProtocolTCP), syn)),
-		{node: "b", sender: SenderOutside, data: build(t, eth(macA, layers.EthernetTypeIPv4), ip4("10.77.0.1", "10.77.0.2", layers.IPProtocolTCP), syn)},
+		leaving("a", flows.SenderProxy, build(t, eth(macA, layers.EthernetTypeIPv4), ip4("10.77.0.1", "10.77.0.2", layers.IPProtocolTCP), syn)),
+		{node: "b", sender: flows.SenderOutside, data: build(t, eth(macA, layers.EthernetTypeIPv4), ip4("10.77.0.1", "10.77.0.2", layers.IPProtocolTCP), syn)},
 	}
 	ev := evidenceOf(frames...)
 	path := filepath.Join(t.TempDir(), "wire.pcap")
@@ -239,7 +241,7 @@ func TestWritePcapKeepsEachFrameOnce(t *testing.T) {
 // always, frames leaving by whose socket sent them, arriving ones only
 // from outside the lab.
 func TestTapFilterKeepsWhatEachSocketIsFor(t *testing.T) {
-	for _, kind := range []Sender{SenderAgent, SenderProxy, SenderOther} {
+	for _, kind := range []flows.Sender{flows.SenderAgent, flows.SenderProxy, flows.SenderOther} {
 		prog, err := tapFilter(kind, 1, []net.HardwareAddr{macA, macB})
 		if err != nil || len(prog) == 0 {
 			t.Fatalf("%v: %v", kind, err)
@@ -249,7 +251,7 @@ func TestTapFilterKeepsWhatEachSocketIsFor(t *testing.T) {
 	for i := range MaxNodes {
 		macs = append(macs, net.HardwareAddr{2, 0, 0, 0, 0, byte(i)})
 	}
-	if prog, err := tapFilter(SenderOther, 1, macs); err != nil || len(prog) > 4096 {
+	if prog, err := tapFilter(flows.SenderOther, 1, macs); err != nil || len(prog) > 4096 {
 		t.Errorf("a filter for %d nodes: %d instructions, %v; the kernel takes 4096", MaxNodes, len(prog), err)
 	}
 }

@@ -140,9 +140,13 @@ func writeSuspicious(t *testing.T) string {
 func TestValidateJSON(t *testing.T) {
 	suspicious := writeSuspicious(t)
 	invalid := "../../testdata/invalid/misspelled-key.yaml"
-	code, stdout, _ := runCLI("validate", "--json", "../../scenarios/basic.yaml", invalid, suspicious)
+	code, stdout, stderr := runCLI("validate", "--json", "../../scenarios/basic.yaml", invalid, suspicious)
 	if code != exitInvalid {
 		t.Errorf("exit %d, want 2", code)
+	}
+	// The problems are on stdout only; stderr says how many files failed.
+	if stderr != "1 of 3 files are invalid\n" {
+		t.Errorf("stderr, want only the summary:\n%s", stderr)
 	}
 	var got []validated
 	for _, line := range strings.Split(strings.TrimSuffix(stdout, "\n"), "\n") {

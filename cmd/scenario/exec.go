@@ -18,7 +18,7 @@ import (
 
 // cmdExec runs a command on a node of a mesh that `scenario up` holds, as
 // an exec step on that node would run it: in the node's network
-// namespace, with its agent as CONSUL_HTTP_ADDR, the scenario's token,
+// namespace (the host's being the one up runs in), with its agent as CONSUL_HTTP_ADDR, the scenario's token,
 // the nodes' addresses and consul on the PATH. The command is the
 // caller's own, as with `ip netns exec`: its output is not the runner's,
 // and it outlives nothing of the mesh's cleanup but itself.
@@ -60,11 +60,25 @@ func cmdExec(args []string, logs, scenarioName string, stdout, stderr io.Writer)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(signals)
 	start := cmd.Start
-	if reply.Namespace != "" {
+	elsewhere := false
+	switch {
+	case reply.Namespace != "":
 		start = func() error { return topology.InNamed(reply.Namespace, cmd.Start) }
+	default:
+		// The host of the mesh is the network namespace up runs in, which
+		// may not be this one (up started under unshare --net).
+		same, err := topology.SameNamespace(state.PID)
+		if elsewhere = err != nil || !same; elsewhere {
+			start = func() error { return topology.InNamespaceOf(state.PID, cmd.Start) }
+		}
 	}
 	if err := start(); err != nil {
 		fmt.Fprintf(stderr, "scenario exec: starting %s on node %s: %v\n", argv[0], node, err)
+		if elsewhere {
+			fmt.Fprintf(stderr, "scenario exec: the mesh runs in the network namespace of its up (pid %d), not this one; "+
+				"run exec as root (it enters that namespace), or enter it yourself: nsenter --net=/proc/%d/ns/net %s\n",
+				state.PID, state.PID, strings.Join(argv, " "))
+		}
 		return exitFailed
 	}
 	done := make(chan struct{})

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/scenario-tool/scenario/internal/suggest"
 	"github.com/scenario-tool/scenario/scenariofile"
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/steps"
@@ -127,7 +128,7 @@ func cmdHelp(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprint(stdout, topicHelp(t))
 			return exitPassed
 		}
-		fmt.Fprintf(stderr, "scenario help: %q is neither a command, a step type (scenario steps lists those) nor a topic\n\n%s", args[0], usage())
+		fmt.Fprint(stderr, unknownHelp(args[0]))
 	default:
 		fmt.Fprintf(stderr, "scenario help: give at most one command, not %q\n", args)
 	}
@@ -148,7 +149,7 @@ func cmdSteps(markdown bool, names []string, stdout, stderr io.Writer) int {
 			t, ok := registry.Lookup(name)
 			if !ok {
 				hint := ""
-				if g := spec.Suggest(name, registry.Names()); g != "" {
+				if g := suggest.Closest(name, registry.Names()); g != "" {
 					hint = fmt.Sprintf("; did you mean %s?", g)
 				}
 				fmt.Fprintf(stderr, "scenario steps: no step type %q%s (scenario steps lists them all)\n", name, hint)

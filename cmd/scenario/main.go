@@ -94,7 +94,7 @@ func commands() []command {
 				"checks files as run --agent reads them (a deploy gate for an existing\n" +
 				"cluster), without asking any agent.",
 			flags: func(fs *flag.FlagSet) {
-				fs.BoolVar(&validateJSON, "json", false, "print one JSON object per file, one per line (JSON Lines): file, name,\nsteps, valid, errors, warnings")
+				fs.BoolVar(&validateJSON, "json", false, "print one JSON object per file, one per line (JSON Lines): file, name,\nsteps, valid, errors, warnings (stderr has only a summary line)")
 				fs.BoolVar(&validateAgent, "agent", false, "check the files as run --agent ADDR would: against an existing cluster,\nwhose services and sidecars no step needs to make, and where a step\nthat would change it is refused unless --allow-writes")
 				fs.BoolVar(&validateWrites, "allow-writes", false, "with --agent: as run --agent --allow-writes would")
 			},

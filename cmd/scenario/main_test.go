@@ -126,6 +126,29 @@ func TestHelpTopics(t *testing.T) {
 	}
 }
 
+// scenario help WORD, WORD being a key, part of step types' names or a
+// misspelling, says in a line or two where its help is, not the whole
+// usage.
+func TestHelpOfAnUnknownWordSaysWhereToLook(t *testing.T) {
+	for word, want := range map[string][]string{
+		"health":     {"see scenario help expect (its health: key)"},
+		"intentions": {"scenario help expect (its intention: key)", "scenario help set-intention", "scenario help delete-intention"},
+		"hepl":       {"see scenario help help"},
+		"faults":     {"see scenario help nodes (a topic)"},
+		"xyzzy":      {`"xyzzy" is neither a command, a step type nor a topic` + "\n"},
+	} {
+		code, stdout, stderr := runCLI("help", word)
+		if code != exitInvalid || stdout != "" || strings.Count(stderr, "\n") > 2 || strings.Contains(stderr, "Usage:") {
+			t.Errorf("help %s: exit %d, stdout %q, stderr:\n%s", word, code, stdout, stderr)
+		}
+		for _, w := range want {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("help %s does not say %q:\n%s", word, w, stderr)
+			}
+		}
+	}
+}
+
 func TestUsage(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := run(nil, &out, &errOut); code != exitInvalid || !strings.Contains(errOut.String(), "Usage:") {

@@ -232,8 +232,15 @@ func (f *runFlags) suite(verb string, paths []string, stdout, stderr io.Writer) 
 	scenarios, invalid := loadAll(files, stderr, loadOpts...)
 	if !f.inNetns && f.format != formatTest2JSON {
 		// A --parallel child's parent has shown them; test2json puts them
-		// in the stream, as output of each scenario's test.
-		printWarnings(scenarios, stderr)
+		// in the stream, as output of each scenario's test. Only the
+		// selected scenarios': the others do not run.
+		var selected []*runner.Scenario
+		for _, sc := range scenarios {
+			if f.selection.Picks(sc) {
+				selected = append(selected, sc)
+			}
+		}
+		printWarnings(selected, stderr)
 	}
 	suite := &runner.Suite{Scenarios: scenarios, Invalid: invalid, Selection: f.selection, Reports: f.reports(stdout),
 		Count: f.count, FailFast: f.failFast, Deadline: f.deadline, DeadlineCause: timeoutCause(f)}

@@ -4,8 +4,11 @@ import (
 	"embed"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
+	"unicode"
 
+	"github.com/scenario-tool/scenario/internal/suggest"
 	"github.com/scenario-tool/scenario/scenariofile"
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/steps"
@@ -78,4 +81,76 @@ func plainKeys(keys []spec.KeyDoc) string {
 // topicHelp is `scenario help TOPIC`.
 func topicHelp(t topic) string {
 	return fmt.Sprintf("%s: %s\n\n%s\n", t.name, t.summary, topicText(t, plainKeys))
+}
+
+// unknownHelp is what `scenario help WORD` says when WORD is neither a
+// command, a step type nor a topic: where its help is, when WORD names a
+// key of a step type or of the file, is part of step types' names, or is
+// a misspelt name; and where the lists are, not the whole usage.
+func unknownHelp(word string) string {
+	var seen []string
+	var see []string
+	add := func(name, why string) {
+		if !slices.Contains(seen, name) {
+			seen = append(seen, name)
+			see = append(see, "scenario help "+name+why)
+		}
+	}
+	low := strings.ToLower(word)
+	stem := strings.TrimSuffix(low, "s") // intentions -> intention
+	registry := steps.Default()
+	// A key of a step type (health: is expect's) or of the file.
+	for _, t := range registry.Types() {
+		for _, k := range spec.Keys(t.Spec) {
+			if k.Key == low || k.Key == stem {
+				add(t.Name, fmt.Sprintf(" (its %s: key)", k.Key))
+			}
+		}
+	}
+	for _, k := range spec.Keys(reflect.TypeOf(scenariofile.File{})) {
+		if k.Key == low || k.Key == stem {
+			add("file", fmt.Sprintf(" (the file's %s: key)", k.Key))
+		}
+	}
+	for _, k := range spec.Keys(reflect.TypeOf(scenariofile.ItemKeys{})) {
+		if k.Key == low || k.Key == stem {
+			add("file", fmt.Sprintf(" (a step item's %s: key)", k.Key))
+		}
+	}
+	// A topic about it: datacenters -> nodes.
+	for _, t := range topics() {
+		if slices.ContainsFunc(strings.FieldsFunc(t.summary, func(r rune) bool { return !unicode.IsLetter(r) && r != '-' }),
+			func(w string) bool { return w == low || w == stem }) {
+			add(t.name, " (a topic)")
+		}
+	}
+	// Step types named after it: intentions -> set-intention.
+	if len(stem) >= 3 {
+		for _, name := range registry.Names() {
+			if slices.Contains(strings.Split(name, "-"), stem) {
+				add(name, "")
+			}
+		}
+	}
+	// A misspelt name.
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	for _, t := range topics() {
+		names = append(names, t.name)
+	}
+	names = append(names, registry.Names()...)
+	if len(see) == 0 {
+		if g := suggest.Closest(word, names); g != "" {
+			add(g, "")
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "scenario help: %q is neither a command, a step type nor a topic", word)
+	if len(see) > 0 {
+		fmt.Fprintf(&b, "; see %s", strings.Join(see, ", "))
+	}
+	b.WriteString("\n(scenario help lists the commands and topics, scenario steps the step types)\n")
+	return b.String()
 }

@@ -34,8 +34,14 @@ func cmdValidate(paths []string, asJSON bool, stdout, stderr io.Writer, opts ...
 		return exitInvalid
 	}
 	opts = append([]scenariofile.Option{consulJudge("")}, opts...)
-	scenarios, invalid := loadAll(files, stderr, opts...)
-	printWarnings(scenarios, stderr)
+	// With --json, the problems are on stdout only; stderr has at most a
+	// one-line summary.
+	problems := stderr
+	if asJSON {
+		problems = io.Discard
+	}
+	scenarios, invalid := loadAll(files, problems, opts...)
+	printWarnings(scenarios, problems)
 	if asJSON {
 		// JSON Lines: one object per file, in the order given, each file
 		// once: valid ones with their warnings, invalid ones with every
@@ -83,7 +89,7 @@ func cmdValidate(paths []string, asJSON bool, stdout, stderr io.Writer, opts ...
 		}
 	}
 	if len(invalid) > 0 {
-		if len(files) > 1 {
+		if len(files) > 1 || asJSON {
 			fmt.Fprintf(stderr, "%d of %d files are invalid\n", len(invalid), len(files))
 		}
 		return exitInvalid

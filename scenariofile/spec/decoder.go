@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/scenario-tool/scenario/internal/suggest"
 )
 
 // Pos is a place in a scenario file.
@@ -29,9 +31,11 @@ func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
 
 // Decoder reads one scenario file's values and collects every problem it
 // finds, so that all of them can be reported at once. The loader tells it
-// where it is (BeginStep, SetNodes, BeginNode); what the steps read so far
-// taught about the scenario is kept by the step types themselves, in
-// State, since only they know what a step defines.
+// where it is (BeginStep, StepType, BeginNode). It is the one home of
+// validation: beside each problem and warning, it keeps what the steps
+// read so far made known (the book: names defined, services registered,
+// sidecars claimed, book.go) and the topology (nodes, the agents on them,
+// topology.go), against which later steps and the whole are checked.
 type Decoder struct {
 	// External: the scenario runs against an existing cluster (`run
 	// --agent`), whose agent, services and sidecars it did not make: what
@@ -45,11 +49,17 @@ type Decoder struct {
 
 	errs     []error
 	warnings []error
-	step     int
-	// nodes are the scenario's nodes, node the current step's.
-	nodes []string
-	node  string
-	state map[reflect.Type]any // see State
+	// step is the step item being read, steps every one read so far
+	// (with a known step type).
+	step  stepInfo
+	steps []stepInfo
+	// nodes are the scenario's nodes, node the current step's; agents
+	// are those the steps start on the nodes (topology.go).
+	nodes  []string
+	node   string
+	agents []plannedAgent
+	// book is what the steps read so far made known (book.go).
+	book *book
 	// root is the file's tree and scope the part being read, for
 	// reporting a problem inside an anchor at its aliases (anchors.go).
 	root, scope  *yaml.Node
@@ -59,25 +69,7 @@ type Decoder struct {
 
 // NewDecoder makes a decoder for the scenario file at path.
 func NewDecoder(path string) *Decoder {
-	return &Decoder{File: path, Dir: filepath.Dir(path)}
-}
-
-// State returns d's T, made by newT on first use. A package of step types
-// keeps there what earlier steps of the scenario being read made known
-// (names defined, services registered), to check later steps against;
-// the decoder never looks inside, and each package has its own T, so the
-// format holds no knowledge of any step type.
-func State[T any](d *Decoder, newT func() *T) *T {
-	key := reflect.TypeFor[T]()
-	if s, ok := d.state[key]; ok {
-		return s.(*T)
-	}
-	if d.state == nil {
-		d.state = map[reflect.Type]any{}
-	}
-	s := newT()
-	d.state[key] = s
-	return s
+	return &Decoder{File: path, Dir: filepath.Dir(path), book: newBook()}
 }
 
 // Errors returns every problem reported so far, in file order, each
@@ -127,14 +119,26 @@ func (d *Decoder) ErrorAt(pos Pos, format string, args ...any) {
 	d.errs = append(d.errs, &Error{Pos: pos, Msg: fmt.Sprintf(format, args...)})
 }
 
+// stepInfo is a step item: its index (from 0), its step type and where
+// its step-type key is.
+type stepInfo struct {
+	index    int
+	typeName string
+	pos      Pos
+}
+
 // BeginStep is called by the loader before each step item is decoded.
-func (d *Decoder) BeginStep(index int) { d.step = index }
+func (d *Decoder) BeginStep(index int) { d.step = stepInfo{index: index} }
+
+// StepType records the current step's type, once the loader found its
+// key at.
+func (d *Decoder) StepType(name string, at *yaml.Node) {
+	d.step.typeName, d.step.pos = name, d.Pos(at)
+	d.steps = append(d.steps, d.step)
+}
 
 // StepIndex is the index of the step item being decoded, from 0.
-func (d *Decoder) StepIndex() int { return d.step }
-
-// SetNodes records the scenario's nodes (its top-level `nodes`).
-func (d *Decoder) SetNodes(nodes []string) { d.nodes = nodes }
+func (d *Decoder) StepIndex() int { return d.step.index }
 
 // Nodes are the scenario's nodes; none on the host.
 func (d *Decoder) Nodes() []string { return d.nodes }
@@ -211,6 +215,9 @@ type Fields struct {
 	vals      map[string]*yaml.Node
 	at        *yaml.Node
 	OK        bool // the value was a mapping
+	// structs are the value structs decoded (a choice of forms: its
+	// chosen form's too), whose fields NodeOf and KeyOf name keys by.
+	structs []reflect.Value
 }
 
 // At is the value's own node: where problems of the whole value are.
@@ -223,7 +230,7 @@ func (d *Decoder) Fields(n *yaml.Node, what string, known ...string) *Fields {
 	f := &Fields{d: d, what: what, keys: map[string]*yaml.Node{}, vals: map[string]*yaml.Node{}, suggested: map[string]bool{}, at: n}
 	if n == nil || n.Kind != yaml.MappingNode {
 		if n != nil {
-			d.Errorf(n, "%s must be a mapping with keys %s, not %s", what, strings.Join(known, ", "), describe(n))
+			d.Errorf(n, "%s must be a mapping with keys %s, not %s", what, strings.Join(known, ", "), Describe(n))
 		}
 		return f
 	}
@@ -241,7 +248,7 @@ func (d *Decoder) Fields(n *yaml.Node, what string, known ...string) *Fields {
 		}
 		if !slices.Contains(known, key) {
 			msg := fmt.Sprintf("%s: unknown key %q", what, key)
-			if s := Suggest(key, known); s != "" {
+			if s := suggest.Closest(key, known); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 				f.suggested[s] = true
 			}
@@ -253,21 +260,54 @@ func (d *Decoder) Fields(n *yaml.Node, what string, known ...string) *Fields {
 	return f
 }
 
-// Has reports whether key is present.
-func (f *Fields) Has(key string) bool { return f.vals[key] != nil }
+// has reports whether key is present. A step type's build function asks
+// its value instead (a pointer or Optional field), whose presence is
+// typed: a misspelt key name cannot be asked for.
+func (f *Fields) has(key string) bool { return f.vals[key] != nil }
 
-// Node returns key's value node, or nil.
-func (f *Fields) Node(key string) *yaml.Node { return f.vals[key] }
+func (f *Fields) node(key string) *yaml.Node { return f.vals[key] }
 
-// Key returns key's own node (for positions), or nil.
-func (f *Fields) Key(key string) *yaml.Node { return f.keys[key] }
+func (f *Fields) key(key string) *yaml.Node { return f.keys[key] }
+
+// NodeOf returns the value node of the key that field (a pointer to a
+// keyed field of the value decoded, &value.Key, or the value of such a
+// pointer field itself) was decoded from; nil when the key was left out.
+// The field names the key, so that a misspelt key is a compile error,
+// not a position that is never found.
+func (f *Fields) NodeOf(field any) *yaml.Node { return f.vals[f.keyOf(field)] }
+
+// KeyOf is NodeOf's key node (where the key itself is written).
+func (f *Fields) KeyOf(field any) *yaml.Node { return f.keys[f.keyOf(field)] }
+
+// keyOf finds the key of field among the structs decoded; a pointer to
+// anything else is a programming error.
+func (f *Fields) keyOf(field any) string {
+	p := reflect.ValueOf(field)
+	if p.Kind() != reflect.Pointer || p.IsNil() {
+		panic(fmt.Sprintf("spec: %s: NodeOf and KeyOf take a pointer to a field of the value, not %T", f.what, field))
+	}
+	for _, v := range f.structs {
+		for _, fl := range fieldsOf(v.Type()) {
+			fv := v.FieldByIndex(fl.index)
+			// A field's address; the first field shares its struct's, so
+			// the type must match too.
+			if fv.Addr().Pointer() == p.Pointer() && fv.Addr().Type() == p.Type() {
+				return fl.key
+			}
+			if fv.Kind() == reflect.Pointer && !fv.IsNil() && fv.Pointer() == p.Pointer() && fv.Type() == p.Type() {
+				return fl.key
+			}
+		}
+	}
+	panic(fmt.Sprintf("spec: %s: NodeOf and KeyOf take a pointer to a keyed field of the value decoded, not this %T", f.what, field))
+}
 
 // Require reports an error for each key that is missing, unless a
 // misspelling of it was already reported.
 func (f *Fields) Require(at *yaml.Node, keys ...string) bool {
 	ok := f.OK
 	for _, k := range keys {
-		if f.OK && !f.Has(k) {
+		if f.OK && !f.has(k) {
 			if !f.suggested[k] {
 				f.d.Errorf(at, "%s: missing required key %q", f.what, k)
 			}
@@ -277,7 +317,9 @@ func (f *Fields) Require(at *yaml.Node, keys ...string) bool {
 	return ok
 }
 
-func describe(n *yaml.Node) string {
+// Describe names what kind of YAML value n is, for errors: "a list", "the
+// string \"x\"", "a number (3)".
+func Describe(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
 		return "a mapping"
@@ -295,48 +337,4 @@ func describe(n *yaml.Node) string {
 		return fmt.Sprintf("the string %q", n.Value)
 	}
 	return "an unexpected YAML node"
-}
-
-// Suggest returns the candidate closest to s when it is a plausible typo.
-// Between equally close candidates, the one sharing the longest prefix
-// with s wins: "expec" is a cut-off "expect" before it is "exec".
-func Suggest(s string, candidates []string) string {
-	best, bestDist, bestPrefix := "", 3, -1
-	low := strings.ToLower(s)
-	for _, c := range candidates {
-		lc := strings.ToLower(c)
-		d := editDistance(low, lc)
-		if p := commonPrefix(low, lc); d < bestDist || (d == bestDist && d < 3 && p > bestPrefix) {
-			best, bestDist, bestPrefix = c, d, p
-		}
-	}
-	return best
-}
-
-func commonPrefix(a, b string) int {
-	n := 0
-	for n < len(a) && n < len(b) && a[n] == b[n] {
-		n++
-	}
-	return n
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

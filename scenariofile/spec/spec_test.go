@@ -1,12 +1,16 @@
 package spec
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/consul/api"
 	"gopkg.in/yaml.v3"
+
+	"github.com/scenario-tool/scenario/consuldef"
 )
 
 // probe is a value struct of the kind step types declare, to show the
@@ -20,18 +24,24 @@ type probe struct {
 
 func decodeProbe(t *testing.T, src string) (probe, []string) {
 	t.Helper()
+	return decodeAs[probe](t, src, "probe")
+}
+
+// decodeAs decodes src, a value of what, into a T.
+func decodeAs[T any](t *testing.T, src, what string) (T, []string) {
+	t.Helper()
 	var doc yaml.Node
 	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
 		t.Fatal(err)
 	}
 	d := NewDecoder("dir/f.yaml")
-	var p probe
-	d.Decode(doc.Content[0], "probe", &p)
+	var v T
+	d.Decode(doc.Content[0], what, &v)
 	var errs []string
 	for _, e := range d.Errors() {
 		errs = append(errs, e.Error())
 	}
-	return p, errs
+	return v, errs
 }
 
 func TestDecodeReportsEveryProblemAtItsPlace(t *testing.T) {
@@ -66,17 +76,131 @@ func TestSchemaShapeAndKeysComeFromTheTags(t *testing.T) {
 	}
 }
 
-// Each package of step types has its own state on a decoder, made once.
-func TestStateIsPerDecoderAndType(t *testing.T) {
-	type a struct{ n int }
-	type b struct{ n int }
+// The book is the decoder's: what one step defines, a later step of the
+// same file may use, once; another file's decoder knows nothing of it.
+func TestTheBookHoldsWhatEarlierStepsDefined(t *testing.T) {
 	d, other := NewDecoder("f.yaml"), NewDecoder("g.yaml")
-	made := 0
-	newA := func() *a { made++; return &a{} }
-	State(d, newA).n = 1
-	State(d, newA).n++
-	State(d, func() *b { return &b{n: 7} })
-	if State(d, newA).n != 2 || made != 1 || State(other, newA).n != 0 || State(d, func() *b { return nil }).n != 7 {
-		t.Errorf("state: a=%d made=%d", State(d, newA).n, made)
+	at := &yaml.Node{Line: 3, Column: 5}
+	if d.Use(KindConn, "step-1", at) {
+		t.Fatal("a connection no step opened is usable")
+	}
+	d.BeginStep(0)
+	if name := d.OpenConn("", at); name != "step-1" || !d.Use(KindConn, "step-1", at) || d.LastConn() != "step-1" {
+		t.Errorf("OpenConn named %q; usable %v, last %q", name, d.Use(KindConn, name, at), d.LastConn())
+	}
+	d.Define(KindConn, "step-1", at)
+	d.Define(KindProcess, AgentName, at)
+	d.NeedAgent(at, "check")
+	other.NeedAgent(at, "check")
+	var got []string
+	for _, e := range append(d.Errors(), other.Errors()...) {
+		got = append(got, e.Error())
+	}
+	want := []string{
+		`f.yaml:3:5: no earlier step opened conn "step-1"`,
+		`f.yaml:3:5: conn "step-1" is already opened at line 3; stop it first or pick another name`,
+		`g.yaml:3:5: check needs a running Consul agent: add a start-agent step before it`,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// presence is a value whose keys' presence is typed: a pointer for a key
+// without a default, an Optional for one with.
+type presence struct {
+	Reply  *string            `key:"reply" doc:"what comes back"`
+	Within Optional[Duration] `key:"within" default:"5s" doc:"how long"`
+}
+
+func TestPresenceIsTypedAndLeavesTheSchemaAsIfPlain(t *testing.T) {
+	decode := func(src string) presence {
+		t.Helper()
+		p, errs := decodeAs[presence](t, src, "presence")
+		if len(errs) > 0 {
+			t.Fatalf("%s: %v", src, errs)
+		}
+		return p
+	}
+	if p := decode("{}"); p.Reply != nil || p.Within.Set || time.Duration(p.Within.Value) != 5*time.Second {
+		t.Errorf("absent keys: reply %v, within %+v; want nil, the default and not set", p.Reply, p.Within)
+	}
+	if p := decode(`{reply: "", within: 5s}`); p.Reply == nil || *p.Reply != "" || !p.Within.Set {
+		t.Errorf("written keys: reply %v, within %+v; want an empty reply and within set, though both equal their zero or default", p.Reply, p.Within)
+	}
+	type plain struct {
+		Reply  string   `key:"reply" doc:"what comes back"`
+		Within Duration `key:"within" default:"5s" doc:"how long"`
+	}
+	for _, c := range []struct {
+		what      string
+		got, want any
+	}{
+		{"schema", Schema(reflect.TypeFor[presence]()), Schema(reflect.TypeFor[plain]())},
+		{"shape", Shape(reflect.TypeFor[presence]()), Shape(reflect.TypeFor[plain]())},
+		{"keys", Keys(reflect.TypeFor[presence]()), Keys(reflect.TypeFor[plain]())},
+	} {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s of typed presence: %v; want the plain value's %v", c.what, c.got, c.want)
+		}
+	}
+}
+
+// A key's position is asked for by the field it was decoded into, so a
+// misspelt key cannot compile; a pointer to anything else is a bug.
+func TestNodeOfNamesAKeyByItsField(t *testing.T) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte("reply: hi\nwithin: 2s\n"), &doc); err != nil {
+		t.Fatal(err)
+	}
+	d := NewDecoder("f.yaml")
+	var p presence
+	f, ok := d.Decode(doc.Content[0], "presence", &p)
+	if !ok {
+		t.Fatal(d.Errors())
+	}
+	if n := f.NodeOf(&p.Reply); n == nil || n.Value != "hi" || f.NodeOf(p.Reply) != n {
+		t.Errorf("reply: %v; want its value node, by the field's address or by the pointer it holds", n)
+	}
+	if k := f.KeyOf(&p.Within); k == nil || k.Value != "within" || k.Line != 2 {
+		t.Errorf("within's key: %v", k)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("NodeOf took a pointer to a local variable")
+		}
+	}()
+	local := "hi"
+	f.NodeOf(&local)
+}
+
+// The book knows a registration's check definitions by the IDs the agent
+// gives them, Consul's default sidecar checks included, and its sidecar's
+// service by the ID and the name Consul gives it.
+func TestTheBookKnowsChecksAndSidecarServices(t *testing.T) {
+	d := NewDecoder("f.yaml")
+	at := &yaml.Node{Line: 3, Column: 5}
+	d.AddInstance(consuldef.ServiceDef{Reg: &api.AgentServiceRegistration{Name: "web", ID: "web-1",
+		Checks:  api.AgentServiceChecks{{TTL: "10m"}, {TCP: "127.0.0.1:8080", Interval: "1s"}},
+		Connect: &api.AgentServiceConnect{SidecarService: &api.AgentServiceRegistration{}}}}, at)
+	checks := d.RegisteredChecks()
+	if c := checks["web-1"]["service:web-1:2"]; c == nil || c.TCP != "127.0.0.1:8080" {
+		t.Errorf("web-1's second check: %+v", c)
+	}
+	if c := checks["web-1-sidecar-proxy"]["service:web-1-sidecar-proxy:1"]; c == nil || c.TCP != DefaultSidecarTCPTarget || c.Interval != "10s" {
+		t.Errorf("the sidecar's default TCP check: %+v", c)
+	}
+	if c := checks["web-1-sidecar-proxy"]["service:web-1-sidecar-proxy:2"]; c == nil || c.AliasService != "web-1" {
+		t.Errorf("the sidecar's default alias check: %+v", c)
+	}
+	for ref, want := range map[string]string{"web-1-sidecar-proxy": "web-sidecar-proxy web-1-sidecar-proxy true", "web-sidecar-proxy": "web-sidecar-proxy  true", "web": "  false"} {
+		name, id, ok := d.SidecarService(ref)
+		if got := fmt.Sprint(name, " ", id, " ", ok); got != want {
+			t.Errorf("SidecarService(%s) = %s, want %s", ref, got, want)
+		}
+	}
+	d.SetTTL("service:web-1:1", "critical", at)
+	if got := fmt.Sprint(d.TTLSettings()); got != "map[service:web-1:1:{critical f.yaml:3:5}]" {
+		t.Errorf("TTLSettings = %s", got)
 	}
 }

@@ -1,10 +1,24 @@
-// Package spec is the machinery of the scenario file format: a strict
-// decoder from YAML to Go values that reports every problem at its
-// file:line:col (Decoder, Pos, Error), the value types any step may use
-// (Duration, Command, Pattern, Dir, File), and the JSON Schema and docs
-// generated from the same Go types. Package scenariofile is the format's
-// one door (Load); the step types, in package steps, declare their values
-// with it and know nothing of YAML positions or schemas.
+// Package spec is the scenario file format's specification and the one
+// home of its validation: a strict decoder from YAML to Go values that
+// reports every problem at its file:line:col, all at once, and every
+// warning (Decoder, Pos, Error); the book, what earlier steps of the file
+// defined (processes, connections, registered instances and their checks,
+// sidecars, tokens), against which later steps are checked (book.go); the
+// topology checks (nodes, each step's node, whether the agents on them
+// form clusters: topology.go); what a registration or an intention
+// implies (registration.go); the value types any step may use (Duration,
+// Command, Pattern, Dir, File, Address, Optional); and the JSON Schema
+// and docs generated from the same Go types.
+//
+// It is one package, not a decoder here and checks elsewhere, because the
+// checks need the decoder's state (where it is, what it reported) and the
+// decoder's values need the checks (an address's mistake may name a
+// registered service): split, each half reached into the other. Package
+// scenariofile is the format's one door (Load); each step type, in
+// package steps, keeps its value and its build function in its own file
+// and checks what only it knows through this package's API (Define, Use,
+// NeedAgent, AddInstance, Errorf, Warnf). Consul's own formats are read
+// by package consuldef, Consul's decoder, which the book uses.
 //
 // A step type's value is a Go type, usually a struct: its fields with their
 // `key` and `doc` tags are the one definition from which the value is
@@ -89,6 +103,44 @@ type field struct {
 	required, short            bool
 	min, max                   *int
 	constant                   string
+	optional                   bool // an Optional[T]: the value is its Value
+}
+
+// Optional is a key's value when whether the key was written matters
+// beyond its value: a default still fills Value, and Set says whether the
+// file gave it. (A key without a default whose absence matters is a
+// pointer field, nil when absent.) Schema, shape and docs are T's.
+type Optional[T any] struct {
+	Value T
+	Set   bool
+}
+
+func (*Optional[T]) isOptional() {}
+
+var optionalType = reflect.TypeOf((*interface{ isOptional() })(nil)).Elem()
+
+// fieldType is the type a field's key holds: an Optional's Value's, a
+// pointer's element's (a pointer only says whether the key was there).
+func fieldType(t reflect.Type, fl field) reflect.Type {
+	ft := t.FieldByIndex(fl.index).Type
+	if fl.optional {
+		return ft.Field(0).Type
+	}
+	if ft.Kind() == reflect.Pointer && ft != nodeType {
+		return ft.Elem()
+	}
+	return ft
+}
+
+// fieldValue is where a field's key is decoded to; written says the file
+// gave the key (an Optional's Set), as opposed to its default.
+func fieldValue(out reflect.Value, fl field, written bool) reflect.Value {
+	v := out.FieldByIndex(fl.index)
+	if fl.optional {
+		v.Field(1).SetBool(written)
+		return v.Field(0)
+	}
+	return v
 }
 
 // fieldsOf and formsOf read a value struct's tags once per type: a
@@ -130,7 +182,8 @@ func readFields(t reflect.Type) []field {
 			continue
 		}
 		parts := strings.Split(tag, ",")
-		f := field{index: []int{i}, key: parts[0], doc: sf.Tag.Get("doc"), def: sf.Tag.Get("default"), enum: sf.Tag.Get("enum"), constant: sf.Tag.Get("const"), oneof: sf.Tag.Get("oneof"), shape: sf.Tag.Get("shape")}
+		f := field{index: []int{i}, key: parts[0], doc: sf.Tag.Get("doc"), def: sf.Tag.Get("default"), enum: sf.Tag.Get("enum"), constant: sf.Tag.Get("const"), oneof: sf.Tag.Get("oneof"), shape: sf.Tag.Get("shape"),
+			optional: reflect.PointerTo(sf.Type).Implements(optionalType)}
 		for _, p := range parts[1:] {
 			switch p {
 			case "required":
@@ -196,8 +249,8 @@ func (d *Decoder) decodeStruct(v *yaml.Node, what string, out reflect.Value) (*F
 		} else {
 			for _, fl := range fields {
 				if fl.short {
-					f := &Fields{d: d, what: what, keys: map[string]*yaml.Node{fl.key: v}, vals: map[string]*yaml.Node{fl.key: v}, suggested: map[string]bool{}, at: v, OK: true}
-					ok := d.decodeField(v, what, out.FieldByIndex(fl.index), fl)
+					f := &Fields{d: d, what: what, keys: map[string]*yaml.Node{fl.key: v}, vals: map[string]*yaml.Node{fl.key: v}, suggested: map[string]bool{}, at: v, OK: true, structs: []reflect.Value{out}}
+					ok := d.decodeField(v, what, fieldValue(out, fl, true), fl)
 					for _, other := range fields {
 						if !other.short {
 							d.decodeDefault(what, out, other)
@@ -209,15 +262,16 @@ func (d *Decoder) decodeStruct(v *yaml.Node, what string, out reflect.Value) (*F
 		}
 	}
 	f := d.Fields(v, what, keysOf(fields)...)
+	f.structs = []reflect.Value{out}
 	if !f.OK {
 		return f, false
 	}
 	var required []string
 	for _, fl := range fields {
-		n := f.Node(fl.key)
+		n := f.node(fl.key)
 		switch {
 		case n != nil:
-			d.decodeField(n, join(what, fl.key), out.FieldByIndex(fl.index), fl)
+			d.decodeField(n, join(what, fl.key), fieldValue(out, fl, true), fl)
 		default:
 			d.decodeDefault(what, out, fl)
 		}
@@ -238,7 +292,7 @@ func (d *Decoder) decodeDefault(what string, out reflect.Value, fl field) {
 	if !ok {
 		panic(fmt.Sprintf("spec: %s.%s: bad default %q", what, fl.key, fl.def))
 	}
-	if !d.decodeField(n, join(what, fl.key), out.FieldByIndex(fl.index), fl) {
+	if !d.decodeField(n, join(what, fl.key), fieldValue(out, fl, false), fl) {
 		panic(fmt.Sprintf("spec: %s.%s: the default %q is not a valid value", what, fl.key, fl.def))
 	}
 }
@@ -307,7 +361,7 @@ func (d *Decoder) decodeForms(v *yaml.Node, what string, out reflect.Value, form
 		}
 	}
 	for _, fm := range forms {
-		if fm.key != "" && f.Has(fm.key) {
+		if fm.key != "" && f.has(fm.key) {
 			chosen = fm
 			break
 		}
@@ -317,16 +371,17 @@ func (d *Decoder) decodeForms(v *yaml.Node, what string, out reflect.Value, form
 	only := &yaml.Node{Kind: yaml.MappingNode, Line: f.At().Line, Column: f.At().Column}
 	for _, k := range all {
 		switch {
-		case !f.Has(k):
+		case !f.has(k):
 		case slices.Contains(own, k):
-			only.Content = append(only.Content, f.Key(k), f.Node(k))
+			only.Content = append(only.Content, f.key(k), f.node(k))
 		default:
-			d.Errorf(f.Key(k), "%s %s does not take %q", what, chosen.name, k)
+			d.Errorf(f.key(k), "%s %s does not take %q", what, chosen.name, k)
 		}
 	}
 	value := reflect.New(out.Type().Field(chosen.index).Type.Elem())
 	_, ok := d.decodeStruct(only, what, value.Elem())
 	out.Field(chosen.index).Set(value)
+	f.structs = append(f.structs, value.Elem())
 	return f, ok
 }
 
@@ -340,7 +395,7 @@ func (d *Decoder) checkOneOf(v *yaml.Node, what string, f *Fields, fields []fiel
 		}
 		group = fl.oneof
 		members = append(members, fl.key)
-		if f.Has(fl.key) {
+		if f.has(fl.key) {
 			present = append(present, fl.key)
 		}
 	}
@@ -350,7 +405,7 @@ func (d *Decoder) checkOneOf(v *yaml.Node, what string, f *Fields, fields []fiel
 	case len(present) == 0:
 		d.Errorf(v, "%s needs one %s: %s", what, group, orList(members))
 	default:
-		d.Errorf(f.Key(present[1]), "%s takes one %s (%s), not both %s and %s", what, group, orList(members), present[0], present[1])
+		d.Errorf(f.key(present[1]), "%s takes one %s (%s), not both %s and %s", what, group, orList(members), present[0], present[1])
 	}
 	return false
 }
@@ -400,14 +455,14 @@ func (d *Decoder) decodeField(n *yaml.Node, what string, out reflect.Value, fl f
 	case reflect.Bool:
 		var b bool
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&b) != nil {
-			d.Errorf(n, "%s must be true or false, not %s", what, describe(n))
+			d.Errorf(n, "%s must be true or false, not %s", what, Describe(n))
 			return false
 		}
 		out.SetBool(b)
 		return true
 	case reflect.Int:
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
-			d.Errorf(n, "%s must be a whole number, not %s", what, describe(n))
+			d.Errorf(n, "%s must be a whole number, not %s", what, Describe(n))
 			return false
 		}
 		i, err := strconv.Atoi(n.Value)
@@ -427,7 +482,7 @@ func (d *Decoder) decodeField(n *yaml.Node, what string, out reflect.Value, fl f
 		return true
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			d.Errorf(n, "%s must be a list, not %s", what, describe(n))
+			d.Errorf(n, "%s must be a list, not %s", what, Describe(n))
 			return false
 		}
 		s := reflect.MakeSlice(out.Type(), len(n.Content), len(n.Content))
@@ -524,12 +579,12 @@ func structSchema(t reflect.Type) map[string]any {
 	var required []string
 	var short map[string]any
 	for _, fl := range fields {
-		properties[fl.key] = typeSchema(t.FieldByIndex(fl.index).Type, fl)
+		properties[fl.key] = typeSchema(fieldType(t, fl), fl)
 		if fl.required {
 			required = append(required, fl.key)
 		}
 		if fl.short {
-			short = typeSchema(t.FieldByIndex(fl.index).Type, fl)
+			short = typeSchema(fieldType(t, fl), fl)
 		}
 	}
 	var also []string
@@ -617,7 +672,7 @@ func shape(t reflect.Type, fl field) string {
 		short := ""
 		for _, f := range fieldsOf(t) {
 			k := f.key
-			ft := t.FieldByIndex(f.index).Type
+			ft := fieldType(t, f)
 			if f.enum != "" || f.constant != "" || f.oneof != "" || ft.Kind() == reflect.Struct {
 				k += ": " + shape(ft, f)
 			}
@@ -669,7 +724,7 @@ func Keys(t reflect.Type) []KeyDoc {
 		out = append(out, Keys(ft)...)
 	}
 	for _, f := range fieldsOf(t) {
-		ft := t.FieldByIndex(f.index).Type
+		ft := fieldType(t, f)
 		out = append(out, KeyDoc{Key: f.key, Shape: shape(ft, f), Doc: f.doc, Default: f.def, Required: f.required})
 		for _, inner := range Keys(ft) {
 			inner.Key = f.key + "." + inner.Key

@@ -7,14 +7,18 @@ package spec
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/scenario-tool/scenario/internal/suggest"
 )
 
 // Duration is a positive Go duration such as "500ms" or "2m".
@@ -90,7 +94,7 @@ func (d *Decoder) Duration(n *yaml.Node, what string, def time.Duration) time.Du
 func (d *Decoder) String(n *yaml.Node, what string) (string, bool) {
 	n = Resolve(n)
 	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!str" && n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0) {
-		d.Errorf(n, "%s must be a string, not %s", what, describe(n))
+		d.Errorf(n, "%s must be a string, not %s", what, Describe(n))
 		return "", false
 	}
 	return n.Value, true
@@ -124,7 +128,7 @@ func (d *Decoder) Command(n *yaml.Node, what string) []string {
 		}
 		return argv
 	}
-	d.Errorf(n, "%s must be a string (run by /bin/sh -c) or a list of strings, not %s", what, describe(n))
+	d.Errorf(n, "%s must be a string (run by /bin/sh -c) or a list of strings, not %s", what, Describe(n))
 	return nil
 }
 
@@ -177,7 +181,7 @@ func (d *Decoder) OneOf(n *yaml.Node, what string, allowed ...string) string {
 	}
 	if !slices.Contains(allowed, s) {
 		msg := fmt.Sprintf("%s: %q is not one of %s", what, s, strings.Join(allowed, ", "))
-		if g := Suggest(s, allowed); g != "" {
+		if g := suggest.Closest(s, allowed); g != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", g)
 		}
 		d.Errorf(n, "%s", msg)
@@ -185,3 +189,43 @@ func (d *Decoder) OneOf(n *yaml.Node, what string, allowed ...string) string {
 	}
 	return s
 }
+
+// Address is host:port, the port a number from 1 to 65535.
+type Address string
+
+func (v *Address) DecodeYAML(d *Decoder, n *yaml.Node, what string) {
+	*v = Address(d.Address(n, what))
+}
+func (*Address) SchemaJSON() map[string]any { return map[string]any{"type": "string"} }
+func (*Address) Shape() string              { return "HOST:PORT" }
+
+// Address reads n as host:port. A port that is not a number, after the
+// name of a registered service, is probably SERVICE/UPSTREAM mistyped.
+func (d *Decoder) Address(n *yaml.Node, what string) string {
+	s, ok := d.String(n, what)
+	if !ok {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || port == "" {
+		d.Errorf(n, "%s: %q is not host:port (for example 127.0.0.1:8181)", what, s)
+		return ""
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		msg := fmt.Sprintf("%s: %q is not host:port: the port %q is not a number from 1 to 65535", what, s, port)
+		if d.Defined(KindService, host) {
+			msg += fmt.Sprintf(" (did you mean %s/%s, the upstream %s of %s?)", host, port, port, host)
+		}
+		d.Errorf(n, "%s", msg)
+		return ""
+	}
+	if host != "" && net.ParseIP(host) == nil && !validHostname(host) {
+		d.Errorf(n, "%s: %q is not host:port: %q is neither an IP address nor a host name", what, s, host)
+		return ""
+	}
+	return s
+}
+
+var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.?$`)
+
+func validHostname(h string) bool { return len(h) <= 253 && hostnameRE.MatchString(h) }

@@ -1,0 +1,119 @@
+package proc
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// A shell's background jobs, orphaned at once, end while the process that
+// adopted them (a subreaper) runs on: it reaps them then, not only when it
+// stops their group, so no zombie piles up under a long run.
+func TestSubreaperReapsOrphansThatEndWhileItRuns(t *testing.T) {
+	if err := BecomeSubreaper(); err != nil {
+		t.Fatal(err)
+	}
+	const orphans = 30
+	ended := filepath.Join(t.TempDir(), "ended")
+	p := start(t, fmt.Sprintf(`for i in $(seq %d); do (sh -c 'echo x >> %s' &); done; exec sleep 100`, orphans, ended))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		data, _ := os.ReadFile(ended)
+		var zombies []procInfo
+		for _, m := range groupProcs(p.Pid()) {
+			if m.state == "Z" && m.ppid == os.Getpid() {
+				zombies = append(zombies, m)
+			}
+		}
+		if strings.Count(string(data), "x") == orphans && len(zombies) == 0 {
+			return
+		}
+		if !time.Now().Before(deadline) {
+			t.Fatalf("%d of %d orphans ended; zombies left under this process: %+v", strings.Count(string(data), "x"), orphans, zombies)
+		}
+		select {
+		case <-p.Done():
+			t.Fatal("the shell ended")
+		case <-time.After(10 * time.Millisecond): // a poll's interval, with a deadline
+		}
+	}
+}
+
+// The children this process starts itself, in its own group (os/exec's
+// default) or leading one (Setpgid, as Start's), keep their exit status
+// for their Wait however often orphans are reaped meanwhile.
+func TestReapingOrphansLeavesOwnChildrenTheirExitStatus(t *testing.T) {
+	if err := BecomeSubreaper(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		inGroup := exec.Command("/bin/sh", "-c", "exit 3")
+		leader := exec.Command("/bin/sh", "-c", "exit 4")
+		leader.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		for _, c := range []*exec.Cmd{inGroup, leader} {
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Both are zombies, children of this process, when orphans are
+		// reaped (here and on their SIGCHLDs).
+		if err := AwaitExit([]int{inGroup.Process.Pid, leader.Process.Pid}, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		// Both are found as zombies, by the threads' lists of children as
+		// by every process's stat.
+		for how, find := range map[string]func(int) []procInfo{"children": childZombies, "all": zombiesAmongAll} {
+			found := 0
+			for _, m := range find(os.Getpid()) {
+				if m.pid == inGroup.Process.Pid || m.pid == leader.Process.Pid {
+					found++
+				}
+			}
+			if found != 2 {
+				t.Fatalf("round %d: %s found %d of the 2 zombie children: %+v", i, how, found, find(os.Getpid()))
+			}
+		}
+		ReapOrphans()
+		for want, c := range map[int]*exec.Cmd{3: inGroup, 4: leader} {
+			var exitErr *exec.ExitError
+			if err := c.Wait(); !errors.As(err, &exitErr) || exitErr.ExitCode() != want {
+				t.Fatalf("round %d: Wait of a child exiting %d: %v", i, want, err)
+			}
+		}
+	}
+}
+
+// ReapOrphans tells the children this process starts from adopted orphans
+// by their group: this process's, or their own. A child started in a
+// session of its own or in another group would lose its exit status to
+// it; no code of the module starts one.
+func TestNoChildIsStartedInAnotherGroupOrSession(t *testing.T) {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, field := range []string{"Setsid:", "Setsid =", "Pgid:", "Pgid =", "Foreground:", "Foreground ="} {
+			if strings.Contains(string(data), field) {
+				t.Errorf("%s sets SysProcAttr.%s: ReapOrphans could take that child's exit status (see its comment)", path, strings.Fields(field)[0])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
