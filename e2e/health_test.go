@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"fmt"
+	"net"
+	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // expect health reads the health catalog: a TTL check set critical makes
@@ -33,5 +37,164 @@ func TestExpectHealthNamesTheChecksThatDecided(t *testing.T) {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, r.stdout)
 		}
+	}
+}
+
+// The newcomer's checkout and inventory: inventory's TCP check (1s) and
+// each sidecar's alias check, declared passing, following its service.
+const inventoryDef = `service {
+  name    = "inventory"
+  port    = 7301
+  address = "127.0.0.1"
+  check {
+    name     = "inventory tcp"
+    tcp      = "127.0.0.1:7301"
+    interval = "1s"
+  }
+  connect {
+    sidecar_service {
+      address = "127.0.0.1"
+      checks = [
+        {
+          name          = "inventory sidecar follows inventory"
+          alias_service = "inventory"
+          status        = "passing"
+        }
+      ]
+    }
+  }
+}
+`
+
+const checkoutDef = `{
+  "service": {
+    "name": "checkout",
+    "port": 7401,
+    "address": "127.0.0.1",
+    "connect": {
+      "sidecar_service": {
+        "address": "127.0.0.1",
+        "checks": [
+          {"name": "checkout sidecar follows checkout", "alias_service": "checkout", "status": "passing"}
+        ],
+        "proxy": {"upstreams": [{"destination_name": "inventory", "local_bind_port": 9301}]}
+      }
+    }
+  }
+}
+`
+
+// runInventory starts inventory, a socat on 127.0.0.1:7301.
+const runInventory = "  - run: {name: inventory, command: \"socat TCP-LISTEN:7301,bind=127.0.0.1,reuseaddr,fork SYSTEM:'sed -u s/^/stock-/'\", ready: 127.0.0.1:7301}\n"
+
+// writeShop writes the inventory and checkout definitions and a scenario
+// of steps after registering them and starting inventory, returning the
+// scenario's path.
+func writeShop(t *testing.T, steps string) string {
+	return writeShopWith(t, inventoryDef, runInventory+steps)
+}
+
+// writeShopWith writes inventory's definition inventory and checkout's,
+// and a scenario of steps after registering them.
+func writeShopWith(t *testing.T, inventory, steps string) string {
+	t.Helper()
+	dir := t.TempDir()
+	writeScenario(t, dir, "inventory.hcl", inventory)
+	writeScenario(t, dir, "checkout.json", checkoutDef)
+	return writeScenario(t, dir, "shop.yaml", "name: shop\nsteps:\n"+
+		"  - start-agent: {}\n"+
+		"  - register: inventory.hcl\n"+
+		"  - register: checkout.json\n"+
+		steps)
+}
+
+// A sidecar whose alias check is declared passing is registered with
+// that status, which the catalog shows until the agent syncs the alias's
+// first computed status (critical while inventory's own check has not
+// passed yet), which may take seconds after an agent starts. The sidecar
+// step is ready only once the agent's alias agrees with inventory's
+// checks, so the first probe right after it never meets the flap: 20
+// runs in a row all pass.
+func TestSidecarWithAnAliasCheckIsReadyOnlyOnceTheAliasFollows(t *testing.T) {
+	needMesh(t)
+	file := writeShop(t, "  - sidecar: inventory\n"+
+		"  - sidecar: checkout\n"+
+		"  - expect: {to: checkout/inventory, send: \"apples\\n\", reply: \"stock-apples\\n\", times: 3}\n")
+	r := scenario(t, "run", "--count", "20", file)
+	r.mustExit(t, 0)
+	if n := strings.Count(r.stdout, "--- PASS shop"); n != 20 {
+		t.Errorf("%d runs passed, want 20:\n%s", n, r.stdout)
+	}
+	var sidecars []string
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if strings.Contains(line, " sidecar          inventory") {
+			sidecars = append(sidecars, strings.TrimSpace(line[strings.LastIndex(line, "("):]))
+		}
+	}
+	t.Logf("20 runs in %s; the inventory sidecar step took %s", r.elapsed.Round(time.Millisecond), strings.Join(sidecars, " "))
+}
+
+// inventory's TCP check declared passing and run every 30 s: Consul says
+// passing from the registration on, and for up to 30 s after inventory
+// is gone, before its first run and after its last.
+var slowInventoryDef = strings.Replace(strings.Replace(inventoryDef, `interval = "1s"`, `interval = "30s"
+    status   = "passing"`, 1), `status        = "passing"`, ``, 1)
+
+// A health claim of passing rests on evidence about the instance now: the
+// target of its TCP check answered by a process the scenario started.
+// Consul's passing with nothing there is stale: a claim without within
+// fails at once, saying so; one with within waits for Consul and the
+// evidence to agree, and fails when they never do. A sidecar's service
+// ID is a service of its own for expect health, its alias check's
+// evidence being that of the service it follows.
+func TestHealthPassingNeedsTheCheckTargetAnsweredNow(t *testing.T) {
+	needMesh(t)
+	alive := writeShopWith(t, slowInventoryDef, runInventory+
+		"  - expect: {health: inventory, status: passing}\n"+
+		"  - expect: {health: inventory-sidecar-proxy, status: passing}\n"+
+		"  - sidecar: checkout\n")
+	r := scenario(t, "run", alive)
+	r.mustExit(t, 0)
+	for _, want := range []string{
+		`note: evidence: service:inventory "inventory tcp" tests 127.0.0.1:7301: taken now by inventory, pid `,
+		`note: health endpoint: instance inventory-sidecar-proxy passing: inventory-sidecar-proxy on node `,
+		`service:inventory-sidecar-proxy "inventory sidecar follows inventory" follows inventory, whose service:inventory "inventory tcp" tests 127.0.0.1:7301: taken now by inventory, pid `,
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+
+	for _, c := range []struct{ name, steps, want string }{
+		{"before inventory starts", "  - expect: {health: inventory, status: passing}\n",
+			`expected instance inventory passing: Consul gives instance inventory passing, but inventory on node `},
+		{"after inventory stopped", runInventory + "  - sidecar: inventory\n  - stop: inventory\n  - expect: {health: inventory-sidecar-proxy, status: passing}\n",
+			`expected instance inventory-sidecar-proxy passing: Consul gives instance inventory-sidecar-proxy passing, but inventory-sidecar-proxy on node `},
+		{"within", runInventory + "  - stop: inventory\n  - expect: {health: inventory, status: passing, within: 2s}\n",
+			`expected instance inventory passing within 2s; Consul gives instance inventory passing, but inventory on node `},
+	} {
+		r := scenario(t, "run", writeShopWith(t, slowInventoryDef, c.steps))
+		r.mustExit(t, 1)
+		for _, want := range []string{c.want,
+			`tcp check service:inventory "inventory tcp" (every 30s) tests 127.0.0.1:7301, where no process this scenario started listens now: Consul's status is stale, from the check's last run, before the change, which runs every 30s; a claim about the status after a change must give Consul time to see it: add within (e.g. within: 1m30s)`,
+		} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("%s: output lacks %q:\n%s", c.name, want, r.stdout)
+			}
+		}
+		t.Logf("%s: failed in %s", c.name, r.elapsed.Round(time.Millisecond))
+	}
+
+	// An impostor: this test, not the scenario, listens at the target.
+	impostor, err := net.Listen("tcp", "127.0.0.1:7301")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer impostor.Close()
+	r = scenario(t, "run", writeShopWith(t, slowInventoryDef, "  - expect: {health: inventory, status: passing}\n"))
+	r.mustExit(t, 1)
+	if want := fmt.Sprintf("tests 127.0.0.1:7301, where pid %d (", os.Getpid()); !strings.Contains(r.stdout, want) ||
+		!strings.Contains(r.stdout, "listens, which this scenario did not start: Consul's passing may be that process's doing, not the scenario's service's; stop it, or start the service with a run step") {
+		t.Errorf("an impostor at the target is not named as such (%q):\n%s", want, r.stdout)
 	}
 }

@@ -39,6 +39,7 @@ func buildCheck(d *spec.Decoder, val *CheckSpec, f *spec.Fields) Step {
 		d.Errorf(f.NodeOf(&val.ID), "check: %q is %s check of %s (registered at %s), not a TTL check: the agent runs it, and only a TTL check's status can be set; "+
 			"to drive the service's health from the scenario, give it a check with ttl (e.g. ttl = \"10m\") and set that one", val.ID, c.Kind, c.Service, c.Pos)
 	}
+	d.SetTTL(val.ID, val.Status, f.At())
 	return &checkStep{id: val.ID, status: val.Status, note: val.Note}
 }
 

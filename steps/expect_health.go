@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,9 +18,9 @@ import (
 
 // ExpectHealthSpec is expect's health form.
 type ExpectHealthSpec struct {
-	Health string        `key:"health,required" shape:"SERVICE|ID" doc:"an instance's service ID, or a service's name: then every instance of it"`
-	Status string        `key:"status,required" enum:"passing,warning,critical" doc:"the status the health catalog must give: its checks' worst, the node's own checks included (maintenance counts as critical)"`
-	Within spec.Duration `key:"within" default:"10s" doc:"how long the status may take to hold (a client agent's check reaches the catalog when the agent syncs)"`
+	Health string                       `key:"health,required" shape:"SERVICE|ID" doc:"an instance's service ID, or a service's name: then every instance of it (a sidecar's, from connect.sidecar_service, too)"`
+	Status string                       `key:"status,required" enum:"passing,warning,critical" doc:"the status the health catalog must give: its checks' worst, the node's own checks included (maintenance counts as critical); passing also needs each check's target (TCP, HTTP, gRPC, H2 ping, UDP; else the instance's address) answered now by a process the scenario started, or Consul's status is stale and fails the step"`
+	Within spec.Optional[spec.Duration] `key:"within" default:"10s" doc:"how long the status may take to hold (a client agent's check reaches the catalog when the agent syncs); written, the step also waits out a stale status until the evidence agrees, then watches it settle (at least 500ms)"`
 }
 
 // DefaultHealthWithin is how long a health expectation may take: a check
@@ -36,15 +38,22 @@ type expectHealth struct {
 	id     string // the instance's service ID, or "" for every instance
 	status string
 	within time.Duration
+	// eventual: the claim gives within, saying Consul is converging to
+	// it: a status that Consul gives before the evidence agrees is waited
+	// out, and once both agree it is watched settling (SettleFloor).
+	eventual bool
+	// checks are the definitions of the checks the scenario registered
+	// for the instances, by service ID then check ID: what a check tests.
+	checks map[string]map[string]*api.AgentServiceCheck
+	// ttlSet is where a check step last set each TTL check, by check ID.
+	ttlSet map[string]spec.TTLSetting
 }
 
 func buildExpectHealth(d *spec.Decoder, val *ExpectHealthSpec, f *spec.Fields) Step {
 	d.NeedAgent(f.At(), "expect health")
-	e := &expectHealth{ref: val.Health, name: val.Health, status: val.Status, within: time.Duration(val.Within)}
+	e := &expectHealth{ref: val.Health, name: val.Health, status: val.Status, within: time.Duration(val.Within.Value),
+		eventual: val.Within.Set, ttlSet: d.TTLSettings()}
 	if val.Health == "" {
-		return e
-	}
-	if !d.Use(spec.KindService, val.Health, f.NodeOf(&val.Health)) {
 		return e
 	}
 	// An instance ID first, as sidecar and the probes read a name: an ID
@@ -52,7 +61,14 @@ func buildExpectHealth(d *spec.Decoder, val *ExpectHealthSpec, f *spec.Fields) S
 	// on several nodes: each of those instances is checked.
 	if in, ok := d.InstanceByID(val.Health); ok && !d.External {
 		e.name, e.id = in.Reg.Name, in.ID()
+	} else if name, id, ok := d.SidecarService(val.Health); ok && !d.External {
+		// A sidecar registered with its service (connect.sidecar_service)
+		// is a service of the catalog too, by the ID and name Consul gives it.
+		e.name, e.id = name, id
+	} else if !d.Use(spec.KindService, val.Health, f.NodeOf(&val.Health)) {
+		return e
 	}
+	e.checks = d.RegisteredChecks()
 	return e
 }
 
@@ -65,6 +81,7 @@ type healthOf struct {
 	id, node string
 	status   string // passing, warning or critical
 	checks   api.HealthChecks
+	addr     string // the instance's registered address and port
 }
 
 // deciding names the checks that make the instance's status: those in
@@ -130,7 +147,8 @@ func (e *expectHealth) look(ctx context.Context, client *api.Client) ([]healthOf
 		if e.id != "" && en.Service.ID != e.id {
 			continue
 		}
-		out = append(out, healthOf{id: en.Service.ID, node: en.Node.Node, status: aggregate(en.Checks), checks: en.Checks})
+		addr := net.JoinHostPort(dialHost(en.Service.Address, en.Node.Address), strconv.Itoa(en.Service.Port))
+		out = append(out, healthOf{id: en.Service.ID, node: en.Node.Node, status: aggregate(en.Checks), checks: en.Checks, addr: addr})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].node != out[j].node {
@@ -146,14 +164,23 @@ func (e *expectHealth) Run(ctx context.Context, env Env) error {
 	if err != nil {
 		return err
 	}
+	start := time.Now()
+	var firstHold time.Time
+	var counts settleCounts
 	var seen []healthOf
+	var evidence []string
 	// verdict is the last look that completed: a look cut short by the
 	// deadline says nothing about the catalog, the one before it does.
-	var verdict error
+	// stale is the first time Consul gave the claimed status while the
+	// evidence said otherwise.
+	var verdict, stale error
+	decided := false // contrary evidence failed the step before its time
+	// judge looks once: nil when Consul gives the claimed status and the
+	// evidence agrees.
 	judge := func(ctx context.Context) error {
 		got, err := e.look(ctx, client)
 		if err != nil {
-			return err
+			return lookError{err}
 		}
 		seen = got
 		if len(got) == 0 {
@@ -168,20 +195,96 @@ func (e *expectHealth) Run(ctx context.Context, env Env) error {
 		if len(off) > 0 {
 			return fmt.Errorf("%d of %d not %s: %s", len(off), len(got), e.status, strings.Join(off, "; "))
 		}
+		var contrary []string
+		var interval time.Duration
+		foreign := false
+		evidence = evidence[:0]
+		for _, h := range got {
+			ev := e.evidenceOf(ctx, env, client, h, 0)
+			evidence = append(evidence, ev.notes...)
+			for _, c := range ev.contrary {
+				contrary = append(contrary, fmt.Sprintf("%s on node %s: its %s", h.id, h.node, c))
+			}
+			interval = max(interval, ev.interval)
+			foreign = foreign || ev.foreign
+		}
+		if len(contrary) > 0 {
+			err := &staleError{claim: fmt.Sprintf("Consul gives %s %s", e.what(), e.status), contrary: contrary, interval: interval, foreign: foreign}
+			if stale == nil {
+				stale = err
+			}
+			return err
+		}
 		return nil
 	}
-	cond := wait.Func(fmt.Sprintf("%s to be %s", e.what(), e.status), func(ctx context.Context) error {
+	check := func(ctx context.Context) error {
 		err := judge(ctx)
-		if err != nil && (ctx.Err() == nil || verdict == nil) {
+		var unread lookError
+		switch {
+		case ctx.Err() != nil && verdict != nil:
+			return verdict
+		case errors.As(err, &unread):
+			return err // says nothing about the catalog
+		}
+		switch {
+		case err == nil && firstHold.IsZero():
+			firstHold = time.Now()
+			counts.untilFirst = firstHold.Sub(start)
+		case err == nil:
+			counts.holdsAfter++
+		case !firstHold.IsZero():
+			decided = true
+			return wait.Fatal(counts.contrary(err, time.Since(firstHold), "looks"))
+		default:
 			verdict = err
+			counts.contraryBefore++
+			var se *staleError
+			if errors.As(err, &se) && !e.eventual {
+				// Consul's word against the evidence, and the claim does
+				// not say it is converging: contrary evidence fails it.
+				decided = true
+				return wait.Fatal(err)
+			}
 		}
 		return err
-	})
-	err = wait.For(ctx, cond, wait.Options{Timeout: e.within, MinInterval: 50 * time.Millisecond, MaxInterval: 250 * time.Millisecond})
+	}
+	opts := wait.Options{Timeout: e.within, MinInterval: 50 * time.Millisecond, MaxInterval: 250 * time.Millisecond}
+	err = wait.For(ctx, wait.Func(fmt.Sprintf("%s to be %s", e.what(), e.status), check), opts)
+	if err == nil {
+		// A claim that gives within is watched as a probe's is (expect_settle.go):
+		// at least SettleFloor, and as long as it took when Consul first said
+		// otherwise, so that a flapping status fails whatever its phase. One
+		// without within reads the status once it holds, as Consul has it.
+		var window time.Duration
+		if e.eventual {
+			window = (&expect{eventual: true, within: e.within}).settleWindow(counts.untilFirst, counts.contraryBefore)
+		}
+		if settled := firstHold.Add(window); time.Now().Before(settled) {
+			confirm := wait.Func(fmt.Sprintf("%s to stay %s", e.what(), e.status), func(ctx context.Context) error {
+				final := !time.Now().Before(settled)
+				if err := check(ctx); err != nil || final {
+					return err
+				}
+				return fmt.Errorf("held %d times since it first held, watching until %s after", counts.holdsAfter, window)
+			})
+			// Each look may connect to the checks' targets, as their checks
+			// do: looked at every 50 ms, not every 20 as a probe is.
+			err = wait.For(ctx, confirm, wait.Options{Timeout: window + e.within, MinInterval: 50 * time.Millisecond, MaxInterval: 50 * time.Millisecond})
+		}
+		if window > 0 {
+			counts.watched = time.Since(firstHold)
+		}
+	}
 	if err != nil {
 		var te *wait.TimeoutError
-		if errors.As(err, &te) && verdict != nil {
+		switch {
+		case errors.As(err, &te) && verdict != nil:
 			err = fmt.Errorf("expected %s %s within %s; %w", e.what(), e.status, e.within, verdict)
+			if stale != nil && stale != verdict {
+				err = fmt.Errorf("%w; before that, %v", err, stale)
+			}
+		case decided:
+			err = fmt.Errorf("expected %s %s: %w", e.what(), e.status, err)
 		}
 		return WithLogs(err, spec.AgentName)
 	}
@@ -194,8 +297,23 @@ func (e *expectHealth) Run(ctx context.Context, env Env) error {
 		who += fmt.Sprintf(" (%d)", len(seen))
 	}
 	env.Notef("health endpoint: %s %s: %s", who, e.status, strings.Join(parts, "; "))
+	if len(evidence) > 0 {
+		env.Notef("evidence: %s", strings.Join(evidence, "; "))
+	}
+	switch {
+	case counts.watched > 0:
+		env.Notef("%s", counts.note("looks", e.within))
+	case counts.contraryBefore > 0:
+		env.Notef("it first held after %s, %d looks having found otherwise before (allowed within %s)",
+			counts.untilFirst.Round(time.Millisecond), counts.contraryBefore, e.within)
+	}
 	return nil
 }
+
+// lookError is a look at the catalog that got no answer.
+type lookError struct{ error }
+
+func (l lookError) Unwrap() error { return l.error }
 
 // what names what is checked, for messages.
 func (e *expectHealth) what() string {

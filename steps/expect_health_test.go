@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 )
 
 // An instance's status is Consul's aggregate of its checks, the node's
@@ -75,5 +77,79 @@ func TestHealthFailureShowsTheLastAnswerNotTheDeadline(t *testing.T) {
 	err = e.Run(context.Background(), &catalogEnv{client: client})
 	if err == nil || !strings.Contains(err.Error(), `expected instance socat critical within 300ms; 1 of 1 not critical: socat on node app1: passing by ttl-socat "socat is healthy" (passing)`) {
 		t.Errorf("error: %v", err)
+	}
+}
+
+// flappingCatalog answers the health endpoint with socat's TTL check
+// passing on every other answer, critical on the others.
+func flappingCatalog(t *testing.T) *api.Client {
+	t.Helper()
+	var calls atomic.Int32
+	return fakeHealth(t, func() string {
+		status := api.HealthPassing
+		if calls.Add(1)%2 == 0 {
+			status = api.HealthCritical
+		}
+		return fmt.Sprintf(`[{"Node": {"Node": "app1"}, "Service": {"ID": "socat", "Service": "socat"},
+			"Checks": [{"CheckID": "ttl-socat", "Name": "socat is healthy", "Status": %q, "ServiceID": "socat", "Type": "ttl"}]}]`, status)
+	})
+}
+
+func fakeHealth(t *testing.T, body func() string) *api.Client {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, body()) }))
+	t.Cleanup(srv.Close)
+	cfg := api.DefaultConfig()
+	cfg.Address = srv.URL
+	client, err := api.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client
+}
+
+// A claim that gives within is watched once it holds: a status flapping
+// between passing and critical fails it, whatever its phase when the
+// step starts; the TTL check's evidence is Consul's word, and the note
+// says so.
+func TestHealthWithinFailsAFlappingStatus(t *testing.T) {
+	e := &expectHealth{ref: "socat", name: "socat", id: "socat", status: api.HealthPassing, within: 2 * time.Second, eventual: true}
+	err := e.Run(context.Background(), &catalogEnv{client: flappingCatalog(t)})
+	if err == nil || !strings.Contains(err.Error(), "after it had held (on 1 looks)") || !strings.Contains(err.Error(), `critical by ttl-socat "socat is healthy" (critical)`) {
+		t.Errorf("a flapping status: %v", err)
+	}
+	steady := fakeHealth(t, func() string {
+		return `[{"Node": {"Node": "app1"}, "Service": {"ID": "socat", "Service": "socat"},
+			"Checks": [{"CheckID": "ttl-socat", "Name": "socat is healthy", "Status": "passing", "ServiceID": "socat", "Type": "ttl"}]}]`
+	})
+	env := &catalogEnv{client: steady}
+	e.ttlSet = map[string]spec.TTLSetting{"ttl-socat": {Status: "passing", Pos: spec.Pos{File: "s.yaml", Line: 7, Col: 5}}}
+	start := time.Now()
+	if err := e.Run(context.Background(), env); err != nil {
+		t.Fatalf("a steady status: %v", err)
+	}
+	if took := time.Since(start); took < SettleFloor {
+		t.Errorf("a claim with within was watched %s, less than %s", took, SettleFloor)
+	}
+	notes := strings.Join(env.notes, "\n")
+	for _, want := range []string{
+		`evidence: ttl-socat "socat is healthy": a TTL check, whose status is Consul's word only (nothing to test); a check step of this scenario last set it passing, at s.yaml:7:5`,
+		"settled: it first held after ",
+	} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("notes lack %q:\n%s", want, notes)
+		}
+	}
+}
+
+// The stale message names the check, its interval and target, and
+// suggests a within of a few intervals.
+func TestStaleHealthSaysWhyAndSuggestsWithin(t *testing.T) {
+	err := &staleError{claim: "Consul gives instance inventory passing", interval: time.Second,
+		contrary: []string{"inventory on node vm: its tcp check service:inventory \"inventory tcp\" (every 1s) tests 127.0.0.1:7301, where no process this scenario started listens now"}}
+	want := `Consul gives instance inventory passing, but inventory on node vm: its tcp check service:inventory "inventory tcp" (every 1s) tests 127.0.0.1:7301, where no process this scenario started listens now: ` +
+		`Consul's status is stale, from the check's last run, before the change, which runs every 1s; a claim about the status after a change must give Consul time to see it: add within (e.g. within: 3s), and the step waits until Consul's status and the evidence agree`
+	if err.Error() != want {
+		t.Errorf("got  %s\nwant %s", err, want)
 	}
 }

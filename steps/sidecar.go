@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,6 +43,8 @@ type sidecar struct {
 	id, name string // the instance it resolved to when the file was read
 	proxy    string
 	token    string // an acl-token's name, or ""
+	// aliases are the sidecar's alias checks as registered, by check ID
+	aliases map[string]aliasTarget
 }
 
 // resolveInstance finds the one instance ref names (its ID, or the name
@@ -80,6 +81,9 @@ func buildSidecar(d *spec.Decoder, val *SidecarSpec, f *spec.Fields) Step {
 	if d.Use(spec.KindService, s.service, at) {
 		if s.id, s.name = resolveInstance(d, at, s.service); s.id != "" {
 			d.ClaimSidecar(s.id, spec.SidecarProcess(s.service), s.proxy == "envoy", at)
+			if in, ok := d.InstanceByID(s.id); ok && in.HasSidecar() {
+				s.aliases = aliasTargetsOf(d.RegisteredChecks()[in.SidecarID()])
+			}
 		}
 	}
 	d.Define(spec.KindProcess, spec.SidecarProcess(s.service), at)
@@ -158,9 +162,12 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 	}
 	// Ready to carry traffic: the public mTLS listener and every upstream
 	// listener are open and belong to this proxy's process group (not to
-	// a stale or foreign process on the same port), and the catalog
-	// reports the sidecar passing (other sidecars only route to passing
-	// instances).
+	// a stale or foreign process on the same port), the agent has the
+	// sidecar passing, its alias checks saying what the services they
+	// follow say (an alias starts at its declared status), and then the catalog reports
+	// the sidecar passing (other sidecars only route to passing
+	// instances): the agent read first, so that a catalog still showing
+	// an alias's declared status is not taken for its computed one.
 	publicAddr := listeners[0]
 	owned := func(addr string) wait.Condition {
 		return wait.Func(name+" to listen on "+addr, func(ctx context.Context) error {
@@ -172,7 +179,8 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 	for _, addr := range listeners[1:] {
 		conds = append(conds, owned(addr))
 	}
-	conds = append(conds, passing(client, proxy.Service, proxy.ID, proxy.Proxy.DestinationServiceID))
+	conds = append(conds, agentPassing(client, proxy.ID, proxy.Proxy.DestinationServiceID, s.aliases),
+		passing(client, proxy.Service, proxy.ID, proxy.Proxy.DestinationServiceID))
 	ready := wait.All(conds...)
 	return func(ctx context.Context) error {
 		err := wait.For(ctx, ready, wait.Options{Alive: alive, Timeout: stuckProxyAfter})
@@ -333,6 +341,25 @@ func passing(client *api.Client, service, id, parentID string) wait.Condition {
 	})
 }
 
+// agentPassing holds when the agent has the sidecar id passing, its
+// alias checks saying what the checks they follow say (agentNotPassing).
+func agentPassing(client *api.Client, id, parent string, targets map[string]aliasTarget) wait.Condition {
+	var last error // what the agent last said, kept when a read is cut short
+	return wait.Func(fmt.Sprintf("%s to be passing on the agent", id), func(ctx context.Context) error {
+		off, err := agentNotPassing(ctx, client, id, parent, targets)
+		switch {
+		case err != nil && ctx.Err() != nil && last != nil:
+			return last
+		case err != nil:
+			return err
+		case off != "":
+			last = fmt.Errorf("%s", off)
+			return last
+		}
+		return nil
+	})
+}
+
 // failingChecks describes the agent's checks of the given service IDs that
 // are not passing, with their output.
 func failingChecks(ctx context.Context, client *api.Client, ids ...string) string {
@@ -340,22 +367,7 @@ func failingChecks(ctx context.Context, client *api.Client, ids ...string) strin
 	if err != nil {
 		return ""
 	}
-	var out []string
-	for _, c := range checks {
-		if c.Status == api.HealthPassing || !slices.Contains(ids, c.ServiceID) {
-			continue
-		}
-		output := strings.TrimSpace(c.Output)
-		if len(output) > 300 {
-			output = output[:300] + "..."
-		}
-		out = append(out, fmt.Sprintf("check %q (ID %s, of %s) is %s: %q", c.Name, c.CheckID, c.ServiceID, c.Status, output))
-	}
-	sort.Strings(out)
-	if len(out) == 0 {
-		return ""
-	}
-	return "; " + strings.Join(out, "; ")
+	return describeChecks(checks, ids...)
 }
 
 // Graph marks the instance's sidecar as started.

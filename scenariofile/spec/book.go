@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"sort"
 	"strings"
@@ -23,6 +24,7 @@ type book struct {
 	sidecars  map[string]sidecarClaim   // service ID -> the sidecar process started for it
 	proxyFor  map[string]string         // service ID or name -> the ID of a connect-proxy registered for it
 	checks    map[checkKey]RegisteredCheck
+	ttlSet    map[string]TTLSetting // check ID -> where a check step last set it
 	// agents counts start-agent steps so far; lastAgentDev says whether
 	// the latest was a dev agent (which keeps nothing across a restart).
 	agents       int
@@ -47,6 +49,7 @@ func newBook() *book {
 		sidecars:  map[string]sidecarClaim{},
 		proxyFor:  map[string]string{},
 		checks:    map[checkKey]RegisteredCheck{},
+		ttlSet:    map[string]TTLSetting{},
 
 		datacenters: map[string]bool{},
 	}
@@ -276,6 +279,7 @@ func (d *Decoder) forgetServices() {
 	for k := range b.checks {
 		if k.node == d.Node() {
 			delete(b.checks, k)
+			delete(b.ttlSet, k.id)
 		}
 	}
 	for _, k := range []string{KindService, KindSidecarRegistration, KindUpstream} {
@@ -289,7 +293,60 @@ type RegisteredCheck struct {
 	Kind    string // "TTL", "an HTTP", "an alias", ...
 	Service string // the ID of the service it belongs to
 	Pos     Pos
+	Def     *api.AgentServiceCheck // as registered: what it tests
 }
+
+// RegisteredChecks are the definitions of the checks registered so far,
+// on every node, by service ID and then by the check ID the agent gives
+// them (one ID registered on several nodes: the last definition).
+func (d *Decoder) RegisteredChecks() map[string]map[string]*api.AgentServiceCheck {
+	out := map[string]map[string]*api.AgentServiceCheck{}
+	for k, c := range d.book.checks {
+		if out[c.Service] == nil {
+			out[c.Service] = map[string]*api.AgentServiceCheck{}
+		}
+		out[c.Service][k.id] = c.Def
+	}
+	return out
+}
+
+// SidecarService finds the sidecar registration (connect.sidecar_service)
+// whose service ID or name is ref, as Consul names it: its name, and its
+// ID when ref is one.
+func (d *Decoder) SidecarService(ref string) (name, id string, ok bool) {
+	for _, in := range d.book.instances {
+		sc := in.Sidecar()
+		if sc == nil {
+			continue
+		}
+		scName := sc.Name
+		if scName == "" {
+			scName = in.Reg.Name + "-sidecar-proxy"
+		}
+		switch ref {
+		case in.SidecarID():
+			return scName, ref, true
+		case scName:
+			name, ok = scName, true
+		}
+	}
+	return name, "", ok
+}
+
+// TTLSetting is a check step's setting of a TTL check.
+type TTLSetting struct {
+	Status string
+	Pos    Pos
+}
+
+// SetTTL records that the check step at n sets the TTL check id.
+func (d *Decoder) SetTTL(id, status string, n *yaml.Node) {
+	d.book.ttlSet[id] = TTLSetting{Status: status, Pos: d.Pos(n)}
+}
+
+// TTLSettings are where check steps so far last set each TTL check, by
+// check ID.
+func (d *Decoder) TTLSettings() map[string]TTLSetting { return maps.Clone(d.book.ttlSet) }
 
 type checkKey struct{ node, id string }
 
@@ -315,18 +372,26 @@ func (d *Decoder) recordChecks(def consuldef.ServiceDef, at *yaml.Node) {
 					id += fmt.Sprintf(":%d", i+1)
 				}
 			}
-			d.book.checks[checkKey{d.Node(), id}] = RegisteredCheck{Kind: checkKind(c), Service: serviceID, Pos: d.Pos(at)}
+			d.book.checks[checkKey{d.Node(), id}] = RegisteredCheck{Kind: checkKind(c), Service: serviceID, Pos: d.Pos(at), Def: c}
 		}
 	}
 	add(def.ID(), serviceChecks(def.Reg))
 	if sc := def.Sidecar(); sc != nil {
 		checks := serviceChecks(sc)
 		if len(checks) == 0 {
-			checks = []*api.AgentServiceCheck{{TCP: "its public port"}, {AliasService: def.ID()}}
+			checks = []*api.AgentServiceCheck{
+				{Name: "Connect Sidecar Listening", TCP: DefaultSidecarTCPTarget, Interval: "10s"},
+				{Name: "Connect Sidecar Aliasing " + def.ID(), AliasService: def.ID()},
+			}
 		}
 		add(def.SidecarID(), checks)
 	}
 }
+
+// DefaultSidecarTCPTarget stands for the target of Consul's default TCP
+// check of a sidecar registered without checks (agent/sidecar_service.go):
+// the sidecar's registered address and port, known once it is registered.
+const DefaultSidecarTCPTarget = "its public port"
 
 // serviceChecks are a registration's check then its checks, as the agent
 // reads them (an empty check is none).

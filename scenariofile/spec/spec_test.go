@@ -1,12 +1,16 @@
 package spec
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/consul/api"
 	"gopkg.in/yaml.v3"
+
+	"github.com/scenario-tool/scenario/consuldef"
 )
 
 // probe is a value struct of the kind step types declare, to show the
@@ -168,4 +172,35 @@ func TestNodeOfNamesAKeyByItsField(t *testing.T) {
 	}()
 	local := "hi"
 	f.NodeOf(&local)
+}
+
+// The book knows a registration's check definitions by the IDs the agent
+// gives them, Consul's default sidecar checks included, and its sidecar's
+// service by the ID and the name Consul gives it.
+func TestTheBookKnowsChecksAndSidecarServices(t *testing.T) {
+	d := NewDecoder("f.yaml")
+	at := &yaml.Node{Line: 3, Column: 5}
+	d.AddInstance(consuldef.ServiceDef{Reg: &api.AgentServiceRegistration{Name: "web", ID: "web-1",
+		Checks:  api.AgentServiceChecks{{TTL: "10m"}, {TCP: "127.0.0.1:8080", Interval: "1s"}},
+		Connect: &api.AgentServiceConnect{SidecarService: &api.AgentServiceRegistration{}}}}, at)
+	checks := d.RegisteredChecks()
+	if c := checks["web-1"]["service:web-1:2"]; c == nil || c.TCP != "127.0.0.1:8080" {
+		t.Errorf("web-1's second check: %+v", c)
+	}
+	if c := checks["web-1-sidecar-proxy"]["service:web-1-sidecar-proxy:1"]; c == nil || c.TCP != DefaultSidecarTCPTarget || c.Interval != "10s" {
+		t.Errorf("the sidecar's default TCP check: %+v", c)
+	}
+	if c := checks["web-1-sidecar-proxy"]["service:web-1-sidecar-proxy:2"]; c == nil || c.AliasService != "web-1" {
+		t.Errorf("the sidecar's default alias check: %+v", c)
+	}
+	for ref, want := range map[string]string{"web-1-sidecar-proxy": "web-sidecar-proxy web-1-sidecar-proxy true", "web-sidecar-proxy": "web-sidecar-proxy  true", "web": "  false"} {
+		name, id, ok := d.SidecarService(ref)
+		if got := fmt.Sprint(name, " ", id, " ", ok); got != want {
+			t.Errorf("SidecarService(%s) = %s, want %s", ref, got, want)
+		}
+	}
+	d.SetTTL("service:web-1:1", "critical", at)
+	if got := fmt.Sprint(d.TTLSettings()); got != "map[service:web-1:1:{critical f.yaml:3:5}]" {
+		t.Errorf("TTLSettings = %s", got)
+	}
 }
