@@ -149,7 +149,7 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 	if err != nil {
 		return nil, err
 	}
-	p, err := env.Start(name, argv, StartOption{Token: secret, Role: RoleSidecar})
+	p, err := env.Start(name, argv, StartOption{Token: secret, Role: RoleSidecar, Disposable: true})
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +195,7 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 				if err := env.Stop(name); err != nil {
 					return err
 				}
-				if p, err = env.Start(name, argv, StartOption{Token: secret, Role: RoleSidecar}); err != nil {
+				if p, err = env.Start(name, argv, StartOption{Token: secret, Role: RoleSidecar, Disposable: true}); err != nil {
 					return err
 				}
 			}

@@ -334,7 +334,7 @@ func (s *startAgent) runHost(ctx context.Context, env Env) (settle func(context.
 		cmd.ConfigDir = dir
 	}
 	argv := cmd.argv(bin)
-	p, err := env.Start(spec.AgentName, argv, StartOption{Role: RoleAgent})
+	p, err := env.Start(spec.AgentName, argv, StartOption{Role: RoleAgent, Disposable: s.dev})
 	if err != nil {
 		return nil, err
 	}

@@ -42,7 +42,7 @@ func (s *startAgent) startOnNode(ctx context.Context, env Env) (func(context.Con
 		cmd.ConfigDir = dir
 	}
 	argv := cmd.argv(bin)
-	p, err := env.Start(spec.AgentName, argv, StartOption{Role: RoleAgent})
+	p, err := env.Start(spec.AgentName, argv, StartOption{Role: RoleAgent, Disposable: s.dev})
 	if err != nil {
 		return nil, err
 	}
