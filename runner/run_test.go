@@ -340,13 +340,20 @@ type watchStep struct{ starterStep }
 
 func (watchStep) Passes(next steps.Step) bool {
 	f, ok := next.(funcStep)
-	return ok && f.label == "test-noted"
+	return ok && strings.HasPrefix(f.label, "test-noted")
 }
 
 func init() {
 	testTypes = append(testTypes, funcType("test-noted", func(context.Context, steps.Env) error {
 		recordStart()
 		return nil
+	}))
+	testTypes = append(testTypes, funcType("test-noted-400ms", func(ctx context.Context, env steps.Env) error {
+		select {
+		case <-time.After(400 * time.Millisecond): // it takes that long
+		case <-ctx.Done():
+		}
+		return ctx.Err()
 	}))
 	watch := func(name string, after time.Duration, fail bool) {
 		testTypes = append(testTypes, testType(name, 5*time.Second, func() steps.Step {
@@ -490,3 +497,25 @@ func TestCleanupKillsDisposableProcessesAtOnce(t *testing.T) {
 type observerFunc func(Event)
 
 func (f observerFunc) Observe(e Event) { f(e) }
+
+// A watch is reported with how long it watched, not with how long it
+// waited for the runner to ask for its verdict.
+func TestAWatchReportsHowLongItWatched(t *testing.T) {
+	dir := t.TempDir()
+	sc, err := scenariofile.Parse(filepath.Join(dir, "s.yaml"), []byte("name: w\nsteps:\n  - test-watch-200ms: {}\n  - test-noted-400ms: {}\n"), testRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var watched float64
+	obs := observerFunc(func(e Event) {
+		if e.Event == "step-end" && e.Step != nil && e.Step.Index == 1 {
+			watched = e.Step.DurationMS
+		}
+	})
+	if res := Run(context.Background(), sc, Options{Observer: obs, LogsDir: filepath.Join(dir, "logs"), Grace: 100 * time.Millisecond}); res.Outcome != Passed {
+		t.Fatalf("%+v", res)
+	}
+	if watched < 200 || watched >= 400 {
+		t.Errorf("the watch is reported as %.0f ms; it watched 200 ms, and was asked after 400", watched)
+	}
+}
