@@ -183,7 +183,7 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 		passing(client, proxy.Service, proxy.ID, proxy.Proxy.DestinationServiceID))
 	ready := wait.All(conds...)
 	return func(ctx context.Context) error {
-		err := wait.For(ctx, ready, wait.Options{Alive: alive, Timeout: stuckProxyAfter})
+		err := wait.For(ctx, ready, wait.Options{Alive: alive, Timeout: stuckProxyAfter, MaxInterval: readinessPoll})
 		var timedOut *wait.TimeoutError
 		if errors.As(err, &timedOut) && ctx.Err() == nil {
 			if s.proxy == "builtin" && public.Check(ctx) != nil {
@@ -199,7 +199,7 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 					return err
 				}
 			}
-			err = wait.For(ctx, ready, wait.Options{Alive: alive})
+			err = wait.For(ctx, ready, wait.Options{Alive: alive, MaxInterval: readinessPoll})
 		}
 		if err != nil {
 			return WithLogs(fmt.Errorf("sidecar of %s not ready: %w\n%s", s.service, err, leafEvidence(client, proxy.Proxy.DestinationServiceName)), name, spec.AgentName)
