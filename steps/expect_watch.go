@@ -2,8 +2,6 @@ package steps
 
 import (
 	"context"
-	"fmt"
-	"runtime/debug"
 	"sync"
 )
 
@@ -31,15 +29,7 @@ func (w *watchedClaim) Start(ctx context.Context, env Env) (func(context.Context
 	watching := make(chan struct{})
 	var once sync.Once
 	ctx = context.WithValue(ctx, settleWindowKey{}, func() { once.Do(func() { close(watching) }) })
-	result := make(chan error, 1)
-	go func() {
-		defer func() {
-			if r := recover(); r != nil {
-				result <- fmt.Errorf("the step panicked (a bug in scenario, please report it): %v\n%s", r, debug.Stack())
-			}
-		}()
-		result <- w.expect.Run(ctx, env)
-	}()
+	result := background(func() error { return w.expect.Run(ctx, env) })
 	select {
 	case err := <-result:
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"time"
@@ -82,6 +83,22 @@ func Run(ctx context.Context, env Env, s Step) error {
 		return s.Run(ctx, env)
 	}
 	return fmt.Errorf("step %q can neither run nor start (a bug in its step type)", s)
+}
+
+// background runs fn on a goroutine of its own and delivers its error, a
+// panic in it as the step's failure (as the runner does for Start), for a
+// Starter whose settling is that goroutine's end.
+func background(fn func() error) <-chan error {
+	result := make(chan error, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				result <- fmt.Errorf("the step panicked (a bug in scenario, please report it): %v\n%s", r, debug.Stack())
+			}
+		}()
+		result <- fn()
+	}()
+	return result
 }
 
 // Type describes a step type: how to decode it and how to explain it.
