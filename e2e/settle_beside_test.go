@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,10 +33,7 @@ func TestContraryEvidenceDuringAWatchBesideLaterStepsFailsTheWatchedStep(t *test
 		"  - expect: {to: web/socat, send: \"x\\n\", reply-prefix: \"x\\n\", within: 5s}\n" +
 		"  - expect: {intention: {source: web, destination: socat}, allowed: true, within: 5s}\n" +
 		"  - expect: {loopback-only: socat}\n"
-	file := filepath.Join(dir, "watch-beside.yaml")
-	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file := writeScenario(t, dir, "watch-beside.yaml", src)
 	r := scenario(t, "run", "--json", file)
 	r.mustExit(t, 1)
 	ends := map[int]runner.StepEvent{}
