@@ -27,7 +27,7 @@ func TestContraryEvidenceDuringAWatchBesideLaterStepsFailsTheWatchedStep(t *test
 		"  - start-agent: {args: [-hcl, 'performance { rpc_hold_timeout = \"1s\" }']}\n" +
 		"  - register: " + filepath.Join(repoRoot, "consul.d", "socat.json") + "\n" +
 		"  - register: " + filepath.Join(repoRoot, "consul.d", "web.json") + "\n" +
-		"  - run: {name: socat, command: " + jsonString(backend) + ", ready: 127.0.0.1:8181}\n" +
+		"  - run: {name: socat, command: " + strconvQuote(backend) + ", ready: 127.0.0.1:8181}\n" +
 		"  - sidecar: socat\n" +
 		"  - sidecar: web\n" +
 		"  - expect: {to: web/socat, send: \"x\\n\", reply-prefix: \"x\\n\", within: 5s}\n" +
@@ -63,9 +63,4 @@ func TestContraryEvidenceDuringAWatchBesideLaterStepsFailsTheWatchedStep(t *test
 	if check := ends[8]; check.Outcome != runner.OutcomeSkipped {
 		t.Errorf("step 8, still watching when step 7 failed, is reported %q, not skipped", check.Outcome)
 	}
-}
-
-func jsonString(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
 }
