@@ -51,7 +51,8 @@ type Starter interface {
 // not settled yet: it neither needs what pending waits for nor disturbs
 // it (sidecars beside each other and beside the services they front; a
 // registration beside an agent whose API answers but whose CA is still
-// coming up; a check of one sidecar beside another's). A step begins once
+// coming up, or beside another node's registration; a check of one
+// sidecar beside another's). A step begins once
 // every pending step up to the last one it may not go beside (it lacks
 // Beside, or Beside says no, and the pending step is not Passable or does
 // not let it) has settled. Every step still passes or fails, and is
