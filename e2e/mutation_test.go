@@ -178,6 +178,12 @@ func mutants() map[string][]mutant {
 			failAt: []int{12}, want: "once it has held fails the step", orWant: "the mesh authorizes web -> socat (Matched L4 intention: default/web => default/socat (Precedence: 9, Action: ALLOW))"},
 		mutant{name: "the intention flaps (allow 1.5 s, deny 0.3 s) under allowed: false", edit: insertAfter("denied: true, within: 10s}", flap("allow", "1.5", "deny", "0.3")),
 			failAt: []int{13}, want: "once it has held fails the step"},
+		// A claim's settle window runs while the steps after it that only
+		// look do: an allow that lands during the watch still fails the
+		// watched step (or, when the deny came too late to be seen at all,
+		// it never held).
+		mutant{name: "the deny undone 0.2 s in, while the steps after the denied claim run beside its watch", edit: insertAfter("action: deny}", flap("deny", "0.2", "allow", "60")),
+			failAt: []int{12}, want: "once it has held fails the step", orWant: "expected the mesh to deny the connection from web/socat"},
 		// The exact reply's quiet window runs while the steps after it do:
 		// bytes that come within it still fail the step that claimed it.
 		mutant{name: "more bytes a moment after the long-lived connection's exact reply",

@@ -70,7 +70,7 @@ func (s *session) start(node string, step int, name string, argv []string, opts 
 	// log folder holds no token a step's output or a command printed.
 	spec := proc.Spec{Name: qualified(node, name), Argv: argv, LogPath: path, Guardian: s.guardian,
 		LogFilter: func(w io.Writer) proc.LogFilter { return s.redactor.writer(w) }}
-	token, role := "", steps.RoleCommand
+	token, role, disposable := "", steps.RoleCommand, false
 	for _, o := range opts {
 		if o.Token != "" {
 			token = o.Token
@@ -78,6 +78,7 @@ func (s *session) start(node string, step int, name string, argv []string, opts 
 		if o.Role != steps.RoleCommand {
 			role = o.Role
 		}
+		disposable = disposable || o.Disposable
 	}
 	spec.Env, spec.Dir = s.environment(node, role, token)
 	if n, ok := s.node(node); ok {
@@ -100,7 +101,7 @@ func (s *session) start(node string, step int, name string, argv []string, opts 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := resource{name: name, node: node, proc: p}
+	r := resource{name: name, node: node, proc: p, disposable: disposable}
 	s.resources = append(s.resources, r)
 	s.started = append(s.started, r)
 	s.processStarted(node, name, step, p)

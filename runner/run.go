@@ -348,7 +348,11 @@ func (x *execution) step(i int) bool {
 		var ready func(context.Context) error
 		err = runRecovered(func() (err error) { ready, err = starter.Start(stepCtx, env); return err })
 		if err == nil {
-			x.pending = append(x.pending, pendingStep{item: item, out: out, ready: ready, ctx: stepCtx, cancel: cancel, start: start})
+			ps := pendingStep{item: item, out: out, ready: ready, ctx: stepCtx, cancel: cancel, start: start}
+			if _, watches := item.Step.(steps.Passable); watches {
+				ps.ready, ps.ended = watchFrom(stepCtx, ready)
+			}
+			x.pending = append(x.pending, ps)
 			return true
 		}
 		// Earlier steps come first in the report, and may explain this.
@@ -436,6 +440,9 @@ func (x *execution) settleThrough(last int) bool {
 		if !p.done {
 			err = explain(x.ctx, p.ctx, runRecovered(func() error { return p.ready(p.ctx) }))
 			elapsed = time.Since(p.start)
+			if p.ended != nil {
+				elapsed = p.ended.Sub(p.start) // it ended before it was asked
+			}
 		}
 		p.cancel()
 		if x.conclude(p.item, err, elapsed, p.out) {
@@ -618,6 +625,22 @@ type pendingStep struct {
 	done    bool
 	err     error
 	elapsed time.Duration
+	// ended, for a step that only watches, is when its watch ended.
+	ended *time.Time
+}
+
+// watchFrom settles a step that only watches (steps.Passable) in the
+// background from its start, so that its verdict, and when it came, are
+// known whenever the runner asks for them.
+func watchFrom(ctx context.Context, ready func(context.Context) error) (settle func(context.Context) error, ended *time.Time) {
+	result := make(chan error, 1)
+	ended = new(time.Time)
+	go func() {
+		err := runRecovered(func() error { return ready(ctx) })
+		*ended = time.Now()
+		result <- err
+	}()
+	return func(context.Context) error { return <-result }, ended
 }
 
 // runRecovered turns a panic in a step into that step's failure, so that

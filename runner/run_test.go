@@ -17,6 +17,7 @@ import (
 	"github.com/scenario-tool/scenario/scenariofile"
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/steps"
+	"github.com/scenario-tool/scenario/wait"
 )
 
 // Test-only step types: they exist in this test binary's own registry
@@ -339,13 +340,20 @@ type watchStep struct{ starterStep }
 
 func (watchStep) Passes(next steps.Step) bool {
 	f, ok := next.(funcStep)
-	return ok && f.label == "test-noted"
+	return ok && strings.HasPrefix(f.label, "test-noted")
 }
 
 func init() {
 	testTypes = append(testTypes, funcType("test-noted", func(context.Context, steps.Env) error {
 		recordStart()
 		return nil
+	}))
+	testTypes = append(testTypes, funcType("test-noted-400ms", func(ctx context.Context, env steps.Env) error {
+		select {
+		case <-time.After(400 * time.Millisecond): // it takes that long
+		case <-ctx.Done():
+		}
+		return ctx.Err()
 	}))
 	watch := func(name string, after time.Duration, fail bool) {
 		testTypes = append(testTypes, testType(name, 5*time.Second, func() steps.Step {
@@ -432,5 +440,82 @@ func TestAFailureAmongTheSettledStepsSkipsThePendingRest(t *testing.T) {
 		"FAIL  1 test-fails-100ms", "skip  2 test-ready-600ms", "ok    3 test-beside-ok", "skip  4 test-ok")
 	if i, j := strings.Index(out, "skip  2"), strings.Index(out, "ok    3"); i < 0 || j < i {
 		t.Errorf("not reported in order:\n%s", out)
+	}
+}
+
+func init() {
+	for name, disposable := range map[string]bool{"test-start-stubborn": false, "test-start-stubborn-disposable": true} {
+		testTypes = append(testTypes, steps.Type{Name: name, Summary: "test only", Cluster: steps.Reads(), Example: "- " + name + ": {}", Timeout: time.Second,
+			Schema: map[string]any{"type": "object"},
+			Decode: func(d *spec.Decoder, v *yaml.Node) steps.Step {
+				return funcStep{label: name, run: func(ctx context.Context, env steps.Env) error {
+					// It ignores SIGTERM, once it has said so: only
+					// SIGKILL ends it.
+					ready := filepath.Join(env.RunDir(), "ignoring")
+					_, err := env.Start("stubborn", []string{"sh", "-c", "trap '' TERM; touch " + ready + "; exec sleep 33.3"}, steps.StartOption{Disposable: disposable})
+					if err != nil {
+						return err
+					}
+					return wait.For(ctx, wait.Func("the trap to be set", func(context.Context) error { _, err := os.Stat(ready); return err }), wait.Options{})
+				}}
+			}})
+	}
+}
+
+// cleanupTook runs a scenario of one step with the given grace and returns
+// how long its cleanup took.
+func cleanupTook(t *testing.T, step string, grace time.Duration) time.Duration {
+	t.Helper()
+	dir := t.TempDir()
+	sc, err := scenariofile.Parse(filepath.Join(dir, "s.yaml"), []byte("name: c\nsteps:\n  - "+step+": {}\n"), testRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var took time.Duration
+	obs := observerFunc(func(e Event) {
+		if e.Event == "cleanup" {
+			took = time.Duration(e.DurationMS * float64(time.Millisecond))
+		}
+	})
+	if res := Run(context.Background(), sc, Options{Observer: obs, LogsDir: filepath.Join(dir, "logs"), Grace: grace}); res.Outcome != Passed {
+		t.Fatalf("%+v", res)
+	}
+	return took
+}
+
+// A process of which nothing is kept is killed at cleanup, without its
+// grace; any other gets SIGTERM and the grace before SIGKILL.
+func TestCleanupKillsDisposableProcessesAtOnce(t *testing.T) {
+	if took := cleanupTook(t, "test-start-stubborn-disposable", 5*time.Second); took >= 2*time.Second {
+		t.Errorf("cleanup of a disposable process that ignores SIGTERM took %s: it waited for the grace", took)
+	}
+	if took := cleanupTook(t, "test-start-stubborn", 300*time.Millisecond); took < 300*time.Millisecond {
+		t.Errorf("cleanup of a process that ignores SIGTERM took %s, less than its grace", took)
+	}
+}
+
+type observerFunc func(Event)
+
+func (f observerFunc) Observe(e Event) { f(e) }
+
+// A watch is reported with how long it watched, not with how long it
+// waited for the runner to ask for its verdict.
+func TestAWatchReportsHowLongItWatched(t *testing.T) {
+	dir := t.TempDir()
+	sc, err := scenariofile.Parse(filepath.Join(dir, "s.yaml"), []byte("name: w\nsteps:\n  - test-watch-200ms: {}\n  - test-noted-400ms: {}\n"), testRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var watched float64
+	obs := observerFunc(func(e Event) {
+		if e.Event == "step-end" && e.Step != nil && e.Step.Index == 1 {
+			watched = e.Step.DurationMS
+		}
+	})
+	if res := Run(context.Background(), sc, Options{Observer: obs, LogsDir: filepath.Join(dir, "logs"), Grace: 100 * time.Millisecond}); res.Outcome != Passed {
+		t.Fatalf("%+v", res)
+	}
+	if watched < 200 || watched >= 400 {
+		t.Errorf("the watch is reported as %.0f ms; it watched 200 ms, and was asked after 400", watched)
 	}
 }

@@ -89,6 +89,9 @@ type resource struct {
 	node string // "" on the host
 	proc *proc.Process
 	conn *steps.Conn
+	// disposable: nothing of the process is kept after the run, so
+	// cleanup kills it at once (steps.StartOption.Disposable).
+	disposable bool
 }
 
 // network is the run's private network of nodes (topology.Lab).
@@ -242,8 +245,13 @@ func (s *session) Conn(name string) (*steps.Conn, error) {
 	return nil, fmt.Errorf("connection %q is not open (its send step failed or did not run)", name)
 }
 
+// killNow, closed, makes a Stop kill at once.
+var killNow = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 // closeAll stops every process and closes every connection, newest first,
-// and returns the names of what it stopped.
+// and returns the names of what it stopped. A disposable process (a dev
+// agent, a sidecar) is killed; the others get SIGTERM and the grace
+// period.
 func (s *session) closeAll() []string {
 	s.mu.Lock()
 	rs := s.resources
@@ -279,7 +287,13 @@ func (s *session) closeAll() []string {
 			go func() {
 				defer wg.Done()
 				for _, r := range byNode[node] {
-					r.proc.Stop(s.grace, s.force)
+					force := s.force
+					if r.disposable {
+						// Nothing of it is kept: a graceful exit would
+						// only make cleanup wait.
+						force = killNow
+					}
+					r.proc.Stop(s.grace, force)
 				}
 			}()
 		}

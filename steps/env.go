@@ -190,4 +190,9 @@ type StartOption struct {
 	// Role decides the process's environment; a scenario's command by
 	// default.
 	Role Role
+	// Disposable: nothing of the process is kept after the run (a dev
+	// agent's state is in memory; a sidecar's configuration is its
+	// agent's), so cleanup kills it instead of waiting for a graceful
+	// exit. A stop step still stops it gracefully.
+	Disposable bool
 }

@@ -176,7 +176,7 @@ func buildExpect(d *spec.Decoder, val *ExpectSpec, f *spec.Fields) Step {
 		d.WarnUnregistered(f.NodeOf(&in.Intention), "expect.intention", in.Intention.Source, in.Intention.Destination)
 		e.allowed = in.Allowed
 		d.NeedAgent(v, "expect intention")
-		return e
+		return e.held()
 	case val.Probe != nil:
 		p := val.Probe
 		e.within, e.quiet = time.Duration(p.Within.Value), time.Duration(p.Quiet.Value)
@@ -383,6 +383,7 @@ func (e *expect) runIntention(ctx context.Context, env Env) error {
 		// The settle window, as for a probe.
 		window := e.settleWindow(counts.untilFirst, counts.contraryBefore)
 		if settled := firstHold.Add(window); time.Now().Before(settled) {
+			settleWindowBegins(ctx)
 			confirm := wait.Func("the decision to stay", func(ctx context.Context) error {
 				final := !time.Now().Before(settled)
 				if err := check(ctx); err != nil || final {

@@ -14,12 +14,13 @@ import (
 type heldReply struct{ *expect }
 
 // held is e, or for an exact reply on a held connection the heldReply
-// that leaves its quiet window pending.
+// that leaves its quiet window pending, or for a claim that may be
+// watched settling the watchedClaim that leaves its watch pending.
 func (e *expect) held() Step {
 	if e.probe == nil && e.intention == nil && e.silent == 0 && e.reply != nil {
 		return &heldReply{e}
 	}
-	return e
+	return e.watched()
 }
 
 // Start waits for the reply, as Run does, and returns once it has come;
@@ -102,6 +103,8 @@ func (h *heldReply) Passes(next Step) bool {
 		return n.conn != h.conn
 	case *expect:
 		return n.conn != h.conn
+	case *watchedClaim: // a probe or an intention decision: never a held connection
+		return true
 	case *send:
 		return n.conn != h.conn
 	case *expectCert, *expectLoopbackOnly, *setIntention, *deleteIntention:

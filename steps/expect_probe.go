@@ -242,6 +242,7 @@ func (r *probeRun) settle(ctx context.Context) error {
 	settled := r.firstHold.Add(window)
 	var err error
 	if r.confirming = time.Now().Before(settled); r.confirming {
+		settleWindowBegins(ctx)
 		confirm := wait.Func("the outcome to keep holding", func(ctx context.Context) error {
 			return r.confirm(ctx, settled, window)
 		})

@@ -101,7 +101,7 @@ func buildRegister(d *spec.Decoder, val *RegisterSpec, f *spec.Fields) Step {
 	if val.Token != "" {
 		d.Use(spec.KindToken, val.Token, f.NodeOf(&val.Token))
 	}
-	return &register{source: source, file: file, token: val.Token}
+	return (&register{source: source, file: file, token: val.Token}).on(d.Node())
 }
 
 func (r *register) String() string {

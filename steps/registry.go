@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"time"
@@ -50,7 +51,8 @@ type Starter interface {
 // not settled yet: it neither needs what pending waits for nor disturbs
 // it (sidecars beside each other and beside the services they front; a
 // registration beside an agent whose API answers but whose CA is still
-// coming up; a check of one sidecar beside another's). A step begins once
+// coming up, or beside another node's registration; a check of one
+// sidecar beside another's). A step begins once
 // every pending step up to the last one it may not go beside (it lacks
 // Beside, or Beside says no, and the pending step is not Passable or does
 // not let it) has settled. Every step still passes or fails, and is
@@ -82,6 +84,22 @@ func Run(ctx context.Context, env Env, s Step) error {
 		return s.Run(ctx, env)
 	}
 	return fmt.Errorf("step %q can neither run nor start (a bug in its step type)", s)
+}
+
+// background runs fn on a goroutine of its own and delivers its error, a
+// panic in it as the step's failure (as the runner does for Start), for a
+// Starter whose settling is that goroutine's end.
+func background(fn func() error) <-chan error {
+	result := make(chan error, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				result <- fmt.Errorf("the step panicked (a bug in scenario, please report it): %v\n%s", r, debug.Stack())
+			}
+		}()
+		result <- fn()
+	}()
+	return result
 }
 
 // Type describes a step type: how to decode it and how to explain it.

@@ -81,7 +81,7 @@ func (r *run) Start(ctx context.Context, env Env) (func(context.Context) error, 
 		}
 		// Ready when the listening socket belongs to this process group,
 		// not merely when the port accepts TCP.
-		if err := wait.For(ctx, Inside(env, wait.Listening(r.ready, r.name, p.Pid())), wait.Options{Alive: p.Alive}); err != nil {
+		if err := wait.For(ctx, Inside(env, wait.Listening(r.ready, r.name, p.Pid())), wait.Options{Alive: p.Alive, MaxInterval: readinessPoll}); err != nil {
 			return WithLogs(fmt.Errorf("%s not ready: %w", r.name, err), r.name)
 		}
 		// A shell may have forked the real server: watch it too. A

@@ -149,7 +149,7 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 	if err != nil {
 		return nil, err
 	}
-	p, err := env.Start(name, argv, StartOption{Token: secret, Role: RoleSidecar})
+	p, err := env.Start(name, argv, StartOption{Token: secret, Role: RoleSidecar, Disposable: true})
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +183,7 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 		passing(client, proxy.Service, proxy.ID, proxy.Proxy.DestinationServiceID))
 	ready := wait.All(conds...)
 	return func(ctx context.Context) error {
-		err := wait.For(ctx, ready, wait.Options{Alive: alive, Timeout: stuckProxyAfter})
+		err := wait.For(ctx, ready, wait.Options{Alive: alive, Timeout: stuckProxyAfter, MaxInterval: readinessPoll})
 		var timedOut *wait.TimeoutError
 		if errors.As(err, &timedOut) && ctx.Err() == nil {
 			if s.proxy == "builtin" && public.Check(ctx) != nil {
@@ -195,11 +195,11 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 				if err := env.Stop(name); err != nil {
 					return err
 				}
-				if p, err = env.Start(name, argv, StartOption{Token: secret, Role: RoleSidecar}); err != nil {
+				if p, err = env.Start(name, argv, StartOption{Token: secret, Role: RoleSidecar, Disposable: true}); err != nil {
 					return err
 				}
 			}
-			err = wait.For(ctx, ready, wait.Options{Alive: alive})
+			err = wait.For(ctx, ready, wait.Options{Alive: alive, MaxInterval: readinessPoll})
 		}
 		if err != nil {
 			return WithLogs(fmt.Errorf("sidecar of %s not ready: %w\n%s", s.service, err, leafEvidence(client, proxy.Proxy.DestinationServiceName)), name, spec.AgentName)

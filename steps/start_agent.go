@@ -301,6 +301,13 @@ func activeRoot(client *api.Client) wait.Condition {
 // rootWait bounds one blocking query for the CA roots.
 const rootWait = 2 * time.Second
 
+// readinessPoll paces the waits for a started process to be ready (an
+// agent's leader, a listener of its own): each check is local and cheap
+// (an HTTP call on loopback, a netlink query), and a poll that comes late
+// delays every step after it. The default backoff reaches 20 ms after
+// 0.1 s, about when an agent or a proxy comes up.
+const readinessPoll = 5 * time.Millisecond
+
 // runHost starts the agent on the host and returns once its API answers
 // with a leader known; settle awaits the CA's first active root.
 func (s *startAgent) runHost(ctx context.Context, env Env) (settle func(context.Context) error, err error) {
@@ -334,7 +341,7 @@ func (s *startAgent) runHost(ctx context.Context, env Env) (settle func(context.
 		cmd.ConfigDir = dir
 	}
 	argv := cmd.argv(bin)
-	p, err := env.Start(spec.AgentName, argv, StartOption{Role: RoleAgent})
+	p, err := env.Start(spec.AgentName, argv, StartOption{Role: RoleAgent, Disposable: s.dev})
 	if err != nil {
 		return nil, err
 	}
@@ -351,7 +358,7 @@ func (s *startAgent) runHost(ctx context.Context, env Env) (settle func(context.
 		// The steps that go beside the CA's settling use the token.
 		served = wait.All(served, aclReady(client))
 	}
-	if err := wait.For(ctx, served, wait.Options{Alive: p.Alive}); err != nil {
+	if err := wait.For(ctx, served, wait.Options{Alive: p.Alive, MaxInterval: readinessPoll}); err != nil {
 		return nil, WithLogs(fmt.Errorf("agent at %s not ready: %w", addr, err), spec.AgentName)
 	}
 	env.SetAgent(p, cfg)

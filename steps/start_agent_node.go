@@ -42,7 +42,7 @@ func (s *startAgent) startOnNode(ctx context.Context, env Env) (func(context.Con
 		cmd.ConfigDir = dir
 	}
 	argv := cmd.argv(bin)
-	p, err := env.Start(spec.AgentName, argv, StartOption{Role: RoleAgent})
+	p, err := env.Start(spec.AgentName, argv, StartOption{Role: RoleAgent, Disposable: s.dev})
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +53,7 @@ func (s *startAgent) startOnNode(ctx context.Context, env Env) (func(context.Con
 		return nil, err
 	}
 	return func(ctx context.Context) error {
-		if err := wait.For(ctx, agentReady(client), wait.Options{Alive: p.Alive}); err != nil {
+		if err := wait.For(ctx, agentReady(client), wait.Options{Alive: p.Alive, MaxInterval: readinessPoll}); err != nil {
 			return WithLogs(fmt.Errorf("the agent of node %s (%s of %s) not ready: %w", node, s.role(), s.datacenter, err), spec.AgentName)
 		}
 		env.SetAgent(p, cfg)
