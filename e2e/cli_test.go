@@ -501,3 +501,17 @@ func TestRunWarnsOnlyAboutTheScenariosItRuns(t *testing.T) {
 		t.Errorf("noisy.yaml draws no warning:\n%s", v.stderr)
 	}
 }
+
+// A report file that cannot be written fails the run, even when every
+// scenario passed: a CI that reads the report must not take its absence
+// for a pass. Both errors are said when both reports fail.
+func TestAReportThatCannotBeWrittenFailsTheRun(t *testing.T) {
+	needScenarioOnly(t)
+	file := writeScenario(t, t.TempDir(), "ok.yaml", "name: ok\nsteps:\n  - exec: {command: \"true\"}\n")
+	missing := filepath.Join(t.TempDir(), "gone", "folder")
+	r := scenario(t, "run", "--html", filepath.Join(missing, "r.html"), "--junit", filepath.Join(t.TempDir(), "j.xml"), file)
+	r.mustExit(t, 1)
+	if !strings.Contains(r.stdout, "--- PASS ok") || !strings.Contains(r.stderr, "--html: open "+missing) {
+		t.Errorf("stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	}
+}

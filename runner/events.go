@@ -59,7 +59,7 @@ type Event struct {
 // EventKinds are the kinds of Event, in the order a scenario's run emits
 // them.
 var EventKinds = []struct{ Name, Doc string }{
-	{"scenario-start", "a scenario begins"},
+	{"scenario-start", "a scenario begins; an invalid file is a scenario named after the file that starts and ends at once, failed, its problems in scenario-end's error (with or without --skip-invalid)"},
 	{"network", "a scenario with nodes: its network namespaces and links were built (nodes), or removed at the end (removed)"},
 	{"step-start", "a step begins (steps may begin before earlier ones have settled; see steps.Beside)"},
 	{"step-end", "a step passed, failed, was interrupted or was skipped after a failure; every step ends once, in order"},

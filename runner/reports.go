@@ -104,11 +104,11 @@ func (r Reports) open(grouped bool, invalid []InvalidFile) (Observer, func() err
 		}
 		before := finish
 		finish = func() error {
-			_ = before()
-			if err := j.Close(); err != nil {
-				return fmt.Errorf("--junit: %w", err)
+			err := before()
+			if jerr := j.Close(); jerr != nil {
+				return errors.Join(err, fmt.Errorf("--junit: %w", jerr))
 			}
-			return nil
+			return err
 		}
 	}
 	return obs, finish, nil
@@ -127,7 +127,7 @@ func (r Reports) RecordInvalid(invalid []InvalidFile) error {
 	}
 	_, finish, err := r.open(false, invalid)
 	if err != nil {
-		return nil // the JUnit file cannot be made; the files' errors are on stderr
+		return err
 	}
 	return finish()
 }

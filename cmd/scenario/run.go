@@ -148,10 +148,15 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stderr, "scenario:", err)
 		return exitInvalid
 	}
+	status := f.exitStatus(context.Cause(ctx), ran, len(suite.Invalid), stdout, stderr)
 	if ran.ReportErr != nil {
+		// A CI that reads the report must not take its absence for a pass.
 		fmt.Fprintln(stderr, "scenario:", ran.ReportErr)
+		if status == exitPassed {
+			status = exitFailed
+		}
 	}
-	return f.exitStatus(context.Cause(ctx), ran, len(suite.Invalid), stdout, stderr)
+	return status
 }
 
 // begin settles the flags' defaults and checks them before anything is
