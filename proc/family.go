@@ -121,10 +121,10 @@ func KillFamily(mark string) {
 }
 
 // reapAdopted reaps those of pids that were orphaned to this process (a
-// subreaper) and are now zombies.
+// subreaper) and are now zombies; a child it started keeps its exit
+// status for its own Wait.
 func reapAdopted(pids []int) {
 	for _, pid := range pids {
-		var ws syscall.WaitStatus
-		_, _ = syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+		reapOrphan(pid)
 	}
 }

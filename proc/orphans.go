@@ -35,40 +35,52 @@ func reapOrphansAsTheyEnd() {
 // adopted as a subreaper, and returns how many it reaped. It leaves alone
 // the children it started itself, whose exit status their own Wait
 // (os/exec's, Process's) must get: every child this process starts is
-// either in this process's group or leads a group of its own (Setpgid),
-// and a group leader cannot leave its group (setsid fails for it), so a
-// child that is neither, and is not in this process's group, is a
-// descendant's orphan. An orphan that leads a group or session of its own
-// (setsid) cannot be told from a child started here: it is left to its
-// group's stop (KillGroup, KillFamily).
+// either in this process's group or leads a group of its own (Setpgid)
+// in this process's session, and a group leader cannot leave its group
+// (setsid fails for it), so a child that is in another group it does not
+// lead, or leads a session of its own (setsid), is a descendant's orphan.
+// An orphan that leads a group of its own (setpgid) in this session
+// cannot be told from a child started here: it is left to its group's
+// stop (KillGroup, KillFamily).
 func ReapOrphans() int {
-	self, group := os.Getpid(), syscall.Getpgrp()
 	reaped := 0
-	for _, m := range childZombies(self) {
-		if !adopted(m, group) {
-			continue
+	for _, m := range childZombies(os.Getpid()) {
+		if adopted(m, syscall.Getpgrp(), mySession()) && reapOrphan(m.pid) {
+			reaped++
 		}
-		// The pidfd holds on to this very process: its pid cannot be
-		// reused by a child started meanwhile, once it has been checked.
-		fd, err := unix.PidfdOpen(m.pid, 0)
-		if err != nil {
-			continue
-		}
-		if again, ok := readStat(m.pid); ok && again.state == "Z" && again.ppid == self && adopted(again, group) {
-			var info unix.Siginfo
-			if unix.Waitid(unix.P_PIDFD, fd, &info, unix.WEXITED|unix.WNOHANG, nil) == nil {
-				reaped++
-			}
-		}
-		unix.Close(fd)
 	}
 	return reaped
 }
 
-// adopted says whether m, a child of this process (whose group is group),
-// can only be an adopted orphan.
-func adopted(m procInfo, group int) bool {
-	return m.pgid != m.pid && m.pgid != group
+// reapOrphan reaps pid if it is still a zombie child of this process
+// that it adopted, never one it started (see
+// ReapOrphans), and says whether it did. The pidfd holds on to this very
+// process: once checked, its pid cannot have been reused by a child
+// started meanwhile, whose exit status would otherwise be taken.
+func reapOrphan(pid int) bool {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	again, ok := readStat(pid)
+	if !ok || again.state != "Z" || again.ppid != os.Getpid() || !adopted(again, syscall.Getpgrp(), mySession()) {
+		return false
+	}
+	var info unix.Siginfo
+	return unix.Waitid(unix.P_PIDFD, fd, &info, unix.WEXITED|unix.WNOHANG, nil) == nil
+}
+
+// adopted says whether m, a child of this process (whose group and
+// session are given), can only be an adopted orphan.
+func adopted(m procInfo, group, session int) bool {
+	return m.pgid != m.pid && m.pgid != group || m.sid == m.pid && m.sid != session
+}
+
+// mySession is this process's session id.
+func mySession() int {
+	sid, _ := unix.Getsid(0)
+	return sid
 }
 
 // childZombies lists the zombies among this process's children (whose
@@ -76,8 +88,8 @@ func adopted(m procInfo, group int) bool {
 // included, in /proc/self/task/TID/children: reading those, and the stat
 // of each child, costs far less than reading every process's stat, which
 // a SIGCHLD per connection of a forking server would repeat. A child stays
-// on its list until it is reaped; each list is read in one read(2), as the
-// kernel builds one read from one walk of the list. Without those lists
+// on its list until it is reaped; a long list takes several reads, each
+// a page at most, so each list is read to its end. Without those lists
 // (a kernel without CONFIG_PROC_CHILDREN), every process is looked at.
 func childZombies(self int) []procInfo {
 	tasks, err := os.ReadDir("/proc/self/task")
@@ -85,18 +97,18 @@ func childZombies(self int) []procInfo {
 		return zombiesAmongAll(self)
 	}
 	var out []procInfo
-	buf := make([]byte, 64<<10)
 	for _, task := range tasks {
-		f, err := os.Open("/proc/self/task/" + task.Name() + "/children")
+		list, err := os.ReadFile("/proc/self/task/" + task.Name() + "/children")
 		if err != nil {
 			if os.IsNotExist(err) {
+				if _, terr := os.Stat("/proc/self/task/" + task.Name()); terr != nil {
+					continue // the thread has ended
+				}
 				return zombiesAmongAll(self)
 			}
-			continue // the thread has ended
+			continue
 		}
-		n, _ := f.Read(buf)
-		f.Close()
-		for _, field := range strings.Fields(string(buf[:n])) {
+		for _, field := range strings.Fields(string(list)) {
 			pid, err := strconv.Atoi(field)
 			if err != nil {
 				continue
@@ -132,12 +144,13 @@ func readStat(pid int) (procInfo, bool) {
 	if err != nil {
 		return procInfo{}, false
 	}
-	// "pid (comm) state ppid pgrp ..."; comm may hold spaces.
+	// "pid (comm) state ppid pgrp session ..."; comm may hold spaces.
 	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-	if len(fields) < 3 {
+	if len(fields) < 4 {
 		return procInfo{}, false
 	}
 	ppid, _ := strconv.Atoi(fields[1])
 	pgid, _ := strconv.Atoi(fields[2])
-	return procInfo{pid: pid, ppid: ppid, pgid: pgid, state: fields[0]}, true
+	sid, _ := strconv.Atoi(fields[3])
+	return procInfo{pid: pid, ppid: ppid, pgid: pgid, sid: sid, state: fields[0]}, true
 }

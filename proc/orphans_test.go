@@ -45,6 +45,39 @@ func TestSubreaperReapsOrphansThatEndWhileItRuns(t *testing.T) {
 	}
 }
 
+// An orphan that made a session of its own (setsid, as a daemon does)
+// cannot be a child this process started (none leads a session), so it
+// is reaped when it ends too.
+func TestSubreaperReapsOrphansThatLeadASessionOfTheirOwn(t *testing.T) {
+	if err := BecomeSubreaper(); err != nil {
+		t.Fatal(err)
+	}
+	const orphans = 10
+	ended := filepath.Join(t.TempDir(), "ended")
+	p := start(t, fmt.Sprintf(`for i in $(seq %d); do (setsid sh -c 'echo x >> %s' &); done; exec sleep 100`, orphans, ended))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		data, _ := os.ReadFile(ended)
+		var zombies []procInfo
+		for _, m := range zombiesAmongAll(os.Getpid()) {
+			if m.sid == m.pid {
+				zombies = append(zombies, m)
+			}
+		}
+		if strings.Count(string(data), "x") == orphans && len(zombies) == 0 {
+			return
+		}
+		if !time.Now().Before(deadline) {
+			t.Fatalf("%d of %d orphans ended; session leaders left as zombies under this process: %+v", strings.Count(string(data), "x"), orphans, zombies)
+		}
+		select {
+		case <-p.Done():
+			t.Fatal("the shell ended")
+		case <-time.After(10 * time.Millisecond): // a poll's interval, with a deadline
+		}
+	}
+}
+
 // The children this process starts itself, in its own group (os/exec's
 // default) or leading one (Setpgid, as Start's), keep their exit status
 // for their Wait however often orphans are reaped meanwhile.

@@ -308,8 +308,7 @@ func KillGroup(pgid int) {
 			case m.ppid == self && m.pid != pgid:
 				// Orphaned to this process (a subreaper): reaped here. The
 				// leader is not; its Wait does that.
-				var ws syscall.WaitStatus
-				_, _ = syscall.Wait4(m.pid, &ws, syscall.WNOHANG, nil)
+				reapOrphan(m.pid)
 			}
 		}
 		if len(running) == 0 || !time.Now().Before(deadline) {
@@ -385,8 +384,8 @@ func GroupMembers(pgid int) []int {
 }
 
 type procInfo struct {
-	pid, ppid, pgid int
-	state           string
+	pid, ppid, pgid, sid int
+	state                string
 }
 
 // groupProcs lists every process of group pgid, zombies included.
