@@ -104,14 +104,14 @@ func (s *session) start(node string, step int, name string, argv []string, opts 
 	r := resource{name: name, node: node, proc: p, disposable: disposable}
 	s.resources = append(s.resources, r)
 	s.started = append(s.started, r)
-	s.processStarted(node, name, step, p)
+	s.processStarted(node, name, role, step, p)
 	s.watchers.Add(1)
-	go s.watch(node, name, p)
+	go s.watch(node, name, role, p)
 	return p, nil
 }
 
 // watch reports p's end, and its death unless it was stopped on purpose.
-func (s *session) watch(node, name string, p *proc.Process) {
+func (s *session) watch(node, name string, role steps.Role, p *proc.Process) {
 	defer s.watchers.Done()
 	<-p.Done()
 	s.mu.Lock()
@@ -124,7 +124,7 @@ func (s *session) watch(node, name string, p *proc.Process) {
 		why = EndedCleanup
 	}
 	s.mu.Unlock()
-	s.processEnded(node, name, p, why)
+	s.processEnded(node, name, role, p, why)
 	var exit *proc.ExitError
 	if !expected && s.died != nil && errors.As(p.Alive(), &exit) {
 		s.died(&DiedError{ExitError: exit, Tail: proc.Tail(p.LogPath, tailLines)})

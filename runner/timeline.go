@@ -1,11 +1,9 @@
 package runner
 
 import (
-	"strings"
 	"time"
 
 	"github.com/scenario-tool/scenario/proc"
-	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/steps"
 )
 
@@ -57,27 +55,25 @@ func (x *execution) changed(item *Item, at time.Time) {
 		Span: ch.Span, End: ch.End, Step: item.Index + 1}})
 }
 
-// roleOf says what part a process plays, by the name the steps gave it.
-func roleOf(name string) string {
-	switch {
-	case name == spec.AgentName:
-		return "agent"
-	case strings.HasPrefix(name, "sidecar/"):
-		return "sidecar"
+// eventRole is the role a process event names: what the step that
+// started it said it is, a scenario's command being a service.
+func eventRole(r steps.Role) string {
+	if r == steps.RoleCommand {
+		return "service"
 	}
-	return "service"
+	return r.String()
 }
 
 // processStarted reports p, started by step (from 1) on node.
-func (s *session) processStarted(node, name string, step int, p *proc.Process) {
+func (s *session) processStarted(node, name string, role steps.Role, step int, p *proc.Process) {
 	if s.emit == nil {
 		return
 	}
-	s.emit(Event{Event: "process-start", Process: &ProcessEvent{Name: name, Node: node, Role: roleOf(name), PID: p.Pid(), Log: p.LogPath, Step: step}})
+	s.emit(Event{Event: "process-start", Process: &ProcessEvent{Name: name, Node: node, Role: eventRole(role), PID: p.Pid(), Log: p.LogPath, Step: step}})
 }
 
 // processEnded reports how p ended and why.
-func (s *session) processEnded(node, name string, p *proc.Process, why string) {
+func (s *session) processEnded(node, name string, role steps.Role, p *proc.Process, why string) {
 	if s.emit == nil {
 		return
 	}
@@ -85,5 +81,5 @@ func (s *session) processEnded(node, name string, p *proc.Process, why string) {
 	if ee, ok := p.Alive().(*proc.ExitError); ok && ee.State != nil {
 		exit = ee.State.String()
 	}
-	s.emit(Event{Event: "process-end", Process: &ProcessEvent{Name: name, Node: node, Role: roleOf(name), PID: p.Pid(), Log: p.LogPath, Exit: exit, Ended: why}})
+	s.emit(Event{Event: "process-end", Process: &ProcessEvent{Name: name, Node: node, Role: eventRole(role), PID: p.Pid(), Log: p.LogPath, Exit: exit, Ended: why}})
 }

@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"fmt"
+	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"net"
 	"strings"
 
@@ -28,7 +29,7 @@ func (e *expectLoopbackOnly) String() string {
 func (e *expectLoopbackOnly) Beside(pending Step) bool {
 	switch p := pending.(type) {
 	case *sidecar:
-		return e.name != "sidecar/"+p.service
+		return e.name != spec.SidecarProcess(p.service)
 	case *run:
 		return e.name != p.name
 	}
