@@ -474,3 +474,28 @@ func TestCleanRemovesNothingOfALiveRun(t *testing.T) {
 		t.Errorf("clean kept %s, whose runner (same pid, other start time) is gone:\n%s", reused, out)
 	}
 }
+
+// A command that moves itself into another group of its session is still
+// the step's own: its exit status is the step's (orphans ending meanwhile
+// are reaped, never it), and a timeout ends it at the timeout, not when
+// it chooses to exit.
+func TestAnExecThatLeavesItsGroupIsStillTheStepsOwn(t *testing.T) {
+	needScenarioOnly(t)
+	testenv.Need(t, testenv.Program("perl"))
+	leave := `my $k = fork(); if (!$k) { setpgrp(0, 0); sleep 40; exit 0 } select(undef, undef, undef, 0.02); setpgrp(0, $k) or die "setpgrp: $!"; `
+	file := writeScenario(t, t.TempDir(), "leaves.yaml", "name: leaves\nsteps:\n"+
+		"  - run: {name: orphans, command: \"while :; do sh -c 'true & true &'; sleep 0.01; done\"}\n"+
+		"  - exec: {command: "+strconvQuote("exec perl -e '"+leave+"exit 1'")+", exit: 1}\n"+
+		"  - exec: {command: "+strconvQuote("exec perl -e '"+leave+"exit 1'")+", exit: 1}\n"+
+		"  - exec: {command: "+strconvQuote("exec perl -e '"+leave+"sleep 40'")+"}\n"+
+		"    timeout: 1s\n")
+	begin := time.Now()
+	r := scenario(t, "run", file)
+	r.mustExit(t, 1)
+	if !strings.Contains(r.stdout, "ok    3 exec") || !strings.Contains(r.stdout, "FAIL  4 exec") || !strings.Contains(r.stdout, "did not finish in time") {
+		t.Errorf("want steps 2 and 3 to pass with exit 1 and step 4 to time out:\n%s", r.stdout)
+	}
+	if took := time.Since(begin); took > 20*time.Second {
+		t.Errorf("the run took %s: the timed-out command was waited for, not ended", took)
+	}
+}

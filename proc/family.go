@@ -124,6 +124,8 @@ func KillFamily(mark string) {
 // subreaper) and are now zombies; a child it started keeps its exit
 // status for its own Wait.
 func reapAdopted(pids []int) {
+	startingOwn.Lock()
+	defer startingOwn.Unlock()
 	for _, pid := range pids {
 		reapOrphan(pid)
 	}

@@ -14,6 +14,46 @@ import (
 
 var reapingOrphans sync.Once
 
+// Children this process started itself and waits for: never reaped as
+// orphans, whatever group they move to (a group leader may join another
+// group of its session). startingOwn is held for reading while one is
+// started and recorded, and for writing while orphans are reaped, so that
+// a child that ends before it is recorded is not taken for an orphan.
+var (
+	startingOwn sync.RWMutex
+	ownMu       sync.Mutex
+	own         = map[int]bool{}
+)
+
+// StartOwn runs start, which starts a child whose exit status this
+// process's own Wait takes, and records the child (pid, once start
+// returns): the orphan reaper leaves it alone until ForgetOwn.
+func StartOwn(start func() error, pid func() int) error {
+	startingOwn.RLock()
+	defer startingOwn.RUnlock()
+	if err := start(); err != nil {
+		return err
+	}
+	ownMu.Lock()
+	own[pid()] = true
+	ownMu.Unlock()
+	return nil
+}
+
+// ForgetOwn says that the child pid started with StartOwn has been waited
+// for: its pid may be another process's from now on.
+func ForgetOwn(pid int) {
+	ownMu.Lock()
+	delete(own, pid)
+	ownMu.Unlock()
+}
+
+func isOwn(pid int) bool {
+	ownMu.Lock()
+	defer ownMu.Unlock()
+	return own[pid]
+}
+
 // reapOrphansAsTheyEnd reaps adopted orphans (see ReapOrphans) each time a
 // child ends, for as long as this process lives: a subreaper that never
 // waits for them collects a zombie per connection a forking server (socat
@@ -34,15 +74,18 @@ func reapOrphansAsTheyEnd() {
 // ReapOrphans reaps the zombies among this process's children that it
 // adopted as a subreaper, and returns how many it reaped. It leaves alone
 // the children it started itself, whose exit status their own Wait
-// (os/exec's, Process's) must get: every child this process starts is
-// either in this process's group or leads a group of its own (Setpgid)
-// in this process's session, and a group leader cannot leave its group
-// (setsid fails for it), so a child that is in another group it does not
-// lead, or leads a session of its own (setsid), is a descendant's orphan.
-// An orphan that leads a group of its own (setpgid) in this session
-// cannot be told from a child started here: it is left to its group's
-// stop (KillGroup, KillFamily).
+// (os/exec's, Process's) must get: a scenario's commands, which may move
+// to another group of the session (setpgid), are recorded by StartOwn;
+// every other child stays in this process's group or leads one of its
+// own in this session (Setpgid), and a group leader cannot make a session
+// (setsid fails for it). So a child that is unrecorded and in another
+// group it does not lead, or leads a session of its own (setsid), is a
+// descendant's orphan. An orphan that leads a group of its own (setpgid)
+// in this session cannot be told from a child started here: it is left
+// to its group's stop (KillGroup, KillFamily).
 func ReapOrphans() int {
+	startingOwn.Lock()
+	defer startingOwn.Unlock()
 	reaped := 0
 	for _, m := range childZombies(os.Getpid()) {
 		if adopted(m, syscall.Getpgrp(), mySession()) && reapOrphan(m.pid) {
@@ -53,7 +96,8 @@ func ReapOrphans() int {
 }
 
 // reapOrphan reaps pid if it is still a zombie child of this process
-// that it adopted, never one it started (see
+// that it adopted, not one recorded by StartOwn (the caller holds
+// startingOwn for writing), never one it started (see
 // ReapOrphans), and says whether it did. The pidfd holds on to this very
 // process: once checked, its pid cannot have been reused by a child
 // started meanwhile, whose exit status would otherwise be taken.
@@ -64,7 +108,7 @@ func reapOrphan(pid int) bool {
 	}
 	defer unix.Close(fd)
 	again, ok := readStat(pid)
-	if !ok || again.state != "Z" || again.ppid != os.Getpid() || !adopted(again, syscall.Getpgrp(), mySession()) {
+	if !ok || again.state != "Z" || again.ppid != os.Getpid() || !adopted(again, syscall.Getpgrp(), mySession()) || isOwn(pid) {
 		return false
 	}
 	var info unix.Siginfo

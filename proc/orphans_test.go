@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/scenario-tool/scenario/internal/testenv"
 )
 
 // A shell's background jobs, orphaned at once, end while the process that
@@ -119,6 +121,39 @@ func TestReapingOrphansLeavesOwnChildrenTheirExitStatus(t *testing.T) {
 				t.Fatalf("round %d: Wait of a child exiting %d: %v", i, want, err)
 			}
 		}
+	}
+}
+
+// A scenario's command, started with StartOwn, may move itself into
+// another group of the session (here, into the group of a child it
+// forked) and then exit: it looks like an adopted orphan by its group,
+// but its exit status is still its own Wait's.
+func TestACommandThatLeavesItsGroupKeepsItsExitStatus(t *testing.T) {
+	testenv.Need(t, testenv.Program("perl"))
+	if err := BecomeSubreaper(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		c := exec.Command("perl", "-e", `my $k = fork(); if (!$k) { setpgrp(0, 0); sleep 3; exit 0 } `+
+			`select(undef, undef, undef, 0.02); setpgrp(0, $k) or die "setpgrp: $!"; exit 1`)
+		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := StartOwn(c.Start, func() int { return c.Process.Pid }); err != nil {
+			t.Fatal(err)
+		}
+		if err := AwaitExit([]int{c.Process.Pid}, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		m, ok := readStat(c.Process.Pid)
+		if !ok || m.pgid == m.pid || !adopted(m, syscall.Getpgrp(), mySession()) {
+			t.Fatalf("round %d: the command did not leave its group as the test means it to: %+v", i, m)
+		}
+		ReapOrphans()
+		var exitErr *exec.ExitError
+		if err := c.Wait(); !errors.As(err, &exitErr) || exitErr.ExitCode() != 1 {
+			t.Fatalf("round %d: Wait of a command that left its group and exited 1: %v", i, err)
+		}
+		ForgetOwn(c.Process.Pid)
+		KillGroup(m.pgid) // its child's, which it joined
 	}
 }
 

@@ -104,10 +104,12 @@ func Start(spec Spec) (*Process, error) {
 	// starts out of the kernel's reach (see Cell). Without cgroups (not
 	// root), its group and family mark are all there is.
 	cell, _ := NewCell(spec.Name)
-	start := cmd.Start
+	// Recorded as this process's own: a command may leave its group, and
+	// its exit status is still its Wait's, not the orphan reaper's.
+	start := func() error { return StartOwn(cmd.Start, func() int { return cmd.Process.Pid }) }
 	switch {
 	case cell != nil && spec.Launch != nil:
-		err = spec.Launch(func() error { return cell.Fork(cmd.Start) })
+		err = spec.Launch(func() error { return cell.Fork(start) })
 	case cell != nil:
 		err = cell.ForkOnOwnThread(start)
 	case spec.Launch != nil:
@@ -123,6 +125,7 @@ func Start(spec Spec) (*Process, error) {
 			if cmd.Process != nil {
 				_ = cmd.Process.Kill()
 				_ = cmd.Wait()
+				ForgetOwn(cmd.Process.Pid)
 			}
 			_ = cell.Kill()
 		}
@@ -153,6 +156,7 @@ func Start(spec Spec) (*Process, error) {
 	}()
 	go func() {
 		p.waitErr = cmd.Wait()
+		ForgetOwn(cmd.Process.Pid)
 		// What the leader wrote last explains how it ended: give the
 		// copy a moment to get it into the log (members left in the group
 		// may hold the pipe open longer).
@@ -308,7 +312,9 @@ func KillGroup(pgid int) {
 			case m.ppid == self && m.pid != pgid:
 				// Orphaned to this process (a subreaper): reaped here. The
 				// leader is not; its Wait does that.
+				startingOwn.Lock()
 				reapOrphan(m.pid)
+				startingOwn.Unlock()
 			}
 		}
 		if len(running) == 0 || !time.Now().Before(deadline) {

@@ -117,11 +117,17 @@ func (s *execStep) Run(ctx context.Context, env Env) error {
 		defer g.Unwatch(pgid) // after the kills below
 	}
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	go func() {
+		err := cmd.Wait()
+		proc.ForgetOwn(pgid)
+		exited <- err
+	}()
 	select {
 	case err = <-exited:
 	case <-ctx.Done():
+		// The command itself too: it may have left its group.
 		proc.KillGroup(pgid)
+		_ = cmd.Process.Kill()
 		err = <-exited
 	}
 	proc.KillGroup(pgid)
@@ -176,7 +182,9 @@ func startWithPipes(cmd *exec.Cmd, stdout, stderr *capture, launch func(func() e
 	}
 	cmd.Stdout, cmd.Stderr = writers[0], writers[1]
 	// On a node, the command is forked from a thread in its namespace.
-	err = launch(cmd.Start)
+	// Recorded as the runner's own: the command may leave its group, and
+	// its exit status is still this step's Wait's, not the orphan reaper's.
+	err = launch(func() error { return proc.StartOwn(cmd.Start, func() int { return cmd.Process.Pid }) })
 	for _, w := range writers {
 		w.Close()
 	}
