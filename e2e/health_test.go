@@ -198,3 +198,43 @@ func TestHealthPassingNeedsTheCheckTargetAnsweredNow(t *testing.T) {
 		t.Errorf("an impostor at the target is not named as such (%q):\n%s", want, r.stdout)
 	}
 }
+
+// One service ID registered on two nodes, each with its own check: each
+// node's instance is judged by its own node's definition, not by the
+// other's. api's check on app1 tests 127.0.0.1:9001, on app2
+// 127.0.0.1:9002; only 9002 listens, on both nodes, so app1's instance
+// has no evidence and the claim of passing fails, whichever definition
+// the book read last.
+func TestHealthEvidenceJudgesEachNodesInstanceByItsOwnCheck(t *testing.T) {
+	needMesh(t, namespaces)
+	api := func(port int) string {
+		return fmt.Sprintf("  - register: {service: {name: api, port: %d, address: 127.0.0.1, check: {name: api tcp, tcp: \"127.0.0.1:%d\", interval: 1h, status: passing}}}\n", port, port)
+	}
+	listen := "  - run: {name: listener, command: \"socat TCP-LISTEN:9002,bind=127.0.0.1,reuseaddr,fork EXEC:cat\", ready: \"127.0.0.1:9002\"}\n"
+	src := "name: health-nodes\nnodes: [server, app1, app2]\nsteps:\n" +
+		"  - {start-agent: {dev: true}, node: server}\n" +
+		"  - {start-agent: {}, node: app1}\n" +
+		"  - {start-agent: {}, node: app2}\n" +
+		"  - node: app1\n" + indentStep(listen) +
+		"  - node: app2\n" + indentStep(listen) +
+		"  - node: app1\n" + indentStep(api(9001)) +
+		"  - node: app2\n" + indentStep(api(9002)) +
+		"  - expect: {health: api, status: passing}\n"
+	file := writeScenario(t, t.TempDir(), "health-nodes.yaml", src)
+	r := scenario(t, "run", file)
+	r.mustExit(t, 1)
+	for _, want := range []string{
+		`api on node app1: its tcp check service:api "api tcp" (every 1h) tests 127.0.0.1:9001, where no process this scenario started listens now`,
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, "api on node app2: its tcp check") {
+		t.Errorf("app2's instance, whose target listens, is judged contrary:\n%s", r.stdout)
+	}
+}
+
+// indentStep turns a step item "  - key: value\n" into the rest of an
+// item begun by "  - node: NODE\n".
+func indentStep(item string) string { return "    " + strings.TrimPrefix(item, "  - ") }

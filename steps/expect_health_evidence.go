@@ -61,7 +61,11 @@ func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Clie
 		if c.ServiceID != h.id {
 			continue // the node's own (serfHealth): Consul's gossip
 		}
-		def := e.checks[h.id][c.CheckID]
+		var def *api.AgentServiceCheck
+		defaultSidecar := false
+		if rc, ok := e.checks[spec.CheckKey{Node: h.bookNode, ID: c.CheckID}]; ok && !h.unknown && rc.Service == h.id {
+			def, defaultSidecar = rc.Def, rc.DefaultSidecar
+		}
 		label := fmt.Sprintf("%s %q", c.CheckID, c.Name)
 		if c.CheckID == c.Name || c.Name == "" {
 			label = c.CheckID
@@ -71,7 +75,7 @@ func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Clie
 			if e.status != api.HealthPassing {
 				continue
 			}
-			target, how := checkTarget(c.Type, def, h.addr)
+			target, how := checkTarget(c.Type, def, defaultSidecar, h.addr)
 			if env.External() {
 				ev.notes = append(ev.notes, fmt.Sprintf("%s (%s %s) not tested: an existing cluster's processes run on its machines, so its passing is Consul's word", label, c.Type, target))
 				continue
@@ -95,7 +99,7 @@ func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Clie
 			ev.notes = append(ev.notes, fmt.Sprintf("%s tests %s%s: %s", label, target, how, got))
 		case "ttl":
 			n := label + ": a TTL check, whose status is Consul's word only (nothing to test)"
-			if u, ok := e.ttlSet[c.CheckID]; ok {
+			if u, ok := e.ttlSet[spec.CheckKey{Node: h.bookNode, ID: c.CheckID}]; ok && !h.unknown {
 				n += fmt.Sprintf("; a check step of this scenario last set it %s, at %s", u.Status, u.Pos)
 			} else {
 				n += "; no check step of this scenario set it"
@@ -115,6 +119,7 @@ func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Clie
 				ev.notes = append(ev.notes, fmt.Sprintf("%s: an alias check of %s, Consul's word only (%v)", label, followed, err))
 				continue
 			}
+			sub.bookNode, sub.unknown = h.bookNode, h.unknown
 			more := e.evidenceOf(ctx, env, client, sub, depth+1)
 			for _, n := range more.notes {
 				ev.notes = append(ev.notes, fmt.Sprintf("%s follows %s, whose %s", label, followed, n))
@@ -166,8 +171,8 @@ func followedHealth(ctx context.Context, client *api.Client, node, id string) (h
 // checkTarget is the address a check of kind typ tests: its own, from the
 // registration the scenario read, else the instance's registered address
 // (how says which, when not the check's own).
-func checkTarget(typ string, def *api.AgentServiceCheck, registered string) (target, how string) {
-	if def != nil && def.TCP == spec.DefaultSidecarTCPTarget {
+func checkTarget(typ string, def *api.AgentServiceCheck, defaultSidecar bool, registered string) (target, how string) {
+	if defaultSidecar {
 		return registered, " (the sidecar's registered address, as Consul's default sidecar check)"
 	}
 	if def != nil {

@@ -23,8 +23,8 @@ type book struct {
 	instances map[string]Instance       // service ID -> the instance registered under it
 	sidecars  map[string]sidecarClaim   // service ID -> the sidecar process started for it
 	proxyFor  map[string]string         // service ID or name -> the ID of a connect-proxy registered for it
-	checks    map[checkKey]RegisteredCheck
-	ttlSet    map[string]TTLSetting // check ID -> where a check step last set it
+	checks    map[CheckKey]RegisteredCheck
+	ttlSet    map[CheckKey]TTLSetting // where a check step last set each TTL check
 	// agents counts start-agent steps so far; lastAgentDev says whether
 	// the latest was a dev agent (which keeps nothing across a restart).
 	agents       int
@@ -48,8 +48,8 @@ func newBook() *book {
 		instances: map[string]Instance{},
 		sidecars:  map[string]sidecarClaim{},
 		proxyFor:  map[string]string{},
-		checks:    map[checkKey]RegisteredCheck{},
-		ttlSet:    map[string]TTLSetting{},
+		checks:    map[CheckKey]RegisteredCheck{},
+		ttlSet:    map[CheckKey]TTLSetting{},
 
 		datacenters: map[string]bool{},
 	}
@@ -277,9 +277,13 @@ func (d *Decoder) forgetServices() {
 	b.instances = map[string]Instance{}
 	b.proxyFor = map[string]string{}
 	for k := range b.checks {
-		if k.node == d.Node() {
+		if k.Node == d.Node() {
 			delete(b.checks, k)
-			delete(b.ttlSet, k.id)
+		}
+	}
+	for k := range b.ttlSet {
+		if k.Node == d.Node() {
+			delete(b.ttlSet, k)
 		}
 	}
 	for _, k := range []string{KindService, KindSidecarRegistration, KindUpstream} {
@@ -294,18 +298,29 @@ type RegisteredCheck struct {
 	Service string // the ID of the service it belongs to
 	Pos     Pos
 	Def     *api.AgentServiceCheck // as registered: what it tests
+	// DefaultSidecar marks Consul's default TCP check of a sidecar
+	// registered without checks (agent/sidecar_service.go), whose target
+	// is the sidecar's registered address and port, known once it is
+	// registered.
+	DefaultSidecar bool
 }
 
-// RegisteredChecks are the definitions of the checks registered so far,
-// on every node, by service ID and then by the check ID the agent gives
-// them (one ID registered on several nodes: the last definition).
-func (d *Decoder) RegisteredChecks() map[string]map[string]*api.AgentServiceCheck {
-	out := map[string]map[string]*api.AgentServiceCheck{}
+// CheckKey names a check the scenario registered: the scenario's node
+// whose agent has it ("" on the host) and the ID the agent gives it.
+// Check IDs are an agent's: one ID on two nodes is two checks.
+type CheckKey struct{ Node, ID string }
+
+// RegisteredChecks are the checks registered so far, on every node.
+func (d *Decoder) RegisteredChecks() map[CheckKey]RegisteredCheck { return maps.Clone(d.book.checks) }
+
+// ChecksOf are the definitions of the checks of the service serviceID
+// registered on the current step's node, by check ID.
+func (d *Decoder) ChecksOf(serviceID string) map[string]*api.AgentServiceCheck {
+	out := map[string]*api.AgentServiceCheck{}
 	for k, c := range d.book.checks {
-		if out[c.Service] == nil {
-			out[c.Service] = map[string]*api.AgentServiceCheck{}
+		if k.Node == d.Node() && c.Service == serviceID {
+			out[k.ID] = c.Def
 		}
-		out[c.Service][k.id] = c.Def
 	}
 	return out
 }
@@ -339,21 +354,19 @@ type TTLSetting struct {
 	Pos    Pos
 }
 
-// SetTTL records that the check step at n sets the TTL check id.
+// SetTTL records that the check step at n sets the TTL check id on its
+// node.
 func (d *Decoder) SetTTL(id, status string, n *yaml.Node) {
-	d.book.ttlSet[id] = TTLSetting{Status: status, Pos: d.Pos(n)}
+	d.book.ttlSet[CheckKey{d.Node(), id}] = TTLSetting{Status: status, Pos: d.Pos(n)}
 }
 
-// TTLSettings are where check steps so far last set each TTL check, by
-// check ID.
-func (d *Decoder) TTLSettings() map[string]TTLSetting { return maps.Clone(d.book.ttlSet) }
-
-type checkKey struct{ node, id string }
+// TTLSettings are where check steps so far last set each TTL check.
+func (d *Decoder) TTLSettings() map[CheckKey]TTLSetting { return maps.Clone(d.book.ttlSet) }
 
 // Check returns the check registered so far under id on the current
 // step's node ("" on the host).
 func (d *Decoder) Check(id string) (RegisteredCheck, bool) {
-	c, ok := d.book.checks[checkKey{d.Node(), id}]
+	c, ok := d.book.checks[CheckKey{d.Node(), id}]
 	return c, ok
 }
 
@@ -363,35 +376,42 @@ func (d *Decoder) Check(id string) (RegisteredCheck, bool) {
 // checks (Consul's agent.addServiceInternal); a sidecar without checks
 // of its own gets two, a TCP check of its public port and an alias check.
 func (d *Decoder) recordChecks(def consuldef.ServiceDef, at *yaml.Node) {
-	add := func(serviceID string, checks []*api.AgentServiceCheck) {
+	add := func(serviceID string, checks []RegisteredCheck) {
 		for i, c := range checks {
-			id := c.CheckID
+			id := c.Def.CheckID
 			if id == "" {
 				id = "service:" + serviceID
 				if len(checks) > 1 {
 					id += fmt.Sprintf(":%d", i+1)
 				}
 			}
-			d.book.checks[checkKey{d.Node(), id}] = RegisteredCheck{Kind: checkKind(c), Service: serviceID, Pos: d.Pos(at), Def: c}
+			c.Service, c.Pos = serviceID, d.Pos(at)
+			if c.Kind == "" {
+				c.Kind = checkKind(c.Def)
+			}
+			d.book.checks[CheckKey{d.Node(), id}] = c
 		}
 	}
-	add(def.ID(), serviceChecks(def.Reg))
+	add(def.ID(), registered(serviceChecks(def.Reg)))
 	if sc := def.Sidecar(); sc != nil {
-		checks := serviceChecks(sc)
+		checks := registered(serviceChecks(sc))
 		if len(checks) == 0 {
-			checks = []*api.AgentServiceCheck{
-				{Name: "Connect Sidecar Listening", TCP: DefaultSidecarTCPTarget, Interval: "10s"},
-				{Name: "Connect Sidecar Aliasing " + def.ID(), AliasService: def.ID()},
+			checks = []RegisteredCheck{
+				{Kind: "a TCP", DefaultSidecar: true, Def: &api.AgentServiceCheck{Name: "Connect Sidecar Listening", Interval: "10s"}},
+				{Def: &api.AgentServiceCheck{Name: "Connect Sidecar Aliasing " + def.ID(), AliasService: def.ID()}},
 			}
 		}
 		add(def.SidecarID(), checks)
 	}
 }
 
-// DefaultSidecarTCPTarget stands for the target of Consul's default TCP
-// check of a sidecar registered without checks (agent/sidecar_service.go):
-// the sidecar's registered address and port, known once it is registered.
-const DefaultSidecarTCPTarget = "its public port"
+func registered(defs []*api.AgentServiceCheck) []RegisteredCheck {
+	out := make([]RegisteredCheck, len(defs))
+	for i, c := range defs {
+		out[i].Def = c
+	}
+	return out
+}
 
 // serviceChecks are a registration's check then its checks, as the agent
 // reads them (an empty check is none).
