@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scenario-tool/scenario/internal/testenv"
 )
 
 // expect health reads the health catalog: a TTL check set critical makes
@@ -238,3 +241,33 @@ func TestHealthEvidenceJudgesEachNodesInstanceByItsOwnCheck(t *testing.T) {
 // indentStep turns a step item "  - key: value\n" into the rest of an
 // item begun by "  - node: NODE\n".
 func indentStep(item string) string { return "    " + strings.TrimPrefix(item, "  - ") }
+
+// A check the scenario did not register (an exec step added it through
+// the agent's API) has an unknown target: the instance's registered
+// address answered by a live process is no evidence for it, its real
+// target (here 127.0.0.1:9102, where nothing listens) being elsewhere.
+// The note says its passing is Consul's word only.
+func TestHealthCheckOfUnknownDefinitionIsConsulsWordOnly(t *testing.T) {
+	needMesh(t, testenv.Program("curl"))
+	check := `{"ID": "api-extra", "Name": "api extra", "ServiceID": "api", "TCP": "127.0.0.1:9102", "Interval": "1h", "Status": "passing"}`
+	dir := t.TempDir()
+	checkFile := filepath.Join(dir, "check.json")
+	if err := os.WriteFile(checkFile, []byte(check), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := "name: health-unknown-check\nsteps:\n" +
+		"  - start-agent: {}\n" +
+		"  - run: {name: api, command: \"socat TCP-LISTEN:9101,bind=127.0.0.1,reuseaddr,fork EXEC:cat\", ready: \"127.0.0.1:9101\"}\n" +
+		"  - register: {service: {name: api, port: 9101, address: 127.0.0.1}}\n" +
+		"  - exec: {command: \"curl -sf -X PUT --data @" + checkFile + " http://$CONSUL_HTTP_ADDR/v1/agent/check/register\"}\n" +
+		"  - expect: {health: api, status: passing}\n"
+	r := scenario(t, "run", writeScenario(t, dir, "health-unknown-check.yaml", src))
+	r.mustExit(t, 0)
+	want := `api-extra "api extra": a tcp check whose definition is not among the scenario's registrations on node `
+	if !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, "its passing is Consul's word only (nothing tested)") {
+		t.Errorf("output lacks %q, Consul's word only:\n%s", want, r.stdout)
+	}
+	if strings.Contains(r.stdout, "tests 127.0.0.1:9101") {
+		t.Errorf("the instance's address is taken as the evidence of a check that tests elsewhere:\n%s", r.stdout)
+	}
+}

@@ -19,7 +19,7 @@ import (
 // ExpectHealthSpec is expect's health form.
 type ExpectHealthSpec struct {
 	Health string                       `key:"health,required" shape:"SERVICE|ID" doc:"an instance's service ID, or a service's name: then every instance of it (a sidecar's, from connect.sidecar_service, too)"`
-	Status string                       `key:"status,required" enum:"passing,warning,critical" doc:"the status the health catalog must give: its checks' worst, the node's own checks included (maintenance counts as critical); passing also needs each check's target (TCP, HTTP, gRPC, H2 ping, UDP; else the instance's address) answered now by a process the scenario started, or Consul's status is stale and fails the step"`
+	Status string                       `key:"status,required" enum:"passing,warning,critical" doc:"the status the health catalog must give: its checks' worst, the node's own checks included (maintenance counts as critical); passing also needs each check's target (TCP, HTTP, gRPC, H2 ping, UDP, as registered on the instance's node; a default sidecar check's is the sidecar's address) answered now by a process the scenario started, or Consul's status is stale and fails the step"`
 	Within spec.Optional[spec.Duration] `key:"within" default:"10s" doc:"how long the status may take to hold (a client agent's check reaches the catalog when the agent syncs); written, the step also waits out a stale status until the evidence agrees, then watches it settle (at least 500ms)"`
 }
 

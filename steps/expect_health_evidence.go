@@ -23,10 +23,12 @@ import (
 // check every 10 s still says passing for up to 10 s after its target
 // died. A claim that an instance is passing therefore rests on evidence
 // about the instance now, where there is some: a check with a target (a
-// TCP, HTTP, gRPC, H2 ping or UDP address, or else the instance's
-// registered address) must have its target answered now by a live
-// process the scenario started, as a probe's backend must. A TTL, script,
-// Docker or OS-service check has nothing the runner can test: the note
+// TCP, HTTP, gRPC, H2 ping or UDP address as the scenario registered it,
+// or the sidecar's registered address for Consul's default sidecar check)
+// must have its target answered now by a live process the scenario
+// started, as a probe's backend must. A TTL, script, Docker or OS-service
+// check has nothing the runner can test, nor has a check whose
+// definition the scenario did not register (an exec step's): the note
 // says its status is Consul's word only (with, for a TTL check, where a
 // check step last set it); an alias check's evidence is that of the
 // checks it follows.
@@ -77,7 +79,11 @@ func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Clie
 			}
 			target, how := checkTarget(c.Type, def, defaultSidecar, h.addr)
 			if env.External() {
-				ev.notes = append(ev.notes, fmt.Sprintf("%s (%s %s) not tested: an existing cluster's processes run on its machines, so its passing is Consul's word", label, c.Type, target))
+				ev.notes = append(ev.notes, fmt.Sprintf("%s (%s) not tested: an existing cluster's processes run on its machines, so its passing is Consul's word", label, strings.TrimSpace(c.Type+" "+target)))
+				continue
+			}
+			if target == "" {
+				ev.notes = append(ev.notes, fmt.Sprintf("%s: a %s check whose definition is not among the scenario's registrations on node %s (added by an exec step or the HTTP API, say), so its target is unknown: its passing is Consul's word only (nothing tested)", label, c.Type, h.node))
 				continue
 			}
 			got, err := answered(ctx, onCatalogNode(env, h.node), c.Type, def, target)
@@ -168,31 +174,32 @@ func followedHealth(ctx context.Context, client *api.Client, node, id string) (h
 	return h, nil
 }
 
-// checkTarget is the address a check of kind typ tests: its own, from the
-// registration the scenario read, else the instance's registered address
-// (how says which, when not the check's own).
+// checkTarget is the address a check of kind typ tests, from its
+// definition as the scenario registered it; for Consul's default sidecar
+// check, the sidecar's registered address, which is its target. It is ""
+// when the definition is unknown (a check added by an exec step, say):
+// the instance's address is then no evidence, the check's real target
+// being anywhere.
 func checkTarget(typ string, def *api.AgentServiceCheck, defaultSidecar bool, registered string) (target, how string) {
 	if defaultSidecar {
 		return registered, " (the sidecar's registered address, as Consul's default sidecar check)"
 	}
-	if def != nil {
-		switch typ {
-		case "tcp":
-			target = def.TCP
-		case "udp":
-			target = def.UDP
-		case "h2ping":
-			target = def.H2PING
-		case "grpc":
-			target, _, _ = strings.Cut(def.GRPC, "/") // host:port/service
-		case "http":
-			target = def.HTTP
-		}
+	if def == nil {
+		return "", ""
 	}
-	if target != "" {
-		return target, ""
+	switch typ {
+	case "tcp":
+		target = def.TCP
+	case "udp":
+		target = def.UDP
+	case "h2ping":
+		target = def.H2PING
+	case "grpc":
+		target, _, _ = strings.Cut(def.GRPC, "/") // host:port/service
+	case "http":
+		target = def.HTTP
 	}
-	return registered, " (the instance's registered address: the check's own target is not among the scenario's registrations)"
+	return target, ""
 }
 
 // answered tests target now, from at's node: a process the scenario
