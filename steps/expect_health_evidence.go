@@ -214,14 +214,7 @@ func answered(ctx context.Context, at Env, typ string, def *api.AgentServiceChec
 		if u, err = url.Parse(target); err != nil {
 			return "", fmt.Errorf("its URL does not parse: %v", err)
 		}
-		addr = u.Host
-		if u.Port() == "" {
-			port := "80"
-			if u.Scheme == "https" {
-				port = "443"
-			}
-			addr = net.JoinHostPort(u.Hostname(), port)
-		}
+		addr = hostPort(u)
 	}
 	if typ == "udp" {
 		return udpHolder(at, addr)
@@ -233,9 +226,9 @@ func answered(ctx context.Context, at Env, typ string, def *api.AgentServiceChec
 	case ours == "":
 		return "", fmt.Errorf("no process this scenario started listens now")
 	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
 	if u == nil {
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
 		conn, err := at.Dial(ctx, "tcp", addr)
 		if err != nil {
 			return "", fmt.Errorf("a connection is not taken now: %v", err)
@@ -243,23 +236,11 @@ func answered(ctx context.Context, at Env, typ string, def *api.AgentServiceChec
 		conn.Close()
 		return "taken now by " + ours, nil
 	}
-	method := def.Method
-	if method == "" {
-		method = http.MethodGet
-	}
-	req, err := http.NewRequestWithContext(ctx, method, target, strings.NewReader(def.Body))
+	req, hc, err := consulHTTPCheck(ctx, at, def, target)
 	if err != nil {
 		return "", fmt.Errorf("the check's request cannot be made: %v", err)
 	}
-	for k, vs := range def.Header {
-		for _, v := range vs {
-			req.Header.Add(k, v)
-		}
-	}
-	// Liveness is the question, not the certificate, which Consul's own
-	// check judges.
-	hc := &http.Client{Transport: &http.Transport{DialContext: at.Dial, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	method := req.Method
 	resp, err := hc.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("%s %s has no reply now: %v", method, target, err)
@@ -269,8 +250,77 @@ func answered(ctx context.Context, at Env, typ string, def *api.AgentServiceChec
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return "", fmt.Errorf("%s %s is answered %s now, not 2xx", method, target, resp.Status)
 	}
+	// A redirect elsewhere is followed, as Consul follows it; the answer
+	// is then the evidence only if a process of the scenario gave it.
+	if final := resp.Request.URL; final.String() != target {
+		if finalAddr := hostPort(final); finalAddr != addr {
+			ours, foreign = listenerHolder(at, finalAddr)
+			switch {
+			case foreign != "":
+				return "", foreignError{fmt.Errorf("redirected to %s, %s answers, which this scenario did not start", final, foreign)}
+			case ours == "":
+				return "", fmt.Errorf("redirected to %s, where no process this scenario started listens now", final)
+			}
+		}
+		return fmt.Sprintf("%s answered %s now by %s, redirected to %s", method, resp.Status, ours, final), nil
+	}
 	return fmt.Sprintf("%s answered %s now by %s", method, resp.Status, ours), nil
 }
+
+// hostPort is u's host and port, the scheme's port when it has none.
+func hostPort(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	port := "80"
+	if u.Scheme == "https" {
+		port = "443"
+	}
+	return net.JoinHostPort(u.Hostname(), port)
+}
+
+// consulHTTPCheck is the request of an HTTP check and the client that
+// makes it, as Consul's agent makes them (agent/checks/check.go
+// CheckHTTP, without agent TLS for checks): the check's method (GET),
+// headers, Host header as the request's host, Consul's User-Agent and
+// Accept unless given, its body; TLS verified unless tls_skip_verify,
+// with tls_server_name; redirects followed as Go's client does (up to
+// ten); the check's timeout (10 s); no keep-alive.
+func consulHTTPCheck(ctx context.Context, at Env, def *api.AgentServiceCheck, target string) (*http.Request, *http.Client, error) {
+	method := def.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, strings.NewReader(def.Body))
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, vs := range def.Header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	if host := req.Header.Get("Host"); host != "" {
+		req.Host = host
+	}
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", consulCheckUserAgent)
+	}
+	if req.Header.Get("Accept") == "" {
+		req.Header.Set("Accept", "text/plain, text/*, */*")
+	}
+	timeout := 10 * time.Second
+	if d, err := time.ParseDuration(def.Timeout); err == nil && d > 0 {
+		timeout = d
+	}
+	hc := &http.Client{Timeout: timeout, Transport: &http.Transport{DialContext: at.Dial, DisableKeepAlives: true,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: def.TLSSkipVerify, ServerName: def.TLSServerName}}}
+	return req, hc, nil
+}
+
+// consulCheckUserAgent is the User-Agent of Consul's HTTP checks
+// (checks.UserAgent).
+const consulCheckUserAgent = "Consul Health Check"
 
 // udpHolder says which process of the scenario holds the UDP socket
 // bound at addr in at's node.
