@@ -293,7 +293,7 @@ func (e *expectHealth) Run(ctx context.Context, env Env) error {
 		// without within reads the status once it holds, as Consul has it.
 		var window time.Duration
 		if e.eventual {
-			window = (&expect{eventual: true, within: e.within}).settleWindow(counts.untilFirst, counts.contraryBefore)
+			window = settleWindow(e.eventual, e.within, counts.untilFirst, counts.contraryBefore)
 		}
 		if settled := firstHold.Add(window); time.Now().Before(settled) {
 			confirm := wait.Func(fmt.Sprintf("%s to stay %s", e.what(), e.status), func(ctx context.Context) error {
