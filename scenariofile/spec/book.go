@@ -1,9 +1,11 @@
 package spec
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -21,15 +23,20 @@ import (
 type book struct {
 	defined   map[string]map[string]Pos // kind -> name -> where it was defined
 	instances map[string]Instance       // service ID -> the instance registered under it
-	sidecars  map[string]sidecarClaim   // service ID -> the sidecar process started for it
-	proxyFor  map[string]string         // service ID or name -> the ID of a connect-proxy registered for it
-	checks    map[CheckKey]RegisteredCheck
-	ttlSet    map[CheckKey]TTLSetting // where a check step last set each TTL check
-	// agents counts start-agent steps so far; lastAgentDev says whether
-	// the latest was a dev agent (which keeps nothing across a restart).
-	agents       int
-	lastAgentDev bool
-	lastConn     string
+	// instanceNodes: service ID -> the nodes whose agents have it ("" the
+	// host); one ID may be registered on several nodes.
+	instanceNodes map[string]map[string]bool
+	sidecars      map[string]sidecarClaim // service ID -> the sidecar process started for it
+	proxyFor      map[string]string       // service ID or name -> the ID of a connect-proxy registered for it
+	checks        map[CheckKey]RegisteredCheck
+	ttlSet        map[CheckKey]TTLSetting // where a check step last set each TTL check
+	// agents counts start-agent steps so far, agentsOn those of each node
+	// ("" the host); lastDevOn says whether a node's latest was a dev
+	// agent (which keeps nothing across a restart).
+	agents    int
+	agentsOn  map[string]int
+	lastDevOn map[string]bool
+	lastConn  string
 	// intentionChanged is set once a step has changed an intention, after
 	// which the mesh is only eventually consistent.
 	intentionChanged bool
@@ -46,10 +53,14 @@ func newBook() *book {
 	return &book{
 		defined:   map[string]map[string]Pos{},
 		instances: map[string]Instance{},
-		sidecars:  map[string]sidecarClaim{},
-		proxyFor:  map[string]string{},
-		checks:    map[CheckKey]RegisteredCheck{},
-		ttlSet:    map[CheckKey]TTLSetting{},
+
+		instanceNodes: map[string]map[string]bool{},
+		agentsOn:      map[string]int{},
+		lastDevOn:     map[string]bool{},
+		sidecars:      map[string]sidecarClaim{},
+		proxyFor:      map[string]string{},
+		checks:        map[CheckKey]RegisteredCheck{},
+		ttlSet:        map[CheckKey]TTLSetting{},
 
 		datacenters: map[string]bool{},
 	}
@@ -166,32 +177,50 @@ func (d *Decoder) AddInstance(def consuldef.ServiceDef, at *yaml.Node) {
 		}
 	}
 	b.instances[id] = Instance{ServiceDef: def, Pos: d.Pos(at)}
+	if b.instanceNodes[id] == nil {
+		b.instanceNodes[id] = map[string]bool{}
+	}
+	b.instanceNodes[id][d.Node()] = true
 	d.recordChecks(def, at)
 	d.warnBuiltinProxyLimits(def, at)
-	for _, ref := range []string{name, id} {
-		d.Define(KindService, ref, at)
-		if def.HasSidecar() {
-			d.Define(KindSidecarRegistration, ref, at)
+	d.defineInstance(b.instances[id])
+	d.warnDefaultSidecarChecks(at, def)
+}
+
+// defineInstance makes the names an instance gives later steps known:
+// its ID and service name, its sidecar registration and upstreams, and,
+// for a proxy registered as a service of its own (kind connect-proxy),
+// those of its destination, whose sidecar it is as connect.sidecar_service
+// would be.
+func (d *Decoder) defineInstance(in Instance) {
+	b := d.book
+	define := func(kind, name string) {
+		if b.defined[kind] == nil {
+			b.defined[kind] = map[string]Pos{}
 		}
-		for _, u := range def.Upstreams() {
-			d.Define(KindUpstream, ref+"/"+u.DestinationName, at)
+		b.defined[kind][name] = in.Pos
+	}
+	for _, ref := range []string{in.Reg.Name, in.ID()} {
+		define(KindService, ref)
+		if in.HasSidecar() {
+			define(KindSidecarRegistration, ref)
+		}
+		for _, u := range in.Upstreams() {
+			define(KindUpstream, ref+"/"+u.DestinationName)
 		}
 	}
-	// A proxy registered as a service of its own (kind connect-proxy) is
-	// the sidecar of its destination, as connect.sidecar_service would be.
-	if p := def.Reg.Proxy; def.Reg.Kind == "connect-proxy" && p != nil {
+	if p := in.Reg.Proxy; in.Reg.Kind == "connect-proxy" && p != nil {
 		for _, ref := range []string{p.DestinationServiceID, p.DestinationServiceName} {
 			if ref == "" {
 				continue
 			}
-			b.proxyFor[ref] = id
-			d.Define(KindSidecarRegistration, ref, at)
+			b.proxyFor[ref] = in.ID()
+			define(KindSidecarRegistration, ref)
 			for _, u := range p.Upstreams {
-				d.Define(KindUpstream, ref+"/"+u.DestinationName, at)
+				define(KindUpstream, ref+"/"+u.DestinationName)
 			}
 		}
 	}
-	d.warnDefaultSidecarChecks(at, def)
 }
 
 // HasProxyFor reports whether a proxy registered as its own service
@@ -232,20 +261,19 @@ func InstanceIDs(ins []Instance) string {
 }
 
 // StartAgent records that the current step starts an agent (dev: a dev
-// agent). Registrations survive a restart only from a non-dev agent to a
-// non-dev agent (the same data dir); a dev agent starts empty.
-//
-// On a scenario's nodes each agent is another machine's: starting one
-// forgets nothing registered with the others (services are not tracked
-// per node, so what a dev agent restarted on its node loses is left to
-// the run to find).
+// agent) on its node. Registrations survive a restart only from a non-dev
+// agent to a non-dev agent (the same data dir); a dev agent starts empty.
+// On a scenario's nodes each agent is another machine's: a restart
+// forgets only what was registered with that node's agent.
 func (d *Decoder) StartAgent(dev bool, at *yaml.Node) {
 	b := d.book
-	if b.agents > 0 && (dev || b.lastAgentDev) && len(d.Nodes()) == 0 {
+	node := d.Node()
+	if b.agentsOn[node] > 0 && (dev || b.lastDevOn[node]) {
 		d.forgetServices()
 	}
 	b.agents++
-	b.lastAgentDev = dev
+	b.agentsOn[node]++
+	b.lastDevOn[node] = dev
 	d.Define(KindProcess, AgentName, at)
 }
 
@@ -270,12 +298,26 @@ func (d *Decoder) IntentionChecksReadTheirWrites() bool {
 	return b.agents > 0 && len(b.datacenters) == 1 && !b.joinsOthers
 }
 
-// forgetServices records that every registration is gone (a dev agent was
-// restarted: it keeps nothing).
+// forgetServices records that every registration with the current step's
+// node's agent is gone (a dev agent was restarted: it keeps nothing); an
+// instance registered on other nodes too stays known.
 func (d *Decoder) forgetServices() {
 	b := d.book
-	b.instances = map[string]Instance{}
+	for id, nodes := range b.instanceNodes {
+		delete(nodes, d.Node())
+		if len(nodes) == 0 {
+			delete(b.instanceNodes, id)
+			delete(b.instances, id)
+		}
+	}
 	b.proxyFor = map[string]string{}
+	for _, k := range []string{KindService, KindSidecarRegistration, KindUpstream} {
+		delete(b.defined, k)
+	}
+	left := slices.SortedFunc(maps.Values(b.instances), func(a, b Instance) int { return cmp.Compare(a.ID(), b.ID()) })
+	for _, in := range left {
+		d.defineInstance(in)
+	}
 	for k := range b.checks {
 		if k.Node == d.Node() {
 			delete(b.checks, k)
@@ -285,9 +327,6 @@ func (d *Decoder) forgetServices() {
 		if k.Node == d.Node() {
 			delete(b.ttlSet, k)
 		}
-	}
-	for _, k := range []string{KindService, KindSidecarRegistration, KindUpstream} {
-		delete(b.defined, k)
 	}
 }
 

@@ -229,3 +229,49 @@ func TestTheBookKnowsEachNodesChecksApart(t *testing.T) {
 		t.Errorf("%d TTL settings, want one per node: %v", got, d.TTLSettings())
 	}
 }
+
+// On a scenario's nodes, a dev agent restarted forgets what was registered
+// with it (instances, checks, TTL settings), and only that: an instance
+// registered on another node too, or only there, stays known.
+func TestADevAgentRestartedOnANodeForgetsOnlyItsOwnServices(t *testing.T) {
+	d := NewDecoder("f.yaml")
+	d.nodes = []string{"app1", "app2"}
+	at := &yaml.Node{Line: 3, Column: 5}
+	register := func(node, name string) {
+		d.BeginNode(node)
+		d.AddInstance(consuldef.ServiceDef{Reg: &api.AgentServiceRegistration{Name: name, Check: &api.AgentServiceCheck{TTL: "1h"}}}, at)
+		d.SetTTL("service:"+name, "passing", at)
+	}
+	d.BeginNode("app1")
+	d.StartAgent(true, at)
+	d.BeginNode("app2")
+	d.StartAgent(true, at)
+	register("app1", "web")
+	register("app1", "api")
+	register("app2", "api")
+	register("app2", "db")
+	d.BeginNode("app1")
+	d.Undefine(KindProcess, AgentName)
+	d.StartAgent(true, at)
+	for name, want := range map[string]bool{"web": false, "api": true, "db": true} {
+		if got := d.Defined(KindService, name); got != want {
+			t.Errorf("service %s known after app1's dev agent restarted: %v, want %v", name, got, want)
+		}
+		if _, got := d.InstanceByID(name); got != want {
+			t.Errorf("instance %s after app1's dev agent restarted: %v, want %v", name, got, want)
+		}
+	}
+	for k := range d.RegisteredChecks() {
+		if k.Node == "app1" {
+			t.Errorf("app1's check %s is still known", k.ID)
+		}
+	}
+	if got := len(d.RegisteredChecks()); got != 2 {
+		t.Errorf("%d checks known, want app2's 2: %v", got, d.RegisteredChecks())
+	}
+	for k := range d.TTLSettings() {
+		if k.Node == "app1" {
+			t.Errorf("app1's TTL setting of %s is still known", k.ID)
+		}
+	}
+}
