@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scenario-tool/scenario/internal/testenv"
 )
 
 // expect health reads the health catalog: a TTL check set critical makes
@@ -196,5 +199,75 @@ func TestHealthPassingNeedsTheCheckTargetAnsweredNow(t *testing.T) {
 	if want := fmt.Sprintf("tests 127.0.0.1:7301, where pid %d (", os.Getpid()); !strings.Contains(r.stdout, want) ||
 		!strings.Contains(r.stdout, "listens, which this scenario did not start: Consul's passing may be that process's doing, not the scenario's service's; stop it, or start the service with a run step") {
 		t.Errorf("an impostor at the target is not named as such (%q):\n%s", want, r.stdout)
+	}
+}
+
+// One service ID registered on two nodes, each with its own check: each
+// node's instance is judged by its own node's definition, not by the
+// other's. api's check on app1 tests 127.0.0.1:9001, on app2
+// 127.0.0.1:9002; only 9002 listens, on both nodes, so app1's instance
+// has no evidence and the claim of passing fails, whichever definition
+// the book read last.
+func TestHealthEvidenceJudgesEachNodesInstanceByItsOwnCheck(t *testing.T) {
+	needMesh(t, namespaces)
+	api := func(port int) string {
+		return fmt.Sprintf("  - register: {service: {name: api, port: %d, address: 127.0.0.1, check: {name: api tcp, tcp: \"127.0.0.1:%d\", interval: 1h, status: passing}}}\n", port, port)
+	}
+	listen := "  - run: {name: listener, command: \"socat TCP-LISTEN:9002,bind=127.0.0.1,reuseaddr,fork EXEC:cat\", ready: \"127.0.0.1:9002\"}\n"
+	src := "name: health-nodes\nnodes: [server, app1, app2]\nsteps:\n" +
+		"  - {start-agent: {dev: true}, node: server}\n" +
+		"  - {start-agent: {}, node: app1}\n" +
+		"  - {start-agent: {}, node: app2}\n" +
+		"  - node: app1\n" + indentStep(listen) +
+		"  - node: app2\n" + indentStep(listen) +
+		"  - node: app1\n" + indentStep(api(9001)) +
+		"  - node: app2\n" + indentStep(api(9002)) +
+		"  - expect: {health: api, status: passing}\n"
+	file := writeScenario(t, t.TempDir(), "health-nodes.yaml", src)
+	r := scenario(t, "run", file)
+	r.mustExit(t, 1)
+	for _, want := range []string{
+		`api on node app1: its tcp check service:api "api tcp" (every 1h) tests 127.0.0.1:9001, where no process this scenario started listens now`,
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, "api on node app2: its tcp check") {
+		t.Errorf("app2's instance, whose target listens, is judged contrary:\n%s", r.stdout)
+	}
+}
+
+// indentStep turns a step item "  - key: value\n" into the rest of an
+// item begun by "  - node: NODE\n".
+func indentStep(item string) string { return "    " + strings.TrimPrefix(item, "  - ") }
+
+// A check the scenario did not register (an exec step added it through
+// the agent's API) has an unknown target: the instance's registered
+// address answered by a live process is no evidence for it, its real
+// target (here 127.0.0.1:9102, where nothing listens) being elsewhere.
+// The note says its passing is Consul's word only.
+func TestHealthCheckOfUnknownDefinitionIsConsulsWordOnly(t *testing.T) {
+	needMesh(t, testenv.Program("curl"))
+	check := `{"ID": "api-extra", "Name": "api extra", "ServiceID": "api", "TCP": "127.0.0.1:9102", "Interval": "1h", "Status": "passing"}`
+	dir := t.TempDir()
+	checkFile := filepath.Join(dir, "check.json")
+	if err := os.WriteFile(checkFile, []byte(check), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := "name: health-unknown-check\nsteps:\n" +
+		"  - start-agent: {}\n" +
+		"  - run: {name: api, command: \"socat TCP-LISTEN:9101,bind=127.0.0.1,reuseaddr,fork EXEC:cat\", ready: \"127.0.0.1:9101\"}\n" +
+		"  - register: {service: {name: api, port: 9101, address: 127.0.0.1}}\n" +
+		"  - exec: {command: \"curl -sf -X PUT --data @" + checkFile + " http://$CONSUL_HTTP_ADDR/v1/agent/check/register\"}\n" +
+		"  - expect: {health: api, status: passing}\n"
+	r := scenario(t, "run", writeScenario(t, dir, "health-unknown-check.yaml", src))
+	r.mustExit(t, 0)
+	want := `api-extra "api extra": a tcp check whose definition is not among the scenario's registrations on node `
+	if !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, "its passing is Consul's word only (nothing tested)") {
+		t.Errorf("output lacks %q, Consul's word only:\n%s", want, r.stdout)
+	}
+	if strings.Contains(r.stdout, "tests 127.0.0.1:9101") {
+		t.Errorf("the instance's address is taken as the evidence of a check that tests elsewhere:\n%s", r.stdout)
 	}
 }

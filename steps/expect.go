@@ -381,7 +381,7 @@ func (e *expect) runIntention(ctx context.Context, env Env) error {
 	err = wait.For(ctx, wait.Func("the intention decision", check), wait.Options{Timeout: e.within, Alive: aliveAll(env, spec.AgentName)})
 	if err == nil {
 		// The settle window, as for a probe.
-		window := e.settleWindow(counts.untilFirst, counts.contraryBefore)
+		window := settleWindow(e.eventual, e.within, counts.untilFirst, counts.contraryBefore)
 		if settled := firstHold.Add(window); time.Now().Before(settled) {
 			settleWindowBegins(ctx)
 			confirm := wait.Func("the decision to stay", func(ctx context.Context) error {

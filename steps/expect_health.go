@@ -19,7 +19,7 @@ import (
 // ExpectHealthSpec is expect's health form.
 type ExpectHealthSpec struct {
 	Health string                       `key:"health,required" shape:"SERVICE|ID" doc:"an instance's service ID, or a service's name: then every instance of it (a sidecar's, from connect.sidecar_service, too)"`
-	Status string                       `key:"status,required" enum:"passing,warning,critical" doc:"the status the health catalog must give: its checks' worst, the node's own checks included (maintenance counts as critical); passing also needs each check's target (TCP, HTTP, gRPC, H2 ping, UDP; else the instance's address) answered now by a process the scenario started, or Consul's status is stale and fails the step"`
+	Status string                       `key:"status,required" enum:"passing,warning,critical" doc:"the status the health catalog must give: its checks' worst, the node's own checks included (maintenance counts as critical); passing also needs each check's target (TCP, HTTP, gRPC, H2 ping, UDP, as registered on the instance's node; a default sidecar check's is the sidecar's address) answered now by a process the scenario started, or Consul's status is stale and fails the step"`
 	Within spec.Optional[spec.Duration] `key:"within" default:"10s" doc:"how long the status may take to hold (a client agent's check reaches the catalog when the agent syncs); written, the step also waits out a stale status until the evidence agrees, then watches it settle (at least 500ms)"`
 }
 
@@ -42,17 +42,21 @@ type expectHealth struct {
 	// it: a status that Consul gives before the evidence agrees is waited
 	// out, and once both agree it is watched settling (SettleFloor).
 	eventual bool
-	// checks are the definitions of the checks the scenario registered
-	// for the instances, by service ID then check ID: what a check tests.
-	checks map[string]map[string]*api.AgentServiceCheck
-	// ttlSet is where a check step last set each TTL check, by check ID.
-	ttlSet map[string]spec.TTLSetting
+	// checks are the checks the scenario registered, by node and check
+	// ID: what a check tests.
+	checks map[spec.CheckKey]spec.RegisteredCheck
+	// ttlSet is where a check step last set each TTL check.
+	ttlSet map[spec.CheckKey]spec.TTLSetting
+	// onNodes: the scenario has nodes, each agent's Consul node name
+	// being the scenario's node's; else the book's checks are the host
+	// agent's, whose node name the run asks.
+	onNodes bool
 }
 
 func buildExpectHealth(d *spec.Decoder, val *ExpectHealthSpec, f *spec.Fields) Step {
 	d.NeedAgent(f.At(), "expect health")
 	e := &expectHealth{ref: val.Health, name: val.Health, status: val.Status, within: time.Duration(val.Within.Value),
-		eventual: val.Within.Set, ttlSet: d.TTLSettings()}
+		eventual: val.Within.Set, ttlSet: d.TTLSettings(), onNodes: len(d.Nodes()) > 0}
 	if val.Health == "" {
 		return e
 	}
@@ -82,6 +86,11 @@ type healthOf struct {
 	status   string // passing, warning or critical
 	checks   api.HealthChecks
 	addr     string // the instance's registered address and port
+	// bookNode is the scenario's node whose registrations the instance's
+	// checks are among ("" on the host); unknown is true for an instance
+	// on an agent the scenario did not register with.
+	bookNode string
+	unknown  bool
 }
 
 // deciding names the checks that make the instance's status: those in
@@ -136,8 +145,9 @@ func aggregate(checks api.HealthChecks) string {
 	}
 }
 
-// look reads the instances' health from the catalog.
-func (e *expectHealth) look(ctx context.Context, client *api.Client) ([]healthOf, error) {
+// look reads the instances' health from the catalog. hostNode is the
+// host agent's Consul node name, for a scenario without nodes.
+func (e *expectHealth) look(ctx context.Context, client *api.Client, hostNode string) ([]healthOf, error) {
 	entries, _, err := client.Health().Service(e.name, "", false, (&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("asking the health endpoint for %s: %w", e.name, err)
@@ -148,7 +158,9 @@ func (e *expectHealth) look(ctx context.Context, client *api.Client) ([]healthOf
 			continue
 		}
 		addr := net.JoinHostPort(dialHost(en.Service.Address, en.Node.Address), strconv.Itoa(en.Service.Port))
-		out = append(out, healthOf{id: en.Service.ID, node: en.Node.Node, status: aggregate(en.Checks), checks: en.Checks, addr: addr})
+		h := healthOf{id: en.Service.ID, node: en.Node.Node, status: aggregate(en.Checks), checks: en.Checks, addr: addr}
+		h.bookNode, h.unknown = e.bookNodeOf(en.Node.Node, hostNode)
+		out = append(out, h)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].node != out[j].node {
@@ -159,11 +171,28 @@ func (e *expectHealth) look(ctx context.Context, client *api.Client) ([]healthOf
 	return out, nil
 }
 
+// bookNodeOf is the scenario's node whose registrations are those of the
+// Consul node node: the node of the same name on a scenario's nodes (the
+// runner names each agent's node so), the host's ("") for the host
+// agent's node; unknown for another agent's.
+func (e *expectHealth) bookNodeOf(node, hostNode string) (bookNode string, unknown bool) {
+	switch {
+	case e.onNodes:
+		return node, false
+	case node == hostNode:
+		return "", false
+	}
+	return "", true
+}
+
 func (e *expectHealth) Run(ctx context.Context, env Env) error {
 	client, err := env.Consul()
 	if err != nil {
 		return err
 	}
+	// The host agent's node name tells its instances from those of
+	// agents it joined, which the scenario's registrations say nothing of.
+	hostNode := ""
 	start := time.Now()
 	var firstHold time.Time
 	var counts settleCounts
@@ -178,7 +207,14 @@ func (e *expectHealth) Run(ctx context.Context, env Env) error {
 	// judge looks once: nil when Consul gives the claimed status and the
 	// evidence agrees.
 	judge := func(ctx context.Context) error {
-		got, err := e.look(ctx, client)
+		if !e.onNodes && hostNode == "" && len(e.checks)+len(e.ttlSet) > 0 {
+			name, err := client.Agent().NodeName()
+			if err != nil {
+				return lookError{fmt.Errorf("asking the agent its node name: %w", err)}
+			}
+			hostNode = name
+		}
+		got, err := e.look(ctx, client, hostNode)
 		if err != nil {
 			return lookError{err}
 		}
@@ -257,7 +293,7 @@ func (e *expectHealth) Run(ctx context.Context, env Env) error {
 		// without within reads the status once it holds, as Consul has it.
 		var window time.Duration
 		if e.eventual {
-			window = (&expect{eventual: true, within: e.within}).settleWindow(counts.untilFirst, counts.contraryBefore)
+			window = settleWindow(e.eventual, e.within, counts.untilFirst, counts.contraryBefore)
 		}
 		if settled := firstHold.Add(window); time.Now().Before(settled) {
 			confirm := wait.Func(fmt.Sprintf("%s to stay %s", e.what(), e.status), func(ctx context.Context) error {

@@ -23,10 +23,12 @@ import (
 // check every 10 s still says passing for up to 10 s after its target
 // died. A claim that an instance is passing therefore rests on evidence
 // about the instance now, where there is some: a check with a target (a
-// TCP, HTTP, gRPC, H2 ping or UDP address, or else the instance's
-// registered address) must have its target answered now by a live
-// process the scenario started, as a probe's backend must. A TTL, script,
-// Docker or OS-service check has nothing the runner can test: the note
+// TCP, HTTP, gRPC, H2 ping or UDP address as the scenario registered it,
+// or the sidecar's registered address for Consul's default sidecar check)
+// must have its target answered now by a live process the scenario
+// started, as a probe's backend must. A TTL, script, Docker or OS-service
+// check has nothing the runner can test, nor has a check whose
+// definition the scenario did not register (an exec step's): the note
 // says its status is Consul's word only (with, for a TTL check, where a
 // check step last set it); an alias check's evidence is that of the
 // checks it follows.
@@ -61,7 +63,11 @@ func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Clie
 		if c.ServiceID != h.id {
 			continue // the node's own (serfHealth): Consul's gossip
 		}
-		def := e.checks[h.id][c.CheckID]
+		var def *api.AgentServiceCheck
+		defaultSidecar := false
+		if rc, ok := e.checks[spec.CheckKey{Node: h.bookNode, ID: c.CheckID}]; ok && !h.unknown && rc.Service == h.id {
+			def, defaultSidecar = rc.Def, rc.DefaultSidecar
+		}
 		label := fmt.Sprintf("%s %q", c.CheckID, c.Name)
 		if c.CheckID == c.Name || c.Name == "" {
 			label = c.CheckID
@@ -71,9 +77,13 @@ func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Clie
 			if e.status != api.HealthPassing {
 				continue
 			}
-			target, how := checkTarget(c.Type, def, h.addr)
+			target, how := checkTarget(c.Type, def, defaultSidecar, h.addr)
 			if env.External() {
-				ev.notes = append(ev.notes, fmt.Sprintf("%s (%s %s) not tested: an existing cluster's processes run on its machines, so its passing is Consul's word", label, c.Type, target))
+				ev.notes = append(ev.notes, fmt.Sprintf("%s (%s) not tested: an existing cluster's processes run on its machines, so its passing is Consul's word", label, strings.TrimSpace(c.Type+" "+target)))
+				continue
+			}
+			if target == "" {
+				ev.notes = append(ev.notes, fmt.Sprintf("%s: a %s check whose definition is not among the scenario's registrations on node %s (added by an exec step or the HTTP API, say), so its target is unknown: its passing is Consul's word only (nothing tested)", label, c.Type, h.node))
 				continue
 			}
 			got, err := answered(ctx, onCatalogNode(env, h.node), c.Type, def, target)
@@ -95,7 +105,7 @@ func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Clie
 			ev.notes = append(ev.notes, fmt.Sprintf("%s tests %s%s: %s", label, target, how, got))
 		case "ttl":
 			n := label + ": a TTL check, whose status is Consul's word only (nothing to test)"
-			if u, ok := e.ttlSet[c.CheckID]; ok {
+			if u, ok := e.ttlSet[spec.CheckKey{Node: h.bookNode, ID: c.CheckID}]; ok && !h.unknown {
 				n += fmt.Sprintf("; a check step of this scenario last set it %s, at %s", u.Status, u.Pos)
 			} else {
 				n += "; no check step of this scenario set it"
@@ -115,6 +125,7 @@ func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Clie
 				ev.notes = append(ev.notes, fmt.Sprintf("%s: an alias check of %s, Consul's word only (%v)", label, followed, err))
 				continue
 			}
+			sub.bookNode, sub.unknown = h.bookNode, h.unknown
 			more := e.evidenceOf(ctx, env, client, sub, depth+1)
 			for _, n := range more.notes {
 				ev.notes = append(ev.notes, fmt.Sprintf("%s follows %s, whose %s", label, followed, n))
@@ -163,31 +174,32 @@ func followedHealth(ctx context.Context, client *api.Client, node, id string) (h
 	return h, nil
 }
 
-// checkTarget is the address a check of kind typ tests: its own, from the
-// registration the scenario read, else the instance's registered address
-// (how says which, when not the check's own).
-func checkTarget(typ string, def *api.AgentServiceCheck, registered string) (target, how string) {
-	if def != nil && def.TCP == spec.DefaultSidecarTCPTarget {
+// checkTarget is the address a check of kind typ tests, from its
+// definition as the scenario registered it; for Consul's default sidecar
+// check, the sidecar's registered address, which is its target. It is ""
+// when the definition is unknown (a check added by an exec step, say):
+// the instance's address is then no evidence, the check's real target
+// being anywhere.
+func checkTarget(typ string, def *api.AgentServiceCheck, defaultSidecar bool, registered string) (target, how string) {
+	if defaultSidecar {
 		return registered, " (the sidecar's registered address, as Consul's default sidecar check)"
 	}
-	if def != nil {
-		switch typ {
-		case "tcp":
-			target = def.TCP
-		case "udp":
-			target = def.UDP
-		case "h2ping":
-			target = def.H2PING
-		case "grpc":
-			target, _, _ = strings.Cut(def.GRPC, "/") // host:port/service
-		case "http":
-			target = def.HTTP
-		}
+	if def == nil {
+		return "", ""
 	}
-	if target != "" {
-		return target, ""
+	switch typ {
+	case "tcp":
+		target = def.TCP
+	case "udp":
+		target = def.UDP
+	case "h2ping":
+		target = def.H2PING
+	case "grpc":
+		target, _, _ = strings.Cut(def.GRPC, "/") // host:port/service
+	case "http":
+		target = def.HTTP
 	}
-	return registered, " (the instance's registered address: the check's own target is not among the scenario's registrations)"
+	return target, ""
 }
 
 // answered tests target now, from at's node: a process the scenario
@@ -202,14 +214,7 @@ func answered(ctx context.Context, at Env, typ string, def *api.AgentServiceChec
 		if u, err = url.Parse(target); err != nil {
 			return "", fmt.Errorf("its URL does not parse: %v", err)
 		}
-		addr = u.Host
-		if u.Port() == "" {
-			port := "80"
-			if u.Scheme == "https" {
-				port = "443"
-			}
-			addr = net.JoinHostPort(u.Hostname(), port)
-		}
+		addr = hostPort(u)
 	}
 	if typ == "udp" {
 		return udpHolder(at, addr)
@@ -221,9 +226,9 @@ func answered(ctx context.Context, at Env, typ string, def *api.AgentServiceChec
 	case ours == "":
 		return "", fmt.Errorf("no process this scenario started listens now")
 	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
 	if u == nil {
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
 		conn, err := at.Dial(ctx, "tcp", addr)
 		if err != nil {
 			return "", fmt.Errorf("a connection is not taken now: %v", err)
@@ -231,23 +236,11 @@ func answered(ctx context.Context, at Env, typ string, def *api.AgentServiceChec
 		conn.Close()
 		return "taken now by " + ours, nil
 	}
-	method := def.Method
-	if method == "" {
-		method = http.MethodGet
-	}
-	req, err := http.NewRequestWithContext(ctx, method, target, strings.NewReader(def.Body))
+	req, hc, err := consulHTTPCheck(ctx, at, def, target)
 	if err != nil {
 		return "", fmt.Errorf("the check's request cannot be made: %v", err)
 	}
-	for k, vs := range def.Header {
-		for _, v := range vs {
-			req.Header.Add(k, v)
-		}
-	}
-	// Liveness is the question, not the certificate, which Consul's own
-	// check judges.
-	hc := &http.Client{Transport: &http.Transport{DialContext: at.Dial, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	method := req.Method
 	resp, err := hc.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("%s %s has no reply now: %v", method, target, err)
@@ -257,8 +250,77 @@ func answered(ctx context.Context, at Env, typ string, def *api.AgentServiceChec
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return "", fmt.Errorf("%s %s is answered %s now, not 2xx", method, target, resp.Status)
 	}
+	// A redirect elsewhere is followed, as Consul follows it; the answer
+	// is then the evidence only if a process of the scenario gave it.
+	if final := resp.Request.URL; final.String() != target {
+		if finalAddr := hostPort(final); finalAddr != addr {
+			ours, foreign = listenerHolder(at, finalAddr)
+			switch {
+			case foreign != "":
+				return "", foreignError{fmt.Errorf("redirected to %s, %s answers, which this scenario did not start", final, foreign)}
+			case ours == "":
+				return "", fmt.Errorf("redirected to %s, where no process this scenario started listens now", final)
+			}
+		}
+		return fmt.Sprintf("%s answered %s now by %s, redirected to %s", method, resp.Status, ours, final), nil
+	}
 	return fmt.Sprintf("%s answered %s now by %s", method, resp.Status, ours), nil
 }
+
+// hostPort is u's host and port, the scheme's port when it has none.
+func hostPort(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	port := "80"
+	if u.Scheme == "https" {
+		port = "443"
+	}
+	return net.JoinHostPort(u.Hostname(), port)
+}
+
+// consulHTTPCheck is the request of an HTTP check and the client that
+// makes it, as Consul's agent makes them (agent/checks/check.go
+// CheckHTTP, without agent TLS for checks): the check's method (GET),
+// headers, Host header as the request's host, Consul's User-Agent and
+// Accept unless given, its body; TLS verified unless tls_skip_verify,
+// with tls_server_name; redirects followed as Go's client does (up to
+// ten); the check's timeout (10 s); no keep-alive.
+func consulHTTPCheck(ctx context.Context, at Env, def *api.AgentServiceCheck, target string) (*http.Request, *http.Client, error) {
+	method := def.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, strings.NewReader(def.Body))
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, vs := range def.Header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	if host := req.Header.Get("Host"); host != "" {
+		req.Host = host
+	}
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", consulCheckUserAgent)
+	}
+	if req.Header.Get("Accept") == "" {
+		req.Header.Set("Accept", "text/plain, text/*, */*")
+	}
+	timeout := 10 * time.Second
+	if d, err := time.ParseDuration(def.Timeout); err == nil && d > 0 {
+		timeout = d
+	}
+	hc := &http.Client{Timeout: timeout, Transport: &http.Transport{DialContext: at.Dial, DisableKeepAlives: true,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: def.TLSSkipVerify, ServerName: def.TLSServerName}}}
+	return req, hc, nil
+}
+
+// consulCheckUserAgent is the User-Agent of Consul's HTTP checks
+// (checks.UserAgent).
+const consulCheckUserAgent = "Consul Health Check"
 
 // udpHolder says which process of the scenario holds the UDP socket
 // bound at addr in at's node.

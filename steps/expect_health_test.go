@@ -97,7 +97,13 @@ func flappingCatalog(t *testing.T) *api.Client {
 
 func fakeHealth(t *testing.T, body func() string) *api.Client {
 	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, body()) }))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/agent/self" {
+			fmt.Fprint(w, `{"Config": {"NodeName": "app1"}}`)
+			return
+		}
+		fmt.Fprint(w, body())
+	}))
 	t.Cleanup(srv.Close)
 	cfg := api.DefaultConfig()
 	cfg.Address = srv.URL
@@ -123,7 +129,7 @@ func TestHealthWithinFailsAFlappingStatus(t *testing.T) {
 			"Checks": [{"CheckID": "ttl-socat", "Name": "socat is healthy", "Status": "passing", "ServiceID": "socat", "Type": "ttl"}]}]`
 	})
 	env := &catalogEnv{client: steady}
-	e.ttlSet = map[string]spec.TTLSetting{"ttl-socat": {Status: "passing", Pos: spec.Pos{File: "s.yaml", Line: 7, Col: 5}}}
+	e.ttlSet = map[spec.CheckKey]spec.TTLSetting{{ID: "ttl-socat"}: {Status: "passing", Pos: spec.Pos{File: "s.yaml", Line: 7, Col: 5}}}
 	start := time.Now()
 	if err := e.Run(context.Background(), env); err != nil {
 		t.Fatalf("a steady status: %v", err)

@@ -238,7 +238,7 @@ func (r *probeRun) contrary(ctx context.Context, err error) bool {
 // settle is the settle window: the claimed outcome must go on holding on
 // every new connection until it has been watched long enough.
 func (r *probeRun) settle(ctx context.Context) error {
-	window := r.e.settleWindow(r.counts.untilFirst, r.counts.contraryBefore)
+	window := settleWindow(r.e.eventual, r.e.within, r.counts.untilFirst, r.counts.contraryBefore)
 	settled := r.firstHold.Add(window)
 	var err error
 	if r.confirming = time.Now().Before(settled); r.confirming {

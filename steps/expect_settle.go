@@ -36,16 +36,17 @@ const settleInterval = 20 * time.Millisecond
 // seen, the step goes on checking: as long as it took to get there when
 // it had to (contrary outcomes came first: the path was changing, and a
 // change that took that long to arrive must stay as long), and at least
-// SettleFloor for an eventual claim; never more than within.
-func (e *expect) settleWindow(untilFirst time.Duration, contraryBefore int) time.Duration {
+// SettleFloor for an eventual claim (one that gives within); never more
+// than within.
+func settleWindow(eventual bool, within, untilFirst time.Duration, contraryBefore int) time.Duration {
 	var w time.Duration
 	if contraryBefore > 0 {
 		w = untilFirst
 	}
-	if e.eventual {
+	if eventual {
 		w = max(w, SettleFloor)
 	}
-	return min(w, e.within)
+	return min(w, within)
 }
 
 // settleCounts are what a step saw of its claimed outcome and of the

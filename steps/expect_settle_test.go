@@ -94,8 +94,7 @@ func TestSettleWindow(t *testing.T) {
 		{true, 2 * time.Second, 5, 2 * time.Second},
 		{true, 9 * time.Second, 5, 5 * time.Second},
 	} {
-		e := expect{within: 5 * time.Second, eventual: c.eventual}
-		if got := e.settleWindow(c.untilFirst, c.contraryBefore); got != c.want {
+		if got := settleWindow(c.eventual, 5*time.Second, c.untilFirst, c.contraryBefore); got != c.want {
 			t.Errorf("%+v: %s, want %s", c, got, c.want)
 		}
 	}

@@ -82,7 +82,7 @@ func buildSidecar(d *spec.Decoder, val *SidecarSpec, f *spec.Fields) Step {
 		if s.id, s.name = resolveInstance(d, at, s.service); s.id != "" {
 			d.ClaimSidecar(s.id, spec.SidecarProcess(s.service), s.proxy == "envoy", at)
 			if in, ok := d.InstanceByID(s.id); ok && in.HasSidecar() {
-				s.aliases = aliasTargetsOf(d.RegisteredChecks()[in.SidecarID()])
+				s.aliases = aliasTargetsOf(d.ChecksOf(in.SidecarID()))
 			}
 		}
 	}

@@ -1,9 +1,11 @@
 package spec
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -21,15 +23,20 @@ import (
 type book struct {
 	defined   map[string]map[string]Pos // kind -> name -> where it was defined
 	instances map[string]Instance       // service ID -> the instance registered under it
-	sidecars  map[string]sidecarClaim   // service ID -> the sidecar process started for it
-	proxyFor  map[string]string         // service ID or name -> the ID of a connect-proxy registered for it
-	checks    map[checkKey]RegisteredCheck
-	ttlSet    map[string]TTLSetting // check ID -> where a check step last set it
-	// agents counts start-agent steps so far; lastAgentDev says whether
-	// the latest was a dev agent (which keeps nothing across a restart).
-	agents       int
-	lastAgentDev bool
-	lastConn     string
+	// instanceNodes: service ID -> the nodes whose agents have it ("" the
+	// host); one ID may be registered on several nodes.
+	instanceNodes map[string]map[string]bool
+	sidecars      map[string]sidecarClaim // service ID -> the sidecar process started for it
+	proxyFor      map[string]string       // service ID or name -> the ID of a connect-proxy registered for it
+	checks        map[CheckKey]RegisteredCheck
+	ttlSet        map[CheckKey]TTLSetting // where a check step last set each TTL check
+	// agents counts start-agent steps so far, agentsOn those of each node
+	// ("" the host); lastDevOn says whether a node's latest was a dev
+	// agent (which keeps nothing across a restart).
+	agents    int
+	agentsOn  map[string]int
+	lastDevOn map[string]bool
+	lastConn  string
 	// intentionChanged is set once a step has changed an intention, after
 	// which the mesh is only eventually consistent.
 	intentionChanged bool
@@ -46,10 +53,14 @@ func newBook() *book {
 	return &book{
 		defined:   map[string]map[string]Pos{},
 		instances: map[string]Instance{},
-		sidecars:  map[string]sidecarClaim{},
-		proxyFor:  map[string]string{},
-		checks:    map[checkKey]RegisteredCheck{},
-		ttlSet:    map[string]TTLSetting{},
+
+		instanceNodes: map[string]map[string]bool{},
+		agentsOn:      map[string]int{},
+		lastDevOn:     map[string]bool{},
+		sidecars:      map[string]sidecarClaim{},
+		proxyFor:      map[string]string{},
+		checks:        map[CheckKey]RegisteredCheck{},
+		ttlSet:        map[CheckKey]TTLSetting{},
 
 		datacenters: map[string]bool{},
 	}
@@ -166,32 +177,50 @@ func (d *Decoder) AddInstance(def consuldef.ServiceDef, at *yaml.Node) {
 		}
 	}
 	b.instances[id] = Instance{ServiceDef: def, Pos: d.Pos(at)}
+	if b.instanceNodes[id] == nil {
+		b.instanceNodes[id] = map[string]bool{}
+	}
+	b.instanceNodes[id][d.Node()] = true
 	d.recordChecks(def, at)
 	d.warnBuiltinProxyLimits(def, at)
-	for _, ref := range []string{name, id} {
-		d.Define(KindService, ref, at)
-		if def.HasSidecar() {
-			d.Define(KindSidecarRegistration, ref, at)
+	d.defineInstance(b.instances[id])
+	d.warnDefaultSidecarChecks(at, def)
+}
+
+// defineInstance makes the names an instance gives later steps known:
+// its ID and service name, its sidecar registration and upstreams, and,
+// for a proxy registered as a service of its own (kind connect-proxy),
+// those of its destination, whose sidecar it is as connect.sidecar_service
+// would be.
+func (d *Decoder) defineInstance(in Instance) {
+	b := d.book
+	define := func(kind, name string) {
+		if b.defined[kind] == nil {
+			b.defined[kind] = map[string]Pos{}
 		}
-		for _, u := range def.Upstreams() {
-			d.Define(KindUpstream, ref+"/"+u.DestinationName, at)
+		b.defined[kind][name] = in.Pos
+	}
+	for _, ref := range []string{in.Reg.Name, in.ID()} {
+		define(KindService, ref)
+		if in.HasSidecar() {
+			define(KindSidecarRegistration, ref)
+		}
+		for _, u := range in.Upstreams() {
+			define(KindUpstream, ref+"/"+u.DestinationName)
 		}
 	}
-	// A proxy registered as a service of its own (kind connect-proxy) is
-	// the sidecar of its destination, as connect.sidecar_service would be.
-	if p := def.Reg.Proxy; def.Reg.Kind == "connect-proxy" && p != nil {
+	if p := in.Reg.Proxy; in.Reg.Kind == "connect-proxy" && p != nil {
 		for _, ref := range []string{p.DestinationServiceID, p.DestinationServiceName} {
 			if ref == "" {
 				continue
 			}
-			b.proxyFor[ref] = id
-			d.Define(KindSidecarRegistration, ref, at)
+			b.proxyFor[ref] = in.ID()
+			define(KindSidecarRegistration, ref)
 			for _, u := range p.Upstreams {
-				d.Define(KindUpstream, ref+"/"+u.DestinationName, at)
+				define(KindUpstream, ref+"/"+u.DestinationName)
 			}
 		}
 	}
-	d.warnDefaultSidecarChecks(at, def)
 }
 
 // HasProxyFor reports whether a proxy registered as its own service
@@ -232,20 +261,19 @@ func InstanceIDs(ins []Instance) string {
 }
 
 // StartAgent records that the current step starts an agent (dev: a dev
-// agent). Registrations survive a restart only from a non-dev agent to a
-// non-dev agent (the same data dir); a dev agent starts empty.
-//
-// On a scenario's nodes each agent is another machine's: starting one
-// forgets nothing registered with the others (services are not tracked
-// per node, so what a dev agent restarted on its node loses is left to
-// the run to find).
+// agent) on its node. Registrations survive a restart only from a non-dev
+// agent to a non-dev agent (the same data dir); a dev agent starts empty.
+// On a scenario's nodes each agent is another machine's: a restart
+// forgets only what was registered with that node's agent.
 func (d *Decoder) StartAgent(dev bool, at *yaml.Node) {
 	b := d.book
-	if b.agents > 0 && (dev || b.lastAgentDev) && len(d.Nodes()) == 0 {
+	node := d.Node()
+	if b.agentsOn[node] > 0 && (dev || b.lastDevOn[node]) {
 		d.forgetServices()
 	}
 	b.agents++
-	b.lastAgentDev = dev
+	b.agentsOn[node]++
+	b.lastDevOn[node] = dev
 	d.Define(KindProcess, AgentName, at)
 }
 
@@ -270,20 +298,35 @@ func (d *Decoder) IntentionChecksReadTheirWrites() bool {
 	return b.agents > 0 && len(b.datacenters) == 1 && !b.joinsOthers
 }
 
-// forgetServices records that every registration is gone (a dev agent was
-// restarted: it keeps nothing).
+// forgetServices records that every registration with the current step's
+// node's agent is gone (a dev agent was restarted: it keeps nothing); an
+// instance registered on other nodes too stays known.
 func (d *Decoder) forgetServices() {
 	b := d.book
-	b.instances = map[string]Instance{}
-	b.proxyFor = map[string]string{}
-	for k := range b.checks {
-		if k.node == d.Node() {
-			delete(b.checks, k)
-			delete(b.ttlSet, k.id)
+	for id, nodes := range b.instanceNodes {
+		delete(nodes, d.Node())
+		if len(nodes) == 0 {
+			delete(b.instanceNodes, id)
+			delete(b.instances, id)
 		}
 	}
+	b.proxyFor = map[string]string{}
 	for _, k := range []string{KindService, KindSidecarRegistration, KindUpstream} {
 		delete(b.defined, k)
+	}
+	left := slices.SortedFunc(maps.Values(b.instances), func(a, b Instance) int { return cmp.Compare(a.ID(), b.ID()) })
+	for _, in := range left {
+		d.defineInstance(in)
+	}
+	for k := range b.checks {
+		if k.Node == d.Node() {
+			delete(b.checks, k)
+		}
+	}
+	for k := range b.ttlSet {
+		if k.Node == d.Node() {
+			delete(b.ttlSet, k)
+		}
 	}
 }
 
@@ -294,18 +337,29 @@ type RegisteredCheck struct {
 	Service string // the ID of the service it belongs to
 	Pos     Pos
 	Def     *api.AgentServiceCheck // as registered: what it tests
+	// DefaultSidecar marks Consul's default TCP check of a sidecar
+	// registered without checks (agent/sidecar_service.go), whose target
+	// is the sidecar's registered address and port, known once it is
+	// registered.
+	DefaultSidecar bool
 }
 
-// RegisteredChecks are the definitions of the checks registered so far,
-// on every node, by service ID and then by the check ID the agent gives
-// them (one ID registered on several nodes: the last definition).
-func (d *Decoder) RegisteredChecks() map[string]map[string]*api.AgentServiceCheck {
-	out := map[string]map[string]*api.AgentServiceCheck{}
+// CheckKey names a check the scenario registered: the scenario's node
+// whose agent has it ("" on the host) and the ID the agent gives it.
+// Check IDs are an agent's: one ID on two nodes is two checks.
+type CheckKey struct{ Node, ID string }
+
+// RegisteredChecks are the checks registered so far, on every node.
+func (d *Decoder) RegisteredChecks() map[CheckKey]RegisteredCheck { return maps.Clone(d.book.checks) }
+
+// ChecksOf are the definitions of the checks of the service serviceID
+// registered on the current step's node, by check ID.
+func (d *Decoder) ChecksOf(serviceID string) map[string]*api.AgentServiceCheck {
+	out := map[string]*api.AgentServiceCheck{}
 	for k, c := range d.book.checks {
-		if out[c.Service] == nil {
-			out[c.Service] = map[string]*api.AgentServiceCheck{}
+		if k.Node == d.Node() && c.Service == serviceID {
+			out[k.ID] = c.Def
 		}
-		out[c.Service][k.id] = c.Def
 	}
 	return out
 }
@@ -339,21 +393,19 @@ type TTLSetting struct {
 	Pos    Pos
 }
 
-// SetTTL records that the check step at n sets the TTL check id.
+// SetTTL records that the check step at n sets the TTL check id on its
+// node.
 func (d *Decoder) SetTTL(id, status string, n *yaml.Node) {
-	d.book.ttlSet[id] = TTLSetting{Status: status, Pos: d.Pos(n)}
+	d.book.ttlSet[CheckKey{d.Node(), id}] = TTLSetting{Status: status, Pos: d.Pos(n)}
 }
 
-// TTLSettings are where check steps so far last set each TTL check, by
-// check ID.
-func (d *Decoder) TTLSettings() map[string]TTLSetting { return maps.Clone(d.book.ttlSet) }
-
-type checkKey struct{ node, id string }
+// TTLSettings are where check steps so far last set each TTL check.
+func (d *Decoder) TTLSettings() map[CheckKey]TTLSetting { return maps.Clone(d.book.ttlSet) }
 
 // Check returns the check registered so far under id on the current
 // step's node ("" on the host).
 func (d *Decoder) Check(id string) (RegisteredCheck, bool) {
-	c, ok := d.book.checks[checkKey{d.Node(), id}]
+	c, ok := d.book.checks[CheckKey{d.Node(), id}]
 	return c, ok
 }
 
@@ -363,35 +415,42 @@ func (d *Decoder) Check(id string) (RegisteredCheck, bool) {
 // checks (Consul's agent.addServiceInternal); a sidecar without checks
 // of its own gets two, a TCP check of its public port and an alias check.
 func (d *Decoder) recordChecks(def consuldef.ServiceDef, at *yaml.Node) {
-	add := func(serviceID string, checks []*api.AgentServiceCheck) {
+	add := func(serviceID string, checks []RegisteredCheck) {
 		for i, c := range checks {
-			id := c.CheckID
+			id := c.Def.CheckID
 			if id == "" {
 				id = "service:" + serviceID
 				if len(checks) > 1 {
 					id += fmt.Sprintf(":%d", i+1)
 				}
 			}
-			d.book.checks[checkKey{d.Node(), id}] = RegisteredCheck{Kind: checkKind(c), Service: serviceID, Pos: d.Pos(at), Def: c}
+			c.Service, c.Pos = serviceID, d.Pos(at)
+			if c.Kind == "" {
+				c.Kind = checkKind(c.Def)
+			}
+			d.book.checks[CheckKey{d.Node(), id}] = c
 		}
 	}
-	add(def.ID(), serviceChecks(def.Reg))
+	add(def.ID(), registered(serviceChecks(def.Reg)))
 	if sc := def.Sidecar(); sc != nil {
-		checks := serviceChecks(sc)
+		checks := registered(serviceChecks(sc))
 		if len(checks) == 0 {
-			checks = []*api.AgentServiceCheck{
-				{Name: "Connect Sidecar Listening", TCP: DefaultSidecarTCPTarget, Interval: "10s"},
-				{Name: "Connect Sidecar Aliasing " + def.ID(), AliasService: def.ID()},
+			checks = []RegisteredCheck{
+				{Kind: "a TCP", DefaultSidecar: true, Def: &api.AgentServiceCheck{Name: "Connect Sidecar Listening", Interval: "10s"}},
+				{Def: &api.AgentServiceCheck{Name: "Connect Sidecar Aliasing " + def.ID(), AliasService: def.ID()}},
 			}
 		}
 		add(def.SidecarID(), checks)
 	}
 }
 
-// DefaultSidecarTCPTarget stands for the target of Consul's default TCP
-// check of a sidecar registered without checks (agent/sidecar_service.go):
-// the sidecar's registered address and port, known once it is registered.
-const DefaultSidecarTCPTarget = "its public port"
+func registered(defs []*api.AgentServiceCheck) []RegisteredCheck {
+	out := make([]RegisteredCheck, len(defs))
+	for i, c := range defs {
+		out[i].Def = c
+	}
+	return out
+}
 
 // serviceChecks are a registration's check then its checks, as the agent
 // reads them (an empty check is none).

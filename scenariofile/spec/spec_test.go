@@ -184,14 +184,17 @@ func TestTheBookKnowsChecksAndSidecarServices(t *testing.T) {
 		Checks:  api.AgentServiceChecks{{TTL: "10m"}, {TCP: "127.0.0.1:8080", Interval: "1s"}},
 		Connect: &api.AgentServiceConnect{SidecarService: &api.AgentServiceRegistration{}}}}, at)
 	checks := d.RegisteredChecks()
-	if c := checks["web-1"]["service:web-1:2"]; c == nil || c.TCP != "127.0.0.1:8080" {
+	if c := checks[CheckKey{ID: "service:web-1:2"}]; c.Service != "web-1" || c.Def.TCP != "127.0.0.1:8080" || c.Kind != "a TCP" {
 		t.Errorf("web-1's second check: %+v", c)
 	}
-	if c := checks["web-1-sidecar-proxy"]["service:web-1-sidecar-proxy:1"]; c == nil || c.TCP != DefaultSidecarTCPTarget || c.Interval != "10s" {
+	if c := checks[CheckKey{ID: "service:web-1-sidecar-proxy:1"}]; !c.DefaultSidecar || c.Kind != "a TCP" || c.Def.TCP != "" || c.Def.Interval != "10s" {
 		t.Errorf("the sidecar's default TCP check: %+v", c)
 	}
-	if c := checks["web-1-sidecar-proxy"]["service:web-1-sidecar-proxy:2"]; c == nil || c.AliasService != "web-1" {
+	if c := checks[CheckKey{ID: "service:web-1-sidecar-proxy:2"}]; c.DefaultSidecar || c.Def.AliasService != "web-1" {
 		t.Errorf("the sidecar's default alias check: %+v", c)
+	}
+	if got := fmt.Sprint(d.ChecksOf("web-1-sidecar-proxy")["service:web-1-sidecar-proxy:2"]); !strings.Contains(got, "web-1") {
+		t.Errorf("ChecksOf the sidecar lacks its alias check: %s", got)
 	}
 	for ref, want := range map[string]string{"web-1-sidecar-proxy": "web-sidecar-proxy web-1-sidecar-proxy true", "web-sidecar-proxy": "web-sidecar-proxy  true", "web": "  false"} {
 		name, id, ok := d.SidecarService(ref)
@@ -200,7 +203,75 @@ func TestTheBookKnowsChecksAndSidecarServices(t *testing.T) {
 		}
 	}
 	d.SetTTL("service:web-1:1", "critical", at)
-	if got := fmt.Sprint(d.TTLSettings()); got != "map[service:web-1:1:{critical f.yaml:3:5}]" {
+	if got := fmt.Sprint(d.TTLSettings()); got != "map[{ service:web-1:1}:{critical f.yaml:3:5}]" {
 		t.Errorf("TTLSettings = %s", got)
+	}
+}
+
+// Check IDs are an agent's: the same service ID registered on two nodes
+// with different checks is two checks, each known by its node.
+func TestTheBookKnowsEachNodesChecksApart(t *testing.T) {
+	d := NewDecoder("f.yaml")
+	at := &yaml.Node{Line: 3, Column: 5}
+	for _, n := range []struct{ node, target string }{{"app1", "127.0.0.1:9001"}, {"app2", "127.0.0.1:9002"}} {
+		d.BeginNode(n.node)
+		d.AddInstance(consuldef.ServiceDef{Reg: &api.AgentServiceRegistration{Name: "api",
+			Check: &api.AgentServiceCheck{TCP: n.target, Interval: "1h"}}}, at)
+		d.SetTTL("service:api", "passing", at)
+	}
+	checks := d.RegisteredChecks()
+	for node, want := range map[string]string{"app1": "127.0.0.1:9001", "app2": "127.0.0.1:9002"} {
+		if c := checks[CheckKey{Node: node, ID: "service:api"}]; c.Def == nil || c.Def.TCP != want {
+			t.Errorf("api's check on %s: %+v, want TCP %s", node, c, want)
+		}
+	}
+	if got := len(d.TTLSettings()); got != 2 {
+		t.Errorf("%d TTL settings, want one per node: %v", got, d.TTLSettings())
+	}
+}
+
+// On a scenario's nodes, a dev agent restarted forgets what was registered
+// with it (instances, checks, TTL settings), and only that: an instance
+// registered on another node too, or only there, stays known.
+func TestADevAgentRestartedOnANodeForgetsOnlyItsOwnServices(t *testing.T) {
+	d := NewDecoder("f.yaml")
+	d.nodes = []string{"app1", "app2"}
+	at := &yaml.Node{Line: 3, Column: 5}
+	register := func(node, name string) {
+		d.BeginNode(node)
+		d.AddInstance(consuldef.ServiceDef{Reg: &api.AgentServiceRegistration{Name: name, Check: &api.AgentServiceCheck{TTL: "1h"}}}, at)
+		d.SetTTL("service:"+name, "passing", at)
+	}
+	d.BeginNode("app1")
+	d.StartAgent(true, at)
+	d.BeginNode("app2")
+	d.StartAgent(true, at)
+	register("app1", "web")
+	register("app1", "api")
+	register("app2", "api")
+	register("app2", "db")
+	d.BeginNode("app1")
+	d.Undefine(KindProcess, AgentName)
+	d.StartAgent(true, at)
+	for name, want := range map[string]bool{"web": false, "api": true, "db": true} {
+		if got := d.Defined(KindService, name); got != want {
+			t.Errorf("service %s known after app1's dev agent restarted: %v, want %v", name, got, want)
+		}
+		if _, got := d.InstanceByID(name); got != want {
+			t.Errorf("instance %s after app1's dev agent restarted: %v, want %v", name, got, want)
+		}
+	}
+	for k := range d.RegisteredChecks() {
+		if k.Node == "app1" {
+			t.Errorf("app1's check %s is still known", k.ID)
+		}
+	}
+	if got := len(d.RegisteredChecks()); got != 2 {
+		t.Errorf("%d checks known, want app2's 2: %v", got, d.RegisteredChecks())
+	}
+	for k := range d.TTLSettings() {
+		if k.Node == "app1" {
+			t.Errorf("app1's TTL setting of %s is still known", k.ID)
+		}
 	}
 }
