@@ -168,18 +168,7 @@ func childZombies(self int) []procInfo {
 // zombiesAmongAll lists the zombies whose parent is ppid, from every
 // process's stat.
 func zombiesAmongAll(ppid int) []procInfo {
-	entries, _ := os.ReadDir("/proc")
-	var out []procInfo
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if m, ok := readStat(pid); ok && m.state == "Z" && m.ppid == ppid {
-			out = append(out, m)
-		}
-	}
-	return out
+	return processesWhere(func(m procInfo) bool { return m.state == "Z" && m.ppid == ppid })
 }
 
 // readStat reads pid's state, parent and group from /proc/PID/stat.

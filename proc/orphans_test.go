@@ -18,108 +18,46 @@ import (
 // adopted them (a subreaper) runs on: it reaps them then, not only when it
 // stops their group, so no zombie piles up under a long run.
 func TestSubreaperReapsOrphansThatEndWhileItRuns(t *testing.T) {
-	if err := BecomeSubreaper(); err != nil {
-		t.Fatal(err)
-	}
-	const orphans = 30
-	ended := filepath.Join(t.TempDir(), "ended")
-	p := start(t, fmt.Sprintf(`for i in $(seq %d); do (sh -c 'echo x >> %s' &); done; exec sleep 100`, orphans, ended))
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		data, _ := os.ReadFile(ended)
-		var zombies []procInfo
-		for _, m := range groupProcs(p.Pid()) {
-			if m.state == "Z" && m.ppid == os.Getpid() {
-				zombies = append(zombies, m)
-			}
-		}
-		if strings.Count(string(data), "x") == orphans && len(zombies) == 0 {
-			return
-		}
-		if !time.Now().Before(deadline) {
-			t.Fatalf("%d of %d orphans ended; zombies left under this process: %+v", strings.Count(string(data), "x"), orphans, zombies)
-		}
-		select {
-		case <-p.Done():
-			t.Fatal("the shell ended")
-		case <-time.After(10 * time.Millisecond): // a poll's interval, with a deadline
-		}
-	}
+	awaitOrphansReaped(t, 30, `(sh -c 'echo x >> %s' &)`, func(m procInfo, shell int) bool { return m.pgid == shell })
 }
 
 // An orphan that made a session of its own (setsid, as a daemon does)
 // cannot be a child this process started (none leads a session), so it
 // is reaped when it ends too.
 func TestSubreaperReapsOrphansThatLeadASessionOfTheirOwn(t *testing.T) {
+	awaitOrphansReaped(t, 10, `(setsid sh -c 'echo x >> %s' &)`, func(m procInfo, _ int) bool { return m.sid == m.pid })
+}
+
+// awaitOrphansReaped has a shell start n orphans with job (a format of
+// the file each appends an x to as it ends), and waits,
+// with a deadline, until all have ended and none of this process's
+// zombies that mine says are the job's (given the shell's pid) is left.
+func awaitOrphansReaped(t *testing.T, n int, job string, mine func(m procInfo, shell int) bool) {
+	t.Helper()
 	if err := BecomeSubreaper(); err != nil {
 		t.Fatal(err)
 	}
-	const orphans = 10
 	ended := filepath.Join(t.TempDir(), "ended")
-	p := start(t, fmt.Sprintf(`for i in $(seq %d); do (setsid sh -c 'echo x >> %s' &); done; exec sleep 100`, orphans, ended))
+	p := start(t, fmt.Sprintf("for i in $(seq %d); do "+fmt.Sprintf(job, ended)+"; done; exec sleep 100", n))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		data, _ := os.ReadFile(ended)
 		var zombies []procInfo
 		for _, m := range zombiesAmongAll(os.Getpid()) {
-			if m.sid == m.pid {
+			if mine(m, p.Pid()) {
 				zombies = append(zombies, m)
 			}
 		}
-		if strings.Count(string(data), "x") == orphans && len(zombies) == 0 {
+		if strings.Count(string(data), "x") == n && len(zombies) == 0 {
 			return
 		}
 		if !time.Now().Before(deadline) {
-			t.Fatalf("%d of %d orphans ended; session leaders left as zombies under this process: %+v", strings.Count(string(data), "x"), orphans, zombies)
+			t.Fatalf("%d of %d orphans ended; zombies left under this process: %+v", strings.Count(string(data), "x"), n, zombies)
 		}
 		select {
 		case <-p.Done():
 			t.Fatal("the shell ended")
 		case <-time.After(10 * time.Millisecond): // a poll's interval, with a deadline
-		}
-	}
-}
-
-// The children this process starts itself, in its own group (os/exec's
-// default) or leading one (Setpgid, as Start's), keep their exit status
-// for their Wait however often orphans are reaped meanwhile.
-func TestReapingOrphansLeavesOwnChildrenTheirExitStatus(t *testing.T) {
-	if err := BecomeSubreaper(); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 10 {
-		inGroup := exec.Command("/bin/sh", "-c", "exit 3")
-		leader := exec.Command("/bin/sh", "-c", "exit 4")
-		leader.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		for _, c := range []*exec.Cmd{inGroup, leader} {
-			if err := c.Start(); err != nil {
-				t.Fatal(err)
-			}
-		}
-		// Both are zombies, children of this process, when orphans are
-		// reaped (here and on their SIGCHLDs).
-		if err := AwaitExit([]int{inGroup.Process.Pid, leader.Process.Pid}, 10*time.Second); err != nil {
-			t.Fatal(err)
-		}
-		// Both are found as zombies, by the threads' lists of children as
-		// by every process's stat.
-		for how, find := range map[string]func(int) []procInfo{"children": childZombies, "all": zombiesAmongAll} {
-			found := 0
-			for _, m := range find(os.Getpid()) {
-				if m.pid == inGroup.Process.Pid || m.pid == leader.Process.Pid {
-					found++
-				}
-			}
-			if found != 2 {
-				t.Fatalf("round %d: %s found %d of the 2 zombie children: %+v", i, how, found, find(os.Getpid()))
-			}
-		}
-		ReapOrphans()
-		for want, c := range map[int]*exec.Cmd{3: inGroup, 4: leader} {
-			var exitErr *exec.ExitError
-			if err := c.Wait(); !errors.As(err, &exitErr) || exitErr.ExitCode() != want {
-				t.Fatalf("round %d: Wait of a child exiting %d: %v", i, want, err)
-			}
 		}
 	}
 }

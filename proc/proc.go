@@ -396,6 +396,12 @@ type procInfo struct {
 
 // groupProcs lists every process of group pgid, zombies included.
 func groupProcs(pgid int) []procInfo {
+	return processesWhere(func(m procInfo) bool { return m.pgid == pgid })
+}
+
+// processesWhere lists the processes, zombies included, of which keep
+// says yes, from every process's stat.
+func processesWhere(keep func(procInfo) bool) []procInfo {
 	entries, _ := os.ReadDir("/proc")
 	var out []procInfo
 	for _, e := range entries {
@@ -403,7 +409,7 @@ func groupProcs(pgid int) []procInfo {
 		if err != nil {
 			continue
 		}
-		if m, ok := readStat(pid); ok && m.pgid == pgid {
+		if m, ok := readStat(pid); ok && keep(m) {
 			out = append(out, m)
 		}
 	}
