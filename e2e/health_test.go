@@ -152,9 +152,9 @@ var slowInventoryDef = strings.Replace(strings.Replace(inventoryDef, `interval =
 // evidence being that of the service it follows.
 func TestHealthPassingNeedsTheCheckTargetAnsweredNow(t *testing.T) {
 	needMesh(t)
-	alive := writeShopWith(t, slowInventoryDef, runInventory+
-		"  - expect: {health: inventory, status: passing}\n"+
-		"  - expect: {health: inventory-sidecar-proxy, status: passing}\n"+
+	alive := writeShopWith(t, inventoryDef, runInventory+
+		"  - expect: {health: inventory, status: passing, within: 5s}\n"+
+		"  - expect: {health: inventory-sidecar-proxy, status: passing, within: 5s}\n"+
 		"  - sidecar: checkout\n")
 	r := scenario(t, "run", alive)
 	r.mustExit(t, 0)
@@ -262,12 +262,56 @@ func TestHealthCheckOfUnknownDefinitionIsConsulsWordOnly(t *testing.T) {
 		"  - exec: {command: \"curl -sf -X PUT --data @" + checkFile + " http://$CONSUL_HTTP_ADDR/v1/agent/check/register\"}\n" +
 		"  - expect: {health: api, status: passing}\n"
 	r := scenario(t, "run", writeScenario(t, dir, "health-unknown-check.yaml", src))
-	r.mustExit(t, 0)
-	want := `api-extra "api extra": a tcp check whose definition is not among the scenario's registrations on node `
-	if !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, "its passing is Consul's word only (nothing tested)") {
-		t.Errorf("output lacks %q, Consul's word only:\n%s", want, r.stdout)
+	r.mustExit(t, 1)
+	want := `Consul has not run its tcp check api-extra "api extra" (every 1h) yet`
+	if !strings.Contains(r.stdout, want) {
+		t.Errorf("output lacks %q:\n%s", want, r.stdout)
 	}
 	if strings.Contains(r.stdout, "tests 127.0.0.1:9101") {
 		t.Errorf("the instance's address is taken as the evidence of a check that tests elsewhere:\n%s", r.stdout)
+	}
+}
+
+// A TCP check registered passing is passing before Consul ever runs it:
+// that is the registration's word, no observation, even with its target
+// answered now (it could still fail when run). Without within the claim
+// fails saying Consul has not run the check; with within the step waits
+// until Consul has run it. A check of the node (added through the
+// agent's API) counts as the instance's own do.
+func TestHealthPassingDeclaredButNotRunIsNoEvidence(t *testing.T) {
+	needMesh(t, testenv.Program("curl"))
+	dir := t.TempDir()
+	steps := func(interval, expect string) string {
+		return "name: health-not-run\nsteps:\n" +
+			"  - start-agent: {}\n" +
+			"  - run: {name: api, command: \"socat TCP-LISTEN:9111,bind=127.0.0.1,reuseaddr,fork EXEC:cat\", ready: \"127.0.0.1:9111\"}\n" +
+			"  - register: {service: {name: api, port: 9111, address: 127.0.0.1, check: {id: api-tcp, name: api tcp, tcp: \"127.0.0.1:9111\", interval: " + interval + ", status: passing}}}\n" +
+			expect
+	}
+	r := scenario(t, "run", writeScenario(t, dir, "declared.yaml", steps("10m", "  - expect: {health: api, status: passing}\n")))
+	r.mustExit(t, 1)
+	if want := `Consul has not run its tcp check api-tcp "api tcp" (every 10m) yet: its passing is the status the registration declared, no observation`; !strings.Contains(r.stdout, want) ||
+		!strings.Contains(r.stdout, "add within (e.g. within: 11m)") {
+		t.Errorf("a declared passing is taken as evidence (output lacks %q):\n%s", want, r.stdout)
+	}
+
+	r = scenario(t, "run", writeScenario(t, dir, "run.yaml", steps("1s", "  - expect: {health: api, status: passing, within: 5s}\n")))
+	r.mustExit(t, 0)
+	if want := `api-tcp "api tcp" tests 127.0.0.1:9111: taken now by api`; !strings.Contains(r.stdout, want) {
+		t.Errorf("output lacks %q:\n%s", want, r.stdout)
+	}
+
+	check := `{"ID": "node-tcp", "Name": "node tcp", "TCP": "127.0.0.1:9112", "Interval": "10m", "Status": "passing"}`
+	checkFile := filepath.Join(dir, "check.json")
+	if err := os.WriteFile(checkFile, []byte(check), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = scenario(t, "run", writeScenario(t, dir, "node.yaml", steps("1s",
+		"  - exec: {command: \"curl -sf -X PUT --data @"+checkFile+" http://$CONSUL_HTTP_ADDR/v1/agent/check/register\"}\n"+
+			"  - expect: {health: api, status: passing, within: 3s}\n")))
+	r.mustExit(t, 1)
+	if want := `expected instance api passing within 3s; Consul gives instance api passing, but api on node `; !strings.Contains(r.stdout, want) ||
+		!strings.Contains(r.stdout, `Consul has not run its node's tcp check node-tcp "node tcp" (every 10m) yet`) {
+		t.Errorf("a node check declared passing is taken as evidence (output lacks %q):\n%s", want, r.stdout)
 	}
 }

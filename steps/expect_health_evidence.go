@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,7 +40,11 @@ type healthEvidence struct {
 	notes    []string
 	contrary []string
 	interval time.Duration // the longest interval of the contrary checks
-	foreign  bool          // a contrary target is answered by a process the scenario did not start
+	// unrun are checks whose passing is their declared status: Consul has
+	// not run them yet; unrunInterval is the longest of their intervals.
+	unrun         []string
+	unrunInterval time.Duration
+	foreign       bool // a contrary target is answered by a process the scenario did not start
 }
 
 // foreignError is a check's target answered by a process the scenario
@@ -59,46 +64,93 @@ func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Clie
 	if own == 0 && e.status == api.HealthPassing {
 		ev.notes = append(ev.notes, fmt.Sprintf("%s has no check of its own: Consul counts it passing whatever runs, so nothing was tested", h.id))
 	}
+	local, localErr := e.agentChecks(ctx, env, h)
+	if localErr != nil {
+		ev.notes = append(ev.notes, fmt.Sprintf("%s on node %s: %v; the catalog's outputs are read instead", h.id, h.node, localErr))
+	}
 	for _, c := range h.checks {
-		if c.ServiceID != h.id {
-			continue // the node's own (serfHealth): Consul's gossip
+		// The agent that runs a check has its last run's output at once;
+		// the catalog gets an output that changed without the status up
+		// to check_update_interval (5 m) later.
+		if a, ok := local[c.CheckID]; ok && a.ServiceID == c.ServiceID {
+			if a.Status != c.Status && e.status == api.HealthPassing && c.Status == api.HealthPassing {
+				ev.contrary = append(ev.contrary, fmt.Sprintf("check %s: the agent that runs it has it %s now, which the catalog has yet to get: %q", c.CheckID, a.Status, clip(a.Output)))
+				continue
+			}
+			withOutput := *c
+			withOutput.Output = a.Output
+			c = &withOutput
+			if a.Interval != "" {
+				h.intervals[c.CheckID] = shortDuration(a.Interval)
+			}
+		}
+		// The node's own checks count in the instance's status too; its
+		// gossip (serfHealth) is Consul's to judge.
+		if c.ServiceID != h.id && (c.ServiceID != "" || c.CheckID == "serfHealth") {
+			continue
 		}
 		var def *api.AgentServiceCheck
 		defaultSidecar := false
-		if rc, ok := e.checks[spec.CheckKey{Node: h.bookNode, ID: c.CheckID}]; ok && !h.unknown && rc.Service == h.id {
+		if rc, ok := e.checks[spec.CheckKey{Node: h.bookNode, ID: c.CheckID}]; ok && !h.unknown && rc.Service == c.ServiceID {
 			def, defaultSidecar = rc.Def, rc.DefaultSidecar
 		}
 		label := fmt.Sprintf("%s %q", c.CheckID, c.Name)
 		if c.CheckID == c.Name || c.Name == "" {
 			label = c.CheckID
 		}
-		switch c.Type {
+		// A check registered on its own (a config file's check block, say)
+		// has no type in Consul's answer: its definition's, when known.
+		typ := c.Type
+		if typ == "" && def != nil {
+			typ = typeOfDefinition(def)
+		}
+		kind := typ // as messages name it
+		if c.ServiceID == "" {
+			kind = "node's " + orUnknown(typ)
+		}
+		interval := h.intervals[c.CheckID]
+		if interval == "" && def != nil {
+			interval = def.Interval
+		}
+		unrun := e.status == api.HealthPassing && notRunYet(c, typ)
+		if unrun {
+			every := ""
+			if interval != "" {
+				every = " (every " + interval + ")"
+			}
+			ev.unrun = append(ev.unrun, fmt.Sprintf("Consul has not run its %s check %s%s yet: its passing is the status the registration declared, no observation", kind, label, every))
+			if d, err := time.ParseDuration(interval); err == nil {
+				ev.unrunInterval = max(ev.unrunInterval, d)
+			}
+		}
+		switch typ {
 		case "tcp", "http", "grpc", "h2ping", "udp":
 			if e.status != api.HealthPassing {
 				continue
 			}
-			target, how := checkTarget(c.Type, def, defaultSidecar, h.addr)
+			target, how := checkTarget(typ, def, defaultSidecar, h.addr)
 			if env.External() {
-				ev.notes = append(ev.notes, fmt.Sprintf("%s (%s) not tested: an existing cluster's processes run on its machines, so its passing is Consul's word", label, strings.TrimSpace(c.Type+" "+target)))
+				ev.notes = append(ev.notes, fmt.Sprintf("%s (%s) not tested: an existing cluster's processes run on its machines, so its passing is Consul's word", label, strings.TrimSpace(typ+" "+target)))
+				continue
+			}
+			if target == "" && unrun {
 				continue
 			}
 			if target == "" {
-				ev.notes = append(ev.notes, fmt.Sprintf("%s: a %s check whose definition is not among the scenario's registrations on node %s (added by an exec step or the HTTP API, say), so its target is unknown: its passing is Consul's word only (nothing tested)", label, c.Type, h.node))
+				ev.notes = append(ev.notes, fmt.Sprintf("%s: a %s check whose definition is not among the scenario's registrations on node %s (added by an exec step or the HTTP API, say), so its target is unknown: its passing is Consul's word only (nothing tested)", label, kind, h.node))
 				continue
 			}
-			got, err := answered(ctx, onCatalogNode(env, h.node), c.Type, def, target)
+			got, err := answered(ctx, onCatalogNode(env, h.node), typ, def, target)
 			if err != nil {
 				every := ""
-				if def != nil && def.Interval != "" {
-					every = " (every " + def.Interval + ")"
+				if interval != "" {
+					every = " (every " + interval + ")"
 				}
-				ev.contrary = append(ev.contrary, fmt.Sprintf("%s check %s%s tests %s%s, where %v", c.Type, label, every, target, how, err))
+				ev.contrary = append(ev.contrary, fmt.Sprintf("%s check %s%s tests %s%s, where %v", kind, label, every, target, how, err))
 				var fe foreignError
 				ev.foreign = ev.foreign || errors.As(err, &fe)
-				if def != nil {
-					if d, err := time.ParseDuration(def.Interval); err == nil {
-						ev.interval = max(ev.interval, d)
-					}
+				if d, err := time.ParseDuration(interval); err == nil {
+					ev.interval = max(ev.interval, d)
 				}
 				continue
 			}
@@ -133,13 +185,96 @@ func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Clie
 			for _, c := range more.contrary {
 				ev.contrary = append(ev.contrary, fmt.Sprintf("alias check %s follows %s, whose %s", label, followed, c))
 			}
+			for _, u := range more.unrun {
+				ev.unrun = append(ev.unrun, fmt.Sprintf("alias check %s follows %s, where %s", label, followed, u))
+			}
 			ev.interval = max(ev.interval, more.interval)
+			ev.unrunInterval = max(ev.unrunInterval, more.unrunInterval)
 			ev.foreign = ev.foreign || more.foreign
 		default:
-			ev.notes = append(ev.notes, fmt.Sprintf("%s: a %s check the agent runs, whose status is Consul's word only (nothing the runner can test)", label, orUnknown(c.Type)))
+			ev.notes = append(ev.notes, fmt.Sprintf("%s: a %s check the agent runs, whose status is Consul's word only (nothing the runner can test)", label, orUnknown(typ)))
 		}
 	}
 	return ev
+}
+
+// leavesOutput are the check types whose every run sets an Output
+// (agent/checks/check.go, alias.go: "TCP connect ADDR: Success", "HTTP
+// GET URL: 200 OK Output: ...", "gRPC check ADDR: success", "HTTP2 ping
+// was successful", "UDP connect ADDR: Success", "All checks passing.").
+// A TTL check's output is its last update's note and a script may print
+// nothing: an empty output says nothing of them.
+var leavesOutput = map[string]bool{"tcp": true, "http": true, "grpc": true, "h2ping": true, "udp": true, "alias": true}
+
+// notRunYet says whether c's passing is the status its registration
+// declared, Consul not having run it yet: a check that always leaves an
+// output has none.
+func notRunYet(c *api.HealthCheck, typ string) bool {
+	return c.Status == api.HealthPassing && leavesOutput[typ] && strings.TrimSpace(c.Output) == ""
+}
+
+// typeOfDefinition is the type Consul gives a check of definition def
+// (structs.CheckType's Type).
+func typeOfDefinition(def *api.AgentServiceCheck) string {
+	every := def.Interval != "" && def.Interval != "0" && def.Interval != "0s"
+	switch {
+	case def.GRPC != "" && every:
+		return "grpc"
+	case def.HTTP != "" && every:
+		return "http"
+	case def.TTL != "" && def.TTL != "0s":
+		return "ttl"
+	case def.TCP != "" && every:
+		return "tcp"
+	case def.UDP != "" && every:
+		return "udp"
+	case def.AliasService != "" || def.AliasNode != "":
+		return "alias"
+	case len(def.Args) > 0 && def.DockerContainerID != "" && every:
+		return "docker"
+	case len(def.Args) > 0:
+		return "script"
+	case def.H2PING != "" && every:
+		return "h2ping"
+	}
+	return ""
+}
+
+// agentChecks are the checks of the agent that runs h's, by check ID;
+// nil when that agent is not the scenario's.
+func (e *expectHealth) agentChecks(ctx context.Context, env Env, h healthOf) (map[string]checkWithInterval, error) {
+	at := env
+	switch {
+	case h.unknown || env.External():
+		return nil, nil
+	case e.onNodes && !slices.Contains(env.Cluster().Nodes, h.node):
+		return nil, nil
+	case e.onNodes:
+		at = env.On(h.node)
+	}
+	client, err := at.Consul()
+	if err != nil {
+		return nil, fmt.Errorf("no client of its agent (%v)", err)
+	}
+	checks := map[string]checkWithInterval{}
+	if _, err := client.Raw().Query("/v1/agent/checks", &checks, (&api.QueryOptions{}).WithContext(ctx)); err != nil {
+		return nil, fmt.Errorf("its agent's checks cannot be read (%v)", err)
+	}
+	for id, c := range checks {
+		if c.HealthCheck == nil {
+			delete(checks, id)
+		}
+	}
+	return checks, nil
+}
+
+// clip shortens a check's output for a message.
+func clip(out string) string {
+	out = strings.TrimSpace(out)
+	if len(out) > 120 {
+		out = out[:117] + "..."
+	}
+	return out
 }
 
 func orUnknown(s string) string {
@@ -160,15 +295,16 @@ func followedHealth(ctx context.Context, client *api.Client, node, id string) (h
 	if cn == nil || cn.Services[id] == nil {
 		return healthOf{}, fmt.Errorf("the catalog has no %s on node %s", id, node)
 	}
-	checks, _, err := client.Health().Node(node, q)
-	if err != nil {
+	var raw []checkWithInterval
+	if _, err := client.Raw().Query("/v1/health/node/"+url.PathEscape(node), &raw, q); err != nil {
 		return healthOf{}, fmt.Errorf("reading node %s's checks: %w", node, err)
 	}
+	checks, intervals := splitIntervals(raw)
 	svc := cn.Services[id]
-	h := healthOf{id: id, node: node, addr: net.JoinHostPort(dialHost(svc.Address, cn.Node.Address), fmt.Sprint(svc.Port))}
+	h := healthOf{id: id, node: node, intervals: intervals, addr: net.JoinHostPort(dialHost(svc.Address, cn.Node.Address), fmt.Sprint(svc.Port))}
 	for _, c := range checks {
-		if c.ServiceID == id {
-			h.checks = append(h.checks, c)
+		if c.ServiceID == id || c.ServiceID == "" {
+			h.checks = append(h.checks, c) // the node's own count, as Consul's alias counts them
 		}
 	}
 	return h, nil
@@ -375,4 +511,23 @@ func (s *staleError) Error() string {
 	return fmt.Sprintf("%s, but %s: Consul's status is stale, from the check's last run, before the change%s; "+
 		"a claim about the status after a change must give Consul time to see it: add within (e.g. within: %s), and the step waits until Consul's status and the evidence agree",
 		s.claim, strings.Join(s.contrary, "; "), every, suggest)
+}
+
+// unrunError is Consul's passing that is a registration's declared
+// status: a check that leaves an output when it runs has none yet.
+type unrunError struct {
+	claim    string
+	unrun    []string
+	interval time.Duration // the longest interval of those checks; 0 if unknown
+}
+
+func (u *unrunError) Error() string {
+	every, suggest := "", "30s"
+	if u.interval > 0 {
+		every = fmt.Sprintf(" (%s)", shortDuration(u.interval.String()))
+		suggest = shortDuration((u.interval + max(10*time.Second, u.interval/10)).String())
+	}
+	return fmt.Sprintf("%s, but %s: Consul first runs a check at a moment within its interval%s after registering it; "+
+		"add within (e.g. within: %s) and the step waits until Consul has run it and the evidence agrees, or register the check with a shorter interval",
+		u.claim, strings.Join(u.unrun, "; "), every, suggest)
 }

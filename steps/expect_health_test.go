@@ -102,6 +102,10 @@ func fakeHealth(t *testing.T, body func() string) *api.Client {
 			fmt.Fprint(w, `{"Config": {"NodeName": "app1"}}`)
 			return
 		}
+		if r.URL.Path == "/v1/agent/checks" {
+			fmt.Fprint(w, `{}`) // the catalog's outputs are the evidence
+			return
+		}
 		fmt.Fprint(w, body())
 	}))
 	t.Cleanup(srv.Close)
