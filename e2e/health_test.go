@@ -315,3 +315,35 @@ func TestHealthPassingDeclaredButNotRunIsNoEvidence(t *testing.T) {
 		t.Errorf("a node check declared passing is taken as evidence (output lacks %q):\n%s", want, r.stdout)
 	}
 }
+
+// A check registered again by an exec step (through the agent's API) with
+// another target: Consul's last run names the target it tested, and that
+// target is the evidence, not the one the book read from the register
+// step (127.0.0.1:9121, which a process of the scenario still answers).
+func TestHealthEvidenceTestsTheTargetConsulsLastRunNames(t *testing.T) {
+	needMesh(t, testenv.Program("curl"))
+	dir := t.TempDir()
+	again := `{"ID": "api", "Name": "api", "Port": 9121, "Address": "127.0.0.1", "Check": {"CheckID": "api-tcp", "Name": "api tcp", "TCP": "127.0.0.1:9122", "Interval": "3s"}}`
+	againFile := filepath.Join(dir, "again.json")
+	if err := os.WriteFile(againFile, []byte(again), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := "name: health-registered-again\nsteps:\n" +
+		"  - start-agent: {}\n" +
+		"  - run: {name: old, command: \"socat TCP-LISTEN:9121,bind=127.0.0.1,reuseaddr,fork EXEC:cat\", ready: \"127.0.0.1:9121\"}\n" +
+		"  - run: {name: new, command: \"socat TCP-LISTEN:9122,bind=127.0.0.1,reuseaddr,fork EXEC:cat\", ready: \"127.0.0.1:9122\"}\n" +
+		"  - register: {service: {id: api, name: api, port: 9121, address: 127.0.0.1, check: {id: api-tcp, name: api tcp, tcp: \"127.0.0.1:9121\", interval: 1h}}}\n" +
+		"  - exec: {command: \"curl -sf -X PUT --data @" + againFile + " http://$CONSUL_HTTP_ADDR/v1/agent/service/register\"}\n" +
+		"  - expect: {health: api, status: passing, within: 10s}\n" +
+		"  - stop: new\n" +
+		"  - name: Consul's passing is stale now\n" +
+		"    expect: {health: api, status: passing}\n"
+	r := scenario(t, "run", writeScenario(t, dir, "again.yaml", src))
+	r.mustExit(t, 1)
+	if want := `api-tcp "api tcp" tests 127.0.0.1:9122 (the target Consul's last run of it names, not 127.0.0.1:9121 as the scenario registered it: the check was registered again since): taken now by new`; !strings.Contains(r.stdout, want) {
+		t.Errorf("output lacks %q:\n%s", want, r.stdout)
+	}
+	if !strings.Contains(r.stdout, "FAIL  8 expect           Consul's passing is stale now") || strings.Contains(r.stdout, "tests 127.0.0.1:9121") {
+		t.Errorf("the book's old target stands in for Consul's:\n%s", r.stdout)
+	}
+}

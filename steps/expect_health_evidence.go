@@ -129,6 +129,22 @@ func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Clie
 				continue
 			}
 			target, how := checkTarget(typ, def, defaultSidecar, h.addr)
+			// Consul's last run names the target it tested: the check's
+			// definition as Consul has it, whatever re-registered it since
+			// the scenario's register step (an exec, the API).
+			if ran, method, ok := targetInOutput(typ, c.Output); ok && ran != target {
+				if target == "" {
+					how = " (the target Consul's last run of it names; its definition is not among the scenario's registrations)"
+				} else {
+					how = fmt.Sprintf(" (the target Consul's last run of it names, not %s as the scenario registered it: the check was registered again since)", target)
+				}
+				if typ == "http" {
+					// The rest of the definition is not known: the request
+					// is Consul's with its method and URL only.
+					def = &api.AgentServiceCheck{HTTP: ran, Method: method}
+				}
+				target = ran
+			}
 			if env.External() {
 				ev.notes = append(ev.notes, fmt.Sprintf("%s (%s) not tested: an existing cluster's processes run on its machines, so its passing is Consul's word", label, strings.TrimSpace(typ+" "+target)))
 				continue
@@ -196,6 +212,42 @@ func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Clie
 		}
 	}
 	return ev
+}
+
+// targetInOutput is the target a passing check's output names, as
+// Consul's checks write it (agent/checks/check.go): "TCP connect ADDR:
+// Success", "UDP connect ADDR: Success", "gRPC check ADDR[/SERVICE]:
+// success", "HTTP METHOD URL: STATUS Output: BODY". An H2 ping's names
+// none.
+func targetInOutput(typ, output string) (target, method string, ok bool) {
+	cut := func(prefix, suffix string) (string, bool) {
+		rest, found := strings.CutPrefix(output, prefix)
+		if !found {
+			return "", false
+		}
+		target, _, found = strings.Cut(rest, suffix)
+		return target, found && target != ""
+	}
+	switch typ {
+	case "tcp":
+		target, ok = cut("TCP connect ", ": Success")
+	case "udp":
+		target, ok = cut("UDP connect ", ": Success")
+	case "grpc":
+		target, ok = cut("gRPC check ", ": success")
+		target, _, _ = strings.Cut(target, "/")
+	case "http":
+		var rest string
+		if rest, ok = strings.CutPrefix(output, "HTTP "); ok {
+			method, rest, ok = strings.Cut(rest, " ")
+			target, _, ok = strings.Cut(rest, ": ")
+			ok = ok && strings.Contains(target, "://")
+		}
+	}
+	if !ok {
+		return "", "", false
+	}
+	return target, method, ok
 }
 
 // leavesOutput are the check types whose every run sets an Output

@@ -40,3 +40,20 @@ func TestTypeOfDefinitionIsConsuls(t *testing.T) {
 		}
 	}
 }
+
+func TestTheTargetConsulsLastRunNamesIsReadFromItsOutput(t *testing.T) {
+	for _, c := range []struct{ typ, output, target, method string }{
+		{"tcp", "TCP connect 127.0.0.1:7999: Success", "127.0.0.1:7999", ""},
+		{"udp", "UDP connect 127.0.0.1:53: Success", "127.0.0.1:53", ""},
+		{"grpc", "gRPC check 127.0.0.1:7601/health: success", "127.0.0.1:7601", ""},
+		{"http", "HTTP POST http://127.0.0.1:8080/ready: 200 OK Output: ok: yes", "http://127.0.0.1:8080/ready", "POST"},
+		{"h2ping", "HTTP2 ping was successful", "", ""},
+		{"tcp", "dial tcp 127.0.0.1:7999: connect: connection refused", "", ""},
+		{"http", "HTTP GET: 200", "", ""},
+	} {
+		target, method, ok := targetInOutput(c.typ, c.output)
+		if target != c.target || method != c.method || ok != (c.target != "") {
+			t.Errorf("%s %q: target %q method %q (%v), want %q %q", c.typ, c.output, target, method, ok, c.target, c.method)
+		}
+	}
+}
