@@ -347,3 +347,22 @@ func TestHealthEvidenceTestsTheTargetConsulsLastRunNames(t *testing.T) {
 		t.Errorf("the book's old target stands in for Consul's:\n%s", r.stdout)
 	}
 }
+
+// A gRPC check against a plain TCP echo, declared passing: a connection
+// taken there is not a gRPC health answer. Before Consul runs it, its
+// passing is no evidence; once Consul ran it (critical, as the echo
+// speaks no gRPC) the claim fails; the note of a passing one says only
+// a connection was accepted.
+func TestHealthGRPCCheckIsNotPassedByATCPAccept(t *testing.T) {
+	needMesh(t)
+	src := "name: health-grpc\nsteps:\n" +
+		"  - start-agent: {}\n" +
+		"  - run: {name: echo, command: \"socat TCP-LISTEN:9131,bind=127.0.0.1,reuseaddr,fork EXEC:cat\", ready: \"127.0.0.1:9131\"}\n" +
+		"  - register: {service: {name: g, port: 9131, address: 127.0.0.1, check: {id: g-grpc, name: g grpc, grpc: \"127.0.0.1:9131\", interval: 10m, status: passing}}}\n" +
+		"  - expect: {health: g, status: passing}\n"
+	r := scenario(t, "run", writeScenario(t, t.TempDir(), "grpc.yaml", src))
+	r.mustExit(t, 1)
+	if want := `Consul has not run its grpc check g-grpc "g grpc" (every 10m) yet`; !strings.Contains(r.stdout, want) {
+		t.Errorf("a TCP accept stands for a gRPC health answer (output lacks %q):\n%s", want, r.stdout)
+	}
+}

@@ -170,6 +170,12 @@ func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Clie
 				}
 				continue
 			}
+			if protocol := protocolOf[typ]; protocol != "" {
+				// Only the connection is tested: that the process speaks the
+				// protocol is Consul's word, from its run (rule: a declared
+				// passing, never run, is no evidence at all).
+				got += fmt.Sprintf("; a connection was accepted only: %s is Consul's word, from its last run", protocol)
+			}
 			ev.notes = append(ev.notes, fmt.Sprintf("%s tests %s%s: %s", label, target, how, got))
 		case "ttl":
 			n := label + ": a TTL check, whose status is Consul's word only (nothing to test)"
@@ -249,6 +255,10 @@ func targetInOutput(typ, output string) (target, method string, ok bool) {
 	}
 	return target, method, ok
 }
+
+// protocolOf is what a check of a type asks beyond a connection, which
+// the evidence does not ask.
+var protocolOf = map[string]string{"grpc": "its gRPC health answer (SERVING)", "h2ping": "its HTTP/2 ping answer"}
 
 // leavesOutput are the check types whose every run sets an Output
 // (agent/checks/check.go, alias.go: "TCP connect ADDR: Success", "HTTP
