@@ -366,3 +366,37 @@ func TestHealthGRPCCheckIsNotPassedByATCPAccept(t *testing.T) {
 		t.Errorf("a TCP accept stands for a gRPC health answer (output lacks %q):\n%s", want, r.stdout)
 	}
 }
+
+// A proxy registered as its own service (kind connect-proxy) whose alias
+// check follows another service (db, passing) than its destination (web,
+// critical: its TTL not set yet): Consul has the proxy passing, and the
+// sidecar step is ready, its alias judged by what it follows.
+func TestSidecarRegisteredOnItsOwnFollowsItsAliasChecksService(t *testing.T) {
+	needMesh(t)
+	dir := t.TempDir()
+	writeScenario(t, dir, "web.hcl", `services = [
+  { name = "db", id = "db", port = 8090, address = "127.0.0.1" },
+  {
+    name = "web", id = "web", port = 8080, address = "127.0.0.1"
+    checks = [{ id = "web-ttl", name = "web ttl", ttl = "10m" }]
+  },
+  {
+    kind = "connect-proxy", name = "web-proxy", id = "web-proxy", port = 21000, address = "127.0.0.1"
+    proxy {
+      destination_service_name = "web"
+      destination_service_id   = "web"
+      local_service_address    = "127.0.0.1"
+      local_service_port       = 8080
+    }
+    checks = [{ id = "web-proxy-alias", name = "web-proxy follows db", alias_service = "db" }]
+  },
+]
+`)
+	src := "name: proxy-alias-other\nsteps:\n" +
+		"  - start-agent: {}\n" +
+		"  - register: web.hcl\n" +
+		"  - {sidecar: web, timeout: 20s}\n" +
+		"  - check: {id: web-ttl, status: passing}\n"
+	r := scenario(t, "run", writeScenario(t, dir, "proxy.yaml", src))
+	r.mustExit(t, 0)
+}

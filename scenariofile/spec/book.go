@@ -223,6 +223,15 @@ func (d *Decoder) defineInstance(in Instance) {
 	}
 }
 
+// ProxyFor is the service ID of the proxy registered as its own service
+// (kind connect-proxy) for the service ID id or name, "" if none.
+func (d *Decoder) ProxyFor(id, name string) string {
+	if p := d.book.proxyFor[id]; p != "" {
+		return p
+	}
+	return d.book.proxyFor[name]
+}
+
 // HasProxyFor reports whether a proxy registered as its own service
 // (kind connect-proxy) serves the instance id (or the service name).
 func (d *Decoder) HasProxyFor(id, name string) bool {
