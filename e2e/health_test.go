@@ -400,3 +400,43 @@ func TestSidecarRegisteredOnItsOwnFollowsItsAliasChecksService(t *testing.T) {
 	r := scenario(t, "run", writeScenario(t, dir, "proxy.yaml", src))
 	r.mustExit(t, 0)
 }
+
+// An alias's evidence is that of what it follows, to any depth: a
+// follows b follows c, whose TCP check's target is dead; x follows c
+// through alias_node (its own node, named); y follows z follows y, a
+// cycle that ends as Consul's word.
+func TestHealthEvidenceFollowsAliasChainsAndAliasNode(t *testing.T) {
+	needMesh(t)
+	dir := t.TempDir()
+	writeScenario(t, dir, "chain.hcl", `services = [
+  {
+    name = "c", id = "c", port = 9151, address = "127.0.0.1"
+    checks = [{ id = "c-tcp", name = "c tcp", tcp = "127.0.0.1:9151", interval = "10m", status = "passing" }]
+  },
+  { name = "b", id = "b", port = 9152, checks = [{ id = "b-alias", name = "b-alias", alias_service = "c" }] },
+  { name = "a", id = "a", port = 9153, checks = [{ id = "a-alias", name = "a-alias", alias_service = "b" }] },
+  { name = "x", id = "x", port = 9154, checks = [{ id = "x-alias", name = "x-alias", alias_node = "chain-node", alias_service = "c" }] },
+  { name = "y", id = "y", port = 9155, checks = [{ id = "y-alias", name = "y-alias", alias_service = "z", status = "passing" }] },
+  { name = "z", id = "z", port = 9156, checks = [{ id = "z-alias", name = "z-alias", alias_service = "y", status = "passing" }] },
+]
+`)
+	src := "name: alias-chain\nsteps:\n" +
+		"  - start-agent: {node: chain-node}\n" +
+		"  - register: chain.hcl\n" +
+		"  - name: a\n    expect: {health: a, status: passing}\n"
+	r := scenario(t, "run", writeScenario(t, dir, "a.yaml", src))
+	r.mustExit(t, 1)
+	if want := `its alias check a-alias follows b, whose alias check b-alias follows c, whose tcp check c-tcp "c tcp" (every 10m) tests 127.0.0.1:9151, where no process this scenario started listens now`; !strings.Contains(r.stdout, want) {
+		t.Errorf("an alias chain is not followed (output lacks %q):\n%s", want, r.stdout)
+	}
+	r = scenario(t, "run", writeScenario(t, dir, "x.yaml", strings.Replace(src, "{health: a,", "{health: x,", 1)))
+	r.mustExit(t, 1)
+	if want := `its alias check x-alias follows c, whose tcp check c-tcp "c tcp" (every 10m) tests 127.0.0.1:9151`; !strings.Contains(r.stdout, want) {
+		t.Errorf("alias_node is not followed (output lacks %q):\n%s", want, r.stdout)
+	}
+	r = scenario(t, "run", writeScenario(t, dir, "y.yaml", strings.Replace(src, "{health: a, status: passing}", "{health: y, status: passing, within: 5s}", 1)))
+	r.mustExit(t, 0)
+	if want := `y-alias follows z, whose z-alias follows y, which the aliases followed so far lead from: a cycle, Consul's word only`; !strings.Contains(r.stdout, want) {
+		t.Errorf("output lacks %q:\n%s", want, r.stdout)
+	}
+}

@@ -285,7 +285,7 @@ func (e *expectHealth) Run(ctx context.Context, env Env) error {
 		foreign := false
 		evidence = evidence[:0]
 		for _, h := range got {
-			ev := e.evidenceOf(ctx, env, client, h, 0)
+			ev := e.evidenceOf(ctx, env, client, h, nil)
 			evidence = append(evidence, ev.notes...)
 			for _, c := range ev.contrary {
 				contrary = append(contrary, fmt.Sprintf("%s on node %s: its %s", h.id, h.node, c))

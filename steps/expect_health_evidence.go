@@ -51,17 +51,24 @@ type healthEvidence struct {
 // did not start.
 type foreignError struct{ error }
 
-// evidenceOf gathers the evidence about h's checks (depth counts alias
-// hops: an alias's followed service is looked at once, not its aliases).
-func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Client, h healthOf, depth int) healthEvidence {
+// evidenceOf gathers the evidence about h's checks, an alias's being
+// those of what it follows, to any depth; followed holds the instances
+// ("node/id"; "node/" for a node's own checks) already on the path, so
+// that a cycle of aliases ends.
+func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Client, h healthOf, followed map[string]bool) healthEvidence {
 	var ev healthEvidence
+	if followed == nil {
+		followed = map[string]bool{}
+	}
+	followed[h.node+"/"+h.id] = true
+	defer delete(followed, h.node+"/"+h.id)
 	own := 0
 	for _, c := range h.checks {
-		if c.ServiceID == h.id {
+		if c.ServiceID == h.id && c.CheckID != "serfHealth" {
 			own++
 		}
 	}
-	if own == 0 && e.status == api.HealthPassing {
+	if own == 0 && e.status == api.HealthPassing && h.id != "" {
 		ev.notes = append(ev.notes, fmt.Sprintf("%s has no check of its own: Consul counts it passing whatever runs, so nothing was tested", h.id))
 	}
 	local, localErr := e.agentChecks(ctx, env, h)
@@ -86,7 +93,7 @@ func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Clie
 		}
 		// The node's own checks count in the instance's status too; its
 		// gossip (serfHealth) is Consul's to judge.
-		if c.ServiceID != h.id && (c.ServiceID != "" || c.CheckID == "serfHealth") {
+		if c.CheckID == "serfHealth" || c.ServiceID != h.id && c.ServiceID != "" {
 			continue
 		}
 		var def *api.AgentServiceCheck
@@ -186,29 +193,51 @@ func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Clie
 			}
 			ev.notes = append(ev.notes, n)
 		case "alias":
-			followed := h.id
-			if def != nil {
-				followed = def.AliasService
-			}
-			if def == nil || def.AliasNode != "" || depth > 0 || e.status != api.HealthPassing {
-				ev.notes = append(ev.notes, fmt.Sprintf("%s: an alias check, Consul's word only (the checks it follows are not looked at here)", label))
+			switch {
+			case e.status != api.HealthPassing:
+				ev.notes = append(ev.notes, fmt.Sprintf("%s: an alias check, Consul's word only", label))
+				continue
+			case def == nil:
+				ev.notes = append(ev.notes, fmt.Sprintf("%s: an alias check whose definition is not among the scenario's registrations, Consul's word only (what it follows is unknown)", label))
 				continue
 			}
-			sub, err := followedHealth(ctx, client, h.node, followed)
+			// Consul's alias follows the service (or, with no service, the
+			// node's own checks) on its own agent's node, or on alias_node
+			// through the catalog; the node's own checks count either way.
+			node := h.node
+			if def.AliasNode != "" {
+				node = def.AliasNode
+			}
+			what := def.AliasService
+			if what == "" {
+				what = "node " + node + "'s own checks"
+			} else if node != h.node {
+				what += " on node " + node
+			}
+			if followed[node+"/"+def.AliasService] {
+				ev.notes = append(ev.notes, fmt.Sprintf("%s follows %s, which the aliases followed so far lead from: a cycle, Consul's word only", label, what))
+				continue
+			}
+			sub, err := followedHealth(ctx, client, node, def.AliasService, node != h.node)
 			if err != nil {
-				ev.notes = append(ev.notes, fmt.Sprintf("%s: an alias check of %s, Consul's word only (%v)", label, followed, err))
+				ev.notes = append(ev.notes, fmt.Sprintf("%s: an alias check of %s, Consul's word only (%v)", label, what, err))
 				continue
 			}
 			sub.bookNode, sub.unknown = h.bookNode, h.unknown
-			more := e.evidenceOf(ctx, env, client, sub, depth+1)
+			if node != h.node {
+				// Another node's definitions are its own: the scenario's
+				// node of that name, none on an agent it did not start.
+				sub.bookNode, sub.unknown = node, !e.onNodes
+			}
+			more := e.evidenceOf(ctx, env, client, sub, followed)
 			for _, n := range more.notes {
-				ev.notes = append(ev.notes, fmt.Sprintf("%s follows %s, whose %s", label, followed, n))
+				ev.notes = append(ev.notes, fmt.Sprintf("%s follows %s, whose %s", label, what, n))
 			}
 			for _, c := range more.contrary {
-				ev.contrary = append(ev.contrary, fmt.Sprintf("alias check %s follows %s, whose %s", label, followed, c))
+				ev.contrary = append(ev.contrary, fmt.Sprintf("alias check %s follows %s, whose %s", label, what, c))
 			}
 			for _, u := range more.unrun {
-				ev.unrun = append(ev.unrun, fmt.Sprintf("alias check %s follows %s, where %s", label, followed, u))
+				ev.unrun = append(ev.unrun, fmt.Sprintf("alias check %s follows %s, where %s", label, what, u))
 			}
 			ev.interval = max(ev.interval, more.interval)
 			ev.unrunInterval = max(ev.unrunInterval, more.unrunInterval)
@@ -347,14 +376,22 @@ func orUnknown(s string) string {
 }
 
 // followedHealth is the service instance id on node as the catalog has
-// it, for an alias check's evidence.
-func followedHealth(ctx context.Context, client *api.Client, node, id string) (healthOf, error) {
+// it, for an alias check's evidence: with id "", the node's own checks;
+// with nodeChecks, the node's own checks beside the instance's.
+func followedHealth(ctx context.Context, client *api.Client, node, id string, nodeChecks bool) (healthOf, error) {
 	q := (&api.QueryOptions{}).WithContext(ctx)
 	cn, _, err := client.Catalog().Node(node, q)
 	if err != nil {
 		return healthOf{}, fmt.Errorf("reading node %s from the catalog: %w", node, err)
 	}
-	if cn == nil || cn.Services[id] == nil {
+	if cn == nil {
+		return healthOf{}, fmt.Errorf("the catalog has no node %s", node)
+	}
+	svc := cn.Services[id]
+	if id == "" {
+		svc = &api.AgentService{} // the node's own checks
+	}
+	if svc == nil {
 		return healthOf{}, fmt.Errorf("the catalog has no %s on node %s", id, node)
 	}
 	var raw []checkWithInterval
@@ -362,11 +399,13 @@ func followedHealth(ctx context.Context, client *api.Client, node, id string) (h
 		return healthOf{}, fmt.Errorf("reading node %s's checks: %w", node, err)
 	}
 	checks, intervals := splitIntervals(raw)
-	svc := cn.Services[id]
 	h := healthOf{id: id, node: node, intervals: intervals, addr: net.JoinHostPort(dialHost(svc.Address, cn.Node.Address), fmt.Sprint(svc.Port))}
 	for _, c := range checks {
-		if c.ServiceID == id || c.ServiceID == "" {
-			h.checks = append(h.checks, c) // the node's own count, as Consul's alias counts them
+		// The node's own count, as Consul's alias counts them: when they
+		// are another node's than the alias's instance (whose own are
+		// judged with it).
+		if c.ServiceID == id && id != "" || c.ServiceID == "" && (nodeChecks || id == "") {
+			h.checks = append(h.checks, c)
 		}
 	}
 	return h, nil
@@ -567,12 +606,12 @@ func (s *staleError) Error() string {
 	every := ""
 	suggest := 10 * time.Second
 	if s.interval > 0 {
-		every = fmt.Sprintf(", which runs every %s", s.interval)
+		every = fmt.Sprintf(", which runs every %s", shortDuration(s.interval.String()))
 		suggest = max(2*time.Second, 3*s.interval)
 	}
 	return fmt.Sprintf("%s, but %s: Consul's status is stale, from the check's last run, before the change%s; "+
 		"a claim about the status after a change must give Consul time to see it: add within (e.g. within: %s), and the step waits until Consul's status and the evidence agree",
-		s.claim, strings.Join(s.contrary, "; "), every, suggest)
+		s.claim, strings.Join(s.contrary, "; "), every, shortDuration(suggest.String()))
 }
 
 // unrunError is Consul's passing that is a registration's declared
