@@ -22,17 +22,18 @@ import (
 
 // Consul's health status is the result of each check's last run: a TCP
 // check every 10 s still says passing for up to 10 s after its target
-// died. A claim that an instance is passing therefore rests on evidence
-// about the instance now, where there is some: a check with a target (a
-// TCP, HTTP, gRPC, H2 ping or UDP address as the scenario registered it,
-// or the sidecar's registered address for Consul's default sidecar check)
-// must have its target answered now by a live process the scenario
-// started, as a probe's backend must. A TTL, script, Docker or OS-service
-// check has nothing the runner can test, nor has a check whose
-// definition the scenario did not register (an exec step's): the note
-// says its status is Consul's word only (with, for a TTL check, where a
-// check step last set it); an alias check's evidence is that of the
-// checks it follows.
+// died, and a check declared passing says so before its first run. A
+// claim that an instance is passing therefore rests on evidence about the
+// instance now, where there is some: a check that leaves an output each
+// run and has none has not run (its passing is declared, no evidence); a
+// check with a target (the one its last run's output names, else as the
+// scenario registered it, or the sidecar's registered address for
+// Consul's default sidecar check) must have its target answered now by a
+// live process the scenario started, as a probe's backend must. A TTL,
+// script, Docker or OS-service check has nothing the runner can test, nor
+// has a check of unknown target: the note says its status is Consul's
+// word only (with, for a TTL check, what the book knows beside Consul's
+// last note); an alias check's evidence is that of what it follows.
 
 // healthEvidence is what the evidence of one instance says: notes for a
 // claim that holds, and what contradicts Consul's status ("" if nothing).
@@ -186,9 +187,19 @@ func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Clie
 			ev.notes = append(ev.notes, fmt.Sprintf("%s tests %s%s: %s", label, target, how, got))
 		case "ttl":
 			n := label + ": a TTL check, whose status is Consul's word only (nothing to test)"
-			if u, ok := e.ttlSet[spec.CheckKey{Node: h.bookNode, ID: c.CheckID}]; ok && !h.unknown {
-				n += fmt.Sprintf("; a check step of this scenario last set it %s, at %s", u.Status, u.Pos)
-			} else {
+			// The book knows the scenario's check steps only: an exec or
+			// the API may have set it since. Consul's output is the last
+			// update's note.
+			out := strings.TrimSpace(c.Output)
+			u, ok := e.ttlSet[spec.CheckKey{Node: h.bookNode, ID: c.CheckID}]
+			switch {
+			case ok && !h.unknown && u.Status == c.Status && u.Note == out:
+				n += fmt.Sprintf("; the last check step of this scenario to set it set it %s, at %s, with the note Consul has (%q), though something else may have set it so since", u.Status, u.Pos, out)
+			case ok && !h.unknown:
+				n += fmt.Sprintf("; the last check step of this scenario to set it set it %s, at %s, with the note %q, but Consul has it %s with the note %q: something else (an exec step, the API) set it since", u.Status, u.Pos, u.Note, c.Status, out)
+			case out != "":
+				n += fmt.Sprintf("; no check step of this scenario set it; Consul has the note %q from its last update", out)
+			default:
 				n += "; no check step of this scenario set it"
 			}
 			ev.notes = append(ev.notes, n)

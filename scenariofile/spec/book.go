@@ -399,13 +399,14 @@ func (d *Decoder) SidecarService(ref string) (name, id string, ok bool) {
 // TTLSetting is a check step's setting of a TTL check.
 type TTLSetting struct {
 	Status string
+	Note   string // the output it gives the check
 	Pos    Pos
 }
 
 // SetTTL records that the check step at n sets the TTL check id on its
 // node.
-func (d *Decoder) SetTTL(id, status string, n *yaml.Node) {
-	d.book.ttlSet[CheckKey{d.Node(), id}] = TTLSetting{Status: status, Pos: d.Pos(n)}
+func (d *Decoder) SetTTL(id, status, note string, n *yaml.Node) {
+	d.book.ttlSet[CheckKey{d.Node(), id}] = TTLSetting{Status: status, Note: note, Pos: d.Pos(n)}
 }
 
 // TTLSettings are where check steps so far last set each TTL check.
