@@ -29,8 +29,11 @@ import (
 type ServiceFile struct {
 	Path     string // as given; "inline" for a definition inside a scenario
 	Services []ServiceDef
-	format   string // "json" or "hcl"
-	data     []byte
+	// Checks are an agent config's checks defined apart from its
+	// services (check or checks at the top).
+	Checks []CheckDef
+	format string // "json" or "hcl"
+	data   []byte
 	positions
 }
 
@@ -41,6 +44,22 @@ type ServiceDef struct {
 	Line  int    // where its definition starts in the file
 	Col   int
 	path  string // its key path in the file: "service" or "services[2]"
+}
+
+// CheckDef is a check an agent config defines apart from its services.
+type CheckDef struct {
+	Def       *api.AgentServiceCheck
+	ServiceID string // the service it belongs to; "" for the node's own
+	Line, Col int
+}
+
+// ID is the check's ID as the agent gives it: its id, or else its name
+// (structs.CheckDefinition.HealthCheck).
+func (c CheckDef) ID() string {
+	if c.Def.CheckID != "" {
+		return c.Def.CheckID
+	}
+	return c.Def.Name
 }
 
 // ID is the instance's service ID: its id, or its name when it has none.
@@ -228,6 +247,21 @@ func ParseServiceFile(path string, data []byte, format string, agentConfig bool)
 	}
 	for i := range target.Services {
 		defs, paths = append(defs, &target.Services[i]), append(paths, fmt.Sprintf("services[%d]", i))
+	}
+	var checks []*consulCheck
+	var checkPaths []string
+	if target.Check != nil {
+		checks, checkPaths = append(checks, target.Check), append(checkPaths, "check")
+	}
+	for i := range target.Checks {
+		checks, checkPaths = append(checks, &target.Checks[i]), append(checkPaths, fmt.Sprintf("checks[%d]", i))
+	}
+	for i, c := range checks {
+		line, col := f.position(checkPaths[i])
+		if !agentConfig {
+			return nil, keyed(errAt(line, col, "%q is not part of a service definition (a definition file holds service or services; agent configuration belongs in start-agent's config-dir)", checkPaths[i]), checkPaths[i])
+		}
+		f.Checks = append(f.Checks, CheckDef{Def: checkToAPI(c), ServiceID: deref(c.ServiceID), Line: line, Col: col})
 	}
 	if len(defs) == 0 && !agentConfig {
 		return nil, errAt(1, 1, "no service in it: a service-definition file holds service {...} or services [...]")

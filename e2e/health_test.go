@@ -440,3 +440,30 @@ func TestHealthEvidenceFollowsAliasChainsAndAliasNode(t *testing.T) {
 		t.Errorf("output lacks %q:\n%s", want, r.stdout)
 	}
 }
+
+// A start-agent config dir's check defined apart from its service
+// (top-level, service_id) is the book's too: its target (9162, where
+// nothing listens) is tested, not the service's address (9161, which a
+// process of the scenario answers).
+func TestHealthEvidenceKnowsAConfigDirsTopLevelCheck(t *testing.T) {
+	needMesh(t)
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "conf"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeScenario(t, filepath.Join(dir, "conf"), "s.hcl", `service { name = "s", id = "s", port = 9161, address = "127.0.0.1" }
+check {
+  id = "s-tcp-9162", name = "s tcp 9162", service_id = "s"
+  tcp = "127.0.0.1:9162", interval = "10m", status = "passing"
+}
+`)
+	src := "name: config-dir-check\nsteps:\n" +
+		"  - start-agent: {config-dir: conf}\n" +
+		"  - run: {name: s, command: \"socat TCP-LISTEN:9161,bind=127.0.0.1,reuseaddr,fork EXEC:cat\", ready: \"127.0.0.1:9161\"}\n" +
+		"  - expect: {health: s, status: passing}\n"
+	r := scenario(t, "run", writeScenario(t, dir, "c.yaml", src))
+	r.mustExit(t, 1)
+	if want := `its tcp check s-tcp-9162 "s tcp 9162" (every 10m) tests 127.0.0.1:9162, where no process this scenario started listens now`; !strings.Contains(r.stdout, want) {
+		t.Errorf("output lacks %q:\n%s", want, r.stdout)
+	}
+}

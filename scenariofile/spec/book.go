@@ -419,6 +419,13 @@ func (d *Decoder) Check(id string) (RegisteredCheck, bool) {
 	return c, ok
 }
 
+// AddAgentCheck records a check an agent's config defines apart from its
+// services (a top-level check, of a service by service_id or of the
+// node), on the current step's node, by the ID the agent gives it.
+func (d *Decoder) AddAgentCheck(c consuldef.CheckDef, at *yaml.Node) {
+	d.book.checks[CheckKey{d.Node(), c.ID()}] = RegisteredCheck{Kind: checkKind(c.Def), Service: c.ServiceID, Pos: d.Pos(at), Def: c.Def}
+}
+
 // recordChecks records the checks of a registered instance and of its
 // sidecar, by the IDs the agent gives them: a check's id, else
 // service:SERVICE-ID, with :N (from 1) when the service has several
