@@ -240,22 +240,8 @@ func ParseServiceFile(path string, data []byte, format string, agentConfig bool)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	var defs []*consulService
-	var paths []string
-	if target.Service != nil {
-		defs, paths = append(defs, target.Service), append(paths, "service")
-	}
-	for i := range target.Services {
-		defs, paths = append(defs, &target.Services[i]), append(paths, fmt.Sprintf("services[%d]", i))
-	}
-	var checks []*consulCheck
-	var checkPaths []string
-	if target.Check != nil {
-		checks, checkPaths = append(checks, target.Check), append(checkPaths, "check")
-	}
-	for i := range target.Checks {
-		checks, checkPaths = append(checks, &target.Checks[i]), append(checkPaths, fmt.Sprintf("checks[%d]", i))
-	}
+	defs, paths := withKeyPaths(target.Service, "service", target.Services, "services")
+	checks, checkPaths := withKeyPaths(target.Check, "check", target.Checks, "checks")
 	for i, c := range checks {
 		line, col := f.position(checkPaths[i])
 		if !agentConfig {
@@ -281,6 +267,20 @@ func ParseServiceFile(path string, data []byte, format string, agentConfig bool)
 		ids[s.ID()] = i
 	}
 	return f, nil
+}
+
+// withKeyPaths lists a file's one (under key) and many (under keys), as
+// Consul reads both, with each one's key path for positions.
+func withKeyPaths[T any](one *T, key string, many []T, keys string) ([]*T, []string) {
+	var out []*T
+	var paths []string
+	if one != nil {
+		out, paths = append(out, one), append(paths, key)
+	}
+	for i := range many {
+		out, paths = append(out, &many[i]), append(paths, fmt.Sprintf("%s[%d]", keys, i))
+	}
+	return out, paths
 }
 
 // suggestConsulKey names the config-file key meant by an unknown one: the

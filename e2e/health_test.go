@@ -251,10 +251,7 @@ func TestHealthCheckOfUnknownDefinitionIsConsulsWordOnly(t *testing.T) {
 	needMesh(t, testenv.Program("curl"))
 	check := `{"ID": "api-extra", "Name": "api extra", "ServiceID": "api", "TCP": "127.0.0.1:9102", "Interval": "1h", "Status": "passing"}`
 	dir := t.TempDir()
-	checkFile := filepath.Join(dir, "check.json")
-	if err := os.WriteFile(checkFile, []byte(check), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	checkFile := writeScenario(t, dir, "check.json", check)
 	src := "name: health-unknown-check\nsteps:\n" +
 		"  - start-agent: {}\n" +
 		"  - run: {name: api, command: \"socat TCP-LISTEN:9101,bind=127.0.0.1,reuseaddr,fork EXEC:cat\", ready: \"127.0.0.1:9101\"}\n" +
@@ -302,10 +299,7 @@ func TestHealthPassingDeclaredButNotRunIsNoEvidence(t *testing.T) {
 	}
 
 	check := `{"ID": "node-tcp", "Name": "node tcp", "TCP": "127.0.0.1:9112", "Interval": "10m", "Status": "passing"}`
-	checkFile := filepath.Join(dir, "check.json")
-	if err := os.WriteFile(checkFile, []byte(check), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	checkFile := writeScenario(t, dir, "check.json", check)
 	r = scenario(t, "run", writeScenario(t, dir, "node.yaml", steps("1s",
 		"  - exec: {command: \"curl -sf -X PUT --data @"+checkFile+" http://$CONSUL_HTTP_ADDR/v1/agent/check/register\"}\n"+
 			"  - expect: {health: api, status: passing, within: 3s}\n")))
@@ -324,10 +318,7 @@ func TestHealthEvidenceTestsTheTargetConsulsLastRunNames(t *testing.T) {
 	needMesh(t, testenv.Program("curl"))
 	dir := t.TempDir()
 	again := `{"ID": "api", "Name": "api", "Port": 9121, "Address": "127.0.0.1", "Check": {"CheckID": "api-tcp", "Name": "api tcp", "TCP": "127.0.0.1:9122", "Interval": "3s"}}`
-	againFile := filepath.Join(dir, "again.json")
-	if err := os.WriteFile(againFile, []byte(again), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	againFile := writeScenario(t, dir, "again.json", again)
 	src := "name: health-registered-again\nsteps:\n" +
 		"  - start-agent: {}\n" +
 		"  - run: {name: old, command: \"socat TCP-LISTEN:9121,bind=127.0.0.1,reuseaddr,fork EXEC:cat\", ready: \"127.0.0.1:9121\"}\n" +
