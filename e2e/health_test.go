@@ -246,8 +246,8 @@ func indentStep(item string) string { return "    " + strings.TrimPrefix(item, "
 // the agent's API) has an unknown target: the instance's registered
 // address answered by a live process is no evidence for it, its real
 // target (here 127.0.0.1:9102, where nothing listens) being elsewhere.
-// The note says its passing is Consul's word only.
-func TestHealthCheckOfUnknownDefinitionIsConsulsWordOnly(t *testing.T) {
+// Declared passing and never run, its passing is no evidence either.
+func TestHealthCheckOfUnknownDefinitionIsNotJudgedByTheInstancesAddress(t *testing.T) {
 	needMesh(t, testenv.Program("curl"))
 	check := `{"ID": "api-extra", "Name": "api extra", "ServiceID": "api", "TCP": "127.0.0.1:9102", "Interval": "1h", "Status": "passing"}`
 	dir := t.TempDir()

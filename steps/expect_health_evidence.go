@@ -283,12 +283,11 @@ func targetInOutput(typ, output string) (target, method string, ok bool) {
 		target, ok = cut("gRPC check ", ": success")
 		target, _, _ = strings.Cut(target, "/")
 	case "http":
-		var rest string
-		if rest, ok = strings.CutPrefix(output, "HTTP "); ok {
-			method, rest, ok = strings.Cut(rest, " ")
-			target, _, ok = strings.Cut(rest, ": ")
-			ok = ok && strings.Contains(target, "://")
-		}
+		rest, _ := strings.CutPrefix(output, "HTTP ")
+		var hasMethod, hasStatus bool
+		method, rest, hasMethod = strings.Cut(rest, " ")
+		target, _, hasStatus = strings.Cut(rest, ": ")
+		ok = strings.HasPrefix(output, "HTTP ") && hasMethod && hasStatus && strings.Contains(target, "://")
 	}
 	if !ok {
 		return "", "", false
