@@ -20,6 +20,10 @@ import (
 type consulFile struct {
 	Service  *consulService  `mapstructure:"service"`
 	Services []consulService `mapstructure:"services"`
+	// An agent config's checks apart from its services (a service's by
+	// service_id, else the node's).
+	Check  *consulCheck  `mapstructure:"check"`
+	Checks []consulCheck `mapstructure:"checks"`
 }
 
 type consulService struct {

@@ -29,8 +29,11 @@ import (
 type ServiceFile struct {
 	Path     string // as given; "inline" for a definition inside a scenario
 	Services []ServiceDef
-	format   string // "json" or "hcl"
-	data     []byte
+	// Checks are an agent config's checks defined apart from its
+	// services (check or checks at the top).
+	Checks []CheckDef
+	format string // "json" or "hcl"
+	data   []byte
 	positions
 }
 
@@ -41,6 +44,22 @@ type ServiceDef struct {
 	Line  int    // where its definition starts in the file
 	Col   int
 	path  string // its key path in the file: "service" or "services[2]"
+}
+
+// CheckDef is a check an agent config defines apart from its services.
+type CheckDef struct {
+	Def       *api.AgentServiceCheck
+	ServiceID string // the service it belongs to; "" for the node's own
+	Line, Col int
+}
+
+// ID is the check's ID as the agent gives it: its id, or else its name
+// (structs.CheckDefinition.HealthCheck).
+func (c CheckDef) ID() string {
+	if c.Def.CheckID != "" {
+		return c.Def.CheckID
+	}
+	return c.Def.Name
 }
 
 // ID is the instance's service ID: its id, or its name when it has none.
@@ -221,13 +240,14 @@ func ParseServiceFile(path string, data []byte, format string, agentConfig bool)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	var defs []*consulService
-	var paths []string
-	if target.Service != nil {
-		defs, paths = append(defs, target.Service), append(paths, "service")
-	}
-	for i := range target.Services {
-		defs, paths = append(defs, &target.Services[i]), append(paths, fmt.Sprintf("services[%d]", i))
+	defs, paths := withKeyPaths(target.Service, "service", target.Services, "services")
+	checks, checkPaths := withKeyPaths(target.Check, "check", target.Checks, "checks")
+	for i, c := range checks {
+		line, col := f.position(checkPaths[i])
+		if !agentConfig {
+			return nil, keyed(errAt(line, col, "%q is not part of a service definition (a definition file holds service or services; agent configuration belongs in start-agent's config-dir)", checkPaths[i]), checkPaths[i])
+		}
+		f.Checks = append(f.Checks, CheckDef{Def: checkToAPI(c), ServiceID: deref(c.ServiceID), Line: line, Col: col})
 	}
 	if len(defs) == 0 && !agentConfig {
 		return nil, errAt(1, 1, "no service in it: a service-definition file holds service {...} or services [...]")
@@ -247,6 +267,20 @@ func ParseServiceFile(path string, data []byte, format string, agentConfig bool)
 		ids[s.ID()] = i
 	}
 	return f, nil
+}
+
+// withKeyPaths lists a file's one (under key) and many (under keys), as
+// Consul reads both, with each one's key path for positions.
+func withKeyPaths[T any](one *T, key string, many []T, keys string) ([]*T, []string) {
+	var out []*T
+	var paths []string
+	if one != nil {
+		out, paths = append(out, one), append(paths, key)
+	}
+	for i := range many {
+		out, paths = append(out, &many[i]), append(paths, fmt.Sprintf("%s[%d]", keys, i))
+	}
+	return out, paths
 }
 
 // suggestConsulKey names the config-file key meant by an unknown one: the

@@ -194,3 +194,28 @@ func TestConsulFullConfigFixture(t *testing.T) {
 		t.Errorf("HCL and JSON read differently:\nHCL:  %s\nJSON: %s", regs[0], regs[1])
 	}
 }
+
+// An agent config's checks apart from its services (check, checks at the
+// top) are read with the service they belong to (service_id) and the ID
+// the agent gives them (id, else name); a service-definition file has
+// none.
+func TestAnAgentConfigsTopLevelChecksAreRead(t *testing.T) {
+	src := `service { name = "s", port = 7000 }
+check { id = "s-tcp-7999", name = "s tcp 7999", service_id = "s", tcp = "127.0.0.1:7999", interval = "10m" }
+checks = [{ name = "disk", args = ["/bin/true"], interval = "1m" }]
+`
+	f, err := ParseServiceFile("s.hcl", []byte(src), "hcl", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range f.Checks {
+		got = append(got, c.ID()+" of "+c.ServiceID+" tcp "+c.Def.TCP+" at line "+strings.Repeat("I", c.Line))
+	}
+	if want := "s-tcp-7999 of s tcp 127.0.0.1:7999 at line II; disk of  tcp  at line III"; strings.Join(got, "; ") != want {
+		t.Errorf("checks: %s, want %s", strings.Join(got, "; "), want)
+	}
+	if _, err := ParseServiceFile("s.hcl", []byte(src), "hcl", false); err == nil || !strings.Contains(err.Error(), `"check" is not part of a service definition`) {
+		t.Errorf("a service-definition file with a top-level check: %v", err)
+	}
+}

@@ -152,9 +152,9 @@ var slowInventoryDef = strings.Replace(strings.Replace(inventoryDef, `interval =
 // evidence being that of the service it follows.
 func TestHealthPassingNeedsTheCheckTargetAnsweredNow(t *testing.T) {
 	needMesh(t)
-	alive := writeShopWith(t, slowInventoryDef, runInventory+
-		"  - expect: {health: inventory, status: passing}\n"+
-		"  - expect: {health: inventory-sidecar-proxy, status: passing}\n"+
+	alive := writeShopWith(t, inventoryDef, runInventory+
+		"  - expect: {health: inventory, status: passing, within: 5s}\n"+
+		"  - expect: {health: inventory-sidecar-proxy, status: passing, within: 5s}\n"+
 		"  - sidecar: checkout\n")
 	r := scenario(t, "run", alive)
 	r.mustExit(t, 0)
@@ -246,15 +246,12 @@ func indentStep(item string) string { return "    " + strings.TrimPrefix(item, "
 // the agent's API) has an unknown target: the instance's registered
 // address answered by a live process is no evidence for it, its real
 // target (here 127.0.0.1:9102, where nothing listens) being elsewhere.
-// The note says its passing is Consul's word only.
-func TestHealthCheckOfUnknownDefinitionIsConsulsWordOnly(t *testing.T) {
+// Declared passing and never run, its passing is no evidence either.
+func TestHealthCheckOfUnknownDefinitionIsNotJudgedByTheInstancesAddress(t *testing.T) {
 	needMesh(t, testenv.Program("curl"))
 	check := `{"ID": "api-extra", "Name": "api extra", "ServiceID": "api", "TCP": "127.0.0.1:9102", "Interval": "1h", "Status": "passing"}`
 	dir := t.TempDir()
-	checkFile := filepath.Join(dir, "check.json")
-	if err := os.WriteFile(checkFile, []byte(check), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	checkFile := writeScenario(t, dir, "check.json", check)
 	src := "name: health-unknown-check\nsteps:\n" +
 		"  - start-agent: {}\n" +
 		"  - run: {name: api, command: \"socat TCP-LISTEN:9101,bind=127.0.0.1,reuseaddr,fork EXEC:cat\", ready: \"127.0.0.1:9101\"}\n" +
@@ -262,12 +259,202 @@ func TestHealthCheckOfUnknownDefinitionIsConsulsWordOnly(t *testing.T) {
 		"  - exec: {command: \"curl -sf -X PUT --data @" + checkFile + " http://$CONSUL_HTTP_ADDR/v1/agent/check/register\"}\n" +
 		"  - expect: {health: api, status: passing}\n"
 	r := scenario(t, "run", writeScenario(t, dir, "health-unknown-check.yaml", src))
-	r.mustExit(t, 0)
-	want := `api-extra "api extra": a tcp check whose definition is not among the scenario's registrations on node `
-	if !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, "its passing is Consul's word only (nothing tested)") {
-		t.Errorf("output lacks %q, Consul's word only:\n%s", want, r.stdout)
+	r.mustExit(t, 1)
+	want := `Consul has not run its tcp check api-extra "api extra" (every 1h) yet`
+	if !strings.Contains(r.stdout, want) {
+		t.Errorf("output lacks %q:\n%s", want, r.stdout)
 	}
 	if strings.Contains(r.stdout, "tests 127.0.0.1:9101") {
 		t.Errorf("the instance's address is taken as the evidence of a check that tests elsewhere:\n%s", r.stdout)
+	}
+}
+
+// A TCP check registered passing is passing before Consul ever runs it:
+// that is the registration's word, no observation, even with its target
+// answered now (it could still fail when run). Without within the claim
+// fails saying Consul has not run the check; with within the step waits
+// until Consul has run it. A check of the node (added through the
+// agent's API) counts as the instance's own do.
+func TestHealthPassingDeclaredButNotRunIsNoEvidence(t *testing.T) {
+	needMesh(t, testenv.Program("curl"))
+	dir := t.TempDir()
+	steps := func(interval, expect string) string {
+		return "name: health-not-run\nsteps:\n" +
+			"  - start-agent: {}\n" +
+			"  - run: {name: api, command: \"socat TCP-LISTEN:9111,bind=127.0.0.1,reuseaddr,fork EXEC:cat\", ready: \"127.0.0.1:9111\"}\n" +
+			"  - register: {service: {name: api, port: 9111, address: 127.0.0.1, check: {id: api-tcp, name: api tcp, tcp: \"127.0.0.1:9111\", interval: " + interval + ", status: passing}}}\n" +
+			expect
+	}
+	r := scenario(t, "run", writeScenario(t, dir, "declared.yaml", steps("10m", "  - expect: {health: api, status: passing}\n")))
+	r.mustExit(t, 1)
+	if want := `Consul has not run its tcp check api-tcp "api tcp" (every 10m) yet: its passing is the status the registration declared, no observation`; !strings.Contains(r.stdout, want) ||
+		!strings.Contains(r.stdout, "add within (e.g. within: 11m)") {
+		t.Errorf("a declared passing is taken as evidence (output lacks %q):\n%s", want, r.stdout)
+	}
+
+	r = scenario(t, "run", writeScenario(t, dir, "run.yaml", steps("1s", "  - expect: {health: api, status: passing, within: 5s}\n")))
+	r.mustExit(t, 0)
+	if want := `api-tcp "api tcp" tests 127.0.0.1:9111: taken now by api`; !strings.Contains(r.stdout, want) {
+		t.Errorf("output lacks %q:\n%s", want, r.stdout)
+	}
+
+	check := `{"ID": "node-tcp", "Name": "node tcp", "TCP": "127.0.0.1:9112", "Interval": "10m", "Status": "passing"}`
+	checkFile := writeScenario(t, dir, "check.json", check)
+	r = scenario(t, "run", writeScenario(t, dir, "node.yaml", steps("1s",
+		"  - exec: {command: \"curl -sf -X PUT --data @"+checkFile+" http://$CONSUL_HTTP_ADDR/v1/agent/check/register\"}\n"+
+			"  - expect: {health: api, status: passing, within: 3s}\n")))
+	r.mustExit(t, 1)
+	if want := `expected instance api passing within 3s; Consul gives instance api passing, but api on node `; !strings.Contains(r.stdout, want) ||
+		!strings.Contains(r.stdout, `Consul has not run its node's tcp check node-tcp "node tcp" (every 10m) yet`) {
+		t.Errorf("a node check declared passing is taken as evidence (output lacks %q):\n%s", want, r.stdout)
+	}
+}
+
+// A check registered again by an exec step (through the agent's API) with
+// another target: Consul's last run names the target it tested, and that
+// target is the evidence, not the one the book read from the register
+// step (127.0.0.1:9121, which a process of the scenario still answers).
+func TestHealthEvidenceTestsTheTargetConsulsLastRunNames(t *testing.T) {
+	needMesh(t, testenv.Program("curl"))
+	dir := t.TempDir()
+	again := `{"ID": "api", "Name": "api", "Port": 9121, "Address": "127.0.0.1", "Check": {"CheckID": "api-tcp", "Name": "api tcp", "TCP": "127.0.0.1:9122", "Interval": "3s"}}`
+	againFile := writeScenario(t, dir, "again.json", again)
+	src := "name: health-registered-again\nsteps:\n" +
+		"  - start-agent: {}\n" +
+		"  - run: {name: old, command: \"socat TCP-LISTEN:9121,bind=127.0.0.1,reuseaddr,fork EXEC:cat\", ready: \"127.0.0.1:9121\"}\n" +
+		"  - run: {name: new, command: \"socat TCP-LISTEN:9122,bind=127.0.0.1,reuseaddr,fork EXEC:cat\", ready: \"127.0.0.1:9122\"}\n" +
+		"  - register: {service: {id: api, name: api, port: 9121, address: 127.0.0.1, check: {id: api-tcp, name: api tcp, tcp: \"127.0.0.1:9121\", interval: 1h}}}\n" +
+		"  - exec: {command: \"curl -sf -X PUT --data @" + againFile + " http://$CONSUL_HTTP_ADDR/v1/agent/service/register\"}\n" +
+		"  - expect: {health: api, status: passing, within: 10s}\n" +
+		"  - stop: new\n" +
+		"  - name: Consul's passing is stale now\n" +
+		"    expect: {health: api, status: passing}\n"
+	r := scenario(t, "run", writeScenario(t, dir, "again.yaml", src))
+	r.mustExit(t, 1)
+	if want := `api-tcp "api tcp" tests 127.0.0.1:9122 (the target Consul's last run of it names, not 127.0.0.1:9121 as the scenario registered it: the check was registered again since): taken now by new`; !strings.Contains(r.stdout, want) {
+		t.Errorf("output lacks %q:\n%s", want, r.stdout)
+	}
+	if !strings.Contains(r.stdout, "FAIL  8 expect           Consul's passing is stale now") || strings.Contains(r.stdout, "tests 127.0.0.1:9121") {
+		t.Errorf("the book's old target stands in for Consul's:\n%s", r.stdout)
+	}
+}
+
+// A gRPC check against a plain TCP echo, declared passing: a connection
+// taken there is not a gRPC health answer. Before Consul runs it, its
+// passing is no evidence; once Consul ran it (critical, as the echo
+// speaks no gRPC) the claim fails; the note of a passing one says only
+// a connection was accepted.
+func TestHealthGRPCCheckIsNotPassedByATCPAccept(t *testing.T) {
+	needMesh(t)
+	src := "name: health-grpc\nsteps:\n" +
+		"  - start-agent: {}\n" +
+		"  - run: {name: echo, command: \"socat TCP-LISTEN:9131,bind=127.0.0.1,reuseaddr,fork EXEC:cat\", ready: \"127.0.0.1:9131\"}\n" +
+		"  - register: {service: {name: g, port: 9131, address: 127.0.0.1, check: {id: g-grpc, name: g grpc, grpc: \"127.0.0.1:9131\", interval: 10m, status: passing}}}\n" +
+		"  - expect: {health: g, status: passing}\n"
+	r := scenario(t, "run", writeScenario(t, t.TempDir(), "grpc.yaml", src))
+	r.mustExit(t, 1)
+	if want := `Consul has not run its grpc check g-grpc "g grpc" (every 10m) yet`; !strings.Contains(r.stdout, want) {
+		t.Errorf("a TCP accept stands for a gRPC health answer (output lacks %q):\n%s", want, r.stdout)
+	}
+}
+
+// A proxy registered as its own service (kind connect-proxy) whose alias
+// check follows another service (db, passing) than its destination (web,
+// critical: its TTL not set yet): Consul has the proxy passing, and the
+// sidecar step is ready, its alias judged by what it follows.
+func TestSidecarRegisteredOnItsOwnFollowsItsAliasChecksService(t *testing.T) {
+	needMesh(t)
+	dir := t.TempDir()
+	writeScenario(t, dir, "web.hcl", `services = [
+  { name = "db", id = "db", port = 8090, address = "127.0.0.1" },
+  {
+    name = "web", id = "web", port = 8080, address = "127.0.0.1"
+    checks = [{ id = "web-ttl", name = "web ttl", ttl = "10m" }]
+  },
+  {
+    kind = "connect-proxy", name = "web-proxy", id = "web-proxy", port = 21000, address = "127.0.0.1"
+    proxy {
+      destination_service_name = "web"
+      destination_service_id   = "web"
+      local_service_address    = "127.0.0.1"
+      local_service_port       = 8080
+    }
+    checks = [{ id = "web-proxy-alias", name = "web-proxy follows db", alias_service = "db" }]
+  },
+]
+`)
+	src := "name: proxy-alias-other\nsteps:\n" +
+		"  - start-agent: {}\n" +
+		"  - register: web.hcl\n" +
+		"  - {sidecar: web, timeout: 20s}\n" +
+		"  - check: {id: web-ttl, status: passing}\n"
+	r := scenario(t, "run", writeScenario(t, dir, "proxy.yaml", src))
+	r.mustExit(t, 0)
+}
+
+// An alias's evidence is that of what it follows, to any depth: a
+// follows b follows c, whose TCP check's target is dead; x follows c
+// through alias_node (its own node, named); y follows z follows y, a
+// cycle that ends as Consul's word.
+func TestHealthEvidenceFollowsAliasChainsAndAliasNode(t *testing.T) {
+	needMesh(t)
+	dir := t.TempDir()
+	writeScenario(t, dir, "chain.hcl", `services = [
+  {
+    name = "c", id = "c", port = 9151, address = "127.0.0.1"
+    checks = [{ id = "c-tcp", name = "c tcp", tcp = "127.0.0.1:9151", interval = "10m", status = "passing" }]
+  },
+  { name = "b", id = "b", port = 9152, checks = [{ id = "b-alias", name = "b-alias", alias_service = "c" }] },
+  { name = "a", id = "a", port = 9153, checks = [{ id = "a-alias", name = "a-alias", alias_service = "b" }] },
+  { name = "x", id = "x", port = 9154, checks = [{ id = "x-alias", name = "x-alias", alias_node = "chain-node", alias_service = "c" }] },
+  { name = "y", id = "y", port = 9155, checks = [{ id = "y-alias", name = "y-alias", alias_service = "z", status = "passing" }] },
+  { name = "z", id = "z", port = 9156, checks = [{ id = "z-alias", name = "z-alias", alias_service = "y", status = "passing" }] },
+]
+`)
+	src := "name: alias-chain\nsteps:\n" +
+		"  - start-agent: {node: chain-node}\n" +
+		"  - register: chain.hcl\n" +
+		"  - name: a\n    expect: {health: a, status: passing}\n"
+	r := scenario(t, "run", writeScenario(t, dir, "a.yaml", src))
+	r.mustExit(t, 1)
+	if want := `its alias check a-alias follows b, whose alias check b-alias follows c, whose tcp check c-tcp "c tcp" (every 10m) tests 127.0.0.1:9151, where no process this scenario started listens now`; !strings.Contains(r.stdout, want) {
+		t.Errorf("an alias chain is not followed (output lacks %q):\n%s", want, r.stdout)
+	}
+	r = scenario(t, "run", writeScenario(t, dir, "x.yaml", strings.Replace(src, "{health: a,", "{health: x,", 1)))
+	r.mustExit(t, 1)
+	if want := `its alias check x-alias follows c, whose tcp check c-tcp "c tcp" (every 10m) tests 127.0.0.1:9151`; !strings.Contains(r.stdout, want) {
+		t.Errorf("alias_node is not followed (output lacks %q):\n%s", want, r.stdout)
+	}
+	r = scenario(t, "run", writeScenario(t, dir, "y.yaml", strings.Replace(src, "{health: a, status: passing}", "{health: y, status: passing, within: 5s}", 1)))
+	r.mustExit(t, 0)
+	if want := `y-alias follows z, whose z-alias follows y, which the aliases followed so far lead from: a cycle, Consul's word only`; !strings.Contains(r.stdout, want) {
+		t.Errorf("output lacks %q:\n%s", want, r.stdout)
+	}
+}
+
+// A start-agent config dir's check defined apart from its service
+// (top-level, service_id) is the book's too: its target (9162, where
+// nothing listens) is tested, not the service's address (9161, which a
+// process of the scenario answers).
+func TestHealthEvidenceKnowsAConfigDirsTopLevelCheck(t *testing.T) {
+	needMesh(t)
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "conf"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeScenario(t, filepath.Join(dir, "conf"), "s.hcl", `service { name = "s", id = "s", port = 9161, address = "127.0.0.1" }
+check {
+  id = "s-tcp-9162", name = "s tcp 9162", service_id = "s"
+  tcp = "127.0.0.1:9162", interval = "10m", status = "passing"
+}
+`)
+	src := "name: config-dir-check\nsteps:\n" +
+		"  - start-agent: {config-dir: conf}\n" +
+		"  - run: {name: s, command: \"socat TCP-LISTEN:9161,bind=127.0.0.1,reuseaddr,fork EXEC:cat\", ready: \"127.0.0.1:9161\"}\n" +
+		"  - expect: {health: s, status: passing}\n"
+	r := scenario(t, "run", writeScenario(t, dir, "c.yaml", src))
+	r.mustExit(t, 1)
+	if want := `its tcp check s-tcp-9162 "s tcp 9162" (every 10m) tests 127.0.0.1:9162, where no process this scenario started listens now`; !strings.Contains(r.stdout, want) {
+		t.Errorf("output lacks %q:\n%s", want, r.stdout)
 	}
 }

@@ -26,16 +26,12 @@ import (
 // another node (the catalog's checks of that node).
 type aliasTarget struct {
 	service, node string
-	assumed       bool // not from a registration the scenario read: its parent is assumed
 }
 
 func (a aliasTarget) String() string {
 	s := "service " + a.service
 	if a.node != "" {
 		s += " on node " + a.node
-	}
-	if a.assumed {
-		s += " (assumed: the check's definition is not among the scenario's registrations)"
 	}
 	return s
 }
@@ -98,8 +94,9 @@ func aliasStatus(checks []*api.HealthCheck, target aliasTarget, serviceExists bo
 // for certain: a check of it not passing, or an alias check that does not
 // (yet) say what the checks it follows say; "" when neither. targets are
 // the alias checks the registration declared; an alias check it does not
-// know is taken to follow parent.
-func agentNotPassing(ctx context.Context, client *api.Client, id, parent string, targets map[string]aliasTarget) (string, error) {
+// know (an exec registered it) counts by its status only, what it
+// follows being unknown.
+func agentNotPassing(ctx context.Context, client *api.Client, id string, targets map[string]aliasTarget) (string, error) {
 	q := (&api.QueryOptions{}).WithContext(ctx)
 	agentChecks, err := client.Agent().ChecksWithFilterOpts("", q)
 	if err != nil {
@@ -122,7 +119,10 @@ func agentNotPassing(ctx context.Context, client *api.Client, id, parent string,
 		}
 		target, ok := targets[c.CheckID]
 		if !ok {
-			target = aliasTarget{service: parent, assumed: true}
+			// A definition the scenario did not register (an exec's): what
+			// it follows is unknown (Consul's answer has no definition), so
+			// it adds no condition beyond its status.
+			continue
 		}
 		checks, exists := local, true
 		if target.node != "" {

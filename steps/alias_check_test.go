@@ -92,7 +92,7 @@ func TestSidecarIsNotReadyWhileItsAliasHasNotFollowed(t *testing.T) {
 		"Checks": [{"CheckID": "serfHealth", "Status": "passing"}, {"CheckID": "service:inventory-sidecar-proxy", "Status": "passing", "ServiceID": "inventory-sidecar-proxy"}]}]`
 	targets := map[string]aliasTarget{"service:inventory-sidecar-proxy": {service: "inventory"}}
 	ready := func(client *api.Client) error {
-		return agentPassing(client, "inventory-sidecar-proxy", "inventory", targets).Check(context.Background())
+		return agentPassing(client, "inventory-sidecar-proxy", targets).Check(context.Background())
 	}
 	racing := fakeAgent(t, map[string]string{"/v1/agent/checks": checks(api.HealthPassing, api.HealthCritical), "/v1/health/service/inventory-sidecar-proxy": catalog})
 	if err := passing(racing, "inventory-sidecar-proxy", "inventory-sidecar-proxy", "inventory").Check(context.Background()); err != nil {

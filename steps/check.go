@@ -27,6 +27,9 @@ type CheckSpec struct {
 	Note   string `key:"note" doc:"the check's output (default: set by scenario)"`
 }
 
+// defaultTTLNote is the output a check step gives a TTL check without a note.
+const defaultTTLNote = "set by scenario"
+
 type checkStep struct {
 	id, status, note string
 }
@@ -39,8 +42,12 @@ func buildCheck(d *spec.Decoder, val *CheckSpec, f *spec.Fields) Step {
 		d.Errorf(f.NodeOf(&val.ID), "check: %q is %s check of %s (registered at %s), not a TTL check: the agent runs it, and only a TTL check's status can be set; "+
 			"to drive the service's health from the scenario, give it a check with ttl (e.g. ttl = \"10m\") and set that one", val.ID, c.Kind, c.Service, c.Pos)
 	}
-	d.SetTTL(val.ID, val.Status, f.At())
-	return &checkStep{id: val.ID, status: val.Status, note: val.Note}
+	note := val.Note
+	if note == "" {
+		note = defaultTTLNote
+	}
+	d.SetTTL(val.ID, val.Status, note, f.At())
+	return &checkStep{id: val.ID, status: val.Status, note: note}
 }
 
 func (c *checkStep) String() string { return fmt.Sprintf("%s %s", c.id, c.status) }
@@ -51,9 +58,6 @@ func (c *checkStep) Run(ctx context.Context, env Env) error {
 		return err
 	}
 	note := c.note
-	if note == "" {
-		note = "set by scenario"
-	}
 	if env.External() {
 		if err := c.undoable(ctx, env, client); err != nil {
 			return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -86,6 +87,8 @@ type healthOf struct {
 	status   string // passing, warning or critical
 	checks   api.HealthChecks
 	addr     string // the instance's registered address and port
+	// intervals are the checks' intervals by check ID, as Consul runs them.
+	intervals map[string]string
 	// bookNode is the scenario's node whose registrations the instance's
 	// checks are among ("" on the host); unknown is true for an instance
 	// on an agent the scenario did not register with.
@@ -148,17 +151,24 @@ func aggregate(checks api.HealthChecks) string {
 // look reads the instances' health from the catalog. hostNode is the
 // host agent's Consul node name, for a scenario without nodes.
 func (e *expectHealth) look(ctx context.Context, client *api.Client, hostNode string) ([]healthOf, error) {
-	entries, _, err := client.Health().Service(e.name, "", false, (&api.QueryOptions{}).WithContext(ctx))
-	if err != nil {
+	// Read raw: the api package's HealthCheck lacks each check's
+	// interval, which the endpoint gives (its Definition being empty).
+	var entries []struct {
+		Node    *api.Node
+		Service *api.AgentService
+		Checks  []checkWithInterval
+	}
+	if _, err := client.Raw().Query("/v1/health/service/"+url.PathEscape(e.name), &entries, (&api.QueryOptions{}).WithContext(ctx)); err != nil {
 		return nil, fmt.Errorf("asking the health endpoint for %s: %w", e.name, err)
 	}
 	var out []healthOf
 	for _, en := range entries {
-		if e.id != "" && en.Service.ID != e.id {
+		if en.Node == nil || en.Service == nil || e.id != "" && en.Service.ID != e.id {
 			continue
 		}
 		addr := net.JoinHostPort(dialHost(en.Service.Address, en.Node.Address), strconv.Itoa(en.Service.Port))
-		h := healthOf{id: en.Service.ID, node: en.Node.Node, status: aggregate(en.Checks), checks: en.Checks, addr: addr}
+		checks, intervals := splitIntervals(en.Checks)
+		h := healthOf{id: en.Service.ID, node: en.Node.Node, status: aggregate(checks), checks: checks, intervals: intervals, addr: addr}
 		h.bookNode, h.unknown = e.bookNodeOf(en.Node.Node, hostNode)
 		out = append(out, h)
 	}
@@ -169,6 +179,45 @@ func (e *expectHealth) look(ctx context.Context, client *api.Client, hostNode st
 		return out[i].id < out[j].id
 	})
 	return out, nil
+}
+
+// checkWithInterval is a check as the health endpoints give it, with
+// the interval Consul runs it at.
+type checkWithInterval struct {
+	*api.HealthCheck
+	Interval string
+}
+
+func splitIntervals(in []checkWithInterval) (api.HealthChecks, map[string]string) {
+	var checks api.HealthChecks
+	intervals := map[string]string{}
+	for _, c := range in {
+		if c.HealthCheck == nil {
+			continue
+		}
+		checks = append(checks, c.HealthCheck)
+		if c.Interval != "" {
+			intervals[c.CheckID] = shortDuration(c.Interval)
+		}
+	}
+	return checks, intervals
+}
+
+// shortDuration writes a duration as Consul gives it ("10m0s") the way a
+// scenario would ("10m").
+func shortDuration(s string) string {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return s
+	}
+	out := d.String()
+	if strings.HasSuffix(out, "m0s") {
+		out = strings.TrimSuffix(out, "0s")
+	}
+	if strings.HasSuffix(out, "h0m") {
+		out = strings.TrimSuffix(out, "0m")
+	}
+	return out
 }
 
 // bookNodeOf is the scenario's node whose registrations are those of the
@@ -231,25 +280,35 @@ func (e *expectHealth) Run(ctx context.Context, env Env) error {
 		if len(off) > 0 {
 			return fmt.Errorf("%d of %d not %s: %s", len(off), len(got), e.status, strings.Join(off, "; "))
 		}
-		var contrary []string
-		var interval time.Duration
+		var contrary, unrun []string
+		var interval, unrunInterval time.Duration
 		foreign := false
 		evidence = evidence[:0]
 		for _, h := range got {
-			ev := e.evidenceOf(ctx, env, client, h, 0)
+			ev := e.evidenceOf(ctx, env, client, h, nil)
 			evidence = append(evidence, ev.notes...)
 			for _, c := range ev.contrary {
 				contrary = append(contrary, fmt.Sprintf("%s on node %s: its %s", h.id, h.node, c))
 			}
+			for _, u := range ev.unrun {
+				unrun = append(unrun, fmt.Sprintf("%s on node %s: %s", h.id, h.node, u))
+			}
 			interval = max(interval, ev.interval)
+			unrunInterval = max(unrunInterval, ev.unrunInterval)
 			foreign = foreign || ev.foreign
 		}
-		if len(contrary) > 0 {
-			err := &staleError{claim: fmt.Sprintf("Consul gives %s %s", e.what(), e.status), contrary: contrary, interval: interval, foreign: foreign}
+		claim := fmt.Sprintf("Consul gives %s %s", e.what(), e.status)
+		switch {
+		case len(contrary) > 0:
+			err := &staleError{claim: claim, contrary: contrary, interval: interval, foreign: foreign}
 			if stale == nil {
 				stale = err
 			}
 			return err
+		case len(unrun) > 0:
+			// A declared status is no observation: a check whose target
+			// answers may still fail when Consul runs it.
+			return &unrunError{claim: claim, unrun: unrun, interval: unrunInterval}
 		}
 		return nil
 	}
@@ -275,7 +334,8 @@ func (e *expectHealth) Run(ctx context.Context, env Env) error {
 			verdict = err
 			counts.contraryBefore++
 			var se *staleError
-			if errors.As(err, &se) && !e.eventual {
+			var ue *unrunError
+			if (errors.As(err, &se) || errors.As(err, &ue)) && !e.eventual {
 				// Consul's word against the evidence, and the claim does
 				// not say it is converging: contrary evidence fails it.
 				decided = true

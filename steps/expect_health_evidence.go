@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,17 +22,18 @@ import (
 
 // Consul's health status is the result of each check's last run: a TCP
 // check every 10 s still says passing for up to 10 s after its target
-// died. A claim that an instance is passing therefore rests on evidence
-// about the instance now, where there is some: a check with a target (a
-// TCP, HTTP, gRPC, H2 ping or UDP address as the scenario registered it,
-// or the sidecar's registered address for Consul's default sidecar check)
-// must have its target answered now by a live process the scenario
-// started, as a probe's backend must. A TTL, script, Docker or OS-service
-// check has nothing the runner can test, nor has a check whose
-// definition the scenario did not register (an exec step's): the note
-// says its status is Consul's word only (with, for a TTL check, where a
-// check step last set it); an alias check's evidence is that of the
-// checks it follows.
+// died, and a check declared passing says so before its first run. A
+// claim that an instance is passing therefore rests on evidence about the
+// instance now, where there is some: a check that leaves an output each
+// run and has none has not run (its passing is declared, no evidence); a
+// check with a target (the one its last run's output names, else as the
+// scenario registered it, or the sidecar's registered address for
+// Consul's default sidecar check) must have its target answered now by a
+// live process the scenario started, as a probe's backend must. A TTL,
+// script, Docker or OS-service check has nothing the runner can test, nor
+// has a check of unknown target: the note says its status is Consul's
+// word only (with, for a TTL check, what the book knows beside Consul's
+// last note); an alias check's evidence is that of what it follows.
 
 // healthEvidence is what the evidence of one instance says: notes for a
 // claim that holds, and what contradicts Consul's status ("" if nothing).
@@ -39,107 +41,341 @@ type healthEvidence struct {
 	notes    []string
 	contrary []string
 	interval time.Duration // the longest interval of the contrary checks
-	foreign  bool          // a contrary target is answered by a process the scenario did not start
+	// unrun are checks whose passing is their declared status: Consul has
+	// not run them yet; unrunInterval is the longest of their intervals.
+	unrun         []string
+	unrunInterval time.Duration
+	foreign       bool // a contrary target is answered by a process the scenario did not start
 }
 
 // foreignError is a check's target answered by a process the scenario
 // did not start.
 type foreignError struct{ error }
 
-// evidenceOf gathers the evidence about h's checks (depth counts alias
-// hops: an alias's followed service is looked at once, not its aliases).
-func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Client, h healthOf, depth int) healthEvidence {
+// evidenceOf gathers the evidence about h's checks, an alias's being
+// those of what it follows, to any depth; followed holds the instances
+// ("node/id"; "node/" for a node's own checks) already on the path, so
+// that a cycle of aliases ends.
+func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Client, h healthOf, followed map[string]bool) healthEvidence {
 	var ev healthEvidence
+	if followed == nil {
+		followed = map[string]bool{}
+	}
+	followed[h.node+"/"+h.id] = true
+	defer delete(followed, h.node+"/"+h.id)
 	own := 0
 	for _, c := range h.checks {
-		if c.ServiceID == h.id {
+		if c.ServiceID == h.id && c.CheckID != "serfHealth" {
 			own++
 		}
 	}
-	if own == 0 && e.status == api.HealthPassing {
+	if own == 0 && e.status == api.HealthPassing && h.id != "" {
 		ev.notes = append(ev.notes, fmt.Sprintf("%s has no check of its own: Consul counts it passing whatever runs, so nothing was tested", h.id))
 	}
+	local, localErr := e.agentChecks(ctx, env, h)
+	if localErr != nil {
+		ev.notes = append(ev.notes, fmt.Sprintf("%s on node %s: %v; the catalog's outputs are read instead", h.id, h.node, localErr))
+	}
 	for _, c := range h.checks {
-		if c.ServiceID != h.id {
-			continue // the node's own (serfHealth): Consul's gossip
+		// The agent that runs a check has its last run's output at once;
+		// the catalog gets an output that changed without the status up
+		// to check_update_interval (5 m) later.
+		if a, ok := local[c.CheckID]; ok && a.ServiceID == c.ServiceID {
+			if a.Status != c.Status && e.status == api.HealthPassing && c.Status == api.HealthPassing {
+				ev.contrary = append(ev.contrary, fmt.Sprintf("check %s: the agent that runs it has it %s now, which the catalog has yet to get: %q", c.CheckID, a.Status, clip(a.Output)))
+				continue
+			}
+			withOutput := *c
+			withOutput.Output = a.Output
+			c = &withOutput
+			if a.Interval != "" {
+				h.intervals[c.CheckID] = shortDuration(a.Interval)
+			}
+		}
+		// The node's own checks count in the instance's status too; its
+		// gossip (serfHealth) is Consul's to judge.
+		if c.CheckID == "serfHealth" || c.ServiceID != h.id && c.ServiceID != "" {
+			continue
 		}
 		var def *api.AgentServiceCheck
 		defaultSidecar := false
-		if rc, ok := e.checks[spec.CheckKey{Node: h.bookNode, ID: c.CheckID}]; ok && !h.unknown && rc.Service == h.id {
+		if rc, ok := e.checks[spec.CheckKey{Node: h.bookNode, ID: c.CheckID}]; ok && !h.unknown && rc.Service == c.ServiceID {
 			def, defaultSidecar = rc.Def, rc.DefaultSidecar
 		}
 		label := fmt.Sprintf("%s %q", c.CheckID, c.Name)
 		if c.CheckID == c.Name || c.Name == "" {
 			label = c.CheckID
 		}
-		switch c.Type {
+		// A check registered on its own (a config file's check block, say)
+		// has no type in Consul's answer: its definition's, when known.
+		typ := c.Type
+		if typ == "" && def != nil {
+			typ = typeOfDefinition(def)
+		}
+		kind := typ // as messages name it
+		if c.ServiceID == "" {
+			kind = "node's " + orUnknown(typ)
+		}
+		interval := h.intervals[c.CheckID]
+		if interval == "" && def != nil {
+			interval = def.Interval
+		}
+		unrun := e.status == api.HealthPassing && notRunYet(c, typ)
+		if unrun {
+			every := ""
+			if interval != "" {
+				every = " (every " + interval + ")"
+			}
+			ev.unrun = append(ev.unrun, fmt.Sprintf("Consul has not run its %s check %s%s yet: its passing is the status the registration declared, no observation", kind, label, every))
+			if d, err := time.ParseDuration(interval); err == nil {
+				ev.unrunInterval = max(ev.unrunInterval, d)
+			}
+		}
+		switch typ {
 		case "tcp", "http", "grpc", "h2ping", "udp":
 			if e.status != api.HealthPassing {
 				continue
 			}
-			target, how := checkTarget(c.Type, def, defaultSidecar, h.addr)
+			target, how := checkTarget(typ, def, defaultSidecar, h.addr)
+			// Consul's last run names the target it tested: the check's
+			// definition as Consul has it, whatever re-registered it since
+			// the scenario's register step (an exec, the API).
+			if ran, method, ok := targetInOutput(typ, c.Output); ok && ran != target {
+				if target == "" {
+					how = " (the target Consul's last run of it names; its definition is not among the scenario's registrations)"
+				} else {
+					how = fmt.Sprintf(" (the target Consul's last run of it names, not %s as the scenario registered it: the check was registered again since)", target)
+				}
+				if typ == "http" {
+					// The rest of the definition is not known: the request
+					// is Consul's with its method and URL only.
+					def = &api.AgentServiceCheck{HTTP: ran, Method: method}
+				}
+				target = ran
+			}
 			if env.External() {
-				ev.notes = append(ev.notes, fmt.Sprintf("%s (%s) not tested: an existing cluster's processes run on its machines, so its passing is Consul's word", label, strings.TrimSpace(c.Type+" "+target)))
+				ev.notes = append(ev.notes, fmt.Sprintf("%s (%s) not tested: an existing cluster's processes run on its machines, so its passing is Consul's word", label, strings.TrimSpace(typ+" "+target)))
+				continue
+			}
+			if target == "" && unrun {
 				continue
 			}
 			if target == "" {
-				ev.notes = append(ev.notes, fmt.Sprintf("%s: a %s check whose definition is not among the scenario's registrations on node %s (added by an exec step or the HTTP API, say), so its target is unknown: its passing is Consul's word only (nothing tested)", label, c.Type, h.node))
+				ev.notes = append(ev.notes, fmt.Sprintf("%s: a %s check whose definition is not among the scenario's registrations on node %s (added by an exec step or the HTTP API, say), so its target is unknown: its passing is Consul's word only (nothing tested)", label, kind, h.node))
 				continue
 			}
-			got, err := answered(ctx, onCatalogNode(env, h.node), c.Type, def, target)
+			got, err := answered(ctx, onCatalogNode(env, h.node), typ, def, target)
 			if err != nil {
 				every := ""
-				if def != nil && def.Interval != "" {
-					every = " (every " + def.Interval + ")"
+				if interval != "" {
+					every = " (every " + interval + ")"
 				}
-				ev.contrary = append(ev.contrary, fmt.Sprintf("%s check %s%s tests %s%s, where %v", c.Type, label, every, target, how, err))
+				ev.contrary = append(ev.contrary, fmt.Sprintf("%s check %s%s tests %s%s, where %v", kind, label, every, target, how, err))
 				var fe foreignError
 				ev.foreign = ev.foreign || errors.As(err, &fe)
-				if def != nil {
-					if d, err := time.ParseDuration(def.Interval); err == nil {
-						ev.interval = max(ev.interval, d)
-					}
+				if d, err := time.ParseDuration(interval); err == nil {
+					ev.interval = max(ev.interval, d)
 				}
 				continue
+			}
+			if protocol := protocolOf[typ]; protocol != "" {
+				// Only the connection is tested: that the process speaks the
+				// protocol is Consul's word, from its run (rule: a declared
+				// passing, never run, is no evidence at all).
+				got += fmt.Sprintf("; a connection was accepted only: %s is Consul's word, from its last run", protocol)
 			}
 			ev.notes = append(ev.notes, fmt.Sprintf("%s tests %s%s: %s", label, target, how, got))
 		case "ttl":
 			n := label + ": a TTL check, whose status is Consul's word only (nothing to test)"
-			if u, ok := e.ttlSet[spec.CheckKey{Node: h.bookNode, ID: c.CheckID}]; ok && !h.unknown {
-				n += fmt.Sprintf("; a check step of this scenario last set it %s, at %s", u.Status, u.Pos)
-			} else {
+			// The book knows the scenario's check steps only: an exec or
+			// the API may have set it since. Consul's output is the last
+			// update's note.
+			out := strings.TrimSpace(c.Output)
+			u, ok := e.ttlSet[spec.CheckKey{Node: h.bookNode, ID: c.CheckID}]
+			switch {
+			case ok && !h.unknown && u.Status == c.Status && u.Note == out:
+				n += fmt.Sprintf("; the last check step of this scenario to set it set it %s, at %s, with the note Consul has (%q), though something else may have set it so since", u.Status, u.Pos, out)
+			case ok && !h.unknown:
+				n += fmt.Sprintf("; the last check step of this scenario to set it set it %s, at %s, with the note %q, but Consul has it %s with the note %q: something else (an exec step, the API) set it since", u.Status, u.Pos, u.Note, c.Status, out)
+			case out != "":
+				n += fmt.Sprintf("; no check step of this scenario set it; Consul has the note %q from its last update", out)
+			default:
 				n += "; no check step of this scenario set it"
 			}
 			ev.notes = append(ev.notes, n)
 		case "alias":
-			followed := h.id
-			if def != nil {
-				followed = def.AliasService
-			}
-			if def == nil || def.AliasNode != "" || depth > 0 || e.status != api.HealthPassing {
-				ev.notes = append(ev.notes, fmt.Sprintf("%s: an alias check, Consul's word only (the checks it follows are not looked at here)", label))
+			switch {
+			case e.status != api.HealthPassing:
+				ev.notes = append(ev.notes, fmt.Sprintf("%s: an alias check, Consul's word only", label))
+				continue
+			case def == nil:
+				ev.notes = append(ev.notes, fmt.Sprintf("%s: an alias check whose definition is not among the scenario's registrations, Consul's word only (what it follows is unknown)", label))
 				continue
 			}
-			sub, err := followedHealth(ctx, client, h.node, followed)
+			// Consul's alias follows the service (or, with no service, the
+			// node's own checks) on its own agent's node, or on alias_node
+			// through the catalog; the node's own checks count either way.
+			node := h.node
+			if def.AliasNode != "" {
+				node = def.AliasNode
+			}
+			what := def.AliasService
+			if what == "" {
+				what = "node " + node + "'s own checks"
+			} else if node != h.node {
+				what += " on node " + node
+			}
+			if followed[node+"/"+def.AliasService] {
+				ev.notes = append(ev.notes, fmt.Sprintf("%s follows %s, which the aliases followed so far lead from: a cycle, Consul's word only", label, what))
+				continue
+			}
+			sub, err := followedHealth(ctx, client, node, def.AliasService, node != h.node)
 			if err != nil {
-				ev.notes = append(ev.notes, fmt.Sprintf("%s: an alias check of %s, Consul's word only (%v)", label, followed, err))
+				ev.notes = append(ev.notes, fmt.Sprintf("%s: an alias check of %s, Consul's word only (%v)", label, what, err))
 				continue
 			}
 			sub.bookNode, sub.unknown = h.bookNode, h.unknown
-			more := e.evidenceOf(ctx, env, client, sub, depth+1)
+			if node != h.node {
+				// Another node's definitions are its own: the scenario's
+				// node of that name, none on an agent it did not start.
+				sub.bookNode, sub.unknown = node, !e.onNodes
+			}
+			more := e.evidenceOf(ctx, env, client, sub, followed)
 			for _, n := range more.notes {
-				ev.notes = append(ev.notes, fmt.Sprintf("%s follows %s, whose %s", label, followed, n))
+				ev.notes = append(ev.notes, fmt.Sprintf("%s follows %s, whose %s", label, what, n))
 			}
 			for _, c := range more.contrary {
-				ev.contrary = append(ev.contrary, fmt.Sprintf("alias check %s follows %s, whose %s", label, followed, c))
+				ev.contrary = append(ev.contrary, fmt.Sprintf("alias check %s follows %s, whose %s", label, what, c))
+			}
+			for _, u := range more.unrun {
+				ev.unrun = append(ev.unrun, fmt.Sprintf("alias check %s follows %s, where %s", label, what, u))
 			}
 			ev.interval = max(ev.interval, more.interval)
+			ev.unrunInterval = max(ev.unrunInterval, more.unrunInterval)
 			ev.foreign = ev.foreign || more.foreign
 		default:
-			ev.notes = append(ev.notes, fmt.Sprintf("%s: a %s check the agent runs, whose status is Consul's word only (nothing the runner can test)", label, orUnknown(c.Type)))
+			ev.notes = append(ev.notes, fmt.Sprintf("%s: a %s check the agent runs, whose status is Consul's word only (nothing the runner can test)", label, orUnknown(typ)))
 		}
 	}
 	return ev
+}
+
+// targetInOutput is the target a passing check's output names, as
+// Consul's checks write it (agent/checks/check.go): "TCP connect ADDR:
+// Success", "UDP connect ADDR: Success", "gRPC check ADDR[/SERVICE]:
+// success", "HTTP METHOD URL: STATUS Output: BODY". An H2 ping's names
+// none.
+func targetInOutput(typ, output string) (target, method string, ok bool) {
+	cut := func(prefix, suffix string) (string, bool) {
+		rest, found := strings.CutPrefix(output, prefix)
+		if !found {
+			return "", false
+		}
+		target, _, found = strings.Cut(rest, suffix)
+		return target, found && target != ""
+	}
+	switch typ {
+	case "tcp":
+		target, ok = cut("TCP connect ", ": Success")
+	case "udp":
+		target, ok = cut("UDP connect ", ": Success")
+	case "grpc":
+		target, ok = cut("gRPC check ", ": success")
+		target, _, _ = strings.Cut(target, "/")
+	case "http":
+		rest, _ := strings.CutPrefix(output, "HTTP ")
+		var hasMethod, hasStatus bool
+		method, rest, hasMethod = strings.Cut(rest, " ")
+		target, _, hasStatus = strings.Cut(rest, ": ")
+		ok = strings.HasPrefix(output, "HTTP ") && hasMethod && hasStatus && strings.Contains(target, "://")
+	}
+	if !ok {
+		return "", "", false
+	}
+	return target, method, ok
+}
+
+// protocolOf is what a check of a type asks beyond a connection, which
+// the evidence does not ask.
+var protocolOf = map[string]string{"grpc": "its gRPC health answer (SERVING)", "h2ping": "its HTTP/2 ping answer"}
+
+// leavesOutput are the check types whose every run sets an Output
+// (agent/checks/check.go, alias.go: "TCP connect ADDR: Success", "HTTP
+// GET URL: 200 OK Output: ...", "gRPC check ADDR: success", "HTTP2 ping
+// was successful", "UDP connect ADDR: Success", "All checks passing.").
+// A TTL check's output is its last update's note and a script may print
+// nothing: an empty output says nothing of them.
+var leavesOutput = map[string]bool{"tcp": true, "http": true, "grpc": true, "h2ping": true, "udp": true, "alias": true}
+
+// notRunYet says whether c's passing is the status its registration
+// declared, Consul not having run it yet: a check that always leaves an
+// output has none.
+func notRunYet(c *api.HealthCheck, typ string) bool {
+	return c.Status == api.HealthPassing && leavesOutput[typ] && strings.TrimSpace(c.Output) == ""
+}
+
+// typeOfDefinition is the type Consul gives a check of definition def
+// (structs.CheckType's Type).
+func typeOfDefinition(def *api.AgentServiceCheck) string {
+	every := def.Interval != "" && def.Interval != "0" && def.Interval != "0s"
+	switch {
+	case def.GRPC != "" && every:
+		return "grpc"
+	case def.HTTP != "" && every:
+		return "http"
+	case def.TTL != "" && def.TTL != "0s":
+		return "ttl"
+	case def.TCP != "" && every:
+		return "tcp"
+	case def.UDP != "" && every:
+		return "udp"
+	case def.AliasService != "" || def.AliasNode != "":
+		return "alias"
+	case len(def.Args) > 0 && def.DockerContainerID != "" && every:
+		return "docker"
+	case len(def.Args) > 0:
+		return "script"
+	case def.H2PING != "" && every:
+		return "h2ping"
+	}
+	return ""
+}
+
+// agentChecks are the checks of the agent that runs h's, by check ID;
+// nil when that agent is not the scenario's.
+func (e *expectHealth) agentChecks(ctx context.Context, env Env, h healthOf) (map[string]checkWithInterval, error) {
+	at := env
+	switch {
+	case h.unknown || env.External():
+		return nil, nil
+	case e.onNodes && !slices.Contains(env.Cluster().Nodes, h.node):
+		return nil, nil
+	case e.onNodes:
+		at = env.On(h.node)
+	}
+	client, err := at.Consul()
+	if err != nil {
+		return nil, fmt.Errorf("no client of its agent (%v)", err)
+	}
+	checks := map[string]checkWithInterval{}
+	if _, err := client.Raw().Query("/v1/agent/checks", &checks, (&api.QueryOptions{}).WithContext(ctx)); err != nil {
+		return nil, fmt.Errorf("its agent's checks cannot be read (%v)", err)
+	}
+	for id, c := range checks {
+		if c.HealthCheck == nil {
+			delete(checks, id)
+		}
+	}
+	return checks, nil
+}
+
+// clip shortens a check's output for a message.
+func clip(out string) string {
+	out = strings.TrimSpace(out)
+	if len(out) > 120 {
+		out = out[:117] + "..."
+	}
+	return out
 }
 
 func orUnknown(s string) string {
@@ -150,24 +386,35 @@ func orUnknown(s string) string {
 }
 
 // followedHealth is the service instance id on node as the catalog has
-// it, for an alias check's evidence.
-func followedHealth(ctx context.Context, client *api.Client, node, id string) (healthOf, error) {
+// it, for an alias check's evidence: with id "", the node's own checks;
+// with nodeChecks, the node's own checks beside the instance's.
+func followedHealth(ctx context.Context, client *api.Client, node, id string, nodeChecks bool) (healthOf, error) {
 	q := (&api.QueryOptions{}).WithContext(ctx)
 	cn, _, err := client.Catalog().Node(node, q)
 	if err != nil {
 		return healthOf{}, fmt.Errorf("reading node %s from the catalog: %w", node, err)
 	}
-	if cn == nil || cn.Services[id] == nil {
-		return healthOf{}, fmt.Errorf("the catalog has no %s on node %s", id, node)
-	}
-	checks, _, err := client.Health().Node(node, q)
-	if err != nil {
-		return healthOf{}, fmt.Errorf("reading node %s's checks: %w", node, err)
+	if cn == nil {
+		return healthOf{}, fmt.Errorf("the catalog has no node %s", node)
 	}
 	svc := cn.Services[id]
-	h := healthOf{id: id, node: node, addr: net.JoinHostPort(dialHost(svc.Address, cn.Node.Address), fmt.Sprint(svc.Port))}
+	if id == "" {
+		svc = &api.AgentService{} // the node's own checks
+	}
+	if svc == nil {
+		return healthOf{}, fmt.Errorf("the catalog has no %s on node %s", id, node)
+	}
+	var raw []checkWithInterval
+	if _, err := client.Raw().Query("/v1/health/node/"+url.PathEscape(node), &raw, q); err != nil {
+		return healthOf{}, fmt.Errorf("reading node %s's checks: %w", node, err)
+	}
+	checks, intervals := splitIntervals(raw)
+	h := healthOf{id: id, node: node, intervals: intervals, addr: net.JoinHostPort(dialHost(svc.Address, cn.Node.Address), fmt.Sprint(svc.Port))}
 	for _, c := range checks {
-		if c.ServiceID == id {
+		// The node's own count, as Consul's alias counts them: when they
+		// are another node's than the alias's instance (whose own are
+		// judged with it).
+		if c.ServiceID == id && id != "" || c.ServiceID == "" && (nodeChecks || id == "") {
 			h.checks = append(h.checks, c)
 		}
 	}
@@ -369,10 +616,29 @@ func (s *staleError) Error() string {
 	every := ""
 	suggest := 10 * time.Second
 	if s.interval > 0 {
-		every = fmt.Sprintf(", which runs every %s", s.interval)
+		every = fmt.Sprintf(", which runs every %s", shortDuration(s.interval.String()))
 		suggest = max(2*time.Second, 3*s.interval)
 	}
 	return fmt.Sprintf("%s, but %s: Consul's status is stale, from the check's last run, before the change%s; "+
 		"a claim about the status after a change must give Consul time to see it: add within (e.g. within: %s), and the step waits until Consul's status and the evidence agree",
-		s.claim, strings.Join(s.contrary, "; "), every, suggest)
+		s.claim, strings.Join(s.contrary, "; "), every, shortDuration(suggest.String()))
+}
+
+// unrunError is Consul's passing that is a registration's declared
+// status: a check that leaves an output when it runs has none yet.
+type unrunError struct {
+	claim    string
+	unrun    []string
+	interval time.Duration // the longest interval of those checks; 0 if unknown
+}
+
+func (u *unrunError) Error() string {
+	every, suggest := "", "30s"
+	if u.interval > 0 {
+		every = fmt.Sprintf(" (%s)", shortDuration(u.interval.String()))
+		suggest = shortDuration((u.interval + max(10*time.Second, u.interval/10)).String())
+	}
+	return fmt.Sprintf("%s, but %s: Consul first runs a check at a moment within its interval%s after registering it; "+
+		"add within (e.g. within: %s) and the step waits until Consul has run it and the evidence agrees, or register the check with a shorter interval",
+		u.claim, strings.Join(u.unrun, "; "), every, suggest)
 }

@@ -102,6 +102,10 @@ func fakeHealth(t *testing.T, body func() string) *api.Client {
 			fmt.Fprint(w, `{"Config": {"NodeName": "app1"}}`)
 			return
 		}
+		if r.URL.Path == "/v1/agent/checks" {
+			fmt.Fprint(w, `{}`) // the catalog's outputs are the evidence
+			return
+		}
 		fmt.Fprint(w, body())
 	}))
 	t.Cleanup(srv.Close)
@@ -126,10 +130,10 @@ func TestHealthWithinFailsAFlappingStatus(t *testing.T) {
 	}
 	steady := fakeHealth(t, func() string {
 		return `[{"Node": {"Node": "app1"}, "Service": {"ID": "socat", "Service": "socat"},
-			"Checks": [{"CheckID": "ttl-socat", "Name": "socat is healthy", "Status": "passing", "ServiceID": "socat", "Type": "ttl"}]}]`
+			"Checks": [{"CheckID": "ttl-socat", "Name": "socat is healthy", "Status": "passing", "ServiceID": "socat", "Type": "ttl", "Output": "set by scenario"}]}]`
 	})
 	env := &catalogEnv{client: steady}
-	e.ttlSet = map[spec.CheckKey]spec.TTLSetting{{ID: "ttl-socat"}: {Status: "passing", Pos: spec.Pos{File: "s.yaml", Line: 7, Col: 5}}}
+	e.ttlSet = map[spec.CheckKey]spec.TTLSetting{{ID: "ttl-socat"}: {Status: "passing", Note: "set by scenario", Pos: spec.Pos{File: "s.yaml", Line: 7, Col: 5}}}
 	start := time.Now()
 	if err := e.Run(context.Background(), env); err != nil {
 		t.Fatalf("a steady status: %v", err)
@@ -139,7 +143,7 @@ func TestHealthWithinFailsAFlappingStatus(t *testing.T) {
 	}
 	notes := strings.Join(env.notes, "\n")
 	for _, want := range []string{
-		`evidence: ttl-socat "socat is healthy": a TTL check, whose status is Consul's word only (nothing to test); a check step of this scenario last set it passing, at s.yaml:7:5`,
+		`evidence: ttl-socat "socat is healthy": a TTL check, whose status is Consul's word only (nothing to test); the last check step of this scenario to set it set it passing, at s.yaml:7:5, with the note Consul has ("set by scenario"), though something else may have set it so since`,
 		"settled: it first held after ",
 	} {
 		if !strings.Contains(notes, want) {
@@ -157,5 +161,24 @@ func TestStaleHealthSaysWhyAndSuggestsWithin(t *testing.T) {
 		`Consul's status is stale, from the check's last run, before the change, which runs every 1s; a claim about the status after a change must give Consul time to see it: add within (e.g. within: 3s), and the step waits until Consul's status and the evidence agree`
 	if err.Error() != want {
 		t.Errorf("got  %s\nwant %s", err, want)
+	}
+}
+
+// A TTL check set by a check step and then by something else (an exec
+// step through the API): the note says what the book knows and that
+// Consul's status and note (its last update's) are another's.
+func TestATTLCheckSetSinceByAnotherIsNotedSo(t *testing.T) {
+	e := &expectHealth{ref: "socat", name: "socat", id: "socat", status: api.HealthPassing, within: time.Second}
+	env := &catalogEnv{client: fakeHealth(t, func() string {
+		return `[{"Node": {"Node": "app1"}, "Service": {"ID": "socat", "Service": "socat"},
+			"Checks": [{"CheckID": "ttl-socat", "Name": "socat is healthy", "Status": "passing", "ServiceID": "socat", "Type": "ttl", "Output": "up-by-curl"}]}]`
+	})}
+	e.ttlSet = map[spec.CheckKey]spec.TTLSetting{{ID: "ttl-socat"}: {Status: "critical", Note: "down", Pos: spec.Pos{File: "s.yaml", Line: 9, Col: 12}}}
+	if err := e.Run(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	want := `the last check step of this scenario to set it set it critical, at s.yaml:9:12, with the note "down", but Consul has it passing with the note "up-by-curl": something else (an exec step, the API) set it since`
+	if notes := strings.Join(env.notes, "\n"); !strings.Contains(notes, want) {
+		t.Errorf("notes lack %q:\n%s", want, notes)
 	}
 }

@@ -83,6 +83,11 @@ func buildSidecar(d *spec.Decoder, val *SidecarSpec, f *spec.Fields) Step {
 			d.ClaimSidecar(s.id, spec.SidecarProcess(s.service), s.proxy == "envoy", at)
 			if in, ok := d.InstanceByID(s.id); ok && in.HasSidecar() {
 				s.aliases = aliasTargetsOf(d.ChecksOf(in.SidecarID()))
+			} else if proxyID := d.ProxyFor(s.id, s.name); proxyID != "" {
+				// A proxy registered as its own service: its alias checks
+				// follow whatever its registration says, not necessarily
+				// its destination.
+				s.aliases = aliasTargetsOf(d.ChecksOf(proxyID))
 			}
 		}
 	}
@@ -179,7 +184,7 @@ func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) err
 	for _, addr := range listeners[1:] {
 		conds = append(conds, owned(addr))
 	}
-	conds = append(conds, agentPassing(client, proxy.ID, proxy.Proxy.DestinationServiceID, s.aliases),
+	conds = append(conds, agentPassing(client, proxy.ID, s.aliases),
 		passing(client, proxy.Service, proxy.ID, proxy.Proxy.DestinationServiceID))
 	ready := wait.All(conds...)
 	return func(ctx context.Context) error {
@@ -343,10 +348,10 @@ func passing(client *api.Client, service, id, parentID string) wait.Condition {
 
 // agentPassing holds when the agent has the sidecar id passing, its
 // alias checks saying what the checks they follow say (agentNotPassing).
-func agentPassing(client *api.Client, id, parent string, targets map[string]aliasTarget) wait.Condition {
+func agentPassing(client *api.Client, id string, targets map[string]aliasTarget) wait.Condition {
 	var last error // what the agent last said, kept when a read is cut short
 	return wait.Func(fmt.Sprintf("%s to be passing on the agent", id), func(ctx context.Context) error {
-		off, err := agentNotPassing(ctx, client, id, parent, targets)
+		off, err := agentNotPassing(ctx, client, id, targets)
 		switch {
 		case err != nil && ctx.Err() != nil && last != nil:
 			return last

@@ -174,6 +174,9 @@ func (s *startAgent) loadConfigDir(d *spec.Decoder, at *yaml.Node) {
 			warnLoopbackSidecarOnNode(d, at, def)
 			s.services = append(s.services, def)
 		}
+		for _, c := range file.Checks {
+			d.AddAgentCheck(c, at)
+		}
 	}
 	if err := d.Judge().JudgeConfigDir(s.configDir, files); err != nil {
 		d.Errorf(at, "start-agent.config-dir: %v", err)

@@ -223,6 +223,15 @@ func (d *Decoder) defineInstance(in Instance) {
 	}
 }
 
+// ProxyFor is the service ID of the proxy registered as its own service
+// (kind connect-proxy) for the service ID id or name, "" if none.
+func (d *Decoder) ProxyFor(id, name string) string {
+	if p := d.book.proxyFor[id]; p != "" {
+		return p
+	}
+	return d.book.proxyFor[name]
+}
+
 // HasProxyFor reports whether a proxy registered as its own service
 // (kind connect-proxy) serves the instance id (or the service name).
 func (d *Decoder) HasProxyFor(id, name string) bool {
@@ -390,13 +399,14 @@ func (d *Decoder) SidecarService(ref string) (name, id string, ok bool) {
 // TTLSetting is a check step's setting of a TTL check.
 type TTLSetting struct {
 	Status string
+	Note   string // the output it gives the check
 	Pos    Pos
 }
 
 // SetTTL records that the check step at n sets the TTL check id on its
 // node.
-func (d *Decoder) SetTTL(id, status string, n *yaml.Node) {
-	d.book.ttlSet[CheckKey{d.Node(), id}] = TTLSetting{Status: status, Pos: d.Pos(n)}
+func (d *Decoder) SetTTL(id, status, note string, n *yaml.Node) {
+	d.book.ttlSet[CheckKey{d.Node(), id}] = TTLSetting{Status: status, Note: note, Pos: d.Pos(n)}
 }
 
 // TTLSettings are where check steps so far last set each TTL check.
@@ -407,6 +417,13 @@ func (d *Decoder) TTLSettings() map[CheckKey]TTLSetting { return maps.Clone(d.bo
 func (d *Decoder) Check(id string) (RegisteredCheck, bool) {
 	c, ok := d.book.checks[CheckKey{d.Node(), id}]
 	return c, ok
+}
+
+// AddAgentCheck records a check an agent's config defines apart from its
+// services (a top-level check, of a service by service_id or of the
+// node), on the current step's node, by the ID the agent gives it.
+func (d *Decoder) AddAgentCheck(c consuldef.CheckDef, at *yaml.Node) {
+	d.book.checks[CheckKey{d.Node(), c.ID()}] = RegisteredCheck{Kind: checkKind(c.Def), Service: c.ServiceID, Pos: d.Pos(at), Def: c.Def}
 }
 
 // recordChecks records the checks of a registered instance and of its

@@ -202,8 +202,8 @@ func TestTheBookKnowsChecksAndSidecarServices(t *testing.T) {
 			t.Errorf("SidecarService(%s) = %s, want %s", ref, got, want)
 		}
 	}
-	d.SetTTL("service:web-1:1", "critical", at)
-	if got := fmt.Sprint(d.TTLSettings()); got != "map[{ service:web-1:1}:{critical f.yaml:3:5}]" {
+	d.SetTTL("service:web-1:1", "critical", "down", at)
+	if got := fmt.Sprint(d.TTLSettings()); got != "map[{ service:web-1:1}:{critical down f.yaml:3:5}]" {
 		t.Errorf("TTLSettings = %s", got)
 	}
 }
@@ -217,7 +217,7 @@ func TestTheBookKnowsEachNodesChecksApart(t *testing.T) {
 		d.BeginNode(n.node)
 		d.AddInstance(consuldef.ServiceDef{Reg: &api.AgentServiceRegistration{Name: "api",
 			Check: &api.AgentServiceCheck{TCP: n.target, Interval: "1h"}}}, at)
-		d.SetTTL("service:api", "passing", at)
+		d.SetTTL("service:api", "passing", "up", at)
 	}
 	checks := d.RegisteredChecks()
 	for node, want := range map[string]string{"app1": "127.0.0.1:9001", "app2": "127.0.0.1:9002"} {
@@ -240,7 +240,7 @@ func TestADevAgentRestartedOnANodeForgetsOnlyItsOwnServices(t *testing.T) {
 	register := func(node, name string) {
 		d.BeginNode(node)
 		d.AddInstance(consuldef.ServiceDef{Reg: &api.AgentServiceRegistration{Name: name, Check: &api.AgentServiceCheck{TTL: "1h"}}}, at)
-		d.SetTTL("service:"+name, "passing", at)
+		d.SetTTL("service:"+name, "passing", "up", at)
 	}
 	d.BeginNode("app1")
 	d.StartAgent(true, at)
