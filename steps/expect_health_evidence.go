@@ -139,52 +139,63 @@ func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Clie
 			target, how := checkTarget(typ, def, defaultSidecar, h.addr)
 			// Consul's last run names the target it tested: the check's
 			// definition as Consul has it, whatever re-registered it since
-			// the scenario's register step (an exec, the API).
+			// the scenario's register step (an exec, the API). Which of the
+			// two is newer cannot be told (Consul keeps a re-registered
+			// check's last output), so where both are known each must be
+			// answered now.
+			type look struct {
+				target, how string
+				def         *api.AgentServiceCheck
+			}
+			looks := []look{{target, how, def}}
 			if ran, method, ok := targetInOutput(typ, c.Output); ok && ran != target {
-				if target == "" {
-					how = " (the target Consul's last run of it names; its definition is not among the scenario's registrations)"
-				} else {
-					how = fmt.Sprintf(" (the target Consul's last run of it names, not %s as the scenario registered it: the check was registered again since)", target)
-				}
+				ranDef := def
 				if typ == "http" {
 					// The rest of the definition is not known: the request
 					// is Consul's with its method and URL only.
-					def = &api.AgentServiceCheck{HTTP: ran, Method: method}
+					ranDef = &api.AgentServiceCheck{HTTP: ran, Method: method}
 				}
-				target = ran
+				if target == "" {
+					looks = []look{{ran, " (the target Consul's last run of it names; its definition is not among the scenario's registrations)", ranDef}}
+				} else {
+					looks[0].how = fmt.Sprintf(" (as the scenario registered it; Consul's last run of it names %s: the check was registered again, before or after that run)", ran)
+					looks = append(looks, look{ran, fmt.Sprintf(" (the target Consul's last run of it names, not %s as the scenario registered it: the check was registered again, before or after that run)", target), ranDef})
+				}
 			}
 			if env.External() {
-				ev.notes = append(ev.notes, fmt.Sprintf("%s (%s) not tested: an existing cluster's processes run on its machines, so its passing is Consul's word", label, strings.TrimSpace(typ+" "+target)))
+				ev.notes = append(ev.notes, fmt.Sprintf("%s (%s) not tested: an existing cluster's processes run on its machines, so its passing is Consul's word", label, strings.TrimSpace(typ+" "+looks[len(looks)-1].target)))
 				continue
 			}
-			if target == "" && unrun {
+			if looks[0].target == "" && unrun {
 				continue
 			}
-			if target == "" {
+			if looks[0].target == "" {
 				ev.notes = append(ev.notes, fmt.Sprintf("%s: a %s check whose definition is not among the scenario's registrations on node %s (added by an exec step or the HTTP API, say), so its target is unknown: its passing is Consul's word only (nothing tested)", label, kind, h.node))
 				continue
 			}
-			got, err := answered(ctx, onCatalogNode(env, h.node), typ, def, target)
-			if err != nil {
-				every := ""
-				if interval != "" {
-					every = " (every " + interval + ")"
+			for _, l := range looks {
+				got, err := answered(ctx, onCatalogNode(env, h.node), typ, l.def, l.target)
+				if err != nil {
+					every := ""
+					if interval != "" {
+						every = " (every " + interval + ")"
+					}
+					ev.contrary = append(ev.contrary, fmt.Sprintf("%s check %s%s tests %s%s, where %v", kind, label, every, l.target, l.how, err))
+					var fe foreignError
+					ev.foreign = ev.foreign || errors.As(err, &fe)
+					if d, err := time.ParseDuration(interval); err == nil {
+						ev.interval = max(ev.interval, d)
+					}
+					break
 				}
-				ev.contrary = append(ev.contrary, fmt.Sprintf("%s check %s%s tests %s%s, where %v", kind, label, every, target, how, err))
-				var fe foreignError
-				ev.foreign = ev.foreign || errors.As(err, &fe)
-				if d, err := time.ParseDuration(interval); err == nil {
-					ev.interval = max(ev.interval, d)
+				if protocol := protocolOf[typ]; protocol != "" {
+					// Only the connection is tested: that the process speaks the
+					// protocol is Consul's word, from its run (rule: a declared
+					// passing, never run, is no evidence at all).
+					got += fmt.Sprintf("; a connection was accepted only: %s is Consul's word, from its last run", protocol)
 				}
-				continue
+				ev.notes = append(ev.notes, fmt.Sprintf("%s tests %s%s: %s", label, l.target, l.how, got))
 			}
-			if protocol := protocolOf[typ]; protocol != "" {
-				// Only the connection is tested: that the process speaks the
-				// protocol is Consul's word, from its run (rule: a declared
-				// passing, never run, is no evidence at all).
-				got += fmt.Sprintf("; a connection was accepted only: %s is Consul's word, from its last run", protocol)
-			}
-			ev.notes = append(ev.notes, fmt.Sprintf("%s tests %s%s: %s", label, target, how, got))
 		case "ttl":
 			n := label + ": a TTL check, whose status is Consul's word only (nothing to test)"
 			// The book knows the scenario's check steps only: an exec or
