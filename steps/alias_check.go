@@ -147,12 +147,32 @@ func agentNotPassing(ctx context.Context, client *api.Client, id string, targets
 			}
 			out = append(out, fmt.Sprintf("the agent has its alias check %q (%s) %s, following %s%s", c.Name, c.CheckID, c.Status, target, detail))
 		case want != c.Status:
-			out = append(out, fmt.Sprintf("its alias check %q (%s) is %s, but %s, which it follows, is %s by %s as the agent has them: the alias has not caught up yet (Consul sets an alias check from its declared status, then follows)",
-				c.Name, c.CheckID, c.Status, target, want, why))
+			msg := fmt.Sprintf("its alias check %q (%s) is %s, but %s, which it follows, is %s by %s as the agent has them: the alias has not caught up yet (Consul sets an alias check from its declared status, then follows)",
+				c.Name, c.CheckID, c.Status, target, want, why)
+			if own := nodeOwnChecks(agentChecks); target.node == "" && own != "" {
+				// agent/checks/alias.go: an alias is woken by the checks of
+				// the service it follows, and re-reads everything once a
+				// minute; the node's checks count but do not wake it.
+				msg += fmt.Sprintf("; the node's own checks (%s) count for the alias too, but a change of theirs does not wake it: Consul re-reads them when a check of %s changes, or once a minute, so give this step a timeout over a minute", own, target)
+			}
+			out = append(out, msg)
 		}
 	}
 	sort.Strings(out)
 	return strings.Join(out, "; "), nil
+}
+
+// nodeOwnChecks names the node's own checks on the agent (not Serf's),
+// "" when there are none.
+func nodeOwnChecks(checks map[string]*api.AgentCheck) string {
+	var names []string
+	for _, c := range checks {
+		if c.ServiceID == "" && c.CheckID != "serfHealth" {
+			names = append(names, c.CheckID)
+		}
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
 }
 
 // describeChecks names the checks of the given service IDs that are not

@@ -111,3 +111,21 @@ func TestSidecarIsNotReadyWhileItsAliasHasNotFollowed(t *testing.T) {
 		t.Errorf("not ready once the alias followed: %v", err)
 	}
 }
+
+// The node's own checks count for an alias but do not wake it (Consul's
+// agent/checks/alias.go re-reads them once a minute): a sidecar that waits
+// on an alias held back so is told so, with what to do.
+func TestAnAliasHeldBackByANodeCheckSaysWhy(t *testing.T) {
+	agent := fakeAgent(t, map[string]string{"/v1/agent/checks": `{
+		"node-tcp": {"Node": "vm", "CheckID": "node-tcp", "Name": "node tcp", "Status": "passing", "Type": "tcp"},
+		"serfHealth": {"Node": "vm", "CheckID": "serfHealth", "Name": "Serf Health Status", "Status": "passing"},
+		"service:web": {"Node": "vm", "CheckID": "service:web", "Name": "web tcp", "Status": "passing", "ServiceID": "web", "Type": "tcp"},
+		"follows-web": {"Node": "vm", "CheckID": "follows-web", "Name": "follows web", "Status": "critical", "ServiceID": "web-sidecar-proxy", "Type": "alias"}}`})
+	got, err := agentNotPassing(context.Background(), agent, "web-sidecar-proxy", map[string]aliasTarget{"follows-web": {service: "web"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "the node's own checks (node-tcp) count for the alias too, but a change of theirs does not wake it"; !strings.Contains(got, want) || !strings.Contains(got, "timeout over a minute") {
+		t.Errorf("agentNotPassing = %q, want it to say %q and what to do", got, want)
+	}
+}
