@@ -60,8 +60,18 @@ func TestAliasTargetsAreTheAliasChecksOfARegistration(t *testing.T) {
 // health steps read, with fixed bodies.
 func fakeAgent(t *testing.T, bodies map[string]string) *api.Client {
 	t.Helper()
+	return fakeConsul(t, func(path string) (string, bool) {
+		body, ok := bodies[path]
+		return body, ok
+	})
+}
+
+// fakeConsul is a Consul HTTP API whose every answer is answer's for the
+// request's path (404 where it has none).
+func fakeConsul(t *testing.T, answer func(path string) (string, bool)) *api.Client {
+	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, ok := bodies[r.URL.Path]
+		body, ok := answer(r.URL.Path)
 		if !ok {
 			http.NotFound(w, r)
 			return

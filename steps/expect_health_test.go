@@ -97,25 +97,15 @@ func flappingCatalog(t *testing.T) *api.Client {
 
 func fakeHealth(t *testing.T, body func() string) *api.Client {
 	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/v1/agent/self" {
-			fmt.Fprint(w, `{"Config": {"NodeName": "app1"}}`)
-			return
+	return fakeConsul(t, func(path string) (string, bool) {
+		switch path {
+		case "/v1/agent/self":
+			return `{"Config": {"NodeName": "app1"}}`, true
+		case "/v1/agent/checks":
+			return `{}`, true // the catalog's outputs are the evidence
 		}
-		if r.URL.Path == "/v1/agent/checks" {
-			fmt.Fprint(w, `{}`) // the catalog's outputs are the evidence
-			return
-		}
-		fmt.Fprint(w, body())
-	}))
-	t.Cleanup(srv.Close)
-	cfg := api.DefaultConfig()
-	cfg.Address = srv.URL
-	client, err := api.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return client
+		return body(), true
+	})
 }
 
 // A claim that gives within is watched once it holds: a status flapping
