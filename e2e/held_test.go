@@ -148,16 +148,7 @@ func TestExecOnTheHostRunsInTheNamespaceUpRunsIn(t *testing.T) {
 	logs := t.TempDir()
 	up := exec.Command("unshare", "--net", "sh", "-c", `ip link set lo up && exec "$@"`, "sh",
 		scenarioBin, "up", "--logs", logs, "--consul", consulBin, file)
-	_, lines := startUntil(t, up, "everything is up", "the mesh never came up")
-	go func() {
-		for lines.Scan() {
-		}
-	}()
-	defer func() {
-		up.Process.Signal(syscall.SIGINT)
-		up.Wait()
-		assertNothingLeft(t)
-	}()
+	defer holdUp(t, up, "the mesh never came up")()
 	out, code := execIn(t, "--logs", logs, "host", "--", "consul", "members")
 	if code != 0 || !regexp.MustCompile(`(?m)^\S+\s+127\.0\.0\.1:8301\s+alive\s+server`).MatchString(out) {
 		t.Errorf("exec host -- consul members, up in another namespace: exit %d:\n%s", code, out)
@@ -166,6 +157,22 @@ func TestExecOnTheHostRunsInTheNamespaceUpRunsIn(t *testing.T) {
 	if out, code := execIn(t, "--logs", logs, "host", "--", "sh", "-c", `readlink /proc/self/ns/net`); code != 0 ||
 		strings.TrimSpace(out) != nsOf(t, up.Process.Pid) || nsOf(t, os.Getpid()) == nsOf(t, up.Process.Pid) {
 		t.Errorf("the command ran in %q; up's namespace is %s, this test's %s", out, nsOf(t, up.Process.Pid), nsOf(t, os.Getpid()))
+	}
+}
+
+// holdUp starts up, a `scenario up` command, until it holds its mesh,
+// and returns its end: SIGINT, then a check that nothing is left.
+func holdUp(t *testing.T, up *exec.Cmd, failure string) (end func()) {
+	t.Helper()
+	_, lines := startUntil(t, up, "everything is up", failure)
+	go func() {
+		for lines.Scan() {
+		}
+	}()
+	return func() {
+		up.Process.Signal(syscall.SIGINT)
+		up.Wait()
+		assertNothingLeft(t)
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -57,16 +56,7 @@ func TestUpReapsTheForkedChildrenOfItsServers(t *testing.T) {
 		"  - run: {name: echo, command: \"socat TCP-LISTEN:7391,bind=127.0.0.1,reuseaddr,fork EXEC:cat\", ready: 127.0.0.1:7391}\n"
 	file := writeScenario(t, t.TempDir(), "held-socat.yaml", src)
 	up := exec.Command(scenarioBin, "up", "--logs", t.TempDir(), "--consul", consulBin, file)
-	_, lines := startUntil(t, up, "everything is up", "up never held the scenario")
-	go func() {
-		for lines.Scan() {
-		}
-	}()
-	defer func() {
-		up.Process.Signal(syscall.SIGINT)
-		up.Wait()
-		assertNothingLeft(t)
-	}()
+	defer holdUp(t, up, "up never held the scenario")()
 	const connections = 40
 	for i := range connections {
 		c, err := net.Dial("tcp", "127.0.0.1:7391")
