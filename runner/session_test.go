@@ -16,7 +16,6 @@ import (
 // leaves its cluster on SIGTERM: a leave waits for a server to hear it, so
 // the servers then stop only once that client has.
 func TestServersStopBesideClientsUnlessAClientLeaves(t *testing.T) {
-	const leaveTakes = 300 * time.Millisecond // the sleep in its trap
 	for _, leaves := range []bool{false, true} {
 		dir := t.TempDir()
 		start := func(name string, argv ...string) *proc.Process {
@@ -27,10 +26,10 @@ func TestServersStopBesideClientsUnlessAClientLeaves(t *testing.T) {
 			t.Cleanup(func() { p.Stop(0, killNow) })
 			return p
 		}
-		// The client's agent takes leaveTakes to exit after SIGTERM, as a
+		// The client's agent takes a second to exit after SIGTERM, as a
 		// leave does; the server's is killed at once (a dev server).
 		ready := filepath.Join(dir, "trapped")
-		client := start("client", "sh", "-c", "trap 'sleep 0.3; exit 0' TERM; touch "+ready+"; sleep 33.3 & wait")
+		client := start("client", "sh", "-c", "trap 'sleep 1; exit 0' TERM; touch "+ready+"; sleep 33.3 & wait")
 		if err := wait.For(t.Context(), wait.Func("the trap to be set", func(context.Context) error { _, err := os.Stat(ready); return err }), wait.Options{}); err != nil {
 			t.Fatal(err)
 		}
@@ -41,20 +40,23 @@ func TestServersStopBesideClientsUnlessAClientLeaves(t *testing.T) {
 				{name: "agent", node: "server", proc: server, disposable: true},
 				{name: "agent", node: "app1", proc: client, leaves: leaves},
 			}}
-		endOf := func(p *proc.Process) <-chan time.Time {
-			at := make(chan time.Time, 1)
-			go func() { <-p.Done(); at <- time.Now() }()
-			return at
-		}
-		serverEnd, clientEnd := endOf(server), endOf(client)
-		began := time.Now()
+		// Whether the client had ended when the server did.
+		clientGoneFirst := make(chan bool, 1)
+		go func() {
+			<-server.Done()
+			select {
+			case <-client.Done():
+				clientGoneFirst <- true
+			default:
+				clientGoneFirst <- false
+			}
+		}()
 		s.closeAll()
-		serverAfter, clientAfter := (<-serverEnd).Sub(began), (<-clientEnd).Sub(began)
-		switch {
-		case leaves && serverAfter < clientAfter:
-			t.Errorf("a client that leaves stopped %s into cleanup, the server already %s into it: the server must wait for the leave", clientAfter, serverAfter)
-		case !leaves && serverAfter >= leaveTakes:
-			t.Errorf("with no client leaving, the server stopped %s into cleanup, after the client's %s: it waited for the client", serverAfter, clientAfter)
+		switch first := <-clientGoneFirst; {
+		case leaves && !first:
+			t.Errorf("the server stopped while a client that leaves on SIGTERM was still leaving: it must wait for the leave")
+		case !leaves && first:
+			t.Errorf("with no client leaving, the server stopped only after the client's second-long exit: it waited for the client")
 		}
 	}
 }
