@@ -70,7 +70,7 @@ func (s *session) start(node string, step int, name string, argv []string, opts 
 	// log folder holds no token a step's output or a command printed.
 	spec := proc.Spec{Name: qualified(node, name), Argv: argv, LogPath: path, Guardian: s.guardian,
 		LogFilter: func(w io.Writer) proc.LogFilter { return s.redactor.writer(w) }}
-	token, role, disposable := "", steps.RoleCommand, false
+	token, role, disposable, leaves := "", steps.RoleCommand, false, false
 	for _, o := range opts {
 		if o.Token != "" {
 			token = o.Token
@@ -79,6 +79,7 @@ func (s *session) start(node string, step int, name string, argv []string, opts 
 			role = o.Role
 		}
 		disposable = disposable || o.Disposable
+		leaves = leaves || o.Leaves
 	}
 	spec.Env, spec.Dir = s.environment(node, role, token)
 	if n, ok := s.node(node); ok {
@@ -101,7 +102,7 @@ func (s *session) start(node string, step int, name string, argv []string, opts 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := resource{name: name, node: node, proc: p, disposable: disposable}
+	r := resource{name: name, node: node, proc: p, disposable: disposable, leaves: leaves}
 	s.resources = append(s.resources, r)
 	s.started = append(s.started, r)
 	s.processStarted(node, name, role, step, p)

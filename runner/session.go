@@ -92,6 +92,9 @@ type resource struct {
 	// disposable: nothing of the process is kept after the run, so
 	// cleanup kills it at once (steps.StartOption.Disposable).
 	disposable bool
+	// leaves: an agent that leaves its cluster on SIGTERM
+	// (steps.StartOption.Leaves).
+	leaves bool
 }
 
 // network is the run's private network of nodes (topology.Lab).
@@ -261,11 +264,12 @@ func (s *session) closeAll() []string {
 	// Connections first (the runner's own), then each node's processes
 	// newest first. Nodes are separate machines: they stop side by side,
 	// so that a client agent's graceful leave on one node does not hold
-	// up the others; but servers only once every other node has stopped,
-	// since a client's leave waits for a server to hear it (seconds,
-	// when the servers are already gone).
+	// up the others; but when a client agent leaves on SIGTERM, servers
+	// only once every other node has stopped, since its leave waits for a
+	// server to hear it (seconds, when the servers are already gone).
 	byNode := map[string][]resource{}
 	var order []string
+	leaving := false
 	for i := len(rs) - 1; i >= 0; i-- {
 		r := rs[i]
 		if r.conn != nil {
@@ -276,11 +280,12 @@ func (s *session) closeAll() []string {
 			order = append(order, r.node)
 		}
 		byNode[r.node] = append(byNode[r.node], r)
+		leaving = leaving || r.leaves && !s.cluster.RunsServer(r.node)
 	}
-	for _, servers := range []bool{false, true} {
+	for _, last := range []bool{false, true} {
 		var wg sync.WaitGroup
 		for _, node := range order {
-			if s.cluster.RunsServer(node) != servers {
+			if (leaving && s.cluster.RunsServer(node)) != last {
 				continue
 			}
 			wg.Add(1)

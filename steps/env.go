@@ -195,4 +195,8 @@ type StartOption struct {
 	// agent's), so cleanup kills it instead of waiting for a graceful
 	// exit. A stop step still stops it gracefully.
 	Disposable bool
+	// Leaves: an agent that leaves its cluster when it gets SIGTERM,
+	// which waits for a server to hear it, so cleanup stops the servers
+	// only after it.
+	Leaves bool
 }

@@ -42,7 +42,7 @@ func (s *startAgent) startOnNode(ctx context.Context, env Env) (func(context.Con
 		cmd.ConfigDir = dir
 	}
 	argv := cmd.argv(bin)
-	p, err := env.Start(spec.AgentName, argv, StartOption{Role: RoleAgent, Disposable: s.dev})
+	p, err := env.Start(spec.AgentName, argv, StartOption{Role: RoleAgent, Disposable: s.dev, Leaves: s.leavesOnTerminate()})
 	if err != nil {
 		return nil, err
 	}
@@ -62,6 +62,14 @@ func (s *startAgent) startOnNode(ctx context.Context, env Env) (func(context.Con
 		}
 		return nil
 	}, nil
+}
+
+// leavesOnTerminate says whether the agent leaves its cluster on SIGTERM:
+// only when its config sets leave_on_terminate, since the runner turns
+// Consul's default (a client leaves) off where it is not set
+// (nodeCommand), and a server's default is to stay.
+func (s *startAgent) leavesOnTerminate() bool {
+	return s.settings.LeaveOnTerminate != nil && *s.settings.LeaveOnTerminate
 }
 
 func (s *startAgent) role() string {

@@ -531,3 +531,41 @@ func TestStartAgentReadsItsSettingsAsConsulDoes(t *testing.T) {
 		}
 	}
 }
+
+// leaveEnv is a node's environment for building an agent's command line.
+type leaveEnv struct {
+	fakeEnv
+	cluster spec.Cluster
+}
+
+func (e *leaveEnv) Cluster() spec.Cluster { return e.cluster }
+func (e *leaveEnv) NodeAddr(string) (netip.Addr, bool) {
+	return netip.MustParseAddr("10.77.0.1"), true
+}
+
+// What cleanup is told of an agent's leave on SIGTERM (StartOption.Leaves)
+// is what its command line makes Consul do: the last leave_on_terminate
+// among its -hcl flags, else Consul's default (a client leaves, a server
+// stays).
+func TestAnAgentOnANodeLeavesOnTerminateAsItsCommandLineSays(t *testing.T) {
+	cluster := spec.Cluster{Nodes: []string{"s", "c"}, Agents: []spec.AgentPlan{{Node: "s", Datacenter: "dc1", Server: true}, {Node: "c", Datacenter: "dc1"}}}
+	for _, server := range []bool{false, true} {
+		for _, args := range [][]string{nil, {"-hcl", "leave_on_terminate = true"}, {"-hcl", "leave_on_terminate = false"}} {
+			settings, err := consuldef.ReadAgentSettings("", hclFlags(args))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := &startAgent{topology: true, server: server, datacenter: "dc1", args: args, settings: settings}
+			argv := s.nodeCommand(&leaveEnv{cluster: cluster}, "c", "10.77.0.2").argv("consul")
+			consulLeaves := !server // Consul's default
+			for i, a := range argv {
+				if a == "-hcl" && i+1 < len(argv) && strings.HasPrefix(argv[i+1], "leave_on_terminate = ") {
+					consulLeaves = strings.HasSuffix(argv[i+1], "true")
+				}
+			}
+			if got := s.leavesOnTerminate(); got != consulLeaves {
+				t.Errorf("server %t, args %q: leavesOnTerminate %t, but the agent %q leaves: %t", server, args, got, argv, consulLeaves)
+			}
+		}
+	}
+}
