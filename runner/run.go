@@ -149,7 +149,16 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 		emit(end)
 	}()
 
-	if err := prepareLogFolder(res.LogsDir); err != nil {
+	oldLogsRemoved, err := prepareLogFolder(res.LogsDir)
+	if oldLogsRemoved != nil {
+		// After cleanup: the last run's logs are gone by the end of this one.
+		defer func() {
+			if err := oldLogsRemoved(); err != nil && res.Outcome == Passed {
+				res.Outcome, res.Err = Failed, err
+			}
+		}()
+	}
+	if err != nil {
 		res.Outcome, res.Err = Failed, err
 		return res
 	}
