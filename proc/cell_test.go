@@ -3,7 +3,9 @@ package proc
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -115,4 +117,51 @@ func awaitCmdline(t *testing.T, cmdline string) int {
 func describeStat(pid int) string {
 	raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	return strings.TrimSpace(string(raw))
+}
+
+// Fork bears the child in the cell, and the thread that forked it is back
+// where it was once Fork returns: nothing of the runner stays in a cell
+// that Kill freezes and kills.
+func TestForkBearsTheChildInTheCellAndTakesTheThreadBack(t *testing.T) {
+	needCells(t)
+	cell, err := NewCell("fork-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cell.Kill() })
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	before := threadCgroup(t, cell.kind)
+	cmd := exec.Command("sleep", "100")
+	if err := cell.Fork(cmd.Start); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	if after := threadCgroup(t, cell.kind); after != before {
+		t.Fatalf("the forking thread is in %s after Fork, was in %s", after, before)
+	}
+	if !cell.Holds(cmd.Process.Pid) {
+		path, _ := cgroupOf(cmd.Process.Pid, cell.kind)
+		t.Fatalf("the child is in %s, not in its cell %s", path, cell.path)
+	}
+	if slices.Contains(cell.Members(), os.Getpid()) {
+		t.Fatal("the cell lists this process as a member")
+	}
+}
+
+// threadCgroup is the calling thread's cgroup path in the hierarchy of kind.
+func threadCgroup(t *testing.T, kind string) string {
+	t.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/cgroup", syscall.Gettid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) == 3 && slices.Contains(strings.Split(parts[1], ","), kind) {
+			return parts[2]
+		}
+	}
+	t.Fatalf("no %s cgroup in %q", kind, raw)
+	return ""
 }

@@ -29,14 +29,18 @@ func TestSlugIsInjective(t *testing.T) {
 func TestLogFolderOwnership(t *testing.T) {
 	dir := t.TempDir()
 	ours := filepath.Join(dir, "ours")
-	if err := prepareLogFolder(ours); err != nil {
+	if _, err := prepareLogFolder(ours); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(ours, "agent.log"), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := prepareLogFolder(ours); err != nil {
+	removed, err := prepareLogFolder(ours)
+	if err != nil {
 		t.Fatalf("our own folder is not reused: %v", err)
+	}
+	if err := removed(); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(ours, "agent.log")); err == nil {
 		t.Error("the last run's log is still there")
@@ -57,7 +61,7 @@ func TestLogFolderOwnership(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range []string{foreign, link, file} {
-		if err := prepareLogFolder(p); err == nil || !strings.Contains(err.Error(), "scenario removes nothing it did not create") {
+		if _, err := prepareLogFolder(p); err == nil || !strings.Contains(err.Error(), "scenario removes nothing it did not create") {
 			t.Errorf("%s: %v", p, err)
 		}
 	}
@@ -98,7 +102,7 @@ func TestSlug(t *testing.T) {
 // process) is not cleared; one left by an up that was killed is.
 func TestCheckLogFolderRefusesAHeldMesh(t *testing.T) {
 	folder := filepath.Join(t.TempDir(), "held")
-	if err := prepareLogFolder(folder); err != nil {
+	if _, err := prepareLogFolder(folder); err != nil {
 		t.Fatal(err)
 	}
 	write := func(pid int) {
@@ -113,5 +117,47 @@ func TestCheckLogFolderRefusesAHeldMesh(t *testing.T) {
 	write(1 << 30) // no such process
 	if err := CheckLogFolder(folder); err != nil {
 		t.Errorf("a folder left by a killed up: %v", err)
+	}
+}
+
+// The last run's folder is set aside and gone once removed says so, with
+// the folders that killed runs set aside; a folder that only looks set
+// aside, without the runner's mark, is kept.
+func TestTheLastRunsLogFolderIsGoneOnceRemoved(t *testing.T) {
+	dir := t.TempDir()
+	ours := filepath.Join(dir, "ours")
+	if _, err := prepareLogFolder(ours); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ours, "agent.log"), []byte("last run"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	killed := filepath.Join(dir, ".ours"+asideInfix+"1-2")
+	foreign := filepath.Join(dir, ".ours"+asideInfix+"3-4")
+	for _, d := range []string{killed, foreign} {
+		if err := os.MkdirAll(filepath.Join(d, "agent-data"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(killed, LogsMarker), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := prepareLogFolder(ours)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(ours); len(entries) != 1 || entries[0].Name() != LogsMarker {
+		t.Errorf("the new folder holds %v, not only its mark", entries)
+	}
+	if err := removed(); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if want := []string{filepath.Base(foreign), "ours"}; strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Errorf("left in the logs folder: %v, want %v", names, want)
 	}
 }

@@ -102,7 +102,7 @@ func (s *session) start(node string, step int, name string, argv []string, opts 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := resource{name: name, node: node, proc: p, disposable: disposable, leaves: leaves}
+	r := resource{name: name, node: node, step: step, proc: p, disposable: disposable, leaves: leaves}
 	s.resources = append(s.resources, r)
 	s.started = append(s.started, r)
 	s.processStarted(node, name, role, step, p)

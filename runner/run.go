@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -148,7 +149,16 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (res Result) {
 		emit(end)
 	}()
 
-	if err := prepareLogFolder(res.LogsDir); err != nil {
+	oldLogsRemoved, err := prepareLogFolder(res.LogsDir)
+	if oldLogsRemoved != nil {
+		// After cleanup: the last run's logs are gone by the end of this one.
+		defer func() {
+			if err := oldLogsRemoved(); err != nil && res.Outcome == Passed {
+				res.Outcome, res.Err = Failed, err
+			}
+		}()
+	}
+	if err != nil {
 		res.Outcome, res.Err = Failed, err
 		return res
 	}
@@ -287,6 +297,10 @@ type execution struct {
 	emit    func(Event)
 	res     *Result
 	pending []pendingStep // started, readiness not yet awaited
+	// starts are the Starts running in the background (see
+	// steps.BesideStarting), all awaited before the run goes on to
+	// cleanup.
+	starts sync.WaitGroup
 }
 
 // runSteps reports whether every step passed.
@@ -295,6 +309,8 @@ func (x *execution) runSteps() bool {
 		for _, p := range x.pending {
 			p.cancel()
 		}
+		// What a Start still running starts is stopped at cleanup too.
+		x.starts.Wait()
 	}()
 	for i := range x.sc.Items {
 		if !x.step(i) {
@@ -309,6 +325,9 @@ func (x *execution) runSteps() bool {
 func (x *execution) step(i int) bool {
 	item := &x.sc.Items[i]
 	starter, overlaps := item.Step.(steps.Starter)
+	if !x.awaitStarts(item.Step) {
+		return false
+	}
 	// A step goes beside pending ones only when it neither needs nor
 	// disturbs what they wait for: a sidecar started while its agent is
 	// still settling would find no agent to ask. The pending steps up to
@@ -344,6 +363,19 @@ func (x *execution) step(i int) bool {
 	env := stepEnv{session: x.sess, node: item.Node, step: item.Index + 1, out: out}
 	x.noteNotUndone(item, env)
 	var err error
+	if overlaps && x.nextStartsBeside(i) {
+		// The next step's Start goes beside this one's.
+		bg := &backgroundStart{done: make(chan struct{})}
+		x.starts.Add(1)
+		go func() {
+			defer x.starts.Done()
+			defer close(bg.done)
+			bg.err = runRecovered(func() (err error) { bg.ready, err = starter.Start(stepCtx, env); return err })
+			bg.ended = time.Now()
+		}()
+		x.pending = append(x.pending, pendingStep{item: item, out: out, ready: bg.settle, ctx: stepCtx, cancel: cancel, start: start, bg: bg})
+		return true
+	}
 	if overlaps {
 		var ready func(context.Context) error
 		err = runRecovered(func() (err error) { ready, err = starter.Start(stepCtx, env); return err })
@@ -408,6 +440,38 @@ func (x *execution) noteNotUndone(item *Item, env steps.Env) {
 	}
 }
 
+// nextStartsBeside says whether step i+1 may begin while step i's Start
+// still runs (steps.BesideStarting); a step that only watches always
+// starts in the foreground.
+func (x *execution) nextStartsBeside(i int) bool {
+	if i+1 >= len(x.sc.Items) {
+		return false
+	}
+	s := x.sc.Items[i].Step
+	if _, watches := s.(steps.Passable); watches {
+		return false
+	}
+	next, ok := x.sc.Items[i+1].Step.(steps.BesideStarting)
+	return ok && next.BesideStarting(s)
+}
+
+// awaitStarts waits for the Starts running in the background that s may
+// not begin beside; false means one failed: it was reported, after the
+// steps before it, and the steps after it as skipped.
+func (x *execution) awaitStarts(s steps.Step) bool {
+	b, _ := s.(steps.BesideStarting)
+	for k, p := range x.pending {
+		if p.bg == nil || b != nil && b.BesideStarting(p.item.Step) {
+			continue
+		}
+		<-p.bg.done
+		if p.bg.err != nil {
+			return x.settleThrough(k)
+		}
+	}
+	return true
+}
+
 // lastBlocking is the index of the last pending step that s may not
 // begin beside, or -1 when it may begin beside them all.
 func (x *execution) lastBlocking(s steps.Step) int {
@@ -442,6 +506,9 @@ func (x *execution) settleThrough(last int) bool {
 			elapsed = time.Since(p.start)
 			if p.ended != nil {
 				elapsed = p.ended.Sub(p.start) // it ended before it was asked
+			}
+			if p.bg != nil && p.bg.err != nil {
+				elapsed = p.bg.ended.Sub(p.start) // its Start failed
 			}
 		}
 		p.cancel()
@@ -627,6 +694,26 @@ type pendingStep struct {
 	elapsed time.Duration
 	// ended, for a step that only watches, is when its watch ended.
 	ended *time.Time
+	// bg, for a step whose Start runs in the background, is that Start.
+	bg *backgroundStart
+}
+
+// backgroundStart is a Starter's Start running beside the next step's
+// (steps.BesideStarting).
+type backgroundStart struct {
+	done  chan struct{} // closed once Start has returned
+	ready func(context.Context) error
+	err   error
+	ended time.Time
+}
+
+// settle awaits the Start, then what it returned.
+func (b *backgroundStart) settle(ctx context.Context) error {
+	<-b.done
+	if b.err != nil {
+		return b.err
+	}
+	return b.ready(ctx)
 }
 
 // watchFrom settles a step that only watches (steps.Passable) in the

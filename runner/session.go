@@ -87,6 +87,9 @@ type undo struct {
 type resource struct {
 	name string
 	node string // "" on the host
+	// step is the scenario's step that opened it (1-based): the order of
+	// cleanup, even where steps started processes side by side.
+	step int
 	proc *proc.Process
 	conn *steps.Conn
 	// disposable: nothing of the process is kept after the run, so
@@ -214,7 +217,7 @@ func (s *session) consul(node string) (*api.Client, error) {
 
 func (s *session) addConn(node string, step int, name string, c *steps.Conn) {
 	s.mu.Lock()
-	s.resources = append(s.resources, resource{name: "conn/" + name, conn: c})
+	s.resources = append(s.resources, resource{name: "conn/" + name, step: step, conn: c})
 	s.mu.Unlock()
 	if s.emit == nil {
 		return
@@ -261,6 +264,9 @@ func (s *session) closeAll() []string {
 	s.resources = nil
 	s.closing = true
 	s.mu.Unlock()
+	// In the order of their steps (steps.BesideStarting: a later step's
+	// process may have come first), in the order started within a step.
+	slices.SortStableFunc(rs, func(a, b resource) int { return a.step - b.step })
 	// Connections first (the runner's own), then each node's processes
 	// newest first. Nodes are separate machines: they stop side by side,
 	// so that a client agent's graceful leave on one node does not hold

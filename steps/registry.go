@@ -61,6 +61,19 @@ type Beside interface {
 	Beside(pending Step) bool
 }
 
+// BesideStarting is a Starter that may begin even while starting, the
+// Starter before it, is still in its Start (asking the agent, forking its
+// process): its own Start needs nothing that one's does, so their
+// processes come up together (consecutive sidecars, and a sidecar after
+// the service it fronts). The runner then runs starting's Start in the
+// background; every other step waits until the Starts before it have
+// returned. Processes are still stopped in the order of their steps, and
+// each Start's failure is its own step's, reported in order.
+type BesideStarting interface {
+	Starter
+	BesideStarting(starting Step) bool
+}
+
 // Passable is a pending step that only watches: an exact reply's quiet
 // window on a held connection. Passes says whether next may begin while it
 // watches: only a step that can neither touch what it watches nor cut it

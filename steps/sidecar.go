@@ -118,6 +118,18 @@ func (s *sidecar) Beside(pending Step) bool {
 	return false
 }
 
+// BesideStarting: a sidecar's Start asks the agent about its own
+// registration, checks its own ports and starts its proxy; it needs
+// nothing of another sidecar's Start, or of a run's (the proxy dials its
+// service only when a connection comes).
+func (s *sidecar) BesideStarting(starting Step) bool {
+	switch starting.(type) {
+	case *sidecar, *run:
+		return true
+	}
+	return false
+}
+
 func (s *sidecar) Start(ctx context.Context, env Env) (func(context.Context) error, error) {
 	client, err := env.Consul()
 	if err != nil {

@@ -119,15 +119,21 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stderr, err)
 		return exitInvalid
 	}
+	// The reaper starts while the files are read and checked; it runs
+	// before anything is started (guard waits for it).
+	reaperStarted := startReaper()
 	suite, code := f.suite(verb, paths, stdout, stderr)
 	if suite == nil {
+		if rp, err := reaperStarted(); err == nil && rp != nil {
+			rp.Close()
+		}
 		return code
 	}
 	// What runs killed together with their reaper left (their namespaces
 	// and cgroups) goes before this one adds its own.
 	sweepLeftovers(stderr)
 	var release func()
-	suite.Options.Guardian, release = guard(stderr)
+	suite.Options.Guardian, release = guard(stderr, reaperStarted)
 	defer release()
 
 	ctx, cancel := context.WithCancelCause(context.Background())
@@ -323,22 +329,45 @@ func (f *runFlags) options(verb, consul string, consulErr error, external *runne
 	return opts
 }
 
-// guard starts the reaper, which kills what this process started if it
-// dies without stopping it (SIGKILL, a crash); orphans of started
+// startReaper starts the reaper (see package reaper) in the background;
+// the function it returns waits until it has started, or failed to (nil
+// and no error: this executable could not be found).
+func startReaper() func() (*reaper.Reaper, error) {
+	type started struct {
+		rp  *reaper.Reaper
+		err error
+	}
+	done := make(chan started, 1)
+	go func() {
+		self, err := os.Executable()
+		if err != nil {
+			done <- started{}
+			return
+		}
+		rp, err := reaper.Start(self, os.Stderr)
+		done <- started{rp, err}
+	}()
+	return sync.OnceValues(func() (*reaper.Reaper, error) {
+		s := <-done
+		return s.rp, s.err
+	})
+}
+
+// guard waits for the reaper, which kills what this process started if
+// it dies without stopping it (SIGKILL, a crash); orphans of started
 // processes are adopted here so that their groups can be reaped. release
 // removes the run's cgroup, then stops the reaper.
-func guard(stderr io.Writer) (guardian proc.Guardian, release func()) {
+func guard(stderr io.Writer, reaperStarted func() (*reaper.Reaper, error)) (guardian proc.Guardian, release func()) {
 	var closeReaper func()
-	if self, err := os.Executable(); err == nil {
-		if rp, err := reaper.Start(self, os.Stderr); err == nil {
-			guardian, closeReaper = rp, rp.Close
-			// Every process the run starts is born in a cgroup of the
-			// run's: the reaper kills what is in it if this process dies.
-			if dir := proc.RunCell(); dir != "" {
-				rp.WatchCell(dir)
-			}
-		} else {
-			fmt.Fprintf(stderr, "scenario: %v; processes may outlive this run if it is killed with SIGKILL\n", err)
+	switch rp, err := reaperStarted(); {
+	case err != nil:
+		fmt.Fprintf(stderr, "scenario: %v; processes may outlive this run if it is killed with SIGKILL\n", err)
+	case rp != nil:
+		guardian, closeReaper = rp, rp.Close
+		// Every process the run starts is born in a cgroup of the
+		// run's: the reaper kills what is in it if this process dies.
+		if dir := proc.RunCell(); dir != "" {
+			rp.WatchCell(dir)
 		}
 	}
 	_ = proc.BecomeSubreaper()
