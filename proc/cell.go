@@ -206,11 +206,15 @@ func (c *Cell) evictSelf() {
 }
 
 // killTree kills every process in the cgroup dir and those nested in it,
-// round after round, until none is left or timeout passes.
+// round after round, until none is left or timeout passes. A process
+// counts until all its threads have exited: a leader whose threads are
+// still exiting shows as a zombie, and holds the cgroup (and its files,
+// its ports) until they have. So when killTree returns nil, the cgroup
+// can be removed at once.
 func killTree(dir, kind string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		pids := treeMembers(dir)
+		pids := unexited(treeProcs(dir))
 		if len(pids) == 0 {
 			return nil
 		}
@@ -253,6 +257,13 @@ func freeze(dir string, deadline time.Time) bool {
 // treeMembers lists the running processes of cgroup dir and its nested
 // cgroups.
 func treeMembers(dir string) []int {
+	return slices.DeleteFunc(treeProcs(dir), zombie)
+}
+
+// treeProcs lists the processes of cgroup dir and its nested cgroups, as
+// the kernel lists them (a zombie leader while its threads exit too), but
+// this one.
+func treeProcs(dir string) []int {
 	var pids []int
 	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil || !d.IsDir() {
@@ -264,7 +275,7 @@ func treeMembers(dir string) []int {
 		}
 		for _, f := range strings.Fields(string(raw)) {
 			pid, err := strconv.Atoi(f)
-			if err != nil || pid == os.Getpid() || slices.Contains(pids, pid) || zombie(pid) {
+			if err != nil || pid == os.Getpid() || slices.Contains(pids, pid) {
 				continue
 			}
 			pids = append(pids, pid)
@@ -272,6 +283,25 @@ func treeMembers(dir string) []int {
 		return nil
 	})
 	return pids
+}
+
+// unexited keeps those of pids that have not wholly exited: a pidfd
+// becomes readable once every thread of its process has, a zombie's
+// /proc/PID/stat says Z as soon as its leader thread has.
+func unexited(pids []int) []int {
+	return slices.DeleteFunc(pids, func(pid int) bool {
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err == unix.ESRCH {
+			return true
+		}
+		if err != nil {
+			return zombie(pid) // no pidfd: the leader's state is all there is
+		}
+		defer unix.Close(fd)
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 0)
+		return err == nil && n == 1
+	})
 }
 
 func zombie(pid int) bool {

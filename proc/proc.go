@@ -62,6 +62,7 @@ type Process struct {
 	cell    *Cell  // its cgroup, holding everything it starts; nil without cgroups
 	// guardian heard of the group at Start and forgets it once killed.
 	guardian Guardian
+	reaped   chan struct{} // closed once the leader's Wait has returned
 	done     chan struct{}
 	waitErr  error
 	logged   chan struct{} // closed once the log has its last byte
@@ -133,7 +134,7 @@ func Start(spec Spec) (*Process, error) {
 	}
 	watch(spec.Guardian, cmd.Process.Pid)
 	p := &Process{Name: spec.Name, LogPath: spec.LogPath, Argv: spec.Argv, cmd: cmd, family: family, cell: cell, guardian: spec.Guardian,
-		done: make(chan struct{}), logged: make(chan struct{})}
+		reaped: make(chan struct{}), done: make(chan struct{}), logged: make(chan struct{})}
 	go func() {
 		defer close(p.logged)
 		defer r.Close()
@@ -157,6 +158,7 @@ func Start(spec Spec) (*Process, error) {
 	go func() {
 		p.waitErr = cmd.Wait()
 		ForgetOwn(cmd.Process.Pid)
+		close(p.reaped)
 		// What the leader wrote last explains how it ended: give the
 		// copy a moment to get it into the log (members left in the group
 		// may hold the pipe open longer).
@@ -256,29 +258,32 @@ func describeExit(s *os.ProcessState) string {
 }
 
 // Stop ends the process group: SIGTERM, then SIGKILL once grace has passed or
-// force is closed. The group is always sent SIGKILL at the end, so children
-// that ignored SIGTERM or outlived their leader go too. Stop returns once the
-// leader has been reaped and no member of the group runs.
+// force is closed (when force is closed already, SIGKILL at once: nothing
+// would use the grace). The group, its cell and its strays are always
+// killed at the end, so children that ignored SIGTERM or outlived their
+// leader go too. Stop returns once the leader has been reaped, no member
+// of the family runs and its cell is removed.
 func (p *Process) Stop(grace time.Duration, force <-chan struct{}) {
-	pgid := p.Pid()
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	// Members that left the group (a daemon) are asked too.
-	for _, pid := range p.cellMembers() {
-		if pgid, err := syscall.Getpgid(pid); err == nil && pgid != p.Pid() {
-			_ = syscall.Kill(pid, syscall.SIGTERM)
+	select {
+	case <-force:
+	default:
+		pgid := p.Pid()
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		// Members that left the group (a daemon) are asked too.
+		for _, pid := range p.cellMembers() {
+			if pgid, err := syscall.Getpgid(pid); err == nil && pgid != p.Pid() {
+				_ = syscall.Kill(pid, syscall.SIGTERM)
+			}
+		}
+		timer := time.NewTimer(grace)
+		defer timer.Stop()
+		select {
+		case <-p.done:
+		case <-timer.C:
+		case <-force:
 		}
 	}
-	timer := time.NewTimer(grace)
-	defer timer.Stop()
-	select {
-	case <-p.done:
-	case <-timer.C:
-	case <-force:
-	}
-	KillGroup(pgid)
-	unwatch(p.guardian, pgid)
-	p.killStrays()
-	p.killCell()
+	p.kill()
 	<-p.done
 	// The log is complete once every writer is gone; a member that left
 	// the group could hold the pipe open, so this wait is bounded.
@@ -286,6 +291,32 @@ func (p *Process) Stop(grace time.Duration, force <-chan struct{}) {
 	case <-p.logged:
 	case <-time.After(killSettle):
 	}
+}
+
+// kill ends p's whole family, and returns once none of it runs and its
+// cell is removed. The search for strays (a look at every process's
+// environment) goes on beside the wait for the kernel to end what was
+// killed, which it cannot shorten; a stray outside the group and the cell
+// is killed before kill returns all the same.
+func (p *Process) kill() {
+	pgid := p.Pid()
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	strays := make(chan struct{})
+	go func() {
+		defer close(strays)
+		p.killStrays()
+	}()
+	// Every member of the cell has exited when this returns, the leader
+	// too, which its Wait then reaps at once. (A leader that left its
+	// group and its cell is a stray, killed beside.)
+	p.killCell()
+	<-p.reaped
+	// With the leader reaped, a group with no member left answers at
+	// once; one with members (orphans to reap, a member that left the
+	// cell) is searched.
+	KillGroup(pgid)
+	unwatch(p.guardian, pgid)
+	<-strays
 }
 
 // KillGroup sends SIGKILL to group pgid and waits (boundedly) until no
