@@ -181,8 +181,9 @@ func (c *Cell) Holds(pid int) bool {
 }
 
 // Kill kills every process in the cell until none runs, and removes it.
-// The freezer cell is frozen while it is killed, so that no member can
-// fork in between; pids cells are killed in rounds until empty.
+// It kills in rounds until the cell is empty; from the second round on, a
+// freezer cell is frozen while it is killed, so that no member can fork
+// in between (see killTree).
 func (c *Cell) Kill() error {
 	c.evictSelf()
 	err := killTree(c.dir, c.kind, killSettle)
@@ -213,7 +214,7 @@ func (c *Cell) evictSelf() {
 // can be removed at once.
 func killTree(dir, kind string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	for {
+	for round := 0; ; round++ {
 		pids := unexited(treeProcs(dir))
 		if len(pids) == 0 {
 			return nil
@@ -221,7 +222,13 @@ func killTree(dir, kind string, timeout time.Duration) error {
 		if !time.Now().Before(deadline) {
 			return fmt.Errorf("cgroup %s: %d processes still running after %s: %v", dir, len(pids), timeout, pids)
 		}
-		frozen := kind == "freezer" && freeze(dir, deadline)
+		// A member found now was forked between the last listing and its
+		// kill: from here on the cell is frozen while it is killed, so
+		// that none can fork again, and a fork bomb cannot outrun the
+		// rounds. The first round needs no freeze (its wait for every
+		// member to stop would only delay the kill): most cells hold one
+		// process, often killed with its group already.
+		frozen := round > 0 && kind == "freezer" && freeze(dir, deadline)
 		for _, pid := range pids {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}

@@ -2,6 +2,7 @@ package proc
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -115,4 +116,80 @@ func awaitCmdline(t *testing.T, cmdline string) int {
 func describeStat(pid int) string {
 	raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	return strings.TrimSpace(string(raw))
+}
+
+// A process whose leader thread has exited while another thread runs on
+// shows as a zombie, yet holds its cgroup and its files (a listener):
+// the cell's kill waits until every thread has exited, so that when Stop
+// returns the port is free and the cell is gone.
+func TestStopWaitsForEveryThreadOfALeaderThatExitedFirst(t *testing.T) {
+	needCells(t, testenv.Programs("python3")...)
+	p := start(t, `exec python3 -c '
+import ctypes, platform, socket, sys, threading, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+def hold():
+    time.sleep(0.1)
+    print("listening", s.getsockname()[1], flush=True)
+    time.sleep(100)
+threading.Thread(target=hold).start()
+sys.stdout.flush()
+ctypes.CDLL(None).syscall(60 if platform.machine() == "x86_64" else 93, 0)  # exit(2): this thread only
+'`)
+	waitForLog(t, p, "listening")
+	log, _ := os.ReadFile(p.LogPath)
+	_, port, _ := strings.Cut(strings.TrimSpace(string(log)), "listening ")
+	if !zombie(p.Pid()) {
+		t.Fatalf("the leader %d is not a zombie (%s): the test proves nothing", p.Pid(), describeStat(p.Pid()))
+	}
+	if got := unexited([]int{p.Pid()}); len(got) != 1 {
+		t.Fatalf("unexited says the leader %d has exited, though a thread of it runs", p.Pid())
+	}
+	p.Stop(0, closed())
+	if got := unexited([]int{p.Pid()}); len(got) != 0 {
+		t.Errorf("a thread of %d outlived Stop", p.Pid())
+	}
+	if _, err := os.Stat(p.cell.Dir()); !os.IsNotExist(err) {
+		t.Errorf("the cell %s outlived Stop: %v", p.cell.Dir(), err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		t.Fatalf("the port its thread held is not free once Stop returned: %v", err)
+	}
+	ln.Close()
+}
+
+// A family that forks all the time, each child in a session of its own
+// with no environment (so that neither the group nor the family mark
+// finds it), is ended whole: the cell is killed in rounds until empty.
+func TestStopEndsACellThatKeepsForking(t *testing.T) {
+	needCells(t, testenv.Programs("setsid")...)
+	arg := fmt.Sprintf("%d.%d", 4100, os.Getpid()%1000)
+	p := start(t, fmt.Sprintf(`echo started; while :; do env -i setsid sleep %s & done`, arg))
+	waitForLog(t, p, "started")
+	awaitCmdline(t, "sleep "+arg)
+	p.Stop(0, closed())
+	if left := processesWithCmdline("sleep " + arg); len(left) > 0 {
+		t.Errorf("%d of the forked children outlived Stop: %v", len(left), left)
+	}
+	if _, err := os.Stat(p.cell.Dir()); !os.IsNotExist(err) {
+		t.Errorf("the cell %s outlived Stop: %v", p.cell.Dir(), err)
+	}
+}
+
+// processesWithCmdline lists the running processes whose command line is
+// cmdline.
+func processesWithCmdline(cmdline string) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		raw, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if strings.ReplaceAll(strings.TrimRight(string(raw), "\x00"), "\x00", " ") == cmdline && !zombie(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
