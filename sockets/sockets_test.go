@@ -3,6 +3,7 @@ package sockets
 import (
 	"context"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"syscall"
@@ -230,5 +231,60 @@ func TestConnectionsSeesBothEnds(t *testing.T) {
 				t.Errorf("%s: the tables do not have inode %s", network, inode)
 			}
 		}
+	}
+}
+
+// BoundBy asks socket diagnostics for a namespace's TCP listeners; the
+// tables it reads otherwise list the same ones.
+func TestBoundByFindsTheListenersTheTablesList(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	l6, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer l6.Close()
+	self := os.Getpid()
+	bound, err := BoundBy([]int{self})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := Inodes([]int{self})
+	var got []string
+	for _, b := range bound {
+		if b.Proto == "tcp" {
+			got = append(got, b.Addr.String()+" "+b.Inode)
+		}
+	}
+	dir := "/proc/" + strconv.Itoa(self) + "/net"
+	ns, err := NamespaceOf(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byDiag, err := diagListenersIn(dir, ns)
+	if err != nil {
+		t.Fatalf("socket diagnostics in this process's own namespace: %v", err)
+	}
+	byTables, err := tableListenersIn(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := func(ls []Listener) []string {
+		var out []string
+		for _, l := range ls {
+			if mine[l.Inode] {
+				out = append(out, l.Addr.String()+" "+l.Inode)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	slices.Sort(got)
+	want := ours(byTables)
+	if len(want) != 2 || !slices.Equal(got, want) || !slices.Equal(ours(byDiag), want) {
+		t.Errorf("this process's TCP listeners: BoundBy %v, diagnostics %v, tables %v (want %s and %s)", got, ours(byDiag), want, l.Addr(), l6.Addr())
 	}
 }
