@@ -425,9 +425,26 @@ type procInfo struct {
 	state                string
 }
 
-// groupProcs lists every process of group pgid, zombies included.
+// groupProcs lists every process of group pgid, zombies included. The
+// kernel is asked each process's group (getpgid: one system call, where
+// formatting and parsing a /proc/PID/stat costs ten times as much), and
+// only the members' stat is read.
 func groupProcs(pgid int) []procInfo {
-	return processesWhere(func(m procInfo) bool { return m.pgid == pgid })
+	entries, _ := os.ReadDir("/proc")
+	var out []procInfo
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if g, err := unix.Getpgid(pid); err != nil || g != pgid {
+			continue
+		}
+		if m, ok := readStat(pid); ok && m.pgid == pgid {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // processesWhere lists the processes, zombies included, of which keep

@@ -14,7 +14,7 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -195,14 +195,25 @@ func Inodes(pids []int) map[string]bool {
 	return inodes
 }
 
+// socketInodes lists the inodes of the sockets process pid has open. It
+// runs over every process's descriptors (Holders), so it asks each
+// descriptor's inode with one fstatat, relative to the open fd folder: a
+// socket's is the number its link names ("socket:[N]"), with no link
+// text to make and parse.
 func socketInodes(pid int) []string {
-	dir := filepath.Join("/proc", strconv.Itoa(pid), "fd")
-	fds, _ := os.ReadDir(dir)
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
+	dfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+	f := os.NewFile(uintptr(dfd), dir)
+	defer f.Close()
+	fds, _ := f.Readdirnames(-1)
 	var out []string
+	var st unix.Stat_t
 	for _, fd := range fds {
-		link, err := os.Readlink(filepath.Join(dir, fd.Name()))
-		if inode, ok := strings.CutPrefix(link, "socket:["); err == nil && ok {
-			out = append(out, strings.TrimSuffix(inode, "]"))
+		if unix.Fstatat(dfd, fd, &st, 0) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK {
+			out = append(out, strconv.FormatUint(st.Ino, 10))
 		}
 	}
 	return out
@@ -291,6 +302,24 @@ func Topmost(holders []Process) []Process {
 		if !held[h.PPID] {
 			out = append(out, h)
 		}
+	}
+	return out
+}
+
+// TopmostAmong is Topmost(Holders(inode)) restricted to pids: those of
+// pids that hold the socket and whose parent does not. Only pids' and
+// their parents' descriptors are looked at, not every process's.
+func TopmostAmong(inode string, pids []int) []Process {
+	var out []Process
+	for _, pid := range pids {
+		if !slices.Contains(socketInodes(pid), inode) {
+			continue
+		}
+		h := Describe(pid)
+		if h.PPID > 0 && slices.Contains(socketInodes(h.PPID), inode) {
+			continue
+		}
+		out = append(out, h)
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"syscall"
@@ -286,5 +287,51 @@ func TestBoundByFindsTheListenersTheTablesList(t *testing.T) {
 	want := ours(byTables)
 	if len(want) != 2 || !slices.Equal(got, want) || !slices.Equal(ours(byDiag), want) {
 		t.Errorf("this process's TCP listeners: BoundBy %v, diagnostics %v, tables %v (want %s and %s)", got, ours(byDiag), want, l.Addr(), l6.Addr())
+	}
+}
+
+// TopmostAmong finds, among the processes it is given, what Topmost finds
+// among every holder: the process that opened a listener, not a child
+// that inherited it.
+func TestTopmostAmongAgreesWithTopmostOfEveryHolder(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	file, err := l.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	child := exec.Command("sleep", "30")
+	child.ExtraFiles = []*os.File{file} // inherits the listener
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
+	found, err := On(l.Addr().(*net.TCPAddr))
+	if err != nil || len(found) != 1 {
+		t.Fatalf("On = %v, %v", found, err)
+	}
+	inode := found[0].Inode
+	self, kid := os.Getpid(), child.Process.Pid
+	pids := func(ps []Process) []int {
+		var out []int
+		for _, p := range ps {
+			out = append(out, p.PID)
+		}
+		return out
+	}
+	if got := pids(Topmost(Holders(inode))); !slices.Equal(got, []int{self}) {
+		t.Fatalf("Topmost(Holders) = %v, want this process %d (the child %d inherited it)", got, self, kid)
+	}
+	for _, among := range [][]int{{self, kid}, {kid, self}, {self}} {
+		if got := pids(TopmostAmong(inode, among)); !slices.Equal(got, []int{self}) {
+			t.Errorf("TopmostAmong(%v) = %v, want [%d]", among, got, self)
+		}
+	}
+	if got := TopmostAmong(inode, []int{kid}); len(got) != 0 {
+		t.Errorf("TopmostAmong(the child alone) = %v: its parent holds the socket, so it is not the topmost", got)
 	}
 }
