@@ -396,6 +396,27 @@ func AwaitExit(pids []int, timeout time.Duration) error {
 	return nil
 }
 
+// AwaitPidfd blocks until the process of pidfd fd has exited, or timeout
+// passes.
+func AwaitPidfd(fd int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return fmt.Errorf("still running after %s", timeout)
+		}
+		n, err := unix.Poll(fds, int(left.Milliseconds())+1)
+		switch {
+		case err == unix.EINTR:
+		case err != nil:
+			return fmt.Errorf("poll: %w", err)
+		case n > 0:
+			return nil
+		}
+	}
+}
+
 // logSettle bounds the wait for a dead leader's last output.
 const logSettle = 200 * time.Millisecond
 
