@@ -123,17 +123,18 @@ func describeStat(pid int) string {
 // the cell's kill waits until every thread has exited, so that when Stop
 // returns the port is free and the cell is gone.
 func TestStopWaitsForEveryThreadOfALeaderThatExitedFirst(t *testing.T) {
-	needCells(t, testenv.Programs("python3")...)
-	p := start(t, `exec python3 -c '
-import ctypes, platform, socket, sys, threading, time
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
-def hold():
-    time.sleep(0.1)
-    print("listening", s.getsockname()[1], flush=True)
-    time.sleep(100)
-threading.Thread(target=hold).start()
-sys.stdout.flush()
-ctypes.CDLL(None).syscall(60 if platform.machine() == "x86_64" else 93, 0)  # exit(2): this thread only
+	needCells(t, testenv.Programs("perl")...)
+	// perl's exit ends every thread: syscall 60 (93 on arm64) is exit(2),
+	// which ends the calling thread only.
+	p := start(t, `exec perl -MIO::Socket::INET -Mthreads -MConfig -e '
+$s = IO::Socket::INET->new(Listen => 5, LocalAddr => "127.0.0.1:0") or die "listen: $!";
+$| = 1;
+threads->create(sub {
+	# Once the leader thread has exited: its stat says Z.
+	until ((do { open my $f, "<", "/proc/$$/stat"; local $/; <$f> }) =~ /\) Z /) { select(undef, undef, undef, 0.005) }
+	print "listening ", $s->sockport, "\n"; sleep 100;
+});
+syscall($Config{archname} =~ /aarch64/ ? 93 : 60, 0);
 '`)
 	waitForLog(t, p, "listening")
 	log, _ := os.ReadFile(p.LogPath)

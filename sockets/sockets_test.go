@@ -243,11 +243,11 @@ func TestBoundByFindsTheListenersTheTablesList(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	l6, err := net.Listen("tcp", "[::1]:0")
-	if err != nil {
-		t.Skipf("no IPv6 loopback: %v", err)
+	want := 1
+	if l6, err := net.Listen("tcp", "[::1]:0"); err == nil { // none where IPv6 is off
+		defer l6.Close()
+		want++
 	}
-	defer l6.Close()
 	self := os.Getpid()
 	bound, err := BoundBy([]int{self})
 	if err != nil {
@@ -284,9 +284,9 @@ func TestBoundByFindsTheListenersTheTablesList(t *testing.T) {
 		return out
 	}
 	slices.Sort(got)
-	want := ours(byTables)
-	if len(want) != 2 || !slices.Equal(got, want) || !slices.Equal(ours(byDiag), want) {
-		t.Errorf("this process's TCP listeners: BoundBy %v, diagnostics %v, tables %v (want %s and %s)", got, ours(byDiag), want, l.Addr(), l6.Addr())
+	tables := ours(byTables)
+	if len(tables) != want || !slices.Equal(got, tables) || !slices.Equal(ours(byDiag), tables) {
+		t.Errorf("this process's %d TCP listeners: BoundBy %v, diagnostics %v, tables %v", want, got, ours(byDiag), tables)
 	}
 }
 
