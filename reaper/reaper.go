@@ -227,7 +227,8 @@ func serve(in io.Reader, stderr io.Writer, args []string, afterEOF func()) int {
 		afterEOF()
 	}
 	killed := map[string]bool{}
-	// The cgroup first: frozen and killed at once, every descendant of
+	// The cgroup first: killed in rounds until empty (frozen from the
+	// second round on, see proc.KillCellTree), every descendant of
 	// the run goes, wherever it went.
 	for _, dir := range cells {
 		if n := len(proc.CellTreeMembers(dir)); n > 0 {
