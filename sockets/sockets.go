@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -199,8 +200,14 @@ func Inodes(pids []int) map[string]bool {
 // runs over every process's descriptors (Holders), so it asks each
 // descriptor's inode with one fstatat, relative to the open fd folder: a
 // socket's is the number its link names ("socket:[N]"), with no link
-// text to make and parse.
+// text to make and parse. Only the socket file system's inodes count: a
+// descriptor of a Unix socket's path (O_PATH) is a socket too, of another
+// file system, whose inode numbers are not sockets'.
 func socketInodes(pid int) []string {
+	dev, ok := sockfsDev()
+	if !ok {
+		return socketInodesByLink(pid)
+	}
 	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
 	dfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -212,8 +219,42 @@ func socketInodes(pid int) []string {
 	var out []string
 	var st unix.Stat_t
 	for _, fd := range fds {
-		if unix.Fstatat(dfd, fd, &st, 0) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK {
+		if unix.Fstatat(dfd, fd, &st, 0) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK && st.Dev == dev {
 			out = append(out, strconv.FormatUint(st.Ino, 10))
+		}
+	}
+	return out
+}
+
+// sockfsDev is the device of the socket file system, which every socket
+// descriptor's inode is on: a socket of this process's own says it.
+var sockfsDev = sync.OnceValues(func() (uint64, bool) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, false
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return 0, false
+	}
+	return st.Dev, true
+})
+
+// socketInodesByLink is socketInodes from each descriptor's link.
+func socketInodesByLink(pid int) []string {
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd/"
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil
+	}
+	fds, _ := f.Readdirnames(-1)
+	f.Close()
+	var out []string
+	for _, fd := range fds {
+		link, err := os.Readlink(dir + fd)
+		if inode, ok := strings.CutPrefix(link, "socket:["); err == nil && ok {
+			out = append(out, strings.TrimSuffix(inode, "]"))
 		}
 	}
 	return out

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"syscall"
@@ -333,5 +334,36 @@ func TestTopmostAmongAgreesWithTopmostOfEveryHolder(t *testing.T) {
 	}
 	if got := TopmostAmong(inode, []int{kid}); len(got) != 0 {
 		t.Errorf("TopmostAmong(the child alone) = %v: its parent holds the socket, so it is not the topmost", got)
+	}
+}
+
+// A process's sockets are the socket file system's: a descriptor of a
+// Unix socket's path (O_PATH), a socket file of another file system, is
+// not one of them, and the two ways of reading them agree.
+func TestSocketInodesAreTheSocketFileSystems(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.sock")
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		t.Fatalf("%s is not a socket file: %v", path, err)
+	}
+	self := os.Getpid()
+	byStat, byLink := socketInodes(self), socketInodesByLink(self)
+	if slices.Contains(byStat, strconv.FormatUint(st.Ino, 10)) {
+		t.Errorf("the socket file's own inode %d is taken for a socket's", st.Ino)
+	}
+	slices.Sort(byStat)
+	slices.Sort(byLink)
+	if !slices.Equal(byStat, byLink) || len(byStat) == 0 {
+		t.Errorf("by fstatat %v, by link %v", byStat, byLink)
 	}
 }
