@@ -176,8 +176,12 @@ func (c *Cell) Members() []int { return treeMembers(c.dir) }
 
 // Holds says whether process pid is in the cell.
 func (c *Cell) Holds(pid int) bool {
-	path, ok := cgroupOf(pid, c.kind)
-	return ok && (path == c.path || strings.HasPrefix(path, c.path+"/")) && !zombie(pid)
+	dir, ok := LiveDir(pid)
+	if !ok {
+		return false
+	}
+	path, ok := cgroupAt(dir, c.kind)
+	return ok && (path == c.path || strings.HasPrefix(path, c.path+"/"))
 }
 
 // Kill kills every process in the cell until none runs, and removes it.
@@ -264,7 +268,7 @@ func freeze(dir string, deadline time.Time) bool {
 // treeMembers lists the running processes of cgroup dir and its nested
 // cgroups.
 func treeMembers(dir string) []int {
-	return slices.DeleteFunc(treeProcs(dir), zombie)
+	return slices.DeleteFunc(treeProcs(dir), exited)
 }
 
 // treeProcs lists the processes of cgroup dir and its nested cgroups, as
@@ -292,29 +296,67 @@ func treeProcs(dir string) []int {
 	return pids
 }
 
-// unexited keeps those of pids that have not wholly exited: a pidfd
-// becomes readable once every thread of its process has, a zombie's
-// /proc/PID/stat says Z as soon as its leader thread has.
+// unexited keeps those of pids that have not wholly exited (see exited).
 func unexited(pids []int) []int {
-	return slices.DeleteFunc(pids, func(pid int) bool {
-		fd, err := unix.PidfdOpen(pid, 0)
-		if err == unix.ESRCH {
-			return true
-		}
-		if err != nil {
-			return zombie(pid) // no pidfd: the leader's state is all there is
-		}
-		defer unix.Close(fd)
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		n, err := unix.Poll(fds, 0)
-		return err == nil && n == 1
-	})
+	return slices.DeleteFunc(pids, func(pid int) bool { return threadGroupExited(pid) })
 }
 
-func zombie(pid int) bool {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+// threadGroupExited says whether every thread of process pid has exited
+// (or pid is gone): a pidfd becomes readable then, whereas a zombie's
+// /proc/PID/stat says Z as soon as its leader thread has.
+func threadGroupExited(pid int) bool {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err == unix.ESRCH {
+		return true
+	}
+	if err != nil {
+		return isZombie(pid) // no pidfd: the leader's state is all there is
+	}
+	defer unix.Close(fd)
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 0)
+	return err == nil && n == 1
+}
+
+// exited says whether process pid holds nothing any more: it is gone, or
+// a zombie whose every thread has exited. A zombie leader whose other
+// threads run on (its main thread called exit(2), not exit_group) still
+// holds its files and its ports, and may still fork: it has not exited.
+func exited(pid int) bool {
+	return isZombie(pid) && threadGroupExited(pid)
+}
+
+// LiveDir is the /proc directory through which process pid's files,
+// environment and cgroup are read: /proc/PID, or, when its leader thread
+// has exited while other threads run on, one of those threads'
+// (/proc/PID/task/TID), since the kernel shows a zombie leader with no
+// files, no environment and, on cgroup v1, in the root cgroup. false: pid
+// has wholly exited.
+func LiveDir(pid int) (string, bool) {
+	dir := "/proc/" + strconv.Itoa(pid)
+	if !isZombie(pid) {
+		return dir, true
+	}
+	if threadGroupExited(pid) {
+		return "", false
+	}
+	tasks, _ := os.ReadDir(dir + "/task")
+	for _, t := range tasks {
+		if t.Name() != strconv.Itoa(pid) && !statSaysZombie(dir+"/task/"+t.Name()) {
+			return dir + "/task/" + t.Name(), true
+		}
+	}
+	return "", false
+}
+
+func statSaysZombie(dir string) bool {
+	stat, err := os.ReadFile(dir + "/stat")
 	return err != nil || bytes.Contains(stat, []byte(") Z "))
 }
+
+// isZombie says whether process pid's stat says Z (or it is gone): its
+// leader thread has exited.
+func isZombie(pid int) bool { return statSaysZombie("/proc/" + strconv.Itoa(pid)) }
 
 // removeTree removes cgroup dir and the cgroups nested in it, deepest
 // first. A cgroup directory is removed with rmdir, never by deleting its
@@ -442,7 +484,13 @@ func hierarchy(kind string) (mount, root string, err error) {
 
 // cgroupOf reads process pid's cgroup path in the hierarchy of kind.
 func cgroupOf(pid int, kind string) (string, bool) {
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	return cgroupAt("/proc/"+strconv.Itoa(pid), kind)
+}
+
+// cgroupAt reads the cgroup path in the hierarchy of kind of the process
+// or thread whose /proc directory is dir.
+func cgroupAt(dir, kind string) (string, bool) {
+	raw, err := os.ReadFile(dir + "/cgroup")
 	if err != nil {
 		return "", false
 	}
@@ -475,7 +523,7 @@ func StartTime(pid int) (uint64, error) {
 // process, not another that got its pid later.
 func Alive(pid int, start uint64) bool {
 	got, err := StartTime(pid)
-	return err == nil && got == start && !zombie(pid)
+	return err == nil && got == start && !exited(pid)
 }
 
 // RemoveRunCell kills what is left in this run's cgroup and removes it,

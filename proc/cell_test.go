@@ -69,7 +69,7 @@ func TestStopEndsDescendantsThatEscapedEverythingButTheirCgroup(t *testing.T) {
 				t.Fatalf("Owns(%d) is false for the escapee", pid)
 			}
 			p.Stop(0, closed())
-			if !zombie(pid) {
+			if !exited(pid) {
 				t.Fatalf("the escapee %d (%s) outlived Stop", pid, stat)
 			}
 			if _, err := os.Stat(p.cell.Dir()); !os.IsNotExist(err) {
@@ -103,7 +103,7 @@ func awaitCmdline(t *testing.T, cmdline string) int {
 				continue
 			}
 			raw, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-			if strings.ReplaceAll(strings.TrimRight(string(raw), "\x00"), "\x00", " ") == cmdline && !zombie(pid) {
+			if strings.ReplaceAll(strings.TrimRight(string(raw), "\x00"), "\x00", " ") == cmdline && !exited(pid) {
 				return pid
 			}
 		}
@@ -139,11 +139,21 @@ syscall($Config{archname} =~ /aarch64/ ? 93 : 60, 0);
 	waitForLog(t, p, "listening")
 	log, _ := os.ReadFile(p.LogPath)
 	_, port, _ := strings.Cut(strings.TrimSpace(string(log)), "listening ")
-	if !zombie(p.Pid()) {
+	if !isZombie(p.Pid()) {
 		t.Fatalf("the leader %d is not a zombie (%s): the test proves nothing", p.Pid(), describeStat(p.Pid()))
 	}
 	if got := unexited([]int{p.Pid()}); len(got) != 1 {
 		t.Fatalf("unexited says the leader %d has exited, though a thread of it runs", p.Pid())
+	}
+	// It runs: every look at the family finds it.
+	for what, pids := range map[string][]int{"GroupMembers": GroupMembers(p.Pid()), "Family": p.Family(),
+		"FamilyMembers": FamilyMembers(p.family), "the cell's Members": p.cell.Members()} {
+		if !slices.Contains(pids, p.Pid()) {
+			t.Errorf("%s = %v, without %d, whose thread runs on", what, pids, p.Pid())
+		}
+	}
+	if !p.cell.Holds(p.Pid()) || !p.Owns(p.Pid(), p.Pid()) {
+		t.Errorf("the cell does not hold %d, whose thread runs on", p.Pid())
 	}
 	p.Stop(0, closed())
 	if got := unexited([]int{p.Pid()}); len(got) != 0 {
@@ -188,7 +198,7 @@ func processesWithCmdline(cmdline string) []int {
 			continue
 		}
 		raw, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if strings.ReplaceAll(strings.TrimRight(string(raw), "\x00"), "\x00", " ") == cmdline && !zombie(pid) {
+		if strings.ReplaceAll(strings.TrimRight(string(raw), "\x00"), "\x00", " ") == cmdline && !exited(pid) {
 			pids = append(pids, pid)
 		}
 	}

@@ -44,7 +44,7 @@ func (m Mark) Processes(skip func(pid int) bool) []int {
 		if err != nil || !m.inEnviron(e.Name(), &buf) || (skip != nil && skip(pid)) {
 			continue
 		}
-		if stat, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err != nil || bytes.Contains(stat, []byte(") Z ")) {
+		if exited(pid) {
 			continue
 		}
 		pids = append(pids, pid)
@@ -57,30 +57,48 @@ func (m Mark) Processes(skip func(pid int) bool) []int {
 // variable's name). buf, when given, is the buffer to read into, grown as
 // needed.
 func (m Mark) inEnviron(pid string, buf *[]byte) bool {
-	fd, err := unix.Open("/proc/"+pid+"/environ", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return false
-	}
-	defer unix.Close(fd)
 	if buf == nil {
 		b := make([]byte, 4<<10)
 		buf = &b
 	}
 	n := 0
-	for {
-		if n == len(*buf) {
-			*buf = append(*buf, make([]byte, len(*buf))...)
+	fd, err := unix.Open("/proc/"+pid+"/environ", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err == nil {
+		defer unix.Close(fd)
+		for {
+			if n == len(*buf) {
+				*buf = append(*buf, make([]byte, len(*buf))...)
+			}
+			r, rerr := unix.Read(fd, (*buf)[n:])
+			if rerr == unix.EINTR {
+				continue
+			}
+			if rerr != nil {
+				err = rerr
+			}
+			if rerr != nil || r <= 0 {
+				break
+			}
+			n += r
 		}
-		r, err := unix.Read(fd, (*buf)[n:])
-		if err == unix.EINTR {
-			continue
+	}
+	if err != nil && n == 0 {
+		// Unreadable: gone, or a leader thread that has exited while
+		// others run on (the kernel shows it with no environment); those
+		// show it.
+		if dir, ok := LiveDir(atoi(pid)); ok && dir != "/proc/"+pid {
+			if env, err := os.ReadFile(dir + "/environ"); err == nil {
+				return holdsEntry(env, m.Var+"="+m.Value)
+			}
 		}
-		if err != nil || r <= 0 {
-			break
-		}
-		n += r
+		return false
 	}
 	return holdsEntry((*buf)[:n], m.Var+"="+m.Value)
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }
 
 // holdsEntry reports whether env, NUL-separated entries, holds entry as

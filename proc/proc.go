@@ -338,7 +338,7 @@ func KillGroup(pgid int) {
 		var running []int
 		for _, m := range groupProcs(pgid) {
 			switch {
-			case m.state != "Z":
+			case m.state != "Z" || !threadGroupExited(m.pid):
 				running = append(running, m.pid)
 			case m.ppid == self && m.pid != pgid:
 				// Orphaned to this process (a subreaper): reaped here. The
@@ -429,12 +429,13 @@ func GroupRunning(pgid int) bool {
 }
 
 // GroupMembers lists the running processes of group pgid, from /proc. A
-// killed member stays a zombie until it is reaped; a zombie holds no ports
-// or files, so it is left out.
+// killed member stays a zombie until it is reaped; a zombie whose every
+// thread has exited holds no ports or files, so it is left out (one whose
+// leader thread alone has exited runs on, and is listed).
 func GroupMembers(pgid int) []int {
 	var pids []int
 	for _, m := range groupProcs(pgid) {
-		if m.state != "Z" {
+		if m.state != "Z" || !threadGroupExited(m.pid) {
 			pids = append(pids, m.pid)
 		}
 	}

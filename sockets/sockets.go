@@ -20,6 +20,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/scenario-tool/scenario/proc"
 )
 
 // Listener is a listening TCP socket.
@@ -208,10 +210,35 @@ func socketInodes(pid int) []string {
 	if !ok {
 		return socketInodesByLink(pid)
 	}
-	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
+	inodes, fds := socketInodesIn("/proc/"+strconv.Itoa(pid)+"/fd", dev)
+	if fds == 0 {
+		// A leader thread that has exited while others run on shows no
+		// descriptors (nor does a kernel thread); those threads show the
+		// process's.
+		if dir, ok := proc.LiveDir(pid); ok && dir != "/proc/"+strconv.Itoa(pid) {
+			inodes, _ = socketInodesIn(dir+"/fd", dev)
+		}
+	}
+	return inodes
+}
+
+// descriptorInodes is socketInodes from /proc/PID/fd alone.
+func descriptorInodes(pid int) []string {
+	dev, ok := sockfsDev()
+	if !ok {
+		return socketInodesByLink(pid)
+	}
+	inodes, _ := socketInodesIn("/proc/"+strconv.Itoa(pid)+"/fd", dev)
+	return inodes
+}
+
+// socketInodesIn lists the socket inodes among the descriptors of fd
+// folder dir whose device is sockfs's dev, and how many descriptors
+// there are.
+func socketInodesIn(dir string, dev uint64) ([]string, int) {
 	dfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil
+		return nil, 0
 	}
 	f := os.NewFile(uintptr(dfd), dir)
 	defer f.Close()
@@ -223,7 +250,7 @@ func socketInodes(pid int) []string {
 			out = append(out, strconv.FormatUint(st.Ino, 10))
 		}
 	}
-	return out
+	return out, len(fds)
 }
 
 // sockfsDev is the device of the socket file system, which every socket
@@ -286,7 +313,11 @@ func Holders(inode string) []Process {
 		if err != nil {
 			continue
 		}
-		for _, in := range socketInodes(pid) {
+		// Each process's own descriptors only: the look through a live
+		// thread of a leader that has exited (socketInodes) would cost a
+		// stat of every kernel thread, and the family's own sockets are
+		// read that way (Inodes).
+		for _, in := range descriptorInodes(pid) {
 			if in == inode {
 				out = append(out, Describe(pid))
 				break

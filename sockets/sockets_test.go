@@ -1,6 +1,7 @@
 package sockets
 
 import (
+	"bufio"
 	"context"
 	"net"
 	"os"
@@ -8,10 +9,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/scenario-tool/scenario/internal/testenv"
 )
 
 func TestParseProcAddr(t *testing.T) {
@@ -365,5 +369,45 @@ func TestSocketInodesAreTheSocketFileSystems(t *testing.T) {
 	slices.Sort(byLink)
 	if !slices.Equal(byStat, byLink) || len(byStat) == 0 {
 		t.Errorf("by fstatat %v, by link %v", byStat, byLink)
+	}
+}
+
+// A process whose leader thread has exited while another runs on shows no
+// descriptors at /proc/PID/fd; its sockets are still its own: Inodes reads
+// them through the live thread.
+func TestInodesFindTheSocketsOfALeaderThatExitedFirst(t *testing.T) {
+	testenv.Need(t, testenv.Programs("perl")...)
+	cmd := exec.Command("perl", "-MIO::Socket::INET", "-Mthreads", "-MConfig", "-e", `
+$s = IO::Socket::INET->new(Listen => 5, LocalAddr => "127.0.0.1:0") or die "listen: $!";
+$| = 1;
+threads->create(sub {
+	until ((do { open my $f, "<", "/proc/$$/stat"; local $/; <$f> }) =~ /\) Z /) { select(undef, undef, undef, 0.005) }
+	print $s->sockport, "\n"; sleep 100;
+});
+syscall($Config{archname} =~ /aarch64/ ? 93 : 60, 0);
+`)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("the perl program said nothing: %v", err)
+	}
+	port, _ := strconv.Atoi(strings.TrimSpace(line))
+	found, err := On(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+	if err != nil || len(found) != 1 {
+		t.Fatalf("On(127.0.0.1:%d) = %v, %v", port, found, err)
+	}
+	pid := cmd.Process.Pid
+	if fds, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd"); len(fds) != 0 {
+		t.Fatalf("/proc/%d/fd lists %d descriptors: the test proves nothing", pid, len(fds))
+	}
+	if !Inodes([]int{pid})[found[0].Inode] {
+		t.Errorf("Inodes(%d) = %v, without its listener %s", pid, Inodes([]int{pid}), found[0].Inode)
 	}
 }
