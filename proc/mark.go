@@ -83,9 +83,13 @@ func (m Mark) inEnviron(pid string, buf *[]byte) bool {
 		}
 	}
 	if err != nil && n == 0 {
-		// Unreadable: gone, or a leader thread that has exited while
-		// others run on (the kernel shows it with no environment); those
-		// show it.
+		// Unreadable: a kernel thread (group 0: getpgid tells it in one
+		// call, where LiveDir reads its stat), gone, or a leader thread
+		// that has exited while others run on (the kernel shows it with
+		// no environment); those threads show it.
+		if g, gerr := unix.Getpgid(atoi(pid)); gerr != nil || g == 0 {
+			return false
+		}
 		if dir, ok := LiveDir(atoi(pid)); ok && dir != "/proc/"+pid {
 			if env, err := os.ReadFile(dir + "/environ"); err == nil {
 				return holdsEntry(env, m.Var+"="+m.Value)
