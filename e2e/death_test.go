@@ -191,11 +191,16 @@ func deathCase(t *testing.T, mode string, ph deathPhase, d death) {
 	}
 
 	// Nothing of the run may live on: the reaper needs a moment after a
-	// SIGKILL, so this polls.
-	var left []string
+	// SIGKILL, so this polls. A killed consul's leader shows as a zombie
+	// while its other threads still exit, holding its ports: those are
+	// awaited too.
+	var left, listening []string
 	gone := wait.Func("the run's processes to be gone", func(context.Context) error {
 		if left = liveMarked(mark); len(left) > 0 {
 			return fmt.Errorf("%d still running", len(left))
+		}
+		if listening = listeners(t, ns); len(listening) > 0 {
+			return fmt.Errorf("%d ports still listening", len(listening))
 		}
 		return nil
 	})
@@ -209,7 +214,7 @@ func deathCase(t *testing.T, mode string, ph deathPhase, d death) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
-	if listening := listeners(t, ns); len(listening) > 0 {
+	if len(listening) > 0 {
 		t.Errorf("ports still listening in the run's namespace: %v", listening)
 	}
 	if entries, err := os.ReadDir(filepath.Join(logs, "fault")); err != nil || len(entries) < 2 {

@@ -186,13 +186,18 @@ func (c *Cell) Members() []int { return treeMembers(c.dir) }
 
 // Holds says whether process pid is in the cell.
 func (c *Cell) Holds(pid int) bool {
-	path, ok := cgroupOf(pid, c.kind)
-	return ok && (path == c.path || strings.HasPrefix(path, c.path+"/")) && !zombie(pid)
+	dir, ok := LiveDir(pid)
+	if !ok {
+		return false
+	}
+	path, ok := cgroupAt(dir, c.kind)
+	return ok && (path == c.path || strings.HasPrefix(path, c.path+"/"))
 }
 
 // Kill kills every process in the cell until none runs, and removes it.
-// The freezer cell is frozen while it is killed, so that no member can
-// fork in between; pids cells are killed in rounds until empty.
+// It kills in rounds until the cell is empty; from the second round on, a
+// freezer cell is frozen while it is killed, so that no member can fork
+// in between (see killTree).
 func (c *Cell) Kill() error {
 	c.evictSelf()
 	err := killTree(c.dir, c.kind, killSettle)
@@ -216,18 +221,28 @@ func (c *Cell) evictSelf() {
 }
 
 // killTree kills every process in the cgroup dir and those nested in it,
-// round after round, until none is left or timeout passes.
+// round after round, until none is left or timeout passes. A process
+// counts until all its threads have exited: a leader whose threads are
+// still exiting shows as a zombie, and holds the cgroup (and its files,
+// its ports) until they have. So when killTree returns nil, the cgroup
+// can be removed at once.
 func killTree(dir, kind string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	for {
-		pids := treeMembers(dir)
+	for round := 0; ; round++ {
+		pids := unexited(treeProcs(dir))
 		if len(pids) == 0 {
 			return nil
 		}
 		if !time.Now().Before(deadline) {
 			return fmt.Errorf("cgroup %s: %d processes still running after %s: %v", dir, len(pids), timeout, pids)
 		}
-		frozen := kind == "freezer" && freeze(dir, deadline)
+		// A member found now was forked between the last listing and its
+		// kill: from here on the cell is frozen while it is killed, so
+		// that none can fork again, and a fork bomb cannot outrun the
+		// rounds. The first round needs no freeze (its wait for every
+		// member to stop would only delay the kill): most cells hold one
+		// process, often killed with its group already.
+		frozen := round > 0 && kind == "freezer" && freeze(dir, deadline)
 		for _, pid := range pids {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
@@ -263,6 +278,13 @@ func freeze(dir string, deadline time.Time) bool {
 // treeMembers lists the running processes of cgroup dir and its nested
 // cgroups.
 func treeMembers(dir string) []int {
+	return slices.DeleteFunc(treeProcs(dir), exited)
+}
+
+// treeProcs lists the processes of cgroup dir and its nested cgroups, as
+// the kernel lists them (a zombie leader while its threads exit too), but
+// this one.
+func treeProcs(dir string) []int {
 	var pids []int
 	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil || !d.IsDir() {
@@ -274,7 +296,7 @@ func treeMembers(dir string) []int {
 		}
 		for _, f := range strings.Fields(string(raw)) {
 			pid, err := strconv.Atoi(f)
-			if err != nil || pid == os.Getpid() || slices.Contains(pids, pid) || zombie(pid) {
+			if err != nil || pid == os.Getpid() || slices.Contains(pids, pid) {
 				continue
 			}
 			pids = append(pids, pid)
@@ -284,10 +306,67 @@ func treeMembers(dir string) []int {
 	return pids
 }
 
-func zombie(pid int) bool {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+// unexited keeps those of pids that have not wholly exited (see exited).
+func unexited(pids []int) []int {
+	return slices.DeleteFunc(pids, func(pid int) bool { return threadGroupExited(pid) })
+}
+
+// threadGroupExited says whether every thread of process pid has exited
+// (or pid is gone): a pidfd becomes readable then, whereas a zombie's
+// /proc/PID/stat says Z as soon as its leader thread has.
+func threadGroupExited(pid int) bool {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err == unix.ESRCH {
+		return true
+	}
+	if err != nil {
+		return isZombie(pid) // no pidfd: the leader's state is all there is
+	}
+	defer unix.Close(fd)
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 0)
+	return err == nil && n == 1
+}
+
+// exited says whether process pid holds nothing any more: it is gone, or
+// a zombie whose every thread has exited. A zombie leader whose other
+// threads run on (its main thread called exit(2), not exit_group) still
+// holds its files and its ports, and may still fork: it has not exited.
+func exited(pid int) bool {
+	return isZombie(pid) && threadGroupExited(pid)
+}
+
+// LiveDir is the /proc directory through which process pid's files,
+// environment and cgroup are read: /proc/PID, or, when its leader thread
+// has exited while other threads run on, one of those threads'
+// (/proc/PID/task/TID), since the kernel shows a zombie leader with no
+// files, no environment and, on cgroup v1, in the root cgroup. false: pid
+// has wholly exited.
+func LiveDir(pid int) (string, bool) {
+	dir := "/proc/" + strconv.Itoa(pid)
+	if !isZombie(pid) {
+		return dir, true
+	}
+	if threadGroupExited(pid) {
+		return "", false
+	}
+	tasks, _ := os.ReadDir(dir + "/task")
+	for _, t := range tasks {
+		if t.Name() != strconv.Itoa(pid) && !statSaysZombie(dir+"/task/"+t.Name()) {
+			return dir + "/task/" + t.Name(), true
+		}
+	}
+	return "", false
+}
+
+func statSaysZombie(dir string) bool {
+	stat, err := os.ReadFile(dir + "/stat")
 	return err != nil || bytes.Contains(stat, []byte(") Z "))
 }
+
+// isZombie says whether process pid's stat says Z (or it is gone): its
+// leader thread has exited.
+func isZombie(pid int) bool { return statSaysZombie("/proc/" + strconv.Itoa(pid)) }
 
 // removeTree removes cgroup dir and the cgroups nested in it, deepest
 // first. A cgroup directory is removed with rmdir, never by deleting its
@@ -415,7 +494,13 @@ func hierarchy(kind string) (mount, root string, err error) {
 
 // cgroupOf reads process pid's cgroup path in the hierarchy of kind.
 func cgroupOf(pid int, kind string) (string, bool) {
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	return cgroupAt("/proc/"+strconv.Itoa(pid), kind)
+}
+
+// cgroupAt reads the cgroup path in the hierarchy of kind of the process
+// or thread whose /proc directory is dir.
+func cgroupAt(dir, kind string) (string, bool) {
+	raw, err := os.ReadFile(dir + "/cgroup")
 	if err != nil {
 		return "", false
 	}
@@ -448,7 +533,7 @@ func StartTime(pid int) (uint64, error) {
 // process, not another that got its pid later.
 func Alive(pid int, start uint64) bool {
 	got, err := StartTime(pid)
-	return err == nil && got == start && !zombie(pid)
+	return err == nil && got == start && !exited(pid)
 }
 
 // RemoveRunCell kills what is left in this run's cgroup and removes it,

@@ -2,6 +2,7 @@ package proc
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,7 +71,7 @@ func TestStopEndsDescendantsThatEscapedEverythingButTheirCgroup(t *testing.T) {
 				t.Fatalf("Owns(%d) is false for the escapee", pid)
 			}
 			p.Stop(0, closed())
-			if !zombie(pid) {
+			if !exited(pid) {
 				t.Fatalf("the escapee %d (%s) outlived Stop", pid, stat)
 			}
 			if _, err := os.Stat(p.cell.Dir()); !os.IsNotExist(err) {
@@ -104,7 +105,7 @@ func awaitCmdline(t *testing.T, cmdline string) int {
 				continue
 			}
 			raw, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-			if strings.ReplaceAll(strings.TrimRight(string(raw), "\x00"), "\x00", " ") == cmdline && !zombie(pid) {
+			if strings.ReplaceAll(strings.TrimRight(string(raw), "\x00"), "\x00", " ") == cmdline && !exited(pid) {
 				return pid
 			}
 		}
@@ -164,4 +165,91 @@ func threadCgroup(t *testing.T, kind string) string {
 	}
 	t.Fatalf("no %s cgroup in %q", kind, raw)
 	return ""
+}
+
+// A process whose leader thread has exited while another thread runs on
+// shows as a zombie, yet holds its cgroup and its files (a listener):
+// the cell's kill waits until every thread has exited, so that when Stop
+// returns the port is free and the cell is gone.
+func TestStopWaitsForEveryThreadOfALeaderThatExitedFirst(t *testing.T) {
+	needCells(t, testenv.Programs("perl")...)
+	// perl's exit ends every thread: syscall 60 (93 on arm64) is exit(2),
+	// which ends the calling thread only.
+	p := start(t, `exec perl -MIO::Socket::INET -Mthreads -MConfig -e '
+$s = IO::Socket::INET->new(Listen => 5, LocalAddr => "127.0.0.1:0") or die "listen: $!";
+$| = 1;
+threads->create(sub {
+	# Once the leader thread has exited: its stat says Z.
+	until ((do { open my $f, "<", "/proc/$$/stat"; local $/; <$f> }) =~ /\) Z /) { select(undef, undef, undef, 0.005) }
+	print "listening ", $s->sockport, "\n"; sleep 100;
+});
+syscall($Config{archname} =~ /aarch64/ ? 93 : 60, 0);
+'`)
+	waitForLog(t, p, "listening")
+	log, _ := os.ReadFile(p.LogPath)
+	_, port, _ := strings.Cut(strings.TrimSpace(string(log)), "listening ")
+	if !isZombie(p.Pid()) {
+		t.Fatalf("the leader %d is not a zombie (%s): the test proves nothing", p.Pid(), describeStat(p.Pid()))
+	}
+	if got := unexited([]int{p.Pid()}); len(got) != 1 {
+		t.Fatalf("unexited says the leader %d has exited, though a thread of it runs", p.Pid())
+	}
+	// It runs: every look at the family finds it.
+	for what, pids := range map[string][]int{"GroupMembers": GroupMembers(p.Pid()), "Family": p.Family(),
+		"FamilyMembers": FamilyMembers(p.family), "the cell's Members": p.cell.Members()} {
+		if !slices.Contains(pids, p.Pid()) {
+			t.Errorf("%s = %v, without %d, whose thread runs on", what, pids, p.Pid())
+		}
+	}
+	if !p.cell.Holds(p.Pid()) || !p.Owns(p.Pid(), p.Pid()) {
+		t.Errorf("the cell does not hold %d, whose thread runs on", p.Pid())
+	}
+	p.Stop(0, closed())
+	if got := unexited([]int{p.Pid()}); len(got) != 0 {
+		t.Errorf("a thread of %d outlived Stop", p.Pid())
+	}
+	if _, err := os.Stat(p.cell.Dir()); !os.IsNotExist(err) {
+		t.Errorf("the cell %s outlived Stop: %v", p.cell.Dir(), err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		t.Fatalf("the port its thread held is not free once Stop returned: %v", err)
+	}
+	ln.Close()
+}
+
+// A family that forks all the time, each child in a session of its own
+// with no environment (so that neither the group nor the family mark
+// finds it), is ended whole: the cell is killed in rounds until empty.
+func TestStopEndsACellThatKeepsForking(t *testing.T) {
+	needCells(t, testenv.Programs("setsid")...)
+	arg := fmt.Sprintf("%d.%d", 4100, os.Getpid()%1000)
+	p := start(t, fmt.Sprintf(`echo started; while :; do env -i setsid sleep %s & done`, arg))
+	waitForLog(t, p, "started")
+	awaitCmdline(t, "sleep "+arg)
+	p.Stop(0, closed())
+	if left := processesWithCmdline("sleep " + arg); len(left) > 0 {
+		t.Errorf("%d of the forked children outlived Stop: %v", len(left), left)
+	}
+	if _, err := os.Stat(p.cell.Dir()); !os.IsNotExist(err) {
+		t.Errorf("the cell %s outlived Stop: %v", p.cell.Dir(), err)
+	}
+}
+
+// processesWithCmdline lists the running processes whose command line is
+// cmdline.
+func processesWithCmdline(cmdline string) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		raw, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if strings.ReplaceAll(strings.TrimRight(string(raw), "\x00"), "\x00", " ") == cmdline && !exited(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -43,5 +44,48 @@ func TestMarkFindsOnlyProcessesWithTheWholeValue(t *testing.T) {
 	}
 	if (Mark{Var: "SCENARIO_TEST_MARK"}).On(pid) {
 		t.Errorf("an empty mark matches")
+	}
+}
+
+// An entry matches whole, wherever it is among the environment's.
+func TestHoldsEntryMatchesWholeEntriesOnly(t *testing.T) {
+	const entry = "M=run-12"
+	for env, want := range map[string]bool{
+		"M=run-12":                   true,
+		"M=run-12\x00":               true,
+		"A=1\x00M=run-12\x00B=2\x00": true,
+		"A=1\x00M=run-12":            true,
+		"A=1\x00M=run-123\x00":       false,
+		"A=1\x00XM=run-12\x00":       false,
+		"A=M=run-12\x00":             false,
+		"XM=run-12\x00M=run-12\x00":  true,
+		"":                           false,
+	} {
+		if got := holdsEntry([]byte(env), entry); got != want {
+			t.Errorf("holdsEntry(%q, %q) = %v, want %v", env, entry, got, want)
+		}
+	}
+}
+
+// A mark after a large environment is found: the environment is read
+// whole, however long.
+func TestMarkFindsTheMarkAfterALargeEnvironment(t *testing.T) {
+	cmd := exec.Command("cat")
+	cmd.Env = append(os.Environ(), "SCENARIO_TEST_BIG="+strings.Repeat("x", 100<<10), "SCENARIO_TEST_MARK=big-1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); _ = cmd.Wait() })
+	pid := cmd.Process.Pid
+	mark := Mark{Var: "SCENARIO_TEST_MARK", Value: "big-1"}
+	for deadline := time.Now().Add(5 * time.Second); !mark.On(pid) && time.Now().Before(deadline); {
+		runtime.Gosched()
+	}
+	if !mark.On(pid) || !slices.Contains(mark.Processes(nil), pid) {
+		t.Errorf("the mark after 100 KiB of environment is not found on %d", pid)
 	}
 }

@@ -62,6 +62,7 @@ type Process struct {
 	cell    *Cell  // its cgroup, holding everything it starts; nil without cgroups
 	// guardian heard of the group at Start and forgets it once killed.
 	guardian Guardian
+	reaped   chan struct{} // closed once the leader's Wait has returned
 	done     chan struct{}
 	waitErr  error
 	logged   chan struct{} // closed once the log has its last byte
@@ -133,7 +134,7 @@ func Start(spec Spec) (*Process, error) {
 	}
 	watch(spec.Guardian, cmd.Process.Pid)
 	p := &Process{Name: spec.Name, LogPath: spec.LogPath, Argv: spec.Argv, cmd: cmd, family: family, cell: cell, guardian: spec.Guardian,
-		done: make(chan struct{}), logged: make(chan struct{})}
+		reaped: make(chan struct{}), done: make(chan struct{}), logged: make(chan struct{})}
 	go func() {
 		defer close(p.logged)
 		defer r.Close()
@@ -157,6 +158,7 @@ func Start(spec Spec) (*Process, error) {
 	go func() {
 		p.waitErr = cmd.Wait()
 		ForgetOwn(cmd.Process.Pid)
+		close(p.reaped)
 		// What the leader wrote last explains how it ended: give the
 		// copy a moment to get it into the log (members left in the group
 		// may hold the pipe open longer).
@@ -256,29 +258,32 @@ func describeExit(s *os.ProcessState) string {
 }
 
 // Stop ends the process group: SIGTERM, then SIGKILL once grace has passed or
-// force is closed. The group is always sent SIGKILL at the end, so children
-// that ignored SIGTERM or outlived their leader go too. Stop returns once the
-// leader has been reaped and no member of the group runs.
+// force is closed (when force is closed already, SIGKILL at once: nothing
+// would use the grace). The group, its cell and its strays are always
+// killed at the end, so children that ignored SIGTERM or outlived their
+// leader go too. Stop returns once the leader has been reaped, no member
+// of the family runs and its cell is removed.
 func (p *Process) Stop(grace time.Duration, force <-chan struct{}) {
-	pgid := p.Pid()
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	// Members that left the group (a daemon) are asked too.
-	for _, pid := range p.cellMembers() {
-		if pgid, err := syscall.Getpgid(pid); err == nil && pgid != p.Pid() {
-			_ = syscall.Kill(pid, syscall.SIGTERM)
+	select {
+	case <-force:
+	default:
+		pgid := p.Pid()
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		// Members that left the group (a daemon) are asked too.
+		for _, pid := range p.cellMembers() {
+			if pgid, err := syscall.Getpgid(pid); err == nil && pgid != p.Pid() {
+				_ = syscall.Kill(pid, syscall.SIGTERM)
+			}
+		}
+		timer := time.NewTimer(grace)
+		defer timer.Stop()
+		select {
+		case <-p.done:
+		case <-timer.C:
+		case <-force:
 		}
 	}
-	timer := time.NewTimer(grace)
-	defer timer.Stop()
-	select {
-	case <-p.done:
-	case <-timer.C:
-	case <-force:
-	}
-	KillGroup(pgid)
-	unwatch(p.guardian, pgid)
-	p.killStrays()
-	p.killCell()
+	p.kill()
 	<-p.done
 	// The log is complete once every writer is gone; a member that left
 	// the group could hold the pipe open, so this wait is bounded.
@@ -286,6 +291,32 @@ func (p *Process) Stop(grace time.Duration, force <-chan struct{}) {
 	case <-p.logged:
 	case <-time.After(killSettle):
 	}
+}
+
+// kill ends p's whole family, and returns once none of it runs and its
+// cell is removed. The search for strays (a look at every process's
+// environment) goes on beside the wait for the kernel to end what was
+// killed, which it cannot shorten; a stray outside the group and the cell
+// is killed before kill returns all the same.
+func (p *Process) kill() {
+	pgid := p.Pid()
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	strays := make(chan struct{})
+	go func() {
+		defer close(strays)
+		p.killStrays()
+	}()
+	// Every member of the cell has exited when this returns, the leader
+	// too, which its Wait then reaps at once. (A leader that left its
+	// group and its cell is a stray, killed beside.)
+	p.killCell()
+	<-p.reaped
+	// With the leader reaped, a group with no member left answers at
+	// once; one with members (orphans to reap, a member that left the
+	// cell) is searched.
+	KillGroup(pgid)
+	unwatch(p.guardian, pgid)
+	<-strays
 }
 
 // KillGroup sends SIGKILL to group pgid and waits (boundedly) until no
@@ -307,7 +338,7 @@ func KillGroup(pgid int) {
 		var running []int
 		for _, m := range groupProcs(pgid) {
 			switch {
-			case m.state != "Z":
+			case m.state != "Z" || !threadGroupExited(m.pid):
 				running = append(running, m.pid)
 			case m.ppid == self && m.pid != pgid:
 				// Orphaned to this process (a subreaper): reaped here. The
@@ -365,6 +396,27 @@ func AwaitExit(pids []int, timeout time.Duration) error {
 	return nil
 }
 
+// AwaitPidfd blocks until the process of pidfd fd has exited, or timeout
+// passes.
+func AwaitPidfd(fd int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return fmt.Errorf("still running after %s", timeout)
+		}
+		n, err := unix.Poll(fds, int(left.Milliseconds())+1)
+		switch {
+		case err == unix.EINTR:
+		case err != nil:
+			return fmt.Errorf("poll: %w", err)
+		case n > 0:
+			return nil
+		}
+	}
+}
+
 // logSettle bounds the wait for a dead leader's last output.
 const logSettle = 200 * time.Millisecond
 
@@ -377,12 +429,13 @@ func GroupRunning(pgid int) bool {
 }
 
 // GroupMembers lists the running processes of group pgid, from /proc. A
-// killed member stays a zombie until it is reaped; a zombie holds no ports
-// or files, so it is left out.
+// killed member stays a zombie until it is reaped; a zombie whose every
+// thread has exited holds no ports or files, so it is left out (one whose
+// leader thread alone has exited runs on, and is listed).
 func GroupMembers(pgid int) []int {
 	var pids []int
 	for _, m := range groupProcs(pgid) {
-		if m.state != "Z" {
+		if m.state != "Z" || !threadGroupExited(m.pid) {
 			pids = append(pids, m.pid)
 		}
 	}
@@ -394,9 +447,26 @@ type procInfo struct {
 	state                string
 }
 
-// groupProcs lists every process of group pgid, zombies included.
+// groupProcs lists every process of group pgid, zombies included. The
+// kernel is asked each process's group (getpgid: one system call, where
+// formatting and parsing a /proc/PID/stat costs ten times as much), and
+// only the members' stat is read.
 func groupProcs(pgid int) []procInfo {
-	return processesWhere(func(m procInfo) bool { return m.pgid == pgid })
+	entries, _ := os.ReadDir("/proc")
+	var out []procInfo
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if g, err := unix.Getpgid(pid); err != nil || g != pgid {
+			continue
+		}
+		if m, ok := readStat(pid); ok && m.pgid == pgid {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // processesWhere lists the processes, zombies included, of which keep

@@ -43,6 +43,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/scenario-tool/scenario/netns"
 	"github.com/scenario-tool/scenario/proc"
 )
@@ -141,8 +143,34 @@ func (r *Reaper) Close() {
 // a closed stderr), so it ignores those signals, then serves.
 func Main(args []string) int {
 	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGPIPE)
-	return Serve(os.Stdin, os.Stderr, args)
+	return serve(os.Stdin, os.Stderr, args, runnerExit(args))
 }
+
+// runnerExit returns a wait for the runner's exit, at most runnerExitWait:
+// a runner that closes the pipe at its clean end exits right after, and
+// the hunt then does not take the CPU from its last milliseconds. A
+// runner that died has exited already: no wait. The runner's pidfd is
+// opened now, while it runs, so that a pid reused later is not waited for.
+func runnerExit(args []string) func() {
+	if len(args) != 2 {
+		return nil
+	}
+	pid, err := strconv.Atoi(args[0])
+	if err != nil {
+		return nil
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil
+	}
+	return func() {
+		defer unix.Close(fd)
+		_ = proc.AwaitPidfd(fd, runnerExitWait)
+	}
+}
+
+// runnerExitWait bounds the wait for a runner that closed the pipe to exit.
+const runnerExitWait = time.Second
 
 // Serve is the reaper's main: it reads registrations from in until in
 // ends, then kills every group still registered and every process marked
@@ -150,6 +178,12 @@ func Main(args []string) int {
 // network namespaces still registered, and returns the exit status. args
 // are the runner's pid and its mark.
 func Serve(in io.Reader, stderr io.Writer, args []string) int {
+	return serve(in, stderr, args, nil)
+}
+
+// serve is Serve, calling afterEOF (when set) once in has ended, before
+// the hunt.
+func serve(in io.Reader, stderr io.Writer, args []string, afterEOF func()) int {
 	runner, mark := "", ""
 	if len(args) == 2 {
 		runner, mark = args[0], args[1]
@@ -189,8 +223,12 @@ func Serve(in io.Reader, stderr io.Writer, args []string) int {
 			delete(groups, pgid)
 		}
 	}
+	if afterEOF != nil {
+		afterEOF()
+	}
 	killed := map[string]bool{}
-	// The cgroup first: frozen and killed at once, every descendant of
+	// The cgroup first: killed in rounds until empty (frozen from the
+	// second round on, see proc.KillCellTree), every descendant of
 	// the run goes, wherever it went.
 	for _, dir := range cells {
 		if n := len(proc.CellTreeMembers(dir)); n > 0 {

@@ -210,3 +210,48 @@ func TestServeKillsAndRemovesTheRunsCgroup(t *testing.T) {
 		t.Errorf("stderr: %q", stderr.String())
 	}
 }
+
+// A runner that closes the pipe at its clean end exits right after: the
+// hunt waits for that exit, so as not to take the CPU from it, and still
+// kills what is registered. A runner that has died is not waited for.
+func TestTheHuntWaitsForARunnerThatClosedThePipeToExit(t *testing.T) {
+	runner := exec.Command("sleep", "30")
+	if err := runner.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = runner.Wait(); close(exited) }()
+	t.Cleanup(func() { _ = runner.Process.Kill(); <-exited })
+	registered := startGroup(t)
+	args := []string{strconv.Itoa(runner.Process.Pid), ""}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		serve(strings.NewReader("+"+strconv.Itoa(registered)+"\n"), io.Discard, args, runnerExit(args))
+	}()
+	select {
+	case <-done:
+		t.Fatal("the hunt began while the runner still ran")
+	case <-time.After(100 * time.Millisecond): // a deadline, not a wait for the hunt
+	}
+	if !proc.GroupRunning(registered) {
+		t.Fatal("the registered group was killed while the runner still ran")
+	}
+	_ = runner.Process.Kill()
+	select {
+	case <-done:
+	case <-time.After(runnerExitWait / 2):
+		t.Fatal("the hunt did not follow the runner's exit at once")
+	}
+	if proc.GroupRunning(registered) {
+		t.Errorf("the registered group outlived the hunt: %v", proc.GroupMembers(registered))
+	}
+	// The runner has exited: a reaper of a dead runner does not wait.
+	start := time.Now()
+	if wait := runnerExit(args); wait != nil {
+		wait()
+	}
+	if took := time.Since(start); took > runnerExitWait/2 {
+		t.Errorf("the wait for a runner that has exited took %s", took)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -111,7 +112,9 @@ func diagDump(family uint8, states uint32, row func(d []byte)) error {
 	// The socket is this call's alone, bound and closed here, so every
 	// reply on it answers this one request: sequence numbers and the
 	// sender need no checking.
-	buf := make([]byte, 32<<10)
+	bp := dumpBuffers.Get().(*[]byte)
+	defer dumpBuffers.Put(bp)
+	buf := *bp
 	for {
 		n, _, err := unix.Recvfrom(fd, buf, 0)
 		if err != nil {
@@ -140,6 +143,11 @@ func diagDump(family uint8, states uint32, row func(d []byte)) error {
 		}
 	}
 }
+
+// dumpBuffers hold the replies of dumps: readiness polls dump the
+// listeners every few milliseconds, and a fresh 32 KiB each time was most
+// of what a run allocated.
+var dumpBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // v6Only reads the INET_DIAG_SKV6ONLY attribute among attrs (rtattrs:
 // length, type, value, padded to 4 bytes).

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -154,17 +155,18 @@ func boundInTables(dir string, ns Namespace) ([]Bound, error) {
 	if _, err := os.Stat(dir); err != nil {
 		return nil, err
 	}
-	err := scanTables(func(fields []string) {
-		const listen = "0A"
-		if fields[3] != listen {
-			return
-		}
-		if addr, err := ParseProcAddr(fields[1]); err == nil {
-			out = append(out, Bound{Proto: "tcp", Addr: addr, Inode: fields[9], Netns: ns})
-		}
-	}, filepath.Join(dir, "tcp"), filepath.Join(dir, "tcp6"))
+	// The TCP listeners by socket diagnostics when this process may ask
+	// inside ns: the tables list every TCP socket of the namespace, and
+	// reading one walks the kernel's whole connection hash (milliseconds).
+	listeners, err := diagListenersIn(dir, ns)
+	if err != nil {
+		listeners, err = tableListenersIn(dir)
+	}
 	if err != nil {
 		return nil, err
+	}
+	for _, l := range listeners {
+		out = append(out, Bound{Proto: "tcp", Addr: l.Addr, Inode: l.Inode, Netns: ns})
 	}
 	for _, proto := range []string{"udp", "udplite"} {
 		err := scanTables(func(fields []string) {
@@ -181,4 +183,77 @@ func boundInTables(dir string, ns Namespace) ([]Bound, error) {
 		}
 	}
 	return out, nil
+}
+
+// diagListenersIn lists the listening TCP sockets of namespace ns by
+// socket diagnostics, asked from inside it: a netlink socket sees the
+// namespace it is made in. procDir is the /proc/PID directory's "net" of
+// a process in ns; the namespace is entered through that process's
+// ns/net, and only if it is still ns. A thread already in ns asks at
+// once; another is moved there and back (setns, which needs
+// CAP_SYS_ADMIN), on a goroutine locked to it, and if it cannot be moved
+// back it ends with its goroutine. An error means the caller reads the
+// tables instead.
+func diagListenersIn(procDir string, ns Namespace) ([]Listener, error) {
+	target, err := os.Open(filepath.Join(filepath.Dir(procDir), "ns", "net"))
+	if err != nil {
+		return nil, err
+	}
+	defer target.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(target.Fd()), &st); err != nil {
+		return nil, err
+	}
+	if !ns.Same(Namespace{Dev: st.Dev, Ino: st.Ino}) {
+		return nil, fmt.Errorf("%s has left %s", procDir, ns)
+	}
+	type result struct {
+		listeners []Listener
+		err       error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		if here, err := ThisThreadsNamespace(); err == nil && here.Same(ns) {
+			listeners, err := diagAll()
+			runtime.UnlockOSThread()
+			done <- result{listeners, err}
+			return
+		}
+		origin, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- result{nil, err}
+			return
+		}
+		defer origin.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			done <- result{nil, err}
+			return
+		}
+		listeners, err := diagAll()
+		if unix.Setns(int(origin.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		done <- result{listeners, err}
+	}()
+	r := <-done
+	return r.listeners, r.err
+}
+
+// tableListenersIn reads the listening TCP sockets from the tables of
+// dir, a /proc/PID/net.
+func tableListenersIn(dir string) ([]Listener, error) {
+	var out []Listener
+	err := scanTables(func(fields []string) {
+		const listen = "0A"
+		if fields[3] != listen {
+			return
+		}
+		if addr, err := ParseProcAddr(fields[1]); err == nil {
+			out = append(out, Listener{Addr: addr, Inode: fields[9]})
+		}
+	}, filepath.Join(dir, "tcp"), filepath.Join(dir, "tcp6"))
+	return out, err
 }

@@ -14,11 +14,14 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/scenario-tool/scenario/proc"
 )
 
 // Listener is a listening TCP socket.
@@ -195,12 +198,88 @@ func Inodes(pids []int) map[string]bool {
 	return inodes
 }
 
+// socketInodes lists the inodes of the sockets process pid has open. It
+// runs over every process's descriptors (Holders), so it asks each
+// descriptor's inode with one fstatat, relative to the open fd folder: a
+// socket's is the number its link names ("socket:[N]"), with no link
+// text to make and parse. Only the socket file system's inodes count: a
+// descriptor of a Unix socket's path (O_PATH) is a socket too, of another
+// file system, whose inode numbers are not sockets'.
 func socketInodes(pid int) []string {
-	dir := filepath.Join("/proc", strconv.Itoa(pid), "fd")
-	fds, _ := os.ReadDir(dir)
+	dev, ok := sockfsDev()
+	if !ok {
+		return socketInodesByLink(pid)
+	}
+	inodes, fds := socketInodesIn("/proc/"+strconv.Itoa(pid)+"/fd", dev)
+	if fds == 0 {
+		// A leader thread that has exited while others run on shows no
+		// descriptors (nor does a kernel thread); those threads show the
+		// process's.
+		if dir, ok := proc.LiveDir(pid); ok && dir != "/proc/"+strconv.Itoa(pid) {
+			inodes, _ = socketInodesIn(dir+"/fd", dev)
+		}
+	}
+	return inodes
+}
+
+// descriptorInodes is socketInodes from /proc/PID/fd alone.
+func descriptorInodes(pid int) []string {
+	dev, ok := sockfsDev()
+	if !ok {
+		return socketInodesByLink(pid)
+	}
+	inodes, _ := socketInodesIn("/proc/"+strconv.Itoa(pid)+"/fd", dev)
+	return inodes
+}
+
+// socketInodesIn lists the socket inodes among the descriptors of fd
+// folder dir whose device is sockfs's dev, and how many descriptors
+// there are.
+func socketInodesIn(dir string, dev uint64) ([]string, int) {
+	dfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, 0
+	}
+	f := os.NewFile(uintptr(dfd), dir)
+	defer f.Close()
+	fds, _ := f.Readdirnames(-1)
+	var out []string
+	var st unix.Stat_t
+	for _, fd := range fds {
+		if unix.Fstatat(dfd, fd, &st, 0) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK && st.Dev == dev {
+			out = append(out, strconv.FormatUint(st.Ino, 10))
+		}
+	}
+	return out, len(fds)
+}
+
+// sockfsDev is the device of the socket file system, which every socket
+// descriptor's inode is on: a socket of this process's own says it.
+var sockfsDev = sync.OnceValues(func() (uint64, bool) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, false
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return 0, false
+	}
+	return st.Dev, true
+})
+
+// socketInodesByLink is socketInodes from each descriptor's link.
+func socketInodesByLink(pid int) []string {
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd/"
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil
+	}
+	fds, _ := f.Readdirnames(-1)
+	f.Close()
 	var out []string
 	for _, fd := range fds {
-		link, err := os.Readlink(filepath.Join(dir, fd.Name()))
+		link, err := os.Readlink(dir + fd)
 		if inode, ok := strings.CutPrefix(link, "socket:["); err == nil && ok {
 			out = append(out, strings.TrimSuffix(inode, "]"))
 		}
@@ -234,7 +313,11 @@ func Holders(inode string) []Process {
 		if err != nil {
 			continue
 		}
-		for _, in := range socketInodes(pid) {
+		// Each process's own descriptors only: the look through a live
+		// thread of a leader that has exited (socketInodes) would cost a
+		// stat of every kernel thread, and the family's own sockets are
+		// read that way (Inodes).
+		for _, in := range descriptorInodes(pid) {
 			if in == inode {
 				out = append(out, Describe(pid))
 				break
@@ -291,6 +374,24 @@ func Topmost(holders []Process) []Process {
 		if !held[h.PPID] {
 			out = append(out, h)
 		}
+	}
+	return out
+}
+
+// TopmostAmong is Topmost(Holders(inode)) restricted to pids: those of
+// pids that hold the socket and whose parent does not. Only pids' and
+// their parents' descriptors are looked at, not every process's.
+func TopmostAmong(inode string, pids []int) []Process {
+	var out []Process
+	for _, pid := range pids {
+		if !slices.Contains(socketInodes(pid), inode) {
+			continue
+		}
+		h := Describe(pid)
+		if h.PPID > 0 && slices.Contains(socketInodes(h.PPID), inode) {
+			continue
+		}
+		out = append(out, h)
 	}
 	return out
 }

@@ -1,14 +1,21 @@
 package sockets
 
 import (
+	"bufio"
 	"context"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/scenario-tool/scenario/internal/testenv"
 )
 
 func TestParseProcAddr(t *testing.T) {
@@ -230,5 +237,177 @@ func TestConnectionsSeesBothEnds(t *testing.T) {
 				t.Errorf("%s: the tables do not have inode %s", network, inode)
 			}
 		}
+	}
+}
+
+// BoundBy asks socket diagnostics for a namespace's TCP listeners; the
+// tables it reads otherwise list the same ones.
+func TestBoundByFindsTheListenersTheTablesList(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	want := 1
+	if l6, err := net.Listen("tcp", "[::1]:0"); err == nil { // none where IPv6 is off
+		defer l6.Close()
+		want++
+	}
+	self := os.Getpid()
+	bound, err := BoundBy([]int{self})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := Inodes([]int{self})
+	var got []string
+	for _, b := range bound {
+		if b.Proto == "tcp" {
+			got = append(got, b.Addr.String()+" "+b.Inode)
+		}
+	}
+	dir := "/proc/" + strconv.Itoa(self) + "/net"
+	ns, err := NamespaceOf(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byDiag, err := diagListenersIn(dir, ns)
+	if err != nil {
+		t.Fatalf("socket diagnostics in this process's own namespace: %v", err)
+	}
+	byTables, err := tableListenersIn(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := func(ls []Listener) []string {
+		var out []string
+		for _, l := range ls {
+			if mine[l.Inode] {
+				out = append(out, l.Addr.String()+" "+l.Inode)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	slices.Sort(got)
+	tables := ours(byTables)
+	if len(tables) != want || !slices.Equal(got, tables) || !slices.Equal(ours(byDiag), tables) {
+		t.Errorf("this process's %d TCP listeners: BoundBy %v, diagnostics %v, tables %v", want, got, ours(byDiag), tables)
+	}
+}
+
+// TopmostAmong finds, among the processes it is given, what Topmost finds
+// among every holder: the process that opened a listener, not a child
+// that inherited it.
+func TestTopmostAmongAgreesWithTopmostOfEveryHolder(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	file, err := l.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	child := exec.Command("sleep", "30")
+	child.ExtraFiles = []*os.File{file} // inherits the listener
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
+	found, err := On(l.Addr().(*net.TCPAddr))
+	if err != nil || len(found) != 1 {
+		t.Fatalf("On = %v, %v", found, err)
+	}
+	inode := found[0].Inode
+	self, kid := os.Getpid(), child.Process.Pid
+	pids := func(ps []Process) []int {
+		var out []int
+		for _, p := range ps {
+			out = append(out, p.PID)
+		}
+		return out
+	}
+	if got := pids(Topmost(Holders(inode))); !slices.Equal(got, []int{self}) {
+		t.Fatalf("Topmost(Holders) = %v, want this process %d (the child %d inherited it)", got, self, kid)
+	}
+	for _, among := range [][]int{{self, kid}, {kid, self}, {self}} {
+		if got := pids(TopmostAmong(inode, among)); !slices.Equal(got, []int{self}) {
+			t.Errorf("TopmostAmong(%v) = %v, want [%d]", among, got, self)
+		}
+	}
+	if got := TopmostAmong(inode, []int{kid}); len(got) != 0 {
+		t.Errorf("TopmostAmong(the child alone) = %v: its parent holds the socket, so it is not the topmost", got)
+	}
+}
+
+// A process's sockets are the socket file system's: a descriptor of a
+// Unix socket's path (O_PATH), a socket file of another file system, is
+// not one of them, and the two ways of reading them agree.
+func TestSocketInodesAreTheSocketFileSystems(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.sock")
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		t.Fatalf("%s is not a socket file: %v", path, err)
+	}
+	self := os.Getpid()
+	byStat, byLink := socketInodes(self), socketInodesByLink(self)
+	if slices.Contains(byStat, strconv.FormatUint(st.Ino, 10)) {
+		t.Errorf("the socket file's own inode %d is taken for a socket's", st.Ino)
+	}
+	slices.Sort(byStat)
+	slices.Sort(byLink)
+	if !slices.Equal(byStat, byLink) || len(byStat) == 0 {
+		t.Errorf("by fstatat %v, by link %v", byStat, byLink)
+	}
+}
+
+// A process whose leader thread has exited while another runs on shows no
+// descriptors at /proc/PID/fd; its sockets are still its own: Inodes reads
+// them through the live thread.
+func TestInodesFindTheSocketsOfALeaderThatExitedFirst(t *testing.T) {
+	testenv.Need(t, testenv.Programs("perl")...)
+	cmd := exec.Command("perl", "-MIO::Socket::INET", "-Mthreads", "-MConfig", "-e", `
+$s = IO::Socket::INET->new(Listen => 5, LocalAddr => "127.0.0.1:0") or die "listen: $!";
+$| = 1;
+threads->create(sub {
+	until ((do { open my $f, "<", "/proc/$$/stat"; local $/; <$f> }) =~ /\) Z /) { select(undef, undef, undef, 0.005) }
+	print $s->sockport, "\n"; sleep 100;
+});
+syscall($Config{archname} =~ /aarch64/ ? 93 : 60, 0);
+`)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("the perl program said nothing: %v", err)
+	}
+	port, _ := strconv.Atoi(strings.TrimSpace(line))
+	found, err := On(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+	if err != nil || len(found) != 1 {
+		t.Fatalf("On(127.0.0.1:%d) = %v, %v", port, found, err)
+	}
+	pid := cmd.Process.Pid
+	if fds, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd"); len(fds) != 0 {
+		t.Fatalf("/proc/%d/fd lists %d descriptors: the test proves nothing", pid, len(fds))
+	}
+	if !Inodes([]int{pid})[found[0].Inode] {
+		t.Errorf("Inodes(%d) = %v, without its listener %s", pid, Inodes([]int{pid}), found[0].Inode)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scenario-tool/scenario/proc"
 	"github.com/scenario-tool/scenario/scenariofile/spec"
 	"github.com/scenario-tool/scenario/sockets"
 	"github.com/scenario-tool/scenario/wait"
@@ -85,17 +86,23 @@ func (r *run) Start(ctx context.Context, env Env) (func(context.Context) error, 
 			return WithLogs(fmt.Errorf("%s not ready: %w", r.name, err), r.name)
 		}
 		// A shell may have forked the real server: watch it too. A
-		// listener the leader holds itself is watched with the leader,
-		// without a look at every process's sockets.
+		// listener the leader holds itself is watched with the leader;
+		// another, through the group's members that hold it (not their
+		// children that inherited it), with no look at every process's
+		// sockets.
 		if tcp, err := wait.ResolveTCP(r.ready); err == nil {
 			var found []sockets.Listener
 			_ = env.Inside(func() error { found, _ = sockets.On(tcp); return nil })
 			leaders := sockets.Inodes([]int{p.Pid()})
+			var members []int
 			for _, l := range found {
 				if leaders[l.Inode] {
 					continue
 				}
-				for _, h := range sockets.Topmost(sockets.Holders(l.Inode)) {
+				if members == nil {
+					members = proc.GroupMembers(p.Pid())
+				}
+				for _, h := range sockets.TopmostAmong(l.Inode, members) {
 					if h.PGID == p.Pid() {
 						env.WatchMember(r.name, h.PID, fmt.Sprintf("%s, which listened on %s,", h, r.ready))
 					}
