@@ -36,6 +36,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -112,6 +113,12 @@ const netnsLine = "netns "
 
 // WatchCell registers the run's cgroup dir (proc.RunCell).
 func (r *Reaper) WatchCell(dir string) { r.sendLine(cgroupLine + dir) }
+
+// UnwatchCell forgets the run's cgroup dir once the runner has removed it:
+// a process that goes on after its run (a test binary running one
+// scenario after another) makes it again for its next run, which the
+// next run's reaper watches, and this reaper must leave alone.
+func (r *Reaper) UnwatchCell(dir string) { r.sendLine("-" + cgroupLine + dir) }
 
 const cgroupLine = "cgroup "
 
@@ -199,6 +206,10 @@ func serve(in io.Reader, stderr io.Writer, args []string, afterEOF func()) int {
 			if filepath.IsAbs(dir) && proc.RunCellPattern.MatchString(filepath.Base(dir)) {
 				cells = append(cells, filepath.Clean(dir))
 			}
+			continue
+		}
+		if dir, ok := strings.CutPrefix(line, "-"+cgroupLine); ok {
+			cells = slices.DeleteFunc(cells, func(c string) bool { return c == filepath.Clean(dir) })
 			continue
 		}
 		if name, ok := strings.CutPrefix(line, netnsLine); ok {

@@ -255,3 +255,34 @@ func TestTheHuntWaitsForARunnerThatClosedThePipeToExit(t *testing.T) {
 		t.Errorf("the wait for a runner that has exited took %s", took)
 	}
 }
+
+// A cgroup the runner removed and then unregistered is left alone: the
+// same process may make it again for a later run, whose reaper watches it.
+func TestServeLeavesAnUnregisteredCgroupAlone(t *testing.T) {
+	testenv.Need(t, testenv.Cells(proc.CellsAvailable))
+	cell, err := proc.NewCell("reaper-unwatch-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sleep", "61.4")
+	if err := cell.ForkOnOwnThread(cmd.Start); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = cmd.Wait() }()
+	t.Cleanup(func() { _ = cell.Kill() })
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := &Reaper{pipe: w}
+	rp.WatchCell(proc.RunCell())
+	rp.UnwatchCell(proc.RunCell())
+	rp.Close()
+	if code := Serve(r, io.Discard, []string{"123", ""}); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	r.Close()
+	if !cell.Holds(cmd.Process.Pid) {
+		t.Errorf("the unregistered cgroup's member %d was killed", cmd.Process.Pid)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,7 +63,12 @@ func TestCleanupStopsAProcessOnlyOnceEveryNewerOneHasEnded(t *testing.T) {
 	}
 	var stopped []string
 	var ends []string
+	// Observe is called from several goroutines: process-end comes from
+	// each process's watcher.
+	var mu sync.Mutex
 	obs := observerFunc(func(e Event) {
+		mu.Lock()
+		defer mu.Unlock()
 		switch e.Event {
 		case "cleanup":
 			stopped = e.Stopped

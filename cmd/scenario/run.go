@@ -358,26 +358,35 @@ func startReaper() func() (*reaper.Reaper, error) {
 // processes are adopted here so that their groups can be reaped. release
 // removes the run's cgroup, then stops the reaper.
 func guard(stderr io.Writer, reaperStarted func() (*reaper.Reaper, error)) (guardian proc.Guardian, release func()) {
-	var closeReaper func()
-	switch rp, err := reaperStarted(); {
-	case err != nil:
+	rp, err := reaperStarted()
+	if err != nil {
 		fmt.Fprintf(stderr, "scenario: %v; processes may outlive this run if it is killed with SIGKILL\n", err)
-	case rp != nil:
-		guardian, closeReaper = rp, rp.Close
+	}
+	cell := ""
+	if rp != nil {
+		guardian = rp
 		// Every process the run starts is born in a cgroup of the
 		// run's: the reaper kills what is in it if this process dies.
-		if dir := proc.RunCell(); dir != "" {
-			rp.WatchCell(dir)
+		if cell = proc.RunCell(); cell != "" {
+			rp.WatchCell(cell)
 		}
 	}
 	_ = proc.BecomeSubreaper()
 	return guardian, func() {
-		if err := proc.RemoveRunCell(); err != nil {
+		err := proc.RemoveRunCell()
+		if err != nil {
 			fmt.Fprintln(stderr, "scenario:", err)
 		}
-		if closeReaper != nil {
-			closeReaper()
+		if rp == nil {
+			return
 		}
+		if err == nil && cell != "" {
+			// Removed: the reaper, which hunts after this process has
+			// exited or a second has passed, must not kill the cgroup a
+			// later run of this process makes again.
+			rp.UnwatchCell(cell)
+		}
+		rp.Close()
 	}
 }
 

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/scenario-tool/scenario/internal/testenv"
+	"github.com/scenario-tool/scenario/proc"
+)
+
+// A process that runs on after its scenario ends (a test binary running
+// one scenario after another, the way these tests do) starts a reaper for
+// each; the reaper of a run that ended cleanly must not kill what the
+// next run starts in the same process's cgroup.
+func TestALaterRunsProcessesOutliveTheReaperOfAnEarlierOne(t *testing.T) {
+	testenv.Need(t, testenv.Cells(proc.CellsAvailable), testenv.Program("sleep"))
+	dir := t.TempDir()
+	first := filepath.Join(dir, "first.yaml")
+	if err := os.WriteFile(first, []byte("name: first\nsteps:\n  - exec: {command: \"true\"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The second run's command outlives the first run's reaper's wait
+	// for its runner (reaper.runnerExitWait).
+	second := filepath.Join(dir, "second.yaml")
+	if err := os.WriteFile(second, []byte("name: second\nsteps:\n  - exec: {command: \"sleep 1.5\"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logs := filepath.Join(dir, "logs")
+	var out strings.Builder
+	if code := run([]string{"run", "--logs", logs, first}, &out, io.Discard); code != 0 {
+		t.Fatalf("the first run: exit %d\n%s", code, out.String())
+	}
+	out.Reset()
+	if code := run([]string{"run", "--logs", logs, second}, &out, io.Discard); code != 0 {
+		t.Fatalf("the second run: exit %d\n%s", code, out.String())
+	}
+}
