@@ -122,6 +122,14 @@ func (r *Reaper) UnwatchCell(dir string) { r.sendLine("-" + cgroupLine + dir) }
 
 const cgroupLine = "cgroup "
 
+// UnwatchMark tells the reaper to leave the processes carrying its mark
+// alone: the mark is set in this process's environment, which every
+// started process inherits, so while another run of this process goes on
+// (tests calling the CLI side by side), its processes may carry it too.
+func (r *Reaper) UnwatchMark() { r.sendLine(unwatchMarkLine) }
+
+const unwatchMarkLine = "-mark"
+
 func (r *Reaper) send(op byte, pgid int) { r.sendLine(fmt.Sprintf("%c%d", op, pgid)) }
 
 func (r *Reaper) sendLine(line string) {
@@ -210,6 +218,10 @@ func serve(in io.Reader, stderr io.Writer, args []string, afterEOF func()) int {
 		}
 		if dir, ok := strings.CutPrefix(line, "-"+cgroupLine); ok {
 			cells = slices.DeleteFunc(cells, func(c string) bool { return c == filepath.Clean(dir) })
+			continue
+		}
+		if line == unwatchMarkLine {
+			mark = ""
 			continue
 		}
 		if name, ok := strings.CutPrefix(line, netnsLine); ok {
@@ -322,6 +334,9 @@ func removeNamespaces(namespaces map[string]bool, runner string, stderr io.Write
 // except scenario processes (this reaper; a --parallel child, which has a
 // reaper of its own and cleans up on its parent's death) and zombies.
 func marked(mark string) []int {
+	if mark == "" {
+		return nil
+	}
 	self, _ := os.Executable()
 	return proc.Mark{Var: MarkVar, Value: mark}.Processes(func(pid int) bool {
 		if pid == os.Getpid() {

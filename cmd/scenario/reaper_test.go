@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -36,5 +37,38 @@ func TestALaterRunsProcessesOutliveTheReaperOfAnEarlierOne(t *testing.T) {
 	out.Reset()
 	if code := run([]string{"run", "--logs", logs, second}, &out, io.Discard); code != 0 {
 		t.Fatalf("the second run: exit %d\n%s", code, out.String())
+	}
+}
+
+// Runs of one process side by side (tests calling the CLI in parallel)
+// share the process's cgroup: the one that ends first must neither kill
+// the other's processes nor leave its reaper to kill them.
+func TestRunsSideBySideInOneProcessDoNotEndEachOther(t *testing.T) {
+	testenv.Need(t, testenv.Cells(proc.CellsAvailable), testenv.Program("sleep"))
+	dir := t.TempDir()
+	short := filepath.Join(dir, "short.yaml")
+	if err := os.WriteFile(short, []byte("name: short\nsteps:\n  - exec: {command: \"true\"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	long := filepath.Join(dir, "long.yaml")
+	if err := os.WriteFile(long, []byte("name: long\nsteps:\n  - exec: {command: \"sleep 1.5\"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logs := filepath.Join(dir, "logs")
+	longDone := make(chan string, 1)
+	go func() {
+		var out strings.Builder
+		if code := run([]string{"run", "--logs", logs, long}, &out, io.Discard); code != 0 {
+			longDone <- fmt.Sprintf("exit %d\n%s", code, out.String())
+			return
+		}
+		longDone <- ""
+	}()
+	var out strings.Builder
+	if code := run([]string{"run", "--logs", logs, short}, &out, io.Discard); code != 0 {
+		t.Errorf("the short run: exit %d\n%s", code, out.String())
+	}
+	if failed := <-longDone; failed != "" {
+		t.Errorf("the long run, beside the short one: %s", failed)
 	}
 }

@@ -125,6 +125,8 @@ func runOrUp(verb string, f *runFlags, paths []string, stdout, stderr io.Writer)
 	suite, code := f.suite(verb, paths, stdout, stderr)
 	if suite == nil {
 		if rp, err := reaperStarted(); err == nil && rp != nil {
+			// Nothing ran: what carries its mark is another run's.
+			rp.UnwatchMark()
 			rp.Close()
 		}
 		return code
@@ -362,6 +364,9 @@ func guard(stderr io.Writer, reaperStarted func() (*reaper.Reaper, error)) (guar
 	if err != nil {
 		fmt.Fprintf(stderr, "scenario: %v; processes may outlive this run if it is killed with SIGKILL\n", err)
 	}
+	runCellUsers.Lock()
+	runCellUsers.n++
+	runCellUsers.Unlock()
 	cell := ""
 	if rp != nil {
 		guardian = rp
@@ -373,21 +378,43 @@ func guard(stderr io.Writer, reaperStarted func() (*reaper.Reaper, error)) (guar
 	}
 	_ = proc.BecomeSubreaper()
 	return guardian, func() {
-		err := proc.RemoveRunCell()
-		if err != nil {
-			fmt.Fprintln(stderr, "scenario:", err)
+		// The run's cgroup is this process's: runs of one process (tests
+		// calling the CLI side by side) share it, and only the last one
+		// to end kills what is left in it and removes it.
+		runCellUsers.Lock()
+		runCellUsers.n--
+		last := runCellUsers.n == 0
+		var err error
+		if last {
+			if err = proc.RemoveRunCell(); err != nil {
+				fmt.Fprintln(stderr, "scenario:", err)
+			}
 		}
+		runCellUsers.Unlock()
 		if rp == nil {
 			return
 		}
-		if err == nil && cell != "" {
-			// Removed: the reaper, which hunts after this process has
-			// exited or a second has passed, must not kill the cgroup a
-			// later run of this process makes again.
+		if !last {
+			// The processes carrying this process's mark are the other
+			// runs' now.
+			rp.UnwatchMark()
+		}
+		if cell != "" && (!last || err == nil) {
+			// This run's processes are stopped: its reaper, which hunts
+			// after this process has exited or a second has passed, must
+			// not kill the cgroup that another run of this process still
+			// uses or makes again; an unremoved cgroup stays its to kill.
 			rp.UnwatchCell(cell)
 		}
 		rp.Close()
 	}
+}
+
+// runCellUsers counts the runs of this process under guard, which share
+// the run's cgroup (proc.RunCell).
+var runCellUsers struct {
+	sync.Mutex
+	n int
 }
 
 // consulVersionLater asks consul's version beside the first scenario
