@@ -3,10 +3,12 @@ package sockets
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -409,5 +411,91 @@ syscall($Config{archname} =~ /aarch64/ ? 93 : 60, 0);
 	}
 	if !Inodes([]int{pid})[found[0].Inode] {
 		t.Errorf("Inodes(%d) = %v, without its listener %s", pid, Inodes([]int{pid}), found[0].Inode)
+	}
+}
+
+// A socket belongs to the network namespace it was made in, wherever its
+// maker goes: a thread that makes listeners in a namespace of its own
+// and comes back leaves them listening there, where no process is. BoundBy
+// finds them there, in that namespace, TCP and UDP, IPv4 and IPv6.
+func TestBoundByFindsSocketsInANamespaceTheirMakerLeft(t *testing.T) {
+	testenv.Need(t, testenv.Root)
+	type made struct {
+		fds []int
+		err error
+	}
+	done := make(chan made, 1)
+	go func() {
+		runtime.LockOSThread()
+		origin, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- made{err: err}
+			return
+		}
+		defer origin.Close()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			done <- made{err: err}
+			return
+		}
+		var m made
+		listen := func(family, typ int, sa unix.Sockaddr) {
+			fd, err := unix.Socket(family, typ|unix.SOCK_CLOEXEC, 0)
+			if err == nil {
+				err = unix.Bind(fd, sa)
+			}
+			if err == nil && typ == unix.SOCK_STREAM {
+				err = unix.Listen(fd, 1)
+			}
+			if err != nil && family == unix.AF_INET6 {
+				return // no IPv6 here
+			}
+			if err != nil && m.err == nil {
+				m.err = err
+			}
+			m.fds = append(m.fds, fd)
+		}
+		listen(unix.AF_INET, unix.SOCK_STREAM, &unix.SockaddrInet4{Port: 8484})
+		listen(unix.AF_INET6, unix.SOCK_DGRAM, &unix.SockaddrInet6{Port: 8485})
+		if unix.Setns(int(origin.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread() // else the thread ends with the goroutine
+		} else if m.err == nil {
+			m.err = errors.New("the thread could not go back to its namespace")
+		}
+		done <- m
+	}()
+	m := <-done
+	for _, fd := range m.fds {
+		defer unix.Close(fd)
+	}
+	if m.err != nil {
+		t.Fatal(m.err)
+	}
+	home, err := NamespaceOf(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound, err := BoundBy([]int{os.Getpid()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, b := range bound {
+		if b.Netns.Same(home) {
+			continue
+		}
+		if len(b.Netns.Pids) != 0 {
+			t.Errorf("%s: the namespace lists the processes %v in it; none is", b, b.Netns.Pids)
+		}
+		got = append(got, b.String())
+	}
+	slices.Sort(got)
+	want := []string{"0.0.0.0:8484"}
+	if len(m.fds) == 2 {
+		want = append(want, "udp [::]:8485")
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("BoundBy outside this process's namespace = %v; want %v", got, want)
 	}
 }
