@@ -95,7 +95,7 @@ func TestLoopbackOnlyJudgesEveryNamespaceOfTheFamily(t *testing.T) {
 // LAN-facing link and then leaves it (unshare --net, keeping the socket)
 // leaves the socket listening there, where no member is any more:
 // loopback-only fails, naming that namespace, the listener and its
-// holder. Reading only the namespaces the members are in missed it.
+// holder.
 func TestLoopbackOnlyJudgesASocketInTheNamespaceItWasMadeIn(t *testing.T) {
 	needMesh(t, testenv.Root, testenv.Program("ip"), testenv.Program("perl"), testenv.Program("unshare"), testenv.Program("pgrep"))
 	ns := lanNamespace(t)

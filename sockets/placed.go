@@ -157,6 +157,10 @@ func (h *holdings) place(pidfd, fd int, inode string, dev uint64) error {
 func BoundBy(pids []int) ([]Bound, error) {
 	held := holdingsOf(pids)
 	defer held.close()
+	return boundBy(held, pids)
+}
+
+func boundBy(held *holdings, pids []int) ([]Bound, error) {
 	members := Namespaces(pids)
 	names := namedNamespaces()
 	var out []Bound
@@ -186,7 +190,7 @@ func BoundBy(pids []int) ([]Bound, error) {
 	if len(held.unplaced) == 0 {
 		return out, nil
 	}
-	// The old way for the unplaced: the namespaces the members are in.
+	// The unplaced are looked for in the namespaces the members are in.
 	for _, ns := range members {
 		if !slices.ContainsFunc(held.made, func(m madeIn) bool { return m.ns.Same(ns) }) {
 			found, err := boundIn(ns)

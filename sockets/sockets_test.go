@@ -420,6 +420,42 @@ syscall($Config{archname} =~ /aarch64/ ? 93 : 60, 0);
 // finds them there, in that namespace, TCP and UDP, IPv4 and IPv6.
 func TestBoundByFindsSocketsInANamespaceTheirMakerLeft(t *testing.T) {
 	testenv.Need(t, testenv.Root)
+	fds := listenInANamespaceLeft(t)
+	home, err := NamespaceOf(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound, err := BoundBy([]int{os.Getpid()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, b := range bound {
+		if b.Netns.Same(home) {
+			continue
+		}
+		if len(b.Netns.Pids) != 0 {
+			t.Errorf("%s: the namespace lists the processes %v in it; none is", b, b.Netns.Pids)
+		}
+		got = append(got, b.String())
+	}
+	slices.Sort(got)
+	want := []string{"0.0.0.0:8484"}
+	if len(fds) == 2 {
+		want = append(want, "udp [::]:8485")
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("BoundBy outside this process's namespace = %v; want %v", got, want)
+	}
+}
+
+// listenInANamespaceLeft makes, on a thread of this process, a network
+// namespace of its own, a TCP listener on 0.0.0.0:8484 and (where there
+// is IPv6) a UDP socket on [::]:8485 there, and brings the thread back:
+// the sockets stay in that namespace, which no process is in. They are
+// closed after the test.
+func listenInANamespaceLeft(t *testing.T) []int {
+	t.Helper()
 	type made struct {
 		fds []int
 		err error
@@ -466,36 +502,47 @@ func TestBoundByFindsSocketsInANamespaceTheirMakerLeft(t *testing.T) {
 		done <- m
 	}()
 	m := <-done
-	for _, fd := range m.fds {
-		defer unix.Close(fd)
-	}
+	t.Cleanup(func() {
+		for _, fd := range m.fds {
+			unix.Close(fd)
+		}
+	})
 	if m.err != nil {
 		t.Fatal(m.err)
 	}
-	home, err := NamespaceOf(os.Getpid())
+	return m.fds
+}
+
+// Where the kernel will not tell a socket's namespace, BoundBy does not
+// pass over it: a socket found in none of the namespaces the members are
+// in is an error saying what to do, and one found there is judged there.
+func TestBoundByFailsOnASocketItCannotPlace(t *testing.T) {
+	testenv.Need(t, testenv.Root)
+	self := []int{os.Getpid()}
+	unplace := func(h *holdings) *holdings {
+		h.close()
+		h.made = nil
+		for inode := range h.inodes {
+			h.unplaced[inode] = os.Getpid()
+		}
+		h.why = errors.New("refused, as a test")
+		return h
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	bound, err := BoundBy([]int{os.Getpid()})
+	defer l.Close()
+	bound, err := boundBy(unplace(holdingsOf(self)), self)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("every socket of this process is in its namespace, yet: %v", err)
 	}
-	var got []string
-	for _, b := range bound {
-		if b.Netns.Same(home) {
-			continue
-		}
-		if len(b.Netns.Pids) != 0 {
-			t.Errorf("%s: the namespace lists the processes %v in it; none is", b, b.Netns.Pids)
-		}
-		got = append(got, b.String())
+	if !slices.ContainsFunc(bound, func(b Bound) bool { return b.Addr.String() == l.Addr().String() }) {
+		t.Errorf("BoundBy without placing = %v; want %s among them", bound, l.Addr())
 	}
-	slices.Sort(got)
-	want := []string{"0.0.0.0:8484"}
-	if len(m.fds) == 2 {
-		want = append(want, "udp [::]:8485")
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("BoundBy outside this process's namespace = %v; want %v", got, want)
+	listenInANamespaceLeft(t)
+	_, err = boundBy(unplace(holdingsOf(self)), self)
+	if err == nil || !strings.Contains(err.Error(), "cannot be checked: run scenario as root") || !strings.Contains(err.Error(), "refused, as a test") {
+		t.Errorf("BoundBy with sockets it cannot place outside its namespace: %v; want it to say they cannot be checked and why", err)
 	}
 }
