@@ -91,6 +91,37 @@ func TestLoopbackOnlyJudgesEveryNamespaceOfTheFamily(t *testing.T) {
 	}
 }
 
+// A member of socat's family that binds 0.0.0.0 in a namespace with a
+// LAN-facing link and then leaves it (unshare --net, keeping the socket)
+// leaves the socket listening there, where no member is any more:
+// loopback-only fails, naming that namespace, the listener and its
+// holder.
+func TestLoopbackOnlyJudgesASocketInTheNamespaceItWasMadeIn(t *testing.T) {
+	needMesh(t, testenv.Root, testenv.Program("ip"), testenv.Program("perl"), testenv.Program("unshare"), testenv.Program("pgrep"))
+	ns := lanNamespace(t)
+	arg := sleepArg()
+	killOnCleanup(t, "sleep "+arg)
+	// perl binds 0.0.0.0:8484 in ns and execs unshare, which takes the
+	// listener (not close-on-exec: $^F) into a namespace of its own and
+	// execs sleep; the shell waits for that sleep.
+	member := `perl -MSocket -e '$^F = 100; socket(S, PF_INET, SOCK_STREAM, 0) or die; setsockopt(S, SOL_SOCKET, SO_REUSEADDR, 1); bind(S, pack_sockaddr_in(8484, INADDR_ANY)) or die; listen(S, 5) or die; exec "unshare", "--net", "sleep", "` + arg + `"'`
+	cmd := fmt.Sprintf(`ip netns exec %s %s & until pgrep -f '^sleep %s$' >/dev/null; do :; done; exec socat TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat`, ns, member, arg)
+	file := writeScenario(t, t.TempDir(), "left.yaml", "name: left\nsteps:\n"+
+		"  - run: {name: socat, command: "+strconvQuote(cmd)+", ready: \"127.0.0.1:8181\"}\n"+
+		"  - expect: {loopback-only: socat}\n")
+	r := scenario(t, "run", file)
+	r.mustExit(t, 1)
+	for _, want := range []string{
+		"socat listens beyond loopback on 0.0.0.0:8484 in network namespace " + ns,
+		"which no member of its family is in: pid ",
+		"(sleep " + arg + ") holds it from outside",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("the failure does not say %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
 // held-by judges the listener where the connection goes: a send from
 // app1 to app2's address reaches app2's listener, whatever app1 has on
 // that port. The family's wildcard listener on app1 does not make an

@@ -138,6 +138,13 @@ func mutants() map[string][]mutant {
 		mutant{name: "a member of socat's family on 0.0.0.0 in another network namespace", edit: replace("command: socat -v TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat",
 			`command: sh -c 'unshare --net socat TCP-LISTEN:8484,bind=0.0.0.0,reuseaddr,fork EXEC:cat & until grep -q ":2124 " /proc/$!/net/tcp; do :; done; exec socat -v TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat'`),
 			failAt: []int{7}, want: "socat listens beyond loopback on 0.0.0.0:8484 in network namespace net:["},
+		// A member of socat's family binds 0.0.0.0 in a namespace of its
+		// own and leaves it for another (unshare --net, the listener kept
+		// open): the socket is judged in the namespace it was made in,
+		// which no member is in. The shell waits until it has left (sleep).
+		mutant{name: "a member of socat's family bound 0.0.0.0 in a namespace and left it", edit: replace("command: socat -v TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat",
+			`command: sh -c 'unshare --net perl -MSocket -e "\$^F = 100; socket(S, PF_INET, SOCK_STREAM, 0) and bind(S, pack_sockaddr_in(8485, INADDR_ANY)) and listen(S, 5) or die; exec qw(unshare --net sleep 600)" & until grep -qx sleep /proc/$!/comm; do :; done; exec socat -v TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat'`),
+			failAt: []int{7}, want: "socat listens beyond loopback on 0.0.0.0:8485 in network namespace net:["},
 	)
 	// The cert probe of step 8 also needs socat to answer: the built-in
 	// proxy dials it before the handshake, and drops the probe when socat

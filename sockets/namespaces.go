@@ -106,28 +106,6 @@ func namedNamespaces() map[[2]uint64]string {
 	return names
 }
 
-// BoundBy lists the listening TCP and bound unconnected UDP and UDP-Lite
-// sockets held by pids, in every network namespace one of them is in:
-// each namespace's tables are read through a process in it
-// (/proc/PID/net/...), so a member that moved to another namespace (ip
-// netns exec, unshare) is judged there.
-func BoundBy(pids []int) ([]Bound, error) {
-	inodes := Inodes(pids)
-	var out []Bound
-	for _, ns := range Namespaces(pids) {
-		found, err := boundIn(ns)
-		if err != nil {
-			return nil, err
-		}
-		for _, b := range found {
-			if inodes[b.Inode] {
-				out = append(out, b)
-			}
-		}
-	}
-	return out, nil
-}
-
 // boundIn reads the socket tables of namespace ns through the first of its
 // processes still running.
 func boundIn(ns Namespace) ([]Bound, error) {
@@ -168,6 +146,14 @@ func boundInTables(dir string, ns Namespace) ([]Bound, error) {
 	for _, l := range listeners {
 		out = append(out, Bound{Proto: "tcp", Addr: l.Addr, Inode: l.Inode, Netns: ns})
 	}
+	udp, err := udpBoundIn(dir, ns)
+	return append(out, udp...), err
+}
+
+// udpBoundIn reads the bound, unconnected UDP and UDP-Lite sockets from
+// the tables of dir, a /proc/PID/net of a process in ns.
+func udpBoundIn(dir string, ns Namespace) ([]Bound, error) {
+	var out []Bound
 	for _, proto := range []string{"udp", "udplite"} {
 		err := scanTables(func(fields []string) {
 			// An unconnected socket's remote port is 0.
@@ -189,11 +175,8 @@ func boundInTables(dir string, ns Namespace) ([]Bound, error) {
 // socket diagnostics, asked from inside it: a netlink socket sees the
 // namespace it is made in. procDir is the /proc/PID directory's "net" of
 // a process in ns; the namespace is entered through that process's
-// ns/net, and only if it is still ns. A thread already in ns asks at
-// once; another is moved there and back (setns, which needs
-// CAP_SYS_ADMIN), on a goroutine locked to it, and if it cannot be moved
-// back it ends with its goroutine. An error means the caller reads the
-// tables instead.
+// ns/net, and only if it is still ns (inNamespace). An error means the
+// caller reads the tables instead.
 func diagListenersIn(procDir string, ns Namespace) ([]Listener, error) {
 	target, err := os.Open(filepath.Join(filepath.Dir(procDir), "ns", "net"))
 	if err != nil {
@@ -207,39 +190,45 @@ func diagListenersIn(procDir string, ns Namespace) ([]Listener, error) {
 	if !ns.Same(Namespace{Dev: st.Dev, Ino: st.Ino}) {
 		return nil, fmt.Errorf("%s has left %s", procDir, ns)
 	}
-	type result struct {
-		listeners []Listener
-		err       error
-	}
-	done := make(chan result, 1)
+	var listeners []Listener
+	err = inNamespace(target, ns, func() (err error) { listeners, err = diagAll(); return err })
+	return listeners, err
+}
+
+// inNamespace calls fn on a thread in network namespace ns, entered by
+// target (a descriptor of ns). A thread already in ns calls it at once;
+// another is moved there and back (setns, which needs CAP_SYS_ADMIN), on
+// a goroutine locked to it, and if it cannot be moved back it ends with
+// its goroutine.
+func inNamespace(target *os.File, ns Namespace, fn func() error) error {
+	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		if here, err := ThisThreadsNamespace(); err == nil && here.Same(ns) {
-			listeners, err := diagAll()
+			err := fn()
 			runtime.UnlockOSThread()
-			done <- result{listeners, err}
+			done <- err
 			return
 		}
 		origin, err := os.Open("/proc/thread-self/ns/net")
 		if err != nil {
 			runtime.UnlockOSThread()
-			done <- result{nil, err}
+			done <- err
 			return
 		}
 		defer origin.Close()
 		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
 			runtime.UnlockOSThread()
-			done <- result{nil, err}
+			done <- fmt.Errorf("entering %s: %w", ns, err)
 			return
 		}
-		listeners, err := diagAll()
+		err = fn()
 		if unix.Setns(int(origin.Fd()), unix.CLONE_NEWNET) == nil {
 			runtime.UnlockOSThread()
 		}
-		done <- result{listeners, err}
+		done <- err
 	}()
-	r := <-done
-	return r.listeners, r.err
+	return <-done
 }
 
 // tableListenersIn reads the listening TCP sockets from the tables of

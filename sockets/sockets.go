@@ -1,7 +1,7 @@
 // Package sockets answers "who listens here?" from the kernel: the
 // listening TCP sockets of the current network namespace (socket
-// diagnostics, or /proc/net/tcp), those a family of processes holds in
-// every namespace it is in (BoundBy), and the processes that hold them
+// diagnostics, or /proc/net/tcp), those a family of processes holds, each
+// in the namespace it was made in (BoundBy), and the processes that hold them
 // (/proc). Readiness is judged by ownership, not by "the port accepts
 // TCP": a stale or foreign listener on a port accepts TCP just as well.
 package sockets

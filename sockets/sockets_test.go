@@ -3,10 +3,12 @@ package sockets
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -409,5 +411,138 @@ syscall($Config{archname} =~ /aarch64/ ? 93 : 60, 0);
 	}
 	if !Inodes([]int{pid})[found[0].Inode] {
 		t.Errorf("Inodes(%d) = %v, without its listener %s", pid, Inodes([]int{pid}), found[0].Inode)
+	}
+}
+
+// A socket belongs to the network namespace it was made in, wherever its
+// maker goes: a thread that makes listeners in a namespace of its own
+// and comes back leaves them listening there, where no process is. BoundBy
+// finds them there, in that namespace, TCP and UDP, IPv4 and IPv6.
+func TestBoundByFindsSocketsInANamespaceTheirMakerLeft(t *testing.T) {
+	testenv.Need(t, testenv.Root)
+	fds := listenInANamespaceLeft(t)
+	home, err := NamespaceOf(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound, err := BoundBy([]int{os.Getpid()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, b := range bound {
+		if b.Netns.Same(home) {
+			continue
+		}
+		if len(b.Netns.Pids) != 0 {
+			t.Errorf("%s: the namespace lists the processes %v in it; none is", b, b.Netns.Pids)
+		}
+		got = append(got, b.String())
+	}
+	slices.Sort(got)
+	want := []string{"0.0.0.0:8484"}
+	if len(fds) == 2 {
+		want = append(want, "udp [::]:8485")
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("BoundBy outside this process's namespace = %v; want %v", got, want)
+	}
+}
+
+// listenInANamespaceLeft makes, on a thread of this process, a network
+// namespace of its own, a TCP listener on 0.0.0.0:8484 and (where there
+// is IPv6) a UDP socket on [::]:8485 there, and brings the thread back:
+// the sockets stay in that namespace, which no process is in. They are
+// closed after the test.
+func listenInANamespaceLeft(t *testing.T) []int {
+	t.Helper()
+	type made struct {
+		fds []int
+		err error
+	}
+	done := make(chan made, 1)
+	go func() {
+		runtime.LockOSThread()
+		origin, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- made{err: err}
+			return
+		}
+		defer origin.Close()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			done <- made{err: err}
+			return
+		}
+		var m made
+		listen := func(family, typ int, sa unix.Sockaddr) {
+			fd, err := unix.Socket(family, typ|unix.SOCK_CLOEXEC, 0)
+			if err == nil {
+				err = unix.Bind(fd, sa)
+			}
+			if err == nil && typ == unix.SOCK_STREAM {
+				err = unix.Listen(fd, 1)
+			}
+			if err != nil && family == unix.AF_INET6 {
+				return // no IPv6 here
+			}
+			if err != nil && m.err == nil {
+				m.err = err
+			}
+			m.fds = append(m.fds, fd)
+		}
+		listen(unix.AF_INET, unix.SOCK_STREAM, &unix.SockaddrInet4{Port: 8484})
+		listen(unix.AF_INET6, unix.SOCK_DGRAM, &unix.SockaddrInet6{Port: 8485})
+		if unix.Setns(int(origin.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread() // else the thread ends with the goroutine
+		} else if m.err == nil {
+			m.err = errors.New("the thread could not go back to its namespace")
+		}
+		done <- m
+	}()
+	m := <-done
+	t.Cleanup(func() {
+		for _, fd := range m.fds {
+			unix.Close(fd)
+		}
+	})
+	if m.err != nil {
+		t.Fatal(m.err)
+	}
+	return m.fds
+}
+
+// Where the kernel will not tell a socket's namespace, BoundBy does not
+// pass over it: a socket found in none of the namespaces the members are
+// in is an error saying what to do, and one found there is judged there.
+func TestBoundByFailsOnASocketItCannotPlace(t *testing.T) {
+	testenv.Need(t, testenv.Root)
+	self := []int{os.Getpid()}
+	unplace := func(h *holdings) *holdings {
+		h.close()
+		h.made = nil
+		for inode := range h.inodes {
+			h.unplaced[inode] = os.Getpid()
+		}
+		h.why = errors.New("refused, as a test")
+		return h
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	bound, err := boundBy(unplace(holdingsOf(self)), self)
+	if err != nil {
+		t.Fatalf("every socket of this process is in its namespace, yet: %v", err)
+	}
+	if !slices.ContainsFunc(bound, func(b Bound) bool { return b.Addr.String() == l.Addr().String() }) {
+		t.Errorf("BoundBy without placing = %v; want %s among them", bound, l.Addr())
+	}
+	listenInANamespaceLeft(t)
+	_, err = boundBy(unplace(holdingsOf(self)), self)
+	if err == nil || !strings.Contains(err.Error(), "cannot be checked: run scenario as root") || !strings.Contains(err.Error(), "refused, as a test") {
+		t.Errorf("BoundBy with sockets it cannot place outside its namespace: %v; want it to say they cannot be checked and why", err)
 	}
 }

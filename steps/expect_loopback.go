@@ -14,9 +14,10 @@ import (
 // expectLoopbackOnly checks that every listening TCP socket and every
 // bound, unconnected UDP socket of a process's family (its process group,
 // its cgroup, whatever it started: proc.Family) is bound to a loopback
-// address, in every network namespace a member of the family is in: a
-// member that moved to another namespace with a link to a LAN is reached
-// there, whatever the node's own namespace shows.
+// address, each in the network namespace it was made in: a member that
+// moved to another namespace with a link to a LAN is reached there,
+// whatever the node's own namespace shows, and so is a socket a member
+// made in a namespace it then left.
 type expectLoopbackOnly struct{ name string }
 
 func (e *expectLoopbackOnly) String() string {
@@ -64,8 +65,12 @@ func (e *expectLoopbackOnly) Run(ctx context.Context, env Env) error {
 			continue
 		}
 		where := ""
-		if !b.Netns.Same(home) {
+		switch {
+		case b.Netns.Same(home):
+		case len(b.Netns.Pids) > 0:
 			where = fmt.Sprintf(" in %s, not the one it runs in, where its family's %s is", b.Netns, describePids(b.Netns.Pids))
+		default:
+			where = fmt.Sprintf(" in %s, which no member of its family is in: %s holds it from outside (made there before leaving, or passed to it)", b.Netns, describeHolders(b.Inode, p.Family()))
 		}
 		exposed = append(exposed, b.String()+where)
 	}
@@ -86,6 +91,19 @@ func describePids(pids []int) string {
 		parts = append(parts, sockets.Describe(pid).String())
 	}
 	return strings.Join(parts, ", ")
+}
+
+// describeHolders names the topmost of family that hold the socket with
+// inode.
+func describeHolders(inode string, family []int) string {
+	var pids []int
+	for _, h := range sockets.TopmostAmong(inode, family) {
+		pids = append(pids, h.PID)
+	}
+	if len(pids) == 0 {
+		return "a member that has gone since"
+	}
+	return describePids(pids)
 }
 
 // GroupListeners lists the listening TCP sockets of the processes in
