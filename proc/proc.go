@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"os/exec"
 	"strconv"
@@ -452,13 +453,8 @@ type procInfo struct {
 // formatting and parsing a /proc/PID/stat costs ten times as much), and
 // only the members' stat is read.
 func groupProcs(pgid int) []procInfo {
-	entries, _ := os.ReadDir("/proc")
 	var out []procInfo
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
+	for pid := range listedPIDs() {
 		if g, err := unix.Getpgid(pid); err != nil || g != pgid {
 			continue
 		}
@@ -469,16 +465,23 @@ func groupProcs(pgid int) []procInfo {
 	return out
 }
 
+// listedPIDs yields the pid of every process /proc lists now.
+func listedPIDs() iter.Seq[int] {
+	return func(yield func(int) bool) {
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			if pid, err := strconv.Atoi(e.Name()); err == nil && !yield(pid) {
+				return
+			}
+		}
+	}
+}
+
 // processesWhere lists the processes, zombies included, of which keep
 // says yes, from every process's stat.
 func processesWhere(keep func(procInfo) bool) []procInfo {
-	entries, _ := os.ReadDir("/proc")
 	var out []procInfo
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
+	for pid := range listedPIDs() {
 		if m, ok := readStat(pid); ok && keep(m) {
 			out = append(out, m)
 		}
