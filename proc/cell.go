@@ -243,6 +243,11 @@ func killTree(dir, kind string, timeout time.Duration) error {
 		// member to stop would only delay the kill): most cells hold one
 		// process, often killed with its group already.
 		frozen := round > 0 && kind == "freezer" && freeze(dir, deadline)
+		if frozen {
+			// Listed again once none can fork: a child forked between
+			// the first listing and the freeze is killed this round too.
+			pids = unexited(treeProcs(dir))
+		}
 		for _, pid := range pids {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
