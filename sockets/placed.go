@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/scenario-tool/scenario/proc"
 )
 
 // A socket belongs to the network namespace it was made in, not to the
@@ -107,10 +109,37 @@ func (h *holdings) read(pid int, dev uint64) {
 			continue
 		}
 		fd, _ := strconv.Atoi(name)
-		if err := h.place(pidfd, fd, inode, dev); err != nil {
+		err := h.place(pidfd, fd, inode, dev)
+		if err != nil && notHeld(pid, err) {
+			// Closed, or gone with its process since the listing: the
+			// socket is not this holder's any more, and another member
+			// that holds it places it.
+			delete(h.inodes, inode)
+			continue
+		}
+		if err != nil {
 			h.unplaced[inode], h.why = pid, fmt.Errorf("pid %d, descriptor %d: %w", pid, fd, err)
 		}
 	}
+}
+
+// errNotHeld: the descriptor no longer holds the socket listed there.
+var errNotHeld = errors.New("the descriptor no longer holds that socket")
+
+// notHeld says whether err, from placing a socket of process pid, means
+// that pid no longer holds it: the descriptor was closed (or reused), or
+// the process has wholly exited. A leader that exited while its threads
+// run on holds its files through them, though the kernel will not copy
+// them from it: not that (proc.LiveDir).
+func notHeld(pid int, err error) bool {
+	if errors.Is(err, errNotHeld) {
+		return true
+	}
+	if !errors.Is(err, unix.EBADF) && !errors.Is(err, unix.ESRCH) {
+		return false
+	}
+	dir, live := proc.LiveDir(pid)
+	return !live || dir == "/proc/"+strconv.Itoa(pid)
 }
 
 // place copies descriptor fd of the process of pidfd, socket inode, and
@@ -126,9 +155,9 @@ func (h *holdings) place(pidfd, fd int, inode string, dev uint64) error {
 		return err
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFSOCK || st.Dev != dev || strconv.FormatUint(st.Ino, 10) != inode {
-		// The descriptor was closed and reused meanwhile: the socket it
-		// was is gone, and what it is now is another's business.
-		return nil
+		// The descriptor was closed and reused meanwhile: what it is now
+		// is another's business.
+		return errNotHeld
 	}
 	nsfd, err := unix.IoctlRetInt(copied, unix.SIOCGSKNS)
 	if err != nil {

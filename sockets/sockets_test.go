@@ -546,3 +546,26 @@ func TestBoundByFailsOnASocketItCannotPlace(t *testing.T) {
 		t.Errorf("BoundBy with sockets it cannot place outside its namespace: %v; want it to say they cannot be checked and why", err)
 	}
 }
+
+// A socket whose holder closed it, or wholly exited, since the family was
+// listed is not that holder's any more: it is left to the members that
+// still hold it, not taken for one the kernel would not place (which
+// fails loopback-only). Any other refusal stays a refusal.
+func TestAHolderThatClosedItOrEndedHoldsNoSocket(t *testing.T) {
+	ended := exec.Command(os.Args[0], "-test.run=^$")
+	if err := ended.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if !notHeld(ended.Process.Pid, unix.ESRCH) || !notHeld(ended.Process.Pid, unix.EBADF) {
+		t.Errorf("a process that has exited (pid %d) is taken to hold its sockets still", ended.Process.Pid)
+	}
+	if !notHeld(os.Getpid(), unix.EBADF) {
+		t.Error("a descriptor a live process has closed is taken to hold its socket still")
+	}
+	if !notHeld(os.Getpid(), errNotHeld) {
+		t.Error("a descriptor reused for another file is taken to hold the socket still")
+	}
+	if notHeld(os.Getpid(), unix.EPERM) {
+		t.Error("a refusal (EPERM) is taken for a socket no longer held")
+	}
+}
