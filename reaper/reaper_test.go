@@ -260,6 +260,8 @@ func TestTheHuntWaitsForARunnerThatClosedThePipeToExit(t *testing.T) {
 // same process may make it again for a later run, whose reaper watches it.
 func TestServeLeavesAnUnregisteredCgroupAlone(t *testing.T) {
 	testenv.Need(t, testenv.Cells(proc.CellsAvailable))
+	// The run's cgroup this test makes goes last, after the cell in it.
+	t.Cleanup(func() { _ = proc.RemoveRunCell() })
 	cell, err := proc.NewCell("reaper-unwatch-test")
 	if err != nil {
 		t.Fatal(err)
