@@ -336,3 +336,33 @@ func TestNonRegularDefinitionFilesAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// A sidecar starts beside the run step before it (steps.BesideStarting),
+// so the free-port check before its proxy can come before that run's
+// process binds: a run that takes the sidecar's public port still fails
+// the sidecar, naming the process that holds it, never passes for the
+// proxy.
+func TestARunTakingASidecarsPortBesideItFailsTheSidecar(t *testing.T) {
+	needMesh(t)
+	dir := t.TempDir()
+	src := "name: impostor-beside\nsteps:\n" +
+		"  - start-agent: {}\n" +
+		"  - register: " + repoRoot + "/consul.d/socat.json\n" +
+		"  - register: " + repoRoot + "/consul.d/web.json\n" +
+		"  - run:\n      name: socat\n" +
+		"      command: socat TCP-LISTEN:8181,bind=127.0.0.1,reuseaddr,fork EXEC:cat & exec socat TCP-LISTEN:21000,bind=127.0.0.1,reuseaddr,fork EXEC:cat\n" +
+		"      ready: 127.0.0.1:8181\n" +
+		"  - sidecar: socat\n" +
+		"  - sidecar: web\n" +
+		"  - expect: {to: web/socat, send: \"hello\\n\", reply: \"hello\\n\"}\n"
+	r := scenario(t, "run", writeScenario(t, dir, "impostor.yaml", src))
+	r.mustExit(t, 1)
+	for _, want := range []string{"FAIL  5 sidecar", "127.0.0.1:21000", "socat TCP-LISTEN:21000"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, "ok    9 expect") {
+		t.Errorf("the probe passed through a port an impostor held:\n%s", r.stdout)
+	}
+}

@@ -58,9 +58,9 @@ func Listening(addr, owner string, pgid int) Condition {
 					continue
 				}
 				if startedByThisRun(h.PID) {
-					return Fatal(fmt.Errorf("%s is held by %s, which this run started but which left the process group of %s "+
-						"(it daemonized or called setsid), so the runner can neither watch it nor stop it with its group: "+
-						"run the server in the foreground", addr, h, owner))
+					return Fatal(fmt.Errorf("%s is held by %s, which this run started outside the process group of %s: "+
+						"another step's process took the port, or one of %s's own daemonized or called setsid, so the runner can neither watch it nor stop it with its group; "+
+						"give each process a port of its own, and run servers in the foreground", addr, h, owner, owner))
 				}
 				return Fatal(&PortHeldError{Addr: addr, Listener: l.Addr.String(), Holder: h, Wanted: owner})
 			}
