@@ -133,7 +133,14 @@ func setup(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "building scenario: %v\n%s", err, out)
 		return 1
 	}
-	return m.Run()
+	code := m.Run()
+	// A test that kills a runner together with its reaper leaves the
+	// run's cgroup to the next run or to `scenario clean`, as documented:
+	// the suite sweeps before it ends, so that it leaves nothing behind.
+	if out, err := exec.Command(scenarioBin, "clean").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "scenario clean after the suite: %v\n%s", err, out)
+	}
+	return code
 }
 
 type result struct {
