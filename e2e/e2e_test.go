@@ -134,6 +134,11 @@ func setup(m *testing.M) int {
 		return 1
 	}
 	code := m.Run()
+	// The cgroup of this process's own runs (tests that start processes
+	// in cells in this process) goes with the suite.
+	if err := proc.RemoveRunCell(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
 	// A test that kills a runner together with its reaper leaves the
 	// run's cgroup to the next run or to `scenario clean`, as documented:
 	// the suite sweeps before it ends, so that it leaves nothing behind.
