@@ -129,7 +129,9 @@ func setup(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	scenarioBin = filepath.Join(dir, "scenario")
-	if out, err := exec.Command("go", "build", "-o", scenarioBin, "./cmd/scenario").CombinedOutput(); err != nil {
+	build := exec.Command("go", "build", "-o", scenarioBin, "./cmd/scenario")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0") // as the Makefile builds it
+	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building scenario: %v\n%s", err, out)
 		return 1
 	}

@@ -622,3 +622,72 @@ func TestTopologyFaultsAreAppliedToTheirNode(t *testing.T) {
 		}
 	}
 }
+
+// A client agent starts only once a server its datacenter started before
+// it serves: it then joins at its first attempt, and the server's start
+// is not slowed by the clients' beside it. Started together, every
+// client was forked before the server's serf was up, and retried.
+func TestClientAgentsStartOnceTheirServerServes(t *testing.T) {
+	needMesh(t, namespaces)
+	t.Parallel()
+	topoSlot(t)
+	file := writeTopo(t, "clients-after-server", `nodes: [server, app1, app2]
+steps:
+  - {start-agent: {dev: true}, node: server}
+  - {start-agent: {}, node: app1}
+  - {start-agent: {}, node: app2}
+`)
+	r := runTopo(t, nil, file)
+	if r.exit != 0 {
+		t.Fatalf("exit %d, want 0\n%s", r.exit, r.out)
+	}
+	started := map[string]*runner.ProcessEvent{}
+	at := map[string]time.Time{}
+	for _, ev := range r.events {
+		if ev.Event == "process-start" && ev.Process.Name == "agent" {
+			started[ev.Process.Node], at[ev.Process.Node] = ev.Process, ev.Time
+		}
+	}
+	if len(started) != 3 {
+		t.Fatalf("agents started on %d nodes, want 3\n%s", len(started), r.out)
+	}
+	// The server's serf is up before its API serves; Consul's log times
+	// are in milliseconds, truncated.
+	serfUp := logLineTime(t, started["server"].Log, "serf: EventMemberJoin: server ")
+	for _, client := range []string{"app1", "app2"} {
+		if !at[client].After(serfUp) {
+			t.Errorf("the client on %s was started at %s, before its server's serf was up (%s)",
+				client, at[client].Format(time.StampMicro), serfUp.Format(time.StampMicro))
+		}
+		log, err := os.ReadFile(started[client].Log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(log, []byte("couldn't join")) {
+			t.Errorf("the client on %s did not join at its first attempt:\n%s", client, log)
+		}
+	}
+}
+
+// logLineTime is the time of the first line of a Consul log that holds
+// what.
+func logLineTime(t *testing.T, path, what string) time.Time {
+	t.Helper()
+	log, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(log), "\n") {
+		if !strings.Contains(line, what) {
+			continue
+		}
+		stamp, _, _ := strings.Cut(line, " ")
+		when, err := time.Parse(time.RFC3339Nano, stamp)
+		if err != nil {
+			t.Fatalf("%s: the line %q has no time: %v", path, line, err)
+		}
+		return when
+	}
+	t.Fatalf("%s has no line with %q", path, what)
+	return time.Time{}
+}

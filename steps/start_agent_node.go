@@ -26,7 +26,7 @@ func (s *startAgent) startOnNode(ctx context.Context, env Env) (func(context.Con
 	if !ok {
 		return nil, fmt.Errorf("node %q has no address on the scenario's network", node)
 	}
-	const addr = "127.0.0.1:8500"
+	const addr = nodeAgentAddr
 	// A fresh namespace has nothing listening; an agent still running
 	// there would take our registrations.
 	if c, err := dialBriefly(ctx, env, addr); err == nil {
@@ -42,6 +42,9 @@ func (s *startAgent) startOnNode(ctx context.Context, env Env) (func(context.Con
 		cmd.ConfigDir = dir
 	}
 	argv := cmd.argv(bin)
+	if !s.server && !s.dev {
+		awaitServerServing(ctx, env, s.datacenter)
+	}
 	p, err := env.Start(spec.AgentName, argv, StartOption{Role: RoleAgent, Disposable: s.dev, Leaves: s.leavesOnTerminate()})
 	if err != nil {
 		return nil, err
@@ -63,6 +66,44 @@ func (s *startAgent) startOnNode(ctx context.Context, env Env) (func(context.Con
 		return nil
 	}, nil
 }
+
+// awaitServerServing returns once a server of datacenter that an earlier
+// step started serves its HTTP API, that server has died, or
+// serverStartWait has passed; with no such server (none started yet, or
+// it runs elsewhere) at once. A client starts only then: agents that
+// start together share the machine's cores, and a dev server beside two
+// starting clients took about 50 ms longer to its leader (which every
+// client's readiness waits for) than alone; a client started once its
+// server serves also joins it at its first attempt, not a retry interval
+// later. Nothing fails here: a server that never serves fails its own
+// step.
+func awaitServerServing(ctx context.Context, env Env, datacenter string) {
+	for _, node := range env.Cluster().Servers(datacenter, true) {
+		at := env.On(node)
+		server, ok := at.Process(spec.AgentName)
+		if !ok {
+			continue
+		}
+		serving := wait.Func("a server of "+datacenter+" to serve its API", func(ctx context.Context) error {
+			c, err := dialBriefly(ctx, at, nodeAgentAddr)
+			if err != nil {
+				return err
+			}
+			return c.Close()
+		})
+		_ = wait.For(ctx, serving, wait.Options{Alive: server.Alive, Timeout: serverStartWait, MaxInterval: readinessPoll})
+		return
+	}
+}
+
+// serverStartWait bounds how long a client waits for its server to serve
+// before it starts anyway (a server takes 0.1-0.2 s; one much slower is
+// its own step's failure to report).
+const serverStartWait = 5 * time.Second
+
+// nodeAgentAddr is where the runner reaches the agent of a node: its HTTP
+// API on the node's own loopback.
+const nodeAgentAddr = "127.0.0.1:8500"
 
 // leavesOnTerminate says whether the agent leaves its cluster on SIGTERM:
 // only when its config sets leave_on_terminate, since the runner turns
