@@ -421,7 +421,10 @@ var runCellUsers struct {
 // rather than before it, for the reports made from the events.
 func consulVersionLater(consul string) func() string {
 	version := make(chan string, 1)
-	go func() { v, _ := consulVersionOf(consul); version <- v }()
+	// At the lowest CPU priority: nothing needs it before the scenario's
+	// end, and a consul process's start (about 45 ms of CPU on 2 cores)
+	// would otherwise take the cores from the agents the run starts.
+	go func() { v, _ := consulVersionAt(consul, 19); version <- v }()
 	return sync.OnceValue(func() string { return <-version })
 }
 
