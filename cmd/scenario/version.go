@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/scenario-tool/scenario/runner"
 )
 
@@ -59,11 +61,11 @@ func consulVersion(flagValue string) string {
 
 // consulVersionOf is the first line of `consul version` of bin: "Consul
 // v1.15.4".
-func consulVersionOf(bin string) (string, error) { return consulVersionAt(bin, 0) }
+func consulVersionOf(bin string) (string, error) { return consulVersionAt(bin, nil) }
 
-// consulVersionAt is consulVersionOf with consul run at CPU priority
-// nice (0 normal, 19 lowest).
-func consulVersionAt(bin string, nice int) (string, error) {
+// consulVersionAt is consulVersionOf with consul run at the lowest CPU
+// priority until hurry is closed (nil: at the normal priority all along).
+func consulVersionAt(bin string, hurry <-chan struct{}) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var out bytes.Buffer
@@ -71,8 +73,23 @@ func consulVersionAt(bin string, nice int) (string, error) {
 	cmd.Stdout = &out
 	err := cmd.Start()
 	if err == nil {
-		if nice != 0 {
-			_ = syscall.Setpriority(syscall.PRIO_PROCESS, cmd.Process.Pid, nice)
+		if hurry != nil {
+			pid := cmd.Process.Pid
+			_ = syscall.Setpriority(syscall.PRIO_PROCESS, pid, 19)
+			exited := make(chan struct{})
+			go func() {
+				// Until it is reaped below, pid is this child's and no
+				// other process's: WNOWAIT leaves it to Wait.
+				var info unix.Siginfo
+				_ = unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+				close(exited)
+			}()
+			select {
+			case <-exited:
+			case <-hurry:
+				_ = syscall.Setpriority(syscall.PRIO_PROCESS, pid, 0) // as root; else it stays low
+				<-exited
+			}
 		}
 		err = cmd.Wait()
 	}
