@@ -98,8 +98,11 @@ func floor(flow, root, consul string) floorResult {
 			return fmt.Errorf("first round trip: %w", err)
 		}
 		res.FirstTripMS = ms(time.Since(t0))
-		if flow == "intentions" {
-			return intentionsFlow(client)
+		switch flow {
+		case "intentions":
+			return intentionsFlow(client, nil)
+		case "intentions-settled":
+			return intentionsFlow(client, settled)
 		}
 		return nil
 	}()
@@ -124,7 +127,17 @@ func floor(flow, root, consul string) floorResult {
 var meshPorts = []string{"8300", "8301", "8302", "8500", "8502", "8600", "8181", "9191", "21000", "21001"}
 
 // intentionsFlow is intentions.yaml's work after the first round trip.
-func intentionsFlow(client *api.Client) error {
+// With watch (settled), each claim the scenario makes with `within` is
+// also watched after it first holds, as the runner watches it: the deny
+// and its decision side by side, then the allow, then the last decision,
+// each before the change after it.
+func intentionsFlow(client *api.Client, watch func(check func() error) error) error {
+	eventually := func(check func() error) error {
+		if err := poll(10*time.Second, check); err != nil || watch == nil {
+			return err
+		}
+		return watch(check)
+	}
 	long, err := net.Dial("tcp", "127.0.0.1:9191")
 	if err != nil {
 		return err
@@ -149,37 +162,56 @@ func intentionsFlow(client *api.Client) error {
 		_, err := client.Connect().IntentionUpsert(&api.Intention{SourceName: "web", DestinationName: "socat", Action: action, SourceType: api.IntentionSourceConsul}, nil)
 		return err
 	}
-	check := func(want bool) error {
-		return poll(10*time.Second, func() error {
+	decision := func(want bool) func() error {
+		return func() error {
 			ok, _, err := client.Connect().IntentionCheck(&api.IntentionCheck{Source: "web", Destination: "socat"}, nil)
 			if err == nil && ok != want {
 				err = fmt.Errorf("allowed is %t", ok)
 			}
 			return err
-		})
+		}
 	}
 	if err := set(api.IntentionActionDeny); err != nil {
 		return err
 	}
-	if err := poll(10*time.Second, closedWithoutReply); err != nil {
-		return err
-	}
-	if err := check(false); err != nil {
+	denied := make(chan error, 1)
+	go func() { denied <- eventually(closedWithoutReply) }()
+	if err := eventually(decision(false)); err != nil {
 		return err
 	}
 	if err := echo("two\n"); err != nil {
 		return err
 	}
+	if err := <-denied; err != nil {
+		return err
+	}
 	if err := set(api.IntentionActionAllow); err != nil {
 		return err
 	}
-	if err := poll(10*time.Second, func() error { return roundTrip("after\n") }); err != nil {
+	if err := eventually(func() error { return roundTrip("after\n") }); err != nil {
 		return err
 	}
 	if _, err := client.Connect().IntentionDeleteExact("web", "socat", nil); err != nil {
 		return err
 	}
-	return check(true)
+	return eventually(decision(true))
+}
+
+// settled watches a claim that has just held, as the runner watches one
+// made with `within`: checked again every 20 ms until 500 ms after it
+// first held, failing on the first contrary outcome.
+func settled(check func() error) error {
+	const window, every = 500 * time.Millisecond, 20 * time.Millisecond
+	end := time.Now().Add(window)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for time.Now().Before(end) {
+		<-tick.C
+		if err := check(); err != nil {
+			return fmt.Errorf("after it held: %w", err)
+		}
+	}
+	return nil
 }
 
 func roundTrip(msg string) error {

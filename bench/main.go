@@ -19,8 +19,8 @@ import (
 	"github.com/scenario-tool/scenario/netns"
 )
 
-var errUsage = errors.New("usage: bench all [-pairs N] [-demo-runs N] | bench ratios [-pairs N] [-only basic,intentions,topology] | " +
-	"bench extras [-demo-runs N] | bench floor basic|intentions | bench floor-cluster | bench quiet [-probes N]")
+var errUsage = errors.New("usage: bench all [-pairs N] [-demo-runs N] | bench ratios [-pairs N] [-only basic,intentions,intentions-settled,topology] | " +
+	"bench extras [-demo-runs N] | bench floor basic|intentions|intentions-settled | bench floor-cluster | bench quiet [-probes N]")
 
 // inNamespaceVar marks the bench process that runs inside the namespace
 // its parent made for it.
@@ -42,7 +42,7 @@ func main() {
 			must(netns.LoopbackUp())
 		}
 		flow := fs.Arg(0)
-		if flow != "basic" && flow != "intentions" {
+		if flow != "basic" && flow != "intentions" && flow != "intentions-settled" {
 			fmt.Fprintln(os.Stderr, errUsage)
 			os.Exit(2)
 		}
@@ -60,7 +60,7 @@ func main() {
 	case "all", "ratios", "extras":
 		fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 		pairs := fs.Int("pairs", 7, "alternating runner/floor pairs per ratio")
-		only := fs.String("only", "basic,intentions,topology", "the ratios to measure")
+		only := fs.String("only", "basic,intentions,intentions-settled,topology", "the ratios to measure")
 		demoRuns := fs.Int("demo-runs", 5, "runs of the sleep-based demo flow")
 		fs.Parse(os.Args[2:])
 		enterNamespace()

@@ -40,6 +40,10 @@ func ratios(root, consul string, pairs int, only string) float64 {
 	specs := []ratioSpec{
 		{name: "basic", what: "`basic.yaml`", runner: run("scenarios/basic.yaml"), floor: []string{self, "floor", "basic"}},
 		{name: "intentions", what: "`intentions.yaml`", runner: run("scenarios/intentions.yaml"), floor: []string{self, "floor", "intentions"}},
+		// The same run against a floor that makes intentions.yaml's
+		// claims as the runner does: each one given with `within` is
+		// watched settling (steps.SettleFloor) before the change after it.
+		{name: "intentions-settled", what: "`intentions.yaml` against a floor that watches each `within` claim settle", runner: run("scenarios/intentions.yaml"), floor: []string{self, "floor", "intentions-settled"}},
 		{name: "topology", what: "topology (`bench/testdata/cluster.yaml`): formation to the first cross-node round trip", runner: run("bench/testdata/cluster.yaml"), floor: []string{self, "floor-cluster"}},
 	}
 	var basicRunner float64

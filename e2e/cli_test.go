@@ -365,7 +365,7 @@ func TestBenchFloorRuns(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "./bench").CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	for _, flow := range []string{"basic", "intentions"} {
+	for _, flow := range []string{"basic", "intentions", "intentions-settled"} {
 		cmd := exec.Command(bin, "floor", flow)
 		cmd.Env = append(os.Environ(), "CONSUL="+consulBin)
 		out, err := cmd.Output()

@@ -647,6 +647,10 @@ steps:
 		if ev.Event == "process-start" && ev.Process.Name == "agent" {
 			started[ev.Process.Node], at[ev.Process.Node] = ev.Process, ev.Time
 		}
+		// Asked at the lowest CPU priority beside the run, it still comes.
+		if ev.Event == "scenario-end" && !strings.HasPrefix(ev.ConsulVersion, "Consul v") {
+			t.Errorf("scenario-end says consul_version %q, want consul's first line of `consul version`", ev.ConsulVersion)
+		}
 	}
 	if len(started) != 3 {
 		t.Fatalf("agents started on %d nodes, want 3\n%s", len(started), r.out)

@@ -420,9 +420,18 @@ var runCellUsers struct {
 // consulVersionLater asks consul's version beside the first scenario
 // rather than before it, for the reports made from the events.
 func consulVersionLater(consul string) func() string {
-	version := make(chan string, 1)
-	go func() { v, _ := consulVersionOf(consul); version <- v }()
-	return sync.OnceValue(func() string { return <-version })
+	version, hurry := make(chan string, 1), make(chan struct{})
+	// At the lowest CPU priority while nothing waits for it: a consul
+	// process's start (about 45 ms of CPU on 2 cores) would otherwise
+	// take the cores from the agents the run starts. Once the scenario's
+	// end waits for it, it goes back to the normal priority (where this
+	// process may raise it: as root), so a busy machine does not hold
+	// the end up.
+	go func() { v, _ := consulVersionAt(consul, hurry); version <- v }()
+	return sync.OnceValue(func() string {
+		close(hurry)
+		return <-version
+	})
 }
 
 // exitStatus says how the suite ended (the summary on stdout, the runs
