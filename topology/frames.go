@@ -63,8 +63,12 @@ const (
 	protoICMPv6      = 58
 	protoDestination = 60
 
-	// ipv6JumboOption is the hop-by-hop option that carries a jumbogram's
-	// length (RFC 2675).
+	// ipv4RouterAlert is the option IGMP's messages carry (RFC 2113).
+	ipv4RouterAlert = 148
+	// The IPv6 options read: padding, router alert (MLD's, RFC 2711),
+	// the jumbogram's length (RFC 2675).
+	ipv6PadN        = 1
+	ipv6RouterAlert = 5
 	ipv6JumboOption = 0xc2
 )
 
@@ -157,8 +161,8 @@ func decodeIPv4(b []byte) (ip ipDatagram, bad string) {
 	case length < ipv4HeaderLen, headerLen < ipv4HeaderLen, headerLen > length, headerLen > len(b):
 		return ip, fmt.Sprintf("an IPv4 datagram %s → %s whose header does not decode (header length %d, total length %d)", ip.src, ip.dst, headerLen, length)
 	}
-	if why := checkIPv4Options(b[ipv4HeaderLen:headerLen]); why != "" {
-		return ip, fmt.Sprintf("an IPv4 datagram %s → %s whose header does not decode (%s)", ip.src, ip.dst, why)
+	if why := ipv4Options(b[ipv4HeaderLen:headerLen]); why != "" {
+		return ip, fmt.Sprintf("an IPv4 datagram %s → %s with %s", ip.src, ip.dst, why)
 	}
 	ip.protocol = b[9]
 	flagsOffset := binary.BigEndian.Uint16(b[6:8])
@@ -170,19 +174,28 @@ func decodeIPv4(b []byte) (ip ipDatagram, bad string) {
 	return ip, ""
 }
 
-// checkIPv4Options walks the options as gopacket does (an option of
-// length 2 or less is refused); it says why they do not decode.
-func checkIPv4Options(opts []byte) string {
+// ipv4Options reads a header's options. Only those that carry nothing of
+// a sender's choosing pass: no operation, end of options (zeros after
+// it), router alert (IGMP's). Any other could carry 38 bytes that no
+// claim would look at, and an unprivileged socket may set them
+// (IP_OPTIONS, a record route's "addresses"). why says what is there.
+func ipv4Options(opts []byte) (why string) {
 	for len(opts) > 0 {
 		switch opts[0] {
 		case 0: // end of options
+			if !allZero(opts[1:]) {
+				return "bytes after its options' end"
+			}
 			return ""
 		case 1: // no operation
 			opts = opts[1:]
 			continue
 		}
 		if len(opts) < 2 || int(opts[1]) > len(opts) || opts[1] <= 2 {
-			return fmt.Sprintf("option %d", opts[0])
+			return fmt.Sprintf("an IPv4 option %d that does not decode", opts[0])
+		}
+		if opts[0] != ipv4RouterAlert || opts[1] != 4 || opts[2] != 0 || opts[3] != 0 {
+			return fmt.Sprintf("an IPv4 option %d of %d bytes, which the capture does not read", opts[0], opts[1])
 		}
 		opts = opts[opts[1]:]
 	}
@@ -190,8 +203,8 @@ func checkIPv4Options(opts []byte) string {
 }
 
 // decodeIPv6 reads an IPv6 header and its extension headers (hop-by-hop,
-// destination options, routing of type 0) up to the transport; a
-// fragment header makes it a fragment.
+// destination options) up to the transport; a fragment header makes it a
+// fragment.
 func decodeIPv6(b []byte) (ip ipDatagram, bad string) {
 	if len(b) < ipv6HeaderLen {
 		return ip, "an IPv6 header cut short"
@@ -236,17 +249,9 @@ func decodeIPv6(b []byte) (ip ipDatagram, bad string) {
 			next, off = rest[0], off+n
 			continue
 		case protoRouting:
-			n := ipv6ExtensionLen(rest)
-			if n == 0 || n > len(rest) {
-				return header("a routing header cut short")
-			}
-			// gopacket reads type 0 only (source routing); what follows
-			// any other is not read.
-			if rest[2] != 0 || (n-8)%16 != 0 {
-				return header("a routing header of type %d", rest[2])
-			}
-			next, off = rest[0], off+n
-			continue
+			// Its addresses could be anything; Linux drops type 0, and
+			// the others carry no payload of their own.
+			return ip, fmt.Sprintf("an IPv6 datagram %s → %s with a routing header, which the capture does not read", ip.src, ip.dst)
 		case protoFragment:
 			ip.fragment = fmt.Sprintf("an IPv6 fragment %s → %s", ip.src, ip.dst)
 		}
@@ -268,7 +273,9 @@ func ipv6ExtensionLen(b []byte) int {
 // length, the jumbo length if it carries one (first: it is the
 // hop-by-hop header that follows the IPv6 header, where a jumbo length
 // counts), or why it does not decode. Every option must lie within the
-// header.
+// header, and carry nothing of a sender's choosing: padding (zeros), a
+// router alert (MLD's), a jumbo length. Any other could carry up to 2 KB
+// that no claim would look at.
 func ipv6Options(b []byte, first bool) (n, jumbo int, why string) {
 	n = ipv6ExtensionLen(b)
 	if n == 0 || n > len(b) {
@@ -283,16 +290,22 @@ func ipv6Options(b []byte, first bool) (n, jumbo int, why string) {
 		if off+2 > n || off+2+int(b[off+1]) > n {
 			return 0, 0, fmt.Sprintf("option %d runs past the header", b[off])
 		}
-		if first && b[off] == ipv6JumboOption && !sawJumbo {
+		typ, data := b[off], b[off+2:off+2+int(b[off+1])]
+		switch {
+		case typ == ipv6PadN && allZero(data):
+		case typ == ipv6RouterAlert && len(data) == 2 && allZero(data):
+		case typ == ipv6JumboOption && first && !sawJumbo:
 			sawJumbo = true
-			if b[off+1] != 4 {
+			if len(data) != 4 {
 				return 0, 0, "a jumbo option not of 4 bytes"
 			}
-			if jumbo = int(binary.BigEndian.Uint32(b[off+2 : off+6])); jumbo <= 0xffff {
+			if jumbo = int(binary.BigEndian.Uint32(data)); jumbo <= 0xffff {
 				return 0, 0, fmt.Sprintf("a jumbo length of %d", jumbo)
 			}
+		default:
+			return 0, 0, fmt.Sprintf("option %d of %d bytes, which the capture does not read", typ, len(data))
 		}
-		off += 2 + int(b[off+1])
+		off += 2 + len(data)
 	}
 	return n, jumbo, ""
 }

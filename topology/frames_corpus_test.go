@@ -78,13 +78,18 @@ func builtFrames(t testing.TB) map[string][]byte {
 	}
 	hopByHop := &layers.IPv6HopByHop{}
 	hopByHop.NextHeader = layers.IPProtocolIPv6Destination
-	hopByHop.Options = []*layers.IPv6HopByHopOption{{OptionType: 0x1e, OptionLength: 4, OptionData: []byte{1, 2, 3, 4}}} // an experimental option
+	hopByHop.Options = []*layers.IPv6HopByHopOption{{OptionType: 1, OptionLength: 4, OptionData: make([]byte, 4)}} // PadN
 	hbh := func(next layers.IPProtocol) gopacket.Payload {
 		return ext6(next, []byte{5, 2, 0, 0, 1, 0}) // router alert, PadN
 	}
 	dest := func(next layers.IPProtocol) gopacket.Payload {
-		return ext6(next, []byte{0x1e, 4, 1, 2, 3, 4}) // an experimental option
+		return ext6(next, []byte{1, 4, 0, 0, 0, 0}) // PadN
 	}
+	experimental := func(next layers.IPProtocol) gopacket.Payload {
+		return ext6(next, []byte{0x1e, 4, 1, 2, 3, 4})
+	}
+	recordRoute := ip4(c4, s4, layers.IPProtocolUDP)
+	recordRoute.Options = []layers.IPv4Option{{OptionType: 7, OptionLength: 11, OptionData: []byte{4, 10, 77, 0, 9, 0, 0, 0, 0}}, {OptionType: 0}}
 	arp := func(op uint16) *layers.ARP {
 		return &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
 			Operation: op, SourceHwAddress: macA, SourceProtAddress: []byte{10, 77, 0, 1}, DstHwAddress: make([]byte, 6), DstProtAddress: []byte{10, 77, 0, 2}}
@@ -95,70 +100,73 @@ func builtFrames(t testing.TB) map[string][]byte {
 	jumbo := ext6(layers.IPProtocolTCP, []byte{0xc2, 4, 0, 1, 0x11, 0x70}) // jumbo length 70000
 
 	fs := map[string][]byte{
-		"tcp4 syn with options":     build(t, e4(), ip4(c4, s4, layers.IPProtocolTCP), tcp("S", true)),
-		"tcp4 data":                 build(t, e4(), ip4(c4, s4, layers.IPProtocolTCP), tcp("AP", false), hello),
-		"tcp4 data with options":    build(t, e4(), ip4(c4, s4, layers.IPProtocolTCP), tcp("AP", true), hello),
-		"tcp4 ack":                  build(t, e4(), ip4(c4, s4, layers.IPProtocolTCP), tcp("A", false)),
-		"tcp4 fin":                  build(t, e4(), ip4(c4, s4, layers.IPProtocolTCP), tcp("AF", false)),
-		"tcp4 rst":                  build(t, e4(), ip4(c4, s4, layers.IPProtocolTCP), tcp("R", false)),
-		"tcp4 with IP options":      build(t, e4(), ip4opts, tcp("AP", false), hello),
-		"tcp4 payload of zeros":     build(t, e4(), ip4(c4, s4, layers.IPProtocolTCP), tcp("AP", false), gopacket.Payload(make([]byte, 9))),
-		"udp4":                      build(t, e4(), ip4(c4, s4, layers.IPProtocolUDP), udp(8301, 8301), hello),
-		"udp4 empty":                build(t, e4(), ip4(c4, s4, layers.IPProtocolUDP), udp(5000, 6000)),
-		"udp4 to vxlan's port":      build(t, e4(), ip4(c4, s4, layers.IPProtocolUDP), udp(40000, 4789), &layers.VXLAN{ValidIDFlag: true, VNI: 5}, gopacket.Payload(inner())),
-		"udp4 to geneve's port":     build(t, e4(), ip4(c4, s4, layers.IPProtocolUDP), udp(40000, 6081), hello),
-		"udp4 from dns's port":      build(t, e4(), ip4(c4, s4, layers.IPProtocolUDP), udp(53, 40000), hello),
-		"ipv4 first fragment":       build(t, e4(), frag(layers.IPv4MoreFragments, 0), udp(1, 2), hello),
-		"ipv4 middle fragment":      build(t, e4(), frag(layers.IPv4MoreFragments, 3), hello),
-		"ipv4 last fragment":        build(t, e4(), frag(0, 6), hello),
-		"ipv4 don't fragment":       build(t, e4(), frag(layers.IPv4DontFragment, 0), udp(1, 2), hello),
-		"icmp4 echo request":        build(t, e4(), ip4(c4, s4, layers.IPProtocolICMPv4), icmp4(8, 0, 9), hello),
-		"icmp4 echo reply":          build(t, e4(), ip4(s4, c4, layers.IPProtocolICMPv4), icmp4(0, 0, 9), hello),
-		"icmp4 empty echo":          build(t, e4(), ip4(c4, s4, layers.IPProtocolICMPv4), icmp4(8, 0, 9)),
-		"icmp4 port unreachable":    build(t, e4(), ip4(s4, c4, layers.IPProtocolICMPv4), icmp4(3, 3, 0), gopacket.Payload(build(t, ip4(c4, s4, layers.IPProtocolUDP), udp(1, 2), hello))),
-		"icmp4 time exceeded":       build(t, e4(), ip4(s4, c4, layers.IPProtocolICMPv4), icmp4(11, 0, 0), hello),
-		"icmp4 timestamp":           build(t, e4(), ip4(c4, s4, layers.IPProtocolICMPv4), icmp4(13, 0, 1), gopacket.Payload(make([]byte, 12))),
-		"igmp v3 report":            build(t, e4(), ip4("10.77.0.1", "224.0.0.22", layers.IPProtocolIGMP), gopacket.Payload([]byte{0x22, 0, 0xf9, 0x02, 0, 0, 0, 0})),
-		"gre":                       build(t, e4(), ip4(c4, s4, layers.IPProtocolGRE), &layers.GRE{Protocol: layers.EthernetTypeIPv4}, ip4("10.1.0.1", "10.1.0.2", layers.IPProtocolTCP), tcp("AP", false), hello),
-		"ip in ip":                  build(t, e4(), ip4(c4, s4, layers.IPProtocolIPv4), ip4("10.1.0.1", "10.1.0.2", layers.IPProtocolTCP), tcp("AP", false), hello),
-		"ipv6 in ipv4":              build(t, e4(), ip4(c4, s4, layers.IPProtocolIPv6), ip6(c6, s6, layers.IPProtocolUDP), udp(1, 2), hello),
-		"sctp":                      build(t, e4(), ip4(c4, s4, layers.IPProtocolSCTP), hello),
-		"arp request":               build(t, eth(macA, layers.EthernetTypeARP), arp(layers.ARPRequest)),
-		"arp reply":                 build(t, eth(macB, layers.EthernetTypeARP), arp(layers.ARPReply)),
-		"arp in a vlan":             build(t, eth(macA, layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 5, Type: layers.EthernetTypeARP}, arp(layers.ARPRequest)),
-		"tcp4 in a vlan":            build(t, eth(macA, layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 5, Type: layers.EthernetTypeIPv4}, ip4(c4, s4, layers.IPProtocolTCP), tcp("AP", false), hello),
-		"tcp4 in two vlans":         build(t, eth(macA, layers.EthernetTypeQinQ), &layers.Dot1Q{VLANIdentifier: 5, Type: layers.EthernetTypeDot1Q}, &layers.Dot1Q{VLANIdentifier: 6, Type: layers.EthernetTypeIPv4}, ip4(c4, s4, layers.IPProtocolTCP), tcp("AP", false), hello),
-		"llc snap ipv4":             build(t, eth(macA, layers.EthernetTypeLLC), &layers.LLC{DSAP: 0xaa, SSAP: 0xaa, Control: 3}, &layers.SNAP{OrganizationalCode: []byte{0, 0, 0}, Type: layers.EthernetTypeIPv4}, ip4(c4, s4, layers.IPProtocolUDP), udp(1, 2), hello),
-		"ethernet in ethernet":      build(t, eth(macA, layers.EthernetTypeTransparentEthernetBridging), gopacket.Payload(inner())),
-		"a private ethertype":       build(t, eth(macA, layers.EthernetType(0x88b6)), hello),
-		"tcp6 syn":                  build(t, e6(), ip6(c6, s6, layers.IPProtocolTCP), tcp("S", true)),
-		"tcp6 data":                 build(t, e6(), ip6(c6, s6, layers.IPProtocolTCP), tcp("AP", false), hello),
-		"udp6":                      build(t, e6(), ip6(c6, s6, layers.IPProtocolUDP), udp(5000, 6000), hello),
-		"icmp6 echo request":        build(t, e6(), ip6(c6, s6, layers.IPProtocolICMPv6), icmp6(128, 0), &layers.ICMPv6Echo{Identifier: 9, SeqNumber: 1}, hello),
-		"icmp6 echo reply":          build(t, e6(), ip6(s6, c6, layers.IPProtocolICMPv6), icmp6(129, 0), &layers.ICMPv6Echo{Identifier: 9, SeqNumber: 1}, hello),
-		"icmp6 empty echo":          build(t, e6(), ip6(c6, s6, layers.IPProtocolICMPv6), icmp6(128, 0), &layers.ICMPv6Echo{Identifier: 9, SeqNumber: 1}),
-		"icmp6 unreachable":         build(t, e6(), ip6(s6, c6, layers.IPProtocolICMPv6), icmp6(1, 4), gopacket.Payload(make([]byte, 4)), hello),
-		"icmp6 neighbour solicit":   build(t, e6(), ip6("fe80::1", "ff02::1:ff00:2", layers.IPProtocolICMPv6), icmp6(135, 0), &layers.ICMPv6NeighborSolicitation{TargetAddress: net.ParseIP("fe80::2")}),
-		"icmp6 neighbour advert":    build(t, e6(), ip6("fe80::2", "fe80::1", layers.IPProtocolICMPv6), icmp6(136, 0), &layers.ICMPv6NeighborAdvertisement{TargetAddress: net.ParseIP("fe80::2"), Flags: 0x60}),
-		"icmp6 router solicit":      build(t, e6(), ip6("fe80::1", "ff02::2", layers.IPProtocolICMPv6), icmp6(133, 0), &layers.ICMPv6RouterSolicitation{}),
-		"icmp6 router advert":       build(t, e6(), ip6("fe80::9", "ff02::1", layers.IPProtocolICMPv6), icmp6(134, 0), &layers.ICMPv6RouterAdvertisement{HopLimit: 64}),
-		"icmp6 node information":    build(t, e6(), ip6(c6, s6, layers.IPProtocolICMPv6), icmp6(139, 0), hello),
-		"mld report after hbh":      build(t, e6(), ip6("fe80::1", "ff02::16", layers.IPProtocolIPv6HopByHop), hbh(layers.IPProtocolICMPv6), icmp6(143, 0), gopacket.Payload(make([]byte, 24))),
-		"tcp6 after hbh and dest":   build(t, e6(), ip6(c6, s6, layers.IPProtocolIPv6HopByHop), hbh(layers.IPProtocolIPv6Destination), dest(layers.IPProtocolTCP), tcp("AP", true), hello),
-		"tcp6 after gopacket's hbh": build(t, e6(), &layers.IPv6{Version: 6, SrcIP: net.ParseIP(c6), DstIP: net.ParseIP(s6), HopLimit: 64, HopByHop: hopByHop}, dest(layers.IPProtocolTCP), tcp("AP", false), hello),
-		"udp6 after dest":           build(t, e6(), ip6(c6, s6, layers.IPProtocolIPv6Destination), dest(layers.IPProtocolUDP), udp(1, 2), hello),
-		"udp6 fragment":             build(t, e6(), ip6(c6, s6, layers.IPProtocolIPv6HopByHop), hbh(layers.IPProtocolIPv6Destination), dest(layers.IPProtocolIPv6Fragment), gopacket.Payload([]byte{17, 0, 0, 1, 0, 0, 0, 7}), udp(1, 2), hello),
-		"ipv6 atomic fragment":      build(t, e6(), ip6(c6, s6, layers.IPProtocolIPv6Fragment), gopacket.Payload([]byte{6, 0, 0, 0, 0, 0, 0, 7}), tcp("AP", false), hello),
-		"tcp6 after routing 0":      build(t, e6(), ip6(c6, s6, layers.IPProtocolIPv6Routing), ext6(layers.IPProtocolTCP, append([]byte{0, 1, 0, 0, 0, 0}, net.ParseIP(s6)...)), tcp("AP", false), hello),
-		"tcp6 after routing 4":      build(t, e6(), ip6(c6, s6, layers.IPProtocolIPv6Routing), ext6(layers.IPProtocolTCP, append([]byte{4, 1, 0, 0, 0, 0}, net.ParseIP(s6)...)), tcp("AP", false), hello),
-		"ipv6 no next header":       build(t, e6(), ip6(c6, s6, layers.IPProtocolNoNextHeader)),
-		"igmp over ipv6":            build(t, e6(), ip6(c6, s6, layers.IPProtocolIGMP), hello),
-		"ipv6 jumbogram":            build(t, e6(), ip6(c6, s6, layers.IPProtocolIPv6HopByHop), jumbo, tcp("AP", false), hello),
-		"tcp6 after hbh, padded":    append(build(t, e6(), ip6(c6, s6, layers.IPProtocolIPv6HopByHop), hbh(layers.IPProtocolTCP), tcp("AP", false), hello), 0, 0, 0, 0),
-		"tcp4, padded":              append(build(t, e4(), ip4(c4, s4, layers.IPProtocolTCP), tcp("AP", false), hello), 0, 0, 0, 0),
-		"tcp4 with a trailer":       append(build(t, e4(), ip4(c4, s4, layers.IPProtocolTCP), tcp("AP", false), hello), "hidden"...),
-		"arp with a trailer":        append(build(t, eth(macA, layers.EthernetTypeARP), arp(layers.ARPRequest)), "hidden"...),
-		"short":                     {1, 2, 3},
+		"tcp4 syn with options":             build(t, e4(), ip4(c4, s4, layers.IPProtocolTCP), tcp("S", true)),
+		"tcp4 data":                         build(t, e4(), ip4(c4, s4, layers.IPProtocolTCP), tcp("AP", false), hello),
+		"tcp4 data with options":            build(t, e4(), ip4(c4, s4, layers.IPProtocolTCP), tcp("AP", true), hello),
+		"tcp4 ack":                          build(t, e4(), ip4(c4, s4, layers.IPProtocolTCP), tcp("A", false)),
+		"tcp4 fin":                          build(t, e4(), ip4(c4, s4, layers.IPProtocolTCP), tcp("AF", false)),
+		"tcp4 rst":                          build(t, e4(), ip4(c4, s4, layers.IPProtocolTCP), tcp("R", false)),
+		"tcp4 with IP options":              build(t, e4(), ip4opts, tcp("AP", false), hello),
+		"tcp4 payload of zeros":             build(t, e4(), ip4(c4, s4, layers.IPProtocolTCP), tcp("AP", false), gopacket.Payload(make([]byte, 9))),
+		"udp4":                              build(t, e4(), ip4(c4, s4, layers.IPProtocolUDP), udp(8301, 8301), hello),
+		"udp4 empty":                        build(t, e4(), ip4(c4, s4, layers.IPProtocolUDP), udp(5000, 6000)),
+		"udp4 to vxlan's port":              build(t, e4(), ip4(c4, s4, layers.IPProtocolUDP), udp(40000, 4789), &layers.VXLAN{ValidIDFlag: true, VNI: 5}, gopacket.Payload(inner())),
+		"udp4 to geneve's port":             build(t, e4(), ip4(c4, s4, layers.IPProtocolUDP), udp(40000, 6081), hello),
+		"udp4 from dns's port":              build(t, e4(), ip4(c4, s4, layers.IPProtocolUDP), udp(53, 40000), hello),
+		"ipv4 first fragment":               build(t, e4(), frag(layers.IPv4MoreFragments, 0), udp(1, 2), hello),
+		"ipv4 middle fragment":              build(t, e4(), frag(layers.IPv4MoreFragments, 3), hello),
+		"ipv4 last fragment":                build(t, e4(), frag(0, 6), hello),
+		"ipv4 don't fragment":               build(t, e4(), frag(layers.IPv4DontFragment, 0), udp(1, 2), hello),
+		"icmp4 echo request":                build(t, e4(), ip4(c4, s4, layers.IPProtocolICMPv4), icmp4(8, 0, 9), hello),
+		"icmp4 echo reply":                  build(t, e4(), ip4(s4, c4, layers.IPProtocolICMPv4), icmp4(0, 0, 9), hello),
+		"icmp4 empty echo":                  build(t, e4(), ip4(c4, s4, layers.IPProtocolICMPv4), icmp4(8, 0, 9)),
+		"icmp4 port unreachable":            build(t, e4(), ip4(s4, c4, layers.IPProtocolICMPv4), icmp4(3, 3, 0), gopacket.Payload(build(t, ip4(c4, s4, layers.IPProtocolUDP), udp(1, 2), hello))),
+		"icmp4 time exceeded":               build(t, e4(), ip4(s4, c4, layers.IPProtocolICMPv4), icmp4(11, 0, 0), hello),
+		"icmp4 timestamp":                   build(t, e4(), ip4(c4, s4, layers.IPProtocolICMPv4), icmp4(13, 0, 1), gopacket.Payload(make([]byte, 12))),
+		"igmp v3 report":                    build(t, e4(), ip4("10.77.0.1", "224.0.0.22", layers.IPProtocolIGMP), gopacket.Payload([]byte{0x22, 0, 0xf9, 0x02, 0, 0, 0, 0})),
+		"gre":                               build(t, e4(), ip4(c4, s4, layers.IPProtocolGRE), &layers.GRE{Protocol: layers.EthernetTypeIPv4}, ip4("10.1.0.1", "10.1.0.2", layers.IPProtocolTCP), tcp("AP", false), hello),
+		"ip in ip":                          build(t, e4(), ip4(c4, s4, layers.IPProtocolIPv4), ip4("10.1.0.1", "10.1.0.2", layers.IPProtocolTCP), tcp("AP", false), hello),
+		"ipv6 in ipv4":                      build(t, e4(), ip4(c4, s4, layers.IPProtocolIPv6), ip6(c6, s6, layers.IPProtocolUDP), udp(1, 2), hello),
+		"sctp":                              build(t, e4(), ip4(c4, s4, layers.IPProtocolSCTP), hello),
+		"arp request":                       build(t, eth(macA, layers.EthernetTypeARP), arp(layers.ARPRequest)),
+		"arp reply":                         build(t, eth(macB, layers.EthernetTypeARP), arp(layers.ARPReply)),
+		"arp in a vlan":                     build(t, eth(macA, layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 5, Type: layers.EthernetTypeARP}, arp(layers.ARPRequest)),
+		"tcp4 in a vlan":                    build(t, eth(macA, layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 5, Type: layers.EthernetTypeIPv4}, ip4(c4, s4, layers.IPProtocolTCP), tcp("AP", false), hello),
+		"tcp4 in two vlans":                 build(t, eth(macA, layers.EthernetTypeQinQ), &layers.Dot1Q{VLANIdentifier: 5, Type: layers.EthernetTypeDot1Q}, &layers.Dot1Q{VLANIdentifier: 6, Type: layers.EthernetTypeIPv4}, ip4(c4, s4, layers.IPProtocolTCP), tcp("AP", false), hello),
+		"llc snap ipv4":                     build(t, eth(macA, layers.EthernetTypeLLC), &layers.LLC{DSAP: 0xaa, SSAP: 0xaa, Control: 3}, &layers.SNAP{OrganizationalCode: []byte{0, 0, 0}, Type: layers.EthernetTypeIPv4}, ip4(c4, s4, layers.IPProtocolUDP), udp(1, 2), hello),
+		"ethernet in ethernet":              build(t, eth(macA, layers.EthernetTypeTransparentEthernetBridging), gopacket.Payload(inner())),
+		"a private ethertype":               build(t, eth(macA, layers.EthernetType(0x88b6)), hello),
+		"tcp6 syn":                          build(t, e6(), ip6(c6, s6, layers.IPProtocolTCP), tcp("S", true)),
+		"tcp6 data":                         build(t, e6(), ip6(c6, s6, layers.IPProtocolTCP), tcp("AP", false), hello),
+		"udp6":                              build(t, e6(), ip6(c6, s6, layers.IPProtocolUDP), udp(5000, 6000), hello),
+		"icmp6 echo request":                build(t, e6(), ip6(c6, s6, layers.IPProtocolICMPv6), icmp6(128, 0), &layers.ICMPv6Echo{Identifier: 9, SeqNumber: 1}, hello),
+		"icmp6 echo reply":                  build(t, e6(), ip6(s6, c6, layers.IPProtocolICMPv6), icmp6(129, 0), &layers.ICMPv6Echo{Identifier: 9, SeqNumber: 1}, hello),
+		"icmp6 empty echo":                  build(t, e6(), ip6(c6, s6, layers.IPProtocolICMPv6), icmp6(128, 0), &layers.ICMPv6Echo{Identifier: 9, SeqNumber: 1}),
+		"icmp6 unreachable":                 build(t, e6(), ip6(s6, c6, layers.IPProtocolICMPv6), icmp6(1, 4), gopacket.Payload(make([]byte, 4)), hello),
+		"icmp6 neighbour solicit":           build(t, e6(), ip6("fe80::1", "ff02::1:ff00:2", layers.IPProtocolICMPv6), icmp6(135, 0), &layers.ICMPv6NeighborSolicitation{TargetAddress: net.ParseIP("fe80::2")}),
+		"icmp6 neighbour advert":            build(t, e6(), ip6("fe80::2", "fe80::1", layers.IPProtocolICMPv6), icmp6(136, 0), &layers.ICMPv6NeighborAdvertisement{TargetAddress: net.ParseIP("fe80::2"), Flags: 0x60}),
+		"icmp6 router solicit":              build(t, e6(), ip6("fe80::1", "ff02::2", layers.IPProtocolICMPv6), icmp6(133, 0), &layers.ICMPv6RouterSolicitation{}),
+		"icmp6 router advert":               build(t, e6(), ip6("fe80::9", "ff02::1", layers.IPProtocolICMPv6), icmp6(134, 0), &layers.ICMPv6RouterAdvertisement{HopLimit: 64}),
+		"icmp6 node information":            build(t, e6(), ip6(c6, s6, layers.IPProtocolICMPv6), icmp6(139, 0), hello),
+		"mld report after hbh":              build(t, e6(), ip6("fe80::1", "ff02::16", layers.IPProtocolIPv6HopByHop), hbh(layers.IPProtocolICMPv6), icmp6(143, 0), gopacket.Payload(make([]byte, 24))),
+		"tcp6 after hbh and dest":           build(t, e6(), ip6(c6, s6, layers.IPProtocolIPv6HopByHop), hbh(layers.IPProtocolIPv6Destination), dest(layers.IPProtocolTCP), tcp("AP", true), hello),
+		"tcp6 after gopacket's hbh":         build(t, e6(), &layers.IPv6{Version: 6, SrcIP: net.ParseIP(c6), DstIP: net.ParseIP(s6), HopLimit: 64, HopByHop: hopByHop}, dest(layers.IPProtocolTCP), tcp("AP", false), hello),
+		"tcp6 after an experimental option": build(t, e6(), ip6(c6, s6, layers.IPProtocolIPv6Destination), experimental(layers.IPProtocolTCP), tcp("AP", false), hello),
+		"tcp6 after an experimental hbh":    build(t, e6(), ip6(c6, s6, layers.IPProtocolIPv6HopByHop), experimental(layers.IPProtocolTCP), tcp("AP", false), hello),
+		"udp4 with record route":            build(t, e4(), recordRoute, udp(1, 2), hello),
+		"udp6 after dest":                   build(t, e6(), ip6(c6, s6, layers.IPProtocolIPv6Destination), dest(layers.IPProtocolUDP), udp(1, 2), hello),
+		"udp6 fragment":                     build(t, e6(), ip6(c6, s6, layers.IPProtocolIPv6HopByHop), hbh(layers.IPProtocolIPv6Destination), dest(layers.IPProtocolIPv6Fragment), gopacket.Payload([]byte{17, 0, 0, 1, 0, 0, 0, 7}), udp(1, 2), hello),
+		"ipv6 atomic fragment":              build(t, e6(), ip6(c6, s6, layers.IPProtocolIPv6Fragment), gopacket.Payload([]byte{6, 0, 0, 0, 0, 0, 0, 7}), tcp("AP", false), hello),
+		"tcp6 after routing 0":              build(t, e6(), ip6(c6, s6, layers.IPProtocolIPv6Routing), ext6(layers.IPProtocolTCP, append([]byte{0, 1, 0, 0, 0, 0}, net.ParseIP(s6)...)), tcp("AP", false), hello),
+		"tcp6 after routing 4":              build(t, e6(), ip6(c6, s6, layers.IPProtocolIPv6Routing), ext6(layers.IPProtocolTCP, append([]byte{4, 1, 0, 0, 0, 0}, net.ParseIP(s6)...)), tcp("AP", false), hello),
+		"ipv6 no next header":               build(t, e6(), ip6(c6, s6, layers.IPProtocolNoNextHeader)),
+		"igmp over ipv6":                    build(t, e6(), ip6(c6, s6, layers.IPProtocolIGMP), hello),
+		"ipv6 jumbogram":                    build(t, e6(), ip6(c6, s6, layers.IPProtocolIPv6HopByHop), jumbo, tcp("AP", false), hello),
+		"tcp6 after hbh, padded":            append(build(t, e6(), ip6(c6, s6, layers.IPProtocolIPv6HopByHop), hbh(layers.IPProtocolTCP), tcp("AP", false), hello), 0, 0, 0, 0),
+		"tcp4, padded":                      append(build(t, e4(), ip4(c4, s4, layers.IPProtocolTCP), tcp("AP", false), hello), 0, 0, 0, 0),
+		"tcp4 with a trailer":               append(build(t, e4(), ip4(c4, s4, layers.IPProtocolTCP), tcp("AP", false), hello), "hidden"...),
+		"arp with a trailer":                append(build(t, eth(macA, layers.EthernetTypeARP), arp(layers.ARPRequest)), "hidden"...),
+		"short":                             {1, 2, 3},
 	}
 	// The jumbogram's length field must be 0.
 	binary.BigEndian.PutUint16(fs["ipv6 jumbogram"][14+4:], 0)
@@ -302,7 +310,7 @@ func TestDecoderFilesWellFormedFramesAsGopacketDid(t *testing.T) {
 		"icmp4 time exceeded", "icmp4 timestamp", "igmp v3 report", "sctp", "arp request", "arp reply", "a private ethertype",
 		"tcp6 syn", "tcp6 data", "udp6", "icmp6 unreachable", "icmp6 neighbour solicit", "icmp6 neighbour advert", "icmp6 router solicit",
 		"icmp6 router advert", "icmp6 node information", "mld report after hbh", "tcp6 after hbh and dest", "tcp6 after gopacket's hbh",
-		"udp6 after dest", "udp6 fragment", "ipv6 atomic fragment", "tcp6 after routing 0", "tcp6 after routing 4", "ipv6 no next header",
+		"udp6 after dest", "udp6 fragment", "ipv6 atomic fragment", "tcp6 after routing 4", "ipv6 no next header",
 		"tcp4, padded", "tcp4 with a trailer", "arp with a trailer", "short"} {
 		data := frames[name]
 		if data == nil {
@@ -447,6 +455,9 @@ func TestDecoderDiffersFromGopacketOnlyOnTheSafeSide(t *testing.T) {
 	// An inner frame whose IPv4 length stops before "hello": a trailer
 	// gopacket never looked at.
 	inner := append(build(t, eth(macX, layers.EthernetTypeIPv4), ip4("10.1.0.1", "10.1.0.2", layers.IPProtocolTCP), tcp()), hello...)
+	// A record route option's "addresses", as IP_OPTIONS sets them.
+	recordRoute := ip4(c4, s4, layers.IPProtocolUDP)
+	recordRoute.Options = []layers.IPv4Option{{OptionType: 7, OptionLength: 11, OptionData: append([]byte{4}, "hello!!!"...)}, {OptionType: 0}}
 	bigTCP := build(t, eth(macA, layers.EthernetTypeIPv4), ip4(c4, s4, layers.IPProtocolTCP), tcp(), gopacket.Payload(append([]byte("hello"), make([]byte, 70000)...)))
 	binary.BigEndian.PutUint16(bigTCP[14+2:], 0)
 	cases := []struct {
@@ -491,6 +502,11 @@ func TestDecoderDiffersFromGopacketOnlyOnTheSafeSide(t *testing.T) {
 			HwAddressSize: 10, ProtAddressSize: 4, Operation: layers.ARPRequest, SourceHwAddress: []byte("hello, wor"), SourceProtAddress: []byte{10, 77, 0, 1},
 			DstHwAddress: make([]byte, 10), DstProtAddress: []byte{10, 77, 0, 2}}), frameControl, frameUnclassified, true},
 		{"ARP kinds", patch(build(t, eth(macA, layers.EthernetTypeARP), arp), 14, 0x01, 0x01), frameControl, frameUnclassified, false},
+		{"IP options", build(t, eth(macA, layers.EthernetTypeIPv4), recordRoute, udp(5000), gopacket.Payload("x")), frameUDP, frameUnclassified, true},
+		{"IP options", build(t, eth(macA, layers.EthernetTypeIPv6), ip6(c6, s6, layers.IPProtocolIPv6Destination),
+			ext6(layers.IPProtocolTCP, append([]byte{0x1e, 5}, hello...)), tcp()), frameTCP, frameUnclassified, true},
+		{"routing header", build(t, eth(macA, layers.EthernetTypeIPv6), ip6(c6, s6, layers.IPProtocolIPv6Routing),
+			ext6(layers.IPProtocolTCP, append([]byte{0, 1, 0, 0, 0, 0}, "hello, 16 bytes."...)), tcp()), frameTCP, frameUnclassified, true},
 		{"BIG TCP", bigTCP, frameTCP, frameUnclassified, false},
 	}
 	shown := map[string]bool{}

@@ -185,6 +185,14 @@ var differences = map[string]string{
 		"MLD, in ICMPv6): the decoder leaves it unclassified. encrypted: fails; plaintext: unchanged",
 	"ARP kinds": "ARP that is not for IPv4 over Ethernet (other address sizes: up to 1020 bytes of " +
 		"\"addresses\" were control): the decoder leaves it unclassified. encrypted: fails; plaintext: unchanged",
+	"IP options": "an IPv4 option other than no operation, end of options (with zeros after it) or router " +
+		"alert, or an IPv6 hop-by-hop or destination option other than padding (zeros), router alert or a " +
+		"jumbo length: gopacket read past them, and no claim looked at their bytes (an unprivileged socket " +
+		"sets a record route option of 36 bytes of \"addresses\" with IP_OPTIONS). The decoder leaves the " +
+		"frame unclassified. encrypted: fails; plaintext: sees none of it",
+	"routing header": "an IPv6 routing header: gopacket read the transport after one of type 0 (which Linux " +
+		"drops) and nothing after the others; its addresses could be anything. The decoder leaves every " +
+		"one unclassified. encrypted: fails; plaintext: sees none of it",
 	"BIG TCP": "an IPv4 datagram over 64 KB with length 0 (BIG TCP): gopacket wrapped its length at 64 KB and " +
 		"filed the first part (the rest, if all zero, or found it a trailer). The decoder leaves it " +
 		"unclassified. encrypted: fails; plaintext: sees none of it",
@@ -233,6 +241,9 @@ func gopacketDecode(data []byte) (d decodedFrame, err error) {
 		if ip == nil || fresh.DecodeFromBytes(eth.Payload, gopacket.NilDecodeFeedback) != nil {
 			return unclassifiedFrame("header"), nil
 		}
+		if !plainIPv4Options(ip) {
+			return unclassifiedFrame("IP options"), nil
+		}
 		if binary.BigEndian.Uint16(eth.Payload[2:4]) == 0 && len(eth.Payload) > 0xffff {
 			return unclassifiedFrame("BIG TCP"), nil
 		}
@@ -263,6 +274,11 @@ func gopacketDecode(data []byte) (d decodedFrame, err error) {
 		nf := gopacket.NilDecodeFeedback
 		off, next, i := 40, ip.NextHeader, 2
 		if ip.HopByHop != nil {
+			if !plainIPv6Options(true, len(ip.HopByHop.Options), func(j int) (uint8, []byte) {
+				return ip.HopByHop.Options[j].OptionType, ip.HopByHop.Options[j].OptionData
+			}) {
+				return unclassifiedFrame("IP options"), nil
+			}
 			if !optionsWithin(ip.HopByHop.ActualLength, len(ip.HopByHop.Options), func(j int) int { return ip.HopByHop.Options[j].ActualLength }) {
 				return unclassifiedFrame("header"), nil
 			}
@@ -282,19 +298,21 @@ func gopacketDecode(data []byte) (d decodedFrame, err error) {
 				if h.DecodeFromBytes(datagram[off:], nf) != nil || !optionsWithin(h.ActualLength, len(h.Options), func(j int) int { return h.Options[j].ActualLength }) {
 					return unclassifiedFrame("header"), nil
 				}
+				if !plainIPv6Options(false, len(h.Options), func(j int) (uint8, []byte) { return h.Options[j].OptionType, h.Options[j].OptionData }) {
+					return unclassifiedFrame("IP options"), nil
+				}
 				n, next = h.ActualLength, h.NextHeader
 			case layers.IPProtocolIPv6Destination:
 				var h layers.IPv6Destination
 				if h.DecodeFromBytes(datagram[off:], nf) != nil || !optionsWithin(h.ActualLength, len(h.Options), func(j int) int { return h.Options[j].ActualLength }) {
 					return unclassifiedFrame("header"), nil
 				}
-				n, next = h.ActualLength, h.NextHeader
-			case layers.IPProtocolIPv6Routing:
-				h, ok := layer(i).(*layers.IPv6Routing)
-				if !ok {
-					return unclassifiedFrame("header"), nil
+				if !plainIPv6Options(false, len(h.Options), func(j int) (uint8, []byte) { return h.Options[j].OptionType, h.Options[j].OptionData }) {
+					return unclassifiedFrame("IP options"), nil
 				}
 				n, next = h.ActualLength, h.NextHeader
+			case layers.IPProtocolIPv6Routing:
+				return unclassifiedFrame("routing header"), nil
 			case layers.IPProtocolIPv6Fragment:
 				return unclassifiedFrame("fragment"), nil
 			default:
@@ -331,6 +349,41 @@ func gopacketDecode(data []byte) (d decodedFrame, err error) {
 		}
 	}
 	return gopacketTransport(proto, l4, src, dst), nil
+}
+
+// plainIPv4Options says whether gopacket's reading of an IPv4 header's
+// options holds only no operation, end of options with zeros after it,
+// and router alert (value 0).
+func plainIPv4Options(ip *layers.IPv4) bool {
+	for _, o := range ip.Options {
+		switch {
+		case o.OptionType == 0:
+			return allZero(ip.Padding)
+		case o.OptionType == 1:
+		case o.OptionType == 148 && o.OptionLength == 4 && allZero(o.OptionData):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// plainIPv6Options says whether gopacket's reading of a hop-by-hop or
+// destination options header holds only padding (zeros), router alert
+// (value 0) and, in the hop-by-hop header after the IPv6 header (first),
+// one jumbo length (gopacket checks it).
+func plainIPv6Options(first bool, n int, opt func(int) (uint8, []byte)) bool {
+	jumbos := 0
+	for j := range n {
+		switch typ, data := opt(j); {
+		case typ == 0, typ == 1 && allZero(data), typ == 5 && len(data) == 2 && allZero(data):
+		case typ == 0xc2 && first && jumbos == 0:
+			jumbos++
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // optionsWithin says whether a hop-by-hop or destination options header's
@@ -407,13 +460,16 @@ func gopacketTransport(proto layers.IPProtocol, l4 []byte, src, dst netip.Addr) 
 
 // seesNoLess says whether the decoder's reading of a frame shows every
 // byte that gopacket's filed: it leaves the frame unclassified, or files
-// a payload that holds gopacket's (but for zeros at its end).
+// a payload that holds gopacket's (but for zeros at its end). Where
+// gopacket read a UDP datagram's payload as another frame (by its port)
+// and found that unclassified, the decoder files the datagram whole.
 func seesNoLess(raw, got decodedFrame) bool {
 	switch {
 	case sameDecode(raw, got), got.kind == frameUnclassified:
 		return true
 	case raw.kind == frameUnclassified:
-		return false
+		return got.kind == frameUDP && (layers.UDPPort(got.from.Port()).LayerType() != gopacket.LayerTypePayload ||
+			layers.UDPPort(got.to.Port()).LayerType() != gopacket.LayerTypePayload)
 	case got.kind == frameControl:
 		return raw.kind == frameControl
 	}
