@@ -6,12 +6,13 @@ import (
 	"net/netip"
 )
 
-// The decoder of captured frames: one chain, Ethernet, then ARP or IP
-// (IPv6's extension headers followed), then TCP, UDP, ICMP or IGMP. What
-// it does not follow (a VLAN tag, a tunnel, a fragment, a header it cannot
-// read) is unclassified, so that no byte of a frame is either filed under
-// a flow or known to be nobody's payload unless the frame was read whole.
-// The tests hold it against gopacket's decoders, frame by frame.
+// The decoder of captured frames reads one chain: Ethernet, then ARP or
+// IP (IPv6's extension headers followed), then TCP, UDP, ICMP or IGMP.
+// What it does not follow (a VLAN tag, a tunnel, a fragment, a header it
+// cannot read, an option that could carry anything) is unclassified: a
+// frame's bytes are filed under a flow, or taken for nobody's payload,
+// only when the frame was read whole. The tests hold it to gopacket's
+// decoders, frame by frame.
 
 // frameKind is what a decoded frame is to the wire evidence.
 type frameKind uint8
@@ -329,7 +330,8 @@ func (ip ipDatagram) decodeTransport() decodedFrame {
 			return ip.badTransport("TCP", "data offset %d in %d bytes", headerLen, len(b))
 		}
 		// The options are not read: whatever they hold, the payload
-		// starts at the data offset (and gopacket's decode kept it so).
+		// starts at the data offset (the kernel stops at an option it
+		// cannot read and delivers the payload all the same).
 		flags := b[13]
 		return decodedFrame{kind: frameTCP, proto: "tcp", from: ip.srcPort(b[0:2]), to: ip.dstPort(b[2:4]),
 			seq: binary.BigEndian.Uint32(b[4:8]), syn: flags&0x02 != 0, ack: flags&0x10 != 0, payload: b[headerLen:]}

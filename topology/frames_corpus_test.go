@@ -199,7 +199,6 @@ func mutations(data []byte) [][]byte {
 		out = append(out, b)
 	}
 	put16 := func(at int, v int) { set(func(b []byte) { binary.BigEndian.PutUint16(b[at:], uint16(v)) }) }
-	set(func(b []byte) { b = append(b, 0, 0, 0, 0) })
 	out = append(out, append(bytes.Clone(data), 0, 0, 0, 0, 0, 0, 0, 0), append(bytes.Clone(data), "x"...))
 	offs := layerOffsets(data)
 	if at, ok := offs[layers.LayerTypeIPv4]; ok {
