@@ -115,6 +115,16 @@ func TestWireFalseClaimsFail(t *testing.T) {
 			want: "accounts for: udp 10.77.0.2:",
 		},
 		{
+			// The backend hands each line to an ICMPv6 echo request (what
+			// ping -6 -p sends), whose reply brings it back: the echo's
+			// payload is a flow's like any other.
+			name: "the backend hands the probe to ICMPv6 echoes",
+			src: relayed(script(t, "relay-ping6.sh", `while IFS= read -r line; do { printf '\200\000\000\000\000\011\000\001'; printf '%s\n' "$line"; } | socat -u - IP6-SENDTO:[`+ula1+`]:58; printf '%s\n' "$line"; done`),
+				ula),
+			want: "accounts for: icmpv6 [" + ula2 + "]:9 → [" + ula1 + "]:9 (6 bytes out, 6 back)",
+			also: "with the probe's bytes in clear (to the server, at byte 0)",
+		},
+		{
 			// The agents' own traffic is theirs, but not a hiding place: the
 			// backend stores each line in the KV store (app2 runs the
 			// server) before it answers, and a watch on app1 reads it back

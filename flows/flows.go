@@ -4,8 +4,8 @@
 // it. It is its own package, with no kernel code, so that the step types
 // (and with them the scenario file's loader and validator) can speak of
 // the wire without linking the capture itself: package topology, which
-// captures with netlink, nftables and gopacket, produces these values,
-// and package steps only reads them.
+// captures with netlink and nftables and decodes the frames, produces
+// these values, and package steps only reads them.
 package flows
 
 import (
@@ -159,9 +159,10 @@ type Tally struct {
 	Incomplete []string
 	// Unclassified describes the frames that carried something the
 	// capture cannot account for byte by byte (another protocol than
-	// TCP, UDP, ICMP echo, ARP and ICMP's control messages; an IP
-	// fragment; bytes after an IP datagram): any such frame leaves the
-	// evidence incomplete.
+	// TCP, UDP, ICMP echo, ARP and ICMP's control messages; a VLAN tag or
+	// a tunnel; an IP fragment; a header that does not decode, or IP
+	// options that could carry anything; bytes after an IP or UDP
+	// datagram): any such frame leaves the evidence incomplete.
 	Unclassified []string
 }
 

@@ -88,11 +88,13 @@
 // local experimental) out of each captured node and reads each socket
 // until the others' markers have come and it has gone quiet, so frames
 // still in flight at the stop are kept; the kernel's drop counter is
-// reported. The WireEvidence decodes the frames with gopacket, files
-// TCP, UDP and ICMP echo flows (each TCP direction reassembled by
-// sequence number, each byte once) with each end's node and kinds of
-// sender, lists what it cannot file (another protocol, an IP fragment,
-// bytes after a datagram) as Unclassified, and answers: where does a
+// reported. The WireEvidence decodes the frames (frames.go: one chain,
+// Ethernet, ARP or IP, then TCP, UDP or ICMP; its tests hold it to
+// gopacket's decoders), files TCP, UDP and ICMP echo flows (each TCP
+// direction reassembled by sequence number, each byte once) with each
+// end's node and kinds of sender, lists what it cannot file (another
+// protocol, a tunnel, an IP fragment, a header it cannot read, bytes
+// after a datagram) as Unclassified, and answers: where does a
 // plaintext marker appear (Contains, ContainsFold), is a flow made only
 // of TLS records (TLSRecords), who carried a flow (Stream.Carrier), how
 // many payload bytes crossed between two nodes (BytesBetween). WritePcap

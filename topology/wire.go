@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"fmt"
@@ -9,10 +10,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 
 	"github.com/scenario-tool/scenario/flows"
 )
@@ -120,142 +117,42 @@ func (ev *WireEvidence) finish() {
 	}
 }
 
-// decode files one frame under its flow, with gopacket's decoders; what
-// it cannot file is Unclassified, except the control traffic that carries
+// decode files one frame under its flow (decodeFrame reads it); what it
+// cannot file is Unclassified, except the control traffic that carries
 // nothing of anyone's (ARP, IGMP, ICMP errors, neighbour discovery, MLD).
 func (ev *WireEvidence) decode(f frame) {
-	p := gopacket.NewPacket(f.data, layers.LayerTypeEthernet, gopacket.DecodeOptions{NoCopy: true})
-	eth, _ := p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
-	if eth == nil {
-		ev.unclassified(f, fmt.Sprintf("a frame of %d bytes that does not decode as Ethernet", len(f.data)))
-		return
-	}
-	if arp, ok := p.Layer(layers.LayerTypeARP).(*layers.ARP); ok {
-		if len(arp.Payload) > 0 && !allZero(arp.Payload) {
-			ev.unclassified(f, fmt.Sprintf("an ARP frame with %d bytes after it", len(arp.Payload)))
-		}
-		return
-	}
-	var src, dst netip.Addr
-	var l4 []byte // the IP payload
-	var proto string
-	switch ip := p.NetworkLayer().(type) {
-	case *layers.IPv4:
-		src, _ = netip.AddrFromSlice(ip.SrcIP.To4())
-		dst, _ = netip.AddrFromSlice(ip.DstIP.To4())
-		if ip.Flags&layers.IPv4MoreFragments != 0 || ip.FragOffset != 0 {
-			ev.unclassified(f, fmt.Sprintf("an IPv4 fragment %s → %s (protocol %s, offset %d): its bytes cannot be filed under a flow", src, dst, ip.Protocol, ip.FragOffset*8))
-			return
-		}
-		l4, proto = ip.Payload, ip.Protocol.String()
-	case *layers.IPv6:
-		src, _ = netip.AddrFromSlice(ip.SrcIP)
-		dst, _ = netip.AddrFromSlice(ip.DstIP)
-		if p.Layer(layers.LayerTypeIPv6Fragment) != nil {
-			ev.unclassified(f, fmt.Sprintf("an IPv6 fragment %s → %s: its bytes cannot be filed under a flow", src, dst))
-			return
-		}
-		l4, proto = ip.Payload, ip.NextHeader.String()
-	default:
-		ev.unclassified(f, fmt.Sprintf("a frame of EtherType %s (0x%04x), %d bytes", eth.EthernetType, uint16(eth.EthernetType), len(f.data)))
-		return
-	}
-	if trailer := eth.Payload[min(len(eth.Payload), ipEnd(p)):]; !allZero(trailer) {
-		ev.unclassified(f, fmt.Sprintf("%d bytes after the IP datagram %s → %s", len(trailer), src, dst))
-		return
-	}
-	switch {
-	case proto == layers.IPProtocolIGMP.String():
-		// Multicast membership (the bridge's own reports among them):
-		// group addresses, nobody's payload.
-	case p.Layer(layers.LayerTypeTCP) != nil:
-		tcp := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
-		from, to := netip.AddrPortFrom(src, uint16(tcp.SrcPort)), netip.AddrPortFrom(dst, uint16(tcp.DstPort))
-		b := ev.flow("tcp", from, to, f)
-		seq := tcp.Seq
-		if tcp.SYN {
-			b.isn[from] = seq
-			if !tcp.ACK {
-				b.synFrom = from
+	d := decodeFrame(f.data)
+	switch d.kind {
+	case frameUnclassified:
+		ev.unclassified(f, d.why)
+	case frameTCP:
+		b := ev.flow("tcp", d.from, d.to, f)
+		seq := d.seq
+		if d.syn {
+			b.isn[d.from] = seq
+			if !d.ack {
+				b.synFrom = d.from
 			} else {
-				b.synAckTo = to
+				b.synAckTo = d.to
 			}
 			seq++ // the SYN takes one sequence number
 		}
-		b.sentBy(from, f, len(tcp.Payload) > 0 || tcp.SYN)
-		if len(tcp.Payload) > 0 {
-			b.segs[from] = append(b.segs[from], segment{seq, tcp.Payload}) // the frame is the capture's own copy
+		b.sentBy(d.from, f, len(d.payload) > 0 || d.syn)
+		if len(d.payload) > 0 {
+			b.segs[d.from] = append(b.segs[d.from], segment{seq, d.payload}) // the frame is the capture's own copy
 		}
-	case p.Layer(layers.LayerTypeUDP) != nil:
-		udp := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
-		from, to := netip.AddrPortFrom(src, uint16(udp.SrcPort)), netip.AddrPortFrom(dst, uint16(udp.DstPort))
-		b := ev.flow("udp", from, to, f)
-		b.sentBy(from, f, len(udp.Payload) > 0)
-		b.datagrams[from] = append(b.datagrams[from], udp.Payload)
-	case p.Layer(layers.LayerTypeICMPv4) != nil:
-		icmp := p.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4)
-		switch icmp.TypeCode.Type() {
-		case layers.ICMPv4TypeEchoRequest, layers.ICMPv4TypeEchoReply:
-			ev.echo("icmp", src, dst, icmp.Id, icmp.TypeCode.Type() == layers.ICMPv4TypeEchoRequest, icmp.Payload, f)
-		case layers.ICMPv4TypeDestinationUnreachable, layers.ICMPv4TypeSourceQuench, layers.ICMPv4TypeRedirect,
-			layers.ICMPv4TypeTimeExceeded, layers.ICMPv4TypeParameterProblem:
-			// An error quotes a datagram that crossed itself, judged there.
-		default:
-			ev.unclassified(f, fmt.Sprintf("an ICMP message %s → %s of type %s", src, dst, icmp.TypeCode))
+	case frameUDP:
+		b := ev.flow("udp", d.from, d.to, f)
+		b.sentBy(d.from, f, len(d.payload) > 0)
+		b.datagrams[d.from] = append(b.datagrams[d.from], d.payload)
+	case frameEcho:
+		b := ev.flow(d.proto, d.from, d.to, f)
+		if d.request {
+			b.synFrom = d.from
 		}
-	case p.Layer(layers.LayerTypeICMPv6) != nil:
-		icmp := p.Layer(layers.LayerTypeICMPv6).(*layers.ICMPv6)
-		switch t := icmp.TypeCode.Type(); {
-		case t == layers.ICMPv6TypeEchoRequest || t == layers.ICMPv6TypeEchoReply:
-			echo, ok := p.Layer(layers.LayerTypeICMPv6Echo).(*layers.ICMPv6Echo)
-			if !ok {
-				ev.unclassified(f, fmt.Sprintf("an ICMPv6 echo %s → %s that does not decode", src, dst))
-				return
-			}
-			ev.echo("icmpv6", src, dst, echo.Identifier, t == layers.ICMPv6TypeEchoRequest, echo.Payload, f)
-		case t < 128, // errors, quoting what crossed itself
-			t == 130, t == 131, t == 132, t == 143, // multicast listener discovery
-			t >= layers.ICMPv6TypeRouterSolicitation && t <= layers.ICMPv6TypeRedirect: // neighbour discovery
-		default:
-			ev.unclassified(f, fmt.Sprintf("an ICMPv6 message %s → %s of type %s", src, dst, icmp.TypeCode))
-		}
-	default:
-		ev.unclassified(f, fmt.Sprintf("an IP datagram %s → %s of protocol %s, %d bytes", src, dst, proto, len(l4)))
+		b.sentBy(d.from, f, len(d.payload) > 0)
+		b.datagrams[d.from] = append(b.datagrams[d.from], d.payload)
 	}
-}
-
-// ipEnd is where the IP datagram ends in the Ethernet payload (its stated
-// length; all of it for a GSO frame, whose length field may be 0).
-func ipEnd(p gopacket.Packet) int {
-	switch ip := p.NetworkLayer().(type) {
-	case *layers.IPv4:
-		return int(ip.Length)
-	case *layers.IPv6:
-		if ip.Length == 0 {
-			return len(ip.Contents) + len(ip.Payload)
-		}
-		return 40 + int(ip.Length)
-	}
-	return 0
-}
-
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
-}
-
-func (ev *WireEvidence) echo(proto string, src, dst netip.Addr, id uint16, request bool, payload []byte, f frame) {
-	from, to := netip.AddrPortFrom(src, id), netip.AddrPortFrom(dst, id)
-	b := ev.flow(proto, from, to, f)
-	if request {
-		b.synFrom = from
-	}
-	b.sentBy(from, f, len(payload) > 0)
-	b.datagrams[from] = append(b.datagrams[from], payload)
 }
 
 func (ev *WireEvidence) unclassified(f frame, what string) {
@@ -572,15 +469,12 @@ func (ev *WireEvidence) Summary() string {
 // once, as it left its node (and those that arrived from outside the
 // capture). tcpdump -r and Wireshark read it.
 func (ev *WireEvidence) WritePcap(out io.Writer) error {
-	w := pcapgo.NewWriterNanos(out)
-	err := w.WriteFileHeader(frameMax, layers.LinkTypeEthernet)
+	w := bufio.NewWriter(out)
+	writePcapHeader(w, frameMax)
 	for _, fr := range ev.kept {
-		if err != nil {
-			break
-		}
-		err = w.WritePacket(gopacket.CaptureInfo{Timestamp: fr.at, CaptureLength: len(fr.data), Length: len(fr.data)}, fr.data)
+		writePcapRecord(w, fr.at, fr.data)
 	}
-	return err
+	return w.Flush()
 }
 
 // WritePcapFile writes the capture (WritePcap) to path, privately.

@@ -25,7 +25,7 @@ var (
 )
 
 // build serializes layers into a frame, checksums and lengths computed.
-func build(t *testing.T, ls ...gopacket.SerializableLayer) []byte {
+func build(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
 	t.Helper()
 	buf := gopacket.NewSerializeBuffer()
 	type checksummed interface {
