@@ -44,6 +44,9 @@ func (s *startAgent) startOnNode(ctx context.Context, env Env) (func(context.Con
 	argv := cmd.argv(bin)
 	if !s.server && !s.dev {
 		awaitServerServing(ctx, env, s.datacenter)
+		if err := ctx.Err(); err != nil {
+			return nil, err // interrupted while it waited: nothing started
+		}
 	}
 	p, err := env.Start(spec.AgentName, argv, StartOption{Role: RoleAgent, Disposable: s.dev, Leaves: s.leavesOnTerminate()})
 	if err != nil {
