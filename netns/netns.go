@@ -1,5 +1,7 @@
 // Package netns runs children in Linux network namespaces of their own, so
-// that scenarios with the same fixed ports do not collide.
+// that scenarios with the same fixed ports do not collide, and runs a
+// function on a thread moved into another namespace and back
+// (OnOwnThread, In).
 package netns
 
 import (
