@@ -1,7 +1,5 @@
 // Package netns runs children in Linux network namespaces of their own, so
-// that scenarios with the same fixed ports do not collide, and runs a
-// function on a thread moved into another namespace and back
-// (OnOwnThread, In).
+// that scenarios with the same fixed ports do not collide.
 package netns
 
 import (

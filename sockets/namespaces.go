@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/scenario-tool/scenario/netns"
+	"github.com/scenario-tool/scenario/internal/nsthread"
 )
 
 // Namespace is a network namespace, as a family of processes is spread
@@ -200,12 +200,12 @@ func diagListenersIn(procDir string, ns Namespace) ([]Listener, error) {
 // target (a descriptor of ns). If ns is the process's own (home), fn runs
 // on a goroutine of its own, without privilege; otherwise on a thread
 // moved there and back (setns, which needs CAP_SYS_ADMIN), which ends if
-// it cannot be moved back (see netns.OnOwnThread).
+// it cannot be moved back (see nsthread.OnOwnThread).
 func inNamespace(target *os.File, ns Namespace, fn func() error) error {
-	if home, err := netns.IsHome(ns.Dev, ns.Ino); err == nil && home {
-		return netns.AtHome(fn)
+	if home, err := nsthread.IsHome(ns.Dev, ns.Ino); err == nil && home {
+		return nsthread.AtHome(fn)
 	}
-	return netns.OnOwnThread(func() error {
+	return nsthread.OnOwnThread(func() error {
 		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
 			return fmt.Errorf("entering %s: %w", ns, err)
 		}

@@ -44,7 +44,7 @@
 // discarded: a locked thread that Go cannot end (the main thread) would be
 // parked forever in the namespace and keep it alive. So every thread not
 // in a hop is in the process's own namespace, which is opened once
-// (netns.OnOwnThread): a hop costs two setns and a goroutine, about 6 µs
+// (nsthread.OnOwnThread): a hop costs two setns and a goroutine, about 6 µs
 // of CPU. No thread waits inside a node between calls: handing each call
 // to such a thread cost more (two thread hand-offs a call, 10-35 µs) and
 // would keep the namespace alive until the lab closed.

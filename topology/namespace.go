@@ -10,6 +10,7 @@ import (
 
 	"github.com/vishvananda/netns"
 
+	"github.com/scenario-tool/scenario/internal/nsthread"
 	scnetns "github.com/scenario-tool/scenario/netns"
 	"golang.org/x/sys/unix"
 )
@@ -93,14 +94,14 @@ func deleteNamed(name string) error {
 }
 
 // inNamespace runs fn on a locked OS thread inside the namespace target,
-// then returns the thread home (see scnetns.OnOwnThread).
+// then returns the thread home (see nsthread.OnOwnThread).
 func inNamespace(target netns.NsHandle, fn func() error) error {
-	return scnetns.In(int(target), fn)
+	return nsthread.In(int(target), fn)
 }
 
 // onOwnThread runs fn on a locked OS thread that fn may move to another
-// namespace; the thread goes home afterwards (see scnetns.OnOwnThread).
-func onOwnThread(fn func() error) error { return scnetns.OnOwnThread(fn) }
+// namespace; the thread goes home afterwards (see nsthread.OnOwnThread).
+func onOwnThread(fn func() error) error { return nsthread.OnOwnThread(fn) }
 
 // InNamed runs fn on a thread inside the network namespace named name
 // (RunDir/name, as `ip netns` names them): sockets it creates and

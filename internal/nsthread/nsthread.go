@@ -1,4 +1,24 @@
-package netns
+// Package nsthread runs a function on an OS thread moved into another
+// network namespace and brought back (OnOwnThread, In), for the nodes of
+// a topology and for a look at the sockets of another namespace.
+//
+// The thread is a goroutine's own, locked to it, which enters the
+// namespace (setns), runs the function and comes back. Coming back is
+// the rule, not letting the thread go: the thread a locked goroutine ends
+// on may be the main thread, which Go cannot end but parks forever, still
+// holding the namespace it was in. So while no goroutine holds it, every
+// thread of the process is in one namespace, its home, and a hop returns
+// its thread there. The home is opened once: opening a thread's own
+// namespace (/proc/thread-self/ns/net) cost about 10 µs on the project's
+// machine, twice what the rest of a hop costs (a setns in and out, 3 µs;
+// the goroutine, under 1 µs).
+//
+// A thread kept inside a namespace between hops, handed each call, costs
+// more, not less: waking a goroutine locked to another thread, and
+// parking it again, hands the processor between threads twice a call
+// (10-35 µs, the more the busier the machine); and it would keep the
+// namespace alive until told to leave.
+package nsthread
 
 import (
 	"errors"
@@ -8,22 +28,6 @@ import (
 
 	"golang.org/x/sys/unix"
 )
-
-// A hop into another network namespace is a goroutine of its own, locked
-// to its OS thread, which enters the namespace (setns), runs the work and
-// comes back. Coming back is the rule, not letting the thread go: the
-// thread a locked goroutine ends on may be the main thread, which Go
-// cannot end but parks forever, still holding the namespace it was in.
-// So while no goroutine holds it, every thread of the process is in one
-// namespace, its home, and a hop returns its thread there. The home is
-// opened once: opening a thread's own namespace (/proc/thread-self/ns/net)
-// cost about 10 µs on the project's machine, twice what the rest of a hop
-// costs (a setns in and out, 3 µs; the goroutine, under 1 µs).
-//
-// A thread kept inside a namespace between hops (one per namespace,
-// handed each call) costs more, not less: waking a goroutine locked to
-// another thread, and parking it again, hands the processor between
-// threads twice a call (10-35 µs, the more the busier the machine).
 
 var home struct {
 	once     sync.Once
