@@ -5,12 +5,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/scenario-tool/scenario/internal/nsthread"
 )
 
 // Namespace is a network namespace, as a family of processes is spread
@@ -196,39 +197,20 @@ func diagListenersIn(procDir string, ns Namespace) ([]Listener, error) {
 }
 
 // inNamespace calls fn on a thread in network namespace ns, entered by
-// target (a descriptor of ns). A thread already in ns calls it at once;
-// another is moved there and back (setns, which needs CAP_SYS_ADMIN), on
-// a goroutine locked to it, and if it cannot be moved back it ends with
-// its goroutine.
+// target (a descriptor of ns). If ns is the process's own (home), fn runs
+// on a goroutine of its own, without privilege; otherwise on a thread
+// moved there and back (setns, which needs CAP_SYS_ADMIN), which ends if
+// it cannot be moved back (see nsthread.OnOwnThread).
 func inNamespace(target *os.File, ns Namespace, fn func() error) error {
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if here, err := ThisThreadsNamespace(); err == nil && here.Same(ns) {
-			err := fn()
-			runtime.UnlockOSThread()
-			done <- err
-			return
-		}
-		origin, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- err
-			return
-		}
-		defer origin.Close()
+	if home, err := nsthread.IsHome(ns.Dev, ns.Ino); err == nil && home {
+		return nsthread.AtHome(fn)
+	}
+	return nsthread.OnOwnThread(func() error {
 		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			done <- fmt.Errorf("entering %s: %w", ns, err)
-			return
+			return fmt.Errorf("entering %s: %w", ns, err)
 		}
-		err = fn()
-		if unix.Setns(int(origin.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		done <- err
-	}()
-	return <-done
+		return fn()
+	})
 }
 
 // tableListenersIn reads the listening TCP sockets from the tables of

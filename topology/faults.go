@@ -161,9 +161,9 @@ func (n *Node) SetBandwidth(rate uint64) error {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	h, err := netlink.NewHandleAt(n.handle)
+	h, err := n.netlinkHandle()
 	if err != nil {
-		return fmt.Errorf("node %s: netlink: %w", n.name, err)
+		return fmt.Errorf("node %s: %w", n.name, err)
 	}
 	defer h.Close()
 	eth, err := h.LinkByName(nodeLink)

@@ -331,6 +331,9 @@ func TestDoIsolatesConcurrentCalls(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	if away := threadsAway(t); len(away) > 0 {
+		t.Errorf("after the calls, threads away from home: %v", away)
+	}
 }
 
 func TestSetupAndTeardownAreFast(t *testing.T) {

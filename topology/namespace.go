@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 
 	"github.com/vishvananda/netns"
 
+	"github.com/scenario-tool/scenario/internal/nsthread"
 	scnetns "github.com/scenario-tool/scenario/netns"
 	"golang.org/x/sys/unix"
 )
@@ -94,63 +94,14 @@ func deleteNamed(name string) error {
 }
 
 // inNamespace runs fn on a locked OS thread inside the namespace target,
-// then returns the thread to the namespace it had (see onOwnThread).
+// then returns the thread home (see nsthread.OnOwnThread).
 func inNamespace(target netns.NsHandle, fn func() error) error {
-	return onOwnThread(func() error {
-		if err := unix.Setns(int(target), unix.CLONE_NEWNET); err != nil {
-			return fmt.Errorf("entering the network namespace: setns: %w", err)
-		}
-		return fn()
-	})
+	return nsthread.In(int(target), fn)
 }
 
-// onOwnThread runs fn on a goroutine locked to its OS thread, fn being
-// free to move the thread to another network namespace; afterwards the
-// thread is returned to the namespace it had and unlocked. If that return
-// fails the thread stays locked, and Go ends it with the goroutine, so no
-// caller is ever left in the wrong namespace. Returning is the rule, not
-// letting the thread go: the thread a locked goroutine ends on may be the
-// main thread, which Go cannot end but parks forever, still holding the
-// namespace it was in (the namespace then outlives its name).
-// A panic in fn is raised again in the caller.
-func onOwnThread(fn func() error) error {
-	type result struct {
-		err      error
-		panicked any
-		didPanic bool
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		origin, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- result{err: fmt.Errorf("opening this thread's network namespace: %w", err)}
-			return
-		}
-		defer origin.Close()
-		var r result
-		func() {
-			defer func() {
-				if p := recover(); p != nil {
-					r.panicked, r.didPanic = p, true
-				}
-			}()
-			r.err = fn()
-		}()
-		// A failed return is not fn's error: what fn did stands (a child it
-		// started runs). The thread just must not serve anyone else.
-		if unix.Setns(int(origin), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		done <- r
-	}()
-	r := <-done
-	if r.didPanic {
-		panic(r.panicked)
-	}
-	return r.err
-}
+// onOwnThread runs fn on a locked OS thread that fn may move to another
+// namespace; the thread goes home afterwards (see nsthread.OnOwnThread).
+func onOwnThread(fn func() error) error { return nsthread.OnOwnThread(fn) }
 
 // InNamed runs fn on a thread inside the network namespace named name
 // (RunDir/name, as `ip netns` names them): sockets it creates and

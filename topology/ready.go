@@ -29,7 +29,7 @@ type portState struct{ oper, state int }
 // bridge, by ifindex.
 func (l *Lab) portStates() (map[int]portState, error) {
 	states := map[int]portState{}
-	err := inNamespace(l.bridge, func() error {
+	err := l.inBridge(func() error {
 		req := nl.NewNetlinkRequest(unix.RTM_GETLINK, unix.NLM_F_DUMP)
 		req.AddData(nl.NewIfInfomsg(unix.AF_BRIDGE))
 		msgs, err := req.Execute(unix.NETLINK_ROUTE, 0)
