@@ -23,6 +23,13 @@ func main() {
 		// take idle cores from them. Five times the live heap keeps a
 		// short run free of collections and a long one (up) bounded.
 		debug.SetGCPercent(400)
+		if os.Getenv("GOMEMLIMIT") == "" {
+			// ... but not without bound: a command's gigabytes of output
+			// stream through the runner, and five times that heap, while
+			// its garbage piles up, peaked at 120 MiB. The limit makes the
+			// collector run before that; a run's own heap is far below it.
+			debug.SetMemoryLimit(64 << 20)
+		}
 	}
 	if len(os.Args) > 1 && os.Args[1] == reaper.Arg {
 		// The hidden mode the runner starts to outlive it (see package reaper).
