@@ -37,9 +37,12 @@ const (
 // tcpdump's, without a tcpdump), with whose socket sent it; and what
 // arrives on a node from a link that no captured node sent on.
 type Capture struct {
-	lab    *Lab
-	token  string
-	nodes  []*nodeTaps
+	lab   *Lab
+	token string
+	nodes []*nodeTaps
+	// opened is when every node's sockets were capturing: a frame that
+	// left a node before its sockets opened may arrive at another after.
+	opened time.Time
 	stopMu sync.Mutex
 	result *WireEvidence
 	err    error
@@ -68,15 +71,21 @@ type tap struct {
 	trunc  int
 	err    error
 	token  string // this capture's, in its end markers
+	// ended holds the sender addresses of the end markers read: what
+	// arrives from one after its marker left its node after its capture.
+	ended map[string]bool
 }
 
 type frame struct {
 	node     string
 	link     int // ifindex in the node
 	outgoing bool
-	sender   flows.Sender
-	at       time.Time
-	data     []byte
+	// late: it arrived from a node's address after that node's end
+	// marker, so its leaving may not have been captured.
+	late   bool
+	sender flows.Sender
+	at     time.Time
+	data   []byte
 }
 
 const (
@@ -128,22 +137,17 @@ func (l *Lab) Capture(nodes ...string) (*Capture, error) {
 		}
 		c.nodes = append(c.nodes, nt)
 	}
-	// The frames of a captured node reach the others too: those copies
-	// are left out in the kernel, by the sender's address.
-	var macs []net.HardwareAddr
-	for _, nt := range c.nodes {
-		macs = append(macs, nt.macs()...)
-	}
 	for _, nt := range c.nodes {
 		if err := nt.node.tagSenders(); err != nil {
 			c.closeAll()
 			return nil, err
 		}
-		if err := nt.open(macs, c.token); err != nil {
+		if err := nt.open(c.token); err != nil {
 			c.closeAll()
 			return nil, err
 		}
 	}
+	c.opened = time.Now()
 	for _, nt := range c.nodes {
 		for _, t := range nt.taps {
 			go t.read()
@@ -254,17 +258,17 @@ func (n *Node) tagSenders() error {
 }
 
 // open opens the node's three capture sockets (agents', proxies', the
-// rest). Each is made with protocol 0, which receives nothing, given its
+// rest, which also keeps every frame that arrives). Each is made with protocol 0, which receives nothing, given its
 // filter, and only then bound to ETH_P_ALL on every link (ifindex 0, so
 // that a link made during the capture is seen too): a socket made with
 // ETH_P_ALL would receive before its filter is in place.
-func (nt *nodeTaps) open(labMACs []net.HardwareAddr, token string) error {
+func (nt *nodeTaps) open(token string) error {
 	for _, kind := range []flows.Sender{flows.SenderAgent, flows.SenderProxy, flows.SenderOther} {
-		prog, err := tapFilter(kind, nt.lo, labMACs)
+		prog, err := tapFilter(kind, nt.lo)
 		if err != nil {
 			return fmt.Errorf("capturing on node %s: %w", nt.node.name, err)
 		}
-		t := &tap{node: nt.node, kind: kind, fd: -1, stop: make(chan struct{}), done: make(chan struct{}), token: token}
+		t := &tap{node: nt.node, kind: kind, fd: -1, stop: make(chan struct{}), done: make(chan struct{}), token: token, ended: map[string]bool{}}
 		err = nt.node.Do(func() error {
 			fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 			if err != nil {
@@ -307,10 +311,12 @@ func (nt *nodeTaps) open(labMACs []net.HardwareAddr, token string) error {
 // tapFilter is the kernel filter of a node's capture socket for kind: never
 // lo; always this capture's end markers; frames leaving the node, by the
 // sender's mark (AgentGroup, ProxyGroup, or neither for SenderOther); and,
-// for SenderOther only, frames arriving from a link no captured node sent
-// on (their sender address is not one of labMACs: the lab's own frames
-// are kept once, where they leave).
-func tapFilter(kind flows.Sender, lo int, labMACs []net.HardwareAddr) ([]bpf.RawInstruction, error) {
+// for SenderOther only, every frame arriving. The lab's own frames are
+// kept once, where they leave; each copy that arrives must be one of them
+// (WireEvidence.add): a frame sent past the node's packet taps
+// (PACKET_QDISC_BYPASS) is seen only where it arrives, whoever's address
+// it bears.
+func tapFilter(kind flows.Sender, lo int) ([]bpf.RawInstruction, error) {
 	keep, drop := bpf.RetConstant{Val: frameMax}, bpf.RetConstant{Val: 0}
 	prog := []bpf.Instruction{
 		bpf.LoadExtension{Num: bpf.ExtInterfaceIndex},
@@ -344,15 +350,7 @@ func tapFilter(kind flows.Sender, lo int, labMACs []net.HardwareAddr) ([]bpf.Raw
 			drop,
 			keep,
 		}
-		for _, mac := range labMACs {
-			arriving = append(arriving,
-				bpf.LoadAbsolute{Off: 6, Size: 4},
-				bpf.JumpIf{Cond: bpf.JumpEqual, Val: binary.BigEndian.Uint32(mac[0:4]), SkipFalse: 3},
-				bpf.LoadAbsolute{Off: 10, Size: 2},
-				bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(binary.BigEndian.Uint16(mac[4:6])), SkipFalse: 1},
-				drop)
-		}
-		arriving = append(arriving, keep)
+		arriving = []bpf.Instruction{keep}
 	}
 	prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.PACKET_OUTGOING, SkipFalse: uint8(len(leaving))})
 	prog = append(append(prog, leaving...), arriving...)
@@ -400,11 +398,13 @@ func (t *tap) read() {
 					stopping, stopAt = true, time.Now()
 				}
 				delete(t.expect, sender)
+				t.ended[string(buf[6:12])] = true
 				continue
 			}
 			f.sender = t.kind
 			if !f.outgoing {
 				f.sender = flows.SenderOutside
+				f.late = n >= 12 && t.ended[string(buf[6:12])]
 			}
 			f.data = append([]byte(nil), buf[:n]...)
 			t.frames = append(t.frames, f)
@@ -493,6 +493,7 @@ func (c *Capture) Stop() (*WireEvidence, error) {
 		}
 	}
 	ev := newEvidence(c.lab)
+	ev.opened = c.opened
 	for _, nt := range c.nodes {
 		for _, t := range nt.taps {
 			<-t.done
@@ -521,7 +522,7 @@ func (c *Capture) Stop() (*WireEvidence, error) {
 			}
 		}
 		for _, mac := range nt.macs() {
-			ev.labMACs[string(mac)] = true
+			ev.labMACs[string(mac)] = nt.node.name
 		}
 	}
 	for _, nt := range c.nodes {

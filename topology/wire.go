@@ -6,10 +6,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/scenario-tool/scenario/flows"
 )
@@ -23,7 +25,11 @@ type WireEvidence struct {
 	lab     *Lab
 	streams map[flowKey]*building
 	order   []flowKey
-	labMACs map[string]bool           // every link of a captured node
+	labMACs map[string]string // every link of a captured node
+	// arrived are the frames that reached a node from a captured node's
+	// address: each must be a copy of a frame kept where it left.
+	arrived []frame
+	opened  time.Time                 // when every node's capture sockets were open
 	links   map[string]map[int]string // node → ifindex → link name
 	kept    []frame
 }
@@ -52,22 +58,56 @@ type building struct {
 }
 
 func newEvidence(l *Lab) *WireEvidence {
-	return &WireEvidence{lab: l, streams: map[flowKey]*building{}, labMACs: map[string]bool{}, links: map[string]map[int]string{}}
+	return &WireEvidence{lab: l, streams: map[flowKey]*building{}, labMACs: map[string]string{}, links: map[string]map[int]string{}}
 }
 
-// add keeps a frame, unless it is a captured node's frame seen arriving
-// at another (it was kept where it left).
+// inFlight bounds how long a frame takes from the node it leaves to the
+// one it reaches: one that arrives this soon after the capture opened may
+// have left before its sender's sockets did.
+const inFlight = 50 * time.Millisecond
+
+// add keeps a frame. A captured node's frame seen arriving at another is
+// held until finish, which keeps it only if no capture saw it leave
+// (unless it came before every socket was open, or after its sender's
+// end marker, when its leaving may have gone unseen).
 func (ev *WireEvidence) add(f frame) {
-	if !f.outgoing && len(f.data) >= 12 && ev.labMACs[string(f.data[6:12])] {
+	if !f.outgoing && len(f.data) >= 12 && ev.labMACs[string(f.data[6:12])] != "" {
+		if !f.late && !f.at.Before(ev.opened.Add(inFlight)) {
+			ev.arrived = append(ev.arrived, f)
+		}
 		return
 	}
 	ev.Frames++
 	ev.kept = append(ev.kept, f)
 }
 
+// unseenLeaving keeps the frames that arrived from a captured node's
+// address without any capture seeing them leave: sent past the node's
+// packet taps (a packet socket with PACKET_QDISC_BYPASS), or from
+// somewhere that bears the lab's address. Their bytes crossed a cable
+// all the same; they are searched, and fail an encrypted claim.
+func (ev *WireEvidence) unseenLeaving() {
+	left := map[string]bool{}
+	for _, f := range ev.kept {
+		if f.outgoing {
+			left[string(f.data)] = true
+		}
+	}
+	for _, f := range ev.arrived {
+		if left[string(f.data)] {
+			continue
+		}
+		ev.Frames++
+		ev.kept = append(ev.kept, f)
+		ev.Unclassified = append(ev.Unclassified, fmt.Sprintf("a frame of %d bytes from node %s's address %s that reached node %s by %s, which no capture saw leave a node (sent past the node's packet taps, as with PACKET_QDISC_BYPASS)",
+			len(f.data), ev.labMACs[string(f.data[6:12])], net.HardwareAddr(f.data[6:12]), f.node, ev.linkName(f)))
+	}
+}
+
 // finish decodes every frame kept, in the order the kernel saw them, and
 // reassembles every flow.
 func (ev *WireEvidence) finish() {
+	ev.unseenLeaving()
 	sort.SliceStable(ev.kept, func(i, j int) bool { return ev.kept[i].at.Before(ev.kept[j].at) })
 	for _, f := range ev.kept {
 		ev.decode(f)
