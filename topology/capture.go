@@ -37,12 +37,9 @@ const (
 // tcpdump's, without a tcpdump), with whose socket sent it; and what
 // arrives on a node from a link that no captured node sent on.
 type Capture struct {
-	lab   *Lab
-	token string
-	nodes []*nodeTaps
-	// opened is when every node's sockets were capturing: a frame that
-	// left a node before its sockets opened may arrive at another after.
-	opened time.Time
+	lab    *Lab
+	token  string
+	nodes  []*nodeTaps
 	stopMu sync.Mutex
 	result *WireEvidence
 	err    error
@@ -71,21 +68,27 @@ type tap struct {
 	trunc  int
 	err    error
 	token  string // this capture's, in its end markers
-	// ended holds the sender addresses of the end markers read: what
-	// arrives from one after its marker left its node after its capture.
-	ended map[string]bool
+	// startedAt and endedAt are where each other node's start and end
+	// markers came among frames: what arrives from a node between the
+	// two left it while its own sockets captured.
+	startedAt, endedAt map[string]int
+	// awaitStart are the start markers still awaited; started is closed
+	// once none is.
+	awaitStart map[string]bool
+	started    chan struct{}
 }
 
 type frame struct {
 	node     string
 	link     int // ifindex in the node
 	outgoing bool
-	// late: it arrived from a node's address after that node's end
-	// marker, so its leaving may not have been captured.
-	late   bool
-	sender flows.Sender
-	at     time.Time
-	data   []byte
+	// mustHaveLeft: it arrived from a captured node's address between
+	// that node's start and end markers, so it left that node while the
+	// node's own sockets captured (Stop sets it).
+	mustHaveLeft bool
+	sender       flows.Sender
+	at           time.Time
+	data         []byte
 }
 
 const (
@@ -102,7 +105,9 @@ const (
 	// was disconnected during the capture).
 	stopDeadline = 2 * time.Second
 	frameMax     = 256 << 10 // a GSO frame on a veth can reach 64 KB
-	markerPrefix = "scenario-capture-end:"
+	markerPrefix = "scenario-capture-"
+	startMarker  = "start"
+	endMarker    = "end"
 	// wireTable is the nftables table that tags the frames of the
 	// scenario's agents and proxies in a node's namespace.
 	wireTable = "scenario_wire"
@@ -147,10 +152,34 @@ func (l *Lab) Capture(nodes ...string) (*Capture, error) {
 			return nil, err
 		}
 	}
-	c.opened = time.Now()
+	// Each connected node announces that its sockets are open; the
+	// capture starts once every node's marker reached every other, so
+	// that what arrives from a node after its marker must have been seen
+	// leaving it.
+	connected := c.connected()
 	for _, nt := range c.nodes {
 		for _, t := range nt.taps {
+			t.awaitStart = c.othersConnected(nt, connected)
 			go t.read()
+		}
+	}
+	for _, nt := range c.nodes {
+		if !connected[nt.node.name] {
+			continue
+		}
+		if err := nt.sendMarker(startMarker, c.token); err != nil {
+			_ = c.stopReaders()
+			return nil, err
+		}
+	}
+	deadline := time.After(stopDeadline)
+	for _, nt := range c.nodes {
+		for _, t := range nt.taps {
+			select {
+			case <-t.started:
+			case <-deadline:
+				// Stop says which never came.
+			}
 		}
 	}
 	return c, nil
@@ -268,7 +297,8 @@ func (nt *nodeTaps) open(token string) error {
 		if err != nil {
 			return fmt.Errorf("capturing on node %s: %w", nt.node.name, err)
 		}
-		t := &tap{node: nt.node, kind: kind, fd: -1, stop: make(chan struct{}), done: make(chan struct{}), token: token, ended: map[string]bool{}}
+		t := &tap{node: nt.node, kind: kind, fd: -1, stop: make(chan struct{}), done: make(chan struct{}), token: token,
+			startedAt: map[string]int{}, endedAt: map[string]int{}, started: make(chan struct{})}
 		err = nt.node.Do(func() error {
 			fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 			if err != nil {
@@ -371,6 +401,10 @@ func (t *tap) read() {
 	oob := make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{}))))
 	var stopAt time.Time
 	stopping := false
+	startedClosed := len(t.awaitStart) == 0
+	if startedClosed {
+		close(t.started)
+	}
 	for {
 		if !stopping {
 			select {
@@ -390,21 +424,33 @@ func (t *tap) read() {
 			if ll, ok := from.(*unix.SockaddrLinklayer); ok {
 				f.link, f.outgoing = ll.Ifindex, ll.Pkttype == unix.PACKET_OUTGOING
 			}
-			if sender, ok := t.marker(buf[:n]); ok {
-				// Markers are sent only after Stop closed t.stop, which
-				// also published t.expect.
+			if kind, sender, ok := t.marker(buf[:n]); ok {
+				if kind == startMarker {
+					if _, seen := t.startedAt[sender]; !seen {
+						t.startedAt[sender] = len(t.frames)
+					}
+					delete(t.awaitStart, sender)
+					if len(t.awaitStart) == 0 && !startedClosed {
+						close(t.started)
+						startedClosed = true
+					}
+					continue
+				}
+				// End markers are sent only after Stop closed t.stop,
+				// which also published t.expect.
 				if !stopping {
 					<-t.stop
 					stopping, stopAt = true, time.Now()
 				}
 				delete(t.expect, sender)
-				t.ended[string(buf[6:12])] = true
+				if _, seen := t.endedAt[sender]; !seen {
+					t.endedAt[sender] = len(t.frames)
+				}
 				continue
 			}
 			f.sender = t.kind
 			if !f.outgoing {
 				f.sender = flows.SenderOutside
-				f.late = n >= 12 && t.ended[string(buf[6:12])]
 			}
 			f.data = append([]byte(nil), buf[:n]...)
 			t.frames = append(t.frames, f)
@@ -437,16 +483,63 @@ func timestamp(oob []byte) time.Time {
 	return time.Now()
 }
 
-// marker recognizes an end marker of this capture and names its sender.
-func (t *tap) marker(f []byte) (string, bool) {
+// marker recognizes a start or end marker of this capture and names its
+// sender.
+func (t *tap) marker(f []byte) (kind, sender string, ok bool) {
 	if len(f) < 14 || binary.BigEndian.Uint16(f[12:14]) != markerType {
-		return "", false
+		return "", "", false
 	}
-	token, sender, ok := strings.Cut(string(f[14:]), " ")
-	if !ok || token != markerPrefix+t.token {
-		return "", false
+	prefix, sender, ok := strings.Cut(string(f[14:]), " ")
+	if !ok {
+		return "", "", false
 	}
-	return strings.TrimRight(sender, "\x00"), true
+	for _, kind := range []string{startMarker, endMarker} {
+		if prefix == markerPrefix+kind+":"+t.token {
+			return kind, strings.TrimRight(sender, "\x00"), true
+		}
+	}
+	return "", "", false
+}
+
+// connected says which captured nodes have their cable.
+func (c *Capture) connected() map[string]bool {
+	connected := map[string]bool{}
+	for _, nt := range c.nodes {
+		connected[nt.node.name] = !nt.node.isDisconnected()
+	}
+	return connected
+}
+
+// othersConnected are the nodes whose markers nt's sockets should see:
+// every other captured node's, if both ends are connected.
+func (c *Capture) othersConnected(nt *nodeTaps, connected map[string]bool) map[string]bool {
+	others := map[string]bool{}
+	if !connected[nt.node.name] {
+		return others
+	}
+	for _, o := range c.nodes {
+		if o != nt && connected[o.node.name] {
+			others[o.node.name] = true
+		}
+	}
+	return others
+}
+
+// stopReaders ends the readers of a capture that could not start.
+func (c *Capture) stopReaders() error {
+	for _, nt := range c.nodes {
+		for _, t := range nt.taps {
+			t.expect = map[string]bool{}
+			close(t.stop)
+		}
+	}
+	for _, nt := range c.nodes {
+		for _, t := range nt.taps {
+			<-t.done
+		}
+	}
+	c.closeAll()
+	return nil
 }
 
 // Stop ends the capture without losing a frame that crossed before it was
@@ -461,21 +554,10 @@ func (c *Capture) Stop() (*WireEvidence, error) {
 	}
 	// Which markers each socket should see: every other captured node's,
 	// if both ends are connected; its own node's it may see or not.
-	connected := map[string]bool{}
-	for _, nt := range c.nodes {
-		connected[nt.node.name] = !nt.node.isDisconnected()
-	}
+	connected := c.connected()
 	for _, nt := range c.nodes {
 		for _, t := range nt.taps {
-			t.expect = map[string]bool{}
-			if !connected[nt.node.name] {
-				continue
-			}
-			for _, o := range c.nodes {
-				if o != nt && connected[o.node.name] {
-					t.expect[o.node.name] = true
-				}
-			}
+			t.expect = c.othersConnected(nt, connected)
 		}
 	}
 	for _, nt := range c.nodes {
@@ -488,12 +570,11 @@ func (c *Capture) Stop() (*WireEvidence, error) {
 		if !connected[nt.node.name] {
 			continue // its cable is cut: nobody would see the marker
 		}
-		if err := nt.sendMarker(c.token); err != nil {
+		if err := nt.sendMarker(endMarker, c.token); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	ev := newEvidence(c.lab)
-	ev.opened = c.opened
 	for _, nt := range c.nodes {
 		for _, t := range nt.taps {
 			<-t.done
@@ -509,6 +590,9 @@ func (c *Capture) Stop() (*WireEvidence, error) {
 			}
 			for sender := range t.expect {
 				ev.Incomplete = append(ev.Incomplete, fmt.Sprintf("node %s never saw node %s's end marker: frames still in flight to it may be missing", t.node.name, sender))
+			}
+			for sender := range t.awaitStart {
+				ev.Incomplete = append(ev.Incomplete, fmt.Sprintf("node %s never saw node %s's start marker: what it received from that node cannot be told from frames sent past the capture", t.node.name, sender))
 			}
 			ev.Truncated += t.trunc
 		}
@@ -528,7 +612,15 @@ func (c *Capture) Stop() (*WireEvidence, error) {
 	for _, nt := range c.nodes {
 		ev.links[nt.node.name] = nt.links
 		for _, t := range nt.taps {
-			for _, f := range t.frames {
+			for i, f := range t.frames {
+				if from := ev.labMACs[macOf(f.data)]; !f.outgoing && from != "" {
+					start, started := t.startedAt[from]
+					end, ended := t.endedAt[from]
+					if from == nt.node.name {
+						start, started, ended = 0, true, false
+					}
+					f.mustHaveLeft = started && i >= start && (!ended || i < end)
+				}
 				ev.add(f)
 			}
 		}
@@ -541,8 +633,8 @@ func (c *Capture) Stop() (*WireEvidence, error) {
 // sendMarker sends this capture's end marker, a broadcast frame, out of
 // the node's eth0 (from its first socket, which does not see it; the
 // node's other sockets do, and ignore their own node's marker).
-func (nt *nodeTaps) sendMarker(token string) error {
-	payload := markerPrefix + token + " " + nt.node.name
+func (nt *nodeTaps) sendMarker(kind, token string) error {
+	payload := markerPrefix + kind + ":" + token + " " + nt.node.name
 	f := make([]byte, 14, 14+len(payload)+46)
 	copy(f[0:6], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
 	copy(f[6:12], nt.mac) // a bridge drops a frame from an invalid (zero) address
@@ -554,7 +646,7 @@ func (nt *nodeTaps) sendMarker(token string) error {
 	addr := &unix.SockaddrLinklayer{Protocol: htons(markerType), Ifindex: nt.eth, Halen: 6,
 		Addr: [8]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
 	if err := unix.Sendto(nt.taps[0].fd, f, 0, addr); err != nil {
-		return fmt.Errorf("sending the capture's end marker from node %s: %w", nt.node.name, err)
+		return fmt.Errorf("sending the capture's %s marker from node %s: %w", kind, nt.node.name, err)
 	}
 	return nil
 }

@@ -11,7 +11,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/scenario-tool/scenario/flows"
 )
@@ -25,11 +24,10 @@ type WireEvidence struct {
 	lab     *Lab
 	streams map[flowKey]*building
 	order   []flowKey
-	labMACs map[string]string // every link of a captured node
+	labMACs map[string]string // every link of a captured node → its node
 	// arrived are the frames that reached a node from a captured node's
 	// address: each must be a copy of a frame kept where it left.
 	arrived []frame
-	opened  time.Time                 // when every node's capture sockets were open
 	links   map[string]map[int]string // node → ifindex → link name
 	kept    []frame
 }
@@ -61,24 +59,27 @@ func newEvidence(l *Lab) *WireEvidence {
 	return &WireEvidence{lab: l, streams: map[flowKey]*building{}, labMACs: map[string]string{}, links: map[string]map[int]string{}}
 }
 
-// inFlight bounds how long a frame takes from the node it leaves to the
-// one it reaches: one that arrives this soon after the capture opened may
-// have left before its sender's sockets did.
-const inFlight = 50 * time.Millisecond
-
 // add keeps a frame. A captured node's frame seen arriving at another is
-// held until finish, which keeps it only if no capture saw it leave
-// (unless it came before every socket was open, or after its sender's
-// end marker, when its leaving may have gone unseen).
+// held until finish, which keeps it only if no capture saw it leave; one
+// that came before its sender's start marker or after its end marker may
+// have left unseen, and is left out.
 func (ev *WireEvidence) add(f frame) {
-	if !f.outgoing && len(f.data) >= 12 && ev.labMACs[string(f.data[6:12])] != "" {
-		if !f.late && !f.at.Before(ev.opened.Add(inFlight)) {
+	if !f.outgoing && ev.labMACs[macOf(f.data)] != "" {
+		if f.mustHaveLeft {
 			ev.arrived = append(ev.arrived, f)
 		}
 		return
 	}
 	ev.Frames++
 	ev.kept = append(ev.kept, f)
+}
+
+// macOf is a frame's sender address, as a key of labMACs.
+func macOf(data []byte) string {
+	if len(data) < 12 {
+		return ""
+	}
+	return string(data[6:12])
 }
 
 // unseenLeaving keeps the frames that arrived from a captured node's
@@ -100,7 +101,7 @@ func (ev *WireEvidence) unseenLeaving() {
 		ev.Frames++
 		ev.kept = append(ev.kept, f)
 		ev.Unclassified = append(ev.Unclassified, fmt.Sprintf("a frame of %d bytes from node %s's address %s that reached node %s by %s, which no capture saw leave a node (sent past the node's packet taps, as with PACKET_QDISC_BYPASS)",
-			len(f.data), ev.labMACs[string(f.data[6:12])], net.HardwareAddr(f.data[6:12]), f.node, ev.linkName(f)))
+			len(f.data), ev.labMACs[macOf(f.data)], net.HardwareAddr(f.data[6:12]), f.node, ev.linkName(f)))
 	}
 }
 
