@@ -35,7 +35,7 @@ const (
 // Capture records every frame that leaves the nodes on any link but lo,
 // IPv4, IPv6 or anything else, from sockets of its own (AF_PACKET, like
 // tcpdump's, without a tcpdump), with whose socket sent it; and what
-// arrives on a node from a link that no captured node sent on.
+// arrives on a node that no captured node was seen sending.
 type Capture struct {
 	lab    *Lab
 	token  string
