@@ -37,8 +37,11 @@ const (
 // tcpdump's, without a tcpdump), with whose socket sent it; and what
 // arrives on a node that no captured node was seen sending.
 type Capture struct {
-	lab    *Lab
-	token  string
+	lab *Lab
+	// tokens are this capture's, in its start and end markers: two, so
+	// that a node that reads the start markers (root, a packet socket)
+	// cannot forge an end marker before the capture stops.
+	tokens map[string]string
 	nodes  []*nodeTaps
 	stopMu sync.Mutex
 	result *WireEvidence
@@ -67,7 +70,7 @@ type tap struct {
 	frames []frame
 	trunc  int
 	err    error
-	token  string // this capture's, in its end markers
+	tokens map[string]string // the capture's, by kind of marker
 	// startedAt and endedAt are where each other node's start and end
 	// markers came among frames: what arrives from a node between the
 	// two left it while its own sockets captured.
@@ -121,11 +124,14 @@ func (l *Lab) Capture(nodes ...string) (*Capture, error) {
 			nodes = append(nodes, n.name)
 		}
 	}
-	token := make([]byte, 8)
-	if _, err := rand.Read(token); err != nil {
-		return nil, err
+	c := &Capture{lab: l, tokens: map[string]string{}}
+	for _, kind := range []string{startMarker, endMarker} {
+		token := make([]byte, 8)
+		if _, err := rand.Read(token); err != nil {
+			return nil, err
+		}
+		c.tokens[kind] = hex.EncodeToString(token)
 	}
-	c := &Capture{lab: l, token: hex.EncodeToString(token)}
 	seen := map[string]bool{}
 	for _, name := range nodes {
 		n, ok := l.Node(name)
@@ -147,7 +153,7 @@ func (l *Lab) Capture(nodes ...string) (*Capture, error) {
 			c.closeAll()
 			return nil, err
 		}
-		if err := nt.open(c.token); err != nil {
+		if err := nt.open(c.tokens); err != nil {
 			c.closeAll()
 			return nil, err
 		}
@@ -167,7 +173,7 @@ func (l *Lab) Capture(nodes ...string) (*Capture, error) {
 		if !connected[nt.node.name] {
 			continue
 		}
-		if err := nt.sendMarker(startMarker, c.token); err != nil {
+		if err := nt.sendMarker(startMarker, c.tokens[startMarker]); err != nil {
 			_ = c.stopReaders()
 			return nil, err
 		}
@@ -291,13 +297,13 @@ func (n *Node) tagSenders() error {
 // filter, and only then bound to ETH_P_ALL on every link (ifindex 0, so
 // that a link made during the capture is seen too): a socket made with
 // ETH_P_ALL would receive before its filter is in place.
-func (nt *nodeTaps) open(token string) error {
+func (nt *nodeTaps) open(tokens map[string]string) error {
 	for _, kind := range []flows.Sender{flows.SenderAgent, flows.SenderProxy, flows.SenderOther} {
 		prog, err := tapFilter(kind, nt.lo)
 		if err != nil {
 			return fmt.Errorf("capturing on node %s: %w", nt.node.name, err)
 		}
-		t := &tap{node: nt.node, kind: kind, fd: -1, stop: make(chan struct{}), done: make(chan struct{}), token: token,
+		t := &tap{node: nt.node, kind: kind, fd: -1, stop: make(chan struct{}), done: make(chan struct{}), tokens: tokens,
 			startedAt: map[string]int{}, endedAt: map[string]int{}, started: make(chan struct{})}
 		err = nt.node.Do(func() error {
 			fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
@@ -494,7 +500,7 @@ func (t *tap) marker(f []byte) (kind, sender string, ok bool) {
 		return "", "", false
 	}
 	for _, kind := range []string{startMarker, endMarker} {
-		if prefix == markerPrefix+kind+":"+t.token {
+		if prefix == markerPrefix+kind+":"+t.tokens[kind] {
 			return kind, strings.TrimRight(sender, "\x00"), true
 		}
 	}
@@ -570,7 +576,7 @@ func (c *Capture) Stop() (*WireEvidence, error) {
 		if !connected[nt.node.name] {
 			continue // its cable is cut: nobody would see the marker
 		}
-		if err := nt.sendMarker(endMarker, c.token); err != nil {
+		if err := nt.sendMarker(endMarker, c.tokens[endMarker]); err != nil {
 			errs = append(errs, err)
 		}
 	}
