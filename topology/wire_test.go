@@ -272,3 +272,35 @@ func TestEvidenceKeepsFramesThatArriveWithoutLeaving(t *testing.T) {
 		t.Errorf("the bytes of the frame that never left: %v, want found once", refs)
 	}
 }
+
+// A four-tuple used again (a fixed source port, the first connection
+// reset so that it leaves no TIME_WAIT; no privilege needed) starts the
+// second connection at a new ISN: the first's bytes, placed against it,
+// fell before the stream's start and were left out, so its flow carried
+// "nothing". A segment before the SYN's sequence number (crafted) did too.
+func TestEvidenceKeepsTheBytesOfAFourTupleUsedAgain(t *testing.T) {
+	const client, server = "10.77.0.2", "10.77.0.1"
+	seg := func(seq uint32, syn, rst bool, payload string) frame {
+		tcp := &layers.TCP{SrcPort: 40000, DstPort: 7777, Seq: seq, SYN: syn, RST: rst, ACK: !syn, Window: 1000}
+		ip := ip4(client, server, layers.IPProtocolTCP)
+		if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {
+			t.Fatal(err)
+		}
+		return leaving("b", flows.SenderOther, build(t, eth(macB, layers.EthernetTypeIPv4), ip, tcp, gopacket.Payload(payload)))
+	}
+	for name, frames := range map[string][]frame{
+		"the four-tuple used again": {seg(1000, true, false, ""), seg(1001, false, false, "hello\n"), seg(1007, false, true, ""),
+			seg(90000, true, false, ""), seg(90001, false, true, "")},
+		"a segment before the SYN's": {seg(1000, true, false, ""), seg(500, false, false, "hello\n")},
+	} {
+		ev := evidenceOf(frames...)
+		if refs := ev.Contains([]byte("hello\n")); len(refs) != 1 {
+			t.Errorf("%s: found %d times, want once\n%s", name, len(refs), ev.Summary())
+		}
+		for _, s := range ev.Streams() {
+			if s.Payload() == 0 {
+				t.Errorf("%s: the flow carried nothing\n%s", name, ev.Summary())
+			}
+		}
+	}
+}
