@@ -80,6 +80,22 @@ while (sysread(STDIN, my $data, 4096)) {
 }
 `
 
+// reusedTuple sends each line to app1:7777 in clear from a fixed port,
+// resets the connection (so that no TIME_WAIT holds the port), opens an
+// empty one on the same four-tuple, and echoes the line: no privilege
+// needed.
+const reusedTuple = `use Socket; use IO::Socket::INET;
+$| = 1;
+sub conn {
+    my $s = IO::Socket::INET->new(LocalAddr => "10.77.0.2", LocalPort => 40000, PeerAddr => "10.77.0.1", PeerPort => 7777, ReuseAddr => 1, Proto => "tcp") or die "connect: $@";
+    print $s shift;
+    select(undef, undef, undef, 0.1);
+    setsockopt($s, SOL_SOCKET, SO_LINGER, pack("ii", 1, 0));
+    close $s;
+}
+while (my $line = <STDIN>) { conn($line); conn(""); print $line; }
+`
+
 func TestWireFalseClaimsFail(t *testing.T) {
 	needMesh(t, namespaces, testenv.Program("perl"))
 	dir := t.TempDir()
@@ -87,6 +103,10 @@ func TestWireFalseClaimsFail(t *testing.T) {
 	seen := filepath.Join(dir, "watch-saw") // the KV watch's last value
 	bypass := filepath.Join(dir, "bypass.pl")
 	if err := os.WriteFile(bypass, []byte(bypassSender), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reused := filepath.Join(dir, "reused.pl")
+	if err := os.WriteFile(reused, []byte(reusedTuple), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// Echo servers on app1 that are neither a proxy nor an agent.
@@ -173,6 +193,17 @@ func TestWireFalseClaimsFail(t *testing.T) {
 			src:  relayed(script(t, "relay-bypass.sh", "exec perl "+bypass+" 10.77.0.2 10.77.0.1")),
 			want: "that reached node app1 by eth0, which no capture saw leave a node (sent past the node's packet taps",
 			also: "from node app2's address ",
+		},
+		{
+			// The backend sends each line to app1 in clear, then uses the
+			// same four-tuple again for an empty connection: reassembled
+			// against the second connection's ISN, the first's bytes fell
+			// before its start and the flow seemed to carry nothing.
+			name: "the backend sends the probe on a four-tuple it then uses again",
+			src: relayed(script(t, "relay-reused.sh", "exec perl "+reused),
+				onNode("app1", `run: {name: sink, command: "socat -u TCP-LISTEN:7777,bind=10.77.0.1,reuseaddr,fork OPEN:/dev/null", ready: "10.77.0.1:7777"}`)),
+			want: "accounts for: tcp 10.77.0.2:40000 → 10.77.0.1:7777 (6 bytes out, 0 back)",
+			also: "with the probe's bytes in clear (to the server, at byte 0)",
 		},
 	}
 	// Finding 3: the remote instance is critical, so web's sidecar picks
