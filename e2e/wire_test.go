@@ -96,6 +96,22 @@ sub conn {
 while (my $line = <STDIN>) { conn($line); conn(""); print $line; }
 `
 
+// mldJoiner echoes each line after joining an IPv6 multicast group on
+// eth0 whose address ends in the line's first 14 bytes: the kernel's MLD
+// report carries them to every node in clear (no privilege needed).
+const mldJoiner = `use Socket qw(AF_INET6 SOCK_DGRAM IPPROTO_IPV6 IPV6_JOIN_GROUP pack_ipv6_mreq);
+$| = 1;
+my ($ifindex) = qx{ip -o link show eth0} =~ /^(\d+):/ or die "no eth0";
+my @joined;
+while (my $line = <STDIN>) {
+    socket(my $s, AF_INET6, SOCK_DGRAM, 0) or die "socket: $!";
+    my $low = substr($line, 0, 14);
+    setsockopt($s, IPPROTO_IPV6, IPV6_JOIN_GROUP, pack_ipv6_mreq("\xff\x05" . ("\0" x (14 - length $low)) . $low, $ifindex)) or die "join: $!";
+    push @joined, $s;
+    print $line;
+}
+`
+
 func TestWireFalseClaimsFail(t *testing.T) {
 	needMesh(t, namespaces, testenv.Program("perl"))
 	dir := t.TempDir()
@@ -103,6 +119,10 @@ func TestWireFalseClaimsFail(t *testing.T) {
 	seen := filepath.Join(dir, "watch-saw") // the KV watch's last value
 	bypass := filepath.Join(dir, "bypass.pl")
 	if err := os.WriteFile(bypass, []byte(bypassSender), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	joiner := filepath.Join(dir, "mld.pl")
+	if err := os.WriteFile(joiner, []byte(mldJoiner), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	reused := filepath.Join(dir, "reused.pl")
@@ -204,6 +224,13 @@ func TestWireFalseClaimsFail(t *testing.T) {
 				onNode("app1", `run: {name: sink, command: "socat -u TCP-LISTEN:7777,bind=10.77.0.1,reuseaddr,fork OPEN:/dev/null", ready: "10.77.0.1:7777"}`)),
 			want: "accounts for: tcp 10.77.0.2:40000 → 10.77.0.1:7777 (6 bytes out, 0 back)",
 			also: "with the probe's bytes in clear (to the server, at byte 0)",
+		},
+		{
+			// The backend joins a multicast group named after each line:
+			// the kernel's MLD report, control, carried it.
+			name: "the backend joins an IPv6 multicast group named after the probe",
+			src:  relayed(script(t, "relay-mld.sh", "exec perl "+joiner)),
+			want: "for a group the kernel does not join by itself (ff05::6865:6c6c:6f0a) (it left node app2 by eth0)",
 		},
 	}
 	// Finding 3: the remote instance is critical, so web's sidecar picks
