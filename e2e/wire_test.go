@@ -117,6 +117,7 @@ func TestWireFalseClaimsFail(t *testing.T) {
 	dir := t.TempDir()
 	linkLocal := filepath.Join(dir, "app1-link-local")
 	seen := filepath.Join(dir, "watch-saw") // the KV watch's last value
+	seenTrimmed := filepath.Join(dir, "watch-saw-trimmed")
 	bypass := filepath.Join(dir, "bypass.pl")
 	if err := os.WriteFile(bypass, []byte(bypassSender), 0o644); err != nil {
 		t.Fatal(err)
@@ -204,6 +205,15 @@ func TestWireFalseClaimsFail(t *testing.T) {
 				onNode("app1", `exec: {command: "consul kv put leak ready && for i in $(seq 100); do grep -q cmVhZHk `+seen+` 2>/dev/null && exit 0; sleep 0.1; done; exit 1"}`)),
 			want: "wire: the probe's bytes appear in clear on the wire, in the scenario's own traffic: tcp 10.77.0.1:",
 			also: "sent by a consul agent of the scenario",
+		},
+		{
+			// The same without the newline (the shell's read drops it):
+			// "hello\n" is nowhere, "hello" is.
+			name: "the backend hands the probe to the agents without its newline",
+			src: relayed(script(t, "relay-kv-trim.sh", `while IFS= read -r line; do consul kv put leak "$line" >/dev/null; printf '%s\n' "$line"; done`),
+				onNode("app1", `run: {name: watcher, command: "consul watch -type=key -key=leak sh -c 'cat > `+seenTrimmed+`'"}`),
+				onNode("app1", `exec: {command: "consul kv put leak ready && for i in $(seq 100); do grep -q cmVhZHk `+seenTrimmed+` 2>/dev/null && exit 0; sleep 0.1; done; exit 1"}`)),
+			want: "wire: the probe's bytes appear in clear on the wire, in the scenario's own traffic: tcp 10.77.0.1:",
 		},
 		{
 			// The backend sends each line to app1 in clear past app2's
