@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/gopacket/pcapgo"
 
+	"github.com/scenario-tool/scenario/internal/testenv"
 	"github.com/scenario-tool/scenario/runner"
 )
 
@@ -56,11 +57,79 @@ const (
 	ula2 = "fd77::2"
 )
 
+// bypassSender echoes its input and sends each chunk to the node at
+// ARGV[1] (from ARGV[0]) as a UDP datagram in clear, in a frame from
+// eth0's own address sent through a packet socket with
+// PACKET_QDISC_BYPASS: past the node's packet taps (it needs root).
+const bypassSender = `use Socket;
+my ($src, $dst) = @ARGV;
+my $link = qx{ip -o link show eth0};
+my ($ifindex) = $link =~ /^(\d+):/ or die "no eth0: $link";
+my ($mac) = $link =~ m{link/ether (\S+)} or die "no address: $link";
+$mac = pack("H12", $mac =~ s/://gr);
+socket(my $s, 17, SOCK_RAW, 0) or die "packet socket: $!";
+setsockopt($s, 263, 20, pack("i", 1)) or die "PACKET_QDISC_BYPASS: $!";
+bind($s, pack("S n i S C C a8", 17, 0, $ifindex, 0, 0, 0, "")) or die "bind: $!";
+sub csum { my $b = shift; my $t = 0; $t += $_ for unpack("n*", $b); $t = ($t & 0xffff) + ($t >> 16) while $t >> 16; ~$t & 0xffff }
+while (sysread(STDIN, my $data, 4096)) {
+    syswrite(STDOUT, $data);
+    my $udp = pack("nnnn", 40000, 9999, 8 + length $data, 0) . $data;
+    my $ip = pack("CCnnnCCna4a4", 0x45, 0, 20 + length $udp, 1, 0x4000, 64, 17, 0, inet_aton($src), inet_aton($dst));
+    substr($ip, 10, 2) = pack("n", csum($ip));
+    send($s, ("\xff" x 6) . $mac . pack("n", 0x0800) . $ip . $udp, 0) or die "send: $!";
+}
+`
+
+// reusedTuple sends each line to app1:7777 in clear from a fixed port,
+// resets the connection (so that no TIME_WAIT holds the port), opens an
+// empty one on the same four-tuple, and echoes the line: no privilege
+// needed.
+const reusedTuple = `use Socket; use IO::Socket::INET;
+$| = 1;
+sub conn {
+    my $s = IO::Socket::INET->new(LocalAddr => "10.77.0.2", LocalPort => 40000, PeerAddr => "10.77.0.1", PeerPort => 7777, ReuseAddr => 1, Proto => "tcp") or die "connect: $@";
+    print $s shift;
+    select(undef, undef, undef, 0.1);
+    setsockopt($s, SOL_SOCKET, SO_LINGER, pack("ii", 1, 0));
+    close $s;
+}
+while (my $line = <STDIN>) { conn($line); conn(""); print $line; }
+`
+
+// mldJoiner echoes each line after joining an IPv6 multicast group on
+// eth0 whose address ends in the line's first 14 bytes: the kernel's MLD
+// report carries them to every node in clear (no privilege needed).
+const mldJoiner = `use Socket qw(AF_INET6 SOCK_DGRAM IPPROTO_IPV6 IPV6_JOIN_GROUP pack_ipv6_mreq);
+$| = 1;
+my ($ifindex) = qx{ip -o link show eth0} =~ /^(\d+):/ or die "no eth0";
+my @joined;
+while (my $line = <STDIN>) {
+    socket(my $s, AF_INET6, SOCK_DGRAM, 0) or die "socket: $!";
+    my $low = substr($line, 0, 14);
+    setsockopt($s, IPPROTO_IPV6, IPV6_JOIN_GROUP, pack_ipv6_mreq("\xff\x05" . ("\0" x (14 - length $low)) . $low, $ifindex)) or die "join: $!";
+    push @joined, $s;
+    print $line;
+}
+`
+
 func TestWireFalseClaimsFail(t *testing.T) {
-	needMesh(t, namespaces)
+	needMesh(t, namespaces, testenv.Program("perl"))
 	dir := t.TempDir()
 	linkLocal := filepath.Join(dir, "app1-link-local")
 	seen := filepath.Join(dir, "watch-saw") // the KV watch's last value
+	seenTrimmed := filepath.Join(dir, "watch-saw-trimmed")
+	bypass := filepath.Join(dir, "bypass.pl")
+	if err := os.WriteFile(bypass, []byte(bypassSender), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	joiner := filepath.Join(dir, "mld.pl")
+	if err := os.WriteFile(joiner, []byte(mldJoiner), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reused := filepath.Join(dir, "reused.pl")
+	if err := os.WriteFile(reused, []byte(reusedTuple), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	// Echo servers on app1 that are neither a proxy nor an agent.
 	echo6 := onNode("app1", `run: {name: echo6, command: "socat TCP6-LISTEN:7777,bind=[`+ula1+`],reuseaddr,fork EXEC:cat", ready: "[`+ula1+`]:7777"}`)
 	ula := onNode("app1", `exec: {command: "ip -6 addr add `+ula1+`/64 dev eth0 nodad"}`) +
@@ -136,6 +205,42 @@ func TestWireFalseClaimsFail(t *testing.T) {
 				onNode("app1", `exec: {command: "consul kv put leak ready && for i in $(seq 100); do grep -q cmVhZHk `+seen+` 2>/dev/null && exit 0; sleep 0.1; done; exit 1"}`)),
 			want: "wire: the probe's bytes appear in clear on the wire, in the scenario's own traffic: tcp 10.77.0.1:",
 			also: "sent by a consul agent of the scenario",
+		},
+		{
+			// The same without the newline (the shell's read drops it):
+			// "hello\n" is nowhere, "hello" is.
+			name: "the backend hands the probe to the agents without its newline",
+			src: relayed(script(t, "relay-kv-trim.sh", `while IFS= read -r line; do consul kv put leak "$line" >/dev/null; printf '%s\n' "$line"; done`),
+				onNode("app1", `run: {name: watcher, command: "consul watch -type=key -key=leak sh -c 'cat > `+seenTrimmed+`'"}`),
+				onNode("app1", `exec: {command: "consul kv put leak ready && for i in $(seq 100); do grep -q cmVhZHk `+seenTrimmed+` 2>/dev/null && exit 0; sleep 0.1; done; exit 1"}`)),
+			want: "wire: the probe's bytes appear in clear on the wire, in the scenario's own traffic: tcp 10.77.0.1:",
+		},
+		{
+			// The backend sends each line to app1 in clear past app2's
+			// packet taps, from app2's own address: only app1 sees the
+			// frame, as a copy of nothing seen leaving.
+			name: "the backend sends the probe past its node's packet taps",
+			src:  relayed(script(t, "relay-bypass.sh", "exec perl "+bypass+" 10.77.0.2 10.77.0.1")),
+			want: "that reached node app1 by eth0, which no capture saw leave a node (sent past the node's packet taps",
+			also: "from node app2's address ",
+		},
+		{
+			// The backend sends each line to app1 in clear, then uses the
+			// same four-tuple again for an empty connection: reassembled
+			// against the second connection's ISN, the first's bytes fell
+			// before its start and the flow seemed to carry nothing.
+			name: "the backend sends the probe on a four-tuple it then uses again",
+			src: relayed(script(t, "relay-reused.sh", "exec perl "+reused),
+				onNode("app1", `run: {name: sink, command: "socat -u TCP-LISTEN:7777,bind=10.77.0.1,reuseaddr,fork OPEN:/dev/null", ready: "10.77.0.1:7777"}`)),
+			want: "accounts for: tcp 10.77.0.2:40000 → 10.77.0.1:7777 (6 bytes out, 0 back)",
+			also: "with the probe's bytes in clear (to the server, at byte 0)",
+		},
+		{
+			// The backend joins a multicast group named after each line:
+			// the kernel's MLD report, control, carried it.
+			name: "the backend joins an IPv6 multicast group named after the probe",
+			src:  relayed(script(t, "relay-mld.sh", "exec perl "+joiner)),
+			want: "for a group the kernel does not join by itself (ff05::6865:6c6c:6f0a) (it left node app2 by eth0)",
 		},
 	}
 	// Finding 3: the remote instance is critical, so web's sidecar picks

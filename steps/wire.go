@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -439,7 +440,9 @@ func (w *wireWatch) judge(ctx context.Context, sent, got []byte) (string, error)
 	// in either case.
 	clear := map[flows.Flow]flows.Ref{}
 	var clearOrder []flows.Ref
-	for _, marker := range [][]byte{sent, got} {
+	// Also without the white space around them: a relay that reads
+	// lines (a shell's read) drops the newline.
+	for _, marker := range [][]byte{sent, got, bytes.TrimSpace(sent), bytes.TrimSpace(got)} {
 		if len(marker) < minWireMarker {
 			continue
 		}

@@ -35,10 +35,13 @@ const (
 // Capture records every frame that leaves the nodes on any link but lo,
 // IPv4, IPv6 or anything else, from sockets of its own (AF_PACKET, like
 // tcpdump's, without a tcpdump), with whose socket sent it; and what
-// arrives on a node from a link that no captured node sent on.
+// arrives on a node that no captured node was seen sending.
 type Capture struct {
-	lab    *Lab
-	token  string
+	lab *Lab
+	// tokens are this capture's, in its start and end markers: two, so
+	// that a node that reads the start markers (root, a packet socket)
+	// cannot forge an end marker before the capture stops.
+	tokens map[string]string
 	nodes  []*nodeTaps
 	stopMu sync.Mutex
 	result *WireEvidence
@@ -67,16 +70,28 @@ type tap struct {
 	frames []frame
 	trunc  int
 	err    error
-	token  string // this capture's, in its end markers
+	tokens map[string]string // the capture's, by kind of marker
+	// startedAt and endedAt are where each other node's start and end
+	// markers came among frames: what arrives from a node between the
+	// two left it while its own sockets captured.
+	startedAt, endedAt map[string]int
+	// awaitStart are the start markers still awaited; started is closed
+	// once none is.
+	awaitStart map[string]bool
+	started    chan struct{}
 }
 
 type frame struct {
 	node     string
 	link     int // ifindex in the node
 	outgoing bool
-	sender   flows.Sender
-	at       time.Time
-	data     []byte
+	// mustHaveLeft: it arrived from a captured node's address between
+	// that node's start and end markers, so it left that node while the
+	// node's own sockets captured (Stop sets it).
+	mustHaveLeft bool
+	sender       flows.Sender
+	at           time.Time
+	data         []byte
 }
 
 const (
@@ -93,7 +108,9 @@ const (
 	// was disconnected during the capture).
 	stopDeadline = 2 * time.Second
 	frameMax     = 256 << 10 // a GSO frame on a veth can reach 64 KB
-	markerPrefix = "scenario-capture-end:"
+	markerPrefix = "scenario-capture-"
+	startMarker  = "start"
+	endMarker    = "end"
 	// wireTable is the nftables table that tags the frames of the
 	// scenario's agents and proxies in a node's namespace.
 	wireTable = "scenario_wire"
@@ -107,11 +124,14 @@ func (l *Lab) Capture(nodes ...string) (*Capture, error) {
 			nodes = append(nodes, n.name)
 		}
 	}
-	token := make([]byte, 8)
-	if _, err := rand.Read(token); err != nil {
-		return nil, err
+	c := &Capture{lab: l, tokens: map[string]string{}}
+	for _, kind := range []string{startMarker, endMarker} {
+		token := make([]byte, 8)
+		if _, err := rand.Read(token); err != nil {
+			return nil, err
+		}
+		c.tokens[kind] = hex.EncodeToString(token)
 	}
-	c := &Capture{lab: l, token: hex.EncodeToString(token)}
 	seen := map[string]bool{}
 	for _, name := range nodes {
 		n, ok := l.Node(name)
@@ -128,25 +148,44 @@ func (l *Lab) Capture(nodes ...string) (*Capture, error) {
 		}
 		c.nodes = append(c.nodes, nt)
 	}
-	// The frames of a captured node reach the others too: those copies
-	// are left out in the kernel, by the sender's address.
-	var macs []net.HardwareAddr
-	for _, nt := range c.nodes {
-		macs = append(macs, nt.macs()...)
-	}
 	for _, nt := range c.nodes {
 		if err := nt.node.tagSenders(); err != nil {
 			c.closeAll()
 			return nil, err
 		}
-		if err := nt.open(macs, c.token); err != nil {
+		if err := nt.open(c.tokens); err != nil {
 			c.closeAll()
 			return nil, err
 		}
 	}
+	// Each connected node announces that its sockets are open; the
+	// capture starts once every node's marker reached every other, so
+	// that what arrives from a node after its marker must have been seen
+	// leaving it.
+	connected := c.connected()
 	for _, nt := range c.nodes {
 		for _, t := range nt.taps {
+			t.awaitStart = c.othersConnected(nt, connected)
 			go t.read()
+		}
+	}
+	for _, nt := range c.nodes {
+		if !connected[nt.node.name] {
+			continue
+		}
+		if err := nt.sendMarker(startMarker, c.tokens[startMarker]); err != nil {
+			_ = c.stopReaders()
+			return nil, err
+		}
+	}
+	deadline := time.After(stopDeadline)
+	for _, nt := range c.nodes {
+		for _, t := range nt.taps {
+			select {
+			case <-t.started:
+			case <-deadline:
+				// Stop says which never came.
+			}
 		}
 	}
 	return c, nil
@@ -254,17 +293,18 @@ func (n *Node) tagSenders() error {
 }
 
 // open opens the node's three capture sockets (agents', proxies', the
-// rest). Each is made with protocol 0, which receives nothing, given its
+// rest, which also keeps every frame that arrives). Each is made with protocol 0, which receives nothing, given its
 // filter, and only then bound to ETH_P_ALL on every link (ifindex 0, so
 // that a link made during the capture is seen too): a socket made with
 // ETH_P_ALL would receive before its filter is in place.
-func (nt *nodeTaps) open(labMACs []net.HardwareAddr, token string) error {
+func (nt *nodeTaps) open(tokens map[string]string) error {
 	for _, kind := range []flows.Sender{flows.SenderAgent, flows.SenderProxy, flows.SenderOther} {
-		prog, err := tapFilter(kind, nt.lo, labMACs)
+		prog, err := tapFilter(kind, nt.lo)
 		if err != nil {
 			return fmt.Errorf("capturing on node %s: %w", nt.node.name, err)
 		}
-		t := &tap{node: nt.node, kind: kind, fd: -1, stop: make(chan struct{}), done: make(chan struct{}), token: token}
+		t := &tap{node: nt.node, kind: kind, fd: -1, stop: make(chan struct{}), done: make(chan struct{}), tokens: tokens,
+			startedAt: map[string]int{}, endedAt: map[string]int{}, started: make(chan struct{})}
 		err = nt.node.Do(func() error {
 			fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 			if err != nil {
@@ -307,10 +347,12 @@ func (nt *nodeTaps) open(labMACs []net.HardwareAddr, token string) error {
 // tapFilter is the kernel filter of a node's capture socket for kind: never
 // lo; always this capture's end markers; frames leaving the node, by the
 // sender's mark (AgentGroup, ProxyGroup, or neither for SenderOther); and,
-// for SenderOther only, frames arriving from a link no captured node sent
-// on (their sender address is not one of labMACs: the lab's own frames
-// are kept once, where they leave).
-func tapFilter(kind flows.Sender, lo int, labMACs []net.HardwareAddr) ([]bpf.RawInstruction, error) {
+// for SenderOther only, every frame arriving. The lab's own frames are
+// kept once, where they leave; each copy that arrives must be one of them
+// (WireEvidence.add): a frame sent past the node's packet taps
+// (PACKET_QDISC_BYPASS) is seen only where it arrives, whoever's address
+// it bears.
+func tapFilter(kind flows.Sender, lo int) ([]bpf.RawInstruction, error) {
 	keep, drop := bpf.RetConstant{Val: frameMax}, bpf.RetConstant{Val: 0}
 	prog := []bpf.Instruction{
 		bpf.LoadExtension{Num: bpf.ExtInterfaceIndex},
@@ -344,15 +386,7 @@ func tapFilter(kind flows.Sender, lo int, labMACs []net.HardwareAddr) ([]bpf.Raw
 			drop,
 			keep,
 		}
-		for _, mac := range labMACs {
-			arriving = append(arriving,
-				bpf.LoadAbsolute{Off: 6, Size: 4},
-				bpf.JumpIf{Cond: bpf.JumpEqual, Val: binary.BigEndian.Uint32(mac[0:4]), SkipFalse: 3},
-				bpf.LoadAbsolute{Off: 10, Size: 2},
-				bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(binary.BigEndian.Uint16(mac[4:6])), SkipFalse: 1},
-				drop)
-		}
-		arriving = append(arriving, keep)
+		arriving = []bpf.Instruction{keep}
 	}
 	prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.PACKET_OUTGOING, SkipFalse: uint8(len(leaving))})
 	prog = append(append(prog, leaving...), arriving...)
@@ -373,6 +407,10 @@ func (t *tap) read() {
 	oob := make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{}))))
 	var stopAt time.Time
 	stopping := false
+	startedClosed := len(t.awaitStart) == 0
+	if startedClosed {
+		close(t.started)
+	}
 	for {
 		if !stopping {
 			select {
@@ -392,14 +430,28 @@ func (t *tap) read() {
 			if ll, ok := from.(*unix.SockaddrLinklayer); ok {
 				f.link, f.outgoing = ll.Ifindex, ll.Pkttype == unix.PACKET_OUTGOING
 			}
-			if sender, ok := t.marker(buf[:n]); ok {
-				// Markers are sent only after Stop closed t.stop, which
-				// also published t.expect.
+			if kind, sender, ok := t.marker(buf[:n]); ok {
+				if kind == startMarker {
+					if _, seen := t.startedAt[sender]; !seen {
+						t.startedAt[sender] = len(t.frames)
+					}
+					delete(t.awaitStart, sender)
+					if len(t.awaitStart) == 0 && !startedClosed {
+						close(t.started)
+						startedClosed = true
+					}
+					continue
+				}
+				// End markers are sent only after Stop closed t.stop,
+				// which also published t.expect.
 				if !stopping {
 					<-t.stop
 					stopping, stopAt = true, time.Now()
 				}
 				delete(t.expect, sender)
+				if _, seen := t.endedAt[sender]; !seen {
+					t.endedAt[sender] = len(t.frames)
+				}
 				continue
 			}
 			f.sender = t.kind
@@ -437,16 +489,63 @@ func timestamp(oob []byte) time.Time {
 	return time.Now()
 }
 
-// marker recognizes an end marker of this capture and names its sender.
-func (t *tap) marker(f []byte) (string, bool) {
+// marker recognizes a start or end marker of this capture and names its
+// sender.
+func (t *tap) marker(f []byte) (kind, sender string, ok bool) {
 	if len(f) < 14 || binary.BigEndian.Uint16(f[12:14]) != markerType {
-		return "", false
+		return "", "", false
 	}
-	token, sender, ok := strings.Cut(string(f[14:]), " ")
-	if !ok || token != markerPrefix+t.token {
-		return "", false
+	prefix, sender, ok := strings.Cut(string(f[14:]), " ")
+	if !ok {
+		return "", "", false
 	}
-	return strings.TrimRight(sender, "\x00"), true
+	for _, kind := range []string{startMarker, endMarker} {
+		if prefix == markerPrefix+kind+":"+t.tokens[kind] {
+			return kind, strings.TrimRight(sender, "\x00"), true
+		}
+	}
+	return "", "", false
+}
+
+// connected says which captured nodes have their cable.
+func (c *Capture) connected() map[string]bool {
+	connected := map[string]bool{}
+	for _, nt := range c.nodes {
+		connected[nt.node.name] = !nt.node.isDisconnected()
+	}
+	return connected
+}
+
+// othersConnected are the nodes whose markers nt's sockets should see:
+// every other captured node's, if both ends are connected.
+func (c *Capture) othersConnected(nt *nodeTaps, connected map[string]bool) map[string]bool {
+	others := map[string]bool{}
+	if !connected[nt.node.name] {
+		return others
+	}
+	for _, o := range c.nodes {
+		if o != nt && connected[o.node.name] {
+			others[o.node.name] = true
+		}
+	}
+	return others
+}
+
+// stopReaders ends the readers of a capture that could not start.
+func (c *Capture) stopReaders() error {
+	for _, nt := range c.nodes {
+		for _, t := range nt.taps {
+			t.expect = map[string]bool{}
+			close(t.stop)
+		}
+	}
+	for _, nt := range c.nodes {
+		for _, t := range nt.taps {
+			<-t.done
+		}
+	}
+	c.closeAll()
+	return nil
 }
 
 // Stop ends the capture without losing a frame that crossed before it was
@@ -461,21 +560,10 @@ func (c *Capture) Stop() (*WireEvidence, error) {
 	}
 	// Which markers each socket should see: every other captured node's,
 	// if both ends are connected; its own node's it may see or not.
-	connected := map[string]bool{}
-	for _, nt := range c.nodes {
-		connected[nt.node.name] = !nt.node.isDisconnected()
-	}
+	connected := c.connected()
 	for _, nt := range c.nodes {
 		for _, t := range nt.taps {
-			t.expect = map[string]bool{}
-			if !connected[nt.node.name] {
-				continue
-			}
-			for _, o := range c.nodes {
-				if o != nt && connected[o.node.name] {
-					t.expect[o.node.name] = true
-				}
-			}
+			t.expect = c.othersConnected(nt, connected)
 		}
 	}
 	for _, nt := range c.nodes {
@@ -488,7 +576,7 @@ func (c *Capture) Stop() (*WireEvidence, error) {
 		if !connected[nt.node.name] {
 			continue // its cable is cut: nobody would see the marker
 		}
-		if err := nt.sendMarker(c.token); err != nil {
+		if err := nt.sendMarker(endMarker, c.tokens[endMarker]); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -509,6 +597,9 @@ func (c *Capture) Stop() (*WireEvidence, error) {
 			for sender := range t.expect {
 				ev.Incomplete = append(ev.Incomplete, fmt.Sprintf("node %s never saw node %s's end marker: frames still in flight to it may be missing", t.node.name, sender))
 			}
+			for sender := range t.awaitStart {
+				ev.Incomplete = append(ev.Incomplete, fmt.Sprintf("node %s never saw node %s's start marker: what it received from that node cannot be told from frames sent past the capture", t.node.name, sender))
+			}
 			ev.Truncated += t.trunc
 		}
 	}
@@ -521,13 +612,21 @@ func (c *Capture) Stop() (*WireEvidence, error) {
 			}
 		}
 		for _, mac := range nt.macs() {
-			ev.labMACs[string(mac)] = true
+			ev.labMACs[string(mac)] = nt.node.name
 		}
 	}
 	for _, nt := range c.nodes {
 		ev.links[nt.node.name] = nt.links
 		for _, t := range nt.taps {
-			for _, f := range t.frames {
+			for i, f := range t.frames {
+				if from := ev.labMACs[macOf(f.data)]; !f.outgoing && from != "" {
+					start, started := t.startedAt[from]
+					end, ended := t.endedAt[from]
+					if from == nt.node.name {
+						start, started, ended = 0, true, false
+					}
+					f.mustHaveLeft = started && i >= start && (!ended || i < end)
+				}
 				ev.add(f)
 			}
 		}
@@ -540,8 +639,8 @@ func (c *Capture) Stop() (*WireEvidence, error) {
 // sendMarker sends this capture's end marker, a broadcast frame, out of
 // the node's eth0 (from its first socket, which does not see it; the
 // node's other sockets do, and ignore their own node's marker).
-func (nt *nodeTaps) sendMarker(token string) error {
-	payload := markerPrefix + token + " " + nt.node.name
+func (nt *nodeTaps) sendMarker(kind, token string) error {
+	payload := markerPrefix + kind + ":" + token + " " + nt.node.name
 	f := make([]byte, 14, 14+len(payload)+46)
 	copy(f[0:6], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
 	copy(f[6:12], nt.mac) // a bridge drops a frame from an invalid (zero) address
@@ -553,7 +652,7 @@ func (nt *nodeTaps) sendMarker(token string) error {
 	addr := &unix.SockaddrLinklayer{Protocol: htons(markerType), Ifindex: nt.eth, Halen: 6,
 		Addr: [8]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
 	if err := unix.Sendto(nt.taps[0].fd, f, 0, addr); err != nil {
-		return fmt.Errorf("sending the capture's end marker from node %s: %w", nt.node.name, err)
+		return fmt.Errorf("sending the capture's %s marker from node %s: %w", kind, nt.node.name, err)
 	}
 	return nil
 }

@@ -21,6 +21,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"golang.org/x/sys/unix"
+
 	"github.com/scenario-tool/scenario/flows"
 	"github.com/scenario-tool/scenario/sockets"
 	"github.com/scenario-tool/scenario/wait"
@@ -424,4 +428,56 @@ func TestCaptureKeepsTheTagOfWhatLeavesAfterTheClose(t *testing.T) {
 		}
 	}
 	t.Fatalf("the flow was not captured\n%s", ev.Summary())
+}
+
+// A packet socket with PACKET_QDISC_BYPASS (root in the node) sends past
+// the node's own capture sockets: the frame, from the node's own address,
+// is seen only where it arrives, and must be kept there and named, its
+// bytes searched. A frame sent the ordinary way is a copy, kept once.
+func TestCaptureKeepsWhatArrivesWithoutBeingSeenLeaving(t *testing.T) {
+	l := newLab(t, "a", "b")
+	a, b := node(t, l, "a"), node(t, l, "b")
+	capture := startCapture(t, l)
+	const secret = "BYPASS-MARKER-77c1"
+	var eth *net.Interface
+	if err := a.Do(func() (err error) { eth, err = net.InterfaceByName("eth0"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	for _, bypass := range []int{0, 1} {
+		udp := &layers.UDP{SrcPort: layers.UDPPort(40000 + bypass), DstPort: 9999}
+		ip := ip4(a.Addr().String(), b.Addr().String(), layers.IPProtocolUDP)
+		if err := udp.SetNetworkLayerForChecksum(ip); err != nil {
+			t.Fatal(err)
+		}
+		f := build(t, &layers.Ethernet{SrcMAC: eth.HardwareAddr, DstMAC: layers.EthernetBroadcast, EthernetType: layers.EthernetTypeIPv4},
+			ip, udp, gopacket.Payload(fmt.Sprintf("%s-%d", secret, bypass)))
+		err := a.Do(func() error {
+			fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(fd)
+			if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, bypass); err != nil {
+				return err
+			}
+			return unix.Sendto(fd, f, 0, &unix.SockaddrLinklayer{Ifindex: eth.Index, Halen: 6})
+		})
+		if err != nil {
+			t.Fatalf("sending from a (PACKET_QDISC_BYPASS %d): %v", bypass, err)
+		}
+	}
+	ev := stopCapture(t, capture)
+	if len(ev.Unclassified) != 1 || !strings.Contains(ev.Unclassified[0], "from node a's address") || !strings.Contains(ev.Unclassified[0], "reached node b by eth0, which no capture saw leave a node") {
+		t.Errorf("unclassified: %q, want the bypassing frame named\n%s", ev.Unclassified, ev.Summary())
+	}
+	for bypass, sender := range []flows.Sender{flows.SenderOther, flows.SenderOutside} {
+		refs := ev.Contains([]byte(fmt.Sprintf("%s-%d", secret, bypass)))
+		if len(refs) != 1 {
+			t.Errorf("PACKET_QDISC_BYPASS %d: found %d times, want once\n%s", bypass, len(refs), ev.Summary())
+			continue
+		}
+		if s, _ := ev.Stream(refs[0].Flow); s.Carrier() != sender {
+			t.Errorf("PACKET_QDISC_BYPASS %d: sent by %v, want %v", bypass, s.Carrier(), sender)
+		}
+	}
 }

@@ -318,7 +318,11 @@ func (ip ipDatagram) decodeTransport() decodedFrame {
 	case protoIGMP:
 		if ip.ipv4 {
 			// Multicast membership (the bridge's own reports among
-			// them): group addresses, nobody's payload.
+			// them): nobody's payload, if it names only the kernel's
+			// own groups.
+			if why := igmpMembership(b); why != "" {
+				return unclassifiedFrame("an IGMP message %s → %s %s", ip.src, ip.dst, why)
+			}
 			return decodedFrame{kind: frameControl}
 		}
 	case protoTCP:
@@ -375,14 +379,105 @@ func (ip ipDatagram) decodeTransport() decodedFrame {
 				return unclassifiedFrame("an ICMPv6 echo %s → %s that does not decode", ip.src, ip.dst)
 			}
 			return ip.echo("icmpv6", b, typ == 128)
+		case typ == 131 || typ == 132 || typ == 143: // multicast listener report, done
+			if why := mldMembership(b); why != "" {
+				return unclassifiedFrame("an MLD message %s → %s %s", ip.src, ip.dst, why)
+			}
+			return decodedFrame{kind: frameControl}
 		case typ < 128, // errors, quoting what crossed itself
-			typ == 130, typ == 131, typ == 132, typ == 143, // multicast listener discovery
+			typ == 130,               // multicast listener query
 			typ >= 133 && typ <= 137: // neighbour discovery
 			return decodedFrame{kind: frameControl}
 		}
 		return unclassifiedFrame("an ICMPv6 message %s → %s of type %d, code %d", ip.src, ip.dst, b[0], b[1])
 	}
 	return unclassifiedFrame("an IP datagram %s → %s of protocol %s, %d bytes", ip.src, ip.dst, protocolName(ip.protocol), len(b))
+}
+
+// Membership reports name groups and sources that any process chooses
+// (IPV6_JOIN_GROUP, IP_ADD_SOURCE_MEMBERSHIP: no privilege needed), so
+// the kernel sends up to 16 bytes of its choosing a group, in clear: a
+// report is nobody's payload only if it names no source and no group
+// but those the kernel joins by itself.
+
+// igmpMembership reads an IGMP message; why says what it carries that
+// is not the kernel's own. Queries come from a multicast router.
+func igmpMembership(b []byte) (why string) {
+	if len(b) < 8 {
+		return fmt.Sprintf("of %d bytes", len(b))
+	}
+	switch b[0] {
+	case 0x11: // membership query
+		return ""
+	case 0x12, 0x16, 0x17: // v1 and v2 report, leave
+		if !kernelGroup4(b[4:8]) || !allZero(b[8:]) {
+			return fmt.Sprintf("of type 0x%02x for a group the kernel does not join by itself (%s)", b[0], netip.AddrFrom4([4]byte(b[4:8])))
+		}
+		return ""
+	case 0x22: // v3 report
+		return groupRecords(b, 4, kernelGroup4)
+	}
+	return fmt.Sprintf("of type 0x%02x", b[0])
+}
+
+// mldMembership reads an MLD report or done message (ICMPv6); why says
+// what it carries that is not the kernel's own.
+func mldMembership(b []byte) (why string) {
+	if b[0] == 143 { // v2 report
+		if len(b) < 8 {
+			return fmt.Sprintf("of %d bytes", len(b))
+		}
+		return groupRecords(b, 16, kernelGroup6)
+	}
+	if len(b) < 24 || !kernelGroup6(b[8:24]) || !allZero(b[24:]) {
+		return fmt.Sprintf("of type %d for a group the kernel does not join by itself", b[0])
+	}
+	return ""
+}
+
+// groupRecords reads the group records of an IGMPv3 or MLDv2 report
+// (their count at bytes 6-7, the records from byte 8: type, auxiliary
+// length, number of sources, group, sources, auxiliary data).
+func groupRecords(b []byte, addrLen int, kernelGroup func([]byte) bool) (why string) {
+	records := int(binary.BigEndian.Uint16(b[6:8]))
+	off := 8
+	for i := 0; i < records; i++ {
+		if off+4+addrLen > len(b) {
+			return "whose group records run past it"
+		}
+		aux, sources, group := b[off+1], binary.BigEndian.Uint16(b[off+2:off+4]), b[off+4:off+4+addrLen]
+		if aux != 0 || sources != 0 {
+			return fmt.Sprintf("naming %d source(s) and %d bytes of auxiliary data, which the capture does not read", sources, int(aux)*4)
+		}
+		if !kernelGroup(group) {
+			a, _ := netip.AddrFromSlice(group)
+			return fmt.Sprintf("for a group the kernel does not join by itself (%s)", a)
+		}
+		off += 4 + addrLen
+	}
+	if !allZero(b[off:]) {
+		return fmt.Sprintf("with %d bytes after its group records", len(b)-off)
+	}
+	return ""
+}
+
+// kernelGroup4 is a group the kernel joins by itself: all hosts, all
+// routers, IGMPv3's reports, all snoopers (multicast router discovery).
+func kernelGroup4(g []byte) bool {
+	return g[0] == 224 && g[1] == 0 && g[2] == 0 && (g[3] == 1 || g[3] == 2 || g[3] == 22 || g[3] == 106)
+}
+
+// kernelGroup6 is a group the kernel joins by itself: link-local all
+// nodes, all routers, MLDv2's reports, all snoopers, and the
+// solicited-node group of
+// each of its addresses (ff02::1:ffXX:XXXX, its low bytes those of an
+// address, which only root adds).
+func kernelGroup6(g []byte) bool {
+	prefix := [13]byte{0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xff}
+	if [13]byte(g[:13]) == prefix {
+		return true
+	}
+	return [14]byte(g[:14]) == [14]byte{0xff, 0x02} && g[14] == 0 && (g[15] == 1 || g[15] == 2 || g[15] == 0x16 || g[15] == 0x6a)
 }
 
 func (ip ipDatagram) badTransport(proto, why string, args ...any) decodedFrame {

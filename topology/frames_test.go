@@ -183,6 +183,11 @@ var differences = map[string]string{
 		"without the zeros; a transport that does not fit before the end is unclassified",
 	"IGMP over IPv6": "next header 2 (IGMP) in IPv6: gopacket took it as control. IGMP is IPv4's (IPv6 has " +
 		"MLD, in ICMPv6): the decoder leaves it unclassified. encrypted: fails; plaintext: unchanged",
+	"membership": "an IGMP or MLD report (or leave, done) that names a source, or a group the kernel does " +
+		"not join by itself (solicited-node, all nodes, all routers, the reports' own), or carries bytes " +
+		"after its records: gopacket took it as control, and any process picks its groups and sources " +
+		"(IPV6_JOIN_GROUP on ff05::6865:6c6c:6f0a sends \"hello\\n\" in clear). The decoder leaves it " +
+		"unclassified. encrypted: fails; plaintext: unchanged",
 	"ARP kinds": "ARP that is not for IPv4 over Ethernet (other address sizes: up to 1020 bytes of " +
 		"\"addresses\" were control): the decoder leaves it unclassified. encrypted: fails; plaintext: unchanged",
 	"IP options": "an IPv4 option other than no operation, end of options (with zeros after it) or router " +
@@ -255,6 +260,9 @@ func gopacketDecode(data []byte) (d decodedFrame, err error) {
 			return unclassifiedFrame("trailer"), nil
 		}
 		if ip.Protocol == layers.IPProtocolIGMP {
+			if igmpMembership(ip.Payload) != "" {
+				return unclassifiedFrame("membership"), nil
+			}
 			return decodedFrame{kind: frameControl}, nil
 		}
 		proto, l4, transportAt = ip.Protocol, ip.Payload, layer(2)
@@ -449,6 +457,8 @@ func gopacketTransport(proto layers.IPProtocol, l4 []byte, src, dst netip.Addr) 
 			}
 			return decodedFrame{kind: frameEcho, proto: "icmpv6", from: netip.AddrPortFrom(src, echo.Identifier), to: netip.AddrPortFrom(dst, echo.Identifier),
 				request: t == layers.ICMPv6TypeEchoRequest, payload: icmp.Payload[4:]}
+		case (t == 131 || t == 132 || t == 143) && mldMembership(l4) != "":
+			return unclassifiedFrame("membership")
 		case t < 128, t == 130, t == 131, t == 132, t == 143,
 			t >= layers.ICMPv6TypeRouterSolicitation && t <= layers.ICMPv6TypeRedirect:
 			return decodedFrame{kind: frameControl}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"sort"
@@ -23,7 +24,10 @@ type WireEvidence struct {
 	lab     *Lab
 	streams map[flowKey]*building
 	order   []flowKey
-	labMACs map[string]bool           // every link of a captured node
+	labMACs map[string]string // every link of a captured node → its node
+	// arrived are the frames that reached a node from a captured node's
+	// address: each must be a copy of a frame kept where it left.
+	arrived []frame
 	links   map[string]map[int]string // node → ifindex → link name
 	kept    []frame
 }
@@ -38,13 +42,22 @@ type segment struct {
 	payload []byte
 }
 
+// epoch is one connection's segments in one direction. A SYN with
+// another sequence number starts the next: the four-tuple used again,
+// whose bytes reassembled against the new connection's ISN would fall
+// before its start.
+type epoch struct {
+	isn     uint32
+	haveSyn bool
+	segs    []segment
+}
+
 type building struct {
 	key       flowKey
-	first     netip.AddrPort // sender of the first frame seen
-	synFrom   netip.AddrPort // sender of the SYN (without ACK) or echo request, if seen
-	synAckTo  netip.AddrPort // receiver of a SYN+ACK, if seen
-	isn       map[netip.AddrPort]uint32
-	segs      map[netip.AddrPort][]segment
+	first     netip.AddrPort              // sender of the first frame seen
+	synFrom   netip.AddrPort              // sender of the SYN (without ACK) or echo request, if seen
+	synAckTo  netip.AddrPort              // receiver of a SYN+ACK, if seen
+	epochs    map[netip.AddrPort][]*epoch // TCP, by sender, in the order seen
 	datagrams map[netip.AddrPort][][]byte
 	ends      map[netip.AddrPort]*flows.Endpoint
 	nodes     map[string]bool
@@ -52,22 +65,59 @@ type building struct {
 }
 
 func newEvidence(l *Lab) *WireEvidence {
-	return &WireEvidence{lab: l, streams: map[flowKey]*building{}, labMACs: map[string]bool{}, links: map[string]map[int]string{}}
+	return &WireEvidence{lab: l, streams: map[flowKey]*building{}, labMACs: map[string]string{}, links: map[string]map[int]string{}}
 }
 
-// add keeps a frame, unless it is a captured node's frame seen arriving
-// at another (it was kept where it left).
+// add keeps a frame. A captured node's frame seen arriving at another is
+// held until finish, which keeps it only if no capture saw it leave; one
+// that came before its sender's start marker or after its end marker may
+// have left unseen, and is left out.
 func (ev *WireEvidence) add(f frame) {
-	if !f.outgoing && len(f.data) >= 12 && ev.labMACs[string(f.data[6:12])] {
+	if !f.outgoing && ev.labMACs[macOf(f.data)] != "" {
+		if f.mustHaveLeft {
+			ev.arrived = append(ev.arrived, f)
+		}
 		return
 	}
 	ev.Frames++
 	ev.kept = append(ev.kept, f)
 }
 
+// macOf is a frame's sender address, as a key of labMACs.
+func macOf(data []byte) string {
+	if len(data) < 12 {
+		return ""
+	}
+	return string(data[6:12])
+}
+
+// unseenLeaving keeps the frames that arrived from a captured node's
+// address without any capture seeing them leave: sent past the node's
+// packet taps (a packet socket with PACKET_QDISC_BYPASS), or from
+// somewhere that bears the lab's address. Their bytes crossed a cable
+// all the same; they are searched, and fail an encrypted claim.
+func (ev *WireEvidence) unseenLeaving() {
+	left := map[string]bool{}
+	for _, f := range ev.kept {
+		if f.outgoing {
+			left[string(f.data)] = true
+		}
+	}
+	for _, f := range ev.arrived {
+		if left[string(f.data)] {
+			continue
+		}
+		ev.Frames++
+		ev.kept = append(ev.kept, f)
+		ev.Unclassified = append(ev.Unclassified, fmt.Sprintf("a frame of %d bytes from node %s's address %s that reached node %s by %s, which no capture saw leave a node (sent past the node's packet taps, as with PACKET_QDISC_BYPASS)",
+			len(f.data), ev.labMACs[macOf(f.data)], net.HardwareAddr(f.data[6:12]), f.node, ev.linkName(f)))
+	}
+}
+
 // finish decodes every frame kept, in the order the kernel saw them, and
 // reassembles every flow.
 func (ev *WireEvidence) finish() {
+	ev.unseenLeaving()
 	sort.SliceStable(ev.kept, func(i, j int) bool { return ev.kept[i].at.Before(ev.kept[j].at) })
 	for _, f := range ev.kept {
 		ev.decode(f)
@@ -107,8 +157,8 @@ func (ev *WireEvidence) finish() {
 		}
 		sort.Strings(s.Nodes)
 		if k.proto == "tcp" {
-			s.ToServer, s.GapsToServer = reassemble(b.segs[client], b.isn, client)
-			s.ToClient, s.GapsToClient = reassemble(b.segs[server], b.isn, server)
+			s.ToServer, s.GapsToServer = reassembleEpochs(b.epochs[client])
+			s.ToClient, s.GapsToClient = reassembleEpochs(b.epochs[server])
 		} else {
 			s.ToServer = bytes.Join(b.datagrams[client], nil)
 			s.ToClient = bytes.Join(b.datagrams[server], nil)
@@ -128,8 +178,13 @@ func (ev *WireEvidence) decode(f frame) {
 	case frameTCP:
 		b := ev.flow("tcp", d.from, d.to, f)
 		seq := d.seq
+		e := b.epoch(d.from)
 		if d.syn {
-			b.isn[d.from] = seq
+			if (e.haveSyn && e.isn != seq) || (!e.haveSyn && len(e.segs) > 0) {
+				e = &epoch{}
+				b.epochs[d.from] = append(b.epochs[d.from], e)
+			}
+			e.isn, e.haveSyn = seq, true
 			if !d.ack {
 				b.synFrom = d.from
 			} else {
@@ -139,7 +194,7 @@ func (ev *WireEvidence) decode(f frame) {
 		}
 		b.sentBy(d.from, f, len(d.payload) > 0 || d.syn)
 		if len(d.payload) > 0 {
-			b.segs[d.from] = append(b.segs[d.from], segment{seq, d.payload}) // the frame is the capture's own copy
+			e.segs = append(e.segs, segment{seq, d.payload}) // the frame is the capture's own copy
 		}
 	case frameUDP:
 		b := ev.flow("udp", d.from, d.to, f)
@@ -177,7 +232,7 @@ func (ev *WireEvidence) flow(proto string, from, to netip.AddrPort, f frame) *bu
 	}
 	b, ok := ev.streams[k]
 	if !ok {
-		b = &building{key: k, first: from, isn: map[netip.AddrPort]uint32{}, segs: map[netip.AddrPort][]segment{},
+		b = &building{key: k, first: from, epochs: map[netip.AddrPort][]*epoch{},
 			datagrams: map[netip.AddrPort][][]byte{}, ends: map[netip.AddrPort]*flows.Endpoint{}, nodes: map[string]bool{}}
 		ev.streams[k] = b
 		ev.order = append(ev.order, k)
@@ -215,23 +270,50 @@ func ephemeralEnd(a, b netip.AddrPort) (netip.AddrPort, bool) {
 	return netip.AddrPort{}, false
 }
 
-// reassemble puts one direction's segments in sequence order, each byte
+// epoch is the sender's current connection on the four-tuple.
+func (b *building) epoch(from netip.AddrPort) *epoch {
+	es := b.epochs[from]
+	if len(es) == 0 {
+		es = []*epoch{{}}
+		b.epochs[from] = es
+	}
+	return es[len(es)-1]
+}
+
+// reassembleEpochs is one direction's stream: each connection's bytes,
+// one after the other.
+func reassembleEpochs(es []*epoch) ([]byte, []flows.Gap) {
+	var out []byte
+	var gaps []flows.Gap
+	for _, e := range es {
+		data, g := reassemble(e)
+		for _, gap := range g {
+			gap.Offset += len(out)
+			gaps = append(gaps, gap)
+		}
+		out = append(out, data...)
+	}
+	return out, gaps
+}
+
+// reassemble puts one connection's segments in sequence order, each byte
 // once: a retransmission overlaps what is already there. The stream
 // starts after the SYN if it was seen, else at the lowest sequence number
-// captured.
-func reassemble(segs []segment, isn map[netip.AddrPort]uint32, sender netip.AddrPort) ([]byte, []flows.Gap) {
+// captured; a segment before the SYN's (which the receiver drops, but
+// which crossed all the same) moves the start back, so that no byte is
+// left out.
+func reassemble(e *epoch) ([]byte, []flows.Gap) {
+	segs := e.segs
 	if len(segs) == 0 {
 		return nil, nil
 	}
-	base, haveSyn := isn[sender]
-	if haveSyn {
-		base++
-	} else {
-		base = segs[0].seq
-		for _, s := range segs {
-			if int32(s.seq-base) < 0 {
-				base = s.seq
-			}
+	base := segs[0].seq
+	if e.haveSyn {
+		base = e.isn + 1
+	}
+	for _, s := range segs {
+		if int32(s.seq-base) < 0 {
+			base = s.seq
 		}
 	}
 	type placed struct {

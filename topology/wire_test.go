@@ -61,7 +61,7 @@ func ip4(src, dst string, proto layers.IPProtocol) *layers.IPv4 {
 // evidenceOf files frames as Stop does, a and b being the captured nodes.
 func evidenceOf(frames ...frame) *WireEvidence {
 	ev := newEvidence(nil)
-	ev.labMACs[string(macA)], ev.labMACs[string(macB)] = true, true
+	ev.labMACs[string(macA)], ev.labMACs[string(macB)] = "a", "b"
 	ev.links["a"] = map[int]string{2: "eth0"}
 	ev.links["b"] = map[int]string{2: "eth0"}
 	at := time.Unix(1, 0)
@@ -238,20 +238,69 @@ func TestWritePcapKeepsEachFrameOnce(t *testing.T) {
 }
 
 // The kernel filter of each capture socket: never lo, the end markers
-// always, frames leaving by whose socket sent them, arriving ones only
-// from outside the lab.
+// always, frames leaving by whose socket sent them, and (the rest's
+// socket) every frame arriving.
 func TestTapFilterKeepsWhatEachSocketIsFor(t *testing.T) {
 	for _, kind := range []flows.Sender{flows.SenderAgent, flows.SenderProxy, flows.SenderOther} {
-		prog, err := tapFilter(kind, 1, []net.HardwareAddr{macA, macB})
+		prog, err := tapFilter(kind, 1)
 		if err != nil || len(prog) == 0 {
 			t.Fatalf("%v: %v", kind, err)
 		}
 	}
-	var macs []net.HardwareAddr
-	for i := range MaxNodes {
-		macs = append(macs, net.HardwareAddr{2, 0, 0, 0, 0, byte(i)})
+}
+
+// A frame sent past a node's packet taps (PACKET_QDISC_BYPASS, root in
+// the node) bears the node's own address and is seen only where it
+// arrives: a copy of no frame seen leaving, it is kept and fails the
+// claim; a copy of one seen leaving is left out, and so is one that
+// came outside its sender's start and end markers (Stop tells).
+func TestEvidenceKeepsFramesThatArriveWithoutLeaving(t *testing.T) {
+	udp := &layers.UDP{SrcPort: 40000, DstPort: 9999}
+	sent := build(t, eth(macB, layers.EthernetTypeIPv4), ip4("10.77.0.2", "10.77.0.1", layers.IPProtocolUDP), udp, gopacket.Payload("hello\n"))
+	copied := build(t, eth(macB, layers.EthernetTypeIPv4), ip4("10.77.0.2", "10.77.0.1", layers.IPProtocolUDP), udp, gopacket.Payload("seen\n"))
+	ev := evidenceOf(
+		leaving("b", flows.SenderOther, copied),
+		frame{node: "a", sender: flows.SenderOutside, data: copied, mustHaveLeft: true},
+		frame{node: "a", sender: flows.SenderOutside, data: sent, mustHaveLeft: true},
+		// Before b's start marker or after its end marker.
+		frame{node: "a", sender: flows.SenderOutside, data: sent},
+	)
+	if ev.Frames != 2 || len(ev.Unclassified) != 1 || !strings.Contains(ev.Unclassified[0], "from node b's address "+macB.String()+" that reached node a by eth0, which no capture saw leave a node") {
+		t.Fatalf("%d frames kept, unclassified %q; want the one that never left, named", ev.Frames, ev.Unclassified)
 	}
-	if prog, err := tapFilter(flows.SenderOther, 1, macs); err != nil || len(prog) > 4096 {
-		t.Errorf("a filter for %d nodes: %d instructions, %v; the kernel takes 4096", MaxNodes, len(prog), err)
+	if refs := ev.Contains([]byte("hello\n")); len(refs) != 1 {
+		t.Errorf("the bytes of the frame that never left: %v, want found once", refs)
+	}
+}
+
+// A four-tuple used again (a fixed source port, the first connection
+// reset so that it leaves no TIME_WAIT; no privilege needed) starts the
+// second connection at a new ISN: the first's bytes, placed against it,
+// fell before the stream's start and were left out, so its flow carried
+// "nothing". A segment before the SYN's sequence number (crafted) did too.
+func TestEvidenceKeepsTheBytesOfAFourTupleUsedAgain(t *testing.T) {
+	const client, server = "10.77.0.2", "10.77.0.1"
+	seg := func(seq uint32, syn, rst bool, payload string) frame {
+		tcp := &layers.TCP{SrcPort: 40000, DstPort: 7777, Seq: seq, SYN: syn, RST: rst, ACK: !syn, Window: 1000}
+		ip := ip4(client, server, layers.IPProtocolTCP)
+		if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {
+			t.Fatal(err)
+		}
+		return leaving("b", flows.SenderOther, build(t, eth(macB, layers.EthernetTypeIPv4), ip, tcp, gopacket.Payload(payload)))
+	}
+	for name, frames := range map[string][]frame{
+		"the four-tuple used again": {seg(1000, true, false, ""), seg(1001, false, false, "hello\n"), seg(1007, false, true, ""),
+			seg(90000, true, false, ""), seg(90001, false, true, "")},
+		"a segment before the SYN's": {seg(1000, true, false, ""), seg(500, false, false, "hello\n")},
+	} {
+		ev := evidenceOf(frames...)
+		if refs := ev.Contains([]byte("hello\n")); len(refs) != 1 {
+			t.Errorf("%s: found %d times, want once\n%s", name, len(refs), ev.Summary())
+		}
+		for _, s := range ev.Streams() {
+			if s.Payload() == 0 {
+				t.Errorf("%s: the flow carried nothing\n%s", name, ev.Summary())
+			}
+		}
 	}
 }
