@@ -159,12 +159,15 @@ func runConsulValidate(bin, format string, paths []string, names map[string]stri
 // checkPath finds the check Consul names (by its name; "" when it has
 // none) among a service's checks, when exactly one matches.
 func checkPath(s ServiceDef, name string) string {
+	if s.def == nil {
+		return ""
+	}
 	var found []string
-	if s.Reg.Check != nil && s.Reg.Check.Name == name {
+	if c := s.def.Check; c != nil && deref(c.Name) == name {
 		found = append(found, s.path+".check")
 	}
-	for i, c := range s.Reg.Checks {
-		if c.Name == name {
+	for i, c := range s.def.Checks {
+		if deref(c.Name) == name {
 			found = append(found, fmt.Sprintf("%s.checks[%d]", s.path, i))
 		}
 	}

@@ -234,6 +234,9 @@ func (s *startAgent) readConfigFile(d *spec.Decoder, src configSource, path, for
 	}
 	format = consuldef.ConfigFileFormat(path, format)
 	file, err := consuldef.ParseServiceFile(path, data, format, true)
+	if err == nil {
+		err = file.RefusedOnLinux()
+	}
 	if err != nil {
 		d.ReportDefinitionErrors(src.at, src.what, err)
 		return true
@@ -439,7 +442,7 @@ func (s *startAgent) runHost(ctx context.Context, env Env) (settle func(context.
 	env.SetAgent(p, cfg)
 	if len(s.services) > 0 {
 		// What the config dir defines is what the agent loaded.
-		if err := confirmRegistered(ctx, client, s.services); err != nil {
+		if err := confirmRegistered(ctx, client, s.services, nil); err != nil {
 			return nil, err
 		}
 	}
