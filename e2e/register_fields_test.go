@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,11 +31,25 @@ func itoa(n int) string {
 // check with disable_redirects takes a redirect as its answer (critical,
 // "302 Found"), while the same check without it follows the redirect to
 // a 2xx (passing); a TTL check's output_max_size cuts what a check step
-// sets; weights that give only warning register (passing defaults to 1,
-// as in a config file: the api type sent 0, which the agent refuses).
+// sets; an H2 ping check with h2ping_use_tls = false pings in clear
+// (left out, Consul's default is TLS); weights that give only warning
+// register (passing defaults to 1, as in a config file: the api type
+// sent 0, which the agent refuses). Unnamed check and checks get the IDs
+// the agent gives a config file's (checks first), which the register
+// step's read-back of the agent's checks confirms.
 func TestRegisterKeepsTheFieldsTheAPITypeDrops(t *testing.T) {
 	needMesh(t, testenv.Program("curl"), testenv.Program("sed"))
 	dir := t.TempDir()
+	// An HTTP/2 server in clear (prior knowledge), which answers pings.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2c := &http.Server{Handler: http.NotFoundHandler(), Protocols: new(http.Protocols)}
+	h2c.Protocols.SetHTTP1(true)
+	h2c.Protocols.SetUnencryptedHTTP2(true)
+	go func() { _ = h2c.Serve(ln) }()
+	t.Cleanup(func() { _ = h2c.Close() })
 	writeScenario(t, dir, "redirect.sh", answerScript("302 Found", "Location: http://127.0.0.1:8284/\\r\\n", ""))
 	writeScenario(t, dir, "ok.sh", answerScript("200 OK", "", "ok"))
 	file := writeScenario(t, dir, "kept.yaml", `name: kept
@@ -53,6 +69,13 @@ steps:
         - name: short
           port: 8285
           checks: [{id: short-output, ttl: 10m, output_max_size: 10}]
+        - name: pinged
+          port: 8286
+          checks: [{id: h2c-ping, h2ping: "`+ln.Addr().String()+`", h2ping_use_tls: false, interval: 1s}]
+        - name: ordered
+          port: 8287
+          check: {name: "the check", ttl: 10m}
+          checks: [{name: "the first of checks", ttl: 10m}]
   - name: the check that follows redirects reaches the 2xx
     expect: {health: follows, status: passing, within: 10s}
   # A check is critical until its first run, which Consul staggers within
@@ -69,6 +92,15 @@ steps:
   - name: the registration has the weights given, passing defaulted as in a config file
     exec: {command: "curl -sf http://127.0.0.1:8500/v1/agent/service/stops", stdout: '"Weights":\s*\{\s*"Passing":\s*1,\s*"Warning":\s*3\s*\}'}
   - check: {id: short-output, status: warning, note: "0123456789 and what the output_max_size cuts off"}
+  - name: the H2 ping check pings in clear, as h2ping_use_tls = false says
+    timeout: 10s
+    exec:
+      command: |
+        until out=$(curl -sf 'http://127.0.0.1:8500/v1/agent/checks?filter=CheckID=="h2c-ping"') && [ "${out#*successful}" != "$out" ]; do sleep 0.05; done
+        echo "$out"
+      stdout: '"Status":\s*"passing",[^}]*"Output":\s*"HTTP2 ping was successful"'
+  - name: the agent numbers checks before check
+    exec: {command: "curl -sf http://127.0.0.1:8500/v1/agent/checks", stdout: '"service:ordered:1":\s*\{[^}]*"Name":\s*"the first of checks"'}
   - name: the TTL check's output is cut at its output_max_size
     exec: {command: "curl -sf 'http://127.0.0.1:8500/v1/agent/checks?filter=CheckID==\"short-output\"'", stdout: '"Output":\s*"0123456789 \.\.\. \(captured 10 of 48 bytes\)"'}
 `)
