@@ -277,7 +277,11 @@ func (s *startAgent) String() string {
 		label += " (node " + s.node + ")"
 	}
 	if n := len(s.services); n > 0 {
-		label += fmt.Sprintf(", %d services from %s", n, s.configDir)
+		from := s.configDir
+		if parsed, _ := consuldef.ParseAgentArgs(s.args); len(parsed.ConfigPaths) > 0 || from == "" {
+			from = "its config files"
+		}
+		label += fmt.Sprintf(", %d services from %s", n, from)
 	}
 	return label
 }
