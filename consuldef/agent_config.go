@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl"
@@ -14,8 +13,8 @@ import (
 
 // AgentSettings are the few parts of an agent's configuration the runner
 // acts on, read the way the agent reads them: decoded (so a commented-out
-// line sets nothing), config-dir files in name order, then the -hcl
-// flags, a later source overriding an earlier one.
+// line sets nothing), from every source in the agent's order (see
+// AgentSources), a later source overriding an earlier one.
 type AgentSettings struct {
 	// ManagementToken is acl.tokens.initial_management (or its older
 	// names), which the runner's own API calls use.
@@ -42,54 +41,108 @@ type agentSettingsFile struct {
 	LeaveOnTerminate *bool   `mapstructure:"leave_on_terminate"`
 }
 
-// ReadAgentSettings reads the settings of an agent started with the
-// config files in configDir ("" for none) and the given -hcl flag values.
-func ReadAgentSettings(configDir string, hclFlags []string) (AgentSettings, error) {
+// AgentSources are where an agent's configuration comes from, as Consul
+// v1.15.4 merges them (agent/config/builder.go, newBuilder): the files of
+// Paths (the -config-dir and -config-file values, in the order given;
+// each directory's files in name order), then the -hcl values in order,
+// a later source overriding an earlier one.
+type AgentSources struct {
+	Paths  []string
+	Format string // -config-format: every file is read in it; "" by its extension
+	HCL    []string
+}
+
+// ReadAgentSettings reads the settings of an agent configured by src.
+func ReadAgentSettings(src AgentSources) (AgentSettings, error) {
 	var out AgentSettings
-	files, err := ConfigDirFiles(configDir)
-	if err != nil {
-		return out, err
-	}
-	for _, path := range files {
-		format, _ := DefinitionFormat(path)
-		data, err := ReadDefinition(path)
+	for _, p := range src.Paths {
+		files, err := ConfigFilesAt(p, src.Format)
 		if err != nil {
 			return out, err
 		}
-		if err := out.apply(data, format); err != nil {
-			return out, fmt.Errorf("%s: %w", path, err)
+		for _, path := range files {
+			data, err := ReadDefinition(path)
+			if err != nil {
+				return out, err
+			}
+			if err := out.Apply(data, ConfigFileFormat(path, src.Format)); err != nil {
+				return out, fmt.Errorf("%s: %w", path, err)
+			}
 		}
 	}
-	for _, h := range hclFlags {
-		if err := out.apply([]byte(h), "hcl"); err != nil {
+	for _, h := range src.HCL {
+		if err := out.Apply([]byte(h), "hcl"); err != nil {
 			return out, fmt.Errorf("-hcl %q: %w", h, err)
 		}
 	}
 	return out, nil
 }
 
-// ConfigDirFiles are the files an agent loads from dir: its .json and
-// .hcl files, in name order.
-func ConfigDirFiles(dir string) ([]string, error) {
-	if dir == "" {
-		return nil, nil
+// ConfigFilesAt lists the files the agent reads for one -config-file or
+// -config-dir value, as Consul's sourcesFromPath does: a file is read
+// whole (it must end in .json or .hcl unless format is set); of a
+// directory, every file (symbolic links followed, directories skipped)
+// ending in .json or .hcl, or every file when format is set, in name
+// order.
+func ConfigFilesAt(path, format string) ([]string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
 	}
-	entries, err := os.ReadDir(dir)
+	if !st.IsDir() {
+		if format == "" && extensionFormat(path) == "" {
+			return nil, fmt.Errorf("%s has an extension Consul does not read: it must end in .hcl or .json, or -config-format must be set", path)
+		}
+		return []string{path}, nil
+	}
+	entries, err := os.ReadDir(path)
 	if err != nil {
 		return nil, err
 	}
 	var files []string
 	for _, e := range entries {
-		if _, err := DefinitionFormat(e.Name()); err == nil && !e.IsDir() {
-			files = append(files, filepath.Join(dir, e.Name()))
+		p := filepath.Join(path, e.Name())
+		if e.Type()&os.ModeSymlink != 0 {
+			if p, err = filepath.EvalSymlinks(p); err != nil {
+				return nil, err
+			}
 		}
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if st.IsDir() || format == "" && extensionFormat(p) == "" {
+			continue
+		}
+		files = append(files, p)
 	}
-	sort.Strings(files)
 	return files, nil
 }
 
-// apply decodes one source and overrides what it sets.
-func (s *AgentSettings) apply(data []byte, format string) error {
+// ConfigFileFormat is the format the agent reads a config file in:
+// format when set (-config-format), else by its extension.
+func ConfigFileFormat(path, format string) string {
+	if format != "" {
+		return format
+	}
+	return extensionFormat(path)
+}
+
+// extensionFormat is Consul's formatFromFileExtension: ".json" or ".hcl",
+// in lower case, else "".
+func extensionFormat(path string) string {
+	switch {
+	case strings.HasSuffix(path, ".json"):
+		return "json"
+	case strings.HasSuffix(path, ".hcl"):
+		return "hcl"
+	}
+	return ""
+}
+
+// Apply decodes one source, in format ("json" or "hcl"), and overrides
+// what it sets.
+func (s *AgentSettings) Apply(data []byte, format string) error {
 	var raw map[string]any
 	var err error
 	if format == "json" {

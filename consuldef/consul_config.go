@@ -7,7 +7,13 @@ package consuldef
 // HCL block flattening and the same "invalid config key" for anything
 // else. Copied from github.com/hashicorp/consul (MPL-2.0) and kept to the
 // parts a service definition uses; `consul validate` remains the judge
-// when a consul binary is at hand (see consul_verdict.go).
+// when a consul binary is at hand (see consul_verdict.go). Their json
+// tags are the names /v1/agent/service/register decodes (Consul's
+// structs.ServiceDefinition and CheckType), so that a definition is
+// registered with every field it sets (register_body.go); "-" marks what
+// that endpoint has no field for, which the agent drops from a config
+// file too (a service check's token, expose.port) or takes from the
+// request (the service's token).
 
 import (
 	"reflect"
@@ -27,124 +33,124 @@ type consulFile struct {
 }
 
 type consulService struct {
-	Kind              *string                  `mapstructure:"kind"`
-	ID                *string                  `mapstructure:"id"`
-	Name              *string                  `mapstructure:"name"`
-	Tags              []string                 `mapstructure:"tags"`
-	Address           *string                  `mapstructure:"address"`
-	TaggedAddresses   map[string]consulAddress `mapstructure:"tagged_addresses"`
-	Meta              map[string]string        `mapstructure:"meta"`
-	Port              *int                     `mapstructure:"port"`
-	SocketPath        *string                  `mapstructure:"socket_path"`
-	Check             *consulCheck             `mapstructure:"check"`
-	Checks            []consulCheck            `mapstructure:"checks"`
-	Token             *string                  `mapstructure:"token"`
-	Weights           *consulWeights           `mapstructure:"weights"`
-	EnableTagOverride *bool                    `mapstructure:"enable_tag_override"`
-	Proxy             *consulProxy             `mapstructure:"proxy"`
-	Connect           *consulConnect           `mapstructure:"connect"`
+	Kind              *string                  `mapstructure:"kind" json:"Kind,omitempty"`
+	ID                *string                  `mapstructure:"id" json:"ID,omitempty"`
+	Name              *string                  `mapstructure:"name" json:"Name,omitempty"`
+	Tags              []string                 `mapstructure:"tags" json:"Tags,omitempty"`
+	Address           *string                  `mapstructure:"address" json:"Address,omitempty"`
+	TaggedAddresses   map[string]consulAddress `mapstructure:"tagged_addresses" json:"TaggedAddresses,omitempty"`
+	Meta              map[string]string        `mapstructure:"meta" json:"Meta,omitempty"`
+	Port              *int                     `mapstructure:"port" json:"Port,omitempty"`
+	SocketPath        *string                  `mapstructure:"socket_path" json:"SocketPath,omitempty"`
+	Check             *consulCheck             `mapstructure:"check" json:"Check,omitempty"`
+	Checks            []consulCheck            `mapstructure:"checks" json:"Checks,omitempty"`
+	Token             *string                  `mapstructure:"token" json:"-"`
+	Weights           *consulWeights           `mapstructure:"weights" json:"Weights,omitempty"`
+	EnableTagOverride *bool                    `mapstructure:"enable_tag_override" json:"EnableTagOverride,omitempty"`
+	Proxy             *consulProxy             `mapstructure:"proxy" json:"Proxy,omitempty"`
+	Connect           *consulConnect           `mapstructure:"connect" json:"Connect,omitempty"`
 }
 
 type consulAddress struct {
-	Address *string `mapstructure:"address"`
-	Port    *int    `mapstructure:"port"`
+	Address *string `mapstructure:"address" json:"Address,omitempty"`
+	Port    *int    `mapstructure:"port" json:"Port,omitempty"`
 }
 
 type consulWeights struct {
-	Passing *int `mapstructure:"passing"`
-	Warning *int `mapstructure:"warning"`
+	Passing *int `mapstructure:"passing" json:"Passing,omitempty"`
+	Warning *int `mapstructure:"warning" json:"Warning,omitempty"`
 }
 
 type consulCheck struct {
-	ID                             *string             `mapstructure:"id"`
-	Name                           *string             `mapstructure:"name"`
-	Notes                          *string             `mapstructure:"notes"`
-	ServiceID                      *string             `mapstructure:"service_id" alias:"serviceid"`
-	Token                          *string             `mapstructure:"token"`
-	Status                         *string             `mapstructure:"status"`
-	ScriptArgs                     []string            `mapstructure:"args" alias:"scriptargs"`
-	HTTP                           *string             `mapstructure:"http"`
-	Header                         map[string][]string `mapstructure:"header"`
-	Method                         *string             `mapstructure:"method"`
-	Body                           *string             `mapstructure:"body"`
-	DisableRedirects               *bool               `mapstructure:"disable_redirects"`
-	OutputMaxSize                  *int                `mapstructure:"output_max_size"`
-	TCP                            *string             `mapstructure:"tcp"`
-	UDP                            *string             `mapstructure:"udp"`
-	Interval                       *string             `mapstructure:"interval"`
-	DockerContainerID              *string             `mapstructure:"docker_container_id" alias:"dockercontainerid"`
-	Shell                          *string             `mapstructure:"shell"`
-	GRPC                           *string             `mapstructure:"grpc"`
-	GRPCUseTLS                     *bool               `mapstructure:"grpc_use_tls"`
-	TLSServerName                  *string             `mapstructure:"tls_server_name"`
-	TLSSkipVerify                  *bool               `mapstructure:"tls_skip_verify" alias:"tlsskipverify"`
-	AliasNode                      *string             `mapstructure:"alias_node"`
-	AliasService                   *string             `mapstructure:"alias_service"`
-	Timeout                        *string             `mapstructure:"timeout"`
-	TTL                            *string             `mapstructure:"ttl"`
-	H2PING                         *string             `mapstructure:"h2ping"`
-	H2PingUseTLS                   *bool               `mapstructure:"h2ping_use_tls"`
-	OSService                      *string             `mapstructure:"os_service"`
-	SuccessBeforePassing           *int                `mapstructure:"success_before_passing"`
-	FailuresBeforeWarning          *int                `mapstructure:"failures_before_warning"`
-	FailuresBeforeCritical         *int                `mapstructure:"failures_before_critical"`
-	DeregisterCriticalServiceAfter *string             `mapstructure:"deregister_critical_service_after" alias:"deregistercriticalserviceafter"`
+	ID                             *string             `mapstructure:"id" json:"CheckID,omitempty"`
+	Name                           *string             `mapstructure:"name" json:"Name,omitempty"`
+	Notes                          *string             `mapstructure:"notes" json:"Notes,omitempty"`
+	ServiceID                      *string             `mapstructure:"service_id" alias:"serviceid" json:"-"`
+	Token                          *string             `mapstructure:"token" json:"-"`
+	Status                         *string             `mapstructure:"status" json:"Status,omitempty"`
+	ScriptArgs                     []string            `mapstructure:"args" alias:"scriptargs" json:"ScriptArgs,omitempty"`
+	HTTP                           *string             `mapstructure:"http" json:"HTTP,omitempty"`
+	Header                         map[string][]string `mapstructure:"header" json:"Header,omitempty"`
+	Method                         *string             `mapstructure:"method" json:"Method,omitempty"`
+	Body                           *string             `mapstructure:"body" json:"Body,omitempty"`
+	DisableRedirects               *bool               `mapstructure:"disable_redirects" json:"DisableRedirects,omitempty"`
+	OutputMaxSize                  *int                `mapstructure:"output_max_size" json:"OutputMaxSize,omitempty"`
+	TCP                            *string             `mapstructure:"tcp" json:"TCP,omitempty"`
+	UDP                            *string             `mapstructure:"udp" json:"UDP,omitempty"`
+	Interval                       *string             `mapstructure:"interval" json:"Interval,omitempty"`
+	DockerContainerID              *string             `mapstructure:"docker_container_id" alias:"dockercontainerid" json:"DockerContainerID,omitempty"`
+	Shell                          *string             `mapstructure:"shell" json:"Shell,omitempty"`
+	GRPC                           *string             `mapstructure:"grpc" json:"GRPC,omitempty"`
+	GRPCUseTLS                     *bool               `mapstructure:"grpc_use_tls" json:"GRPCUseTLS,omitempty"`
+	TLSServerName                  *string             `mapstructure:"tls_server_name" json:"TLSServerName,omitempty"`
+	TLSSkipVerify                  *bool               `mapstructure:"tls_skip_verify" alias:"tlsskipverify" json:"TLSSkipVerify,omitempty"`
+	AliasNode                      *string             `mapstructure:"alias_node" json:"AliasNode,omitempty"`
+	AliasService                   *string             `mapstructure:"alias_service" json:"AliasService,omitempty"`
+	Timeout                        *string             `mapstructure:"timeout" json:"Timeout,omitempty"`
+	TTL                            *string             `mapstructure:"ttl" json:"TTL,omitempty"`
+	H2PING                         *string             `mapstructure:"h2ping" json:"H2PING,omitempty"`
+	H2PingUseTLS                   *bool               `mapstructure:"h2ping_use_tls" json:"H2PingUseTLS,omitempty"`
+	OSService                      *string             `mapstructure:"os_service" json:"OSService,omitempty"`
+	SuccessBeforePassing           *int                `mapstructure:"success_before_passing" json:"SuccessBeforePassing,omitempty"`
+	FailuresBeforeWarning          *int                `mapstructure:"failures_before_warning" json:"FailuresBeforeWarning,omitempty"`
+	FailuresBeforeCritical         *int                `mapstructure:"failures_before_critical" json:"FailuresBeforeCritical,omitempty"`
+	DeregisterCriticalServiceAfter *string             `mapstructure:"deregister_critical_service_after" alias:"deregistercriticalserviceafter" json:"DeregisterCriticalServiceAfter,omitempty"`
 }
 
 type consulConnect struct {
-	Native         *bool          `mapstructure:"native"`
-	SidecarService *consulService `mapstructure:"sidecar_service"`
+	Native         *bool          `mapstructure:"native" json:"Native,omitempty"`
+	SidecarService *consulService `mapstructure:"sidecar_service" json:"SidecarService,omitempty"`
 }
 
 type consulProxy struct {
-	DestinationServiceName *string                 `mapstructure:"destination_service_name"`
-	DestinationServiceID   *string                 `mapstructure:"destination_service_id"`
-	LocalServiceAddress    *string                 `mapstructure:"local_service_address"`
-	LocalServicePort       *int                    `mapstructure:"local_service_port"`
-	LocalServiceSocketPath string                  `mapstructure:"local_service_socket_path"`
-	TransparentProxy       *consulTransparentProxy `mapstructure:"transparent_proxy"`
-	Mode                   *string                 `mapstructure:"mode"`
-	Config                 map[string]interface{}  `mapstructure:"config"`
-	Upstreams              []consulUpstream        `mapstructure:"upstreams"`
-	MeshGateway            *consulMeshGateway      `mapstructure:"mesh_gateway"`
-	Expose                 *consulExpose           `mapstructure:"expose"`
+	DestinationServiceName *string                 `mapstructure:"destination_service_name" json:"DestinationServiceName,omitempty"`
+	DestinationServiceID   *string                 `mapstructure:"destination_service_id" json:"DestinationServiceID,omitempty"`
+	LocalServiceAddress    *string                 `mapstructure:"local_service_address" json:"LocalServiceAddress,omitempty"`
+	LocalServicePort       *int                    `mapstructure:"local_service_port" json:"LocalServicePort,omitempty"`
+	LocalServiceSocketPath string                  `mapstructure:"local_service_socket_path" json:"LocalServiceSocketPath,omitempty"`
+	TransparentProxy       *consulTransparentProxy `mapstructure:"transparent_proxy" json:"TransparentProxy,omitempty"`
+	Mode                   *string                 `mapstructure:"mode" json:"Mode,omitempty"`
+	Config                 map[string]interface{}  `mapstructure:"config" json:"Config,omitempty"`
+	Upstreams              []consulUpstream        `mapstructure:"upstreams" json:"Upstreams,omitempty"`
+	MeshGateway            *consulMeshGateway      `mapstructure:"mesh_gateway" json:"MeshGateway,omitempty"`
+	Expose                 *consulExpose           `mapstructure:"expose" json:"Expose,omitempty"`
 }
 
 type consulUpstream struct {
-	DestinationType      *string                `mapstructure:"destination_type"`
-	DestinationNamespace *string                `mapstructure:"destination_namespace"`
-	DestinationPartition *string                `mapstructure:"destination_partition"`
-	DestinationPeer      *string                `mapstructure:"destination_peer"`
-	DestinationName      *string                `mapstructure:"destination_name"`
-	Datacenter           *string                `mapstructure:"datacenter"`
-	LocalBindAddress     *string                `mapstructure:"local_bind_address"`
-	LocalBindPort        *int                   `mapstructure:"local_bind_port"`
-	LocalBindSocketPath  *string                `mapstructure:"local_bind_socket_path"`
-	LocalBindSocketMode  *string                `mapstructure:"local_bind_socket_mode"`
-	Config               map[string]interface{} `mapstructure:"config"`
-	MeshGateway          *consulMeshGateway     `mapstructure:"mesh_gateway"`
+	DestinationType      *string                `mapstructure:"destination_type" json:"DestinationType,omitempty"`
+	DestinationNamespace *string                `mapstructure:"destination_namespace" json:"DestinationNamespace,omitempty"`
+	DestinationPartition *string                `mapstructure:"destination_partition" json:"DestinationPartition,omitempty"`
+	DestinationPeer      *string                `mapstructure:"destination_peer" json:"DestinationPeer,omitempty"`
+	DestinationName      *string                `mapstructure:"destination_name" json:"DestinationName,omitempty"`
+	Datacenter           *string                `mapstructure:"datacenter" json:"Datacenter,omitempty"`
+	LocalBindAddress     *string                `mapstructure:"local_bind_address" json:"LocalBindAddress,omitempty"`
+	LocalBindPort        *int                   `mapstructure:"local_bind_port" json:"LocalBindPort,omitempty"`
+	LocalBindSocketPath  *string                `mapstructure:"local_bind_socket_path" json:"LocalBindSocketPath,omitempty"`
+	LocalBindSocketMode  *string                `mapstructure:"local_bind_socket_mode" json:"LocalBindSocketMode,omitempty"`
+	Config               map[string]interface{} `mapstructure:"config" json:"Config,omitempty"`
+	MeshGateway          *consulMeshGateway     `mapstructure:"mesh_gateway" json:"MeshGateway,omitempty"`
 }
 
 type consulMeshGateway struct {
-	Mode *string `mapstructure:"mode"`
+	Mode *string `mapstructure:"mode" json:"Mode,omitempty"`
 }
 
 type consulTransparentProxy struct {
-	OutboundListenerPort *int  `mapstructure:"outbound_listener_port"`
-	DialedDirectly       *bool `mapstructure:"dialed_directly"`
+	OutboundListenerPort *int  `mapstructure:"outbound_listener_port" json:"OutboundListenerPort,omitempty"`
+	DialedDirectly       *bool `mapstructure:"dialed_directly" json:"DialedDirectly,omitempty"`
 }
 
 type consulExpose struct {
-	Checks *bool              `mapstructure:"checks"`
-	Port   *int               `mapstructure:"port"`
-	Paths  []consulExposePath `mapstructure:"paths"`
+	Checks *bool              `mapstructure:"checks" json:"Checks,omitempty"`
+	Port   *int               `mapstructure:"port" json:"-"`
+	Paths  []consulExposePath `mapstructure:"paths" json:"Paths,omitempty"`
 }
 
 type consulExposePath struct {
-	ListenerPort  *int    `mapstructure:"listener_port"`
-	Path          *string `mapstructure:"path"`
-	Protocol      *string `mapstructure:"protocol"`
-	LocalPathPort *int    `mapstructure:"local_path_port"`
+	ListenerPort  *int    `mapstructure:"listener_port" json:"ListenerPort,omitempty"`
+	Path          *string `mapstructure:"path" json:"Path,omitempty"`
+	Protocol      *string `mapstructure:"protocol" json:"Protocol,omitempty"`
+	LocalPathPort *int    `mapstructure:"local_path_port" json:"LocalPathPort,omitempty"`
 }
 
 // hookTranslateKeys is lib/decode.HookTranslateKeys: a key spelled as one

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -26,17 +27,19 @@ type ConsulJudge struct{ Consul string }
 var verdicts sync.Map // cache key -> error (nil when valid)
 
 // consulValidate runs `consul validate` on the given config files and
-// dirs with a scratch data_dir, the way an agent would load them. Each
-// distinct input is judged once per process.
+// dirs (read in format, by their extensions when ""), with a scratch
+// data_dir, the way an agent would load them. Each distinct input is
+// judged once per process.
 // names maps scratch paths to what messages should call them. The verdict
 // is keyed by the binary and fingerprint (the input's names and contents),
 // never by scratch paths.
-func consulValidate(bin string, fingerprint []byte, prepare func() (paths []string, names map[string]string, cleanup func())) error {
+func consulValidate(bin, format string, fingerprint []byte, prepare func() (paths []string, names map[string]string, cleanup func())) error {
 	if bin == "" {
 		return nil
 	}
 	h := sha256.New()
 	fmt.Fprintln(h, bin)
+	fmt.Fprintln(h, format)
 	h.Write(fingerprint)
 	// The same consul binary (path, size, modification time) gives the same
 	// verdict on the same input, so verdicts are also kept on disk: `consul
@@ -55,7 +58,7 @@ func consulValidate(bin string, fingerprint []byte, prepare func() (paths []stri
 		if paths == nil {
 			return nil // no scratch space: no verdict
 		}
-		cached = runConsulValidate(bin, paths, names)
+		cached = runConsulValidate(bin, format, paths, names)
 		cleanup()
 		writeVerdict(key, cached)
 	}
@@ -111,22 +114,27 @@ func writeVerdict(key string, verdict error) {
 	}
 }
 
-func runConsulValidate(bin string, paths []string, names map[string]string) error {
+func runConsulValidate(bin, format string, paths []string, names map[string]string) error {
 	scratch, err := os.MkdirTemp("", "scenario-validate-")
 	if err != nil {
 		return nil // no verdict is not a failure of the scenario
 	}
 	defer os.RemoveAll(scratch)
 	// What a dev agent would bring: somewhere to keep data and a bind
-	// address that needs no private IP (a test namespace has none).
-	base := filepath.Join(scratch, "scenario-base.hcl")
-	baseHCL := fmt.Sprintf("data_dir = %q\nbind_addr = \"127.0.0.1\"\n", filepath.Join(scratch, "data"))
-	if err := os.WriteFile(base, []byte(baseHCL), 0o600); err != nil {
+	// address that needs no private IP (a test namespace has none). In
+	// JSON, which reads as HCL too, whatever -config-format says.
+	base := filepath.Join(scratch, "scenario-base.json")
+	baseJSON, _ := json.Marshal(map[string]string{"data_dir": filepath.Join(scratch, "data"), "bind_addr": "127.0.0.1"})
+	if err := os.WriteFile(base, baseJSON, 0o600); err != nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	args := append([]string{"validate", "-quiet", base}, paths...)
+	args := []string{"validate", "-quiet"}
+	if format != "" {
+		args = append(args, "-config-format="+format)
+	}
+	args = append(append(args, base), paths...)
 	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
 	if err == nil {
 		return nil
@@ -151,12 +159,15 @@ func runConsulValidate(bin string, paths []string, names map[string]string) erro
 // checkPath finds the check Consul names (by its name; "" when it has
 // none) among a service's checks, when exactly one matches.
 func checkPath(s ServiceDef, name string) string {
+	if s.def == nil {
+		return ""
+	}
 	var found []string
-	if s.Reg.Check != nil && s.Reg.Check.Name == name {
+	if c := s.def.Check; c != nil && deref(c.Name) == name {
 		found = append(found, s.path+".check")
 	}
-	for i, c := range s.Reg.Checks {
-		if c.Name == name {
+	for i, c := range s.def.Checks {
+		if deref(c.Name) == name {
 			found = append(found, fmt.Sprintf("%s.checks[%d]", s.path, i))
 		}
 	}
@@ -181,7 +192,7 @@ func (j ConsulJudge) JudgeServiceFile(f *ServiceFile) error {
 		return nil
 	}
 	fingerprint := append([]byte(f.Path+"\x00"+f.format+"\x00"), f.data...)
-	verr := consulValidate(j.Consul, fingerprint, func() ([]string, map[string]string, func()) {
+	verr := consulValidate(j.Consul, "", fingerprint, func() ([]string, map[string]string, func()) {
 		dir, err := os.MkdirTemp("", "scenario-definition-")
 		if err != nil {
 			return nil, nil, nil
@@ -218,23 +229,27 @@ func (j ConsulJudge) JudgeServiceFile(f *ServiceFile) error {
 	return &DefinitionError{File: f.Path, Line: line, Col: col, Key: key, Msg: "Consul refuses it: " + msg}
 }
 
-// JudgeConfigDir asks Consul about a whole config dir, as the agent
-// started with -config-dir would load it.
-func (j ConsulJudge) JudgeConfigDir(dir string, files []string) error {
-	if j.Consul == "" {
+// JudgeAgentConfig asks Consul about an agent's config files as the agent
+// loads them: paths are its -config-dir and -config-file values, in
+// order, files what they hold (for the verdict's key), format its
+// -config-format.
+func (j ConsulJudge) JudgeAgentConfig(paths, files []string, format string) error {
+	if j.Consul == "" || len(paths) == 0 {
 		return nil
 	}
 	var fingerprint bytes.Buffer
-	fmt.Fprintln(&fingerprint, dir)
+	for _, p := range paths {
+		fmt.Fprintln(&fingerprint, p)
+	}
 	for _, f := range files {
 		data, _ := os.ReadFile(f)
 		fmt.Fprintf(&fingerprint, "%s %d\n", f, len(data))
 		fingerprint.Write(data)
 	}
-	if err := consulValidate(j.Consul, fingerprint.Bytes(), func() ([]string, map[string]string, func()) {
-		return []string{dir}, nil, func() {}
+	if err := consulValidate(j.Consul, format, fingerprint.Bytes(), func() ([]string, map[string]string, func()) {
+		return paths, nil, func() {}
 	}); err != nil {
-		return fmt.Errorf("the config dir %s is refused by Consul: %v", dir, err)
+		return fmt.Errorf("the agent's configuration is refused by Consul: %v", err)
 	}
 	return nil
 }

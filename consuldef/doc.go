@@ -4,7 +4,7 @@
 // file:line:col and key path (DefinitionError), the services in the API's
 // registration type (ServiceDef). consul_config.go mirrors the decoder of
 // Consul's agent/config; when a consul binary is at hand (a ConsulJudge),
-// its JudgeServiceFile and JudgeConfigDir ask its `consul validate` for the
+// its JudgeServiceFile and JudgeAgentConfig ask its `consul validate` for the
 // last word, each verdict kept in memory and on disk.
 //
 // It knows nothing of the scenario format (it shares only "did you mean",

@@ -38,19 +38,28 @@ type ServiceFile struct {
 }
 
 // ServiceDef is one service of a definition file, in the API's form.
+// Reg lacks fields Consul accepts (a check's disable_redirects,
+// output_max_size, os_service), and it has checks and check in one list,
+// in the agent's order: it is read, never sent. The definition is
+// registered with Body, which keeps every field.
 type ServiceDef struct {
 	Reg   *api.AgentServiceRegistration
 	Token string // the definition's token, used to register it
 	Line  int    // where its definition starts in the file
 	Col   int
-	path  string // its key path in the file: "service" or "services[2]"
+	path  string         // its key path in the file: "service" or "services[2]"
+	def   *consulService // as decoded, every field Consul reads
 }
 
 // CheckDef is a check an agent config defines apart from its services.
 type CheckDef struct {
 	Def       *api.AgentServiceCheck
 	ServiceID string // the service it belongs to; "" for the node's own
-	Line, Col int
+	// DisableRedirects is its disable_redirects, which Def cannot carry.
+	DisableRedirects bool
+	Line, Col        int
+	path             string // its key path: "check" or "checks[1]"
+	osService        bool   // it sets os_service
 }
 
 // ID is the check's ID as the agent gives it: its id, or else its name
@@ -80,6 +89,25 @@ func (s ServiceDef) SidecarID() string {
 		return sc.ID
 	}
 	return s.ID() + "-sidecar-proxy"
+}
+
+// RedirectsDisabled says, for each check of the instance and of its
+// sidecar (in Reg's order), whether it sets disable_redirects, which Reg
+// cannot carry: such an HTTP check takes a redirect as its answer.
+func (s ServiceDef) RedirectsDisabled() (checks, sidecarChecks []bool) {
+	reg := normalised(s.def)
+	if reg == nil {
+		return nil, nil
+	}
+	for _, c := range reg.Checks {
+		checks = append(checks, deref(c.DisableRedirects))
+	}
+	if reg.Connect != nil && reg.Connect.SidecarService != nil {
+		for _, c := range reg.Connect.SidecarService.Checks {
+			sidecarChecks = append(sidecarChecks, deref(c.DisableRedirects))
+		}
+	}
+	return checks, sidecarChecks
 }
 
 // HasSidecar reports whether the definition has connect.sidecar_service.
@@ -247,7 +275,8 @@ func ParseServiceFile(path string, data []byte, format string, agentConfig bool)
 		if !agentConfig {
 			return nil, keyed(errAt(line, col, "%q is not part of a service definition (a definition file holds service or services; agent configuration belongs in start-agent's config-dir)", checkPaths[i]), checkPaths[i])
 		}
-		f.Checks = append(f.Checks, CheckDef{Def: checkToAPI(c), ServiceID: deref(c.ServiceID), Line: line, Col: col})
+		f.Checks = append(f.Checks, CheckDef{Def: checkToAPI(c), ServiceID: deref(c.ServiceID), DisableRedirects: deref(c.DisableRedirects),
+			Line: line, Col: col, path: checkPaths[i], osService: c.OSService != nil})
 	}
 	if len(defs) == 0 && !agentConfig {
 		return nil, errAt(1, 1, "no service in it: a service-definition file holds service {...} or services [...]")
@@ -257,7 +286,7 @@ func ParseServiceFile(path string, data []byte, format string, agentConfig bool)
 		if s.Name == nil || *s.Name == "" {
 			return nil, keyed(errAt(line, col, "%s has no name", paths[i]), paths[i])
 		}
-		f.Services = append(f.Services, ServiceDef{Reg: serviceToAPI(s), Token: deref(s.Token), Line: line, Col: col, path: paths[i]})
+		f.Services = append(f.Services, ServiceDef{Reg: serviceToAPI(s), Token: deref(s.Token), Line: line, Col: col, path: paths[i], def: s})
 	}
 	ids := map[string]int{}
 	for i, s := range f.Services {
@@ -267,6 +296,47 @@ func ParseServiceFile(path string, data []byte, format string, agentConfig bool)
 		ids[s.ID()] = i
 	}
 	return f, nil
+}
+
+// osServiceChecks are the key paths of the checks of service s (at path)
+// and of its sidecar that set os_service.
+func osServiceChecks(path string, s *consulService) []string {
+	var out []string
+	checks, paths := withKeyPaths(s.Check, path+".check", s.Checks, path+".checks")
+	for i, c := range checks {
+		if c.OSService != nil {
+			out = append(out, paths[i]+".os_service")
+		}
+	}
+	if s.Connect != nil && s.Connect.SidecarService != nil {
+		out = append(out, osServiceChecks(path+".connect.sidecar_service", s.Connect.SidecarService)...)
+	}
+	return out
+}
+
+// RefusedOnLinux lists the file's checks that an agent on Linux refuses,
+// each at its key: an os_service check, since Consul v1.15.4 checks OS
+// services on Windows only (agent/checks' os_service_unix.go says "not
+// implemented"), and the runner's agents run on Linux.
+func (f *ServiceFile) RefusedOnLinux() error {
+	var keys []string
+	for _, s := range f.Services {
+		if s.def != nil {
+			keys = append(keys, osServiceChecks(s.path, s.def)...)
+		}
+	}
+	for _, c := range f.Checks {
+		if c.osService {
+			keys = append(keys, c.path+".os_service")
+		}
+	}
+	var errs []error
+	for _, key := range keys {
+		line, col := f.position(key)
+		errs = append(errs, &DefinitionError{File: f.Path, Line: line, Col: col, Key: key,
+			Msg: key + ": Consul checks OS services on Windows only, and an agent on Linux refuses the check (\"not implemented\"); check the service with a script check (args, with enable_local_script_checks) or a TTL check instead"})
+	}
+	return errors.Join(errs...)
 }
 
 // withKeyPaths lists a file's one (under key) and many (under keys), as
@@ -481,11 +551,13 @@ func serviceToAPI(s *consulService) *api.AgentServiceRegistration {
 	if s.Weights != nil {
 		r.Weights = &api.AgentWeights{Passing: deref(s.Weights.Passing), Warning: deref(s.Weights.Warning)}
 	}
-	if s.Check != nil {
-		r.Check = checkToAPI(s.Check)
-	}
+	// The agent puts check after checks (agent/config.builder.serviceVal),
+	// and numbers the checks it names in that order.
 	for i := range s.Checks {
 		r.Checks = append(r.Checks, checkToAPI(&s.Checks[i]))
+	}
+	if s.Check != nil {
+		r.Checks = append(r.Checks, checkToAPI(s.Check))
 	}
 	if s.Proxy != nil {
 		r.Proxy = proxyToAPI(s.Proxy)

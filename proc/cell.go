@@ -61,14 +61,16 @@ var (
 )
 
 // CellsAvailable says whether started processes get a cell (cgroup v1
-// freezer or pids, writable: root), and if not, why not.
+// freezer or pids, writable: root), and if not, why not. Asking leaves
+// the hierarchy as it was: the run's cgroup is made with its first cell.
 func CellsAvailable() error {
 	_, _, _, err := runCell()
 	return err
 }
 
-// RunCell is this run's cgroup directory (created on first use), for the
-// reaper; "" when cells are unavailable.
+// RunCell is this run's cgroup directory, for the reaper; "" when cells
+// are unavailable. It exists once the first cell is made (NewCell), and
+// again after RemoveRunCell when another is.
 func RunCell() string {
 	dir, _, _, err := runCell()
 	if err != nil {
@@ -92,9 +94,21 @@ func runCell() (dir, home, kind string, err error) {
 		name := fmt.Sprintf("%s%d-%d", RunCellPrefix, os.Getpid(), start)
 		runCellPath = filepath.Join(own, name)
 		dir := filepath.Join(runCellHome, name)
-		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		// Whether cgroups can be made here is known only by making one
+		// (a writable directory may still refuse): the run's own, removed
+		// at once, so that a process that only asks leaves nothing. Were
+		// this process killed in between, the sweep of dead runs would
+		// remove it by its name.
+		switch err := os.Mkdir(dir, 0o755); {
+		case errors.Is(err, os.ErrExist):
+		case err != nil:
 			runCellErr = fmt.Errorf("creating the run's cgroup: %w", err)
 			return
+		default:
+			if err := rmdirCgroup(dir); err != nil {
+				runCellErr = fmt.Errorf("removing the run's cgroup after trying to create it: %w", err)
+				return
+			}
 		}
 		runCellDir = dir
 	})
@@ -109,8 +123,9 @@ func NewCell(name string) (*Cell, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The run's cgroup is made again if it was removed (RemoveRunCell) and
-	// the process goes on starting processes (a test binary).
+	// The run's cgroup is made with its first cell, and again if it was
+	// removed (RemoveRunCell) and the process goes on starting processes
+	// (a test binary).
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("creating the run's cgroup: %w", err)
 	}

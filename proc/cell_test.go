@@ -1,7 +1,9 @@
 package proc
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -21,6 +23,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(setsidVar) != "" {
 		playSetsid()
 	}
+	if os.Getenv(askCellsVar) != "" {
+		askCells()
+	}
 	code := m.Run()
 	if err := RemoveRunCell(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -34,6 +39,86 @@ func TestMain(m *testing.M) {
 func needCells(t *testing.T, more ...testenv.Requirement) {
 	t.Helper()
 	testenv.Need(t, append([]testenv.Requirement{testenv.Cells(CellsAvailable)}, more...)...)
+}
+
+// askCellsVar makes this test binary a process that only asks whether
+// cells are available, says so with its run's cgroup, and waits for its
+// input to close before it exits (TestAskingWhetherCellsAreAvailableCreatesNoCgroup).
+const askCellsVar = "PROC_TEST_ASK_CELLS"
+
+func askCells() {
+	if err := CellsAvailable(); err != nil {
+		fmt.Println("unavailable:", err)
+	} else {
+		fmt.Println("available", RunCell())
+	}
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	os.Exit(0)
+}
+
+// A process that only asks whether cells are available (a suite that
+// skips without them, a doctor-like check) leaves the cgroup hierarchies
+// as they were: its run's cgroup is made with its first cell, not by the
+// question. Asked in a fresh process, whose answer no earlier cell of
+// this one can have made.
+func TestAskingWhetherCellsAreAvailableCreatesNoCgroup(t *testing.T) {
+	needCells(t)
+	home, _, _, err := ownCgroup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadDir(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), askCellsVar+"=1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stdin.Close(); _ = cmd.Wait() }()
+	answer, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("the asking process said nothing: %v", err)
+	}
+	dir, ok := strings.CutPrefix(strings.TrimSpace(answer), "available ")
+	if !ok {
+		t.Fatalf("the asking process says %q, though this one has cells", answer)
+	}
+	if filepath.Dir(dir) != home {
+		t.Fatalf("its run's cgroup would be %s, not in %s: the test looks in the wrong place", dir, home)
+	}
+	// Still running, it has removed nothing at its end yet: what it made
+	// by asking is there now, named after it.
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("asking made the run's cgroup %s (%v)", dir, err)
+	}
+	after, err := os.ReadDir(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Other processes of the machine may make and remove cgroups here
+	// meanwhile: only those named after the asking process are its own.
+	mine := func(entries []os.DirEntry) []string {
+		var names []string
+		for _, e := range entries {
+			if m := RunCellPattern.FindStringSubmatch(e.Name()); m != nil && m[1] == strconv.Itoa(cmd.Process.Pid) {
+				names = append(names, e.Name())
+			}
+		}
+		return names
+	}
+	if b, a := mine(before), mine(after); !slices.Equal(b, a) {
+		t.Errorf("asking changed the cgroups of %s named after the asking process: %v before, %v after", home, b, a)
+	}
 }
 
 // escapees are the ways a descendant leaves everything but its cgroup:

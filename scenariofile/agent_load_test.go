@@ -101,3 +101,16 @@ func TestAgainstAnExistingClusterNoWarningAboutUnregisteredServices(t *testing.T
 		t.Errorf("warning: %v", w)
 	}
 }
+
+// A service defined in a file given to the agent by -config-file in
+// start-agent.args (relative to the scenario file) is known to later
+// steps, as config-dir's services are.
+func TestServicesOfAConfigFileInStartAgentArgsAreKnownToLaterSteps(t *testing.T) {
+	dir := writeFixtures(t)
+	if _, errs := parseIn(t, dir, "steps:\n  - start-agent: {}\n  - sidecar: web\n"); errs == nil {
+		t.Fatal("a sidecar of a service nobody defined is accepted: the test proves nothing")
+	}
+	if _, errs := parseIn(t, dir, "steps:\n  - start-agent: {args: [-config-file, web.json]}\n  - sidecar: web\n"); errs != nil {
+		t.Errorf("web of -config-file web.json is unknown to the sidecar step:\n%s", strings.Join(errs, "\n"))
+	}
+}

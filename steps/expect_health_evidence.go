@@ -98,9 +98,9 @@ func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Clie
 			continue
 		}
 		var def *api.AgentServiceCheck
-		defaultSidecar := false
+		defaultSidecar, noRedirects := false, false
 		if rc, ok := e.checks[spec.CheckKey{Node: h.bookNode, ID: c.CheckID}]; ok && !h.unknown && rc.Service == c.ServiceID {
-			def, defaultSidecar = rc.Def, rc.DefaultSidecar
+			def, defaultSidecar, noRedirects = rc.Def, rc.DefaultSidecar, rc.DisableRedirects
 		}
 		label := fmt.Sprintf("%s %q", c.CheckID, c.Name)
 		if c.CheckID == c.Name || c.Name == "" {
@@ -146,8 +146,9 @@ func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Clie
 			type look struct {
 				target, how string
 				def         *api.AgentServiceCheck
+				noRedirects bool
 			}
-			looks := []look{{target, how, def}}
+			looks := []look{{target, how, def, noRedirects}}
 			if ran, method, ok := targetInOutput(typ, c.Output); ok && ran != target {
 				ranDef := def
 				if typ == "http" {
@@ -156,10 +157,10 @@ func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Clie
 					ranDef = &api.AgentServiceCheck{HTTP: ran, Method: method}
 				}
 				if target == "" {
-					looks = []look{{ran, " (the target Consul's last run of it names; its definition is not among the scenario's registrations)", ranDef}}
+					looks = []look{{ran, " (the target Consul's last run of it names; its definition is not among the scenario's registrations)", ranDef, false}}
 				} else {
 					looks[0].how = fmt.Sprintf(" (as the scenario registered it; Consul's last run of it names %s: the check was registered again, before or after that run)", ran)
-					looks = append(looks, look{ran, fmt.Sprintf(" (the target Consul's last run of it names, not %s as the scenario registered it: the check was registered again, before or after that run)", target), ranDef})
+					looks = append(looks, look{ran, fmt.Sprintf(" (the target Consul's last run of it names, not %s as the scenario registered it: the check was registered again, before or after that run)", target), ranDef, false})
 				}
 			}
 			if env.External() {
@@ -174,7 +175,7 @@ func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Clie
 				continue
 			}
 			for _, l := range looks {
-				got, err := answered(ctx, onCatalogNode(env, h.node), typ, l.def, l.target)
+				got, err := answered(ctx, onCatalogNode(env, h.node), typ, l.def, l.noRedirects, l.target)
 				if err != nil {
 					every := ""
 					if interval != "" {
@@ -464,7 +465,7 @@ func checkTarget(typ string, def *api.AgentServiceCheck, defaultSidecar bool, re
 // started must hold the listener (or the UDP socket) there, and a TCP
 // connection must be taken, or, for an HTTP check with its URL, the
 // request must have a 2xx reply. It says who answered.
-func answered(ctx context.Context, at Env, typ string, def *api.AgentServiceCheck, target string) (string, error) {
+func answered(ctx context.Context, at Env, typ string, def *api.AgentServiceCheck, noRedirects bool, target string) (string, error) {
 	addr := target
 	var u *url.URL
 	if typ == "http" && strings.Contains(target, "://") {
@@ -494,7 +495,7 @@ func answered(ctx context.Context, at Env, typ string, def *api.AgentServiceChec
 		conn.Close()
 		return "taken now by " + ours, nil
 	}
-	req, hc, err := consulHTTPCheck(ctx, at, def, target)
+	req, hc, err := consulHTTPCheck(ctx, at, def, noRedirects, target)
 	if err != nil {
 		return "", fmt.Errorf("the check's request cannot be made: %v", err)
 	}
@@ -543,8 +544,9 @@ func hostPort(u *url.URL) string {
 // headers, Host header as the request's host, Consul's User-Agent and
 // Accept unless given, its body; TLS verified unless tls_skip_verify,
 // with tls_server_name; redirects followed as Go's client does (up to
-// ten); the check's timeout (10 s); no keep-alive.
-func consulHTTPCheck(ctx context.Context, at Env, def *api.AgentServiceCheck, target string) (*http.Request, *http.Client, error) {
+// ten), unless disable_redirects (noRedirects): then a redirect is the
+// answer; the check's timeout (10 s); no keep-alive.
+func consulHTTPCheck(ctx context.Context, at Env, def *api.AgentServiceCheck, noRedirects bool, target string) (*http.Request, *http.Client, error) {
 	method := def.Method
 	if method == "" {
 		method = http.MethodGet
@@ -573,6 +575,9 @@ func consulHTTPCheck(ctx context.Context, at Env, def *api.AgentServiceCheck, ta
 	}
 	hc := &http.Client{Timeout: timeout, Transport: &http.Transport{DialContext: at.Dial, DisableKeepAlives: true,
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: def.TLSSkipVerify, ServerName: def.TLSServerName}}}
+	if noRedirects {
+		hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	}
 	return req, hc, nil
 }
 

@@ -47,15 +47,20 @@ func TestHealthHTTPEvidenceRequestsAsConsulsCheckDoes(t *testing.T) {
 		return &api.AgentServiceCheck{HTTP: srv.URL + path, Method: http.MethodPost, Body: "ping",
 			Header: map[string][]string{"X-Check": {"yes"}, "Host": {"svc.example"}}}
 	}
-	got, err := answered(context.Background(), env, "http", def("/health"), srv.URL+"/health")
+	got, err := answered(context.Background(), env, "http", def("/health"), false, srv.URL+"/health")
 	if err != nil || !strings.Contains(got, "POST answered 200 OK now by this test") {
 		t.Errorf("a redirect to a 2xx, as Consul follows it: %q, %v", got, err)
 	}
 	if !strings.HasSuffix(got, ", redirected to "+srv.URL+"/ok") {
 		t.Errorf("the evidence does not say where the redirect led: %q", got)
 	}
-	if _, err := answered(context.Background(), env, "http", def("/loop"), srv.URL+"/loop"); err == nil || !strings.Contains(err.Error(), "stopped after 10 redirects") {
+	if _, err := answered(context.Background(), env, "http", def("/loop"), false, srv.URL+"/loop"); err == nil || !strings.Contains(err.Error(), "stopped after 10 redirects") {
 		t.Errorf("endless redirects: %v, want Consul's client's error", err)
+	}
+	// With disable_redirects, Consul's check takes the redirect as its
+	// answer, not 2xx: so does the evidence.
+	if got, err := answered(context.Background(), env, "http", def("/health"), true, srv.URL+"/health"); err == nil || !strings.Contains(err.Error(), "is answered 302 Found now, not 2xx") {
+		t.Errorf("a redirect with disable_redirects: %q, %v; want the 302 as the answer", got, err)
 	}
 
 	// TLS as Consul's check has it without agent TLS for checks: verified
@@ -63,11 +68,11 @@ func TestHealthHTTPEvidenceRequestsAsConsulsCheckDoes(t *testing.T) {
 	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer tlsSrv.Close()
 	check := &api.AgentServiceCheck{HTTP: tlsSrv.URL}
-	if _, err := answered(context.Background(), env, "http", check, tlsSrv.URL); err == nil || !strings.Contains(err.Error(), "certificate") {
+	if _, err := answered(context.Background(), env, "http", check, false, tlsSrv.URL); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("an unverified certificate without tls_skip_verify: %v, want Consul's check's failure", err)
 	}
 	check.TLSSkipVerify = true
-	if _, err := answered(context.Background(), env, "http", check, tlsSrv.URL); err != nil {
+	if _, err := answered(context.Background(), env, "http", check, false, tlsSrv.URL); err != nil {
 		t.Errorf("with tls_skip_verify: %v", err)
 	}
 }

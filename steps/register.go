@@ -85,6 +85,9 @@ func buildRegister(d *spec.Decoder, val *RegisterSpec, f *spec.Fields) Step {
 	}
 	file, err := consuldef.ParseServiceFile(source, data, format, false)
 	if err == nil {
+		err = file.RefusedOnLinux()
+	}
+	if err == nil {
 		err = d.Judge().JudgeServiceFile(file)
 	}
 	if err != nil {
@@ -144,23 +147,24 @@ func (r *register) Run(ctx context.Context, env Env) error {
 			return err
 		}
 	}
-	for _, s := range r.file.Services {
-		reg := reachableSidecar(env, s.Reg)
-		var err error
+	sidecarAddrs := make([]string, len(r.file.Services))
+	for i, s := range r.file.Services {
+		sidecarAddrs[i] = reachableSidecar(env, s.Reg)
+		// The definition as the agent reads it, every field kept: the
+		// api type would drop some (consuldef.ServiceDef.Body).
+		body, err := s.Body(sidecarAddrs[i])
+		if err != nil {
+			return fmt.Errorf("registering %s: %w", s.ID(), err)
+		}
 		token := s.Token // the definition's own token, as the agent uses for config files
 		if stepToken != "" {
 			token = stepToken
 		}
-		if token != "" {
-			_, err = client.Raw().Write("/v1/agent/service/register", reg, nil, (&api.WriteOptions{Token: token}).WithContext(ctx))
-		} else {
-			err = client.Agent().ServiceRegisterOpts(reg, api.ServiceRegisterOpts{}.WithContext(ctx))
-		}
-		if err != nil {
+		if _, err := client.Raw().Write("/v1/agent/service/register", json.RawMessage(body), nil, (&api.WriteOptions{Token: token}).WithContext(ctx)); err != nil {
 			return WithLogs(fmt.Errorf("registering %s: %w", s.ID(), err), spec.AgentName)
 		}
 	}
-	return confirmRegistered(ctx, client, r.file.Services)
+	return confirmRegistered(ctx, client, r.file.Services, sidecarAddrs)
 }
 
 // undoable, on an existing cluster, refuses to replace a registration
@@ -207,32 +211,29 @@ func (r *register) undoable(ctx context.Context, env Env, client *api.Client) er
 	return nil
 }
 
-// reachableSidecar gives the sidecar of a service registered on a node
-// the node's address when its definition leaves it empty or on loopback:
-// a sidecar inherits its service's address, and other nodes cannot reach
-// 127.0.0.1. The definition itself is not changed.
-func reachableSidecar(env Env, reg *api.AgentServiceRegistration) *api.AgentServiceRegistration {
+// reachableSidecar is the address given to the sidecar of a service
+// registered on a node when its definition leaves it empty or on
+// loopback: the node's ("" otherwise: as defined). A sidecar inherits its
+// service's address, and other nodes cannot reach 127.0.0.1. The
+// definition itself is not changed.
+func reachableSidecar(env Env, reg *api.AgentServiceRegistration) string {
 	ip, ok := env.NodeAddr(env.Node())
 	if !ok || reg.Connect == nil || reg.Connect.SidecarService == nil {
-		return reg
+		return ""
 	}
 	sc := reg.Connect.SidecarService
 	if a := sc.Address; a != "" && !isLoopback(a) {
-		return reg
+		return ""
 	}
 	if sc.Address == "" && !isLoopback(reg.Address) {
-		return reg // inherits a reachable address, or none: the node's
+		return "" // inherits a reachable address, or none: the node's
 	}
 	why := fmt.Sprintf("its definition said %s", sc.Address)
 	if sc.Address == "" {
 		why = fmt.Sprintf("it would inherit %s's address, %s", reg.Name, reg.Address)
 	}
-	copied, connect, sidecar := *reg, *reg.Connect, *sc
-	sidecar.Address = ip.String()
-	connect.SidecarService = &sidecar
-	copied.Connect = &connect
 	env.Notef("the sidecar of %s is advertised at %s, node %s's address (%s, which other nodes cannot reach)", reg.Name, ip, env.Node(), why)
-	return &copied
+	return ip.String()
 }
 
 func isLoopback(host string) bool {
@@ -241,14 +242,24 @@ func isLoopback(host string) bool {
 }
 
 // confirmRegistered checks that the agent holds each instance (and its
-// sidecar) under the ID the definition implies, so that later steps'
-// assumptions are the agent's truth.
-func confirmRegistered(ctx context.Context, client *api.Client, defs []consuldef.ServiceDef) error {
-	services, err := client.Agent().ServicesWithFilterOpts("", (&api.QueryOptions{}).WithContext(ctx))
+// sidecar) under the ID the definition implies, with what the definition
+// sets as far as the agent shows it (consuldef.ServiceDef.Disagreements:
+// the service's fields, each check's kind, name, interval and timeout),
+// so that later steps' assumptions are the agent's truth. sidecarAddrs
+// are the addresses given to the sidecars (reachableSidecar); nil when
+// none was.
+func confirmRegistered(ctx context.Context, client *api.Client, defs []consuldef.ServiceDef, sidecarAddrs []string) error {
+	q := (&api.QueryOptions{}).WithContext(ctx)
+	services, err := client.Agent().ServicesWithFilterOpts("", q)
 	if err != nil {
 		return WithLogs(fmt.Errorf("listing the agent's services: %w", err), spec.AgentName)
 	}
-	for _, s := range defs {
+	// Read raw: the api type lacks a check's interval and timeout.
+	var checks map[string]consuldef.AgentCheck
+	if _, err := client.Raw().Query("/v1/agent/checks", &checks, q); err != nil {
+		return WithLogs(fmt.Errorf("listing the agent's checks: %w", err), spec.AgentName)
+	}
+	for i, s := range defs {
 		got, ok := services[s.ID()]
 		if !ok || got.Service != s.Reg.Name {
 			return WithLogs(fmt.Errorf("the agent does not list service %s (ID %s) after registering it", s.Reg.Name, s.ID()), spec.AgentName)
@@ -257,6 +268,14 @@ func confirmRegistered(ctx context.Context, client *api.Client, defs []consuldef
 			if _, ok := services[s.SidecarID()]; !ok {
 				return WithLogs(fmt.Errorf("the agent does not list the sidecar %s of %s after registering it", s.SidecarID(), s.ID()), spec.AgentName)
 			}
+		}
+		addr := ""
+		if i < len(sidecarAddrs) {
+			addr = sidecarAddrs[i]
+		}
+		if diff := s.Disagreements(addr, services, checks); len(diff) > 0 {
+			return WithLogs(fmt.Errorf("the agent registered %s otherwise than its definition says, and later steps would rely on the definition: %s; "+
+				"the definition was passed as the agent reads a config file, so Consul changed it: fix the definition to what Consul keeps", s.ID(), strings.Join(diff, "; ")), spec.AgentName)
 		}
 	}
 	return nil

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,7 +36,7 @@ var startAgentType = Typed(Type{
 type StartAgentSpec struct {
 	spec.NullMeansEmpty
 	ConfigDir  spec.Dir `key:"config-dir" doc:"a folder of agent config files (.json, .hcl) the agent loads; its services are known to later steps"`
-	Args       []string `key:"args" doc:"more agent flags, like [-hcl, 'log_level = \"debug\"'] (not -dev or -data-dir, which the runner sets)"`
+	Args       []string `key:"args" doc:"more agent flags, like [-hcl, 'log_level = \"debug\"'] (not -dev or -data-dir, which the runner sets); -config-file and -config-dir paths are relative to the scenario file, and their settings count as config-dir's"`
 	Node       string   `key:"node" shape:"NODE" doc:"the agent's node name (on a scenario's nodes, the node's own name, set by the runner)"`
 	Dev        *bool    `key:"dev" doc:"a dev agent (state in memory), the default on the host; false runs a single server with its data in the run's log folder, kept across a restart. On a scenario's node: a dev server bound to the node's address"`
 	Server     bool     `key:"server" doc:"on a scenario's node: a server of its datacenter (the default there is a client); the runner bootstraps a datacenter's servers together"`
@@ -47,8 +49,9 @@ type startAgent struct {
 	node      string
 	dev       bool
 	services  []consuldef.ServiceDef // loaded from configDir, confirmed once the agent is up
-	// settings are read back from the config dir and the -hcl flags the
-	// way the agent reads them: the management token, the ACL default.
+	// settings are read from every config source the agent is given, as
+	// it reads them (readConfig): the management token, the ACL default,
+	// leave_on_terminate.
 	settings consuldef.AgentSettings
 
 	// On a scenario's node (topology): a server or a client of datacenter.
@@ -93,9 +96,7 @@ func buildStartAgent(d *spec.Decoder, val *StartAgentSpec, f *spec.Fields) Step 
 		joins = joins || strings.Contains(strings.SplitN(a, "=", 2)[0], "join")
 	}
 	d.AgentIn(dc, joins)
-	if s.existingConfigDir() != "" {
-		s.loadConfigDir(d, f.NodeOf(&val.ConfigDir))
-	}
+	s.readConfig(d, f.NodeOf(&val.ConfigDir), f.NodeOf(&val.Args))
 	if n := f.NodeOf(&val.Args); n != nil {
 		for _, a := range s.args {
 			if strings.TrimLeft(a, "-") == "dev" && len(a) > 3 {
@@ -105,14 +106,7 @@ func buildStartAgent(d *spec.Decoder, val *StartAgentSpec, f *spec.Fields) Step 
 		if flagValue(s.args, "data-dir") != "" {
 			d.Errorf(n, "start-agent.args: -data-dir is set by the runner (a dev agent keeps its state in memory; with dev: false the data lives in the run's log folder); remove it")
 		}
-		for _, h := range hclFlags(s.args) {
-			if _, err := consuldef.ReadAgentSettings("", []string{h}); err != nil {
-				d.Errorf(n, "start-agent.args: %v; Consul would refuse it, so fix the HCL", err)
-			}
-		}
 	}
-	// A config dir's own errors are reported by loadConfigDir above.
-	s.settings, _ = consuldef.ReadAgentSettings(s.existingConfigDir(), hclFlags(s.args))
 	if s.topology {
 		for _, a := range s.args {
 			for _, owned := range []string{"bind", "client", "retry-join", "join", "retry-join-wan", "join-wan", "bootstrap-expect", "server", "datacenter", "node"} {
@@ -136,51 +130,132 @@ func (s *startAgent) existingConfigDir() string {
 
 var datacenterName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,30}$`)
 
-// loadConfigDir reads the services the agent will load from its config
-// dir (its .json and .hcl files, in name order, as the agent does), so
-// that later steps know them exactly as if registered.
-func (s *startAgent) loadConfigDir(d *spec.Decoder, at *yaml.Node) {
-	entries, err := os.ReadDir(s.configDir)
-	if err != nil {
-		d.Errorf(at, "start-agent.config-dir: %v", err)
-		return
+// configSource is one -config-dir or -config-file the agent is given:
+// start-agent's config-dir, or a flag of its args.
+type configSource struct {
+	path string     // absolute
+	what string     // how errors name it: "start-agent.config-dir"
+	at   *yaml.Node // where it is written
+}
+
+// readConfig reads the agent's configuration from every source it is
+// given, in the order the agent merges them (consuldef.AgentSources):
+// config-dir (the runner passes it first), then the -config-dir and
+// -config-file flags of args in order, then their -hcl flags. Its
+// services are known to later steps exactly as if registered; its
+// settings (consuldef.AgentSettings) are the runner's. A relative path
+// in args is the scenario file's, as config-dir's is: the agent is given
+// it absolute.
+func (s *startAgent) readConfig(d *spec.Decoder, configDirAt, argsAt *yaml.Node) {
+	argAt := func(i int) *yaml.Node {
+		if seq := spec.Resolve(argsAt); seq != nil && seq.Kind == yaml.SequenceNode && i < len(seq.Content) {
+			return seq.Content[i]
+		}
+		return argsAt
 	}
-	var files []string
-	for _, e := range entries {
-		if e.IsDir() {
+	parsed, err := consuldef.ParseAgentArgs(s.args)
+	var argErr *consuldef.AgentArgError
+	if errors.As(err, &argErr) {
+		d.Errorf(argAt(argErr.Index), "start-agent.args: %v; consul agent would refuse to start (`consul agent -h` lists its flags)", err)
+	}
+	format := parsed.Format()
+	if c := parsed.ConfigFormat; c != nil && format != "json" && format != "hcl" {
+		d.Errorf(argAt(c.Index), "start-agent.args: -config-format %q: Consul reads config files as hcl or json only; give one of them", format)
+		format = ""
+	}
+	var sources []configSource
+	if dir := s.existingConfigDir(); dir != "" {
+		if abs, err := filepath.Abs(dir); err == nil {
+			sources = append(sources, configSource{path: abs, what: "start-agent.config-dir", at: configDirAt})
+		}
+	}
+	args := slices.Clone(s.args)
+	for _, a := range parsed.ConfigPaths {
+		at, what := argAt(a.Index), fmt.Sprintf("start-agent.args: -%s %s", a.Flag, a.Value)
+		p := a.Value
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(d.Dir, p)
+		}
+		abs, err := filepath.Abs(p)
+		if err == nil {
+			_, err = os.Stat(abs)
+		}
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			d.Errorf(at, "%s: %s does not exist (paths are relative to the scenario file's directory %s); fix the path", what, abs, d.Dir)
+			continue
+		case err != nil:
+			d.Errorf(at, "%s: %v; the agent could not read it", what, err)
 			continue
 		}
-		path := filepath.Join(s.configDir, e.Name())
-		format, err := consuldef.DefinitionFormat(path)
+		args[a.Index] = a.WithValue(args[a.Index], abs)
+		sources = append(sources, configSource{path: abs, what: what, at: at})
+	}
+	s.args = args
+	var paths, files []string
+	for _, src := range sources {
+		paths = append(paths, src.path)
+		list, err := consuldef.ConfigFilesAt(src.path, format)
 		if err != nil {
-			continue // the agent skips other files too
-		}
-		data, err := consuldef.ReadDefinition(path)
-		if err != nil {
-			d.Errorf(at, "start-agent.config-dir: %v", err)
+			d.Errorf(src.at, "%s: %v", src.what, err)
 			continue
 		}
-		files = append(files, path)
-		file, err := consuldef.ParseServiceFile(path, data, format, true)
-		if err != nil {
-			d.ReportDefinitionErrors(at, "start-agent.config-dir", err)
-			continue
-		}
-		for _, def := range file.Services {
-			if prev, dup := d.InstanceByID(def.ID()); dup && prev.Pos == d.Pos(at) {
-				d.Errorf(at, "start-agent.config-dir: service ID %q is defined twice in %s", def.ID(), s.configDir)
+		for _, path := range list {
+			if s.readConfigFile(d, src, path, format) {
+				files = append(files, path)
 			}
-			d.AddInstance(def, at)
-			warnLoopbackSidecarOnNode(d, at, def)
-			s.services = append(s.services, def)
-		}
-		for _, c := range file.Checks {
-			d.AddAgentCheck(c, at)
 		}
 	}
-	if err := d.Judge().JudgeConfigDir(s.configDir, files); err != nil {
-		d.Errorf(at, "start-agent.config-dir: %v", err)
+	for _, h := range parsed.HCL {
+		if err := s.settings.Apply([]byte(h.Value), "hcl"); err != nil {
+			d.Errorf(argAt(h.Index), "start-agent.args: -hcl: %v; Consul would refuse it, so fix the HCL", err)
+		}
 	}
+	if err := d.Judge().JudgeAgentConfig(paths, files, format); err != nil {
+		at, what := sources[0].at, sources[0].what
+		for _, src := range sources {
+			if strings.Contains(err.Error(), src.path) {
+				at, what = src.at, src.what
+				break
+			}
+		}
+		d.Errorf(at, "%s: %v", what, err)
+	}
+}
+
+// readConfigFile reads one of the agent's config files: its services
+// and checks into the book, its settings over those of the files before
+// it. It says whether the file could be read.
+func (s *startAgent) readConfigFile(d *spec.Decoder, src configSource, path, format string) bool {
+	data, err := consuldef.ReadDefinition(path)
+	if err != nil {
+		d.Errorf(src.at, "%s: %v", src.what, err)
+		return false
+	}
+	format = consuldef.ConfigFileFormat(path, format)
+	file, err := consuldef.ParseServiceFile(path, data, format, true)
+	if err == nil {
+		err = file.RefusedOnLinux()
+	}
+	if err != nil {
+		d.ReportDefinitionErrors(src.at, src.what, err)
+		return true
+	}
+	if err := s.settings.Apply(data, format); err != nil {
+		d.Errorf(src.at, "%s: %s: %v; Consul would refuse it", src.what, path, err)
+	}
+	for _, def := range file.Services {
+		if prev, dup := d.InstanceByID(def.ID()); dup && prev.Pos == d.Pos(src.at) {
+			d.Errorf(src.at, "%s: service ID %q is defined twice in %s", src.what, def.ID(), src.path)
+		}
+		d.AddInstance(def, src.at)
+		warnLoopbackSidecarOnNode(d, src.at, src.what, def)
+		s.services = append(s.services, def)
+	}
+	for _, c := range file.Checks {
+		d.AddAgentCheck(c, src.at)
+	}
+	return true
 }
 
 func (s *startAgent) String() string {
@@ -202,7 +277,11 @@ func (s *startAgent) String() string {
 		label += " (node " + s.node + ")"
 	}
 	if n := len(s.services); n > 0 {
-		label += fmt.Sprintf(", %d services from %s", n, s.configDir)
+		from := s.configDir
+		if parsed, _ := consuldef.ParseAgentArgs(s.args); len(parsed.ConfigPaths) > 0 || from == "" {
+			from = "its config files"
+		}
+		label += fmt.Sprintf(", %d services from %s", n, from)
 	}
 	return label
 }
@@ -367,7 +446,7 @@ func (s *startAgent) runHost(ctx context.Context, env Env) (settle func(context.
 	env.SetAgent(p, cfg)
 	if len(s.services) > 0 {
 		// What the config dir defines is what the agent loaded.
-		if err := confirmRegistered(ctx, client, s.services); err != nil {
+		if err := confirmRegistered(ctx, client, s.services, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -384,22 +463,6 @@ func (s *startAgent) runHost(ctx context.Context, env Env) (settle func(context.
 		}
 		return nil
 	}, nil
-}
-
-// hclFlags are the values of the -hcl flags in args.
-func hclFlags(args []string) []string {
-	var out []string
-	for i, a := range args {
-		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		switch {
-		case name != "hcl" || !strings.HasPrefix(a, "-"):
-		case hasValue:
-			out = append(out, value)
-		case i+1 < len(args):
-			out = append(out, args[i+1])
-		}
-	}
-	return out
 }
 
 // flagValue finds -name=value, -name value, --name=value or --name value.
@@ -431,7 +494,7 @@ func (s *startAgent) Graph(g *Graph) {
 // other nodes' sidecars dial 127.0.0.1 on their own node. A register
 // step gives such a sidecar the node's address; a config dir is the
 // agent's own, so it is left as written.
-func warnLoopbackSidecarOnNode(d *spec.Decoder, at *yaml.Node, def consuldef.ServiceDef) {
+func warnLoopbackSidecarOnNode(d *spec.Decoder, at *yaml.Node, what string, def consuldef.ServiceDef) {
 	reg := def.Reg
 	if len(d.Nodes()) == 0 || reg.Connect == nil || reg.Connect.SidecarService == nil {
 		return
@@ -443,5 +506,5 @@ func warnLoopbackSidecarOnNode(d *spec.Decoder, at *yaml.Node, def consuldef.Ser
 	if !isLoopback(addr) {
 		return
 	}
-	d.Warnf(at, "start-agent.config-dir: the sidecar of %s would be advertised at %s, which sidecars on other nodes cannot reach (they dial their own loopback): register it with a register step instead, which advertises the sidecar at the node's address (a config dir cannot know it)", reg.Name, addr)
+	d.Warnf(at, "%s: the sidecar of %s would be advertised at %s, which sidecars on other nodes cannot reach (they dial their own loopback): register it with a register step instead, which advertises the sidecar at the node's address (a config file cannot know it)", what, reg.Name, addr)
 }

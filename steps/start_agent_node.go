@@ -64,7 +64,7 @@ func (s *startAgent) startOnNode(ctx context.Context, env Env) (func(context.Con
 		}
 		env.SetAgent(p, cfg)
 		if len(s.services) > 0 {
-			return confirmRegistered(ctx, client, s.services)
+			return confirmRegistered(ctx, client, s.services, nil)
 		}
 		return nil
 	}, nil

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	"gopkg.in/yaml.v3"
 
 	"github.com/scenario-tool/scenario/consuldef"
 	"github.com/scenario-tool/scenario/flows"
@@ -522,7 +525,7 @@ func TestStartAgentReadsItsSettingsAsConsulDoes(t *testing.T) {
 		{[]string{"-node", "hcl", "-log-level", `default_policy = "deny"`}, "", false, false},
 	}
 	for _, c := range cases {
-		settings, err := consuldef.ReadAgentSettings("", hclFlags(c.args))
+		settings, err := consuldef.ReadAgentSettings(consuldef.AgentSources{HCL: hclValues(t, c.args)})
 		if err != nil {
 			t.Fatalf("%q: %v", c.args, err)
 		}
@@ -530,6 +533,16 @@ func TestStartAgentReadsItsSettingsAsConsulDoes(t *testing.T) {
 			t.Errorf("%q: settings %+v", c.args, settings)
 		}
 	}
+}
+
+// hclValues are the -hcl values of args, flags of consul agent.
+func hclValues(t *testing.T, args []string) []string {
+	t.Helper()
+	parsed, err := consuldef.ParseAgentArgs(args)
+	if err != nil {
+		t.Fatalf("%q: %v", args, err)
+	}
+	return consuldef.Values(parsed.HCL)
 }
 
 // leaveEnv is a node's environment for building an agent's command line.
@@ -551,7 +564,7 @@ func TestAnAgentOnANodeLeavesOnTerminateAsItsCommandLineSays(t *testing.T) {
 	cluster := spec.Cluster{Nodes: []string{"s", "c"}, Agents: []spec.AgentPlan{{Node: "s", Datacenter: "dc1", Server: true}, {Node: "c", Datacenter: "dc1"}}}
 	for _, server := range []bool{false, true} {
 		for _, args := range [][]string{nil, {"-hcl", "leave_on_terminate = true"}, {"-hcl", "leave_on_terminate = false"}} {
-			settings, err := consuldef.ReadAgentSettings("", hclFlags(args))
+			settings, err := consuldef.ReadAgentSettings(consuldef.AgentSources{HCL: hclValues(t, args)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -566,6 +579,120 @@ func TestAnAgentOnANodeLeavesOnTerminateAsItsCommandLineSays(t *testing.T) {
 			if got := s.leavesOnTerminate(); got != consulLeaves {
 				t.Errorf("server %t, args %q: leavesOnTerminate %t, but the agent %q leaves: %t", server, args, got, argv, consulLeaves)
 			}
+		}
+	}
+}
+
+// startEnv is a node's environment that captures the agent's start.
+type startEnv struct {
+	leaveEnv
+	argv []string
+	opts []StartOption
+}
+
+func (e *startEnv) ConsulBinary() (string, error) { return "consul", nil }
+func (e *startEnv) Node() string                  { return "c" }
+func (e *startEnv) Dial(context.Context, string, string) (net.Conn, error) {
+	return nil, errors.New("nothing listens on a fresh node")
+}
+func (e *startEnv) Start(_ string, argv []string, opts ...StartOption) (*proc.Process, error) {
+	e.argv, e.opts = argv, opts
+	return nil, errors.New("captured")
+}
+
+// An agent's config given in start-agent.args (-config-dir, -config-file,
+// relative to the scenario file) is read as the agent reads it: a client
+// whose -config-dir sets leave_on_terminate = true is started as one that
+// leaves (StartOption.Leaves, which orders cleanup), the runner does not
+// turn the leave off, and the agent is given the path absolute.
+func TestConfigInStartAgentArgsDecidesWhetherTheAgentLeaves(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "conf"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "conf", "leave.hcl"), []byte("leave_on_terminate = true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "stay.json"), []byte(`{"leave_on_terminate": false}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cluster := spec.Cluster{Nodes: []string{"s", "c"}, Agents: []spec.AgentPlan{{Node: "s", Datacenter: "dc1", Server: true}, {Node: "c", Datacenter: "dc1"}}}
+	for _, c := range []struct {
+		args   string
+		leaves bool
+	}{
+		{"[-config-dir, conf]", true},
+		{"[--config-dir=conf]", true},
+		{"[-config-dir, conf, -config-file, stay.json]", false},
+		{"[-config-file, stay.json, -config-dir, conf]", true},
+		{"[-config-dir, conf, -hcl, 'leave_on_terminate = false']", false},
+		{"[]", false},
+	} {
+		var doc yaml.Node
+		if err := yaml.Unmarshal([]byte("{args: "+c.args+"}"), &doc); err != nil {
+			t.Fatal(err)
+		}
+		var nodes yaml.Node
+		if err := yaml.Unmarshal([]byte("[s, c]"), &nodes); err != nil {
+			t.Fatal(err)
+		}
+		d := spec.NewDecoder(filepath.Join(dir, "s.yaml"))
+		d.DecodeNodes(nodes.Content[0])
+		d.BeginNode("c")
+		step := startAgentType.Decode(d, doc.Content[0])
+		if errs := d.Errors(); len(errs) > 0 {
+			t.Fatalf("%s: %v", c.args, errs)
+		}
+		env := &startEnv{leaveEnv: leaveEnv{cluster: cluster}}
+		if _, err := step.(*startAgent).Start(context.Background(), env); err == nil || err.Error() != "captured" {
+			t.Fatalf("%s: start: %v", c.args, err)
+		}
+		leaves := false
+		for _, o := range env.opts {
+			leaves = leaves || o.Leaves
+		}
+		if leaves != c.leaves {
+			t.Errorf("%s: started with Leaves %t, want %t", c.args, leaves, c.leaves)
+		}
+		argv := strings.Join(env.argv, " ")
+		if c.leaves && strings.Contains(argv, "leave_on_terminate = false") {
+			t.Errorf("%s: the runner turns off the leave the config asks for: %s", c.args, argv)
+		}
+		if strings.Contains(c.args, "conf") && !strings.Contains(argv, "config-dir "+filepath.Join(dir, "conf")) && !strings.Contains(argv, "config-dir="+filepath.Join(dir, "conf")) {
+			t.Errorf("%s: the agent is not given the scenario's conf: %s", c.args, argv)
+		}
+	}
+}
+
+// A path in start-agent.args that does not exist is refused at its own
+// argument, relative to the scenario file as config-dir is; so is a flag
+// consul agent does not have, and a -config-format it does not read.
+func TestStartAgentArgsAreRefusedWhereTheyAreWritten(t *testing.T) {
+	dir := t.TempDir()
+	for src, want := range map[string]string{
+		"{args: [-log-level, debug, -config-file, acl.hcl]}":   "s.yaml:1:42: start-agent.args: -config-file acl.hcl: " + filepath.Join(dir, "acl.hcl") + " does not exist (paths are relative to the scenario file's directory " + dir + "); fix the path",
+		"{args: ['-config-dir=nowhere']}":                      "s.yaml:1:9: start-agent.args: -config-dir nowhere: " + filepath.Join(dir, "nowhere") + " does not exist",
+		"{args: [-server, -confg-file, a.hcl]}":                "s.yaml:1:18: start-agent.args: flag provided but not defined: -confg-file (consul agent has no such flag); consul agent would refuse to start",
+		"{args: [-config-format, yaml]}":                       `s.yaml:1:25: start-agent.args: -config-format "yaml": Consul reads config files as hcl or json only`,
+		"{args: [-hcl, 'acl { default_policy = ']}":            "s.yaml:1:15: start-agent.args: -hcl: invalid HCL",
+		"{args: [-config-file]}":                               "s.yaml:1:9: start-agent.args: flag needs an argument: -config-file",
+		"{args: [-config-file, ., -config-format, hcl, -dev]}": "",
+	} {
+		var doc yaml.Node
+		if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
+			t.Fatal(err)
+		}
+		d := spec.NewDecoder(filepath.Join(dir, "s.yaml"))
+		startAgentType.Decode(d, doc.Content[0])
+		var got []string
+		for _, e := range d.Errors() {
+			got = append(got, e.Error())
+		}
+		switch {
+		case want == "" && strings.Contains(strings.Join(got, "\n"), "config"):
+			t.Errorf("%s: refused: %q", src, got)
+		case want != "" && (len(got) == 0 || !strings.Contains(strings.Join(got, "\n"), want)):
+			t.Errorf("%s: errors %q, want %q", src, got, want)
 		}
 	}
 }

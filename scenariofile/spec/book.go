@@ -346,6 +346,9 @@ type RegisteredCheck struct {
 	Service string // the ID of the service it belongs to
 	Pos     Pos
 	Def     *api.AgentServiceCheck // as registered: what it tests
+	// DisableRedirects: an HTTP check that takes a redirect as its
+	// answer (disable_redirects, which Def cannot carry).
+	DisableRedirects bool
 	// DefaultSidecar marks Consul's default TCP check of a sidecar
 	// registered without checks (agent/sidecar_service.go), whose target
 	// is the sidecar's registered address and port, known once it is
@@ -423,7 +426,7 @@ func (d *Decoder) Check(id string) (RegisteredCheck, bool) {
 // services (a top-level check, of a service by service_id or of the
 // node), on the current step's node, by the ID the agent gives it.
 func (d *Decoder) AddAgentCheck(c consuldef.CheckDef, at *yaml.Node) {
-	d.book.checks[CheckKey{d.Node(), c.ID()}] = RegisteredCheck{Kind: checkKind(c.Def), Service: c.ServiceID, Pos: d.Pos(at), Def: c.Def}
+	d.book.checks[CheckKey{d.Node(), c.ID()}] = RegisteredCheck{Kind: checkKind(c.Def), Service: c.ServiceID, Pos: d.Pos(at), Def: c.Def, DisableRedirects: c.DisableRedirects}
 }
 
 // recordChecks records the checks of a registered instance and of its
@@ -433,14 +436,13 @@ func (d *Decoder) AddAgentCheck(c consuldef.CheckDef, at *yaml.Node) {
 // of its own gets two, a TCP check of its public port and an alias check.
 func (d *Decoder) recordChecks(def consuldef.ServiceDef, at *yaml.Node) {
 	add := func(serviceID string, checks []RegisteredCheck) {
+		defs := make([]*api.AgentServiceCheck, len(checks))
 		for i, c := range checks {
-			id := c.Def.CheckID
-			if id == "" {
-				id = "service:" + serviceID
-				if len(checks) > 1 {
-					id += fmt.Sprintf(":%d", i+1)
-				}
-			}
+			defs[i] = c.Def
+		}
+		ids := consuldef.CheckIDs(serviceID, defs)
+		for i, c := range checks {
+			id := ids[i]
 			c.Service, c.Pos = serviceID, d.Pos(at)
 			if c.Kind == "" {
 				c.Kind = checkKind(c.Def)
@@ -448,9 +450,10 @@ func (d *Decoder) recordChecks(def consuldef.ServiceDef, at *yaml.Node) {
 			d.book.checks[CheckKey{d.Node(), id}] = c
 		}
 	}
-	add(def.ID(), registered(serviceChecks(def.Reg)))
+	noRedirects, sidecarNoRedirects := def.RedirectsDisabled()
+	add(def.ID(), registered(serviceChecks(def.Reg), noRedirects))
 	if sc := def.Sidecar(); sc != nil {
-		checks := registered(serviceChecks(sc))
+		checks := registered(serviceChecks(sc), sidecarNoRedirects)
 		if len(checks) == 0 {
 			checks = []RegisteredCheck{
 				{Kind: "a TCP", DefaultSidecar: true, Def: &api.AgentServiceCheck{Name: "Connect Sidecar Listening", Interval: "10s"}},
@@ -461,16 +464,18 @@ func (d *Decoder) recordChecks(def consuldef.ServiceDef, at *yaml.Node) {
 	}
 }
 
-func registered(defs []*api.AgentServiceCheck) []RegisteredCheck {
+func registered(defs []*api.AgentServiceCheck, noRedirects []bool) []RegisteredCheck {
 	out := make([]RegisteredCheck, len(defs))
 	for i, c := range defs {
 		out[i].Def = c
+		out[i].DisableRedirects = i < len(noRedirects) && noRedirects[i]
 	}
 	return out
 }
 
 // serviceChecks are a registration's check then its checks, as the agent
-// reads them (an empty check is none).
+// reads them (an empty check is none); a definition read from a file has
+// them in one list already, in the agent's order (checks, then check).
 func serviceChecks(reg *api.AgentServiceRegistration) []*api.AgentServiceCheck {
 	var out []*api.AgentServiceCheck
 	if reg.Check != nil && !reflect.ValueOf(*reg.Check).IsZero() {
