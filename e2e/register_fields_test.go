@@ -124,3 +124,43 @@ func TestAnOSServiceCheckIsRefusedAtItsKey(t *testing.T) {
 		t.Errorf("want %q in:\n%s%s", want, r.stdout, r.stderr)
 	}
 }
+
+// A sidecar_service's own token registers the sidecar, as the agent
+// does for a config file: the instance's token may write web only, the
+// sidecar's also web-sidecar-proxy. Before, the sidecar was registered
+// with the instance's token, which the agent refused.
+func TestRegisterGivesTheSidecarItsOwnToken(t *testing.T) {
+	needMesh(t, testenv.Program("curl"))
+	const management, webOnly, sidecar = "0c9a4f6e-3b2d-4e8f-9a1c-5d7e2f4b6a80", "1d0b5a7f-4c3e-4f9a-8b2d-6e8f3a5c7b91", "2e1c6b8a-5d4f-4a0b-9c3e-7f9a4b6d8c02"
+	dir := t.TempDir()
+	file := writeScenario(t, dir, "sidecar-token.yaml", `name: sidecar-token
+steps:
+  - start-agent:
+      args: [-hcl, 'acl { enabled = true
+                     default_policy = "deny"
+                     tokens { initial_management = "`+management+`"
+                              agent = "`+management+`" } }',
+             -hcl, 'performance { rpc_hold_timeout = "1s" }']
+  - name: a token that may write web only, and one that may also write its sidecar
+    exec:
+      command: |
+        consul acl policy create -name web-only -rules 'service "web" { policy = "write" }' >/dev/null &&
+        consul acl token create -secret `+webOnly+` -policy-name web-only >/dev/null &&
+        consul acl policy create -name web-sidecar -rules 'service_prefix "web" { policy = "write" }' >/dev/null &&
+        consul acl token create -secret `+sidecar+` -policy-name web-sidecar >/dev/null
+  - register:
+      service:
+        name: web
+        port: 9090
+        token: `+webOnly+`
+        connect: {sidecar_service: {token: `+sidecar+`}}
+  - name: the agent has the sidecar
+    exec: {command: "curl -sf -H 'X-Consul-Token: `+management+`' http://127.0.0.1:8500/v1/agent/service/web-sidecar-proxy", stdout: '"Service":\s*"web-sidecar-proxy"'}
+`)
+	r := scenario(t, "run", file)
+	r.mustExit(t, 0)
+	outputHas(t, "output", r.stdout, "--- PASS sidecar-token")
+	if strings.Contains(r.stdout+r.stderr, sidecar) {
+		t.Errorf("the sidecar's token was printed:\n%s%s", r.stdout, r.stderr)
+	}
+}
