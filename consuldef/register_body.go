@@ -228,9 +228,17 @@ func compareProxy(what string, reg *consulProxy, got *api.AgentServiceConnectPro
 	if reg.LocalServiceAddress != nil && got.LocalServiceAddress != *reg.LocalServiceAddress {
 		differ("local_service_address", got.LocalServiceAddress, *reg.LocalServiceAddress)
 	}
-	// In transparent mode the agent adds the upstreams central config
-	// names (configentry.MergeServiceConfig), after the definition's.
-	upstreams := slices.DeleteFunc(slices.Clone(got.Upstreams), func(u api.Upstream) bool { return u.CentrallyConfigured })
+	upstreams := got.Upstreams
+	// In transparent mode the agent appends the upstreams central config
+	// names (service-defaults' upstream_config) after the definition's
+	// (configentry.MergeServiceConfig); they bind nothing locally. The
+	// agent's API does not show them as centrally configured.
+	bindsLocally := func(u api.Upstream) bool {
+		return u.LocalBindPort != 0 || u.LocalBindAddress != "" || u.LocalBindSocketPath != ""
+	}
+	if n := len(reg.Upstreams); got.Mode == api.ProxyModeTransparent && len(upstreams) > n && !slices.ContainsFunc(upstreams[n:], bindsLocally) {
+		upstreams = upstreams[:n]
+	}
 	if len(upstreams) != len(reg.Upstreams) {
 		differ("upstreams", len(upstreams), len(reg.Upstreams))
 		return out

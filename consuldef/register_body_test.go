@@ -304,33 +304,43 @@ func TestTheSidecarsOwnTokenReachesTheAgent(t *testing.T) {
 	}
 }
 
-// In transparent mode the agent adds to a proxy's upstreams those that
-// central config (service-defaults' upstream_config) names
-// (configentry.MergeServiceConfig), marked centrally configured: they are
-// not the definition's, and do not make it disagree; an upstream of the
-// definition the agent lost still does.
-func TestCentrallyConfiguredUpstreamsAreNotTheDefinitions(t *testing.T) {
+// In transparent mode the agent appends to a proxy's upstreams those
+// that central config (service-defaults' upstream_config) names
+// (configentry.MergeServiceConfig), binding nothing locally, and its API
+// does not mark them: they are not the definition's, and do not make it
+// disagree. An upstream of the definition the agent lost still does, and
+// so does one more in another mode or one that binds a port.
+func TestUpstreamsCentralConfigAddsAreNotTheDefinitions(t *testing.T) {
 	def := parseOne(t, `service {
   name = "web"
   port = 8080
-  connect { sidecar_service { proxy { upstreams = [{ destination_name = "db", local_bind_port = 9191 }] } } }
+  connect { sidecar_service { proxy { mode = "transparent", upstreams = [{ destination_name = "db", local_bind_port = 9191 }] } } }
 }
 `)
 	sidecar := &api.AgentService{ID: "web-sidecar-proxy", Service: "web-sidecar-proxy", Kind: api.ServiceKindConnectProxy,
 		Weights: api.AgentWeights{Passing: 1, Warning: 1},
 		Proxy: &api.AgentServiceConnectProxyConfig{DestinationServiceName: "web", Mode: api.ProxyModeTransparent, Upstreams: []api.Upstream{
-			{DestinationName: "cache", CentrallyConfigured: true},
 			{DestinationName: "db", LocalBindPort: 9191},
+			{DestinationName: "cache"},
 		}}}
 	services := map[string]*api.AgentService{
 		"web":               {ID: "web", Service: "web", Port: 8080, Weights: api.AgentWeights{Passing: 1, Warning: 1}},
 		"web-sidecar-proxy": sidecar,
 	}
 	if got := def.Disagreements("", services, nil); len(got) > 0 {
-		t.Fatalf("centrally configured upstreams count as the definition's: %q", got)
+		t.Fatalf("the upstreams central config adds count as the definition's: %q", got)
 	}
-	sidecar.Proxy.Upstreams = sidecar.Proxy.Upstreams[:1]
+	for name, upstreams := range map[string][]api.Upstream{
+		"db lost":             {{DestinationName: "cache"}},
+		"one more that binds": {{DestinationName: "db", LocalBindPort: 9191}, {DestinationName: "cache", LocalBindPort: 9292}},
+	} {
+		sidecar.Proxy.Upstreams = upstreams
+		if got := def.Disagreements("", services, nil); len(got) == 0 {
+			t.Errorf("%s, yet no disagreement", name)
+		}
+	}
+	sidecar.Proxy.Mode, sidecar.Proxy.Upstreams = api.ProxyModeDefault, []api.Upstream{{DestinationName: "db", LocalBindPort: 9191}, {DestinationName: "cache"}}
 	if got := def.Disagreements("", services, nil); len(got) == 0 {
-		t.Fatal("the definition's upstream db is lost, yet no disagreement")
+		t.Error("one more upstream outside transparent mode, yet no disagreement")
 	}
 }

@@ -164,3 +164,31 @@ steps:
 		t.Errorf("the sidecar's token was printed:\n%s%s", r.stdout, r.stderr)
 	}
 }
+
+// A transparent proxy's upstreams, as the agent shows them, include
+// those central config names (service-defaults' upstream_config), which
+// the agent adds after the definition's: the register step's read-back
+// does not take them for a disagreement with the definition.
+func TestRegisterOfATransparentProxyAcceptsUpstreamsCentralConfigAdds(t *testing.T) {
+	needMesh(t, testenv.Program("curl"))
+	dir := t.TempDir()
+	writeScenario(t, dir, "web-defaults.hcl", `Kind = "service-defaults"
+Name = "web"
+UpstreamConfig { Overrides = [{ Name = "cache", ConnectTimeoutMs = 1000 }] }
+`)
+	file := writeScenario(t, dir, "tproxy.yaml", `name: tproxy
+steps:
+  - start-agent: {args: [-hcl, 'performance { rpc_hold_timeout = "1s" }']}
+  - exec: {command: "consul config write web-defaults.hcl"}
+  - register:
+      service:
+        name: web
+        port: 9090
+        connect: {sidecar_service: {proxy: {mode: transparent, upstreams: [{destination_name: db, local_bind_port: 9191}]}}}
+  - name: the agent added cache to the sidecar's upstreams, after db
+    exec: {command: "curl -sf http://127.0.0.1:8500/v1/agent/service/web-sidecar-proxy", stdout: '"DestinationName":\s*"db"[\s\S]*"DestinationName":\s*"cache"'}
+`)
+	r := scenario(t, "run", file)
+	r.mustExit(t, 0)
+	outputHas(t, "output", r.stdout, "--- PASS tproxy")
+}
