@@ -44,7 +44,7 @@ type consulService struct {
 	SocketPath        *string                  `mapstructure:"socket_path" json:"SocketPath,omitempty"`
 	Check             *consulCheck             `mapstructure:"check" json:"Check,omitempty"`
 	Checks            []consulCheck            `mapstructure:"checks" json:"Checks,omitempty"`
-	Token             *string                  `mapstructure:"token" json:"-"`
+	Token             *string                  `mapstructure:"token" json:"Token,omitempty"`
 	Weights           *consulWeights           `mapstructure:"weights" json:"Weights,omitempty"`
 	EnableTagOverride *bool                    `mapstructure:"enable_tag_override" json:"EnableTagOverride,omitempty"`
 	Proxy             *consulProxy             `mapstructure:"proxy" json:"Proxy,omitempty"`

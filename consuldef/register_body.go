@@ -38,7 +38,14 @@ func (s ServiceDef) Body(sidecarAddress string) ([]byte, error) {
 // file (see Body).
 func (s ServiceDef) registration(sidecarAddress string) *consulService {
 	reg := normalised(s.def)
-	if reg != nil && sidecarAddress != "" && reg.Connect != nil && reg.Connect.SidecarService != nil {
+	if reg == nil {
+		return nil
+	}
+	// The instance's token goes in the request's header (the step's may
+	// replace it); a sidecar's own stays in the body, where the agent
+	// takes it to register the sidecar (sidecarServiceFromNodeService).
+	reg.Token = nil
+	if sidecarAddress != "" && reg.Connect != nil && reg.Connect.SidecarService != nil {
 		reg.Connect.SidecarService.Address = &sidecarAddress
 	}
 	return reg
@@ -221,12 +228,23 @@ func compareProxy(what string, reg *consulProxy, got *api.AgentServiceConnectPro
 	if reg.LocalServiceAddress != nil && got.LocalServiceAddress != *reg.LocalServiceAddress {
 		differ("local_service_address", got.LocalServiceAddress, *reg.LocalServiceAddress)
 	}
-	if len(got.Upstreams) != len(reg.Upstreams) {
-		differ("upstreams", len(got.Upstreams), len(reg.Upstreams))
+	upstreams := got.Upstreams
+	// In transparent mode the agent appends the upstreams central config
+	// names (service-defaults' upstream_config) after the definition's
+	// (configentry.MergeServiceConfig); they bind nothing locally. The
+	// agent's API does not show them as centrally configured.
+	bindsLocally := func(u api.Upstream) bool {
+		return u.LocalBindPort != 0 || u.LocalBindAddress != "" || u.LocalBindSocketPath != ""
+	}
+	if n := len(reg.Upstreams); got.Mode == api.ProxyModeTransparent && len(upstreams) > n && !slices.ContainsFunc(upstreams[n:], bindsLocally) {
+		upstreams = upstreams[:n]
+	}
+	if len(upstreams) != len(reg.Upstreams) {
+		differ("upstreams", len(upstreams), len(reg.Upstreams))
 		return out
 	}
 	for i, u := range reg.Upstreams {
-		has := got.Upstreams[i]
+		has := upstreams[i]
 		at := fmt.Sprintf("upstreams[%d].", i)
 		if u.DestinationName != nil && has.DestinationName != *u.DestinationName {
 			differ(at+"destination_name", has.DestinationName, *u.DestinationName)

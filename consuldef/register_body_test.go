@@ -177,9 +177,17 @@ func TestEveryKeyOfADefinitionReachesTheBody(t *testing.T) {
 		t.Errorf("never in the body: %v\n%s", missing, raw)
 	}
 	// What the endpoint has no field for is not sent (its decoder refuses
-	// unknown fields): a check's token and service_id, expose.port, and
-	// the service's token, which goes with the request.
-	for _, absent := range []string{`"Token"`, `"ServiceID"`, `"Port":1,"Paths"`} {
+	// unknown fields): a check's token and service_id, expose.port; nor
+	// the service's token, which goes with the request. Only the
+	// sidecar's token is sent (TestTheSidecarsOwnTokenReachesTheAgent).
+	top := v.(map[string]any)
+	if _, ok := top["Token"]; ok {
+		t.Errorf("the body has the instance's token, which goes in the header: %s", raw)
+	}
+	if _, ok := top["Connect"].(map[string]any)["SidecarService"].(map[string]any)["Token"]; !ok {
+		t.Errorf("the body lacks the sidecar's token: %s", raw)
+	}
+	for _, absent := range []string{`"ServiceID"`, `"Port":1,"Paths"`} {
 		if strings.Contains(string(raw), absent) {
 			t.Errorf("the body has %s: %s", absent, raw)
 		}
@@ -262,5 +270,77 @@ func TestAnOSServiceCheckIsRefusedOnLinux(t *testing.T) {
 	err = f.RefusedOnLinux()
 	if err == nil || !strings.Contains(err.Error(), `svc.hcl:4:5: service.check.os_service: Consul checks OS services on Windows only`) {
 		t.Errorf("an os_service check: %v", err)
+	}
+}
+
+// A sidecar_service's own token registers the sidecar, as the agent
+// uses it for a config file and for the API (sidecarServiceFromNodeService):
+// it is in the body, under the sidecar, and nowhere else; the instance's
+// token goes in the request's header, and a check's nowhere.
+func TestTheSidecarsOwnTokenReachesTheAgent(t *testing.T) {
+	def := parseOne(t, `service {
+  name = "web"
+  token = "instance-token"
+  check { ttl = "10m", token = "check-token" }
+  connect { sidecar_service { token = "sidecar-token" } }
+}
+`)
+	raw, err := def.Body("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Token   *string
+		Connect struct{ SidecarService struct{ Token string } }
+	}
+	if err := json.Unmarshal(raw, &body); err != nil {
+		t.Fatal(err)
+	}
+	if body.Connect.SidecarService.Token != "sidecar-token" {
+		t.Errorf("the sidecar's token is not in the body: %s", raw)
+	}
+	if body.Token != nil || strings.Contains(string(raw), "instance-token") || strings.Contains(string(raw), "check-token") {
+		t.Errorf("the body carries a token that belongs in the header or nowhere: %s", raw)
+	}
+}
+
+// In transparent mode the agent appends to a proxy's upstreams those
+// that central config (service-defaults' upstream_config) names
+// (configentry.MergeServiceConfig), binding nothing locally, and its API
+// does not mark them: they are not the definition's, and do not make it
+// disagree. An upstream of the definition the agent lost still does, and
+// so does one more in another mode or one that binds a port.
+func TestUpstreamsCentralConfigAddsAreNotTheDefinitions(t *testing.T) {
+	def := parseOne(t, `service {
+  name = "web"
+  port = 8080
+  connect { sidecar_service { proxy { mode = "transparent", upstreams = [{ destination_name = "db", local_bind_port = 9191 }] } } }
+}
+`)
+	sidecar := &api.AgentService{ID: "web-sidecar-proxy", Service: "web-sidecar-proxy", Kind: api.ServiceKindConnectProxy,
+		Weights: api.AgentWeights{Passing: 1, Warning: 1},
+		Proxy: &api.AgentServiceConnectProxyConfig{DestinationServiceName: "web", Mode: api.ProxyModeTransparent, Upstreams: []api.Upstream{
+			{DestinationName: "db", LocalBindPort: 9191},
+			{DestinationName: "cache"},
+		}}}
+	services := map[string]*api.AgentService{
+		"web":               {ID: "web", Service: "web", Port: 8080, Weights: api.AgentWeights{Passing: 1, Warning: 1}},
+		"web-sidecar-proxy": sidecar,
+	}
+	if got := def.Disagreements("", services, nil); len(got) > 0 {
+		t.Fatalf("the upstreams central config adds count as the definition's: %q", got)
+	}
+	for name, upstreams := range map[string][]api.Upstream{
+		"db lost":             {{DestinationName: "cache"}},
+		"one more that binds": {{DestinationName: "db", LocalBindPort: 9191}, {DestinationName: "cache", LocalBindPort: 9292}},
+	} {
+		sidecar.Proxy.Upstreams = upstreams
+		if got := def.Disagreements("", services, nil); len(got) == 0 {
+			t.Errorf("%s, yet no disagreement", name)
+		}
+	}
+	sidecar.Proxy.Mode, sidecar.Proxy.Upstreams = api.ProxyModeDefault, []api.Upstream{{DestinationName: "db", LocalBindPort: 9191}, {DestinationName: "cache"}}
+	if got := def.Disagreements("", services, nil); len(got) == 0 {
+		t.Error("one more upstream outside transparent mode, yet no disagreement")
 	}
 }

@@ -124,3 +124,71 @@ func TestAnOSServiceCheckIsRefusedAtItsKey(t *testing.T) {
 		t.Errorf("want %q in:\n%s%s", want, r.stdout, r.stderr)
 	}
 }
+
+// A sidecar_service's own token registers the sidecar, as the agent
+// does for a config file: the instance's token may write web only, the
+// sidecar's also web-sidecar-proxy. Before, the sidecar was registered
+// with the instance's token, which the agent refused.
+func TestRegisterGivesTheSidecarItsOwnToken(t *testing.T) {
+	needMesh(t, testenv.Program("curl"))
+	const management, webOnly, sidecar = "0c9a4f6e-3b2d-4e8f-9a1c-5d7e2f4b6a80", "1d0b5a7f-4c3e-4f9a-8b2d-6e8f3a5c7b91", "2e1c6b8a-5d4f-4a0b-9c3e-7f9a4b6d8c02"
+	dir := t.TempDir()
+	file := writeScenario(t, dir, "sidecar-token.yaml", `name: sidecar-token
+steps:
+  - start-agent:
+      args: [-hcl, 'acl { enabled = true
+                     default_policy = "deny"
+                     tokens { initial_management = "`+management+`"
+                              agent = "`+management+`" } }',
+             -hcl, 'performance { rpc_hold_timeout = "1s" }']
+  - name: a token that may write web only, and one that may also write its sidecar
+    exec:
+      command: |
+        consul acl policy create -name web-only -rules 'service "web" { policy = "write" }' >/dev/null &&
+        consul acl token create -secret `+webOnly+` -policy-name web-only >/dev/null &&
+        consul acl policy create -name web-sidecar -rules 'service_prefix "web" { policy = "write" }' >/dev/null &&
+        consul acl token create -secret `+sidecar+` -policy-name web-sidecar >/dev/null
+  - register:
+      service:
+        name: web
+        port: 9090
+        token: `+webOnly+`
+        connect: {sidecar_service: {token: `+sidecar+`}}
+  - name: the agent has the sidecar
+    exec: {command: "curl -sf -H 'X-Consul-Token: `+management+`' http://127.0.0.1:8500/v1/agent/service/web-sidecar-proxy", stdout: '"Service":\s*"web-sidecar-proxy"'}
+`)
+	r := scenario(t, "run", file)
+	r.mustExit(t, 0)
+	outputHas(t, "output", r.stdout, "--- PASS sidecar-token")
+	if strings.Contains(r.stdout+r.stderr, sidecar) {
+		t.Errorf("the sidecar's token was printed:\n%s%s", r.stdout, r.stderr)
+	}
+}
+
+// A transparent proxy's upstreams, as the agent shows them, include
+// those central config names (service-defaults' upstream_config), which
+// the agent adds after the definition's: the register step's read-back
+// does not take them for a disagreement with the definition.
+func TestRegisterOfATransparentProxyAcceptsUpstreamsCentralConfigAdds(t *testing.T) {
+	needMesh(t, testenv.Program("curl"))
+	dir := t.TempDir()
+	writeScenario(t, dir, "web-defaults.hcl", `Kind = "service-defaults"
+Name = "web"
+UpstreamConfig { Overrides = [{ Name = "cache", ConnectTimeoutMs = 1000 }] }
+`)
+	file := writeScenario(t, dir, "tproxy.yaml", `name: tproxy
+steps:
+  - start-agent: {args: [-hcl, 'performance { rpc_hold_timeout = "1s" }']}
+  - exec: {command: "consul config write web-defaults.hcl"}
+  - register:
+      service:
+        name: web
+        port: 9090
+        connect: {sidecar_service: {proxy: {mode: transparent, upstreams: [{destination_name: db, local_bind_port: 9191}]}}}
+  - name: the agent added cache to the sidecar's upstreams, after db
+    exec: {command: "curl -sf http://127.0.0.1:8500/v1/agent/service/web-sidecar-proxy", stdout: '"DestinationName":\s*"db"[\s\S]*"DestinationName":\s*"cache"'}
+`)
+	r := scenario(t, "run", file)
+	r.mustExit(t, 0)
+	outputHas(t, "output", r.stdout, "--- PASS tproxy")
+}

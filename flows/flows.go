@@ -127,7 +127,7 @@ type Stream struct {
 	// ToServer and ToClient are the payload each way.
 	ToServer, ToClient []byte
 	// Gaps lists the byte ranges of the TCP stream that no captured
-	// segment carried (zero bytes stand in for them), per direction.
+	// segment carried, per direction.
 	GapsToServer, GapsToClient []Gap
 	// Nodes are the captured nodes where its frames were seen.
 	Nodes []string
@@ -144,7 +144,13 @@ func (s *Stream) Payload() int { return len(s.ToServer) + len(s.ToClient) }
 func (s *Stream) Carrier() Sender { return s.Client.Sent | s.Server.Sent }
 
 // Gap is a range of a stream that the capture did not see.
-type Gap struct{ Offset, Length int }
+type Gap struct {
+	Offset int   // where in the payload it is
+	Length int64 // how many bytes of the stream the capture did not see there
+	// Filled is how many zero bytes stand in for them in the payload:
+	// all of them, up to a bound (a long gap costs no memory).
+	Filled int
+}
 
 // Tally is what a capture counted beside its flows: how whole it is.
 type Tally struct {

@@ -296,12 +296,19 @@ func reassembleEpochs(es []*epoch) ([]byte, []flows.Gap) {
 	return out, gaps
 }
 
+// maxGapFill bounds the zero bytes that stand in for a gap in a stream
+// (flows.Gap.Filled): a gap up to it keeps the payload's offsets the
+// stream's; a longer one (segments far apart in sequence number, crafted
+// or a capture that missed most of a stream) costs no more memory.
+const maxGapFill = 4096
+
 // reassemble puts one connection's segments in sequence order, each byte
 // once: a retransmission overlaps what is already there. The stream
-// starts after the SYN if it was seen, else at the lowest sequence number
-// captured; a segment before the SYN's (which the receiver drops, but
-// which crossed all the same) moves the start back, so that no byte is
-// left out.
+// starts after the SYN if it was seen, else at the first sequence number
+// captured; a segment before it (one before the SYN's, which the
+// receiver drops, but which crossed all the same) moves the start back to
+// the earliest, so that no byte is left out. Every other segment lies
+// after the start, however far.
 func reassemble(e *epoch) ([]byte, []flows.Gap) {
 	segs := e.segs
 	if len(segs) == 0 {
@@ -311,9 +318,10 @@ func reassemble(e *epoch) ([]byte, []flows.Gap) {
 	if e.haveSyn {
 		base = e.isn + 1
 	}
+	start := base
 	for _, s := range segs {
-		if int32(s.seq-base) < 0 {
-			base = s.seq
+		if int32(s.seq-base) < int32(start-base) {
+			start = s.seq
 		}
 	}
 	type placed struct {
@@ -321,23 +329,29 @@ func reassemble(e *epoch) ([]byte, []flows.Gap) {
 		payload []byte
 	}
 	ps := make([]placed, 0, len(segs))
+	size := 0
 	for _, s := range segs {
-		ps = append(ps, placed{int64(int32(s.seq - base)), s.payload})
+		ps = append(ps, placed{int64(s.seq - start), s.payload})
+		size += len(s.payload)
 	}
 	sort.SliceStable(ps, func(i, j int) bool { return ps[i].off < ps[j].off })
-	last := ps[len(ps)-1]
-	out := make([]byte, 0, max(0, last.off+int64(len(last.payload))))
+	out := make([]byte, 0, size)
 	var gaps []flows.Gap
+	var reached int64 // the stream's offset out has reached
 	for _, p := range ps {
 		end := p.off + int64(len(p.payload))
-		if end <= int64(len(out)) {
+		if end <= reached {
 			continue // already there
 		}
-		if p.off > int64(len(out)) {
-			gaps = append(gaps, flows.Gap{Offset: len(out), Length: int(p.off) - len(out)})
-			out = append(out, make([]byte, int(p.off)-len(out))...)
+		if p.off > reached {
+			missing := p.off - reached
+			fill := min(missing, maxGapFill)
+			gaps = append(gaps, flows.Gap{Offset: len(out), Length: missing, Filled: int(fill)})
+			out = append(out, make([]byte, fill)...)
+			reached = p.off
 		}
-		out = append(out, p.payload[int64(len(out))-p.off:]...)
+		out = append(out, p.payload[reached-p.off:]...)
+		reached = end
 	}
 	return out, gaps
 }
@@ -467,7 +481,7 @@ func (ev *WireEvidence) TLSRecords(f flows.Flow) (ok bool, why string) {
 		gaps []flows.Gap
 	}{{"to the server", s.ToServer, s.GapsToServer}, {"to the client", s.ToClient, s.GapsToClient}} {
 		if len(dir.gaps) > 0 {
-			return false, fmt.Sprintf("%s, %s: bytes %d to %d were not captured", f, dir.name, dir.gaps[0].Offset, dir.gaps[0].Offset+dir.gaps[0].Length)
+			return false, fmt.Sprintf("%s, %s: %d bytes at payload offset %d were not captured", f, dir.name, dir.gaps[0].Length, dir.gaps[0].Offset)
 		}
 		if why := tlsRecords(dir.data); why != "" {
 			return false, fmt.Sprintf("%s, %s: %s", f, dir.name, why)

@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -301,6 +302,39 @@ func TestEvidenceKeepsTheBytesOfAFourTupleUsedAgain(t *testing.T) {
 			if s.Payload() == 0 {
 				t.Errorf("%s: the flow carried nothing\n%s", name, ev.Summary())
 			}
+		}
+	}
+}
+
+// Segments far apart in sequence number (crafted, or a capture that
+// missed most of a long stream) keep every captured byte, and the
+// payload stands in for what was not seen with a bounded run of zero
+// bytes: a gap of a gigabyte is not a gigabyte of memory. Placed one by
+// one against a base that moved, a segment more than 2^31 past the final
+// base fell "before" the stream and was left out.
+func TestEvidenceKeepsSegmentsFarApartWithoutFillingTheGap(t *testing.T) {
+	const client, server = "10.77.0.2", "10.77.0.1"
+	seg := func(seq uint32, payload string) frame {
+		tcp := &layers.TCP{SrcPort: 40000, DstPort: 7777, Seq: seq, ACK: true, Window: 1000}
+		ip := ip4(client, server, layers.IPProtocolTCP)
+		if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {
+			t.Fatal(err)
+		}
+		return leaving("b", flows.SenderOther, build(t, eth(macB, layers.EthernetTypeIPv4), ip, tcp, gopacket.Payload(payload)))
+	}
+	ev := evidenceOf(seg(0, "aaa"), seg(0x4000_0000, "hello\n"), seg(0xc000_0000, "bbb"))
+	for _, probe := range []string{"aaa", "hello\n", "bbb"} {
+		if refs := ev.Contains([]byte(probe)); len(refs) != 1 {
+			t.Errorf("%q found %d times, want once\n%s", probe, len(refs), ev.Summary())
+		}
+	}
+	for _, s := range ev.Streams() {
+		if s.Payload() > 1<<20 {
+			t.Errorf("%d bytes of payload for 12 captured", s.Payload())
+		}
+		want := []flows.Gap{{Offset: 3, Length: 0x4000_0000 - 3, Filled: maxGapFill}, {Offset: 3 + maxGapFill + 3, Length: 0x4000_0000 - 3, Filled: maxGapFill}}
+		if !slices.Equal(s.GapsToServer, want) {
+			t.Errorf("gaps %+v, want %+v", s.GapsToServer, want)
 		}
 	}
 }
