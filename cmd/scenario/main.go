@@ -24,11 +24,12 @@ func main() {
 		// short run free of collections and a long one (up) bounded.
 		debug.SetGCPercent(400)
 		if os.Getenv("GOMEMLIMIT") == "" {
-			// ... but not without bound: a command's gigabytes of output
-			// stream through the runner, and five times that heap, while
-			// its garbage piles up, peaked at 120 MiB. The limit makes the
-			// collector run before that; a run's own heap is far below it.
-			debug.SetMemoryLimit(64 << 20)
+			// ... but not without bound: five times a heap that grows (a
+			// wire capture keeps every frame, a command's output streams
+			// through) would take the memory the agents need. The limit is
+			// well above a run's own heap (a few MB) and a long capture's,
+			// so that the collector does not run again and again there.
+			debug.SetMemoryLimit(256 << 20)
 		}
 	}
 	if len(os.Args) > 1 && os.Args[1] == reaper.Arg {
