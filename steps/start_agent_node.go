@@ -84,8 +84,8 @@ func awaitServerServing(ctx context.Context, env Env, datacenter string) {
 	for _, node := range env.Cluster().Servers(datacenter, true) {
 		at := env.On(node)
 		server, ok := at.Process(spec.AgentName)
-		if !ok {
-			continue
+		if !ok || server.Alive() != nil {
+			continue // not started yet, or stopped: another may serve
 		}
 		serving := wait.Func("a server of "+datacenter+" to serve its API", func(ctx context.Context) error {
 			c, err := dialBriefly(ctx, at, nodeAgentAddr)
