@@ -316,6 +316,31 @@ func TestHealthPassingDeclaredButNotRunIsNoEvidence(t *testing.T) {
 	}
 }
 
+// Every check starts critical: one Consul has not run yet is no evidence
+// of critical, as a declared passing is none of passing. Its target is
+// alive here, so Consul's first run would say passing; without within the
+// claim fails saying the check has not run, and once Consul has run a
+// check whose target is dead, critical passes.
+func TestHealthCriticalNotRunIsNoEvidence(t *testing.T) {
+	needMesh(t)
+	dir := t.TempDir()
+	steps := func(target, interval, expect string) string {
+		return "name: health-critical-not-run\nsteps:\n" +
+			"  - start-agent: {}\n" +
+			"  - run: {name: api, command: \"socat TCP-LISTEN:9113,bind=127.0.0.1,reuseaddr,fork EXEC:cat\", ready: \"127.0.0.1:9113\"}\n" +
+			"  - register: {service: {name: api, port: 9113, address: 127.0.0.1, check: {id: api-tcp, name: api tcp, tcp: \"" + target + "\", interval: " + interval + "}}}\n" +
+			expect
+	}
+	r := scenario(t, "run", writeScenario(t, dir, "unrun.yaml", steps("127.0.0.1:9113", "10m", "  - expect: {health: api, status: critical}\n")))
+	r.mustExit(t, 1)
+	if want := `Consul has not run its check api-tcp "api tcp" yet: its critical is the status every check starts with, no observation`; !strings.Contains(r.stdout, want) {
+		t.Errorf("a check's starting critical is taken as evidence (output lacks %q):\n%s", want, r.stdout)
+	}
+
+	r = scenario(t, "run", writeScenario(t, dir, "ran.yaml", steps("127.0.0.1:9114", "1s", "  - expect: {health: api, status: critical, within: 5s}\n")))
+	r.mustExit(t, 0)
+}
+
 // A check registered again by an exec step (through the agent's API) with
 // another target: Consul's last run names the target it tested, and that
 // target is the evidence, not the one the book read from the register

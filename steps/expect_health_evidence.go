@@ -46,6 +46,11 @@ type healthEvidence struct {
 	unrun         []string
 	unrunInterval time.Duration
 	foreign       bool // a contrary target is answered by a process the scenario did not start
+	// For a critical claim: whether a critical check of the instance (or
+	// its node) was observed so, and the critical ones Consul has not run
+	// yet, whose critical is only the status every check starts with.
+	criticalSeen  bool
+	criticalUnrun []string
 }
 
 // foreignError is a check's target answered by a process the scenario
@@ -95,6 +100,9 @@ func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Clie
 		// The node's own checks count in the instance's status too; its
 		// gossip (serfHealth) is Consul's to judge.
 		if c.CheckID == "serfHealth" || c.ServiceID != h.id && c.ServiceID != "" {
+			if c.CheckID == "serfHealth" && c.Status == api.HealthCritical {
+				ev.criticalSeen = true // the node failed, as serf saw it
+			}
 			continue
 		}
 		var def *api.AgentServiceCheck
@@ -119,6 +127,16 @@ func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Clie
 		interval := h.intervals[c.CheckID]
 		if interval == "" && def != nil {
 			interval = def.Interval
+		}
+		if e.status == api.HealthCritical && c.Status == api.HealthCritical {
+			if neverRan(c, typ) {
+				ev.criticalUnrun = append(ev.criticalUnrun, label)
+				if d, err := time.ParseDuration(interval); err == nil {
+					ev.unrunInterval = max(ev.unrunInterval, d)
+				}
+			} else {
+				ev.criticalSeen = true
+			}
 		}
 		unrun := e.status == api.HealthPassing && notRunYet(c, typ)
 		if unrun {
@@ -269,6 +287,12 @@ func (e *expectHealth) evidenceOf(ctx context.Context, env Env, client *api.Clie
 			ev.notes = append(ev.notes, fmt.Sprintf("%s: a %s check the agent runs, whose status is Consul's word only (nothing the runner can test)", label, orUnknown(typ)))
 		}
 	}
+	if e.status == api.HealthCritical && !ev.criticalSeen && len(ev.criticalUnrun) > 0 {
+		// Every check starts critical: one Consul has not run says
+		// nothing yet, as a declared passing does not.
+		ev.unrun = append(ev.unrun, fmt.Sprintf("Consul has not run its check %s yet: its critical is the status every check starts with, no observation",
+			strings.Join(ev.criticalUnrun, ", ")))
+	}
 	return ev
 }
 
@@ -323,7 +347,14 @@ var leavesOutput = map[string]bool{"tcp": true, "http": true, "grpc": true, "h2p
 // declared, Consul not having run it yet: a check that always leaves an
 // output has none.
 func notRunYet(c *api.HealthCheck, typ string) bool {
-	return c.Status == api.HealthPassing && leavesOutput[typ] && strings.TrimSpace(c.Output) == ""
+	return c.Status == api.HealthPassing && neverRan(c, typ)
+}
+
+// neverRan says whether c, of a type whose every run leaves an output,
+// has none: Consul has not run it, and its status is the one it was
+// registered with (passing when declared so, critical by default).
+func neverRan(c *api.HealthCheck, typ string) bool {
+	return leavesOutput[typ] && strings.TrimSpace(c.Output) == ""
 }
 
 // typeOfDefinition is the type Consul gives a check of definition def
